@@ -1,0 +1,98 @@
+"""create_app(): routers, middleware, error handlers — nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from selfmart import __version__
+from selfmart.config import Settings, get_settings
+from selfmart.db import make_engine, make_sessionmaker
+from selfmart.errors import NotFound, error_responses, install_handlers
+from selfmart.kit.logging import configure_logging
+from selfmart.middleware import RequestContextMiddleware
+from selfmart.routers import API_ROUTERS, TERMINAL_ROUTERS
+
+
+def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    owns_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from selfmart.jobs import runtime
+
+        await runtime.startup(app)
+        try:
+            yield
+        finally:
+            await runtime.shutdown(app)
+            if owns_engine:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="selfmart",
+        version=__version__,
+        description="The back office for chains of unmanned self-service supermarkets.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+        responses=error_responses(422),
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+
+    install_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            allow_credentials=False,
+        )
+    app.add_middleware(RequestContextMiddleware)
+
+    health = APIRouter(tags=["system"])
+
+    @health.get("/api/health", operation_id="health")
+    async def health_check() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(health)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+    for router in TERMINAL_ROUTERS:
+        app.include_router(router, prefix="/api/terminal/v1")
+
+    _mount_console(app, settings.static_dir)
+    return app
+
+
+def _mount_console(app: FastAPI, dist: Path) -> None:
+    """Serve the built console; unknown non-API paths fall back to index.html (SPA routes)."""
+
+    @app.get("/{path:path}", include_in_schema=False, response_model=None)
+    def console(path: str) -> FileResponse | JSONResponse:  # sync: runs in the threadpool
+        if path.startswith("api/"):
+            raise NotFound(f"No API route {path}")
+        root = dist.resolve()
+        target = (root / path).resolve()
+        if path and target.is_file() and root in target.parents:
+            return FileResponse(target)
+        index = root / "index.html"
+        if index.is_file():
+            return FileResponse(index, headers={"cache-control": "no-cache"})
+        return JSONResponse(
+            {"message": "The console is not built; run `make run` or `make web`."}, 503
+        )

@@ -1,0 +1,102 @@
+"""The `selfmart` command: serve, migrate, seed-demo, create-admin, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+
+from selfmart.config import get_settings
+
+T = TypeVar("T")
+
+
+def _with_session(fn: Callable[..., Awaitable[T]]) -> T:
+    from selfmart.db import make_engine, make_sessionmaker
+
+    async def run() -> T:
+        engine = make_engine(get_settings().database_url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                result = await fn(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """selfmart back office."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply every database migration."""
+    from selfmart import migrate as m
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        path = settings.database_url.split("///", 1)[-1]
+        from pathlib import Path
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    m.upgrade(settings.database_url)
+    click.echo("migrations applied")
+
+
+@main.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo chain (idempotent)."""
+    from selfmart.demo import seed_demo as seed
+
+    _with_session(seed)
+    click.echo("demo data loaded")
+
+
+@main.command()
+@click.option("--host", default=None)
+@click.option("--port", default=None, type=int)
+@click.option("--print-logins", is_flag=True, help="print the demo logins once serving")
+def serve(host: str | None, port: int | None, print_logins: bool) -> None:
+    """Serve the API and the console."""
+    import uvicorn
+
+    from selfmart.app import create_app
+
+    settings = get_settings()
+    host = host or settings.host
+    port = port or settings.port
+    if print_logins:
+        from selfmart.demo import DEMO_LOGINS
+
+        url = f"http://{host}:{port}"
+        click.echo("")
+        click.echo(f"  selfmart console: {url}")
+        click.echo(f"  API docs:         {url}/api/docs")
+        click.echo("  demo logins (username / password / role):")
+        for login in DEMO_LOGINS:
+            scope = ", ".join(login.stores) or "all stores"
+            click.echo(f"    {login.username:<12} {login.password:<14} {login.role} ({scope})")
+        click.echo("  Ctrl-C stops the server.")
+        click.echo("")
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI document (the console's client is generated from it)."""
+    from selfmart.app import create_app
+
+    json.dump(create_app().openapi(), sys.stdout, ensure_ascii=False, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Runtime settings: one class, every knob with a default that works for `make run`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SELFMART_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: str = Field("development", description="development | production | test")
+    demo: bool = Field(False, description="demo mode: seeded accounts need no password change")
+    database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'selfmart.db'}"
+    redis_url: str | None = None
+    secret_key: SecretStr = SecretStr("dev-insecure-change-me-0123456789abcdef")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+    cors_origins: list[str] = Field(default_factory=list)
+    log_level: str = "INFO"
+    log_json: bool = False
+    default_timezone: str = "Asia/Shanghai"
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 14 * 24 * 3600
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    password_min_length: int = 8
+
+    terminal_clock_skew_seconds: int = 300
+    terminal_key_grace_seconds: int = 24 * 3600
+    terminal_activation_ttl_seconds: int = 24 * 3600
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_sender: str = "selfmart <noreply@selfmart.local>"
+
+    media_dir: Path = ROOT / "var" / "media"
+    static_dir: Path = ROOT / "web" / "dist"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,107 @@
+"""Demo data for `make run`: a small chain that a second run neither duplicates nor wipes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.iam.passwords import hash_password
+from selfmart.iam.permissions import BUILTIN_ROLES
+from selfmart.kit.time import utcnow
+from selfmart.models import Role, RolePermission, Store, Terminal, User, UserRole, UserStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+    stores: tuple[str, ...] = ()
+
+
+DEMO_LOGINS = [
+    DemoLogin("superadmin", "Super@2026", "super_admin"),
+    DemoLogin("admin", "Admin@2026", "admin", ("SH001", "SH002", "HZ001")),
+    DemoLogin("cashier", "Cashier@2026", "cashier", ("SH001", "SH002", "HZ001")),
+    DemoLogin("hzadmin", "Hzadmin@2026", "admin", ("HZ001",)),
+]
+
+DEMO_STORES = [
+    ("SH001", "静安寺自助店", "上海", "上海市静安区南京西路 1788 号 B1", "24h"),
+    ("SH002", "张江高科自助店", "上海", "上海市浦东新区祖冲之路 2290 弄 1 号", "07:00-23:00"),
+    ("HZ001", "西溪湿地自助店", "杭州", "杭州市西湖区文二西路 551 号", "24h"),
+]
+
+DEMO_TERMINALS = [
+    ("T-SH001-01", "SH001", "收银一号机", "SM-K2 自助收银机"),
+    ("T-SH001-02", "SH001", "收银二号机", "SM-K2 自助收银机"),
+    ("T-SH002-01", "SH002", "收银一号机", "SM-K1 自助收银机"),
+    ("T-HZ001-01", "HZ001", "收银一号机", "SM-K2 自助收银机"),
+    ("T-HZ001-02", "HZ001", "收银二号机", "SM-K2 自助收银机"),
+]
+
+
+async def sync_builtin_roles(session: AsyncSession) -> dict[str, Role]:
+    """Create the built-in roles, and give them every permission code they are meant to have."""
+    roles: dict[str, Role] = {}
+    for code, spec in BUILTIN_ROLES.items():
+        role = await session.scalar(select(Role).where(Role.code == code))
+        if role is None:
+            role = Role(
+                code=code,
+                name=str(spec["name"]),
+                is_builtin=True,
+                all_stores=bool(spec["all_stores"]),
+                refund_limit_fen=spec.get("refund_limit_fen"),
+            )
+            session.add(role)
+            await session.flush()
+        have = set(
+            (
+                await session.scalars(
+                    select(RolePermission.permission).where(RolePermission.role_id == role.id)
+                )
+            ).all()
+        )
+        for perm in spec["perms"]:  # type: ignore[attr-defined]
+            if str(perm) not in have:
+                session.add(RolePermission(role_id=role.id, permission=str(perm)))
+        roles[code] = role
+    await session.flush()
+    return roles
+
+
+async def seed_demo(session: AsyncSession) -> None:
+    roles = await sync_builtin_roles(session)
+    stores: dict[str, Store] = {}
+    for code, name, city, address, hours in DEMO_STORES:
+        store = await session.scalar(select(Store).where(Store.code == code))
+        if store is None:
+            store = Store(code=code, name=name, city=city, address=address, opening_hours=hours)
+            session.add(store)
+            await session.flush()
+        stores[code] = store
+    for code, store_code, name, model in DEMO_TERMINALS:
+        if await session.scalar(select(Terminal.id).where(Terminal.code == code)) is None:
+            session.add(Terminal(code=code, store_id=stores[store_code].id, name=name, model=model))
+    for login in DEMO_LOGINS:
+        if await session.scalar(select(User.id).where(User.username == login.username)):
+            continue
+        user = User(
+            username=login.username,
+            display_name=login.username,
+            password_hash=hash_password(login.password),
+            password_changed_at=utcnow(),
+        )
+        session.add(user)
+        await session.flush()
+        session.add(UserRole(user_id=user.id, role_id=roles[login.role].id))
+        for store_code in login.stores:
+            session.add(UserStore(user_id=user.id, store_id=stores[store_code].id))
+    await session.flush()
+    log.info("demo data in place")

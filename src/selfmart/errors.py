@@ -1,0 +1,170 @@
+"""One error hierarchy with stable codes, and the handlers that render every error alike.
+
+Every error body is `{"error": code, "message": ..., "details": [...], "request_id": ...}`.
+The console translates `error` (and each detail's `reason`) by code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from selfmart.kit.context import current_request_id
+
+log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    reason: str
+    message: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: str
+    message: str
+    details: list[ErrorDetail] = []
+    request_id: str | None = None
+
+
+class AppError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    message: str = "Bad request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[ErrorDetail] | None = None,
+        field: str | None = None,
+        **extra: Any,
+    ) -> None:
+        self.message = message or type(self).message
+        self.details = list(details or [])
+        if field is not None:
+            self.details.append(ErrorDetail(field=field, reason=self.code, message=self.message))
+        self.extra = extra
+        super().__init__(self.message)
+
+
+class BadRequest(AppError):
+    pass
+
+
+class ValidationFailed(AppError):
+    status, code, message = 422, "validation_error", "The request is not valid"
+
+
+class Unauthorized(AppError):
+    status, code, message = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(AppError):
+    status, code, message = 403, "forbidden", "You do not have permission to do this"
+
+
+class NotFound(AppError):
+    status, code, message = 404, "not_found", "Not found"
+
+
+class Conflict(AppError):
+    status, code, message = 409, "conflict", "Conflict with the current state"
+
+
+class AlreadyExists(Conflict):
+    code, message = "already_exists", "A record with this value already exists"
+
+
+class IllegalTransition(Conflict):
+    code, message = "illegal_transition", "This change is not allowed in the current state"
+
+
+class InsufficientStock(Conflict):
+    code, message = "insufficient_stock", "Not enough stock"
+
+
+class TooManyRequests(AppError):
+    status, code, message = 429, "too_many_requests", "Too many requests"
+
+
+class PayloadTooLarge(AppError):
+    status, code, message = 413, "payload_too_large", "The request body is too large"
+
+
+class UnsupportedMediaType(AppError):
+    status, code, message = 415, "unsupported_media_type", "Unsupported media type"
+
+
+def _body(code: str, message: str, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
+    return ErrorBody(
+        error=code, message=message, details=details or [], request_id=current_request_id()
+    ).model_dump()
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def validation_details(errors: Any) -> list[ErrorDetail]:
+    out: list[ErrorDetail] = []
+    for err in errors:
+        out.append(
+            ErrorDetail(
+                field=_field_path(tuple(err.get("loc", ()))),
+                reason=str(err.get("type")),
+                message=str(err.get("msg")),
+            )
+        )
+    return out
+
+
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_request: Request, exc: AppError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(_body(exc.code, exc.message, exc.details), exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(
+            _body("validation_error", "The request is not valid", validation_details(exc.errors())),
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(exc.status_code, "http_error")
+        return JSONResponse(
+            _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def unhandled(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse(_body("internal_error", "Internal server error"), 500)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations for a route's error responses."""
+    return {s: {"model": ErrorBody, "description": STATUS_CODES.get(s, "error")} for s in statuses}

@@ -1,0 +1,129 @@
+"""Authentication and the permission each route declares.
+
+`RequirePermission(Perm.X)` is the only way a console route gets an Actor; the route walker
+test (tests/test_routes.py) fails on any route that declares neither a permission, a
+terminal signature, nor a place on PUBLIC_ROUTES.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from selfmart.deps import SessionDep
+from selfmart.errors import Forbidden, Unauthorized
+from selfmart.iam.actor import Actor
+from selfmart.iam.permissions import Perm
+from selfmart.iam.tokens import decode_access_token
+from selfmart.kit.time import utcnow
+from selfmart.models import AuthSession, Role, RolePermission, User, UserRole, UserStore
+
+#: (method, path) pairs that need no credentials.
+PUBLIC_ROUTES: set[tuple[str, str]] = {
+    ("GET", "/api/health"),
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/refresh"),
+}
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
+
+
+async def load_actor(session: SessionDep, user: User, session_id: str | None) -> Actor:
+    rows = (
+        await session.execute(
+            select(Role.all_stores, Role.refund_limit_fen, Role.id)
+            .join(UserRole, UserRole.role_id == Role.id)
+            .where(UserRole.user_id == user.id)
+        )
+    ).all()
+    role_ids = [r.id for r in rows]
+    perms = set(
+        (
+            await session.scalars(
+                select(RolePermission.permission).where(RolePermission.role_id.in_(role_ids))
+            )
+        ).all()
+    )
+    all_stores = any(r.all_stores for r in rows)
+    store_ids: frozenset[int] | None = None
+    if not all_stores:
+        store_ids = frozenset(
+            (
+                await session.scalars(
+                    select(UserStore.store_id).where(UserStore.user_id == user.id)
+                )
+            ).all()
+        )
+    limits = [r.refund_limit_fen for r in rows]
+    refund_limit = (
+        None
+        if (not limits or any(lim is None for lim in limits))
+        else max(lim for lim in limits if lim is not None)
+    )
+    return Actor(
+        kind="user",
+        id=user.id,
+        name=user.username,
+        permissions=frozenset(perms),
+        store_ids=store_ids,
+        session_id=session_id,
+        refund_limit_fen=refund_limit,
+    )
+
+
+async def current_actor(
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Actor:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    claims = decode_access_token(credentials.credentials)
+    if claims is None:
+        raise Unauthorized("The access token is invalid or expired", field="authorization")
+    auth = await session.get(AuthSession, claims["sid"])
+    now = utcnow()
+    if auth is None or auth.revoked_at is not None or auth.expires_at <= now:
+        raise Unauthorized("The session has ended; please log in again")
+    user = await session.get(User, int(claims["sub"]))
+    if user is None or not user.is_active or auth.user_id != user.id:
+        raise Unauthorized("The account is not active")
+    actor = await load_actor(session, user, auth.id)
+    request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+class RequirePermission:
+    """Dependency: the caller is logged in and holds `perm`; yields the Actor."""
+
+    def __init__(self, perm: Perm) -> None:
+        self.perm = perm
+
+    async def __call__(self, actor: CurrentActor) -> Actor:
+        if not actor.can(self.perm):
+            raise Forbidden(
+                f"Permission {self.perm.value} is required", code_required=self.perm.value
+            )
+        return actor
+
+
+class Authenticated:
+    """Dependency for routes any logged-in user may call (own profile, own messages)."""
+
+    async def __call__(self, actor: CurrentActor) -> Actor:
+        return actor
+
+
+def require(perm: Perm) -> object:
+    """`actor: Annotated[Actor, require(Perm.X)]` — the declaration the route walker finds."""
+    return Depends(RequirePermission(perm))
+
+
+def authenticated() -> object:
+    return Depends(Authenticated())

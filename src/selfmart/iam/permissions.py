@@ -1,0 +1,132 @@
+"""Permission codes: one StrEnum, the same strings the console uses to show menus and buttons.
+
+Each domain owns its block; add codes to your block only. A route names exactly one code
+(or is on the public allowlist in `selfmart.iam.dependencies`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Perm(StrEnum):
+    # system: people, roles, stores, terminals, logs
+    USER_READ = "user:read"
+    USER_WRITE = "user:write"
+    ROLE_READ = "role:read"
+    ROLE_WRITE = "role:write"
+    STORE_READ = "store:read"
+    STORE_WRITE = "store:write"
+    TERMINAL_READ = "terminal:read"
+    TERMINAL_WRITE = "terminal:write"
+    LOGIN_LOG_READ = "login_log:read"
+    AUDIT_READ = "audit:read"
+    SYSTEM_SETTINGS = "system:settings"
+    JOB_READ = "job:read"
+
+    # catalog and inventory
+    PRODUCT_READ = "product:read"
+    PRODUCT_WRITE = "product:write"
+    PRODUCT_IMPORT = "product:import"
+    STOCK_READ = "stock:read"
+    STOCK_WRITE = "stock:write"
+    ALERT_READ = "alert:read"
+    ALERT_WRITE = "alert:write"
+    SUPPLIER_READ = "supplier:read"
+    SUPPLIER_WRITE = "supplier:write"
+    PURCHASE_READ = "purchase:read"
+    PURCHASE_WRITE = "purchase:write"
+    STOCKTAKE_WRITE = "stocktake:write"
+
+    # orders and payments
+    ORDER_READ = "order:read"
+    ORDER_WRITE = "order:write"
+    ORDER_REFUND = "order:refund"
+    ORDER_EXPORT = "order:export"
+    PAYMENT_READ = "payment:read"
+    PAYMENT_WRITE = "payment:write"
+
+
+#: Permission groups, for the console's role editor.
+GROUPS: dict[str, list[Perm]] = {
+    "system": [
+        Perm.USER_READ,
+        Perm.USER_WRITE,
+        Perm.ROLE_READ,
+        Perm.ROLE_WRITE,
+        Perm.STORE_READ,
+        Perm.STORE_WRITE,
+        Perm.TERMINAL_READ,
+        Perm.TERMINAL_WRITE,
+        Perm.LOGIN_LOG_READ,
+        Perm.AUDIT_READ,
+        Perm.SYSTEM_SETTINGS,
+        Perm.JOB_READ,
+    ],
+    "catalog": [
+        Perm.PRODUCT_READ,
+        Perm.PRODUCT_WRITE,
+        Perm.PRODUCT_IMPORT,
+        Perm.STOCK_READ,
+        Perm.STOCK_WRITE,
+        Perm.ALERT_READ,
+        Perm.ALERT_WRITE,
+        Perm.SUPPLIER_READ,
+        Perm.SUPPLIER_WRITE,
+        Perm.PURCHASE_READ,
+        Perm.PURCHASE_WRITE,
+        Perm.STOCKTAKE_WRITE,
+    ],
+    "orders": [
+        Perm.ORDER_READ,
+        Perm.ORDER_WRITE,
+        Perm.ORDER_REFUND,
+        Perm.ORDER_EXPORT,
+        Perm.PAYMENT_READ,
+        Perm.PAYMENT_WRITE,
+    ],
+}
+
+#: Built-in roles. The super admin has every code and every store.
+BUILTIN_ROLES: dict[str, dict[str, object]] = {
+    "super_admin": {"name": "Super admin", "all_stores": True, "perms": list(Perm)},
+    "admin": {
+        "name": "Admin",
+        "all_stores": False,
+        "perms": [
+            Perm.STORE_READ,
+            Perm.TERMINAL_READ,
+            Perm.PRODUCT_READ,
+            Perm.PRODUCT_WRITE,
+            Perm.PRODUCT_IMPORT,
+            Perm.STOCK_READ,
+            Perm.STOCK_WRITE,
+            Perm.ALERT_READ,
+            Perm.ALERT_WRITE,
+            Perm.SUPPLIER_READ,
+            Perm.SUPPLIER_WRITE,
+            Perm.PURCHASE_READ,
+            Perm.PURCHASE_WRITE,
+            Perm.STOCKTAKE_WRITE,
+            Perm.ORDER_READ,
+            Perm.ORDER_WRITE,
+            Perm.ORDER_REFUND,
+            Perm.ORDER_EXPORT,
+            Perm.PAYMENT_READ,
+        ],
+    },
+    "cashier": {
+        "name": "Cashier",
+        "all_stores": False,
+        "refund_limit_fen": 20_000,
+        "perms": [
+            Perm.STORE_READ,
+            Perm.PRODUCT_READ,
+            Perm.ORDER_READ,
+            Perm.ORDER_WRITE,
+            Perm.ORDER_REFUND,
+            Perm.PAYMENT_READ,
+            Perm.PAYMENT_WRITE,
+        ],
+    },
+}

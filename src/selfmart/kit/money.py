@@ -1,0 +1,28 @@
+"""Money is integer fen everywhere; these helpers convert and round without floats."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
+
+from pydantic import Field
+
+Fen = Annotated[int, Field(ge=0, le=10_000_000_000, description="amount in fen (1/100 yuan)")]
+
+
+def yuan_to_fen(value: str | Decimal) -> int:
+    """Parse a yuan amount given as text ('3.50') into fen; refuses sub-fen precision."""
+    amount = Decimal(value)
+    fen = amount * 100
+    if fen != fen.to_integral_value():
+        raise ValueError("amount has more than two decimal places")
+    return int(fen)
+
+
+def fen_to_yuan(fen: int) -> str:
+    return f"{Decimal(fen) / 100:.2f}"
+
+
+def percent_of(fen: int, percent: Decimal) -> int:
+    """`percent` of `fen`, rounded half-up to a whole fen."""
+    return int((Decimal(fen) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -1,0 +1,32 @@
+"""ORM models, one module per aggregate; importing this package registers them all."""
+
+from selfmart.models.audit import AuditLog
+from selfmart.models.iam import (
+    AuthSession,
+    LoginLog,
+    Role,
+    RolePermission,
+    User,
+    UserRole,
+    UserStore,
+)
+from selfmart.models.notify import Message, NotificationDelivery, OutboxEvent
+from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
+
+__all__ = [
+    "AuditLog",
+    "AuthSession",
+    "LoginLog",
+    "Message",
+    "NotificationDelivery",
+    "OutboxEvent",
+    "Role",
+    "RolePermission",
+    "Store",
+    "Terminal",
+    "TerminalKey",
+    "TerminalNonce",
+    "User",
+    "UserRole",
+    "UserStore",
+]

@@ -1,0 +1,24 @@
+"""Every domain router, in one list, so app.py stays free of domain imports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from selfmart.audit.router import router as audit_router
+from selfmart.iam.router import router as iam_router
+from selfmart.notify.router import router as notify_router
+from selfmart.stores.router import router as stores_router
+from selfmart.terminals.router import router as terminals_router
+from selfmart.terminals.router import terminal_api
+
+#: Console API, mounted under /api/v1.
+API_ROUTERS: list[APIRouter] = [
+    iam_router,
+    stores_router,
+    terminals_router,
+    audit_router,
+    notify_router,
+]
+
+#: Terminal API (HMAC-signed), mounted under /api/terminal/v1.
+TERMINAL_ROUTERS: list[APIRouter] = [terminal_api]

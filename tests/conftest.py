@@ -1,0 +1,178 @@
+"""Test harness: every database test runs on SQLite and, when reachable, on PostgreSQL.
+
+Each backend's schema is built once per run by the Alembic migrations (so the migrations are
+tested). Each test runs inside a transaction that is rolled back; the app under test shares
+that connection, so a request's commit is a savepoint release.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from selfmart.app import create_app
+from selfmart.db import make_engine
+from selfmart.migrate import upgrade_connection
+from selfmart.models import AuditLog
+
+from .support import settings_for
+
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+BACKENDS = ["sqlite", "postgresql"]
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def pg_base_url() -> str:
+    return os.environ.get("SELFMART_TEST_DATABASE_URL", PG_DEFAULT)
+
+
+async def _pg_reachable(url: str) -> str | None:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("select 1"))
+        return None
+    except Exception as exc:  # any failure to connect means "not reachable"
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await engine.dispose()
+
+
+async def _admin_exec(url: str, sql: str) -> None:
+    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A freshly migrated database per backend, dropped at the end of the run."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("db") / "selfmart-test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        yield await _migrated(url)
+        return
+    base = pg_base_url()
+    problem = await _pg_reachable(base)
+    if problem:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required in CI but unreachable at {base}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {base} ({problem}); ran on SQLite only")
+    name = f"selfmart_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    await _admin_exec(base, f'CREATE DATABASE "{name}"')
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield await _migrated(url)
+    finally:
+        await _admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _migrated(url: str) -> str:
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(upgrade_connection)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(db_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            yield conn
+        finally:
+            if trans.is_active:
+                await trans.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+
+
+@pytest.fixture
+async def session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture
+def backend(db_url: str) -> str:
+    return "sqlite" if db_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def app(db_url: str, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
+    application = create_app(settings_for(db_url), engine=engine)
+    application.state.sessionmaker = sessionmaker
+    return application
+
+
+def audit_exempt(method: str, path: str) -> bool:
+    from selfmart.audit import AUDIT_EXEMPT_PATHS
+
+    return any(method == m and path.startswith(p) for m, p in AUDIT_EXEMPT_PATHS)
+
+
+@pytest.fixture
+async def client(
+    app: Any, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client against the real app. A mutating request that succeeds without writing an
+    audit entry fails the test that made it (the audit guard)."""
+
+    async def audit_guard(response: httpx.Response) -> None:
+        req = response.request
+        if req.method not in MUTATING or not response.is_success:
+            return
+        if audit_exempt(req.method, req.url.path):
+            return
+        rid = response.headers.get("x-request-id")
+        async with sessionmaker() as s:
+            n = await s.scalar(select(func.count()).where(AuditLog.request_id == rid))
+        if not n:
+            raise AssertionError(
+                f"{req.method} {req.url.path} succeeded ({response.status_code}) "
+                "but wrote no audit entry"
+            )
+
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        event_hooks={"response": [audit_guard]},
+        headers={"user-agent": "selfmart-tests"},
+    ) as c:
+        yield c

@@ -1,0 +1,55 @@
+"""The app's skeleton: health, request ids, security headers, error bodies, migrations."""
+
+from __future__ import annotations
+
+import httpx
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from selfmart.db import Base
+
+
+async def test_health_has_request_id_and_security_headers(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/health")
+    assert r.status_code == 200
+    assert r.json()["status"] == "ok"
+    assert len(r.headers["x-request-id"]) >= 16
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+async def test_request_id_is_echoed_when_sane(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/health", headers={"x-request-id": "terminal-abc.123"})
+    assert r.headers["x-request-id"] == "terminal-abc.123"
+    r = await client.get("/api/health", headers={"x-request-id": "bad id\nwith newline"})
+    assert r.headers["x-request-id"] != "bad id\nwith newline"
+
+
+async def test_unknown_api_path_is_404_in_error_shape(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/does-not-exist")
+    assert r.status_code == 404
+    body = r.json()
+    assert body["error"] == "not_found"
+    assert body["request_id"] == r.headers["x-request-id"]
+
+
+async def test_cors_closed_by_default(client: httpx.AsyncClient) -> None:
+    r = await client.options(
+        "/api/health",
+        headers={"origin": "https://evil.example", "access-control-request-method": "GET"},
+    )
+    assert "access-control-allow-origin" not in r.headers
+
+
+async def test_migrations_match_models(engine: AsyncEngine) -> None:
+    """Autogenerate finds no drift between the migrated schema and the ORM models."""
+
+    def diff(sync_conn: object) -> list[object]:
+        ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})  # type: ignore[arg-type]
+        return list(compare_metadata(ctx, Base.metadata))
+
+    async with engine.connect() as conn:
+        changes = await conn.run_sync(diff)
+    assert changes == [], f"models and migrations differ: {changes}"
