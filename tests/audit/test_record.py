@@ -1,0 +1,34 @@
+"""Audit entries carry actor, change set, request id; secrets never appear in them."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.iam.actor import Actor
+from selfmart.models import AuditLog
+
+
+async def test_record_keeps_only_changed_fields_and_masks_secrets(session: AsyncSession) -> None:
+    actor = Actor(kind="user", id=7, name="alice")
+    await audit.record(
+        session,
+        actor,
+        "user.update",
+        "user",
+        42,
+        store_id=3,
+        before={"display_name": "A", "email": "a@x.cn", "password_hash": "old"},
+        after={"display_name": "B", "email": "a@x.cn", "password_hash": "new"},
+    )
+    await session.flush()
+    entry = (await session.scalars(select(AuditLog).where(AuditLog.entity_id == "42"))).one()
+    assert entry.actor_type == "user"
+    assert entry.actor_id == "7"
+    assert entry.store_id == 3
+    assert entry.changes == {
+        "display_name": {"before": "A", "after": "B"},
+        "password_hash": {"before": "***", "after": "***"},
+    }
+    assert entry.occurred_at.tzinfo is not None
