@@ -120,7 +120,8 @@ def worker(workers: int, max_async_tasks: int) -> None:
             configure_logging=False,
             workers=workers,
             max_async_tasks=max_async_tasks,
-            shutdown_timeout=30,
+            wait_tasks_timeout=30,
+            shutdown_timeout=10,
         )
     )
     sys.exit(status or 0)

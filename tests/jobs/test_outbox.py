@@ -212,3 +212,24 @@ async def test_concurrent_dispatchers_run_each_event_once(engine: AsyncEngine, d
         async with factory() as s:
             await s.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids)))
             await s.commit()
+
+
+async def test_a_jobs_transaction_kicks_after_commit_and_not_after_rollback(
+    session: AsyncSession, jobs: Any
+) -> None:
+    await session.connection()  # the job's transaction nests in the test's
+    kept, dropped = uuid.uuid4().hex, uuid.uuid4().hex
+    async with runtime.transaction() as s:
+        await outbox.enqueue(s, TOPIC, {"key": kept})
+    assert calls(kept) == [{"key": kept}]
+
+    async def fails_after_enqueueing() -> None:
+        async with runtime.transaction() as s:
+            await outbox.enqueue(s, TOPIC, {"key": dropped})
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        await fails_after_enqueueing()
+    await outbox.sweep(now=utcnow() + timedelta(days=1))
+    assert calls(dropped) == []
+    assert await _events(session, dropped) == []
