@@ -31,7 +31,7 @@ from selfmart.iam.exceptions import (
     CannotDisableSelf,
     RoleInUse,
 )
-from selfmart.iam.passwords import hash_password, policy_problems
+from selfmart.iam.passwords import hash_password_async, policy_problems
 from selfmart.iam.permissions import GROUPS, Perm
 from selfmart.iam.schemas import (
     Me,
@@ -305,7 +305,7 @@ async def create_user(session: AsyncSession, data: UserCreate, *, actor: Actor) 
         display_name=data.display_name,
         email=data.email,
         phone=data.phone,
-        password_hash=hash_password(data.password),
+        password_hash=await hash_password_async(data.password),
         password_changed_at=now,
         # Whoever set this password knows it: the owner picks their own at first login.
         must_change_password=True,
@@ -452,7 +452,7 @@ async def reset_password(
         user,
         "user.reset_password",
         {
-            "password_hash": hash_password(new_password),
+            "password_hash": await hash_password_async(new_password),
             "password_changed_at": utcnow(),
             "must_change_password": True,
             "locked_until": None,
@@ -485,7 +485,7 @@ async def create_super_admin(
     user = User(
         username=name,
         display_name=display_name or name,
-        password_hash=hash_password(password),
+        password_hash=await hash_password_async(password),
         password_changed_at=now,
         must_change_password=True,
         is_active=True,

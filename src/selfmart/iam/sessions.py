@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,7 +26,12 @@ from selfmart.iam.exceptions import (
     InvalidRefreshToken,
     RefreshTokenReused,
 )
-from selfmart.iam.passwords import hash_password, needs_rehash, policy_problems, verify_password
+from selfmart.iam.passwords import (
+    hash_password_async,
+    needs_rehash,
+    policy_problems,
+    verify_password_async,
+)
 from selfmart.iam.schemas import TokenPair
 from selfmart.iam.tokens import hash_token, issue_access_token, new_refresh_token
 from selfmart.kit.context import current_ip, current_user_agent
@@ -63,9 +67,14 @@ POLICY_MESSAGES = {
 }
 
 
-@cache
-def _dummy_hash() -> str:
-    return hash_password("selfmart-timing-equaliser")
+_dummy: list[str] = []
+
+
+async def _dummy_hash() -> str:
+    """A real hash to verify against when the username is unknown (made once, lazily)."""
+    if not _dummy:
+        _dummy.append(await hash_password_async("selfmart-timing-equaliser"))
+    return _dummy[0]
 
 
 async def log_attempt(
@@ -101,14 +110,16 @@ async def login(session: AsyncSession, *, username: str, password: str) -> Token
     name = username.strip().lower()
     user = await session.scalar(select(User).where(User.username == name))
     if user is None:
-        verify_password(_dummy_hash(), password)  # the same work as for a real account
+        await verify_password_async(
+            await _dummy_hash(), password
+        )  # the same work as for a real account
         await log_attempt(session, name, None, False, UNKNOWN_USER)
         return Denied(InvalidCredentials())
     if user.locked_until is not None and user.locked_until > now:
         # Refused without looking at the password: a locked account gives no oracle.
         await log_attempt(session, user.username, user.id, False, LOCKED)
         return Denied(AccountLocked(locked_until=user.locked_until))
-    if not verify_password(user.password_hash, password):
+    if not await verify_password_async(user.password_hash, password):
         failures = await session.scalar(
             update(User)
             .where(User.id == user.id)
@@ -132,7 +143,7 @@ async def login(session: AsyncSession, *, username: str, password: str) -> Token
         await log_attempt(session, user.username, user.id, False, DISABLED)
         return Denied(AccountDisabled())
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password_async(password)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
@@ -270,7 +281,7 @@ async def change_password(
     user = await session.get(User, actor.id)
     assert user is not None
     details: list[ErrorDetail] = []
-    if not verify_password(user.password_hash, current_password):
+    if not await verify_password_async(user.password_hash, current_password):
         details.append(
             ErrorDetail(
                 field="current_password",
@@ -285,7 +296,7 @@ async def change_password(
     if details:
         raise ValidationFailed("The password was not changed", details=details)
     before = audit.snapshot(user, ["password_hash", "must_change_password"])
-    user.password_hash = hash_password(new_password)
+    user.password_hash = await hash_password_async(new_password)
     user.password_changed_at = utcnow()
     user.must_change_password = False
     await session.flush()
