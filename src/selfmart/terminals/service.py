@@ -568,7 +568,7 @@ async def authenticate(
 
     skew = get_settings().terminal_clock_skew_seconds
     ts = int(timestamp)
-    if abs(now.timestamp() - ts) > skew:
+    if abs(int(now.timestamp()) - ts) > skew:  # whole seconds, as the header carries
         raise StaleTimestamp(
             f"The timestamp is more than {skew} s away from the server time "
             f"({int(now.timestamp())})",
