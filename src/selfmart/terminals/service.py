@@ -13,10 +13,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -633,8 +634,8 @@ async def purge_nonces(
     stmt = delete(TerminalNonce).where(TerminalNonce.seen_at < cutoff)
     if terminal_id is not None:
         stmt = stmt.where(TerminalNonce.terminal_id == terminal_id)
-    removed = await session.scalars(stmt.returning(TerminalNonce.nonce))
-    return len(removed.all())
+    result = cast(CursorResult[Any], await session.execute(stmt))
+    return result.rowcount
 
 
 # --- terminal API ----------------------------------------------------------------------------
