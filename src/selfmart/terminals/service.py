@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import random
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -518,7 +519,7 @@ class TerminalContext:
     body: bytes
 
 
-def _header(headers: Mapping[str, str | None], name: str, pattern: Any) -> str:
+def _header(headers: Mapping[str, str | None], name: str, pattern: re.Pattern[str]) -> str:
     value = headers.get(name.lower())
     if not value:
         raise MissingHeader(f"The {name} header is required", field=name)
