@@ -103,8 +103,20 @@ async def world(session: AsyncSession) -> World:
     return World(await make_store(session, name="门店 A"), await make_store(session, name="门店 B"))
 
 
-async def _url(session: AsyncSession, route: Guarded, home: Store, other: Store | None) -> str:
-    """The route's URL, its ids made in `home` — or, for store-bound ones, in `other`."""
+#: An id no factory ever makes: what a genuinely unknown resource answers.
+UNKNOWN_ID = 2_000_000_000
+
+
+async def _url(
+    session: AsyncSession,
+    route: Guarded,
+    home: Store,
+    other: Store | None,
+    *,
+    unknown: bool = False,
+) -> str:
+    """The route's URL, its ids made in `home` — or, for store-bound ones, in `other` (or an
+    id that does not exist at all, with `unknown`)."""
     values: dict[str, Any] = {}
     for name in route.params:
         spec = ID_PARAMS.get(name)
@@ -115,6 +127,9 @@ async def _url(session: AsyncSession, route: Guarded, home: Store, other: Store 
             continue
         if spec is None:
             pytest.fail(f"{route.id}: no factory for path parameter {name!r} in tests/matrix.py")
+        if unknown and spec.store_bound:
+            values[name] = UNKNOWN_ID
+            continue
         store = other if (other is not None and spec.store_bound) else home
         values[name] = await spec.factory(session, store)
     return route.path.format(**values)
@@ -174,7 +189,13 @@ async def test_another_stores_resource_is_404(
         client, route, await _url(session, route, world.store_a, world.store_b), headers
     )
     assert r.status_code == 404, r.text
-    assert r.json()["error"] == "not_found"
+    # Exactly what an id that does not exist answers: nothing tells the two apart.
+    unknown = await _call(
+        client, route, await _url(session, route, world.store_a, None, unknown=True), headers
+    )
+    assert unknown.status_code == 404, unknown.text
+    assert r.json()["error"] == unknown.json()["error"]
+    assert r.json()["details"] == unknown.json()["details"]
     # The control: the same caller reaches the same kind of resource in their own store,
     # so the 404 above came from the store scoping and nothing else.
     r = await _call(client, route, await _url(session, route, world.store_a, None), headers)
