@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.config import Settings
+from selfmart.db import Base
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:
@@ -51,4 +55,15 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
         assert path is not None
         for method in sorted(ctx.methods or ()):
             out.append(RouteInfo(method, path, ctx.dependant, tuple(ctx.param_convertors)))
+    return out
+
+
+async def fingerprint(session: AsyncSession) -> dict[str, tuple[int, str]]:
+    """Per table: row count and a digest of every row, as the test's transaction sees them.
+    Equal fingerprints before and after a refused request prove it changed nothing."""
+    out: dict[str, tuple[int, str]] = {}
+    for table in Base.metadata.sorted_tables:
+        rows = (await session.execute(select(table))).all()
+        digest = hashlib.sha256("\n".join(sorted(repr(tuple(r)) for r in rows)).encode())
+        out[table.name] = (len(rows), digest.hexdigest()[:16])
     return out

@@ -139,6 +139,24 @@ STATUS_CODES = {
 }
 
 
+def unreadable_body(exc: StarletteHTTPException) -> ErrorDetail | None:
+    """FastAPI answers a JSON body it cannot decode at all (bytes that are not UTF-8, nesting
+    deeper than the parser's recursion limit) with a bare 400; like any other malformed JSON
+    it is a 422 naming the body."""
+    if exc.status_code != 400 or exc.__cause__ is None:
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        message = "The body is not valid UTF-8 JSON"
+    elif isinstance(cause, RecursionError):
+        message = "The body is nested too deeply"
+    elif isinstance(cause, ValueError):
+        message = "The body is not valid JSON"
+    else:
+        return None
+    return ErrorDetail(field="body", reason="json_invalid", message=message)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -154,6 +172,11 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        unreadable = unreadable_body(exc)
+        if unreadable is not None:
+            return JSONResponse(
+                _body("validation_error", "The request is not valid", [unreadable]), 422
+            )
         code = STATUS_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
             _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
