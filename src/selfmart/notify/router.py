@@ -10,6 +10,7 @@ from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import authenticated
+from selfmart.kit.ids import BigPathId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.notify import service as notify
 from selfmart.notify.schemas import MessageRead, ReadAllResult, UnreadCount
@@ -68,6 +69,6 @@ async def read_all_messages(session: SessionDep, actor: Me) -> ReadAllResult:
     operation_id="read_message",
     responses=error_responses(401, 404),
 )
-async def read_message(message_id: int, session: SessionDep, actor: Me) -> Response:
+async def read_message(message_id: BigPathId, session: SessionDep, actor: Me) -> Response:
     await notify.mark_read(session, actor, message_id)
     return Response(status_code=204)
