@@ -5,14 +5,18 @@ changes nothing, or a success that stores exactly what was sent; never a 500."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from selfmart.app import create_app
 
 from .builders import auth_headers, make_user
-from .support import fingerprint
+from .support import fingerprint, settings_for
 
 ERROR_KEYS = {"error", "message", "details", "request_id"}
 STORES = "/api/v1/stores"
@@ -132,3 +136,95 @@ async def test_page_numbers_out_of_range_are_422(
     assert_refused(r, 422, "query.page")
     r = await client.get(STORES, params={"size": page}, headers=await _admin(session))
     assert_refused(r, 422, "query.size")
+
+
+# --- bodies too large to read ---------------------------------------------------------------
+
+MB = 1024 * 1024
+
+
+@asynccontextmanager
+async def _client_with(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    **settings: Any,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client against an app built with other settings (same database and transaction)."""
+    app = create_app(settings_for(db_url, **settings), engine=engine)
+    app.state.sessionmaker = sessionmaker
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+class CountingBody:
+    """A request body streamed in 64 KiB chunks that counts how many the server pulled."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.pulled = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunk = b" " * (64 * 1024)
+        for _ in range(self.total // len(chunk)):
+            self.pulled += 1
+            yield chunk
+
+
+async def test_a_20_mb_body_is_refused_413_before_it_is_read(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = {**await _admin(session), "content-type": "application/json"}
+    before = await fingerprint(session)
+    body = CountingBody(20 * MB)
+    r = await client.post(
+        STORES, content=body, headers={**headers, "content-length": str(body.total)}
+    )
+    refusal = assert_refused(r, 413)
+    assert refusal["error"] == "payload_too_large"
+    assert body.pulled == 0, "the body was read although its Content-Length was too large"
+    assert r.headers["connection"] == "close"
+    assert await fingerprint(session) == before
+
+
+async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """No Content-Length (chunked transfer): counted as it streams, refused at the limit."""
+    headers = {**await _admin(session), "content-type": "application/json"}
+    before = await fingerprint(session)
+    body = CountingBody(20 * MB)
+    r = await client.post(LOGIN, content=body, headers=headers)
+    assert "content-length" not in r.request.headers
+    assert assert_refused(r, 413)["error"] == "payload_too_large"
+    assert body.pulled <= 17, f"read {body.pulled} chunks of 64 KiB past a 1 MiB limit"
+    assert await fingerprint(session) == before
+
+
+async def test_body_limits_are_set_per_path_prefix(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    headers = {**await _admin(session), "content-type": "application/json"}
+    big = b'{"code": "S1", "name": "' + b"x" * (2 * MB) + b'"}'
+    limits = {"/api/v1/stores": 4 * MB, "/api/v1/users/*/reset-password": 10}
+    async with _client_with(
+        db_url, engine, sessionmaker, max_body_bytes=MB, max_body_bytes_by_path=limits
+    ) as c:
+        # over the default, under the stores limit: read, then refused for what it says
+        assert_refused(await c.post(STORES, content=big, headers=headers), 422, "body.name")
+        assert_refused(await c.post(LOGIN, content=big, headers=headers), 413)
+        r = await c.post("/api/v1/users/1/reset-password", content=b"x" * 11, headers=headers)
+        assert_refused(r, 413)
+        assert_refused(await c.post("/api/v1/users/1/disable", content=big, headers=headers), 413)
+
+
+def test_every_operation_declares_413() -> None:
+    from .fuzz.harness import openapi_document
+
+    for path, ops in openapi_document()["paths"].items():
+        for method, op in ops.items():
+            assert "413" in op["responses"], f"{method.upper()} {path}"

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = Field(default_factory=list)
+    #: Largest request body accepted, in bytes; a bigger one is refused (413) unread.
+    max_body_bytes: int = 1024 * 1024
+    #: Other limits for some paths, e.g. {"/api/v1/products/import": 33554432}: each key is a
+    #: path prefix where "*" stands for one segment ("/api/v1/products/*/images"); the longest
+    #: matching key wins. From the environment as JSON.
+    max_body_bytes_by_path: dict[str, int] = Field(default_factory=dict)
     log_level: str = "INFO"
     log_json: bool = False
     default_timezone: str = "Asia/Shanghai"

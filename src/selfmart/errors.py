@@ -102,7 +102,8 @@ class UnsupportedMediaType(AppError):
     status, code, message = 415, "unsupported_media_type", "Unsupported media type"
 
 
-def _body(code: str, message: str, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
+def error_body(code: str, message: str, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
+    """The error shape, for code that answers outside the exception handlers (middleware)."""
     return ErrorBody(
         error=code, message=message, details=details or [], request_id=current_request_id()
     ).model_dump()
@@ -161,12 +162,16 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(_body(exc.code, exc.message, exc.details), exc.status, headers=headers)
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            _body("validation_error", "The request is not valid", validation_details(exc.errors())),
+            error_body(
+                "validation_error", "The request is not valid", validation_details(exc.errors())
+            ),
             422,
         )
 
@@ -175,17 +180,19 @@ def install_handlers(app: FastAPI) -> None:
         unreadable = unreadable_body(exc)
         if unreadable is not None:
             return JSONResponse(
-                _body("validation_error", "The request is not valid", [unreadable]), 422
+                error_body("validation_error", "The request is not valid", [unreadable]), 422
             )
         code = STATUS_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
-            _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
+            error_body(code, str(exc.detail)),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
         )
 
     @app.exception_handler(Exception)
     async def unhandled(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(_body("internal_error", "Internal server error"), 500)
+        return JSONResponse(error_body("internal_error", "Internal server error"), 500)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
