@@ -6,17 +6,14 @@ changes nothing, or a success that stores exactly what was sent; never a 500."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from selfmart.app import create_app
-
 from .builders import auth_headers, make_user
-from .support import fingerprint, settings_for
+from .support import client_with, fingerprint
 
 ERROR_KEYS = {"error", "message", "details", "request_id"}
 STORES = "/api/v1/stores"
@@ -143,21 +140,6 @@ async def test_page_numbers_out_of_range_are_422(
 MB = 1024 * 1024
 
 
-@asynccontextmanager
-async def _client_with(
-    db_url: str,
-    engine: AsyncEngine,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    **settings: Any,
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client against an app built with other settings (same database and transaction)."""
-    app = create_app(settings_for(db_url, **settings), engine=engine)
-    app.state.sessionmaker = sessionmaker
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
 class CountingBody:
     """A request body streamed in 64 KiB chunks that counts how many the server pulled."""
 
@@ -211,7 +193,7 @@ async def test_body_limits_are_set_per_path_prefix(
     headers = {**await _admin(session), "content-type": "application/json"}
     big = b'{"code": "S1", "name": "' + b"x" * (2 * MB) + b'"}'
     limits = {"/api/v1/stores": 4 * MB, "/api/v1/users/*/reset-password": 10}
-    async with _client_with(
+    async with client_with(
         db_url, engine, sessionmaker, max_body_bytes=MB, max_body_bytes_by_path=limits
     ) as c:
         # over the default, under the stores limit: read, then refused for what it says

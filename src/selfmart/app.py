@@ -16,6 +16,7 @@ from selfmart.config import Settings, get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import NotFound, error_responses, install_handlers
 from selfmart.kit.logging import configure_logging
+from selfmart.kit.ratelimit import RateLimiter
 from selfmart.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from selfmart.routers import API_ROUTERS, TERMINAL_ROUTERS
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.rate_limiter = RateLimiter(settings)
 
     install_handlers(app)
     app.add_middleware(

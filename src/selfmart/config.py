@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     #: path prefix where "*" stands for one segment ("/api/v1/products/*/images"); the longest
     #: matching key wins. From the environment as JSON.
     max_body_bytes_by_path: dict[str, int] = Field(default_factory=dict)
+    #: Attempts per client IP on the public endpoints ("10/minute;100/hour": all must hold).
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {
+            "login": "20/minute;200/hour",
+            "refresh": "60/minute",
+            "terminal_activate": "20/minute;100/hour",
+        }
+    )
+    #: Redis key prefix of the rate-limit counters (when redis_url is set).
+    rate_limit_key_prefix: str = "selfmart:ratelimit"
     log_level: str = "INFO"
     log_json: bool = False
     default_timezone: str = "Asia/Shanghai"

@@ -161,7 +161,9 @@ def unreadable_body(exc: StarletteHTTPException) -> ErrorDetail | None:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if "retry_after" in exc.extra:
+            headers["Retry-After"] = str(exc.extra["retry_after"])
         return JSONResponse(
             error_body(exc.code, exc.message, exc.details), exc.status, headers=headers
         )
