@@ -26,6 +26,8 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/api/health"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    # Signed, expiring image links: the HMAC in the query is the credential.
+    ("GET", "/api/v1/media/{key:path}"),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")

@@ -1,0 +1,1 @@
+"""Background jobs of the catalog (placeholder until wired to the jobs framework)."""
