@@ -19,7 +19,13 @@ from selfmart.models.iam import (
     UserRole,
     UserStore,
 )
-from selfmart.models.notify import Message, NotificationDelivery, OutboxEvent
+from selfmart.models.jobs import JobRun
+from selfmart.models.notify import (
+    Message,
+    NotificationAttempt,
+    NotificationDelivery,
+    OutboxEvent,
+)
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
@@ -27,7 +33,9 @@ __all__ = [
     "AuthSession",
     "Category",
     "LoginLog",
+    "JobRun",
     "Message",
+    "NotificationAttempt",
     "NotificationDelivery",
     "OutboxEvent",
     "Product",
