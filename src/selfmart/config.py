@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     media_url_ttl_seconds: int = 24 * 3600
     import_max_bytes: int = 30 * 1024 * 1024
     import_max_rows: int = 100_000
+    #: Larger imports run as a background job with progress (GET /api/v1/jobs/{id}).
+    import_sync_max_rows: int = 2_000
 
     @property
     def is_sqlite(self) -> bool:

@@ -32,7 +32,12 @@ ACCEPTED_FORMATS = {
     "WEBP": ("image/webp", "webp"),
 }
 MAX_PIXELS = 40_000_000
+#: Image keys: the only keys the signed media route serves.
 KEY_PATTERN = re.compile(r"^products/[0-9]+/[0-9a-f]{32}(_thumb)?\.(jpg|png|webp)$")
+#: Every key the storage accepts: images, and uploads kept for a background import.
+STORAGE_KEY_PATTERN = re.compile(
+    r"^(products/[0-9]+/[0-9a-f]{32}(_thumb)?\.(jpg|png|webp)|imports/[0-9a-f]{32}\.(xlsx|csv))$"
+)
 
 
 class Storage(Protocol):
@@ -52,7 +57,7 @@ class LocalStorage:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        if not KEY_PATTERN.match(key):
+        if not STORAGE_KEY_PATTERN.match(key):
             raise KeyError(key)
         return self.root / key
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
-from selfmart.catalog import bulk, importer
+from selfmart.catalog import bulk, importer, tasks
 from selfmart.catalog import images as media
 from selfmart.catalog import service as catalog
 from selfmart.catalog.dependencies import ProductDep, SettingsDep, StorageDep
@@ -28,6 +28,7 @@ from selfmart.catalog.schemas import (
     ImageRead,
     ImportMode,
     ImportReport,
+    ImportStarted,
     ListingRead,
     ListingUpsert,
     ProductCreate,
@@ -130,7 +131,7 @@ async def export_products(
 
 
 @router.get(
-    "/products/by-barcode/{code}",
+    "/products/by-barcode",
     response_model=ProductRead,
     responses=error_responses(401, 403, 404),
 )
@@ -138,7 +139,7 @@ async def product_by_barcode(
     session: SessionDep,
     actor: Reader,
     settings: SettingsDep,
-    code: Annotated[str, Path(max_length=32)],
+    code: Annotated[str, Query(min_length=1, max_length=32)],
 ) -> ProductRead:
     product = await catalog.get_by_barcode(session, code)
     if product is None:
@@ -161,19 +162,25 @@ async def import_template(actor: Importer, format: Literal["xlsx", "csv"] = "xls
 
 @router.post(
     "/products/import",
-    response_model=ImportReport,
-    responses=error_responses(401, 403, 413, 415, 422),
+    response_model=ImportReport | ImportStarted,
+    responses={
+        202: {"model": ImportStarted, "description": "a large file: imported by a job"},
+        **error_responses(401, 403, 413, 415, 422),
+    },
 )
 async def import_products(
     session: SessionDep,
     actor: Importer,
     settings: SettingsDep,
+    storage: StorageDep,
+    response: Response,
     file: Annotated[UploadFile, File(description="xlsx or csv (UTF-8 or GBK)")],
     mode: Annotated[ImportMode, Form()] = "all_or_nothing",
     encoding: Annotated[Encoding, Form(description="csv only")] = "auto",
     create_categories: Annotated[bool, Form()] = False,
     create_tags: Annotated[bool, Form()] = False,
-) -> ImportReport:
+) -> ImportReport | ImportStarted:
+    """Small files are imported at once (200, the report); larger ones start a job (202)."""
     data = await read_upload(file, settings.import_max_bytes, "file")
     options = importer.ImportOptions(
         mode=mode,
@@ -182,7 +189,18 @@ async def import_products(
         create_tags=create_tags,
         max_rows=settings.import_max_rows,
     )
-    return await importer.import_file(session, data, file.filename, options, actor=actor)
+    result = await tasks.submit_import(
+        session,
+        data,
+        file.filename,
+        options,
+        actor=actor,
+        storage=storage,
+        sync_max_rows=settings.import_sync_max_rows,
+    )
+    if isinstance(result, ImportStarted):
+        response.status_code = status.HTTP_202_ACCEPTED
+    return result
 
 
 @router.post(

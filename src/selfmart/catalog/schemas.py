@@ -309,6 +309,13 @@ class ImportRowError(Schema):
     value: str | None = None
 
 
+class ImportStarted(Schema):
+    """A large import runs as a job: poll GET /api/v1/jobs/{job_id}; its result is the report."""
+
+    job_id: int
+    rows: int
+
+
 class ImportReport(Schema):
     #: imported (every row), partial (good rows only), rejected (nothing written)
     status: Literal["imported", "partial", "rejected"]
