@@ -122,6 +122,9 @@ class Row:
     category: tuple[str, ...] | None = None
     tags: list[str] | None = None
     product_id: int | None = None
+    #: False when a cell failed to parse (the row is still checked for everything else).
+    ok: bool = True
+    failed: set[str] = field(default_factory=set)
 
 
 class _RowErrors(Exception):
@@ -287,7 +290,7 @@ class _Collector:
 
 
 def parse_rows(table: Table, mapping: dict[int, str], errors: _Collector) -> list[Row]:
-    """Every row parsed into typed values; problems go to `errors` (nothing is written)."""
+    """Every row parsed into typed values; problems go to `errors` and mark the row not ok."""
     rows: list[Row] = []
     first_seen: dict[str, int] = {}
     for number, cells in table.rows:
@@ -362,9 +365,10 @@ def parse_rows(table: Table, mapping: dict[int, str], errors: _Collector) -> lis
             except ValueError as exc:
                 reason, message = exc.args if len(exc.args) == 2 else ("invalid", str(exc))
                 errors.add(number, key, reason, message, cell)
+                row.failed.add(key)
                 ok = False
-        if ok:
-            rows.append(row)
+        row.ok = ok
+        rows.append(row)
     return rows
 
 
@@ -415,9 +419,9 @@ async def resolve(
             )
             ok = False
         row.product_id = next(iter(owners)) if len(owners) == 1 else None
-        if row.product_id is None:
+        if row.product_id is None and row.codes:
             for key, name in (("name", "name"), ("price", "price_fen")):
-                if name not in row.values:
+                if name not in row.values and key not in row.failed:
                     errors.add(
                         row.number,
                         key,
@@ -453,7 +457,7 @@ async def resolve(
                     ok = False
                 elif name not in new_tags:
                     new_tags.append(name)
-        if ok:
+        if ok and row.ok:
             good.append(row)
     # Only create what the rows that will be written need.
     needed_cats = {
