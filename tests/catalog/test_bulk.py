@@ -53,7 +53,7 @@ async def test_percent_rounds_half_up_to_the_fen(
             select(AuditLog).where(AuditLog.action == "product.bulk_adjust_price")
         )
     ).all()
-    assert sorted(e.entity_id for e in entries) == sorted([str(b.id), str(c.id)])
+    assert sorted(str(e.entity_id) for e in entries) == sorted([str(b.id), str(c.id)])
     assert {e.entity_id: e.changes for e in entries}[str(b.id)] == {
         "price_fen": {"before": 15, "after": 14}
     }

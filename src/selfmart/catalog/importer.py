@@ -589,29 +589,29 @@ async def write_rows(
         )
         barcode_rows = []
         tag_rows = []
+        created_log: list[audit.Change] = []
         for r, pid, v in zip(chunk, ids, values, strict=True):
             r.product_id = pid
             barcode_rows += [
                 {"product_id": pid, "code": c, "kind": k, "created_at": now} for c, k in r.codes
             ]
             tag_rows += [{"product_id": pid, "tag_id": tags[t]} for t in r.tags or []]
-            await audit.record(
-                session,
-                actor,
-                "product.create",
-                "product",
-                pid,
-                after={
-                    **{f: v[f] for f in _AUDIT_FIELDS},
-                    "barcodes": [c for c, _ in r.codes],
-                    "tags": sorted(r.tags or []),
-                },
-                note="import",
+            created_log.append(
+                audit.Change(
+                    pid,
+                    after={
+                        **{f: v[f] for f in _AUDIT_FIELDS},
+                        "barcodes": [c for c, _ in r.codes],
+                        "tags": sorted(r.tags or []),
+                    },
+                )
             )
         await session.execute(insert(ProductBarcode), barcode_rows)
         if tag_rows:
             await session.execute(insert(ProductTag), tag_rows)
-        await session.flush()
+        await audit.record_many(
+            session, actor, "product.create", "product", created_log, note="import"
+        )
         done += len(chunk)
         if progress:
             await progress(done, total)
@@ -632,6 +632,7 @@ async def write_rows(
                 existing_tags.setdefault(pid, set()).add(tid)
         by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         barcode_rows = []
+        updated_log: list[audit.Change] = []
         for r in chunk:
             assert r.product_id is not None
             before = current[r.product_id]
@@ -672,21 +673,18 @@ async def write_rows(
             if tag_after != tag_before:
                 extra_before["tag_ids"] = sorted(tag_before)
                 extra_after["tag_ids"] = sorted(tag_after)
-            await audit.record(
-                session,
-                actor,
-                "product.update",
-                "product",
-                r.product_id,
-                before={**before, **extra_before},
-                after={**after, **extra_after},
-                note="import",
+            updated_log.append(
+                audit.Change(
+                    r.product_id, before={**before, **extra_before}, after={**after, **extra_after}
+                )
             )
         for group in by_keys.values():
             await session.execute(update(Product), group)
         if barcode_rows:
             await session.execute(insert(ProductBarcode), barcode_rows)
-        await session.flush()
+        await audit.record_many(
+            session, actor, "product.update", "product", updated_log, note="import"
+        )
         done += len(chunk)
         if progress:
             await progress(done, total)

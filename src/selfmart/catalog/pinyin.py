@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from pypinyin import lazy_pinyin
 
@@ -16,6 +17,7 @@ def _non_han(chars: str) -> str:
     return _MARK + chars
 
 
+@lru_cache(maxsize=8192)
 def _keys(text: str) -> tuple[str, str]:
     full: list[str] = []
     initials: list[str] = []
