@@ -210,3 +210,23 @@ def test_every_operation_declares_413() -> None:
     for path, ops in openapi_document()["paths"].items():
         for method, op in ops.items():
             assert "413" in op["responses"], f"{method.upper()} {path}"
+
+
+# --- what the fuzz found ----------------------------------------------------------------------
+
+
+async def test_a_product_created_with_only_its_required_fields(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """No brand given: the pinyin search keys were computed from None (a 500)."""
+    r = await client.post(
+        "/api/v1/products",
+        json={"name": "可口可乐", "price_fen": 350},
+        headers=await _admin(session),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["brand"] in {"", None}
+    found = await client.get(
+        "/api/v1/products", params={"q": "kkkl"}, headers=await _admin(session)
+    )
+    assert [p["name"] for p in found.json()["items"]] == ["可口可乐"]
