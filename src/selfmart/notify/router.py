@@ -24,7 +24,7 @@ Me = Annotated[Actor, authenticated()]
     "",
     response_model=Page[MessageRead],
     operation_id="list_messages",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def list_messages(
     session: SessionDep,
@@ -46,7 +46,7 @@ async def list_messages(
     "/unread-count",
     response_model=UnreadCount,
     operation_id="unread_message_count",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def unread_message_count(session: SessionDep, actor: Me) -> UnreadCount:
     return UnreadCount(count=await notify.unread_count(session, actor))
@@ -56,7 +56,7 @@ async def unread_message_count(session: SessionDep, actor: Me) -> UnreadCount:
     "/read-all",
     response_model=ReadAllResult,
     operation_id="read_all_messages",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def read_all_messages(session: SessionDep, actor: Me) -> ReadAllResult:
     return ReadAllResult(updated=await notify.mark_all_read(session, actor))
@@ -67,7 +67,7 @@ async def read_all_messages(session: SessionDep, actor: Me) -> ReadAllResult:
     status_code=204,
     response_class=Response,
     operation_id="read_message",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 404),
 )
 async def read_message(message_id: BigPathId, session: SessionDep, actor: Me) -> Response:
     await notify.mark_read(session, actor, message_id)
