@@ -230,3 +230,58 @@ async def test_a_product_created_with_only_its_required_fields(
         "/api/v1/products", params={"q": "kkkl"}, headers=await _admin(session)
     )
     assert [p["name"] for p in found.json()["items"]] == ["可口可乐"]
+
+
+# --- media types ------------------------------------------------------------------------------
+
+WRONG_MEDIA = {
+    "text/plain": b'{"code": "S1", "name": "x"}',
+    "application/xml": b"<store><code>S1</code></store>",
+    "application/x-www-form-urlencoded": b"code=S1&name=x",
+    "multipart/form-data; boundary=zz": b"--zz\r\nnot a part\r\n--zz--\r\n",
+    "multipart/form-data": b"no boundary at all",
+    "image/png": b"\x89PNG\r\n\x1a\n",
+}
+
+
+@pytest.mark.parametrize("media", sorted(WRONG_MEDIA))
+async def test_a_json_route_given_another_media_type_refuses_it(
+    media: str, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = {**await _admin(session), "content-type": media}
+    before = await fingerprint(session)
+    r = await client.post(STORES, content=WRONG_MEDIA[media], headers=headers)
+    assert r.status_code in {415, 422}, r.text
+    assert_refused(r, r.status_code, "body" if r.status_code == 422 else None)
+    assert await fingerprint(session) == before
+
+
+BROKEN_MULTIPART = {
+    "garbage between boundaries": ("multipart/form-data; boundary=zz", b"--zz\r\n\x00\x01--zz"),
+    "no boundary": ("multipart/form-data", b"--zz\r\nContent-Disposition: form-data\r\n\r\n"),
+    "JSON instead": ("application/json", b'{"file": "x"}'),
+    "a part without a name": (
+        "multipart/form-data; boundary=zz",
+        b"--zz\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--zz--\r\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("what", sorted(BROKEN_MULTIPART))
+async def test_upload_routes_refuse_broken_multipart_with_422(
+    what: str, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    media, content = BROKEN_MULTIPART[what]
+    headers = {**await _admin(session), "content-type": media}
+    product = await client.post(
+        "/api/v1/products", json={"name": "测试", "price_fen": 1}, headers=headers | _JSON
+    )
+    before = await fingerprint(session)
+    for path in ("/api/v1/products/import", f"/api/v1/products/{product.json()['id']}/images"):
+        r = await client.post(path, content=content, headers=headers)
+        body = assert_refused(r, 422)
+        assert any(d["field"].startswith("body") for d in body["details"]), body
+    assert await fingerprint(session) == before
+
+
+_JSON = {"content-type": "application/json"}

@@ -141,21 +141,21 @@ STATUS_CODES = {
 
 
 def unreadable_body(exc: StarletteHTTPException) -> ErrorDetail | None:
-    """FastAPI answers a JSON body it cannot decode at all (bytes that are not UTF-8, nesting
-    deeper than the parser's recursion limit) with a bare 400; like any other malformed JSON
-    it is a 422 naming the body."""
-    if exc.status_code != 400 or exc.__cause__ is None:
+    """Starlette and FastAPI answer a body they cannot parse at all with a bare 400: bytes that
+    are not UTF-8, JSON nested deeper than the parser's recursion limit, broken multipart. Like
+    any other malformed body it is a 422 naming the body (nothing else raises a 400 here)."""
+    if exc.status_code != 400:
         return None
-    cause = exc.__cause__
+    cause = exc.__cause__ or exc.__context__
     if isinstance(cause, UnicodeDecodeError):
-        message = "The body is not valid UTF-8 JSON"
+        reason, message = "json_invalid", "The body is not valid UTF-8 JSON"
     elif isinstance(cause, RecursionError):
-        message = "The body is nested too deeply"
+        reason, message = "json_invalid", "The body is nested too deeply"
     elif isinstance(cause, ValueError):
-        message = "The body is not valid JSON"
+        reason, message = "json_invalid", "The body is not valid JSON"
     else:
-        return None
-    return ErrorDetail(field="body", reason="json_invalid", message=message)
+        reason, message = "body_invalid", f"The body cannot be read: {exc.detail}"
+    return ErrorDetail(field="body", reason=reason, message=message)
 
 
 def install_handlers(app: FastAPI) -> None:
