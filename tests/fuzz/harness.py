@@ -119,6 +119,25 @@ def _query_value(value: Any) -> Any:
     return json.dumps(value)
 
 
+def _items(files: Any) -> list[tuple[str, Any]]:
+    return list(files.items()) if isinstance(files, dict) else list(files)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return (value if isinstance(value, str) else json.dumps(value)).encode()
+
+
+def _file_part(value: Any) -> Any:
+    """A multipart part as httpx takes it; negative cases put numbers or objects where a file
+    goes, which are sent as their text (what a browser would send)."""
+    if isinstance(value, tuple):
+        filename, content, *rest = value
+        return (filename, _as_bytes(content), *rest)
+    return _as_bytes(value)
+
+
 def build_request(
     client: httpx.AsyncClient,
     case: Case[Any],
@@ -156,8 +175,10 @@ def build_request(
         else:
             extra["data"] = data
     if "files" in kwargs:
-        extra["files"] = kwargs["files"]
-    return client.build_request(case.method, url, headers=headers, params=params, **extra)
+        extra["files"] = [(name, _file_part(value)) for name, value in _items(kwargs["files"])]
+    request = client.build_request(case.method, url, headers=headers, params=params, **extra)
+    request.read()  # multipart bodies stream; read them now so a report can show them
+    return request
 
 
 @dataclass
