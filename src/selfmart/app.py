@@ -17,7 +17,7 @@ from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import NotFound, error_responses, install_handlers
 from selfmart.kit.logging import configure_logging
 from selfmart.kit.ratelimit import RateLimiter
-from selfmart.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from selfmart.middleware import BodyLimitMiddleware, NulGuardMiddleware, RequestContextMiddleware
 from selfmart.routers import API_ROUTERS, TERMINAL_ROUTERS
 
 
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         limit=settings.max_body_bytes,
         by_path=settings.max_body_bytes_by_path,
     )
+    app.add_middleware(NulGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

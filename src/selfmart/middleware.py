@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import parse_qsl
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from selfmart.errors import error_body
+from selfmart.errors import ErrorDetail, error_body
 from selfmart.kit.context import set_request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -142,3 +143,36 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> Non
     # the unread body stays on the wire: the connection cannot serve another request
     response = JSONResponse(body, 413, headers={"connection": "close"})
     await response(scope, receive, send)
+
+
+class NulGuardMiddleware:
+    """Refuses a NUL character in the path or the query string with a 422 naming where it is:
+    PostgreSQL cannot take one in text (a 500), SQLite would store it. Request bodies are
+    guarded by kit.schema.InSchema."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            details = _nul_details(scope)
+            if details:
+                body = error_body("validation_error", "The request is not valid", details)
+                await JSONResponse(body, 422)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_details(scope: Scope) -> list[ErrorDetail]:
+    reason, message = "nul_character", "must not contain NUL (\\x00) characters"
+    out: list[ErrorDetail] = []
+    if "\x00" in scope.get("path", ""):
+        out.append(ErrorDetail(field="path", reason=reason, message=message))
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        text = query.decode("latin-1")
+        for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+            if "\x00" in name or "\x00" in value:
+                field = "query." + name.replace("\x00", "")
+                out.append(ErrorDetail(field=field, reason=reason, message=message))
+    return out
