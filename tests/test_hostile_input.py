@@ -285,3 +285,57 @@ async def test_upload_routes_refuse_broken_multipart_with_422(
 
 
 _JSON = {"content-type": "application/json"}
+
+
+# --- NUL characters: PostgreSQL cannot store them in text ----------------------------------
+
+
+async def test_nul_in_a_body_string_is_422_naming_the_field(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = await _admin(session)
+    before = await fingerprint(session)
+    r = await client.post(STORES, json={"code": "S1", "name": "a\x00b"}, headers=headers)
+    assert_refused(r, 422, "body.name")
+    r = await client.post(LOGIN, json={"username": "x\x00", "password": "p\x00"})
+    body = assert_refused(r, 422, "body.username")
+    assert "body.password" in [d["field"] for d in body["details"]]
+    assert await fingerprint(session) == before
+
+
+@pytest.mark.parametrize("query", ["q=a%00b", "city=%00", "q=ok&city=x%00"])
+async def test_nul_in_a_query_string_is_422_naming_the_parameter(
+    query: str, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    r = await client.get(f"{STORES}?{query}", headers=await _admin(session))
+    name = query.split("%00")[0].rsplit("&", 1)[-1].split("=")[0]
+    assert_refused(r, 422, f"query.{name}")
+
+
+async def test_nul_in_a_path_is_422(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    r = await client.get("/api/v1/media/a%00b.png?exp=1&sig=x")
+    assert_refused(r, 422, "path")
+
+
+async def test_a_product_name_of_200_han_characters_is_stored_and_found(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Its pinyin (up to 6 letters a character) overflowed the search-key columns: a 500 on
+    PostgreSQL. The keys are cut to the columns' lengths."""
+    from selfmart.catalog.pinyin import FULL_MAX, INITIALS_MAX
+    from selfmart.models import Product
+
+    assert Product.__table__.c.pinyin_full.type.length == FULL_MAX  # type: ignore[attr-defined]
+    assert Product.__table__.c.pinyin_initials.type.length == INITIALS_MAX  # type: ignore[attr-defined]
+    headers = await _admin(session)
+    name, brand = "装" * 200, "双" * 100  # zhuang, shuang: the longest syllables
+    r = await client.post(
+        "/api/v1/products", json={"name": name, "brand": brand, "price_fen": 1}, headers=headers
+    )
+    assert r.status_code == 201, r.text
+    r = await client.patch(
+        f"/api/v1/products/{r.json()['id']}", json={"name": "床" * 200}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    found = await client.get("/api/v1/products", params={"q": "chuangchuang"}, headers=headers)
+    assert [p["name"] for p in found.json()["items"]] == ["床" * 200]
