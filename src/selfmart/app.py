@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
-        by_path=settings.max_body_bytes_by_path,
+        by_path=settings.body_limits(),
     )
     app.add_middleware(NulGuardMiddleware)
     if settings.cors_origins:

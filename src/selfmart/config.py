@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     #: Larger imports run as a background job with progress (GET /api/v1/jobs/{id}).
     import_sync_max_rows: int = 2_000
 
+    def body_limits(self) -> dict[str, int]:
+        """Per-path body limits: the upload routes take their file limit plus room for the
+        multipart envelope (so the route's own 413 names the file), then what is configured."""
+        envelope = 1024 * 1024
+        return {
+            "/api/v1/products/import": self.import_max_bytes + envelope,
+            "/api/v1/products/*/images": self.image_max_bytes + envelope,
+            **self.max_body_bytes_by_path,
+        }
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -139,7 +139,9 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-    body = error_body("payload_too_large", f"The request body is larger than {limit} bytes")
+    message = f"The request body is larger than {limit} bytes"
+    detail = ErrorDetail(field="body", reason="payload_too_large", message=message)
+    body = error_body("payload_too_large", message, [detail])
     # the unread body stays on the wire: the connection cannot serve another request
     response = JSONResponse(body, 413, headers={"connection": "close"})
     await response(scope, receive, send)
