@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from .builders import auth_headers, make_user
+from .builders import auth_headers, make_store, make_user
 from .support import client_with, fingerprint
 
 ERROR_KEYS = {"error", "message", "details", "request_id"}
@@ -373,3 +373,106 @@ async def test_upload_routes_take_their_files_past_the_json_limit(
     )
     assert_refused(r, 413)
     assert big.pulled == 0
+
+
+# --- look-alike usernames -----------------------------------------------------------------------
+
+LOOK_ALIKES = {
+    "fullwidth": "ａｄｍｉｎ",
+    "cyrillic a": "\u0430dmin",
+    "kelvin sign": "\u212aevin",
+    "dotless i": "adm\u0131n",
+    "combining accent": "admi\u0301n",
+    "zero-width joiner": "ad\u200dmin",
+    "right-to-left mark": "\u200fadmin",
+    "ligature": "\ufb01nance",
+}
+
+
+@pytest.mark.parametrize("what", sorted(LOOK_ALIKES))
+async def test_usernames_that_only_look_like_ascii_are_refused(
+    what: str, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = await _admin(session)
+    before = await fingerprint(session)
+    body = {
+        "username": LOOK_ALIKES[what],
+        "display_name": "Look Alike",
+        "password": "Passw0rd!long",
+        "role_ids": [],
+        "store_ids": [],
+    }
+    r = await client.post("/api/v1/users", json=body, headers=headers)
+    assert_refused(r, 422, "body.username")
+    assert await fingerprint(session) == before
+
+
+async def test_usernames_differing_only_in_case_are_one_username(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = await _admin(session)
+    body = {
+        "username": "Cashier.Li",
+        "display_name": "李",
+        "password": "Passw0rd!long",
+        "role_ids": [],
+        "store_ids": [],
+    }
+    r = await client.post("/api/v1/users", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["username"] == "cashier.li"
+    before = await fingerprint(session)
+    r = await client.post("/api/v1/users", json={**body, "username": "CASHIER.LI"}, headers=headers)
+    assert_refused(r, 409, "username")
+    assert await fingerprint(session) == before
+    login = await client.post(LOGIN, json={"username": "CaShIeR.lI", "password": "Passw0rd!long"})
+    assert login.status_code == 200, login.text
+    # a look-alike of an existing username logs nobody in
+    login = await client.post(
+        LOGIN, json={"username": "ｃａｓｈｉｅｒ.ｌｉ", "password": "Passw0rd!long"}
+    )
+    assert_refused(login, 401)
+
+
+# --- SQL and HTML are text --------------------------------------------------------------------
+
+VERBATIM = [
+    "'; DROP TABLE stores; --",
+    "Robert'); DELETE FROM users WHERE ('1'='1",
+    '" OR 1=1 --',
+    "<script>alert(document.cookie)</script>",
+    '<img src=x onerror="alert(1)">',
+    "100% 纯_天然 \\ / 店",
+    "e\u0301 vs \u00e9",  # NFD and NFC: kept as sent
+    "\U0001f600 emoji \u202e reversed",
+]
+
+
+@pytest.mark.parametrize("text", VERBATIM)
+async def test_sql_and_html_are_stored_and_returned_verbatim(
+    text: str, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = await _admin(session)
+    r = await client.post(
+        STORES,
+        json={"code": "V1", "name": text, "address": text, "city": text[:64]},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    store_id = r.json()["id"]
+    got = (await client.get(f"{STORES}/{store_id}", headers=headers)).json()
+    assert (got["name"], got["address"]) == (text, text)
+    found = await client.get(STORES, params={"q": text}, headers=headers)
+    assert [s["id"] for s in found.json()["items"]] == [store_id]
+
+
+@pytest.mark.parametrize("wildcard", ["%", "_", "/", "\\", "%%", "[a-z]", "*"])
+async def test_search_wildcards_match_only_themselves(
+    wildcard: str, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    await make_store(session, name="普通门店")
+    await make_store(session, name=f"特别{wildcard}门店")
+    r = await client.get(STORES, params={"q": wildcard}, headers=await _admin(session))
+    assert r.status_code == 200, r.text
+    assert [s["name"] for s in r.json()["items"]] == [f"特别{wildcard}门店"]
