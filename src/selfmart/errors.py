@@ -7,12 +7,14 @@ The console translates `error` (and each detail's `reason`) by code.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selfmart.kit.context import current_request_id
@@ -158,6 +160,32 @@ def unreadable_body(exc: StarletteHTTPException) -> ErrorDetail | None:
     return ErrorDetail(field="body", reason=reason, message=message)
 
 
+_PG_KEY = re.compile(r"Key \(([^)]+)\)=")
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
+
+
+def integrity_conflict(exc: IntegrityError) -> AppError | None:
+    """A unique or foreign-key violation the service did not foresee (two requests racing
+    past the same check): 409 naming the column, not a 500. Other violations stay 500s: they
+    mean input validation is missing."""
+    orig = exc.orig
+    cause = getattr(orig, "__cause__", None) or orig
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(orig, "sqlstate", None)
+    text = str(orig)
+    found = _PG_KEY.search(str(getattr(cause, "detail", "") or ""))
+    columns = found.group(1) if found else None
+    if sqlstate == "23505" or "UNIQUE constraint failed" in text:
+        if columns is None and (m := _SQLITE_UNIQUE.search(text.strip())):
+            columns = ", ".join(c.strip().rsplit(".", 1)[-1] for c in m.group(1).split(","))
+        return AlreadyExists(field=columns or None)
+    if sqlstate == "23503" or "FOREIGN KEY constraint failed" in text:
+        return Conflict(
+            "The record refers to one that does not exist, or is still referred to",
+            field=columns or None,
+        )
+    return None
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -190,6 +218,14 @@ def install_handlers(app: FastAPI) -> None:
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        conflict = integrity_conflict(exc)
+        if conflict is None:
+            raise exc  # a 500, rendered and logged like any other unexpected error
+        log.warning("integrity error answered %s: %s", conflict.status, conflict.details)
+        return await app_error(_request, conflict)
 
     @app.exception_handler(Exception)
     async def unhandled(_request: Request, exc: Exception) -> JSONResponse:
