@@ -51,7 +51,7 @@ function server() {
 
 describe('auth store', () => {
   let srv: ReturnType<typeof server>
-  let lost: ReturnType<typeof vi.fn>
+  let lost: ReturnType<typeof vi.fn<() => void>>
 
   beforeEach(() => {
     localStorage.clear()
@@ -59,7 +59,7 @@ describe('auth store', () => {
     srv = server()
     vi.stubGlobal('fetch', srv.fetchMock)
     const auth = useAuthStore()
-    lost = vi.fn(() => auth.onSessionLost())
+    lost = vi.fn<() => void>(() => auth.onSessionLost())
     installApiClient({
       accessToken: () => auth.accessToken,
       canRefresh: () => auth.canRefresh(),

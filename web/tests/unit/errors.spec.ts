@@ -47,6 +47,18 @@ describe('describeError', () => {
     )
   })
 
+  it('explains a refused password change field by field', () => {
+    const err = new ApiError(422, 'validation_error', 'The password was not changed', [
+      { field: 'current_password', reason: 'password_incorrect', message: 'wrong' },
+      { field: 'new_password', reason: 'password_too_simple', message: 'simple' },
+    ])
+    expect(fieldErrors(tr, err)).toEqual({
+      current_password: '不正确',
+      new_password: '太简单：需包含大写字母、小写字母、数字、符号中的至少三类',
+    })
+    expect(describeError(tr, err)).toContain('当前密码不正确')
+  })
+
   it('maps field problems to form items', () => {
     const err = new ApiError(409, 'already_exists', 'dup', [{ field: 'code', reason: 'already_exists' }])
     expect(fieldErrors(tr, err)).toEqual({ code: '已被使用' })

@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetUserData, GetUserErrors, GetUserResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, RefreshData, RefreshErrors, RefreshResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses } from './types.gen';
+import type { ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, RefreshData, RefreshErrors, RefreshResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -19,17 +19,60 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
 };
 
 /**
- * F
+ * Health Check
  */
-export const listAuditLogs = <ThrowOnError extends boolean = true>(options?: Options<ListAuditLogsData, ThrowOnError>) => (options?.client ?? client).get<ListAuditLogsResponses, ListAuditLogsErrors, ThrowOnError>({ url: '/api/v1/audit-logs', ...options });
+export const health = <ThrowOnError extends boolean = true>(options?: Options<HealthData, ThrowOnError>) => (options?.client ?? client).get<HealthResponses, HealthErrors, ThrowOnError>({ url: '/api/health', ...options });
 
 /**
- * F
+ * Activate
+ *
+ * Public: exchange the one-time activation code shown in the console for a key.
  */
-export const exportAuditLogs = <ThrowOnError extends boolean = true>(options?: Options<ExportAuditLogsData, ThrowOnError>) => (options?.client ?? client).get<ExportAuditLogsResponses, ExportAuditLogsErrors, ThrowOnError>({ url: '/api/v1/audit-logs/export', ...options });
+export const terminalActivate = <ThrowOnError extends boolean = true>(options: Options<TerminalActivateData, ThrowOnError>) => (options.client ?? client).post<TerminalActivateResponses, TerminalActivateErrors, ThrowOnError>({
+    url: '/api/terminal/v1/activate',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
 
 /**
- * F
+ * Heartbeat
+ */
+export const terminalHeartbeat = <ThrowOnError extends boolean = true>(options: Options<TerminalHeartbeatData, ThrowOnError>) => (options.client ?? client).post<TerminalHeartbeatResponses, TerminalHeartbeatErrors, ThrowOnError>({
+    url: '/api/terminal/v1/heartbeat',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Audit Logs
+ *
+ * Audit entries of the stores you see, newest first.
+ */
+export const listAuditLogs = <ThrowOnError extends boolean = true>(options?: Options<ListAuditLogsData, ThrowOnError>) => (options?.client ?? client).get<ListAuditLogsResponses, ListAuditLogsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/audit-logs',
+    ...options
+});
+
+/**
+ * Export Audit Logs
+ *
+ * The entries matching the filters as a file; times in the operator's zone.
+ */
+export const exportAuditLogs = <ThrowOnError extends boolean = true>(options?: Options<ExportAuditLogsData, ThrowOnError>) => (options?.client ?? client).get<ExportAuditLogsResponses, ExportAuditLogsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/audit-logs/export',
+    ...options
+});
+
+/**
+ * Login
  */
 export const login = <ThrowOnError extends boolean = true>(options: Options<LoginData, ThrowOnError>) => (options.client ?? client).post<LoginResponses, LoginErrors, ThrowOnError>({
     url: '/api/v1/auth/login',
@@ -41,19 +84,28 @@ export const login = <ThrowOnError extends boolean = true>(options: Options<Logi
 });
 
 /**
- * F
+ * Logout
  */
-export const logout = <ThrowOnError extends boolean = true>(options?: Options<LogoutData, ThrowOnError>) => (options?.client ?? client).post<LogoutResponses, LogoutErrors, ThrowOnError>({ url: '/api/v1/auth/logout', ...options });
+export const logout = <ThrowOnError extends boolean = true>(options?: Options<LogoutData, ThrowOnError>) => (options?.client ?? client).post<LogoutResponses, LogoutErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/logout',
+    ...options
+});
 
 /**
- * F
+ * Get Me
  */
-export const getMe = <ThrowOnError extends boolean = true>(options?: Options<GetMeData, ThrowOnError>) => (options?.client ?? client).get<GetMeResponses, GetMeErrors, ThrowOnError>({ url: '/api/v1/auth/me', ...options });
+export const getMe = <ThrowOnError extends boolean = true>(options?: Options<GetMeData, ThrowOnError>) => (options?.client ?? client).get<GetMeResponses, GetMeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/me',
+    ...options
+});
 
 /**
- * F
+ * Update Me
  */
 export const updateMe = <ThrowOnError extends boolean = true>(options: Options<UpdateMeData, ThrowOnError>) => (options.client ?? client).patch<UpdateMeResponses, UpdateMeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/me',
     ...options,
     headers: {
@@ -63,9 +115,10 @@ export const updateMe = <ThrowOnError extends boolean = true>(options: Options<U
 });
 
 /**
- * F
+ * Change Password
  */
 export const changePassword = <ThrowOnError extends boolean = true>(options: Options<ChangePasswordData, ThrowOnError>) => (options.client ?? client).post<ChangePasswordResponses, ChangePasswordErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/auth/password',
     ...options,
     headers: {
@@ -75,12 +128,16 @@ export const changePassword = <ThrowOnError extends boolean = true>(options: Opt
 });
 
 /**
- * F
+ * List Permissions
  */
-export const listPermissions = <ThrowOnError extends boolean = true>(options?: Options<ListPermissionsData, ThrowOnError>) => (options?.client ?? client).get<ListPermissionsResponses, ListPermissionsErrors, ThrowOnError>({ url: '/api/v1/auth/permissions', ...options });
+export const listPermissions = <ThrowOnError extends boolean = true>(options?: Options<ListPermissionsData, ThrowOnError>) => (options?.client ?? client).get<ListPermissionsResponses, ListPermissionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/auth/permissions',
+    ...options
+});
 
 /**
- * F
+ * Refresh
  */
 export const refresh = <ThrowOnError extends boolean = true>(options: Options<RefreshData, ThrowOnError>) => (options.client ?? client).post<RefreshResponses, RefreshErrors, ThrowOnError>({
     url: '/api/v1/auth/refresh',
@@ -92,44 +149,77 @@ export const refresh = <ThrowOnError extends boolean = true>(options: Options<Re
 });
 
 /**
- * F
+ * Get Job
+ *
+ * A job's status and progress: your own jobs (a super admin sees every job).
  */
-export const getJob = <ThrowOnError extends boolean = true>(options: Options<GetJobData, ThrowOnError>) => (options.client ?? client).get<GetJobResponses, GetJobErrors, ThrowOnError>({ url: '/api/v1/jobs/{job_id}', ...options });
+export const getJob = <ThrowOnError extends boolean = true>(options: Options<GetJobData, ThrowOnError>) => (options.client ?? client).get<GetJobResponses, GetJobErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/jobs/{job_id}',
+    ...options
+});
 
 /**
- * F
+ * List Login Logs
  */
-export const listLoginLogs = <ThrowOnError extends boolean = true>(options?: Options<ListLoginLogsData, ThrowOnError>) => (options?.client ?? client).get<ListLoginLogsResponses, ListLoginLogsErrors, ThrowOnError>({ url: '/api/v1/login-logs', ...options });
+export const listLoginLogs = <ThrowOnError extends boolean = true>(options?: Options<ListLoginLogsData, ThrowOnError>) => (options?.client ?? client).get<ListLoginLogsResponses, ListLoginLogsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/login-logs',
+    ...options
+});
 
 /**
- * F
+ * List Messages
+ *
+ * Your own messages, newest first.
  */
-export const listMessages = <ThrowOnError extends boolean = true>(options?: Options<ListMessagesData, ThrowOnError>) => (options?.client ?? client).get<ListMessagesResponses, ListMessagesErrors, ThrowOnError>({ url: '/api/v1/messages', ...options });
+export const listMessages = <ThrowOnError extends boolean = true>(options?: Options<ListMessagesData, ThrowOnError>) => (options?.client ?? client).get<ListMessagesResponses, ListMessagesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/messages',
+    ...options
+});
 
 /**
- * F
+ * Read All Messages
  */
-export const readAllMessages = <ThrowOnError extends boolean = true>(options?: Options<ReadAllMessagesData, ThrowOnError>) => (options?.client ?? client).post<ReadAllMessagesResponses, ReadAllMessagesErrors, ThrowOnError>({ url: '/api/v1/messages/read-all', ...options });
+export const readAllMessages = <ThrowOnError extends boolean = true>(options?: Options<ReadAllMessagesData, ThrowOnError>) => (options?.client ?? client).post<ReadAllMessagesResponses, ReadAllMessagesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/messages/read-all',
+    ...options
+});
 
 /**
- * F
+ * Unread Message Count
  */
-export const unreadMessageCount = <ThrowOnError extends boolean = true>(options?: Options<UnreadMessageCountData, ThrowOnError>) => (options?.client ?? client).get<UnreadMessageCountResponses, UnreadMessageCountErrors, ThrowOnError>({ url: '/api/v1/messages/unread-count', ...options });
+export const unreadMessageCount = <ThrowOnError extends boolean = true>(options?: Options<UnreadMessageCountData, ThrowOnError>) => (options?.client ?? client).get<UnreadMessageCountResponses, UnreadMessageCountErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/messages/unread-count',
+    ...options
+});
 
 /**
- * F
+ * Read Message
  */
-export const readMessage = <ThrowOnError extends boolean = true>(options: Options<ReadMessageData, ThrowOnError>) => (options.client ?? client).post<ReadMessageResponses, ReadMessageErrors, ThrowOnError>({ url: '/api/v1/messages/{message_id}/read', ...options });
+export const readMessage = <ThrowOnError extends boolean = true>(options: Options<ReadMessageData, ThrowOnError>) => (options.client ?? client).post<ReadMessageResponses, ReadMessageErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/messages/{message_id}/read',
+    ...options
+});
 
 /**
- * F
+ * List Roles
  */
-export const listRoles = <ThrowOnError extends boolean = true>(options?: Options<ListRolesData, ThrowOnError>) => (options?.client ?? client).get<ListRolesResponses, ListRolesErrors, ThrowOnError>({ url: '/api/v1/roles', ...options });
+export const listRoles = <ThrowOnError extends boolean = true>(options?: Options<ListRolesData, ThrowOnError>) => (options?.client ?? client).get<ListRolesResponses, ListRolesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/roles',
+    ...options
+});
 
 /**
- * F
+ * Create Role
  */
 export const createRole = <ThrowOnError extends boolean = true>(options: Options<CreateRoleData, ThrowOnError>) => (options.client ?? client).post<CreateRoleResponses, CreateRoleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/roles',
     ...options,
     headers: {
@@ -139,19 +229,28 @@ export const createRole = <ThrowOnError extends boolean = true>(options: Options
 });
 
 /**
- * F
+ * Delete Role
  */
-export const deleteRole = <ThrowOnError extends boolean = true>(options: Options<DeleteRoleData, ThrowOnError>) => (options.client ?? client).delete<DeleteRoleResponses, DeleteRoleErrors, ThrowOnError>({ url: '/api/v1/roles/{role_id}', ...options });
+export const deleteRole = <ThrowOnError extends boolean = true>(options: Options<DeleteRoleData, ThrowOnError>) => (options.client ?? client).delete<DeleteRoleResponses, DeleteRoleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/roles/{role_id}',
+    ...options
+});
 
 /**
- * F
+ * Get Role
  */
-export const getRole = <ThrowOnError extends boolean = true>(options: Options<GetRoleData, ThrowOnError>) => (options.client ?? client).get<GetRoleResponses, GetRoleErrors, ThrowOnError>({ url: '/api/v1/roles/{role_id}', ...options });
+export const getRole = <ThrowOnError extends boolean = true>(options: Options<GetRoleData, ThrowOnError>) => (options.client ?? client).get<GetRoleResponses, GetRoleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/roles/{role_id}',
+    ...options
+});
 
 /**
- * F
+ * Update Role
  */
 export const updateRole = <ThrowOnError extends boolean = true>(options: Options<UpdateRoleData, ThrowOnError>) => (options.client ?? client).patch<UpdateRoleResponses, UpdateRoleErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/roles/{role_id}',
     ...options,
     headers: {
@@ -161,14 +260,19 @@ export const updateRole = <ThrowOnError extends boolean = true>(options: Options
 });
 
 /**
- * F
+ * List Stores
  */
-export const listStores = <ThrowOnError extends boolean = true>(options?: Options<ListStoresData, ThrowOnError>) => (options?.client ?? client).get<ListStoresResponses, ListStoresErrors, ThrowOnError>({ url: '/api/v1/stores', ...options });
+export const listStores = <ThrowOnError extends boolean = true>(options?: Options<ListStoresData, ThrowOnError>) => (options?.client ?? client).get<ListStoresResponses, ListStoresErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores',
+    ...options
+});
 
 /**
- * F
+ * Create Store
  */
 export const createStore = <ThrowOnError extends boolean = true>(options: Options<CreateStoreData, ThrowOnError>) => (options.client ?? client).post<CreateStoreResponses, CreateStoreErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/stores',
     ...options,
     headers: {
@@ -178,14 +282,19 @@ export const createStore = <ThrowOnError extends boolean = true>(options: Option
 });
 
 /**
- * F
+ * Get Store
  */
-export const getStore = <ThrowOnError extends boolean = true>(options: Options<GetStoreData, ThrowOnError>) => (options.client ?? client).get<GetStoreResponses, GetStoreErrors, ThrowOnError>({ url: '/api/v1/stores/{store_id}', ...options });
+export const getStore = <ThrowOnError extends boolean = true>(options: Options<GetStoreData, ThrowOnError>) => (options.client ?? client).get<GetStoreResponses, GetStoreErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}',
+    ...options
+});
 
 /**
- * F
+ * Update Store
  */
 export const updateStore = <ThrowOnError extends boolean = true>(options: Options<UpdateStoreData, ThrowOnError>) => (options.client ?? client).patch<UpdateStoreResponses, UpdateStoreErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/stores/{store_id}',
     ...options,
     headers: {
@@ -195,14 +304,19 @@ export const updateStore = <ThrowOnError extends boolean = true>(options: Option
 });
 
 /**
- * F
+ * List Terminals
  */
-export const listTerminals = <ThrowOnError extends boolean = true>(options?: Options<ListTerminalsData, ThrowOnError>) => (options?.client ?? client).get<ListTerminalsResponses, ListTerminalsErrors, ThrowOnError>({ url: '/api/v1/terminals', ...options });
+export const listTerminals = <ThrowOnError extends boolean = true>(options?: Options<ListTerminalsData, ThrowOnError>) => (options?.client ?? client).get<ListTerminalsResponses, ListTerminalsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/terminals',
+    ...options
+});
 
 /**
- * F
+ * Create Terminal
  */
 export const createTerminal = <ThrowOnError extends boolean = true>(options: Options<CreateTerminalData, ThrowOnError>) => (options.client ?? client).post<CreateTerminalResponses, CreateTerminalErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/terminals',
     ...options,
     headers: {
@@ -212,14 +326,19 @@ export const createTerminal = <ThrowOnError extends boolean = true>(options: Opt
 });
 
 /**
- * F
+ * Get Terminal
  */
-export const getTerminal = <ThrowOnError extends boolean = true>(options: Options<GetTerminalData, ThrowOnError>) => (options.client ?? client).get<GetTerminalResponses, GetTerminalErrors, ThrowOnError>({ url: '/api/v1/terminals/{terminal_id}', ...options });
+export const getTerminal = <ThrowOnError extends boolean = true>(options: Options<GetTerminalData, ThrowOnError>) => (options.client ?? client).get<GetTerminalResponses, GetTerminalErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/terminals/{terminal_id}',
+    ...options
+});
 
 /**
- * F
+ * Update Terminal
  */
 export const updateTerminal = <ThrowOnError extends boolean = true>(options: Options<UpdateTerminalData, ThrowOnError>) => (options.client ?? client).patch<UpdateTerminalResponses, UpdateTerminalErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/terminals/{terminal_id}',
     ...options,
     headers: {
@@ -229,34 +348,55 @@ export const updateTerminal = <ThrowOnError extends boolean = true>(options: Opt
 });
 
 /**
- * F
+ * Issue Activation Code
  */
-export const issueActivationCode = <ThrowOnError extends boolean = true>(options: Options<IssueActivationCodeData, ThrowOnError>) => (options.client ?? client).post<IssueActivationCodeResponses, IssueActivationCodeErrors, ThrowOnError>({ url: '/api/v1/terminals/{terminal_id}/activation-code', ...options });
+export const issueActivationCode = <ThrowOnError extends boolean = true>(options: Options<IssueActivationCodeData, ThrowOnError>) => (options.client ?? client).post<IssueActivationCodeResponses, IssueActivationCodeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/terminals/{terminal_id}/activation-code',
+    ...options
+});
 
 /**
- * F
+ * Disable Terminal
  */
-export const disableTerminal = <ThrowOnError extends boolean = true>(options: Options<DisableTerminalData, ThrowOnError>) => (options.client ?? client).post<DisableTerminalResponses, DisableTerminalErrors, ThrowOnError>({ url: '/api/v1/terminals/{terminal_id}/disable', ...options });
+export const disableTerminal = <ThrowOnError extends boolean = true>(options: Options<DisableTerminalData, ThrowOnError>) => (options.client ?? client).post<DisableTerminalResponses, DisableTerminalErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/terminals/{terminal_id}/disable',
+    ...options
+});
 
 /**
- * F
+ * Enable Terminal
  */
-export const enableTerminal = <ThrowOnError extends boolean = true>(options: Options<EnableTerminalData, ThrowOnError>) => (options.client ?? client).post<EnableTerminalResponses, EnableTerminalErrors, ThrowOnError>({ url: '/api/v1/terminals/{terminal_id}/enable', ...options });
+export const enableTerminal = <ThrowOnError extends boolean = true>(options: Options<EnableTerminalData, ThrowOnError>) => (options.client ?? client).post<EnableTerminalResponses, EnableTerminalErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/terminals/{terminal_id}/enable',
+    ...options
+});
 
 /**
- * F
+ * Rotate Terminal Key
  */
-export const rotateTerminalKey = <ThrowOnError extends boolean = true>(options: Options<RotateTerminalKeyData, ThrowOnError>) => (options.client ?? client).post<RotateTerminalKeyResponses, RotateTerminalKeyErrors, ThrowOnError>({ url: '/api/v1/terminals/{terminal_id}/rotate-key', ...options });
+export const rotateTerminalKey = <ThrowOnError extends boolean = true>(options: Options<RotateTerminalKeyData, ThrowOnError>) => (options.client ?? client).post<RotateTerminalKeyResponses, RotateTerminalKeyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/terminals/{terminal_id}/rotate-key',
+    ...options
+});
 
 /**
- * F
+ * List Users
  */
-export const listUsers = <ThrowOnError extends boolean = true>(options?: Options<ListUsersData, ThrowOnError>) => (options?.client ?? client).get<ListUsersResponses, ListUsersErrors, ThrowOnError>({ url: '/api/v1/users', ...options });
+export const listUsers = <ThrowOnError extends boolean = true>(options?: Options<ListUsersData, ThrowOnError>) => (options?.client ?? client).get<ListUsersResponses, ListUsersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users',
+    ...options
+});
 
 /**
- * F
+ * Create User
  */
 export const createUser = <ThrowOnError extends boolean = true>(options: Options<CreateUserData, ThrowOnError>) => (options.client ?? client).post<CreateUserResponses, CreateUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users',
     ...options,
     headers: {
@@ -266,14 +406,19 @@ export const createUser = <ThrowOnError extends boolean = true>(options: Options
 });
 
 /**
- * F
+ * Get User
  */
-export const getUser = <ThrowOnError extends boolean = true>(options: Options<GetUserData, ThrowOnError>) => (options.client ?? client).get<GetUserResponses, GetUserErrors, ThrowOnError>({ url: '/api/v1/users/{user_id}', ...options });
+export const getUser = <ThrowOnError extends boolean = true>(options: Options<GetUserData, ThrowOnError>) => (options.client ?? client).get<GetUserResponses, GetUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{user_id}',
+    ...options
+});
 
 /**
- * F
+ * Update User
  */
 export const updateUser = <ThrowOnError extends boolean = true>(options: Options<UpdateUserData, ThrowOnError>) => (options.client ?? client).patch<UpdateUserResponses, UpdateUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/{user_id}',
     ...options,
     headers: {
@@ -283,19 +428,28 @@ export const updateUser = <ThrowOnError extends boolean = true>(options: Options
 });
 
 /**
- * F
+ * Disable User
  */
-export const disableUser = <ThrowOnError extends boolean = true>(options: Options<DisableUserData, ThrowOnError>) => (options.client ?? client).post<DisableUserResponses, DisableUserErrors, ThrowOnError>({ url: '/api/v1/users/{user_id}/disable', ...options });
+export const disableUser = <ThrowOnError extends boolean = true>(options: Options<DisableUserData, ThrowOnError>) => (options.client ?? client).post<DisableUserResponses, DisableUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{user_id}/disable',
+    ...options
+});
 
 /**
- * F
+ * Enable User
  */
-export const enableUser = <ThrowOnError extends boolean = true>(options: Options<EnableUserData, ThrowOnError>) => (options.client ?? client).post<EnableUserResponses, EnableUserErrors, ThrowOnError>({ url: '/api/v1/users/{user_id}/enable', ...options });
+export const enableUser = <ThrowOnError extends boolean = true>(options: Options<EnableUserData, ThrowOnError>) => (options.client ?? client).post<EnableUserResponses, EnableUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{user_id}/enable',
+    ...options
+});
 
 /**
- * F
+ * Reset User Password
  */
 export const resetUserPassword = <ThrowOnError extends boolean = true>(options: Options<ResetUserPasswordData, ThrowOnError>) => (options.client ?? client).post<ResetUserPasswordResponses, ResetUserPasswordErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/users/{user_id}/reset-password',
     ...options,
     headers: {
@@ -305,6 +459,10 @@ export const resetUserPassword = <ThrowOnError extends boolean = true>(options: 
 });
 
 /**
- * F
+ * Unlock User
  */
-export const unlockUser = <ThrowOnError extends boolean = true>(options: Options<UnlockUserData, ThrowOnError>) => (options.client ?? client).post<UnlockUserResponses, UnlockUserErrors, ThrowOnError>({ url: '/api/v1/users/{user_id}/unlock', ...options });
+export const unlockUser = <ThrowOnError extends boolean = true>(options: Options<UnlockUserData, ThrowOnError>) => (options.client ?? client).post<UnlockUserResponses, UnlockUserErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/users/{user_id}/unlock',
+    ...options
+});

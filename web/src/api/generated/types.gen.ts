@@ -5,11 +5,45 @@ export type ClientOptions = {
 };
 
 /**
- * ActivationCode
+ * ActivateRequest
  */
-export type ActivationCode = {
+export type ActivateRequest = {
     /**
      * Activation Code
+     */
+    activation_code: string;
+    /**
+     * Terminal Code
+     */
+    terminal_code: string;
+};
+
+/**
+ * Activated
+ */
+export type Activated = {
+    /**
+     * Key Id
+     */
+    key_id: string;
+    /**
+     * Secret
+     */
+    secret: string;
+    /**
+     * Terminal Id
+     */
+    terminal_id: number;
+};
+
+/**
+ * ActivationCodeIssued
+ */
+export type ActivationCodeIssued = {
+    /**
+     * Activation Code
+     *
+     * shown once; typed into the terminal
      */
     activation_code: string;
     /**
@@ -19,9 +53,9 @@ export type ActivationCode = {
 };
 
 /**
- * AuditRead
+ * AuditLogRead
  */
-export type AuditRead = {
+export type AuditLogRead = {
     /**
      * Action
      */
@@ -119,13 +153,23 @@ export type ErrorDetail = {
 };
 
 /**
- * HTTPValidationError
+ * HeartbeatReply
  */
-export type HttpValidationError = {
+export type HeartbeatReply = {
     /**
-     * Detail
+     * Server Time
      */
-    detail?: Array<ValidationError>;
+    server_time: string;
+};
+
+/**
+ * HeartbeatRequest
+ */
+export type HeartbeatRequest = {
+    /**
+     * App Version
+     */
+    app_version: string;
 };
 
 /**
@@ -147,7 +191,7 @@ export type JobRead = {
     /**
      * Id
      */
-    id: string;
+    id: number;
     /**
      * Kind
      */
@@ -173,9 +217,9 @@ export type JobRead = {
 };
 
 /**
- * KeyRotation
+ * KeyRotated
  */
-export type KeyRotation = {
+export type KeyRotated = {
     /**
      * Key Id
      */
@@ -183,9 +227,11 @@ export type KeyRotation = {
     /**
      * Old Key Expires At
      */
-    old_key_expires_at: string | null;
+    old_key_expires_at: string;
     /**
      * Secret
+     *
+     * shown once; the terminal's new HMAC secret
      */
     secret: string;
 };
@@ -277,7 +323,7 @@ export type Me = {
     /**
      * Roles
      */
-    roles: Array<RoleBrief>;
+    roles: Array<RoleRef>;
     /**
      * Store Ids
      */
@@ -303,7 +349,7 @@ export type MeUpdate = {
     /**
      * Locale
      */
-    locale?: string | null;
+    locale?: 'zh-CN' | 'en' | null;
     /**
      * Phone
      */
@@ -355,13 +401,13 @@ export type MessageRead = {
 };
 
 /**
- * Page[AuditRead]
+ * Page[AuditLogRead]
  */
-export type PageAuditRead = {
+export type PageAuditLogRead = {
     /**
      * Items
      */
-    items: Array<AuditRead>;
+    items: Array<AuditLogRead>;
     /**
      * Page
      */
@@ -523,6 +569,16 @@ export type PasswordChange = {
 };
 
 /**
+ * PasswordReset
+ */
+export type PasswordReset = {
+    /**
+     * New Password
+     */
+    new_password: string;
+};
+
+/**
  * PermissionInfo
  */
 export type PermissionInfo = {
@@ -537,6 +593,16 @@ export type PermissionInfo = {
 };
 
 /**
+ * ReadAllResult
+ */
+export type ReadAllResult = {
+    /**
+     * Updated
+     */
+    updated: number;
+};
+
+/**
  * RefreshIn
  */
 export type RefreshIn = {
@@ -544,34 +610,6 @@ export type RefreshIn = {
      * Refresh Token
      */
     refresh_token: string;
-};
-
-/**
- * ResetPassword
- */
-export type ResetPassword = {
-    /**
-     * New Password
-     */
-    new_password: string;
-};
-
-/**
- * RoleBrief
- */
-export type RoleBrief = {
-    /**
-     * Code
-     */
-    code: string;
-    /**
-     * Id
-     */
-    id: number;
-    /**
-     * Name
-     */
-    name: string;
 };
 
 /**
@@ -585,7 +623,7 @@ export type RoleCreate = {
     /**
      * Description
      */
-    description?: string | null;
+    description?: string;
     /**
      * Name
      */
@@ -643,6 +681,24 @@ export type RoleRead = {
 };
 
 /**
+ * RoleRef
+ */
+export type RoleRef = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+};
+
+/**
  * RoleUpdate
  */
 export type RoleUpdate = {
@@ -671,15 +727,15 @@ export type StoreCreate = {
     /**
      * Address
      */
-    address?: string | null;
+    address?: string;
     /**
      * Allow Negative Stock
      */
-    allow_negative_stock?: boolean | null;
+    allow_negative_stock?: boolean;
     /**
      * City
      */
-    city?: string | null;
+    city?: string;
     /**
      * Code
      */
@@ -691,7 +747,7 @@ export type StoreCreate = {
     /**
      * Opening Hours
      */
-    opening_hours?: string | null;
+    opening_hours?: string;
     /**
      * Phone
      */
@@ -699,11 +755,11 @@ export type StoreCreate = {
     /**
      * Status
      */
-    status?: string | null;
+    status?: 'active' | 'suspended' | 'closed';
     /**
      * Timezone
      */
-    timezone?: string | null;
+    timezone?: string;
 };
 
 /**
@@ -749,7 +805,7 @@ export type StoreRead = {
     /**
      * Status
      */
-    status: string;
+    status: 'active' | 'suspended' | 'closed';
     /**
      * Terminal Count
      */
@@ -762,6 +818,8 @@ export type StoreRead = {
 
 /**
  * StoreUpdate
+ *
+ * Only the fields sent are changed.
  */
 export type StoreUpdate = {
     /**
@@ -777,6 +835,10 @@ export type StoreUpdate = {
      */
     city?: string | null;
     /**
+     * Code
+     */
+    code?: string | null;
+    /**
      * Name
      */
     name?: string | null;
@@ -791,7 +853,7 @@ export type StoreUpdate = {
     /**
      * Status
      */
-    status?: string | null;
+    status?: 'active' | 'suspended' | 'closed' | null;
     /**
      * Timezone
      */
@@ -809,11 +871,11 @@ export type TerminalCreate = {
     /**
      * Model
      */
-    model?: string | null;
+    model?: string;
     /**
      * Name
      */
-    name?: string | null;
+    name?: string;
     /**
      * Store Id
      */
@@ -842,6 +904,8 @@ export type TerminalRead = {
     id: number;
     /**
      * Key Id
+     *
+     * the current key (not one in its rotation grace)
      */
     key_id: string | null;
     /**
@@ -862,12 +926,14 @@ export type TerminalRead = {
     name: string;
     /**
      * Online
+     *
+     * seen within the last 5 minutes
      */
     online: boolean;
     /**
      * Status
      */
-    status: string;
+    status: 'pending' | 'active' | 'disabled';
     /**
      * Store Id
      */
@@ -880,8 +946,14 @@ export type TerminalRead = {
 
 /**
  * TerminalUpdate
+ *
+ * Only the fields sent are changed. Moving a terminal needs both stores in scope.
  */
 export type TerminalUpdate = {
+    /**
+     * Code
+     */
+    code?: string | null;
     /**
      * Model
      */
@@ -919,7 +991,7 @@ export type TokenPair = {
     /**
      * Token Type
      */
-    token_type?: string;
+    token_type?: 'bearer';
 };
 
 /**
@@ -930,16 +1002,6 @@ export type UnreadCount = {
      * Count
      */
     count: number;
-};
-
-/**
- * Updated
- */
-export type Updated = {
-    /**
-     * Updated
-     */
-    updated: number;
 };
 
 /**
@@ -1023,7 +1085,7 @@ export type UserRead = {
     /**
      * Roles
      */
-    roles: Array<RoleBrief>;
+    roles: Array<RoleRef>;
     /**
      * Store Ids
      */
@@ -1060,33 +1122,128 @@ export type UserUpdate = {
     store_ids?: Array<number> | null;
 };
 
-/**
- * ValidationError
- */
-export type ValidationError = {
-    /**
-     * Context
-     */
-    ctx?: {
-        [key: string]: unknown;
-    };
-    /**
-     * Input
-     */
-    input?: unknown;
-    /**
-     * Location
-     */
-    loc: Array<string | number>;
-    /**
-     * Message
-     */
-    msg: string;
-    /**
-     * Error Type
-     */
-    type: string;
+export type HealthData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/health';
 };
+
+export type HealthErrors = {
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type HealthError = HealthErrors[keyof HealthErrors];
+
+export type HealthResponses = {
+    /**
+     * Response Health
+     *
+     * Successful Response
+     */
+    200: {
+        [key: string]: string;
+    };
+};
+
+export type HealthResponse = HealthResponses[keyof HealthResponses];
+
+export type TerminalActivateData = {
+    body: ActivateRequest;
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/activate';
+};
+
+export type TerminalActivateErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type TerminalActivateError = TerminalActivateErrors[keyof TerminalActivateErrors];
+
+export type TerminalActivateResponses = {
+    /**
+     * Successful Response
+     */
+    200: Activated;
+};
+
+export type TerminalActivateResponse = TerminalActivateResponses[keyof TerminalActivateResponses];
+
+export type TerminalHeartbeatData = {
+    body: HeartbeatRequest;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/heartbeat';
+};
+
+export type TerminalHeartbeatErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalHeartbeatError = TerminalHeartbeatErrors[keyof TerminalHeartbeatErrors];
+
+export type TerminalHeartbeatResponses = {
+    /**
+     * Successful Response
+     */
+    200: HeartbeatReply;
+};
+
+export type TerminalHeartbeatResponse = TerminalHeartbeatResponses[keyof TerminalHeartbeatResponses];
 
 export type ListAuditLogsData = {
     body?: never;
@@ -1094,6 +1251,8 @@ export type ListAuditLogsData = {
     query?: {
         /**
          * Actor Type
+         *
+         * user | terminal | system | job ...
          */
         actor_type?: string | null;
         /**
@@ -1102,6 +1261,8 @@ export type ListAuditLogsData = {
         actor_id?: string | null;
         /**
          * Action
+         *
+         * exact, or a prefix ending in "*"
          */
         action?: string | null;
         /**
@@ -1118,24 +1279,34 @@ export type ListAuditLogsData = {
         store_id?: number | null;
         /**
          * Since
+         *
+         * from (inclusive), with zone
          */
         since?: string | null;
         /**
          * Until
+         *
+         * to (exclusive), with zone
          */
         until?: string | null;
         /**
          * Q
+         *
+         * text in actor, action, entity, note or request id
          */
         q?: string | null;
         /**
          * Page
+         *
+         * 1-based page number
          */
-        page?: number | null;
+        page?: number;
         /**
          * Size
+         *
+         * rows per page
          */
-        size?: number | null;
+        size?: number;
     };
     url: '/api/v1/audit-logs';
 };
@@ -1150,9 +1321,9 @@ export type ListAuditLogsErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ListAuditLogsError = ListAuditLogsErrors[keyof ListAuditLogsErrors];
@@ -1161,7 +1332,7 @@ export type ListAuditLogsResponses = {
     /**
      * Successful Response
      */
-    200: PageAuditRead;
+    200: PageAuditLogRead;
 };
 
 export type ListAuditLogsResponse = ListAuditLogsResponses[keyof ListAuditLogsResponses];
@@ -1171,7 +1342,15 @@ export type ExportAuditLogsData = {
     path?: never;
     query?: {
         /**
+         * Format
+         *
+         * xlsx or csv (UTF-8 with BOM)
+         */
+        format?: 'xlsx' | 'csv';
+        /**
          * Actor Type
+         *
+         * user | terminal | system | job ...
          */
         actor_type?: string | null;
         /**
@@ -1180,6 +1359,8 @@ export type ExportAuditLogsData = {
         actor_id?: string | null;
         /**
          * Action
+         *
+         * exact, or a prefix ending in "*"
          */
         action?: string | null;
         /**
@@ -1196,20 +1377,22 @@ export type ExportAuditLogsData = {
         store_id?: number | null;
         /**
          * Since
+         *
+         * from (inclusive), with zone
          */
         since?: string | null;
         /**
          * Until
+         *
+         * to (exclusive), with zone
          */
         until?: string | null;
         /**
          * Q
+         *
+         * text in actor, action, entity, note or request id
          */
         q?: string | null;
-        /**
-         * Format
-         */
-        format?: string | null;
     };
     url: '/api/v1/audit-logs/export';
 };
@@ -1224,16 +1407,16 @@ export type ExportAuditLogsErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ExportAuditLogsError = ExportAuditLogsErrors[keyof ExportAuditLogsErrors];
 
 export type ExportAuditLogsResponses = {
     /**
-     * Successful Response
+     * the matching entries as a spreadsheet
      */
     200: unknown;
 };
@@ -1251,17 +1434,9 @@ export type LoginErrors = {
      */
     401: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
-    /**
-     * error
-     */
-    423: ErrorBody;
-    /**
-     * too_many_requests
-     */
-    429: ErrorBody;
+    422: ErrorBody;
 };
 
 export type LoginError = LoginErrors[keyof LoginErrors];
@@ -1288,9 +1463,9 @@ export type LogoutErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * validation_error
      */
-    403: ErrorBody;
+    422: ErrorBody;
 };
 
 export type LogoutError = LogoutErrors[keyof LogoutErrors];
@@ -1317,9 +1492,9 @@ export type GetMeErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * validation_error
      */
-    403: ErrorBody;
+    422: ErrorBody;
 };
 
 export type GetMeError = GetMeErrors[keyof GetMeErrors];
@@ -1346,13 +1521,9 @@ export type UpdateMeErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * validation_error
      */
-    403: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type UpdateMeError = UpdateMeErrors[keyof UpdateMeErrors];
@@ -1379,13 +1550,9 @@ export type ChangePasswordErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * validation_error
      */
-    403: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ChangePasswordError = ChangePasswordErrors[keyof ChangePasswordErrors];
@@ -1415,6 +1582,10 @@ export type ListPermissionsErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type ListPermissionsError = ListPermissionsErrors[keyof ListPermissionsErrors];
@@ -1443,9 +1614,9 @@ export type RefreshErrors = {
      */
     401: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type RefreshError = RefreshErrors[keyof RefreshErrors];
@@ -1481,9 +1652,13 @@ export type GetJobErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type GetJobError = GetJobErrors[keyof GetJobErrors];
@@ -1523,12 +1698,16 @@ export type ListLoginLogsData = {
         until?: string | null;
         /**
          * Page
+         *
+         * 1-based page number
          */
-        page?: number | null;
+        page?: number;
         /**
          * Size
+         *
+         * rows per page
          */
-        size?: number | null;
+        size?: number;
     };
     url: '/api/v1/login-logs';
 };
@@ -1543,9 +1722,9 @@ export type ListLoginLogsErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ListLoginLogsError = ListLoginLogsErrors[keyof ListLoginLogsErrors];
@@ -1565,16 +1744,22 @@ export type ListMessagesData = {
     query?: {
         /**
          * Unread
+         *
+         * only unread (true) or read (false)
          */
         unread?: boolean | null;
         /**
          * Page
+         *
+         * 1-based page number
          */
-        page?: number | null;
+        page?: number;
         /**
          * Size
+         *
+         * rows per page
          */
-        size?: number | null;
+        size?: number;
     };
     url: '/api/v1/messages';
 };
@@ -1585,13 +1770,9 @@ export type ListMessagesErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * validation_error
      */
-    403: ErrorBody;
-    /**
-     * Validation Error
-     */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ListMessagesError = ListMessagesErrors[keyof ListMessagesErrors];
@@ -1618,9 +1799,9 @@ export type ReadAllMessagesErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * validation_error
      */
-    403: ErrorBody;
+    422: ErrorBody;
 };
 
 export type ReadAllMessagesError = ReadAllMessagesErrors[keyof ReadAllMessagesErrors];
@@ -1629,7 +1810,7 @@ export type ReadAllMessagesResponses = {
     /**
      * Successful Response
      */
-    200: Updated;
+    200: ReadAllResult;
 };
 
 export type ReadAllMessagesResponse = ReadAllMessagesResponses[keyof ReadAllMessagesResponses];
@@ -1647,9 +1828,9 @@ export type UnreadMessageCountErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * validation_error
      */
-    403: ErrorBody;
+    422: ErrorBody;
 };
 
 export type UnreadMessageCountError = UnreadMessageCountErrors[keyof UnreadMessageCountErrors];
@@ -1681,13 +1862,13 @@ export type ReadMessageErrors = {
      */
     401: ErrorBody;
     /**
-     * forbidden
+     * not_found
      */
-    403: ErrorBody;
+    404: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ReadMessageError = ReadMessageErrors[keyof ReadMessageErrors];
@@ -1706,13 +1887,21 @@ export type ListRolesData = {
     path?: never;
     query?: {
         /**
-         * Page
+         * Q
          */
-        page?: number | null;
+        q?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
         /**
          * Size
+         *
+         * rows per page
          */
-        size?: number | null;
+        size?: number;
     };
     url: '/api/v1/roles';
 };
@@ -1727,9 +1916,9 @@ export type ListRolesErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ListRolesError = ListRolesErrors[keyof ListRolesErrors];
@@ -1760,9 +1949,13 @@ export type CreateRoleErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * conflict
      */
-    422: HttpValidationError;
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type CreateRoleError = CreateRoleErrors[keyof CreateRoleErrors];
@@ -1798,9 +1991,17 @@ export type DeleteRoleErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type DeleteRoleError = DeleteRoleErrors[keyof DeleteRoleErrors];
@@ -1836,9 +2037,13 @@ export type GetRoleErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type GetRoleError = GetRoleErrors[keyof GetRoleErrors];
@@ -1874,9 +2079,17 @@ export type UpdateRoleErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type UpdateRoleError = UpdateRoleErrors[keyof UpdateRoleErrors];
@@ -1896,6 +2109,8 @@ export type ListStoresData = {
     query?: {
         /**
          * Q
+         *
+         * code, name or address
          */
         q?: string | null;
         /**
@@ -1905,15 +2120,19 @@ export type ListStoresData = {
         /**
          * Status
          */
-        status?: string | null;
+        status?: 'active' | 'suspended' | 'closed' | null;
         /**
          * Page
+         *
+         * 1-based page number
          */
-        page?: number | null;
+        page?: number;
         /**
          * Size
+         *
+         * rows per page
          */
-        size?: number | null;
+        size?: number;
     };
     url: '/api/v1/stores';
 };
@@ -1928,9 +2147,9 @@ export type ListStoresErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ListStoresError = ListStoresErrors[keyof ListStoresErrors];
@@ -1961,9 +2180,13 @@ export type CreateStoreErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * conflict
      */
-    422: HttpValidationError;
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type CreateStoreError = CreateStoreErrors[keyof CreateStoreErrors];
@@ -1999,9 +2222,13 @@ export type GetStoreErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type GetStoreError = GetStoreErrors[keyof GetStoreErrors];
@@ -2037,9 +2264,17 @@ export type UpdateStoreErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type UpdateStoreError = UpdateStoreErrors[keyof UpdateStoreErrors];
@@ -2064,19 +2299,25 @@ export type ListTerminalsData = {
         /**
          * Status
          */
-        status?: string | null;
+        status?: 'pending' | 'active' | 'disabled' | null;
         /**
          * Q
+         *
+         * code, name or model
          */
         q?: string | null;
         /**
          * Page
+         *
+         * 1-based page number
          */
-        page?: number | null;
+        page?: number;
         /**
          * Size
+         *
+         * rows per page
          */
-        size?: number | null;
+        size?: number;
     };
     url: '/api/v1/terminals';
 };
@@ -2091,9 +2332,9 @@ export type ListTerminalsErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ListTerminalsError = ListTerminalsErrors[keyof ListTerminalsErrors];
@@ -2124,9 +2365,17 @@ export type CreateTerminalErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type CreateTerminalError = CreateTerminalErrors[keyof CreateTerminalErrors];
@@ -2162,9 +2411,13 @@ export type GetTerminalErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type GetTerminalError = GetTerminalErrors[keyof GetTerminalErrors];
@@ -2200,9 +2453,17 @@ export type UpdateTerminalErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type UpdateTerminalError = UpdateTerminalErrors[keyof UpdateTerminalErrors];
@@ -2238,9 +2499,17 @@ export type IssueActivationCodeErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type IssueActivationCodeError = IssueActivationCodeErrors[keyof IssueActivationCodeErrors];
@@ -2249,7 +2518,7 @@ export type IssueActivationCodeResponses = {
     /**
      * Successful Response
      */
-    200: ActivationCode;
+    200: ActivationCodeIssued;
 };
 
 export type IssueActivationCodeResponse = IssueActivationCodeResponses[keyof IssueActivationCodeResponses];
@@ -2276,9 +2545,17 @@ export type DisableTerminalErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type DisableTerminalError = DisableTerminalErrors[keyof DisableTerminalErrors];
@@ -2314,9 +2591,17 @@ export type EnableTerminalErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type EnableTerminalError = EnableTerminalErrors[keyof EnableTerminalErrors];
@@ -2352,9 +2637,17 @@ export type RotateTerminalKeyErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type RotateTerminalKeyError = RotateTerminalKeyErrors[keyof RotateTerminalKeyErrors];
@@ -2363,7 +2656,7 @@ export type RotateTerminalKeyResponses = {
     /**
      * Successful Response
      */
-    200: KeyRotation;
+    200: KeyRotated;
 };
 
 export type RotateTerminalKeyResponse = RotateTerminalKeyResponses[keyof RotateTerminalKeyResponses];
@@ -2390,12 +2683,16 @@ export type ListUsersData = {
         is_active?: boolean | null;
         /**
          * Page
+         *
+         * 1-based page number
          */
-        page?: number | null;
+        page?: number;
         /**
          * Size
+         *
+         * rows per page
          */
-        size?: number | null;
+        size?: number;
     };
     url: '/api/v1/users';
 };
@@ -2410,9 +2707,9 @@ export type ListUsersErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * validation_error
      */
-    422: HttpValidationError;
+    422: ErrorBody;
 };
 
 export type ListUsersError = ListUsersErrors[keyof ListUsersErrors];
@@ -2443,9 +2740,13 @@ export type CreateUserErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * conflict
      */
-    422: HttpValidationError;
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type CreateUserError = CreateUserErrors[keyof CreateUserErrors];
@@ -2481,9 +2782,13 @@ export type GetUserErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type GetUserError = GetUserErrors[keyof GetUserErrors];
@@ -2519,9 +2824,13 @@ export type UpdateUserErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type UpdateUserError = UpdateUserErrors[keyof UpdateUserErrors];
@@ -2557,9 +2866,13 @@ export type DisableUserErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type DisableUserError = DisableUserErrors[keyof DisableUserErrors];
@@ -2595,9 +2908,13 @@ export type EnableUserErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type EnableUserError = EnableUserErrors[keyof EnableUserErrors];
@@ -2612,7 +2929,7 @@ export type EnableUserResponses = {
 export type EnableUserResponse = EnableUserResponses[keyof EnableUserResponses];
 
 export type ResetUserPasswordData = {
-    body: ResetPassword;
+    body: PasswordReset;
     path: {
         /**
          * User Id
@@ -2633,9 +2950,13 @@ export type ResetUserPasswordErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type ResetUserPasswordError = ResetUserPasswordErrors[keyof ResetUserPasswordErrors];
@@ -2671,9 +2992,13 @@ export type UnlockUserErrors = {
      */
     403: ErrorBody;
     /**
-     * Validation Error
+     * not_found
      */
-    422: HttpValidationError;
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
 };
 
 export type UnlockUserError = UnlockUserErrors[keyof UnlockUserErrors];

@@ -1,0 +1,150 @@
+"""The console in a real browser against the real server: sign-in, menus by permission,
+language, stores, terminal activation codes, the audit trail, and the README screenshot."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import LOGINS, ROOT
+
+pytestmark = pytest.mark.browser
+
+
+def login(page: Page, username: str) -> None:
+    page.goto("/login")
+    page.locator("[data-test=username]").fill(username)
+    page.locator("[data-test=password]").fill(LOGINS[username])
+    page.locator("[data-test=login-submit]").click()
+    expect(page.locator("[data-test=side-menu]")).to_be_visible()
+
+
+def create_store(page: Page, code: str, name: str, city: str = "苏州") -> None:
+    page.goto("/stores")
+    page.locator("[data-test=store-create]").click()
+    dialog = page.locator(".el-dialog[data-test=store-dialog]")
+    expect(dialog).to_be_visible()
+    dialog.locator("[data-test=store-code]").fill(code)
+    dialog.locator("[data-test=store-name]").fill(name)
+    dialog.locator("[data-test=store-city]").fill(city)
+    dialog.locator("[data-test=store-save]").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_readme_screenshot(page: Page) -> None:
+    """docs/screenshot.png: the stores list, signed in as the super admin, in Chinese.
+
+    First in the file, so the list shows the demo chain before other tests add stores."""
+    login(page, "superadmin")
+    page.goto("/stores")
+    expect(page.locator("[data-test=stores-table] .el-table__row").first).to_be_visible()
+    expect(page.locator("[data-test=stores-table]")).to_contain_text("静安寺自助店")
+    page.wait_for_load_state("networkidle")
+    page.mouse.move(0, 899)
+    out = ROOT / "docs" / "screenshot.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out), full_page=False)
+    assert Path(out).stat().st_size > 20_000
+
+
+def test_superadmin_sees_the_full_menu(page: Page) -> None:
+    login(page, "superadmin")
+    menu = page.locator("[data-test=side-menu]")
+    for item in ["dashboard", "stores", "terminals", "users", "roles", "login-logs", "audit-logs"]:
+        expect(menu.locator(f"[data-test=menu-{item}]")).to_be_visible()
+    expect(menu).to_contain_text("系统管理")
+    expect(page.locator("[data-test=scope]")).to_contain_text("全部门店")
+
+
+def test_cashier_sees_no_system_menu(page: Page) -> None:
+    login(page, "cashier")
+    menu = page.locator("[data-test=side-menu]")
+    expect(menu.locator("[data-test=menu-stores]")).to_be_visible()
+    expect(menu.locator("[data-test=menu-group-system]")).to_have_count(0)
+    expect(menu.locator("[data-test=menu-users]")).to_have_count(0)
+    expect(menu.locator("[data-test=menu-terminals]")).to_have_count(0)
+    # A page outside the cashier's permissions is refused, not shown.
+    page.goto("/users")
+    expect(page.locator(".el-result")).to_contain_text("没有权限")
+
+
+def test_wrong_password_is_explained_in_chinese(page: Page) -> None:
+    page.goto("/login")
+    page.locator("[data-test=username]").fill("admin")
+    page.locator("[data-test=password]").fill("not-the-password")
+    page.locator("[data-test=login-submit]").click()
+    expect(page.locator("[data-test=login-error]")).to_contain_text("用户名或密码错误")
+
+
+def test_language_switch_is_applied_and_remembered(page: Page) -> None:
+    login(page, "superadmin")
+    expect(page.locator("[data-test=side-menu]")).to_contain_text("系统管理")
+    page.locator("[data-test=lang-switch]").click()
+    page.locator("[data-test=lang-en]").click()
+    expect(page.locator("[data-test=side-menu]")).to_contain_text("System")
+    expect(page.locator("[data-test=side-menu]")).not_to_contain_text("系统管理")
+    page.reload()
+    expect(page.locator("[data-test=side-menu]")).to_contain_text("Stores & terminals")
+    assert page.evaluate("document.documentElement.lang") == "en"
+
+
+def test_create_a_store_and_find_it_in_the_list(page: Page) -> None:
+    login(page, "superadmin")
+    code = f"BT{uuid.uuid4().hex[:6].upper()}"
+    create_store(page, code, "浏览器测试店")
+    table = page.locator("[data-test=stores-table]")
+    page.locator("[data-test=store-search]").fill(code)
+    page.locator("[data-test=store-search]").press("Enter")
+    expect(table.locator(".el-table__row")).to_have_count(1)
+    expect(table).to_contain_text(code)
+    expect(table).to_contain_text("浏览器测试店")
+    expect(table).to_contain_text("24 小时营业")
+
+
+def test_a_search_with_no_match_shows_the_empty_state(page: Page) -> None:
+    login(page, "superadmin")
+    page.goto("/stores")
+    page.locator("[data-test=store-search]").fill("no-such-store-anywhere")
+    page.locator("[data-test=store-search]").press("Enter")
+    empty = page.locator("[data-test=list-empty]")
+    expect(empty).to_contain_text("没有符合条件的记录")
+    empty.get_by_role("button").click()
+    expect(page.locator("[data-test=stores-table] .el-table__row").first).to_be_visible()
+
+
+def test_reveal_a_terminal_activation_code_once(page: Page) -> None:
+    login(page, "superadmin")
+    page.goto("/terminals")
+    first = page.locator("[data-test=terminals-table] .el-table__body-wrapper .el-table__row").first
+    expect(first).to_be_visible()
+    first.locator("[data-test=issue-code]").click()
+    page.locator(".el-message-box").get_by_role("button", name="确定").click()
+    reveal = page.locator(".el-dialog[data-test=reveal-once]")
+    expect(reveal).to_be_visible()
+    expect(reveal).to_contain_text("只显示这一次")
+    code = reveal.locator("[data-test=secret-value]").inner_text().strip()
+    assert re.fullmatch(r"[A-Za-z0-9-]{6,}", code), code
+    reveal.locator("[data-test=reveal-ack]").click()
+    expect(reveal).to_be_hidden()
+    # Gone from the page once closed: it cannot be shown again.
+    expect(page.get_by_text(code)).to_have_count(0)
+
+
+def test_audit_log_shows_the_store_creation(page: Page) -> None:
+    login(page, "superadmin")
+    code = f"AU{uuid.uuid4().hex[:6].upper()}"
+    create_store(page, code, "审计测试店")
+    page.goto("/audit-logs")
+    page.locator("[data-test=audit-action]").fill("store.create")
+    page.locator("[data-test=audit-action]").press("Enter")
+    table = page.locator("[data-test=audit-table]")
+    expect(table).to_contain_text("store.create")
+    table.locator(".el-table__row").first.click()
+    detail = page.locator("[data-test=audit-detail]")
+    expect(detail).to_be_visible()
+    expect(detail.locator("[data-test=audit-changes]")).to_contain_text(code)
+    expect(detail).to_contain_text("superadmin")
