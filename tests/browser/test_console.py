@@ -7,6 +7,7 @@ import re
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -148,3 +149,52 @@ def test_audit_log_shows_the_store_creation(page: Page) -> None:
     expect(detail).to_be_visible()
     expect(detail.locator("[data-test=audit-changes]")).to_contain_text(code)
     expect(detail).to_contain_text("superadmin")
+
+
+def test_forced_password_change_before_anything_else(page: Page, server_url: str) -> None:
+    """A user whose password an admin reset must choose a new one before using the console."""
+    username = f"u{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=f"{server_url}/api/v1") as api:
+        tokens = api.post(
+            "/auth/login", json={"username": "superadmin", "password": LOGINS["superadmin"]}
+        ).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        roles = api.get("/roles", headers=headers).json()["items"]
+        cashier = next(r["id"] for r in roles if r["code"] == "cashier")
+        stores = api.get("/stores", headers=headers).json()["items"]
+        user = api.post(
+            "/users",
+            headers=headers,
+            json={
+                "username": username,
+                "display_name": "张三",
+                "password": "Start#2026x",
+                "role_ids": [cashier],
+                "store_ids": [stores[0]["id"]],
+            },
+        )
+        assert user.status_code == 201, user.text
+        reset = api.post(
+            f"/users/{user.json()['id']}/reset-password",
+            headers=headers,
+            json={"new_password": "Reset#2026x"},
+        )
+        assert reset.status_code == 200, reset.text
+
+    page.goto("/login")
+    page.locator("[data-test=username]").fill(username)
+    page.locator("[data-test=password]").fill("Reset#2026x")
+    page.locator("[data-test=login-submit]").click()
+    expect(page).to_have_url(re.compile(r"/password/required$"))
+    page.goto("/stores")  # every other page sends them back
+    expect(page).to_have_url(re.compile(r"/password/required$"))
+
+    page.locator("[data-test=pw-current]").fill("Wrong#2026x")
+    page.locator("[data-test=pw-new]").fill("Mine#2026xyz")
+    page.locator("[data-test=pw-repeat]").fill("Mine#2026xyz")
+    page.locator("[data-test=pw-submit]").click()
+    expect(page.locator("[data-test=password-error]")).to_contain_text("当前密码不正确")
+
+    page.locator("[data-test=pw-current]").fill("Reset#2026x")
+    page.locator("[data-test=pw-submit]").click()
+    expect(page.locator("[data-test=welcome]")).to_contain_text("张三")
