@@ -144,7 +144,9 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser, server_url: str) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(base_url=server_url, viewport=VIEWPORT, locale="zh-CN")
+    ctx = browser.new_context(
+        base_url=server_url, viewport=VIEWPORT, locale="zh-CN", accept_downloads=True
+    )
     ctx.set_default_timeout(15_000)
     yield ctx
     ctx.close()

@@ -149,6 +149,16 @@ def test_audit_log_shows_the_store_creation(page: Page) -> None:
     expect(detail).to_be_visible()
     expect(detail.locator("[data-test=audit-changes]")).to_contain_text(code)
     expect(detail).to_contain_text("superadmin")
+    page.keyboard.press("Escape")
+    expect(detail).to_be_hidden()
+
+    # The export carries the same filters and arrives as a spreadsheet.
+    page.locator("[data-test=audit-export]").click()
+    with page.expect_download() as download:
+        page.get_by_text("导出 Excel").click()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    saved = Path(download.value.path())
+    assert saved.read_bytes()[:2] == b"PK"  # an xlsx is a zip
 
 
 def test_forced_password_change_before_anything_else(page: Page, server_url: str) -> None:
