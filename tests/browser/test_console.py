@@ -117,12 +117,15 @@ def test_a_search_with_no_match_shows_the_empty_state(page: Page) -> None:
     expect(page.locator("[data-test=stores-table] .el-table__row").first).to_be_visible()
 
 
-def test_reveal_a_terminal_activation_code_once(page: Page) -> None:
+def test_reveal_an_activation_code_then_rotate_the_key(page: Page, server_url: str) -> None:
     login(page, "superadmin")
     page.goto("/terminals")
-    first = page.locator("[data-test=terminals-table] .el-table__body-wrapper .el-table__row").first
-    expect(first).to_be_visible()
-    first.locator("[data-test=issue-code]").click()
+    page.locator("[data-test=terminal-search]").fill("T-SH002-01")
+    page.locator("[data-test=terminal-search]").press("Enter")
+    row = page.locator("[data-test=terminals-table] .el-table__body-wrapper .el-table__row")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("待激活")
+    row.locator("[data-test=issue-code]").click()
     page.locator(".el-message-box").get_by_role("button", name="确定").click()
     reveal = page.locator(".el-dialog[data-test=reveal-once]")
     expect(reveal).to_be_visible()
@@ -131,8 +134,32 @@ def test_reveal_a_terminal_activation_code_once(page: Page) -> None:
     assert re.fullmatch(r"[A-Za-z0-9-]{6,}", code), code
     reveal.locator("[data-test=reveal-ack]").click()
     expect(reveal).to_be_hidden()
-    # Gone from the page once closed: it cannot be shown again.
-    expect(page.get_by_text(code)).to_have_count(0)
+    expect(page.get_by_text(code)).to_have_count(0)  # gone once closed
+
+    # The device exchanges the code for its key, exactly as a terminal would.
+    activated = httpx.post(
+        f"{server_url}/api/terminal/v1/activate",
+        json={"terminal_code": "T-SH002-01", "activation_code": code},
+    )
+    assert activated.status_code == 200, activated.text
+    first_secret = activated.json()["secret"]
+
+    page.locator("[data-test=terminal-search]").press("Enter")  # search again: fresh status
+    expect(row).to_contain_text("已激活")
+    row.get_by_role("button", name="更多").click()
+    page.locator(".el-dropdown-menu__item", has_text="轮换密钥").click()
+    box = page.locator(".el-message-box")
+    expect(box).to_contain_text("轮换")
+    box.get_by_role("button", name="确定").click()
+    expect(reveal).to_be_visible()
+    values = reveal.locator("[data-test=secret-value]").all_inner_texts()
+    assert len(values) == 2
+    new_secret = values[1].strip()
+    assert len(new_secret) >= 32
+    assert new_secret != first_secret
+    expect(reveal).to_contain_text("旧密钥失效时间")
+    reveal.locator("[data-test=reveal-ack]").click()
+    expect(reveal).to_be_hidden()
 
 
 def test_audit_log_shows_the_store_creation(page: Page) -> None:
