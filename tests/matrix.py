@@ -26,7 +26,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.models import Store, Terminal
+from selfmart.kit.time import utcnow
+from selfmart.models import JobRun, Store, Terminal
 
 from .builders import make_role, make_user
 
@@ -60,12 +61,21 @@ async def _terminal(session: AsyncSession, store: Store) -> int:
     return terminal.id
 
 
+async def _job(session: AsyncSession, store: Store) -> int:
+    """A job run (owned by nobody: only the system and super admins may see it)."""
+    run = JobRun(kind="matrix", status="queued", progress=0, params={}, created_at=utcnow())
+    session.add(run)
+    await session.flush()
+    return run.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
     "role_id": IdParam(_role, store_bound=False),
     "store_id": IdParam(_store),
     "terminal_id": IdParam(_terminal),
+    "job_id": IdParam(_job, store_bound=False),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

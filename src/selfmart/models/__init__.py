@@ -10,14 +10,22 @@ from selfmart.models.iam import (
     UserRole,
     UserStore,
 )
-from selfmart.models.notify import Message, NotificationDelivery, OutboxEvent
+from selfmart.models.jobs import JobRun
+from selfmart.models.notify import (
+    Message,
+    NotificationAttempt,
+    NotificationDelivery,
+    OutboxEvent,
+)
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
     "AuditLog",
     "AuthSession",
     "LoginLog",
+    "JobRun",
     "Message",
+    "NotificationAttempt",
     "NotificationDelivery",
     "OutboxEvent",
     "Role",
