@@ -19,6 +19,7 @@ from playwright.sync_api import (
     BrowserContext,
     Page,
     Playwright,
+    StorageState,
     ViewportSize,
     sync_playwright,
 )
@@ -144,8 +145,19 @@ def browser(playwright_session: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def context(browser: Browser, server_url: str) -> Iterator[BrowserContext]:
+    # Each test starts in Chinese, whatever language a profile was left in by another test.
+    chinese: StorageState = {
+        "cookies": [],
+        "origins": [
+            {"origin": server_url, "localStorage": [{"name": "selfmart.locale", "value": "zh-CN"}]}
+        ],
+    }
     ctx = browser.new_context(
-        base_url=server_url, viewport=VIEWPORT, locale="zh-CN", accept_downloads=True
+        base_url=server_url,
+        viewport=VIEWPORT,
+        locale="zh-CN",
+        accept_downloads=True,
+        storage_state=chinese,
     )
     ctx.set_default_timeout(15_000)
     yield ctx

@@ -111,6 +111,10 @@ def test_language_switch_is_applied_and_remembered(page: Page) -> None:
     page.reload()
     expect(page.locator("[data-test=side-menu]")).to_contain_text("Stores & terminals")
     assert page.evaluate("document.documentElement.lang") == "en"
+    # Back to Chinese (the choice is also saved in the profile).
+    page.locator("[data-test=lang-switch]").click()
+    page.locator("[data-test=lang-zh-CN]").click()
+    expect(page.locator("[data-test=side-menu]")).to_contain_text("系统管理")
 
 
 def test_create_a_store_and_find_it_in_the_list(page: Page) -> None:

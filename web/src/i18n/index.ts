@@ -26,6 +26,11 @@ export const i18n = createI18n<[LocaleMessages], Locale, false>({
   fallbackWarn: false,
 })
 
+/** At sign-in, a browser that never chose a language takes the one saved in the user's profile. */
+export function adoptProfileLocale(profileLocale: string | null | undefined): void {
+  if (localStorage.getItem(LOCALE_KEY) === null && isLocale(profileLocale)) setLocale(profileLocale)
+}
+
 export function setLocale(locale: Locale): void {
   i18n.global.locale.value = locale
   localStorage.setItem(LOCALE_KEY, locale)

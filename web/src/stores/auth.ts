@@ -4,6 +4,7 @@ import { computed, ref } from 'vue'
 import * as api from '@/api'
 import type { Me, TokenPair } from '@/api/models'
 import { singleFlight } from '@/api/authFetch'
+import { adoptProfileLocale } from '@/i18n'
 
 export const REFRESH_KEY = 'selfmart.refresh_token'
 const LOCK_NAME = 'selfmart-token-refresh'
@@ -52,7 +53,9 @@ export const useAuthStore = defineStore('auth', () => {
   async function login(username: string, password: string): Promise<Me> {
     const { data } = await api.login({ body: { username, password } })
     setTokens(data)
-    return loadMe()
+    const profile = await loadMe()
+    adoptProfileLocale(profile.locale)
+    return profile
   }
 
   const refresh = singleFlight(() =>

@@ -4,6 +4,7 @@ import { createPinia, setActivePinia } from 'pinia'
 import * as api from '@/api'
 import { installApiClient } from '@/api'
 import { REFRESH_KEY, useAuthStore } from '@/stores/auth'
+import { i18n, LOCALE_KEY } from '@/i18n'
 
 const ME = {
   id: 1,
@@ -123,5 +124,42 @@ describe('auth store', () => {
     expect(auth.accessToken).toBeNull()
     expect(auth.me).toBeNull()
     expect(localStorage.getItem(REFRESH_KEY)).toBeNull()
+  })
+})
+
+describe('language at sign-in', () => {
+  beforeEach(() => {
+    localStorage.clear()
+    setActivePinia(createPinia())
+    const srv = server()
+    vi.stubGlobal('fetch', srv.fetchMock)
+    const auth = useAuthStore()
+    installApiClient(
+      { accessToken: () => auth.accessToken, canRefresh: () => auth.canRefresh(), refresh: () => auth.refresh(), onSessionLost: () => auth.onSessionLost() },
+      'http://console.test',
+    )
+  })
+
+  it('takes the profile language when this browser never chose one', async () => {
+    ME.locale = 'en'
+    try {
+      await useAuthStore().login('superadmin', 'pw')
+      expect(i18n.global.locale.value).toBe('en')
+      expect(localStorage.getItem(LOCALE_KEY)).toBe('en')
+    } finally {
+      ME.locale = 'zh-CN'
+      i18n.global.locale.value = 'zh-CN'
+    }
+  })
+
+  it("keeps this browser's own choice", async () => {
+    localStorage.setItem(LOCALE_KEY, 'zh-CN')
+    ME.locale = 'en'
+    try {
+      await useAuthStore().login('superadmin', 'pw')
+      expect(i18n.global.locale.value).toBe('zh-CN')
+    } finally {
+      ME.locale = 'zh-CN'
+    }
   })
 })
