@@ -1,5 +1,5 @@
 // A paginated, filterable list backed by an API call returning Page[T].
-import { computed, reactive, ref, type UnwrapRef } from 'vue'
+import { computed, reactive, ref, shallowRef, type UnwrapRef } from 'vue'
 import { showError } from '@/utils/feedback'
 
 export interface PageResult<T> {
@@ -28,7 +28,7 @@ export function usePagedList<Q extends object, T>(
   const filters = reactive(initialFilters())
   const page = ref(1)
   const size = ref(pageSize)
-  const items = ref<T[]>([]) as { value: T[] }
+  const items = shallowRef<T[]>([])
   const total = ref(0)
   const loading = ref(false)
   const loaded = ref(false)

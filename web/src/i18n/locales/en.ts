@@ -250,7 +250,7 @@ export default {
     appVersion: 'App version',
     keyId: 'Current key',
     neverSeen: 'Never connected',
-    statuses: { pending: 'Awaiting activation', active: 'Active', disabled: 'Disabled' },
+    statuses: { pending: 'Not activated', active: 'Active', disabled: 'Disabled' },
     create: 'New terminal',
     createTitle: 'New terminal',
     editTitle: 'Edit terminal',
