@@ -1,6 +1,15 @@
 """ORM models, one module per aggregate; importing this package registers them all."""
 
 from selfmart.models.audit import AuditLog
+from selfmart.models.catalog import (
+    Category,
+    Product,
+    ProductBarcode,
+    ProductImage,
+    ProductTag,
+    StoreProduct,
+    Tag,
+)
 from selfmart.models.iam import (
     AuthSession,
     LoginLog,
@@ -22,15 +31,22 @@ from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 __all__ = [
     "AuditLog",
     "AuthSession",
+    "Category",
     "LoginLog",
     "JobRun",
     "Message",
     "NotificationAttempt",
     "NotificationDelivery",
     "OutboxEvent",
+    "Product",
+    "ProductBarcode",
+    "ProductImage",
+    "ProductTag",
     "Role",
     "RolePermission",
     "Store",
+    "StoreProduct",
+    "Tag",
     "Terminal",
     "TerminalKey",
     "TerminalNonce",
