@@ -53,6 +53,46 @@ export type ActivationCodeIssued = {
 };
 
 /**
+ * AddTags
+ */
+export type AddTags = {
+    /**
+     * Op
+     */
+    op: 'add_tags';
+    /**
+     * Tag Ids
+     */
+    tag_ids: Array<number>;
+};
+
+/**
+ * AdjustPrice
+ */
+export type AdjustPrice = {
+    /**
+     * By Fen
+     */
+    by_fen?: number | null;
+    /**
+     * Field
+     */
+    field?: 'price_fen' | 'member_price_fen' | 'cost_fen';
+    /**
+     * Op
+     */
+    op: 'adjust_price';
+    /**
+     * Percent
+     */
+    percent?: number | string | null;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
  * AuditLogRead
  */
 export type AuditLogRead = {
@@ -113,6 +153,294 @@ export type AuditLogRead = {
 };
 
 /**
+ * BarcodeRead
+ */
+export type BarcodeRead = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Kind
+     */
+    kind: string;
+};
+
+/**
+ * Body_import_products_api_v1_products_import_post
+ */
+export type BodyImportProductsApiV1ProductsImportPost = {
+    /**
+     * Create Categories
+     */
+    create_categories?: boolean;
+    /**
+     * Create Tags
+     */
+    create_tags?: boolean;
+    /**
+     * Encoding
+     *
+     * csv only
+     */
+    encoding?: 'auto' | 'utf-8' | 'gbk';
+    /**
+     * File
+     *
+     * xlsx or csv (UTF-8 or GBK)
+     */
+    file: Blob | File;
+    /**
+     * Mode
+     */
+    mode?: 'all_or_nothing' | 'good_rows_only';
+};
+
+/**
+ * Body_upload_image_api_v1_products__product_id__images_post
+ */
+export type BodyUploadImageApiV1ProductsProductIdImagesPost = {
+    /**
+     * File
+     *
+     * JPEG, PNG or WebP
+     */
+    file: Blob | File;
+};
+
+/**
+ * BulkApplyRequest
+ */
+export type BulkApplyRequest = {
+    /**
+     * Action
+     */
+    action: ({
+        op: 'set_price';
+    } & SetPrice) | ({
+        op: 'adjust_price';
+    } & AdjustPrice) | ({
+        op: 'set_status';
+    } & SetStatus) | ({
+        op: 'set_threshold';
+    } & SetThreshold) | ({
+        op: 'move_category';
+    } & MoveCategory) | ({
+        op: 'add_tags';
+    } & AddTags);
+    selection: Selection;
+    /**
+     * Token
+     */
+    token: string;
+};
+
+/**
+ * BulkChange
+ */
+export type BulkChange = {
+    /**
+     * After
+     */
+    after: unknown;
+    /**
+     * Before
+     */
+    before: unknown;
+    /**
+     * Field
+     */
+    field: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * BulkPreview
+ */
+export type BulkPreview = {
+    /**
+     * Changed
+     */
+    changed: number;
+    /**
+     * Changes
+     */
+    changes: Array<BulkChange>;
+    /**
+     * Selected
+     */
+    selected: number;
+    /**
+     * Token
+     */
+    token: string;
+};
+
+/**
+ * BulkPreviewRequest
+ */
+export type BulkPreviewRequest = {
+    /**
+     * Action
+     */
+    action: ({
+        op: 'set_price';
+    } & SetPrice) | ({
+        op: 'adjust_price';
+    } & AdjustPrice) | ({
+        op: 'set_status';
+    } & SetStatus) | ({
+        op: 'set_threshold';
+    } & SetThreshold) | ({
+        op: 'move_category';
+    } & MoveCategory) | ({
+        op: 'add_tags';
+    } & AddTags);
+    selection: Selection;
+};
+
+/**
+ * BulkResult
+ */
+export type BulkResult = {
+    /**
+     * Changed
+     */
+    changed: number;
+    /**
+     * Changes
+     */
+    changes: Array<BulkChange>;
+};
+
+/**
+ * CategoryCreate
+ */
+export type CategoryCreate = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     */
+    parent_id?: number | null;
+    /**
+     * Sort Order
+     */
+    sort_order?: number | null;
+};
+
+/**
+ * CategoryMove
+ */
+export type CategoryMove = {
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+    /**
+     * Position
+     */
+    position?: number | null;
+};
+
+/**
+ * CategoryNode
+ */
+export type CategoryNode = {
+    /**
+     * Children
+     */
+    children?: Array<CategoryNode>;
+    /**
+     * Depth
+     */
+    depth: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+    /**
+     * Product Count
+     */
+    product_count?: number;
+    /**
+     * Sort Order
+     */
+    sort_order: number;
+};
+
+/**
+ * CategoryRead
+ */
+export type CategoryRead = {
+    /**
+     * Depth
+     */
+    depth: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+    /**
+     * Sort Order
+     */
+    sort_order: number;
+};
+
+/**
+ * CategoryReorder
+ */
+export type CategoryReorder = {
+    /**
+     * Ids
+     */
+    ids: Array<number>;
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+};
+
+/**
+ * CategoryUpdate
+ */
+export type CategoryUpdate = {
+    /**
+     * Name
+     */
+    name?: string | null;
+};
+
+/**
  * ErrorBody
  */
 export type ErrorBody = {
@@ -170,6 +498,136 @@ export type HeartbeatRequest = {
      * App Version
      */
     app_version: string;
+};
+
+/**
+ * ImageRead
+ */
+export type ImageRead = {
+    /**
+     * Content Type
+     */
+    content_type: string;
+    /**
+     * Height
+     */
+    height: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Size Bytes
+     */
+    size_bytes: number;
+    /**
+     * Sort Order
+     */
+    sort_order: number;
+    /**
+     * Thumb Url
+     */
+    thumb_url: string;
+    /**
+     * Url
+     */
+    url: string;
+    /**
+     * Width
+     */
+    width: number;
+};
+
+/**
+ * ImportReport
+ */
+export type ImportReport = {
+    /**
+     * Categories Created
+     */
+    categories_created?: Array<string>;
+    /**
+     * Created
+     */
+    created: number;
+    /**
+     * Errors
+     */
+    errors: Array<ImportRowError>;
+    /**
+     * Errors Truncated
+     */
+    errors_truncated?: boolean;
+    /**
+     * Mode
+     */
+    mode: 'all_or_nothing' | 'good_rows_only';
+    /**
+     * Skipped
+     */
+    skipped: number;
+    /**
+     * Status
+     */
+    status: 'imported' | 'partial' | 'rejected';
+    /**
+     * Tags Created
+     */
+    tags_created?: Array<string>;
+    /**
+     * Total Rows
+     */
+    total_rows: number;
+    /**
+     * Updated
+     */
+    updated: number;
+    /**
+     * Valid Rows
+     */
+    valid_rows: number;
+};
+
+/**
+ * ImportRowError
+ */
+export type ImportRowError = {
+    /**
+     * Column
+     */
+    column: string | null;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Row
+     */
+    row: number;
+    /**
+     * Value
+     */
+    value?: string | null;
+};
+
+/**
+ * ImportStarted
+ *
+ * A large import runs as a job: poll GET /api/v1/jobs/{job_id}; its result is the report.
+ */
+export type ImportStarted = {
+    /**
+     * Job Id
+     */
+    job_id: number;
+    /**
+     * Rows
+     */
+    rows: number;
 };
 
 /**
@@ -234,6 +692,62 @@ export type KeyRotated = {
      * shown once; the terminal's new HMAC secret
      */
     secret: string;
+};
+
+/**
+ * ListingRead
+ */
+export type ListingRead = {
+    /**
+     * Effective Low Stock Threshold
+     */
+    effective_low_stock_threshold: number;
+    /**
+     * Effective Price Fen
+     */
+    effective_price_fen: number;
+    /**
+     * Is Listed
+     */
+    is_listed: boolean;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold: number | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Price Fen
+     */
+    store_price_fen: number | null;
+};
+
+/**
+ * ListingUpsert
+ */
+export type ListingUpsert = {
+    /**
+     * Is Listed
+     */
+    is_listed?: boolean;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold?: number | null;
+    /**
+     * Store Price Fen
+     */
+    store_price_fen?: number | null;
 };
 
 /**
@@ -401,6 +915,20 @@ export type MessageRead = {
 };
 
 /**
+ * MoveCategory
+ */
+export type MoveCategory = {
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Op
+     */
+    op: 'move_category';
+};
+
+/**
  * Page[AuditLogRead]
  */
 export type PageAuditLogRead = {
@@ -408,6 +936,28 @@ export type PageAuditLogRead = {
      * Items
      */
     items: Array<AuditLogRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[ListingRead]
+ */
+export type PageListingRead = {
+    /**
+     * Items
+     */
+    items: Array<ListingRead>;
     /**
      * Page
      */
@@ -452,6 +1002,28 @@ export type PageMessageRead = {
      * Items
      */
     items: Array<MessageRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[ProductRead]
+ */
+export type PageProductRead = {
+    /**
+     * Items
+     */
+    items: Array<ProductRead>;
     /**
      * Page
      */
@@ -593,6 +1165,252 @@ export type PermissionInfo = {
 };
 
 /**
+ * ProductCreate
+ */
+export type ProductCreate = {
+    /**
+     * Barcodes
+     */
+    barcodes?: Array<string> | null;
+    /**
+     * Brand
+     */
+    brand?: string | null;
+    /**
+     * Category Id
+     */
+    category_id?: number | null;
+    /**
+     * Cost Fen
+     */
+    cost_fen?: number;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold?: number | null;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen?: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Fen
+     */
+    price_fen: number;
+    /**
+     * Shelf Life Days
+     */
+    shelf_life_days?: number | null;
+    /**
+     * Spec
+     */
+    spec?: string | null;
+    /**
+     * Status
+     */
+    status?: 'on_sale' | 'off_sale' | null;
+    /**
+     * Tag Ids
+     */
+    tag_ids?: Array<number> | null;
+    /**
+     * Track Batches
+     */
+    track_batches?: boolean | null;
+    /**
+     * Unit
+     */
+    unit?: string | null;
+};
+
+/**
+ * ProductFilter
+ *
+ * A product search; the same filter selects products for a bulk edit or an export.
+ */
+export type ProductFilter = {
+    /**
+     * Brand
+     */
+    brand?: string | null;
+    /**
+     * Category Id
+     *
+     * this category and its sub-categories
+     */
+    category_id?: number | null;
+    /**
+     * Ids
+     */
+    ids?: Array<number> | null;
+    /**
+     * Q
+     *
+     * name, brand, barcode or pinyin
+     */
+    q?: string | null;
+    /**
+     * Status
+     */
+    status?: 'on_sale' | 'off_sale' | null;
+    /**
+     * Store Id
+     *
+     * products listed in this store
+     */
+    store_id?: number | null;
+    /**
+     * Tag Id
+     */
+    tag_id?: number | null;
+};
+
+/**
+ * ProductRead
+ */
+export type ProductRead = {
+    /**
+     * Barcodes
+     */
+    barcodes: Array<BarcodeRead>;
+    /**
+     * Brand
+     */
+    brand: string;
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Images
+     */
+    images?: Array<ImageRead>;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold: number;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Fen
+     */
+    price_fen: number;
+    /**
+     * Shelf Life Days
+     */
+    shelf_life_days: number | null;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Tags
+     */
+    tags: Array<TagRead>;
+    /**
+     * Track Batches
+     */
+    track_batches: boolean;
+    /**
+     * Unit
+     */
+    unit: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * ProductUpdate
+ *
+ * Only the fields sent are changed; `barcodes` and `tag_ids` replace the whole set.
+ */
+export type ProductUpdate = {
+    /**
+     * Barcodes
+     */
+    barcodes?: Array<string> | null;
+    /**
+     * Brand
+     */
+    brand?: string | null;
+    /**
+     * Category Id
+     */
+    category_id?: number | null;
+    /**
+     * Cost Fen
+     */
+    cost_fen?: number | null;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold?: number | null;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen?: number | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Price Fen
+     */
+    price_fen?: number | null;
+    /**
+     * Shelf Life Days
+     */
+    shelf_life_days?: number | null;
+    /**
+     * Spec
+     */
+    spec?: string | null;
+    /**
+     * Status
+     */
+    status?: 'on_sale' | 'off_sale' | null;
+    /**
+     * Tag Ids
+     */
+    tag_ids?: Array<number> | null;
+    /**
+     * Track Batches
+     */
+    track_batches?: boolean | null;
+    /**
+     * Unit
+     */
+    unit?: string | null;
+};
+
+/**
  * ReadAllResult
  */
 export type ReadAllResult = {
@@ -718,6 +1536,73 @@ export type RoleUpdate = {
      * Refund Limit Fen
      */
     refund_limit_fen?: number | null;
+};
+
+/**
+ * Selection
+ *
+ * Exactly one of: explicit product ids, or a search filter.
+ */
+export type Selection = {
+    filter?: ProductFilter | null;
+    /**
+     * Ids
+     */
+    ids?: Array<number> | null;
+};
+
+/**
+ * SetPrice
+ */
+export type SetPrice = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Field
+     */
+    field?: 'price_fen' | 'member_price_fen' | 'cost_fen';
+    /**
+     * Op
+     */
+    op: 'set_price';
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * SetStatus
+ */
+export type SetStatus = {
+    /**
+     * Op
+     */
+    op: 'set_status';
+    /**
+     * Status
+     */
+    status: 'on_sale' | 'off_sale';
+};
+
+/**
+ * SetThreshold
+ */
+export type SetThreshold = {
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold: number | null;
+    /**
+     * Op
+     */
+    op: 'set_threshold';
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
 };
 
 /**
@@ -858,6 +1743,52 @@ export type StoreUpdate = {
      * Timezone
      */
     timezone?: string | null;
+};
+
+/**
+ * TagCreate
+ */
+export type TagCreate = {
+    /**
+     * Color
+     */
+    color?: string | null;
+    /**
+     * Name
+     */
+    name: string;
+};
+
+/**
+ * TagRead
+ */
+export type TagRead = {
+    /**
+     * Color
+     */
+    color: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+};
+
+/**
+ * TagUpdate
+ */
+export type TagUpdate = {
+    /**
+     * Color
+     */
+    color?: string | null;
+    /**
+     * Name
+     */
+    name?: string | null;
 };
 
 /**
@@ -1630,6 +2561,255 @@ export type RefreshResponses = {
 
 export type RefreshResponse = RefreshResponses[keyof RefreshResponses];
 
+export type CategoryTreeApiV1CategoriesGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/categories';
+};
+
+export type CategoryTreeApiV1CategoriesGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CategoryTreeApiV1CategoriesGetError = CategoryTreeApiV1CategoriesGetErrors[keyof CategoryTreeApiV1CategoriesGetErrors];
+
+export type CategoryTreeApiV1CategoriesGetResponses = {
+    /**
+     * Response Category Tree Api V1 Categories Get
+     *
+     * Successful Response
+     */
+    200: Array<CategoryNode>;
+};
+
+export type CategoryTreeApiV1CategoriesGetResponse = CategoryTreeApiV1CategoriesGetResponses[keyof CategoryTreeApiV1CategoriesGetResponses];
+
+export type CreateCategoryApiV1CategoriesPostData = {
+    body: CategoryCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/categories';
+};
+
+export type CreateCategoryApiV1CategoriesPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateCategoryApiV1CategoriesPostError = CreateCategoryApiV1CategoriesPostErrors[keyof CreateCategoryApiV1CategoriesPostErrors];
+
+export type CreateCategoryApiV1CategoriesPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: CategoryRead;
+};
+
+export type CreateCategoryApiV1CategoriesPostResponse = CreateCategoryApiV1CategoriesPostResponses[keyof CreateCategoryApiV1CategoriesPostResponses];
+
+export type ReorderCategoriesApiV1CategoriesReorderPostData = {
+    body: CategoryReorder;
+    path?: never;
+    query?: never;
+    url: '/api/v1/categories/reorder';
+};
+
+export type ReorderCategoriesApiV1CategoriesReorderPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReorderCategoriesApiV1CategoriesReorderPostError = ReorderCategoriesApiV1CategoriesReorderPostErrors[keyof ReorderCategoriesApiV1CategoriesReorderPostErrors];
+
+export type ReorderCategoriesApiV1CategoriesReorderPostResponses = {
+    /**
+     * Response Reorder Categories Api V1 Categories Reorder Post
+     *
+     * Successful Response
+     */
+    200: Array<CategoryRead>;
+};
+
+export type ReorderCategoriesApiV1CategoriesReorderPostResponse = ReorderCategoriesApiV1CategoriesReorderPostResponses[keyof ReorderCategoriesApiV1CategoriesReorderPostResponses];
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Category Id
+         */
+        category_id: number;
+    };
+    query?: never;
+    url: '/api/v1/categories/{category_id}';
+};
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteError = DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors[keyof DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors];
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteResponse = DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses[keyof DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses];
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchData = {
+    body: CategoryUpdate;
+    path: {
+        /**
+         * Category Id
+         */
+        category_id: number;
+    };
+    query?: never;
+    url: '/api/v1/categories/{category_id}';
+};
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchError = UpdateCategoryApiV1CategoriesCategoryIdPatchErrors[keyof UpdateCategoryApiV1CategoriesCategoryIdPatchErrors];
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: CategoryRead;
+};
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchResponse = UpdateCategoryApiV1CategoriesCategoryIdPatchResponses[keyof UpdateCategoryApiV1CategoriesCategoryIdPatchResponses];
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostData = {
+    body: CategoryMove;
+    path: {
+        /**
+         * Category Id
+         */
+        category_id: number;
+    };
+    query?: never;
+    url: '/api/v1/categories/{category_id}/move';
+};
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostError = MoveCategoryApiV1CategoriesCategoryIdMovePostErrors[keyof MoveCategoryApiV1CategoriesCategoryIdMovePostErrors];
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostResponses = {
+    /**
+     * Successful Response
+     */
+    200: CategoryRead;
+};
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostResponse = MoveCategoryApiV1CategoriesCategoryIdMovePostResponses[keyof MoveCategoryApiV1CategoriesCategoryIdMovePostResponses];
+
 export type GetJobData = {
     body?: never;
     path: {
@@ -1737,6 +2917,47 @@ export type ListLoginLogsResponses = {
 };
 
 export type ListLoginLogsResponse = ListLoginLogsResponses[keyof ListLoginLogsResponses];
+
+export type SignedMediaApiV1MediaKeyGetData = {
+    body?: never;
+    path: {
+        /**
+         * Key
+         */
+        key: string;
+    };
+    query: {
+        /**
+         * Exp
+         */
+        exp: number;
+        /**
+         * Sig
+         */
+        sig: string;
+    };
+    url: '/api/v1/media/{key}';
+};
+
+export type SignedMediaApiV1MediaKeyGetErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SignedMediaApiV1MediaKeyGetError = SignedMediaApiV1MediaKeyGetErrors[keyof SignedMediaApiV1MediaKeyGetErrors];
+
+export type SignedMediaApiV1MediaKeyGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
 
 export type ListMessagesData = {
     body?: never;
@@ -1881,6 +3102,703 @@ export type ReadMessageResponses = {
 };
 
 export type ReadMessageResponse = ReadMessageResponses[keyof ReadMessageResponses];
+
+export type ListProductsApiV1ProductsGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Sort
+         */
+        sort?: 'id' | '-id' | 'name' | '-name' | 'brand' | '-brand' | 'price_fen' | '-price_fen' | 'created_at' | '-created_at' | 'updated_at' | '-updated_at';
+        /**
+         * Q
+         */
+        q?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Tag Id
+         */
+        tag_id?: number | null;
+        /**
+         * Status
+         */
+        status?: 'on_sale' | 'off_sale' | null;
+        /**
+         * Brand
+         */
+        brand?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/products';
+};
+
+export type ListProductsApiV1ProductsGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListProductsApiV1ProductsGetError = ListProductsApiV1ProductsGetErrors[keyof ListProductsApiV1ProductsGetErrors];
+
+export type ListProductsApiV1ProductsGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageProductRead;
+};
+
+export type ListProductsApiV1ProductsGetResponse = ListProductsApiV1ProductsGetResponses[keyof ListProductsApiV1ProductsGetResponses];
+
+export type CreateProductApiV1ProductsPostData = {
+    body: ProductCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products';
+};
+
+export type CreateProductApiV1ProductsPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateProductApiV1ProductsPostError = CreateProductApiV1ProductsPostErrors[keyof CreateProductApiV1ProductsPostErrors];
+
+export type CreateProductApiV1ProductsPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: ProductRead;
+};
+
+export type CreateProductApiV1ProductsPostResponse = CreateProductApiV1ProductsPostResponses[keyof CreateProductApiV1ProductsPostResponses];
+
+export type BulkApplyApiV1ProductsBulkApplyPostData = {
+    body: BulkApplyRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products/bulk/apply';
+};
+
+export type BulkApplyApiV1ProductsBulkApplyPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BulkApplyApiV1ProductsBulkApplyPostError = BulkApplyApiV1ProductsBulkApplyPostErrors[keyof BulkApplyApiV1ProductsBulkApplyPostErrors];
+
+export type BulkApplyApiV1ProductsBulkApplyPostResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkResult;
+};
+
+export type BulkApplyApiV1ProductsBulkApplyPostResponse = BulkApplyApiV1ProductsBulkApplyPostResponses[keyof BulkApplyApiV1ProductsBulkApplyPostResponses];
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostData = {
+    body: BulkPreviewRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products/bulk/preview';
+};
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostError = BulkPreviewApiV1ProductsBulkPreviewPostErrors[keyof BulkPreviewApiV1ProductsBulkPreviewPostErrors];
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkPreview;
+};
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostResponse = BulkPreviewApiV1ProductsBulkPreviewPostResponses[keyof BulkPreviewApiV1ProductsBulkPreviewPostResponses];
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Code
+         */
+        code: string;
+    };
+    url: '/api/v1/products/by-barcode';
+};
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetError = ProductByBarcodeApiV1ProductsByBarcodeGetErrors[keyof ProductByBarcodeApiV1ProductsByBarcodeGetErrors];
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductRead;
+};
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetResponse = ProductByBarcodeApiV1ProductsByBarcodeGetResponses[keyof ProductByBarcodeApiV1ProductsByBarcodeGetResponses];
+
+export type ExportProductsApiV1ProductsExportGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Sort
+         */
+        sort?: 'id' | '-id' | 'name' | '-name' | 'brand' | '-brand' | 'price_fen' | '-price_fen' | 'created_at' | '-created_at' | 'updated_at' | '-updated_at';
+        /**
+         * Q
+         */
+        q?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Tag Id
+         */
+        tag_id?: number | null;
+        /**
+         * Status
+         */
+        status?: 'on_sale' | 'off_sale' | null;
+        /**
+         * Brand
+         */
+        brand?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+    };
+    url: '/api/v1/products/export';
+};
+
+export type ExportProductsApiV1ProductsExportGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportProductsApiV1ProductsExportGetError = ExportProductsApiV1ProductsExportGetErrors[keyof ExportProductsApiV1ProductsExportGetErrors];
+
+export type ExportProductsApiV1ProductsExportGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ImportProductsApiV1ProductsImportPostData = {
+    body: BodyImportProductsApiV1ProductsImportPost;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products/import';
+};
+
+export type ImportProductsApiV1ProductsImportPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * unsupported_media_type
+     */
+    415: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ImportProductsApiV1ProductsImportPostError = ImportProductsApiV1ProductsImportPostErrors[keyof ImportProductsApiV1ProductsImportPostErrors];
+
+export type ImportProductsApiV1ProductsImportPostResponses = {
+    /**
+     * Response Import Products Api V1 Products Import Post
+     *
+     * Successful Response
+     */
+    200: ImportReport | ImportStarted;
+    /**
+     * a large file: imported by a job
+     */
+    202: ImportStarted;
+};
+
+export type ImportProductsApiV1ProductsImportPostResponse = ImportProductsApiV1ProductsImportPostResponses[keyof ImportProductsApiV1ProductsImportPostResponses];
+
+export type ImportTemplateApiV1ProductsImportTemplateGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'xlsx' | 'csv';
+    };
+    url: '/api/v1/products/import/template';
+};
+
+export type ImportTemplateApiV1ProductsImportTemplateGetErrors = {
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ImportTemplateApiV1ProductsImportTemplateGetError = ImportTemplateApiV1ProductsImportTemplateGetErrors[keyof ImportTemplateApiV1ProductsImportTemplateGetErrors];
+
+export type ImportTemplateApiV1ProductsImportTemplateGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}';
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteError = DeleteProductApiV1ProductsProductIdDeleteErrors[keyof DeleteProductApiV1ProductsProductIdDeleteErrors];
+
+export type DeleteProductApiV1ProductsProductIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteResponse = DeleteProductApiV1ProductsProductIdDeleteResponses[keyof DeleteProductApiV1ProductsProductIdDeleteResponses];
+
+export type GetProductApiV1ProductsProductIdGetData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}';
+};
+
+export type GetProductApiV1ProductsProductIdGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetProductApiV1ProductsProductIdGetError = GetProductApiV1ProductsProductIdGetErrors[keyof GetProductApiV1ProductsProductIdGetErrors];
+
+export type GetProductApiV1ProductsProductIdGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductRead;
+};
+
+export type GetProductApiV1ProductsProductIdGetResponse = GetProductApiV1ProductsProductIdGetResponses[keyof GetProductApiV1ProductsProductIdGetResponses];
+
+export type UpdateProductApiV1ProductsProductIdPatchData = {
+    body: ProductUpdate;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}';
+};
+
+export type UpdateProductApiV1ProductsProductIdPatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateProductApiV1ProductsProductIdPatchError = UpdateProductApiV1ProductsProductIdPatchErrors[keyof UpdateProductApiV1ProductsProductIdPatchErrors];
+
+export type UpdateProductApiV1ProductsProductIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductRead;
+};
+
+export type UpdateProductApiV1ProductsProductIdPatchResponse = UpdateProductApiV1ProductsProductIdPatchResponses[keyof UpdateProductApiV1ProductsProductIdPatchResponses];
+
+export type UploadImageApiV1ProductsProductIdImagesPostData = {
+    body: BodyUploadImageApiV1ProductsProductIdImagesPost;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}/images';
+};
+
+export type UploadImageApiV1ProductsProductIdImagesPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UploadImageApiV1ProductsProductIdImagesPostError = UploadImageApiV1ProductsProductIdImagesPostErrors[keyof UploadImageApiV1ProductsProductIdImagesPostErrors];
+
+export type UploadImageApiV1ProductsProductIdImagesPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: ImageRead;
+};
+
+export type UploadImageApiV1ProductsProductIdImagesPostResponse = UploadImageApiV1ProductsProductIdImagesPostResponses[keyof UploadImageApiV1ProductsProductIdImagesPostResponses];
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Image Id
+         */
+        image_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}/images/{image_id}';
+};
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteError = DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors[keyof DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors];
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponse = DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses[keyof DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses];
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+        /**
+         * Image Id
+         */
+        image_id: number;
+    };
+    query?: {
+        /**
+         * Variant
+         */
+        variant?: 'full' | 'thumb';
+    };
+    url: '/api/v1/products/{product_id}/images/{image_id}/file';
+};
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetError = ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors[keyof ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors];
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}/stores';
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetError = ProductListingsApiV1ProductsProductIdStoresGetErrors[keyof ProductListingsApiV1ProductsProductIdStoresGetErrors];
+
+export type ProductListingsApiV1ProductsProductIdStoresGetResponses = {
+    /**
+     * Response Product Listings Api V1 Products  Product Id  Stores Get
+     *
+     * Successful Response
+     */
+    200: Array<ListingRead>;
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetResponse = ProductListingsApiV1ProductsProductIdStoresGetResponses[keyof ProductListingsApiV1ProductsProductIdStoresGetResponses];
 
 export type ListRolesData = {
     body?: never;
@@ -2287,6 +4205,313 @@ export type UpdateStoreResponses = {
 };
 
 export type UpdateStoreResponse = UpdateStoreResponses[keyof UpdateStoreResponses];
+
+export type StoreListingsApiV1StoresStoreIdProductsGetData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stores/{store_id}/products';
+};
+
+export type StoreListingsApiV1StoresStoreIdProductsGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type StoreListingsApiV1StoresStoreIdProductsGetError = StoreListingsApiV1StoresStoreIdProductsGetErrors[keyof StoreListingsApiV1StoresStoreIdProductsGetErrors];
+
+export type StoreListingsApiV1StoresStoreIdProductsGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageListingRead;
+};
+
+export type StoreListingsApiV1StoresStoreIdProductsGetResponse = StoreListingsApiV1StoresStoreIdProductsGetResponses[keyof StoreListingsApiV1StoresStoreIdProductsGetResponses];
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/products/{product_id}';
+};
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteError = DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors[keyof DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors];
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponse = DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses[keyof DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses];
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutData = {
+    body: ListingUpsert;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/products/{product_id}';
+};
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutError = UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors[keyof UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors];
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses = {
+    /**
+     * Successful Response
+     */
+    200: ListingRead;
+};
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutResponse = UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses[keyof UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses];
+
+export type ListTagsApiV1TagsGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tags';
+};
+
+export type ListTagsApiV1TagsGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListTagsApiV1TagsGetError = ListTagsApiV1TagsGetErrors[keyof ListTagsApiV1TagsGetErrors];
+
+export type ListTagsApiV1TagsGetResponses = {
+    /**
+     * Response List Tags Api V1 Tags Get
+     *
+     * Successful Response
+     */
+    200: Array<TagRead>;
+};
+
+export type ListTagsApiV1TagsGetResponse = ListTagsApiV1TagsGetResponses[keyof ListTagsApiV1TagsGetResponses];
+
+export type CreateTagApiV1TagsPostData = {
+    body: TagCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tags';
+};
+
+export type CreateTagApiV1TagsPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateTagApiV1TagsPostError = CreateTagApiV1TagsPostErrors[keyof CreateTagApiV1TagsPostErrors];
+
+export type CreateTagApiV1TagsPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: TagRead;
+};
+
+export type CreateTagApiV1TagsPostResponse = CreateTagApiV1TagsPostResponses[keyof CreateTagApiV1TagsPostResponses];
+
+export type DeleteTagApiV1TagsTagIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Tag Id
+         */
+        tag_id: number;
+    };
+    query?: never;
+    url: '/api/v1/tags/{tag_id}';
+};
+
+export type DeleteTagApiV1TagsTagIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteTagApiV1TagsTagIdDeleteError = DeleteTagApiV1TagsTagIdDeleteErrors[keyof DeleteTagApiV1TagsTagIdDeleteErrors];
+
+export type DeleteTagApiV1TagsTagIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteTagApiV1TagsTagIdDeleteResponse = DeleteTagApiV1TagsTagIdDeleteResponses[keyof DeleteTagApiV1TagsTagIdDeleteResponses];
+
+export type UpdateTagApiV1TagsTagIdPatchData = {
+    body: TagUpdate;
+    path: {
+        /**
+         * Tag Id
+         */
+        tag_id: number;
+    };
+    query?: never;
+    url: '/api/v1/tags/{tag_id}';
+};
+
+export type UpdateTagApiV1TagsTagIdPatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateTagApiV1TagsTagIdPatchError = UpdateTagApiV1TagsTagIdPatchErrors[keyof UpdateTagApiV1TagsTagIdPatchErrors];
+
+export type UpdateTagApiV1TagsTagIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: TagRead;
+};
+
+export type UpdateTagApiV1TagsTagIdPatchResponse = UpdateTagApiV1TagsTagIdPatchResponses[keyof UpdateTagApiV1TagsTagIdPatchResponses];
 
 export type ListTerminalsData = {
     body?: never;
