@@ -2062,6 +2062,10 @@ export type HealthData = {
 
 export type HealthErrors = {
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2098,6 +2102,10 @@ export type TerminalActivateErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2159,6 +2167,10 @@ export type TerminalHeartbeatErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2252,6 +2264,10 @@ export type ListAuditLogsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2338,6 +2354,10 @@ export type ExportAuditLogsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2365,9 +2385,17 @@ export type LoginErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
 };
 
 export type LoginError = LoginErrors[keyof LoginErrors];
@@ -2393,6 +2421,10 @@ export type LogoutErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2423,6 +2455,10 @@ export type GetMeErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2452,6 +2488,10 @@ export type UpdateMeErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2480,6 +2520,10 @@ export type ChangePasswordErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2514,6 +2558,10 @@ export type ListPermissionsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2545,9 +2593,17 @@ export type RefreshErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
 };
 
 export type RefreshError = RefreshErrors[keyof RefreshErrors];
@@ -2577,6 +2633,10 @@ export type CategoryTreeApiV1CategoriesGetErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2621,6 +2681,10 @@ export type CreateCategoryApiV1CategoriesPostErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2653,6 +2717,10 @@ export type ReorderCategoriesApiV1CategoriesReorderPostErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2702,6 +2770,10 @@ export type DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2747,6 +2819,10 @@ export type UpdateCategoryApiV1CategoriesCategoryIdPatchErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2794,6 +2870,10 @@ export type MoveCategoryApiV1CategoriesCategoryIdMovePostErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2835,6 +2915,10 @@ export type GetJobErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2902,6 +2986,10 @@ export type ListLoginLogsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -2944,6 +3032,10 @@ export type SignedMediaApiV1MediaKeyGetErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -2991,6 +3083,14 @@ export type ListMessagesErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3020,6 +3120,14 @@ export type ReadAllMessagesErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3048,6 +3156,14 @@ export type UnreadMessageCountErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3083,9 +3199,17 @@ export type ReadMessageErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3165,6 +3289,10 @@ export type ListProductsApiV1ProductsGetErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3205,6 +3333,10 @@ export type CreateProductApiV1ProductsPostErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3247,6 +3379,10 @@ export type BulkApplyApiV1ProductsBulkApplyPostErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3283,6 +3419,10 @@ export type BulkPreviewApiV1ProductsBulkPreviewPostErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3325,6 +3465,10 @@ export type ProductByBarcodeApiV1ProductsByBarcodeGetErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3391,6 +3535,10 @@ export type ExportProductsApiV1ProductsExportGetErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3467,6 +3615,18 @@ export type ImportTemplateApiV1ProductsImportTemplateGetData = {
 
 export type ImportTemplateApiV1ProductsImportTemplateGetErrors = {
     /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3511,6 +3671,10 @@ export type DeleteProductApiV1ProductsProductIdDeleteErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3552,6 +3716,10 @@ export type GetProductApiV1ProductsProductIdGetErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3598,6 +3766,10 @@ export type UpdateProductApiV1ProductsProductIdPatchErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3691,6 +3863,10 @@ export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3742,6 +3918,10 @@ export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3781,6 +3961,10 @@ export type ProductListingsApiV1ProductsProductIdStoresGetErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3834,6 +4018,10 @@ export type ListRolesErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3870,6 +4058,10 @@ export type CreateRoleErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -3917,6 +4109,10 @@ export type DeleteRoleErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -3958,6 +4154,10 @@ export type GetRoleErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4004,6 +4204,10 @@ export type UpdateRoleErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4065,6 +4269,10 @@ export type ListStoresErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4101,6 +4309,10 @@ export type CreateStoreErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4143,6 +4355,10 @@ export type GetStoreErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4189,6 +4405,10 @@ export type UpdateStoreErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4245,6 +4465,10 @@ export type StoreListingsApiV1StoresStoreIdProductsGetErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4290,6 +4514,10 @@ export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4337,6 +4565,10 @@ export type UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4369,6 +4601,10 @@ export type ListTagsApiV1TagsGetErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4408,6 +4644,10 @@ export type CreateTagApiV1TagsPostErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4450,6 +4690,10 @@ export type DeleteTagApiV1TagsTagIdDeleteErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4496,6 +4740,10 @@ export type UpdateTagApiV1TagsTagIdPatchErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4557,6 +4805,10 @@ export type ListTerminalsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4597,6 +4849,10 @@ export type CreateTerminalErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4639,6 +4895,10 @@ export type GetTerminalErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4686,6 +4946,10 @@ export type UpdateTerminalErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4731,6 +4995,10 @@ export type IssueActivationCodeErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4778,6 +5046,10 @@ export type DisableTerminalErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4824,6 +5096,10 @@ export type EnableTerminalErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4869,6 +5145,10 @@ export type RotateTerminalKeyErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -4932,6 +5212,10 @@ export type ListUsersErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -4968,6 +5252,10 @@ export type CreateUserErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5011,6 +5299,10 @@ export type GetUserErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -5052,6 +5344,10 @@ export type UpdateUserErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5095,6 +5391,10 @@ export type DisableUserErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -5136,6 +5436,10 @@ export type EnableUserErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5179,6 +5483,10 @@ export type ResetUserPasswordErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -5220,6 +5528,10 @@ export type UnlockUserErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
