@@ -22,13 +22,12 @@ from selfmart.db import Base
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:
-    return Settings(
-        database_url=url,
-        env="test",
-        secret_key="test-secret-key-0123456789abcdef0123456789",
-        static_dir=Path("/nonexistent"),
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "env": "test",
+        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "static_dir": Path("/nonexistent"),
+    }
+    return Settings(database_url=url, **{**defaults, **overrides})
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ security headers on every answer, the bearer scheme declared in the OpenAPI docu
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -182,3 +183,31 @@ def test_openapi_declares_the_bearer_scheme_on_every_protected_operation() -> No
         assert any(bearer[0] in s for s in op.get("security", [])), route.id
         protected += 1
     assert protected >= 40
+
+
+async def test_the_console_route_serves_nothing_outside_its_folder(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "index.html").write_text("<html>console</html>")
+    (tmp_path / "secret.txt").write_text("TOP-SECRET")
+    async with client_with(db_url, engine, sessionmaker, static_dir=dist) as c:
+        for path in (
+            "/../secret.txt",
+            "/%2e%2e/secret.txt",
+            "/..%2fsecret.txt",
+            "/%2e%2e%2fsecret.txt",
+        ):
+            r = await c.get(path)
+            assert "TOP-SECRET" not in r.text, path
+        assert (await c.get("/some/spa/route")).text == "<html>console</html>"
+        r = await c.get("/api/v1/no-such-route")
+        assert r.status_code == 404
+        assert r.json()["error"] == "not_found"
+        r = await c.post("/api/v1/no-such-route", json={})
+        assert r.status_code in {404, 405}
+        assert set(r.json()) == {"error", "message", "details", "request_id"}

@@ -31,7 +31,7 @@ from ..support import settings_for
 
 #: Examples drawn per operation and generation mode; `SELFMART_FUZZ_EXAMPLES=200` for a deep
 #: local run. The default keeps both databases' runs together near a minute on 2 cores.
-EXAMPLES = int(os.environ.get("SELFMART_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("SELFMART_FUZZ_EXAMPLES", "5"))
 #: Without credentials a protected route can only say 401: a couple of cases prove its shape.
 UNAUTH_EXAMPLES = max(2, EXAMPLES // 3)
 
