@@ -476,3 +476,44 @@ async def test_search_wildcards_match_only_themselves(
     r = await client.get(STORES, params={"q": wildcard}, headers=await _admin(session))
     assert r.status_code == 200, r.text
     assert [s["name"] for s in r.json()["items"]] == [f"特别{wildcard}门店"]
+
+
+# --- numbers JSON can spell but no field can hold -------------------------------------------
+
+ODD_NUMBERS = {
+    "5000 digits": b"1" * 5000,
+    "NaN": b"NaN",
+    "Infinity": b"Infinity",
+    "-Infinity": b"-Infinity",
+    "1e400": b"1e400",
+    "float": b"3.5",
+    "numeric string": b'"350"',
+    "true": b"true",
+}
+
+
+@pytest.mark.parametrize("what", sorted(ODD_NUMBERS))
+async def test_odd_numbers_in_a_money_field_are_422(
+    what: str, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = {**await _admin(session), "content-type": "application/json"}
+    before = await fingerprint(session)
+    body = b'{"name": "x", "price_fen": ' + ODD_NUMBERS[what] + b"}"
+    r = await client.post("/api/v1/products", content=body, headers=headers)
+    refusal = assert_refused(r, 422)
+    assert any(d["field"] in {"body.price_fen", "body"} for d in refusal["details"]), refusal
+    assert await fingerprint(session) == before
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b'"NaN"', b'"1e999"', b'"-0"', b"1e-999"])
+async def test_odd_numbers_in_a_percent_are_refused_or_exact(
+    value: bytes, client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    headers = {**await _admin(session), "content-type": "application/json"}
+    body = (
+        b'{"selection": {"ids": [1]}, "action": {"op": "adjust_price", "percent": ' + value + b"}}"
+    )
+    r = await client.post("/api/v1/products/bulk/preview", content=body, headers=headers)
+    assert r.status_code in {200, 404, 422}, r.text
+    if r.status_code == 422:
+        assert_refused(r, 422)
