@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selfmart.kit.context import current_request_id
@@ -186,6 +186,39 @@ def integrity_conflict(exc: IntegrityError) -> AppError | None:
     return None
 
 
+_INT64_MAX = 2**63 - 1
+#: asyncpg, binding a number its column type cannot hold
+_PG_OUT_OF_RANGE = re.compile(
+    r"invalid input for query argument \$\d+: (-?\d+) \(value out of int(?:16|32|64) range\)"
+)
+
+
+def out_of_range(request: Request, exc: Exception) -> ErrorDetail | None:
+    """A number no column can hold that reached the database because its route left it
+    unbounded (PostgreSQL: past 2**31-1 for an INTEGER column; both: past 2**63-1). The input
+    bounds (kit.ids) are the fix; this keeps such a gap a 422 naming the parameter, not a 500."""
+    text = str(getattr(exc, "orig", None) or exc)
+    value: int | None
+    if isinstance(exc, OverflowError) or "too large to convert to SQLite INTEGER" in text:
+        value = None  # SQLite does not say which: any number past 64 bits
+    elif m := _PG_OUT_OF_RANGE.search(text):
+        value = int(m.group(1))
+    else:
+        return None
+
+    def culprit(raw: object) -> bool:
+        try:
+            number = int(str(raw))
+        except ValueError:
+            return False
+        return number == value if value is not None else abs(number) > _INT64_MAX
+
+    candidates = [(f"path.{k}", v) for k, v in request.path_params.items()]
+    candidates += [(f"query.{k}", v) for k, v in request.query_params.multi_items()]
+    field = next((name for name, raw in candidates if culprit(raw)), "body")
+    return ErrorDetail(field=field, reason="out_of_range", message="The number is out of range")
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -226,6 +259,17 @@ def install_handlers(app: FastAPI) -> None:
             raise exc  # a 500, rendered and logged like any other unexpected error
         log.warning("integrity error answered %s: %s", conflict.status, conflict.details)
         return await app_error(_request, conflict)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OverflowError)
+    async def number_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        detail = out_of_range(request, exc)
+        if detail is None:
+            raise exc  # a 500, rendered and logged like any other unexpected error
+        log.warning("unbounded number reached the database: %s", detail.field)
+        return JSONResponse(
+            error_body("validation_error", "The request is not valid", [detail]), 422
+        )
 
     @app.exception_handler(Exception)
     async def unhandled(_request: Request, exc: Exception) -> JSONResponse:
