@@ -1,10 +1,13 @@
-"""Every integer and string the API takes is bounded in the OpenAPI document.
+"""Every integer the API takes, and every string in a request body, is bounded in the OpenAPI
+document.
 
-An unbounded integer id reaches the database, which refuses it with an error (a 500: SQLite
-above 2**63-1, PostgreSQL above 2**31-1 for a 32-bit key); an unbounded string lets a client
-store megabytes in a name, or overflow a VARCHAR on PostgreSQL (another 500). Walking the
-document covers every route, including ones added later, without per-route code.
-Use selfmart.kit.ids for ids and `max_length` for strings.
+An unbounded integer (an id, an amount, a cursor; in a path, query, header or body) reaches the
+database, which refuses it with an error: a 500 (SQLite above 2**63-1, PostgreSQL above 2**31-1
+for a 32-bit column). An unbounded body string lets a client store megabytes in a name, or
+overflow a VARCHAR on PostgreSQL (another 500). Strings in paths, query strings and headers are
+filters, never stored, and the server's request-line limit bounds them. Walking the document
+covers every route, including ones added later, without per-route code.
+Use selfmart.kit.ids for ids, `le=` for other integers and `max_length` for body strings.
 """
 
 from __future__ import annotations
@@ -69,7 +72,9 @@ def _inputs(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             label = f"{method.upper()} {path}"
             for param in op.get("parameters", []):
                 where = f"{label} {param['in']}:{param['name']}"
-                yield from _leaves(doc, param.get("schema", {}), where)
+                for at, leaf in _leaves(doc, param.get("schema", {}), where):
+                    if leaf.get("type") == "integer":
+                        yield at, leaf
             for media, content in op.get("requestBody", {}).get("content", {}).items():
                 yield from _leaves(doc, content.get("schema", {}), f"{label} body({media})")
 
@@ -97,7 +102,7 @@ def test_every_integer_and_string_input_is_bounded() -> None:
     found = list(_inputs(doc))
     # the walker must see inputs of every kind, or this test checks nothing
     wheres = " ".join(w for w, _ in found)
-    for kind in ("path:user_id", "query:page", "body(application/json)"):
+    for kind in ("path:user_id", "query:page", "body(application/json).username"):
         assert kind in wheres
     problems = sorted({f"{w}: {why}" for w, s in found if (why := _unbounded(s))})
     assert problems == [], "unbounded inputs:\n  " + "\n  ".join(problems)
