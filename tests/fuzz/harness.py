@@ -110,6 +110,18 @@ def is_public(label: str, doc: dict[str, Any] | None = None) -> bool:
     return "401" not in responses or label in REFUSALS_THAT_WRITE
 
 
+def is_stream(label: str) -> bool:
+    """An operation whose success is an endless stream (server-sent events)."""
+    method, path = label.split(" ", 1)
+    ok = openapi_document()["paths"][path][method.lower()]["responses"].get("200", {})
+    return "text/event-stream" in ok.get("content", {})
+
+
+#: How long a stream may stay open before the fuzz takes it as opened (a success it cannot
+#: read to the end) and moves on.
+STREAM_SECONDS = 0.5
+
+
 def _query_value(value: Any) -> Any:
     """httpx takes scalars or lists of scalars; anything else is sent as its JSON text."""
     if isinstance(value, str | int | float | bool) or value is None:

@@ -60,7 +60,12 @@ def _inputs(label: str) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, 
     return body, query
 
 
-LABELS = [label for label in sorted(harness.operations()) if any(_inputs(label))]
+#: (streams of server-sent events never end: the fuzz covers them with a time limit)
+LABELS = [
+    label
+    for label in sorted(harness.operations())
+    if any(_inputs(label)) and not harness.is_stream(label)
+]
 
 
 def _filler(schema: dict[str, Any], n: int) -> str | None:
