@@ -6,4 +6,6 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    # previews compute a change without making it
+    ("POST", "/api/v1/stock/bulk/preview"),
 ]

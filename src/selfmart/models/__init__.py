@@ -19,7 +19,24 @@ from selfmart.models.iam import (
     UserRole,
     UserStore,
 )
+from selfmart.models.inventory import (
+    StockAlert,
+    StockBatch,
+    StockDiscrepancy,
+    StockLevel,
+    StockMovement,
+)
 from selfmart.models.notify import Message, NotificationDelivery, OutboxEvent
+from selfmart.models.purchasing import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Stocktake,
+    StocktakeLine,
+    StockTransfer,
+    StockTransferLine,
+    Supplier,
+    SupplierProduct,
+)
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
@@ -34,10 +51,23 @@ __all__ = [
     "ProductBarcode",
     "ProductImage",
     "ProductTag",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
     "Role",
     "RolePermission",
+    "StockAlert",
+    "StockBatch",
+    "StockDiscrepancy",
+    "StockLevel",
+    "StockMovement",
+    "StockTransfer",
+    "StockTransferLine",
+    "Stocktake",
+    "StocktakeLine",
     "Store",
     "StoreProduct",
+    "Supplier",
+    "SupplierProduct",
     "Tag",
     "Terminal",
     "TerminalKey",
