@@ -40,7 +40,7 @@ THRESHOLD_SQL = (
 )
 
 
-_RETURNING = (levels.c.quantity, literal_column(THRESHOLD_SQL).label("threshold"))
+_RETURNING: tuple[Any, ...] = (levels.c.quantity, literal_column(THRESHOLD_SQL).label("threshold"))
 
 #: Take n units only if they are there.
 _TAKE = (
