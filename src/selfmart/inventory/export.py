@@ -30,11 +30,16 @@ def local_time(zone: str) -> Callable[[Any], Any]:
 
 
 async def xlsx(rows: AsyncIterator[dict[str, Any]], columns: Sequence[Column], sheet: str) -> bytes:
+    # The first row is read before the workbook exists, so that a query that fails at once
+    # (an unknown store, a bad filter) leaves no half-written sheet behind.
+    first = await anext(rows, None)
     book = Workbook(write_only=True)
     ws = book.create_sheet(title=sheet[:31])
     ws.append([header for header, _ in columns])
-    async for row in rows:
-        ws.append([get(row) for _, get in columns])
+    if first is not None:
+        ws.append([get(first) for _, get in columns])
+        async for row in rows:
+            ws.append([get(row) for _, get in columns])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
