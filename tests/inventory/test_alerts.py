@@ -134,7 +134,7 @@ async def test_new_alerts_are_announced_only_after_commit(session: AsyncSession)
     async def deliver(_factory: object, ids: list[int]) -> None:
         seen.append(ids)
 
-    notifications.register(deliver)  # type: ignore[arg-type]
+    notifications.register(deliver)
     try:
         store = await make_store(session)
         p = await make_product(session, low_stock_threshold=1)
@@ -144,4 +144,4 @@ async def test_new_alerts_are_announced_only_after_commit(session: AsyncSession)
         await aftercommit.run_pending(session)
         assert seen == [[a.id for a in await _alerts(session, store.id)]]
     finally:
-        notifications._deliverers.remove(deliver)  # type: ignore[arg-type]
+        notifications._deliverers.remove(deliver)
