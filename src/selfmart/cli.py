@@ -1,4 +1,4 @@
-"""The `selfmart` command: serve, migrate, seed-demo, create-admin, openapi."""
+"""The `selfmart` command: serve, migrate, seed-demo, create-admin, openapi, worker, scheduler."""
 
 from __future__ import annotations
 
@@ -6,16 +6,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import click
 
 from selfmart.config import get_settings
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from selfmart.inventory.checks import Mismatch
 
 T = TypeVar("T")
 
@@ -69,7 +64,9 @@ def seed_demo() -> None:
 @click.option("--store-id", type=int, default=None, help="check one store only")
 def check_stock(store_id: int | None) -> None:
     """Verify that every cached stock balance equals the sum of its ledger movements."""
-    from selfmart.inventory.checks import find_mismatches
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.inventory.checks import Mismatch, find_mismatches
 
     async def run(session: AsyncSession) -> list[Mismatch]:
         return await find_mismatches(session, store_id)
@@ -84,6 +81,42 @@ def check_stock(store_id: int | None) -> None:
         click.echo(f"{len(mismatches)} balance(s) differ from the ledger", err=True)
         sys.exit(1)
     click.echo("stock balances match the ledger")
+
+
+@main.command("create-admin")
+@click.option("--username", required=True, help="login name of the new super admin")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="asked for when not given",
+)
+@click.option("--display-name", default=None)
+def create_admin(username: str, password: str, display_name: str | None) -> None:
+    """Create a super admin, who must change the password at first login."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.errors import AppError
+    from selfmart.iam import service
+
+    async def create(session: AsyncSession) -> str:
+        user = await service.create_super_admin(
+            session, username=username, password=password, display_name=display_name
+        )
+        return user.username
+
+    try:
+        name = _with_session(create)
+    except AppError as exc:
+        reasons = "; ".join(
+            f"{d.field}: {d.message or d.reason}" if d.field else (d.message or d.reason)
+            for d in exc.details
+        )
+        raise click.ClickException(f"{exc.message}" + (f" ({reasons})" if reasons else "")) from exc
+    except ValueError as exc:  # the username is not acceptable
+        raise click.ClickException(f"username: {exc}") from exc
+    click.echo(f"super admin {name} created; the password must be changed at first login")
 
 
 @main.command()
@@ -113,6 +146,63 @@ def serve(host: str | None, port: int | None, print_logins: bool) -> None:
         click.echo("  Ctrl-C stops the server.")
         click.echo("")
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+def _needs_redis(command: str) -> None:
+    settings = get_settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            f"`selfmart {command}` needs SELFMART_REDIS_URL; without Redis, jobs and schedules "
+            "run inside `selfmart serve`"
+        )
+    from selfmart.kit.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+
+
+@main.command()
+@click.option("--workers", default=2, show_default=True, help="worker processes")
+@click.option(
+    "--max-async-tasks", default=50, show_default=True, help="concurrent jobs per process"
+)
+def worker(workers: int, max_async_tasks: int) -> None:
+    """Run background jobs from the Redis queue (scale out: as many as the work needs)."""
+    _needs_redis("worker")
+    from taskiq.cli.worker.args import WorkerArgs
+    from taskiq.cli.worker.run import run_worker
+
+    status = run_worker(
+        WorkerArgs(
+            broker="selfmart.jobs.worker:broker",
+            modules=[],
+            tasks_pattern=(),
+            configure_logging=False,
+            workers=workers,
+            max_async_tasks=max_async_tasks,
+            wait_tasks_timeout=30,
+            shutdown_timeout=10,
+        )
+    )
+    sys.exit(status or 0)
+
+
+@main.command()
+def scheduler() -> None:
+    """Fire the periodic jobs onto the Redis queue (run exactly one)."""
+    _needs_redis("scheduler")
+    from taskiq.cli.scheduler.args import SchedulerArgs
+    from taskiq.cli.scheduler.run import run_scheduler
+
+    args = SchedulerArgs(
+        scheduler="selfmart.jobs.worker:scheduler",
+        modules=[],
+        tasks_pattern=(),
+        configure_logging=False,
+    )
+    try:
+        asyncio.run(run_scheduler(args))
+    except KeyboardInterrupt:
+        click.echo("scheduler stopped")
 
 
 @main.command()

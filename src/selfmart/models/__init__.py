@@ -26,7 +26,13 @@ from selfmart.models.inventory import (
     StockLevel,
     StockMovement,
 )
-from selfmart.models.notify import Message, NotificationDelivery, OutboxEvent
+from selfmart.models.jobs import JobRun
+from selfmart.models.notify import (
+    Message,
+    NotificationAttempt,
+    NotificationDelivery,
+    OutboxEvent,
+)
 from selfmart.models.purchasing import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -44,7 +50,9 @@ __all__ = [
     "AuthSession",
     "Category",
     "LoginLog",
+    "JobRun",
     "Message",
+    "NotificationAttempt",
     "NotificationDelivery",
     "OutboxEvent",
     "Product",
