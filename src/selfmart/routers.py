@@ -9,6 +9,7 @@ from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.notify.router import router as notify_router
+from selfmart.purchasing.router import router as purchasing_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
 from selfmart.terminals.router import terminal_api
@@ -21,6 +22,7 @@ API_ROUTERS: list[APIRouter] = [
     audit_router,
     notify_router,
     inventory_router,
+    purchasing_router,
     jobs_router,
 ]
 
