@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from selfmart.audit.router import router as audit_router
+from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
@@ -21,6 +22,7 @@ API_ROUTERS: list[APIRouter] = [
     terminals_router,
     audit_router,
     notify_router,
+    catalog_router,
     inventory_router,
     purchasing_router,
     jobs_router,

@@ -17,4 +17,7 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     # that changes something real (app version, address) IS audited by the service
     # (terminals.service.heartbeat); the exemption only lets the unchanged ones pass the guard.
     ("POST", "/api/terminal/v1/heartbeat"),
+    # A bulk-edit preview computes the changes and writes nothing (POST only because the
+    # selection is a body); the apply that follows writes one entry per product changed.
+    ("POST", "/api/v1/products/bulk/preview"),
 ]
