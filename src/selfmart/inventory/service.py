@@ -702,19 +702,9 @@ async def thresholds(
     session: AsyncSession, store_id: int, product_ids: Sequence[int]
 ) -> dict[int, int]:
     """The effective low-stock threshold per product in a store (override, else chain)."""
-    if not product_ids:
-        return {}
-    rows = await session.execute(
-        select(
-            Product.id, func.coalesce(StoreProduct.low_stock_threshold, Product.low_stock_threshold)
-        )
-        .outerjoin(
-            StoreProduct,
-            (StoreProduct.product_id == Product.id) & (StoreProduct.store_id == store_id),
-        )
-        .where(Product.id.in_(list(product_ids)))
-    )
-    return {int(pid): int(t or 0) for pid, t in rows}
+    from selfmart.catalog import service as catalog
+
+    return await catalog.low_stock_thresholds(session, store_id, product_ids)
 
 
 async def stocked_products(session: AsyncSession, store_id: int) -> list[int]:

@@ -11,18 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from selfmart.audit import service as audit
+from selfmart.catalog import service as catalog
 from selfmart.errors import ErrorDetail, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
 from selfmart.inventory.queries import visible_store
 from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
-from selfmart.models import Category, Product, ProductBarcode, Stocktake, StocktakeLine
+from selfmart.models import Category, ProductBarcode, Stocktake, StocktakeLine
 from selfmart.purchasing.common import check_transition, new_number, products_by_id
 from selfmart.purchasing.schemas import CountsIn, StocktakeCreate
 
@@ -90,22 +91,18 @@ async def get_stocktake(
 async def _products_in(
     session: AsyncSession, store_id: int, category_ids: Sequence[int]
 ) -> list[int]:
+    """What the stocktake counts: products the store stocks or lists, in the categories."""
     ids = await inventory.stocked_products(session, store_id)
     if not category_ids or not ids:
         return ids
-    paths = (
-        await session.execute(
-            select(Category.id, Category.path).where(Category.id.in_(category_ids))
-        )
-    ).all()
-    missing = sorted(set(category_ids) - {int(cid) for cid, _ in paths})
+    found = set(
+        (await session.scalars(select(Category.id).where(Category.id.in_(category_ids)))).all()
+    )
+    missing = sorted(set(category_ids) - found)
     if missing:
         raise NotFound("No such category: " + ", ".join(map(str, missing)), field="category_ids")
-    subtree = select(Category.id).where(or_(*(Category.path.like(f"{p}%") for _, p in paths)))
-    rows = await session.scalars(
-        select(Product.id).where(Product.id.in_(ids), Product.category_id.in_(subtree))
-    )
-    return sorted(int(pid) for pid in rows)
+    in_categories = set(await catalog.product_ids_in_categories(session, category_ids))
+    return [pid for pid in ids if pid in in_categories]
 
 
 async def create_stocktake(
