@@ -356,11 +356,13 @@ async def receive(
     lines: Sequence[ReceiptLine],
     document: Document,
     actor: Actor,
+    occurred_at: datetime | None = None,
 ) -> list[Booked]:
     """Book goods received (purchase_receipt movements). Products that track batches get a
     batch per line, with the given expiry date or today plus the product's shelf life."""
     _merge([(ln.product_id, ln.quantity) for ln in lines])
     await _require_products(session, [ln.product_id for ln in lines])
+    now = occurred_at or utcnow()
     products = {
         p.id: p
         for p in (
@@ -369,7 +371,6 @@ async def receive(
             )
         ).all()
     }
-    now = utcnow()
     changes: list[Change] = []
     for i, ln in enumerate(lines):
         product = products[ln.product_id]
