@@ -24,7 +24,14 @@ from selfmart.migrate import upgrade_connection
 
 ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", "50000"))
 BRANDS = ["可口可乐", "农夫山泉", "康师傅", "统一", "旺旺", "乐事", "蒙牛", "伊利", "雀巢", "洽洽"]
-CATEGORIES = ["饮料/碳酸饮料", "饮料/饮用水", "零食/膨化食品", "零食/坚果炒货", "粮油/方便面", "乳品/纯牛奶"]
+CATEGORIES = [
+    "饮料/碳酸饮料",
+    "饮料/饮用水",
+    "零食/膨化食品",
+    "零食/坚果炒货",
+    "粮油/方便面",
+    "乳品/纯牛奶",
+]
 
 
 def make_file(path: Path, rows: int) -> None:
@@ -64,7 +71,7 @@ def read_only_rate(path: Path) -> tuple[int, float]:
     return n - 1, time.perf_counter() - start
 
 
-async def import_rate(path: Path, url: str) -> tuple[int, float]:
+async def import_rate(data: bytes, name: str, url: str) -> tuple[int, float]:
     engine = make_engine(url)
     async with engine.connect() as conn:
         await conn.run_sync(upgrade_connection)
@@ -73,10 +80,9 @@ async def import_rate(path: Path, url: str) -> tuple[int, float]:
     options = importer.ImportOptions(
         mode="all_or_nothing", create_categories=True, create_tags=True, max_rows=ROWS + 1
     )
-    data = path.read_bytes()
     start = time.perf_counter()
     async with factory() as session:
-        report = await importer.import_file(session, data, path.name, options, actor=SYSTEM)
+        report = await importer.import_file(session, data, name, options, actor=SYSTEM)
         await session.commit()
     elapsed = time.perf_counter() - start
     await engine.dispose()
@@ -91,7 +97,7 @@ async def main() -> None:
         make_file(path, ROWS)
         url = os.environ.get("SELFMART_BENCH_DATABASE_URL") or f"sqlite+aiosqlite:///{tmp}/bench.db"
         n_read, t_read = read_only_rate(path)
-        n_imp, t_imp = await import_rate(path, url)
+        n_imp, t_imp = await import_rate(path.read_bytes(), path.name, url)  # noqa: ASYNC240
         read_rate = n_read / t_read
         imp_rate = n_imp / t_imp
         backend = url.split(":", 1)[0]

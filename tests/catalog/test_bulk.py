@@ -150,13 +150,15 @@ async def test_store_price_and_scope(client: httpx.AsyncClient, session: AsyncSe
             StoreProduct.store_id == mine.id, StoreProduct.product_id == listed.id
         )
     )
-    assert sp is not None and sp.store_price_fen == 330
+    assert sp is not None
+    assert sp.store_price_fen == 330
     await session.refresh(listed)
     assert listed.price_fen == 300
     entry = await session.scalar(
         select(AuditLog).where(AuditLog.action == "product.bulk_adjust_price")
     )
-    assert entry is not None and entry.store_id == mine.id
+    assert entry is not None
+    assert entry.store_id == mine.id
     body["action"]["store_id"] = other.id  # type: ignore[index]
     r = await client.post(PREVIEW, headers=h, json=body)
     assert r.status_code == 404

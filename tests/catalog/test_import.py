@@ -199,7 +199,8 @@ async def test_all_or_nothing_reports_every_bad_cell_and_writes_nothing(
     assert messages[(6, "条码")]["message"].endswith("row 2")
     assert await product_count(session) == before
     entry = await session.scalar(select(AuditLog).where(AuditLog.action == "product.import"))
-    assert entry is not None and entry.changes["status"]["after"] == "rejected"
+    assert entry is not None
+    assert entry.changes["status"]["after"] == "rejected"
 
 
 async def test_good_rows_only_writes_the_good_rows(
@@ -230,9 +231,11 @@ async def test_categories_and_tags_on_the_fly(
     assert report["categories_created"] == ["饮料", "饮料/碳酸饮料", "饮料/碳酸饮料/可乐"]
     assert report["tags_created"] == ["热销", "夏季"]
     leaf = await session.scalar(select(Category).where(Category.name == "可乐"))
-    assert leaf is not None and leaf.depth == 3
+    assert leaf is not None
+    assert leaf.depth == 3
     product = await session.scalar(select(Product).where(Product.name == "可乐"))
-    assert product is not None and product.category_id == leaf.id
+    assert product is not None
+    assert product.category_id == leaf.id
     assert {t.name for t in (await session.scalars(select(Tag))).all()} >= {"热销", "夏季"}
     # four levels is a row error, never a fourth level
     r = await upload(
