@@ -11,6 +11,8 @@ from selfmart.models.iam import (
     UserStore,
 )
 from selfmart.models.notify import Message, NotificationDelivery, OutboxEvent
+from selfmart.models.order import Order, OrderEvent, OrderIssue, OrderLine
+from selfmart.models.payment import Payment, Refund, RefundLine
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
@@ -19,7 +21,14 @@ __all__ = [
     "LoginLog",
     "Message",
     "NotificationDelivery",
+    "Order",
+    "OrderEvent",
+    "OrderIssue",
+    "OrderLine",
     "OutboxEvent",
+    "Payment",
+    "Refund",
+    "RefundLine",
     "Role",
     "RolePermission",
     "Store",

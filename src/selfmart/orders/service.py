@@ -1,0 +1,493 @@
+"""The orders domain's business logic for the console: reading an order whole, moving it by
+hand, recording money collected by hand, refunds by line and quantity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from selfmart.audit import service as audit
+from selfmart.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
+from selfmart.iam.actor import Actor
+from selfmart.kit.time import utcnow
+from selfmart.models import (
+    AuditLog,
+    Order,
+    OrderEvent,
+    OrderIssue,
+    OrderLine,
+    Payment,
+    Refund,
+    Store,
+    Terminal,
+)
+from selfmart.orders import issues as issue_rules
+from selfmart.orders import lifecycle, statemachine, stock
+from selfmart.orders.exceptions import RefundLimitExceeded
+from selfmart.orders.schemas import ManualPaymentBody, RefundBody
+from selfmart.orders.statemachine import OrderStatus
+from selfmart.payments import channels
+from selfmart.payments import service as payments
+from selfmart.payments.service import RefundLineSpec
+
+S = OrderStatus
+
+
+async def get_for_actor(
+    session: AsyncSession, order_id: int, actor: Actor, *, for_update: bool = False
+) -> Order:
+    """The order, if the actor's stores include its store; otherwise 404 (never 403)."""
+    stmt = select(Order).where(Order.id == order_id)
+    if actor.store_ids is not None:
+        stmt = stmt.where(Order.store_id.in_(actor.store_ids))
+    if for_update:
+        stmt = stmt.with_for_update()
+    order = await session.scalar(stmt)
+    if order is None:
+        raise NotFound(f"Order {order_id} not found", field="order_id")
+    return order
+
+
+async def detail(session: AsyncSession, order: Order) -> dict[str, Any]:
+    """Everything the console's order page shows, in a handful of queries."""
+    store = await session.get_one(Store, order.store_id)
+    terminal = await session.get(Terminal, order.terminal_id) if order.terminal_id else None
+    lines = (
+        await session.scalars(
+            select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_no)
+        )
+    ).all()
+    pays = await payments.for_order(session, order.id)
+    refunds = (
+        await session.scalars(
+            select(Refund)
+            .where(Refund.order_id == order.id)
+            .options(selectinload(Refund.lines))
+            .order_by(Refund.id)
+        )
+    ).all()
+    events = (
+        await session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+        )
+    ).all()
+    order_issues = (
+        await session.scalars(
+            select(OrderIssue).where(OrderIssue.order_id == order.id).order_by(OrderIssue.id)
+        )
+    ).all()
+    trail = (
+        await session.scalars(
+            select(AuditLog)
+            .where(AuditLog.entity_type == "order", AuditLog.entity_id == str(order.id))
+            .order_by(AuditLog.id)
+        )
+    ).all()
+    now = utcnow()
+    data = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
+    data.update(
+        store_code=store.code,
+        store_name=store.name,
+        store_timezone=store.timezone,
+        terminal_code=terminal.code if terminal else None,
+        next_statuses=sorted(statemachine.allowed_next(order.status)),
+        lines=list(lines),
+        payments=pays,
+        refunds=list(refunds),
+        timeline=list(events),
+        issues=[issue_rules.present(i, order, now) for i in order_issues],
+        audit=list(trail),
+    )
+    return data
+
+
+async def cancel(session: AsyncSession, order: Order, *, reason: str, actor: Actor) -> Order:
+    statemachine.check(order.status, S.CANCELLED)
+    was_booked = order.stock_booked
+    await lifecycle.transition(
+        session,
+        order,
+        S.CANCELLED,
+        actor=actor,
+        reason="cancelled",
+        note=reason,
+        audit_action="order.cancel",
+    )
+    if was_booked:
+        await stock.reverse_sale(session, order, actor=actor, reason=f"order cancelled: {reason}")
+    await issue_rules.settle_all(session, order, actor=actor, resolution="cancelled")
+    return order
+
+
+async def complete(
+    session: AsyncSession, order: Order, *, note: str | None, actor: Actor
+) -> Order:
+    await lifecycle.transition(
+        session,
+        order,
+        S.COMPLETED,
+        actor=actor,
+        reason="completed",
+        note=note,
+        audit_action="order.complete",
+    )
+    return order
+
+
+async def record_manual_payment(
+    session: AsyncSession, order: Order, body: ManualPaymentBody, *, actor: Actor
+) -> Payment:
+    """A person collected the money by hand: record it through the manual channel."""
+    if order.status not in statemachine.UNPAID_STATES:
+        statemachine.check(order.status, S.PAID)
+    owed = order.total_fen - order.paid_fen
+    amount = body.amount_fen if body.amount_fen is not None else owed
+    if amount <= 0:
+        raise ValidationFailed("Nothing is owed on this order", field="amount_fen")
+    payment = await payments.collect(
+        session,
+        order_id=order.id,
+        order_no=order.order_no,
+        store_id=order.store_id,
+        channel=body.channel,
+        amount_fen=amount,
+        actor=actor,
+        note=body.note,
+        extra={"reference": body.reference} if body.reference else {},
+    )
+    await audit.record(
+        session,
+        actor,
+        "payment.record",
+        "order",
+        order.id,
+        store_id=order.store_id,
+        after={
+            "payment_id": payment.id,
+            "channel": payment.channel,
+            "amount_fen": payment.amount_fen,
+            "reference": payment.channel_txn_id,
+        },
+        note=body.note,
+    )
+    await apply_payment(session, order, payment, actor=actor, reason="manual_payment")
+    return payment
+
+
+async def apply_payment(
+    session: AsyncSession, order: Order, payment: Payment, *, actor: Actor, reason: str
+) -> None:
+    """What a channel's answer means for the order (the payment callbacks will call this).
+
+    Succeeded money is added to the order; an order whose money covers its total is paid; an
+    amount that is not the total raises an amount-mismatch issue for a person."""
+    if payment.status == "failed":
+        await mark_payment_failed(
+            session, order, actor=actor, reason=payment.failure_reason or "payment_failed"
+        )
+        return
+    if payment.status != "succeeded":
+        return
+    paid = await session.scalar(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(
+            paid_fen=Order.paid_fen + payment.amount_fen,
+            payment_method=payment.channel,
+            updated_at=utcnow(),
+        )
+        .returning(Order.paid_fen)
+        .execution_options(synchronize_session=False)
+    )
+    assert paid is not None
+    set_committed_value(order, "paid_fen", paid)
+    set_committed_value(order, "payment_method", payment.channel)
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="payment",
+        reason=reason,
+        data={"payment_id": payment.id, "channel": payment.channel, "amount_fen": payment.amount_fen},
+    )
+    if order.status in statemachine.UNPAID_STATES and paid >= order.total_fen:
+        await lifecycle.transition(
+            session,
+            order,
+            S.PAID,
+            actor=actor,
+            reason=reason,
+            data={"payment_id": payment.id},
+            audit_action="order.pay",
+        )
+        await issue_rules.settle(session, order, "payment_failed", actor=actor, resolution="paid")
+    if paid != order.total_fen:
+        await lifecycle.open_issue(
+            session,
+            order,
+            "amount_mismatch",
+            actor=actor,
+            detail={"total_fen": order.total_fen, "paid_fen": paid, "payment_id": payment.id},
+        )
+
+
+async def mark_payment_failed(
+    session: AsyncSession, order: Order, *, actor: Actor, reason: str
+) -> None:
+    """A channel reported the payment failed: the order waits, an issue is raised (automatic
+    re-query first when the channel can be asked)."""
+    if order.status == S.AWAITING_PAYMENT:
+        await lifecycle.transition(
+            session,
+            order,
+            S.PAYMENT_FAILED,
+            actor=actor,
+            reason=reason,
+            audit_action="order.payment_failed",
+        )
+    queryable = order.payment_method is not None and channels.get(order.payment_method).queryable
+    await lifecycle.open_issue(
+        session,
+        order,
+        "payment_failed",
+        actor=actor,
+        detail={"reason": reason},
+        stage="auto" if queryable else "person",
+    )
+
+
+# ---------------------------------------------------------------- refunds
+
+
+def _line_refund_amount(line: OrderLine, quantity: int) -> int:
+    """The line's money for `quantity` units: pro rata, the last unit takes the remainder, so
+    refunding a line in parts adds up to exactly what was charged."""
+    if line.refunded_qty + quantity == line.quantity:
+        return line.amount_fen - line.refunded_fen
+    return line.amount_fen * quantity // line.quantity
+
+
+async def refund(
+    session: AsyncSession, order: Order, body: RefundBody, *, actor: Actor
+) -> Refund:
+    if order.status not in statemachine.REFUNDABLE_STATES:
+        statemachine.check(order.status, S.REFUND_REQUESTED)
+    lines = {
+        line.id: line
+        for line in (
+            await session.scalars(
+                select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.id)
+            )
+        ).all()
+    }
+    wanted: list[tuple[OrderLine, int, str]] = []
+    if body.full:
+        wanted = [
+            (line, line.quantity - line.refunded_qty, body.disposition)
+            for line in lines.values()
+            if line.quantity > line.refunded_qty
+        ]
+        if not wanted:
+            raise Conflict("Every line of this order is already refunded", field="full")
+    problems: list[ErrorDetail] = []
+    for i, item in enumerate(body.lines):
+        line = lines.get(item.line_id)
+        if line is None:
+            problems.append(
+                ErrorDetail(
+                    field=f"lines.{i}.line_id",
+                    reason="not_found",
+                    message=f"Line {item.line_id} is not on this order",
+                )
+            )
+            continue
+        left = line.quantity - line.refunded_qty
+        if item.quantity > left:
+            problems.append(
+                ErrorDetail(
+                    field=f"lines.{i}.quantity",
+                    reason="exceeds_refundable",
+                    message=f"Only {left} unit(s) of line {line.line_no} can still be refunded",
+                )
+            )
+            continue
+        wanted.append((line, item.quantity, item.disposition))
+    if problems:
+        raise ValidationFailed("Some refund lines are not valid", details=problems)
+
+    specs = [
+        RefundLineSpec(
+            order_line_id=line.id,
+            quantity=qty,
+            amount_fen=_line_refund_amount(line, qty),
+            disposition=disposition,
+        )
+        for line, qty, disposition in wanted
+    ]
+    amount = sum(s.amount_fen for s in specs)
+    if actor.refund_limit_fen is not None and amount > actor.refund_limit_fen:
+        raise RefundLimitExceeded(
+            f"This refund of {amount} fen is above your limit of {actor.refund_limit_fen} fen",
+            field="amount_fen",
+            limit_fen=actor.refund_limit_fen,
+        )
+    refundable = order.paid_fen - order.refunded_fen
+    if amount > refundable:
+        raise Conflict(
+            f"Only {refundable} fen of this order can still be refunded", field="amount_fen"
+        )
+    payment = await _refund_source(session, order, amount)
+
+    before = order.status
+    await lifecycle.transition(
+        session,
+        order,
+        S.REFUND_REQUESTED,
+        actor=actor,
+        reason="refund_requested",
+        note=body.reason,
+        data={"amount_fen": amount, "return_to": before},
+        audit_action="order.refund_request",
+    )
+    # Reserve the units first: a concurrent refund of the same units finds them gone.
+    for spec in specs:
+        res = await session.execute(
+            update(OrderLine)
+            .where(
+                OrderLine.id == spec.order_line_id,
+                OrderLine.refunded_qty + spec.quantity <= OrderLine.quantity,
+            )
+            .values(
+                refunded_qty=OrderLine.refunded_qty + spec.quantity,
+                refunded_fen=OrderLine.refunded_fen + spec.amount_fen,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if res.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict("These units were refunded meanwhile", field="lines")
+
+    record = await payments.refund(
+        session,
+        payment=payment,
+        amount_fen=amount,
+        reason=body.reason,
+        lines=specs,
+        actor=actor,
+        note=body.note,
+        extra={"reference": body.reference} if body.reference else {},
+    )
+    await audit.record(
+        session,
+        actor,
+        "order.refund",
+        "order",
+        order.id,
+        store_id=order.store_id,
+        after={
+            "refund_id": record.id,
+            "amount_fen": amount,
+            "status": record.status,
+            "lines": [
+                {"line_id": s.order_line_id, "quantity": s.quantity, "disposition": s.disposition}
+                for s in specs
+            ],
+        },
+        note=body.reason,
+    )
+    await stock.take_back(session, order, specs, actor=actor, reason=body.reason)
+    await settle_refund(session, order, record, actor=actor, return_to=before)
+    return record
+
+
+async def _refund_source(session: AsyncSession, order: Order, amount: int) -> Payment:
+    """The payment the money goes back through: the latest that still holds enough."""
+    pays = [p for p in await payments.for_order(session, order.id) if p.status == "succeeded"]
+    if not pays:
+        raise Conflict("This order has no successful payment to refund", field="order_id")
+    refunded: dict[int, int] = {}
+    for r in (
+        await session.execute(
+            select(Refund.payment_id, Refund.amount_fen).where(
+                Refund.order_id == order.id, Refund.status.in_(("pending", "succeeded"))
+            )
+        )
+    ).all():
+        refunded[r.payment_id] = refunded.get(r.payment_id, 0) + r.amount_fen
+    for p in reversed(pays):
+        if p.amount_fen - refunded.get(p.id, 0) >= amount:
+            return p
+    raise Conflict(
+        "No single payment of this order covers the refund; refund it in smaller parts",
+        field="amount_fen",
+    )
+
+
+async def settle_refund(
+    session: AsyncSession, order: Order, record: Refund, *, actor: Actor, return_to: str
+) -> None:
+    """Move the order on from refund_requested by what the channel said about `record`.
+
+    Pending refunds wait for the platform; the payments issue's callbacks call this again."""
+    if record.status == "pending":
+        return
+    if record.status == "succeeded":
+        total = await session.scalar(
+            update(Order)
+            .where(Order.id == order.id)
+            .values(refunded_fen=Order.refunded_fen + record.amount_fen, updated_at=utcnow())
+            .returning(Order.refunded_fen)
+            .execution_options(synchronize_session=False)
+        )
+        set_committed_value(order, "refunded_fen", total)
+        left = await session.scalar(
+            select(OrderLine.id)
+            .where(OrderLine.order_id == order.id, OrderLine.refunded_qty < OrderLine.quantity)
+            .limit(1)
+        )
+        to = S.PARTIALLY_REFUNDED if left is not None else S.REFUNDED
+        await lifecycle.transition(
+            session,
+            order,
+            to,
+            actor=actor,
+            reason="refund_succeeded",
+            data={"refund_id": record.id, "amount_fen": record.amount_fen},
+            audit_action="order.refund_settle",
+        )
+        return
+    # Failed: give the units back and return the order to where it stood.
+    for line in (
+        await session.scalars(select(Refund).where(Refund.id == record.id).options(
+            selectinload(Refund.lines)
+        ))
+    ).one().lines:
+        await session.execute(
+            update(OrderLine)
+            .where(OrderLine.id == line.order_line_id)
+            .values(
+                refunded_qty=OrderLine.refunded_qty - line.quantity,
+                refunded_fen=OrderLine.refunded_fen - line.amount_fen,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    await lifecycle.transition(
+        session,
+        order,
+        S(return_to),
+        actor=actor,
+        reason="refund_failed",
+        note=record.failure_reason,
+        data={"refund_id": record.id},
+        audit_action="order.refund_failed",
+    )
+    await lifecycle.open_issue(
+        session,
+        order,
+        "refund_failed",
+        actor=actor,
+        detail={"refund_id": record.id, "reason": record.failure_reason},
+    )
