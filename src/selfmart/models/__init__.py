@@ -1,6 +1,15 @@
 """ORM models, one module per aggregate; importing this package registers them all."""
 
 from selfmart.models.audit import AuditLog
+from selfmart.models.catalog import (
+    Category,
+    Product,
+    ProductBarcode,
+    ProductImage,
+    ProductTag,
+    StoreProduct,
+    Tag,
+)
 from selfmart.models.iam import (
     AuthSession,
     LoginLog,
@@ -18,6 +27,7 @@ from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 __all__ = [
     "AuditLog",
     "AuthSession",
+    "Category",
     "LoginLog",
     "Message",
     "NotificationDelivery",
@@ -27,11 +37,17 @@ __all__ = [
     "OrderLine",
     "OutboxEvent",
     "Payment",
+    "Product",
+    "ProductBarcode",
+    "ProductImage",
+    "ProductTag",
     "Refund",
     "RefundLine",
     "Role",
     "RolePermission",
     "Store",
+    "StoreProduct",
+    "Tag",
     "Terminal",
     "TerminalKey",
     "TerminalNonce",
