@@ -26,6 +26,8 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/api/health"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    # A new terminal has no key yet: it proves itself with the one-time activation code.
+    ("POST", "/api/terminal/v1/activate"),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")

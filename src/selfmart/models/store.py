@@ -44,6 +44,10 @@ class Terminal(Timestamps, Base):
     app_version: Mapped[str | None] = mapped_column(String(64))
     activation_code_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     activation_expires_at: Mapped[datetime | None]
+    #: Set when the current activation code has been exchanged for a key (codes are single use).
+    activation_used_at: Mapped[datetime | None]
+    #: Wrong activation codes tried since the current code was issued; at the limit, locked.
+    activation_failed_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
     store: Mapped[Store] = relationship(lazy="raise")
 

@@ -2,7 +2,174 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter(tags=["terminals"])
+from fastapi import APIRouter, Depends, Query
+
+from selfmart.deps import SessionDep
+from selfmart.errors import error_responses
+from selfmart.iam.actor import Actor
+from selfmart.iam.dependencies import require
+from selfmart.iam.permissions import Perm
+from selfmart.kit.context import current_ip
+from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.terminals import service as terminals
+from selfmart.terminals.dependencies import ActivationSessionDep, TerminalDep, TerminalId
+from selfmart.terminals.schemas import (
+    Activated,
+    ActivateRequest,
+    ActivationCodeIssued,
+    HeartbeatReply,
+    HeartbeatRequest,
+    KeyRotated,
+    TerminalCreate,
+    TerminalRead,
+    TerminalStatus,
+    TerminalUpdate,
+)
+
+router = APIRouter(prefix="/terminals", tags=["terminals"])
 terminal_api = APIRouter(tags=["terminal-api"])
+
+ReadActor = Annotated[Actor, require(Perm.TERMINAL_READ)]
+WriteActor = Annotated[Actor, require(Perm.TERMINAL_WRITE)]
+
+
+@router.get(
+    "",
+    response_model=Page[TerminalRead],
+    operation_id="list_terminals",
+    responses=error_responses(401, 403),
+)
+async def list_terminals(
+    session: SessionDep,
+    actor: ReadActor,
+    params: Annotated[PageParams, Depends(page_params)],
+    store_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    status: TerminalStatus | None = None,
+    q: Annotated[str | None, Query(max_length=100, description="code, name or model")] = None,
+) -> Page[TerminalRead]:
+    items, total = await terminals.list_terminals(
+        session, params, actor=actor, store_id=store_id, status=status, q=q
+    )
+    return Page(items=items, total=total, page=params.page, size=params.size)
+
+
+@router.post(
+    "",
+    response_model=TerminalRead,
+    status_code=201,
+    operation_id="create_terminal",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def create_terminal(
+    body: TerminalCreate, session: SessionDep, actor: WriteActor
+) -> TerminalRead:
+    return await terminals.create_terminal(session, body, actor=actor)
+
+
+@router.get(
+    "/{terminal_id}",
+    response_model=TerminalRead,
+    operation_id="get_terminal",
+    responses=error_responses(401, 403, 404),
+)
+async def get_terminal(
+    terminal_id: TerminalId, session: SessionDep, actor: ReadActor
+) -> TerminalRead:
+    terminal = await terminals.get_terminal(session, terminal_id, actor=actor)
+    return await terminals.read(session, terminal)
+
+
+@router.patch(
+    "/{terminal_id}",
+    response_model=TerminalRead,
+    operation_id="update_terminal",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def update_terminal(
+    terminal_id: TerminalId, body: TerminalUpdate, session: SessionDep, actor: WriteActor
+) -> TerminalRead:
+    terminal = await terminals.get_terminal(session, terminal_id, actor=actor)
+    return await terminals.update_terminal(session, terminal, body, actor=actor)
+
+
+@router.post(
+    "/{terminal_id}/activation-code",
+    response_model=ActivationCodeIssued,
+    operation_id="issue_activation_code",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def issue_activation_code(
+    terminal_id: TerminalId, session: SessionDep, actor: WriteActor
+) -> ActivationCodeIssued:
+    terminal = await terminals.get_terminal(session, terminal_id, actor=actor)
+    return await terminals.issue_activation_code(session, terminal, actor=actor)
+
+
+@router.post(
+    "/{terminal_id}/rotate-key",
+    response_model=KeyRotated,
+    operation_id="rotate_terminal_key",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def rotate_terminal_key(
+    terminal_id: TerminalId, session: SessionDep, actor: WriteActor
+) -> KeyRotated:
+    terminal = await terminals.get_terminal(session, terminal_id, actor=actor)
+    return await terminals.rotate_key(session, terminal, actor=actor)
+
+
+@router.post(
+    "/{terminal_id}/disable",
+    response_model=TerminalRead,
+    operation_id="disable_terminal",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def disable_terminal(
+    terminal_id: TerminalId, session: SessionDep, actor: WriteActor
+) -> TerminalRead:
+    terminal = await terminals.get_terminal(session, terminal_id, actor=actor)
+    return await terminals.disable_terminal(session, terminal, actor=actor)
+
+
+@router.post(
+    "/{terminal_id}/enable",
+    response_model=TerminalRead,
+    operation_id="enable_terminal",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def enable_terminal(
+    terminal_id: TerminalId, session: SessionDep, actor: WriteActor
+) -> TerminalRead:
+    terminal = await terminals.get_terminal(session, terminal_id, actor=actor)
+    return await terminals.enable_terminal(session, terminal, actor=actor)
+
+
+# --- terminal API (/api/terminal/v1), see docs/terminal-protocol.md ---------------------------
+
+
+@terminal_api.post(
+    "/activate",
+    response_model=Activated,
+    operation_id="terminal_activate",
+    responses=error_responses(401, 409, 429),
+)
+async def activate(body: ActivateRequest, session: ActivationSessionDep) -> Activated:
+    """Public: exchange the one-time activation code shown in the console for a key."""
+    return await terminals.activate(session, body.terminal_code, body.activation_code)
+
+
+@terminal_api.post(
+    "/heartbeat",
+    response_model=HeartbeatReply,
+    operation_id="terminal_heartbeat",
+    responses=error_responses(401, 403),
+)
+async def heartbeat(
+    body: HeartbeatRequest, session: SessionDep, ctx: TerminalDep
+) -> HeartbeatReply:
+    server_time = await terminals.heartbeat(
+        session, ctx, app_version=body.app_version, ip=current_ip()
+    )
+    return HeartbeatReply(server_time=server_time)

@@ -1,0 +1,672 @@
+"""Terminals: console management, activation, keys and rotation, and the request verifier.
+
+The verifier (`authenticate`) is the only server-side reader of the signature headers; it uses
+the same canonicalisation as the client signer in `selfmart.terminals.signing`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import random
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.config import get_settings
+from selfmart.errors import AlreadyExists, IllegalTransition
+from selfmart.iam.actor import Actor
+from selfmart.kit.pagination import PageParams, paginate
+from selfmart.kit.time import utcnow
+from selfmart.models import Store, Terminal, TerminalKey, TerminalNonce
+from selfmart.stores import service as stores
+from selfmart.terminals import signing
+from selfmart.terminals.crypto import (
+    SecretUnreadable,
+    decrypt_secret,
+    encrypt_secret,
+    hash_activation_code,
+)
+from selfmart.terminals.exceptions import (
+    ActivationCodeExpired,
+    ActivationCodeUsed,
+    ActivationLocked,
+    BadSignature,
+    InvalidActivationCode,
+    InvalidHeader,
+    KeyExpired,
+    KeyRevoked,
+    KeyUnusable,
+    MissingHeader,
+    ReplayedNonce,
+    StaleTimestamp,
+    TerminalDisabled,
+    TerminalDisabledConflict,
+    TerminalNotActivated,
+    TerminalNotFound,
+    UnknownKey,
+)
+from selfmart.terminals.schemas import (
+    Activated,
+    ActivationCodeIssued,
+    KeyRotated,
+    TerminalCreate,
+    TerminalRead,
+    TerminalUpdate,
+)
+
+log = logging.getLogger(__name__)
+
+#: A terminal counts as online when its last heartbeat is younger than this.
+ONLINE_WINDOW = timedelta(minutes=5)
+#: Wrong activation codes tolerated per issued code; the next attempt is refused until a new
+#: code is issued in the console.
+MAX_ACTIVATION_FAILURES = 10
+#: Activation codes: 12 characters without look-alikes (0/O, 1/I/L), shown as XXXX-XXXX-XXXX.
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+_CODE_LENGTH = 12
+#: One signed request in this many also purges the terminal's expired nonces.
+_PURGE_ONE_IN = 64
+
+AUDITED = ("code", "store_id", "name", "model", "status")
+
+
+# --- console: reading ------------------------------------------------------------------------
+
+
+def _scoped(stmt: Select[Any], actor: Actor) -> Select[Any]:
+    if actor.store_ids is not None:
+        stmt = stmt.where(Terminal.store_id.in_(actor.store_ids))
+    return stmt
+
+
+async def get_terminal(session: AsyncSession, terminal_id: int, *, actor: Actor) -> Terminal:
+    """The terminal, if it belongs to a store `actor` may see; otherwise a 404."""
+    terminal: Terminal | None = await session.scalar(
+        _scoped(select(Terminal).where(Terminal.id == terminal_id), actor)
+    )
+    if terminal is None:
+        raise TerminalNotFound(f"No terminal {terminal_id}")
+    return terminal
+
+
+async def _current_key_ids(session: AsyncSession, terminal_ids: list[int]) -> dict[int, str]:
+    """terminal id → the key id of its current key (not revoked, not in rotation grace)."""
+    if not terminal_ids:
+        return {}
+    rows = await session.execute(
+        select(TerminalKey.terminal_id, TerminalKey.key_id)
+        .where(
+            TerminalKey.terminal_id.in_(terminal_ids),
+            TerminalKey.revoked_at.is_(None),
+            TerminalKey.expires_at.is_(None),
+        )
+        .order_by(TerminalKey.id)
+    )
+    return dict(rows.all())  # the newest wins if a race left two
+
+
+async def _store_names(session: AsyncSession, store_ids: set[int]) -> dict[int, str]:
+    if not store_ids:
+        return {}
+    rows = await session.execute(select(Store.id, Store.name).where(Store.id.in_(store_ids)))
+    return dict(rows.all())
+
+
+def is_online(terminal: Terminal, now: datetime) -> bool:
+    return terminal.last_seen_at is not None and now - terminal.last_seen_at < ONLINE_WINDOW
+
+
+async def _read_many(
+    session: AsyncSession, terminals: list[Terminal], now: datetime
+) -> list[TerminalRead]:
+    keys = await _current_key_ids(session, [t.id for t in terminals])
+    names = await _store_names(session, {t.store_id for t in terminals})
+    return [
+        TerminalRead(
+            id=t.id,
+            code=t.code,
+            store_id=t.store_id,
+            store_name=names.get(t.store_id, ""),
+            name=t.name,
+            model=t.model,
+            status=t.status,
+            last_seen_at=t.last_seen_at,
+            last_ip=t.last_ip,
+            app_version=t.app_version,
+            online=is_online(t, now),
+            key_id=keys.get(t.id),
+            created_at=t.created_at,
+        )
+        for t in terminals
+    ]
+
+
+async def read(
+    session: AsyncSession, terminal: Terminal, *, now: datetime | None = None
+) -> TerminalRead:
+    return (await _read_many(session, [terminal], now or utcnow()))[0]
+
+
+async def list_terminals(
+    session: AsyncSession,
+    params: PageParams,
+    *,
+    actor: Actor,
+    store_id: int | None = None,
+    status: str | None = None,
+    q: str | None = None,
+    now: datetime | None = None,
+) -> tuple[list[TerminalRead], int]:
+    stmt = _scoped(select(Terminal), actor).order_by(Terminal.id)
+    if store_id is not None:
+        stmt = stmt.where(Terminal.store_id == store_id)
+    if status:
+        stmt = stmt.where(Terminal.status == status)
+    if q:
+        stmt = stmt.where(
+            or_(
+                Terminal.code.icontains(q, autoescape=True),
+                Terminal.name.icontains(q, autoescape=True),
+                Terminal.model.icontains(q, autoescape=True),
+            )
+        )
+    terminals, total = await paginate(session, stmt, params)
+    return await _read_many(session, terminals, now or utcnow()), total
+
+
+# --- console: changing -----------------------------------------------------------------------
+
+
+def _actor_for(terminal: Terminal) -> Actor:
+    """The Actor a terminal acts as: its own store only, no console permissions."""
+    return Actor(
+        kind="terminal",
+        id=terminal.id,
+        name=terminal.code,
+        store_ids=frozenset({terminal.store_id}),
+    )
+
+
+async def _ensure_code_free(session: AsyncSession, code: str, *, except_id: int | None) -> None:
+    stmt = select(Terminal.id).where(Terminal.code == code)
+    if except_id is not None:
+        stmt = stmt.where(Terminal.id != except_id)
+    if await session.scalar(stmt) is not None:
+        raise AlreadyExists(f"A terminal with code {code!r} already exists", field="code")
+
+
+async def _flush_unique(session: AsyncSession, code: str) -> None:
+    """Flush in a savepoint so a concurrent insert of the same code is a 409, not a 500."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise AlreadyExists(f"A terminal with code {code!r} already exists", field="code") from exc
+
+
+async def create_terminal(
+    session: AsyncSession, data: TerminalCreate, *, actor: Actor
+) -> TerminalRead:
+    await stores.get_store(session, data.store_id, actor=actor, field="store_id")
+    await _ensure_code_free(session, data.code, except_id=None)
+    terminal = Terminal(
+        code=data.code, store_id=data.store_id, name=data.name, model=data.model, status="pending"
+    )
+    session.add(terminal)
+    await _flush_unique(session, data.code)
+    await audit.record(
+        session,
+        actor,
+        "terminal.create",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        after=audit.snapshot(terminal, AUDITED),
+    )
+    return await read(session, terminal)
+
+
+async def update_terminal(
+    session: AsyncSession, terminal: Terminal, data: TerminalUpdate, *, actor: Actor
+) -> TerminalRead:
+    changes = data.model_dump(exclude_unset=True)
+    if "store_id" in changes and changes["store_id"] != terminal.store_id:
+        await stores.get_store(session, changes["store_id"], actor=actor, field="store_id")
+    if "code" in changes and changes["code"] != terminal.code:
+        await _ensure_code_free(session, changes["code"], except_id=terminal.id)
+    before = audit.snapshot(terminal, AUDITED)
+    for name, value in changes.items():
+        setattr(terminal, name, value)
+    await _flush_unique(session, terminal.code)
+    await audit.record(
+        session,
+        actor,
+        "terminal.update",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        before=before,
+        after=audit.snapshot(terminal, AUDITED),
+    )
+    return await read(session, terminal)
+
+
+async def _has_current_key(session: AsyncSession, terminal_id: int) -> bool:
+    return bool(await _current_key_ids(session, [terminal_id]))
+
+
+async def disable_terminal(
+    session: AsyncSession, terminal: Terminal, *, actor: Actor
+) -> TerminalRead:
+    """Refuse every signed request from the terminal (its keys are kept for `enable`)."""
+    if terminal.status == "disabled":
+        raise IllegalTransition("The terminal is already disabled", field="status")
+    before = audit.snapshot(terminal, AUDITED)
+    terminal.status = "disabled"
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "terminal.disable",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        before=before,
+        after=audit.snapshot(terminal, AUDITED),
+    )
+    return await read(session, terminal)
+
+
+async def enable_terminal(
+    session: AsyncSession, terminal: Terminal, *, actor: Actor
+) -> TerminalRead:
+    """Back to `active` when it still holds a key, else to `pending` (awaiting activation)."""
+    if terminal.status != "disabled":
+        raise IllegalTransition(
+            f"Only a disabled terminal can be enabled (it is {terminal.status})", field="status"
+        )
+    before = audit.snapshot(terminal, AUDITED)
+    terminal.status = "active" if await _has_current_key(session, terminal.id) else "pending"
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "terminal.enable",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        before=before,
+        after=audit.snapshot(terminal, AUDITED),
+    )
+    return await read(session, terminal)
+
+
+# --- activation codes and keys ---------------------------------------------------------------
+
+
+def normalise_activation_code(code: str) -> str:
+    """Upper-case, without the dashes and spaces people type between the groups."""
+    return "".join(ch for ch in code.upper() if ch not in "- ")
+
+
+def _new_activation_code() -> str:
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    return "-".join(raw[i : i + 4] for i in range(0, _CODE_LENGTH, 4))
+
+
+async def issue_activation_code(
+    session: AsyncSession, terminal: Terminal, *, actor: Actor, now: datetime | None = None
+) -> ActivationCodeIssued:
+    """A new one-time code (replacing any earlier one, and clearing the attempt lock)."""
+    now = now or utcnow()
+    if terminal.status == "disabled":
+        raise TerminalDisabledConflict()
+    code = _new_activation_code()
+    terminal.activation_code_hash = hash_activation_code(normalise_activation_code(code))
+    terminal.activation_expires_at = now + timedelta(
+        seconds=get_settings().terminal_activation_ttl_seconds
+    )
+    terminal.activation_used_at = None
+    terminal.activation_failed_attempts = 0
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "terminal.issue_activation_code",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        after={"activation_expires_at": terminal.activation_expires_at},
+    )
+    return ActivationCodeIssued(activation_code=code, expires_at=terminal.activation_expires_at)
+
+
+def new_key_id() -> str:
+    return f"tk_{secrets.token_hex(10)}"
+
+
+async def create_key(
+    session: AsyncSession, terminal_id: int, *, now: datetime
+) -> tuple[TerminalKey, str]:
+    """A new current key for the terminal; returns it with its plain secret (never stored)."""
+    secret = secrets.token_urlsafe(32)
+    key_id = new_key_id()
+    key = TerminalKey(
+        key_id=key_id,
+        terminal_id=terminal_id,
+        secret_encrypted=encrypt_secret(secret, key_id=key_id),
+        created_at=now,
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def rotate_key(
+    session: AsyncSession, terminal: Terminal, *, actor: Actor, now: datetime | None = None
+) -> KeyRotated:
+    """Issue a new key; the current one keeps working for the grace period, then is refused."""
+    now = now or utcnow()
+    # Serialise rotations of one terminal so two at once cannot leave two current keys.
+    await session.execute(select(Terminal.id).where(Terminal.id == terminal.id).with_for_update())
+    current = (
+        await session.scalars(
+            select(TerminalKey).where(
+                TerminalKey.terminal_id == terminal.id,
+                TerminalKey.revoked_at.is_(None),
+                TerminalKey.expires_at.is_(None),
+            )
+        )
+    ).all()
+    if not current:
+        raise TerminalNotActivated()
+    grace_until = now + timedelta(seconds=get_settings().terminal_key_grace_seconds)
+    for old in current:
+        old.expires_at = grace_until
+    key, secret = await create_key(session, terminal.id, now=now)
+    await audit.record(
+        session,
+        actor,
+        "terminal.rotate_key",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        before={"key_id": current[-1].key_id},
+        after={"key_id": key.key_id},
+        note=f"previous key valid until {grace_until.isoformat()}",
+    )
+    return KeyRotated(key_id=key.key_id, secret=secret, old_key_expires_at=grace_until)
+
+
+async def activate(
+    session: AsyncSession, terminal_code: str, activation_code: str, *, now: datetime | None = None
+) -> Activated:
+    """Exchange a terminal's one-time activation code for its first (or a fresh) key.
+
+    Every earlier key of the terminal is revoked: activation means "this device is now the
+    terminal". A wrong code bumps the terminal's failure count (kept even though the request
+    fails); at MAX_ACTIVATION_FAILURES the terminal refuses activation until a new code is issued.
+    """
+    now = now or utcnow()
+    terminal = await session.scalar(
+        select(Terminal).where(Terminal.code == terminal_code).with_for_update()
+    )
+    if terminal is None:
+        raise InvalidActivationCode()
+    if terminal.activation_failed_attempts >= MAX_ACTIVATION_FAILURES:
+        raise ActivationLocked()
+    given = hash_activation_code(normalise_activation_code(activation_code))
+    if terminal.activation_code_hash is None or not hmac.compare_digest(
+        terminal.activation_code_hash, given
+    ):
+        await _record_failed_activation(session, terminal)
+        left = MAX_ACTIVATION_FAILURES - terminal.activation_failed_attempts
+        raise InvalidActivationCode(
+            f"The terminal code or activation code is wrong ({left} attempts left)",
+            field="activation_code",
+        )
+    if terminal.activation_used_at is not None:
+        raise ActivationCodeUsed(field="activation_code")
+    if terminal.activation_expires_at is None or terminal.activation_expires_at <= now:
+        raise ActivationCodeExpired(field="activation_code")
+    if terminal.status == "disabled":
+        raise TerminalDisabledConflict()
+    status_before = terminal.status
+    # Single use across processes: only one claim of this code can match the row.
+    claimed = await session.scalar(
+        update(Terminal)
+        .where(
+            Terminal.id == terminal.id,
+            Terminal.activation_code_hash == given,
+            Terminal.activation_used_at.is_(None),
+        )
+        .values(activation_used_at=now, status="active")
+        .returning(Terminal.id)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed is None:
+        raise ActivationCodeUsed(field="activation_code")
+    await session.refresh(terminal)
+    revoked = (
+        await session.scalars(
+            update(TerminalKey)
+            .where(TerminalKey.terminal_id == terminal.id, TerminalKey.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(TerminalKey.key_id)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    key, secret = await create_key(session, terminal.id, now=now)
+    await audit.record(
+        session,
+        _actor_for(terminal),
+        "terminal.activate",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        before={"status": status_before},
+        after={"status": terminal.status, "key_id": key.key_id},
+        note=f"revoked keys: {', '.join(revoked)}" if revoked else None,
+    )
+    return Activated(terminal_id=terminal.id, key_id=key.key_id, secret=secret)
+
+
+async def _record_failed_activation(session: AsyncSession, terminal: Terminal) -> None:
+    count = await session.scalar(
+        update(Terminal)
+        .where(Terminal.id == terminal.id)
+        .values(activation_failed_attempts=Terminal.activation_failed_attempts + 1)
+        .returning(Terminal.activation_failed_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    terminal.activation_failed_attempts = int(count or 0)
+    await audit.record(
+        session,
+        _actor_for(terminal),
+        "terminal.activation_failed",
+        "terminal",
+        terminal.id,
+        store_id=terminal.store_id,
+        note=f"wrong activation code ({count} of {MAX_ACTIVATION_FAILURES})",
+    )
+
+
+# --- signed requests -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalContext:
+    """What a signed request proves: which terminal (of which store) sent these exact bytes."""
+
+    terminal: Terminal
+    store: Store
+    key: TerminalKey
+    actor: Actor
+    nonce: str
+    timestamp: int
+    #: The raw request body the signature covers (the route also gets it parsed).
+    body: bytes
+
+
+def _header(headers: Mapping[str, str | None], name: str, pattern: Any) -> str:
+    value = headers.get(name.lower())
+    if not value:
+        raise MissingHeader(f"The {name} header is required", field=name)
+    if not pattern.match(value):
+        raise InvalidHeader(f"The {name} header is malformed", field=name)
+    return value
+
+
+def _nonce_insert(dialect: str, terminal_id: int, nonce: str, now: datetime) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(TerminalNonce)
+        .values(terminal_id=terminal_id, nonce=nonce, seen_at=now)
+        .on_conflict_do_nothing(index_elements=["terminal_id", "nonce"])
+        .returning(TerminalNonce.nonce)
+    )
+
+
+def nonce_retention() -> timedelta:
+    """How long a nonce must be remembered: a request stamped t is accepted while the server
+    clock is within t ± skew, so a nonce seen at s can come back until s + 2 × skew."""
+    return timedelta(seconds=2 * get_settings().terminal_clock_skew_seconds)
+
+
+async def authenticate(
+    session: AsyncSession,
+    *,
+    headers: Mapping[str, str | None],
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    body: bytes,
+    now: datetime | None = None,
+) -> TerminalContext:
+    """Verify a signed terminal request and burn its nonce, in the caller's transaction.
+
+    `headers` are keyed by lower-case name. The nonce is recorded in the request's own
+    transaction: if the request then fails and rolls back, it took no effect, and its nonce may
+    be seen again. Two concurrent copies still cannot both pass: the second waits on the
+    nonce's primary key and finds it taken.
+    """
+    now = now or utcnow()
+    lowered = {k.lower(): v for k, v in headers.items()}
+    key_id = _header(lowered, signing.HEADER_KEY_ID, signing.KEY_ID_RE)
+    timestamp = _header(lowered, signing.HEADER_TIMESTAMP, signing.TIMESTAMP_RE)
+    nonce = _header(lowered, signing.HEADER_NONCE, signing.NONCE_RE)
+    signature = _header(lowered, signing.HEADER_SIGNATURE, signing.SIGNATURE_RE)
+
+    skew = get_settings().terminal_clock_skew_seconds
+    ts = int(timestamp)
+    if abs(now.timestamp() - ts) > skew:
+        raise StaleTimestamp(
+            f"The timestamp is more than {skew} s away from the server time "
+            f"({int(now.timestamp())})",
+            field=signing.HEADER_TIMESTAMP,
+        )
+
+    row = (
+        await session.execute(
+            select(TerminalKey, Terminal, Store)
+            .join(Terminal, Terminal.id == TerminalKey.terminal_id)
+            .join(Store, Store.id == Terminal.store_id)
+            .where(TerminalKey.key_id == key_id)
+        )
+    ).first()
+    if row is None:
+        raise UnknownKey(field=signing.HEADER_KEY_ID)
+    key, terminal, store = row
+    try:
+        secret = decrypt_secret(key.secret_encrypted, key_id=key.key_id)
+    except SecretUnreadable:
+        log.error("terminal key %s does not decrypt; was SELFMART_SECRET_KEY changed?", key_id)
+        raise KeyUnusable(field=signing.HEADER_KEY_ID) from None
+
+    canonical = signing.canonical_string(method, raw_path, raw_query, timestamp, nonce, body)
+    if not signing.signature_matches(secret, canonical, signature):
+        raise BadSignature(field=signing.HEADER_SIGNATURE)
+    # Key state is told only to a caller who proved it holds the key.
+    if key.revoked_at is not None:
+        raise KeyRevoked(field=signing.HEADER_KEY_ID)
+    if key.expires_at is not None and key.expires_at <= now:
+        raise KeyExpired(field=signing.HEADER_KEY_ID)
+    if terminal.status == "disabled":
+        raise TerminalDisabled()
+
+    dialect = session.get_bind().dialect.name
+    fresh = await session.scalar(_nonce_insert(dialect, terminal.id, nonce, now))
+    if fresh is None:
+        raise ReplayedNonce(field=signing.HEADER_NONCE)
+    if random.randrange(_PURGE_ONE_IN) == 0:  # spreads the purge; not security
+        await purge_nonces(session, now=now, terminal_id=terminal.id)
+
+    return TerminalContext(
+        terminal=terminal,
+        store=store,
+        key=key,
+        actor=_actor_for(terminal),
+        nonce=nonce,
+        timestamp=ts,
+        body=body,
+    )
+
+
+async def purge_nonces(
+    session: AsyncSession, *, now: datetime | None = None, terminal_id: int | None = None
+) -> int:
+    """Forget nonces too old to be replayed (see `nonce_retention`); returns how many.
+
+    Signed requests call this now and then for their own terminal; the jobs domain may also
+    schedule it for all terminals.
+    """
+    cutoff = (now or utcnow()) - nonce_retention()
+    stmt = delete(TerminalNonce).where(TerminalNonce.seen_at < cutoff)
+    if terminal_id is not None:
+        stmt = stmt.where(TerminalNonce.terminal_id == terminal_id)
+    removed = await session.scalars(stmt.returning(TerminalNonce.nonce))
+    return len(removed.all())
+
+
+# --- terminal API ----------------------------------------------------------------------------
+
+
+async def heartbeat(
+    session: AsyncSession,
+    ctx: TerminalContext,
+    *,
+    app_version: str,
+    ip: str | None,
+    now: datetime | None = None,
+) -> datetime:
+    """Record that the terminal is alive. `last_seen_at` alone is telemetry (not audited: the
+    route is in AUDIT_EXEMPT_PATHS); a changed app version or address is audited."""
+    now = now or utcnow()
+    terminal = ctx.terminal
+    before = {"app_version": terminal.app_version, "last_ip": terminal.last_ip}
+    terminal.last_seen_at = now
+    terminal.app_version = app_version
+    terminal.last_ip = ip
+    after = {"app_version": app_version, "last_ip": ip}
+    if before != after:
+        await audit.record(
+            session,
+            ctx.actor,
+            "terminal.heartbeat",
+            "terminal",
+            terminal.id,
+            store_id=terminal.store_id,
+            before=before,
+            after=after,
+        )
+    await session.flush()
+    return now
