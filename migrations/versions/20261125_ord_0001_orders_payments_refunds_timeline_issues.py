@@ -1,8 +1,8 @@
 """orders payments refunds timeline issues
 
 Revision ID: ord_0001
-Revises: 0001
-Create Date: 2026-11-25 13:42:30.345480
+Revises: cat_0001, st_0001
+Create Date: 2026-11-25 13:47:19.685487
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import selfmart.db
 
 revision: str = "ord_0001"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = ("cat_0001", "st_0001")
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("paid_fen", sa.Integer(), nullable=False),
         sa.Column("refunded_fen", sa.Integer(), nullable=False),
         sa.Column("payment_method", sa.String(length=16), nullable=True),
+        sa.Column("stock_booked", sa.Boolean(), nullable=False),
         sa.Column("price_mismatch", sa.Boolean(), nullable=False),
         sa.Column("stock_short", sa.Boolean(), nullable=False),
         sa.Column("open_issues", sa.Integer(), nullable=False),
@@ -174,6 +175,12 @@ def upgrade() -> None:
             ["orders.id"],
             name=op.f("fk_order_lines_order_id_orders"),
             ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["product_id"],
+            ["products.id"],
+            name=op.f("fk_order_lines_product_id_products"),
+            ondelete="RESTRICT",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_order_lines")),
         sa.UniqueConstraint("order_id", "line_no", name=op.f("uq_order_lines_order_id_line_no")),

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     smtp_sender: str = "selfmart <noreply@selfmart.local>"
 
+    #: Orders: an unpaid order is closed this long after it was received.
+    order_payment_timeout_minutes: int = 15
+    #: Orders: how long the signed receipt link (the QR code on the receipt) stays valid.
+    receipt_link_ttl_days: int = 180
+    #: Orders: customer look-ups allowed per client address per minute.
+    order_lookup_per_minute: int = 10
+
     media_dir: Path = ROOT / "var" / "media"
     static_dir: Path = ROOT / "web" / "dist"
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from selfmart.audit.router import router as audit_router
 from selfmart.iam.router import router as iam_router
 from selfmart.notify.router import router as notify_router
+from selfmart.orders.router import router as orders_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
 from selfmart.terminals.router import terminal_api
@@ -18,6 +19,7 @@ API_ROUTERS: list[APIRouter] = [
     terminals_router,
     audit_router,
     notify_router,
+    orders_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

@@ -32,9 +32,7 @@ class Order(Base):
     #: The server's order number, printed on the receipt.
     order_no: Mapped[str] = mapped_column(String(24), unique=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="RESTRICT"))
-    terminal_id: Mapped[int | None] = mapped_column(
-        ForeignKey("terminals.id", ondelete="RESTRICT")
-    )
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id", ondelete="RESTRICT"))
     client_order_id: Mapped[str | None] = mapped_column(String(64))
     #: SHA-256 of the order as the terminal sent it: the same id with another body is a 409.
     request_hash: Mapped[str | None] = mapped_column(String(64))
@@ -98,8 +96,7 @@ class OrderLine(Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
     line_no: Mapped[int]
-    # Foreign key to products.id added once the catalog's table is merged (cat_0001).
-    product_id: Mapped[int]
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
     barcode: Mapped[str | None] = mapped_column(String(32))
     #: Snapshots at the time of sale: later catalog edits do not rewrite history.
     name: Mapped[str] = mapped_column(String(200))

@@ -32,7 +32,13 @@ STATUS_TIMESTAMPS: dict[OrderStatus, str] = {
     S.REFUNDED: "ended_at",
 }
 
-ISSUE_KINDS = ("payment_failed", "stock_short", "price_mismatch", "amount_mismatch", "refund_failed")
+ISSUE_KINDS = (
+    "payment_failed",
+    "stock_short",
+    "price_mismatch",
+    "amount_mismatch",
+    "refund_failed",
+)
 
 
 def _notify_live(session: AsyncSession) -> None:

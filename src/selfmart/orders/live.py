@@ -32,11 +32,11 @@ class Hub:
         for event in list(self._waiters):
             event.set()
 
-    async def wait(self, timeout: float) -> None:
+    async def wait(self, seconds: float) -> None:
         event = asyncio.Event()
         self._waiters.add(event)
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), seconds)
         except TimeoutError:
             pass
         finally:

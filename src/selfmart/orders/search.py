@@ -46,6 +46,8 @@ _TIME_COLUMNS: dict[str, Any] = {
     "paid": Order.paid_at,
 }
 
+AnySelect = Select[*tuple[Any, ...]]
+
 
 @dataclass
 class OrderFilters:
@@ -101,9 +103,7 @@ def order_filters(
 ) -> OrderFilters:
     if amount_min_fen is not None and amount_max_fen is not None:
         if amount_min_fen > amount_max_fen:
-            raise ValidationFailed(
-                "amount_min_fen is above amount_max_fen", field="amount_min_fen"
-            )
+            raise ValidationFailed("amount_min_fen is above amount_max_fen", field="amount_min_fen")
     f = OrderFilters(
         q=q or None,
         order_no=order_no or None,
@@ -142,13 +142,13 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def scope(stmt: Select[Any], actor: Actor) -> Select[Any]:
+def scope(stmt: AnySelect, actor: Actor) -> AnySelect:
     if actor.store_ids is not None:
         stmt = stmt.where(Order.store_id.in_(actor.store_ids))
     return stmt
 
 
-def apply_filters(stmt: Select[Any], f: OrderFilters, actor: Actor) -> Select[Any]:
+def apply_filters(stmt: AnySelect, f: OrderFilters, actor: Actor) -> AnySelect:
     stmt = scope(stmt, actor)
     if f.q:
         stmt = stmt.where(
@@ -206,7 +206,7 @@ def apply_filters(stmt: Select[Any], f: OrderFilters, actor: Actor) -> Select[An
     return stmt
 
 
-def order_by(stmt: Select[Any], sort: str) -> Select[Any]:
+def order_by(stmt: AnySelect, sort: str) -> AnySelect:
     desc = sort.startswith("-")
     column = _SORT_COLUMNS[sort.lstrip("-")]
     primary = column.desc() if desc else column.asc()
@@ -247,7 +247,7 @@ LIST_COLUMNS = (
 )
 
 
-def list_statement(f: OrderFilters, actor: Actor) -> Select[Any]:
+def list_statement(f: OrderFilters, actor: Actor) -> AnySelect:
     stmt = (
         select(*LIST_COLUMNS)
         .join(Store, Store.id == Order.store_id)

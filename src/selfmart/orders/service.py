@@ -54,6 +54,7 @@ async def get_for_actor(
 
 async def detail(session: AsyncSession, order: Order) -> dict[str, Any]:
     """Everything the console's order page shows, in a handful of queries."""
+    await session.flush()
     store = await session.get_one(Store, order.store_id)
     terminal = await session.get(Terminal, order.terminal_id) if order.terminal_id else None
     lines = (
@@ -123,9 +124,7 @@ async def cancel(session: AsyncSession, order: Order, *, reason: str, actor: Act
     return order
 
 
-async def complete(
-    session: AsyncSession, order: Order, *, note: str | None, actor: Actor
-) -> Order:
+async def complete(session: AsyncSession, order: Order, *, note: str | None, actor: Actor) -> Order:
     await lifecycle.transition(
         session,
         order,
@@ -212,7 +211,11 @@ async def apply_payment(
         actor=actor,
         kind="payment",
         reason=reason,
-        data={"payment_id": payment.id, "channel": payment.channel, "amount_fen": payment.amount_fen},
+        data={
+            "payment_id": payment.id,
+            "channel": payment.channel,
+            "amount_fen": payment.amount_fen,
+        },
     )
     if order.status in statemachine.UNPAID_STATES and paid >= order.total_fen:
         await lifecycle.transition(
@@ -271,9 +274,7 @@ def _line_refund_amount(line: OrderLine, quantity: int) -> int:
     return line.amount_fen * quantity // line.quantity
 
 
-async def refund(
-    session: AsyncSession, order: Order, body: RefundBody, *, actor: Actor
-) -> Refund:
+async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor: Actor) -> Refund:
     if order.status not in statemachine.REFUNDABLE_STATES:
         statemachine.check(order.status, S.REFUND_REQUESTED)
     lines = {
@@ -461,10 +462,14 @@ async def settle_refund(
         return
     # Failed: give the units back and return the order to where it stood.
     for line in (
-        await session.scalars(select(Refund).where(Refund.id == record.id).options(
-            selectinload(Refund.lines)
-        ))
-    ).one().lines:
+        (
+            await session.scalars(
+                select(Refund).where(Refund.id == record.id).options(selectinload(Refund.lines))
+            )
+        )
+        .one()
+        .lines
+    ):
         await session.execute(
             update(OrderLine)
             .where(OrderLine.id == line.order_line_id)
@@ -491,3 +496,64 @@ async def settle_refund(
         actor=actor,
         detail={"refund_id": record.id, "reason": record.failure_reason},
     )
+
+
+async def refund_amount(
+    session: AsyncSession,
+    order: Order,
+    amount: int,
+    *,
+    reason: str,
+    note: str | None,
+    reference: str | None,
+    actor: Actor,
+) -> Refund:
+    """Give back money that is not tied to lines (an overpayment, a price difference).
+
+    The goods stay sold, so the order keeps its status; the refund is on its timeline."""
+    if actor.refund_limit_fen is not None and amount > actor.refund_limit_fen:
+        raise RefundLimitExceeded(
+            f"This refund of {amount} fen is above your limit of {actor.refund_limit_fen} fen",
+            field="amount_fen",
+            limit_fen=actor.refund_limit_fen,
+        )
+    payment = await _refund_source(session, order, amount)
+    record = await payments.refund(
+        session,
+        payment=payment,
+        amount_fen=amount,
+        reason=reason,
+        lines=[],
+        actor=actor,
+        note=note,
+        extra={"reference": reference} if reference else {},
+    )
+    await audit.record(
+        session,
+        actor,
+        "order.refund",
+        "order",
+        order.id,
+        store_id=order.store_id,
+        after={"refund_id": record.id, "amount_fen": amount, "status": record.status},
+        note=reason,
+    )
+    if record.status == "succeeded":
+        total = await session.scalar(
+            update(Order)
+            .where(Order.id == order.id)
+            .values(refunded_fen=Order.refunded_fen + amount, updated_at=utcnow())
+            .returning(Order.refunded_fen)
+            .execution_options(synchronize_session=False)
+        )
+        set_committed_value(order, "refunded_fen", total)
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="refund",
+        reason="refund_difference",
+        note=note,
+        data={"refund_id": record.id, "amount_fen": amount, "status": record.status},
+    )
+    return record

@@ -48,7 +48,7 @@ TRANSITIONS: dict[tuple[OrderStatus, OrderStatus], str] = {
     (S.PAID, S.REFUND_REQUESTED): "refund requested",
     (S.COMPLETED, S.REFUND_REQUESTED): "refund requested",
     (S.PARTIALLY_REFUNDED, S.REFUND_REQUESTED): "refund requested",
-    (S.REFUND_REQUESTED, S.PARTIALLY_REFUNDED): "part refunded",
+    (S.REFUND_REQUESTED, S.PARTIALLY_REFUNDED): "part refunded (or a later refund failed)",
     (S.REFUND_REQUESTED, S.REFUNDED): "all refunded",
     # A refund that fails or is withdrawn returns the order to where it stood before.
     (S.REFUND_REQUESTED, S.PAID): "refund failed",
@@ -65,9 +65,7 @@ PAID_STATES: frozenset[OrderStatus] = frozenset(
 #: Waiting for the customer's money.
 UNPAID_STATES: frozenset[OrderStatus] = frozenset({S.AWAITING_PAYMENT, S.PAYMENT_FAILED})
 #: A refund may be started from these.
-REFUNDABLE_STATES: frozenset[OrderStatus] = frozenset(
-    {S.PAID, S.COMPLETED, S.PARTIALLY_REFUNDED}
-)
+REFUNDABLE_STATES: frozenset[OrderStatus] = frozenset({S.PAID, S.COMPLETED, S.PARTIALLY_REFUNDED})
 
 _NEXT: dict[OrderStatus, frozenset[OrderStatus]] = {
     s: frozenset(t for (f, t) in TRANSITIONS if f == s) for s in OrderStatus

@@ -1,0 +1,222 @@
+"""HTTP routes of the orders domain: the console API (/api/v1/orders...)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import StreamingResponse
+
+from selfmart.deps import SessionDep, get_sessionmaker
+from selfmart.errors import Forbidden, error_responses
+from selfmart.iam.actor import Actor
+from selfmart.iam.dependencies import require
+from selfmart.iam.permissions import Perm
+from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.time import utcnow
+from selfmart.orders import export, issues, live, search, service
+from selfmart.orders.schemas import (
+    CancelBody,
+    CompleteBody,
+    IssueAction,
+    IssueQueueItem,
+    IssueRead,
+    ManualPaymentBody,
+    OrderDetail,
+    OrderListItem,
+    PaymentRead,
+    RefundBody,
+    RefundRead,
+)
+from selfmart.orders.search import OrderFilters, order_filters
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+OrderId = Annotated[int, Path(ge=1, le=2**53)]
+IssueId = Annotated[int, Path(ge=1, le=2**53)]
+Filters = Annotated[OrderFilters, Depends(order_filters)]
+
+
+@router.get("", response_model=Page[OrderListItem], operation_id="orders_search")
+async def search_orders(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_READ)],
+    filters: Filters,
+    params: Annotated[PageParams, Depends(page_params)],
+) -> dict[str, Any]:
+    items, total = await search.search(session, filters, params, actor)
+    return {"items": items, "total": total, "page": params.page, "size": params.size}
+
+
+@router.get(
+    "/export",
+    operation_id="orders_export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {export.XLSX_MEDIA_TYPE: {}}}, **error_responses(401, 403)},
+)
+async def export_orders(
+    request: Request,
+    actor: Annotated[Actor, require(Perm.ORDER_EXPORT)],
+    filters: Filters,
+    lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN",
+) -> StreamingResponse:
+    """The current search as xlsx, streamed while it is read (any size)."""
+    name = f"orders-{utcnow():%Y%m%d-%H%M%S}.xlsx"
+    return StreamingResponse(
+        export.stream_xlsx(get_sessionmaker(request), filters, actor, lang=lang),
+        media_type=export.XLSX_MEDIA_TYPE,
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/live",
+    operation_id="orders_live",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 403)},
+)
+async def live_orders(
+    request: Request,
+    actor: Annotated[Actor, require(Perm.ORDER_READ)],
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    stream_seconds: Annotated[
+        int | None,
+        Query(alias="timeout", ge=1, le=3600, description="end the stream after this many s"),
+    ] = None,
+) -> StreamingResponse:
+    """Server-sent events: one `order` event per timeline entry of the actor's stores.
+
+    Resume with `Last-Event-ID` (or `after`); without either the stream starts from now."""
+    return StreamingResponse(
+        live.stream(
+            get_sessionmaker(request),
+            store_ids=actor.store_ids,
+            after_id=after if after is not None else last_event_id,
+            is_disconnected=request.is_disconnected,
+            max_seconds=stream_seconds,
+        ),
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+    )
+
+
+@router.get("/issues", response_model=Page[IssueQueueItem], operation_id="orders_issue_queue")
+async def issue_queue(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_READ)],
+    params: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[Literal["open", "resolved"], Query()] = "open",
+    kind: Annotated[list[str] | None, Query()] = None,
+    store_id: Annotated[list[int] | None, Query()] = None,
+    stage: Annotated[Literal["auto", "person"] | None, Query()] = None,
+) -> dict[str, Any]:
+    """Abnormal orders, longest waiting first."""
+    items, total = await issues.queue(
+        session, actor, params, status=status, kinds=kind, store_ids=store_id, stage=stage
+    )
+    return {"items": items, "total": total, "page": params.page, "size": params.size}
+
+
+@router.post(
+    "/issues/{issue_id}/actions",
+    response_model=IssueRead,
+    operation_id="orders_issue_act",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def act_on_issue(
+    issue_id: IssueId,
+    body: IssueAction,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_WRITE)],
+) -> dict[str, Any]:
+    if body.action == "refund_difference" and not actor.can(Perm.ORDER_REFUND):
+        raise Forbidden(f"Permission {Perm.ORDER_REFUND.value} is required")
+    issue = await issues.get_for_actor(session, issue_id, actor)
+    issue = await issues.act(session, issue, body, actor=actor)
+    return issues.present(issue, None, utcnow())
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderDetail,
+    operation_id="orders_get",
+    responses=error_responses(401, 403, 404),
+)
+async def get_order(
+    order_id: OrderId, session: SessionDep, actor: Annotated[Actor, require(Perm.ORDER_READ)]
+) -> dict[str, Any]:
+    order = await service.get_for_actor(session, order_id, actor)
+    return await service.detail(session, order)
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderDetail,
+    operation_id="orders_cancel",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def cancel_order(
+    order_id: OrderId,
+    body: CancelBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_WRITE)],
+) -> dict[str, Any]:
+    order = await service.get_for_actor(session, order_id, actor)
+    await service.cancel(session, order, reason=body.reason, actor=actor)
+    return await service.detail(session, order)
+
+
+@router.post(
+    "/{order_id}/complete",
+    response_model=OrderDetail,
+    operation_id="orders_complete",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def complete_order(
+    order_id: OrderId,
+    body: CompleteBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_WRITE)],
+) -> dict[str, Any]:
+    order = await service.get_for_actor(session, order_id, actor)
+    await service.complete(session, order, note=body.note, actor=actor)
+    return await service.detail(session, order)
+
+
+@router.post(
+    "/{order_id}/payments",
+    response_model=PaymentRead,
+    status_code=201,
+    operation_id="orders_record_payment",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def record_payment(
+    order_id: OrderId,
+    body: ManualPaymentBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.PAYMENT_WRITE)],
+) -> Any:
+    """Record money collected by hand (the manual channel)."""
+    order = await service.get_for_actor(session, order_id, actor, for_update=True)
+    return await service.record_manual_payment(session, order, body, actor=actor)
+
+
+@router.post(
+    "/{order_id}/refunds",
+    response_model=RefundRead,
+    status_code=201,
+    operation_id="orders_refund",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def refund_order(
+    order_id: OrderId,
+    body: RefundBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_REFUND)],
+) -> Any:
+    """Refund by line and quantity (or in full), through the original payment channel."""
+    order = await service.get_for_actor(session, order_id, actor, for_update=True)
+    record = await service.refund(session, order, body, actor=actor)
+    await session.refresh(record, attribute_names=["lines"])
+    return record

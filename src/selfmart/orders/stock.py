@@ -1,0 +1,86 @@
+"""What orders ask of the stock ledger: book a sale, reverse it, take returned goods back.
+
+Every call goes through the inventory service, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from selfmart.iam.actor import Actor
+from selfmart.models import Order, OrderLine
+from selfmart.payments.service import RefundLineSpec
+
+
+def _inventory() -> Any:
+    # Imported on use until the inventory branch is merged (then a plain module import).
+    from selfmart.inventory import service  # type: ignore[import-not-found]
+
+    return service
+
+
+def document(order_id: int) -> tuple[str, str]:
+    return ("order", str(order_id))
+
+
+async def reverse_sale(session: AsyncSession, order: Order, *, actor: Actor, reason: str) -> None:
+    """The order will not be paid (cancelled, closed): its goods are back on the shelf."""
+    inventory = _inventory()
+    rows = (
+        await session.execute(
+            select(OrderLine.product_id, OrderLine.quantity).where(OrderLine.order_id == order.id)
+        )
+    ).all()
+    lines = [(r.product_id, r.quantity) for r in rows if r.quantity > 0]
+    if lines:
+        await inventory.restock_for_return(
+            session,
+            store_id=order.store_id,
+            lines=lines,
+            document=document(order.id),
+            actor=actor,
+        )
+    await session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(stock_booked=False)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(order, "stock_booked", False)
+
+
+async def take_back(
+    session: AsyncSession,
+    order: Order,
+    specs: Sequence[RefundLineSpec],
+    *,
+    actor: Actor,
+    reason: str,
+) -> None:
+    """Returned goods: resellable ones go back into stock; the rest stay off the books (the
+    sale already took them out), recorded as written off on the refund line."""
+    restock = [s for s in specs if s.disposition == "restock"]
+    if not restock or not order.stock_booked:
+        return
+    inventory = _inventory()
+    product_of = dict(
+        (
+            await session.execute(
+                select(OrderLine.id, OrderLine.product_id).where(
+                    OrderLine.id.in_([s.order_line_id for s in restock])
+                )
+            )
+        ).tuples()
+    )
+    await inventory.restock_for_return(
+        session,
+        store_id=order.store_id,
+        lines=[(product_of[s.order_line_id], s.quantity) for s in restock],
+        document=document(order.id),
+        actor=actor,
+    )
