@@ -140,6 +140,18 @@ def app(db_url: str, engine: AsyncEngine, sessionmaker: async_sessionmaker[Async
     return application
 
 
+@pytest.fixture
+async def jobs(app: Any, sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[Any]:
+    """The job runtime on the test's connection, as `make run` has it but inline: after a
+    request commits, its outbox events, notifications and started jobs run to completion
+    before the response returns. Without this fixture nothing is dispatched (events wait
+    for a sweep), which is what most tests want."""
+    from selfmart.jobs import runtime
+
+    async with runtime.running(app.state.settings, sessionmaker) as rt:
+        yield rt
+
+
 def audit_exempt(method: str, path: str) -> bool:
     from selfmart.audit import AUDIT_EXEMPT_PATHS
 

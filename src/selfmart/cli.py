@@ -1,4 +1,4 @@
-"""The `selfmart` command: serve, migrate, seed-demo, create-admin, openapi."""
+"""The `selfmart` command: serve, migrate, seed-demo, create-admin, openapi, worker, scheduler."""
 
 from __future__ import annotations
 
@@ -87,6 +87,62 @@ def serve(host: str | None, port: int | None, print_logins: bool) -> None:
         click.echo("  Ctrl-C stops the server.")
         click.echo("")
     uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+
+def _needs_redis(command: str) -> None:
+    settings = get_settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            f"`selfmart {command}` needs SELFMART_REDIS_URL; without Redis, jobs and schedules "
+            "run inside `selfmart serve`"
+        )
+    from selfmart.kit.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.log_json)
+
+
+@main.command()
+@click.option("--workers", default=2, show_default=True, help="worker processes")
+@click.option(
+    "--max-async-tasks", default=50, show_default=True, help="concurrent jobs per process"
+)
+def worker(workers: int, max_async_tasks: int) -> None:
+    """Run background jobs from the Redis queue (scale out: as many as the work needs)."""
+    _needs_redis("worker")
+    from taskiq.cli.worker.args import WorkerArgs
+    from taskiq.cli.worker.run import run_worker
+
+    status = run_worker(
+        WorkerArgs(
+            broker="selfmart.jobs.worker:broker",
+            modules=[],
+            tasks_pattern=(),
+            configure_logging=False,
+            workers=workers,
+            max_async_tasks=max_async_tasks,
+            shutdown_timeout=30,
+        )
+    )
+    sys.exit(status or 0)
+
+
+@main.command()
+def scheduler() -> None:
+    """Fire the periodic jobs onto the Redis queue (run exactly one)."""
+    _needs_redis("scheduler")
+    from taskiq.cli.scheduler.args import SchedulerArgs
+    from taskiq.cli.scheduler.run import run_scheduler
+
+    args = SchedulerArgs(
+        scheduler="selfmart.jobs.worker:scheduler",
+        modules=[],
+        tasks_pattern=(),
+        configure_logging=False,
+    )
+    try:
+        asyncio.run(run_scheduler(args))
+    except KeyboardInterrupt:
+        click.echo("scheduler stopped")
 
 
 @main.command()

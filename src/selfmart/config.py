@@ -45,6 +45,20 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_sender: str = "selfmart <noreply@selfmart.local>"
+    #: implicit TLS (usually port 465); smtp_starttls upgrades a plain connection instead
+    smtp_use_tls: bool = False
+    smtp_timeout_seconds: float = 15.0
+
+    #: Redis stream the job queue lives in (several deployments may share one Redis)
+    jobs_queue: str = "selfmart:jobs"
+    #: an outbox event is tried this many times, then marked failed
+    outbox_max_attempts: int = 8
+    #: retry n waits base * 2**(n-1) seconds, at most outbox_retry_max_seconds
+    outbox_retry_base_seconds: float = 30.0
+    outbox_retry_max_seconds: float = 3600.0
+    #: a claimed event is invisible to other workers this long (longer than any handler runs)
+    outbox_lease_seconds: int = 300
+    audit_export_max_rows: int = 200_000
 
     #: Orders: an unpaid order is closed this long after it was received.
     order_payment_timeout_minutes: int = 15

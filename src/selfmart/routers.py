@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from selfmart.audit.router import router as audit_router
 from selfmart.iam.router import router as iam_router
+from selfmart.jobs.router import router as jobs_router
 from selfmart.notify.router import router as notify_router
 from selfmart.orders.router import router as orders_router
 from selfmart.stores.router import router as stores_router
@@ -20,6 +21,7 @@ API_ROUTERS: list[APIRouter] = [
     audit_router,
     notify_router,
     orders_router,
+    jobs_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

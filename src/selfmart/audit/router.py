@@ -1,7 +1,132 @@
-"""HTTP routes of the audit domain."""
+"""HTTP routes of the audit domain: search and export. Read-only by design: no route edits or
+deletes an entry (tests/audit/test_append_only.py keeps it so)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Iterator
+from typing import IO, Annotated
 
-router = APIRouter(tags=["audit"])
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from selfmart.audit import service as audit
+from selfmart.audit.schemas import AuditFilter, AuditLogRead, ExportFormat
+from selfmart.deps import SessionDep
+from selfmart.errors import error_responses
+from selfmart.iam.actor import Actor
+from selfmart.iam.dependencies import require
+from selfmart.iam.permissions import Perm
+from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.time import utcnow
+
+router = APIRouter(prefix="/audit-logs", tags=["audit"])
+
+MEDIA_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+}
+
+
+def audit_filter(
+    actor_type: Annotated[
+        str | None, Query(max_length=16, description="user | terminal | system | job ...")
+    ] = None,
+    actor_id: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description='exact, or a prefix ending in "*"')
+    ] = None,
+    entity_type: Annotated[str | None, Query(max_length=64)] = None,
+    entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    store_id: Annotated[int | None, Query(ge=1)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="from (inclusive), with zone")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="to (exclusive), with zone")] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=100, description="text in actor, action, entity, note or request id"),
+    ] = None,
+) -> AuditFilter:
+    return AuditFilter(
+        actor_type=actor_type or None,
+        actor_id=actor_id or None,
+        action=action or None,
+        entity_type=entity_type or None,
+        entity_id=entity_id or None,
+        store_id=store_id,
+        since=since,
+        until=until,
+        q=(q or "").strip() or None,
+    )
+
+
+Filter = Annotated[AuditFilter, Depends(audit_filter)]
+Reader = Annotated[Actor, require(Perm.AUDIT_READ)]
+
+
+@router.get(
+    "",
+    response_model=Page[AuditLogRead],
+    operation_id="list_audit_logs",
+    responses=error_responses(401, 403),
+)
+async def list_audit_logs(
+    session: SessionDep,
+    actor: Reader,
+    f: Filter,
+    params: Annotated[PageParams, Depends(page_params)],
+) -> Page[AuditLogRead]:
+    """Audit entries of the stores you see, newest first."""
+    rows, total = await audit.search(session, actor, f, params)
+    return Page[AuditLogRead](
+        items=[AuditLogRead.model_validate(r) for r in rows],
+        total=total,
+        page=params.page,
+        size=params.size,
+    )
+
+
+def _chunks(file: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := file.read(64 * 1024):
+            yield chunk
+    finally:
+        file.close()
+
+
+@router.get(
+    "/export",
+    operation_id="export_audit_logs",
+    responses={
+        200: {
+            "description": "the matching entries as a spreadsheet",
+            "content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}},
+        },
+        **error_responses(401, 403),
+    },
+    response_class=StreamingResponse,
+)
+async def export_audit_logs(
+    request: Request,
+    session: SessionDep,
+    actor: Reader,
+    f: Filter,
+    format: Annotated[ExportFormat, Query(description="xlsx or csv (UTF-8 with BOM)")] = "xlsx",
+) -> StreamingResponse:
+    """The entries matching the filters as a file; times in the operator's zone."""
+    settings = request.app.state.settings
+    lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "zh"
+    file = await audit.export(
+        session,
+        actor,
+        f,
+        fmt=format,
+        lang=lang,
+        timezone=settings.default_timezone,
+        max_rows=settings.audit_export_max_rows,
+    )
+    name = f"audit-logs-{utcnow().astimezone().strftime('%Y%m%d-%H%M%S')}.{format}"
+    return StreamingResponse(
+        _chunks(file),
+        media_type=MEDIA_TYPES[format],
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,19 +1,31 @@
-"""Writing audit entries: called by every service that changes state, in the same transaction."""
+"""Writing audit entries (every service that changes state calls `record`, in the same
+transaction), and searching and exporting them. Entries are never edited or deleted."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
+from sqlalchemy import ColumnElement, Select, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.audit.export import AuditWriter
+from selfmart.audit.schemas import AuditFilter
+from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.context import current_ip, current_request_id
+from selfmart.kit.pagination import PageParams, paginate
 from selfmart.kit.time import utcnow
 from selfmart.models import AuditLog
+
+
+class ExportTooLarge(ValidationFailed):
+    code, message = "export_too_large", "Too many entries to export; narrow the filters"
+
 
 #: Fields whose values never reach the audit log (they are shown as "***").
 SECRET_FIELDS = frozenset(
@@ -91,3 +103,95 @@ async def record(
     )
     session.add(entry)
     return entry
+
+
+def _scope(actor: Actor) -> ColumnElement[bool] | None:
+    """Entries of the actor's stores; store-less entries only for all-store actors."""
+    if actor.store_ids is None:
+        return None
+    if not actor.store_ids:
+        return false()
+    return AuditLog.store_id.in_(sorted(actor.store_ids))
+
+
+def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
+    if f.since is not None and f.until is not None and f.since > f.until:
+        raise ValidationFailed("until must not be before since", field="until")
+    stmt = select(AuditLog)
+    scope = _scope(actor)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    if f.actor_type:
+        stmt = stmt.where(AuditLog.actor_type == f.actor_type)
+    if f.actor_id:
+        stmt = stmt.where(AuditLog.actor_id == f.actor_id)
+    if f.action:
+        if f.action.endswith("*"):
+            stmt = stmt.where(AuditLog.action.startswith(f.action[:-1], autoescape=True))
+        else:
+            stmt = stmt.where(AuditLog.action == f.action)
+    if f.entity_type:
+        stmt = stmt.where(AuditLog.entity_type == f.entity_type)
+    if f.entity_id:
+        stmt = stmt.where(AuditLog.entity_id == f.entity_id)
+    if f.store_id is not None:
+        stmt = stmt.where(AuditLog.store_id == f.store_id)
+    if f.since is not None:
+        stmt = stmt.where(AuditLog.occurred_at >= f.since)
+    if f.until is not None:
+        stmt = stmt.where(AuditLog.occurred_at < f.until)
+    if f.q:
+        stmt = stmt.where(
+            or_(
+                *(
+                    col.icontains(f.q, autoescape=True)
+                    for col in (
+                        AuditLog.actor_name,
+                        AuditLog.action,
+                        AuditLog.entity_type,
+                        AuditLog.entity_id,
+                        AuditLog.note,
+                        AuditLog.request_id,
+                    )
+                )
+            )
+        )
+    return stmt.order_by(AuditLog.occurred_at.desc(), AuditLog.id.desc())
+
+
+async def search(
+    session: AsyncSession, actor: Actor, f: AuditFilter, params: PageParams
+) -> tuple[list[AuditLog], int]:
+    """One page of the entries the actor may see that match `f`, newest first."""
+    return await paginate(session, _query(actor, f), params)
+
+
+async def export(
+    session: AsyncSession,
+    actor: Actor,
+    f: AuditFilter,
+    *,
+    fmt: str,
+    lang: str,
+    timezone: str,
+    max_rows: int,
+) -> IO[bytes]:
+    """Every entry matching `f` in a file (xlsx or csv), times in `timezone`, newest first."""
+    stmt = _query(actor, f)
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    if (total or 0) > max_rows:
+        raise ExportTooLarge(
+            f"{total} entries match; an export holds at most {max_rows}. Narrow the filters.",
+            field="since",
+        )
+    writer = AuditWriter(fmt, lang, timezone)
+    batch: list[AuditLog] = []
+    result = await session.stream_scalars(stmt.execution_options(yield_per=1000))
+    async for entry in result:
+        batch.append(entry)
+        if len(batch) >= 1000:
+            await asyncio.to_thread(writer.write, batch)
+            batch = []
+    if batch:
+        await asyncio.to_thread(writer.write, batch)
+    return await asyncio.to_thread(writer.finish)

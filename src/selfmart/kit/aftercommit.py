@@ -20,6 +20,12 @@ def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_KEY, []).append(callback)
 
 
+def pending(session: AsyncSession) -> list[AfterCommit]:
+    """The callbacks registered for the current transaction (so a caller can batch into one)."""
+    callbacks: list[AfterCommit] = session.info.get(_KEY, [])
+    return callbacks
+
+
 def discard(session: AsyncSession) -> None:
     session.info.pop(_KEY, None)
 

@@ -19,7 +19,13 @@ from selfmart.models.iam import (
     UserRole,
     UserStore,
 )
-from selfmart.models.notify import Message, NotificationDelivery, OutboxEvent
+from selfmart.models.jobs import JobRun
+from selfmart.models.notify import (
+    Message,
+    NotificationAttempt,
+    NotificationDelivery,
+    OutboxEvent,
+)
 from selfmart.models.order import Order, OrderEvent, OrderIssue, OrderLine
 from selfmart.models.payment import Payment, Refund, RefundLine
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
@@ -29,7 +35,9 @@ __all__ = [
     "AuthSession",
     "Category",
     "LoginLog",
+    "JobRun",
     "Message",
+    "NotificationAttempt",
     "NotificationDelivery",
     "Order",
     "OrderEvent",
