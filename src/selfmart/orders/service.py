@@ -3,6 +3,7 @@ hand, recording money collected by hand, refunds by line and quantity."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -11,7 +12,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from selfmart.audit import service as audit
-from selfmart.errors import Conflict, ErrorDetail, NotFound, ValidationFailed
+from selfmart.errors import Conflict, ErrorDetail, IllegalTransition, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
 from selfmart.models import (
@@ -557,3 +558,52 @@ async def refund_amount(
         data={"refund_id": record.id, "amount_fen": amount, "status": record.status},
     )
     return record
+
+
+# ---------------------------------------------------------------- jobs
+
+
+async def close_expired(
+    session: AsyncSession, *, actor: Actor, now: datetime | None = None, limit: int = 200
+) -> list[int]:
+    """Close unpaid orders whose payment window has passed; their goods go back into stock.
+
+    Orders are taken oldest deadline first; on PostgreSQL rows another worker holds are skipped,
+    and an order paid meanwhile simply fails its conditional move and is left alone."""
+    now = now or utcnow()
+    stmt = (
+        select(Order)
+        .where(
+            Order.status.in_([s.value for s in statemachine.UNPAID_STATES]),
+            Order.expires_at <= now,
+        )
+        .order_by(Order.expires_at, Order.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    closed: list[int] = []
+    for order in (await session.scalars(stmt)).all():
+        try:
+            async with session.begin_nested():
+                was_booked = order.stock_booked
+                await lifecycle.transition(
+                    session,
+                    order,
+                    S.CLOSED,
+                    actor=actor,
+                    reason="payment_timeout",
+                    data={"expired_at": order.expires_at.isoformat() if order.expires_at else None},
+                    audit_action="order.close_unpaid",
+                )
+                if was_booked:
+                    await stock.reverse_sale(
+                        session, order, actor=actor, reason="order closed: payment timed out"
+                    )
+                await issue_rules.settle_all(
+                    session, order, actor=actor, resolution="closed_unpaid"
+                )
+        except IllegalTransition:
+            continue  # paid or cancelled while we looked
+        closed.append(order.id)
+    return closed
