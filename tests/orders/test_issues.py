@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.actor import job_actor
@@ -240,7 +240,7 @@ async def test_automatic_requery_settles_a_paid_order_or_hands_it_to_a_person(
     platform.answer = "failed"
     for _ in range(issues.AUTO_ATTEMPTS):
         await session.execute(
-            OrderIssue.__table__.update()
+            update(OrderIssue)
             .where(OrderIssue.id == issue_b.id)
             .values(next_auto_at=utcnow() - timedelta(seconds=1))
         )
