@@ -127,10 +127,14 @@ async def stream(
             yield sse("order", row, after_id)
         if len(rows) == BATCH:
             continue
-        if max_seconds is not None and loop.time() - started >= max_seconds:
-            return
+        pause = POLL_SECONDS
+        if max_seconds is not None:
+            left = max_seconds - (loop.time() - started)
+            if left <= 0:
+                return
+            pause = min(pause, left)
         t0 = loop.time()
-        await hub.wait(POLL_SECONDS)
+        await hub.wait(pause)
         idle += loop.time() - t0
         if rows:
             idle = 0.0
