@@ -8,7 +8,9 @@ from selfmart.audit.router import router as audit_router
 from selfmart.iam.router import router as iam_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.notify.router import router as notify_router
+from selfmart.orders.router import public_router as orders_public_router
 from selfmart.orders.router import router as orders_router
+from selfmart.orders.router import terminal_router as orders_terminal_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
 from selfmart.terminals.router import terminal_api
@@ -21,8 +23,9 @@ API_ROUTERS: list[APIRouter] = [
     audit_router,
     notify_router,
     orders_router,
+    orders_public_router,
     jobs_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.
-TERMINAL_ROUTERS: list[APIRouter] = [terminal_api]
+TERMINAL_ROUTERS: list[APIRouter] = [terminal_api, orders_terminal_router]

@@ -41,7 +41,7 @@ ISSUE_KINDS = (
 )
 
 
-def _notify_live(session: AsyncSession) -> None:
+def notify_live(session: AsyncSession) -> None:
     if not session.info.get("orders.live_pending"):
         session.info["orders.live_pending"] = True
 
@@ -80,7 +80,7 @@ def add_event(
         data=data or {},
     )
     session.add(event)
-    _notify_live(session)
+    notify_live(session)
     return event
 
 

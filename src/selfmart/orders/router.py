@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from selfmart.deps import SessionDep, get_sessionmaker
@@ -12,23 +12,32 @@ from selfmart.errors import Forbidden, error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.kit.context import current_ip
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.time import utcnow
-from selfmart.orders import export, issues, live, search, service
+from selfmart.orders import export, intake, issues, live, lookup, productsync, search, service
 from selfmart.orders.schemas import (
+    BatchIn,
+    BatchResult,
     CancelBody,
     CompleteBody,
+    IntakeResult,
     IssueAction,
     IssueQueueItem,
     IssueRead,
     ManualPaymentBody,
     OrderDetail,
+    OrderIn,
     OrderListItem,
+    OrderStatusRead,
     PaymentRead,
+    ProductSync,
     RefundBody,
     RefundRead,
 )
 from selfmart.orders.search import OrderFilters, order_filters
+from selfmart.terminals.dependencies import TerminalDep
+from selfmart.terminals.service import TerminalContext
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -220,3 +229,111 @@ async def refund_order(
     record = await service.refund(session, order, body, actor=actor)
     await session.refresh(record, attribute_names=["lines"])
     return record
+
+
+# ---------------------------------------------------------------- terminal API (signed)
+
+terminal_router = APIRouter(tags=["terminal-api"])
+
+
+def _terminal(ctx: TerminalContext) -> intake.Terminal:
+    return intake.Terminal(terminal_id=ctx.terminal.id, store=ctx.store, actor=ctx.actor)
+
+
+@terminal_router.post(
+    "/orders",
+    response_model=IntakeResult,
+    status_code=201,
+    operation_id="terminal_create_order",
+    responses={
+        **error_responses(401, 409, 413),
+        200: {"model": IntakeResult, "description": "already accepted: the same order"},
+    },
+)
+async def terminal_create_order(
+    body: OrderIn, session: SessionDep, ctx: TerminalDep, response: Response
+) -> dict[str, Any]:
+    """Create an order, once per client order id: the same id and body answer 200 with the
+    order already made; the same id with another body is a 409."""
+    result = await intake.accept(session, _terminal(ctx), body)
+    if result["outcome"] == "duplicate":
+        response.status_code = 200
+    return result
+
+
+@terminal_router.post(
+    "/orders/batch",
+    response_model=BatchResult,
+    operation_id="terminal_upload_orders",
+    responses=error_responses(401, 413),
+)
+async def terminal_upload_orders(
+    body: BatchIn, session: SessionDep, ctx: TerminalDep
+) -> dict[str, Any]:
+    """Orders captured offline, with their original times: each accepted once; the answer says
+    per order what happened, and a refused order does not hold back the others."""
+    return await intake.accept_batch(session, _terminal(ctx), body)
+
+
+@terminal_router.get(
+    "/orders/{order_no}",
+    response_model=OrderStatusRead,
+    operation_id="terminal_order_status",
+    responses=error_responses(401, 404),
+)
+async def terminal_order_status(
+    order_no: Annotated[str, Path(min_length=1, max_length=24)],
+    session: SessionDep,
+    ctx: TerminalDep,
+) -> dict[str, Any]:
+    """An order of this terminal's store, by the number on its receipt."""
+    return await lookup.for_terminal(session, order_no, store_id=ctx.store.id)
+
+
+@terminal_router.get(
+    "/products",
+    response_model=ProductSync,
+    operation_id="terminal_products",
+    responses=error_responses(401),
+)
+async def terminal_products(
+    session: SessionDep,
+    ctx: TerminalDep,
+    since: Annotated[int | None, Query(ge=0, description="the version you hold")] = None,
+) -> dict[str, Any]:
+    """The store's products with prices and barcodes: all of them, or the changes since."""
+    return await productsync.sync(session, store_id=ctx.store.id, since=since)
+
+
+# ---------------------------------------------------------------- customers (public)
+
+public_router = APIRouter(prefix="/public/orders", tags=["customer"])
+
+
+@public_router.get(
+    "/receipt/{token}",
+    response_model=OrderStatusRead,
+    operation_id="public_order_by_receipt",
+    responses=error_responses(404, 429),
+)
+async def order_by_receipt(
+    token: Annotated[str, Path(min_length=1, max_length=64)],
+    session: SessionDep,
+) -> dict[str, Any]:
+    """The page behind the receipt's QR code (a signed link)."""
+    return await lookup.by_receipt(session, token, ip=current_ip())
+
+
+@public_router.get(
+    "/lookup",
+    response_model=OrderStatusRead,
+    operation_id="public_order_lookup",
+    responses=error_responses(404, 429),
+)
+async def order_lookup(
+    session: SessionDep,
+    order_no: Annotated[str, Query(min_length=6, max_length=24, pattern=r"^[0-9A-Za-z]+$")],
+    phone_last4: Annotated[str, Query(pattern=r"^[0-9]{4}$")],
+) -> dict[str, Any]:
+    """An order by its number and the last four digits of the customer's phone."""
+    return await lookup.by_number(session, order_no, phone_last4, ip=current_ip())

@@ -403,3 +403,24 @@ class PublicRefund(Schema):
 
 
 OrderStatusRead.model_rebuild()
+
+
+class SyncProduct(Schema):
+    product_id: int
+    name: str
+    spec: str
+    unit: str
+    #: the store's price (its own, or the retail price)
+    price_fen: int
+    member_price_fen: int | None
+    barcodes: list[str]
+
+
+class ProductSync(Schema):
+    #: send back as `since` to get only what changed after this download
+    version: int
+    #: true: the whole list (replace yours); false: changes since your version
+    full: bool
+    items: list[SyncProduct]
+    #: product ids no longer sold in this store
+    removed: list[int]

@@ -6,6 +6,7 @@ Every call goes through the inventory service, in the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -26,6 +27,41 @@ def _inventory() -> Any:
 
 def document(order_id: int) -> tuple[str, str]:
     return ("order", str(order_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    #: the sale is booked (False: the store refuses to oversell and a line was short)
+    ok: bool
+    #: lines the shelf could not cover: {"product_id", "requested", "short_by"}
+    short: list[dict[str, int]]
+
+
+async def book_sale(
+    session: AsyncSession,
+    *,
+    store_id: int,
+    order_id: int,
+    lines: Sequence[tuple[int, int]],
+    allow_negative: bool,
+    actor: Actor,
+) -> Booking:
+    """Book the sale out of the store's stock, in the intake's transaction."""
+    result = await _inventory().deduct_for_sale(
+        session,
+        store_id=store_id,
+        lines=list(lines),
+        document=document(order_id),
+        actor=actor,
+        allow_negative=allow_negative,
+    )
+    return Booking(
+        ok=bool(result.ok),
+        short=[
+            {"product_id": ln.product_id, "requested": ln.requested, "short_by": ln.short_by}
+            for ln in result.short_lines
+        ],
+    )
 
 
 async def reverse_sale(session: AsyncSession, order: Order, *, actor: Actor, reason: str) -> None:
