@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.models import Product, ProductBarcode, StoreProduct
@@ -58,9 +58,7 @@ async def sync(session: AsyncSession, *, store_id: int, since: int | None) -> di
         )
         .order_by(Product.id)
     )
-    if since is None:
-        stmt = stmt.where(StoreProduct.is_listed.is_(True), Product.status == "on_sale")
-    else:
+    if since is not None:
         moment = from_version(since)
         stmt = stmt.where(
             or_(
@@ -80,16 +78,11 @@ async def sync(session: AsyncSession, *, store_id: int, since: int | None) -> di
                 .where(ProductBarcode.product_id.in_([r.id for r in live]))
                 .order_by(ProductBarcode.id)
             )
-        ).tuples():
+        ).all():
             codes.setdefault(pid, []).append(code)
             newest = max(newest, created)
     for r in rows:
         newest = max(newest, r.updated_at, r.listed_at)
-    if since is None and not rows:
-        latest = await session.scalar(
-            select(func.max(StoreProduct.updated_at)).where(StoreProduct.store_id == store_id)
-        )
-        newest = latest or newest
     return {
         "version": to_version(newest),
         "full": since is None,
@@ -105,5 +98,7 @@ async def sync(session: AsyncSession, *, store_id: int, since: int | None) -> di
             }
             for r in live
         ],
-        "removed": [r.id for r in rows if not (r.is_listed and r.status == "on_sale")],
+        "removed": []
+        if since is None
+        else [r.id for r in rows if not (r.is_listed and r.status == "on_sale")],
     }
