@@ -104,16 +104,12 @@ async def take_back(
     if not restock or not order.stock_booked:
         return
     inventory = _inventory()
-    product_of = {
-        line_id: product_id
-        for line_id, product_id in (
-            await session.execute(
-                select(OrderLine.id, OrderLine.product_id).where(
-                    OrderLine.id.in_([s.order_line_id for s in restock])
-                )
-            )
-        ).all()
-    }
+    rows = await session.execute(
+        select(OrderLine.id, OrderLine.product_id).where(
+            OrderLine.id.in_([s.order_line_id for s in restock])
+        )
+    )
+    product_of: dict[int, int] = {r.id: r.product_id for r in rows}
     await inventory.restock_for_return(
         session,
         store_id=order.store_id,
