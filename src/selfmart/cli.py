@@ -60,6 +60,42 @@ def seed_demo() -> None:
     click.echo("demo data loaded")
 
 
+@main.command("create-admin")
+@click.option("--username", required=True, help="login name of the new super admin")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="asked for when not given",
+)
+@click.option("--display-name", default=None)
+def create_admin(username: str, password: str, display_name: str | None) -> None:
+    """Create a super admin, who must change the password at first login."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.errors import AppError
+    from selfmart.iam import service
+
+    async def create(session: AsyncSession) -> str:
+        user = await service.create_super_admin(
+            session, username=username, password=password, display_name=display_name
+        )
+        return user.username
+
+    try:
+        name = _with_session(create)
+    except AppError as exc:
+        reasons = "; ".join(
+            f"{d.field}: {d.message or d.reason}" if d.field else (d.message or d.reason)
+            for d in exc.details
+        )
+        raise click.ClickException(f"{exc.message}" + (f" ({reasons})" if reasons else "")) from exc
+    except ValueError as exc:  # the username is not acceptable
+        raise click.ClickException(f"username: {exc}") from exc
+    click.echo(f"super admin {name} created; the password must be changed at first login")
+
+
 @main.command()
 @click.option("--host", default=None)
 @click.option("--port", default=None, type=int)
@@ -120,7 +156,8 @@ def worker(workers: int, max_async_tasks: int) -> None:
             configure_logging=False,
             workers=workers,
             max_async_tasks=max_async_tasks,
-            shutdown_timeout=30,
+            wait_tasks_timeout=30,
+            shutdown_timeout=10,
         )
     )
     sys.exit(status or 0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.config import get_settings
 from selfmart.iam.passwords import hash_password
 from selfmart.iam.permissions import BUILTIN_ROLES
 from selfmart.kit.time import utcnow
@@ -97,6 +98,9 @@ async def seed_demo(session: AsyncSession) -> None:
             display_name=login.username,
             password_hash=hash_password(login.password),
             password_changed_at=utcnow(),
+            # The demo passwords are printed for all to see: outside demo mode they are
+            # only good for one login, to pick a real one.
+            must_change_password=not get_settings().demo,
         )
         session.add(user)
         await session.flush()

@@ -7,12 +7,12 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    # marking one's own messages read is personal reading state, not business state: nobody
+    # else sees it and it changes nothing in the stores (read_at itself records when)
+    ("POST", "/api/v1/messages/"),
     # Terminal heartbeats (every terminal, every minute) only refresh `last_seen_at`, which is
     # telemetry, not business state: auditing each would bury the log under noise. A heartbeat
     # that changes something real (app version, address) IS audited by the service
     # (terminals.service.heartbeat); the exemption only lets the unchanged ones pass the guard.
     ("POST", "/api/terminal/v1/heartbeat"),
-    # marking one's own messages read is personal reading state, not business state: nobody
-    # else sees it and it changes nothing in the stores (read_at itself records when)
-    ("POST", "/api/v1/messages/"),
 ]

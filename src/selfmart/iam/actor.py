@@ -19,6 +19,8 @@ class Actor:
     session_id: str | None = None
     #: Largest refund this actor may issue, in fen; None means no limit.
     refund_limit_fen: int | None = None
+    #: A user who must change their password may only reach their profile, password and logout.
+    must_change_password: bool = False
 
     def can(self, perm: Perm | str) -> bool:
         return str(perm) in self.permissions

@@ -3,6 +3,10 @@
 `RequirePermission(Perm.X)` is the only way a console route gets an Actor; the route walker
 test (tests/test_routes.py) fails on any route that declares neither a permission, a
 terminal signature, nor a place on PUBLIC_ROUTES.
+
+FastAPI solves these dependencies before it reports path, query or body validation errors,
+so a caller without credentials or without the permission always gets 401/403 first (only a
+body that is not JSON at all is refused earlier, with a 422 that reveals nothing).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import select
 from selfmart.deps import SessionDep
 from selfmart.errors import Forbidden, Unauthorized
 from selfmart.iam.actor import Actor
+from selfmart.iam.exceptions import PasswordChangeRequired
 from selfmart.iam.permissions import Perm
 from selfmart.iam.tokens import decode_access_token
 from selfmart.kit.time import utcnow
@@ -76,6 +81,7 @@ async def load_actor(session: SessionDep, user: User, session_id: str | None) ->
         store_ids=store_ids,
         session_id=session_id,
         refund_limit_fen=refund_limit,
+        must_change_password=user.must_change_password,
     )
 
 
@@ -111,6 +117,8 @@ class RequirePermission:
         self.perm = perm
 
     async def __call__(self, actor: CurrentActor) -> Actor:
+        if actor.must_change_password:
+            raise PasswordChangeRequired()
         if not actor.can(self.perm):
             raise Forbidden(
                 f"Permission {self.perm.value} is required", code_required=self.perm.value
@@ -119,9 +127,18 @@ class RequirePermission:
 
 
 class Authenticated:
-    """Dependency for routes any logged-in user may call (own profile, own messages)."""
+    """Dependency for routes any logged-in user may call (own profile, own messages).
+
+    `allow_pending_password_change` is for the few routes a user who must change their
+    password may still reach: their profile, the password change itself and logout.
+    """
+
+    def __init__(self, *, allow_pending_password_change: bool = False) -> None:
+        self.allow_pending_password_change = allow_pending_password_change
 
     async def __call__(self, actor: CurrentActor) -> Actor:
+        if actor.must_change_password and not self.allow_pending_password_change:
+            raise PasswordChangeRequired()
         return actor
 
 
@@ -130,5 +147,5 @@ def require(perm: Perm) -> object:
     return Depends(RequirePermission(perm))
 
 
-def authenticated() -> object:
-    return Depends(Authenticated())
+def authenticated(*, allow_pending_password_change: bool = False) -> object:
+    return Depends(Authenticated(allow_pending_password_change=allow_pending_password_change))

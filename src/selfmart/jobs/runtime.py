@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from taskiq.schedule_sources import LabelScheduleSource
 
 from selfmart.config import Settings
 from selfmart.jobs.registry import JOBS, Cron, Every, Schedule, discover
+from selfmart.kit import aftercommit
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ class Runtime:
     sessionmaker: async_sessionmaker[AsyncSession]
     broker: AsyncBroker
     scheduler_task: asyncio.Task[None] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
@@ -61,6 +61,22 @@ def sessionmaker() -> async_sessionmaker[AsyncSession]:
 
 def settings() -> Settings:
     return current().settings
+
+
+@contextlib.asynccontextmanager
+async def transaction() -> AsyncIterator[AsyncSession]:
+    """A job's unit of work, like a request's: commit on success, then the after-commit work
+    (outbox kicks); roll back and drop it on error."""
+    async with sessionmaker()() as session:
+        try:
+            yield session
+        except BaseException:
+            aftercommit.discard(session)
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+            await aftercommit.run_pending(session)
 
 
 def _schedule_label(schedule: Schedule, settings: Settings) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -48,7 +48,6 @@ class RunningJob:
     params: dict[str, Any]
     created_by: int | None
     total: int | None = None
-    _extra: dict[str, Any] = field(default_factory=dict)
 
     async def progress(self, n: int, total: int | None = None) -> None:
         if total is not None:

@@ -114,7 +114,8 @@ class LoginLog(Base):
     username: Mapped[str] = mapped_column(String(64), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     success: Mapped[bool]
-    #: ok | bad_password | unknown_user | locked | disabled | logout | refresh_reuse
+    #: ok | bad_password | unknown_user | locked | disabled | logout | refresh | refresh_reuse
+    #: | session_revoked | session_expired  (see selfmart.iam.sessions)
     reason: Mapped[str] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(500))

@@ -9,14 +9,16 @@ from __future__ import annotations
 import hmac
 import logging
 import random
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -517,7 +519,7 @@ class TerminalContext:
     body: bytes
 
 
-def _header(headers: Mapping[str, str | None], name: str, pattern: Any) -> str:
+def _header(headers: Mapping[str, str | None], name: str, pattern: re.Pattern[str]) -> str:
     value = headers.get(name.lower())
     if not value:
         raise MissingHeader(f"The {name} header is required", field=name)
@@ -568,7 +570,7 @@ async def authenticate(
 
     skew = get_settings().terminal_clock_skew_seconds
     ts = int(timestamp)
-    if abs(now.timestamp() - ts) > skew:
+    if abs(int(now.timestamp()) - ts) > skew:  # whole seconds, as the header carries
         raise StaleTimestamp(
             f"The timestamp is more than {skew} s away from the server time "
             f"({int(now.timestamp())})",
@@ -633,8 +635,8 @@ async def purge_nonces(
     stmt = delete(TerminalNonce).where(TerminalNonce.seen_at < cutoff)
     if terminal_id is not None:
         stmt = stmt.where(TerminalNonce.terminal_id == terminal_id)
-    removed = await session.scalars(stmt.returning(TerminalNonce.nonce))
-    return len(removed.all())
+    result = cast(CursorResult[Any], await session.execute(stmt))
+    return result.rowcount
 
 
 # --- terminal API ----------------------------------------------------------------------------

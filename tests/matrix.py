@@ -1,0 +1,73 @@
+"""The access matrix's registry: how to make the resource each path parameter names.
+
+tests/test_access_matrix.py walks app.routes and checks every route guarded by
+RequirePermission: (a) no credentials → 401; (b) a user whose role has every permission but
+the route's → 403; (c) when the path names a store-bound resource, a user with every
+permission but assigned only to store A, asking for store B's resource → 404 (not 403, not
+data); (d) a user who must change their password → 403 password_change_required.
+
+To bring a new path parameter into the matrix, add ONE entry to ID_PARAMS: an async factory
+`(session, store) -> id` that creates the resource in `store`. Chain-wide resources (roles)
+say `store_bound=False` and are created anywhere. A protected route whose path names a
+parameter missing here fails the matrix, so nobody forgets.
+
+Case (c) sends `{}` as the body. FastAPI solves dependencies before it reports body errors,
+so load store-bound path resources in a dependency listed after the permission (as iam's
+`_user_in_scope` does) and another store's id is a 404 whatever the body. A route that must
+validate its body first can register a body that passes validation in BODIES.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.models import Store, Terminal
+
+from .builders import make_role, make_user
+
+Factory = Callable[[AsyncSession, Store], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class IdParam:
+    factory: Factory
+    #: False for chain-wide resources: case (c) does not apply to them.
+    store_bound: bool = True
+
+
+async def _user(session: AsyncSession, store: Store) -> int:
+    """A cashier working in `store` only."""
+    return (await make_user(session, role="cashier", stores=[store])).id
+
+
+async def _role(session: AsyncSession, store: Store) -> int:
+    return (await make_role(session, [])).id
+
+
+async def _store(session: AsyncSession, store: Store) -> int:
+    return store.id
+
+
+async def _terminal(session: AsyncSession, store: Store) -> int:
+    terminal = Terminal(code=f"T-{uuid.uuid4().hex[:8]}", store_id=store.id, name="matrix")
+    session.add(terminal)
+    await session.flush()
+    return terminal.id
+
+
+#: path parameter name → how to make one.
+ID_PARAMS: dict[str, IdParam] = {
+    "user_id": IdParam(_user),
+    "role_id": IdParam(_role, store_bound=False),
+    "store_id": IdParam(_store),
+    "terminal_id": IdParam(_terminal),
+}
+
+#: (method, path template) → a request body that passes validation, for routes that
+#: validate their body before looking up the path's resource. `{}` otherwise.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {}
