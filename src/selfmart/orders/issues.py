@@ -150,7 +150,7 @@ async def get_for_actor(session: AsyncSession, issue_id: int, actor: Actor) -> O
         stmt = stmt.where(OrderIssue.store_id.in_(actor.store_ids))
     issue = await session.scalar(stmt)
     if issue is None:
-        raise IssueNotFound(f"Abnormal order {issue_id} not found", field="issue_id")
+        raise IssueNotFound("Abnormal order not found", field="issue_id")
     return issue
 
 

@@ -49,7 +49,7 @@ async def get_for_actor(
         stmt = stmt.with_for_update()
     order = await session.scalar(stmt)
     if order is None:
-        raise NotFound(f"Order {order_id} not found", field="order_id")
+        raise NotFound("Order not found", field="order_id")
     return order
 
 
