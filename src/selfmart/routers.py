@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from selfmart.audit.router import router as audit_router
 from selfmart.iam.router import router as iam_router
+from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.notify.router import router as notify_router
 from selfmart.orders.router import public_router as orders_public_router
@@ -25,6 +26,7 @@ API_ROUTERS: list[APIRouter] = [
     orders_router,
     orders_public_router,
     jobs_router,
+    inventory_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

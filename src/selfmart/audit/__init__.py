@@ -15,4 +15,6 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     # that changes something real (app version, address) IS audited by the service
     # (terminals.service.heartbeat); the exemption only lets the unchanged ones pass the guard.
     ("POST", "/api/terminal/v1/heartbeat"),
+    # previews compute a change without making it
+    ("POST", "/api/v1/stock/bulk/preview"),
 ]

@@ -19,6 +19,13 @@ from selfmart.models.iam import (
     UserRole,
     UserStore,
 )
+from selfmart.models.inventory import (
+    StockAlert,
+    StockBatch,
+    StockDiscrepancy,
+    StockLevel,
+    StockMovement,
+)
 from selfmart.models.jobs import JobRun
 from selfmart.models.notify import (
     Message,
@@ -28,6 +35,16 @@ from selfmart.models.notify import (
 )
 from selfmart.models.order import Order, OrderEvent, OrderIssue, OrderLine
 from selfmart.models.payment import Payment, Refund, RefundLine
+from selfmart.models.purchasing import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Stocktake,
+    StocktakeLine,
+    StockTransfer,
+    StockTransferLine,
+    Supplier,
+    SupplierProduct,
+)
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
@@ -51,10 +68,23 @@ __all__ = [
     "ProductTag",
     "Refund",
     "RefundLine",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
     "Role",
     "RolePermission",
+    "StockAlert",
+    "StockBatch",
+    "StockDiscrepancy",
+    "StockLevel",
+    "StockMovement",
+    "StockTransfer",
+    "StockTransferLine",
+    "Stocktake",
+    "StocktakeLine",
     "Store",
     "StoreProduct",
+    "Supplier",
+    "SupplierProduct",
     "Tag",
     "Terminal",
     "TerminalKey",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfmart.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from selfmart.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class RefundLimitExceeded(Forbidden):
@@ -26,3 +26,15 @@ class IssueNotFound(NotFound):
 
 class ActionNotAllowed(Conflict):
     code, message = "action_not_allowed", "This action does not fit this abnormal order"
+
+
+class RetryLater(AppError):
+    """The database chose this request as the loser of a lock conflict (a deadlock between
+    concurrent uploads): nothing was written, and sending it again is safe (intake is
+    idempotent)."""
+
+    status, code, message = 503, "retry_later", "Busy with a concurrent upload; send it again"
+
+
+#: SQLSTATEs of a transaction that lost a lock conflict and may simply be run again.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
@@ -34,7 +35,7 @@ from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
 from selfmart.models import Order, OrderEvent, OrderIssue, OrderLine, Store
 from selfmart.orders import lifecycle, pricing, receipts, stock
-from selfmart.orders.exceptions import IdempotencyConflict
+from selfmart.orders.exceptions import RETRYABLE_SQLSTATES, IdempotencyConflict, RetryLater
 from selfmart.orders.pricing import PricedOrder
 from selfmart.orders.schemas import BatchIn, OrderIn
 from selfmart.orders.statemachine import OrderStatus
@@ -45,6 +46,8 @@ _lines = cast(Table, OrderLine.__table__)
 _events = cast(Table, OrderEvent.__table__)
 _issues = cast(Table, OrderIssue.__table__)
 
+#: The advisory-lock class of "a terminal's batch upload" (the terminal id is the object).
+BATCH_LOCK = 7401
 #: How far ahead of the server clock a purchase time may be (terminal clocks drift).
 FUTURE_SKEW = timedelta(minutes=10)
 
@@ -70,6 +73,12 @@ def new_order_no(zone: str, now: datetime) -> str:
     """The date in the store's zone and ten random digits: unguessable, and unique by the
     column's constraint (a clash, about one in 10^10 per order of the day, is drawn again)."""
     return f"{now.astimezone(ZoneInfo(zone)):%y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+def raise_if_retryable(exc: DBAPIError) -> None:
+    """A lost lock conflict becomes a 503 the terminal resends (intake is idempotent)."""
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        raise RetryLater() from exc
 
 
 def _insert_ignoring_conflicts(session: AsyncSession) -> Any:
@@ -408,12 +417,21 @@ async def accept_batch(
 ) -> dict[str, Any]:
     """Offline orders: each in its own savepoint, so one refusal does not undo the others;
     each accepted once (a batch sent again, whole or in part, answers duplicates)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One batch per terminal at a time: a resend racing the original waits for it rather
+        # than interleaving with it (their orders and stock rows would otherwise deadlock).
+        # (A transaction-scoped advisory lock: a row lock on the terminal would conflict with
+        # the key-share locks its own nonces and orders hold.)
+        await session.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK, term.terminal_id)))
     results: list[dict[str, Any]] = []
     counts = {"created": 0, "duplicate": 0, "rejected": 0}
     for index, body in enumerate(batch.orders):
         try:
             async with session.begin_nested():
                 result = await accept(session, term, body, source="offline", now=now)
+        except DBAPIError as exc:
+            raise_if_retryable(exc)
+            raise
         except AppError as exc:
             counts["rejected"] += 1
             results.append(

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import DBAPIError
 
 from selfmart.deps import SessionDep, get_sessionmaker
 from selfmart.errors import Forbidden, error_responses
@@ -246,7 +247,7 @@ def _terminal(ctx: TerminalContext) -> intake.Terminal:
     status_code=201,
     operation_id="terminal_create_order",
     responses={
-        **error_responses(401, 409, 413),
+        **error_responses(401, 409, 413, 503),
         200: {"model": IntakeResult, "description": "already accepted: the same order"},
     },
 )
@@ -255,7 +256,11 @@ async def terminal_create_order(
 ) -> dict[str, Any]:
     """Create an order, once per client order id: the same id and body answer 200 with the
     order already made; the same id with another body is a 409."""
-    result = await intake.accept(session, _terminal(ctx), body)
+    try:
+        result = await intake.accept(session, _terminal(ctx), body)
+    except DBAPIError as exc:
+        intake.raise_if_retryable(exc)
+        raise
     if result["outcome"] == "duplicate":
         response.status_code = 200
     return result
@@ -265,7 +270,7 @@ async def terminal_create_order(
     "/orders/batch",
     response_model=BatchResult,
     operation_id="terminal_upload_orders",
-    responses=error_responses(401, 413),
+    responses=error_responses(401, 413, 503),
 )
 async def terminal_upload_orders(
     body: BatchIn, session: SessionDep, ctx: TerminalDep

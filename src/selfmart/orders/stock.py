@@ -7,22 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from selfmart.iam.actor import Actor
+from selfmart.inventory import service as inventory
 from selfmart.models import Order, OrderLine
 from selfmart.payments.service import RefundLineSpec
-
-
-def _inventory() -> Any:
-    # Imported on use until the inventory branch is merged (then a plain module import).
-    from selfmart.inventory import service  # type: ignore[import-not-found]
-
-    return service
 
 
 def document(order_id: int) -> tuple[str, str]:
@@ -47,7 +40,7 @@ async def book_sale(
     actor: Actor,
 ) -> Booking:
     """Book the sale out of the store's stock, in the intake's transaction."""
-    result = await _inventory().deduct_for_sale(
+    result = await inventory.deduct_for_sale(
         session,
         store_id=store_id,
         lines=list(lines),
@@ -66,7 +59,6 @@ async def book_sale(
 
 async def reverse_sale(session: AsyncSession, order: Order, *, actor: Actor, reason: str) -> None:
     """The order will not be paid (cancelled, closed): its goods are back on the shelf."""
-    inventory = _inventory()
     rows = (
         await session.execute(
             select(OrderLine.product_id, OrderLine.quantity).where(OrderLine.order_id == order.id)
@@ -103,7 +95,6 @@ async def take_back(
     restock = [s for s in specs if s.disposition == "restock"]
     if not restock or not order.stock_booked:
         return
-    inventory = _inventory()
     rows = await session.execute(
         select(OrderLine.id, OrderLine.product_id).where(
             OrderLine.id.in_([s.order_line_id for s in restock])
