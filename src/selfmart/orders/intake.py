@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,20 +81,20 @@ def raise_if_retryable(exc: DBAPIError) -> None:
         raise RetryLater() from exc
 
 
-def _insert_ignoring_conflicts(session: AsyncSession) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(_orders).on_conflict_do_nothing()
-    return sqlite.insert(_orders).on_conflict_do_nothing()
+#: The header insert, built once per dialect: a clash on any unique key inserts nothing.
+_HEADER_INSERT = {
+    "postgresql": postgresql.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
+    "sqlite": sqlite.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
+}
+_EXISTING = select(Order.id, Order.request_hash).where(
+    Order.terminal_id == bindparam("terminal_id"),
+    Order.client_order_id == bindparam("client_order_id"),
+)
 
 
 async def _existing(session: AsyncSession, terminal_id: int, client_order_id: str) -> Any | None:
-    return (
-        await session.execute(
-            select(Order.id, Order.request_hash).where(
-                Order.terminal_id == terminal_id, Order.client_order_id == client_order_id
-            )
-        )
-    ).first()
+    params = {"terminal_id": terminal_id, "client_order_id": client_order_id}
+    return (await session.execute(_EXISTING, params)).first()
 
 
 async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[str, Any]:
@@ -377,10 +377,11 @@ async def _insert_header(
         "stock_short": False,
         "open_issues": 1 if priced.mismatch else 0,
     }
+    stmt = _HEADER_INSERT[session.get_bind().dialect.name]
     for _attempt in range(5):
         order_no = new_order_no(term.store.timezone, now)
-        stmt = _insert_ignoring_conflicts(session).values(order_no=order_no, **values)
-        order_id = await session.scalar(stmt.returning(_orders.c.id))
+        values["order_no"] = order_no
+        order_id = await session.scalar(stmt, values)
         if order_id is not None:
             return int(order_id), order_no
         if await _existing(session, term.terminal_id, body.client_order_id) is not None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.errors import ErrorDetail
@@ -71,6 +71,36 @@ class PricedOrder:
         return bool(self.differences) or total_differs
 
 
+#: Every line's product with its store listing and prices, in one query built once (the hot
+#: path pays neither for building nor for compiling it again).
+_LOOKUP = (
+    select(
+        Product.id,
+        Product.name,
+        Product.spec,
+        Product.price_fen,
+        Product.member_price_fen,
+        ProductBarcode.code,
+        StoreProduct.store_price_fen,
+        StoreProduct.is_listed,
+    )
+    .select_from(Product)
+    .outerjoin(ProductBarcode, ProductBarcode.product_id == Product.id)
+    .outerjoin(
+        StoreProduct,
+        and_(
+            StoreProduct.product_id == Product.id,
+            StoreProduct.store_id == bindparam("store_id"),
+        ),
+    )
+    .where(
+        or_(
+            ProductBarcode.code.in_(bindparam("codes", expanding=True)),
+            Product.id.in_(bindparam("ids", expanding=True)),
+        )
+    )
+)
+
 #: A promotion sets `discount_fen` on the lines it applies to (member flag given).
 Promotion = Callable[[list[PricedLine], bool], None]
 PROMOTIONS: list[Promotion] = []
@@ -86,35 +116,12 @@ async def price(
 ) -> PricedOrder:
     """Price `lines` in `store_id`; a line naming an unknown or unlisted product is a 422
     naming that line (and nothing has been written)."""
-    barcodes = {ln.barcode for ln in lines if ln.barcode is not None}
-    ids = {ln.product_id for ln in lines if ln.product_id is not None}
-    conditions = []
-    if barcodes:
-        conditions.append(ProductBarcode.code.in_(barcodes))
-    if ids:
-        conditions.append(Product.id.in_(ids))
-    stmt = (
-        select(
-            Product.id,
-            Product.name,
-            Product.spec,
-            Product.price_fen,
-            Product.member_price_fen,
-            ProductBarcode.code,
-            StoreProduct.store_price_fen,
-            StoreProduct.is_listed,
-        )
-        .select_from(Product)
-        .outerjoin(ProductBarcode, ProductBarcode.product_id == Product.id)
-        .outerjoin(
-            StoreProduct,
-            and_(StoreProduct.product_id == Product.id, StoreProduct.store_id == store_id),
-        )
-        .where(or_(*conditions))
-    )
+    barcodes = sorted({ln.barcode for ln in lines if ln.barcode is not None})
+    ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
+    rows = await session.execute(_LOOKUP, {"store_id": store_id, "codes": barcodes, "ids": ids})
     by_code: dict[str, Any] = {}
     by_id: dict[int, Any] = {}
-    for found in (await session.execute(stmt)).all():
+    for found in rows.all():
         if found.code is not None:
             by_code[found.code] = found
         by_id.setdefault(found.id, found)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import struct
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from selfmart.config import get_settings
 from selfmart.kit.time import utcnow
@@ -20,8 +21,12 @@ _DAY = 86_400
 
 
 def _key() -> bytes:
-    secret = get_settings().secret_key.get_secret_value().encode()
-    return hmac.new(secret, b"selfmart.orders.receipt-link.v1", hashlib.sha256).digest()
+    return _derive(get_settings().secret_key.get_secret_value())
+
+
+@lru_cache(maxsize=4)
+def _derive(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"selfmart.orders.receipt-link.v1", hashlib.sha256).digest()
 
 
 def make_token(order_id: int, *, now: datetime | None = None) -> str:
