@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import openpyxl
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.config import get_settings
 from selfmart.kit.time import utcnow
 from selfmart.models import AuditLog, Order, OrderEvent, OrderLine, Payment
+from selfmart.orders import export
 from tests.builders import auth_headers, make_role, make_store, make_user
 from tests.orders.builders import make_order, make_product
 from tests.terminals.builders import make_terminal
@@ -331,3 +334,36 @@ async def test_lines_keep_their_snapshot_after_the_catalog_changes(
     assert line is not None
     assert line.amount_fen == 350
     assert (await session.get(Order, order.id)) is not None
+
+
+async def test_a_large_export_runs_as_a_job_with_progress_then_downloads(
+    client: httpx.AsyncClient, session: AsyncSession, jobs: Any
+) -> None:
+    store = await make_store(session)
+    other = await make_store(session)
+    cola = await make_product(session, stores=[store, other])
+    for i in range(5):
+        await make_order(session, store, [(cola, i + 1)])
+    await make_order(session, other, [(cola, 1)])
+    admin = await make_user(session, role="admin", stores=[store])
+    h = await auth_headers(session, admin)
+
+    r = await client.post("/api/v1/orders/exports", params={"lang": "en"}, headers=h)
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    job = (await client.get(f"/api/v1/orders/exports/{job_id}", headers=h)).json()
+    assert job["status"] == "succeeded", job
+    assert (job["progress"], job["total"]) == (5, 5)  # the admin's store only
+    assert job["result"]["rows"] == 5
+
+    r = await client.get(f"/api/v1/orders/exports/{job_id}/file", headers=h)
+    assert r.status_code == 200
+    rows = list(openpyxl.load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[0][0] == "Order no."
+    assert len(rows) == 6
+    # Someone else's export is not theirs to download.
+    stranger = await auth_headers(session, await make_user(session, role="admin", stores=[store]))
+    r = await client.get(f"/api/v1/orders/exports/{job_id}/file", headers=stranger)
+    assert r.status_code == 404
+    path = export.export_path(get_settings().media_dir, job_id)
+    path.unlink(missing_ok=True)

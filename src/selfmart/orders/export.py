@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import asdict
 from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.iam.actor import Actor
 from selfmart.kit.money import fen_to_yuan
+from selfmart.models import Order
 from selfmart.orders import search
 from selfmart.orders.search import OrderFilters
+from selfmart.orders.statemachine import OrderStatus
 
 CHUNK_ROWS = 500
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -208,7 +214,7 @@ async def stream_xlsx(
     actor: Actor,
     *,
     lang: str = "zh-CN",
-    on_progress: Callable[[int], Any] | None = None,
+    on_progress: Callable[[int], Awaitable[None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """The xlsx bytes of every order the search finds, produced while the rows are read."""
     sink = _Sink()
@@ -239,7 +245,7 @@ async def stream_xlsx(
                 parts.append(_row_xml(row_no, _cells(dict(row), lang)))
             sheet.write("".join(parts).encode())
             if on_progress is not None:
-                on_progress(row_no - 1)
+                await on_progress(row_no - 1)
             chunk = sink.drain()
             if chunk:
                 yield chunk
@@ -247,3 +253,67 @@ async def stream_xlsx(
     sheet.close()
     zf.close()
     yield sink.drain()
+
+
+# ---------------------------------------------------------------- large exports, as a job
+
+
+def filters_to_params(filters: OrderFilters) -> dict[str, Any]:
+    """The filters as JSON (job params travel as JSON)."""
+    out: dict[str, Any] = {}
+    for key, value in asdict(filters).items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, list):
+            out[key] = [str(v) if isinstance(v, StrEnum) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def filters_from_params(params: dict[str, Any]) -> OrderFilters:
+    values = dict(params)
+    for key in ("time_from", "time_to"):
+        if values.get(key):
+            values[key] = datetime.fromisoformat(values[key])
+    values["status"] = [OrderStatus(s) for s in values.get("status") or []]
+    return OrderFilters(**values)
+
+
+def export_path(media_dir: Path, job_id: int) -> Path:
+    return media_dir / "exports" / f"orders-{job_id}.xlsx"
+
+
+async def count(
+    factory: async_sessionmaker[AsyncSession], filters: OrderFilters, actor: Actor
+) -> int:
+    async with factory() as session:
+        stmt = search.apply_filters(select(func.count(Order.id)), filters, actor)
+        return int(await session.scalar(stmt) or 0)
+
+
+async def write_file(
+    factory: async_sessionmaker[AsyncSession],
+    filters: OrderFilters,
+    actor: Actor,
+    path: Path,
+    *,
+    lang: str,
+    on_progress: Callable[[int], Awaitable[None]] | None = None,
+) -> int:
+    """Write the export to `path` (atomically: a partial file never has the final name)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    rows = 0
+
+    async def seen(n: int) -> None:
+        nonlocal rows
+        rows = n
+        if on_progress is not None:
+            await on_progress(n)
+
+    with partial.open("wb") as out:
+        async for chunk in stream_xlsx(factory, filters, actor, lang=lang, on_progress=seen):
+            out.write(chunk)
+    partial.replace(path)
+    return rows

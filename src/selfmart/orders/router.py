@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.exc import DBAPIError
 
 from selfmart.deps import SessionDep, get_sessionmaker
@@ -13,6 +13,7 @@ from selfmart.errors import Forbidden, error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.jobs.schemas import JobRead
 from selfmart.kit.context import current_ip
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.time import utcnow
@@ -77,6 +78,57 @@ async def export_orders(
         media_type=export.XLSX_MEDIA_TYPE,
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
+
+
+@router.post(
+    "/exports",
+    response_model=JobRead,
+    status_code=202,
+    operation_id="orders_export_start",
+    responses=error_responses(401, 403),
+)
+async def start_export(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_EXPORT)],
+    filters: Filters,
+    lang: Annotated[Literal["zh-CN", "en"], Query()] = "zh-CN",
+) -> Any:
+    """The current search as an xlsx file made by a job: follow its progress at
+    GET /orders/exports/{id}, then download it from /orders/exports/{id}/file."""
+    return await service.start_export(session, filters, lang=lang, actor=actor)
+
+
+@router.get(
+    "/exports/{job_id}",
+    response_model=JobRead,
+    operation_id="orders_export_status",
+    responses=error_responses(401, 403, 404),
+)
+async def export_status(
+    job_id: Annotated[int, Path(ge=1, le=2**53)],
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_EXPORT)],
+) -> Any:
+    """How far the export job has got (rows written of the total)."""
+    return await service.export_job(session, job_id, actor=actor)
+
+
+@router.get(
+    "/exports/{job_id}/file",
+    operation_id="orders_export_file",
+    response_class=FileResponse,
+    responses={200: {"content": {export.XLSX_MEDIA_TYPE: {}}}, **error_responses(401, 403, 404)},
+)
+async def export_file(
+    job_id: Annotated[int, Path(ge=1, le=2**53)],
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_EXPORT)],
+) -> FileResponse:
+    path = await service.export_file(
+        session, job_id, media_dir=request.app.state.settings.media_dir, actor=actor
+    )
+    return FileResponse(path, media_type=export.XLSX_MEDIA_TYPE, filename=path.name)
 
 
 @router.get(

@@ -4,6 +4,7 @@ hand, recording money collected by hand, refunds by line and quantity."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -14,9 +15,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from selfmart.audit import service as audit
 from selfmart.errors import Conflict, ErrorDetail, IllegalTransition, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.jobs import service as jobs
 from selfmart.kit.time import utcnow
 from selfmart.models import (
     AuditLog,
+    JobRun,
     Order,
     OrderEvent,
     OrderIssue,
@@ -26,10 +29,11 @@ from selfmart.models import (
     Store,
     Terminal,
 )
+from selfmart.orders import export, lifecycle, statemachine, stock
 from selfmart.orders import issues as issue_rules
-from selfmart.orders import lifecycle, statemachine, stock
 from selfmart.orders.exceptions import RefundLimitExceeded
 from selfmart.orders.schemas import ManualPaymentBody, RefundBody
+from selfmart.orders.search import OrderFilters
 from selfmart.orders.statemachine import OrderStatus
 from selfmart.payments import channels
 from selfmart.payments import service as payments
@@ -607,3 +611,50 @@ async def close_expired(
             continue  # paid or cancelled while we looked
         closed.append(order.id)
     return closed
+
+
+# ---------------------------------------------------------------- large exports
+
+
+async def start_export(
+    session: AsyncSession, filters: OrderFilters, *, lang: str, actor: Actor
+) -> JobRun:
+    """Queue the export of a search as a job with progress (for searches too large to wait
+    for); the console polls GET /jobs/{id} and then downloads the file."""
+    run = await jobs.start_job(
+        session,
+        kind="orders.export",
+        created_by=actor,
+        params={
+            "filters": export.filters_to_params(filters),
+            "store_ids": None if actor.store_ids is None else sorted(actor.store_ids),
+            "lang": lang,
+            "actor_name": actor.name,
+        },
+    )
+    await audit.record(
+        session,
+        actor,
+        "order.export",
+        "job",
+        run.id,
+        after={"filters": export.filters_to_params(filters), "lang": lang},
+    )
+    return run
+
+
+async def export_job(session: AsyncSession, job_id: int, *, actor: Actor) -> JobRun:
+    """The actor's own export job (a super admin sees every one); 404 otherwise."""
+    run = await jobs.get_job(session, actor, job_id)
+    if run.kind != "orders.export":
+        raise NotFound("No order export with this id", field="job_id")
+    return run
+
+
+async def export_file(session: AsyncSession, job_id: int, *, media_dir: Path, actor: Actor) -> Path:
+    """The finished export file of the actor's own export job (404 otherwise)."""
+    run = await export_job(session, job_id, actor=actor)
+    path = export.export_path(media_dir, run.id)
+    if run.status != "succeeded" or not path.is_file():
+        raise NotFound("No finished order export with this id", field="job_id")
+    return path

@@ -3,15 +3,20 @@ automatically, and the xlsx export with progress."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.iam.actor import job_actor
+from selfmart.iam.actor import Actor, job_actor
+from selfmart.iam.permissions import Perm
 from selfmart.jobs import runtime
+from selfmart.jobs import service as jobs
 from selfmart.jobs.registry import Every, task
 from selfmart.kit import aftercommit
-from selfmart.orders import issues, service
+from selfmart.orders import export, issues, service
 
 CLOSE_UNPAID = "orders.close_unpaid"
+EXPORT = "orders.export"
 WORK_ISSUES = "orders.work_issues"
 
 
@@ -41,3 +46,31 @@ async def work_issues() -> int:
         worked = await issues.run_automatic_rules(session, actor=job_actor(WORK_ISSUES))
         await _commit(session)
     return worked
+
+
+@jobs.job(EXPORT)
+async def export_orders(run: jobs.RunningJob) -> dict[str, Any]:
+    """A large export: the file is written under media_dir/exports with progress reported as
+    rows are read; the console downloads it when the run has succeeded."""
+    params = run.params
+    actor = Actor(
+        kind="user",
+        id=run.created_by,
+        name=str(params.get("actor_name", "")),
+        permissions=frozenset({Perm.ORDER_EXPORT.value}),
+        store_ids=None if params["store_ids"] is None else frozenset(params["store_ids"]),
+    )
+    filters = export.filters_from_params(params["filters"])
+    factory = runtime.sessionmaker()
+    total = await export.count(factory, filters, actor)
+    await run.progress(0, total)
+    path = export.export_path(runtime.settings().media_dir, run.id)
+
+    async def progress(n: int) -> None:
+        await run.progress(n, total)
+
+    rows = await export.write_file(
+        factory, filters, actor, path, lang=str(params.get("lang", "zh-CN")), on_progress=progress
+    )
+    await run.progress(rows, total)
+    return {"rows": rows, "file": path.name}
