@@ -170,6 +170,8 @@ def upgrade() -> None:
         sa.Column("terminal_unit_price_fen", sa.Integer(), nullable=True),
         sa.Column("refunded_qty", sa.Integer(), nullable=False),
         sa.Column("refunded_fen", sa.Integer(), nullable=False),
+        sa.Column("cancelled_qty", sa.Integer(), nullable=False),
+        sa.Column("cancelled_fen", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["order_id"],
             ["orders.id"],

@@ -437,3 +437,107 @@ async def test_a_batch_body_that_is_too_big_or_not_a_batch_is_refused(
     r = await _post(client, creds, [one], URL + "/batch")
     assert r.status_code == 422
     assert await _counts(session) == before
+
+
+async def _issue_id(client: httpx.AsyncClient, h: dict[str, str], order_id: int) -> int:
+    d = (await client.get(f"/api/v1/orders/{order_id}", headers=h)).json()
+    return int(next(i["id"] for i in d["issues"] if i["kind"] == "stock_short"))
+
+
+async def test_out_of_stock_lines_are_cancelled_and_the_rest_waits_for_payment(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store, creds, cola, chips = await _setup(session, barcode=None, allow_negative_stock=False)
+    await _stock(session, store, cola, 1)
+    body = _order(
+        lines=[{"product_id": cola.id, "quantity": 3}, {"product_id": chips.id, "quantity": 2}]
+    )
+    res = (await _post(client, creds, body)).json()
+    assert res["status"] == "out_of_stock"
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+    issue_id = await _issue_id(client, h, res["order_id"])
+
+    r = await client.post(
+        f"/api/v1/orders/issues/{issue_id}/actions",
+        json={"action": "cancel_lines", "note": "货架上只有一瓶"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved"
+    d = (await client.get(f"/api/v1/orders/{res['order_id']}", headers=h)).json()
+    assert d["status"] == "awaiting_payment"
+    assert d["total_fen"] == 1600
+    assert d["item_count"] == 2
+    assert [(ln["quantity"], ln["cancelled_qty"]) for ln in d["lines"]] == [(3, 3), (2, 0)]
+    assert d["stock_booked"] is True
+    assert await inventory.balances(session, store.id, [cola.id, chips.id]) == {
+        cola.id: 1,
+        chips.id: 8,
+    }
+    # It is paid for what is left, and a refund cannot reach the cancelled units.
+    r = await client.post(f"/api/v1/orders/{res['order_id']}/payments", json={}, headers=h)
+    assert r.json()["amount_fen"] == 1600
+    r = await client.post(
+        f"/api/v1/orders/{res['order_id']}/refunds", json={"full": True, "reason": "x"}, headers=h
+    )
+    assert r.json()["amount_fen"] == 1600
+
+
+async def test_a_substitute_replaces_a_missing_line_before_payment(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store, creds, cola, chips = await _setup(session, barcode=None, allow_negative_stock=False)
+    await _stock(session, store, cola, 0)
+    res = (
+        await _post(client, creds, _order(lines=[{"product_id": cola.id, "quantity": 2}]))
+    ).json()
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+    issue_id = await _issue_id(client, h, res["order_id"])
+    line_id = (await client.get(f"/api/v1/orders/{res['order_id']}", headers=h)).json()["lines"][0][
+        "id"
+    ]
+    r = await client.post(
+        f"/api/v1/orders/issues/{issue_id}/actions",
+        json={"action": "substitute_lines", "substitutes": {str(line_id): chips.id}},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    d = (await client.get(f"/api/v1/orders/{res['order_id']}", headers=h)).json()
+    assert d["status"] == "awaiting_payment"
+    assert [(ln["product_id"], ln["quantity"] - ln["cancelled_qty"]) for ln in d["lines"]] == [
+        (cola.id, 0),
+        (chips.id, 2),
+    ]
+    assert d["total_fen"] == 1600
+    assert await inventory.balances(session, store.id, [chips.id]) == {chips.id: 8}
+
+
+async def test_cancelling_a_line_booked_past_the_shelf_puts_it_back(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store, creds, cola, chips = await _setup(session)
+    await _stock(session, store, cola, 1)
+    res = (
+        await _post(
+            client,
+            creds,
+            _order(
+                lines=[
+                    {"product_id": cola.id, "quantity": 2},
+                    {"product_id": chips.id, "quantity": 1},
+                ]
+            ),
+        )
+    ).json()
+    assert res["stock_short"] is True
+    assert await inventory.balances(session, store.id, [cola.id]) == {cola.id: -1}
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+    issue_id = await _issue_id(client, h, res["order_id"])
+    r = await client.post(
+        f"/api/v1/orders/issues/{issue_id}/actions", json={"action": "cancel_lines"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    assert await inventory.balances(session, store.id, [cola.id]) == {cola.id: 1}
+    d = (await client.get(f"/api/v1/orders/{res['order_id']}", headers=h)).json()
+    assert d["total_fen"] == 800
+    assert d["status"] == "awaiting_payment"

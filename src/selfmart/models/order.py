@@ -116,6 +116,10 @@ class OrderLine(Base):
     terminal_unit_price_fen: Mapped[int | None]
     refunded_qty: Mapped[int] = mapped_column(default=0)
     refunded_fen: Mapped[int] = mapped_column(default=0)
+    #: Units taken off the bill before payment (the shelf did not have them): what the line
+    #: charges is amount_fen - cancelled_fen for quantity - cancelled_qty units.
+    cancelled_qty: Mapped[int] = mapped_column(default=0)
+    cancelled_fen: Mapped[int] = mapped_column(default=0)
 
     order: Mapped[Order] = relationship(lazy="raise", back_populates="lines")
 

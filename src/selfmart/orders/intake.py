@@ -198,6 +198,8 @@ async def accept(
                 "terminal_unit_price_fen": ln.terminal_unit_price_fen,
                 "refunded_qty": 0,
                 "refunded_fen": 0,
+                "cancelled_qty": 0,
+                "cancelled_fen": 0,
             }
             for ln in priced.lines
         ],

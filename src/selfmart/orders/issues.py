@@ -14,7 +14,7 @@ from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
-from selfmart.models import Order, OrderIssue, Payment, Store
+from selfmart.models import Order, OrderIssue, OrderLine, Payment, Store
 from selfmart.orders import lifecycle
 from selfmart.orders.exceptions import ActionNotAllowed, IssueNotFound
 from selfmart.orders.schemas import IssueAction
@@ -180,10 +180,7 @@ async def act(
         after={"issue_id": issue.id, "kind": issue.kind, "action": body.action},
         note=body.note,
     )
-    handler = _HANDLERS.get(body.action)
-    if handler is None:
-        raise ActionNotAllowed(f"{body.action} is not available yet", field="action")
-    await handler(session, order, issue, body, actor)
+    await _HANDLERS[body.action](session, order, issue, body, actor)
     await session.flush()
     await session.refresh(issue)
     return issue
@@ -310,7 +307,59 @@ async def _refund_difference(
     )
 
 
+async def _remind(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    from selfmart.orders import service as orders
+
+    # The issue stays open: it settles when the money arrives.
+    await orders.remind(session, order, via=body.via, note=body.note, actor=actor)
+
+
+async def _cancel_lines(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    from selfmart.orders import service as orders
+
+    line_ids = body.line_ids or await _short_line_ids(session, issue, order)
+    await orders.cancel_lines(session, order, line_ids, note=body.note, actor=actor)
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="cancel_lines", note=body.note
+    )
+
+
+async def _short_line_ids(session: AsyncSession, issue: OrderIssue, order: Order) -> list[int]:
+    """Without line ids, a stock-short issue cancels the lines the shelf could not cover."""
+    short = {int(x["product_id"]) for x in issue.detail.get("lines", []) if "product_id" in x}
+    ids = (
+        await session.scalars(
+            select(OrderLine.id)
+            .where(OrderLine.order_id == order.id, OrderLine.product_id.in_(short))
+            .order_by(OrderLine.line_no)
+        )
+    ).all()
+    if not ids:
+        raise ValidationFailed("Name the lines to cancel", field="line_ids")
+    return list(ids)
+
+
+async def _substitute_lines(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    from selfmart.orders import service as orders
+
+    if not body.substitutes:
+        raise ValidationFailed("Say which product replaces which line", field="substitutes")
+    await orders.substitute_lines(session, order, body.substitutes, note=body.note, actor=actor)
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="substitute_lines", note=body.note
+    )
+
+
 _HANDLERS: dict[str, Any] = {
+    "remind": _remind,
+    "cancel_lines": _cancel_lines,
+    "substitute_lines": _substitute_lines,
     "close": _close,
     "write_off": _write_off,
     "retry_payment": _retry_payment,

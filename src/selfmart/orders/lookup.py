@@ -98,6 +98,7 @@ async def public_view(session: AsyncSession, order_id: int) -> dict[str, Any]:
                 "discount_fen": ln.discount_fen,
                 "amount_fen": ln.amount_fen,
                 "refunded_qty": ln.refunded_qty,
+                "cancelled_qty": ln.cancelled_qty,
             }
             for ln in lines
         ],

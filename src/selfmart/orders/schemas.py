@@ -72,6 +72,8 @@ class OrderLineRead(Schema):
     terminal_unit_price_fen: int | None
     refunded_qty: int
     refunded_fen: int
+    cancelled_qty: int
+    cancelled_fen: int
 
 
 class PaymentRead(Schema):
@@ -386,6 +388,7 @@ class PublicLine(Schema):
     discount_fen: int
     amount_fen: int
     refunded_qty: int
+    cancelled_qty: int
 
 
 class PublicPayment(Schema):

@@ -3,19 +3,21 @@ hand, recording money collected by hand, refunds by line and quantity."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from selfmart.audit import service as audit
+from selfmart.config import get_settings
 from selfmart.errors import Conflict, ErrorDetail, IllegalTransition, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.jobs import service as jobs
+from selfmart.kit.money import fen_to_yuan
 from selfmart.kit.time import utcnow
 from selfmart.models import (
     AuditLog,
@@ -29,10 +31,11 @@ from selfmart.models import (
     Store,
     Terminal,
 )
-from selfmart.orders import export, lifecycle, statemachine, stock
+from selfmart.notify import service as notify
+from selfmart.orders import export, lifecycle, pricing, receipts, statemachine, stock
 from selfmart.orders import issues as issue_rules
-from selfmart.orders.exceptions import RefundLimitExceeded
-from selfmart.orders.schemas import ManualPaymentBody, RefundBody
+from selfmart.orders.exceptions import ActionNotAllowed, RefundLimitExceeded
+from selfmart.orders.schemas import IntakeLine, ManualPaymentBody, RefundBody
 from selfmart.orders.search import OrderFilters
 from selfmart.orders.statemachine import OrderStatus
 from selfmart.payments import channels
@@ -271,12 +274,18 @@ async def mark_payment_failed(
 # ---------------------------------------------------------------- refunds
 
 
+def _refundable_units(line: OrderLine) -> int:
+    return line.quantity - line.cancelled_qty - line.refunded_qty
+
+
 def _line_refund_amount(line: OrderLine, quantity: int) -> int:
     """The line's money for `quantity` units: pro rata, the last unit takes the remainder, so
     refunding a line in parts adds up to exactly what was charged."""
-    if line.refunded_qty + quantity == line.quantity:
-        return line.amount_fen - line.refunded_fen
-    return line.amount_fen * quantity // line.quantity
+    units = line.quantity - line.cancelled_qty
+    charged = line.amount_fen - line.cancelled_fen
+    if line.refunded_qty + quantity == units:
+        return charged - line.refunded_fen
+    return charged * quantity // units
 
 
 async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor: Actor) -> Refund:
@@ -293,9 +302,9 @@ async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor
     wanted: list[tuple[OrderLine, int, str]] = []
     if body.full:
         wanted = [
-            (line, line.quantity - line.refunded_qty, body.disposition)
+            (line, _refundable_units(line), body.disposition)
             for line in lines.values()
-            if line.quantity > line.refunded_qty
+            if _refundable_units(line) > 0
         ]
         if not wanted:
             raise Conflict("Every line of this order is already refunded", field="full")
@@ -311,7 +320,7 @@ async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor
                 )
             )
             continue
-        left = line.quantity - line.refunded_qty
+        left = _refundable_units(line)
         if item.quantity > left:
             problems.append(
                 ErrorDetail(
@@ -365,7 +374,8 @@ async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor
             update(OrderLine)
             .where(
                 OrderLine.id == spec.order_line_id,
-                OrderLine.refunded_qty + spec.quantity <= OrderLine.quantity,
+                OrderLine.refunded_qty + spec.quantity
+                <= OrderLine.quantity - OrderLine.cancelled_qty,
             )
             .values(
                 refunded_qty=OrderLine.refunded_qty + spec.quantity,
@@ -451,7 +461,10 @@ async def settle_refund(
         set_committed_value(order, "refunded_fen", total)
         left = await session.scalar(
             select(OrderLine.id)
-            .where(OrderLine.order_id == order.id, OrderLine.refunded_qty < OrderLine.quantity)
+            .where(
+                OrderLine.order_id == order.id,
+                OrderLine.refunded_qty < OrderLine.quantity - OrderLine.cancelled_qty,
+            )
             .limit(1)
         )
         to = S.PARTIALLY_REFUNDED if left is not None else S.REFUNDED
@@ -658,3 +671,279 @@ async def export_file(session: AsyncSession, job_id: int, *, media_dir: Path, ac
     if run.status != "succeeded" or not path.is_file():
         raise NotFound("No finished order export with this id", field="job_id")
     return path
+
+
+# ---------------------------------------------------------------- changing lines
+
+
+LINE_CHANGE_STATES = (S.AWAITING_PAYMENT, S.PAYMENT_FAILED, S.OUT_OF_STOCK)
+
+
+async def _order_lines(session: AsyncSession, order: Order, line_ids: list[int]) -> list[OrderLine]:
+    found = {
+        line.id: line
+        for line in (
+            await session.scalars(
+                select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.id.in_(line_ids))
+            )
+        ).all()
+    }
+    problems = [
+        ErrorDetail(
+            field=f"line_ids.{i}", reason="not_found", message=f"Line {lid} is not on this order"
+        )
+        for i, lid in enumerate(line_ids)
+        if lid not in found
+    ]
+    if problems or not line_ids:
+        raise ValidationFailed(
+            "Name the lines of this order to change",
+            details=problems or [ErrorDetail(field="line_ids", reason="missing")],
+        )
+    return [found[lid] for lid in line_ids]
+
+
+async def _take_off_bill(
+    session: AsyncSession, order: Order, lines: list[OrderLine], *, actor: Actor
+) -> list[tuple[int, int]]:
+    """Cancel what is left of `lines` on an unpaid order; returns (product, units) put back."""
+    now = utcnow()
+    back: list[tuple[int, int]] = []
+    less_total = less_subtotal = less_items = 0
+    for line in lines:
+        units = line.quantity - line.cancelled_qty
+        if units <= 0:
+            continue
+        amount = line.amount_fen - line.cancelled_fen
+        line.cancelled_qty = line.quantity
+        line.cancelled_fen = line.amount_fen
+        less_total += amount
+        less_subtotal += line.list_price_fen * units
+        less_items += units
+        back.append((line.product_id, units))
+    order.total_fen -= less_total
+    order.subtotal_fen -= less_subtotal
+    order.discount_fen = order.subtotal_fen - order.total_fen
+    order.item_count -= less_items
+    order.updated_at = now
+    await session.flush()
+    await stock.put_back(session, order, back, actor=actor)
+    return back
+
+
+async def _after_line_change(
+    session: AsyncSession, order: Order, *, actor: Actor, reason: str
+) -> None:
+    """An order whose lines changed: nothing left is cancelled; an out-of-stock order whose
+    remaining lines the shelf now covers is booked and waits for payment again."""
+    left = [
+        (pid, qty)
+        for pid, qty in (
+            await session.execute(
+                select(OrderLine.product_id, OrderLine.quantity - OrderLine.cancelled_qty).where(
+                    OrderLine.order_id == order.id
+                )
+            )
+        ).all()
+        if qty > 0
+    ]
+    if not left:
+        await lifecycle.transition(
+            session,
+            order,
+            S.CANCELLED,
+            actor=actor,
+            reason=reason,
+            note="every line was taken off the order",
+            audit_action="order.cancel",
+        )
+        order.stock_booked = False
+        await session.flush()
+        return
+    if order.status == S.OUT_OF_STOCK and not order.stock_booked:
+        store = await session.get_one(Store, order.store_id)
+        booked = await stock.book_sale(
+            session,
+            store_id=order.store_id,
+            order_id=order.id,
+            lines=left,
+            allow_negative=store.allow_negative_stock,
+            actor=actor,
+        )
+        if booked.ok:
+            order.stock_booked = True
+            order.expires_at = utcnow() + timedelta(
+                minutes=get_settings().order_payment_timeout_minutes
+            )
+            await session.flush()
+            await lifecycle.transition(
+                session,
+                order,
+                S.AWAITING_PAYMENT,
+                actor=actor,
+                reason=reason,
+                audit_action="order.rebook",
+            )
+
+
+async def cancel_lines(
+    session: AsyncSession, order: Order, line_ids: list[int], *, note: str | None, actor: Actor
+) -> None:
+    """Take lines off an order whose goods were not there: off the bill before payment, or
+    refunded (as not resellable) after it."""
+    lines = await _order_lines(session, order, line_ids)
+    if order.status in statemachine.REFUNDABLE_STATES:
+        from selfmart.orders.schemas import RefundLineIn
+
+        wanted = [
+            RefundLineIn(line_id=ln.id, quantity=_refundable_units(ln), disposition="write_off")
+            for ln in lines
+            if _refundable_units(ln) > 0
+        ]
+        if not wanted:
+            raise Conflict("Those lines are already refunded", field="line_ids")
+        await refund(
+            session,
+            order,
+            RefundBody(lines=wanted, reason=note or "lines cancelled: not on the shelf"),
+            actor=actor,
+        )
+        return
+    if order.status not in LINE_CHANGE_STATES:
+        raise Conflict(f"Lines of a {order.status} order cannot be changed", field="action")
+    back = await _take_off_bill(session, order, lines, actor=actor)
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="note",
+        reason="lines_cancelled",
+        note=note,
+        data={"lines": [{"product_id": p, "quantity": q} for p, q in back]},
+    )
+    await _after_line_change(session, order, actor=actor, reason="lines_cancelled")
+
+
+async def substitute_lines(
+    session: AsyncSession,
+    order: Order,
+    substitutes: dict[int, int],
+    *,
+    note: str | None,
+    actor: Actor,
+) -> None:
+    """Before payment: sell other products in place of lines the shelf did not have (same
+    quantities, priced by the server)."""
+    if order.status not in LINE_CHANGE_STATES:
+        raise Conflict(
+            "Lines can be substituted before payment only; refund or cancel them instead",
+            field="action",
+        )
+    lines = await _order_lines(session, order, list(substitutes))
+    replacing = [(ln, ln.quantity - ln.cancelled_qty) for ln in lines]
+    priced = await pricing.price(
+        session,
+        store_id=order.store_id,
+        lines=[
+            IntakeLine(product_id=substitutes[ln.id], quantity=units)
+            for ln, units in replacing
+            if units > 0
+        ],
+        member=order.member_no is not None,
+        terminal_total_fen=None,
+    )
+    await _take_off_bill(session, order, lines, actor=actor)
+    next_no = int(
+        await session.scalar(
+            select(func.max(OrderLine.line_no)).where(OrderLine.order_id == order.id)
+        )
+        or 0
+    )
+    for i, pl in enumerate(priced.lines, start=1):
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                line_no=next_no + i,
+                product_id=pl.product_id,
+                barcode=pl.barcode,
+                name=pl.name,
+                spec=pl.spec,
+                list_price_fen=pl.list_price_fen,
+                unit_price_fen=pl.unit_price_fen,
+                quantity=pl.quantity,
+                discount_fen=pl.discount_fen,
+                amount_fen=pl.amount_fen,
+                price_source=pl.price_source,
+            )
+        )
+    order.total_fen += priced.total_fen
+    order.subtotal_fen += priced.subtotal_fen
+    order.discount_fen = order.subtotal_fen - order.total_fen
+    order.item_count += priced.item_count
+    await session.flush()
+    if order.stock_booked:
+        store = await session.get_one(Store, order.store_id)
+        booked = await stock.book_sale(
+            session,
+            store_id=order.store_id,
+            order_id=order.id,
+            lines=[(pl.product_id, pl.quantity) for pl in priced.lines],
+            allow_negative=store.allow_negative_stock,
+            actor=actor,
+        )
+        if not booked.ok:
+            raise Conflict("The substitutes are not in stock either", field="substitutes")
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="note",
+        reason="lines_substituted",
+        note=note,
+        data={"substitutes": {str(k): v for k, v in substitutes.items()}},
+    )
+    await _after_line_change(session, order, actor=actor, reason="lines_substituted")
+
+
+# ---------------------------------------------------------------- reminders
+
+
+async def remind(
+    session: AsyncSession, order: Order, *, via: str | None, note: str | None, actor: Actor
+) -> None:
+    """Send the customer a reminder with the link to their order (its page takes the payment
+    once the platform channels arrive). Sent after commit, through the notify outbox."""
+    owed = order.total_fen - order.paid_fen
+    if owed <= 0 or order.status not in (*statemachine.UNPAID_STATES, *statemachine.PAID_STATES):
+        raise ActionNotAllowed("Nothing is owed on this order", field="action")
+    channel = via or "sms"
+    if channel == "member_message":
+        raise ActionNotAllowed(
+            "Member messages arrive with the members domain; use sms", field="via"
+        )
+    if not order.customer_phone:
+        raise ActionNotAllowed("This order has no customer phone to text", field="via")
+    link = receipts.receipt_url(order.id)
+    amount = fen_to_yuan(owed)
+    try:
+        await notify.send(
+            session,
+            kind="order.payment_reminder",
+            title=f"订单 {order.order_no} 待支付 ¥{amount}",
+            body=f"您在自助店的订单 {order.order_no} 还有 ¥{amount} 未支付，请点击完成支付：{link}",
+            channels=[],
+            addresses=[(channel, order.customer_phone)],
+            store_id=order.store_id,
+            data={"order_id": order.id, "owed_fen": owed},
+        )
+    except LookupError:
+        raise ActionNotAllowed(f"The {channel} channel is not configured", field="via") from None
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="reminder",
+        reason=f"reminder.{channel}",
+        note=note,
+        data={"owed_fen": owed, "to": f"***{order.customer_phone[-4:]}"},
+    )

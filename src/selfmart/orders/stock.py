@@ -61,10 +61,13 @@ async def reverse_sale(session: AsyncSession, order: Order, *, actor: Actor, rea
     """The order will not be paid (cancelled, closed): its goods are back on the shelf."""
     rows = (
         await session.execute(
-            select(OrderLine.product_id, OrderLine.quantity).where(OrderLine.order_id == order.id)
+            select(OrderLine.product_id, OrderLine.quantity - OrderLine.cancelled_qty).where(
+                OrderLine.order_id == order.id
+            )
         )
     ).all()
-    lines = [(r.product_id, r.quantity) for r in rows if r.quantity > 0]
+    # Cancelled units went back when they were cancelled.
+    lines = [(pid, qty) for pid, qty in rows if qty > 0]
     if lines:
         await inventory.restock_for_return(
             session,
@@ -108,3 +111,14 @@ async def take_back(
         document=document(order.id),
         actor=actor,
     )
+
+
+async def put_back(
+    session: AsyncSession, order: Order, lines: Sequence[tuple[int, int]], *, actor: Actor
+) -> None:
+    """Units taken off an unpaid order's bill go back on the shelf (the sale is reversed)."""
+    lines = [(pid, qty) for pid, qty in lines if qty > 0]
+    if lines and order.stock_booked:
+        await inventory.restock_for_return(
+            session, store_id=order.store_id, lines=lines, document=document(order.id), actor=actor
+        )
