@@ -26,7 +26,7 @@ async def test_close_unpaid_closes_only_expired_unpaid_orders(
     failed = await make_order(session, store, [(p, 1)], created_at=past, status="payment_failed")
     fresh = await make_order(session, store, [(p, 1)])
     paid = await make_order(session, store, [(p, 1)], created_at=past, status="paid", paid=True)
-    await session.commit()
+    await session.flush()
 
     async with runtime.running(settings_for(db_url), sessionmaker):
         assert await tasks.close_unpaid() == 2

@@ -125,7 +125,9 @@ async def test_a_cashier_may_refund_up_to_the_limit_and_no_more(
     body = r.json()
     assert body["error"] == "refund_limit_exceeded"
     assert body["details"][0]["field"] == "amount_fen"
-    assert await session.scalar(select(func.count(Refund.id))) == 0
+    assert (
+        await session.scalar(select(func.count(Refund.id)).where(Refund.order_id == order.id)) == 0
+    )
     assert (await session.get(Order, order.id)).status == "paid"  # type: ignore[union-attr]
 
     r = await client.post(
@@ -159,8 +161,15 @@ async def test_refund_input_errors_name_the_line_and_change_nothing(
         r = await client.post(url, json=body, headers=h)
         assert r.status_code == 422, (body, r.text)
         assert field in [d["field"] for d in r.json()["details"]], (body, r.json())
-    assert await session.scalar(select(func.count(Refund.id))) == 0
-    assert await session.scalar(select(func.count(RefundLine.id))) == 0
+    assert (
+        await session.scalar(select(func.count(Refund.id)).where(Refund.order_id == order.id)) == 0
+    )
+    assert (
+        await session.scalar(
+            select(func.count(RefundLine.id)).where(RefundLine.order_line_id == cola.id)
+        )
+        == 0
+    )
     assert (await session.get(Order, order.id)).status == "paid"  # type: ignore[union-attr]
 
 
