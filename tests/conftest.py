@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -92,6 +92,20 @@ async def _migrated(url: str) -> str:
     return url
 
 
+def _sqlite_real_transactions(eng: AsyncEngine) -> None:
+    """SQLite's driver defers BEGIN until the first write, so a test's outer transaction (and
+    its savepoints) would not exist yet when the code under test commits: the commit would be
+    real and leak into later tests. SQLAlchemy's documented recipe: let SQLAlchemy emit BEGIN."""
+
+    @event.listens_for(eng.sync_engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(eng.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
 @pytest.fixture(scope="session")
 async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(db_url)
@@ -99,9 +113,23 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
+@pytest.fixture(scope="session")
+async def tx_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The engine behind each test's rolled-back transaction. On SQLite it is a second engine
+    with real BEGINs (below); `engine` keeps the driver's default for tests that commit across
+    several connections, where a deferred read-then-write transaction would hit SQLITE_BUSY."""
+    if engine.dialect.name != "sqlite":
+        yield engine
+        return
+    eng = make_engine(db_url)
+    _sqlite_real_transactions(eng)
+    yield eng
+    await eng.dispose()
+
+
 @pytest.fixture
-async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    async with engine.connect() as conn:
+async def connection(tx_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with tx_engine.connect() as conn:
         trans = await conn.begin()
         try:
             yield conn

@@ -26,7 +26,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.models import Store, Terminal
+from selfmart.kit.time import utcnow
+from selfmart.models import JobRun, Store, Terminal
 
 from .builders import make_role, make_user
 
@@ -70,7 +71,6 @@ async def _order(session: AsyncSession, store: Store) -> int:
 
 async def _issue(session: AsyncSession, store: Store) -> int:
     """An open abnormal-order issue (price mismatch) on an order of `store`."""
-    from selfmart.kit.time import utcnow
     from selfmart.models import OrderIssue
 
     order_id = await _order(session, store)
@@ -89,10 +89,7 @@ async def _issue(session: AsyncSession, store: Store) -> int:
 
 
 async def _job(session: AsyncSession, store: Store) -> int:
-    """A queued job run (chain-wide: job runs belong to their creator, not to a store)."""
-    from selfmart.kit.time import utcnow
-    from selfmart.models import JobRun
-
+    """A job run (owned by nobody: only the system and super admins may see it)."""
     run = JobRun(kind="matrix", status="queued", progress=0, params={}, created_at=utcnow())
     session.add(run)
     await session.flush()

@@ -96,6 +96,7 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
         "perms": [
             Perm.STORE_READ,
             Perm.TERMINAL_READ,
+            Perm.JOB_READ,  # to follow their own imports and exports
             Perm.PRODUCT_READ,
             Perm.PRODUCT_WRITE,
             Perm.PRODUCT_IMPORT,

@@ -1,0 +1,169 @@
+"""Browser tests: the real server over a fresh migrated, demo-seeded SQLite file, driven by the
+system Chromium through Playwright. Never downloads a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    StorageState,
+    ViewportSize,
+    sync_playwright,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+DIST = WEB / "dist"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
+
+#: The demo logins (selfmart.demo.DEMO_LOGINS).
+LOGINS = {
+    "superadmin": "Super@2026",
+    "admin": "Admin@2026",
+    "cashier": "Cashier@2026",
+}
+
+
+def _newest_source_mtime() -> float:
+    paths = [WEB / "index.html", WEB / "package.json", WEB / "vite.config.ts"]
+    paths += [p for p in (WEB / "src").rglob("*") if p.is_file()]
+    paths += [p for p in (WEB / "public").rglob("*") if p.is_file()]
+    return max(p.stat().st_mtime for p in paths if p.exists())
+
+
+@pytest.fixture(scope="session")
+def console_dist() -> Path:
+    """The built console; built here when missing or older than its sources."""
+    index = DIST / "index.html"
+    if index.is_file() and index.stat().st_mtime >= _newest_source_mtime():
+        return DIST
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("the console is not built and npm is missing")
+    if not (WEB / "node_modules").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True)
+    subprocess.run([npm, "run", "build"], cwd=WEB, check=True)
+    return DIST
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server_url(console_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`selfmart serve` on a free port over a fresh, migrated, demo-seeded SQLite database."""
+    workdir = tmp_path_factory.mktemp("browser-server")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SELFMART_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'selfmart.db'}",
+        "SELFMART_DEMO": "true",
+        "SELFMART_STATIC_DIR": str(console_dist),
+        "SELFMART_MEDIA_DIR": str(workdir / "media"),
+        "SELFMART_LOG_LEVEL": "WARNING",
+    }
+    cli = [sys.executable, "-m", "selfmart.cli"]
+    for step in (["migrate"], ["seed-demo"]):
+        subprocess.run([*cli, *step], env=env, cwd=workdir, check=True, capture_output=True)
+    log = (workdir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited early:\n{(workdir / 'server.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("server did not answer /api/health within 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def playwright_session() -> Iterator[Playwright]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session: Playwright) -> Iterator[Browser]:
+    b = playwright_session.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def context(browser: Browser, server_url: str) -> Iterator[BrowserContext]:
+    # Each test starts in Chinese, whatever language a profile was left in by another test.
+    chinese: StorageState = {
+        "cookies": [],
+        "origins": [
+            {"origin": server_url, "localStorage": [{"name": "selfmart.locale", "value": "zh-CN"}]}
+        ],
+    }
+    ctx = browser.new_context(
+        base_url=server_url,
+        viewport=VIEWPORT,
+        locale="zh-CN",
+        accept_downloads=True,
+        storage_state=chinese,
+    )
+    ctx.set_default_timeout(15_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()

@@ -1,0 +1,91 @@
+// Every console page, with the permission it needs and where it sits in the side menu.
+import type { RouteRecordRaw } from 'vue-router'
+import { Perm } from '@/permissions/codes'
+import ConsoleLayout from '@/layouts/ConsoleLayout.vue'
+import LoginView from '@/views/auth/LoginView.vue'
+
+export const consoleRoutes: RouteRecordRaw[] = [
+  {
+    path: '',
+    name: 'dashboard',
+    component: () => import('@/views/home/DashboardView.vue'),
+    meta: { titleKey: 'menu.dashboard', menu: { group: 'home', order: 0, icon: 'HomeFilled' } },
+  },
+  {
+    path: 'stores',
+    name: 'stores',
+    component: () => import('@/views/stores/StoresView.vue'),
+    meta: { titleKey: 'menu.stores', perm: Perm.STORE_READ, menu: { group: 'stores', order: 10, icon: 'Shop' } },
+  },
+  {
+    path: 'terminals',
+    name: 'terminals',
+    component: () => import('@/views/terminals/TerminalsView.vue'),
+    meta: { titleKey: 'menu.terminals', perm: Perm.TERMINAL_READ, menu: { group: 'stores', order: 20, icon: 'Monitor' } },
+  },
+  {
+    path: 'users',
+    name: 'users',
+    component: () => import('@/views/iam/UsersView.vue'),
+    meta: { titleKey: 'menu.users', perm: Perm.USER_READ, menu: { group: 'system', order: 10, icon: 'User' } },
+  },
+  {
+    path: 'roles',
+    name: 'roles',
+    component: () => import('@/views/iam/RolesView.vue'),
+    meta: { titleKey: 'menu.roles', perm: Perm.ROLE_READ, menu: { group: 'system', order: 20, icon: 'Lock' } },
+  },
+  {
+    path: 'login-logs',
+    name: 'login-logs',
+    component: () => import('@/views/iam/LoginLogsView.vue'),
+    meta: { titleKey: 'menu.loginLogs', perm: Perm.LOGIN_LOG_READ, menu: { group: 'system', order: 30, icon: 'Key' } },
+  },
+  {
+    path: 'audit-logs',
+    name: 'audit-logs',
+    component: () => import('@/views/audit/AuditLogsView.vue'),
+    meta: { titleKey: 'menu.auditLogs', perm: Perm.AUDIT_READ, menu: { group: 'system', order: 40, icon: 'Document' } },
+  },
+  {
+    path: 'messages',
+    name: 'messages',
+    component: () => import('@/views/messages/MessagesView.vue'),
+    meta: { titleKey: 'menu.messages' },
+  },
+  {
+    path: 'profile',
+    name: 'profile',
+    component: () => import('@/views/account/ProfileView.vue'),
+    meta: { titleKey: 'menu.profile' },
+  },
+  {
+    path: 'password',
+    name: 'password',
+    component: () => import('@/views/account/PasswordView.vue'),
+    meta: { titleKey: 'menu.password' },
+  },
+  {
+    path: 'forbidden',
+    name: 'forbidden',
+    component: () => import('@/views/errors/ForbiddenView.vue'),
+    meta: { titleKey: 'errors.forbidden' },
+  },
+  {
+    path: ':pathMatch(.*)*',
+    name: 'not-found',
+    component: () => import('@/views/errors/NotFoundView.vue'),
+    meta: { titleKey: 'errors.not_found' },
+  },
+]
+
+export const routes: RouteRecordRaw[] = [
+  { path: '/login', name: 'login', component: LoginView, meta: { public: true, titleKey: 'login.submit' } },
+  {
+    path: '/password/required',
+    name: 'force-password',
+    component: () => import('@/views/auth/ForcePasswordView.vue'),
+    meta: { bare: true, titleKey: 'password.forcedTitle' },
+  },
+  { path: '/', component: ConsoleLayout, children: consoleRoutes },
+]

@@ -1,0 +1,60 @@
+// The side menu shows only what the user's permission codes allow.
+import { describe, expect, it } from 'vitest'
+import { buildMenu, type MenuRoute } from '@/router/menu'
+import { consoleRoutes } from '@/router/routes'
+import { Perm } from '@/permissions/codes'
+
+const routes = consoleRoutes as unknown as MenuRoute[]
+const names = (perms: string[]) =>
+  buildMenu(routes, new Set(perms)).map((s) => [s.key, s.items.map((i) => i.name)] as const)
+
+// The built-in roles' codes, as the backend defines them (selfmart.iam.permissions.BUILTIN_ROLES).
+const SUPER = Object.values(Perm)
+const CASHIER = [Perm.STORE_READ, Perm.PRODUCT_READ, Perm.ORDER_READ, Perm.ORDER_WRITE, Perm.ORDER_REFUND, Perm.PAYMENT_READ, Perm.PAYMENT_WRITE]
+
+describe('buildMenu', () => {
+  it('gives the super admin every foundation page, grouped and ordered', () => {
+    expect(names(SUPER)).toEqual([
+      ['home', ['dashboard']],
+      ['stores', ['stores', 'terminals']],
+      ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
+    ])
+  })
+
+  it('gives a cashier no system section', () => {
+    const menu = names(CASHIER)
+    expect(menu.map(([k]) => k)).not.toContain('system')
+    expect(menu).toEqual([
+      ['home', ['dashboard']],
+      ['stores', ['stores']],
+    ])
+  })
+
+  it('shows a single page when only its code is held', () => {
+    expect(names([Perm.AUDIT_READ])).toEqual([
+      ['home', ['dashboard']],
+      ['system', ['audit-logs']],
+    ])
+  })
+
+  it('leaves out routes without a menu entry and empty sections', () => {
+    const all = buildMenu(routes, new Set(SUPER)).flatMap((s) => s.items.map((i) => i.name))
+    expect(all).not.toContain('messages')
+    expect(all).not.toContain('profile')
+    expect(all).not.toContain('not-found')
+  })
+
+  it('accepts "any of" requirements and nested children with full paths', () => {
+    const custom: MenuRoute[] = [
+      {
+        name: 'catalog-root',
+        path: 'catalog',
+        children: [
+          { name: 'products', path: 'products', meta: { titleKey: 'x', perm: [Perm.PRODUCT_READ, Perm.PRODUCT_WRITE], menu: { group: 'catalog', order: 1, icon: 'Goods' } } },
+        ],
+      },
+    ]
+    expect(buildMenu(custom, new Set([Perm.PRODUCT_WRITE]))[0]!.items[0]).toMatchObject({ name: 'products', path: '/catalog/products' })
+    expect(buildMenu(custom, new Set([Perm.ORDER_READ]))).toEqual([])
+  })
+})
