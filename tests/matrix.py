@@ -27,7 +27,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import utcnow
-from selfmart.models import JobRun, Store, Terminal
+from selfmart.models import (
+    Category,
+    JobRun,
+    Product,
+    ProductImage,
+    Store,
+    StoreProduct,
+    Tag,
+    Terminal,
+)
 
 from .builders import make_role, make_user
 
@@ -96,6 +105,47 @@ async def _job(session: AsyncSession, store: Store) -> int:
     return run.id
 
 
+async def _product(session: AsyncSession, store: Store) -> int:
+    """A chain-wide product, listed in `store` (so the store's listing routes find it)."""
+    product = Product(name=f"矩阵商品 {uuid.uuid4().hex[:6]}", price_fen=100)
+    session.add(product)
+    await session.flush()
+    session.add(StoreProduct(store_id=store.id, product_id=product.id))
+    await session.flush()
+    return product.id
+
+
+async def _category(session: AsyncSession, store: Store) -> int:
+    category = Category(name=f"矩阵 {uuid.uuid4().hex[:6]}", depth=1)
+    session.add(category)
+    await session.flush()
+    category.path = f"/{category.id}/"
+    await session.flush()
+    return category.id
+
+
+async def _tag(session: AsyncSession, store: Store) -> int:
+    tag = Tag(name=f"矩阵 {uuid.uuid4().hex[:6]}")
+    session.add(tag)
+    await session.flush()
+    return tag.id
+
+
+async def _image(session: AsyncSession, store: Store) -> int:
+    image = ProductImage(
+        product_id=await _product(session, store),
+        storage_key="products/0/none.jpg",
+        thumb_key="products/0/none_thumb.webp",
+        content_type="image/jpeg",
+        width=1,
+        height=1,
+        size_bytes=1,
+    )
+    session.add(image)
+    await session.flush()
+    return image.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -105,6 +155,10 @@ ID_PARAMS: dict[str, IdParam] = {
     "order_id": IdParam(_order),
     "issue_id": IdParam(_issue),
     "job_id": IdParam(_job, store_bound=False),
+    "product_id": IdParam(_product, store_bound=False),
+    "category_id": IdParam(_category, store_bound=False),
+    "tag_id": IdParam(_tag, store_bound=False),
+    "image_id": IdParam(_image, store_bound=False),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

@@ -70,6 +70,22 @@ class Settings(BaseSettings):
     media_dir: Path = ROOT / "var" / "media"
     static_dir: Path = ROOT / "web" / "dist"
 
+    # catalog: product images and imports
+    media_storage: str = Field("local", description="local (media_dir) | s3")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, OSS)")
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_prefix: str = "media/"
+    image_max_bytes: int = 5 * 1024 * 1024
+    image_thumb_px: int = 256
+    media_url_ttl_seconds: int = 24 * 3600
+    import_max_bytes: int = 30 * 1024 * 1024
+    import_max_rows: int = 100_000
+    #: Larger imports run as a background job with progress (GET /api/v1/jobs/{id}).
+    import_sync_max_rows: int = 2_000
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")

@@ -108,4 +108,7 @@ async def seed_demo(session: AsyncSession) -> None:
         for store_code in login.stores:
             session.add(UserStore(user_id=user.id, store_id=stores[store_code].id))
     await session.flush()
-    log.info("demo data in place")
+    from selfmart.catalog.demo import seed_catalog
+
+    added = await seed_catalog(session, list(stores.values()))
+    log.info("demo data in place (%d new products)", added)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from selfmart.audit.router import router as audit_router
+from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
@@ -25,6 +26,7 @@ API_ROUTERS: list[APIRouter] = [
     notify_router,
     orders_router,
     orders_public_router,
+    catalog_router,
     jobs_router,
     inventory_router,
 ]

@@ -17,4 +17,7 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     ("POST", "/api/terminal/v1/heartbeat"),
     # previews compute a change without making it
     ("POST", "/api/v1/stock/bulk/preview"),
+    # A bulk-edit preview computes the changes and writes nothing (POST only because the
+    # selection is a body); the apply that follows writes one entry per product changed.
+    ("POST", "/api/v1/products/bulk/preview"),
 ]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, false, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit.export import AuditWriter
@@ -103,6 +104,52 @@ async def record(
     )
     session.add(entry)
     return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry for `record_many`."""
+
+    entity_id: object | None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    store_id: int | None = None
+
+
+async def record_many(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    changes: Sequence[Change],
+    *,
+    note: str | None = None,
+) -> int:
+    """One entry per change in one multi-row INSERT, for bulk work (imports of 50,000 rows)
+    where an ORM object per entry would cost more than the work it records."""
+    if not changes:
+        return 0
+    now = utcnow()
+    ip, request_id = current_ip(), current_request_id()
+    rows = [
+        {
+            "occurred_at": now,
+            "actor_type": actor.kind,
+            "actor_id": actor.audit_id,
+            "actor_name": actor.name,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": None if c.entity_id is None else str(c.entity_id),
+            "store_id": c.store_id,
+            "changes": diff(c.before, c.after),
+            "note": note,
+            "ip": ip,
+            "request_id": request_id,
+        }
+        for c in changes
+    ]
+    await session.execute(insert(AuditLog), rows)
+    return len(rows)
 
 
 def _scope(actor: Actor) -> ColumnElement[bool] | None:

@@ -31,6 +31,8 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/api/health"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    # Signed, expiring image links: the HMAC in the query is the credential.
+    ("GET", "/api/v1/media/{key:path}"),
     # A new terminal has no key yet: it proves itself with the one-time activation code.
     ("POST", "/api/terminal/v1/activate"),
     # Customers: the receipt's signed link, and order no. + phone's last four (rate-limited).

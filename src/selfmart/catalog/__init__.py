@@ -1,0 +1,1 @@
+"""The catalog domain: products, barcodes, categories, tags, images, per-store listing."""

@@ -1,0 +1,43 @@
+"""Pinyin search keys: 可口可乐 is found by "kekoukele" and by "kkkl"."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from pypinyin import lazy_pinyin
+
+_MARK = "\x00"
+_KEEP = re.compile(r"[^0-9a-z]+")
+#: Separates name and brand so a match never spans the two.
+SEP = "|"
+
+
+def _non_han(chars: str) -> str:
+    return _MARK + chars
+
+
+@lru_cache(maxsize=8192)
+def _keys(text: str) -> tuple[str, str]:
+    full: list[str] = []
+    initials: list[str] = []
+    for syllable in lazy_pinyin(text, errors=_non_han):
+        if syllable.startswith(_MARK):
+            plain = _KEEP.sub("", syllable[1:].lower())
+            full.append(plain)
+            initials.append(plain)
+        elif syllable:
+            full.append(syllable.lower())
+            initials.append(syllable[0].lower())
+    return "".join(full), "".join(initials)
+
+
+def search_keys(name: str, brand: str = "") -> tuple[str, str]:
+    """(full pinyin, initials) for a product, e.g. ("kekoukele|kekoukele", "kkkl|kkkl")."""
+    parts = [_keys(t) for t in (name, brand) if t.strip()]
+    return SEP.join(p[0] for p in parts), SEP.join(p[1] for p in parts)
+
+
+def normalise_query(q: str) -> str:
+    """A typed query reduced to what the pinyin columns hold (lower-case letters, digits)."""
+    return _KEEP.sub("", q.lower())

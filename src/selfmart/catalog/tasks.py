@@ -1,0 +1,126 @@
+"""Background jobs of the catalog: large product imports, with progress in `job_runs`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.catalog import images as media
+from selfmart.catalog import importer
+from selfmart.catalog.schemas import ImportReport, ImportStarted
+from selfmart.iam.actor import Actor, job_actor
+from selfmart.iam.permissions import Perm
+from selfmart.jobs import runtime
+from selfmart.jobs import service as jobs
+from selfmart.kit.tabular import Table
+from selfmart.models import User
+
+IMPORT_JOB = "catalog.import_products"
+
+
+async def start_import(
+    session: AsyncSession,
+    table: Table,
+    data: bytes,
+    filename: str | None,
+    options: importer.ImportOptions,
+    *,
+    actor: Actor,
+    storage: media.Storage,
+) -> ImportStarted:
+    """Keep the upload in media storage and queue the import; it starts after commit."""
+    key = f"imports/{uuid.uuid4().hex}.{table.kind}"
+    await anyio.to_thread.run_sync(storage.put, key, data, "application/octet-stream")
+    run = await jobs.start_job(
+        session,
+        kind=IMPORT_JOB,
+        created_by=actor,
+        params={
+            "key": key,
+            "filename": filename,
+            "mode": options.mode,
+            "encoding": table.encoding or options.encoding,
+            "create_categories": options.create_categories,
+            "create_tags": options.create_tags,
+            "max_rows": options.max_rows,
+        },
+        total=len(table.rows),
+    )
+    await audit.record(
+        session,
+        actor,
+        "product.import_start",
+        "job_run",
+        run.id,
+        after={"file": filename, "rows": len(table.rows), "mode": options.mode},
+    )
+    return ImportStarted(job_id=run.id, rows=len(table.rows))
+
+
+async def _actor_for(session: AsyncSession, user_id: int | None) -> Actor:
+    """The person who started the import, so the audit log names them."""
+    user = None if user_id is None else await session.get(User, user_id)
+    if user is None:
+        return job_actor(IMPORT_JOB)
+    return Actor(
+        kind="user", id=user.id, name=user.username, permissions=frozenset(Perm), store_ids=None
+    )
+
+
+@jobs.job(IMPORT_JOB)
+async def import_products(run: jobs.RunningJob) -> Mapping[str, Any]:
+    p = run.params
+    storage = media.make_storage(runtime.settings())
+    options = importer.ImportOptions(
+        mode=p["mode"],
+        encoding=p["encoding"],
+        create_categories=bool(p["create_categories"]),
+        create_tags=bool(p["create_tags"]),
+        max_rows=int(p["max_rows"]),
+    )
+    try:
+        data = await anyio.to_thread.run_sync(storage.get, p["key"])
+        table = await importer.read_upload(data, p["filename"], options)
+        await run.progress(0, len(table.rows))
+        async with runtime.transaction() as session:
+            actor = await _actor_for(session, run.created_by)
+            # SQLite has one writer: a progress commit from another connection would wait for
+            # the import's own transaction, so progress is reported while writing only on
+            # PostgreSQL.
+            live = session.get_bind().dialect.name != "sqlite"
+            report = await importer.import_table(
+                session,
+                table,
+                options,
+                actor=actor,
+                filename=p["filename"],
+                progress=run.progress if live else None,
+            )
+        await run.progress(len(table.rows), len(table.rows))
+        return report.model_dump(mode="json")
+    finally:
+        await anyio.to_thread.run_sync(storage.delete, p["key"])
+
+
+async def submit_import(
+    session: AsyncSession,
+    data: bytes,
+    filename: str | None,
+    options: importer.ImportOptions,
+    *,
+    actor: Actor,
+    storage: media.Storage,
+    sync_max_rows: int,
+) -> ImportReport | ImportStarted:
+    """Read the upload (a bad file is refused here, at once); import small files in this
+    transaction and hand larger ones to a background job."""
+    table = await importer.read_upload(data, filename, options)
+    if len(table.rows) <= sync_max_rows:
+        return await importer.import_table(session, table, options, actor=actor, filename=filename)
+    importer.map_headers(table.headers)  # a file with wrong columns fails now, not in the job
+    return await start_import(session, table, data, filename, options, actor=actor, storage=storage)
