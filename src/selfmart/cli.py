@@ -6,16 +6,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import click
 
 from selfmart.config import get_settings
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from selfmart.inventory.checks import Mismatch
 
 T = TypeVar("T")
 
@@ -65,6 +60,29 @@ def seed_demo() -> None:
     click.echo("demo data loaded")
 
 
+@main.command("check-stock")
+@click.option("--store-id", type=int, default=None, help="check one store only")
+def check_stock(store_id: int | None) -> None:
+    """Verify that every cached stock balance equals the sum of its ledger movements."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.inventory.checks import Mismatch, find_mismatches
+
+    async def run(session: AsyncSession) -> list[Mismatch]:
+        return await find_mismatches(session, store_id)
+
+    mismatches = _with_session(run)
+    for m in mismatches:
+        click.echo(
+            f"MISMATCH store={m.store_id} product={m.product_id} "
+            f"balance={m.balance} ledger={m.ledger_sum}"
+        )
+    if mismatches:
+        click.echo(f"{len(mismatches)} balance(s) differ from the ledger", err=True)
+        sys.exit(1)
+    click.echo("stock balances match the ledger")
+
+
 @main.command("create-admin")
 @click.option("--username", required=True, help="login name of the new super admin")
 @click.option(
@@ -77,6 +95,7 @@ def seed_demo() -> None:
 @click.option("--display-name", default=None)
 def create_admin(username: str, password: str, display_name: str | None) -> None:
     """Create a super admin, who must change the password at first login."""
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from selfmart.errors import AppError
     from selfmart.iam import service
@@ -98,27 +117,6 @@ def create_admin(username: str, password: str, display_name: str | None) -> None
     except ValueError as exc:  # the username is not acceptable
         raise click.ClickException(f"username: {exc}") from exc
     click.echo(f"super admin {name} created; the password must be changed at first login")
-
-
-@main.command("check-stock")
-@click.option("--store-id", type=int, default=None, help="check one store only")
-def check_stock(store_id: int | None) -> None:
-    """Verify that every cached stock balance equals the sum of its ledger movements."""
-    from selfmart.inventory.checks import find_mismatches
-
-    async def run(session: AsyncSession) -> list[Mismatch]:
-        return await find_mismatches(session, store_id)
-
-    mismatches = _with_session(run)
-    for m in mismatches:
-        click.echo(
-            f"MISMATCH store={m.store_id} product={m.product_id} "
-            f"balance={m.balance} ledger={m.ledger_sum}"
-        )
-    if mismatches:
-        click.echo(f"{len(mismatches)} balance(s) differ from the ledger", err=True)
-        sys.exit(1)
-    click.echo("stock balances match the ledger")
 
 
 @main.command()

@@ -13,6 +13,7 @@ from selfmart.notify.router import router as notify_router
 from selfmart.orders.router import public_router as orders_public_router
 from selfmart.orders.router import router as orders_router
 from selfmart.orders.router import terminal_router as orders_terminal_router
+from selfmart.purchasing.router import router as purchasing_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
 from selfmart.terminals.router import terminal_api
@@ -27,8 +28,9 @@ API_ROUTERS: list[APIRouter] = [
     orders_router,
     orders_public_router,
     catalog_router,
-    jobs_router,
     inventory_router,
+    purchasing_router,
+    jobs_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

@@ -123,25 +123,3 @@ async def test_manual_resolve_is_audited_and_stays_resolved_while_still_low(
     with pytest.raises(IllegalTransition) as err:
         await alerts.resolve(session, alert.id, actor=CLERK)
     assert "resolved to resolved" in err.value.message
-
-
-async def test_new_alerts_are_announced_only_after_commit(session: AsyncSession) -> None:
-    from selfmart.inventory import notifications
-    from selfmart.kit import aftercommit
-
-    seen: list[list[int]] = []
-
-    async def deliver(_factory: object, ids: list[int]) -> None:
-        seen.append(ids)
-
-    notifications.register(deliver)
-    try:
-        store = await make_store(session)
-        p = await make_product(session, low_stock_threshold=1)
-        await stock(session, store.id, p.id, 2)
-        await _sell(session, store.id, p.id, 1)
-        assert seen == []  # nothing leaves before the commit
-        await aftercommit.run_pending(session)
-        assert seen == [[a.id for a in await _alerts(session, store.id)]]
-    finally:
-        notifications._deliverers.remove(deliver)

@@ -7,6 +7,8 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    # previews compute a change without making it
+    ("POST", "/api/v1/stock/bulk/preview"),
     # marking one's own messages read is personal reading state, not business state: nobody
     # else sees it and it changes nothing in the stores (read_at itself records when)
     ("POST", "/api/v1/messages/"),
@@ -15,8 +17,6 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     # that changes something real (app version, address) IS audited by the service
     # (terminals.service.heartbeat); the exemption only lets the unchanged ones pass the guard.
     ("POST", "/api/terminal/v1/heartbeat"),
-    # previews compute a change without making it
-    ("POST", "/api/v1/stock/bulk/preview"),
     # A bulk-edit preview computes the changes and writes nothing (POST only because the
     # selection is a body); the apply that follows writes one entry per product changed.
     ("POST", "/api/v1/products/bulk/preview"),

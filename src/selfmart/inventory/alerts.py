@@ -82,7 +82,7 @@ async def after_booking(
         )
         opened = [int(i) for i in (await session.execute(stmt)).scalars()]
         if opened:
-            notifications.announce(session, opened)
+            await notifications.announce(session, opened)
     if up:
         await session.execute(
             update(alerts_table)

@@ -128,7 +128,7 @@ async def scan_near_expiry(
             opened.extend(int(i) for i in (await session.execute(stmt)).scalars())
     await session.flush()
     if opened:
-        notifications.announce(session, opened)
+        await notifications.announce(session, opened)
     return opened
 
 

@@ -199,7 +199,14 @@ def movement_row(
     }
 
 
+#: Compiled once and cached: a `.values(rows)` statement would be compiled on every sale.
+_INSERT_MOVEMENTS = insert(movements)
+
+
 async def write_movements(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """All the movements of one change in one INSERT statement."""
-    if rows:
-        await session.execute(insert(movements).values(rows))
+    """All the movements of one change: one statement (executemany batches the rows into
+    multi-row INSERTs on PostgreSQL)."""
+    if len(rows) == 1:
+        await session.execute(_INSERT_MOVEMENTS, rows[0])
+    elif rows:
+        await session.execute(_INSERT_MOVEMENTS, rows)

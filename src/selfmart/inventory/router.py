@@ -13,10 +13,13 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
-from selfmart.inventory import alerts, batches, discrepancies, export, queries
+from selfmart.inventory import alert_routes, alerts, batches, discrepancies, export, queries
 from selfmart.inventory import service as inventory
 from selfmart.inventory.schemas import (
     AlertRead,
+    AlertRouteIn,
+    AlertRouteRead,
+    AlertRouteUpdate,
     BalanceSeries,
     BatchRead,
     BatchWriteOff,
@@ -516,3 +519,59 @@ async def resolve_discrepancy(
 ) -> DiscrepancyRead:
     item = await discrepancies.resolve(session, discrepancy_id, actor=actor, note=body.note)
     return DiscrepancyRead.model_validate(item)
+
+
+# --- alert routes --------------------------------------------------------------------------
+
+
+@router.get(
+    "/stock-alert-routes",
+    response_model=list[AlertRouteRead],
+    operation_id="listStockAlertRoutes",
+    responses=error_responses(401, 403),
+)
+async def list_alert_routes(
+    session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_READ)]
+) -> list[dict[str, Any]]:
+    return [alert_routes.read(r) for r in await alert_routes.list_routes(session, actor=actor)]
+
+
+@router.post(
+    "/stock-alert-routes",
+    response_model=AlertRouteRead,
+    status_code=201,
+    operation_id="createStockAlertRoute",
+    responses=error_responses(401, 403, 404),
+)
+async def create_alert_route(
+    body: AlertRouteIn, session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_WRITE)]
+) -> dict[str, Any]:
+    return alert_routes.read(await alert_routes.create_route(session, body, actor=actor))
+
+
+@router.patch(
+    "/stock-alert-routes/{route_id}",
+    response_model=AlertRouteRead,
+    operation_id="updateStockAlertRoute",
+    responses=error_responses(401, 403, 404),
+)
+async def update_alert_route(
+    route_id: int,
+    body: AlertRouteUpdate,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ALERT_WRITE)],
+) -> dict[str, Any]:
+    return alert_routes.read(await alert_routes.update_route(session, route_id, body, actor=actor))
+
+
+@router.delete(
+    "/stock-alert-routes/{route_id}",
+    status_code=204,
+    operation_id="deleteStockAlertRoute",
+    responses=error_responses(401, 403, 404),
+)
+async def delete_alert_route(
+    route_id: int, session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_WRITE)]
+) -> Response:
+    await alert_routes.delete_route(session, route_id, actor=actor)
+    return Response(status_code=204)

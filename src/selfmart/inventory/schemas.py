@@ -190,3 +190,50 @@ class BatchWriteOff(InSchema):
     #: default: everything left of the batch
     quantity: Quantity | None = None
     reason: Reason
+
+
+class AlertRouteIn(InSchema):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    #: None: every store (only for people who run every store)
+    store_id: int | None = None
+    kinds: Annotated[list[Literal["low_stock", "near_expiry"]], Field(max_length=2)] = []
+    target: Literal["role", "robot"]
+    role_id: int | None = None
+    channels: Annotated[list[Literal["in_app", "email", "sms"]], Field(max_length=3)] = []
+    robot_kind: Literal["wecom", "dingtalk", "feishu"] | None = None
+    webhook_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://\S+$")] = None
+    #: write-only: the signing secret of a DingTalk/Feishu robot
+    secret: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    mode: Literal["immediate", "digest"] = "immediate"
+    is_active: bool = True
+
+
+class AlertRouteUpdate(InSchema):
+    name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    kinds: Annotated[list[Literal["low_stock", "near_expiry"]] | None, Field(max_length=2)] = None
+    role_id: int | None = None
+    channels: Annotated[list[Literal["in_app", "email", "sms"]] | None, Field(max_length=3)] = None
+    robot_kind: Literal["wecom", "dingtalk", "feishu"] | None = None
+    webhook_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://\S+$")] = None
+    #: write-only; an empty string removes the secret
+    secret: Annotated[str | None, Field(max_length=200)] = None
+    mode: Literal["immediate", "digest"] | None = None
+    is_active: bool | None = None
+
+
+class AlertRouteRead(Schema):
+    id: int
+    name: str
+    store_id: int | None
+    kinds: list[str]
+    target: str
+    role_id: int | None
+    channels: list[str]
+    robot_kind: str | None
+    webhook_url: str | None
+    has_secret: bool
+    mode: str
+    is_active: bool
+    last_digest_on: date | None
+    created_at: datetime
+    updated_at: datetime

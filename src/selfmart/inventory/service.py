@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
@@ -25,7 +25,15 @@ from selfmart.inventory import alerts, ledger
 from selfmart.inventory.ledger import Booked, Document
 from selfmart.inventory.queries import visible_store
 from selfmart.kit.time import utcnow
-from selfmart.models import Product, StockBatch, StockDiscrepancy, Store
+from selfmart.models import (
+    Product,
+    StockBatch,
+    StockDiscrepancy,
+    StockLevel,
+    StockMovement,
+    Store,
+    StoreProduct,
+)
 
 __all__ = [
     "Booked",
@@ -36,6 +44,9 @@ __all__ = [
     "ReceiptLine",
     "adjust",
     "balances",
+    "net_sales",
+    "stocked_products",
+    "thresholds",
     "book",
     "deduct_for_sale",
     "receive",
@@ -345,11 +356,13 @@ async def receive(
     lines: Sequence[ReceiptLine],
     document: Document,
     actor: Actor,
+    occurred_at: datetime | None = None,
 ) -> list[Booked]:
     """Book goods received (purchase_receipt movements). Products that track batches get a
     batch per line, with the given expiry date or today plus the product's shelf life."""
     _merge([(ln.product_id, ln.quantity) for ln in lines])
     await _require_products(session, [ln.product_id for ln in lines])
+    now = occurred_at or utcnow()
     products = {
         p.id: p
         for p in (
@@ -358,7 +371,6 @@ async def receive(
             )
         ).all()
     }
-    now = utcnow()
     changes: list[Change] = []
     for i, ln in enumerate(lines):
         product = products[ln.product_id]
@@ -658,3 +670,53 @@ async def apply_bulk(
             note=why,
         )
     return lines
+
+
+# --- read helpers for other domains (purchasing, reports) ----------------------------------
+
+
+async def net_sales(
+    session: AsyncSession,
+    *,
+    store_id: int,
+    since: datetime,
+    until: datetime,
+    product_ids: Sequence[int] | None = None,
+) -> dict[int, int]:
+    """Units sold minus units returned, per product, in [since, until)."""
+    stmt = (
+        select(StockMovement.product_id, func.sum(StockMovement.quantity))
+        .where(
+            StockMovement.store_id == store_id,
+            StockMovement.kind.in_(("sale", "customer_return")),
+            StockMovement.occurred_at >= since,
+            StockMovement.occurred_at < until,
+        )
+        .group_by(StockMovement.product_id)
+    )
+    if product_ids is not None:
+        stmt = stmt.where(StockMovement.product_id.in_(list(product_ids)))
+    return {int(pid): max(0, -int(total or 0)) for pid, total in await session.execute(stmt)}
+
+
+async def thresholds(
+    session: AsyncSession, store_id: int, product_ids: Sequence[int]
+) -> dict[int, int]:
+    """The effective low-stock threshold per product in a store (override, else chain)."""
+    from selfmart.catalog import service as catalog
+
+    return await catalog.low_stock_thresholds(session, store_id, product_ids)
+
+
+async def stocked_products(session: AsyncSession, store_id: int) -> list[int]:
+    """Products the store has a balance for or lists for sale."""
+    rows = await session.scalars(
+        select(StockLevel.product_id)
+        .where(StockLevel.store_id == store_id)
+        .union(
+            select(StoreProduct.product_id).where(
+                StoreProduct.store_id == store_id, StoreProduct.is_listed.is_(True)
+            )
+        )
+    )
+    return sorted(int(pid) for pid in rows)

@@ -20,6 +20,7 @@ from selfmart.models.iam import (
     UserStore,
 )
 from selfmart.models.inventory import (
+    AlertRoute,
     StockAlert,
     StockBatch,
     StockDiscrepancy,
@@ -48,6 +49,7 @@ from selfmart.models.purchasing import (
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
+    "AlertRoute",
     "AuditLog",
     "AuthSession",
     "Category",

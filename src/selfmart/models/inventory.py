@@ -4,11 +4,12 @@ in the same transaction, and what follows from them (discrepancies, alerts, expi
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from selfmart.db import Base, BigIntId
+from selfmart.db import Base, BigIntId, JSONDoc
 
 #: Every kind of movement, and the sign its quantity must have.
 MOVEMENT_KINDS: dict[str, int] = {
@@ -167,3 +168,39 @@ class StockBatch(Base):
     document_id: Mapped[str | None] = mapped_column(String(64))
     #: set when nothing of the batch is left to sell (written off or sold through)
     closed_at: Mapped[datetime | None]
+
+
+class AlertRoute(Base):
+    """Who hears about stock alerts: people by role (in-app, email, SMS), or a group-chat robot
+    (WeCom, DingTalk, Feishu webhook), for one store or every store, at once or in a daily
+    digest. With no route for a store, users who may read alerts there get in-app and email."""
+
+    __tablename__ = "stock_alert_routes"
+    __table_args__ = (
+        CheckConstraint("target IN ('role', 'robot')", name="target_valid"),
+        CheckConstraint("mode IN ('immediate', 'digest')", name="mode_valid"),
+        Index("ix_stock_alert_routes_store", "store_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    #: None: every store
+    store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    #: alert kinds this route carries; empty: all
+    kinds: Mapped[list[Any]] = mapped_column(JSONDoc, default=list)
+    #: role | robot
+    target: Mapped[str] = mapped_column(String(8))
+    role_id: Mapped[int | None] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+    #: for role targets: in_app, email, sms
+    channels: Mapped[list[Any]] = mapped_column(JSONDoc, default=list)
+    #: for robot targets: wecom | dingtalk | feishu
+    robot_kind: Mapped[str | None] = mapped_column(String(16))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
+    #: the signing secret (DingTalk, Feishu), encrypted at rest
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    #: immediate | digest (one message a day listing what is open)
+    mode: Mapped[str] = mapped_column(String(16), default="immediate")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    last_digest_on: Mapped[date | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

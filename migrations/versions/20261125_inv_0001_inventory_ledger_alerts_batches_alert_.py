@@ -1,8 +1,8 @@
-"""inventory ledger, alerts, batches; purchasing
+"""inventory ledger, alerts, batches, alert routes; purchasing
 
 Revision ID: inv_0001
 Revises: cat_0001
-Create Date: 2026-11-25 14:09:03.336643
+Create Date: 2026-11-25 14:24:26.222867
 """
 
 from collections.abc import Sequence
@@ -76,6 +76,54 @@ def upgrade() -> None:
             "ix_purchase_orders_store_status", ["store_id", "status"], unique=False
         )
         batch_op.create_index("ix_purchase_orders_supplier", ["supplier_id"], unique=False)
+
+    op.create_table(
+        "stock_alert_routes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("store_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "kinds",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("target", sa.String(length=8), nullable=False),
+        sa.Column("role_id", sa.Integer(), nullable=True),
+        sa.Column(
+            "channels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("robot_kind", sa.String(length=16), nullable=True),
+        sa.Column("webhook_url", sa.String(length=500), nullable=True),
+        sa.Column("secret_encrypted", sa.Text(), nullable=True),
+        sa.Column("mode", sa.String(length=16), nullable=False),
+        sa.Column("is_active", sa.Boolean(), nullable=False),
+        sa.Column("last_digest_on", sa.Date(), nullable=True),
+        sa.Column("created_at", selfmart.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", selfmart.db.UTCDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "mode IN ('immediate', 'digest')", name=op.f("ck_stock_alert_routes_mode_valid")
+        ),
+        sa.CheckConstraint(
+            "target IN ('role', 'robot')", name=op.f("ck_stock_alert_routes_target_valid")
+        ),
+        sa.ForeignKeyConstraint(
+            ["role_id"],
+            ["roles.id"],
+            name=op.f("fk_stock_alert_routes_role_id_roles"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["store_id"],
+            ["stores.id"],
+            name=op.f("fk_stock_alert_routes_store_id_stores"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_stock_alert_routes")),
+    )
+    with op.batch_alter_table("stock_alert_routes", schema=None) as batch_op:
+        batch_op.create_index("ix_stock_alert_routes_store", ["store_id"], unique=False)
 
     op.create_table(
         "stock_transfers",
@@ -511,6 +559,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_stock_transfers_from")
 
     op.drop_table("stock_transfers")
+    with op.batch_alter_table("stock_alert_routes", schema=None) as batch_op:
+        batch_op.drop_index("ix_stock_alert_routes_store")
+
+    op.drop_table("stock_alert_routes")
     with op.batch_alter_table("purchase_orders", schema=None) as batch_op:
         batch_op.drop_index("ix_purchase_orders_supplier")
         batch_op.drop_index("ix_purchase_orders_store_status")
