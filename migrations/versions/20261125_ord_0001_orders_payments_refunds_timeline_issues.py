@@ -74,6 +74,13 @@ def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index("ix_orders_client_order_id", ["client_order_id"], unique=False)
         batch_op.create_index("ix_orders_created_at", ["created_at"], unique=False)
+        batch_op.create_index(
+            "ix_orders_abnormal",
+            ["created_at"],
+            unique=False,
+            postgresql_where=sa.text("open_issues > 0"),
+            sqlite_where=sa.text("open_issues > 0"),
+        )
         batch_op.create_index("ix_orders_customer_phone", ["customer_phone"], unique=False)
         batch_op.create_index("ix_orders_member_no", ["member_no"], unique=False)
         batch_op.create_index("ix_orders_phone_last4", ["order_no", "phone_last4"], unique=False)
@@ -340,6 +347,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_orders_phone_last4")
         batch_op.drop_index("ix_orders_member_no")
         batch_op.drop_index("ix_orders_customer_phone")
+        batch_op.drop_index(
+            "ix_orders_abnormal",
+            postgresql_where=sa.text("open_issues > 0"),
+            sqlite_where=sa.text("open_issues > 0"),
+        )
         batch_op.drop_index("ix_orders_created_at")
         batch_op.drop_index("ix_orders_client_order_id")
 
