@@ -279,7 +279,7 @@ async def _requery(
 async def _refund_difference(
     session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
 ) -> None:
-    from selfmart.orders import service as orders
+    from selfmart.orders import refunds
 
     if issue.kind == "price_mismatch":
         if order.terminal_total_fen is None or order.terminal_total_fen >= order.total_fen:
@@ -293,7 +293,7 @@ async def _refund_difference(
         amount = order.paid_fen - order.refunded_fen - order.total_fen
     if amount <= 0:
         raise ActionNotAllowed("There is no difference to refund", field="action")
-    await orders.refund_amount(
+    await refunds.refund_amount(
         session,
         order,
         amount,
@@ -319,10 +319,10 @@ async def _remind(
 async def _cancel_lines(
     session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
 ) -> None:
-    from selfmart.orders import service as orders
+    from selfmart.orders import lines
 
     line_ids = body.line_ids or await _short_line_ids(session, issue, order)
-    await orders.cancel_lines(session, order, line_ids, note=body.note, actor=actor)
+    await lines.cancel_lines(session, order, line_ids, note=body.note, actor=actor)
     await lifecycle.resolve_issue(
         session, order, issue, actor=actor, resolution="cancel_lines", note=body.note
     )
@@ -346,11 +346,11 @@ async def _short_line_ids(session: AsyncSession, issue: OrderIssue, order: Order
 async def _substitute_lines(
     session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
 ) -> None:
-    from selfmart.orders import service as orders
+    from selfmart.orders import lines
 
     if not body.substitutes:
         raise ValidationFailed("Say which product replaces which line", field="substitutes")
-    await orders.substitute_lines(session, order, body.substitutes, note=body.note, actor=actor)
+    await lines.substitute_lines(session, order, body.substitutes, note=body.note, actor=actor)
     await lifecycle.resolve_issue(
         session, order, issue, actor=actor, resolution="substitute_lines", note=body.note
     )

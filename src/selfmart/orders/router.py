@@ -17,7 +17,17 @@ from selfmart.jobs.schemas import JobRead
 from selfmart.kit.context import current_ip
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.time import utcnow
-from selfmart.orders import export, intake, issues, live, lookup, productsync, search, service
+from selfmart.orders import (
+    export,
+    intake,
+    issues,
+    live,
+    lookup,
+    productsync,
+    refunds,
+    search,
+    service,
+)
 from selfmart.orders.schemas import (
     BatchIn,
     BatchResult,
@@ -279,7 +289,7 @@ async def refund_order(
 ) -> Any:
     """Refund by line and quantity (or in full), through the original payment channel."""
     order = await service.get_for_actor(session, order_id, actor, for_update=True)
-    record = await service.refund(session, order, body, actor=actor)
+    record = await refunds.refund(session, order, body, actor=actor)
     await session.refresh(record, attribute_names=["lines"])
     return record
 
