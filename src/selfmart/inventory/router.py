@@ -15,6 +15,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.inventory import alert_routes, alerts, batches, discrepancies, export, queries
 from selfmart.inventory import service as inventory
+from selfmart.inventory.dependencies import StoreInScope
 from selfmart.inventory.schemas import (
     AlertRead,
     AlertRouteIn,
@@ -107,7 +108,12 @@ def _change(
     responses=error_responses(401, 403, 404),
 )
 async def list_stock(
-    store_id: int, flt: StockFilterDep, params: Pages, session: SessionDep, actor: StockReader
+    store_id: int,
+    flt: StockFilterDep,
+    params: Pages,
+    session: SessionDep,
+    actor: StockReader,
+    store: StoreInScope,
 ) -> Page[StockRow]:
     rows, total = await queries.list_stock(session, store_id, flt, params, actor=actor)
     return Page(
@@ -138,7 +144,7 @@ STOCK_COLUMNS: list[export.Column] = [
     responses={200: {"content": {export.XLSX_TYPE: {}}}, **error_responses(401, 403, 404)},
 )
 async def export_stock(
-    store_id: int, flt: StockFilterDep, session: SessionDep, actor: StockReader
+    store_id: int, flt: StockFilterDep, session: SessionDep, actor: StockReader, store: StoreInScope
 ) -> Response:
     content = await export.xlsx(
         queries.iter_stock(session, store_id, flt, actor=actor), STOCK_COLUMNS, "库存"
@@ -153,7 +159,12 @@ async def export_stock(
     responses=error_responses(401, 403, 404),
 )
 async def list_movements(
-    store_id: int, flt: MovementFilterDep, params: Pages, session: SessionDep, actor: StockReader
+    store_id: int,
+    flt: MovementFilterDep,
+    params: Pages,
+    session: SessionDep,
+    actor: StockReader,
+    store: StoreInScope,
 ) -> Page[MovementRead]:
     rows, total = await queries.list_movements(session, store_id, flt, params, actor=actor)
     return Page(
@@ -184,7 +195,11 @@ KIND_NAMES = {
     responses={200: {"content": {export.XLSX_TYPE: {}}}, **error_responses(401, 403, 404)},
 )
 async def export_movements(
-    store_id: int, flt: MovementFilterDep, session: SessionDep, actor: StockReader
+    store_id: int,
+    flt: MovementFilterDep,
+    session: SessionDep,
+    actor: StockReader,
+    store: StoreInScope,
 ) -> Response:
     store = await queries.visible_store(session, store_id, actor)
     when = export.local_time(store.timezone)
@@ -213,7 +228,7 @@ async def export_movements(
     responses=error_responses(401, 403, 404),
 )
 async def receive_stock(
-    store_id: int, body: ReceiptIn, session: SessionDep, actor: StockWriter
+    store_id: int, body: ReceiptIn, session: SessionDep, actor: StockWriter, store: StoreInScope
 ) -> ReceiptRead:
     document, booked = await inventory.receive_direct(
         session,
@@ -239,7 +254,7 @@ async def receive_stock(
     responses=error_responses(401, 403, 404),
 )
 async def get_stock(
-    store_id: int, product_id: int, session: SessionDep, actor: StockReader
+    store_id: int, product_id: int, session: SessionDep, actor: StockReader, store: StoreInScope
 ) -> dict[str, Any]:
     return await queries.stock_of(session, store_id, product_id, actor=actor)
 
@@ -255,6 +270,7 @@ async def stock_series(
     product_id: int,
     session: SessionDep,
     actor: StockReader,
+    store: StoreInScope,
     since: datetime | None = None,
     until: datetime | None = None,
     bucket: Annotated[str, Query(pattern="^(none|hour|day)$")] = "day",
@@ -280,7 +296,12 @@ async def stock_series(
     responses=error_responses(401, 403, 404),
 )
 async def adjust_stock(
-    store_id: int, product_id: int, body: StockAdjust, session: SessionDep, actor: StockWriter
+    store_id: int,
+    product_id: int,
+    body: StockAdjust,
+    session: SessionDep,
+    actor: StockWriter,
+    store: StoreInScope,
 ) -> StockChangeRead:
     booked = await inventory.adjust(
         session,
@@ -301,7 +322,12 @@ async def adjust_stock(
     responses=error_responses(401, 403, 404, 409),
 )
 async def write_off_stock(
-    store_id: int, product_id: int, body: WriteOff, session: SessionDep, actor: StockWriter
+    store_id: int,
+    product_id: int,
+    body: WriteOff,
+    session: SessionDep,
+    actor: StockWriter,
+    store: StoreInScope,
 ) -> StockChangeRead:
     booked = await inventory.write_off(
         session,
@@ -404,6 +430,7 @@ async def list_batches(
     store_id: int,
     session: SessionDep,
     actor: StockReader,
+    store: StoreInScope,
     product_id: int | None = None,
     expiring_within_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
 ) -> list[BatchRead]:
@@ -424,7 +451,12 @@ async def list_batches(
     responses=error_responses(401, 403, 404, 409),
 )
 async def write_off_batch(
-    store_id: int, batch_id: int, body: BatchWriteOff, session: SessionDep, actor: StockWriter
+    store_id: int,
+    batch_id: int,
+    body: BatchWriteOff,
+    session: SessionDep,
+    actor: StockWriter,
+    store: StoreInScope,
 ) -> BatchRead:
     view, _ = await batches.write_off_batch(
         session, store_id, batch_id, actor=actor, reason=body.reason, quantity=body.quantity

@@ -12,6 +12,7 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.inventory.dependencies import StoreInScope
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.purchasing import purchase_orders, reorder, stocktakes, suppliers, transfers
 from selfmart.purchasing.schemas import (
@@ -294,6 +295,7 @@ async def reorder_suggestions(
     store_id: int,
     session: SessionDep,
     actor: PurchaseReader,
+    store: StoreInScope,
     params: Annotated[ReorderParams, Query()],
 ) -> list[ReorderSuggestionRead]:
     items = await reorder.suggest(session, store_id, params, actor=actor)
@@ -308,7 +310,11 @@ async def reorder_suggestions(
     responses=R404,
 )
 async def reorder_to_purchase_orders(
-    store_id: int, body: ReorderToOrders, session: SessionDep, actor: PurchaseWriter
+    store_id: int,
+    body: ReorderToOrders,
+    session: SessionDep,
+    actor: PurchaseWriter,
+    store: StoreInScope,
 ) -> list[dict[str, Any]]:
     orders = await reorder.to_purchase_orders(session, store_id, body, actor=actor)
     return [await purchase_orders.detail(session, po) for po in orders]

@@ -181,8 +181,8 @@ async def _set_status(
 async def ship(session: AsyncSession, transfer_id: int, *, actor: Actor) -> StockTransfer:
     """Take the goods out of the source store (never below zero): the transfer is in transit."""
     transfer = await get_transfer(session, transfer_id, actor=actor, for_update=True)
-    await visible_store(session, transfer.from_store_id, actor)
     check_transition("Transfer", transfer.number, transfer.status, "in_transit", TRANSITIONS)
+    await visible_store(session, transfer.from_store_id, actor)  # only the source ships
     await inventory.book(
         session,
         store_id=transfer.from_store_id,
@@ -202,8 +202,8 @@ async def receive(
 ) -> StockTransfer:
     """Book what arrived into the target store (by default, everything that left)."""
     transfer = await get_transfer(session, transfer_id, actor=actor, for_update=True)
-    await visible_store(session, transfer.to_store_id, actor)
     check_transition("Transfer", transfer.number, transfer.status, "received", TRANSITIONS)
+    await visible_store(session, transfer.to_store_id, actor)  # only the target receives
     by_product = {ln.product_id: ln for ln in transfer.lines}
     arrived = {ln.product_id: ln.quantity for ln in transfer.lines}
     problems: list[ErrorDetail] = []
