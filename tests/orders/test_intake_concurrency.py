@@ -26,6 +26,7 @@ from selfmart.models import (
     OrderEvent,
     OrderIssue,
     OrderLine,
+    Payment,
     Product,
     ProductBarcode,
     StockLevel,
@@ -86,6 +87,7 @@ async def world(engine: AsyncEngine, db_url: str, backend: str) -> AsyncIterator
         await s.execute(delete(OrderEvent).where(OrderEvent.order_id.in_(order_ids)))
         await s.execute(delete(OrderIssue).where(OrderIssue.order_id.in_(order_ids)))
         await s.execute(delete(OrderLine).where(OrderLine.order_id.in_(order_ids)))
+        await s.execute(delete(Payment).where(Payment.store_id == store_id))
         await s.execute(delete(AuditLog).where(AuditLog.store_id == store_id))
         await s.execute(delete(Order).where(Order.store_id == store_id))
         await s.execute(delete(StockMovement).where(StockMovement.store_id == store_id))
@@ -172,3 +174,61 @@ async def test_a_batch_and_its_resends_racing_land_every_order_once(world: World
         assert await inventory.balances(s, world.store_id, [world.product_id]) == {
             world.product_id: 980
         }
+
+
+async def test_a_payment_racing_the_close_job_leaves_one_consistent_outcome(
+    world: World,
+) -> None:
+    from sqlalchemy import update
+
+    from selfmart.errors import IllegalTransition
+    from selfmart.iam.actor import Actor, job_actor
+    from selfmart.orders import service
+    from selfmart.orders.schemas import ManualPaymentBody
+
+    r = await _post(world, "/api/terminal/v1/orders", _order("RACE-PAY", world.barcode))
+    order_id = r.json()["order_id"]
+    factory = make_sessionmaker(world.engine)
+    async with factory() as s:
+        await s.execute(
+            update(Order)
+            .where(Order.id == order_id)
+            .values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+        await s.commit()
+    cashier = Actor(kind="user", id=None, name="cashier", permissions=frozenset(), store_ids=None)
+
+    async def pay() -> str:
+        async with factory() as s:
+            order = await service.get_for_actor(s, order_id, cashier, for_update=True)
+            try:
+                await service.record_manual_payment(s, order, ManualPaymentBody(), actor=cashier)
+            except IllegalTransition:
+                await s.rollback()
+                return "refused"
+            await s.commit()
+            return "paid"
+
+    async def close() -> int:
+        async with factory() as s:
+            closed = await service.close_expired(s, actor=job_actor("test"))
+            await s.commit()
+            return len(closed)
+
+    paid, closed = await asyncio.gather(pay(), close())
+    async with factory() as s:
+        order = await s.get_one(Order, order_id)
+        payments = await s.scalar(
+            select(func.count()).select_from(Payment).where(Payment.order_id == order_id)
+        )
+        stock = await inventory.balances(s, world.store_id, [world.product_id])
+    if paid == "paid":
+        assert closed == 0
+        assert order.status == "paid"
+        assert payments == 1
+        assert stock == {world.product_id: 999}
+    else:
+        assert closed == 1
+        assert order.status == "closed"
+        assert payments == 0
+        assert stock == {world.product_id: 1000}  # the goods went back

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from selfmart.audit import service as audit
+from selfmart.errors import Conflict
 from selfmart.iam.actor import Actor
 from selfmart.kit import aftercommit
 from selfmart.kit.time import utcnow
@@ -113,6 +114,8 @@ async def transition(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         # Someone else moved it first: judge the move from where the order really is.
         actual = await session.scalar(select(Order.status).where(Order.id == order.id))
+        if actual is None or actual == current.value:
+            raise Conflict("The order changed meanwhile; try again", field="status")
         set_committed_value(order, "status", actual)
         statemachine.check(str(actual), to)
         return await transition(
