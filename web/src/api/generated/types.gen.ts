@@ -53,6 +53,314 @@ export type ActivationCodeIssued = {
 };
 
 /**
+ * AddTags
+ */
+export type AddTags = {
+    /**
+     * Op
+     */
+    op: 'add_tags';
+    /**
+     * Tag Ids
+     */
+    tag_ids: Array<number>;
+};
+
+/**
+ * AdjustPrice
+ */
+export type AdjustPrice = {
+    /**
+     * By Fen
+     */
+    by_fen?: number | null;
+    /**
+     * Field
+     */
+    field?: 'price_fen' | 'member_price_fen' | 'cost_fen';
+    /**
+     * Op
+     */
+    op: 'adjust_price';
+    /**
+     * Percent
+     */
+    percent?: number | string | null;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * AlertRead
+ */
+export type AlertRead = {
+    /**
+     * Batch Key
+     */
+    batch_key: number;
+    /**
+     * Expiry Date
+     */
+    expiry_date: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Opened At
+     */
+    opened_at: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolution Note
+     */
+    resolution_note: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Threshold
+     */
+    threshold: number | null;
+};
+
+/**
+ * AlertRouteIn
+ */
+export type AlertRouteIn = {
+    /**
+     * Channels
+     */
+    channels?: Array<'in_app' | 'email' | 'sms'>;
+    /**
+     * Is Active
+     */
+    is_active?: boolean;
+    /**
+     * Kinds
+     */
+    kinds?: Array<'low_stock' | 'near_expiry'>;
+    /**
+     * Mode
+     */
+    mode?: 'immediate' | 'digest';
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Robot Kind
+     */
+    robot_kind?: 'wecom' | 'dingtalk' | 'feishu' | null;
+    /**
+     * Role Id
+     */
+    role_id?: number | null;
+    /**
+     * Secret
+     */
+    secret?: string | null;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+    /**
+     * Target
+     */
+    target: 'role' | 'robot';
+    /**
+     * Webhook Url
+     */
+    webhook_url?: string | null;
+};
+
+/**
+ * AlertRouteRead
+ */
+export type AlertRouteRead = {
+    /**
+     * Channels
+     */
+    channels: Array<string>;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Has Secret
+     */
+    has_secret: boolean;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Is Active
+     */
+    is_active: boolean;
+    /**
+     * Kinds
+     */
+    kinds: Array<string>;
+    /**
+     * Last Digest On
+     */
+    last_digest_on: string | null;
+    /**
+     * Mode
+     */
+    mode: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Robot Kind
+     */
+    robot_kind: string | null;
+    /**
+     * Role Id
+     */
+    role_id: number | null;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Target
+     */
+    target: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Webhook Url
+     */
+    webhook_url: string | null;
+};
+
+/**
+ * AlertRouteUpdate
+ */
+export type AlertRouteUpdate = {
+    /**
+     * Channels
+     */
+    channels?: Array<'in_app' | 'email' | 'sms'> | null;
+    /**
+     * Is Active
+     */
+    is_active?: boolean | null;
+    /**
+     * Kinds
+     */
+    kinds?: Array<'low_stock' | 'near_expiry'> | null;
+    /**
+     * Mode
+     */
+    mode?: 'immediate' | 'digest' | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Robot Kind
+     */
+    robot_kind?: 'wecom' | 'dingtalk' | 'feishu' | null;
+    /**
+     * Role Id
+     */
+    role_id?: number | null;
+    /**
+     * Secret
+     */
+    secret?: string | null;
+    /**
+     * Webhook Url
+     */
+    webhook_url?: string | null;
+};
+
+/**
+ * AuditEntryRead
+ */
+export type AuditEntryRead = {
+    /**
+     * Action
+     */
+    action: string;
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Changes
+     */
+    changes: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Ip
+     */
+    ip: string | null;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Request Id
+     */
+    request_id: string | null;
+};
+
+/**
  * AuditLogRead
  */
 export type AuditLogRead = {
@@ -113,6 +421,636 @@ export type AuditLogRead = {
 };
 
 /**
+ * BalanceSeries
+ */
+export type BalanceSeries = {
+    /**
+     * Bucket
+     */
+    bucket: string;
+    /**
+     * Opening Balance
+     */
+    opening_balance: number;
+    /**
+     * Points
+     */
+    points: Array<SeriesPointRead>;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * BarcodeRead
+ */
+export type BarcodeRead = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Kind
+     */
+    kind: string;
+};
+
+/**
+ * BatchError
+ */
+export type BatchError = {
+    /**
+     * Details
+     */
+    details?: Array<{
+        [key: string]: unknown;
+    }>;
+    /**
+     * Error
+     */
+    error: string;
+    /**
+     * Message
+     */
+    message: string;
+};
+
+/**
+ * BatchIn
+ */
+export type BatchIn = {
+    /**
+     * Orders
+     */
+    orders: Array<OrderIn>;
+};
+
+/**
+ * BatchItemResult
+ */
+export type BatchItemResult = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string;
+    error?: BatchError | null;
+    /**
+     * Index
+     */
+    index: number;
+    /**
+     * Outcome
+     */
+    outcome: 'created' | 'duplicate' | 'rejected';
+    result?: IntakeResult | null;
+};
+
+/**
+ * BatchRead
+ */
+export type BatchRead = {
+    /**
+     * Batch No
+     */
+    batch_no: string;
+    /**
+     * Document Id
+     */
+    document_id: string | null;
+    /**
+     * Document Type
+     */
+    document_type: string | null;
+    /**
+     * Expiry Date
+     */
+    expiry_date: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity Received
+     */
+    quantity_received: number;
+    /**
+     * Quantity Written Off
+     */
+    quantity_written_off: number;
+    /**
+     * Received At
+     */
+    received_at: string;
+    /**
+     * Remaining
+     */
+    remaining: number;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * BatchResult
+ */
+export type BatchResult = {
+    /**
+     * Created
+     */
+    created: number;
+    /**
+     * Duplicates
+     */
+    duplicates: number;
+    /**
+     * Rejected
+     */
+    rejected: number;
+    /**
+     * Results
+     */
+    results: Array<BatchItemResult>;
+};
+
+/**
+ * BatchWriteOff
+ */
+export type BatchWriteOff = {
+    /**
+     * Quantity
+     */
+    quantity?: number | null;
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
+ * Body_import_products_api_v1_products_import_post
+ */
+export type BodyImportProductsApiV1ProductsImportPost = {
+    /**
+     * Create Categories
+     */
+    create_categories?: boolean;
+    /**
+     * Create Tags
+     */
+    create_tags?: boolean;
+    /**
+     * Encoding
+     *
+     * csv only
+     */
+    encoding?: 'auto' | 'utf-8' | 'gbk';
+    /**
+     * File
+     *
+     * xlsx or csv (UTF-8 or GBK)
+     */
+    file: Blob | File;
+    /**
+     * Mode
+     */
+    mode?: 'all_or_nothing' | 'good_rows_only';
+};
+
+/**
+ * Body_upload_image_api_v1_products__product_id__images_post
+ */
+export type BodyUploadImageApiV1ProductsProductIdImagesPost = {
+    /**
+     * File
+     *
+     * JPEG, PNG or WebP
+     */
+    file: Blob | File;
+};
+
+/**
+ * BulkApplyRequest
+ */
+export type BulkApplyRequest = {
+    /**
+     * Action
+     */
+    action: ({
+        op: 'set_price';
+    } & SetPrice) | ({
+        op: 'adjust_price';
+    } & AdjustPrice) | ({
+        op: 'set_status';
+    } & SetStatus) | ({
+        op: 'set_threshold';
+    } & SetThreshold) | ({
+        op: 'move_category';
+    } & MoveCategory) | ({
+        op: 'add_tags';
+    } & AddTags);
+    selection: Selection;
+    /**
+     * Token
+     */
+    token: string;
+};
+
+/**
+ * BulkChange
+ */
+export type BulkChange = {
+    /**
+     * After
+     */
+    after: unknown;
+    /**
+     * Before
+     */
+    before: unknown;
+    /**
+     * Field
+     */
+    field: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * BulkLineRead
+ */
+export type BulkLineRead = {
+    /**
+     * After
+     */
+    after: number;
+    /**
+     * Before
+     */
+    before: number;
+    /**
+     * Change
+     */
+    change: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+};
+
+/**
+ * BulkPreview
+ */
+export type BulkPreview = {
+    /**
+     * Changed
+     */
+    changed: number;
+    /**
+     * Changes
+     */
+    changes: Array<BulkChange>;
+    /**
+     * Selected
+     */
+    selected: number;
+    /**
+     * Token
+     */
+    token: string;
+};
+
+/**
+ * BulkPreviewRequest
+ */
+export type BulkPreviewRequest = {
+    /**
+     * Action
+     */
+    action: ({
+        op: 'set_price';
+    } & SetPrice) | ({
+        op: 'adjust_price';
+    } & AdjustPrice) | ({
+        op: 'set_status';
+    } & SetStatus) | ({
+        op: 'set_threshold';
+    } & SetThreshold) | ({
+        op: 'move_category';
+    } & MoveCategory) | ({
+        op: 'add_tags';
+    } & AddTags);
+    selection: Selection;
+};
+
+/**
+ * BulkResult
+ */
+export type BulkResult = {
+    /**
+     * Changed
+     */
+    changed: number;
+    /**
+     * Changes
+     */
+    changes: Array<BulkChange>;
+};
+
+/**
+ * BulkStockIn
+ */
+export type BulkStockIn = {
+    /**
+     * Mode
+     */
+    mode: 'set' | 'adjust';
+    /**
+     * Product Ids
+     */
+    product_ids: Array<number>;
+    /**
+     * Reason
+     */
+    reason?: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Value
+     */
+    value: number;
+};
+
+/**
+ * BulkStockResult
+ */
+export type BulkStockResult = {
+    /**
+     * Applied
+     */
+    applied: boolean;
+    /**
+     * Changed
+     */
+    changed: number;
+    /**
+     * Lines
+     */
+    lines: Array<BulkLineRead>;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * CancelBody
+ */
+export type CancelBody = {
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
+ * CategoryCreate
+ */
+export type CategoryCreate = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     */
+    parent_id?: number | null;
+    /**
+     * Sort Order
+     */
+    sort_order?: number | null;
+};
+
+/**
+ * CategoryMove
+ */
+export type CategoryMove = {
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+    /**
+     * Position
+     */
+    position?: number | null;
+};
+
+/**
+ * CategoryNode
+ */
+export type CategoryNode = {
+    /**
+     * Children
+     */
+    children?: Array<CategoryNode>;
+    /**
+     * Depth
+     */
+    depth: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+    /**
+     * Product Count
+     */
+    product_count?: number;
+    /**
+     * Sort Order
+     */
+    sort_order: number;
+};
+
+/**
+ * CategoryRead
+ */
+export type CategoryRead = {
+    /**
+     * Depth
+     */
+    depth: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+    /**
+     * Sort Order
+     */
+    sort_order: number;
+};
+
+/**
+ * CategoryReorder
+ */
+export type CategoryReorder = {
+    /**
+     * Ids
+     */
+    ids: Array<number>;
+    /**
+     * Parent Id
+     */
+    parent_id: number | null;
+};
+
+/**
+ * CategoryUpdate
+ */
+export type CategoryUpdate = {
+    /**
+     * Name
+     */
+    name?: string | null;
+};
+
+/**
+ * CompleteBody
+ */
+export type CompleteBody = {
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
+ * CountIn
+ */
+export type CountIn = {
+    /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
+     * Counted Qty
+     */
+    counted_qty: number;
+    /**
+     * Product Id
+     */
+    product_id?: number | null;
+};
+
+/**
+ * CountsIn
+ */
+export type CountsIn = {
+    /**
+     * Counts
+     */
+    counts: Array<CountIn>;
+};
+
+/**
+ * DiscrepancyRead
+ */
+export type DiscrepancyRead = {
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Document Id
+     */
+    document_id: string | null;
+    /**
+     * Document Type
+     */
+    document_type: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Requested
+     */
+    requested: number;
+    /**
+     * Resolution Note
+     */
+    resolution_note: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Short By
+     */
+    short_by: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
  * ErrorBody
  */
 export type ErrorBody = {
@@ -170,6 +1108,410 @@ export type HeartbeatRequest = {
      * App Version
      */
     app_version: string;
+};
+
+/**
+ * ImageRead
+ */
+export type ImageRead = {
+    /**
+     * Content Type
+     */
+    content_type: string;
+    /**
+     * Height
+     */
+    height: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Size Bytes
+     */
+    size_bytes: number;
+    /**
+     * Sort Order
+     */
+    sort_order: number;
+    /**
+     * Thumb Url
+     */
+    thumb_url: string;
+    /**
+     * Url
+     */
+    url: string;
+    /**
+     * Width
+     */
+    width: number;
+};
+
+/**
+ * ImportReport
+ */
+export type ImportReport = {
+    /**
+     * Categories Created
+     */
+    categories_created?: Array<string>;
+    /**
+     * Created
+     */
+    created: number;
+    /**
+     * Errors
+     */
+    errors: Array<ImportRowError>;
+    /**
+     * Errors Truncated
+     */
+    errors_truncated?: boolean;
+    /**
+     * Mode
+     */
+    mode: 'all_or_nothing' | 'good_rows_only';
+    /**
+     * Skipped
+     */
+    skipped: number;
+    /**
+     * Status
+     */
+    status: 'imported' | 'partial' | 'rejected';
+    /**
+     * Tags Created
+     */
+    tags_created?: Array<string>;
+    /**
+     * Total Rows
+     */
+    total_rows: number;
+    /**
+     * Updated
+     */
+    updated: number;
+    /**
+     * Valid Rows
+     */
+    valid_rows: number;
+};
+
+/**
+ * ImportRowError
+ */
+export type ImportRowError = {
+    /**
+     * Column
+     */
+    column: string | null;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Row
+     */
+    row: number;
+    /**
+     * Value
+     */
+    value?: string | null;
+};
+
+/**
+ * ImportStarted
+ *
+ * A large import runs as a job: poll GET /api/v1/jobs/{job_id}; its result is the report.
+ */
+export type ImportStarted = {
+    /**
+     * Job Id
+     */
+    job_id: number;
+    /**
+     * Rows
+     */
+    rows: number;
+};
+
+/**
+ * IntakeLine
+ *
+ * One line: the product by barcode or id, the quantity, the unit price shown.
+ */
+export type IntakeLine = {
+    /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
+     * Product Id
+     */
+    product_id?: number | null;
+    /**
+     * Quantity
+     *
+     * units, a whole number ≥ 1
+     */
+    quantity: number;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen?: number | null;
+};
+
+/**
+ * IntakeResult
+ *
+ * What the server made of an order: its number, its price and how it stands.
+ */
+export type IntakeResult = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Outcome
+     */
+    outcome: 'created' | 'duplicate';
+    /**
+     * Price Differences
+     */
+    price_differences: Array<PriceDifference>;
+    /**
+     * Price Mismatch
+     */
+    price_mismatch: boolean;
+    /**
+     * Receipt Url
+     */
+    receipt_url: string;
+    status: OrderStatus;
+    /**
+     * Stock Short
+     */
+    stock_short: boolean;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Terminal Total Fen
+     */
+    terminal_total_fen: number | null;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * IssueAction
+ *
+ * An action on an abnormal order; which ones fit depends on the issue's kind.
+ */
+export type IssueAction = {
+    /**
+     * Action
+     */
+    action: 'requery_payment' | 'retry_payment' | 'remind' | 'substitute_lines' | 'cancel_lines' | 'refund_difference' | 'write_off' | 'close';
+    /**
+     * Line Ids
+     */
+    line_ids?: Array<number>;
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Reference
+     */
+    reference?: string | null;
+    /**
+     * Substitutes
+     */
+    substitutes?: {
+        [key: string]: number;
+    };
+    /**
+     * Via
+     */
+    via?: 'sms' | 'member_message' | null;
+};
+
+/**
+ * IssueQueueItem
+ */
+export type IssueQueueItem = {
+    /**
+     * Actions
+     */
+    actions: Array<string>;
+    /**
+     * Auto Attempts
+     */
+    auto_attempts: number;
+    /**
+     * Detail
+     */
+    detail: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Opened At
+     */
+    opened_at: string;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    order_status: OrderStatus;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Stage
+     */
+    stage: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Code
+     */
+    store_code: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+    /**
+     * Waiting Seconds
+     */
+    waiting_seconds: number;
+};
+
+/**
+ * IssueRead
+ */
+export type IssueRead = {
+    /**
+     * Actions
+     */
+    actions: Array<string>;
+    /**
+     * Auto Attempts
+     */
+    auto_attempts: number;
+    /**
+     * Detail
+     */
+    detail: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Opened At
+     */
+    opened_at: string;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Stage
+     */
+    stage: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Waiting Seconds
+     */
+    waiting_seconds: number;
 };
 
 /**
@@ -237,6 +1579,62 @@ export type KeyRotated = {
 };
 
 /**
+ * ListingRead
+ */
+export type ListingRead = {
+    /**
+     * Effective Low Stock Threshold
+     */
+    effective_low_stock_threshold: number;
+    /**
+     * Effective Price Fen
+     */
+    effective_price_fen: number;
+    /**
+     * Is Listed
+     */
+    is_listed: boolean;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold: number | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Price Fen
+     */
+    store_price_fen: number | null;
+};
+
+/**
+ * ListingUpsert
+ */
+export type ListingUpsert = {
+    /**
+     * Is Listed
+     */
+    is_listed?: boolean;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold?: number | null;
+    /**
+     * Store Price Fen
+     */
+    store_price_fen?: number | null;
+};
+
+/**
  * LoginIn
  */
 export type LoginIn = {
@@ -286,6 +1684,30 @@ export type LoginLogRead = {
      * Username
      */
     username: string;
+};
+
+/**
+ * ManualPaymentBody
+ *
+ * Money a person collected by hand (cash, a transfer, a merchant app).
+ */
+export type ManualPaymentBody = {
+    /**
+     * Amount Fen
+     */
+    amount_fen?: number | null;
+    /**
+     * Channel
+     */
+    channel?: 'manual';
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Reference
+     */
+    reference?: string | null;
 };
 
 /**
@@ -357,6 +1779,28 @@ export type MeUpdate = {
 };
 
 /**
+ * MemberIn
+ */
+export type MemberIn = {
+    /**
+     * Member Id
+     */
+    member_id?: number | null;
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Phone
+     */
+    phone?: string | null;
+};
+
+/**
  * MessageRead
  */
 export type MessageRead = {
@@ -401,6 +1845,807 @@ export type MessageRead = {
 };
 
 /**
+ * MoveCategory
+ */
+export type MoveCategory = {
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Op
+     */
+    op: 'move_category';
+};
+
+/**
+ * MovementRead
+ */
+export type MovementRead = {
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Batch Id
+     */
+    batch_id: number | null;
+    /**
+     * Document Id
+     */
+    document_id: string | null;
+    /**
+     * Document Type
+     */
+    document_type: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Reason
+     */
+    reason: string | null;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * NoteIn
+ */
+export type NoteIn = {
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * OrderDetail
+ */
+export type OrderDetail = {
+    /**
+     * Audit
+     */
+    audit: Array<AuditEntryRead>;
+    /**
+     * Client Order Id
+     */
+    client_order_id: string | null;
+    /**
+     * Completed At
+     */
+    completed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Customer Name
+     */
+    customer_name: string | null;
+    /**
+     * Customer Phone
+     */
+    customer_phone: string | null;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Ended At
+     */
+    ended_at: string | null;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Issues
+     */
+    issues: Array<IssueRead>;
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Lines
+     */
+    lines: Array<OrderLineRead>;
+    /**
+     * Member No
+     */
+    member_no: string | null;
+    /**
+     * Next Statuses
+     */
+    next_statuses: Array<OrderStatus>;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Open Issues
+     */
+    open_issues: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string | null;
+    /**
+     * Payments
+     */
+    payments: Array<PaymentRead>;
+    /**
+     * Price Mismatch
+     */
+    price_mismatch: boolean;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Refunds
+     */
+    refunds: Array<RefundRead>;
+    /**
+     * Request Hash
+     */
+    request_hash: string | null;
+    /**
+     * Source
+     */
+    source: string;
+    status: OrderStatus;
+    /**
+     * Stock Booked
+     */
+    stock_booked: boolean;
+    /**
+     * Stock Short
+     */
+    stock_short: boolean;
+    /**
+     * Store Code
+     */
+    store_code: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Terminal Code
+     */
+    terminal_code: string | null;
+    /**
+     * Terminal Id
+     */
+    terminal_id: number | null;
+    /**
+     * Terminal Total Fen
+     */
+    terminal_total_fen: number | null;
+    /**
+     * Timeline
+     */
+    timeline: Array<TimelineEntry>;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * OrderIn
+ */
+export type OrderIn = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string;
+    /**
+     * Lines
+     */
+    lines: Array<IntakeLine>;
+    member?: MemberIn | null;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Total Fen
+     */
+    total_fen?: number | null;
+};
+
+/**
+ * OrderLineRead
+ */
+export type OrderLineRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Barcode
+     */
+    barcode: string | null;
+    /**
+     * Cancelled Fen
+     */
+    cancelled_fen: number;
+    /**
+     * Cancelled Qty
+     */
+    cancelled_qty: number;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Line No
+     */
+    line_no: number;
+    /**
+     * List Price Fen
+     */
+    list_price_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Source
+     */
+    price_source: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Refunded Qty
+     */
+    refunded_qty: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Terminal Unit Price Fen
+     */
+    terminal_unit_price_fen: number | null;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
+};
+
+/**
+ * OrderListItem
+ */
+export type OrderListItem = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Customer Name
+     */
+    customer_name: string | null;
+    /**
+     * Customer Phone
+     */
+    customer_phone: string | null;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Member No
+     */
+    member_no: string | null;
+    /**
+     * Open Issues
+     */
+    open_issues: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string | null;
+    /**
+     * Price Mismatch
+     */
+    price_mismatch: boolean;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Source
+     */
+    source: string;
+    status: OrderStatus;
+    /**
+     * Stock Short
+     */
+    stock_short: boolean;
+    /**
+     * Store Code
+     */
+    store_code: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Terminal Code
+     */
+    terminal_code: string | null;
+    /**
+     * Terminal Id
+     */
+    terminal_id: number | null;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * OrderStatus
+ */
+export type OrderStatus = 'created' | 'awaiting_payment' | 'paid' | 'completed' | 'payment_failed' | 'out_of_stock' | 'cancelled' | 'closed' | 'refund_requested' | 'partially_refunded' | 'refunded';
+
+/**
+ * OrderStatusRead
+ *
+ * A terminal's (and a customer's) view of one order: no one's personal details.
+ */
+export type OrderStatusRead = {
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Lines
+     */
+    lines: Array<PublicLine>;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string | null;
+    /**
+     * Payments
+     */
+    payments: Array<PublicPayment>;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Refunds
+     */
+    refunds: Array<PublicRefund>;
+    status: OrderStatus;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * POCreate
+ */
+export type PoCreate = {
+    /**
+     * Expected On
+     */
+    expected_on?: string | null;
+    /**
+     * Lines
+     */
+    lines: Array<PoLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+};
+
+/**
+ * PODetail
+ */
+export type PoDetail = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Closed At
+     */
+    closed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Expected On
+     */
+    expected_on: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<PoLineRead>;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Submitted At
+     */
+    submitted_at: string | null;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * POLineIn
+ */
+export type PoLineIn = {
+    /**
+     * Cost Fen
+     */
+    cost_fen?: number | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
+ * POLineRead
+ */
+export type PoLineRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity Ordered
+     */
+    quantity_ordered: number;
+    /**
+     * Quantity Received
+     */
+    quantity_received: number;
+};
+
+/**
+ * PORead
+ */
+export type PoRead = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Closed At
+     */
+    closed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Expected On
+     */
+    expected_on: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Submitted At
+     */
+    submitted_at: string | null;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * POReceive
+ */
+export type PoReceive = {
+    /**
+     * Lines
+     */
+    lines: Array<ReceiveLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * POUpdate
+ */
+export type PoUpdate = {
+    /**
+     * Expected On
+     */
+    expected_on?: string | null;
+    /**
+     * Lines
+     */
+    lines?: Array<PoLineIn> | null;
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
+ * Page[AlertRead]
+ */
+export type PageAlertRead = {
+    /**
+     * Items
+     */
+    items: Array<AlertRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[AuditLogRead]
  */
 export type PageAuditLogRead = {
@@ -408,6 +2653,72 @@ export type PageAuditLogRead = {
      * Items
      */
     items: Array<AuditLogRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[DiscrepancyRead]
+ */
+export type PageDiscrepancyRead = {
+    /**
+     * Items
+     */
+    items: Array<DiscrepancyRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[IssueQueueItem]
+ */
+export type PageIssueQueueItem = {
+    /**
+     * Items
+     */
+    items: Array<IssueQueueItem>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[ListingRead]
+ */
+export type PageListingRead = {
+    /**
+     * Items
+     */
+    items: Array<ListingRead>;
     /**
      * Page
      */
@@ -467,6 +2778,94 @@ export type PageMessageRead = {
 };
 
 /**
+ * Page[MovementRead]
+ */
+export type PageMovementRead = {
+    /**
+     * Items
+     */
+    items: Array<MovementRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[OrderListItem]
+ */
+export type PageOrderListItem = {
+    /**
+     * Items
+     */
+    items: Array<OrderListItem>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[PORead]
+ */
+export type PagePoRead = {
+    /**
+     * Items
+     */
+    items: Array<PoRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[ProductRead]
+ */
+export type PageProductRead = {
+    /**
+     * Items
+     */
+    items: Array<ProductRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[RoleRead]
  */
 export type PageRoleRead = {
@@ -474,6 +2873,50 @@ export type PageRoleRead = {
      * Items
      */
     items: Array<RoleRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[StockRow]
+ */
+export type PageStockRow = {
+    /**
+     * Items
+     */
+    items: Array<StockRow>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[StocktakeRead]
+ */
+export type PageStocktakeRead = {
+    /**
+     * Items
+     */
+    items: Array<StocktakeRead>;
     /**
      * Page
      */
@@ -511,6 +2954,28 @@ export type PageStoreRead = {
 };
 
 /**
+ * Page[SupplierRead]
+ */
+export type PageSupplierRead = {
+    /**
+     * Items
+     */
+    items: Array<SupplierRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[TerminalRead]
  */
 export type PageTerminalRead = {
@@ -518,6 +2983,28 @@ export type PageTerminalRead = {
      * Items
      */
     items: Array<TerminalRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[TransferRead]
+ */
+export type PageTransferRead = {
+    /**
+     * Items
+     */
+    items: Array<TransferRead>;
     /**
      * Page
      */
@@ -579,6 +3066,56 @@ export type PasswordReset = {
 };
 
 /**
+ * PaymentRead
+ */
+export type PaymentRead = {
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Channel Txn Id
+     */
+    channel_txn_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Succeeded At
+     */
+    succeeded_at: string | null;
+};
+
+/**
  * PermissionInfo
  */
 export type PermissionInfo = {
@@ -593,6 +3130,378 @@ export type PermissionInfo = {
 };
 
 /**
+ * PriceDifference
+ */
+export type PriceDifference = {
+    /**
+     * Line No
+     */
+    line_no: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Terminal Unit Price Fen
+     */
+    terminal_unit_price_fen: number;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
+};
+
+/**
+ * ProductCreate
+ */
+export type ProductCreate = {
+    /**
+     * Barcodes
+     */
+    barcodes?: Array<string> | null;
+    /**
+     * Brand
+     */
+    brand?: string | null;
+    /**
+     * Category Id
+     */
+    category_id?: number | null;
+    /**
+     * Cost Fen
+     */
+    cost_fen?: number;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold?: number | null;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen?: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Fen
+     */
+    price_fen: number;
+    /**
+     * Shelf Life Days
+     */
+    shelf_life_days?: number | null;
+    /**
+     * Spec
+     */
+    spec?: string | null;
+    /**
+     * Status
+     */
+    status?: 'on_sale' | 'off_sale' | null;
+    /**
+     * Tag Ids
+     */
+    tag_ids?: Array<number> | null;
+    /**
+     * Track Batches
+     */
+    track_batches?: boolean | null;
+    /**
+     * Unit
+     */
+    unit?: string | null;
+};
+
+/**
+ * ProductFilter
+ *
+ * A product search; the same filter selects products for a bulk edit or an export.
+ */
+export type ProductFilter = {
+    /**
+     * Brand
+     */
+    brand?: string | null;
+    /**
+     * Category Id
+     *
+     * this category and its sub-categories
+     */
+    category_id?: number | null;
+    /**
+     * Ids
+     */
+    ids?: Array<number> | null;
+    /**
+     * Q
+     *
+     * name, brand, barcode or pinyin
+     */
+    q?: string | null;
+    /**
+     * Status
+     */
+    status?: 'on_sale' | 'off_sale' | null;
+    /**
+     * Store Id
+     *
+     * products listed in this store
+     */
+    store_id?: number | null;
+    /**
+     * Tag Id
+     */
+    tag_id?: number | null;
+};
+
+/**
+ * ProductRead
+ */
+export type ProductRead = {
+    /**
+     * Barcodes
+     */
+    barcodes: Array<BarcodeRead>;
+    /**
+     * Brand
+     */
+    brand: string;
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Images
+     */
+    images?: Array<ImageRead>;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold: number;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Fen
+     */
+    price_fen: number;
+    /**
+     * Shelf Life Days
+     */
+    shelf_life_days: number | null;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Tags
+     */
+    tags: Array<TagRead>;
+    /**
+     * Track Batches
+     */
+    track_batches: boolean;
+    /**
+     * Unit
+     */
+    unit: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * ProductSync
+ */
+export type ProductSync = {
+    /**
+     * Full
+     */
+    full: boolean;
+    /**
+     * Items
+     */
+    items: Array<SyncProduct>;
+    /**
+     * Removed
+     */
+    removed: Array<number>;
+    /**
+     * Version
+     */
+    version: number;
+};
+
+/**
+ * ProductUpdate
+ *
+ * Only the fields sent are changed; `barcodes` and `tag_ids` replace the whole set.
+ */
+export type ProductUpdate = {
+    /**
+     * Barcodes
+     */
+    barcodes?: Array<string> | null;
+    /**
+     * Brand
+     */
+    brand?: string | null;
+    /**
+     * Category Id
+     */
+    category_id?: number | null;
+    /**
+     * Cost Fen
+     */
+    cost_fen?: number | null;
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold?: number | null;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen?: number | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Price Fen
+     */
+    price_fen?: number | null;
+    /**
+     * Shelf Life Days
+     */
+    shelf_life_days?: number | null;
+    /**
+     * Spec
+     */
+    spec?: string | null;
+    /**
+     * Status
+     */
+    status?: 'on_sale' | 'off_sale' | null;
+    /**
+     * Tag Ids
+     */
+    tag_ids?: Array<number> | null;
+    /**
+     * Track Batches
+     */
+    track_batches?: boolean | null;
+    /**
+     * Unit
+     */
+    unit?: string | null;
+};
+
+/**
+ * PublicLine
+ */
+export type PublicLine = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Cancelled Qty
+     */
+    cancelled_qty: number;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refunded Qty
+     */
+    refunded_qty: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
+};
+
+/**
+ * PublicPayment
+ */
+export type PublicPayment = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * At
+     */
+    at: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Status
+     */
+    status: string;
+};
+
+/**
+ * PublicRefund
+ */
+export type PublicRefund = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Completed At
+     */
+    completed_at: string | null;
+    /**
+     * Requested At
+     */
+    requested_at: string;
+    /**
+     * Status
+     */
+    status: string;
+};
+
+/**
  * ReadAllResult
  */
 export type ReadAllResult = {
@@ -603,6 +3512,86 @@ export type ReadAllResult = {
 };
 
 /**
+ * ReceiptIn
+ */
+export type ReceiptIn = {
+    /**
+     * Lines
+     */
+    lines: Array<ReceiptLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * ReceiptLineIn
+ */
+export type ReceiptLineIn = {
+    /**
+     * Batch No
+     */
+    batch_no?: string;
+    /**
+     * Expiry Date
+     */
+    expiry_date?: string | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
+ * ReceiptRead
+ */
+export type ReceiptRead = {
+    /**
+     * Document Id
+     */
+    document_id: string;
+    /**
+     * Document Type
+     */
+    document_type: string;
+    /**
+     * Lines
+     */
+    lines: Array<StockChangeRead>;
+};
+
+/**
+ * ReceiveLineIn
+ */
+export type ReceiveLineIn = {
+    /**
+     * Batch No
+     */
+    batch_no?: string;
+    /**
+     * Expiry Date
+     */
+    expiry_date?: string | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
  * RefreshIn
  */
 export type RefreshIn = {
@@ -610,6 +3599,256 @@ export type RefreshIn = {
      * Refresh Token
      */
     refresh_token: string;
+};
+
+/**
+ * RefundBody
+ *
+ * Refund by line and quantity; `full` refunds every unit not yet refunded.
+ */
+export type RefundBody = {
+    /**
+     * Disposition
+     */
+    disposition?: 'restock' | 'write_off';
+    /**
+     * Full
+     */
+    full?: boolean;
+    /**
+     * Lines
+     */
+    lines?: Array<RefundLineIn>;
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Reference
+     */
+    reference?: string | null;
+};
+
+/**
+ * RefundLineIn
+ */
+export type RefundLineIn = {
+    /**
+     * Disposition
+     */
+    disposition?: 'restock' | 'write_off';
+    /**
+     * Line Id
+     */
+    line_id: number;
+    /**
+     * Quantity
+     *
+     * units, a whole number ≥ 1
+     */
+    quantity: number;
+};
+
+/**
+ * RefundLineRead
+ */
+export type RefundLineRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Disposition
+     */
+    disposition: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Order Line Id
+     */
+    order_line_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+};
+
+/**
+ * RefundRead
+ */
+export type RefundRead = {
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Channel Refund Id
+     */
+    channel_refund_id: string | null;
+    /**
+     * Completed At
+     */
+    completed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<RefundLineRead>;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Payment Id
+     */
+    payment_id: number;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Status
+     */
+    status: string;
+};
+
+/**
+ * ReorderSuggestionRead
+ */
+export type ReorderSuggestionRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Daily Velocity
+     */
+    daily_velocity: number;
+    /**
+     * Lead Time Days
+     */
+    lead_time_days: number;
+    /**
+     * On Hand
+     */
+    on_hand: number;
+    /**
+     * On Order
+     */
+    on_order: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Reorder Point
+     */
+    reorder_point: number;
+    /**
+     * Safety Stock
+     */
+    safety_stock: number;
+    /**
+     * Sold In Window
+     */
+    sold_in_window: number;
+    /**
+     * Suggested Qty
+     */
+    suggested_qty: number;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+};
+
+/**
+ * ReorderToOrders
+ */
+export type ReorderToOrders = {
+    /**
+     * Cover Days
+     */
+    cover_days?: number;
+    /**
+     * Product Ids
+     */
+    product_ids?: Array<number> | null;
+    /**
+     * Quantities
+     */
+    quantities?: {
+        [key: string]: number;
+    } | null;
+    /**
+     * Safety Days
+     */
+    safety_days?: number;
+    /**
+     * Window Days
+     */
+    window_days?: number;
+};
+
+/**
+ * ResolveIn
+ */
+export type ResolveIn = {
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * ResolveRequired
+ */
+export type ResolveRequired = {
+    /**
+     * Note
+     */
+    note: string;
 };
 
 /**
@@ -718,6 +3957,362 @@ export type RoleUpdate = {
      * Refund Limit Fen
      */
     refund_limit_fen?: number | null;
+};
+
+/**
+ * Selection
+ *
+ * Exactly one of: explicit product ids, or a search filter.
+ */
+export type Selection = {
+    filter?: ProductFilter | null;
+    /**
+     * Ids
+     */
+    ids?: Array<number> | null;
+};
+
+/**
+ * SeriesPointRead
+ */
+export type SeriesPointRead = {
+    /**
+     * At
+     */
+    at: string;
+    /**
+     * Balance
+     */
+    balance: number;
+    /**
+     * Change
+     */
+    change: number;
+};
+
+/**
+ * SetPrice
+ */
+export type SetPrice = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Field
+     */
+    field?: 'price_fen' | 'member_price_fen' | 'cost_fen';
+    /**
+     * Op
+     */
+    op: 'set_price';
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * SetStatus
+ */
+export type SetStatus = {
+    /**
+     * Op
+     */
+    op: 'set_status';
+    /**
+     * Status
+     */
+    status: 'on_sale' | 'off_sale';
+};
+
+/**
+ * SetThreshold
+ */
+export type SetThreshold = {
+    /**
+     * Low Stock Threshold
+     */
+    low_stock_threshold: number | null;
+    /**
+     * Op
+     */
+    op: 'set_threshold';
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * StockAdjust
+ *
+ * Add `delta` (either sign) or set the balance to `set_to`; a reason is required.
+ */
+export type StockAdjust = {
+    /**
+     * Delta
+     */
+    delta?: number | null;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Set To
+     */
+    set_to?: number | null;
+};
+
+/**
+ * StockChangeRead
+ */
+export type StockChangeRead = {
+    /**
+     * After
+     */
+    after: number;
+    /**
+     * Before
+     */
+    before: number;
+    /**
+     * Changed
+     */
+    changed: boolean;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * StockRow
+ */
+export type StockRow = {
+    /**
+     * Barcode
+     */
+    barcode: string | null;
+    /**
+     * Brand
+     */
+    brand: string;
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * State
+     */
+    state: 'ok' | 'low' | 'out';
+    /**
+     * Threshold
+     */
+    threshold: number;
+    /**
+     * Unit
+     */
+    unit: string;
+    /**
+     * Updated At
+     */
+    updated_at: string | null;
+};
+
+/**
+ * StocktakeCreate
+ */
+export type StocktakeCreate = {
+    /**
+     * Category Ids
+     */
+    category_ids?: Array<number>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * StocktakeDetail
+ */
+export type StocktakeDetail = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Category Ids
+     */
+    category_ids: Array<number>;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<StocktakeLineRead>;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Posted At
+     */
+    posted_at: string | null;
+    /**
+     * Posted By
+     */
+    posted_by: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    summary: VarianceSummary;
+};
+
+/**
+ * StocktakeLineRead
+ */
+export type StocktakeLineRead = {
+    /**
+     * Book Qty At Count
+     */
+    book_qty_at_count: number | null;
+    /**
+     * Counted At
+     */
+    counted_at: string | null;
+    /**
+     * Counted By
+     */
+    counted_by: string | null;
+    /**
+     * Counted Qty
+     */
+    counted_qty: number | null;
+    /**
+     * Expected Qty
+     */
+    expected_qty: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Variance
+     */
+    variance: number | null;
+    /**
+     * Variance Cost Fen
+     */
+    variance_cost_fen: number | null;
+};
+
+/**
+ * StocktakePost
+ */
+export type StocktakePost = {
+    /**
+     * Uncounted
+     */
+    uncounted?: 'ignore' | 'zero';
+};
+
+/**
+ * StocktakeRead
+ */
+export type StocktakeRead = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Category Ids
+     */
+    category_ids: Array<number>;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Posted At
+     */
+    posted_at: string | null;
+    /**
+     * Posted By
+     */
+    posted_by: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
 };
 
 /**
@@ -861,6 +4456,356 @@ export type StoreUpdate = {
 };
 
 /**
+ * SupplierCreate
+ */
+export type SupplierCreate = {
+    /**
+     * Address
+     */
+    address?: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Contact Name
+     */
+    contact_name?: string;
+    /**
+     * Email
+     */
+    email?: string | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Payment Days
+     */
+    payment_days?: number;
+    /**
+     * Payment Terms
+     */
+    payment_terms?: string;
+    /**
+     * Phone
+     */
+    phone?: string | null;
+};
+
+/**
+ * SupplierDetail
+ */
+export type SupplierDetail = {
+    /**
+     * Address
+     */
+    address: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Contact Name
+     */
+    contact_name: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Email
+     */
+    email: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Payment Days
+     */
+    payment_days: number;
+    /**
+     * Payment Terms
+     */
+    payment_terms: string;
+    /**
+     * Phone
+     */
+    phone: string | null;
+    /**
+     * Products
+     */
+    products: Array<SupplierProductRead>;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * SupplierProductIn
+ */
+export type SupplierProductIn = {
+    /**
+     * Cost Fen
+     *
+     * amount in fen (1/100 yuan)
+     */
+    cost_fen: number;
+    /**
+     * Is Preferred
+     */
+    is_preferred?: boolean;
+    /**
+     * Lead Time Days
+     */
+    lead_time_days?: number;
+    /**
+     * Min Order Qty
+     */
+    min_order_qty?: number;
+    /**
+     * Supplier Sku
+     */
+    supplier_sku?: string;
+};
+
+/**
+ * SupplierProductRead
+ */
+export type SupplierProductRead = {
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Is Preferred
+     */
+    is_preferred: boolean;
+    /**
+     * Lead Time Days
+     */
+    lead_time_days: number;
+    /**
+     * Min Order Qty
+     */
+    min_order_qty: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Sku
+     */
+    supplier_sku: string;
+};
+
+/**
+ * SupplierRead
+ */
+export type SupplierRead = {
+    /**
+     * Address
+     */
+    address: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Contact Name
+     */
+    contact_name: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Email
+     */
+    email: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Payment Days
+     */
+    payment_days: number;
+    /**
+     * Payment Terms
+     */
+    payment_terms: string;
+    /**
+     * Phone
+     */
+    phone: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * SupplierUpdate
+ */
+export type SupplierUpdate = {
+    /**
+     * Address
+     */
+    address?: string | null;
+    /**
+     * Contact Name
+     */
+    contact_name?: string | null;
+    /**
+     * Email
+     */
+    email?: string | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Payment Days
+     */
+    payment_days?: number | null;
+    /**
+     * Payment Terms
+     */
+    payment_terms?: string | null;
+    /**
+     * Phone
+     */
+    phone?: string | null;
+    /**
+     * Status
+     */
+    status?: 'active' | 'inactive' | null;
+};
+
+/**
+ * SyncProduct
+ */
+export type SyncProduct = {
+    /**
+     * Barcodes
+     */
+    barcodes: Array<string>;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Fen
+     */
+    price_fen: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Unit
+     */
+    unit: string;
+};
+
+/**
+ * TagCreate
+ */
+export type TagCreate = {
+    /**
+     * Color
+     */
+    color?: string | null;
+    /**
+     * Name
+     */
+    name: string;
+};
+
+/**
+ * TagRead
+ */
+export type TagRead = {
+    /**
+     * Color
+     */
+    color: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+};
+
+/**
+ * TagUpdate
+ */
+export type TagUpdate = {
+    /**
+     * Color
+     */
+    color?: string | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+};
+
+/**
  * TerminalCreate
  */
 export type TerminalCreate = {
@@ -969,6 +4914,58 @@ export type TerminalUpdate = {
 };
 
 /**
+ * TimelineEntry
+ */
+export type TimelineEntry = {
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Data
+     */
+    data: {
+        [key: string]: unknown;
+    };
+    /**
+     * From Status
+     */
+    from_status: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * To Status
+     */
+    to_status: string | null;
+};
+
+/**
  * TokenPair
  */
 export type TokenPair = {
@@ -992,6 +4989,194 @@ export type TokenPair = {
      * Token Type
      */
     token_type?: 'bearer';
+};
+
+/**
+ * TransferCreate
+ */
+export type TransferCreate = {
+    /**
+     * From Store Id
+     */
+    from_store_id: number;
+    /**
+     * Lines
+     */
+    lines: Array<TransferLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * To Store Id
+     */
+    to_store_id: number;
+};
+
+/**
+ * TransferDetail
+ */
+export type TransferDetail = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * From Store Id
+     */
+    from_store_id: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<TransferLineRead>;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Shipped At
+     */
+    shipped_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * To Store Id
+     */
+    to_store_id: number;
+};
+
+/**
+ * TransferLineIn
+ */
+export type TransferLineIn = {
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
+ * TransferLineRead
+ */
+export type TransferLineRead = {
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Quantity Received
+     */
+    quantity_received: number | null;
+};
+
+/**
+ * TransferRead
+ */
+export type TransferRead = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * From Store Id
+     */
+    from_store_id: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Shipped At
+     */
+    shipped_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * To Store Id
+     */
+    to_store_id: number;
+};
+
+/**
+ * TransferReceive
+ */
+export type TransferReceive = {
+    /**
+     * Lines
+     */
+    lines?: Array<TransferReceiveLine>;
+};
+
+/**
+ * TransferReceiveLine
+ */
+export type TransferReceiveLine = {
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
 };
 
 /**
@@ -1122,6 +5307,56 @@ export type UserUpdate = {
     store_ids?: Array<number> | null;
 };
 
+/**
+ * VarianceSummary
+ */
+export type VarianceSummary = {
+    /**
+     * Counted
+     */
+    counted: number;
+    /**
+     * Gain Qty
+     */
+    gain_qty: number;
+    /**
+     * Gains
+     */
+    gains: number;
+    /**
+     * Lines
+     */
+    lines: number;
+    /**
+     * Loss Qty
+     */
+    loss_qty: number;
+    /**
+     * Losses
+     */
+    losses: number;
+    /**
+     * Net Cost Fen
+     */
+    net_cost_fen: number;
+};
+
+/**
+ * WriteOff
+ */
+export type WriteOff = {
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
 export type HealthData = {
     body?: never;
     path?: never;
@@ -1244,6 +5479,258 @@ export type TerminalHeartbeatResponses = {
 };
 
 export type TerminalHeartbeatResponse = TerminalHeartbeatResponses[keyof TerminalHeartbeatResponses];
+
+export type TerminalCreateOrderData = {
+    body: OrderIn;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/orders';
+};
+
+export type TerminalCreateOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * error
+     */
+    503: ErrorBody;
+};
+
+export type TerminalCreateOrderError = TerminalCreateOrderErrors[keyof TerminalCreateOrderErrors];
+
+export type TerminalCreateOrderResponses = {
+    /**
+     * already accepted: the same order
+     */
+    200: IntakeResult;
+    /**
+     * Successful Response
+     */
+    201: IntakeResult;
+};
+
+export type TerminalCreateOrderResponse = TerminalCreateOrderResponses[keyof TerminalCreateOrderResponses];
+
+export type TerminalUploadOrdersData = {
+    body: BatchIn;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/orders/batch';
+};
+
+export type TerminalUploadOrdersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * error
+     */
+    503: ErrorBody;
+};
+
+export type TerminalUploadOrdersError = TerminalUploadOrdersErrors[keyof TerminalUploadOrdersErrors];
+
+export type TerminalUploadOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: BatchResult;
+};
+
+export type TerminalUploadOrdersResponse = TerminalUploadOrdersResponses[keyof TerminalUploadOrdersResponses];
+
+export type TerminalOrderStatusData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path: {
+        /**
+         * Order No
+         */
+        order_no: string;
+    };
+    query?: never;
+    url: '/api/terminal/v1/orders/{order_no}';
+};
+
+export type TerminalOrderStatusErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalOrderStatusError = TerminalOrderStatusErrors[keyof TerminalOrderStatusErrors];
+
+export type TerminalOrderStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderStatusRead;
+};
+
+export type TerminalOrderStatusResponse = TerminalOrderStatusResponses[keyof TerminalOrderStatusResponses];
+
+export type TerminalProductsData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Since
+         *
+         * the version you hold
+         */
+        since?: number | null;
+    };
+    url: '/api/terminal/v1/products';
+};
+
+export type TerminalProductsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalProductsError = TerminalProductsErrors[keyof TerminalProductsErrors];
+
+export type TerminalProductsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductSync;
+};
+
+export type TerminalProductsResponse = TerminalProductsResponses[keyof TerminalProductsResponses];
 
 export type ListAuditLogsData = {
     body?: never;
@@ -1630,6 +6117,255 @@ export type RefreshResponses = {
 
 export type RefreshResponse = RefreshResponses[keyof RefreshResponses];
 
+export type CategoryTreeApiV1CategoriesGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/categories';
+};
+
+export type CategoryTreeApiV1CategoriesGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CategoryTreeApiV1CategoriesGetError = CategoryTreeApiV1CategoriesGetErrors[keyof CategoryTreeApiV1CategoriesGetErrors];
+
+export type CategoryTreeApiV1CategoriesGetResponses = {
+    /**
+     * Response Category Tree Api V1 Categories Get
+     *
+     * Successful Response
+     */
+    200: Array<CategoryNode>;
+};
+
+export type CategoryTreeApiV1CategoriesGetResponse = CategoryTreeApiV1CategoriesGetResponses[keyof CategoryTreeApiV1CategoriesGetResponses];
+
+export type CreateCategoryApiV1CategoriesPostData = {
+    body: CategoryCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/categories';
+};
+
+export type CreateCategoryApiV1CategoriesPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateCategoryApiV1CategoriesPostError = CreateCategoryApiV1CategoriesPostErrors[keyof CreateCategoryApiV1CategoriesPostErrors];
+
+export type CreateCategoryApiV1CategoriesPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: CategoryRead;
+};
+
+export type CreateCategoryApiV1CategoriesPostResponse = CreateCategoryApiV1CategoriesPostResponses[keyof CreateCategoryApiV1CategoriesPostResponses];
+
+export type ReorderCategoriesApiV1CategoriesReorderPostData = {
+    body: CategoryReorder;
+    path?: never;
+    query?: never;
+    url: '/api/v1/categories/reorder';
+};
+
+export type ReorderCategoriesApiV1CategoriesReorderPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReorderCategoriesApiV1CategoriesReorderPostError = ReorderCategoriesApiV1CategoriesReorderPostErrors[keyof ReorderCategoriesApiV1CategoriesReorderPostErrors];
+
+export type ReorderCategoriesApiV1CategoriesReorderPostResponses = {
+    /**
+     * Response Reorder Categories Api V1 Categories Reorder Post
+     *
+     * Successful Response
+     */
+    200: Array<CategoryRead>;
+};
+
+export type ReorderCategoriesApiV1CategoriesReorderPostResponse = ReorderCategoriesApiV1CategoriesReorderPostResponses[keyof ReorderCategoriesApiV1CategoriesReorderPostResponses];
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Category Id
+         */
+        category_id: number;
+    };
+    query?: never;
+    url: '/api/v1/categories/{category_id}';
+};
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteError = DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors[keyof DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors];
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteCategoryApiV1CategoriesCategoryIdDeleteResponse = DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses[keyof DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses];
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchData = {
+    body: CategoryUpdate;
+    path: {
+        /**
+         * Category Id
+         */
+        category_id: number;
+    };
+    query?: never;
+    url: '/api/v1/categories/{category_id}';
+};
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchError = UpdateCategoryApiV1CategoriesCategoryIdPatchErrors[keyof UpdateCategoryApiV1CategoriesCategoryIdPatchErrors];
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: CategoryRead;
+};
+
+export type UpdateCategoryApiV1CategoriesCategoryIdPatchResponse = UpdateCategoryApiV1CategoriesCategoryIdPatchResponses[keyof UpdateCategoryApiV1CategoriesCategoryIdPatchResponses];
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostData = {
+    body: CategoryMove;
+    path: {
+        /**
+         * Category Id
+         */
+        category_id: number;
+    };
+    query?: never;
+    url: '/api/v1/categories/{category_id}/move';
+};
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostError = MoveCategoryApiV1CategoriesCategoryIdMovePostErrors[keyof MoveCategoryApiV1CategoriesCategoryIdMovePostErrors];
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostResponses = {
+    /**
+     * Successful Response
+     */
+    200: CategoryRead;
+};
+
+export type MoveCategoryApiV1CategoriesCategoryIdMovePostResponse = MoveCategoryApiV1CategoriesCategoryIdMovePostResponses[keyof MoveCategoryApiV1CategoriesCategoryIdMovePostResponses];
+
 export type GetJobData = {
     body?: never;
     path: {
@@ -1737,6 +6473,47 @@ export type ListLoginLogsResponses = {
 };
 
 export type ListLoginLogsResponse = ListLoginLogsResponses[keyof ListLoginLogsResponses];
+
+export type SignedMediaApiV1MediaKeyGetData = {
+    body?: never;
+    path: {
+        /**
+         * Key
+         */
+        key: string;
+    };
+    query: {
+        /**
+         * Exp
+         */
+        exp: number;
+        /**
+         * Sig
+         */
+        sig: string;
+    };
+    url: '/api/v1/media/{key}';
+};
+
+export type SignedMediaApiV1MediaKeyGetErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SignedMediaApiV1MediaKeyGetError = SignedMediaApiV1MediaKeyGetErrors[keyof SignedMediaApiV1MediaKeyGetErrors];
+
+export type SignedMediaApiV1MediaKeyGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
 
 export type ListMessagesData = {
     body?: never;
@@ -1881,6 +6658,1988 @@ export type ReadMessageResponses = {
 };
 
 export type ReadMessageResponse = ReadMessageResponses[keyof ReadMessageResponses];
+
+export type OrdersSearchData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * order no., client order id, phone or member no.
+         */
+        q?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Client Order Id
+         */
+        client_order_id?: string | null;
+        /**
+         * Customer
+         *
+         * customer name (part of it) or phone
+         */
+        customer?: string | null;
+        /**
+         * Phone
+         */
+        phone?: string | null;
+        /**
+         * Member No
+         */
+        member_no?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: Array<number> | null;
+        /**
+         * Status
+         */
+        status?: Array<OrderStatus> | null;
+        /**
+         * Payment Method
+         */
+        payment_method?: Array<string> | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Barcode
+         */
+        barcode?: string | null;
+        /**
+         * Amount Min Fen
+         */
+        amount_min_fen?: number | null;
+        /**
+         * Amount Max Fen
+         */
+        amount_max_fen?: number | null;
+        /**
+         * Time Field
+         */
+        time_field?: 'created' | 'purchased' | 'paid';
+        /**
+         * Time From
+         *
+         * inclusive; without an offset it is read in the store's zone
+         */
+        time_from?: string | null;
+        /**
+         * Time To
+         *
+         * exclusive
+         */
+        time_to?: string | null;
+        /**
+         * Abnormal
+         *
+         * only orders with open issues
+         */
+        abnormal?: boolean | null;
+        /**
+         * Sort
+         */
+        sort?: 'created_at' | '-created_at' | 'purchased_at' | '-purchased_at' | 'paid_at' | '-paid_at' | 'total_fen' | '-total_fen' | 'order_no' | '-order_no';
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/orders';
+};
+
+export type OrdersSearchErrors = {
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersSearchError = OrdersSearchErrors[keyof OrdersSearchErrors];
+
+export type OrdersSearchResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageOrderListItem;
+};
+
+export type OrdersSearchResponse = OrdersSearchResponses[keyof OrdersSearchResponses];
+
+export type OrdersExportData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Lang
+         */
+        lang?: 'zh-CN' | 'en';
+        /**
+         * Q
+         *
+         * order no., client order id, phone or member no.
+         */
+        q?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Client Order Id
+         */
+        client_order_id?: string | null;
+        /**
+         * Customer
+         *
+         * customer name (part of it) or phone
+         */
+        customer?: string | null;
+        /**
+         * Phone
+         */
+        phone?: string | null;
+        /**
+         * Member No
+         */
+        member_no?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: Array<number> | null;
+        /**
+         * Status
+         */
+        status?: Array<OrderStatus> | null;
+        /**
+         * Payment Method
+         */
+        payment_method?: Array<string> | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Barcode
+         */
+        barcode?: string | null;
+        /**
+         * Amount Min Fen
+         */
+        amount_min_fen?: number | null;
+        /**
+         * Amount Max Fen
+         */
+        amount_max_fen?: number | null;
+        /**
+         * Time Field
+         */
+        time_field?: 'created' | 'purchased' | 'paid';
+        /**
+         * Time From
+         *
+         * inclusive; without an offset it is read in the store's zone
+         */
+        time_from?: string | null;
+        /**
+         * Time To
+         *
+         * exclusive
+         */
+        time_to?: string | null;
+        /**
+         * Abnormal
+         *
+         * only orders with open issues
+         */
+        abnormal?: boolean | null;
+        /**
+         * Sort
+         */
+        sort?: 'created_at' | '-created_at' | 'purchased_at' | '-purchased_at' | 'paid_at' | '-paid_at' | 'total_fen' | '-total_fen' | 'order_no' | '-order_no';
+    };
+    url: '/api/v1/orders/export';
+};
+
+export type OrdersExportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportError = OrdersExportErrors[keyof OrdersExportErrors];
+
+export type OrdersExportResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type OrdersExportStartData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Lang
+         */
+        lang?: 'zh-CN' | 'en';
+        /**
+         * Q
+         *
+         * order no., client order id, phone or member no.
+         */
+        q?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Client Order Id
+         */
+        client_order_id?: string | null;
+        /**
+         * Customer
+         *
+         * customer name (part of it) or phone
+         */
+        customer?: string | null;
+        /**
+         * Phone
+         */
+        phone?: string | null;
+        /**
+         * Member No
+         */
+        member_no?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: Array<number> | null;
+        /**
+         * Status
+         */
+        status?: Array<OrderStatus> | null;
+        /**
+         * Payment Method
+         */
+        payment_method?: Array<string> | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Barcode
+         */
+        barcode?: string | null;
+        /**
+         * Amount Min Fen
+         */
+        amount_min_fen?: number | null;
+        /**
+         * Amount Max Fen
+         */
+        amount_max_fen?: number | null;
+        /**
+         * Time Field
+         */
+        time_field?: 'created' | 'purchased' | 'paid';
+        /**
+         * Time From
+         *
+         * inclusive; without an offset it is read in the store's zone
+         */
+        time_from?: string | null;
+        /**
+         * Time To
+         *
+         * exclusive
+         */
+        time_to?: string | null;
+        /**
+         * Abnormal
+         *
+         * only orders with open issues
+         */
+        abnormal?: boolean | null;
+        /**
+         * Sort
+         */
+        sort?: 'created_at' | '-created_at' | 'purchased_at' | '-purchased_at' | 'paid_at' | '-paid_at' | 'total_fen' | '-total_fen' | 'order_no' | '-order_no';
+    };
+    url: '/api/v1/orders/exports';
+};
+
+export type OrdersExportStartErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportStartError = OrdersExportStartErrors[keyof OrdersExportStartErrors];
+
+export type OrdersExportStartResponses = {
+    /**
+     * Successful Response
+     */
+    202: JobRead;
+};
+
+export type OrdersExportStartResponse = OrdersExportStartResponses[keyof OrdersExportStartResponses];
+
+export type OrdersExportStatusData = {
+    body?: never;
+    path: {
+        /**
+         * Job Id
+         */
+        job_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/exports/{job_id}';
+};
+
+export type OrdersExportStatusErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportStatusError = OrdersExportStatusErrors[keyof OrdersExportStatusErrors];
+
+export type OrdersExportStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: JobRead;
+};
+
+export type OrdersExportStatusResponse = OrdersExportStatusResponses[keyof OrdersExportStatusResponses];
+
+export type OrdersExportFileData = {
+    body?: never;
+    path: {
+        /**
+         * Job Id
+         */
+        job_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/exports/{job_id}/file';
+};
+
+export type OrdersExportFileErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportFileError = OrdersExportFileErrors[keyof OrdersExportFileErrors];
+
+export type OrdersExportFileResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type OrdersIssueQueueData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'open' | 'resolved';
+        /**
+         * Kind
+         */
+        kind?: Array<string> | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Stage
+         */
+        stage?: 'auto' | 'person' | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/orders/issues';
+};
+
+export type OrdersIssueQueueErrors = {
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersIssueQueueError = OrdersIssueQueueErrors[keyof OrdersIssueQueueErrors];
+
+export type OrdersIssueQueueResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageIssueQueueItem;
+};
+
+export type OrdersIssueQueueResponse = OrdersIssueQueueResponses[keyof OrdersIssueQueueResponses];
+
+export type OrdersIssueActData = {
+    body: IssueAction;
+    path: {
+        /**
+         * Issue Id
+         */
+        issue_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/issues/{issue_id}/actions';
+};
+
+export type OrdersIssueActErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersIssueActError = OrdersIssueActErrors[keyof OrdersIssueActErrors];
+
+export type OrdersIssueActResponses = {
+    /**
+     * Successful Response
+     */
+    200: IssueRead;
+};
+
+export type OrdersIssueActResponse = OrdersIssueActResponses[keyof OrdersIssueActResponses];
+
+export type OrdersLiveData = {
+    body?: never;
+    headers?: {
+        /**
+         * Last-Event-Id
+         */
+        'Last-Event-ID'?: number | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * After
+         *
+         * resume after this event id
+         */
+        after?: number | null;
+        /**
+         * Timeout
+         *
+         * end the stream after this many s
+         */
+        timeout?: number | null;
+    };
+    url: '/api/v1/orders/live';
+};
+
+export type OrdersLiveErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersLiveError = OrdersLiveErrors[keyof OrdersLiveErrors];
+
+export type OrdersLiveResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type OrdersGetData = {
+    body?: never;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}';
+};
+
+export type OrdersGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersGetError = OrdersGetErrors[keyof OrdersGetErrors];
+
+export type OrdersGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderDetail;
+};
+
+export type OrdersGetResponse = OrdersGetResponses[keyof OrdersGetResponses];
+
+export type OrdersCancelData = {
+    body: CancelBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/cancel';
+};
+
+export type OrdersCancelErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersCancelError = OrdersCancelErrors[keyof OrdersCancelErrors];
+
+export type OrdersCancelResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderDetail;
+};
+
+export type OrdersCancelResponse = OrdersCancelResponses[keyof OrdersCancelResponses];
+
+export type OrdersCompleteData = {
+    body: CompleteBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/complete';
+};
+
+export type OrdersCompleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersCompleteError = OrdersCompleteErrors[keyof OrdersCompleteErrors];
+
+export type OrdersCompleteResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderDetail;
+};
+
+export type OrdersCompleteResponse = OrdersCompleteResponses[keyof OrdersCompleteResponses];
+
+export type OrdersRecordPaymentData = {
+    body: ManualPaymentBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/payments';
+};
+
+export type OrdersRecordPaymentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRecordPaymentError = OrdersRecordPaymentErrors[keyof OrdersRecordPaymentErrors];
+
+export type OrdersRecordPaymentResponses = {
+    /**
+     * Successful Response
+     */
+    201: PaymentRead;
+};
+
+export type OrdersRecordPaymentResponse = OrdersRecordPaymentResponses[keyof OrdersRecordPaymentResponses];
+
+export type OrdersRefundData = {
+    body: RefundBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/refunds';
+};
+
+export type OrdersRefundErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRefundError = OrdersRefundErrors[keyof OrdersRefundErrors];
+
+export type OrdersRefundResponses = {
+    /**
+     * Successful Response
+     */
+    201: RefundRead;
+};
+
+export type OrdersRefundResponse = OrdersRefundResponses[keyof OrdersRefundResponses];
+
+export type ListProductsApiV1ProductsGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Sort
+         */
+        sort?: 'id' | '-id' | 'name' | '-name' | 'brand' | '-brand' | 'price_fen' | '-price_fen' | 'created_at' | '-created_at' | 'updated_at' | '-updated_at';
+        /**
+         * Q
+         */
+        q?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Tag Id
+         */
+        tag_id?: number | null;
+        /**
+         * Status
+         */
+        status?: 'on_sale' | 'off_sale' | null;
+        /**
+         * Brand
+         */
+        brand?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/products';
+};
+
+export type ListProductsApiV1ProductsGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListProductsApiV1ProductsGetError = ListProductsApiV1ProductsGetErrors[keyof ListProductsApiV1ProductsGetErrors];
+
+export type ListProductsApiV1ProductsGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageProductRead;
+};
+
+export type ListProductsApiV1ProductsGetResponse = ListProductsApiV1ProductsGetResponses[keyof ListProductsApiV1ProductsGetResponses];
+
+export type CreateProductApiV1ProductsPostData = {
+    body: ProductCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products';
+};
+
+export type CreateProductApiV1ProductsPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateProductApiV1ProductsPostError = CreateProductApiV1ProductsPostErrors[keyof CreateProductApiV1ProductsPostErrors];
+
+export type CreateProductApiV1ProductsPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: ProductRead;
+};
+
+export type CreateProductApiV1ProductsPostResponse = CreateProductApiV1ProductsPostResponses[keyof CreateProductApiV1ProductsPostResponses];
+
+export type BulkApplyApiV1ProductsBulkApplyPostData = {
+    body: BulkApplyRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products/bulk/apply';
+};
+
+export type BulkApplyApiV1ProductsBulkApplyPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BulkApplyApiV1ProductsBulkApplyPostError = BulkApplyApiV1ProductsBulkApplyPostErrors[keyof BulkApplyApiV1ProductsBulkApplyPostErrors];
+
+export type BulkApplyApiV1ProductsBulkApplyPostResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkResult;
+};
+
+export type BulkApplyApiV1ProductsBulkApplyPostResponse = BulkApplyApiV1ProductsBulkApplyPostResponses[keyof BulkApplyApiV1ProductsBulkApplyPostResponses];
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostData = {
+    body: BulkPreviewRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products/bulk/preview';
+};
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostError = BulkPreviewApiV1ProductsBulkPreviewPostErrors[keyof BulkPreviewApiV1ProductsBulkPreviewPostErrors];
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkPreview;
+};
+
+export type BulkPreviewApiV1ProductsBulkPreviewPostResponse = BulkPreviewApiV1ProductsBulkPreviewPostResponses[keyof BulkPreviewApiV1ProductsBulkPreviewPostResponses];
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Code
+         */
+        code: string;
+    };
+    url: '/api/v1/products/by-barcode';
+};
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetError = ProductByBarcodeApiV1ProductsByBarcodeGetErrors[keyof ProductByBarcodeApiV1ProductsByBarcodeGetErrors];
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductRead;
+};
+
+export type ProductByBarcodeApiV1ProductsByBarcodeGetResponse = ProductByBarcodeApiV1ProductsByBarcodeGetResponses[keyof ProductByBarcodeApiV1ProductsByBarcodeGetResponses];
+
+export type ExportProductsApiV1ProductsExportGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Sort
+         */
+        sort?: 'id' | '-id' | 'name' | '-name' | 'brand' | '-brand' | 'price_fen' | '-price_fen' | 'created_at' | '-created_at' | 'updated_at' | '-updated_at';
+        /**
+         * Q
+         */
+        q?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Tag Id
+         */
+        tag_id?: number | null;
+        /**
+         * Status
+         */
+        status?: 'on_sale' | 'off_sale' | null;
+        /**
+         * Brand
+         */
+        brand?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+    };
+    url: '/api/v1/products/export';
+};
+
+export type ExportProductsApiV1ProductsExportGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportProductsApiV1ProductsExportGetError = ExportProductsApiV1ProductsExportGetErrors[keyof ExportProductsApiV1ProductsExportGetErrors];
+
+export type ExportProductsApiV1ProductsExportGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ImportProductsApiV1ProductsImportPostData = {
+    body: BodyImportProductsApiV1ProductsImportPost;
+    path?: never;
+    query?: never;
+    url: '/api/v1/products/import';
+};
+
+export type ImportProductsApiV1ProductsImportPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * unsupported_media_type
+     */
+    415: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ImportProductsApiV1ProductsImportPostError = ImportProductsApiV1ProductsImportPostErrors[keyof ImportProductsApiV1ProductsImportPostErrors];
+
+export type ImportProductsApiV1ProductsImportPostResponses = {
+    /**
+     * Response Import Products Api V1 Products Import Post
+     *
+     * Successful Response
+     */
+    200: ImportReport | ImportStarted;
+    /**
+     * a large file: imported by a job
+     */
+    202: ImportStarted;
+};
+
+export type ImportProductsApiV1ProductsImportPostResponse = ImportProductsApiV1ProductsImportPostResponses[keyof ImportProductsApiV1ProductsImportPostResponses];
+
+export type ImportTemplateApiV1ProductsImportTemplateGetData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'xlsx' | 'csv';
+    };
+    url: '/api/v1/products/import/template';
+};
+
+export type ImportTemplateApiV1ProductsImportTemplateGetErrors = {
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ImportTemplateApiV1ProductsImportTemplateGetError = ImportTemplateApiV1ProductsImportTemplateGetErrors[keyof ImportTemplateApiV1ProductsImportTemplateGetErrors];
+
+export type ImportTemplateApiV1ProductsImportTemplateGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}';
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteError = DeleteProductApiV1ProductsProductIdDeleteErrors[keyof DeleteProductApiV1ProductsProductIdDeleteErrors];
+
+export type DeleteProductApiV1ProductsProductIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteProductApiV1ProductsProductIdDeleteResponse = DeleteProductApiV1ProductsProductIdDeleteResponses[keyof DeleteProductApiV1ProductsProductIdDeleteResponses];
+
+export type GetProductApiV1ProductsProductIdGetData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}';
+};
+
+export type GetProductApiV1ProductsProductIdGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetProductApiV1ProductsProductIdGetError = GetProductApiV1ProductsProductIdGetErrors[keyof GetProductApiV1ProductsProductIdGetErrors];
+
+export type GetProductApiV1ProductsProductIdGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductRead;
+};
+
+export type GetProductApiV1ProductsProductIdGetResponse = GetProductApiV1ProductsProductIdGetResponses[keyof GetProductApiV1ProductsProductIdGetResponses];
+
+export type UpdateProductApiV1ProductsProductIdPatchData = {
+    body: ProductUpdate;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}';
+};
+
+export type UpdateProductApiV1ProductsProductIdPatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateProductApiV1ProductsProductIdPatchError = UpdateProductApiV1ProductsProductIdPatchErrors[keyof UpdateProductApiV1ProductsProductIdPatchErrors];
+
+export type UpdateProductApiV1ProductsProductIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductRead;
+};
+
+export type UpdateProductApiV1ProductsProductIdPatchResponse = UpdateProductApiV1ProductsProductIdPatchResponses[keyof UpdateProductApiV1ProductsProductIdPatchResponses];
+
+export type UploadImageApiV1ProductsProductIdImagesPostData = {
+    body: BodyUploadImageApiV1ProductsProductIdImagesPost;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}/images';
+};
+
+export type UploadImageApiV1ProductsProductIdImagesPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UploadImageApiV1ProductsProductIdImagesPostError = UploadImageApiV1ProductsProductIdImagesPostErrors[keyof UploadImageApiV1ProductsProductIdImagesPostErrors];
+
+export type UploadImageApiV1ProductsProductIdImagesPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: ImageRead;
+};
+
+export type UploadImageApiV1ProductsProductIdImagesPostResponse = UploadImageApiV1ProductsProductIdImagesPostResponses[keyof UploadImageApiV1ProductsProductIdImagesPostResponses];
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Image Id
+         */
+        image_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}/images/{image_id}';
+};
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteError = DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors[keyof DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors];
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponse = DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses[keyof DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses];
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+        /**
+         * Image Id
+         */
+        image_id: number;
+    };
+    query?: {
+        /**
+         * Variant
+         */
+        variant?: 'full' | 'thumb';
+    };
+    url: '/api/v1/products/{product_id}/images/{image_id}/file';
+};
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetError = ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors[keyof ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors];
+
+export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetData = {
+    body?: never;
+    path: {
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/products/{product_id}/stores';
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetError = ProductListingsApiV1ProductsProductIdStoresGetErrors[keyof ProductListingsApiV1ProductsProductIdStoresGetErrors];
+
+export type ProductListingsApiV1ProductsProductIdStoresGetResponses = {
+    /**
+     * Response Product Listings Api V1 Products  Product Id  Stores Get
+     *
+     * Successful Response
+     */
+    200: Array<ListingRead>;
+};
+
+export type ProductListingsApiV1ProductsProductIdStoresGetResponse = ProductListingsApiV1ProductsProductIdStoresGetResponses[keyof ProductListingsApiV1ProductsProductIdStoresGetResponses];
+
+export type PublicOrderLookupData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Order No
+         */
+        order_no: string;
+        /**
+         * Phone Last4
+         */
+        phone_last4: string;
+    };
+    url: '/api/v1/public/orders/lookup';
+};
+
+export type PublicOrderLookupErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type PublicOrderLookupError = PublicOrderLookupErrors[keyof PublicOrderLookupErrors];
+
+export type PublicOrderLookupResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderStatusRead;
+};
+
+export type PublicOrderLookupResponse = PublicOrderLookupResponses[keyof PublicOrderLookupResponses];
+
+export type PublicOrderByReceiptData = {
+    body?: never;
+    path: {
+        /**
+         * Token
+         */
+        token: string;
+    };
+    query?: never;
+    url: '/api/v1/public/orders/receipt/{token}';
+};
+
+export type PublicOrderByReceiptErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type PublicOrderByReceiptError = PublicOrderByReceiptErrors[keyof PublicOrderByReceiptErrors];
+
+export type PublicOrderByReceiptResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderStatusRead;
+};
+
+export type PublicOrderByReceiptResponse = PublicOrderByReceiptResponses[keyof PublicOrderByReceiptResponses];
+
+export type ListPurchaseOrdersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Supplier Id
+         */
+        supplier_id?: number | null;
+        /**
+         * Q
+         *
+         * order number
+         */
+        q?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/purchase-orders';
+};
+
+export type ListPurchaseOrdersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListPurchaseOrdersError = ListPurchaseOrdersErrors[keyof ListPurchaseOrdersErrors];
+
+export type ListPurchaseOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePoRead;
+};
+
+export type ListPurchaseOrdersResponse = ListPurchaseOrdersResponses[keyof ListPurchaseOrdersResponses];
+
+export type CreatePurchaseOrderData = {
+    body: PoCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/purchase-orders';
+};
+
+export type CreatePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreatePurchaseOrderError = CreatePurchaseOrderErrors[keyof CreatePurchaseOrderErrors];
+
+export type CreatePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    201: PoDetail;
+};
+
+export type CreatePurchaseOrderResponse = CreatePurchaseOrderResponses[keyof CreatePurchaseOrderResponses];
+
+export type GetPurchaseOrderData = {
+    body?: never;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}';
+};
+
+export type GetPurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetPurchaseOrderError = GetPurchaseOrderErrors[keyof GetPurchaseOrderErrors];
+
+export type GetPurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type GetPurchaseOrderResponse = GetPurchaseOrderResponses[keyof GetPurchaseOrderResponses];
+
+export type UpdatePurchaseOrderData = {
+    body: PoUpdate;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}';
+};
+
+export type UpdatePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdatePurchaseOrderError = UpdatePurchaseOrderErrors[keyof UpdatePurchaseOrderErrors];
+
+export type UpdatePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type UpdatePurchaseOrderResponse = UpdatePurchaseOrderResponses[keyof UpdatePurchaseOrderResponses];
+
+export type CancelPurchaseOrderData = {
+    body: NoteIn;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/cancel';
+};
+
+export type CancelPurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CancelPurchaseOrderError = CancelPurchaseOrderErrors[keyof CancelPurchaseOrderErrors];
+
+export type CancelPurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type CancelPurchaseOrderResponse = CancelPurchaseOrderResponses[keyof CancelPurchaseOrderResponses];
+
+export type ClosePurchaseOrderData = {
+    body: NoteIn;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/close';
+};
+
+export type ClosePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ClosePurchaseOrderError = ClosePurchaseOrderErrors[keyof ClosePurchaseOrderErrors];
+
+export type ClosePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type ClosePurchaseOrderResponse = ClosePurchaseOrderResponses[keyof ClosePurchaseOrderResponses];
+
+export type ReceivePurchaseOrderData = {
+    body: PoReceive;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/receive';
+};
+
+export type ReceivePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReceivePurchaseOrderError = ReceivePurchaseOrderErrors[keyof ReceivePurchaseOrderErrors];
+
+export type ReceivePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type ReceivePurchaseOrderResponse = ReceivePurchaseOrderResponses[keyof ReceivePurchaseOrderResponses];
+
+export type SubmitPurchaseOrderData = {
+    body?: never;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/submit';
+};
+
+export type SubmitPurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SubmitPurchaseOrderError = SubmitPurchaseOrderErrors[keyof SubmitPurchaseOrderErrors];
+
+export type SubmitPurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type SubmitPurchaseOrderResponse = SubmitPurchaseOrderResponses[keyof SubmitPurchaseOrderResponses];
 
 export type ListRolesData = {
     body?: never;
@@ -2103,6 +8862,723 @@ export type UpdateRoleResponses = {
 
 export type UpdateRoleResponse = UpdateRoleResponses[keyof UpdateRoleResponses];
 
+export type ListStockAlertRoutesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock-alert-routes';
+};
+
+export type ListStockAlertRoutesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockAlertRoutesError = ListStockAlertRoutesErrors[keyof ListStockAlertRoutesErrors];
+
+export type ListStockAlertRoutesResponses = {
+    /**
+     * Response Liststockalertroutes
+     *
+     * Successful Response
+     */
+    200: Array<AlertRouteRead>;
+};
+
+export type ListStockAlertRoutesResponse = ListStockAlertRoutesResponses[keyof ListStockAlertRoutesResponses];
+
+export type CreateStockAlertRouteData = {
+    body: AlertRouteIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock-alert-routes';
+};
+
+export type CreateStockAlertRouteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateStockAlertRouteError = CreateStockAlertRouteErrors[keyof CreateStockAlertRouteErrors];
+
+export type CreateStockAlertRouteResponses = {
+    /**
+     * Successful Response
+     */
+    201: AlertRouteRead;
+};
+
+export type CreateStockAlertRouteResponse = CreateStockAlertRouteResponses[keyof CreateStockAlertRouteResponses];
+
+export type DeleteStockAlertRouteData = {
+    body?: never;
+    path: {
+        /**
+         * Route Id
+         */
+        route_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-alert-routes/{route_id}';
+};
+
+export type DeleteStockAlertRouteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteStockAlertRouteError = DeleteStockAlertRouteErrors[keyof DeleteStockAlertRouteErrors];
+
+export type DeleteStockAlertRouteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteStockAlertRouteResponse = DeleteStockAlertRouteResponses[keyof DeleteStockAlertRouteResponses];
+
+export type UpdateStockAlertRouteData = {
+    body: AlertRouteUpdate;
+    path: {
+        /**
+         * Route Id
+         */
+        route_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-alert-routes/{route_id}';
+};
+
+export type UpdateStockAlertRouteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateStockAlertRouteError = UpdateStockAlertRouteErrors[keyof UpdateStockAlertRouteErrors];
+
+export type UpdateStockAlertRouteResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRouteRead;
+};
+
+export type UpdateStockAlertRouteResponse = UpdateStockAlertRouteResponses[keyof UpdateStockAlertRouteResponses];
+
+export type ListStockAlertsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Kind
+         */
+        kind?: string | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stock-alerts';
+};
+
+export type ListStockAlertsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockAlertsError = ListStockAlertsErrors[keyof ListStockAlertsErrors];
+
+export type ListStockAlertsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageAlertRead;
+};
+
+export type ListStockAlertsResponse = ListStockAlertsResponses[keyof ListStockAlertsResponses];
+
+export type ResolveStockAlertData = {
+    body: ResolveIn;
+    path: {
+        /**
+         * Alert Id
+         */
+        alert_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-alerts/{alert_id}/resolve';
+};
+
+export type ResolveStockAlertErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ResolveStockAlertError = ResolveStockAlertErrors[keyof ResolveStockAlertErrors];
+
+export type ResolveStockAlertResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRead;
+};
+
+export type ResolveStockAlertResponse = ResolveStockAlertResponses[keyof ResolveStockAlertResponses];
+
+export type ListStockDiscrepanciesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stock-discrepancies';
+};
+
+export type ListStockDiscrepanciesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockDiscrepanciesError = ListStockDiscrepanciesErrors[keyof ListStockDiscrepanciesErrors];
+
+export type ListStockDiscrepanciesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageDiscrepancyRead;
+};
+
+export type ListStockDiscrepanciesResponse = ListStockDiscrepanciesResponses[keyof ListStockDiscrepanciesResponses];
+
+export type ResolveStockDiscrepancyData = {
+    body: ResolveRequired;
+    path: {
+        /**
+         * Discrepancy Id
+         */
+        discrepancy_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-discrepancies/{discrepancy_id}/resolve';
+};
+
+export type ResolveStockDiscrepancyErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ResolveStockDiscrepancyError = ResolveStockDiscrepancyErrors[keyof ResolveStockDiscrepancyErrors];
+
+export type ResolveStockDiscrepancyResponses = {
+    /**
+     * Successful Response
+     */
+    200: DiscrepancyRead;
+};
+
+export type ResolveStockDiscrepancyResponse = ResolveStockDiscrepancyResponses[keyof ResolveStockDiscrepancyResponses];
+
+export type ApplyBulkStockData = {
+    body: BulkStockIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock/bulk/apply';
+};
+
+export type ApplyBulkStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ApplyBulkStockError = ApplyBulkStockErrors[keyof ApplyBulkStockErrors];
+
+export type ApplyBulkStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkStockResult;
+};
+
+export type ApplyBulkStockResponse = ApplyBulkStockResponses[keyof ApplyBulkStockResponses];
+
+export type PreviewBulkStockData = {
+    body: BulkStockIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock/bulk/preview';
+};
+
+export type PreviewBulkStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PreviewBulkStockError = PreviewBulkStockErrors[keyof PreviewBulkStockErrors];
+
+export type PreviewBulkStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkStockResult;
+};
+
+export type PreviewBulkStockResponse = PreviewBulkStockResponses[keyof PreviewBulkStockResponses];
+
+export type ListStocktakesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stocktakes';
+};
+
+export type ListStocktakesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStocktakesError = ListStocktakesErrors[keyof ListStocktakesErrors];
+
+export type ListStocktakesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageStocktakeRead;
+};
+
+export type ListStocktakesResponse = ListStocktakesResponses[keyof ListStocktakesResponses];
+
+export type CreateStocktakeData = {
+    body: StocktakeCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stocktakes';
+};
+
+export type CreateStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateStocktakeError = CreateStocktakeErrors[keyof CreateStocktakeErrors];
+
+export type CreateStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    201: StocktakeDetail;
+};
+
+export type CreateStocktakeResponse = CreateStocktakeResponses[keyof CreateStocktakeResponses];
+
+export type GetStocktakeData = {
+    body?: never;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}';
+};
+
+export type GetStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetStocktakeError = GetStocktakeErrors[keyof GetStocktakeErrors];
+
+export type GetStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type GetStocktakeResponse = GetStocktakeResponses[keyof GetStocktakeResponses];
+
+export type CancelStocktakeData = {
+    body?: never;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}/cancel';
+};
+
+export type CancelStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CancelStocktakeError = CancelStocktakeErrors[keyof CancelStocktakeErrors];
+
+export type CancelStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type CancelStocktakeResponse = CancelStocktakeResponses[keyof CancelStocktakeResponses];
+
+export type EnterStocktakeCountsData = {
+    body: CountsIn;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}/counts';
+};
+
+export type EnterStocktakeCountsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type EnterStocktakeCountsError = EnterStocktakeCountsErrors[keyof EnterStocktakeCountsErrors];
+
+export type EnterStocktakeCountsResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type EnterStocktakeCountsResponse = EnterStocktakeCountsResponses[keyof EnterStocktakeCountsResponses];
+
+export type PostStocktakeData = {
+    body: StocktakePost;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}/post';
+};
+
+export type PostStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PostStocktakeError = PostStocktakeErrors[keyof PostStocktakeErrors];
+
+export type PostStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type PostStocktakeResponse = PostStocktakeResponses[keyof PostStocktakeResponses];
+
 export type ListStoresData = {
     body?: never;
     path?: never;
@@ -2287,6 +9763,1323 @@ export type UpdateStoreResponses = {
 };
 
 export type UpdateStoreResponse = UpdateStoreResponses[keyof UpdateStoreResponses];
+
+export type StoreListingsApiV1StoresStoreIdProductsGetData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stores/{store_id}/products';
+};
+
+export type StoreListingsApiV1StoresStoreIdProductsGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type StoreListingsApiV1StoresStoreIdProductsGetError = StoreListingsApiV1StoresStoreIdProductsGetErrors[keyof StoreListingsApiV1StoresStoreIdProductsGetErrors];
+
+export type StoreListingsApiV1StoresStoreIdProductsGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageListingRead;
+};
+
+export type StoreListingsApiV1StoresStoreIdProductsGetResponse = StoreListingsApiV1StoresStoreIdProductsGetResponses[keyof StoreListingsApiV1StoresStoreIdProductsGetResponses];
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/products/{product_id}';
+};
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteError = DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors[keyof DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors];
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponse = DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses[keyof DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses];
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutData = {
+    body: ListingUpsert;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/products/{product_id}';
+};
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutError = UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors[keyof UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors];
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses = {
+    /**
+     * Successful Response
+     */
+    200: ListingRead;
+};
+
+export type UpsertListingApiV1StoresStoreIdProductsProductIdPutResponse = UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses[keyof UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses];
+
+export type ListReorderSuggestionsData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Window Days
+         */
+        window_days?: number;
+        /**
+         * Safety Days
+         */
+        safety_days?: number;
+        /**
+         * Cover Days
+         */
+        cover_days?: number;
+    };
+    url: '/api/v1/stores/{store_id}/reorder-suggestions';
+};
+
+export type ListReorderSuggestionsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListReorderSuggestionsError = ListReorderSuggestionsErrors[keyof ListReorderSuggestionsErrors];
+
+export type ListReorderSuggestionsResponses = {
+    /**
+     * Response Listreordersuggestions
+     *
+     * Successful Response
+     */
+    200: Array<ReorderSuggestionRead>;
+};
+
+export type ListReorderSuggestionsResponse = ListReorderSuggestionsResponses[keyof ListReorderSuggestionsResponses];
+
+export type CreatePurchaseOrdersFromSuggestionsData = {
+    body: ReorderToOrders;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/reorder-suggestions/purchase-orders';
+};
+
+export type CreatePurchaseOrdersFromSuggestionsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreatePurchaseOrdersFromSuggestionsError = CreatePurchaseOrdersFromSuggestionsErrors[keyof CreatePurchaseOrdersFromSuggestionsErrors];
+
+export type CreatePurchaseOrdersFromSuggestionsResponses = {
+    /**
+     * Response Createpurchaseordersfromsuggestions
+     *
+     * Successful Response
+     */
+    201: Array<PoDetail>;
+};
+
+export type CreatePurchaseOrdersFromSuggestionsResponse = CreatePurchaseOrdersFromSuggestionsResponses[keyof CreatePurchaseOrdersFromSuggestionsResponses];
+
+export type ListStockData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Q
+         *
+         * name, brand, pinyin, barcode
+         */
+        q?: string | null;
+        /**
+         * State
+         */
+        state?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Sort
+         *
+         * name, -name, quantity, -quantity, updated_at, -updated_at
+         */
+        sort?: string;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stores/{store_id}/stock';
+};
+
+export type ListStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockError = ListStockErrors[keyof ListStockErrors];
+
+export type ListStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageStockRow;
+};
+
+export type ListStockResponse = ListStockResponses[keyof ListStockResponses];
+
+export type ListStockBatchesData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Expiring Within Days
+         */
+        expiring_within_days?: number | null;
+    };
+    url: '/api/v1/stores/{store_id}/stock-batches';
+};
+
+export type ListStockBatchesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockBatchesError = ListStockBatchesErrors[keyof ListStockBatchesErrors];
+
+export type ListStockBatchesResponses = {
+    /**
+     * Response Liststockbatches
+     *
+     * Successful Response
+     */
+    200: Array<BatchRead>;
+};
+
+export type ListStockBatchesResponse = ListStockBatchesResponses[keyof ListStockBatchesResponses];
+
+export type WriteOffStockBatchData = {
+    body: BatchWriteOff;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Batch Id
+         */
+        batch_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock-batches/{batch_id}/write-off';
+};
+
+export type WriteOffStockBatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type WriteOffStockBatchError = WriteOffStockBatchErrors[keyof WriteOffStockBatchErrors];
+
+export type WriteOffStockBatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: BatchRead;
+};
+
+export type WriteOffStockBatchResponse = WriteOffStockBatchResponses[keyof WriteOffStockBatchResponses];
+
+export type ExportStockData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Q
+         *
+         * name, brand, pinyin, barcode
+         */
+        q?: string | null;
+        /**
+         * State
+         */
+        state?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Sort
+         *
+         * name, -name, quantity, -quantity, updated_at, -updated_at
+         */
+        sort?: string;
+    };
+    url: '/api/v1/stores/{store_id}/stock/export';
+};
+
+export type ExportStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportStockError = ExportStockErrors[keyof ExportStockErrors];
+
+export type ExportStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ListStockMovementsData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Kind
+         *
+         * one or more movement kinds
+         */
+        kind?: Array<string> | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+        /**
+         * Document Type
+         */
+        document_type?: string | null;
+        /**
+         * Document Id
+         */
+        document_id?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stores/{store_id}/stock/movements';
+};
+
+export type ListStockMovementsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockMovementsError = ListStockMovementsErrors[keyof ListStockMovementsErrors];
+
+export type ListStockMovementsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageMovementRead;
+};
+
+export type ListStockMovementsResponse = ListStockMovementsResponses[keyof ListStockMovementsResponses];
+
+export type ExportStockMovementsData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Kind
+         *
+         * one or more movement kinds
+         */
+        kind?: Array<string> | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+        /**
+         * Document Type
+         */
+        document_type?: string | null;
+        /**
+         * Document Id
+         */
+        document_id?: string | null;
+    };
+    url: '/api/v1/stores/{store_id}/stock/movements/export';
+};
+
+export type ExportStockMovementsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportStockMovementsError = ExportStockMovementsErrors[keyof ExportStockMovementsErrors];
+
+export type ExportStockMovementsResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ReceiveStockData = {
+    body: ReceiptIn;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/receipts';
+};
+
+export type ReceiveStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReceiveStockError = ReceiveStockErrors[keyof ReceiveStockErrors];
+
+export type ReceiveStockResponses = {
+    /**
+     * Successful Response
+     */
+    201: ReceiptRead;
+};
+
+export type ReceiveStockResponse = ReceiveStockResponses[keyof ReceiveStockResponses];
+
+export type GetStockData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/{product_id}';
+};
+
+export type GetStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetStockError = GetStockErrors[keyof GetStockErrors];
+
+export type GetStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: StockRow;
+};
+
+export type GetStockResponse = GetStockResponses[keyof GetStockResponses];
+
+export type AdjustStockData = {
+    body: StockAdjust;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/adjust';
+};
+
+export type AdjustStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type AdjustStockError = AdjustStockErrors[keyof AdjustStockErrors];
+
+export type AdjustStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: StockChangeRead;
+};
+
+export type AdjustStockResponse = AdjustStockResponses[keyof AdjustStockResponses];
+
+export type GetStockSeriesData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: {
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+        /**
+         * Bucket
+         */
+        bucket?: string;
+    };
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/series';
+};
+
+export type GetStockSeriesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetStockSeriesError = GetStockSeriesErrors[keyof GetStockSeriesErrors];
+
+export type GetStockSeriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: BalanceSeries;
+};
+
+export type GetStockSeriesResponse = GetStockSeriesResponses[keyof GetStockSeriesResponses];
+
+export type WriteOffStockData = {
+    body: WriteOff;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/write-off';
+};
+
+export type WriteOffStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type WriteOffStockError = WriteOffStockErrors[keyof WriteOffStockErrors];
+
+export type WriteOffStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: StockChangeRead;
+};
+
+export type WriteOffStockResponse = WriteOffStockResponses[keyof WriteOffStockResponses];
+
+export type ListSuppliersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         */
+        q?: string | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/suppliers';
+};
+
+export type ListSuppliersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListSuppliersError = ListSuppliersErrors[keyof ListSuppliersErrors];
+
+export type ListSuppliersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageSupplierRead;
+};
+
+export type ListSuppliersResponse = ListSuppliersResponses[keyof ListSuppliersResponses];
+
+export type CreateSupplierData = {
+    body: SupplierCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/suppliers';
+};
+
+export type CreateSupplierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateSupplierError = CreateSupplierErrors[keyof CreateSupplierErrors];
+
+export type CreateSupplierResponses = {
+    /**
+     * Successful Response
+     */
+    201: SupplierRead;
+};
+
+export type CreateSupplierResponse = CreateSupplierResponses[keyof CreateSupplierResponses];
+
+export type GetSupplierData = {
+    body?: never;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}';
+};
+
+export type GetSupplierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetSupplierError = GetSupplierErrors[keyof GetSupplierErrors];
+
+export type GetSupplierResponses = {
+    /**
+     * Successful Response
+     */
+    200: SupplierDetail;
+};
+
+export type GetSupplierResponse = GetSupplierResponses[keyof GetSupplierResponses];
+
+export type UpdateSupplierData = {
+    body: SupplierUpdate;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}';
+};
+
+export type UpdateSupplierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateSupplierError = UpdateSupplierErrors[keyof UpdateSupplierErrors];
+
+export type UpdateSupplierResponses = {
+    /**
+     * Successful Response
+     */
+    200: SupplierRead;
+};
+
+export type UpdateSupplierResponse = UpdateSupplierResponses[keyof UpdateSupplierResponses];
+
+export type RemoveSupplierProductData = {
+    body?: never;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}/products/{product_id}';
+};
+
+export type RemoveSupplierProductErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type RemoveSupplierProductError = RemoveSupplierProductErrors[keyof RemoveSupplierProductErrors];
+
+export type RemoveSupplierProductResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type RemoveSupplierProductResponse = RemoveSupplierProductResponses[keyof RemoveSupplierProductResponses];
+
+export type SetSupplierProductData = {
+    body: SupplierProductIn;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}/products/{product_id}';
+};
+
+export type SetSupplierProductErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SetSupplierProductError = SetSupplierProductErrors[keyof SetSupplierProductErrors];
+
+export type SetSupplierProductResponses = {
+    /**
+     * Successful Response
+     */
+    200: SupplierProductRead;
+};
+
+export type SetSupplierProductResponse = SetSupplierProductResponses[keyof SetSupplierProductResponses];
+
+export type ListTagsApiV1TagsGetData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tags';
+};
+
+export type ListTagsApiV1TagsGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListTagsApiV1TagsGetError = ListTagsApiV1TagsGetErrors[keyof ListTagsApiV1TagsGetErrors];
+
+export type ListTagsApiV1TagsGetResponses = {
+    /**
+     * Response List Tags Api V1 Tags Get
+     *
+     * Successful Response
+     */
+    200: Array<TagRead>;
+};
+
+export type ListTagsApiV1TagsGetResponse = ListTagsApiV1TagsGetResponses[keyof ListTagsApiV1TagsGetResponses];
+
+export type CreateTagApiV1TagsPostData = {
+    body: TagCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/tags';
+};
+
+export type CreateTagApiV1TagsPostErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateTagApiV1TagsPostError = CreateTagApiV1TagsPostErrors[keyof CreateTagApiV1TagsPostErrors];
+
+export type CreateTagApiV1TagsPostResponses = {
+    /**
+     * Successful Response
+     */
+    201: TagRead;
+};
+
+export type CreateTagApiV1TagsPostResponse = CreateTagApiV1TagsPostResponses[keyof CreateTagApiV1TagsPostResponses];
+
+export type DeleteTagApiV1TagsTagIdDeleteData = {
+    body?: never;
+    path: {
+        /**
+         * Tag Id
+         */
+        tag_id: number;
+    };
+    query?: never;
+    url: '/api/v1/tags/{tag_id}';
+};
+
+export type DeleteTagApiV1TagsTagIdDeleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteTagApiV1TagsTagIdDeleteError = DeleteTagApiV1TagsTagIdDeleteErrors[keyof DeleteTagApiV1TagsTagIdDeleteErrors];
+
+export type DeleteTagApiV1TagsTagIdDeleteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteTagApiV1TagsTagIdDeleteResponse = DeleteTagApiV1TagsTagIdDeleteResponses[keyof DeleteTagApiV1TagsTagIdDeleteResponses];
+
+export type UpdateTagApiV1TagsTagIdPatchData = {
+    body: TagUpdate;
+    path: {
+        /**
+         * Tag Id
+         */
+        tag_id: number;
+    };
+    query?: never;
+    url: '/api/v1/tags/{tag_id}';
+};
+
+export type UpdateTagApiV1TagsTagIdPatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateTagApiV1TagsTagIdPatchError = UpdateTagApiV1TagsTagIdPatchErrors[keyof UpdateTagApiV1TagsTagIdPatchErrors];
+
+export type UpdateTagApiV1TagsTagIdPatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: TagRead;
+};
+
+export type UpdateTagApiV1TagsTagIdPatchResponse = UpdateTagApiV1TagsTagIdPatchResponses[keyof UpdateTagApiV1TagsTagIdPatchResponses];
 
 export type ListTerminalsData = {
     body?: never;
@@ -2660,6 +11453,281 @@ export type RotateTerminalKeyResponses = {
 };
 
 export type RotateTerminalKeyResponse = RotateTerminalKeyResponses[keyof RotateTerminalKeyResponses];
+
+export type ListTransfersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/transfers';
+};
+
+export type ListTransfersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListTransfersError = ListTransfersErrors[keyof ListTransfersErrors];
+
+export type ListTransfersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageTransferRead;
+};
+
+export type ListTransfersResponse = ListTransfersResponses[keyof ListTransfersResponses];
+
+export type CreateTransferData = {
+    body: TransferCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/transfers';
+};
+
+export type CreateTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateTransferError = CreateTransferErrors[keyof CreateTransferErrors];
+
+export type CreateTransferResponses = {
+    /**
+     * Successful Response
+     */
+    201: TransferDetail;
+};
+
+export type CreateTransferResponse = CreateTransferResponses[keyof CreateTransferResponses];
+
+export type GetTransferData = {
+    body?: never;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}';
+};
+
+export type GetTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetTransferError = GetTransferErrors[keyof GetTransferErrors];
+
+export type GetTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type GetTransferResponse = GetTransferResponses[keyof GetTransferResponses];
+
+export type CancelTransferData = {
+    body?: never;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}/cancel';
+};
+
+export type CancelTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CancelTransferError = CancelTransferErrors[keyof CancelTransferErrors];
+
+export type CancelTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type CancelTransferResponse = CancelTransferResponses[keyof CancelTransferResponses];
+
+export type ReceiveTransferData = {
+    body: TransferReceive;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}/receive';
+};
+
+export type ReceiveTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReceiveTransferError = ReceiveTransferErrors[keyof ReceiveTransferErrors];
+
+export type ReceiveTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type ReceiveTransferResponse = ReceiveTransferResponses[keyof ReceiveTransferResponses];
+
+export type ShipTransferData = {
+    body?: never;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}/ship';
+};
+
+export type ShipTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ShipTransferError = ShipTransferErrors[keyof ShipTransferErrors];
+
+export type ShipTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type ShipTransferResponse = ShipTransferResponses[keyof ShipTransferResponses];
 
 export type ListUsersData = {
     body?: never;
