@@ -254,3 +254,35 @@ async def test_automatic_requery_settles_a_paid_order_or_hands_it_to_a_person(
     assert (
         await session.scalar(select(func.count(Refund.id)).where(Refund.order_id == never.id)) == 0
     )
+
+
+async def test_a_refund_the_channel_refuses_returns_the_order_and_raises_an_issue(
+    client: httpx.AsyncClient, session: AsyncSession, platform: PlatformDouble
+) -> None:
+    store = await make_store(session)
+    p = await make_product(session, stores=[store], price_fen=900)
+    order = await make_order(session, store, [(p, 2)], status="completed", paid=True)
+    payment = await session.scalar(select(Payment).where(Payment.order_id == order.id))
+    assert payment is not None
+    payment.channel = "testpay"
+    await session.flush()
+
+    async def refused(request: RefundRequest) -> ChannelRefund:
+        return ChannelRefund(status="failed", failure_reason="商户余额不足")
+
+    platform.refund = refused  # type: ignore[method-assign]
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.post(
+        f"/api/v1/orders/{order.id}/refunds", json={"full": True, "reason": "顾客退货"}, headers=h
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "failed"
+    d = (await client.get(f"/api/v1/orders/{order.id}", headers=h)).json()
+    assert d["status"] == "completed"  # back where it stood
+    assert d["refunded_fen"] == 0
+    assert [ln["refunded_qty"] for ln in d["lines"]] == [0]  # the units are refundable again
+    moves = [(e["from_status"], e["to_status"]) for e in d["timeline"] if e["kind"] == "transition"]
+    assert moves[-2:] == [("completed", "refund_requested"), ("refund_requested", "completed")]
+    assert [(i["kind"], i["detail"]["reason"]) for i in d["issues"]] == [
+        ("refund_failed", "商户余额不足")
+    ]
