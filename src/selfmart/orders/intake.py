@@ -289,20 +289,25 @@ async def accept(
     await session.execute(insert(_events), events)
     if issues:
         await session.execute(insert(_issues), issues)
-    await audit.record(
+    # One Core INSERT (record_many), not an ORM object flushed at commit: this is the hot path.
+    await audit.record_many(
         session,
         actor,
         "order.create",
         "order",
-        order_id,
-        store_id=store.id,
-        after={
-            "order_no": order_no,
-            "client_order_id": body.client_order_id,
-            "status": status.value,
-            "total_fen": priced.total_fen,
-            "source": source,
-        },
+        [
+            audit.Change(
+                entity_id=order_id,
+                store_id=store.id,
+                after={
+                    "order_no": order_no,
+                    "client_order_id": body.client_order_id,
+                    "status": status.value,
+                    "total_fen": priced.total_fen,
+                    "source": source,
+                },
+            )
+        ],
     )
     lifecycle.notify_live(session)
     head = {

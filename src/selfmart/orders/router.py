@@ -219,7 +219,7 @@ async def get_order(
     order_id: OrderId, session: SessionDep, actor: Annotated[Actor, require(Perm.ORDER_READ)]
 ) -> dict[str, Any]:
     order = await service.get_for_actor(session, order_id, actor)
-    return await service.detail(session, order)
+    return await service.detail(session, order, actor=actor)
 
 
 @router.post(
@@ -236,7 +236,7 @@ async def cancel_order(
 ) -> dict[str, Any]:
     order = await service.get_for_actor(session, order_id, actor)
     await service.cancel(session, order, reason=body.reason, actor=actor)
-    return await service.detail(session, order)
+    return await service.detail(session, order, actor=actor)
 
 
 @router.post(
@@ -253,7 +253,7 @@ async def complete_order(
 ) -> dict[str, Any]:
     order = await service.get_for_actor(session, order_id, actor)
     await service.complete(session, order, note=body.note, actor=actor)
-    return await service.detail(session, order)
+    return await service.detail(session, order, actor=actor)
 
 
 @router.post(

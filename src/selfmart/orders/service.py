@@ -13,13 +13,14 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from selfmart.audit import service as audit
+from selfmart.audit.schemas import AuditFilter
 from selfmart.errors import IllegalTransition, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.jobs import service as jobs
 from selfmart.kit.money import fen_to_yuan
+from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
 from selfmart.models import (
-    AuditLog,
     JobRun,
     Order,
     OrderEvent,
@@ -41,6 +42,8 @@ from selfmart.payments import channels
 from selfmart.payments import service as payments
 
 S = OrderStatus
+#: The most audit entries the order page shows (newest kept).
+MAX_TRAIL = 200
 
 
 async def get_for_actor(
@@ -58,7 +61,7 @@ async def get_for_actor(
     return order
 
 
-async def detail(session: AsyncSession, order: Order) -> dict[str, Any]:
+async def detail(session: AsyncSession, order: Order, *, actor: Actor) -> dict[str, Any]:
     """Everything the console's order page shows, in a handful of queries."""
     await session.flush()
     store = await session.get_one(Store, order.store_id)
@@ -87,13 +90,14 @@ async def detail(session: AsyncSession, order: Order) -> dict[str, Any]:
             select(OrderIssue).where(OrderIssue.order_id == order.id).order_by(OrderIssue.id)
         )
     ).all()
-    trail = (
-        await session.scalars(
-            select(AuditLog)
-            .where(AuditLog.entity_type == "order", AuditLog.entity_id == str(order.id))
-            .order_by(AuditLog.id)
-        )
-    ).all()
+    # The audit trail, through the audit domain (scoped to the caller's stores like any search).
+    entries, _ = await audit.search(
+        session,
+        actor,
+        AuditFilter(entity_type="order", entity_id=str(order.id)),
+        PageParams(page=1, size=MAX_TRAIL),
+    )
+    trail = sorted(entries, key=lambda e: e.id)
     now = utcnow()
     data = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
     data.update(
