@@ -173,8 +173,8 @@ RAW_HEADER = """INSERT INTO orders (order_no, store_id, terminal_id, client_orde
  $9, 0, $9, 0, 0, true, false, false, 0) ON CONFLICT DO NOTHING RETURNING id"""
 RAW_LINES = """INSERT INTO order_lines (order_id, line_no, product_id, barcode, name, spec,
  list_price_fen, unit_price_fen, quantity, discount_fen, amount_fen, price_source,
- refunded_qty, refunded_fen)
- SELECT $1, l.no, l.pid, l.code, l.name, '', l.price, l.price, 1, 0, l.price, 'retail', 0, 0
+ refunded_qty, refunded_fen, cancelled_qty, cancelled_fen)
+ SELECT $1, l.no, l.pid, l.code, l.name, '', l.price, l.price, 1, 0, l.price, 'retail', 0, 0, 0, 0
  FROM unnest($2::int[], $3::bigint[], $4::varchar[], $5::varchar[], $6::int[])
  AS l(no, pid, code, name, price)"""
 RAW_STOCK = """UPDATE stock_levels SET quantity = quantity - $3, version = version + 1,
