@@ -1,10 +1,10 @@
 """Stock deduction throughput on PostgreSQL: 32 concurrent sales of the same product.
 
-selfmart's path is `inventory.deduct_for_sale` in a session per sale (one conditional UPDATE
-... RETURNING, one ledger INSERT, commit), exactly as order intake calls it. The baseline does
-the same rows with raw asyncpg: the same conditional UPDATE (with the same threshold look-up
-in RETURNING) and the same ledger INSERT, in a transaction per sale. Both run in the same
-process against the same scratch database, which is dropped afterwards.
+selfmart's path is `inventory.deduct_for_sale` in a session per sale (on PostgreSQL one
+statement per line: the conditional UPDATE ... RETURNING and the ledger INSERT in one
+data-modifying CTE; then commit), exactly as order intake calls it. The baseline sends the
+same statement with raw asyncpg, in a transaction per sale. Both run in the same process
+against the same scratch database, which is dropped afterwards.
 
     SELFMART_BENCH_DATABASE_URL  server to use (default: the test server)
     SELFMART_BENCH_SALES         sales per measured run (default 3000)
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from sqlalchemy.engine import make_url
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
-from selfmart.inventory.ledger import THRESHOLD_SQL
+from selfmart.inventory.ledger import sell_pg_sql
 from selfmart.kit.time import utcnow
 from selfmart.migrate import upgrade_connection
 from selfmart.models import Product, Store
@@ -109,24 +110,32 @@ async def main() -> None:
 
         raw_dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         pool = await asyncpg.create_pool(raw_dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
-        take = (
-            "UPDATE stock_levels SET quantity = quantity - $3, version = version + 1, "
-            "updated_at = $4 WHERE store_id = $1 AND product_id = $2 AND quantity >= $3 "
-            f"RETURNING quantity, {THRESHOLD_SQL}"
-        )
-        book = (
-            "INSERT INTO stock_movements (store_id, product_id, kind, quantity, balance_after, "
-            "document_type, document_id, actor_type, actor_id, actor_name, occurred_at) "
-            "VALUES ($1, $2, 'sale', $3, $4, 'order', $5, 'terminal', '1', 'bench terminal', $6)"
-        )
+        # The same statement selfmart runs on PostgreSQL, with $n placeholders.
+        names: list[str] = []
+
+        def placeholder(m: re.Match[str]) -> str:
+            if m.group(1) not in names:
+                names.append(m.group(1))
+            return f"${names.index(m.group(1)) + 1}"
+
+        sell = re.sub(r":(\w+)", placeholder, sell_pg_sql(refuse=True))
 
         async def raw_sale(n: int) -> None:
+            values = {
+                "store": store_id,
+                "product": product_id,
+                "n": 1,
+                "now": utcnow(),
+                "doc_type": "order",
+                "doc_id": str(n),
+                "actor_type": ACTOR.kind,
+                "actor_id": ACTOR.audit_id,
+                "actor_name": ACTOR.name,
+            }
             async with pool.acquire() as conn, conn.transaction():
-                now = utcnow()
-                row = await conn.fetchrow(take, store_id, product_id, 1, now)
+                row = await conn.fetchrow(sell, *(values[k] for k in names))
                 if row is None:
                     raise RuntimeError("out of stock")
-                await conn.execute(book, store_id, product_id, -1, row[0], str(n), now)
 
         try:
             warm = max(total // 10, CONCURRENCY)

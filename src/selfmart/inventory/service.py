@@ -191,27 +191,51 @@ async def deduct_for_sale(
     and the result has `ok=False` with each line's `short_by` (call `raise_if_refused()` for a
     409). With `allow_negative` True every line is booked; a line that went past the shelf is
     reported in `short_by` and recorded as a stock discrepancy for follow-up.
-    Cost: one statement per line, plus one INSERT for all the movements.
+    Cost on PostgreSQL: one statement per line (the balance and its movement together);
+    elsewhere one statement per line plus one INSERT for all the movements.
     """
     merged = _merge(lines)
     now = occurred_at or utcnow()
     done: list[Booked] = []
     short: dict[int, int] = {}
+    written: list[int] = []  # movement ids already written (PostgreSQL path)
+    pending: list[Booked] = []  # balances changed whose movement is still to be written
+    pg = session.get_bind().dialect.name == "postgresql"
     for product_id in sorted(merged):
         qty = merged[product_id]
+        if pg:
+            sold = await ledger.sell_pg(
+                session,
+                store_id=store_id,
+                product_id=product_id,
+                n=qty,
+                refuse=not allow_negative,
+                now=now,
+                document=document,
+                actor=actor,
+            )
+            if sold is not None:
+                done.append(sold[0])
+                written.append(sold[1])
+                continue
+            # no balance row yet (never stocked here), or not enough with refusal on
         if allow_negative:
-            done.append(await ledger.add(session, store_id, product_id, -qty, now))
+            booked = await ledger.add(session, store_id, product_id, -qty, now)
+            done.append(booked)
+            pending.append(booked)
             continue
         got = await ledger.take(session, store_id, product_id, qty, now)
         if got is None:
             short[product_id] = qty
             break
         done.append(got)
+        pending.append(got)
 
     if short:
         # Give back what this sale took (the rows are still ours), then report every line.
         for b in done:
             await ledger.add(session, store_id, b.product_id, -b.delta, now)
+        await ledger.forget_movements(session, written)
         have = await ledger.current(session, store_id, list(merged))
         return DeductionResult(
             ok=False,
@@ -227,7 +251,7 @@ async def deduct_for_sale(
             ledger.movement_row(
                 store_id=store_id, booked=b, kind="sale", document=document, actor=actor, now=now
             )
-            for b in done
+            for b in pending
         ],
     )
     results: list[LineResult] = []
