@@ -78,6 +78,33 @@ async def _terminal(session: AsyncSession, store: Store) -> int:
     return terminal.id
 
 
+async def _order(session: AsyncSession, store: Store) -> int:
+    """An unpaid order of one line in `store`."""
+    from tests.orders.builders import make_order, make_product
+
+    product = await make_product(session, stores=[store])
+    return (await make_order(session, store, [(product, 1)])).id
+
+
+async def _issue(session: AsyncSession, store: Store) -> int:
+    """An open abnormal-order issue (price mismatch) on an order of `store`."""
+    from selfmart.models import OrderIssue
+
+    order_id = await _order(session, store)
+    issue = OrderIssue(
+        order_id=order_id,
+        store_id=store.id,
+        kind="price_mismatch",
+        status="open",
+        stage="person",
+        detail={},
+        opened_at=utcnow(),
+    )
+    session.add(issue)
+    await session.flush()
+    return issue.id
+
+
 async def _job(session: AsyncSession, store: Store) -> int:
     """A job run (owned by nobody: only the system and super admins may see it)."""
     run = JobRun(kind="matrix", status="queued", progress=0, params={}, created_at=utcnow())
@@ -233,6 +260,8 @@ ID_PARAMS: dict[str, IdParam] = {
     "role_id": IdParam(_role, store_bound=False),
     "store_id": IdParam(_store),
     "terminal_id": IdParam(_terminal),
+    "order_id": IdParam(_order),
+    "issue_id": IdParam(_issue),
     "job_id": IdParam(_job, store_bound=False),
     "product_id": IdParam(_product, store_bound=False),
     "category_id": IdParam(_category, store_bound=False),
@@ -251,6 +280,9 @@ ID_PARAMS: dict[str, IdParam] = {
 #: (method, path template) → a request body that passes validation, for routes that
 #: validate their body before looking up the path's resource. `{}` otherwise.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/orders/{order_id}/cancel"): {"reason": "matrix"},
+    ("POST", "/api/v1/orders/{order_id}/refunds"): {"full": True, "reason": "matrix"},
+    ("POST", "/api/v1/orders/issues/{issue_id}/actions"): {"action": "close", "note": "matrix"},
     ("POST", "/api/v1/stock-discrepancies/{discrepancy_id}/resolve"): {"note": "matrix"},
     ("POST", "/api/v1/purchase-orders/{po_id}/receive"): {
         "lines": [{"product_id": 1, "quantity": 1}]

@@ -91,6 +91,13 @@ class Settings(BaseSettings):
     outbox_lease_seconds: int = 300
     audit_export_max_rows: int = 200_000
 
+    #: Orders: an unpaid order is closed this long after it was received.
+    order_payment_timeout_minutes: int = 15
+    #: Orders: how long the signed receipt link (the QR code on the receipt) stays valid.
+    receipt_link_ttl_days: int = 180
+    #: Orders: customer look-ups allowed per client address per minute.
+    order_lookup_per_minute: int = 10
+
     media_dir: Path = ROOT / "var" / "media"
     static_dir: Path = ROOT / "web" / "dist"
 

@@ -10,6 +10,9 @@ from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.notify.router import router as notify_router
+from selfmart.orders.router import public_router as orders_public_router
+from selfmart.orders.router import router as orders_router
+from selfmart.orders.router import terminal_router as orders_terminal_router
 from selfmart.purchasing.router import router as purchasing_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
@@ -22,6 +25,8 @@ API_ROUTERS: list[APIRouter] = [
     terminals_router,
     audit_router,
     notify_router,
+    orders_router,
+    orders_public_router,
     catalog_router,
     inventory_router,
     purchasing_router,
@@ -29,4 +34,4 @@ API_ROUTERS: list[APIRouter] = [
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.
-TERMINAL_ROUTERS: list[APIRouter] = [terminal_api]
+TERMINAL_ROUTERS: list[APIRouter] = [terminal_api, orders_terminal_router]

@@ -35,6 +35,9 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/api/v1/media/{key:path}"),
     # A new terminal has no key yet: it proves itself with the one-time activation code.
     ("POST", "/api/terminal/v1/activate"),
+    # Customers: the receipt's signed link, and order no. + phone's last four (rate-limited).
+    ("GET", "/api/v1/public/orders/receipt/{token}"),
+    ("GET", "/api/v1/public/orders/lookup"),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")

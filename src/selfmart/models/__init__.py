@@ -34,6 +34,8 @@ from selfmart.models.notify import (
     NotificationDelivery,
     OutboxEvent,
 )
+from selfmart.models.order import Order, OrderEvent, OrderIssue, OrderLine
+from selfmart.models.payment import Payment, Refund, RefundLine
 from selfmart.models.purchasing import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -56,11 +58,18 @@ __all__ = [
     "Message",
     "NotificationAttempt",
     "NotificationDelivery",
+    "Order",
+    "OrderEvent",
+    "OrderIssue",
+    "OrderLine",
     "OutboxEvent",
+    "Payment",
     "Product",
     "ProductBarcode",
     "ProductImage",
     "ProductTag",
+    "Refund",
+    "RefundLine",
     "PurchaseOrder",
     "PurchaseOrderLine",
     "Role",

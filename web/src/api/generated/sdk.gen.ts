@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client';
 import { client } from './client.gen';
-import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyApiV1ProductsBulkApplyPostData, BulkApplyApiV1ProductsBulkApplyPostErrors, BulkApplyApiV1ProductsBulkApplyPostResponses, BulkPreviewApiV1ProductsBulkPreviewPostData, BulkPreviewApiV1ProductsBulkPreviewPostErrors, BulkPreviewApiV1ProductsBulkPreviewPostResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeApiV1CategoriesGetData, CategoryTreeApiV1CategoriesGetErrors, CategoryTreeApiV1CategoriesGetResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryApiV1CategoriesPostData, CreateCategoryApiV1CategoriesPostErrors, CreateCategoryApiV1CategoriesPostResponses, CreateProductApiV1ProductsPostData, CreateProductApiV1ProductsPostErrors, CreateProductApiV1ProductsPostResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagApiV1TagsPostData, CreateTagApiV1TagsPostErrors, CreateTagApiV1TagsPostResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryApiV1CategoriesCategoryIdDeleteData, DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors, DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses, DeleteProductApiV1ProductsProductIdDeleteData, DeleteProductApiV1ProductsProductIdDeleteErrors, DeleteProductApiV1ProductsProductIdDeleteResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagApiV1TagsTagIdDeleteData, DeleteTagApiV1TagsTagIdDeleteErrors, DeleteTagApiV1TagsTagIdDeleteResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsApiV1ProductsExportGetData, ExportProductsApiV1ProductsExportGetErrors, ExportProductsApiV1ProductsExportGetResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetProductApiV1ProductsProductIdGetData, GetProductApiV1ProductsProductIdGetErrors, GetProductApiV1ProductsProductIdGetResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileApiV1ProductsProductIdImagesImageIdFileGetData, ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors, ImageFileApiV1ProductsProductIdImagesImageIdFileGetResponses, ImportProductsApiV1ProductsImportPostData, ImportProductsApiV1ProductsImportPostErrors, ImportProductsApiV1ProductsImportPostResponses, ImportTemplateApiV1ProductsImportTemplateGetData, ImportTemplateApiV1ProductsImportTemplateGetErrors, ImportTemplateApiV1ProductsImportTemplateGetResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsApiV1ProductsGetData, ListProductsApiV1ProductsGetErrors, ListProductsApiV1ProductsGetResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsApiV1TagsGetData, ListTagsApiV1TagsGetErrors, ListTagsApiV1TagsGetResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryApiV1CategoriesCategoryIdMovePostData, MoveCategoryApiV1CategoriesCategoryIdMovePostErrors, MoveCategoryApiV1CategoriesCategoryIdMovePostResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeApiV1ProductsByBarcodeGetData, ProductByBarcodeApiV1ProductsByBarcodeGetErrors, ProductByBarcodeApiV1ProductsByBarcodeGetResponses, ProductListingsApiV1ProductsProductIdStoresGetData, ProductListingsApiV1ProductsProductIdStoresGetErrors, ProductListingsApiV1ProductsProductIdStoresGetResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesApiV1CategoriesReorderPostData, ReorderCategoriesApiV1CategoriesReorderPostErrors, ReorderCategoriesApiV1CategoriesReorderPostResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaApiV1MediaKeyGetData, SignedMediaApiV1MediaKeyGetErrors, SignedMediaApiV1MediaKeyGetResponses, StoreListingsApiV1StoresStoreIdProductsGetData, StoreListingsApiV1StoresStoreIdProductsGetErrors, StoreListingsApiV1StoresStoreIdProductsGetResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryApiV1CategoriesCategoryIdPatchData, UpdateCategoryApiV1CategoriesCategoryIdPatchErrors, UpdateCategoryApiV1CategoriesCategoryIdPatchResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateProductApiV1ProductsProductIdPatchData, UpdateProductApiV1ProductsProductIdPatchErrors, UpdateProductApiV1ProductsProductIdPatchResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagApiV1TagsTagIdPatchData, UpdateTagApiV1TagsTagIdPatchErrors, UpdateTagApiV1TagsTagIdPatchResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageApiV1ProductsProductIdImagesPostData, UploadImageApiV1ProductsProductIdImagesPostErrors, UploadImageApiV1ProductsProductIdImagesPostResponses, UpsertListingApiV1StoresStoreIdProductsProductIdPutData, UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors, UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
+import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyApiV1ProductsBulkApplyPostData, BulkApplyApiV1ProductsBulkApplyPostErrors, BulkApplyApiV1ProductsBulkApplyPostResponses, BulkPreviewApiV1ProductsBulkPreviewPostData, BulkPreviewApiV1ProductsBulkPreviewPostErrors, BulkPreviewApiV1ProductsBulkPreviewPostResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeApiV1CategoriesGetData, CategoryTreeApiV1CategoriesGetErrors, CategoryTreeApiV1CategoriesGetResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryApiV1CategoriesPostData, CreateCategoryApiV1CategoriesPostErrors, CreateCategoryApiV1CategoriesPostResponses, CreateProductApiV1ProductsPostData, CreateProductApiV1ProductsPostErrors, CreateProductApiV1ProductsPostResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagApiV1TagsPostData, CreateTagApiV1TagsPostErrors, CreateTagApiV1TagsPostResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryApiV1CategoriesCategoryIdDeleteData, DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors, DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses, DeleteProductApiV1ProductsProductIdDeleteData, DeleteProductApiV1ProductsProductIdDeleteErrors, DeleteProductApiV1ProductsProductIdDeleteResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagApiV1TagsTagIdDeleteData, DeleteTagApiV1TagsTagIdDeleteErrors, DeleteTagApiV1TagsTagIdDeleteResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsApiV1ProductsExportGetData, ExportProductsApiV1ProductsExportGetErrors, ExportProductsApiV1ProductsExportGetResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetProductApiV1ProductsProductIdGetData, GetProductApiV1ProductsProductIdGetErrors, GetProductApiV1ProductsProductIdGetResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileApiV1ProductsProductIdImagesImageIdFileGetData, ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors, ImageFileApiV1ProductsProductIdImagesImageIdFileGetResponses, ImportProductsApiV1ProductsImportPostData, ImportProductsApiV1ProductsImportPostErrors, ImportProductsApiV1ProductsImportPostResponses, ImportTemplateApiV1ProductsImportTemplateGetData, ImportTemplateApiV1ProductsImportTemplateGetErrors, ImportTemplateApiV1ProductsImportTemplateGetResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsApiV1ProductsGetData, ListProductsApiV1ProductsGetErrors, ListProductsApiV1ProductsGetResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsApiV1TagsGetData, ListTagsApiV1TagsGetErrors, ListTagsApiV1TagsGetResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryApiV1CategoriesCategoryIdMovePostData, MoveCategoryApiV1CategoriesCategoryIdMovePostErrors, MoveCategoryApiV1CategoriesCategoryIdMovePostResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeApiV1ProductsByBarcodeGetData, ProductByBarcodeApiV1ProductsByBarcodeGetErrors, ProductByBarcodeApiV1ProductsByBarcodeGetResponses, ProductListingsApiV1ProductsProductIdStoresGetData, ProductListingsApiV1ProductsProductIdStoresGetErrors, ProductListingsApiV1ProductsProductIdStoresGetResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesApiV1CategoriesReorderPostData, ReorderCategoriesApiV1CategoriesReorderPostErrors, ReorderCategoriesApiV1CategoriesReorderPostResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaApiV1MediaKeyGetData, SignedMediaApiV1MediaKeyGetErrors, SignedMediaApiV1MediaKeyGetResponses, StoreListingsApiV1StoresStoreIdProductsGetData, StoreListingsApiV1StoresStoreIdProductsGetErrors, StoreListingsApiV1StoresStoreIdProductsGetResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryApiV1CategoriesCategoryIdPatchData, UpdateCategoryApiV1CategoriesCategoryIdPatchErrors, UpdateCategoryApiV1CategoriesCategoryIdPatchResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateProductApiV1ProductsProductIdPatchData, UpdateProductApiV1ProductsProductIdPatchErrors, UpdateProductApiV1ProductsProductIdPatchResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagApiV1TagsTagIdPatchData, UpdateTagApiV1TagsTagIdPatchErrors, UpdateTagApiV1TagsTagIdPatchResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageApiV1ProductsProductIdImagesPostData, UploadImageApiV1ProductsProductIdImagesPostErrors, UploadImageApiV1ProductsProductIdImagesPostResponses, UpsertListingApiV1StoresStoreIdProductsProductIdPutData, UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors, UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -48,6 +48,50 @@ export const terminalHeartbeat = <ThrowOnError extends boolean = true>(options: 
         ...options.headers
     }
 });
+
+/**
+ * Terminal Create Order
+ *
+ * Create an order, once per client order id: the same id and body answer 200 with the
+ * order already made; the same id with another body is a 409.
+ */
+export const terminalCreateOrder = <ThrowOnError extends boolean = true>(options: Options<TerminalCreateOrderData, ThrowOnError>) => (options.client ?? client).post<TerminalCreateOrderResponses, TerminalCreateOrderErrors, ThrowOnError>({
+    url: '/api/terminal/v1/orders',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Terminal Upload Orders
+ *
+ * Orders captured offline, with their original times: each accepted once; the answer says
+ * per order what happened, and a refused order does not hold back the others.
+ */
+export const terminalUploadOrders = <ThrowOnError extends boolean = true>(options: Options<TerminalUploadOrdersData, ThrowOnError>) => (options.client ?? client).post<TerminalUploadOrdersResponses, TerminalUploadOrdersErrors, ThrowOnError>({
+    url: '/api/terminal/v1/orders/batch',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Terminal Order Status
+ *
+ * An order of this terminal's store, by the number on its receipt.
+ */
+export const terminalOrderStatus = <ThrowOnError extends boolean = true>(options: Options<TerminalOrderStatusData, ThrowOnError>) => (options.client ?? client).get<TerminalOrderStatusResponses, TerminalOrderStatusErrors, ThrowOnError>({ url: '/api/terminal/v1/orders/{order_no}', ...options });
+
+/**
+ * Terminal Products
+ *
+ * The store's products with prices and barcodes: all of them, or the changes since.
+ */
+export const terminalProducts = <ThrowOnError extends boolean = true>(options?: Options<TerminalProductsData, ThrowOnError>) => (options?.client ?? client).get<TerminalProductsResponses, TerminalProductsErrors, ThrowOnError>({ url: '/api/terminal/v1/products', ...options });
 
 /**
  * List Audit Logs
@@ -284,6 +328,160 @@ export const readMessage = <ThrowOnError extends boolean = true>(options: Option
 });
 
 /**
+ * Search Orders
+ */
+export const ordersSearch = <ThrowOnError extends boolean = true>(options?: Options<OrdersSearchData, ThrowOnError>) => (options?.client ?? client).get<OrdersSearchResponses, OrdersSearchErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders',
+    ...options
+});
+
+/**
+ * Export Orders
+ *
+ * The current search as xlsx, streamed while it is read (any size).
+ */
+export const ordersExport = <ThrowOnError extends boolean = true>(options?: Options<OrdersExportData, ThrowOnError>) => (options?.client ?? client).get<OrdersExportResponses, OrdersExportErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/export',
+    ...options
+});
+
+/**
+ * Start Export
+ *
+ * The current search as an xlsx file made by a job: follow its progress at
+ * GET /orders/exports/{id}, then download it from /orders/exports/{id}/file.
+ */
+export const ordersExportStart = <ThrowOnError extends boolean = true>(options?: Options<OrdersExportStartData, ThrowOnError>) => (options?.client ?? client).post<OrdersExportStartResponses, OrdersExportStartErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/exports',
+    ...options
+});
+
+/**
+ * Export Status
+ *
+ * How far the export job has got (rows written of the total).
+ */
+export const ordersExportStatus = <ThrowOnError extends boolean = true>(options: Options<OrdersExportStatusData, ThrowOnError>) => (options.client ?? client).get<OrdersExportStatusResponses, OrdersExportStatusErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/exports/{job_id}',
+    ...options
+});
+
+/**
+ * Export File
+ */
+export const ordersExportFile = <ThrowOnError extends boolean = true>(options: Options<OrdersExportFileData, ThrowOnError>) => (options.client ?? client).get<OrdersExportFileResponses, OrdersExportFileErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/exports/{job_id}/file',
+    ...options
+});
+
+/**
+ * Issue Queue
+ *
+ * Abnormal orders, longest waiting first.
+ */
+export const ordersIssueQueue = <ThrowOnError extends boolean = true>(options?: Options<OrdersIssueQueueData, ThrowOnError>) => (options?.client ?? client).get<OrdersIssueQueueResponses, OrdersIssueQueueErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/issues',
+    ...options
+});
+
+/**
+ * Act On Issue
+ */
+export const ordersIssueAct = <ThrowOnError extends boolean = true>(options: Options<OrdersIssueActData, ThrowOnError>) => (options.client ?? client).post<OrdersIssueActResponses, OrdersIssueActErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/issues/{issue_id}/actions',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Live Orders
+ *
+ * Server-sent events: one `order` event per timeline entry of the actor's stores.
+ *
+ * Resume with `Last-Event-ID` (or `after`); without either the stream starts from now.
+ */
+export const ordersLive = <ThrowOnError extends boolean = true>(options?: Options<OrdersLiveData, ThrowOnError, unknown>) => (options?.client ?? client).sse.get<OrdersLiveResponses, OrdersLiveErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/live',
+    ...options
+});
+
+/**
+ * Get Order
+ */
+export const ordersGet = <ThrowOnError extends boolean = true>(options: Options<OrdersGetData, ThrowOnError>) => (options.client ?? client).get<OrdersGetResponses, OrdersGetErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/{order_id}',
+    ...options
+});
+
+/**
+ * Cancel Order
+ */
+export const ordersCancel = <ThrowOnError extends boolean = true>(options: Options<OrdersCancelData, ThrowOnError>) => (options.client ?? client).post<OrdersCancelResponses, OrdersCancelErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/{order_id}/cancel',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Complete Order
+ */
+export const ordersComplete = <ThrowOnError extends boolean = true>(options: Options<OrdersCompleteData, ThrowOnError>) => (options.client ?? client).post<OrdersCompleteResponses, OrdersCompleteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/{order_id}/complete',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Record Payment
+ *
+ * Record money collected by hand (the manual channel).
+ */
+export const ordersRecordPayment = <ThrowOnError extends boolean = true>(options: Options<OrdersRecordPaymentData, ThrowOnError>) => (options.client ?? client).post<OrdersRecordPaymentResponses, OrdersRecordPaymentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/{order_id}/payments',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Refund Order
+ *
+ * Refund by line and quantity (or in full), through the original payment channel.
+ */
+export const ordersRefund = <ThrowOnError extends boolean = true>(options: Options<OrdersRefundData, ThrowOnError>) => (options.client ?? client).post<OrdersRefundResponses, OrdersRefundErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/{order_id}/refunds',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * List Products
  */
 export const listProductsApiV1ProductsGet = <ThrowOnError extends boolean = true>(options?: Options<ListProductsApiV1ProductsGetData, ThrowOnError>) => (options?.client ?? client).get<ListProductsApiV1ProductsGetResponses, ListProductsApiV1ProductsGetErrors, ThrowOnError>({
@@ -445,6 +643,20 @@ export const productListingsApiV1ProductsProductIdStoresGet = <ThrowOnError exte
     url: '/api/v1/products/{product_id}/stores',
     ...options
 });
+
+/**
+ * Order Lookup
+ *
+ * An order by its number and the last four digits of the customer's phone.
+ */
+export const publicOrderLookup = <ThrowOnError extends boolean = true>(options: Options<PublicOrderLookupData, ThrowOnError>) => (options.client ?? client).get<PublicOrderLookupResponses, PublicOrderLookupErrors, ThrowOnError>({ url: '/api/v1/public/orders/lookup', ...options });
+
+/**
+ * Order By Receipt
+ *
+ * The page behind the receipt's QR code (a signed link).
+ */
+export const publicOrderByReceipt = <ThrowOnError extends boolean = true>(options: Options<PublicOrderByReceiptData, ThrowOnError>) => (options.client ?? client).get<PublicOrderByReceiptResponses, PublicOrderByReceiptErrors, ThrowOnError>({ url: '/api/v1/public/orders/receipt/{token}', ...options });
 
 /**
  * List Purchase Orders

@@ -313,6 +313,54 @@ export type AlertRouteUpdate = {
 };
 
 /**
+ * AuditEntryRead
+ */
+export type AuditEntryRead = {
+    /**
+     * Action
+     */
+    action: string;
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Changes
+     */
+    changes: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Ip
+     */
+    ip: string | null;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Request Id
+     */
+    request_id: string | null;
+};
+
+/**
  * AuditLogRead
  */
 export type AuditLogRead = {
@@ -413,6 +461,56 @@ export type BarcodeRead = {
 };
 
 /**
+ * BatchError
+ */
+export type BatchError = {
+    /**
+     * Details
+     */
+    details?: Array<{
+        [key: string]: unknown;
+    }>;
+    /**
+     * Error
+     */
+    error: string;
+    /**
+     * Message
+     */
+    message: string;
+};
+
+/**
+ * BatchIn
+ */
+export type BatchIn = {
+    /**
+     * Orders
+     */
+    orders: Array<OrderIn>;
+};
+
+/**
+ * BatchItemResult
+ */
+export type BatchItemResult = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string;
+    error?: BatchError | null;
+    /**
+     * Index
+     */
+    index: number;
+    /**
+     * Outcome
+     */
+    outcome: 'created' | 'duplicate' | 'rejected';
+    result?: IntakeResult | null;
+};
+
+/**
  * BatchRead
  */
 export type BatchRead = {
@@ -460,6 +558,28 @@ export type BatchRead = {
      * Store Id
      */
     store_id: number;
+};
+
+/**
+ * BatchResult
+ */
+export type BatchResult = {
+    /**
+     * Created
+     */
+    created: number;
+    /**
+     * Duplicates
+     */
+    duplicates: number;
+    /**
+     * Rejected
+     */
+    rejected: number;
+    /**
+     * Results
+     */
+    results: Array<BatchItemResult>;
 };
 
 /**
@@ -709,6 +829,16 @@ export type BulkStockResult = {
 };
 
 /**
+ * CancelBody
+ */
+export type CancelBody = {
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
  * CategoryCreate
  */
 export type CategoryCreate = {
@@ -822,6 +952,16 @@ export type CategoryUpdate = {
      * Name
      */
     name?: string | null;
+};
+
+/**
+ * CompleteBody
+ */
+export type CompleteBody = {
+    /**
+     * Note
+     */
+    note?: string | null;
 };
 
 /**
@@ -1101,6 +1241,280 @@ export type ImportStarted = {
 };
 
 /**
+ * IntakeLine
+ *
+ * One line: the product by barcode or id, the quantity, the unit price shown.
+ */
+export type IntakeLine = {
+    /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
+     * Product Id
+     */
+    product_id?: number | null;
+    /**
+     * Quantity
+     *
+     * units, a whole number ≥ 1
+     */
+    quantity: number;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen?: number | null;
+};
+
+/**
+ * IntakeResult
+ *
+ * What the server made of an order: its number, its price and how it stands.
+ */
+export type IntakeResult = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Outcome
+     */
+    outcome: 'created' | 'duplicate';
+    /**
+     * Price Differences
+     */
+    price_differences: Array<PriceDifference>;
+    /**
+     * Price Mismatch
+     */
+    price_mismatch: boolean;
+    /**
+     * Receipt Url
+     */
+    receipt_url: string;
+    status: OrderStatus;
+    /**
+     * Stock Short
+     */
+    stock_short: boolean;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Terminal Total Fen
+     */
+    terminal_total_fen: number | null;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * IssueAction
+ *
+ * An action on an abnormal order; which ones fit depends on the issue's kind.
+ */
+export type IssueAction = {
+    /**
+     * Action
+     */
+    action: 'requery_payment' | 'retry_payment' | 'remind' | 'substitute_lines' | 'cancel_lines' | 'refund_difference' | 'write_off' | 'close';
+    /**
+     * Line Ids
+     */
+    line_ids?: Array<number>;
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Reference
+     */
+    reference?: string | null;
+    /**
+     * Substitutes
+     */
+    substitutes?: {
+        [key: string]: number;
+    };
+    /**
+     * Via
+     */
+    via?: 'sms' | 'member_message' | null;
+};
+
+/**
+ * IssueQueueItem
+ */
+export type IssueQueueItem = {
+    /**
+     * Actions
+     */
+    actions: Array<string>;
+    /**
+     * Auto Attempts
+     */
+    auto_attempts: number;
+    /**
+     * Detail
+     */
+    detail: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Opened At
+     */
+    opened_at: string;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    order_status: OrderStatus;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Stage
+     */
+    stage: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Code
+     */
+    store_code: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+    /**
+     * Waiting Seconds
+     */
+    waiting_seconds: number;
+};
+
+/**
+ * IssueRead
+ */
+export type IssueRead = {
+    /**
+     * Actions
+     */
+    actions: Array<string>;
+    /**
+     * Auto Attempts
+     */
+    auto_attempts: number;
+    /**
+     * Detail
+     */
+    detail: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Opened At
+     */
+    opened_at: string;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Stage
+     */
+    stage: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Waiting Seconds
+     */
+    waiting_seconds: number;
+};
+
+/**
  * JobRead
  */
 export type JobRead = {
@@ -1273,6 +1687,30 @@ export type LoginLogRead = {
 };
 
 /**
+ * ManualPaymentBody
+ *
+ * Money a person collected by hand (cash, a transfer, a merchant app).
+ */
+export type ManualPaymentBody = {
+    /**
+     * Amount Fen
+     */
+    amount_fen?: number | null;
+    /**
+     * Channel
+     */
+    channel?: 'manual';
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Reference
+     */
+    reference?: string | null;
+};
+
+/**
  * Me
  */
 export type Me = {
@@ -1334,6 +1772,28 @@ export type MeUpdate = {
      * Locale
      */
     locale?: 'zh-CN' | 'en' | null;
+    /**
+     * Phone
+     */
+    phone?: string | null;
+};
+
+/**
+ * MemberIn
+ */
+export type MemberIn = {
+    /**
+     * Member Id
+     */
+    member_id?: number | null;
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Name
+     */
+    name?: string | null;
     /**
      * Phone
      */
@@ -1472,6 +1932,447 @@ export type NoteIn = {
      * Note
      */
     note?: string;
+};
+
+/**
+ * OrderDetail
+ */
+export type OrderDetail = {
+    /**
+     * Audit
+     */
+    audit: Array<AuditEntryRead>;
+    /**
+     * Client Order Id
+     */
+    client_order_id: string | null;
+    /**
+     * Completed At
+     */
+    completed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Customer Name
+     */
+    customer_name: string | null;
+    /**
+     * Customer Phone
+     */
+    customer_phone: string | null;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Ended At
+     */
+    ended_at: string | null;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Issues
+     */
+    issues: Array<IssueRead>;
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Lines
+     */
+    lines: Array<OrderLineRead>;
+    /**
+     * Member No
+     */
+    member_no: string | null;
+    /**
+     * Next Statuses
+     */
+    next_statuses: Array<OrderStatus>;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Open Issues
+     */
+    open_issues: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string | null;
+    /**
+     * Payments
+     */
+    payments: Array<PaymentRead>;
+    /**
+     * Price Mismatch
+     */
+    price_mismatch: boolean;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Refunds
+     */
+    refunds: Array<RefundRead>;
+    /**
+     * Request Hash
+     */
+    request_hash: string | null;
+    /**
+     * Source
+     */
+    source: string;
+    status: OrderStatus;
+    /**
+     * Stock Booked
+     */
+    stock_booked: boolean;
+    /**
+     * Stock Short
+     */
+    stock_short: boolean;
+    /**
+     * Store Code
+     */
+    store_code: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Terminal Code
+     */
+    terminal_code: string | null;
+    /**
+     * Terminal Id
+     */
+    terminal_id: number | null;
+    /**
+     * Terminal Total Fen
+     */
+    terminal_total_fen: number | null;
+    /**
+     * Timeline
+     */
+    timeline: Array<TimelineEntry>;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * OrderIn
+ */
+export type OrderIn = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string;
+    /**
+     * Lines
+     */
+    lines: Array<IntakeLine>;
+    member?: MemberIn | null;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Total Fen
+     */
+    total_fen?: number | null;
+};
+
+/**
+ * OrderLineRead
+ */
+export type OrderLineRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Barcode
+     */
+    barcode: string | null;
+    /**
+     * Cancelled Fen
+     */
+    cancelled_fen: number;
+    /**
+     * Cancelled Qty
+     */
+    cancelled_qty: number;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Line No
+     */
+    line_no: number;
+    /**
+     * List Price Fen
+     */
+    list_price_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Source
+     */
+    price_source: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Refunded Qty
+     */
+    refunded_qty: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Terminal Unit Price Fen
+     */
+    terminal_unit_price_fen: number | null;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
+};
+
+/**
+ * OrderListItem
+ */
+export type OrderListItem = {
+    /**
+     * Client Order Id
+     */
+    client_order_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Customer Name
+     */
+    customer_name: string | null;
+    /**
+     * Customer Phone
+     */
+    customer_phone: string | null;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Member No
+     */
+    member_no: string | null;
+    /**
+     * Open Issues
+     */
+    open_issues: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string | null;
+    /**
+     * Price Mismatch
+     */
+    price_mismatch: boolean;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Source
+     */
+    source: string;
+    status: OrderStatus;
+    /**
+     * Stock Short
+     */
+    stock_short: boolean;
+    /**
+     * Store Code
+     */
+    store_code: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Terminal Code
+     */
+    terminal_code: string | null;
+    /**
+     * Terminal Id
+     */
+    terminal_id: number | null;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * OrderStatus
+ */
+export type OrderStatus = 'created' | 'awaiting_payment' | 'paid' | 'completed' | 'payment_failed' | 'out_of_stock' | 'cancelled' | 'closed' | 'refund_requested' | 'partially_refunded' | 'refunded';
+
+/**
+ * OrderStatusRead
+ *
+ * A terminal's (and a customer's) view of one order: no one's personal details.
+ */
+export type OrderStatusRead = {
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Lines
+     */
+    lines: Array<PublicLine>;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string | null;
+    /**
+     * Payments
+     */
+    payments: Array<PublicPayment>;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Refunds
+     */
+    refunds: Array<PublicRefund>;
+    status: OrderStatus;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
 };
 
 /**
@@ -1789,6 +2690,28 @@ export type PageDiscrepancyRead = {
 };
 
 /**
+ * Page[IssueQueueItem]
+ */
+export type PageIssueQueueItem = {
+    /**
+     * Items
+     */
+    items: Array<IssueQueueItem>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[ListingRead]
  */
 export type PageListingRead = {
@@ -1862,6 +2785,28 @@ export type PageMovementRead = {
      * Items
      */
     items: Array<MovementRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[OrderListItem]
+ */
+export type PageOrderListItem = {
+    /**
+     * Items
+     */
+    items: Array<OrderListItem>;
     /**
      * Page
      */
@@ -2121,6 +3066,56 @@ export type PasswordReset = {
 };
 
 /**
+ * PaymentRead
+ */
+export type PaymentRead = {
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Channel Txn Id
+     */
+    channel_txn_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Succeeded At
+     */
+    succeeded_at: string | null;
+};
+
+/**
  * PermissionInfo
  */
 export type PermissionInfo = {
@@ -2132,6 +3127,28 @@ export type PermissionInfo = {
      * Group
      */
     group: string;
+};
+
+/**
+ * PriceDifference
+ */
+export type PriceDifference = {
+    /**
+     * Line No
+     */
+    line_no: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Terminal Unit Price Fen
+     */
+    terminal_unit_price_fen: number;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
 };
 
 /**
@@ -2317,6 +3334,28 @@ export type ProductRead = {
 };
 
 /**
+ * ProductSync
+ */
+export type ProductSync = {
+    /**
+     * Full
+     */
+    full: boolean;
+    /**
+     * Items
+     */
+    items: Array<SyncProduct>;
+    /**
+     * Removed
+     */
+    removed: Array<number>;
+    /**
+     * Version
+     */
+    version: number;
+};
+
+/**
  * ProductUpdate
  *
  * Only the fields sent are changed; `barcodes` and `tag_ids` replace the whole set.
@@ -2378,6 +3417,88 @@ export type ProductUpdate = {
      * Unit
      */
     unit?: string | null;
+};
+
+/**
+ * PublicLine
+ */
+export type PublicLine = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Cancelled Qty
+     */
+    cancelled_qty: number;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refunded Qty
+     */
+    refunded_qty: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
+};
+
+/**
+ * PublicPayment
+ */
+export type PublicPayment = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * At
+     */
+    at: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Status
+     */
+    status: string;
+};
+
+/**
+ * PublicRefund
+ */
+export type PublicRefund = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Completed At
+     */
+    completed_at: string | null;
+    /**
+     * Requested At
+     */
+    requested_at: string;
+    /**
+     * Status
+     */
+    status: string;
 };
 
 /**
@@ -2478,6 +3599,146 @@ export type RefreshIn = {
      * Refresh Token
      */
     refresh_token: string;
+};
+
+/**
+ * RefundBody
+ *
+ * Refund by line and quantity; `full` refunds every unit not yet refunded.
+ */
+export type RefundBody = {
+    /**
+     * Disposition
+     */
+    disposition?: 'restock' | 'write_off';
+    /**
+     * Full
+     */
+    full?: boolean;
+    /**
+     * Lines
+     */
+    lines?: Array<RefundLineIn>;
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Reference
+     */
+    reference?: string | null;
+};
+
+/**
+ * RefundLineIn
+ */
+export type RefundLineIn = {
+    /**
+     * Disposition
+     */
+    disposition?: 'restock' | 'write_off';
+    /**
+     * Line Id
+     */
+    line_id: number;
+    /**
+     * Quantity
+     *
+     * units, a whole number ≥ 1
+     */
+    quantity: number;
+};
+
+/**
+ * RefundLineRead
+ */
+export type RefundLineRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Disposition
+     */
+    disposition: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Order Line Id
+     */
+    order_line_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+};
+
+/**
+ * RefundRead
+ */
+export type RefundRead = {
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Channel Refund Id
+     */
+    channel_refund_id: string | null;
+    /**
+     * Completed At
+     */
+    completed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<RefundLineRead>;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Payment Id
+     */
+    payment_id: number;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Status
+     */
+    status: string;
 };
 
 /**
@@ -3465,6 +4726,40 @@ export type SupplierUpdate = {
 };
 
 /**
+ * SyncProduct
+ */
+export type SyncProduct = {
+    /**
+     * Barcodes
+     */
+    barcodes: Array<string>;
+    /**
+     * Member Price Fen
+     */
+    member_price_fen: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Price Fen
+     */
+    price_fen: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Unit
+     */
+    unit: string;
+};
+
+/**
  * TagCreate
  */
 export type TagCreate = {
@@ -3616,6 +4911,58 @@ export type TerminalUpdate = {
      * Store Id
      */
     store_id?: number | null;
+};
+
+/**
+ * TimelineEntry
+ */
+export type TimelineEntry = {
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Data
+     */
+    data: {
+        [key: string]: unknown;
+    };
+    /**
+     * From Status
+     */
+    from_status: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * To Status
+     */
+    to_status: string | null;
 };
 
 /**
@@ -4144,6 +5491,258 @@ export type TerminalHeartbeatResponses = {
 };
 
 export type TerminalHeartbeatResponse = TerminalHeartbeatResponses[keyof TerminalHeartbeatResponses];
+
+export type TerminalCreateOrderData = {
+    body: OrderIn;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/orders';
+};
+
+export type TerminalCreateOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * error
+     */
+    503: ErrorBody;
+};
+
+export type TerminalCreateOrderError = TerminalCreateOrderErrors[keyof TerminalCreateOrderErrors];
+
+export type TerminalCreateOrderResponses = {
+    /**
+     * already accepted: the same order
+     */
+    200: IntakeResult;
+    /**
+     * Successful Response
+     */
+    201: IntakeResult;
+};
+
+export type TerminalCreateOrderResponse = TerminalCreateOrderResponses[keyof TerminalCreateOrderResponses];
+
+export type TerminalUploadOrdersData = {
+    body: BatchIn;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/orders/batch';
+};
+
+export type TerminalUploadOrdersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * error
+     */
+    503: ErrorBody;
+};
+
+export type TerminalUploadOrdersError = TerminalUploadOrdersErrors[keyof TerminalUploadOrdersErrors];
+
+export type TerminalUploadOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: BatchResult;
+};
+
+export type TerminalUploadOrdersResponse = TerminalUploadOrdersResponses[keyof TerminalUploadOrdersResponses];
+
+export type TerminalOrderStatusData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path: {
+        /**
+         * Order No
+         */
+        order_no: string;
+    };
+    query?: never;
+    url: '/api/terminal/v1/orders/{order_no}';
+};
+
+export type TerminalOrderStatusErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalOrderStatusError = TerminalOrderStatusErrors[keyof TerminalOrderStatusErrors];
+
+export type TerminalOrderStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderStatusRead;
+};
+
+export type TerminalOrderStatusResponse = TerminalOrderStatusResponses[keyof TerminalOrderStatusResponses];
+
+export type TerminalProductsData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Since
+         *
+         * the version you hold
+         */
+        since?: number | null;
+    };
+    url: '/api/terminal/v1/products';
+};
+
+export type TerminalProductsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalProductsError = TerminalProductsErrors[keyof TerminalProductsErrors];
+
+export type TerminalProductsResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProductSync;
+};
+
+export type TerminalProductsResponse = TerminalProductsResponses[keyof TerminalProductsResponses];
 
 export type ListAuditLogsData = {
     body?: never;
@@ -5184,6 +6783,834 @@ export type ReadMessageResponses = {
 
 export type ReadMessageResponse = ReadMessageResponses[keyof ReadMessageResponses];
 
+export type OrdersSearchData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         *
+         * order no., client order id, phone or member no.
+         */
+        q?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Client Order Id
+         */
+        client_order_id?: string | null;
+        /**
+         * Customer
+         *
+         * customer name (part of it) or phone
+         */
+        customer?: string | null;
+        /**
+         * Phone
+         */
+        phone?: string | null;
+        /**
+         * Member No
+         */
+        member_no?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: Array<number> | null;
+        /**
+         * Status
+         */
+        status?: Array<OrderStatus> | null;
+        /**
+         * Payment Method
+         */
+        payment_method?: Array<string> | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Barcode
+         */
+        barcode?: string | null;
+        /**
+         * Amount Min Fen
+         */
+        amount_min_fen?: number | null;
+        /**
+         * Amount Max Fen
+         */
+        amount_max_fen?: number | null;
+        /**
+         * Time Field
+         */
+        time_field?: 'created' | 'purchased' | 'paid';
+        /**
+         * Time From
+         *
+         * inclusive; without an offset it is read in the store's zone
+         */
+        time_from?: string | null;
+        /**
+         * Time To
+         *
+         * exclusive
+         */
+        time_to?: string | null;
+        /**
+         * Abnormal
+         *
+         * only orders with open issues
+         */
+        abnormal?: boolean | null;
+        /**
+         * Sort
+         */
+        sort?: 'created_at' | '-created_at' | 'purchased_at' | '-purchased_at' | 'paid_at' | '-paid_at' | 'total_fen' | '-total_fen' | 'order_no' | '-order_no';
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/orders';
+};
+
+export type OrdersSearchErrors = {
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersSearchError = OrdersSearchErrors[keyof OrdersSearchErrors];
+
+export type OrdersSearchResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageOrderListItem;
+};
+
+export type OrdersSearchResponse = OrdersSearchResponses[keyof OrdersSearchResponses];
+
+export type OrdersExportData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Lang
+         */
+        lang?: 'zh-CN' | 'en';
+        /**
+         * Q
+         *
+         * order no., client order id, phone or member no.
+         */
+        q?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Client Order Id
+         */
+        client_order_id?: string | null;
+        /**
+         * Customer
+         *
+         * customer name (part of it) or phone
+         */
+        customer?: string | null;
+        /**
+         * Phone
+         */
+        phone?: string | null;
+        /**
+         * Member No
+         */
+        member_no?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: Array<number> | null;
+        /**
+         * Status
+         */
+        status?: Array<OrderStatus> | null;
+        /**
+         * Payment Method
+         */
+        payment_method?: Array<string> | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Barcode
+         */
+        barcode?: string | null;
+        /**
+         * Amount Min Fen
+         */
+        amount_min_fen?: number | null;
+        /**
+         * Amount Max Fen
+         */
+        amount_max_fen?: number | null;
+        /**
+         * Time Field
+         */
+        time_field?: 'created' | 'purchased' | 'paid';
+        /**
+         * Time From
+         *
+         * inclusive; without an offset it is read in the store's zone
+         */
+        time_from?: string | null;
+        /**
+         * Time To
+         *
+         * exclusive
+         */
+        time_to?: string | null;
+        /**
+         * Abnormal
+         *
+         * only orders with open issues
+         */
+        abnormal?: boolean | null;
+        /**
+         * Sort
+         */
+        sort?: 'created_at' | '-created_at' | 'purchased_at' | '-purchased_at' | 'paid_at' | '-paid_at' | 'total_fen' | '-total_fen' | 'order_no' | '-order_no';
+    };
+    url: '/api/v1/orders/export';
+};
+
+export type OrdersExportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportError = OrdersExportErrors[keyof OrdersExportErrors];
+
+export type OrdersExportResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type OrdersExportStartData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Lang
+         */
+        lang?: 'zh-CN' | 'en';
+        /**
+         * Q
+         *
+         * order no., client order id, phone or member no.
+         */
+        q?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Client Order Id
+         */
+        client_order_id?: string | null;
+        /**
+         * Customer
+         *
+         * customer name (part of it) or phone
+         */
+        customer?: string | null;
+        /**
+         * Phone
+         */
+        phone?: string | null;
+        /**
+         * Member No
+         */
+        member_no?: string | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: Array<number> | null;
+        /**
+         * Status
+         */
+        status?: Array<OrderStatus> | null;
+        /**
+         * Payment Method
+         */
+        payment_method?: Array<string> | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Barcode
+         */
+        barcode?: string | null;
+        /**
+         * Amount Min Fen
+         */
+        amount_min_fen?: number | null;
+        /**
+         * Amount Max Fen
+         */
+        amount_max_fen?: number | null;
+        /**
+         * Time Field
+         */
+        time_field?: 'created' | 'purchased' | 'paid';
+        /**
+         * Time From
+         *
+         * inclusive; without an offset it is read in the store's zone
+         */
+        time_from?: string | null;
+        /**
+         * Time To
+         *
+         * exclusive
+         */
+        time_to?: string | null;
+        /**
+         * Abnormal
+         *
+         * only orders with open issues
+         */
+        abnormal?: boolean | null;
+        /**
+         * Sort
+         */
+        sort?: 'created_at' | '-created_at' | 'purchased_at' | '-purchased_at' | 'paid_at' | '-paid_at' | 'total_fen' | '-total_fen' | 'order_no' | '-order_no';
+    };
+    url: '/api/v1/orders/exports';
+};
+
+export type OrdersExportStartErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportStartError = OrdersExportStartErrors[keyof OrdersExportStartErrors];
+
+export type OrdersExportStartResponses = {
+    /**
+     * Successful Response
+     */
+    202: JobRead;
+};
+
+export type OrdersExportStartResponse = OrdersExportStartResponses[keyof OrdersExportStartResponses];
+
+export type OrdersExportStatusData = {
+    body?: never;
+    path: {
+        /**
+         * Job Id
+         */
+        job_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/exports/{job_id}';
+};
+
+export type OrdersExportStatusErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportStatusError = OrdersExportStatusErrors[keyof OrdersExportStatusErrors];
+
+export type OrdersExportStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: JobRead;
+};
+
+export type OrdersExportStatusResponse = OrdersExportStatusResponses[keyof OrdersExportStatusResponses];
+
+export type OrdersExportFileData = {
+    body?: never;
+    path: {
+        /**
+         * Job Id
+         */
+        job_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/exports/{job_id}/file';
+};
+
+export type OrdersExportFileErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersExportFileError = OrdersExportFileErrors[keyof OrdersExportFileErrors];
+
+export type OrdersExportFileResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type OrdersIssueQueueData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'open' | 'resolved';
+        /**
+         * Kind
+         */
+        kind?: Array<string> | null;
+        /**
+         * Store Id
+         */
+        store_id?: Array<number> | null;
+        /**
+         * Stage
+         */
+        stage?: 'auto' | 'person' | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/orders/issues';
+};
+
+export type OrdersIssueQueueErrors = {
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersIssueQueueError = OrdersIssueQueueErrors[keyof OrdersIssueQueueErrors];
+
+export type OrdersIssueQueueResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageIssueQueueItem;
+};
+
+export type OrdersIssueQueueResponse = OrdersIssueQueueResponses[keyof OrdersIssueQueueResponses];
+
+export type OrdersIssueActData = {
+    body: IssueAction;
+    path: {
+        /**
+         * Issue Id
+         */
+        issue_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/issues/{issue_id}/actions';
+};
+
+export type OrdersIssueActErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersIssueActError = OrdersIssueActErrors[keyof OrdersIssueActErrors];
+
+export type OrdersIssueActResponses = {
+    /**
+     * Successful Response
+     */
+    200: IssueRead;
+};
+
+export type OrdersIssueActResponse = OrdersIssueActResponses[keyof OrdersIssueActResponses];
+
+export type OrdersLiveData = {
+    body?: never;
+    headers?: {
+        /**
+         * Last-Event-Id
+         */
+        'Last-Event-ID'?: number | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * After
+         *
+         * resume after this event id
+         */
+        after?: number | null;
+        /**
+         * Timeout
+         *
+         * end the stream after this many s
+         */
+        timeout?: number | null;
+    };
+    url: '/api/v1/orders/live';
+};
+
+export type OrdersLiveErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersLiveError = OrdersLiveErrors[keyof OrdersLiveErrors];
+
+export type OrdersLiveResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type OrdersGetData = {
+    body?: never;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}';
+};
+
+export type OrdersGetErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersGetError = OrdersGetErrors[keyof OrdersGetErrors];
+
+export type OrdersGetResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderDetail;
+};
+
+export type OrdersGetResponse = OrdersGetResponses[keyof OrdersGetResponses];
+
+export type OrdersCancelData = {
+    body: CancelBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/cancel';
+};
+
+export type OrdersCancelErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersCancelError = OrdersCancelErrors[keyof OrdersCancelErrors];
+
+export type OrdersCancelResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderDetail;
+};
+
+export type OrdersCancelResponse = OrdersCancelResponses[keyof OrdersCancelResponses];
+
+export type OrdersCompleteData = {
+    body: CompleteBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/complete';
+};
+
+export type OrdersCompleteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersCompleteError = OrdersCompleteErrors[keyof OrdersCompleteErrors];
+
+export type OrdersCompleteResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderDetail;
+};
+
+export type OrdersCompleteResponse = OrdersCompleteResponses[keyof OrdersCompleteResponses];
+
+export type OrdersRecordPaymentData = {
+    body: ManualPaymentBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/payments';
+};
+
+export type OrdersRecordPaymentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRecordPaymentError = OrdersRecordPaymentErrors[keyof OrdersRecordPaymentErrors];
+
+export type OrdersRecordPaymentResponses = {
+    /**
+     * Successful Response
+     */
+    201: PaymentRead;
+};
+
+export type OrdersRecordPaymentResponse = OrdersRecordPaymentResponses[keyof OrdersRecordPaymentResponses];
+
+export type OrdersRefundData = {
+    body: RefundBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/refunds';
+};
+
+export type OrdersRefundErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRefundError = OrdersRefundErrors[keyof OrdersRefundErrors];
+
+export type OrdersRefundResponses = {
+    /**
+     * Successful Response
+     */
+    201: RefundRead;
+};
+
+export type OrdersRefundResponse = OrdersRefundResponses[keyof OrdersRefundResponses];
+
 export type ListProductsApiV1ProductsGetData = {
     body?: never;
     path?: never;
@@ -5940,6 +8367,86 @@ export type ProductListingsApiV1ProductsProductIdStoresGetResponses = {
 };
 
 export type ProductListingsApiV1ProductsProductIdStoresGetResponse = ProductListingsApiV1ProductsProductIdStoresGetResponses[keyof ProductListingsApiV1ProductsProductIdStoresGetResponses];
+
+export type PublicOrderLookupData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Order No
+         */
+        order_no: string;
+        /**
+         * Phone Last4
+         */
+        phone_last4: string;
+    };
+    url: '/api/v1/public/orders/lookup';
+};
+
+export type PublicOrderLookupErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type PublicOrderLookupError = PublicOrderLookupErrors[keyof PublicOrderLookupErrors];
+
+export type PublicOrderLookupResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderStatusRead;
+};
+
+export type PublicOrderLookupResponse = PublicOrderLookupResponses[keyof PublicOrderLookupResponses];
+
+export type PublicOrderByReceiptData = {
+    body?: never;
+    path: {
+        /**
+         * Token
+         */
+        token: string;
+    };
+    query?: never;
+    url: '/api/v1/public/orders/receipt/{token}';
+};
+
+export type PublicOrderByReceiptErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type PublicOrderByReceiptError = PublicOrderByReceiptErrors[keyof PublicOrderByReceiptErrors];
+
+export type PublicOrderByReceiptResponses = {
+    /**
+     * Successful Response
+     */
+    200: OrderStatusRead;
+};
+
+export type PublicOrderByReceiptResponse = PublicOrderByReceiptResponses[keyof PublicOrderByReceiptResponses];
 
 export type ListPurchaseOrdersData = {
     body?: never;

@@ -1,0 +1,342 @@
+"""Intake throughput and latency: signed orders over real HTTP into selfmart (one uvicorn
+worker) on PostgreSQL, beside a raw-SQL baseline doing the same reads and writes with asyncpg
+and no framework, measured in the same run. Prints orders/s, p50 and p99 of each and the ratio.
+
+Each order has 5 lines. Both sides run 8 concurrent clients/connections. The baseline does
+what intake does at the SQL level: find the terminal key, burn the nonce, price the lines, the
+header, the lines (one INSERT), 5 conditional stock updates, the ledger movements (one INSERT),
+the timeline (one INSERT) and the audit entry, in one transaction.
+
+    SELFMART_BENCH_DATABASE_URL (default: the test server) names the PostgreSQL server; the
+    benchmark creates and drops its own database there. SELFMART_BENCH_ORDERS sets the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
+from selfmart.terminals import signing  # noqa: E402
+
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
+CONCURRENCY = 8
+LINES = 5
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _admin(url: str, sql: str) -> None:
+    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def _seed(url: str) -> dict[str, Any]:
+    """Migrate the database and make a store, 5 stocked products and an active terminal."""
+    os.environ["SELFMART_SECRET_KEY"] = SECRET_KEY
+    from selfmart.config import get_settings
+
+    get_settings.cache_clear()
+    from selfmart.migrate import upgrade_connection
+    from selfmart.models import Product, ProductBarcode, StockLevel, Store, StoreProduct, Terminal
+    from selfmart.terminals import service as terminals
+
+    engine = make_engine(url)
+    async with engine.connect() as conn:
+        await conn.run_sync(upgrade_connection)
+        await conn.commit()
+    now = datetime.now(UTC)
+    async with make_sessionmaker(engine)() as s:
+        store = Store(code="BENCH", name="压测店", city="上海")
+        s.add(store)
+        await s.flush()
+        barcodes = []
+        for i in range(LINES):
+            product = Product(name=f"商品{i}", price_fen=100 + i, spec="瓶")
+            s.add(product)
+            await s.flush()
+            code = f"69{i:011d}"
+            barcodes.append(code)
+            s.add(ProductBarcode(product_id=product.id, code=code, kind="internal"))
+            s.add(StoreProduct(store_id=store.id, product_id=product.id))
+            s.add(
+                StockLevel(store_id=store.id, product_id=product.id, quantity=10**9, updated_at=now)
+            )
+        terminal = Terminal(code="T-BENCH", store_id=store.id, status="active")
+        s.add(terminal)
+        await s.flush()
+        key, secret = await terminals.create_key(s, terminal.id, now=now)
+        await s.commit()
+        seeded = {
+            "store_id": store.id,
+            "terminal_id": terminal.id,
+            "key_id": key.key_id,
+            "secret": secret,
+            "barcodes": barcodes,
+        }
+    await engine.dispose()
+    return seeded
+
+
+def _order_body(barcodes: list[str]) -> bytes:
+    return json.dumps(
+        {
+            "client_order_id": uuid.uuid4().hex,
+            "purchased_at": datetime.now(UTC).isoformat(),
+            "lines": [{"barcode": b, "quantity": 1} for b in barcodes],
+        }
+    ).encode()
+
+
+async def _drive(n: int, one: Callable[[], Awaitable[None]]) -> tuple[float, list[float]]:
+    """Run `one` n times over CONCURRENCY workers; (orders/s, latencies in ms)."""
+    latencies: list[float] = []
+    left = n
+
+    async def worker() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            t0 = time.perf_counter()
+            await one()
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    return n / (time.perf_counter() - started), latencies
+
+
+async def _http(base: str, seeded: dict[str, Any], n: int) -> tuple[float, list[float]]:
+    target = "/api/terminal/v1/orders"
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+
+        async def one() -> None:
+            body = _order_body(seeded["barcodes"])
+            headers = signing.sign(
+                key_id=seeded["key_id"],
+                secret=seeded["secret"],
+                method="POST",
+                target=target,
+                body=body,
+            )
+            headers["content-type"] = "application/json"
+            r = await client.post(target, content=body, headers=headers)
+            if r.status_code != 201:
+                raise RuntimeError(f"intake answered {r.status_code}: {r.text[:300]}")
+
+        await _drive(min(200, n), one)  # warm up
+        return await _drive(n, one)
+
+
+RAW_KEY = """SELECT k.secret_encrypted, t.status, s.allow_negative_stock FROM terminal_keys k
+ JOIN terminals t ON t.id = k.terminal_id JOIN stores s ON s.id = t.store_id WHERE k.key_id = $1"""
+RAW_NONCE = """INSERT INTO terminal_nonces (terminal_id, nonce, seen_at) VALUES ($1, $2, $3)
+ ON CONFLICT DO NOTHING RETURNING nonce"""
+RAW_PRICE = """SELECT p.id, p.name, p.spec, p.price_fen, p.member_price_fen, b.code,
+ sp.store_price_fen, sp.is_listed FROM products p
+ LEFT JOIN product_barcodes b ON b.product_id = p.id
+ LEFT JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = $1
+ WHERE b.code = ANY($2::varchar[])"""
+RAW_HEADER = """INSERT INTO orders (order_no, store_id, terminal_id, client_order_id, request_hash,
+ source, status, purchased_at, created_at, updated_at, expires_at, item_count, subtotal_fen,
+ discount_fen, total_fen, paid_fen, refunded_fen, stock_booked, price_mismatch, stock_short,
+ open_issues) VALUES ($1, $2, $3, $4, $5, 'terminal', 'awaiting_payment', $6, $6, $6, $7, $8,
+ $9, 0, $9, 0, 0, true, false, false, 0) ON CONFLICT DO NOTHING RETURNING id"""
+RAW_LINES = """INSERT INTO order_lines (order_id, line_no, product_id, barcode, name, spec,
+ list_price_fen, unit_price_fen, quantity, discount_fen, amount_fen, price_source,
+ refunded_qty, refunded_fen, cancelled_qty, cancelled_fen)
+ SELECT $1, l.no, l.pid, l.code, l.name, '', l.price, l.price, 1, 0, l.price, 'retail', 0, 0, 0, 0
+ FROM unnest($2::int[], $3::bigint[], $4::varchar[], $5::varchar[], $6::int[])
+ AS l(no, pid, code, name, price)"""
+RAW_STOCK = """UPDATE stock_levels SET quantity = quantity - $3, version = version + 1,
+ updated_at = $4 WHERE store_id = $1 AND product_id = $2 RETURNING quantity"""
+RAW_MOVES = """INSERT INTO stock_movements (store_id, product_id, kind, quantity, balance_after,
+ document_type, document_id, actor_type, actor_id, actor_name, occurred_at)
+ SELECT $1, m.pid, 'sale', -1, m.bal, 'order', $2, 'terminal', $3, 'T-BENCH', $4
+ FROM unnest($5::bigint[], $6::int[]) AS m(pid, bal)"""
+RAW_EVENTS = """INSERT INTO order_events (order_id, store_id, occurred_at, kind, from_status,
+ to_status, actor_type, actor_id, actor_name, reason, data) VALUES
+ ($1, $2, $3, 'transition', NULL, 'created', 'terminal', $4, 'T-BENCH', 'received', '{}'),
+ ($1, $2, $3, 'transition', 'created', 'awaiting_payment', 'terminal', $4, 'T-BENCH',
+  'priced_and_booked', '{}')"""
+RAW_AUDIT = """INSERT INTO audit_logs (occurred_at, actor_type, actor_id, actor_name, action,
+ entity_type, entity_id, store_id, changes) VALUES ($1, 'terminal', $2, 'T-BENCH',
+ 'order.create', 'order', $3, $4, $5)"""
+
+
+async def _raw(dsn: str, seeded: dict[str, Any], n: int) -> tuple[float, list[float]]:
+    pool = await asyncpg.create_pool(dsn, min_size=CONCURRENCY, max_size=CONCURRENCY)
+    assert pool is not None
+    store_id, terminal_id = seeded["store_id"], seeded["terminal_id"]
+    tid = str(terminal_id)
+
+    async def one() -> None:
+        now = datetime.now(UTC)
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.fetchrow(RAW_KEY, seeded["key_id"])
+            await conn.fetchval(RAW_NONCE, terminal_id, secrets.token_urlsafe(24), now)
+            rows = await conn.fetch(RAW_PRICE, store_id, seeded["barcodes"])
+            rows = sorted(rows, key=lambda r: r["id"])
+            total = sum(r["price_fen"] for r in rows)
+            order_no = f"{now:%y%m%d}{secrets.randbelow(10**10):010d}"
+            order_id = await conn.fetchval(
+                RAW_HEADER,
+                order_no,
+                store_id,
+                terminal_id,
+                uuid.uuid4().hex,
+                secrets.token_hex(32),
+                now,
+                now + timedelta(minutes=15),
+                len(rows),
+                total,
+            )
+            await conn.execute(
+                RAW_LINES,
+                order_id,
+                list(range(1, len(rows) + 1)),
+                [r["id"] for r in rows],
+                [r["code"] for r in rows],
+                [r["name"] for r in rows],
+                [r["price_fen"] for r in rows],
+            )
+            balances = [await conn.fetchval(RAW_STOCK, store_id, r["id"], 1, now) for r in rows]
+            await conn.execute(
+                RAW_MOVES, store_id, str(order_id), tid, now, [r["id"] for r in rows], balances
+            )
+            await conn.execute(RAW_EVENTS, order_id, store_id, now, tid)
+            changes = json.dumps({"order_no": {"before": None, "after": order_no}})
+            await conn.execute(RAW_AUDIT, now, tid, str(order_id), store_id, changes)
+
+    try:
+        await _drive(min(200, n), one)
+        return await _drive(n, one)
+    finally:
+        await pool.close()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), to show the server's cost per order."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+async def _wait_up(base: str, proc: asyncio.subprocess.Process) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(100):
+            if proc.returncode is not None:
+                raise RuntimeError("the server exited; see its output above")
+            try:
+                if (await client.get("/api/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not come up")
+
+
+async def main() -> None:
+    base_url = os.environ.get("SELFMART_BENCH_DATABASE_URL", PG_DEFAULT)
+    n = int(os.environ.get("SELFMART_BENCH_ORDERS", "2000"))
+    name = f"selfmart_bench_{os.getpid()}"
+    try:
+        await _admin(base_url, f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server: say so and skip, as make bench does
+        print(f"intake: skipped, PostgreSQL not reachable at {base_url} ({type(exc).__name__})")
+        return
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    port = _free_port()
+    proc: asyncio.subprocess.Process | None = None
+    server_cpu_ms = 0.0
+    try:
+        seeded = await _seed(url)
+        env = {
+            **os.environ,
+            "SELFMART_DATABASE_URL": url,
+            "SELFMART_SECRET_KEY": SECRET_KEY,
+            "SELFMART_LOG_LEVEL": "WARNING",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "selfmart.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            env=env,
+            cwd=ROOT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        await _wait_up(base, proc)
+        cpu0 = _cpu_seconds(proc.pid)
+        http_rate, http_lat = await _http(base, seeded, n)
+        server_cpu_ms = (_cpu_seconds(proc.pid) - cpu0) * 1000 / (n + min(200, n))
+        raw_rate, raw_lat = await _raw(dsn, seeded, n)
+    finally:
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 10)
+        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(
+        f"intake via HTTP (signed, 1 uvicorn worker): {http_rate:8.0f} orders/s  "
+        f"p50 {statistics.median(http_lat):6.1f} ms  p99 {_pct(http_lat, 0.99):6.1f} ms  "
+        f"(server CPU {server_cpu_ms:.1f} ms/order)"
+    )
+    print(
+        f"raw asyncpg, same reads and writes:         {raw_rate:8.0f} orders/s  "
+        f"p50 {statistics.median(raw_lat):6.1f} ms  p99 {_pct(raw_lat, 0.99):6.1f} ms"
+    )
+    print(
+        f"intake: {http_rate:.0f} orders/s ({raw_rate:.0f} raw, ratio {http_rate / raw_rate:.2f}; "
+        f"goal ≥ 0.50) — {n} orders of {LINES} lines, {CONCURRENCY} concurrent"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""Orders: intake from terminals, the lifecycle, abnormal orders, search, look-up, refunds."""

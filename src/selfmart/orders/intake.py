@@ -1,0 +1,481 @@
+"""Intake: a terminal's order becomes the server's order, exactly once. THE HOT PATH.
+
+One transaction, few round trips, SQLAlchemy Core (CONVENTIONS.md §13):
+  1. price every line in one query (pricing.price);
+  2. insert the header with `ON CONFLICT DO NOTHING RETURNING id` — the unique constraint on
+     (terminal_id, client_order_id) makes the same order from the same terminal land once,
+     however many copies race; a copy finds the first and answers with it (same body) or a
+     409 (another body);
+  3. insert every line in one multi-row INSERT;
+  4. book the sale into the stock ledger (inventory.deduct_for_sale);
+  5. insert the timeline (and any issues) in one multi-row INSERT each, and the audit entry.
+An order refused for stock (the store does not oversell) or short on the shelf raises a
+stock-short issue; a price the terminal showed differently raises a price-mismatch issue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.config import get_settings
+from selfmart.errors import AppError, ValidationFailed
+from selfmart.iam.actor import Actor
+from selfmart.kit.time import utcnow
+from selfmart.models import Order, OrderEvent, OrderIssue, OrderLine, Store
+from selfmart.orders import lifecycle, pricing, receipts, stock
+from selfmart.orders.exceptions import RETRYABLE_SQLSTATES, IdempotencyConflict, RetryLater
+from selfmart.orders.pricing import PricedOrder
+from selfmart.orders.schemas import BatchIn, OrderIn
+from selfmart.orders.statemachine import OrderStatus
+
+S = OrderStatus
+_orders = cast(Table, Order.__table__)
+_lines = cast(Table, OrderLine.__table__)
+_events = cast(Table, OrderEvent.__table__)
+_issues = cast(Table, OrderIssue.__table__)
+
+#: The advisory-lock class of "a terminal's batch upload" (the terminal id is the object).
+BATCH_LOCK = 7401
+#: How far ahead of the server clock a purchase time may be (terminal clocks drift).
+FUTURE_SKEW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """Who sent the order: the signed request's terminal, its store, and its actor."""
+
+    terminal_id: int
+    store: Store
+    actor: Actor
+
+
+def request_hash(body: OrderIn) -> str:
+    """The order as sent, canonically: the same order resent (online or in a batch, with keys
+    in any order) hashes the same; any change to what was bought hashes differently."""
+    doc = body.model_dump(mode="json", exclude_none=True)
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def new_order_no(zone: str, now: datetime) -> str:
+    """The date in the store's zone and ten random digits: unguessable, and unique by the
+    column's constraint (a clash, about one in 10^10 per order of the day, is drawn again)."""
+    return f"{now.astimezone(ZoneInfo(zone)):%y%m%d}{secrets.randbelow(10**10):010d}"
+
+
+def raise_if_retryable(exc: DBAPIError) -> None:
+    """A lost lock conflict becomes a 503 the terminal resends (intake is idempotent)."""
+    if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        raise RetryLater() from exc
+
+
+#: The header insert, built once per dialect: a clash on any unique key inserts nothing.
+_HEADER_INSERT = {
+    "postgresql": postgresql.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
+    "sqlite": sqlite.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
+}
+_EXISTING = select(Order.id, Order.request_hash).where(
+    Order.terminal_id == bindparam("terminal_id"),
+    Order.client_order_id == bindparam("client_order_id"),
+)
+
+
+async def _existing(session: AsyncSession, terminal_id: int, client_order_id: str) -> Any | None:
+    params = {"terminal_id": terminal_id, "client_order_id": client_order_id}
+    return (await session.execute(_EXISTING, params)).first()
+
+
+async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[str, Any]:
+    """What the terminal is told about an order (also for a duplicate: the first answer)."""
+    head = (
+        await session.execute(
+            select(
+                Order.id,
+                Order.order_no,
+                Order.client_order_id,
+                Order.status,
+                Order.subtotal_fen,
+                Order.discount_fen,
+                Order.total_fen,
+                Order.terminal_total_fen,
+                Order.price_mismatch,
+                Order.stock_short,
+            ).where(Order.id == order_id)
+        )
+    ).one()
+    diffs = (
+        await session.execute(
+            select(
+                OrderLine.line_no,
+                OrderLine.product_id,
+                OrderLine.terminal_unit_price_fen,
+                OrderLine.unit_price_fen,
+            )
+            .where(
+                OrderLine.order_id == order_id,
+                OrderLine.terminal_unit_price_fen.is_not(None),
+                OrderLine.terminal_unit_price_fen != OrderLine.unit_price_fen,
+            )
+            .order_by(OrderLine.line_no)
+        )
+    ).all()
+    return _result(head._asdict(), [d._asdict() for d in diffs], outcome)
+
+
+def _result(head: dict[str, Any], diffs: list[dict[str, Any]], outcome: str) -> dict[str, Any]:
+    return {
+        "order_id": head["id"],
+        "order_no": head["order_no"],
+        "client_order_id": head["client_order_id"],
+        "status": head["status"],
+        "outcome": outcome,
+        "subtotal_fen": head["subtotal_fen"],
+        "discount_fen": head["discount_fen"],
+        "total_fen": head["total_fen"],
+        "terminal_total_fen": head["terminal_total_fen"],
+        "price_differences": diffs,
+        "price_mismatch": head["price_mismatch"],
+        "stock_short": head["stock_short"],
+        "receipt_url": receipts.receipt_url(head["id"]),
+    }
+
+
+async def accept(
+    session: AsyncSession,
+    term: Terminal,
+    body: OrderIn,
+    *,
+    source: str = "terminal",
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Accept one order from a terminal, once. Returns the IntakeResult fields."""
+    now = now or utcnow()
+    if body.purchased_at > now + FUTURE_SKEW:
+        raise ValidationFailed(
+            "purchased_at is in the future by the server's clock", field="purchased_at"
+        )
+    digest = request_hash(body)
+    store = term.store
+    priced = await pricing.price(
+        session,
+        store_id=store.id,
+        lines=body.lines,
+        member=body.member is not None,
+        terminal_total_fen=body.total_fen,
+    )
+    order_id, order_no = await _insert_header(session, term, body, priced, digest, source, now)
+    if order_id is None:
+        return await _answer_duplicate(session, term, body, digest)
+
+    await session.execute(
+        insert(_lines),
+        [
+            {
+                "order_id": order_id,
+                "line_no": ln.line_no,
+                "product_id": ln.product_id,
+                "barcode": ln.barcode,
+                "name": ln.name[:200],
+                "spec": ln.spec[:64],
+                "list_price_fen": ln.list_price_fen,
+                "unit_price_fen": ln.unit_price_fen,
+                "quantity": ln.quantity,
+                "discount_fen": ln.discount_fen,
+                "amount_fen": ln.amount_fen,
+                "price_source": ln.price_source,
+                "terminal_unit_price_fen": ln.terminal_unit_price_fen,
+                "refunded_qty": 0,
+                "refunded_fen": 0,
+                "cancelled_qty": 0,
+                "cancelled_fen": 0,
+            }
+            for ln in priced.lines
+        ],
+    )
+
+    booked = await stock.book_sale(
+        session,
+        store_id=store.id,
+        order_id=order_id,
+        lines=[(ln.product_id, ln.quantity) for ln in priced.lines],
+        allow_negative=store.allow_negative_stock,
+        actor=term.actor,
+    )
+    status = S.AWAITING_PAYMENT if booked.ok else S.OUT_OF_STOCK
+    short = booked.short
+
+    actor = term.actor
+    ev_base = {
+        "order_id": order_id,
+        "store_id": store.id,
+        "occurred_at": now,
+        "actor_type": actor.kind,
+        "actor_id": actor.audit_id,
+        "actor_name": actor.name,
+        "note": None,
+    }
+    events: list[dict[str, Any]] = [
+        {
+            **ev_base,
+            "kind": "transition",
+            "from_status": None,
+            "to_status": S.CREATED.value,
+            "reason": "received" if source == "terminal" else "received_offline",
+            "data": {"client_order_id": body.client_order_id, "order_no": order_no},
+        },
+        {
+            **ev_base,
+            "kind": "transition",
+            "from_status": S.CREATED.value,
+            "to_status": status.value,
+            "reason": "priced_and_booked" if booked.ok else "stock_refused",
+            "data": {"total_fen": priced.total_fen},
+        },
+    ]
+    issues: list[dict[str, Any]] = []
+    if priced.mismatch:
+        detail = {
+            "terminal_total_fen": priced.terminal_total_fen,
+            "total_fen": priced.total_fen,
+            "lines": priced.differences,
+        }
+        issues.append(_issue_row(order_id, store.id, "price_mismatch", detail, now))
+        events.append(
+            {
+                **ev_base,
+                "kind": "issue",
+                "reason": "issue.price_mismatch",
+                "from_status": None,
+                "to_status": None,
+                "data": detail,
+            }
+        )
+    if short:
+        detail = {"lines": short, "refused": not booked.ok}
+        issues.append(_issue_row(order_id, store.id, "stock_short", detail, now))
+        events.append(
+            {
+                **ev_base,
+                "kind": "issue",
+                "reason": "issue.stock_short",
+                "from_status": None,
+                "to_status": None,
+                "data": detail,
+            }
+        )
+        await session.execute(
+            update(_orders)
+            .where(_orders.c.id == order_id)
+            .values(
+                status=status.value,
+                stock_short=True,
+                stock_booked=booked.ok,
+                open_issues=len(issues),
+                expires_at=None if not booked.ok else _orders.c.expires_at,
+            )
+        )
+    await session.execute(insert(_events), events)
+    if issues:
+        await session.execute(insert(_issues), issues)
+    # One Core INSERT (record_many), not an ORM object flushed at commit: this is the hot path.
+    await audit.record_many(
+        session,
+        actor,
+        "order.create",
+        "order",
+        [
+            audit.Change(
+                entity_id=order_id,
+                store_id=store.id,
+                after={
+                    "order_no": order_no,
+                    "client_order_id": body.client_order_id,
+                    "status": status.value,
+                    "total_fen": priced.total_fen,
+                    "source": source,
+                },
+            )
+        ],
+    )
+    lifecycle.notify_live(session)
+    head = {
+        "id": order_id,
+        "order_no": order_no,
+        "client_order_id": body.client_order_id,
+        "status": status.value,
+        "subtotal_fen": priced.subtotal_fen,
+        "discount_fen": priced.discount_fen,
+        "total_fen": priced.total_fen,
+        "terminal_total_fen": priced.terminal_total_fen,
+        "price_mismatch": priced.mismatch,
+        "stock_short": bool(short),
+    }
+    return _result(head, priced.differences, "created")
+
+
+def _issue_row(
+    order_id: int, store_id: int, kind: str, detail: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "store_id": store_id,
+        "kind": kind,
+        "status": "open",
+        "stage": "person",
+        "detail": detail,
+        "opened_at": now,
+        "auto_attempts": 0,
+        "next_auto_at": None,
+    }
+
+
+async def _insert_header(
+    session: AsyncSession,
+    term: Terminal,
+    body: OrderIn,
+    priced: PricedOrder,
+    digest: str,
+    source: str,
+    now: datetime,
+) -> tuple[int | None, str]:
+    """Insert the header once; (None, "") when this terminal already sent this order."""
+    member = body.member
+    phone = member.phone.replace(" ", "").replace("-", "") if member and member.phone else None
+    timeout = timedelta(minutes=get_settings().order_payment_timeout_minutes)
+    values: dict[str, Any] = {
+        "store_id": term.store.id,
+        "terminal_id": term.terminal_id,
+        "client_order_id": body.client_order_id,
+        "request_hash": digest,
+        "source": source,
+        "status": S.AWAITING_PAYMENT.value,
+        "purchased_at": body.purchased_at,
+        "created_at": now,
+        "updated_at": now,
+        # Offline orders were sold long ago and their goods are gone: they are not closed by
+        # the timer (and their stock never put back); a person or the payments settle them.
+        "expires_at": now + timeout if source == "terminal" else None,
+        "member_id": member.member_id if member else None,
+        "member_no": member.member_no if member else None,
+        "customer_name": member.name if member else None,
+        "customer_phone": phone,
+        "phone_last4": phone[-4:] if phone else None,
+        "item_count": priced.item_count,
+        "subtotal_fen": priced.subtotal_fen,
+        "discount_fen": priced.discount_fen,
+        "total_fen": priced.total_fen,
+        "terminal_total_fen": priced.terminal_total_fen,
+        "paid_fen": 0,
+        "refunded_fen": 0,
+        "stock_booked": True,
+        "price_mismatch": priced.mismatch,
+        "stock_short": False,
+        "open_issues": 1 if priced.mismatch else 0,
+    }
+    stmt = _HEADER_INSERT[session.get_bind().dialect.name]
+    for _attempt in range(5):
+        order_no = new_order_no(term.store.timezone, now)
+        values["order_no"] = order_no
+        order_id = await session.scalar(stmt, values)
+        if order_id is not None:
+            return int(order_id), order_no
+        if await _existing(session, term.terminal_id, body.client_order_id) is not None:
+            return None, ""
+        # The order number clashed with another order's: draw again.
+    raise AppError("Could not allocate an order number; try again")  # pragma: no cover
+
+
+async def _answer_duplicate(
+    session: AsyncSession, term: Terminal, body: OrderIn, digest: str
+) -> dict[str, Any]:
+    found = await _existing(session, term.terminal_id, body.client_order_id)
+    assert found is not None
+    if found.request_hash != digest:
+        raise IdempotencyConflict(
+            f"Client order id {body.client_order_id} was already used for a different order",
+            field="client_order_id",
+        )
+    # Nothing changes, but a terminal resending is worth seeing in the audit log.
+    await audit.record(
+        session,
+        term.actor,
+        "order.resent",
+        "order",
+        int(found.id),
+        store_id=term.store.id,
+        note=f"client order id {body.client_order_id} sent again; answered with the first",
+    )
+    return await summary(session, int(found.id), "duplicate")
+
+
+async def accept_batch(
+    session: AsyncSession, term: Terminal, batch: BatchIn, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """Offline orders: each in its own savepoint, so one refusal does not undo the others;
+    each accepted once (a batch sent again, whole or in part, answers duplicates)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One batch per terminal at a time: a resend racing the original waits for it rather
+        # than interleaving with it (their orders and stock rows would otherwise deadlock).
+        # (A transaction-scoped advisory lock: a row lock on the terminal would conflict with
+        # the key-share locks its own nonces and orders hold.)
+        await session.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK, term.terminal_id)))
+    results: list[dict[str, Any]] = []
+    counts = {"created": 0, "duplicate": 0, "rejected": 0}
+    for index, body in enumerate(batch.orders):
+        try:
+            async with session.begin_nested():
+                result = await accept(session, term, body, source="offline", now=now)
+        except DBAPIError as exc:
+            raise_if_retryable(exc)
+            raise
+        except AppError as exc:
+            counts["rejected"] += 1
+            results.append(
+                {
+                    "index": index,
+                    "client_order_id": body.client_order_id,
+                    "outcome": "rejected",
+                    "error": {
+                        "error": exc.code,
+                        "message": exc.message,
+                        "details": [d.model_dump() for d in exc.details],
+                    },
+                }
+            )
+            continue
+        counts[result["outcome"]] += 1
+        results.append(
+            {
+                "index": index,
+                "client_order_id": body.client_order_id,
+                "outcome": result["outcome"],
+                "result": result,
+            }
+        )
+    await audit.record(
+        session,
+        term.actor,
+        "order.batch_upload",
+        "terminal",
+        term.terminal_id,
+        store_id=term.store.id,
+        after={"orders": len(batch.orders), **counts},
+    )
+    return {
+        "created": counts["created"],
+        "duplicates": counts["duplicate"],
+        "rejected": counts["rejected"],
+        "results": results,
+    }

@@ -1,0 +1,402 @@
+"""Abnormal orders, worked to an end: the queue, the actions that fit each kind of issue, and
+the automatic rules that run before anyone is bothered."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.errors import ValidationFailed
+from selfmart.iam.actor import Actor
+from selfmart.kit.pagination import PageParams
+from selfmart.kit.time import utcnow
+from selfmart.models import Order, OrderIssue, OrderLine, Payment, Store
+from selfmart.orders import lifecycle
+from selfmart.orders.exceptions import ActionNotAllowed, IssueNotFound
+from selfmart.orders.schemas import IssueAction
+from selfmart.orders.statemachine import OrderStatus
+from selfmart.payments import channels
+
+S = OrderStatus
+
+#: The actions that fit each kind of issue, in the order the console offers them.
+ACTIONS: dict[str, tuple[str, ...]] = {
+    "payment_failed": ("requery_payment", "retry_payment", "remind", "close"),
+    "stock_short": ("substitute_lines", "cancel_lines", "write_off", "close"),
+    "price_mismatch": ("refund_difference", "write_off", "close"),
+    "amount_mismatch": ("requery_payment", "refund_difference", "remind", "write_off", "close"),
+    "refund_failed": ("requery_payment", "close"),
+}
+#: Automatic re-queries before an issue goes to a person, and the pause between them.
+AUTO_ATTEMPTS = 3
+AUTO_BACKOFF = timedelta(minutes=1)
+#: A payment retried from the queue waits this long again before the close-unpaid job.
+RETRY_PAYMENT_WINDOW = timedelta(minutes=15)
+
+AnySelect = Select[*tuple[Any, ...]]
+
+
+def present(issue: OrderIssue, order: Order | None, now: datetime) -> dict[str, Any]:
+    data = {c.key: getattr(issue, c.key) for c in OrderIssue.__table__.columns}
+    end = issue.resolved_at or now
+    data["waiting_seconds"] = max(0, int((end - issue.opened_at).total_seconds()))
+    data["actions"] = list(ACTIONS.get(issue.kind, ())) if issue.status == "open" else []
+    return data
+
+
+async def settle(
+    session: AsyncSession, order: Order, kind: str, *, actor: Actor, resolution: str
+) -> None:
+    """Resolve the open issue of `kind` on the order, if there is one (the cause went away)."""
+    issue = await session.scalar(
+        select(OrderIssue).where(
+            OrderIssue.order_id == order.id, OrderIssue.kind == kind, OrderIssue.status == "open"
+        )
+    )
+    if issue is not None:
+        await lifecycle.resolve_issue(session, order, issue, actor=actor, resolution=resolution)
+
+
+async def settle_all(session: AsyncSession, order: Order, *, actor: Actor, resolution: str) -> None:
+    for issue in (
+        await session.scalars(
+            select(OrderIssue).where(OrderIssue.order_id == order.id, OrderIssue.status == "open")
+        )
+    ).all():
+        await lifecycle.resolve_issue(session, order, issue, actor=actor, resolution=resolution)
+
+
+# ---------------------------------------------------------------- the queue
+
+
+def _queue_statement(
+    actor: Actor,
+    *,
+    status: str,
+    kinds: list[str],
+    store_ids: list[int],
+    stage: str | None,
+) -> AnySelect:
+    stmt = (
+        select(
+            OrderIssue,
+            Order.order_no,
+            Order.status.label("order_status"),
+            Order.total_fen,
+            Store.code.label("store_code"),
+            Store.name.label("store_name"),
+            Store.timezone.label("store_timezone"),
+        )
+        .join(Order, Order.id == OrderIssue.order_id)
+        .join(Store, Store.id == OrderIssue.store_id)
+        .where(OrderIssue.status == status)
+    )
+    if actor.store_ids is not None:
+        stmt = stmt.where(OrderIssue.store_id.in_(actor.store_ids))
+    if kinds:
+        stmt = stmt.where(OrderIssue.kind.in_(kinds))
+    if store_ids:
+        stmt = stmt.where(OrderIssue.store_id.in_(store_ids))
+    if stage:
+        stmt = stmt.where(OrderIssue.stage == stage)
+    return stmt
+
+
+async def queue(
+    session: AsyncSession,
+    actor: Actor,
+    params: PageParams,
+    *,
+    status: str = "open",
+    kinds: list[str] | None = None,
+    store_ids: list[int] | None = None,
+    stage: str | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Issues, longest waiting first."""
+    stmt = _queue_statement(
+        actor, status=status, kinds=kinds or [], store_ids=store_ids or [], stage=stage
+    )
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = (
+        await session.execute(
+            stmt.order_by(OrderIssue.opened_at, OrderIssue.id)
+            .limit(params.size)
+            .offset(params.offset)
+        )
+    ).all()
+    now = utcnow()
+    items = []
+    for row in rows:
+        item = present(row.OrderIssue, None, now)
+        item.update(
+            order_no=row.order_no,
+            order_status=row.order_status,
+            total_fen=row.total_fen,
+            store_code=row.store_code,
+            store_name=row.store_name,
+            store_timezone=row.store_timezone,
+        )
+        items.append(item)
+    return items, int(total or 0)
+
+
+async def get_for_actor(session: AsyncSession, issue_id: int, actor: Actor) -> OrderIssue:
+    stmt = select(OrderIssue).where(OrderIssue.id == issue_id)
+    if actor.store_ids is not None:
+        stmt = stmt.where(OrderIssue.store_id.in_(actor.store_ids))
+    issue = await session.scalar(stmt)
+    if issue is None:
+        raise IssueNotFound("Abnormal order not found", field="issue_id")
+    return issue
+
+
+# ---------------------------------------------------------------- acting on an issue
+
+
+async def act(
+    session: AsyncSession, issue: OrderIssue, body: IssueAction, *, actor: Actor
+) -> OrderIssue:
+    """Carry out one action on an open issue; every action is audited."""
+    if issue.status != "open":
+        raise ActionNotAllowed("This abnormal order is already resolved", field="issue_id")
+    if body.action not in ACTIONS.get(issue.kind, ()):
+        raise ActionNotAllowed(
+            f"{body.action} does not fit a {issue.kind} issue "
+            f"(try: {', '.join(ACTIONS.get(issue.kind, ()))})",
+            field="action",
+        )
+    order = await session.get_one(Order, issue.order_id)
+    await audit.record(
+        session,
+        actor,
+        f"order.issue.{body.action}",
+        "order",
+        order.id,
+        store_id=order.store_id,
+        after={"issue_id": issue.id, "kind": issue.kind, "action": body.action},
+        note=body.note,
+    )
+    await _HANDLERS[body.action](session, order, issue, body, actor)
+    await session.flush()
+    await session.refresh(issue)
+    return issue
+
+
+def _need_note(body: IssueAction) -> str:
+    if not body.note:
+        raise ValidationFailed("Say why in a note", field="note")
+    return body.note
+
+
+async def _close(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    note = _need_note(body)
+    await lifecycle.resolve_issue(session, order, issue, actor=actor, resolution="close", note=note)
+
+
+async def _write_off(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    note = _need_note(body)
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="write_off", note=note
+    )
+
+
+async def _retry_payment(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    await lifecycle.transition(
+        session,
+        order,
+        S.AWAITING_PAYMENT,
+        actor=actor,
+        reason="retry_payment",
+        note=body.note,
+        audit_action="order.retry_payment",
+    )
+    order.expires_at = utcnow() + RETRY_PAYMENT_WINDOW
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="retry_payment", note=body.note
+    )
+
+
+async def requery(session: AsyncSession, order: Order, issue: OrderIssue, actor: Actor) -> str:
+    """Ask the channel what became of the order's latest payment; apply what it says.
+
+    Returns the channel's status (succeeded, failed, pending, unknown)."""
+    from selfmart.orders import service as orders
+
+    payment = await session.scalar(
+        select(Payment).where(Payment.order_id == order.id).order_by(Payment.id.desc()).limit(1)
+    )
+    if payment is None:
+        raise ActionNotAllowed("This order has no payment to re-query", field="action")
+    channel = channels.get(payment.channel)
+    if not channel.queryable:
+        raise ActionNotAllowed(
+            f"The {payment.channel} channel has no platform to ask", field="action"
+        )
+    answer = await channel.query(payment.channel_txn_id, order.order_no)
+    await session.execute(
+        update(OrderIssue)
+        .where(OrderIssue.id == issue.id)
+        .values(
+            auto_attempts=OrderIssue.auto_attempts + 1,
+            detail={**issue.detail, "last_query": answer.status},
+        )
+        .execution_options(synchronize_session=False)
+    )
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="payment",
+        reason="requery",
+        data={"payment_id": payment.id, "answer": answer.status},
+    )
+    if answer.status == "succeeded" and payment.status != "succeeded":
+        payment.status = "succeeded"
+        payment.succeeded_at = answer.paid_at or utcnow()
+        payment.amount_fen = answer.amount_fen or payment.amount_fen
+        payment.channel_txn_id = answer.channel_txn_id or payment.channel_txn_id
+        await session.flush()
+        await orders.apply_payment(session, order, payment, actor=actor, reason="requery")
+    return answer.status
+
+
+async def _requery(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    await requery(session, order, issue, actor)
+
+
+async def _refund_difference(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    from selfmart.orders import refunds
+
+    if issue.kind == "price_mismatch":
+        if order.terminal_total_fen is None or order.terminal_total_fen >= order.total_fen:
+            raise ActionNotAllowed(
+                "The customer was not charged more than the terminal showed", field="action"
+            )
+        amount = min(
+            order.total_fen - order.terminal_total_fen, order.paid_fen - order.refunded_fen
+        )
+    else:
+        amount = order.paid_fen - order.refunded_fen - order.total_fen
+    if amount <= 0:
+        raise ActionNotAllowed("There is no difference to refund", field="action")
+    await refunds.refund_amount(
+        session,
+        order,
+        amount,
+        reason=f"{issue.kind}: difference refunded",
+        note=body.note,
+        reference=body.reference,
+        actor=actor,
+    )
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="refund_difference", note=body.note
+    )
+
+
+async def _remind(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    from selfmart.orders import service as orders
+
+    # The issue stays open: it settles when the money arrives.
+    await orders.remind(session, order, via=body.via, note=body.note, actor=actor)
+
+
+async def _cancel_lines(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    from selfmart.orders import lines
+
+    line_ids = body.line_ids or await _short_line_ids(session, issue, order)
+    await lines.cancel_lines(session, order, line_ids, note=body.note, actor=actor)
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="cancel_lines", note=body.note
+    )
+
+
+async def _short_line_ids(session: AsyncSession, issue: OrderIssue, order: Order) -> list[int]:
+    """Without line ids, a stock-short issue cancels the lines the shelf could not cover."""
+    short = {int(x["product_id"]) for x in issue.detail.get("lines", []) if "product_id" in x}
+    ids = (
+        await session.scalars(
+            select(OrderLine.id)
+            .where(OrderLine.order_id == order.id, OrderLine.product_id.in_(short))
+            .order_by(OrderLine.line_no)
+        )
+    ).all()
+    if not ids:
+        raise ValidationFailed("Name the lines to cancel", field="line_ids")
+    return list(ids)
+
+
+async def _substitute_lines(
+    session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
+) -> None:
+    from selfmart.orders import lines
+
+    if not body.substitutes:
+        raise ValidationFailed("Say which product replaces which line", field="substitutes")
+    await lines.substitute_lines(session, order, body.substitutes, note=body.note, actor=actor)
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="substitute_lines", note=body.note
+    )
+
+
+_HANDLERS: dict[str, Any] = {
+    "remind": _remind,
+    "cancel_lines": _cancel_lines,
+    "substitute_lines": _substitute_lines,
+    "close": _close,
+    "write_off": _write_off,
+    "retry_payment": _retry_payment,
+    "requery_payment": _requery,
+    "refund_difference": _refund_difference,
+}
+
+
+# ---------------------------------------------------------------- automatic rules
+
+
+async def run_automatic_rules(session: AsyncSession, *, actor: Actor, limit: int = 100) -> int:
+    """Re-query the platform for issues still in the automatic stage; after AUTO_ATTEMPTS
+    answers that settle nothing, hand the issue to a person. Returns how many were worked."""
+    now = utcnow()
+    due = (
+        await session.scalars(
+            select(OrderIssue)
+            .where(
+                OrderIssue.status == "open",
+                OrderIssue.stage == "auto",
+                OrderIssue.next_auto_at <= now,
+            )
+            .order_by(OrderIssue.next_auto_at)
+            .limit(limit)
+        )
+    ).all()
+    for issue in due:
+        order = await session.get_one(Order, issue.order_id)
+        try:
+            status = await requery(session, order, issue, actor)
+        except ActionNotAllowed:
+            status = "not_queryable"
+        await session.refresh(issue)
+        if issue.status == "open":
+            to_person = status == "not_queryable" or issue.auto_attempts >= AUTO_ATTEMPTS
+            issue.stage = "person" if to_person else "auto"
+            issue.next_auto_at = None if to_person else now + AUTO_BACKOFF * issue.auto_attempts
+    await session.flush()
+    return len(due)

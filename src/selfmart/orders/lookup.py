@@ -1,0 +1,158 @@
+"""Customers look up their own orders: by the signed link in the receipt's QR code, or by
+order number plus the last four digits of their phone. Rate-limited, and the answer shows the
+order's status, lines, payments and refunds and nothing else (no name, phone or member no.).
+
+A wrong number and a wrong phone get the same 404, so neither can be probed. The limits are
+per process (a multi-process deployment multiplies them by its process count).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.config import get_settings
+from selfmart.errors import NotFound, TooManyRequests
+from selfmart.models import Order, OrderLine, Payment, Refund, Store
+from selfmart.orders import receipts
+
+#: Wrong guesses allowed on one order number per hour, from anywhere.
+FAILURES_PER_ORDER_PER_HOUR = 10
+
+
+class RateLimiter:
+    """Sliding-window counters in memory."""
+
+    def __init__(self) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._last_prune = time.monotonic()
+
+    def hit(self, key: str, limit: int, window: float) -> None:
+        """Count one hit on `key`; raise 429 when `limit` hits fall inside `window` seconds."""
+        now = time.monotonic()
+        if now - self._last_prune > 300:
+            self._prune(now)
+        q = self._hits.setdefault(key, deque())
+        while q and q[0] <= now - window:
+            q.popleft()
+        if len(q) >= limit:
+            retry = int(q[0] + window - now) + 1
+            raise TooManyRequests(f"Too many look-ups; try again in {retry} s", retry_after=retry)
+        q.append(now)
+
+    def _prune(self, now: float) -> None:
+        self._last_prune = now
+        for key in [k for k, q in self._hits.items() if not q or q[-1] <= now - 3600]:
+            del self._hits[key]
+
+    def reset(self) -> None:
+        self._hits.clear()
+
+
+limiter = RateLimiter()
+
+
+class OrderNotFound(NotFound):
+    code, message = "order_not_found", "No order matches"
+
+
+async def public_view(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    store = await session.get_one(Store, order.store_id)
+    lines = (
+        await session.scalars(
+            select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_no)
+        )
+    ).all()
+    pays = (
+        await session.scalars(
+            select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)
+        )
+    ).all()
+    refunds = (
+        await session.scalars(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id))
+    ).all()
+    return {
+        "order_no": order.order_no,
+        "status": order.status,
+        "purchased_at": order.purchased_at,
+        "store_name": store.name,
+        "store_timezone": store.timezone,
+        "item_count": order.item_count,
+        "total_fen": order.total_fen,
+        "paid_fen": order.paid_fen,
+        "refunded_fen": order.refunded_fen,
+        "payment_method": order.payment_method,
+        "lines": [
+            {
+                "name": ln.name,
+                "spec": ln.spec,
+                "quantity": ln.quantity,
+                "unit_price_fen": ln.unit_price_fen,
+                "discount_fen": ln.discount_fen,
+                "amount_fen": ln.amount_fen,
+                "refunded_qty": ln.refunded_qty,
+                "cancelled_qty": ln.cancelled_qty,
+            }
+            for ln in lines
+        ],
+        "payments": [
+            {
+                "channel": p.channel,
+                "status": p.status,
+                "amount_fen": p.amount_fen,
+                "at": p.succeeded_at or p.created_at,
+            }
+            for p in pays
+        ],
+        "refunds": [
+            {
+                "status": r.status,
+                "amount_fen": r.amount_fen,
+                "requested_at": r.created_at,
+                "completed_at": r.completed_at,
+            }
+            for r in refunds
+        ],
+    }
+
+
+def _per_minute(ip: str | None) -> None:
+    limiter.hit(f"ip:{ip or '-'}", get_settings().order_lookup_per_minute, 60.0)
+
+
+async def by_receipt(session: AsyncSession, token: str, *, ip: str | None) -> dict[str, Any]:
+    _per_minute(ip)
+    order_id = receipts.read_token(token)
+    if order_id is None:
+        raise OrderNotFound()
+    return await public_view(session, order_id)
+
+
+async def by_number(
+    session: AsyncSession, order_no: str, phone_last4: str, *, ip: str | None
+) -> dict[str, Any]:
+    _per_minute(ip)
+    order_id = await session.scalar(
+        select(Order.id).where(Order.order_no == order_no, Order.phone_last4 == phone_last4)
+    )
+    if order_id is None:
+        limiter.hit(f"order:{order_no}", FAILURES_PER_ORDER_PER_HOUR, 3600.0)
+        raise OrderNotFound()
+    return await public_view(session, order_id)
+
+
+async def for_terminal(session: AsyncSession, order_no: str, *, store_id: int) -> dict[str, Any]:
+    """A terminal reads an order of its own store by the number on the receipt."""
+    order_id = await session.scalar(
+        select(Order.id).where(Order.order_no == order_no, Order.store_id == store_id)
+    )
+    if order_id is None:
+        raise OrderNotFound(field="order_no")
+    return await public_view(session, order_id)

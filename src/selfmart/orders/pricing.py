@@ -1,0 +1,199 @@
+"""Server-side pricing: what an order costs in its store, whatever the terminal showed.
+
+One query resolves every line's product (by barcode or id) with its store listing and prices.
+The unit price is the member price for an identified member when the product has one,
+otherwise the store's price, otherwise the retail price. Promotions plug in as `Promotion`
+functions that return line discounts; none ship yet. Differences from what the terminal
+showed are reported, never charged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.errors import ErrorDetail
+from selfmart.models import Product, ProductBarcode, StoreProduct
+from selfmart.orders.exceptions import UnknownProduct
+from selfmart.orders.schemas import IntakeLine
+
+
+@dataclass(slots=True)
+class PricedLine:
+    line_no: int
+    product_id: int
+    barcode: str | None
+    name: str
+    spec: str
+    list_price_fen: int
+    unit_price_fen: int
+    quantity: int
+    price_source: str
+    terminal_unit_price_fen: int | None
+    discount_fen: int = 0
+
+    @property
+    def amount_fen(self) -> int:
+        return self.unit_price_fen * self.quantity - self.discount_fen
+
+
+@dataclass(slots=True)
+class PricedOrder:
+    lines: list[PricedLine]
+    terminal_total_fen: int | None
+    differences: list[dict[str, int]] = field(default_factory=list)
+
+    @property
+    def subtotal_fen(self) -> int:
+        return sum(ln.list_price_fen * ln.quantity for ln in self.lines)
+
+    @property
+    def total_fen(self) -> int:
+        return sum(ln.amount_fen for ln in self.lines)
+
+    @property
+    def discount_fen(self) -> int:
+        return self.subtotal_fen - self.total_fen
+
+    @property
+    def item_count(self) -> int:
+        return sum(ln.quantity for ln in self.lines)
+
+    @property
+    def mismatch(self) -> bool:
+        total_differs = (
+            self.terminal_total_fen is not None and self.terminal_total_fen != self.total_fen
+        )
+        return bool(self.differences) or total_differs
+
+
+#: Every line's product with its store listing and prices, in one query built once (the hot
+#: path pays neither for building nor for compiling it again).
+_LOOKUP = (
+    select(
+        Product.id,
+        Product.name,
+        Product.spec,
+        Product.price_fen,
+        Product.member_price_fen,
+        ProductBarcode.code,
+        StoreProduct.store_price_fen,
+        StoreProduct.is_listed,
+    )
+    .select_from(Product)
+    .outerjoin(ProductBarcode, ProductBarcode.product_id == Product.id)
+    .outerjoin(
+        StoreProduct,
+        and_(
+            StoreProduct.product_id == Product.id,
+            StoreProduct.store_id == bindparam("store_id"),
+        ),
+    )
+    .where(
+        or_(
+            ProductBarcode.code.in_(bindparam("codes", expanding=True)),
+            Product.id.in_(bindparam("ids", expanding=True)),
+        )
+    )
+)
+
+#: A promotion sets `discount_fen` on the lines it applies to (member flag given).
+Promotion = Callable[[list[PricedLine], bool], None]
+PROMOTIONS: list[Promotion] = []
+
+
+async def price(
+    session: AsyncSession,
+    *,
+    store_id: int,
+    lines: Sequence[IntakeLine],
+    member: bool,
+    terminal_total_fen: int | None,
+) -> PricedOrder:
+    """Price `lines` in `store_id`; a line naming an unknown or unlisted product is a 422
+    naming that line (and nothing has been written)."""
+    barcodes = sorted({ln.barcode for ln in lines if ln.barcode is not None})
+    ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
+    rows = await session.execute(_LOOKUP, {"store_id": store_id, "codes": barcodes, "ids": ids})
+    by_code: dict[str, Any] = {}
+    by_id: dict[int, Any] = {}
+    for found in rows.all():
+        if found.code is not None:
+            by_code[found.code] = found
+        by_id.setdefault(found.id, found)
+
+    problems: list[ErrorDetail] = []
+    priced: list[PricedLine] = []
+    for i, line in enumerate(lines):
+        if line.barcode is not None:
+            row, where, named = by_code.get(line.barcode), f"lines.{i}.barcode", "barcode"
+            what = line.barcode
+        else:
+            row, where, named = by_id.get(line.product_id or 0), f"lines.{i}.product_id", "id"
+            what = str(line.product_id)
+        if row is None:
+            problems.append(
+                ErrorDetail(
+                    field=where, reason="unknown_product", message=f"No product has {named} {what}"
+                )
+            )
+            continue
+        pid, name, spec, retail, member_price = (
+            row.id,
+            row.name,
+            row.spec,
+            row.price_fen,
+            row.member_price_fen,
+        )
+        store_price, listed = row.store_price_fen, row.is_listed
+        if not listed:
+            problems.append(
+                ErrorDetail(
+                    field=where,
+                    reason="product_not_listed",
+                    message=f"Product {pid} is not sold in this store",
+                )
+            )
+            continue
+        list_price = int(store_price) if store_price is not None else int(retail)
+        source = "store" if store_price is not None else "retail"
+        unit = list_price
+        if member and member_price is not None and int(member_price) < list_price:
+            unit, source = int(member_price), "member"
+        priced.append(
+            PricedLine(
+                line_no=i + 1,
+                product_id=int(pid),
+                barcode=line.barcode,
+                name=str(name),
+                spec=str(spec),
+                list_price_fen=list_price,
+                unit_price_fen=unit,
+                quantity=line.quantity,
+                price_source=source,
+                terminal_unit_price_fen=line.unit_price_fen,
+            )
+        )
+    if problems:
+        raise UnknownProduct("Some lines name products this store does not sell", details=problems)
+    for promotion in PROMOTIONS:
+        promotion(priced, member)
+    result = PricedOrder(lines=priced, terminal_total_fen=terminal_total_fen)
+    for ln in priced:
+        if (
+            ln.terminal_unit_price_fen is not None
+            and ln.terminal_unit_price_fen != ln.unit_price_fen
+        ):
+            result.differences.append(
+                {
+                    "line_no": ln.line_no,
+                    "product_id": ln.product_id,
+                    "terminal_unit_price_fen": ln.terminal_unit_price_fen,
+                    "unit_price_fen": ln.unit_price_fen,
+                }
+            )
+    return result

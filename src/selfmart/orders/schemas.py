@@ -1,0 +1,429 @@
+"""Request and response bodies of the orders domain (console API and terminal API)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from selfmart.kit.money import Fen
+from selfmart.kit.schema import InSchema, Schema
+from selfmart.orders.statemachine import OrderStatus
+
+#: Most lines one order may carry; more is refused (422) before anything is read.
+MAX_LINES = 500
+#: Most units of one product on one line.
+MAX_QUANTITY = 9_999
+#: Most orders in one offline batch.
+MAX_BATCH = 200
+
+Qty = Annotated[int, Field(ge=1, le=MAX_QUANTITY, description="units, a whole number ≥ 1")]
+Note = Annotated[str, Field(max_length=500)]
+
+
+# ---------------------------------------------------------------- console: reading
+
+
+class OrderListItem(Schema):
+    id: int
+    order_no: str
+    client_order_id: str | None
+    store_id: int
+    store_code: str
+    store_name: str
+    #: show times in this zone
+    store_timezone: str
+    terminal_id: int | None
+    terminal_code: str | None
+    source: str
+    status: OrderStatus
+    purchased_at: datetime
+    created_at: datetime
+    paid_at: datetime | None
+    item_count: int
+    subtotal_fen: int
+    discount_fen: int
+    total_fen: int
+    paid_fen: int
+    refunded_fen: int
+    payment_method: str | None
+    member_no: str | None
+    customer_name: str | None
+    customer_phone: str | None
+    price_mismatch: bool
+    stock_short: bool
+    open_issues: int
+
+
+class OrderLineRead(Schema):
+    id: int
+    line_no: int
+    product_id: int
+    barcode: str | None
+    name: str
+    spec: str
+    list_price_fen: int
+    unit_price_fen: int
+    quantity: int
+    discount_fen: int
+    amount_fen: int
+    price_source: str
+    terminal_unit_price_fen: int | None
+    refunded_qty: int
+    refunded_fen: int
+    cancelled_qty: int
+    cancelled_fen: int
+
+
+class PaymentRead(Schema):
+    id: int
+    channel: str
+    status: str
+    amount_fen: int
+    channel_txn_id: str | None
+    created_at: datetime
+    succeeded_at: datetime | None
+    failure_reason: str | None
+    note: str | None
+    actor_type: str
+    actor_name: str
+
+
+class RefundLineRead(Schema):
+    id: int
+    order_line_id: int
+    quantity: int
+    amount_fen: int
+    disposition: str
+
+
+class RefundRead(Schema):
+    id: int
+    payment_id: int
+    channel: str
+    status: str
+    amount_fen: int
+    reason: str
+    note: str | None
+    channel_refund_id: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    failure_reason: str | None
+    actor_type: str
+    actor_name: str
+    lines: list[RefundLineRead]
+
+
+class TimelineEntry(Schema):
+    id: int
+    occurred_at: datetime
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    actor_type: str
+    actor_id: str | None
+    actor_name: str
+    reason: str
+    note: str | None
+    data: dict[str, Any]
+
+
+class IssueRead(Schema):
+    id: int
+    order_id: int
+    store_id: int
+    kind: str
+    status: str
+    stage: str
+    detail: dict[str, Any]
+    opened_at: datetime
+    auto_attempts: int
+    resolved_at: datetime | None
+    resolution: str | None
+    resolved_by: str | None
+    note: str | None
+    #: how long it has waited (open) or waited before it was settled
+    waiting_seconds: int
+    #: the actions that fit this issue
+    actions: list[str]
+
+
+class AuditEntryRead(Schema):
+    id: int
+    occurred_at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_name: str
+    action: str
+    changes: dict[str, Any]
+    note: str | None
+    ip: str | None
+    request_id: str | None
+
+
+class OrderDetail(OrderListItem):
+    request_hash: str | None
+    expires_at: datetime | None
+    completed_at: datetime | None
+    ended_at: datetime | None
+    updated_at: datetime
+    terminal_total_fen: int | None
+    stock_booked: bool
+    note: str | None
+    #: the statuses this order may move to next
+    next_statuses: list[OrderStatus]
+    lines: list[OrderLineRead]
+    payments: list[PaymentRead]
+    refunds: list[RefundRead]
+    timeline: list[TimelineEntry]
+    issues: list[IssueRead]
+    audit: list[AuditEntryRead]
+
+
+class IssueQueueItem(IssueRead):
+    order_no: str
+    order_status: OrderStatus
+    total_fen: int
+    store_code: str
+    store_name: str
+    store_timezone: str
+
+
+# ---------------------------------------------------------------- console: acting
+
+
+class CancelBody(InSchema):
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class CompleteBody(InSchema):
+    note: Note | None = None
+
+
+class ManualPaymentBody(InSchema):
+    """Money a person collected by hand (cash, a transfer, a merchant app)."""
+
+    channel: Literal["manual"] = "manual"
+    #: defaults to what is still owed
+    amount_fen: Fen | None = Field(default=None, gt=0)
+    #: the slip, transfer or merchant-app transaction number
+    reference: str | None = Field(default=None, min_length=1, max_length=64)
+    note: Note | None = None
+
+
+class RefundLineIn(InSchema):
+    line_id: int
+    quantity: Qty
+    #: restock: resellable, back into stock; write_off: not resellable
+    disposition: Literal["restock", "write_off"] = "restock"
+
+
+class RefundBody(InSchema):
+    """Refund by line and quantity; `full` refunds every unit not yet refunded."""
+
+    full: bool = False
+    lines: list[RefundLineIn] = Field(default_factory=list, max_length=MAX_LINES)
+    #: with `full`: what happens to the returned goods
+    disposition: Literal["restock", "write_off"] = "restock"
+    reason: str = Field(min_length=1, max_length=300)
+    note: Note | None = None
+    #: the manual channel's reference for the money given back
+    reference: str | None = Field(default=None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _lines_or_full(self) -> RefundBody:
+        if self.full and self.lines:
+            raise ValueError("give either full=true or lines, not both")
+        if not self.full and not self.lines:
+            raise ValueError("give lines to refund, or full=true")
+        seen: set[int] = set()
+        for line in self.lines:
+            if line.line_id in seen:
+                raise ValueError(f"line {line.line_id} is listed twice")
+            seen.add(line.line_id)
+        return self
+
+
+class IssueAction(InSchema):
+    """An action on an abnormal order; which ones fit depends on the issue's kind."""
+
+    action: Literal[
+        "requery_payment",
+        "retry_payment",
+        "remind",
+        "substitute_lines",
+        "cancel_lines",
+        "refund_difference",
+        "write_off",
+        "close",
+    ]
+    note: Note | None = None
+    #: substitute_lines: line id -> product id to sell instead; cancel_lines: line ids
+    line_ids: list[int] = Field(default_factory=list, max_length=MAX_LINES)
+    substitutes: dict[int, int] = Field(default_factory=dict)
+    #: remind: sms | member_message
+    via: Literal["sms", "member_message"] | None = None
+    reference: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+# ---------------------------------------------------------------- terminal: intake
+
+
+class MemberIn(InSchema):
+    member_no: str = Field(min_length=1, max_length=32)
+    member_id: int | None = None
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^\+?[0-9 -]+$")
+
+
+class IntakeLine(InSchema):
+    """One line: the product by barcode or id, the quantity, the unit price shown."""
+
+    barcode: str | None = Field(default=None, min_length=1, max_length=32)
+    product_id: int | None = Field(default=None, ge=1)
+    quantity: Qty
+    #: what the terminal showed per unit; differences are reported, never charged
+    unit_price_fen: Fen | None = None
+
+    @model_validator(mode="after")
+    def _barcode_or_id(self) -> IntakeLine:
+        if (self.barcode is None) == (self.product_id is None):
+            raise ValueError("give exactly one of barcode or product_id")
+        return self
+
+
+class OrderIn(InSchema):
+    client_order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    #: when the customer bought, by the terminal's clock, with a zone offset
+    purchased_at: datetime
+    lines: list[IntakeLine] = Field(min_length=1, max_length=MAX_LINES)
+    member: MemberIn | None = None
+    #: the total the terminal showed
+    total_fen: Fen | None = None
+
+    @field_validator("purchased_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("purchased_at needs a zone offset (e.g. +08:00 or Z)")
+        return value
+
+
+class PriceDifference(Schema):
+    line_no: int
+    product_id: int
+    terminal_unit_price_fen: int
+    unit_price_fen: int
+
+
+class IntakeResult(Schema):
+    """What the server made of an order: its number, its price and how it stands."""
+
+    order_id: int
+    order_no: str
+    client_order_id: str
+    status: OrderStatus
+    #: created | duplicate (this order was already accepted: nothing new was written)
+    outcome: Literal["created", "duplicate"]
+    subtotal_fen: int
+    discount_fen: int
+    total_fen: int
+    terminal_total_fen: int | None
+    price_differences: list[PriceDifference]
+    price_mismatch: bool
+    stock_short: bool
+    receipt_url: str
+
+
+class BatchIn(InSchema):
+    orders: list[OrderIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchError(Schema):
+    error: str
+    message: str
+    details: list[dict[str, Any]] = []
+
+
+class BatchItemResult(Schema):
+    index: int
+    client_order_id: str
+    #: created | duplicate | rejected
+    outcome: Literal["created", "duplicate", "rejected"]
+    result: IntakeResult | None = None
+    error: BatchError | None = None
+
+
+class BatchResult(Schema):
+    created: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
+class OrderStatusRead(Schema):
+    """A terminal's (and a customer's) view of one order: no one's personal details."""
+
+    order_no: str
+    status: OrderStatus
+    purchased_at: datetime
+    store_name: str
+    store_timezone: str
+    item_count: int
+    total_fen: int
+    paid_fen: int
+    refunded_fen: int
+    payment_method: str | None
+    lines: list[PublicLine]
+    payments: list[PublicPayment]
+    refunds: list[PublicRefund]
+
+
+class PublicLine(Schema):
+    name: str
+    spec: str
+    quantity: int
+    unit_price_fen: int
+    discount_fen: int
+    amount_fen: int
+    refunded_qty: int
+    cancelled_qty: int
+
+
+class PublicPayment(Schema):
+    channel: str
+    status: str
+    amount_fen: int
+    at: datetime | None
+
+
+class PublicRefund(Schema):
+    status: str
+    amount_fen: int
+    requested_at: datetime
+    completed_at: datetime | None
+
+
+OrderStatusRead.model_rebuild()
+
+
+class SyncProduct(Schema):
+    product_id: int
+    name: str
+    spec: str
+    unit: str
+    #: the store's price (its own, or the retail price)
+    price_fen: int
+    member_price_fen: int | None
+    barcodes: list[str]
+
+
+class ProductSync(Schema):
+    #: send back as `since` to get only what changed after this download
+    version: int
+    #: true: the whole list (replace yours); false: changes since your version
+    full: bool
+    items: list[SyncProduct]
+    #: product ids no longer sold in this store
+    removed: list[int]

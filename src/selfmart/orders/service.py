@@ -1,0 +1,413 @@
+"""The orders domain's business logic for the console: reading an order whole, moving it by
+hand, money collected by hand, reminders, exports, and closing what was never paid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from selfmart.audit import service as audit
+from selfmart.audit.schemas import AuditFilter
+from selfmart.errors import IllegalTransition, NotFound, ValidationFailed
+from selfmart.iam.actor import Actor
+from selfmart.jobs import service as jobs
+from selfmart.kit.money import fen_to_yuan
+from selfmart.kit.pagination import PageParams
+from selfmart.kit.time import utcnow
+from selfmart.models import (
+    JobRun,
+    Order,
+    OrderEvent,
+    OrderIssue,
+    OrderLine,
+    Payment,
+    Refund,
+    Store,
+    Terminal,
+)
+from selfmart.notify import service as notify
+from selfmart.orders import export, lifecycle, receipts, statemachine, stock
+from selfmart.orders import issues as issue_rules
+from selfmart.orders.exceptions import ActionNotAllowed
+from selfmart.orders.schemas import ManualPaymentBody
+from selfmart.orders.search import OrderFilters
+from selfmart.orders.statemachine import OrderStatus
+from selfmart.payments import channels
+from selfmart.payments import service as payments
+
+S = OrderStatus
+#: The most audit entries the order page shows (newest kept).
+MAX_TRAIL = 200
+
+
+async def get_for_actor(
+    session: AsyncSession, order_id: int, actor: Actor, *, for_update: bool = False
+) -> Order:
+    """The order, if the actor's stores include its store; otherwise 404 (never 403)."""
+    stmt = select(Order).where(Order.id == order_id)
+    if actor.store_ids is not None:
+        stmt = stmt.where(Order.store_id.in_(actor.store_ids))
+    if for_update:
+        stmt = stmt.with_for_update()
+    order = await session.scalar(stmt)
+    if order is None:
+        raise NotFound("Order not found", field="order_id")
+    return order
+
+
+async def detail(session: AsyncSession, order: Order, *, actor: Actor) -> dict[str, Any]:
+    """Everything the console's order page shows, in a handful of queries."""
+    await session.flush()
+    store = await session.get_one(Store, order.store_id)
+    terminal = await session.get(Terminal, order.terminal_id) if order.terminal_id else None
+    lines = (
+        await session.scalars(
+            select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_no)
+        )
+    ).all()
+    pays = await payments.for_order(session, order.id)
+    refunds = (
+        await session.scalars(
+            select(Refund)
+            .where(Refund.order_id == order.id)
+            .options(selectinload(Refund.lines))
+            .order_by(Refund.id)
+        )
+    ).all()
+    events = (
+        await session.scalars(
+            select(OrderEvent).where(OrderEvent.order_id == order.id).order_by(OrderEvent.id)
+        )
+    ).all()
+    order_issues = (
+        await session.scalars(
+            select(OrderIssue).where(OrderIssue.order_id == order.id).order_by(OrderIssue.id)
+        )
+    ).all()
+    # The audit trail, through the audit domain (scoped to the caller's stores like any search).
+    entries, _ = await audit.search(
+        session,
+        actor,
+        AuditFilter(entity_type="order", entity_id=str(order.id)),
+        PageParams(page=1, size=MAX_TRAIL),
+    )
+    trail = sorted(entries, key=lambda e: e.id)
+    now = utcnow()
+    data = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
+    data.update(
+        store_code=store.code,
+        store_name=store.name,
+        store_timezone=store.timezone,
+        terminal_code=terminal.code if terminal else None,
+        next_statuses=sorted(statemachine.allowed_next(order.status)),
+        lines=list(lines),
+        payments=pays,
+        refunds=list(refunds),
+        timeline=list(events),
+        issues=[issue_rules.present(i, order, now) for i in order_issues],
+        audit=list(trail),
+    )
+    return data
+
+
+async def cancel(session: AsyncSession, order: Order, *, reason: str, actor: Actor) -> Order:
+    statemachine.check(order.status, S.CANCELLED)
+    was_booked = order.stock_booked
+    await lifecycle.transition(
+        session,
+        order,
+        S.CANCELLED,
+        actor=actor,
+        reason="cancelled",
+        note=reason,
+        audit_action="order.cancel",
+    )
+    if was_booked:
+        await stock.reverse_sale(session, order, actor=actor, reason=f"order cancelled: {reason}")
+    await issue_rules.settle_all(session, order, actor=actor, resolution="cancelled")
+    return order
+
+
+async def complete(session: AsyncSession, order: Order, *, note: str | None, actor: Actor) -> Order:
+    await lifecycle.transition(
+        session,
+        order,
+        S.COMPLETED,
+        actor=actor,
+        reason="completed",
+        note=note,
+        audit_action="order.complete",
+    )
+    return order
+
+
+async def record_manual_payment(
+    session: AsyncSession, order: Order, body: ManualPaymentBody, *, actor: Actor
+) -> Payment:
+    """A person collected the money by hand: record it through the manual channel."""
+    if order.status not in statemachine.UNPAID_STATES:
+        statemachine.check(order.status, S.PAID)
+    owed = order.total_fen - order.paid_fen
+    amount = body.amount_fen if body.amount_fen is not None else owed
+    if amount <= 0:
+        raise ValidationFailed("Nothing is owed on this order", field="amount_fen")
+    payment = await payments.collect(
+        session,
+        order_id=order.id,
+        order_no=order.order_no,
+        store_id=order.store_id,
+        channel=body.channel,
+        amount_fen=amount,
+        actor=actor,
+        note=body.note,
+        extra={"reference": body.reference} if body.reference else {},
+    )
+    await audit.record(
+        session,
+        actor,
+        "payment.record",
+        "order",
+        order.id,
+        store_id=order.store_id,
+        after={
+            "payment_id": payment.id,
+            "channel": payment.channel,
+            "amount_fen": payment.amount_fen,
+            "reference": payment.channel_txn_id,
+        },
+        note=body.note,
+    )
+    await apply_payment(session, order, payment, actor=actor, reason="manual_payment")
+    return payment
+
+
+async def apply_payment(
+    session: AsyncSession, order: Order, payment: Payment, *, actor: Actor, reason: str
+) -> None:
+    """What a channel's answer means for the order (the payment callbacks will call this).
+
+    Succeeded money is added to the order; an order whose money covers its total is paid; an
+    amount that is not the total raises an amount-mismatch issue for a person."""
+    if payment.status == "failed":
+        await mark_payment_failed(
+            session, order, actor=actor, reason=payment.failure_reason or "payment_failed"
+        )
+        return
+    if payment.status != "succeeded":
+        return
+    paid = await session.scalar(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(
+            paid_fen=Order.paid_fen + payment.amount_fen,
+            payment_method=payment.channel,
+            updated_at=utcnow(),
+        )
+        .returning(Order.paid_fen)
+        .execution_options(synchronize_session=False)
+    )
+    assert paid is not None
+    set_committed_value(order, "paid_fen", paid)
+    set_committed_value(order, "payment_method", payment.channel)
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="payment",
+        reason=reason,
+        data={
+            "payment_id": payment.id,
+            "channel": payment.channel,
+            "amount_fen": payment.amount_fen,
+        },
+    )
+    if order.status in statemachine.UNPAID_STATES and paid >= order.total_fen:
+        await lifecycle.transition(
+            session,
+            order,
+            S.PAID,
+            actor=actor,
+            reason=reason,
+            data={"payment_id": payment.id},
+            audit_action="order.pay",
+        )
+        await issue_rules.settle(session, order, "payment_failed", actor=actor, resolution="paid")
+    if paid != order.total_fen:
+        await lifecycle.open_issue(
+            session,
+            order,
+            "amount_mismatch",
+            actor=actor,
+            detail={"total_fen": order.total_fen, "paid_fen": paid, "payment_id": payment.id},
+        )
+
+
+async def mark_payment_failed(
+    session: AsyncSession, order: Order, *, actor: Actor, reason: str
+) -> None:
+    """A channel reported the payment failed: the order waits, an issue is raised (automatic
+    re-query first when the channel can be asked)."""
+    if order.status == S.AWAITING_PAYMENT:
+        await lifecycle.transition(
+            session,
+            order,
+            S.PAYMENT_FAILED,
+            actor=actor,
+            reason=reason,
+            audit_action="order.payment_failed",
+        )
+    queryable = order.payment_method is not None and channels.get(order.payment_method).queryable
+    await lifecycle.open_issue(
+        session,
+        order,
+        "payment_failed",
+        actor=actor,
+        detail={"reason": reason},
+        stage="auto" if queryable else "person",
+    )
+
+
+# ---------------------------------------------------------------- jobs
+
+
+async def close_expired(
+    session: AsyncSession, *, actor: Actor, now: datetime | None = None, limit: int = 200
+) -> list[int]:
+    """Close unpaid orders whose payment window has passed; their goods go back into stock.
+
+    Orders are taken oldest deadline first; on PostgreSQL rows another worker holds are skipped,
+    and an order paid meanwhile simply fails its conditional move and is left alone."""
+    now = now or utcnow()
+    stmt = (
+        select(Order)
+        .where(
+            Order.status.in_([s.value for s in statemachine.UNPAID_STATES]),
+            Order.expires_at <= now,
+        )
+        .order_by(Order.expires_at, Order.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    closed: list[int] = []
+    for order in (await session.scalars(stmt)).all():
+        try:
+            async with session.begin_nested():
+                was_booked = order.stock_booked
+                await lifecycle.transition(
+                    session,
+                    order,
+                    S.CLOSED,
+                    actor=actor,
+                    reason="payment_timeout",
+                    data={"expired_at": order.expires_at.isoformat() if order.expires_at else None},
+                    audit_action="order.close_unpaid",
+                )
+                if was_booked:
+                    await stock.reverse_sale(
+                        session, order, actor=actor, reason="order closed: payment timed out"
+                    )
+                await issue_rules.settle_all(
+                    session, order, actor=actor, resolution="closed_unpaid"
+                )
+        except IllegalTransition:
+            continue  # paid or cancelled while we looked
+        closed.append(order.id)
+    return closed
+
+
+# ---------------------------------------------------------------- large exports
+
+
+async def start_export(
+    session: AsyncSession, filters: OrderFilters, *, lang: str, actor: Actor
+) -> JobRun:
+    """Queue the export of a search as a job with progress (for searches too large to wait
+    for); the console polls GET /jobs/{id} and then downloads the file."""
+    run = await jobs.start_job(
+        session,
+        kind="orders.export",
+        created_by=actor,
+        params={
+            "filters": export.filters_to_params(filters),
+            "store_ids": None if actor.store_ids is None else sorted(actor.store_ids),
+            "lang": lang,
+            "actor_name": actor.name,
+        },
+    )
+    await audit.record(
+        session,
+        actor,
+        "order.export",
+        "job",
+        run.id,
+        after={"filters": export.filters_to_params(filters), "lang": lang},
+    )
+    return run
+
+
+async def export_job(session: AsyncSession, job_id: int, *, actor: Actor) -> JobRun:
+    """The actor's own export job (a super admin sees every one); 404 otherwise."""
+    run = await jobs.get_job(session, actor, job_id)
+    if run.kind != "orders.export":
+        raise NotFound("No order export with this id", field="job_id")
+    return run
+
+
+async def export_file(session: AsyncSession, job_id: int, *, media_dir: Path, actor: Actor) -> Path:
+    """The finished export file of the actor's own export job (404 otherwise)."""
+    run = await export_job(session, job_id, actor=actor)
+    path = export.export_path(media_dir, run.id)
+    if run.status != "succeeded" or not path.is_file():
+        raise NotFound("No finished order export with this id", field="job_id")
+    return path
+
+
+# ---------------------------------------------------------------- reminders
+
+
+async def remind(
+    session: AsyncSession, order: Order, *, via: str | None, note: str | None, actor: Actor
+) -> None:
+    """Send the customer a reminder with the link to their order (its page takes the payment
+    once the platform channels arrive). Sent after commit, through the notify outbox."""
+    owed = order.total_fen - order.paid_fen
+    if owed <= 0 or order.status not in (*statemachine.UNPAID_STATES, *statemachine.PAID_STATES):
+        raise ActionNotAllowed("Nothing is owed on this order", field="action")
+    channel = via or "sms"
+    if channel == "member_message":
+        raise ActionNotAllowed(
+            "Member messages arrive with the members domain; use sms", field="via"
+        )
+    if not order.customer_phone:
+        raise ActionNotAllowed("This order has no customer phone to text", field="via")
+    link = receipts.receipt_url(order.id)
+    amount = fen_to_yuan(owed)
+    try:
+        await notify.send(
+            session,
+            kind="order.payment_reminder",
+            title=f"订单 {order.order_no} 待支付 ¥{amount}",
+            body=f"您在自助店的订单 {order.order_no} 还有 ¥{amount} 未支付，请点击完成支付：{link}",
+            channels=[],
+            addresses=[(channel, order.customer_phone)],
+            store_id=order.store_id,
+            data={"order_id": order.id, "owed_fen": owed},
+        )
+    except LookupError:
+        raise ActionNotAllowed(f"The {channel} channel is not configured", field="via") from None
+    lifecycle.add_event(
+        session,
+        order,
+        actor=actor,
+        kind="reminder",
+        reason=f"reminder.{channel}",
+        note=note,
+        data={"owed_fen": owed, "to": f"***{order.customer_phone[-4:]}"},
+    )

@@ -1,0 +1,84 @@
+"""Terminals fetch their store's products with prices and barcodes: all, or changes since."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.kit.time import utcnow
+from selfmart.models import ProductBarcode, StoreProduct
+from tests.builders import make_store
+from tests.orders.builders import make_product
+from tests.terminals.builders import Credentials, make_active_terminal
+
+
+async def _get(client: httpx.AsyncClient, creds: Credentials, target: str) -> httpx.Response:
+    return await client.get(target, headers=creds.sign("GET", target))
+
+
+async def test_full_download_then_only_changes(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session)
+    other = await make_store(session)
+    cola = await make_product(session, stores=[store], price_fen=350, member_price_fen=300)
+    chips = await make_product(
+        session, name="乐事薯片", stores=[store], price_fen=800, store_price_fen=750
+    )
+    await make_product(session, name="别店商品", stores=[other])
+    await make_product(session, name="下架商品", stores=[store], status="off_sale")
+    creds = await make_active_terminal(session, store)
+
+    r = await _get(client, creds, "/api/terminal/v1/products")
+    assert r.status_code == 200, r.text
+    full = r.json()
+    assert full["full"] is True
+    assert full["removed"] == []
+    by_id = {i["product_id"]: i for i in full["items"]}
+    assert set(by_id) == {cola.id, chips.id}
+    assert by_id[cola.id]["price_fen"] == 350
+    assert by_id[cola.id]["member_price_fen"] == 300
+    assert by_id[chips.id]["price_fen"] == 750  # the store's own price
+    assert len(by_id[cola.id]["barcodes"]) == 1
+
+    # Nothing changed: an empty delta at the same version.
+    target = f"/api/terminal/v1/products?since={full['version']}"
+    delta = (await _get(client, creds, target)).json()
+    assert delta == {"version": full["version"], "full": False, "items": [], "removed": []}
+
+    # A price change, a new barcode, and an unlisting come back as changes.
+    later = utcnow() + timedelta(seconds=1)
+    cola.price_fen = 380
+    cola.updated_at = later
+    session.add(
+        ProductBarcode(product_id=chips.id, code="6901234567892", kind="ean13", created_at=later)
+    )
+    sp = await session.scalar(
+        select(StoreProduct).where(
+            StoreProduct.store_id == store.id, StoreProduct.product_id == chips.id
+        )
+    )
+    assert sp is not None
+    await session.flush()
+    delta = (await _get(client, creds, target)).json()
+    assert {i["product_id"] for i in delta["items"]} == {cola.id, chips.id}
+    assert next(i for i in delta["items"] if i["product_id"] == cola.id)["price_fen"] == 380
+    assert (
+        "6901234567892"
+        in next(i for i in delta["items"] if i["product_id"] == chips.id)["barcodes"]
+    )
+    assert delta["version"] > full["version"]
+
+    sp.is_listed = False
+    sp.updated_at = later + timedelta(seconds=1)
+    await session.flush()
+    delta = (
+        await _get(client, creds, f"/api/terminal/v1/products?since={delta['version']}")
+    ).json()
+    assert delta["removed"] == [chips.id]
+    assert delta["items"] == []
+
+    assert (await client.get("/api/terminal/v1/products")).status_code == 401
