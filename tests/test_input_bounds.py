@@ -87,7 +87,7 @@ def _unbounded(schema: dict[str, Any]) -> str | None:
         low = schema.get("minimum", schema.get("exclusiveMinimum"))
         if top is None or low is None:
             return "integer without minimum and maximum"
-        if top > INT64_MAX:
+        if top > float(INT64_MAX):  # JSON may carry 2**63-1 as the float 2**63
             return f"maximum {top} is beyond 64 bits"
         return None
     if schema.get("format") in BOUNDED_FORMATS or "contentMediaType" in schema:

@@ -27,3 +27,5 @@ BigPathId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 #: Optional query filters: `store_id: QueryId = None`.
 QueryId = Annotated[int | None, Query(ge=1, le=INT32_MAX)]
 BigQueryId = Annotated[int | None, Query(ge=1, le=INT64_MAX)]
+#: A repeated query filter: `?store_id=1&store_id=2` as `store_id: QueryIds = None`.
+QueryIds = Annotated[list[Id] | None, Query(max_length=1000)]

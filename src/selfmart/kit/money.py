@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-Fen = Annotated[int, Field(ge=0, le=10_000_000_000, description="amount in fen (1/100 yuan)")]
+#: The largest amount any field takes: 100 million yuan.
+FEN_MAX = 10_000_000_000
+Fen = Annotated[int, Field(ge=0, le=FEN_MAX, description="amount in fen (1/100 yuan)")]
 
 
 def yuan_to_fen(value: str | Decimal) -> int:

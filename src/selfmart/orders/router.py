@@ -15,6 +15,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.jobs.schemas import JobRead
 from selfmart.kit.context import current_ip
+from selfmart.kit.ids import INT64_MAX, QueryIds
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.time import utcnow
 from selfmart.orders import (
@@ -58,7 +59,12 @@ IssueId = Annotated[int, Path(ge=1, le=2**53)]
 Filters = Annotated[OrderFilters, Depends(order_filters)]
 
 
-@router.get("", response_model=Page[OrderListItem], operation_id="orders_search")
+@router.get(
+    "",
+    response_model=Page[OrderListItem],
+    operation_id="orders_search",
+    responses=error_responses(401, 403),
+)
 async def search_orders(
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.ORDER_READ)],
@@ -150,8 +156,10 @@ async def export_file(
 async def live_orders(
     request: Request,
     actor: Annotated[Actor, require(Perm.ORDER_READ)],
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0)] = None,
-    after: Annotated[int | None, Query(ge=0, description="resume after this event id")] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=INT64_MAX)] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="resume after this event id")
+    ] = None,
     stream_seconds: Annotated[
         int | None,
         Query(alias="timeout", ge=1, le=3600, description="end the stream after this many s"),
@@ -173,14 +181,19 @@ async def live_orders(
     )
 
 
-@router.get("/issues", response_model=Page[IssueQueueItem], operation_id="orders_issue_queue")
+@router.get(
+    "/issues",
+    response_model=Page[IssueQueueItem],
+    operation_id="orders_issue_queue",
+    responses=error_responses(401, 403),
+)
 async def issue_queue(
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.ORDER_READ)],
     params: Annotated[PageParams, Depends(page_params)],
     status: Annotated[Literal["open", "resolved"], Query()] = "open",
     kind: Annotated[list[str] | None, Query()] = None,
-    store_id: Annotated[list[int] | None, Query()] = None,
+    store_id: QueryIds = None,
     stage: Annotated[Literal["auto", "person"] | None, Query()] = None,
 ) -> dict[str, Any]:
     """Abnormal orders, longest waiting first."""
@@ -309,7 +322,7 @@ def _terminal(ctx: TerminalContext) -> intake.Terminal:
     status_code=201,
     operation_id="terminal_create_order",
     responses={
-        **error_responses(401, 409, 413, 503),
+        **error_responses(401, 403, 409, 413, 503),
         200: {"model": IntakeResult, "description": "already accepted: the same order"},
     },
 )
@@ -332,7 +345,7 @@ async def terminal_create_order(
     "/orders/batch",
     response_model=BatchResult,
     operation_id="terminal_upload_orders",
-    responses=error_responses(401, 413, 503),
+    responses=error_responses(401, 403, 413, 503),
 )
 async def terminal_upload_orders(
     body: BatchIn, session: SessionDep, ctx: TerminalDep
@@ -346,7 +359,7 @@ async def terminal_upload_orders(
     "/orders/{order_no}",
     response_model=OrderStatusRead,
     operation_id="terminal_order_status",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 404),
 )
 async def terminal_order_status(
     order_no: Annotated[str, Path(min_length=1, max_length=24)],
@@ -361,12 +374,14 @@ async def terminal_order_status(
     "/products",
     response_model=ProductSync,
     operation_id="terminal_products",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def terminal_products(
     session: SessionDep,
     ctx: TerminalDep,
-    since: Annotated[int | None, Query(ge=0, description="the version you hold")] = None,
+    since: Annotated[
+        int | None, Query(ge=0, le=INT64_MAX, description="the version you hold")
+    ] = None,
 ) -> dict[str, Any]:
     """The store's products with prices and barcodes: all of them, or the changes since."""
     return await productsync.sync(session, store_id=ctx.store.id, since=since)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from selfmart.kit.ids import BigId, Id
 from selfmart.kit.money import Fen
 from selfmart.kit.schema import InSchema, Schema
 from selfmart.orders.statemachine import OrderStatus
@@ -213,7 +214,7 @@ class ManualPaymentBody(InSchema):
 
 
 class RefundLineIn(InSchema):
-    line_id: int
+    line_id: BigId
     quantity: Qty
     #: restock: resellable, back into stock; write_off: not resellable
     disposition: Literal["restock", "write_off"] = "restock"
@@ -260,8 +261,8 @@ class IssueAction(InSchema):
     ]
     note: Note | None = None
     #: substitute_lines: line id -> product id to sell instead; cancel_lines: line ids
-    line_ids: list[int] = Field(default_factory=list, max_length=MAX_LINES)
-    substitutes: dict[int, int] = Field(default_factory=dict)
+    line_ids: list[BigId] = Field(default_factory=list, max_length=MAX_LINES)
+    substitutes: dict[BigId, Id] = Field(default_factory=dict, max_length=MAX_LINES)
     #: remind: sms | member_message
     via: Literal["sms", "member_message"] | None = None
     reference: str | None = Field(default=None, min_length=1, max_length=64)
@@ -272,7 +273,7 @@ class IssueAction(InSchema):
 
 class MemberIn(InSchema):
     member_no: str = Field(min_length=1, max_length=32)
-    member_id: int | None = None
+    member_id: BigId | None = None
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^\+?[0-9 -]+$")
 
@@ -281,7 +282,7 @@ class IntakeLine(InSchema):
     """One line: the product by barcode or id, the quantity, the unit price shown."""
 
     barcode: str | None = Field(default=None, min_length=1, max_length=32)
-    product_id: int | None = Field(default=None, ge=1)
+    product_id: Id | None = None
     quantity: Qty
     #: what the terminal showed per unit; differences are reported, never charged
     unit_price_fen: Fen | None = None

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.config import get_settings
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.kit.ids import QueryId, QueryIds
+from selfmart.kit.money import FEN_MAX
 from selfmart.kit.pagination import PageParams
 from selfmart.models import Order, OrderLine, Store, Terminal
 from selfmart.orders.statemachine import OrderStatus
@@ -84,14 +86,14 @@ def order_filters(
     ] = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     member_no: Annotated[str | None, Query(max_length=32)] = None,
-    store_id: Annotated[list[int] | None, Query()] = None,
-    terminal_id: Annotated[list[int] | None, Query()] = None,
+    store_id: QueryIds = None,
+    terminal_id: QueryIds = None,
     status: Annotated[list[OrderStatus] | None, Query()] = None,
     payment_method: Annotated[list[str] | None, Query()] = None,
-    product_id: Annotated[int | None, Query(ge=1)] = None,
+    product_id: QueryId = None,
     barcode: Annotated[str | None, Query(max_length=32)] = None,
-    amount_min_fen: Annotated[int | None, Query(ge=0)] = None,
-    amount_max_fen: Annotated[int | None, Query(ge=0)] = None,
+    amount_min_fen: Annotated[int | None, Query(ge=0, le=FEN_MAX)] = None,
+    amount_max_fen: Annotated[int | None, Query(ge=0, le=FEN_MAX)] = None,
     time_field: Annotated[Literal["created", "purchased", "paid"], Query()] = "created",
     time_from: Annotated[
         datetime | None,
