@@ -79,6 +79,11 @@ async def test_fuzz(label: str, client: httpx.AsyncClient, session: AsyncSession
         plan += [(c, None, None) for c in harness.cases(label, mode, n_anon, with_auth=False)]
 
     streaming = harness.is_stream(label)
+    if streaming:
+        # An opened event stream never ends, and cutting it off mid-query can leave the shared
+        # test connection busy: only the refusals are fuzzed here (the stream's own tests
+        # cover what it sends).
+        plan = [(c, creds, o) for c, creds, o in plan if creds is None]
     verdict = Verdict(label)
     statuses: Counter[int] = Counter()
     may_write = harness.REFUSALS_THAT_WRITE.get(label, set())
@@ -125,7 +130,7 @@ async def test_fuzz(label: str, client: httpx.AsyncClient, session: AsyncSession
                 )
         before = after
 
-    if _uses_bearer(label) and label not in harness.REFUSALS_THAT_WRITE:
+    if _uses_bearer(label) and label not in harness.REFUSALS_THAT_WRITE and not streaming:
         authenticated = sum(n for s, n in statuses.items() if s)
         assert statuses[401] < authenticated, (
             f"{label}: every authenticated case was refused 401: the fuzz reached nothing"
