@@ -5529,6 +5529,10 @@ export type TerminalCreateOrderErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
      * conflict
      */
     409: ErrorBody;
@@ -5598,6 +5602,10 @@ export type TerminalUploadOrdersErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
      * payload_too_large
      */
     413: ErrorBody;
@@ -5664,9 +5672,17 @@ export type TerminalOrderStatusErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5727,6 +5743,14 @@ export type TerminalProductsErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6891,6 +6915,18 @@ export type OrdersSearchData = {
 
 export type OrdersSearchErrors = {
     /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7015,6 +7051,10 @@ export type OrdersExportErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7137,6 +7177,10 @@ export type OrdersExportStartErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7179,6 +7223,10 @@ export type OrdersExportStatusErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7220,6 +7268,10 @@ export type OrdersExportFileErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7273,6 +7325,18 @@ export type OrdersIssueQueueData = {
 
 export type OrdersIssueQueueErrors = {
     /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7318,6 +7382,10 @@ export type OrdersIssueActErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7371,6 +7439,10 @@ export type OrdersLiveErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7410,6 +7482,10 @@ export type OrdersGetErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7457,6 +7533,10 @@ export type OrdersCancelErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7502,6 +7582,10 @@ export type OrdersCompleteErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7549,6 +7633,10 @@ export type OrdersRecordPaymentErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7594,6 +7682,10 @@ export type OrdersRefundErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8390,6 +8482,10 @@ export type PublicOrderLookupErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8427,6 +8523,10 @@ export type PublicOrderByReceiptErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8500,6 +8600,10 @@ export type ListPurchaseOrdersErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8536,6 +8640,10 @@ export type CreatePurchaseOrderErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8578,6 +8686,10 @@ export type GetPurchaseOrderErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8625,6 +8737,10 @@ export type UpdatePurchaseOrderErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8670,6 +8786,10 @@ export type CancelPurchaseOrderErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8717,6 +8837,10 @@ export type ClosePurchaseOrderErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8763,6 +8887,10 @@ export type ReceivePurchaseOrderErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8808,6 +8936,10 @@ export type SubmitPurchaseOrderErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9083,6 +9215,10 @@ export type ListStockAlertRoutesErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9121,6 +9257,10 @@ export type CreateStockAlertRouteErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9164,6 +9304,10 @@ export type DeleteStockAlertRouteErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9205,6 +9349,10 @@ export type UpdateStockAlertRouteErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9268,6 +9416,10 @@ export type ListStockAlertsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9313,6 +9465,10 @@ export type ResolveStockAlertErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9372,6 +9528,10 @@ export type ListStockDiscrepanciesErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9418,6 +9578,10 @@ export type ResolveStockDiscrepancyErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9455,6 +9619,10 @@ export type ApplyBulkStockErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9491,6 +9659,10 @@ export type PreviewBulkStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9550,6 +9722,10 @@ export type ListStocktakesErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9586,6 +9762,10 @@ export type CreateStocktakeErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9628,6 +9808,10 @@ export type GetStocktakeErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9675,6 +9859,10 @@ export type CancelStocktakeErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9721,6 +9909,10 @@ export type EnterStocktakeCountsErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9766,6 +9958,10 @@ export type PostStocktakeErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10182,6 +10378,10 @@ export type ListReorderSuggestionsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10225,6 +10425,10 @@ export type CreatePurchaseOrdersFromSuggestionsErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10303,6 +10507,10 @@ export type ListStockErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10353,6 +10561,10 @@ export type ListStockBatchesErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10405,6 +10617,10 @@ export type WriteOffStockBatchErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10468,6 +10684,10 @@ export type ExportStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10548,6 +10768,10 @@ export type ListStockMovementsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10617,6 +10841,10 @@ export type ExportStockMovementsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10656,6 +10884,10 @@ export type ReceiveStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10703,6 +10935,10 @@ export type GetStockErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10748,6 +10984,10 @@ export type AdjustStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10808,6 +11048,10 @@ export type GetStockSeriesErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10857,6 +11101,10 @@ export type WriteOffStockErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10920,6 +11168,10 @@ export type ListSuppliersErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10960,6 +11212,10 @@ export type CreateSupplierErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11003,6 +11259,10 @@ export type GetSupplierErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11044,6 +11304,10 @@ export type UpdateSupplierErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11091,6 +11355,10 @@ export type RemoveSupplierProductErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11136,6 +11404,10 @@ export type SetSupplierProductErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11776,6 +12048,10 @@ export type ListTransfersErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11812,6 +12088,10 @@ export type CreateTransferErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11854,6 +12134,10 @@ export type GetTransferErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11901,6 +12185,10 @@ export type CancelTransferErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11947,6 +12235,10 @@ export type ReceiveTransferErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11992,6 +12284,10 @@ export type ShipTransferErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
