@@ -23,6 +23,20 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/terminals/TerminalsView.vue'),
     meta: { titleKey: 'menu.terminals', perm: Perm.TERMINAL_READ, menu: { group: 'stores', order: 20, icon: 'Monitor' } },
   },
+  // --- inventory and purchasing (web-inventory) ---
+  {
+    path: 'inventory/stock',
+    name: 'stock',
+    component: () => import('@/views/inventory/StockView.vue'),
+    meta: { titleKey: 'inventory.stockTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 10, icon: 'Box' } },
+  },
+  {
+    path: 'inventory/ledger',
+    name: 'stock-ledger',
+    component: () => import('@/views/inventory/LedgerView.vue'),
+    meta: { titleKey: 'inventory.ledgerTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 20, icon: 'List' } },
+  },
+  // --- end inventory and purchasing ---
   {
     path: 'users',
     name: 'users',

@@ -16,6 +16,7 @@ describe('buildMenu', () => {
   it('gives the super admin every foundation page, grouped and ordered', () => {
     expect(names(SUPER)).toEqual([
       ['home', ['dashboard']],
+      ['inventory', ['stock', 'stock-ledger']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
     ])
