@@ -36,6 +36,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/inventory/LedgerView.vue'),
     meta: { titleKey: 'inventory.ledgerTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 20, icon: 'List' } },
   },
+  {
+    path: 'inventory/alerts',
+    name: 'stock-alerts',
+    component: () => import('@/views/inventory/AlertsView.vue'),
+    meta: { titleKey: 'alerts.title', perm: [Perm.ALERT_READ, Perm.STOCK_READ], menu: { group: 'inventory', order: 30, icon: 'Bell' } },
+  },
   // --- end inventory and purchasing ---
   {
     path: 'users',
