@@ -64,3 +64,80 @@ def test_an_adjustment_with_a_reason_appears_in_the_ledger(page: Page) -> None:
     expect(first).to_contain_text("+5")
     expect(first).to_contain_text(str(before + 5))
     expect(page.locator("[data-test=balance-chart] canvas")).to_be_visible()
+
+
+def _confirm(page: Page) -> None:
+    box = page.locator(".el-message-box")
+    expect(box).to_be_visible()
+    box.locator(
+        ".el-message-box__btns .el-button--primary, .el-message-box__btns .el-button--danger"
+    ).click()
+    expect(box).to_be_hidden()
+
+
+def test_purchase_order_drafted_from_reorder_suggestions_and_received_updates_stock(
+    page: Page,
+) -> None:
+    login(page, "superadmin")
+    page.goto("/purchasing/reorder")
+    table = page.locator("[data-test=reorder-table]")
+    # The demo's open drafts cover the default horizon: ask for two weeks of safety stock.
+    expect(table).to_contain_text("暂时没有需要补货的商品")
+    page.locator("[data-test=reorder-safety] input").fill("14")
+    page.locator("[data-test=reorder-recalculate]").click()
+    first = table.locator(".el-table__body-wrapper .el-table__row").first
+    expect(first).to_be_visible()
+    product = first.locator("td").nth(1).inner_text().strip()
+    on_hand = _first_int(first.locator("td").nth(3).inner_text())
+    store_id = re.search(r"store_id=(\d+)", page.url)
+    create = page.locator("[data-test=reorder-create]")
+    expect(create).to_be_enabled()
+    create.click()
+    _confirm(page)
+
+    expect(page).to_have_url(re.compile(r"/purchasing/orders\?.*status=draft"))
+    store = store_id.group(1) if store_id else re.search(r"store_id=(\d+)", page.url).group(1)  # type: ignore[union-attr]
+    orders = page.locator("[data-test=po-table]")
+    expect(orders.locator(".el-table__row").first).to_be_visible()
+    drawer = page.locator("[data-test=po-drawer]")
+    line = drawer.locator("[data-test=po-lines] .el-table__row", has_text=product)
+    for button in orders.locator("[data-test=po-open]").all():
+        button.click()
+        expect(drawer.locator("[data-test=po-drawer-status]")).to_have_text("草稿")
+        if line.count():
+            break
+        page.keyboard.press("Escape")
+        expect(drawer).to_be_hidden()
+    expect(line).to_have_count(1)
+    ordered = _first_int(line.locator("td").nth(2).inner_text())
+    assert ordered > 0
+    # A draft offers submit and cancel, never receive or close.
+    actions = drawer.locator("[data-test=po-actions]")
+    expect(actions.locator("[data-test=po-receive]")).to_have_count(0)
+    expect(actions.locator("[data-test=po-close]")).to_have_count(0)
+
+    actions.locator("[data-test=po-submit]").click()
+    _confirm(page)
+    expect(drawer.locator("[data-test=po-drawer-status]")).to_have_text("已提交")
+    actions.locator("[data-test=po-fill-all]").click()
+    actions.locator("[data-test=po-receive]").click()
+    _confirm(page)
+    expect(drawer.locator("[data-test=po-drawer-status]")).to_have_text("已到货")
+    expect(actions.locator("[data-test=po-cancel]")).to_have_count(0)
+    expect(actions.locator("[data-test=po-close]")).to_be_visible()
+
+    # Two demo products may share a name (a single and a case): match the received one by
+    # its new balance, in the stock list and in the ledger.
+    expected = on_hand + ordered
+    page.goto(f"/inventory/stock?store_id={store}")
+    page.locator("[data-test=stock-search]").fill(product)
+    page.locator("[data-test=stock-search]").press("Enter")
+    rows = page.locator("[data-test=stock-table] .el-table__row", has_text=product)
+    qty = rows.locator("[data-test=stock-qty]", has_text=re.compile(rf"^{expected}$"))
+    expect(qty.first).to_be_visible()
+
+    page.goto(f"/inventory/ledger?store_id={store}")
+    receipt = page.locator("[data-test=ledger-table] .el-table__row", has_text=product).filter(
+        has_text="采购入库"
+    )
+    expect(receipt.filter(has_text=f"+{ordered}").first).to_contain_text(str(expected))

@@ -2,8 +2,10 @@
 // which purchase order / transfer / stocktake actions each state shows, receiving, reorder picks.
 import { describe, expect, it } from 'vitest'
 import { balanceSeries, inOut, wallClockLabel, parseWhole, signed, stateBadge, stockState } from '@/views/inventory/logic'
+import { yuanToFen } from '@/utils/money'
 import {
   PO_STATUSES,
+  draftLines,
   outstanding,
   poActions,
   poAllows,
@@ -155,5 +157,30 @@ describe('reorder plan', () => {
 
   it('leaves out a product set to zero', () => {
     expect(reorderPlan(chosen, { 1: 0 }).product_ids).toEqual([2, 3])
+  })
+})
+
+describe('draft lines', () => {
+  const qty = (s: string) => parseWhole(s, 1)
+  const cost = (s: string) => yuanToFen(s)
+
+  it('turns typed lines into API lines with cost in fen, or names the bad ones', () => {
+    const out = draftLines(
+      [
+        { product_id: 1, quantity: '3', cost: '2.50' },
+        { product_id: 2, quantity: '4', cost: '' },
+        { product_id: null, quantity: '1', cost: '' },
+        { product_id: 3, quantity: '1.5', cost: '' },
+        { product_id: 4, quantity: '1', cost: '0.001' },
+        { product_id: 1, quantity: '2', cost: '' },
+      ],
+      qty,
+      cost,
+    )
+    expect(out.lines).toEqual([
+      { product_id: 1, quantity: 3, cost_fen: 250 },
+      { product_id: 2, quantity: 4 },
+    ])
+    expect(out.errors).toEqual([2, 3, 4, 5])
   })
 })

@@ -1,5 +1,5 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
-import { inventoryEn, inventoryFieldsEn } from './inventory.en'
+import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import type { LocaleMessages } from '../types'
 
 export default {
@@ -413,6 +413,7 @@ export default {
     },
   },
   validation: {
+    ...inventoryValidationEn,
     invalid: 'is not valid',
     missing: 'is required',
     required: 'is required',

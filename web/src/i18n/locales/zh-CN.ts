@@ -1,5 +1,5 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
-import { inventoryZhCN, inventoryFieldsZhCN } from './inventory.zh-CN'
+import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 export default {
   ...inventoryZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
@@ -411,6 +411,7 @@ export default {
     },
   },
   validation: {
+    ...inventoryValidationZhCN,
     invalid: '不合法',
     missing: '不能为空',
     required: '不能为空',

@@ -121,3 +121,26 @@ export function reorderPlan(
   }
   return { product_ids, quantities: overrides, totals }
 }
+
+/** Lines typed in a form turned into API lines; `errors` holds the index of each bad line. */
+export function draftLines(
+  lines: ReadonlyArray<{ product_id: number | null; quantity: string; cost?: string }>,
+  parseQty: (s: string) => number | null,
+  parseCost?: (s: string) => number | null,
+): { lines: Array<{ product_id: number; quantity: number; cost_fen?: number }>; errors: number[] } {
+  const out: Array<{ product_id: number; quantity: number; cost_fen?: number }> = []
+  const errors: number[] = []
+  const seen = new Set<number>()
+  lines.forEach((l, i) => {
+    const q = parseQty(l.quantity)
+    const costText = (l.cost ?? '').trim()
+    const cost = costText && parseCost ? parseCost(costText) : undefined
+    if (l.product_id === null || q === null || cost === null || (cost !== undefined && cost < 0) || seen.has(l.product_id)) {
+      errors.push(i)
+      return
+    }
+    seen.add(l.product_id)
+    out.push(cost === undefined ? { product_id: l.product_id, quantity: q } : { product_id: l.product_id, quantity: q, cost_fen: cost })
+  })
+  return { lines: out, errors }
+}
