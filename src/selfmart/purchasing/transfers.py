@@ -244,14 +244,3 @@ async def cancel(session: AsyncSession, transfer_id: int, *, actor: Actor) -> St
     await visible_store(session, transfer.from_store_id, actor)
     await _set_status(session, transfer, "cancelled", actor=actor, store_id=transfer.from_store_id)
     return transfer
-
-
-async def in_transit(session: AsyncSession, store_id: int) -> dict[int, int]:
-    """Units on their way into a store, per product."""
-    rows = await session.execute(
-        select(StockTransferLine.product_id, func.sum(StockTransferLine.quantity))
-        .join(StockTransfer, StockTransfer.id == StockTransferLine.transfer_id)
-        .where(StockTransfer.to_store_id == store_id, StockTransfer.status == "in_transit")
-        .group_by(StockTransferLine.product_id)
-    )
-    return {int(pid): int(q or 0) for pid, q in rows}
