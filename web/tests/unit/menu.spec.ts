@@ -16,6 +16,7 @@ describe('buildMenu', () => {
   it('gives the super admin every foundation page, grouped and ordered', () => {
     expect(names(SUPER)).toEqual([
       ['home', ['dashboard']],
+      ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
     ])

@@ -1,7 +1,9 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import type { LocaleMessages } from '../types'
 
 export default {
+  ...inventoryEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
     search: 'Search',
@@ -411,6 +413,7 @@ export default {
     },
   },
   validation: {
+    ...inventoryValidationEn,
     invalid: 'is not valid',
     missing: 'is required',
     required: 'is required',
@@ -453,6 +456,7 @@ export default {
     password_unchanged: 'must differ from the current one',
   },
   fields: {
+    ...inventoryFieldsEn,
     username: 'Username',
     password: 'Password',
     current_password: 'Current password',

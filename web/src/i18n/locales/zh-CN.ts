@@ -1,5 +1,7 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 export default {
+  ...inventoryZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
     search: '查询',
@@ -409,6 +411,7 @@ export default {
     },
   },
   validation: {
+    ...inventoryValidationZhCN,
     invalid: '不合法',
     missing: '不能为空',
     required: '不能为空',
@@ -451,6 +454,7 @@ export default {
     password_unchanged: '不能与当前密码相同',
   },
   fields: {
+    ...inventoryFieldsZhCN,
     username: '用户名',
     password: '密码',
     current_password: '当前密码',
