@@ -1,5 +1,6 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
 import type { LocaleMessages } from '../types'
+import catalogEn from './catalog.en'
 
 export default {
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
@@ -409,6 +410,7 @@ export default {
       '502': 'The server is unavailable for now',
       '503': 'The service is unavailable for now',
     },
+    ...catalogEn.errors,
   },
   validation: {
     invalid: 'is not valid',
@@ -451,6 +453,7 @@ export default {
     password_too_simple: 'is too simple: use three of lower case, upper case, digits and symbols',
     password_contains_username: 'may not contain the username',
     password_unchanged: 'must differ from the current one',
+    ...catalogEn.validation,
   },
   fields: {
     username: 'Username',
@@ -476,5 +479,7 @@ export default {
     model: 'Model',
     locale: 'Language',
     body: 'Request',
+    ...catalogEn.fields,
   },
+  catalog: catalogEn.catalog,
 } satisfies LocaleMessages
