@@ -28,12 +28,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import utcnow
 from selfmart.models import (
+    AlertRoute,
     Category,
     JobRun,
     Product,
     ProductImage,
+    PurchaseOrder,
+    StockAlert,
+    StockBatch,
+    StockDiscrepancy,
+    Stocktake,
+    StockTransfer,
     Store,
     StoreProduct,
+    Supplier,
     Tag,
     Terminal,
 )
@@ -119,6 +127,106 @@ async def _image(session: AsyncSession, store: Store) -> int:
     return image.id
 
 
+async def _stock_alert(session: AsyncSession, store: Store) -> int:
+    alert = StockAlert(
+        store_id=store.id,
+        product_id=await _product(session, store),
+        kind="low_stock",
+        status="open",
+        threshold=5,
+        quantity=1,
+        opened_at=utcnow(),
+    )
+    session.add(alert)
+    await session.flush()
+    return alert.id
+
+
+async def _stock_discrepancy(session: AsyncSession, store: Store) -> int:
+    item = StockDiscrepancy(
+        store_id=store.id,
+        product_id=await _product(session, store),
+        requested=2,
+        short_by=1,
+        balance_after=-1,
+        status="open",
+        created_at=utcnow(),
+    )
+    session.add(item)
+    await session.flush()
+    return item.id
+
+
+async def _stock_batch(session: AsyncSession, store: Store) -> int:
+    batch = StockBatch(
+        store_id=store.id,
+        product_id=await _product(session, store),
+        expiry_date=utcnow().date(),
+        quantity_received=1,
+        received_at=utcnow(),
+    )
+    session.add(batch)
+    await session.flush()
+    return batch.id
+
+
+async def _alert_route(session: AsyncSession, store: Store) -> int:
+    route = AlertRoute(
+        name="matrix",
+        store_id=store.id,
+        target="robot",
+        robot_kind="wecom",
+        webhook_url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=matrix",
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    session.add(route)
+    await session.flush()
+    return route.id
+
+
+async def _supplier(session: AsyncSession, store: Store) -> int:
+    supplier = Supplier(code=f"M{uuid.uuid4().hex[:8]}", name="矩阵供应商")
+    session.add(supplier)
+    await session.flush()
+    return supplier.id
+
+
+async def _purchase_order(session: AsyncSession, store: Store) -> int:
+    po = PurchaseOrder(
+        number=f"PO{uuid.uuid4().hex[:12]}",
+        store_id=store.id,
+        supplier_id=await _supplier(session, store),
+        status="draft",
+    )
+    session.add(po)
+    await session.flush()
+    return po.id
+
+
+async def _transfer(session: AsyncSession, store: Store) -> int:
+    """A transfer out of `store` into a third store (so only `store` ties it to a caller)."""
+    target = Store(code=f"M{uuid.uuid4().hex[:8]}", name="矩阵目的店")
+    session.add(target)
+    await session.flush()
+    transfer = StockTransfer(
+        number=f"TR{uuid.uuid4().hex[:12]}",
+        from_store_id=store.id,
+        to_store_id=target.id,
+        status="draft",
+    )
+    session.add(transfer)
+    await session.flush()
+    return transfer.id
+
+
+async def _stocktake(session: AsyncSession, store: Store) -> int:
+    take = Stocktake(number=f"ST{uuid.uuid4().hex[:12]}", store_id=store.id, status="counting")
+    session.add(take)
+    await session.flush()
+    return take.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -130,8 +238,24 @@ ID_PARAMS: dict[str, IdParam] = {
     "category_id": IdParam(_category, store_bound=False),
     "tag_id": IdParam(_tag, store_bound=False),
     "image_id": IdParam(_image, store_bound=False),
+    "alert_id": IdParam(_stock_alert),
+    "discrepancy_id": IdParam(_stock_discrepancy),
+    "batch_id": IdParam(_stock_batch),
+    "route_id": IdParam(_alert_route),
+    "supplier_id": IdParam(_supplier, store_bound=False),
+    "po_id": IdParam(_purchase_order),
+    "transfer_id": IdParam(_transfer),
+    "stocktake_id": IdParam(_stocktake),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that
 #: validate their body before looking up the path's resource. `{}` otherwise.
-BODIES: dict[tuple[str, str], dict[str, Any]] = {}
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/v1/stock-discrepancies/{discrepancy_id}/resolve"): {"note": "matrix"},
+    ("POST", "/api/v1/purchase-orders/{po_id}/receive"): {
+        "lines": [{"product_id": 1, "quantity": 1}]
+    },
+    ("POST", "/api/v1/stocktakes/{stocktake_id}/counts"): {
+        "counts": [{"barcode": "0", "counted_qty": 1}]
+    },
+}

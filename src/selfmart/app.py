@@ -75,6 +75,11 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     for router in TERMINAL_ROUTERS:
         app.include_router(router, prefix="/api/terminal/v1")
 
+    if settings.sms_sandbox_enabled:
+        from selfmart.sandbox import sms as sms_sandbox
+
+        app.include_router(sms_sandbox.router, prefix="/sandbox/sms")
+
     _mount_console(app, settings.static_dir)
     return app
 

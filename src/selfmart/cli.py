@@ -60,6 +60,29 @@ def seed_demo() -> None:
     click.echo("demo data loaded")
 
 
+@main.command("check-stock")
+@click.option("--store-id", type=int, default=None, help="check one store only")
+def check_stock(store_id: int | None) -> None:
+    """Verify that every cached stock balance equals the sum of its ledger movements."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.inventory.checks import Mismatch, find_mismatches
+
+    async def run(session: AsyncSession) -> list[Mismatch]:
+        return await find_mismatches(session, store_id)
+
+    mismatches = _with_session(run)
+    for m in mismatches:
+        click.echo(
+            f"MISMATCH store={m.store_id} product={m.product_id} "
+            f"balance={m.balance} ledger={m.ledger_sum}"
+        )
+    if mismatches:
+        click.echo(f"{len(mismatches)} balance(s) differ from the ledger", err=True)
+        sys.exit(1)
+    click.echo("stock balances match the ledger")
+
+
 @main.command("create-admin")
 @click.option("--username", required=True, help="login name of the new super admin")
 @click.option(

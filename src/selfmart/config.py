@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     smtp_use_tls: bool = False
     smtp_timeout_seconds: float = 15.0
 
+    #: SMS through an Aliyun-SMS-style HTTP API (SendSms, signature v1). By default it points at
+    #: our own sandbox of that API, served by this process at /sandbox/sms/.
+    sms_endpoint: str | None = Field(None, description="default: {public_base_url}/sandbox/sms/")
+    sms_access_key_id: str = "sandbox-access-key"
+    sms_access_key_secret: SecretStr = SecretStr("sandbox-access-secret")
+    sms_sign_name: str = "selfmart"
+    #: one template with ${title} and ${content}, used for every notification text
+    sms_template_code: str = "SMS_SELFMART_NOTICE"
+    sms_region: str = "cn-hangzhou"
+    sms_timeout_seconds: float = 10.0
+    #: serve the SMS sandbox at /sandbox/sms/ (None: everywhere but production)
+    sms_sandbox: bool | None = None
+    #: outgoing webhook calls (group-chat robots)
+    webhook_timeout_seconds: float = 10.0
+
     #: Redis stream the job queue lives in (several deployments may share one Redis)
     jobs_queue: str = "selfmart:jobs"
     #: an outbox event is tried this many times, then marked failed
@@ -78,6 +93,14 @@ class Settings(BaseSettings):
     import_max_rows: int = 100_000
     #: Larger imports run as a background job with progress (GET /api/v1/jobs/{id}).
     import_sync_max_rows: int = 2_000
+
+    @property
+    def sms_url(self) -> str:
+        return self.sms_endpoint or self.public_base_url.rstrip("/") + "/sandbox/sms/"
+
+    @property
+    def sms_sandbox_enabled(self) -> bool:
+        return self.sms_sandbox if self.sms_sandbox is not None else self.env != "production"
 
     @property
     def is_sqlite(self) -> bool:

@@ -111,4 +111,7 @@ async def seed_demo(session: AsyncSession) -> None:
     from selfmart.catalog.demo import seed_catalog
 
     added = await seed_catalog(session, list(stores.values()))
-    log.info("demo data in place (%d new products)", added)
+    from selfmart.inventory.demo import seed_inventory
+
+    stocked = await seed_inventory(session, list(stores.values()))
+    log.info("demo data in place (%d new products, %d stores stocked)", added, stocked)

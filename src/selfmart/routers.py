@@ -7,8 +7,10 @@ from fastapi import APIRouter
 from selfmart.audit.router import router as audit_router
 from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
+from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.notify.router import router as notify_router
+from selfmart.purchasing.router import router as purchasing_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
 from selfmart.terminals.router import terminal_api
@@ -21,6 +23,8 @@ API_ROUTERS: list[APIRouter] = [
     audit_router,
     notify_router,
     catalog_router,
+    inventory_router,
+    purchasing_router,
     jobs_router,
 ]
 

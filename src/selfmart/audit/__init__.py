@@ -7,6 +7,8 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
     ("POST", "/api/v1/auth/logout"),
+    # previews compute a change without making it
+    ("POST", "/api/v1/stock/bulk/preview"),
     # marking one's own messages read is personal reading state, not business state: nobody
     # else sees it and it changes nothing in the stores (read_at itself records when)
     ("POST", "/api/v1/messages/"),

@@ -19,6 +19,14 @@ from selfmart.models.iam import (
     UserRole,
     UserStore,
 )
+from selfmart.models.inventory import (
+    AlertRoute,
+    StockAlert,
+    StockBatch,
+    StockDiscrepancy,
+    StockLevel,
+    StockMovement,
+)
 from selfmart.models.jobs import JobRun
 from selfmart.models.notify import (
     Message,
@@ -26,9 +34,20 @@ from selfmart.models.notify import (
     NotificationDelivery,
     OutboxEvent,
 )
+from selfmart.models.purchasing import (
+    PurchaseOrder,
+    PurchaseOrderLine,
+    Stocktake,
+    StocktakeLine,
+    StockTransfer,
+    StockTransferLine,
+    Supplier,
+    SupplierProduct,
+)
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
+    "AlertRoute",
     "AuditLog",
     "AuthSession",
     "Category",
@@ -42,10 +61,23 @@ __all__ = [
     "ProductBarcode",
     "ProductImage",
     "ProductTag",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
     "Role",
     "RolePermission",
+    "StockAlert",
+    "StockBatch",
+    "StockDiscrepancy",
+    "StockLevel",
+    "StockMovement",
+    "StockTransfer",
+    "StockTransferLine",
+    "Stocktake",
+    "StocktakeLine",
     "Store",
     "StoreProduct",
+    "Supplier",
+    "SupplierProduct",
     "Tag",
     "Terminal",
     "TerminalKey",

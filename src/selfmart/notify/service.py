@@ -24,10 +24,12 @@ from selfmart.models import Message, NotificationDelivery, User
 from selfmart.notify import channels as channel_registry
 from selfmart.notify.channels import IN_APP
 from selfmart.notify.email import EmailChannel
+from selfmart.notify.sms import SmsChannel
 
 log = logging.getLogger(__name__)
 
 channel_registry.register(EmailChannel())
+channel_registry.register(SmsChannel())
 
 DELIVER_TOPIC = "notify.deliver"
 

@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client';
 import { client } from './client.gen';
-import type { BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetProductData, GetProductErrors, GetProductResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, RefreshData, RefreshErrors, RefreshResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses } from './types.gen';
+import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -447,6 +447,98 @@ export const productListings = <ThrowOnError extends boolean = true>(options: Op
 });
 
 /**
+ * List Purchase Orders
+ */
+export const listPurchaseOrders = <ThrowOnError extends boolean = true>(options?: Options<ListPurchaseOrdersData, ThrowOnError>) => (options?.client ?? client).get<ListPurchaseOrdersResponses, ListPurchaseOrdersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders',
+    ...options
+});
+
+/**
+ * Create Purchase Order
+ */
+export const createPurchaseOrder = <ThrowOnError extends boolean = true>(options: Options<CreatePurchaseOrderData, ThrowOnError>) => (options.client ?? client).post<CreatePurchaseOrderResponses, CreatePurchaseOrderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Purchase Order
+ */
+export const getPurchaseOrder = <ThrowOnError extends boolean = true>(options: Options<GetPurchaseOrderData, ThrowOnError>) => (options.client ?? client).get<GetPurchaseOrderResponses, GetPurchaseOrderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders/{po_id}',
+    ...options
+});
+
+/**
+ * Update Purchase Order
+ */
+export const updatePurchaseOrder = <ThrowOnError extends boolean = true>(options: Options<UpdatePurchaseOrderData, ThrowOnError>) => (options.client ?? client).patch<UpdatePurchaseOrderResponses, UpdatePurchaseOrderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders/{po_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Cancel Purchase Order
+ */
+export const cancelPurchaseOrder = <ThrowOnError extends boolean = true>(options: Options<CancelPurchaseOrderData, ThrowOnError>) => (options.client ?? client).post<CancelPurchaseOrderResponses, CancelPurchaseOrderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders/{po_id}/cancel',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Close Purchase Order
+ */
+export const closePurchaseOrder = <ThrowOnError extends boolean = true>(options: Options<ClosePurchaseOrderData, ThrowOnError>) => (options.client ?? client).post<ClosePurchaseOrderResponses, ClosePurchaseOrderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders/{po_id}/close',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Receive Purchase Order
+ */
+export const receivePurchaseOrder = <ThrowOnError extends boolean = true>(options: Options<ReceivePurchaseOrderData, ThrowOnError>) => (options.client ?? client).post<ReceivePurchaseOrderResponses, ReceivePurchaseOrderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders/{po_id}/receive',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Submit Purchase Order
+ */
+export const submitPurchaseOrder = <ThrowOnError extends boolean = true>(options: Options<SubmitPurchaseOrderData, ThrowOnError>) => (options.client ?? client).post<SubmitPurchaseOrderResponses, SubmitPurchaseOrderErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/purchase-orders/{po_id}/submit',
+    ...options
+});
+
+/**
  * List Roles
  */
 export const listRoles = <ThrowOnError extends boolean = true>(options?: Options<ListRolesData, ThrowOnError>) => (options?.client ?? client).get<ListRolesResponses, ListRolesErrors, ThrowOnError>({
@@ -492,6 +584,190 @@ export const getRole = <ThrowOnError extends boolean = true>(options: Options<Ge
 export const updateRole = <ThrowOnError extends boolean = true>(options: Options<UpdateRoleData, ThrowOnError>) => (options.client ?? client).patch<UpdateRoleResponses, UpdateRoleErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/roles/{role_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Alert Routes
+ */
+export const listStockAlertRoutes = <ThrowOnError extends boolean = true>(options?: Options<ListStockAlertRoutesData, ThrowOnError>) => (options?.client ?? client).get<ListStockAlertRoutesResponses, ListStockAlertRoutesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-alert-routes',
+    ...options
+});
+
+/**
+ * Create Alert Route
+ */
+export const createStockAlertRoute = <ThrowOnError extends boolean = true>(options: Options<CreateStockAlertRouteData, ThrowOnError>) => (options.client ?? client).post<CreateStockAlertRouteResponses, CreateStockAlertRouteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-alert-routes',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Alert Route
+ */
+export const deleteStockAlertRoute = <ThrowOnError extends boolean = true>(options: Options<DeleteStockAlertRouteData, ThrowOnError>) => (options.client ?? client).delete<DeleteStockAlertRouteResponses, DeleteStockAlertRouteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-alert-routes/{route_id}',
+    ...options
+});
+
+/**
+ * Update Alert Route
+ */
+export const updateStockAlertRoute = <ThrowOnError extends boolean = true>(options: Options<UpdateStockAlertRouteData, ThrowOnError>) => (options.client ?? client).patch<UpdateStockAlertRouteResponses, UpdateStockAlertRouteErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-alert-routes/{route_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Alerts
+ */
+export const listStockAlerts = <ThrowOnError extends boolean = true>(options?: Options<ListStockAlertsData, ThrowOnError>) => (options?.client ?? client).get<ListStockAlertsResponses, ListStockAlertsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-alerts',
+    ...options
+});
+
+/**
+ * Resolve Alert
+ */
+export const resolveStockAlert = <ThrowOnError extends boolean = true>(options: Options<ResolveStockAlertData, ThrowOnError>) => (options.client ?? client).post<ResolveStockAlertResponses, ResolveStockAlertErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-alerts/{alert_id}/resolve',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Discrepancies
+ */
+export const listStockDiscrepancies = <ThrowOnError extends boolean = true>(options?: Options<ListStockDiscrepanciesData, ThrowOnError>) => (options?.client ?? client).get<ListStockDiscrepanciesResponses, ListStockDiscrepanciesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-discrepancies',
+    ...options
+});
+
+/**
+ * Resolve Discrepancy
+ */
+export const resolveStockDiscrepancy = <ThrowOnError extends boolean = true>(options: Options<ResolveStockDiscrepancyData, ThrowOnError>) => (options.client ?? client).post<ResolveStockDiscrepancyResponses, ResolveStockDiscrepancyErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock-discrepancies/{discrepancy_id}/resolve',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Apply Bulk Stock
+ */
+export const applyBulkStock = <ThrowOnError extends boolean = true>(options: Options<ApplyBulkStockData, ThrowOnError>) => (options.client ?? client).post<ApplyBulkStockResponses, ApplyBulkStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock/bulk/apply',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Preview Bulk Stock
+ *
+ * Every change a bulk set/adjust would make; nothing is written.
+ */
+export const previewBulkStock = <ThrowOnError extends boolean = true>(options: Options<PreviewBulkStockData, ThrowOnError>) => (options.client ?? client).post<PreviewBulkStockResponses, PreviewBulkStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stock/bulk/preview',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Stocktakes
+ */
+export const listStocktakes = <ThrowOnError extends boolean = true>(options?: Options<ListStocktakesData, ThrowOnError>) => (options?.client ?? client).get<ListStocktakesResponses, ListStocktakesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stocktakes',
+    ...options
+});
+
+/**
+ * Create Stocktake
+ */
+export const createStocktake = <ThrowOnError extends boolean = true>(options: Options<CreateStocktakeData, ThrowOnError>) => (options.client ?? client).post<CreateStocktakeResponses, CreateStocktakeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stocktakes',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Stocktake
+ *
+ * The stocktake with its variance report.
+ */
+export const getStocktake = <ThrowOnError extends boolean = true>(options: Options<GetStocktakeData, ThrowOnError>) => (options.client ?? client).get<GetStocktakeResponses, GetStocktakeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stocktakes/{stocktake_id}',
+    ...options
+});
+
+/**
+ * Cancel Stocktake
+ */
+export const cancelStocktake = <ThrowOnError extends boolean = true>(options: Options<CancelStocktakeData, ThrowOnError>) => (options.client ?? client).post<CancelStocktakeResponses, CancelStocktakeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stocktakes/{stocktake_id}/cancel',
+    ...options
+});
+
+/**
+ * Enter Counts
+ */
+export const enterStocktakeCounts = <ThrowOnError extends boolean = true>(options: Options<EnterStocktakeCountsData, ThrowOnError>) => (options.client ?? client).post<EnterStocktakeCountsResponses, EnterStocktakeCountsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stocktakes/{stocktake_id}/counts',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Post Stocktake
+ */
+export const postStocktake = <ThrowOnError extends boolean = true>(options: Options<PostStocktakeData, ThrowOnError>) => (options.client ?? client).post<PostStocktakeResponses, PostStocktakeErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stocktakes/{stocktake_id}/post',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -567,6 +843,209 @@ export const deleteListing = <ThrowOnError extends boolean = true>(options: Opti
 export const upsertListing = <ThrowOnError extends boolean = true>(options: Options<UpsertListingData, ThrowOnError>) => (options.client ?? client).put<UpsertListingResponses, UpsertListingErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/stores/{store_id}/products/{product_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Reorder Suggestions
+ */
+export const listReorderSuggestions = <ThrowOnError extends boolean = true>(options: Options<ListReorderSuggestionsData, ThrowOnError>) => (options.client ?? client).get<ListReorderSuggestionsResponses, ListReorderSuggestionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/reorder-suggestions',
+    ...options
+});
+
+/**
+ * Reorder To Purchase Orders
+ */
+export const createPurchaseOrdersFromSuggestions = <ThrowOnError extends boolean = true>(options: Options<CreatePurchaseOrdersFromSuggestionsData, ThrowOnError>) => (options.client ?? client).post<CreatePurchaseOrdersFromSuggestionsResponses, CreatePurchaseOrdersFromSuggestionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/reorder-suggestions/purchase-orders',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Stock
+ */
+export const listStock = <ThrowOnError extends boolean = true>(options: Options<ListStockData, ThrowOnError>) => (options.client ?? client).get<ListStockResponses, ListStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock',
+    ...options
+});
+
+/**
+ * List Batches
+ */
+export const listStockBatches = <ThrowOnError extends boolean = true>(options: Options<ListStockBatchesData, ThrowOnError>) => (options.client ?? client).get<ListStockBatchesResponses, ListStockBatchesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock-batches',
+    ...options
+});
+
+/**
+ * Write Off Batch
+ */
+export const writeOffStockBatch = <ThrowOnError extends boolean = true>(options: Options<WriteOffStockBatchData, ThrowOnError>) => (options.client ?? client).post<WriteOffStockBatchResponses, WriteOffStockBatchErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock-batches/{batch_id}/write-off',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Export Stock
+ */
+export const exportStock = <ThrowOnError extends boolean = true>(options: Options<ExportStockData, ThrowOnError>) => (options.client ?? client).get<ExportStockResponses, ExportStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/export',
+    ...options
+});
+
+/**
+ * List Movements
+ */
+export const listStockMovements = <ThrowOnError extends boolean = true>(options: Options<ListStockMovementsData, ThrowOnError>) => (options.client ?? client).get<ListStockMovementsResponses, ListStockMovementsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/movements',
+    ...options
+});
+
+/**
+ * Export Movements
+ */
+export const exportStockMovements = <ThrowOnError extends boolean = true>(options: Options<ExportStockMovementsData, ThrowOnError>) => (options.client ?? client).get<ExportStockMovementsResponses, ExportStockMovementsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/movements/export',
+    ...options
+});
+
+/**
+ * Receive Stock
+ */
+export const receiveStock = <ThrowOnError extends boolean = true>(options: Options<ReceiveStockData, ThrowOnError>) => (options.client ?? client).post<ReceiveStockResponses, ReceiveStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/receipts',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Stock
+ */
+export const getStock = <ThrowOnError extends boolean = true>(options: Options<GetStockData, ThrowOnError>) => (options.client ?? client).get<GetStockResponses, GetStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/{product_id}',
+    ...options
+});
+
+/**
+ * Adjust Stock
+ */
+export const adjustStock = <ThrowOnError extends boolean = true>(options: Options<AdjustStockData, ThrowOnError>) => (options.client ?? client).post<AdjustStockResponses, AdjustStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/adjust',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Stock Series
+ */
+export const getStockSeries = <ThrowOnError extends boolean = true>(options: Options<GetStockSeriesData, ThrowOnError>) => (options.client ?? client).get<GetStockSeriesResponses, GetStockSeriesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/series',
+    ...options
+});
+
+/**
+ * Write Off Stock
+ */
+export const writeOffStock = <ThrowOnError extends boolean = true>(options: Options<WriteOffStockData, ThrowOnError>) => (options.client ?? client).post<WriteOffStockResponses, WriteOffStockErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/write-off',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Suppliers
+ */
+export const listSuppliers = <ThrowOnError extends boolean = true>(options?: Options<ListSuppliersData, ThrowOnError>) => (options?.client ?? client).get<ListSuppliersResponses, ListSuppliersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/suppliers',
+    ...options
+});
+
+/**
+ * Create Supplier
+ */
+export const createSupplier = <ThrowOnError extends boolean = true>(options: Options<CreateSupplierData, ThrowOnError>) => (options.client ?? client).post<CreateSupplierResponses, CreateSupplierErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/suppliers',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Supplier
+ */
+export const getSupplier = <ThrowOnError extends boolean = true>(options: Options<GetSupplierData, ThrowOnError>) => (options.client ?? client).get<GetSupplierResponses, GetSupplierErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/suppliers/{supplier_id}',
+    ...options
+});
+
+/**
+ * Update Supplier
+ */
+export const updateSupplier = <ThrowOnError extends boolean = true>(options: Options<UpdateSupplierData, ThrowOnError>) => (options.client ?? client).patch<UpdateSupplierResponses, UpdateSupplierErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/suppliers/{supplier_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Remove Supplier Product
+ */
+export const removeSupplierProduct = <ThrowOnError extends boolean = true>(options: Options<RemoveSupplierProductData, ThrowOnError>) => (options.client ?? client).delete<RemoveSupplierProductResponses, RemoveSupplierProductErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/suppliers/{supplier_id}/products/{product_id}',
+    ...options
+});
+
+/**
+ * Set Supplier Product
+ */
+export const setSupplierProduct = <ThrowOnError extends boolean = true>(options: Options<SetSupplierProductData, ThrowOnError>) => (options.client ?? client).put<SetSupplierProductResponses, SetSupplierProductErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/suppliers/{supplier_id}/products/{product_id}',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -695,6 +1174,68 @@ export const enableTerminal = <ThrowOnError extends boolean = true>(options: Opt
 export const rotateTerminalKey = <ThrowOnError extends boolean = true>(options: Options<RotateTerminalKeyData, ThrowOnError>) => (options.client ?? client).post<RotateTerminalKeyResponses, RotateTerminalKeyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/terminals/{terminal_id}/rotate-key',
+    ...options
+});
+
+/**
+ * List Transfers
+ */
+export const listTransfers = <ThrowOnError extends boolean = true>(options?: Options<ListTransfersData, ThrowOnError>) => (options?.client ?? client).get<ListTransfersResponses, ListTransfersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/transfers',
+    ...options
+});
+
+/**
+ * Create Transfer
+ */
+export const createTransfer = <ThrowOnError extends boolean = true>(options: Options<CreateTransferData, ThrowOnError>) => (options.client ?? client).post<CreateTransferResponses, CreateTransferErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/transfers',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Transfer
+ */
+export const getTransfer = <ThrowOnError extends boolean = true>(options: Options<GetTransferData, ThrowOnError>) => (options.client ?? client).get<GetTransferResponses, GetTransferErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/transfers/{transfer_id}',
+    ...options
+});
+
+/**
+ * Cancel Transfer
+ */
+export const cancelTransfer = <ThrowOnError extends boolean = true>(options: Options<CancelTransferData, ThrowOnError>) => (options.client ?? client).post<CancelTransferResponses, CancelTransferErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/transfers/{transfer_id}/cancel',
+    ...options
+});
+
+/**
+ * Receive Transfer
+ */
+export const receiveTransfer = <ThrowOnError extends boolean = true>(options: Options<ReceiveTransferData, ThrowOnError>) => (options.client ?? client).post<ReceiveTransferResponses, ReceiveTransferErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/transfers/{transfer_id}/receive',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Ship Transfer
+ */
+export const shipTransfer = <ThrowOnError extends boolean = true>(options: Options<ShipTransferData, ThrowOnError>) => (options.client ?? client).post<ShipTransferResponses, ShipTransferErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/transfers/{transfer_id}/ship',
     ...options
 });
 

@@ -93,6 +93,226 @@ export type AdjustPrice = {
 };
 
 /**
+ * AlertRead
+ */
+export type AlertRead = {
+    /**
+     * Batch Key
+     */
+    batch_key: number;
+    /**
+     * Expiry Date
+     */
+    expiry_date: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Opened At
+     */
+    opened_at: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolution Note
+     */
+    resolution_note: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Threshold
+     */
+    threshold: number | null;
+};
+
+/**
+ * AlertRouteIn
+ */
+export type AlertRouteIn = {
+    /**
+     * Channels
+     */
+    channels?: Array<'in_app' | 'email' | 'sms'>;
+    /**
+     * Is Active
+     */
+    is_active?: boolean;
+    /**
+     * Kinds
+     */
+    kinds?: Array<'low_stock' | 'near_expiry'>;
+    /**
+     * Mode
+     */
+    mode?: 'immediate' | 'digest';
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Robot Kind
+     */
+    robot_kind?: 'wecom' | 'dingtalk' | 'feishu' | null;
+    /**
+     * Role Id
+     */
+    role_id?: number | null;
+    /**
+     * Secret
+     */
+    secret?: string | null;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+    /**
+     * Target
+     */
+    target: 'role' | 'robot';
+    /**
+     * Webhook Url
+     */
+    webhook_url?: string | null;
+};
+
+/**
+ * AlertRouteRead
+ */
+export type AlertRouteRead = {
+    /**
+     * Channels
+     */
+    channels: Array<string>;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Has Secret
+     */
+    has_secret: boolean;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Is Active
+     */
+    is_active: boolean;
+    /**
+     * Kinds
+     */
+    kinds: Array<string>;
+    /**
+     * Last Digest On
+     */
+    last_digest_on: string | null;
+    /**
+     * Mode
+     */
+    mode: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Robot Kind
+     */
+    robot_kind: string | null;
+    /**
+     * Role Id
+     */
+    role_id: number | null;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Target
+     */
+    target: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Webhook Url
+     */
+    webhook_url: string | null;
+};
+
+/**
+ * AlertRouteUpdate
+ */
+export type AlertRouteUpdate = {
+    /**
+     * Channels
+     */
+    channels?: Array<'in_app' | 'email' | 'sms'> | null;
+    /**
+     * Is Active
+     */
+    is_active?: boolean | null;
+    /**
+     * Kinds
+     */
+    kinds?: Array<'low_stock' | 'near_expiry'> | null;
+    /**
+     * Mode
+     */
+    mode?: 'immediate' | 'digest' | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Robot Kind
+     */
+    robot_kind?: 'wecom' | 'dingtalk' | 'feishu' | null;
+    /**
+     * Role Id
+     */
+    role_id?: number | null;
+    /**
+     * Secret
+     */
+    secret?: string | null;
+    /**
+     * Webhook Url
+     */
+    webhook_url?: string | null;
+};
+
+/**
  * AuditLogRead
  */
 export type AuditLogRead = {
@@ -153,6 +373,32 @@ export type AuditLogRead = {
 };
 
 /**
+ * BalanceSeries
+ */
+export type BalanceSeries = {
+    /**
+     * Bucket
+     */
+    bucket: string;
+    /**
+     * Opening Balance
+     */
+    opening_balance: number;
+    /**
+     * Points
+     */
+    points: Array<SeriesPointRead>;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
  * BarcodeRead
  */
 export type BarcodeRead = {
@@ -164,6 +410,70 @@ export type BarcodeRead = {
      * Kind
      */
     kind: string;
+};
+
+/**
+ * BatchRead
+ */
+export type BatchRead = {
+    /**
+     * Batch No
+     */
+    batch_no: string;
+    /**
+     * Document Id
+     */
+    document_id: string | null;
+    /**
+     * Document Type
+     */
+    document_type: string | null;
+    /**
+     * Expiry Date
+     */
+    expiry_date: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity Received
+     */
+    quantity_received: number;
+    /**
+     * Quantity Written Off
+     */
+    quantity_written_off: number;
+    /**
+     * Received At
+     */
+    received_at: string;
+    /**
+     * Remaining
+     */
+    remaining: number;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * BatchWriteOff
+ */
+export type BatchWriteOff = {
+    /**
+     * Quantity
+     */
+    quantity?: number | null;
+    /**
+     * Reason
+     */
+    reason: string;
 };
 
 /**
@@ -266,6 +576,32 @@ export type BulkChange = {
 };
 
 /**
+ * BulkLineRead
+ */
+export type BulkLineRead = {
+    /**
+     * After
+     */
+    after: number;
+    /**
+     * Before
+     */
+    before: number;
+    /**
+     * Change
+     */
+    change: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+};
+
+/**
  * BulkPreview
  */
 export type BulkPreview = {
@@ -322,6 +658,54 @@ export type BulkResult = {
      * Changes
      */
     changes: Array<BulkChange>;
+};
+
+/**
+ * BulkStockIn
+ */
+export type BulkStockIn = {
+    /**
+     * Mode
+     */
+    mode: 'set' | 'adjust';
+    /**
+     * Product Ids
+     */
+    product_ids: Array<number>;
+    /**
+     * Reason
+     */
+    reason?: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Value
+     */
+    value: number;
+};
+
+/**
+ * BulkStockResult
+ */
+export type BulkStockResult = {
+    /**
+     * Applied
+     */
+    applied: boolean;
+    /**
+     * Changed
+     */
+    changed: number;
+    /**
+     * Lines
+     */
+    lines: Array<BulkLineRead>;
+    /**
+     * Store Id
+     */
+    store_id: number;
 };
 
 /**
@@ -438,6 +822,92 @@ export type CategoryUpdate = {
      * Name
      */
     name?: string | null;
+};
+
+/**
+ * CountIn
+ */
+export type CountIn = {
+    /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
+     * Counted Qty
+     */
+    counted_qty: number;
+    /**
+     * Product Id
+     */
+    product_id?: number | null;
+};
+
+/**
+ * CountsIn
+ */
+export type CountsIn = {
+    /**
+     * Counts
+     */
+    counts: Array<CountIn>;
+};
+
+/**
+ * DiscrepancyRead
+ */
+export type DiscrepancyRead = {
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Document Id
+     */
+    document_id: string | null;
+    /**
+     * Document Type
+     */
+    document_type: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Requested
+     */
+    requested: number;
+    /**
+     * Resolution Note
+     */
+    resolution_note: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Short By
+     */
+    short_by: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
 };
 
 /**
@@ -929,6 +1399,352 @@ export type MoveCategory = {
 };
 
 /**
+ * MovementRead
+ */
+export type MovementRead = {
+    /**
+     * Actor Id
+     */
+    actor_id: string | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Batch Id
+     */
+    batch_id: number | null;
+    /**
+     * Document Id
+     */
+    document_id: string | null;
+    /**
+     * Document Type
+     */
+    document_type: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Reason
+     */
+    reason: string | null;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * NoteIn
+ */
+export type NoteIn = {
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * POCreate
+ */
+export type PoCreate = {
+    /**
+     * Expected On
+     */
+    expected_on?: string | null;
+    /**
+     * Lines
+     */
+    lines: Array<PoLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+};
+
+/**
+ * PODetail
+ */
+export type PoDetail = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Closed At
+     */
+    closed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Expected On
+     */
+    expected_on: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<PoLineRead>;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Submitted At
+     */
+    submitted_at: string | null;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * POLineIn
+ */
+export type PoLineIn = {
+    /**
+     * Cost Fen
+     */
+    cost_fen?: number | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
+ * POLineRead
+ */
+export type PoLineRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity Ordered
+     */
+    quantity_ordered: number;
+    /**
+     * Quantity Received
+     */
+    quantity_received: number;
+};
+
+/**
+ * PORead
+ */
+export type PoRead = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Closed At
+     */
+    closed_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Expected On
+     */
+    expected_on: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Submitted At
+     */
+    submitted_at: string | null;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * POReceive
+ */
+export type PoReceive = {
+    /**
+     * Lines
+     */
+    lines: Array<ReceiveLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * POUpdate
+ */
+export type PoUpdate = {
+    /**
+     * Expected On
+     */
+    expected_on?: string | null;
+    /**
+     * Lines
+     */
+    lines?: Array<PoLineIn> | null;
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
+ * Page[AlertRead]
+ */
+export type PageAlertRead = {
+    /**
+     * Items
+     */
+    items: Array<AlertRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[AuditLogRead]
  */
 export type PageAuditLogRead = {
@@ -936,6 +1752,28 @@ export type PageAuditLogRead = {
      * Items
      */
     items: Array<AuditLogRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[DiscrepancyRead]
+ */
+export type PageDiscrepancyRead = {
+    /**
+     * Items
+     */
+    items: Array<DiscrepancyRead>;
     /**
      * Page
      */
@@ -1017,6 +1855,50 @@ export type PageMessageRead = {
 };
 
 /**
+ * Page[MovementRead]
+ */
+export type PageMovementRead = {
+    /**
+     * Items
+     */
+    items: Array<MovementRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[PORead]
+ */
+export type PagePoRead = {
+    /**
+     * Items
+     */
+    items: Array<PoRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[ProductRead]
  */
 export type PageProductRead = {
@@ -1061,6 +1943,50 @@ export type PageRoleRead = {
 };
 
 /**
+ * Page[StockRow]
+ */
+export type PageStockRow = {
+    /**
+     * Items
+     */
+    items: Array<StockRow>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[StocktakeRead]
+ */
+export type PageStocktakeRead = {
+    /**
+     * Items
+     */
+    items: Array<StocktakeRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[StoreRead]
  */
 export type PageStoreRead = {
@@ -1083,6 +2009,28 @@ export type PageStoreRead = {
 };
 
 /**
+ * Page[SupplierRead]
+ */
+export type PageSupplierRead = {
+    /**
+     * Items
+     */
+    items: Array<SupplierRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[TerminalRead]
  */
 export type PageTerminalRead = {
@@ -1090,6 +2038,28 @@ export type PageTerminalRead = {
      * Items
      */
     items: Array<TerminalRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[TransferRead]
+ */
+export type PageTransferRead = {
+    /**
+     * Items
+     */
+    items: Array<TransferRead>;
     /**
      * Page
      */
@@ -1421,6 +2391,86 @@ export type ReadAllResult = {
 };
 
 /**
+ * ReceiptIn
+ */
+export type ReceiptIn = {
+    /**
+     * Lines
+     */
+    lines: Array<ReceiptLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * ReceiptLineIn
+ */
+export type ReceiptLineIn = {
+    /**
+     * Batch No
+     */
+    batch_no?: string;
+    /**
+     * Expiry Date
+     */
+    expiry_date?: string | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
+ * ReceiptRead
+ */
+export type ReceiptRead = {
+    /**
+     * Document Id
+     */
+    document_id: string;
+    /**
+     * Document Type
+     */
+    document_type: string;
+    /**
+     * Lines
+     */
+    lines: Array<StockChangeRead>;
+};
+
+/**
+ * ReceiveLineIn
+ */
+export type ReceiveLineIn = {
+    /**
+     * Batch No
+     */
+    batch_no?: string;
+    /**
+     * Expiry Date
+     */
+    expiry_date?: string | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
  * RefreshIn
  */
 export type RefreshIn = {
@@ -1428,6 +2478,116 @@ export type RefreshIn = {
      * Refresh Token
      */
     refresh_token: string;
+};
+
+/**
+ * ReorderSuggestionRead
+ */
+export type ReorderSuggestionRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Daily Velocity
+     */
+    daily_velocity: number;
+    /**
+     * Lead Time Days
+     */
+    lead_time_days: number;
+    /**
+     * On Hand
+     */
+    on_hand: number;
+    /**
+     * On Order
+     */
+    on_order: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Reorder Point
+     */
+    reorder_point: number;
+    /**
+     * Safety Stock
+     */
+    safety_stock: number;
+    /**
+     * Sold In Window
+     */
+    sold_in_window: number;
+    /**
+     * Suggested Qty
+     */
+    suggested_qty: number;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+};
+
+/**
+ * ReorderToOrders
+ */
+export type ReorderToOrders = {
+    /**
+     * Cover Days
+     */
+    cover_days?: number;
+    /**
+     * Product Ids
+     */
+    product_ids?: Array<number> | null;
+    /**
+     * Quantities
+     */
+    quantities?: {
+        [key: string]: number;
+    } | null;
+    /**
+     * Safety Days
+     */
+    safety_days?: number;
+    /**
+     * Window Days
+     */
+    window_days?: number;
+};
+
+/**
+ * ResolveIn
+ */
+export type ResolveIn = {
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * ResolveRequired
+ */
+export type ResolveRequired = {
+    /**
+     * Note
+     */
+    note: string;
 };
 
 /**
@@ -1552,6 +2712,24 @@ export type Selection = {
 };
 
 /**
+ * SeriesPointRead
+ */
+export type SeriesPointRead = {
+    /**
+     * At
+     */
+    at: string;
+    /**
+     * Balance
+     */
+    balance: number;
+    /**
+     * Change
+     */
+    change: number;
+};
+
+/**
  * SetPrice
  */
 export type SetPrice = {
@@ -1603,6 +2781,277 @@ export type SetThreshold = {
      * Store Id
      */
     store_id?: number | null;
+};
+
+/**
+ * StockAdjust
+ *
+ * Add `delta` (either sign) or set the balance to `set_to`; a reason is required.
+ */
+export type StockAdjust = {
+    /**
+     * Delta
+     */
+    delta?: number | null;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Set To
+     */
+    set_to?: number | null;
+};
+
+/**
+ * StockChangeRead
+ */
+export type StockChangeRead = {
+    /**
+     * After
+     */
+    after: number;
+    /**
+     * Before
+     */
+    before: number;
+    /**
+     * Changed
+     */
+    changed: boolean;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * StockRow
+ */
+export type StockRow = {
+    /**
+     * Barcode
+     */
+    barcode: string | null;
+    /**
+     * Brand
+     */
+    brand: string;
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * State
+     */
+    state: 'ok' | 'low' | 'out';
+    /**
+     * Threshold
+     */
+    threshold: number;
+    /**
+     * Unit
+     */
+    unit: string;
+    /**
+     * Updated At
+     */
+    updated_at: string | null;
+};
+
+/**
+ * StocktakeCreate
+ */
+export type StocktakeCreate = {
+    /**
+     * Category Ids
+     */
+    category_ids?: Array<number>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * StocktakeDetail
+ */
+export type StocktakeDetail = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Category Ids
+     */
+    category_ids: Array<number>;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<StocktakeLineRead>;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Posted At
+     */
+    posted_at: string | null;
+    /**
+     * Posted By
+     */
+    posted_by: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    summary: VarianceSummary;
+};
+
+/**
+ * StocktakeLineRead
+ */
+export type StocktakeLineRead = {
+    /**
+     * Book Qty At Count
+     */
+    book_qty_at_count: number | null;
+    /**
+     * Counted At
+     */
+    counted_at: string | null;
+    /**
+     * Counted By
+     */
+    counted_by: string | null;
+    /**
+     * Counted Qty
+     */
+    counted_qty: number | null;
+    /**
+     * Expected Qty
+     */
+    expected_qty: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Variance
+     */
+    variance: number | null;
+    /**
+     * Variance Cost Fen
+     */
+    variance_cost_fen: number | null;
+};
+
+/**
+ * StocktakePost
+ */
+export type StocktakePost = {
+    /**
+     * Uncounted
+     */
+    uncounted?: 'ignore' | 'zero';
+};
+
+/**
+ * StocktakeRead
+ */
+export type StocktakeRead = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Category Ids
+     */
+    category_ids: Array<number>;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Posted At
+     */
+    posted_at: string | null;
+    /**
+     * Posted By
+     */
+    posted_by: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
 };
 
 /**
@@ -1743,6 +3192,276 @@ export type StoreUpdate = {
      * Timezone
      */
     timezone?: string | null;
+};
+
+/**
+ * SupplierCreate
+ */
+export type SupplierCreate = {
+    /**
+     * Address
+     */
+    address?: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Contact Name
+     */
+    contact_name?: string;
+    /**
+     * Email
+     */
+    email?: string | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Payment Days
+     */
+    payment_days?: number;
+    /**
+     * Payment Terms
+     */
+    payment_terms?: string;
+    /**
+     * Phone
+     */
+    phone?: string | null;
+};
+
+/**
+ * SupplierDetail
+ */
+export type SupplierDetail = {
+    /**
+     * Address
+     */
+    address: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Contact Name
+     */
+    contact_name: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Email
+     */
+    email: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Payment Days
+     */
+    payment_days: number;
+    /**
+     * Payment Terms
+     */
+    payment_terms: string;
+    /**
+     * Phone
+     */
+    phone: string | null;
+    /**
+     * Products
+     */
+    products: Array<SupplierProductRead>;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * SupplierProductIn
+ */
+export type SupplierProductIn = {
+    /**
+     * Cost Fen
+     *
+     * amount in fen (1/100 yuan)
+     */
+    cost_fen: number;
+    /**
+     * Is Preferred
+     */
+    is_preferred?: boolean;
+    /**
+     * Lead Time Days
+     */
+    lead_time_days?: number;
+    /**
+     * Min Order Qty
+     */
+    min_order_qty?: number;
+    /**
+     * Supplier Sku
+     */
+    supplier_sku?: string;
+};
+
+/**
+ * SupplierProductRead
+ */
+export type SupplierProductRead = {
+    /**
+     * Cost Fen
+     */
+    cost_fen: number;
+    /**
+     * Is Preferred
+     */
+    is_preferred: boolean;
+    /**
+     * Lead Time Days
+     */
+    lead_time_days: number;
+    /**
+     * Min Order Qty
+     */
+    min_order_qty: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Sku
+     */
+    supplier_sku: string;
+};
+
+/**
+ * SupplierRead
+ */
+export type SupplierRead = {
+    /**
+     * Address
+     */
+    address: string;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Contact Name
+     */
+    contact_name: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Email
+     */
+    email: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Payment Days
+     */
+    payment_days: number;
+    /**
+     * Payment Terms
+     */
+    payment_terms: string;
+    /**
+     * Phone
+     */
+    phone: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * SupplierUpdate
+ */
+export type SupplierUpdate = {
+    /**
+     * Address
+     */
+    address?: string | null;
+    /**
+     * Contact Name
+     */
+    contact_name?: string | null;
+    /**
+     * Email
+     */
+    email?: string | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Note
+     */
+    note?: string | null;
+    /**
+     * Payment Days
+     */
+    payment_days?: number | null;
+    /**
+     * Payment Terms
+     */
+    payment_terms?: string | null;
+    /**
+     * Phone
+     */
+    phone?: string | null;
+    /**
+     * Status
+     */
+    status?: 'active' | 'inactive' | null;
 };
 
 /**
@@ -1926,6 +3645,194 @@ export type TokenPair = {
 };
 
 /**
+ * TransferCreate
+ */
+export type TransferCreate = {
+    /**
+     * From Store Id
+     */
+    from_store_id: number;
+    /**
+     * Lines
+     */
+    lines: Array<TransferLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * To Store Id
+     */
+    to_store_id: number;
+};
+
+/**
+ * TransferDetail
+ */
+export type TransferDetail = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * From Store Id
+     */
+    from_store_id: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<TransferLineRead>;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Shipped At
+     */
+    shipped_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * To Store Id
+     */
+    to_store_id: number;
+};
+
+/**
+ * TransferLineIn
+ */
+export type TransferLineIn = {
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
+ * TransferLineRead
+ */
+export type TransferLineRead = {
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Quantity Received
+     */
+    quantity_received: number | null;
+};
+
+/**
+ * TransferRead
+ */
+export type TransferRead = {
+    /**
+     * Cancelled At
+     */
+    cancelled_at: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * From Store Id
+     */
+    from_store_id: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Received At
+     */
+    received_at: string | null;
+    /**
+     * Shipped At
+     */
+    shipped_at: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * To Store Id
+     */
+    to_store_id: number;
+};
+
+/**
+ * TransferReceive
+ */
+export type TransferReceive = {
+    /**
+     * Lines
+     */
+    lines?: Array<TransferReceiveLine>;
+};
+
+/**
+ * TransferReceiveLine
+ */
+export type TransferReceiveLine = {
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+};
+
+/**
  * UnreadCount
  */
 export type UnreadCount = {
@@ -2051,6 +3958,56 @@ export type UserUpdate = {
      * Store Ids
      */
     store_ids?: Array<number> | null;
+};
+
+/**
+ * VarianceSummary
+ */
+export type VarianceSummary = {
+    /**
+     * Counted
+     */
+    counted: number;
+    /**
+     * Gain Qty
+     */
+    gain_qty: number;
+    /**
+     * Gains
+     */
+    gains: number;
+    /**
+     * Lines
+     */
+    lines: number;
+    /**
+     * Loss Qty
+     */
+    loss_qty: number;
+    /**
+     * Losses
+     */
+    losses: number;
+    /**
+     * Net Cost Fen
+     */
+    net_cost_fen: number;
+};
+
+/**
+ * WriteOff
+ */
+export type WriteOff = {
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+    /**
+     * Reason
+     */
+    reason: string;
 };
 
 export type HealthData = {
@@ -3800,6 +5757,383 @@ export type ProductListingsResponses = {
 
 export type ProductListingsResponse = ProductListingsResponses[keyof ProductListingsResponses];
 
+export type ListPurchaseOrdersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Supplier Id
+         */
+        supplier_id?: number | null;
+        /**
+         * Q
+         *
+         * order number
+         */
+        q?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/purchase-orders';
+};
+
+export type ListPurchaseOrdersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListPurchaseOrdersError = ListPurchaseOrdersErrors[keyof ListPurchaseOrdersErrors];
+
+export type ListPurchaseOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePoRead;
+};
+
+export type ListPurchaseOrdersResponse = ListPurchaseOrdersResponses[keyof ListPurchaseOrdersResponses];
+
+export type CreatePurchaseOrderData = {
+    body: PoCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/purchase-orders';
+};
+
+export type CreatePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreatePurchaseOrderError = CreatePurchaseOrderErrors[keyof CreatePurchaseOrderErrors];
+
+export type CreatePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    201: PoDetail;
+};
+
+export type CreatePurchaseOrderResponse = CreatePurchaseOrderResponses[keyof CreatePurchaseOrderResponses];
+
+export type GetPurchaseOrderData = {
+    body?: never;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}';
+};
+
+export type GetPurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetPurchaseOrderError = GetPurchaseOrderErrors[keyof GetPurchaseOrderErrors];
+
+export type GetPurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type GetPurchaseOrderResponse = GetPurchaseOrderResponses[keyof GetPurchaseOrderResponses];
+
+export type UpdatePurchaseOrderData = {
+    body: PoUpdate;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}';
+};
+
+export type UpdatePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdatePurchaseOrderError = UpdatePurchaseOrderErrors[keyof UpdatePurchaseOrderErrors];
+
+export type UpdatePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type UpdatePurchaseOrderResponse = UpdatePurchaseOrderResponses[keyof UpdatePurchaseOrderResponses];
+
+export type CancelPurchaseOrderData = {
+    body: NoteIn;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/cancel';
+};
+
+export type CancelPurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CancelPurchaseOrderError = CancelPurchaseOrderErrors[keyof CancelPurchaseOrderErrors];
+
+export type CancelPurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type CancelPurchaseOrderResponse = CancelPurchaseOrderResponses[keyof CancelPurchaseOrderResponses];
+
+export type ClosePurchaseOrderData = {
+    body: NoteIn;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/close';
+};
+
+export type ClosePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ClosePurchaseOrderError = ClosePurchaseOrderErrors[keyof ClosePurchaseOrderErrors];
+
+export type ClosePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type ClosePurchaseOrderResponse = ClosePurchaseOrderResponses[keyof ClosePurchaseOrderResponses];
+
+export type ReceivePurchaseOrderData = {
+    body: PoReceive;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/receive';
+};
+
+export type ReceivePurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReceivePurchaseOrderError = ReceivePurchaseOrderErrors[keyof ReceivePurchaseOrderErrors];
+
+export type ReceivePurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type ReceivePurchaseOrderResponse = ReceivePurchaseOrderResponses[keyof ReceivePurchaseOrderResponses];
+
+export type SubmitPurchaseOrderData = {
+    body?: never;
+    path: {
+        /**
+         * Po Id
+         */
+        po_id: number;
+    };
+    query?: never;
+    url: '/api/v1/purchase-orders/{po_id}/submit';
+};
+
+export type SubmitPurchaseOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SubmitPurchaseOrderError = SubmitPurchaseOrderErrors[keyof SubmitPurchaseOrderErrors];
+
+export type SubmitPurchaseOrderResponses = {
+    /**
+     * Successful Response
+     */
+    200: PoDetail;
+};
+
+export type SubmitPurchaseOrderResponse = SubmitPurchaseOrderResponses[keyof SubmitPurchaseOrderResponses];
+
 export type ListRolesData = {
     body?: never;
     path?: never;
@@ -4020,6 +6354,723 @@ export type UpdateRoleResponses = {
 };
 
 export type UpdateRoleResponse = UpdateRoleResponses[keyof UpdateRoleResponses];
+
+export type ListStockAlertRoutesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock-alert-routes';
+};
+
+export type ListStockAlertRoutesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockAlertRoutesError = ListStockAlertRoutesErrors[keyof ListStockAlertRoutesErrors];
+
+export type ListStockAlertRoutesResponses = {
+    /**
+     * Response Liststockalertroutes
+     *
+     * Successful Response
+     */
+    200: Array<AlertRouteRead>;
+};
+
+export type ListStockAlertRoutesResponse = ListStockAlertRoutesResponses[keyof ListStockAlertRoutesResponses];
+
+export type CreateStockAlertRouteData = {
+    body: AlertRouteIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock-alert-routes';
+};
+
+export type CreateStockAlertRouteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateStockAlertRouteError = CreateStockAlertRouteErrors[keyof CreateStockAlertRouteErrors];
+
+export type CreateStockAlertRouteResponses = {
+    /**
+     * Successful Response
+     */
+    201: AlertRouteRead;
+};
+
+export type CreateStockAlertRouteResponse = CreateStockAlertRouteResponses[keyof CreateStockAlertRouteResponses];
+
+export type DeleteStockAlertRouteData = {
+    body?: never;
+    path: {
+        /**
+         * Route Id
+         */
+        route_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-alert-routes/{route_id}';
+};
+
+export type DeleteStockAlertRouteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteStockAlertRouteError = DeleteStockAlertRouteErrors[keyof DeleteStockAlertRouteErrors];
+
+export type DeleteStockAlertRouteResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteStockAlertRouteResponse = DeleteStockAlertRouteResponses[keyof DeleteStockAlertRouteResponses];
+
+export type UpdateStockAlertRouteData = {
+    body: AlertRouteUpdate;
+    path: {
+        /**
+         * Route Id
+         */
+        route_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-alert-routes/{route_id}';
+};
+
+export type UpdateStockAlertRouteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateStockAlertRouteError = UpdateStockAlertRouteErrors[keyof UpdateStockAlertRouteErrors];
+
+export type UpdateStockAlertRouteResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRouteRead;
+};
+
+export type UpdateStockAlertRouteResponse = UpdateStockAlertRouteResponses[keyof UpdateStockAlertRouteResponses];
+
+export type ListStockAlertsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Kind
+         */
+        kind?: string | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stock-alerts';
+};
+
+export type ListStockAlertsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockAlertsError = ListStockAlertsErrors[keyof ListStockAlertsErrors];
+
+export type ListStockAlertsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageAlertRead;
+};
+
+export type ListStockAlertsResponse = ListStockAlertsResponses[keyof ListStockAlertsResponses];
+
+export type ResolveStockAlertData = {
+    body: ResolveIn;
+    path: {
+        /**
+         * Alert Id
+         */
+        alert_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-alerts/{alert_id}/resolve';
+};
+
+export type ResolveStockAlertErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ResolveStockAlertError = ResolveStockAlertErrors[keyof ResolveStockAlertErrors];
+
+export type ResolveStockAlertResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRead;
+};
+
+export type ResolveStockAlertResponse = ResolveStockAlertResponses[keyof ResolveStockAlertResponses];
+
+export type ListStockDiscrepanciesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stock-discrepancies';
+};
+
+export type ListStockDiscrepanciesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockDiscrepanciesError = ListStockDiscrepanciesErrors[keyof ListStockDiscrepanciesErrors];
+
+export type ListStockDiscrepanciesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageDiscrepancyRead;
+};
+
+export type ListStockDiscrepanciesResponse = ListStockDiscrepanciesResponses[keyof ListStockDiscrepanciesResponses];
+
+export type ResolveStockDiscrepancyData = {
+    body: ResolveRequired;
+    path: {
+        /**
+         * Discrepancy Id
+         */
+        discrepancy_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-discrepancies/{discrepancy_id}/resolve';
+};
+
+export type ResolveStockDiscrepancyErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ResolveStockDiscrepancyError = ResolveStockDiscrepancyErrors[keyof ResolveStockDiscrepancyErrors];
+
+export type ResolveStockDiscrepancyResponses = {
+    /**
+     * Successful Response
+     */
+    200: DiscrepancyRead;
+};
+
+export type ResolveStockDiscrepancyResponse = ResolveStockDiscrepancyResponses[keyof ResolveStockDiscrepancyResponses];
+
+export type ApplyBulkStockData = {
+    body: BulkStockIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock/bulk/apply';
+};
+
+export type ApplyBulkStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ApplyBulkStockError = ApplyBulkStockErrors[keyof ApplyBulkStockErrors];
+
+export type ApplyBulkStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkStockResult;
+};
+
+export type ApplyBulkStockResponse = ApplyBulkStockResponses[keyof ApplyBulkStockResponses];
+
+export type PreviewBulkStockData = {
+    body: BulkStockIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock/bulk/preview';
+};
+
+export type PreviewBulkStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PreviewBulkStockError = PreviewBulkStockErrors[keyof PreviewBulkStockErrors];
+
+export type PreviewBulkStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: BulkStockResult;
+};
+
+export type PreviewBulkStockResponse = PreviewBulkStockResponses[keyof PreviewBulkStockResponses];
+
+export type ListStocktakesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stocktakes';
+};
+
+export type ListStocktakesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStocktakesError = ListStocktakesErrors[keyof ListStocktakesErrors];
+
+export type ListStocktakesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageStocktakeRead;
+};
+
+export type ListStocktakesResponse = ListStocktakesResponses[keyof ListStocktakesResponses];
+
+export type CreateStocktakeData = {
+    body: StocktakeCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stocktakes';
+};
+
+export type CreateStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateStocktakeError = CreateStocktakeErrors[keyof CreateStocktakeErrors];
+
+export type CreateStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    201: StocktakeDetail;
+};
+
+export type CreateStocktakeResponse = CreateStocktakeResponses[keyof CreateStocktakeResponses];
+
+export type GetStocktakeData = {
+    body?: never;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}';
+};
+
+export type GetStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetStocktakeError = GetStocktakeErrors[keyof GetStocktakeErrors];
+
+export type GetStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type GetStocktakeResponse = GetStocktakeResponses[keyof GetStocktakeResponses];
+
+export type CancelStocktakeData = {
+    body?: never;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}/cancel';
+};
+
+export type CancelStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CancelStocktakeError = CancelStocktakeErrors[keyof CancelStocktakeErrors];
+
+export type CancelStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type CancelStocktakeResponse = CancelStocktakeResponses[keyof CancelStocktakeResponses];
+
+export type EnterStocktakeCountsData = {
+    body: CountsIn;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}/counts';
+};
+
+export type EnterStocktakeCountsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type EnterStocktakeCountsError = EnterStocktakeCountsErrors[keyof EnterStocktakeCountsErrors];
+
+export type EnterStocktakeCountsResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type EnterStocktakeCountsResponse = EnterStocktakeCountsResponses[keyof EnterStocktakeCountsResponses];
+
+export type PostStocktakeData = {
+    body: StocktakePost;
+    path: {
+        /**
+         * Stocktake Id
+         */
+        stocktake_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stocktakes/{stocktake_id}/post';
+};
+
+export type PostStocktakeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PostStocktakeError = PostStocktakeErrors[keyof PostStocktakeErrors];
+
+export type PostStocktakeResponses = {
+    /**
+     * Successful Response
+     */
+    200: StocktakeDetail;
+};
+
+export type PostStocktakeResponse = PostStocktakeResponses[keyof PostStocktakeResponses];
 
 export type ListStoresData = {
     body?: never;
@@ -4352,6 +7403,1016 @@ export type UpsertListingResponses = {
 };
 
 export type UpsertListingResponse = UpsertListingResponses[keyof UpsertListingResponses];
+
+export type ListReorderSuggestionsData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Window Days
+         */
+        window_days?: number;
+        /**
+         * Safety Days
+         */
+        safety_days?: number;
+        /**
+         * Cover Days
+         */
+        cover_days?: number;
+    };
+    url: '/api/v1/stores/{store_id}/reorder-suggestions';
+};
+
+export type ListReorderSuggestionsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListReorderSuggestionsError = ListReorderSuggestionsErrors[keyof ListReorderSuggestionsErrors];
+
+export type ListReorderSuggestionsResponses = {
+    /**
+     * Response Listreordersuggestions
+     *
+     * Successful Response
+     */
+    200: Array<ReorderSuggestionRead>;
+};
+
+export type ListReorderSuggestionsResponse = ListReorderSuggestionsResponses[keyof ListReorderSuggestionsResponses];
+
+export type CreatePurchaseOrdersFromSuggestionsData = {
+    body: ReorderToOrders;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/reorder-suggestions/purchase-orders';
+};
+
+export type CreatePurchaseOrdersFromSuggestionsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreatePurchaseOrdersFromSuggestionsError = CreatePurchaseOrdersFromSuggestionsErrors[keyof CreatePurchaseOrdersFromSuggestionsErrors];
+
+export type CreatePurchaseOrdersFromSuggestionsResponses = {
+    /**
+     * Response Createpurchaseordersfromsuggestions
+     *
+     * Successful Response
+     */
+    201: Array<PoDetail>;
+};
+
+export type CreatePurchaseOrdersFromSuggestionsResponse = CreatePurchaseOrdersFromSuggestionsResponses[keyof CreatePurchaseOrdersFromSuggestionsResponses];
+
+export type ListStockData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Q
+         *
+         * name, brand, pinyin, barcode
+         */
+        q?: string | null;
+        /**
+         * State
+         */
+        state?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Sort
+         *
+         * name, -name, quantity, -quantity, updated_at, -updated_at
+         */
+        sort?: string;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stores/{store_id}/stock';
+};
+
+export type ListStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockError = ListStockErrors[keyof ListStockErrors];
+
+export type ListStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageStockRow;
+};
+
+export type ListStockResponse = ListStockResponses[keyof ListStockResponses];
+
+export type ListStockBatchesData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Expiring Within Days
+         */
+        expiring_within_days?: number | null;
+    };
+    url: '/api/v1/stores/{store_id}/stock-batches';
+};
+
+export type ListStockBatchesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockBatchesError = ListStockBatchesErrors[keyof ListStockBatchesErrors];
+
+export type ListStockBatchesResponses = {
+    /**
+     * Response Liststockbatches
+     *
+     * Successful Response
+     */
+    200: Array<BatchRead>;
+};
+
+export type ListStockBatchesResponse = ListStockBatchesResponses[keyof ListStockBatchesResponses];
+
+export type WriteOffStockBatchData = {
+    body: BatchWriteOff;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Batch Id
+         */
+        batch_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock-batches/{batch_id}/write-off';
+};
+
+export type WriteOffStockBatchErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type WriteOffStockBatchError = WriteOffStockBatchErrors[keyof WriteOffStockBatchErrors];
+
+export type WriteOffStockBatchResponses = {
+    /**
+     * Successful Response
+     */
+    200: BatchRead;
+};
+
+export type WriteOffStockBatchResponse = WriteOffStockBatchResponses[keyof WriteOffStockBatchResponses];
+
+export type ExportStockData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Q
+         *
+         * name, brand, pinyin, barcode
+         */
+        q?: string | null;
+        /**
+         * State
+         */
+        state?: string | null;
+        /**
+         * Category Id
+         */
+        category_id?: number | null;
+        /**
+         * Sort
+         *
+         * name, -name, quantity, -quantity, updated_at, -updated_at
+         */
+        sort?: string;
+    };
+    url: '/api/v1/stores/{store_id}/stock/export';
+};
+
+export type ExportStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportStockError = ExportStockErrors[keyof ExportStockErrors];
+
+export type ExportStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ListStockMovementsData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Kind
+         *
+         * one or more movement kinds
+         */
+        kind?: Array<string> | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+        /**
+         * Document Type
+         */
+        document_type?: string | null;
+        /**
+         * Document Id
+         */
+        document_id?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/stores/{store_id}/stock/movements';
+};
+
+export type ListStockMovementsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockMovementsError = ListStockMovementsErrors[keyof ListStockMovementsErrors];
+
+export type ListStockMovementsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageMovementRead;
+};
+
+export type ListStockMovementsResponse = ListStockMovementsResponses[keyof ListStockMovementsResponses];
+
+export type ExportStockMovementsData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Kind
+         *
+         * one or more movement kinds
+         */
+        kind?: Array<string> | null;
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+        /**
+         * Document Type
+         */
+        document_type?: string | null;
+        /**
+         * Document Id
+         */
+        document_id?: string | null;
+    };
+    url: '/api/v1/stores/{store_id}/stock/movements/export';
+};
+
+export type ExportStockMovementsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportStockMovementsError = ExportStockMovementsErrors[keyof ExportStockMovementsErrors];
+
+export type ExportStockMovementsResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ReceiveStockData = {
+    body: ReceiptIn;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/receipts';
+};
+
+export type ReceiveStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReceiveStockError = ReceiveStockErrors[keyof ReceiveStockErrors];
+
+export type ReceiveStockResponses = {
+    /**
+     * Successful Response
+     */
+    201: ReceiptRead;
+};
+
+export type ReceiveStockResponse = ReceiveStockResponses[keyof ReceiveStockResponses];
+
+export type GetStockData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/{product_id}';
+};
+
+export type GetStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetStockError = GetStockErrors[keyof GetStockErrors];
+
+export type GetStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: StockRow;
+};
+
+export type GetStockResponse = GetStockResponses[keyof GetStockResponses];
+
+export type AdjustStockData = {
+    body: StockAdjust;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/adjust';
+};
+
+export type AdjustStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type AdjustStockError = AdjustStockErrors[keyof AdjustStockErrors];
+
+export type AdjustStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: StockChangeRead;
+};
+
+export type AdjustStockResponse = AdjustStockResponses[keyof AdjustStockResponses];
+
+export type GetStockSeriesData = {
+    body?: never;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: {
+        /**
+         * Since
+         */
+        since?: string | null;
+        /**
+         * Until
+         */
+        until?: string | null;
+        /**
+         * Bucket
+         */
+        bucket?: string;
+    };
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/series';
+};
+
+export type GetStockSeriesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetStockSeriesError = GetStockSeriesErrors[keyof GetStockSeriesErrors];
+
+export type GetStockSeriesResponses = {
+    /**
+     * Successful Response
+     */
+    200: BalanceSeries;
+};
+
+export type GetStockSeriesResponse = GetStockSeriesResponses[keyof GetStockSeriesResponses];
+
+export type WriteOffStockData = {
+    body: WriteOff;
+    path: {
+        /**
+         * Store Id
+         */
+        store_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stores/{store_id}/stock/{product_id}/write-off';
+};
+
+export type WriteOffStockErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type WriteOffStockError = WriteOffStockErrors[keyof WriteOffStockErrors];
+
+export type WriteOffStockResponses = {
+    /**
+     * Successful Response
+     */
+    200: StockChangeRead;
+};
+
+export type WriteOffStockResponse = WriteOffStockResponses[keyof WriteOffStockResponses];
+
+export type ListSuppliersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Q
+         */
+        q?: string | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Product Id
+         */
+        product_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/suppliers';
+};
+
+export type ListSuppliersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListSuppliersError = ListSuppliersErrors[keyof ListSuppliersErrors];
+
+export type ListSuppliersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageSupplierRead;
+};
+
+export type ListSuppliersResponse = ListSuppliersResponses[keyof ListSuppliersResponses];
+
+export type CreateSupplierData = {
+    body: SupplierCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/suppliers';
+};
+
+export type CreateSupplierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateSupplierError = CreateSupplierErrors[keyof CreateSupplierErrors];
+
+export type CreateSupplierResponses = {
+    /**
+     * Successful Response
+     */
+    201: SupplierRead;
+};
+
+export type CreateSupplierResponse = CreateSupplierResponses[keyof CreateSupplierResponses];
+
+export type GetSupplierData = {
+    body?: never;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}';
+};
+
+export type GetSupplierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetSupplierError = GetSupplierErrors[keyof GetSupplierErrors];
+
+export type GetSupplierResponses = {
+    /**
+     * Successful Response
+     */
+    200: SupplierDetail;
+};
+
+export type GetSupplierResponse = GetSupplierResponses[keyof GetSupplierResponses];
+
+export type UpdateSupplierData = {
+    body: SupplierUpdate;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}';
+};
+
+export type UpdateSupplierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateSupplierError = UpdateSupplierErrors[keyof UpdateSupplierErrors];
+
+export type UpdateSupplierResponses = {
+    /**
+     * Successful Response
+     */
+    200: SupplierRead;
+};
+
+export type UpdateSupplierResponse = UpdateSupplierResponses[keyof UpdateSupplierResponses];
+
+export type RemoveSupplierProductData = {
+    body?: never;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}/products/{product_id}';
+};
+
+export type RemoveSupplierProductErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type RemoveSupplierProductError = RemoveSupplierProductErrors[keyof RemoveSupplierProductErrors];
+
+export type RemoveSupplierProductResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type RemoveSupplierProductResponse = RemoveSupplierProductResponses[keyof RemoveSupplierProductResponses];
+
+export type SetSupplierProductData = {
+    body: SupplierProductIn;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}/products/{product_id}';
+};
+
+export type SetSupplierProductErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SetSupplierProductError = SetSupplierProductErrors[keyof SetSupplierProductErrors];
+
+export type SetSupplierProductResponses = {
+    /**
+     * Successful Response
+     */
+    200: SupplierProductRead;
+};
+
+export type SetSupplierProductResponse = SetSupplierProductResponses[keyof SetSupplierProductResponses];
 
 export type ListTagsData = {
     body?: never;
@@ -4885,6 +8946,281 @@ export type RotateTerminalKeyResponses = {
 };
 
 export type RotateTerminalKeyResponse = RotateTerminalKeyResponses[keyof RotateTerminalKeyResponses];
+
+export type ListTransfersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Status
+         */
+        status?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/transfers';
+};
+
+export type ListTransfersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListTransfersError = ListTransfersErrors[keyof ListTransfersErrors];
+
+export type ListTransfersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageTransferRead;
+};
+
+export type ListTransfersResponse = ListTransfersResponses[keyof ListTransfersResponses];
+
+export type CreateTransferData = {
+    body: TransferCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/transfers';
+};
+
+export type CreateTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateTransferError = CreateTransferErrors[keyof CreateTransferErrors];
+
+export type CreateTransferResponses = {
+    /**
+     * Successful Response
+     */
+    201: TransferDetail;
+};
+
+export type CreateTransferResponse = CreateTransferResponses[keyof CreateTransferResponses];
+
+export type GetTransferData = {
+    body?: never;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}';
+};
+
+export type GetTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetTransferError = GetTransferErrors[keyof GetTransferErrors];
+
+export type GetTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type GetTransferResponse = GetTransferResponses[keyof GetTransferResponses];
+
+export type CancelTransferData = {
+    body?: never;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}/cancel';
+};
+
+export type CancelTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CancelTransferError = CancelTransferErrors[keyof CancelTransferErrors];
+
+export type CancelTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type CancelTransferResponse = CancelTransferResponses[keyof CancelTransferResponses];
+
+export type ReceiveTransferData = {
+    body: TransferReceive;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}/receive';
+};
+
+export type ReceiveTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReceiveTransferError = ReceiveTransferErrors[keyof ReceiveTransferErrors];
+
+export type ReceiveTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type ReceiveTransferResponse = ReceiveTransferResponses[keyof ReceiveTransferResponses];
+
+export type ShipTransferData = {
+    body?: never;
+    path: {
+        /**
+         * Transfer Id
+         */
+        transfer_id: number;
+    };
+    query?: never;
+    url: '/api/v1/transfers/{transfer_id}/ship';
+};
+
+export type ShipTransferErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ShipTransferError = ShipTransferErrors[keyof ShipTransferErrors];
+
+export type ShipTransferResponses = {
+    /**
+     * Successful Response
+     */
+    200: TransferDetail;
+};
+
+export type ShipTransferResponse = ShipTransferResponses[keyof ShipTransferResponses];
 
 export type ListUsersData = {
     body?: never;

@@ -1,0 +1,287 @@
+"""The ledger primitives every stock change goes through, in SQLAlchemy Core.
+
+Each change is one statement on the balance row (a conditional `UPDATE ... WHERE quantity >= n
+RETURNING` when the shelf must not go below zero), then one multi-row INSERT of the movements.
+Rows are touched in product-id order so that two transactions never wait on each other in a
+cycle. The balance statements also return the effective low-stock threshold (the store's
+override, else the product's), so crossing a threshold costs no extra round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, literal_column, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.iam.actor import Actor
+from selfmart.models import StockLevel, StockMovement
+
+#: (document type, document id): the order, purchase order, transfer... that caused a movement.
+Document = tuple[str, int | str]
+
+levels = cast(Table, StockLevel.__table__)
+movements = cast(Table, StockMovement.__table__)
+
+
+#: The effective low-stock threshold of the balance row being changed: the store's override,
+#: else the product's. Written as SQL because RETURNING clauses are rendered without table
+#: qualification on some backends, which would break an ORM-built correlated subquery.
+THRESHOLD_SQL = (
+    "coalesce("
+    "(SELECT sp.low_stock_threshold FROM store_products AS sp"
+    " WHERE sp.store_id = stock_levels.store_id AND sp.product_id = stock_levels.product_id),"
+    " (SELECT p.low_stock_threshold FROM products AS p WHERE p.id = stock_levels.product_id),"
+    " 0)"
+)
+
+
+_RETURNING: tuple[Any, ...] = (levels.c.quantity, literal_column(THRESHOLD_SQL).label("threshold"))
+
+#: Take n units only if they are there.
+_TAKE = (
+    update(levels)
+    .where(
+        levels.c.store_id == bindparam("b_store"),
+        levels.c.product_id == bindparam("b_product"),
+        levels.c.quantity >= bindparam("b_n"),
+    )
+    .values(
+        quantity=levels.c.quantity - bindparam("b_n"),
+        version=levels.c.version + 1,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(*_RETURNING)
+)
+
+#: Add delta (either sign) to an existing balance.
+_ADD = (
+    update(levels)
+    .where(
+        levels.c.store_id == bindparam("b_store"),
+        levels.c.product_id == bindparam("b_product"),
+    )
+    .values(
+        quantity=levels.c.quantity + bindparam("b_n"),
+        version=levels.c.version + 1,
+        updated_at=bindparam("b_now"),
+    )
+    .returning(*_RETURNING)
+)
+
+_CURRENT = select(levels.c.product_id, levels.c.quantity).where(
+    levels.c.store_id == bindparam("b_store"),
+    levels.c.product_id.in_(bindparam("b_products", expanding=True)),
+)
+
+
+def dialect_insert(session: AsyncSession, table: Table) -> Any:
+    """INSERT with ON CONFLICT support for the session's backend."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _upsert_add(session: AsyncSession) -> Any:
+    ins = dialect_insert(session, levels).values(
+        store_id=bindparam("b_store"),
+        product_id=bindparam("b_product"),
+        quantity=bindparam("b_n"),
+        version=1,
+        updated_at=bindparam("b_now"),
+    )
+    return ins.on_conflict_do_update(
+        index_elements=[levels.c.store_id, levels.c.product_id],
+        set_={
+            "quantity": levels.c.quantity + ins.excluded.quantity,
+            "version": levels.c.version + 1,
+            "updated_at": ins.excluded.updated_at,
+        },
+    ).returning(*_RETURNING)
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """One balance change as it happened: the new balance and the threshold that applies."""
+
+    product_id: int
+    delta: int
+    balance_after: int
+    threshold: int
+
+    @property
+    def balance_before(self) -> int:
+        return self.balance_after - self.delta
+
+
+async def take(
+    session: AsyncSession, store_id: int, product_id: int, n: int, now: datetime
+) -> Booked | None:
+    """Take n units if the balance holds them (row count checked); None when it does not."""
+    row = (
+        await session.execute(
+            _TAKE, {"b_store": store_id, "b_product": product_id, "b_n": n, "b_now": now}
+        )
+    ).first()
+    if row is None:
+        return None
+    return Booked(product_id, -n, int(row[0]), int(row[1]))
+
+
+async def add(
+    session: AsyncSession, store_id: int, product_id: int, delta: int, now: datetime
+) -> Booked:
+    """Add delta (either sign, may go below zero), creating the balance row on first use."""
+    params = {"b_store": store_id, "b_product": product_id, "b_n": delta, "b_now": now}
+    row = (await session.execute(_ADD, params)).first()
+    if row is None:
+        row = (await session.execute(_upsert_add(session), params)).one()
+    return Booked(product_id, delta, int(row[0]), int(row[1]))
+
+
+async def current(
+    session: AsyncSession, store_id: int, product_ids: Sequence[int]
+) -> dict[int, int]:
+    """Balances of some products in a store (0 for a product never stocked there)."""
+    if not product_ids:
+        return {}
+    rows = await session.execute(
+        _CURRENT, {"b_store": store_id, "b_products": list(set(product_ids))}
+    )
+    found = {int(pid): int(q) for pid, q in rows}
+    return {pid: found.get(pid, 0) for pid in product_ids}
+
+
+async def lock(session: AsyncSession, store_id: int, product_ids: Sequence[int]) -> dict[int, int]:
+    """Lock balance rows (in product-id order) and return them, for read-then-write changes."""
+    if not product_ids:
+        return {}
+    ordered = sorted(set(product_ids))
+    stmt = (
+        select(levels.c.product_id, levels.c.quantity)
+        .where(levels.c.store_id == store_id, levels.c.product_id.in_(ordered))
+        .order_by(levels.c.product_id)
+        .with_for_update()
+    )
+    found = {int(pid): int(q) for pid, q in await session.execute(stmt)}
+    return {pid: found.get(pid, 0) for pid in ordered}
+
+
+def movement_row(
+    *,
+    store_id: int,
+    booked: Booked,
+    kind: str,
+    document: Document | None,
+    actor: Actor,
+    now: datetime,
+    reason: str | None = None,
+    batch_id: int | None = None,
+) -> dict[str, Any]:
+    return {
+        "store_id": store_id,
+        "product_id": booked.product_id,
+        "kind": kind,
+        "quantity": booked.delta,
+        "balance_after": booked.balance_after,
+        "document_type": document[0] if document else None,
+        "document_id": str(document[1]) if document else None,
+        "reason": reason,
+        "batch_id": batch_id,
+        "actor_type": actor.kind,
+        "actor_id": actor.audit_id,
+        "actor_name": actor.name,
+        "occurred_at": now,
+    }
+
+
+#: PostgreSQL: a sale line in ONE statement, the balance change and its movement together
+#: (a data-modifying CTE), so the row lock is held for one round trip less. `{guard}` is the
+#: refusal condition or nothing; parameters are named `{p}name` (":" for SQLAlchemy text,
+#: rewritten to "$n" for the raw-SQL baseline in bench/bench_stock.py).
+SELL_PG_TEMPLATE = """
+WITH upd AS (
+    UPDATE stock_levels
+    SET quantity = quantity - {p}n, version = version + 1, updated_at = {p}now
+    WHERE store_id = {p}store AND product_id = {p}product{guard}
+    RETURNING quantity, {threshold} AS threshold
+), mv AS (
+    INSERT INTO stock_movements (store_id, product_id, kind, quantity, balance_after,
+        document_type, document_id, actor_type, actor_id, actor_name, occurred_at)
+    SELECT CAST({p}store AS INTEGER), CAST({p}product AS INTEGER), 'sale',
+        -CAST({p}n AS INTEGER), upd.quantity, CAST({p}doc_type AS VARCHAR),
+        CAST({p}doc_id AS VARCHAR), CAST({p}actor_type AS VARCHAR),
+        CAST({p}actor_id AS VARCHAR), CAST({p}actor_name AS VARCHAR),
+        CAST({p}now AS TIMESTAMP WITH TIME ZONE)
+    FROM upd
+    RETURNING id
+)
+SELECT upd.quantity, upd.threshold, mv.id FROM upd CROSS JOIN mv
+"""
+REFUSE_GUARD = " AND quantity >= {p}n"
+
+
+def sell_pg_sql(*, refuse: bool, p: str = ":") -> str:
+    guard = REFUSE_GUARD.format(p=p) if refuse else ""
+    return SELL_PG_TEMPLATE.format(p=p, guard=guard, threshold=THRESHOLD_SQL)
+
+
+_SELL_PG = {refuse: text(sell_pg_sql(refuse=refuse)) for refuse in (True, False)}
+
+
+async def sell_pg(
+    session: AsyncSession,
+    *,
+    store_id: int,
+    product_id: int,
+    n: int,
+    refuse: bool,
+    now: datetime,
+    document: Document,
+    actor: Actor,
+) -> tuple[Booked, int] | None:
+    """PostgreSQL: take n units and write the sale movement in one statement. None when the
+    balance row is missing, or (with `refuse`) does not hold n."""
+    row = (
+        await session.execute(
+            _SELL_PG[refuse],
+            {
+                "store": store_id,
+                "product": product_id,
+                "n": n,
+                "now": now,
+                "doc_type": document[0],
+                "doc_id": str(document[1]),
+                "actor_type": actor.kind,
+                "actor_id": actor.audit_id,
+                "actor_name": actor.name,
+            },
+        )
+    ).first()
+    if row is None:
+        return None
+    return Booked(product_id, -n, int(row[0]), int(row[1])), int(row[2])
+
+
+async def forget_movements(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Remove movements this transaction wrote and is taking back (a refused sale): they were
+    never committed, so the committed ledger stays append-only."""
+    if ids:
+        await session.execute(delete(movements).where(movements.c.id.in_(list(ids))))
+
+
+#: Compiled once and cached: a `.values(rows)` statement would be compiled on every sale.
+_INSERT_MOVEMENTS = insert(movements)
+
+
+async def write_movements(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """All the movements of one change: one statement (executemany batches the rows into
+    multi-row INSERTs on PostgreSQL)."""
+    if len(rows) == 1:
+        await session.execute(_INSERT_MOVEMENTS, rows[0])
+    elif rows:
+        await session.execute(_INSERT_MOVEMENTS, rows)

@@ -1,0 +1,296 @@
+"""Telling people about stock alerts: through the outbox, after the raising transaction commits.
+
+Raising an alert (on the sale's hot path) only enqueues one outbox event. Its handler, in its
+own transaction, works out who hears about it (the store's alert routes: people by role on
+in-app/email/SMS, group-chat robots; or, with no route, everyone who may read alerts in the
+store) and hands the messages to `notify.send`, which records and retries every delivery.
+Routes in digest mode get one message a day listing what is still open instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.iam.permissions import Perm
+from selfmart.jobs import outbox
+from selfmart.kit.time import utcnow
+from selfmart.models import (
+    AlertRoute,
+    Product,
+    Role,
+    RolePermission,
+    StockAlert,
+    StockBatch,
+    Store,
+    User,
+    UserRole,
+    UserStore,
+)
+
+log = logging.getLogger(__name__)
+
+ALERTS_OPENED = "inventory.alerts_opened"
+DEFAULT_CHANNELS = ("in_app", "email")
+#: How many alerts one message lists before saying "and N more".
+LIST_MAX = 20
+
+
+async def announce(session: AsyncSession, alert_ids: Sequence[int]) -> None:
+    """Queue the notification of newly opened alerts (sent only if the transaction commits)."""
+    await outbox.enqueue(session, ALERTS_OPENED, {"alert_ids": list(alert_ids)})
+
+
+async def _users_for_store(
+    session: AsyncSession, store_id: int, *, role_id: int | None = None
+) -> list[int]:
+    """Active users who work in the store: holding `role_id` (or any role that may read
+    alerts), through a role covering every store or an assignment to this one."""
+    assigned = select(UserStore.user_id).where(UserStore.store_id == store_id)
+    stmt = (
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .join(Role, Role.id == UserRole.role_id)
+        .where(User.is_active.is_(True), or_(Role.all_stores.is_(True), User.id.in_(assigned)))
+    )
+    if role_id is not None:
+        stmt = stmt.where(Role.id == role_id)
+    else:
+        readers = select(RolePermission.role_id).where(
+            RolePermission.permission == str(Perm.ALERT_READ)
+        )
+        stmt = stmt.where(Role.id.in_(readers))
+    return sorted({int(uid) for uid in (await session.scalars(stmt.distinct())).all()})
+
+
+def _routes_for(routes: Sequence[AlertRoute], store_id: int, kind: str) -> list[AlertRoute]:
+    return [
+        r
+        for r in routes
+        if r.is_active
+        and (r.store_id is None or r.store_id == store_id)
+        and (not r.kinds or kind in r.kinds)
+    ]
+
+
+def _line(alert: StockAlert, product: str, batch: StockBatch | None) -> str:
+    if alert.kind == "near_expiry":
+        lot = f"批次 {batch.batch_no} " if batch and batch.batch_no else ""
+        return f"{product}：{lot}{alert.expiry_date} 到期，剩余 {alert.quantity}"
+    if alert.quantity <= 0:
+        return f"{product}：已售罄（库存 {alert.quantity}）"
+    return f"{product}：库存 {alert.quantity}，预警值 {alert.threshold}"
+
+
+def _title(store: Store, kind: str, count: int) -> str:
+    what = "临期预警" if kind == "near_expiry" else "库存预警"
+    return f"【{store.name}】{what}" + (f"（{count} 项）" if count > 1 else "")
+
+
+def _body(lines: list[str]) -> str:
+    shown = lines[:LIST_MAX]
+    more = len(lines) - len(shown)
+    return "\n".join(shown) + (f"\n……另有 {more} 项" if more > 0 else "")
+
+
+async def _describe(
+    session: AsyncSession, alerts: Sequence[StockAlert]
+) -> tuple[dict[int, Store], dict[int, str], dict[int, StockBatch]]:
+    stores = {
+        s.id: s
+        for s in await session.scalars(
+            select(Store).where(Store.id.in_({a.store_id for a in alerts}))
+        )
+    }
+    names = {
+        int(pid): str(name)
+        for pid, name in await session.execute(
+            select(Product.id, Product.name).where(Product.id.in_({a.product_id for a in alerts}))
+        )
+    }
+    batch_ids = {a.batch_key for a in alerts if a.kind == "near_expiry"}
+    batches = (
+        {
+            b.id: b
+            for b in await session.scalars(select(StockBatch).where(StockBatch.id.in_(batch_ids)))
+        }
+        if batch_ids
+        else {}
+    )
+    return stores, names, batches
+
+
+async def _send(
+    session: AsyncSession,
+    *,
+    store: Store,
+    kind: str,
+    alerts: Sequence[StockAlert],
+    lines: list[str],
+    routes: Sequence[AlertRoute],
+    title: str | None = None,
+) -> int:
+    """Send one message about `alerts` along `routes` (or to the default readers); returns
+    how many deliveries and in-app messages were made."""
+    from selfmart.notify import service as notify
+
+    title = title or _title(store, kind, len(alerts))
+    body = _body(lines)
+    link = f"/stock/alerts?store_id={store.id}&kind={kind}"
+    data: dict[str, Any] = {"alert_ids": [a.id for a in alerts], "store_id": store.id}
+    made = 0
+    if not routes:
+        users = await _users_for_store(session, store.id)
+        sent = await notify.send(
+            session,
+            kind=f"stock.{kind}",
+            title=title,
+            body=body,
+            user_ids=users,
+            channels=DEFAULT_CHANNELS,
+            store_id=store.id,
+            link=link,
+            data=data,
+        )
+        return len(sent.messages) + len(sent.deliveries)
+    for route in routes:
+        if route.target == "robot":
+            sent = await notify.send(
+                session,
+                kind=f"stock.{kind}",
+                title=title,
+                body=body,
+                channels=(),
+                addresses=[(str(route.robot_kind), f"robot:{route.id}")],
+                store_id=store.id,
+                link=link,
+                data=data,
+            )
+        else:
+            users = await _users_for_store(session, store.id, role_id=route.role_id)
+            sent = await notify.send(
+                session,
+                kind=f"stock.{kind}",
+                title=title,
+                body=body,
+                user_ids=users,
+                channels=list(route.channels) or list(DEFAULT_CHANNELS),
+                store_id=store.id,
+                link=link,
+                data=data,
+            )
+        made += len(sent.messages) + len(sent.deliveries)
+    return made
+
+
+async def deliver_opened(session: AsyncSession, alert_ids: Sequence[int]) -> int:
+    """The outbox handler's work: notify about alerts still open and not yet notified (a
+    second run finds them notified and sends nothing). Returns messages + deliveries made."""
+    alerts = list(
+        (
+            await session.scalars(
+                select(StockAlert)
+                .where(
+                    StockAlert.id.in_(list(alert_ids)),
+                    StockAlert.status == "open",
+                    StockAlert.notified_at.is_(None),
+                )
+                .order_by(StockAlert.id)
+                .with_for_update()
+            )
+        ).all()
+    )
+    if not alerts:
+        return 0
+    stores, names, batches = await _describe(session, alerts)
+    routes = list(
+        (
+            await session.scalars(
+                select(AlertRoute).where(
+                    AlertRoute.is_active.is_(True),
+                    or_(
+                        AlertRoute.store_id.is_(None),
+                        AlertRoute.store_id.in_({a.store_id for a in alerts}),
+                    ),
+                )
+            )
+        ).all()
+    )
+    groups: dict[tuple[int, str], list[StockAlert]] = defaultdict(list)
+    for alert in alerts:
+        groups[(alert.store_id, alert.kind)].append(alert)
+    made = 0
+    for (store_id, kind), group in sorted(groups.items()):
+        applicable = _routes_for(routes, store_id, kind)
+        immediate = [r for r in applicable if r.mode == "immediate"]
+        if applicable and not immediate:
+            continue  # this store hears about it in the daily digest only
+        made += await _send(
+            session,
+            store=stores[store_id],
+            kind=kind,
+            alerts=group,
+            lines=[_line(a, names.get(a.product_id, "?"), batches.get(a.batch_key)) for a in group],
+            routes=immediate,
+        )
+    now = utcnow()
+    for alert in alerts:
+        alert.notified_at = now
+    await session.flush()
+    return made
+
+
+async def send_digests(session: AsyncSession, *, today: date) -> int:
+    """One message per digest route listing the alerts open in its scope; a route gets at
+    most one digest per day (`last_digest_on`). Returns the number of routes that sent."""
+    routes = list(
+        (
+            await session.scalars(
+                select(AlertRoute)
+                .where(AlertRoute.is_active.is_(True), AlertRoute.mode == "digest")
+                .order_by(AlertRoute.id)
+                .with_for_update()
+            )
+        ).all()
+    )
+    sent_routes = 0
+    for route in routes:
+        if route.last_digest_on == today:
+            continue
+        stmt = select(StockAlert).where(StockAlert.status == "open")
+        if route.store_id is not None:
+            stmt = stmt.where(StockAlert.store_id == route.store_id)
+        if route.kinds:
+            stmt = stmt.where(StockAlert.kind.in_(list(route.kinds)))
+        alerts = list(
+            (await session.scalars(stmt.order_by(StockAlert.store_id, StockAlert.id))).all()
+        )
+        route.last_digest_on = today
+        if not alerts:
+            continue
+        stores, names, batches = await _describe(session, alerts)
+        by_store: dict[int, list[StockAlert]] = defaultdict(list)
+        for alert in alerts:
+            by_store[alert.store_id].append(alert)
+        for store_id, group in sorted(by_store.items()):
+            store = stores[store_id]
+            await _send(
+                session,
+                store=store,
+                kind=group[0].kind if len({a.kind for a in group}) == 1 else "digest",
+                alerts=group,
+                lines=[
+                    _line(a, names.get(a.product_id, "?"), batches.get(a.batch_key)) for a in group
+                ],
+                routes=[route],
+                title=f"【{store.name}】库存日报：{len(group)} 项待处理（{today:%m-%d}）",
+            )
+        sent_routes += 1
+    await session.flush()
+    return sent_routes

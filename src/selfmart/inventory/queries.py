@@ -1,0 +1,345 @@
+"""Read side of inventory for the console: stock per store, the ledger, the balance series.
+
+Every query is scoped to a store the actor may see (another store is a 404, checked in the
+query helpers before anything is read). Product names come from a read-only join on the
+catalogue's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.errors import NotFound, ValidationFailed
+from selfmart.iam.actor import Actor
+from selfmart.inventory.alerts import stock_state
+from selfmart.kit.pagination import PageParams
+from selfmart.models import (
+    Category,
+    Product,
+    ProductBarcode,
+    StockLevel,
+    StockMovement,
+    Store,
+    StoreProduct,
+)
+
+STOCK_STATES = ("ok", "low", "out")
+SERIES_BUCKETS = ("none", "hour", "day")
+#: The longest range a balance chart may cover.
+SERIES_MAX_DAYS = 366
+
+
+async def visible_store(session: AsyncSession, store_id: int, actor: Actor) -> Store:
+    """The store, if it exists and the actor may see it; otherwise a 404."""
+    stmt = select(Store).where(Store.id == store_id)
+    if actor.store_ids is not None:
+        stmt = stmt.where(Store.id.in_(actor.store_ids))
+    store = await session.scalar(stmt)
+    if store is None:
+        raise NotFound("No such store", field="store_id")
+    return store
+
+
+def _first_barcode() -> Any:
+    return (
+        select(func.min(ProductBarcode.code))
+        .where(ProductBarcode.product_id == Product.id)
+        .correlate(Product)
+        .scalar_subquery()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StockFilter:
+    q: str | None = None
+    state: str | None = None
+    category_id: int | None = None
+    product_ids: Sequence[int] | None = None
+    sort: str = "name"
+
+
+STOCK_SORTS = ("name", "-name", "quantity", "-quantity", "updated_at", "-updated_at")
+
+
+async def _category_path(session: AsyncSession, category_id: int) -> str:
+    path = await session.scalar(select(Category.path).where(Category.id == category_id))
+    if path is None:
+        raise NotFound("No such category", field="category_id")
+    return path
+
+
+async def stock_query(session: AsyncSession, store_id: int, flt: StockFilter) -> Select[Any]:
+    """Products stocked in or listed by the store, with balance, threshold and state."""
+    level = StockLevel.__table__.alias("sl")
+    listing = StoreProduct.__table__.alias("sp")
+    quantity = func.coalesce(level.c.quantity, 0)
+    threshold = func.coalesce(listing.c.low_stock_threshold, Product.low_stock_threshold, 0)
+    stmt = (
+        select(
+            Product.id.label("product_id"),
+            Product.name.label("product_name"),
+            Product.brand,
+            Product.spec,
+            Product.unit,
+            Product.category_id,
+            _first_barcode().label("barcode"),
+            quantity.label("quantity"),
+            threshold.label("threshold"),
+            level.c.updated_at.label("updated_at"),
+        )
+        .select_from(Product)
+        .outerjoin(level, and_(level.c.product_id == Product.id, level.c.store_id == store_id))
+        .outerjoin(
+            listing, and_(listing.c.product_id == Product.id, listing.c.store_id == store_id)
+        )
+        .where(or_(level.c.id.is_not(None), listing.c.id.is_not(None)))
+    )
+    if flt.q:
+        like = f"%{flt.q.strip().lower()}%"
+        barcode_hit = (
+            select(ProductBarcode.id)
+            .where(ProductBarcode.product_id == Product.id, ProductBarcode.code == flt.q.strip())
+            .exists()
+        )
+        stmt = stmt.where(
+            or_(
+                func.lower(Product.name).like(like),
+                func.lower(Product.brand).like(like),
+                Product.pinyin_initials.like(like),
+                Product.pinyin_full.like(like),
+                barcode_hit,
+            )
+        )
+    if flt.category_id is not None:
+        path = await _category_path(session, flt.category_id)
+        sub = select(Category.id).where(Category.path.like(f"{path}%"))
+        stmt = stmt.where(Product.category_id.in_(sub))
+    if flt.product_ids is not None:
+        stmt = stmt.where(Product.id.in_(list(flt.product_ids)))
+    if flt.state is not None:
+        if flt.state not in STOCK_STATES:
+            raise ValidationFailed("state must be ok, low or out", field="state")
+        if flt.state == "out":
+            stmt = stmt.where(quantity <= 0)
+        elif flt.state == "low":
+            stmt = stmt.where(quantity > 0, quantity <= threshold)
+        else:
+            stmt = stmt.where(quantity > 0, quantity > threshold)
+    if flt.sort not in STOCK_SORTS:
+        raise ValidationFailed(f"sort must be one of {', '.join(STOCK_SORTS)}", field="sort")
+    key = {"name": Product.name, "quantity": quantity, "updated_at": level.c.updated_at}[
+        flt.sort.lstrip("-")
+    ]
+    order = key.desc() if flt.sort.startswith("-") else key.asc()
+    return stmt.order_by(order, Product.id)
+
+
+def _stock_row(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    data["state"] = stock_state(int(data["quantity"]), int(data["threshold"]))
+    return data
+
+
+async def list_stock(
+    session: AsyncSession, store_id: int, flt: StockFilter, params: PageParams, *, actor: Actor
+) -> tuple[list[dict[str, Any]], int]:
+    await visible_store(session, store_id, actor)
+    stmt = await stock_query(session, store_id, flt)
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = (await session.execute(stmt.limit(params.size).offset(params.offset))).all()
+    return [_stock_row(r) for r in rows], int(total or 0)
+
+
+async def iter_stock(
+    session: AsyncSession, store_id: int, flt: StockFilter, *, actor: Actor
+) -> AsyncIterator[dict[str, Any]]:
+    """Every matching row, for an export (streamed from the database)."""
+    await visible_store(session, store_id, actor)
+    stmt = await stock_query(session, store_id, flt)
+    result = await session.stream(stmt.execution_options(yield_per=500))
+    async for row in result:
+        yield _stock_row(row)
+
+
+async def stock_of(
+    session: AsyncSession, store_id: int, product_id: int, *, actor: Actor
+) -> dict[str, Any]:
+    await visible_store(session, store_id, actor)
+    stmt = await stock_query(session, store_id, StockFilter(product_ids=[product_id]))
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        # A product the store neither stocks nor lists: zero on hand, if the product exists.
+        product = await session.get(Product, product_id)
+        if product is None:
+            raise NotFound("No such product", field="product_id")
+        return {
+            "product_id": product.id,
+            "product_name": product.name,
+            "brand": product.brand,
+            "spec": product.spec,
+            "unit": product.unit,
+            "category_id": product.category_id,
+            "barcode": None,
+            "quantity": 0,
+            "threshold": product.low_stock_threshold,
+            "updated_at": None,
+            "state": "out",
+        }
+    return _stock_row(row)
+
+
+# --- the ledger ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MovementFilter:
+    product_id: int | None = None
+    kinds: Sequence[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    document_type: str | None = None
+    document_id: str | None = None
+
+
+def movement_query(store_id: int, flt: MovementFilter) -> Select[StockMovement, str]:
+    stmt = (
+        select(StockMovement, Product.name.label("product_name"))
+        .join(Product, Product.id == StockMovement.product_id)
+        .where(StockMovement.store_id == store_id)
+    )
+    if flt.product_id is not None:
+        stmt = stmt.where(StockMovement.product_id == flt.product_id)
+    if flt.kinds:
+        stmt = stmt.where(StockMovement.kind.in_(list(flt.kinds)))
+    if flt.since is not None:
+        stmt = stmt.where(StockMovement.occurred_at >= flt.since)
+    if flt.until is not None:
+        stmt = stmt.where(StockMovement.occurred_at < flt.until)
+    if flt.document_type is not None:
+        stmt = stmt.where(StockMovement.document_type == flt.document_type)
+    if flt.document_id is not None:
+        stmt = stmt.where(StockMovement.document_id == flt.document_id)
+    return stmt.order_by(StockMovement.occurred_at.desc(), StockMovement.id.desc())
+
+
+def _movement_row(row: Any) -> dict[str, Any]:
+    m: StockMovement = row[0]
+    return {
+        "id": m.id,
+        "store_id": m.store_id,
+        "product_id": m.product_id,
+        "product_name": row[1],
+        "kind": m.kind,
+        "quantity": m.quantity,
+        "balance_after": m.balance_after,
+        "document_type": m.document_type,
+        "document_id": m.document_id,
+        "reason": m.reason,
+        "batch_id": m.batch_id,
+        "actor_type": m.actor_type,
+        "actor_id": m.actor_id,
+        "actor_name": m.actor_name,
+        "occurred_at": m.occurred_at,
+    }
+
+
+async def list_movements(
+    session: AsyncSession,
+    store_id: int,
+    flt: MovementFilter,
+    params: PageParams,
+    *,
+    actor: Actor,
+) -> tuple[list[dict[str, Any]], int]:
+    await visible_store(session, store_id, actor)
+    stmt = movement_query(store_id, flt)
+    total = await session.scalar(
+        select(func.count()).select_from(
+            stmt.with_only_columns(StockMovement.id).order_by(None).subquery()
+        )
+    )
+    rows = (await session.execute(stmt.limit(params.size).offset(params.offset))).all()
+    return [_movement_row(r) for r in rows], int(total or 0)
+
+
+async def iter_movements(
+    session: AsyncSession, store_id: int, flt: MovementFilter, *, actor: Actor
+) -> AsyncIterator[dict[str, Any]]:
+    await visible_store(session, store_id, actor)
+    result = await session.stream(movement_query(store_id, flt).execution_options(yield_per=500))
+    async for row in result:
+        yield _movement_row(row)
+
+
+# --- balance over time ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    at: datetime
+    balance: int
+    #: net change within the bucket (or the movement itself when not bucketed)
+    change: int
+
+
+def _bucket_start(at: datetime, bucket: str, zone: ZoneInfo) -> datetime:
+    local = at.astimezone(zone)
+    if bucket == "hour":
+        local = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        local = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return local
+
+
+async def balance_series(
+    session: AsyncSession,
+    store_id: int,
+    product_id: int,
+    *,
+    since: datetime,
+    until: datetime,
+    bucket: str,
+    actor: Actor,
+) -> tuple[int, list[SeriesPoint]]:
+    """The opening balance at `since`, then the balance after each movement (or at the end of
+    each hour/day in the store's zone) up to `until`."""
+    store = await visible_store(session, store_id, actor)
+    if bucket not in SERIES_BUCKETS:
+        raise ValidationFailed("bucket must be none, hour or day", field="bucket")
+    if until <= since:
+        raise ValidationFailed("until must be after since", field="until")
+    if until - since > timedelta(days=SERIES_MAX_DAYS):
+        raise ValidationFailed(f"at most {SERIES_MAX_DAYS} days per chart", field="since")
+    where = (StockMovement.store_id == store_id, StockMovement.product_id == product_id)
+    opening = await session.scalar(
+        select(StockMovement.balance_after)
+        .where(*where, StockMovement.occurred_at < since)
+        .order_by(StockMovement.occurred_at.desc(), StockMovement.id.desc())
+        .limit(1)
+    )
+    rows = await session.stream(
+        select(StockMovement.occurred_at, StockMovement.balance_after, StockMovement.quantity)
+        .where(*where, StockMovement.occurred_at >= since, StockMovement.occurred_at < until)
+        .order_by(StockMovement.occurred_at, StockMovement.id)
+        .execution_options(yield_per=1000)
+    )
+    points: list[SeriesPoint] = []
+    zone = ZoneInfo(store.timezone)
+    async for at, balance, qty in rows:
+        if bucket == "none":
+            points.append(SeriesPoint(at, int(balance), int(qty)))
+            continue
+        start = _bucket_start(at, bucket, zone)
+        if points and points[-1].at == start:
+            last = points[-1]
+            points[-1] = SeriesPoint(start, int(balance), last.change + int(qty))
+        else:
+            points.append(SeriesPoint(start, int(balance), int(qty)))
+    return int(opening or 0), points

@@ -1,0 +1,172 @@
+"""Stock deduction under real concurrency on PostgreSQL: committed data, separate connections.
+
+200 sales race for 50 units with refusal on: exactly 50 succeed, the shelf ends at zero and
+the ledger balances. Multi-line sales taking the same rows in opposite orders never deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from selfmart.db import make_engine, make_sessionmaker
+from selfmart.inventory import service as inventory
+from selfmart.inventory.checks import find_mismatches
+from selfmart.models import (
+    OutboxEvent,
+    Product,
+    StockAlert,
+    StockDiscrepancy,
+    StockLevel,
+    StockMovement,
+    Store,
+)
+
+from .builders import CLERK
+
+pytestmark = pytest.mark.postgres_only
+
+
+@dataclass
+class Shelf:
+    engine: AsyncEngine
+    store_ids: list[int]
+    product_ids: list[int]
+
+
+@pytest.fixture
+async def shelf(engine: AsyncEngine, backend: str) -> AsyncIterator[Shelf]:
+    """Two stores (refusal on / negative allowed) and two products with 50 units each,
+    committed; everything it made is deleted afterwards."""
+    if backend != "postgresql":
+        pytest.skip("needs real concurrent connections (PostgreSQL); SQLite serialises writers")
+    url = engine.url.render_as_string(hide_password=False)
+    racers = make_engine(url, pool_size=40, max_overflow=0)
+    factory = make_sessionmaker(racers)
+    tag = uuid.uuid4().hex[:6].upper()
+    async with factory() as s:
+        strict = Store(code=f"RACE{tag}A", name="race strict", allow_negative_stock=False)
+        loose = Store(code=f"RACE{tag}B", name="race loose", allow_negative_stock=True)
+        products = [Product(name=f"race {tag} {i}", price_fen=100) for i in range(2)]
+        s.add_all([strict, loose, *products])
+        await s.flush()
+        for store in (strict, loose):
+            await inventory.receive(
+                s,
+                store_id=store.id,
+                lines=[inventory.ReceiptLine(p.id, 50) for p in products],
+                document=("race", tag),
+                actor=CLERK,
+            )
+        await s.commit()
+        store_ids, product_ids = [strict.id, loose.id], [p.id for p in products]
+    try:
+        yield Shelf(racers, store_ids, product_ids)
+    finally:
+        async with factory() as s:
+            for model in (StockMovement, StockDiscrepancy, StockAlert, StockLevel):
+                await s.execute(delete(model).where(model.store_id.in_(store_ids)))
+            await s.execute(delete(OutboxEvent).where(OutboxEvent.topic.like("inventory.%")))
+            await s.execute(delete(Product).where(Product.id.in_(product_ids)))
+            await s.execute(delete(Store).where(Store.id.in_(store_ids)))
+            await s.commit()
+        await racers.dispose()
+
+
+async def _sale(
+    shelf: Shelf, store_id: int, lines: list[tuple[int, int]], allow_negative: bool, n: int
+) -> bool:
+    factory = make_sessionmaker(shelf.engine)
+    async with factory() as s:
+        result = await inventory.deduct_for_sale(
+            s,
+            store_id=store_id,
+            lines=lines,
+            document=("order", n),
+            actor=CLERK,
+            allow_negative=allow_negative,
+        )
+        if result.ok:
+            await s.commit()
+        else:
+            await s.rollback()
+        return result.ok
+
+
+async def test_200_concurrent_sales_against_50_units_with_refusal(shelf: Shelf) -> None:
+    store_id, product_id = shelf.store_ids[0], shelf.product_ids[0]
+    results = await asyncio.gather(
+        *(_sale(shelf, store_id, [(product_id, 1)], False, n) for n in range(200))
+    )
+    assert sum(results) == 50
+    factory = make_sessionmaker(shelf.engine)
+    async with factory() as s:
+        assert (await inventory.balances(s, store_id, [product_id]))[product_id] == 0
+        sales = await s.scalar(
+            select(func.count()).where(
+                StockMovement.store_id == store_id,
+                StockMovement.product_id == product_id,
+                StockMovement.kind == "sale",
+            )
+        )
+        assert sales == 50
+        ledger = await s.scalar(
+            select(func.sum(StockMovement.quantity)).where(
+                StockMovement.store_id == store_id, StockMovement.product_id == product_id
+            )
+        )
+        assert ledger == 0
+        # the balance after each sale is distinct: 49, 48, ... 0 (no lost update)
+        afters = (
+            await s.scalars(
+                select(StockMovement.balance_after).where(
+                    StockMovement.store_id == store_id, StockMovement.kind == "sale"
+                )
+            )
+        ).all()
+        assert sorted(afters) == list(range(50))
+        assert await find_mismatches(s, store_id) == []
+        alerts = await s.scalar(
+            select(func.count()).where(StockAlert.store_id == store_id, StockAlert.status == "open")
+        )
+        assert alerts == 1  # sold out once: one alert
+
+
+async def test_multi_line_sales_in_opposite_orders_do_not_deadlock(shelf: Shelf) -> None:
+    store_id = shelf.store_ids[0]
+    a, b = shelf.product_ids
+    results = await asyncio.gather(
+        *(
+            _sale(shelf, store_id, [(a, 1), (b, 1)] if n % 2 else [(b, 1), (a, 1)], False, n)
+            for n in range(80)
+        )
+    )
+    assert sum(results) == 50
+    factory = make_sessionmaker(shelf.engine)
+    async with factory() as s:
+        assert await inventory.balances(s, store_id, [a, b]) == {a: 0, b: 0}
+        assert await find_mismatches(s, store_id) == []
+
+
+async def test_concurrent_sales_past_the_shelf_are_all_booked_when_the_store_allows(
+    shelf: Shelf,
+) -> None:
+    store_id, product_id = shelf.store_ids[1], shelf.product_ids[0]
+    results = await asyncio.gather(
+        *(_sale(shelf, store_id, [(product_id, 1)], True, n) for n in range(80))
+    )
+    assert all(results)
+    factory = make_sessionmaker(shelf.engine)
+    async with factory() as s:
+        assert (await inventory.balances(s, store_id, [product_id]))[product_id] == -30
+        short = await s.scalar(
+            select(func.sum(StockDiscrepancy.short_by)).where(StockDiscrepancy.store_id == store_id)
+        )
+        assert short == 30
+        assert await find_mismatches(s, store_id) == []
