@@ -11,6 +11,31 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/home/DashboardView.vue'),
     meta: { titleKey: 'menu.dashboard', menu: { group: 'home', order: 0, icon: 'HomeFilled' } },
   },
+  // --- catalog (products, import, categories, tags) ---
+  {
+    path: 'products',
+    name: 'catalog-products',
+    component: () => import('@/views/catalog/ProductsView.vue'),
+    meta: { titleKey: 'catalog.menu.products', perm: Perm.PRODUCT_READ, menu: { group: 'catalog', order: 10, icon: 'Goods' } },
+  },
+  {
+    path: 'products/import',
+    name: 'catalog-import',
+    component: () => import('@/views/catalog/ImportView.vue'),
+    meta: { titleKey: 'catalog.menu.import', perm: Perm.PRODUCT_IMPORT, menu: { group: 'catalog', order: 20, icon: 'Upload' } },
+  },
+  {
+    path: 'categories',
+    name: 'catalog-categories',
+    component: () => import('@/views/catalog/CategoriesView.vue'),
+    meta: { titleKey: 'catalog.menu.categories', perm: Perm.PRODUCT_READ, menu: { group: 'catalog', order: 30, icon: 'Files' } },
+  },
+  {
+    path: 'tags',
+    name: 'catalog-tags',
+    component: () => import('@/views/catalog/TagsView.vue'),
+    meta: { titleKey: 'catalog.menu.tags', perm: Perm.PRODUCT_READ, menu: { group: 'catalog', order: 40, icon: 'PriceTag' } },
+  },
   {
     path: 'stores',
     name: 'stores',

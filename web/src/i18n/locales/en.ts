@@ -1,6 +1,7 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import type { LocaleMessages } from '../types'
+import catalogEn from './catalog.en'
 
 export default {
   ...inventoryEn,
@@ -411,6 +412,7 @@ export default {
       '502': 'The server is unavailable for now',
       '503': 'The service is unavailable for now',
     },
+    ...catalogEn.errors,
   },
   validation: {
     ...inventoryValidationEn,
@@ -454,6 +456,7 @@ export default {
     password_too_simple: 'is too simple: use three of lower case, upper case, digits and symbols',
     password_contains_username: 'may not contain the username',
     password_unchanged: 'must differ from the current one',
+    ...catalogEn.validation,
   },
   fields: {
     ...inventoryFieldsEn,
@@ -480,5 +483,7 @@ export default {
     model: 'Model',
     locale: 'Language',
     body: 'Request',
+    ...catalogEn.fields,
   },
+  catalog: catalogEn.catalog,
 } satisfies LocaleMessages

@@ -10,7 +10,7 @@ export interface ProductOption {
 }
 
 export async function searchProducts(q: string, size = 20): Promise<ProductOption[]> {
-  const { data } = await api.listProductsApiV1ProductsGet({ query: { q: q || undefined, page: 1, size } })
+  const { data } = await api.listProducts({ query: { q: q || undefined, page: 1, size } })
   return data.items.map((p) => ({
     id: p.id,
     name: p.name,
@@ -33,7 +33,7 @@ export async function loadProductNames(ids: Iterable<number>): Promise<void> {
     wanted.map(async (id) => {
       pending.add(id)
       try {
-        const { data } = await api.getProductApiV1ProductsProductIdGet({ path: { product_id: id } })
+        const { data } = await api.getProduct({ path: { product_id: id } })
         names.set(id, data.spec ? `${data.name} ${data.spec}` : data.name)
       } catch {
         // a product out of reach keeps its id
