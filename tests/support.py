@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from selfmart.config import Settings
+from selfmart.db import Base
 
 
 def settings_for(url: str, **overrides: Any) -> Settings:
-    return Settings(
-        database_url=url,
-        env="test",
-        secret_key="test-secret-key-0123456789abcdef0123456789",
-        static_dir=Path("/nonexistent"),
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "env": "test",
+        "secret_key": "test-secret-key-0123456789abcdef0123456789",
+        "static_dir": Path("/nonexistent"),
+    }
+    return Settings(database_url=url, **{**defaults, **overrides})
 
 
 @dataclass(frozen=True)
@@ -52,3 +59,64 @@ def api_routes(app: FastAPI) -> list[RouteInfo]:
         for method in sorted(ctx.methods or ()):
             out.append(RouteInfo(method, path, ctx.dependant, tuple(ctx.param_convertors)))
     return out
+
+
+async def fingerprint(session: AsyncSession) -> dict[str, tuple[int, str]]:
+    """Per table: row count and a digest of every row, as the test's transaction sees them.
+    Equal fingerprints before and after a refused request prove it changed nothing."""
+    out: dict[str, tuple[int, str]] = {}
+    for table in Base.metadata.sorted_tables:
+        rows = (await session.execute(select(table))).all()
+        digest = hashlib.sha256("\n".join(sorted(repr(tuple(r)) for r in rows)).encode())
+        out[table.name] = (len(rows), digest.hexdigest()[:16])
+    return out
+
+
+@asynccontextmanager
+async def client_with(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    ip: str = "203.0.113.9",
+    **settings: Any,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client from `ip` against an app built with other settings, on the test's database
+    and transaction (no audit guard: for tests of refusals and middleware)."""
+    from selfmart.app import create_app
+
+    app = create_app(settings_for(db_url, **settings), engine=engine)
+    app.state.sessionmaker = sessionmaker
+    transport = httpx.ASGITransport(app=app, client=(ip, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.lines.append(f"{record.levelname} {record.name} {text} {record.__dict__}")
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[str]]:
+    """Every log record (message, traceback and extra fields) emitted inside the block.
+
+    create_app() replaces the root handlers (pytest's caplog with them), so enter this after
+    the app is built."""
+    handler = _Collect()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)

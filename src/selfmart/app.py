@@ -16,7 +16,8 @@ from selfmart.config import Settings, get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import NotFound, error_responses, install_handlers
 from selfmart.kit.logging import configure_logging
-from selfmart.middleware import RequestContextMiddleware
+from selfmart.kit.ratelimit import RateLimiter
+from selfmart.middleware import BodyLimitMiddleware, NulGuardMiddleware, RequestContextMiddleware
 from selfmart.routers import API_ROUTERS, TERMINAL_ROUTERS
 
 
@@ -46,13 +47,21 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
-        responses=error_responses(422),
+        # any route may meet an oversized body (BodyLimitMiddleware) or an invalid request
+        responses=error_responses(413, 422),
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.rate_limiter = RateLimiter(settings)
 
     install_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        by_path=settings.body_limits(),
+    )
+    app.add_middleware(NulGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

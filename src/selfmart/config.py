@@ -25,6 +25,22 @@ class Settings(BaseSettings):
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
     cors_origins: list[str] = Field(default_factory=list)
+    #: Largest request body accepted, in bytes; a bigger one is refused (413) unread.
+    max_body_bytes: int = 1024 * 1024
+    #: Other limits for some paths, e.g. {"/api/v1/products/import": 33554432}: each key is a
+    #: path prefix where "*" stands for one segment ("/api/v1/products/*/images"); the longest
+    #: matching key wins. From the environment as JSON.
+    max_body_bytes_by_path: dict[str, int] = Field(default_factory=dict)
+    #: Attempts per client IP on the public endpoints ("10/minute;100/hour": all must hold).
+    rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {
+            "login": "20/minute;200/hour",
+            "refresh": "60/minute",
+            "terminal_activate": "20/minute;100/hour",
+        }
+    )
+    #: Redis key prefix of the rate-limit counters (when redis_url is set).
+    rate_limit_key_prefix: str = "selfmart:ratelimit"
     log_level: str = "INFO"
     log_json: bool = False
     default_timezone: str = "Asia/Shanghai"
@@ -100,6 +116,16 @@ class Settings(BaseSettings):
     import_max_rows: int = 100_000
     #: Larger imports run as a background job with progress (GET /api/v1/jobs/{id}).
     import_sync_max_rows: int = 2_000
+
+    def body_limits(self) -> dict[str, int]:
+        """Per-path body limits: the upload routes take their file limit plus room for the
+        multipart envelope (so the route's own 413 names the file), then what is configured."""
+        envelope = 1024 * 1024
+        return {
+            "/api/v1/products/import": self.import_max_bytes + envelope,
+            "/api/v1/products/*/images": self.image_max_bytes + envelope,
+            **self.max_body_bytes_by_path,
+        }
 
     @property
     def sms_url(self) -> str:

@@ -7,12 +7,14 @@ The console translates `error` (and each detail's `reason`) by code.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from selfmart.kit.context import current_request_id
@@ -102,7 +104,8 @@ class UnsupportedMediaType(AppError):
     status, code, message = 415, "unsupported_media_type", "Unsupported media type"
 
 
-def _body(code: str, message: str, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
+def error_body(code: str, message: str, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
+    """The error shape, for code that answers outside the exception handlers (middleware)."""
     return ErrorBody(
         error=code, message=message, details=details or [], request_id=current_request_id()
     ).model_dump()
@@ -139,30 +142,139 @@ STATUS_CODES = {
 }
 
 
+def unreadable_body(exc: StarletteHTTPException) -> ErrorDetail | None:
+    """Starlette and FastAPI answer a body they cannot parse at all with a bare 400: bytes that
+    are not UTF-8, JSON nested deeper than the parser's recursion limit, broken multipart. Like
+    any other malformed body it is a 422 naming the body (nothing else raises a 400 here)."""
+    if exc.status_code != 400:
+        return None
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, UnicodeDecodeError):
+        reason, message = "json_invalid", "The body is not valid UTF-8 JSON"
+    elif isinstance(cause, RecursionError):
+        reason, message = "json_invalid", "The body is nested too deeply"
+    elif isinstance(cause, ValueError):
+        reason, message = "json_invalid", "The body is not valid JSON"
+    else:
+        reason, message = "body_invalid", f"The body cannot be read: {exc.detail}"
+    return ErrorDetail(field="body", reason=reason, message=message)
+
+
+_PG_KEY = re.compile(r"Key \(([^)]+)\)=")
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
+
+
+def integrity_conflict(exc: IntegrityError) -> AppError | None:
+    """A unique or foreign-key violation the service did not foresee (two requests racing
+    past the same check): 409 naming the column, not a 500. Other violations stay 500s: they
+    mean input validation is missing."""
+    orig = exc.orig
+    cause = getattr(orig, "__cause__", None) or orig
+    sqlstate = getattr(cause, "sqlstate", None) or getattr(orig, "sqlstate", None)
+    text = str(orig)
+    found = _PG_KEY.search(str(getattr(cause, "detail", "") or ""))
+    columns = found.group(1) if found else None
+    if sqlstate == "23505" or "UNIQUE constraint failed" in text:
+        if columns is None and (m := _SQLITE_UNIQUE.search(text.strip())):
+            columns = ", ".join(c.strip().rsplit(".", 1)[-1] for c in m.group(1).split(","))
+        return AlreadyExists(field=columns or None)
+    if sqlstate == "23503" or "FOREIGN KEY constraint failed" in text:
+        return Conflict(
+            "The record refers to one that does not exist, or is still referred to",
+            field=columns or None,
+        )
+    return None
+
+
+_INT64_MAX = 2**63 - 1
+#: asyncpg, binding a number its column type cannot hold
+_PG_OUT_OF_RANGE = re.compile(
+    r"invalid input for query argument \$\d+: (-?\d+) \(value out of int(?:16|32|64) range\)"
+)
+
+
+def out_of_range(request: Request, exc: Exception) -> ErrorDetail | None:
+    """A number no column can hold that reached the database because its route left it
+    unbounded (PostgreSQL: past 2**31-1 for an INTEGER column; both: past 2**63-1). The input
+    bounds (kit.ids) are the fix; this keeps such a gap a 422 naming the parameter, not a 500."""
+    text = str(getattr(exc, "orig", None) or exc)
+    value: int | None
+    if isinstance(exc, OverflowError) or "too large to convert to SQLite INTEGER" in text:
+        value = None  # SQLite does not say which: any number past 64 bits
+    elif m := _PG_OUT_OF_RANGE.search(text):
+        value = int(m.group(1))
+    else:
+        return None
+
+    def culprit(raw: object) -> bool:
+        try:
+            number = int(str(raw))
+        except ValueError:
+            return False
+        return number == value if value is not None else abs(number) > _INT64_MAX
+
+    candidates = [(f"path.{k}", v) for k, v in request.path_params.items()]
+    candidates += [(f"query.{k}", v) for k, v in request.query_params.multi_items()]
+    field = next((name for name, raw in candidates if culprit(raw)), "body")
+    return ErrorDetail(field=field, reason="out_of_range", message="The number is out of range")
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_request: Request, exc: AppError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(_body(exc.code, exc.message, exc.details), exc.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if "retry_after" in exc.extra:
+            headers["Retry-After"] = str(exc.extra["retry_after"])
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(
-            _body("validation_error", "The request is not valid", validation_details(exc.errors())),
+            error_body(
+                "validation_error", "The request is not valid", validation_details(exc.errors())
+            ),
             422,
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        unreadable = unreadable_body(exc)
+        if unreadable is not None:
+            return JSONResponse(
+                error_body("validation_error", "The request is not valid", [unreadable]), 422
+            )
         code = STATUS_CODES.get(exc.status_code, "http_error")
         return JSONResponse(
-            _body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None)
+            error_body(code, str(exc.detail)),
+            exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        conflict = integrity_conflict(exc)
+        if conflict is None:
+            raise exc  # a 500, rendered and logged like any other unexpected error
+        log.warning("integrity error answered %s: %s", conflict.status, conflict.details)
+        return await app_error(_request, conflict)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OverflowError)
+    async def number_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        detail = out_of_range(request, exc)
+        if detail is None:
+            raise exc  # a 500, rendered and logged like any other unexpected error
+        log.warning("unbounded number reached the database: %s", detail.field)
+        return JSONResponse(
+            error_body("validation_error", "The request is not valid", [detail]), 422
         )
 
     @app.exception_handler(Exception)
     async def unhandled(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(_body("internal_error", "Internal server error"), 500)
+        return JSONResponse(error_body("internal_error", "Internal server error"), 500)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

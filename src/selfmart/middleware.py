@@ -1,12 +1,16 @@
-"""ASGI middleware: request id, client address, security headers."""
+"""ASGI middleware: request id, client address, security headers, request body limits."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import parse_qsl
 
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from selfmart.errors import ErrorDetail, error_body
 from selfmart.kit.context import set_request
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -53,3 +57,124 @@ class RequestContextMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive` once a body passes its limit. FastAPI re-raises HTTPExceptions met
+    while it reads a body, so the error handler renders it as 413 payload_too_large."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is larger than {limit} bytes")
+        self.limit = limit
+
+
+class BodyLimitMiddleware:
+    """Refuses request bodies above a limit with 413 before reading them: at once when the
+    Content-Length says so, else as soon as the streamed (chunked) body passes it.
+
+    `by_path` maps path prefixes ("*" = one segment) to their own limit; the longest wins.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, by_path: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        rules = sorted((by_path or {}).items(), key=lambda kv: len(kv[0]), reverse=True)
+        self.rules = [(_prefix_pattern(prefix), n) for prefix, n in rules]
+
+    def limit_for(self, path: str) -> int:
+        for pattern, n in self.rules:
+            if pattern.match(path):
+                return n
+        return self.limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(scope, receive, send, limit)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except BodyTooLarge:
+            # read outside FastAPI's body parsing (a route streaming the body itself)
+            if started:
+                raise
+            await _refuse(scope, receive, send, limit)
+
+
+def _prefix_pattern(prefix: str) -> re.Pattern[str]:
+    parts = (re.escape(p) if p != "*" else "[^/]+" for p in prefix.split("/"))
+    return re.compile("^" + "/".join(parts))
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers") or []:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    message = f"The request body is larger than {limit} bytes"
+    detail = ErrorDetail(field="body", reason="payload_too_large", message=message)
+    body = error_body("payload_too_large", message, [detail])
+    # the unread body stays on the wire: the connection cannot serve another request
+    response = JSONResponse(body, 413, headers={"connection": "close"})
+    await response(scope, receive, send)
+
+
+class NulGuardMiddleware:
+    """Refuses a NUL character in the path or the query string with a 422 naming where it is:
+    PostgreSQL cannot take one in text (a 500), SQLite would store it. Request bodies are
+    guarded by kit.schema.InSchema."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            details = _nul_details(scope)
+            if details:
+                body = error_body("validation_error", "The request is not valid", details)
+                await JSONResponse(body, 422)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_details(scope: Scope) -> list[ErrorDetail]:
+    reason, message = "nul_character", "must not contain NUL (\\x00) characters"
+    out: list[ErrorDetail] = []
+    if "\x00" in scope.get("path", ""):
+        out.append(ErrorDetail(field="path", reason=reason, message=message))
+    query = scope.get("query_string", b"")
+    if b"%00" in query or b"\x00" in query:
+        text = query.decode("latin-1")
+        for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
+            if "\x00" in name or "\x00" in value:
+                field = "query." + name.replace("\x00", "")
+                out.append(ErrorDetail(field=field, reason=reason, message=message))
+    return out

@@ -17,6 +17,7 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.kit.ids import QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.time import utcnow
 
@@ -38,7 +39,7 @@ def audit_filter(
     ] = None,
     entity_type: Annotated[str | None, Query(max_length=64)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
-    store_id: Annotated[int | None, Query(ge=1)] = None,
+    store_id: QueryId = None,
     since: Annotated[AwareDatetime | None, Query(description="from (inclusive), with zone")] = None,
     until: Annotated[AwareDatetime | None, Query(description="to (exclusive), with zone")] = None,
     q: Annotated[

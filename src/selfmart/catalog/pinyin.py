@@ -32,10 +32,19 @@ def _keys(text: str) -> tuple[str, str]:
     return "".join(full), "".join(initials)
 
 
+#: The lengths of Product.pinyin_full and Product.pinyin_initials. A 200-character name spells
+#: up to 1,200 letters of pinyin ("zhuang"): the keys are cut to fit, so a very long name is
+#: found by its beginning rather than refused by PostgreSQL (a 500).
+FULL_MAX = 600
+INITIALS_MAX = 200
+
+
 def search_keys(name: str, brand: str = "") -> tuple[str, str]:
     """(full pinyin, initials) for a product, e.g. ("kekoukele|kekoukele", "kkkl|kkkl")."""
-    parts = [_keys(t) for t in (name, brand) if t.strip()]
-    return SEP.join(p[0] for p in parts), SEP.join(p[1] for p in parts)
+    parts = [_keys(t) for t in (name, brand or "") if t.strip()]
+    full = SEP.join(p[0] for p in parts)
+    initials = SEP.join(p[1] for p in parts)
+    return full[:FULL_MAX], initials[:INITIALS_MAX]
 
 
 def normalise_query(q: str) -> str:

@@ -46,6 +46,7 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.kit.ids import INT64_MAX, QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.tabular import XLSX_MEDIA_TYPE, Encoding
 
@@ -60,11 +61,11 @@ Importer = Annotated[Actor, require(Perm.PRODUCT_IMPORT)]
 
 def product_filter(
     q: Annotated[str | None, Query(max_length=100)] = None,
-    category_id: Annotated[int | None, Query(ge=1)] = None,
-    tag_id: Annotated[int | None, Query(ge=1)] = None,
+    category_id: QueryId = None,
+    tag_id: QueryId = None,
     status: ProductStatus | None = None,
     brand: Annotated[str | None, Query(max_length=100)] = None,
-    store_id: Annotated[int | None, Query(ge=1)] = None,
+    store_id: QueryId = None,
 ) -> ProductFilter:
     return ProductFilter(
         q=q or None,
@@ -159,7 +160,10 @@ async def product_by_barcode(
 @router.get(
     "/products/import/template",
     response_class=Response,
-    responses={200: {"content": {XLSX_MEDIA_TYPE: {}, "text/csv": {}}}},
+    responses={
+        200: {"content": {XLSX_MEDIA_TYPE: {}, "text/csv": {}}},
+        **error_responses(401, 403),
+    },
     operation_id="import_template",
 )
 async def import_template(actor: Importer, format: Literal["xlsx", "csv"] = "xlsx") -> Response:
@@ -363,8 +367,8 @@ async def image_file(
     operation_id="signed_media",
 )
 async def signed_media(
-    key: str,
-    exp: Annotated[int, Query()],
+    key: Annotated[str, Path(max_length=256)],
+    exp: Annotated[int, Query(ge=0, le=INT64_MAX)],
     sig: Annotated[str, Query(max_length=64)],
     settings: SettingsDep,
     storage: StorageDep,

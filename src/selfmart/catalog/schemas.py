@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from selfmart.kit.ids import Id
 from selfmart.kit.schema import InSchema, Schema
 
 #: Fen in a request body: a JSON integer only (3.5 or "350" is a 422 naming the field).
@@ -53,7 +54,7 @@ class TagRead(Schema):
 
 class CategoryCreate(InSchema):
     name: str = Field(min_length=1, max_length=64)
-    parent_id: int | None = None
+    parent_id: Id | None = None
     #: Position among its siblings; appended at the end when omitted.
     sort_order: int | None = Field(None, ge=0, le=1_000_000)
 
@@ -64,15 +65,15 @@ class CategoryUpdate(InSchema):
 
 class CategoryMove(InSchema):
     #: The new parent; None moves the category to the top level.
-    parent_id: int | None
+    parent_id: Id | None
     #: 0-based position among the new siblings; at the end when omitted.
-    position: int | None = Field(None, ge=0)
+    position: int | None = Field(None, ge=0, le=1_000_000)
 
 
 class CategoryReorder(InSchema):
-    parent_id: int | None
+    parent_id: Id | None
     #: Every child of `parent_id`, in the new order.
-    ids: list[int] = Field(min_length=1, max_length=1000)
+    ids: list[Id] = Field(min_length=1, max_length=1000)
 
 
 class CategoryRead(Schema):
@@ -115,15 +116,15 @@ class _ProductFields(InSchema):
     brand: str | None = Field(None, max_length=100)
     spec: str | None = Field(None, max_length=64)
     unit: str | None = Field(None, min_length=1, max_length=16)
-    category_id: int | None = None
+    category_id: Id | None = None
     member_price_fen: StrictFen | None = None
     shelf_life_days: Annotated[int, Field(strict=True, ge=1, le=36500)] | None = None
     track_batches: bool | None = None
     low_stock_threshold: StrictCount | None = None
     status: ProductStatus | None = None
     #: GS1 codes (check digit validated) or internal codes starting with a letter.
-    barcodes: list[str] | None = Field(None, max_length=20)
-    tag_ids: list[int] | None = Field(None, max_length=50)
+    barcodes: list[Annotated[str, Field(max_length=64)]] | None = Field(None, max_length=20)
+    tag_ids: list[Id] | None = Field(None, max_length=50)
 
 
 class ProductCreate(_ProductFields):
@@ -165,12 +166,12 @@ class ProductFilter(InSchema):
     """A product search; the same filter selects products for a bulk edit or an export."""
 
     q: str | None = Field(None, max_length=100, description="name, brand, barcode or pinyin")
-    category_id: int | None = Field(None, description="this category and its sub-categories")
-    tag_id: int | None = None
+    category_id: Id | None = Field(None, description="this category and its sub-categories")
+    tag_id: Id | None = None
     status: ProductStatus | None = None
     brand: str | None = Field(None, max_length=100)
-    store_id: int | None = Field(None, description="products listed in this store")
-    ids: list[int] | None = Field(None, max_length=10_000)
+    store_id: Id | None = Field(None, description="products listed in this store")
+    ids: list[Id] | None = Field(None, max_length=10_000)
 
 
 # --- store listing ------------------------------------------------------------------------
@@ -202,7 +203,7 @@ class ListingRead(Schema):
 class Selection(InSchema):
     """Exactly one of: explicit product ids, or a search filter."""
 
-    ids: list[int] | None = Field(None, min_length=1, max_length=10_000)
+    ids: list[Id] | None = Field(None, min_length=1, max_length=10_000)
     filter: ProductFilter | None = None
 
     @model_validator(mode="after")
@@ -217,7 +218,7 @@ class SetPrice(InSchema):
     field: PriceField = "price_fen"
     amount_fen: StrictFen
     #: Set the store price in this store instead of the chain-wide price (price_fen only).
-    store_id: int | None = None
+    store_id: Id | None = None
 
 
 class AdjustPrice(InSchema):
@@ -226,8 +227,10 @@ class AdjustPrice(InSchema):
     #: Add this many fen (negative lowers the price) ...
     by_fen: Annotated[int, Field(strict=True, ge=-10_000_000_000, le=10_000_000_000)] | None = None
     #: ... or change by this percent (-10 = 10% off), rounded half-up to the fen.
-    percent: Annotated[Decimal, Field(ge=-100, le=1000, decimal_places=2)] | None = None
-    store_id: int | None = None
+    percent: Annotated[Decimal, Field(ge=-100, le=1000, decimal_places=2, max_digits=6)] | None = (
+        None
+    )
+    store_id: Id | None = None
 
     @model_validator(mode="after")
     def _one_of(self) -> AdjustPrice:
@@ -245,17 +248,17 @@ class SetThreshold(InSchema):
     op: Literal["set_threshold"]
     #: With store_id: the store's override (None clears it); without: the chain-wide value.
     low_stock_threshold: StrictCount | None
-    store_id: int | None = None
+    store_id: Id | None = None
 
 
 class MoveCategory(InSchema):
     op: Literal["move_category"]
-    category_id: int | None
+    category_id: Id | None
 
 
 class AddTags(InSchema):
     op: Literal["add_tags"]
-    tag_ids: list[int] = Field(min_length=1, max_length=50)
+    tag_ids: list[Id] = Field(min_length=1, max_length=50)
 
 
 BulkAction = Annotated[

@@ -202,7 +202,8 @@ async def _load_tags(session: AsyncSession, tag_ids: Sequence[int]) -> list[Tag]
 
 def refresh_search_keys(product: Product) -> None:
     """Keep the pinyin columns in step with name and brand."""
-    product.pinyin_full, product.pinyin_initials = search_keys(product.name, product.brand)
+    # a new product sent without a brand has None here until the column default applies
+    product.pinyin_full, product.pinyin_initials = search_keys(product.name, product.brand or "")
 
 
 async def _flush_unique(session: AsyncSession) -> None:

@@ -33,6 +33,7 @@ from selfmart.iam.schemas import (
 )
 from selfmart.kit.context import current_request_id
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.ratelimit import rate_limited
 from selfmart.models import User
 
 router = APIRouter(tags=["iam"])
@@ -71,7 +72,8 @@ UserInScope = Annotated[User, Depends(_user_in_scope)]
     "/auth/login",
     operation_id="login",
     response_model=TokenPair,
-    responses=error_responses(401),
+    responses=error_responses(401, 429),
+    dependencies=[rate_limited("login")],
 )
 async def login(body: LoginIn, session: SessionDep) -> TokenPair | JSONResponse:
     result = await sessions.login(session, username=body.username, password=body.password)
@@ -82,7 +84,8 @@ async def login(body: LoginIn, session: SessionDep) -> TokenPair | JSONResponse:
     "/auth/refresh",
     operation_id="refresh",
     response_model=TokenPair,
-    responses=error_responses(401),
+    responses=error_responses(401, 429),
+    dependencies=[rate_limited("refresh")],
 )
 async def refresh(body: RefreshIn, session: SessionDep) -> TokenPair | JSONResponse:
     result = await sessions.refresh(session, refresh_token=body.refresh_token)

@@ -9,10 +9,11 @@ from fastapi import Depends
 from selfmart.deps import SessionDep
 from selfmart.iam.dependencies import CurrentActor
 from selfmart.inventory.queries import visible_store
+from selfmart.kit.ids import PathId
 from selfmart.models import Store
 
 
-async def _store_in_scope(store_id: int, session: SessionDep, actor: CurrentActor) -> Store:
+async def _store_in_scope(store_id: PathId, session: SessionDep, actor: CurrentActor) -> Store:
     """The path's store, if the caller may see it. Routes list it after their permission, so a
     caller without the permission gets 403 first; and it is solved before the body is
     validated, so another store is a 404 whatever the body says."""

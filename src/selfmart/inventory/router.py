@@ -39,6 +39,7 @@ from selfmart.inventory.schemas import (
     StockRow,
     WriteOff,
 )
+from selfmart.kit.ids import BigPathId, PathId, QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.time import utcnow
 
@@ -54,14 +55,14 @@ def stock_filter(
         str | None, Query(max_length=100, description="name, brand, pinyin, barcode")
     ] = None,
     state: Annotated[str | None, Query(pattern="^(ok|low|out)$")] = None,
-    category_id: int | None = None,
+    category_id: QueryId = None,
     sort: Annotated[str, Query(description=", ".join(queries.STOCK_SORTS))] = "name",
 ) -> queries.StockFilter:
     return queries.StockFilter(q=q, state=state, category_id=category_id, sort=sort)
 
 
 def movement_filter(
-    product_id: int | None = None,
+    product_id: QueryId = None,
     kind: Annotated[list[str] | None, Query(description="one or more movement kinds")] = None,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -108,7 +109,7 @@ def _change(
     responses=error_responses(401, 403, 404),
 )
 async def list_stock(
-    store_id: int,
+    store_id: PathId,
     flt: StockFilterDep,
     params: Pages,
     session: SessionDep,
@@ -144,7 +145,11 @@ STOCK_COLUMNS: list[export.Column] = [
     responses={200: {"content": {export.XLSX_TYPE: {}}}, **error_responses(401, 403, 404)},
 )
 async def export_stock(
-    store_id: int, flt: StockFilterDep, session: SessionDep, actor: StockReader, store: StoreInScope
+    store_id: PathId,
+    flt: StockFilterDep,
+    session: SessionDep,
+    actor: StockReader,
+    store: StoreInScope,
 ) -> Response:
     content = await export.xlsx(
         queries.iter_stock(session, store_id, flt, actor=actor), STOCK_COLUMNS, "库存"
@@ -159,7 +164,7 @@ async def export_stock(
     responses=error_responses(401, 403, 404),
 )
 async def list_movements(
-    store_id: int,
+    store_id: PathId,
     flt: MovementFilterDep,
     params: Pages,
     session: SessionDep,
@@ -195,7 +200,7 @@ KIND_NAMES = {
     responses={200: {"content": {export.XLSX_TYPE: {}}}, **error_responses(401, 403, 404)},
 )
 async def export_movements(
-    store_id: int,
+    store_id: PathId,
     flt: MovementFilterDep,
     session: SessionDep,
     actor: StockReader,
@@ -228,7 +233,7 @@ async def export_movements(
     responses=error_responses(401, 403, 404),
 )
 async def receive_stock(
-    store_id: int, body: ReceiptIn, session: SessionDep, actor: StockWriter, store: StoreInScope
+    store_id: PathId, body: ReceiptIn, session: SessionDep, actor: StockWriter, store: StoreInScope
 ) -> ReceiptRead:
     document, booked = await inventory.receive_direct(
         session,
@@ -254,7 +259,11 @@ async def receive_stock(
     responses=error_responses(401, 403, 404),
 )
 async def get_stock(
-    store_id: int, product_id: int, session: SessionDep, actor: StockReader, store: StoreInScope
+    store_id: PathId,
+    product_id: PathId,
+    session: SessionDep,
+    actor: StockReader,
+    store: StoreInScope,
 ) -> dict[str, Any]:
     return await queries.stock_of(session, store_id, product_id, actor=actor)
 
@@ -266,8 +275,8 @@ async def get_stock(
     responses=error_responses(401, 403, 404),
 )
 async def stock_series(
-    store_id: int,
-    product_id: int,
+    store_id: PathId,
+    product_id: PathId,
     session: SessionDep,
     actor: StockReader,
     store: StoreInScope,
@@ -296,8 +305,8 @@ async def stock_series(
     responses=error_responses(401, 403, 404),
 )
 async def adjust_stock(
-    store_id: int,
-    product_id: int,
+    store_id: PathId,
+    product_id: PathId,
     body: StockAdjust,
     session: SessionDep,
     actor: StockWriter,
@@ -322,8 +331,8 @@ async def adjust_stock(
     responses=error_responses(401, 403, 404, 409),
 )
 async def write_off_stock(
-    store_id: int,
-    product_id: int,
+    store_id: PathId,
+    product_id: PathId,
     body: WriteOff,
     session: SessionDep,
     actor: StockWriter,
@@ -427,11 +436,11 @@ def _batch(view: batches.BatchView) -> BatchRead:
     responses=error_responses(401, 403, 404),
 )
 async def list_batches(
-    store_id: int,
+    store_id: PathId,
     session: SessionDep,
     actor: StockReader,
     store: StoreInScope,
-    product_id: int | None = None,
+    product_id: QueryId = None,
     expiring_within_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
 ) -> list[BatchRead]:
     views = await batches.list_batches(
@@ -451,8 +460,8 @@ async def list_batches(
     responses=error_responses(401, 403, 404, 409),
 )
 async def write_off_batch(
-    store_id: int,
-    batch_id: int,
+    store_id: PathId,
+    batch_id: BigPathId,
     body: BatchWriteOff,
     session: SessionDep,
     actor: StockWriter,
@@ -477,10 +486,10 @@ async def list_alerts(
     params: Pages,
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.ALERT_READ)],
-    store_id: int | None = None,
+    store_id: QueryId = None,
     status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
     kind: Annotated[str | None, Query(pattern="^(low_stock|near_expiry)$")] = None,
-    product_id: int | None = None,
+    product_id: QueryId = None,
 ) -> Page[AlertRead]:
     items, total = await alerts.list_alerts(
         session,
@@ -506,7 +515,7 @@ async def list_alerts(
     responses=error_responses(401, 403, 404, 409),
 )
 async def resolve_alert(
-    alert_id: int,
+    alert_id: BigPathId,
     body: ResolveIn,
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.ALERT_WRITE)],
@@ -525,9 +534,9 @@ async def list_discrepancies(
     params: Pages,
     session: SessionDep,
     actor: StockReader,
-    store_id: int | None = None,
+    store_id: QueryId = None,
     status: Annotated[str | None, Query(pattern="^(open|resolved)$")] = None,
-    product_id: int | None = None,
+    product_id: QueryId = None,
 ) -> Page[DiscrepancyRead]:
     items, total = await discrepancies.list_discrepancies(
         session, actor=actor, params=params, store_id=store_id, status=status, product_id=product_id
@@ -547,7 +556,7 @@ async def list_discrepancies(
     responses=error_responses(401, 403, 404, 409),
 )
 async def resolve_discrepancy(
-    discrepancy_id: int, body: ResolveRequired, session: SessionDep, actor: StockWriter
+    discrepancy_id: BigPathId, body: ResolveRequired, session: SessionDep, actor: StockWriter
 ) -> DiscrepancyRead:
     item = await discrepancies.resolve(session, discrepancy_id, actor=actor, note=body.note)
     return DiscrepancyRead.model_validate(item)
@@ -588,7 +597,7 @@ async def create_alert_route(
     responses=error_responses(401, 403, 404),
 )
 async def update_alert_route(
-    route_id: int,
+    route_id: PathId,
     body: AlertRouteUpdate,
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.ALERT_WRITE)],
@@ -603,7 +612,7 @@ async def update_alert_route(
     responses=error_responses(401, 403, 404),
 )
 async def delete_alert_route(
-    route_id: int, session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_WRITE)]
+    route_id: PathId, session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_WRITE)]
 ) -> Response:
     await alert_routes.delete_route(session, route_id, actor=actor)
     return Response(status_code=204)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from selfmart.kit.ids import Id
 from selfmart.kit.schema import InSchema, Schema
 
 Quantity = Annotated[int, Field(gt=0, le=1_000_000, strict=True, description="whole units > 0")]
@@ -90,7 +91,7 @@ class WriteOff(InSchema):
 
 
 class ReceiptLineIn(InSchema):
-    product_id: int
+    product_id: Id
     quantity: Quantity
     expiry_date: date | None = None
     batch_no: Annotated[str, Field(max_length=64)] = ""
@@ -108,8 +109,8 @@ class ReceiptRead(Schema):
 
 
 class BulkStockIn(InSchema):
-    store_id: int
-    product_ids: Annotated[list[int], Field(min_length=1, max_length=1000)]
+    store_id: Id
+    product_ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
     mode: Literal["set", "adjust"]
     value: Annotated[int, Field(strict=True, ge=-1_000_000, le=1_000_000)]
     #: required to apply; the preview may leave it empty
@@ -195,10 +196,10 @@ class BatchWriteOff(InSchema):
 class AlertRouteIn(InSchema):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     #: None: every store (only for people who run every store)
-    store_id: int | None = None
+    store_id: Id | None = None
     kinds: Annotated[list[Literal["low_stock", "near_expiry"]], Field(max_length=2)] = []
     target: Literal["role", "robot"]
-    role_id: int | None = None
+    role_id: Id | None = None
     channels: Annotated[list[Literal["in_app", "email", "sms"]], Field(max_length=3)] = []
     robot_kind: Literal["wecom", "dingtalk", "feishu"] | None = None
     webhook_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://\S+$")] = None
@@ -211,7 +212,7 @@ class AlertRouteIn(InSchema):
 class AlertRouteUpdate(InSchema):
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     kinds: Annotated[list[Literal["low_stock", "near_expiry"]] | None, Field(max_length=2)] = None
-    role_id: int | None = None
+    role_id: Id | None = None
     channels: Annotated[list[Literal["in_app", "email", "sms"]] | None, Field(max_length=3)] = None
     robot_kind: Literal["wecom", "dingtalk", "feishu"] | None = None
     webhook_url: Annotated[str | None, Field(max_length=500, pattern=r"^https?://\S+$")] = None

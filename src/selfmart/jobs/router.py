@@ -13,6 +13,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.jobs import service as jobs
 from selfmart.jobs.schemas import JobRead
+from selfmart.kit.ids import BigPathId
 from selfmart.models import JobRun
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -25,7 +26,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
     responses=error_responses(401, 403, 404),
 )
 async def get_job(
-    job_id: int, session: SessionDep, actor: Annotated[Actor, require(Perm.JOB_READ)]
+    job_id: BigPathId, session: SessionDep, actor: Annotated[Actor, require(Perm.JOB_READ)]
 ) -> JobRun:
     """A job's status and progress: your own jobs (a super admin sees every job)."""
     return await jobs.get_job(session, actor, job_id)

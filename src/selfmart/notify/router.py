@@ -10,6 +10,7 @@ from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import authenticated
+from selfmart.kit.ids import BigPathId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.notify import service as notify
 from selfmart.notify.schemas import MessageRead, ReadAllResult, UnreadCount
@@ -23,7 +24,7 @@ Me = Annotated[Actor, authenticated()]
     "",
     response_model=Page[MessageRead],
     operation_id="list_messages",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def list_messages(
     session: SessionDep,
@@ -45,7 +46,7 @@ async def list_messages(
     "/unread-count",
     response_model=UnreadCount,
     operation_id="unread_message_count",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def unread_message_count(session: SessionDep, actor: Me) -> UnreadCount:
     return UnreadCount(count=await notify.unread_count(session, actor))
@@ -55,7 +56,7 @@ async def unread_message_count(session: SessionDep, actor: Me) -> UnreadCount:
     "/read-all",
     response_model=ReadAllResult,
     operation_id="read_all_messages",
-    responses=error_responses(401),
+    responses=error_responses(401, 403),
 )
 async def read_all_messages(session: SessionDep, actor: Me) -> ReadAllResult:
     return ReadAllResult(updated=await notify.mark_all_read(session, actor))
@@ -66,8 +67,8 @@ async def read_all_messages(session: SessionDep, actor: Me) -> ReadAllResult:
     status_code=204,
     response_class=Response,
     operation_id="read_message",
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 403, 404),
 )
-async def read_message(message_id: int, session: SessionDep, actor: Me) -> Response:
+async def read_message(message_id: BigPathId, session: SessionDep, actor: Me) -> Response:
     await notify.mark_read(session, actor, message_id)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.inventory.dependencies import StoreInScope
+from selfmart.kit.ids import PathId, QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.purchasing import purchase_orders, reorder, stocktakes, suppliers, transfers
 from selfmart.purchasing.schemas import (
@@ -69,7 +70,7 @@ async def list_suppliers(
     actor: SupplierReader,
     q: Annotated[str | None, Query(max_length=100)] = None,
     status: Annotated[str | None, Query(pattern="^(active|inactive)$")] = None,
-    product_id: int | None = None,
+    product_id: QueryId = None,
 ) -> Page[SupplierRead]:
     items, total = await suppliers.list_suppliers(
         session, params, q=q, status=status, product_id=product_id
@@ -99,7 +100,7 @@ async def create_supplier(body: SupplierCreate, session: SessionDep, actor: Supp
     operation_id="getSupplier",
     responses=R404,
 )
-async def get_supplier(supplier_id: int, session: SessionDep, actor: SupplierReader) -> Any:
+async def get_supplier(supplier_id: PathId, session: SessionDep, actor: SupplierReader) -> Any:
     supplier = await suppliers.get_supplier(session, supplier_id)
     return {
         **SupplierRead.model_validate(supplier).model_dump(),
@@ -114,7 +115,7 @@ async def get_supplier(supplier_id: int, session: SessionDep, actor: SupplierRea
     responses=R404,
 )
 async def update_supplier(
-    supplier_id: int, body: SupplierUpdate, session: SessionDep, actor: SupplierWriter
+    supplier_id: PathId, body: SupplierUpdate, session: SessionDep, actor: SupplierWriter
 ) -> Any:
     return await suppliers.update_supplier(session, supplier_id, body, actor=actor)
 
@@ -126,8 +127,8 @@ async def update_supplier(
     responses=R404,
 )
 async def set_supplier_product(
-    supplier_id: int,
-    product_id: int,
+    supplier_id: PathId,
+    product_id: PathId,
     body: SupplierProductIn,
     session: SessionDep,
     actor: SupplierWriter,
@@ -142,7 +143,7 @@ async def set_supplier_product(
     responses=R404,
 )
 async def remove_supplier_product(
-    supplier_id: int, product_id: int, session: SessionDep, actor: SupplierWriter
+    supplier_id: PathId, product_id: PathId, session: SessionDep, actor: SupplierWriter
 ) -> Response:
     await suppliers.remove_supplier_product(session, supplier_id, product_id, actor=actor)
     return Response(status_code=204)
@@ -161,11 +162,11 @@ async def list_purchase_orders(
     params: Pages,
     session: SessionDep,
     actor: PurchaseReader,
-    store_id: int | None = None,
+    store_id: QueryId = None,
     status: Annotated[
         str | None, Query(pattern="^(" + "|".join(purchase_orders.STATUSES) + ")$")
     ] = None,
-    supplier_id: int | None = None,
+    supplier_id: QueryId = None,
     q: Annotated[str | None, Query(max_length=32, description="order number")] = None,
 ) -> Page[PORead]:
     rows, total = await purchase_orders.list_orders(
@@ -211,7 +212,7 @@ async def create_purchase_order(
     responses=R404,
 )
 async def get_purchase_order(
-    po_id: int, session: SessionDep, actor: PurchaseReader
+    po_id: PathId, session: SessionDep, actor: PurchaseReader
 ) -> dict[str, Any]:
     po = await purchase_orders.get_order(session, po_id, actor=actor)
     return await purchase_orders.detail(session, po)
@@ -224,7 +225,7 @@ async def get_purchase_order(
     responses=R409,
 )
 async def update_purchase_order(
-    po_id: int, body: POUpdate, session: SessionDep, actor: PurchaseWriter
+    po_id: PathId, body: POUpdate, session: SessionDep, actor: PurchaseWriter
 ) -> dict[str, Any]:
     po = await purchase_orders.update_order(session, po_id, body, actor=actor)
     return await purchase_orders.detail(session, po)
@@ -237,7 +238,7 @@ async def update_purchase_order(
     responses=R409,
 )
 async def submit_purchase_order(
-    po_id: int, session: SessionDep, actor: PurchaseWriter
+    po_id: PathId, session: SessionDep, actor: PurchaseWriter
 ) -> dict[str, Any]:
     po = await purchase_orders.submit(session, po_id, actor=actor)
     return await purchase_orders.detail(session, po)
@@ -250,7 +251,7 @@ async def submit_purchase_order(
     responses=R409,
 )
 async def receive_purchase_order(
-    po_id: int, body: POReceive, session: SessionDep, actor: PurchaseWriter
+    po_id: PathId, body: POReceive, session: SessionDep, actor: PurchaseWriter
 ) -> dict[str, Any]:
     po = await purchase_orders.receive(session, po_id, body, actor=actor)
     return await purchase_orders.detail(session, po)
@@ -263,7 +264,7 @@ async def receive_purchase_order(
     responses=R409,
 )
 async def close_purchase_order(
-    po_id: int, body: NoteIn, session: SessionDep, actor: PurchaseWriter
+    po_id: PathId, body: NoteIn, session: SessionDep, actor: PurchaseWriter
 ) -> dict[str, Any]:
     po = await purchase_orders.close(session, po_id, actor=actor, note=body.note)
     return await purchase_orders.detail(session, po)
@@ -276,7 +277,7 @@ async def close_purchase_order(
     responses=R409,
 )
 async def cancel_purchase_order(
-    po_id: int, body: NoteIn, session: SessionDep, actor: PurchaseWriter
+    po_id: PathId, body: NoteIn, session: SessionDep, actor: PurchaseWriter
 ) -> dict[str, Any]:
     po = await purchase_orders.cancel(session, po_id, actor=actor, note=body.note)
     return await purchase_orders.detail(session, po)
@@ -292,7 +293,7 @@ async def cancel_purchase_order(
     responses=R404,
 )
 async def reorder_suggestions(
-    store_id: int,
+    store_id: PathId,
     session: SessionDep,
     actor: PurchaseReader,
     store: StoreInScope,
@@ -310,7 +311,7 @@ async def reorder_suggestions(
     responses=R404,
 )
 async def reorder_to_purchase_orders(
-    store_id: int,
+    store_id: PathId,
     body: ReorderToOrders,
     session: SessionDep,
     actor: PurchaseWriter,
@@ -330,7 +331,7 @@ async def list_transfers(
     params: Pages,
     session: SessionDep,
     actor: StockReader,
-    store_id: int | None = None,
+    store_id: QueryId = None,
     status: Annotated[str | None, Query(pattern="^(draft|in_transit|received|cancelled)$")] = None,
 ) -> Page[TransferRead]:
     items, total = await transfers.list_transfers(
@@ -364,7 +365,9 @@ async def create_transfer(
     operation_id="getTransfer",
     responses=R404,
 )
-async def get_transfer(transfer_id: int, session: SessionDep, actor: StockReader) -> dict[str, Any]:
+async def get_transfer(
+    transfer_id: PathId, session: SessionDep, actor: StockReader
+) -> dict[str, Any]:
     transfer = await transfers.get_transfer(session, transfer_id, actor=actor)
     return await transfers.detail(session, transfer)
 
@@ -376,7 +379,7 @@ async def get_transfer(transfer_id: int, session: SessionDep, actor: StockReader
     responses=R409,
 )
 async def ship_transfer(
-    transfer_id: int, session: SessionDep, actor: StockWriter
+    transfer_id: PathId, session: SessionDep, actor: StockWriter
 ) -> dict[str, Any]:
     transfer = await transfers.ship(session, transfer_id, actor=actor)
     return await transfers.detail(session, transfer)
@@ -389,7 +392,7 @@ async def ship_transfer(
     responses=R409,
 )
 async def receive_transfer(
-    transfer_id: int, body: TransferReceive, session: SessionDep, actor: StockWriter
+    transfer_id: PathId, body: TransferReceive, session: SessionDep, actor: StockWriter
 ) -> dict[str, Any]:
     transfer = await transfers.receive(session, transfer_id, body, actor=actor)
     return await transfers.detail(session, transfer)
@@ -402,7 +405,7 @@ async def receive_transfer(
     responses=R409,
 )
 async def cancel_transfer(
-    transfer_id: int, session: SessionDep, actor: StockWriter
+    transfer_id: PathId, session: SessionDep, actor: StockWriter
 ) -> dict[str, Any]:
     transfer = await transfers.cancel(session, transfer_id, actor=actor)
     return await transfers.detail(session, transfer)
@@ -421,7 +424,7 @@ async def list_stocktakes(
     params: Pages,
     session: SessionDep,
     actor: StockReader,
-    store_id: int | None = None,
+    store_id: QueryId = None,
     status: Annotated[str | None, Query(pattern="^(counting|posted|cancelled)$")] = None,
 ) -> Page[StocktakeRead]:
     items, total = await stocktakes.list_stocktakes(
@@ -456,7 +459,7 @@ async def create_stocktake(
     responses=R404,
 )
 async def get_stocktake(
-    stocktake_id: int, session: SessionDep, actor: StockReader
+    stocktake_id: PathId, session: SessionDep, actor: StockReader
 ) -> dict[str, Any]:
     """The stocktake with its variance report."""
     take = await stocktakes.get_stocktake(session, stocktake_id, actor=actor)
@@ -470,7 +473,7 @@ async def get_stocktake(
     responses=R409,
 )
 async def enter_counts(
-    stocktake_id: int, body: CountsIn, session: SessionDep, actor: StocktakeWriter
+    stocktake_id: PathId, body: CountsIn, session: SessionDep, actor: StocktakeWriter
 ) -> dict[str, Any]:
     take = await stocktakes.enter_counts(session, stocktake_id, body, actor=actor)
     return await stocktakes.report(session, take)
@@ -483,7 +486,7 @@ async def enter_counts(
     responses=R409,
 )
 async def post_stocktake(
-    stocktake_id: int, body: StocktakePost, session: SessionDep, actor: StocktakeWriter
+    stocktake_id: PathId, body: StocktakePost, session: SessionDep, actor: StocktakeWriter
 ) -> dict[str, Any]:
     take = await stocktakes.post(session, stocktake_id, actor=actor, uncounted=body.uncounted)
     return await stocktakes.report(session, take)
@@ -496,7 +499,7 @@ async def post_stocktake(
     responses=R409,
 )
 async def cancel_stocktake(
-    stocktake_id: int, session: SessionDep, actor: StocktakeWriter
+    stocktake_id: PathId, session: SessionDep, actor: StocktakeWriter
 ) -> dict[str, Any]:
     take = await stocktakes.cancel(session, stocktake_id, actor=actor)
     return await stocktakes.report(session, take)

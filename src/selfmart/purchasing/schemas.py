@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
 
+from selfmart.kit.ids import Id
 from selfmart.kit.money import Fen
 from selfmart.kit.schema import InSchema, Schema
 
@@ -22,7 +23,7 @@ class SupplierCreate(InSchema):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     contact_name: Annotated[str, Field(max_length=100)] = ""
     phone: Annotated[str | None, Field(max_length=32, pattern=r"^[0-9+\- ]{5,32}$")] = None
-    email: EmailStr | None = None
+    email: Annotated[EmailStr, Field(max_length=254)] | None = None
     address: Annotated[str, Field(max_length=300)] = ""
     payment_terms: Annotated[str, Field(max_length=100)] = ""
     payment_days: Annotated[int, Field(ge=0, le=365, strict=True)] = 0
@@ -33,7 +34,7 @@ class SupplierUpdate(InSchema):
     name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     contact_name: Annotated[str | None, Field(max_length=100)] = None
     phone: Annotated[str | None, Field(max_length=32, pattern=r"^[0-9+\- ]{5,32}$")] = None
-    email: EmailStr | None = None
+    email: Annotated[EmailStr, Field(max_length=254)] | None = None
     address: Annotated[str | None, Field(max_length=300)] = None
     payment_terms: Annotated[str | None, Field(max_length=100)] = None
     payment_days: Annotated[int | None, Field(ge=0, le=365, strict=True)] = None
@@ -84,15 +85,15 @@ class SupplierDetail(SupplierRead):
 
 
 class POLineIn(InSchema):
-    product_id: int
+    product_id: Id
     quantity: Quantity
     #: default: the supplier's cost for the product, else the product's cost
     cost_fen: Fen | None = None
 
 
 class POCreate(InSchema):
-    store_id: int
-    supplier_id: int
+    store_id: Id
+    supplier_id: Id
     lines: Annotated[list[POLineIn], Field(min_length=1, max_length=500)]
     expected_on: date | None = None
     note: Annotated[str, Field(max_length=2000)] = ""
@@ -137,7 +138,7 @@ class PODetail(PORead):
 
 
 class ReceiveLineIn(InSchema):
-    product_id: int
+    product_id: Id
     quantity: Quantity
     expiry_date: date | None = None
     batch_no: Annotated[str, Field(max_length=64)] = ""
@@ -183,7 +184,7 @@ class ReorderSuggestionRead(Schema):
 
 class ReorderToOrders(ReorderParams):
     #: only these products (default: every suggestion)
-    product_ids: Annotated[list[int] | None, Field(max_length=1000)] = None
+    product_ids: Annotated[list[Id] | None, Field(max_length=1000)] = None
     #: quantities to order instead of the suggestion, by product id
     quantities: dict[int, Quantity] | None = None
 
@@ -192,19 +193,19 @@ class ReorderToOrders(ReorderParams):
 
 
 class TransferLineIn(InSchema):
-    product_id: int
+    product_id: Id
     quantity: Quantity
 
 
 class TransferCreate(InSchema):
-    from_store_id: int
-    to_store_id: int
+    from_store_id: Id
+    to_store_id: Id
     lines: Annotated[list[TransferLineIn], Field(min_length=1, max_length=500)]
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
 class TransferReceiveLine(InSchema):
-    product_id: int
+    product_id: Id
     quantity: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 
 
@@ -242,14 +243,14 @@ class TransferDetail(TransferRead):
 
 
 class StocktakeCreate(InSchema):
-    store_id: int
+    store_id: Id
     #: count only these categories (with their sub-categories); empty: the whole store
-    category_ids: Annotated[list[int], Field(max_length=100)] = []
+    category_ids: Annotated[list[Id], Field(max_length=100)] = []
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
 class CountIn(InSchema):
-    product_id: int | None = None
+    product_id: Id | None = None
     barcode: Annotated[str | None, Field(min_length=1, max_length=32)] = None
     counted_qty: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 

@@ -16,6 +16,10 @@ from selfmart.terminals import service as terminals
 from selfmart.terminals import signing
 from selfmart.terminals.service import TerminalContext
 
+#: Far above any valid value; longer headers are refused (422 naming the header) before the
+#: verifier reads them.
+HEADER_MAX = 256
+
 
 class TerminalAuth:
     """Dependency: the request carries a valid terminal signature; yields a TerminalContext.
@@ -31,16 +35,30 @@ class TerminalAuth:
         self,
         request: Request,
         session: SessionDep,
-        key_id: Annotated[str | None, Header(alias=signing.HEADER_KEY_ID)] = None,
+        key_id: Annotated[
+            str | None, Header(alias=signing.HEADER_KEY_ID, max_length=HEADER_MAX)
+        ] = None,
         timestamp: Annotated[
-            str | None, Header(alias=signing.HEADER_TIMESTAMP, description="unix seconds")
+            str | None,
+            Header(
+                alias=signing.HEADER_TIMESTAMP, max_length=HEADER_MAX, description="unix seconds"
+            ),
         ] = None,
         nonce: Annotated[
-            str | None, Header(alias=signing.HEADER_NONCE, description="16-64 of [A-Za-z0-9_-]")
+            str | None,
+            Header(
+                alias=signing.HEADER_NONCE,
+                max_length=HEADER_MAX,
+                description="16-64 of [A-Za-z0-9_-]",
+            ),
         ] = None,
         signature: Annotated[
             str | None,
-            Header(alias=signing.HEADER_SIGNATURE, description="hex HMAC-SHA256, 64 chars"),
+            Header(
+                alias=signing.HEADER_SIGNATURE,
+                max_length=HEADER_MAX,
+                description="hex HMAC-SHA256, 64 chars",
+            ),
         ] = None,
     ) -> TerminalContext:
         # FastAPI has already read the body to parse it; this returns the same cached bytes.

@@ -13,6 +13,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.kit.context import current_ip
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.ratelimit import rate_limited
 from selfmart.terminals import service as terminals
 from selfmart.terminals.dependencies import ActivationSessionDep, TerminalDep, TerminalId
 from selfmart.terminals.schemas import (
@@ -154,6 +155,7 @@ async def enable_terminal(
     response_model=Activated,
     operation_id="terminal_activate",
     responses=error_responses(401, 409, 429),
+    dependencies=[rate_limited("terminal_activate")],
 )
 async def activate(body: ActivateRequest, session: ActivationSessionDep) -> Activated:
     """Public: exchange the one-time activation code shown in the console for a key."""

@@ -5366,6 +5366,10 @@ export type HealthData = {
 
 export type HealthErrors = {
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -5402,6 +5406,10 @@ export type TerminalActivateErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5463,6 +5471,10 @@ export type TerminalHeartbeatErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5656,6 +5668,10 @@ export type TerminalOrderStatusErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -5715,6 +5731,10 @@ export type TerminalProductsErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5808,6 +5828,10 @@ export type ListAuditLogsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -5894,6 +5918,10 @@ export type ExportAuditLogsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -5921,9 +5949,17 @@ export type LoginErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
 };
 
 export type LoginError = LoginErrors[keyof LoginErrors];
@@ -5949,6 +5985,10 @@ export type LogoutErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -5979,6 +6019,10 @@ export type GetMeErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6008,6 +6052,10 @@ export type UpdateMeErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6036,6 +6084,10 @@ export type ChangePasswordErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6070,6 +6122,10 @@ export type ListPermissionsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6101,9 +6157,17 @@ export type RefreshErrors = {
      */
     401: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
 };
 
 export type RefreshError = RefreshErrors[keyof RefreshErrors];
@@ -6133,6 +6197,10 @@ export type CategoryTreeErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6177,6 +6245,10 @@ export type CreateCategoryErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6209,6 +6281,10 @@ export type ReorderCategoriesErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6258,6 +6334,10 @@ export type DeleteCategoryErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6303,6 +6383,10 @@ export type UpdateCategoryErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6350,6 +6434,10 @@ export type MoveCategoryErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6391,6 +6479,10 @@ export type GetJobErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6458,6 +6550,10 @@ export type ListLoginLogsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6500,6 +6596,10 @@ export type SignedMediaErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6547,6 +6647,14 @@ export type ListMessagesErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6576,6 +6684,14 @@ export type ReadAllMessagesErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6604,6 +6720,14 @@ export type UnreadMessageCountErrors = {
      * unauthorized
      */
     401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6639,9 +6763,17 @@ export type ReadMessageErrors = {
      */
     401: ErrorBody;
     /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -6767,6 +6899,10 @@ export type OrdersSearchData = {
 
 export type OrdersSearchErrors = {
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -6891,6 +7027,10 @@ export type OrdersExportErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7013,6 +7153,10 @@ export type OrdersExportStartErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7055,6 +7199,10 @@ export type OrdersExportStatusErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7096,6 +7244,10 @@ export type OrdersExportFileErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7149,6 +7301,10 @@ export type OrdersIssueQueueData = {
 
 export type OrdersIssueQueueErrors = {
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7194,6 +7350,10 @@ export type OrdersIssueActErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7247,6 +7407,10 @@ export type OrdersLiveErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7286,6 +7450,10 @@ export type OrdersGetErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7333,6 +7501,10 @@ export type OrdersCancelErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7378,6 +7550,10 @@ export type OrdersCompleteErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7425,6 +7601,10 @@ export type OrdersRecordPaymentErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7470,6 +7650,10 @@ export type OrdersRefundErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7549,6 +7733,10 @@ export type ListProductsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7589,6 +7777,10 @@ export type CreateProductErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7631,6 +7823,10 @@ export type BulkApplyErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7667,6 +7863,10 @@ export type BulkPreviewErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7709,6 +7909,10 @@ export type ProductByBarcodeErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7775,6 +7979,10 @@ export type ExportProductsErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7851,6 +8059,18 @@ export type ImportTemplateData = {
 
 export type ImportTemplateErrors = {
     /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7895,6 +8115,10 @@ export type DeleteProductErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -7936,6 +8160,10 @@ export type GetProductErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -7982,6 +8210,10 @@ export type UpdateProductErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8075,6 +8307,10 @@ export type DeleteImageErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8126,6 +8362,10 @@ export type ImageFileErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8165,6 +8405,10 @@ export type ProductListingsErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8206,6 +8450,10 @@ export type PublicOrderLookupErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8243,6 +8491,10 @@ export type PublicOrderByReceiptErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8316,6 +8568,10 @@ export type ListPurchaseOrdersErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8352,6 +8608,10 @@ export type CreatePurchaseOrderErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8394,6 +8654,10 @@ export type GetPurchaseOrderErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8441,6 +8705,10 @@ export type UpdatePurchaseOrderErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8486,6 +8754,10 @@ export type CancelPurchaseOrderErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8533,6 +8805,10 @@ export type ClosePurchaseOrderErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8579,6 +8855,10 @@ export type ReceivePurchaseOrderErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8624,6 +8904,10 @@ export type SubmitPurchaseOrderErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8675,6 +8959,10 @@ export type ListRolesErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8711,6 +8999,10 @@ export type CreateRoleErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8758,6 +9050,10 @@ export type DeleteRoleErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8799,6 +9095,10 @@ export type GetRoleErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8846,6 +9146,10 @@ export type UpdateRoleErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -8878,6 +9182,10 @@ export type ListStockAlertRoutesErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8917,6 +9225,10 @@ export type CreateStockAlertRouteErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -8960,6 +9272,10 @@ export type DeleteStockAlertRouteErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9001,6 +9317,10 @@ export type UpdateStockAlertRouteErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9064,6 +9384,10 @@ export type ListStockAlertsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9109,6 +9433,10 @@ export type ResolveStockAlertErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9168,6 +9496,10 @@ export type ListStockDiscrepanciesErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9214,6 +9546,10 @@ export type ResolveStockDiscrepancyErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9251,6 +9587,10 @@ export type ApplyBulkStockErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9287,6 +9627,10 @@ export type PreviewBulkStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9346,6 +9690,10 @@ export type ListStocktakesErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9382,6 +9730,10 @@ export type CreateStocktakeErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9424,6 +9776,10 @@ export type GetStocktakeErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9471,6 +9827,10 @@ export type CancelStocktakeErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9517,6 +9877,10 @@ export type EnterStocktakeCountsErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9562,6 +9926,10 @@ export type PostStocktakeErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9623,6 +9991,10 @@ export type ListStoresErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9659,6 +10031,10 @@ export type CreateStoreErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9701,6 +10077,10 @@ export type GetStoreErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9747,6 +10127,10 @@ export type UpdateStoreErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9803,6 +10187,10 @@ export type StoreListingsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9849,6 +10237,10 @@ export type DeleteListingErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9894,6 +10286,10 @@ export type UpsertListingErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -9950,6 +10346,10 @@ export type ListReorderSuggestionsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -9993,6 +10393,10 @@ export type CreatePurchaseOrdersFromSuggestionsErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10071,6 +10475,10 @@ export type ListStockErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10121,6 +10529,10 @@ export type ListStockBatchesErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10173,6 +10585,10 @@ export type WriteOffStockBatchErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10236,6 +10652,10 @@ export type ExportStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10316,6 +10736,10 @@ export type ListStockMovementsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10385,6 +10809,10 @@ export type ExportStockMovementsErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10424,6 +10852,10 @@ export type ReceiveStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10471,6 +10903,10 @@ export type GetStockErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10516,6 +10952,10 @@ export type AdjustStockErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10576,6 +11016,10 @@ export type GetStockSeriesErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10625,6 +11069,10 @@ export type WriteOffStockErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10688,6 +11136,10 @@ export type ListSuppliersErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10728,6 +11180,10 @@ export type CreateSupplierErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10771,6 +11227,10 @@ export type GetSupplierErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10812,6 +11272,10 @@ export type UpdateSupplierErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10859,6 +11323,10 @@ export type RemoveSupplierProductErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10905,6 +11373,10 @@ export type SetSupplierProductErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -10937,6 +11409,10 @@ export type ListTagsErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -10976,6 +11452,10 @@ export type CreateTagErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11018,6 +11498,10 @@ export type DeleteTagErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11064,6 +11548,10 @@ export type UpdateTagErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11125,6 +11613,10 @@ export type ListTerminalsErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11165,6 +11657,10 @@ export type CreateTerminalErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11207,6 +11703,10 @@ export type GetTerminalErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11254,6 +11754,10 @@ export type UpdateTerminalErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11299,6 +11803,10 @@ export type IssueActivationCodeErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11346,6 +11854,10 @@ export type DisableTerminalErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11392,6 +11904,10 @@ export type EnableTerminalErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11437,6 +11953,10 @@ export type RotateTerminalKeyErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11496,6 +12016,10 @@ export type ListTransfersErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11532,6 +12056,10 @@ export type CreateTransferErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11574,6 +12102,10 @@ export type GetTransferErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11621,6 +12153,10 @@ export type CancelTransferErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11667,6 +12203,10 @@ export type ReceiveTransferErrors = {
      */
     409: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11712,6 +12252,10 @@ export type ShipTransferErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11775,6 +12319,10 @@ export type ListUsersErrors = {
      */
     403: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11811,6 +12359,10 @@ export type CreateUserErrors = {
      * conflict
      */
     409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11854,6 +12406,10 @@ export type GetUserErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11895,6 +12451,10 @@ export type UpdateUserErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -11938,6 +12498,10 @@ export type DisableUserErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -11979,6 +12543,10 @@ export type EnableUserErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */
@@ -12022,6 +12590,10 @@ export type ResetUserPasswordErrors = {
      */
     404: ErrorBody;
     /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
      * validation_error
      */
     422: ErrorBody;
@@ -12063,6 +12635,10 @@ export type UnlockUserErrors = {
      * not_found
      */
     404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
     /**
      * validation_error
      */

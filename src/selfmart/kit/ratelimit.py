@@ -1,0 +1,94 @@
+"""Rate limits on the public endpoints (login, refresh, terminal activation), per client IP.
+
+Counted by the `limits` library with a moving window: in this process by default, in Redis
+when `settings.redis_url` is set, so every API process behind a load balancer counts the same
+attempts. A refused request is a 429 `too_many_requests` with Retry-After, refused before the
+body is looked at and before anything is written (a flood writes no login-log rows).
+
+Behind a reverse proxy the client IP is the proxy's unless uvicorn runs with
+`--proxy-headers --forwarded-allow-ips=<proxy>` (it then takes X-Forwarded-For).
+
+A route opts in with `dependencies=[rate_limited("login")]` and declares 429;
+tests/test_rate_limit.py fails on a public POST route without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from fastapi import Depends, Request
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from selfmart.config import Settings
+from selfmart.errors import TooManyRequests
+from selfmart.kit.context import current_ip
+
+log = logging.getLogger(__name__)
+
+
+class RateLimiter:
+    """The limits of one app: buckets by name ("login"), each a list of `limits` items."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.storage: Storage
+        if settings.redis_url:
+            uri = "async+" + settings.redis_url
+            self.storage = RedisStorage(
+                uri, implementation="redispy", key_prefix=settings.rate_limit_key_prefix
+            )
+            self.backend = "redis"
+        else:
+            self.storage = MemoryStorage()
+            self.backend = "memory"
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.buckets: dict[str, list[RateLimitItem]] = {
+            name: parse_many(spec) for name, spec in settings.rate_limits.items()
+        }
+
+    async def hit(self, bucket: str, key: str) -> float | None:
+        """Count one attempt; None if allowed, else the seconds until one is allowed again."""
+        items = self.buckets.get(bucket)
+        if not items:
+            return None
+        try:
+            for item in items:
+                if not await self.strategy.hit(item, bucket, key):
+                    stats = await self.strategy.get_window_stats(item, bucket, key)
+                    return max(1.0, stats.reset_time - time.time())
+        except Exception as exc:  # the store is down: stay available, and say so
+            log.error("rate limit store unreachable (%s): request allowed", type(exc).__name__)
+        return None
+
+
+def limiter(request: Request) -> RateLimiter:
+    found: RateLimiter = request.app.state.rate_limiter
+    return found
+
+
+class RateLimit:
+    """Dependency: count this request against `bucket` for the client's IP; 429 when over."""
+
+    __selfmart_rate_limit__ = True
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    async def __call__(self, request: Request) -> None:
+        ip = current_ip() or "unknown"
+        wait = await limiter(request).hit(self.bucket, ip)
+        if wait is not None:
+            log.warning("rate limit hit: %s from %s", self.bucket, ip)
+            raise TooManyRequests(
+                "Too many attempts; try again later",
+                retry_after=math.ceil(wait),
+            )
+
+
+def rate_limited(bucket: str) -> Any:
+    """`dependencies=[rate_limited("login")]` on a route."""
+    return Depends(RateLimit(bucket))

@@ -1,0 +1,198 @@
+"""Rate limits on the public endpoints, per client IP: in process, and shared through Redis.
+
+The Redis tests need Redis on 127.0.0.1:6379 (SELFMART_TEST_REDIS_URL): skipped without it,
+except under CI=true where it must be there.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.dependencies.models import Dependant
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from selfmart.app import create_app
+from selfmart.iam.dependencies import PUBLIC_ROUTES
+from selfmart.kit.ratelimit import RateLimit
+
+from .builders import DEFAULT_PASSWORD, make_user
+from .conftest import IN_CI
+from .support import api_routes, captured_logs, client_with, fingerprint, settings_for
+
+REDIS_URL = os.environ.get("SELFMART_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+LOGIN = "/api/v1/auth/login"
+#: bucket → (path, a body the route reads and refuses)
+PUBLIC_POSTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "login": (LOGIN, {"username": "nobody-here", "password": "wrong-password"}),
+    "refresh": ("/api/v1/auth/refresh", {"refresh_token": "not-a-token"}),
+    "terminal_activate": (
+        "/api/terminal/v1/activate",
+        {"terminal_code": "T-NONE", "activation_code": "000000"},
+    ),
+}
+
+
+def _rate_limits(dep: Dependant) -> list[str]:
+    found = [dep.call.bucket] if isinstance(dep.call, RateLimit) else []
+    for sub in dep.dependencies:
+        found += _rate_limits(sub)
+    return found
+
+
+def test_every_public_post_route_is_rate_limited_and_declares_429() -> None:
+    app = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
+    doc = app.openapi()
+    public_posts = [r for r in api_routes(app) if (r.method, r.path) in PUBLIC_ROUTES]
+    public_posts = [r for r in public_posts if r.method == "POST"]
+    assert {r.path for r in public_posts} >= {path for path, _ in PUBLIC_POSTS.values()}
+    for route in public_posts:
+        buckets = _rate_limits(route.dependant)
+        assert buckets, f"{route.id} is public and not rate limited"
+        assert all(b in app.state.settings.rate_limits for b in buckets), buckets
+        assert "429" in doc["paths"][route.path]["post"]["responses"], route.id
+
+
+def assert_limited(r: httpx.Response) -> None:
+    assert r.status_code == 429, r.text
+    body = r.json()
+    assert body["error"] == "too_many_requests"
+    assert set(body) == {"error", "message", "details", "request_id"}
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+
+
+@pytest.mark.parametrize("bucket", sorted(PUBLIC_POSTS))
+async def test_public_endpoint_refuses_429_past_its_limit_per_ip(
+    bucket: str,
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    path, body = PUBLIC_POSTS[bucket]
+    limits = {bucket: "3/minute"}
+    async with client_with(db_url, engine, sessionmaker, rate_limits=limits) as c:
+        for _ in range(3):
+            assert (await c.post(path, json=body)).status_code in {401, 422}
+        before = await fingerprint(session)
+        r = await c.post(path, json=body)
+        assert_limited(r)
+        # refused before reading anything: no login-log row, no failure count
+        assert await fingerprint(session) == before
+        # an invalid body counts too, and is refused the same way
+        assert_limited(await c.post(path, content=b"{not json", headers={"x": "y"}))
+    async with client_with(
+        db_url, engine, sessionmaker, ip="198.51.100.20", rate_limits=limits
+    ) as other:
+        assert (await other.post(path, json=body)).status_code in {401, 422}
+
+
+async def test_a_correct_password_is_refused_too_once_the_ip_is_limited(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    user = await make_user(session)
+    good = {"username": user.username, "password": DEFAULT_PASSWORD}
+    async with client_with(db_url, engine, sessionmaker, rate_limits={"login": "2/minute"}) as c:
+        assert (await c.post(LOGIN, json={**good, "password": "wrong-one"})).status_code == 401
+        assert (await c.post(LOGIN, json={**good, "password": "wrong-two"})).status_code == 401
+        assert_limited(await c.post(LOGIN, json=good))
+
+
+async def test_the_default_limits_let_people_work() -> None:
+    limits = settings_for("sqlite+aiosqlite:///:memory:").rate_limits
+    assert set(limits) == set(PUBLIC_POSTS)
+    app = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
+    assert app.state.rate_limiter.backend == "memory"
+    for _ in range(10):
+        assert await app.state.rate_limiter.hit("login", "192.0.2.1") is None
+
+
+# --- Redis: several API processes count together ---------------------------------------------
+
+
+async def _redis_problem() -> str | None:
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+        return None
+    except Exception as exc:  # any failure to reach it
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]  # (types-redis lags redis 5+)
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    problem = await _redis_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI but unreachable at {REDIS_URL}: {problem}")
+        pytest.skip(f"Redis not reachable at {REDIS_URL} ({problem}); Redis limiter untested")
+    return REDIS_URL
+
+
+async def test_processes_sharing_redis_share_the_count(
+    redis_url: str,
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    prefix = f"selfmart-test:{uuid.uuid4().hex}"
+    settings: dict[str, Any] = {
+        "redis_url": redis_url,
+        "rate_limit_key_prefix": prefix,
+        "rate_limits": {"login": "4/minute"},
+    }
+    path, body = PUBLIC_POSTS["login"]
+    try:
+        async with (
+            client_with(db_url, engine, sessionmaker, **settings) as one,
+            client_with(db_url, engine, sessionmaker, **settings) as two,
+        ):
+            assert one._transport.app.state.rate_limiter.backend == "redis"  # type: ignore[attr-defined]
+            for c in (one, two, one, two):
+                assert (await c.post(path, json=body)).status_code == 401
+            # each app saw only two attempts; together they saw four
+            assert_limited(await one.post(path, json=body))
+            assert_limited(await two.post(path, json=body))
+        client = Redis.from_url(redis_url)
+        try:
+            assert await client.keys(f"{prefix}*"), "the counters were not kept in Redis"
+        finally:
+            await client.aclose()  # type: ignore[attr-defined]
+    finally:
+        client = Redis.from_url(redis_url)
+        try:
+            keys = await client.keys(f"{prefix}*")
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()  # type: ignore[attr-defined]
+
+
+async def test_an_unreachable_redis_leaves_login_available(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """Login must not fail (500) because the limiter's store is down: it is allowed and the
+    outage is logged."""
+    path, body = PUBLIC_POSTS["login"]
+    async with client_with(
+        db_url,
+        engine,
+        sessionmaker,
+        redis_url="redis://127.0.0.1:1/0",
+        rate_limits={"login": "1/minute"},
+    ) as c:
+        with captured_logs() as logs:
+            for _ in range(2):
+                assert (await c.post(path, json=body)).status_code == 401
+    assert any("rate limit store unreachable" in line for line in logs)
