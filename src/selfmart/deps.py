@@ -34,4 +34,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             await aftercommit.run_pending(session)
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+#: scope="function": commit before the response is sent, so a client never sees a 2xx for
+#: a write that is not yet visible (or that then fails to commit).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

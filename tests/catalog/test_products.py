@@ -141,6 +141,24 @@ async def test_barcode_taken_is_409_naming_it(
     }
 
 
+async def test_create_with_only_name_and_price(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Brand, spec and unit are optional (the console sends null for empty boxes)."""
+    h = await headers_for(session)
+    r = await client.post(
+        PRODUCTS,
+        headers=h,
+        json={"name": "散装鸡蛋", "price_fen": 99, "brand": None, "spec": None, "unit": None},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["brand"], body["spec"], body["unit"]) == ("", "", "件")
+    product = await session.get(Product, body["id"])
+    assert product is not None
+    assert product.pinyin_initials == "szjd"
+
+
 async def test_money_must_be_integer_fen(client: httpx.AsyncClient, session: AsyncSession) -> None:
     h = await headers_for(session)
     for bad in (3.5, 350.0, "350", -1, True):

@@ -99,7 +99,12 @@ def _attachment(filename: str) -> dict[str, str]:
 # --- products -------------------------------------------------------------------------------
 
 
-@router.get("/products", response_model=Page[ProductRead], responses=error_responses(401, 403, 404))
+@router.get(
+    "/products",
+    response_model=Page[ProductRead],
+    responses=error_responses(401, 403, 404),
+    operation_id="list_products",
+)
 async def list_products(
     session: SessionDep,
     actor: Reader,
@@ -121,6 +126,7 @@ async def list_products(
     "/products/export",
     response_class=StreamingResponse,
     responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}, **error_responses(401, 403, 404)},
+    operation_id="export_products",
 )
 async def export_products(
     session: SessionDep, actor: Reader, f: Filter, sort: SortKey = "-updated_at"
@@ -135,6 +141,7 @@ async def export_products(
     "/products/by-barcode",
     response_model=ProductRead,
     responses=error_responses(401, 403, 404),
+    operation_id="product_by_barcode",
 )
 async def product_by_barcode(
     session: SessionDep,
@@ -157,6 +164,7 @@ async def product_by_barcode(
         200: {"content": {XLSX_MEDIA_TYPE: {}, "text/csv": {}}},
         **error_responses(401, 403),
     },
+    operation_id="import_template",
 )
 async def import_template(actor: Importer, format: Literal["xlsx", "csv"] = "xlsx") -> Response:
     data = importer.template(format)
@@ -171,6 +179,7 @@ async def import_template(actor: Importer, format: Literal["xlsx", "csv"] = "xls
         202: {"model": ImportStarted, "description": "a large file: imported by a job"},
         **error_responses(401, 403, 413, 415, 422),
     },
+    operation_id="import_products",
 )
 async def import_products(
     session: SessionDep,
@@ -211,6 +220,7 @@ async def import_products(
     "/products/bulk/preview",
     response_model=BulkPreview,
     responses=error_responses(401, 403, 404, 422),
+    operation_id="bulk_preview",
 )
 async def bulk_preview(session: SessionDep, actor: Writer, body: BulkPreviewRequest) -> BulkPreview:
     return await bulk.preview(session, body, actor=actor)
@@ -220,6 +230,7 @@ async def bulk_preview(session: SessionDep, actor: Writer, body: BulkPreviewRequ
     "/products/bulk/apply",
     response_model=BulkResult,
     responses=error_responses(401, 403, 404, 409, 422),
+    operation_id="bulk_apply",
 )
 async def bulk_apply(session: SessionDep, actor: Writer, body: BulkApplyRequest) -> BulkResult:
     return await bulk.apply(session, body, actor=actor)
@@ -230,6 +241,7 @@ async def bulk_apply(session: SessionDep, actor: Writer, body: BulkApplyRequest)
     response_model=ProductRead,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 403, 404, 409, 422),
+    operation_id="create_product",
 )
 async def create_product(
     session: SessionDep, actor: Writer, settings: SettingsDep, body: ProductCreate
@@ -239,7 +251,10 @@ async def create_product(
 
 
 @router.get(
-    "/products/{product_id}", response_model=ProductRead, responses=error_responses(401, 403, 404)
+    "/products/{product_id}",
+    response_model=ProductRead,
+    responses=error_responses(401, 403, 404),
+    operation_id="get_product",
 )
 async def get_product(product: ProductDep, actor: Reader, settings: SettingsDep) -> ProductRead:
     return catalog.product_read(product, settings)
@@ -249,6 +264,7 @@ async def get_product(product: ProductDep, actor: Reader, settings: SettingsDep)
     "/products/{product_id}",
     response_model=ProductRead,
     responses=error_responses(401, 403, 404, 409, 422),
+    operation_id="update_product",
 )
 async def update_product(
     session: SessionDep,
@@ -265,6 +281,7 @@ async def update_product(
     "/products/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404, 409),
+    operation_id="delete_product",
 )
 async def delete_product(
     session: SessionDep, product: ProductDep, actor: Writer, storage: StorageDep
@@ -276,6 +293,7 @@ async def delete_product(
     "/products/{product_id}/stores",
     response_model=list[ListingRead],
     responses=error_responses(401, 403, 404),
+    operation_id="product_listings",
 )
 async def product_listings(
     session: SessionDep, product: ProductDep, actor: Reader
@@ -291,6 +309,7 @@ async def product_listings(
     response_model=ImageRead,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 403, 404, 413, 422),
+    operation_id="upload_image",
 )
 async def upload_image(
     session: SessionDep,
@@ -311,6 +330,7 @@ async def upload_image(
     "/products/{product_id}/images/{image_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404),
+    operation_id="delete_image",
 )
 async def delete_image(
     session: SessionDep, product: ProductDep, image_id: Id, actor: Writer, storage: StorageDep
@@ -322,6 +342,7 @@ async def delete_image(
     "/products/{product_id}/images/{image_id}/file",
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}, **error_responses(401, 403, 404)},
+    operation_id="image_file",
 )
 async def image_file(
     session: SessionDep,
@@ -343,6 +364,7 @@ async def image_file(
     "/media/{key:path}",
     response_class=Response,
     responses={200: {"content": {"image/*": {}}}, **error_responses(404)},
+    operation_id="signed_media",
 )
 async def signed_media(
     key: Annotated[str, Path(max_length=256)],
@@ -362,7 +384,12 @@ async def signed_media(
 # --- categories -----------------------------------------------------------------------------
 
 
-@router.get("/categories", response_model=list[CategoryNode], responses=error_responses(401, 403))
+@router.get(
+    "/categories",
+    response_model=list[CategoryNode],
+    responses=error_responses(401, 403),
+    operation_id="category_tree",
+)
 async def category_tree(session: SessionDep, actor: Reader) -> list[CategoryNode]:
     return await catalog.category_tree(session)
 
@@ -372,6 +399,7 @@ async def category_tree(session: SessionDep, actor: Reader) -> list[CategoryNode
     response_model=CategoryRead,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 403, 404, 409, 422),
+    operation_id="create_category",
 )
 async def create_category(session: SessionDep, actor: Writer, body: CategoryCreate) -> CategoryRead:
     return CategoryRead.model_validate(await catalog.create_category(session, body, actor=actor))
@@ -381,6 +409,7 @@ async def create_category(session: SessionDep, actor: Writer, body: CategoryCrea
     "/categories/reorder",
     response_model=list[CategoryRead],
     responses=error_responses(401, 403, 422),
+    operation_id="reorder_categories",
 )
 async def reorder_categories(
     session: SessionDep, actor: Writer, body: CategoryReorder
@@ -393,6 +422,7 @@ async def reorder_categories(
     "/categories/{category_id}",
     response_model=CategoryRead,
     responses=error_responses(401, 403, 404, 409, 422),
+    operation_id="update_category",
 )
 async def update_category(
     session: SessionDep, category_id: Id, actor: Writer, body: CategoryUpdate
@@ -407,6 +437,7 @@ async def update_category(
     "/categories/{category_id}/move",
     response_model=CategoryRead,
     responses=error_responses(401, 403, 404, 409, 422),
+    operation_id="move_category",
 )
 async def move_category(
     session: SessionDep, category_id: Id, actor: Writer, body: CategoryMove
@@ -421,6 +452,7 @@ async def move_category(
     "/categories/{category_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404, 409),
+    operation_id="delete_category",
 )
 async def delete_category(session: SessionDep, category_id: Id, actor: Writer) -> None:
     category = await catalog.get_category(session, category_id)
@@ -430,7 +462,12 @@ async def delete_category(session: SessionDep, category_id: Id, actor: Writer) -
 # --- tags -----------------------------------------------------------------------------------
 
 
-@router.get("/tags", response_model=list[TagRead], responses=error_responses(401, 403))
+@router.get(
+    "/tags",
+    response_model=list[TagRead],
+    responses=error_responses(401, 403),
+    operation_id="list_tags",
+)
 async def list_tags(session: SessionDep, actor: Reader) -> list[TagRead]:
     return [TagRead.model_validate(t) for t in await catalog.list_tags(session)]
 
@@ -440,13 +477,17 @@ async def list_tags(session: SessionDep, actor: Reader) -> list[TagRead]:
     response_model=TagRead,
     status_code=status.HTTP_201_CREATED,
     responses=error_responses(401, 403, 409, 422),
+    operation_id="create_tag",
 )
 async def create_tag(session: SessionDep, actor: Writer, body: TagCreate) -> TagRead:
     return TagRead.model_validate(await catalog.create_tag(session, body, actor=actor))
 
 
 @router.patch(
-    "/tags/{tag_id}", response_model=TagRead, responses=error_responses(401, 403, 404, 409, 422)
+    "/tags/{tag_id}",
+    response_model=TagRead,
+    responses=error_responses(401, 403, 404, 409, 422),
+    operation_id="update_tag",
 )
 async def update_tag(session: SessionDep, tag_id: Id, actor: Writer, body: TagUpdate) -> TagRead:
     tag = await catalog.get_tag(session, tag_id)
@@ -457,6 +498,7 @@ async def update_tag(session: SessionDep, tag_id: Id, actor: Writer, body: TagUp
     "/tags/{tag_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404),
+    operation_id="delete_tag",
 )
 async def delete_tag(session: SessionDep, tag_id: Id, actor: Writer) -> None:
     tag = await catalog.get_tag(session, tag_id)
@@ -470,6 +512,7 @@ async def delete_tag(session: SessionDep, tag_id: Id, actor: Writer) -> None:
     "/stores/{store_id}/products",
     response_model=Page[ListingRead],
     responses=error_responses(401, 403, 404),
+    operation_id="store_listings",
 )
 async def store_listings(
     session: SessionDep, store_id: Id, actor: Reader, params: Pages
@@ -482,6 +525,7 @@ async def store_listings(
     "/stores/{store_id}/products/{product_id}",
     response_model=ListingRead,
     responses=error_responses(401, 403, 404, 422),
+    operation_id="upsert_listing",
 )
 async def upsert_listing(
     session: SessionDep, store_id: Id, product_id: Id, actor: Writer, body: ListingUpsert
@@ -493,6 +537,7 @@ async def upsert_listing(
     "/stores/{store_id}/products/{product_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404),
+    operation_id="delete_listing",
 )
 async def delete_listing(session: SessionDep, store_id: Id, product_id: Id, actor: Writer) -> None:
     await catalog.delete_listing(session, store_id, product_id, actor=actor)

@@ -222,6 +222,9 @@ async def create_product(session: AsyncSession, data: ProductCreate, *, actor: A
     await _check_category(session, data.category_id)
     tags = await _load_tags(session, data.tag_ids or [])
     values = data.model_dump(exclude={"barcodes", "tag_ids"}, exclude_none=True)
+    # Column defaults apply only at flush; the search keys need brand before that.
+    values.setdefault("brand", "")
+    values.setdefault("spec", "")
     product = Product(**values)
     refresh_search_keys(product)
     product.barcodes = [ProductBarcode(code=c.code, kind=c.kind) for c in codes]

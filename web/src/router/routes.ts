@@ -11,6 +11,31 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/home/DashboardView.vue'),
     meta: { titleKey: 'menu.dashboard', menu: { group: 'home', order: 0, icon: 'HomeFilled' } },
   },
+  // --- catalog (products, import, categories, tags) ---
+  {
+    path: 'products',
+    name: 'catalog-products',
+    component: () => import('@/views/catalog/ProductsView.vue'),
+    meta: { titleKey: 'catalog.menu.products', perm: Perm.PRODUCT_READ, menu: { group: 'catalog', order: 10, icon: 'Goods' } },
+  },
+  {
+    path: 'products/import',
+    name: 'catalog-import',
+    component: () => import('@/views/catalog/ImportView.vue'),
+    meta: { titleKey: 'catalog.menu.import', perm: Perm.PRODUCT_IMPORT, menu: { group: 'catalog', order: 20, icon: 'Upload' } },
+  },
+  {
+    path: 'categories',
+    name: 'catalog-categories',
+    component: () => import('@/views/catalog/CategoriesView.vue'),
+    meta: { titleKey: 'catalog.menu.categories', perm: Perm.PRODUCT_READ, menu: { group: 'catalog', order: 30, icon: 'Files' } },
+  },
+  {
+    path: 'tags',
+    name: 'catalog-tags',
+    component: () => import('@/views/catalog/TagsView.vue'),
+    meta: { titleKey: 'catalog.menu.tags', perm: Perm.PRODUCT_READ, menu: { group: 'catalog', order: 40, icon: 'PriceTag' } },
+  },
   {
     path: 'stores',
     name: 'stores',
@@ -23,6 +48,56 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/terminals/TerminalsView.vue'),
     meta: { titleKey: 'menu.terminals', perm: Perm.TERMINAL_READ, menu: { group: 'stores', order: 20, icon: 'Monitor' } },
   },
+  // --- inventory and purchasing (web-inventory) ---
+  {
+    path: 'inventory/stock',
+    name: 'stock',
+    component: () => import('@/views/inventory/StockView.vue'),
+    meta: { titleKey: 'inventory.stockTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 10, icon: 'Box' } },
+  },
+  {
+    path: 'inventory/ledger',
+    name: 'stock-ledger',
+    component: () => import('@/views/inventory/LedgerView.vue'),
+    meta: { titleKey: 'inventory.ledgerTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 20, icon: 'List' } },
+  },
+  {
+    path: 'inventory/alerts',
+    name: 'stock-alerts',
+    component: () => import('@/views/inventory/AlertsView.vue'),
+    meta: { titleKey: 'alerts.title', perm: [Perm.ALERT_READ, Perm.STOCK_READ], menu: { group: 'inventory', order: 30, icon: 'Bell' } },
+  },
+  {
+    path: 'purchasing/suppliers',
+    name: 'suppliers',
+    component: () => import('@/views/purchasing/SuppliersView.vue'),
+    meta: { titleKey: 'purchasing.suppliersTitle', perm: Perm.SUPPLIER_READ, menu: { group: 'inventory', order: 40, icon: 'OfficeBuilding' } },
+  },
+  {
+    path: 'purchasing/orders',
+    name: 'purchase-orders',
+    component: () => import('@/views/purchasing/PurchaseOrdersView.vue'),
+    meta: { titleKey: 'purchasing.ordersTitle', perm: Perm.PURCHASE_READ, menu: { group: 'inventory', order: 50, icon: 'Tickets' } },
+  },
+  {
+    path: 'purchasing/reorder',
+    name: 'reorder',
+    component: () => import('@/views/purchasing/ReorderView.vue'),
+    meta: { titleKey: 'purchasing.reorderTitle', perm: Perm.PURCHASE_READ, menu: { group: 'inventory', order: 60, icon: 'ShoppingCart' } },
+  },
+  {
+    path: 'purchasing/transfers',
+    name: 'transfers',
+    component: () => import('@/views/purchasing/TransfersView.vue'),
+    meta: { titleKey: 'purchasing.transfersTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 70, icon: 'Van' } },
+  },
+  {
+    path: 'purchasing/stocktakes',
+    name: 'stocktakes',
+    component: () => import('@/views/purchasing/StocktakesView.vue'),
+    meta: { titleKey: 'purchasing.stocktakesTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 80, icon: 'Finished' } },
+  },
+  // --- end inventory and purchasing ---
   {
     path: 'users',
     name: 'users',

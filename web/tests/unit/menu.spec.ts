@@ -13,9 +13,11 @@ const SUPER = Object.values(Perm)
 const CASHIER = [Perm.STORE_READ, Perm.PRODUCT_READ, Perm.ORDER_READ, Perm.ORDER_WRITE, Perm.ORDER_REFUND, Perm.PAYMENT_READ, Perm.PAYMENT_WRITE]
 
 describe('buildMenu', () => {
-  it('gives the super admin every foundation page, grouped and ordered', () => {
+  it('gives the super admin every page, grouped and ordered', () => {
     expect(names(SUPER)).toEqual([
       ['home', ['dashboard']],
+      ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
+      ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
     ])
@@ -26,6 +28,7 @@ describe('buildMenu', () => {
     expect(menu.map(([k]) => k)).not.toContain('system')
     expect(menu).toEqual([
       ['home', ['dashboard']],
+      ['catalog', ['catalog-products', 'catalog-categories', 'catalog-tags']],
       ['stores', ['stores']],
     ])
   })

@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client';
 import { client } from './client.gen';
-import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyApiV1ProductsBulkApplyPostData, BulkApplyApiV1ProductsBulkApplyPostErrors, BulkApplyApiV1ProductsBulkApplyPostResponses, BulkPreviewApiV1ProductsBulkPreviewPostData, BulkPreviewApiV1ProductsBulkPreviewPostErrors, BulkPreviewApiV1ProductsBulkPreviewPostResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeApiV1CategoriesGetData, CategoryTreeApiV1CategoriesGetErrors, CategoryTreeApiV1CategoriesGetResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryApiV1CategoriesPostData, CreateCategoryApiV1CategoriesPostErrors, CreateCategoryApiV1CategoriesPostResponses, CreateProductApiV1ProductsPostData, CreateProductApiV1ProductsPostErrors, CreateProductApiV1ProductsPostResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagApiV1TagsPostData, CreateTagApiV1TagsPostErrors, CreateTagApiV1TagsPostResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryApiV1CategoriesCategoryIdDeleteData, DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors, DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses, DeleteProductApiV1ProductsProductIdDeleteData, DeleteProductApiV1ProductsProductIdDeleteErrors, DeleteProductApiV1ProductsProductIdDeleteResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagApiV1TagsTagIdDeleteData, DeleteTagApiV1TagsTagIdDeleteErrors, DeleteTagApiV1TagsTagIdDeleteResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsApiV1ProductsExportGetData, ExportProductsApiV1ProductsExportGetErrors, ExportProductsApiV1ProductsExportGetResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetProductApiV1ProductsProductIdGetData, GetProductApiV1ProductsProductIdGetErrors, GetProductApiV1ProductsProductIdGetResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileApiV1ProductsProductIdImagesImageIdFileGetData, ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors, ImageFileApiV1ProductsProductIdImagesImageIdFileGetResponses, ImportProductsApiV1ProductsImportPostData, ImportProductsApiV1ProductsImportPostErrors, ImportProductsApiV1ProductsImportPostResponses, ImportTemplateApiV1ProductsImportTemplateGetData, ImportTemplateApiV1ProductsImportTemplateGetErrors, ImportTemplateApiV1ProductsImportTemplateGetResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsApiV1ProductsGetData, ListProductsApiV1ProductsGetErrors, ListProductsApiV1ProductsGetResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsApiV1TagsGetData, ListTagsApiV1TagsGetErrors, ListTagsApiV1TagsGetResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryApiV1CategoriesCategoryIdMovePostData, MoveCategoryApiV1CategoriesCategoryIdMovePostErrors, MoveCategoryApiV1CategoriesCategoryIdMovePostResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeApiV1ProductsByBarcodeGetData, ProductByBarcodeApiV1ProductsByBarcodeGetErrors, ProductByBarcodeApiV1ProductsByBarcodeGetResponses, ProductListingsApiV1ProductsProductIdStoresGetData, ProductListingsApiV1ProductsProductIdStoresGetErrors, ProductListingsApiV1ProductsProductIdStoresGetResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesApiV1CategoriesReorderPostData, ReorderCategoriesApiV1CategoriesReorderPostErrors, ReorderCategoriesApiV1CategoriesReorderPostResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaApiV1MediaKeyGetData, SignedMediaApiV1MediaKeyGetErrors, SignedMediaApiV1MediaKeyGetResponses, StoreListingsApiV1StoresStoreIdProductsGetData, StoreListingsApiV1StoresStoreIdProductsGetErrors, StoreListingsApiV1StoresStoreIdProductsGetResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryApiV1CategoriesCategoryIdPatchData, UpdateCategoryApiV1CategoriesCategoryIdPatchErrors, UpdateCategoryApiV1CategoriesCategoryIdPatchResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateProductApiV1ProductsProductIdPatchData, UpdateProductApiV1ProductsProductIdPatchErrors, UpdateProductApiV1ProductsProductIdPatchResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagApiV1TagsTagIdPatchData, UpdateTagApiV1TagsTagIdPatchErrors, UpdateTagApiV1TagsTagIdPatchResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageApiV1ProductsProductIdImagesPostData, UploadImageApiV1ProductsProductIdImagesPostErrors, UploadImageApiV1ProductsProductIdImagesPostResponses, UpsertListingApiV1StoresStoreIdProductsProductIdPutData, UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors, UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
+import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -195,7 +195,7 @@ export const refresh = <ThrowOnError extends boolean = true>(options: Options<Re
 /**
  * Category Tree
  */
-export const categoryTreeApiV1CategoriesGet = <ThrowOnError extends boolean = true>(options?: Options<CategoryTreeApiV1CategoriesGetData, ThrowOnError>) => (options?.client ?? client).get<CategoryTreeApiV1CategoriesGetResponses, CategoryTreeApiV1CategoriesGetErrors, ThrowOnError>({
+export const categoryTree = <ThrowOnError extends boolean = true>(options?: Options<CategoryTreeData, ThrowOnError>) => (options?.client ?? client).get<CategoryTreeResponses, CategoryTreeErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/categories',
     ...options
@@ -204,7 +204,7 @@ export const categoryTreeApiV1CategoriesGet = <ThrowOnError extends boolean = tr
 /**
  * Create Category
  */
-export const createCategoryApiV1CategoriesPost = <ThrowOnError extends boolean = true>(options: Options<CreateCategoryApiV1CategoriesPostData, ThrowOnError>) => (options.client ?? client).post<CreateCategoryApiV1CategoriesPostResponses, CreateCategoryApiV1CategoriesPostErrors, ThrowOnError>({
+export const createCategory = <ThrowOnError extends boolean = true>(options: Options<CreateCategoryData, ThrowOnError>) => (options.client ?? client).post<CreateCategoryResponses, CreateCategoryErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/categories',
     ...options,
@@ -217,7 +217,7 @@ export const createCategoryApiV1CategoriesPost = <ThrowOnError extends boolean =
 /**
  * Reorder Categories
  */
-export const reorderCategoriesApiV1CategoriesReorderPost = <ThrowOnError extends boolean = true>(options: Options<ReorderCategoriesApiV1CategoriesReorderPostData, ThrowOnError>) => (options.client ?? client).post<ReorderCategoriesApiV1CategoriesReorderPostResponses, ReorderCategoriesApiV1CategoriesReorderPostErrors, ThrowOnError>({
+export const reorderCategories = <ThrowOnError extends boolean = true>(options: Options<ReorderCategoriesData, ThrowOnError>) => (options.client ?? client).post<ReorderCategoriesResponses, ReorderCategoriesErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/categories/reorder',
     ...options,
@@ -230,7 +230,7 @@ export const reorderCategoriesApiV1CategoriesReorderPost = <ThrowOnError extends
 /**
  * Delete Category
  */
-export const deleteCategoryApiV1CategoriesCategoryIdDelete = <ThrowOnError extends boolean = true>(options: Options<DeleteCategoryApiV1CategoriesCategoryIdDeleteData, ThrowOnError>) => (options.client ?? client).delete<DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses, DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors, ThrowOnError>({
+export const deleteCategory = <ThrowOnError extends boolean = true>(options: Options<DeleteCategoryData, ThrowOnError>) => (options.client ?? client).delete<DeleteCategoryResponses, DeleteCategoryErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/categories/{category_id}',
     ...options
@@ -239,7 +239,7 @@ export const deleteCategoryApiV1CategoriesCategoryIdDelete = <ThrowOnError exten
 /**
  * Update Category
  */
-export const updateCategoryApiV1CategoriesCategoryIdPatch = <ThrowOnError extends boolean = true>(options: Options<UpdateCategoryApiV1CategoriesCategoryIdPatchData, ThrowOnError>) => (options.client ?? client).patch<UpdateCategoryApiV1CategoriesCategoryIdPatchResponses, UpdateCategoryApiV1CategoriesCategoryIdPatchErrors, ThrowOnError>({
+export const updateCategory = <ThrowOnError extends boolean = true>(options: Options<UpdateCategoryData, ThrowOnError>) => (options.client ?? client).patch<UpdateCategoryResponses, UpdateCategoryErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/categories/{category_id}',
     ...options,
@@ -252,7 +252,7 @@ export const updateCategoryApiV1CategoriesCategoryIdPatch = <ThrowOnError extend
 /**
  * Move Category
  */
-export const moveCategoryApiV1CategoriesCategoryIdMovePost = <ThrowOnError extends boolean = true>(options: Options<MoveCategoryApiV1CategoriesCategoryIdMovePostData, ThrowOnError>) => (options.client ?? client).post<MoveCategoryApiV1CategoriesCategoryIdMovePostResponses, MoveCategoryApiV1CategoriesCategoryIdMovePostErrors, ThrowOnError>({
+export const moveCategory = <ThrowOnError extends boolean = true>(options: Options<MoveCategoryData, ThrowOnError>) => (options.client ?? client).post<MoveCategoryResponses, MoveCategoryErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/categories/{category_id}/move',
     ...options,
@@ -287,7 +287,7 @@ export const listLoginLogs = <ThrowOnError extends boolean = true>(options?: Opt
  *
  * Signed, time-limited image links (public: the signature is the credential).
  */
-export const signedMediaApiV1MediaKeyGet = <ThrowOnError extends boolean = true>(options: Options<SignedMediaApiV1MediaKeyGetData, ThrowOnError>) => (options.client ?? client).get<SignedMediaApiV1MediaKeyGetResponses, SignedMediaApiV1MediaKeyGetErrors, ThrowOnError>({ url: '/api/v1/media/{key}', ...options });
+export const signedMedia = <ThrowOnError extends boolean = true>(options: Options<SignedMediaData, ThrowOnError>) => (options.client ?? client).get<SignedMediaResponses, SignedMediaErrors, ThrowOnError>({ url: '/api/v1/media/{key}', ...options });
 
 /**
  * List Messages
@@ -484,7 +484,7 @@ export const ordersRefund = <ThrowOnError extends boolean = true>(options: Optio
 /**
  * List Products
  */
-export const listProductsApiV1ProductsGet = <ThrowOnError extends boolean = true>(options?: Options<ListProductsApiV1ProductsGetData, ThrowOnError>) => (options?.client ?? client).get<ListProductsApiV1ProductsGetResponses, ListProductsApiV1ProductsGetErrors, ThrowOnError>({
+export const listProducts = <ThrowOnError extends boolean = true>(options?: Options<ListProductsData, ThrowOnError>) => (options?.client ?? client).get<ListProductsResponses, ListProductsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products',
     ...options
@@ -493,7 +493,7 @@ export const listProductsApiV1ProductsGet = <ThrowOnError extends boolean = true
 /**
  * Create Product
  */
-export const createProductApiV1ProductsPost = <ThrowOnError extends boolean = true>(options: Options<CreateProductApiV1ProductsPostData, ThrowOnError>) => (options.client ?? client).post<CreateProductApiV1ProductsPostResponses, CreateProductApiV1ProductsPostErrors, ThrowOnError>({
+export const createProduct = <ThrowOnError extends boolean = true>(options: Options<CreateProductData, ThrowOnError>) => (options.client ?? client).post<CreateProductResponses, CreateProductErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products',
     ...options,
@@ -506,7 +506,7 @@ export const createProductApiV1ProductsPost = <ThrowOnError extends boolean = tr
 /**
  * Bulk Apply
  */
-export const bulkApplyApiV1ProductsBulkApplyPost = <ThrowOnError extends boolean = true>(options: Options<BulkApplyApiV1ProductsBulkApplyPostData, ThrowOnError>) => (options.client ?? client).post<BulkApplyApiV1ProductsBulkApplyPostResponses, BulkApplyApiV1ProductsBulkApplyPostErrors, ThrowOnError>({
+export const bulkApply = <ThrowOnError extends boolean = true>(options: Options<BulkApplyData, ThrowOnError>) => (options.client ?? client).post<BulkApplyResponses, BulkApplyErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/bulk/apply',
     ...options,
@@ -519,7 +519,7 @@ export const bulkApplyApiV1ProductsBulkApplyPost = <ThrowOnError extends boolean
 /**
  * Bulk Preview
  */
-export const bulkPreviewApiV1ProductsBulkPreviewPost = <ThrowOnError extends boolean = true>(options: Options<BulkPreviewApiV1ProductsBulkPreviewPostData, ThrowOnError>) => (options.client ?? client).post<BulkPreviewApiV1ProductsBulkPreviewPostResponses, BulkPreviewApiV1ProductsBulkPreviewPostErrors, ThrowOnError>({
+export const bulkPreview = <ThrowOnError extends boolean = true>(options: Options<BulkPreviewData, ThrowOnError>) => (options.client ?? client).post<BulkPreviewResponses, BulkPreviewErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/bulk/preview',
     ...options,
@@ -532,7 +532,7 @@ export const bulkPreviewApiV1ProductsBulkPreviewPost = <ThrowOnError extends boo
 /**
  * Product By Barcode
  */
-export const productByBarcodeApiV1ProductsByBarcodeGet = <ThrowOnError extends boolean = true>(options: Options<ProductByBarcodeApiV1ProductsByBarcodeGetData, ThrowOnError>) => (options.client ?? client).get<ProductByBarcodeApiV1ProductsByBarcodeGetResponses, ProductByBarcodeApiV1ProductsByBarcodeGetErrors, ThrowOnError>({
+export const productByBarcode = <ThrowOnError extends boolean = true>(options: Options<ProductByBarcodeData, ThrowOnError>) => (options.client ?? client).get<ProductByBarcodeResponses, ProductByBarcodeErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/by-barcode',
     ...options
@@ -541,7 +541,7 @@ export const productByBarcodeApiV1ProductsByBarcodeGet = <ThrowOnError extends b
 /**
  * Export Products
  */
-export const exportProductsApiV1ProductsExportGet = <ThrowOnError extends boolean = true>(options?: Options<ExportProductsApiV1ProductsExportGetData, ThrowOnError>) => (options?.client ?? client).get<ExportProductsApiV1ProductsExportGetResponses, ExportProductsApiV1ProductsExportGetErrors, ThrowOnError>({
+export const exportProducts = <ThrowOnError extends boolean = true>(options?: Options<ExportProductsData, ThrowOnError>) => (options?.client ?? client).get<ExportProductsResponses, ExportProductsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/export',
     ...options
@@ -552,7 +552,7 @@ export const exportProductsApiV1ProductsExportGet = <ThrowOnError extends boolea
  *
  * Small files are imported at once (200, the report); larger ones start a job (202).
  */
-export const importProductsApiV1ProductsImportPost = <ThrowOnError extends boolean = true>(options: Options<ImportProductsApiV1ProductsImportPostData, ThrowOnError>) => (options.client ?? client).post<ImportProductsApiV1ProductsImportPostResponses, ImportProductsApiV1ProductsImportPostErrors, ThrowOnError>({
+export const importProducts = <ThrowOnError extends boolean = true>(options: Options<ImportProductsData, ThrowOnError>) => (options.client ?? client).post<ImportProductsResponses, ImportProductsErrors, ThrowOnError>({
     ...formDataBodySerializer,
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/import',
@@ -566,7 +566,7 @@ export const importProductsApiV1ProductsImportPost = <ThrowOnError extends boole
 /**
  * Import Template
  */
-export const importTemplateApiV1ProductsImportTemplateGet = <ThrowOnError extends boolean = true>(options?: Options<ImportTemplateApiV1ProductsImportTemplateGetData, ThrowOnError>) => (options?.client ?? client).get<ImportTemplateApiV1ProductsImportTemplateGetResponses, ImportTemplateApiV1ProductsImportTemplateGetErrors, ThrowOnError>({
+export const importTemplate = <ThrowOnError extends boolean = true>(options?: Options<ImportTemplateData, ThrowOnError>) => (options?.client ?? client).get<ImportTemplateResponses, ImportTemplateErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/import/template',
     ...options
@@ -575,7 +575,7 @@ export const importTemplateApiV1ProductsImportTemplateGet = <ThrowOnError extend
 /**
  * Delete Product
  */
-export const deleteProductApiV1ProductsProductIdDelete = <ThrowOnError extends boolean = true>(options: Options<DeleteProductApiV1ProductsProductIdDeleteData, ThrowOnError>) => (options.client ?? client).delete<DeleteProductApiV1ProductsProductIdDeleteResponses, DeleteProductApiV1ProductsProductIdDeleteErrors, ThrowOnError>({
+export const deleteProduct = <ThrowOnError extends boolean = true>(options: Options<DeleteProductData, ThrowOnError>) => (options.client ?? client).delete<DeleteProductResponses, DeleteProductErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/{product_id}',
     ...options
@@ -584,7 +584,7 @@ export const deleteProductApiV1ProductsProductIdDelete = <ThrowOnError extends b
 /**
  * Get Product
  */
-export const getProductApiV1ProductsProductIdGet = <ThrowOnError extends boolean = true>(options: Options<GetProductApiV1ProductsProductIdGetData, ThrowOnError>) => (options.client ?? client).get<GetProductApiV1ProductsProductIdGetResponses, GetProductApiV1ProductsProductIdGetErrors, ThrowOnError>({
+export const getProduct = <ThrowOnError extends boolean = true>(options: Options<GetProductData, ThrowOnError>) => (options.client ?? client).get<GetProductResponses, GetProductErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/{product_id}',
     ...options
@@ -593,7 +593,7 @@ export const getProductApiV1ProductsProductIdGet = <ThrowOnError extends boolean
 /**
  * Update Product
  */
-export const updateProductApiV1ProductsProductIdPatch = <ThrowOnError extends boolean = true>(options: Options<UpdateProductApiV1ProductsProductIdPatchData, ThrowOnError>) => (options.client ?? client).patch<UpdateProductApiV1ProductsProductIdPatchResponses, UpdateProductApiV1ProductsProductIdPatchErrors, ThrowOnError>({
+export const updateProduct = <ThrowOnError extends boolean = true>(options: Options<UpdateProductData, ThrowOnError>) => (options.client ?? client).patch<UpdateProductResponses, UpdateProductErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/{product_id}',
     ...options,
@@ -606,7 +606,7 @@ export const updateProductApiV1ProductsProductIdPatch = <ThrowOnError extends bo
 /**
  * Upload Image
  */
-export const uploadImageApiV1ProductsProductIdImagesPost = <ThrowOnError extends boolean = true>(options: Options<UploadImageApiV1ProductsProductIdImagesPostData, ThrowOnError>) => (options.client ?? client).post<UploadImageApiV1ProductsProductIdImagesPostResponses, UploadImageApiV1ProductsProductIdImagesPostErrors, ThrowOnError>({
+export const uploadImage = <ThrowOnError extends boolean = true>(options: Options<UploadImageData, ThrowOnError>) => (options.client ?? client).post<UploadImageResponses, UploadImageErrors, ThrowOnError>({
     ...formDataBodySerializer,
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/{product_id}/images',
@@ -620,7 +620,7 @@ export const uploadImageApiV1ProductsProductIdImagesPost = <ThrowOnError extends
 /**
  * Delete Image
  */
-export const deleteImageApiV1ProductsProductIdImagesImageIdDelete = <ThrowOnError extends boolean = true>(options: Options<DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData, ThrowOnError>) => (options.client ?? client).delete<DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses, DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors, ThrowOnError>({
+export const deleteImage = <ThrowOnError extends boolean = true>(options: Options<DeleteImageData, ThrowOnError>) => (options.client ?? client).delete<DeleteImageResponses, DeleteImageErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/{product_id}/images/{image_id}',
     ...options
@@ -629,7 +629,7 @@ export const deleteImageApiV1ProductsProductIdImagesImageIdDelete = <ThrowOnErro
 /**
  * Image File
  */
-export const imageFileApiV1ProductsProductIdImagesImageIdFileGet = <ThrowOnError extends boolean = true>(options: Options<ImageFileApiV1ProductsProductIdImagesImageIdFileGetData, ThrowOnError>) => (options.client ?? client).get<ImageFileApiV1ProductsProductIdImagesImageIdFileGetResponses, ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors, ThrowOnError>({
+export const imageFile = <ThrowOnError extends boolean = true>(options: Options<ImageFileData, ThrowOnError>) => (options.client ?? client).get<ImageFileResponses, ImageFileErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/{product_id}/images/{image_id}/file',
     ...options
@@ -638,7 +638,7 @@ export const imageFileApiV1ProductsProductIdImagesImageIdFileGet = <ThrowOnError
 /**
  * Product Listings
  */
-export const productListingsApiV1ProductsProductIdStoresGet = <ThrowOnError extends boolean = true>(options: Options<ProductListingsApiV1ProductsProductIdStoresGetData, ThrowOnError>) => (options.client ?? client).get<ProductListingsApiV1ProductsProductIdStoresGetResponses, ProductListingsApiV1ProductsProductIdStoresGetErrors, ThrowOnError>({
+export const productListings = <ThrowOnError extends boolean = true>(options: Options<ProductListingsData, ThrowOnError>) => (options.client ?? client).get<ProductListingsResponses, ProductListingsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/products/{product_id}/stores',
     ...options
@@ -1034,7 +1034,7 @@ export const updateStore = <ThrowOnError extends boolean = true>(options: Option
 /**
  * Store Listings
  */
-export const storeListingsApiV1StoresStoreIdProductsGet = <ThrowOnError extends boolean = true>(options: Options<StoreListingsApiV1StoresStoreIdProductsGetData, ThrowOnError>) => (options.client ?? client).get<StoreListingsApiV1StoresStoreIdProductsGetResponses, StoreListingsApiV1StoresStoreIdProductsGetErrors, ThrowOnError>({
+export const storeListings = <ThrowOnError extends boolean = true>(options: Options<StoreListingsData, ThrowOnError>) => (options.client ?? client).get<StoreListingsResponses, StoreListingsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/stores/{store_id}/products',
     ...options
@@ -1043,7 +1043,7 @@ export const storeListingsApiV1StoresStoreIdProductsGet = <ThrowOnError extends 
 /**
  * Delete Listing
  */
-export const deleteListingApiV1StoresStoreIdProductsProductIdDelete = <ThrowOnError extends boolean = true>(options: Options<DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData, ThrowOnError>) => (options.client ?? client).delete<DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses, DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors, ThrowOnError>({
+export const deleteListing = <ThrowOnError extends boolean = true>(options: Options<DeleteListingData, ThrowOnError>) => (options.client ?? client).delete<DeleteListingResponses, DeleteListingErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/stores/{store_id}/products/{product_id}',
     ...options
@@ -1052,7 +1052,7 @@ export const deleteListingApiV1StoresStoreIdProductsProductIdDelete = <ThrowOnEr
 /**
  * Upsert Listing
  */
-export const upsertListingApiV1StoresStoreIdProductsProductIdPut = <ThrowOnError extends boolean = true>(options: Options<UpsertListingApiV1StoresStoreIdProductsProductIdPutData, ThrowOnError>) => (options.client ?? client).put<UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses, UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors, ThrowOnError>({
+export const upsertListing = <ThrowOnError extends boolean = true>(options: Options<UpsertListingData, ThrowOnError>) => (options.client ?? client).put<UpsertListingResponses, UpsertListingErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/stores/{store_id}/products/{product_id}',
     ...options,
@@ -1268,7 +1268,7 @@ export const setSupplierProduct = <ThrowOnError extends boolean = true>(options:
 /**
  * List Tags
  */
-export const listTagsApiV1TagsGet = <ThrowOnError extends boolean = true>(options?: Options<ListTagsApiV1TagsGetData, ThrowOnError>) => (options?.client ?? client).get<ListTagsApiV1TagsGetResponses, ListTagsApiV1TagsGetErrors, ThrowOnError>({
+export const listTags = <ThrowOnError extends boolean = true>(options?: Options<ListTagsData, ThrowOnError>) => (options?.client ?? client).get<ListTagsResponses, ListTagsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/tags',
     ...options
@@ -1277,7 +1277,7 @@ export const listTagsApiV1TagsGet = <ThrowOnError extends boolean = true>(option
 /**
  * Create Tag
  */
-export const createTagApiV1TagsPost = <ThrowOnError extends boolean = true>(options: Options<CreateTagApiV1TagsPostData, ThrowOnError>) => (options.client ?? client).post<CreateTagApiV1TagsPostResponses, CreateTagApiV1TagsPostErrors, ThrowOnError>({
+export const createTag = <ThrowOnError extends boolean = true>(options: Options<CreateTagData, ThrowOnError>) => (options.client ?? client).post<CreateTagResponses, CreateTagErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/tags',
     ...options,
@@ -1290,7 +1290,7 @@ export const createTagApiV1TagsPost = <ThrowOnError extends boolean = true>(opti
 /**
  * Delete Tag
  */
-export const deleteTagApiV1TagsTagIdDelete = <ThrowOnError extends boolean = true>(options: Options<DeleteTagApiV1TagsTagIdDeleteData, ThrowOnError>) => (options.client ?? client).delete<DeleteTagApiV1TagsTagIdDeleteResponses, DeleteTagApiV1TagsTagIdDeleteErrors, ThrowOnError>({
+export const deleteTag = <ThrowOnError extends boolean = true>(options: Options<DeleteTagData, ThrowOnError>) => (options.client ?? client).delete<DeleteTagResponses, DeleteTagErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/tags/{tag_id}',
     ...options
@@ -1299,7 +1299,7 @@ export const deleteTagApiV1TagsTagIdDelete = <ThrowOnError extends boolean = tru
 /**
  * Update Tag
  */
-export const updateTagApiV1TagsTagIdPatch = <ThrowOnError extends boolean = true>(options: Options<UpdateTagApiV1TagsTagIdPatchData, ThrowOnError>) => (options.client ?? client).patch<UpdateTagApiV1TagsTagIdPatchResponses, UpdateTagApiV1TagsTagIdPatchErrors, ThrowOnError>({
+export const updateTag = <ThrowOnError extends boolean = true>(options: Options<UpdateTagData, ThrowOnError>) => (options.client ?? client).patch<UpdateTagResponses, UpdateTagErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/tags/{tag_id}',
     ...options,

@@ -597,9 +597,9 @@ export type BatchWriteOff = {
 };
 
 /**
- * Body_import_products_api_v1_products_import_post
+ * Body_import_products
  */
-export type BodyImportProductsApiV1ProductsImportPost = {
+export type BodyImportProducts = {
     /**
      * Create Categories
      */
@@ -627,9 +627,9 @@ export type BodyImportProductsApiV1ProductsImportPost = {
 };
 
 /**
- * Body_upload_image_api_v1_products__product_id__images_post
+ * Body_upload_image
  */
-export type BodyUploadImageApiV1ProductsProductIdImagesPost = {
+export type BodyUploadImage = {
     /**
      * File
      *
@@ -6197,14 +6197,14 @@ export type RefreshResponses = {
 
 export type RefreshResponse = RefreshResponses[keyof RefreshResponses];
 
-export type CategoryTreeApiV1CategoriesGetData = {
+export type CategoryTreeData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/api/v1/categories';
 };
 
-export type CategoryTreeApiV1CategoriesGetErrors = {
+export type CategoryTreeErrors = {
     /**
      * unauthorized
      */
@@ -6223,27 +6223,27 @@ export type CategoryTreeApiV1CategoriesGetErrors = {
     422: ErrorBody;
 };
 
-export type CategoryTreeApiV1CategoriesGetError = CategoryTreeApiV1CategoriesGetErrors[keyof CategoryTreeApiV1CategoriesGetErrors];
+export type CategoryTreeError = CategoryTreeErrors[keyof CategoryTreeErrors];
 
-export type CategoryTreeApiV1CategoriesGetResponses = {
+export type CategoryTreeResponses = {
     /**
-     * Response Category Tree Api V1 Categories Get
+     * Response Category Tree
      *
      * Successful Response
      */
     200: Array<CategoryNode>;
 };
 
-export type CategoryTreeApiV1CategoriesGetResponse = CategoryTreeApiV1CategoriesGetResponses[keyof CategoryTreeApiV1CategoriesGetResponses];
+export type CategoryTreeResponse = CategoryTreeResponses[keyof CategoryTreeResponses];
 
-export type CreateCategoryApiV1CategoriesPostData = {
+export type CreateCategoryData = {
     body: CategoryCreate;
     path?: never;
     query?: never;
     url: '/api/v1/categories';
 };
 
-export type CreateCategoryApiV1CategoriesPostErrors = {
+export type CreateCategoryErrors = {
     /**
      * unauthorized
      */
@@ -6270,25 +6270,25 @@ export type CreateCategoryApiV1CategoriesPostErrors = {
     422: ErrorBody;
 };
 
-export type CreateCategoryApiV1CategoriesPostError = CreateCategoryApiV1CategoriesPostErrors[keyof CreateCategoryApiV1CategoriesPostErrors];
+export type CreateCategoryError = CreateCategoryErrors[keyof CreateCategoryErrors];
 
-export type CreateCategoryApiV1CategoriesPostResponses = {
+export type CreateCategoryResponses = {
     /**
      * Successful Response
      */
     201: CategoryRead;
 };
 
-export type CreateCategoryApiV1CategoriesPostResponse = CreateCategoryApiV1CategoriesPostResponses[keyof CreateCategoryApiV1CategoriesPostResponses];
+export type CreateCategoryResponse = CreateCategoryResponses[keyof CreateCategoryResponses];
 
-export type ReorderCategoriesApiV1CategoriesReorderPostData = {
+export type ReorderCategoriesData = {
     body: CategoryReorder;
     path?: never;
     query?: never;
     url: '/api/v1/categories/reorder';
 };
 
-export type ReorderCategoriesApiV1CategoriesReorderPostErrors = {
+export type ReorderCategoriesErrors = {
     /**
      * unauthorized
      */
@@ -6307,20 +6307,20 @@ export type ReorderCategoriesApiV1CategoriesReorderPostErrors = {
     422: ErrorBody;
 };
 
-export type ReorderCategoriesApiV1CategoriesReorderPostError = ReorderCategoriesApiV1CategoriesReorderPostErrors[keyof ReorderCategoriesApiV1CategoriesReorderPostErrors];
+export type ReorderCategoriesError = ReorderCategoriesErrors[keyof ReorderCategoriesErrors];
 
-export type ReorderCategoriesApiV1CategoriesReorderPostResponses = {
+export type ReorderCategoriesResponses = {
     /**
-     * Response Reorder Categories Api V1 Categories Reorder Post
+     * Response Reorder Categories
      *
      * Successful Response
      */
     200: Array<CategoryRead>;
 };
 
-export type ReorderCategoriesApiV1CategoriesReorderPostResponse = ReorderCategoriesApiV1CategoriesReorderPostResponses[keyof ReorderCategoriesApiV1CategoriesReorderPostResponses];
+export type ReorderCategoriesResponse = ReorderCategoriesResponses[keyof ReorderCategoriesResponses];
 
-export type DeleteCategoryApiV1CategoriesCategoryIdDeleteData = {
+export type DeleteCategoryData = {
     body?: never;
     path: {
         /**
@@ -6332,7 +6332,7 @@ export type DeleteCategoryApiV1CategoriesCategoryIdDeleteData = {
     url: '/api/v1/categories/{category_id}';
 };
 
-export type DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors = {
+export type DeleteCategoryErrors = {
     /**
      * unauthorized
      */
@@ -6359,18 +6359,18 @@ export type DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors = {
     422: ErrorBody;
 };
 
-export type DeleteCategoryApiV1CategoriesCategoryIdDeleteError = DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors[keyof DeleteCategoryApiV1CategoriesCategoryIdDeleteErrors];
+export type DeleteCategoryError = DeleteCategoryErrors[keyof DeleteCategoryErrors];
 
-export type DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses = {
+export type DeleteCategoryResponses = {
     /**
      * Successful Response
      */
     204: void;
 };
 
-export type DeleteCategoryApiV1CategoriesCategoryIdDeleteResponse = DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses[keyof DeleteCategoryApiV1CategoriesCategoryIdDeleteResponses];
+export type DeleteCategoryResponse = DeleteCategoryResponses[keyof DeleteCategoryResponses];
 
-export type UpdateCategoryApiV1CategoriesCategoryIdPatchData = {
+export type UpdateCategoryData = {
     body: CategoryUpdate;
     path: {
         /**
@@ -6382,7 +6382,7 @@ export type UpdateCategoryApiV1CategoriesCategoryIdPatchData = {
     url: '/api/v1/categories/{category_id}';
 };
 
-export type UpdateCategoryApiV1CategoriesCategoryIdPatchErrors = {
+export type UpdateCategoryErrors = {
     /**
      * unauthorized
      */
@@ -6409,18 +6409,18 @@ export type UpdateCategoryApiV1CategoriesCategoryIdPatchErrors = {
     422: ErrorBody;
 };
 
-export type UpdateCategoryApiV1CategoriesCategoryIdPatchError = UpdateCategoryApiV1CategoriesCategoryIdPatchErrors[keyof UpdateCategoryApiV1CategoriesCategoryIdPatchErrors];
+export type UpdateCategoryError = UpdateCategoryErrors[keyof UpdateCategoryErrors];
 
-export type UpdateCategoryApiV1CategoriesCategoryIdPatchResponses = {
+export type UpdateCategoryResponses = {
     /**
      * Successful Response
      */
     200: CategoryRead;
 };
 
-export type UpdateCategoryApiV1CategoriesCategoryIdPatchResponse = UpdateCategoryApiV1CategoriesCategoryIdPatchResponses[keyof UpdateCategoryApiV1CategoriesCategoryIdPatchResponses];
+export type UpdateCategoryResponse = UpdateCategoryResponses[keyof UpdateCategoryResponses];
 
-export type MoveCategoryApiV1CategoriesCategoryIdMovePostData = {
+export type MoveCategoryData = {
     body: CategoryMove;
     path: {
         /**
@@ -6432,7 +6432,7 @@ export type MoveCategoryApiV1CategoriesCategoryIdMovePostData = {
     url: '/api/v1/categories/{category_id}/move';
 };
 
-export type MoveCategoryApiV1CategoriesCategoryIdMovePostErrors = {
+export type MoveCategoryErrors = {
     /**
      * unauthorized
      */
@@ -6459,16 +6459,16 @@ export type MoveCategoryApiV1CategoriesCategoryIdMovePostErrors = {
     422: ErrorBody;
 };
 
-export type MoveCategoryApiV1CategoriesCategoryIdMovePostError = MoveCategoryApiV1CategoriesCategoryIdMovePostErrors[keyof MoveCategoryApiV1CategoriesCategoryIdMovePostErrors];
+export type MoveCategoryError = MoveCategoryErrors[keyof MoveCategoryErrors];
 
-export type MoveCategoryApiV1CategoriesCategoryIdMovePostResponses = {
+export type MoveCategoryResponses = {
     /**
      * Successful Response
      */
     200: CategoryRead;
 };
 
-export type MoveCategoryApiV1CategoriesCategoryIdMovePostResponse = MoveCategoryApiV1CategoriesCategoryIdMovePostResponses[keyof MoveCategoryApiV1CategoriesCategoryIdMovePostResponses];
+export type MoveCategoryResponse = MoveCategoryResponses[keyof MoveCategoryResponses];
 
 export type GetJobData = {
     body?: never;
@@ -6586,7 +6586,7 @@ export type ListLoginLogsResponses = {
 
 export type ListLoginLogsResponse = ListLoginLogsResponses[keyof ListLoginLogsResponses];
 
-export type SignedMediaApiV1MediaKeyGetData = {
+export type SignedMediaData = {
     body?: never;
     path: {
         /**
@@ -6607,7 +6607,7 @@ export type SignedMediaApiV1MediaKeyGetData = {
     url: '/api/v1/media/{key}';
 };
 
-export type SignedMediaApiV1MediaKeyGetErrors = {
+export type SignedMediaErrors = {
     /**
      * not_found
      */
@@ -6622,9 +6622,9 @@ export type SignedMediaApiV1MediaKeyGetErrors = {
     422: ErrorBody;
 };
 
-export type SignedMediaApiV1MediaKeyGetError = SignedMediaApiV1MediaKeyGetErrors[keyof SignedMediaApiV1MediaKeyGetErrors];
+export type SignedMediaError = SignedMediaErrors[keyof SignedMediaErrors];
 
-export type SignedMediaApiV1MediaKeyGetResponses = {
+export type SignedMediaResponses = {
     /**
      * Successful Response
      */
@@ -7703,7 +7703,7 @@ export type OrdersRefundResponses = {
 
 export type OrdersRefundResponse = OrdersRefundResponses[keyof OrdersRefundResponses];
 
-export type ListProductsApiV1ProductsGetData = {
+export type ListProductsData = {
     body?: never;
     path?: never;
     query?: {
@@ -7751,7 +7751,7 @@ export type ListProductsApiV1ProductsGetData = {
     url: '/api/v1/products';
 };
 
-export type ListProductsApiV1ProductsGetErrors = {
+export type ListProductsErrors = {
     /**
      * unauthorized
      */
@@ -7774,25 +7774,25 @@ export type ListProductsApiV1ProductsGetErrors = {
     422: ErrorBody;
 };
 
-export type ListProductsApiV1ProductsGetError = ListProductsApiV1ProductsGetErrors[keyof ListProductsApiV1ProductsGetErrors];
+export type ListProductsError = ListProductsErrors[keyof ListProductsErrors];
 
-export type ListProductsApiV1ProductsGetResponses = {
+export type ListProductsResponses = {
     /**
      * Successful Response
      */
     200: PageProductRead;
 };
 
-export type ListProductsApiV1ProductsGetResponse = ListProductsApiV1ProductsGetResponses[keyof ListProductsApiV1ProductsGetResponses];
+export type ListProductsResponse = ListProductsResponses[keyof ListProductsResponses];
 
-export type CreateProductApiV1ProductsPostData = {
+export type CreateProductData = {
     body: ProductCreate;
     path?: never;
     query?: never;
     url: '/api/v1/products';
 };
 
-export type CreateProductApiV1ProductsPostErrors = {
+export type CreateProductErrors = {
     /**
      * unauthorized
      */
@@ -7819,25 +7819,25 @@ export type CreateProductApiV1ProductsPostErrors = {
     422: ErrorBody;
 };
 
-export type CreateProductApiV1ProductsPostError = CreateProductApiV1ProductsPostErrors[keyof CreateProductApiV1ProductsPostErrors];
+export type CreateProductError = CreateProductErrors[keyof CreateProductErrors];
 
-export type CreateProductApiV1ProductsPostResponses = {
+export type CreateProductResponses = {
     /**
      * Successful Response
      */
     201: ProductRead;
 };
 
-export type CreateProductApiV1ProductsPostResponse = CreateProductApiV1ProductsPostResponses[keyof CreateProductApiV1ProductsPostResponses];
+export type CreateProductResponse = CreateProductResponses[keyof CreateProductResponses];
 
-export type BulkApplyApiV1ProductsBulkApplyPostData = {
+export type BulkApplyData = {
     body: BulkApplyRequest;
     path?: never;
     query?: never;
     url: '/api/v1/products/bulk/apply';
 };
 
-export type BulkApplyApiV1ProductsBulkApplyPostErrors = {
+export type BulkApplyErrors = {
     /**
      * unauthorized
      */
@@ -7864,25 +7864,25 @@ export type BulkApplyApiV1ProductsBulkApplyPostErrors = {
     422: ErrorBody;
 };
 
-export type BulkApplyApiV1ProductsBulkApplyPostError = BulkApplyApiV1ProductsBulkApplyPostErrors[keyof BulkApplyApiV1ProductsBulkApplyPostErrors];
+export type BulkApplyError = BulkApplyErrors[keyof BulkApplyErrors];
 
-export type BulkApplyApiV1ProductsBulkApplyPostResponses = {
+export type BulkApplyResponses = {
     /**
      * Successful Response
      */
     200: BulkResult;
 };
 
-export type BulkApplyApiV1ProductsBulkApplyPostResponse = BulkApplyApiV1ProductsBulkApplyPostResponses[keyof BulkApplyApiV1ProductsBulkApplyPostResponses];
+export type BulkApplyResponse = BulkApplyResponses[keyof BulkApplyResponses];
 
-export type BulkPreviewApiV1ProductsBulkPreviewPostData = {
+export type BulkPreviewData = {
     body: BulkPreviewRequest;
     path?: never;
     query?: never;
     url: '/api/v1/products/bulk/preview';
 };
 
-export type BulkPreviewApiV1ProductsBulkPreviewPostErrors = {
+export type BulkPreviewErrors = {
     /**
      * unauthorized
      */
@@ -7905,18 +7905,18 @@ export type BulkPreviewApiV1ProductsBulkPreviewPostErrors = {
     422: ErrorBody;
 };
 
-export type BulkPreviewApiV1ProductsBulkPreviewPostError = BulkPreviewApiV1ProductsBulkPreviewPostErrors[keyof BulkPreviewApiV1ProductsBulkPreviewPostErrors];
+export type BulkPreviewError = BulkPreviewErrors[keyof BulkPreviewErrors];
 
-export type BulkPreviewApiV1ProductsBulkPreviewPostResponses = {
+export type BulkPreviewResponses = {
     /**
      * Successful Response
      */
     200: BulkPreview;
 };
 
-export type BulkPreviewApiV1ProductsBulkPreviewPostResponse = BulkPreviewApiV1ProductsBulkPreviewPostResponses[keyof BulkPreviewApiV1ProductsBulkPreviewPostResponses];
+export type BulkPreviewResponse = BulkPreviewResponses[keyof BulkPreviewResponses];
 
-export type ProductByBarcodeApiV1ProductsByBarcodeGetData = {
+export type ProductByBarcodeData = {
     body?: never;
     path?: never;
     query: {
@@ -7928,7 +7928,7 @@ export type ProductByBarcodeApiV1ProductsByBarcodeGetData = {
     url: '/api/v1/products/by-barcode';
 };
 
-export type ProductByBarcodeApiV1ProductsByBarcodeGetErrors = {
+export type ProductByBarcodeErrors = {
     /**
      * unauthorized
      */
@@ -7951,18 +7951,18 @@ export type ProductByBarcodeApiV1ProductsByBarcodeGetErrors = {
     422: ErrorBody;
 };
 
-export type ProductByBarcodeApiV1ProductsByBarcodeGetError = ProductByBarcodeApiV1ProductsByBarcodeGetErrors[keyof ProductByBarcodeApiV1ProductsByBarcodeGetErrors];
+export type ProductByBarcodeError = ProductByBarcodeErrors[keyof ProductByBarcodeErrors];
 
-export type ProductByBarcodeApiV1ProductsByBarcodeGetResponses = {
+export type ProductByBarcodeResponses = {
     /**
      * Successful Response
      */
     200: ProductRead;
 };
 
-export type ProductByBarcodeApiV1ProductsByBarcodeGetResponse = ProductByBarcodeApiV1ProductsByBarcodeGetResponses[keyof ProductByBarcodeApiV1ProductsByBarcodeGetResponses];
+export type ProductByBarcodeResponse = ProductByBarcodeResponses[keyof ProductByBarcodeResponses];
 
-export type ExportProductsApiV1ProductsExportGetData = {
+export type ExportProductsData = {
     body?: never;
     path?: never;
     query?: {
@@ -7998,7 +7998,7 @@ export type ExportProductsApiV1ProductsExportGetData = {
     url: '/api/v1/products/export';
 };
 
-export type ExportProductsApiV1ProductsExportGetErrors = {
+export type ExportProductsErrors = {
     /**
      * unauthorized
      */
@@ -8021,23 +8021,23 @@ export type ExportProductsApiV1ProductsExportGetErrors = {
     422: ErrorBody;
 };
 
-export type ExportProductsApiV1ProductsExportGetError = ExportProductsApiV1ProductsExportGetErrors[keyof ExportProductsApiV1ProductsExportGetErrors];
+export type ExportProductsError = ExportProductsErrors[keyof ExportProductsErrors];
 
-export type ExportProductsApiV1ProductsExportGetResponses = {
+export type ExportProductsResponses = {
     /**
      * Successful Response
      */
     200: unknown;
 };
 
-export type ImportProductsApiV1ProductsImportPostData = {
-    body: BodyImportProductsApiV1ProductsImportPost;
+export type ImportProductsData = {
+    body: BodyImportProducts;
     path?: never;
     query?: never;
     url: '/api/v1/products/import';
 };
 
-export type ImportProductsApiV1ProductsImportPostErrors = {
+export type ImportProductsErrors = {
     /**
      * unauthorized
      */
@@ -8060,11 +8060,11 @@ export type ImportProductsApiV1ProductsImportPostErrors = {
     422: ErrorBody;
 };
 
-export type ImportProductsApiV1ProductsImportPostError = ImportProductsApiV1ProductsImportPostErrors[keyof ImportProductsApiV1ProductsImportPostErrors];
+export type ImportProductsError = ImportProductsErrors[keyof ImportProductsErrors];
 
-export type ImportProductsApiV1ProductsImportPostResponses = {
+export type ImportProductsResponses = {
     /**
-     * Response Import Products Api V1 Products Import Post
+     * Response Import Products
      *
      * Successful Response
      */
@@ -8075,9 +8075,9 @@ export type ImportProductsApiV1ProductsImportPostResponses = {
     202: ImportStarted;
 };
 
-export type ImportProductsApiV1ProductsImportPostResponse = ImportProductsApiV1ProductsImportPostResponses[keyof ImportProductsApiV1ProductsImportPostResponses];
+export type ImportProductsResponse = ImportProductsResponses[keyof ImportProductsResponses];
 
-export type ImportTemplateApiV1ProductsImportTemplateGetData = {
+export type ImportTemplateData = {
     body?: never;
     path?: never;
     query?: {
@@ -8089,7 +8089,7 @@ export type ImportTemplateApiV1ProductsImportTemplateGetData = {
     url: '/api/v1/products/import/template';
 };
 
-export type ImportTemplateApiV1ProductsImportTemplateGetErrors = {
+export type ImportTemplateErrors = {
     /**
      * unauthorized
      */
@@ -8108,16 +8108,16 @@ export type ImportTemplateApiV1ProductsImportTemplateGetErrors = {
     422: ErrorBody;
 };
 
-export type ImportTemplateApiV1ProductsImportTemplateGetError = ImportTemplateApiV1ProductsImportTemplateGetErrors[keyof ImportTemplateApiV1ProductsImportTemplateGetErrors];
+export type ImportTemplateError = ImportTemplateErrors[keyof ImportTemplateErrors];
 
-export type ImportTemplateApiV1ProductsImportTemplateGetResponses = {
+export type ImportTemplateResponses = {
     /**
      * Successful Response
      */
     200: unknown;
 };
 
-export type DeleteProductApiV1ProductsProductIdDeleteData = {
+export type DeleteProductData = {
     body?: never;
     path: {
         /**
@@ -8129,7 +8129,7 @@ export type DeleteProductApiV1ProductsProductIdDeleteData = {
     url: '/api/v1/products/{product_id}';
 };
 
-export type DeleteProductApiV1ProductsProductIdDeleteErrors = {
+export type DeleteProductErrors = {
     /**
      * unauthorized
      */
@@ -8156,18 +8156,18 @@ export type DeleteProductApiV1ProductsProductIdDeleteErrors = {
     422: ErrorBody;
 };
 
-export type DeleteProductApiV1ProductsProductIdDeleteError = DeleteProductApiV1ProductsProductIdDeleteErrors[keyof DeleteProductApiV1ProductsProductIdDeleteErrors];
+export type DeleteProductError = DeleteProductErrors[keyof DeleteProductErrors];
 
-export type DeleteProductApiV1ProductsProductIdDeleteResponses = {
+export type DeleteProductResponses = {
     /**
      * Successful Response
      */
     204: void;
 };
 
-export type DeleteProductApiV1ProductsProductIdDeleteResponse = DeleteProductApiV1ProductsProductIdDeleteResponses[keyof DeleteProductApiV1ProductsProductIdDeleteResponses];
+export type DeleteProductResponse = DeleteProductResponses[keyof DeleteProductResponses];
 
-export type GetProductApiV1ProductsProductIdGetData = {
+export type GetProductData = {
     body?: never;
     path: {
         /**
@@ -8179,7 +8179,7 @@ export type GetProductApiV1ProductsProductIdGetData = {
     url: '/api/v1/products/{product_id}';
 };
 
-export type GetProductApiV1ProductsProductIdGetErrors = {
+export type GetProductErrors = {
     /**
      * unauthorized
      */
@@ -8202,18 +8202,18 @@ export type GetProductApiV1ProductsProductIdGetErrors = {
     422: ErrorBody;
 };
 
-export type GetProductApiV1ProductsProductIdGetError = GetProductApiV1ProductsProductIdGetErrors[keyof GetProductApiV1ProductsProductIdGetErrors];
+export type GetProductError = GetProductErrors[keyof GetProductErrors];
 
-export type GetProductApiV1ProductsProductIdGetResponses = {
+export type GetProductResponses = {
     /**
      * Successful Response
      */
     200: ProductRead;
 };
 
-export type GetProductApiV1ProductsProductIdGetResponse = GetProductApiV1ProductsProductIdGetResponses[keyof GetProductApiV1ProductsProductIdGetResponses];
+export type GetProductResponse = GetProductResponses[keyof GetProductResponses];
 
-export type UpdateProductApiV1ProductsProductIdPatchData = {
+export type UpdateProductData = {
     body: ProductUpdate;
     path: {
         /**
@@ -8225,7 +8225,7 @@ export type UpdateProductApiV1ProductsProductIdPatchData = {
     url: '/api/v1/products/{product_id}';
 };
 
-export type UpdateProductApiV1ProductsProductIdPatchErrors = {
+export type UpdateProductErrors = {
     /**
      * unauthorized
      */
@@ -8252,19 +8252,19 @@ export type UpdateProductApiV1ProductsProductIdPatchErrors = {
     422: ErrorBody;
 };
 
-export type UpdateProductApiV1ProductsProductIdPatchError = UpdateProductApiV1ProductsProductIdPatchErrors[keyof UpdateProductApiV1ProductsProductIdPatchErrors];
+export type UpdateProductError = UpdateProductErrors[keyof UpdateProductErrors];
 
-export type UpdateProductApiV1ProductsProductIdPatchResponses = {
+export type UpdateProductResponses = {
     /**
      * Successful Response
      */
     200: ProductRead;
 };
 
-export type UpdateProductApiV1ProductsProductIdPatchResponse = UpdateProductApiV1ProductsProductIdPatchResponses[keyof UpdateProductApiV1ProductsProductIdPatchResponses];
+export type UpdateProductResponse = UpdateProductResponses[keyof UpdateProductResponses];
 
-export type UploadImageApiV1ProductsProductIdImagesPostData = {
-    body: BodyUploadImageApiV1ProductsProductIdImagesPost;
+export type UploadImageData = {
+    body: BodyUploadImage;
     path: {
         /**
          * Product Id
@@ -8275,7 +8275,7 @@ export type UploadImageApiV1ProductsProductIdImagesPostData = {
     url: '/api/v1/products/{product_id}/images';
 };
 
-export type UploadImageApiV1ProductsProductIdImagesPostErrors = {
+export type UploadImageErrors = {
     /**
      * unauthorized
      */
@@ -8298,18 +8298,18 @@ export type UploadImageApiV1ProductsProductIdImagesPostErrors = {
     422: ErrorBody;
 };
 
-export type UploadImageApiV1ProductsProductIdImagesPostError = UploadImageApiV1ProductsProductIdImagesPostErrors[keyof UploadImageApiV1ProductsProductIdImagesPostErrors];
+export type UploadImageError = UploadImageErrors[keyof UploadImageErrors];
 
-export type UploadImageApiV1ProductsProductIdImagesPostResponses = {
+export type UploadImageResponses = {
     /**
      * Successful Response
      */
     201: ImageRead;
 };
 
-export type UploadImageApiV1ProductsProductIdImagesPostResponse = UploadImageApiV1ProductsProductIdImagesPostResponses[keyof UploadImageApiV1ProductsProductIdImagesPostResponses];
+export type UploadImageResponse = UploadImageResponses[keyof UploadImageResponses];
 
-export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData = {
+export type DeleteImageData = {
     body?: never;
     path: {
         /**
@@ -8325,7 +8325,7 @@ export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteData = {
     url: '/api/v1/products/{product_id}/images/{image_id}';
 };
 
-export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors = {
+export type DeleteImageErrors = {
     /**
      * unauthorized
      */
@@ -8348,18 +8348,18 @@ export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors = {
     422: ErrorBody;
 };
 
-export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteError = DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors[keyof DeleteImageApiV1ProductsProductIdImagesImageIdDeleteErrors];
+export type DeleteImageError = DeleteImageErrors[keyof DeleteImageErrors];
 
-export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses = {
+export type DeleteImageResponses = {
     /**
      * Successful Response
      */
     204: void;
 };
 
-export type DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponse = DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses[keyof DeleteImageApiV1ProductsProductIdImagesImageIdDeleteResponses];
+export type DeleteImageResponse = DeleteImageResponses[keyof DeleteImageResponses];
 
-export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetData = {
+export type ImageFileData = {
     body?: never;
     path: {
         /**
@@ -8380,7 +8380,7 @@ export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetData = {
     url: '/api/v1/products/{product_id}/images/{image_id}/file';
 };
 
-export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors = {
+export type ImageFileErrors = {
     /**
      * unauthorized
      */
@@ -8403,16 +8403,16 @@ export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors = {
     422: ErrorBody;
 };
 
-export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetError = ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors[keyof ImageFileApiV1ProductsProductIdImagesImageIdFileGetErrors];
+export type ImageFileError = ImageFileErrors[keyof ImageFileErrors];
 
-export type ImageFileApiV1ProductsProductIdImagesImageIdFileGetResponses = {
+export type ImageFileResponses = {
     /**
      * Successful Response
      */
     200: unknown;
 };
 
-export type ProductListingsApiV1ProductsProductIdStoresGetData = {
+export type ProductListingsData = {
     body?: never;
     path: {
         /**
@@ -8424,7 +8424,7 @@ export type ProductListingsApiV1ProductsProductIdStoresGetData = {
     url: '/api/v1/products/{product_id}/stores';
 };
 
-export type ProductListingsApiV1ProductsProductIdStoresGetErrors = {
+export type ProductListingsErrors = {
     /**
      * unauthorized
      */
@@ -8447,18 +8447,18 @@ export type ProductListingsApiV1ProductsProductIdStoresGetErrors = {
     422: ErrorBody;
 };
 
-export type ProductListingsApiV1ProductsProductIdStoresGetError = ProductListingsApiV1ProductsProductIdStoresGetErrors[keyof ProductListingsApiV1ProductsProductIdStoresGetErrors];
+export type ProductListingsError = ProductListingsErrors[keyof ProductListingsErrors];
 
-export type ProductListingsApiV1ProductsProductIdStoresGetResponses = {
+export type ProductListingsResponses = {
     /**
-     * Response Product Listings Api V1 Products  Product Id  Stores Get
+     * Response Product Listings
      *
      * Successful Response
      */
     200: Array<ListingRead>;
 };
 
-export type ProductListingsApiV1ProductsProductIdStoresGetResponse = ProductListingsApiV1ProductsProductIdStoresGetResponses[keyof ProductListingsApiV1ProductsProductIdStoresGetResponses];
+export type ProductListingsResponse = ProductListingsResponses[keyof ProductListingsResponses];
 
 export type PublicOrderLookupData = {
     body?: never;
@@ -10180,7 +10180,7 @@ export type UpdateStoreResponses = {
 
 export type UpdateStoreResponse = UpdateStoreResponses[keyof UpdateStoreResponses];
 
-export type StoreListingsApiV1StoresStoreIdProductsGetData = {
+export type StoreListingsData = {
     body?: never;
     path: {
         /**
@@ -10205,7 +10205,7 @@ export type StoreListingsApiV1StoresStoreIdProductsGetData = {
     url: '/api/v1/stores/{store_id}/products';
 };
 
-export type StoreListingsApiV1StoresStoreIdProductsGetErrors = {
+export type StoreListingsErrors = {
     /**
      * unauthorized
      */
@@ -10228,18 +10228,18 @@ export type StoreListingsApiV1StoresStoreIdProductsGetErrors = {
     422: ErrorBody;
 };
 
-export type StoreListingsApiV1StoresStoreIdProductsGetError = StoreListingsApiV1StoresStoreIdProductsGetErrors[keyof StoreListingsApiV1StoresStoreIdProductsGetErrors];
+export type StoreListingsError = StoreListingsErrors[keyof StoreListingsErrors];
 
-export type StoreListingsApiV1StoresStoreIdProductsGetResponses = {
+export type StoreListingsResponses = {
     /**
      * Successful Response
      */
     200: PageListingRead;
 };
 
-export type StoreListingsApiV1StoresStoreIdProductsGetResponse = StoreListingsApiV1StoresStoreIdProductsGetResponses[keyof StoreListingsApiV1StoresStoreIdProductsGetResponses];
+export type StoreListingsResponse = StoreListingsResponses[keyof StoreListingsResponses];
 
-export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData = {
+export type DeleteListingData = {
     body?: never;
     path: {
         /**
@@ -10255,7 +10255,7 @@ export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteData = {
     url: '/api/v1/stores/{store_id}/products/{product_id}';
 };
 
-export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors = {
+export type DeleteListingErrors = {
     /**
      * unauthorized
      */
@@ -10278,18 +10278,18 @@ export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors = {
     422: ErrorBody;
 };
 
-export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteError = DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors[keyof DeleteListingApiV1StoresStoreIdProductsProductIdDeleteErrors];
+export type DeleteListingError = DeleteListingErrors[keyof DeleteListingErrors];
 
-export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses = {
+export type DeleteListingResponses = {
     /**
      * Successful Response
      */
     204: void;
 };
 
-export type DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponse = DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses[keyof DeleteListingApiV1StoresStoreIdProductsProductIdDeleteResponses];
+export type DeleteListingResponse = DeleteListingResponses[keyof DeleteListingResponses];
 
-export type UpsertListingApiV1StoresStoreIdProductsProductIdPutData = {
+export type UpsertListingData = {
     body: ListingUpsert;
     path: {
         /**
@@ -10305,7 +10305,7 @@ export type UpsertListingApiV1StoresStoreIdProductsProductIdPutData = {
     url: '/api/v1/stores/{store_id}/products/{product_id}';
 };
 
-export type UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors = {
+export type UpsertListingErrors = {
     /**
      * unauthorized
      */
@@ -10328,16 +10328,16 @@ export type UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors = {
     422: ErrorBody;
 };
 
-export type UpsertListingApiV1StoresStoreIdProductsProductIdPutError = UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors[keyof UpsertListingApiV1StoresStoreIdProductsProductIdPutErrors];
+export type UpsertListingError = UpsertListingErrors[keyof UpsertListingErrors];
 
-export type UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses = {
+export type UpsertListingResponses = {
     /**
      * Successful Response
      */
     200: ListingRead;
 };
 
-export type UpsertListingApiV1StoresStoreIdProductsProductIdPutResponse = UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses[keyof UpsertListingApiV1StoresStoreIdProductsProductIdPutResponses];
+export type UpsertListingResponse = UpsertListingResponses[keyof UpsertListingResponses];
 
 export type ListReorderSuggestionsData = {
     body?: never;
@@ -11425,14 +11425,14 @@ export type SetSupplierProductResponses = {
 
 export type SetSupplierProductResponse = SetSupplierProductResponses[keyof SetSupplierProductResponses];
 
-export type ListTagsApiV1TagsGetData = {
+export type ListTagsData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/api/v1/tags';
 };
 
-export type ListTagsApiV1TagsGetErrors = {
+export type ListTagsErrors = {
     /**
      * unauthorized
      */
@@ -11451,27 +11451,27 @@ export type ListTagsApiV1TagsGetErrors = {
     422: ErrorBody;
 };
 
-export type ListTagsApiV1TagsGetError = ListTagsApiV1TagsGetErrors[keyof ListTagsApiV1TagsGetErrors];
+export type ListTagsError = ListTagsErrors[keyof ListTagsErrors];
 
-export type ListTagsApiV1TagsGetResponses = {
+export type ListTagsResponses = {
     /**
-     * Response List Tags Api V1 Tags Get
+     * Response List Tags
      *
      * Successful Response
      */
     200: Array<TagRead>;
 };
 
-export type ListTagsApiV1TagsGetResponse = ListTagsApiV1TagsGetResponses[keyof ListTagsApiV1TagsGetResponses];
+export type ListTagsResponse = ListTagsResponses[keyof ListTagsResponses];
 
-export type CreateTagApiV1TagsPostData = {
+export type CreateTagData = {
     body: TagCreate;
     path?: never;
     query?: never;
     url: '/api/v1/tags';
 };
 
-export type CreateTagApiV1TagsPostErrors = {
+export type CreateTagErrors = {
     /**
      * unauthorized
      */
@@ -11494,18 +11494,18 @@ export type CreateTagApiV1TagsPostErrors = {
     422: ErrorBody;
 };
 
-export type CreateTagApiV1TagsPostError = CreateTagApiV1TagsPostErrors[keyof CreateTagApiV1TagsPostErrors];
+export type CreateTagError = CreateTagErrors[keyof CreateTagErrors];
 
-export type CreateTagApiV1TagsPostResponses = {
+export type CreateTagResponses = {
     /**
      * Successful Response
      */
     201: TagRead;
 };
 
-export type CreateTagApiV1TagsPostResponse = CreateTagApiV1TagsPostResponses[keyof CreateTagApiV1TagsPostResponses];
+export type CreateTagResponse = CreateTagResponses[keyof CreateTagResponses];
 
-export type DeleteTagApiV1TagsTagIdDeleteData = {
+export type DeleteTagData = {
     body?: never;
     path: {
         /**
@@ -11517,7 +11517,7 @@ export type DeleteTagApiV1TagsTagIdDeleteData = {
     url: '/api/v1/tags/{tag_id}';
 };
 
-export type DeleteTagApiV1TagsTagIdDeleteErrors = {
+export type DeleteTagErrors = {
     /**
      * unauthorized
      */
@@ -11540,18 +11540,18 @@ export type DeleteTagApiV1TagsTagIdDeleteErrors = {
     422: ErrorBody;
 };
 
-export type DeleteTagApiV1TagsTagIdDeleteError = DeleteTagApiV1TagsTagIdDeleteErrors[keyof DeleteTagApiV1TagsTagIdDeleteErrors];
+export type DeleteTagError = DeleteTagErrors[keyof DeleteTagErrors];
 
-export type DeleteTagApiV1TagsTagIdDeleteResponses = {
+export type DeleteTagResponses = {
     /**
      * Successful Response
      */
     204: void;
 };
 
-export type DeleteTagApiV1TagsTagIdDeleteResponse = DeleteTagApiV1TagsTagIdDeleteResponses[keyof DeleteTagApiV1TagsTagIdDeleteResponses];
+export type DeleteTagResponse = DeleteTagResponses[keyof DeleteTagResponses];
 
-export type UpdateTagApiV1TagsTagIdPatchData = {
+export type UpdateTagData = {
     body: TagUpdate;
     path: {
         /**
@@ -11563,7 +11563,7 @@ export type UpdateTagApiV1TagsTagIdPatchData = {
     url: '/api/v1/tags/{tag_id}';
 };
 
-export type UpdateTagApiV1TagsTagIdPatchErrors = {
+export type UpdateTagErrors = {
     /**
      * unauthorized
      */
@@ -11590,16 +11590,16 @@ export type UpdateTagApiV1TagsTagIdPatchErrors = {
     422: ErrorBody;
 };
 
-export type UpdateTagApiV1TagsTagIdPatchError = UpdateTagApiV1TagsTagIdPatchErrors[keyof UpdateTagApiV1TagsTagIdPatchErrors];
+export type UpdateTagError = UpdateTagErrors[keyof UpdateTagErrors];
 
-export type UpdateTagApiV1TagsTagIdPatchResponses = {
+export type UpdateTagResponses = {
     /**
      * Successful Response
      */
     200: TagRead;
 };
 
-export type UpdateTagApiV1TagsTagIdPatchResponse = UpdateTagApiV1TagsTagIdPatchResponses[keyof UpdateTagApiV1TagsTagIdPatchResponses];
+export type UpdateTagResponse = UpdateTagResponses[keyof UpdateTagResponses];
 
 export type ListTerminalsData = {
     body?: never;

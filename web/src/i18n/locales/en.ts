@@ -1,7 +1,10 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import type { LocaleMessages } from '../types'
+import catalogEn from './catalog.en'
 
 export default {
+  ...inventoryEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
     search: 'Search',
@@ -409,8 +412,10 @@ export default {
       '502': 'The server is unavailable for now',
       '503': 'The service is unavailable for now',
     },
+    ...catalogEn.errors,
   },
   validation: {
+    ...inventoryValidationEn,
     invalid: 'is not valid',
     missing: 'is required',
     required: 'is required',
@@ -451,8 +456,10 @@ export default {
     password_too_simple: 'is too simple: use three of lower case, upper case, digits and symbols',
     password_contains_username: 'may not contain the username',
     password_unchanged: 'must differ from the current one',
+    ...catalogEn.validation,
   },
   fields: {
+    ...inventoryFieldsEn,
     username: 'Username',
     password: 'Password',
     current_password: 'Current password',
@@ -476,5 +483,7 @@ export default {
     model: 'Model',
     locale: 'Language',
     body: 'Request',
+    ...catalogEn.fields,
   },
+  catalog: catalogEn.catalog,
 } satisfies LocaleMessages

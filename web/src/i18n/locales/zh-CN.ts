@@ -1,5 +1,9 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
+import catalogZh from './catalog.zh-CN'
+
 export default {
+  ...inventoryZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
     search: '查询',
@@ -407,8 +411,10 @@ export default {
       '502': '服务器暂时不可用',
       '503': '服务暂时不可用',
     },
+    ...catalogZh.errors,
   },
   validation: {
+    ...inventoryValidationZhCN,
     invalid: '不合法',
     missing: '不能为空',
     required: '不能为空',
@@ -449,8 +455,10 @@ export default {
     password_too_simple: '太简单：需包含大写字母、小写字母、数字、符号中的至少三类',
     password_contains_username: '不能包含用户名',
     password_unchanged: '不能与当前密码相同',
+    ...catalogZh.validation,
   },
   fields: {
+    ...inventoryFieldsZhCN,
     username: '用户名',
     password: '密码',
     current_password: '当前密码',
@@ -474,5 +482,7 @@ export default {
     model: '型号',
     locale: '语言',
     body: '请求内容',
+    ...catalogZh.fields,
   },
+  catalog: catalogZh.catalog,
 } as const

@@ -1,0 +1,146 @@
+// Pure helpers for purchasing documents: which actions each state allows, receiving, reorder picks.
+
+export const PO_STATUSES = ['draft', 'submitted', 'partially_received', 'received', 'closed', 'cancelled'] as const
+export type PoStatus = (typeof PO_STATUSES)[number]
+export type PoAction = 'edit' | 'submit' | 'receive' | 'close' | 'cancel'
+
+/** The backend's table (purchase_orders.TRANSITIONS), seen as the buttons a person may press. */
+const PO_ACTIONS: Record<PoStatus, PoAction[]> = {
+  draft: ['edit', 'submit', 'cancel'],
+  submitted: ['receive', 'cancel'],
+  partially_received: ['receive', 'close'],
+  received: ['close'],
+  closed: [],
+  cancelled: [],
+}
+
+export function poActions(status: string): PoAction[] {
+  return (PO_ACTIONS as Record<string, PoAction[]>)[status] ?? []
+}
+
+export function poAllows(status: string, action: PoAction): boolean {
+  return poActions(status).includes(action)
+}
+
+type TagType = 'success' | 'warning' | 'danger' | 'info' | 'primary'
+
+const PO_TAG: Record<PoStatus, TagType> = {
+  draft: 'info',
+  submitted: 'primary',
+  partially_received: 'warning',
+  received: 'success',
+  closed: 'info',
+  cancelled: 'danger',
+}
+
+export function poTag(status: string): TagType {
+  return (PO_TAG as Record<string, TagType>)[status] ?? 'info'
+}
+
+export interface PoLine {
+  product_id: number
+  quantity_ordered: number
+  quantity_received: number
+}
+
+/** What is still expected of a line (never negative). */
+export function outstanding(line: PoLine): number {
+  return Math.max(0, line.quantity_ordered - line.quantity_received)
+}
+
+/** Receive lines with a positive quantity, each no more than is outstanding; a problem names the product. */
+export function receiveLines(
+  lines: readonly PoLine[],
+  entered: Readonly<Record<number, number | null | undefined>>,
+): { lines: Array<{ product_id: number; quantity: number }>; tooMany: number[] } {
+  const out: Array<{ product_id: number; quantity: number }> = []
+  const tooMany: number[] = []
+  for (const line of lines) {
+    const q = entered[line.product_id]
+    if (q === null || q === undefined || q <= 0) continue
+    if (q > outstanding(line)) tooMany.push(line.product_id)
+    else out.push({ product_id: line.product_id, quantity: q })
+  }
+  return { lines: out, tooMany }
+}
+
+/** Everything outstanding, to prefill "receive all". */
+export function receiveAll(lines: readonly PoLine[]): Record<number, number> {
+  const out: Record<number, number> = {}
+  for (const line of lines) out[line.product_id] = outstanding(line)
+  return out
+}
+
+export const TRANSFER_STATUSES = ['draft', 'in_transit', 'received', 'cancelled'] as const
+export type TransferAction = 'ship' | 'receive' | 'cancel'
+
+export function transferActions(status: string): TransferAction[] {
+  if (status === 'draft') return ['ship', 'cancel']
+  if (status === 'in_transit') return ['receive']
+  return []
+}
+
+export function transferTag(status: string): TagType {
+  return ({ draft: 'info', in_transit: 'warning', received: 'success', cancelled: 'danger' } as Record<string, TagType>)[status] ?? 'info'
+}
+
+export const STOCKTAKE_STATUSES = ['counting', 'posted', 'cancelled'] as const
+
+export function stocktakeOpen(status: string): boolean {
+  return status === 'counting'
+}
+
+export function stocktakeTag(status: string): TagType {
+  return ({ counting: 'warning', posted: 'success', cancelled: 'info' } as Record<string, TagType>)[status] ?? 'info'
+}
+
+export interface Suggestion {
+  product_id: number
+  supplier_id: number
+  suggested_qty: number
+  cost_fen: number
+}
+
+/**
+ * The body for "suggestions → draft orders": the chosen products with the quantities the person
+ * kept or changed (only the changed ones are sent as overrides), and the total in fen per supplier.
+ */
+export function reorderPlan(
+  chosen: readonly Suggestion[],
+  quantities: Readonly<Record<number, number>>,
+): { product_ids: number[]; quantities: Record<string, number>; totals: Record<number, number> } {
+  const product_ids: number[] = []
+  const overrides: Record<string, number> = {}
+  const totals: Record<number, number> = {}
+  for (const s of chosen) {
+    const q = quantities[s.product_id] ?? s.suggested_qty
+    if (q <= 0) continue
+    product_ids.push(s.product_id)
+    if (q !== s.suggested_qty) overrides[String(s.product_id)] = q
+    totals[s.supplier_id] = (totals[s.supplier_id] ?? 0) + q * s.cost_fen
+  }
+  return { product_ids, quantities: overrides, totals }
+}
+
+/** Lines typed in a form turned into API lines; `errors` holds the index of each bad line. */
+export function draftLines(
+  lines: ReadonlyArray<{ product_id: number | null; quantity: string; cost?: string }>,
+  parseQty: (s: string) => number | null,
+  parseCost?: (s: string) => number | null,
+): { lines: Array<{ product_id: number; quantity: number; cost_fen?: number }>; errors: number[] } {
+  const out: Array<{ product_id: number; quantity: number; cost_fen?: number }> = []
+  const errors: number[] = []
+  const seen = new Set<number>()
+  lines.forEach((l, i) => {
+    const q = parseQty(l.quantity)
+    const costText = (l.cost ?? '').trim()
+    const cost = costText && parseCost ? parseCost(costText) : undefined
+    if (l.product_id === null || q === null || cost === null || (cost !== undefined && cost < 0) || seen.has(l.product_id)) {
+      errors.push(i)
+      return
+    }
+    seen.add(l.product_id)
+    out.push(cost === undefined ? { product_id: l.product_id, quantity: q } : { product_id: l.product_id, quantity: q, cost_fen: cost })
+  })
+  return { lines: out, errors }
+}

@@ -1,0 +1,186 @@
+// Inventory and purchasing console logic: stock badges, whole-unit input, the balance chart,
+// which purchase order / transfer / stocktake actions each state shows, receiving, reorder picks.
+import { describe, expect, it } from 'vitest'
+import { balanceSeries, inOut, wallClockLabel, parseWhole, signed, stateBadge, stockState } from '@/views/inventory/logic'
+import { yuanToFen } from '@/utils/money'
+import {
+  PO_STATUSES,
+  draftLines,
+  outstanding,
+  poActions,
+  poAllows,
+  receiveAll,
+  receiveLines,
+  reorderPlan,
+  stocktakeOpen,
+  transferActions,
+} from '@/views/purchasing/logic'
+
+describe('stock state', () => {
+  it('is out at zero or below, low at or under the threshold, ok above', () => {
+    expect(stockState(0, 5)).toBe('out')
+    expect(stockState(-2, 5)).toBe('out')
+    expect(stockState(5, 5)).toBe('low')
+    expect(stockState(1, 5)).toBe('low')
+    expect(stockState(6, 5)).toBe('ok')
+    expect(stockState(1, 0)).toBe('ok')
+  })
+
+  it('maps each state to a colour and a key, unknown states to a neutral badge', () => {
+    expect(stateBadge('ok')).toEqual({ type: 'success', key: 'inventory.states.ok' })
+    expect(stateBadge('low')).toEqual({ type: 'warning', key: 'inventory.states.low' })
+    expect(stateBadge('out')).toEqual({ type: 'danger', key: 'inventory.states.out' })
+    expect(stateBadge('weird')).toEqual({ type: 'info', key: 'inventory.states.unknown' })
+  })
+})
+
+describe('whole units', () => {
+  it('accepts integers in range and refuses fractions, exponents, text and out-of-range', () => {
+    expect(parseWhole('12', 1)).toBe(12)
+    expect(parseWhole(' -3 ', -10)).toBe(-3)
+    expect(parseWhole(7, 0)).toBe(7)
+    expect(parseWhole('1.5', 0)).toBeNull()
+    expect(parseWhole('1e3', 0)).toBeNull()
+    expect(parseWhole('abc', 0)).toBeNull()
+    expect(parseWhole('', 0)).toBeNull()
+    expect(parseWhole('0', 1)).toBeNull()
+    expect(parseWhole('1000001', 0)).toBeNull()
+    expect(parseWhole(null, 0)).toBeNull()
+  })
+
+  it('shows signed changes', () => {
+    expect(signed(3)).toBe('+3')
+    expect(signed(-2)).toBe('-2')
+    expect(signed(0)).toBe('0')
+  })
+})
+
+describe('balance series', () => {
+  const points = [
+    { at: '2026-03-02T04:00:00Z', balance: 7, change: -3 },
+    { at: '2026-03-01T02:00:00Z', balance: 10, change: 10 },
+  ]
+
+  it('starts at the opening balance, follows the points in time order in the store zone, ends at until', () => {
+    const out = balanceSeries(0, points, 'Asia/Shanghai', '2026-03-01T00:00:00Z', '2026-03-03T00:00:00Z')
+    expect(out.map(([ms, b]) => [wallClockLabel(ms), b])).toEqual([
+      ['2026-03-01 08:00:00', 0],
+      ['2026-03-01 10:00:00', 10],
+      ['2026-03-02 12:00:00', 7],
+      ['2026-03-03 08:00:00', 7],
+    ])
+  })
+
+  it('draws a flat line at the opening balance when nothing moved', () => {
+    expect(balanceSeries(4, [], 'UTC', '2026-03-01T00:00:00Z', '2026-03-02T00:00:00Z')).toEqual([
+      [Date.UTC(2026, 2, 1), 4],
+      [Date.UTC(2026, 2, 2), 4],
+    ])
+  })
+
+  it('adds no edge points without a range', () => {
+    expect(balanceSeries(0, points, 'UTC')).toHaveLength(2)
+  })
+
+  it('totals what came in and went out', () => {
+    expect(inOut(points)).toEqual({ inQty: 10, outQty: 3 })
+  })
+})
+
+describe('purchase order actions', () => {
+  it('follow the state machine: draft edits, submits, cancels; receiving only once submitted', () => {
+    expect(poActions('draft')).toEqual(['edit', 'submit', 'cancel'])
+    expect(poActions('submitted')).toEqual(['receive', 'cancel'])
+    expect(poActions('partially_received')).toEqual(['receive', 'close'])
+    expect(poActions('received')).toEqual(['close'])
+    expect(poActions('closed')).toEqual([])
+    expect(poActions('cancelled')).toEqual([])
+    expect(poActions('unheard_of')).toEqual([])
+  })
+
+  it('never offers cancel after goods arrived, nor receive on a draft', () => {
+    for (const s of PO_STATUSES) {
+      if (s === 'partially_received' || s === 'received') expect(poAllows(s, 'cancel')).toBe(false)
+    }
+    expect(poAllows('draft', 'receive')).toBe(false)
+    expect(poAllows('submitted', 'close')).toBe(false)
+  })
+})
+
+describe('receiving', () => {
+  const lines = [
+    { product_id: 1, quantity_ordered: 10, quantity_received: 4 },
+    { product_id: 2, quantity_ordered: 5, quantity_received: 5 },
+    { product_id: 3, quantity_ordered: 3, quantity_received: 0 },
+  ]
+
+  it('knows what is outstanding', () => {
+    expect(lines.map(outstanding)).toEqual([6, 0, 3])
+    expect(outstanding({ product_id: 9, quantity_ordered: 1, quantity_received: 2 })).toBe(0)
+    expect(receiveAll(lines)).toEqual({ 1: 6, 2: 0, 3: 3 })
+  })
+
+  it('sends positive quantities only and names lines that would receive more than outstanding', () => {
+    expect(receiveLines(lines, { 1: 2, 2: 0, 3: null })).toEqual({ lines: [{ product_id: 1, quantity: 2 }], tooMany: [] })
+    expect(receiveLines(lines, { 1: 7, 3: 3 })).toEqual({ lines: [{ product_id: 3, quantity: 3 }], tooMany: [1] })
+  })
+})
+
+describe('transfers and stocktakes', () => {
+  it('ship or cancel a draft, receive in transit, nothing after', () => {
+    expect(transferActions('draft')).toEqual(['ship', 'cancel'])
+    expect(transferActions('in_transit')).toEqual(['receive'])
+    expect(transferActions('received')).toEqual([])
+    expect(transferActions('cancelled')).toEqual([])
+  })
+
+  it('take counts only while counting', () => {
+    expect(stocktakeOpen('counting')).toBe(true)
+    expect(stocktakeOpen('posted')).toBe(false)
+  })
+})
+
+describe('reorder plan', () => {
+  const chosen = [
+    { product_id: 1, supplier_id: 7, suggested_qty: 12, cost_fen: 250 },
+    { product_id: 2, supplier_id: 7, suggested_qty: 6, cost_fen: 199 },
+    { product_id: 3, supplier_id: 8, suggested_qty: 4, cost_fen: 1000 },
+  ]
+
+  it('sends the chosen products, overrides only changed quantities, totals in fen per supplier', () => {
+    const plan = reorderPlan(chosen, { 2: 10, 3: 4 })
+    expect(plan.product_ids).toEqual([1, 2, 3])
+    expect(plan.quantities).toEqual({ '2': 10 })
+    expect(plan.totals).toEqual({ 7: 12 * 250 + 10 * 199, 8: 4000 })
+    expect(Number.isInteger(plan.totals[7])).toBe(true)
+  })
+
+  it('leaves out a product set to zero', () => {
+    expect(reorderPlan(chosen, { 1: 0 }).product_ids).toEqual([2, 3])
+  })
+})
+
+describe('draft lines', () => {
+  const qty = (s: string) => parseWhole(s, 1)
+  const cost = (s: string) => yuanToFen(s)
+
+  it('turns typed lines into API lines with cost in fen, or names the bad ones', () => {
+    const out = draftLines(
+      [
+        { product_id: 1, quantity: '3', cost: '2.50' },
+        { product_id: 2, quantity: '4', cost: '' },
+        { product_id: null, quantity: '1', cost: '' },
+        { product_id: 3, quantity: '1.5', cost: '' },
+        { product_id: 4, quantity: '1', cost: '0.001' },
+        { product_id: 1, quantity: '2', cost: '' },
+      ],
+      qty,
+      cost,
+    )
+    expect(out.lines).toEqual([
+      { product_id: 1, quantity: 3, cost_fen: 250 },
+      { product_id: 2, quantity: 4 },
+    ])
+    expect(out.errors).toEqual([2, 3, 4, 5])
+  })
+})
