@@ -179,7 +179,7 @@ async def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(
     body = CountingBody(20 * MB)
     r = await client.post(LOGIN, content=body, headers=headers)
     assert "content-length" not in r.request.headers
-    assert assert_refused(r, 413)["error"] == "payload_too_large"
+    assert assert_refused(r, 413, "body")["error"] == "payload_too_large"
     assert body.pulled <= 17, f"read {body.pulled} chunks of 64 KiB past a 1 MiB limit"
     assert await fingerprint(session) == before
 

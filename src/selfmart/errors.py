@@ -246,8 +246,11 @@ def install_handlers(app: FastAPI) -> None:
                 error_body("validation_error", "The request is not valid", [unreadable]), 422
             )
         code = STATUS_CODES.get(exc.status_code, "http_error")
+        details = None
+        if exc.status_code == 413:  # a streamed body cut off at its limit (BodyLimitMiddleware)
+            details = [ErrorDetail(field="body", reason=code, message=str(exc.detail))]
         return JSONResponse(
-            error_body(code, str(exc.detail)),
+            error_body(code, str(exc.detail), details),
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
