@@ -56,7 +56,7 @@ class CategoryCreate(InSchema):
     name: str = Field(min_length=1, max_length=64)
     parent_id: Id | None = None
     #: Position among its siblings; appended at the end when omitted.
-    sort_order: int | None = Field(None, ge=0, le=1_000_000)
+    sort_order: int | None = Field(None, ge=0, le=1_000_000, strict=True)
 
 
 class CategoryUpdate(InSchema):
