@@ -3,6 +3,7 @@ system Chromium through Playwright. Never downloads a browser."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -88,6 +89,11 @@ def server_url(console_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "SELFMART_STATIC_DIR": str(console_dist),
         "SELFMART_MEDIA_DIR": str(workdir / "media"),
         "SELFMART_LOG_LEVEL": "WARNING",
+        # Every browser test logs in from 127.0.0.1: the per-IP login limit (tested on its
+        # own in tests/test_rate_limit.py) would refuse the suite's 21st login in a minute.
+        "SELFMART_RATE_LIMITS": json.dumps(
+            {"login": "1000/minute", "refresh": "1000/minute", "terminal_activate": "1000/minute"}
+        ),
     }
     cli = [sys.executable, "-m", "selfmart.cli"]
     for step in (["migrate"], ["seed-demo"]):
