@@ -45,7 +45,9 @@ else
   fi
   PG_NOTE="SQLite only (PostgreSQL unreachable at $PG_URL: skipped)"
 fi
-step "pytest ($PG_NOTE)" $BIN/pytest -m "not browser" -q -p no:cacheprovider
+# Two workers or more (pytest-xdist): each builds its own SQLite file and PostgreSQL database.
+WORKERS="${SELFMART_TEST_WORKERS:-$($BIN/python -c 'import os; print(max(2, min(4, os.cpu_count() or 1)))')}"
+step "pytest ($PG_NOTE, $WORKERS workers)" $BIN/pytest -m "not browser" -q -p no:cacheprovider -n "$WORKERS"
 
 # --- browser tests: Playwright driving the system Chromium ---
 if ls tests/browser/test_*.py >/dev/null 2>&1; then

@@ -10,10 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from selfmart.app import create_app
+from selfmart.kit.schema import InSchema
+
 from .builders import auth_headers, make_store, make_user
-from .support import client_with, fingerprint
+from .support import client_with, fingerprint, settings_for
 
 ERROR_KEYS = {"error", "message", "details", "request_id"}
 STORES = "/api/v1/stores"
@@ -527,3 +531,54 @@ async def test_odd_numbers_in_a_percent_are_refused_or_exact(
     assert r.status_code in {200, 404, 422}, r.text
     if r.status_code == 422:
         assert_refused(r, 422)
+
+
+# --- lax numbers: a boolean or a string where a number belongs ----------------------------
+
+
+def _request_schemas() -> list[type[InSchema]]:
+    create_app(settings_for("sqlite+aiosqlite:///:memory:"))  # imports every domain's schemas
+    found: list[type[InSchema]] = []
+    todo = list(InSchema.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def _number_fields() -> list[tuple[type[InSchema], str, bool]]:
+    """(schema, field, is a list) for every integer or float field of every request body."""
+    out = []
+    for cls in _request_schemas():
+        if cls.numbers_from_text:  # a query model: every value arrives as text
+            continue
+        for name, info in cls.model_fields.items():
+            if info.annotation is None:
+                continue
+            schema = TypeAdapter(info.annotation).json_schema()
+            options = schema.get("anyOf", [schema])
+            types_ = {o.get("type") for o in options} - {"null"}
+            if types_ and types_ <= {"integer", "number"}:
+                out.append((cls, name, False))
+            elif types_ == {"array"} and all(
+                o.get("items", {}).get("type") in {"integer", "number"}
+                for o in options
+                if o.get("type") == "array"
+            ):
+                out.append((cls, name, True))
+    return out
+
+
+def test_every_number_in_a_request_body_refuses_booleans_and_strings() -> None:
+    """pydantic's lax mode reads `true` as 1 and "5" as 5; a request body must not (the fuzzer
+    found `{"sort_order": true}` stored as 1)."""
+    fields = _number_fields()
+    assert len(fields) > 50, fields  # the walk reaches the domains' schemas
+    for cls, name, is_list in fields:
+        for odd in (True, "5"):
+            value = [odd] if is_list else odd
+            with pytest.raises(ValidationError) as caught:
+                cls.model_validate({name: value})
+            locs = [e["loc"] for e in caught.value.errors()]
+            assert (name,) in locs or (name, 0) in locs, (cls.__name__, name, odd, locs)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class Schema(BaseModel):
@@ -21,11 +24,83 @@ def contains_nul(value: Any) -> bool:
     return False
 
 
+_NUMBERS = (int, float)
+
+
+def _number_kind(annotation: Any) -> str:
+    """How a field's type takes numbers: "number" when it admits int or float and nothing a
+    JSON string or boolean belongs to; "decimal" for a Decimal, whose schema admits a numeric
+    string; "items" for a list/set/tuple of numbers; "" otherwise."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _number_kind(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        kinds = {_number_kind(a) for a in members}
+        return kinds.pop() if len(kinds) == 1 else ""
+    if origin in (list, set, frozenset, tuple):
+        args = [a for a in get_args(annotation) if a is not Ellipsis]
+        return "items" if len(args) == 1 and _number_kind(args[0]) == "number" else ""
+    if origin is Literal:
+        return ""
+    if annotation is Decimal:
+        return "decimal"
+    if isinstance(annotation, type) and issubclass(annotation, _NUMBERS):
+        return "" if issubclass(annotation, bool) else "number"
+    return ""
+
+
+_KINDS: dict[tuple[type[BaseModel], str], str] = {}
+
+
+def _field_kind(model: type[BaseModel], name: str) -> str:
+    key = (model, name)
+    if key not in _KINDS:
+        field = model.model_fields.get(name)
+        _KINDS[key] = _number_kind(field.annotation) if field is not None else ""
+    return _KINDS[key]
+
+
+_LAX = PydanticCustomError("number_type", "must be a number, not a boolean or a string")
+
+
+def _lax_number(value: Any) -> bool:
+    """A JSON boolean or string where a number belongs: pydantic's lax mode would take
+    `true` as 1 and "5" as 5; a request body is refused instead."""
+    return isinstance(value, bool | str)
+
+
 class InSchema(BaseModel):
     """Request bodies: unknown fields are refused with a 422 naming them, and so is a NUL
-    character in any text (PostgreSQL cannot store one, SQLite would: refused on both)."""
+    character in any text (PostgreSQL cannot store one, SQLite would: refused on both), and
+    a boolean or a string where a number belongs."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    #: True for a model read from the query string, where every value arrives as text.
+    numbers_from_text: ClassVar[bool] = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_lax_numbers(cls, data: Any) -> Any:
+        if cls.numbers_from_text or not isinstance(data, dict):
+            return data
+        errors: list[InitErrorDetails] = []
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            value = data.get(key)
+            kind = _field_kind(cls, name)
+            if kind == "number" and _lax_number(value):
+                bad: list[tuple[tuple[str | int, ...], Any]] = [((key,), value)]
+            elif kind == "decimal" and isinstance(value, bool):
+                bad = [((key,), value)]
+            elif kind == "items" and isinstance(value, list | tuple):
+                bad = [((key, i), v) for i, v in enumerate(value) if _lax_number(v)]
+            else:
+                continue
+            errors += [InitErrorDetails(type=_LAX, loc=loc, input=v) for loc, v in bad]
+        if errors:
+            raise ValidationError.from_exception_data(cls.__name__, errors)
+        return data
 
     @field_validator("*", mode="after")
     @classmethod

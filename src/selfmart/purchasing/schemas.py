@@ -157,6 +157,8 @@ class NoteIn(InSchema):
 
 
 class ReorderParams(InSchema):
+    numbers_from_text = True  # read from the query string
+
     #: days of sales the velocity is measured over
     window_days: Annotated[int, Field(ge=1, le=365)] = 28
     #: days of sales kept in hand as safety stock
@@ -183,6 +185,7 @@ class ReorderSuggestionRead(Schema):
 
 
 class ReorderToOrders(ReorderParams):
+    numbers_from_text = False  # a JSON body
     #: only these products (default: every suggestion)
     product_ids: Annotated[list[Id] | None, Field(max_length=1000)] = None
     #: quantities to order instead of the suggestion, by product id
