@@ -166,6 +166,21 @@ def test_the_list_finds_an_order_by_number_and_by_filters(page: Page, terminal: 
     expect(page.locator(".el-message--error")).to_contain_text("两位小数")
 
 
+def test_the_current_search_exports_to_xlsx(page: Page, terminal: Terminal) -> None:
+    made = terminal.order(quantity=1)
+    login(page, "superadmin")
+    page.goto("/orders")
+    _search(page, made["order_no"])
+    expect(_rows(page)).to_have_count(1)
+    with page.expect_download(timeout=30_000) as download:
+        page.locator("[data-test=orders-export]").click()
+    path = download.value.path()
+    assert download.value.suggested_filename.endswith(".xlsx")
+    with open(path, "rb") as f:
+        assert f.read(2) == b"PK"  # an xlsx is a zip
+    expect(page.locator(".el-message--success")).to_contain_text("导出完成")
+
+
 def test_the_detail_shows_lines_timeline_and_audit(page: Page, terminal: Terminal) -> None:
     made = terminal.order(quantity=2)
     _pay(terminal.base, made["order_id"])
