@@ -110,6 +110,7 @@ export const ordersEn = {
       audit: 'Audit trail',
       issues: 'Issues',
       noAudit: 'No audit entries',
+      action: 'Action',
       member: 'Member',
       phone: 'Phone',
       expiresAt: 'Pay by',

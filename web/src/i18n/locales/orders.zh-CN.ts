@@ -110,6 +110,7 @@ export const ordersZhCN = {
       audit: '审计记录',
       issues: '异常',
       noAudit: '没有审计记录',
+      action: '操作',
       member: '会员',
       phone: '手机',
       expiresAt: '支付截止',
