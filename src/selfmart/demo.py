@@ -112,6 +112,7 @@ async def seed_demo(session: AsyncSession) -> None:
 
     added = await seed_catalog(session, list(stores.values()))
     from selfmart.inventory.demo import seed_inventory
+    from selfmart.orders.demo import seed_orders
 
-    stocked = await seed_inventory(session, list(stores.values()))
+    stocked = await seed_inventory(session, list(stores.values()), sales=seed_orders)
     log.info("demo data in place (%d new products, %d stores stocked)", added, stocked)

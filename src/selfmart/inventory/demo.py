@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -123,7 +123,8 @@ async def _opening_stock(
         lines=lines,
         document=("opening_stock", store.code),
         actor=DEMO_ACTOR,
-        occurred_at=utcnow() - timedelta(days=15),
+        # before the month of demo orders (selfmart.orders.demo), so no sale precedes it
+        occurred_at=utcnow() - timedelta(days=32),
     )
     # Sales over the last 14 days: a handful of best sellers sell most; some run low.
     r = _rng(store.code, "sales")
@@ -243,8 +244,16 @@ async def _transfer(session: AsyncSession, stores: Sequence[Store]) -> None:
     await transfers.ship(session, transfer.id, actor=DEMO_ACTOR)
 
 
-async def seed_inventory(session: AsyncSession, stores: Sequence[Store]) -> int:
-    """Stock, suppliers, orders and alerts for the demo stores; returns stores newly stocked."""
+async def seed_inventory(
+    session: AsyncSession,
+    stores: Sequence[Store],
+    *,
+    sales: Callable[[AsyncSession, Sequence[Store]], Awaitable[object]] | None = None,
+) -> int:
+    """Stock, suppliers, orders and alerts for the demo stores; returns stores newly stocked.
+
+    `sales` (the orders demo) sells from the opening stock before purchasing looks at what
+    runs low, so the reorder drafts cover what the customers bought."""
     products = await _products(session)
     if not products:
         return 0
@@ -253,6 +262,9 @@ async def seed_inventory(session: AsyncSession, stores: Sequence[Store]) -> int:
     for store in stores:
         if await _opening_stock(session, store, products):
             stocked += 1
+    if sales is not None:
+        await sales(session, stores)
+    for store in stores:
         await _purchase_orders(session, store)
     await _transfer(session, list(stores))
     await batches.scan_near_expiry(session, within_days=3)

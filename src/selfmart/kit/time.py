@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["UTC", "utcnow", "to_zone"]
+__all__ = ["UTC", "utcnow", "to_zone", "clock_at"]
+
+#: A moment the current task acts at instead of the wall clock (demo history); None: real time.
+_pinned: ContextVar[datetime | None] = ContextVar("selfmart_clock", default=None)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    pinned = _pinned.get()
+    return pinned if pinned is not None else datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(moment: datetime) -> Iterator[None]:
+    """Within the block, `utcnow()` is `moment` for this task only, so the services can write
+    a history (demo orders of last month) with the times it happened at."""
+    if moment.tzinfo is None:
+        raise ValueError("clock_at needs an aware datetime")
+    token = _pinned.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 def to_zone(value: datetime, tz: str) -> datetime:

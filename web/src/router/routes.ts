@@ -98,6 +98,26 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'purchasing.stocktakesTitle', perm: Perm.STOCK_READ, menu: { group: 'inventory', order: 80, icon: 'Finished' } },
   },
   // --- end inventory and purchasing ---
+  // --- orders (web-orders) ---
+  {
+    path: 'orders',
+    name: 'orders',
+    component: () => import('@/views/orders/OrdersView.vue'),
+    meta: { titleKey: 'orders.menu.list', perm: Perm.ORDER_READ, menu: { group: 'orders', order: 10, icon: 'Tickets' } },
+  },
+  {
+    path: 'orders/issues',
+    name: 'order-issues',
+    component: () => import('@/views/orders/IssuesView.vue'),
+    meta: { titleKey: 'orders.menu.issues', perm: Perm.ORDER_READ, menu: { group: 'orders', order: 20, icon: 'Warning' } },
+  },
+  {
+    path: 'orders/:id(\\d+)',
+    name: 'order-detail',
+    component: () => import('@/views/orders/OrderDetailView.vue'),
+    meta: { titleKey: 'orders.menu.list', perm: Perm.ORDER_READ },
+  },
+  // --- end orders ---
   {
     path: 'users',
     name: 'users',
@@ -156,6 +176,19 @@ export const consoleRoutes: RouteRecordRaw[] = [
 
 export const routes: RouteRecordRaw[] = [
   { path: '/login', name: 'login', component: LoginView, meta: { public: true, titleKey: 'login.submit' } },
+  // The customer's order page: the receipt's QR link, and look-up by number + phone digits (no login).
+  {
+    path: '/r/:token',
+    name: 'receipt',
+    component: () => import('@/views/orders/CustomerOrderView.vue'),
+    meta: { public: true, titleKey: 'orders.public.title' },
+  },
+  {
+    path: '/my-order',
+    name: 'order-lookup',
+    component: () => import('@/views/orders/CustomerOrderView.vue'),
+    meta: { public: true, titleKey: 'orders.public.lookupTitle' },
+  },
   {
     path: '/password/required',
     name: 'force-password',

@@ -18,6 +18,7 @@ describe('buildMenu', () => {
       ['home', ['dashboard']],
       ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
+      ['orders', ['orders', 'order-issues']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
     ])
@@ -29,8 +30,18 @@ describe('buildMenu', () => {
     expect(menu).toEqual([
       ['home', ['dashboard']],
       ['catalog', ['catalog-products', 'catalog-categories', 'catalog-tags']],
+      ['orders', ['orders', 'order-issues']],
       ['stores', ['stores']],
     ])
+  })
+
+  it('shows the orders pages only with order:read', () => {
+    expect(names([Perm.ORDER_READ])).toEqual([
+      ['home', ['dashboard']],
+      ['orders', ['orders', 'order-issues']],
+    ])
+    expect(names([Perm.ORDER_EXPORT, Perm.ORDER_REFUND]).map(([k]) => k)).not.toContain('orders')
+    expect(buildMenu(routes, new Set(SUPER)).flatMap((s) => s.items.map((i) => i.name))).not.toContain('order-detail')
   })
 
   it('shows a single page when only its code is held', () => {

@@ -1,10 +1,12 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import type { LocaleMessages } from '../types'
 import catalogEn from './catalog.en'
 
 export default {
   ...inventoryEn,
+  ...ordersEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
     search: 'Search',
@@ -360,6 +362,7 @@ export default {
   },
   time: { zone: 'Time zone: {tz}' },
   errors: {
+    ...ordersErrorsEn,
     unknown: 'Something went wrong ({code})',
     fieldReason: '{field} {reason}',
     withDetails: '{title}: {details}',
@@ -415,6 +418,7 @@ export default {
     ...catalogEn.errors,
   },
   validation: {
+    ...ordersValidationEn,
     ...inventoryValidationEn,
     invalid: 'is not valid',
     missing: 'is required',
@@ -459,6 +463,7 @@ export default {
     ...catalogEn.validation,
   },
   fields: {
+    ...ordersFieldsEn,
     ...inventoryFieldsEn,
     username: 'Username',
     password: 'Password',

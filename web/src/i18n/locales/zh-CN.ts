@@ -1,9 +1,11 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 
 export default {
   ...inventoryZhCN,
+  ...ordersZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
     search: '查询',
@@ -359,6 +361,7 @@ export default {
   },
   time: { zone: '时区：{tz}' },
   errors: {
+    ...ordersErrorsZhCN,
     unknown: '操作失败（{code}）',
     fieldReason: '{field}{reason}',
     withDetails: '{title}：{details}',
@@ -414,6 +417,7 @@ export default {
     ...catalogZh.errors,
   },
   validation: {
+    ...ordersValidationZhCN,
     ...inventoryValidationZhCN,
     invalid: '不合法',
     missing: '不能为空',
@@ -458,6 +462,7 @@ export default {
     ...catalogZh.validation,
   },
   fields: {
+    ...ordersFieldsZhCN,
     ...inventoryFieldsZhCN,
     username: '用户名',
     password: '密码',

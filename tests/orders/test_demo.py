@@ -1,0 +1,78 @@
+"""Demo orders: a month of history in every state, open abnormal orders for the queue, the
+stock ledger still balanced, times spread over the month, and a second seed adds nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.demo import DEMO_TERMINALS, seed_demo
+from selfmart.inventory.checks import find_mismatches
+from selfmart.kit.time import utcnow
+from selfmart.models import AuditLog, Order, OrderEvent, OrderIssue, Payment, Refund, Terminal
+
+
+async def _counts(session: AsyncSession) -> tuple[int, ...]:
+    out = []
+    for model in (Order, OrderEvent, OrderIssue, Payment, Refund, AuditLog):
+        out.append(int(await session.scalar(select(func.count()).select_from(model)) or 0))
+    return tuple(out)
+
+
+async def test_demo_orders_cover_every_state_balance_and_seed_once(session: AsyncSession) -> None:
+    await seed_demo(session)
+    first = await _counts(session)
+    await seed_demo(session)
+    assert await _counts(session) == first
+
+    total = await session.scalar(select(func.count()).select_from(Order))
+    assert 150 <= (total or 0) <= 600
+    by_status = dict(
+        (await session.execute(select(Order.status, func.count()).group_by(Order.status))).all()
+    )
+    for status in (
+        "completed",
+        "paid",
+        "refunded",
+        "partially_refunded",
+        "cancelled",
+        "closed",
+        "payment_failed",
+    ):
+        assert by_status.get(status, 0) > 0, status
+    assert by_status["completed"] > total // 2  # type: ignore[operator]
+
+    open_kinds = set(
+        (await session.scalars(select(OrderIssue.kind).where(OrderIssue.status == "open"))).all()
+    )
+    assert {"payment_failed", "stock_short", "price_mismatch", "amount_mismatch"} <= open_kinds
+
+    # every demo terminal sold, and the history spans the month with the times it happened at
+    terminals = (
+        await session.execute(
+            select(Terminal.code, func.count(Order.id))
+            .join(Order, Order.terminal_id == Terminal.id)
+            .group_by(Terminal.code)
+        )
+    ).all()
+    assert {code for code, n in terminals if n >= 20} == {t[0] for t in DEMO_TERMINALS}
+    oldest = await session.scalar(select(func.min(OrderEvent.occurred_at)))
+    assert oldest is not None
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+    assert oldest < utcnow() - timedelta(days=25)
+    paid_late = await session.scalar(
+        select(func.count())
+        .where(Payment.created_at < Order.created_at)
+        .select_from(Payment)
+        .join(Order, Order.id == Payment.order_id)
+    )
+    assert paid_late == 0
+    assert await session.scalar(
+        select(func.count()).where(
+            AuditLog.entity_type == "order", AuditLog.action == "order.refund_request"
+        )
+    )
+    assert await find_mismatches(session) == []
