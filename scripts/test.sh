@@ -55,6 +55,14 @@ if ls tests/browser/test_*.py >/dev/null 2>&1; then
     echo "=== installing Chromium from Debian's packages"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) >/tmp/selfmart-apt.log 2>&1 || tail -5 /tmp/selfmart-apt.log
   fi
+  # Chinese text (the console's default language) needs a CJK font, or the screenshot shows boxes.
+  if [ -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v fc-list >/dev/null \
+    && [ -z "$(fc-list :lang=zh 2>/dev/null)" ] && command -v apt-get >/dev/null; then
+    echo "=== installing a CJK font from Debian's packages (fonts-noto-cjk)"
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk \
+      || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk)) \
+      >/tmp/selfmart-apt.log 2>&1 || tail -5 /tmp/selfmart-apt.log
+  fi
   if [ -x /usr/bin/chromium ]; then
     step "browser tests (Chromium)" $BIN/pytest -m browser -q -p no:cacheprovider tests/browser
   elif $CI_MODE; then
