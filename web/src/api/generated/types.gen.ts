@@ -3244,6 +3244,12 @@ export type ProductFilter = {
      */
     status?: 'on_sale' | 'off_sale' | null;
     /**
+     * Stock State
+     *
+     * in this state in store_id, else in any store the user sees that stocks or lists the product (low: 0 < on hand <= threshold, the store's override honoured)
+     */
+    stock_state?: 'ok' | 'low' | 'out' | 'negative' | null;
+    /**
      * Store Id
      *
      * products listed in this store
@@ -7736,6 +7742,10 @@ export type ListProductsData = {
          */
         store_id?: number | null;
         /**
+         * Stock State
+         */
+        stock_state?: 'ok' | 'low' | 'out' | 'negative' | null;
+        /**
          * Page
          *
          * 1-based page number
@@ -7994,6 +8004,10 @@ export type ExportProductsData = {
          * Store Id
          */
         store_id?: number | null;
+        /**
+         * Stock State
+         */
+        stock_state?: 'ok' | 'low' | 'out' | 'negative' | null;
     };
     url: '/api/v1/products/export';
 };
