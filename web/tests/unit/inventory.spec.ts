@@ -14,6 +14,9 @@ import {
   reorderPlan,
   stocktakeOpen,
   transferActions,
+  transferInTransit,
+  transferReceipt,
+  transferReceiveAll,
 } from '@/views/purchasing/logic'
 
 describe('stock state', () => {
@@ -130,8 +133,31 @@ describe('transfers and stocktakes', () => {
   it('ship or cancel a draft, receive in transit, nothing after', () => {
     expect(transferActions('draft')).toEqual(['ship', 'cancel'])
     expect(transferActions('in_transit')).toEqual(['receive'])
+    expect(transferActions('partially_received')).toEqual(['receive'])
     expect(transferActions('received')).toEqual([])
     expect(transferActions('cancelled')).toEqual([])
+  })
+
+  it('receive a transfer in parts or finish it', () => {
+    const lines = [
+      { product_id: 1, quantity: 6, quantity_received: 2 },
+      { product_id: 2, quantity: 4, quantity_received: null },
+      { product_id: 3, quantity: 5, quantity_received: 5 },
+    ]
+    expect(lines.map(transferInTransit)).toEqual([4, 4, 0])
+    expect(transferReceiveAll(lines)).toEqual({ 1: 4, 2: 4, 3: 0 })
+    // partial: only what arrives now
+    expect(transferReceipt(lines, { 1: 3, 2: 0 }, true)).toEqual({ lines: [{ product_id: 1, quantity: 3 }], tooMany: [], units: 3 })
+    // final: every line still in transit, zeros included (the rest was lost)
+    expect(transferReceipt(lines, { 1: 3 }, false)).toEqual({
+      lines: [
+        { product_id: 1, quantity: 3 },
+        { product_id: 2, quantity: 0 },
+      ],
+      tooMany: [],
+      units: 3,
+    })
+    expect(transferReceipt(lines, { 1: 5, 2: 4 }, true).tooMany).toEqual([1])
   })
 
   it('take counts only while counting', () => {

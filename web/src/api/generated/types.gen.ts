@@ -5106,6 +5106,14 @@ export type TransferLineRead = {
      */
     quantity: number;
     /**
+     * Quantity In Transit
+     */
+    quantity_in_transit: number;
+    /**
+     * Quantity Lost
+     */
+    quantity_lost: number;
+    /**
      * Quantity Received
      */
     quantity_received: number | null;
@@ -5169,6 +5177,14 @@ export type TransferReceive = {
      * Lines
      */
     lines?: Array<TransferReceiveLine>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Partial
+     */
+    partial?: boolean;
 };
 
 /**
