@@ -101,3 +101,55 @@ def test_transfer_received_in_two_parts(page: Page, api: httpx.Client) -> None:
     # One ledger row per receipt and product: 1 then 2 of the first, 2 of the second.
     assert sorted(m["quantity"] for m in moves) == [1, 2, 2]
     assert re.match(r"^TR", transfer["number"])
+
+
+def test_draft_purchase_order_lines_are_edited(page: Page, api: httpx.Client) -> None:
+    store, _ = _two_stores(api)
+    supplier = api.get("/suppliers", params={"status": "active", "size": 1}).json()["items"][0]
+    first, second = _stocked(api, store, 0, 2)
+    r = api.post(
+        "/purchase-orders",
+        json={
+            "store_id": store,
+            "supplier_id": supplier["id"],
+            "lines": [
+                {"product_id": first["product_id"], "quantity": 12, "cost_fen": 250},
+                {"product_id": second["product_id"], "quantity": 5, "cost_fen": 100},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    po = r.json()
+
+    login(page, "superadmin")
+    page.goto("/purchasing/orders?status=draft")
+    row = page.locator("[data-test=po-table] .el-table__row", has_text=po["number"])
+    row.locator("[data-test=po-open]").click()
+    drawer = page.locator("[data-test=po-drawer]")
+    expect(drawer.locator("[data-test=po-drawer-status]")).to_have_text("草稿")
+    drawer.locator("[data-test=po-edit]").click()
+    dialog = page.locator(".el-dialog[data-test=po-create-dialog]")
+    expect(dialog).to_be_visible()
+    editor = dialog.locator("[data-test=lines-editor]")
+    # The saved lines come back with their product names, quantities and costs.
+    expect(editor.locator("[data-test=product-picker]").first).to_contain_text(
+        first["product_name"]
+    )
+    expect(editor.locator("[data-test=line-qty]").first).to_have_value("12")
+    expect(editor.locator("[data-test=line-cost]").first).to_have_value("2.50")
+    editor.locator("[data-test=line-qty]").first.fill("20")
+    editor.locator(".line").nth(1).locator("button").click()  # drop the second line
+    dialog.locator("[data-test=po-save]").click()
+    expect(dialog).to_be_hidden()
+
+    lines = drawer.locator("[data-test=po-lines] .el-table__row")
+    expect(lines).to_have_count(1)
+    expect(lines.first).to_contain_text(first["product_name"])
+    expect(lines.first.locator("td").nth(2)).to_have_text("20")
+    assert api.get(f"/purchase-orders/{po['id']}").json()["total_fen"] == 20 * 250
+
+    # Once submitted, the lines are what the supplier was sent: no edit button.
+    drawer.locator("[data-test=po-submit]").click()
+    _confirm(page)
+    expect(drawer.locator("[data-test=po-drawer-status]")).to_have_text("已提交")
+    expect(drawer.locator("[data-test=po-edit]")).to_have_count(0)

@@ -9,6 +9,7 @@ import {
   outstanding,
   poActions,
   poAllows,
+  poEditLines,
   receiveAll,
   receiveLines,
   reorderPlan,
@@ -183,6 +184,24 @@ describe('reorder plan', () => {
 
   it('leaves out a product set to zero', () => {
     expect(reorderPlan(chosen, { 1: 0 }).product_ids).toEqual([2, 3])
+  })
+})
+
+describe('editing a draft purchase order', () => {
+  it('turns saved lines into form lines that parse back to the same body', () => {
+    const saved = [
+      { product_id: 4, product_name: '可口可乐', quantity_ordered: 24, cost_fen: 195 },
+      { product_id: 9, product_name: '芬达', quantity_ordered: 6, cost_fen: 1800 },
+    ]
+    const form = poEditLines(saved)
+    expect(form).toEqual([
+      { product_id: 4, quantity: '24', cost: '1.95', label: '可口可乐' },
+      { product_id: 9, quantity: '6', cost: '18.00', label: '芬达' },
+    ])
+    expect(draftLines(form, (s) => parseWhole(s, 1), yuanToFen).lines).toEqual([
+      { product_id: 4, quantity: 24, cost_fen: 195 },
+      { product_id: 9, quantity: 6, cost_fen: 1800 },
+    ])
   })
 })
 

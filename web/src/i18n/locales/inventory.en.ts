@@ -159,6 +159,8 @@ export const inventoryEn = {
     ordersEmpty: 'No purchase orders yet',
     ordersEmptyHint: 'Create one by hand, or draft them in one step from reorder suggestions',
     saveDraft: 'Save draft',
+    editOrder: 'Edit lines',
+    editOrderTitle: 'Edit draft {number}',
     addLine: 'Add product',
     qty: 'Quantity',
     fillDraft: 'Pick a store and a supplier and add at least one product',

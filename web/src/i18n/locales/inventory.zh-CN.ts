@@ -159,6 +159,8 @@ export const inventoryZhCN = {
     ordersEmpty: '还没有采购单',
     ordersEmptyHint: '可以手工新建，也可以在“补货建议”中一键生成草稿',
     saveDraft: '保存草稿',
+    editOrder: '编辑明细',
+    editOrderTitle: '编辑草稿 {number}',
     addLine: '添加商品',
     qty: '数量',
     fillDraft: '请选择门店和供应商，并至少添加一个商品',

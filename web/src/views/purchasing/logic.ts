@@ -1,4 +1,5 @@
 // Pure helpers for purchasing documents: which actions each state allows, receiving, reorder picks.
+import { fenToYuan } from '@/utils/money'
 
 export const PO_STATUSES = ['draft', 'submitted', 'partially_received', 'received', 'closed', 'cancelled'] as const
 export type PoStatus = (typeof PO_STATUSES)[number]
@@ -187,4 +188,16 @@ export function draftLines(
     out.push(cost === undefined ? { product_id: l.product_id, quantity: q } : { product_id: l.product_id, quantity: q, cost_fen: cost })
   })
   return { lines: out, errors }
+}
+
+export interface PoLineLike {
+  product_id: number
+  product_name: string
+  quantity_ordered: number
+  cost_fen: number
+}
+
+/** A saved draft's lines as form lines to edit: whole quantity and cost in yuan as typed text. */
+export function poEditLines(lines: readonly PoLineLike[]): Array<{ product_id: number; quantity: string; cost: string; label: string }> {
+  return lines.map((l) => ({ product_id: l.product_id, quantity: String(l.quantity_ordered), cost: fenToYuan(l.cost_fen), label: l.product_name }))
 }
