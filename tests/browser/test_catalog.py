@@ -198,3 +198,25 @@ def test_bulk_price_adjustment_with_preview_and_confirmation(page: Page, server_
     with api_client(server_url) as api:
         after = {p["id"]: api.get(f"/products/{p['id']}").json()["price_fen"] for p in created}
     assert sorted(after.values()) == [900, 1845]
+
+
+def test_filter_products_by_stock_state(page: Page, server_url: str) -> None:
+    """The stock-state filter asks the API for the same products it would list itself."""
+    with api_client(server_url) as api:
+        low = api.get("/products", params={"stock_state": "low", "size": 1}).json()["total"]
+        out = api.get("/products", params={"stock_state": "out", "size": 1}).json()["total"]
+        everything = api.get("/products", params={"size": 1}).json()["total"]
+    assert 0 < low < everything  # the demo chain has some low stock
+    login(page, "superadmin")
+    page.goto("/products")
+    table = page.locator("[data-test=products-table]")
+    expect(table.locator(".el-table__row").first).to_be_visible()
+    total = page.locator(".el-pagination__total")
+    expect(total).to_contain_text(str(everything))
+    for label, expected in (("库存偏低", low), ("缺货", out)):
+        page.locator("[data-test=product-filter-stock-state]").click()
+        page.locator(
+            ".el-select-dropdown:visible .el-select-dropdown__item", has_text=label
+        ).click()
+        page.locator("[data-test=product-search-submit]").click()
+        expect(total).to_contain_text(str(expected))

@@ -141,3 +141,40 @@ def test_purchase_order_drafted_from_reorder_suggestions_and_received_updates_st
         has_text="采购入库"
     )
     expect(receipt.filter(has_text=f"+{ordered}").first).to_contain_text(str(expected))
+
+
+def test_alert_route_created_tested_edited_and_deleted(page: Page) -> None:
+    login(page, "superadmin")
+    page.goto("/inventory/alert-routes")
+    name = f"店长通知 {uuid.uuid4().hex[:4]}"
+    page.locator("[data-test=route-create]").click()
+    dialog = page.locator(".el-dialog[data-test=route-dialog]")
+    expect(dialog).to_be_visible()
+    dialog.locator("[data-test=route-save]").click()
+    expect(dialog).to_contain_text("不能为空")  # nothing is sent until the form is complete
+    dialog.locator("[data-test=route-name]").fill(name)
+    dialog.locator("[data-test=route-role]").click()
+    page.locator(".el-select-dropdown:visible .el-select-dropdown__item").first.click()
+    dialog.locator("[data-test=route-save]").click()
+    expect(dialog).to_be_hidden()
+
+    row = page.locator("[data-test=routes-table] .el-table__row", has_text=name)
+    expect(row).to_be_visible()
+    expect(row).to_contain_text("全部门店")
+    expect(row.locator("[data-test=route-recipients]")).to_contain_text("站内信")
+
+    row.locator("[data-test=route-test]").click()
+    _confirm(page)
+    expect(page.locator(".el-message--success", has_text="测试已发送")).to_be_visible()
+
+    row.locator("[data-test=route-edit]").click()
+    expect(dialog).to_be_visible()
+    dialog.locator("[data-test=route-name]").fill(f"{name} 改")
+    dialog.locator("[data-test=route-save]").click()
+    expect(dialog).to_be_hidden()
+    row = page.locator("[data-test=routes-table] .el-table__row", has_text=f"{name} 改")
+    expect(row).to_be_visible()
+
+    row.locator("[data-test=route-delete]").click()
+    _confirm(page)
+    expect(row).to_have_count(0)

@@ -110,3 +110,97 @@ async def test_export_streams_the_search_as_xlsx(
     assert len(rows) == 2
     assert rows[1][1:4] == (code, "可口可乐", "可口可乐")
     assert rows[1][6:10] == ("饮料", "3.50", "0.00", "3.05")
+
+
+async def test_stock_state_filter(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """ok / low / out / negative, in one store or across the stores the user sees; a store's
+    threshold override wins; a product listed but never stocked is out; one stocked nowhere
+    matches no state."""
+    from selfmart.inventory import service as inventory
+
+    from ..inventory.builders import CLERK, list_in_store, stock
+
+    a, b = await make_store(session), await make_store(session)
+    ok = await make_product(session, "充足", low_stock_threshold=5)
+    low = await make_product(session, "偏低", low_stock_threshold=5)
+    override = await make_product(session, "门店阈值", low_stock_threshold=0)
+    out = await make_product(session, "已售罄", low_stock_threshold=5)
+    negative = await make_product(session, "负库存", low_stock_threshold=0)
+    await make_product(session, "无库存记录", low_stock_threshold=5)
+    for p in (ok, low, negative):
+        await list_in_store(session, a.id, p.id)
+    await stock(session, a.id, ok.id, 10)
+    await stock(session, a.id, low.id, 3)
+    # In b the same 3 units are fine: b's own threshold is 1.
+    await list_in_store(session, b.id, low.id, threshold=1)
+    await stock(session, b.id, low.id, 3)
+    await list_in_store(session, a.id, override.id, threshold=10)
+    await stock(session, a.id, override.id, 8)
+    await list_in_store(session, b.id, out.id)
+    await stock(session, a.id, negative.id, 2)
+    await inventory.book(
+        session,
+        store_id=a.id,
+        changes=[inventory.Change(negative.id, -5, "sale")],
+        document=("order", "1"),
+        actor=CLERK,
+        refuse_negative=False,
+    )
+
+    h = await headers_for(session)
+    for state, store, expected in [
+        ("ok", None, ["充足", "偏低"]),
+        ("ok", a, ["充足"]),
+        ("ok", b, ["偏低"]),
+        ("low", None, ["偏低", "门店阈值"]),
+        ("low", a, ["偏低", "门店阈值"]),
+        ("low", b, []),
+        ("out", None, ["已售罄", "负库存"]),
+        ("out", a, ["负库存"]),
+        ("out", b, ["已售罄"]),
+        ("negative", None, ["负库存"]),
+        ("negative", b, []),
+    ]:
+        params: dict[str, str | int] = {"stock_state": state, "sort": "id"}
+        if store is not None:
+            params["store_id"] = store.id
+        assert await _names(client, h, **params) == expected, (state, store and store.code)
+
+    # Across stores means the stores this user may see.
+    only_b = await headers_for(session, role="admin", stores=[b])
+    assert await _names(client, only_b, stock_state="ok") == ["偏低"]
+    assert await _names(client, only_b, stock_state="negative") == []
+
+    # The export and a bulk edit's filter take the same state.
+    r = await client.get(f"{PRODUCTS}/export", headers=h, params={"stock_state": "negative"})
+    assert r.status_code == 200
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert ws is not None
+    assert [row[2] for row in ws.iter_rows(min_row=2, values_only=True)] == ["负库存"]
+    r = await client.post(
+        f"{PRODUCTS}/bulk/preview",
+        headers=h,
+        json={
+            "selection": {"filter": {"stock_state": "low"}},
+            "action": {"op": "set_status", "status": "off_sale"},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert sorted(c["product_id"] for c in r.json()["changes"]) == sorted([low.id, override.id])
+
+
+async def test_stock_state_must_be_known(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    h = await headers_for(session)
+    r = await client.get(PRODUCTS, headers=h, params={"stock_state": "plenty"})
+    assert r.status_code == 422
+    assert r.json()["details"][0]["field"] == "query.stock_state"
+    r = await client.post(
+        f"{PRODUCTS}/bulk/preview",
+        headers=h,
+        json={
+            "selection": {"filter": {"stock_state": "plenty"}},
+            "action": {"op": "set_status", "status": "off_sale"},
+        },
+    )
+    assert r.status_code == 422
+    assert r.json()["details"][0]["field"] == "body.selection.filter.stock_state"

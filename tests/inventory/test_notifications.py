@@ -385,6 +385,11 @@ async def test_alert_routes_api_keeps_secrets_write_only_and_scopes_stores(
     assert (r.json()["has_secret"], r.json()["mode"]) == (False, "digest")
     r = await client.get("/api/v1/stock-alert-routes", headers=headers)
     assert [x["id"] for x in r.json()] == [body["id"]]
+    # A store manager routes alerts to roles without being allowed to read roles' permissions.
+    r = await client.get("/api/v1/stock-alert-routes/role-options", headers=headers)
+    assert r.status_code == 200
+    assert {"admin", "cashier"} <= {x["code"] for x in r.json()}
+    assert set(r.json()[0]) == {"id", "code", "name"}
     r = await client.delete(f"/api/v1/stock-alert-routes/{body['id']}", headers=headers)
     assert r.status_code == 204
 
@@ -395,3 +400,88 @@ def test_settings_default_to_the_sandbox() -> None:
     assert s.sms_sandbox_enabled
     assert not s.model_copy(update={"env": "production"}).sms_sandbox_enabled
     assert s.model_copy(update={"env": "production", "sms_sandbox": True}).sms_sandbox_enabled
+
+
+async def test_a_route_can_be_tested_before_it_is_switched_on(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """ "Send test" queues one message along the route, inactive or not: the robot's group, or
+    the role's users in the store on the route's channels; it is audited; another store's
+    route is a 404 and a chain-wide route is tested by chain admins only."""
+    from selfmart.models import AuditLog
+
+    from ..builders import auth_headers
+
+    store, other = await make_store(session, name="静安店"), await make_store(session)
+    role = await builtin_role(session, "admin")
+    manager = await make_user(session, role=role, stores=[store], email="m@example.cn")
+    await make_user(session, role=role, stores=[other], email="o@example.cn")
+    headers = await auth_headers(session, manager)
+    now = store.created_at
+    robot = AlertRoute(
+        name="钉钉群",
+        store_id=store.id,
+        target="robot",
+        robot_kind="dingtalk",
+        webhook_url="https://oapi.dingtalk.com/robot/send?access_token=T",
+        is_active=False,
+        created_at=now,
+        updated_at=now,
+    )
+    people = AlertRoute(
+        name="店长",
+        store_id=store.id,
+        target="role",
+        role_id=role.id,
+        channels=["in_app", "email"],
+        created_at=now,
+        updated_at=now,
+    )
+    elsewhere = AlertRoute(
+        name="别的店",
+        store_id=other.id,
+        target="role",
+        role_id=role.id,
+        channels=["in_app"],
+        created_at=now,
+        updated_at=now,
+    )
+    chain = AlertRoute(
+        name="全部门店",
+        store_id=None,
+        target="role",
+        role_id=role.id,
+        channels=["in_app"],
+        created_at=now,
+        updated_at=now,
+    )
+    session.add_all([robot, people, elsewhere, chain])
+    await session.flush()
+
+    r = await client.post(f"/api/v1/stock-alert-routes/{robot.id}/test", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"messages": 0, "deliveries": 1, "unreachable": 0}
+    (delivery,) = await _deliveries(session, store.id)
+    assert (delivery.channel, delivery.recipient) == ("dingtalk", f"robot:{robot.id}")
+    assert delivery.kind == "stock.test"
+    assert "静安店" in delivery.subject
+
+    r = await client.post(f"/api/v1/stock-alert-routes/{people.id}/test", headers=headers)
+    assert r.json() == {"messages": 1, "deliveries": 1, "unreachable": 0}
+    (msg,) = (await session.scalars(select(Message).where(Message.user_id == manager.id))).all()
+    assert "店长" in msg.body
+
+    assert (
+        await client.post(f"/api/v1/stock-alert-routes/{elsewhere.id}/test", headers=headers)
+    ).status_code == 404
+    assert (
+        await client.post(f"/api/v1/stock-alert-routes/{chain.id}/test", headers=headers)
+    ).status_code == 404
+    chain_admin = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.post(f"/api/v1/stock-alert-routes/{chain.id}/test", headers=chain_admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["messages"] == 2  # the role's users in every store
+    audited = await session.scalar(
+        select(func.count()).where(AuditLog.action == "stock_alert_route.test")
+    )
+    assert audited == 3

@@ -237,3 +237,93 @@ async def test_purchase_orders_are_scoped_to_the_actors_stores(
     )
     assert r.status_code == 422
     assert r.json()["details"][0]["field"] == "lines[1].product_id"
+
+
+async def test_draft_lines_are_edited_until_submitted(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from selfmart.models import AuditLog
+
+    store = await make_store(session)
+    headers = await _admin(session, store)
+    sid = await _supplier(client, headers, "SUP-EDIT")
+    a = await make_product(session, name="可口可乐", cost_fen=200)
+    b = await make_product(session, name="雪碧", cost_fen=190)
+    c = await make_product(session, name="芬达", cost_fen=180)
+    r = await client.post(
+        "/api/v1/purchase-orders",
+        json={
+            "store_id": store.id,
+            "supplier_id": sid,
+            "lines": [{"product_id": a.id, "quantity": 24}, {"product_id": b.id, "quantity": 12}],
+        },
+        headers=headers,
+    )
+    url = f"/api/v1/purchase-orders/{r.json()['id']}"
+
+    # Change a quantity and a cost, drop a line, add one.
+    r = await client.patch(
+        url,
+        json={
+            "lines": [
+                {"product_id": a.id, "quantity": 36, "cost_fen": 195},
+                {"product_id": c.id, "quantity": 6},
+            ],
+            "note": "加芬达",
+        },
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [(ln["product_id"], ln["quantity_ordered"], ln["cost_fen"]) for ln in body["lines"]] == [
+        (a.id, 36, 195),
+        (c.id, 6, 180),
+    ]
+    assert body["total_fen"] == 36 * 195 + 6 * 180
+    assert body["note"] == "加芬达"
+    entry = await session.scalar(
+        select(AuditLog)
+        .where(AuditLog.action == "purchase_order.update", AuditLog.entity_id == str(body["id"]))
+        .order_by(AuditLog.id.desc())
+    )
+    assert entry is not None
+    assert entry.changes["lines"] == {
+        "before": {str(a.id): [24, 200], str(b.id): [12, 190]},
+        "after": {str(a.id): [36, 195], str(c.id): [6, 180]},
+    }
+
+    # Bad lines are refused naming the line; nothing changes.
+    for lines, field in [
+        (
+            [{"product_id": a.id, "quantity": 1}, {"product_id": a.id, "quantity": 2}],
+            "lines[1].product_id",
+        ),
+        ([{"product_id": a.id, "quantity": 0}], "body.lines.0.quantity"),
+        ([{"product_id": a.id, "quantity": "5"}], "body.lines.0.quantity"),
+        ([{"product_id": a.id, "quantity": True}], "body.lines.0.quantity"),
+        ([{"product_id": a.id, "quantity": 2.5}], "body.lines.0.quantity"),
+        ([], "body.lines"),
+    ]:
+        r = await client.patch(url, json={"lines": lines}, headers=headers)
+        assert r.status_code == 422, (lines, r.text)
+        assert r.json()["details"][0]["field"] == field, lines
+    r = await client.patch(
+        url, json={"lines": [{"product_id": 2**31 - 1, "quantity": 1}]}, headers=headers
+    )
+    assert r.status_code == 404
+    assert (await client.get(url, headers=headers)).json()["total_fen"] == 36 * 195 + 6 * 180
+
+    # Submitted: the lines are what the supplier was sent.
+    assert (await client.post(f"{url}/submit", headers=headers)).status_code == 200
+    r = await client.patch(
+        url, json={"lines": [{"product_id": a.id, "quantity": 1}]}, headers=headers
+    )
+    assert r.status_code == 409
+    assert r.json()["error"] == "illegal_transition"
+    assert "submitted" in r.json()["message"]
+    assert [(d["field"], d["message"]) for d in r.json()["details"]] == [
+        ("status", "submitted"),
+        ("target_status", "draft"),
+    ]
+    r = await client.get(url, headers=headers)
+    assert [ln["quantity_ordered"] for ln in r.json()["lines"]] == [36, 6]

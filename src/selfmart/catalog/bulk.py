@@ -54,7 +54,9 @@ async def selected_ids(session: AsyncSession, selection: Selection, *, actor: Ac
     assert selection.filter is not None
     if selection.filter.store_id is not None:
         await catalog.visible_store(session, actor, selection.filter.store_id)
-    conds = await repo.product_filter_conditions(session, selection.filter)
+    conds = await repo.product_filter_conditions(
+        session, selection.filter, store_scope=actor.store_ids
+    )
     count = await session.scalar(select(func.count(Product.id)).where(*conds))
     if (count or 0) > MAX_SELECTION:
         raise invalid(

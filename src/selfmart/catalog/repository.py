@@ -12,6 +12,7 @@ from sqlalchemy.orm.interfaces import LoaderOption
 
 from selfmart.catalog.pinyin import normalise_query
 from selfmart.catalog.schemas import ProductFilter
+from selfmart.inventory import service as inventory
 from selfmart.models import Category, Product, ProductBarcode, ProductTag, Store, StoreProduct
 
 _SORT_COLUMNS: dict[str, Any] = {
@@ -79,9 +80,10 @@ def visible_store_ids(store_ids: frozenset[int] | None) -> ColumnElement[bool]:
 
 
 async def product_filter_conditions(
-    session: AsyncSession, f: ProductFilter
+    session: AsyncSession, f: ProductFilter, *, store_scope: frozenset[int] | None
 ) -> list[ColumnElement[bool]]:
-    """WHERE conditions for a filter. The caller has checked the store is visible."""
+    """WHERE conditions for a filter. The caller has checked the store is visible;
+    `store_scope` (the actor's stores, None for all) bounds a stock state without a store."""
     conds: list[ColumnElement[bool]] = []
     if f.q:
         conds.append(text_condition(f.q))
@@ -111,6 +113,15 @@ async def product_filter_conditions(
                 )
             )
         )
+    if f.stock_state is not None:
+        conds.append(
+            inventory.stock_state_condition(
+                f.stock_state,
+                product_id=Product.id,
+                chain_threshold=Product.low_stock_threshold,
+                store_ids=store_scope if f.store_id is None else (f.store_id,),
+            )
+        )
     if f.ids is not None:
         conds.append(Product.id.in_(f.ids))
     return conds
@@ -122,8 +133,10 @@ def apply_sort(stmt: Select[Any], sort: str) -> Select[Any]:
     return stmt.order_by(column.desc() if desc else column.asc(), Product.id.asc())
 
 
-async def product_search(session: AsyncSession, f: ProductFilter, sort: str) -> Select[Any]:
-    conds = await product_filter_conditions(session, f)
+async def product_search(
+    session: AsyncSession, f: ProductFilter, sort: str, *, store_scope: frozenset[int] | None
+) -> Select[Any]:
+    conds = await product_filter_conditions(session, f, store_scope=store_scope)
     return apply_sort(select(Product).where(*conds), sort)
 
 

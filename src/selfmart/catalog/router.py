@@ -37,6 +37,7 @@ from selfmart.catalog.schemas import (
     ProductStatus,
     ProductUpdate,
     SortKey,
+    StockState,
     TagCreate,
     TagRead,
     TagUpdate,
@@ -66,6 +67,7 @@ def product_filter(
     status: ProductStatus | None = None,
     brand: Annotated[str | None, Query(max_length=100)] = None,
     store_id: QueryId = None,
+    stock_state: StockState | None = None,
 ) -> ProductFilter:
     return ProductFilter(
         q=q or None,
@@ -74,6 +76,7 @@ def product_filter(
         status=status,
         brand=brand or None,
         store_id=store_id,
+        stock_state=stock_state,
     )
 
 

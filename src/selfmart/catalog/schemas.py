@@ -15,6 +15,9 @@ from selfmart.kit.schema import InSchema, Schema
 StrictFen = Annotated[int, Field(strict=True, ge=0, le=10_000_000_000)]
 StrictCount = Annotated[int, Field(strict=True, ge=0, le=10_000_000)]
 ProductStatus = Literal["on_sale", "off_sale"]
+#: ok: above the low-stock threshold; low: at or below it but above zero; out: zero or below;
+#: negative: below zero (sold past the shelf). The same as inventory.service.STOCK_STATES.
+StockState = Literal["ok", "low", "out", "negative"]
 PriceField = Literal["price_fen", "member_price_fen", "cost_fen"]
 SORTABLE = ("id", "name", "brand", "price_fen", "created_at", "updated_at")
 SortKey = Literal[
@@ -171,6 +174,11 @@ class ProductFilter(InSchema):
     status: ProductStatus | None = None
     brand: str | None = Field(None, max_length=100)
     store_id: Id | None = Field(None, description="products listed in this store")
+    stock_state: StockState | None = Field(
+        None,
+        description="in this state in store_id, else in any store the user sees that stocks "
+        "or lists the product (low: 0 < on hand <= threshold, the store's override honoured)",
+    )
     ids: list[Id] | None = Field(None, max_length=10_000)
 
 

@@ -312,7 +312,9 @@ async def search_products(
 ) -> tuple[list[Product], int]:
     if f.store_id is not None:
         await visible_store(session, actor, f.store_id)
-    stmt = (await repo.product_search(session, f, sort)).options(*repo.detail_options())
+    stmt = (await repo.product_search(session, f, sort, store_scope=actor.store_ids)).options(
+        *repo.detail_options()
+    )
     return await paginate(session, stmt, params)
 
 
@@ -352,7 +354,7 @@ async def export_products(
     if f.store_id is not None:
         await visible_store(session, actor, f.store_id)
     names = await category_names(session)
-    stmt = await repo.product_search(session, f, sort)
+    stmt = await repo.product_search(session, f, sort, store_scope=actor.store_ids)
     spool = XlsxSpool(EXPORT_HEADERS, title="商品")
     offset = 0
     while True:

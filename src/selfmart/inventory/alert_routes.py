@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.audit import service as audit
 from selfmart.errors import NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
-from selfmart.inventory import robots
+from selfmart.inventory import notifications, robots
 from selfmart.inventory.queries import visible_store
 from selfmart.inventory.schemas import AlertRouteIn, AlertRouteUpdate
 from selfmart.kit.time import utcnow
@@ -30,15 +30,26 @@ FIELDS = (
 )
 
 
-def read(route: AlertRoute) -> dict[str, Any]:
+def read(route: AlertRoute, role_names: dict[int, str] | None = None) -> dict[str, Any]:
     return {
         **{f: getattr(route, f) for f in FIELDS},
+        "role_name": (role_names or {}).get(route.role_id) if route.role_id else None,
         "id": route.id,
         "has_secret": bool(route.secret_encrypted),
         "last_digest_on": route.last_digest_on,
         "created_at": route.created_at,
         "updated_at": route.updated_at,
     }
+
+
+async def role_names(session: AsyncSession) -> dict[int, str]:
+    return {int(i): str(n) for i, n in await session.execute(select(Role.id, Role.name))}
+
+
+async def role_options(session: AsyncSession) -> list[Role]:
+    """Every role a route may address (people who route alerts need not be allowed to read
+    the roles' permissions, only to name them)."""
+    return list((await session.scalars(select(Role).order_by(Role.id))).all())
 
 
 def _scope(actor: Actor) -> list[Any]:
@@ -157,3 +168,22 @@ async def delete_route(session: AsyncSession, route_id: int, *, actor: Actor) ->
         store_id=before["store_id"],
         before=before,
     )
+
+
+async def send_test(
+    session: AsyncSession, route_id: int, *, actor: Actor
+) -> notifications.SentTest:
+    """Send a test message along the route now (it may be inactive: try it before turning it
+    on). Who may change the route may test it; the test is audited."""
+    route = await _get(session, route_id, actor)
+    sent = await notifications.send_test(session, route, sender=actor.name)
+    await audit.record(
+        session,
+        actor,
+        "stock_alert_route.test",
+        "stock_alert_route",
+        route.id,
+        store_id=route.store_id,
+        after={"messages": sent.messages, "deliveries": sent.deliveries},
+    )
+    return sent

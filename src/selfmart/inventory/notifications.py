@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -294,3 +295,59 @@ async def send_digests(session: AsyncSession, *, today: date) -> int:
         sent_routes += 1
     await session.flush()
     return sent_routes
+
+
+async def _role_users(session: AsyncSession, role_id: int | None) -> list[int]:
+    """Active users holding the role, in any store (for a chain-wide route's test)."""
+    stmt = (
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(User.is_active.is_(True), UserRole.role_id == role_id)
+    )
+    return sorted({int(uid) for uid in (await session.scalars(stmt.distinct())).all()})
+
+
+@dataclass(frozen=True, slots=True)
+class SentTest:
+    messages: int
+    deliveries: int
+    #: (user, channel) pairs the channel cannot reach (no email address, no phone)
+    unreachable: int
+
+
+async def send_test(session: AsyncSession, route: AlertRoute, *, sender: str) -> SentTest:
+    """One test message along a route, whatever its kinds, mode or active flag: a robot gets
+    it in its group, a role's users (in the route's store, or anywhere for a chain-wide route)
+    on the route's channels. Deliveries go through notify, so they are recorded and retried
+    like any other and leave only after the request commits."""
+    from selfmart.notify import service as notify
+
+    store = await session.get(Store, route.store_id) if route.store_id is not None else None
+    title = f"【{store.name if store else '全部门店'}】库存预警测试"
+    body = f"这是一条测试消息：预警通知「{route.name}」由 {sender} 发送测试，收到即说明配置可用。"
+    if route.target == "robot":
+        sent = await notify.send(
+            session,
+            kind="stock.test",
+            title=title,
+            body=body,
+            channels=(),
+            addresses=[(str(route.robot_kind), f"robot:{route.id}")],
+            store_id=route.store_id,
+        )
+    else:
+        users = (
+            await _users_for_store(session, route.store_id, role_id=route.role_id)
+            if route.store_id is not None
+            else await _role_users(session, route.role_id)
+        )
+        sent = await notify.send(
+            session,
+            kind="stock.test",
+            title=title,
+            body=body,
+            user_ids=users,
+            channels=list(route.channels) or list(DEFAULT_CHANNELS),
+            store_id=route.store_id,
+        )
+    return SentTest(len(sent.messages), len(sent.deliveries), len(sent.unreachable))

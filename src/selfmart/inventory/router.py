@@ -20,6 +20,7 @@ from selfmart.inventory.schemas import (
     AlertRead,
     AlertRouteIn,
     AlertRouteRead,
+    AlertRouteTestRead,
     AlertRouteUpdate,
     BalanceSeries,
     BatchRead,
@@ -33,6 +34,7 @@ from selfmart.inventory.schemas import (
     ReceiptRead,
     ResolveIn,
     ResolveRequired,
+    RoleOptionRead,
     SeriesPointRead,
     StockAdjust,
     StockChangeRead,
@@ -574,7 +576,22 @@ async def resolve_discrepancy(
 async def list_alert_routes(
     session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_READ)]
 ) -> list[dict[str, Any]]:
-    return [alert_routes.read(r) for r in await alert_routes.list_routes(session, actor=actor)]
+    names = await alert_routes.role_names(session)
+    return [
+        alert_routes.read(r, names) for r in await alert_routes.list_routes(session, actor=actor)
+    ]
+
+
+@router.get(
+    "/stock-alert-routes/role-options",
+    response_model=list[RoleOptionRead],
+    operation_id="listStockAlertRouteRoles",
+    responses=error_responses(401, 403),
+)
+async def list_alert_route_roles(
+    session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_WRITE)]
+) -> list[RoleOptionRead]:
+    return [RoleOptionRead.model_validate(r) for r in await alert_routes.role_options(session)]
 
 
 @router.post(
@@ -587,7 +604,8 @@ async def list_alert_routes(
 async def create_alert_route(
     body: AlertRouteIn, session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_WRITE)]
 ) -> dict[str, Any]:
-    return alert_routes.read(await alert_routes.create_route(session, body, actor=actor))
+    route = await alert_routes.create_route(session, body, actor=actor)
+    return alert_routes.read(route, await alert_routes.role_names(session))
 
 
 @router.patch(
@@ -602,7 +620,8 @@ async def update_alert_route(
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.ALERT_WRITE)],
 ) -> dict[str, Any]:
-    return alert_routes.read(await alert_routes.update_route(session, route_id, body, actor=actor))
+    route = await alert_routes.update_route(session, route_id, body, actor=actor)
+    return alert_routes.read(route, await alert_routes.role_names(session))
 
 
 @router.delete(
@@ -616,3 +635,18 @@ async def delete_alert_route(
 ) -> Response:
     await alert_routes.delete_route(session, route_id, actor=actor)
     return Response(status_code=204)
+
+
+@router.post(
+    "/stock-alert-routes/{route_id}/test",
+    response_model=AlertRouteTestRead,
+    operation_id="testStockAlertRoute",
+    responses=error_responses(401, 403, 404),
+)
+async def send_alert_route_test(
+    route_id: PathId, session: SessionDep, actor: Annotated[Actor, require(Perm.ALERT_WRITE)]
+) -> AlertRouteTestRead:
+    sent = await alert_routes.send_test(session, route_id, actor=actor)
+    return AlertRouteTestRead(
+        messages=sent.messages, deliveries=sent.deliveries, unreachable=sent.unreachable
+    )

@@ -229,6 +229,7 @@ class AlertRouteRead(Schema):
     kinds: list[str]
     target: str
     role_id: int | None
+    role_name: str | None = None
     channels: list[str]
     robot_kind: str | None
     webhook_url: str | None
@@ -238,3 +239,18 @@ class AlertRouteRead(Schema):
     last_digest_on: date | None
     created_at: datetime
     updated_at: datetime
+
+
+class AlertRouteTestRead(Schema):
+    #: in-app messages made
+    messages: int
+    #: email, SMS and robot deliveries queued (sent after the request commits, retried)
+    deliveries: int
+    #: people the route's channels cannot reach (no email address or phone on file)
+    unreachable: int
+
+
+class RoleOptionRead(Schema):
+    id: int
+    code: str
+    name: str

@@ -10,13 +10,14 @@ its ledger movements together, and keeps low-stock alerts in step. Other domains
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import ColumnElement, Table, and_, false, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from selfmart.audit import service as audit
 from selfmart.errors import ErrorDetail, InsufficientStock, NotFound, ValidationFailed
@@ -46,6 +47,8 @@ __all__ = [
     "balances",
     "net_sales",
     "stocked_products",
+    "stock_state_condition",
+    "STOCK_STATES",
     "thresholds",
     "book",
     "deduct_for_sale",
@@ -744,3 +747,81 @@ async def stocked_products(session: AsyncSession, store_id: int) -> list[int]:
         )
     )
     return sorted(int(pid) for pid in rows)
+
+
+#: What a product search may ask about stock: above its threshold, at or below it (but not
+#: empty), empty or below (out, negative included), below zero.
+STOCK_STATES = ("ok", "low", "out", "negative")
+
+
+def _in_state(state: str, quantity: Any, threshold: Any) -> ColumnElement[bool]:
+    """The same partition as `alerts.stock_state`, plus negative (a part of out)."""
+    if state == "out":
+        return cast(ColumnElement[bool], quantity <= 0)
+    if state == "negative":
+        return cast(ColumnElement[bool], quantity < 0)
+    if state == "low":
+        return and_(quantity > 0, quantity <= threshold)
+    if state == "ok":
+        return and_(quantity > 0, quantity > threshold)
+    raise ValidationFailed(
+        f"stock_state must be one of {', '.join(STOCK_STATES)}", field="stock_state"
+    )
+
+
+def stock_state_condition(
+    state: str,
+    *,
+    product_id: ColumnElement[int] | InstrumentedAttribute[int],
+    chain_threshold: ColumnElement[int] | InstrumentedAttribute[int],
+    store_ids: Collection[int] | None,
+) -> ColumnElement[bool]:
+    """A WHERE condition for a query over products: the product is in `state` in at least one
+    of `store_ids` (None: any store) that stocks it (has a balance) or lists it.
+
+    `product_id` and `chain_threshold` are the outer query's product id and chain-wide
+    low-stock threshold; a store's listing override wins over the latter, as for alerts. A
+    product listed but never stocked has 0 on hand there, so it is out.
+    """
+    if store_ids is not None and not store_ids:
+        return false()
+    level = cast(Table, StockLevel.__table__).alias("state_level")
+    listing = cast(Table, StoreProduct.__table__).alias("state_listing")
+    threshold = func.coalesce(listing.c.low_stock_threshold, chain_threshold, 0)
+    stocked = (
+        select(literal(1))
+        .select_from(
+            level.outerjoin(
+                listing,
+                and_(
+                    listing.c.store_id == level.c.store_id,
+                    listing.c.product_id == level.c.product_id,
+                ),
+            )
+        )
+        .where(level.c.product_id == product_id, _in_state(state, level.c.quantity, threshold))
+        .correlate_except(level, listing)
+    )
+    if store_ids is not None:
+        stocked = stocked.where(level.c.store_id.in_(list(store_ids)))
+    if state != "out":
+        return stocked.exists()
+    never_stocked = cast(Table, StockLevel.__table__).alias("state_never")
+    listed_empty = (
+        select(literal(1))
+        .select_from(listing)
+        .where(
+            listing.c.product_id == product_id,
+            ~select(literal(1))
+            .where(
+                never_stocked.c.store_id == listing.c.store_id,
+                never_stocked.c.product_id == listing.c.product_id,
+            )
+            .correlate_except(never_stocked)
+            .exists(),
+        )
+        .correlate_except(listing)
+    )
+    if store_ids is not None:
+        listed_empty = listed_empty.where(listing.c.store_id.in_(list(store_ids)))
+    return or_(stocked.exists(), listed_empty.exists())

@@ -126,8 +126,8 @@ class StockTransfer(Timestamps, Base):
     number: Mapped[str] = mapped_column(String(32), unique=True)
     from_store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="RESTRICT"))
     to_store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="RESTRICT"))
-    #: draft | in_transit | received | cancelled
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    #: draft | in_transit | partially_received | received | cancelled
+    status: Mapped[str] = mapped_column(String(24), default="draft")
     note: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str] = mapped_column(String(100), default="")
     shipped_at: Mapped[datetime | None]
@@ -147,13 +147,19 @@ class StockTransferLine(Base):
     __table_args__ = (
         UniqueConstraint("transfer_id", "product_id"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(
+            "quantity_received IS NULL"
+            " OR (quantity_received >= 0 AND quantity_received <= quantity)",
+            name="received_within_quantity",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     transfer_id: Mapped[int] = mapped_column(ForeignKey("stock_transfers.id", ondelete="CASCADE"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="RESTRICT"))
     quantity: Mapped[int]
-    #: what arrived; less than `quantity` means goods were lost on the way
+    #: what has arrived so far, over one or more receipts (None until the first); less than
+    #: `quantity` once the transfer is received means goods were lost on the way
     quantity_received: Mapped[int | None]
 
     transfer: Mapped[StockTransfer] = relationship(lazy="raise", back_populates="lines")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from selfmart.audit import service as audit
-from selfmart.errors import ErrorDetail, NotFound, ValidationFailed
+from selfmart.errors import ErrorDetail, IllegalTransition, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
 from selfmart.inventory.queries import visible_store
@@ -172,6 +172,11 @@ async def _lines(
     ]
 
 
+def _line_snapshot(lines: Sequence[PurchaseOrderLine]) -> dict[str, list[int]]:
+    """The lines as the audit log keeps them: product id -> [quantity, cost in fen]."""
+    return {str(ln.product_id): [ln.quantity_ordered, ln.cost_fen] for ln in lines}
+
+
 def _total(lines: Sequence[PurchaseOrderLine]) -> int:
     return sum(ln.cost_fen * ln.quantity_ordered for ln in lines)
 
@@ -219,12 +224,22 @@ async def create_order(
 async def update_order(
     session: AsyncSession, po_id: int, data: POUpdate, *, actor: Actor
 ) -> PurchaseOrder:
+    """Change a draft: its lines (replaced as a whole; cost defaults as on creation), expected
+    date, note. Once submitted the lines are what the supplier was sent: a 409 naming both
+    states."""
     po = await get_order(session, po_id, actor=actor, for_update=True)
     if po.status != "draft":
-        check_transition("Purchase order", po.number, po.status, "draft", {})
+        raise IllegalTransition(
+            f"Purchase order {po.number} is {po.status}; only a draft can be edited",
+            details=[
+                ErrorDetail(field="status", reason="illegal_transition", message=po.status),
+                ErrorDetail(field="target_status", reason="illegal_transition", message="draft"),
+            ],
+        )
     before = audit.snapshot(po, FIELDS)
     changes = data.model_dump(exclude_unset=True)
     if data.lines is not None:
+        before["lines"] = _line_snapshot(po.lines)
         po.lines.clear()
         await session.flush()
         po.lines.extend(await _lines(session, po.supplier_id, data.lines))
@@ -242,7 +257,10 @@ async def update_order(
         po.id,
         store_id=po.store_id,
         before=before,
-        after=audit.snapshot(po, FIELDS),
+        after={
+            **audit.snapshot(po, FIELDS),
+            **({"lines": _line_snapshot(po.lines)} if data.lines is not None else {}),
+        },
     )
     return po
 

@@ -332,7 +332,9 @@ async def list_transfers(
     session: SessionDep,
     actor: StockReader,
     store_id: QueryId = None,
-    status: Annotated[str | None, Query(pattern="^(draft|in_transit|received|cancelled)$")] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(draft|in_transit|partially_received|received|cancelled)$")
+    ] = None,
 ) -> Page[TransferRead]:
     items, total = await transfers.list_transfers(
         session, params, actor=actor, store_id=store_id, status=status

@@ -213,15 +213,26 @@ class TransferReceiveLine(InSchema):
 
 
 class TransferReceive(InSchema):
-    #: what arrived, per product; products left out arrived in full
+    #: what arrives now, per product (at most what is still in transit on that line)
     lines: Annotated[list[TransferReceiveLine], Field(max_length=500)] = []
+    #: false: this receipt finishes the transfer; products left out bring everything still in
+    #: transit, and what a listed line falls short by was lost on the way. true: only the
+    #: listed quantities arrived; the rest stays in transit for a later receipt (the transfer is
+    #: partially received until every unit has arrived or a final receipt is made).
+    partial: bool = False
+    note: Annotated[str, Field(max_length=300)] = ""
 
 
 class TransferLineRead(Schema):
     product_id: int
     product_name: str
     quantity: int
+    #: received so far (over every receipt); None before the first receipt
     quantity_received: int | None
+    #: shipped and not yet received (0 unless the transfer is in transit or partially received)
+    quantity_in_transit: int
+    #: shipped and never received: known once the transfer is received
+    quantity_lost: int
 
 
 class TransferRead(Schema):

@@ -1,6 +1,6 @@
 """Transfers between stores: a draft, shipped out of the source (in transit), received at the
-target. What arrives may be less than what left (lost on the way): the target books what
-arrived, the line keeps both figures."""
+target in one receipt or several (partially received until the last). What arrives may be less
+than what left (lost on the way): the target books what arrived, the line keeps both figures."""
 
 from __future__ import annotations
 
@@ -23,10 +23,13 @@ from selfmart.purchasing.schemas import TransferCreate, TransferReceive
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "draft": ("in_transit", "cancelled"),
-    "in_transit": ("received",),
+    "in_transit": ("partially_received", "received"),
+    "partially_received": ("partially_received", "received"),
     "received": (),
     "cancelled": (),
 }
+#: States in which goods are on the way and a receipt may be booked.
+RECEIVABLE = ("in_transit", "partially_received")
 READ_FIELDS = (
     "id",
     "number",
@@ -109,6 +112,8 @@ async def detail(session: AsyncSession, transfer: StockTransfer) -> dict[str, An
                 "product_name": names.get(ln.product_id, ""),
                 "quantity": ln.quantity,
                 "quantity_received": ln.quantity_received,
+                "quantity_in_transit": (in_transit(ln) if transfer.status in RECEIVABLE else 0),
+                "quantity_lost": in_transit(ln) if transfer.status == "received" else 0,
             }
             for ln in transfer.lines
         ],
@@ -152,8 +157,20 @@ async def create_transfer(
     return transfer
 
 
+def in_transit(line: StockTransferLine) -> int:
+    """Units of a shipped line not received yet."""
+    return line.quantity - (line.quantity_received or 0)
+
+
 async def _set_status(
-    session: AsyncSession, transfer: StockTransfer, target: str, *, actor: Actor, store_id: int
+    session: AsyncSession,
+    transfer: StockTransfer,
+    target: str,
+    *,
+    actor: Actor,
+    store_id: int,
+    received: dict[str, int] | None = None,
+    note: str | None = None,
 ) -> None:
     check_transition("Transfer", transfer.number, transfer.status, target, TRANSITIONS)
     before = transfer.status
@@ -161,7 +178,7 @@ async def _set_status(
     now = utcnow()
     if target == "in_transit":
         transfer.shipped_at = now
-    elif target == "received":
+    elif target in ("received", "partially_received"):
         transfer.received_at = now
     elif target == "cancelled":
         transfer.cancelled_at = now
@@ -174,7 +191,8 @@ async def _set_status(
         transfer.id,
         store_id=store_id,
         before={"status": before},
-        after={"status": target},
+        after={"status": target} if received is None else {"status": target, "received": received},
+        note=note,
     )
 
 
@@ -200,30 +218,57 @@ async def ship(session: AsyncSession, transfer_id: int, *, actor: Actor) -> Stoc
 async def receive(
     session: AsyncSession, transfer_id: int, data: TransferReceive, *, actor: Actor
 ) -> StockTransfer:
-    """Book what arrived into the target store (by default, everything that left)."""
+    """Book what arrives now into the target store, as `transfer_in` movements.
+
+    A partial receipt books the listed quantities and leaves the rest in transit; a final one
+    (the default) also brings whatever is still in transit on the lines left out, and closes
+    the transfer with any shortfall on the listed lines recorded as lost. No line may receive
+    more than is still in transit on it. The transfer row is locked first, so two receipts of
+    the same transfer take turns and the second sees what the first booked.
+    """
     transfer = await get_transfer(session, transfer_id, actor=actor, for_update=True)
-    check_transition("Transfer", transfer.number, transfer.status, "received", TRANSITIONS)
+    if transfer.status not in RECEIVABLE:
+        check_transition("Transfer", transfer.number, transfer.status, "received", TRANSITIONS)
     await visible_store(session, transfer.to_store_id, actor)  # only the target receives
+    no_duplicates([ln.product_id for ln in data.lines])
     by_product = {ln.product_id: ln for ln in transfer.lines}
-    arrived = {ln.product_id: ln.quantity for ln in transfer.lines}
+    arriving: dict[int, int] = {}
     problems: list[ErrorDetail] = []
     for i, ln in enumerate(data.lines):
         line = by_product.get(ln.product_id)
         if line is None:
-            problems.append(ErrorDetail(field=f"lines[{i}].product_id", reason="not_on_transfer"))
-        elif ln.quantity > line.quantity:
+            problems.append(
+                ErrorDetail(
+                    field=f"lines[{i}].product_id",
+                    reason="not_on_transfer",
+                    message=f"product {ln.product_id} is not on this transfer",
+                )
+            )
+        elif ln.quantity > in_transit(line):
             problems.append(
                 ErrorDetail(
                     field=f"lines[{i}].quantity",
-                    reason="more_than_shipped",
-                    message=f"{line.quantity} shipped",
+                    reason="more_than_in_transit",
+                    message=f"product {ln.product_id}: {in_transit(line)} in transit",
                 )
             )
         else:
-            arrived[ln.product_id] = ln.quantity
+            arriving[ln.product_id] = ln.quantity
     if problems:
         raise ValidationFailed("Some lines cannot be received", details=problems)
-    changes = [inventory.Change(pid, qty, "transfer_in") for pid, qty in arrived.items() if qty > 0]
+    if not data.partial:
+        for line in transfer.lines:
+            arriving.setdefault(line.product_id, in_transit(line))
+    elif not any(arriving.values()):
+        raise ValidationFailed(
+            "A partial receipt needs at least one unit on one line",
+            details=[ErrorDetail(field="lines", reason="nothing_received")],
+        )
+    changes = [
+        inventory.Change(pid, qty, "transfer_in")
+        for pid, qty in sorted(arriving.items())
+        if qty > 0
+    ]
     if changes:
         await inventory.book(
             session,
@@ -233,9 +278,18 @@ async def receive(
             actor=actor,
             refuse_negative=False,
         )
-    for pid, qty in arrived.items():
-        by_product[pid].quantity_received = qty
-    await _set_status(session, transfer, "received", actor=actor, store_id=transfer.to_store_id)
+    for line in transfer.lines:
+        line.quantity_received = (line.quantity_received or 0) + arriving.get(line.product_id, 0)
+    complete = all(line.quantity_received == line.quantity for line in transfer.lines)
+    await _set_status(
+        session,
+        transfer,
+        "received" if complete or not data.partial else "partially_received",
+        actor=actor,
+        store_id=transfer.to_store_id,
+        received={str(pid): qty for pid, qty in sorted(arriving.items()) if qty > 0},
+        note=data.note or None,
+    )
     return transfer
 
 

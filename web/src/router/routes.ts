@@ -68,6 +68,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'alerts.title', perm: [Perm.ALERT_READ, Perm.STOCK_READ], menu: { group: 'inventory', order: 30, icon: 'Bell' } },
   },
   {
+    path: 'inventory/alert-routes',
+    name: 'alert-routes',
+    component: () => import('@/views/inventory/AlertRoutesView.vue'),
+    meta: { titleKey: 'alertRoutes.title', perm: Perm.ALERT_READ, menu: { group: 'inventory', order: 35, icon: 'Message' } },
+  },
+  {
     path: 'purchasing/suppliers',
     name: 'suppliers',
     component: () => import('@/views/purchasing/SuppliersView.vue'),

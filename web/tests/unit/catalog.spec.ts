@@ -5,6 +5,7 @@ import {
   badRowCount,
   buildBulkAction,
   bulkSelection,
+  STOCK_STATES,
   canDrop,
   categoryOptions,
   categoryPaths,
@@ -184,6 +185,11 @@ describe('bulk edit actions', () => {
   it('selects the ticked ids, or the filter without empty values', () => {
     expect(bulkSelection('ids', [3, 1], { q: 'x' })).toEqual({ ids: [3, 1] })
     expect(bulkSelection('filter', [3], { q: 'kkkl', status: null, category_id: 4, tag_id: '' })).toEqual({ filter: { q: 'kkkl', category_id: 4 } })
+  })
+
+  it('carries the stock state of the search into a filter selection', () => {
+    expect(STOCK_STATES).toEqual(['ok', 'low', 'out', 'negative'])
+    expect(bulkSelection('filter', [], { stock_state: 'low', store_id: 2, sort: 'name' })).toEqual({ filter: { stock_state: 'low', store_id: 2 } })
   })
 })
 

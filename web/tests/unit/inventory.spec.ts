@@ -9,11 +9,15 @@ import {
   outstanding,
   poActions,
   poAllows,
+  poEditLines,
   receiveAll,
   receiveLines,
   reorderPlan,
   stocktakeOpen,
   transferActions,
+  transferInTransit,
+  transferReceipt,
+  transferReceiveAll,
 } from '@/views/purchasing/logic'
 
 describe('stock state', () => {
@@ -130,8 +134,31 @@ describe('transfers and stocktakes', () => {
   it('ship or cancel a draft, receive in transit, nothing after', () => {
     expect(transferActions('draft')).toEqual(['ship', 'cancel'])
     expect(transferActions('in_transit')).toEqual(['receive'])
+    expect(transferActions('partially_received')).toEqual(['receive'])
     expect(transferActions('received')).toEqual([])
     expect(transferActions('cancelled')).toEqual([])
+  })
+
+  it('receive a transfer in parts or finish it', () => {
+    const lines = [
+      { product_id: 1, quantity: 6, quantity_received: 2 },
+      { product_id: 2, quantity: 4, quantity_received: null },
+      { product_id: 3, quantity: 5, quantity_received: 5 },
+    ]
+    expect(lines.map(transferInTransit)).toEqual([4, 4, 0])
+    expect(transferReceiveAll(lines)).toEqual({ 1: 4, 2: 4, 3: 0 })
+    // partial: only what arrives now
+    expect(transferReceipt(lines, { 1: 3, 2: 0 }, true)).toEqual({ lines: [{ product_id: 1, quantity: 3 }], tooMany: [], units: 3 })
+    // final: every line still in transit, zeros included (the rest was lost)
+    expect(transferReceipt(lines, { 1: 3 }, false)).toEqual({
+      lines: [
+        { product_id: 1, quantity: 3 },
+        { product_id: 2, quantity: 0 },
+      ],
+      tooMany: [],
+      units: 3,
+    })
+    expect(transferReceipt(lines, { 1: 5, 2: 4 }, true).tooMany).toEqual([1])
   })
 
   it('take counts only while counting', () => {
@@ -157,6 +184,24 @@ describe('reorder plan', () => {
 
   it('leaves out a product set to zero', () => {
     expect(reorderPlan(chosen, { 1: 0 }).product_ids).toEqual([2, 3])
+  })
+})
+
+describe('editing a draft purchase order', () => {
+  it('turns saved lines into form lines that parse back to the same body', () => {
+    const saved = [
+      { product_id: 4, product_name: '可口可乐', quantity_ordered: 24, cost_fen: 195 },
+      { product_id: 9, product_name: '芬达', quantity_ordered: 6, cost_fen: 1800 },
+    ]
+    const form = poEditLines(saved)
+    expect(form).toEqual([
+      { product_id: 4, quantity: '24', cost: '1.95', label: '可口可乐' },
+      { product_id: 9, quantity: '6', cost: '18.00', label: '芬达' },
+    ])
+    expect(draftLines(form, (s) => parseWhole(s, 1), yuanToFen).lines).toEqual([
+      { product_id: 4, quantity: 24, cost_fen: 195 },
+      { product_id: 9, quantity: 6, cost_fen: 1800 },
+    ])
   })
 })
 

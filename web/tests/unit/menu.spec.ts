@@ -17,7 +17,7 @@ describe('buildMenu', () => {
     expect(names(SUPER)).toEqual([
       ['home', ['dashboard']],
       ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
-      ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
+      ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
       ['orders', ['orders', 'order-issues']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs']],

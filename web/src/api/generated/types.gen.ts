@@ -253,6 +253,10 @@ export type AlertRouteRead = {
      */
     role_id: number | null;
     /**
+     * Role Name
+     */
+    role_name?: string | null;
+    /**
      * Store Id
      */
     store_id: number | null;
@@ -268,6 +272,24 @@ export type AlertRouteRead = {
      * Webhook Url
      */
     webhook_url: string | null;
+};
+
+/**
+ * AlertRouteTestRead
+ */
+export type AlertRouteTestRead = {
+    /**
+     * Deliveries
+     */
+    deliveries: number;
+    /**
+     * Messages
+     */
+    messages: number;
+    /**
+     * Unreachable
+     */
+    unreachable: number;
 };
 
 /**
@@ -3244,6 +3266,12 @@ export type ProductFilter = {
      */
     status?: 'on_sale' | 'off_sale' | null;
     /**
+     * Stock State
+     *
+     * in this state in store_id, else in any store the user sees that stocks or lists the product (low: 0 < on hand <= threshold, the store's override honoured)
+     */
+    stock_state?: 'ok' | 'low' | 'out' | 'negative' | null;
+    /**
      * Store Id
      *
      * products listed in this store
@@ -3875,6 +3903,24 @@ export type RoleCreate = {
      * Refund Limit Fen
      */
     refund_limit_fen?: number | null;
+};
+
+/**
+ * RoleOptionRead
+ */
+export type RoleOptionRead = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
 };
 
 /**
@@ -5100,6 +5146,14 @@ export type TransferLineRead = {
      */
     quantity: number;
     /**
+     * Quantity In Transit
+     */
+    quantity_in_transit: number;
+    /**
+     * Quantity Lost
+     */
+    quantity_lost: number;
+    /**
      * Quantity Received
      */
     quantity_received: number | null;
@@ -5163,6 +5217,14 @@ export type TransferReceive = {
      * Lines
      */
     lines?: Array<TransferReceiveLine>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Partial
+     */
+    partial?: boolean;
 };
 
 /**
@@ -7736,6 +7798,10 @@ export type ListProductsData = {
          */
         store_id?: number | null;
         /**
+         * Stock State
+         */
+        stock_state?: 'ok' | 'low' | 'out' | 'negative' | null;
+        /**
          * Page
          *
          * 1-based page number
@@ -7994,6 +8060,10 @@ export type ExportProductsData = {
          * Store Id
          */
         store_id?: number | null;
+        /**
+         * Stock State
+         */
+        stock_state?: 'ok' | 'low' | 'out' | 'negative' | null;
     };
     url: '/api/v1/products/export';
 };
@@ -9278,6 +9348,45 @@ export type CreateStockAlertRouteResponses = {
 
 export type CreateStockAlertRouteResponse = CreateStockAlertRouteResponses[keyof CreateStockAlertRouteResponses];
 
+export type ListStockAlertRouteRolesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/stock-alert-routes/role-options';
+};
+
+export type ListStockAlertRouteRolesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListStockAlertRouteRolesError = ListStockAlertRouteRolesErrors[keyof ListStockAlertRouteRolesErrors];
+
+export type ListStockAlertRouteRolesResponses = {
+    /**
+     * Response Liststockalertrouteroles
+     *
+     * Successful Response
+     */
+    200: Array<RoleOptionRead>;
+};
+
+export type ListStockAlertRouteRolesResponse = ListStockAlertRouteRolesResponses[keyof ListStockAlertRouteRolesResponses];
+
 export type DeleteStockAlertRouteData = {
     body?: never;
     path: {
@@ -9369,6 +9478,52 @@ export type UpdateStockAlertRouteResponses = {
 };
 
 export type UpdateStockAlertRouteResponse = UpdateStockAlertRouteResponses[keyof UpdateStockAlertRouteResponses];
+
+export type TestStockAlertRouteData = {
+    body?: never;
+    path: {
+        /**
+         * Route Id
+         */
+        route_id: number;
+    };
+    query?: never;
+    url: '/api/v1/stock-alert-routes/{route_id}/test';
+};
+
+export type TestStockAlertRouteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TestStockAlertRouteError = TestStockAlertRouteErrors[keyof TestStockAlertRouteErrors];
+
+export type TestStockAlertRouteResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRouteTestRead;
+};
+
+export type TestStockAlertRouteResponse = TestStockAlertRouteResponses[keyof TestStockAlertRouteResponses];
 
 export type ListStockAlertsData = {
     body?: never;

@@ -3,6 +3,7 @@ export default {
   catalog: {
     menu: { products: 'Products', import: 'Import products', categories: 'Categories', tags: 'Tags' },
     statuses: { on_sale: 'On sale', off_sale: 'Off sale' },
+    stockStates: { ok: 'Stock OK', low: 'Low stock', out: 'Out of stock', negative: 'Negative stock' },
     fields: {
       image: 'Image',
       name: 'Name',
@@ -34,6 +35,9 @@ export default {
       filterTag: 'Tag',
       filterStatus: 'Status',
       filterStore: 'Store',
+      filterStockState: 'Stock state',
+      stockStateInStore: 'In that store: OK is above the low-stock threshold, low is at or below it, out is zero or less',
+      stockStateAnyStore: 'In any of your stores that stock or list the product; pick a store to narrow it',
       export: 'Export to Excel',
       exporting: 'Exporting…',
       import: 'Import',

@@ -4,6 +4,7 @@ export default {
   catalog: {
     menu: { products: '商品列表', import: '商品导入', categories: '商品分类', tags: '商品标签' },
     statuses: { on_sale: '在售', off_sale: '停售' },
+    stockStates: { ok: '库存正常', low: '库存偏低', out: '缺货', negative: '负库存' },
     fields: {
       image: '图片',
       name: '商品名称',
@@ -35,6 +36,9 @@ export default {
       filterTag: '标签',
       filterStatus: '状态',
       filterStore: '门店',
+      filterStockState: '库存状态',
+      stockStateInStore: '该门店内：正常为高于预警值，偏低为不高于预警值，缺货为零或以下',
+      stockStateAnyStore: '你可见的任一门店（有库存或上架）；选择门店可缩小范围',
       export: '导出 Excel',
       exporting: '正在导出…',
       import: '导入',

@@ -6,6 +6,9 @@ import { fenToYuan, yuanToFen } from '@/utils/money'
 // --- shapes (structural, so the tests need no generated types) ----------------------------
 
 export type ProductStatus = 'on_sale' | 'off_sale'
+/** The product search's stock states: above the threshold, at or below it, zero or less, below zero. */
+export const STOCK_STATES = ['ok', 'low', 'out', 'negative'] as const
+export type StockState = (typeof STOCK_STATES)[number]
 
 export interface TagLike {
   id: number

@@ -1,4 +1,5 @@
 // Pure helpers for purchasing documents: which actions each state allows, receiving, reorder picks.
+import { fenToYuan } from '@/utils/money'
 
 export const PO_STATUSES = ['draft', 'submitted', 'partially_received', 'received', 'closed', 'cancelled'] as const
 export type PoStatus = (typeof PO_STATUSES)[number]
@@ -71,17 +72,61 @@ export function receiveAll(lines: readonly PoLine[]): Record<number, number> {
   return out
 }
 
-export const TRANSFER_STATUSES = ['draft', 'in_transit', 'received', 'cancelled'] as const
+export const TRANSFER_STATUSES = ['draft', 'in_transit', 'partially_received', 'received', 'cancelled'] as const
 export type TransferAction = 'ship' | 'receive' | 'cancel'
 
 export function transferActions(status: string): TransferAction[] {
   if (status === 'draft') return ['ship', 'cancel']
-  if (status === 'in_transit') return ['receive']
+  if (status === 'in_transit' || status === 'partially_received') return ['receive']
   return []
 }
 
 export function transferTag(status: string): TagType {
-  return ({ draft: 'info', in_transit: 'warning', received: 'success', cancelled: 'danger' } as Record<string, TagType>)[status] ?? 'info'
+  return ({ draft: 'info', in_transit: 'warning', partially_received: 'warning', received: 'success', cancelled: 'danger' } as Record<string, TagType>)[status] ?? 'info'
+}
+
+export interface TransferLineLike {
+  product_id: number
+  quantity: number
+  quantity_received: number | null
+}
+
+/** Units of a shipped line still on the way (never negative). */
+export function transferInTransit(line: TransferLineLike): number {
+  return Math.max(0, line.quantity - (line.quantity_received ?? 0))
+}
+
+/** Everything still in transit, to prefill the receipt form. */
+export function transferReceiveAll(lines: readonly TransferLineLike[]): Record<number, number> {
+  const out: Record<number, number> = {}
+  for (const line of lines) out[line.product_id] = transferInTransit(line)
+  return out
+}
+
+/**
+ * The body lines of a transfer receipt. A partial receipt sends the lines with something arriving;
+ * a final one sends every line still in transit with what arrived (0 included: the rest was
+ * lost), so nothing left out is taken as "arrived in full". `tooMany` names lines over what is in transit.
+ */
+export function transferReceipt(
+  lines: readonly TransferLineLike[],
+  entered: Readonly<Record<number, number | null | undefined>>,
+  partial: boolean,
+): { lines: Array<{ product_id: number; quantity: number }>; tooMany: number[]; units: number } {
+  const out: Array<{ product_id: number; quantity: number }> = []
+  const tooMany: number[] = []
+  let units = 0
+  for (const line of lines) {
+    const left = transferInTransit(line)
+    if (left === 0) continue
+    const q = entered[line.product_id] ?? 0
+    if (q > left) tooMany.push(line.product_id)
+    else if (q > 0 || !partial) {
+      out.push({ product_id: line.product_id, quantity: q })
+      units += q
+    }
+  }
+  return { lines: out, tooMany, units }
 }
 
 export const STOCKTAKE_STATUSES = ['counting', 'posted', 'cancelled'] as const
@@ -143,4 +188,16 @@ export function draftLines(
     out.push(cost === undefined ? { product_id: l.product_id, quantity: q } : { product_id: l.product_id, quantity: q, cost_fen: cost })
   })
   return { lines: out, errors }
+}
+
+export interface PoLineLike {
+  product_id: number
+  product_name: string
+  quantity_ordered: number
+  cost_fen: number
+}
+
+/** A saved draft's lines as form lines to edit: whole quantity and cost in yuan as typed text. */
+export function poEditLines(lines: readonly PoLineLike[]): Array<{ product_id: number; quantity: string; cost: string; label: string }> {
+  return lines.map((l) => ({ product_id: l.product_id, quantity: String(l.quantity_ordered), cost: fenToYuan(l.cost_fen), label: l.product_name }))
 }
