@@ -14,9 +14,9 @@ from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.jobs.schemas import JobRead
-from selfmart.kit.context import current_ip
 from selfmart.kit.ids import INT64_MAX, QueryIds
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.ratelimit import ORDER_LOOKUP, limiter, rate_limited
 from selfmart.kit.time import utcnow
 from selfmart.orders import (
     export,
@@ -397,13 +397,14 @@ public_router = APIRouter(prefix="/public/orders", tags=["customer"])
     response_model=OrderStatusRead,
     operation_id="public_order_by_receipt",
     responses=error_responses(404, 429),
+    dependencies=[rate_limited(ORDER_LOOKUP)],
 )
 async def order_by_receipt(
     token: Annotated[str, Path(min_length=1, max_length=64)],
     session: SessionDep,
 ) -> dict[str, Any]:
     """The page behind the receipt's QR code (a signed link)."""
-    return await lookup.by_receipt(session, token, ip=current_ip())
+    return await lookup.by_receipt(session, token)
 
 
 @public_router.get(
@@ -411,11 +412,13 @@ async def order_by_receipt(
     response_model=OrderStatusRead,
     operation_id="public_order_lookup",
     responses=error_responses(404, 429),
+    dependencies=[rate_limited(ORDER_LOOKUP)],
 )
 async def order_lookup(
+    request: Request,
     session: SessionDep,
     order_no: Annotated[str, Query(min_length=6, max_length=24, pattern=r"^[0-9A-Za-z]+$")],
     phone_last4: Annotated[str, Query(pattern=r"^[0-9]{4}$")],
 ) -> dict[str, Any]:
     """An order by its number and the last four digits of the customer's phone."""
-    return await lookup.by_number(session, order_no, phone_last4, ip=current_ip())
+    return await lookup.by_number(session, order_no, phone_last4, limiter=limiter(request))
