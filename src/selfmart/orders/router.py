@@ -19,6 +19,7 @@ from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.ratelimit import ORDER_LOOKUP, limiter, rate_limited
 from selfmart.kit.time import utcnow
 from selfmart.orders import (
+    attempts,
     export,
     intake,
     issues,
@@ -43,6 +44,8 @@ from selfmart.orders.schemas import (
     OrderIn,
     OrderListItem,
     OrderStatusRead,
+    PaymentFailureIn,
+    PaymentFailureResult,
     PaymentRead,
     ProductSync,
     RefundBody,
@@ -368,6 +371,38 @@ async def terminal_order_status(
 ) -> dict[str, Any]:
     """An order of this terminal's store, by the number on its receipt."""
     return await lookup.for_terminal(session, order_no, store_id=ctx.store.id)
+
+
+@terminal_router.post(
+    "/orders/{order_no}/payment-failures",
+    response_model=PaymentFailureResult,
+    status_code=201,
+    operation_id="terminal_report_payment_failure",
+    responses={
+        **error_responses(401, 403, 404, 409, 413, 503),
+        200: {"model": PaymentFailureResult, "description": "already reported: the same answer"},
+    },
+)
+async def terminal_report_payment_failure(
+    order_no: Annotated[str, Path(min_length=1, max_length=24, pattern=r"^[0-9A-Za-z]+$")],
+    body: PaymentFailureIn,
+    session: SessionDep,
+    ctx: TerminalDep,
+    response: Response,
+) -> dict[str, Any]:
+    """The terminal tried to charge an order of its store and the payment failed: the order
+    moves to payment_failed and into the abnormal-order queue. Once per attempt id: the same
+    id and body answer 200 with the first answer; the same id with another body is a 409."""
+    try:
+        result = await attempts.report_failure(
+            session, store_id=ctx.store.id, order_no=order_no, body=body, actor=ctx.actor
+        )
+    except DBAPIError as exc:
+        intake.raise_if_retryable(exc)
+        raise
+    if result["outcome"] == "duplicate":
+        response.status_code = 200
+    return result
 
 
 @terminal_router.get(
