@@ -4,7 +4,8 @@ Each change is one statement on the balance row (a conditional `UPDATE ... WHERE
 RETURNING` when the shelf must not go below zero), then one multi-row INSERT of the movements.
 Rows are touched in product-id order so that two transactions never wait on each other in a
 cycle. The balance statements also return the effective low-stock threshold (the store's
-override, else the product's), so crossing a threshold costs no extra round trip.
+override, else the product's), so crossing a threshold costs no extra round trip. A sale on
+PostgreSQL books all its lines, balances and movements, in one statement (`sell_pg`).
 """
 
 from __future__ import annotations
