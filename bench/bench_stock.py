@@ -1,10 +1,10 @@
 """Stock deduction throughput on PostgreSQL: 32 concurrent sales of the same product.
 
 selfmart's path is `inventory.deduct_for_sale` in a session per sale (on PostgreSQL one
-statement per line: the conditional UPDATE ... RETURNING and the ledger INSERT in one
-data-modifying CTE; then commit), exactly as order intake calls it. The baseline sends the
-same statement with raw asyncpg, in a transaction per sale. Both run in the same process
-against the same scratch database, which is dropped afterwards.
+statement for every line: the balance rows locked in product order, the conditional UPDATE
+... RETURNING and the ledger INSERT in data-modifying CTEs; then commit), exactly as order
+intake calls it. The baseline sends the same statement with raw asyncpg, in a transaction per
+sale. Both run in the same process against the same scratch database, dropped afterwards.
 
     SELFMART_BENCH_DATABASE_URL  server to use (default: the test server)
     SELFMART_BENCH_SALES         sales per measured run (default 3000)
@@ -122,9 +122,9 @@ async def main() -> None:
 
         async def raw_sale(n: int) -> None:
             values = {
+                "products": [product_id],
+                "quantities": [1],
                 "store": store_id,
-                "product": product_id,
-                "n": 1,
                 "now": utcnow(),
                 "doc_type": "order",
                 "doc_id": str(n),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from selfmart.db import Base
+from selfmart.migrate import alembic_config
 
 
 async def test_health_has_request_id_and_security_headers(client: httpx.AsyncClient) -> None:
@@ -53,3 +55,10 @@ async def test_migrations_match_models(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         changes = await conn.run_sync(diff)
     assert changes == [], f"models and migrations differ: {changes}"
+
+
+def test_migrations_have_one_head() -> None:
+    """Two migrations written in parallel both revising the same parent make two heads: the
+    second to land adds a merge revision (as 20261205_merge_0001 did)."""
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert len(heads) == 1, f"several migration heads {heads}: add a merge revision"

@@ -196,3 +196,74 @@ async def test_an_unreachable_redis_leaves_login_available(
             for _ in range(2):
                 assert (await c.post(path, json=body)).status_code == 401
     assert any("rate limit store unreachable" in line for line in logs)
+
+
+async def test_order_lookups_are_counted_together_through_redis(
+    redis_url: str,
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    """Customers' order look-ups use the same shared limiter: two API processes on one Redis
+    count one address's look-ups, and one order's wrong guesses, together."""
+    from tests.orders.builders import make_order, make_product
+
+    from .builders import make_store
+
+    store = await make_store(session)
+    order = await make_order(
+        session,
+        store,
+        [(await make_product(session, stores=[store]), 1)],
+        customer_phone="13912345678",
+    )
+    url = "/api/v1/public/orders/lookup"
+    prefix = f"selfmart-test:{uuid.uuid4().hex}"
+    settings: dict[str, Any] = {
+        "redis_url": redis_url,
+        "rate_limit_key_prefix": prefix,
+        "order_lookup_per_minute": 4,
+        "order_lookup_failures_per_hour": 6,
+    }
+    try:
+        async with (
+            client_with(db_url, engine, sessionmaker, **settings) as one,
+            client_with(db_url, engine, sessionmaker, **settings) as two,
+        ):
+            for i, c in enumerate((one, two, one, two)):
+                params = {"order_no": order.order_no, "phone_last4": f"{i:04d}"}
+                assert (await c.get(url, params=params)).status_code == 404
+            right = {"order_no": order.order_no, "phone_last4": "5678"}
+            # each app saw two look-ups from this address; together they saw four
+            assert_limited(await one.get(url, params=right))
+            assert_limited(await two.get(url, params=right))
+        # From two other addresses, again through two processes: the order has taken four
+        # wrong guesses; two more are answered, then guessing this order is refused anywhere.
+        async with (
+            client_with(db_url, engine, sessionmaker, ip="198.51.100.41", **settings) as three,
+            client_with(db_url, engine, sessionmaker, ip="198.51.100.42", **settings) as four,
+        ):
+            for i, c in enumerate((three, four)):
+                params = {"order_no": order.order_no, "phone_last4": f"{10 + i:04d}"}
+                assert (await c.get(url, params=params)).status_code == 404
+            wrong = {"order_no": order.order_no, "phone_last4": "0099"}
+            r = await three.get(url, params=wrong)
+            assert r.status_code == 429, r.text
+            assert 1 <= int(r.headers["retry-after"]) <= 3600
+            assert (await four.get(url, params=wrong)).status_code == 429
+            # the right phone still finds it: only wrong guesses count against the order
+            assert (await four.get(url, params=right)).status_code == 200
+        client = Redis.from_url(redis_url)
+        try:
+            assert await client.keys(f"{prefix}*order_lookup*"), "not counted in Redis"
+        finally:
+            await client.aclose()  # type: ignore[attr-defined]
+    finally:
+        client = Redis.from_url(redis_url)
+        try:
+            keys = await client.keys(f"{prefix}*")
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()  # type: ignore[attr-defined]

@@ -79,10 +79,13 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         return {"status": "ok", "version": __version__}
 
     app.include_router(health)
-    for router in API_ROUTERS:
-        app.include_router(router, prefix="/api/v1")
+    # Terminal routes first: a request is matched against the routes in order, and the
+    # terminals' (the hot path: every order) would otherwise be tried after every console
+    # route. The prefixes do not overlap, so the order changes nothing else.
     for router in TERMINAL_ROUTERS:
         app.include_router(router, prefix="/api/terminal/v1")
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
 
     if settings.sms_sandbox_enabled:
         from selfmart.sandbox import sms as sms_sandbox

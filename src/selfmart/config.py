@@ -95,8 +95,12 @@ class Settings(BaseSettings):
     order_payment_timeout_minutes: int = 15
     #: Orders: how long the signed receipt link (the QR code on the receipt) stays valid.
     receipt_link_ttl_days: int = 180
-    #: Orders: customer look-ups allowed per client address per minute.
-    order_lookup_per_minute: int = 10
+    #: Orders: customer look-ups allowed per client address per minute (counted with the
+    #: public rate limits: in Redis when redis_url is set, so every process counts together).
+    order_lookup_per_minute: int = Field(10, ge=1)
+    #: Orders: wrong guesses (number + phone's last four) allowed on one order number per hour,
+    #: from any address.
+    order_lookup_failures_per_hour: int = Field(10, ge=1)
 
     media_dir: Path = ROOT / "var" / "media"
     static_dir: Path = ROOT / "web" / "dist"

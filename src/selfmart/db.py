@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import exc as exc_module
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -74,8 +76,41 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_idle_connections(engine)
+    return engine
+
+
+#: A pooled connection idle longer than this is tested before use (see below).
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_idle_connections(engine: AsyncEngine) -> None:
+    """Test a pooled connection before use only when it has sat idle for a while.
+
+    `pool_pre_ping` tests every checkout, which for asyncpg is three round trips (begin, ping,
+    rollback) on every request, the hottest path included. A connection checked in moments
+    ago is alive; one that sat idle may have been cut (a restarted server, a firewall), so it
+    is pinged and, if dead, replaced before anyone sees it. A server restart while the pool
+    is busy fails at most the requests already on their way; SQLAlchemy then invalidates the
+    whole pool (its disconnect handling), and the terminal protocol retries such requests.
+    """
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("checked_in_at")
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise exc_module.DisconnectionError() from exc  # the pool retries with a new one
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

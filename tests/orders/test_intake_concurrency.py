@@ -232,3 +232,35 @@ async def test_a_payment_racing_the_close_job_leaves_one_consistent_outcome(
         assert order.status == "closed"
         assert payments == 0
         assert stock == {world.product_id: 1000}  # the goods went back
+
+
+async def test_twenty_concurrent_copies_of_a_payment_failure_are_recorded_once(
+    world: World,
+) -> None:
+    created = await _post(world, "/api/terminal/v1/orders", _order("PF-1", world.barcode))
+    assert created.status_code == 201
+    order_no = created.json()["order_no"]
+    target = f"/api/terminal/v1/orders/{order_no}/payment-failures"
+    report = {"attempt_id": "A-1", "method": "card", "amount_fen": 350, "reason": "declined"}
+    responses = await asyncio.gather(*(_post(world, target, report) for _ in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 19 + [201], [r.text for r in responses if r.status_code >= 300]
+    assert {r.json()["status"] for r in responses} == {"payment_failed"}
+    assert len({r.json()["issue_id"] for r in responses}) == 1
+    factory = make_sessionmaker(world.engine)
+    async with factory() as s:
+        attempts = await s.scalar(
+            select(func.count())
+            .select_from(OrderEvent)
+            .where(
+                OrderEvent.store_id == world.store_id,
+                OrderEvent.reason == "terminal_payment_failed",
+            )
+        )
+        assert attempts == 1
+        issues = await s.scalar(
+            select(func.count())
+            .select_from(OrderIssue)
+            .where(OrderIssue.store_id == world.store_id, OrderIssue.kind == "payment_failed")
+        )
+        assert issues == 1

@@ -5,23 +5,16 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Iterator
+from typing import Any
 
 import httpx
-import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from selfmart.orders import lookup, receipts
+from selfmart.orders import receipts
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
+from tests.support import client_with, fingerprint
 from tests.terminals.builders import make_active_terminal
-
-
-@pytest.fixture(autouse=True)
-def fresh_limits() -> Iterator[None]:
-    lookup.limiter.reset()
-    yield
-    lookup.limiter.reset()
 
 
 async def test_the_receipt_link_shows_status_lines_and_money_but_nobody(
@@ -115,7 +108,7 @@ async def test_number_and_last_four_match_or_the_same_404(
 
 
 async def test_lookups_are_rate_limited_per_address_and_per_order(
-    client: httpx.AsyncClient, session: AsyncSession
+    app: Any, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     store = await make_store(session)
     order = await make_order(
@@ -134,9 +127,39 @@ async def test_lookups_are_rate_limited_per_address_and_per_order(
     assert "try again" in r.json()["message"]
 
     # Another address: the order itself has taken its ten wrong guesses this hour.
-    lookup.limiter._hits.pop("ip:203.0.113.7")
-    r = await client.get(url, params={"order_no": order.order_no, "phone_last4": "0099"})
-    assert r.status_code == 429
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.30", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        r = await other.get(url, params={"order_no": order.order_no, "phone_last4": "0099"})
+        assert r.status_code == 429
+        assert 1 <= int(r.headers["retry-after"]) <= 3600
+        # the right phone still finds it: only wrong guesses count against the order
+        r = await other.get(url, params={"order_no": order.order_no, "phone_last4": "5678"})
+        assert r.status_code == 200
+
+
+async def test_the_limit_per_address_is_a_setting_and_counts_receipt_links_too(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    store = await make_store(session)
+    order = await make_order(session, store, [(await make_product(session, stores=[store]), 1)])
+    receipt = f"/api/v1/public/orders/receipt/{receipts.make_token(order.id)}"
+    lookup_url = "/api/v1/public/orders/lookup"
+    async with client_with(db_url, engine, sessionmaker, order_lookup_per_minute=3) as c:
+        assert (await c.get(receipt)).status_code == 200
+        assert (await c.get(receipt)).status_code == 200
+        params = {"order_no": order.order_no, "phone_last4": "0000"}
+        assert (await c.get(lookup_url, params=params)).status_code == 404
+        before = await fingerprint(session)
+        r = await c.get(receipt)
+        assert r.status_code == 429
+        assert r.json()["error"] == "too_many_requests"
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        # refused before the query is even validated
+        assert (await c.get(lookup_url, params={"order_no": "x"})).status_code == 429
+        assert await fingerprint(session) == before
 
 
 async def test_a_terminal_reads_only_its_own_stores_orders(

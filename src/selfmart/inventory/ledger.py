@@ -4,7 +4,8 @@ Each change is one statement on the balance row (a conditional `UPDATE ... WHERE
 RETURNING` when the shelf must not go below zero), then one multi-row INSERT of the movements.
 Rows are touched in product-id order so that two transactions never wait on each other in a
 cycle. The balance statements also return the effective low-stock threshold (the store's
-override, else the product's), so crossing a threshold costs no extra round trip.
+override, else the product's), so crossing a threshold costs no extra round trip. A sale on
+PostgreSQL books all its lines, balances and movements, in one statement (`sell_pg`).
 """
 
 from __future__ import annotations
@@ -199,34 +200,49 @@ def movement_row(
     }
 
 
-#: PostgreSQL: a sale line in ONE statement, the balance change and its movement together
-#: (a data-modifying CTE), so the row lock is held for one round trip less. `{guard}` is the
-#: refusal condition or nothing; parameters are named `{p}name` (":" for SQLAlchemy text,
-#: rewritten to "$n" for the raw-SQL baseline in bench/bench_stock.py).
+#: PostgreSQL: a whole sale in ONE statement: every line's balance change and its movement
+#: (data-modifying CTEs), so an order of n lines costs one round trip, not n. The balance rows
+#: are locked first in product-id order (a materialised `FOR UPDATE` sorted by product), so two
+#: sales never wait on each other in a cycle. `{guard}` is the refusal condition or nothing:
+#: with it a short line is simply not updated, and the caller sees fewer rows than lines.
+#: Parameters are named `{p}name` (":" for SQLAlchemy text, rewritten to "$n" for the raw-SQL
+#: baselines in bench/).
 SELL_PG_TEMPLATE = """
-WITH upd AS (
+WITH req AS (
+    SELECT r.product, r.n
+    FROM unnest(CAST({p}products AS INTEGER[]), CAST({p}quantities AS INTEGER[])) AS r(product, n)
+), locked AS MATERIALIZED (
+    SELECT stock_levels.id, req.n
+    FROM stock_levels JOIN req ON stock_levels.product_id = req.product
+    WHERE stock_levels.store_id = {p}store
+    ORDER BY stock_levels.product_id
+    FOR UPDATE OF stock_levels
+), upd AS (
     UPDATE stock_levels
-    SET quantity = quantity - {p}n, version = version + 1, updated_at = {p}now
-    WHERE store_id = {p}store AND product_id = {p}product{guard}
-    RETURNING quantity, {threshold} AS threshold
+    SET quantity = stock_levels.quantity - locked.n, version = stock_levels.version + 1,
+        updated_at = {p}now
+    FROM locked
+    WHERE stock_levels.id = locked.id{guard}
+    RETURNING stock_levels.product_id, stock_levels.quantity, locked.n, {threshold} AS threshold
 ), mv AS (
     INSERT INTO stock_movements (store_id, product_id, kind, quantity, balance_after,
         document_type, document_id, actor_type, actor_id, actor_name, occurred_at)
-    SELECT CAST({p}store AS INTEGER), CAST({p}product AS INTEGER), 'sale',
-        -CAST({p}n AS INTEGER), upd.quantity, CAST({p}doc_type AS VARCHAR),
-        CAST({p}doc_id AS VARCHAR), CAST({p}actor_type AS VARCHAR),
-        CAST({p}actor_id AS VARCHAR), CAST({p}actor_name AS VARCHAR),
-        CAST({p}now AS TIMESTAMP WITH TIME ZONE)
-    FROM upd
-    RETURNING id
+    SELECT CAST({p}store AS INTEGER), upd.product_id, 'sale', -upd.n, upd.quantity,
+        CAST({p}doc_type AS VARCHAR), CAST({p}doc_id AS VARCHAR),
+        CAST({p}actor_type AS VARCHAR), CAST({p}actor_id AS VARCHAR),
+        CAST({p}actor_name AS VARCHAR), CAST({p}now AS TIMESTAMP WITH TIME ZONE)
+    FROM upd ORDER BY upd.product_id
+    RETURNING id, product_id
 )
-SELECT upd.quantity, upd.threshold, mv.id FROM upd CROSS JOIN mv
+SELECT upd.product_id, upd.quantity, upd.threshold, mv.id
+FROM upd JOIN mv ON mv.product_id = upd.product_id
+ORDER BY upd.product_id
 """
-REFUSE_GUARD = " AND quantity >= {p}n"
+REFUSE_GUARD = " AND stock_levels.quantity >= locked.n"
 
 
 def sell_pg_sql(*, refuse: bool, p: str = ":") -> str:
-    guard = REFUSE_GUARD.format(p=p) if refuse else ""
+    guard = REFUSE_GUARD if refuse else ""
     return SELL_PG_TEMPLATE.format(p=p, guard=guard, threshold=THRESHOLD_SQL)
 
 
@@ -237,34 +253,37 @@ async def sell_pg(
     session: AsyncSession,
     *,
     store_id: int,
-    product_id: int,
-    n: int,
+    lines: dict[int, int],
     refuse: bool,
     now: datetime,
     document: Document,
     actor: Actor,
-) -> tuple[Booked, int] | None:
-    """PostgreSQL: take n units and write the sale movement in one statement. None when the
-    balance row is missing, or (with `refuse`) does not hold n."""
-    row = (
-        await session.execute(
-            _SELL_PG[refuse],
-            {
-                "store": store_id,
-                "product": product_id,
-                "n": n,
-                "now": now,
-                "doc_type": document[0],
-                "doc_id": str(document[1]),
-                "actor_type": actor.kind,
-                "actor_id": actor.audit_id,
-                "actor_name": actor.name,
-            },
-        )
-    ).first()
-    if row is None:
-        return None
-    return Booked(product_id, -n, int(row[0]), int(row[1])), int(row[2])
+) -> dict[int, tuple[Booked, int]]:
+    """PostgreSQL: take every line's units and write their sale movements in one statement.
+
+    `lines` maps product id to units. Returns product id → (the booking, its movement id) for
+    the lines booked; a line is missing when its balance row is missing, or (with `refuse`)
+    does not hold its units."""
+    products = sorted(lines)
+    rows = await session.execute(
+        _SELL_PG[refuse],
+        {
+            "products": products,
+            "quantities": [lines[pid] for pid in products],
+            "store": store_id,
+            "now": now,
+            "doc_type": document[0],
+            "doc_id": str(document[1]),
+            "actor_type": actor.kind,
+            "actor_id": actor.audit_id,
+            "actor_name": actor.name,
+        },
+    )
+    out: dict[int, tuple[Booked, int]] = {}
+    for product_id, balance, threshold, movement_id in rows:
+        pid = int(product_id)
+        out[pid] = (Booked(pid, -lines[pid], int(balance), int(threshold)), int(movement_id))
+    return out
 
 
 async def forget_movements(session: AsyncSession, ids: Sequence[int]) -> None:

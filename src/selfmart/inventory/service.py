@@ -189,13 +189,14 @@ async def deduct_for_sale(
     """Book a sale out of stock, inside the caller's transaction.
 
     `lines` are (product_id, quantity); repeated products are summed. Products must exist.
-    With `allow_negative` False, each line is one conditional `UPDATE ... WHERE quantity >= n`
-    in product-id order: if any line is short, nothing stays booked, no movement is written,
-    and the result has `ok=False` with each line's `short_by` (call `raise_if_refused()` for a
-    409). With `allow_negative` True every line is booked; a line that went past the shelf is
-    reported in `short_by` and recorded as a stock discrepancy for follow-up.
-    Cost on PostgreSQL: one statement per line (the balance and its movement together);
-    elsewhere one statement per line plus one INSERT for all the movements.
+    With `allow_negative` False, each line is a conditional `quantity >= n` update: if any
+    line is short, nothing stays booked, no movement is written, and the result has `ok=False`
+    with each line's `short_by` (call `raise_if_refused()` for a 409). With `allow_negative`
+    True every line is booked; a line that went past the shelf is reported in `short_by` and
+    recorded as a stock discrepancy for follow-up.
+    Cost on PostgreSQL: one statement for every line, balances and movements together
+    (`ledger.sell_pg`); elsewhere one statement per line plus one INSERT for the movements.
+    Balance rows are always changed in product-id order.
     """
     merged = _merge(lines)
     now = occurred_at or utcnow()
@@ -203,30 +204,34 @@ async def deduct_for_sale(
     short: dict[int, int] = {}
     written: list[int] = []  # movement ids already written (PostgreSQL path)
     pending: list[Booked] = []  # balances changed whose movement is still to be written
-    pg = session.get_bind().dialect.name == "postgresql"
+    sold: dict[int, tuple[Booked, int]] = {}
+    if session.get_bind().dialect.name == "postgresql":
+        sold = await ledger.sell_pg(
+            session,
+            store_id=store_id,
+            lines=merged,
+            refuse=not allow_negative,
+            now=now,
+            document=document,
+            actor=actor,
+        )
+        for booked, movement_id in sold.values():
+            done.append(booked)
+            written.append(movement_id)
     for product_id in sorted(merged):
+        if product_id in sold:
+            continue
+        # Not booked by the one statement: no balance row yet (never stocked here), or not
+        # enough with refusal on; elsewhere than PostgreSQL, every line comes here.
         qty = merged[product_id]
-        if pg:
-            sold = await ledger.sell_pg(
-                session,
-                store_id=store_id,
-                product_id=product_id,
-                n=qty,
-                refuse=not allow_negative,
-                now=now,
-                document=document,
-                actor=actor,
-            )
-            if sold is not None:
-                done.append(sold[0])
-                written.append(sold[1])
-                continue
-            # no balance row yet (never stocked here), or not enough with refusal on
         if allow_negative:
             booked = await ledger.add(session, store_id, product_id, -qty, now)
             done.append(booked)
             pending.append(booked)
             continue
+        if sold:
+            short[product_id] = qty  # the one statement already tried it under lock
+            break
         got = await ledger.take(session, store_id, product_id, qty, now)
         if got is None:
             short[product_id] = qty

@@ -1,4 +1,5 @@
-"""Rate limits on the public endpoints (login, refresh, terminal activation), per client IP.
+"""Rate limits on the public endpoints (login, refresh, terminal activation, customers' order
+look-ups), per client IP or per any other key a service counts (an order number).
 
 Counted by the `limits` library with a moving window: in this process by default, in Redis
 when `settings.redis_url` is set, so every API process behind a load balancer counts the same
@@ -30,6 +31,10 @@ from selfmart.kit.context import current_ip
 
 log = logging.getLogger(__name__)
 
+#: Buckets whose limits come from their own settings rather than `settings.rate_limits`.
+ORDER_LOOKUP = "order_lookup"
+ORDER_LOOKUP_FAILURES = "order_lookup_failures"
+
 
 class RateLimiter:
     """The limits of one app: buckets by name ("login"), each a list of `limits` items."""
@@ -46,8 +51,15 @@ class RateLimiter:
             self.storage = MemoryStorage()
             self.backend = "memory"
         self.strategy = MovingWindowRateLimiter(self.storage)
+        specs = {
+            **settings.rate_limits,
+            # Customers' order look-ups (selfmart.orders.lookup): per address, and wrong
+            # guesses per order number.
+            ORDER_LOOKUP: f"{settings.order_lookup_per_minute}/minute",
+            ORDER_LOOKUP_FAILURES: f"{settings.order_lookup_failures_per_hour}/hour",
+        }
         self.buckets: dict[str, list[RateLimitItem]] = {
-            name: parse_many(spec) for name, spec in settings.rate_limits.items()
+            name: parse_many(spec) for name, spec in specs.items()
         }
 
     async def hit(self, bucket: str, key: str) -> float | None:

@@ -31,6 +31,7 @@ from selfmart.orders.schemas import (
     RefundBody,
     RefundLineIn,
 )
+from selfmart.terminals.service import SignedStore
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +338,12 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
                 continue
             term = intake.Terminal(
                 terminal_id=terminal.id,
-                store=store,
+                store=SignedStore(
+                    id=store.id,
+                    code=store.code,
+                    timezone=store.timezone,
+                    allow_negative_stock=store.allow_negative_stock,
+                ),
                 actor=Actor(
                     kind="terminal",
                     id=terminal.id,

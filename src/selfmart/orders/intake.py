@@ -33,12 +33,13 @@ from selfmart.config import get_settings
 from selfmart.errors import AppError, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
-from selfmart.models import Order, OrderEvent, OrderIssue, OrderLine, Store
+from selfmart.models import Order, OrderEvent, OrderIssue, OrderLine
 from selfmart.orders import lifecycle, pricing, receipts, stock
 from selfmart.orders.exceptions import RETRYABLE_SQLSTATES, IdempotencyConflict, RetryLater
 from selfmart.orders.pricing import PricedOrder
 from selfmart.orders.schemas import BatchIn, OrderIn
 from selfmart.orders.statemachine import OrderStatus
+from selfmart.terminals.service import SignedStore
 
 S = OrderStatus
 _orders = cast(Table, Order.__table__)
@@ -57,7 +58,7 @@ class Terminal:
     """Who sent the order: the signed request's terminal, its store, and its actor."""
 
     terminal_id: int
-    store: Store
+    store: SignedStore
     actor: Actor
 
 

@@ -3,57 +3,23 @@ order number plus the last four digits of their phone. Rate-limited, and the ans
 order's status, lines, payments and refunds and nothing else (no name, phone or member no.).
 
 A wrong number and a wrong phone get the same 404, so neither can be probed. The limits are
-per process (a multi-process deployment multiplies them by its process count).
+the app's shared rate limits (`selfmart.kit.ratelimit`: in Redis when `redis_url` is set, so
+every process counts together): look-ups per client address per minute, counted by the routes
+before anything is read, and wrong guesses per order number per hour, counted here.
 """
 
 from __future__ import annotations
 
-import time
-from collections import deque
+import math
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.config import get_settings
 from selfmart.errors import NotFound, TooManyRequests
+from selfmart.kit.ratelimit import ORDER_LOOKUP_FAILURES, RateLimiter
 from selfmart.models import Order, OrderLine, Payment, Refund, Store
 from selfmart.orders import receipts
-
-#: Wrong guesses allowed on one order number per hour, from anywhere.
-FAILURES_PER_ORDER_PER_HOUR = 10
-
-
-class RateLimiter:
-    """Sliding-window counters in memory."""
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self._last_prune = time.monotonic()
-
-    def hit(self, key: str, limit: int, window: float) -> None:
-        """Count one hit on `key`; raise 429 when `limit` hits fall inside `window` seconds."""
-        now = time.monotonic()
-        if now - self._last_prune > 300:
-            self._prune(now)
-        q = self._hits.setdefault(key, deque())
-        while q and q[0] <= now - window:
-            q.popleft()
-        if len(q) >= limit:
-            retry = int(q[0] + window - now) + 1
-            raise TooManyRequests(f"Too many look-ups; try again in {retry} s", retry_after=retry)
-        q.append(now)
-
-    def _prune(self, now: float) -> None:
-        self._last_prune = now
-        for key in [k for k, q in self._hits.items() if not q or q[-1] <= now - 3600]:
-            del self._hits[key]
-
-    def reset(self) -> None:
-        self._hits.clear()
-
-
-limiter = RateLimiter()
 
 
 class OrderNotFound(NotFound):
@@ -123,12 +89,7 @@ async def public_view(session: AsyncSession, order_id: int) -> dict[str, Any]:
     }
 
 
-def _per_minute(ip: str | None) -> None:
-    limiter.hit(f"ip:{ip or '-'}", get_settings().order_lookup_per_minute, 60.0)
-
-
-async def by_receipt(session: AsyncSession, token: str, *, ip: str | None) -> dict[str, Any]:
-    _per_minute(ip)
+async def by_receipt(session: AsyncSession, token: str) -> dict[str, Any]:
     order_id = receipts.read_token(token)
     if order_id is None:
         raise OrderNotFound()
@@ -136,14 +97,17 @@ async def by_receipt(session: AsyncSession, token: str, *, ip: str | None) -> di
 
 
 async def by_number(
-    session: AsyncSession, order_no: str, phone_last4: str, *, ip: str | None
+    session: AsyncSession, order_no: str, phone_last4: str, *, limiter: RateLimiter
 ) -> dict[str, Any]:
-    _per_minute(ip)
     order_id = await session.scalar(
         select(Order.id).where(Order.order_no == order_no, Order.phone_last4 == phone_last4)
     )
     if order_id is None:
-        limiter.hit(f"order:{order_no}", FAILURES_PER_ORDER_PER_HOUR, 3600.0)
+        # Guessing one order's phone from many addresses is limited by the order number.
+        wait = await limiter.hit(ORDER_LOOKUP_FAILURES, order_no)
+        if wait is not None:
+            retry = math.ceil(wait)
+            raise TooManyRequests(f"Too many look-ups; try again in {retry} s", retry_after=retry)
         raise OrderNotFound()
     return await public_view(session, order_id)
 

@@ -14,11 +14,12 @@ from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.jobs.schemas import JobRead
-from selfmart.kit.context import current_ip
 from selfmart.kit.ids import INT64_MAX, QueryIds
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.ratelimit import ORDER_LOOKUP, limiter, rate_limited
 from selfmart.kit.time import utcnow
 from selfmart.orders import (
+    attempts,
     export,
     intake,
     issues,
@@ -43,6 +44,8 @@ from selfmart.orders.schemas import (
     OrderIn,
     OrderListItem,
     OrderStatusRead,
+    PaymentFailureIn,
+    PaymentFailureResult,
     PaymentRead,
     ProductSync,
     RefundBody,
@@ -370,6 +373,38 @@ async def terminal_order_status(
     return await lookup.for_terminal(session, order_no, store_id=ctx.store.id)
 
 
+@terminal_router.post(
+    "/orders/{order_no}/payment-failures",
+    response_model=PaymentFailureResult,
+    status_code=201,
+    operation_id="terminal_report_payment_failure",
+    responses={
+        **error_responses(401, 403, 404, 409, 413, 503),
+        200: {"model": PaymentFailureResult, "description": "already reported: the same answer"},
+    },
+)
+async def terminal_report_payment_failure(
+    order_no: Annotated[str, Path(min_length=1, max_length=24, pattern=r"^[0-9A-Za-z]+$")],
+    body: PaymentFailureIn,
+    session: SessionDep,
+    ctx: TerminalDep,
+    response: Response,
+) -> dict[str, Any]:
+    """The terminal tried to charge an order of its store and the payment failed: the order
+    moves to payment_failed and into the abnormal-order queue. Once per attempt id: the same
+    id and body answer 200 with the first answer; the same id with another body is a 409."""
+    try:
+        result = await attempts.report_failure(
+            session, store_id=ctx.store.id, order_no=order_no, body=body, actor=ctx.actor
+        )
+    except DBAPIError as exc:
+        intake.raise_if_retryable(exc)
+        raise
+    if result["outcome"] == "duplicate":
+        response.status_code = 200
+    return result
+
+
 @terminal_router.get(
     "/products",
     response_model=ProductSync,
@@ -397,13 +432,14 @@ public_router = APIRouter(prefix="/public/orders", tags=["customer"])
     response_model=OrderStatusRead,
     operation_id="public_order_by_receipt",
     responses=error_responses(404, 429),
+    dependencies=[rate_limited(ORDER_LOOKUP)],
 )
 async def order_by_receipt(
     token: Annotated[str, Path(min_length=1, max_length=64)],
     session: SessionDep,
 ) -> dict[str, Any]:
     """The page behind the receipt's QR code (a signed link)."""
-    return await lookup.by_receipt(session, token, ip=current_ip())
+    return await lookup.by_receipt(session, token)
 
 
 @public_router.get(
@@ -411,11 +447,13 @@ async def order_by_receipt(
     response_model=OrderStatusRead,
     operation_id="public_order_lookup",
     responses=error_responses(404, 429),
+    dependencies=[rate_limited(ORDER_LOOKUP)],
 )
 async def order_lookup(
+    request: Request,
     session: SessionDep,
     order_no: Annotated[str, Query(min_length=6, max_length=24, pattern=r"^[0-9A-Za-z]+$")],
     phone_last4: Annotated[str, Query(pattern=r"^[0-9]{4}$")],
 ) -> dict[str, Any]:
     """An order by its number and the last four digits of the customer's phone."""
-    return await lookup.by_number(session, order_no, phone_last4, ip=current_ip())
+    return await lookup.by_number(session, order_no, phone_last4, limiter=limiter(request))

@@ -337,6 +337,44 @@ class IntakeResult(Schema):
     receipt_url: str
 
 
+class PaymentFailureIn(InSchema):
+    """A payment the terminal tried to take for an order, and that failed."""
+
+    #: the terminal's own id for this attempt: the idempotency key (the same id and body answer
+    #: the first report again; the same id with another body is a 409)
+    attempt_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    #: how the terminal tried to charge
+    method: Literal["wechat", "alipay", "card", "other"]
+    #: what the terminal tried to charge, in fen (a JSON integer: "500" or true are refused)
+    amount_fen: Fen = Field(strict=True)
+    #: why it failed, as the terminal or the payment platform said it
+    reason: str = Field(min_length=1, max_length=200)
+    #: the platform's error code, when it gave one
+    error_code: str | None = Field(default=None, min_length=1, max_length=64)
+    #: when it failed, by the terminal's clock, with a zone offset
+    failed_at: datetime | None = None
+
+    @field_validator("failed_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("failed_at needs a zone offset (e.g. +08:00 or Z)")
+        return value
+
+
+class PaymentFailureResult(Schema):
+    """What became of a reported payment failure."""
+
+    order_no: str
+    attempt_id: str
+    #: the order's status now (payment_failed, unless it moved on since a first report)
+    status: OrderStatus
+    #: recorded | duplicate (this attempt was already reported: nothing new was written)
+    outcome: Literal["recorded", "duplicate"]
+    #: the abnormal order (payment_failed issue) a person or the automatic rules work on
+    issue_id: int
+
+
 class BatchIn(InSchema):
     orders: list[OrderIn] = Field(min_length=1, max_length=MAX_BATCH)
 

@@ -250,9 +250,9 @@ async def apply_payment(
 
 async def mark_payment_failed(
     session: AsyncSession, order: Order, *, actor: Actor, reason: str
-) -> None:
-    """A channel reported the payment failed: the order waits, an issue is raised (automatic
-    re-query first when the channel can be asked)."""
+) -> OrderIssue:
+    """A channel (or the terminal) reported the payment failed: the order waits, an issue is
+    raised (automatic re-query first when the channel can be asked). Returns the issue."""
     if order.status == S.AWAITING_PAYMENT:
         await lifecycle.transition(
             session,
@@ -263,7 +263,7 @@ async def mark_payment_failed(
             audit_action="order.payment_failed",
         )
     queryable = order.payment_method is not None and channels.get(order.payment_method).queryable
-    await lifecycle.open_issue(
+    return await lifecycle.open_issue(
         session,
         order,
         "payment_failed",

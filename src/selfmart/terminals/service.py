@@ -6,6 +6,7 @@ the same canonicalisation as the client signer in `selfmart.terminals.signing`.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import random
@@ -14,9 +15,10 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Select, delete, or_, select, update
+from sqlalchemy import Select, Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -506,12 +508,41 @@ async def _record_failed_activation(session: AsyncSession, terminal: Terminal) -
 
 
 @dataclass(frozen=True, slots=True)
+class SignedTerminal:
+    """The terminal of a signed request, as read with its key (plain values, not ORM)."""
+
+    id: int
+    code: str
+    store_id: int
+    status: str
+    app_version: str | None
+    last_ip: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignedStore:
+    """What signed routes need of the terminal's store."""
+
+    id: int
+    code: str
+    timezone: str
+    allow_negative_stock: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SignedKey:
+    key_id: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class TerminalContext:
     """What a signed request proves: which terminal (of which store) sent these exact bytes."""
 
-    terminal: Terminal
-    store: Store
-    key: TerminalKey
+    terminal: SignedTerminal
+    store: SignedStore
+    key: SignedKey
     actor: Actor
     nonce: str
     timestamp: int
@@ -528,14 +559,59 @@ def _header(headers: Mapping[str, str | None], name: str, pattern: re.Pattern[st
     return value
 
 
-def _nonce_insert(dialect: str, terminal_id: int, nonce: str, now: datetime) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(TerminalNonce)
-        .values(terminal_id=terminal_id, nonce=nonce, seen_at=now)
-        .on_conflict_do_nothing(index_elements=["terminal_id", "nonce"])
-        .returning(TerminalNonce.nonce)
+_nonces = cast(Table, TerminalNonce.__table__)
+_keys = cast(Table, TerminalKey.__table__)
+_terminals = cast(Table, Terminal.__table__)
+_stores = cast(Table, Store.__table__)
+
+#: Built once per dialect (the verifier runs on every terminal request).
+_NONCE_INSERT = {
+    name: insert_(_nonces)
+    .values(
+        terminal_id=bindparam("terminal_id"), nonce=bindparam("nonce"), seen_at=bindparam("now")
     )
+    .on_conflict_do_nothing(index_elements=["terminal_id", "nonce"])
+    .returning(_nonces.c.nonce)
+    for name, insert_ in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+#: The key, its terminal and the store in one Core query (no ORM objects on the hot path).
+#: Revocation, expiry and the terminal's status are read here on every request, so a change
+#: made by any process is seen at once; only the decryption of the secret is cached.
+_KEY_LOOKUP = (
+    select(
+        _keys.c.secret_encrypted,
+        _keys.c.expires_at,
+        _keys.c.revoked_at,
+        _terminals.c.id,
+        _terminals.c.code,
+        _terminals.c.store_id,
+        _terminals.c.status,
+        _terminals.c.app_version,
+        _terminals.c.last_ip,
+        _stores.c.code.label("store_code"),
+        _stores.c.timezone,
+        _stores.c.allow_negative_stock,
+    )
+    .select_from(_keys)
+    .join(_terminals, _terminals.c.id == _keys.c.terminal_id)
+    .join(_stores, _stores.c.id == _terminals.c.store_id)
+    .where(_keys.c.key_id == bindparam("key_id"))
+)
+
+
+@lru_cache(maxsize=4096)
+def _secret(secret_encrypted: str, key_id: str, master_fingerprint: str) -> str:
+    """The decrypted HMAC secret. Cached on the stored ciphertext itself (a new key, a rotation
+    or a re-activation is a new row with a new ciphertext, and a changed server key changes
+    the fingerprint), so a cached value can never outlive the row it came from; revocation,
+    expiry and disabling are checked against the database on every request regardless."""
+    return decrypt_secret(secret_encrypted, key_id=key_id)
+
+
+def _master_fingerprint() -> str:
+    master = get_settings().secret_key.get_secret_value()
+    return hashlib.sha256(master.encode("utf-8")).hexdigest()
 
 
 def nonce_retention() -> timedelta:
@@ -559,7 +635,8 @@ async def authenticate(
     `headers` are keyed by lower-case name. The nonce is recorded in the request's own
     transaction: if the request then fails and rolls back, it took no effect, and its nonce may
     be seen again. Two concurrent copies still cannot both pass: the second waits on the
-    nonce's primary key and finds it taken.
+    nonce's primary key and finds it taken. Two round trips: the key (with its terminal and
+    store) in one Core query, then the nonce.
     """
     now = now or utcnow()
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -577,19 +654,11 @@ async def authenticate(
             field=signing.HEADER_TIMESTAMP,
         )
 
-    row = (
-        await session.execute(
-            select(TerminalKey, Terminal, Store)
-            .join(Terminal, Terminal.id == TerminalKey.terminal_id)
-            .join(Store, Store.id == Terminal.store_id)
-            .where(TerminalKey.key_id == key_id)
-        )
-    ).first()
+    row = (await session.execute(_KEY_LOOKUP, {"key_id": key_id})).first()
     if row is None:
         raise UnknownKey(field=signing.HEADER_KEY_ID)
-    key, terminal, store = row
     try:
-        secret = decrypt_secret(key.secret_encrypted, key_id=key.key_id)
+        secret = _secret(row.secret_encrypted, key_id, _master_fingerprint())
     except SecretUnreadable:
         log.error("terminal key %s does not decrypt; was SELFMART_SECRET_KEY changed?", key_id)
         raise KeyUnusable(field=signing.HEADER_KEY_ID) from None
@@ -598,25 +667,44 @@ async def authenticate(
     if not signing.signature_matches(secret, canonical, signature):
         raise BadSignature(field=signing.HEADER_SIGNATURE)
     # Key state is told only to a caller who proved it holds the key.
-    if key.revoked_at is not None:
+    if row.revoked_at is not None:
         raise KeyRevoked(field=signing.HEADER_KEY_ID)
-    if key.expires_at is not None and key.expires_at <= now:
+    if row.expires_at is not None and row.expires_at <= now:
         raise KeyExpired(field=signing.HEADER_KEY_ID)
-    if terminal.status == "disabled":
+    if row.status == "disabled":
         raise TerminalDisabled()
 
-    dialect = session.get_bind().dialect.name
-    fresh = await session.scalar(_nonce_insert(dialect, terminal.id, nonce, now))
+    terminal_id = int(row.id)
+    params = {"terminal_id": terminal_id, "nonce": nonce, "now": now}
+    fresh = await session.scalar(_NONCE_INSERT[session.get_bind().dialect.name], params)
     if fresh is None:
         raise ReplayedNonce(field=signing.HEADER_NONCE)
     if random.randrange(_PURGE_ONE_IN) == 0:  # spreads the purge; not security
-        await purge_nonces(session, now=now, terminal_id=terminal.id)
+        await purge_nonces(session, now=now, terminal_id=terminal_id)
 
+    terminal = SignedTerminal(
+        id=terminal_id,
+        code=row.code,
+        store_id=int(row.store_id),
+        status=row.status,
+        app_version=row.app_version,
+        last_ip=row.last_ip,
+    )
     return TerminalContext(
         terminal=terminal,
-        store=store,
-        key=key,
-        actor=_actor_for(terminal),
+        store=SignedStore(
+            id=terminal.store_id,
+            code=row.store_code,
+            timezone=row.timezone,
+            allow_negative_stock=bool(row.allow_negative_stock),
+        ),
+        key=SignedKey(key_id=key_id, expires_at=row.expires_at, revoked_at=row.revoked_at),
+        actor=Actor(
+            kind="terminal",
+            id=terminal_id,
+            name=terminal.code,
+            store_ids=frozenset({terminal.store_id}),
+        ),
         nonce=nonce,
         timestamp=ts,
         body=body,
@@ -655,9 +743,11 @@ async def heartbeat(
     now = now or utcnow()
     terminal = ctx.terminal
     before = {"app_version": terminal.app_version, "last_ip": terminal.last_ip}
-    terminal.last_seen_at = now
-    terminal.app_version = app_version
-    terminal.last_ip = ip
+    await session.execute(
+        update(_terminals)
+        .where(_terminals.c.id == terminal.id)
+        .values(last_seen_at=now, app_version=app_version, last_ip=ip)
+    )
     after = {"app_version": app_version, "last_ip": ip}
     if before != after:
         await audit.record(
@@ -670,5 +760,4 @@ async def heartbeat(
             before=before,
             after=after,
         )
-    await session.flush()
     return now

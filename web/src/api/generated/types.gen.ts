@@ -3088,6 +3088,65 @@ export type PasswordReset = {
 };
 
 /**
+ * PaymentFailureIn
+ *
+ * A payment the terminal tried to take for an order, and that failed.
+ */
+export type PaymentFailureIn = {
+    /**
+     * Amount Fen
+     *
+     * amount in fen (1/100 yuan)
+     */
+    amount_fen: number;
+    /**
+     * Attempt Id
+     */
+    attempt_id: string;
+    /**
+     * Error Code
+     */
+    error_code?: string | null;
+    /**
+     * Failed At
+     */
+    failed_at?: string | null;
+    /**
+     * Method
+     */
+    method: 'wechat' | 'alipay' | 'card' | 'other';
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
+ * PaymentFailureResult
+ *
+ * What became of a reported payment failure.
+ */
+export type PaymentFailureResult = {
+    /**
+     * Attempt Id
+     */
+    attempt_id: string;
+    /**
+     * Issue Id
+     */
+    issue_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Outcome
+     */
+    outcome: 'recorded' | 'duplicate';
+    status: OrderStatus;
+};
+
+/**
  * PaymentRead
  */
 export type PaymentRead = {
@@ -5761,6 +5820,88 @@ export type TerminalOrderStatusResponses = {
 };
 
 export type TerminalOrderStatusResponse = TerminalOrderStatusResponses[keyof TerminalOrderStatusResponses];
+
+export type TerminalReportPaymentFailureData = {
+    body: PaymentFailureIn;
+    headers?: {
+        /**
+         * X-Selfmart-Key-Id
+         */
+        'X-Selfmart-Key-Id'?: string | null;
+        /**
+         * X-Selfmart-Timestamp
+         *
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp'?: string | null;
+        /**
+         * X-Selfmart-Nonce
+         *
+         * 16-64 of [A-Za-z0-9_-]
+         */
+        'X-Selfmart-Nonce'?: string | null;
+        /**
+         * X-Selfmart-Signature
+         *
+         * hex HMAC-SHA256, 64 chars
+         */
+        'X-Selfmart-Signature'?: string | null;
+    };
+    path: {
+        /**
+         * Order No
+         */
+        order_no: string;
+    };
+    query?: never;
+    url: '/api/terminal/v1/orders/{order_no}/payment-failures';
+};
+
+export type TerminalReportPaymentFailureErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * error
+     */
+    503: ErrorBody;
+};
+
+export type TerminalReportPaymentFailureError = TerminalReportPaymentFailureErrors[keyof TerminalReportPaymentFailureErrors];
+
+export type TerminalReportPaymentFailureResponses = {
+    /**
+     * already reported: the same answer
+     */
+    200: PaymentFailureResult;
+    /**
+     * Successful Response
+     */
+    201: PaymentFailureResult;
+};
+
+export type TerminalReportPaymentFailureResponse = TerminalReportPaymentFailureResponses[keyof TerminalReportPaymentFailureResponses];
 
 export type TerminalProductsData = {
     body?: never;
