@@ -18,12 +18,11 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from selfmart.app import create_app
 from selfmart.db import make_engine
 from selfmart.migrate import upgrade_connection
 from selfmart.models import AuditLog
 
-from .support import settings_for
+from .support import shared_app
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -163,9 +162,7 @@ def backend(db_url: str) -> str:
 
 @pytest.fixture
 def app(db_url: str, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
-    application = create_app(settings_for(db_url), engine=engine)
-    application.state.sessionmaker = sessionmaker
-    return application
+    return shared_app(db_url, engine, sessionmaker)
 
 
 @pytest.fixture

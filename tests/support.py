@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -70,6 +71,34 @@ async def fingerprint(session: AsyncSession) -> dict[str, tuple[int, str]]:
         digest = hashlib.sha256("\n".join(sorted(repr(tuple(r)) for r in rows)).encode())
         out[table.name] = (len(rows), digest.hexdigest()[:16])
     return out
+
+
+_APPS: dict[tuple[str, int, str], tuple[FastAPI, dict[str, Any]]] = {}
+
+
+def shared_app(
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    **overrides: Any,
+) -> FastAPI:
+    """The app for `db_url` and these settings, built once per test process and handed to each
+    test as new: its state as create_app() left it, fresh rate-limit counters, and the test's
+    sessionmaker. Building an app per test cost ~0.5 s each: FastAPI (>= 0.137) resolves every
+    included route again on an app's first requests."""
+    from selfmart.app import create_app
+    from selfmart.kit.ratelimit import RateLimiter
+
+    key = (db_url, id(engine), json.dumps(overrides, sort_keys=True, default=str))
+    if key not in _APPS:
+        app = create_app(settings_for(db_url, **overrides), engine=engine)
+        _APPS[key] = (app, dict(app.state._state))
+    app, initial = _APPS[key]
+    app.state._state.clear()
+    app.state._state.update(initial)
+    app.state.rate_limiter = RateLimiter(app.state.settings)
+    app.state.sessionmaker = sessionmaker
+    return app
 
 
 @asynccontextmanager

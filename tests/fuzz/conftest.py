@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from selfmart.app import create_app
-
-from ..support import settings_for
+from ..support import shared_app
 
 UNLIMITED = {
     "login": "100000/minute",
@@ -22,6 +20,4 @@ UNLIMITED = {
 
 @pytest.fixture
 def app(db_url: str, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]) -> Any:
-    application = create_app(settings_for(db_url, rate_limits=UNLIMITED), engine=engine)
-    application.state.sessionmaker = sessionmaker
-    return application
+    return shared_app(db_url, engine, sessionmaker, rate_limits=UNLIMITED)
