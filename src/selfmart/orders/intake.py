@@ -6,7 +6,7 @@ One transaction, few round trips, SQLAlchemy Core (CONVENTIONS.md §13):
      (terminal_id, client_order_id) makes the same order from the same terminal land once,
      however many copies race; a copy finds the first and answers with it (same body) or a
      409 (another body);
-  3. insert every line in one multi-row INSERT;
+  3. insert every line in one multi-row INSERT (on PostgreSQL, in the header's statement);
   4. book the sale into the stock ledger (inventory.deduct_for_sale);
   5. insert the timeline (and any issues) in one multi-row INSERT each, and the audit entry.
 An order refused for stock (the store does not oversell) or short on the shelf raises a
@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,6 +87,91 @@ _HEADER_INSERT = {
     "postgresql": postgresql.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
     "sqlite": sqlite.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
 }
+#: The columns of an order line the intake sets from pricing (the others start at 0).
+_LINE_COLUMNS = (
+    "line_no",
+    "product_id",
+    "barcode",
+    "name",
+    "spec",
+    "list_price_fen",
+    "unit_price_fen",
+    "quantity",
+    "discount_fen",
+    "amount_fen",
+    "price_source",
+    "terminal_unit_price_fen",
+)
+_LINE_ZEROES = ("refunded_qty", "refunded_fen", "cancelled_qty", "cancelled_fen")
+#: The header columns the intake sets (`_insert_header`); the others take their defaults.
+_HEADER_COLUMNS = (
+    "order_no",
+    "store_id",
+    "terminal_id",
+    "client_order_id",
+    "request_hash",
+    "source",
+    "status",
+    "purchased_at",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "member_id",
+    "member_no",
+    "customer_name",
+    "customer_phone",
+    "phone_last4",
+    "item_count",
+    "subtotal_fen",
+    "discount_fen",
+    "total_fen",
+    "terminal_total_fen",
+    "paid_fen",
+    "refunded_fen",
+    "stock_booked",
+    "price_mismatch",
+    "stock_short",
+    "open_issues",
+)
+
+
+def _header_and_lines_pg() -> Any:
+    """PostgreSQL: the header and every line in one statement (one round trip, not two). The
+    lines come in as one array per column and are inserted only when the header was (a clash
+    on any unique key inserts neither); the statement returns the new order's id, or nothing."""
+    head = (
+        postgresql.insert(_orders)
+        .values({name: bindparam(name) for name in _HEADER_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(_orders.c.id)
+        .cte("h")
+    )
+    arrays = (
+        func.unnest(
+            *(
+                bindparam(f"l_{name}", type_=postgresql.ARRAY(_lines.c[name].type))
+                for name in _LINE_COLUMNS
+            )
+        )
+        .table_valued(*_LINE_COLUMNS)
+        .render_derived(name="l")
+    )
+    lines = (
+        insert(_lines)
+        .from_select(
+            ["order_id", *_LINE_COLUMNS, *_LINE_ZEROES],
+            select(
+                head.c.id,
+                *(arrays.c[name] for name in _LINE_COLUMNS),
+                *(literal_column("0") for _ in _LINE_ZEROES),
+            ).select_from(head.join(arrays, true())),
+        )
+        .cte("ln")
+    )
+    return select(head.c.id).add_cte(lines)
+
+
+_HEADER_AND_LINES_PG = _header_and_lines_pg()
 _EXISTING = select(Order.id, Order.request_hash).where(
     Order.terminal_id == bindparam("terminal_id"),
     Order.client_order_id == bindparam("client_order_id"),
@@ -179,32 +264,6 @@ async def accept(
     order_id, order_no = await _insert_header(session, term, body, priced, digest, source, now)
     if order_id is None:
         return await _answer_duplicate(session, term, body, digest)
-
-    await session.execute(
-        insert(_lines),
-        [
-            {
-                "order_id": order_id,
-                "line_no": ln.line_no,
-                "product_id": ln.product_id,
-                "barcode": ln.barcode,
-                "name": ln.name[:200],
-                "spec": ln.spec[:64],
-                "list_price_fen": ln.list_price_fen,
-                "unit_price_fen": ln.unit_price_fen,
-                "quantity": ln.quantity,
-                "discount_fen": ln.discount_fen,
-                "amount_fen": ln.amount_fen,
-                "price_source": ln.price_source,
-                "terminal_unit_price_fen": ln.terminal_unit_price_fen,
-                "refunded_qty": 0,
-                "refunded_fen": 0,
-                "cancelled_qty": 0,
-                "cancelled_fen": 0,
-            }
-            for ln in priced.lines
-        ],
-    )
 
     booked = await stock.book_sale(
         session,
@@ -342,6 +401,23 @@ def _issue_row(
     }
 
 
+def _line_row(ln: Any) -> dict[str, Any]:
+    return {
+        "line_no": ln.line_no,
+        "product_id": ln.product_id,
+        "barcode": ln.barcode,
+        "name": ln.name[:200],
+        "spec": ln.spec[:64],
+        "list_price_fen": ln.list_price_fen,
+        "unit_price_fen": ln.unit_price_fen,
+        "quantity": ln.quantity,
+        "discount_fen": ln.discount_fen,
+        "amount_fen": ln.amount_fen,
+        "price_source": ln.price_source,
+        "terminal_unit_price_fen": ln.terminal_unit_price_fen,
+    }
+
+
 async def _insert_header(
     session: AsyncSession,
     term: Terminal,
@@ -351,7 +427,8 @@ async def _insert_header(
     source: str,
     now: datetime,
 ) -> tuple[int | None, str]:
-    """Insert the header once; (None, "") when this terminal already sent this order."""
+    """Insert the header and its lines once; (None, "") when this terminal already sent this
+    order (nothing inserted). On PostgreSQL one statement does both."""
     member = body.member
     phone = member.phone.replace(" ", "").replace("-", "") if member and member.phone else None
     timeout = timedelta(minutes=get_settings().order_payment_timeout_minutes)
@@ -385,12 +462,22 @@ async def _insert_header(
         "stock_short": False,
         "open_issues": 1 if priced.mismatch else 0,
     }
-    stmt = _HEADER_INSERT[session.get_bind().dialect.name]
+    lines = [_line_row(ln) for ln in priced.lines]
+    pg = session.get_bind().dialect.name == "postgresql"
+    if pg:  # the lines go in with the header, as one array per column
+        stmt = _HEADER_AND_LINES_PG
+        values.update({f"l_{name}": [ln[name] for ln in lines] for name in _LINE_COLUMNS})
+    else:
+        stmt = _HEADER_INSERT["sqlite"]
     for _attempt in range(5):
         order_no = new_order_no(term.store.timezone, now)
         values["order_no"] = order_no
         order_id = await session.scalar(stmt, values)
         if order_id is not None:
+            if not pg:
+                zeroes = dict.fromkeys(_LINE_ZEROES, 0)
+                rows = [{"order_id": order_id, **ln, **zeroes} for ln in lines]
+                await session.execute(insert(_lines), rows)
             return int(order_id), order_no
         if await _existing(session, term.terminal_id, body.client_order_id) is not None:
             return None, ""
