@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, false, func, insert, or_, select
+from sqlalchemy import ColumnElement, Insert, Select, Table, false, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit.export import AuditWriter
@@ -118,22 +118,19 @@ class Change:
     store_id: int | None = None
 
 
-async def record_many(
-    session: AsyncSession,
+def entry_rows(
     actor: Actor,
     action: str,
     entity_type: str,
     changes: Sequence[Change],
     *,
     note: str | None = None,
-) -> int:
-    """One entry per change in one multi-row INSERT, for bulk work (imports of 50,000 rows)
-    where an ORM object per entry would cost more than the work it records."""
-    if not changes:
-        return 0
+) -> list[dict[str, Any]]:
+    """The rows `record_many` inserts, for a caller that sends them in a statement of its own
+    (`insert_entries`), e.g. together with its other writes in one round trip."""
     now = utcnow()
     ip, request_id = current_ip(), current_request_id()
-    rows = [
+    return [
         {
             "occurred_at": now,
             "actor_type": actor.kind,
@@ -150,6 +147,27 @@ async def record_many(
         }
         for c in changes
     ]
+
+
+def insert_entries(rows: Sequence[Mapping[str, Any]]) -> Insert:
+    """One multi-row Core INSERT of `entry_rows` (the caller executes it, in its transaction)."""
+    return insert(_audit_logs).values(list(rows))
+
+
+async def record_many(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    changes: Sequence[Change],
+    *,
+    note: str | None = None,
+) -> int:
+    """One entry per change in one multi-row INSERT, for bulk work (imports of 50,000 rows)
+    where an ORM object per entry would cost more than the work it records."""
+    if not changes:
+        return 0
+    rows = entry_rows(actor, action, entity_type, changes, note=note)
     # The table, not the entity: a Core INSERT skips the ORM's bulk-insert bookkeeping.
     await session.execute(insert(_audit_logs), rows)
     return len(rows)

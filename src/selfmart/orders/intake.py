@@ -8,7 +8,8 @@ One transaction, few round trips, SQLAlchemy Core (CONVENTIONS.md §13):
      409 (another body);
   3. insert every line in one multi-row INSERT (on PostgreSQL, in the header's statement);
   4. book the sale into the stock ledger (inventory.deduct_for_sale);
-  5. insert the timeline (and any issues) in one multi-row INSERT each, and the audit entry.
+  5. insert the timeline (and any issues) in one multi-row INSERT each, and the audit entry
+     (on PostgreSQL, all three in one statement).
 An order refused for stock (the store does not oversell) or short on the shelf raises a
 stock-short issue; a price the terminal showed differently raises a price-mismatch issue.
 """
@@ -346,12 +347,7 @@ async def accept(
                 expires_at=None if not booked.ok else _orders.c.expires_at,
             )
         )
-    await session.execute(insert(_events), events)
-    if issues:
-        await session.execute(insert(_issues), issues)
-    # One Core INSERT (record_many), not an ORM object flushed at commit: this is the hot path.
-    await audit.record_many(
-        session,
+    entry = audit.entry_rows(
         actor,
         "order.create",
         "order",
@@ -369,6 +365,18 @@ async def accept(
             )
         ],
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # The timeline, any issues and the audit entry in one statement (one round trip).
+        stmt = audit.insert_entries(entry).add_cte(insert(_events).values(events).cte("ev"))
+        if issues:
+            stmt = stmt.add_cte(insert(_issues).values(issues).cte("iss"))
+        await session.execute(stmt)
+    else:
+        await session.execute(insert(_events), events)
+        if issues:
+            await session.execute(insert(_issues), issues)
+        # One Core INSERT, not an ORM object flushed at commit: this is the hot path.
+        await session.execute(audit.insert_entries(entry))
     lifecycle.notify_live(session)
     head = {
         "id": order_id,
