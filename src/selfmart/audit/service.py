@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
-from sqlalchemy import ColumnElement, Insert, Select, Table, false, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, Table, false, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit.export import AuditWriter
@@ -127,7 +127,7 @@ def entry_rows(
     note: str | None = None,
 ) -> list[dict[str, Any]]:
     """The rows `record_many` inserts, for a caller that sends them in a statement of its own
-    (`insert_entries`), e.g. together with its other writes in one round trip."""
+    e.g. together with its other writes in one round trip."""
     now = utcnow()
     ip, request_id = current_ip(), current_request_id()
     return [
@@ -147,11 +147,6 @@ def entry_rows(
         }
         for c in changes
     ]
-
-
-def insert_entries(rows: Sequence[Mapping[str, Any]]) -> Insert:
-    """One multi-row Core INSERT of `entry_rows` (the caller executes it, in its transaction)."""
-    return insert(_audit_logs).values(list(rows))
 
 
 async def record_many(

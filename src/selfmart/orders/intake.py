@@ -21,10 +21,21 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, literal_column, select, true, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +45,7 @@ from selfmart.config import get_settings
 from selfmart.errors import AppError, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
-from selfmart.models import Order, OrderEvent, OrderIssue, OrderLine
+from selfmart.models import AuditLog, Order, OrderEvent, OrderIssue, OrderLine
 from selfmart.orders import lifecycle, pricing, receipts, stock
 from selfmart.orders.exceptions import RETRYABLE_SQLSTATES, IdempotencyConflict, RetryLater
 from selfmart.orders.pricing import PricedOrder
@@ -47,6 +58,7 @@ _orders = cast(Table, Order.__table__)
 _lines = cast(Table, OrderLine.__table__)
 _events = cast(Table, OrderEvent.__table__)
 _issues = cast(Table, OrderIssue.__table__)
+_audit_logs = cast(Table, AuditLog.__table__)
 
 #: The advisory-lock class of "a terminal's batch upload" (the terminal id is the object).
 BATCH_LOCK = 7401
@@ -173,6 +185,50 @@ def _header_and_lines_pg() -> Any:
 
 
 _HEADER_AND_LINES_PG = _header_and_lines_pg()
+
+
+def _rows_insert(table: Table, prefix: str, keys: tuple[str, ...], count: int) -> Any:
+    """INSERT of `count` rows as SELECTs of named parameters ("{prefix}{row}_{column}"), not
+    multi-row VALUES: SQLAlchemy caches the compiled form of this one (a VALUES list with
+    several rows is compiled on every execution)."""
+    rows = [
+        select(*(bindparam(f"{prefix}{i}_{k}", type_=table.c[k].type) for k in keys))
+        for i in range(count)
+    ]
+    return insert(table).from_select(list(keys), rows[0] if count == 1 else union_all(*rows))
+
+
+@lru_cache(maxsize=64)
+def _followups_statement(
+    event_keys: tuple[str, ...],
+    events: int,
+    issue_keys: tuple[str, ...],
+    issues: int,
+    audit_keys: tuple[str, ...],
+) -> Any:
+    stmt = _rows_insert(_audit_logs, "a", audit_keys, 1)
+    stmt = stmt.add_cte(_rows_insert(_events, "e", event_keys, events).cte("ev"))
+    if issues:
+        stmt = stmt.add_cte(_rows_insert(_issues, "i", issue_keys, issues).cte("iss"))
+    return stmt
+
+
+def _followups_pg(
+    events: list[dict[str, Any]], issues: list[dict[str, Any]], entries: list[dict[str, Any]]
+) -> tuple[Any, dict[str, Any]]:
+    """PostgreSQL: the timeline, any issues and the audit entry as one statement (one round
+    trip); the statement is built once per shape (how many events and issues)."""
+    (entry,) = entries
+    event_keys = tuple(events[0])
+    issue_keys = tuple(issues[0]) if issues else ()
+    stmt = _followups_statement(event_keys, len(events), issue_keys, len(issues), tuple(entry))
+    params = {f"a0_{k}": v for k, v in entry.items()}
+    for prefix, rows in (("e", events), ("i", issues)):
+        for i, row in enumerate(rows):
+            params.update({f"{prefix}{i}_{k}": v for k, v in row.items()})
+    return stmt, params
+
+
 _EXISTING = select(Order.id, Order.request_hash).where(
     Order.terminal_id == bindparam("terminal_id"),
     Order.client_order_id == bindparam("client_order_id"),
@@ -367,16 +423,14 @@ async def accept(
     )
     if session.get_bind().dialect.name == "postgresql":
         # The timeline, any issues and the audit entry in one statement (one round trip).
-        stmt = audit.insert_entries(entry).add_cte(insert(_events).values(events).cte("ev"))
-        if issues:
-            stmt = stmt.add_cte(insert(_issues).values(issues).cte("iss"))
-        await session.execute(stmt)
+        stmt, params = _followups_pg(events, issues, entry)
+        await session.execute(stmt, params)
     else:
         await session.execute(insert(_events), events)
         if issues:
             await session.execute(insert(_issues), issues)
         # One Core INSERT, not an ORM object flushed at commit: this is the hot path.
-        await session.execute(audit.insert_entries(entry))
+        await session.execute(insert(_audit_logs), entry)
     lifecycle.notify_live(session)
     head = {
         "id": order_id,
