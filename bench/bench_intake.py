@@ -3,14 +3,17 @@ worker) on PostgreSQL, beside a raw-SQL baseline doing the same reads and writes
 and no framework, measured in the same run. Prints orders/s, p50 and p99 of each and the ratio.
 
 Each order has 5 lines. Both sides run 8 concurrent clients/connections. The baseline reads
-and writes what intake does, row for row and column for column, in one transaction: find the
-terminal key (with its terminal and store), burn the nonce, price the lines, the header, the
-lines (one INSERT), the stock of every line with its ledger movements (the very statement
-intake runs, from `selfmart.inventory.ledger`), the timeline (one INSERT, the same JSON) and
-the audit entry (the same changes). It leaves out only what no SQL client can: HTTP, the
-signature check and pricing logic in Python. Both sides share the machine's cores with the
-PostgreSQL server, so the CPU each costs per order is printed too (the HTTP client's own CPU
-is part of the price of going through HTTP).
+and writes what intake does on PostgreSQL, row for row, column for column and statement for
+statement, in one transaction: find the terminal key (with its terminal and store) and burn
+the nonce (one statement), price the lines, the header and its lines (one statement), the
+stock of every line with its ledger movements (the very statement intake runs, from
+`selfmart.inventory.ledger`), and the timeline (the same JSON) with the audit entry (the same
+changes) in one statement. It leaves out only what no SQL client can: HTTP, the signature
+check and pricing logic in Python. Both sides share the machine's cores with the PostgreSQL
+server, so the CPU each costs per order is printed too. The HTTP client is a few lines over
+asyncio streams (keep-alive HTTP/1.1, one connection per concurrent client) rather than a
+general client library, so that what it costs the shared cores stays small beside the
+server's.
 
     SELFMART_BENCH_DATABASE_URL (default: the test server) names the PostgreSQL server; the
     benchmark creates and drops its own database there. SELFMART_BENCH_ORDERS sets the count.
@@ -141,61 +144,109 @@ async def _drive(n: int, one: Callable[[], Awaitable[None]]) -> tuple[float, lis
     return n / (time.perf_counter() - started), latencies
 
 
-async def _http(base: str, seeded: dict[str, Any], n: int) -> tuple[float, list[float]]:
+class _Conn:
+    """One keep-alive HTTP/1.1 connection, written by hand: the benchmark's client should cost
+    the machine (whose cores the server shares) as little as it can, so the figure is the
+    server's. It speaks just what this benchmark needs: a request with a body, and an answer
+    with a Content-Length."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader, self.writer, self.host = reader, writer, host
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _Conn:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer, f"{host}:{port}")
+
+    async def post(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.writer.write(
+            f"POST {target} HTTP/1.1\r\nhost: {self.host}\r\n{head}"
+            f"content-length: {len(body)}\r\n\r\n".encode("latin-1")
+            + body
+        )
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = None
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if length is None:
+            raise RuntimeError(f"intake answered {status} without a Content-Length")
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _http(port: int, seeded: dict[str, Any], n: int) -> tuple[float, list[float]]:
     target = "/api/terminal/v1/orders"
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+    idle: asyncio.Queue[_Conn] = asyncio.Queue()
+    for _ in range(CONCURRENCY):
+        idle.put_nowait(await _Conn.open("127.0.0.1", port))
 
-        async def one() -> None:
-            body = _order_body(seeded["barcodes"])
-            headers = signing.sign(
-                key_id=seeded["key_id"],
-                secret=seeded["secret"],
-                method="POST",
-                target=target,
-                body=body,
-            )
-            headers["content-type"] = "application/json"
-            r = await client.post(target, content=body, headers=headers)
-            if r.status_code != 201:
-                raise RuntimeError(f"intake answered {r.status_code}: {r.text[:300]}")
+    async def one() -> None:
+        body = _order_body(seeded["barcodes"])
+        headers = signing.sign(
+            key_id=seeded["key_id"],
+            secret=seeded["secret"],
+            method="POST",
+            target=target,
+            body=body,
+        )
+        headers["content-type"] = "application/json"
+        conn = await idle.get()
+        try:
+            status, answer = await conn.post(target, headers, body)
+        finally:
+            idle.put_nowait(conn)
+        if status != 201:
+            raise RuntimeError(f"intake answered {status}: {answer[:300]!r}")
 
+    try:
         await _drive(min(200, n), one)  # warm up
         return await _drive(n, one)
+    finally:
+        while not idle.empty():
+            idle.get_nowait().close()
 
 
-RAW_KEY = """SELECT k.secret_encrypted, k.expires_at, k.revoked_at, t.id, t.code, t.store_id,
- t.status, t.app_version, t.last_ip, s.code, s.timezone, s.allow_negative_stock
- FROM terminal_keys k JOIN terminals t ON t.id = k.terminal_id JOIN stores s ON s.id = t.store_id
- WHERE k.key_id = $1"""
-RAW_NONCE = """INSERT INTO terminal_nonces (terminal_id, nonce, seen_at) VALUES ($1, $2, $3)
- ON CONFLICT DO NOTHING RETURNING nonce"""
+RAW_KEY_AND_NONCE = """WITH k AS (SELECT k.secret_encrypted, k.expires_at, k.revoked_at, t.id,
+ t.code, t.store_id, t.status, t.app_version, t.last_ip, s.code AS store_code, s.timezone,
+ s.allow_negative_stock FROM terminal_keys k JOIN terminals t ON t.id = k.terminal_id
+ JOIN stores s ON s.id = t.store_id WHERE k.key_id = $1),
+ n AS (INSERT INTO terminal_nonces (terminal_id, nonce, seen_at) SELECT k.id, $2, $3 FROM k
+ ON CONFLICT (terminal_id, nonce) DO NOTHING RETURNING nonce)
+ SELECT k.*, EXISTS (SELECT 1 FROM n) AS fresh FROM k"""
 RAW_PRICE = """SELECT p.id, p.name, p.spec, p.price_fen, p.member_price_fen, b.code,
  sp.store_price_fen, sp.is_listed FROM products p
  LEFT JOIN product_barcodes b ON b.product_id = p.id
  LEFT JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = $1
  WHERE b.code = ANY($2::varchar[]) OR p.id = ANY($3::bigint[])"""
-RAW_HEADER = """INSERT INTO orders (order_no, store_id, terminal_id, client_order_id, request_hash,
- source, status, purchased_at, created_at, updated_at, expires_at, member_id, member_no,
- customer_name, customer_phone, phone_last4, item_count, subtotal_fen, discount_fen, total_fen,
- terminal_total_fen, paid_fen, refunded_fen, stock_booked, price_mismatch, stock_short,
- open_issues) VALUES ($1, $2, $3, $4, $5, 'terminal', 'awaiting_payment', $6, $7, $7, $8, NULL,
- NULL, NULL, NULL, NULL, $9, $10, 0, $10, NULL, 0, 0, true, false, false, 0)
- ON CONFLICT DO NOTHING RETURNING id"""
-RAW_LINES = """INSERT INTO order_lines (order_id, line_no, product_id, barcode, name, spec,
+RAW_HEADER_AND_LINES = """WITH h AS (INSERT INTO orders (order_no, store_id, terminal_id,
+ client_order_id, request_hash, source, status, purchased_at, created_at, updated_at, expires_at,
+ member_id, member_no, customer_name, customer_phone, phone_last4, item_count, subtotal_fen,
+ discount_fen, total_fen, terminal_total_fen, paid_fen, refunded_fen, stock_booked,
+ price_mismatch, stock_short, open_issues) VALUES ($1, $2, $3, $4, $5, 'terminal',
+ 'awaiting_payment', $6, $7, $7, $8, NULL, NULL, NULL, NULL, NULL, $9, $10, 0, $10, NULL, 0, 0,
+ true, false, false, 0) ON CONFLICT DO NOTHING RETURNING id),
+ ln AS (INSERT INTO order_lines (order_id, line_no, product_id, barcode, name, spec,
  list_price_fen, unit_price_fen, quantity, discount_fen, amount_fen, price_source,
  terminal_unit_price_fen, refunded_qty, refunded_fen, cancelled_qty, cancelled_fen)
- SELECT $1, l.no, l.pid, l.code, l.name, l.spec, l.price, l.price, 1, 0, l.price, 'retail', NULL,
- 0, 0, 0, 0 FROM unnest($2::int[], $3::bigint[], $4::varchar[], $5::varchar[], $6::varchar[],
- $7::int[]) AS l(no, pid, code, name, spec, price)"""
-RAW_EVENTS = """INSERT INTO order_events (order_id, store_id, occurred_at, kind, from_status,
- to_status, actor_type, actor_id, actor_name, reason, note, data) VALUES
+ SELECT h.id, l.no, l.pid, l.code, l.name, l.spec, l.price, l.price, 1, 0, l.price, 'retail',
+ NULL, 0, 0, 0, 0 FROM h, unnest($11::int[], $12::bigint[], $13::varchar[], $14::varchar[],
+ $15::varchar[], $16::int[]) AS l(no, pid, code, name, spec, price))
+ SELECT id FROM h"""
+RAW_EVENTS_AND_AUDIT = """WITH ev AS (INSERT INTO order_events (order_id, store_id, occurred_at,
+ kind, from_status, to_status, actor_type, actor_id, actor_name, reason, note, data) VALUES
  ($1, $2, $3, 'transition', NULL, 'created', 'terminal', $4, $5, 'received', NULL, $6),
  ($1, $2, $3, 'transition', 'created', 'awaiting_payment', 'terminal', $4, $5,
-  'priced_and_booked', NULL, $7)"""
-RAW_AUDIT = """INSERT INTO audit_logs (occurred_at, actor_type, actor_id, actor_name, action,
- entity_type, entity_id, store_id, changes, note, ip, request_id) VALUES ($1, 'terminal', $2, $3,
- 'order.create', 'order', $4, $5, $6, NULL, '127.0.0.1', $7)"""
+  'priced_and_booked', NULL, $7))
+ INSERT INTO audit_logs (occurred_at, actor_type, actor_id, actor_name, action, entity_type,
+ entity_id, store_id, changes, note, ip, request_id) VALUES ($3, 'terminal', $4, $5,
+ 'order.create', 'order', $8, $2, $9, NULL, '127.0.0.1', $10)"""
 
 
 def _raw_sell_sql() -> tuple[str, list[str]]:
@@ -230,16 +281,19 @@ async def _raw(dsn: str, seeded: dict[str, Any], n: int) -> tuple[float, list[fl
         now = datetime.now(UTC)
         client_order_id = uuid.uuid4().hex
         async with pool.acquire() as conn, conn.transaction():
-            key = await conn.fetchrow(RAW_KEY, seeded["key_id"])
+            key = await conn.fetchrow(
+                RAW_KEY_AND_NONCE, seeded["key_id"], secrets.token_urlsafe(24), now
+            )
+            if not key["fresh"]:
+                raise RuntimeError("the baseline's nonce was taken")
             name = key["code"]
-            await conn.fetchval(RAW_NONCE, terminal_id, secrets.token_urlsafe(24), now)
             rows = await conn.fetch(RAW_PRICE, store_id, seeded["barcodes"], [])
             by_code = {r["code"]: r for r in rows}
             rows = [by_code[b] for b in seeded["barcodes"]]
             total = sum(r["price_fen"] for r in rows)
             order_no = f"{now:%y%m%d}{secrets.randbelow(10**10):010d}"
             order_id = await conn.fetchval(
-                RAW_HEADER,
+                RAW_HEADER_AND_LINES,
                 order_no,
                 store_id,
                 terminal_id,
@@ -250,10 +304,6 @@ async def _raw(dsn: str, seeded: dict[str, Any], n: int) -> tuple[float, list[fl
                 now + timedelta(minutes=15),
                 len(rows),
                 total,
-            )
-            await conn.execute(
-                RAW_LINES,
-                order_id,
                 list(range(1, len(rows) + 1)),
                 [r["id"] for r in rows],
                 [r["code"] for r in rows],
@@ -275,16 +325,6 @@ async def _raw(dsn: str, seeded: dict[str, Any], n: int) -> tuple[float, list[fl
             sold = await conn.fetch(sell, *(values[k] for k in sell_names))
             if len(sold) != len(rows):
                 raise RuntimeError("the baseline booked fewer lines than the order has")
-            await conn.execute(
-                RAW_EVENTS,
-                order_id,
-                store_id,
-                now,
-                tid,
-                name,
-                {"client_order_id": client_order_id, "order_no": order_no},
-                {"total_fen": total},
-            )
             after = {
                 "order_no": order_no,
                 "client_order_id": client_order_id,
@@ -294,7 +334,17 @@ async def _raw(dsn: str, seeded: dict[str, Any], n: int) -> tuple[float, list[fl
             }
             changes = {k: {"before": None, "after": after[k]} for k in sorted(after)}
             await conn.execute(
-                RAW_AUDIT, now, tid, name, str(order_id), store_id, changes, uuid.uuid4().hex
+                RAW_EVENTS_AND_AUDIT,
+                order_id,
+                store_id,
+                now,
+                tid,
+                name,
+                {"client_order_id": client_order_id, "order_no": order_no},
+                {"total_fen": total},
+                str(order_id),
+                changes,
+                uuid.uuid4().hex,
             )
 
     try:
@@ -376,7 +426,7 @@ async def main() -> None:
         await _wait_up(base, proc)
         done = n + min(200, n)  # the warm-up is counted in the CPU figures too
         cpu0, own0 = _cpu_seconds(proc.pid), time.process_time()
-        http_rate, http_lat = await _http(base, seeded, n)
+        http_rate, http_lat = await _http(port, seeded, n)
         server_cpu_ms = (_cpu_seconds(proc.pid) - cpu0) * 1000 / done
         http_client_ms = (time.process_time() - own0) * 1000 / done
         own0 = time.process_time()

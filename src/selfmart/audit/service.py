@@ -118,22 +118,19 @@ class Change:
     store_id: int | None = None
 
 
-async def record_many(
-    session: AsyncSession,
+def entry_rows(
     actor: Actor,
     action: str,
     entity_type: str,
     changes: Sequence[Change],
     *,
     note: str | None = None,
-) -> int:
-    """One entry per change in one multi-row INSERT, for bulk work (imports of 50,000 rows)
-    where an ORM object per entry would cost more than the work it records."""
-    if not changes:
-        return 0
+) -> list[dict[str, Any]]:
+    """The rows `record_many` inserts, for a caller that sends them in a statement of its own
+    e.g. together with its other writes in one round trip."""
     now = utcnow()
     ip, request_id = current_ip(), current_request_id()
-    rows = [
+    return [
         {
             "occurred_at": now,
             "actor_type": actor.kind,
@@ -150,6 +147,22 @@ async def record_many(
         }
         for c in changes
     ]
+
+
+async def record_many(
+    session: AsyncSession,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    changes: Sequence[Change],
+    *,
+    note: str | None = None,
+) -> int:
+    """One entry per change in one multi-row INSERT, for bulk work (imports of 50,000 rows)
+    where an ORM object per entry would cost more than the work it records."""
+    if not changes:
+        return 0
+    rows = entry_rows(actor, action, entity_type, changes, note=note)
     # The table, not the entity: a Core INSERT skips the ORM's bulk-insert bookkeeping.
     await session.execute(insert(_audit_logs), rows)
     return len(rows)

@@ -6,9 +6,10 @@ One transaction, few round trips, SQLAlchemy Core (CONVENTIONS.md §13):
      (terminal_id, client_order_id) makes the same order from the same terminal land once,
      however many copies race; a copy finds the first and answers with it (same body) or a
      409 (another body);
-  3. insert every line in one multi-row INSERT;
+  3. insert every line in one multi-row INSERT (on PostgreSQL, in the header's statement);
   4. book the sale into the stock ledger (inventory.deduct_for_sale);
-  5. insert the timeline (and any issues) in one multi-row INSERT each, and the audit entry.
+  5. insert the timeline (and any issues) in one multi-row INSERT each, and the audit entry
+     (on PostgreSQL, all three in one statement).
 An order refused for stock (the store does not oversell) or short on the shelf raises a
 stock-short issue; a price the terminal showed differently raises a price-mismatch issue.
 """
@@ -20,10 +21,21 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,7 +45,7 @@ from selfmart.config import get_settings
 from selfmart.errors import AppError, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
-from selfmart.models import Order, OrderEvent, OrderIssue, OrderLine
+from selfmart.models import AuditLog, Order, OrderEvent, OrderIssue, OrderLine
 from selfmart.orders import lifecycle, pricing, receipts, stock
 from selfmart.orders.exceptions import RETRYABLE_SQLSTATES, IdempotencyConflict, RetryLater
 from selfmart.orders.pricing import PricedOrder
@@ -46,6 +58,7 @@ _orders = cast(Table, Order.__table__)
 _lines = cast(Table, OrderLine.__table__)
 _events = cast(Table, OrderEvent.__table__)
 _issues = cast(Table, OrderIssue.__table__)
+_audit_logs = cast(Table, AuditLog.__table__)
 
 #: The advisory-lock class of "a terminal's batch upload" (the terminal id is the object).
 BATCH_LOCK = 7401
@@ -87,6 +100,135 @@ _HEADER_INSERT = {
     "postgresql": postgresql.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
     "sqlite": sqlite.insert(_orders).on_conflict_do_nothing().returning(_orders.c.id),
 }
+#: The columns of an order line the intake sets from pricing (the others start at 0).
+_LINE_COLUMNS = (
+    "line_no",
+    "product_id",
+    "barcode",
+    "name",
+    "spec",
+    "list_price_fen",
+    "unit_price_fen",
+    "quantity",
+    "discount_fen",
+    "amount_fen",
+    "price_source",
+    "terminal_unit_price_fen",
+)
+_LINE_ZEROES = ("refunded_qty", "refunded_fen", "cancelled_qty", "cancelled_fen")
+#: The header columns the intake sets (`_insert_header`); the others take their defaults.
+_HEADER_COLUMNS = (
+    "order_no",
+    "store_id",
+    "terminal_id",
+    "client_order_id",
+    "request_hash",
+    "source",
+    "status",
+    "purchased_at",
+    "created_at",
+    "updated_at",
+    "expires_at",
+    "member_id",
+    "member_no",
+    "customer_name",
+    "customer_phone",
+    "phone_last4",
+    "item_count",
+    "subtotal_fen",
+    "discount_fen",
+    "total_fen",
+    "terminal_total_fen",
+    "paid_fen",
+    "refunded_fen",
+    "stock_booked",
+    "price_mismatch",
+    "stock_short",
+    "open_issues",
+)
+
+
+def _header_and_lines_pg() -> Any:
+    """PostgreSQL: the header and every line in one statement (one round trip, not two). The
+    lines come in as one array per column and are inserted only when the header was (a clash
+    on any unique key inserts neither); the statement returns the new order's id, or nothing."""
+    head = (
+        postgresql.insert(_orders)
+        .values({name: bindparam(name) for name in _HEADER_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(_orders.c.id)
+        .cte("h")
+    )
+    arrays = (
+        func.unnest(
+            *(
+                bindparam(f"l_{name}", type_=postgresql.ARRAY(_lines.c[name].type))
+                for name in _LINE_COLUMNS
+            )
+        )
+        .table_valued(*_LINE_COLUMNS)
+        .render_derived(name="l")
+    )
+    lines = (
+        insert(_lines)
+        .from_select(
+            ["order_id", *_LINE_COLUMNS, *_LINE_ZEROES],
+            select(
+                head.c.id,
+                *(arrays.c[name] for name in _LINE_COLUMNS),
+                *(literal_column("0") for _ in _LINE_ZEROES),
+            ).select_from(head.join(arrays, true())),
+        )
+        .cte("ln")
+    )
+    return select(head.c.id).add_cte(lines)
+
+
+_HEADER_AND_LINES_PG = _header_and_lines_pg()
+
+
+def _rows_insert(table: Table, prefix: str, keys: tuple[str, ...], count: int) -> Any:
+    """INSERT of `count` rows as SELECTs of named parameters ("{prefix}{row}_{column}"), not
+    multi-row VALUES: SQLAlchemy caches the compiled form of this one (a VALUES list with
+    several rows is compiled on every execution)."""
+    rows = [
+        select(*(bindparam(f"{prefix}{i}_{k}", type_=table.c[k].type) for k in keys))
+        for i in range(count)
+    ]
+    return insert(table).from_select(list(keys), rows[0] if count == 1 else union_all(*rows))
+
+
+@lru_cache(maxsize=64)
+def _followups_statement(
+    event_keys: tuple[str, ...],
+    events: int,
+    issue_keys: tuple[str, ...],
+    issues: int,
+    audit_keys: tuple[str, ...],
+) -> Any:
+    stmt = _rows_insert(_audit_logs, "a", audit_keys, 1)
+    stmt = stmt.add_cte(_rows_insert(_events, "e", event_keys, events).cte("ev"))
+    if issues:
+        stmt = stmt.add_cte(_rows_insert(_issues, "i", issue_keys, issues).cte("iss"))
+    return stmt
+
+
+def _followups_pg(
+    events: list[dict[str, Any]], issues: list[dict[str, Any]], entries: list[dict[str, Any]]
+) -> tuple[Any, dict[str, Any]]:
+    """PostgreSQL: the timeline, any issues and the audit entry as one statement (one round
+    trip); the statement is built once per shape (how many events and issues)."""
+    (entry,) = entries
+    event_keys = tuple(events[0])
+    issue_keys = tuple(issues[0]) if issues else ()
+    stmt = _followups_statement(event_keys, len(events), issue_keys, len(issues), tuple(entry))
+    params = {f"a0_{k}": v for k, v in entry.items()}
+    for prefix, rows in (("e", events), ("i", issues)):
+        for i, row in enumerate(rows):
+            params.update({f"{prefix}{i}_{k}": v for k, v in row.items()})
+    return stmt, params
+
+
 _EXISTING = select(Order.id, Order.request_hash).where(
     Order.terminal_id == bindparam("terminal_id"),
     Order.client_order_id == bindparam("client_order_id"),
@@ -180,32 +322,6 @@ async def accept(
     if order_id is None:
         return await _answer_duplicate(session, term, body, digest)
 
-    await session.execute(
-        insert(_lines),
-        [
-            {
-                "order_id": order_id,
-                "line_no": ln.line_no,
-                "product_id": ln.product_id,
-                "barcode": ln.barcode,
-                "name": ln.name[:200],
-                "spec": ln.spec[:64],
-                "list_price_fen": ln.list_price_fen,
-                "unit_price_fen": ln.unit_price_fen,
-                "quantity": ln.quantity,
-                "discount_fen": ln.discount_fen,
-                "amount_fen": ln.amount_fen,
-                "price_source": ln.price_source,
-                "terminal_unit_price_fen": ln.terminal_unit_price_fen,
-                "refunded_qty": 0,
-                "refunded_fen": 0,
-                "cancelled_qty": 0,
-                "cancelled_fen": 0,
-            }
-            for ln in priced.lines
-        ],
-    )
-
     booked = await stock.book_sale(
         session,
         store_id=store.id,
@@ -287,12 +403,7 @@ async def accept(
                 expires_at=None if not booked.ok else _orders.c.expires_at,
             )
         )
-    await session.execute(insert(_events), events)
-    if issues:
-        await session.execute(insert(_issues), issues)
-    # One Core INSERT (record_many), not an ORM object flushed at commit: this is the hot path.
-    await audit.record_many(
-        session,
+    entry = audit.entry_rows(
         actor,
         "order.create",
         "order",
@@ -310,6 +421,16 @@ async def accept(
             )
         ],
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # The timeline, any issues and the audit entry in one statement (one round trip).
+        stmt, params = _followups_pg(events, issues, entry)
+        await session.execute(stmt, params)
+    else:
+        await session.execute(insert(_events), events)
+        if issues:
+            await session.execute(insert(_issues), issues)
+        # One Core INSERT, not an ORM object flushed at commit: this is the hot path.
+        await session.execute(insert(_audit_logs), entry)
     lifecycle.notify_live(session)
     head = {
         "id": order_id,
@@ -342,6 +463,23 @@ def _issue_row(
     }
 
 
+def _line_row(ln: Any) -> dict[str, Any]:
+    return {
+        "line_no": ln.line_no,
+        "product_id": ln.product_id,
+        "barcode": ln.barcode,
+        "name": ln.name[:200],
+        "spec": ln.spec[:64],
+        "list_price_fen": ln.list_price_fen,
+        "unit_price_fen": ln.unit_price_fen,
+        "quantity": ln.quantity,
+        "discount_fen": ln.discount_fen,
+        "amount_fen": ln.amount_fen,
+        "price_source": ln.price_source,
+        "terminal_unit_price_fen": ln.terminal_unit_price_fen,
+    }
+
+
 async def _insert_header(
     session: AsyncSession,
     term: Terminal,
@@ -351,7 +489,8 @@ async def _insert_header(
     source: str,
     now: datetime,
 ) -> tuple[int | None, str]:
-    """Insert the header once; (None, "") when this terminal already sent this order."""
+    """Insert the header and its lines once; (None, "") when this terminal already sent this
+    order (nothing inserted). On PostgreSQL one statement does both."""
     member = body.member
     phone = member.phone.replace(" ", "").replace("-", "") if member and member.phone else None
     timeout = timedelta(minutes=get_settings().order_payment_timeout_minutes)
@@ -385,12 +524,22 @@ async def _insert_header(
         "stock_short": False,
         "open_issues": 1 if priced.mismatch else 0,
     }
-    stmt = _HEADER_INSERT[session.get_bind().dialect.name]
+    lines = [_line_row(ln) for ln in priced.lines]
+    pg = session.get_bind().dialect.name == "postgresql"
+    if pg:  # the lines go in with the header, as one array per column
+        stmt = _HEADER_AND_LINES_PG
+        values.update({f"l_{name}": [ln[name] for ln in lines] for name in _LINE_COLUMNS})
+    else:
+        stmt = _HEADER_INSERT["sqlite"]
     for _attempt in range(5):
         order_no = new_order_no(term.store.timezone, now)
         values["order_no"] = order_no
         order_id = await session.scalar(stmt, values)
         if order_id is not None:
+            if not pg:
+                zeroes = dict.fromkeys(_LINE_ZEROES, 0)
+                rows = [{"order_id": order_id, **ln, **zeroes} for ln in lines]
+                await session.execute(insert(_lines), rows)
             return int(order_id), order_no
         if await _existing(session, term.terminal_id, body.client_order_id) is not None:
             return None, ""

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, or_, select, update
+from sqlalchemy import Select, Table, bindparam, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -600,6 +600,31 @@ _KEY_LOOKUP = (
 )
 
 
+#: PostgreSQL: the key look-up and the nonce burnt in one statement (one round trip, not two).
+#: The nonce is inserted for the key's terminal before the signature is checked; a request
+#: that then fails (bad signature, revoked or expired key, disabled terminal, replay) raises,
+#: and the request's transaction rolls back, so only a request that passed leaves its nonce.
+#: `fresh` is false when the nonce was already taken (a replay).
+_key_cte = _KEY_LOOKUP.cte("k")
+_burn_cte = (
+    postgresql.insert(_nonces)
+    .from_select(
+        ["terminal_id", "nonce", "seen_at"],
+        select(
+            _key_cte.c.id,
+            bindparam("nonce", type_=_nonces.c.nonce.type),
+            bindparam("now", type_=_nonces.c.seen_at.type),
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["terminal_id", "nonce"])
+    .returning(_nonces.c.nonce)
+    .cte("n")
+)
+_KEY_LOOKUP_AND_BURN_PG = select(
+    _key_cte, exists(select(_burn_cte.c.nonce)).label("fresh")
+).select_from(_key_cte)
+
+
 @lru_cache(maxsize=4096)
 def _secret(secret_encrypted: str, key_id: str, master_fingerprint: str) -> str:
     """The decrypted HMAC secret. Cached on the stored ciphertext itself (a new key, a rotation
@@ -635,8 +660,9 @@ async def authenticate(
     `headers` are keyed by lower-case name. The nonce is recorded in the request's own
     transaction: if the request then fails and rolls back, it took no effect, and its nonce may
     be seen again. Two concurrent copies still cannot both pass: the second waits on the
-    nonce's primary key and finds it taken. Two round trips: the key (with its terminal and
-    store) in one Core query, then the nonce.
+    nonce's primary key and finds it taken. One round trip on PostgreSQL: the key (with its
+    terminal and store) and the nonce in one statement (`_KEY_LOOKUP_AND_BURN_PG`); two
+    elsewhere.
     """
     now = now or utcnow()
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -654,7 +680,13 @@ async def authenticate(
             field=signing.HEADER_TIMESTAMP,
         )
 
-    row = (await session.execute(_KEY_LOOKUP, {"key_id": key_id})).first()
+    fresh: bool | None = None  # None: the nonce is still to be burnt (not PostgreSQL)
+    if session.get_bind().dialect.name == "postgresql":
+        params = {"key_id": key_id, "nonce": nonce, "now": now}
+        row = (await session.execute(_KEY_LOOKUP_AND_BURN_PG, params)).first()
+        fresh = None if row is None else bool(row.fresh)
+    else:
+        row = (await session.execute(_KEY_LOOKUP, {"key_id": key_id})).first()
     if row is None:
         raise UnknownKey(field=signing.HEADER_KEY_ID)
     try:
@@ -675,9 +707,10 @@ async def authenticate(
         raise TerminalDisabled()
 
     terminal_id = int(row.id)
-    params = {"terminal_id": terminal_id, "nonce": nonce, "now": now}
-    fresh = await session.scalar(_NONCE_INSERT[session.get_bind().dialect.name], params)
     if fresh is None:
+        params = {"terminal_id": terminal_id, "nonce": nonce, "now": now}
+        fresh = await session.scalar(_NONCE_INSERT["sqlite"], params) is not None
+    if not fresh:
         raise ReplayedNonce(field=signing.HEADER_NONCE)
     if random.randrange(_PURGE_ONE_IN) == 0:  # spreads the purge; not security
         await purge_nonces(session, now=now, terminal_id=terminal_id)
