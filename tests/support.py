@@ -111,7 +111,8 @@ async def client_with(
     **settings: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client from `ip` against an app built with other settings, on the test's database
-    and transaction (no audit guard: for tests of refusals and middleware)."""
+    and transaction (no audit guard: for tests of refusals and middleware). Each call builds
+    its own app, not `shared_app`: two clients open together stand for two processes."""
     from selfmart.app import create_app
 
     app = create_app(settings_for(db_url, **settings), engine=engine)

@@ -50,15 +50,17 @@ def _number_kind(annotation: Any) -> str:
     return ""
 
 
-_KINDS: dict[tuple[type[BaseModel], str], str] = {}
+_NUMBER_FIELDS: dict[type[BaseModel], tuple[tuple[str, str], ...]] = {}
 
 
-def _field_kind(model: type[BaseModel], name: str) -> str:
-    key = (model, name)
-    if key not in _KINDS:
-        field = model.model_fields.get(name)
-        _KINDS[key] = _number_kind(field.annotation) if field is not None else ""
-    return _KINDS[key]
+def _number_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(key in the input, kind) of each field of `model` that takes numbers, worked out once
+    per model: request bodies pass here on every request, the terminals' orders included."""
+    found = _NUMBER_FIELDS.get(model)
+    if found is None:
+        kinds = ((f.alias or n, _number_kind(f.annotation)) for n, f in model.model_fields.items())
+        found = _NUMBER_FIELDS[model] = tuple((key, kind) for key, kind in kinds if kind)
+    return found
 
 
 _LAX = PydanticCustomError("number_type", "must be a number, not a boolean or a string")
@@ -85,10 +87,8 @@ class InSchema(BaseModel):
         if cls.numbers_from_text or not isinstance(data, dict):
             return data
         errors: list[InitErrorDetails] = []
-        for name, field in cls.model_fields.items():
-            key = field.alias or name
+        for key, kind in _number_fields(cls):
             value = data.get(key)
-            kind = _field_kind(cls, name)
             if kind == "number" and _lax_number(value):
                 bad: list[tuple[tuple[str | int, ...], Any]] = [((key,), value)]
             elif kind == "decimal" and isinstance(value, bool):
