@@ -20,6 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.actor import Actor
+from selfmart.kit import hotsql
+from selfmart.kit.hotsql import HotStatement
 from selfmart.models import StockLevel, StockMovement
 
 #: (document type, document id): the order, purchase order, transfer... that caused a movement.
@@ -246,7 +248,8 @@ def sell_pg_sql(*, refuse: bool, p: str = ":") -> str:
     return SELL_PG_TEMPLATE.format(p=p, guard=guard, threshold=THRESHOLD_SQL)
 
 
-_SELL_PG = {refuse: text(sell_pg_sql(refuse=refuse)) for refuse in (True, False)}
+#: Run on the driver connection (kit.hotsql): a sale is on the terminals' hot path.
+_SELL_PG = {refuse: HotStatement(text(sell_pg_sql(refuse=refuse))) for refuse in (True, False)}
 
 
 async def sell_pg(
@@ -265,7 +268,8 @@ async def sell_pg(
     the lines booked; a line is missing when its balance row is missing, or (with `refuse`)
     does not hold its units."""
     products = sorted(lines)
-    rows = await session.execute(
+    rows = await hotsql.fetch(
+        session,
         _SELL_PG[refuse],
         {
             "products": products,

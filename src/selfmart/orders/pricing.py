@@ -13,10 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, or_, select
+from sqlalchemy import BigInteger, String, Table, and_, any_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.errors import ErrorDetail
+from selfmart.kit import hotsql
+from selfmart.kit.hotsql import HotStatement
 from selfmart.models import Product, ProductBarcode, StoreProduct
 from selfmart.orders.exceptions import UnknownProduct
 from selfmart.orders.schemas import IntakeLine
@@ -75,36 +78,44 @@ _products = cast(Table, Product.__table__)
 _barcodes = cast(Table, ProductBarcode.__table__)
 _store_products = cast(Table, StoreProduct.__table__)
 
-#: Every line's product with its store listing and prices, in one query built once (the hot
-#: path pays neither for building nor for compiling it again), on the tables rather than the
-#: entities (no ORM compile step on every execution).
-_LOOKUP = (
-    select(
-        _products.c.id,
-        _products.c.name,
-        _products.c.spec,
-        _products.c.price_fen,
-        _products.c.member_price_fen,
-        _barcodes.c.code,
-        _store_products.c.store_price_fen,
-        _store_products.c.is_listed,
-    )
-    .select_from(_products)
-    .outerjoin(_barcodes, _barcodes.c.product_id == _products.c.id)
-    .outerjoin(
-        _store_products,
-        and_(
-            _store_products.c.product_id == _products.c.id,
-            _store_products.c.store_id == bindparam("store_id"),
-        ),
-    )
-    .where(
-        or_(
-            _barcodes.c.code.in_(bindparam("codes", expanding=True)),
-            _products.c.id.in_(bindparam("ids", expanding=True)),
+
+def _lookup(pg: bool) -> Any:
+    """Every line's product with its store listing and prices, in one query built once, on the
+    tables rather than the entities (no ORM compile step on every execution). PostgreSQL
+    matches `= ANY(array)`: one parameter per list, so the statement never changes shape;
+    elsewhere an expanding IN."""
+    if pg:
+        by_code = _barcodes.c.code == any_(bindparam("codes", type_=ARRAY(String)))
+        by_id = _products.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger)))
+    else:
+        by_code = _barcodes.c.code.in_(bindparam("codes", expanding=True))
+        by_id = _products.c.id.in_(bindparam("ids", expanding=True))
+    return (
+        select(
+            _products.c.id,
+            _products.c.name,
+            _products.c.spec,
+            _products.c.price_fen,
+            _products.c.member_price_fen,
+            _barcodes.c.code,
+            _store_products.c.store_price_fen,
+            _store_products.c.is_listed,
         )
+        .select_from(_products)
+        .outerjoin(_barcodes, _barcodes.c.product_id == _products.c.id)
+        .outerjoin(
+            _store_products,
+            and_(
+                _store_products.c.product_id == _products.c.id,
+                _store_products.c.store_id == bindparam("store_id"),
+            ),
+        )
+        .where(or_(by_code, by_id))
     )
-)
+
+
+#: Run on the driver connection on PostgreSQL (kit.hotsql): this is the hot path.
+_LOOKUP = HotStatement(_lookup(pg=True), other=_lookup(pg=False))
 
 #: A promotion sets `discount_fen` on the lines it applies to (member flag given).
 Promotion = Callable[[list[PricedLine], bool], None]
@@ -123,13 +134,14 @@ async def price(
     naming that line (and nothing has been written)."""
     barcodes = sorted({ln.barcode for ln in lines if ln.barcode is not None})
     ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
-    rows = await session.execute(_LOOKUP, {"store_id": store_id, "codes": barcodes, "ids": ids})
-    by_code: dict[str, Any] = {}
-    by_id: dict[int, Any] = {}
-    for found in rows.all():
-        if found.code is not None:
-            by_code[found.code] = found
-        by_id.setdefault(found.id, found)
+    params = {"store_id": store_id, "codes": barcodes, "ids": ids}
+    rows = await hotsql.fetch(session, _LOOKUP, params)
+    by_code: dict[str, Sequence[Any]] = {}
+    by_id: dict[int, Sequence[Any]] = {}
+    for found in rows:
+        if found[5] is not None:
+            by_code[found[5]] = found
+        by_id.setdefault(found[0], found)
 
     problems: list[ErrorDetail] = []
     priced: list[PricedLine] = []
@@ -147,14 +159,7 @@ async def price(
                 )
             )
             continue
-        pid, name, spec, retail, member_price = (
-            row.id,
-            row.name,
-            row.spec,
-            row.price_fen,
-            row.member_price_fen,
-        )
-        store_price, listed = row.store_price_fen, row.is_listed
+        pid, name, spec, retail, member_price, _code, store_price, listed = row
         if not listed:
             problems.append(
                 ErrorDetail(
