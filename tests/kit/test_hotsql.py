@@ -11,7 +11,7 @@ from typing import cast
 
 import pytest
 from sqlalchemy import Table, bindparam, func, insert, select, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from selfmart.db import JSONDoc, UTCDateTime, make_sessionmaker
@@ -122,4 +122,20 @@ async def test_a_constraint_violation_is_an_integrity_error(
         await s.execute(select(1))
         (row,) = await hotsql.fetch(s, COUNT_TAGS, {"prefix": f"{name}%"})
         assert row[0] == 0
+        await s.rollback()
+
+
+async def test_a_number_the_column_cannot_hold_fails_as_sqlalchemy_reports_it(
+    engine: AsyncEngine, backend: str
+) -> None:
+    """The API's error handler turns this failure into a 422 naming the parameter
+    (errors.out_of_range reads the driver's message); the driver path must raise it alike."""
+    by_id = HotStatement(select(tags.c.id).where(tags.c.id == bindparam("id")))
+    async with make_sessionmaker(engine)() as s:
+        await s.execute(select(1))
+        if backend == "postgresql":
+            with pytest.raises(DBAPIError, match=r"query argument \$1: 1099511627776"):
+                await hotsql.fetch(s, by_id, {"id": 2**40})
+        else:
+            assert await hotsql.fetch(s, by_id, {"id": 2**40}) == []
         await s.rollback()

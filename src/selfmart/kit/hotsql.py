@@ -118,6 +118,6 @@ async def fetch(
         raise sa_exc.StatementError(str(exc), sql, dict(params), exc) from exc
     try:
         rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
-    except asyncpg.PostgresError as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         raise _translate(exc, sql, args) from exc
     return rows
