@@ -240,7 +240,11 @@ def test_a_cashier_refund_above_the_limit_is_explained(page: Page, terminal: Ter
     page.goto(f"/orders/{made['order_id']}")
     page.locator("[data-test=action-refund]").click()
     dialog = page.locator(".el-dialog[data-test=refund-dialog]")
+    # The cashier's limit is shown up front, and the full refund is flagged before it is tried.
+    my_limit = dialog.locator("[data-test=refund-my-limit]")
+    expect(my_limit).to_have_text("你的单笔退款上限：200.00 元")
     dialog.locator("[data-test=refund-full]").click()
+    expect(my_limit).to_contain_text("需由管理员退款")
     dialog.locator("[data-test=refund-reason]").fill("顾客退货")
     dialog.locator("[data-test=refund-submit]").click()
     _confirm(page)

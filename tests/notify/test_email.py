@@ -233,3 +233,20 @@ async def test_rolled_back_send_sends_nothing(
 async def test_unknown_channel_is_refused(session: AsyncSession) -> None:
     with pytest.raises(LookupError, match="no notification channel 'fax'"):
         await notify.send(session, kind="k", title="t", body="b", channels=["fax"])
+
+
+async def test_only_a_user_no_channel_reaches_is_logged_as_a_warning(
+    session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    no_email = await make_user(session, email=None)
+    with caplog.at_level(logging.DEBUG, logger="selfmart.notify.service"):
+        # The message centre reaches them: a missing email address is routine.
+        await notify.send(session, kind="k", title="t", body="b", user_ids=[no_email.id])
+        assert not [r for r in caplog.records if r.levelno >= logging.INFO]
+        # Email alone: nothing reaches them, which an operator must hear about.
+        sent = await notify.send(
+            session, kind="k", title="t", body="b", user_ids=[no_email.id], channels=["email"]
+        )
+    assert sent.messages == []
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"[{no_email.id}]" in warning.getMessage()

@@ -119,6 +119,9 @@ async def test_a_cashier_may_refund_up_to_the_limit_and_no_more(
     cashier = await make_user(session, role="cashier", stores=[store])
     h = await auth_headers(session, cashier)
     url = f"/api/v1/orders/{order.id}/refunds"
+    # The console learns the limit before trying (the built-in cashier role: 200 yuan).
+    limit = (await client.get("/api/v1/auth/me", headers=h)).json()["refund_limit_fen"]
+    assert 15_000 <= limit < 30_000
 
     r = await client.post(url, json={"full": True, "reason": "too much"}, headers=h)
     assert r.status_code == 403

@@ -97,6 +97,9 @@ class Me(Schema):
     #: None means every store.
     store_ids: list[int] | None
     must_change_password: bool
+    #: The most one refund may be, in fen, by the user's roles; None: no limit. Only meaningful
+    #: with the orders.refund permission. The console shows it before a refund is tried.
+    refund_limit_fen: int | None = None
 
 
 class MeUpdate(InSchema):

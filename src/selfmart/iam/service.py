@@ -76,6 +76,7 @@ async def get_me(session: AsyncSession, *, actor: Actor) -> Me:
         permissions=sorted(actor.permissions),
         store_ids=None if actor.store_ids is None else sorted(actor.store_ids),
         must_change_password=user.must_change_password,
+        refund_limit_fen=actor.refund_limit_fen,
     )
 
 

@@ -134,7 +134,15 @@ async def send(
     for delivery in out.deliveries:
         await outbox.enqueue(session, DELIVER_TOPIC, {"delivery_id": delivery.id})
     if out.unreachable:
-        log.info("notification %s: %d recipient(s) unreachable", kind, len(out.unreachable))
+        # A user with no address for a channel (no email on file, say) is worth a warning only
+        # when no channel reached them at all; otherwise (the message centre got it) it is
+        # routine, and at start-up the demo's alerts would fill the log with it.
+        reached = {user.id for user in users} if IN_APP in wanted else {t[2] for t in targets}
+        missed = sorted({uid for uid, _ in out.unreachable if uid not in reached})
+        if missed:
+            log.warning("notification %s reached no channel of user(s) %s", kind, missed)
+        else:
+            log.debug("notification %s: %d address(es) missing", kind, len(out.unreachable))
     return out
 
 

@@ -1765,6 +1765,10 @@ export type Me = {
      */
     phone: string | null;
     /**
+     * Refund Limit Fen
+     */
+    refund_limit_fen?: number | null;
+    /**
      * Roles
      */
     roles: Array<RoleRef>;

@@ -186,6 +186,8 @@ export const ordersEn = {
       referenceHint: 'The transfer number of a refund made by hand (optional)',
       amount: 'Refund amount',
       amountNote: 'Shared out of what was paid; the server has the final word',
+      myLimit: 'Your limit per refund: {limit} yuan',
+      overMyLimit: 'Above your limit per refund ({limit} yuan): an administrator must make this refund',
       nothing: 'Pick the lines and quantities to refund',
       submit: 'Refund',
       confirm: 'Give the customer {amount} yuan back? This cannot be undone.',

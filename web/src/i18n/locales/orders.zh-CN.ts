@@ -186,6 +186,8 @@ export const ordersZhCN = {
       referenceHint: '手工退款的转账流水号（选填）',
       amount: '退款金额',
       amountNote: '按实付金额分摊计算，以服务器结果为准',
+      myLimit: '你的单笔退款上限：{limit} 元',
+      overMyLimit: '超出你的单笔退款上限（{limit} 元），需由管理员退款',
       nothing: '请选择要退的商品和数量',
       submit: '确认退款',
       confirm: '退款 {amount} 元给顾客？此操作不可撤销。',
