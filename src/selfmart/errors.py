@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -186,6 +187,25 @@ def integrity_conflict(exc: IntegrityError) -> AppError | None:
     return None
 
 
+def database_unavailable(exc: Exception) -> bool:
+    """The database connection was lost (a restart, a network cut) or the database could not be
+    reached: a 503 the client may retry, not a 500."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (sa_exc.InterfaceError, sa_exc.OperationalError)) and bool(
+        _DISCONNECTED.search(str(exc.orig))
+    )
+
+
+#: Driver messages (asyncpg, aiosqlite) of a connection that is gone or never came.
+_DISCONNECTED = re.compile(
+    r"connection (?:is closed|was closed|refused|reset|does not exist)|"
+    r"server closed the connection|terminating connection|cannot connect|"
+    r"the database system is (?:starting up|shutting down)",
+    re.IGNORECASE,
+)
+
+
 _INT64_MAX = 2**63 - 1
 #: asyncpg, binding a number its column type cannot hold
 _PG_OUT_OF_RANGE = re.compile(
@@ -267,6 +287,18 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(OverflowError)
     async def number_out_of_range(request: Request, exc: Exception) -> JSONResponse:
         detail = out_of_range(request, exc)
+        if detail is None and database_unavailable(exc):
+            # The request's transaction is gone with its connection: nothing was written, and
+            # the same request may simply be sent again (terminals resend; intake is idempotent).
+            log.warning("database connection lost or refused: %s", type(exc).__name__)
+            return JSONResponse(
+                error_body(
+                    "database_unavailable",
+                    "The database is unavailable for a moment; nothing was written, try again",
+                ),
+                503,
+                headers={"Retry-After": "2"},
+            )
         if detail is None:
             raise exc  # a 500, rendered and logged like any other unexpected error
         log.warning("unbounded number reached the database: %s", detail.field)

@@ -15,7 +15,9 @@ first statement), so a hot statement never runs outside the request's transactio
 Results are positional rows (unpack them, or index them) of the driver's values: result
 processors are not applied, so a hot statement should return plain ids, numbers and text.
 Driver errors are raised as SQLAlchemy's `DBAPIError` family with the driver's error as
-`.orig`, as a statement run through SQLAlchemy would raise them.
+`.orig`, as a statement run through SQLAlchemy would raise them; a lost connection is
+invalidated (the pool replaces it) and raised as an `OperationalError` with
+`connection_invalidated` set.
 """
 
 from __future__ import annotations
@@ -95,10 +97,19 @@ async def _driver(session: AsyncSession) -> Any | None:
     return driver
 
 
-def _translate(exc: Exception, sql: str, args: Sequence[Any]) -> sa_exc.DBAPIError:
+#: SQLSTATE classes and codes that mean the connection is gone (08: connection exception;
+#: 57P01-57P03: the server is shutting down or cannot take connections).
+_GONE = ("08", "57P01", "57P02", "57P03")
+
+
+def _translate(exc: Exception, sql: str, args: Sequence[Any]) -> tuple[sa_exc.DBAPIError, bool]:
+    """The SQLAlchemy error for a driver error, and whether the connection is lost."""
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    if not isinstance(exc, asyncpg.PostgresError) or sqlstate.startswith(_GONE):
+        return sa_exc.OperationalError(sql, args, exc, connection_invalidated=True), True
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
-        return sa_exc.IntegrityError(sql, args, exc)
-    return sa_exc.DBAPIError(sql, args, exc)
+        return sa_exc.IntegrityError(sql, args, exc), False
+    return sa_exc.DBAPIError(sql, args, exc), False
 
 
 async def fetch(
@@ -118,6 +129,16 @@ async def fetch(
         raise sa_exc.StatementError(str(exc), sql, dict(params), exc) from exc
     try:
         rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise _translate(exc, sql, args) from exc
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
+        error, lost = _translate(exc, sql, args)
+        if lost:
+            # As SQLAlchemy does for a disconnect it meets: the pool drops this connection and
+            # the session's rollback does not touch it again.
+            await (await session.connection()).invalidate(exc)
+        raise error from exc
     return rows
