@@ -36,3 +36,25 @@ def test_every_route_declares_access() -> None:
 
 def test_public_allowlist_is_short() -> None:
     assert len(PUBLIC_ROUTES) <= 12
+
+
+def _signed(dep: Dependant) -> bool:
+    if getattr(dep.call, "__selfmart_terminal_auth__", False):
+        return True
+    return any(_signed(d) for d in dep.dependencies)
+
+
+def test_every_signed_route_documents_the_signature_headers() -> None:
+    """The headers are read by the verifier, not declared as FastAPI parameters (which would
+    parse them on every order): each signed route documents them with openapi_extra=SIGNED."""
+    from selfmart.terminals import signing
+
+    app = create_app(settings_for("sqlite+aiosqlite:///:memory:"))
+    spec = app.openapi()
+    signed = [r for r in api_routes(app) if _signed(r.dependant)]
+    assert len(signed) >= 6  # heartbeat, orders, batch, status, payment failures, products
+    for route in signed:
+        operation = spec["paths"][route.path][route.method.lower()]
+        documented = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        assert set(documented) == set(signing.HEADERS), route.id
+        assert all(p["required"] for p in documented.values()), route.id

@@ -28,7 +28,8 @@ from typing import Any, cast
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import Executable, sqltypes
+from sqlalchemy.types import TypeEngine
 
 try:  # asyncpg is installed with selfmart; the guard keeps SQLite-only tools importable
     import asyncpg  # type: ignore[import-untyped]
@@ -60,8 +61,7 @@ class HotStatement:
             binds = compiled.binds
             plan: list[tuple[str, Processor]] = []
             for name in compiled.positiontup or ():
-                type_ = binds[name].type.dialect_impl(dialect)
-                plan.append((name, type_.bind_processor(dialect)))
+                plan.append((name, _processor(binds[name].type, dialect)))
             self._sql, self._plan = compiled.string, plan
             self._compiled_for = dialect
         return self._sql, self._plan
@@ -76,6 +76,18 @@ class HotStatement:
 
 #: session.info key: (the session's root transaction, its driver connection).
 _CACHED = "hotsql.driver"
+
+
+def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
+    """The bind processor of a parameter's type for this dialect, or None when the driver takes
+    the value as it is. An array whose items need no processing goes to asyncpg as it is
+    (SQLAlchemy's ARRAY processor would copy it item by item)."""
+    impl = type_.dialect_impl(dialect)
+    if isinstance(impl, sqltypes.ARRAY):
+        item = impl.item_type.dialect_impl(dialect)
+        if item.bind_processor(dialect) is None:
+            return None
+    return impl.bind_processor(dialect)
 
 
 async def _driver(session: AsyncSession) -> Any | None:

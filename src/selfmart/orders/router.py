@@ -52,7 +52,7 @@ from selfmart.orders.schemas import (
     RefundRead,
 )
 from selfmart.orders.search import OrderFilters, order_filters
-from selfmart.terminals.dependencies import TerminalDep
+from selfmart.terminals.dependencies import SIGNED, TerminalDep
 from selfmart.terminals.service import TerminalContext
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -324,6 +324,7 @@ def _terminal(ctx: TerminalContext) -> intake.Terminal:
     response_model=IntakeResult,
     status_code=201,
     operation_id="terminal_create_order",
+    openapi_extra=SIGNED,
     responses={
         **error_responses(401, 403, 409, 413, 503),
         200: {"model": IntakeResult, "description": "already accepted: the same order"},
@@ -348,6 +349,7 @@ async def terminal_create_order(
     "/orders/batch",
     response_model=BatchResult,
     operation_id="terminal_upload_orders",
+    openapi_extra=SIGNED,
     responses=error_responses(401, 403, 413, 503),
 )
 async def terminal_upload_orders(
@@ -362,6 +364,7 @@ async def terminal_upload_orders(
     "/orders/{order_no}",
     response_model=OrderStatusRead,
     operation_id="terminal_order_status",
+    openapi_extra=SIGNED,
     responses=error_responses(401, 403, 404),
 )
 async def terminal_order_status(
@@ -378,6 +381,7 @@ async def terminal_order_status(
     response_model=PaymentFailureResult,
     status_code=201,
     operation_id="terminal_report_payment_failure",
+    openapi_extra=SIGNED,
     responses={
         **error_responses(401, 403, 404, 409, 413, 503),
         200: {"model": PaymentFailureResult, "description": "already reported: the same answer"},
@@ -409,6 +413,7 @@ async def terminal_report_payment_failure(
     "/products",
     response_model=ProductSync,
     operation_id="terminal_products",
+    openapi_extra=SIGNED,
     responses=error_responses(401, 403),
 )
 async def terminal_products(

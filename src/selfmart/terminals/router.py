@@ -15,7 +15,12 @@ from selfmart.kit.context import current_ip
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.ratelimit import rate_limited
 from selfmart.terminals import service as terminals
-from selfmart.terminals.dependencies import ActivationSessionDep, TerminalDep, TerminalId
+from selfmart.terminals.dependencies import (
+    SIGNED,
+    ActivationSessionDep,
+    TerminalDep,
+    TerminalId,
+)
 from selfmart.terminals.schemas import (
     Activated,
     ActivateRequest,
@@ -166,6 +171,7 @@ async def activate(body: ActivateRequest, session: ActivationSessionDep) -> Acti
     "/heartbeat",
     response_model=HeartbeatReply,
     operation_id="terminal_heartbeat",
+    openapi_extra=SIGNED,
     responses=error_responses(401, 403),
 )
 async def heartbeat(

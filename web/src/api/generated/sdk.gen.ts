@@ -107,7 +107,7 @@ export const terminalReportPaymentFailure = <ThrowOnError extends boolean = true
  *
  * The store's products with prices and barcodes: all of them, or the changes since.
  */
-export const terminalProducts = <ThrowOnError extends boolean = true>(options?: Options<TerminalProductsData, ThrowOnError>) => (options?.client ?? client).get<TerminalProductsResponses, TerminalProductsErrors, ThrowOnError>({ url: '/api/terminal/v1/products', ...options });
+export const terminalProducts = <ThrowOnError extends boolean = true>(options: Options<TerminalProductsData, ThrowOnError>) => (options.client ?? client).get<TerminalProductsResponses, TerminalProductsErrors, ThrowOnError>({ url: '/api/terminal/v1/products', ...options });
 
 /**
  * List Audit Logs

@@ -5558,29 +5558,23 @@ export type TerminalActivateResponse = TerminalActivateResponses[keyof TerminalA
 
 export type TerminalHeartbeatData = {
     body: HeartbeatRequest;
-    headers?: {
+    headers: {
         /**
-         * X-Selfmart-Key-Id
+         * the key id
          */
-        'X-Selfmart-Key-Id'?: string | null;
+        'X-Selfmart-Key-Id': string;
         /**
-         * X-Selfmart-Timestamp
-         *
          * unix seconds
          */
-        'X-Selfmart-Timestamp'?: string | null;
+        'X-Selfmart-Timestamp': string;
         /**
-         * X-Selfmart-Nonce
-         *
-         * 16-64 of [A-Za-z0-9_-]
+         * new for every request
          */
-        'X-Selfmart-Nonce'?: string | null;
+        'X-Selfmart-Nonce': string;
         /**
-         * X-Selfmart-Signature
-         *
-         * hex HMAC-SHA256, 64 chars
+         * hex HMAC-SHA256
          */
-        'X-Selfmart-Signature'?: string | null;
+        'X-Selfmart-Signature': string;
     };
     path?: never;
     query?: never;
@@ -5619,29 +5613,23 @@ export type TerminalHeartbeatResponse = TerminalHeartbeatResponses[keyof Termina
 
 export type TerminalCreateOrderData = {
     body: OrderIn;
-    headers?: {
+    headers: {
         /**
-         * X-Selfmart-Key-Id
+         * the key id
          */
-        'X-Selfmart-Key-Id'?: string | null;
+        'X-Selfmart-Key-Id': string;
         /**
-         * X-Selfmart-Timestamp
-         *
          * unix seconds
          */
-        'X-Selfmart-Timestamp'?: string | null;
+        'X-Selfmart-Timestamp': string;
         /**
-         * X-Selfmart-Nonce
-         *
-         * 16-64 of [A-Za-z0-9_-]
+         * new for every request
          */
-        'X-Selfmart-Nonce'?: string | null;
+        'X-Selfmart-Nonce': string;
         /**
-         * X-Selfmart-Signature
-         *
-         * hex HMAC-SHA256, 64 chars
+         * hex HMAC-SHA256
          */
-        'X-Selfmart-Signature'?: string | null;
+        'X-Selfmart-Signature': string;
     };
     path?: never;
     query?: never;
@@ -5692,29 +5680,23 @@ export type TerminalCreateOrderResponse = TerminalCreateOrderResponses[keyof Ter
 
 export type TerminalUploadOrdersData = {
     body: BatchIn;
-    headers?: {
+    headers: {
         /**
-         * X-Selfmart-Key-Id
+         * the key id
          */
-        'X-Selfmart-Key-Id'?: string | null;
+        'X-Selfmart-Key-Id': string;
         /**
-         * X-Selfmart-Timestamp
-         *
          * unix seconds
          */
-        'X-Selfmart-Timestamp'?: string | null;
+        'X-Selfmart-Timestamp': string;
         /**
-         * X-Selfmart-Nonce
-         *
-         * 16-64 of [A-Za-z0-9_-]
+         * new for every request
          */
-        'X-Selfmart-Nonce'?: string | null;
+        'X-Selfmart-Nonce': string;
         /**
-         * X-Selfmart-Signature
-         *
-         * hex HMAC-SHA256, 64 chars
+         * hex HMAC-SHA256
          */
-        'X-Selfmart-Signature'?: string | null;
+        'X-Selfmart-Signature': string;
     };
     path?: never;
     query?: never;
@@ -5757,29 +5739,23 @@ export type TerminalUploadOrdersResponse = TerminalUploadOrdersResponses[keyof T
 
 export type TerminalOrderStatusData = {
     body?: never;
-    headers?: {
+    headers: {
         /**
-         * X-Selfmart-Key-Id
+         * the key id
          */
-        'X-Selfmart-Key-Id'?: string | null;
+        'X-Selfmart-Key-Id': string;
         /**
-         * X-Selfmart-Timestamp
-         *
          * unix seconds
          */
-        'X-Selfmart-Timestamp'?: string | null;
+        'X-Selfmart-Timestamp': string;
         /**
-         * X-Selfmart-Nonce
-         *
-         * 16-64 of [A-Za-z0-9_-]
+         * new for every request
          */
-        'X-Selfmart-Nonce'?: string | null;
+        'X-Selfmart-Nonce': string;
         /**
-         * X-Selfmart-Signature
-         *
-         * hex HMAC-SHA256, 64 chars
+         * hex HMAC-SHA256
          */
-        'X-Selfmart-Signature'?: string | null;
+        'X-Selfmart-Signature': string;
     };
     path: {
         /**
@@ -5827,29 +5803,23 @@ export type TerminalOrderStatusResponse = TerminalOrderStatusResponses[keyof Ter
 
 export type TerminalReportPaymentFailureData = {
     body: PaymentFailureIn;
-    headers?: {
+    headers: {
         /**
-         * X-Selfmart-Key-Id
+         * the key id
          */
-        'X-Selfmart-Key-Id'?: string | null;
+        'X-Selfmart-Key-Id': string;
         /**
-         * X-Selfmart-Timestamp
-         *
          * unix seconds
          */
-        'X-Selfmart-Timestamp'?: string | null;
+        'X-Selfmart-Timestamp': string;
         /**
-         * X-Selfmart-Nonce
-         *
-         * 16-64 of [A-Za-z0-9_-]
+         * new for every request
          */
-        'X-Selfmart-Nonce'?: string | null;
+        'X-Selfmart-Nonce': string;
         /**
-         * X-Selfmart-Signature
-         *
-         * hex HMAC-SHA256, 64 chars
+         * hex HMAC-SHA256
          */
-        'X-Selfmart-Signature'?: string | null;
+        'X-Selfmart-Signature': string;
     };
     path: {
         /**
@@ -5909,29 +5879,23 @@ export type TerminalReportPaymentFailureResponse = TerminalReportPaymentFailureR
 
 export type TerminalProductsData = {
     body?: never;
-    headers?: {
+    headers: {
         /**
-         * X-Selfmart-Key-Id
+         * the key id
          */
-        'X-Selfmart-Key-Id'?: string | null;
+        'X-Selfmart-Key-Id': string;
         /**
-         * X-Selfmart-Timestamp
-         *
          * unix seconds
          */
-        'X-Selfmart-Timestamp'?: string | null;
+        'X-Selfmart-Timestamp': string;
         /**
-         * X-Selfmart-Nonce
-         *
-         * 16-64 of [A-Za-z0-9_-]
+         * new for every request
          */
-        'X-Selfmart-Nonce'?: string | null;
+        'X-Selfmart-Nonce': string;
         /**
-         * X-Selfmart-Signature
-         *
-         * hex HMAC-SHA256, 64 chars
+         * hex HMAC-SHA256
          */
-        'X-Selfmart-Signature'?: string | null;
+        'X-Selfmart-Signature': string;
     };
     path?: never;
     query?: {
