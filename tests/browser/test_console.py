@@ -194,10 +194,14 @@ def test_audit_log_shows_the_store_creation(page: Page) -> None:
     page.locator("[data-test=audit-action]").fill("store.create")
     page.locator("[data-test=audit-action]").press("Enter")
     table = page.locator("[data-test=audit-table]")
-    expect(table).to_contain_text("store.create")
+    # The action reads as words in the console's language; the code stays beside them.
+    label = table.locator("[data-test=audit-action-label]").first
+    expect(label).to_have_text("门店：新建")
+    expect(label).to_have_attribute("title", "store.create")
     table.locator(".el-table__row").first.click()
     detail = page.locator("[data-test=audit-detail]")
     expect(detail).to_be_visible()
+    expect(detail).to_contain_text("store.create")
     expect(detail.locator("[data-test=audit-changes]")).to_contain_text(code)
     expect(detail).to_contain_text("superadmin")
     page.keyboard.press("Escape")
