@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from selfmart.kit.time import utcnow
+from selfmart.models import OrderEvent
+from selfmart.orders import live
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
 
@@ -63,3 +67,57 @@ async def test_the_feed_streams_each_timeline_entry_of_the_actors_stores(
     )
     assert [k for k, _, _ in _events(r.text)] == ["ready"]
     assert (await client.get("/api/v1/orders/live", params={"timeout": 1})).status_code == 401
+
+
+async def test_an_entry_committed_after_a_later_one_was_sent_is_still_sent(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Timeline ids are drawn at insert, not at commit: with orders arriving concurrently, id
+    n+2 can be visible while n+1's transaction still runs. The stream must not skip n+1."""
+    store = await make_store(session)
+    p = await make_product(session, stores=[store], price_fen=500)
+    order = await make_order(session, store, [(p, 1)])
+    base = (await session.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
+
+    def entry(event_id: int) -> OrderEvent:
+        return OrderEvent(
+            id=event_id,
+            order_id=order.id,
+            store_id=store.id,
+            occurred_at=utcnow(),
+            kind="note",
+            actor_type="system",
+            reason=f"entry {event_id}",
+            data={},
+        )
+
+    session.add(entry(base + 2))  # the later transaction commits first
+    await session.commit()
+
+    async def never() -> bool:
+        return False
+
+    feed = live.stream(
+        sessionmaker, store_ids=None, after_id=base, is_disconnected=never, max_seconds=5
+    )
+    sent: list[tuple[str, dict[str, object], str | None]] = []
+
+    async def next_order_event() -> dict[str, object]:
+        while True:
+            chunk = await anext(feed)
+            for event in _events(chunk.decode()):
+                sent.append(event)
+                if event[0] == "order":
+                    return event[1]
+
+    first = await next_order_event()
+    assert first["id"] == base + 2
+    session.add(entry(base + 1))  # ... and the earlier one only now
+    await session.commit()
+    live.hub.wake()
+    late = await next_order_event()
+    assert late["id"] == base + 1
+    assert late["reason"] == f"entry {base + 1}"
+    # Its SSE id stays the highest sent: a resume from it does not replay base + 2.
+    assert sent[-1][2] == str(base + 2)
+    await feed.aclose()

@@ -3,16 +3,22 @@
 The timeline (order_events) is the feed: its ids only grow, so a client resumes from the
 last id it saw (`Last-Event-ID`). Commits in this process wake the streams at once; commits in
 other processes (several API workers) are seen by the periodic poll.
+
+Ids are drawn when a row is inserted, not when its transaction commits: with orders arriving
+concurrently, id 101 can be visible while 100's transaction is still running. A stream that
+moved past 100 would never send it. So a stream remembers the ids it skipped over and looks
+for them again on every poll for `GAP_SECONDS` (a rolled-back transaction leaves a gap for
+good); an entry found late is sent then, its SSE id staying the highest sent so far.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.models import Order, OrderEvent
@@ -20,6 +26,11 @@ from selfmart.models import Order, OrderEvent
 POLL_SECONDS = 2.0
 KEEPALIVE_SECONDS = 15.0
 BATCH = 200
+#: How long a skipped id is looked for again (a write transaction outliving this is not
+#: expected: requests are short and lock waits are bounded).
+GAP_SECONDS = 30.0
+#: At most this many skipped ids are remembered (a huge jump is rolled-back work, not gaps).
+MAX_GAPS = 1000
 
 
 class Hub:
@@ -52,10 +63,21 @@ async def latest_event_id(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.coalesce(func.max(OrderEvent.id), 0))) or 0)
 
 
-async def fetch_after(
-    session: AsyncSession, after_id: int, store_ids: frozenset[int] | None
+async def visible_ids(session: AsyncSession, after_id: int, gaps: Collection[int]) -> list[int]:
+    """The committed timeline ids after `after_id`, of every store, plus any of the skipped
+    `gaps` now committed; at most BATCH, in id order. (Of every store: a gap is an id no one
+    has committed yet, not another store's entry.)"""
+    newer = OrderEvent.id > after_id
+    where = or_(newer, OrderEvent.id.in_(sorted(gaps))) if gaps else newer
+    stmt = select(OrderEvent.id).where(where).order_by(OrderEvent.id).limit(BATCH)
+    return [int(i) for i in (await session.scalars(stmt)).all()]
+
+
+async def fetch(
+    session: AsyncSession, ids: Collection[int], store_ids: frozenset[int] | None
 ) -> list[dict[str, Any]]:
-    """Timeline entries after `after_id`, joined with the order's list fields."""
+    """The timeline entries `ids` of the actor's stores, joined with the order's list fields,
+    in id order."""
     stmt = (
         select(
             OrderEvent.id,
@@ -75,9 +97,8 @@ async def fetch_after(
             Order.created_at,
         )
         .join(Order, Order.id == OrderEvent.order_id)
-        .where(OrderEvent.id > after_id)
+        .where(OrderEvent.id.in_(sorted(ids)))
         .order_by(OrderEvent.id)
-        .limit(BATCH)
     )
     if store_ids is not None:
         stmt = stmt.where(OrderEvent.store_id.in_(store_ids))
@@ -117,15 +138,33 @@ async def stream(
     yield b"retry: 3000\n\n"
     yield sse("ready", {"last_event_id": after_id}, after_id)
     idle = 0.0
+    gaps: dict[int, float] = {}  # skipped id -> until when it is looked for
+    last_sent = after_id
     while True:
         if await is_disconnected():
             return
+        now = loop.time()
+        for gap in [g for g, until in gaps.items() if until <= now]:
+            del gaps[gap]
         async with factory() as session:
-            rows = await fetch_after(session, after_id, store_ids)
+            ids = await visible_ids(session, after_id, gaps)
+            rows = await fetch(session, ids, store_ids) if ids else []
+        for event_id in ids:
+            if event_id in gaps:
+                del gaps[event_id]
+            elif event_id > after_id:
+                skipped = range(max(after_id + 1, event_id - MAX_GAPS), event_id)
+                for gap in skipped:
+                    if len(gaps) >= MAX_GAPS:
+                        break
+                    gaps.setdefault(gap, now + GAP_SECONDS)
+                after_id = event_id
         for row in rows:
-            after_id = int(row["id"])
-            yield sse("order", row, after_id)
-        if len(rows) == BATCH:
+            # An entry committed late (below one already sent) leaves the SSE id at the
+            # highest sent, so a resume does not replay what came after it.
+            last_sent = max(last_sent, int(row["id"]))
+            yield sse("order", row, last_sent)
+        if len(ids) == BATCH:
             continue
         pause = POLL_SECONDS
         if max_seconds is not None:

@@ -35,7 +35,8 @@ export const useOrdersLive = defineStore('ordersLive', () => {
       return
     }
     if (event !== 'order' || !isLiveEvent(data)) return
-    lastEventId.value = data.id
+    // An entry committed late arrives after higher ids: resume from the highest seen.
+    lastEventId.value = Math.max(lastEventId.value ?? 0, data.id)
     buffer.push(data)
     if (timer === null) timer = setTimeout(flush, FLUSH_MS)
   }
