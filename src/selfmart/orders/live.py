@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncGenerator, Callable, Collection
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -128,7 +128,7 @@ async def stream(
     after_id: int | None,
     is_disconnected: Callable[[], Any],
     max_seconds: float | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes]:
     """The event stream of one console: `order` events, then a `ping` when idle."""
     loop = asyncio.get_running_loop()
     started = loop.time()
