@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import utcnow
-from selfmart.models import ProductBarcode, StoreProduct
+from selfmart.models import Product, ProductBarcode, StoreProduct
+from selfmart.orders.productsync import from_version
 from tests.builders import make_store
 from tests.orders.builders import make_product
 from tests.terminals.builders import Credentials, make_active_terminal
@@ -30,6 +31,15 @@ async def test_full_download_then_only_changes(
     )
     await make_product(session, name="别店商品", stores=[other])
     await make_product(session, name="下架商品", stores=[store], status="off_sale")
+    # Made an hour ago: long settled (see LATE_COMMIT_WINDOW), so the version is their time.
+    hour_ago = utcnow() - timedelta(hours=1)
+    for row in (await session.scalars(select(StoreProduct))).all():
+        row.updated_at = hour_ago
+    for product in (await session.scalars(select(Product))).all():
+        product.updated_at = hour_ago
+    for code in (await session.scalars(select(ProductBarcode))).all():
+        code.created_at = hour_ago
+    await session.flush()
     creds = await make_active_terminal(session, store)
 
     r = await _get(client, creds, "/api/terminal/v1/products")
@@ -79,6 +89,42 @@ async def test_full_download_then_only_changes(
         await _get(client, creds, f"/api/terminal/v1/products?since={delta['version']}")
     ).json()
     assert delta["removed"] == [chips.id]
-    assert delta["items"] == []
+    # Cola's change is from the last moments (it may have late-committing siblings): it comes
+    # again, which a terminal applying upserts takes in its stride.
+    assert [i["product_id"] for i in delta["items"]] == [cola.id]
 
     assert (await client.get("/api/terminal/v1/products")).status_code == 401
+
+
+async def test_a_change_committed_after_a_later_one_was_synced_still_arrives(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """A change time is taken at write, not at commit: a bulk edit stamped at t0 can commit
+    after a terminal synced and saw another change stamped t1 > t0. The next sync must still
+    bring the t0 change."""
+    store = await make_store(session)
+    first = await make_product(session, name="先提交", stores=[store], price_fen=350)
+    t1 = utcnow() - timedelta(seconds=10)
+    first.updated_at = t1
+    for row in (await session.scalars(select(StoreProduct))).all():
+        row.updated_at = t1
+    for code in (await session.scalars(select(ProductBarcode))).all():
+        code.created_at = t1
+    await session.flush()
+    creds = await make_active_terminal(session, store)
+    held = (await _get(client, creds, "/api/terminal/v1/products")).json()["version"]
+    # The version given is the settled past, not t1.
+    assert from_version(held) < t1
+
+    # Stamped t0 < t1, committed only now.
+    late = await make_product(session, name="后提交", stores=[store], price_fen=500)
+    t0 = utcnow() - timedelta(seconds=20)
+    late.updated_at = t0  # the product, its listing and its barcode, all written at t0
+    for row in (await session.scalars(select(StoreProduct).filter_by(product_id=late.id))).all():
+        row.updated_at = t0
+    for code in await session.scalars(select(ProductBarcode).filter_by(product_id=late.id)):
+        code.created_at = t0
+    await session.flush()
+    delta = (await _get(client, creds, f"/api/terminal/v1/products?since={held}")).json()
+    assert late.id in {i["product_id"] for i in delta["items"]}
+    assert delta["version"] >= held

@@ -4,6 +4,13 @@ download or as the changes since a version it already holds.
 The version is the latest change time (microseconds since the epoch) of anything in the list:
 a product, its store listing or a barcode. A product taken off sale or unlisted since the
 version comes back in `removed`.
+
+A change time is taken when the row is written, not when its transaction commits: a bulk price
+edit stamped 10:00:00.1 may commit after a terminal synced at 10:00:00.3 and was told "version
+10:00:00.2" by another change, and "since 10:00:00.2" would never bring it. So the version
+given out is never later than `LATE_COMMIT_WINDOW` ago: everything stamped before that has
+committed, and changes of the last moments come again on the next sync (the terminal applies
+items as upserts and removals as deletes, so a repeat is harmless).
 """
 
 from __future__ import annotations
@@ -14,12 +21,17 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.kit.time import utcnow
 from selfmart.models import Product, ProductBarcode, StoreProduct
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 _MICRO = timedelta(microseconds=1)
+
+#: The version given out is at most this long ago: longer than any write transaction of the
+#: catalog (requests and import chunks take seconds).
+LATE_COMMIT_WINDOW = timedelta(minutes=2)
 
 
 def to_version(moment: datetime) -> int:
@@ -83,8 +95,12 @@ async def sync(session: AsyncSession, *, store_id: int, since: int | None) -> di
             newest = max(newest, created)
     for r in rows:
         newest = max(newest, r.updated_at, r.listed_at)
+    # Never later than the window ago (see above); never earlier than the version given.
+    settled = utcnow() - LATE_COMMIT_WINDOW
+    if since is not None:
+        settled = max(settled, from_version(since))
     return {
-        "version": to_version(newest),
+        "version": to_version(min(newest, settled)),
         "full": since is None,
         "items": [
             {

@@ -423,7 +423,9 @@ async def terminal_products(
         int | None, Query(ge=0, le=INT64_MAX, description="the version you hold")
     ] = None,
 ) -> dict[str, Any]:
-    """The store's products with prices and barcodes: all of them, or the changes since."""
+    """The store's products with prices and barcodes: all of them, or the changes since a
+    version. Apply items as upserts and removals as deletes: changes of the last two minutes
+    come again, so that one committed late is never missed (docs/terminal-protocol.md §5a)."""
     return await productsync.sync(session, store_id=ctx.store.id, since=since)
 
 

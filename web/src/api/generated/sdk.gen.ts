@@ -105,7 +105,9 @@ export const terminalReportPaymentFailure = <ThrowOnError extends boolean = true
 /**
  * Terminal Products
  *
- * The store's products with prices and barcodes: all of them, or the changes since.
+ * The store's products with prices and barcodes: all of them, or the changes since a
+ * version. Apply items as upserts and removals as deletes: changes of the last two minutes
+ * come again, so that one committed late is never missed (docs/terminal-protocol.md §5a).
  */
 export const terminalProducts = <ThrowOnError extends boolean = true>(options: Options<TerminalProductsData, ThrowOnError>) => (options.client ?? client).get<TerminalProductsResponses, TerminalProductsErrors, ThrowOnError>({ url: '/api/terminal/v1/products', ...options });
 
