@@ -295,7 +295,12 @@ async def test_export_streams_the_current_search_as_xlsx(
     cola = await make_product(session, stores=[store, other])
     for i in range(3):
         await make_order(
-            session, store, [(cola, i + 1)], created_at=utcnow() - timedelta(minutes=i)
+            session,
+            store,
+            [(cola, i + 1)],
+            created_at=utcnow() - timedelta(minutes=i),
+            status="paid" if i == 2 else "awaiting_payment",
+            paid=i == 2,
         )
     await make_order(session, other, [(cola, 9)])
     h = await _admin(session)
@@ -314,6 +319,7 @@ async def test_export_streams_the_current_search_as_xlsx(
     assert [row[8] for row in rows[1:]] == [1, 2, 3]  # item counts, newest first
     assert rows[1][4] == "待支付"
     assert rows[1][11] == 3.5  # yuan, as a number
+    assert [row[14] for row in rows[1:]] == [None, None, "手工记账"]  # the payment method
 
     r = await client.get(
         "/api/v1/orders/export", params={"store_id": store.id, "lang": "en"}, headers=h
@@ -321,6 +327,7 @@ async def test_export_streams_the_current_search_as_xlsx(
     rows = list(openpyxl.load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
     assert rows[0][0] == "Order no."
     assert rows[1][4] == "Awaiting payment"
+    assert rows[3][14] == "Manual"
 
 
 async def test_lines_keep_their_snapshot_after_the_catalog_changes(

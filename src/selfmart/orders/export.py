@@ -33,7 +33,7 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 
 _ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
-# (key, zh-CN header, en header, kind): kind is text | money | time | int
+# (key, zh-CN header, en header, kind): kind is text | money | time | int | status | method
 COLUMNS: Sequence[tuple[str, str, str, str]] = (
     ("order_no", "订单号", "Order no.", "text"),
     ("client_order_id", "终端订单号", "Client order id", "text"),
@@ -49,7 +49,7 @@ COLUMNS: Sequence[tuple[str, str, str, str]] = (
     ("total_fen", "应收(元)", "Total (yuan)", "money"),
     ("paid_fen", "实收(元)", "Paid (yuan)", "money"),
     ("refunded_fen", "已退款(元)", "Refunded (yuan)", "money"),
-    ("payment_method", "支付方式", "Payment method", "text"),
+    ("payment_method", "支付方式", "Payment method", "method"),
     ("member_no", "会员号", "Member no.", "text"),
     ("customer_name", "顾客", "Customer", "text"),
     ("customer_phone", "手机号", "Phone", "text"),
@@ -83,6 +83,12 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
         "partially_refunded": "Partially refunded",
         "refunded": "Refunded",
     },
+}
+
+#: The payment channels' names (the console's orders.paymentMethods); an unknown one as it is.
+METHOD_LABELS: dict[str, dict[str, str]] = {
+    "zh-CN": {"manual": "手工记账", "wechat": "微信支付", "alipay": "支付宝", "card": "银行卡"},
+    "en": {"manual": "Manual", "wechat": "WeChat Pay", "alipay": "Alipay", "card": "Bank card"},
 }
 
 _PKG = "http://schemas.openxmlformats.org/package/2006"
@@ -195,6 +201,7 @@ class _Sink:
 
 def _cells(row: dict[str, Any], lang: str) -> list[tuple[str, Any]]:
     labels = STATUS_LABELS.get(lang, STATUS_LABELS["zh-CN"])
+    methods = METHOD_LABELS.get(lang, METHOD_LABELS["zh-CN"])
     zone = ZoneInfo(row.get("store_timezone") or "Asia/Shanghai")
     cells: list[tuple[str, Any]] = []
     for key, _zh, _en, kind in COLUMNS:
@@ -203,6 +210,8 @@ def _cells(row: dict[str, Any], lang: str) -> list[tuple[str, Any]]:
             cells.append(("text", value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")))
         elif kind == "status":
             cells.append(("text", labels.get(str(value), str(value))))
+        elif kind == "method":
+            cells.append(("text", methods.get(str(value), str(value)) if value else None))
         else:
             cells.append((kind, value))
     return cells
