@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -20,6 +21,22 @@ async def _get(client: httpx.AsyncClient, creds: Credentials, target: str) -> ht
     return await client.get(target, headers=creds.sign("GET", target))
 
 
+async def _stamp(session: AsyncSession, moment: datetime, product_id: int | None = None) -> None:
+    """Date the products (or one), their listings and barcodes as written at `moment`."""
+
+    def only(stmt: Any, column: Any) -> Any:
+        return stmt if product_id is None else stmt.where(column == product_id)
+
+    for p in (await session.scalars(only(select(Product), Product.id))).all():
+        p.updated_at = moment
+    listings = only(select(StoreProduct), StoreProduct.product_id)
+    for row in (await session.scalars(listings)).all():
+        row.updated_at = moment
+    for code in await session.scalars(only(select(ProductBarcode), ProductBarcode.product_id)):
+        code.created_at = moment
+    await session.flush()
+
+
 async def test_full_download_then_only_changes(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -32,14 +49,7 @@ async def test_full_download_then_only_changes(
     await make_product(session, name="别店商品", stores=[other])
     await make_product(session, name="下架商品", stores=[store], status="off_sale")
     # Made an hour ago: long settled (see LATE_COMMIT_WINDOW), so the version is their time.
-    hour_ago = utcnow() - timedelta(hours=1)
-    for row in (await session.scalars(select(StoreProduct))).all():
-        row.updated_at = hour_ago
-    for product in (await session.scalars(select(Product))).all():
-        product.updated_at = hour_ago
-    for code in (await session.scalars(select(ProductBarcode))).all():
-        code.created_at = hour_ago
-    await session.flush()
+    await _stamp(session, utcnow() - timedelta(hours=1))
     creds = await make_active_terminal(session, store)
 
     r = await _get(client, creds, "/api/terminal/v1/products")
@@ -105,12 +115,7 @@ async def test_a_change_committed_after_a_later_one_was_synced_still_arrives(
     store = await make_store(session)
     first = await make_product(session, name="先提交", stores=[store], price_fen=350)
     t1 = utcnow() - timedelta(seconds=10)
-    first.updated_at = t1
-    for row in (await session.scalars(select(StoreProduct))).all():
-        row.updated_at = t1
-    for code in (await session.scalars(select(ProductBarcode))).all():
-        code.created_at = t1
-    await session.flush()
+    await _stamp(session, t1, first.id)
     creds = await make_active_terminal(session, store)
     held = (await _get(client, creds, "/api/terminal/v1/products")).json()["version"]
     # The version given is the settled past, not t1.
