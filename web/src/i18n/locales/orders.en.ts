@@ -252,6 +252,7 @@ export const ordersEn = {
       via: 'Remind by',
       viaSms: 'SMS',
       viaMember: 'Member message',
+      viaMemberLater: 'Member messages arrive with the members module; send an SMS for now',
       lines: 'Lines',
       linesHint: 'None picked: the lines short on stock are cancelled',
       substituteFor: 'Replace with',

@@ -252,6 +252,7 @@ export const ordersZhCN = {
       via: '提醒方式',
       viaSms: '短信',
       viaMember: '会员消息',
+      viaMemberLater: '会员消息将随会员模块提供，目前请使用短信',
       lines: '商品行',
       linesHint: '不选则取消库存不足的商品行',
       substituteFor: '用哪个商品替换',
