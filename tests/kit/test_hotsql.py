@@ -44,7 +44,8 @@ async def test_first_statement_begins_the_transaction_and_rollback_undoes_all(
     prefix = _prefix()
     now = datetime.now(UTC)
     async with make_sessionmaker(engine)() as s:
-        # Nothing has begun at the driver yet: the statement goes through SQLAlchemy.
+        # Nothing has begun at the driver yet: the statement goes through SQLAlchemy's DBAPI
+        # adapter (PostgreSQL) or SQLAlchemy itself (SQLite), which begins the transaction.
         assert await hotsql._driver(s) is None
         (first,) = await hotsql.fetch(s, INSERT_TAG, {"name": f"{prefix}-1", "at": now})
         # Now inside the transaction: on PostgreSQL the next one runs on the driver.
@@ -139,3 +140,37 @@ async def test_a_number_the_column_cannot_hold_fails_as_sqlalchemy_reports_it(
         else:
             assert await hotsql.fetch(s, by_id, {"id": 2**40}) == []
         await s.rollback()
+
+
+@pytest.mark.parametrize("first", [True, False])
+async def test_errors_read_the_same_on_the_first_statement_and_later(
+    engine: AsyncEngine, backend: str, first: bool
+) -> None:
+    """The request's first statement takes another path on PostgreSQL (the DBAPI adapter,
+    which begins the transaction) than the later ones (the driver): both fail alike."""
+    name = _prefix()
+    factory = make_sessionmaker(engine)
+    async with factory() as s:
+        await hotsql.fetch(s, INSERT_TAG, {"name": name, "at": datetime.now(UTC)})
+        await s.commit()
+    try:
+        by_id = HotStatement(select(tags.c.id).where(tags.c.id == bindparam("id")))
+        async with factory() as s:
+            if not first:
+                await s.execute(select(1))
+            with pytest.raises(IntegrityError) as caught:
+                await hotsql.fetch(s, INSERT_TAG, {"name": name, "at": datetime.now(UTC)})
+            if backend == "postgresql":
+                orig = caught.value.orig
+                assert getattr(orig, "sqlstate", None) == "23505"
+            await s.rollback()
+            if not first:
+                await s.execute(select(1))
+            if backend == "postgresql":
+                with pytest.raises(DBAPIError, match=r"query argument \$1: 1099511627776"):
+                    await hotsql.fetch(s, by_id, {"id": 2**40})
+            await s.rollback()
+    finally:
+        async with factory() as s:
+            await s.execute(tags.delete().where(tags.c.name == name))
+            await s.commit()

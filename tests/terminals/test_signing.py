@@ -92,3 +92,11 @@ def test_new_nonces_are_valid_and_distinct() -> None:
     nonces = {signing.new_nonce() for _ in range(200)}
     assert len(nonces) == 200
     assert all(signing.NONCE_RE.match(n) for n in nonces)
+
+
+def test_the_key_row_names_the_key_statements_columns_in_order() -> None:
+    """The key look-up runs on the driver, whose rows are positional: the names given to them
+    must be the statement's columns, in order."""
+    from selfmart.terminals.service import _KEY_LOOKUP_AND_BURN_PG, _KeyRow
+
+    assert _KeyRow._fields == tuple(_KEY_LOOKUP_AND_BURN_PG.selected_columns.keys())

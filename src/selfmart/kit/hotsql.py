@@ -7,10 +7,10 @@ server. A `HotStatement` is a Core (or `text()`) statement compiled once for the
 PostgreSQL dialect, with its parameters' bind processors worked out once; `fetch` then runs it
 straight on the asyncpg connection beneath the session, inside the session's transaction.
 
-Where that is not possible it runs through SQLAlchemy like any statement, with the same
-result: on another backend (SQLite, where `other` may give a statement of its own), and when the
-session's transaction has not yet begun at the driver (SQLAlchemy begins it lazily, on the
-first statement), so a hot statement never runs outside the request's transaction.
+On another backend (SQLite, where `other` may give a statement of its own) it runs through
+SQLAlchemy like any statement. When the session's transaction has not yet begun at the driver
+(SQLAlchemy's asyncpg adapter begins it lazily, on the first statement), it runs through that
+DBAPI adapter, which begins it: a hot statement never runs outside the request's transaction.
 
 Results are positional rows (unpack them, or index them) of the driver's values: result
 processors are not applied, so a hot statement should return plain ids, numbers and text.
@@ -124,33 +124,57 @@ def _translate(exc: Exception, sql: str, args: Sequence[Any]) -> tuple[sa_exc.DB
     return sa_exc.DBAPIError(sql, args, exc), False
 
 
+def _dbapi_fetch(sync_conn: Any, sql: str, args: Sequence[Any]) -> list[Any]:
+    """Run on the DBAPI connection SQLAlchemy holds (its asyncpg adapter), which begins the
+    transaction at the driver the way SQLAlchemy's own statements do."""
+    cursor = sync_conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(sql, args)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()
+
+
 async def fetch(
     session: AsyncSession, hot: HotStatement, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
     """Run `hot` with `params` in the session's transaction; its rows, positionally."""
-    driver = await _driver(session)
-    if driver is None:
-        stmt = hot.stmt if session.get_bind().dialect.name == "postgresql" else hot.other
-        result = cast(CursorResult[Any], await session.execute(stmt, dict(params)))
-        return result.all() if result.returns_rows else []
     dialect = session.get_bind().dialect
+    if asyncpg is None or dialect.driver != "asyncpg":
+        result = cast(CursorResult[Any], await session.execute(hot.other, dict(params)))
+        return result.all() if result.returns_rows else []
     sql, _ = hot.compiled(dialect)
     try:
         args = hot.arguments(dialect, params)
     except Exception as exc:  # a bind processor refused a value, as SQLAlchemy reports it
         raise sa_exc.StatementError(str(exc), sql, dict(params), exc) from exc
+    driver = await _driver(session)
+    if driver is not None:
+        try:
+            rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
+        except (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+            OSError,
+        ) as exc:
+            error, lost = _translate(exc, sql, args)
+            if lost:
+                # As SQLAlchemy does for a disconnect it meets: the pool drops this connection
+                # and the session's rollback does not touch it again.
+                await (await session.connection()).invalidate(exc)
+            raise error from exc
+        return rows
+    # The transaction has not begun at the driver yet (the request's first statement): through
+    # the DBAPI adapter, which begins it, still without SQLAlchemy's statement machinery.
+    conn = await session.connection()
+    dbapi_error = dialect.loaded_dbapi.Error
     try:
-        rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
-    except (
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-        OSError,
-    ) as exc:
-        error, lost = _translate(exc, sql, args)
+        return await conn.run_sync(_dbapi_fetch, sql, args)
+    except dbapi_error as exc:
+        lost = dialect.is_disconnect(exc, None, None)
         if lost:
-            # As SQLAlchemy does for a disconnect it meets: the pool drops this connection and
-            # the session's rollback does not touch it again.
-            await (await session.connection()).invalidate(exc)
-        raise error from exc
-    return rows
+            await conn.invalidate(exc)
+        raise sa_exc.DBAPIError.instance(
+            sql, args, exc, dbapi_error, connection_invalidated=lost, dialect=dialect
+        ) from exc

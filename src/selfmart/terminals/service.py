@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, exists, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -28,6 +28,8 @@ from selfmart.audit import service as audit
 from selfmart.config import get_settings
 from selfmart.errors import AlreadyExists, IllegalTransition
 from selfmart.iam.actor import Actor
+from selfmart.kit import hotsql
+from selfmart.kit.hotsql import HotStatement
 from selfmart.kit.pagination import PageParams, paginate
 from selfmart.kit.time import utcnow
 from selfmart.models import Store, Terminal, TerminalKey, TerminalNonce
@@ -623,6 +625,27 @@ _burn_cte = (
 _KEY_LOOKUP_AND_BURN_PG = select(
     _key_cte, exists(select(_burn_cte.c.nonce)).label("fresh")
 ).select_from(_key_cte)
+#: Run on the driver (kit.hotsql): every terminal request starts with it.
+_KEY_AND_BURN = HotStatement(_KEY_LOOKUP_AND_BURN_PG)
+
+
+class _KeyRow(NamedTuple):
+    """A row of `_KEY_LOOKUP_AND_BURN_PG`, by name (the driver's rows are positional; a test
+    holds these fields to the statement's columns)."""
+
+    secret_encrypted: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    id: int
+    code: str
+    store_id: int
+    status: str
+    app_version: str | None
+    last_ip: str | None
+    store_code: str
+    timezone: str
+    allow_negative_stock: bool
+    fresh: bool
 
 
 @lru_cache(maxsize=4096)
@@ -681,9 +704,11 @@ async def authenticate(
         )
 
     fresh: bool | None = None  # None: the nonce is still to be burnt (not PostgreSQL)
+    row: Any
     if session.get_bind().dialect.name == "postgresql":
         params = {"key_id": key_id, "nonce": nonce, "now": now}
-        row = (await session.execute(_KEY_LOOKUP_AND_BURN_PG, params)).first()
+        found = await hotsql.fetch(session, _KEY_AND_BURN, params)
+        row = _KeyRow(*found[0]) if found else None
         fresh = None if row is None else bool(row.fresh)
     else:
         row = (await session.execute(_KEY_LOOKUP, {"key_id": key_id})).first()
