@@ -145,7 +145,7 @@ async def _opening_stock(
     return True
 
 
-async def _purchase_orders(session: AsyncSession, store: Store) -> None:
+async def _purchase_orders(session: AsyncSession, store: Store, *, draft_reorders: bool) -> None:
     if await session.scalar(select(PurchaseOrder.id).where(PurchaseOrder.store_id == store.id)):
         return
     from selfmart.purchasing import purchase_orders, reorder
@@ -209,7 +209,10 @@ async def _purchase_orders(session: AsyncSession, store: Store) -> None:
             actor=DEMO_ACTOR,
         )
         await purchase_orders.submit(session, pending.id, actor=DEMO_ACTOR)
-    # and the drafts the reorder suggestions make for whatever is running low
+    # and the drafts the reorder suggestions make for whatever is running low (the first store,
+    # which the suggestions page opens on, keeps its suggestions standing, to show them)
+    if not draft_reorders:
+        return
     try:
         await reorder.to_purchase_orders(
             session, store.id, ReorderToOrders(window_days=14), actor=DEMO_ACTOR
@@ -264,8 +267,8 @@ async def seed_inventory(
             stocked += 1
     if sales is not None:
         await sales(session, stores)
-    for store in stores:
-        await _purchase_orders(session, store)
+    for i, store in enumerate(stores):
+        await _purchase_orders(session, store, draft_reorders=i > 0)
     await _transfer(session, list(stores))
     await batches.scan_near_expiry(session, within_days=3)
     await session.flush()
