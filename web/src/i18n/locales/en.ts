@@ -433,6 +433,7 @@ export default {
   },
   messages: {
     title: 'Messages',
+    column: 'Message',
     unreadOnly: 'Unread only',
     markRead: 'Mark read',
     readAll: 'Mark all read',

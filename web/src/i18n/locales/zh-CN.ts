@@ -432,6 +432,7 @@ export default {
   },
   messages: {
     title: '消息中心',
+    column: '消息',
     unreadOnly: '只看未读',
     markRead: '标为已读',
     readAll: '全部已读',
