@@ -309,6 +309,7 @@ export default {
     action: 'Action',
     entity: 'Entity',
     entityType: 'Entity type',
+    actionHint: 'Action code, e.g. order.refund; order.* for every order action',
     entityId: 'Entity id',
     store: 'Store',
     ip: 'IP',

@@ -308,6 +308,7 @@ export default {
     action: '动作',
     entity: '对象',
     entityType: '对象类型',
+    actionHint: '动作代码，如 order.refund；order.* 为订单的全部动作',
     entityId: '对象 ID',
     store: '门店',
     ip: 'IP',
