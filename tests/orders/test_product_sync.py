@@ -133,3 +133,14 @@ async def test_a_change_committed_after_a_later_one_was_synced_still_arrives(
     delta = (await _get(client, creds, f"/api/terminal/v1/products?since={held}")).json()
     assert late.id in {i["product_id"] for i in delta["items"]}
     assert delta["version"] >= held
+
+
+async def test_a_version_past_any_date_is_a_422_naming_it(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session)
+    creds = await make_active_terminal(session, store)
+    target = f"/api/terminal/v1/products?since={2**63 - 1}"
+    r = await _get(client, creds, target)
+    assert r.status_code == 422, r.text
+    assert [d["field"] for d in r.json()["details"]] == ["query.since"]

@@ -34,6 +34,10 @@ _MICRO = timedelta(microseconds=1)
 LATE_COMMIT_WINDOW = timedelta(minutes=2)
 
 
+#: The last microsecond a datetime can hold (9999-12-31): a larger version is no time at all.
+MAX_VERSION = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _MICRO
+
+
 def to_version(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICRO
 

@@ -420,7 +420,8 @@ async def terminal_products(
     session: SessionDep,
     ctx: TerminalDep,
     since: Annotated[
-        int | None, Query(ge=0, le=INT64_MAX, description="the version you hold")
+        int | None,
+        Query(ge=0, le=productsync.MAX_VERSION, description="the version you hold"),
     ] = None,
 ) -> dict[str, Any]:
     """The store's products with prices and barcodes: all of them, or the changes since a
