@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.kit.time import utcnow
-from selfmart.models import OrderEvent
+from selfmart.models import Order, OrderEvent
 from selfmart.orders import live
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
@@ -27,6 +27,20 @@ def _events(text: str) -> list[tuple[str, dict[str, object], str | None]]:
         if "event" in fields:
             out.append((fields["event"], json.loads(fields.get("data", "{}")), fields.get("id")))
     return out
+
+
+def _entry(order: Order, event_id: int) -> OrderEvent:
+    """A timeline entry with a chosen id (as a transaction that drew it would write it)."""
+    return OrderEvent(
+        id=event_id,
+        order_id=order.id,
+        store_id=order.store_id,
+        occurred_at=utcnow(),
+        kind="note",
+        actor_type="system",
+        reason=f"entry {event_id}",
+        data={},
+    )
 
 
 async def test_the_feed_streams_each_timeline_entry_of_the_actors_stores(
@@ -79,19 +93,7 @@ async def test_an_entry_committed_after_a_later_one_was_sent_is_still_sent(
     order = await make_order(session, store, [(p, 1)])
     base = (await session.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
 
-    def entry(event_id: int) -> OrderEvent:
-        return OrderEvent(
-            id=event_id,
-            order_id=order.id,
-            store_id=store.id,
-            occurred_at=utcnow(),
-            kind="note",
-            actor_type="system",
-            reason=f"entry {event_id}",
-            data={},
-        )
-
-    session.add(entry(base + 2))  # the later transaction commits first
+    session.add(_entry(order, base + 2))  # the later transaction commits first
     await session.commit()
 
     async def never() -> bool:
@@ -112,7 +114,7 @@ async def test_an_entry_committed_after_a_later_one_was_sent_is_still_sent(
 
     first = await next_order_event()
     assert first["id"] == base + 2
-    session.add(entry(base + 1))  # ... and the earlier one only now
+    session.add(_entry(order, base + 1))  # ... and the earlier one only now
     await session.commit()
     live.hub.wake()
     late = await next_order_event()
@@ -120,4 +122,36 @@ async def test_an_entry_committed_after_a_later_one_was_sent_is_still_sent(
     assert late["reason"] == f"entry {base + 1}"
     # Its SSE id stays the highest sent: a resume from it does not replay base + 2.
     assert sent[-1][2] == str(base + 2)
+    await feed.aclose()
+
+
+async def test_an_entry_below_the_starting_point_committed_later_is_sent(
+    session: AsyncSession, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A console connecting (or resuming) starts after the highest committed id; an entry
+    with a lower id whose transaction was still running then must still reach it."""
+    store = await make_store(session)
+    p = await make_product(session, stores=[store], price_fen=500)
+    order = await make_order(session, store, [(p, 1)])
+    base = (await session.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
+
+    session.add(_entry(order, base + 2))
+    await session.commit()
+
+    async def never() -> bool:
+        return False
+
+    feed = live.stream(
+        sessionmaker, store_ids=None, after_id=None, is_disconnected=never, max_seconds=5
+    )
+    ready = _events((await anext(feed)).decode() + (await anext(feed)).decode())
+    assert ready[-1][:2] == ("ready", {"last_event_id": base + 2})
+    session.add(_entry(order, base + 1))  # its transaction was running when the console connected
+    await session.commit()
+    live.hub.wake()
+    while True:
+        events = [e for e in _events((await anext(feed)).decode()) if e[0] == "order"]
+        if events:
+            break
+    assert events[0][1]["id"] == base + 1
     await feed.aclose()

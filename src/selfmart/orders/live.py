@@ -8,7 +8,8 @@ Ids are drawn when a row is inserted, not when its transaction commits: with ord
 concurrently, id 101 can be visible while 100's transaction is still running. A stream that
 moved past 100 would never send it. So a stream remembers the ids it skipped over and looks
 for them again on every poll for `GAP_SECONDS` (a rolled-back transaction leaves a gap for
-good); an entry found late is sent then, its SSE id staying the highest sent so far.
+good); an entry found late is sent then, its SSE id staying the highest sent so far. A stream
+that starts (or resumes) also looks for the ids missing just below its starting point.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ BATCH = 200
 GAP_SECONDS = 30.0
 #: At most this many skipped ids are remembered (a huge jump is rolled-back work, not gaps).
 MAX_GAPS = 1000
+#: On (re)connecting, ids this far below the starting point that are not yet committed are
+#: looked for too: their transactions may still be running.
+START_LOOKBACK = 200
 
 
 class Hub:
@@ -132,13 +136,18 @@ async def stream(
     """The event stream of one console: `order` events, then a `ping` when idle."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    if after_id is None:
-        async with factory() as session:
+    async with factory() as session:
+        if after_id is None:
             after_id = await latest_event_id(session)
+        low = max(0, after_id - START_LOOKBACK)
+        between = select(OrderEvent.id).where(OrderEvent.id > low, OrderEvent.id <= after_id)
+        present = {int(i) for i in (await session.scalars(between)).all()}
+    # skipped id -> until when it is looked for; at the start, the missing ids just below
+    deadline = loop.time() + GAP_SECONDS
+    gaps = {i: deadline for i in range(low + 1, after_id + 1) if i not in present}
     yield b"retry: 3000\n\n"
     yield sse("ready", {"last_event_id": after_id}, after_id)
     idle = 0.0
-    gaps: dict[int, float] = {}  # skipped id -> until when it is looked for
     last_sent = after_id
     while True:
         if await is_disconnected():
