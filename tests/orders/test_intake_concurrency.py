@@ -264,3 +264,62 @@ async def test_twenty_concurrent_copies_of_a_payment_failure_are_recorded_once(
             .where(OrderIssue.store_id == world.store_id, OrderIssue.kind == "payment_failed")
         )
         assert issues == 1
+
+
+async def test_people_refunding_the_same_difference_at_once_refund_it_once(
+    world: World,
+) -> None:
+    """Six clicks on "refund the difference" of one price mismatch, at the same moment: one
+    refund goes out, the others find the abnormal order settled."""
+    from selfmart.iam.actor import Actor
+    from selfmart.models import Refund
+    from selfmart.orders import issues, service
+    from selfmart.orders.exceptions import ActionNotAllowed
+    from selfmart.orders.schemas import IssueAction, ManualPaymentBody
+
+    shown = _order("RACE-DIFF", world.barcode)
+    shown["lines"][0]["unit_price_fen"] = 250  # the shelf said 2.50; the store's price is 3.50
+    shown["total_fen"] = 250
+    r = await _post(world, "/api/terminal/v1/orders", shown)
+    assert r.json()["price_mismatch"] is True
+    order_id = r.json()["order_id"]
+    admin = Actor(kind="user", id=None, name="admin", permissions=frozenset(), store_ids=None)
+    factory = make_sessionmaker(world.engine)
+    async with factory() as s:
+        order = await service.get_for_actor(s, order_id, admin, for_update=True)
+        await service.record_manual_payment(s, order, ManualPaymentBody(), actor=admin)
+        await s.commit()
+        issue_id = await s.scalar(
+            select(OrderIssue.id).where(
+                OrderIssue.order_id == order_id, OrderIssue.kind == "price_mismatch"
+            )
+        )
+    assert issue_id is not None
+
+    async def refund() -> str:
+        async with factory() as s:
+            issue = await s.get_one(OrderIssue, issue_id)
+            try:
+                await issues.act(
+                    s, issue, IssueAction(action="refund_difference", note="退差价"), actor=admin
+                )
+            except ActionNotAllowed:
+                await s.rollback()
+                return "refused"
+            await s.commit()
+            return "refunded"
+
+    try:
+        outcomes = await asyncio.gather(*(refund() for _ in range(6)))
+        async with factory() as s:
+            order = await s.get_one(Order, order_id)
+            refunds = await s.scalar(
+                select(func.count()).select_from(Refund).where(Refund.order_id == order_id)
+            )
+        assert sorted(outcomes) == ["refunded"] + ["refused"] * 5
+        assert refunds == 1
+        assert order.refunded_fen == 100
+    finally:
+        async with factory() as s:
+            await s.execute(delete(Refund).where(Refund.order_id == order_id))
+            await s.commit()

@@ -160,16 +160,23 @@ async def get_for_actor(session: AsyncSession, issue_id: int, actor: Actor) -> O
 async def act(
     session: AsyncSession, issue: OrderIssue, body: IssueAction, *, actor: Actor
 ) -> OrderIssue:
-    """Carry out one action on an open issue; every action is audited."""
-    if issue.status != "open":
-        raise ActionNotAllowed("This abnormal order is already resolved", field="issue_id")
+    """Carry out one action on an open issue; every action is audited.
+
+    The order's row is locked first and the issue read again under the lock: two people (or
+    a double click) acting on the same issue at once take turns, and the second finds it
+    settled (409) instead of, say, refunding the difference twice."""
     if body.action not in ACTIONS.get(issue.kind, ()):
         raise ActionNotAllowed(
             f"{body.action} does not fit a {issue.kind} issue "
             f"(try: {', '.join(ACTIONS.get(issue.kind, ()))})",
             field="action",
         )
-    order = await session.get_one(Order, issue.order_id)
+    order = await session.get_one(
+        Order, issue.order_id, with_for_update=True, populate_existing=True
+    )
+    await session.refresh(issue)
+    if issue.status != "open":
+        raise ActionNotAllowed("This abnormal order is already resolved", field="issue_id")
     await audit.record(
         session,
         actor,
