@@ -170,3 +170,60 @@ async def test_concurrent_sales_past_the_shelf_are_all_booked_when_the_store_all
         )
         assert short == 30
         assert await find_mismatches(s, store_id) == []
+
+
+async def test_two_write_offs_of_the_same_batch_at_once_write_it_off_once(shelf: Shelf) -> None:
+    """Two people write off what is left of one expiring batch at the same moment: the batch
+    goes once; the second finds it gone (a 409, not the 500 it was: it read the batch before
+    waiting for the lock), and the shelf is not written off twice."""
+    from datetime import timedelta
+
+    from selfmart.errors import AppError
+    from selfmart.inventory import batches
+    from selfmart.kit.time import utcnow
+    from selfmart.models import StockBatch
+
+    factory = make_sessionmaker(shelf.engine)
+    store_id, product_id = shelf.store_ids[1], shelf.product_ids[0]  # 50 units, no batch yet
+    async with factory() as s:
+        product = await s.get_one(Product, product_id)
+        product.track_batches = True
+        await s.flush()
+        await inventory.receive(
+            s,
+            store_id=store_id,
+            lines=[inventory.ReceiptLine(product_id, 10, utcnow().date() + timedelta(days=1), "X")],
+            document=("race", "batch"),
+            actor=CLERK,
+        )
+        await s.commit()
+        batch_id = await s.scalar(
+            select(StockBatch.id).where(
+                StockBatch.store_id == store_id, StockBatch.product_id == product_id
+            )
+        )
+    assert batch_id is not None
+
+    async def write_off() -> str:
+        async with factory() as s:
+            try:
+                await batches.write_off_batch(s, store_id, batch_id, actor=CLERK, reason="临期")
+            except AppError as exc:
+                await s.rollback()
+                return exc.code
+            await s.commit()
+            return "written_off"
+
+    try:
+        outcomes = await asyncio.gather(write_off(), write_off())
+        async with factory() as s:
+            batch = await s.get_one(StockBatch, batch_id)
+            balance = await inventory.balances(s, store_id, [product_id])
+        assert sorted(outcomes)[-1] == "written_off"
+        assert outcomes.count("written_off") == 1
+        assert batch.quantity_written_off == 10
+        assert balance == {product_id: 50}  # 60 received in all, 10 written off once
+    finally:
+        async with factory() as s:
+            await s.execute(delete(StockBatch).where(StockBatch.store_id == store_id))
+            await s.commit()

@@ -50,7 +50,11 @@ def attribute(balance: int, batches: Sequence[StockBatch]) -> dict[int, int]:
 async def _views(
     session: AsyncSession, store_id: int, product_ids: Sequence[int] | None = None
 ) -> list[BatchView]:
-    stmt = select(StockBatch).where(StockBatch.store_id == store_id, StockBatch.closed_at.is_(None))
+    stmt = (
+        select(StockBatch)
+        .where(StockBatch.store_id == store_id, StockBatch.closed_at.is_(None))
+        .execution_options(populate_existing=True)  # what is committed, not what was loaded
+    )
     if product_ids is not None:
         stmt = stmt.where(StockBatch.product_id.in_(list(product_ids)))
     batches = list((await session.scalars(stmt)).all())
@@ -164,6 +168,8 @@ async def write_off_batch(
     if batch is None:
         raise NotFound("No such batch", field="batch_id")
     await ledger.lock(session, store_id, [batch.product_id])
+    # Read again under the lock: a write-off racing this one may have closed it meanwhile.
+    await session.refresh(batch)
     if batch.closed_at is not None:
         raise Conflict("The batch is closed: nothing of it is left", field="batch_id")
     views = await _views(session, store_id, [batch.product_id])
