@@ -32,10 +32,18 @@ DEMO_LOGINS = [
     DemoLogin("hzadmin", "Hzadmin@2026", "admin", ("HZ001",)),
 ]
 
+#: (code, name, city, address, opening hours, the store's service phone)
 DEMO_STORES = [
-    ("SH001", "静安寺自助店", "上海", "上海市静安区南京西路 1788 号 B1", "24h"),
-    ("SH002", "张江高科自助店", "上海", "上海市浦东新区祖冲之路 2290 弄 1 号", "07:00-23:00"),
-    ("HZ001", "西溪湿地自助店", "杭州", "杭州市西湖区文二西路 551 号", "24h"),
+    ("SH001", "静安寺自助店", "上海", "上海市静安区南京西路 1788 号 B1", "24h", "021-62880001"),
+    (
+        "SH002",
+        "张江高科自助店",
+        "上海",
+        "上海市浦东新区祖冲之路 2290 弄 1 号",
+        "07:00-23:00",
+        "021-50800002",
+    ),
+    ("HZ001", "西溪湿地自助店", "杭州", "杭州市西湖区文二西路 551 号", "24h", "0571-88990003"),
 ]
 
 DEMO_TERMINALS = [
@@ -80,10 +88,17 @@ async def sync_builtin_roles(session: AsyncSession) -> dict[str, Role]:
 async def seed_demo(session: AsyncSession) -> None:
     roles = await sync_builtin_roles(session)
     stores: dict[str, Store] = {}
-    for code, name, city, address, hours in DEMO_STORES:
+    for code, name, city, address, hours, phone in DEMO_STORES:
         store = await session.scalar(select(Store).where(Store.code == code))
         if store is None:
-            store = Store(code=code, name=name, city=city, address=address, opening_hours=hours)
+            store = Store(
+                code=code,
+                name=name,
+                city=city,
+                address=address,
+                opening_hours=hours,
+                phone=phone,
+            )
             session.add(store)
             await session.flush()
         stores[code] = store

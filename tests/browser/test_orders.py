@@ -320,6 +320,11 @@ def test_a_customer_finds_an_order_by_number_and_phone_digits(
     expect(card).to_contain_text(made["order_no"])
     expect(page.locator("[data-test=customer-status]")).to_have_text("待支付")
     expect(page.locator("[data-test=customer-lines]")).to_contain_text(terminal.products[0]["name"])
+    # Unpaid: what is owed, and the store's phone to settle it (the reminder SMS links here).
+    owed = page.locator("[data-test=customer-owed]")
+    total = made["total_fen"]
+    expect(owed).to_contain_text(f"还需支付 ¥{total // 100}.{total % 100:02d}")
+    expect(owed.locator("[data-test=customer-call]")).to_have_attribute("href", "tel:0571-88990003")
     # Nothing personal: no name, phone or member number on the page.
     body = page.locator("body").inner_text()
     for personal in ("王小明", "13900004321", "M-BT-2"):

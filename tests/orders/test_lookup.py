@@ -20,7 +20,7 @@ from tests.terminals.builders import make_active_terminal
 async def test_the_receipt_link_shows_status_lines_and_money_but_nobody(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    store = await make_store(session, name="静安寺自助店")
+    store = await make_store(session, name="静安寺自助店", phone="021-62880001")
     cola = await make_product(session, stores=[store], price_fen=350)
     order = await make_order(
         session,
@@ -42,6 +42,7 @@ async def test_the_receipt_link_shows_status_lines_and_money_but_nobody(
     assert body["order_no"] == order.order_no
     assert body["status"] == "paid"
     assert body["store_name"] == "静安寺自助店"
+    assert body["store_contact"] == "021-62880001"  # the store's, for the customer to call
     assert [(ln["name"], ln["quantity"], ln["amount_fen"]) for ln in body["lines"]] == [
         ("可口可乐 500ml", 2, 700)
     ]
@@ -54,6 +55,7 @@ async def test_the_receipt_link_shows_status_lines_and_money_but_nobody(
         "purchased_at",
         "store_name",
         "store_timezone",
+        "store_contact",
         "item_count",
         "total_fen",
         "paid_fen",

@@ -50,6 +50,7 @@ async def public_view(session: AsyncSession, order_id: int) -> dict[str, Any]:
         "purchased_at": order.purchased_at,
         "store_name": store.name,
         "store_timezone": store.timezone,
+        "store_contact": store.phone,
         "item_count": order.item_count,
         "total_fen": order.total_fen,
         "paid_fen": order.paid_fen,

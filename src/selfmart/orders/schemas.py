@@ -409,6 +409,8 @@ class OrderStatusRead(Schema):
     purchased_at: datetime
     store_name: str
     store_timezone: str
+    #: the store's own telephone, for the customer to reach it (e.g. to settle what is owed)
+    store_contact: str | None = None
     item_count: int
     total_fen: int
     paid_fen: int

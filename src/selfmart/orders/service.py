@@ -394,7 +394,10 @@ async def remind(
             session,
             kind="order.payment_reminder",
             title=f"订单 {order.order_no} 待支付 ¥{amount}",
-            body=f"您在自助店的订单 {order.order_no} 还有 ¥{amount} 未支付，请点击完成支付：{link}",
+            body=(
+                f"您在自助店的订单 {order.order_no} 还有 ¥{amount} 未支付，"
+                f"查看订单与付款方式：{link}"
+            ),
             channels=[],
             addresses=[(channel, order.customer_phone)],
             store_id=order.store_id,

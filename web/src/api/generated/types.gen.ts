@@ -2388,6 +2388,10 @@ export type OrderStatusRead = {
     refunds: Array<PublicRefund>;
     status: OrderStatus;
     /**
+     * Store Contact
+     */
+    store_contact?: string | null;
+    /**
      * Store Name
      */
     store_name: string;
