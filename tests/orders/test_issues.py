@@ -3,17 +3,31 @@ automatic re-query that runs before a person is bothered."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from selfmart.db import make_sessionmaker
 from selfmart.iam.actor import job_actor
 from selfmart.kit.time import utcnow
-from selfmart.models import AuditLog, Order, OrderIssue, Payment, Refund
+from selfmart.models import (
+    AuditLog,
+    Order,
+    OrderEvent,
+    OrderIssue,
+    OrderLine,
+    Payment,
+    Product,
+    ProductBarcode,
+    Refund,
+    Store,
+    StoreProduct,
+)
 from selfmart.orders import issues
 from selfmart.payments import channels
 from selfmart.payments.channels import (
@@ -286,3 +300,67 @@ async def test_a_refund_the_channel_refuses_returns_the_order_and_raises_an_issu
     assert [(i["kind"], i["detail"]["reason"]) for i in d["issues"]] == [
         ("refund_failed", "商户余额不足")
     ]
+
+
+async def test_the_automatic_rules_leave_an_order_someone_is_working_on(
+    engine: AsyncEngine, backend: str, platform: PlatformDouble
+) -> None:
+    """The re-query job takes the order as a person's action does (its row, first). While a
+    person (or another job runner) holds it, the job leaves that issue for its next run
+    instead of querying and settling underneath them."""
+    if backend != "postgresql":
+        pytest.skip("needs real concurrent connections: PostgreSQL only")
+    factory = make_sessionmaker(engine)
+    async with factory() as s:
+        store = await make_store(s)
+        p = await make_product(s, stores=[store], price_fen=900)
+        order = await make_order(s, store, [(p, 1)], status="payment_failed")
+        order.payment_method = "testpay"
+        s.add(
+            Payment(
+                order_id=order.id,
+                store_id=store.id,
+                channel="testpay",
+                status="failed",
+                amount_fen=900,
+                channel_txn_id=f"T-{order.id}",
+                created_at=utcnow(),
+                actor_type="terminal",
+            )
+        )
+        issue = await _issue(s, order, "payment_failed", 1)
+        issue.stage = "auto"
+        issue.next_auto_at = utcnow() - timedelta(seconds=1)
+        await s.commit()
+        store_id, product_id, order_id, issue_id = store.id, p.id, order.id, issue.id
+    platform.answer = "succeeded"
+    actor = job_actor("test")
+    try:
+        async with factory() as person:
+            await person.execute(select(Order).where(Order.id == order_id).with_for_update())
+            async with factory() as job:
+                # Bounded: were the job to wait for the person's lock, this fails, not hangs.
+                worked = await asyncio.wait_for(issues.run_automatic_rules(job, actor=actor), 10)
+                assert worked == 0
+                await job.commit()
+            assert platform.queries == 0
+            await person.rollback()
+        async with factory() as job:
+            assert await issues.run_automatic_rules(job, actor=actor) == 1
+            await job.commit()
+        async with factory() as s:
+            settled = await s.get_one(OrderIssue, issue_id)
+            paid = await s.get_one(Order, order_id)
+        assert platform.queries == 1
+        assert (settled.status, paid.status) == ("resolved", "paid")
+    finally:
+        async with factory() as s:
+            for model in (OrderEvent, OrderIssue, Payment, AuditLog):
+                await s.execute(delete(model).where(model.store_id == store_id))
+            await s.execute(delete(OrderLine).where(OrderLine.order_id == order_id))
+            await s.execute(delete(Order).where(Order.id == order_id))
+            await s.execute(delete(StoreProduct).where(StoreProduct.store_id == store_id))
+            await s.execute(delete(ProductBarcode).where(ProductBarcode.product_id == product_id))
+            await s.execute(delete(Product).where(Product.id == product_id))
+            await s.execute(delete(Store).where(Store.id == store_id))
+            await s.commit()

@@ -394,8 +394,24 @@ async def run_automatic_rules(session: AsyncSession, *, actor: Actor, limit: int
             .limit(limit)
         )
     ).all()
+    worked = 0
     for issue in due:
-        order = await session.get_one(Order, issue.order_id)
+        # The order first, then the issue, as a person's action takes them; an order someone
+        # holds right now (a person acting, another runner) is left for the next run.
+        order = await session.scalar(
+            select(Order)
+            .where(Order.id == issue.order_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        if order is None:
+            continue
+        await session.refresh(issue)
+        if issue.status != "open" or issue.stage != "auto":
+            continue  # settled or handed over meanwhile
+        if issue.next_auto_at is None or issue.next_auto_at > now:
+            continue  # another runner worked it meanwhile
+        worked += 1
         try:
             status = await requery(session, order, issue, actor)
         except ActionNotAllowed:
@@ -406,4 +422,4 @@ async def run_automatic_rules(session: AsyncSession, *, actor: Actor, limit: int
             issue.stage = "person" if to_person else "auto"
             issue.next_auto_at = None if to_person else now + AUTO_BACKOFF * issue.auto_attempts
     await session.flush()
-    return len(due)
+    return worked
