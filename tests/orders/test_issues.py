@@ -214,6 +214,31 @@ async def test_refund_difference_gives_back_an_overpayment_without_moving_the_or
     assert d["issues"][0]["status"] == "resolved"
 
 
+async def _failed_on_testpay(
+    session: AsyncSession, store: Store, product: Product
+) -> tuple[Order, OrderIssue]:
+    """An order whose testpay payment failed, its issue due for the automatic re-query."""
+    order = await make_order(session, store, [(product, 1)], status="payment_failed")
+    order.payment_method = "testpay"
+    session.add(
+        Payment(
+            order_id=order.id,
+            store_id=store.id,
+            channel="testpay",
+            status="failed",
+            amount_fen=product.price_fen,
+            channel_txn_id=f"T-{order.id}",
+            created_at=utcnow(),
+            actor_type="terminal",
+        )
+    )
+    issue = await _issue(session, order, "payment_failed", 1)
+    issue.stage = "auto"
+    issue.next_auto_at = utcnow() - timedelta(seconds=1)
+    await session.flush()
+    return order, issue
+
+
 async def test_automatic_requery_settles_a_paid_order_or_hands_it_to_a_person(
     session: AsyncSession, platform: PlatformDouble
 ) -> None:
@@ -221,28 +246,7 @@ async def test_automatic_requery_settles_a_paid_order_or_hands_it_to_a_person(
     p = await make_product(session, stores=[store], price_fen=900)
     actor = job_actor("test")
 
-    async def failed_order() -> tuple[Order, OrderIssue]:
-        order = await make_order(session, store, [(p, 1)], status="payment_failed")
-        order.payment_method = "testpay"
-        session.add(
-            Payment(
-                order_id=order.id,
-                store_id=store.id,
-                channel="testpay",
-                status="failed",
-                amount_fen=900,
-                channel_txn_id=f"T-{order.id}",
-                created_at=utcnow(),
-                actor_type="terminal",
-            )
-        )
-        issue = await _issue(session, order, "payment_failed", 1)
-        issue.stage = "auto"
-        issue.next_auto_at = utcnow() - timedelta(seconds=1)
-        await session.flush()
-        return order, issue
-
-    paid_later, issue_a = await failed_order()
+    paid_later, issue_a = await _failed_on_testpay(session, store, p)
     platform.answer = "succeeded"
     assert await issues.run_automatic_rules(session, actor=actor) == 1
     await session.refresh(paid_later)
@@ -250,7 +254,7 @@ async def test_automatic_requery_settles_a_paid_order_or_hands_it_to_a_person(
     assert paid_later.status == "paid"
     assert issue_a.status == "resolved"
 
-    never, issue_b = await failed_order()
+    never, issue_b = await _failed_on_testpay(session, store, p)
     platform.answer = "failed"
     for _ in range(issues.AUTO_ATTEMPTS):
         await session.execute(
@@ -314,23 +318,7 @@ async def test_the_automatic_rules_leave_an_order_someone_is_working_on(
     async with factory() as s:
         store = await make_store(s)
         p = await make_product(s, stores=[store], price_fen=900)
-        order = await make_order(s, store, [(p, 1)], status="payment_failed")
-        order.payment_method = "testpay"
-        s.add(
-            Payment(
-                order_id=order.id,
-                store_id=store.id,
-                channel="testpay",
-                status="failed",
-                amount_fen=900,
-                channel_txn_id=f"T-{order.id}",
-                created_at=utcnow(),
-                actor_type="terminal",
-            )
-        )
-        issue = await _issue(s, order, "payment_failed", 1)
-        issue.stage = "auto"
-        issue.next_auto_at = utcnow() - timedelta(seconds=1)
+        order, issue = await _failed_on_testpay(s, store, p)
         await s.commit()
         store_id, product_id, order_id, issue_id = store.id, p.id, order.id, issue.id
     platform.answer = "succeeded"
