@@ -285,7 +285,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     @app.exception_handler(OverflowError)
-    async def number_out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        """A number no column holds (422), or a lost connection (503); anything else a 500."""
         detail = out_of_range(request, exc)
         if detail is None and database_unavailable(exc):
             # The request's transaction is gone with its connection: nothing was written, and
