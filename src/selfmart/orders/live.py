@@ -25,6 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from selfmart.models import Order, OrderEvent
 
 POLL_SECONDS = 2.0
+#: A stream reads at most this often however fast commits wake it (a rush of orders would
+#: otherwise make every open console query on every commit).
+MIN_POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15.0
 BATCH = 200
 #: How long a skipped id is looked for again (a write transaction outliving this is not
@@ -183,6 +186,8 @@ async def stream(
             pause = min(pause, left)
         t0 = loop.time()
         await hub.wait(pause)
+        if (early := MIN_POLL_SECONDS - (loop.time() - now)) > 0:
+            await asyncio.sleep(early)
         idle += loop.time() - t0
         if rows:
             idle = 0.0
