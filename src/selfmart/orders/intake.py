@@ -191,8 +191,8 @@ _HEADER_AND_LINES_PG = HotStatement(_header_and_lines_pg())
 
 def _rows_insert(table: Table, prefix: str, keys: tuple[str, ...], count: int) -> Any:
     """INSERT of `count` rows as SELECTs of named parameters ("{prefix}{row}_{column}"), not
-    multi-row VALUES: SQLAlchemy caches the compiled form of this one (a VALUES list with
-    several rows is compiled on every execution)."""
+    multi-row VALUES: a statement with a fixed set of named parameters, compiled once per
+    shape (`_followups_statement` keeps it as a HotStatement)."""
     rows = [
         select(*(bindparam(f"{prefix}{i}_{k}", type_=table.c[k].type) for k in keys))
         for i in range(count)
