@@ -43,6 +43,11 @@ class ChannelPayment:
     failure_reason: str | None = None
     #: where the customer pays (a QR code URL), for channels that need the customer's action
     pay_url: str | None = None
+    #: the platform's own code for a refusal (WeChat `code`, Alipay `sub_code`, UnionPay
+    #: `respCode`); `failure_reason` is its message
+    failure_code: str | None = None
+    #: what was sent and received, secrets removed, for the attempt's record
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,9 @@ class ChannelRefund:
     channel_refund_id: str | None = None
     completed_at: datetime | None = None
     failure_reason: str | None = None
+    failure_code: str | None = None
+    #: what was sent and received, secrets removed, for the refund's record
+    raw: dict[str, Any] = field(default_factory=dict)
 
 
 class PaymentChannel(Protocol):
