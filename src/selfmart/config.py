@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     sms_timeout_seconds: float = 10.0
     #: serve the SMS sandbox at /sandbox/sms/ (None: everywhere but production)
     sms_sandbox: bool | None = None
+    #: serve our sandboxes of WeChat Pay, Alipay and the UnionPay gateway at /sandbox/wechatpay,
+    #: /sandbox/alipay and /sandbox/unionpay (None: everywhere but production)
+    payment_sandbox: bool | None = None
+    #: where the sandboxes keep their generated keys (so `make run` keeps the same merchant)
+    payment_sandbox_dir: Path = ROOT / "var" / "sandbox"
+    #: the sandboxes' callback retry schedules are divided by this (tests compress them)
+    payment_sandbox_time_scale: float = Field(1.0, gt=0)
     #: outgoing webhook calls (group-chat robots)
     webhook_timeout_seconds: float = 10.0
 
@@ -134,6 +141,12 @@ class Settings(BaseSettings):
     @property
     def sms_url(self) -> str:
         return self.sms_endpoint or self.public_base_url.rstrip("/") + "/sandbox/sms/"
+
+    @property
+    def payment_sandbox_enabled(self) -> bool:
+        if self.payment_sandbox is not None:
+            return self.payment_sandbox
+        return self.env != "production"
 
     @property
     def sms_sandbox_enabled(self) -> bool:
