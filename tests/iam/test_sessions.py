@@ -51,10 +51,27 @@ async def test_refresh_rotates_and_old_token_reuse_ends_the_session(
     assert r.json()["error"] == "invalid_refresh_token"
     assert [e.reason for e in await login_logs(session, "ruth")] == [
         "ok",
-        "refresh",
         "refresh_reuse",
         "session_revoked",
     ]
+
+
+async def test_a_refresh_is_not_a_login(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """The console refreshes its token on every page load: the login log keeps the login,
+    not a row per page; the session records when it was last used."""
+    await make_user(session, username="rhea")
+    pair = await tokens(client, "rhea")
+    auth = await session.get(AuthSession, _sid(pair))
+    assert auth is not None
+    before = auth.last_used_at
+    for _ in range(3):
+        r = await client.post(REFRESH, json={"refresh_token": pair["refresh_token"]})
+        assert r.status_code == 200, r.text
+        pair = r.json()
+    assert [e.reason for e in await login_logs(session, "rhea")] == ["ok"]
+    auth = await session.get(AuthSession, _sid(pair), populate_existing=True)
+    assert auth is not None
+    assert auth.last_used_at >= before
 
 
 async def test_unknown_refresh_token_is_refused_without_a_trace(

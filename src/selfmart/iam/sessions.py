@@ -53,7 +53,6 @@ UNKNOWN_USER = "unknown_user"
 LOCKED = "locked"
 DISABLED = "disabled"
 LOGOUT = "logout"
-REFRESH = "refresh"
 REFRESH_REUSE = "refresh_reuse"
 SESSION_REVOKED = "session_revoked"
 SESSION_EXPIRED = "session_expired"
@@ -210,7 +209,9 @@ async def refresh(session: AsyncSession, *, refresh_token: str) -> TokenPair | D
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
         # Another request rotated this very token first: the same token was used twice.
         return await _reused(session, auth, now)
-    await log_attempt(session, user.username, user.id, True, REFRESH)
+    # A refresh is not a login: the console refreshes on every page load, and a row each
+    # time buried the real logins. The session's last_used_at records it instead; refused
+    # refreshes (a reused token, an ended session) are still logged above.
     return _token_pair(user, auth.id, new_token, now)
 
 
