@@ -34,12 +34,13 @@ $(WEB_STAMP): web/package.json web/package-lock.json
 
 web: $(WEB_STAMP)
 	@echo "== Building the console"
-	cd web && npm run build --silent
+	@cd web && npm run build --silent -- --logLevel warn
 
 run: install web
 	@mkdir -p var
-	$(BIN)/selfmart migrate
-	SELFMART_DEMO=true $(BIN)/selfmart seed-demo
+	@echo "== Database and demo data"
+	@$(BIN)/selfmart migrate
+	@SELFMART_DEMO=true $(BIN)/selfmart seed-demo
 	@SELFMART_DEMO=true exec $(BIN)/selfmart serve --print-logins
 
 test: install

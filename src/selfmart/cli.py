@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
+import uvicorn
 
 from selfmart.config import get_settings
 
@@ -125,27 +127,47 @@ def create_admin(username: str, password: str, display_name: str | None) -> None
 @click.option("--print-logins", is_flag=True, help="print the demo logins once serving")
 def serve(host: str | None, port: int | None, print_logins: bool) -> None:
     """Serve the API and the console."""
-    import uvicorn
-
     from selfmart.app import create_app
 
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    if print_logins:
-        from selfmart.demo import DEMO_LOGINS
+    banner = _logins_banner(f"http://{host}:{port}") if print_logins else None
+    server = _Server(
+        uvicorn.Config(create_app(settings), host=host, port=port, log_config=None), banner
+    )
+    server.run()
 
-        url = f"http://{host}:{port}"
-        click.echo("")
-        click.echo(f"  selfmart console: {url}")
-        click.echo(f"  API docs:         {url}/api/docs")
-        click.echo("  demo logins (username / password / role):")
-        for login in DEMO_LOGINS:
-            scope = ", ".join(login.stores) or "all stores"
-            click.echo(f"    {login.username:<12} {login.password:<14} {login.role} ({scope})")
-        click.echo("  Ctrl-C stops the server.")
-        click.echo("")
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+
+def _logins_banner(url: str) -> str:
+    """What a newcomer needs once the server runs: where to go and how to log in."""
+    from selfmart.demo import DEMO_LOGINS
+
+    lines = [
+        "",
+        f"  selfmart console: {url}",
+        f"  API docs:         {url}/api/docs",
+        "  demo logins (username / password / role):",
+    ]
+    for login in DEMO_LOGINS:
+        scope = ", ".join(login.stores) or "all stores"
+        lines.append(f"    {login.username:<12} {login.password:<14} {login.role} ({scope})")
+    lines += ["  Ctrl-C stops the server.", ""]
+    return "\n".join(lines)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, printing the banner after its own start-up lines, so the URL and the
+    logins are the last thing on the screen."""
+
+    def __init__(self, config: uvicorn.Config, banner: str | None) -> None:
+        super().__init__(config)
+        self.banner = banner
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.banner:
+            click.echo(self.banner)
 
 
 def _needs_redis(command: str) -> None:

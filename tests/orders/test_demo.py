@@ -3,7 +3,7 @@ stock ledger still balanced, times spread over the month, and a second seed adds
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,7 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.demo import DEMO_TERMINALS, seed_demo
 from selfmart.inventory.checks import find_mismatches
 from selfmart.kit.time import utcnow
-from selfmart.models import AuditLog, Order, OrderEvent, OrderIssue, Payment, Refund, Terminal
+from selfmart.models import (
+    AuditLog,
+    Order,
+    OrderEvent,
+    OrderIssue,
+    OrderLine,
+    Payment,
+    Refund,
+    StockLevel,
+    Terminal,
+)
 
 
 async def _counts(session: AsyncSession) -> tuple[int, ...]:
@@ -76,3 +86,60 @@ async def test_demo_orders_cover_every_state_balance_and_seed_once(session: Asyn
         )
     )
     assert await find_mismatches(session) == []
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+async def test_demo_looks_like_a_running_chain(session: AsyncSession) -> None:
+    await seed_demo(session)
+    now = utcnow()
+
+    # every terminal that sent orders was seen after its last order, moments ago
+    rows = (
+        await session.execute(
+            select(Terminal.code, Terminal.last_seen_at, func.max(Order.created_at))
+            .join(Order, Order.terminal_id == Terminal.id)
+            .group_by(Terminal.code, Terminal.last_seen_at)
+        )
+    ).all()
+    assert {code for code, _, _ in rows} == {t[0] for t in DEMO_TERMINALS}
+    for code, seen, last_order in rows:
+        assert seen is not None, code
+        assert _aware(last_order) <= _aware(seen) <= now, code
+        assert now - _aware(seen) < timedelta(minutes=5), code
+
+    # the last eight hours hold ordinary sales with a few abnormal orders among them
+    recent = now - timedelta(hours=8)
+    total = await session.scalar(
+        select(func.count()).select_from(Order).where(Order.created_at >= recent)
+    )
+    abnormal = await session.scalar(
+        select(func.count())
+        .select_from(Order)
+        .where(
+            Order.created_at >= recent,
+            (Order.open_issues > 0) | (Order.status == "payment_failed"),
+        )
+    )
+    assert total
+    assert abnormal
+    assert abnormal <= total * 0.2, (abnormal, total)
+
+    # no shelf below zero but the one deliberately short, which an open issue names
+    negative = (
+        await session.execute(
+            select(StockLevel.store_id, StockLevel.product_id).where(StockLevel.quantity < 0)
+        )
+    ).all()
+    assert len(negative) == 1, negative
+    short = (
+        await session.execute(
+            select(Order.store_id, OrderLine.product_id)
+            .join(OrderIssue, OrderIssue.order_id == Order.id)
+            .join(OrderLine, OrderLine.order_id == Order.id)
+            .where(OrderIssue.kind == "stock_short", OrderIssue.status == "open")
+        )
+    ).all()
+    assert [tuple(negative[0])] == [tuple(s) for s in short]

@@ -108,9 +108,11 @@ async def _opening_stock(
         return False
     today = utcnow().date()
     lines = []
+    left: dict[int, int] = {}
     for product, _ in products:
         r = _rng(store.code, product.id)
         qty = r.randint(20, 72)
+        left[product.id] = qty
         expiry = None
         if product.track_batches:
             # a few lots close to their date, so near-expiry alerts have something to show
@@ -126,13 +128,20 @@ async def _opening_stock(
         # before the month of demo orders (selfmart.orders.demo), so no sale precedes it
         occurred_at=utcnow() - timedelta(days=32),
     )
-    # Sales over the last 14 days: a handful of best sellers sell most; some run low.
+    # Sales over the last 14 days: a handful of best sellers sell most; some run low, none
+    # below zero (a shelf cannot sell what it does not hold; the orders demo keeps the one
+    # deliberate example of a short shelf).
     r = _rng(store.code, "sales")
     ids = [p.id for p, _ in products]
     best = r.sample(ids, k=min(len(ids), 30))
     start = utcnow() - timedelta(days=14)
     for n in range(110):
-        basket = {pid: r.randint(1, 3) for pid in r.sample(best, k=r.randint(1, 4))}
+        wanted = {pid: r.randint(1, 3) for pid in r.sample(best, k=r.randint(1, 4))}
+        basket = {pid: min(q, left[pid] - 2) for pid, q in wanted.items() if left[pid] > 2}
+        if not basket:
+            continue
+        for pid, q in basket.items():
+            left[pid] -= q
         await inventory.deduct_for_sale(
             session,
             store_id=store.id,

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.actor import SYSTEM, Actor, job_actor
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 30
 ORDERS_PER_DAY = (1, 2)
 CLIENT_PREFIX = "demo-"
+#: The newest demo sale is at least this old, so every payment timer it started has run out.
+RECENT_GAP = timedelta(minutes=30)
 
 #: Regular customers: (member no., name, phone).
 MEMBERS = [
@@ -116,9 +118,18 @@ def _moments(store: Store, terminal: Terminal, now: datetime) -> list[datetime]:
                 seconds=r.randint(0, 15 * 3600)
             )
             at = local.astimezone(now.tzinfo)
-            # Leave the last few hours to the open abnormal orders and to the live demo.
+            # The last hours are filled below, at today's pace.
             if at < now - timedelta(hours=8):
                 out.append(at)
+    # Today so far: a steady trickle of sales up to half an hour ago (a later order's payment
+    # timer would still be running), so the few abnormal orders sit among ordinary ones and
+    # the console opens on a day that looks like any other.
+    at = now - timedelta(hours=8)
+    while True:
+        at += timedelta(minutes=r.randint(25, 55))
+        if at > now - RECENT_GAP:
+            break
+        out.append(at)
     return sorted(out)
 
 
@@ -297,12 +308,30 @@ async def _abnormal_orders(
             )
 
 
+async def _seen(
+    session: AsyncSession, terminal_id: int, code: str, store_code: str, now: datetime
+) -> None:
+    """A terminal that sells is switched on: its last heartbeat came a moment ago, from the
+    store's network, with the app version it runs (telemetry, as a heartbeat writes it)."""
+    r = _rng("seen", code)
+    await session.execute(
+        update(Terminal)
+        .where(Terminal.id == terminal_id)
+        .values(
+            last_seen_at=now - timedelta(seconds=r.randint(5, 50)),
+            app_version="2.4.1",
+            last_ip=f"10.{sum(map(ord, store_code)) % 200}.0.{r.randint(11, 60)}",
+        )
+    )
+
+
 #: The open abnormal orders each demo terminal leaves in the queue.
 ABNORMAL: dict[str, tuple[str, ...]] = {
     "T-SH001-01": ("payment_failed", "price_mismatch"),
+    # One shelf deliberately short: the demo's only negative stock.
     "T-SH001-02": ("stock_short",),
     "T-SH002-01": ("payment_failed", "amount_mismatch"),
-    "T-HZ001-01": ("stock_short",),
+    "T-HZ001-01": ("payment_failed",),
     "T-HZ001-02": ("price_mismatch",),
 }
 
@@ -361,6 +390,7 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
                     session.expunge(obj)
             kinds = ABNORMAL.get(terminal.code, ())
             await _abnormal_orders(session, term, staff, kinds, items, stock)
+            await _seen(session, terminal.id, terminal.code, store.code, now)
             outcomes["abnormal"] = outcomes.get("abnormal", 0) + len(kinds)
     await session.flush()
     log.info("demo orders: %s", summary(outcomes))
