@@ -18,7 +18,11 @@ def _non_han(chars: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _keys(text: str) -> tuple[str, str]:
+def _word_keys(text: str) -> tuple[str, str]:
+    if text.isascii():
+        # No Han characters: pypinyin would hand the whole word to _non_han.
+        plain = _KEEP.sub("", text.lower())
+        return plain, plain
     full: list[str] = []
     initials: list[str] = []
     for syllable in lazy_pinyin(text, errors=_non_han):
@@ -30,6 +34,14 @@ def _keys(text: str) -> tuple[str, str]:
             full.append(syllable.lower())
             initials.append(syllable[0].lower())
     return "".join(full), "".join(initials)
+
+
+def _keys(text: str) -> tuple[str, str]:
+    # Word by word: pypinyin never segments across a space (it is not a Han character), and
+    # product names share their words (brands, 牛奶, 500ml), so the cache answers most of an
+    # import of 50,000 names that are all different.
+    words = [_word_keys(w) for w in text.split()]
+    return "".join(w[0] for w in words), "".join(w[1] for w in words)
 
 
 #: The lengths of Product.pinyin_full and Product.pinyin_initials. A 200-character name spells
