@@ -47,6 +47,7 @@ from selfmart.models import (
 )
 
 from .builders import make_role, make_user
+from .payments.builders import make_payment_account
 
 Factory = Callable[[AsyncSession, Store], Awaitable[int]]
 
@@ -247,6 +248,10 @@ async def _transfer(session: AsyncSession, store: Store) -> int:
     return transfer.id
 
 
+async def _payment_account(session: AsyncSession, store: Store) -> int:
+    return (await make_payment_account(session, store)).id
+
+
 async def _stocktake(session: AsyncSession, store: Store) -> int:
     take = Stocktake(number=f"ST{uuid.uuid4().hex[:12]}", store_id=store.id, status="counting")
     session.add(take)
@@ -275,6 +280,7 @@ ID_PARAMS: dict[str, IdParam] = {
     "po_id": IdParam(_purchase_order),
     "transfer_id": IdParam(_transfer),
     "stocktake_id": IdParam(_stocktake),
+    "account_id": IdParam(_payment_account),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

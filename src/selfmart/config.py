@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite+aiosqlite:///{ROOT / 'var' / 'selfmart.db'}"
     redis_url: str | None = None
     secret_key: SecretStr = SecretStr("dev-insecure-change-me-0123456789abcdef")
+    #: Earlier secret keys, still accepted to decrypt what they sealed while it is re-encrypted
+    #: under `secret_key` (rotation without downtime; `selfmart rotate-secrets`). JSON list.
+    secret_keys_previous: list[SecretStr] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"

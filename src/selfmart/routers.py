@@ -13,6 +13,7 @@ from selfmart.notify.router import router as notify_router
 from selfmart.orders.router import public_router as orders_public_router
 from selfmart.orders.router import router as orders_router
 from selfmart.orders.router import terminal_router as orders_terminal_router
+from selfmart.payments.router import router as payments_router
 from selfmart.purchasing.router import router as purchasing_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
@@ -27,6 +28,7 @@ API_ROUTERS: list[APIRouter] = [
     notify_router,
     orders_router,
     orders_public_router,
+    payments_router,
     catalog_router,
     inventory_router,
     purchasing_router,

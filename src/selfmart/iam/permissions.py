@@ -45,6 +45,9 @@ class Perm(StrEnum):
     ORDER_EXPORT = "order:export"
     PAYMENT_READ = "payment:read"
     PAYMENT_WRITE = "payment:write"
+    #: channel settings: merchant ids and keys on WeChat Pay, Alipay, UnionPay
+    PAYMENT_ACCOUNT_READ = "payment_account:read"
+    PAYMENT_ACCOUNT_WRITE = "payment_account:write"
 
 
 #: Permission groups, for the console's role editor.
@@ -84,6 +87,8 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.ORDER_EXPORT,
         Perm.PAYMENT_READ,
         Perm.PAYMENT_WRITE,
+        Perm.PAYMENT_ACCOUNT_READ,
+        Perm.PAYMENT_ACCOUNT_WRITE,
     ],
 }
 

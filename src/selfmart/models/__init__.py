@@ -35,7 +35,13 @@ from selfmart.models.notify import (
     OutboxEvent,
 )
 from selfmart.models.order import Order, OrderEvent, OrderIssue, OrderLine
-from selfmart.models.payment import Payment, Refund, RefundLine
+from selfmart.models.payment import (
+    Payment,
+    PaymentAccount,
+    PaymentCallback,
+    Refund,
+    RefundLine,
+)
 from selfmart.models.purchasing import (
     PurchaseOrder,
     PurchaseOrderLine,
@@ -64,6 +70,8 @@ __all__ = [
     "OrderLine",
     "OutboxEvent",
     "Payment",
+    "PaymentAccount",
+    "PaymentCallback",
     "Product",
     "ProductBarcode",
     "ProductImage",

@@ -32,6 +32,8 @@ export const Perm = {
   ORDER_EXPORT: 'order:export',
   PAYMENT_READ: 'payment:read',
   PAYMENT_WRITE: 'payment:write',
+  PAYMENT_ACCOUNT_READ: 'payment_account:read',
+  PAYMENT_ACCOUNT_WRITE: 'payment_account:write',
 } as const
 
 export type PermCode = (typeof Perm)[keyof typeof Perm]

@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client';
 import { client } from './client.gen';
-import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRouteRolesData, ListStockAlertRouteRolesErrors, ListStockAlertRouteRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalReportPaymentFailureData, TerminalReportPaymentFailureErrors, TerminalReportPaymentFailureResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, TestStockAlertRouteData, TestStockAlertRouteErrors, TestStockAlertRouteResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
+import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreatePaymentAccountData, CreatePaymentAccountErrors, CreatePaymentAccountResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetPaymentAccountData, GetPaymentAccountErrors, GetPaymentAccountResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditActionsData, ListAuditActionsErrors, ListAuditActionsResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPaymentAccountsData, ListPaymentAccountsErrors, ListPaymentAccountsResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRouteRolesData, ListStockAlertRouteRolesErrors, ListStockAlertRouteRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundRequestApproveData, OrdersRefundRequestApproveErrors, OrdersRefundRequestApproveResponses, OrdersRefundRequestCreateData, OrdersRefundRequestCreateErrors, OrdersRefundRequestCreateResponses, OrdersRefundRequestRejectData, OrdersRefundRequestRejectErrors, OrdersRefundRequestRejectResponses, OrdersRefundRequestsData, OrdersRefundRequestsErrors, OrdersRefundRequestsResponses, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalReportPaymentFailureData, TerminalReportPaymentFailureErrors, TerminalReportPaymentFailureResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, TestPaymentAccountData, TestPaymentAccountErrors, TestPaymentAccountResponses, TestStockAlertRouteData, TestStockAlertRouteErrors, TestStockAlertRouteResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdatePaymentAccountData, UpdatePaymentAccountErrors, UpdatePaymentAccountResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -119,6 +119,17 @@ export const terminalProducts = <ThrowOnError extends boolean = true>(options: O
 export const listAuditLogs = <ThrowOnError extends boolean = true>(options?: Options<ListAuditLogsData, ThrowOnError>) => (options?.client ?? client).get<ListAuditLogsResponses, ListAuditLogsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/audit-logs',
+    ...options
+});
+
+/**
+ * List Audit Actions
+ *
+ * The action codes found in the entries you see, for the action filter.
+ */
+export const listAuditActions = <ThrowOnError extends boolean = true>(options?: Options<ListAuditActionsData, ThrowOnError>) => (options?.client ?? client).get<ListAuditActionsResponses, ListAuditActionsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/audit-logs/actions',
     ...options
 });
 
@@ -435,6 +446,49 @@ export const ordersLive = <ThrowOnError extends boolean = true>(options?: Option
 });
 
 /**
+ * Refund Request Queue
+ *
+ * Refunds waiting for approval that the caller may decide (their limit covers them),
+ * and the caller's own requests; oldest first.
+ */
+export const ordersRefundRequests = <ThrowOnError extends boolean = true>(options?: Options<OrdersRefundRequestsData, ThrowOnError>) => (options?.client ?? client).get<OrdersRefundRequestsResponses, OrdersRefundRequestsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/refund-requests',
+    ...options
+});
+
+/**
+ * Approve Refund Request
+ *
+ * Make the refund asked for, as the caller (403 if it is above the caller's limit too;
+ * 409 if it was decided meanwhile).
+ */
+export const ordersRefundRequestApprove = <ThrowOnError extends boolean = true>(options: Options<OrdersRefundRequestApproveData, ThrowOnError>) => (options.client ?? client).post<OrdersRefundRequestApproveResponses, OrdersRefundRequestApproveErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/refund-requests/{request_id}/approve',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Reject Refund Request
+ *
+ * Refuse the refund, saying why in the note.
+ */
+export const ordersRefundRequestReject = <ThrowOnError extends boolean = true>(options: Options<OrdersRefundRequestRejectData, ThrowOnError>) => (options.client ?? client).post<OrdersRefundRequestRejectResponses, OrdersRefundRequestRejectErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/refund-requests/{request_id}/reject',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Get Order
  */
 export const ordersGet = <ThrowOnError extends boolean = true>(options: Options<OrdersGetData, ThrowOnError>) => (options.client ?? client).get<OrdersGetResponses, OrdersGetErrors, ThrowOnError>({
@@ -485,6 +539,22 @@ export const ordersRecordPayment = <ThrowOnError extends boolean = true>(options
 });
 
 /**
+ * Request Refund
+ *
+ * A refund above the caller's limit, sent for approval: it is priced and checked now, and
+ * made when someone whose limit covers it approves it.
+ */
+export const ordersRefundRequestCreate = <ThrowOnError extends boolean = true>(options: Options<OrdersRefundRequestCreateData, ThrowOnError>) => (options.client ?? client).post<OrdersRefundRequestCreateResponses, OrdersRefundRequestCreateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/orders/{order_id}/refund-requests',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Refund Order
  *
  * Refund by line and quantity (or in full), through the original payment channel.
@@ -497,6 +567,61 @@ export const ordersRefund = <ThrowOnError extends boolean = true>(options: Optio
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * List Payment Accounts
+ */
+export const listPaymentAccounts = <ThrowOnError extends boolean = true>(options?: Options<ListPaymentAccountsData, ThrowOnError>) => (options?.client ?? client).get<ListPaymentAccountsResponses, ListPaymentAccountsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/payment-accounts',
+    ...options
+});
+
+/**
+ * Create Payment Account
+ */
+export const createPaymentAccount = <ThrowOnError extends boolean = true>(options: Options<CreatePaymentAccountData, ThrowOnError>) => (options.client ?? client).post<CreatePaymentAccountResponses, CreatePaymentAccountErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/payment-accounts',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Payment Account
+ */
+export const getPaymentAccount = <ThrowOnError extends boolean = true>(options: Options<GetPaymentAccountData, ThrowOnError>) => (options.client ?? client).get<GetPaymentAccountResponses, GetPaymentAccountErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/payment-accounts/{account_id}',
+    ...options
+});
+
+/**
+ * Update Payment Account
+ */
+export const updatePaymentAccount = <ThrowOnError extends boolean = true>(options: Options<UpdatePaymentAccountData, ThrowOnError>) => (options.client ?? client).patch<UpdatePaymentAccountResponses, UpdatePaymentAccountErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/payment-accounts/{account_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Test Payment Account
+ *
+ * Ask the platform with the stored keys about a payment that cannot exist.
+ */
+export const testPaymentAccount = <ThrowOnError extends boolean = true>(options: Options<TestPaymentAccountData, ThrowOnError>) => (options.client ?? client).post<TestPaymentAccountResponses, TestPaymentAccountErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/payment-accounts/{account_id}/test',
+    ...options
 });
 
 /**

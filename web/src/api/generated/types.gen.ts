@@ -413,6 +413,10 @@ export type AuditLogRead = {
      */
     entity_id: string | null;
     /**
+     * Entity Label
+     */
+    entity_label: string | null;
+    /**
      * Entity Type
      */
     entity_type: string;
@@ -451,9 +455,17 @@ export type BalanceSeries = {
      */
     bucket: string;
     /**
+     * In Total
+     */
+    in_total: number;
+    /**
      * Opening Balance
      */
     opening_balance: number;
+    /**
+     * Out Total
+     */
+    out_total: number;
     /**
      * Points
      */
@@ -1398,6 +1410,10 @@ export type IssueQueueItem = {
         [key: string]: unknown;
     };
     /**
+     * Difference Fen
+     */
+    difference_fen?: number | null;
+    /**
      * Id
      */
     id: number;
@@ -1486,6 +1502,10 @@ export type IssueRead = {
     detail: {
         [key: string]: unknown;
     };
+    /**
+     * Difference Fen
+     */
+    difference_fen?: number | null;
     /**
      * Id
      */
@@ -2896,6 +2916,28 @@ export type PageProductRead = {
 };
 
 /**
+ * Page[RefundRequestQueueItem]
+ */
+export type PageRefundRequestQueueItem = {
+    /**
+     * Items
+     */
+    items: Array<RefundRequestQueueItem>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[RoleRead]
  */
 export type PageRoleRead = {
@@ -3096,6 +3138,252 @@ export type PasswordReset = {
 };
 
 /**
+ * PaymentAccountCreate
+ */
+export type PaymentAccountCreate = {
+    /**
+     * Api V3 Key
+     */
+    api_v3_key?: null;
+    /**
+     * App Id
+     */
+    app_id?: string;
+    /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates?: boolean;
+    /**
+     * Base Url
+     */
+    base_url: string;
+    /**
+     * Channel
+     */
+    channel: 'wechat' | 'alipay' | 'card';
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Extra
+     */
+    extra?: {
+        [key: string]: string;
+    };
+    /**
+     * Merchant Id
+     */
+    merchant_id: string;
+    /**
+     * Name
+     */
+    name?: string;
+    /**
+     * Notify Url
+     */
+    notify_url?: string | null;
+    /**
+     * Platform Public Keys
+     *
+     * {key id: PEM public key or certificate}; two in a rotation
+     */
+    platform_public_keys: {
+        [key: string]: string;
+    };
+    /**
+     * Private Key Id
+     */
+    private_key_id?: string;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * PaymentAccountRead
+ */
+export type PaymentAccountRead = {
+    /**
+     * Api V3 Key
+     */
+    api_v3_key: string | null;
+    /**
+     * App Id
+     */
+    app_id: string;
+    /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates: boolean;
+    /**
+     * Base Url
+     */
+    base_url: string;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Enabled
+     */
+    enabled: boolean;
+    /**
+     * Extra
+     */
+    extra: {
+        [key: string]: string;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Key Current
+     */
+    key_current: boolean;
+    /**
+     * Key Version
+     */
+    key_version: string;
+    /**
+     * Merchant Id
+     */
+    merchant_id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Notify Url
+     */
+    notify_url: string;
+    /**
+     * Notify Url Override
+     */
+    notify_url_override: string | null;
+    /**
+     * Platform Public Keys
+     */
+    platform_public_keys: Array<PlatformKeyRead>;
+    /**
+     * Private Key
+     */
+    private_key: string;
+    /**
+     * Private Key Fingerprint
+     */
+    private_key_fingerprint: string | null;
+    /**
+     * Private Key Id
+     */
+    private_key_id: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * PaymentAccountTest
+ *
+ * What the platform answered when asked about a payment that does not exist, with the
+ * stored keys: `ok` when it answered with a verifiable signature.
+ */
+export type PaymentAccountTest = {
+    /**
+     * Code
+     */
+    code?: string | null;
+    /**
+     * Elapsed Ms
+     */
+    elapsed_ms: number;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Ok
+     */
+    ok: boolean;
+    /**
+     * Status
+     */
+    status?: string | null;
+};
+
+/**
+ * PaymentAccountUpdate
+ *
+ * Only the fields sent are changed. A new private key comes with its key id; the
+ * platform's keys are replaced as a whole (send the old and the new one during a rotation).
+ */
+export type PaymentAccountUpdate = {
+    /**
+     * Api V3 Key
+     */
+    api_v3_key?: null;
+    /**
+     * App Id
+     */
+    app_id?: string | null;
+    /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates?: boolean | null;
+    /**
+     * Base Url
+     */
+    base_url?: string | null;
+    /**
+     * Enabled
+     */
+    enabled?: boolean | null;
+    /**
+     * Extra
+     */
+    extra?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Merchant Id
+     */
+    merchant_id?: string | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Notify Url
+     */
+    notify_url?: string | null;
+    /**
+     * Platform Public Keys
+     */
+    platform_public_keys?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Private Key Id
+     */
+    private_key_id?: string | null;
+    /**
+     * Private Key Pem
+     */
+    private_key_pem?: null;
+};
+
+/**
  * PaymentFailureIn
  *
  * A payment the terminal tried to take for an order, and that failed.
@@ -3216,6 +3504,24 @@ export type PermissionInfo = {
      * Group
      */
     group: string;
+};
+
+/**
+ * PlatformKeyRead
+ */
+export type PlatformKeyRead = {
+    /**
+     * Fingerprint
+     */
+    fingerprint: string;
+    /**
+     * Key Id
+     */
+    key_id: string;
+    /**
+     * Pem
+     */
+    pem: string;
 };
 
 /**
@@ -3729,6 +4035,16 @@ export type RefundBody = {
 };
 
 /**
+ * RefundDecision
+ */
+export type RefundDecision = {
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
  * RefundLineIn
  */
 export type RefundLineIn = {
@@ -3834,6 +4150,157 @@ export type RefundRead = {
      * Status
      */
     status: string;
+};
+
+/**
+ * RefundRequestQueueItem
+ */
+export type RefundRequestQueueItem = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Body
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    /**
+     * Can Decide
+     */
+    can_decide: boolean;
+    /**
+     * Decided At
+     */
+    decided_at: string | null;
+    /**
+     * Decided By
+     */
+    decided_by: string | null;
+    /**
+     * Decision Note
+     */
+    decision_note: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    order_status: OrderStatus;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Refund Id
+     */
+    refund_id: number | null;
+    /**
+     * Requested At
+     */
+    requested_at: string;
+    /**
+     * Requested By
+     */
+    requested_by: string;
+    /**
+     * Requester Limit Fen
+     */
+    requester_limit_fen: number | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+};
+
+/**
+ * RefundRequestRead
+ *
+ * A refund above its requester's limit, waiting for (or given) a decision.
+ */
+export type RefundRequestRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Body
+     */
+    body: {
+        [key: string]: unknown;
+    };
+    /**
+     * Can Decide
+     */
+    can_decide: boolean;
+    /**
+     * Decided At
+     */
+    decided_at: string | null;
+    /**
+     * Decided By
+     */
+    decided_by: string | null;
+    /**
+     * Decision Note
+     */
+    decision_note: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Refund Id
+     */
+    refund_id: number | null;
+    /**
+     * Requested At
+     */
+    requested_at: string;
+    /**
+     * Requested By
+     */
+    requested_by: string;
+    /**
+     * Requester Limit Fen
+     */
+    requester_limit_fen: number | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
 };
 
 /**
@@ -4101,6 +4568,14 @@ export type SeriesPointRead = {
      * Change
      */
     change: number;
+    /**
+     * In Qty
+     */
+    in_qty: number;
+    /**
+     * Out Qty
+     */
+    out_qty: number;
 };
 
 /**
@@ -5486,6 +5961,135 @@ export type WriteOff = {
     reason: string;
 };
 
+/**
+ * PaymentAccountCreate
+ */
+export type PaymentAccountCreateWritable = {
+    /**
+     * Api V3 Key
+     */
+    api_v3_key?: string | null;
+    /**
+     * App Id
+     */
+    app_id?: string;
+    /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates?: boolean;
+    /**
+     * Base Url
+     */
+    base_url: string;
+    /**
+     * Channel
+     */
+    channel: 'wechat' | 'alipay' | 'card';
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Extra
+     */
+    extra?: {
+        [key: string]: string;
+    };
+    /**
+     * Merchant Id
+     */
+    merchant_id: string;
+    /**
+     * Name
+     */
+    name?: string;
+    /**
+     * Notify Url
+     */
+    notify_url?: string | null;
+    /**
+     * Platform Public Keys
+     *
+     * {key id: PEM public key or certificate}; two in a rotation
+     */
+    platform_public_keys: {
+        [key: string]: string;
+    };
+    /**
+     * Private Key Id
+     */
+    private_key_id?: string;
+    /**
+     * Private Key Pem
+     */
+    private_key_pem: string;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * PaymentAccountUpdate
+ *
+ * Only the fields sent are changed. A new private key comes with its key id; the
+ * platform's keys are replaced as a whole (send the old and the new one during a rotation).
+ */
+export type PaymentAccountUpdateWritable = {
+    /**
+     * Api V3 Key
+     */
+    api_v3_key?: string | null;
+    /**
+     * App Id
+     */
+    app_id?: string | null;
+    /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates?: boolean | null;
+    /**
+     * Base Url
+     */
+    base_url?: string | null;
+    /**
+     * Enabled
+     */
+    enabled?: boolean | null;
+    /**
+     * Extra
+     */
+    extra?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Merchant Id
+     */
+    merchant_id?: string | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Notify Url
+     */
+    notify_url?: string | null;
+    /**
+     * Platform Public Keys
+     */
+    platform_public_keys?: {
+        [key: string]: string;
+    } | null;
+    /**
+     * Private Key Id
+     */
+    private_key_id?: string | null;
+    /**
+     * Private Key Pem
+     */
+    private_key_pem?: string | null;
+};
+
 export type HealthData = {
     body?: never;
     path?: never;
@@ -5958,6 +6562,12 @@ export type ListAuditLogsData = {
          */
         actor_id?: string | null;
         /**
+         * Actor
+         *
+         * part of the actor's name
+         */
+        actor?: string | null;
+        /**
          * Action
          *
          * exact, or a prefix ending in "*"
@@ -5971,6 +6581,12 @@ export type ListAuditLogsData = {
          * Entity Id
          */
         entity_id?: string | null;
+        /**
+         * Entity
+         *
+         * part of the entity's name or document number
+         */
+        entity?: string | null;
         /**
          * Store Id
          */
@@ -5990,7 +6606,7 @@ export type ListAuditLogsData = {
         /**
          * Q
          *
-         * text in actor, action, entity, note or request id
+         * text in actor, action, entity (type, id, name), note or request id
          */
         q?: string | null;
         /**
@@ -6039,6 +6655,45 @@ export type ListAuditLogsResponses = {
 
 export type ListAuditLogsResponse = ListAuditLogsResponses[keyof ListAuditLogsResponses];
 
+export type ListAuditActionsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/audit-logs/actions';
+};
+
+export type ListAuditActionsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListAuditActionsError = ListAuditActionsErrors[keyof ListAuditActionsErrors];
+
+export type ListAuditActionsResponses = {
+    /**
+     * Response List Audit Actions
+     *
+     * Successful Response
+     */
+    200: Array<string>;
+};
+
+export type ListAuditActionsResponse = ListAuditActionsResponses[keyof ListAuditActionsResponses];
+
 export type ExportAuditLogsData = {
     body?: never;
     path?: never;
@@ -6060,6 +6715,12 @@ export type ExportAuditLogsData = {
          */
         actor_id?: string | null;
         /**
+         * Actor
+         *
+         * part of the actor's name
+         */
+        actor?: string | null;
+        /**
          * Action
          *
          * exact, or a prefix ending in "*"
@@ -6073,6 +6734,12 @@ export type ExportAuditLogsData = {
          * Entity Id
          */
         entity_id?: string | null;
+        /**
+         * Entity
+         *
+         * part of the entity's name or document number
+         */
+        entity?: string | null;
         /**
          * Store Id
          */
@@ -6092,7 +6759,7 @@ export type ExportAuditLogsData = {
         /**
          * Q
          *
-         * text in actor, action, entity, note or request id
+         * text in actor, action, entity (type, id, name), note or request id
          */
         q?: string | null;
     };
@@ -6989,11 +7656,13 @@ export type OrdersSearchData = {
         /**
          * Q
          *
-         * order no., client order id, phone or member no.
+         * part of the order no. (4+ characters), client order id, phone or its last 4+ digits, member no.
          */
         q?: string | null;
         /**
          * Order No
+         *
+         * the order no. or 4+ characters of it
          */
         order_no?: string | null;
         /**
@@ -7008,6 +7677,8 @@ export type OrdersSearchData = {
         customer?: string | null;
         /**
          * Phone
+         *
+         * the phone or its last 4+ digits
          */
         phone?: string | null;
         /**
@@ -7129,11 +7800,13 @@ export type OrdersExportData = {
         /**
          * Q
          *
-         * order no., client order id, phone or member no.
+         * part of the order no. (4+ characters), client order id, phone or its last 4+ digits, member no.
          */
         q?: string | null;
         /**
          * Order No
+         *
+         * the order no. or 4+ characters of it
          */
         order_no?: string | null;
         /**
@@ -7148,6 +7821,8 @@ export type OrdersExportData = {
         customer?: string | null;
         /**
          * Phone
+         *
+         * the phone or its last 4+ digits
          */
         phone?: string | null;
         /**
@@ -7255,11 +7930,13 @@ export type OrdersExportStartData = {
         /**
          * Q
          *
-         * order no., client order id, phone or member no.
+         * part of the order no. (4+ characters), client order id, phone or its last 4+ digits, member no.
          */
         q?: string | null;
         /**
          * Order No
+         *
+         * the order no. or 4+ characters of it
          */
         order_no?: string | null;
         /**
@@ -7274,6 +7951,8 @@ export type OrdersExportStartData = {
         customer?: string | null;
         /**
          * Phone
+         *
+         * the phone or its last 4+ digits
          */
         phone?: string | null;
         /**
@@ -7632,6 +8311,164 @@ export type OrdersLiveResponses = {
     200: unknown;
 };
 
+export type OrdersRefundRequestsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'pending' | 'approved' | 'rejected';
+        /**
+         * Order Id
+         */
+        order_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/orders/refund-requests';
+};
+
+export type OrdersRefundRequestsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRefundRequestsError = OrdersRefundRequestsErrors[keyof OrdersRefundRequestsErrors];
+
+export type OrdersRefundRequestsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageRefundRequestQueueItem;
+};
+
+export type OrdersRefundRequestsResponse = OrdersRefundRequestsResponses[keyof OrdersRefundRequestsResponses];
+
+export type OrdersRefundRequestApproveData = {
+    body: RefundDecision;
+    path: {
+        /**
+         * Request Id
+         */
+        request_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/refund-requests/{request_id}/approve';
+};
+
+export type OrdersRefundRequestApproveErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRefundRequestApproveError = OrdersRefundRequestApproveErrors[keyof OrdersRefundRequestApproveErrors];
+
+export type OrdersRefundRequestApproveResponses = {
+    /**
+     * Successful Response
+     */
+    200: RefundRequestRead;
+};
+
+export type OrdersRefundRequestApproveResponse = OrdersRefundRequestApproveResponses[keyof OrdersRefundRequestApproveResponses];
+
+export type OrdersRefundRequestRejectData = {
+    body: RefundDecision;
+    path: {
+        /**
+         * Request Id
+         */
+        request_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/refund-requests/{request_id}/reject';
+};
+
+export type OrdersRefundRequestRejectErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRefundRequestRejectError = OrdersRefundRequestRejectErrors[keyof OrdersRefundRequestRejectErrors];
+
+export type OrdersRefundRequestRejectResponses = {
+    /**
+     * Successful Response
+     */
+    200: RefundRequestRead;
+};
+
+export type OrdersRefundRequestRejectResponse = OrdersRefundRequestRejectResponses[keyof OrdersRefundRequestRejectResponses];
+
 export type OrdersGetData = {
     body?: never;
     path: {
@@ -7828,6 +8665,56 @@ export type OrdersRecordPaymentResponses = {
 
 export type OrdersRecordPaymentResponse = OrdersRecordPaymentResponses[keyof OrdersRecordPaymentResponses];
 
+export type OrdersRefundRequestCreateData = {
+    body: RefundBody;
+    path: {
+        /**
+         * Order Id
+         */
+        order_id: number;
+    };
+    query?: never;
+    url: '/api/v1/orders/{order_id}/refund-requests';
+};
+
+export type OrdersRefundRequestCreateErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type OrdersRefundRequestCreateError = OrdersRefundRequestCreateErrors[keyof OrdersRefundRequestCreateErrors];
+
+export type OrdersRefundRequestCreateResponses = {
+    /**
+     * Successful Response
+     */
+    201: RefundRequestRead;
+};
+
+export type OrdersRefundRequestCreateResponse = OrdersRefundRequestCreateResponses[keyof OrdersRefundRequestCreateResponses];
+
 export type OrdersRefundData = {
     body: RefundBody;
     path: {
@@ -7877,6 +8764,247 @@ export type OrdersRefundResponses = {
 };
 
 export type OrdersRefundResponse = OrdersRefundResponses[keyof OrdersRefundResponses];
+
+export type ListPaymentAccountsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         *
+         * this store's accounts and the chain's
+         */
+        store_id?: number | null;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+    };
+    url: '/api/v1/payment-accounts';
+};
+
+export type ListPaymentAccountsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListPaymentAccountsError = ListPaymentAccountsErrors[keyof ListPaymentAccountsErrors];
+
+export type ListPaymentAccountsResponses = {
+    /**
+     * Response List Payment Accounts
+     *
+     * Successful Response
+     */
+    200: Array<PaymentAccountRead>;
+};
+
+export type ListPaymentAccountsResponse = ListPaymentAccountsResponses[keyof ListPaymentAccountsResponses];
+
+export type CreatePaymentAccountData = {
+    body: PaymentAccountCreateWritable;
+    path?: never;
+    query?: never;
+    url: '/api/v1/payment-accounts';
+};
+
+export type CreatePaymentAccountErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreatePaymentAccountError = CreatePaymentAccountErrors[keyof CreatePaymentAccountErrors];
+
+export type CreatePaymentAccountResponses = {
+    /**
+     * Successful Response
+     */
+    201: PaymentAccountRead;
+};
+
+export type CreatePaymentAccountResponse = CreatePaymentAccountResponses[keyof CreatePaymentAccountResponses];
+
+export type GetPaymentAccountData = {
+    body?: never;
+    path: {
+        /**
+         * Account Id
+         */
+        account_id: number;
+    };
+    query?: never;
+    url: '/api/v1/payment-accounts/{account_id}';
+};
+
+export type GetPaymentAccountErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetPaymentAccountError = GetPaymentAccountErrors[keyof GetPaymentAccountErrors];
+
+export type GetPaymentAccountResponses = {
+    /**
+     * Successful Response
+     */
+    200: PaymentAccountRead;
+};
+
+export type GetPaymentAccountResponse = GetPaymentAccountResponses[keyof GetPaymentAccountResponses];
+
+export type UpdatePaymentAccountData = {
+    body: PaymentAccountUpdateWritable;
+    path: {
+        /**
+         * Account Id
+         */
+        account_id: number;
+    };
+    query?: never;
+    url: '/api/v1/payment-accounts/{account_id}';
+};
+
+export type UpdatePaymentAccountErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdatePaymentAccountError = UpdatePaymentAccountErrors[keyof UpdatePaymentAccountErrors];
+
+export type UpdatePaymentAccountResponses = {
+    /**
+     * Successful Response
+     */
+    200: PaymentAccountRead;
+};
+
+export type UpdatePaymentAccountResponse = UpdatePaymentAccountResponses[keyof UpdatePaymentAccountResponses];
+
+export type TestPaymentAccountData = {
+    body?: never;
+    path: {
+        /**
+         * Account Id
+         */
+        account_id: number;
+    };
+    query?: never;
+    url: '/api/v1/payment-accounts/{account_id}/test';
+};
+
+export type TestPaymentAccountErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TestPaymentAccountError = TestPaymentAccountErrors[keyof TestPaymentAccountErrors];
+
+export type TestPaymentAccountResponses = {
+    /**
+     * Successful Response
+     */
+    200: PaymentAccountTest;
+};
+
+export type TestPaymentAccountResponse = TestPaymentAccountResponses[keyof TestPaymentAccountResponses];
 
 export type ListProductsData = {
     body?: never;

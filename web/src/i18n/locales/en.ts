@@ -216,6 +216,8 @@ export default {
       order_export: 'Export orders',
       payment_read: 'View payments',
       payment_write: 'Handle payments',
+      payment_account_read: 'View payment channel settings',
+      payment_account_write: 'Change payment channel settings',
     },
   },
   stores: {
@@ -324,6 +326,7 @@ export default {
     actorTypes: { user: 'User', terminal: 'Terminal', system: 'System', job: 'Background job', payment_callback: 'Payment callback' },
     entityTypes: {
       user: 'User',
+      payment_account: 'Payment account',
       role: 'Role',
       store: 'Store',
       terminal: 'Terminal',

@@ -215,6 +215,8 @@ export default {
       order_export: '导出订单',
       payment_read: '查看支付',
       payment_write: '处理支付',
+      payment_account_read: '查看支付渠道配置',
+      payment_account_write: '修改支付渠道配置',
     },
   },
   stores: {
@@ -323,6 +325,7 @@ export default {
     actorTypes: { user: '用户', terminal: '终端', system: '系统', job: '后台任务', payment_callback: '支付回调' },
     entityTypes: {
       user: '用户',
+      payment_account: '支付账户',
       role: '角色',
       store: '门店',
       terminal: '终端',

@@ -1,0 +1,201 @@
+"""Request and response bodies of the payments domain: channel settings (merchant accounts).
+
+Secrets (our private key, WeChat's APIv3 key) are write-only: a request may set them, no
+answer ever carries them; answers show a mask and, for keys, a fingerprint of the public half
+so a person can compare it with what the platform shows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Annotated, Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+
+from selfmart.kit.schema import InSchema, Schema
+
+#: The platforms a merchant account can be on (`card` is UnionPay).
+PlatformChannel = Literal["wechat", "alipay", "card"]
+
+_PEM_MAX = 16_000
+
+
+def load_private_key(pem: str) -> PrivateKeyTypes:
+    try:
+        return serialization.load_pem_private_key(pem.encode("utf-8"), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not a PEM private key without a password (PKCS#8 or PKCS#1)") from exc
+
+
+def load_public_key(pem: str) -> PublicKeyTypes:
+    """A PEM public key, or the public key of a PEM X.509 certificate."""
+    data = pem.encode("utf-8")
+    try:
+        if b"CERTIFICATE" in data:
+            return x509.load_pem_x509_certificate(data).public_key()
+        return serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("not a PEM public key or X.509 certificate") from exc
+
+
+def fingerprint(key: PublicKeyTypes) -> str:
+    """SHA-256 of the public key's DER form, first 16 hex digits."""
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
+def _check_private(value: SecretStr) -> SecretStr:
+    load_private_key(value.get_secret_value())
+    return value
+
+
+def _check_public_keys(value: dict[str, str]) -> dict[str, str]:
+    for key_id, pem in value.items():
+        if not key_id or len(key_id) > 128:
+            raise ValueError("a key id has 0 or more than 128 characters")
+        if len(pem) > _PEM_MAX:
+            raise ValueError(f"the key {key_id!r} is longer than {_PEM_MAX} characters")
+        try:
+            load_public_key(pem)
+        except ValueError as exc:
+            raise ValueError(f"the key {key_id!r} is {exc}") from None
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or " " in value:
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+PrivateKeyPem = Annotated[SecretStr, Field(max_length=_PEM_MAX), AfterValidator(_check_private)]
+#: WeChat's APIv3 key: 32 characters (AEAD_AES_256_GCM key for callbacks)
+ApiV3Key = Annotated[SecretStr, Field(min_length=32, max_length=32)]
+PublicKeys = Annotated[
+    dict[str, str],
+    Field(max_length=4, description="{key id: PEM public key or certificate}; two in a rotation"),
+    AfterValidator(_check_public_keys),
+]
+Url = Annotated[str, Field(min_length=8, max_length=300), AfterValidator(_check_url)]
+Extra = Annotated[dict[str, Annotated[str, Field(max_length=300)]], Field(max_length=20)]
+MerchantId = Annotated[str, Field(min_length=1, max_length=64)]
+AppId = Annotated[str, Field(max_length=64)]
+KeyId = Annotated[str, Field(max_length=128)]
+
+
+class PaymentAccountCreate(InSchema):
+    #: None: the chain's account, used by every store without its own
+    store_id: int | None = Field(None, ge=1, le=2_147_483_647)
+    channel: PlatformChannel
+    name: str = Field("", max_length=100)
+    enabled: bool = True
+    base_url: Url
+    merchant_id: MerchantId
+    app_id: AppId = ""
+    private_key_pem: PrivateKeyPem
+    private_key_id: KeyId = ""
+    api_v3_key: ApiV3Key | None = None
+    platform_public_keys: PublicKeys = Field(min_length=1)
+    notify_url: Url | None = None
+    extra: Extra = Field(default_factory=dict)
+    auto_refund_duplicates: bool = False
+
+    @model_validator(mode="after")
+    def _platform_needs(self) -> PaymentAccountCreate:
+        if self.channel == "wechat" and self.api_v3_key is None:
+            raise ValueError("api_v3_key: WeChat Pay needs the 32-character APIv3 key")
+        if self.channel in ("wechat", "card") and not self.private_key_id:
+            raise ValueError(
+                "private_key_id: WeChat Pay needs the certificate serial number, "
+                "UnionPay the certId"
+            )
+        if self.channel in ("wechat", "alipay") and not self.app_id:
+            raise ValueError("app_id: WeChat Pay and Alipay need the app id")
+        return self
+
+
+class PaymentAccountUpdate(InSchema):
+    """Only the fields sent are changed. A new private key comes with its key id; the
+    platform's keys are replaced as a whole (send the old and the new one during a rotation)."""
+
+    name: str | None = Field(None, max_length=100)
+    enabled: bool | None = None
+    base_url: Url | None = None
+    merchant_id: MerchantId | None = None
+    app_id: AppId | None = None
+    private_key_pem: PrivateKeyPem | None = None
+    private_key_id: KeyId | None = None
+    api_v3_key: ApiV3Key | None = None
+    platform_public_keys: PublicKeys | None = None
+    notify_url: Url | None = None
+    extra: Extra | None = None
+    auto_refund_duplicates: bool | None = None
+
+    @field_validator(
+        "name", "enabled", "base_url", "merchant_id", "app_id", "private_key_pem",
+        "private_key_id", "api_v3_key", "extra", "auto_refund_duplicates",
+    )  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out but not set to null")
+        return value
+
+    @field_validator("platform_public_keys")
+    @classmethod
+    def _some_key(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if not value:
+            raise ValueError("at least one platform key is needed")
+        return value
+
+
+class PlatformKeyRead(Schema):
+    key_id: str
+    #: SHA-256 of the public key (DER), 16 hex digits
+    fingerprint: str
+    pem: str
+
+
+class PaymentAccountRead(Schema):
+    id: int
+    store_id: int | None
+    channel: str
+    name: str
+    enabled: bool
+    base_url: str
+    merchant_id: str
+    app_id: str
+    private_key_id: str
+    #: never the key: "****" and the fingerprint of its public half
+    private_key: str
+    private_key_fingerprint: str | None
+    #: "****" and its last 4 characters, or None when not set
+    api_v3_key: str | None
+    platform_public_keys: list[PlatformKeyRead]
+    #: where the platform sends callbacks (the setting, or ours by default)
+    notify_url: str
+    notify_url_override: str | None
+    extra: dict[str, str]
+    auto_refund_duplicates: bool
+    #: which master key seals the secrets (see `selfmart rotate-secrets`)
+    key_version: str
+    key_current: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class PaymentAccountTest(Schema):
+    """What the platform answered when asked about a payment that does not exist, with the
+    stored keys: `ok` when it answered with a verifiable signature."""
+
+    ok: bool
+    status: str | None = None
+    code: str | None = None
+    message: str
+    elapsed_ms: int

@@ -1,0 +1,62 @@
+"""Builders for the payments domain: merchant accounts with real (generated) RSA keys."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.kit.crypto import Keyring
+from selfmart.models import PaymentAccount, Store
+from selfmart.payments import accounts
+
+API_V3_KEY = "0123456789abcdefghijklmnopqrstuv"
+
+
+@lru_cache(maxsize=4)
+def rsa_pair(name: str = "merchant") -> tuple[str, str]:
+    """(private PKCS#8 PEM, public SPKI PEM), generated once per name per run."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+async def make_payment_account(
+    session: AsyncSession,
+    store: Store | None,
+    channel: str = "wechat",
+    *,
+    enabled: bool = True,
+    base_url: str = "https://api.mch.weixin.qq.com",
+    keys: Keyring | None = None,
+) -> PaymentAccount:
+    private, _ = rsa_pair("merchant")
+    _, platform_public = rsa_pair("platform")
+    account = PaymentAccount(
+        store_id=store.id if store is not None else None,
+        channel=channel,
+        enabled=enabled,
+        base_url=base_url,
+        merchant_id="1900000109",
+        app_id="wxd678efh567hg6787",
+        private_key_id="5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        private_key_encrypted="",
+        platform_public_keys={"PUB_KEY_ID_0114232134912410000000000001": platform_public},
+        key_version="",
+    )
+    session.add(account)
+    await session.flush()
+    accounts.seal_secrets(account, private, API_V3_KEY if channel == "wechat" else None, keys)
+    await session.flush()
+    return account
