@@ -186,6 +186,39 @@ async def test_ledger_history_filters_exports_and_charts(
     assert r.status_code == 422
 
 
+async def test_chart_totals_sum_movements_not_net_changes(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    # +30 then -26 within the hour: 30 came in and 26 went out, not "+4 in, 0 out".
+    store = await make_store(session)
+    p = await make_product(session)
+    await stock(session, store.id, p.id, 30)
+    await inventory.adjust(
+        session, store_id=store.id, product_id=p.id, actor=CLERK, reason="damaged", delta=-26
+    )
+    headers = await _admin(session, store)
+    since = (utcnow() - timedelta(days=1)).isoformat()
+    for bucket in ("hour", "day", "none"):
+        r = await client.get(
+            f"/api/v1/stores/{store.id}/stock/{p.id}/series",
+            params={"since": since, "bucket": bucket},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["in_total"], body["out_total"]) == (30, 26), bucket
+        assert sum(pt["in_qty"] for pt in body["points"]) == 30
+        assert sum(pt["out_qty"] for pt in body["points"]) == 26
+        assert body["points"][-1]["balance"] == 4
+    r = await client.get(
+        f"/api/v1/stores/{store.id}/stock/{p.id}/series",
+        params={"since": since, "bucket": "day"},
+        headers=headers,
+    )
+    [day] = [pt for pt in r.json()["points"] if pt["in_qty"]]
+    assert (day["change"], day["in_qty"], day["out_qty"]) == (4, 30, 26)
+
+
 async def test_adjust_needs_a_reason_and_write_off_cannot_exceed_stock(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

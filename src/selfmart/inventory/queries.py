@@ -287,6 +287,10 @@ class SeriesPoint:
     balance: int
     #: net change within the bucket (or the movement itself when not bucketed)
     change: int
+    #: units that came in and went out within the bucket: sums of movements, never of the net
+    #: change (+30 then -26 in one hour is 30 in and 26 out, not 4 in)
+    in_qty: int = 0
+    out_qty: int = 0
 
 
 def _bucket_start(at: datetime, bucket: str, zone: ZoneInfo) -> datetime:
@@ -333,13 +337,17 @@ async def balance_series(
     points: list[SeriesPoint] = []
     zone = ZoneInfo(store.timezone)
     async for at, balance, qty in rows:
+        q = int(qty)
+        came, went = max(q, 0), max(-q, 0)
         if bucket == "none":
-            points.append(SeriesPoint(at, int(balance), int(qty)))
+            points.append(SeriesPoint(at, int(balance), q, came, went))
             continue
         start = _bucket_start(at, bucket, zone)
         if points and points[-1].at == start:
             last = points[-1]
-            points[-1] = SeriesPoint(start, int(balance), last.change + int(qty))
+            points[-1] = SeriesPoint(
+                start, int(balance), last.change + q, last.in_qty + came, last.out_qty + went
+            )
         else:
-            points.append(SeriesPoint(start, int(balance), int(qty)))
+            points.append(SeriesPoint(start, int(balance), q, came, went))
     return int(opening or 0), points

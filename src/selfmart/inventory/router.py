@@ -296,7 +296,14 @@ async def stock_series(
         product_id=product_id,
         bucket=bucket,
         opening_balance=opening,
-        points=[SeriesPointRead(at=p.at, balance=p.balance, change=p.change) for p in points],
+        in_total=sum(p.in_qty for p in points),
+        out_total=sum(p.out_qty for p in points),
+        points=[
+            SeriesPointRead(
+                at=p.at, balance=p.balance, change=p.change, in_qty=p.in_qty, out_qty=p.out_qty
+            )
+            for p in points
+        ],
     )
 
 

@@ -50,7 +50,11 @@ class MovementRead(Schema):
 class SeriesPointRead(Schema):
     at: datetime
     balance: int
+    #: net change within the point's bucket
     change: int
+    #: units in and out within the bucket (sums of movements; out is positive)
+    in_qty: int
+    out_qty: int
 
 
 class BalanceSeries(Schema):
@@ -58,6 +62,9 @@ class BalanceSeries(Schema):
     product_id: int
     bucket: str
     opening_balance: int
+    #: units in and out over the whole range (sums of movements, not of net changes)
+    in_total: int
+    out_total: int
     points: list[SeriesPointRead]
 
 

@@ -61,8 +61,8 @@ describe('whole units', () => {
 
 describe('balance series', () => {
   const points = [
-    { at: '2026-03-02T04:00:00Z', balance: 7, change: -3 },
-    { at: '2026-03-01T02:00:00Z', balance: 10, change: 10 },
+    { at: '2026-03-02T04:00:00Z', balance: 7, change: -3, in_qty: 0, out_qty: 3 },
+    { at: '2026-03-01T02:00:00Z', balance: 10, change: 10, in_qty: 10, out_qty: 0 },
   ]
 
   it('starts at the opening balance, follows the points in time order in the store zone, ends at until', () => {
@@ -88,6 +88,11 @@ describe('balance series', () => {
 
   it('totals what came in and went out', () => {
     expect(inOut(points)).toEqual({ inQty: 10, outQty: 3 })
+  })
+
+  it('totals movements, not the net change of a bucket (+30 then -26 in one hour)', () => {
+    const hour = [{ at: '2026-03-01T02:00:00Z', balance: 4, change: 4, in_qty: 30, out_qty: 26 }]
+    expect(inOut(hour)).toEqual({ inQty: 30, outQty: 26 })
   })
 })
 

@@ -51,7 +51,11 @@ export function parseWhole(text: string | number | null | undefined, min: number
 export interface SeriesPoint {
   at: string
   balance: number
+  /** net change within the point's bucket */
   change: number
+  /** units in and out within the bucket (sums of movements; out is positive) */
+  in_qty: number
+  out_qty: number
 }
 
 /**
@@ -88,13 +92,16 @@ export function balanceSeries(
   return out
 }
 
-/** Sums of what came in and went out in a set of points (for the chart's legend). */
+/**
+ * Sums of what came in and went out in a set of points (for the chart's legend): the sums of
+ * the movements, never of the net change per bucket (+30 then -26 in one hour is 30 in, 26 out).
+ */
 export function inOut(points: readonly SeriesPoint[]): { inQty: number; outQty: number } {
   let inQty = 0
   let outQty = 0
   for (const p of points) {
-    if (p.change > 0) inQty += p.change
-    else outQty -= p.change
+    inQty += p.in_qty
+    outQty += p.out_qty
   }
   return { inQty, outQty }
 }
