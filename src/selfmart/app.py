@@ -91,6 +91,10 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         from selfmart.sandbox import sms as sms_sandbox
 
         app.include_router(sms_sandbox.router, prefix="/sandbox/sms")
+    if settings.payment_sandbox_enabled:
+        from selfmart.sandbox import wechatpay as wechatpay_sandbox
+
+        app.include_router(wechatpay_sandbox.router, prefix="/sandbox/wechatpay")
 
     _mount_console(app, settings.static_dir)
     return app

@@ -1,0 +1,767 @@
+"""The WeChat Pay API v3 paths the sandbox serves, below `/sandbox/wechatpay`.
+
+Every request is authenticated as the platform does (Authorization schema, merchant id,
+certificate serial, a 5-minute timestamp window, the RSA signature over
+`METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n`); every answer, errors included, is signed with the
+platform certificate, or with the platform public key when the request names it in
+`Wechatpay-Serial` (public-key mode). Errors are `{"code": ..., "message": ...}` with the
+platform's codes and HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from cryptography import x509
+from fastapi import APIRouter, Request, Response
+
+from selfmart.config import Settings
+from selfmart.kit.time import utcnow
+from selfmart.payments.wechatpay import protocol as wx
+from selfmart.sandbox.wechatpay.keys import SandboxKeys, load
+from selfmart.sandbox.wechatpay.state import (
+    REFUND_SECONDS,
+    STATE,
+    NextCall,
+    Refund,
+    SignMode,
+    Transaction,
+)
+
+router = APIRouter(include_in_schema=False)
+
+#: payment codes whose outcome is fixed (any other well-formed code pays at once)
+TEST_AUTH_CODES = {
+    "success": "130000000000000001",
+    "user_paying": "130000000000000002",
+    "declined": "130000000000000003",
+    "insufficient_funds": "130000000000000004",
+    "timeout": "130000000000000005",
+}
+_AUTH_CODE = re.compile(r"^1[0-5]\d{16}$")
+_OUT_NO = re.compile(r"^[0-9A-Za-z_\-*|]{6,64}$")
+FEE_RATE_PERMILLE = 6
+
+
+class WxError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Ctx:
+    request: Request
+    settings: Settings
+    keys: SandboxKeys
+    target: str
+    mode: SignMode
+    data: dict[str, Any] = field(default_factory=dict)
+    forced: NextCall | None = None
+
+    @property
+    def gateway(self) -> str:
+        """The base URL this client uses (what is before `/v3/` in the URL it called)."""
+        url = str(self.request.url)
+        return url[: url.find("/v3/")]
+
+
+Handler = Callable[[Ctx], Awaitable[tuple[int, dict[str, Any] | None]]]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def sign_response(
+    keys: SandboxKeys, mode: SignMode, status: int, payload: dict[str, Any] | None
+) -> Response:
+    body = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
+    serial, key = STATE.signer(keys, mode)
+    headers = {
+        "Request-ID": uuid.uuid4().hex.upper(),
+        **wx.response_headers(
+            key, serial, body, timestamp=str(int(utcnow().timestamp())), nonce=wx.nonce_str()
+        ),
+    }
+    if payload is None:
+        return Response(status_code=status, headers=headers)
+    return Response(
+        body, status_code=status, headers=headers, media_type="application/json; charset=utf-8"
+    )
+
+
+def _authenticate(ctx: Ctx, method: str, body: bytes) -> None:
+    header = wx.header(dict(ctx.request.headers), "Authorization")
+    if not header:
+        raise WxError(401, "SIGN_ERROR", "Authorization 请求头缺失")
+    try:
+        auth = wx.parse_authorization(header)
+    except wx.ProtocolError as exc:
+        raise WxError(401, "SIGN_ERROR", f"Authorization 格式错误: {exc}") from None
+    if auth.mchid != ctx.keys.mchid:
+        raise WxError(401, "SIGN_ERROR", f"商户号 {auth.mchid} 与签名证书不匹配")
+    if auth.serial_no.upper() != ctx.keys.merchant_serial:
+        raise WxError(401, "SIGN_ERROR", "商户证书序列号 serial_no 有误")
+    if not wx.timestamp_fresh(auth.timestamp, utcnow()):
+        raise WxError(401, "SIGN_ERROR", "timestamp 与系统时间相差超过 5 分钟")
+    message = wx.request_message(method, ctx.target, auth.timestamp, auth.nonce_str, body)
+    if not wx.verify(ctx.keys.merchant_key.public_key(), message, auth.signature):
+        raise WxError(401, "SIGN_ERROR", "签名错误，验签失败")
+
+
+async def handle(request: Request, handler: Handler, *, json_body: bool) -> Response:
+    settings = _settings(request)
+    keys = load(settings.payment_sandbox_dir)
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw_path.decode("latin-1")
+    target = path[path.find("/v3/") :]
+    if request.url.query:
+        target += "?" + request.url.query
+    serial = wx.header(dict(request.headers), "Wechatpay-Serial")
+    mode: SignMode = "public_key" if serial.startswith(wx.PUBLIC_KEY_ID_PREFIX) else "certificate"
+    ctx = Ctx(request=request, settings=settings, keys=keys, target=target, mode=mode)
+    body = await request.body()
+    record: dict[str, Any] = {
+        "at": utcnow().isoformat(),
+        "method": request.method,
+        "url": target,
+        "body": body.decode("utf-8", "replace")[:4000],
+    }
+    STATE.received.append(record)
+    delay = 0.0
+    try:
+        if mode == "public_key" and serial not in STATE.public_key_ids(keys):
+            raise WxError(400, "PARAM_ERROR", f"Wechatpay-Serial {serial} 不是有效的平台公钥ID")
+        _authenticate(ctx, request.method, body)
+        ctx.forced = STATE.take_next(target)
+        if ctx.forced is not None:
+            if ctx.forced.action == "error_500":
+                raise WxError(500, "SYSTEM_ERROR", "系统错误")
+            if ctx.forced.action == "timeout":
+                delay = ctx.forced.seconds
+        if json_body:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                raise WxError(400, "PARAM_ERROR", "请求体不是合法的 JSON") from None
+            if not isinstance(parsed, dict):
+                raise WxError(400, "PARAM_ERROR", "请求体必须是 JSON 对象")
+            ctx.data = parsed
+        status, payload = await handler(ctx)
+        if ctx.forced is not None and ctx.forced.action == "timeout":
+            delay = ctx.forced.seconds
+    except WxError as exc:
+        status, payload = exc.status, {"code": exc.code, "message": exc.message}
+    record["status"] = status
+    record["answer"] = payload
+    if delay:
+        await asyncio.sleep(delay)
+    return sign_response(keys, mode, status, payload)
+
+
+# -- field checks -------------------------------------------------------------------------------
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    value: Any = data
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _str(data: dict[str, Any], dotted: str, *, required: bool = True, max_len: int = 256) -> str:
+    value = _get(data, dotted)
+    if value is None or value == "":
+        if required:
+            raise WxError(400, "PARAM_ERROR", f"缺少必填参数 {dotted}")
+        return ""
+    if not isinstance(value, str):
+        raise WxError(400, "PARAM_ERROR", f"参数 {dotted} 必须是字符串")
+    if len(value) > max_len:
+        raise WxError(400, "PARAM_ERROR", f"参数 {dotted} 长度超过 {max_len}")
+    return value
+
+
+def _int(data: dict[str, Any], dotted: str) -> int:
+    value = _get(data, dotted)
+    if value is None:
+        raise WxError(400, "PARAM_ERROR", f"缺少必填参数 {dotted}")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise WxError(400, "PARAM_ERROR", f"参数 {dotted} 必须是正整数（单位：分）")
+    return value
+
+
+def _merchant(ctx: Ctx) -> None:
+    appid = _str(ctx.data, "appid", max_len=32)
+    mchid = _str(ctx.data, "mchid", max_len=32)
+    if mchid != ctx.keys.mchid or appid != ctx.keys.appid:
+        raise WxError(400, "APPID_MCHID_NOT_MATCH", "appid 和 mchid 不匹配")
+
+
+def _out_trade_no(value: str, name: str = "out_trade_no") -> str:
+    if not _OUT_NO.match(value):
+        raise WxError(400, "PARAM_ERROR", f"参数 {name} 只能是数字、大小写字母_-*|，6 至 64 位")
+    return value
+
+
+def _amount(ctx: Ctx) -> int:
+    total = _int(ctx.data, "amount.total")
+    currency = _get(ctx.data, "amount.currency")
+    if currency not in (None, "CNY"):
+        raise WxError(400, "PARAM_ERROR", "参数 amount.currency 只支持 CNY")
+    return total
+
+
+def _query_mchid(ctx: Ctx) -> None:
+    mchid = ctx.request.query_params.get("mchid")
+    if not mchid:
+        raise WxError(400, "PARAM_ERROR", "缺少必填参数 mchid")
+    if mchid != ctx.keys.mchid:
+        raise WxError(400, "PARAM_ERROR", "参数 mchid 与请求商户不符")
+
+
+def _txn(out_trade_no: str) -> Transaction:
+    txn = STATE.transactions.get(out_trade_no)
+    if txn is None:
+        raise WxError(404, "ORDER_NOT_EXIST", "订单不存在")
+    _expire(txn)
+    return txn
+
+
+def _expire(txn: Transaction) -> None:
+    if txn.trade_state == "NOTPAY" and txn.pay_ref and txn.expires_at is not None:
+        if utcnow() > txn.expires_at:
+            txn.trade_state, txn.trade_state_desc = "CLOSED", "订单已关闭"
+
+
+def _transaction_id() -> str:
+    return "4200" + "".join(secrets.choice("0123456789") for _ in range(24))
+
+
+def _fingerprint(ctx: Ctx, trade_type: str) -> str:
+    keep = {k: ctx.data.get(k) for k in ("description", "amount", "notify_url")}
+    return json.dumps({"t": trade_type, **keep}, sort_keys=True, ensure_ascii=False)
+
+
+def succeed(txn: Transaction, openid: str | None = None) -> None:
+    txn.trade_state, txn.trade_state_desc = "SUCCESS", "支付成功"
+    txn.success_time = utcnow()
+    txn.transaction_id = txn.transaction_id or _transaction_id()
+    txn.openid = openid or txn.openid or "o" + secrets.token_urlsafe(20)[:27]
+
+
+def notify_paid(ctx_settings: Settings, keys: SandboxKeys, txn: Transaction) -> None:
+    STATE.notify(
+        keys,
+        event_type="TRANSACTION.SUCCESS",
+        summary="支付成功",
+        original_type="transaction",
+        resource=txn.document(),
+        url=txn.notify_url,
+        sign_mode=txn.sign_mode,
+        time_scale=ctx_settings.payment_sandbox_time_scale,
+        out_trade_no=txn.out_trade_no,
+    )
+
+
+# -- payments -----------------------------------------------------------------------------------
+
+
+async def _prepay(ctx: Ctx, trade_type: str) -> tuple[Transaction, bool]:
+    """Create (or find again, for the same request) a NATIVE / MWEB / JSAPI transaction."""
+    _merchant(ctx)
+    description = _str(ctx.data, "description", max_len=127)
+    out_trade_no = _out_trade_no(_str(ctx.data, "out_trade_no", max_len=64))
+    notify_url = _str(ctx.data, "notify_url", max_len=256)
+    if not notify_url.startswith(("http://", "https://")):
+        raise WxError(400, "PARAM_ERROR", "参数 notify_url 必须是 http(s) 地址")
+    total = _amount(ctx)
+    expire_text = _str(ctx.data, "time_expire", required=False, max_len=64)
+    expires_at = None
+    if expire_text:
+        try:
+            expires_at = wx.parse_rfc3339(expire_text)
+        except wx.ProtocolError:
+            raise WxError(400, "PARAM_ERROR", "参数 time_expire 不是 RFC 3339 时间") from None
+    fingerprint = _fingerprint(ctx, trade_type)
+    existing = STATE.transactions.get(out_trade_no)
+    if existing is not None:
+        _expire(existing)
+        if existing.trade_state in {"SUCCESS", "REFUND"}:
+            raise WxError(403, "ORDERPAID", "该订单已支付")
+        if existing.trade_state in {"CLOSED", "REVOKED"}:
+            raise WxError(400, "ORDER_CLOSED", "订单已关闭")
+        if existing.fingerprint != fingerprint:
+            raise WxError(400, "INVALID_REQUEST", "商户订单号重复，且请求参数与原订单不一致")
+        return existing, False
+    txn = Transaction(
+        out_trade_no=out_trade_no,
+        appid=ctx.keys.appid,
+        mchid=ctx.keys.mchid,
+        description=description,
+        total=total,
+        trade_type=trade_type,
+        notify_url=notify_url,
+        sign_mode=ctx.mode,
+        fingerprint=fingerprint,
+        created_at=utcnow(),
+        attach=_str(ctx.data, "attach", required=False, max_len=128),
+        expires_at=expires_at,
+        pay_ref="wx" + utcnow().strftime("%d%H%M%S") + secrets.token_hex(12),
+    )
+    if trade_type == "JSAPI":
+        txn.openid = _str(ctx.data, "payer.openid", max_len=128)
+    STATE.transactions[out_trade_no] = txn
+    return txn, True
+
+
+@router.post("/v3/pay/transactions/native")
+async def native(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        txn, _ = await _prepay(ctx, "NATIVE")
+        return 200, {"code_url": f"weixin://wxpay/bizpayurl?pr={txn.pay_ref[-12:]}"}
+
+    return await handle(request, run, json_body=True)
+
+
+@router.post("/v3/pay/transactions/h5")
+async def h5(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        _str(ctx.data, "scene_info.payer_client_ip", max_len=45)
+        _str(ctx.data, "scene_info.h5_info.type", max_len=32)
+        txn, _ = await _prepay(ctx, "MWEB")
+        return 200, {"h5_url": f"{ctx.gateway}/_control/pay?prepay_id={txn.pay_ref}"}
+
+    return await handle(request, run, json_body=True)
+
+
+@router.post("/v3/pay/transactions/jsapi")
+async def jsapi(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        _str(ctx.data, "payer.openid", max_len=128)
+        txn, _ = await _prepay(ctx, "JSAPI")
+        return 200, {"prepay_id": txn.pay_ref}
+
+    return await handle(request, run, json_body=True)
+
+
+@router.post("/v3/pay/transactions/codepay")
+async def codepay(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        _merchant(ctx)
+        description = _str(ctx.data, "description", max_len=127)
+        out_trade_no = _out_trade_no(_str(ctx.data, "out_trade_no", max_len=64))
+        auth_code = _str(ctx.data, "payer.auth_code", max_len=32)
+        _str(ctx.data, "scene_info.store_info.out_id", max_len=32)
+        total = _amount(ctx)
+        if not _AUTH_CODE.match(auth_code):
+            raise WxError(400, "PARAM_ERROR", "参数 payer.auth_code 不是有效的付款码（18 位数字）")
+        existing = STATE.transactions.get(out_trade_no)
+        if existing is not None:
+            if existing.trade_state in {"SUCCESS", "REFUND"}:
+                raise WxError(403, "ORDERPAID", "该订单已支付")
+            if existing.trade_state == "USERPAYING":
+                return 202, {"code": "USERPAYING", "message": "需要用户输入支付密码"}
+            raise WxError(400, "INVALID_REQUEST", "商户订单号重复")
+        txn = Transaction(
+            out_trade_no=out_trade_no,
+            appid=ctx.keys.appid,
+            mchid=ctx.keys.mchid,
+            description=description,
+            total=total,
+            trade_type="MICROPAY",
+            notify_url="",
+            sign_mode=ctx.mode,
+            fingerprint=_fingerprint(ctx, "MICROPAY"),
+            created_at=utcnow(),
+            attach=_str(ctx.data, "attach", required=False, max_len=128),
+            openid="o" + auth_code[-10:] + "sandboxPayer",
+        )
+        STATE.transactions[out_trade_no] = txn
+        forced = ctx.forced.action if ctx.forced else None
+        if auth_code == TEST_AUTH_CODES["user_paying"] or forced == "user_paying":
+            txn.trade_state, txn.trade_state_desc = "USERPAYING", "需要用户输入支付密码"
+            return 202, {"code": "USERPAYING", "message": "需要用户输入支付密码"}
+        if auth_code == TEST_AUTH_CODES["declined"] or forced == "decline":
+            txn.trade_state, txn.trade_state_desc = "PAYERROR", "支付失败，用户拒绝付款"
+            raise WxError(403, "TRADE_ERROR", "交易错误，用户拒绝付款")
+        if auth_code == TEST_AUTH_CODES["insufficient_funds"]:
+            txn.trade_state, txn.trade_state_desc = "PAYERROR", "支付失败，余额不足"
+            raise WxError(403, "NOT_ENOUGH", "用户账户余额不足")
+        succeed(txn)
+        if auth_code == TEST_AUTH_CODES["timeout"]:
+            # paid, but the answer arrives after any client has given up
+            ctx.forced = NextCall(action="timeout")
+        return 200, txn.document()
+
+    return await handle(request, run, json_body=True)
+
+
+@router.get("/v3/pay/transactions/out-trade-no/{out_trade_no}")
+async def query(request: Request, out_trade_no: str) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        _query_mchid(ctx)
+        return 200, _txn(out_trade_no).document()
+
+    return await handle(request, run, json_body=False)
+
+
+@router.get("/v3/pay/transactions/id/{transaction_id}")
+async def query_by_id(request: Request, transaction_id: str) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        _query_mchid(ctx)
+        for txn in STATE.transactions.values():
+            if txn.transaction_id == transaction_id:
+                return 200, txn.document()
+        raise WxError(404, "ORDER_NOT_EXIST", "订单不存在")
+
+    return await handle(request, run, json_body=False)
+
+
+@router.post("/v3/pay/transactions/out-trade-no/{out_trade_no}/close")
+async def close(request: Request, out_trade_no: str) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        if _str(ctx.data, "mchid", max_len=32) != ctx.keys.mchid:
+            raise WxError(400, "PARAM_ERROR", "参数 mchid 与请求商户不符")
+        txn = _txn(out_trade_no)
+        if txn.trade_state in {"SUCCESS", "REFUND"}:
+            raise WxError(403, "ORDERPAID", "该订单已支付，不能关闭")
+        if txn.trade_state not in {"CLOSED", "REVOKED"}:
+            txn.trade_state, txn.trade_state_desc = "CLOSED", "订单已关闭"
+        return 204, None
+
+    return await handle(request, run, json_body=True)
+
+
+@router.post("/v3/pay/transactions/out-trade-no/{out_trade_no}/reverse")
+async def reverse(request: Request, out_trade_no: str) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        _merchant(ctx)
+        txn = _txn(out_trade_no)
+        if txn.trade_type != "MICROPAY":
+            raise WxError(400, "INVALID_REQUEST", "只有付款码支付的订单可以撤销")
+        if txn.refunded:
+            raise WxError(400, "INVALID_REQUEST", "订单已发生退款，不能撤销")
+        # a paid order's money goes back to the customer
+        txn.trade_state, txn.trade_state_desc = "REVOKED", "已撤销"
+        return 200, {"appid": txn.appid, "mchid": txn.mchid, "out_trade_no": txn.out_trade_no}
+
+    return await handle(request, run, json_body=True)
+
+
+# -- refunds ------------------------------------------------------------------------------------
+
+
+@router.post("/v3/refund/domestic/refunds")
+async def refund(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        out_refund_no = _out_trade_no(_str(ctx.data, "out_refund_no", max_len=64), "out_refund_no")
+        amount = _int(ctx.data, "amount.refund")
+        total = _int(ctx.data, "amount.total")
+        if _str(ctx.data, "amount.currency", max_len=16) != "CNY":
+            raise WxError(400, "PARAM_ERROR", "参数 amount.currency 只支持 CNY")
+        transaction_id = _str(ctx.data, "transaction_id", required=False, max_len=32)
+        out_trade_no = _str(ctx.data, "out_trade_no", required=False, max_len=64)
+        if not (transaction_id or out_trade_no):
+            raise WxError(400, "PARAM_ERROR", "transaction_id 和 out_trade_no 必须二选一")
+        txn = next(
+            (
+                t
+                for t in STATE.transactions.values()
+                if (transaction_id and t.transaction_id == transaction_id)
+                or (not transaction_id and t.out_trade_no == out_trade_no)
+            ),
+            None,
+        )
+        if txn is None:
+            raise WxError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
+        existing = STATE.refunds.get(out_refund_no)
+        if existing is not None:
+            if existing.out_trade_no != txn.out_trade_no or existing.refund != amount:
+                raise WxError(
+                    400, "INVALID_REQUEST", "商户退款单号重复，且请求参数与原退款单不一致"
+                )
+            return 200, existing.document()
+        if txn.trade_state not in {"SUCCESS", "REFUND"}:
+            raise WxError(400, "INVALID_REQUEST", "订单未支付成功，不能退款")
+        if total != txn.total:
+            raise WxError(400, "PARAM_ERROR", "参数 amount.total 与原订单金额不符")
+        if amount > txn.total - txn.refunded:
+            raise WxError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
+        if ctx.forced is not None and ctx.forced.action == "decline":
+            raise WxError(403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
+        notify_url = _str(ctx.data, "notify_url", required=False, max_len=256)
+        item = Refund(
+            out_refund_no=out_refund_no,
+            refund_id="50" + "".join(secrets.choice("0123456789") for _ in range(27)),
+            out_trade_no=txn.out_trade_no,
+            transaction_id=txn.transaction_id,
+            refund=amount,
+            total=txn.total,
+            reason=_str(ctx.data, "reason", required=False, max_len=80),
+            notify_url=notify_url,
+            sign_mode=ctx.mode,
+            created_at=utcnow(),
+        )
+        STATE.refunds[out_refund_no] = item
+        txn.refunded += amount
+        txn.trade_state, txn.trade_state_desc = "REFUND", "订单发生过退款，退款详情请查询退款单"
+        scale = ctx.settings.payment_sandbox_time_scale
+        keys = ctx.keys
+        task = asyncio.get_running_loop().create_task(_settle_refund(keys, item, scale))
+        STATE.tasks.add(task)
+        task.add_done_callback(STATE.tasks.discard)
+        return 200, item.document()
+
+    return await handle(request, run, json_body=True)
+
+
+async def _settle_refund(keys: SandboxKeys, item: Refund, time_scale: float) -> None:
+    await asyncio.sleep(REFUND_SECONDS / time_scale)
+    if item.status != "PROCESSING":
+        return
+    item.status, item.success_time = "SUCCESS", utcnow()
+    STATE.notify(
+        keys,
+        event_type="REFUND.SUCCESS",
+        summary="退款成功",
+        original_type="refund",
+        resource={
+            "mchid": keys.mchid,
+            "out_trade_no": item.out_trade_no,
+            "transaction_id": item.transaction_id,
+            "out_refund_no": item.out_refund_no,
+            "refund_id": item.refund_id,
+            "refund_status": item.status,
+            "success_time": wx.rfc3339(item.success_time),
+            "user_received_account": "支付用户零钱",
+            "amount": {
+                "total": item.total,
+                "refund": item.refund,
+                "payer_total": item.total,
+                "payer_refund": item.refund,
+            },
+        },
+        url=item.notify_url,
+        sign_mode=item.sign_mode,
+        time_scale=time_scale,
+        out_trade_no=item.out_trade_no,
+        out_refund_no=item.out_refund_no,
+    )
+
+
+@router.get("/v3/refund/domestic/refunds/{out_refund_no}")
+async def query_refund(request: Request, out_refund_no: str) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        item = STATE.refunds.get(out_refund_no)
+        if item is None:
+            raise WxError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        return 200, item.document()
+
+    return await handle(request, run, json_body=False)
+
+
+# -- certificates -------------------------------------------------------------------------------
+
+
+@router.get("/v3/certificates")
+async def certificates(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        data = []
+        for cert in STATE.certificates(ctx.keys):
+            parsed = x509.load_pem_x509_certificate(cert.pem.encode())
+            nonce = secrets.token_hex(6)
+            data.append(
+                {
+                    "serial_no": cert.serial,
+                    "effective_time": wx.rfc3339(parsed.not_valid_before_utc),
+                    "expire_time": wx.rfc3339(parsed.not_valid_after_utc),
+                    "encrypt_certificate": {
+                        "algorithm": wx.AEAD,
+                        "nonce": nonce,
+                        "associated_data": "certificate",
+                        "ciphertext": wx.aead_encrypt(
+                            ctx.keys.api_v3_key, nonce, "certificate", cert.pem.encode()
+                        ),
+                    },
+                }
+            )
+        ctx.mode = "certificate"
+        return 200, {"data": data}
+
+    return await handle(request, run, json_body=False)
+
+
+# -- bills --------------------------------------------------------------------------------------
+
+
+def _bill_date(ctx: Ctx) -> date:
+    text = ctx.request.query_params.get("bill_date") or ""
+    if not text:
+        raise WxError(400, "PARAM_ERROR", "缺少必填参数 bill_date")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise WxError(400, "PARAM_ERROR", "参数 bill_date 格式应为 yyyy-MM-DD") from None
+    if day > utcnow().astimezone(wx.CST).date():
+        raise WxError(400, "INVALID_REQUEST", "账单日期不能晚于今天")
+    return day
+
+
+def _on(day: date, at: datetime | None) -> bool:
+    return at is not None and at.astimezone(wx.CST).date() == day
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(wx.CST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fee(amount: int) -> int:
+    return (amount * FEE_RATE_PERMILLE + 500) // 1000
+
+
+def trade_bill(day: date, bill_type: str) -> bytes | None:
+    rows: list[list[str]] = []
+    totals = [0] * 6  # settled, refunded, coupon refunds, fees, ordered, refund asked
+    if bill_type in {"ALL", "SUCCESS"}:
+        for t in STATE.transactions.values():
+            if not _on(day, t.success_time) or t.success_time is None:
+                continue
+            fee = _fee(t.total)
+            state = "SUCCESS" if t.trade_state in {"SUCCESS", "REFUND"} else t.trade_state
+            rows.append(
+                [_stamp(t.success_time), t.appid, t.mchid, "0", "", t.transaction_id,
+                 t.out_trade_no, t.openid, t.trade_type, state, "OTHERS", "CNY",
+                 wx.yuan(t.total), "0.00", "0", "0", "0.00", "0.00", "", "", t.description,
+                 t.attach, wx.yuan(fee), "0.60%", wx.yuan(t.total), "0.00", ""]
+            )  # fmt: skip
+            totals[0] += t.total
+            totals[3] += fee
+            totals[4] += t.total
+    if bill_type in {"ALL", "REFUND"}:
+        for r in STATE.refunds.values():
+            if not _on(day, r.success_time) or r.success_time is None:
+                continue
+            t = STATE.transactions[r.out_trade_no]
+            fee = -_fee(r.refund)
+            rows.append(
+                [_stamp(r.success_time), t.appid, t.mchid, "0", "", t.transaction_id,
+                 t.out_trade_no, t.openid, t.trade_type, "REFUND", "OTHERS", "CNY", "0.00",
+                 "0.00", r.refund_id, r.out_refund_no, wx.yuan(r.refund), "0.00", "ORIGINAL",
+                 r.status, t.description, t.attach, wx.yuan(fee), "0.60%", "0.00",
+                 wx.yuan(r.refund), ""]
+            )  # fmt: skip
+            totals[1] += r.refund
+            totals[3] += fee
+            totals[5] += r.refund
+    if not rows:
+        return None
+    rows.sort(key=lambda row: row[0])
+    summary = [str(len(rows)), *(wx.yuan(v) for v in totals)]
+    return wx.format_bill(wx.TRADE_BILL_HEADER, rows, wx.TRADE_BILL_TOTALS_HEADER, summary)
+
+
+def fundflow_bill(day: date, mchid: str) -> bytes | None:
+    entries: list[tuple[datetime, str, str, int, str]] = []
+    for t in STATE.transactions.values():
+        if _on(day, t.success_time) and t.success_time is not None:
+            entries.append((t.success_time, t.transaction_id, "交易", t.total, t.out_trade_no))
+            fee = _fee(t.total)
+            if fee:
+                entries.append(
+                    (t.success_time, t.transaction_id, "扣除交易手续费", -fee, t.out_trade_no)
+                )
+    for r in STATE.refunds.values():
+        if _on(day, r.success_time) and r.success_time is not None:
+            entries.append((r.success_time, r.refund_id, "退款", -r.refund, r.out_refund_no))
+    if not entries:
+        return None
+    entries.sort(key=lambda e: e[0])
+    rows: list[list[str]] = []
+    balance = income = expense = incomes = expenses = 0
+    for at, ref, name, amount, voucher in entries:
+        balance += amount
+        if amount >= 0:
+            incomes, income = incomes + 1, income + amount
+        else:
+            expenses, expense = expenses + 1, expense - amount
+        rows.append(
+            [_stamp(at), ref, "".join(secrets.choice("0123456789") for _ in range(28)), name,
+             name, "收入" if amount >= 0 else "支出", wx.yuan(abs(amount)), wx.yuan(balance),
+             "system" if amount < 0 and name != "退款" else mchid, "", voucher]
+        )  # fmt: skip
+    summary = [str(len(rows)), str(incomes), wx.yuan(income), str(expenses), wx.yuan(expense)]
+    return wx.format_bill(wx.FUNDFLOW_BILL_HEADER, rows, wx.FUNDFLOW_BILL_TOTALS_HEADER, summary)
+
+
+def _bill_answer(ctx: Ctx, data: bytes | None) -> tuple[int, dict[str, Any] | None]:
+    if data is None:
+        raise WxError(400, "NO_STATEMENT_EXIST", "账单文件不存在")
+    tar_type = ctx.request.query_params.get("tar_type") or ""
+    if tar_type not in {"", "GZIP"}:
+        raise WxError(400, "PARAM_ERROR", "参数 tar_type 只能是 GZIP")
+    token = secrets.token_urlsafe(24)
+    STATE.bills[token] = gzip.compress(data) if tar_type == "GZIP" else data
+    return 200, {
+        "download_url": f"{ctx.gateway}/v3/billdownload/file?token={token}",
+        "hash_type": "SHA1",
+        "hash_value": wx.bill_hash(data),
+    }
+
+
+@router.get("/v3/bill/tradebill")
+async def tradebill(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        day = _bill_date(ctx)
+        bill_type = ctx.request.query_params.get("bill_type") or "ALL"
+        if bill_type not in {"ALL", "SUCCESS", "REFUND"}:
+            raise WxError(400, "PARAM_ERROR", "参数 bill_type 只能是 ALL、SUCCESS 或 REFUND")
+        return _bill_answer(ctx, trade_bill(day, bill_type))
+
+    return await handle(request, run, json_body=False)
+
+
+@router.get("/v3/bill/fundflowbill")
+async def fundflowbill(request: Request) -> Response:
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        day = _bill_date(ctx)
+        account = ctx.request.query_params.get("account_type") or "BASIC"
+        if account not in {"BASIC", "OPERATION", "FEES"}:
+            raise WxError(400, "PARAM_ERROR", "参数 account_type 只能是 BASIC、OPERATION 或 FEES")
+        data = fundflow_bill(day, ctx.keys.mchid) if account == "BASIC" else None
+        return _bill_answer(ctx, data)
+
+    return await handle(request, run, json_body=False)
+
+
+@router.get("/v3/billdownload/file")
+async def billdownload(request: Request) -> Response:
+    """The bill file: authorised like any call, answered unsigned (the hash checks it)."""
+    settings = _settings(request)
+    keys = load(settings.payment_sandbox_dir)
+    raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+    target = raw_path[raw_path.find("/v3/") :] + "?" + request.url.query
+    ctx = Ctx(request=request, settings=settings, keys=keys, target=target, mode="certificate")
+    try:
+        _authenticate(ctx, "GET", b"")
+        data = STATE.bills.get(request.query_params.get("token") or "")
+        if data is None:
+            raise WxError(404, "RESOURCE_NOT_EXISTS", "账单文件不存在或下载地址已过期")
+    except WxError as exc:
+        return sign_response(
+            keys, "certificate", exc.status, {"code": exc.code, "message": exc.message}
+        )
+    return Response(data, media_type="application/octet-stream")
