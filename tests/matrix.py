@@ -106,6 +106,26 @@ async def _issue(session: AsyncSession, store: Store) -> int:
     return issue.id
 
 
+async def _refund_request(session: AsyncSession, store: Store) -> int:
+    """A pending refund request on an order of `store`."""
+    from selfmart.models.order import RefundRequest
+
+    order_id = await _order(session, store)
+    request = RefundRequest(
+        order_id=order_id,
+        store_id=store.id,
+        status="pending",
+        amount_fen=100,
+        body={"full": True, "reason": "matrix"},
+        reason="matrix",
+        requested_at=utcnow(),
+        requested_by="matrix",
+    )
+    session.add(request)
+    await session.flush()
+    return request.id
+
+
 async def _job(session: AsyncSession, store: Store) -> int:
     """A job run (owned by nobody: only the system and super admins may see it)."""
     run = JobRun(kind="matrix", status="queued", progress=0, params={}, created_at=utcnow())
@@ -267,6 +287,7 @@ ID_PARAMS: dict[str, IdParam] = {
     "terminal_id": IdParam(_terminal),
     "order_id": IdParam(_order),
     "issue_id": IdParam(_issue),
+    "request_id": IdParam(_refund_request),
     "job_id": IdParam(_job, store_bound=False),
     "product_id": IdParam(_product, store_bound=False),
     "category_id": IdParam(_category, store_bound=False),
@@ -288,6 +309,7 @@ ID_PARAMS: dict[str, IdParam] = {
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/orders/{order_id}/cancel"): {"reason": "matrix"},
     ("POST", "/api/v1/orders/{order_id}/refunds"): {"full": True, "reason": "matrix"},
+    ("POST", "/api/v1/orders/{order_id}/refund-requests"): {"full": True, "reason": "matrix"},
     ("POST", "/api/v1/orders/issues/{issue_id}/actions"): {"action": "close", "note": "matrix"},
     ("POST", "/api/v1/stock-discrepancies/{discrepancy_id}/resolve"): {"note": "matrix"},
     ("POST", "/api/v1/purchase-orders/{po_id}/receive"): {

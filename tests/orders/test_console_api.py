@@ -380,3 +380,64 @@ async def test_a_large_export_runs_as_a_job_with_progress_then_downloads(
     assert r.status_code == 404
     path = export.export_path(get_settings().media_dir, job_id)
     path.unlink(missing_ok=True)
+
+
+async def test_search_finds_a_part_of_the_number_a_phone_s_last_digits_and_the_member_no(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session)
+    cola = await make_product(session, stores=[store])
+    o1 = await make_order(session, store, [(cola, 1)], customer_phone="13812345534")
+    o2 = await make_order(session, store, [(cola, 1)], member_no="M20261206")
+    o3 = await make_order(session, store, [(cola, 1)], customer_phone="+86 139-0000-9876")
+    for order, no in ((o1, "2612060000155534"), (o2, "2612060000277711"), (o3, "2612060000388822")):
+        order.order_no = no
+    o3.customer_phone = "+8613900009876"  # as intake stores it
+    o3.phone_last4 = "9876"
+    await session.flush()
+    h = await _admin(session)
+
+    async def ids(**params: object) -> set[int]:
+        r = await client.get(
+            "/api/v1/orders",
+            params={"store_id": store.id, **params},  # type: ignore[dict-item]
+            headers=h,
+        )
+        assert r.status_code == 200, r.text
+        return {i["id"] for i in r.json()["items"]}
+
+    assert await ids(q="55534") == {o1.id}  # a part of the order number (and the phone's tail)
+    assert await ids(q="0000277") == {o2.id}
+    assert await ids(order_no="77711") == {o2.id}
+    assert await ids(q="5534") == {o1.id}  # the phone's last four
+    assert await ids(q="9876") == {o3.id}
+    assert await ids(phone="09876") == {o3.id}
+    assert await ids(phone="13900009876") == {o3.id}  # the whole number, stored with +86
+    assert await ids(customer="2345534") == {o1.id}
+    assert await ids(q="M20261206") == {o2.id}
+    assert await ids(q="261206") == {o1.id, o2.id, o3.id}
+    assert await ids(q="999") == set()  # under four characters: only whole values
+    assert await ids(q="%") == set()  # LIKE's wildcards are taken literally
+
+
+async def test_cashiers_see_customers_phones_masked_in_the_list_detail_and_export(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session)
+    cola = await make_product(session, stores=[store])
+    order = await make_order(session, store, [(cola, 1)], customer_phone="13812345678")
+    cashier = await auth_headers(session, await make_user(session, role="cashier", stores=[store]))
+    admin = await auth_headers(session, await make_user(session, role="admin", stores=[store]))
+    exporter = await make_role(session, ["order:read", "order:export"])
+    exports = await auth_headers(session, await make_user(session, role=exporter, stores=[store]))
+
+    r = await client.get("/api/v1/orders", params={"q": "5678"}, headers=cashier)
+    assert [i["customer_phone"] for i in r.json()["items"]] == ["138****5678"]
+    r = await client.get(f"/api/v1/orders/{order.id}", headers=cashier)
+    assert r.json()["customer_phone"] == "138****5678"
+    r = await client.get(f"/api/v1/orders/{order.id}", headers=admin)
+    assert r.json()["customer_phone"] == "13812345678"  # admins hold order:pii
+    r = await client.get("/api/v1/orders/export", params={"store_id": store.id}, headers=exports)
+    rows = list(openpyxl.load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[1][17] == "138****5678"
+    assert export.COLUMNS[17][0] == "customer_phone"

@@ -98,6 +98,7 @@ async def test_the_queue_shows_longest_waiting_first_with_actions_scoped_to_stor
     p = await make_product(session, stores=[mine, other])
     o1 = await make_order(session, mine, [(p, 1)], status="payment_failed")
     o2 = await make_order(session, mine, [(p, 1)], status="paid", paid=True)
+    o2.terminal_total_fen = p.price_fen - 50  # the terminal showed less: 50 fen to give back
     o3 = await make_order(session, other, [(p, 1)])
     newer = await _issue(session, o1, "payment_failed", 5)
     older = await _issue(session, o2, "price_mismatch", 90)
@@ -113,6 +114,7 @@ async def test_the_queue_shows_longest_waiting_first_with_actions_scoped_to_stor
     first = body["items"][0]
     assert 90 * 60 <= first["waiting_seconds"] < 91 * 60
     assert first["actions"] == ["refund_difference", "write_off", "close"]
+    assert first["difference_fen"] == 50
     assert first["order_no"] == o2.order_no
     assert first["store_timezone"] == "Asia/Shanghai"
     r = await client.get("/api/v1/orders/issues", params={"kind": "payment_failed"}, headers=h)
@@ -120,6 +122,70 @@ async def test_the_queue_shows_longest_waiting_first_with_actions_scoped_to_stor
     # The abnormal filter of the order list finds the same orders.
     r = await client.get("/api/v1/orders", params={"abnormal": True}, headers=h)
     assert {i["id"] for i in r.json()["items"]} == {o1.id, o2.id}
+
+
+async def test_the_queue_offers_only_the_actions_that_can_work_and_refusals_say_why(
+    client: httpx.AsyncClient, session: AsyncSession, platform: PlatformDouble
+) -> None:
+    """Re-querying an order with no payment (or one through the manual channel), reminding a
+    customer without a phone, refunding a difference there is not: the queue does not offer
+    them, and acting anyway is a 409 whose detail names the reason by a stable code."""
+    store = await make_store(session)
+    p = await make_product(session, stores=[store], price_fen=900)
+    bare = await make_order(session, store, [(p, 1)], status="payment_failed")
+    bare_issue = await _issue(session, bare, "payment_failed", 9)
+    queryable, queryable_issue = await _failed_on_testpay(session, store, p)
+    queryable.customer_phone = "13800001234"
+    queryable_issue.stage = "person"
+    manual = await make_order(session, store, [(p, 1)], status="paid", paid=True)
+    no_difference = await _issue(session, manual, "price_mismatch", 5)
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+
+    r = await client.get("/api/v1/orders/issues", headers=h)
+    offered = {i["id"]: i["actions"] for i in r.json()["items"]}
+    assert offered[bare_issue.id] == ["retry_payment", "close"]
+    assert offered[queryable_issue.id] == ["requery_payment", "retry_payment", "remind", "close"]
+    assert offered[no_difference.id] == ["write_off", "close"]
+    d = (await client.get(f"/api/v1/orders/{bare.id}", headers=h)).json()
+    assert d["issues"][0]["actions"] == ["retry_payment", "close"]
+
+    async def act(issue_id: int, action: str) -> tuple[int, str, str]:
+        r = await client.post(
+            f"/api/v1/orders/issues/{issue_id}/actions", json={"action": action}, headers=h
+        )
+        body = r.json()
+        return r.status_code, body["error"], body["details"][0]["reason"]
+
+    assert await act(bare_issue.id, "requery_payment") == (409, "action_not_allowed", "no_payment")
+    assert await act(bare_issue.id, "remind") == (409, "action_not_allowed", "no_customer_phone")
+    assert await act(no_difference.id, "refund_difference") == (
+        409,
+        "action_not_allowed",
+        "no_difference",
+    )
+    assert await act(no_difference.id, "retry_payment") == (
+        409,
+        "action_not_allowed",
+        "not_for_kind",
+    )
+    manual_pay = await session.scalar(select(Payment).where(Payment.order_id == manual.id))
+    assert manual_pay is not None
+    await _issue(session, manual, "amount_mismatch", 2)
+    r = await client.get("/api/v1/orders/issues", params={"kind": "amount_mismatch"}, headers=h)
+    mismatch = r.json()["items"][0]
+    assert "requery_payment" not in mismatch["actions"]  # manual: no platform to ask
+    assert await act(mismatch["id"], "requery_payment") == (
+        409,
+        "action_not_allowed",
+        "channel_not_queryable",
+    )
+    # The offered actions work.
+    r = await client.post(
+        f"/api/v1/orders/issues/{queryable_issue.id}/actions",
+        json={"action": "requery_payment"},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
 
 
 async def test_close_needs_a_note_and_settles_the_issue(

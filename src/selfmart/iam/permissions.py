@@ -43,6 +43,8 @@ class Perm(StrEnum):
     ORDER_WRITE = "order:write"
     ORDER_REFUND = "order:refund"
     ORDER_EXPORT = "order:export"
+    #: customers' full phone numbers in order answers (others see them masked: 138****5678)
+    ORDER_PII = "order:pii"
     PAYMENT_READ = "payment:read"
     PAYMENT_WRITE = "payment:write"
     #: channel settings: merchant ids and keys on WeChat Pay, Alipay, UnionPay
@@ -85,6 +87,7 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.ORDER_WRITE,
         Perm.ORDER_REFUND,
         Perm.ORDER_EXPORT,
+        Perm.ORDER_PII,
         Perm.PAYMENT_READ,
         Perm.PAYMENT_WRITE,
         Perm.PAYMENT_ACCOUNT_READ,
@@ -118,6 +121,7 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.ORDER_WRITE,
             Perm.ORDER_REFUND,
             Perm.ORDER_EXPORT,
+            Perm.ORDER_PII,
             Perm.PAYMENT_READ,
         ],
     },

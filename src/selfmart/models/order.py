@@ -26,6 +26,16 @@ class Order(Base):
         Index("ix_orders_customer_phone", "customer_phone"),
         Index("ix_orders_member_no", "member_no"),
         Index("ix_orders_phone_last4", "order_no", "phone_last4"),
+        # The console's search by a phone's last digits.
+        Index("ix_orders_phone_tail", "phone_last4", "created_at"),
+        # A part of an order number: trigrams on PostgreSQL (LIKE '%55534%' uses it); on
+        # SQLite, the embedded single-store database, a plain index the search does not need.
+        Index(
+            "ix_orders_order_no_trgm",
+            "order_no",
+            postgresql_using="gin",
+            postgresql_ops={"order_no": "gin_trgm_ops"},
+        ),
         # The abnormal-orders filter: few rows, found without scanning the rest.
         Index(
             "ix_orders_abnormal",
@@ -198,3 +208,39 @@ class OrderIssue(Base):
     resolution: Mapped[str | None] = mapped_column(String(32))
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     note: Mapped[str | None] = mapped_column(String(500))
+
+
+class RefundRequest(Base):
+    """A refund above its requester's limit, waiting for someone whose limit covers it.
+
+    Approving performs the refund (as the approver) through the refunds service; rejecting
+    closes the request with a note. Either happens once: the decision is a conditional update
+    of a pending request."""
+
+    __tablename__ = "refund_requests"
+    __table_args__ = (
+        Index("ix_refund_requests_queue", "status", "requested_at"),
+        Index("ix_refund_requests_order", "order_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    store_id: Mapped[int]
+    #: pending | approved | rejected
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    #: what the refund gives back, as the server priced it when it was asked for
+    amount_fen: Mapped[int]
+    #: the refund asked for, as the refunds API takes it (lines or full, reason, note...)
+    body: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    reason: Mapped[str] = mapped_column(String(300))
+    requested_at: Mapped[datetime]
+    requested_by_id: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(100))
+    #: the requester's limit when they asked (why it needed approval)
+    requester_limit_fen: Mapped[int | None]
+    decided_at: Mapped[datetime | None]
+    decided_by_id: Mapped[str | None] = mapped_column(String(64))
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decision_note: Mapped[str | None] = mapped_column(String(500))
+    #: the refund approval made
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"))

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from selfmart.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from selfmart.errors import (
+    AppError,
+    Conflict,
+    ErrorDetail,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 
 
 class RefundLimitExceeded(Forbidden):
     code, message = "refund_limit_exceeded", "This refund is above your refund limit"
+
+
+class RefundRequestNotFound(NotFound):
+    code, message = "refund_request_not_found", "No such refund request"
+
+
+class RefundRequestDecided(Conflict):
+    code, message = (
+        "refund_request_decided",
+        "This refund request was already approved or rejected",
+    )
+
+    def __init__(self, message: str | None = None, *, field: str, reason: str) -> None:
+        text = message or type(self).message
+        super().__init__(text, details=[ErrorDetail(field=field, reason=reason, message=text)])
 
 
 class IdempotencyConflict(Conflict):
@@ -26,6 +48,14 @@ class IssueNotFound(NotFound):
 
 class ActionNotAllowed(Conflict):
     code, message = "action_not_allowed", "This action does not fit this abnormal order"
+
+
+def refused(reason: str, message: str, field: str = "action") -> ActionNotAllowed:
+    """The 409 for an action that cannot work, naming why by a stable reason code in its
+    detail (no_payment, no_customer_phone, ...), which the console translates."""
+    return ActionNotAllowed(
+        message, details=[ErrorDetail(field=field, reason=reason, message=message)]
+    )
 
 
 class RetryLater(AppError):

@@ -251,7 +251,9 @@ async def stream_xlsx(
             parts = []
             for row in partition:
                 row_no += 1
-                parts.append(_row_xml(row_no, _cells(dict(row), lang)))
+                values = dict(row)
+                values["customer_phone"] = search.shown_phone(values["customer_phone"], actor)
+                parts.append(_row_xml(row_no, _cells(values, lang)))
             sheet.write("".join(parts).encode())
             if on_progress is not None:
                 await on_progress(row_no - 1)

@@ -3,6 +3,8 @@ the automatic rules that run before anyone is bothered."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,8 +17,8 @@ from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
 from selfmart.models import Order, OrderIssue, OrderLine, Payment, Store
-from selfmart.orders import lifecycle
-from selfmart.orders.exceptions import ActionNotAllowed, IssueNotFound
+from selfmart.orders import lifecycle, statemachine
+from selfmart.orders.exceptions import ActionNotAllowed, IssueNotFound, refused
 from selfmart.orders.schemas import IssueAction
 from selfmart.orders.statemachine import OrderStatus
 from selfmart.payments import channels
@@ -40,11 +42,132 @@ RETRY_PAYMENT_WINDOW = timedelta(minutes=15)
 AnySelect = Select[*tuple[Any, ...]]
 
 
-def present(issue: OrderIssue, order: Order | None, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    """What decides which actions can work on an order's issues right now."""
+
+    status: str
+    total_fen: int
+    paid_fen: int
+    refunded_fen: int
+    terminal_total_fen: int | None
+    has_phone: bool
+    #: the channel of the order's latest payment (the one a re-query asks about)
+    payment_channel: str | None
+
+    @classmethod
+    def of(cls, order: Order, payment_channel: str | None) -> OrderFacts:
+        return cls(
+            status=order.status,
+            total_fen=order.total_fen,
+            paid_fen=order.paid_fen,
+            refunded_fen=order.refunded_fen,
+            terminal_total_fen=order.terminal_total_fen,
+            has_phone=bool(order.customer_phone),
+            payment_channel=payment_channel,
+        )
+
+
+async def order_facts(session: AsyncSession, order_ids: Iterable[int]) -> dict[int, OrderFacts]:
+    """The facts of these orders, in two queries (the orders; each one's latest payment)."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    latest = (
+        select(func.max(Payment.id)).where(Payment.order_id.in_(ids)).group_by(Payment.order_id)
+    )
+    channels_by_order = {
+        row.order_id: row.channel
+        for row in (
+            await session.execute(
+                select(Payment.order_id, Payment.channel).where(Payment.id.in_(latest))
+            )
+        ).all()
+    }
+    orders = (await session.scalars(select(Order).where(Order.id.in_(ids)))).all()
+    return {o.id: OrderFacts.of(o, channels_by_order.get(o.id)) for o in orders}
+
+
+def difference_fen(kind: str, facts: OrderFacts) -> int:
+    """The money a refund_difference gives back (0: none)."""
+    left = facts.paid_fen - facts.refunded_fen
+    if kind == "price_mismatch":
+        if facts.terminal_total_fen is None or facts.terminal_total_fen >= facts.total_fen:
+            return 0
+        return max(0, min(facts.total_fen - facts.terminal_total_fen, left))
+    if kind == "amount_mismatch":
+        return max(0, left - facts.total_fen)
+    return 0
+
+
+#: Why an action cannot work now: a stable reason code (the console translates it) and words.
+Refusal = tuple[str, str]
+
+
+def refusal(kind: str, action: str, facts: OrderFacts) -> Refusal | None:
+    """Why `action` cannot work on an open `kind` issue of an order like `facts` (None: it can).
+
+    The queue offers only the actions this allows, and acting checks it again under the
+    order's lock, so what the console offers and what the server accepts are one rule."""
+    if action not in ACTIONS.get(kind, ()):
+        return "not_for_kind", f"{action} does not fit a {kind} issue"
+    status = facts.status
+    owed = facts.total_fen - facts.paid_fen
+    if action == "requery_payment":
+        if facts.payment_channel is None:
+            return "no_payment", "This order has no payment to re-query"
+        if not _queryable(facts.payment_channel):
+            return (
+                "channel_not_queryable",
+                f"The {facts.payment_channel} channel has no platform to ask",
+            )
+    elif action == "retry_payment":
+        if not statemachine.can_move(status, S.AWAITING_PAYMENT):
+            return "order_state", f"A {status} order cannot wait for payment again"
+    elif action == "remind":
+        if owed <= 0 or status not in (*statemachine.UNPAID_STATES, *statemachine.PAID_STATES):
+            return "nothing_owed", "Nothing is owed on this order"
+        if not facts.has_phone:
+            return "no_customer_phone", "This order has no customer phone to text"
+    elif action == "substitute_lines":
+        if status not in (S.AWAITING_PAYMENT, S.PAYMENT_FAILED, S.OUT_OF_STOCK):
+            return "order_state", f"Lines of a {status} order cannot be replaced"
+    elif action == "cancel_lines":
+        if status not in (
+            S.AWAITING_PAYMENT,
+            S.PAYMENT_FAILED,
+            S.OUT_OF_STOCK,
+            *statemachine.REFUNDABLE_STATES,
+        ):
+            return "order_state", f"Lines of a {status} order cannot be cancelled"
+    elif action == "refund_difference" and difference_fen(kind, facts) <= 0:
+        return "no_difference", "There is no difference to refund"
+    return None
+
+
+def _queryable(channel: str) -> bool:
+    try:
+        return channels.get(channel).queryable
+    except ValidationFailed:  # a channel no longer registered
+        return False
+
+
+def allowed_actions(issue: OrderIssue, facts: OrderFacts | None) -> list[str]:
+    if issue.status != "open" or facts is None:
+        return []
+    return [a for a in ACTIONS.get(issue.kind, ()) if refusal(issue.kind, a, facts) is None]
+
+
+def present(issue: OrderIssue, facts: OrderFacts | None, now: datetime) -> dict[str, Any]:
     data = {c.key: getattr(issue, c.key) for c in OrderIssue.__table__.columns}
     end = issue.resolved_at or now
     data["waiting_seconds"] = max(0, int((end - issue.opened_at).total_seconds()))
-    data["actions"] = list(ACTIONS.get(issue.kind, ())) if issue.status == "open" else []
+    data["actions"] = allowed_actions(issue, facts)
+    data["difference_fen"] = (
+        difference_fen(issue.kind, facts)
+        if facts is not None and "refund_difference" in ACTIONS.get(issue.kind, ())
+        else None
+    )
     return data
 
 
@@ -129,9 +252,10 @@ async def queue(
         )
     ).all()
     now = utcnow()
+    facts = await order_facts(session, (row.OrderIssue.order_id for row in rows))
     items = []
     for row in rows:
-        item = present(row.OrderIssue, None, now)
+        item = present(row.OrderIssue, facts.get(row.OrderIssue.order_id), now)
         item.update(
             order_no=row.order_no,
             order_status=row.order_status,
@@ -166,17 +290,21 @@ async def act(
     a double click) acting on the same issue at once take turns, and the second finds it
     settled (409) instead of, say, refunding the difference twice."""
     if body.action not in ACTIONS.get(issue.kind, ()):
-        raise ActionNotAllowed(
+        raise refused(
+            "not_for_kind",
             f"{body.action} does not fit a {issue.kind} issue "
             f"(try: {', '.join(ACTIONS.get(issue.kind, ()))})",
-            field="action",
         )
     order = await session.get_one(
         Order, issue.order_id, with_for_update=True, populate_existing=True
     )
     await session.refresh(issue)
     if issue.status != "open":
-        raise ActionNotAllowed("This abnormal order is already resolved", field="issue_id")
+        raise refused("issue_resolved", "This abnormal order is already resolved", "issue_id")
+    facts = (await order_facts(session, [order.id]))[order.id]
+    why = refusal(issue.kind, body.action, facts)
+    if why is not None:
+        raise refused(*why)
     await audit.record(
         session,
         actor,
@@ -243,12 +371,12 @@ async def requery(session: AsyncSession, order: Order, issue: OrderIssue, actor:
         select(Payment).where(Payment.order_id == order.id).order_by(Payment.id.desc()).limit(1)
     )
     if payment is None:
-        raise ActionNotAllowed("This order has no payment to re-query", field="action")
-    channel = channels.get(payment.channel)
-    if not channel.queryable:
-        raise ActionNotAllowed(
-            f"The {payment.channel} channel has no platform to ask", field="action"
+        raise refused("no_payment", "This order has no payment to re-query")
+    if not _queryable(payment.channel):
+        raise refused(
+            "channel_not_queryable", f"The {payment.channel} channel has no platform to ask"
         )
+    channel = channels.get(payment.channel)
     answer = await channel.query(payment.channel_txn_id, order.order_no)
     await session.execute(
         update(OrderIssue)
@@ -288,18 +416,9 @@ async def _refund_difference(
 ) -> None:
     from selfmart.orders import refunds
 
-    if issue.kind == "price_mismatch":
-        if order.terminal_total_fen is None or order.terminal_total_fen >= order.total_fen:
-            raise ActionNotAllowed(
-                "The customer was not charged more than the terminal showed", field="action"
-            )
-        amount = min(
-            order.total_fen - order.terminal_total_fen, order.paid_fen - order.refunded_fen
-        )
-    else:
-        amount = order.paid_fen - order.refunded_fen - order.total_fen
+    amount = difference_fen(issue.kind, OrderFacts.of(order, None))
     if amount <= 0:
-        raise ActionNotAllowed("There is no difference to refund", field="action")
+        raise refused("no_difference", "There is no difference to refund")
     await refunds.refund_amount(
         session,
         order,

@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from selfmart.audit import service as audit
 from selfmart.errors import Conflict, ErrorDetail, ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.kit.money import fen_to_yuan
 from selfmart.kit.time import utcnow
 from selfmart.models import (
     Order,
@@ -42,7 +43,11 @@ def _line_refund_amount(line: OrderLine, quantity: int) -> int:
     return charged * quantity // units
 
 
-async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor: Actor) -> Refund:
+async def plan(
+    session: AsyncSession, order: Order, body: RefundBody
+) -> tuple[list[RefundLineSpec], int]:
+    """What `body` would refund from this order now, line by line, and the sum (checked:
+    every line on the order, no more units than are left; nothing is changed)."""
     if order.status not in statemachine.REFUNDABLE_STATES:
         statemachine.check(order.status, S.REFUND_REQUESTED)
     lines = {
@@ -98,17 +103,31 @@ async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor
         for line, qty, disposition in wanted
     ]
     amount = sum(s.amount_fen for s in specs)
-    if actor.refund_limit_fen is not None and amount > actor.refund_limit_fen:
-        raise RefundLimitExceeded(
-            f"This refund of {amount} fen is above your limit of {actor.refund_limit_fen} fen",
-            field="amount_fen",
-            limit_fen=actor.refund_limit_fen,
-        )
     refundable = order.paid_fen - order.refunded_fen
     if amount > refundable:
         raise Conflict(
-            f"Only {refundable} fen of this order can still be refunded", field="amount_fen"
+            f"Only {fen_to_yuan(refundable)} yuan of this order can still be refunded",
+            field="amount_fen",
         )
+    return specs, amount
+
+
+def check_limit(actor: Actor, amount: int) -> None:
+    """403 refund_limit_exceeded when `amount` is above the actor's refund limit (the console
+    then offers to send the refund for approval)."""
+    limit = actor.refund_limit_fen
+    if limit is not None and amount > limit:
+        raise RefundLimitExceeded(
+            f"This refund of {fen_to_yuan(amount)} yuan is above your limit of "
+            f"{fen_to_yuan(limit)} yuan; send it for approval",
+            field="amount_fen",
+            limit_fen=limit,
+        )
+
+
+async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor: Actor) -> Refund:
+    specs, amount = await plan(session, order, body)
+    check_limit(actor, amount)
     payment = await _refund_source(session, order, amount)
 
     before = order.status
@@ -283,12 +302,7 @@ async def refund_amount(
     """Give back money that is not tied to lines (an overpayment, a price difference).
 
     The goods stay sold, so the order keeps its status; the refund is on its timeline."""
-    if actor.refund_limit_fen is not None and amount > actor.refund_limit_fen:
-        raise RefundLimitExceeded(
-            f"This refund of {amount} fen is above your limit of {actor.refund_limit_fen} fen",
-            field="amount_fen",
-            limit_fen=actor.refund_limit_fen,
-        )
+    check_limit(actor, amount)
     payment = await _refund_source(session, order, amount)
     record = await payments.refund(
         session,

@@ -26,6 +26,7 @@ from selfmart.orders import (
     live,
     lookup,
     productsync,
+    refund_requests,
     refunds,
     search,
     service,
@@ -49,7 +50,10 @@ from selfmart.orders.schemas import (
     PaymentRead,
     ProductSync,
     RefundBody,
+    RefundDecision,
     RefundRead,
+    RefundRequestQueueItem,
+    RefundRequestRead,
 )
 from selfmart.orders.search import OrderFilters, order_filters
 from selfmart.terminals.dependencies import SIGNED, TerminalDep
@@ -59,6 +63,7 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 
 OrderId = Annotated[int, Path(ge=1, le=2**53)]
 IssueId = Annotated[int, Path(ge=1, le=2**53)]
+RequestId = Annotated[int, Path(ge=1, le=2**53)]
 Filters = Annotated[OrderFilters, Depends(order_filters)]
 
 
@@ -222,7 +227,66 @@ async def act_on_issue(
         raise Forbidden(f"Permission {Perm.ORDER_REFUND.value} is required")
     issue = await issues.get_for_actor(session, issue_id, actor)
     issue = await issues.act(session, issue, body, actor=actor)
-    return issues.present(issue, None, utcnow())
+    facts = await issues.order_facts(session, [issue.order_id])
+    return issues.present(issue, facts.get(issue.order_id), utcnow())
+
+
+@router.get(
+    "/refund-requests",
+    response_model=Page[RefundRequestQueueItem],
+    operation_id="orders_refund_requests",
+    responses=error_responses(401, 403),
+)
+async def refund_request_queue(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_REFUND)],
+    params: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[Literal["pending", "approved", "rejected"], Query()] = "pending",
+    order_id: Annotated[int | None, Query(ge=1, le=2**53)] = None,
+) -> dict[str, Any]:
+    """Refunds waiting for approval that the caller may decide (their limit covers them),
+    and the caller's own requests; oldest first."""
+    items, total = await refund_requests.queue(
+        session, actor, params, status=status, order_id=order_id
+    )
+    return {"items": items, "total": total, "page": params.page, "size": params.size}
+
+
+@router.post(
+    "/refund-requests/{request_id}/approve",
+    response_model=RefundRequestRead,
+    operation_id="orders_refund_request_approve",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def approve_refund_request(
+    request_id: RequestId,
+    body: RefundDecision,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_REFUND)],
+) -> dict[str, Any]:
+    """Make the refund asked for, as the caller (403 if it is above the caller's limit too;
+    409 if it was decided meanwhile)."""
+    request = await refund_requests.get_for_actor(session, request_id, actor)
+    request = await refund_requests.approve(session, request, note=body.note, actor=actor)
+    return refund_requests.present(request, actor)
+
+
+@router.post(
+    "/refund-requests/{request_id}/reject",
+    response_model=RefundRequestRead,
+    operation_id="orders_refund_request_reject",
+    responses=error_responses(401, 403, 404, 409),
+)
+async def reject_refund_request(
+    request_id: RequestId,
+    body: RefundDecision,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_REFUND)],
+) -> dict[str, Any]:
+    """Refuse the refund, saying why in the note."""
+    request = await refund_requests.get_for_actor(session, request_id, actor)
+    request = await refund_requests.reject(session, request, note=body.note, actor=actor)
+    return refund_requests.present(request, actor)
 
 
 @router.get(
@@ -308,6 +372,26 @@ async def refund_order(
     record = await refunds.refund(session, order, body, actor=actor)
     await session.refresh(record, attribute_names=["lines"])
     return record
+
+
+@router.post(
+    "/{order_id}/refund-requests",
+    response_model=RefundRequestRead,
+    status_code=201,
+    operation_id="orders_refund_request_create",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def request_refund(
+    order_id: OrderId,
+    body: RefundBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ORDER_REFUND)],
+) -> dict[str, Any]:
+    """A refund above the caller's limit, sent for approval: it is priced and checked now, and
+    made when someone whose limit covers it approves it."""
+    order = await service.get_for_actor(session, order_id, actor, for_update=True)
+    request = await refund_requests.create(session, order, body, actor=actor)
+    return refund_requests.present(request, actor)
 
 
 # ---------------------------------------------------------------- terminal API (signed)

@@ -146,8 +146,11 @@ class IssueRead(Schema):
     note: str | None
     #: how long it has waited (open) or waited before it was settled
     waiting_seconds: int
-    #: the actions that fit this issue
+    #: the actions that can work on this issue now (by its kind, the order's status, its
+    #: payment's channel, the customer's phone...); empty once it is resolved
     actions: list[str]
+    #: what refund_difference would give back, in fen (null: not an issue with a difference)
+    difference_fen: int | None = None
 
 
 class AuditEntryRead(Schema):
@@ -191,7 +194,43 @@ class IssueQueueItem(IssueRead):
     store_timezone: str
 
 
+class RefundRequestRead(Schema):
+    """A refund above its requester's limit, waiting for (or given) a decision."""
+
+    id: int
+    order_id: int
+    store_id: int
+    #: pending | approved | rejected
+    status: str
+    amount_fen: int
+    #: the refund asked for, as POST /orders/{id}/refunds takes it
+    body: dict[str, Any]
+    reason: str
+    requested_at: datetime
+    requested_by: str
+    requester_limit_fen: int | None
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_note: str | None
+    #: the refund approval made
+    refund_id: int | None
+    #: the caller may approve or reject it (pending, and within their refund limit)
+    can_decide: bool
+
+
+class RefundRequestQueueItem(RefundRequestRead):
+    order_no: str
+    order_status: OrderStatus
+    store_name: str
+    store_timezone: str
+
+
 # ---------------------------------------------------------------- console: acting
+
+
+class RefundDecision(InSchema):
+    #: required to reject; kept on the request, the timeline and the audit log
+    note: Note | None = None
 
 
 class CancelBody(InSchema):

@@ -9,12 +9,13 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Query
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.config import get_settings
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.iam.permissions import Perm
 from selfmart.kit.ids import QueryId, QueryIds
 from selfmart.kit.money import FEN_MAX
 from selfmart.kit.pagination import PageParams
@@ -77,14 +78,22 @@ class OrderFilters:
 def order_filters(
     q: Annotated[
         str | None,
-        Query(max_length=64, description="order no., client order id, phone or member no."),
+        Query(
+            max_length=64,
+            description="part of the order no. (4+ characters), client order id, phone or its "
+            "last 4+ digits, member no.",
+        ),
     ] = None,
-    order_no: Annotated[str | None, Query(max_length=24)] = None,
+    order_no: Annotated[
+        str | None, Query(max_length=24, description="the order no. or 4+ characters of it")
+    ] = None,
     client_order_id: Annotated[str | None, Query(max_length=64)] = None,
     customer: Annotated[
         str | None, Query(max_length=100, description="customer name (part of it) or phone")
     ] = None,
-    phone: Annotated[str | None, Query(max_length=32)] = None,
+    phone: Annotated[
+        str | None, Query(max_length=32, description="the phone or its last 4+ digits")
+    ] = None,
     member_no: Annotated[str | None, Query(max_length=32)] = None,
     store_id: QueryIds = None,
     terminal_id: QueryIds = None,
@@ -139,9 +148,62 @@ def _aware(value: datetime, zone: str | None = None) -> datetime:
     return value.replace(tzinfo=ZoneInfo(zone or get_settings().default_timezone))
 
 
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return f"%{_escape(text)}%"
+
+
+#: Fewest characters of an order number searched as a part of one (the trigram index on
+#: PostgreSQL needs three; four keeps a search from matching half the table).
+MIN_PARTIAL_ORDER_NO = 4
+#: Fewest trailing digits of a phone searched as "ends with" (phone_last4 is indexed).
+MIN_PHONE_DIGITS = 4
+_FULL_PHONE_DIGITS = 11
+
+
+def _digits(text: str) -> str | None:
+    """The text as a phone's digits (spaces, dashes and a leading + dropped), if it is one."""
+    digits = text.replace(" ", "").replace("-", "").removeprefix("+")
+    return digits if digits.isdigit() else None
+
+
+def phone_condition(text: str) -> Any:
+    """A phone: the whole number, or its last 4+ digits (found through phone_last4's index)."""
+    digits = _digits(text)
+    if digits is None or len(digits) < MIN_PHONE_DIGITS:
+        return Order.customer_phone == text
+    ends_with = and_(
+        Order.phone_last4 == digits[-4:],
+        Order.customer_phone.like(f"%{_escape(digits)}", escape="\\"),
+    )
+    if len(digits) >= _FULL_PHONE_DIGITS:  # the whole number, perhaps stored with +86
+        return or_(Order.customer_phone == text, ends_with)
+    return ends_with
+
+
+def order_no_condition(text: str) -> Any:
+    """An order number, whole or any part of it of 4+ characters."""
+    if len(text) < MIN_PARTIAL_ORDER_NO:
+        return Order.order_no == text
+    return Order.order_no.like(_like(text), escape="\\")
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: the last four digits stay (customers give them to be found)."""
+    if not phone:
+        return phone
+    if len(phone) <= 4:
+        return "*" * len(phone)
+    head = phone[:3] if len(phone) >= _FULL_PHONE_DIGITS else ""
+    return head + "*" * (len(phone) - len(head) - 4) + phone[-4:]
+
+
+def shown_phone(phone: str | None, actor: Actor) -> str | None:
+    """The phone as this actor may see it: whole with order:pii, masked without."""
+    return phone if actor.can(Perm.ORDER_PII) else mask_phone(phone)
 
 
 def scope(stmt: AnySelect, actor: Actor) -> AnySelect:
@@ -153,27 +215,29 @@ def scope(stmt: AnySelect, actor: Actor) -> AnySelect:
 def apply_filters(stmt: AnySelect, f: OrderFilters, actor: Actor) -> AnySelect:
     stmt = scope(stmt, actor)
     if f.q:
+        # One box for what a customer or a receipt gives: part of the order number, the
+        # terminal's order id, the phone (or its last digits), the member number.
         stmt = stmt.where(
             or_(
-                Order.order_no == f.q,
+                order_no_condition(f.q),
                 Order.client_order_id == f.q,
-                Order.customer_phone == f.q,
+                phone_condition(f.q),
                 Order.member_no == f.q,
             )
         )
     if f.order_no:
-        stmt = stmt.where(Order.order_no == f.order_no)
+        stmt = stmt.where(order_no_condition(f.order_no))
     if f.client_order_id:
         stmt = stmt.where(Order.client_order_id == f.client_order_id)
     if f.customer:
         stmt = stmt.where(
             or_(
                 Order.customer_name.ilike(_like(f.customer), escape="\\"),
-                Order.customer_phone == f.customer,
+                phone_condition(f.customer),
             )
         )
     if f.phone:
-        stmt = stmt.where(Order.customer_phone == f.phone)
+        stmt = stmt.where(phone_condition(f.phone))
     if f.member_no:
         stmt = stmt.where(Order.member_no == f.member_no)
     if f.store_id:
@@ -268,4 +332,7 @@ async def search(
         .mappings()
         .all()
     )
-    return [dict(r) for r in rows], total
+    items = [dict(r) for r in rows]
+    for item in items:
+        item["customer_phone"] = shown_phone(item["customer_phone"], actor)
+    return items, total

@@ -16,6 +16,7 @@ from selfmart.audit import service as audit
 from selfmart.audit.schemas import AuditFilter
 from selfmart.errors import IllegalTransition, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.iam.permissions import Perm
 from selfmart.jobs import service as jobs
 from selfmart.kit.money import fen_to_yuan
 from selfmart.kit.pagination import PageParams
@@ -34,9 +35,9 @@ from selfmart.models import (
 from selfmart.notify import service as notify
 from selfmart.orders import export, lifecycle, receipts, statemachine, stock
 from selfmart.orders import issues as issue_rules
-from selfmart.orders.exceptions import ActionNotAllowed
+from selfmart.orders.exceptions import refused
 from selfmart.orders.schemas import ManualPaymentBody
-from selfmart.orders.search import OrderFilters
+from selfmart.orders.search import OrderFilters, shown_phone
 from selfmart.orders.statemachine import OrderStatus
 from selfmart.payments import channels
 from selfmart.payments import service as payments
@@ -98,6 +99,7 @@ async def detail(session: AsyncSession, order: Order, *, actor: Actor) -> dict[s
         PageParams(page=1, size=MAX_TRAIL),
     )
     trail = sorted(entries, key=lambda e: e.id)
+    facts = issue_rules.OrderFacts.of(order, pays[-1].channel if pays else None)
     now = utcnow()
     data = {c.key: getattr(order, c.key) for c in Order.__table__.columns}
     data.update(
@@ -110,9 +112,10 @@ async def detail(session: AsyncSession, order: Order, *, actor: Actor) -> dict[s
         payments=pays,
         refunds=list(refunds),
         timeline=list(events),
-        issues=[issue_rules.present(i, order, now) for i in order_issues],
+        issues=[issue_rules.present(i, facts, now) for i in order_issues],
         audit=list(trail),
     )
+    data["customer_phone"] = shown_phone(order.customer_phone, actor)
     return data
 
 
@@ -339,6 +342,7 @@ async def start_export(
             "store_ids": None if actor.store_ids is None else sorted(actor.store_ids),
             "lang": lang,
             "actor_name": actor.name,
+            "pii": actor.can(Perm.ORDER_PII),
         },
     )
     await audit.record(
@@ -379,14 +383,16 @@ async def remind(
     once the platform channels arrive). Sent after commit, through the notify outbox."""
     owed = order.total_fen - order.paid_fen
     if owed <= 0 or order.status not in (*statemachine.UNPAID_STATES, *statemachine.PAID_STATES):
-        raise ActionNotAllowed("Nothing is owed on this order", field="action")
+        raise refused("nothing_owed", "Nothing is owed on this order")
     channel = via or "sms"
     if channel == "member_message":
-        raise ActionNotAllowed(
-            "Member messages arrive with the members domain; use sms", field="via"
+        raise refused(
+            "member_message_unavailable",
+            "Member messages arrive with the members domain; use sms",
+            "via",
         )
     if not order.customer_phone:
-        raise ActionNotAllowed("This order has no customer phone to text", field="via")
+        raise refused("no_customer_phone", "This order has no customer phone to text", "via")
     link = receipts.receipt_url(order.id)
     amount = fen_to_yuan(owed)
     try:
@@ -404,7 +410,9 @@ async def remind(
             data={"order_id": order.id, "owed_fen": owed},
         )
     except LookupError:
-        raise ActionNotAllowed(f"The {channel} channel is not configured", field="via") from None
+        raise refused(
+            "channel_not_configured", f"The {channel} channel is not configured", "via"
+        ) from None
     lifecycle.add_event(
         session,
         order,

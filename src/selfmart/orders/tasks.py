@@ -57,7 +57,10 @@ async def export_orders(run: jobs.RunningJob) -> dict[str, Any]:
         kind="user",
         id=run.created_by,
         name=str(params.get("actor_name", "")),
-        permissions=frozenset({Perm.ORDER_EXPORT.value}),
+        # Phones are written whole only for someone who may see them (order:pii).
+        permissions=frozenset(
+            {Perm.ORDER_EXPORT.value, *([Perm.ORDER_PII.value] if params.get("pii") else [])}
+        ),
         store_ids=None if params["store_ids"] is None else frozenset(params["store_ids"]),
     )
     filters = export.filters_from_params(params["filters"])
