@@ -12,9 +12,9 @@ say `store_bound=False` and are created anywhere. A protected route whose path n
 parameter missing here fails the matrix, so nobody forgets.
 
 Case (c) sends `{}` as the body. FastAPI solves dependencies before it reports body errors,
-so load store-bound path resources in a dependency listed after the permission (as iam's
-`_user_in_scope` does) and another store's id is a 404 whatever the body. A route that must
-validate its body first can register a body that passes validation in BODIES.
+and `iam.dependencies.guard_first` runs the permission before any of them, so a store-bound
+path resource loaded in a dependency is a 404 for another store's id whatever the body. A
+route that must validate its body first can register a body that passes validation in BODIES.
 """
 
 from __future__ import annotations

@@ -167,6 +167,48 @@ async def test_no_credentials_is_401(
     assert r.status_code == 401, r.text
 
 
+def _missing_ids_url(route: Guarded) -> str:
+    """The route's URL with an id that does not exist in every path parameter."""
+    return route.path.format(**dict.fromkeys(route.params, UNKNOWN_ID))
+
+
+ID_ROUTES = [r for r in ROUTES if r.params]
+
+
+def test_the_id_walk_sees_the_routes_that_answered_404_to_strangers() -> None:
+    ids = {r.id for r in ID_ROUTES}
+    for method in ("GET", "PATCH", "DELETE"):
+        assert f"{method} /api/v1/products/{{product_id}}" in ids
+
+
+@pytest.mark.parametrize("route", ID_ROUTES, ids=lambda r: r.id)
+async def test_no_credentials_answers_the_same_for_existing_and_missing_ids(
+    client: httpx.AsyncClient, session: AsyncSession, world: World, route: Guarded
+) -> None:
+    """Auth comes before any look-up (iam.dependencies.guard_first): a stranger cannot tell
+    an id that exists from one that does not, whatever order the route's parameters are in."""
+    existing = await _call(client, route, await _url(session, route, world.store_a, None), {})
+    missing = await _call(client, route, _missing_ids_url(route), {})
+    assert (existing.status_code, existing.json()["error"]) == (401, "unauthorized")
+    assert (missing.status_code, missing.json()["error"]) == (401, "unauthorized"), missing.text
+    assert missing.json()["details"] == existing.json()["details"]
+
+
+PROTECTED_ID_ROUTES = [r for r in PROTECTED if r.params]
+
+
+@pytest.mark.parametrize("route", PROTECTED_ID_ROUTES, ids=lambda r: r.id)
+async def test_without_the_permission_a_missing_id_is_403_too(
+    client: httpx.AsyncClient, session: AsyncSession, world: World, route: Guarded
+) -> None:
+    """The permission, too, is checked before the id is looked up."""
+    assert route.perm is not None
+    user, _ = await _user_with(session, ALL_PERMS - {route.perm.value}, world.store_a)
+    r = await _call(client, route, _missing_ids_url(route), await auth_headers(session, user))
+    assert r.status_code == 403, r.text
+    assert r.json()["error"] == "forbidden"
+
+
 @pytest.mark.parametrize("route", PROTECTED, ids=lambda r: r.id)
 async def test_every_permission_but_the_routes_is_403(
     client: httpx.AsyncClient, session: AsyncSession, world: World, route: Guarded

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +15,7 @@ from selfmart import __version__
 from selfmart.config import Settings, get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import NotFound, error_responses, install_handlers
+from selfmart.iam.dependencies import guard_first
 from selfmart.kit.logging import configure_logging
 from selfmart.kit.ratelimit import RateLimiter
 from selfmart.middleware import BodyLimitMiddleware, NulGuardMiddleware, RequestContextMiddleware
@@ -84,8 +85,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     # route. The prefixes do not overlap, so the order changes nothing else.
     for router in TERMINAL_ROUTERS:
         app.include_router(router, prefix="/api/terminal/v1")
+    # guard_first: every console route checks its caller before it looks any id up.
     for router in API_ROUTERS:
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api/v1", dependencies=[Depends(guard_first)])
 
     if settings.sms_sandbox_enabled:
         from selfmart.sandbox import sms as sms_sandbox

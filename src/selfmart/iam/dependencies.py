@@ -7,13 +7,20 @@ terminal signature, nor a place on PUBLIC_ROUTES.
 FastAPI solves these dependencies before it reports path, query or body validation errors,
 so a caller without credentials or without the permission always gets 401/403 first (only a
 body that is not JSON at all is refused earlier, with a 422 that reveals nothing).
+
+FastAPI solves a route's dependencies in the order its parameters are written, so a route
+that names its resource (`product: ProductForUpdate`) before its permission would look the id
+up first and answer 404 to a stranger. `guard_first`, included by create_app with every
+console router, runs the route's own guard before anything else whatever the order: no id is
+looked up for a caller who may not call the route.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
@@ -92,6 +99,9 @@ async def current_actor(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Actor:
+    known: Actor | None = getattr(request.state, "console_actor", None)
+    if known is not None:  # guard_first authenticated this request already
+        return known
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     claims = decode_access_token(credentials.credentials)
@@ -105,7 +115,7 @@ async def current_actor(
     if user is None or not user.is_active or auth.user_id != user.id:
         raise Unauthorized("The account is not active")
     actor = await load_actor(session, user, auth.id)
-    request.state.actor = actor
+    request.state.actor = request.state.console_actor = actor
     return actor
 
 
@@ -119,13 +129,16 @@ class RequirePermission:
         self.perm = perm
 
     async def __call__(self, actor: CurrentActor) -> Actor:
+        self.check(actor)
+        return actor
+
+    def check(self, actor: Actor) -> None:
         if actor.must_change_password:
             raise PasswordChangeRequired()
         if not actor.can(self.perm):
             raise Forbidden(
                 f"Permission {self.perm.value} is required", code_required=self.perm.value
             )
-        return actor
 
 
 class Authenticated:
@@ -139,9 +152,48 @@ class Authenticated:
         self.allow_pending_password_change = allow_pending_password_change
 
     async def __call__(self, actor: CurrentActor) -> Actor:
+        self.check(actor)
+        return actor
+
+    def check(self, actor: Actor) -> None:
         if actor.must_change_password and not self.allow_pending_password_change:
             raise PasswordChangeRequired()
-        return actor
+
+
+Guard = RequirePermission | Authenticated
+
+
+def declared_guards(dependant: Dependant) -> tuple[Guard, ...]:
+    """Every RequirePermission / Authenticated in a route's dependency tree."""
+    call: Any = dependant.call
+    own: tuple[Guard, ...] = (call,) if isinstance(call, Guard) else ()
+    return own + tuple(g for sub in dependant.dependencies for g in declared_guards(sub))
+
+
+#: id(dependant) -> (dependant, its guards); the dependant is kept so that its id is never
+#: reused for another (FastAPI's routes are not hashable).
+_GUARDS: dict[int, tuple[Dependant, tuple[Guard, ...]]] = {}
+
+
+async def guard_first(request: Request, session: SessionDep) -> None:
+    """Run the matched route's guards before any of its other dependencies (create_app lists
+    this one first on every console router). A public route declares none and passes.
+
+    The bearer token is read here by calling the scheme, not by declaring it, so that the
+    OpenAPI document does not claim public routes need one."""
+    route = request.scope.get("route")
+    dependant: Dependant | None = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _GUARDS.get(id(dependant))
+    if known is None or known[0] is not dependant:
+        known = _GUARDS[id(dependant)] = (dependant, declared_guards(dependant))
+    guards = known[1]
+    if not guards:
+        return
+    actor = await current_actor(request, session, await _bearer(request))
+    for guard in guards:
+        guard.check(actor)
 
 
 def require(perm: Perm) -> object:
