@@ -29,12 +29,17 @@ def test_no_route_under_audit_logs_changes_anything() -> None:
     assert {path for path, _ in audit_routes} == {
         "/api/v1/audit-logs",
         "/api/v1/audit-logs/export",
+        "/api/v1/audit-logs/actions",
     }
     for path, methods in audit_routes:
         assert methods <= {"GET", "HEAD"}, f"{path} accepts {set(methods)}"
     spec = app.openapi()["paths"]
     audit_paths = {p: set(ops) for p, ops in spec.items() if p.startswith("/api/v1/audit")}
-    assert audit_paths == {"/api/v1/audit-logs": {"get"}, "/api/v1/audit-logs/export": {"get"}}
+    assert audit_paths == {
+        "/api/v1/audit-logs": {"get"},
+        "/api/v1/audit-logs/export": {"get"},
+        "/api/v1/audit-logs/actions": {"get"},
+    }
 
 
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "POST"])

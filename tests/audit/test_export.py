@@ -50,9 +50,9 @@ async def test_csv_has_bom_chinese_and_shanghai_times(
     first = rows[2]
     assert first[0] == "2026-03-01 07:30:05"
     assert first[3] == "张三"
-    assert first[7] == str(store.id)
-    assert json.loads(first[8]) == {"name": {"before": "可口可乐", "after": "可口可乐 500ml"}}
-    assert first[9] == '\'=HYPERLINK("http://evil")'  # never a live formula
+    assert first[8] == str(store.id)
+    assert json.loads(first[9]) == {"name": {"before": "可口可乐", "after": "可口可乐 500ml"}}
+    assert first[10] == '\'=HYPERLINK("http://evil")'  # never a live formula
 
 
 async def test_xlsx_is_a_real_workbook(session: AsyncSession, client: httpx.AsyncClient) -> None:
@@ -77,8 +77,8 @@ async def test_xlsx_is_a_real_workbook(session: AsyncSession, client: httpx.Asyn
     # spreadsheets hold wall-clock times: Shanghai time, without a zone
     assert rows[1][0] == datetime(2026, 3, 1, 7, 30, 5)  # noqa: DTZ001
     assert rows[1][3] == "李四"
-    assert rows[1][9] == "=1+1"  # kept as text
-    assert ws.cell(row=2, column=10).data_type == "s"
+    assert rows[1][10] == "=1+1"  # kept as text
+    assert ws.cell(row=2, column=11).data_type == "s"
 
 
 async def test_export_is_scoped_like_the_list(

@@ -82,6 +82,7 @@ async def test_filters_each_narrow_the_result(
         "action": "product.update",
         "entity_type": "product",
         "entity_id": "10",
+        "entity_label": None,
         "store_id": store.id,
         "changes": {},
         "note": None,

@@ -26,6 +26,7 @@ HEADERS = {
         "操作",
         "对象类型",
         "对象ID",
+        "对象名称",
         "门店ID",
         "变更内容",
         "备注",
@@ -40,6 +41,7 @@ HEADERS = {
         "Action",
         "Entity type",
         "Entity ID",
+        "Entity name",
         "Store ID",
         "Changes",
         "Note",
@@ -62,6 +64,7 @@ def _row(entry: AuditLog, zone: ZoneInfo) -> list[Any]:
         entry.action,
         entry.entity_type,
         entry.entity_id,
+        entry.entity_label,
         entry.store_id,
         json.dumps(entry.changes, ensure_ascii=False, sort_keys=True) if entry.changes else "",
         entry.note,
@@ -82,7 +85,8 @@ class AuditWriter:
             self.wb = Workbook(write_only=True)
             self.ws = self.wb.create_sheet("audit")
             self.ws.column_dimensions["A"].width = 20
-            self.ws.column_dimensions["I"].width = 60
+            self.ws.column_dimensions["H"].width = 30
+            self.ws.column_dimensions["J"].width = 60
             self.ws.append(headers)
         else:
             self.text = io.TextIOWrapper(self.file, encoding="utf-8-sig", newline="")

@@ -34,25 +34,37 @@ def audit_filter(
         str | None, Query(max_length=16, description="user | terminal | system | job ...")
     ] = None,
     actor_id: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[
+        str | None, Query(max_length=100, description="part of the actor's name")
+    ] = None,
     action: Annotated[
         str | None, Query(max_length=64, description='exact, or a prefix ending in "*"')
     ] = None,
     entity_type: Annotated[str | None, Query(max_length=64)] = None,
     entity_id: Annotated[str | None, Query(max_length=64)] = None,
+    entity: Annotated[
+        str | None,
+        Query(max_length=100, description="part of the entity's name or document number"),
+    ] = None,
     store_id: QueryId = None,
     since: Annotated[AwareDatetime | None, Query(description="from (inclusive), with zone")] = None,
     until: Annotated[AwareDatetime | None, Query(description="to (exclusive), with zone")] = None,
     q: Annotated[
         str | None,
-        Query(max_length=100, description="text in actor, action, entity, note or request id"),
+        Query(
+            max_length=100,
+            description="text in actor, action, entity (type, id, name), note or request id",
+        ),
     ] = None,
 ) -> AuditFilter:
     return AuditFilter(
         actor_type=actor_type or None,
         actor_id=actor_id or None,
+        actor=(actor or "").strip() or None,
         action=action or None,
         entity_type=entity_type or None,
         entity_id=entity_id or None,
+        entity=(entity or "").strip() or None,
         store_id=store_id,
         since=since,
         until=until,
@@ -78,12 +90,27 @@ async def list_audit_logs(
 ) -> Page[AuditLogRead]:
     """Audit entries of the stores you see, newest first."""
     rows, total = await audit.search(session, actor, f, params)
+    labels = await audit.entity_labels(session, rows)
     return Page[AuditLogRead](
-        items=[AuditLogRead.model_validate(r) for r in rows],
+        items=[
+            AuditLogRead.model_validate(r).model_copy(update={"entity_label": labels[r.id]})
+            for r in rows
+        ],
         total=total,
         page=params.page,
         size=params.size,
     )
+
+
+@router.get(
+    "/actions",
+    response_model=list[str],
+    operation_id="list_audit_actions",
+    responses=error_responses(401, 403),
+)
+async def list_audit_actions(session: SessionDep, actor: Reader) -> list[str]:
+    """The action codes found in the entries you see, for the action filter."""
+    return await audit.actions(session, actor)
 
 
 def _chunks(file: IO[bytes]) -> Iterator[bytes]:

@@ -20,6 +20,8 @@ class AuditLogRead(Schema):
     action: str
     entity_type: str
     entity_id: str | None
+    #: the entity's name or document number ("可口可乐 330ml", "SO202612060001")
+    entity_label: str | None
     store_id: int | None
     changes: dict[str, Any]
     note: str | None
@@ -31,12 +33,16 @@ class AuditLogRead(Schema):
 class AuditFilter:
     actor_type: str | None = None
     actor_id: str | None = None
+    #: part of the actor's name
+    actor: str | None = None
     #: exact action, or a prefix when it ends with "*" ("product.*")
     action: str | None = None
     entity_type: str | None = None
     entity_id: str | None = None
+    #: part of the entity's name or document number
+    entity: str | None = None
     store_id: int | None = None
     since: datetime | None = None
     until: datetime | None = None
-    #: free text: actor name, action, entity, note, request id
+    #: free text: actor name, action, entity (type, id, name), note, request id
     q: str | None = None

@@ -14,6 +14,7 @@ from typing import IO, Any, cast
 from sqlalchemy import ColumnElement, Select, Table, false, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.audit import labels
 from selfmart.audit.export import AuditWriter
 from selfmart.audit.schemas import AuditFilter
 from selfmart.errors import ValidationFailed
@@ -88,8 +89,17 @@ async def record(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     note: str | None = None,
+    label: str | None = None,
 ) -> AuditLog:
-    """Add one audit entry to the current transaction (flushed with the change it records)."""
+    """Add one audit entry to the current transaction (flushed with the change it records).
+
+    `label` names the entity in words (its name, its document number); without one it is
+    taken from the change itself or looked up, so the log reads the same after a delete."""
+    label = (
+        label
+        or labels.from_snapshot(entity_type, before, after)
+        or await labels.look_up(session, entity_type, entity_id)
+    )
     entry = AuditLog(
         occurred_at=utcnow(),
         actor_type=actor.kind,
@@ -98,6 +108,7 @@ async def record(
         action=action,
         entity_type=entity_type,
         entity_id=None if entity_id is None else str(entity_id),
+        entity_label=label[: labels.MAX_LABEL] if label else None,
         store_id=store_id,
         changes=diff(before, after),
         note=note,
@@ -116,6 +127,13 @@ class Change:
     before: Mapping[str, Any] | None = None
     after: Mapping[str, Any] | None = None
     store_id: int | None = None
+    #: the entity's name or number; taken from `after`/`before` when not given
+    label: str | None = None
+
+
+def _label(entity_type: str, change: Change) -> str | None:
+    label = change.label or labels.from_snapshot(entity_type, change.before, change.after)
+    return label[: labels.MAX_LABEL] if label else None
 
 
 def entry_rows(
@@ -139,6 +157,7 @@ def entry_rows(
             "action": action,
             "entity_type": entity_type,
             "entity_id": None if c.entity_id is None else str(c.entity_id),
+            "entity_label": _label(entity_type, c),
             "store_id": c.store_id,
             "changes": diff(c.before, c.after),
             "note": note,
@@ -188,6 +207,8 @@ def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
         stmt = stmt.where(AuditLog.actor_type == f.actor_type)
     if f.actor_id:
         stmt = stmt.where(AuditLog.actor_id == f.actor_id)
+    if f.actor:
+        stmt = stmt.where(AuditLog.actor_name.icontains(f.actor, autoescape=True))
     if f.action:
         if f.action.endswith("*"):
             stmt = stmt.where(AuditLog.action.startswith(f.action[:-1], autoescape=True))
@@ -197,6 +218,8 @@ def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
         stmt = stmt.where(AuditLog.entity_type == f.entity_type)
     if f.entity_id:
         stmt = stmt.where(AuditLog.entity_id == f.entity_id)
+    if f.entity:
+        stmt = stmt.where(AuditLog.entity_label.icontains(f.entity, autoescape=True))
     if f.store_id is not None:
         stmt = stmt.where(AuditLog.store_id == f.store_id)
     if f.since is not None:
@@ -213,6 +236,7 @@ def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
                         AuditLog.action,
                         AuditLog.entity_type,
                         AuditLog.entity_id,
+                        AuditLog.entity_label,
                         AuditLog.note,
                         AuditLog.request_id,
                     )
@@ -227,6 +251,25 @@ async def search(
 ) -> tuple[list[AuditLog], int]:
     """One page of the entries the actor may see that match `f`, newest first."""
     return await paginate(session, _query(actor, f), params)
+
+
+async def entity_labels(
+    session: AsyncSession, entries: Sequence[AuditLog]
+) -> dict[int, str | None]:
+    """Each entry's entity label: the one stored with it, else the entity's name now (entries
+    from before labels were stored, and bulk entries written without one)."""
+    missing = [(e.entity_type, e.entity_id) for e in entries if not e.entity_label]
+    found = await labels.resolve(session, missing) if missing else {}
+    return {e.id: e.entity_label or found.get((e.entity_type, e.entity_id or "")) for e in entries}
+
+
+async def actions(session: AsyncSession, actor: Actor) -> list[str]:
+    """The action codes in the entries the actor may see, for the filter's list."""
+    stmt = select(AuditLog.action).distinct().order_by(AuditLog.action)
+    scope = _scope(actor)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    return list((await session.scalars(stmt)).all())
 
 
 async def export(

@@ -28,6 +28,8 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     entity_type: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(64))
+    #: the entity's name or document number when the entry was written
+    entity_label: Mapped[str | None] = mapped_column(String(200))
     store_id: Mapped[int | None] = mapped_column(index=True)
     #: {"field": {"before": x, "after": y}, ...}
     changes: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)

@@ -655,9 +655,21 @@ export type BodyImportProducts = {
      */
     file: Blob | File;
     /**
+     * List In Stores
+     *
+     * false: new products are listed in no store
+     */
+    list_in_stores?: boolean;
+    /**
      * Mode
      */
     mode?: 'all_or_nothing' | 'good_rows_only';
+    /**
+     * Store Ids
+     *
+     * stores to list new products in; omitted: all of the user's stores
+     */
+    store_ids?: Array<number> | null;
 };
 
 /**
@@ -691,7 +703,9 @@ export type BulkApplyRequest = {
         op: 'move_category';
     } & MoveCategory) | ({
         op: 'add_tags';
-    } & AddTags);
+    } & AddTags) | ({
+        op: 'set_listing';
+    } & SetListing);
     selection: Selection;
     /**
      * Token
@@ -796,7 +810,9 @@ export type BulkPreviewRequest = {
         op: 'move_category';
     } & MoveCategory) | ({
         op: 'add_tags';
-    } & AddTags);
+    } & AddTags) | ({
+        op: 'set_listing';
+    } & SetListing);
     selection: Selection;
 };
 
@@ -3595,6 +3611,10 @@ export type ProductCreate = {
      */
     status?: 'on_sale' | 'off_sale' | null;
     /**
+     * Store Ids
+     */
+    store_ids?: Array<number> | null;
+    /**
      * Tag Ids
      */
     tag_ids?: Array<number> | null;
@@ -4576,6 +4596,26 @@ export type SeriesPointRead = {
      * Out Qty
      */
     out_qty: number;
+};
+
+/**
+ * SetListing
+ *
+ * List the products in stores (so they can be sold there), or unlist them.
+ */
+export type SetListing = {
+    /**
+     * Listed
+     */
+    listed: boolean;
+    /**
+     * Op
+     */
+    op: 'set_listing';
+    /**
+     * Store Ids
+     */
+    store_ids?: Array<number> | null;
 };
 
 /**
