@@ -94,6 +94,10 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
         app.include_router(sms_sandbox.router, prefix="/sandbox/sms")
     if settings.payment_sandbox_enabled:
+        from selfmart.sandbox import alipay as alipay_sandbox
+
+        app.include_router(alipay_sandbox.router, prefix="/sandbox/alipay")
+    if settings.payment_sandbox_enabled:
         from selfmart.sandbox import wechatpay as wechatpay_sandbox
 
         app.include_router(wechatpay_sandbox.router, prefix="/sandbox/wechatpay")

@@ -1,0 +1,147 @@
+"""The Alipay sandbox's merchant, keys and trades: keys on disk (generated on first use under
+`payment_sandbox_dir/alipay`), trades and controls in memory."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from selfmart.config import Settings
+from selfmart.kit.time import utcnow
+from selfmart.payments.alipay import protocol
+from selfmart.sandbox.alipay.callbacks import ALIPAY_RETRY_SECONDS, Notifier
+
+#: Payment codes whose outcome is fixed (Alipay codes are 25-30 followed by 14-22 digits).
+TEST_AUTH_CODES = {
+    "success": "280000000000000001",
+    "user_paying": "280000000000000002",
+    "declined": "280000000000000003",
+    "insufficient_funds": "280000000000000004",
+    "timeout": "280000000000000005",
+}
+BUYER_ID = "2088102177846880"
+BUYER_LOGON_ID = "buy***@sandbox.com"
+
+
+@dataclass
+class Refund:
+    out_request_no: str
+    amount_fen: int
+    reason: str
+    at: datetime
+
+
+@dataclass
+class Trade:
+    out_trade_no: str
+    trade_no: str
+    subject: str
+    total_fen: int
+    #: bar_code | qr | wap
+    product: str
+    status: str  # WAIT_BUYER_PAY | TRADE_SUCCESS | TRADE_CLOSED | TRADE_FINISHED
+    created_at: datetime
+    notify_url: str = ""
+    paid_at: datetime | None = None
+    closed_at: datetime | None = None
+    refunds: dict[str, Refund] = field(default_factory=dict)
+
+    @property
+    def refunded_fen(self) -> int:
+        return sum(r.amount_fen for r in self.refunds.values())
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "out_trade_no": self.out_trade_no,
+            "trade_no": self.trade_no,
+            "subject": self.subject,
+            "total_amount": protocol.fen_to_yuan(self.total_fen),
+            "product": self.product,
+            "trade_status": self.status,
+            "refunded_amount": protocol.fen_to_yuan(self.refunded_fen),
+            "notify_url": self.notify_url,
+        }
+
+
+def _accepted(response: httpx.Response) -> bool:
+    # Alipay stops only when the body is exactly `success` (surrounding blanks tolerated).
+    return response.status_code == 200 and response.text.strip() == "success"
+
+
+class AlipaySandbox:
+    def __init__(self, directory: Path, time_scale: float) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        account_file = directory / "account.json"
+        if account_file.exists():
+            account = json.loads(account_file.read_text())
+        else:
+            app_private, app_public = protocol.generate_key_pair()
+            alipay_private, alipay_public = protocol.generate_key_pair()
+            account = {
+                "app_id": "2021" + "".join(secrets.choice("0123456789") for _ in range(12)),
+                "pid": "2088" + "".join(secrets.choice("0123456789") for _ in range(12)),
+                "app_private_key": app_private,
+                "app_public_key": app_public,
+                "alipay_private_key": alipay_private,
+                "alipay_public_key": alipay_public,
+                "bill_secret": secrets.token_hex(16),
+            }
+            tmp = account_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(account, indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(account_file)
+        self.app_id: str = account["app_id"]
+        self.pid: str = account["pid"]
+        self.app_private_key: str = account["app_private_key"]
+        self.app_public_key: str = account["app_public_key"]
+        self.alipay_private_key: str = account["alipay_private_key"]
+        self.alipay_public_key: str = account["alipay_public_key"]
+        self.bill_secret: str = account["bill_secret"]
+        self.trades: dict[str, Trade] = {}
+        self.received: list[dict[str, Any]] = []
+        #: what the next gateway calls do instead of the usual (control API)
+        self.next_actions: list[dict[str, Any]] = []
+        #: what the next notifications do (control API)
+        self.notify_modes: list[dict[str, Any]] = []
+        #: a notification held back by `out_of_order`, sent after the next one
+        self.held: list[tuple[str, bytes, dict[str, str]]] = []
+        self.notifier = Notifier(ALIPAY_RETRY_SECONDS, _accepted, time_scale)
+        self._serial = 0
+
+    def new_trade_no(self) -> str:
+        self._serial += 1
+        return f"{utcnow():%Y%m%d}22001{secrets.randbelow(10**10):010d}{self._serial:05d}"
+
+    def take_action(self, method: str) -> dict[str, Any] | None:
+        for i, action in enumerate(self.next_actions):
+            if action.get("method") in (None, "", method):
+                return self.next_actions.pop(i)
+        return None
+
+    def reset(self) -> None:
+        self.trades.clear()
+        self.received.clear()
+        self.next_actions.clear()
+        self.notify_modes.clear()
+        self.held.clear()
+
+
+_SANDBOXES: dict[Path, AlipaySandbox] = {}
+
+
+def sandbox_for(settings: Settings) -> AlipaySandbox:
+    directory = (settings.payment_sandbox_dir / "alipay").resolve()
+    sandbox = _SANDBOXES.get(directory)
+    if sandbox is None:
+        sandbox = _SANDBOXES[directory] = AlipaySandbox(
+            directory, settings.payment_sandbox_time_scale
+        )
+    sandbox.notifier.time_scale = settings.payment_sandbox_time_scale
+    return sandbox
