@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
+from selfmart.catalog import listing as store_listing
 from selfmart.catalog import repository as repo
 from selfmart.catalog import service as catalog
 from selfmart.catalog.exceptions import PreviewStale, invalid
@@ -30,6 +31,7 @@ from selfmart.catalog.schemas import (
     BulkResult,
     MoveCategory,
     Selection,
+    SetListing,
     SetPrice,
     SetStatus,
     SetThreshold,
@@ -197,6 +199,25 @@ async def compute_changes(
             raise invalid("action.category_id", "category_not_found", "No such category")
         for pid in ids:
             change(pid, "category_id", products[pid].category_id, action.category_id)
+    elif isinstance(action, SetListing):
+        stores = await store_listing.target_stores(
+            session, actor, action.store_ids, field="action.store_ids"
+        )
+        listed = {
+            (sid, pid)
+            for sid, pid in (
+                await session.execute(
+                    select(StoreProduct.store_id, StoreProduct.product_id).where(
+                        StoreProduct.store_id.in_(stores),
+                        StoreProduct.product_id.in_(ids),
+                        StoreProduct.is_listed.is_(True),
+                    )
+                )
+            ).all()
+        }
+        for pid in ids:
+            for sid in stores:
+                change(pid, "is_listed", (sid, pid) in listed, action.listed, sid)
     elif isinstance(action, AddTags):
         tags = {
             t.id: t.name
@@ -254,8 +275,12 @@ async def apply(session: AsyncSession, request: BulkApplyRequest, *, actor: Acto
         raise PreviewStale(field="token")
     now = utcnow()
     product_rows: list[dict[str, Any]] = []
+    listing_changes: dict[int, list[int]] = {}
     for c in changes:
-        if c.store_id is not None:
+        if c.field == "is_listed":
+            assert c.store_id is not None
+            listing_changes.setdefault(c.store_id, []).append(c.product_id)
+        elif c.store_id is not None:
             await session.execute(
                 update(StoreProduct)
                 .where(StoreProduct.store_id == c.store_id, StoreProduct.product_id == c.product_id)
@@ -281,6 +306,16 @@ async def apply(session: AsyncSession, request: BulkApplyRequest, *, actor: Acto
         )
     if product_rows:
         await session.execute(update(Product), product_rows)
+    if isinstance(request.action, SetListing):
+        for store_id, pids in sorted(listing_changes.items()):
+            await store_listing.set_listed(session, pids, [store_id], listed=request.action.listed)
+    elif isinstance(request.action, SetThreshold) and changes:
+        store = request.action.store_id
+        await store_listing.thresholds_changed(
+            session,
+            [c.product_id for c in changes],
+            store_ids=None if store is None else [store],
+        )
     if not changes:
         # Nothing to change is still a confirmed operation: leave a trace of it.
         await audit.record(

@@ -22,12 +22,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
+from selfmart.catalog import listing as listings
 from selfmart.catalog.barcodes import BarcodeError, parse_barcode
 from selfmart.catalog.exceptions import invalid, unsupported
 from selfmart.catalog.pinyin import search_keys
 from selfmart.catalog.schemas import ImportMode, ImportReport, ImportRowError
 from selfmart.iam.actor import Actor
 from selfmart.kit import tabular
+from selfmart.kit.schema import control_character
 from selfmart.kit.tabular import Cell, Encoding, Table, TabularError
 from selfmart.kit.time import utcnow
 from selfmart.models import Category, Product, ProductBarcode, ProductTag, Tag
@@ -113,6 +115,8 @@ class ImportOptions:
     create_categories: bool = False
     create_tags: bool = False
     max_rows: int = 100_000
+    #: The stores new products are listed in (resolved from the user's choice by the caller).
+    store_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -326,6 +330,14 @@ def parse_rows(table: Table, mapping: dict[int, str], errors: _Collector) -> lis
             first_seen[bc.code] = number
             row.codes.append((bc.code, bc.kind))
         for key, cell in by_key.items():
+            # A cell of several barcodes or tags may put one on each line.
+            multiline = key in ("barcode", "tags")
+            if isinstance(cell, str) and (char := control_character(cell, multiline=multiline)):
+                message = f"contains a control character ({char!r})"
+                errors.add(number, key, "control_character", message, cell)
+                row.failed.add(key)
+                ok = False
+                continue
             try:
                 if key in ("price", "cost", "member_price"):
                     row.values[
@@ -571,12 +583,15 @@ async def write_rows(
     rows: list[Row],
     cats: dict[tuple[str, ...], int],
     tags: dict[str, int],
+    options: ImportOptions,
     *,
     actor: Actor,
     progress: Progress | None,
 ) -> tuple[int, int]:
     """Create and update products for validated rows; one audit entry per product."""
     now = utcnow()
+    stores = options.store_ids
+    threshold_changed: list[int] = []
     creates = [r for r in rows if r.product_id is None]
     updates = [r for r in rows if r.product_id is not None]
     done = 0
@@ -617,12 +632,15 @@ async def write_rows(
                         **{f: v[f] for f in _AUDIT_FIELDS},
                         "barcodes": [c for c, _ in r.codes],
                         "tags": sorted(r.tags or []),
+                        "listed_in_stores": stores,
                     },
                 )
             )
         await session.execute(insert(ProductBarcode), barcode_rows)
         if tag_rows:
             await session.execute(insert(ProductTag), tag_rows)
+        if stores:
+            await listings.set_listed(session, ids, stores)
         await audit.record_many(
             session, actor, "product.create", "product", created_log, note="import"
         )
@@ -668,6 +686,8 @@ async def write_rows(
             changed = after != before or new_codes or tag_after != tag_before
             if not changed:
                 continue
+            if after["low_stock_threshold"] != before["low_stock_threshold"]:
+                threshold_changed.append(r.product_id)
             changes["updated_at"] = now
             changes["id"] = r.product_id
             by_keys.setdefault(tuple(sorted(changes)), []).append(changes)
@@ -702,6 +722,7 @@ async def write_rows(
         done += len(chunk)
         if progress:
             await progress(done, total)
+    await listings.thresholds_changed(session, threshold_changed)
     return len(creates), len(updates)
 
 
@@ -727,7 +748,7 @@ async def import_table(
         await _create_categories(session, actor, new_cats, cats)
         await _create_tags(session, actor, new_tags, tags)
         created, updated = await write_rows(
-            session, good, cats, tags, actor=actor, progress=progress
+            session, good, cats, tags, options, actor=actor, progress=progress
         )
     status = "rejected" if rejected else ("partial" if errors.bad_rows else "imported")
     report = ImportReport(

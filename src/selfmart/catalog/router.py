@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from selfmart.catalog import bulk, importer, tasks
 from selfmart.catalog import images as media
+from selfmart.catalog import listing as listings
 from selfmart.catalog import service as catalog
 from selfmart.catalog.dependencies import ProductDep, SettingsDep, StorageDep
 from selfmart.catalog.exceptions import too_large
@@ -195,8 +196,20 @@ async def import_products(
     encoding: Annotated[Encoding, Form(description="csv only")] = "auto",
     create_categories: Annotated[bool, Form()] = False,
     create_tags: Annotated[bool, Form()] = False,
+    store_ids: Annotated[
+        list[int] | None,
+        Form(description="stores to list new products in; omitted: all of the user's stores"),
+    ] = None,
+    list_in_stores: Annotated[
+        bool, Form(description="false: new products are listed in no store")
+    ] = True,
 ) -> ImportReport | ImportStarted:
     """Small files are imported at once (200, the report); larger ones start a job (202)."""
+    stores = (
+        await listings.target_stores(session, actor, store_ids, field="store_ids")
+        if list_in_stores
+        else []
+    )
     data = await read_upload(file, settings.import_max_bytes, "file")
     options = importer.ImportOptions(
         mode=mode,
@@ -204,6 +217,7 @@ async def import_products(
         create_categories=create_categories,
         create_tags=create_tags,
         max_rows=settings.import_max_rows,
+        store_ids=stores,
     )
     result = await tasks.submit_import(
         session,

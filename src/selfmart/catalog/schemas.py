@@ -134,6 +134,9 @@ class ProductCreate(_ProductFields):
     name: str = Field(min_length=1, max_length=200)
     price_fen: StrictFen
     cost_fen: StrictFen = 0
+    #: The stores that sell the new product; omitted: every active store of the creator's,
+    #: [] lists it nowhere yet.
+    store_ids: list[Id] | None = Field(None, max_length=1000)
 
 
 class ProductUpdate(_ProductFields):
@@ -269,8 +272,17 @@ class AddTags(InSchema):
     tag_ids: list[Id] = Field(min_length=1, max_length=50)
 
 
+class SetListing(InSchema):
+    """List the products in stores (so they can be sold there), or unlist them."""
+
+    op: Literal["set_listing"]
+    listed: bool
+    #: Omitted: every active store of the user's.
+    store_ids: list[Id] | None = Field(None, min_length=1, max_length=1000)
+
+
 BulkAction = Annotated[
-    SetPrice | AdjustPrice | SetStatus | SetThreshold | MoveCategory | AddTags,
+    SetPrice | AdjustPrice | SetStatus | SetThreshold | MoveCategory | AddTags | SetListing,
     Field(discriminator="op"),
 ]
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
 from selfmart.catalog import images as media
+from selfmart.catalog import listing as listings
 from selfmart.catalog import repository as repo
 from selfmart.catalog.barcodes import Barcode, BarcodeError, parse_barcode
 from selfmart.catalog.exceptions import (
@@ -221,7 +222,8 @@ async def create_product(session: AsyncSession, data: ProductCreate, *, actor: A
     await _check_barcodes_free(session, codes, None)
     await _check_category(session, data.category_id)
     tags = await _load_tags(session, data.tag_ids or [])
-    values = data.model_dump(exclude={"barcodes", "tag_ids"}, exclude_none=True)
+    store_ids = await listings.target_stores(session, actor, data.store_ids, field="store_ids")
+    values = data.model_dump(exclude={"barcodes", "tag_ids", "store_ids"}, exclude_none=True)
     # Column defaults apply only at flush; the search keys need brand before that.
     values.setdefault("brand", "")
     values.setdefault("spec", "")
@@ -232,8 +234,14 @@ async def create_product(session: AsyncSession, data: ProductCreate, *, actor: A
     product.images = []
     session.add(product)
     await _flush_unique(session)
+    await listings.set_listed(session, [product.id], store_ids)
     await audit.record(
-        session, actor, "product.create", "product", product.id, after=product_snapshot(product)
+        session,
+        actor,
+        "product.create",
+        "product",
+        product.id,
+        after={**product_snapshot(product), "listed_in_stores": store_ids},
     )
     return product
 
@@ -270,6 +278,8 @@ async def update_product(
         await audit.record(
             session, actor, "product.update", "product", product.id, before=before, after=after
         )
+        if after["low_stock_threshold"] != before["low_stock_threshold"]:
+            await listings.thresholds_changed(session, [product.id])
     else:
         await audit.record(
             session, actor, "product.update", "product", product.id, note="no change"
@@ -839,6 +849,7 @@ async def upsert_listing(
     listing.store_price_fen = data.store_price_fen
     listing.low_stock_threshold = data.low_stock_threshold
     await session.flush()
+    await listings.thresholds_changed(session, [product_id], store_ids=[store_id])
     await audit.record(
         session,
         actor,
@@ -866,6 +877,7 @@ async def delete_listing(
     before = audit.snapshot(listing, LISTING_FIELDS)
     await session.delete(listing)
     await session.flush()
+    await listings.thresholds_changed(session, [product_id], store_ids=[store_id])
     await audit.record(
         session, actor, "product.unlist", "product", product_id, store_id=store_id, before=before
     )

@@ -48,6 +48,7 @@ async def start_import(
             "create_categories": options.create_categories,
             "create_tags": options.create_tags,
             "max_rows": options.max_rows,
+            "store_ids": options.store_ids,
         },
         total=len(table.rows),
     )
@@ -82,6 +83,8 @@ async def import_products(run: jobs.RunningJob) -> Mapping[str, Any]:
         create_categories=bool(p["create_categories"]),
         create_tags=bool(p["create_tags"]),
         max_rows=int(p["max_rows"]),
+        # already resolved from the user's stores when the job was started
+        store_ids=[int(i) for i in p.get("store_ids") or []],
     )
     try:
         data = await anyio.to_thread.run_sync(storage.get, p["key"])
