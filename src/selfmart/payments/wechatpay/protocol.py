@@ -52,6 +52,7 @@ def load_public_key(pem: str | bytes) -> rsa.RSAPublicKey:
     """A platform verification key: a PUBLIC KEY PEM (public-key mode) or the platform
     CERTIFICATE PEM (certificate mode)."""
     data = pem.encode() if isinstance(pem, str) else pem
+    key: object
     try:
         if b"BEGIN CERTIFICATE" in data:
             key = x509.load_pem_x509_certificate(data).public_key()

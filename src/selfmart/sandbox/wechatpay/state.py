@@ -229,8 +229,9 @@ class SandboxState:
         now = utcnow()
         nonce = secrets.token_urlsafe(9)[:12]
         associated = original_type
-        body = {
-            "id": str(uuid.uuid4()),
+        notification_id = str(uuid.uuid4())
+        body: dict[str, Any] = {
+            "id": notification_id,
             "create_time": wx.rfc3339(now),
             "resource_type": "encrypt-resource",
             "event_type": event_type,
@@ -249,7 +250,7 @@ class SandboxState:
             },
         }
         delivery = Delivery(
-            id=body["id"],
+            id=notification_id,
             event_type=event_type,
             url=url,
             out_trade_no=out_trade_no,
