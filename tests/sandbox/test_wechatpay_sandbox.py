@@ -19,6 +19,7 @@ import pytest
 from selfmart.kit.time import utcnow
 from selfmart.payments.wechatpay import protocol as wxp
 from selfmart.sandbox import wechatpay as sandbox_module
+from selfmart.sandbox.wechatpay import state
 from selfmart.sandbox.wechatpay.keys import load, new_rsa
 from selfmart.sandbox.wechatpay.state import LATE_SECONDS, RETRY_SCHEDULE
 from tests.payments.wechatpay import support
@@ -307,6 +308,24 @@ def test_the_retry_schedule_until_answered(sb: Sandbox) -> None:
     assert len(sb.receiver.at("/notify/late")) == 4  # answered 200: no more attempts
     delivery = sb.control("GET", "/received").json()["callbacks"][-1]
     assert delivery["answered"] is True
+
+
+def test_an_answer_slower_than_the_platform_waits_is_a_failed_attempt(
+    sb: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the platform waits 5 s for an answer; shortened here as the retry delays are
+    assert state.CALLBACK_TIMEOUT == 5.0
+    monkeypatch.setattr(state, "CALLBACK_TIMEOUT", 0.2)
+    sb.receiver.delays["/notify/slow"] = [0.5]
+    _pay_qr(sb, "/notify/slow")
+    sb.receiver.wait_for("/notify/slow", 2)
+    time.sleep(0.6)
+    [delivery] = sb.control("GET", "/received").json()["callbacks"]
+    first, second = delivery["attempts"][:2]
+    assert first["error"] == "ReadTimeout"
+    assert second["status"] == 204
+    assert delivery["answered"] is True
+    assert len(delivery["attempts"]) == 2
 
 
 def test_a_callback_sent_twice_has_one_id(sb: Sandbox) -> None:

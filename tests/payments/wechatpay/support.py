@@ -49,6 +49,8 @@ class Receiver:
     calls: list[Received] = field(default_factory=list)
     #: path -> statuses to answer in turn; the last one repeats
     script: dict[str, list[int]] = field(default_factory=dict)
+    #: path -> seconds to wait before answering, in turn (then at once)
+    delays: dict[str, list[float]] = field(default_factory=dict)
 
     def at(self, path: str) -> list[Received]:
         return [c for c in self.calls if c.path == path]
@@ -108,6 +110,9 @@ def _serve_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             receiver.calls.append(
                 Received(time.monotonic(), self.path, dict(self.headers.items()), body)
             )
+            delays = receiver.delays.get(self.path)
+            if delays:
+                time.sleep(delays.pop(0))
             statuses = receiver.script.get(self.path) or [204]
             status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             payload = (
@@ -168,4 +173,5 @@ def fresh(sandbox: Sandbox) -> Sandbox:
     assert sandbox.control("POST", "/reset").status_code == 204
     sandbox.receiver.calls.clear()
     sandbox.receiver.script.clear()
+    sandbox.receiver.delays.clear()
     return sandbox
