@@ -13,13 +13,14 @@ from fastapi import APIRouter
 
 from selfmart.config import Settings
 from selfmart.payments.wechatpay import protocol as wx
-from selfmart.sandbox.wechatpay import api, control
+from selfmart.sandbox.wechatpay import api, bills, control
 from selfmart.sandbox.wechatpay.keys import load
 from selfmart.sandbox.wechatpay.state import STATE
 
 router = APIRouter(include_in_schema=False)
 router.include_router(control.router, prefix="/_control")
 router.include_router(api.router)
+router.include_router(bills.router)
 
 __all__ = ["STATE", "credentials", "router"]
 
