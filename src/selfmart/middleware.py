@@ -1,4 +1,5 @@
-"""ASGI middleware: request id, client address, security headers, request body limits."""
+"""ASGI middleware: request id, client address, security headers, request body limits,
+control characters in paths and query strings."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from selfmart.errors import ErrorDetail, error_body
 from selfmart.kit.context import set_request
+from selfmart.kit.schema import CONTROL
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -147,9 +149,10 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, limit: int) -> Non
     await response(scope, receive, send)
 
 
-class NulGuardMiddleware:
-    """Refuses a NUL character in the path or the query string with a 422 naming where it is:
-    PostgreSQL cannot take one in text (a 500), SQLite would store it. Request bodies are
+class ControlCharacterGuardMiddleware:
+    """Refuses a control character (kit.schema.CONTROL: NUL, escape, line breaks...) in the
+    path or a query parameter with a 422 naming where it is: PostgreSQL cannot take a NUL in
+    text (a 500), and none belongs in an id, a filter or a search. Request bodies are
     guarded by kit.schema.InSchema."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -157,7 +160,7 @@ class NulGuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            details = _nul_details(scope)
+            details = _control_details(scope)
             if details:
                 body = error_body("validation_error", "The request is not valid", details)
                 await JSONResponse(body, 422)(scope, receive, send)
@@ -165,16 +168,30 @@ class NulGuardMiddleware:
         await self.app(scope, receive, send)
 
 
-def _nul_details(scope: Scope) -> list[ErrorDetail]:
-    reason, message = "nul_character", "must not contain NUL (\\x00) characters"
+#: A control character in a raw query string, as it is or percent-encoded.
+_RAW_CONTROL = re.compile(rb"[\x00-\x1f\x7f]|%[01][0-9a-fA-F]|%7[fF]")
+
+
+def _problem(text: str) -> tuple[str, str] | None:
+    found = CONTROL.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "nul_character", "must not contain NUL (\\x00) characters"
+    return "control_character", f"must not contain control characters (found {found.group()!r})"
+
+
+def _control_details(scope: Scope) -> list[ErrorDetail]:
     out: list[ErrorDetail] = []
-    if "\x00" in scope.get("path", ""):
-        out.append(ErrorDetail(field="path", reason=reason, message=message))
+    problem = _problem(scope.get("path", ""))
+    if problem is not None:
+        out.append(ErrorDetail(field="path", reason=problem[0], message=problem[1]))
     query = scope.get("query_string", b"")
-    if b"%00" in query or b"\x00" in query:
+    if _RAW_CONTROL.search(query):
         text = query.decode("latin-1")
         for name, value in parse_qsl(text, keep_blank_values=True, errors="replace"):
-            if "\x00" in name or "\x00" in value:
-                field = "query." + name.replace("\x00", "")
-                out.append(ErrorDetail(field=field, reason=reason, message=message))
+            problem = _problem(name) or _problem(value)
+            if problem is not None:
+                field = "query." + CONTROL.sub("", name)
+                out.append(ErrorDetail(field=field, reason=problem[0], message=problem[1]))
     return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import tempfile
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,6 +14,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
+from selfmart.kit.tabular import csv_value, export_text
 from selfmart.models import AuditLog
 
 HEADERS = {
@@ -49,10 +49,6 @@ HEADERS = {
         "Request ID",
     ],
 }
-
-_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-#: a spreadsheet would read a cell starting with these as a formula
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _row(entry: AuditLog, zone: ZoneInfo) -> list[Any]:
@@ -107,7 +103,7 @@ class AuditWriter:
             cell.value = value
             cell.number_format = "yyyy-mm-dd hh:mm:ss"
         elif isinstance(value, str):
-            cell.value = _ILLEGAL_XML.sub("", value)
+            cell.value = export_text(value)
             cell.data_type = "s"  # never a formula, whatever the text starts with
         else:
             cell.value = value
@@ -117,9 +113,7 @@ class AuditWriter:
     def _csv_value(value: Any) -> Any:
         if isinstance(value, datetime):
             return value.strftime("%Y-%m-%d %H:%M:%S")
-        if isinstance(value, str) and value.startswith(_FORMULA_START):
-            return "'" + value
-        return "" if value is None else value
+        return csv_value(value)
 
     def finish(self) -> IO[bytes]:
         if self.fmt == "xlsx":

@@ -57,6 +57,7 @@ def _not_null(value: Any) -> Any:
 
 
 class LoginIn(InSchema):
+    opaque_fields = frozenset({"password"})
     username: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     password: GivenPassword
 
@@ -75,6 +76,7 @@ class TokenPair(Schema):
 
 
 class PasswordChange(InSchema):
+    opaque_fields = frozenset({"current_password"})
     current_password: GivenPassword
     new_password: NewPassword
 

@@ -1,16 +1,18 @@
-"""Spreadsheet exports: rows written to an xlsx in write-only mode (constant memory)."""
+"""Spreadsheet exports: rows written to an xlsx in write-only mode (constant memory), through
+kit.tabular so that whatever text is stored cannot break the file."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import anyio
 from fastapi.responses import Response
-from openpyxl import Workbook
+
+from selfmart.kit.tabular import XlsxSpool
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -33,16 +35,12 @@ async def xlsx(rows: AsyncIterator[dict[str, Any]], columns: Sequence[Column], s
     # The first row is read before the workbook exists, so that a query that fails at once
     # (an unknown store, a bad filter) leaves no half-written sheet behind.
     first = await anext(rows, None)
-    book = Workbook(write_only=True)
-    ws = book.create_sheet(title=sheet[:31])
-    ws.append([header for header, _ in columns])
+    spool = XlsxSpool([header for header, _ in columns], title=sheet)
     if first is not None:
-        ws.append([get(first) for _, get in columns])
+        spool.append([get(first) for _, get in columns])
         async for row in rows:
-            ws.append([get(row) for _, get in columns])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+            spool.append([get(row) for _, get in columns])
+    return await anyio.to_thread.run_sync(spool.to_bytes)
 
 
 def download(content: bytes, filename: str) -> Response:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import types
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
@@ -22,6 +30,46 @@ def contains_nul(value: Any) -> bool:
     if isinstance(value, dict):
         return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
     return False
+
+
+#: C0 control characters and DEL. No business text holds one: they come from a paste, a
+#: scanner or an attacker, and they break what reads the text later (openpyxl refuses them,
+#: so one in a product name made the product export a 500).
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The same, but tab and line breaks, for text that may span lines.
+CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Fields whose text may span lines (a textarea in the console, a PEM key): by name, in every
+#: request body. A schema with another such field extends `InSchema.multiline_fields`.
+MULTILINE_FIELDS = frozenset(
+    {"description", "note", "address", "payment_terms", "platform_public_keys"}
+)
+
+
+def control_character(value: Any, *, multiline: bool = False) -> str | None:
+    """The first control character in `value` (a string, or any inside a list or dict; a
+    dict's keys are always single-line), or None."""
+    if isinstance(value, str):
+        found = (CONTROL_MULTILINE if multiline else CONTROL).search(value)
+        return found.group() if found else None
+    if isinstance(value, list | tuple | set | frozenset):
+        return next((c for v in value if (c := control_character(v, multiline=multiline))), None)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            c = control_character(k) or control_character(v, multiline=multiline)
+            if c:
+                return c
+    return None
+
+
+def control_error(char: str, *, multiline: bool) -> PydanticCustomError:
+    if char == "\x00":
+        return PydanticCustomError("nul_character", "must not contain NUL (\\x00) characters")
+    allowed = " other than tab and line breaks" if multiline else ""
+    return PydanticCustomError(
+        "control_character",
+        "must not contain control characters{allowed} (found {char})",
+        {"allowed": allowed, "char": repr(char)},
+    )
 
 
 _NUMBERS = (int, float)
@@ -73,13 +121,19 @@ def _lax_number(value: Any) -> bool:
 
 
 class InSchema(BaseModel):
-    """Request bodies: unknown fields are refused with a 422 naming them, and so is a NUL
-    character in any text (PostgreSQL cannot store one, SQLite would: refused on both), and
-    a boolean or a string where a number belongs."""
+    """Request bodies: unknown fields are refused with a 422 naming them, and so is a
+    control character in any text (NUL: PostgreSQL cannot store one; the others break
+    exports and screens; tab and line breaks are let through in `multiline_fields`), and a
+    boolean or a string where a number belongs."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     #: True for a model read from the query string, where every value arrives as text.
     numbers_from_text: ClassVar[bool] = False
+    #: Fields (by name) whose text may span lines.
+    multiline_fields: ClassVar[frozenset[str]] = MULTILINE_FIELDS
+    #: Fields checked for NUL only: a password typed to match one set before control
+    #: characters were refused (it is hashed, never shown or exported).
+    opaque_fields: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
@@ -104,7 +158,13 @@ class InSchema(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _refuse_nul(cls, value: Any) -> Any:
-        if contains_nul(value):
-            raise ValueError("must not contain NUL (\\x00) characters")
+    def _refuse_control_characters(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.opaque_fields:
+            char = "\x00" if contains_nul(value) else None
+            multiline = False
+        else:
+            multiline = info.field_name in cls.multiline_fields
+            char = control_character(value, multiline=multiline)
+        if char is not None:
+            raise control_error(char, multiline=multiline)
         return value

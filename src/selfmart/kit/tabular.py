@@ -1,14 +1,20 @@
-"""Spreadsheet io: read an uploaded xlsx or csv (UTF-8 or GBK) into rows, write xlsx.
+"""Spreadsheet io: read an uploaded xlsx or csv (UTF-8 or GBK) into rows, write xlsx/csv.
 
 Reading never guesses silently: a file that is not a spreadsheet is refused (415), a file
 whose bytes do not match the declared encoding is refused with the encoding it looks like
 (422) — text is never garbled into the database.
+
+Writing is where every export's text passes (`export_text`, `xlsx_cells`, `csv_value`): an
+export survives whatever is stored. A character no spreadsheet can hold (a control character
+saved before input refused them) shows as U+FFFD instead of failing the whole file, and text
+that starts like a formula stays text.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -20,6 +26,7 @@ from typing import IO, Any, Literal
 
 import anyio
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.utils.exceptions import InvalidFileException
 
 Cell = str | int | float | Decimal | bool | datetime | date | None
@@ -214,14 +221,49 @@ def _read_csv(text: str, used: str, max_rows: int) -> Table:
 # --- writing --------------------------------------------------------------------------------
 
 
+#: What XML 1.0 (so an xlsx) cannot hold: C0 controls but tab and line breaks, lone
+#: surrogates, U+FFFE and U+FFFF. openpyxl raises IllegalCharacterError on the controls.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+#: A spreadsheet reads a cell that starts with these as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_text(text: str) -> str:
+    """Text as every export writes it: each character a spreadsheet cannot hold is U+FFFD."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def xlsx_cells(ws: Any, values: Iterable[Any]) -> list[Any]:
+    """A row for a write-only sheet's `append`: strings cleaned by export_text and typed as
+    text (never a formula, whatever they start with); other values as they are."""
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, str):
+            cell = WriteOnlyCell(ws, value=export_text(value))
+            cell.data_type = "s"
+            out.append(cell)
+        else:
+            out.append(value)
+    return out
+
+
+def csv_value(value: Any) -> Any:
+    """A csv cell: text cleaned by export_text, and quoted with ' when a spreadsheet would
+    take it for a formula."""
+    if isinstance(value, str):
+        text = export_text(value)
+        return "'" + text if text.startswith(_FORMULA_START) else text
+    return "" if value is None else value
+
+
 def xlsx_bytes(
     headers: Sequence[str], rows: Iterable[Sequence[Any]], title: str = "Sheet1"
 ) -> bytes:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title)
-    ws.append(list(headers))
+    ws.append(xlsx_cells(ws, headers))
     for row in rows:
-        ws.append(list(row))
+        ws.append(xlsx_cells(ws, row))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -231,8 +273,8 @@ def csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """UTF-8 with a BOM, which is what Excel needs to open Chinese text correctly."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(headers)
-    writer.writerows(rows)
+    writer.writerow([csv_value(h) for h in headers])
+    writer.writerows([csv_value(v) for v in row] for row in rows)
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
 
@@ -242,12 +284,12 @@ class XlsxSpool:
 
     def __init__(self, headers: Sequence[str], title: str = "Sheet1") -> None:
         self._wb = Workbook(write_only=True)
-        self._ws = self._wb.create_sheet(title)
-        self._ws.append(list(headers))
+        self._ws = self._wb.create_sheet(title[:31])
+        self._ws.append(xlsx_cells(self._ws, headers))
         self.rows = 0
 
     def append(self, row: Sequence[Any]) -> None:
-        self._ws.append(list(row))
+        self._ws.append(xlsx_cells(self._ws, row))
         self.rows += 1
 
     def finish(self) -> Path:
@@ -255,6 +297,12 @@ class XlsxSpool:
         tmp.close()
         self._wb.save(tmp.name)
         return Path(tmp.name)
+
+    def to_bytes(self) -> bytes:
+        """The whole workbook at once (for small exports). CPU-bound: run in a thread."""
+        out = io.BytesIO()
+        self._wb.save(out)
+        return out.getvalue()
 
     async def stream(self, chunk_size: int = 64 * 1024) -> AsyncIterator[bytes]:
         path = await anyio.to_thread.run_sync(self.finish)

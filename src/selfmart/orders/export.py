@@ -7,7 +7,6 @@ after each chunk of rows. Strings are inline, so no shared-strings table has to 
 
 from __future__ import annotations
 
-import re
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.iam.actor import Actor
 from selfmart.kit.money import fen_to_yuan
+from selfmart.kit.tabular import export_text
 from selfmart.models import Order
 from selfmart.orders import search
 from selfmart.orders.search import OrderFilters
@@ -31,7 +31,6 @@ from selfmart.orders.statemachine import OrderStatus
 CHUNK_ROWS = 500
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 # (key, zh-CN header, en header, kind): kind is text | money | time | int | status | method
 COLUMNS: Sequence[tuple[str, str, str, str]] = (
@@ -154,7 +153,7 @@ def _col(index: int) -> str:
 
 
 def _text_cell(ref: str, value: str, style: int = 0) -> str:
-    clean = escape(_ILLEGAL_XML.sub("", value))
+    clean = escape(export_text(value))
     s = f' s="{style}"' if style else ""
     return f'<c r="{ref}" t="inlineStr"{s}><is><t xml:space="preserve">{clean}</t></is></c>'
 

@@ -64,8 +64,9 @@ _events = cast(Table, OrderEvent.__table__)
 _issues = cast(Table, OrderIssue.__table__)
 _audit_logs = cast(Table, AuditLog.__table__)
 
-#: The advisory-lock class of "a terminal's batch upload" (the terminal id is the object).
-BATCH_LOCK = 7401
+#: The advisory-lock class of "a store's batch uploads" (the store id is the object). (7401,
+#: a terminal's, was one batch per terminal: two terminals' batches could still deadlock.)
+BATCH_LOCK = 7402
 #: How far ahead of the server clock a purchase time may be (terminal clocks drift).
 FUTURE_SKEW = timedelta(minutes=10)
 
@@ -577,13 +578,30 @@ async def accept_batch(
     session: AsyncSession, term: Terminal, batch: BatchIn, *, now: datetime | None = None
 ) -> dict[str, Any]:
     """Offline orders: each in its own savepoint, so one refusal does not undo the others;
-    each accepted once (a batch sent again, whole or in part, answers duplicates)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # One batch per terminal at a time: a resend racing the original waits for it rather
-        # than interleaving with it (their orders and stock rows would otherwise deadlock).
-        # (A transaction-scoped advisory lock: a row lock on the terminal would conflict with
-        # the key-share locks its own nonces and orders hold.)
-        await session.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK, term.terminal_id)))
+    each accepted once (a batch sent again, whole or in part, answers duplicates).
+
+    A batch holds every lock it takes until it commits, and its orders name products in any
+    order, so taking each order's stock rows as it comes (sorted within the order, not across
+    the batch) deadlocked two batches, or a batch and an online order, of one store. So before
+    its first order a batch locks every balance row it will touch, once, in product-id order
+    (the order every sale locks in); its orders then only change rows it already holds."""
+    store_id = term.store.id
+    lines = [line for body in batch.orders for line in body.lines]
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            # One batch per store at a time. The stock rows below are the locks batches share
+            # today, but not all they could: rows a sale creates (a product never stocked, in
+            # a store that sells past an empty shelf) do not exist to be locked beforehand,
+            # and a resend racing its original would otherwise interleave their orders.
+            # Batches sharing products would wait for each other on the rows anyway. (A
+            # transaction-scoped advisory lock: a row lock on the store would conflict with
+            # the key-share locks its orders and balances hold.)
+            await session.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK, store_id)))
+        products = await pricing.product_ids(session, store_id=store_id, lines=lines)
+        await stock.hold(session, store_id=store_id, product_ids=products)
+    except DBAPIError as exc:
+        raise_if_retryable(exc)
+        raise
     results: list[dict[str, Any]] = []
     counts = {"created": 0, "duplicate": 0, "rejected": 0}
     for index, body in enumerate(batch.orders):

@@ -122,6 +122,19 @@ Promotion = Callable[[list[PricedLine], bool], None]
 PROMOTIONS: list[Promotion] = []
 
 
+async def product_ids(
+    session: AsyncSession, *, store_id: int, lines: Sequence[IntakeLine]
+) -> list[int]:
+    """The products `lines` name (by barcode or id) that the store sells, sorted: what a batch
+    of orders will take stock of. Lines naming nothing sellable are left out (pricing refuses
+    their orders)."""
+    barcodes = sorted({ln.barcode for ln in lines if ln.barcode is not None})
+    ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
+    params = {"store_id": store_id, "codes": barcodes, "ids": ids}
+    rows = await hotsql.fetch(session, _LOOKUP, params)
+    return sorted({int(row[0]) for row in rows if row[7]})
+
+
 async def price(
     session: AsyncSession,
     *,

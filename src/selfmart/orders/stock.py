@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from selfmart.iam.actor import Actor
+from selfmart.inventory import ledger
 from selfmart.inventory import service as inventory
 from selfmart.models import Order, OrderLine
 from selfmart.payments.service import RefundLineSpec
@@ -55,6 +56,15 @@ async def book_sale(
             for ln in result.short_lines
         ],
     )
+
+
+async def hold(session: AsyncSession, *, store_id: int, product_ids: Sequence[int]) -> None:
+    """Lock the store's balance rows of `product_ids` until the transaction ends, in product-id
+    order, in one statement: what a batch of orders does before its first order, so that its
+    sales (each of which locks its own rows in that order too) never wait on another
+    transaction while holding a row that transaction wants. A product without a balance row
+    has nothing to lock."""
+    await ledger.lock(session, store_id, product_ids)
 
 
 async def reverse_sale(session: AsyncSession, order: Order, *, actor: Actor, reason: str) -> None:

@@ -236,6 +236,7 @@ export default {
     not_an_integer: 'must be a whole number',
     out_of_range: 'is out of range',
     not_yes_no: 'must be yes or no (是/否)',
+    control_character: 'contains a control character',
     bad_status: 'must be on sale or off sale (在售/停售)',
     too_deep: 'nests too deep (three levels at most)',
     category_not_found: 'does not exist',

@@ -237,6 +237,7 @@ export default {
     not_an_integer: '应为整数',
     out_of_range: '超出范围',
     not_yes_no: '应填写 是 或 否',
+    control_character: '包含控制字符',
     bad_status: '应填写 在售 或 停售',
     too_deep: '层级太深（最多三级）',
     category_not_found: '分类不存在',

@@ -551,6 +551,8 @@ export default {
     datetime_from_date_parsing: 'is not a valid time',
     json_invalid: 'is malformed',
     value_error: 'is not valid',
+    control_character: 'contains an invisible control character',
+    nul_character: 'must not contain a NUL character',
     email: 'is not a valid address',
     phone: 'is not a valid number',
     timezone: 'is not a known time zone',

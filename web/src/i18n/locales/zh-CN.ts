@@ -550,6 +550,8 @@ export default {
     datetime_from_date_parsing: '时间格式不正确',
     json_invalid: '格式不正确',
     value_error: '不合法',
+    control_character: '含有不可见的控制字符',
+    nul_character: '不能包含 NUL 字符',
     email: '格式不正确',
     phone: '格式不正确',
     timezone: '无效',
