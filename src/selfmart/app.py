@@ -18,7 +18,11 @@ from selfmart.errors import NotFound, error_responses, install_handlers
 from selfmart.iam.dependencies import guard_first
 from selfmart.kit.logging import configure_logging
 from selfmart.kit.ratelimit import RateLimiter
-from selfmart.middleware import BodyLimitMiddleware, NulGuardMiddleware, RequestContextMiddleware
+from selfmart.middleware import (
+    BodyLimitMiddleware,
+    ControlCharacterGuardMiddleware,
+    RequestContextMiddleware,
+)
 from selfmart.routers import API_ROUTERS, TERMINAL_ROUTERS
 
 
@@ -62,7 +66,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         limit=settings.max_body_bytes,
         by_path=settings.body_limits(),
     )
-    app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(ControlCharacterGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
