@@ -257,6 +257,12 @@ def test_next_call_switches(sb: Sandbox) -> None:
         )  # fmt: skip
 
     sb.control("POST", "/next", json={"action": "user_paying"})
+    # a call the switch means nothing to leaves it for the next payment-code payment
+    mchid = c["merchant_id"]
+    assert (
+        call(sb, "GET", f"/v3/pay/transactions/out-trade-no/{no()}?mchid={mchid}").status_code
+        == 404
+    )
     assert error(codepay(codes["success"])) == (202, "USERPAYING")
     sb.control("POST", "/next", json={"action": "decline"})
     assert error(codepay(codes["success"])) == (403, "TRADE_ERROR")
@@ -269,7 +275,7 @@ def test_next_call_switches(sb: Sandbox) -> None:
     assert codepay(codes["success"]).status_code == 200  # one call each
     assert error(codepay("999")) == (400, "PARAM_ERROR")
     received = sb.control("GET", "/received").json()["requests"]
-    assert [r["status"] for r in received] == [202, 403, 500, 200, 200, 400]
+    assert [r["status"] for r in received] == [404, 202, 403, 500, 200, 200, 400]
 
 
 # -- callbacks ----------------------------------------------------------------------------------

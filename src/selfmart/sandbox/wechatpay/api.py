@@ -143,7 +143,7 @@ async def handle(request: Request, handler: Handler, *, json_body: bool) -> Resp
         if mode == "public_key" and serial not in STATE.public_key_ids(keys):
             raise WxError(400, "PARAM_ERROR", f"Wechatpay-Serial {serial} 不是有效的平台公钥ID")
         authenticate(ctx, request.method, body)
-        ctx.forced = STATE.take_next(target)
+        ctx.forced = STATE.take_next(target, {"error_500", "timeout"})
         if ctx.forced is not None:
             if ctx.forced.action == "error_500":
                 raise WxError(500, "SYSTEM_ERROR", "系统错误")
@@ -388,7 +388,8 @@ async def codepay(request: Request) -> Response:
             openid="o" + auth_code[-10:] + "sandboxPayer",
         )
         STATE.transactions[out_trade_no] = txn
-        forced = ctx.forced.action if ctx.forced else None
+        switch = STATE.take_next(ctx.target, {"decline", "user_paying"})
+        forced = switch.action if switch else None
         if auth_code == TEST_AUTH_CODES["user_paying"] or forced == "user_paying":
             txn.trade_state, txn.trade_state_desc = "USERPAYING", "需要用户输入支付密码"
             return 202, {"code": "USERPAYING", "message": "需要用户输入支付密码"}
@@ -498,7 +499,7 @@ async def refund(request: Request) -> Response:
             raise WxError(400, "PARAM_ERROR", "参数 amount.total 与原订单金额不符")
         if amount > txn.total - txn.refunded:
             raise WxError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
-        if ctx.forced is not None and ctx.forced.action == "decline":
+        if STATE.take_next(ctx.target, {"decline"}) is not None:
             raise WxError(403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
         notify_url = _str(ctx.data, "notify_url", required=False, max_len=256)
         item = Refund(

@@ -201,9 +201,11 @@ class SandboxState:
 
     # -- switches -------------------------------------------------------------------------------
 
-    def take_next(self, target: str) -> NextCall | None:
+    def take_next(self, target: str, actions: set[str]) -> NextCall | None:
+        """The first queued switch among `actions` for a call to `target`. A switch waits for
+        a call it means something to (a decline for a payment-code payment or a refund)."""
         for i, call in enumerate(self.next_calls):
-            if target.startswith(call.path_prefix):
+            if call.action in actions and target.startswith(call.path_prefix):
                 return self.next_calls.pop(i)
         return None
 
