@@ -101,6 +101,9 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         from selfmart.sandbox import alipay as alipay_sandbox
 
         app.include_router(alipay_sandbox.router, prefix="/sandbox/alipay")
+        from selfmart.sandbox import unionpay as unionpay_sandbox
+
+        app.include_router(unionpay_sandbox.router, prefix="/sandbox/unionpay")
     if settings.payment_sandbox_enabled:
         from selfmart.sandbox import wechatpay as wechatpay_sandbox
 

@@ -1,0 +1,153 @@
+"""The UnionPay sandbox's merchant, certificates and transactions: certificates on disk
+(generated on first use under `payment_sandbox_dir/unionpay`), transactions in memory."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from selfmart.config import Settings
+from selfmart.kit.time import utcnow
+from selfmart.payments.unionpay import protocol as u
+from selfmart.sandbox.alipay.callbacks import Notifier
+
+#: Card numbers (what a card reader hands over) whose outcome is fixed.
+TEST_CARDS = {
+    "success": "6216261000000000018",
+    "user_paying": "6216261000000000026",
+    "declined": "6216261000000000034",
+    "insufficient_funds": "6216261000000000042",
+    "timeout": "6216261000000000059",
+}
+#: The backUrl notification is sent again until the merchant answers HTTP 200: after 1, 2, 4,
+#: 8 and 16 minutes (five retries).
+UNIONPAY_RETRY_SECONDS: tuple[float, ...] = (60, 120, 240, 480, 960)
+
+
+@dataclass
+class Txn:
+    txn_type: str
+    txn_sub_type: str
+    order_id: str
+    txn_time: str
+    amount_fen: int
+    query_id: str
+    card: str
+    back_url: str
+    #: "00" succeeded, a failure respCode, or "05" still being processed
+    result: str
+    created_at: datetime
+    trace_no: str
+    orig_query_id: str = ""
+    finished_at: datetime | None = None
+    #: for a consume: what undo and refunds have taken back
+    returned_fen: int = 0
+
+    @property
+    def settle_date(self) -> str:
+        at = self.finished_at or self.created_at
+        return at.astimezone(u.BEIJING).strftime("%m%d")
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "txnType": self.txn_type,
+            "orderId": self.order_id,
+            "txnTime": self.txn_time,
+            "txnAmt": str(self.amount_fen),
+            "queryId": self.query_id,
+            "accNo": self.card,
+            "result": self.result,
+            "origQryId": self.orig_query_id,
+            "returned": str(self.returned_fen),
+        }
+
+
+def _accepted(response: httpx.Response) -> bool:
+    return response.status_code == 200
+
+
+class UnionPaySandbox:
+    def __init__(self, directory: Path, time_scale: float) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        account_file = directory / "account.json"
+        if account_file.exists():
+            account = json.loads(account_file.read_text())
+        else:
+            merchant_key, merchant_cert = u.make_certificate("selfmart sandbox merchant")
+            sign_key, sign_cert = u.make_certificate("UnionPay sandbox signing")
+            encrypt_key, encrypt_cert = u.make_certificate("UnionPay sandbox encryption")
+            account = {
+                "mer_id": "777290058" + "".join(secrets.choice("0123456789") for _ in range(6)),
+                "merchant_key": merchant_key,
+                "merchant_cert": merchant_cert,
+                "sign_key": sign_key,
+                "sign_cert": sign_cert,
+                "encrypt_key": encrypt_key,
+                "encrypt_cert": encrypt_cert,
+            }
+            tmp = account_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(account, indent=2))
+            tmp.chmod(0o600)
+            tmp.replace(account_file)
+        self.mer_id: str = account["mer_id"]
+        self.merchant_key: str = account["merchant_key"]
+        self.merchant_cert: str = account["merchant_cert"]
+        self.sign_key: str = account["sign_key"]
+        self.sign_cert: str = account["sign_cert"]
+        self.encrypt_key: str = account["encrypt_key"]
+        self.encrypt_cert: str = account["encrypt_cert"]
+        self.merchant_cert_id = u.cert_id(self.merchant_cert)
+        self.sign_cert_id = u.cert_id(self.sign_cert)
+        self.encrypt_cert_id = u.cert_id(self.encrypt_cert)
+        self.txns: dict[tuple[str, str], Txn] = {}
+        self.received: list[dict[str, Any]] = []
+        self.next_actions: list[dict[str, Any]] = []
+        self.notify_modes: list[dict[str, Any]] = []
+        self.held: list[tuple[str, bytes, dict[str, str]]] = []
+        self.notifier = Notifier(UNIONPAY_RETRY_SECONDS, _accepted, time_scale)
+        self._trace = 0
+
+    def next_trace(self) -> str:
+        self._trace = (self._trace + 1) % 1_000_000
+        return f"{self._trace:06d}"
+
+    def new_query_id(self) -> str:
+        """21 digits: the Beijing time to the second and a serial."""
+        return f"{u.format_txn_time(utcnow())}{secrets.randbelow(10**7):07d}"
+
+    def by_query_id(self, query_id: str) -> Txn | None:
+        return next((t for t in self.txns.values() if t.query_id == query_id), None)
+
+    def take_action(self, path: str, txn_type: str) -> dict[str, Any] | None:
+        for i, action in enumerate(self.next_actions):
+            if action.get("txn_type") in (None, "", txn_type):
+                return self.next_actions.pop(i)
+        return None
+
+    def reset(self) -> None:
+        self.txns.clear()
+        self.received.clear()
+        self.next_actions.clear()
+        self.notify_modes.clear()
+        self.held.clear()
+
+
+_SANDBOXES: dict[Path, UnionPaySandbox] = {}
+
+
+def sandbox_for(settings: Settings) -> UnionPaySandbox:
+    directory = (settings.payment_sandbox_dir / "unionpay").resolve()
+    sandbox = _SANDBOXES.get(directory)
+    if sandbox is None:
+        sandbox = _SANDBOXES[directory] = UnionPaySandbox(
+            directory, settings.payment_sandbox_time_scale
+        )
+    sandbox.notifier.time_scale = settings.payment_sandbox_time_scale
+    return sandbox
