@@ -63,6 +63,8 @@ async def test_supplier_crud_and_products_supplied(
             "supplier_id": sid,
             "product_id": p.id,
             "product_name": "百岁山 570ml",
+            "spec": "",
+            "barcode": None,
             "supplier_sku": "",
             "cost_fen": 120,
             "lead_time_days": 2,

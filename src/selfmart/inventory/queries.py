@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.catalog.labels import first_barcode
 from selfmart.errors import NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory.alerts import stock_state
@@ -45,15 +46,6 @@ async def visible_store(session: AsyncSession, store_id: int, actor: Actor) -> S
     if store is None:
         raise NotFound("No such store", field="store_id")
     return store
-
-
-def _first_barcode() -> Any:
-    return (
-        select(func.min(ProductBarcode.code))
-        .where(ProductBarcode.product_id == Product.id)
-        .correlate(Product)
-        .scalar_subquery()
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +81,7 @@ async def stock_query(session: AsyncSession, store_id: int, flt: StockFilter) ->
             Product.spec,
             Product.unit,
             Product.category_id,
-            _first_barcode().label("barcode"),
+            first_barcode().label("barcode"),
             quantity.label("quantity"),
             threshold.label("threshold"),
             level.c.updated_at.label("updated_at"),
@@ -208,9 +200,14 @@ class MovementFilter:
     document_id: str | None = None
 
 
-def movement_query(store_id: int, flt: MovementFilter) -> Select[StockMovement, str]:
+def movement_query(store_id: int, flt: MovementFilter) -> Select[StockMovement, str, str, str]:
     stmt = (
-        select(StockMovement, Product.name.label("product_name"))
+        select(
+            StockMovement,
+            Product.name.label("product_name"),
+            Product.spec,
+            first_barcode().label("barcode"),
+        )
         .join(Product, Product.id == StockMovement.product_id)
         .where(StockMovement.store_id == store_id)
     )
@@ -236,6 +233,8 @@ def _movement_row(row: Any) -> dict[str, Any]:
         "store_id": m.store_id,
         "product_id": m.product_id,
         "product_name": row[1],
+        "spec": row[2],
+        "barcode": row[3],
         "kind": m.kind,
         "quantity": m.quantity,
         "balance_after": m.balance_after,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.catalog.labels import UNKNOWN as UNKNOWN_PRODUCT
+from selfmart.catalog.labels import labels as product_labels
 from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
@@ -367,6 +371,8 @@ def _bulk_result(store_id: int, lines: list[inventory.BulkLine], applied: bool) 
             BulkLineRead(
                 product_id=ln.product_id,
                 product_name=ln.product_name,
+                spec=ln.spec,
+                barcode=ln.barcode,
                 before=ln.before,
                 after=ln.after,
                 change=ln.change,
@@ -484,6 +490,21 @@ async def write_off_batch(
 
 # --- alerts and discrepancies --------------------------------------------------------------
 
+_Labelled = TypeVar("_Labelled", AlertRead, DiscrepancyRead)
+
+
+async def _labelled(
+    session: AsyncSession, rows: Sequence[Any], schema: type[_Labelled]
+) -> list[_Labelled]:
+    """Rows with their product's name, spec and barcode, in one query for the whole page."""
+    names = await product_labels(session, [r.product_id for r in rows])
+    return [
+        schema.model_validate(r).model_copy(
+            update=names.get(r.product_id, UNKNOWN_PRODUCT).fields()
+        )
+        for r in rows
+    ]
+
 
 @router.get(
     "/stock-alerts",
@@ -510,7 +531,7 @@ async def list_alerts(
         product_id=product_id,
     )
     return Page(
-        items=[AlertRead.model_validate(a) for a in items],
+        items=await _labelled(session, items, AlertRead),
         total=total,
         page=params.page,
         size=params.size,
@@ -530,7 +551,7 @@ async def resolve_alert(
     actor: Annotated[Actor, require(Perm.ALERT_WRITE)],
 ) -> AlertRead:
     alert = await alerts.resolve(session, alert_id, actor=actor, note=body.note or None)
-    return AlertRead.model_validate(alert)
+    return (await _labelled(session, [alert], AlertRead))[0]
 
 
 @router.get(
@@ -551,7 +572,7 @@ async def list_discrepancies(
         session, actor=actor, params=params, store_id=store_id, status=status, product_id=product_id
     )
     return Page(
-        items=[DiscrepancyRead.model_validate(d) for d in items],
+        items=await _labelled(session, items, DiscrepancyRead),
         total=total,
         page=params.page,
         size=params.size,
@@ -568,7 +589,7 @@ async def resolve_discrepancy(
     discrepancy_id: BigPathId, body: ResolveRequired, session: SessionDep, actor: StockWriter
 ) -> DiscrepancyRead:
     item = await discrepancies.resolve(session, discrepancy_id, actor=actor, note=body.note)
-    return DiscrepancyRead.model_validate(item)
+    return (await _labelled(session, [item], DiscrepancyRead))[0]
 
 
 # --- alert routes --------------------------------------------------------------------------

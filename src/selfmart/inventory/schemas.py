@@ -34,6 +34,9 @@ class MovementRead(Schema):
     store_id: int
     product_id: int
     product_name: str
+    #: the product's spec and first barcode: same-name products are told apart by them
+    spec: str = ""
+    barcode: str | None = None
     kind: str
     quantity: int
     balance_after: int
@@ -127,6 +130,9 @@ class BulkStockIn(InSchema):
 class BulkLineRead(Schema):
     product_id: int
     product_name: str
+    #: the product's spec and first barcode: same-name products are told apart by them
+    spec: str = ""
+    barcode: str | None = None
     before: int
     after: int
     change: int
@@ -143,6 +149,10 @@ class AlertRead(Schema):
     id: int
     store_id: int
     product_id: int
+    #: name, spec and first barcode of the product (so a list needs no request per row)
+    product_name: str = ""
+    spec: str = ""
+    barcode: str | None = None
     kind: str
     batch_key: int
     status: str
@@ -168,6 +178,10 @@ class DiscrepancyRead(Schema):
     id: int
     store_id: int
     product_id: int
+    #: name, spec and first barcode of the product (so a list needs no request per row)
+    product_name: str = ""
+    spec: str = ""
+    barcode: str | None = None
     document_type: str | None
     document_id: str | None
     requested: int

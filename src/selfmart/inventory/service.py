@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from selfmart.audit import service as audit
+from selfmart.catalog.labels import Label
+from selfmart.catalog.labels import labels as product_labels
 from selfmart.errors import ErrorDetail, InsufficientStock, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory import alerts, ledger
@@ -594,6 +596,8 @@ class BulkLine:
     product_name: str
     before: int
     after: int
+    spec: str = ""
+    barcode: str | None = None
 
     @property
     def change(self) -> int:
@@ -601,14 +605,21 @@ class BulkLine:
 
 
 def _plan(
-    balances_now: dict[int, int], names: dict[int, str], mode: str, value: int
+    balances_now: dict[int, int], names: dict[int, Label], mode: str, value: int
 ) -> list[BulkLine]:
     if mode not in BULK_MODES:
         raise ValidationFailed("mode must be set or adjust", field="mode")
     if mode == "set" and value < 0:
         raise ValidationFailed("A balance cannot be set below zero", field="value")
     lines = [
-        BulkLine(pid, names[pid], q, value if mode == "set" else q + value)
+        BulkLine(
+            pid,
+            names[pid].name,
+            q,
+            value if mode == "set" else q + value,
+            names[pid].spec,
+            names[pid].barcode,
+        )
         for pid, q in sorted(balances_now.items())
     ]
     below = [ln for ln in lines if ln.after < 0]
@@ -627,15 +638,14 @@ def _plan(
     return lines
 
 
-async def _bulk_selection(session: AsyncSession, product_ids: Sequence[int]) -> dict[int, str]:
+async def _bulk_selection(session: AsyncSession, product_ids: Sequence[int]) -> dict[int, Label]:
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         raise ValidationFailed("Select at least one product", field="product_ids")
     if len(ids) > BULK_MAX:
         raise ValidationFailed(f"At most {BULK_MAX} products at once", field="product_ids")
     await _require_products(session, ids)
-    rows = await session.execute(select(Product.id, Product.name).where(Product.id.in_(ids)))
-    return {int(pid): str(name) for pid, name in rows}
+    return await product_labels(session, ids)
 
 
 async def plan_bulk(

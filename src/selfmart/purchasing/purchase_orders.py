@@ -14,13 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from selfmart.audit import service as audit
+from selfmart.catalog.labels import UNKNOWN
+from selfmart.catalog.labels import labels as product_labels
 from selfmart.errors import ErrorDetail, IllegalTransition, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
 from selfmart.inventory.queries import visible_store
 from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
-from selfmart.models import Product, PurchaseOrder, PurchaseOrderLine, Supplier, SupplierProduct
+from selfmart.models import PurchaseOrder, PurchaseOrderLine, Supplier, SupplierProduct
 from selfmart.purchasing.common import (
     check_transition,
     new_number,
@@ -115,15 +117,7 @@ async def get_order(
 
 async def detail(session: AsyncSession, po: PurchaseOrder) -> dict[str, Any]:
     supplier_name = await session.scalar(select(Supplier.name).where(Supplier.id == po.supplier_id))
-    names = dict(
-        (
-            await session.execute(
-                select(Product.id, Product.name).where(
-                    Product.id.in_([ln.product_id for ln in po.lines])
-                )
-            )
-        ).all()
-    )
+    names = await product_labels(session, [ln.product_id for ln in po.lines])
     return {
         **{c: getattr(po, c) for c in READ_FIELDS},
         "supplier_name": supplier_name or "",
@@ -131,7 +125,7 @@ async def detail(session: AsyncSession, po: PurchaseOrder) -> dict[str, Any]:
             {
                 "id": ln.id,
                 "product_id": ln.product_id,
-                "product_name": names.get(ln.product_id, ""),
+                **names.get(ln.product_id, UNKNOWN).fields(),
                 "quantity_ordered": ln.quantity_ordered,
                 "quantity_received": ln.quantity_received,
                 "cost_fen": ln.cost_fen,

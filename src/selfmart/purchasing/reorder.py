@@ -20,6 +20,7 @@ from decimal import ROUND_CEILING, Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.catalog.labels import labels as product_labels
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
@@ -45,6 +46,8 @@ class Suggestion:
     reorder_point: int
     suggested_qty: int
     cost_fen: int
+    spec: str = ""
+    barcode: str | None = None
 
     @property
     def amount_fen(self) -> int:
@@ -99,6 +102,7 @@ async def suggest(
     on_hand = await inventory.balances(session, store_id, ids)
     on_order = await purchase_orders.on_order(session, store_id, ids)
     thresholds = await inventory.thresholds(session, store_id, ids)
+    names = await product_labels(session, ids)
     out: list[Suggestion] = []
     for pid in ids:
         link, supplier_name, product_name = best[pid]
@@ -131,6 +135,8 @@ async def suggest(
                 reorder_point=reorder_point,
                 suggested_qty=qty,
                 cost_fen=link.cost_fen,
+                spec=names[pid].spec if pid in names else "",
+                barcode=names[pid].barcode if pid in names else None,
             )
         )
     out.sort(key=lambda s: (s.supplier_name, s.product_name, s.product_id))

@@ -70,6 +70,9 @@ class SupplierProductRead(Schema):
     supplier_id: int
     product_id: int
     product_name: str
+    #: the product's spec and first barcode: same-name products are told apart by them
+    spec: str = ""
+    barcode: str | None = None
     supplier_sku: str
     cost_fen: int
     lead_time_days: int
@@ -109,6 +112,9 @@ class POLineRead(Schema):
     id: int
     product_id: int
     product_name: str
+    #: the product's spec and first barcode: same-name products are told apart by them
+    spec: str = ""
+    barcode: str | None = None
     quantity_ordered: int
     quantity_received: int
     cost_fen: int
@@ -170,6 +176,9 @@ class ReorderParams(InSchema):
 class ReorderSuggestionRead(Schema):
     product_id: int
     product_name: str
+    #: the product's spec and first barcode: same-name products are told apart by them
+    spec: str = ""
+    barcode: str | None = None
     supplier_id: int
     supplier_name: str
     on_hand: int
@@ -226,6 +235,9 @@ class TransferReceive(InSchema):
 class TransferLineRead(Schema):
     product_id: int
     product_name: str
+    #: the product's spec and first barcode: same-name products are told apart by them
+    spec: str = ""
+    barcode: str | None = None
     quantity: int
     #: received so far (over every receipt); None before the first receipt
     quantity_received: int | None
@@ -281,6 +293,9 @@ class StocktakePost(InSchema):
 class StocktakeLineRead(Schema):
     product_id: int
     product_name: str
+    #: the product's spec and first barcode: same-name products are told apart by them
+    spec: str = ""
+    barcode: str | None = None
     expected_qty: int
     counted_qty: int | None
     book_qty_at_count: int | None

@@ -17,6 +17,8 @@ from sqlalchemy.orm import selectinload
 
 from selfmart.audit import service as audit
 from selfmart.catalog import service as catalog
+from selfmart.catalog.labels import UNKNOWN
+from selfmart.catalog.labels import labels as product_labels
 from selfmart.errors import ErrorDetail, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
@@ -212,6 +214,7 @@ def variance(line: StocktakeLine) -> int | None:
 async def report(session: AsyncSession, take: Stocktake) -> dict[str, Any]:
     """The stocktake with each line's variance and its value at cost, and the totals."""
     products = await products_by_id(session, [ln.product_id for ln in take.lines])
+    names = await product_labels(session, list(products))
     lines: list[dict[str, Any]] = []
     gains = losses = gain_qty = loss_qty = net_cost = counted = 0
     for ln in sorted(take.lines, key=lambda x: (products[x.product_id].name, x.product_id)):
@@ -228,7 +231,7 @@ async def report(session: AsyncSession, take: Stocktake) -> dict[str, Any]:
         lines.append(
             {
                 "product_id": ln.product_id,
-                "product_name": products[ln.product_id].name,
+                **names.get(ln.product_id, UNKNOWN).fields(),
                 "expected_qty": ln.expected_qty,
                 "counted_qty": ln.counted_qty,
                 "book_qty_at_count": ln.book_qty_at_count,

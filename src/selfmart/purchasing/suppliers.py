@@ -8,6 +8,8 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
+from selfmart.catalog.labels import first_barcode
+from selfmart.catalog.labels import labels as product_labels
 from selfmart.errors import AlreadyExists, NotFound
 from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import PageParams, paginate
@@ -68,7 +70,7 @@ async def get_supplier(session: AsyncSession, supplier_id: int) -> Supplier:
 
 async def supplier_products(session: AsyncSession, supplier_id: int) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(SupplierProduct, Product.name)
+        select(SupplierProduct, Product.name, Product.spec, first_barcode())
         .join(Product, Product.id == SupplierProduct.product_id)
         .where(SupplierProduct.supplier_id == supplier_id)
         .order_by(Product.name, Product.id)
@@ -78,9 +80,11 @@ async def supplier_products(session: AsyncSession, supplier_id: int) -> list[dic
             "supplier_id": sp.supplier_id,
             "product_id": sp.product_id,
             "product_name": name,
+            "spec": spec,
+            "barcode": barcode,
             **{f: getattr(sp, f) for f in LINK_FIELDS},
         }
-        for sp, name in rows
+        for sp, name, spec, barcode in rows
     ]
 
 
@@ -134,7 +138,7 @@ async def set_supplier_product(
     """Add or change a product the supplier delivers. Marking it preferred un-marks the
     product's other suppliers (reorder suggestions pick the preferred one)."""
     supplier = await get_supplier(session, supplier_id)
-    product = (await products_by_id(session, [product_id]))[product_id]
+    await products_by_id(session, [product_id])  # a 404 when there is none
     link = await session.scalar(
         select(SupplierProduct)
         .where(SupplierProduct.supplier_id == supplier.id, SupplierProduct.product_id == product_id)
@@ -171,7 +175,7 @@ async def set_supplier_product(
     return {
         "supplier_id": supplier.id,
         "product_id": product_id,
-        "product_name": product.name,
+        **(await product_labels(session, [product_id]))[product_id].fields(),
         **{f: getattr(link, f) for f in LINK_FIELDS},
     }
 

@@ -11,13 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from selfmart.audit import service as audit
+from selfmart.catalog.labels import UNKNOWN
+from selfmart.catalog.labels import labels as product_labels
 from selfmart.errors import ErrorDetail, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
 from selfmart.inventory.queries import visible_store
 from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
-from selfmart.models import Product, StockTransfer, StockTransferLine, Store
+from selfmart.models import StockTransfer, StockTransferLine, Store
 from selfmart.purchasing.common import check_transition, new_number, no_duplicates, products_by_id
 from selfmart.purchasing.schemas import TransferCreate, TransferReceive
 
@@ -95,21 +97,13 @@ async def get_transfer(
 
 
 async def detail(session: AsyncSession, transfer: StockTransfer) -> dict[str, Any]:
-    names = dict(
-        (
-            await session.execute(
-                select(Product.id, Product.name).where(
-                    Product.id.in_([ln.product_id for ln in transfer.lines])
-                )
-            )
-        ).all()
-    )
+    names = await product_labels(session, [ln.product_id for ln in transfer.lines])
     return {
         **{c: getattr(transfer, c) for c in READ_FIELDS},
         "lines": [
             {
                 "product_id": ln.product_id,
-                "product_name": names.get(ln.product_id, ""),
+                **names.get(ln.product_id, UNKNOWN).fields(),
                 "quantity": ln.quantity,
                 "quantity_received": ln.quantity_received,
                 "quantity_in_transit": (in_transit(ln) if transfer.status in RECEIVABLE else 0),

@@ -97,6 +97,10 @@ export type AdjustPrice = {
  */
 export type AlertRead = {
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Batch Key
      */
     batch_key: number;
@@ -121,6 +125,10 @@ export type AlertRead = {
      */
     product_id: number;
     /**
+     * Product Name
+     */
+    product_name?: string;
+    /**
      * Quantity
      */
     quantity: number;
@@ -140,6 +148,10 @@ export type AlertRead = {
      * Resolved By
      */
     resolved_by: string | null;
+    /**
+     * Spec
+     */
+    spec?: string;
     /**
      * Status
      */
@@ -752,6 +764,10 @@ export type BulkLineRead = {
      */
     after: number;
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Before
      */
     before: number;
@@ -767,6 +783,10 @@ export type BulkLineRead = {
      * Product Name
      */
     product_name: string;
+    /**
+     * Spec
+     */
+    spec?: string;
 };
 
 /**
@@ -1051,6 +1071,10 @@ export type DiscrepancyRead = {
      */
     balance_after: number;
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Created At
      */
     created_at: string;
@@ -1071,6 +1095,10 @@ export type DiscrepancyRead = {
      */
     product_id: number;
     /**
+     * Product Name
+     */
+    product_name?: string;
+    /**
      * Requested
      */
     requested: number;
@@ -1090,6 +1118,10 @@ export type DiscrepancyRead = {
      * Short By
      */
     short_by: number;
+    /**
+     * Spec
+     */
+    spec?: string;
     /**
      * Status
      */
@@ -1900,10 +1932,26 @@ export type MessageRead = {
      * Store Id
      */
     store_id: number | null;
+    text?: MessageTextRead | null;
     /**
      * Title
      */
     title: string;
+};
+
+/**
+ * MessageTextRead
+ */
+export type MessageTextRead = {
+    /**
+     * Lines
+     */
+    lines: Array<PhraseRead>;
+    /**
+     * More
+     */
+    more?: number;
+    title: PhraseRead;
 };
 
 /**
@@ -1940,6 +1988,10 @@ export type MovementRead = {
      * Balance After
      */
     balance_after: number;
+    /**
+     * Barcode
+     */
+    barcode?: string | null;
     /**
      * Batch Id
      */
@@ -1980,6 +2032,10 @@ export type MovementRead = {
      * Reason
      */
     reason: string | null;
+    /**
+     * Spec
+     */
+    spec?: string;
     /**
      * Store Id
      */
@@ -2566,6 +2622,10 @@ export type PoLineRead = {
      */
     amount_fen: number;
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Cost Fen
      */
     cost_fen: number;
@@ -2589,6 +2649,10 @@ export type PoLineRead = {
      * Quantity Received
      */
     quantity_received: number;
+    /**
+     * Spec
+     */
+    spec?: string;
 };
 
 /**
@@ -3400,6 +3464,80 @@ export type PaymentAccountUpdate = {
 };
 
 /**
+ * PaymentAttemptRead
+ */
+export type PaymentAttemptRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Attempt Id
+     */
+    attempt_id: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Failure Code
+     */
+    failure_code: string | null;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Mode
+     */
+    mode: string | null;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Order Status
+     */
+    order_status: string;
+    /**
+     * Out Trade No
+     */
+    out_trade_no: string | null;
+    /**
+     * Outcome
+     */
+    outcome?: 'started' | 'duplicate' | 'current';
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Pay Url
+     */
+    pay_url: string | null;
+    /**
+     * Payment Id
+     */
+    payment_id: number;
+    /**
+     * State
+     */
+    state: 'paid' | 'paying' | 'waiting' | 'failed' | 'closed';
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Transaction Id
+     */
+    transaction_id: string | null;
+};
+
+/**
  * PaymentFailureIn
  *
  * A payment the terminal tried to take for an order, and that failed.
@@ -3509,6 +3647,57 @@ export type PaymentRead = {
 };
 
 /**
+ * PaymentStartIn
+ *
+ * Pay an order with a scanned payment code (`code`) or get a QR to show (`qr`).
+ */
+export type PaymentStartIn = {
+    /**
+     * Attempt Id
+     */
+    attempt_id: string;
+    /**
+     * Auth Code
+     */
+    auth_code?: string | null;
+    /**
+     * Channel
+     */
+    channel: 'wechat' | 'alipay' | 'card';
+    /**
+     * Mode
+     */
+    mode: 'code' | 'qr';
+};
+
+/**
+ * PaymentStateRead
+ */
+export type PaymentStateRead = {
+    attempt: PaymentAttemptRead | null;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Order Status
+     */
+    order_status: string;
+    /**
+     * Owed Fen
+     */
+    owed_fen: number;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
  * PermissionInfo
  */
 export type PermissionInfo = {
@@ -3520,6 +3709,22 @@ export type PermissionInfo = {
      * Group
      */
     group: string;
+};
+
+/**
+ * PhraseRead
+ */
+export type PhraseRead = {
+    /**
+     * Key
+     */
+    key: string;
+    /**
+     * Params
+     */
+    params: {
+        [key: string]: unknown;
+    };
 };
 
 /**
@@ -4332,6 +4537,10 @@ export type ReorderSuggestionRead = {
      */
     amount_fen: number;
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Cost Fen
      */
     cost_fen: number;
@@ -4371,6 +4580,10 @@ export type ReorderSuggestionRead = {
      * Sold In Window
      */
     sold_in_window: number;
+    /**
+     * Spec
+     */
+    spec?: string;
     /**
      * Suggested Qty
      */
@@ -4846,6 +5059,10 @@ export type StocktakeDetail = {
  */
 export type StocktakeLineRead = {
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Book Qty At Count
      */
     book_qty_at_count: number | null;
@@ -4873,6 +5090,10 @@ export type StocktakeLineRead = {
      * Product Name
      */
     product_name: string;
+    /**
+     * Spec
+     */
+    spec?: string;
     /**
      * Variance
      */
@@ -5220,6 +5441,10 @@ export type SupplierProductIn = {
  */
 export type SupplierProductRead = {
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Cost Fen
      */
     cost_fen: number;
@@ -5243,6 +5468,10 @@ export type SupplierProductRead = {
      * Product Name
      */
     product_name: string;
+    /**
+     * Spec
+     */
+    spec?: string;
     /**
      * Supplier Id
      */
@@ -5716,6 +5945,10 @@ export type TransferLineIn = {
  */
 export type TransferLineRead = {
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Product Id
      */
     product_id: number;
@@ -5739,6 +5972,10 @@ export type TransferLineRead = {
      * Quantity Received
      */
     quantity_received: number | null;
+    /**
+     * Spec
+     */
+    spec?: string;
 };
 
 /**
@@ -6163,6 +6400,42 @@ export type HealthResponses = {
 
 export type HealthResponse = HealthResponses[keyof HealthResponses];
 
+export type PaymentNotifyData = {
+    body?: never;
+    path: {
+        /**
+         * Channel
+         */
+        channel: string;
+        /**
+         * Account Id
+         */
+        account_id: number;
+    };
+    query?: never;
+    url: '/api/payments/notify/{channel}/{account_id}';
+};
+
+export type PaymentNotifyErrors = {
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PaymentNotifyError = PaymentNotifyErrors[keyof PaymentNotifyErrors];
+
+export type PaymentNotifyResponses = {
+    /**
+     * as the platform expects (WeChat 204/JSON, Alipay text)
+     */
+    200: unknown;
+};
+
 export type TerminalActivateData = {
     body: ActivateRequest;
     path?: never;
@@ -6449,6 +6722,77 @@ export type TerminalOrderStatusResponses = {
 
 export type TerminalOrderStatusResponse = TerminalOrderStatusResponses[keyof TerminalOrderStatusResponses];
 
+export type TerminalOrderPaymentData = {
+    body?: never;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path: {
+        /**
+         * Order No
+         */
+        order_no: string;
+    };
+    query?: {
+        /**
+         * Wait
+         *
+         * long-poll: answer as soon as the latest attempt leaves paying/waiting, or after this many seconds (0: at once)
+         */
+        wait?: number;
+    };
+    url: '/api/terminal/v1/orders/{order_no}/payment';
+};
+
+export type TerminalOrderPaymentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalOrderPaymentError = TerminalOrderPaymentErrors[keyof TerminalOrderPaymentErrors];
+
+export type TerminalOrderPaymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: PaymentStateRead;
+};
+
+export type TerminalOrderPaymentResponse = TerminalOrderPaymentResponses[keyof TerminalOrderPaymentResponses];
+
 export type TerminalReportPaymentFailureData = {
     body: PaymentFailureIn;
     headers: {
@@ -6524,6 +6868,82 @@ export type TerminalReportPaymentFailureResponses = {
 };
 
 export type TerminalReportPaymentFailureResponse = TerminalReportPaymentFailureResponses[keyof TerminalReportPaymentFailureResponses];
+
+export type TerminalPayOrderData = {
+    body: PaymentStartIn;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path: {
+        /**
+         * Order No
+         */
+        order_no: string;
+    };
+    query?: never;
+    url: '/api/terminal/v1/orders/{order_no}/payments';
+};
+
+export type TerminalPayOrderErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * error
+     */
+    503: ErrorBody;
+};
+
+export type TerminalPayOrderError = TerminalPayOrderErrors[keyof TerminalPayOrderErrors];
+
+export type TerminalPayOrderResponses = {
+    /**
+     * attempt id seen before: its state
+     */
+    200: PaymentAttemptRead;
+    /**
+     * Successful Response
+     */
+    201: PaymentAttemptRead;
+};
+
+export type TerminalPayOrderResponse = TerminalPayOrderResponses[keyof TerminalPayOrderResponses];
 
 export type TerminalProductsData = {
     body?: never;
