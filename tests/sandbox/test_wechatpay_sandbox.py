@@ -188,6 +188,15 @@ def test_bad_fields_are_400_with_the_platforms_code(
     assert_platform_signed(sb, response)
 
 
+def test_an_unknown_path_or_method_is_the_platforms_signed_404(sb: Sandbox) -> None:
+    for method, target in (("GET", "/v3/pay/transactions/native"), ("POST", "/v3/nothing/here")):
+        response = call(sb, method, target, None if method == "GET" else {})
+        assert error(response) == (404, "NOT_FOUND")
+        assert_platform_signed(sb, response)
+    unsigned = httpx.get(f"{sb.base_url}/v3/nothing", timeout=10)
+    assert error(unsigned) == (401, "SIGN_ERROR")
+
+
 def test_a_body_that_is_not_json_is_400_param_error(sb: Sandbox) -> None:
     response = call(sb, "POST", "/v3/pay/transactions/native", raw=b"{not json")
     assert error(response) == (400, "PARAM_ERROR")

@@ -21,6 +21,13 @@ router = APIRouter(include_in_schema=False)
 router.include_router(control.router, prefix="/_control")
 router.include_router(api.router)
 router.include_router(bills.router)
+# last, so that only what no route above matched falls through to it
+router.add_api_route(
+    "/v3/{rest:path}",
+    api.unknown_path,
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
 
 __all__ = ["STATE", "credentials", "router"]
 

@@ -601,3 +601,12 @@ async def certificates(request: Request) -> Response:
         return 200, {"data": data}
 
     return await handle(request, run, json_body=False)
+
+
+async def unknown_path(request: Request) -> Response:
+    """Any other `/v3/` path or method: the platform's signed 404 (after the usual checks)."""
+
+    async def run(ctx: Ctx) -> tuple[int, dict[str, Any] | None]:
+        raise WxError(404, "NOT_FOUND", f"{request.method} {ctx.target.split('?')[0]} 不存在")
+
+    return await handle(request, run, json_body=False)
