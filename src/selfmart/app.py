@@ -23,7 +23,7 @@ from selfmart.middleware import (
     ControlCharacterGuardMiddleware,
     RequestContextMiddleware,
 )
-from selfmart.routers import API_ROUTERS, TERMINAL_ROUTERS
+from selfmart.routers import API_ROUTERS, NOTIFY_ROUTERS, TERMINAL_ROUTERS
 
 
 def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
@@ -89,6 +89,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     # route. The prefixes do not overlap, so the order changes nothing else.
     for router in TERMINAL_ROUTERS:
         app.include_router(router, prefix="/api/terminal/v1")
+    for router in NOTIFY_ROUTERS:
+        app.include_router(router, prefix="/api")
     # guard_first: every console route checks its caller before it looks any id up.
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v1", dependencies=[Depends(guard_first)])

@@ -13,7 +13,9 @@ from selfmart.notify.router import router as notify_router
 from selfmart.orders.router import public_router as orders_public_router
 from selfmart.orders.router import router as orders_router
 from selfmart.orders.router import terminal_router as orders_terminal_router
+from selfmart.payments.router import notify_router as payments_notify_router
 from selfmart.payments.router import router as payments_router
+from selfmart.payments.router import terminal_router as payments_terminal_router
 from selfmart.purchasing.router import router as purchasing_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
@@ -36,4 +38,7 @@ API_ROUTERS: list[APIRouter] = [
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.
-TERMINAL_ROUTERS: list[APIRouter] = [terminal_api, orders_terminal_router]
+TERMINAL_ROUTERS: list[APIRouter] = [terminal_api, orders_terminal_router, payments_terminal_router]
+
+#: Platform callbacks (public: the platform's signature is the credential), under /api.
+NOTIFY_ROUTERS: list[APIRouter] = [payments_notify_router]

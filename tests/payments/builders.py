@@ -60,3 +60,36 @@ async def make_payment_account(
     accounts.seal_secrets(account, private, API_V3_KEY if channel == "wechat" else None, keys)
     await session.flush()
     return account
+
+
+async def sandbox_account(
+    session: AsyncSession,
+    store: Store | None,
+    credentials: dict[str, object],
+    *,
+    notify_url: str | None = None,
+    auto_refund_duplicates: bool = False,
+) -> PaymentAccount:
+    """A WeChat Pay account configured against our sandbox, as a person would enter it."""
+    account = PaymentAccount(
+        store_id=store.id if store is not None else None,
+        channel="wechat",
+        base_url=str(credentials["base_url"]),
+        merchant_id=str(credentials["merchant_id"]),
+        app_id=str(credentials["app_id"]),
+        private_key_id=str(credentials["merchant_key_id"]),
+        private_key_encrypted="",
+        platform_public_keys={
+            str(credentials["platform_public_key_id"]): str(credentials["platform_public_key"])
+        },
+        notify_url=notify_url,
+        auto_refund_duplicates=auto_refund_duplicates,
+        key_version="",
+    )
+    session.add(account)
+    await session.flush()
+    accounts.seal_secrets(
+        account, str(credentials["merchant_private_key"]), str(credentials["api_v3_key"])
+    )
+    await session.flush()
+    return account

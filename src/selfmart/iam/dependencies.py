@@ -45,6 +45,8 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     # Customers: the receipt's signed link, and order no. + phone's last four (rate-limited).
     ("GET", "/api/v1/public/orders/receipt/{token}"),
     ("GET", "/api/v1/public/orders/lookup"),
+    # Payment platforms' callbacks: believed only once their signature verifies.
+    ("POST", "/api/payments/notify/{channel}/{account_id}"),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")

@@ -29,6 +29,7 @@ from selfmart.models import (
     OrderLine,
     Payment,
     Refund,
+    RefundLine,
     Store,
     Terminal,
 )
@@ -249,6 +250,67 @@ async def apply_payment(
             actor=actor,
             detail={"total_fen": order.total_fen, "paid_fen": paid, "payment_id": payment.id},
         )
+
+
+async def apply_refund_result(
+    session: AsyncSession,
+    order: Order,
+    refund: Refund,
+    *,
+    succeeded: bool,
+    refund_txn_id: str | None,
+    completed_at: datetime | None,
+    failure_reason: str | None,
+    actor: Actor,
+) -> None:
+    """A pending platform refund settled (its callback or the refund query job); the caller
+    holds the order's row lock and has seen the refund still pending. A refund of lines moves
+    the order on as an immediate one does; one of money alone adds to what was refunded; a
+    refusal opens a refund_failed issue with the platform's reason."""
+    from selfmart.orders import refunds
+
+    now = utcnow()
+    refund.status = "succeeded" if succeeded else "failed"
+    refund.channel_refund_id = refund_txn_id or refund.channel_refund_id
+    refund.completed_at = (completed_at or now) if succeeded else None
+    refund.failure_reason = None if succeeded else (failure_reason or "refused")[:300]
+    refund.updated_at = now
+    await session.flush()
+    has_lines = await session.scalar(
+        select(RefundLine.id).where(RefundLine.refund_id == refund.id).limit(1)
+    )
+    if has_lines is not None and order.status == S.REFUND_REQUESTED:
+        asked = await session.scalar(
+            select(OrderEvent.data)
+            .where(OrderEvent.order_id == order.id, OrderEvent.to_status == S.REFUND_REQUESTED)
+            .order_by(OrderEvent.id.desc())
+            .limit(1)
+        )
+        return_to = (asked or {}).get("return_to") or S.PAID
+        await refunds.settle_refund(session, order, refund, actor=actor, return_to=return_to)
+        return
+    if succeeded:
+        if order.status not in (S.CLOSED, S.CANCELLED):  # a late payment's money was never counted
+            total = await session.scalar(
+                update(Order)
+                .where(Order.id == order.id)
+                .values(refunded_fen=Order.refunded_fen + refund.amount_fen, updated_at=now)
+                .returning(Order.refunded_fen)
+                .execution_options(synchronize_session=False)
+            )
+            set_committed_value(order, "refunded_fen", total)
+        lifecycle.add_event(
+            session, order, actor=actor, kind="refund", reason="refund_succeeded",
+            data={"refund_id": refund.id, "amount_fen": refund.amount_fen},
+        )  # fmt: skip
+        return
+    await lifecycle.open_issue(
+        session,
+        order,
+        "refund_failed",
+        actor=actor,
+        detail={"refund_id": refund.id, "reason": refund.failure_reason},
+    )
 
 
 async def mark_payment_failed(

@@ -8,6 +8,7 @@ Secrets are sealed at rest (`kit.crypto`) and never leave this module except as 
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import time
 from typing import Any
@@ -124,6 +125,10 @@ def default_notify_url(channel: str, account_id: int) -> str:
     return f"{base}/api/payments/notify/{channel}/{account_id}"
 
 
+def notify_url_of(account: PaymentAccount) -> str:
+    return account.notify_url or default_notify_url(account.channel, account.id)
+
+
 def read(account: PaymentAccount) -> PaymentAccountRead:
     """The account as an answer shows it: secrets masked, keys as fingerprints."""
     keys = _keys()
@@ -155,7 +160,7 @@ def read(account: PaymentAccount) -> PaymentAccountRead:
         private_key_fingerprint=private_fp,
         api_v3_key=mask(api_key) if api_key else None,
         platform_public_keys=public,
-        notify_url=account.notify_url or default_notify_url(account.channel, account.id),
+        notify_url=notify_url_of(account),
         notify_url_override=account.notify_url,
         extra=dict(account.extra),
         auto_refund_duplicates=account.auto_refund_duplicates,
@@ -201,9 +206,7 @@ def seal_secrets(
         private_pem, aad=_aad(account.id, "private_key"), keys=keys
     )
     account.api_v3_key_encrypted = (
-        None
-        if v3_key is None
-        else _BOX.seal(v3_key, aad=_aad(account.id, "api_v3_key"), keys=keys)
+        None if v3_key is None else _BOX.seal(v3_key, aad=_aad(account.id, "api_v3_key"), keys=keys)
     )
     account.key_version = keys.current_version
 
@@ -221,7 +224,7 @@ def config_of(account: PaymentAccount) -> ChannelConfig:
         private_key_id=account.private_key_id,
         platform_public_keys=dict(account.platform_public_keys),
         api_v3_key=api_v3_key(account, keys) or "",
-        notify_url=account.notify_url or default_notify_url(account.channel, account.id),
+        notify_url=notify_url_of(account),
         extra=dict(account.extra),
     )
 
@@ -231,8 +234,25 @@ def config_of(account: PaymentAccount) -> ChannelConfig:
 platform_http: httpx.AsyncClient | None = None
 
 
+#: The packages that register a platform when imported (`register_platform`).
+PLATFORM_PACKAGES = ("wechatpay", "alipay", "unionpay")
+
+
+def load_platforms() -> list[str]:
+    """Import the platform packages this server has; the platform codes now registered."""
+    for name in PLATFORM_PACKAGES:
+        try:
+            importlib.import_module(f"selfmart.payments.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"selfmart.payments.{name}":
+                raise
+    return platform.platform_codes()
+
+
 def open_platform(account: PaymentAccount) -> PlatformAccount:
-    if account.channel not in platform.platform_codes():
+    if account.channel not in platform.platform_codes() and account.channel not in (
+        load_platforms()
+    ):
         raise PlatformUnavailable(f"No {account.channel} platform is installed", field="channel")
     kwargs: dict[str, Any] = {} if platform_http is None else {"http": platform_http}
     return platform.open_account(config_of(account), **kwargs)
@@ -301,9 +321,7 @@ async def _flush_unique(session: AsyncSession, store_id: int | None, channel: st
             await session.flush()
     except IntegrityError as exc:
         where = f"store {store_id}" if store_id is not None else "the chain"
-        raise AlreadyExists(
-            f"{where} already has a {channel} account", field="channel"
-        ) from exc
+        raise AlreadyExists(f"{where} already has a {channel} account", field="channel") from exc
 
 
 async def create_account(
@@ -441,4 +459,3 @@ def _judge(
     if code in NOT_FOUND_CODES:
         return True, status, code, reason or "The platform answered with a valid signature"
     return False, status, code, reason or f"Unexpected answer: {status}"
-

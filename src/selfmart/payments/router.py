@@ -1,10 +1,11 @@
-"""HTTP routes of the payments domain: channel settings (merchant accounts)."""
+"""HTTP routes of the payments domain: channel settings (console), paying an order and reading
+its payment state (terminals, signed), and the platforms' callbacks (public, verified)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
@@ -12,14 +13,18 @@ from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import CurrentActor, require
 from selfmart.iam.permissions import Perm
 from selfmart.models import PaymentAccount
-from selfmart.payments import accounts
+from selfmart.payments import accounts, attempts, callbacks
 from selfmart.payments.schemas import (
     PaymentAccountCreate,
     PaymentAccountRead,
     PaymentAccountTest,
     PaymentAccountUpdate,
+    PaymentAttemptRead,
+    PaymentStartIn,
+    PaymentStateRead,
     PlatformChannel,
 )
+from selfmart.terminals.dependencies import SIGNED, TerminalDep
 
 router = APIRouter(prefix="/payment-accounts", tags=["payments"])
 
@@ -111,3 +116,106 @@ async def test_payment_account(
 ) -> PaymentAccountTest:
     """Ask the platform with the stored keys about a payment that cannot exist."""
     return await accounts.test_account(session, account, actor=actor)
+
+
+# --- terminals: pay an order, read its payment state -----------------------------------------
+
+terminal_router = APIRouter(tags=["terminal"])
+
+OrderNo = Annotated[str, Path(min_length=1, max_length=24, pattern=r"^[0-9A-Za-z]+$")]
+
+
+@terminal_router.post(
+    "/orders/{order_no}/payments",
+    response_model=PaymentAttemptRead,
+    status_code=201,
+    operation_id="terminal_pay_order",
+    openapi_extra=SIGNED,
+    responses={
+        **error_responses(401, 403, 404, 409, 413, 503),
+        200: {"model": PaymentAttemptRead, "description": "attempt id seen before: its state"},
+    },
+)
+async def terminal_pay_order(
+    order_no: OrderNo,
+    body: PaymentStartIn,
+    request: Request,
+    session: SessionDep,
+    ctx: TerminalDep,
+    response: Response,
+) -> dict[str, Any]:
+    """Pay an order of this terminal's store: with the customer's payment code (`code`: the
+    answer says paid, paying — the customer is entering a password; read the payment state
+    until it settles — or failed with the platform's reason) or with a QR to show (`qr`:
+    `pay_url` is the QR's content; state `waiting`). Once per attempt id: the same id answers
+    200 with the attempt as it stands now and charges nothing again."""
+    cmd = attempts.PayCommand(
+        attempt_id=body.attempt_id,
+        channel=body.channel,
+        mode=body.mode,
+        auth_code=body.auth_code,
+        client_ip=request.client.host if request.client else "127.0.0.1",
+    )
+    result = await attempts.pay(
+        session, order_no=order_no, store_id=ctx.store.id, cmd=cmd, actor=ctx.actor
+    )
+    if result["outcome"] == "duplicate":
+        response.status_code = 200
+    return result
+
+
+@terminal_router.get(
+    "/orders/{order_no}/payment",
+    response_model=PaymentStateRead,
+    operation_id="terminal_order_payment",
+    openapi_extra=SIGNED,
+    responses=error_responses(401, 403, 404),
+)
+async def terminal_order_payment(
+    order_no: OrderNo,
+    session: SessionDep,
+    ctx: TerminalDep,
+    wait: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=30,
+            description="long-poll: answer as soon as the latest attempt leaves paying/waiting, "
+            "or after this many seconds (0: at once)",
+        ),
+    ] = 0,
+) -> dict[str, Any]:
+    """The order's payment state and its latest attempt. A pending attempt is asked about
+    on the platform as the terminal waits."""
+    return await attempts.wait_for_state(
+        session, order_no=order_no, store_id=ctx.store.id, wait_seconds=wait, actor=ctx.actor
+    )
+
+
+# --- platform callbacks -----------------------------------------------------------------------
+
+notify_router = APIRouter(tags=["payments"])
+
+
+@notify_router.post(
+    "/payments/notify/{channel}/{account_id}",
+    operation_id="payment_notify",
+    response_class=Response,
+    responses={
+        **error_responses(404),
+        200: {"description": "as the platform expects (WeChat 204/JSON, Alipay text)"},
+    },
+)
+async def payment_notify(
+    channel: Annotated[str, Path(max_length=16, pattern=r"^[a-z]+$")],
+    account_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    request: Request,
+    session: SessionDep,
+) -> Response:
+    """A platform's payment or refund notification for one of our merchant accounts. Public:
+    the platform's signature is the credential. Every call is recorded, believed or not."""
+    body = await request.body()
+    answer = await callbacks.receive(
+        session, channel=channel, account_id=account_id, headers=request.headers, body=body
+    )
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.content_type)

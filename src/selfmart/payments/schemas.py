@@ -78,7 +78,7 @@ PrivateKeyPem = Annotated[SecretStr, Field(max_length=_PEM_MAX), AfterValidator(
 #: WeChat's APIv3 key: 32 characters (AEAD_AES_256_GCM key for callbacks)
 ApiV3Key = Annotated[SecretStr, Field(min_length=32, max_length=32)]
 PublicKeys = Annotated[
-    dict[str, str],
+    dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=_PEM_MAX)]],
     Field(max_length=4, description="{key id: PEM public key or certificate}; two in a rotation"),
     AfterValidator(_check_public_keys),
 ]
@@ -199,3 +199,54 @@ class PaymentAccountTest(Schema):
     code: str | None = None
     message: str
     elapsed_ms: int
+
+
+# --- terminal payment routes ----------------------------------------------------------------
+
+AttemptState = Literal["paid", "paying", "waiting", "failed", "closed"]
+
+
+class PaymentStartIn(InSchema):
+    """Pay an order with a scanned payment code (`code`) or get a QR to show (`qr`)."""
+
+    #: the terminal's id for this attempt: the same id again answers the same attempt
+    attempt_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    channel: PlatformChannel
+    mode: Literal["code", "qr"]
+    #: the customer's payment code as scanned (mode `code`)
+    auth_code: str | None = Field(None, min_length=10, max_length=32, pattern=r"^[0-9]+$")
+
+
+class PaymentAttemptRead(Schema):
+    order_no: str
+    order_status: str
+    attempt_id: str | None
+    payment_id: int
+    channel: str
+    mode: str | None
+    out_trade_no: str | None
+    amount_fen: int
+    #: paid | paying (the customer is entering a password) | waiting (QR shown) | failed |
+    #: closed
+    state: AttemptState
+    status: str
+    #: the QR's content (mode `qr`)
+    pay_url: str | None
+    transaction_id: str | None
+    #: the platform's code and words when it refused
+    failure_code: str | None
+    failure_reason: str | None
+    expires_at: datetime | None
+    paid_at: datetime | None
+    #: started: this request began it; duplicate: the attempt id was seen before
+    outcome: Literal["started", "duplicate", "current"] = "current"
+
+
+class PaymentStateRead(Schema):
+    order_no: str
+    order_status: str
+    total_fen: int
+    paid_fen: int
+    owed_fen: int
+    #: the order's latest platform attempt, if any
+    attempt: PaymentAttemptRead | None

@@ -10,15 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.errors import AlreadyExists
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
-from selfmart.models import Payment, Refund, RefundLine
+from selfmart.models import Payment, PaymentAccount, Refund, RefundLine
 from selfmart.payments import channels
-from selfmart.payments.channels import PaymentRequest, RefundRequest
+from selfmart.payments.channels import ChannelRefund, PaymentRequest, RefundRequest
+from selfmart.payments.platform import PlatformError, RefundSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +98,16 @@ async def refund(
     extra: dict[str, Any] | None = None,
 ) -> Refund:
     """Refund through the channel `payment` came in by; returns the refund as it stands."""
-    chan = channels.get(payment.channel)
+    # Platform payments go back through their merchant account (channels.get knows only
+    # the channels without one, like manual).
+    chan = None if payment.account_id is not None else channels.get(payment.channel)
+    code = payment.channel
     now = utcnow()
     record = Refund(
         order_id=payment.order_id,
         payment_id=payment.id,
         store_id=payment.store_id,
-        channel=chan.code,
+        channel=code,
         status="pending",
         amount_fen=amount_fen,
         reason=reason,
@@ -125,20 +129,23 @@ async def refund(
         )
         for spec in lines
     )
-    answer = await chan.refund(
-        RefundRequest(
-            refund_id=record.id,
-            payment_channel_txn_id=payment.channel_txn_id,
-            payment_amount_fen=payment.amount_fen,
-            amount_fen=amount_fen,
-            reason=reason,
-            extra=dict(extra or {}),
+    if chan is None:
+        answer = await _platform_refund(session, payment, record, amount_fen, reason)
+    else:
+        answer = await chan.refund(
+            RefundRequest(
+                refund_id=record.id,
+                payment_channel_txn_id=payment.channel_txn_id,
+                payment_amount_fen=payment.amount_fen,
+                amount_fen=amount_fen,
+                reason=reason,
+                extra=dict(extra or {}),
+            )
         )
-    )
     if answer.channel_refund_id is not None:
         seen = await session.scalar(
             select(Refund.id).where(
-                Refund.channel == chan.code,
+                Refund.channel == code,
                 Refund.channel_refund_id == answer.channel_refund_id,
                 Refund.id != record.id,
             )
@@ -152,8 +159,45 @@ async def refund(
     record.channel_refund_id = answer.channel_refund_id
     record.completed_at = answer.completed_at if answer.status == "succeeded" else None
     record.failure_reason = answer.failure_reason
+    record.failure_code = answer.failure_code
+    record.updated_at = utcnow()
+    raw = answer.raw or {}
+    if "request" in raw:
+        record.raw_request = raw["request"]
+    if raw:
+        record.raw_response = raw.get("response", raw)
     await session.flush()
     return record
+
+
+async def _platform_refund(
+    session: AsyncSession, payment: Payment, record: Refund, amount_fen: int, reason: str
+) -> ChannelRefund:
+    """Give money back through the merchant account and payment it came in by. An unknown
+    outcome (the platform unreachable) leaves the refund pending for the refund query job."""
+    from selfmart.payments import accounts
+
+    account = await session.get(PaymentAccount, payment.account_id)
+    assert account is not None
+    count = await session.scalar(
+        select(func.count()).select_from(Refund).where(Refund.payment_id == payment.id)
+    )
+    record.account_id = account.id
+    record.out_refund_no = f"{payment.out_trade_no}R{int(count or 1):02d}"
+    await session.flush()
+    spec = RefundSpec(
+        out_trade_no=payment.out_trade_no or "",
+        out_refund_no=record.out_refund_no,
+        total_fen=payment.amount_fen,
+        amount_fen=amount_fen,
+        reason=reason[:80],
+        notify_url=accounts.notify_url_of(account),
+        transaction_id=payment.channel_txn_id,
+    )
+    try:
+        return await accounts.open_platform(account).refund(spec)
+    except PlatformError as exc:
+        return ChannelRefund(status="unknown", failure_code=exc.code, failure_reason=str(exc))
 
 
 async def for_order(session: AsyncSession, order_id: int) -> list[Payment]:

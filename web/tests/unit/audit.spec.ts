@@ -25,6 +25,7 @@ const KNOWN = [
   'order.issue.substitute_lines', 'order.issue.cancel_lines', 'order.issue.write_off',
   'order.issue.refund_difference', 'order.issue.close',
   'payment.record', 'payment_account.create', 'payment_account.update', 'payment_account.test',
+  'order.payment_start', 'order.payment_resent',
   'product.create', 'product.delete', 'product.image_add', 'product.image_delete',
   'product.import', 'product.import_start', 'product.list', 'product.listing_update',
   'product.unlist', 'product.update', 'product.bulk_set_price', 'product.bulk_adjust_price',

@@ -6418,6 +6418,10 @@ export type PaymentNotifyData = {
 
 export type PaymentNotifyErrors = {
     /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
      * payload_too_large
      */
     413: ErrorBody;

@@ -361,6 +361,8 @@ export default {
       payment_attempt_failed: 'payment attempt failed',
       payment_failed: 'payment failed',
       payment_failure_resent: 'payment failure re-sent',
+      payment_start: 'payment started',
+      payment_resent: 'payment attempt re-sent',
       refund: 'refunded',
       refund_request: 'refund requested',
       refund_settle: 'refund settled',

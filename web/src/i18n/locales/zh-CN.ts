@@ -360,6 +360,8 @@ export default {
       payment_attempt_failed: '支付尝试失败',
       payment_failed: '支付失败',
       payment_failure_resent: '支付失败重报',
+      payment_start: '发起支付',
+      payment_resent: '支付请求重发',
       refund: '退款',
       refund_request: '申请退款',
       refund_settle: '退款完成',

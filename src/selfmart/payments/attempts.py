@@ -1,0 +1,462 @@
+"""Payment attempts on the platforms: start one for an order, apply what the platform says.
+
+Every attempt is a `Payment` row (channel, account, mode, our `out_trade_no`, the terminal's
+attempt id, amount, status, the platform's transaction id, times, and the last exchange with
+secrets removed). The row is committed BEFORE the platform is called, so whatever happens to
+this process afterwards the attempt can be found and queried: nothing charged is lost. The
+platform is called with no lock held; its answer is applied under the order's row lock, where
+a callback that arrived meanwhile may already have applied it (then nothing changes twice).
+
+Statuses: pending (waiting: a QR shown, a phone page open, or the customer entering a password
+— `paying`), succeeded, failed, closed (closed or reversed unpaid on the platform).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.errors import ValidationFailed
+from selfmart.iam.actor import Actor
+from selfmart.kit.time import utcnow
+from selfmart.models import Order, Payment, PaymentAccount
+from selfmart.orders import lifecycle, statemachine
+from selfmart.orders import service as orders
+from selfmart.orders.lookup import OrderNotFound
+from selfmart.orders.statemachine import OrderStatus
+from selfmart.payments import accounts, refunds
+from selfmart.payments.channels import ChannelPayment
+from selfmart.payments.exceptions import AttemptConflict, ChannelNotOffered, NothingOwed
+from selfmart.payments.platform import PayMode, PayRequest, PlatformError
+
+S = OrderStatus
+#: How long a payment-code attempt may stay USERPAYING before it is reversed.
+USER_PAYING_LIMIT = timedelta(minutes=2)
+#: How long a QR / phone-page attempt stays payable (never past the order's own deadline).
+QR_LIFETIME = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class PayCommand:
+    attempt_id: str
+    channel: str
+    mode: PayMode
+    auth_code: str | None = None
+    client_ip: str = "127.0.0.1"
+    return_url: str | None = None
+    payer_id: str | None = None
+
+
+def state_of(payment: Payment) -> str:
+    """The attempt as a terminal reads it: paid | paying | waiting | failed | closed."""
+    if payment.status == "succeeded":
+        return "paid"
+    if payment.status == "pending":
+        return "paying" if payment.mode == "code" else "waiting"
+    return payment.status
+
+
+def present(payment: Payment, order: Order) -> dict[str, Any]:
+    return {
+        "order_no": order.order_no,
+        "order_status": order.status,
+        "attempt_id": payment.attempt_id,
+        "payment_id": payment.id,
+        "channel": payment.channel,
+        "mode": payment.mode,
+        "out_trade_no": payment.out_trade_no,
+        "amount_fen": payment.amount_fen,
+        "state": state_of(payment),
+        "status": payment.status,
+        "pay_url": (payment.data or {}).get("pay_url"),
+        "transaction_id": payment.channel_txn_id,
+        "failure_code": payment.failure_code,
+        "failure_reason": payment.failure_reason,
+        "expires_at": payment.expires_at,
+        "paid_at": payment.succeeded_at,
+    }
+
+
+async def lock_order(session: AsyncSession, order_id: int) -> Order:
+    order = await session.scalar(select(Order).where(Order.id == order_id).with_for_update())
+    if order is None:
+        raise OrderNotFound(field="order_no")
+    return order
+
+
+async def _lock_by_number(session: AsyncSession, order_no: str, store_id: int) -> Order:
+    order = await session.scalar(
+        select(Order)
+        .where(Order.order_no == order_no, Order.store_id == store_id)
+        .with_for_update()
+    )
+    if order is None:
+        raise OrderNotFound(field="order_no")
+    return order
+
+
+def _keep_raw(payment: Payment, answer: ChannelPayment) -> None:
+    raw = answer.raw or {}
+    if "request" in raw:
+        payment.raw_request = raw["request"]
+    payment.raw_response = raw.get("response", raw)
+
+
+async def begin(
+    session: AsyncSession, *, order_no: str, store_id: int, cmd: PayCommand, actor: Actor
+) -> tuple[Payment, Order, bool]:
+    """Record the attempt (under the order's lock). Returns (payment, order, new): an attempt
+    id seen before returns its payment as it stands, and calls nothing."""
+    order = await _lock_by_number(session, order_no, store_id)
+    seen = await session.scalar(
+        select(Payment).where(Payment.order_id == order.id, Payment.attempt_id == cmd.attempt_id)
+    )
+    if seen is not None:
+        if (seen.channel, seen.mode) != (cmd.channel, cmd.mode):
+            raise AttemptConflict(
+                f"Attempt {cmd.attempt_id} was a {seen.channel} {seen.mode} payment",
+                field="attempt_id",
+            )
+        return seen, order, False
+    if order.status not in statemachine.UNPAID_STATES:
+        statemachine.check(order.status, S.PAID)  # a 409 naming both states
+    owed = order.total_fen - order.paid_fen
+    if owed <= 0:
+        raise NothingOwed(field="order_no")
+    account = await accounts.for_store(session, store_id, cmd.channel)
+    if account is None:
+        raise ChannelNotOffered(f"This store does not take {cmd.channel} payments", field="channel")
+    if cmd.mode == "code" and not cmd.auth_code:
+        raise ValidationFailed("A payment-code attempt needs the scanned code", field="auth_code")
+    if order.status == S.PAYMENT_FAILED:
+        await lifecycle.transition(
+            session, order, S.AWAITING_PAYMENT, actor=actor, reason="retry_payment",
+            audit_action="order.retry_payment",
+        )  # fmt: skip
+    now = utcnow()
+    count = await session.scalar(
+        select(func.count()).select_from(Payment).where(Payment.order_id == order.id)
+    )
+    lifetime = USER_PAYING_LIMIT if cmd.mode == "code" else QR_LIFETIME
+    expires = now + lifetime
+    if order.expires_at is not None and cmd.mode != "code":
+        expires = min(expires, max(order.expires_at, now + timedelta(minutes=1)))
+    payment = Payment(
+        order_id=order.id,
+        store_id=order.store_id,
+        channel=cmd.channel,
+        status="pending",
+        amount_fen=owed,
+        created_at=now,
+        updated_at=now,
+        actor_type=actor.kind,
+        actor_id=actor.audit_id,
+        actor_name=actor.name,
+        account_id=account.id,
+        mode=cmd.mode,
+        # Letters and digits only, at most 32: what all three platforms accept.
+        out_trade_no=f"{order.order_no}P{int(count or 0) + 1:02d}",
+        attempt_id=cmd.attempt_id,
+        expires_at=expires,
+        data={},
+    )
+    session.add(payment)
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "order.payment_start",
+        "order",
+        order.id,
+        store_id=order.store_id,
+        after={
+            "payment_id": payment.id,
+            "attempt_id": cmd.attempt_id,
+            "channel": cmd.channel,
+            "mode": cmd.mode,
+            "amount_fen": owed,
+            "out_trade_no": payment.out_trade_no,
+        },
+    )
+    return payment, order, True
+
+
+async def pay(
+    session: AsyncSession, *, order_no: str, store_id: int, cmd: PayCommand, actor: Actor
+) -> dict[str, Any]:
+    """Start (or find again) a payment attempt and ask the platform; returns its state.
+
+    Commits the attempt before calling the platform (see the module's note)."""
+    payment, order, new = await begin(
+        session, order_no=order_no, store_id=store_id, cmd=cmd, actor=actor
+    )
+    if not new:
+        # Nothing changes, but a terminal resending is worth seeing in the audit log.
+        await audit.record(
+            session,
+            actor,
+            "order.payment_resent",
+            "order",
+            order.id,
+            store_id=order.store_id,
+            note=f"attempt {cmd.attempt_id} sent again; answered with its state",
+        )
+        return present(payment, order) | {"outcome": "duplicate"}
+    account = await session.get(PaymentAccount, payment.account_id)
+    assert account is not None
+    remote = accounts.open_platform(account)
+    request = PayRequest(
+        out_trade_no=payment.out_trade_no or "",
+        amount_fen=payment.amount_fen,
+        description=f"订单 {order.order_no}",
+        mode=cmd.mode,
+        auth_code=cmd.auth_code,
+        client_ip=cmd.client_ip,
+        expires_at=payment.expires_at,
+        notify_url=accounts.notify_url_of(account),
+        return_url=cmd.return_url,
+        payer_id=cmd.payer_id,
+    )
+    order_id, payment_id = order.id, payment.id
+    await session.commit()  # the attempt exists before the platform hears of it
+
+    answer: ChannelPayment | None
+    error: PlatformError | None = None
+    try:
+        answer = await remote.pay(request)
+    except PlatformError as exc:
+        answer, error = None, exc
+
+    order = await lock_order(session, order_id)
+    payment = await _get(session, payment_id, fresh=True)
+    if answer is None:
+        assert error is not None
+        payment.failure_code = error.code
+        payment.failure_reason = str(error)[:300]
+        payment.updated_at = utcnow()
+        # Outcome unknown: stays pending; the query job asks the platform.
+    else:
+        await apply_answer(session, order, payment, answer, actor=actor, reason="pay")
+    await session.flush()
+    return present(payment, order) | {"outcome": "started"}
+
+
+async def _get(session: AsyncSession, payment_id: int, *, fresh: bool = False) -> Payment:
+    payment = await session.get(Payment, payment_id, populate_existing=fresh)
+    assert payment is not None
+    return payment
+
+
+async def apply_answer(
+    session: AsyncSession,
+    order: Order,
+    payment: Payment,
+    answer: ChannelPayment,
+    *,
+    actor: Actor,
+    reason: str,
+) -> str:
+    """Apply a platform's answer about `payment` (the order's row is locked by the caller).
+    Returns what happened: applied | unchanged."""
+    _keep_raw(payment, answer)
+    payment.updated_at = utcnow()
+    if answer.status == "succeeded":
+        return await settle_success(
+            session,
+            order,
+            payment,
+            amount_fen=answer.amount_fen,
+            transaction_id=answer.channel_txn_id,
+            paid_at=answer.paid_at,
+            actor=actor,
+            reason=reason,
+        )
+    if payment.status != "pending":
+        return "unchanged"  # a final state is never undone by a later, older answer
+    if answer.status == "pending":
+        if answer.pay_url:
+            payment.data = {**(payment.data or {}), "pay_url": answer.pay_url}
+        payment.failure_code = answer.failure_code
+        return "unchanged"
+    if answer.status in ("failed", "closed"):
+        payment.status = "failed" if answer.status == "failed" else "closed"
+        payment.failure_code = answer.failure_code
+        payment.failure_reason = (answer.failure_reason or answer.status)[:300]
+        await session.flush()
+        if payment.status == "failed" and order.status == S.AWAITING_PAYMENT:
+            await orders.apply_payment(session, order, payment, actor=actor, reason=reason)
+        return "applied"
+    return "unchanged"
+
+
+async def settle_success(
+    session: AsyncSession,
+    order: Order,
+    payment: Payment,
+    *,
+    amount_fen: int,
+    transaction_id: str | None,
+    paid_at: datetime | None,
+    actor: Actor,
+    reason: str,
+) -> str:
+    """The platform says `payment` succeeded. Once per payment, under the order's lock:
+    an unpaid order is paid; a paid one was paid twice (an amount_mismatch issue offers the
+    extra back, or it is refunded at once when the account says so); a closed or cancelled
+    one gets the money back in full. Returns applied | duplicate | mismatch."""
+    if payment.status == "succeeded":
+        return "duplicate"
+    if amount_fen != payment.amount_fen:
+        await mismatch(session, order, payment, amount_fen, actor=actor)
+        return "mismatch"
+    payment.status = "succeeded"
+    payment.channel_txn_id = transaction_id or payment.channel_txn_id
+    payment.succeeded_at = paid_at or utcnow()
+    payment.failure_code = None
+    payment.failure_reason = None
+    payment.updated_at = utcnow()
+    await session.flush()
+    if order.status in statemachine.UNPAID_STATES:
+        await orders.apply_payment(session, order, payment, actor=actor, reason=reason)
+        return "applied"
+    if order.status in statemachine.PAID_STATES:
+        # Paid twice: the order's money now exceeds its total (apply_payment opens the
+        # amount_mismatch issue whose one-click action refunds the difference).
+        await orders.apply_payment(session, order, payment, actor=actor, reason="double_payment")
+        account = await session.get(PaymentAccount, payment.account_id)
+        if account is not None and account.auto_refund_duplicates:
+            await refunds.refund_extra(session, order, payment, actor=actor)
+        return "applied"
+    # Closed, cancelled, refunded: the goods are not the customer's; the money goes back.
+    await refunds.refund_late(session, order, payment, actor=actor)
+    return "applied"
+
+
+async def mismatch(
+    session: AsyncSession, order: Order, payment: Payment, amount_fen: int, *, actor: Actor
+) -> None:
+    """The platform reports another amount than we asked for: not believed as paid; a person
+    looks (amount_mismatch issue with both amounts)."""
+    payment.data = {**(payment.data or {}), "reported_amount_fen": amount_fen}
+    await lifecycle.open_issue(
+        session,
+        order,
+        "amount_mismatch",
+        actor=actor,
+        detail={
+            "payment_id": payment.id,
+            "expected_fen": payment.amount_fen,
+            "reported_fen": amount_fen,
+            "total_fen": order.total_fen,
+            "paid_fen": order.paid_fen,
+        },
+    )
+
+
+async def latest_for_order(session: AsyncSession, order_id: int) -> Payment | None:
+    return await session.scalar(
+        select(Payment)
+        .where(Payment.order_id == order_id, Payment.account_id.is_not(None))
+        .order_by(Payment.id.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
+
+
+async def payment_state(session: AsyncSession, order: Order) -> dict[str, Any]:
+    """The order's payment state for a terminal: its latest platform attempt, if any."""
+    payment = await latest_for_order(session, order.id)
+    owed = order.total_fen - order.paid_fen
+    out: dict[str, Any] = {
+        "order_no": order.order_no,
+        "order_status": order.status,
+        "total_fen": order.total_fen,
+        "paid_fen": order.paid_fen,
+        "owed_fen": max(0, owed),
+        "attempt": present(payment, order) if payment is not None else None,
+    }
+    return out
+
+
+#: How often a waiting terminal's read asks the platform about a pending attempt.
+QUERY_EVERY = timedelta(seconds=2)
+_POLL_SLEEP = 0.5
+
+
+async def refresh(session: AsyncSession, payment_id: int, *, actor: Actor) -> str:
+    """Ask the platform what became of a pending attempt and apply it; past its deadline an
+    unpaid attempt is reversed (payment code) or closed (QR, phone page) on the platform, so
+    it can no longer be paid. Commits. Returns the attempt's state afterwards."""
+    payment = await _get(session, payment_id)
+    if payment.status != "pending" or payment.account_id is None:
+        return state_of(payment)
+    account = await session.get(PaymentAccount, payment.account_id)
+    assert account is not None
+    remote = accounts.open_platform(account)
+    out_no, order_id, mode = payment.out_trade_no or "", payment.order_id, payment.mode
+    expired = payment.expires_at is not None and payment.expires_at <= utcnow()
+    await session.commit()  # no lock held while the platform is asked
+
+    closing = False
+    try:
+        answer = await remote.query(out_no)
+        if expired and answer.status == "pending":
+            answer = await (remote.reverse(out_no) if mode == "code" else remote.close(out_no))
+            closing = answer.status != "succeeded"
+    except PlatformError as exc:
+        payment = await _get(session, payment_id)
+        payment.failure_code, payment.updated_at = exc.code, utcnow()
+        await session.commit()
+        return state_of(payment)
+    order = await lock_order(session, order_id)
+    payment = await _get(session, payment_id, fresh=True)
+    if closing and payment.status == "pending":
+        _keep_raw(payment, answer)
+        payment.status = "closed"
+        payment.failure_code = answer.failure_code or "EXPIRED"
+        payment.failure_reason = "not paid in time: closed on the platform"
+        payment.updated_at = utcnow()
+        if mode == "code" and order.status == S.AWAITING_PAYMENT:
+            await orders.mark_payment_failed(
+                session, order, actor=actor, reason="payment code not confirmed in time: reversed"
+            )
+    else:
+        await apply_answer(session, order, payment, answer, actor=actor, reason="query")
+    await session.commit()
+    return state_of(payment)
+
+
+async def wait_for_state(
+    session: AsyncSession, *, order_no: str, store_id: int, wait_seconds: int, actor: Actor
+) -> dict[str, Any]:
+    """The order's payment state; with `wait_seconds`, answered as soon as its latest attempt
+    is no longer pending or when the time is up (a long poll). A pending attempt is asked
+    about on the platform at most every QUERY_EVERY."""
+    deadline = utcnow() + timedelta(seconds=wait_seconds)
+    while True:
+        order = await session.scalar(
+            select(Order)
+            .where(Order.order_no == order_no, Order.store_id == store_id)
+            .execution_options(populate_existing=True)
+        )
+        if order is None:
+            raise OrderNotFound(field="order_no")
+        payment = await latest_for_order(session, order.id)
+        now = utcnow()
+        if (
+            payment is not None
+            and payment.status == "pending"
+            and (payment.updated_at is None or now - payment.updated_at >= QUERY_EVERY)
+        ):
+            await refresh(session, payment.id, actor=actor)
+            continue
+        if payment is None or payment.status != "pending" or now >= deadline:
+            return await payment_state(session, order)
+        await session.rollback()  # nothing written: the next look sees what others commit
+        await asyncio.sleep(_POLL_SLEEP)

@@ -1,0 +1,215 @@
+"""Platform callbacks (payment and refund notifications): every one is recorded, verified or
+not, with what we made of it and why.
+
+A callback is believed only once its signature verifies (the platform package's
+`parse_notification`) and its merchant id, app id, our number and amount match ours. It is
+applied under the order's row lock and only moves a payment or refund out of `pending`, so ten
+copies of one notification, in any order and at once, change the order once. An amount that
+is not ours opens an amount_mismatch issue and pays nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.iam.actor import Actor
+from selfmart.kit.time import utcnow
+from selfmart.models import Payment, PaymentAccount, PaymentCallback, Refund
+from selfmart.orders import service as orders
+from selfmart.payments import accounts, attempts
+from selfmart.payments.channels import ChannelPayment
+from selfmart.payments.platform import (
+    Notification,
+    NotificationAnswer,
+    NotificationRejected,
+    PlatformAccount,
+)
+
+#: Headers kept with the record (what verification reads); others are dropped.
+_KEPT_HEADERS = ("content-type", "request-id", "user-agent")
+_KEPT_PREFIXES = ("wechatpay-",)
+_BODY_LIMIT = 64 * 1024
+
+
+def callback_actor(channel: str) -> Actor:
+    return Actor(
+        kind="payment_callback",
+        id=None,
+        name=f"{channel} callback",
+        permissions=frozenset(),
+        store_ids=None,
+    )
+
+
+def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if low in _KEPT_HEADERS or low.startswith(_KEPT_PREFIXES):
+            out[low] = value[:1000]
+    return out
+
+
+def _unknown_account_answer() -> NotificationAnswer:
+    body = json.dumps({"code": "FAIL", "message": "unknown merchant account"}).encode()
+    return NotificationAnswer(status_code=404, content_type="application/json", body=body)
+
+
+async def receive(
+    session: AsyncSession,
+    *,
+    channel: str,
+    account_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> NotificationAnswer:
+    """Record, verify, match and apply one callback; the answer the platform expects."""
+    record = PaymentCallback(
+        channel=channel[:16],
+        received_at=utcnow(),
+        verified=False,
+        outcome="rejected",
+        headers=_kept_headers(headers),
+        body=body[:_BODY_LIMIT].decode("utf-8", "replace"),
+        decoded={},
+    )
+    session.add(record)
+    account = await session.get(PaymentAccount, account_id) if account_id <= 2**31 - 1 else None
+    if account is None or account.channel != channel:
+        record.reason = "no such merchant account for this channel"
+        await session.flush()
+        return _unknown_account_answer()
+    record.account_id = account.id
+    remote = accounts.open_platform(account)
+    try:
+        note = remote.parse_notification(headers, body)
+    except NotificationRejected as exc:
+        record.reason = f"{exc.code}: {exc}"[:300]
+        await session.flush()
+        return remote.answer_notification(False, str(exc)[:100])
+    record.verified = True
+    record.kind = note.kind
+    record.notification_id = note.notification_id
+    record.out_trade_no = note.out_trade_no[:64] or None
+    record.out_refund_no = (note.out_refund_no or "")[:64] or None
+    record.transaction_id = (note.transaction_id or "")[:64] or None
+    record.status = note.status[:16]
+    record.amount_fen = note.amount_fen
+    record.decoded = dict(note.raw)
+    if note.merchant_id != account.merchant_id or (
+        account.app_id and note.app_id and note.app_id != account.app_id
+    ):
+        record.reason = "the merchant id or app id is not this account's"
+        await session.flush()
+        return remote.answer_notification(False, "merchant mismatch")
+    if note.kind == "refund":
+        return await _refund(session, record, account, remote, note)
+    return await _payment(session, record, account, remote, note)
+
+
+async def _payment(
+    session: AsyncSession,
+    record: PaymentCallback,
+    account: PaymentAccount,
+    remote: PlatformAccount,
+    note: Notification,
+) -> NotificationAnswer:
+    payment_id = await session.scalar(
+        select(Payment.id).where(
+            Payment.account_id == account.id, Payment.out_trade_no == note.out_trade_no
+        )
+    )
+    if payment_id is None:
+        record.outcome, record.reason = "unmatched", "no payment of ours has this number"
+        await session.flush()
+        return remote.answer_notification(False, "unknown out_trade_no")
+    order_id = await session.scalar(select(Payment.order_id).where(Payment.id == payment_id))
+    assert order_id is not None
+    order = await attempts.lock_order(session, order_id)
+    payment = await session.get(Payment, payment_id, populate_existing=True)
+    assert payment is not None
+    record.payment_id, record.order_id = payment.id, order.id
+    actor = callback_actor(account.channel)
+    answer = ChannelPayment(
+        status="succeeded" if note.status == "succeeded" else _status(note.status),
+        amount_fen=note.amount_fen,
+        channel_txn_id=note.transaction_id,
+        paid_at=note.occurred_at,
+        raw={"response": dict(note.raw)},
+    )
+    if note.status == "succeeded":
+        outcome = await attempts.settle_success(
+            session,
+            order,
+            payment,
+            amount_fen=note.amount_fen,
+            transaction_id=note.transaction_id,
+            paid_at=note.occurred_at,
+            actor=actor,
+            reason="payment_callback",
+        )
+        record.outcome = outcome
+        if outcome == "mismatch":
+            record.reason = f"amount {note.amount_fen} is not the {payment.amount_fen} we asked"
+    elif note.status in ("failed", "closed"):
+        before = payment.status
+        await attempts.apply_answer(
+            session, order, payment, answer, actor=actor, reason="payment_callback"
+        )
+        record.outcome = "applied" if payment.status != before else "duplicate"
+    else:
+        record.outcome, record.reason = "ignored", f"status {note.status} changes nothing"
+    await session.flush()
+    return remote.answer_notification(True)
+
+
+def _status(status: str) -> Any:
+    return status if status in ("pending", "failed", "succeeded") else "failed"
+
+
+async def _refund(
+    session: AsyncSession,
+    record: PaymentCallback,
+    account: PaymentAccount,
+    remote: PlatformAccount,
+    note: Notification,
+) -> NotificationAnswer:
+    refund_id = await session.scalar(
+        select(Refund.id).where(
+            Refund.account_id == account.id, Refund.out_refund_no == note.out_refund_no
+        )
+    )
+    if refund_id is None:
+        record.outcome, record.reason = "unmatched", "no refund of ours has this number"
+        await session.flush()
+        return remote.answer_notification(False, "unknown out_refund_no")
+    order_id = await session.scalar(select(Refund.order_id).where(Refund.id == refund_id))
+    assert order_id is not None
+    order = await attempts.lock_order(session, order_id)
+    refund = await session.get(Refund, refund_id, populate_existing=True)
+    assert refund is not None
+    record.refund_id, record.payment_id, record.order_id = refund.id, refund.payment_id, order.id
+    if note.status == "succeeded" and note.amount_fen != refund.amount_fen:
+        record.outcome = "mismatch"
+        record.reason = f"refund amount {note.amount_fen} is not the {refund.amount_fen} asked"
+    elif refund.status != "pending" or note.status not in ("succeeded", "failed"):
+        record.outcome = "duplicate" if refund.status != "pending" else "ignored"
+    else:
+        await orders.apply_refund_result(
+            session,
+            order,
+            refund,
+            succeeded=note.status == "succeeded",
+            refund_txn_id=note.refund_id,
+            completed_at=note.occurred_at,
+            failure_reason=None if note.status == "succeeded" else "refused by the platform",
+            actor=callback_actor(account.channel),
+        )
+        record.outcome = "applied"
+    await session.flush()
+    return remote.answer_notification(True)

@@ -1,0 +1,23 @@
+"""Errors of the payments domain, each with its stable code."""
+
+from __future__ import annotations
+
+from selfmart.errors import Conflict, ValidationFailed
+
+
+class ChannelNotOffered(ValidationFailed):
+    code, message = (
+        "channel_not_offered",
+        "This store has no enabled account for that payment channel",
+    )
+
+
+class NothingOwed(Conflict):
+    code, message = "nothing_owed", "Nothing is owed on this order"
+
+
+class AttemptConflict(Conflict):
+    code, message = (
+        "idempotency_conflict",
+        "This attempt id was already used for another payment of this order",
+    )

@@ -1,0 +1,20 @@
+"""The core's end-to-end tests drive the real WeChat Pay sandbox over HTTP (the sandbox is the
+test double): one server for the session, emptied before each test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.payments.wechatpay.support import Sandbox, fresh, serve
+
+
+@pytest.fixture(scope="session")
+def core_wechat_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    yield from serve(tmp_path_factory.mktemp("core-wechatpay-sandbox"))
+
+
+@pytest.fixture
+def wechat(core_wechat_sandbox: Sandbox) -> Sandbox:
+    return fresh(core_wechat_sandbox)
