@@ -3,6 +3,7 @@ every fixed test payment code, and every way an answer or a callback must not be
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -500,3 +501,24 @@ async def test_answer_notification(wx: Sandbox) -> None:
     failed = account.answer_notification(False, "amount mismatch")
     assert failed.status_code >= 400
     assert json.loads(failed.body) == {"code": "FAIL", "message": "amount mismatch"}
+
+
+async def test_callback_headers_in_any_case_as_a_web_framework_gives_them(wx: Sandbox) -> None:
+    account = wx.account()
+    headers, body = await _callback(wx, account)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert account.parse_notification(lowered, body).status == "succeeded"
+
+
+async def test_an_unpaid_qr_payment_past_its_expiry_is_closed(wx: Sandbox) -> None:
+    account = wx.account()
+    request = PayRequest(
+        out_trade_no=no(), amount_fen=100, description="x", mode="qr",
+        expires_at=utcnow() + timedelta(seconds=1),
+    )  # fmt: skip
+    started = await account.pay(request)
+    assert wxp.parse_rfc3339(started.raw["request"]["body"]["time_expire"]) > utcnow()
+    assert (await account.query(request.out_trade_no)).status == "pending"
+    await asyncio.sleep(1.2)
+    closed = await account.query(request.out_trade_no)
+    assert (closed.status, closed.failure_code) == ("failed", "CLOSED")
