@@ -13,7 +13,7 @@ from selfmart.config import get_settings
 from selfmart.iam.passwords import needs_rehash
 from selfmart.iam.tokens import decode_access_token
 from selfmart.kit.time import utcnow
-from selfmart.models import AuthSession, User
+from selfmart.models import AuthSession, LoginThrottle, User
 
 from ..builders import DEFAULT_PASSWORD, auth_headers, make_store, make_user
 from .helpers import bearer, login, login_logs, tokens
@@ -107,6 +107,35 @@ async def test_lockout_after_max_failures_then_expiry(
     assert stored is not None
     assert stored.failed_logins == 0
     assert stored.locked_until is None
+
+
+def _shape(r: httpx.Response) -> tuple[int, str, str | None, list[str]]:
+    body = r.json()
+    return r.status_code, body["error"], r.headers.get("www-authenticate"), sorted(body)
+
+
+async def test_the_lockout_answers_a_missing_username_as_it_answers_a_real_one(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """A brute force used to learn which usernames exist: only real ones ever answered
+    account_locked. A missing one is now counted and locked the same way."""
+    await make_user(session, username="gina")
+    max_failures = get_settings().login_max_failures
+    real = [await login(client, "gina", "Wrong-pass1") for _ in range(max_failures + 1)]
+    missing = [await login(client, "ghost", "Wrong-pass1") for _ in range(max_failures + 1)]
+    assert [_shape(r) for r in real] == [_shape(r) for r in missing]
+    assert [r.json()["error"] for r in missing] == ["invalid_credentials"] * (max_failures - 1) + [
+        "account_locked"
+    ] * 2
+    assert real[-1].json()["message"] == missing[-1].json()["message"]
+    reasons = [e.reason for e in await login_logs(session, "ghost")]
+    assert reasons == ["unknown_user"] * max_failures + ["locked"]
+    # The lock runs out for both alike: the count starts over.
+    throttle = await session.get(LoginThrottle, "ghost")
+    assert throttle is not None
+    throttle.locked_until = utcnow() - timedelta(seconds=1)
+    await session.flush()
+    assert (await login(client, "ghost", "Wrong-pass1")).json()["error"] == "invalid_credentials"
 
 
 async def test_unlock_lets_a_locked_user_in_again(

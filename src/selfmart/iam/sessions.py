@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
@@ -36,7 +37,7 @@ from selfmart.iam.schemas import TokenPair
 from selfmart.iam.tokens import hash_token, issue_access_token, new_refresh_token
 from selfmart.kit.context import current_ip, current_user_agent
 from selfmart.kit.time import utcnow
-from selfmart.models import AuthSession, LoginLog, User, UserStore
+from selfmart.models import AuthSession, LoginLog, LoginThrottle, User, UserStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +110,7 @@ async def login(session: AsyncSession, *, username: str, password: str) -> Token
     name = username.strip().lower()
     user = await session.scalar(select(User).where(User.username == name))
     if user is None:
-        await verify_password_async(
-            await _dummy_hash(), password
-        )  # the same work as for a real account
-        await log_attempt(session, name, None, False, UNKNOWN_USER)
-        return Denied(InvalidCredentials())
+        return await _unknown_user(session, name, password, now)
     if user.locked_until is not None and user.locked_until > now:
         # Refused without looking at the password: a locked account gives no oracle.
         await log_attempt(session, user.username, user.id, False, LOCKED)
@@ -160,6 +157,42 @@ async def login(session: AsyncSession, *, username: str, password: str) -> Token
     session.add(auth)
     await log_attempt(session, user.username, user.id, True, OK)
     return _token_pair(user, auth.id, refresh_token, now)
+
+
+async def _unknown_user(session: AsyncSession, name: str, password: str, now: datetime) -> Denied:
+    """A username no account has goes through the same steps as a wrong password for one
+    that exists (the same count, the same lockout, the same work): a brute force learns
+    nothing from `account_locked` about which usernames are real."""
+    settings = get_settings()
+    throttle = await session.get(LoginThrottle, name)
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+        await log_attempt(session, name, None, False, LOCKED)
+        return Denied(AccountLocked(locked_until=throttle.locked_until))
+    await verify_password_async(await _dummy_hash(), password)  # as for a real account
+    insert = (
+        postgresql.insert(LoginThrottle)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(LoginThrottle)
+    )
+    failures = await session.scalar(
+        insert.values(username=name, failed_logins=1, locked_until=None)
+        .on_conflict_do_update(
+            index_elements=[LoginThrottle.username],
+            set_={"failed_logins": LoginThrottle.failed_logins + 1},
+        )
+        .returning(LoginThrottle.failed_logins)
+    )
+    await log_attempt(session, name, None, False, UNKNOWN_USER)
+    if (failures or 0) >= settings.login_max_failures:
+        until = now + timedelta(minutes=settings.login_lockout_minutes)
+        await session.execute(
+            update(LoginThrottle)
+            .where(LoginThrottle.username == name)
+            .values(failed_logins=0, locked_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return Denied(AccountLocked(locked_until=until))
+    return Denied(InvalidCredentials())
 
 
 async def refresh(session: AsyncSession, *, refresh_token: str) -> TokenPair | Denied:

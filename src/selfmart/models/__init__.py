@@ -13,6 +13,7 @@ from selfmart.models.catalog import (
 from selfmart.models.iam import (
     AuthSession,
     LoginLog,
+    LoginThrottle,
     Role,
     RolePermission,
     User,
@@ -60,6 +61,7 @@ __all__ = [
     "AuthSession",
     "Category",
     "LoginLog",
+    "LoginThrottle",
     "JobRun",
     "Message",
     "NotificationAttempt",

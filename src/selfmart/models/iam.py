@@ -105,6 +105,17 @@ class AuthSession(Base):
     user_agent: Mapped[str | None] = mapped_column(String(500))
 
 
+class LoginThrottle(Base):
+    """Failed logins of a username no account has: counted and locked out exactly as an
+    account's (User.failed_logins / locked_until), so the answer never tells the two apart."""
+
+    __tablename__ = "login_throttles"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+
+
 class LoginLog(Base):
     __tablename__ = "login_logs"
     __table_args__ = (Index("ix_login_logs_created_at", "created_at"),)
