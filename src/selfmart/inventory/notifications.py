@@ -34,6 +34,7 @@ from selfmart.models import (
     UserRole,
     UserStore,
 )
+from selfmart.notify.texts import MessageText, Phrase
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,33 @@ def _line(alert: StockAlert, product: str, batch: StockBatch | None) -> str:
     return f"{product}：库存 {alert.quantity}，预警值 {alert.threshold}"
 
 
+def _phrase(alert: StockAlert, product: str, batch: StockBatch | None) -> Phrase:
+    """`_line` as a key and parameters, for the message centre (notify.texts)."""
+    if alert.kind == "near_expiry":
+        when = {"product": product, "date": str(alert.expiry_date), "quantity": alert.quantity}
+        if batch and batch.batch_no:
+            return Phrase("stock.lineExpiryLot", {**when, "lot": batch.batch_no})
+        return Phrase("stock.lineExpiry", when)
+    if alert.quantity <= 0:
+        return Phrase("stock.lineSoldOut", {"product": product, "quantity": alert.quantity})
+    return Phrase(
+        "stock.lineLow",
+        {"product": product, "quantity": alert.quantity, "threshold": alert.threshold},
+    )
+
+
+def _title_phrase(store: Store, kind: str, count: int) -> Phrase:
+    what = "expiryTitle" if kind == "near_expiry" else "alertTitle"
+    if count > 1:
+        return Phrase(f"stock.{what}Many", {"store": store.name, "count": count})
+    return Phrase(f"stock.{what}", {"store": store.name})
+
+
+def _text(title: Phrase, phrases: list[Phrase]) -> MessageText:
+    shown = phrases[:LIST_MAX]
+    return MessageText(title, shown, len(phrases) - len(shown))
+
+
 def _title(store: Store, kind: str, count: int) -> str:
     what = "临期预警" if kind == "near_expiry" else "库存预警"
     return f"【{store.name}】{what}" + (f"（{count} 项）" if count > 1 else "")
@@ -134,8 +162,10 @@ async def _send(
     kind: str,
     alerts: Sequence[StockAlert],
     lines: list[str],
+    phrases: list[Phrase],
     routes: Sequence[AlertRoute],
     title: str | None = None,
+    title_phrase: Phrase | None = None,
 ) -> int:
     """Send one message about `alerts` along `routes` (or to the default readers); returns
     how many deliveries and in-app messages were made."""
@@ -143,6 +173,7 @@ async def _send(
 
     title = title or _title(store, kind, len(alerts))
     body = _body(lines)
+    text = _text(title_phrase or _title_phrase(store, kind, len(alerts)), phrases)
     link = f"/stock/alerts?store_id={store.id}&kind={kind}"
     data: dict[str, Any] = {"alert_ids": [a.id for a in alerts], "store_id": store.id}
     made = 0
@@ -158,6 +189,7 @@ async def _send(
             store_id=store.id,
             link=link,
             data=data,
+            text=text,
         )
         return len(sent.messages) + len(sent.deliveries)
     for route in routes:
@@ -172,6 +204,7 @@ async def _send(
                 store_id=store.id,
                 link=link,
                 data=data,
+                text=text,
             )
         else:
             users = await _users_for_store(session, store.id, role_id=route.role_id)
@@ -185,6 +218,7 @@ async def _send(
                 store_id=store.id,
                 link=link,
                 data=data,
+                text=text,
             )
         made += len(sent.messages) + len(sent.deliveries)
     return made
@@ -238,6 +272,9 @@ async def deliver_opened(session: AsyncSession, alert_ids: Sequence[int]) -> int
             kind=kind,
             alerts=group,
             lines=[_line(a, names.get(a.product_id, "?"), batches.get(a.batch_key)) for a in group],
+            phrases=[
+                _phrase(a, names.get(a.product_id, "?"), batches.get(a.batch_key)) for a in group
+            ],
             routes=immediate,
         )
     now = utcnow()
@@ -289,8 +326,16 @@ async def send_digests(session: AsyncSession, *, today: date) -> int:
                 lines=[
                     _line(a, names.get(a.product_id, "?"), batches.get(a.batch_key)) for a in group
                 ],
+                phrases=[
+                    _phrase(a, names.get(a.product_id, "?"), batches.get(a.batch_key))
+                    for a in group
+                ],
                 routes=[route],
                 title=f"【{store.name}】库存日报：{len(group)} 项待处理（{today:%m-%d}）",
+                title_phrase=Phrase(
+                    "stock.digestTitle",
+                    {"store": store.name, "count": len(group), "date": f"{today:%m-%d}"},
+                ),
             )
         sent_routes += 1
     await session.flush()
@@ -325,6 +370,10 @@ async def send_test(session: AsyncSession, route: AlertRoute, *, sender: str) ->
     store = await session.get(Store, route.store_id) if route.store_id is not None else None
     title = f"【{store.name if store else '全部门店'}】库存预警测试"
     body = f"这是一条测试消息：预警通知「{route.name}」由 {sender} 发送测试，收到即说明配置可用。"
+    text = MessageText(
+        Phrase("stock.testTitle", {"store": store.name}) if store else Phrase("stock.testTitleAll"),
+        [Phrase("stock.testBody", {"route": route.name, "sender": sender})],
+    )
     if route.target == "robot":
         sent = await notify.send(
             session,
@@ -334,6 +383,7 @@ async def send_test(session: AsyncSession, route: AlertRoute, *, sender: str) ->
             channels=(),
             addresses=[(str(route.robot_kind), f"robot:{route.id}")],
             store_id=route.store_id,
+            text=text,
         )
     else:
         users = (
@@ -349,5 +399,6 @@ async def send_test(session: AsyncSession, route: AlertRoute, *, sender: str) ->
             user_ids=users,
             channels=list(route.channels) or list(DEFAULT_CHANNELS),
             store_id=route.store_id,
+            text=text,
         )
     return SentTest(len(sent.messages), len(sent.deliveries), len(sent.unreachable))

@@ -25,6 +25,7 @@ from selfmart.notify import channels as channel_registry
 from selfmart.notify.channels import IN_APP
 from selfmart.notify.email import EmailChannel
 from selfmart.notify.sms import SmsChannel
+from selfmart.notify.texts import MessageText
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ channel_registry.register(EmailChannel())
 channel_registry.register(SmsChannel())
 
 DELIVER_TOPIC = "notify.deliver"
+#: where an in-app message keeps its text as keys and parameters (in `data`)
+TEXT_KEY = "text"
 
 
 @dataclass
@@ -56,10 +59,14 @@ async def send(
     link: str | None = None,
     data: Mapping[str, Any] | None = None,
     addresses: Iterable[tuple[str, str]] = (),
+    text: MessageText | None = None,
 ) -> Notification:
     """Notify active users `user_ids` on each of `channels`, plus explicit `(channel, address)`
     pairs (group-chat robots, a shared mailbox). `kind` is machine-readable ("stock.low");
-    `link` is a console path ("/alerts/12"). Inactive or unknown users are skipped."""
+    `link` is a console path ("/alerts/12"). Inactive or unknown users are skipped.
+
+    `text` is the same message as keys and parameters: the message centre shows it in each
+    reader's language (stored with the in-app message; `title`/`body` go to the channels)."""
     wanted = list(dict.fromkeys(channels))
     for name in wanted:
         if name != IN_APP:
@@ -88,7 +95,7 @@ async def send(
                 title=title,
                 body=body,
                 link=link,
-                data=dict(data or {}),
+                data={**(data or {}), **({TEXT_KEY: text.as_json()} if text else {})},
                 store_id=store_id,
                 created_at=now,
             )

@@ -146,6 +146,8 @@ def refusal(kind: str, action: str, facts: OrderFacts) -> Refusal | None:
 
 
 def _queryable(channel: str) -> bool:
+    if channel in channels.PLATFORM_CHANNELS:
+        return True  # asked through the payment's merchant account
     try:
         return channels.get(channel).queryable
     except ValidationFailed:  # a channel no longer registered
@@ -376,8 +378,14 @@ async def requery(session: AsyncSession, order: Order, issue: OrderIssue, actor:
         raise refused(
             "channel_not_queryable", f"The {payment.channel} channel has no platform to ask"
         )
-    channel = channels.get(payment.channel)
-    answer = await channel.query(payment.channel_txn_id, order.order_no)
+    if payment.account_id is not None:
+        # A platform payment: asked through its merchant account; the answer is applied as
+        # a callback's would be (paid, failed, amount mismatch, paid twice).
+        from selfmart.payments import attempts as platform_attempts
+
+        answer = await platform_attempts.query_locked(session, order, payment, actor=actor)
+    else:
+        answer = await channels.get(payment.channel).query(payment.channel_txn_id, order.order_no)
     await session.execute(
         update(OrderIssue)
         .where(OrderIssue.id == issue.id)
@@ -395,7 +403,11 @@ async def requery(session: AsyncSession, order: Order, issue: OrderIssue, actor:
         reason="requery",
         data={"payment_id": payment.id, "answer": answer.status},
     )
-    if answer.status == "succeeded" and payment.status != "succeeded":
+    if (
+        payment.account_id is None
+        and answer.status == "succeeded"
+        and payment.status != "succeeded"
+    ):
         payment.status = "succeeded"
         payment.succeeded_at = answer.paid_at or utcnow()
         payment.amount_fen = answer.amount_fen or payment.amount_fen

@@ -460,3 +460,20 @@ async def wait_for_state(
             return await payment_state(session, order)
         await session.rollback()  # nothing written: the next look sees what others commit
         await asyncio.sleep(_POLL_SLEEP)
+
+
+async def query_locked(
+    session: AsyncSession, order: Order, payment: Payment, *, actor: Actor
+) -> ChannelPayment:
+    """Ask the platform about `payment` and apply the answer, for a caller that holds the
+    order's lock and acts in its own transaction (a person's re-query, the automatic rule).
+    An unreachable platform answers `unknown` and changes nothing."""
+    account = await session.get(PaymentAccount, payment.account_id)
+    if account is None or not payment.out_trade_no:
+        return ChannelPayment(status="unknown", amount_fen=0)
+    try:
+        answer = await accounts.open_platform(account).query(payment.out_trade_no)
+    except PlatformError as exc:
+        return ChannelPayment(status="unknown", amount_fen=0, failure_code=exc.code)
+    await apply_answer(session, order, payment, answer, actor=actor, reason="requery")
+    return answer

@@ -122,6 +122,10 @@ class ManualChannel:
 
 _CHANNELS: dict[str, PaymentChannel] = {}
 
+#: Channels paid through a merchant account on a platform (`payments.accounts`): their
+#: payments are asked about and refunded through that account, not through `get()`.
+PLATFORM_CHANNELS = frozenset({"wechat", "alipay", "card"})
+
 
 def register(channel: PaymentChannel) -> None:
     _CHANNELS[channel.code] = channel

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { createI18n } from 'vue-i18n'
 import zhCN from '@/i18n/locales/zh-CN'
 import en from '@/i18n/locales/en'
-import { actionLabel, type Translator } from '@/views/audit/actions'
+import { actionLabel, ENTITY_TYPES, entityLabel, type Translator } from '@/views/audit/actions'
+import { changeRows, codeLabel, fieldLabel } from '@/views/audit/changes'
 
 function translator(locale: 'zh-CN' | 'en'): Translator {
   const i18n = createI18n({ legacy: false, locale, messages: { 'zh-CN': zhCN, en } })
@@ -65,5 +66,59 @@ describe('actionLabel', () => {
       return !tr.te(`audit.entityTypes.${entity}`) || verbs.some((v) => !tr.te(`audit.verbs.${v}`))
     })
     expect(untranslated).toEqual([])
+  })
+})
+
+describe('the audit trail in words', () => {
+  it('names fields, shows money in yuan and codes in words (%s)', () => {
+    const zh = translator('zh-CN')
+    expect(
+      changeRows({ price_fen: { before: 590, after: 649 }, status: { before: 'awaiting_payment', after: 'paid' } }, zh),
+    ).toEqual([
+      { code: 'price_fen', field: '售价', before: '¥5.90', after: '¥6.49' },
+      { code: 'status', field: '状态', before: '待支付', after: '已支付' },
+    ])
+    const en = translator('en')
+    expect(changeRows({ channel: 'manual', is_active: { before: true, after: false } }, en)).toEqual([
+      { code: 'channel', field: 'Payment channel', before: '', after: 'Manual entry' },
+      { code: 'is_active', field: 'Active', before: 'Yes', after: 'No' },
+    ])
+    expect(codeLabel('manual_payment', zh)).toBe('手工记录付款')
+    expect(codeLabel('manual_payment', en)).toBe('Payment recorded by hand')
+    // free text and what the locale does not know stay as they are
+    expect(changeRows({ gizmo_count: { before: null, after: ['x', 'y'] } }, en)).toEqual([
+      { code: 'gizmo_count', field: 'gizmo_count', before: '', after: 'x, y' },
+    ])
+    expect(codeLabel('顾客要求 refund', zh)).toBe('顾客要求 refund')
+  })
+
+  it.each(['zh-CN', 'en'] as const)('offers each entity type once, each with its own name (%s)', (locale) => {
+    const tr = translator(locale)
+    const names = ENTITY_TYPES.map((e) => entityLabel(e, tr))
+    expect(ENTITY_TYPES.filter((e) => !tr.te(`audit.entityTypes.${e}`))).toEqual([])
+    expect(new Set(names).size).toBe(names.length)
+  })
+
+  it('names the same fields, values and reasons in both languages', () => {
+    for (const group of ['fields', 'values', 'reasons'] as const) {
+      const zhKeys = Object.keys((zhCN.audit as unknown as Record<string, object>)[group]).sort()
+      const enKeys = Object.keys((en.audit as unknown as Record<string, object>)[group]).sort()
+      expect(zhKeys).toEqual(enKeys)
+    }
+  })
+
+  it('names every field of the snapshots the server audits', () => {
+    // the fields the services' snapshots and change sets carry (grep `snapshot(` and `before=`)
+    const FIELDS = [
+      'name', 'price_fen', 'member_price_fen', 'store_price_fen', 'cost_fen', 'total_fen', 'paid_fen',
+      'amount_fen', 'refund_limit_fen', 'status', 'order_no', 'client_order_id', 'source', 'channel',
+      'payment_id', 'reference', 'quantity', 'number', 'code', 'display_name', 'username', 'email',
+      'phone', 'address', 'is_active', 'is_listed', 'brand', 'spec', 'unit', 'category_id',
+      'supplier_id', 'store_id', 'low_stock_threshold', 'app_version', 'last_ip', 'note', 'reason',
+    ]
+    for (const locale of ['zh-CN', 'en'] as const) {
+      const tr = translator(locale)
+      expect(FIELDS.filter((f) => fieldLabel(f, tr) === f)).toEqual([])
+    }
   })
 })

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { ApiError, toApiError } from '@/api/errors'
 import { describeError, fieldErrors, fieldName, type Translator } from '@/i18n/errors'
 import { i18n } from '@/i18n'
+import serverCodes from './error-codes.json'
 
 const tr: Translator = {
   t: (key, named) => (named ? i18n.global.t(key, named) : i18n.global.t(key)),
@@ -88,5 +89,26 @@ describe('toApiError', () => {
     const err = toApiError('<html>bad gateway</html>', new Response(null, { status: 502 }))
     expect(err.code).toBe('http_502')
     expect(describeError(tr, err)).toBe('服务器暂时不可用')
+  })
+})
+
+describe('every error code the server declares', () => {
+  // listed by tests/test_error_codes.py, which fails when the server declares one not listed
+  it.each(['zh-CN', 'en'] as const)('has its own sentence (%s)', (locale) => {
+    const missing = (serverCodes as string[]).filter((code) => !i18n.global.te(`errors.${code}`, locale))
+    expect(missing).toEqual([])
+  })
+})
+
+describe('every reason a product import reports for a row', () => {
+  // the reasons src/selfmart/catalog/importer.py gives (ValueError(reason, ...), errors.add, invalid)
+  const IMPORT_REASONS = [
+    'bad_status', 'barcodes_of_different_products', 'category_not_found', 'control_character',
+    'duplicate_column', 'duplicate_in_file', 'missing_column', 'negative', 'not_a_number',
+    'not_an_integer', 'not_whole_fen', 'not_yes_no', 'out_of_range', 'required', 'tag_not_found',
+    'too_deep', 'too_large', 'too_long', 'unknown_columns',
+  ]
+  it.each(['zh-CN', 'en'] as const)('reads in words (%s)', (locale) => {
+    expect(IMPORT_REASONS.filter((r) => !i18n.global.te(`validation.${r}`, locale))).toEqual([])
   })
 })

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest'
 import { formatTime, zonedToUtcIso } from '@/utils/time'
 import { fenToYuan, yuanToFen } from '@/utils/money'
 import { filenameFrom } from '@/utils/download'
-import { changeRows } from '@/views/audit/changes'
 import { groupPermissions } from '@/views/iam/permissionCatalog'
 
 describe('time', () => {
@@ -46,12 +45,6 @@ describe('helpers', () => {
     expect(filenameFrom(`attachment; filename="audit.xlsx"; filename*=UTF-8''%E5%AE%A1%E8%AE%A1.xlsx`, 'x')).toBe('审计.xlsx')
     expect(filenameFrom('attachment; filename="audit.csv"', 'x')).toBe('audit.csv')
     expect(filenameFrom(null, 'fallback.csv')).toBe('fallback.csv')
-  })
-  it('turns a change set into before/after rows', () => {
-    expect(changeRows({ name: { before: 'A', after: 'B' }, tags: { before: null, after: ['x'] } })).toEqual([
-      { field: 'name', before: 'A', after: 'B' },
-      { field: 'tags', before: '', after: '["x"]' },
-    ])
   })
   it('groups the permission catalogue in server order', () => {
     expect(

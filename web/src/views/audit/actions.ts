@@ -22,3 +22,11 @@ export function actionLabel(code: string, tr: Translator): string {
   const verb = rest.map((v) => part('verbs', v, tr)).join(' · ')
   return tr.t('audit.actionFormat', { entity: entityLabel(entity, tr), verb })
 }
+
+/** The entity types the server writes entries for, as the filter offers them (a type is one
+ * option even where two codes share a name: "transfer" is only the prefix of transfer actions). */
+export const ENTITY_TYPES = [
+  'category', 'job', 'job_run', 'order', 'payment_account', 'product', 'product_import',
+  'purchase_order', 'role', 'stock', 'stock_alert', 'stock_alert_route', 'stock_discrepancy',
+  'stock_transfer', 'stocktake', 'store', 'supplier', 'tag', 'terminal', 'user',
+]

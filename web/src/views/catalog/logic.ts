@@ -505,8 +505,9 @@ export interface ImportReportRow {
   key: string
   row: number
   column: string
-  /** i18n key for the reason (validation.<reason>), or null: show `message` as is. */
-  reasonKey: string | null
+  /** i18n key for the reason (validation.<reason>; validation.invalid for one the console does
+   * not know): the server's `message` is English and never shown. */
+  reasonKey: string
   message: string
   value: string
 }
@@ -521,7 +522,7 @@ export function importReportRows(report: ImportReportLike, hasKey: (key: string)
         key: `${e.row}:${e.column ?? ''}:${i}`,
         row: e.row,
         column: e.column ?? '',
-        reasonKey: hasKey(key) ? key : null,
+        reasonKey: hasKey(key) ? key : 'validation.invalid',
         message: e.message,
         value: e.value ?? '',
       }

@@ -1,0 +1,123 @@
+"""The payments domain's background jobs: pending payments with no callback are asked about
+on the platform (and closed or reversed there once past their deadline), and pending refunds
+are asked about until they settle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.iam.actor import Actor, job_actor
+from selfmart.jobs import runtime
+from selfmart.jobs.registry import Every, task
+from selfmart.kit import aftercommit
+from selfmart.kit.time import utcnow
+from selfmart.models import Payment, PaymentAccount, Refund
+from selfmart.orders import service as orders
+from selfmart.payments import accounts, attempts
+from selfmart.payments.platform import PlatformError
+
+QUERY_PAYMENTS = "payments.query_pending"
+QUERY_REFUNDS = "payments.query_refunds"
+#: A pending attempt is asked about once it has been quiet this long (callbacks come first).
+QUIET = timedelta(seconds=20)
+BATCH = 100
+
+
+async def pending_payments(session: AsyncSession) -> list[int]:
+    at = utcnow()
+    rows = await session.scalars(
+        select(Payment.id)
+        .where(
+            Payment.status == "pending",
+            Payment.account_id.is_not(None),
+            or_(
+                Payment.updated_at.is_(None),
+                Payment.updated_at <= at - QUIET,
+                Payment.expires_at <= at,
+            ),
+        )
+        .order_by(Payment.id)
+        .limit(BATCH)
+    )
+    return list(rows.all())
+
+
+async def query_payments(actor: Actor) -> int:
+    """Ask about each quiet pending attempt (its own transaction each): returns how many."""
+    async with runtime.sessionmaker()() as session:
+        ids = await pending_payments(session)
+    for payment_id in ids:
+        async with runtime.sessionmaker()() as session:
+            await attempts.refresh(session, payment_id, actor=actor)
+            await aftercommit.run_pending(session)
+    return len(ids)
+
+
+@task(QUERY_PAYMENTS, schedule=[Every(30)])
+async def query_pending() -> int:
+    """Every 30 s: pending payments no callback settled are asked about on the platform."""
+    return await query_payments(job_actor(QUERY_PAYMENTS))
+
+
+async def query_refunds(actor: Actor) -> int:
+    """Ask about each pending platform refund; apply those that settled."""
+    async with runtime.sessionmaker()() as session:
+        ids = list(
+            (
+                await session.scalars(
+                    select(Refund.id)
+                    .where(Refund.status == "pending", Refund.account_id.is_not(None))
+                    .order_by(Refund.id)
+                    .limit(BATCH)
+                )
+            ).all()
+        )
+    settled = 0
+    for refund_id in ids:
+        async with runtime.sessionmaker()() as session:
+            refund = await session.get(Refund, refund_id)
+            assert refund is not None
+            payment = await session.get(Payment, refund.payment_id)
+            account = await session.get(PaymentAccount, refund.account_id)
+            if payment is None or account is None or not refund.out_refund_no:
+                continue
+            remote = accounts.open_platform(account)
+            out_trade_no, out_refund_no, order_id = (
+                payment.out_trade_no or "",
+                refund.out_refund_no,
+                refund.order_id,
+            )
+            await session.commit()  # no lock held while the platform is asked
+            try:
+                answer = await remote.query_refund(out_trade_no, out_refund_no)
+            except PlatformError:
+                continue
+            if answer.status not in ("succeeded", "failed"):
+                continue
+            order = await attempts.lock_order(session, order_id)
+            refund = await session.get(Refund, refund_id, populate_existing=True)
+            assert refund is not None
+            if refund.status == "pending":
+                await orders.apply_refund_result(
+                    session,
+                    order,
+                    refund,
+                    succeeded=answer.status == "succeeded",
+                    refund_txn_id=answer.channel_refund_id,
+                    completed_at=answer.completed_at,
+                    failure_reason=answer.failure_reason,
+                    actor=actor,
+                )
+                settled += 1
+            await session.commit()
+            await aftercommit.run_pending(session)
+    return settled
+
+
+@task(QUERY_REFUNDS, schedule=[Every(60)])
+async def query_pending_refunds() -> int:
+    """Every minute: pending refunds are asked about until the platform settles them."""
+    return await query_refunds(job_actor(QUERY_REFUNDS))
