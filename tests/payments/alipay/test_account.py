@@ -111,7 +111,7 @@ async def test_credentials_follow_the_contract(creds: dict[str, Any], keydir: Pa
         "insufficient_funds",
         "timeout",
     }
-    assert creds["merchant_private_key"].startswith("-----BEGIN PRIVATE KEY-----")
+    assert creds["merchant_private_key"].startswith("-----BEGIN RSA PRIVATE KEY-----")
     # generated once, kept on disk: a second sandbox on the same directory is the same merchant
     from selfmart.sandbox.alipay.state import AlipaySandbox
 

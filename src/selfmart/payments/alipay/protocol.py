@@ -104,7 +104,11 @@ def _pem(text: str, kind: str) -> bytes:
 
 
 def load_private_key(text: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(_pem(text, "PRIVATE KEY"), password=None)
+    try:
+        key = serialization.load_pem_private_key(_pem(text, "PRIVATE KEY"), password=None)
+    except ValueError:
+        # a bare PKCS#1 body
+        key = serialization.load_pem_private_key(_pem(text, "RSA PRIVATE KEY"), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("not an RSA private key")
     return key
@@ -124,11 +128,13 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
 
 
 def generate_key_pair() -> tuple[str, str]:
-    """A new 2048-bit key pair as (PKCS#8 private PEM, SubjectPublicKeyInfo public PEM)."""
+    """A new 2048-bit key pair as (PKCS#1 private PEM, SubjectPublicKeyInfo public PEM): the
+    forms Alipay's key tool gives for non-Java use, which every Python client loads (Alipay's
+    own SDK only takes PKCS#1)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
+        serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     ).decode()
     public = (
