@@ -3,6 +3,7 @@ auth code, the controls, notifications and the bill."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -527,3 +528,62 @@ async def test_notification_checks(account: AlipayAccount, creds: dict[str, Any]
     assert waiting.status == "pending"
     finished = account.parse_notification({}, _signed(creds, trade_status="TRADE_FINISHED"))
     assert finished.status == "succeeded"
+
+
+async def test_time_expire_closes_unpaid_trades(
+    account: AlipayAccount, http: httpx.AsyncClient
+) -> None:
+    # a phone-page URL opened after its time_expire creates nothing
+    late = await account.pay(
+        PayRequest(
+            out_trade_no=out_no(),
+            amount_fen=100,
+            description="h5",
+            mode="h5",
+            expires_at=utcnow() - timedelta(seconds=1),
+        )
+    )
+    assert late.pay_url
+    page = await http.get(late.pay_url.replace("http://testserver", ""))
+    assert page.status_code == 400
+    assert "ACQ.TRADE_HAS_CLOSE" in page.text
+    # a QR trade left unpaid past its time_expire is closed, and cannot be approved
+    no = out_no()
+    started = await account.pay(
+        PayRequest(
+            out_trade_no=no,
+            amount_fen=100,
+            description="qr",
+            mode="qr",
+            expires_at=utcnow() + timedelta(seconds=1),
+        )
+    )
+    assert started.status == "pending"
+    await asyncio.sleep(1.1)
+    closed = await account.query(no)
+    assert (closed.status, closed.failure_code) == ("failed", "TRADE_CLOSED")
+    assert closed.failure_reason == "closed before it was paid"
+    assert (await http.post(f"/sandbox/alipay/_control/trades/{no}/approve")).status_code == 409
+
+
+async def test_a_trade_refunded_in_full_says_it_was_paid(
+    account: AlipayAccount, creds: dict[str, Any]
+) -> None:
+    no = out_no()
+    await account.pay(code_pay(no, creds["test_auth_codes"]["success"], fen=500))
+    await account.refund(
+        RefundSpec(out_trade_no=no, out_refund_no=no + "R", total_fen=500, amount_fen=500)
+    )
+    queried = await account.query(no)
+    assert (queried.status, queried.failure_code) == ("failed", "TRADE_CLOSED")
+    assert queried.failure_reason == "closed after it was paid and refunded in full"
+    assert queried.paid_at is not None
+
+
+def test_a_malformed_amount_in_an_answer_is_unreadable() -> None:
+    from selfmart.payments.alipay.account import _Answer
+
+    answer = _Answer(p.GatewayAnswer({"code": "10000", "total_amount": "1.234"}, True, ""), {})
+    with pytest.raises(PlatformError, match="total_amount"):
+        answer.fen("total_amount")
+    assert _Answer(p.GatewayAnswer({}, True, ""), {}).fen("total_amount") == 0

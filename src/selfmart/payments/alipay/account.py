@@ -65,6 +65,17 @@ class _Answer:
         value = self.payload.get(name)
         return "" if value is None else str(value)
 
+    def fen(self, name: str) -> int:
+        """A yuan amount of the answer in fen (0 when absent); a malformed one makes the
+        whole answer unreadable."""
+        text = self.get(name)
+        if not text:
+            return 0
+        try:
+            return p.yuan_to_fen(text)
+        except ValueError as exc:
+            raise PlatformError(f"Alipay answered a malformed {name}: {exc}") from None
+
 
 class AlipayAccount:
     code = "alipay"
@@ -198,6 +209,9 @@ class AlipayAccount:
         return self._trade(answer)
 
     async def close(self, out_trade_no: str) -> ChannelPayment:
+        """Close an unpaid trade. A phone-page payment not opened yet has no trade to close
+        (TRADE_NOT_EXIST, taken as closed): what stops it being paid later is the
+        `time_expire` sent with it (`PayRequest.expires_at`)."""
         answer = await self._call("alipay.trade.close", {"out_trade_no": out_trade_no})
         if answer.code == p.SUCCESS or answer.sub_code == "ACQ.TRADE_NOT_EXIST":
             return ChannelPayment(
@@ -410,7 +424,7 @@ class AlipayAccount:
         if answer.code == p.SUCCESS:
             return ChannelPayment(
                 status="succeeded",
-                amount_fen=p.yuan_to_fen(answer.get("total_amount") or "0") or amount_fen,
+                amount_fen=answer.fen("total_amount") or amount_fen,
                 channel_txn_id=answer.get("trade_no") or None,
                 paid_at=self._time(answer.get("gmt_payment")) or utcnow(),
                 raw=answer.raw,
@@ -422,13 +436,23 @@ class AlipayAccount:
     def _trade(self, answer: _Answer) -> ChannelPayment:
         status = TRADE_STATUSES.get(answer.get("trade_status"), "unknown")
         closed = answer.get("trade_status") == "TRADE_CLOSED"
+        paid_at = self._time(answer.get("send_pay_date"))
+        reason = None
+        if closed:
+            # TRADE_CLOSED is also what a trade paid and then refunded in full (or cancelled
+            # after payment) becomes; send_pay_date tells the two apart.
+            reason = (
+                "closed after it was paid and refunded in full"
+                if paid_at
+                else "closed before it was paid"
+            )
         return ChannelPayment(
             status=status,
-            amount_fen=p.yuan_to_fen(answer.get("total_amount") or "0"),
+            amount_fen=answer.fen("total_amount"),
             channel_txn_id=answer.get("trade_no") or None,
-            paid_at=self._time(answer.get("send_pay_date")) if status == "succeeded" else None,
+            paid_at=paid_at if status == "succeeded" or closed else None,
             failure_code="TRADE_CLOSED" if closed else None,
-            failure_reason="the trade is closed" if closed else None,
+            failure_reason=reason,
             raw=answer.raw,
         )
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from selfmart.config import Settings
-from selfmart.sandbox.alipay.gateway import payment_page, settle
+from selfmart.sandbox.alipay.gateway import expire, payment_page, settle
 from selfmart.sandbox.alipay.state import sandbox_for
 
 router = APIRouter(include_in_schema=False)
@@ -86,6 +86,7 @@ async def pay_page(request: Request, out_trade_no: str) -> Response:
     trade = sandbox.trades.get(out_trade_no)
     if trade is None:
         return HTMLResponse("<p>ACQ.TRADE_NOT_EXIST</p>", status_code=404)
+    expire(sandbox, trade)
     return HTMLResponse(payment_page(request, trade))
 
 
@@ -94,6 +95,7 @@ async def _decide(request: Request, out_trade_no: str, paid: bool) -> Response:
     trade = sandbox.trades.get(out_trade_no)
     if trade is None:
         return JSONResponse({"error": "ACQ.TRADE_NOT_EXIST"}, status_code=404)
+    expire(sandbox, trade)
     if trade.status != "WAIT_BUYER_PAY":
         return JSONResponse(
             {"error": "ACQ.TRADE_STATUS_ERROR", "trade": trade.view()}, status_code=409

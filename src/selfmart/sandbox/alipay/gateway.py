@@ -222,6 +222,7 @@ def _find(sandbox: AlipaySandbox, biz: dict[str, Any]) -> Trade:
         trade = next((t for t in sandbox.trades.values() if t.trade_no == trade_no), None)
     if trade is None:
         raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_NOT_EXIST", "交易不存在")
+    expire(sandbox, trade)
     return trade
 
 
@@ -231,8 +232,19 @@ def _new_trade(
     out_trade_no = _text(biz, "out_trade_no")
     total = _amount(biz, "total_amount")
     subject = _text(biz, "subject", 256)
+    expires_at = None
+    if biz.get("time_expire"):
+        try:
+            expires_at = p.parse_time(str(biz["time_expire"]))
+        except ValueError:
+            raise Answer(
+                p.BUSINESS_FAILED, "ACQ.INVALID_PARAMETER", "time_expire 格式错误"
+            ) from None
+        if expires_at <= utcnow():
+            raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_CLOSE", "交易已超时关闭")
     existing = sandbox.trades.get(out_trade_no)
     if existing is not None:
+        expire(sandbox, existing)
         if existing.status == "TRADE_SUCCESS":
             raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
         if existing.status == "TRADE_CLOSED":
@@ -249,9 +261,16 @@ def _new_trade(
         status="WAIT_BUYER_PAY",
         created_at=utcnow(),
         notify_url=params.get("notify_url", ""),
+        expires_at=expires_at,
     )
     sandbox.trades[out_trade_no] = trade
     return trade
+
+
+def expire(sandbox: AlipaySandbox, trade: Trade) -> None:
+    """An unpaid trade past its time_expire closes (looked at whenever the trade is)."""
+    if trade.status == "WAIT_BUYER_PAY" and trade.expires_at and trade.expires_at <= utcnow():
+        settle(sandbox, trade, paid=False)
 
 
 def _trade_fields(trade: Trade) -> dict[str, Any]:

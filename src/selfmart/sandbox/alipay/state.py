@@ -50,6 +50,8 @@ class Trade:
     notify_url: str = ""
     paid_at: datetime | None = None
     closed_at: datetime | None = None
+    #: `time_expire`: unpaid past this, the trade closes
+    expires_at: datetime | None = None
     refunds: dict[str, Refund] = field(default_factory=dict)
 
     @property
