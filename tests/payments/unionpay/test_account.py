@@ -226,11 +226,21 @@ async def test_undo_then_refunds(
     assert all(n.transaction_id for n in refunds)
 
 
-async def test_queries_of_unknown_orders(account: UnionPayAccount, creds: dict[str, Any]) -> None:
-    # an order this process never sent: its txnTime is unknown, so is the outcome
-    with pytest.raises(PlatformError) as caught:
-        await account.query("NEVERSENT0001")
-    assert caught.value.code == "txn_time_unknown"
+async def test_queries_of_orders_this_process_did_not_send(
+    account: UnionPayAccount, creds: dict[str, Any]
+) -> None:
+    # the txnTime is unknown, so the gateway's signed 34 (not found) proves the keys but not
+    # that nothing was paid: the outcome is unknown
+    probe = await account.query("NEVERSENT0001")
+    assert (probe.status, probe.failure_code) == ("unknown", "34")
+    refund = await account.query_refund("NEVERSENT0001", "NEVERSENT0001R")
+    assert (refund.status, refund.failure_code) == ("unknown", "34")
+    # one it sent and the gateway never took is a plain failure
+    from selfmart.payments.unionpay.account import _remember
+
+    _remember(creds["merchant_id"], "SENTBUTLOST01", u.format_txn_time(utcnow()))
+    lost = await account.query("SENTBUTLOST01")
+    assert (lost.status, lost.failure_code) == ("failed", "34")
 
 
 async def test_bad_order_ids_and_modes_are_programming_errors(

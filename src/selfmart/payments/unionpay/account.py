@@ -7,7 +7,8 @@ notification must carry a gateway certificate we trust in `signPubKeyCert` and v
 
 The gateway finds a transaction by `orderId` together with the `txnTime` it was sent with, and
 the `PlatformAccount` calls name only the order id, so the account remembers the txnTime of
-what it sent (in this process). A query for an order it did not send is an unknown outcome.
+what it sent (in this process). A query for an order it did not send goes out with the current
+time; "no such transaction" (34) is then an unknown outcome, not a failure.
 """
 
 from __future__ import annotations
@@ -125,14 +126,8 @@ class UnionPayAccount:
         raw["response"] = {"status": response.status_code, "fields": _shown(fields)}
         return fields, raw
 
-    def _txn_time(self, order_id: str) -> str:
-        txn_time = _SENT.get((self.config.merchant_id, order_id))
-        if txn_time is None:
-            raise PlatformError(
-                f"UnionPay: the txnTime of order {order_id} is not known to this process",
-                code="txn_time_unknown",
-            )
-        return txn_time
+    def _txn_time(self, order_id: str) -> str | None:
+        return _SENT.get((self.config.merchant_id, order_id))
 
     @staticmethod
     def _order_id(value: str, name: str) -> str:
@@ -197,17 +192,24 @@ class UnionPayAccount:
             raw=raw,
         )
 
-    async def _query_order(self, order_id: str) -> tuple[dict[str, str], dict[str, Any]]:
+    async def _query_order(self, order_id: str) -> tuple[dict[str, str], dict[str, Any], bool]:
+        """Query by orderId and the txnTime it was sent with. When this process did not send
+        it, the query goes out with the current time: a signed 34 then proves the keys but
+        not that the order does not exist (the third value says whether the txnTime was
+        known)."""
         message = self._message(u.QUERY, "00", u.BIZ_DEFAULT, orderId=order_id)
-        message["txnTime"] = self._txn_time(order_id)
-        return await self._call(QUERY_TRANS, message)
+        known = self._txn_time(order_id)
+        if known is not None:
+            message["txnTime"] = known
+        fields, raw = await self._call(QUERY_TRANS, message)
+        return fields, raw, known is not None
 
     async def query(self, out_trade_no: str) -> ChannelPayment:
-        fields, raw = await self._query_order(out_trade_no)
+        fields, raw, known = await self._query_order(out_trade_no)
         code = fields.get("respCode", "")
         if code == u.NOT_FOUND:
             return ChannelPayment(
-                status="failed",
+                status="failed" if known else "unknown",
                 amount_fen=0,
                 failure_code=code,
                 failure_reason=fields.get("respMsg") or code,
@@ -339,11 +341,11 @@ class UnionPayAccount:
         )
 
     async def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
-        fields, raw = await self._query_order(out_refund_no)
+        fields, raw, known = await self._query_order(out_refund_no)
         code = fields.get("respCode", "")
         if code != u.OK:
             return ChannelRefund(
-                status="failed" if code == u.NOT_FOUND else "unknown",
+                status="failed" if code == u.NOT_FOUND and known else "unknown",
                 failure_code=code,
                 failure_reason=fields.get("respMsg") or code,
                 raw=raw,
