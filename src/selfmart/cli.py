@@ -227,6 +227,31 @@ def scheduler() -> None:
         click.echo("scheduler stopped")
 
 
+@main.group()
+def sandbox() -> None:
+    """Our sandboxes of WeChat Pay, Alipay and UnionPay (served at /sandbox/...)."""
+
+
+@sandbox.command("credentials")
+def sandbox_credentials() -> None:
+    """Print the sandboxes' merchant credentials as one JSON object (wechat, alipay,
+    unionpay): what a merchant enters in the channel settings to use them."""
+    from selfmart.payments.sandboxes import printed
+
+    json.dump(printed(get_settings()), sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+@main.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-seal the payment channel secrets under the current SELFMART_SECRET_KEY (run after
+    moving the old key to SELFMART_SECRET_KEYS_PREVIOUS; the server keeps working meanwhile)."""
+    from selfmart.payments.accounts import reseal_all
+
+    count = _with_session(reseal_all)
+    click.echo(f"{count} payment account(s) re-sealed under the current key")
+
+
 @main.command()
 def openapi() -> None:
     """Print the OpenAPI document (the console's client is generated from it)."""

@@ -130,4 +130,10 @@ async def seed_demo(session: AsyncSession) -> None:
     from selfmart.orders.demo import seed_orders
 
     stocked = await seed_inventory(session, list(stores.values()), sales=seed_orders)
+    settings = get_settings()
+    if settings.payment_sandbox_enabled:
+        from selfmart.payments.sandboxes import configure_demo
+
+        # The chain's channels against our sandboxes: `make run` takes payments as it is.
+        await configure_demo(session, settings)
     log.info("demo data in place (%d new products, %d stores stocked)", added, stocked)

@@ -432,7 +432,8 @@ async def test_account(
     """Ask the platform, with the stored keys, about a payment that cannot exist: a signed
     "no such payment" proves the ids and keys on both sides."""
     remote = open_platform(account)
-    probe = "selfmart-test-" + secrets.token_hex(8)
+    # Letters and digits only: a number every platform accepts (UnionPay takes no dashes).
+    probe = "SMTEST" + secrets.token_hex(8)
     started = time.perf_counter()
     try:
         answer = await remote.query(probe)

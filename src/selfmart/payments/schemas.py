@@ -57,8 +57,8 @@ def _check_private(value: SecretStr) -> SecretStr:
 
 def _check_public_keys(value: dict[str, str]) -> dict[str, str]:
     for key_id, pem in value.items():
-        if not key_id or len(key_id) > 128:
-            raise ValueError("a key id has 0 or more than 128 characters")
+        if len(key_id) > 128:
+            raise ValueError("a key id has more than 128 characters")
         if len(pem) > _PEM_MAX:
             raise ValueError(f"the key {key_id!r} is longer than {_PEM_MAX} characters")
         try:
@@ -83,7 +83,11 @@ PublicKeys = Annotated[
     AfterValidator(_check_public_keys),
 ]
 Url = Annotated[str, Field(min_length=8, max_length=300), AfterValidator(_check_url)]
-Extra = Annotated[dict[str, Annotated[str, Field(max_length=300)]], Field(max_length=20)]
+#: platform settings that are not secrets (Alipay `sign_type`, UnionPay `encrypt_cert`...)
+Extra = Annotated[
+    dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=_PEM_MAX)]],
+    Field(max_length=20),
+]
 MerchantId = Annotated[str, Field(min_length=1, max_length=64)]
 AppId = Annotated[str, Field(max_length=64)]
 KeyId = Annotated[str, Field(max_length=128)]
