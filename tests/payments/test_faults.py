@@ -1,0 +1,187 @@
+"""Faults between us and the platform (WeChat Pay sandbox): a platform that times out or
+answers 500, a refund larger than what is left, and a callback racing the close job (real
+connections on PostgreSQL). Each is recorded and answered; nothing is charged or paid twice,
+nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.db import make_sessionmaker
+from selfmart.iam.actor import job_actor
+from selfmart.kit.time import utcnow
+from selfmart.models import Order, OrderEvent, Payment, Refund, Store
+from selfmart.orders import service as orders
+from selfmart.payments import accounts
+from tests.builders import auth_headers, make_user
+from tests.orders.builders import make_order, make_product
+from tests.payments.test_callbacks import World, _callback_for_qr_payment, _deliver, world
+from tests.payments.test_terminal_pay import pay, setup, state
+from tests.payments.wechatpay.support import Sandbox
+from tests.terminals.builders import make_active_terminal
+
+__all__ = ["world"]  # the PostgreSQL fixture, shared with the callback tests
+
+
+@pytest.fixture
+async def impatient(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Platform calls give up after one second (the sandbox's slow answers take three)."""
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        monkeypatch.setattr(accounts, "platform_http", http)
+        yield
+
+
+async def test_a_lost_answer_is_found_by_asking_and_charges_once(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox, impatient: None
+) -> None:
+    _, creds, order = await setup(session, wechat)
+    codes = wechat.credentials()["test_auth_codes"]
+    queued = await asyncio.to_thread(
+        wechat.control,
+        "POST",
+        "/next",
+        json={"action": "timeout", "path_prefix": "/v3/pay/transactions/codepay", "seconds": 3},
+    )
+    assert queued.status_code == 200, queued.text
+    r = await pay(client, creds, order.order_no, auth_code=codes["success"])
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["state"] == "paying"  # unknown: recorded, to be asked about
+    assert body["failure_code"] == "timeout"
+    await session.refresh(order)
+    assert order.status == "awaiting_payment"
+
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == body["payment_id"])
+        .values(updated_at=utcnow() - timedelta(minutes=1))
+    )
+    r = await state(client, creds, order.order_no, wait=5)
+    assert r.json()["attempt"]["state"] == "paid", r.text
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("paid", 700)
+    received = (await asyncio.to_thread(wechat.control, "GET", "/received")).json()
+    assert sum("codepay" in json.dumps(q) for q in received["requests"]) == 1
+
+
+async def test_a_platform_500_is_unknown_then_settled_by_the_query(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    _, creds, order = await setup(session, wechat)
+    codes = wechat.credentials()["test_auth_codes"]
+    await asyncio.to_thread(
+        wechat.control,
+        "POST",
+        "/next",
+        json={"action": "error_500", "path_prefix": "/v3/pay/transactions/codepay"},
+    )
+    r = await pay(client, creds, order.order_no, auth_code=codes["success"])
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "paying"
+    assert r.json()["failure_code"]
+    payment = await session.get(Payment, r.json()["payment_id"])
+    assert payment is not None
+    assert payment.status == "pending"
+    # The platform never took it: the query says so and the order can be paid again.
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == payment.id)
+        .values(updated_at=utcnow() - timedelta(minutes=1))
+    )
+    r = await state(client, creds, order.order_no)
+    assert r.json()["attempt"]["state"] == "failed", r.text
+    r = await pay(client, creds, order.order_no, attempt_id="A2", auth_code=codes["success"])
+    assert r.json()["state"] == "paid"
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("paid", 700)
+
+
+async def test_a_refund_larger_than_what_is_left_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    _, creds, order = await setup(session, wechat)
+    codes = wechat.credentials()["test_auth_codes"]
+    r = await pay(client, creds, order.order_no, auth_code=codes["success"])
+    assert r.json()["state"] == "paid"
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    line = (await orders.detail(session, order, actor=job_actor("t")))["lines"][0]
+    r = await client.post(
+        f"/api/v1/orders/{order.id}/refunds",
+        json={"lines": [{"line_id": line.id, "quantity": 1}], "reason": "一瓶坏了"},
+        headers=headers,
+    )
+    assert r.status_code in (200, 201), r.text
+    r = await client.post(
+        f"/api/v1/orders/{order.id}/refunds",
+        json={"lines": [{"line_id": line.id, "quantity": 2}], "reason": "再退两瓶"},
+        headers=headers,
+    )
+    assert r.status_code in (409, 422), r.text
+    refunds = (await session.scalars(select(Refund).where(Refund.order_id == order.id))).all()
+    assert [(x.amount_fen, x.out_refund_no) for x in refunds] == [(350, f"{order.order_no}P01R01")]
+    received = (await asyncio.to_thread(wechat.control, "GET", "/received")).json()
+    assert sum("/v3/refund/domestic/refunds" in json.dumps(q) for q in received["requests"]) == 1
+
+
+@pytest.mark.postgres_only
+async def test_a_callback_racing_the_close_job(world: World, wechat: Sandbox) -> None:
+    """The close job and the payment's callback at once: either the order is paid, or it is
+    closed and the money goes back whole; never paid and closed, never kept silently."""
+    factory = make_sessionmaker(world.engine)
+    async with factory() as s:
+        store = await s.get(Store, world.store_id)
+        assert store is not None
+        cola = await make_product(s, stores=[store], price_fen=350)
+        creds = await make_active_terminal(s, store)
+        order = await make_order(s, store, [(cola, 2)], terminal=creds.terminal)
+        await s.commit()
+        order_id = order.id
+    started, call = await _callback_for_qr_payment(world.client, wechat, creds, order)
+    async with factory() as s:
+        await s.execute(
+            update(Order)
+            .where(Order.id == order_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await s.commit()
+
+    async def close_job() -> list[int]:
+        async with factory() as s:
+            closed = await orders.close_expired(s, actor=job_actor("orders.close_unpaid"))
+            await s.commit()
+            return closed
+
+    answer, _closed = await asyncio.gather(
+        _deliver(world.client, world.account_id, call), close_job()
+    )
+    assert answer.status_code in (200, 204), answer.text
+    async with factory() as s:
+        placed = await s.get(Order, order_id)
+        assert placed is not None
+        payment = await s.get(Payment, started["payment_id"])
+        assert payment is not None
+        assert payment.status == "succeeded"
+        moves = (
+            await s.scalars(
+                select(OrderEvent.to_status).where(
+                    OrderEvent.order_id == order_id, OrderEvent.kind == "transition"
+                )
+            )
+        ).all()
+        refunds = (await s.scalars(select(Refund).where(Refund.order_id == order_id))).all()
+        if placed.status == "paid":
+            assert placed.paid_fen == 700
+            assert "closed" not in moves
+            assert refunds == []
+        else:
+            assert placed.status == "closed"
+            assert "paid" not in moves
+            assert [(r.amount_fen, r.payment_id) for r in refunds] == [(700, payment.id)]
