@@ -85,6 +85,8 @@ def _queries(now: datetime) -> dict[str, OrderFilters]:
         "first page, newest first": OrderFilters(),
         "by order number": OrderFilters(order_no=f"{123457:016d}"),
         "by phone": OrderFilters(phone="13900012345"),
+        "quick search, part of an order no.": OrderFilters(q="234571"),
+        "by a phone's last 4 digits": OrderFilters(phone="2345"),
         "store + last day + paid, by amount": OrderFilters(
             store_id=[3],
             time_from=now - timedelta(days=1),

@@ -1,6 +1,8 @@
 """The orders console in a real browser against the real server: the list finds orders by
 number and by filter, the detail shows the timeline, a refund made in the dialog moves the
-order, a cashier's refund above their limit is explained, an abnormal order worked from the
+order, a cashier's refund above their limit goes to a manager who approves it, a cashier sees
+phones masked, a part of an order number and a day picked by shortcut find orders, the queue
+offers only the actions that can work, an abnormal order worked from the
 queue leaves it, an order sent by a terminal appears in the open list without a reload, and a
 customer finds an order on the phone page by number and phone digits (and by the receipt link).
 
@@ -124,6 +126,13 @@ def _rows(page: Page) -> Any:
     return page.locator("[data-test=orders-table] .el-table__body-wrapper .el-table__row")
 
 
+def _login_as(page: Page, username: str) -> None:
+    """Sign in as someone else in the same browser (the signed-in user is forgotten first)."""
+    page.context.clear_cookies()
+    page.evaluate("() => { localStorage.clear(); sessionStorage.clear() }")
+    login(page, username)
+
+
 def _confirm(page: Page) -> None:
     box = page.locator(".el-message-box")
     expect(box).to_be_visible()
@@ -231,28 +240,89 @@ def test_a_refund_made_in_the_dialog_moves_the_order(page: Page, terminal: Termi
     expect(page.locator("[data-test=order-timeline]")).to_contain_text("申请退款")
 
 
-def test_a_cashier_refund_above_the_limit_is_explained(page: Page, terminal: Terminal) -> None:
+def test_a_cashier_refund_above_the_limit_goes_to_a_manager_who_approves_it(
+    page: Page, terminal: Terminal
+) -> None:
     product = max(terminal.products, key=lambda p: p["price_fen"])
     made = terminal.order(product=product, quantity=math.ceil(25_000 / product["price_fen"]))
     assert made["total_fen"] > 20_000
+    total = f"{made['total_fen'] // 100}.{made['total_fen'] % 100:02d}"
     _pay(terminal.base, made["order_id"])
     login(page, "cashier")
     page.goto(f"/orders/{made['order_id']}")
     page.locator("[data-test=action-refund]").click()
     dialog = page.locator(".el-dialog[data-test=refund-dialog]")
-    # The cashier's limit is shown up front, and the full refund is flagged before it is tried.
+    # The cashier's limit is shown up front; past it the refund is sent for approval.
     my_limit = dialog.locator("[data-test=refund-my-limit]")
     expect(my_limit).to_have_text("你的单笔退款上限：200.00 元")
     dialog.locator("[data-test=refund-full]").click()
-    expect(my_limit).to_contain_text("需由管理员退款")
+    expect(my_limit).to_contain_text("提交给上限足够的管理员审批")
+    expect(dialog.locator("[data-test=refund-submit]")).to_have_text("提交审批")
     dialog.locator("[data-test=refund-reason]").fill("顾客退货")
     dialog.locator("[data-test=refund-submit]").click()
+    expect(page.locator(".el-message-box")).to_contain_text(f"这笔退款 {total} 元超出你的上限")
     _confirm(page)
-    alert = dialog.locator("[data-test=refund-limit-error]")
-    expect(alert).to_contain_text("超出你的退款权限")
-    expect(alert).to_contain_text("20000 fen")  # the server's own words, limit included
-    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(page.locator(".el-message--success")).to_contain_text("已提交审批")
     expect(page.locator("[data-test=order-status]")).to_have_text("已支付")
+    expect(page.locator("[data-test=order-timeline]")).to_contain_text("退款超出上限，已提交审批")
+    # The cashier follows it beside the queue, and cannot decide it.
+    page.goto("/orders/issues")
+    page.get_by_role("tab", name="退款审批").click()
+    mine = page.locator(
+        "[data-test=refund-requests-table] .el-table__row", has_text=made["order_no"]
+    )
+    expect(mine).to_contain_text("等待审批")
+    expect(mine.locator("[data-test=refund-request-approve]")).to_have_count(0)
+
+    # An admin, whose limit covers it, approves it: the refund is made in their name.
+    _login_as(page, "admin")
+    page.goto("/orders/issues")
+    page.get_by_role("tab", name="退款审批").click()
+    row = page.locator(
+        "[data-test=refund-requests-table] .el-table__row", has_text=made["order_no"]
+    )
+    expect(row.locator("[data-test=refund-request-amount]")).to_have_text(f"¥{total}")
+    expect(row).to_contain_text("cashier")
+    row.locator("[data-test=refund-request-approve]").click()
+    expect(page.locator(".el-message-box")).to_contain_text(f"退款 {total} 元")
+    _confirm(page)
+    expect(page.locator(".el-message--success")).to_contain_text("已批准")
+    expect(row).to_have_count(0)
+    page.goto(f"/orders/{made['order_id']}")
+    expect(page.locator("[data-test=order-status]")).to_have_text("已退款")
+    expect(page.locator("[data-test=order-timeline]")).to_contain_text("退款审批通过")
+    expect(page.locator("[data-test=order-audit]")).to_contain_text("order.refund_approval.approve")
+
+
+def test_a_cashier_sees_the_customer_s_phone_masked(page: Page, terminal: Terminal) -> None:
+    made = terminal.order(quantity=1, member={"member_no": "M-BT-2", "phone": "13912345678"})
+    login(page, "cashier")
+    page.goto(f"/orders/{made['order_id']}")
+    expect(page.locator("[data-test=order-phone]")).to_have_text("139****5678")
+    _login_as(page, "admin")
+    page.goto(f"/orders/{made['order_id']}")
+    expect(page.locator("[data-test=order-phone]")).to_have_text("13912345678")
+
+
+def test_the_list_finds_a_part_of_an_order_number_and_a_day_by_shortcut(
+    page: Page, terminal: Terminal
+) -> None:
+    made = terminal.order(quantity=1)
+    login(page, "superadmin")
+    page.goto("/orders")
+    _search(page, made["order_no"][-7:])
+    expect(_rows(page)).to_have_count(1)
+    expect(_rows(page).first).to_contain_text(made["order_no"])
+    # Today, by the picker's shortcut, keeps it; last month does not.
+    page.locator("[data-test=time-range] input").first.click()
+    page.locator(".el-picker-panel__shortcut", has_text="今天").click()
+    page.locator("[data-test=orders-search]").click()
+    expect(_rows(page)).to_have_count(1)
+    page.locator("[data-test=time-range] input").first.click()
+    page.locator(".el-picker-panel__shortcut", has_text="上月").click()
+    page.locator("[data-test=orders-search]").click()
+    expect(page.locator("[data-test=list-empty]")).to_be_visible()
 
 
 def test_an_abnormal_order_worked_from_the_queue_leaves_it(page: Page, terminal: Terminal) -> None:
@@ -269,8 +339,10 @@ def test_an_abnormal_order_worked_from_the_queue_leaves_it(page: Page, terminal:
     row.locator("[data-test=issue-action-refund_difference]").click()
     dialog = page.locator(".el-dialog[data-test=issue-dialog]")
     expect(dialog).to_be_visible()
+    expect(dialog.locator("[data-test=issue-refund-amount]")).to_have_text("¥1.00")
     dialog.locator("[data-test=issue-note]").fill("终端价签未更新，退还差价")
     dialog.locator("[data-test=issue-submit]").click()
+    expect(page.locator(".el-message-box")).to_contain_text("退还差价 1.00 元")
     _confirm(page)
     expect(dialog).to_be_hidden()
     expect(row).to_have_count(0)
@@ -336,3 +408,27 @@ def test_a_customer_finds_an_order_by_number_and_phone_digits(
     expect(page.locator("[data-test=customer-order-no]")).to_have_text(made["order_no"])
     page.goto("/r/not-a-real-token-at-all-000000")
     expect(page.locator("[data-test=customer-problem]")).to_contain_text("链接无效")
+
+
+def test_the_queue_offers_only_the_actions_that_can_work(page: Page, terminal: Terminal) -> None:
+    """A payment the terminal reports failed, on an order with no payment record and no
+    customer phone: no re-query and no reminder are offered, only what can work."""
+    made = terminal.order(quantity=1)
+    failed = terminal.request(
+        "POST",
+        f"/api/terminal/v1/orders/{made['order_no']}/payment-failures",
+        {
+            "attempt_id": f"a-{uuid.uuid4().hex[:8]}",
+            "method": "wechat",
+            "amount_fen": made["total_fen"],
+            "reason": "余额不足",
+        },
+    )
+    assert failed.status_code == 201, failed.text
+    login(page, "superadmin")
+    page.goto("/orders/issues")
+    row = page.locator("[data-test=issues-table] .el-table__row", has_text=made["order_no"])
+    expect(row.locator("[data-test=issue-action-retry_payment]")).to_be_visible()
+    expect(row.locator("[data-test=issue-action-close]")).to_be_visible()
+    expect(row.locator("[data-test=issue-action-requery_payment]")).to_have_count(0)
+    expect(row.locator("[data-test=issue-action-remind]")).to_have_count(0)

@@ -159,6 +159,8 @@ def _like(text: str) -> str:
 #: Fewest characters of an order number searched as a part of one (the trigram index on
 #: PostgreSQL needs three; four keeps a search from matching half the table).
 MIN_PARTIAL_ORDER_NO = 4
+#: The length of the order numbers intake makes (yymmdd and ten random digits).
+ORDER_NO_LENGTH = 16
 #: Fewest trailing digits of a phone searched as "ends with" (phone_last4 is indexed).
 MIN_PHONE_DIGITS = 4
 _FULL_PHONE_DIGITS = 11
@@ -185,8 +187,9 @@ def phone_condition(text: str) -> Any:
 
 
 def order_no_condition(text: str) -> Any:
-    """An order number, whole or any part of it of 4+ characters."""
-    if len(text) < MIN_PARTIAL_ORDER_NO:
+    """An order number, whole or any part of it of 4+ characters. A whole number (as long as
+    the numbers intake makes) is looked up by the unique index, not through trigrams."""
+    if len(text) < MIN_PARTIAL_ORDER_NO or len(text) >= ORDER_NO_LENGTH:
         return Order.order_no == text
     return Order.order_no.like(_like(text), escape="\\")
 

@@ -30,6 +30,7 @@ export const Perm = {
   ORDER_WRITE: 'order:write',
   ORDER_REFUND: 'order:refund',
   ORDER_EXPORT: 'order:export',
+  ORDER_PII: 'order:pii',
   PAYMENT_READ: 'payment:read',
   PAYMENT_WRITE: 'payment:write',
   PAYMENT_ACCOUNT_READ: 'payment_account:read',

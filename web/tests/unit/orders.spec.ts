@@ -3,6 +3,7 @@
 // sums as the server computes them, waiting times, issue summaries and merging live events.
 import { describe, expect, it } from 'vitest'
 import type { OrderDetail, OrderLineRead, OrderListItem } from '@/api'
+import { ApiError } from '@/api/errors'
 import {
   FilterError,
   applyLive,
@@ -15,6 +16,7 @@ import {
   lineRefundFen,
   orderActions,
   refundableUnits,
+  refusalReason,
   sortFromTable,
   startOfToday,
   statusTag,
@@ -235,5 +237,18 @@ describe('live events', () => {
     expect(changed).toEqual([7])
     expect(items[0]!.status).toBe('completed')
     expect(items[1]).toBe(other)
+  })
+})
+
+describe('refused abnormal-order actions', () => {
+  it('takes the reason code from the 409 details, not the English message', () => {
+    const refused = new ApiError(409, 'action_not_allowed', 'This order has no customer phone to text', [
+      { field: 'via', reason: 'no_customer_phone', message: 'This order has no customer phone to text' },
+    ])
+    expect(refusalReason(refused)).toBe('no_customer_phone')
+    const bare = new ApiError(409, 'action_not_allowed', 'x', [{ field: 'action', reason: 'action_not_allowed', message: 'x' }])
+    expect(refusalReason(bare)).toBeNull()
+    expect(refusalReason(new ApiError(409, 'conflict', 'x', [{ field: 'a', reason: 'no_payment' }]))).toBeNull()
+    expect(refusalReason(new Error('boom'))).toBeNull()
   })
 })

@@ -1,6 +1,7 @@
 // Orders console logic kept out of the components: filters to the API's query, status colours,
 // which actions an order offers, refund sums, waiting times and merging live events into the list.
 import type { OrderDetail, OrderLineRead, OrderListItem, OrderStatus, OrdersSearchData } from '@/api'
+import { ApiError } from '@/api/errors'
 import { Perm, allows } from '@/permissions/codes'
 import { DEFAULT_TZ, zonedToUtcIso } from '@/utils/time'
 import { fenToYuan, yuanToFen } from '@/utils/money'
@@ -222,6 +223,15 @@ export function waitLevel(seconds: number): 'ok' | 'warn' | 'late' {
 
 /** Actions that must say why (the API refuses them without a note). */
 export const NOTE_REQUIRED = new Set(['close', 'write_off'])
+
+/**
+ * Why the server refused an action on an abnormal order, as its stable reason code
+ * (no_payment, no_customer_phone, ...) from the 409's details; null for any other error.
+ */
+export function refusalReason(err: unknown): string | null {
+  if (!(err instanceof ApiError) || err.code !== 'action_not_allowed') return null
+  return err.details.find((d) => d.reason && d.reason !== 'action_not_allowed')?.reason ?? null
+}
 
 // ------------------------------------------------------------------ live
 
