@@ -23,6 +23,8 @@ import {
   listingBody,
   listingRows,
   parsePercent,
+  productDetail,
+  productTitle,
   productToForm,
   reportTone,
   sortKey,
@@ -324,5 +326,39 @@ describe('sort', () => {
     expect(sortKey('name', 'ascending')).toBe('name')
     expect(sortKey('name', null)).toBe('-updated_at')
     expect(sortKey('barcodes', 'ascending')).toBe('-updated_at')
+  })
+})
+
+describe('a product as lists name it', () => {
+  it('tells same-name products apart by spec and barcode', () => {
+    expect(productDetail('310ml罐装', '6938888889896')).toBe('310ml罐装 · 6938888889896')
+    expect(productDetail('', '6938888889896')).toBe('6938888889896')
+    expect(productDetail('500ml', null)).toBe('500ml')
+    expect(productDetail(undefined, undefined)).toBe('')
+    expect(productTitle({ product_name: '加多宝凉茶', spec: '500ml' })).toBe('加多宝凉茶 500ml')
+    expect(productTitle({ name: '加多宝凉茶' })).toBe('加多宝凉茶')
+  })
+})
+
+describe('bulk listing', () => {
+  it('lists in every store of the user unless stores are chosen, and unlists', () => {
+    expect(buildBulkAction({ ...emptyBulkForm(), op: 'set_listing' }).action).toEqual({ op: 'set_listing', listed: true })
+    expect(buildBulkAction({ ...emptyBulkForm(), op: 'set_listing', listed: false, listing_store_ids: [3, 1, 3] }).action).toEqual({
+      op: 'set_listing',
+      listed: false,
+      store_ids: [3, 1],
+    })
+  })
+
+  it('previews a listing change as listed / not listed in the store', () => {
+    const rows = changeRows([{ product_id: 7, product_name: '康师傅冰红茶', field: 'is_listed', store_id: 2, before: false, after: true }], {
+      categoryName: String,
+      tagName: String,
+      storeName: (id) => `店${id}`,
+      statusLabel: String,
+      listedLabel: (v) => (v ? '已上架' : '未上架'),
+      none: '—',
+    })
+    expect(rows.map((r) => [r.fieldKey, r.store, r.before, r.after])).toEqual([['listed', '店2', '未上架', '已上架']])
   })
 })

@@ -18,6 +18,8 @@ import {
   transferInTransit,
   transferReceipt,
   transferReceiveAll,
+  changedCounts,
+  savedCounts,
 } from '@/views/purchasing/logic'
 
 describe('stock state', () => {
@@ -232,5 +234,26 @@ describe('draft lines', () => {
       { product_id: 2, quantity: 4 },
     ])
     expect(out.errors).toEqual([2, 3, 4, 5])
+  })
+})
+
+describe('stocktake counts', () => {
+  const lines = [
+    { product_id: 1, counted_qty: 12 },
+    { product_id: 2, counted_qty: null },
+    { product_id: 3, counted_qty: 0 },
+  ]
+
+  it('fill the inputs with the counts already saved (not placeholders)', () => {
+    expect(savedCounts(lines)).toEqual({ 1: 12, 3: 0 })
+  })
+
+  it('send only what was typed and differs from the saved count', () => {
+    expect(changedCounts(lines, { ...savedCounts(lines) })).toEqual([])
+    expect(changedCounts(lines, { 1: 12, 2: 5, 3: 1 })).toEqual([
+      { product_id: 2, counted_qty: 5 },
+      { product_id: 3, counted_qty: 1 },
+    ])
+    expect(changedCounts(lines, { 2: -1, 3: 1.5 })).toEqual([])
   })
 })

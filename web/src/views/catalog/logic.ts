@@ -298,7 +298,7 @@ export function imageProblem(file: { type: string; size: number }, maxBytes = IM
 
 // --- bulk edit ----------------------------------------------------------------------------
 
-export type BulkOp = 'set_price' | 'adjust_price' | 'set_status' | 'set_threshold' | 'move_category' | 'add_tags'
+export type BulkOp = 'set_price' | 'adjust_price' | 'set_status' | 'set_threshold' | 'move_category' | 'add_tags' | 'set_listing'
 
 export interface BulkForm {
   op: BulkOp
@@ -315,6 +315,10 @@ export interface BulkForm {
   threshold: string
   category_id: number | null
   tag_ids: number[]
+  /** set_listing: list (true) or unlist (false) ... */
+  listed: boolean
+  /** ... in these stores; empty: every store of the user's. */
+  listing_store_ids: number[]
 }
 
 export function emptyBulkForm(): BulkForm {
@@ -329,6 +333,8 @@ export function emptyBulkForm(): BulkForm {
     threshold: '',
     category_id: null,
     tag_ids: [],
+    listed: true,
+    listing_store_ids: [],
   }
 }
 
@@ -339,6 +345,7 @@ export type BulkAction =
   | { op: 'set_threshold'; low_stock_threshold: number | null; store_id?: number | null }
   | { op: 'move_category'; category_id: number | null }
   | { op: 'add_tags'; tag_ids: number[] }
+  | { op: 'set_listing'; listed: boolean; store_ids?: number[] }
 
 /** A percent with at most two decimals, kept as text (no float on the way): "-10", "2.5". */
 export function parsePercent(text: string): string | null {
@@ -387,6 +394,10 @@ export function buildBulkAction(form: BulkForm): { action: BulkAction; error: nu
     case 'add_tags':
       if (!form.tag_ids.length) return { action: null, error: 'tags' }
       return { action: { op: 'add_tags', tag_ids: [...form.tag_ids] }, error: null }
+    case 'set_listing': {
+      const stores = [...new Set(form.listing_store_ids)]
+      return { action: { op: 'set_listing', listed: form.listed, ...(stores.length ? { store_ids: stores } : {}) }, error: null }
+    }
   }
 }
 
@@ -405,6 +416,8 @@ export interface ChangeContext {
   tagName: (id: number) => string
   storeName: (id: number) => string
   statusLabel: (status: string) => string
+  /** "Listed" / "Not listed" for a store listing. */
+  listedLabel?: (listed: boolean) => string
   /** Text for "nothing" (no member price, no category, the product's own threshold). */
   none: string
 }
@@ -423,6 +436,7 @@ export interface ChangeRow {
 }
 
 function show(field: string, value: unknown, ctx: ChangeContext): string {
+  if (field === 'is_listed' && ctx.listedLabel) return ctx.listedLabel(Boolean(value))
   if (value === null || value === undefined) return ctx.none
   if (field.endsWith('_fen') && typeof value === 'number') return fenToYuan(value)
   if (field === 'status') return ctx.statusLabel(String(value))
@@ -442,6 +456,7 @@ const FIELD_KEYS: Record<string, string> = {
   low_stock_threshold: 'threshold',
   category_id: 'category',
   tag_ids: 'tags',
+  is_listed: 'listed',
 }
 
 /** The preview table's rows: one per change, values in yuan / names, never raw fen or ids. */
@@ -636,4 +651,15 @@ export function sortKey(prop: string | null | undefined, order: 'ascending' | 'd
   const allowed = ['id', 'name', 'brand', 'price_fen', 'created_at', 'updated_at']
   if (!prop || !order || !allowed.includes(prop)) return '-updated_at'
   return (order === 'descending' ? `-${prop}` : prop) as SortKey
+}
+
+/** The second line of a product's label in a list: "500ml · 6901234567892" (spec, barcode). */
+export function productDetail(spec?: string | null, barcode?: string | null): string {
+  return [spec, barcode].filter((x): x is string => !!x && x.trim() !== '').join(' · ')
+}
+
+/** A product named in one line (a dialog title, a confirmation): "加多宝凉茶 500ml". */
+export function productTitle(p: { product_name?: string; name?: string; spec?: string | null }): string {
+  const name = p.product_name ?? p.name ?? ''
+  return p.spec ? `${name} ${p.spec}` : name
 }

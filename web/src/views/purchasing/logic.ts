@@ -193,11 +193,36 @@ export function draftLines(
 export interface PoLineLike {
   product_id: number
   product_name: string
+  spec?: string
   quantity_ordered: number
   cost_fen: number
 }
 
 /** A saved draft's lines as form lines to edit: whole quantity and cost in yuan as typed text. */
 export function poEditLines(lines: readonly PoLineLike[]): Array<{ product_id: number; quantity: string; cost: string; label: string }> {
-  return lines.map((l) => ({ product_id: l.product_id, quantity: String(l.quantity_ordered), cost: fenToYuan(l.cost_fen), label: l.product_name }))
+  return lines.map((l) => ({ product_id: l.product_id, quantity: String(l.quantity_ordered), cost: fenToYuan(l.cost_fen), label: l.spec ? `${l.product_name} ${l.spec}` : l.product_name }))
+}
+
+/**
+ * The counts a stocktake already holds, to fill the count inputs with (a saved count shows as
+ * the value it is, never as a grey placeholder that looks empty).
+ */
+export function savedCounts(lines: ReadonlyArray<{ product_id: number; counted_qty: number | null }>): Record<number, number> {
+  const out: Record<number, number> = {}
+  for (const l of lines) if (l.counted_qty !== null) out[l.product_id] = l.counted_qty
+  return out
+}
+
+/** The counts typed that differ from what is saved (whole numbers, 0 or more), to send. */
+export function changedCounts(
+  lines: ReadonlyArray<{ product_id: number; counted_qty: number | null }>,
+  entered: Readonly<Record<number, number | null | undefined>>,
+): Array<{ product_id: number; counted_qty: number }> {
+  const out: Array<{ product_id: number; counted_qty: number }> = []
+  for (const l of lines) {
+    const q = entered[l.product_id]
+    if (q === null || q === undefined || !Number.isInteger(q) || q < 0) continue
+    if (q !== l.counted_qty) out.push({ product_id: l.product_id, counted_qty: q })
+  }
+  return out
 }
