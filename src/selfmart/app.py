@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from selfmart import __version__
+from selfmart import __version__, apidocs
 from selfmart.config import Settings, get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import NotFound, error_responses, install_handlers
@@ -48,7 +48,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         title="selfmart",
         version=__version__,
         description="The back office for chains of unmanned self-service supermarkets.",
-        docs_url="/api/docs",
+        # /api/docs is served by selfmart.apidocs (no CDN, no inline script: the CSP holds)
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
         app.include_router(wechatpay_sandbox.router, prefix="/sandbox/wechatpay")
 
+    app.include_router(apidocs.router(app.title, app.openapi_url or "/api/openapi.json"))
     _mount_console(app, settings.static_dir)
     return app
 
