@@ -12,7 +12,13 @@ import pytest
 from fastapi import FastAPI
 
 from selfmart.kit.time import utcnow
-from selfmart.payments.platform import ChannelConfig, NotificationRejected, PayRequest, RefundSpec
+from selfmart.payments.platform import (
+    ChannelConfig,
+    NotificationRejected,
+    PayRequest,
+    PlatformError,
+    RefundSpec,
+)
 from selfmart.payments.unionpay import UnionPayAccount
 from selfmart.payments.unionpay import protocol as u
 from selfmart.sandbox import unionpay as sandbox_module
@@ -256,3 +262,46 @@ async def test_notification_modes(
     await consume(account)
     await wait_for(lambda: receiver.received)
     assert (utcnow() - started).total_seconds() >= 0.4
+
+
+async def test_timeout_over_real_http_then_found_by_query(tmp_path: Any) -> None:
+    import asyncio
+
+    from tests.payments.alipay.support import serve
+
+    app = sandbox_app(tmp_path, time_scale=SCALE)
+    creds = sandbox_module.credentials(app.state.settings)
+    with serve(app) as url:
+        config = ChannelConfig(
+            channel="card",
+            account_id=1,
+            base_url=f"{url}/sandbox/unionpay",
+            merchant_id=creds["merchant_id"],
+            app_id="",
+            private_key_pem=creds["merchant_private_key"],
+            private_key_id=creds["merchant_key_id"],
+            platform_public_keys={creds["platform_public_key_id"]: creds["platform_public_key"]},
+            notify_url="http://127.0.0.1:9/unused",
+            extra={"encrypt_cert": creds["encrypt_certificate"]},
+        )
+        async with httpx.AsyncClient() as plain:
+            control = await plain.post(
+                f"{url}/sandbox/unionpay/_control/next",
+                json={"action": "timeout", "txn_type": "01", "seconds": 1},
+            )
+            assert control.status_code == 200
+        no = f"UPT{utcnow():%H%M%S%f}"
+        request = PayRequest(
+            out_trade_no=no,
+            amount_fen=100,
+            description="",
+            mode="card",
+            auth_code="6216261000000000018",
+        )
+        async with httpx.AsyncClient(timeout=0.3) as hurried:
+            with pytest.raises(PlatformError):
+                await UnionPayAccount(config, http=hurried).pay(request)
+        await asyncio.sleep(1.2)
+        # the consume went through after the client gave up; the account kept its txnTime
+        found = await UnionPayAccount(config).query(no)
+        assert found.status == "succeeded"
