@@ -587,3 +587,21 @@ def test_a_malformed_amount_in_an_answer_is_unreadable() -> None:
     with pytest.raises(PlatformError, match="total_amount"):
         answer.fen("total_amount")
     assert _Answer(p.GatewayAnswer({}, True, ""), {}).fen("total_amount") == 0
+
+
+async def test_a_finished_trade_is_paid_and_takes_no_refund(
+    account: AlipayAccount, creds: dict[str, Any], http: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    no = out_no()
+    await account.pay(code_pay(no, creds["test_auth_codes"]["success"], fen=300))
+    finished = await http.post(f"/sandbox/alipay/_control/trades/{no}/finish")
+    assert finished.json()["trade_status"] == "TRADE_FINISHED"
+    assert (await account.query(no)).status == "succeeded"
+    refused = await account.refund(
+        RefundSpec(out_trade_no=no, out_refund_no=no + "R", total_fen=300, amount_fen=1)
+    )
+    assert (refused.status, refused.failure_code) == ("failed", "ACQ.TRADE_HAS_FINISHED")
+    await wait_for(lambda: len(receiver.bodies("/alipay/notify")) >= 2)
+    last = account.parse_notification({}, receiver.bodies("/alipay/notify")[-1])
+    assert (last.status, last.raw["trade_status"]) == ("succeeded", "TRADE_FINISHED")
+    assert (await http.post(f"/sandbox/alipay/_control/trades/{no}/finish")).status_code == 409

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from pydantic import BaseModel, Field
 
 from selfmart.config import Settings
-from selfmart.sandbox.alipay.gateway import expire, payment_page, settle
+from selfmart.sandbox.alipay.gateway import expire, notify, payment_page, settle
 from selfmart.sandbox.alipay.state import sandbox_for
 
 router = APIRouter(include_in_schema=False)
@@ -118,6 +118,22 @@ async def approve(request: Request, out_trade_no: str) -> Response:
 @router.post("/_control/trades/{out_trade_no}/decline")
 async def decline(request: Request, out_trade_no: str) -> Response:
     return await _decide(request, out_trade_no, paid=False)
+
+
+@router.post("/_control/trades/{out_trade_no}/finish")
+async def finish(request: Request, out_trade_no: str) -> Response:
+    """The refund window closes early: a paid trade becomes TRADE_FINISHED (and says so)."""
+    sandbox = sandbox_for(_settings(request))
+    trade = sandbox.trades.get(out_trade_no)
+    if trade is None:
+        return JSONResponse({"error": "ACQ.TRADE_NOT_EXIST"}, status_code=404)
+    if trade.status != "TRADE_SUCCESS":
+        return JSONResponse(
+            {"error": "ACQ.TRADE_STATUS_ERROR", "trade": trade.view()}, status_code=409
+        )
+    trade.status = "TRADE_FINISHED"
+    notify(sandbox, trade)
+    return JSONResponse(trade.view())
 
 
 @router.post("/_control/reset")

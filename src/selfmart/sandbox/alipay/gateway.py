@@ -493,6 +493,8 @@ def _refund(
         )
     if trade.status == "WAIT_BUYER_PAY" or trade.paid_at is None:
         raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+    if trade.status == "TRADE_FINISHED":
+        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_FINISHED", "交易已完结")
     if trade.status != "TRADE_SUCCESS":
         raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
     if trade.refunded_fen + amount > trade.total_fen:
