@@ -632,6 +632,13 @@ export default {
     roles: 'Roles',
     stores: 'Stores',
   },
+  pages: {
+    notFound: 'Page not found',
+    notFoundHint: 'The address may be mistyped, or the page has moved.',
+    forbidden: 'You may not open this page',
+    forbiddenHint: 'Your role does not include this page; ask an administrator if you need it.',
+    home: 'Back to the overview',
+  },
   time: { zone: 'Time zone: {tz}' },
   errors: {
     ...ordersErrorsEn,

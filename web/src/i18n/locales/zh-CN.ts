@@ -631,6 +631,13 @@ export default {
     roles: '角色',
     stores: '门店范围',
   },
+  pages: {
+    notFound: '页面不存在',
+    notFoundHint: '地址可能输错了，或这个页面已经移走。',
+    forbidden: '无权访问此页面',
+    forbiddenHint: '您的角色没有这个页面的权限，如需使用请联系管理员。',
+    home: '返回首页',
+  },
   time: { zone: '时区：{tz}' },
   errors: {
     ...ordersErrorsZhCN,
