@@ -191,18 +191,28 @@ def test_audit_log_shows_the_store_creation(page: Page) -> None:
     code = f"AU{uuid.uuid4().hex[:6].upper()}"
     create_store(page, code, "审计测试店")
     page.goto("/audit-logs")
-    page.locator("[data-test=audit-action]").fill("store.create")
-    page.locator("[data-test=audit-action]").press("Enter")
+    # Found by who did it and the entity's name, not by ids; the action picked by its words.
+    page.locator("[data-test=audit-actor]").fill("superadmin")
+    page.locator("[data-test=audit-entity]").fill("审计测试店")
+    page.locator("[data-test=audit-action]").click()
+    page.keyboard.type("门店：新建")
+    page.locator(".el-select-dropdown__item:visible", has_text="门店：新建").first.click()
+    page.locator("[data-test=audit-entity]").press("Enter")
     table = page.locator("[data-test=audit-table]")
+    expect(table.locator(".el-table__row")).to_have_count(1)
     # The action reads as words in the console's language; the code stays beside them.
     label = table.locator("[data-test=audit-action-label]").first
     expect(label).to_have_text("门店：新建")
     expect(label).to_have_attribute("title", "store.create")
+    expect(table.locator("[data-test=audit-entity-label]").first).to_have_text("门店 审计测试店")
     table.locator(".el-table__row").first.click()
     detail = page.locator("[data-test=audit-detail]")
     expect(detail).to_be_visible()
     expect(detail).to_contain_text("store.create")
-    expect(detail.locator("[data-test=audit-changes]")).to_contain_text(code)
+    changes = detail.locator("[data-test=audit-changes]")
+    expect(changes).to_contain_text(code)
+    expect(changes).to_contain_text("编号")  # the field in words, not "code"
+    expect(changes).not_to_contain_text("opening_hours")
     expect(detail).to_contain_text("superadmin")
     page.keyboard.press("Escape")
     expect(detail).to_be_hidden()
@@ -214,6 +224,16 @@ def test_audit_log_shows_the_store_creation(page: Page) -> None:
     assert download.value.suggested_filename.endswith(".xlsx")
     saved = Path(download.value.path())
     assert saved.read_bytes()[:2] == b"PK"  # an xlsx is a zip
+
+
+def test_an_unknown_address_says_the_page_does_not_exist(page: Page) -> None:
+    login(page, "superadmin")
+    page.goto("/no-such-page")
+    result = page.locator("[data-test=page-notFound]")
+    expect(result).to_contain_text("页面不存在")
+    expect(result).not_to_contain_text("记录")
+    result.get_by_role("button", name="返回首页").click()
+    expect(page.locator("[data-test=welcome]")).to_be_visible()
 
 
 def test_forced_password_change_before_anything_else(page: Page, server_url: str) -> None:
