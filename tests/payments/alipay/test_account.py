@@ -367,7 +367,7 @@ async def test_bill_download_and_parse(account: AlipayAccount, creds: dict[str, 
     archive = await account.download_bill(today)
     assert archive is not None
     bill = p.parse_bill(archive)
-    assert bill.account == creds["merchant_id"]
+    assert bill.account == creds["merchant_id"] + "0156"
     assert bill.day == today
     mine = [r for r in bill.rows if r.out_trade_no == no]
     assert [(r.kind, r.amount_fen) for r in mine] == [("交易", 2599), ("退款", -599)]

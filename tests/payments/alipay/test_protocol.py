@@ -212,7 +212,11 @@ def test_bill_round_trip_gbk_preamble_tabs_and_totals() -> None:
     assert lines[1] == "#账号：[2088000000000001]"
     assert lines[2].startswith("#起始日期：[2026年12月05日 00:00:00]")
     assert lines[4] == p.DETAIL_HEADER
-    assert lines[5].startswith("2026120522001400000000000001\t,SM001\t,交易\t,")
+    # ids and names end in a tab, times and amounts do not, as in Alipay's own files
+    assert lines[5].startswith(
+        "2026120522001400000000000001\t,SM001\t,交易\t,可乐,2026-12-05 10:00:00,"
+    )
+    assert ",12.34,12.34," in lines[5]
     assert "#交易合计：2笔，退款合计：1笔" in lines
 
     bill = p.parse_bill(archive)

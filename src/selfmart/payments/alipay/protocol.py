@@ -410,8 +410,8 @@ def _cn_day(day: date) -> str:
 
 
 def _cell(value: str) -> str:
-    """Every cell carries a trailing tab, which keeps spreadsheets from turning long ids into
-    numbers; readers strip it."""
+    """Ids and names carry a trailing tab, which keeps spreadsheets from turning long ids into
+    numbers (times and most amounts do not, as in Alipay's files); readers strip it."""
     return value + "\t"
 
 
@@ -428,22 +428,22 @@ def encode_bill(account: str, day: date, rows: list[BillRow], exported_at: datet
     head = f"#账号：[{account}]\r\n#起始日期：[{begin}]   终止日期：[{end}]\r\n"
     detail = ["#支付宝业务明细查询\r\n", head, f"#{_RULE}业务明细列表{_RULE}\r\n"]
     detail.append(DETAIL_HEADER + "\r\n")
+    t = _cell
     for r in rows:
         detail.append(
             _csv_line(
-                _cell(v)
-                for v in (
-                    r.trade_no,
-                    r.out_trade_no,
-                    r.kind,
+                (
+                    t(r.trade_no),
+                    t(r.out_trade_no),
+                    t(r.kind),
                     r.subject,
                     format_time(r.created_at),
                     format_time(r.finished_at),
-                    r.store_id,
-                    r.store_name,
-                    "",
-                    "",
-                    r.buyer_account,
+                    t(r.store_id),
+                    t(r.store_name),
+                    t(""),  # 操作员
+                    t(""),  # 终端号
+                    t(r.buyer_account),
                     fen_to_yuan(r.amount_fen),
                     fen_to_yuan(r.received_fen),
                     "0.00",
@@ -452,9 +452,9 @@ def encode_bill(account: str, day: date, rows: list[BillRow], exported_at: datet
                     "0.00",
                     "0.00",
                     "",
+                    t("0.00"),
                     "0.00",
-                    "0.00",
-                    r.refund_no,
+                    t(r.refund_no),
                     fen_to_yuan(r.fee_fen),
                     "0.00",
                     r.remark,

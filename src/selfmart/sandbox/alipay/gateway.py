@@ -602,7 +602,7 @@ def _bill_url(
         raise Answer(p.BUSINESS_FAILED, "isp.bill_not_exist", "账单不存在")
     stamp = day.strftime("%Y%m%d")
     expires = str(int((utcnow() + timedelta(minutes=5)).timestamp()))
-    zip_name, _detail, _summary = p.bill_file_names(sandbox.pid, day)
+    zip_name, _detail, _summary = p.bill_file_names(sandbox.bill_account, day)
     query = urlencode(
         {
             "bizType": bill_type,
@@ -627,8 +627,8 @@ async def download_bill(request: Request) -> Response:
     if not expires.isdigit() or int(expires) < utcnow().timestamp():
         return JSONResponse({"error": "link expired"}, status_code=403)
     day = datetime.strptime(stamp, "%Y%m%d").replace(tzinfo=p.BEIJING).date()
-    body = p.encode_bill(sandbox.pid, day, bill_rows(sandbox, day), utcnow())
-    zip_name, _d, _s = p.bill_file_names(sandbox.pid, day)
+    body = p.encode_bill(sandbox.bill_account, day, bill_rows(sandbox, day), utcnow())
+    zip_name, _d, _s = p.bill_file_names(sandbox.bill_account, day)
     return Response(
         body,
         media_type="application/zip",

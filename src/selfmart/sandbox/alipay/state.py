@@ -117,6 +117,11 @@ class AlipaySandbox:
         self.notifier = Notifier(ALIPAY_RETRY_SECONDS, _accepted, time_scale)
         self._serial = 0
 
+    @property
+    def bill_account(self) -> str:
+        """The 账号 bills are named and headed with: the pid and the account type 0156."""
+        return self.pid + "0156"
+
     def new_trade_no(self) -> str:
         self._serial += 1
         return f"{utcnow():%Y%m%d}22001{secrets.randbelow(10**10):010d}{self._serial:05d}"
