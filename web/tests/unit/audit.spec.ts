@@ -122,3 +122,12 @@ describe('the audit trail in words', () => {
     }
   })
 })
+
+describe('the action filter', () => {
+  it.each(['zh-CN', 'en'] as const)('never offers two actions under one name (%s)', (locale) => {
+    const tr = translator(locale)
+    const byLabel = new Map<string, string[]>()
+    for (const code of KNOWN) byLabel.set(actionLabel(code, tr), [...(byLabel.get(actionLabel(code, tr)) ?? []), code])
+    expect([...byLabel.values()].filter((codes) => codes.length > 1)).toEqual([])
+  })
+})
