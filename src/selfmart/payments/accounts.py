@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import secrets
 import time
+from collections import OrderedDict
 from typing import Any
 
 import httpx
@@ -254,8 +255,24 @@ def open_platform(account: PaymentAccount) -> PlatformAccount:
         load_platforms()
     ):
         raise PlatformUnavailable(f"No {account.channel} platform is installed", field="channel")
-    kwargs: dict[str, Any] = {} if platform_http is None else {"http": platform_http}
-    return platform.open_account(config_of(account), **kwargs)
+    # Opening one loads (and checks) our RSA private key, ~tens of ms of CPU: on the callback
+    # path that would be most of the work, so an opened account is kept until its settings
+    # change (updated_at, key_version) or another HTTP client is asked for.
+    cache_key = (account.id, account.updated_at, account.key_version, id(platform_http))
+    opened = _OPENED.get(cache_key)
+    if opened is None:
+        kwargs: dict[str, Any] = {} if platform_http is None else {"http": platform_http}
+        opened = platform.open_account(config_of(account), **kwargs)
+        _OPENED[cache_key] = opened
+        while len(_OPENED) > _OPENED_MAX:
+            _OPENED.popitem(last=False)
+    else:
+        _OPENED.move_to_end(cache_key)
+    return opened
+
+
+_OPENED: OrderedDict[tuple[int, Any, str, int], PlatformAccount] = OrderedDict()
+_OPENED_MAX = 256
 
 
 async def for_store(session: AsyncSession, store_id: int, channel: str) -> PaymentAccount | None:

@@ -1,0 +1,300 @@
+"""Payment callbacks: WeChat Pay payment notifications, verified and applied over real HTTP by
+selfmart (one uvicorn worker) on PostgreSQL, beside the cost of merely verifying and
+decrypting the same callbacks (the platform account's `parse_notification`: RSA signature,
+AEAD_AES_256_GCM resource) measured in the same run. Prints callbacks/s of each and the ratio.
+
+Each callback pays one order whose QR attempt is pending: the server records the callback,
+verifies it, matches merchant, app id, number and amount, locks the order, marks the payment
+and the order paid (timeline and audit) in one transaction. The callbacks are made with the
+WeChat Pay protocol's own functions and keys generated like the sandbox's. 8 concurrent
+clients over keep-alive connections (the intake bench's hand-written client).
+
+    SELFMART_BENCH_DATABASE_URL (default: the test server) names the PostgreSQL server; the
+    benchmark creates and drops its own database there. SELFMART_BENCH_CALLBACKS sets the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_intake import (  # noqa: E402
+    CONCURRENCY,
+    PG_DEFAULT,
+    SECRET_KEY,
+    _admin,
+    _Conn,
+    _cpu_seconds,
+    _drive,
+    _free_port,
+    _pct,
+    _wait_up,
+)
+from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
+from selfmart.payments.wechatpay import protocol as wx  # noqa: E402
+
+
+class _CallbackConn(_Conn):
+    """The intake bench's connection, for answers that may be `204 No Content` (WeChat Pay's
+    "received" answer has no body and no Content-Length)."""
+
+    async def post(self, target: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        self.writer.write(
+            f"POST {target} HTTP/1.1\r\nhost: {self.host}\r\n{head}"
+            f"content-length: {len(body)}\r\n\r\n".encode("latin-1")
+            + body
+        )
+        raw = await self.reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length) if length else b""
+
+
+async def _seed(url: str, keys_dir: Path, n: int) -> dict[str, Any]:
+    """Migrate; a store, the WeChat account (sandbox-style keys), n orders each with a pending
+    QR attempt."""
+    os.environ["SELFMART_SECRET_KEY"] = SECRET_KEY
+    from selfmart.config import get_settings
+
+    get_settings.cache_clear()
+    from selfmart.migrate import upgrade_connection
+    from selfmart.models import Order, Payment, PaymentAccount, Store
+    from selfmart.payments import accounts
+    from selfmart.sandbox.wechatpay.keys import load
+
+    keys = load(keys_dir)
+    engine = make_engine(url)
+    async with engine.connect() as conn:
+        await conn.run_sync(upgrade_connection)
+        await conn.commit()
+    now = datetime.now(UTC)
+    async with make_sessionmaker(engine)() as s:
+        store = Store(code="BENCHPAY", name="回调压测店", city="上海")
+        s.add(store)
+        await s.flush()
+        account = PaymentAccount(
+            store_id=None,
+            channel="wechat",
+            base_url="http://127.0.0.1:9/sandbox/wechatpay",
+            merchant_id=keys.mchid,
+            app_id=keys.appid,
+            private_key_id=keys.merchant_serial,
+            private_key_encrypted="",
+            platform_public_keys={keys.public_key.key_id: keys.public_key.public_pem},
+            key_version="",
+        )
+        s.add(account)
+        await s.flush()
+        accounts.seal_secrets(account, wx.private_key_pem(keys.merchant_key), keys.api_v3_key)
+        numbers: list[str] = []
+        for i in range(n):
+            order_no = f"{now:%y%m%d}{i:010d}"
+            order = Order(
+                order_no=order_no,
+                store_id=store.id,
+                source="console",
+                status="awaiting_payment",
+                purchased_at=now,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(hours=1),
+                item_count=1,
+                subtotal_fen=700,
+                total_fen=700,
+            )
+            s.add(order)
+            await s.flush()
+            s.add(
+                Payment(
+                    order_id=order.id,
+                    store_id=store.id,
+                    channel="wechat",
+                    status="pending",
+                    amount_fen=700,
+                    created_at=now,
+                    updated_at=now,
+                    actor_type="terminal",
+                    actor_name="bench",
+                    account_id=account.id,
+                    mode="qr",
+                    out_trade_no=f"{order_no}P01",
+                    attempt_id=f"bench-{i}",
+                    expires_at=now + timedelta(minutes=10),
+                    data={},
+                )
+            )
+            numbers.append(f"{order_no}P01")
+        await s.commit()
+        seeded = {"account_id": account.id, "numbers": numbers, "keys": keys}
+    await engine.dispose()
+    return seeded
+
+
+def _callback(keys: Any, out_trade_no: str) -> tuple[bytes, dict[str, str]]:
+    """A TRANSACTION.SUCCESS notification as the platform sends it."""
+    now = datetime.now(UTC)
+    resource = {
+        "appid": keys.appid,
+        "mchid": keys.mchid,
+        "out_trade_no": out_trade_no,
+        "transaction_id": "42000" + secrets.token_hex(11)[:23],
+        "trade_type": "NATIVE",
+        "trade_state": "SUCCESS",
+        "trade_state_desc": "支付成功",
+        "bank_type": "OTHERS",
+        "success_time": wx.rfc3339(now),
+        "payer": {"openid": "o" + secrets.token_hex(13)},
+        "amount": {"total": 700, "payer_total": 700, "currency": "CNY", "payer_currency": "CNY"},
+    }
+    nonce = secrets.token_hex(6)
+    body = json.dumps(
+        {
+            "id": secrets.token_hex(16),
+            "create_time": wx.rfc3339(now),
+            "resource_type": "encrypt-resource",
+            "event_type": "TRANSACTION.SUCCESS",
+            "summary": "支付成功",
+            "resource": {
+                "original_type": "transaction",
+                "algorithm": wx.AEAD,
+                "ciphertext": wx.aead_encrypt(
+                    keys.api_v3_key, nonce, "transaction", json.dumps(resource).encode()
+                ),
+                "associated_data": "transaction",
+                "nonce": nonce,
+            },
+        },
+        ensure_ascii=False,
+    ).encode()
+    headers = wx.response_headers(
+        keys.public_key.key,
+        keys.public_key.key_id,
+        body,
+        timestamp=str(int(now.timestamp())),
+        nonce=wx.nonce_str(),
+    )
+    headers["content-type"] = "application/json"
+    return body, headers
+
+
+def _verify_only(
+    url: str, seeded: dict[str, Any], calls: list[tuple[bytes, dict[str, str]]]
+) -> float:
+    """Callbacks/s of `parse_notification` alone (verify + decrypt), in this process."""
+    from selfmart.payments.platform import ChannelConfig
+    from selfmart.payments.wechatpay.account import WechatPayAccount
+
+    keys = seeded["keys"]
+    account = WechatPayAccount(
+        ChannelConfig(
+            channel="wechat",
+            account_id=seeded["account_id"],
+            base_url="http://127.0.0.1:9",
+            merchant_id=keys.mchid,
+            app_id=keys.appid,
+            private_key_pem=wx.private_key_pem(keys.merchant_key),
+            private_key_id=keys.merchant_serial,
+            platform_public_keys={keys.public_key.key_id: keys.public_key.public_pem},
+            api_v3_key=keys.api_v3_key,
+        )
+    )
+    started = time.perf_counter()
+    for body, headers in calls:
+        note = account.parse_notification(headers, body)
+        assert note.status == "succeeded"
+    return len(calls) / (time.perf_counter() - started)
+
+
+async def main() -> None:
+    base_url = os.environ.get("SELFMART_BENCH_DATABASE_URL", PG_DEFAULT)
+    n = int(os.environ.get("SELFMART_BENCH_CALLBACKS", "2000"))
+    name = f"selfmart_bench_cb_{os.getpid()}"
+    try:
+        await _admin(base_url, f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server: say so and skip, as make bench does
+        print(f"callbacks: skipped, PostgreSQL not reachable at {base_url} ({type(exc).__name__})")
+        return
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    port = _free_port()
+    proc: asyncio.subprocess.Process | None = None
+    keys_dir = Path(tempfile.mkdtemp(prefix="selfmart-bench-keys-"))
+    try:
+        seeded = await _seed(url, keys_dir, n)
+        calls = [_callback(seeded["keys"], no) for no in seeded["numbers"]]
+        verify_rate = _verify_only(url, seeded, calls)
+        env = {
+            **os.environ,
+            "SELFMART_DATABASE_URL": url,
+            "SELFMART_SECRET_KEY": SECRET_KEY,
+            "SELFMART_LOG_LEVEL": "WARNING",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "uvicorn", "selfmart.app:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--log-level", "warning", "--no-access-log", env=env,
+        )  # fmt: skip
+        await _wait_up(f"http://127.0.0.1:{port}", proc)
+        target = f"/api/payments/notify/wechat/{seeded['account_id']}"
+        idle: asyncio.Queue[_Conn] = asyncio.Queue()
+        for _ in range(CONCURRENCY):
+            idle.put_nowait(await _CallbackConn.open("127.0.0.1", port))
+        pending = list(calls)
+        statuses: dict[int, int] = {}
+
+        async def one() -> None:
+            body, headers = pending.pop()
+            conn = await idle.get()
+            try:
+                status, _ = await conn.post(target, headers, body)
+            finally:
+                idle.put_nowait(conn)
+            statuses[status] = statuses.get(status, 0) + 1
+
+        cpu0 = _cpu_seconds(proc.pid)
+        rate, latencies = await _drive(n, one)
+        cpu = _cpu_seconds(proc.pid) - cpu0
+        while not idle.empty():
+            idle.get_nowait().close()
+        engine = make_engine(url)
+        async with engine.connect() as conn:
+            from sqlalchemy import text
+
+            paid = await conn.scalar(text("SELECT count(*) FROM orders WHERE status = 'paid'"))
+        await engine.dispose()
+        if paid != n or set(statuses) - {200, 204}:
+            raise RuntimeError(f"{paid} of {n} orders paid; answers {statuses}")
+        print(
+            f"callbacks: {rate:.0f}/s verified and applied over HTTP "
+            f"(p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms, "
+            f"server CPU {cpu / n * 1000:.2f} ms each); "
+            f"verify+decrypt alone {verify_rate:.0f}/s; ratio {rate / verify_rate:.3f}"
+        )
+    finally:
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
