@@ -176,6 +176,51 @@ async def test_a_rejected_request_says_why_and_refunds_nothing(
     assert r.json()["details"][0]["field"] == "lines.0.line_id"
 
 
+async def test_a_difference_above_the_cashier_s_limit_waits_for_approval_too(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """An overpayment of 250 yuan: the cashier's "refund the difference" becomes a request; the
+    abnormal order stays open (offering no second refund) until an admin approves it."""
+    store = await make_store(session)
+    p = await make_product(session, stores=[store], price_fen=5_000)
+    order = await make_order(session, store, [(p, 1)])
+    admin = await auth_headers(session, await make_user(session, role="admin", stores=[store]))
+    ch = await auth_headers(session, await make_user(session, role="cashier", stores=[store]))
+    r = await client.post(  # the cashier collects 300 yuan by hand for a 50 yuan order
+        f"/api/v1/orders/{order.id}/payments", json={"amount_fen": 30_000}, headers=ch
+    )
+    assert r.status_code == 201, r.text
+    r = await client.get("/api/v1/orders/issues", params={"kind": "amount_mismatch"}, headers=ch)
+    issue = next(i for i in r.json()["items"] if i["order_id"] == order.id)
+    assert issue["difference_fen"] == 25_000
+    assert "refund_difference" in issue["actions"]
+
+    url = f"/api/v1/orders/issues/{issue['id']}/actions"
+    r = await client.post(url, json={"action": "refund_difference", "note": "多付"}, headers=ch)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "open"
+    request_id = r.json()["detail"]["refund_request_id"]
+    assert "refund_difference" not in r.json()["actions"]  # one request is enough
+    r = await client.post(url, json={"action": "refund_difference"}, headers=ch)
+    assert r.status_code == 409
+    assert r.json()["details"][0]["reason"] == "pending_request"
+    await session.refresh(order)
+    assert order.refunded_fen == 0
+
+    r = await client.get("/api/v1/orders/refund-requests", headers=admin)
+    item = next(i for i in r.json()["items"] if i["id"] == request_id)
+    assert (item["amount_fen"], item["can_decide"]) == (25_000, True)
+    r = await client.post(
+        f"/api/v1/orders/refund-requests/{request_id}/approve", json={}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["refund_id"] is not None
+    d = (await client.get(f"/api/v1/orders/{order.id}", headers=admin)).json()
+    assert d["refunded_fen"] == 25_000
+    assert d["status"] == "paid"
+    assert [(i["kind"], i["status"]) for i in d["issues"]] == [("amount_mismatch", "resolved")]
+
+
 async def test_two_approvals_at_once_refund_once(engine: AsyncEngine, backend: str) -> None:
     if backend != "postgresql":
         pytest.skip("needs real concurrent connections: PostgreSQL only")

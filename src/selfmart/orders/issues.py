@@ -17,6 +17,7 @@ from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
 from selfmart.models import Order, OrderIssue, OrderLine, Payment, Store
+from selfmart.models.order import RefundRequest
 from selfmart.orders import lifecycle, statemachine
 from selfmart.orders.exceptions import ActionNotAllowed, IssueNotFound, refused
 from selfmart.orders.schemas import IssueAction
@@ -54,9 +55,13 @@ class OrderFacts:
     has_phone: bool
     #: the channel of the order's latest payment (the one a re-query asks about)
     payment_channel: str | None
+    #: a refund of this order waits for approval (refund_requests)
+    refund_pending: bool = False
 
     @classmethod
-    def of(cls, order: Order, payment_channel: str | None) -> OrderFacts:
+    def of(
+        cls, order: Order, payment_channel: str | None, *, refund_pending: bool = False
+    ) -> OrderFacts:
         return cls(
             status=order.status,
             total_fen=order.total_fen,
@@ -65,6 +70,7 @@ class OrderFacts:
             terminal_total_fen=order.terminal_total_fen,
             has_phone=bool(order.customer_phone),
             payment_channel=payment_channel,
+            refund_pending=refund_pending,
         )
 
 
@@ -84,8 +90,20 @@ async def order_facts(session: AsyncSession, order_ids: Iterable[int]) -> dict[i
             )
         ).all()
     }
+    pending = set(
+        (
+            await session.scalars(
+                select(RefundRequest.order_id).where(
+                    RefundRequest.order_id.in_(ids), RefundRequest.status == "pending"
+                )
+            )
+        ).all()
+    )
     orders = (await session.scalars(select(Order).where(Order.id.in_(ids)))).all()
-    return {o.id: OrderFacts.of(o, channels_by_order.get(o.id)) for o in orders}
+    return {
+        o.id: OrderFacts.of(o, channels_by_order.get(o.id), refund_pending=o.id in pending)
+        for o in orders
+    }
 
 
 def difference_fen(kind: str, facts: OrderFacts) -> int:
@@ -140,8 +158,11 @@ def refusal(kind: str, action: str, facts: OrderFacts) -> Refusal | None:
             *statemachine.REFUNDABLE_STATES,
         ):
             return "order_state", f"Lines of a {status} order cannot be cancelled"
-    elif action == "refund_difference" and difference_fen(kind, facts) <= 0:
-        return "no_difference", "There is no difference to refund"
+    elif action == "refund_difference":
+        if difference_fen(kind, facts) <= 0:
+            return "no_difference", "There is no difference to refund"
+        if facts.refund_pending:
+            return "pending_request", "A refund of this order is waiting for approval"
     return None
 
 
@@ -426,6 +447,34 @@ async def _requery(
 async def _refund_difference(
     session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
 ) -> None:
+    from selfmart.orders import refund_requests
+
+    amount = difference_fen(issue.kind, OrderFacts.of(order, None))
+    if amount <= 0:
+        raise refused("no_difference", "There is no difference to refund")
+    if not refund_requests.covers(actor, amount):
+        # Above the actor's limit: the refund waits for someone whose limit covers it; the
+        # issue stays open (and says so) until that person approves or rejects it.
+        request = await refund_requests.create_for_difference(
+            session, order, issue, amount, note=body.note, reference=body.reference, actor=actor
+        )
+        issue.detail = {**issue.detail, "refund_request_id": request.id}
+        return
+    await refund_difference(
+        session, order, issue, note=body.note, reference=body.reference, actor=actor
+    )
+
+
+async def refund_difference(
+    session: AsyncSession,
+    order: Order,
+    issue: OrderIssue,
+    *,
+    note: str | None,
+    reference: str | None,
+    actor: Actor,
+) -> None:
+    """Give the difference back now and settle the issue (the order's row is held)."""
     from selfmart.orders import refunds
 
     amount = difference_fen(issue.kind, OrderFacts.of(order, None))
@@ -436,12 +485,12 @@ async def _refund_difference(
         order,
         amount,
         reason=f"{issue.kind}: difference refunded",
-        note=body.note,
-        reference=body.reference,
+        note=note,
+        reference=reference,
         actor=actor,
     )
     await lifecycle.resolve_issue(
-        session, order, issue, actor=actor, resolution="refund_difference", note=body.note
+        session, order, issue, actor=actor, resolution="refund_difference", note=note
     )
 
 

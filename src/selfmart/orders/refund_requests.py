@@ -14,11 +14,14 @@ from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import PageParams
 from selfmart.kit.time import utcnow
-from selfmart.models import Order, Store
+from selfmart.models import Order, OrderIssue, Refund, Store
 from selfmart.models.order import RefundRequest
 from selfmart.orders import lifecycle, refunds
 from selfmart.orders.exceptions import RefundRequestDecided, RefundRequestNotFound
 from selfmart.orders.schemas import RefundBody
+
+#: body["kind"] of a request to give back an abnormal order's difference (not tied to lines)
+DIFFERENCE = "difference"
 
 
 def covers(actor: Actor, amount_fen: int) -> bool:
@@ -32,6 +35,20 @@ async def create(
     priced and checked now as it would be made, so a request that could never work is refused
     at once; one pending request per order."""
     _specs, amount = await refunds.plan(session, order, body)
+    return await _store(
+        session, order, body.model_dump(mode="json"), amount, reason=body.reason, actor=actor
+    )
+
+
+async def _store(
+    session: AsyncSession,
+    order: Order,
+    body: dict[str, Any],
+    amount: int,
+    *,
+    reason: str,
+    actor: Actor,
+) -> RefundRequest:
     pending = await session.scalar(
         select(RefundRequest.id).where(
             RefundRequest.order_id == order.id, RefundRequest.status == "pending"
@@ -48,8 +65,8 @@ async def create(
         store_id=order.store_id,
         status="pending",
         amount_fen=amount,
-        body=body.model_dump(mode="json"),
-        reason=body.reason,
+        body=body,
+        reason=reason,
         requested_at=utcnow(),
         requested_by_id=actor.audit_id,
         requested_by=actor.name,
@@ -70,7 +87,7 @@ async def create(
             "limit_fen": actor.refund_limit_fen,
             "body": request.body,
         },
-        note=body.reason,
+        note=reason,
     )
     lifecycle.add_event(
         session,
@@ -78,10 +95,32 @@ async def create(
         actor=actor,
         kind="refund",
         reason="refund_approval_requested",
-        note=body.reason,
+        note=reason,
         data={"request_id": request.id, "amount_fen": amount},
     )
     return request
+
+
+async def create_for_difference(
+    session: AsyncSession,
+    order: Order,
+    issue: OrderIssue,
+    amount: int,
+    *,
+    note: str | None,
+    reference: str | None,
+    actor: Actor,
+) -> RefundRequest:
+    """Ask for an abnormal order's difference (price or amount mismatch) to be given back; on
+    approval the issue's refund_difference is carried out by the approver."""
+    body: dict[str, Any] = {
+        "kind": DIFFERENCE,
+        "issue_id": issue.id,
+        "reason": f"{issue.kind}: difference refunded",
+        "note": note,
+        "reference": reference,
+    }
+    return await _store(session, order, body, amount, reason=body["reason"], actor=actor)
 
 
 def _visible(stmt: Any, actor: Actor) -> Any:
@@ -213,12 +252,46 @@ async def approve(
             "requested_by": request.requested_by,
         },
     )
-    record = await refunds.refund(
-        session, order, RefundBody.model_validate(request.body), actor=actor
-    )
-    request.refund_id = record.id
+    if request.body.get("kind") == DIFFERENCE:
+        request.refund_id = await _refund_difference(session, order, request, actor=actor)
+    else:
+        record = await refunds.refund(
+            session, order, RefundBody.model_validate(request.body), actor=actor
+        )
+        request.refund_id = record.id
     await session.flush()
     return request
+
+
+async def _refund_difference(
+    session: AsyncSession, order: Order, request: RefundRequest, *, actor: Actor
+) -> int | None:
+    """The abnormal order's refund_difference, carried out by the approver; 409 if the issue
+    was settled meanwhile (the request is then rejected, not approved)."""
+    from selfmart.orders import issues
+
+    issue = await session.get(OrderIssue, int(request.body["issue_id"]), populate_existing=True)
+    if issue is None or issue.status != "open":
+        raise RefundRequestDecided(
+            "The abnormal order was settled meanwhile; reject this request",
+            field="request_id",
+            reason="issue_resolved",
+        )
+    before = {r.id for r in await _order_refunds(session, order.id)}
+    await issues.refund_difference(
+        session,
+        order,
+        issue,
+        note=request.body.get("note"),
+        reference=request.body.get("reference"),
+        actor=actor,
+    )
+    made = [r.id for r in await _order_refunds(session, order.id) if r.id not in before]
+    return made[-1] if made else None
+
+
+async def _order_refunds(session: AsyncSession, order_id: int) -> list[Refund]:
+    return list((await session.scalars(select(Refund).where(Refund.order_id == order_id))).all())
 
 
 async def reject(
