@@ -555,11 +555,12 @@ async def test_time_expire_closes_unpaid_trades(
             amount_fen=100,
             description="qr",
             mode="qr",
-            expires_at=utcnow() + timedelta(seconds=1),
+            # Alipay's times are whole seconds: 2 s leaves at least one before it expires
+            expires_at=utcnow() + timedelta(seconds=2),
         )
     )
     assert started.status == "pending"
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(2.05)
     closed = await account.query(no)
     assert (closed.status, closed.failure_code) == ("failed", "TRADE_CLOSED")
     assert closed.failure_reason == "closed before it was paid"

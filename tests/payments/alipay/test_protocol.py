@@ -219,6 +219,12 @@ def test_bill_round_trip_gbk_preamble_tabs_and_totals() -> None:
     assert ",12.34,12.34," in lines[5]
     assert "#交易合计：2笔，退款合计：1笔" in lines
 
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        summary = z.read(names[1]).decode("gbk").split("\r\n")
+    assert summary[4] == p.SUMMARY_HEADER
+    # the totals row starts with 合计, as Alipay's does
+    assert summary[5] == "合计,,2,1,15.00,15.00,0.00,0.00,0.00,0.09,0.00,14.91"
+
     bill = p.parse_bill(archive)
     assert bill.account == "2088000000000001"
     assert bill.day == day

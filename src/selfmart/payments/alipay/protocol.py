@@ -475,8 +475,8 @@ def encode_bill(account: str, day: date, rows: list[BillRow], exported_at: datet
     summary.append(
         _csv_line(
             [
-                "",
                 "合计",
+                "",
                 str(trades),
                 str(refunds),
                 fen_to_yuan(amount),
@@ -558,7 +558,7 @@ def parse_bill(archive_bytes: bytes) -> Bill:
     summary = None
     if summary_text is not None:
         for cells in _data_lines(summary_text)[1:]:
-            if len(cells) > 11 and cells[1] == "合计":
+            if len(cells) > 11 and cells[0] == "合计":
                 summary = BillSummary(
                     trade_count=int(cells[2]),
                     refund_count=int(cells[3]),
