@@ -220,3 +220,77 @@ def test_filter_products_by_stock_state(page: Page, server_url: str) -> None:
         ).click()
         page.locator("[data-test=product-search-submit]").click()
         expect(total).to_contain_text(str(expected))
+
+
+def _store_ids_of(server_url: str, username: str) -> list[int]:
+    """The active stores a user works in, as the API shows them to that user."""
+    with httpx.Client(base_url=f"{server_url}/api/v1") as client:
+        tokens = client.post(
+            "/auth/login", json={"username": username, "password": LOGINS[username]}
+        ).json()
+        client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+        stores = client.get("/stores", params={"size": 100}).json()["items"]
+    return sorted(s["id"] for s in stores if s["status"] == "active")
+
+
+def test_a_new_product_is_sold_in_the_users_stores_and_bulk_unlisted(
+    page: Page, server_url: str
+) -> None:
+    code = unique_ean13()
+    name = f"上架测试凉茶 {code[-5:]}"
+    mine = _store_ids_of(server_url, "admin")
+    assert mine
+    login(page, "admin")
+    page.goto("/products")
+    page.locator("[data-test=product-create]").click()
+    dialog = page.locator(".el-dialog[data-test=product-dialog]")
+    expect(dialog).to_be_visible()
+    # The store choice is on the form, every store of the user's already chosen.
+    stores = dialog.locator("[data-test=product-stores]")
+    expect(stores.locator(".el-tag").first).to_be_visible()
+    expect(dialog).to_contain_text("保存后即在这些门店上架")
+    dialog.locator("[data-test=product-name]").fill(name)
+    dialog.locator("[data-test=product-spec]").fill("310ml罐装")
+    dialog.locator("[data-test=product-barcodes]").fill(code)
+    dialog.locator("[data-test=product-price-input]").fill("4.5")
+    dialog.locator("[data-test=product-save]").click()
+    expect(dialog.locator(".el-dialog__title")).to_have_text("编辑商品")
+    dialog.locator("[data-test=product-close]").click()
+    expect(dialog).to_be_hidden()
+
+    with api_client(server_url) as api:
+        product = api.get("/products/by-barcode", params={"code": code}).json()
+        listed = api.get(f"/products/{product['id']}/stores").json()
+    assert sorted(x["store_id"] for x in listed if x["is_listed"]) == mine
+
+    # Bulk edit: remove it from every store of the user's.
+    search(page, code)
+    table = page.locator("[data-test=products-table]")
+    expect(table.locator(".el-table__row")).to_have_count(1)
+    expect(table.locator("[data-test=product-label]")).to_contain_text("310ml罐装")
+    table.locator(".el-table__header .el-checkbox").click()
+    page.locator("[data-test=product-bulk]").click()
+    bulk = page.locator(".el-dialog[data-test=bulk-dialog]")
+    expect(bulk).to_be_visible()
+    bulk.locator("[data-test=bulk-op]").click()
+    page.locator(".el-select-dropdown__item[data-test=bulk-op-set_listing]").click()
+    bulk.locator("[data-test=bulk-unlist]").click()
+    bulk.locator("[data-test=bulk-preview-submit]").click()
+    rows = bulk.locator("[data-test=bulk-preview-table] .el-table__row")
+    expect(rows).to_have_count(len(mine))
+    expect(rows.first).to_contain_text("已上架")
+    expect(rows.first).to_contain_text("未上架")
+    bulk.locator("[data-test=bulk-apply]").click()
+    page.locator(".el-message-box").get_by_role("button", name="确认修改").click()
+    expect(bulk).to_be_hidden()
+    with api_client(server_url) as api:
+        listed = api.get(f"/products/{product['id']}/stores").json()
+    assert [x["store_id"] for x in listed if x["is_listed"]] == []
+
+
+def test_the_import_dialog_chooses_the_stores_new_products_are_listed_in(page: Page) -> None:
+    login(page, "admin")
+    page.goto("/products/import")
+    stores = page.locator("[data-test=import-stores]")
+    expect(stores.locator(".el-tag").first).to_be_visible()
+    expect(page.locator("body")).to_contain_text("新商品立即在这些门店上架销售")

@@ -66,6 +66,30 @@ def test_an_adjustment_with_a_reason_appears_in_the_ledger(page: Page) -> None:
     expect(page.locator("[data-test=balance-chart] canvas")).to_be_visible()
 
 
+def test_alerts_name_products_with_spec_and_barcode_without_a_request_per_row(
+    page: Page,
+) -> None:
+    login(page, "superadmin")
+    per_product: list[str] = []
+    page.on(
+        "request",
+        lambda r: per_product.append(r.url) if re.search(r"/api/v1/products/\d+$", r.url) else None,
+    )
+    page.goto("/inventory/alerts")
+    table = page.locator("[data-test=alerts-table]")
+    expect(table.locator(".el-table__row").first).to_be_visible()
+    labels = table.locator("[data-test=product-label]")
+    expect(labels.first).to_be_visible()
+    names = labels.locator(".name").all_inner_texts()
+    assert names
+    assert all(n.strip() and not n.startswith("#") for n in names), names
+    # the barcode line under the name: a 13-digit EAN (or an in-store code) for demo products
+    details = labels.locator(".detail").all_inner_texts()
+    assert details
+    assert any(re.search(r"\d{8,13}", d) for d in details), details
+    assert per_product == []
+
+
 def _confirm(page: Page) -> None:
     box = page.locator(".el-message-box")
     expect(box).to_be_visible()
@@ -90,7 +114,9 @@ def test_purchase_order_drafted_from_reorder_suggestions_and_received_updates_st
     page.locator("[data-test=reorder-recalculate]").click()
     expect(rows.nth(before)).to_be_visible()
     first = rows.first
-    product = first.locator("td").nth(1).inner_text().strip()
+    # the product's name (its label's second line is spec and barcode)
+    product = first.locator("td").nth(1).locator("[data-test=product-label] .name").inner_text()
+    product = product.strip()
     supplier = first.locator("td").nth(2).inner_text().strip()
     on_hand = _first_int(first.locator("td").nth(3).inner_text())
     store_id = re.search(r"store_id=(\d+)", page.url)

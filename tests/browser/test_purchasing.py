@@ -153,3 +153,76 @@ def test_draft_purchase_order_lines_are_edited(page: Page, api: httpx.Client) ->
     _confirm(page)
     expect(drawer.locator("[data-test=po-drawer-status]")).to_have_text("已提交")
     expect(drawer.locator("[data-test=po-edit]")).to_have_count(0)
+
+
+def test_receiving_nothing_says_so_and_lines_tell_same_name_products_apart(
+    page: Page, api: httpx.Client
+) -> None:
+    store, _ = _two_stores(api)
+    supplier = api.get("/suppliers", params={"status": "active", "size": 1}).json()["items"][0]
+    first, second = _stocked(api, store, 0, 2)
+    r = api.post(
+        "/purchase-orders",
+        json={
+            "store_id": store,
+            "supplier_id": supplier["id"],
+            "lines": [
+                {"product_id": first["product_id"], "quantity": 6, "cost_fen": 250},
+                {"product_id": second["product_id"], "quantity": 4, "cost_fen": 100},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    po = r.json()
+    assert api.post(f"/purchase-orders/{po['id']}/submit").status_code == 200
+
+    login(page, "superadmin")
+    page.goto("/purchasing/orders?status=submitted")
+    row = page.locator("[data-test=po-table] .el-table__row", has_text=po["number"])
+    row.locator("[data-test=po-open]").click()
+    drawer = page.locator("[data-test=po-drawer]")
+    expect(drawer.locator("[data-test=po-drawer-status]")).to_have_text("已提交")
+    # Each line names its product with spec and barcode, as the stock list does.
+    label = drawer.locator("[data-test=po-lines] .el-table__row").first.locator(
+        "[data-test=product-label]"
+    )
+    expect(label).to_contain_text(first["product_name"])
+    for part in (first["spec"], first["barcode"]):
+        if part:
+            expect(label).to_contain_text(part)
+    # 确认收货 with no quantity entered explains itself and books nothing.
+    drawer.locator("[data-test=po-receive]").click()
+    expect(page.locator(".el-message", has_text="请先填写本次到货数量")).to_be_visible()
+    expect(page.locator(".el-message-box")).to_have_count(0)
+    assert api.get(f"/purchase-orders/{po['id']}").json()["status"] == "submitted"
+
+
+def test_saved_stocktake_counts_show_as_values(page: Page, api: httpx.Client) -> None:
+    store, _ = _two_stores(api)
+    r = api.post("/stocktakes", json={"store_id": store, "note": "browser"})
+    assert r.status_code == 201, r.text
+    take = r.json()
+    line = take["lines"][0]
+    r = api.post(
+        f"/stocktakes/{take['id']}/counts",
+        json={"counts": [{"product_id": line["product_id"], "counted_qty": 7}]},
+    )
+    assert r.status_code == 200, r.text
+
+    login(page, "superadmin")
+    page.goto("/purchasing/stocktakes")
+    page.locator("[data-test=stocktakes-table] .el-table__row", has_text=take["number"]).locator(
+        "[data-test=stocktake-open]"
+    ).click()
+    rows = page.locator("[data-test=stocktake-lines] .el-table__row")
+    counted = rows.filter(has_text=line["product_name"]).first
+    expect(counted.locator("[data-test=stocktake-count] input")).to_have_value("7")
+    # Nothing changed: saving says so instead of sending the same counts again.
+    page.locator("[data-test=stocktake-save]").click()
+    expect(page.locator(".el-message", has_text="没有需要保存的修改")).to_be_visible()
+    counted.locator("[data-test=stocktake-count] input").fill("9")
+    page.locator("[data-test=stocktake-save]").click()
+    expect(page.locator(".el-message", has_text="已保存")).to_be_visible()
+    got = api.get(f"/stocktakes/{take['id']}").json()["lines"]
+    assert [ln["counted_qty"] for ln in got if ln["product_id"] == line["product_id"]] == [9]
+    api.post(f"/stocktakes/{take['id']}/cancel")
