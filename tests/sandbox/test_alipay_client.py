@@ -231,7 +231,7 @@ async def test_our_account_over_http_times_out(server: str, creds: dict[str, Any
                     auth_code=creds["test_auth_codes"]["success"],
                 )
             )
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(2.0)  # the gateway waits 1 s, then goes on
     # the gateway went on after the client gave up: the payment is there, found by query
     async with httpx.AsyncClient() as plain:
         assert (await AlipayAccount(config, http=plain).query(no)).status == "succeeded"
