@@ -59,11 +59,10 @@ def serve(app: FastAPI) -> Iterator[str]:
 @dataclass
 class Receiver:
     """A merchant's notify endpoint: records each callback and answers from `script` (then
-    `default`): "success", "fail", "500", "hang" (answers nothing for `hang_seconds`)."""
+    `default`): "success", "500" (an HTTP 500), or anything else as the body of a 200."""
 
     default: str = "success"
     script: list[str] = field(default_factory=list)
-    hang_seconds: float = 5.0
     received: list[dict[str, Any]] = field(default_factory=list)
     app: FastAPI = field(default_factory=FastAPI)
 
@@ -80,8 +79,6 @@ class Receiver:
                 }
             )
             how = self.script.pop(0) if self.script else self.default
-            if how == "hang":
-                await asyncio.sleep(self.hang_seconds)
             if how == "500":
                 return PlainTextResponse("oops", status_code=500)
             return PlainTextResponse("success" if how == "success" else how)
