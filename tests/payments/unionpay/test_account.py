@@ -397,3 +397,21 @@ async def test_notification_checks(
         "SM0000000042",
         "202612060000000000001",
     )
+
+
+async def test_reverse_after_settlement_refunds_instead(
+    app: FastAPI, account: UnionPayAccount, creds: dict[str, Any]
+) -> None:
+    no = order_id()
+    await account.pay(card_pay(no, creds["test_auth_codes"]["success"], fen=800))
+    # the consume was settled yesterday: the gateway takes no undo for it any more
+    sandbox = sandbox_for(app.state.settings)
+    txn = next(t for t in sandbox.txns.values() if t.order_id == no)
+    txn.created_at -= timedelta(days=1)
+    assert txn.finished_at is not None
+    txn.finished_at -= timedelta(days=1)
+    reversed_ = await account.reverse(no)
+    assert (reversed_.status, reversed_.failure_code) == ("failed", "TRADE_CANCELLED")
+    assert reversed_.raw["response"]["fields"]["respCode"] == "35"
+    assert reversed_.raw["refund"]["request"]["fields"]["txnType"] == "04"
+    assert txn.returned_fen == 800
