@@ -272,6 +272,24 @@ async def _payment_account(session: AsyncSession, store: Store) -> int:
     return (await make_payment_account(session, store)).id
 
 
+async def _payment(session: AsyncSession, store: Store) -> int:
+    """A manual payment of an order in `store`."""
+    from selfmart.iam.actor import SYSTEM
+    from selfmart.payments import service as payments
+
+    order_id = await _order(session, store)
+    paid = await payments.collect(
+        session,
+        order_id=order_id,
+        order_no="M",
+        store_id=store.id,
+        channel="manual",
+        amount_fen=100,
+        actor=SYSTEM,
+    )
+    return paid.id
+
+
 async def _stocktake(session: AsyncSession, store: Store) -> int:
     take = Stocktake(number=f"ST{uuid.uuid4().hex[:12]}", store_id=store.id, status="counting")
     session.add(take)
@@ -302,6 +320,7 @@ ID_PARAMS: dict[str, IdParam] = {
     "transfer_id": IdParam(_transfer),
     "stocktake_id": IdParam(_stocktake),
     "account_id": IdParam(_payment_account),
+    "payment_id": IdParam(_payment),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

@@ -3,7 +3,8 @@ its payment state (terminals, signed), and the platforms' callbacks (public, ver
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -12,14 +13,18 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import CurrentActor, require
 from selfmart.iam.permissions import Perm
-from selfmart.models import PaymentAccount
-from selfmart.payments import accounts, attempts, callbacks
+from selfmart.kit.ids import INT32_MAX, INT64_MAX, QueryId
+from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.models import Payment, PaymentAccount
+from selfmart.payments import accounts, attempts, callbacks, records
 from selfmart.payments.schemas import (
     PaymentAccountCreate,
     PaymentAccountRead,
     PaymentAccountTest,
     PaymentAccountUpdate,
     PaymentAttemptRead,
+    PaymentDetail,
+    PaymentRead,
     PaymentStartIn,
     PaymentStateRead,
     PlatformChannel,
@@ -116,6 +121,71 @@ async def test_payment_account(
 ) -> PaymentAccountTest:
     """Ask the platform with the stored keys about a payment that cannot exist."""
     return await accounts.test_account(session, account, actor=actor)
+
+
+# --- console: payments (every attempt), one payment whole ---------------------------------------
+
+payments_router = APIRouter(prefix="/payments", tags=["payments"])
+
+
+@payments_router.get(
+    "",
+    response_model=Page[PaymentRead],
+    operation_id="list_payments",
+    responses=error_responses(401, 403),
+)
+async def list_payments(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.PAYMENT_READ)],
+    params: Annotated[PageParams, Depends(page_params)],
+    store_id: QueryId = None,
+    channel: Annotated[str | None, Query(max_length=16, pattern=r"^[a-z]+$")] = None,
+    status: Literal["pending", "succeeded", "failed", "closed"] | None = None,
+    created_from: Annotated[
+        datetime | None, Query(description="from this time (inclusive)")
+    ] = None,
+    created_to: Annotated[datetime | None, Query(description="until this time (exclusive)")] = None,
+    amount_min_fen: Annotated[int | None, Query(ge=0, le=INT32_MAX)] = None,
+    amount_max_fen: Annotated[int | None, Query(ge=0, le=INT32_MAX)] = None,
+    order_no: Annotated[str | None, Query(max_length=24, pattern=r"^[0-9A-Za-z]+$")] = None,
+) -> Page[dict[str, Any]]:
+    """Every payment attempt, newest first, in the caller's stores."""
+    items, total = await records.list_payments(
+        session,
+        params,
+        actor=actor,
+        store_id=store_id,
+        channel=channel,
+        status=status,
+        created_from=created_from,
+        created_to=created_to,
+        amount_min_fen=amount_min_fen,
+        amount_max_fen=amount_max_fen,
+        order_no=order_no,
+    )
+    return Page(items=items, total=total, page=params.page, size=params.size)
+
+
+async def _payment_in_scope(
+    payment_id: Annotated[int, Path(ge=1, le=INT64_MAX)], session: SessionDep, actor: CurrentActor
+) -> Payment:
+    return await records.get_payment(session, payment_id, actor=actor)
+
+
+@payments_router.get(
+    "/{payment_id}",
+    response_model=PaymentDetail,
+    operation_id="get_payment",
+    responses=error_responses(401, 403, 404),
+)
+async def get_payment(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.PAYMENT_READ)],
+    payment: Annotated[Payment, Depends(_payment_in_scope)],
+) -> dict[str, Any]:
+    """One payment with every attempt of its order, every callback about it and its refunds
+    (the raw exchanges with the platform, secrets removed)."""
+    return await records.detail(session, payment)
 
 
 # --- terminals: pay an order, read its payment state -----------------------------------------

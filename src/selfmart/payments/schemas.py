@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -254,3 +254,72 @@ class PaymentStateRead(Schema):
     owed_fen: int
     #: the order's latest platform attempt, if any
     attempt: PaymentAttemptRead | None
+
+
+# --- console: the money records ---------------------------------------------------------------
+
+
+class PaymentRead(Schema):
+    id: int
+    order_id: int
+    order_no: str
+    store_id: int
+    channel: str
+    mode: str | None
+    status: str
+    amount_fen: int
+    refunded_fen: int
+    out_trade_no: str | None
+    channel_txn_id: str | None
+    attempt_id: str | None
+    account_id: int | None
+    failure_code: str | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime | None
+    succeeded_at: datetime | None
+    expires_at: datetime | None
+    actor_type: str
+    actor_name: str
+
+
+class PaymentCallbackRead(Schema):
+    id: int
+    channel: str
+    received_at: datetime
+    kind: str | None
+    verified: bool
+    outcome: str
+    reason: str | None
+    notification_id: str | None
+    status: str | None
+    amount_fen: int | None
+    transaction_id: str | None
+    out_refund_no: str | None
+    headers: dict[str, Any]
+    decoded: dict[str, Any]
+
+
+class PaymentRefundRead(Schema):
+    id: int
+    status: str
+    amount_fen: int
+    reason: str
+    out_refund_no: str | None
+    channel_refund_id: str | None
+    failure_code: str | None
+    failure_reason: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    actor_name: str
+    raw_request: dict[str, Any]
+    raw_response: dict[str, Any]
+
+
+class PaymentDetail(PaymentRead):
+    raw_request: dict[str, Any]
+    raw_response: dict[str, Any]
+    #: the order's other attempts
+    attempts: list[PaymentRead]
+    callbacks: list[PaymentCallbackRead]
+    refunds: list[PaymentRefundRead]

@@ -606,3 +606,15 @@ async def test_a_finished_trade_is_paid_and_takes_no_refund(
     last = account.parse_notification({}, receiver.bodies("/alipay/notify")[-1])
     assert (last.status, last.raw["trade_status"]) == ("succeeded", "TRADE_FINISHED")
     assert (await http.post(f"/sandbox/alipay/_control/trades/{no}/finish")).status_code == 409
+
+
+async def test_a_resent_payment_that_went_through_is_paid(
+    account: AlipayAccount, creds: dict[str, Any]
+) -> None:
+    no = out_no()
+    first = await account.pay(code_pay(no, creds["test_auth_codes"]["success"]))
+    # the terminal resends (it never saw the answer): Alipay says ACQ.TRADE_HAS_SUCCESS
+    again = await account.pay(code_pay(no, creds["test_auth_codes"]["success"]))
+    assert (again.status, again.channel_txn_id) == ("succeeded", first.channel_txn_id)
+    qr = await account.pay(PayRequest(out_trade_no=no, amount_fen=1234, description="", mode="qr"))
+    assert qr.status == "succeeded"

@@ -171,11 +171,16 @@ class AlipayAccount:
                 raise ValueError("a payment-code payment needs the customer's auth_code")
             biz.update(scene="bar_code", auth_code=request.auth_code)
             answer = await self._call("alipay.trade.pay", biz, notify_url=notify_url)
+            if answer.sub_code == "ACQ.TRADE_HAS_SUCCESS":
+                # a resend of a payment that went through: say so, not "refused"
+                return await self.query(request.out_trade_no)
             if answer.code == p.USER_PAYING:
                 return self._payment(answer, "pending", request.amount_fen)
             return self._payment_answer(answer, request.amount_fen)
         if request.mode == "qr":
             answer = await self._call("alipay.trade.precreate", biz, notify_url=notify_url)
+            if answer.sub_code == "ACQ.TRADE_HAS_SUCCESS":
+                return await self.query(request.out_trade_no)
             if answer.code != p.SUCCESS:
                 return self._payment_answer(answer, request.amount_fen)
             return self._payment(

@@ -1,0 +1,69 @@
+"""The console's payments: every attempt listed with filters (store, channel, status, time,
+amount, order), and one payment whole with its order's other attempts, every callback about
+it and its refunds; scoped to the caller's stores."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.iam.permissions import Perm
+from tests.builders import auth_headers, make_role, make_store, make_user
+from tests.payments.test_callbacks import _account_id, _callback_for_qr_payment, _deliver
+from tests.payments.test_terminal_pay import pay, setup
+from tests.payments.wechatpay.support import Sandbox
+
+
+async def test_list_filters_and_detail(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    store, creds, order = await setup(session, wechat)
+    codes = wechat.credentials()["test_auth_codes"]
+    r = await pay(client, creds, order.order_no, auth_code=codes["declined"], attempt_id="C1")
+    declined = r.json()
+    started, call = await _callback_for_qr_payment(client, wechat, creds, order, attempt="Q1")
+    r = await _deliver(client, await _account_id(session), call)
+    assert r.status_code in (200, 204)
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+
+    r = await client.get("/api/v1/payments", params={"store_id": store.id}, headers=headers)
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert page["total"] == 2
+    assert [p["id"] for p in page["items"]] == [started["payment_id"], declined["payment_id"]]
+    assert page["items"][0]["order_no"] == order.order_no
+    for params, ids in (
+        ({"status": "succeeded"}, [started["payment_id"]]),
+        ({"status": "failed"}, [declined["payment_id"]]),
+        ({"channel": "alipay"}, []),
+        ({"order_no": order.order_no}, [started["payment_id"], declined["payment_id"]]),
+        ({"amount_min_fen": 701}, []),
+        ({"amount_max_fen": 700}, [started["payment_id"], declined["payment_id"]]),
+        ({"created_from": "2100-01-01T00:00:00Z"}, []),
+    ):
+        r = await client.get(
+            "/api/v1/payments", params={"store_id": store.id, **params}, headers=headers
+        )
+        assert r.status_code == 200, (params, r.text)
+        assert [p["id"] for p in r.json()["items"]] == ids, params
+
+    r = await client.get(f"/api/v1/payments/{started['payment_id']}", headers=headers)
+    assert r.status_code == 200, r.text
+    detail = r.json()
+    assert detail["status"] == "succeeded"
+    assert detail["mode"] == "qr"
+    assert [a["id"] for a in detail["attempts"]] == [declined["payment_id"]]
+    assert [(c["verified"], c["outcome"]) for c in detail["callbacks"]] == [(True, "applied")]
+    assert detail["raw_request"]["url"].endswith("/v3/pay/transactions/native")
+    secrets = wechat.credentials()
+    for secret in (secrets["api_v3_key"], secrets["merchant_private_key"].splitlines()[1]):
+        assert secret not in r.text
+
+    # Another store's user sees none of it.
+    other = await make_store(session)
+    role = await make_role(session, [Perm.PAYMENT_READ.value])
+    theirs = await auth_headers(session, await make_user(session, role=role, stores=[other]))
+    r = await client.get("/api/v1/payments", headers=theirs)
+    assert r.json()["total"] == 0
+    r = await client.get(f"/api/v1/payments/{started['payment_id']}", headers=theirs)
+    assert r.status_code == 404
