@@ -2143,7 +2143,7 @@ export type OrderDetail = {
     /**
      * Payments
      */
-    payments: Array<PaymentRead>;
+    payments: Array<SelfmartOrdersSchemasPaymentRead>;
     /**
      * Price Mismatch
      */
@@ -2974,6 +2974,28 @@ export type PagePoRead = {
 };
 
 /**
+ * Page[PaymentRead]
+ */
+export type PagePaymentRead = {
+    /**
+     * Items
+     */
+    items: Array<SelfmartPaymentsSchemasPaymentRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[ProductRead]
  */
 export type PageProductRead = {
@@ -3538,6 +3560,186 @@ export type PaymentAttemptRead = {
 };
 
 /**
+ * PaymentCallbackRead
+ */
+export type PaymentCallbackRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Decoded
+     */
+    decoded: {
+        [key: string]: unknown;
+    };
+    /**
+     * Headers
+     */
+    headers: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string | null;
+    /**
+     * Notification Id
+     */
+    notification_id: string | null;
+    /**
+     * Out Refund No
+     */
+    out_refund_no: string | null;
+    /**
+     * Outcome
+     */
+    outcome: string;
+    /**
+     * Reason
+     */
+    reason: string | null;
+    /**
+     * Received At
+     */
+    received_at: string;
+    /**
+     * Status
+     */
+    status: string | null;
+    /**
+     * Transaction Id
+     */
+    transaction_id: string | null;
+    /**
+     * Verified
+     */
+    verified: boolean;
+};
+
+/**
+ * PaymentDetail
+ */
+export type PaymentDetail = {
+    /**
+     * Account Id
+     */
+    account_id: number | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Attempt Id
+     */
+    attempt_id: string | null;
+    /**
+     * Attempts
+     */
+    attempts: Array<SelfmartPaymentsSchemasPaymentRead>;
+    /**
+     * Callbacks
+     */
+    callbacks: Array<PaymentCallbackRead>;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Channel Txn Id
+     */
+    channel_txn_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Failure Code
+     */
+    failure_code: string | null;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Mode
+     */
+    mode: string | null;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Out Trade No
+     */
+    out_trade_no: string | null;
+    /**
+     * Raw Request
+     */
+    raw_request: {
+        [key: string]: unknown;
+    };
+    /**
+     * Raw Response
+     */
+    raw_response: {
+        [key: string]: unknown;
+    };
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Refunds
+     */
+    refunds: Array<PaymentRefundRead>;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Succeeded At
+     */
+    succeeded_at: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string | null;
+};
+
+/**
  * PaymentFailureIn
  *
  * A payment the terminal tried to take for an order, and that failed.
@@ -3597,33 +3799,33 @@ export type PaymentFailureResult = {
 };
 
 /**
- * PaymentRead
+ * PaymentRefundRead
  */
-export type PaymentRead = {
+export type PaymentRefundRead = {
     /**
      * Actor Name
      */
     actor_name: string;
     /**
-     * Actor Type
-     */
-    actor_type: string;
-    /**
      * Amount Fen
      */
     amount_fen: number;
     /**
-     * Channel
+     * Channel Refund Id
      */
-    channel: string;
+    channel_refund_id: string | null;
     /**
-     * Channel Txn Id
+     * Completed At
      */
-    channel_txn_id: string | null;
+    completed_at: string | null;
     /**
      * Created At
      */
     created_at: string;
+    /**
+     * Failure Code
+     */
+    failure_code: string | null;
     /**
      * Failure Reason
      */
@@ -3633,17 +3835,29 @@ export type PaymentRead = {
      */
     id: number;
     /**
-     * Note
+     * Out Refund No
      */
-    note: string | null;
+    out_refund_no: string | null;
+    /**
+     * Raw Request
+     */
+    raw_request: {
+        [key: string]: unknown;
+    };
+    /**
+     * Raw Response
+     */
+    raw_response: {
+        [key: string]: unknown;
+    };
+    /**
+     * Reason
+     */
+    reason: string;
     /**
      * Status
      */
     status: string;
-    /**
-     * Succeeded At
-     */
-    succeeded_at: string | null;
 };
 
 /**
@@ -6236,6 +6450,146 @@ export type WriteOff = {
      * Reason
      */
     reason: string;
+};
+
+/**
+ * PaymentRead
+ */
+export type SelfmartOrdersSchemasPaymentRead = {
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Channel Txn Id
+     */
+    channel_txn_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Succeeded At
+     */
+    succeeded_at: string | null;
+};
+
+/**
+ * PaymentRead
+ */
+export type SelfmartPaymentsSchemasPaymentRead = {
+    /**
+     * Account Id
+     */
+    account_id: number | null;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Attempt Id
+     */
+    attempt_id: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Channel Txn Id
+     */
+    channel_txn_id: string | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Failure Code
+     */
+    failure_code: string | null;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Mode
+     */
+    mode: string | null;
+    /**
+     * Order Id
+     */
+    order_id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Out Trade No
+     */
+    out_trade_no: string | null;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Succeeded At
+     */
+    succeeded_at: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string | null;
 };
 
 /**
@@ -9124,7 +9478,7 @@ export type OrdersRecordPaymentResponses = {
     /**
      * Successful Response
      */
-    201: PaymentRead;
+    201: SelfmartOrdersSchemasPaymentRead;
 };
 
 export type OrdersRecordPaymentResponse = OrdersRecordPaymentResponses[keyof OrdersRecordPaymentResponses];
@@ -9469,6 +9823,138 @@ export type TestPaymentAccountResponses = {
 };
 
 export type TestPaymentAccountResponse = TestPaymentAccountResponses[keyof TestPaymentAccountResponses];
+
+export type ListPaymentsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Channel
+         */
+        channel?: string | null;
+        /**
+         * Status
+         */
+        status?: 'pending' | 'succeeded' | 'failed' | 'closed' | null;
+        /**
+         * Created From
+         *
+         * from this time (inclusive)
+         */
+        created_from?: string | null;
+        /**
+         * Created To
+         *
+         * until this time (exclusive)
+         */
+        created_to?: string | null;
+        /**
+         * Amount Min Fen
+         */
+        amount_min_fen?: number | null;
+        /**
+         * Amount Max Fen
+         */
+        amount_max_fen?: number | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/payments';
+};
+
+export type ListPaymentsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListPaymentsError = ListPaymentsErrors[keyof ListPaymentsErrors];
+
+export type ListPaymentsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePaymentRead;
+};
+
+export type ListPaymentsResponse = ListPaymentsResponses[keyof ListPaymentsResponses];
+
+export type GetPaymentData = {
+    body?: never;
+    path: {
+        /**
+         * Payment Id
+         */
+        payment_id: number;
+    };
+    query?: never;
+    url: '/api/v1/payments/{payment_id}';
+};
+
+export type GetPaymentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetPaymentError = GetPaymentErrors[keyof GetPaymentErrors];
+
+export type GetPaymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: PaymentDetail;
+};
+
+export type GetPaymentResponse = GetPaymentResponses[keyof GetPaymentResponses];
 
 export type ListProductsData = {
     body?: never;
