@@ -415,3 +415,30 @@ async def test_reverse_after_settlement_refunds_instead(
     assert reversed_.raw["response"]["fields"]["respCode"] == "35"
     assert reversed_.raw["refund"]["request"]["fields"]["txnType"] == "04"
     assert txn.returned_fen == 800
+
+
+async def test_a_resent_consume_never_charges_twice(
+    app: FastAPI, account: UnionPayAccount, creds: dict[str, Any], http: httpx.AsyncClient
+) -> None:
+    no = order_id()
+    first = await account.pay(card_pay(no, creds["test_auth_codes"]["success"]))
+    again = await account.pay(card_pay(no, creds["test_auth_codes"]["success"]))
+    assert (again.status, again.channel_txn_id) == ("succeeded", first.channel_txn_id)
+    consumes = [
+        t
+        for t in sandbox_for(app.state.settings).txns.values()
+        if t.order_id == no and t.txn_type == "01"
+    ]
+    assert len(consumes) == 1
+    # another process (no memory of the first) is refused by the gateway as a duplicate
+    other = UnionPayAccount(account.config, http=http)
+    from selfmart.payments.unionpay import account as module
+
+    module._SENT.pop((creds["merchant_id"], no))
+    refused = await other.pay(card_pay(no, creds["test_auth_codes"]["success"]))
+    assert (refused.status, refused.failure_code) == ("failed", "12")
+    # a declined card may be tried again under the same order
+    retry = order_id()
+    declined = await account.pay(card_pay(retry, creds["test_auth_codes"]["declined"]))
+    assert declined.status == "failed"
+    assert (await account.pay(card_pay(retry, "6216261000000000018"))).status == "succeeded"

@@ -146,6 +146,11 @@ class UnionPayAccount:
         if not encrypt_cert:
             raise ValueError("UnionPay needs the gateway's encryption certificate (extra)")
         order_id = self._order_id(request.out_trade_no, "orderId")
+        if self._txn_time(order_id) is not None:
+            # A resend: never a second consume for an order that was (or may have been) paid.
+            earlier = await self.query(order_id)
+            if earlier.status != "failed":
+                return earlier
         message = self._message(
             u.CONSUME,
             "01",

@@ -183,6 +183,11 @@ def _transact(
     result = u.OK
     sync_code = u.OK
     if txn_type == u.CONSUME:
+        if any(
+            t.order_id == fields["orderId"] and t.txn_type == u.CONSUME and t.result == u.OK
+            for t in sandbox.txns.values()
+        ):
+            raise Refusal(u.DUPLICATE, "重复交易：该订单号已支付")
         if fields["encryptCertId"] != sandbox.encrypt_cert_id:
             raise Refusal(u.FORMAT_ERROR, "encryptCertId 不正确")
         try:
