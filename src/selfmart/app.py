@@ -23,6 +23,9 @@ from selfmart.middleware import (
     ControlCharacterGuardMiddleware,
     RequestContextMiddleware,
 )
+from selfmart.monitoring.metrics import MetricsMiddleware
+from selfmart.monitoring.router import router as monitoring_router
+from selfmart.monitoring.service import MetricsCache
 from selfmart.routers import API_ROUTERS, NOTIFY_ROUTERS, TERMINAL_ROUTERS
 
 
@@ -77,6 +80,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
             allow_credentials=False,
         )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(MetricsMiddleware)  # outermost: times and counts every answer
+    app.state.metrics_cache = MetricsCache()
 
     health = APIRouter(tags=["system"])
 
@@ -85,6 +90,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         return {"status": "ok", "version": __version__}
 
     app.include_router(health)
+    app.include_router(monitoring_router)
     # Terminal routes first: a request is matched against the routes in order, and the
     # terminals' (the hot path: every order) would otherwise be tried after every console
     # route. The prefixes do not overlap, so the order changes nothing else.
@@ -101,16 +107,16 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
         app.include_router(sms_sandbox.router, prefix="/sandbox/sms")
     if settings.payment_sandbox_enabled:
+        from selfmart.sandbox import wechatpay as wechatpay_sandbox
+
+        app.include_router(wechatpay_sandbox.router, prefix="/sandbox/wechatpay")
+    if settings.payment_sandbox_enabled:
         from selfmart.sandbox import alipay as alipay_sandbox
 
         app.include_router(alipay_sandbox.router, prefix="/sandbox/alipay")
         from selfmart.sandbox import unionpay as unionpay_sandbox
 
         app.include_router(unionpay_sandbox.router, prefix="/sandbox/unionpay")
-    if settings.payment_sandbox_enabled:
-        from selfmart.sandbox import wechatpay as wechatpay_sandbox
-
-        app.include_router(wechatpay_sandbox.router, prefix="/sandbox/wechatpay")
 
     app.include_router(apidocs.router(app.title, app.openapi_url or "/api/openapi.json"))
     _mount_console(app, settings.static_dir)

@@ -131,6 +131,22 @@ class Settings(BaseSettings):
     #: Larger imports run as a background job with progress (GET /api/v1/jobs/{id}).
     import_sync_max_rows: int = 2_000
 
+    # monitoring and backups (docs/operations.md)
+    #: Bearer token /metrics requires; unset, /metrics answers loopback clients only.
+    metrics_token: SecretStr | None = None
+    #: /metrics computes its database figures at most this often (every scrape reads the cache)
+    metrics_cache_seconds: float = Field(10.0, ge=0)
+    #: a terminal seen within this many seconds counts as online
+    terminal_online_seconds: int = Field(300, ge=1)
+    backup_dir: Path = ROOT / "var" / "backups"
+    #: archives kept (locally and on S3); older ones are deleted after a successful backup
+    backup_keep: int = Field(7, ge=1)
+    #: the scheduled backup (daily at 03:30 in default_timezone) runs when this is on
+    backup_scheduled: bool = True
+    #: also upload each archive to this bucket (the SELFMART_S3_* endpoint and keys)
+    backup_s3_bucket: str | None = None
+    backup_s3_prefix: str = "backups/"
+
     def body_limits(self) -> dict[str, int]:
         """Per-path body limits: the upload routes take their file limit plus room for the
         multipart envelope (so the route's own 413 names the file), then what is configured."""

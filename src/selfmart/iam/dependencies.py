@@ -47,6 +47,10 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/api/v1/public/orders/lookup"),
     # Payment platforms' callbacks: believed only once their signature verifies.
     ("POST", "/api/payments/notify/{channel}/{account_id}"),
+    # Load balancers' probes; /metrics takes a bearer token or answers loopback only.
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
 }
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
