@@ -123,6 +123,20 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/orders/OrderDetailView.vue'),
     meta: { titleKey: 'orders.menu.list', perm: Perm.ORDER_READ },
   },
+  // --- payments ---
+  {
+    path: 'payments',
+    name: 'payments',
+    component: () => import('@/views/payments/PaymentsView.vue'),
+    meta: { titleKey: 'payments.menu.list', perm: Perm.PAYMENT_READ, menu: { group: 'orders', order: 40, icon: 'Money' } },
+  },
+  {
+    path: 'payments/channels',
+    name: 'payment-accounts',
+    component: () => import('@/views/payments/PaymentAccountsView.vue'),
+    meta: { titleKey: 'payments.menu.accounts', perm: Perm.PAYMENT_ACCOUNT_READ, menu: { group: 'orders', order: 50, icon: 'CreditCard' } },
+  },
+  // --- end payments ---
   // --- end orders ---
   {
     path: 'users',

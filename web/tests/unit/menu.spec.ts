@@ -18,7 +18,7 @@ describe('buildMenu', () => {
       ['home', ['dashboard']],
       ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
-      ['orders', ['orders', 'order-issues']],
+      ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
     ])
@@ -30,7 +30,7 @@ describe('buildMenu', () => {
     expect(menu).toEqual([
       ['home', ['dashboard']],
       ['catalog', ['catalog-products', 'catalog-categories', 'catalog-tags']],
-      ['orders', ['orders', 'order-issues']],
+      ['orders', ['orders', 'order-issues', 'payments']],
       ['stores', ['stores']],
     ])
   })
@@ -42,6 +42,17 @@ describe('buildMenu', () => {
     ])
     expect(names([Perm.ORDER_EXPORT, Perm.ORDER_REFUND]).map(([k]) => k)).not.toContain('orders')
     expect(buildMenu(routes, new Set(SUPER)).flatMap((s) => s.items.map((i) => i.name))).not.toContain('order-detail')
+  })
+
+  it('shows the payments pages by their own codes', () => {
+    expect(names([Perm.PAYMENT_ACCOUNT_READ])).toEqual([
+      ['home', ['dashboard']],
+      ['orders', ['payment-accounts']],
+    ])
+    expect(names([Perm.PAYMENT_READ])).toEqual([
+      ['home', ['dashboard']],
+      ['orders', ['payments']],
+    ])
   })
 
   it('shows a single page when only its code is held', () => {

@@ -1,12 +1,14 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
+import { paymentsEn } from './payments.en'
 import type { LocaleMessages } from '../types'
 import catalogEn from './catalog.en'
 
 export default {
   ...inventoryEn,
   ...ordersEn,
+  ...paymentsEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
     search: 'Search',

@@ -2,10 +2,12 @@
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
+import { paymentsZhCN } from './payments.zh-CN'
 
 export default {
   ...inventoryZhCN,
   ...ordersZhCN,
+  ...paymentsZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
     search: '查询',
