@@ -7,6 +7,7 @@ import json
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -83,6 +84,67 @@ def check_stock(store_id: int | None) -> None:
         click.echo(f"{len(mismatches)} balance(s) differ from the ledger", err=True)
         sys.exit(1)
     click.echo("stock balances match the ledger")
+
+
+@main.command("check-points")
+def check_points() -> None:
+    """Verify that every member's points balance equals their ledger and their award lots."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.members.checks import Mismatch, find_mismatches
+
+    async def run(session: AsyncSession) -> list[Mismatch]:
+        return await find_mismatches(session)
+
+    mismatches = _with_session(run)
+    for m in mismatches:
+        click.echo(
+            f"MISMATCH member={m.member_no} id={m.member_id} "
+            f"balance={m.balance} ledger={m.ledger_sum} lots={m.lots_sum}"
+        )
+    if mismatches:
+        click.echo(f"{len(mismatches)} member balance(s) differ from the ledger", err=True)
+        sys.exit(1)
+    click.echo("points balances match the ledger")
+
+
+@main.command("rebuild-analytics")
+def rebuild_analytics() -> None:
+    """Throw the sales summaries away and compute them again from the raw orders."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.analytics import refresh
+
+    async def run(session: AsyncSession) -> int:
+        return await refresh.rebuild(session)
+
+    days = _with_session(run)
+    click.echo(f"sales summaries rebuilt: {days} store day(s)")
+
+
+@main.command("check-analytics")
+def check_analytics() -> None:
+    """Recompute every sales summary from the raw orders; exit 1 naming any difference."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.analytics.refresh import CheckResult, check
+
+    async def run(session: AsyncSession) -> CheckResult:
+        return await check(session)
+
+    result = _with_session(run)
+    for d in result.differences:
+        click.echo(
+            f"MISMATCH {d.table} store={d.store_id} day={d.day.isoformat()}"
+            f"{' key=' + d.key if d.key else ''} {d.column}: "
+            f"stored={d.stored} raw={d.expected}"
+        )
+    if result.pending:
+        click.echo(f"{result.pending} store day(s) changed since the last refresh, not checked")
+    if result.differences:
+        click.echo(f"{len(result.differences)} summary figure(s) differ from the orders", err=True)
+        sys.exit(1)
+    click.echo(f"sales summaries match the orders ({result.checked} store day(s))")
 
 
 @main.command("create-admin")
@@ -250,6 +312,42 @@ def rotate_secrets() -> None:
 
     count = _with_session(reseal_all)
     click.echo(f"{count} payment account(s) re-sealed under the current key")
+
+
+@main.command()
+def backup() -> None:
+    """Back up the database and uploaded files into one archive in SELFMART_BACKUP_DIR (and on
+    S3 when SELFMART_BACKUP_S3_BUCKET is set), keeping SELFMART_BACKUP_KEEP archives."""
+    from selfmart.backup import service as backups
+    from selfmart.backup.exceptions import BackupFailed
+
+    try:
+        result = asyncio.run(backups.backup(get_settings()))
+    except BackupFailed as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"backup written: {result.path} ({result.size} bytes)")
+    if result.s3_key:
+        click.echo(f"uploaded to s3://{get_settings().backup_s3_bucket}/{result.s3_key}")
+    for name in result.deleted:
+        click.echo(f"deleted old backup {name}")
+
+
+@main.command()
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="verify the archive and say what would change")
+def restore(archive: Path, dry_run: bool) -> None:
+    """Restore a backup archive (stop the API and workers first). The archive is verified whole
+    before anything is touched."""
+    from selfmart.backup import service as backups
+    from selfmart.backup.exceptions import ArchiveInvalid, BackupFailed
+
+    try:
+        plan = asyncio.run(backups.restore(get_settings(), archive, dry_run=dry_run))
+    except (ArchiveInvalid, BackupFailed) as exc:
+        raise click.ClickException(f"refused, nothing was changed: {exc.message}") from exc
+    for line in plan.lines():
+        click.echo(line)
+    click.echo("dry run: nothing was changed" if dry_run else "restored")
 
 
 @main.command()

@@ -1,0 +1,3 @@
+"""Backups that restore: the database and uploaded files in one verified archive.
+
+See docs/operations.md."""
