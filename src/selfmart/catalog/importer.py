@@ -9,6 +9,7 @@ a price with more than two decimals is a row error, never rounded.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from selfmart.kit import tabular
 from selfmart.kit.schema import control_character
 from selfmart.kit.tabular import Cell, Encoding, Table, TabularError
 from selfmart.kit.time import utcnow
-from selfmart.models import Category, Product, ProductBarcode, ProductTag, Tag
+from selfmart.models import AuditLog, Category, Product, ProductBarcode, ProductTag, Tag
 from selfmart.models.catalog import MAX_CATEGORY_DEPTH
 
 Progress = Callable[[int, int], Awaitable[None]]
@@ -560,6 +561,10 @@ async def _current(session: AsyncSession, ids: list[int]) -> dict[int, dict[str,
 
 
 _products = cast(SqlTable, Product.__table__)
+# Core tables, not the entities: an entity INSERT goes through the ORM's per-row bookkeeping.
+_barcodes = cast(SqlTable, ProductBarcode.__table__)
+_product_tags = cast(SqlTable, ProductTag.__table__)
+_audit_logs = cast(SqlTable, AuditLog.__table__)
 
 
 async def _insert_products(session: AsyncSession, values: list[dict[str, Any]]) -> list[int]:
@@ -576,6 +581,89 @@ async def _insert_products(session: AsyncSession, values: list[dict[str, Any]]) 
     await session.execute(insert(_products), values)
     last = select(_products.c.id).order_by(_products.c.id.desc()).limit(len(values))
     return sorted(int(i) for i in (await session.scalars(last)).all())
+
+
+@dataclass(slots=True)
+class _Created:
+    """A row to create: its product's values and its audit entry (without the id yet)."""
+
+    row: Row
+    values: dict[str, Any]
+    entry: dict[str, Any]
+
+
+#: Rows built between two looks at the chunk being written.
+_SLICE = 100
+
+
+def _prepare_creates(
+    chunk: list[Row],
+    cats: dict[tuple[str, ...], int],
+    stores: list[int],
+    now: datetime,
+    actor: Actor,
+) -> list[_Created]:
+    values: list[dict[str, Any]] = []
+    changes: list[audit.Change] = []
+    for r in chunk:
+        v = dict(r.values)
+        v.setdefault("brand", "")
+        v.setdefault("spec", "")
+        v.setdefault("unit", "件")
+        v.setdefault("cost_fen", 0)
+        v.setdefault("member_price_fen", None)
+        v.setdefault("shelf_life_days", None)
+        v.setdefault("track_batches", False)
+        v.setdefault("low_stock_threshold", 0)
+        v.setdefault("status", "on_sale")
+        v["category_id"] = cats[r.category] if r.category else None
+        v["pinyin_full"], v["pinyin_initials"] = search_keys(v["name"], v["brand"])
+        v["created_at"] = now
+        v["updated_at"] = now
+        values.append(v)
+        changes.append(
+            audit.Change(
+                None,
+                # None is left out: the entry is the same (a diff from nothing skips it) and
+                # costs less to write 50,000 times
+                after={
+                    **{f: v[f] for f in _AUDIT_FIELDS if v[f] is not None},
+                    "barcodes": [c for c, _ in r.codes],
+                    "tags": sorted(r.tags or []),
+                    "listed_in_stores": stores,
+                },
+            )
+        )
+    entries = audit.entry_rows(actor, "product.create", "product", changes, note="import")
+    return [_Created(r, v, e) for r, v, e in zip(chunk, values, entries, strict=True)]
+
+
+async def _write_creates(
+    session: AsyncSession,
+    created: list[_Created],
+    tags: dict[str, int],
+    stores: list[int],
+    now: datetime,
+) -> None:
+    """Insert prepared products with their barcodes, tags, listings and audit entries."""
+    ids = await _insert_products(session, [c.values for c in created])
+    barcode_rows: list[dict[str, Any]] = []
+    tag_rows: list[dict[str, Any]] = []
+    for c, pid in zip(created, ids, strict=True):
+        c.row.product_id = pid
+        c.entry["entity_id"] = str(pid)
+        barcode_rows += [
+            {"product_id": pid, "code": code, "kind": kind, "created_at": now}
+            for code, kind in c.row.codes
+        ]
+        tag_rows += [{"product_id": pid, "tag_id": tags[t]} for t in c.row.tags or []]
+    await session.execute(insert(_barcodes), barcode_rows)
+    if tag_rows:
+        await session.execute(insert(_product_tags), tag_rows)
+    if stores:
+        await listings.set_listed(session, ids, stores)
+    # The entries audit.entry_rows built, sent in one statement as it is meant for.
+    await session.execute(insert(_audit_logs), [c.entry for c in created])
 
 
 async def write_rows(
@@ -596,57 +684,33 @@ async def write_rows(
     updates = [r for r in rows if r.product_id is not None]
     done = 0
     total = len(rows)
-    for i in range(0, len(creates), CHUNK):
-        chunk = creates[i : i + CHUNK]
-        values = []
-        for r in chunk:
-            v = dict(r.values)
-            v.setdefault("brand", "")
-            v.setdefault("spec", "")
-            v.setdefault("unit", "件")
-            v.setdefault("cost_fen", 0)
-            v.setdefault("member_price_fen", None)
-            v.setdefault("shelf_life_days", None)
-            v.setdefault("track_batches", False)
-            v.setdefault("low_stock_threshold", 0)
-            v.setdefault("status", "on_sale")
-            v["category_id"] = cats[r.category] if r.category else None
-            v["pinyin_full"], v["pinyin_initials"] = search_keys(v["name"], v["brand"])
-            v["created_at"] = now
-            v["updated_at"] = now
-            values.append(v)
-        ids = await _insert_products(session, values)
-        barcode_rows = []
-        tag_rows = []
-        created_log: list[audit.Change] = []
-        for r, pid, v in zip(chunk, ids, values, strict=True):
-            r.product_id = pid
-            barcode_rows += [
-                {"product_id": pid, "code": c, "kind": k, "created_at": now} for c, k in r.codes
-            ]
-            tag_rows += [{"product_id": pid, "tag_id": tags[t]} for t in r.tags or []]
-            created_log.append(
-                audit.Change(
-                    pid,
-                    after={
-                        **{f: v[f] for f in _AUDIT_FIELDS},
-                        "barcodes": [c for c, _ in r.codes],
-                        "tags": sorted(r.tags or []),
-                        "listed_in_stores": stores,
-                    },
-                )
-            )
-        await session.execute(insert(ProductBarcode), barcode_rows)
-        if tag_rows:
-            await session.execute(insert(ProductTag), tag_rows)
-        if stores:
-            await listings.set_listed(session, ids, stores)
-        await audit.record_many(
-            session, actor, "product.create", "product", created_log, note="import"
-        )
-        done += len(chunk)
-        if progress:
-            await progress(done, total)
+    # Creates are pipelined: while one chunk's statements run in the database (aiosqlite's
+    # thread, or the PostgreSQL server), the next chunk's rows and audit entries are built.
+    writing: asyncio.Task[None] | None = None
+    try:
+        for i in range(0, len(creates), CHUNK):
+            chunk = creates[i : i + CHUNK]
+            prepared: list[_Created] = []
+            for j in range(0, len(chunk), _SLICE):
+                prepared += _prepare_creates(chunk[j : j + _SLICE], cats, stores, now, actor)
+                # Let the chunk being written send its next statement.
+                await asyncio.sleep(0)
+            if writing is not None:
+                await writing
+                done += CHUNK
+                if progress:
+                    await progress(min(done, total), total)
+            writing = asyncio.ensure_future(_write_creates(session, prepared, tags, stores, now))
+            await asyncio.sleep(0)
+        if writing is not None:
+            await writing
+    except BaseException:
+        if writing is not None and not writing.done():
+            writing.cancel()
+        raise
+    done = len(creates)
+    if creates and progress:
+        await progress(done, total)
     for i in range(0, len(updates), CHUNK):
         chunk = updates[i : i + CHUNK]
         ids = [r.product_id for r in chunk if r.product_id is not None]
