@@ -297,6 +297,18 @@ async def _stocktake(session: AsyncSession, store: Store) -> int:
     return take.id
 
 
+async def _member(session: AsyncSession, store: Store) -> int:
+    from .members.helpers import make_member
+
+    return (await make_member(session)).id
+
+
+async def _member_tier(session: AsyncSession, store: Store) -> int:
+    from .members.helpers import make_tier
+
+    return (await make_tier(session, 400 + uuid.uuid4().int % 90)).id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -321,6 +333,8 @@ ID_PARAMS: dict[str, IdParam] = {
     "stocktake_id": IdParam(_stocktake),
     "account_id": IdParam(_payment_account),
     "payment_id": IdParam(_payment),
+    "member_id": IdParam(_member, store_bound=False),
+    "tier_id": IdParam(_member_tier, store_bound=False),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

@@ -9,6 +9,7 @@ from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
+from selfmart.members.router import router as members_router
 from selfmart.notify.router import router as notify_router
 from selfmart.orders.router import public_router as orders_public_router
 from selfmart.orders.router import router as orders_router
@@ -37,6 +38,7 @@ API_ROUTERS: list[APIRouter] = [
     inventory_router,
     purchasing_router,
     jobs_router,
+    members_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

@@ -51,6 +51,17 @@ class Perm(StrEnum):
     PAYMENT_ACCOUNT_READ = "payment_account:read"
     PAYMENT_ACCOUNT_WRITE = "payment_account:write"
 
+    # members
+    MEMBER_READ = "member:read"
+    MEMBER_WRITE = "member:write"
+    #: members' whole names and mobiles (others see them masked; every reveal is audited)
+    MEMBER_PII = "member:pii"
+    #: redeem and adjust points by hand
+    MEMBER_POINTS = "member:points"
+    #: tiers and the programme's rules (points per yuan, expiry, window, downgrades)
+    MEMBER_TIER = "member:tier"
+    MEMBER_EXPORT = "member:export"
+
 
 #: Permission groups, for the console's role editor.
 GROUPS: dict[str, list[Perm]] = {
@@ -93,6 +104,14 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.PAYMENT_ACCOUNT_READ,
         Perm.PAYMENT_ACCOUNT_WRITE,
     ],
+    "members": [
+        Perm.MEMBER_READ,
+        Perm.MEMBER_WRITE,
+        Perm.MEMBER_PII,
+        Perm.MEMBER_POINTS,
+        Perm.MEMBER_TIER,
+        Perm.MEMBER_EXPORT,
+    ],
 }
 
 #: Built-in roles. The super admin has every code and every store.
@@ -123,6 +142,12 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.ORDER_EXPORT,
             Perm.ORDER_PII,
             Perm.PAYMENT_READ,
+            Perm.MEMBER_READ,
+            Perm.MEMBER_WRITE,
+            Perm.MEMBER_PII,
+            Perm.MEMBER_POINTS,
+            Perm.MEMBER_TIER,
+            Perm.MEMBER_EXPORT,
         ],
     },
     "cashier": {
@@ -137,6 +162,7 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.ORDER_REFUND,
             Perm.PAYMENT_READ,
             Perm.PAYMENT_WRITE,
+            Perm.MEMBER_READ,
         ],
     },
 }

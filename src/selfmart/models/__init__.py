@@ -29,6 +29,15 @@ from selfmart.models.inventory import (
     StockMovement,
 )
 from selfmart.models.jobs import JobRun
+from selfmart.models.member import (
+    Member,
+    MemberOrder,
+    MemberPointsEntry,
+    MemberPointsLot,
+    MemberProgram,
+    MemberTier,
+    MemberTierChange,
+)
 from selfmart.models.notify import (
     Message,
     NotificationAttempt,
@@ -63,6 +72,13 @@ __all__ = [
     "LoginLog",
     "LoginThrottle",
     "JobRun",
+    "Member",
+    "MemberOrder",
+    "MemberPointsEntry",
+    "MemberPointsLot",
+    "MemberProgram",
+    "MemberTier",
+    "MemberTierChange",
     "Message",
     "NotificationAttempt",
     "NotificationDelivery",

@@ -250,6 +250,9 @@ async def settle_refund(
             data={"refund_id": record.id, "amount_fen": record.amount_fen},
             audit_action="order.refund_settle",
         )
+        from selfmart.members import service as members  # reverse the refund's points
+
+        await members.order_changed(session, order, actor=actor)
         return
     # Failed: give the units back and return the order to where it stood.
     for line in (
@@ -333,6 +336,9 @@ async def refund_amount(
             .execution_options(synchronize_session=False)
         )
         set_committed_value(order, "refunded_fen", total)
+        from selfmart.members import service as members  # reverse the refund's points
+
+        await members.order_changed(session, order, actor=actor)
     lifecycle.add_event(
         session,
         order,

@@ -242,6 +242,9 @@ async def apply_payment(
             audit_action="order.pay",
         )
         await issue_rules.settle(session, order, "payment_failed", actor=actor, resolution="paid")
+        from selfmart.members import service as members  # points and tier for the member
+
+        await members.order_changed(session, order, actor=actor)
     if paid != order.total_fen:
         await lifecycle.open_issue(
             session,
@@ -299,6 +302,9 @@ async def apply_refund_result(
                 .execution_options(synchronize_session=False)
             )
             set_committed_value(order, "refunded_fen", total)
+            from selfmart.members import service as members  # reverse the refund's points
+
+            await members.order_changed(session, order, actor=actor)
         lifecycle.add_event(
             session, order, actor=actor, kind="refund", reason="refund_succeeded",
             data={"refund_id": refund.id, "amount_fen": refund.amount_fen},

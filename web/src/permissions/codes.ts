@@ -35,6 +35,13 @@ export const Perm = {
   PAYMENT_WRITE: 'payment:write',
   PAYMENT_ACCOUNT_READ: 'payment_account:read',
   PAYMENT_ACCOUNT_WRITE: 'payment_account:write',
+
+  MEMBER_READ: 'member:read',
+  MEMBER_WRITE: 'member:write',
+  MEMBER_PII: 'member:pii',
+  MEMBER_POINTS: 'member:points',
+  MEMBER_TIER: 'member:tier',
+  MEMBER_EXPORT: 'member:export',
 } as const
 
 export type PermCode = (typeof Perm)[keyof typeof Perm]

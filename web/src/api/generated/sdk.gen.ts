@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client';
 import { client } from './client.gen';
-import type { AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreatePaymentAccountData, CreatePaymentAccountErrors, CreatePaymentAccountResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMeResponses, GetPaymentAccountData, GetPaymentAccountErrors, GetPaymentAccountResponses, GetPaymentData, GetPaymentErrors, GetPaymentResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditActionsData, ListAuditActionsErrors, ListAuditActionsResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPaymentAccountsData, ListPaymentAccountsErrors, ListPaymentAccountsResponses, ListPaymentsData, ListPaymentsErrors, ListPaymentsResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRouteRolesData, ListStockAlertRouteRolesErrors, ListStockAlertRouteRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundRequestApproveData, OrdersRefundRequestApproveErrors, OrdersRefundRequestApproveResponses, OrdersRefundRequestCreateData, OrdersRefundRequestCreateErrors, OrdersRefundRequestCreateResponses, OrdersRefundRequestRejectData, OrdersRefundRequestRejectErrors, OrdersRefundRequestRejectResponses, OrdersRefundRequestsData, OrdersRefundRequestsErrors, OrdersRefundRequestsResponses, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PaymentNotifyData, PaymentNotifyErrors, PaymentNotifyResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderPaymentData, TerminalOrderPaymentErrors, TerminalOrderPaymentResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalPayOrderData, TerminalPayOrderErrors, TerminalPayOrderResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalReportPaymentFailureData, TerminalReportPaymentFailureErrors, TerminalReportPaymentFailureResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, TestPaymentAccountData, TestPaymentAccountErrors, TestPaymentAccountResponses, TestStockAlertRouteData, TestStockAlertRouteErrors, TestStockAlertRouteResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMeResponses, UpdatePaymentAccountData, UpdatePaymentAccountErrors, UpdatePaymentAccountResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
+import type { AdjustMemberPointsData, AdjustMemberPointsErrors, AdjustMemberPointsResponses, AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryMixData, CategoryMixErrors, CategoryMixResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreateMemberData, CreateMemberErrors, CreateMemberResponses, CreateMemberTierData, CreateMemberTierErrors, CreateMemberTierResponses, CreatePaymentAccountData, CreatePaymentAccountErrors, CreatePaymentAccountResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteMemberTierData, DeleteMemberTierErrors, DeleteMemberTierResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, EraseMemberData, EraseMemberErrors, EraseMemberResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportMembersData, ExportMembersErrors, ExportMembersResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetJobData, GetJobErrors, GetJobResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberProgramData, GetMemberProgramErrors, GetMemberProgramResponses, GetMemberResponses, GetMemberTierStandingData, GetMemberTierStandingErrors, GetMemberTierStandingResponses, GetMeResponses, GetPaymentAccountData, GetPaymentAccountErrors, GetPaymentAccountResponses, GetPaymentData, GetPaymentErrors, GetPaymentResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, HealthzData, HealthzErrors, HealthzResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditActionsData, ListAuditActionsErrors, ListAuditActionsResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMemberPointsData, ListMemberPointsErrors, ListMemberPointsLotsData, ListMemberPointsLotsErrors, ListMemberPointsLotsResponses, ListMemberPointsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListMemberTierHistoryData, ListMemberTierHistoryErrors, ListMemberTierHistoryResponses, ListMemberTiersData, ListMemberTiersErrors, ListMemberTiersResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPaymentAccountsData, ListPaymentAccountsErrors, ListPaymentAccountsResponses, ListPaymentsData, ListPaymentsErrors, ListPaymentsResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRouteRolesData, ListStockAlertRouteRolesErrors, ListStockAlertRouteRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MetricsData, MetricsErrors, MetricsResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundRequestApproveData, OrdersRefundRequestApproveErrors, OrdersRefundRequestApproveResponses, OrdersRefundRequestCreateData, OrdersRefundRequestCreateErrors, OrdersRefundRequestCreateResponses, OrdersRefundRequestRejectData, OrdersRefundRequestRejectErrors, OrdersRefundRequestRejectResponses, OrdersRefundRequestsData, OrdersRefundRequestsErrors, OrdersRefundRequestsResponses, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PaymentMethodMixData, PaymentMethodMixErrors, PaymentMethodMixResponses, PaymentNotifyData, PaymentNotifyErrors, PaymentNotifyResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, ProductRankingData, ProductRankingErrors, ProductRankingResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, PublicOrderPaymentData, PublicOrderPaymentErrors, PublicOrderPaymentResponses, PublicPayOrderData, PublicPayOrderErrors, PublicPayOrderResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, RedeemMemberPointsData, RedeemMemberPointsErrors, RedeemMemberPointsResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RevealMemberData, RevealMemberErrors, RevealMemberResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SalesHeatmapData, SalesHeatmapErrors, SalesHeatmapResponses, SalesStatisticsData, SalesStatisticsErrors, SalesStatisticsResponses, SetMemberStatusData, SetMemberStatusErrors, SetMemberStatusResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderPaymentData, TerminalOrderPaymentErrors, TerminalOrderPaymentResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalPayOrderData, TerminalPayOrderErrors, TerminalPayOrderResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalReportPaymentFailureData, TerminalReportPaymentFailureErrors, TerminalReportPaymentFailureResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, TestPaymentAccountData, TestPaymentAccountErrors, TestPaymentAccountResponses, TestStockAlertRouteData, TestStockAlertRouteErrors, TestStockAlertRouteResponses, TodayStatisticsData, TodayStatisticsErrors, TodayStatisticsResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMemberData, UpdateMemberErrors, UpdateMemberProgramData, UpdateMemberProgramErrors, UpdateMemberProgramResponses, UpdateMemberResponses, UpdateMemberTierData, UpdateMemberTierErrors, UpdateMemberTierResponses, UpdateMeResponses, UpdatePaymentAccountData, UpdatePaymentAccountErrors, UpdatePaymentAccountResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -144,6 +144,60 @@ export const terminalPayOrder = <ThrowOnError extends boolean = true>(options: O
  * come again, so that one committed late is never missed (docs/terminal-protocol.md §5a).
  */
 export const terminalProducts = <ThrowOnError extends boolean = true>(options: Options<TerminalProductsData, ThrowOnError>) => (options.client ?? client).get<TerminalProductsResponses, TerminalProductsErrors, ThrowOnError>({ url: '/api/terminal/v1/products', ...options });
+
+/**
+ * Category Mix
+ */
+export const categoryMix = <ThrowOnError extends boolean = true>(options: Options<CategoryMixData, ThrowOnError>) => (options.client ?? client).get<CategoryMixResponses, CategoryMixErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/analytics/categories',
+    ...options
+});
+
+/**
+ * Sales Heatmap
+ */
+export const salesHeatmap = <ThrowOnError extends boolean = true>(options: Options<SalesHeatmapData, ThrowOnError>) => (options.client ?? client).get<SalesHeatmapResponses, SalesHeatmapErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/analytics/heatmap',
+    ...options
+});
+
+/**
+ * Payment Method Mix
+ */
+export const paymentMethodMix = <ThrowOnError extends boolean = true>(options: Options<PaymentMethodMixData, ThrowOnError>) => (options.client ?? client).get<PaymentMethodMixResponses, PaymentMethodMixErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/analytics/payment-methods',
+    ...options
+});
+
+/**
+ * Product Ranking
+ */
+export const productRanking = <ThrowOnError extends boolean = true>(options: Options<ProductRankingData, ThrowOnError>) => (options.client ?? client).get<ProductRankingResponses, ProductRankingErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/analytics/products',
+    ...options
+});
+
+/**
+ * Sales Statistics
+ */
+export const salesStatistics = <ThrowOnError extends boolean = true>(options: Options<SalesStatisticsData, ThrowOnError>) => (options.client ?? client).get<SalesStatisticsResponses, SalesStatisticsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/analytics/sales',
+    ...options
+});
+
+/**
+ * Today Statistics
+ */
+export const todayStatistics = <ThrowOnError extends boolean = true>(options?: Options<TodayStatisticsData, ThrowOnError>) => (options?.client ?? client).get<TodayStatisticsResponses, TodayStatisticsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/analytics/today',
+    ...options
+});
 
 /**
  * List Audit Logs
@@ -351,6 +405,228 @@ export const listLoginLogs = <ThrowOnError extends boolean = true>(options?: Opt
  * Signed, time-limited image links (public: the signature is the credential).
  */
 export const signedMedia = <ThrowOnError extends boolean = true>(options: Options<SignedMediaData, ThrowOnError>) => (options.client ?? client).get<SignedMediaResponses, SignedMediaErrors, ThrowOnError>({ url: '/api/v1/media/{key}', ...options });
+
+/**
+ * List Members
+ */
+export const listMembers = <ThrowOnError extends boolean = true>(options?: Options<ListMembersData, ThrowOnError>) => (options?.client ?? client).get<ListMembersResponses, ListMembersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members',
+    ...options
+});
+
+/**
+ * Create Member
+ */
+export const createMember = <ThrowOnError extends boolean = true>(options: Options<CreateMemberData, ThrowOnError>) => (options.client ?? client).post<CreateMemberResponses, CreateMemberErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Export Members
+ *
+ * Names and mobiles masked unless the reader holds member:pii (then audited).
+ */
+export const exportMembers = <ThrowOnError extends boolean = true>(options?: Options<ExportMembersData, ThrowOnError>) => (options?.client ?? client).get<ExportMembersResponses, ExportMembersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/export',
+    ...options
+});
+
+/**
+ * Get Program
+ */
+export const getMemberProgram = <ThrowOnError extends boolean = true>(options?: Options<GetMemberProgramData, ThrowOnError>) => (options?.client ?? client).get<GetMemberProgramResponses, GetMemberProgramErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/program',
+    ...options
+});
+
+/**
+ * Update Program
+ */
+export const updateMemberProgram = <ThrowOnError extends boolean = true>(options: Options<UpdateMemberProgramData, ThrowOnError>) => (options.client ?? client).patch<UpdateMemberProgramResponses, UpdateMemberProgramErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/program',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Tiers
+ */
+export const listMemberTiers = <ThrowOnError extends boolean = true>(options?: Options<ListMemberTiersData, ThrowOnError>) => (options?.client ?? client).get<ListMemberTiersResponses, ListMemberTiersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/tiers',
+    ...options
+});
+
+/**
+ * Create Tier
+ */
+export const createMemberTier = <ThrowOnError extends boolean = true>(options: Options<CreateMemberTierData, ThrowOnError>) => (options.client ?? client).post<CreateMemberTierResponses, CreateMemberTierErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/tiers',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Tier
+ */
+export const deleteMemberTier = <ThrowOnError extends boolean = true>(options: Options<DeleteMemberTierData, ThrowOnError>) => (options.client ?? client).delete<DeleteMemberTierResponses, DeleteMemberTierErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/tiers/{tier_id}',
+    ...options
+});
+
+/**
+ * Update Tier
+ */
+export const updateMemberTier = <ThrowOnError extends boolean = true>(options: Options<UpdateMemberTierData, ThrowOnError>) => (options.client ?? client).patch<UpdateMemberTierResponses, UpdateMemberTierErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/tiers/{tier_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Get Member
+ */
+export const getMember = <ThrowOnError extends boolean = true>(options: Options<GetMemberData, ThrowOnError>) => (options.client ?? client).get<GetMemberResponses, GetMemberErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}',
+    ...options
+});
+
+/**
+ * Update Member
+ */
+export const updateMember = <ThrowOnError extends boolean = true>(options: Options<UpdateMemberData, ThrowOnError>) => (options.client ?? client).patch<UpdateMemberResponses, UpdateMemberErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Erase Member
+ *
+ * Remove the member's personal data on their request (orders stay, anonymised).
+ */
+export const eraseMember = <ThrowOnError extends boolean = true>(options: Options<EraseMemberData, ThrowOnError>) => (options.client ?? client).post<EraseMemberResponses, EraseMemberErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/erase',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Points
+ */
+export const listMemberPoints = <ThrowOnError extends boolean = true>(options: Options<ListMemberPointsData, ThrowOnError>) => (options.client ?? client).get<ListMemberPointsResponses, ListMemberPointsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/points',
+    ...options
+});
+
+/**
+ * Adjust Points
+ */
+export const adjustMemberPoints = <ThrowOnError extends boolean = true>(options: Options<AdjustMemberPointsData, ThrowOnError>) => (options.client ?? client).post<AdjustMemberPointsResponses, AdjustMemberPointsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/points/adjust',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Lots
+ */
+export const listMemberPointsLots = <ThrowOnError extends boolean = true>(options: Options<ListMemberPointsLotsData, ThrowOnError>) => (options.client ?? client).get<ListMemberPointsLotsResponses, ListMemberPointsLotsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/points/lots',
+    ...options
+});
+
+/**
+ * Redeem Points
+ */
+export const redeemMemberPoints = <ThrowOnError extends boolean = true>(options: Options<RedeemMemberPointsData, ThrowOnError>) => (options.client ?? client).post<RedeemMemberPointsResponses, RedeemMemberPointsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/points/redeem',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Reveal Member
+ *
+ * The whole name and mobile; each reveal is in the audit log.
+ */
+export const revealMember = <ThrowOnError extends boolean = true>(options: Options<RevealMemberData, ThrowOnError>) => (options.client ?? client).post<RevealMemberResponses, RevealMemberErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/reveal',
+    ...options
+});
+
+/**
+ * Set Member Status
+ */
+export const setMemberStatus = <ThrowOnError extends boolean = true>(options: Options<SetMemberStatusData, ThrowOnError>) => (options.client ?? client).post<SetMemberStatusResponses, SetMemberStatusErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/status',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Tier History
+ */
+export const listMemberTierHistory = <ThrowOnError extends boolean = true>(options: Options<ListMemberTierHistoryData, ThrowOnError>) => (options.client ?? client).get<ListMemberTierHistoryResponses, ListMemberTierHistoryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/tier-history',
+    ...options
+});
+
+/**
+ * Tier Standing
+ */
+export const getMemberTierStanding = <ThrowOnError extends boolean = true>(options: Options<GetMemberTierStandingData, ThrowOnError>) => (options.client ?? client).get<GetMemberTierStandingResponses, GetMemberTierStandingErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/tier-standing',
+    ...options
+});
 
 /**
  * List Messages
@@ -857,6 +1133,29 @@ export const publicOrderLookup = <ThrowOnError extends boolean = true>(options: 
  * The page behind the receipt's QR code (a signed link).
  */
 export const publicOrderByReceipt = <ThrowOnError extends boolean = true>(options: Options<PublicOrderByReceiptData, ThrowOnError>) => (options.client ?? client).get<PublicOrderByReceiptResponses, PublicOrderByReceiptErrors, ThrowOnError>({ url: '/api/v1/public/orders/receipt/{token}', ...options });
+
+/**
+ * Public Order Payment
+ *
+ * What the order still owes, the channels its store offers on a phone, the last attempt
+ * (the page shows its state when the customer comes back from the platform's page).
+ */
+export const publicOrderPayment = <ThrowOnError extends boolean = true>(options: Options<PublicOrderPaymentData, ThrowOnError>) => (options.client ?? client).get<PublicOrderPaymentResponses, PublicOrderPaymentErrors, ThrowOnError>({ url: '/api/v1/public/orders/receipt/{token}/payment', ...options });
+
+/**
+ * Public Pay Order
+ *
+ * Pay what the order owes from the phone: WeChat Pay H5 or Alipay wap. Open `pay_url`;
+ * the platform returns the customer to this page, which reads the payment again.
+ */
+export const publicPayOrder = <ThrowOnError extends boolean = true>(options: Options<PublicPayOrderData, ThrowOnError>) => (options.client ?? client).post<PublicPayOrderResponses, PublicPayOrderErrors, ThrowOnError>({
+    url: '/api/v1/public/orders/receipt/{token}/payments',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
 
 /**
  * List Purchase Orders
@@ -1752,3 +2051,22 @@ export const unlockUser = <ThrowOnError extends boolean = true>(options: Options
     url: '/api/v1/users/{user_id}/unlock',
     ...options
 });
+
+/**
+ * Healthz
+ *
+ * Alive: the process answers. Touches nothing else.
+ */
+export const healthz = <ThrowOnError extends boolean = true>(options?: Options<HealthzData, ThrowOnError>) => (options?.client ?? client).get<HealthzResponses, HealthzErrors, ThrowOnError>({ url: '/healthz', ...options });
+
+/**
+ * Metrics
+ */
+export const metrics = <ThrowOnError extends boolean = true>(options?: Options<MetricsData, ThrowOnError>) => (options?.client ?? client).get<MetricsResponses, MetricsErrors, ThrowOnError>({ url: '/metrics', ...options });
+
+/**
+ * Readyz
+ *
+ * Ready: the database, Redis (when configured) and the job runtime all answer.
+ */
+export const readyz = <ThrowOnError extends boolean = true>(options?: Options<ReadyzData, ThrowOnError>) => (options?.client ?? client).get<ReadyzResponses, ReadyzErrors, ThrowOnError>({ url: '/readyz', ...options });

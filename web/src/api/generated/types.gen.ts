@@ -1015,6 +1015,40 @@ export type CategoryReorder = {
 };
 
 /**
+ * CategoryShare
+ */
+export type CategoryShare = {
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Name
+     */
+    name: string | null;
+    /**
+     * Net Sales Fen
+     */
+    net_sales_fen: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Share Bp
+     */
+    share_bp: number;
+};
+
+/**
  * CategoryUpdate
  */
 export type CategoryUpdate = {
@@ -1133,6 +1167,16 @@ export type DiscrepancyRead = {
 };
 
 /**
+ * EraseBody
+ */
+export type EraseBody = {
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
  * ErrorBody
  */
 export type ErrorBody = {
@@ -1173,6 +1217,56 @@ export type ErrorDetail = {
 };
 
 /**
+ * Figures
+ *
+ * A period's figures. For a product: orders are orders with the product, items its units,
+ * refunds_fen what its refund lines gave back. For a category: orders, refund counts and
+ * members are not additive over its products, so they are null.
+ */
+export type Figures = {
+    /**
+     * Avg Order Value Fen
+     */
+    avg_order_value_fen: number | null;
+    /**
+     * Items
+     */
+    items: number;
+    /**
+     * Items Per Order
+     */
+    items_per_order: string | null;
+    /**
+     * Member Sales Fen
+     */
+    member_sales_fen: number | null;
+    /**
+     * Net Sales Fen
+     */
+    net_sales_fen: number;
+    /**
+     * Orders
+     */
+    orders: number | null;
+    /**
+     * Paying Members
+     */
+    paying_members: number | null;
+    /**
+     * Refunds
+     */
+    refunds: number | null;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+};
+
+/**
  * HeartbeatReply
  */
 export type HeartbeatReply = {
@@ -1190,6 +1284,28 @@ export type HeartbeatRequest = {
      * App Version
      */
     app_version: string;
+};
+
+/**
+ * HeatCell
+ */
+export type HeatCell = {
+    /**
+     * Hour
+     */
+    hour: number;
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Weekday
+     */
+    weekday: number;
 };
 
 /**
@@ -1873,6 +1989,48 @@ export type MeUpdate = {
 };
 
 /**
+ * MemberCreate
+ */
+export type MemberCreate = {
+    /**
+     * Birthday
+     */
+    birthday?: string | null;
+    /**
+     * Card No
+     */
+    card_no?: string | null;
+    /**
+     * Channel
+     */
+    channel?: 'console' | 'terminal' | 'import' | 'mini_program' | 'other';
+    /**
+     * Gender
+     */
+    gender?: 'male' | 'female' | 'unknown';
+    /**
+     * Home Store Id
+     */
+    home_store_id?: number | null;
+    /**
+     * Marketing Consent
+     */
+    marketing_consent?: boolean;
+    /**
+     * Mobile
+     */
+    mobile: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Tags
+     */
+    tags?: Array<string>;
+};
+
+/**
  * MemberIn
  */
 export type MemberIn = {
@@ -1892,6 +2050,166 @@ export type MemberIn = {
      * Phone
      */
     phone?: string | null;
+};
+
+/**
+ * MemberPii
+ *
+ * A member's personal data in full (the reveal is audited).
+ */
+export type MemberPii = {
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Mobile
+     */
+    mobile: string | null;
+    /**
+     * Name
+     */
+    name: string | null;
+};
+
+/**
+ * MemberRead
+ */
+export type MemberRead = {
+    /**
+     * Birthday
+     */
+    birthday: string | null;
+    /**
+     * Card No
+     */
+    card_no: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Erased At
+     */
+    erased_at: string | null;
+    /**
+     * Gender
+     */
+    gender: string;
+    /**
+     * Home Store Id
+     */
+    home_store_id: number | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Marketing Consent
+     */
+    marketing_consent: boolean;
+    /**
+     * Masked
+     */
+    masked: boolean;
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Mobile
+     */
+    mobile: string | null;
+    /**
+     * Name
+     */
+    name: string | null;
+    /**
+     * Points Balance
+     */
+    points_balance: number;
+    /**
+     * Registered At
+     */
+    registered_at: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Tags
+     */
+    tags: Array<string>;
+    /**
+     * Tier Id
+     */
+    tier_id: number | null;
+    /**
+     * Tier Name
+     */
+    tier_name: string | null;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * MemberStatusChange
+ */
+export type MemberStatusChange = {
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Status
+     */
+    status: 'active' | 'disabled';
+};
+
+/**
+ * MemberUpdate
+ *
+ * Only the fields sent are changed.
+ */
+export type MemberUpdate = {
+    /**
+     * Birthday
+     */
+    birthday?: string | null;
+    /**
+     * Card No
+     */
+    card_no?: string | null;
+    /**
+     * Gender
+     */
+    gender?: 'male' | 'female' | 'unknown' | null;
+    /**
+     * Home Store Id
+     */
+    home_store_id?: number | null;
+    /**
+     * Marketing Consent
+     */
+    marketing_consent?: boolean | null;
+    /**
+     * Mobile
+     */
+    mobile?: string | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Tags
+     */
+    tags?: Array<string> | null;
 };
 
 /**
@@ -2886,6 +3204,28 @@ export type PageLoginLogRead = {
 };
 
 /**
+ * Page[MemberRead]
+ */
+export type PageMemberRead = {
+    /**
+     * Items
+     */
+    items: Array<MemberRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[MessageRead]
  */
 export type PageMessageRead = {
@@ -2981,6 +3321,28 @@ export type PagePaymentRead = {
      * Items
      */
     items: Array<SelfmartPaymentsSchemasPaymentRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[PointsEntryRead]
+ */
+export type PagePointsEntryRead = {
+    /**
+     * Items
+     */
+    items: Array<PointsEntryRead>;
     /**
      * Page
      */
@@ -3861,6 +4223,24 @@ export type PaymentRefundRead = {
 };
 
 /**
+ * PaymentShare
+ */
+export type PaymentShare = {
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+};
+
+/**
  * PaymentStartIn
  *
  * Pay an order with a scanned payment code (`code`) or get a QR to show (`qr`).
@@ -3912,6 +4292,27 @@ export type PaymentStateRead = {
 };
 
 /**
+ * PeriodFigures
+ */
+export type PeriodFigures = {
+    current: Figures;
+    /**
+     * End
+     */
+    end: string;
+    last_year: Figures;
+    /**
+     * Period
+     */
+    period: string;
+    previous: Figures;
+    /**
+     * Start
+     */
+    start: string;
+};
+
+/**
  * PermissionInfo
  */
 export type PermissionInfo = {
@@ -3923,6 +4324,45 @@ export type PermissionInfo = {
      * Group
      */
     group: string;
+};
+
+/**
+ * PhonePayIn
+ *
+ * Pay what is owed from the phone page: the platform's own page opens (`pay_url`).
+ */
+export type PhonePayIn = {
+    /**
+     * Attempt Id
+     */
+    attempt_id: string;
+    /**
+     * Channel
+     */
+    channel: 'wechat' | 'alipay';
+};
+
+/**
+ * PhonePaymentRead
+ */
+export type PhonePaymentRead = {
+    attempt: PaymentAttemptRead | null;
+    /**
+     * Channels
+     */
+    channels: Array<string>;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Order Status
+     */
+    order_status: string;
+    /**
+     * Owed Fen
+     */
+    owed_fen: number;
 };
 
 /**
@@ -3957,6 +4397,126 @@ export type PlatformKeyRead = {
      * Pem
      */
     pem: string;
+};
+
+/**
+ * PointsAdjust
+ *
+ * Points added (positive) or taken (negative) by hand; a reason is required.
+ */
+export type PointsAdjust = {
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
+ * PointsEntryRead
+ */
+export type PointsEntryRead = {
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Data
+     */
+    data: {
+        [key: string]: unknown;
+    };
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Lot Id
+     */
+    lot_id: number | null;
+    /**
+     * Member Id
+     */
+    member_id: number;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Order Id
+     */
+    order_id: number | null;
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Reason
+     */
+    reason: string | null;
+};
+
+/**
+ * PointsLotRead
+ */
+export type PointsLotRead = {
+    /**
+     * Awarded
+     */
+    awarded: number;
+    /**
+     * Awarded At
+     */
+    awarded_at: string;
+    /**
+     * Expires At
+     */
+    expires_at: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Order Id
+     */
+    order_id: number | null;
+    /**
+     * Remaining
+     */
+    remaining: number;
+};
+
+/**
+ * PointsRedeem
+ */
+export type PointsRedeem = {
+    /**
+     * Order Id
+     */
+    order_id?: number | null;
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Reason
+     */
+    reason?: string | null;
 };
 
 /**
@@ -4093,6 +4653,48 @@ export type ProductFilter = {
      * Tag Id
      */
     tag_id?: number | null;
+};
+
+/**
+ * ProductRank
+ */
+export type ProductRank = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Net Sales Fen
+     */
+    net_sales_fen: number;
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refund Qty
+     */
+    refund_qty: number;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Spec
+     */
+    spec: string;
 };
 
 /**
@@ -4257,6 +4859,50 @@ export type ProductUpdate = {
      * Unit
      */
     unit?: string | null;
+};
+
+/**
+ * ProgramRead
+ */
+export type ProgramRead = {
+    /**
+     * Downgrades Enabled
+     */
+    downgrades_enabled: boolean;
+    /**
+     * Points Expiry Days
+     */
+    points_expiry_days: number;
+    /**
+     * Points Per Yuan
+     */
+    points_per_yuan: number;
+    /**
+     * Tier Window Days
+     */
+    tier_window_days: number;
+};
+
+/**
+ * ProgramUpdate
+ */
+export type ProgramUpdate = {
+    /**
+     * Downgrades Enabled
+     */
+    downgrades_enabled?: boolean | null;
+    /**
+     * Points Expiry Days
+     */
+    points_expiry_days?: number | null;
+    /**
+     * Points Per Yuan
+     */
+    points_per_yuan?: number | null;
+    /**
+     * Tier Window Days
+     */
+    tier_window_days?: number | null;
 };
 
 /**
@@ -4984,6 +5630,37 @@ export type RoleUpdate = {
      * Refund Limit Fen
      */
     refund_limit_fen?: number | null;
+};
+
+/**
+ * SalesSeries
+ */
+export type SalesSeries = {
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Granularity
+     */
+    granularity: string;
+    /**
+     * Periods
+     */
+    periods: Array<PeriodFigures>;
+    /**
+     * Scope
+     */
+    scope: string;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * Store Ids
+     */
+    store_ids: Array<number>;
+    total: WindowFigures;
 };
 
 /**
@@ -5985,6 +6662,234 @@ export type TerminalUpdate = {
 };
 
 /**
+ * TierChangeRead
+ */
+export type TierChangeRead = {
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Actor Type
+     */
+    actor_type: string;
+    /**
+     * Direction
+     */
+    direction: string;
+    /**
+     * From Tier Id
+     */
+    from_tier_id: number | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Member Id
+     */
+    member_id: number;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Order Count
+     */
+    order_count: number;
+    /**
+     * Order Id
+     */
+    order_id: number | null;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+    /**
+     * To Tier Id
+     */
+    to_tier_id: number | null;
+};
+
+/**
+ * TierCreate
+ */
+export type TierCreate = {
+    /**
+     * Birthday Benefit
+     */
+    birthday_benefit?: string;
+    /**
+     * Birthday Points
+     */
+    birthday_points?: number;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Discount Bp
+     */
+    discount_bp?: number;
+    /**
+     * Is Active
+     */
+    is_active?: boolean;
+    /**
+     * Match
+     */
+    match?: 'all' | 'any';
+    /**
+     * Min Orders
+     */
+    min_orders?: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen?: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Points Multiplier Pct
+     */
+    points_multiplier_pct?: number;
+    /**
+     * Rank
+     */
+    rank: number;
+};
+
+/**
+ * TierRead
+ */
+export type TierRead = {
+    /**
+     * Birthday Benefit
+     */
+    birthday_benefit: string;
+    /**
+     * Birthday Points
+     */
+    birthday_points: number;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Discount Bp
+     */
+    discount_bp: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Is Active
+     */
+    is_active: boolean;
+    /**
+     * Match
+     */
+    match: string;
+    /**
+     * Min Orders
+     */
+    min_orders: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Points Multiplier Pct
+     */
+    points_multiplier_pct: number;
+    /**
+     * Rank
+     */
+    rank: number;
+};
+
+/**
+ * TierStanding
+ *
+ * Where a member stands: spend and orders over the window, the tier they qualify for.
+ */
+export type TierStanding = {
+    /**
+     * Order Count
+     */
+    order_count: number;
+    /**
+     * Qualifies For Tier Id
+     */
+    qualifies_for_tier_id: number | null;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+    /**
+     * Window Days
+     */
+    window_days: number;
+};
+
+/**
+ * TierUpdate
+ */
+export type TierUpdate = {
+    /**
+     * Birthday Benefit
+     */
+    birthday_benefit?: string | null;
+    /**
+     * Birthday Points
+     */
+    birthday_points?: number | null;
+    /**
+     * Discount Bp
+     */
+    discount_bp?: number | null;
+    /**
+     * Is Active
+     */
+    is_active?: boolean | null;
+    /**
+     * Match
+     */
+    match?: 'all' | 'any' | null;
+    /**
+     * Min Orders
+     */
+    min_orders?: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen?: number | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Points Multiplier Pct
+     */
+    points_multiplier_pct?: number | null;
+    /**
+     * Rank
+     */
+    rank?: number | null;
+};
+
+/**
  * TimelineEntry
  */
 export type TimelineEntry = {
@@ -6034,6 +6939,24 @@ export type TimelineEntry = {
      * To Status
      */
     to_status: string | null;
+};
+
+/**
+ * TodayFigures
+ *
+ * Today so far in each store's own zone, including orders the summaries have not taken
+ * in yet.
+ */
+export type TodayFigures = {
+    /**
+     * As Of
+     */
+    as_of: string;
+    figures: Figures;
+    /**
+     * Store Ids
+     */
+    store_ids: Array<number>;
 };
 
 /**
@@ -6434,6 +7357,23 @@ export type VarianceSummary = {
      * Net Cost Fen
      */
     net_cost_fen: number;
+};
+
+/**
+ * WindowFigures
+ */
+export type WindowFigures = {
+    current: Figures;
+    /**
+     * End
+     */
+    end: string;
+    last_year: Figures;
+    previous: Figures;
+    /**
+     * Start
+     */
+    start: string;
 };
 
 /**
@@ -7365,6 +8305,430 @@ export type TerminalProductsResponses = {
 
 export type TerminalProductsResponse = TerminalProductsResponses[keyof TerminalProductsResponses];
 
+export type CategoryMixData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/categories';
+};
+
+export type CategoryMixErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CategoryMixError = CategoryMixErrors[keyof CategoryMixErrors];
+
+export type CategoryMixResponses = {
+    /**
+     * Response Category Mix
+     *
+     * Successful Response
+     */
+    200: Array<CategoryShare>;
+};
+
+export type CategoryMixResponse = CategoryMixResponses[keyof CategoryMixResponses];
+
+export type SalesHeatmapData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/heatmap';
+};
+
+export type SalesHeatmapErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SalesHeatmapError = SalesHeatmapErrors[keyof SalesHeatmapErrors];
+
+export type SalesHeatmapResponses = {
+    /**
+     * Response Sales Heatmap
+     *
+     * Successful Response
+     */
+    200: Array<HeatCell>;
+};
+
+export type SalesHeatmapResponse = SalesHeatmapResponses[keyof SalesHeatmapResponses];
+
+export type PaymentMethodMixData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/payment-methods';
+};
+
+export type PaymentMethodMixErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PaymentMethodMixError = PaymentMethodMixErrors[keyof PaymentMethodMixErrors];
+
+export type PaymentMethodMixResponses = {
+    /**
+     * Response Payment Method Mix
+     *
+     * Successful Response
+     */
+    200: Array<PaymentShare>;
+};
+
+export type PaymentMethodMixResponse = PaymentMethodMixResponses[keyof PaymentMethodMixResponses];
+
+export type ProductRankingData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Order
+         *
+         * hot: best sellers; slow: slow movers
+         */
+        order?: 'hot' | 'slow';
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+        /**
+         * Category Id
+         *
+         * a category and those below it
+         */
+        category_id?: number | null;
+    };
+    url: '/api/v1/analytics/products';
+};
+
+export type ProductRankingErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ProductRankingError = ProductRankingErrors[keyof ProductRankingErrors];
+
+export type ProductRankingResponses = {
+    /**
+     * Response Product Ranking
+     *
+     * Successful Response
+     */
+    200: Array<ProductRank>;
+};
+
+export type ProductRankingResponse = ProductRankingResponses[keyof ProductRankingResponses];
+
+export type SalesStatisticsData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Granularity
+         */
+        granularity?: 'day' | 'week' | 'month';
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+        /**
+         * Product Id
+         *
+         * one product
+         */
+        product_id?: number | null;
+        /**
+         * Category Id
+         *
+         * a category and those below it
+         */
+        category_id?: number | null;
+    };
+    url: '/api/v1/analytics/sales';
+};
+
+export type SalesStatisticsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SalesStatisticsError = SalesStatisticsErrors[keyof SalesStatisticsErrors];
+
+export type SalesStatisticsResponses = {
+    /**
+     * Successful Response
+     */
+    200: SalesSeries;
+};
+
+export type SalesStatisticsResponse = SalesStatisticsResponses[keyof SalesStatisticsResponses];
+
+export type TodayStatisticsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/today';
+};
+
+export type TodayStatisticsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TodayStatisticsError = TodayStatisticsErrors[keyof TodayStatisticsErrors];
+
+export type TodayStatisticsResponses = {
+    /**
+     * Successful Response
+     */
+    200: TodayFigures;
+};
+
+export type TodayStatisticsResponse = TodayStatisticsResponses[keyof TodayStatisticsResponses];
+
 export type ListAuditLogsData = {
     body?: never;
     path?: never;
@@ -8290,6 +9654,1012 @@ export type SignedMediaResponses = {
      */
     200: unknown;
 };
+
+export type ListMembersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+        /**
+         * Q
+         *
+         * member no, card no, mobile or its last 4
+         */
+        q?: string | null;
+        /**
+         * Tier Id
+         */
+        tier_id?: number | null;
+        /**
+         * Home Store Id
+         */
+        home_store_id?: number | null;
+        /**
+         * Tag
+         */
+        tag?: string | null;
+        /**
+         * Status
+         */
+        status?: 'active' | 'disabled' | 'erased' | null;
+        /**
+         * Birthday Month
+         */
+        birthday_month?: number | null;
+        /**
+         * Min Points
+         */
+        min_points?: number | null;
+        /**
+         * Registered From
+         */
+        registered_from?: string | null;
+        /**
+         * Registered To
+         */
+        registered_to?: string | null;
+    };
+    url: '/api/v1/members';
+};
+
+export type ListMembersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMembersError = ListMembersErrors[keyof ListMembersErrors];
+
+export type ListMembersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageMemberRead;
+};
+
+export type ListMembersResponse = ListMembersResponses[keyof ListMembersResponses];
+
+export type CreateMemberData = {
+    body: MemberCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members';
+};
+
+export type CreateMemberErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateMemberError = CreateMemberErrors[keyof CreateMemberErrors];
+
+export type CreateMemberResponses = {
+    /**
+     * Successful Response
+     */
+    201: MemberRead;
+};
+
+export type CreateMemberResponse = CreateMemberResponses[keyof CreateMemberResponses];
+
+export type ExportMembersData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         *
+         * xlsx or csv (UTF-8, BOM)
+         */
+        format?: 'xlsx' | 'csv';
+        /**
+         * Q
+         *
+         * member no, card no, mobile or its last 4
+         */
+        q?: string | null;
+        /**
+         * Tier Id
+         */
+        tier_id?: number | null;
+        /**
+         * Home Store Id
+         */
+        home_store_id?: number | null;
+        /**
+         * Tag
+         */
+        tag?: string | null;
+        /**
+         * Status
+         */
+        status?: 'active' | 'disabled' | 'erased' | null;
+        /**
+         * Birthday Month
+         */
+        birthday_month?: number | null;
+        /**
+         * Min Points
+         */
+        min_points?: number | null;
+        /**
+         * Registered From
+         */
+        registered_from?: string | null;
+        /**
+         * Registered To
+         */
+        registered_to?: string | null;
+    };
+    url: '/api/v1/members/export';
+};
+
+export type ExportMembersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportMembersError = ExportMembersErrors[keyof ExportMembersErrors];
+
+export type ExportMembersResponses = {
+    /**
+     * the matching members as a spreadsheet
+     */
+    200: unknown;
+};
+
+export type GetMemberProgramData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/program';
+};
+
+export type GetMemberProgramErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetMemberProgramError = GetMemberProgramErrors[keyof GetMemberProgramErrors];
+
+export type GetMemberProgramResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProgramRead;
+};
+
+export type GetMemberProgramResponse = GetMemberProgramResponses[keyof GetMemberProgramResponses];
+
+export type UpdateMemberProgramData = {
+    body: ProgramUpdate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/program';
+};
+
+export type UpdateMemberProgramErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateMemberProgramError = UpdateMemberProgramErrors[keyof UpdateMemberProgramErrors];
+
+export type UpdateMemberProgramResponses = {
+    /**
+     * Successful Response
+     */
+    200: ProgramRead;
+};
+
+export type UpdateMemberProgramResponse = UpdateMemberProgramResponses[keyof UpdateMemberProgramResponses];
+
+export type ListMemberTiersData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/tiers';
+};
+
+export type ListMemberTiersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMemberTiersError = ListMemberTiersErrors[keyof ListMemberTiersErrors];
+
+export type ListMemberTiersResponses = {
+    /**
+     * Response List Member Tiers
+     *
+     * Successful Response
+     */
+    200: Array<TierRead>;
+};
+
+export type ListMemberTiersResponse = ListMemberTiersResponses[keyof ListMemberTiersResponses];
+
+export type CreateMemberTierData = {
+    body: TierCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/tiers';
+};
+
+export type CreateMemberTierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateMemberTierError = CreateMemberTierErrors[keyof CreateMemberTierErrors];
+
+export type CreateMemberTierResponses = {
+    /**
+     * Successful Response
+     */
+    201: TierRead;
+};
+
+export type CreateMemberTierResponse = CreateMemberTierResponses[keyof CreateMemberTierResponses];
+
+export type DeleteMemberTierData = {
+    body?: never;
+    path: {
+        /**
+         * Tier Id
+         */
+        tier_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/tiers/{tier_id}';
+};
+
+export type DeleteMemberTierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteMemberTierError = DeleteMemberTierErrors[keyof DeleteMemberTierErrors];
+
+export type DeleteMemberTierResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteMemberTierResponse = DeleteMemberTierResponses[keyof DeleteMemberTierResponses];
+
+export type UpdateMemberTierData = {
+    body: TierUpdate;
+    path: {
+        /**
+         * Tier Id
+         */
+        tier_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/tiers/{tier_id}';
+};
+
+export type UpdateMemberTierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateMemberTierError = UpdateMemberTierErrors[keyof UpdateMemberTierErrors];
+
+export type UpdateMemberTierResponses = {
+    /**
+     * Successful Response
+     */
+    200: TierRead;
+};
+
+export type UpdateMemberTierResponse = UpdateMemberTierResponses[keyof UpdateMemberTierResponses];
+
+export type GetMemberData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}';
+};
+
+export type GetMemberErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetMemberError = GetMemberErrors[keyof GetMemberErrors];
+
+export type GetMemberResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberRead;
+};
+
+export type GetMemberResponse = GetMemberResponses[keyof GetMemberResponses];
+
+export type UpdateMemberData = {
+    body: MemberUpdate;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}';
+};
+
+export type UpdateMemberErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateMemberError = UpdateMemberErrors[keyof UpdateMemberErrors];
+
+export type UpdateMemberResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberRead;
+};
+
+export type UpdateMemberResponse = UpdateMemberResponses[keyof UpdateMemberResponses];
+
+export type EraseMemberData = {
+    body: EraseBody;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/erase';
+};
+
+export type EraseMemberErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type EraseMemberError = EraseMemberErrors[keyof EraseMemberErrors];
+
+export type EraseMemberResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberRead;
+};
+
+export type EraseMemberResponse = EraseMemberResponses[keyof EraseMemberResponses];
+
+export type ListMemberPointsData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/members/{member_id}/points';
+};
+
+export type ListMemberPointsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMemberPointsError = ListMemberPointsErrors[keyof ListMemberPointsErrors];
+
+export type ListMemberPointsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePointsEntryRead;
+};
+
+export type ListMemberPointsResponse = ListMemberPointsResponses[keyof ListMemberPointsResponses];
+
+export type AdjustMemberPointsData = {
+    body: PointsAdjust;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/points/adjust';
+};
+
+export type AdjustMemberPointsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type AdjustMemberPointsError = AdjustMemberPointsErrors[keyof AdjustMemberPointsErrors];
+
+export type AdjustMemberPointsResponses = {
+    /**
+     * Successful Response
+     */
+    201: PointsEntryRead;
+};
+
+export type AdjustMemberPointsResponse = AdjustMemberPointsResponses[keyof AdjustMemberPointsResponses];
+
+export type ListMemberPointsLotsData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/points/lots';
+};
+
+export type ListMemberPointsLotsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMemberPointsLotsError = ListMemberPointsLotsErrors[keyof ListMemberPointsLotsErrors];
+
+export type ListMemberPointsLotsResponses = {
+    /**
+     * Response List Member Points Lots
+     *
+     * Successful Response
+     */
+    200: Array<PointsLotRead>;
+};
+
+export type ListMemberPointsLotsResponse = ListMemberPointsLotsResponses[keyof ListMemberPointsLotsResponses];
+
+export type RedeemMemberPointsData = {
+    body: PointsRedeem;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/points/redeem';
+};
+
+export type RedeemMemberPointsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type RedeemMemberPointsError = RedeemMemberPointsErrors[keyof RedeemMemberPointsErrors];
+
+export type RedeemMemberPointsResponses = {
+    /**
+     * Successful Response
+     */
+    201: PointsEntryRead;
+};
+
+export type RedeemMemberPointsResponse = RedeemMemberPointsResponses[keyof RedeemMemberPointsResponses];
+
+export type RevealMemberData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/reveal';
+};
+
+export type RevealMemberErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type RevealMemberError = RevealMemberErrors[keyof RevealMemberErrors];
+
+export type RevealMemberResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberPii;
+};
+
+export type RevealMemberResponse = RevealMemberResponses[keyof RevealMemberResponses];
+
+export type SetMemberStatusData = {
+    body: MemberStatusChange;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/status';
+};
+
+export type SetMemberStatusErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SetMemberStatusError = SetMemberStatusErrors[keyof SetMemberStatusErrors];
+
+export type SetMemberStatusResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberRead;
+};
+
+export type SetMemberStatusResponse = SetMemberStatusResponses[keyof SetMemberStatusResponses];
+
+export type ListMemberTierHistoryData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/tier-history';
+};
+
+export type ListMemberTierHistoryErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMemberTierHistoryError = ListMemberTierHistoryErrors[keyof ListMemberTierHistoryErrors];
+
+export type ListMemberTierHistoryResponses = {
+    /**
+     * Response List Member Tier History
+     *
+     * Successful Response
+     */
+    200: Array<TierChangeRead>;
+};
+
+export type ListMemberTierHistoryResponse = ListMemberTierHistoryResponses[keyof ListMemberTierHistoryResponses];
+
+export type GetMemberTierStandingData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/tier-standing';
+};
+
+export type GetMemberTierStandingErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetMemberTierStandingError = GetMemberTierStandingErrors[keyof GetMemberTierStandingErrors];
+
+export type GetMemberTierStandingResponses = {
+    /**
+     * Successful Response
+     */
+    200: TierStanding;
+};
+
+export type GetMemberTierStandingResponse = GetMemberTierStandingResponses[keyof GetMemberTierStandingResponses];
 
 export type ListMessagesData = {
     body?: never;
@@ -10808,6 +13178,98 @@ export type PublicOrderByReceiptResponses = {
 };
 
 export type PublicOrderByReceiptResponse = PublicOrderByReceiptResponses[keyof PublicOrderByReceiptResponses];
+
+export type PublicOrderPaymentData = {
+    body?: never;
+    path: {
+        /**
+         * Token
+         */
+        token: string;
+    };
+    query?: never;
+    url: '/api/v1/public/orders/receipt/{token}/payment';
+};
+
+export type PublicOrderPaymentErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type PublicOrderPaymentError = PublicOrderPaymentErrors[keyof PublicOrderPaymentErrors];
+
+export type PublicOrderPaymentResponses = {
+    /**
+     * Successful Response
+     */
+    200: PhonePaymentRead;
+};
+
+export type PublicOrderPaymentResponse = PublicOrderPaymentResponses[keyof PublicOrderPaymentResponses];
+
+export type PublicPayOrderData = {
+    body: PhonePayIn;
+    path: {
+        /**
+         * Token
+         */
+        token: string;
+    };
+    query?: never;
+    url: '/api/v1/public/orders/receipt/{token}/payments';
+};
+
+export type PublicPayOrderErrors = {
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type PublicPayOrderError = PublicPayOrderErrors[keyof PublicPayOrderErrors];
+
+export type PublicPayOrderResponses = {
+    /**
+     * attempt id seen before: its state
+     */
+    200: PaymentAttemptRead;
+    /**
+     * Successful Response
+     */
+    201: PaymentAttemptRead;
+};
+
+export type PublicPayOrderResponse = PublicPayOrderResponses[keyof PublicPayOrderResponses];
 
 export type ListPurchaseOrdersData = {
     body?: never;
@@ -15033,3 +17495,102 @@ export type UnlockUserResponses = {
 };
 
 export type UnlockUserResponse = UnlockUserResponses[keyof UnlockUserResponses];
+
+export type HealthzData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/healthz';
+};
+
+export type HealthzErrors = {
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type HealthzError = HealthzErrors[keyof HealthzErrors];
+
+export type HealthzResponses = {
+    /**
+     * Response Healthz
+     *
+     * Successful Response
+     */
+    200: {
+        [key: string]: string;
+    };
+};
+
+export type HealthzResponse = HealthzResponses[keyof HealthzResponses];
+
+export type MetricsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/metrics';
+};
+
+export type MetricsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MetricsError = MetricsErrors[keyof MetricsErrors];
+
+export type MetricsResponses = {
+    /**
+     * Prometheus text format
+     */
+    200: unknown;
+};
+
+export type ReadyzData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/readyz';
+};
+
+export type ReadyzErrors = {
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * a dependency is down; `failing` names it
+     */
+    503: unknown;
+};
+
+export type ReadyzError = ReadyzErrors[keyof ReadyzErrors];
+
+export type ReadyzResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};

@@ -1,5 +1,6 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
+import { membersErrorsEn, membersPermissionsEn } from './members.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
 import type { LocaleMessages } from '../types'
@@ -187,7 +188,12 @@ export default {
     builtinNames: { super_admin: 'Super admin', admin: 'Admin', cashier: 'Cashier' },
   },
   permissions: {
-    groups: { system: 'System', catalog: 'Catalog & inventory', orders: 'Orders & payments' },
+    groups: {
+      system: 'System',
+      catalog: 'Catalog & inventory',
+      orders: 'Orders & payments',
+      members: 'Members',
+    },
     codes: {
       user_read: 'View users',
       user_write: 'Manage users',
@@ -221,6 +227,7 @@ export default {
       payment_write: 'Handle payments',
       payment_account_read: 'View payment channel settings',
       payment_account_write: 'Change payment channel settings',
+      ...membersPermissionsEn,
     },
   },
   stores: {
@@ -644,6 +651,7 @@ export default {
   time: { zone: 'Time zone: {tz}' },
   errors: {
     ...ordersErrorsEn,
+    ...membersErrorsEn,
     unknown: 'Something went wrong ({code})',
     fieldReason: '{field} {reason}',
     withDetails: '{title}: {details}',

@@ -1,5 +1,6 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
+import { membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 import { paymentsZhCN } from './payments.zh-CN'
@@ -186,7 +187,7 @@ export default {
     builtinNames: { super_admin: '超级管理员', admin: '管理员', cashier: '收银员' },
   },
   permissions: {
-    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付' },
+    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付', members: '会员' },
     codes: {
       user_read: '查看用户',
       user_write: '管理用户',
@@ -220,6 +221,7 @@ export default {
       payment_write: '处理支付',
       payment_account_read: '查看支付渠道配置',
       payment_account_write: '修改支付渠道配置',
+      ...membersPermissionsZhCN,
     },
   },
   stores: {
@@ -643,6 +645,7 @@ export default {
   time: { zone: '时区：{tz}' },
   errors: {
     ...ordersErrorsZhCN,
+    ...membersErrorsZhCN,
     unknown: '操作失败（{code}）',
     fieldReason: '{field}{reason}',
     withDetails: '{title}：{details}',

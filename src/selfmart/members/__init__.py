@@ -1,0 +1,1 @@
+"""Members: profiles, the points ledger, tiers and what they give."""

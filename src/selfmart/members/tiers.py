@@ -1,0 +1,285 @@
+"""Tiers: their configuration, where a member stands (net spend and paid orders over the
+programme's rolling window), moving members up or down, the tier history, and telling the
+member by SMS through the notify domain (sent after commit)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.iam.actor import Actor
+from selfmart.kit.money import fen_to_yuan
+from selfmart.kit.time import utcnow
+from selfmart.members import points
+from selfmart.members.exceptions import TierInUse, TierNotFound, TierTaken
+from selfmart.members.schemas import ProgramUpdate, TierCreate, TierUpdate
+from selfmart.models import Member, MemberOrder, MemberProgram, MemberTier, MemberTierChange
+from selfmart.notify import service as notify
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    spend_fen: int
+    order_count: int
+
+
+def qualifies(tier: MemberTier, standing: Standing) -> bool:
+    """Whether `standing` meets the tier's thresholds: each set threshold is met at exactly
+    its value ("all": every one, "any": one of them); a tier with none is the entry tier."""
+    checks = []
+    if tier.min_spend_fen is not None:
+        checks.append(standing.spend_fen >= tier.min_spend_fen)
+    if tier.min_orders is not None:
+        checks.append(standing.order_count >= tier.min_orders)
+    if not checks:
+        return True
+    return all(checks) if tier.match == "all" else any(checks)
+
+
+def best_tier(tiers: list[MemberTier], standing: Standing) -> MemberTier | None:
+    """The highest-ranked active tier the standing meets."""
+    for tier in sorted(tiers, key=lambda t: -t.rank):
+        if tier.is_active and qualifies(tier, standing):
+            return tier
+    return None
+
+
+async def active_tiers(session: AsyncSession) -> list[MemberTier]:
+    return list((await session.scalars(select(MemberTier).order_by(MemberTier.rank))).all())
+
+
+async def standing(
+    session: AsyncSession, member_id: int, *, window_days: int, now: datetime | None = None
+) -> Standing:
+    """Net spend and the number of orders with money kept, paid within the window."""
+    since = (now or utcnow()) - timedelta(days=window_days)
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(MemberOrder.net_fen), 0),
+                func.coalesce(func.sum(case((MemberOrder.net_fen > 0, 1), else_=0)), 0),
+            ).where(MemberOrder.member_id == member_id, MemberOrder.paid_at >= since)
+        )
+    ).one()
+    return Standing(int(row[0]), int(row[1]))
+
+
+async def evaluate(
+    session: AsyncSession,
+    member: Member,
+    *,
+    reason: str,
+    allow_down: bool,
+    actor: Actor,
+    order_id: int | None = None,
+    now: datetime | None = None,
+    tiers: list[MemberTier] | None = None,
+    rules: MemberProgram | None = None,
+) -> MemberTierChange | None:
+    """Move the member to the tier they qualify for now: up always, down only when
+    `allow_down`. Records the change, audits it and tells the member; None when unchanged."""
+    now = now or utcnow()
+    rules = rules or await points.program(session)
+    tiers = tiers if tiers is not None else await active_tiers(session)
+    where = await standing(session, member.id, window_days=rules.tier_window_days, now=now)
+    target = best_tier(tiers, where)
+    by_id = {t.id: t for t in tiers}
+    current = by_id.get(member.tier_id) if member.tier_id is not None else None
+    current_rank = current.rank if current is not None else -1
+    target_rank = target.rank if target is not None else -1
+    if target_rank == current_rank:
+        return None
+    if target_rank < current_rank and not allow_down:
+        return None
+    direction = "upgrade" if target_rank > current_rank else "downgrade"
+    change = MemberTierChange(
+        member_id=member.id,
+        from_tier_id=member.tier_id,
+        to_tier_id=target.id if target else None,
+        direction=direction,
+        reason=reason,
+        order_id=order_id,
+        spend_fen=where.spend_fen,
+        order_count=where.order_count,
+        actor_type=actor.kind,
+        actor_name=actor.name,
+        occurred_at=now,
+    )
+    session.add(change)
+    member.tier_id = target.id if target else None
+    member.updated_at = now
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        f"member.tier_{direction}",
+        "member",
+        member.id,
+        before={"tier": current.code if current else None},
+        after={"tier": target.code if target else None},
+        note=reason,
+        label=member.member_no,
+    )
+    await _tell(session, member, target, direction, where)
+    return change
+
+
+async def _tell(
+    session: AsyncSession,
+    member: Member,
+    tier: MemberTier | None,
+    direction: str,
+    where: Standing,
+) -> None:
+    """An SMS to the member (through notify's provider interface, after commit)."""
+    if not member.mobile or member.status != "active" or tier is None:
+        return
+    verb = "升级" if direction == "upgrade" else "调整"
+    try:
+        await notify.send(
+            session,
+            kind=f"member.tier_{direction}",
+            title=f"会员等级{verb}为{tier.name}",
+            body=(
+                f"您的会员等级已{verb}为「{tier.name}」"
+                f"（近期消费 ¥{fen_to_yuan(where.spend_fen)}，{where.order_count} 笔订单）。"
+            ),
+            channels=[],
+            addresses=[("sms", member.mobile)],
+            data={"member_id": member.id, "tier_id": tier.id},
+        )
+    except LookupError:  # no SMS channel configured: the history still holds the change
+        log.info("no sms channel; member %s not told of their tier change", member.id)
+
+
+async def history(session: AsyncSession, member_id: int) -> list[MemberTierChange]:
+    return list(
+        (
+            await session.scalars(
+                select(MemberTierChange)
+                .where(MemberTierChange.member_id == member_id)
+                .order_by(MemberTierChange.id.desc())
+                .limit(200)
+            )
+        ).all()
+    )
+
+
+async def reevaluate_all(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+    after_id: int = 0,
+    limit: int = 1000,
+) -> tuple[int, int]:
+    """One batch of the nightly re-evaluation (members with id > after_id): upgrades always,
+    downgrades when the programme allows them. Returns (last id seen, changes made)."""
+    now = now or utcnow()
+    rules = await points.program(session)
+    tiers = await active_tiers(session)
+    members = (
+        await session.scalars(
+            select(Member)
+            .where(Member.id > after_id, Member.status == "active")
+            .order_by(Member.id)
+            .limit(limit)
+        )
+    ).all()
+    changed = 0
+    for member in members:
+        if await evaluate(
+            session,
+            member,
+            reason="nightly",
+            allow_down=rules.downgrades_enabled,
+            actor=actor,
+            now=now,
+            tiers=tiers,
+            rules=rules,
+        ):
+            changed += 1
+    return (members[-1].id if members else 0), changed
+
+
+# --- configuration ---
+
+
+async def get_tier(session: AsyncSession, tier_id: int) -> MemberTier:
+    tier = await session.get(MemberTier, tier_id)
+    if tier is None:
+        raise TierNotFound(field="tier_id")
+    return tier
+
+
+async def create_tier(session: AsyncSession, body: TierCreate, *, actor: Actor) -> MemberTier:
+    now = utcnow()
+    tier = MemberTier(**body.model_dump(), created_at=now, updated_at=now)
+    session.add(tier)
+    await _flush_unique(session)
+    await audit.record(
+        session, actor, "member_tier.create", "member_tier", tier.id,
+        after=body.model_dump(), label=tier.name,
+    )  # fmt: skip
+    return tier
+
+
+async def update_tier(
+    session: AsyncSession, tier: MemberTier, body: TierUpdate, *, actor: Actor
+) -> MemberTier:
+    changes = body.model_dump(exclude_unset=True)
+    before = {k: getattr(tier, k) for k in changes}
+    for k, v in changes.items():
+        setattr(tier, k, v)
+    tier.updated_at = utcnow()
+    await _flush_unique(session)
+    await audit.record(
+        session, actor, "member_tier.update", "member_tier", tier.id,
+        before=before, after=changes, label=tier.name,
+    )  # fmt: skip
+    return tier
+
+
+async def delete_tier(session: AsyncSession, tier: MemberTier, *, actor: Actor) -> None:
+    held = await session.scalar(select(func.count()).where(Member.tier_id == tier.id))
+    if held:
+        raise TierInUse(f"{held} member(s) hold this tier", field="tier_id")
+    await audit.record(
+        session, actor, "member_tier.delete", "member_tier", tier.id,
+        before={"code": tier.code, "name": tier.name}, label=tier.name,
+    )  # fmt: skip
+    await session.delete(tier)
+    await session.flush()
+
+
+async def _flush_unique(session: AsyncSession) -> None:
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise TierTaken(field="code") from None
+
+
+async def update_program(
+    session: AsyncSession, body: ProgramUpdate, *, actor: Actor
+) -> MemberProgram:
+    rules = await points.program(session)
+    changes = body.model_dump(exclude_unset=True)
+    before = {k: getattr(rules, k) for k in changes}
+    for k, v in changes.items():
+        setattr(rules, k, v)
+    rules.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session, actor, "member_program.update", "member_program", 1,
+        before=before, after=changes, label="member programme",
+    )  # fmt: skip
+    return rules
