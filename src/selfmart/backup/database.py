@@ -80,12 +80,13 @@ def dump(url: str, staging: Path) -> str:
         finally:
             source.close()
         return SQLITE_FILE
+    pg_dump = _tool("pg_dump")  # before anything is written
     target = staging / PG_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
     dsn, env = _libpq(url)
     _run(
         [
-            _tool("pg_dump"),
+            pg_dump,
             "--format=custom",
             "--no-owner",
             "--no-privileges",

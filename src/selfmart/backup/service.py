@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,13 +142,15 @@ def _make(settings: Settings, head: str | None, tables: dict[str, int]) -> Backu
         }
         archive.write(partial, staging, manifest)
         os.replace(partial, final)
-    except OSError as exc:
+    except (OSError, sqlite3.Error) as exc:  # sqlite3: "database or disk is full"
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
-        reason = exc.strerror or str(exc)
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise BackupFailed(
             f"could not write the backup to {root}: {reason}; earlier backups are kept"
         ) from exc
+    except BackupFailed as exc:  # a dump tool failed (pg_dump: "No space left on device")
+        raise BackupFailed(f"{exc.message}; earlier backups are kept") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
