@@ -35,7 +35,9 @@ def test_every_route_declares_access() -> None:
 
 
 def test_public_allowlist_is_short() -> None:
-    assert len(PUBLIC_ROUTES) <= 12
+    # 13 today: health and probes, login, media links, activation, the customer's receipt
+    # page and look-up, the platforms' callbacks, and the phone page's payment state and pay.
+    assert len(PUBLIC_ROUTES) <= 13
 
 
 def _signed(dep: Dependant) -> bool:

@@ -16,6 +16,7 @@ from selfmart.orders.router import router as orders_router
 from selfmart.orders.router import terminal_router as orders_terminal_router
 from selfmart.payments.router import notify_router as payments_notify_router
 from selfmart.payments.router import payments_router as payments_records_router
+from selfmart.payments.router import public_router as payments_public_router
 from selfmart.payments.router import router as payments_router
 from selfmart.payments.router import terminal_router as payments_terminal_router
 from selfmart.purchasing.router import router as purchasing_router
@@ -34,6 +35,7 @@ API_ROUTERS: list[APIRouter] = [
     orders_public_router,
     payments_router,
     payments_records_router,
+    payments_public_router,
     catalog_router,
     inventory_router,
     purchasing_router,

@@ -36,7 +36,7 @@ LIST_PAGES = [
 ]
 
 #: The header cells of the page's tables whose text does not fit: clipped or on two lines.
-BAD_HEADERS = """
+BAD_HEADERS = r"""
 () => {
   const out = []
   for (const cell of document.querySelectorAll('.el-table th.el-table__cell .cell')) {
@@ -65,6 +65,18 @@ BAD_HEADERS = """
 """
 
 
+#: Each table's rows as wide as it shows them (a wider table scrolls sideways and hides columns
+#: behind its fixed action column). The product list is the one exception: eleven columns,
+#: two of them prices with long English headers, do not fit 1,140 px.
+SCROLLS_SIDEWAYS = """
+() => [...document.querySelectorAll('.el-table')].filter((t) => t.offsetParent).some((t) => {
+  const w = t.querySelector('.el-table__body-wrapper .el-scrollbar__wrap')
+  return w !== null && w.scrollWidth > w.clientWidth + 1
+})
+"""
+WIDE_BY_DESIGN = {"/products"}
+
+
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
 def test_no_list_page_clips_or_wraps_a_column_header(page: Page, locale: str) -> None:
     assert page.viewport_size == VIEWPORT
@@ -78,6 +90,8 @@ def test_no_list_page_clips_or_wraps_a_column_header(page: Page, locale: str) ->
         expect(page.locator(".el-loading-mask")).to_have_count(0)
         page.wait_for_timeout(300)  # the table lays its columns out once the rows arrive
         bad = page.evaluate(BAD_HEADERS)
+        if path not in WIDE_BY_DESIGN and page.evaluate(SCROLLS_SIDEWAYS):
+            bad.append("the table scrolls sideways")
         if bad:
             problems[path] = bad
     assert problems == {}, "\n".join(f"{path}: {bad}" for path, bad in problems.items())

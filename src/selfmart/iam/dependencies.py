@@ -47,6 +47,9 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     ("GET", "/api/v1/public/orders/lookup"),
     # Payment platforms' callbacks: believed only once their signature verifies.
     ("POST", "/api/payments/notify/{channel}/{account_id}"),
+    # The phone page pays an unpaid order through the receipt's signed link (rate-limited).
+    ("GET", "/api/v1/public/orders/receipt/{token}/payment"),
+    ("POST", "/api/v1/public/orders/receipt/{token}/payments"),
     # Load balancers' probes; /metrics takes a bearer token or answers loopback only.
     ("GET", "/healthz"),
     ("GET", "/readyz"),

@@ -477,3 +477,64 @@ async def query_locked(
         return ChannelPayment(status="unknown", amount_fen=0, failure_code=exc.code)
     await apply_answer(session, order, payment, answer, actor=actor, reason="requery")
     return answer
+
+
+#: Who pays from the phone page (the customer, holding the receipt's signed link).
+CUSTOMER = Actor(
+    kind="customer", id=None, name="customer (phone page)", permissions=frozenset(), store_ids=None
+)
+#: The channels a phone can pay on (a card needs a reader).
+PHONE_CHANNELS = ("wechat", "alipay")
+
+
+async def phone_state(session: AsyncSession, order_id: int) -> dict[str, Any]:
+    """The phone page's view of paying: what is owed, the channels offered, the last attempt."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    latest = await latest_for_order(session, order.id)
+    if (
+        latest is not None
+        and latest.status == "pending"
+        and (latest.updated_at is None or utcnow() - latest.updated_at >= QUERY_EVERY)
+    ):
+        # Back from the platform's page: ask it rather than wait for the callback.
+        await refresh(session, latest.id, actor=CUSTOMER)
+        order = await session.get(Order, order_id, populate_existing=True)
+        assert order is not None
+    state = await payment_state(session, order)
+    offered = await accounts.offered_channels(session, order.store_id)
+    owed = state["owed_fen"] if order.status in statemachine.UNPAID_STATES else 0
+    return {
+        "order_no": order.order_no,
+        "order_status": order.status,
+        "owed_fen": owed,
+        "channels": [c for c in offered if c in PHONE_CHANNELS] if owed else [],
+        "attempt": state["attempt"],
+    }
+
+
+async def pay_from_phone(
+    session: AsyncSession,
+    order_id: int,
+    *,
+    attempt_id: str,
+    channel: str,
+    client_ip: str,
+    return_url: str,
+) -> dict[str, Any]:
+    """Start (or find again) a phone-page payment: WeChat H5 or Alipay wap; the answer's
+    `pay_url` is the platform's page to open."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound()
+    cmd = PayCommand(
+        attempt_id=attempt_id,
+        channel=channel,
+        mode="h5",
+        client_ip=client_ip,
+        return_url=return_url,
+    )
+    return await pay(
+        session, order_no=order.order_no, store_id=order.store_id, cmd=cmd, actor=CUSTOMER
+    )

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from selfmart.config import get_settings
 from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
@@ -15,7 +16,10 @@ from selfmart.iam.dependencies import CurrentActor, require
 from selfmart.iam.permissions import Perm
 from selfmart.kit.ids import INT32_MAX, INT64_MAX, QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.ratelimit import ORDER_LOOKUP, rate_limited
 from selfmart.models import Payment, PaymentAccount
+from selfmart.orders import receipts
+from selfmart.orders.lookup import OrderNotFound
 from selfmart.payments import accounts, attempts, callbacks, records
 from selfmart.payments.schemas import (
     PaymentAccountCreate,
@@ -27,6 +31,8 @@ from selfmart.payments.schemas import (
     PaymentRead,
     PaymentStartIn,
     PaymentStateRead,
+    PhonePayIn,
+    PhonePaymentRead,
     PlatformChannel,
 )
 from selfmart.terminals.dependencies import SIGNED, TerminalDep
@@ -289,3 +295,59 @@ async def payment_notify(
         session, channel=channel, account_id=account_id, headers=request.headers, body=body
     )
     return Response(answer.body, status_code=answer.status_code, media_type=answer.content_type)
+
+
+# --- the customer's phone page (the receipt's signed link) ---------------------------------------
+
+public_router = APIRouter(prefix="/public/orders", tags=["public"])
+Token = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _order_of(token: str) -> int:
+    order_id = receipts.read_token(token)
+    if order_id is None:
+        raise OrderNotFound()
+    return order_id
+
+
+@public_router.get(
+    "/receipt/{token}/payment",
+    response_model=PhonePaymentRead,
+    operation_id="public_order_payment",
+    responses=error_responses(404, 429),
+    dependencies=[rate_limited(ORDER_LOOKUP)],
+)
+async def public_order_payment(token: Token, session: SessionDep) -> dict[str, Any]:
+    """What the order still owes, the channels its store offers on a phone, the last attempt
+    (the page shows its state when the customer comes back from the platform's page)."""
+    return await attempts.phone_state(session, _order_of(token))
+
+
+@public_router.post(
+    "/receipt/{token}/payments",
+    response_model=PaymentAttemptRead,
+    status_code=201,
+    operation_id="public_pay_order",
+    responses={
+        **error_responses(404, 409, 429),
+        200: {"model": PaymentAttemptRead, "description": "attempt id seen before: its state"},
+    },
+    dependencies=[rate_limited(ORDER_LOOKUP)],
+)
+async def public_pay_order(
+    token: Token, body: PhonePayIn, request: Request, session: SessionDep, response: Response
+) -> dict[str, Any]:
+    """Pay what the order owes from the phone: WeChat Pay H5 or Alipay wap. Open `pay_url`;
+    the platform returns the customer to this page, which reads the payment again."""
+    base = get_settings().public_base_url.rstrip("/")
+    result = await attempts.pay_from_phone(
+        session,
+        _order_of(token),
+        attempt_id=body.attempt_id,
+        channel=body.channel,
+        client_ip=request.client.host if request.client else "127.0.0.1",
+        return_url=f"{base}/r/{token}",
+    )
+    if result["outcome"] == "duplicate":
+        response.status_code = 200
+    return result

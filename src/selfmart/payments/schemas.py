@@ -323,3 +323,24 @@ class PaymentDetail(PaymentRead):
     attempts: list[PaymentRead]
     callbacks: list[PaymentCallbackRead]
     refunds: list[PaymentRefundRead]
+
+
+# --- the customer's phone page ------------------------------------------------------------------
+
+
+class PhonePayIn(InSchema):
+    """Pay what is owed from the phone page: the platform's own page opens (`pay_url`)."""
+
+    #: the page's id for this attempt (a retry after a lost answer sends the same one)
+    attempt_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    channel: Literal["wechat", "alipay"]
+
+
+class PhonePaymentRead(Schema):
+    order_no: str
+    order_status: str
+    owed_fen: int
+    #: the channels the order's store offers on a phone
+    channels: list[str]
+    #: the order's latest platform attempt, if any
+    attempt: PaymentAttemptRead | None

@@ -265,6 +265,7 @@ export default {
     lastSeen: 'Last heartbeat',
     lastIp: 'Last IP',
     appVersion: 'App version',
+    versionAndIp: 'App version · IP',
     keyId: 'Current key',
     neverSeen: 'Never connected',
     statuses: { pending: 'Not activated', active: 'Active', disabled: 'Disabled' },

@@ -259,6 +259,7 @@ export default {
     lastSeen: '最近心跳',
     lastIp: '最近 IP',
     appVersion: '软件版本',
+    versionAndIp: '软件版本 · IP',
     keyId: '当前密钥',
     neverSeen: '从未连接',
     statuses: { pending: '待激活', active: '已激活', disabled: '已停用' },

@@ -1,0 +1,75 @@
+"""The customer's phone page pays an unpaid order through the receipt's signed link (WeChat Pay
+H5 against the sandbox): what is owed and the channels offered, the platform's page to open,
+the order paid when the customer comes back; a forged link and an unoffered channel refused."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.kit.time import utcnow
+from selfmart.models import Payment
+from selfmart.orders import receipts
+from tests.payments.test_terminal_pay import setup
+from tests.payments.wechatpay.support import Sandbox
+
+
+async def test_the_phone_page_pays_what_is_owed(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    _, _, order = await setup(session, wechat)
+    token = receipts.make_token(order.id)
+    base = f"/api/v1/public/orders/receipt/{token}"
+
+    r = await client.get(f"{base}/payment")
+    assert r.status_code == 200, r.text
+    assert (r.json()["owed_fen"], r.json()["channels"], r.json()["attempt"]) == (
+        700,
+        ["wechat"],
+        None,
+    )
+
+    r = await client.post(
+        f"{base}/payments", json={"attempt_id": "phone-0001", "channel": "alipay"}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "channel_not_offered"
+
+    r = await client.post(
+        f"{base}/payments", json={"attempt_id": "phone-0001", "channel": "wechat"}
+    )
+    assert r.status_code == 201, r.text
+    started = r.json()
+    assert (started["mode"], started["state"]) == ("h5", "waiting")
+    assert started["pay_url"].startswith("http")
+    again = await client.post(
+        f"{base}/payments", json={"attempt_id": "phone-0001", "channel": "wechat"}
+    )
+    assert again.status_code == 200
+    assert again.json()["payment_id"] == started["payment_id"]
+
+    # The customer pays on the platform's page and comes back to the receipt page.
+    await asyncio.to_thread(wechat.control, "POST", f"/payments/{started['out_trade_no']}/approve")
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == started["payment_id"])
+        .values(updated_at=utcnow() - timedelta(minutes=1))
+    )
+    r = await client.get(f"{base}/payment")
+    assert r.status_code == 200, r.text
+    assert r.json()["attempt"]["state"] == "paid"
+    assert (r.json()["order_status"], r.json()["owed_fen"], r.json()["channels"]) == ("paid", 0, [])
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("paid", 700)
+
+
+async def test_a_forged_link_pays_nothing(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/public/orders/receipt/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/payments",
+        json={"attempt_id": "phone-0001", "channel": "wechat"},
+    )
+    assert r.status_code == 404
