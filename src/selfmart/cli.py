@@ -147,6 +147,45 @@ def check_analytics() -> None:
     click.echo(f"sales summaries match the orders ({result.checked} store day(s))")
 
 
+@main.command("rebuild-analytics")
+def rebuild_analytics() -> None:
+    """Throw the sales summaries away and compute them again from the raw orders."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.analytics import refresh
+
+    async def run(session: AsyncSession) -> int:
+        return await refresh.rebuild(session)
+
+    days = _with_session(run)
+    click.echo(f"sales summaries rebuilt: {days} store day(s)")
+
+
+@main.command("check-analytics")
+def check_analytics() -> None:
+    """Recompute every sales summary from the raw orders; exit 1 naming any difference."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.analytics.refresh import CheckResult, check
+
+    async def run(session: AsyncSession) -> CheckResult:
+        return await check(session)
+
+    result = _with_session(run)
+    for d in result.differences:
+        click.echo(
+            f"MISMATCH {d.table} store={d.store_id} day={d.day.isoformat()}"
+            f"{' key=' + d.key if d.key else ''} {d.column}: "
+            f"stored={d.stored} raw={d.expected}"
+        )
+    if result.pending:
+        click.echo(f"{result.pending} store day(s) changed since the last refresh, not checked")
+    if result.differences:
+        click.echo(f"{len(result.differences)} summary figure(s) differ from the orders", err=True)
+        sys.exit(1)
+    click.echo(f"sales summaries match the orders ({result.checked} store day(s))")
+
+
 @main.command("create-admin")
 @click.option("--username", required=True, help="login name of the new super admin")
 @click.option(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from selfmart.analytics.router import router as analytics_router
 from selfmart.audit.router import router as audit_router
 from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
@@ -41,6 +42,7 @@ API_ROUTERS: list[APIRouter] = [
     purchasing_router,
     jobs_router,
     members_router,
+    analytics_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

@@ -51,6 +51,10 @@ class Perm(StrEnum):
     PAYMENT_ACCOUNT_READ = "payment_account:read"
     PAYMENT_ACCOUNT_WRITE = "payment_account:write"
 
+    # analytics
+    #: sales statistics, rankings and mixes of the stores one may see
+    ANALYTICS_READ = "analytics:read"
+
     # members
     MEMBER_READ = "member:read"
     MEMBER_WRITE = "member:write"
@@ -112,6 +116,7 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.MEMBER_TIER,
         Perm.MEMBER_EXPORT,
     ],
+    "analytics": [Perm.ANALYTICS_READ],
 }
 
 #: Built-in roles. The super admin has every code and every store.
@@ -142,6 +147,7 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.ORDER_EXPORT,
             Perm.ORDER_PII,
             Perm.PAYMENT_READ,
+            Perm.ANALYTICS_READ,
             Perm.MEMBER_READ,
             Perm.MEMBER_WRITE,
             Perm.MEMBER_PII,

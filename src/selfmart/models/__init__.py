@@ -1,5 +1,6 @@
 """ORM models, one module per aggregate; importing this package registers them all."""
 
+from selfmart.models.analytics import HourCell, MemberDay, ProductDay, RefreshState, SalesDay
 from selfmart.models.audit import AuditLog
 from selfmart.models.catalog import (
     Category,
@@ -66,6 +67,11 @@ from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
     "AlertRoute",
+    "HourCell",
+    "MemberDay",
+    "ProductDay",
+    "RefreshState",
+    "SalesDay",
     "AuditLog",
     "AuthSession",
     "Category",

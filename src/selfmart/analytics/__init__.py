@@ -1,0 +1,1 @@
+"""Analytics: sales summaries per store and local day, and the statistics read from them."""

@@ -1,0 +1,336 @@
+"""Sales figures by day, ISO week and month in the stores' own zones, with the previous period
+and the same period last year beside each; read from the summaries plus the live tail."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.analytics.scope import Scope
+from selfmart.analytics.summaries import excluding
+from selfmart.errors import ValidationFailed
+from selfmart.models import MemberDay, ProductDay, SalesDay
+
+Granularity = Literal["day", "week", "month"]
+
+#: The longest window a request may ask for, in periods.
+MAX_PERIODS: dict[str, int] = {"day": 370, "week": 106, "month": 60}
+
+ADDITIVE = (
+    "orders",
+    "sales_fen",
+    "items",
+    "refunds",
+    "refunds_fen",
+    "member_orders",
+    "member_sales_fen",
+)
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    start: date
+    end: date
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+
+def period_of(day: date, granularity: Granularity) -> Period:
+    if granularity == "day":
+        return Period(day.isoformat(), day, day)
+    if granularity == "week":
+        start = day - timedelta(days=day.weekday())
+        year, week, _ = day.isocalendar()
+        return Period(f"{year}-W{week:02d}", start, start + timedelta(days=6))
+    start = day.replace(day=1)
+    nxt = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return Period(f"{start:%Y-%m}", start, nxt - timedelta(days=1))
+
+
+def previous(p: Period, granularity: Granularity) -> Period:
+    return period_of(p.start - timedelta(days=1), granularity)
+
+
+def last_year(p: Period, granularity: Granularity) -> Period:
+    if granularity == "week":
+        year, week, _ = p.start.isocalendar()
+        try:
+            monday = date.fromisocalendar(year - 1, week, 1)
+        except ValueError:  # week 53 of a year whose previous year had 52
+            monday = date.fromisocalendar(year - 1, 52, 1)
+        return period_of(monday, "week")
+    d = p.start
+    try:
+        same = d.replace(year=d.year - 1)
+    except ValueError:  # 29 February
+        same = d.replace(year=d.year - 1, day=28)
+    return period_of(same, granularity)
+
+
+def periods(first: date, last: date, granularity: Granularity) -> list[Period]:
+    """The periods covering first..last, whole (a week from Monday, a month from the 1st)."""
+    if last < first:
+        raise ValidationFailed("The window ends before it starts", field="end")
+    out: list[Period] = []
+    p = period_of(first, granularity)
+    while p.start <= last:
+        out.append(p)
+        if len(out) > MAX_PERIODS[granularity]:
+            raise ValidationFailed(
+                f"The window is longer than {MAX_PERIODS[granularity]} {granularity}s",
+                field="end",
+            )
+        p = period_of(p.end + timedelta(days=1), granularity)
+    return out
+
+
+def shift_window(ps: list[Period], granularity: Granularity, how: str) -> Period:
+    """The whole window moved back by its own length ("previous") or by a year."""
+    if how == "previous":
+        first = ps[0]
+        for _ in ps:
+            first = previous(first, granularity)
+        last = previous(ps[-1], granularity)
+        for _ in ps[1:]:
+            last = previous(last, granularity)
+        return Period("", first.start, last.end)
+    a, b = last_year(ps[0], granularity), last_year(ps[-1], granularity)
+    return Period("", a.start, b.end)
+
+
+# --- figures -------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    orders: int | None
+    sales_fen: int
+    refunds: int | None
+    refunds_fen: int
+    items: int
+    paying_members: int | None
+    member_sales_fen: int | None
+
+    @property
+    def net_sales_fen(self) -> int:
+        return self.sales_fen - self.refunds_fen
+
+    @property
+    def avg_order_value_fen(self) -> int | None:
+        if not self.orders:
+            return None if self.orders is None else 0
+        return int((Decimal(self.sales_fen) / self.orders).quantize(Decimal(1), ROUND_HALF_UP))
+
+    @property
+    def items_per_order(self) -> Decimal | None:
+        if not self.orders:
+            return None if self.orders is None else Decimal("0.00")
+        return (Decimal(self.items) / self.orders).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "orders": self.orders,
+            "sales_fen": self.sales_fen,
+            "refunds": self.refunds,
+            "refunds_fen": self.refunds_fen,
+            "net_sales_fen": self.net_sales_fen,
+            "avg_order_value_fen": self.avg_order_value_fen,
+            "items": self.items,
+            "items_per_order": self.items_per_order,
+            "paying_members": self.paying_members,
+            "member_sales_fen": self.member_sales_fen,
+        }
+
+
+class DayTable:
+    """Additive figures per local day for a scope over a range, and distinct paying members
+    over any sub-range, with the live tail in place of the stored rows it replaces."""
+
+    def __init__(self, session: AsyncSession, scope: Scope, first: date, last: date) -> None:
+        self.session = session
+        self.scope = scope
+        self.first = first
+        self.last = last
+        self.days: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ADDITIVE, 0))
+        self.live_keys = scope.live_keys(first, last)
+        #: distinct paying members of each day, from the stored rows
+        self.day_members: dict[date, int] = {}
+
+    async def load(self) -> DayTable:
+        scope = self.scope
+        if not scope.store_ids:
+            return self
+        if scope.kind == "sales":
+            m = SalesDay
+            cols = [func.sum(getattr(m, c)).label(c) for c in ADDITIVE]
+            stmt = select(m.day, *cols).where(*self._where(m)).group_by(m.day)
+            for r in (await self.session.execute(stmt)).all():
+                row = self.days[r.day]
+                for c in ADDITIVE:
+                    row[c] += int(getattr(r, c) or 0)
+            md = MemberDay
+            per_day = (
+                select(md.day, func.count(func.distinct(md.member_id)).label("n"))
+                .where(*self._where(md))
+                .group_by(md.day)
+            )
+            for r in (await self.session.execute(per_day)).all():
+                self.day_members[r.day] = int(r.n)
+            for (store_id, day), live in scope.live.sales.items():
+                if store_id in scope.store_ids and self.first <= day <= self.last:
+                    row = self.days[day]
+                    for c in ADDITIVE:
+                        row[c] += live[c]
+        else:
+            p = ProductDay
+            stmt = (
+                select(
+                    p.day,
+                    func.sum(p.orders).label("orders"),
+                    func.sum(p.sales_fen).label("sales_fen"),
+                    func.sum(p.quantity).label("items"),
+                    func.sum(p.refund_qty).label("refunds"),
+                    func.sum(p.refunds_fen).label("refunds_fen"),
+                )
+                .where(*self._where(p), self._product_filter(p))
+                .group_by(p.day)
+            )
+            for r in (await self.session.execute(stmt)).all():
+                row = self.days[r.day]
+                for c in ("orders", "sales_fen", "items", "refunds", "refunds_fen"):
+                    row[c] += int(getattr(r, c) or 0)
+            for (store_id, day, product_id), live in scope.live.products.items():
+                if (
+                    store_id in scope.store_ids
+                    and self.first <= day <= self.last
+                    and self._product_matches(product_id, live["category_id"])
+                ):
+                    row = self.days[day]
+                    row["orders"] += live["orders"]
+                    row["sales_fen"] += live["sales_fen"]
+                    row["items"] += live["quantity"]
+                    row["refunds"] += live["refund_qty"]
+                    row["refunds_fen"] += live["refunds_fen"]
+        return self
+
+    def _where(self, model: Any) -> list[Any]:
+        return [
+            model.store_id.in_(self.scope.store_ids),
+            model.day >= self.first,
+            model.day <= self.last,
+            excluding(model, self.live_keys),
+        ]
+
+    def _product_filter(self, p: type[ProductDay]) -> Any:
+        if self.scope.product_id is not None:
+            return p.product_id == self.scope.product_id
+        return p.category_id.in_(self.scope.category_ids or [])
+
+    def _product_matches(self, product_id: int, category_id: int) -> bool:
+        if self.scope.product_id is not None:
+            return product_id == self.scope.product_id
+        return category_id in (self.scope.category_ids or [])
+
+    async def members(self, first: date, last: date) -> int | None:
+        """Distinct paying members over first..last (None for a product or a category)."""
+        if self.scope.kind != "sales":
+            return None
+        if not self.scope.store_ids:
+            return 0
+        if first == last and not any(k[1] == first for k in self.live_keys):
+            return self.day_members.get(first, 0)
+        live = {
+            member_id
+            for (store_id, day, member_id) in self.scope.live.members
+            if store_id in self.scope.store_ids and first <= day <= last
+        }
+        m = MemberDay
+        where = [
+            m.store_id.in_(self.scope.store_ids),
+            m.day >= first,
+            m.day <= last,
+            excluding(m, self.live_keys),
+        ]
+        count = int(
+            await self.session.scalar(select(func.count(func.distinct(m.member_id))).where(*where))
+            or 0
+        )
+        if live:
+            already = set(
+                (
+                    await self.session.scalars(
+                        select(m.member_id).where(*where, m.member_id.in_(sorted(live))).distinct()
+                    )
+                ).all()
+            )
+            count += len(live - already)
+        return count
+
+    async def figures(self, first: date, last: date) -> Figures:
+        total = dict.fromkeys(ADDITIVE, 0)
+        d = first
+        while d <= last:
+            row = self.days.get(d)
+            if row is not None:
+                for c in ADDITIVE:
+                    total[c] += row[c]
+            d += timedelta(days=1)
+        kind = self.scope.kind
+        return Figures(
+            orders=None if kind == "category" else total["orders"],
+            sales_fen=total["sales_fen"],
+            refunds=total["refunds"] if kind == "sales" else None,
+            refunds_fen=total["refunds_fen"],
+            items=total["items"],
+            paying_members=await self.members(first, last),
+            member_sales_fen=total["member_sales_fen"] if kind == "sales" else None,
+        )
+
+
+async def series(
+    session: AsyncSession, scope: Scope, *, first: date, last: date, granularity: Granularity
+) -> dict[str, Any]:
+    """Each period of the window with its previous period and the same period last year, and
+    the window's totals beside the previous window and the same window last year."""
+    ps = periods(first, last, granularity)
+    prev_window = shift_window(ps, granularity, "previous")
+    year_window = shift_window(ps, granularity, "last_year")
+    lo = min(prev_window.start, year_window.start, ps[0].start)
+    hi = ps[-1].end
+    table = await DayTable(session, scope, lo, hi).load()
+    rows = []
+    for p in ps:
+        pp, ly = previous(p, granularity), last_year(p, granularity)
+        rows.append(
+            {
+                "period": p.label,
+                "start": p.start,
+                "end": p.end,
+                "current": (await table.figures(p.start, p.end)).as_dict(),
+                "previous": (await table.figures(pp.start, pp.end)).as_dict(),
+                "last_year": (await table.figures(ly.start, ly.end)).as_dict(),
+            }
+        )
+    return {
+        "granularity": granularity,
+        "scope": scope.kind if scope.kind != "sales" else "stores",
+        "store_ids": scope.store_ids,
+        "start": ps[0].start,
+        "end": ps[-1].end,
+        "periods": rows,
+        "total": {
+            "start": ps[0].start,
+            "end": ps[-1].end,
+            "current": (await table.figures(ps[0].start, ps[-1].end)).as_dict(),
+            "previous": (await table.figures(prev_window.start, prev_window.end)).as_dict(),
+            "last_year": (await table.figures(year_window.start, year_window.end)).as_dict(),
+        },
+    }

@@ -1,0 +1,107 @@
+"""Request and response bodies of the statistics API. Money in fen; days are local dates in
+each store's own zone."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from selfmart.kit.schema import Schema
+
+
+class Figures(Schema):
+    """A period's figures. For a product: orders are orders with the product, items its units,
+    refunds_fen what its refund lines gave back. For a category: orders, refund counts and
+    members are not additive over its products, so they are null."""
+
+    orders: int | None
+    sales_fen: int
+    #: succeeded refunds (null for a product or a category)
+    refunds: int | None
+    refunds_fen: int
+    net_sales_fen: int
+    #: sales over orders, rounded half up to the fen (null when there are no orders to divide by)
+    avg_order_value_fen: int | None
+    items: int
+    items_per_order: Decimal | None
+    #: distinct members who paid for at least one order (null for a product or a category)
+    paying_members: int | None
+    member_sales_fen: int | None
+
+
+class PeriodFigures(Schema):
+    period: str
+    start: date
+    end: date
+    current: Figures
+    previous: Figures
+    last_year: Figures
+
+
+class WindowFigures(Schema):
+    start: date
+    end: date
+    current: Figures
+    #: the same number of periods just before
+    previous: Figures
+    #: the same periods a year before
+    last_year: Figures
+
+
+class SalesSeries(Schema):
+    granularity: str
+    #: stores | category | product
+    scope: str
+    store_ids: list[int]
+    #: the window widened to whole periods
+    start: date
+    end: date
+    periods: list[PeriodFigures]
+    total: WindowFigures
+
+
+class TodayFigures(Schema):
+    """Today so far in each store's own zone, including orders the summaries have not taken
+    in yet."""
+
+    as_of: datetime
+    store_ids: list[int]
+    figures: Figures
+
+
+class ProductRank(Schema):
+    product_id: int
+    name: str
+    spec: str
+    orders: int
+    quantity: int
+    sales_fen: int
+    refund_qty: int
+    refunds_fen: int
+    net_sales_fen: int
+
+
+class CategoryShare(Schema):
+    #: the top-level category; null for products in none
+    category_id: int | None
+    name: str | None
+    quantity: int
+    sales_fen: int
+    refunds_fen: int
+    net_sales_fen: int
+    #: share of the window's net sales in basis points (10000 = 100%)
+    share_bp: int
+
+
+class HeatCell(Schema):
+    #: ISO weekday, 1 = Monday
+    weekday: int
+    hour: int
+    orders: int
+    sales_fen: int
+
+
+class PaymentShare(Schema):
+    payment_method: str
+    orders: int
+    sales_fen: int

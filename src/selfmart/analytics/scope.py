@@ -1,0 +1,97 @@
+"""What a statistic covers: the stores (the caller's, narrowed to a city or one store), and
+optionally a product or a category with everything below it; plus the live tail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.analytics import refresh, summaries
+from selfmart.analytics.summaries import Key, Summary
+from selfmart.catalog import repository as catalog_repo
+from selfmart.catalog.exceptions import CategoryNotFound, ProductNotFound, StoreNotFound
+from selfmart.iam.actor import Actor
+from selfmart.models import Category, Product, Store, StoreProduct
+
+
+@dataclass
+class Scope:
+    store_ids: list[int]
+    #: store id -> time zone
+    zones: dict[int, str]
+    product_id: int | None = None
+    #: the category and every category below it
+    category_ids: list[int] | None = None
+    #: store days changed since the last refresh, recomputed from the raw orders
+    live: Summary = field(default_factory=Summary)
+
+    @property
+    def kind(self) -> str:
+        if self.product_id is not None:
+            return "product"
+        if self.category_ids is not None:
+            return "category"
+        return "sales"
+
+    def live_keys(self, first: date, last: date) -> list[Key]:
+        return [k for k in self.live.keys if first <= k[1] <= last]
+
+
+async def resolve(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    store_id: int | None = None,
+    city: str | None = None,
+    product_id: int | None = None,
+    category_id: int | None = None,
+) -> Scope:
+    """The scope, or a 404 for a store, product or category the caller may not see (the same
+    answer as for one that does not exist, so nothing leaks across stores)."""
+    stmt = select(Store.id, Store.timezone)
+    if actor.store_ids is not None:
+        stmt = stmt.where(Store.id.in_(sorted(actor.store_ids)))
+    if store_id is not None:
+        stmt = stmt.where(Store.id == store_id)
+    if city is not None:
+        stmt = stmt.where(Store.city == city)
+    rows = (await session.execute(stmt.order_by(Store.id))).all()
+    if store_id is not None and not rows:
+        raise StoreNotFound(field="store_id")
+    scope = Scope(
+        store_ids=[r.id for r in rows],
+        zones={r.id: r.timezone or "Asia/Shanghai" for r in rows},
+    )
+    if product_id is not None:
+        found = await session.scalar(select(Product.id).where(Product.id == product_id))
+        if found is not None and actor.store_ids is not None:
+            found = await session.scalar(
+                select(StoreProduct.product_id)
+                .where(
+                    StoreProduct.product_id == product_id,
+                    StoreProduct.store_id.in_(sorted(actor.store_ids)),
+                )
+                .limit(1)
+            )
+        if found is None:
+            raise ProductNotFound(field="product_id")
+        scope.product_id = product_id
+    if category_id is not None:
+        if await session.scalar(select(Category.id).where(Category.id == category_id)) is None:
+            raise CategoryNotFound(field="category_id")
+        scope.category_ids = await catalog_repo.subtree_ids(session, [category_id])
+    return scope
+
+
+async def with_live(session: AsyncSession, scope: Scope) -> Scope:
+    """Recompute the scope's store days that changed since the last refresh (the tail the
+    summaries do not hold yet), so every figure is as of now."""
+    mark = await refresh.high_water(session)
+    keys, _, _ = await refresh.pending_days(session, mark)
+    mine = set(scope.store_ids)
+    keys = {k for k in keys if k[0] in mine}
+    scope.live = await summaries.compute(session, keys)
+    return scope

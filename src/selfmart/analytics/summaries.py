@@ -1,0 +1,436 @@
+"""The sales summaries: a store's local day recomputed from its raw orders and refunds.
+
+One function (`compute`) says what every summary row holds; the refresh job, the rebuild, the
+live tail of the statistics and `selfmart check-analytics` all use it, so a summary row is by
+construction what the raw data says for its store and day.
+
+What counts (docs/analytics.md):
+- a sale is an order with a payment (`paid_at`) that was not cancelled or closed, counted on the
+  local day of `paid_at` in its store's zone, for its `total_fen`;
+- a refund is a succeeded refund of such an order, counted on the local day it went through
+  (`completed_at`), for its `amount_fen`; by product, through its refund lines;
+- items are units sold less units taken off the bill before payment.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, func, insert, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.models import (
+    HourCell,
+    MemberDay,
+    Order,
+    OrderLine,
+    Product,
+    ProductDay,
+    Refund,
+    RefundLine,
+    SalesDay,
+    Store,
+)
+
+#: Orders in these states were never a sale (a late payment of a closed order is given back).
+NOT_SALES = ("cancelled", "closed")
+#: Rows read per IN (...) list.
+CHUNK = 900
+
+Key = tuple[int, date]
+Row = dict[str, int]
+
+SALES_FIELDS = (
+    "orders",
+    "sales_fen",
+    "items",
+    "member_orders",
+    "member_sales_fen",
+    "refunds",
+    "refunds_fen",
+)
+PRODUCT_FIELDS = ("orders", "quantity", "sales_fen", "refund_qty", "refunds_fen")
+MEMBER_FIELDS = ("orders", "sales_fen")
+HOUR_FIELDS = ("orders", "sales_fen")
+
+
+@dataclass
+class Summary:
+    """Summary rows keyed by their primary keys; `keys` are the store days it covers (a store
+    day with no sale and no refund has no rows: zeros, not gaps, are the reader's job)."""
+
+    keys: set[Key] = field(default_factory=set)
+    sales: dict[Key, Row] = field(default_factory=dict)
+    #: (store, day, product) -> row, with "category_id" (or -1 for none)
+    products: dict[tuple[int, date, int], Row] = field(default_factory=dict)
+    members: dict[tuple[int, date, int], Row] = field(default_factory=dict)
+    hours: dict[tuple[int, date, int, str], Row] = field(default_factory=dict)
+
+
+def _row(fields: Sequence[str]) -> Row:
+    return dict.fromkeys(fields, 0)
+
+
+def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants a local day starts and ends at (23 or 25 hours across DST)."""
+    start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+    nxt = day + timedelta(days=1)
+    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def _runs(days: Iterable[date]) -> Iterator[tuple[date, date]]:
+    """Consecutive days as (first, last) runs, at most 31 days each."""
+    first: date | None = None
+    last: date | None = None
+    for d in sorted(set(days)):
+        if first is not None and last is not None and d == last + timedelta(days=1):
+            if (d - first).days < 31:
+                last = d
+                continue
+        if first is not None and last is not None:
+            yield first, last
+        first = last = d
+    if first is not None and last is not None:
+        yield first, last
+
+
+def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+async def store_zones(
+    session: AsyncSession, store_ids: Iterable[int] | None = None
+) -> dict[int, str]:
+    stmt = select(Store.id, Store.timezone)
+    if store_ids is not None:
+        stmt = stmt.where(Store.id.in_(list(store_ids)))
+    return {r.id: r.timezone or "Asia/Shanghai" for r in (await session.execute(stmt)).all()}
+
+
+async def compute(session: AsyncSession, keys: Iterable[Key]) -> Summary:
+    """Every summary row of the given store days, from the raw orders and refunds."""
+    out = Summary(keys=set(keys))
+    by_store: dict[int, list[date]] = defaultdict(list)
+    for store_id, day in out.keys:
+        by_store[store_id].append(day)
+    zones = await store_zones(session, by_store)
+    for store_id, days in by_store.items():
+        tz = ZoneInfo(zones.get(store_id, "Asia/Shanghai"))
+        for first, last in _runs(days):
+            start, _ = local_day_bounds(first, tz)
+            _, end = local_day_bounds(last, tz)
+            await _compute_run(session, out, store_id, tz, start, end)
+    return out
+
+
+async def _compute_run(
+    session: AsyncSession, out: Summary, store_id: int, tz: ZoneInfo, start: datetime, end: datetime
+) -> None:
+    orders = (
+        await session.execute(
+            select(
+                Order.id, Order.paid_at, Order.total_fen, Order.member_id, Order.payment_method
+            ).where(
+                Order.store_id == store_id,
+                Order.paid_at >= start,
+                Order.paid_at < end,
+                Order.status.not_in(NOT_SALES),
+            )
+        )
+    ).all()
+    order_day: dict[int, date] = {}
+    for o in orders:
+        assert o.paid_at is not None
+        local = o.paid_at.astimezone(tz)
+        day = local.date()
+        if (store_id, day) not in out.keys:
+            continue
+        order_day[o.id] = day
+        s = out.sales.setdefault((store_id, day), _row(SALES_FIELDS))
+        s["orders"] += 1
+        s["sales_fen"] += o.total_fen
+        if o.member_id is not None:
+            s["member_orders"] += 1
+            s["member_sales_fen"] += o.total_fen
+            m = out.members.setdefault((store_id, day, o.member_id), _row(MEMBER_FIELDS))
+            m["orders"] += 1
+            m["sales_fen"] += o.total_fen
+        h = out.hours.setdefault(
+            (store_id, day, local.hour, o.payment_method or "unknown"), _row(HOUR_FIELDS)
+        )
+        h["orders"] += 1
+        h["sales_fen"] += o.total_fen
+
+    lines: list[Any] = []
+    ids = list(order_day)
+    for chunk in _chunks(ids):
+        lines.extend(
+            (
+                await session.execute(
+                    select(
+                        OrderLine.order_id,
+                        OrderLine.product_id,
+                        (OrderLine.quantity - OrderLine.cancelled_qty).label("qty"),
+                        (OrderLine.amount_fen - OrderLine.cancelled_fen).label("amount"),
+                    ).where(OrderLine.order_id.in_(chunk))
+                )
+            ).all()
+        )
+
+    refunds = (
+        await session.execute(
+            select(
+                Refund.id,
+                Refund.amount_fen,
+                func.coalesce(Refund.completed_at, Refund.created_at).label("at"),
+            )
+            .join(Order, Order.id == Refund.order_id)
+            .where(
+                Refund.store_id == store_id,
+                Refund.status == "succeeded",
+                Order.status.not_in(NOT_SALES),
+                or_(
+                    and_(Refund.completed_at >= start, Refund.completed_at < end),
+                    and_(
+                        Refund.completed_at.is_(None),
+                        Refund.created_at >= start,
+                        Refund.created_at < end,
+                    ),
+                ),
+            )
+        )
+    ).all()
+    refund_day: dict[int, date] = {}
+    for r in refunds:
+        at = r.at if isinstance(r.at, datetime) else datetime.fromisoformat(str(r.at))
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        day = at.astimezone(tz).date()
+        if (store_id, day) not in out.keys:
+            continue
+        refund_day[r.id] = day
+        s = out.sales.setdefault((store_id, day), _row(SALES_FIELDS))
+        s["refunds"] += 1
+        s["refunds_fen"] += r.amount_fen
+    refund_lines: list[Any] = []
+    for chunk in _chunks(list(refund_day)):
+        refund_lines.extend(
+            (
+                await session.execute(
+                    select(
+                        RefundLine.refund_id,
+                        OrderLine.product_id,
+                        RefundLine.quantity,
+                        RefundLine.amount_fen,
+                    )
+                    .join(OrderLine, OrderLine.id == RefundLine.order_line_id)
+                    .where(RefundLine.refund_id.in_(chunk))
+                )
+            ).all()
+        )
+
+    product_ids = sorted({ln.product_id for ln in lines} | {ln.product_id for ln in refund_lines})
+    category: dict[int, int | None] = {}
+    for chunk in _chunks(product_ids):
+        for prod in (
+            await session.execute(
+                select(Product.id, Product.category_id).where(Product.id.in_(chunk))
+            )
+        ).all():
+            category[prod.id] = prod.category_id
+
+    seen: set[tuple[int, int]] = set()
+    for ln in lines:
+        day = order_day[ln.order_id]
+        out.sales[(store_id, day)]["items"] += ln.qty
+        p = _product_row(out, store_id, day, ln.product_id, category)
+        if (ln.order_id, ln.product_id) not in seen:
+            seen.add((ln.order_id, ln.product_id))
+            p["orders"] += 1
+        p["quantity"] += ln.qty
+        p["sales_fen"] += ln.amount
+    for rl in refund_lines:
+        day = refund_day[rl.refund_id]
+        p = _product_row(out, store_id, day, rl.product_id, category)
+        p["refund_qty"] += rl.quantity
+        p["refunds_fen"] += rl.amount_fen
+
+
+def _product_row(
+    out: Summary, store_id: int, day: date, product_id: int, category: dict[int, int | None]
+) -> Row:
+    key = (store_id, day, product_id)
+    row = out.products.get(key)
+    if row is None:
+        row = _row(PRODUCT_FIELDS)
+        cat = category.get(product_id)
+        row["category_id"] = -1 if cat is None else cat
+        out.products[key] = row
+    return row
+
+
+# --- reading and writing stored rows -------------------------------------------------------
+
+
+def _key_condition(model: Any, keys: Iterable[Key]) -> Any:
+    by_store: dict[int, list[date]] = defaultdict(list)
+    for store_id, day in keys:
+        by_store[store_id].append(day)
+    return or_(
+        *(and_(model.store_id == s, model.day.in_(sorted(days))) for s, days in by_store.items())
+    )
+
+
+def excluding(model: Any, keys: Iterable[Key]) -> Any:
+    """A WHERE condition leaving out the given store days (the live tail replaces them)."""
+    keys = list(keys)
+    return not_(_key_condition(model, keys)) if keys else and_(True)
+
+
+async def stored(session: AsyncSession, keys: Iterable[Key]) -> Summary:
+    """The summary rows stored for these store days, in the shape `compute` returns."""
+    out = Summary(keys=set(keys))
+    if not out.keys:
+        return out
+    batches = [sorted(out.keys)[i : i + 200] for i in range(0, len(out.keys), 200)]
+    for batch in batches:
+        for s in (
+            await session.scalars(select(SalesDay).where(_key_condition(SalesDay, batch)))
+        ).all():
+            out.sales[(s.store_id, s.day)] = {f: getattr(s, f) for f in SALES_FIELDS}
+        for p in (
+            await session.scalars(select(ProductDay).where(_key_condition(ProductDay, batch)))
+        ).all():
+            row = {f: getattr(p, f) for f in PRODUCT_FIELDS}
+            row["category_id"] = -1 if p.category_id is None else p.category_id
+            out.products[(p.store_id, p.day, p.product_id)] = row
+        for m in (
+            await session.scalars(select(MemberDay).where(_key_condition(MemberDay, batch)))
+        ).all():
+            out.members[(m.store_id, m.day, m.member_id)] = {
+                f: getattr(m, f) for f in MEMBER_FIELDS
+            }
+        for h in (
+            await session.scalars(select(HourCell).where(_key_condition(HourCell, batch)))
+        ).all():
+            out.hours[(h.store_id, h.day, h.hour, h.payment_method)] = {
+                f: getattr(h, f) for f in HOUR_FIELDS
+            }
+    return out
+
+
+async def replace(session: AsyncSession, summary: Summary) -> None:
+    """Store `summary` in place of whatever the tables held for its store days."""
+    keys = sorted(summary.keys)
+    for i in range(0, len(keys), 200):
+        batch = keys[i : i + 200]
+        for model in (SalesDay, ProductDay, MemberDay, HourCell):
+            await session.execute(
+                delete(model)
+                .where(_key_condition(model, batch))
+                .execution_options(synchronize_session=False)
+            )
+    rows: list[tuple[Any, list[dict[str, Any]]]] = [
+        (SalesDay, [{"store_id": s, "day": d, **r} for (s, d), r in summary.sales.items()]),
+        (
+            ProductDay,
+            [
+                {
+                    "store_id": s,
+                    "day": d,
+                    "product_id": p,
+                    **r,
+                    "category_id": None if r["category_id"] == -1 else r["category_id"],
+                }
+                for (s, d, p), r in summary.products.items()
+            ],
+        ),
+        (
+            MemberDay,
+            [
+                {"store_id": s, "day": d, "member_id": m, **r}
+                for (s, d, m), r in summary.members.items()
+            ],
+        ),
+        (
+            HourCell,
+            [
+                {"store_id": s, "day": d, "hour": h, "payment_method": pm, **r}
+                for (s, d, h, pm), r in summary.hours.items()
+            ],
+        ),
+    ]
+    for model, values in rows:
+        for i in range(0, len(values), 500):
+            await session.execute(insert(model), values[i : i + 500])
+
+
+async def days_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> set[Key]:
+    """The store days an order's figures fall on: the day it was paid and its refunds' days."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return set()
+    zones = await store_zones(session)
+    keys: set[Key] = set()
+    for chunk in _chunks(ids):
+        for o in (
+            await session.execute(
+                select(Order.store_id, Order.paid_at).where(
+                    Order.id.in_(chunk), Order.paid_at.is_not(None)
+                )
+            )
+        ).all():
+            keys.add((o.store_id, _local_day(o.paid_at, zones.get(o.store_id))))
+        for r in (
+            await session.execute(
+                select(
+                    Refund.store_id,
+                    func.coalesce(Refund.completed_at, Refund.created_at).label("at"),
+                ).where(Refund.order_id.in_(chunk), Refund.status == "succeeded")
+            )
+        ).all():
+            keys.add((r.store_id, _local_day(r.at, zones.get(r.store_id))))
+    return keys
+
+
+def _local_day(at: Any, zone: str | None) -> date:
+    moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(zone or "Asia/Shanghai")).date()
+
+
+async def all_days(session: AsyncSession) -> set[Key]:
+    """Every store day with a sale or a refund in the raw data."""
+    zones = await store_zones(session)
+    keys: set[Key] = set()
+    result = await session.stream(
+        select(Order.store_id, Order.paid_at).where(
+            Order.paid_at.is_not(None), Order.status.not_in(NOT_SALES)
+        )
+    )
+    async for o in result:
+        keys.add((o.store_id, _local_day(o.paid_at, zones.get(o.store_id))))
+    refunds = await session.stream(
+        select(
+            Refund.store_id, func.coalesce(Refund.completed_at, Refund.created_at).label("at")
+        ).where(Refund.status == "succeeded")
+    )
+    async for r in refunds:
+        keys.add((r.store_id, _local_day(r.at, zones.get(r.store_id))))
+    return keys
+
+
+async def stored_days(session: AsyncSession) -> set[Key]:
+    keys: set[Key] = set()
+    for model in (SalesDay, ProductDay, MemberDay, HourCell):
+        for r in (await session.execute(select(model.store_id, model.day).distinct())).all():
+            keys.add((r.store_id, r.day))
+    return keys

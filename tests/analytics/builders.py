@@ -1,0 +1,91 @@
+"""Builders for analytics tests: orders paid at a chosen instant, and refunds that went through
+on a chosen instant, with exactly the totals the tests add up."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.models import Order, OrderLine, Payment, Product, Refund, RefundLine, Store
+from tests.orders.builders import make_order
+
+
+async def sale(
+    session: AsyncSession,
+    store: Store,
+    lines: list[tuple[Product, int]],
+    *,
+    paid_at: datetime | None,
+    status: str = "paid",
+    member_id: int | None = None,
+    method: str = "wechat",
+    created_at: datetime | None = None,
+) -> Order:
+    """An order created at `created_at` (default: paid_at) and paid at `paid_at`."""
+    created = created_at or paid_at
+    assert created is not None
+    order = await make_order(
+        session, store, lines, status=status, created_at=created, paid=paid_at is not None
+    )
+    await session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(
+            paid_at=paid_at,
+            member_id=member_id,
+            payment_method=method if paid_at else None,
+            updated_at=paid_at or created,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(order)
+    return order
+
+
+async def refund(
+    session: AsyncSession, order: Order, product: Product, quantity: int, *, at: datetime
+) -> Refund:
+    """A succeeded refund of `quantity` units of `product` in `order`, completed at `at`."""
+    line = await session.scalar(
+        select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.product_id == product.id)
+    )
+    payment = await session.scalar(select(Payment).where(Payment.order_id == order.id))
+    assert line is not None
+    assert payment is not None
+    amount = line.unit_price_fen * quantity
+    record = Refund(
+        order_id=order.id,
+        payment_id=payment.id,
+        store_id=order.store_id,
+        channel="manual",
+        status="succeeded",
+        amount_fen=amount,
+        reason="破损",
+        created_at=at,
+        completed_at=at,
+        actor_type="user",
+        actor_name="test",
+    )
+    session.add(record)
+    await session.flush()
+    session.add(
+        RefundLine(
+            refund_id=record.id,
+            order_line_id=line.id,
+            quantity=quantity,
+            amount_fen=amount,
+            disposition="restock",
+        )
+    )
+    line.refunded_qty += quantity
+    line.refunded_fen += amount
+    await session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(refunded_fen=Order.refunded_fen + amount, status="partially_refunded")
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+    return record

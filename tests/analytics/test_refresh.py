@@ -1,0 +1,123 @@
+"""The summaries follow the orders: the refresh job recomputes the days that changed (twice
+gives the same rows), the statistics include the tail it has not taken in yet, and the check
+names any summary figure that differs from the raw orders."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.analytics import refresh
+from selfmart.kit.time import clock_at, utcnow
+from selfmart.models import OrderLine, ProductDay, SalesDay
+from tests.analytics.builders import sale
+from tests.analytics.test_statistics import utc
+from tests.builders import auth_headers, make_store, make_user
+from tests.orders.builders import make_order, make_product
+
+
+async def _rows(session: AsyncSession) -> list[tuple[object, ...]]:
+    rows = await session.execute(
+        select(
+            SalesDay.store_id,
+            SalesDay.day,
+            SalesDay.orders,
+            SalesDay.sales_fen,
+            SalesDay.refunds,
+            SalesDay.refunds_fen,
+            SalesDay.items,
+        ).order_by(SalesDay.day)
+    )
+    return [tuple(r) for r in rows.all()]
+
+
+async def test_paid_and_refunded_orders_reach_the_summaries_and_today(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session, timezone="Asia/Shanghai")
+    cola = await make_product(session, stores=[store], price_fen=350)
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+    await refresh.rebuild(session)
+    today = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+    order = await make_order(session, store, [(cola, 2)])
+    unpaid = await make_order(session, store, [(cola, 7)])
+    r = await client.post(f"/api/v1/orders/{order.id}/payments", json={}, headers=h)
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"/api/v1/orders/{unpaid.id}/cancel", json={"reason": "顾客放弃"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+
+    # Not refreshed yet: the summaries hold nothing, the statistics already show the sale.
+    assert await _rows(session) == []
+    r = await client.get("/api/v1/analytics/today", headers=h)
+    assert r.status_code == 200, r.text
+    live = r.json()["figures"]
+    assert (live["orders"], live["sales_fen"], live["items"], live["refunds_fen"]) == (1, 700, 2, 0)
+
+    assert await refresh.refresh(session) == 1
+    assert await _rows(session) == [(store.id, today, 1, 700, 0, 0, 2)]
+    # Again: the same rows, nothing counted twice.
+    await refresh.refresh(session)
+    assert await _rows(session) == [(store.id, today, 1, 700, 0, 0, 2)]
+
+    line = await session.scalar(select(OrderLine).where(OrderLine.order_id == order.id))
+    assert line is not None
+    r = await client.post(
+        f"/api/v1/orders/{order.id}/refunds",
+        json={"lines": [{"line_id": line.id, "quantity": 1}], "reason": "破损"},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    r = await client.get(
+        "/api/v1/analytics/sales",
+        params={"start": today.isoformat(), "end": today.isoformat()},
+        headers=h,
+    )
+    now = r.json()["periods"][0]["current"]
+    assert (now["orders"], now["sales_fen"], now["refunds"], now["refunds_fen"]) == (1, 700, 1, 350)
+    assert now["net_sales_fen"] == 350
+
+    # Ten minutes on, the mark passes these changes: nothing is left pending.
+    with clock_at(utcnow() + timedelta(minutes=11)):
+        await refresh.refresh(session)
+    assert await _rows(session) == [(store.id, today, 1, 700, 1, 350, 2)]
+    result = await refresh.check(session)
+    assert (result.differences, result.pending, result.checked) == ([], 0, 1)
+
+
+async def test_check_names_every_difference(session: AsyncSession) -> None:
+    store = await make_store(session, timezone="Europe/Berlin")
+    cola = await make_product(session, stores=[store], price_fen=350)
+    await sale(session, store, [(cola, 3)], paid_at=utc(2025, 10, 26, 22, 30))  # 23:30 CET
+    await sale(session, store, [(cola, 1)], paid_at=utc(2025, 10, 25, 21, 59))  # 23:59 CEST
+    assert await refresh.rebuild(session) == 2
+    result = await refresh.check(session)
+    assert (result.differences, result.checked) == ([], 2)
+
+    await session.execute(
+        update(SalesDay)
+        .where(SalesDay.store_id == store.id, SalesDay.day == utc(2025, 10, 26).date())
+        .values(sales_fen=SalesDay.sales_fen + 1)
+    )
+    await session.execute(
+        delete(ProductDay).where(
+            ProductDay.store_id == store.id, ProductDay.day == utc(2025, 10, 25).date()
+        )
+    )
+    found = {
+        (d.table, d.day.isoformat(), d.key, d.column, d.stored, d.expected)
+        for d in (await refresh.check(session)).differences
+    }
+    assert ("analytics_sales_days", "2025-10-26", "", "sales_fen", 1051, 1050) in found
+    assert ("analytics_product_days", "2025-10-25", str(cola.id), "sales_fen", 0, 350) in found
+    assert ("analytics_product_days", "2025-10-25", str(cola.id), "quantity", 0, 1) in found
+    assert all(d[1] in {"2025-10-25", "2025-10-26"} for d in found)
+
+    await refresh.rebuild(session)
+    assert (await refresh.check(session)).differences == []
