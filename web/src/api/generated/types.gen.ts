@@ -1015,6 +1015,40 @@ export type CategoryReorder = {
 };
 
 /**
+ * CategoryShare
+ */
+export type CategoryShare = {
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Name
+     */
+    name: string | null;
+    /**
+     * Net Sales Fen
+     */
+    net_sales_fen: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Share Bp
+     */
+    share_bp: number;
+};
+
+/**
  * CategoryUpdate
  */
 export type CategoryUpdate = {
@@ -1183,6 +1217,56 @@ export type ErrorDetail = {
 };
 
 /**
+ * Figures
+ *
+ * A period's figures. For a product: orders are orders with the product, items its units,
+ * refunds_fen what its refund lines gave back. For a category: orders, refund counts and
+ * members are not additive over its products, so they are null.
+ */
+export type Figures = {
+    /**
+     * Avg Order Value Fen
+     */
+    avg_order_value_fen: number | null;
+    /**
+     * Items
+     */
+    items: number;
+    /**
+     * Items Per Order
+     */
+    items_per_order: string | null;
+    /**
+     * Member Sales Fen
+     */
+    member_sales_fen: number | null;
+    /**
+     * Net Sales Fen
+     */
+    net_sales_fen: number;
+    /**
+     * Orders
+     */
+    orders: number | null;
+    /**
+     * Paying Members
+     */
+    paying_members: number | null;
+    /**
+     * Refunds
+     */
+    refunds: number | null;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+};
+
+/**
  * HeartbeatReply
  */
 export type HeartbeatReply = {
@@ -1200,6 +1284,28 @@ export type HeartbeatRequest = {
      * App Version
      */
     app_version: string;
+};
+
+/**
+ * HeatCell
+ */
+export type HeatCell = {
+    /**
+     * Hour
+     */
+    hour: number;
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Weekday
+     */
+    weekday: number;
 };
 
 /**
@@ -4117,6 +4223,24 @@ export type PaymentRefundRead = {
 };
 
 /**
+ * PaymentShare
+ */
+export type PaymentShare = {
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Payment Method
+     */
+    payment_method: string;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+};
+
+/**
  * PaymentStartIn
  *
  * Pay an order with a scanned payment code (`code`) or get a QR to show (`qr`).
@@ -4165,6 +4289,27 @@ export type PaymentStateRead = {
      * Total Fen
      */
     total_fen: number;
+};
+
+/**
+ * PeriodFigures
+ */
+export type PeriodFigures = {
+    current: Figures;
+    /**
+     * End
+     */
+    end: string;
+    last_year: Figures;
+    /**
+     * Period
+     */
+    period: string;
+    previous: Figures;
+    /**
+     * Start
+     */
+    start: string;
 };
 
 /**
@@ -4508,6 +4653,48 @@ export type ProductFilter = {
      * Tag Id
      */
     tag_id?: number | null;
+};
+
+/**
+ * ProductRank
+ */
+export type ProductRank = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Net Sales Fen
+     */
+    net_sales_fen: number;
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Refund Qty
+     */
+    refund_qty: number;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Spec
+     */
+    spec: string;
 };
 
 /**
@@ -5443,6 +5630,37 @@ export type RoleUpdate = {
      * Refund Limit Fen
      */
     refund_limit_fen?: number | null;
+};
+
+/**
+ * SalesSeries
+ */
+export type SalesSeries = {
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Granularity
+     */
+    granularity: string;
+    /**
+     * Periods
+     */
+    periods: Array<PeriodFigures>;
+    /**
+     * Scope
+     */
+    scope: string;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * Store Ids
+     */
+    store_ids: Array<number>;
+    total: WindowFigures;
 };
 
 /**
@@ -6724,6 +6942,24 @@ export type TimelineEntry = {
 };
 
 /**
+ * TodayFigures
+ *
+ * Today so far in each store's own zone, including orders the summaries have not taken
+ * in yet.
+ */
+export type TodayFigures = {
+    /**
+     * As Of
+     */
+    as_of: string;
+    figures: Figures;
+    /**
+     * Store Ids
+     */
+    store_ids: Array<number>;
+};
+
+/**
  * TokenPair
  */
 export type TokenPair = {
@@ -7121,6 +7357,23 @@ export type VarianceSummary = {
      * Net Cost Fen
      */
     net_cost_fen: number;
+};
+
+/**
+ * WindowFigures
+ */
+export type WindowFigures = {
+    current: Figures;
+    /**
+     * End
+     */
+    end: string;
+    last_year: Figures;
+    previous: Figures;
+    /**
+     * Start
+     */
+    start: string;
 };
 
 /**
@@ -8051,6 +8304,430 @@ export type TerminalProductsResponses = {
 };
 
 export type TerminalProductsResponse = TerminalProductsResponses[keyof TerminalProductsResponses];
+
+export type CategoryMixData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/categories';
+};
+
+export type CategoryMixErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CategoryMixError = CategoryMixErrors[keyof CategoryMixErrors];
+
+export type CategoryMixResponses = {
+    /**
+     * Response Category Mix
+     *
+     * Successful Response
+     */
+    200: Array<CategoryShare>;
+};
+
+export type CategoryMixResponse = CategoryMixResponses[keyof CategoryMixResponses];
+
+export type SalesHeatmapData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/heatmap';
+};
+
+export type SalesHeatmapErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SalesHeatmapError = SalesHeatmapErrors[keyof SalesHeatmapErrors];
+
+export type SalesHeatmapResponses = {
+    /**
+     * Response Sales Heatmap
+     *
+     * Successful Response
+     */
+    200: Array<HeatCell>;
+};
+
+export type SalesHeatmapResponse = SalesHeatmapResponses[keyof SalesHeatmapResponses];
+
+export type PaymentMethodMixData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/payment-methods';
+};
+
+export type PaymentMethodMixErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PaymentMethodMixError = PaymentMethodMixErrors[keyof PaymentMethodMixErrors];
+
+export type PaymentMethodMixResponses = {
+    /**
+     * Response Payment Method Mix
+     *
+     * Successful Response
+     */
+    200: Array<PaymentShare>;
+};
+
+export type PaymentMethodMixResponse = PaymentMethodMixResponses[keyof PaymentMethodMixResponses];
+
+export type ProductRankingData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Order
+         *
+         * hot: best sellers; slow: slow movers
+         */
+        order?: 'hot' | 'slow';
+        /**
+         * Limit
+         */
+        limit?: number;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+        /**
+         * Category Id
+         *
+         * a category and those below it
+         */
+        category_id?: number | null;
+    };
+    url: '/api/v1/analytics/products';
+};
+
+export type ProductRankingErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ProductRankingError = ProductRankingErrors[keyof ProductRankingErrors];
+
+export type ProductRankingResponses = {
+    /**
+     * Response Product Ranking
+     *
+     * Successful Response
+     */
+    200: Array<ProductRank>;
+};
+
+export type ProductRankingResponse = ProductRankingResponses[keyof ProductRankingResponses];
+
+export type SalesStatisticsData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Granularity
+         */
+        granularity?: 'day' | 'week' | 'month';
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+        /**
+         * Product Id
+         *
+         * one product
+         */
+        product_id?: number | null;
+        /**
+         * Category Id
+         *
+         * a category and those below it
+         */
+        category_id?: number | null;
+    };
+    url: '/api/v1/analytics/sales';
+};
+
+export type SalesStatisticsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SalesStatisticsError = SalesStatisticsErrors[keyof SalesStatisticsErrors];
+
+export type SalesStatisticsResponses = {
+    /**
+     * Successful Response
+     */
+    200: SalesSeries;
+};
+
+export type SalesStatisticsResponse = SalesStatisticsResponses[keyof SalesStatisticsResponses];
+
+export type TodayStatisticsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/today';
+};
+
+export type TodayStatisticsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TodayStatisticsError = TodayStatisticsErrors[keyof TodayStatisticsErrors];
+
+export type TodayStatisticsResponses = {
+    /**
+     * Successful Response
+     */
+    200: TodayFigures;
+};
+
+export type TodayStatisticsResponse = TodayStatisticsResponses[keyof TodayStatisticsResponses];
 
 export type ListAuditLogsData = {
     body?: never;
