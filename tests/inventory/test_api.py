@@ -157,7 +157,8 @@ async def test_ledger_history_filters_exports_and_charts(
     r = await client.get(f"{base}/movements/export?product_id={p.id}", headers=headers)
     ws = load_workbook(io.BytesIO(r.content)).active
     rows = list(ws.iter_rows(values_only=True))
-    assert [(row[3], row[4], row[5]) for row in rows[1:]] == [
+    assert rows[0][2:5] == ("商品名称", "规格", "条码")
+    assert [(row[5], row[6], row[7]) for row in rows[1:]] == [
         ("销售出库", -3, 14),
         ("销售出库", -3, 17),
         ("进货入库", 20, 20),

@@ -218,6 +218,8 @@ async def export_movements(
         ("时间", lambda r: when(r["occurred_at"])),
         ("商品ID", lambda r: r["product_id"]),
         ("商品名称", lambda r: r["product_name"]),
+        ("规格", lambda r: r["spec"]),
+        ("条码", lambda r: r["barcode"]),
         ("类型", lambda r: KIND_NAMES.get(r["kind"], r["kind"])),
         ("数量", lambda r: r["quantity"]),
         ("结存", lambda r: r["balance_after"]),
