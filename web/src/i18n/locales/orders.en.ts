@@ -312,7 +312,7 @@ export const ordersEn = {
     public: {
       title: 'My order',
       owedTitle: '{amount} still to pay',
-      owedHint: 'This order is not paid in full yet. Please contact the store to pay; once it is settled, this page shows it as paid.',
+      owedHint: 'This order is not paid in full yet. Pay it here, or contact the store; once it is settled, this page shows it as paid.',
       callStore: 'Call the store: {phone}',
       lookupTitle: 'Find my order',
       lookupHint: 'Enter the order number on the receipt and the last four digits of your phone',

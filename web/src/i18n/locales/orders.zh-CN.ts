@@ -312,7 +312,7 @@ export const ordersZhCN = {
     public: {
       title: '我的订单',
       owedTitle: '还需支付 {amount}',
-      owedHint: '这笔订单的款项还没有付清。请联系门店完成付款；付清后，这里会显示已支付。',
+      owedHint: '这笔订单的款项还没有付清。可在此直接付款，或联系门店；付清后，这里会显示已支付。',
       callStore: '联系门店：{phone}',
       lookupTitle: '查询订单',
       lookupHint: '输入小票上的订单号和下单时留的手机号后四位',

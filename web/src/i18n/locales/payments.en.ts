@@ -50,6 +50,11 @@ export const paymentsEn = {
       ignored: 'changes nothing',
     },
     refundStatuses: { pending: 'Pending', succeeded: 'Refunded', failed: 'Refused' },
+    phone: {
+      payWith: 'Pay with {channel}',
+      waiting: 'Not paid yet: finish on the payment page, or choose again.',
+      failed: 'The payment could not be started; please try again or call the store.',
+    },
     account: {
       create: 'New channel',
       edit: 'Edit channel',

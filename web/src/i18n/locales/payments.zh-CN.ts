@@ -50,6 +50,11 @@ export const paymentsZhCN = {
       ignored: '无需处理',
     },
     refundStatuses: { pending: '处理中', succeeded: '已退款', failed: '被拒绝' },
+    phone: {
+      payWith: '使用{channel}付款',
+      waiting: '尚未付款：请在支付页面完成，或重新选择。',
+      failed: '无法发起支付，请重试或致电门店。',
+    },
     account: {
       create: '新增渠道',
       edit: '编辑渠道',
