@@ -185,3 +185,40 @@ async def test_a_callback_racing_the_close_job(world: World, wechat: Sandbox) ->
             assert placed.status == "closed"
             assert "paid" not in moves
             assert [(r.amount_fen, r.payment_id) for r in refunds] == [(700, payment.id)]
+
+
+@pytest.mark.postgres_only
+async def test_two_refunds_racing_reach_the_platform_once(world: World, wechat: Sandbox) -> None:
+    """Two people refund the same paid order at once (real connections): one refund goes to
+    the platform, the other is refused; the money goes back once."""
+    factory = make_sessionmaker(world.engine)
+    async with factory() as s:
+        store = await s.get(Store, world.store_id)
+        assert store is not None
+        cola = await make_product(s, stores=[store], price_fen=350)
+        creds = await make_active_terminal(s, store)
+        order = await make_order(s, store, [(cola, 2)], terminal=creds.terminal)
+        user = await make_user(s, role="super_admin")
+        headers = await auth_headers(s, user)
+        await s.commit()
+        order_id, order_no = order.id, order.order_no
+    codes = wechat.credentials()["test_auth_codes"]
+    r = await pay(world.client, creds, order_no, auth_code=codes["success"])
+    assert r.json()["state"] == "paid", r.text
+
+    async def refund() -> httpx.Response:
+        return await world.client.post(
+            f"/api/v1/orders/{order_id}/refunds",
+            json={"full": True, "reason": "退货"},
+            headers=headers,
+        )
+
+    answers = await asyncio.gather(refund(), refund())
+    codes_seen = sorted(a.status_code for a in answers)
+    assert codes_seen[0] in (200, 201), [a.text for a in answers]
+    assert codes_seen[1] == 409, [a.text for a in answers]
+    async with factory() as s:
+        refunds = (await s.scalars(select(Refund).where(Refund.order_id == order_id))).all()
+        assert [(x.amount_fen, x.out_refund_no) for x in refunds] == [(700, f"{order_no}P01R01")]
+    received = (await asyncio.to_thread(wechat.control, "GET", "/received")).json()
+    assert sum("/v3/refund/domestic/refunds" in json.dumps(q) for q in received["requests"]) == 1
