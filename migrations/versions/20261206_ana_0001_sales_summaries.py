@@ -92,7 +92,7 @@ def upgrade() -> None:
             "store_id", "day", "hour", "payment_method", name=op.f("pk_analytics_hour_cells")
         ),
     )
-    op.create_table(
+    state = op.create_table(
         "analytics_refresh_state",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column(
@@ -102,6 +102,9 @@ def upgrade() -> None:
         sa.Column("days_refreshed", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_analytics_refresh_state")),
     )
+    # The row the refresh locks, there from the start: two first refreshes at once would
+    # otherwise both try to insert it.
+    op.bulk_insert(state, [{"name": "sales", "last_event_id": 0, "days_refreshed": 0}])
     op.create_index("ix_orders_store_paid", "orders", ["store_id", "paid_at"], unique=False)
 
 

@@ -20,7 +20,7 @@ from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
 
 
-async def _rows(session: AsyncSession) -> list[tuple[object, ...]]:
+async def _rows(session: AsyncSession, store_id: int) -> list[tuple[object, ...]]:
     rows = await session.execute(
         select(
             SalesDay.store_id,
@@ -30,7 +30,9 @@ async def _rows(session: AsyncSession) -> list[tuple[object, ...]]:
             SalesDay.refunds,
             SalesDay.refunds_fen,
             SalesDay.items,
-        ).order_by(SalesDay.day)
+        )
+        .where(SalesDay.store_id == store_id)
+        .order_by(SalesDay.day)
     )
     return [tuple(r) for r in rows.all()]
 
@@ -54,17 +56,17 @@ async def test_paid_and_refunded_orders_reach_the_summaries_and_today(
     assert r.status_code == 200, r.text
 
     # Not refreshed yet: the summaries hold nothing, the statistics already show the sale.
-    assert await _rows(session) == []
-    r = await client.get("/api/v1/analytics/today", headers=h)
+    assert await _rows(session, store.id) == []
+    r = await client.get("/api/v1/analytics/today", params={"store_id": store.id}, headers=h)
     assert r.status_code == 200, r.text
     live = r.json()["figures"]
     assert (live["orders"], live["sales_fen"], live["items"], live["refunds_fen"]) == (1, 700, 2, 0)
 
     assert await refresh.refresh(session) == 1
-    assert await _rows(session) == [(store.id, today, 1, 700, 0, 0, 2)]
+    assert await _rows(session, store.id) == [(store.id, today, 1, 700, 0, 0, 2)]
     # Again: the same rows, nothing counted twice.
     await refresh.refresh(session)
-    assert await _rows(session) == [(store.id, today, 1, 700, 0, 0, 2)]
+    assert await _rows(session, store.id) == [(store.id, today, 1, 700, 0, 0, 2)]
 
     line = await session.scalar(select(OrderLine).where(OrderLine.order_id == order.id))
     assert line is not None
@@ -76,7 +78,7 @@ async def test_paid_and_refunded_orders_reach_the_summaries_and_today(
     assert r.status_code == 201, r.text
     r = await client.get(
         "/api/v1/analytics/sales",
-        params={"start": today.isoformat(), "end": today.isoformat()},
+        params={"start": today.isoformat(), "end": today.isoformat(), "store_id": store.id},
         headers=h,
     )
     now = r.json()["periods"][0]["current"]
@@ -86,9 +88,11 @@ async def test_paid_and_refunded_orders_reach_the_summaries_and_today(
     # Ten minutes on, the mark passes these changes: nothing is left pending.
     with clock_at(utcnow() + timedelta(minutes=11)):
         await refresh.refresh(session)
-    assert await _rows(session) == [(store.id, today, 1, 700, 1, 350, 2)]
+    assert await _rows(session, store.id) == [(store.id, today, 1, 700, 1, 350, 2)]
     result = await refresh.check(session)
-    assert (result.differences, result.pending, result.checked) == ([], 0, 1)
+    # Every summarised day of the database ties out; nothing is left for the next refresh.
+    assert (result.differences, result.pending) == ([], 0)
+    assert result.checked >= 1
 
 
 async def test_check_names_every_difference(session: AsyncSession) -> None:
@@ -96,9 +100,9 @@ async def test_check_names_every_difference(session: AsyncSession) -> None:
     cola = await make_product(session, stores=[store], price_fen=350)
     await sale(session, store, [(cola, 3)], paid_at=utc(2025, 10, 26, 22, 30))  # 23:30 CET
     await sale(session, store, [(cola, 1)], paid_at=utc(2025, 10, 25, 21, 59))  # 23:59 CEST
-    assert await refresh.rebuild(session) == 2
+    assert await refresh.rebuild(session) >= 2
     result = await refresh.check(session)
-    assert (result.differences, result.checked) == ([], 2)
+    assert result.differences == []
 
     await session.execute(
         update(SalesDay)
@@ -110,9 +114,10 @@ async def test_check_names_every_difference(session: AsyncSession) -> None:
             ProductDay.store_id == store.id, ProductDay.day == utc(2025, 10, 25).date()
         )
     )
+    differences = (await refresh.check(session)).differences
+    assert {d.store_id for d in differences} == {store.id}
     found = {
-        (d.table, d.day.isoformat(), d.key, d.column, d.stored, d.expected)
-        for d in (await refresh.check(session)).differences
+        (d.table, d.day.isoformat(), d.key, d.column, d.stored, d.expected) for d in differences
     }
     assert ("analytics_sales_days", "2025-10-26", "", "sales_fen", 1051, 1050) in found
     assert ("analytics_product_days", "2025-10-25", str(cola.id), "sales_fen", 0, 350) in found
