@@ -7,6 +7,7 @@ export const MENU_GROUPS = [
   { key: 'catalog', icon: 'Goods' },
   { key: 'inventory', icon: 'Box' },
   { key: 'orders', icon: 'Tickets' },
+  { key: 'members', icon: 'User' },
   { key: 'stores', icon: 'Shop' },
   { key: 'system', icon: 'Setting' },
 ] as const

@@ -138,6 +138,20 @@ export const consoleRoutes: RouteRecordRaw[] = [
   },
   // --- end payments ---
   // --- end orders ---
+  // --- members ---
+  {
+    path: 'members',
+    name: 'members',
+    component: () => import('@/views/members/MembersView.vue'),
+    meta: { titleKey: 'members.menu.list', perm: Perm.MEMBER_READ, menu: { group: 'members', order: 10, icon: 'User' } },
+  },
+  {
+    path: 'members/:id(\\d+)',
+    name: 'member-detail',
+    component: () => import('@/views/members/MemberDetailView.vue'),
+    meta: { titleKey: 'members.menu.list', perm: Perm.MEMBER_READ },
+  },
+  // --- end members ---
   {
     path: 'users',
     name: 'users',

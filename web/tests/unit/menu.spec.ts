@@ -19,6 +19,7 @@ describe('buildMenu', () => {
       ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
       ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts']],
+      ['members', ['members']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
     ])

@@ -1,6 +1,6 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
-import { membersErrorsEn, membersPermissionsEn } from './members.en'
+import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
 import type { LocaleMessages } from '../types'
@@ -9,6 +9,7 @@ import catalogEn from './catalog.en'
 export default {
   ...inventoryEn,
   ...ordersEn,
+  ...membersEn,
   ...paymentsEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
@@ -64,6 +65,7 @@ export default {
       catalog: 'Catalog',
       inventory: 'Inventory',
       orders: 'Orders',
+      members: 'Members',
       stores: 'Stores & terminals',
       system: 'System',
       account: 'My account',

@@ -1,6 +1,6 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
-import { membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
+import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 import { paymentsZhCN } from './payments.zh-CN'
@@ -8,6 +8,7 @@ import { paymentsZhCN } from './payments.zh-CN'
 export default {
   ...inventoryZhCN,
   ...ordersZhCN,
+  ...membersZhCN,
   ...paymentsZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
@@ -63,6 +64,7 @@ export default {
       catalog: '商品',
       inventory: '库存',
       orders: '订单',
+      members: '会员',
       stores: '门店与终端',
       system: '系统管理',
       account: '个人中心',
