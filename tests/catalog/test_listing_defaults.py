@@ -230,3 +230,37 @@ async def test_alerts_follow_threshold_changes_creation_and_listing_and_are_anno
     }
     await preview_and_apply(client, h, body)
     assert await _open_alerts(session, q.id) == []
+
+
+async def test_listing_thousands_of_products_in_many_stores_at_once(
+    session: AsyncSession,
+) -> None:
+    # 600 new products in 9 stores: 5,400 listings and as many "out of stock" alerts, more
+    # rows than one multi-row statement may carry parameters for.
+    from selfmart.catalog import listing
+    from selfmart.models import Product
+
+    stores = [await make_store(session) for _ in range(9)]
+    ids = list(
+        (
+            await session.scalars(
+                Product.__table__.insert().returning(Product.__table__.c.id),
+                [
+                    {"name": f"批量{i}", "price_fen": 100, "low_stock_threshold": 1}
+                    for i in range(600)
+                ],
+            )
+        ).all()
+    )
+    await listing.set_listed(session, ids, [s.id for s in stores])
+    listed = await session.scalar(
+        select(func.count()).select_from(StoreProduct).where(StoreProduct.product_id.in_(ids))
+    )
+    opened = await session.scalar(
+        select(func.count()).select_from(StockAlert).where(StockAlert.product_id.in_(ids))
+    )
+    assert (listed, opened) == (5400, 5400)
+    # announced once each: one event per store and chunk of 500 products
+    events = await _announced(session)
+    assert len(events) == 9 * 2
+    assert sum(len(e) for e in events) == 5400

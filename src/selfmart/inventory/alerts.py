@@ -86,13 +86,17 @@ async def _open(
         }
         for product_id, quantity, threshold in low
     ]
-    stmt = (
-        dialect_insert(session, alerts_table)
-        .values(rows)
-        .on_conflict_do_nothing()
-        .returning(alerts_table.c.id)
-    )
-    opened = [int(i) for i in (await session.execute(stmt)).scalars()]
+    opened: list[int] = []
+    # A multi-row VALUES has 8 parameters a row: 500 rows stay within what both backends take
+    # in one statement (an import lists thousands of products in many stores at once).
+    for i in range(0, len(rows), 500):
+        stmt = (
+            dialect_insert(session, alerts_table)
+            .values(rows[i : i + 500])
+            .on_conflict_do_nothing()
+            .returning(alerts_table.c.id)
+        )
+        opened += [int(aid) for aid in (await session.execute(stmt)).scalars()]
     if opened:
         await notifications.announce(session, opened)
 
