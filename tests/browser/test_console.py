@@ -148,7 +148,8 @@ def test_reveal_an_activation_code_then_rotate_the_key(page: Page, server_url: s
     page.locator("[data-test=terminal-search]").press("Enter")
     row = page.locator("[data-test=terminals-table] .el-table__body-wrapper .el-table__row")
     expect(row).to_have_count(1)
-    expect(row).to_contain_text("待激活")
+    expect(row).to_contain_text("已激活")  # the demo terminals sell: they were activated
+    # a new device for the terminal: a fresh one-time code
     row.locator("[data-test=issue-code]").click()
     page.locator(".el-message-box").get_by_role("button", name="确定").click()
     reveal = page.locator(".el-dialog[data-test=reveal-once]")

@@ -96,7 +96,7 @@ async def test_demo_looks_like_a_running_chain(session: AsyncSession) -> None:
     await seed_demo(session)
     now = utcnow()
 
-    # every terminal that sent orders was seen after its last order, moments ago
+    # every terminal that sent orders is activated and was seen after its last order, moments ago
     rows = (
         await session.execute(
             select(Terminal.code, Terminal.last_seen_at, func.max(Order.created_at))
@@ -105,7 +105,9 @@ async def test_demo_looks_like_a_running_chain(session: AsyncSession) -> None:
         )
     ).all()
     assert {code for code, _, _ in rows} == {t[0] for t in DEMO_TERMINALS}
+    activated = dict((await session.execute(select(Terminal.code, Terminal.status))).all())
     for code, seen, last_order in rows:
+        assert activated[code] == "active", code
         assert seen is not None, code
         assert _aware(last_order) <= _aware(seen) <= now, code
         assert now - _aware(seen) < timedelta(minutes=5), code

@@ -31,6 +31,7 @@ from selfmart.orders.schemas import (
     RefundBody,
     RefundLineIn,
 )
+from selfmart.terminals import service as terminals
 from selfmart.terminals.service import SignedStore
 
 log = logging.getLogger(__name__)
@@ -308,6 +309,16 @@ async def _abnormal_orders(
             )
 
 
+async def _activate(session: AsyncSession, terminal: Terminal, actor: Actor, at: datetime) -> None:
+    """The terminal was set up the day before its first sale: a one-time code issued in the
+    console and exchanged by the device for its key, as terminals.service does it."""
+    # the terminal's object may have been let go with the previous terminal's orders
+    terminal = await session.get_one(Terminal, terminal.id)
+    with clock_at(at):
+        issued = await terminals.issue_activation_code(session, terminal, actor=actor, now=at)
+        await terminals.activate(session, terminal.code, issued.activation_code, now=at)
+
+
 async def _seen(
     session: AsyncSession, terminal_id: int, code: str, store_code: str, now: datetime
 ) -> None:
@@ -365,6 +376,9 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
             )
             if seeded is not None:
                 continue
+            moments = _moments(store, terminal, now)
+            if terminal.status == "pending" and moments:
+                await _activate(session, terminal, staff.admin, moments[0] - timedelta(days=1))
             term = intake.Terminal(
                 terminal_id=terminal.id,
                 store=SignedStore(
@@ -380,7 +394,7 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
                     store_ids=frozenset({store.id}),
                 ),
             )
-            for seq, at in enumerate(_moments(store, terminal, now)):
+            for seq, at in enumerate(moments):
                 outcome = await _history_order(session, term, staff, seq, at, items, stock)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 # Thousands of rows pass through here, and every flush walks what the session
