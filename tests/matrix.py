@@ -309,6 +309,33 @@ async def _member_tier(session: AsyncSession, store: Store) -> int:
     return (await make_tier(session, 400 + uuid.uuid4().int % 90)).id
 
 
+async def _reconciliation_difference(session: AsyncSession, store: Store) -> int:
+    from datetime import date
+
+    from sqlalchemy import select
+
+    from selfmart.models import PaymentAccount, ReconciliationItem, ReconciliationRun
+
+    account = await session.scalar(
+        select(PaymentAccount).where(
+            PaymentAccount.store_id == store.id, PaymentAccount.channel == "card"
+        )
+    ) or await make_payment_account(session, store, "card")
+    run = ReconciliationRun(
+        account_id=account.id, channel="card", bill_date=date(2026, 1, uuid.uuid4().int % 28 + 1),
+        kind=uuid.uuid4().hex[:16], status="reconciled", started_at=utcnow(),
+    )  # fmt: skip
+    session.add(run)
+    await session.flush()
+    item = ReconciliationItem(
+        run_id=run.id, difference="platform_only", state="open", kind="payment",
+        line_no=2, transaction_id="T1", bill_amount_fen=100, store_id=store.id,
+    )  # fmt: skip
+    session.add(item)
+    await session.flush()
+    return item.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -333,6 +360,7 @@ ID_PARAMS: dict[str, IdParam] = {
     "stocktake_id": IdParam(_stocktake),
     "account_id": IdParam(_payment_account),
     "payment_id": IdParam(_payment),
+    "difference_id": IdParam(_reconciliation_difference),
     "member_id": IdParam(_member, store_bound=False),
     "tier_id": IdParam(_member_tier, store_bound=False),
 }

@@ -86,6 +86,39 @@ def check_stock(store_id: int | None) -> None:
     click.echo("stock balances match the ledger")
 
 
+@main.command()
+@click.option("--date", "day", required=True, help="the bill day, YYYY-MM-DD (Beijing)")
+@click.option("--account", "account_id", type=int, default=None, help="one payment account")
+def reconcile(day: str, account_id: int | None) -> None:
+    """Download and reconcile the platforms' bills of one day (every enabled account)."""
+    from datetime import date
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.iam.actor import job_actor
+    from selfmart.reconciliation.tasks import reconcile_accounts
+
+    try:
+        bill_day = date.fromisoformat(day)
+    except ValueError:
+        raise click.BadParameter("not a date YYYY-MM-DD", param_hint="--date") from None
+
+    async def run(session: AsyncSession) -> list[tuple[int, str, str | None]]:
+        return await reconcile_accounts(
+            session, bill_day, actor=job_actor("cli.reconcile"), account_id=account_id
+        )
+
+    results = _with_session(run)
+    for id_, status, error in results:
+        refused = f" refused: {error}" if error else ""
+        click.echo(f"account={id_} date={bill_day} status={status}{refused}")
+    if not results:
+        click.echo("no payment account to reconcile", err=True)
+        sys.exit(1)
+    if any(error for _, _, error in results):
+        sys.exit(1)
+
+
 @main.command("check-points")
 def check_points() -> None:
     """Verify that every member's points balance equals their ledger and their award lots."""
@@ -106,45 +139,6 @@ def check_points() -> None:
         click.echo(f"{len(mismatches)} member balance(s) differ from the ledger", err=True)
         sys.exit(1)
     click.echo("points balances match the ledger")
-
-
-@main.command("rebuild-analytics")
-def rebuild_analytics() -> None:
-    """Throw the sales summaries away and compute them again from the raw orders."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from selfmart.analytics import refresh
-
-    async def run(session: AsyncSession) -> int:
-        return await refresh.rebuild(session)
-
-    days = _with_session(run)
-    click.echo(f"sales summaries rebuilt: {days} store day(s)")
-
-
-@main.command("check-analytics")
-def check_analytics() -> None:
-    """Recompute every sales summary from the raw orders; exit 1 naming any difference."""
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from selfmart.analytics.refresh import CheckResult, check
-
-    async def run(session: AsyncSession) -> CheckResult:
-        return await check(session)
-
-    result = _with_session(run)
-    for d in result.differences:
-        click.echo(
-            f"MISMATCH {d.table} store={d.store_id} day={d.day.isoformat()}"
-            f"{' key=' + d.key if d.key else ''} {d.column}: "
-            f"stored={d.stored} raw={d.expected}"
-        )
-    if result.pending:
-        click.echo(f"{result.pending} store day(s) changed since the last refresh, not checked")
-    if result.differences:
-        click.echo(f"{len(result.differences)} summary figure(s) differ from the orders", err=True)
-        sys.exit(1)
-    click.echo(f"sales summaries match the orders ({result.checked} store day(s))")
 
 
 @main.command("rebuild-analytics")

@@ -51,6 +51,14 @@ class Perm(StrEnum):
     PAYMENT_ACCOUNT_READ = "payment_account:read"
     PAYMENT_ACCOUNT_WRITE = "payment_account:write"
 
+    # reconciliation
+    #: runs, differences and day totals of the accounts one may see
+    RECONCILIATION_READ = "reconciliation:read"
+    #: rerun a day's bill; set an account's fee rate
+    RECONCILIATION_RUN = "reconciliation:run"
+    #: resolve a difference with a note
+    RECONCILIATION_RESOLVE = "reconciliation:resolve"
+
     # analytics
     #: sales statistics, rankings and mixes of the stores one may see
     ANALYTICS_READ = "analytics:read"
@@ -117,6 +125,11 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.MEMBER_EXPORT,
     ],
     "analytics": [Perm.ANALYTICS_READ],
+    "reconciliation": [
+        Perm.RECONCILIATION_READ,
+        Perm.RECONCILIATION_RUN,
+        Perm.RECONCILIATION_RESOLVE,
+    ],
 }
 
 #: Built-in roles. The super admin has every code and every store.
@@ -154,6 +167,9 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.MEMBER_POINTS,
             Perm.MEMBER_TIER,
             Perm.MEMBER_EXPORT,
+            Perm.RECONCILIATION_READ,
+            Perm.RECONCILIATION_RUN,
+            Perm.RECONCILIATION_RESOLVE,
         ],
     },
     "cashier": {

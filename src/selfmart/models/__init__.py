@@ -63,6 +63,11 @@ from selfmart.models.purchasing import (
     Supplier,
     SupplierProduct,
 )
+from selfmart.models.reconciliation import (
+    ReconciliationFeeRate,
+    ReconciliationItem,
+    ReconciliationRun,
+)
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
@@ -103,6 +108,9 @@ __all__ = [
     "Refund",
     "RefundLine",
     "PurchaseOrder",
+    "ReconciliationFeeRate",
+    "ReconciliationItem",
+    "ReconciliationRun",
     "PurchaseOrderLine",
     "Role",
     "RolePermission",

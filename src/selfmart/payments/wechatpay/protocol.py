@@ -295,24 +295,33 @@ def format_bill(
 def parse_bill(data: bytes) -> Bill:
     """Read a bill file back (the inverse of `format_bill`)."""
     text = data.decode("utf-8-sig")
-    lines = [line for line in text.splitlines() if line.strip()]
+    # (line number in the file, line): errors name the line, as a person would look for it
+    numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    lines = [line for _, line in numbered]
     if len(lines) < 3:
         raise ProtocolError("a bill has a header, a totals header and a totals line")
 
-    def values(line: str) -> list[str]:
+    def values(number: int, line: str) -> list[str]:
         cells = line.split(",")
         if not all(c.startswith("`") for c in cells):
-            raise ProtocolError(f"bill values must start with a backtick: {line[:60]!r}")
+            raise ProtocolError(
+                f"line {number}: bill values must start with a backtick: {line[:60]!r}"
+            )
         return [c[1:] for c in cells]
 
     header = lines[0].split(",")
     totals_header = lines[-2].split(",")
-    rows = [values(line) for line in lines[1:-2]]
-    if any(len(r) != len(header) for r in rows):
-        raise ProtocolError("a bill row does not have one value per column")
-    totals = values(lines[-1])
+    rows = []
+    for number, line in numbered[1:-2]:
+        row = values(number, line)
+        if len(row) != len(header):
+            raise ProtocolError(f"line {number}: a bill row does not have one value per column")
+        rows.append(row)
+    totals = values(*numbered[-1])
     if len(totals) != len(totals_header):
-        raise ProtocolError("the totals line does not have one value per column")
+        raise ProtocolError(
+            f"line {numbered[-1][0]}: the totals line does not have one value per column"
+        )
     return Bill(header=header, rows=rows, totals_header=totals_header, totals=totals)
 
 

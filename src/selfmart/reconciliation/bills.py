@@ -1,0 +1,190 @@
+"""A platform's bill file read into one shape: payment and refund lines with the platform's
+ids, amounts and fees in fen, and the bill's own totals. Parsing is the platforms' own
+`protocol` parsers; this module only maps their columns and refuses what does not add up,
+naming the line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from selfmart.payments.alipay import protocol as alipay
+from selfmart.payments.unionpay import protocol as unionpay
+from selfmart.payments.wechatpay import protocol as wechat
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+LineKind = Literal["payment", "refund"]
+
+
+class BillRefused(ValueError):
+    """The file is not a readable bill of this account: corrupt, truncated, a broken line,
+    another merchant's. Nothing of it is written."""
+
+
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    line_no: int
+    kind: LineKind
+    transaction_id: str
+    out_trade_no: str
+    #: payments: what was paid; refunds: what was refunded (both positive)
+    amount_fen: int
+    #: the fee this line costs us (negative: a fee given back with a refund)
+    fee_fen: int
+    #: the platform's status of the line (SUCCESS for settled money)
+    status: str
+    occurred_at: datetime | None
+    out_refund_no: str = ""
+    refund_id: str = ""
+    raw: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Trailer:
+    count: int | None
+    gross_fen: int | None
+    refund_fen: int | None
+    fee_fen: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBill:
+    lines: list[BillLine]
+    trailer: Trailer
+
+
+def _money(text: str, line_no: int, column: str) -> int:
+    try:
+        return alipay.yuan_to_fen(text.strip(), signed=True)
+    except ValueError:
+        raise BillRefused(f"line {line_no}: {column} is not an amount: {text[:40]!r}") from None
+
+
+def _beijing(text: str, line_no: int, fmt: str = "%Y-%m-%d %H:%M:%S") -> datetime:
+    try:
+        return datetime.strptime(text.strip(), fmt).replace(tzinfo=BEIJING)
+    except ValueError:
+        raise BillRefused(f"line {line_no}: not a time: {text[:40]!r}") from None
+
+
+def parse(channel: str, data: bytes, *, merchant_id: str, bill_date: date) -> ParsedBill:
+    """The bill `data` of `channel` for `merchant_id`; raises `BillRefused`."""
+    if channel == "wechat":
+        return _wechat(data, merchant_id)
+    if channel == "alipay":
+        return _alipay(data, merchant_id)
+    if channel == "card":
+        return _unionpay(data, merchant_id, bill_date)
+    raise BillRefused(f"no bill format for channel {channel}")
+
+
+def _wechat(data: bytes, merchant_id: str) -> ParsedBill:
+    try:
+        bill = wechat.parse_bill(data)
+    except (wechat.ProtocolError, UnicodeDecodeError) as exc:
+        raise BillRefused(f"not a WeChat Pay trade bill: {exc}") from None
+    if bill.header != wechat.TRADE_BILL_HEADER:
+        raise BillRefused("line 1: the columns are not WeChat Pay's trade bill columns")
+    lines: list[BillLine] = []
+    for index, record in enumerate(bill.records()):
+        n = index + 2
+        if record["商户号"] != merchant_id:
+            raise BillRefused(f"line {n}: merchant {record['商户号']!r} is not this account's")
+        refund = record["交易状态"] == "REFUND"
+        lines.append(
+            BillLine(
+                line_no=n,
+                kind="refund" if refund else "payment",
+                transaction_id=record["微信订单号"],
+                out_trade_no=record["商户订单号"],
+                amount_fen=_money(record["退款金额" if refund else "订单金额"], n, "amount"),
+                fee_fen=_money(record["手续费"], n, "手续费"),
+                status=record["退款状态"] if refund else record["交易状态"],
+                occurred_at=_beijing(record["交易时间"], n),
+                out_refund_no=record["商户退款单号"] if refund else "",
+                refund_id=record["微信退款单号"] if refund else "",
+                raw=record,
+            )
+        )
+    s = bill.summary()
+    try:
+        trailer = Trailer(
+            count=int(s["总交易单数"]),
+            gross_fen=_money(s["订单总金额"], len(lines) + 4, "订单总金额"),
+            refund_fen=_money(s["退款总金额"], len(lines) + 4, "退款总金额"),
+            fee_fen=_money(s["手续费总金额"], len(lines) + 4, "手续费总金额"),
+        )
+    except (KeyError, ValueError) as exc:
+        raise BillRefused(f"line {len(lines) + 4}: unreadable totals: {exc}") from None
+    return ParsedBill(lines=lines, trailer=trailer)
+
+
+def _alipay(data: bytes, merchant_id: str) -> ParsedBill:
+    try:
+        bill = alipay.parse_bill(data)
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise BillRefused(f"not an Alipay bill: {exc}") from None
+    if merchant_id and not bill.account.startswith(merchant_id):
+        raise BillRefused(f"the bill is account {bill.account!r}'s, not this account's")
+    lines = [
+        BillLine(
+            # the detail file's data rows: after the # preamble and the header
+            line_no=index + 1,
+            kind="refund" if row.kind == alipay.REFUND else "payment",
+            transaction_id=row.trade_no,
+            out_trade_no=row.out_trade_no,
+            amount_fen=abs(row.amount_fen),
+            fee_fen=row.fee_fen,
+            status="SUCCESS",
+            occurred_at=row.finished_at,
+            out_refund_no=row.refund_no,
+            raw={"trade_no": row.trade_no, "out_trade_no": row.out_trade_no, "kind": row.kind},
+        )
+        for index, row in enumerate(bill.rows)
+    ]
+    s = bill.summary
+    trailer = (
+        Trailer(None, None, None, None)
+        if s is None
+        else Trailer(
+            # the 合计 line gives the count and fees; its amount is net of refunds
+            count=s.trade_count + s.refund_count,
+            gross_fen=None,
+            refund_fen=None,
+            fee_fen=s.fee_fen,
+        )
+    )
+    return ParsedBill(lines=lines, trailer=trailer)
+
+
+def _unionpay(data: bytes, merchant_id: str, bill_date: date) -> ParsedBill:
+    try:
+        files = unionpay.read_archive(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BillRefused(f"not a UnionPay reconciliation file: {exc}") from None
+    lines: list[BillLine] = []
+    for records in files.values():
+        for index, r in enumerate(records):
+            n = index + 1
+            if r.mer_id != merchant_id:
+                raise BillRefused(f"line {n}: merchant {r.mer_id!r} is not this account's")
+            refund = r.txn_type != unionpay.CONSUME
+            lines.append(
+                BillLine(
+                    line_no=n,
+                    kind="refund" if refund else "payment",
+                    transaction_id=r.orig_query_id if refund else r.query_id,
+                    out_trade_no=r.orig_order_id if refund else r.order_id,
+                    amount_fen=r.amount_fen,
+                    fee_fen=-r.fee_fen,
+                    status="SUCCESS",
+                    occurred_at=_beijing(f"{bill_date.year}{r.txn_time}", n, "%Y%m%d%H%M%S"),
+                    out_refund_no=r.order_id if refund else "",
+                    refund_id=r.query_id if refund else "",
+                    raw={"txnType": r.txn_type, "queryId": r.query_id, "orderId": r.order_id},
+                )
+            )
+    return ParsedBill(lines=lines, trailer=Trailer(None, None, None, None))

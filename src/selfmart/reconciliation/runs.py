@@ -1,0 +1,613 @@
+"""Reconciliation runs: download one account's bill for one day, read it, match every line
+against our payments and refunds, and write the result, replacing any earlier run of the same
+bill in the caller's transaction (so the same bill twice doubles nothing)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.errors import NotFound
+from selfmart.iam.actor import Actor
+from selfmart.kit.time import utcnow
+from selfmart.models import (
+    Payment,
+    PaymentAccount,
+    ReconciliationItem,
+    ReconciliationRun,
+    Refund,
+)
+from selfmart.payments import accounts
+from selfmart.payments.platform import PlatformAccount, PlatformError
+from selfmart.reconciliation import fees
+from selfmart.reconciliation.bills import BEIJING, BillLine, BillRefused, ParsedBill, parse
+from selfmart.reconciliation.matching import MATCHED, OURS_ONLY, REFUND_DIFFERS, Ours, judge
+
+Opener = Callable[[PaymentAccount], PlatformAccount]
+#: ids per IN (...) list when looking our records up
+CHUNK = 500
+#: the run states a later day's bill counts as "in" for a held ours-only difference
+DONE = ("reconciled", "no_bill")
+
+
+class RunNotFound(NotFound):
+    """(the generic code: the console needs no new translation)"""
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The platform's bill day (Beijing) as a UTC interval [start, end)."""
+    start = datetime.combine(day, time(0), tzinfo=BEIJING)
+    return start, start + timedelta(days=1)
+
+
+def _chunks(values: Iterable[str | int]) -> Iterable[list[Any]]:
+    items = sorted(set(values), key=str)
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+async def _get_or_create(
+    session: AsyncSession, account: PaymentAccount, day: date, kind: str, actor: Actor
+) -> ReconciliationRun:
+    stmt = select(ReconciliationRun).where(
+        ReconciliationRun.account_id == account.id,
+        ReconciliationRun.bill_date == day,
+        ReconciliationRun.kind == kind,
+    )
+    run: ReconciliationRun | None = await session.scalar(stmt.with_for_update())
+    if run is None:
+        run = ReconciliationRun(
+            account_id=account.id,
+            channel=account.channel,
+            bill_date=day,
+            kind=kind,
+            status="refused",
+            attempts=0,
+            started_at=utcnow(),
+            line_count=0,
+            difference_count=0,
+            bill_gross_fen=0,
+            bill_refund_fen=0,
+            bill_fee_fen=0,
+            our_gross_fen=0,
+            our_refund_fen=0,
+            actor_name=actor.name,
+        )
+        session.add(run)
+        await session.flush()
+    return run
+
+
+async def reconcile(
+    session: AsyncSession,
+    account: PaymentAccount,
+    day: date,
+    kind: str = "trade",
+    *,
+    actor: Actor,
+    opener: Opener | None = None,
+) -> ReconciliationRun:
+    """Reconcile `account`'s `kind` bill of `day`. A download or file that cannot be read is
+    recorded on the run (`last_error`) and changes nothing else; returns the run."""
+    run = await _get_or_create(session, account, day, kind, actor)
+    run.attempts += 1
+    run.started_at = utcnow()
+    run.actor_name = actor.name
+    platform = (opener or accounts.open_platform)(account)
+    try:
+        data = await platform.download_bill(day, "trade" if kind == "trade" else "fundflow")
+        parsed = (
+            None
+            if data is None
+            else parse(account.channel, data, merchant_id=account.merchant_id, bill_date=day)
+        )
+    except (PlatformError, BillRefused) as exc:
+        reason = (
+            f"download failed ({exc.code}): {exc}" if isinstance(exc, PlatformError) else str(exc)
+        )
+        run.last_error = reason[:500]
+        run.last_error_at = utcnow()
+        await audit.record(
+            session,
+            actor,
+            "reconciliation.refuse",
+            "reconciliation_run",
+            run.id,
+            after={"bill_date": day.isoformat(), "account_id": account.id, "error": reason},
+            label=f"{account.channel} {day.isoformat()}",
+        )
+        await session.flush()
+        return run
+    await _replace(session, run, account, day, parsed)
+    run.status = "no_bill" if data is None else "reconciled"
+    run.file_sha256 = None if data is None else hashlib.sha256(data).hexdigest()
+    run.file_size = None if data is None else len(data)
+    run.last_error = None
+    run.last_error_at = None
+    run.finished_at = utcnow()
+    await _settle_held(session, run, account, day)
+    await audit.record(
+        session,
+        actor,
+        "reconciliation.run",
+        "reconciliation_run",
+        run.id,
+        after={
+            "bill_date": day.isoformat(),
+            "account_id": account.id,
+            "status": run.status,
+            "lines": run.line_count,
+            "differences": run.difference_count,
+        },
+        label=f"{account.channel} {day.isoformat()}",
+    )
+    await session.flush()
+    return run
+
+
+@dataclass
+class _Found:
+    payments_by_txn: dict[str, Payment]
+    payments_by_no: dict[str, Payment]
+    refunds_by_ref: dict[str, Refund]
+    refunds_by_no: dict[str, Refund]
+
+
+async def _look_up(session: AsyncSession, account: PaymentAccount, lines: list[BillLine]) -> _Found:
+    found = _Found({}, {}, {}, {})
+    pay_txns = [x.transaction_id for x in lines if x.kind == "payment" and x.transaction_id]
+    pay_nos = [x.out_trade_no for x in lines if x.kind == "payment" and x.out_trade_no]
+    for chunk in _chunks(pay_txns):
+        for p in await session.scalars(
+            select(Payment).where(
+                Payment.channel == account.channel, Payment.channel_txn_id.in_(chunk)
+            )
+        ):
+            found.payments_by_txn[p.channel_txn_id or ""] = p
+    for chunk in _chunks(pay_nos):
+        for p in await session.scalars(
+            select(Payment).where(Payment.account_id == account.id, Payment.out_trade_no.in_(chunk))
+        ):
+            found.payments_by_no[p.out_trade_no or ""] = p
+    ref_ids = [x.refund_id for x in lines if x.kind == "refund" and x.refund_id]
+    ref_nos = [x.out_refund_no for x in lines if x.kind == "refund" and x.out_refund_no]
+    for chunk in _chunks(ref_ids):
+        for r in await session.scalars(
+            select(Refund).where(
+                Refund.channel == account.channel, Refund.channel_refund_id.in_(chunk)
+            )
+        ):
+            found.refunds_by_ref[r.channel_refund_id or ""] = r
+    for chunk in _chunks(ref_nos):
+        for r in await session.scalars(
+            select(Refund).where(Refund.account_id == account.id, Refund.out_refund_no.in_(chunk))
+        ):
+            found.refunds_by_no[r.out_refund_no or ""] = r
+    return found
+
+
+def _ours_payment(p: Payment) -> Ours:
+    return Ours(p.id, p.order_id, p.store_id, p.amount_fen, p.status)
+
+
+def _ours_refund(r: Refund) -> Ours:
+    return Ours(r.id, r.order_id, r.store_id, r.amount_fen, r.status, payment_id=r.payment_id)
+
+
+def _line_doc(line: BillLine) -> dict[str, str]:
+    return dict(line.raw)
+
+
+async def _matched_elsewhere(
+    session: AsyncSession, run: ReconciliationRun, column: Any, ids: Sequence[int]
+) -> set[int]:
+    """Of `ids`, those a bill line of another run of this account already accounts for."""
+    out: set[int] = set()
+    for chunk in _chunks(ids):
+        rows = await session.scalars(
+            select(column)
+            .join(ReconciliationRun, ReconciliationRun.id == ReconciliationItem.run_id)
+            .where(
+                ReconciliationRun.account_id == run.account_id,
+                ReconciliationRun.kind == run.kind,
+                ReconciliationRun.id != run.id,
+                ReconciliationItem.line_no.is_not(None),
+                column.in_(chunk),
+            )
+        )
+        out.update(int(x) for x in rows)
+    return out
+
+
+async def _next_day_in(session: AsyncSession, run: ReconciliationRun) -> bool:
+    found = await session.scalar(
+        select(ReconciliationRun.id).where(
+            ReconciliationRun.account_id == run.account_id,
+            ReconciliationRun.kind == run.kind,
+            ReconciliationRun.bill_date == run.bill_date + timedelta(days=1),
+            ReconciliationRun.status.in_(DONE),
+        )
+    )
+    return found is not None
+
+
+async def _replace(
+    session: AsyncSession,
+    run: ReconciliationRun,
+    account: PaymentAccount,
+    day: date,
+    parsed: ParsedBill | None,
+) -> None:
+    lines = [] if parsed is None else parsed.lines
+    rate = await fees.rate_of(session, account.id)
+    found = await _look_up(session, account, lines)
+    items: list[dict[str, Any]] = []
+    seen_payments: set[int] = set()
+    seen_refunds: set[int] = set()
+    for line in lines:
+        payment: Payment | None = None
+        refund: Refund | None = None
+        if line.kind == "payment":
+            payment = found.payments_by_txn.get(line.transaction_id) or found.payments_by_no.get(
+                line.out_trade_no
+            )
+            ours = None if payment is None else _ours_payment(payment)
+        else:
+            refund = found.refunds_by_ref.get(line.refund_id) or found.refunds_by_no.get(
+                line.out_refund_no
+            )
+            ours = None if refund is None else _ours_refund(refund)
+        verdict = judge(line, ours, rate)
+        if payment is not None:
+            seen_payments.add(payment.id)
+        if refund is not None:
+            seen_refunds.add(refund.id)
+        items.append(
+            {
+                "difference": verdict.difference,
+                "state": "ok" if verdict.difference == MATCHED else "open",
+                "kind": line.kind,
+                "line_no": line.line_no,
+                "transaction_id": line.transaction_id or None,
+                "out_trade_no": line.out_trade_no or None,
+                "out_refund_no": line.out_refund_no or None,
+                "refund_ref": line.refund_id or None,
+                "payment_id": None if payment is None else payment.id,
+                "refund_id": None if refund is None else refund.id,
+                "order_id": None if ours is None else ours.order_id,
+                "store_id": None if ours is None else ours.store_id,
+                "our_amount_fen": None if ours is None else ours.amount_fen,
+                "our_status": None if ours is None else ours.status,
+                "bill_amount_fen": line.amount_fen,
+                "bill_status": line.status,
+                "bill_fee_fen": line.fee_fen,
+                "expected_fee_fen": verdict.expected_fee_fen,
+                "occurred_at": line.occurred_at,
+                "detail": verdict.detail,
+                "line": _line_doc(line),
+            }
+        )
+    # Ours on the day that the bill does not have: held until the next day's bill is in,
+    # since a payment near midnight may be in that one; never one a bill already holds.
+    start, end = day_bounds(day)
+    our_payments = list(
+        await session.scalars(
+            select(Payment).where(
+                Payment.account_id == account.id,
+                Payment.status == "succeeded",
+                Payment.succeeded_at >= start,
+                Payment.succeeded_at < end,
+            )
+        )
+    )
+    our_refunds = list(
+        await session.scalars(
+            select(Refund).where(
+                Refund.account_id == account.id,
+                Refund.status == "succeeded",
+                Refund.completed_at >= start,
+                Refund.completed_at < end,
+            )
+        )
+    )
+    missing_p = [p for p in our_payments if p.id not in seen_payments]
+    missing_r = [r for r in our_refunds if r.id not in seen_refunds]
+    billed_p = await _matched_elsewhere(
+        session, run, ReconciliationItem.payment_id, [p.id for p in missing_p]
+    )
+    billed_r = await _matched_elsewhere(
+        session, run, ReconciliationItem.refund_id, [r.id for r in missing_r]
+    )
+    held = "open" if await _next_day_in(session, run) else "pending"
+    for p in missing_p:
+        if p.id in billed_p:
+            continue
+        items.append(
+            _ours_only_item("payment", held, p.id, None, p.order_id, p.store_id, p.amount_fen)
+            | {"out_trade_no": p.out_trade_no, "transaction_id": p.channel_txn_id,
+               "occurred_at": p.succeeded_at, "detail": "paid here; not in the platform's bill"}
+        )  # fmt: skip
+    for r in missing_r:
+        if r.id in billed_r:
+            continue
+        items.append(
+            _ours_only_item(
+                "refund", held, r.payment_id, r.id, r.order_id, r.store_id, r.amount_fen
+            )
+            | {"difference": REFUND_DIFFERS, "out_refund_no": r.out_refund_no,
+               "refund_ref": r.channel_refund_id, "occurred_at": r.completed_at,
+               "detail": "refunded here; not in the platform's bill"}
+        )  # fmt: skip
+
+    kept = await _resolutions(session, run)
+    await session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
+    for item in items:
+        item["run_id"] = run.id
+        previous = kept.get(_key(item))
+        if previous is not None and item["state"] != "ok":
+            item.update(previous)
+    if items:
+        await session.execute(insert(ReconciliationItem), items)
+
+    pay_lines = [x for x in lines if x.kind == "payment"]
+    ref_lines = [x for x in lines if x.kind == "refund"]
+    run.line_count = len(lines)
+    run.difference_count = sum(1 for x in items if x["difference"] != MATCHED)
+    run.bill_gross_fen = sum(x.amount_fen for x in pay_lines)
+    run.bill_refund_fen = sum(x.amount_fen for x in ref_lines)
+    run.bill_fee_fen = sum(x.fee_fen for x in lines)
+    trailer = None if parsed is None else parsed.trailer
+    run.trailer_count = None if trailer is None else trailer.count
+    run.trailer_gross_fen = None if trailer is None else trailer.gross_fen
+    run.trailer_refund_fen = None if trailer is None else trailer.refund_fen
+    run.trailer_fee_fen = None if trailer is None else trailer.fee_fen
+    run.our_gross_fen = sum(
+        int(x["our_amount_fen"] or 0)
+        for x in items
+        if x["kind"] == "payment" and x["our_status"] == "succeeded"
+    )
+    run.our_refund_fen = sum(
+        int(x["our_amount_fen"] or 0)
+        for x in items
+        if x["kind"] == "refund" and x["our_status"] == "succeeded"
+    )
+    run.expected_fee_fen = (
+        None
+        if rate is None
+        else sum(int(x["expected_fee_fen"] or 0) for x in items if x["line_no"] is not None)
+    )
+
+
+def _ours_only_item(
+    kind: str,
+    state: str,
+    payment_id: int | None,
+    refund_id: int | None,
+    order_id: int,
+    store_id: int,
+    amount_fen: int,
+) -> dict[str, Any]:
+    return {
+        "difference": OURS_ONLY,
+        "state": state,
+        "kind": kind,
+        "line_no": None,
+        "transaction_id": None,
+        "out_trade_no": None,
+        "out_refund_no": None,
+        "refund_ref": None,
+        "payment_id": payment_id,
+        "refund_id": refund_id,
+        "order_id": order_id,
+        "store_id": store_id,
+        "our_amount_fen": amount_fen,
+        "our_status": "succeeded",
+        "bill_amount_fen": None,
+        "bill_status": None,
+        "bill_fee_fen": None,
+        "expected_fee_fen": None,
+        "occurred_at": None,
+        "detail": "",
+        "line": {},
+    }
+
+
+def _key(item: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        item["difference"],
+        item["kind"],
+        item["payment_id"],
+        item["refund_id"],
+        item["transaction_id"],
+        item["out_refund_no"],
+    )
+
+
+_RESOLUTION = ("state", "resolution", "note", "resolved_by", "resolved_at")
+
+
+async def _resolutions(
+    session: AsyncSession, run: ReconciliationRun
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The resolved differences of the run being replaced, by what they are about, so that a
+    rerun keeps a person's decision on a difference that is still there."""
+    rows = await session.scalars(
+        select(ReconciliationItem).where(
+            ReconciliationItem.run_id == run.id, ReconciliationItem.state == "resolved"
+        )
+    )
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        doc = {c: getattr(row, c) for c in ("difference", "kind", "payment_id", "refund_id",
+                                            "transaction_id", "out_refund_no")}  # fmt: skip
+        out[_key(doc)] = {c: getattr(row, c) for c in _RESOLUTION}
+    return out
+
+
+async def _settle_held(
+    session: AsyncSession, run: ReconciliationRun, account: PaymentAccount, day: date
+) -> None:
+    """The day before's held ours-only differences, now that this day's bill is in: carried
+    when this bill has them (a payment across midnight), open when it does not."""
+    before = await session.scalar(
+        select(ReconciliationRun).where(
+            ReconciliationRun.account_id == account.id,
+            ReconciliationRun.kind == run.kind,
+            ReconciliationRun.bill_date == day - timedelta(days=1),
+        )
+    )
+    if before is None:
+        return
+    held = list(
+        await session.scalars(
+            select(ReconciliationItem).where(
+                ReconciliationItem.run_id == before.id, ReconciliationItem.state == "pending"
+            )
+        )
+    )
+    if not held:
+        return
+    here = await session.execute(
+        select(ReconciliationItem.payment_id, ReconciliationItem.refund_id).where(
+            ReconciliationItem.run_id == run.id, ReconciliationItem.line_no.is_not(None)
+        )
+    )
+    payments: set[int] = set()
+    refunds: set[int] = set()
+    for payment_id, refund_id in here:
+        if refund_id is not None:
+            refunds.add(refund_id)
+        elif payment_id is not None:
+            payments.add(payment_id)
+    for item in held:
+        found = (
+            (item.refund_id in refunds) if item.kind == "refund" else (item.payment_id in payments)
+        )
+        if found:
+            item.state = "carried"
+            item.detail = f"in the bill of {day.isoformat()}"
+            before.difference_count -= 1
+        else:
+            item.state = "open"
+    await session.flush()
+
+
+def scoped_runs(stmt: Any, actor: Actor) -> Any:
+    """Runs of the accounts `actor` may see (the chain's and those of the actor's stores)."""
+    stmt = stmt.join(PaymentAccount, PaymentAccount.id == ReconciliationRun.account_id)
+    return accounts.scoped(stmt, actor)
+
+
+async def get_run(session: AsyncSession, run_id: int, *, actor: Actor) -> ReconciliationRun:
+    run: ReconciliationRun | None = await session.scalar(
+        scoped_runs(select(ReconciliationRun).where(ReconciliationRun.id == run_id), actor)
+    )
+    if run is None:
+        raise RunNotFound(f"No reconciliation run {run_id}")
+    return run
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    channel: str | None = None,
+    account_id: int | None = None,
+    status: str | None = None,
+) -> list[ReconciliationRun]:
+    stmt = scoped_runs(select(ReconciliationRun), actor)
+    conditions = []
+    if date_from is not None:
+        conditions.append(ReconciliationRun.bill_date >= date_from)
+    if date_to is not None:
+        conditions.append(ReconciliationRun.bill_date <= date_to)
+    if channel is not None:
+        conditions.append(ReconciliationRun.channel == channel)
+    if account_id is not None:
+        conditions.append(ReconciliationRun.account_id == account_id)
+    if status is not None:
+        conditions.append(ReconciliationRun.status == status)
+    if conditions:
+        stmt = stmt.where(and_(*conditions))
+    rows = await session.scalars(
+        stmt.order_by(ReconciliationRun.bill_date.desc(), ReconciliationRun.id)
+    )
+    return list(rows.all())
+
+
+async def accounts_to_reconcile(
+    session: AsyncSession, account_id: int | None = None
+) -> list[PaymentAccount]:
+    """The platform accounts a daily run covers (enabled ones, or the one asked for)."""
+    stmt = select(PaymentAccount).where(PaymentAccount.channel != "manual")
+    if account_id is not None:
+        stmt = stmt.where(PaymentAccount.id == account_id)
+    else:
+        stmt = stmt.where(or_(PaymentAccount.enabled.is_(True)))
+    return list((await session.scalars(stmt.order_by(PaymentAccount.id))).all())
+
+
+async def totals(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    channel: str | None = None,
+) -> list[dict[str, Any]]:
+    """Per bill day and channel: the bills' gross, refunds, fees and net, the platforms'
+    trailer totals beside them (None where a bill gives none), and ours."""
+    out: dict[tuple[date, str], dict[str, Any]] = {}
+    for run in await list_runs(
+        session, actor=actor, date_from=date_from, date_to=date_to, channel=channel
+    ):
+        if run.status != "reconciled" and run.status != "no_bill":
+            continue
+        row = out.setdefault(
+            (run.bill_date, run.channel),
+            {
+                "bill_date": run.bill_date,
+                "channel": run.channel,
+                "runs": 0,
+                "differences": 0,
+                "bill_gross_fen": 0,
+                "bill_refund_fen": 0,
+                "bill_fee_fen": 0,
+                "trailer_gross_fen": None,
+                "trailer_refund_fen": None,
+                "trailer_fee_fen": None,
+                "our_gross_fen": 0,
+                "our_refund_fen": 0,
+                "expected_fee_fen": None,
+            },
+        )
+        row["runs"] += 1
+        row["differences"] += run.difference_count
+        for name in ("bill_gross_fen", "bill_refund_fen", "bill_fee_fen"):
+            row[name] += getattr(run, name)
+        row["our_gross_fen"] += run.our_gross_fen
+        row["our_refund_fen"] += run.our_refund_fen
+        for name in (
+            "trailer_gross_fen",
+            "trailer_refund_fen",
+            "trailer_fee_fen",
+            "expected_fee_fen",
+        ):
+            value = getattr(run, name)
+            if value is not None:
+                row[name] = (row[name] or 0) + value
+    for row in out.values():
+        row["bill_net_fen"] = row["bill_gross_fen"] - row["bill_refund_fen"] - row["bill_fee_fen"]
+        row["our_net_fen"] = (
+            row["our_gross_fen"] - row["our_refund_fen"] - (row["expected_fee_fen"] or 0)
+        )
+    return sorted(out.values(), key=lambda r: (r["bill_date"], r["channel"]), reverse=True)

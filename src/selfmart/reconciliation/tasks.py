@@ -1,0 +1,47 @@
+"""Reconciliation's background job: every morning, yesterday's bill of every enabled platform
+account is downloaded and reconciled (each account in its own transaction)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.iam.actor import Actor, job_actor
+from selfmart.jobs import runtime
+from selfmart.jobs.registry import Cron, task
+from selfmart.kit.time import utcnow
+from selfmart.models import PaymentAccount
+from selfmart.reconciliation import runs
+from selfmart.reconciliation.bills import BEIJING
+
+DAILY = "reconciliation.daily"
+
+
+def yesterday() -> date:
+    """The platforms' yesterday (their bill days are Beijing days)."""
+    return utcnow().astimezone(BEIJING).date() - timedelta(days=1)
+
+
+async def reconcile_accounts(
+    session: AsyncSession, day: date, *, actor: Actor, account_id: int | None = None
+) -> list[tuple[int, str, str | None]]:
+    """Reconcile `day` for every enabled platform account (or the one named), committing
+    each account's run on its own: (account id, run status, refusal) per account."""
+    ids = [a.id for a in await runs.accounts_to_reconcile(session, account_id)]
+    results = []
+    for id_ in ids:
+        account = await session.get(PaymentAccount, id_)
+        if account is None:
+            continue
+        run = await runs.reconcile(session, account, day, actor=actor)
+        results.append((id_, run.status, run.last_error))
+        await session.commit()
+    return results
+
+
+@task(DAILY, schedule=[Cron("30 10 * * *", timezone="Asia/Shanghai")])
+async def daily() -> int:
+    """10:30 every day (the platforms publish the day before's bills by 10:00 Beijing time)."""
+    async with runtime.sessionmaker()() as session:
+        return len(await reconcile_accounts(session, yesterday(), actor=job_actor(DAILY)))

@@ -1,0 +1,409 @@
+"""Reconciliation end to end against the WeChat Pay sandbox: orders paid (and refunded)
+through it by a terminal, its trade bill downloaded and matched into each class exactly; a
+payment across midnight held and matched in the next day's bill; the same bill twice doubles
+nothing; a day with no bill, a truncated file and a broken line are recorded as such."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from selfmart.iam.actor import job_actor
+from selfmart.jobs import runtime
+from selfmart.kit.time import utcnow
+from selfmart.models import (
+    AuditLog,
+    Payment,
+    PaymentAccount,
+    ReconciliationItem,
+    ReconciliationRun,
+    Refund,
+    Store,
+)
+from selfmart.payments import accounts, tasks
+from selfmart.payments.platform import PayRequest, PlatformAccount
+from selfmart.payments.wechatpay.account import WechatPayAccount
+from selfmart.reconciliation import fees, runs
+from selfmart.reconciliation.bills import BEIJING
+from selfmart.sandbox.wechatpay.state import STATE
+from tests.builders import auth_headers, make_store, make_user
+from tests.orders.builders import make_order, make_product
+from tests.payments.builders import sandbox_account
+from tests.payments.test_terminal_pay import pay
+from tests.payments.wechatpay.support import Sandbox
+from tests.support import settings_for
+from tests.terminals.builders import Credentials, make_active_terminal
+
+ACTOR = job_actor("test.reconcile")
+
+
+def today() -> date:
+    return utcnow().astimezone(BEIJING).date()
+
+
+@dataclass
+class Shop:
+    store: Store
+    creds: Credentials
+    account: PaymentAccount
+    product: Any
+    wechat: Sandbox
+    count: int = 0
+
+    async def paid(
+        self, client: httpx.AsyncClient, session: AsyncSession, quantity: int = 1
+    ) -> Payment:
+        """An order of `quantity` colas (350 fen each) paid by payment code at the sandbox."""
+        self.count += 1
+        order = await make_order(
+            session, self.store, [(self.product, quantity)], terminal=self.creds.terminal
+        )
+        codes = self.wechat.credentials()["test_auth_codes"]
+        r = await pay(
+            client, self.creds, order.order_no, attempt_id=f"A{self.count}",
+            auth_code=codes["success"],
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        assert r.json()["state"] == "paid"
+        payment = await session.get(Payment, r.json()["payment_id"])
+        assert payment is not None
+        await session.refresh(payment)
+        return payment
+
+
+async def open_shop(session: AsyncSession, wechat: Sandbox) -> Shop:
+    store = await make_store(session)
+    cola = await make_product(session, stores=[store], price_fen=350)
+    creds = await make_active_terminal(session, store)
+    account = await sandbox_account(
+        session, None, wechat.credentials(), notify_url=f"{wechat.receiver.url}/notify"
+    )
+    return Shop(store, creds, account, cola, wechat)
+
+
+async def items_of(session: AsyncSession, run: ReconciliationRun) -> list[ReconciliationItem]:
+    rows = await session.scalars(
+        select(ReconciliationItem)
+        .where(ReconciliationItem.run_id == run.id)
+        .order_by(ReconciliationItem.id)
+    )
+    return list(rows.all())
+
+
+def classes(items: list[ReconciliationItem]) -> dict[str, list[str | None]]:
+    out: dict[str, list[str | None]] = {}
+    for i in items:
+        out.setdefault(i.difference, []).append(i.out_trade_no)
+    return {k: sorted(v, key=str) for k, v in out.items()}
+
+
+async def test_each_class_exactly_with_totals_beside_the_trailer(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    shop = await open_shop(session, wechat)
+    matched = await shop.paid(client, session, 2)  # 700
+    amount = await shop.paid(client, session, 1)  # 350 there, we say 450
+    status = await shop.paid(client, session, 1)  # paid there, failed here
+    ours_only = await shop.paid(client, session, 3)  # the platform forgets it
+    refunded = await shop.paid(client, session, 2)  # paid 700, refunded 700, matched
+    refund_pending = await shop.paid(client, session, 1)  # refunded there, pending here
+    amount.amount_fen = 450
+    status.status, status.failure_reason = "failed", "declined"
+    await session.flush()
+    assert ours_only.out_trade_no is not None
+    del STATE.transactions[ours_only.out_trade_no]
+    # Paid at the platform with our account but never recorded by us.
+    stranger = WechatPayAccount(
+        accounts.config_of(shop.account), http=httpx.AsyncClient(timeout=10)
+    )
+    answer = await stranger.pay(
+        PayRequest(
+            out_trade_no="STRANGER0001",
+            amount_fen=990,
+            description="?",
+            mode="code",
+            auth_code=wechat.credentials()["test_auth_codes"]["success"],
+        )
+    )
+    assert answer.status == "succeeded"
+
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    for payment in (refunded, refund_pending):
+        r = await client.post(
+            f"/api/v1/orders/{payment.order_id}/refunds",
+            json={"full": True, "reason": "顾客退货"},
+            headers=headers,
+        )
+        assert r.status_code in (200, 201), r.text
+    await asyncio.sleep(0.1)  # the sandbox settles refunds (its delay over the time scale)
+    pending = await session.scalar(select(Refund).where(Refund.payment_id == refund_pending.id))
+    assert pending is not None
+    async with runtime.running(settings_for(db_url), sessionmaker):
+        # the refund job settles both; then ours of one is put back to pending
+        assert await tasks.query_refunds(job_actor(tasks.QUERY_REFUNDS)) == 2
+    await session.refresh(pending)
+    assert pending.status == "succeeded"
+    pending.status, pending.completed_at = "pending", None
+    await session.flush()
+
+    await fees.set_rate(session, shop.account, 60, actor=ACTOR)  # the sandbox's 0.60%
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (run.status, run.last_error) == ("reconciled", None)
+    items = await items_of(session, run)
+    assert classes(items) == {
+        "matched": sorted(
+            [matched.out_trade_no, refunded.out_trade_no, refunded.out_trade_no,
+             refund_pending.out_trade_no],
+            key=str,
+        ),
+        "amount_differs": [amount.out_trade_no],
+        "status_differs": [status.out_trade_no],
+        "platform_only": ["STRANGER0001"],
+        "ours_only": [ours_only.out_trade_no],
+        "refund_differs": [refund_pending.out_trade_no],
+    }  # fmt: skip
+    ours = next(i for i in items if i.difference == "ours_only")
+    assert (ours.payment_id, ours.our_amount_fen, ours.state) == (ours_only.id, 1050, "pending")
+    diff = next(i for i in items if i.difference == "amount_differs")
+    assert (diff.our_amount_fen, diff.bill_amount_fen, diff.state) == (450, 350, "open")
+    refund_line = next(i for i in items if i.difference == "refund_differs")
+    assert (refund_line.kind, refund_line.our_status, refund_line.bill_status) == (
+        "refund",
+        "pending",
+        "SUCCESS",
+    )
+    assert run.difference_count == 5
+
+    # Totals: the bill's lines added up, the platform's trailer beside them, and ours.
+    paid_there = 700 + 350 + 350 + 700 + 350 + 990
+    fee = sum((x * 6 + 500) // 1000 for x in (700, 350, 350, 700, 350, 990))
+    assert (run.bill_gross_fen, run.trailer_gross_fen) == (paid_there, paid_there)
+    assert (run.bill_refund_fen, run.trailer_refund_fen) == (1050, 1050)
+    refund_fee = (700 * 6 + 500) // 1000 + (350 * 6 + 500) // 1000
+    assert (run.bill_fee_fen, run.trailer_fee_fen) == (fee - refund_fee, fee - refund_fee)
+    assert run.expected_fee_fen == fee - refund_fee
+    assert run.trailer_count == run.line_count == 8  # 6 payments, 2 refunds
+    # ours: matched 700 + 700 + 350, amount 450, ours-only 1050 (status-differs is failed)
+    assert run.our_gross_fen == 700 + 700 + 350 + 450 + 1050
+    assert run.our_refund_fen == 700
+
+    r = await client.get(
+        "/api/v1/reconciliation/totals",
+        params={"date_from": today().isoformat()},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    (day,) = r.json()
+    assert (day["channel"], day["bill_gross_fen"], day["trailer_gross_fen"]) == (
+        "wechat",
+        paid_there,
+        paid_there,
+    )
+    assert day["bill_net_fen"] == paid_there - 1050 - (fee - refund_fee)
+    assert day["differences"] == 5
+
+
+async def test_fee_differs_from_the_configured_rate(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    big = await shop.paid(client, session, 10)  # 3500: 21 fen at 0.6%, 18 at 0.5%
+    small = await shop.paid(client, session, 1)  # 350: 2 fen at either rate
+    await fees.set_rate(session, shop.account, 50, actor=ACTOR)
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    items = await items_of(session, run)
+    assert classes(items) == {
+        "fee_differs": [big.out_trade_no],
+        "matched": [small.out_trade_no],
+    }
+    (fee,) = [i for i in items if i.difference == "fee_differs"]
+    assert (fee.bill_fee_fen, fee.expected_fee_fen) == (21, 18)
+
+    # No rate configured: fees are not judged.
+    await fees.set_rate(session, shop.account, 60, actor=ACTOR)
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert classes(await items_of(session, run)) == {
+        "matched": sorted([big.out_trade_no, small.out_trade_no], key=str)
+    }
+
+
+async def test_the_same_bill_twice_doubles_nothing(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    await shop.paid(client, session, 1)
+    stray = await shop.paid(client, session, 2)
+    stray.amount_fen = 1
+    await session.flush()
+    first = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    first_items = [(i.difference, i.out_trade_no) for i in await items_of(session, first)]
+    second = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert second.id == first.id
+    assert second.attempts == 2
+    assert sorted(
+        [(i.difference, i.out_trade_no) for i in await items_of(session, second)], key=str
+    ) == sorted(first_items, key=str)
+    count = await session.scalar(
+        select(func.count())
+        .select_from(ReconciliationRun)
+        .where(ReconciliationRun.account_id == shop.account.id)
+    )
+    assert count == 1
+    assert await session.scalar(select(func.count()).select_from(ReconciliationItem)) == 2
+    assert (second.bill_gross_fen, second.difference_count) == (350 + 700, 1)
+
+
+async def test_a_payment_across_midnight_is_held_then_matched_next_day(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    day = today()
+    eve = day - timedelta(days=1)
+    late = await shop.paid(client, session, 1)
+    early = await shop.paid(client, session, 2)
+    # Ours: 23:59:58 the day before; the platform's: 00:00:02 today (its bill of today).
+    late.succeeded_at = datetime(eve.year, eve.month, eve.day, 23, 59, 58, tzinfo=BEIJING)
+    await session.flush()
+    assert late.out_trade_no is not None
+    STATE.transactions[late.out_trade_no].success_time = datetime(
+        day.year, day.month, day.day, 0, 0, 2, tzinfo=BEIJING
+    )
+
+    before = await runs.reconcile(session, shop.account, eve, actor=ACTOR)
+    assert before.status == "no_bill"  # the platform had nothing that day
+    (held,) = await items_of(session, before)
+    assert (held.difference, held.state, held.payment_id) == ("ours_only", "pending", late.id)
+
+    run = await runs.reconcile(session, shop.account, day, actor=ACTOR)
+    assert classes(await items_of(session, run)) == {
+        "matched": sorted([late.out_trade_no, early.out_trade_no], key=str)
+    }
+    await session.refresh(held)
+    await session.refresh(before)
+    assert (held.state, held.detail) == ("carried", f"in the bill of {day.isoformat()}")
+    assert before.difference_count == 0
+
+    # The day before again: the bill of today accounts for it, so it is not reported again.
+    again = await runs.reconcile(session, shop.account, eve, actor=ACTOR)
+    assert await items_of(session, again) == []
+    open_ = await session.scalar(
+        select(func.count())
+        .select_from(ReconciliationItem)
+        .where(ReconciliationItem.state.in_(("open", "pending")))
+    )
+    assert open_ == 0
+
+
+async def test_ours_only_opens_once_the_next_day_is_in_without_it(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    day = today()
+    eve = day - timedelta(days=1)
+    lost = await shop.paid(client, session, 1)
+    lost.succeeded_at = datetime(eve.year, eve.month, eve.day, 23, 59, 59, tzinfo=BEIJING)
+    await session.flush()
+    assert lost.out_trade_no is not None
+    del STATE.transactions[lost.out_trade_no]
+    await shop.paid(client, session, 1)
+    before = await runs.reconcile(session, shop.account, eve, actor=ACTOR)
+    (held,) = await items_of(session, before)
+    assert held.state == "pending"
+    await runs.reconcile(session, shop.account, day, actor=ACTOR)
+    await session.refresh(held)
+    assert (held.difference, held.state) == ("ours_only", "open")
+
+
+async def test_a_day_without_trade_is_no_bill(session: AsyncSession, wechat: Sandbox) -> None:
+    store = await make_store(session)
+    account = await sandbox_account(session, store, wechat.credentials())
+    run = await runs.reconcile(session, account, today() - timedelta(days=3), actor=ACTOR)
+    assert (run.status, run.line_count, run.difference_count, run.last_error) == (
+        "no_bill",
+        0,
+        0,
+        None,
+    )
+    assert await items_of(session, run) == []
+
+
+class Truncating(httpx.AsyncHTTPTransport):
+    """The network cuts the bill file's download short."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if "/v3/billdownload/file" not in request.url.path:
+            return response
+        body = await response.aread()
+        return httpx.Response(response.status_code, content=body[: len(body) // 2])
+
+
+async def test_a_truncated_file_is_refused_and_recorded_keeping_the_last_result(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    await shop.paid(client, session, 1)
+
+    def cut(account: PaymentAccount) -> PlatformAccount:
+        return WechatPayAccount(
+            accounts.config_of(account), http=httpx.AsyncClient(transport=Truncating())
+        )
+
+    first = await runs.reconcile(session, shop.account, today(), actor=ACTOR, opener=cut)
+    assert first.status == "refused"
+    assert first.last_error is not None
+    assert "bad_answer" in first.last_error
+    assert await items_of(session, first) == []
+
+    good = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (good.status, good.last_error, good.line_count) == ("reconciled", None, 1)
+    again = await runs.reconcile(session, shop.account, today(), actor=ACTOR, opener=cut)
+    assert again.status == "reconciled"  # the good result stands
+    assert again.last_error is not None
+    assert len(await items_of(session, again)) == 1
+    actions = (
+        await session.scalars(
+            select(AuditLog.action)
+            .where(AuditLog.entity_type == "reconciliation_run")
+            .order_by(AuditLog.id)
+        )
+    ).all()
+    assert actions == ["reconciliation.refuse", "reconciliation.run", "reconciliation.refuse"]
+
+
+async def test_a_broken_line_is_refused_naming_the_line(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    await shop.paid(client, session, 1)
+    broken = await shop.paid(client, session, 1)
+    assert broken.out_trade_no is not None
+    # A line break inside a value splits the record over two lines of the file.
+    STATE.transactions[broken.out_trade_no].description = "可乐\r\n两瓶"
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert run.status == "refused"
+    assert run.last_error is not None
+    assert "line 3:" in run.last_error, run.last_error
+    assert await items_of(session, run) == []
+
+
+async def test_another_merchants_bill_is_refused(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    paid = await shop.paid(client, session, 1)
+    assert paid.out_trade_no is not None
+    STATE.transactions[paid.out_trade_no].mchid = "1230000109"
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert run.status == "refused"
+    assert run.last_error == "line 2: merchant '1230000109' is not this account's"
