@@ -89,6 +89,9 @@ def server_url(console_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "SELFMART_STATIC_DIR": str(console_dist),
         "SELFMART_MEDIA_DIR": str(workdir / "media"),
         "SELFMART_LOG_LEVEL": "WARNING",
+        # Links and the demo's payment channels (seed-demo points them at the payment
+        # sandboxes this server serves) use the server's own address.
+        "SELFMART_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         # Every browser test logs in from 127.0.0.1: the per-IP login limit (tested on its
         # own in tests/test_rate_limit.py) would refuse the suite's 21st login in a minute.
         "SELFMART_RATE_LIMITS": json.dumps(
