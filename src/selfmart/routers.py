@@ -6,11 +6,13 @@ from fastapi import APIRouter
 
 from selfmart.analytics.router import router as analytics_router
 from selfmart.audit.router import router as audit_router
+from selfmart.backup.router import router as backup_router
 from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.members.router import router as members_router
+from selfmart.monitoring.router import console_router as monitoring_router
 from selfmart.notify.router import router as notify_router
 from selfmart.orders.router import public_router as orders_public_router
 from selfmart.orders.router import router as orders_router
@@ -42,6 +44,8 @@ API_ROUTERS: list[APIRouter] = [
     inventory_router,
     purchasing_router,
     jobs_router,
+    monitoring_router,
+    backup_router,
     members_router,
     analytics_router,
     reconciliation_router,

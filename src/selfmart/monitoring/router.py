@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -13,8 +13,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from selfmart import __version__
 from selfmart.config import Settings
+from selfmart.deps import SessionDep
 from selfmart.errors import Forbidden, Unauthorized, error_responses
-from selfmart.monitoring import service
+from selfmart.iam.actor import Actor
+from selfmart.iam.dependencies import require
+from selfmart.iam.permissions import Perm
+from selfmart.monitoring import overview, service
+from selfmart.monitoring.schemas import MonitoringOverview
 
 router = APIRouter(tags=["system"])
 
@@ -77,3 +82,21 @@ def metrics_guard(request: Request) -> None:
 async def metrics(request: Request) -> Response:
     metrics_guard(request)
     return Response(await service.exposition(request.app), media_type=CONTENT_TYPE_LATEST)
+
+
+console_router = APIRouter(prefix="/monitoring", tags=["monitoring"])
+
+
+@console_router.get(
+    "/overview",
+    response_model=MonitoringOverview,
+    operation_id="monitoring_overview",
+    responses=error_responses(401, 403),
+)
+async def monitoring_overview(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.SYSTEM_SETTINGS)],
+) -> MonitoringOverview:
+    """The host, the database, the slowest routes, the job queue and the latest failures."""
+    return await overview.overview(session, request.app)

@@ -177,6 +177,18 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'menu.auditLogs', perm: Perm.AUDIT_READ, menu: { group: 'system', order: 40, icon: 'Document' } },
   },
   {
+    path: 'monitoring',
+    name: 'monitoring',
+    component: () => import('@/views/monitoring/MonitoringView.vue'),
+    meta: { titleKey: 'monitoring.menu.overview', perm: Perm.SYSTEM_SETTINGS, menu: { group: 'system', order: 50, icon: 'Monitor' } },
+  },
+  {
+    path: 'backups',
+    name: 'backups',
+    component: () => import('@/views/monitoring/BackupsView.vue'),
+    meta: { titleKey: 'monitoring.menu.backups', perm: Perm.SYSTEM_SETTINGS, menu: { group: 'system', order: 60, icon: 'FolderChecked' } },
+  },
+  {
     path: 'messages',
     name: 'messages',
     component: () => import('@/views/messages/MessagesView.vue'),

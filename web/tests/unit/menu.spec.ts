@@ -21,7 +21,7 @@ describe('buildMenu', () => {
       ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts']],
       ['members', ['members']],
       ['stores', ['stores', 'terminals']],
-      ['system', ['users', 'roles', 'login-logs', 'audit-logs']],
+      ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'monitoring', 'backups']],
     ])
   })
 

@@ -459,6 +459,46 @@ export type AuditLogRead = {
 };
 
 /**
+ * BackupList
+ */
+export type BackupList = {
+    /**
+     * Directory
+     */
+    directory: string;
+    /**
+     * Items
+     */
+    items: Array<BackupRead>;
+    /**
+     * Keep
+     */
+    keep: number;
+    /**
+     * S3 Bucket
+     */
+    s3_bucket: string | null;
+};
+
+/**
+ * BackupRead
+ */
+export type BackupRead = {
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Size Bytes
+     */
+    size_bytes: number;
+};
+
+/**
  * BalanceSeries
  */
 export type BalanceSeries = {
@@ -1097,6 +1137,352 @@ export type CountsIn = {
 };
 
 /**
+ * DatabaseRead
+ */
+export type DatabaseRead = {
+    /**
+     * Connections
+     */
+    connections: number | null;
+    /**
+     * Dialect
+     */
+    dialect: string;
+    /**
+     * Pool Checked Out
+     */
+    pool_checked_out: number | null;
+    /**
+     * Size Bytes
+     */
+    size_bytes: number | null;
+};
+
+/**
+ * DayTotals
+ */
+export type DayTotals = {
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Bill Fee Fen
+     */
+    bill_fee_fen: number;
+    /**
+     * Bill Gross Fen
+     */
+    bill_gross_fen: number;
+    /**
+     * Bill Net Fen
+     */
+    bill_net_fen: number;
+    /**
+     * Bill Refund Fen
+     */
+    bill_refund_fen: number;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Differences
+     */
+    differences: number;
+    /**
+     * Expected Fee Fen
+     */
+    expected_fee_fen: number | null;
+    /**
+     * Our Gross Fen
+     */
+    our_gross_fen: number;
+    /**
+     * Our Net Fen
+     */
+    our_net_fen: number;
+    /**
+     * Our Refund Fen
+     */
+    our_refund_fen: number;
+    /**
+     * Runs
+     */
+    runs: number;
+    /**
+     * Trailer Fee Fen
+     */
+    trailer_fee_fen: number | null;
+    /**
+     * Trailer Gross Fen
+     */
+    trailer_gross_fen: number | null;
+    /**
+     * Trailer Refund Fen
+     */
+    trailer_refund_fen: number | null;
+};
+
+/**
+ * DifferenceDetail
+ */
+export type DifferenceDetail = {
+    /**
+     * Account Id
+     */
+    account_id: number;
+    /**
+     * Bill Amount Fen
+     */
+    bill_amount_fen: number | null;
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Bill Fee Fen
+     */
+    bill_fee_fen: number | null;
+    /**
+     * Bill Status
+     */
+    bill_status: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Detail
+     */
+    detail: string;
+    /**
+     * Difference
+     */
+    difference: string;
+    /**
+     * Expected Fee Fen
+     */
+    expected_fee_fen: number | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Line
+     */
+    line: {
+        [key: string]: unknown;
+    };
+    /**
+     * Line No
+     */
+    line_no: number | null;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string | null;
+    order: OrderBrief | null;
+    /**
+     * Order Id
+     */
+    order_id: number | null;
+    /**
+     * Our Amount Fen
+     */
+    our_amount_fen: number | null;
+    /**
+     * Our Status
+     */
+    our_status: string | null;
+    /**
+     * Out Refund No
+     */
+    out_refund_no: string | null;
+    /**
+     * Out Trade No
+     */
+    out_trade_no: string | null;
+    payment: PaymentDetail | null;
+    /**
+     * Payment Id
+     */
+    payment_id: number | null;
+    /**
+     * Refund Id
+     */
+    refund_id: number | null;
+    /**
+     * Refund Ref
+     */
+    refund_ref: string | null;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Run Id
+     */
+    run_id: number;
+    /**
+     * State
+     */
+    state: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Transaction Id
+     */
+    transaction_id: string | null;
+};
+
+/**
+ * DifferenceRead
+ */
+export type DifferenceRead = {
+    /**
+     * Account Id
+     */
+    account_id: number;
+    /**
+     * Bill Amount Fen
+     */
+    bill_amount_fen: number | null;
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Bill Fee Fen
+     */
+    bill_fee_fen: number | null;
+    /**
+     * Bill Status
+     */
+    bill_status: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Detail
+     */
+    detail: string;
+    /**
+     * Difference
+     */
+    difference: string;
+    /**
+     * Expected Fee Fen
+     */
+    expected_fee_fen: number | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Line
+     */
+    line: {
+        [key: string]: unknown;
+    };
+    /**
+     * Line No
+     */
+    line_no: number | null;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string | null;
+    /**
+     * Order Id
+     */
+    order_id: number | null;
+    /**
+     * Our Amount Fen
+     */
+    our_amount_fen: number | null;
+    /**
+     * Our Status
+     */
+    our_status: string | null;
+    /**
+     * Out Refund No
+     */
+    out_refund_no: string | null;
+    /**
+     * Out Trade No
+     */
+    out_trade_no: string | null;
+    /**
+     * Payment Id
+     */
+    payment_id: number | null;
+    /**
+     * Refund Id
+     */
+    refund_id: number | null;
+    /**
+     * Refund Ref
+     */
+    refund_ref: string | null;
+    /**
+     * Resolution
+     */
+    resolution: string | null;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Run Id
+     */
+    run_id: number;
+    /**
+     * State
+     */
+    state: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Transaction Id
+     */
+    transaction_id: string | null;
+};
+
+/**
  * DiscrepancyRead
  */
 export type DiscrepancyRead = {
@@ -1217,6 +1603,34 @@ export type ErrorDetail = {
 };
 
 /**
+ * FeeRateIn
+ */
+export type FeeRateIn = {
+    /**
+     * Rate Bp
+     */
+    rate_bp: number;
+};
+
+/**
+ * FeeRateRead
+ */
+export type FeeRateRead = {
+    /**
+     * Account Id
+     */
+    account_id: number;
+    /**
+     * Rate Bp
+     */
+    rate_bp: number;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
  * Figures
  *
  * A period's figures. For a product: orders are orders with the product, items its units,
@@ -1306,6 +1720,60 @@ export type HeatCell = {
      * Weekday
      */
     weekday: number;
+};
+
+/**
+ * HostRead
+ */
+export type HostRead = {
+    /**
+     * Cpu Count
+     */
+    cpu_count: number;
+    /**
+     * Cpu Percent
+     */
+    cpu_percent: number;
+    /**
+     * Disk Path
+     */
+    disk_path: string;
+    /**
+     * Disk Percent
+     */
+    disk_percent: number;
+    /**
+     * Disk Total Bytes
+     */
+    disk_total_bytes: number;
+    /**
+     * Disk Used Bytes
+     */
+    disk_used_bytes: number;
+    /**
+     * Load Average
+     */
+    load_average: Array<number>;
+    /**
+     * Memory Percent
+     */
+    memory_percent: number;
+    /**
+     * Memory Total Bytes
+     */
+    memory_total_bytes: number;
+    /**
+     * Memory Used Bytes
+     */
+    memory_used_bytes: number;
+    /**
+     * Network Received Bytes
+     */
+    network_received_bytes: number;
+    /**
+     * Network Sent Bytes
+     */
+    network_sent_bytes: number;
 };
 
 /**
@@ -1762,6 +2230,32 @@ export type JobRead = {
      * Total
      */
     total: number | null;
+};
+
+/**
+ * JobsRead
+ */
+export type JobsRead = {
+    /**
+     * Failed Events
+     */
+    failed_events: number;
+    /**
+     * Lag Seconds
+     */
+    lag_seconds: number;
+    /**
+     * Orders Per Minute
+     */
+    orders_per_minute: number;
+    /**
+     * Queue Depth
+     */
+    queue_depth: number;
+    /**
+     * Terminals Online
+     */
+    terminals_online: number;
 };
 
 /**
@@ -2273,6 +2767,31 @@ export type MessageTextRead = {
 };
 
 /**
+ * MonitoringOverview
+ */
+export type MonitoringOverview = {
+    /**
+     * At
+     */
+    at: string;
+    database: DatabaseRead;
+    host: HostRead;
+    jobs: JobsRead;
+    /**
+     * Recent Errors
+     */
+    recent_errors: Array<RecentError>;
+    /**
+     * Slowest Routes
+     */
+    slowest_routes: Array<RouteTiming>;
+    /**
+     * Version
+     */
+    version: string;
+};
+
+/**
  * MoveCategory
  */
 export type MoveCategory = {
@@ -2368,6 +2887,44 @@ export type NoteIn = {
      * Note
      */
     note?: string;
+};
+
+/**
+ * OrderBrief
+ */
+export type OrderBrief = {
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
 };
 
 /**
@@ -3101,6 +3658,28 @@ export type PageAuditLogRead = {
      * Items
      */
     items: Array<AuditLogRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[DifferenceRead]
+ */
+export type PageDifferenceRead = {
+    /**
+     * Items
+     */
+    items: Array<DifferenceRead>;
     /**
      * Page
      */
@@ -5078,6 +5657,28 @@ export type ReceiveLineIn = {
 };
 
 /**
+ * RecentError
+ */
+export type RecentError = {
+    /**
+     * At
+     */
+    at: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Message
+     */
+    message: string;
+    /**
+     * Source
+     */
+    source: string;
+};
+
+/**
  * RefreshIn
  */
 export type RefreshIn = {
@@ -5487,13 +6088,21 @@ export type ReorderToOrders = {
 };
 
 /**
- * ResolveIn
+ * RerunIn
  */
-export type ResolveIn = {
+export type RerunIn = {
     /**
-     * Note
+     * Account Id
      */
-    note?: string;
+    account_id: number;
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Kind
+     */
+    kind?: 'trade';
 };
 
 /**
@@ -5630,6 +6239,138 @@ export type RoleUpdate = {
      * Refund Limit Fen
      */
     refund_limit_fen?: number | null;
+};
+
+/**
+ * RouteTiming
+ */
+export type RouteTiming = {
+    /**
+     * Mean Ms
+     */
+    mean_ms: number;
+    /**
+     * Method
+     */
+    method: string;
+    /**
+     * Requests
+     */
+    requests: number;
+    /**
+     * Route
+     */
+    route: string;
+};
+
+/**
+ * RunRead
+ */
+export type RunRead = {
+    /**
+     * Account Id
+     */
+    account_id: number;
+    /**
+     * Actor Name
+     */
+    actor_name: string;
+    /**
+     * Attempts
+     */
+    attempts: number;
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Bill Fee Fen
+     */
+    bill_fee_fen: number;
+    /**
+     * Bill Gross Fen
+     */
+    bill_gross_fen: number;
+    /**
+     * Bill Refund Fen
+     */
+    bill_refund_fen: number;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Difference Count
+     */
+    difference_count: number;
+    /**
+     * Expected Fee Fen
+     */
+    expected_fee_fen: number | null;
+    /**
+     * File Sha256
+     */
+    file_sha256: string | null;
+    /**
+     * File Size
+     */
+    file_size: number | null;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Last Error
+     */
+    last_error: string | null;
+    /**
+     * Last Error At
+     */
+    last_error_at: string | null;
+    /**
+     * Line Count
+     */
+    line_count: number;
+    /**
+     * Our Gross Fen
+     */
+    our_gross_fen: number;
+    /**
+     * Our Refund Fen
+     */
+    our_refund_fen: number;
+    /**
+     * Started At
+     */
+    started_at: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Trailer Count
+     */
+    trailer_count: number | null;
+    /**
+     * Trailer Fee Fen
+     */
+    trailer_fee_fen: number | null;
+    /**
+     * Trailer Gross Fen
+     */
+    trailer_gross_fen: number | null;
+    /**
+     * Trailer Refund Fen
+     */
+    trailer_refund_fen: number | null;
 };
 
 /**
@@ -7393,6 +8134,16 @@ export type WriteOff = {
 };
 
 /**
+ * ResolveIn
+ */
+export type SelfmartInventorySchemasResolveIn = {
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
  * PaymentRead
  */
 export type SelfmartOrdersSchemasPaymentRead = {
@@ -7530,6 +8281,20 @@ export type SelfmartPaymentsSchemasPaymentRead = {
      * Updated At
      */
     updated_at: string | null;
+};
+
+/**
+ * ResolveIn
+ */
+export type SelfmartReconciliationSchemasResolveIn = {
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Resolution
+     */
+    resolution: 'accept' | 'refund_customer' | 'manual_payment';
 };
 
 /**
@@ -9221,6 +9986,84 @@ export type RefreshResponses = {
 
 export type RefreshResponse = RefreshResponses[keyof RefreshResponses];
 
+export type ListBackupsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/backups';
+};
+
+export type ListBackupsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListBackupsError = ListBackupsErrors[keyof ListBackupsErrors];
+
+export type ListBackupsResponses = {
+    /**
+     * Successful Response
+     */
+    200: BackupList;
+};
+
+export type ListBackupsResponse = ListBackupsResponses[keyof ListBackupsResponses];
+
+export type CreateBackupData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/backups';
+};
+
+export type CreateBackupErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * error
+     */
+    503: ErrorBody;
+};
+
+export type CreateBackupError = CreateBackupErrors[keyof CreateBackupErrors];
+
+export type CreateBackupResponses = {
+    /**
+     * Successful Response
+     */
+    201: BackupRead;
+};
+
+export type CreateBackupResponse = CreateBackupResponses[keyof CreateBackupResponses];
+
 export type CategoryTreeData = {
     body?: never;
     path?: never;
@@ -10836,6 +11679,43 @@ export type ReadMessageResponses = {
 };
 
 export type ReadMessageResponse = ReadMessageResponses[keyof ReadMessageResponses];
+
+export type MonitoringOverviewData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/monitoring/overview';
+};
+
+export type MonitoringOverviewErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MonitoringOverviewError = MonitoringOverviewErrors[keyof MonitoringOverviewErrors];
+
+export type MonitoringOverviewResponses = {
+    /**
+     * Successful Response
+     */
+    200: MonitoringOverview;
+};
+
+export type MonitoringOverviewResponse = MonitoringOverviewResponses[keyof MonitoringOverviewResponses];
 
 export type OrdersSearchData = {
     body?: never;
@@ -13680,6 +14560,414 @@ export type SubmitPurchaseOrderResponses = {
 
 export type SubmitPurchaseOrderResponse = SubmitPurchaseOrderResponses[keyof SubmitPurchaseOrderResponses];
 
+export type ListReconciliationDifferencesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Run Id
+         */
+        run_id?: number | null;
+        /**
+         * Date From
+         */
+        date_from?: string | null;
+        /**
+         * Date To
+         */
+        date_to?: string | null;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+        /**
+         * Difference
+         */
+        difference?: 'matched' | 'ours_only' | 'platform_only' | 'amount_differs' | 'status_differs' | 'refund_differs' | 'fee_differs' | null;
+        /**
+         * State
+         */
+        state?: 'ok' | 'pending' | 'open' | 'carried' | 'resolved' | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/reconciliation/differences';
+};
+
+export type ListReconciliationDifferencesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListReconciliationDifferencesError = ListReconciliationDifferencesErrors[keyof ListReconciliationDifferencesErrors];
+
+export type ListReconciliationDifferencesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageDifferenceRead;
+};
+
+export type ListReconciliationDifferencesResponse = ListReconciliationDifferencesResponses[keyof ListReconciliationDifferencesResponses];
+
+export type GetReconciliationDifferenceData = {
+    body?: never;
+    path: {
+        /**
+         * Difference Id
+         */
+        difference_id: number;
+    };
+    query?: never;
+    url: '/api/v1/reconciliation/differences/{difference_id}';
+};
+
+export type GetReconciliationDifferenceErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetReconciliationDifferenceError = GetReconciliationDifferenceErrors[keyof GetReconciliationDifferenceErrors];
+
+export type GetReconciliationDifferenceResponses = {
+    /**
+     * Successful Response
+     */
+    200: DifferenceDetail;
+};
+
+export type GetReconciliationDifferenceResponse = GetReconciliationDifferenceResponses[keyof GetReconciliationDifferenceResponses];
+
+export type ResolveReconciliationDifferenceData = {
+    body: SelfmartReconciliationSchemasResolveIn;
+    path: {
+        /**
+         * Difference Id
+         */
+        difference_id: number;
+    };
+    query?: never;
+    url: '/api/v1/reconciliation/differences/{difference_id}/resolve';
+};
+
+export type ResolveReconciliationDifferenceErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ResolveReconciliationDifferenceError = ResolveReconciliationDifferenceErrors[keyof ResolveReconciliationDifferenceErrors];
+
+export type ResolveReconciliationDifferenceResponses = {
+    /**
+     * Successful Response
+     */
+    200: DifferenceRead;
+};
+
+export type ResolveReconciliationDifferenceResponse = ResolveReconciliationDifferenceResponses[keyof ResolveReconciliationDifferenceResponses];
+
+export type ListReconciliationFeeRatesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/reconciliation/fee-rates';
+};
+
+export type ListReconciliationFeeRatesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListReconciliationFeeRatesError = ListReconciliationFeeRatesErrors[keyof ListReconciliationFeeRatesErrors];
+
+export type ListReconciliationFeeRatesResponses = {
+    /**
+     * Response List Reconciliation Fee Rates
+     *
+     * Successful Response
+     */
+    200: Array<FeeRateRead>;
+};
+
+export type ListReconciliationFeeRatesResponse = ListReconciliationFeeRatesResponses[keyof ListReconciliationFeeRatesResponses];
+
+export type SetReconciliationFeeRateData = {
+    body: FeeRateIn;
+    path: {
+        /**
+         * Account Id
+         */
+        account_id: number;
+    };
+    query?: never;
+    url: '/api/v1/reconciliation/fee-rates/{account_id}';
+};
+
+export type SetReconciliationFeeRateErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SetReconciliationFeeRateError = SetReconciliationFeeRateErrors[keyof SetReconciliationFeeRateErrors];
+
+export type SetReconciliationFeeRateResponses = {
+    /**
+     * Successful Response
+     */
+    200: FeeRateRead;
+};
+
+export type SetReconciliationFeeRateResponse = SetReconciliationFeeRateResponses[keyof SetReconciliationFeeRateResponses];
+
+export type ListReconciliationRunsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Date From
+         */
+        date_from?: string | null;
+        /**
+         * Date To
+         */
+        date_to?: string | null;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+        /**
+         * Account Id
+         */
+        account_id?: number | null;
+        /**
+         * Status
+         */
+        status?: 'reconciled' | 'no_bill' | 'refused' | null;
+    };
+    url: '/api/v1/reconciliation/runs';
+};
+
+export type ListReconciliationRunsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListReconciliationRunsError = ListReconciliationRunsErrors[keyof ListReconciliationRunsErrors];
+
+export type ListReconciliationRunsResponses = {
+    /**
+     * Response List Reconciliation Runs
+     *
+     * Successful Response
+     */
+    200: Array<RunRead>;
+};
+
+export type ListReconciliationRunsResponse = ListReconciliationRunsResponses[keyof ListReconciliationRunsResponses];
+
+export type RerunReconciliationData = {
+    body: RerunIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/reconciliation/runs';
+};
+
+export type RerunReconciliationErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type RerunReconciliationError = RerunReconciliationErrors[keyof RerunReconciliationErrors];
+
+export type RerunReconciliationResponses = {
+    /**
+     * Successful Response
+     */
+    200: RunRead;
+};
+
+export type RerunReconciliationResponse = RerunReconciliationResponses[keyof RerunReconciliationResponses];
+
+export type ReconciliationTotalsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Date From
+         */
+        date_from?: string | null;
+        /**
+         * Date To
+         */
+        date_to?: string | null;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+    };
+    url: '/api/v1/reconciliation/totals';
+};
+
+export type ReconciliationTotalsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReconciliationTotalsError = ReconciliationTotalsErrors[keyof ReconciliationTotalsErrors];
+
+export type ReconciliationTotalsResponses = {
+    /**
+     * Response Reconciliation Totals
+     *
+     * Successful Response
+     */
+    200: Array<DayTotals>;
+};
+
+export type ReconciliationTotalsResponse = ReconciliationTotalsResponses[keyof ReconciliationTotalsResponses];
+
 export type ListRolesData = {
     body?: never;
     path?: never;
@@ -14245,7 +15533,7 @@ export type ListStockAlertsResponses = {
 export type ListStockAlertsResponse = ListStockAlertsResponses[keyof ListStockAlertsResponses];
 
 export type ResolveStockAlertData = {
-    body: ResolveIn;
+    body: SelfmartInventorySchemasResolveIn;
     path: {
         /**
          * Alert Id

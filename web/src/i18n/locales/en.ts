@@ -1,6 +1,7 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
+import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
 import type { LocaleMessages } from '../types'
@@ -9,6 +10,7 @@ import catalogEn from './catalog.en'
 export default {
   ...inventoryEn,
   ...ordersEn,
+  ...monitoringEn,
   ...membersEn,
   ...paymentsEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
@@ -338,6 +340,7 @@ export default {
     searchPlaceholder: 'Search actor / entity / note',
     actorTypes: { user: 'User', terminal: 'Terminal', system: 'System', job: 'Background job', payment_callback: 'Payment callback' },
     entityTypes: {
+      backup: 'Backup',
       user: 'User',
       payment_account: 'Payment account',
       role: 'Role',
@@ -655,6 +658,7 @@ export default {
   errors: {
     ...ordersErrorsEn,
     ...membersErrorsEn,
+    ...monitoringErrorsEn,
     unknown: 'Something went wrong ({code})',
     fieldReason: '{field} {reason}',
     withDetails: '{title}: {details}',

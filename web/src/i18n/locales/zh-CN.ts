@@ -1,6 +1,7 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
+import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 import { paymentsZhCN } from './payments.zh-CN'
@@ -8,6 +9,7 @@ import { paymentsZhCN } from './payments.zh-CN'
 export default {
   ...inventoryZhCN,
   ...ordersZhCN,
+  ...monitoringZhCN,
   ...membersZhCN,
   ...paymentsZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
@@ -332,6 +334,7 @@ export default {
     searchPlaceholder: '搜索操作人 / 对象 / 备注',
     actorTypes: { user: '用户', terminal: '终端', system: '系统', job: '后台任务', payment_callback: '支付回调' },
     entityTypes: {
+      backup: '数据备份',
       user: '用户',
       payment_account: '支付账户',
       role: '角色',
@@ -649,6 +652,7 @@ export default {
   errors: {
     ...ordersErrorsZhCN,
     ...membersErrorsZhCN,
+    ...monitoringErrorsZhCN,
     unknown: '操作失败（{code}）',
     fieldReason: '{field}{reason}',
     withDetails: '{title}：{details}',

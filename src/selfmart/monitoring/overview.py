@@ -1,0 +1,151 @@
+"""The console's monitoring page: the host (psutil), the database, the slowest routes as this
+machine's metrics see them, the job queue and the latest failures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import psutil
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import REGISTRY
+from sqlalchemy import desc, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart import __version__
+from selfmart.config import Settings
+from selfmart.kit.time import utcnow
+from selfmart.models import JobRun, OutboxEvent
+from selfmart.monitoring import schemas
+from selfmart.monitoring.metrics import multiprocess
+from selfmart.monitoring.service import database_figures
+
+RECENT_ERRORS = 20
+SLOWEST = 10
+
+
+def host(settings: Settings) -> schemas.HostRead:
+    disk_path = str(settings.media_dir if settings.media_dir.exists() else os.sep)
+    mem = psutil.virtual_memory()
+    disk = psutil.disk_usage(disk_path)
+    net = psutil.net_io_counters()
+    return schemas.HostRead(
+        cpu_percent=psutil.cpu_percent(interval=0.2),
+        cpu_count=psutil.cpu_count() or 1,
+        load_average=[round(x, 2) for x in os.getloadavg()],
+        memory_total_bytes=mem.total,
+        memory_used_bytes=mem.total - mem.available,
+        memory_percent=mem.percent,
+        disk_path=disk_path,
+        disk_total_bytes=disk.total,
+        disk_used_bytes=disk.used,
+        disk_percent=disk.percent,
+        network_sent_bytes=net.bytes_sent,
+        network_received_bytes=net.bytes_recv,
+    )
+
+
+def slowest_routes() -> list[schemas.RouteTiming]:
+    """Mean time per route template since the processes started, slowest first."""
+    if multiprocess():
+        registry: Any = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    sums: dict[tuple[str, str], float] = {}
+    counts: dict[tuple[str, str], float] = {}
+    for family in registry.collect():
+        if family.name != "selfmart_http_request_duration_seconds":
+            continue
+        for s in family.samples:
+            key = (s.labels.get("method", ""), s.labels.get("route", ""))
+            if s.name.endswith("_sum"):
+                sums[key] = sums.get(key, 0.0) + s.value
+            elif s.name.endswith("_count"):
+                counts[key] = counts.get(key, 0.0) + s.value
+    rows = [
+        schemas.RouteTiming(
+            method=m, route=r, requests=int(n), mean_ms=round(sums.get((m, r), 0) / n * 1000, 2)
+        )
+        for (m, r), n in counts.items()
+        if n
+    ]
+    return sorted(rows, key=lambda t: t.mean_ms, reverse=True)[:SLOWEST]
+
+
+def _file_size(path: str) -> int:
+    """An SQLite database's size: its file and its write-ahead log."""
+    return sum(os.path.getsize(p) for p in (path, path + "-wal") if p and os.path.exists(p))
+
+
+async def _database(session: AsyncSession, app: FastAPI) -> schemas.DatabaseRead:
+    settings: Settings = app.state.settings
+    pool: Any = app.state.engine.sync_engine.pool
+    checked_out = pool.checkedout() if hasattr(pool, "checkedout") else None
+    if settings.is_sqlite:
+        path = make_url(settings.database_url).database or ""
+        size = await asyncio.to_thread(_file_size, path)
+        return schemas.DatabaseRead(
+            dialect="sqlite", size_bytes=size, connections=checked_out, pool_checked_out=checked_out
+        )
+    size = await session.scalar(text("SELECT pg_database_size(current_database())"))
+    connections = await session.scalar(
+        text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+    )
+    return schemas.DatabaseRead(
+        dialect="postgresql",
+        size_bytes=int(size or 0),
+        connections=int(connections or 0),
+        pool_checked_out=checked_out,
+    )
+
+
+async def _recent_errors(session: AsyncSession) -> list[schemas.RecentError]:
+    runs = (
+        await session.execute(
+            select(JobRun.finished_at, JobRun.kind, JobRun.error)
+            .where(JobRun.status == "failed", JobRun.finished_at.is_not(None))
+            .order_by(desc(JobRun.finished_at))
+            .limit(RECENT_ERRORS)
+        )
+    ).all()
+    events = (
+        await session.execute(
+            select(OutboxEvent.available_at, OutboxEvent.topic, OutboxEvent.last_error)
+            .where(OutboxEvent.status == "failed")
+            .order_by(desc(OutboxEvent.available_at))
+            .limit(RECENT_ERRORS)
+        )
+    ).all()
+    errors = [
+        schemas.RecentError(at=at, source="job", kind=kind, message=(err or "")[:500])
+        for at, kind, err in runs
+    ] + [
+        schemas.RecentError(at=at, source="outbox", kind=topic, message=(err or "")[:500])
+        for at, topic, err in events
+    ]
+    return sorted(errors, key=lambda e: e.at, reverse=True)[:RECENT_ERRORS]
+
+
+async def overview(session: AsyncSession, app: FastAPI) -> schemas.MonitoringOverview:
+    settings: Settings = app.state.settings
+    figures = await database_figures(session, settings)
+    return schemas.MonitoringOverview(
+        at=utcnow(),
+        version=__version__,
+        host=await asyncio.to_thread(host, settings),
+        database=await _database(session, app),
+        slowest_routes=slowest_routes(),
+        jobs=schemas.JobsRead(
+            queue_depth=int(figures["selfmart_jobs_queue_depth"][1]),
+            lag_seconds=figures["selfmart_jobs_queue_lag_seconds"][1],
+            failed_events=int(figures["selfmart_outbox_failed"][1]),
+            orders_per_minute=figures["selfmart_orders_per_minute"][1],
+            terminals_online=int(figures["selfmart_terminals_online"][1]),
+        ),
+        recent_errors=await _recent_errors(session),
+    )
