@@ -42,6 +42,8 @@ export const Perm = {
   MEMBER_POINTS: 'member:points',
   MEMBER_TIER: 'member:tier',
   MEMBER_EXPORT: 'member:export',
+
+  ANALYTICS_READ: 'analytics:read',
 } as const
 
 export type PermCode = (typeof Perm)[keyof typeof Perm]

@@ -137,6 +137,14 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'payments.menu.accounts', perm: Perm.PAYMENT_ACCOUNT_READ, menu: { group: 'orders', order: 50, icon: 'CreditCard' } },
   },
   // --- end payments ---
+  // --- analytics ---
+  {
+    path: 'analytics',
+    name: 'analytics-statistics',
+    component: () => import('@/views/analytics/StatisticsView.vue'),
+    meta: { titleKey: 'analytics.menu.statistics', perm: Perm.ANALYTICS_READ, menu: { group: 'orders', order: 60, icon: 'TrendCharts' } },
+  },
+  // --- end analytics ---
   // --- end orders ---
   // --- members ---
   {

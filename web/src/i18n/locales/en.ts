@@ -1,4 +1,5 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
 import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
@@ -12,6 +13,7 @@ export default {
   ...ordersEn,
   ...monitoringEn,
   ...membersEn,
+  ...analyticsEn,
   ...paymentsEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
@@ -197,6 +199,7 @@ export default {
       catalog: 'Catalog & inventory',
       orders: 'Orders & payments',
       members: 'Members',
+      analytics: 'Analytics',
     },
     codes: {
       user_read: 'View users',
@@ -232,6 +235,7 @@ export default {
       payment_account_read: 'View payment channel settings',
       payment_account_write: 'Change payment channel settings',
       ...membersPermissionsEn,
+      ...analyticsPermissionsEn,
     },
   },
   stores: {

@@ -1,4 +1,5 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
 import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
@@ -11,6 +12,7 @@ export default {
   ...ordersZhCN,
   ...monitoringZhCN,
   ...membersZhCN,
+  ...analyticsZhCN,
   ...paymentsZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
@@ -191,7 +193,7 @@ export default {
     builtinNames: { super_admin: '超级管理员', admin: '管理员', cashier: '收银员' },
   },
   permissions: {
-    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付', members: '会员' },
+    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付', members: '会员', analytics: '统计分析' },
     codes: {
       user_read: '查看用户',
       user_write: '管理用户',
@@ -226,6 +228,7 @@ export default {
       payment_account_read: '查看支付渠道配置',
       payment_account_write: '修改支付渠道配置',
       ...membersPermissionsZhCN,
+      ...analyticsPermissionsZhCN,
     },
   },
   stores: {

@@ -1,0 +1,42 @@
+// Pure helpers of the statistics page: change against a base period, and the chart's series.
+import type { Figures, PeriodFigures } from '@/api'
+
+/** The change from `base` to `value` in percent with one decimal ("+12.5%"); "—" without a base. */
+export function change(value: number | null, base: number | null): string {
+  if (value === null || base === null || base === 0) return '—'
+  const tenths = Math.round(((value - base) * 1000) / Math.abs(base))
+  const sign = tenths > 0 ? '+' : tenths < 0 ? '-' : ''
+  const abs = Math.abs(tenths)
+  return `${sign}${Math.floor(abs / 10)}.${abs % 10}%`
+}
+
+/** Fen as yuan for plotting only (labels go through fenToYuan). */
+export function plotYuan(fen: number): number {
+  return fen / 100
+}
+
+export interface ChartData {
+  labels: string[]
+  net: number[]
+  netLastYear: number[]
+  orders: Array<number | null>
+}
+
+/** One point per period: net sales now and a year before (yuan), and orders. */
+export function chartData(periods: readonly PeriodFigures[]): ChartData {
+  return {
+    labels: periods.map((p) => p.period),
+    net: periods.map((p) => plotYuan(p.current.net_sales_fen)),
+    netLastYear: periods.map((p) => plotYuan(p.last_year.net_sales_fen)),
+    orders: periods.map((p) => p.current.orders),
+  }
+}
+
+export type FigureKey = 'orders' | 'sales_fen' | 'refunds_fen' | 'net_sales_fen' | 'avg_order_value_fen' | 'items' | 'items_per_order' | 'paying_members'
+
+/** A figure as a number for comparisons (items per order is a decimal string). */
+export function numeric(f: Figures, key: FigureKey): number | null {
+  const v = f[key]
+  if (v === null || v === undefined) return null
+  return typeof v === 'string' ? Number(v) : v
+}
