@@ -1,0 +1,156 @@
+"""The console's reconciliation API: set a fee rate, rerun a day, list runs and differences
+with filters, drill into one (our payment and order beside the bill line), resolve it with a
+note (audited, kept across a rerun, not twice); bad input names the field; the daily job."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from selfmart.jobs import runtime
+from selfmart.models import AuditLog, ReconciliationRun
+from selfmart.reconciliation import tasks
+from tests.builders import auth_headers, make_user
+from tests.payments.builders import make_payment_account
+from tests.payments.wechatpay.support import Sandbox
+from tests.reconciliation.test_reconcile import open_shop, today
+from tests.support import settings_for
+
+API = "/api/v1/reconciliation"
+
+
+async def test_rerun_list_drill_down_and_resolve(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    good = await shop.paid(client, session, 1)
+    off = await shop.paid(client, session, 2)
+    off.amount_fen = 800
+    await session.flush()
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+
+    r = await client.put(
+        f"{API}/fee-rates/{shop.account.id}", json={"rate_bp": 60}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rate_bp"] == 60
+    r = await client.get(f"{API}/fee-rates", headers=headers)
+    assert [(x["account_id"], x["rate_bp"]) for x in r.json()] == [(shop.account.id, 60)]
+
+    body = {"account_id": shop.account.id, "bill_date": today().isoformat()}
+    r = await client.post(f"{API}/runs", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    run = r.json()
+    assert (run["status"], run["line_count"], run["difference_count"]) == ("reconciled", 2, 1)
+    assert run["trailer_gross_fen"] == run["bill_gross_fen"] == 350 + 700
+
+    r = await client.get(f"{API}/runs", params={"date_from": today().isoformat()}, headers=headers)
+    assert [x["id"] for x in r.json()] == [run["id"]]
+    r = await client.get(f"{API}/runs", params={"status": "refused"}, headers=headers)
+    assert r.json() == []
+
+    r = await client.get(f"{API}/differences", params={"run_id": run["id"]}, headers=headers)
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert page["total"] == 1
+    (diff,) = page["items"]
+    assert (diff["difference"], diff["state"], diff["out_trade_no"]) == (
+        "amount_differs",
+        "open",
+        off.out_trade_no,
+    )
+    for params, total in (
+        ({"difference": "amount_differs"}, 1),
+        ({"difference": "ours_only"}, 0),
+        ({"state": "resolved"}, 0),
+        ({"channel": "alipay"}, 0),
+        ({"date_to": (today() - timedelta(days=1)).isoformat()}, 0),
+    ):
+        r = await client.get(f"{API}/differences", params=params, headers=headers)
+        assert r.json()["total"] == total, params
+
+    r = await client.get(f"{API}/differences/{diff['id']}", headers=headers)
+    assert r.status_code == 200, r.text
+    detail = r.json()
+    assert detail["line"]["商户订单号"] == off.out_trade_no
+    assert detail["line"]["订单金额"] == "7.00"
+    assert (detail["our_amount_fen"], detail["bill_amount_fen"]) == (800, 700)
+    assert detail["payment"]["id"] == off.id
+    assert detail["payment"]["out_trade_no"] == off.out_trade_no
+    assert detail["order"]["id"] == off.order_id
+    assert detail["order"]["total_fen"] == 700
+
+    r = await client.post(
+        f"{API}/differences/{diff['id']}/resolve",
+        json={"resolution": "accept", "note": "我们记错了金额，平台为准"},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["resolution"]) == ("resolved", "accept")
+    again = await client.post(
+        f"{API}/differences/{diff['id']}/resolve",
+        json={"resolution": "refund_customer", "note": "again"},
+        headers=headers,
+    )
+    assert again.status_code == 409, again.text
+    entry = await session.scalar(
+        select(AuditLog).where(AuditLog.action == "reconciliation.resolve")
+    )
+    assert entry is not None
+    assert entry.entity_id == str(diff["id"])
+    assert entry.note == "我们记错了金额，平台为准"
+
+    # A rerun replaces the result but keeps the decision on the same difference.
+    r = await client.post(f"{API}/runs", json=body, headers=headers)
+    assert r.json()["attempts"] == 2
+    r = await client.get(f"{API}/differences", params={"run_id": run["id"]}, headers=headers)
+    (kept,) = r.json()["items"]
+    assert (kept["state"], kept["resolution"], kept["note"]) == (
+        "resolved",
+        "accept",
+        "我们记错了金额，平台为准",
+    )
+    assert good.out_trade_no not in {x["out_trade_no"] for x in r.json()["items"]}
+
+
+async def test_bad_input_names_the_field(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.post(
+        f"{API}/runs", json={"account_id": 1, "bill_date": "2026-13-01"}, headers=headers
+    )
+    assert r.status_code == 422
+    assert [d["field"] for d in r.json()["details"]] == ["body.bill_date"]
+    r = await client.post(
+        f"{API}/runs", json={"account_id": 999_999, "bill_date": "2026-12-01"}, headers=headers
+    )
+    assert r.status_code == 404, r.text
+    account = await make_payment_account(session, None)
+    r = await client.put(f"{API}/fee-rates/{account.id}", json={"rate_bp": 10_001}, headers=headers)
+    assert r.status_code == 422
+    assert [d["field"] for d in r.json()["details"]] == ["body.rate_bp"]
+    r = await client.get(f"{API}/differences", params={"difference": "bogus"}, headers=headers)
+    assert r.status_code == 422
+    assert r.json()["details"][0]["field"] == "query.difference"
+
+
+async def test_the_daily_job_reconciles_each_account(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    shop = await open_shop(session, wechat)
+    await shop.paid(client, session, 1)
+    async with runtime.running(settings_for(db_url), sessionmaker):
+        async with runtime.sessionmaker()() as s:
+            results = await tasks.reconcile_accounts(s, today(), actor=tasks.job_actor(tasks.DAILY))
+    assert results == [(shop.account.id, "reconciled", None)]
+    run = await session.scalar(
+        select(ReconciliationRun).where(ReconciliationRun.account_id == shop.account.id)
+    )
+    assert run is not None
+    assert (run.line_count, run.difference_count, run.actor_name) == (1, 0, tasks.DAILY)
