@@ -1,0 +1,113 @@
+"""Bills read into one shape from the files each platform's own encoder writes (the ones our
+sandboxes serve): Alipay's zip (negative refunds, fees charged and given back) and UnionPay's
+ZM file (C/D signed fees), and what is refused: another merchant's bill, a broken line named by
+its number, a file that is not a bill."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date, datetime
+
+import pytest
+
+from selfmart.payments.alipay import protocol as alipay
+from selfmart.payments.unionpay import protocol as unionpay
+from selfmart.reconciliation import bills
+from selfmart.reconciliation.bills import BEIJING, BillRefused
+
+DAY = date(2026, 12, 5)
+AT = datetime(2026, 12, 5, 10, 30, tzinfo=BEIJING)
+
+
+def alipay_bill(account: str = "20880000000000010156") -> bytes:
+    rows = [
+        alipay.BillRow(
+            trade_no="2026120522001", out_trade_no="T1", kind=alipay.TRADE, subject="可乐",
+            created_at=AT, finished_at=AT, amount_fen=700, received_fen=700, fee_fen=4,
+        ),
+        alipay.BillRow(
+            trade_no="2026120522001", out_trade_no="T1", kind=alipay.REFUND, subject="可乐",
+            created_at=AT, finished_at=AT, amount_fen=-350, received_fen=-350, fee_fen=-2,
+            refund_no="R1",
+        ),
+    ]  # fmt: skip
+    return alipay.encode_bill(account, DAY, rows, AT)
+
+
+def test_alipay_payments_and_negative_refunds() -> None:
+    parsed = bills.parse("alipay", alipay_bill(), merchant_id="2088000000000001", bill_date=DAY)
+    pay, refund = parsed.lines
+    assert (pay.kind, pay.transaction_id, pay.out_trade_no, pay.amount_fen, pay.fee_fen) == (
+        "payment", "2026120522001", "T1", 700, 4,
+    )  # fmt: skip
+    assert (refund.kind, refund.out_refund_no, refund.amount_fen, refund.fee_fen) == (
+        "refund", "R1", 350, -2,
+    )  # fmt: skip
+    assert (parsed.trailer.count, parsed.trailer.fee_fen) == (2, 2)
+
+
+def test_alipay_bill_of_another_merchant_is_refused() -> None:
+    with pytest.raises(BillRefused, match="not this account's"):
+        bills.parse("alipay", alipay_bill(), merchant_id="2088999999999999", bill_date=DAY)
+
+
+def test_alipay_amount_with_three_decimals_is_refused() -> None:
+    data = alipay_bill()
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            body = source.read(info)
+            if info.filename.endswith("_业务明细.csv"):
+                body = body.replace(b",7.00,", b",7.001,", 1)
+            target.writestr(info, body)
+    with pytest.raises(BillRefused, match="not an Alipay bill"):
+        bills.parse("alipay", out.getvalue(), merchant_id="", bill_date=DAY)
+
+
+def zm(mer_id: str = "777290058110048") -> bytes:
+    records = [
+        unionpay.ZmRecord(
+            txn_type=unionpay.CONSUME, query_id="Q1", order_id="T1", txn_time="1205103000",
+            amount_fen=700, fee_fen=-4, settle_fen=700, card="621626*********0018",
+            trace_no="000001", mer_id=mer_id,
+        ),
+        unionpay.ZmRecord(
+            txn_type=unionpay.REFUND, query_id="Q2", order_id="R1", txn_time="1205113000",
+            amount_fen=350, fee_fen=2, settle_fen=-350, card="621626*********0018",
+            trace_no="000002", mer_id=mer_id, orig_query_id="Q1", orig_order_id="T1",
+        ),
+    ]  # fmt: skip
+    return unionpay.build_archive(mer_id, DAY, records)[1]
+
+
+def test_unionpay_consume_and_refund() -> None:
+    parsed = bills.parse("card", zm(), merchant_id="777290058110048", bill_date=DAY)
+    pay, refund = parsed.lines
+    assert (pay.kind, pay.transaction_id, pay.out_trade_no, pay.amount_fen, pay.fee_fen) == (
+        "payment", "Q1", "T1", 700, 4,
+    )  # fmt: skip
+    assert (refund.kind, refund.transaction_id, refund.out_trade_no) == ("refund", "Q1", "T1")
+    assert (refund.out_refund_no, refund.refund_id, refund.fee_fen) == ("R1", "Q2", -2)
+    assert pay.occurred_at == datetime(2026, 12, 5, 10, 30, tzinfo=BEIJING)
+
+
+def test_unionpay_broken_line_is_named() -> None:
+    data = zm()
+    source = zipfile.ZipFile(io.BytesIO(data))
+    (name,) = source.namelist()
+    lines = source.read(name).split(b"\r\n")
+    lines[1] = lines[1][:-10]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        target.writestr(name, b"\r\n".join(lines))
+    with pytest.raises(BillRefused, match="ZM line 2 is"):
+        bills.parse("card", out.getvalue(), merchant_id="777290058110048", bill_date=DAY)
+
+
+def test_unionpay_other_merchant_and_not_a_zip_are_refused() -> None:
+    with pytest.raises(BillRefused, match="line 1: merchant"):
+        bills.parse("card", zm("777290058110099"), merchant_id="777290058110048", bill_date=DAY)
+    with pytest.raises(BillRefused, match="not a zip"):
+        bills.parse("card", zm()[:40], merchant_id="777290058110048", bill_date=DAY)
