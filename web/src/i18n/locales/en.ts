@@ -11,9 +11,9 @@ import catalogEn from './catalog.en'
 export default {
   ...inventoryEn,
   ...ordersEn,
-  ...monitoringEn,
   ...membersEn,
   ...analyticsEn,
+  ...monitoringEn,
   ...paymentsEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
@@ -717,6 +717,7 @@ export default {
     channel_not_offered: 'This store has no enabled account for that payment channel',
     nothing_owed: 'Nothing is owed on this order',
     payment_account_not_found: 'No such payment account',
+    payment_not_found: 'No such payment',
     payment_account_unreadable: "The account's keys cannot be read with this server's secret key; enter them again",
     payment_platform_unavailable: 'This server does not support that payment platform',
     status: {

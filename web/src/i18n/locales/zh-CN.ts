@@ -10,9 +10,9 @@ import { paymentsZhCN } from './payments.zh-CN'
 export default {
   ...inventoryZhCN,
   ...ordersZhCN,
-  ...monitoringZhCN,
   ...membersZhCN,
   ...analyticsZhCN,
+  ...monitoringZhCN,
   ...paymentsZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
@@ -710,6 +710,7 @@ export default {
     channel_not_offered: '本店没有启用该支付渠道的账户',
     nothing_owed: '该订单没有待付金额',
     payment_account_not_found: '支付账户不存在',
+    payment_not_found: '支付记录不存在',
     payment_account_unreadable: '无法用本服务器的密钥解开该账户的证书和密钥，请重新填写',
     payment_platform_unavailable: '本服务器不支持该支付平台',
     status: {
