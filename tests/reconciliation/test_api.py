@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from selfmart.iam.actor import job_actor
 from selfmart.jobs import runtime
 from selfmart.models import AuditLog, ReconciliationRun
 from selfmart.reconciliation import tasks
@@ -147,7 +148,7 @@ async def test_the_daily_job_reconciles_each_account(
     await shop.paid(client, session, 1)
     async with runtime.running(settings_for(db_url), sessionmaker):
         async with runtime.sessionmaker()() as s:
-            results = await tasks.reconcile_accounts(s, today(), actor=tasks.job_actor(tasks.DAILY))
+            results = await tasks.reconcile_accounts(s, today(), actor=job_actor(tasks.DAILY))
     assert results == [(shop.account.id, "reconciled", None)]
     run = await session.scalar(
         select(ReconciliationRun).where(ReconciliationRun.account_id == shop.account.id)

@@ -18,7 +18,7 @@ from selfmart.models import ReconciliationItem, ReconciliationRun
 from selfmart.orders import service as orders
 from selfmart.payments import records
 from selfmart.reconciliation.matching import MATCHED
-from selfmart.reconciliation.runs import scoped_runs
+from selfmart.reconciliation.reports import scoped_runs
 
 #: the decisions a person can record on a difference
 RESOLUTIONS = ("accept", "refund_customer", "manual_payment")

@@ -18,7 +18,7 @@ from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.models import PaymentAccount, ReconciliationFeeRate, ReconciliationRun
 from selfmart.payments import accounts
 from selfmart.payments.schemas import PlatformChannel
-from selfmart.reconciliation import differences, fees, runs
+from selfmart.reconciliation import differences, fees, reports, runs
 from selfmart.reconciliation.schemas import (
     DayTotals,
     DifferenceClass,
@@ -75,7 +75,7 @@ async def list_runs(
     account_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     status: RunStatus | None = None,
 ) -> list[ReconciliationRun]:
-    return await runs.list_runs(
+    return await reports.list_runs(
         session,
         actor=actor,
         date_from=date_from,
@@ -118,7 +118,7 @@ async def totals(
 ) -> list[dict[str, Any]]:
     """Per day and channel: gross, refunds, fees and net from the bills, the platforms' own
     trailer totals, and ours."""
-    return await runs.totals(
+    return await reports.totals(
         session, actor=actor, date_from=date_from, date_to=date_to, channel=channel
     )
 

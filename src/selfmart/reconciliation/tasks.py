@@ -12,7 +12,7 @@ from selfmart.jobs import runtime
 from selfmart.jobs.registry import Cron, task
 from selfmart.kit.time import utcnow
 from selfmart.models import PaymentAccount
-from selfmart.reconciliation import runs
+from selfmart.reconciliation import reports, runs
 from selfmart.reconciliation.bills import BEIJING
 
 DAILY = "reconciliation.daily"
@@ -28,7 +28,7 @@ async def reconcile_accounts(
 ) -> list[tuple[int, str, str | None]]:
     """Reconcile `day` for every enabled platform account (or the one named), committing
     each account's run on its own: (account id, run status, refusal) per account."""
-    ids = [a.id for a in await runs.accounts_to_reconcile(session, account_id)]
+    ids = [a.id for a in await reports.accounts_to_reconcile(session, account_id)]
     results = []
     for id_ in ids:
         account = await session.get(PaymentAccount, id_)
