@@ -161,3 +161,27 @@ async def test_the_nightly_job_is_registered() -> None:
     from selfmart.jobs.registry import JOBS
 
     assert JOBS["members.nightly"].fn is nightly
+
+
+async def test_birthday_points_once_in_the_birthday_month(session: AsyncSession) -> None:
+    from datetime import date
+
+    from selfmart.members.checks import find_mismatches
+    from selfmart.members.schemas import BIRTHDAY_ZONE
+
+    gold = await make_tier(session, 1)
+    gold.birthday_points = 88
+    await session.flush()
+    today = utcnow().astimezone(BIRTHDAY_ZONE).date()
+    other_month = today.month % 12 + 1
+    born_now = await make_member(session, tier=gold, birthday=date(1990, today.month, 1))
+    born_later = await make_member(session, tier=gold, birthday=date(1990, other_month, 1))
+    given = await tiers.grant_birthday_points(session, actor=ADMIN, zone="Asia/Shanghai")
+    assert given >= 1
+    again = await tiers.grant_birthday_points(session, actor=ADMIN, zone="Asia/Shanghai")
+    assert again == 0  # once in the month
+    await session.refresh(born_now)
+    await session.refresh(born_later)
+    assert born_now.points_balance == 88
+    assert born_later.points_balance == 0
+    assert await find_mismatches(session) == []

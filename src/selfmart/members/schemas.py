@@ -154,7 +154,7 @@ class PointsAdjust(InSchema):
 class PointsRedeem(InSchema):
     points: Annotated[int, Field(ge=1, le=10_000_000)]
     reason: Reason | None = None
-    order_id: Annotated[int, Field(ge=1)] | None = None
+    order_id: Annotated[int, Field(ge=1, le=2**53)] | None = None
 
 
 class PointsEntryRead(Schema):

@@ -1,5 +1,6 @@
 """Background work of the members domain: the nightly run that expires points whose time has
-come and re-evaluates every member's tier (downgrades when the programme turns them on)."""
+come, re-evaluates every member's tier (downgrades when the programme turns them on) and gives
+the tiers' birthday points in the birthday month."""
 
 from __future__ import annotations
 
@@ -31,4 +32,8 @@ async def nightly() -> dict[str, int]:
         changed += n
         if after_id == 0:
             break
-    return {"expired_lots": expired, "tier_changes": changed}
+    async with runtime.transaction() as session:
+        birthdays = await tiers.grant_birthday_points(
+            session, actor=actor, zone=runtime.settings().default_timezone
+        )
+    return {"expired_lots": expired, "tier_changes": changed, "birthday_grants": birthdays}

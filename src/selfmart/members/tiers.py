@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
@@ -19,7 +20,14 @@ from selfmart.kit.time import utcnow
 from selfmart.members import points
 from selfmart.members.exceptions import TierInUse, TierNotFound, TierTaken
 from selfmart.members.schemas import ProgramUpdate, TierCreate, TierUpdate
-from selfmart.models import Member, MemberOrder, MemberProgram, MemberTier, MemberTierChange
+from selfmart.models import (
+    Member,
+    MemberOrder,
+    MemberPointsEntry,
+    MemberProgram,
+    MemberTier,
+    MemberTierChange,
+)
 from selfmart.notify import service as notify
 
 log = logging.getLogger(__name__)
@@ -208,6 +216,49 @@ async def reevaluate_all(
         ):
             changed += 1
     return (members[-1].id if members else 0), changed
+
+
+async def grant_birthday_points(
+    session: AsyncSession, *, actor: Actor, zone: str, now: datetime | None = None
+) -> int:
+    """Give each active member whose birthday month it is (in the chain's zone) their tier's
+    birthday points, once in that month: any night of the month catches up a missed one, and
+    a second run finds the entry and gives nothing. Returns how many members were given."""
+    now = now or utcnow()
+    tz = ZoneInfo(zone)
+    today = now.astimezone(tz).date()
+    month_start = datetime.combine(date(today.year, today.month, 1), time(), tz)
+    given = (
+        select(MemberPointsEntry.member_id)
+        .where(MemberPointsEntry.kind == "birthday", MemberPointsEntry.occurred_at >= month_start)
+        .scalar_subquery()
+    )
+    rows = (
+        await session.execute(
+            select(Member.id, MemberTier.birthday_points)
+            .join(MemberTier, MemberTier.id == Member.tier_id)
+            .where(
+                Member.status == "active",
+                Member.birthday.is_not(None),
+                MemberTier.birthday_points > 0,
+                Member.id.not_in(given),
+            )
+            .order_by(Member.id)
+        )
+    ).all()
+    # The month is compared in Python: SQLite and PostgreSQL extract it from a date alike, but
+    # the birthday column is small and this runs once a night.
+    count = 0
+    for member_id, amount in rows:
+        member = await session.get(Member, member_id)
+        if member is None or member.birthday is None or member.birthday.month != today.month:
+            continue
+        await points.award(
+            session, member_id, int(amount), kind="birthday", actor=actor, now=now,
+            reason=f"birthday {today.year}",
+        )  # fmt: skip
+        count += 1
+    return count
 
 
 # --- configuration ---

@@ -18,6 +18,7 @@ POINTS_KINDS: dict[str, int] = {
     "redeem": -1,  # spent
     "adjust": 0,  # by hand, with a reason
     "expire": -1,  # an award's lot ran out of time
+    "birthday": +1,  # the tier's birthday points, once in the birthday month
 }
 
 
