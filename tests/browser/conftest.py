@@ -88,6 +88,7 @@ def server_url(console_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "SELFMART_DEMO": "true",
         "SELFMART_STATIC_DIR": str(console_dist),
         "SELFMART_MEDIA_DIR": str(workdir / "media"),
+        "SELFMART_BACKUP_DIR": str(workdir / "backups"),
         "SELFMART_LOG_LEVEL": "WARNING",
         # Links and the demo's payment channels (seed-demo points them at the payment
         # sandboxes this server serves) use the server's own address.
