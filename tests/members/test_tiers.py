@@ -185,3 +185,27 @@ async def test_birthday_points_once_in_the_birthday_month(session: AsyncSession)
     assert born_now.points_balance == 88
     assert born_later.points_balance == 0
     assert await find_mismatches(session) == []
+
+
+async def test_the_nightly_job_expires_due_points_and_reviews_tiers(
+    session: AsyncSession, jobs: object
+) -> None:
+    from selfmart.members import points
+
+    await set_program(session, tier_window_days=30, downgrades_enabled=True, points_expiry_days=5)
+    base = await make_tier(session, 0)
+    silver = await make_tier(session, 1, min_spend_fen=100_000)
+    store = await make_store(session)
+    member = await make_member(session, tier=base)
+    with clock_at(utcnow() - timedelta(days=40)):
+        await paid_order(session, store, member, 100_000)  # earned 1000 points, since expired
+    await session.refresh(member)
+    assert member.tier_id == silver.id
+    await points.award(session, member.id, 7, kind="adjust", actor=ADMIN, reason="fresh")
+    await session.commit()  # the job reads in its own transaction (a savepoint here)
+    result = await nightly()
+    assert result["expired_lots"] >= 1
+    assert result["tier_changes"] >= 1
+    await session.refresh(member)
+    assert member.points_balance == 7
+    assert member.tier_id == base.id
