@@ -57,9 +57,7 @@ async def test_the_demo_channels_work_against_the_sandboxes(
 ) -> None:
     assert sorted(await configure_demo(session, wechat.settings)) == ["alipay", "card", "wechat"]
     assert await configure_demo(session, wechat.settings) == []  # idempotent
-    rows = (
-        await session.scalars(select(PaymentAccount).order_by(PaymentAccount.channel))
-    ).all()
+    rows = (await session.scalars(select(PaymentAccount).order_by(PaymentAccount.channel))).all()
     assert [(a.channel, a.store_id) for a in rows] == [
         ("alipay", None),
         ("card", None),
@@ -88,9 +86,7 @@ async def test_the_test_button_says_when_the_keys_are_wrong(
     assert r.json()["message"]
 
 
-async def test_a_chain_account_a_person_set_is_kept(
-    session: AsyncSession, wechat: Sandbox
-) -> None:
+async def test_a_chain_account_a_person_set_is_kept(session: AsyncSession, wechat: Sandbox) -> None:
     mine = await make_payment_account(session, None, "wechat")
     assert "wechat" not in await configure_demo(session, wechat.settings)
     await session.refresh(mine)
