@@ -1,0 +1,63 @@
+"""The sales statistics page and the overview's today panel in a real browser against the real
+server (the demo chain): the figures shown are the API's, to the fen, in Chinese."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import LOGINS
+from .test_console import login
+
+pytestmark = pytest.mark.browser
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    return f"¥{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
+def _api(server_url: str, path: str, params: dict[str, str]) -> dict[str, object]:
+    with httpx.Client(base_url=f"{server_url}/api/v1") as client:
+        tokens = client.post(
+            "/auth/login", json={"username": "admin", "password": LOGINS["admin"]}
+        ).json()
+        client.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+        r = client.get(path, params=params)
+        assert r.status_code == 200, r.text
+        return r.json()  # type: ignore[no-any-return]
+
+
+def test_statistics_page_shows_the_apis_figures(page: Page, server_url: str) -> None:
+    login(page, "admin")
+    page.locator("[data-test=side-menu]").get_by_text("销售统计").click()
+    expect(page.locator(".page-head h1")).to_have_text("销售统计")
+    rows = page.locator("[data-test=analytics-periods] .el-table__row")
+    expect(rows).to_have_count(14)
+    inputs = page.locator(".filters .el-range-input")
+    start, end = inputs.nth(0).input_value(), inputs.nth(1).input_value()
+    body = _api(server_url, "/analytics/sales", {"start": start, "end": end})
+    total = body["total"]
+    assert isinstance(total, dict)
+    current = total["current"]
+    net = page.locator("[data-test=analytics-total-net_sales_fen] .value")
+    expect(net).to_have_text(_yuan(current["net_sales_fen"]))
+    expect(page.locator("[data-test=analytics-total-orders] .value")).to_have_text(
+        str(current["orders"])
+    )
+    expect(page.locator("[data-test=analytics-total-net_sales_fen]")).to_contain_text("环比")
+
+    page.locator("[data-test=analytics-granularity]").get_by_text("按月").click()
+    expect(rows.first).to_contain_text(start[:7])
+
+
+def test_overview_shows_today_so_far(page: Page, server_url: str) -> None:
+    login(page, "admin")
+    page.goto("/")
+    panel = page.locator("[data-test=analytics-today]")
+    expect(panel).to_contain_text("今日实时")
+    today = _api(server_url, "/analytics/today", {})["figures"]
+    assert isinstance(today, dict)
+    expect(panel.locator("[data-test=today-orders]")).to_have_text(str(today["orders"]))
+    expect(panel.locator("[data-test=today-sales]")).to_have_text(_yuan(today["sales_fen"]))
