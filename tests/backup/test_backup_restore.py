@@ -11,13 +11,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from selfmart.backup import service as backups
 from selfmart.backup.exceptions import ArchiveInvalid
 from selfmart.config import Settings
 from selfmart.db import make_engine, make_sessionmaker
-from selfmart.models import Store
+from selfmart.models import AuditLog, Store
 
 from ..builders import make_store
 from ..support import fingerprint
@@ -105,7 +105,23 @@ async def test_backup_change_delete_restore_finds_everything_as_it_was(
     assert media_state(settings.media_dir) == changed_media
 
     await backups.restore(settings, result.path, dry_run=False)
-    assert await db_fingerprint(settings.database_url) == before_db
+    after_db = await db_fingerprint(settings.database_url)
+    # everything as it was, and one audit entry saying it was restored
+    assert {k: v for k, v in after_db.items() if k != "audit_logs"} == {
+        k: v for k, v in before_db.items() if k != "audit_logs"
+    }
+    assert after_db["audit_logs"][0] == before_db["audit_logs"][0] + 1
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            entry = await session.scalar(
+                select(AuditLog).where(AuditLog.action == "backup.restore")
+            )
+    finally:
+        await engine.dispose()
+    assert entry is not None
+    assert entry.entity_id == result.path.name
+    assert entry.actor_name == "selfmart restore"
     assert media_state(settings.media_dir) == before_media
 
 

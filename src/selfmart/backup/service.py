@@ -248,6 +248,34 @@ def _apply_media(settings: Settings, verified: archive.Verified, plan: RestorePl
         (root / rel).unlink(missing_ok=True)
 
 
+async def _record_restore(settings: Settings, plan: RestorePlan) -> None:
+    """The restored audit log says it was restored, from what, and when (the archive's own
+    entries end at its time): one entry by the operator's command."""
+    from selfmart.audit import service as audit
+    from selfmart.db import make_engine, make_sessionmaker
+    from selfmart.iam.actor import job_actor
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            await audit.record(
+                session,
+                job_actor("selfmart restore"),
+                "backup.restore",
+                "backup",
+                plan.archive.name,
+                after={
+                    "archive": plan.archive.name,
+                    "made_at": plan.manifest["created_at"],
+                    "migration_head": plan.manifest["migration_head"],
+                },
+                label=plan.archive.name,
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
 async def restore(settings: Settings, path: Path, *, dry_run: bool) -> RestorePlan:
     """Verify the archive and say what restoring it would change; unless `dry_run`, restore
     it: the database's contents, then the uploaded files, then any newer migrations."""
@@ -296,6 +324,7 @@ async def restore(settings: Settings, path: Path, *, dry_run: bool) -> RestorePl
             from selfmart import migrate
 
             await asyncio.to_thread(migrate.upgrade, settings.database_url)
+        await _record_restore(settings, plan)
         log.warning("restored %s into the database and media directory", path.name)
         return plan
     finally:
