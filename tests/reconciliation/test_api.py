@@ -155,3 +155,31 @@ async def test_the_daily_job_reconciles_each_account(
     )
     assert run is not None
     assert (run.line_count, run.difference_count, run.actor_name) == (1, 0, tasks.DAILY)
+
+
+async def test_a_store_admin_sees_only_their_stores_accounts(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """A chain account's bill holds every store's money: a user of some stores neither sees
+    nor reruns it; their own store's account they do."""
+    shop = await open_shop(session, wechat)  # a chain account
+    await shop.paid(client, session, 1)
+    own = await make_payment_account(session, shop.store, "card")
+    root = await auth_headers(session, await make_user(session, role="super_admin"))
+    body = {"account_id": shop.account.id, "bill_date": today().isoformat()}
+    assert (await client.post(f"{API}/runs", json=body, headers=root)).status_code == 200
+    admin = await auth_headers(session, await make_user(session, role="admin", stores=[shop.store]))
+
+    r = await client.get(f"{API}/runs", headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json() == []
+    assert (await client.get(f"{API}/differences", headers=admin)).json()["total"] == 0
+    assert (await client.get(f"{API}/totals", headers=admin)).json() == []
+    r = await client.post(f"{API}/runs", json=body, headers=admin)
+    assert r.status_code == 404, r.text
+    r = await client.put(f"{API}/fee-rates/{shop.account.id}", json={"rate_bp": 60}, headers=admin)
+    assert r.status_code == 404, r.text
+    r = await client.put(f"{API}/fee-rates/{own.id}", json={"rate_bp": 55}, headers=admin)
+    assert r.status_code == 200, r.text
+    r = await client.get(f"{API}/fee-rates", headers=admin)
+    assert [(x["account_id"], x["rate_bp"]) for x in r.json()] == [(own.id, 55)]

@@ -33,7 +33,8 @@ async def list_rates(session: AsyncSession, account_ids: list[int]) -> list[Reco
 async def visible_rates(session: AsyncSession, *, actor: Actor) -> list[ReconciliationFeeRate]:
     """The rates of the accounts `actor` may see."""
     visible = await accounts.list_accounts(session, actor=actor)
-    return await list_rates(session, [a.id for a in visible])
+    ids = [a.id for a in visible if actor.store_ids is None or a.store_id in actor.store_ids]
+    return await list_rates(session, ids)
 
 
 async def set_rate(

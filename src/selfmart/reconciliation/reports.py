@@ -15,9 +15,21 @@ from selfmart.payments import accounts
 
 
 def scoped_runs(stmt: Any, actor: Actor) -> Any:
-    """Runs of the accounts `actor` may see (the chain's and those of the actor's stores)."""
+    """Runs of the accounts `actor` may reconcile: every account for a user of all stores,
+    otherwise only their stores' own accounts. A chain account's bill holds every store's
+    money, so it is not shown to someone who sees only some stores."""
     stmt = stmt.join(PaymentAccount, PaymentAccount.id == ReconciliationRun.account_id)
-    return accounts.scoped(stmt, actor)
+    if actor.store_ids is not None:
+        stmt = stmt.where(PaymentAccount.store_id.in_(actor.store_ids))
+    return stmt
+
+
+async def account_for(session: AsyncSession, account_id: int, *, actor: Actor) -> PaymentAccount:
+    """The account if `actor` may reconcile it (as `scoped_runs`); otherwise not found."""
+    account = await accounts.get_account(session, account_id, actor=actor, for_update=True)
+    if actor.store_ids is not None and account.store_id not in actor.store_ids:
+        raise accounts.PaymentAccountNotFound(f"No payment account {account_id}")
+    return account
 
 
 async def list_runs(

@@ -16,7 +16,6 @@ from selfmart.iam.permissions import Perm
 from selfmart.kit.ids import INT64_MAX
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.models import PaymentAccount, ReconciliationFeeRate, ReconciliationRun
-from selfmart.payments import accounts
 from selfmart.payments.schemas import PlatformChannel
 from selfmart.reconciliation import differences, fees, reports, runs
 from selfmart.reconciliation.schemas import (
@@ -54,7 +53,7 @@ DifferenceInScope = Annotated[int, Depends(_difference_in_scope)]
 async def _account_in_scope(
     account_id: AccountId, session: SessionDep, actor: CurrentActor
 ) -> PaymentAccount:
-    return await accounts.get_account(session, account_id, actor=actor, for_update=True)
+    return await reports.account_for(session, account_id, actor=actor)
 
 
 AccountInScope = Annotated[PaymentAccount, Depends(_account_in_scope)]
@@ -99,7 +98,7 @@ async def rerun(
 ) -> ReconciliationRun:
     """Download and reconcile one account's bill of one day now, replacing that day's result.
     A bill that cannot be read is answered with the run naming why (`last_error`)."""
-    account = await accounts.get_account(session, body.account_id, actor=actor)
+    account = await reports.account_for(session, body.account_id, actor=actor)
     return await runs.reconcile(session, account, body.bill_date, body.kind, actor=actor)
 
 
