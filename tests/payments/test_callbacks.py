@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from selfmart.app import create_app
 from selfmart.db import make_sessionmaker
+from selfmart.kit.time import utcnow
 from selfmart.models import (
     AuditLog,
     Order,
@@ -39,6 +41,8 @@ from selfmart.models import (
     TerminalKey,
     TerminalNonce,
 )
+from selfmart.payments.wechatpay import protocol as wx
+from selfmart.sandbox.wechatpay.keys import load as load_sandbox_keys
 from tests.orders.builders import make_order, make_product
 from tests.payments.builders import sandbox_account
 from tests.payments.test_terminal_pay import pay, setup
@@ -320,3 +324,74 @@ async def test_ten_copies_at_once_change_the_order_once(world: World, wechat: Sa
             select(func.count()).select_from(OrderIssue).where(OrderIssue.order_id == order_id)
         )
         assert issues == 0
+
+
+def _platform_callback(
+    wechat: Sandbox, out_trade_no: str, *, amount_fen: int = 700, age: timedelta = timedelta(0)
+) -> tuple[bytes, dict[str, str]]:
+    """A TRANSACTION.SUCCESS notification signed and encrypted with the sandbox platform's own
+    keys by the protocol's functions (for numbers and times the sandbox would never send)."""
+    keys = load_sandbox_keys(wechat.settings.payment_sandbox_dir)
+    at = utcnow() - age
+    resource = {
+        "appid": keys.appid,
+        "mchid": keys.mchid,
+        "out_trade_no": out_trade_no,
+        "transaction_id": "4200000000" + uuid.uuid4().hex[:18],
+        "trade_type": "NATIVE",
+        "trade_state": "SUCCESS",
+        "trade_state_desc": "支付成功",
+        "success_time": wx.rfc3339(at),
+        "amount": {"total": amount_fen, "payer_total": amount_fen, "currency": "CNY"},
+    }
+    nonce = uuid.uuid4().hex[:12]
+    body = json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "create_time": wx.rfc3339(at),
+            "resource_type": "encrypt-resource",
+            "event_type": "TRANSACTION.SUCCESS",
+            "summary": "支付成功",
+            "resource": {
+                "original_type": "transaction",
+                "algorithm": wx.AEAD,
+                "ciphertext": wx.aead_encrypt(
+                    keys.api_v3_key, nonce, "transaction", json.dumps(resource).encode()
+                ),
+                "associated_data": "transaction",
+                "nonce": nonce,
+            },
+        }
+    ).encode()
+    headers = wx.response_headers(
+        keys.public_key.key,
+        keys.public_key.key_id,
+        body,
+        timestamp=str(int(at.timestamp())),
+        nonce=wx.nonce_str(),
+    )
+    return body, {**headers, "Content-Type": "application/json"}
+
+
+async def test_an_unknown_number_and_a_stale_callback_are_refused_and_recorded(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    _, creds, order = await setup(session, wechat)
+    r = await pay(client, creds, order.order_no, mode="qr")
+    started = r.json()
+    account_id = await _account_id(session)
+
+    body, headers = _platform_callback(wechat, "NOSUCHORDER0001")
+    r = await client.post(_notify_url(account_id), content=body, headers=headers)
+    assert r.status_code >= 400  # the platform keeps it and tries again later
+
+    body, headers = _platform_callback(wechat, started["out_trade_no"], age=timedelta(minutes=30))
+    r = await client.post(_notify_url(account_id), content=body, headers=headers)
+    assert r.status_code >= 400
+
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("awaiting_payment", 0)
+    rows = (await session.scalars(select(PaymentCallback).order_by(PaymentCallback.id))).all()
+    assert [(c.verified, c.outcome) for c in rows] == [(True, "unmatched"), (False, "rejected")]
+    assert rows[0].out_trade_no == "NOSUCHORDER0001"
+    assert rows[1].reason
