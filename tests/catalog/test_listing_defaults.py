@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.catalog import listing
 from selfmart.inventory import notifications
 from selfmart.models import (
     AuditLog,
     OutboxEvent,
+    Product,
     ProductBarcode,
     StockAlert,
     Store,
@@ -237,14 +239,11 @@ async def test_listing_thousands_of_products_in_many_stores_at_once(
 ) -> None:
     # 600 new products in 9 stores: 5,400 listings and as many "out of stock" alerts, more
     # rows than one multi-row statement may carry parameters for.
-    from selfmart.catalog import listing
-    from selfmart.models import Product
-
     stores = [await make_store(session) for _ in range(9)]
     ids = list(
         (
             await session.scalars(
-                Product.__table__.insert().returning(Product.__table__.c.id),
+                insert(Product).returning(Product.id),
                 [
                     {"name": f"批量{i}", "price_fen": 100, "low_stock_threshold": 1}
                     for i in range(600)
