@@ -111,3 +111,16 @@ def test_unionpay_other_merchant_and_not_a_zip_are_refused() -> None:
         bills.parse("card", zm("777290058110099"), merchant_id="777290058110048", bill_date=DAY)
     with pytest.raises(BillRefused, match="not a zip"):
         bills.parse("card", zm()[:40], merchant_id="777290058110048", bill_date=DAY)
+
+
+def test_unionpay_december_transaction_settled_in_january() -> None:
+    records = [
+        unionpay.ZmRecord(
+            txn_type=unionpay.CONSUME, query_id="Q9", order_id="T9", txn_time="1231235959",
+            amount_fen=100, fee_fen=-1, settle_fen=100, card="621626*********0018",
+            trace_no="000009", mer_id="777290058110048",
+        )
+    ]  # fmt: skip
+    data = unionpay.build_archive("777290058110048", date(2027, 1, 1), records)[1]
+    parsed = bills.parse("card", data, merchant_id="777290058110048", bill_date=date(2027, 1, 1))
+    assert parsed.lines[0].occurred_at == datetime(2026, 12, 31, 23, 59, 59, tzinfo=BEIJING)

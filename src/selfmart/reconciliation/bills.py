@@ -160,6 +160,13 @@ def _alipay(data: bytes, merchant_id: str) -> ParsedBill:
     return ParsedBill(lines=lines, trailer=trailer)
 
 
+def _year(mmdd_time: str, bill_date: date) -> str:
+    """The year of a ZM time (MMDDhhmmss has none): the settlement day's, or the year before
+    for a December transaction settled in January."""
+    late_in_year = mmdd_time[:2] == "12" and bill_date.month == 1
+    return str(bill_date.year - 1 if late_in_year else bill_date.year)
+
+
 def _unionpay(data: bytes, merchant_id: str, bill_date: date) -> ParsedBill:
     try:
         files = unionpay.read_archive(data)
@@ -181,7 +188,9 @@ def _unionpay(data: bytes, merchant_id: str, bill_date: date) -> ParsedBill:
                     amount_fen=r.amount_fen,
                     fee_fen=-r.fee_fen,
                     status="SUCCESS",
-                    occurred_at=_beijing(f"{bill_date.year}{r.txn_time}", n, "%Y%m%d%H%M%S"),
+                    occurred_at=_beijing(
+                        _year(r.txn_time, bill_date) + r.txn_time, n, "%Y%m%d%H%M%S"
+                    ),
                     out_refund_no=r.order_id if refund else "",
                     refund_id=r.query_id if refund else "",
                     raw={"txnType": r.txn_type, "queryId": r.query_id, "orderId": r.order_id},
