@@ -407,3 +407,16 @@ async def test_another_merchants_bill_is_refused(
     run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
     assert run.status == "refused"
     assert run.last_error == "line 2: merchant '1230000109' is not this account's"
+
+
+async def test_a_bill_that_arrives_late_replaces_no_bill(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    early = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (early.status, early.line_count) == ("no_bill", 0)
+    paid = await shop.paid(client, session, 1)
+    late = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert late.id == early.id
+    assert (late.status, late.line_count, late.difference_count) == ("reconciled", 1, 0)
+    assert classes(await items_of(session, late)) == {"matched": [paid.out_trade_no]}
