@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
@@ -58,25 +59,33 @@ async def _get_or_create(
     )
     run: ReconciliationRun | None = await session.scalar(stmt.with_for_update())
     if run is None:
-        run = ReconciliationRun(
-            account_id=account.id,
-            channel=account.channel,
-            bill_date=day,
-            kind=kind,
-            status="refused",
-            attempts=0,
-            started_at=utcnow(),
-            line_count=0,
-            difference_count=0,
-            bill_gross_fen=0,
-            bill_refund_fen=0,
-            bill_fee_fen=0,
-            our_gross_fen=0,
-            our_refund_fen=0,
-            actor_name=actor.name,
-        )
-        session.add(run)
-        await session.flush()
+        # Two first runs of one bill at once: the second's insert waits for the first's commit,
+        # fails on the unique key, and takes the first's run (locked) instead of a 500.
+        try:
+            async with session.begin_nested():
+                run = ReconciliationRun(
+                    account_id=account.id,
+                    channel=account.channel,
+                    bill_date=day,
+                    kind=kind,
+                    status="refused",
+                    attempts=0,
+                    started_at=utcnow(),
+                    line_count=0,
+                    difference_count=0,
+                    bill_gross_fen=0,
+                    bill_refund_fen=0,
+                    bill_fee_fen=0,
+                    our_gross_fen=0,
+                    our_refund_fen=0,
+                    actor_name=actor.name,
+                )
+                session.add(run)
+                await session.flush()
+        except IntegrityError:
+            run = await session.scalar(stmt.with_for_update())
+            if run is None:
+                raise
     return run
 
 
