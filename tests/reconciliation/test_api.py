@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.iam.actor import job_actor
 from selfmart.jobs import runtime
+from selfmart.jobs.registry import JOBS, Cron
 from selfmart.models import AuditLog, ReconciliationRun
 from selfmart.reconciliation import tasks
 from tests.builders import auth_headers, make_user
-from tests.payments.builders import make_payment_account
+from tests.payments.builders import make_payment_account, sandbox_account
 from tests.payments.wechatpay.support import Sandbox
 from tests.reconciliation.test_reconcile import open_shop, today
 from tests.support import settings_for
@@ -183,3 +184,21 @@ async def test_a_store_admin_sees_only_their_stores_accounts(
     assert r.status_code == 200, r.text
     r = await client.get(f"{API}/fee-rates", headers=admin)
     assert [(x["account_id"], x["rate_bp"]) for x in r.json()] == [(own.id, 55)]
+
+
+async def test_the_scheduled_job_reconciles_yesterday(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    account = await sandbox_account(session, None, wechat.credentials())
+    registered = JOBS[tasks.DAILY]
+    assert [s.expr for s in registered.schedules if isinstance(s, Cron)] == ["30 10 * * *"]
+    async with runtime.running(settings_for(db_url), sessionmaker):
+        assert await tasks.daily() == 1
+    run = await session.scalar(
+        select(ReconciliationRun).where(ReconciliationRun.account_id == account.id)
+    )
+    assert run is not None
+    assert (run.bill_date, run.status) == (today() - timedelta(days=1), "no_bill")
