@@ -1,8 +1,8 @@
-"""Alipay end to end: a terminal pays through its sandbox with the chain's account as
+"""Alipay and UnionPay end to end. Alipay: a terminal pays through its sandbox with the chain's account as
 `seed-demo` configures it, and that day's bill (Alipay's GBK zip) is downloaded through the
 account and reconciled: one payment matched, one whose amount we hold wrongly reported.
-(UnionPay's terminal pay route does not take card payments yet; its bill reader is tested on
-the files its encoder writes, in test_bills.py.)"""
+UnionPay: consumes sent to its sandbox through our account class (the terminal route takes no
+card payments yet), its ZM file reconciled the same way."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.actor import job_actor
+from selfmart.kit.time import utcnow
 from selfmart.models import Payment, PaymentAccount, ReconciliationItem
-from selfmart.payments import sandboxes
+from selfmart.payments import accounts, sandboxes
+from selfmart.payments.platform import PayRequest
 from selfmart.reconciliation import runs
 from tests.builders import make_store
 from tests.orders.builders import make_order, make_product
@@ -79,3 +81,55 @@ async def test_a_day_paid_through_the_sandbox_is_reconciled(
         wrong.id,
     )
     assert run.bill_gross_fen == 350 + 700
+
+
+async def test_a_card_day_paid_at_the_unionpay_sandbox_is_reconciled(
+    session: AsyncSession, wechat: Sandbox
+) -> None:
+    """The terminal route takes no card payments yet, so consumes go to the UnionPay sandbox
+    through our account class and are recorded as the attempts would be."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        reset = await http.post(f"{wechat.url}/sandbox/unionpay/_control/reset")
+    assert reset.status_code in (200, 204), reset.text
+    await sandboxes.configure_demo(session, wechat.settings)
+    account = await session.scalar(
+        select(PaymentAccount).where(
+            PaymentAccount.channel == "card", PaymentAccount.store_id.is_(None)
+        )
+    )
+    assert account is not None
+    store = await make_store(session)
+    cola = await make_product(session, stores=[store], price_fen=350)
+    card = sandboxes.credentials(wechat.settings)["card"]["test_auth_codes"]["success"]
+    platform = accounts.open_platform(account)
+    recorded: list[Payment] = []
+    for n in (1, 2, 3):
+        order = await make_order(session, store, [(cola, n)])
+        out_trade_no = f"{order.order_no}P01"
+        answer = await platform.pay(
+            PayRequest(out_trade_no=out_trade_no, amount_fen=350 * n, description="可乐",
+                       mode="card", auth_code=card)
+        )  # fmt: skip
+        assert answer.status == "succeeded", answer
+        if n == 3:
+            continue  # paid at the platform, never recorded here
+        payment = Payment(
+            order_id=order.id, store_id=store.id, channel="card", status="succeeded",
+            amount_fen=350 * n, channel_txn_id=answer.channel_txn_id, created_at=utcnow(),
+            succeeded_at=answer.paid_at or utcnow(), actor_type="terminal", account_id=account.id,
+            mode="card", out_trade_no=out_trade_no,
+        )  # fmt: skip
+        session.add(payment)
+        recorded.append(payment)
+    await session.flush()
+
+    run = await runs.reconcile(session, account, today(), actor=ACTOR)
+    assert (run.status, run.last_error) == ("reconciled", None)
+    items = (
+        await session.scalars(select(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
+    ).all()
+    assert sorted((i.difference, i.payment_id) for i in items) == sorted(
+        [("matched", recorded[0].id), ("matched", recorded[1].id), ("platform_only", None)]
+    )
+    assert run.bill_gross_fen == 350 * 6
+    assert run.our_gross_fen == 350 * 3
