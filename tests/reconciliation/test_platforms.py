@@ -1,8 +1,8 @@
-"""Alipay and UnionPay end to end. Alipay: a terminal pays through its sandbox with the chain's account as
-`seed-demo` configures it, and that day's bill (Alipay's GBK zip) is downloaded through the
-account and reconciled: one payment matched, one whose amount we hold wrongly reported.
-UnionPay: consumes sent to its sandbox through our account class (the terminal route takes no
-card payments yet), its ZM file reconciled the same way."""
+"""Alipay and UnionPay end to end. Alipay: a terminal pays through its sandbox with the
+chain's account as `seed-demo` configures it, and that day's bill (Alipay's GBK zip) is
+downloaded through the account and reconciled: one payment matched, one whose amount we hold
+wrongly reported. UnionPay: consumes sent to its sandbox through our account class (the
+terminal route takes no card payments yet), its ZM file reconciled the same way."""
 
 from __future__ import annotations
 
