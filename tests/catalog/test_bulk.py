@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.models import AuditLog, Product, ProductTag, StoreProduct
 
 from ..builders import make_store
-from .helpers import PRODUCTS, headers_for, make_category, make_product, make_tag
+from .helpers import PRODUCTS, ean13, headers_for, make_category, make_product, make_tag
 
 PREVIEW = f"{PRODUCTS}/bulk/preview"
 APPLY = f"{PRODUCTS}/bulk/apply"
@@ -128,7 +128,10 @@ async def test_filter_selection_and_other_actions(
 async def test_store_price_and_scope(client: httpx.AsyncClient, session: AsyncSession) -> None:
     mine, other = await make_store(session), await make_store(session)
     h = await headers_for(session, role="admin", stores=[mine])
-    listed = await make_product(session, "可乐", price_fen=300, stores=[mine, other])
+    code = ean13()
+    listed = await make_product(
+        session, "可乐", price_fen=300, spec="330ml", barcodes=[code], stores=[mine, other]
+    )
     unlisted = await make_product(session, "雪碧", price_fen=300)
     body = {
         "selection": {"ids": [listed.id, unlisted.id]},
@@ -139,6 +142,8 @@ async def test_store_price_and_scope(client: httpx.AsyncClient, session: AsyncSe
         {
             "product_id": listed.id,
             "product_name": "可乐",
+            "spec": "330ml",
+            "barcode": code,
             "field": "store_price_fen",
             "store_id": mine.id,
             "before": None,

@@ -20,6 +20,7 @@ from selfmart.catalog import listing as store_listing
 from selfmart.catalog import repository as repo
 from selfmart.catalog import service as catalog
 from selfmart.catalog.exceptions import PreviewStale, invalid
+from selfmart.catalog.labels import first_barcode
 from selfmart.catalog.schemas import (
     AddTags,
     AdjustPrice,
@@ -91,6 +92,8 @@ async def compute_changes(
                 select(
                     Product.id,
                     Product.name,
+                    Product.spec,
+                    first_barcode().label("barcode"),
                     Product.price_fen,
                     Product.member_price_fen,
                     Product.cost_fen,
@@ -125,6 +128,8 @@ async def compute_changes(
                 BulkChange(
                     product_id=pid,
                     product_name=products[pid].name,
+                    spec=products[pid].spec,
+                    barcode=products[pid].barcode,
                     field=field,
                     store_id=store,
                     before=before,

@@ -300,6 +300,9 @@ class BulkApplyRequest(BulkPreviewRequest):
 class BulkChange(Schema):
     product_id: int
     product_name: str
+    #: spec and first barcode, so same-name products are told apart in the preview
+    spec: str = ""
+    barcode: str | None = None
     field: str
     store_id: int | None = None
     before: Any

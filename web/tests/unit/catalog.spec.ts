@@ -351,7 +351,7 @@ describe('bulk listing', () => {
   })
 
   it('previews a listing change as listed / not listed in the store', () => {
-    const rows = changeRows([{ product_id: 7, product_name: '康师傅冰红茶', field: 'is_listed', store_id: 2, before: false, after: true }], {
+    const rows = changeRows([{ product_id: 7, product_name: '康师傅冰红茶', spec: '500ml', barcode: '6925303773106', field: 'is_listed', store_id: 2, before: false, after: true }], {
       categoryName: String,
       tagName: String,
       storeName: (id) => `店${id}`,
@@ -360,5 +360,6 @@ describe('bulk listing', () => {
       none: '—',
     })
     expect(rows.map((r) => [r.fieldKey, r.store, r.before, r.after])).toEqual([['listed', '店2', '未上架', '已上架']])
+    expect([rows[0]!.productSpec, rows[0]!.productBarcode]).toEqual(['500ml', '6925303773106'])
   })
 })

@@ -774,6 +774,10 @@ export type BulkChange = {
      */
     after: unknown;
     /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
      * Before
      */
     before: unknown;
@@ -789,6 +793,10 @@ export type BulkChange = {
      * Product Name
      */
     product_name: string;
+    /**
+     * Spec
+     */
+    spec?: string;
     /**
      * Store Id
      */

@@ -404,6 +404,8 @@ export function buildBulkAction(form: BulkForm): { action: BulkAction; error: nu
 export interface BulkChangeLike {
   product_id: number
   product_name: string
+  spec?: string
+  barcode?: string | null
   field: string
   store_id?: number | null
   before: unknown
@@ -426,6 +428,9 @@ export interface ChangeRow {
   key: string
   productId: number
   productName: string
+  /** Spec and barcode, as ProductLabel shows them. */
+  productSpec: string
+  productBarcode: string | null
   /** Label key under `catalog.fields.` for the changed field. */
   fieldKey: string
   store: string | null
@@ -469,6 +474,8 @@ export function changeRows(changes: BulkChangeLike[], ctx: ChangeContext): Chang
       key: `${c.product_id}:${c.field}:${c.store_id ?? ''}`,
       productId: c.product_id,
       productName: c.product_name,
+      productSpec: c.spec ?? '',
+      productBarcode: c.barcode ?? null,
       fieldKey: FIELD_KEYS[c.field] ?? c.field,
       store: c.store_id == null ? null : ctx.storeName(c.store_id),
       before: show(c.field, before, ctx),
