@@ -39,6 +39,10 @@ AUTO_ATTEMPTS = 3
 AUTO_BACKOFF = timedelta(minutes=1)
 #: A payment retried from the queue waits this long again before the close-unpaid job.
 RETRY_PAYMENT_WINDOW = timedelta(minutes=15)
+#: Platform payments only the customer can make again: their payment code (a fresh one every
+#: minute, scanned at the terminal) or their card in the reader. Retrying a QR / phone-page
+#: payment starts a fresh attempt on the platform instead.
+CUSTOMER_PRESENT_MODES = ("code", "card")
 
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -57,10 +61,18 @@ class OrderFacts:
     payment_channel: str | None
     #: a refund of this order waits for approval (refund_requests)
     refund_pending: bool = False
+    #: how the latest payment was made when it went through a merchant account on a platform
+    #: (code, qr, h5, card); None for a manual/test channel payment or none at all
+    platform_mode: str | None = None
 
     @classmethod
     def of(
-        cls, order: Order, payment_channel: str | None, *, refund_pending: bool = False
+        cls,
+        order: Order,
+        payment_channel: str | None,
+        *,
+        refund_pending: bool = False,
+        platform_mode: str | None = None,
     ) -> OrderFacts:
         return cls(
             status=order.status,
@@ -71,6 +83,7 @@ class OrderFacts:
             has_phone=bool(order.customer_phone),
             payment_channel=payment_channel,
             refund_pending=refund_pending,
+            platform_mode=platform_mode,
         )
 
 
@@ -82,14 +95,15 @@ async def order_facts(session: AsyncSession, order_ids: Iterable[int]) -> dict[i
     latest = (
         select(func.max(Payment.id)).where(Payment.order_id.in_(ids)).group_by(Payment.order_id)
     )
-    channels_by_order = {
-        row.order_id: row.channel
-        for row in (
-            await session.execute(
-                select(Payment.order_id, Payment.channel).where(Payment.id.in_(latest))
+    rows = (
+        await session.execute(
+            select(Payment.order_id, Payment.channel, Payment.account_id, Payment.mode).where(
+                Payment.id.in_(latest)
             )
-        ).all()
-    }
+        )
+    ).all()
+    channels_by_order = {row.order_id: row.channel for row in rows}
+    modes = {row.order_id: row.mode or "code" for row in rows if row.account_id is not None}
     pending = set(
         (
             await session.scalars(
@@ -101,7 +115,12 @@ async def order_facts(session: AsyncSession, order_ids: Iterable[int]) -> dict[i
     )
     orders = (await session.scalars(select(Order).where(Order.id.in_(ids)))).all()
     return {
-        o.id: OrderFacts.of(o, channels_by_order.get(o.id), refund_pending=o.id in pending)
+        o.id: OrderFacts.of(
+            o,
+            channels_by_order.get(o.id),
+            refund_pending=o.id in pending,
+            platform_mode=modes.get(o.id),
+        )
         for o in orders
     }
 
@@ -142,6 +161,12 @@ def refusal(kind: str, action: str, facts: OrderFacts) -> Refusal | None:
     elif action == "retry_payment":
         if not statemachine.can_move(status, S.AWAITING_PAYMENT):
             return "order_state", f"A {status} order cannot wait for payment again"
+        if facts.platform_mode in CUSTOMER_PRESENT_MODES:
+            return (
+                "needs_customer",
+                "A payment-code or card payment needs the customer at the terminal: they pay "
+                "again there (the terminal reopens the order), or send them a reminder",
+            )
     elif action == "remind":
         if owed <= 0 or status not in (*statemachine.UNPAID_STATES, *statemachine.PAID_STATES):
             return "nothing_owed", "Nothing is owed on this order"
@@ -369,6 +394,16 @@ async def _write_off(
 async def _retry_payment(
     session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
 ) -> None:
+    """Reopen the order's payment window; when its latest payment was a QR or phone-page
+    payment on a platform, also start a fresh attempt there (same channel and mode, a new
+    out_trade_no, the amount still owed): the terminal's or phone page's next read shows its
+    new QR / page. Payment-code and card payments are refused earlier (`needs_customer`)."""
+    latest = await session.scalar(
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.account_id.is_not(None))
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
     await lifecycle.transition(
         session,
         order,
@@ -381,6 +416,24 @@ async def _retry_payment(
     order.expires_at = utcnow() + RETRY_PAYMENT_WINDOW
     await lifecycle.resolve_issue(
         session, order, issue, actor=actor, resolution="retry_payment", note=body.note
+    )
+    if latest is None or latest.mode not in ("qr", "h5"):
+        return  # a manual or test channel payment (or a JSAPI one, which needs the payer's
+        # openid): reopening is all that can be done; the customer pays when they come back
+    from selfmart.payments import attempts as platform_attempts
+
+    # Commits the reopened order with the new attempt before the platform is called (see
+    # payments.attempts); an unreachable platform leaves the attempt pending for the job.
+    await platform_attempts.pay(
+        session,
+        order_no=order.order_no,
+        store_id=order.store_id,
+        cmd=platform_attempts.PayCommand(
+            attempt_id=f"issue{issue.id}-retry",
+            channel=latest.channel,
+            mode="qr" if latest.mode == "qr" else "h5",
+        ),
+        actor=actor,
     )
 
 
