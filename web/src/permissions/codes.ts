@@ -36,6 +36,10 @@ export const Perm = {
   PAYMENT_ACCOUNT_READ: 'payment_account:read',
   PAYMENT_ACCOUNT_WRITE: 'payment_account:write',
 
+  RECONCILIATION_READ: 'reconciliation:read',
+  RECONCILIATION_RUN: 'reconciliation:run',
+  RECONCILIATION_RESOLVE: 'reconciliation:resolve',
+
   MEMBER_READ: 'member:read',
   MEMBER_WRITE: 'member:write',
   MEMBER_PII: 'member:pii',
