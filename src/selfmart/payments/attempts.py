@@ -222,6 +222,7 @@ async def pay(
         notify_url=accounts.notify_url_of(account),
         return_url=cmd.return_url,
         payer_id=cmd.payer_id,
+        started_at=payment.created_at,
     )
     order_id, payment_id = order.id, payment.id
     await session.commit()  # the attempt exists before the platform hears of it
@@ -400,14 +401,19 @@ async def refresh(session: AsyncSession, payment_id: int, *, actor: Actor) -> st
     assert account is not None
     remote = accounts.open_platform(account)
     out_no, order_id, mode = payment.out_trade_no or "", payment.order_id, payment.mode
+    started = payment.created_at
     expired = payment.expires_at is not None and payment.expires_at <= utcnow()
     await session.commit()  # no lock held while the platform is asked
 
     closing = False
     try:
-        answer = await remote.query(out_no)
+        answer = await remote.query(out_no, started_at=started)
         if expired and answer.status == "pending":
-            answer = await (remote.reverse(out_no) if mode == "code" else remote.close(out_no))
+            answer = await (
+                remote.reverse(out_no, started_at=started)
+                if mode == "code"
+                else remote.close(out_no)
+            )
             closing = answer.status != "succeeded"
     except PlatformError as exc:
         payment = await _get(session, payment_id)
@@ -472,7 +478,9 @@ async def query_locked(
     if account is None or not payment.out_trade_no:
         return ChannelPayment(status="unknown", amount_fen=0)
     try:
-        answer = await accounts.open_platform(account).query(payment.out_trade_no)
+        answer = await accounts.open_platform(account).query(
+            payment.out_trade_no, started_at=payment.created_at
+        )
     except PlatformError as exc:
         return ChannelPayment(status="unknown", amount_fen=0, failure_code=exc.code)
     await apply_answer(session, order, payment, answer, actor=actor, reason="requery")

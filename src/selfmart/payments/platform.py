@@ -77,6 +77,10 @@ class PayRequest:
     payer_id: str | None = None
     #: the store's own id at the platform, when it has one (WeChat `store_info.id`)
     store_ref: str | None = None
+    #: when the attempt was recorded (our `Payment.created_at`). UnionPay sends it as the
+    #: consume's `txnTime`, which a later `query(..., started_at=)` must name again; the other
+    #: platforms ignore it.
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,9 @@ class RefundSpec:
     notify_url: str | None = None
     #: the platform's transaction id, when known
     transaction_id: str | None = None
+    #: when the refund was recorded (our `Refund.created_at`): UnionPay's refund `txnTime`,
+    #: which `query_refund(..., started_at=)` names again; the others ignore it
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,20 +170,33 @@ class PlatformAccount(Protocol):
         / the wap page URL). `jsapi`: pending with `pay_url` holding the prepay id."""
         ...
 
-    async def query(self, out_trade_no: str) -> ChannelPayment: ...
+    async def query(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
+        """What became of a payment. `started_at` is the `PayRequest.started_at` it was sent
+        with, for a platform that finds a transaction by its start time too (UnionPay's
+        `txnTime`); without it such a platform can answer only for what this process sent."""
+        ...
 
     async def close(self, out_trade_no: str) -> ChannelPayment:
         """Close an unpaid payment so it can no longer be paid (WeChat close, Alipay close)."""
         ...
 
-    async def reverse(self, out_trade_no: str) -> ChannelPayment:
+    async def reverse(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
         """Cancel a payment-code payment whatever its state, refunding it if it was paid
         (WeChat reverse, Alipay cancel, UnionPay consume undo)."""
         ...
 
     async def refund(self, spec: RefundSpec) -> ChannelRefund: ...
 
-    async def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund: ...
+    async def query_refund(
+        self, out_trade_no: str, out_refund_no: str, *, started_at: datetime | None = None
+    ) -> ChannelRefund:
+        """What became of a refund; `started_at` is the `RefundSpec.started_at` it was sent
+        with (see `query`)."""
+        ...
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> Notification:
         """Verify and decode a callback; raises `NotificationRejected`."""

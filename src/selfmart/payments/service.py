@@ -193,6 +193,7 @@ async def _platform_refund(
         reason=reason[:80],
         notify_url=accounts.notify_url_of(account),
         transaction_id=payment.channel_txn_id,
+        started_at=record.created_at,
     )
     try:
         return await accounts.open_platform(account).refund(spec)

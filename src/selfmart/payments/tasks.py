@@ -85,14 +85,15 @@ async def query_refunds(actor: Actor) -> int:
             if payment is None or account is None or not refund.out_refund_no:
                 continue
             remote = accounts.open_platform(account)
-            out_trade_no, out_refund_no, order_id = (
+            out_trade_no, out_refund_no, order_id, started = (
                 payment.out_trade_no or "",
                 refund.out_refund_no,
                 refund.order_id,
+                refund.created_at,
             )
             await session.commit()  # no lock held while the platform is asked
             try:
-                answer = await remote.query_refund(out_trade_no, out_refund_no)
+                answer = await remote.query_refund(out_trade_no, out_refund_no, started_at=started)
             except PlatformError:
                 continue
             if answer.status not in ("succeeded", "failed"):

@@ -442,3 +442,72 @@ async def test_a_resent_consume_never_charges_twice(
     declined = await account.pay(card_pay(retry, creds["test_auth_codes"]["declined"]))
     assert declined.status == "failed"
     assert (await account.pay(card_pay(retry, "6216261000000000018"))).status == "succeeded"
+
+
+async def test_a_fresh_process_finds_a_payment_and_refund_by_their_start_times(
+    creds: dict[str, Any], http: httpx.AsyncClient
+) -> None:
+    """The consume and refund go out with the caller's start time as txnTime; another
+    process (a new account object, nothing remembered) names it again and finds them."""
+    from selfmart.payments.unionpay import account as account_module
+
+    started = utcnow() - timedelta(minutes=3)
+    no = order_id()
+    sender = open_account(config(creds), http=http)
+    paid = await sender.pay(
+        PayRequest(
+            out_trade_no=no,
+            amount_fen=800,
+            description="card",
+            mode="card",
+            auth_code=creds["test_auth_codes"]["success"],
+            started_at=started,
+        )
+    )
+    assert paid.status == "succeeded"
+    assert paid.raw["request"]["fields"]["txnTime"] == u.format_txn_time(started)
+    refund_started = utcnow() - timedelta(minutes=1)
+    refunded = await sender.refund(
+        RefundSpec(
+            out_trade_no=no,
+            out_refund_no=no + "R1",
+            total_fen=800,
+            amount_fen=300,
+            transaction_id=paid.channel_txn_id,
+            started_at=refund_started,
+        )
+    )
+    assert refunded.status == "succeeded"
+
+    account_module._SENT.clear()  # what a restart forgets
+    fresh = open_account(config(creds), http=http)
+    assert (await fresh.query(no)).status == "unknown"  # no start time: cannot say
+    found = await fresh.query(no, started_at=started)
+    assert (found.status, found.amount_fen, found.channel_txn_id) == (
+        "succeeded",
+        800,
+        paid.channel_txn_id,
+    )
+    assert found.raw["request"]["fields"]["txnTime"] == u.format_txn_time(started)
+    refund = await fresh.query_refund(no, no + "R1", started_at=refund_started)
+    assert (refund.status, refund.channel_refund_id) == ("succeeded", refunded.channel_refund_id)
+    assert (await fresh.query_refund(no, no + "R1")).status == "unknown"
+    # a reverse from a fresh process finds the consume it undoes
+    other = order_id()
+    await sender.pay(
+        PayRequest(
+            out_trade_no=other,
+            amount_fen=500,
+            description="card",
+            mode="card",
+            auth_code=creds["test_auth_codes"]["success"],
+            started_at=started,
+        )
+    )
+    account_module._SENT.clear()
+    assert (await fresh.reverse(other)).status == "unknown"  # cannot find it: does nothing
+    undone = await fresh.reverse(other, started_at=started)
+    assert (undone.status, undone.failure_code) == ("failed", "TRADE_CANCELLED")
+    assert undone.raw["request"]["fields"]["txnType"] == "31"
+    never = await fresh.query(order_id(), started_at=started)
+    assert (never.status, never.failure_code) == ("failed", "34")  # named, and not there

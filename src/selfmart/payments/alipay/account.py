@@ -203,7 +203,9 @@ class AlipayAccount:
             )
         raise ValueError(f"Alipay does not take mode {request.mode!r}")
 
-    async def query(self, out_trade_no: str) -> ChannelPayment:
+    async def query(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
         answer = await self._call("alipay.trade.query", {"out_trade_no": out_trade_no})
         if answer.code == p.BUSINESS_FAILED and answer.sub_code == "ACQ.TRADE_NOT_EXIST":
             # Nothing was paid: a QR or phone-page payment the customer has not opened yet
@@ -232,7 +234,9 @@ class AlipayAccount:
             return await self.query(out_trade_no)
         return self._payment_answer(answer, 0)
 
-    async def reverse(self, out_trade_no: str) -> ChannelPayment:
+    async def reverse(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
         answer = await self._call("alipay.trade.cancel", {"out_trade_no": out_trade_no})
         if answer.code == p.SUCCESS and answer.get("retry_flag") != "Y":
             action = answer.get("action") or "close"
@@ -271,7 +275,9 @@ class AlipayAccount:
             return await self.query_refund(spec.out_trade_no, spec.out_refund_no)
         return self._refund_answer(answer)
 
-    async def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
+    async def query_refund(
+        self, out_trade_no: str, out_refund_no: str, *, started_at: datetime | None = None
+    ) -> ChannelRefund:
         biz = {
             "out_trade_no": out_trade_no,
             "out_request_no": out_refund_no,

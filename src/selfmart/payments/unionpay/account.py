@@ -5,10 +5,12 @@ Every message is signed with our certificate (`certId`, `signMethod=01`); every 
 notification must carry a gateway certificate we trust in `signPubKeyCert` and verify with it
 (`PlatformError` / `NotificationRejected` otherwise). Wire details are in docs/payments.md.
 
-The gateway finds a transaction by `orderId` together with the `txnTime` it was sent with, and
-the `PlatformAccount` calls name only the order id, so the account remembers the txnTime of
-what it sent (in this process). A query for an order it did not send goes out with the current
-time; "no such transaction" (34) is then an unknown outcome, not a failure.
+The gateway finds a transaction by `orderId` together with the `txnTime` it was sent with. A
+consume or refund is sent with the caller's `started_at` as its txnTime (the attempt's record
+time), and `query` / `query_refund` / `reverse` name it again from their `started_at`, so any
+process can ask about it. Without `started_at` the account falls back on the txnTime it
+remembers sending (in this process), else the current time; "no such transaction" (34) is
+then an unknown outcome, not a failure.
 """
 
 from __future__ import annotations
@@ -78,7 +80,13 @@ class UnionPayAccount:
     # --- the wire ------------------------------------------------------------------------
 
     def _message(
-        self, txn_type: str, sub_type: str, biz_type: str, **fields: str
+        self,
+        txn_type: str,
+        sub_type: str,
+        biz_type: str,
+        *,
+        at: datetime | None = None,
+        **fields: str,
     ) -> dict[str, str]:
         message = {
             "version": u.VERSION,
@@ -90,7 +98,7 @@ class UnionPayAccount:
             "bizType": biz_type,
             "accessType": "0",
             "merId": self.config.merchant_id,
-            "txnTime": u.format_txn_time(utcnow()),
+            "txnTime": u.format_txn_time(at or utcnow()),
         }
         message.update({k: v for k, v in fields.items() if v})
         return message
@@ -126,7 +134,9 @@ class UnionPayAccount:
         raw["response"] = {"status": response.status_code, "fields": _shown(fields)}
         return fields, raw
 
-    def _txn_time(self, order_id: str) -> str | None:
+    def _txn_time(self, order_id: str, started_at: datetime | None = None) -> str | None:
+        if started_at is not None:
+            return u.format_txn_time(started_at)
         return _SENT.get((self.config.merchant_id, order_id))
 
     @staticmethod
@@ -148,13 +158,14 @@ class UnionPayAccount:
         order_id = self._order_id(request.out_trade_no, "orderId")
         if self._txn_time(order_id) is not None:
             # A resend: never a second consume for an order that was (or may have been) paid.
-            earlier = await self.query(order_id)
+            earlier = await self.query(order_id, started_at=request.started_at)
             if earlier.status != "failed":
                 return earlier
         message = self._message(
             u.CONSUME,
             "01",
             u.BIZ_GATEWAY,
+            at=request.started_at,
             channelType=self.channel_type,
             orderId=order_id,
             txnAmt=str(request.amount_fen),
@@ -170,7 +181,7 @@ class UnionPayAccount:
         if code == u.OK or code in u.PENDING_CODES:
             # 00 says only that the gateway took it; the result is the query's (or backUrl's)
             try:
-                found = await self.query(order_id)
+                found = await self.query(order_id, started_at=request.started_at)
             except PlatformError:
                 found = None
             if found is not None and found.status != "unknown":
@@ -197,20 +208,24 @@ class UnionPayAccount:
             raw=raw,
         )
 
-    async def _query_order(self, order_id: str) -> tuple[dict[str, str], dict[str, Any], bool]:
-        """Query by orderId and the txnTime it was sent with. When this process did not send
-        it, the query goes out with the current time: a signed 34 then proves the keys but
-        not that the order does not exist (the third value says whether the txnTime was
-        known)."""
+    async def _query_order(
+        self, order_id: str, started_at: datetime | None = None
+    ) -> tuple[dict[str, str], dict[str, Any], bool]:
+        """Query by orderId and the txnTime it was sent with (`started_at`, else what this
+        process remembers sending). Neither known, the query goes out with the current time:
+        a signed 34 then proves the keys but not that the order does not exist (the third
+        value says whether the txnTime was known)."""
         message = self._message(u.QUERY, "00", u.BIZ_DEFAULT, orderId=order_id)
-        known = self._txn_time(order_id)
+        known = self._txn_time(order_id, started_at)
         if known is not None:
             message["txnTime"] = known
         fields, raw = await self._call(QUERY_TRANS, message)
         return fields, raw, known is not None
 
-    async def query(self, out_trade_no: str) -> ChannelPayment:
-        fields, raw, known = await self._query_order(out_trade_no)
+    async def query(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
+        fields, raw, known = await self._query_order(out_trade_no, started_at)
         code = fields.get("respCode", "")
         if code == u.NOT_FOUND:
             return ChannelPayment(
@@ -244,10 +259,12 @@ class UnionPayAccount:
         is for `reverse` or a refund."""
         return await self.query(out_trade_no)
 
-    async def reverse(self, out_trade_no: str) -> ChannelPayment:
+    async def reverse(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
         """Consume undo (31) the same day; after settlement the gateway refuses (35) and a
         refund (04) for the whole amount gives the money back instead."""
-        found = await self.query(out_trade_no)
+        found = await self.query(out_trade_no, started_at=started_at)
         if found.status != "succeeded":
             return found
         undo_id = out_trade_no[:31] + "C"
@@ -301,7 +318,7 @@ class UnionPayAccount:
         order_id = self._order_id(spec.out_refund_no, "refund orderId")
         original = spec.transaction_id
         if not original:
-            original = (await self.query(spec.out_trade_no)).channel_txn_id
+            original = (await self.query(spec.out_trade_no)).channel_txn_id  # txnTime unknown
         if not original:
             return ChannelRefund(
                 status="failed",
@@ -312,6 +329,7 @@ class UnionPayAccount:
             u.REFUND,
             "00",
             u.BIZ_GATEWAY,
+            at=spec.started_at,
             channelType=self.channel_type,
             orderId=order_id,
             txnAmt=str(spec.amount_fen),
@@ -323,7 +341,9 @@ class UnionPayAccount:
         code = fields.get("respCode", "")
         if code == u.OK or code in u.PENDING_CODES:
             try:
-                found = await self.query_refund(spec.out_trade_no, order_id)
+                found = await self.query_refund(
+                    spec.out_trade_no, order_id, started_at=spec.started_at
+                )
             except PlatformError:
                 found = None
             if found is not None and found.status != "unknown":
@@ -345,8 +365,10 @@ class UnionPayAccount:
             raw=raw,
         )
 
-    async def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
-        fields, raw, known = await self._query_order(out_refund_no)
+    async def query_refund(
+        self, out_trade_no: str, out_refund_no: str, *, started_at: datetime | None = None
+    ) -> ChannelRefund:
+        fields, raw, known = await self._query_order(out_refund_no, started_at)
         code = fields.get("respCode", "")
         if code != u.OK:
             return ChannelRefund(

@@ -164,7 +164,9 @@ class WechatPayAccount:
             status="pending", amount_fen=request.amount_fen, pay_url=str(pay_url), raw=answer.raw
         )
 
-    async def query(self, out_trade_no: str) -> ChannelPayment:
+    async def query(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
         path = (
             f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}"
             f"?mchid={quote(self.config.merchant_id, safe='')}"
@@ -189,7 +191,9 @@ class WechatPayAccount:
             raw=answer.raw,
         )
 
-    async def reverse(self, out_trade_no: str) -> ChannelPayment:
+    async def reverse(
+        self, out_trade_no: str, *, started_at: datetime | None = None
+    ) -> ChannelPayment:
         path = f"/v3/pay/transactions/out-trade-no/{quote(out_trade_no, safe='')}/reverse"
         body = {"appid": self.config.app_id, "mchid": self.config.merchant_id}
         answer = await self._call("POST", path, body)
@@ -222,7 +226,9 @@ class WechatPayAccount:
         answer = await self._call("POST", "/v3/refund/domestic/refunds", body)
         return self._refund(answer)
 
-    async def query_refund(self, out_trade_no: str, out_refund_no: str) -> ChannelRefund:
+    async def query_refund(
+        self, out_trade_no: str, out_refund_no: str, *, started_at: datetime | None = None
+    ) -> ChannelRefund:
         path = f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}"
         return self._refund(await self._call("GET", path, None))
 
