@@ -207,7 +207,11 @@ async def _refund(
             succeeded=note.status == "succeeded",
             refund_txn_id=note.refund_id,
             completed_at=note.occurred_at,
-            failure_reason=None if note.status == "succeeded" else "refused by the platform",
+            failure_reason=(
+                None
+                if note.status == "succeeded"
+                else (note.failure_reason or f"refused by the platform ({note.status})")
+            ),
             actor=callback_actor(account.channel),
         )
         record.outcome = "applied"

@@ -118,6 +118,9 @@ class Notification:
     occurred_at: datetime | None = None
     #: the platform's own notification id (WeChat `id`, Alipay `notify_id`), for de-duplication
     notification_id: str | None = None
+    #: why a payment or refund failed, in the platform's words (e.g. a WeChat refund's
+    #: `ABNORMAL: 退款异常`), for the record and the abnormal-order queue
+    failure_reason: str | None = None
     #: the decrypted/decoded document, secrets removed, for the record
     raw: Mapping[str, Any] = field(default_factory=dict)
 

@@ -294,6 +294,11 @@ class WechatPayAccount:
                 amount_fen=int(amount.get("refund") or 0),
                 out_refund_no=data.get("out_refund_no"),
                 refund_id=data.get("refund_id"),
+                failure_reason=(
+                    f"{state}: {document.get('summary') or state}"
+                    if REFUND_STATES.get(state) == "failed"
+                    else None
+                ),
                 **common,
             )
         raise NotificationRejected(f"unknown event_type {event!r}", code="malformed")

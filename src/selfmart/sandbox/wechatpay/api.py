@@ -501,6 +501,10 @@ async def refund(request: Request) -> Response:
             raise WxError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额")
         if STATE.take_next(ctx.target, {"decline"}) is not None:
             raise WxError(403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
+        ending = STATE.take_next(ctx.target, {"refund_abnormal", "refund_closed"})
+        final = {"refund_abnormal": "ABNORMAL", "refund_closed": "CLOSED"}.get(
+            ending.action if ending is not None else "", "SUCCESS"
+        )
         notify_url = _str(ctx.data, "notify_url", required=False, max_len=256)
         item = Refund(
             out_refund_no=out_refund_no,
@@ -519,7 +523,7 @@ async def refund(request: Request) -> Response:
         txn.trade_state, txn.trade_state_desc = "REFUND", "订单发生过退款，退款详情请查询退款单"
         scale = ctx.settings.payment_sandbox_time_scale
         keys = ctx.keys
-        task = asyncio.get_running_loop().create_task(_settle_refund(keys, item, scale))
+        task = asyncio.get_running_loop().create_task(_settle_refund(keys, item, scale, final))
         STATE.tasks.add(task)
         task.add_done_callback(STATE.tasks.discard)
         return 200, item.document()
@@ -527,32 +531,49 @@ async def refund(request: Request) -> Response:
     return await handle(request, run, json_body=True)
 
 
-async def _settle_refund(keys: SandboxKeys, item: Refund, time_scale: float) -> None:
+#: how a refund ends -> its callback's summary
+_REFUND_SUMMARIES = {"SUCCESS": "退款成功", "ABNORMAL": "退款异常", "CLOSED": "退款关闭"}
+
+
+async def _settle_refund(
+    keys: SandboxKeys, item: Refund, time_scale: float, final: str = "SUCCESS"
+) -> None:
     await asyncio.sleep(REFUND_SECONDS / time_scale)
     if item.status != "PROCESSING":
         return
-    item.status, item.success_time = "SUCCESS", utcnow()
+    item.status = final
+    if final == "SUCCESS":
+        item.success_time = utcnow()
+    else:  # the money goes back to the merchant's account
+        txn = next(
+            (t for t in STATE.transactions.values() if t.out_trade_no == item.out_trade_no),
+            None,
+        )
+        if txn is not None:
+            txn.refunded -= item.refund
+    resource: dict[str, Any] = {
+        "mchid": keys.mchid,
+        "out_trade_no": item.out_trade_no,
+        "transaction_id": item.transaction_id,
+        "out_refund_no": item.out_refund_no,
+        "refund_id": item.refund_id,
+        "refund_status": item.status,
+        "user_received_account": "支付用户零钱",
+        "amount": {
+            "total": item.total,
+            "refund": item.refund,
+            "payer_total": item.total,
+            "payer_refund": item.refund,
+        },
+    }
+    if item.success_time is not None:
+        resource["success_time"] = wx.rfc3339(item.success_time)
     STATE.notify(
         keys,
-        event_type="REFUND.SUCCESS",
-        summary="退款成功",
+        event_type=f"REFUND.{final}",
+        summary=_REFUND_SUMMARIES[final],
         original_type="refund",
-        resource={
-            "mchid": keys.mchid,
-            "out_trade_no": item.out_trade_no,
-            "transaction_id": item.transaction_id,
-            "out_refund_no": item.out_refund_no,
-            "refund_id": item.refund_id,
-            "refund_status": item.status,
-            "success_time": wx.rfc3339(item.success_time),
-            "user_received_account": "支付用户零钱",
-            "amount": {
-                "total": item.total,
-                "refund": item.refund,
-                "payer_total": item.total,
-                "payer_refund": item.refund,
-            },
-        },
+        resource=resource,
         url=item.notify_url,
         sign_mode=item.sign_mode,
         time_scale=time_scale,

@@ -33,7 +33,11 @@ LATE_SECONDS = 60.0
 TIMEOUT_SECONDS = 35.0
 
 SignMode = Literal["certificate", "public_key"]
-NextAction = Literal["decline", "timeout", "user_paying", "error_500"]
+#: refund_abnormal / refund_closed: the next refund is taken (PROCESSING) and then ends
+#: ABNORMAL (the payer's card or account can no longer receive it) or CLOSED, not SUCCESS
+NextAction = Literal[
+    "decline", "timeout", "user_paying", "error_500", "refund_abnormal", "refund_closed"
+]
 CallbackMode = Literal["twice", "late", "out_of_order", "bad_signature"]
 
 
