@@ -12,10 +12,21 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.models import Order, OrderIssue, PaymentAccount, PaymentCallback, Refund
-from tests.builders import auth_headers, make_user
+from selfmart.models import (
+    Order,
+    OrderIssue,
+    OrderLine,
+    PaymentAccount,
+    PaymentCallback,
+    Refund,
+)
+from selfmart.payments import sandboxes
+from selfmart.payments.alipay import account as alipay_account
+from tests.builders import auth_headers, make_store, make_user
+from tests.orders.builders import make_order, make_product
 from tests.payments.test_terminal_pay import pay, setup
 from tests.payments.wechatpay.support import Received, Sandbox
+from tests.terminals.builders import make_active_terminal
 
 
 def _replayable(call: Received) -> dict[str, str]:
@@ -144,6 +155,130 @@ async def test_a_refund_the_platform_refuses_at_once_opens_refund_failed_with_it
     await session.refresh(refund)
     assert refund.status == "failed"
     assert refund.failure_reason == "基本账户余额不足，请充值后重新发起"
+    await session.refresh(order)
+    assert (order.status, order.refunded_fen) == ("paid", 0)
+    issue = await session.scalar(
+        select(OrderIssue).where(OrderIssue.order_id == order.id, OrderIssue.status == "open")
+    )
+    assert issue is not None
+    assert (issue.kind, issue.detail["reason"]) == ("refund_failed", refund.failure_reason)
+
+
+# -- Alipay: refunds answer at once; the notification names the trade's refunded total --------
+
+
+async def _alipay_paid(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> tuple[Order, PaymentAccount, dict[str, str]]:
+    """An order of two units paid by Alipay payment code through the sandbox (the server that
+    serves the WeChat sandbox serves Alipay's too); its notifications reach the receiver."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        reset = await http.post(f"{wechat.url}/sandbox/alipay/_control/reset")
+    assert reset.status_code in (200, 204), reset.text
+    await sandboxes.configure_demo(session, wechat.settings)
+    account = await session.scalar(
+        select(PaymentAccount).where(
+            PaymentAccount.channel == "alipay", PaymentAccount.store_id.is_(None)
+        )
+    )
+    assert account is not None
+    account.notify_url = f"{wechat.receiver.url}/alipay"
+    store = await make_store(session)
+    cola = await make_product(session, stores=[store], price_fen=350)
+    creds = await make_active_terminal(session, store)
+    order = await make_order(session, store, [(cola, 2)], terminal=creds.terminal)
+    code = sandboxes.credentials(wechat.settings)["alipay"]["test_auth_codes"]["success"]
+    r = await pay(client, creds, order.order_no, channel="alipay", auth_code=code)
+    assert r.json()["state"] == "paid", r.text
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    return order, account, headers
+
+
+async def _refund_one_unit(
+    client: httpx.AsyncClient, session: AsyncSession, order: Order, headers: dict[str, str]
+) -> Refund:
+    line_id = await session.scalar(select(OrderLine.id).where(OrderLine.order_id == order.id))
+    r = await client.post(
+        f"/api/v1/orders/{order.id}/refunds",
+        json={"lines": [{"line_id": line_id, "quantity": 1}], "reason": "顾客退货"},
+        headers=headers,
+    )
+    assert r.status_code in (200, 201), r.text
+    refund = await session.scalar(
+        select(Refund)
+        .where(Refund.order_id == order.id)
+        .order_by(Refund.id.desc())
+        .execution_options(populate_existing=True)
+    )
+    assert refund is not None
+    return refund
+
+
+async def _alipay_control(wechat: Sandbox, **body: object) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(f"{wechat.url}/sandbox/alipay/_control/next", json=body)
+    assert r.status_code in (200, 204), r.text
+
+
+async def test_an_alipay_refund_left_unknown_is_settled_by_its_notification(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    wechat: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second of two refunds times out on our side (the gateway makes it anyway): its
+    notification says refund_fee 7.00, everything refunded so far, and settles it (this was
+    taken for an amount mismatch when only the refund's own 3.50 was accepted)."""
+    order, account, headers = await _alipay_paid(client, session, wechat)
+    first = await _refund_one_unit(client, session, order, headers)
+    assert first.status == "succeeded"  # Alipay answers a refund at once
+
+    monkeypatch.setattr(alipay_account, "TIMEOUT_SECONDS", 0.3)
+    await _alipay_control(wechat, action="timeout", method="alipay.trade.refund", seconds=1.0)
+    second = await _refund_one_unit(client, session, order, headers)
+    assert second.status == "pending"  # the outcome is unknown: our client gave up
+    assert second.out_refund_no is not None
+    for _ in range(500):
+        sent = [c for c in wechat.receiver.at("/alipay") if second.out_refund_no.encode() in c.body]
+        if sent:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("no refund notification reached the receiver")
+    assert b"refund_fee=7.00" in sent[0].body
+    r = await client.post(
+        f"/api/payments/notify/alipay/{account.id}",
+        content=sent[0].body,
+        headers={"content-type": sent[0].headers.get("content-type", "")},
+    )
+    assert (r.status_code, r.text) == (200, "success")
+    record = await session.scalar(
+        select(PaymentCallback)
+        .where(PaymentCallback.refund_id == second.id)
+        .order_by(PaymentCallback.id.desc())
+    )
+    assert record is not None
+    assert (record.outcome, record.reason) == ("applied", None)
+    await session.refresh(second)
+    assert second.status == "succeeded"
+    await session.refresh(order)
+    assert (order.status, order.refunded_fen) == ("refunded", 700)
+
+
+async def test_an_alipay_refund_refused_opens_refund_failed_with_its_words(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    order, _, headers = await _alipay_paid(client, session, wechat)
+    await _alipay_control(
+        wechat,
+        action="decline",
+        method="alipay.trade.refund",
+        sub_code="ACQ.SELLER_BALANCE_NOT_ENOUGH",
+    )
+    refund = await _refund_one_unit(client, session, order, headers)
+    assert refund.status == "failed"
+    assert refund.failure_reason is not None
+    assert "ACQ.SELLER_BALANCE_NOT_ENOUGH" in (refund.failure_code or "")
     await session.refresh(order)
     assert (order.status, order.refunded_fen) == ("paid", 0)
     issue = await session.scalar(

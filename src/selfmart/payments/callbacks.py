@@ -168,6 +168,26 @@ async def _payment(
     return remote.answer_notification(True)
 
 
+async def _expected_refund_amount(
+    session: AsyncSession, refund: Refund, note: Notification
+) -> tuple[int, int]:
+    """The amounts a notification of `refund` may name. Most platforms name the refund's own
+    amount; Alipay names everything refunded on the payment so far: at least what had
+    succeeded before this refund plus this one, at most every refund of it not failed."""
+    if not note.cumulative_refund:
+        return refund.amount_fen, refund.amount_fen
+    others = (
+        await session.execute(
+            select(Refund.id, Refund.status, Refund.amount_fen).where(
+                Refund.payment_id == refund.payment_id, Refund.id != refund.id
+            )
+        )
+    ).all()
+    before = sum(r.amount_fen for r in others if r.status == "succeeded" and r.id < refund.id)
+    live = sum(r.amount_fen for r in others if r.status != "failed")
+    return refund.amount_fen + before, refund.amount_fen + live
+
+
 def _status(status: str) -> Any:
     return status if status in ("pending", "failed", "succeeded") else "failed"
 
@@ -194,9 +214,11 @@ async def _refund(
     refund = await session.get(Refund, refund_id, populate_existing=True)
     assert refund is not None
     record.refund_id, record.payment_id, record.order_id = refund.id, refund.payment_id, order.id
-    if note.status == "succeeded" and note.amount_fen != refund.amount_fen:
+    low, high = await _expected_refund_amount(session, refund, note)
+    if note.status == "succeeded" and not low <= note.amount_fen <= high:
         record.outcome = "mismatch"
-        record.reason = f"refund amount {note.amount_fen} is not the {refund.amount_fen} asked"
+        asked = f"{low}" if low == high else f"{low}-{high}"
+        record.reason = f"refund amount {note.amount_fen} is not the {asked} asked"
     elif refund.status != "pending" or note.status not in ("succeeded", "failed"):
         record.outcome = "duplicate" if refund.status != "pending" else "ignored"
     else:

@@ -110,7 +110,7 @@ class Notification:
     out_trade_no: str
     #: pending | succeeded | failed | closed (payments); pending | succeeded | failed (refunds)
     status: str
-    #: what the platform says was paid or refunded
+    #: what the platform says was paid or refunded (see `cumulative_refund`)
     amount_fen: int
     transaction_id: str | None = None
     out_refund_no: str | None = None
@@ -121,6 +121,9 @@ class Notification:
     #: why a payment or refund failed, in the platform's words (e.g. a WeChat refund's
     #: `ABNORMAL: 退款异常`), for the record and the abnormal-order queue
     failure_reason: str | None = None
+    #: a refund notification's `amount_fen` is everything refunded on the payment so far,
+    #: not this refund's amount (Alipay's `refund_fee`)
+    cumulative_refund: bool = False
     #: the decrypted/decoded document, secrets removed, for the record
     raw: Mapping[str, Any] = field(default_factory=dict)
 

@@ -353,6 +353,7 @@ class AlipayAccount:
                 amount_fen=refund_fen or 0,
                 out_refund_no=params.get("out_biz_no") or None,
                 refund_id=params.get("out_biz_no") or None,
+                cumulative_refund=True,
                 occurred_at=self._time(params.get("gmt_refund", "")[:19]) or sent_at,
                 **common,
             )
