@@ -31,7 +31,7 @@ from selfmart.models import (
     StoreProduct,
 )
 from selfmart.models.order import RefundRequest
-from selfmart.orders import refund_requests
+from selfmart.orders import lifecycle, refund_requests
 from selfmart.orders.exceptions import RefundRequestDecided
 from selfmart.orders.schemas import RefundBody
 from tests.builders import auth_headers, make_store, make_user
@@ -292,3 +292,74 @@ async def test_two_approvals_at_once_refund_once(engine: AsyncEngine, backend: s
             await s.execute(delete(Product).where(Product.id == product_id))
             await s.execute(delete(Store).where(Store.id == store_id))
             await s.commit()
+
+
+async def test_cancelling_paid_lines_above_the_cashier_s_limit_waits_for_approval(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The queue's "cancel lines and refund" on a paid order: 275.40 yuan of wine not on the
+    shelf is above the cashier's 200 yuan, so it becomes a request (not a 403); the abnormal
+    order stays open, offering no second cancel, until an admin approves it: then the lines
+    are refunded (written off), as the admin, and the issue is settled."""
+    store = await make_store(session)
+    order = await _wine_order(session, store)
+    line_id = await session.scalar(select(OrderLine.id).where(OrderLine.order_id == order.id))
+    actor = Actor(kind="system", id=None, name="test", permissions=frozenset(), store_ids=None)
+    issue = await lifecycle.open_issue(session, order, "stock_short", actor=actor)
+    admin = await auth_headers(session, await make_user(session, role="admin", stores=[store]))
+    ch = await auth_headers(session, await make_user(session, role="cashier", stores=[store]))
+
+    url = f"/api/v1/orders/issues/{issue.id}/actions"
+    r = await client.post(
+        url, json={"action": "cancel_lines", "line_ids": [line_id], "note": "货架空"}, headers=ch
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "open"
+    request_id = r.json()["detail"]["refund_request_id"]
+    assert "cancel_lines" not in r.json()["actions"]  # one request is enough
+    r = await client.post(url, json={"action": "cancel_lines", "line_ids": [line_id]}, headers=ch)
+    assert r.status_code == 409
+    assert r.json()["details"][0]["reason"] == "pending_request"
+    await session.refresh(order)
+    assert (order.status, order.refunded_fen) == ("paid", 0)
+    assert "order.refund_approval.request" in await _audit(session, order)
+
+    r = await client.get("/api/v1/orders/refund-requests", headers=admin)
+    item = next(i for i in r.json()["items"] if i["id"] == request_id)
+    assert (item["amount_fen"], item["can_decide"]) == (27_540, True)
+    r = await client.post(
+        f"/api/v1/orders/refund-requests/{request_id}/approve", json={}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["refund_id"] is not None
+    d = (await client.get(f"/api/v1/orders/{order.id}", headers=admin)).json()
+    assert d["refunded_fen"] == 27_540
+    assert [(i["kind"], i["status"]) for i in d["issues"]] == [("stock_short", "resolved")]
+    refund = await session.get_one(Refund, r.json()["refund_id"])
+    lines = (
+        await session.scalars(select(RefundLine).where(RefundLine.refund_id == refund.id))
+    ).all()
+    assert [(ln.quantity, ln.disposition) for ln in lines] == [(2, "write_off")]
+    assert "order.refund_approval.approve" in await _audit(session, order)
+
+
+async def test_cancelling_paid_lines_within_the_limit_refunds_at_once(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session)
+    beer = await make_product(session, stores=[store], price_fen=500)
+    order = await make_order(session, store, [(beer, 2)], status="paid", paid=True)
+    actor = Actor(kind="system", id=None, name="test", permissions=frozenset(), store_ids=None)
+    issue = await lifecycle.open_issue(session, order, "stock_short", actor=actor)
+    line_id = await session.scalar(select(OrderLine.id).where(OrderLine.order_id == order.id))
+    ch = await auth_headers(session, await make_user(session, role="cashier", stores=[store]))
+    r = await client.post(
+        f"/api/v1/orders/issues/{issue.id}/actions",
+        json={"action": "cancel_lines", "line_ids": [line_id]},
+        headers=ch,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved"
+    assert "refund_request_id" not in r.json()["detail"]
+    await session.refresh(order)
+    assert order.refunded_fen == 1_000

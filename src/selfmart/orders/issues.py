@@ -183,6 +183,8 @@ def refusal(kind: str, action: str, facts: OrderFacts) -> Refusal | None:
             *statemachine.REFUNDABLE_STATES,
         ):
             return "order_state", f"Lines of a {status} order cannot be cancelled"
+        if facts.refund_pending and status in statemachine.REFUNDABLE_STATES:
+            return "pending_request", "A refund of this order is waiting for approval"
     elif action == "refund_difference":
         if difference_fen(kind, facts) <= 0:
             return "no_difference", "There is no difference to refund"
@@ -559,12 +561,38 @@ async def _remind(
 async def _cancel_lines(
     session: AsyncSession, order: Order, issue: OrderIssue, body: IssueAction, actor: Actor
 ) -> None:
-    from selfmart.orders import lines
+    from selfmart.orders import lines, refund_requests, refunds
 
     line_ids = body.line_ids or await _short_line_ids(session, issue, order)
-    await lines.cancel_lines(session, order, line_ids, note=body.note, actor=actor)
+    if order.status in statemachine.REFUNDABLE_STATES:
+        # Paid: cancelling refunds the lines, so a refund above the actor's limit waits for
+        # someone whose limit covers it; the issue stays open until they approve or reject.
+        refund = await lines.cancel_refund_body(session, order, line_ids, note=body.note)
+        _specs, amount = await refunds.plan(session, order, refund)
+        if not refund_requests.covers(actor, amount):
+            request = await refund_requests.create_for_cancel_lines(
+                session, order, issue, line_ids, amount, note=body.note, actor=actor
+            )
+            issue.detail = {**issue.detail, "refund_request_id": request.id}
+            return
+    await cancel_lines(session, order, issue, line_ids, note=body.note, actor=actor)
+
+
+async def cancel_lines(
+    session: AsyncSession,
+    order: Order,
+    issue: OrderIssue,
+    line_ids: list[int],
+    *,
+    note: str | None,
+    actor: Actor,
+) -> None:
+    """Cancel the lines now and settle the issue (the order's row is held)."""
+    from selfmart.orders import lines
+
+    await lines.cancel_lines(session, order, line_ids, note=note, actor=actor)
     await lifecycle.resolve_issue(
-        session, order, issue, actor=actor, resolution="cancel_lines", note=body.note
+        session, order, issue, actor=actor, resolution="cancel_lines", note=note
     )
 
 

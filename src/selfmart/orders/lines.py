@@ -135,29 +135,33 @@ async def _after_line_change(
             )
 
 
+async def cancel_refund_body(
+    session: AsyncSession, order: Order, line_ids: list[int], *, note: str | None
+) -> RefundBody:
+    """The refund that cancels lines of a paid order: what is left of each, not resellable."""
+    from selfmart.orders.schemas import RefundLineIn
+
+    lines = await _order_lines(session, order, line_ids)
+    wanted = [
+        RefundLineIn(line_id=ln.id, quantity=refundable_units(ln), disposition="write_off")
+        for ln in lines
+        if refundable_units(ln) > 0
+    ]
+    if not wanted:
+        raise Conflict("Those lines are already refunded", field="line_ids")
+    return RefundBody(lines=wanted, reason=note or "lines cancelled: not on the shelf")
+
+
 async def cancel_lines(
     session: AsyncSession, order: Order, line_ids: list[int], *, note: str | None, actor: Actor
 ) -> None:
     """Take lines off an order whose goods were not there: off the bill before payment, or
     refunded (as not resellable) after it."""
-    lines = await _order_lines(session, order, line_ids)
     if order.status in statemachine.REFUNDABLE_STATES:
-        from selfmart.orders.schemas import RefundLineIn
-
-        wanted = [
-            RefundLineIn(line_id=ln.id, quantity=refundable_units(ln), disposition="write_off")
-            for ln in lines
-            if refundable_units(ln) > 0
-        ]
-        if not wanted:
-            raise Conflict("Those lines are already refunded", field="line_ids")
-        await refunds.refund(
-            session,
-            order,
-            RefundBody(lines=wanted, reason=note or "lines cancelled: not on the shelf"),
-            actor=actor,
-        )
+        body = await cancel_refund_body(session, order, line_ids, note=note)
+        await refunds.refund(session, order, body, actor=actor)
         return
+    lines = await _order_lines(session, order, line_ids)
     if order.status not in LINE_CHANGE_STATES:
         raise Conflict(f"Lines of a {order.status} order cannot be changed", field="action")
     back = await _take_off_bill(session, order, lines, actor=actor)

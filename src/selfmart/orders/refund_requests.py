@@ -22,6 +22,8 @@ from selfmart.orders.schemas import RefundBody
 
 #: body["kind"] of a request to give back an abnormal order's difference (not tied to lines)
 DIFFERENCE = "difference"
+#: body["kind"] of a request to cancel a paid abnormal order's lines (refunded, written off)
+CANCEL_LINES = "cancel_lines"
 
 
 def covers(actor: Actor, amount_fen: int) -> bool:
@@ -119,6 +121,28 @@ async def create_for_difference(
         "reason": f"{issue.kind}: difference refunded",
         "note": note,
         "reference": reference,
+    }
+    return await _store(session, order, body, amount, reason=body["reason"], actor=actor)
+
+
+async def create_for_cancel_lines(
+    session: AsyncSession,
+    order: Order,
+    issue: OrderIssue,
+    line_ids: list[int],
+    amount: int,
+    *,
+    note: str | None,
+    actor: Actor,
+) -> RefundRequest:
+    """Ask for a paid abnormal order's lines to be cancelled (their refund is `amount`); on
+    approval the issue's cancel_lines is carried out by the approver."""
+    body: dict[str, Any] = {
+        "kind": CANCEL_LINES,
+        "issue_id": issue.id,
+        "line_ids": line_ids,
+        "reason": note or "lines cancelled: not on the shelf",
+        "note": note,
     }
     return await _store(session, order, body, amount, reason=body["reason"], actor=actor)
 
@@ -254,6 +278,8 @@ async def approve(
     )
     if request.body.get("kind") == DIFFERENCE:
         request.refund_id = await _refund_difference(session, order, request, actor=actor)
+    elif request.body.get("kind") == CANCEL_LINES:
+        request.refund_id = await _cancel_lines(session, order, request, actor=actor)
     else:
         record = await refunds.refund(
             session, order, RefundBody.model_validate(request.body), actor=actor
@@ -270,13 +296,7 @@ async def _refund_difference(
     was settled meanwhile (the request is then rejected, not approved)."""
     from selfmart.orders import issues
 
-    issue = await session.get(OrderIssue, int(request.body["issue_id"]), populate_existing=True)
-    if issue is None or issue.status != "open":
-        raise RefundRequestDecided(
-            "The abnormal order was settled meanwhile; reject this request",
-            field="request_id",
-            reason="issue_resolved",
-        )
+    issue = await _open_issue(session, request)
     before = {r.id for r in await _order_refunds(session, order.id)}
     await issues.refund_difference(
         session,
@@ -288,6 +308,38 @@ async def _refund_difference(
     )
     made = [r.id for r in await _order_refunds(session, order.id) if r.id not in before]
     return made[-1] if made else None
+
+
+async def _cancel_lines(
+    session: AsyncSession, order: Order, request: RefundRequest, *, actor: Actor
+) -> int | None:
+    """The abnormal order's cancel_lines, carried out by the approver; 409 if the issue was
+    settled meanwhile (the request is then rejected, not approved)."""
+    from selfmart.orders import issues
+
+    issue = await _open_issue(session, request)
+    before = {r.id for r in await _order_refunds(session, order.id)}
+    await issues.cancel_lines(
+        session,
+        order,
+        issue,
+        [int(i) for i in request.body["line_ids"]],
+        note=request.body.get("note"),
+        actor=actor,
+    )
+    made = [r.id for r in await _order_refunds(session, order.id) if r.id not in before]
+    return made[-1] if made else None
+
+
+async def _open_issue(session: AsyncSession, request: RefundRequest) -> OrderIssue:
+    issue = await session.get(OrderIssue, int(request.body["issue_id"]), populate_existing=True)
+    if issue is None or issue.status != "open":
+        raise RefundRequestDecided(
+            "The abnormal order was settled meanwhile; reject this request",
+            field="request_id",
+            reason="issue_resolved",
+        )
+    return issue
 
 
 async def _order_refunds(session: AsyncSession, order_id: int) -> list[Refund]:
