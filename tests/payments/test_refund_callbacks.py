@@ -12,16 +12,22 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.iam.actor import job_actor
+from selfmart.kit.time import utcnow
 from selfmart.models import (
     Order,
     OrderIssue,
     OrderLine,
+    Payment,
     PaymentAccount,
     PaymentCallback,
     Refund,
 )
-from selfmart.payments import sandboxes
+from selfmart.orders import service as orders
+from selfmart.payments import accounts, sandboxes
 from selfmart.payments.alipay import account as alipay_account
+from selfmart.payments.platform import PayRequest
+from selfmart.payments.unionpay import account as unionpay_account
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
 from tests.payments.test_terminal_pay import pay, setup
@@ -279,6 +285,122 @@ async def test_an_alipay_refund_refused_opens_refund_failed_with_its_words(
     assert refund.status == "failed"
     assert refund.failure_reason is not None
     assert "ACQ.SELLER_BALANCE_NOT_ENOUGH" in (refund.failure_code or "")
+    await session.refresh(order)
+    assert (order.status, order.refunded_fen) == ("paid", 0)
+    issue = await session.scalar(
+        select(OrderIssue).where(OrderIssue.order_id == order.id, OrderIssue.status == "open")
+    )
+    assert issue is not None
+    assert (issue.kind, issue.detail["reason"]) == ("refund_failed", refund.failure_reason)
+
+
+# -- UnionPay: a card payment refunded through the core, settled by the backUrl notify --------
+
+
+async def _card_paid(
+    session: AsyncSession, wechat: Sandbox
+) -> tuple[Order, PaymentAccount, dict[str, str]]:
+    """A card payment made at the UnionPay sandbox through our account class and applied as
+    the core applies an attempt's answer (the terminal route takes no card payments yet)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        reset = await http.post(f"{wechat.url}/sandbox/unionpay/_control/reset")
+    assert reset.status_code in (200, 204), reset.text
+    await sandboxes.configure_demo(session, wechat.settings)
+    account = await session.scalar(
+        select(PaymentAccount).where(
+            PaymentAccount.channel == "card", PaymentAccount.store_id.is_(None)
+        )
+    )
+    assert account is not None
+    account.notify_url = f"{wechat.receiver.url}/card"
+    store = await make_store(session)
+    cola = await make_product(session, stores=[store], price_fen=350)
+    order = await make_order(session, store, [(cola, 2)])
+    out_trade_no = f"{order.order_no}P01"
+    started = utcnow()
+    card = sandboxes.credentials(wechat.settings)["card"]["test_auth_codes"]["success"]
+    answer = await accounts.open_platform(account).pay(
+        PayRequest(
+            out_trade_no=out_trade_no,
+            amount_fen=700,
+            description="可乐",
+            mode="card",
+            auth_code=card,
+            started_at=started,
+        )
+    )
+    assert answer.status == "succeeded", answer
+    payment = Payment(
+        order_id=order.id, store_id=store.id, channel="card", status="succeeded",
+        amount_fen=700, channel_txn_id=answer.channel_txn_id, created_at=started,
+        succeeded_at=answer.paid_at or utcnow(), actor_type="terminal", account_id=account.id,
+        mode="card", out_trade_no=out_trade_no,
+    )  # fmt: skip
+    session.add(payment)
+    await session.flush()
+    await orders.apply_payment(session, order, payment, actor=job_actor("test"), reason="pay")
+    await session.refresh(order)
+    assert order.status == "paid"
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    return order, account, headers
+
+
+async def _unionpay_control(wechat: Sandbox, **body: object) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(f"{wechat.url}/sandbox/unionpay/_control/next", json=body)
+    assert r.status_code in (200, 204), r.text
+
+
+async def test_a_unionpay_refund_left_unknown_is_settled_by_its_backurl_notification(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    wechat: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order, account, headers = await _card_paid(session, wechat)
+    monkeypatch.setattr(unionpay_account, "TIMEOUT_SECONDS", 0.3)
+    await _unionpay_control(wechat, action="timeout", txn_type="04", seconds=1.0)
+    refund = await _refund_one_unit(client, session, order, headers)
+    assert refund.status == "pending"  # our client gave up; the gateway refunds anyway
+    assert refund.out_refund_no is not None
+    needle = f"orderId={refund.out_refund_no}".encode()
+    for _ in range(500):
+        sent = [c for c in wechat.receiver.at("/card") if needle in c.body]
+        if sent:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("no refund notification reached the receiver")
+    for _ in range(2):
+        r = await client.post(
+            f"/api/payments/notify/card/{account.id}",
+            content=sent[0].body,
+            headers={"content-type": sent[0].headers.get("content-type", "")},
+        )
+        assert r.status_code == 200, r.text
+    outcomes = (
+        await session.scalars(
+            select(PaymentCallback.outcome)
+            .where(PaymentCallback.refund_id == refund.id)
+            .order_by(PaymentCallback.id)
+        )
+    ).all()
+    assert list(outcomes) == ["applied", "duplicate"]
+    await session.refresh(refund)
+    assert (refund.status, refund.amount_fen) == ("succeeded", 350)
+    assert refund.channel_refund_id
+    await session.refresh(order)
+    assert (order.status, order.refunded_fen) == ("partially_refunded", 350)
+
+
+async def test_a_unionpay_refund_refused_opens_refund_failed_with_its_words(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    order, _, headers = await _card_paid(session, wechat)
+    await _unionpay_control(wechat, action="decline", txn_type="04", resp_code="61")
+    refund = await _refund_one_unit(client, session, order, headers)
+    assert (refund.status, refund.failure_code) == ("failed", "61")
+    assert refund.failure_reason
     await session.refresh(order)
     assert (order.status, order.refunded_fen) == ("paid", 0)
     issue = await session.scalar(

@@ -425,6 +425,9 @@ class UnionPayAccount:
             "occurred_at": utcnow(),
             "notification_id": f"{query_id}:{code}" if query_id else None,
             "raw": raw,
+            "failure_reason": (
+                f"{code}: {fields.get('respMsg') or code}" if status == "failed" else None
+            ),
         }
         if txn_type == u.CONSUME:
             return Notification(
