@@ -1,6 +1,7 @@
 """The customer's phone page pays an unpaid order through the receipt's signed link (WeChat Pay
-H5 against the sandbox): what is owed and the channels offered, the platform's page to open,
-the order paid when the customer comes back; a forged link and an unoffered channel refused."""
+H5 and Alipay wap against the sandboxes): what is owed and the channels offered, the
+platform's page to open, the order paid when the customer comes back; a forged link and an
+unoffered channel refused."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.kit.time import utcnow
 from selfmart.models import Payment
 from selfmart.orders import receipts
+from selfmart.payments import sandboxes
+from tests.builders import make_store
+from tests.orders.builders import make_order, make_product
 from tests.payments.test_terminal_pay import setup
 from tests.payments.wechatpay.support import Sandbox
 
@@ -73,3 +77,53 @@ async def test_a_forged_link_pays_nothing(client: httpx.AsyncClient) -> None:
         json={"attempt_id": "phone-0001", "channel": "wechat"},
     )
     assert r.status_code == 404
+
+
+async def test_the_phone_page_pays_by_alipay_wap(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """Alipay's phone payment is a signed gateway URL the customer's browser opens (the trade
+    exists only once it is opened): the cashier page, the customer pays, the phone page finds
+    the order paid by asking Alipay."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        reset = await http.post(f"{wechat.url}/sandbox/alipay/_control/reset")
+    assert reset.status_code in (200, 204), reset.text
+    await sandboxes.configure_demo(session, wechat.settings)
+    store = await make_store(session)
+    cola = await make_product(session, stores=[store], price_fen=350)
+    order = await make_order(session, store, [(cola, 2)])
+    token = receipts.make_token(order.id)
+    base = f"/api/v1/public/orders/receipt/{token}"
+
+    r = await client.get(f"{base}/payment")
+    assert r.status_code == 200, r.text
+    assert "alipay" in r.json()["channels"]
+    r = await client.post(
+        f"{base}/payments", json={"attempt_id": "phone-alipay-1", "channel": "alipay"}
+    )
+    assert r.status_code == 201, r.text
+    started = r.json()
+    assert (started["channel"], started["mode"], started["state"]) == ("alipay", "h5", "waiting")
+    assert started["pay_url"].startswith(f"{wechat.url}/sandbox/alipay/gateway.do?")
+    assert "method=alipay.trade.wap.pay" in started["pay_url"]
+    assert f"/r/{token}" in started["pay_url"].replace("%2F", "/")  # back to the receipt
+
+    async with httpx.AsyncClient(timeout=10) as browser:
+        page = await browser.get(started["pay_url"])
+        assert page.status_code == 200, page.text
+        assert started["out_trade_no"] in page.text
+        paid = await browser.post(
+            f"{wechat.url}/sandbox/alipay/_control/trades/{started['out_trade_no']}/approve"
+        )
+        assert paid.status_code < 400, paid.text
+
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == started["payment_id"])
+        .values(updated_at=utcnow() - timedelta(minutes=1))
+    )
+    r = await client.get(f"{base}/payment")
+    assert r.json()["attempt"]["state"] == "paid", r.text
+    assert (r.json()["order_status"], r.json()["owed_fen"]) == ("paid", 0)
+    await session.refresh(order)
+    assert (order.status, order.paid_fen, order.payment_method) == ("paid", 700, "alipay")

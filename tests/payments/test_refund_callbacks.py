@@ -1,7 +1,8 @@
-"""Refunds settled by the platform's refund callback, end to end against the WeChat Pay sandbox
-(its REFUND.SUCCESS / REFUND.ABNORMAL / REFUND.CLOSED notifications, signed and encrypted as
-the platform sends them, relayed to our callback endpoint), and a refund the platform refuses
-at once: each refusal opens a refund_failed issue carrying the platform's own reason."""
+"""Refunds settled by the platform's refund notification, end to end against the sandboxes
+(WeChat REFUND.SUCCESS / REFUND.ABNORMAL / REFUND.CLOSED, Alipay's trade notification naming
+the refunded total, UnionPay's backUrl notify of a refund, each signed as the platform signs
+it and relayed to our callback endpoint), and refunds each platform refuses at once: every
+refusal opens a refund_failed issue carrying the platform's own reason."""
 
 from __future__ import annotations
 
