@@ -1,16 +1,19 @@
 """The payments console in a browser: the demo's channels (configured against the sandboxes)
-with masked secrets and a test button that reaches the platform; a terminal's payment-code
-payment in the payments list and its drawer."""
+with masked secrets and a test button that reaches the platform; a channel edited after the
+platform rotated its key; a terminal's payment-code payment in the payments list and its
+drawer."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from selfmart.sandbox.wechatpay.api import TEST_AUTH_CODES
 
+from .conftest import LOGINS
 from .test_console import login
 from .test_orders import Terminal, terminal
 
@@ -63,3 +66,68 @@ def test_a_terminal_payment_shows_in_the_list_and_its_drawer(
     drawer = page.locator(".el-drawer")
     expect(drawer).to_contain_text(paid.json()["out_trade_no"])
     expect(drawer).to_contain_text("/v3/pay/transactions/codepay")
+
+
+def test_editing_a_channel_keeps_secrets_masked_and_a_new_platform_key_replaces_the_old(
+    page: Page, server_url: str
+) -> None:
+    """The WeChat sandbox rotates its platform key: the test button fails with the old key; the
+    channel is edited (the private key and APIv3 key are never shown, left empty to keep
+    them), the new key replaces the old, and the test passes. The account and the sandbox are
+    put back afterwards for the other tests."""
+    with httpx.Client(base_url=server_url, timeout=10) as http:
+        tokens = http.post(
+            "/api/v1/auth/login",
+            json={"username": "superadmin", "password": LOGINS["superadmin"]},
+        ).json()
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        accounts = http.get("/api/v1/payment-accounts", headers=headers).json()
+        wechat = next(a for a in accounts if a["channel"] == "wechat" and a["store_id"] is None)
+        before = {k["key_id"]: k["pem"] for k in wechat["platform_public_keys"]}
+        rotated = http.post("/sandbox/wechatpay/_control/rotate").json()
+    new_id, new_pem = rotated["platform_public_key_id"], rotated["platform_public_key"]
+    assert new_id not in before
+    try:
+        login(page, "superadmin")
+        page.goto("/payments/channels")
+        row = _rows(page, "accounts-table").filter(has_text="微信支付")
+        masked = row.locator("td").nth(5).inner_text()
+        assert "**** sha256:" in masked
+        row.locator("[data-test=account-test]").click()
+        expect(page.locator(".el-message--error")).to_be_visible()
+
+        row.get_by_role("button", name="编辑").click()
+        dialog = page.locator("[data-test=account-dialog]")
+        expect(dialog).to_be_visible()
+        secret = dialog.get_by_placeholder("留空则保留已保存的私钥")
+        expect(secret).to_have_count(2)  # the private key and the APIv3 key: empty, kept
+        expect(secret.first).to_have_value("")
+        expect(secret.last).to_have_value("")
+        expect(dialog).not_to_contain_text("PRIVATE KEY")
+        key_ids = dialog.get_by_placeholder("公钥 ID", exact=True)
+        key_pems = dialog.locator(".keys textarea")
+        expect(key_pems).to_have_count(len(before))
+        key_ids.first.fill(new_id)
+        key_pems.first.fill(new_pem)
+        for extra in range(1, len(before)):
+            key_pems.nth(extra).fill("")  # an emptied key is dropped: the new one replaces all
+        dialog.locator("[data-test=account-save]").click()
+        expect(dialog).to_be_hidden()
+
+        row = _rows(page, "accounts-table").filter(has_text="微信支付")
+        expect(row).to_contain_text(new_id)
+        for old in before:
+            expect(row).not_to_contain_text(old)
+        expect(row).to_contain_text(masked.splitlines()[0])  # the same private key, masked
+        expect(row).not_to_contain_text("PRIVATE KEY")
+        row.locator("[data-test=account-test]").click()
+        expect(page.locator(".el-message--success").filter(has_text="签名有效")).to_be_visible()
+    finally:
+        with httpx.Client(base_url=server_url, timeout=10) as http:
+            http.post("/sandbox/wechatpay/_control/reset")
+            r = http.patch(
+                f"/api/v1/payment-accounts/{wechat['id']}",
+                json={"platform_public_keys": before},
+                headers=headers,
+            )
+            assert r.status_code == 200, r.text
