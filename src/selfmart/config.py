@@ -40,6 +40,7 @@ class Settings(BaseSettings):
             "login": "20/minute;200/hour",
             "refresh": "60/minute",
             "terminal_activate": "20/minute;100/hour",
+            "payment_notify": "6000/minute",
         }
     )
     #: Redis key prefix of the rate-limit counters (when redis_url is set).

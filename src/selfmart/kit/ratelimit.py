@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Buckets whose limits come from their own settings rather than `settings.rate_limits`.
 ORDER_LOOKUP = "order_lookup"
+#: Payment platforms' callbacks, per calling address (limits in `settings.rate_limits`).
+PAYMENT_NOTIFY = "payment_notify"
 ORDER_LOOKUP_FAILURES = "order_lookup_failures"
 
 

@@ -16,7 +16,7 @@ from selfmart.iam.dependencies import CurrentActor, require
 from selfmart.iam.permissions import Perm
 from selfmart.kit.ids import INT32_MAX, INT64_MAX, QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
-from selfmart.kit.ratelimit import ORDER_LOOKUP, rate_limited
+from selfmart.kit.ratelimit import ORDER_LOOKUP, PAYMENT_NOTIFY, rate_limited
 from selfmart.models import Payment, PaymentAccount
 from selfmart.orders import receipts
 from selfmart.orders.lookup import OrderNotFound
@@ -278,9 +278,22 @@ notify_router = APIRouter(tags=["payments"])
     operation_id="payment_notify",
     response_class=Response,
     responses={
-        **error_responses(404),
+        **error_responses(429),
         200: {"description": "as the platform expects (WeChat 204/JSON, Alipay text)"},
+        204: {"description": "WeChat Pay: received"},
+        400: {
+            "description": "refused (signature, merchant, order), answered in the platform's "
+            "own format, which its retry logic reads",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        404: {
+            "description": "no such merchant account or channel, in the platform's format",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
     },
+    # Generous: platforms call from a few addresses, and a refused callback is retried by
+    # them; the limit only stops one address flooding the verifier.
+    dependencies=[rate_limited(PAYMENT_NOTIFY)],
 )
 async def payment_notify(
     channel: Annotated[str, Path(max_length=16, pattern=r"^[a-z]+$")],

@@ -499,7 +499,7 @@ async def test_answer_notification(wx: Sandbox) -> None:
     ok = account.answer_notification(True)
     assert (ok.status_code, ok.body) == (204, b"")
     failed = account.answer_notification(False, "amount mismatch")
-    assert failed.status_code >= 400
+    assert 400 <= failed.status_code < 500  # not received: called again; not our fault
     assert json.loads(failed.body) == {"code": "FAIL", "message": "amount mismatch"}
 
 

@@ -307,9 +307,12 @@ class WechatPayAccount:
         if ok:
             # 200 or 204 with no body; anything else and the platform calls again
             return NotificationAnswer(status_code=204, content_type="application/json", body=b"")
+        # The platform takes any 4xx or 5xx as "not received" and calls again; every refusal
+        # here is about the callback itself (its signature, merchant, order), so it is a 4xx:
+        # a 5xx stays what it is everywhere else in selfmart, a fault of ours.
         body = json.dumps({"code": "FAIL", "message": message or "failed"}, ensure_ascii=False)
         return NotificationAnswer(
-            status_code=500, content_type="application/json", body=body.encode()
+            status_code=400, content_type="application/json", body=body.encode()
         )
 
     # -- bills ----------------------------------------------------------------------------------
