@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sys
@@ -231,7 +232,11 @@ def serve(host: str | None, port: int | None, print_logins: bool) -> None:
     server = _Server(
         uvicorn.Config(create_app(settings), host=host, port=port, log_config=None), banner
     )
-    server.run()
+    # uvicorn shuts down gracefully on Ctrl-C, then raises the signal again for the default
+    # handler; `uvicorn.run` swallows that KeyboardInterrupt, and so must we (or click reports
+    # "Aborted!" and exits 1 after a clean stop).
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
 
 
 def _logins_banner(url: str) -> str:
