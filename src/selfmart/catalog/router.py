@@ -49,6 +49,7 @@ from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.kit.ids import INT64_MAX, QueryId
+from selfmart.kit.ids import Id as BodyId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.tabular import XLSX_MEDIA_TYPE, Encoding
 
@@ -197,7 +198,7 @@ async def import_products(
     create_categories: Annotated[bool, Form()] = False,
     create_tags: Annotated[bool, Form()] = False,
     store_ids: Annotated[
-        list[int] | None,
+        list[BodyId] | None,
         Form(description="stores to list new products in; omitted: all of the user's stores"),
     ] = None,
     list_in_stores: Annotated[

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
-from sqlalchemy import desc, select, text
+from sqlalchemy import desc, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,8 +49,9 @@ def host(settings: Settings) -> schemas.HostRead:
     )
 
 
-def slowest_routes() -> list[schemas.RouteTiming]:
-    """Mean time per route template since the processes started, slowest first."""
+def slowest_routes(limit: int | None = SLOWEST) -> list[schemas.RouteTiming]:
+    """Mean time per route template since the processes started, slowest first (the first
+    `limit`; None: all)."""
     if multiprocess():
         registry: Any = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -74,7 +75,7 @@ def slowest_routes() -> list[schemas.RouteTiming]:
         for (m, r), n in counts.items()
         if n
     ]
-    return sorted(rows, key=lambda t: t.mean_ms, reverse=True)[:SLOWEST]
+    return sorted(rows, key=lambda t: t.mean_ms, reverse=True)[:limit]
 
 
 def _file_size(path: str) -> int:
@@ -107,7 +108,7 @@ async def _database(session: AsyncSession, app: FastAPI) -> schemas.DatabaseRead
 async def _recent_errors(session: AsyncSession) -> list[schemas.RecentError]:
     runs = (
         await session.execute(
-            select(JobRun.finished_at, JobRun.kind, JobRun.error)
+            select(JobRun.finished_at, JobRun.kind, func.coalesce(JobRun.error_code, JobRun.error))
             .where(JobRun.status == "failed", JobRun.finished_at.is_not(None))
             .order_by(desc(JobRun.finished_at))
             .limit(RECENT_ERRORS)
