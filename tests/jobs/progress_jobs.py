@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from selfmart.errors import ErrorDetail, ValidationFailed
 from selfmart.jobs import runtime
 from selfmart.jobs import service as jobs
 from selfmart.jobs.registry import task
@@ -36,6 +37,14 @@ async def count(run: jobs.RunningJob) -> Mapping[str, Any]:
 async def explode(run: jobs.RunningJob) -> None:
     await run.progress(1, 10)
     raise ValueError("the file has no header row")
+
+
+@jobs.job("test.refuse")
+async def refuse(run: jobs.RunningJob) -> None:
+    raise ValidationFailed(
+        "The file is a zip archive but not an xlsx workbook",
+        details=[ErrorDetail(field="file", reason="not_a_spreadsheet", message="not xlsx")],
+    )
 
 
 #: tokens of sleepers that started, and of those that were cancelled

@@ -76,9 +76,27 @@ async def test_failing_job_is_marked_failed(
     r = await client.get(f"/api/v1/jobs/{run.id}", headers=await auth_headers(session, user))
     body = r.json()
     assert body["status"] == "failed"
-    assert body["error"] == "ValueError: the file has no header row"
+    # An unexpected exception's text is for the server log, not for the reader: a code only.
+    assert body["error"] == {"code": "internal_error", "details": []}
+    assert "header row" not in r.text
     assert (body["progress"], body["total"]) == (1, 10)
     assert body["finished_at"] is not None
+
+
+async def test_a_job_refused_with_an_app_error_keeps_its_code_and_details(
+    session: AsyncSession, client: httpx.AsyncClient, jobs: Any
+) -> None:
+    """The console words a failed job from its code and details in the reader's language."""
+    user = await make_user(session)
+    run = await job_service.start_job(session, kind="test.refuse", created_by=_actor(user))
+    await _commit(session)
+    r = await client.get(f"/api/v1/jobs/{run.id}", headers=await auth_headers(session, user))
+    body = r.json()
+    assert body["status"] == "failed"
+    assert body["error"] == {
+        "code": "validation_error",
+        "details": [{"field": "file", "reason": "not_a_spreadsheet", "message": "not xlsx"}],
+    }
 
 
 async def test_a_run_is_not_started_twice(

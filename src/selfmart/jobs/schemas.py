@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import Field
+
+from selfmart.errors import ErrorDetail
 from selfmart.kit.schema import Schema
+
+
+class JobError(Schema):
+    """Why a run failed: a stable error code and its details, worded by the console in the
+    reader's language (never the server's text)."""
+
+    code: str
+    details: list[ErrorDetail] = []
 
 
 class JobRead(Schema):
@@ -15,6 +26,6 @@ class JobRead(Schema):
     progress: int
     total: int | None
     result: dict[str, Any] | None
-    error: str | None
+    error: JobError | None = Field(validation_alias="failure")
     created_at: datetime
     finished_at: datetime | None

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.errors import NotFound
+from selfmart.errors import AppError, NotFound
 from selfmart.iam.actor import Actor
 from selfmart.iam.permissions import Perm
 from selfmart.jobs import outbox, runtime
@@ -139,11 +139,7 @@ async def execute(job_id: int, body: JobBody) -> None:
         result = await body(handle)
     except Exception as exc:
         log.exception("job %s (%s) failed", job_id, run.kind)
-        values: dict[str, Any] = {
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}"[:2000],
-            "finished_at": utcnow(),
-        }
+        values: dict[str, Any] = {"status": "failed", "finished_at": utcnow(), **failure(exc)}
     else:
         values = {
             "status": "succeeded",
@@ -153,6 +149,16 @@ async def execute(job_id: int, body: JobBody) -> None:
     async with factory() as session:
         await session.execute(update(JobRun).where(JobRun.id == job_id).values(**values))
         await session.commit()
+
+
+def failure(exc: Exception) -> dict[str, Any]:
+    """A failed run's error_code and error_details: an AppError's code and details (the console
+    words them in the reader's language); anything else is internal_error, its text in the
+    server log only."""
+    if isinstance(exc, AppError):
+        details = [d.model_dump(mode="json") for d in exc.details]
+        return {"error_code": exc.code, "error_details": details}
+    return {"error_code": "internal_error", "error_details": []}
 
 
 @outbox.handler(RUN_TOPIC)

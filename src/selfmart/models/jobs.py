@@ -25,8 +25,21 @@ class JobRun(Base):
     #: the job's input beyond its id (e.g. an uploaded file's id and the chosen options)
     params: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    #: text of failures recorded before error codes were (no longer written: see error_code)
     error: Mapped[str | None] = mapped_column(Text)
+    #: why the run failed, as a stable code the console translates (an AppError's code, or
+    #: internal_error for anything unexpected, whose text goes to the server log only)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    #: the AppError's details ({"field", "reason", "message"} each), for the console's wording
+    error_details: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDoc)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+    @property
+    def failure(self) -> dict[str, Any] | None:
+        """The failure as the console reads it: {"code", "details"}, or None."""
+        if self.error_code is None:
+            return None
+        return {"code": self.error_code, "details": self.error_details or []}

@@ -40,8 +40,14 @@ export function errorTitle(tr: Translator, code: string, status = 0): string {
   return tr.t('errors.unknown', { code })
 }
 
+/** An error's code and details as the API gives them (a response body, a failed job). */
+export interface CodedDetail {
+  field?: string | null
+  reason: string
+}
+
 /** Per-field problems, e.g. ["Username is already taken"]. */
-export function detailLines(tr: Translator, err: ApiError): string[] {
+export function detailLines(tr: Translator, err: ApiError | { details: CodedDetail[] }): string[] {
   const lines: string[] = []
   for (const d of err.details) {
     const label = fieldLabel(tr, d.field)
@@ -51,15 +57,18 @@ export function detailLines(tr: Translator, err: ApiError): string[] {
   return [...new Set(lines)]
 }
 
+/** A sentence from an error's code and details alone (a failed background job keeps those). */
+export function describeCode(tr: Translator, code: string, details: CodedDetail[] = [], status = 0): string {
+  const title = errorTitle(tr, code, status)
+  const lines = detailLines(tr, { details })
+  return lines.length
+    ? tr.t('errors.withDetails', { title, details: lines.join(tr.t('errors.separator')) })
+    : title
+}
+
 /** One message for a toast: the headline, then the field problems. */
 export function describeError(tr: Translator, err: unknown): string {
-  if (err instanceof ApiError) {
-    const title = errorTitle(tr, err.code, err.status)
-    const lines = detailLines(tr, err)
-    return lines.length
-      ? tr.t('errors.withDetails', { title, details: lines.join(tr.t('errors.separator')) })
-      : title
-  }
+  if (err instanceof ApiError) return describeCode(tr, err.code, err.details, err.status)
   return tr.t('errors.unknown', { code: err instanceof Error ? err.name : 'client_error' })
 }
 

@@ -1,7 +1,7 @@
 // Error codes and validation details become sentences in the user's language.
 import { afterEach, describe, expect, it } from 'vitest'
 import { ApiError, toApiError } from '@/api/errors'
-import { describeError, fieldErrors, fieldName, type Translator } from '@/i18n/errors'
+import { describeCode, describeError, fieldErrors, fieldName, type Translator } from '@/i18n/errors'
 import { i18n } from '@/i18n'
 import serverCodes from './error-codes.json'
 
@@ -12,6 +12,23 @@ const tr: Translator = {
 
 afterEach(() => {
   i18n.global.locale.value = 'zh-CN'
+})
+
+describe('describeCode (a failed job keeps only its code and details)', () => {
+  it('words an unexpected failure in the reader\'s language', () => {
+    expect(describeCode(tr, 'internal_error')).toBe('服务器出错了，请稍后重试')
+    i18n.global.locale.value = 'en'
+    expect(describeCode(tr, 'internal_error')).toBe('Server error; please try again later')
+  })
+
+  it('words a refused import file from its code and details, never the server message', () => {
+    const details = [{ field: 'file', reason: 'not_a_spreadsheet', message: 'The file is a zip archive' }]
+    const zh = describeCode(tr, 'validation_error', details)
+    expect(zh).toContain(tr.t('fields.file'))
+    expect(zh).not.toContain('zip archive')
+    i18n.global.locale.value = 'en'
+    expect(describeCode(tr, 'validation_error', details)).not.toBe(zh)
+  })
 })
 
 describe('describeError', () => {

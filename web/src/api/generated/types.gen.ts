@@ -2197,6 +2197,23 @@ export type IssueRead = {
 };
 
 /**
+ * JobError
+ *
+ * Why a run failed: a stable error code and its details, worded by the console in the
+ * reader's language (never the server's text).
+ */
+export type JobError = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Details
+     */
+    details?: Array<ErrorDetail>;
+};
+
+/**
  * JobRead
  */
 export type JobRead = {
@@ -2204,10 +2221,7 @@ export type JobRead = {
      * Created At
      */
     created_at: string;
-    /**
-     * Error
-     */
-    error: string | null;
+    error: JobError | null;
     /**
      * Finished At
      */
@@ -8485,9 +8499,17 @@ export type PaymentNotifyData = {
 
 export type PaymentNotifyErrors = {
     /**
-     * not_found
+     * refused (signature, merchant, order), answered in the platform's own format, which its retry logic reads
      */
-    404: ErrorBody;
+    400: {
+        [key: string]: unknown;
+    };
+    /**
+     * no such merchant account or channel, in the platform's format
+     */
+    404: {
+        [key: string]: unknown;
+    };
     /**
      * payload_too_large
      */
@@ -8496,6 +8518,10 @@ export type PaymentNotifyErrors = {
      * validation_error
      */
     422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
 };
 
 export type PaymentNotifyError = PaymentNotifyErrors[keyof PaymentNotifyErrors];
@@ -8505,7 +8531,13 @@ export type PaymentNotifyResponses = {
      * as the platform expects (WeChat 204/JSON, Alipay text)
      */
     200: unknown;
+    /**
+     * WeChat Pay: received
+     */
+    204: void;
 };
+
+export type PaymentNotifyResponse = PaymentNotifyResponses[keyof PaymentNotifyResponses];
 
 export type TerminalActivateData = {
     body: ActivateRequest;
