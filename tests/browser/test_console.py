@@ -90,7 +90,7 @@ def test_cashier_sees_no_system_menu(page: Page) -> None:
     expect(menu.locator("[data-test=menu-terminals]")).to_have_count(0)
     # A page outside the cashier's permissions is refused, not shown.
     page.goto("/users")
-    expect(page.locator(".el-result")).to_contain_text("没有权限")
+    expect(page.locator(".el-result")).to_contain_text("无权访问此页面")
 
 
 def test_wrong_password_is_explained_in_chinese(page: Page) -> None:

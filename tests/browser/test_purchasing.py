@@ -222,7 +222,7 @@ def test_saved_stocktake_counts_show_as_values(page: Page, api: httpx.Client) ->
     expect(page.locator(".el-message", has_text="没有需要保存的修改")).to_be_visible()
     counted.locator("[data-test=stocktake-count] input").fill("9")
     page.locator("[data-test=stocktake-save]").click()
-    expect(page.locator(".el-message", has_text="已保存")).to_be_visible()
+    expect(page.locator(".el-message--success", has_text="已保存")).to_be_visible()
     got = api.get(f"/stocktakes/{take['id']}").json()["lines"]
     assert [ln["counted_qty"] for ln in got if ln["product_id"] == line["product_id"]] == [9]
     api.post(f"/stocktakes/{take['id']}/cancel")
