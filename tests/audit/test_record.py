@@ -32,3 +32,12 @@ async def test_record_keeps_only_changed_fields_and_masks_secrets(session: Async
         "password_hash": {"before": "***", "after": "***"},
     }
     assert entry.occurred_at.tzinfo is not None
+
+
+def test_created_is_a_diff_from_nothing_of_json_ready_values() -> None:
+    """`created` (bulk creations) writes what `diff(None, ...)` writes, secrets masked too."""
+    after = {"name": "可乐", "price_fen": 350, "member_price_fen": None, "track_batches": False}
+    after |= {"barcodes": ["6901234567892"], "tags": [], "password": "x", "zero": 0}
+    assert audit.created(after) == audit.diff(None, after)
+    assert audit.created(after)["password"] == {"before": None, "after": "***"}
+    assert "member_price_fen" not in audit.created(after)

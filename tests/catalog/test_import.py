@@ -10,6 +10,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.audit import service as audit
 from selfmart.models import AuditLog, Category, Product, ProductBarcode, Tag
 
 from .helpers import (
@@ -301,3 +302,67 @@ async def test_large_file_runs_as_a_job(
     # the upload kept for the job is gone
     media = app.state.settings.media_dir
     assert not (media / "imports").exists() or list((media / "imports").iterdir()) == []
+
+
+async def test_an_imported_product_s_audit_entry_holds_every_field_it_was_created_with(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The import builds its 50,000 create entries without diffing (for speed); each still holds
+    every non-empty field, its barcodes, tags and stores, as a diff from nothing would."""
+    h = await headers_for(session)
+    cat = await make_category(session, "饮料")
+    a = ean13()
+    data = xlsx(
+        [
+            row(
+                f"{a},SM-78",
+                "冰红茶 500ml",
+                "3.5",
+                品牌="康师傅",
+                规格="500ml",
+                单位="瓶",
+                分类="饮料",
+                **{"成本价(元)": "2.1", "库存预警": 6, "标签": "热销", "保质期(天)": 270},
+            )
+        ]
+    )
+    r = await upload(client, h, data, create_tags=True)
+    assert r.status_code == 200, r.text
+    product = await session.scalar(select(Product).where(Product.name == "冰红茶 500ml"))
+    assert product is not None
+    entry = await session.scalar(
+        select(AuditLog).where(
+            AuditLog.action == "product.create", AuditLog.entity_id == str(product.id)
+        )
+    )
+    assert entry is not None
+    assert (entry.entity_label, entry.note) == ("冰红茶 500ml", "import")
+    expected = audit.diff(
+        None,
+        {
+            **audit.snapshot(
+                product,
+                (
+                    "name",
+                    "brand",
+                    "spec",
+                    "unit",
+                    "category_id",
+                    "price_fen",
+                    "cost_fen",
+                    "member_price_fen",
+                    "shelf_life_days",
+                    "track_batches",
+                    "low_stock_threshold",
+                    "status",
+                ),
+            ),
+            "barcodes": [a, "SM-78"],
+            "tags": ["热销"],
+            "listed_in_stores": entry.changes["listed_in_stores"]["after"],
+        },
+    )
+    assert entry.changes == expected
+    assert entry.changes["category_id"]["after"] == cat.id
+    assert entry.changes["price_fen"] == {"before": None, "after": 350}
+    assert "member_price_fen" not in entry.changes  # empty, as a diff from nothing leaves it

@@ -45,7 +45,13 @@ SECRET_FIELDS = frozenset(
 )
 
 
+#: Types that are JSON-ready as they are: checked first, as nearly every value is one.
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -66,7 +72,10 @@ def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:
 
 def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> dict[str, Any]:
     """{"field": {"before": x, "after": y}} for every field that differs."""
-    before = before or {}
+    if not before:
+        # A creation (the bulk of an import's 50,000 entries): every field that is not None
+        # differs from nothing, so no comparison is needed.
+        return _created(after) if after else {}
     after = after or {}
     out: dict[str, Any] = {}
     for key in sorted(set(before) | set(after)):
@@ -75,6 +84,25 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> d
             if key in SECRET_FIELDS:
                 b, a = ("***" if b is not None else None), ("***" if a is not None else None)
             out[key] = {"before": b, "after": a}
+    return out
+
+
+def created(after: Mapping[str, Any]) -> dict[str, Any]:
+    """`diff(None, after)` for values that are JSON-ready already (str, int, bool, None, lists
+    of them), as bulk creations build them: the same changes without converting each value."""
+    return {
+        k: {"before": None, "after": "***" if k in SECRET_FIELDS else v}
+        for k, v in sorted(after.items())
+        if v is not None
+    }
+
+
+def _created(after: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in sorted(after):
+        a = _plain(after[key])
+        if a is not None:
+            out[key] = {"before": None, "after": "***" if key in SECRET_FIELDS else a}
     return out
 
 
@@ -129,6 +157,8 @@ class Change:
     store_id: int | None = None
     #: the entity's name or number; taken from `after`/`before` when not given
     label: str | None = None
+    #: the entry's changes when the caller built them already (see `created`)
+    changes: dict[str, Any] | None = None
 
 
 def _label(entity_type: str, change: Change) -> str | None:
@@ -159,7 +189,7 @@ def entry_rows(
             "entity_id": None if c.entity_id is None else str(c.entity_id),
             "entity_label": _label(entity_type, c),
             "store_id": c.store_id,
-            "changes": diff(c.before, c.after),
+            "changes": diff(c.before, c.after) if c.changes is None else c.changes,
             "note": note,
             "ip": ip,
             "request_id": request_id,
