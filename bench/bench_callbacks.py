@@ -1,7 +1,11 @@
 """Payment callbacks: WeChat Pay payment notifications, verified and applied over real HTTP by
-selfmart (one uvicorn worker) on PostgreSQL, beside the cost of merely verifying and
-decrypting the same callbacks (the platform account's `parse_notification`: RSA signature,
-AEAD_AES_256_GCM resource) measured in the same run. Prints callbacks/s of each and the ratio.
+selfmart (one uvicorn worker) on PostgreSQL, beside two baselines measured in the same run:
+merely verifying and decrypting the same callbacks (the platform account's
+`parse_notification`: RSA signature, AEAD_AES_256_GCM resource), and the same verify plus the
+same rows written with raw asyncpg (8 connections, one transaction per callback: the payment
+and order looked up, the order locked, payment and order updated, two order events, the audit
+entry and the callback record inserted) — how far we are from the database's own cost.
+Prints callbacks/s of each and both ratios.
 
 Each callback pays one order whose QR attempt is pending: the server records the callback,
 verifies it, matches merchant, app id, number and amount, locks the order, marks the payment
@@ -72,7 +76,7 @@ class _CallbackConn(_Conn):
 
 async def _seed(url: str, keys_dir: Path, n: int) -> dict[str, Any]:
     """Migrate; a store, the WeChat account (sandbox-style keys), n orders each with a pending
-    QR attempt."""
+    QR attempt (`numbers`), and as many again for the raw baseline (`raw_numbers`)."""
     os.environ["SELFMART_SECRET_KEY"] = SECRET_KEY
     from selfmart.config import get_settings
 
@@ -107,7 +111,7 @@ async def _seed(url: str, keys_dir: Path, n: int) -> dict[str, Any]:
         await s.flush()
         accounts.seal_secrets(account, wx.private_key_pem(keys.merchant_key), keys.api_v3_key)
         numbers: list[str] = []
-        for i in range(n):
+        for i in range(2 * n):
             order_no = f"{now:%y%m%d}{i:010d}"
             order = Order(
                 order_no=order_no,
@@ -145,7 +149,13 @@ async def _seed(url: str, keys_dir: Path, n: int) -> dict[str, Any]:
             )
             numbers.append(f"{order_no}P01")
         await s.commit()
-        seeded = {"account_id": account.id, "numbers": numbers, "keys": keys}
+        seeded = {
+            "account_id": account.id,
+            "store_id": store.id,
+            "numbers": numbers[:n],
+            "raw_numbers": numbers[n:],
+            "keys": keys,
+        }
     await engine.dispose()
     return seeded
 
@@ -197,15 +207,12 @@ def _callback(keys: Any, out_trade_no: str) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-def _verify_only(
-    url: str, seeded: dict[str, Any], calls: list[tuple[bytes, dict[str, str]]]
-) -> float:
-    """Callbacks/s of `parse_notification` alone (verify + decrypt), in this process."""
+def _account(seeded: dict[str, Any]) -> Any:
     from selfmart.payments.platform import ChannelConfig
     from selfmart.payments.wechatpay.account import WechatPayAccount
 
     keys = seeded["keys"]
-    account = WechatPayAccount(
+    return WechatPayAccount(
         ChannelConfig(
             channel="wechat",
             account_id=seeded["account_id"],
@@ -218,11 +225,94 @@ def _verify_only(
             api_v3_key=keys.api_v3_key,
         )
     )
+
+
+def _verify_only(seeded: dict[str, Any], calls: list[tuple[bytes, dict[str, str]]]) -> float:
+    """Callbacks/s of `parse_notification` alone (verify + decrypt), in this process."""
+    account = _account(seeded)
     started = time.perf_counter()
     for body, headers in calls:
         note = account.parse_notification(headers, body)
         assert note.status == "succeeded"
     return len(calls) / (time.perf_counter() - started)
+
+
+async def _raw(
+    url: str, seeded: dict[str, Any], calls: list[tuple[bytes, dict[str, str]]]
+) -> float:
+    """Callbacks/s of the same verify + decrypt and the same rows written with raw asyncpg."""
+    import asyncpg
+
+    account = _account(seeded)
+    account_id, store_id = seeded["account_id"], seeded["store_id"]
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    conns = [await asyncpg.connect(dsn) for _ in range(CONCURRENCY)]
+    pending = list(calls)
+
+    async def worker(conn: Any) -> None:
+        while pending:
+            body, headers = pending.pop()
+            note = account.parse_notification(headers, body)
+            now = datetime.now(UTC)
+            async with conn.transaction():
+                pay = await conn.fetchrow(
+                    "SELECT id, order_id, amount_fen FROM payments"
+                    " WHERE account_id = $1 AND out_trade_no = $2",
+                    account_id, note.out_trade_no,
+                )  # fmt: skip
+                order = await conn.fetchrow(
+                    "SELECT id, order_no, status, total_fen, paid_fen FROM orders"
+                    " WHERE id = $1 FOR UPDATE",
+                    pay["order_id"],
+                )  # fmt: skip
+                assert note.amount_fen == pay["amount_fen"]
+                await conn.execute(
+                    "UPDATE payments SET status = 'succeeded', channel_txn_id = $2,"
+                    " succeeded_at = $3, updated_at = $3 WHERE id = $1 AND status = 'pending'",
+                    pay["id"], note.transaction_id, now,
+                )  # fmt: skip
+                await conn.execute(
+                    "UPDATE orders SET paid_fen = paid_fen + $2, payment_method = 'wechat',"
+                    " status = 'paid', paid_at = $3, updated_at = $3 WHERE id = $1",
+                    order["id"], note.amount_fen, now,
+                )  # fmt: skip
+                event = json.dumps({"payment_id": pay["id"], "amount_fen": note.amount_fen})
+                change = json.dumps(
+                    {"before": {"status": order["status"]}, "after": {"status": "paid"}}
+                )
+                await conn.execute(
+                    "INSERT INTO order_events (order_id, store_id, occurred_at, kind,"
+                    " from_status, to_status, actor_type, actor_name, reason, data) VALUES"
+                    " ($1, $2, $3, 'payment', NULL, NULL, 'payment_callback', 'wechat callback',"
+                    " 'payment_callback', $4::jsonb),"
+                    " ($1, $2, $3, 'status', 'awaiting_payment', 'paid', 'payment_callback',"
+                    " 'wechat callback', 'payment_callback', $4::jsonb)",
+                    order["id"], store_id, now, event,
+                )  # fmt: skip
+                await conn.execute(
+                    "INSERT INTO audit_logs (occurred_at, actor_type, actor_name, action,"
+                    " entity_type, entity_id, entity_label, store_id, changes) VALUES"
+                    " ($1, 'payment_callback', 'wechat callback', 'order.paid', 'order', $2,"
+                    " $3, $4, $5::jsonb)",
+                    now, str(order["id"]), order["order_no"], store_id, change,
+                )  # fmt: skip
+                await conn.execute(
+                    "INSERT INTO payment_callbacks (channel, account_id, received_at, kind,"
+                    " verified, outcome, notification_id, out_trade_no, transaction_id, status,"
+                    " amount_fen, order_id, payment_id, headers, body, decoded) VALUES"
+                    " ('wechat', $1, $2, 'payment', true, 'applied', $3, $4, $5, $6, $7, $8, $9,"
+                    " $10::jsonb, $11, $12::jsonb)",
+                    account_id, now, note.notification_id, note.out_trade_no,
+                    note.transaction_id, note.status, note.amount_fen, order["id"], pay["id"],
+                    json.dumps(dict(headers)), body.decode(), json.dumps(dict(note.raw)),
+                )  # fmt: skip
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - started
+    for conn in conns:
+        await conn.close()
+    return len(calls) / elapsed
 
 
 async def main() -> None:
@@ -241,7 +331,9 @@ async def main() -> None:
     try:
         seeded = await _seed(url, keys_dir, n)
         calls = [_callback(seeded["keys"], no) for no in seeded["numbers"]]
-        verify_rate = _verify_only(url, seeded, calls)
+        verify_rate = _verify_only(seeded, calls)
+        raw_calls = [_callback(seeded["keys"], no) for no in seeded["raw_numbers"]]
+        raw_rate = await _raw(url, seeded, raw_calls)
         env = {
             **os.environ,
             "SELFMART_DATABASE_URL": url,
@@ -281,13 +373,15 @@ async def main() -> None:
 
             paid = await conn.scalar(text("SELECT count(*) FROM orders WHERE status = 'paid'"))
         await engine.dispose()
-        if paid != n or set(statuses) - {200, 204}:
+        if paid != 2 * n or set(statuses) - {200, 204}:
             raise RuntimeError(f"{paid} of {n} orders paid; answers {statuses}")
         print(
             f"callbacks: {rate:.0f}/s verified and applied over HTTP "
             f"(p50 {_pct(latencies, 0.5):.1f} ms, p99 {_pct(latencies, 0.99):.1f} ms, "
             f"server CPU {cpu / n * 1000:.2f} ms each); "
-            f"verify+decrypt alone {verify_rate:.0f}/s; ratio {rate / verify_rate:.3f}"
+            f"verify+decrypt alone {verify_rate:.0f}/s, ratio {rate / verify_rate:.3f}; "
+            f"verify + the same rows with raw asyncpg ({CONCURRENCY} connections) "
+            f"{raw_rate:.0f}/s, ratio {rate / raw_rate:.3f}"
         )
     finally:
         if proc is not None and proc.returncode is None:

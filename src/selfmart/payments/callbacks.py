@@ -68,7 +68,10 @@ async def receive(
     headers: Mapping[str, str],
     body: bytes,
 ) -> NotificationAnswer:
-    """Record, verify, match and apply one callback; the answer the platform expects."""
+    """Record, verify, match and apply one callback; the answer the platform expects.
+
+    The record is added once its outcome is known: one INSERT, not an INSERT (forced by the
+    first statement that autoflushes) and an UPDATE of its outcome."""
     record = PaymentCallback(
         channel=channel[:16],
         received_at=utcnow(),
@@ -78,7 +81,20 @@ async def receive(
         body=body[:_BODY_LIMIT].decode("utf-8", "replace"),
         decoded={},
     )
+    answer = await _receive(session, record, channel, account_id, headers, body)
     session.add(record)
+    await session.flush()
+    return answer
+
+
+async def _receive(
+    session: AsyncSession,
+    record: PaymentCallback,
+    channel: str,
+    account_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> NotificationAnswer:
     account = await session.get(PaymentAccount, account_id) if account_id <= 2**31 - 1 else None
     if account is None or account.channel != channel:
         record.reason = "no such merchant account for this channel"
@@ -119,17 +135,18 @@ async def _payment(
     remote: PlatformAccount,
     note: Notification,
 ) -> NotificationAnswer:
-    payment_id = await session.scalar(
-        select(Payment.id).where(
-            Payment.account_id == account.id, Payment.out_trade_no == note.out_trade_no
+    found = (
+        await session.execute(
+            select(Payment.id, Payment.order_id).where(
+                Payment.account_id == account.id, Payment.out_trade_no == note.out_trade_no
+            )
         )
-    )
-    if payment_id is None:
+    ).first()
+    if found is None:
         record.outcome, record.reason = "unmatched", "no payment of ours has this number"
         await session.flush()
         return remote.answer_notification(False, "unknown out_trade_no")
-    order_id = await session.scalar(select(Payment.order_id).where(Payment.id == payment_id))
-    assert order_id is not None
+    payment_id, order_id = found
     order = await attempts.lock_order(session, order_id)
     payment = await session.get(Payment, payment_id, populate_existing=True)
     assert payment is not None
@@ -199,17 +216,18 @@ async def _refund(
     remote: PlatformAccount,
     note: Notification,
 ) -> NotificationAnswer:
-    refund_id = await session.scalar(
-        select(Refund.id).where(
-            Refund.account_id == account.id, Refund.out_refund_no == note.out_refund_no
+    found = (
+        await session.execute(
+            select(Refund.id, Refund.order_id).where(
+                Refund.account_id == account.id, Refund.out_refund_no == note.out_refund_no
+            )
         )
-    )
-    if refund_id is None:
+    ).first()
+    if found is None:
         record.outcome, record.reason = "unmatched", "no refund of ours has this number"
         await session.flush()
         return remote.answer_notification(False, "unknown out_refund_no")
-    order_id = await session.scalar(select(Refund.order_id).where(Refund.id == refund_id))
-    assert order_id is not None
+    refund_id, order_id = found
     order = await attempts.lock_order(session, order_id)
     refund = await session.get(Refund, refund_id, populate_existing=True)
     assert refund is not None
