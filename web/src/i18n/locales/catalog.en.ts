@@ -16,6 +16,7 @@ export default {
       price: 'Retail price (¥)',
       cost: 'Cost (¥)',
       memberPrice: 'Member price (¥)',
+      prices: 'Price / member (¥)',
       storePrice: 'Store price (¥)',
       shelfLife: 'Shelf life (days)',
       trackBatches: 'Track batches',

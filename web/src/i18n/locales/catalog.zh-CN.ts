@@ -17,6 +17,7 @@ export default {
       price: '零售价（元）',
       cost: '成本价（元）',
       memberPrice: '会员价（元）',
+      prices: '售价 / 会员价（元）',
       storePrice: '门店价（元）',
       shelfLife: '保质期（天）',
       trackBatches: '批次管理',
