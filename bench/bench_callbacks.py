@@ -241,7 +241,7 @@ async def _raw(
     url: str, seeded: dict[str, Any], calls: list[tuple[bytes, dict[str, str]]]
 ) -> float:
     """Callbacks/s of the same verify + decrypt and the same rows written with raw asyncpg."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     account = _account(seeded)
     account_id, store_id = seeded["account_id"], seeded["store_id"]
