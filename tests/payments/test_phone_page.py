@@ -127,3 +127,44 @@ async def test_the_phone_page_pays_by_alipay_wap(
     assert (r.json()["order_status"], r.json()["owed_fen"]) == ("paid", 0)
     await session.refresh(order)
     assert (order.status, order.paid_fen, order.payment_method) == ("paid", 700, "alipay")
+
+
+async def test_the_look_up_by_number_and_phone_digits_can_pay(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """/my-order: a customer who names the order number and their phone's last four digits
+    gets the receipt's signed token back and pays with it as the receipt's link does; a wrong
+    guess gets nothing."""
+    store, _, _ = await setup(session, wechat)
+    cola = await make_product(session, stores=[store], price_fen=350)
+    order = await make_order(session, store, [(cola, 2)], customer_phone="13800005678")
+    url = "/api/v1/public/orders/lookup"
+
+    r = await client.get(url, params={"order_no": order.order_no, "phone_last4": "1234"})
+    assert r.status_code == 404
+    assert "receipt_token" not in r.text
+    r = await client.get(url, params={"order_no": order.order_no, "phone_last4": "5678"})
+    assert r.status_code == 200, r.text
+    token = r.json()["receipt_token"]
+    assert receipts.read_token(token) == order.id
+    # The receipt's own page does not hand a token out again (it already holds one).
+    assert (await client.get(f"/api/v1/public/orders/receipt/{token}")).json()[
+        "receipt_token"
+    ] is None
+
+    base = f"/api/v1/public/orders/receipt/{token}"
+    r = await client.post(
+        f"{base}/payments", json={"attempt_id": "lookup-pay-1", "channel": "wechat"}
+    )
+    assert r.status_code == 201, r.text
+    started = r.json()
+    await asyncio.to_thread(wechat.control, "POST", f"/payments/{started['out_trade_no']}/approve")
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == started["payment_id"])
+        .values(updated_at=utcnow() - timedelta(minutes=1))
+    )
+    r = await client.get(f"{base}/payment")
+    assert r.json()["attempt"]["state"] == "paid", r.text
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("paid", 700)

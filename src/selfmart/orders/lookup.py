@@ -110,7 +110,9 @@ async def by_number(
             retry = math.ceil(wait)
             raise TooManyRequests(f"Too many look-ups; try again in {retry} s", retry_after=retry)
         raise OrderNotFound()
-    return await public_view(session, order_id)
+    # The customer proved the order is theirs: hand back the receipt's signed token, so the
+    # page can pay what is owed as the receipt's own link does.
+    return await public_view(session, order_id) | {"receipt_token": receipts.make_token(order_id)}
 
 
 async def for_terminal(session: AsyncSession, order_no: str, *, store_id: int) -> dict[str, Any]:

@@ -458,6 +458,9 @@ class OrderStatusRead(Schema):
     lines: list[PublicLine]
     payments: list[PublicPayment]
     refunds: list[PublicRefund]
+    #: only from the look-up by order number and phone digits: the receipt's signed token
+    #: (as in /r/<token>), so the customer who proved the order is theirs can pay from the page
+    receipt_token: str | None = None
 
 
 class PublicLine(Schema):

@@ -3368,6 +3368,10 @@ export type OrderStatusRead = {
      */
     purchased_at: string;
     /**
+     * Receipt Token
+     */
+    receipt_token?: string | null;
+    /**
      * Refunded Fen
      */
     refunded_fen: number;
