@@ -191,9 +191,7 @@ class PaymentCallback(Base):
     status: Mapped[str | None] = mapped_column(String(16))
     amount_fen: Mapped[int | None]
     order_id: Mapped[int | None] = mapped_column(BigIntId)
-    payment_id: Mapped[int | None] = mapped_column(
-        ForeignKey("payments.id", ondelete="RESTRICT")
-    )
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id", ondelete="RESTRICT"))
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="RESTRICT"))
     #: the headers that matter for verification and the body as received (WeChat's resource
     #: stays encrypted in it); `decoded` is the verified document, secrets removed
