@@ -254,6 +254,8 @@ def test_request_log_shows_what_the_sdk_sent(server: str, creds: dict[str, Any])
 
 
 def test_sandbox_keys_live_in_the_configured_directory(app: FastAPI) -> None:
+    # Keys are made on first use; under xdist this test may be its module's first on a worker.
+    sandbox_module.credentials(app.state.settings)
     directory: Path = app.state.settings.payment_sandbox_dir
     assert (directory / "alipay" / "account.json").exists()
     assert oct((directory / "alipay" / "account.json").stat().st_mode)[-3:] == "600"
