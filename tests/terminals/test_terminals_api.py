@@ -69,9 +69,9 @@ async def test_create_get_list_update(client: httpx.AsyncClient, session: AsyncS
 
     actions = (
         await session.scalars(
-            select(AuditLog.action).where(
-                AuditLog.entity_type == "terminal", AuditLog.entity_id == str(t["id"])
-            )
+            select(AuditLog.action)
+            .where(AuditLog.entity_type == "terminal", AuditLog.entity_id == str(t["id"]))
+            .order_by(AuditLog.id)
         )
     ).all()
     assert actions == ["terminal.create", "terminal.update"]
