@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     metrics_cache_seconds: float = Field(10.0, ge=0)
     #: a terminal seen within this many seconds counts as online
     terminal_online_seconds: int = Field(300, ge=1)
+    #: heartbeats accepted per terminal and minute (the protocol sends one); more are a 429
+    terminal_heartbeats_per_minute: int = Field(20, ge=1)
     backup_dir: Path = ROOT / "var" / "backups"
     #: archives kept (locally and on S3); older ones are deleted after a successful backup
     backup_keep: int = Field(7, ge=1)

@@ -36,6 +36,8 @@ ORDER_LOOKUP = "order_lookup"
 #: Payment platforms' callbacks, per calling address (limits in `settings.rate_limits`).
 PAYMENT_NOTIFY = "payment_notify"
 ORDER_LOOKUP_FAILURES = "order_lookup_failures"
+#: Terminal heartbeats, per terminal (not per address: a store's terminals share one).
+HEARTBEAT = "terminal_heartbeat"
 
 
 class RateLimiter:
@@ -59,6 +61,7 @@ class RateLimiter:
             # guesses per order number.
             ORDER_LOOKUP: f"{settings.order_lookup_per_minute}/minute",
             ORDER_LOOKUP_FAILURES: f"{settings.order_lookup_failures_per_hour}/hour",
+            HEARTBEAT: f"{settings.terminal_heartbeats_per_minute}/minute",
         }
         self.buckets: dict[str, list[RateLimitItem]] = {
             name: parse_many(spec) for name, spec in specs.items()
@@ -93,14 +96,15 @@ class RateLimit:
         self.bucket = bucket
 
     async def __call__(self, request: Request) -> None:
-        ip = current_ip() or "unknown"
-        wait = await limiter(request).hit(self.bucket, ip)
-        if wait is not None:
-            log.warning("rate limit hit: %s from %s", self.bucket, ip)
-            raise TooManyRequests(
-                "Too many attempts; try again later",
-                retry_after=math.ceil(wait),
-            )
+        await enforce(limiter(request), self.bucket, current_ip() or "unknown")
+
+
+async def enforce(rate: RateLimiter, bucket: str, key: str) -> None:
+    """Count one attempt of `key` (an address, a terminal) in `bucket`; 429 when over."""
+    wait = await rate.hit(bucket, key)
+    if wait is not None:
+        log.warning("rate limit hit: %s from %s", bucket, key)
+        raise TooManyRequests("Too many attempts; try again later", retry_after=math.ceil(wait))
 
 
 def rate_limited(bucket: str) -> Any:

@@ -42,6 +42,12 @@ class Terminal(Timestamps, Base):
     last_seen_at: Mapped[datetime | None]
     last_ip: Mapped[str | None] = mapped_column(String(64))
     app_version: Mapped[str | None] = mapped_column(String(64))
+    #: What the last heartbeat said (docs/terminal-protocol.md §4): ready | selling |
+    #: offline_mode | maintenance | fault; orders waiting to be sent; printer and scanner state.
+    reported_status: Mapped[str | None] = mapped_column(String(16))
+    unsent_orders: Mapped[int | None]
+    printer_state: Mapped[str | None] = mapped_column(String(16))
+    scanner_state: Mapped[str | None] = mapped_column(String(16))
     activation_code_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     activation_expires_at: Mapped[datetime | None]
     #: Set when the current activation code has been exchanged for a key (codes are single use).

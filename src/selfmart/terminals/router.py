@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
@@ -13,7 +13,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.kit.context import current_ip
 from selfmart.kit.pagination import Page, PageParams, page_params
-from selfmart.kit.ratelimit import rate_limited
+from selfmart.kit.ratelimit import HEARTBEAT, RateLimiter, enforce, limiter, rate_limited
 from selfmart.terminals import service as terminals
 from selfmart.terminals.dependencies import (
     SIGNED,
@@ -25,6 +25,7 @@ from selfmart.terminals.schemas import (
     Activated,
     ActivateRequest,
     ActivationCodeIssued,
+    FleetSummary,
     HeartbeatReply,
     HeartbeatRequest,
     KeyRotated,
@@ -54,11 +55,41 @@ async def list_terminals(
     store_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
     status: TerminalStatus | None = None,
     q: Annotated[str | None, Query(max_length=100, description="code, name or model")] = None,
+    online: Annotated[bool | None, Query(description="seen recently, or not")] = None,
+    attention: Annotated[
+        bool | None, Query(description="active and offline, or reporting a problem")
+    ] = None,
+    order: Annotated[
+        Literal["id", "silent"], Query(description="silent: longest without a heartbeat first")
+    ] = "id",
 ) -> Page[TerminalRead]:
     items, total = await terminals.list_terminals(
-        session, params, actor=actor, store_id=store_id, status=status, q=q
+        session,
+        params,
+        actor=actor,
+        store_id=store_id,
+        status=status,
+        q=q,
+        online=online,
+        attention=attention,
+        order=order,
     )
     return Page(items=items, total=total, page=params.page, size=params.size)
+
+
+@router.get(
+    "/fleet-summary",
+    response_model=FleetSummary,
+    operation_id="terminal_fleet_summary",
+    responses=error_responses(401, 403),
+)
+async def fleet_summary(
+    session: SessionDep,
+    actor: ReadActor,
+    store_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+) -> FleetSummary:
+    """The active terminals counted: online, offline, never seen, needing attention, versions."""
+    return await terminals.fleet_summary(session, actor=actor, store_id=store_id)
 
 
 @router.post(
@@ -172,12 +203,24 @@ async def activate(body: ActivateRequest, session: ActivationSessionDep) -> Acti
     response_model=HeartbeatReply,
     operation_id="terminal_heartbeat",
     openapi_extra=SIGNED,
-    responses=error_responses(401, 403),
+    responses=error_responses(401, 403, 429),
 )
 async def heartbeat(
-    body: HeartbeatRequest, session: SessionDep, ctx: TerminalDep
+    body: HeartbeatRequest,
+    session: SessionDep,
+    ctx: TerminalDep,
+    rate: Annotated[RateLimiter, Depends(limiter)],
 ) -> HeartbeatReply:
+    """Counted per terminal (bucket `terminal_heartbeat`): a flood is a 429, nothing written."""
+    await enforce(rate, HEARTBEAT, f"terminal:{ctx.terminal.id}")
     server_time = await terminals.heartbeat(
-        session, ctx, app_version=body.app_version, ip=current_ip()
+        session,
+        ctx,
+        app_version=body.app_version,
+        ip=current_ip(),
+        status=body.status,
+        unsent_orders=body.unsent_orders,
+        printer=body.printer,
+        scanner=body.scanner,
     )
     return HeartbeatReply(server_time=server_time)

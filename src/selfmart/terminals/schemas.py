@@ -49,7 +49,17 @@ class TerminalRead(Schema):
     last_seen_at: datetime | None
     last_ip: str | None
     app_version: str | None
-    online: bool = Field(description="seen within the last 5 minutes")
+    online: bool = Field(description="seen within `terminal_online_seconds` (5 minutes)")
+    silent_seconds: int | None = Field(
+        description="seconds since the last heartbeat or request (None: never seen)"
+    )
+    reported_status: ReportedStatus | None
+    unsent_orders: int | None
+    printer_state: PrinterState | None
+    scanner_state: ScannerState | None
+    needs_attention: bool = Field(
+        description="active and offline, or reporting a fault, unsent orders or a device problem"
+    )
     key_id: str | None = Field(description="the current key (not one in its rotation grace)")
     created_at: datetime
 
@@ -79,9 +89,40 @@ class Activated(Schema):
     secret: str
 
 
+ReportedStatus = Literal["ready", "selling", "offline_mode", "maintenance", "fault"]
+PrinterState = Literal["ok", "paper_low", "paper_out", "error", "absent"]
+ScannerState = Literal["ok", "error", "absent"]
+
+
 class HeartbeatRequest(InSchema):
+    """docs/terminal-protocol.md §4. Only `app_version` is required (older terminals send no
+    more); a field left out keeps what the terminal said last."""
+
     app_version: str = Field(min_length=1, max_length=64)
+    status: ReportedStatus | None = Field(None, description="what the terminal is doing")
+    unsent_orders: int | None = Field(
+        None, ge=0, le=1_000_000, description="orders queued on the terminal, not yet accepted"
+    )
+    printer: PrinterState | None = None
+    scanner: ScannerState | None = None
 
 
 class HeartbeatReply(Schema):
     server_time: datetime
+
+
+class VersionCount(Schema):
+    app_version: str | None
+    terminals: int
+
+
+class FleetSummary(Schema):
+    """The active terminals of the stores the user may see, counted."""
+
+    active: int
+    online: int
+    offline: int
+    never_seen: int
+    needs_attention: int
+    unsent_orders: int = Field(description="orders queued on all terminals, as they last said")
+    versions: list[VersionCount]

@@ -18,7 +18,20 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Select, Table, bindparam, delete, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -63,16 +76,18 @@ from selfmart.terminals.exceptions import (
 from selfmart.terminals.schemas import (
     Activated,
     ActivationCodeIssued,
+    FleetSummary,
     KeyRotated,
     TerminalCreate,
     TerminalRead,
     TerminalUpdate,
+    VersionCount,
 )
 
 log = logging.getLogger(__name__)
 
-#: A terminal counts as online when its last heartbeat is younger than this.
-ONLINE_WINDOW = timedelta(minutes=5)
+#: Printer and scanner states that need someone to look (paper low is a warning only).
+_DEVICE_PROBLEMS = ("paper_out", "error")
 #: Wrong activation codes tolerated per issued code; the next attempt is refused until a new
 #: code is issued in the console.
 MAX_ACTIVATION_FAILURES = 10
@@ -127,8 +142,41 @@ async def _store_names(session: AsyncSession, store_ids: set[int]) -> dict[int, 
     return dict(rows.all())
 
 
+def online_window() -> timedelta:
+    """A terminal counts as online when it was seen more recently than this."""
+    return timedelta(seconds=get_settings().terminal_online_seconds)
+
+
 def is_online(terminal: Terminal, now: datetime) -> bool:
-    return terminal.last_seen_at is not None and now - terminal.last_seen_at < ONLINE_WINDOW
+    return terminal.last_seen_at is not None and now - terminal.last_seen_at < online_window()
+
+
+def needs_attention(terminal: Terminal, now: datetime) -> bool:
+    """An active terminal that is offline, or says it is in trouble."""
+    if terminal.status != "active":
+        return False
+    return (
+        not is_online(terminal, now)
+        or terminal.reported_status == "fault"
+        or (terminal.unsent_orders or 0) > 0
+        or terminal.printer_state in _DEVICE_PROBLEMS
+        or terminal.scanner_state in _DEVICE_PROBLEMS
+    )
+
+
+def _attention_clause(now: datetime) -> ColumnElement[bool]:
+    """`needs_attention` in SQL, for the list's filter and the summary's count."""
+    return and_(
+        Terminal.status == "active",
+        or_(
+            Terminal.last_seen_at.is_(None),
+            Terminal.last_seen_at < now - online_window(),
+            Terminal.reported_status == "fault",
+            Terminal.unsent_orders > 0,
+            Terminal.printer_state.in_(_DEVICE_PROBLEMS),
+            Terminal.scanner_state.in_(_DEVICE_PROBLEMS),
+        ),
+    )
 
 
 async def _read_many(
@@ -149,6 +197,16 @@ async def _read_many(
             last_ip=t.last_ip,
             app_version=t.app_version,
             online=is_online(t, now),
+            silent_seconds=(
+                None
+                if t.last_seen_at is None
+                else max(0, int((now - t.last_seen_at).total_seconds()))
+            ),
+            reported_status=t.reported_status,
+            unsent_orders=t.unsent_orders,
+            printer_state=t.printer_state,
+            scanner_state=t.scanner_state,
+            needs_attention=needs_attention(t, now),
             key_id=keys.get(t.id),
             created_at=t.created_at,
         )
@@ -170,13 +228,28 @@ async def list_terminals(
     store_id: int | None = None,
     status: str | None = None,
     q: str | None = None,
+    online: bool | None = None,
+    attention: bool | None = None,
+    order: str = "id",
     now: datetime | None = None,
 ) -> tuple[list[TerminalRead], int]:
-    stmt = _scoped(select(Terminal), actor).order_by(Terminal.id)
+    """`order`: "id", or "silent" (longest silent first, never seen first: the fleet view)."""
+    now = now or utcnow()
+    stmt = _scoped(select(Terminal), actor)
+    if order == "silent":
+        stmt = stmt.order_by(Terminal.last_seen_at.is_not(None), Terminal.last_seen_at, Terminal.id)
+    else:
+        stmt = stmt.order_by(Terminal.id)
     if store_id is not None:
         stmt = stmt.where(Terminal.store_id == store_id)
     if status:
         stmt = stmt.where(Terminal.status == status)
+    if online is not None:
+        seen = Terminal.last_seen_at >= now - online_window()
+        stmt = stmt.where(seen if online else or_(Terminal.last_seen_at.is_(None), ~seen))
+    if attention is not None:
+        clause = _attention_clause(now)
+        stmt = stmt.where(clause if attention else ~clause)
     if q:
         stmt = stmt.where(
             or_(
@@ -186,7 +259,50 @@ async def list_terminals(
             )
         )
     terminals, total = await paginate(session, stmt, params)
-    return await _read_many(session, terminals, now or utcnow()), total
+    return await _read_many(session, terminals, now), total
+
+
+async def fleet_summary(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    store_id: int | None = None,
+    now: datetime | None = None,
+) -> FleetSummary:
+    """Counts over the active terminals of the stores `actor` may see."""
+    now = now or utcnow()
+    seen = Terminal.last_seen_at >= now - online_window()
+    base = _scoped(select(Terminal.id), actor).where(Terminal.status == "active")
+    if store_id is not None:
+        base = base.where(Terminal.store_id == store_id)
+    ids = base.subquery()
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count(case((seen, 1))),
+                func.count(case((Terminal.last_seen_at.is_(None), 1))),
+                func.count(case((_attention_clause(now), 1))),
+                func.coalesce(func.sum(Terminal.unsent_orders), 0),
+            ).where(Terminal.id.in_(select(ids.c.id)))
+        )
+    ).one()
+    versions = await session.execute(
+        select(Terminal.app_version, func.count())
+        .where(Terminal.id.in_(select(ids.c.id)))
+        .group_by(Terminal.app_version)
+        .order_by(func.count().desc(), Terminal.app_version.is_(None), Terminal.app_version)
+    )
+    active, online, never, attention, unsent = (int(v) for v in row)
+    return FleetSummary(
+        active=active,
+        online=online,
+        offline=active - online,
+        never_seen=never,
+        needs_attention=attention,
+        unsent_orders=unsent,
+        versions=[VersionCount(app_version=v, terminals=int(n)) for v, n in versions.all()],
+    )
 
 
 # --- console: changing -----------------------------------------------------------------------
@@ -794,19 +910,43 @@ async def heartbeat(
     *,
     app_version: str,
     ip: str | None,
+    status: str | None = None,
+    unsent_orders: int | None = None,
+    printer: str | None = None,
+    scanner: str | None = None,
     now: datetime | None = None,
 ) -> datetime:
-    """Record that the terminal is alive. `last_seen_at` alone is telemetry (not audited: the
-    route is in AUDIT_EXEMPT_PATHS); a changed app version or address is audited."""
+    """Record that the terminal is alive and what it says of itself (a field it leaves out
+    keeps its last value). `last_seen_at` and the unsent-order count are telemetry (not audited:
+    the route is in AUDIT_EXEMPT_PATHS); a changed version, address, status or device state is
+    a state change, audited."""
     now = now or utcnow()
     terminal = ctx.terminal
-    before = {"app_version": terminal.app_version, "last_ip": terminal.last_ip}
-    await session.execute(
-        update(_terminals)
-        .where(_terminals.c.id == terminal.id)
-        .values(last_seen_at=now, app_version=app_version, last_ip=ip)
-    )
-    after = {"app_version": app_version, "last_ip": ip}
+    said = (
+        await session.execute(
+            select(
+                _terminals.c.reported_status, _terminals.c.printer_state, _terminals.c.scanner_state
+            ).where(_terminals.c.id == terminal.id)
+        )
+    ).one()
+    before = {
+        "app_version": terminal.app_version,
+        "last_ip": terminal.last_ip,
+        "reported_status": said.reported_status,
+        "printer_state": said.printer_state,
+        "scanner_state": said.scanner_state,
+    }
+    after = {
+        "app_version": app_version,
+        "last_ip": ip,
+        "reported_status": status if status is not None else said.reported_status,
+        "printer_state": printer if printer is not None else said.printer_state,
+        "scanner_state": scanner if scanner is not None else said.scanner_state,
+    }
+    values: dict[str, Any] = {"last_seen_at": now, **after}
+    if unsent_orders is not None:
+        values["unsent_orders"] = unsent_orders
+    await session.execute(update(_terminals).where(_terminals.c.id == terminal.id).values(**values))
     if before != after:
         await audit.record(
             session,

@@ -27,6 +27,7 @@ export type TerminalCreate = G.CreateTerminalData['body']
 export type TerminalUpdate = G.UpdateTerminalData['body']
 export type ActivationCode = G.IssueActivationCodeResponse
 export type KeyRotation = G.RotateTerminalKeyResponse
+export type FleetSummary = G.TerminalFleetSummaryResponse
 export type AuditLogRead = Item<G.ListAuditLogsResponse>
 export type AuditLogQuery = NonNullable<G.ListAuditLogsData['query']>
 export type MessageRead = Item<G.ListMessagesResponse>

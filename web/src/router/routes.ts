@@ -48,6 +48,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/terminals/TerminalsView.vue'),
     meta: { titleKey: 'menu.terminals', perm: Perm.TERMINAL_READ, menu: { group: 'stores', order: 20, icon: 'Monitor' } },
   },
+  {
+    path: 'terminals/fleet',
+    name: 'terminal-fleet',
+    component: () => import('@/views/terminals/FleetView.vue'),
+    meta: { titleKey: 'terminals.fleet.title', perm: Perm.TERMINAL_READ, menu: { group: 'stores', order: 25, icon: 'Connection' } },
+  },
   // --- inventory and purchasing (web-inventory) ---
   {
     path: 'inventory/stock',

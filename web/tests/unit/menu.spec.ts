@@ -20,7 +20,7 @@ describe('buildMenu', () => {
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
       ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'analytics-statistics']],
       ['members', ['members']],
-      ['stores', ['stores', 'terminals']],
+      ['stores', ['stores', 'terminals', 'terminal-fleet']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'monitoring', 'backups']],
     ])
   })

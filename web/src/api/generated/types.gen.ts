@@ -1689,6 +1689,44 @@ export type Figures = {
 };
 
 /**
+ * FleetSummary
+ *
+ * The active terminals of the stores the user may see, counted.
+ */
+export type FleetSummary = {
+    /**
+     * Active
+     */
+    active: number;
+    /**
+     * Needs Attention
+     */
+    needs_attention: number;
+    /**
+     * Never Seen
+     */
+    never_seen: number;
+    /**
+     * Offline
+     */
+    offline: number;
+    /**
+     * Online
+     */
+    online: number;
+    /**
+     * Unsent Orders
+     *
+     * orders queued on all terminals, as they last said
+     */
+    unsent_orders: number;
+    /**
+     * Versions
+     */
+    versions: Array<VersionCount>;
+};
+
+/**
  * HeartbeatReply
  */
 export type HeartbeatReply = {
@@ -1700,12 +1738,35 @@ export type HeartbeatReply = {
 
 /**
  * HeartbeatRequest
+ *
+ * docs/terminal-protocol.md §4. Only `app_version` is required (older terminals send no
+ * more); a field left out keeps what the terminal said last.
  */
 export type HeartbeatRequest = {
     /**
      * App Version
      */
     app_version: string;
+    /**
+     * Printer
+     */
+    printer?: 'ok' | 'paper_low' | 'paper_out' | 'error' | 'absent' | null;
+    /**
+     * Scanner
+     */
+    scanner?: 'ok' | 'error' | 'absent' | null;
+    /**
+     * Status
+     *
+     * what the terminal is doing
+     */
+    status?: 'ready' | 'selling' | 'offline_mode' | 'maintenance' | 'fault' | null;
+    /**
+     * Unsent Orders
+     *
+     * orders queued on the terminal, not yet accepted
+     */
+    unsent_orders?: number | null;
 };
 
 /**
@@ -7385,11 +7446,35 @@ export type TerminalRead = {
      */
     name: string;
     /**
+     * Needs Attention
+     *
+     * active and offline, or reporting a fault, unsent orders or a device problem
+     */
+    needs_attention: boolean;
+    /**
      * Online
      *
-     * seen within the last 5 minutes
+     * seen within `terminal_online_seconds` (5 minutes)
      */
     online: boolean;
+    /**
+     * Printer State
+     */
+    printer_state: 'ok' | 'paper_low' | 'paper_out' | 'error' | 'absent' | null;
+    /**
+     * Reported Status
+     */
+    reported_status: 'ready' | 'selling' | 'offline_mode' | 'maintenance' | 'fault' | null;
+    /**
+     * Scanner State
+     */
+    scanner_state: 'ok' | 'error' | 'absent' | null;
+    /**
+     * Silent Seconds
+     *
+     * seconds since the last heartbeat or request (None: never seen)
+     */
+    silent_seconds: number | null;
     /**
      * Status
      */
@@ -7402,6 +7487,10 @@ export type TerminalRead = {
      * Store Name
      */
     store_name: string;
+    /**
+     * Unsent Orders
+     */
+    unsent_orders: number | null;
 };
 
 /**
@@ -8127,6 +8216,20 @@ export type VarianceSummary = {
 };
 
 /**
+ * VersionCount
+ */
+export type VersionCount = {
+    /**
+     * App Version
+     */
+    app_version: string | null;
+    /**
+     * Terminals
+     */
+    terminals: number;
+};
+
+/**
  * WindowFigures
  */
 export type WindowFigures = {
@@ -8626,6 +8729,10 @@ export type TerminalHeartbeatErrors = {
      * validation_error
      */
     422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
 };
 
 export type TerminalHeartbeatError = TerminalHeartbeatErrors[keyof TerminalHeartbeatErrors];
@@ -17760,6 +17867,24 @@ export type ListTerminalsData = {
          */
         q?: string | null;
         /**
+         * Online
+         *
+         * seen recently, or not
+         */
+        online?: boolean | null;
+        /**
+         * Attention
+         *
+         * active and offline, or reporting a problem
+         */
+        attention?: boolean | null;
+        /**
+         * Order
+         *
+         * silent: longest without a heartbeat first
+         */
+        order?: 'id' | 'silent';
+        /**
          * Page
          *
          * 1-based page number
@@ -17849,6 +17974,48 @@ export type CreateTerminalResponses = {
 };
 
 export type CreateTerminalResponse = CreateTerminalResponses[keyof CreateTerminalResponses];
+
+export type TerminalFleetSummaryData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+    };
+    url: '/api/v1/terminals/fleet-summary';
+};
+
+export type TerminalFleetSummaryErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalFleetSummaryError = TerminalFleetSummaryErrors[keyof TerminalFleetSummaryErrors];
+
+export type TerminalFleetSummaryResponses = {
+    /**
+     * Successful Response
+     */
+    200: FleetSummary;
+};
+
+export type TerminalFleetSummaryResponse = TerminalFleetSummaryResponses[keyof TerminalFleetSummaryResponses];
 
 export type GetTerminalData = {
     body?: never;
