@@ -88,6 +88,7 @@ def shared_app(
     included route again on an app's first requests."""
     from selfmart.app import create_app
     from selfmart.kit.ratelimit import RateLimiter
+    from selfmart.maintenance import service as maintenance
 
     key = (db_url, id(engine), json.dumps(overrides, sort_keys=True, default=str))
     if key not in _APPS:
@@ -97,6 +98,7 @@ def shared_app(
     app.state._state.clear()
     app.state._state.update(initial)
     app.state.rate_limiter = RateLimiter(app.state.settings)
+    app.state.maintenance = maintenance.Cache()  # no test sees another's maintenance mode
     app.state.sessionmaker = sessionmaker
     return app
 

@@ -18,9 +18,11 @@ from selfmart.errors import NotFound, error_responses, install_handlers
 from selfmart.iam.dependencies import guard_first
 from selfmart.kit.logging import configure_logging
 from selfmart.kit.ratelimit import RateLimiter
+from selfmart.maintenance import service as maintenance
 from selfmart.middleware import (
     BodyLimitMiddleware,
     ControlCharacterGuardMiddleware,
+    MaintenanceMiddleware,
     RequestContextMiddleware,
 )
 from selfmart.monitoring.metrics import MetricsMiddleware
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.maintenance = maintenance.Cache()
 
     install_handlers(app)
     app.add_middleware(
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         limit=settings.max_body_bytes,
         by_path=settings.body_limits(),
     )
+    app.add_middleware(MaintenanceMiddleware)
     app.add_middleware(ControlCharacterGuardMiddleware)
     if settings.cors_origins:
         app.add_middleware(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 import socket
 import sys
@@ -140,6 +141,32 @@ def check_points() -> None:
         click.echo(f"{len(mismatches)} member balance(s) differ from the ledger", err=True)
         sys.exit(1)
     click.echo("points balances match the ledger")
+
+
+@main.command("maintenance")
+@click.argument("switch", type=click.Choice(["on", "off", "status"]))
+@click.option("--message", default="", help="shown to console users in the banner")
+def maintenance_mode(switch: str, message: str) -> None:
+    """Turn maintenance mode on or off (writes refused with 503 `maintenance`), or show it."""
+    from dataclasses import replace
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.iam.actor import SYSTEM
+    from selfmart.maintenance import service as maintenance
+
+    async def run(session: AsyncSession) -> maintenance.State:
+        if switch == "status":
+            return await maintenance.get(session)
+        actor = replace(SYSTEM, name=f"cli:{getpass.getuser()}")
+        return await maintenance.change(session, on=switch == "on", message=message, actor=actor)
+
+    state = _with_session(run)
+    since = f" since {state.since.isoformat()}" if state.since else ""
+    by = f" by {state.by}" if state.by else ""
+    click.echo(f"maintenance mode {'on' if state.on else 'off'}{since}{by}")
+    if state.on and state.message:
+        click.echo(f"message: {state.message}")
 
 
 @main.command("rebuild-analytics")

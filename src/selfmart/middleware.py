@@ -195,3 +195,44 @@ def _control_details(scope: Scope) -> list[ErrorDetail]:
                 field = "query." + CONTROL.sub("", name)
                 out.append(ErrorDetail(field=field, reason=problem[0], message=problem[1]))
     return out
+
+
+class MaintenanceMiddleware:
+    """While maintenance mode is on (selfmart.maintenance), refuses writes to the API with 503
+    `maintenance` and Retry-After, before the route runs; every API answer carries
+    `X-Selfmart-Maintenance: on` so the console can show its banner."""
+
+    RETRY_AFTER = "60"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        from selfmart.maintenance import service as maintenance
+
+        state = scope["app"].state
+        current = await state.maintenance.current(state.sessionmaker)
+        if not current.on:
+            await self.app(scope, receive, send)
+            return
+        if maintenance.refused(scope["method"], path):
+            body = error_body(
+                "maintenance", current.message or "The system is under maintenance; try again later"
+            )
+            headers = {"retry-after": self.RETRY_AFTER, "x-selfmart-maintenance": "on"}
+            await JSONResponse(body, 503, headers=headers)(scope, receive, send)
+            return
+
+        async def flagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-selfmart-maintenance", b"on"),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, flagged)

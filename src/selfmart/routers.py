@@ -11,6 +11,7 @@ from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
+from selfmart.maintenance.router import router as maintenance_router
 from selfmart.members.router import router as members_router
 from selfmart.monitoring.router import console_router as monitoring_router
 from selfmart.notify.router import router as notify_router
@@ -49,6 +50,7 @@ API_ROUTERS: list[APIRouter] = [
     members_router,
     analytics_router,
     reconciliation_router,
+    maintenance_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

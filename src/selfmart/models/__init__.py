@@ -69,6 +69,7 @@ from selfmart.models.reconciliation import (
     ReconciliationRun,
 )
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
+from selfmart.models.system import SystemFlag
 
 __all__ = [
     "AlertRoute",
@@ -127,6 +128,7 @@ __all__ = [
     "StoreProduct",
     "Supplier",
     "SupplierProduct",
+    "SystemFlag",
     "Tag",
     "Terminal",
     "TerminalKey",

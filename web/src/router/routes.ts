@@ -203,6 +203,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'monitoring.menu.backups', perm: Perm.SYSTEM_SETTINGS, menu: { group: 'system', order: 60, icon: 'FolderChecked' } },
   },
   {
+    path: 'about',
+    name: 'about',
+    component: () => import('@/views/monitoring/AboutView.vue'),
+    meta: { titleKey: 'system.aboutTitle', perm: Perm.SYSTEM_SETTINGS, menu: { group: 'system', order: 90, icon: 'InfoFilled' } },
+  },
+  {
     path: 'messages',
     name: 'messages',
     component: () => import('@/views/messages/MessagesView.vue'),

@@ -21,7 +21,7 @@ describe('buildMenu', () => {
       ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'analytics-statistics']],
       ['members', ['members']],
       ['stores', ['stores', 'terminals', 'terminal-fleet']],
-      ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'monitoring', 'backups']],
+      ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'monitoring', 'backups', 'about']],
     ])
   })
 

@@ -5,6 +5,49 @@ export type ClientOptions = {
 };
 
 /**
+ * AboutRead
+ */
+export type AboutRead = {
+    /**
+     * Database
+     *
+     * sqlite or postgresql
+     */
+    database: string;
+    maintenance: MaintenanceRead;
+    /**
+     * Migration Current
+     *
+     * the revisions the database is at
+     */
+    migration_current: Array<string>;
+    /**
+     * Migration Head
+     *
+     * the revisions this code expects
+     */
+    migration_head: Array<string>;
+    /**
+     * Migrations Up To Date
+     */
+    migrations_up_to_date: boolean;
+    /**
+     * Python
+     */
+    python: string;
+    /**
+     * Redis
+     *
+     * jobs and caches shared through Redis
+     */
+    redis: boolean;
+    /**
+     * Version
+     */
+    version: string;
+};
+
+/**
  * ActivateRequest
  */
 export type ActivateRequest = {
@@ -2467,6 +2510,48 @@ export type LoginLogRead = {
      * Username
      */
     username: string;
+};
+
+/**
+ * MaintenanceChange
+ */
+export type MaintenanceChange = {
+    /**
+     * Message
+     */
+    message?: string;
+    /**
+     * On
+     */
+    on: boolean;
+};
+
+/**
+ * MaintenanceRead
+ */
+export type MaintenanceRead = {
+    /**
+     * By
+     *
+     * who turned it on or off
+     */
+    by: string | null;
+    /**
+     * Message
+     *
+     * shown to console users in the banner
+     */
+    message: string;
+    /**
+     * On
+     */
+    on: boolean;
+    /**
+     * Since
+     *
+     * when it was last turned on or off
+     */
+    since: string | null;
 };
 
 /**
@@ -17671,6 +17756,117 @@ export type SetSupplierProductResponses = {
 };
 
 export type SetSupplierProductResponse = SetSupplierProductResponses[keyof SetSupplierProductResponses];
+
+export type GetAboutData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/system/about';
+};
+
+export type GetAboutErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetAboutError = GetAboutErrors[keyof GetAboutErrors];
+
+export type GetAboutResponses = {
+    /**
+     * Successful Response
+     */
+    200: AboutRead;
+};
+
+export type GetAboutResponse = GetAboutResponses[keyof GetAboutResponses];
+
+export type GetMaintenanceData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/system/maintenance';
+};
+
+export type GetMaintenanceErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetMaintenanceError = GetMaintenanceErrors[keyof GetMaintenanceErrors];
+
+export type GetMaintenanceResponses = {
+    /**
+     * Successful Response
+     */
+    200: MaintenanceRead;
+};
+
+export type GetMaintenanceResponse = GetMaintenanceResponses[keyof GetMaintenanceResponses];
+
+export type SetMaintenanceData = {
+    body: MaintenanceChange;
+    path?: never;
+    query?: never;
+    url: '/api/v1/system/maintenance';
+};
+
+export type SetMaintenanceErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SetMaintenanceError = SetMaintenanceErrors[keyof SetMaintenanceErrors];
+
+export type SetMaintenanceResponses = {
+    /**
+     * Successful Response
+     */
+    200: MaintenanceRead;
+};
+
+export type SetMaintenanceResponse = SetMaintenanceResponses[keyof SetMaintenanceResponses];
 
 export type ListTagsData = {
     body?: never;

@@ -1,0 +1,1 @@
+"""Maintenance mode and what the running system is (version, migrations)."""
