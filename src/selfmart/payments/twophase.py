@@ -13,7 +13,7 @@ platform is asked to do is lost, done twice, or waited for with a row locked.
 If the process dies between 1 and 3 the record stays pending, and the query jobs
 (`payments.tasks`) settle it: a payment is asked about; a refund whose answer never arrived is
 sent again under the same `out_refund_no`, which every platform treats as the same refund.
-This module is the only place that commits in the middle of a request.
+A service commits before asking a platform only through `call_outside`, never on its own.
 """
 
 from __future__ import annotations
