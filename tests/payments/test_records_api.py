@@ -4,10 +4,15 @@ it and its refunds; scoped to the caller's stores."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.permissions import Perm
+from selfmart.kit.time import utcnow
+from selfmart.models import Payment
 from tests.builders import auth_headers, make_role, make_store, make_user
 from tests.payments.test_callbacks import _account_id, _callback_for_qr_payment, _deliver
 from tests.payments.test_terminal_pay import pay, setup
@@ -67,3 +72,41 @@ async def test_list_filters_and_detail(
     assert r.json()["total"] == 0
     r = await client.get(f"/api/v1/payments/{started['payment_id']}", headers=theirs)
     assert r.status_code == 404
+
+
+async def test_the_list_is_newest_first_by_time_and_sortable(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    store, creds, order = await setup(session, wechat)
+    codes = wechat.credentials()["test_auth_codes"]
+    r = await pay(client, creds, order.order_no, auth_code=codes["declined"], attempt_id="C1")
+    first = r.json()["payment_id"]
+    r = await pay(client, creds, order.order_no, auth_code=codes["success"], attempt_id="C2")
+    second = r.json()["payment_id"]
+    # Recorded out of order (a backfilled attempt): time decides, not the id.
+    now = utcnow()
+    await session.execute(
+        update(Payment).where(Payment.id == first).values(created_at=now - timedelta(minutes=1))
+    )
+    await session.execute(
+        update(Payment)
+        .where(Payment.id == second)
+        .values(created_at=now - timedelta(hours=1), amount_fen=1)
+    )
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    for sort, ids in (
+        (None, [first, second]),
+        ("-created_at", [first, second]),
+        ("created_at", [second, first]),
+        ("amount_fen", [second, first]),
+        ("-amount_fen", [first, second]),
+    ):
+        params: dict[str, str | int] = {"store_id": store.id}
+        if sort:
+            params["sort"] = sort
+        r = await client.get("/api/v1/payments", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        assert [p["id"] for p in r.json()["items"]] == ids, sort
+    r = await client.get("/api/v1/payments", params={"sort": "status"}, headers=headers)
+    assert r.status_code == 422, r.text
+    assert "sort" in r.text

@@ -529,12 +529,19 @@ async def refund_difference(
     reference: str | None,
     actor: Actor,
 ) -> None:
-    """Give the difference back now and settle the issue (the order's row is held)."""
+    """Give the difference back now and settle the issue (the order's row is held).
+
+    The issue is settled in the same transaction that records the refund, before the platform
+    is asked: a second click, or a crash before the answer, cannot refund it twice. A refund
+    the platform refuses opens a refund_failed issue instead."""
     from selfmart.orders import refunds
 
     amount = difference_fen(issue.kind, OrderFacts.of(order, None))
     if amount <= 0:
         raise refused("no_difference", "There is no difference to refund")
+    await lifecycle.resolve_issue(
+        session, order, issue, actor=actor, resolution="refund_difference", note=note
+    )
     await refunds.refund_amount(
         session,
         order,
@@ -543,9 +550,6 @@ async def refund_difference(
         note=note,
         reference=reference,
         actor=actor,
-    )
-    await lifecycle.resolve_issue(
-        session, order, issue, actor=actor, resolution="refund_difference", note=note
     )
 
 

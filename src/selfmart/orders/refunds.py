@@ -23,6 +23,7 @@ from selfmart.orders import lifecycle, statemachine, stock
 from selfmart.orders.exceptions import RefundLimitExceeded
 from selfmart.orders.schemas import RefundBody
 from selfmart.orders.statemachine import OrderStatus
+from selfmart.payments import refunds as payment_refunds
 from selfmart.payments import service as payments
 from selfmart.payments.service import RefundLineSpec
 
@@ -159,7 +160,7 @@ async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor
         if res.rowcount != 1:  # type: ignore[attr-defined]
             raise Conflict("These units were refunded meanwhile", field="lines")
 
-    record = await payments.refund(
+    record = await payments.record_refund(
         session,
         payment=payment,
         amount_fen=amount,
@@ -167,7 +168,6 @@ async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor
         lines=specs,
         actor=actor,
         note=body.note,
-        extra={"reference": body.reference} if body.reference else {},
     )
     await audit.record(
         session,
@@ -188,8 +188,13 @@ async def refund(session: AsyncSession, order: Order, body: RefundBody, *, actor
         note=body.reason,
     )
     await stock.take_back(session, order, specs, actor=actor, reason=body.reason)
-    await settle_refund(session, order, record, actor=actor, return_to=before)
-    return record
+    # Phases 2 and 3: the channel's answer moves the order on (orders.apply_refund_result).
+    return await payment_refunds.send(
+        session,
+        record.id,
+        actor=actor,
+        extra={"reference": body.reference} if body.reference else {},
+    )
 
 
 async def _refund_source(session: AsyncSession, order: Order, amount: int) -> Payment:
@@ -307,7 +312,7 @@ async def refund_amount(
     The goods stay sold, so the order keeps its status; the refund is on its timeline."""
     check_limit(actor, amount)
     payment = await _refund_source(session, order, amount)
-    record = await payments.refund(
+    record = await payments.record_refund(
         session,
         payment=payment,
         amount_fen=amount,
@@ -315,7 +320,6 @@ async def refund_amount(
         lines=[],
         actor=actor,
         note=note,
-        extra={"reference": reference} if reference else {},
     )
     await audit.record(
         session,
@@ -327,18 +331,6 @@ async def refund_amount(
         after={"refund_id": record.id, "amount_fen": amount, "status": record.status},
         note=reason,
     )
-    if record.status == "succeeded":
-        total = await session.scalar(
-            update(Order)
-            .where(Order.id == order.id)
-            .values(refunded_fen=Order.refunded_fen + amount, updated_at=utcnow())
-            .returning(Order.refunded_fen)
-            .execution_options(synchronize_session=False)
-        )
-        set_committed_value(order, "refunded_fen", total)
-        from selfmart.members import service as members  # reverse the refund's points
-
-        await members.order_changed(session, order, actor=actor)
     lifecycle.add_event(
         session,
         order,
@@ -348,4 +340,11 @@ async def refund_amount(
         note=note,
         data={"refund_id": record.id, "amount_fen": amount, "status": record.status},
     )
-    return record
+    # Phases 2 and 3: a refund that succeeds adds to what the order refunded
+    # (orders.apply_refund_result); one refused opens a refund_failed issue.
+    return await payment_refunds.send(
+        session,
+        record.id,
+        actor=actor,
+        extra={"reference": reference} if reference else {},
+    )

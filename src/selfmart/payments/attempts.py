@@ -2,10 +2,11 @@
 
 Every attempt is a `Payment` row (channel, account, mode, our `out_trade_no`, the terminal's
 attempt id, amount, status, the platform's transaction id, times, and the last exchange with
-secrets removed). The row is committed BEFORE the platform is called, so whatever happens to
-this process afterwards the attempt can be found and queried: nothing charged is lost. The
-platform is called with no lock held; its answer is applied under the order's row lock, where
-a callback that arrived meanwhile may already have applied it (then nothing changes twice).
+secrets removed). An attempt goes through the three phases of `payments.twophase`: the row
+is committed BEFORE the platform is called, so whatever happens to this process afterwards
+the attempt can be found and queried: nothing charged is lost. The platform is called with no
+lock held; its answer is applied under the order's row lock, where a callback that arrived
+meanwhile may already have applied it (then nothing changes twice).
 
 Statuses: pending (waiting: a QR shown, a phone page open, or the customer entering a password
 — `paying`), succeeded, failed, closed (closed or reversed unpaid on the platform).
@@ -30,7 +31,7 @@ from selfmart.orders import lifecycle, statemachine
 from selfmart.orders import service as orders
 from selfmart.orders.lookup import OrderNotFound
 from selfmart.orders.statemachine import OrderStatus
-from selfmart.payments import accounts, refunds
+from selfmart.payments import accounts, refunds, twophase
 from selfmart.payments.channels import ChannelPayment
 from selfmart.payments.exceptions import AttemptConflict, ChannelNotOffered, NothingOwed
 from selfmart.payments.platform import PayMode, PayRequest, PlatformError
@@ -225,21 +226,16 @@ async def pay(
         started_at=payment.created_at,
     )
     order_id, payment_id = order.id, payment.id
-    await session.commit()  # the attempt exists before the platform hears of it
+    # The attempt exists before the platform hears of it (payments.twophase).
+    outcome = await twophase.call_outside(session, lambda: remote.pay(request))
 
-    answer: ChannelPayment | None
-    error: PlatformError | None = None
-    try:
-        answer = await remote.pay(request)
-    except PlatformError as exc:
-        answer, error = None, exc
-
-    order = await lock_order(session, order_id)
+    order = await twophase.relock_order(session, order_id)
     payment = await _get(session, payment_id, fresh=True)
+    answer = outcome.answer
     if answer is None:
-        assert error is not None
-        payment.failure_code = error.code
-        payment.failure_reason = str(error)[:300]
+        assert outcome.error is not None
+        payment.failure_code = outcome.error.code
+        payment.failure_reason = str(outcome.error)[:300]
         payment.updated_at = utcnow()
         # Outcome unknown: stays pending; the query job asks the platform.
     else:
@@ -403,10 +399,9 @@ async def refresh(session: AsyncSession, payment_id: int, *, actor: Actor) -> st
     out_no, order_id, mode = payment.out_trade_no or "", payment.order_id, payment.mode
     started = payment.created_at
     expired = payment.expires_at is not None and payment.expires_at <= utcnow()
-    await session.commit()  # no lock held while the platform is asked
 
-    closing = False
-    try:
+    async def ask() -> tuple[ChannelPayment, bool]:
+        """What became of it; past its deadline and unpaid, closed there (closing=True)."""
         answer = await remote.query(out_no, started_at=started)
         if expired and answer.status == "pending":
             answer = await (
@@ -414,13 +409,18 @@ async def refresh(session: AsyncSession, payment_id: int, *, actor: Actor) -> st
                 if mode == "code"
                 else remote.close(out_no)
             )
-            closing = answer.status != "succeeded"
-    except PlatformError as exc:
+            return answer, answer.status != "succeeded"
+        return answer, False
+
+    outcome = await twophase.call_outside(session, ask)  # no lock held while it is asked
+    if outcome.answer is None:
+        assert outcome.error is not None
         payment = await _get(session, payment_id)
-        payment.failure_code, payment.updated_at = exc.code, utcnow()
+        payment.failure_code, payment.updated_at = outcome.error.code, utcnow()
         await session.commit()
         return state_of(payment)
-    order = await lock_order(session, order_id)
+    answer, closing = outcome.answer
+    order = await twophase.relock_order(session, order_id)
     payment = await _get(session, payment_id, fresh=True)
     if closing and payment.status == "pending":
         _keep_raw(payment, answer)

@@ -4,7 +4,7 @@ payment whole: its order's other attempts, every callback about it and its refun
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +17,11 @@ from selfmart.models import Order, Payment, PaymentCallback, Refund
 
 class PaymentNotFound(NotFound):
     code, message = "payment_not_found", "No such payment"
+
+
+#: How the console may sort payments: a column, newest / largest first with a leading "-".
+PaymentSort = Literal["-created_at", "created_at", "-amount_fen", "amount_fen"]
+_SORT_COLUMNS: dict[str, Any] = {"created_at": Payment.created_at, "amount_fen": Payment.amount_fen}
 
 
 def _scoped(stmt: Select[Any], actor: Actor) -> Select[Any]:
@@ -68,8 +73,14 @@ async def list_payments(
     amount_min_fen: int | None = None,
     amount_max_fen: int | None = None,
     order_no: str | None = None,
+    sort: PaymentSort = "-created_at",
 ) -> tuple[list[dict[str, Any]], int]:
-    stmt = _scoped(select(Payment), actor).order_by(Payment.id.desc())
+    column = _SORT_COLUMNS[sort.lstrip("-")]
+    if sort.startswith("-"):
+        order = (column.desc(), Payment.id.desc())
+    else:
+        order = (column.asc(), Payment.id.asc())
+    stmt = _scoped(select(Payment), actor).order_by(*order)
     if store_id is not None:
         stmt = stmt.where(Payment.store_id == store_id)
     if channel:

@@ -154,8 +154,11 @@ async def list_payments(
     amount_min_fen: Annotated[int | None, Query(ge=0, le=INT32_MAX)] = None,
     amount_max_fen: Annotated[int | None, Query(ge=0, le=INT32_MAX)] = None,
     order_no: Annotated[str | None, Query(max_length=24, pattern=r"^[0-9A-Za-z]+$")] = None,
+    sort: Annotated[
+        records.PaymentSort, Query(description="created_at or amount_fen; '-' first: descending")
+    ] = "-created_at",
 ) -> Page[dict[str, Any]]:
-    """Every payment attempt, newest first, in the caller's stores."""
+    """Every payment attempt in the caller's stores, newest first unless sorted otherwise."""
     items, total = await records.list_payments(
         session,
         params,
@@ -168,6 +171,7 @@ async def list_payments(
         amount_min_fen=amount_min_fen,
         amount_max_fen=amount_max_fen,
         order_no=order_no,
+        sort=sort,
     )
     return Page(items=items, total=total, page=params.page, size=params.size)
 

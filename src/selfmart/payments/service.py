@@ -1,7 +1,8 @@
 """Recording payments and refunds: asks the channel, keeps what it answered.
 
-The orders service decides when an order is paid or refunded; this module only talks to the
-channel and writes the money records, in the caller's transaction.
+The orders service decides when an order is paid or refunded; this module talks to the
+channels without a platform and writes the money records, in the caller's transaction (a
+refund on a platform is sent and settled by `payments.refunds.send`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from selfmart.kit.time import utcnow
 from selfmart.models import Payment, PaymentAccount, Refund, RefundLine
 from selfmart.payments import channels
 from selfmart.payments.channels import ChannelRefund, PaymentRequest, RefundRequest
-from selfmart.payments.platform import PlatformError, RefundSpec
+from selfmart.payments.platform import RefundSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ async def collect(
     return payment
 
 
-async def refund(
+async def record_refund(
     session: AsyncSession,
     *,
     payment: Payment,
@@ -95,19 +96,17 @@ async def refund(
     lines: Sequence[RefundLineSpec],
     actor: Actor,
     note: str | None = None,
-    extra: dict[str, Any] | None = None,
 ) -> Refund:
-    """Refund through the channel `payment` came in by; returns the refund as it stands."""
-    # Platform payments go back through their merchant account (channels.get knows only
-    # the channels without one, like manual).
-    chan = None if payment.account_id is not None else channels.get(payment.channel)
-    code = payment.channel
+    """Phase 1 of a refund (see `payments.twophase`): the pending row, in the caller's
+    transaction, under the order's lock. A platform payment's refund gets our number for it
+    now (`out_refund_no`: the payment's number, R, its refund count), before the platform
+    hears of it, so that sending it again can only ever name the same refund."""
     now = utcnow()
     record = Refund(
         order_id=payment.order_id,
         payment_id=payment.id,
         store_id=payment.store_id,
-        channel=code,
+        channel=payment.channel,
         status="pending",
         amount_fen=amount_fen,
         reason=reason,
@@ -117,6 +116,12 @@ async def refund(
         actor_id=actor.audit_id,
         actor_name=actor.name,
     )
+    if payment.account_id is not None:
+        count = await session.scalar(
+            select(func.count()).select_from(Refund).where(Refund.payment_id == payment.id)
+        )
+        record.account_id = payment.account_id
+        record.out_refund_no = f"{payment.out_trade_no}R{int(count or 0) + 1:02d}"
     session.add(record)
     await session.flush()
     session.add_all(
@@ -129,23 +134,30 @@ async def refund(
         )
         for spec in lines
     )
-    if chan is None:
-        answer = await _platform_refund(session, payment, record, amount_fen, reason)
-    else:
-        answer = await chan.refund(
-            RefundRequest(
-                refund_id=record.id,
-                payment_channel_txn_id=payment.channel_txn_id,
-                payment_amount_fen=payment.amount_fen,
-                amount_fen=amount_fen,
-                reason=reason,
-                extra=dict(extra or {}),
-            )
+    await session.flush()
+    return record
+
+
+async def refund_by_channel(
+    session: AsyncSession, record: Refund, payment: Payment, extra: dict[str, Any] | None = None
+) -> ChannelRefund:
+    """A refund on a channel without a platform (manual): answered at once, in the caller's
+    transaction; a reference already recorded is refused (409)."""
+    chan = channels.get(payment.channel)
+    answer = await chan.refund(
+        RefundRequest(
+            refund_id=record.id,
+            payment_channel_txn_id=payment.channel_txn_id,
+            payment_amount_fen=payment.amount_fen,
+            amount_fen=record.amount_fen,
+            reason=record.reason,
+            extra=dict(extra or {}),
         )
+    )
     if answer.channel_refund_id is not None:
         seen = await session.scalar(
             select(Refund.id).where(
-                Refund.channel == code,
+                Refund.channel == record.channel,
                 Refund.channel_refund_id == answer.channel_refund_id,
                 Refund.id != record.id,
             )
@@ -155,50 +167,23 @@ async def refund(
                 f"Refund reference {answer.channel_refund_id} is already recorded",
                 field="reference",
             )
-    record.status = answer.status if answer.status != "unknown" else "pending"
-    record.channel_refund_id = answer.channel_refund_id
-    record.completed_at = answer.completed_at if answer.status == "succeeded" else None
-    record.failure_reason = answer.failure_reason
-    record.failure_code = answer.failure_code
-    record.updated_at = utcnow()
-    raw = answer.raw or {}
-    if "request" in raw:
-        record.raw_request = raw["request"]
-    if raw:
-        record.raw_response = raw.get("response", raw)
-    await session.flush()
-    return record
+    return answer
 
 
-async def _platform_refund(
-    session: AsyncSession, payment: Payment, record: Refund, amount_fen: int, reason: str
-) -> ChannelRefund:
-    """Give money back through the merchant account and payment it came in by. An unknown
-    outcome (the platform unreachable) leaves the refund pending for the refund query job."""
+def refund_spec(record: Refund, payment: Payment, account: PaymentAccount) -> RefundSpec:
+    """What the platform is asked, the same every time it is sent (first or again)."""
     from selfmart.payments import accounts
 
-    account = await session.get(PaymentAccount, payment.account_id)
-    assert account is not None
-    count = await session.scalar(
-        select(func.count()).select_from(Refund).where(Refund.payment_id == payment.id)
-    )
-    record.account_id = account.id
-    record.out_refund_no = f"{payment.out_trade_no}R{int(count or 1):02d}"
-    await session.flush()
-    spec = RefundSpec(
+    return RefundSpec(
         out_trade_no=payment.out_trade_no or "",
-        out_refund_no=record.out_refund_no,
+        out_refund_no=record.out_refund_no or "",
         total_fen=payment.amount_fen,
-        amount_fen=amount_fen,
-        reason=reason[:80],
+        amount_fen=record.amount_fen,
+        reason=record.reason[:80],
         notify_url=accounts.notify_url_of(account),
         transaction_id=payment.channel_txn_id,
         started_at=record.created_at,
     )
-    try:
-        return await accounts.open_platform(account).refund(spec)
-    except PlatformError as exc:
-        return ChannelRefund(status="unknown", failure_code=exc.code, failure_reason=str(exc))
 
 
 async def for_order(session: AsyncSession, order_id: int) -> list[Payment]:

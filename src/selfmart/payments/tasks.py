@@ -1,9 +1,10 @@
 """The payments domain's background jobs: pending payments with no callback are asked about
 on the platform (and closed or reversed there once past their deadline), and pending refunds
-are asked about until they settle."""
+are asked about (or sent again, if they never reached the platform) until they settle."""
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from sqlalchemy import or_, select
@@ -15,9 +16,7 @@ from selfmart.jobs.registry import Every, task
 from selfmart.kit import aftercommit
 from selfmart.kit.time import utcnow
 from selfmart.models import Payment, PaymentAccount, Refund
-from selfmart.orders import service as orders
-from selfmart.payments import accounts, attempts
-from selfmart.payments.platform import PlatformError
+from selfmart.payments import accounts, attempts, refunds, twophase
 
 QUERY_PAYMENTS = "payments.query_pending"
 QUERY_REFUNDS = "payments.query_refunds"
@@ -62,57 +61,65 @@ async def query_pending() -> int:
     return await query_payments(job_actor(QUERY_PAYMENTS))
 
 
-async def query_refunds(actor: Actor) -> int:
-    """Ask about each pending platform refund; apply those that settled."""
-    async with runtime.sessionmaker()() as session:
-        ids = list(
-            (
-                await session.scalars(
-                    select(Refund.id)
-                    .where(Refund.status == "pending", Refund.account_id.is_not(None))
-                    .order_by(Refund.id)
-                    .limit(BATCH)
-                )
-            ).all()
+async def pending_refunds(session: AsyncSession) -> list[int]:
+    """Pending platform refunds, except one sent moments ago whose answer may be on its way."""
+    at = utcnow()
+    rows = await session.scalars(
+        select(Refund.id)
+        .where(
+            Refund.status == "pending",
+            Refund.account_id.is_not(None),
+            or_(
+                Refund.updated_at.is_not(None),
+                Refund.created_at <= at - QUIET,
+            ),
         )
+        .order_by(Refund.id)
+        .limit(BATCH)
+    )
+    return list(rows.all())
+
+
+async def query_refunds(actor: Actor) -> int:
+    """Settle each pending platform refund (its own transaction each): returns how many settled.
+
+    A refund the platform never answered (the process died between recording and sending it,
+    or the platform could not be reached) is sent again under the same `out_refund_no`: the
+    platforms treat it as the same refund, so it is made once whether or not the first
+    request arrived. One the platform did answer (processing) is asked about."""
+    async with runtime.sessionmaker()() as session:
+        ids = await pending_refunds(session)
     settled = 0
     for refund_id in ids:
         async with runtime.sessionmaker()() as session:
             refund = await session.get(Refund, refund_id)
             assert refund is not None
+            if not refund.raw_response:
+                refund = await refunds.send(session, refund_id, actor=actor)
+                settled += refund.status != "pending"
+                await session.commit()
+                await aftercommit.run_pending(session)
+                continue
             payment = await session.get(Payment, refund.payment_id)
             account = await session.get(PaymentAccount, refund.account_id)
             if payment is None or account is None or not refund.out_refund_no:
                 continue
-            remote = accounts.open_platform(account)
-            out_trade_no, out_refund_no, order_id, started = (
+            ask = functools.partial(
+                accounts.open_platform(account).query_refund,
                 payment.out_trade_no or "",
                 refund.out_refund_no,
-                refund.order_id,
-                refund.created_at,
+                started_at=refund.created_at,
             )
-            await session.commit()  # no lock held while the platform is asked
-            try:
-                answer = await remote.query_refund(out_trade_no, out_refund_no, started_at=started)
-            except PlatformError:
+            outcome = await twophase.call_outside(session, ask)
+            answer = outcome.answer
+            if answer is None or answer.status not in ("succeeded", "failed"):
                 continue
-            if answer.status not in ("succeeded", "failed"):
-                continue
-            order = await attempts.lock_order(session, order_id)
+            order = await twophase.relock_order(session, refund.order_id)
             refund = await session.get(Refund, refund_id, populate_existing=True)
             assert refund is not None
-            if refund.status == "pending":
-                await orders.apply_refund_result(
-                    session,
-                    order,
-                    refund,
-                    succeeded=answer.status == "succeeded",
-                    refund_txn_id=answer.channel_refund_id,
-                    completed_at=answer.completed_at,
-                    failure_reason=answer.failure_reason,
-                    actor=actor,
-                )
-                settled += 1
+            settled += await refunds.apply_answer(session, order, refund, answer, actor=actor) == (
+                "applied"
+            )
             await session.commit()
             await aftercommit.run_pending(session)
     return settled

@@ -226,6 +226,40 @@ async def test_undo_then_refunds(
     assert all(n.transaction_id for n in refunds)
 
 
+async def test_a_refund_sent_again_is_the_same_refund(
+    account: UnionPayAccount, creds: dict[str, Any]
+) -> None:
+    """The refund query job sends again a refund whose answer was lost (payments.twophase):
+    the gateway answers the repeated orderId and txnTime 12 (duplicate) and the account asks
+    what became of the first, so the money goes back once."""
+    paid_no = order_id()
+    paid = await account.pay(card_pay(paid_no, creds["test_auth_codes"]["success"], fen=1000))
+    spec = RefundSpec(
+        out_trade_no=paid_no,
+        out_refund_no=paid_no + "R1",
+        total_fen=1000,
+        amount_fen=400,
+        transaction_id=paid.channel_txn_id,
+        started_at=utcnow().replace(microsecond=0),
+    )
+    first = await account.refund(spec)
+    again = await account.refund(spec)
+    assert first.status == again.status == "succeeded"
+    assert again.channel_refund_id == first.channel_refund_id
+    assert again.raw["response"]["fields"]["respCode"] == u.DUPLICATE
+    # 600 is left; had the repeat refunded again, only 200 would be and this would be refused.
+    rest = await account.refund(
+        RefundSpec(
+            out_trade_no=paid_no,
+            out_refund_no=paid_no + "R2",
+            total_fen=1000,
+            amount_fen=600,
+            transaction_id=paid.channel_txn_id,
+        )
+    )
+    assert rest.status == "succeeded"
+
+
 async def test_queries_of_orders_this_process_did_not_send(
     account: UnionPayAccount, creds: dict[str, Any]
 ) -> None:

@@ -339,7 +339,9 @@ class UnionPayAccount:
         _remember(self.config.merchant_id, order_id, message["txnTime"])
         fields, raw = await self._call(BACK_TRANS, message)
         code = fields.get("respCode", "")
-        if code == u.OK or code in u.PENDING_CODES:
+        # DUPLICATE: this refund (orderId and txnTime) was sent before, by a run that did not
+        # live to hear the answer (payments.twophase); the query says what became of it.
+        if code == u.OK or code in u.PENDING_CODES or code == u.DUPLICATE:
             try:
                 found = await self.query_refund(
                     spec.out_trade_no, order_id, started_at=spec.started_at

@@ -972,7 +972,7 @@ export const testPaymentAccount = <ThrowOnError extends boolean = true>(options:
 /**
  * List Payments
  *
- * Every payment attempt, newest first, in the caller's stores.
+ * Every payment attempt in the caller's stores, newest first unless sorted otherwise.
  */
 export const listPayments = <ThrowOnError extends boolean = true>(options?: Options<ListPaymentsData, ThrowOnError>) => (options?.client ?? client).get<ListPaymentsResponses, ListPaymentsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

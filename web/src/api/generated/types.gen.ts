@@ -13351,6 +13351,12 @@ export type ListPaymentsData = {
          */
         order_no?: string | null;
         /**
+         * Sort
+         *
+         * created_at or amount_fen; '-' first: descending
+         */
+        sort?: '-created_at' | 'created_at' | '-amount_fen' | 'amount_fen';
+        /**
          * Page
          *
          * 1-based page number

@@ -1,0 +1,105 @@
+"""A double payment (WeChat Pay sandbox): the second successful payment of an order becomes an
+amount_mismatch issue offering the extra back, and the abnormal-order queue's one click
+(`refund_difference`) sends that refund to the platform, settles the issue and is audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from selfmart.iam.actor import job_actor
+from selfmart.jobs import runtime
+from selfmart.models import AuditLog, OrderIssue, Refund
+from selfmart.payments import tasks
+from tests.builders import auth_headers, make_user
+from tests.payments.test_callbacks import _account_id, _deliver
+from tests.payments.test_terminal_pay import pay, setup
+from tests.payments.wechatpay.support import Sandbox
+from tests.support import settings_for
+
+
+async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    _, creds, order = await setup(session, wechat)  # the store refunds by hand (the default)
+    codes = wechat.credentials()["test_auth_codes"]
+    r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
+    qr = r.json()
+    r = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
+    assert r.json()["state"] == "paid", r.text
+    code = r.json()
+    await asyncio.to_thread(wechat.control, "POST", f"/payments/{qr['out_trade_no']}/approve")
+    for call in await asyncio.to_thread(wechat.receiver.wait_for, "/notify", 1):
+        r = await _deliver(client, await _account_id(session), call)
+        assert r.status_code in (200, 204), r.text
+    await session.refresh(order)
+    assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 0)
+    assert await session.scalar(select(Refund.id).where(Refund.order_id == order.id)) is None
+
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.get(
+        "/api/v1/orders/issues", params={"kind": "amount_mismatch"}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    [issue] = [i for i in r.json()["items"] if i["order_id"] == order.id]
+    assert issue["difference_fen"] == 700
+    assert "refund_difference" in issue["actions"]
+
+    r = await client.post(
+        f"/api/v1/orders/issues/{issue['id']}/actions",
+        json={"action": "refund_difference", "note": "顾客扫了两次"},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "resolved"
+    assert r.json()["resolution"] == "refund_difference"
+    refund = await session.scalar(select(Refund).where(Refund.order_id == order.id))
+    assert refund is not None
+    assert refund.amount_fen == 700
+    # Through the latest attempt that holds enough (either payment would do).
+    assert refund.payment_id == code["payment_id"]
+    assert refund.out_refund_no == f"{code['out_trade_no']}R01"
+    received = (await asyncio.to_thread(wechat.control, "GET", "/received")).json()
+    sent = [
+        json.loads(q["body"])
+        for q in received["requests"]
+        if q["method"] == "POST" and q["url"] == "/v3/refund/domestic/refunds"
+    ]
+    assert [(x["out_refund_no"], x["amount"]["refund"]) for x in sent] == [
+        (refund.out_refund_no, 700)
+    ]
+    actions = set(
+        (
+            await session.scalars(
+                select(AuditLog.action).where(AuditLog.entity_id == str(order.id))
+            )
+        ).all()
+    )
+    assert {"order.issue.refund_difference", "order.refund"} <= actions
+    still_open = await session.scalar(
+        select(OrderIssue.id).where(OrderIssue.order_id == order.id, OrderIssue.status == "open")
+    )
+    assert still_open is None
+    # A second click finds nothing to do, and nothing more reaches the platform.
+    r = await client.post(
+        f"/api/v1/orders/issues/{issue['id']}/actions",
+        json={"action": "refund_difference"},
+        headers=headers,
+    )
+    assert r.status_code == 409, r.text
+
+    await asyncio.sleep(0.1)  # the sandbox settles the refund; the job hears of it
+    async with runtime.running(settings_for(db_url), sessionmaker):
+        await tasks.query_refunds(job_actor(tasks.QUERY_REFUNDS))
+    await session.refresh(refund)
+    assert refund.status == "succeeded"
+    await session.refresh(order)
+    assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 700)
