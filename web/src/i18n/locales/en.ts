@@ -5,6 +5,7 @@ import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
 import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
+import { reconciliationEn } from './reconciliation.en'
 import type { LocaleMessages } from '../types'
 import catalogEn from './catalog.en'
 
@@ -15,6 +16,7 @@ export default {
   ...analyticsEn,
   ...monitoringEn,
   ...paymentsEn,
+  ...reconciliationEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
     search: 'Search',

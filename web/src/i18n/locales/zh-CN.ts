@@ -6,6 +6,7 @@ import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 import { paymentsZhCN } from './payments.zh-CN'
+import { reconciliationZhCN } from './reconciliation.zh-CN'
 
 export default {
   ...inventoryZhCN,
@@ -14,6 +15,7 @@ export default {
   ...analyticsZhCN,
   ...monitoringZhCN,
   ...paymentsZhCN,
+  ...reconciliationZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
     search: '查询',
