@@ -351,9 +351,13 @@ async def _replace(
         )  # fmt: skip
 
     kept = await _resolutions(session, run)
+    alerted = await _alerted(session, run)
     await session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
     for item in items:
         item["run_id"] = run.id
+        item["alerted_at"] = None
+        if item["state"] != "ok":
+            item["alerted_at"] = alerted.get(_key(item))
         previous = kept.get(_key(item))
         if previous is not None and item["state"] != "ok":
             item.update(previous)
@@ -452,6 +456,22 @@ async def _resolutions(
         doc = {c: getattr(row, c) for c in ("difference", "kind", "payment_id", "refund_id",
                                             "transaction_id", "out_refund_no")}  # fmt: skip
         out[_key(doc)] = {c: getattr(row, c) for c in _RESOLUTION}
+    return out
+
+
+async def _alerted(session: AsyncSession, run: ReconciliationRun) -> dict[tuple[Any, ...], Any]:
+    """When each difference of the run being replaced was alerted, by what it is about, so
+    that a rerun does not alert the same difference again."""
+    rows = await session.scalars(
+        select(ReconciliationItem).where(
+            ReconciliationItem.run_id == run.id, ReconciliationItem.alerted_at.is_not(None)
+        )
+    )
+    out: dict[tuple[Any, ...], Any] = {}
+    for row in rows:
+        doc = {c: getattr(row, c) for c in ("difference", "kind", "payment_id", "refund_id",
+                                            "transaction_id", "out_refund_no")}  # fmt: skip
+        out[_key(doc)] = row.alerted_at
     return out
 
 

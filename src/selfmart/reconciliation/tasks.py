@@ -1,5 +1,6 @@
-"""Reconciliation's background job: every morning, yesterday's bill of every enabled platform
-account is downloaded and reconciled (each account in its own transaction)."""
+"""Reconciliation's background jobs: every morning, yesterday's bill of every enabled platform
+account is downloaded and reconciled (each account in its own transaction); every hour,
+differences left open for more than a day are alerted."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from selfmart.jobs import runtime
 from selfmart.jobs.registry import Cron, task
 from selfmart.kit.time import utcnow
 from selfmart.models import PaymentAccount
-from selfmart.reconciliation import reports, runs
+from selfmart.reconciliation import alerts, reports, runs
 from selfmart.reconciliation.bills import BEIJING
 
 DAILY = "reconciliation.daily"
+ALERTS = "reconciliation.alert_unresolved"
 
 
 def yesterday() -> date:
@@ -45,3 +47,10 @@ async def daily() -> int:
     """10:30 every day (the platforms publish the day before's bills by 10:00 Beijing time)."""
     async with runtime.sessionmaker()() as session:
         return len(await reconcile_accounts(session, yesterday(), actor=job_actor(DAILY)))
+
+
+@task(ALERTS, schedule=[Cron("0 * * * *", timezone="Asia/Shanghai")])
+async def alert_unresolved() -> int:
+    """Every hour: differences open more than a day are told about (each once)."""
+    async with runtime.transaction() as session:
+        return await alerts.alert_unresolved(session)
