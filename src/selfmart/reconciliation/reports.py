@@ -85,17 +85,18 @@ async def totals(
 ) -> list[dict[str, Any]]:
     """Per bill day and channel: the bills' gross, refunds, fees and net, the platforms'
     trailer totals beside them (None where a bill gives none), and ours."""
-    out: dict[tuple[date, str], dict[str, Any]] = {}
+    out: dict[tuple[date, str, str], dict[str, Any]] = {}
     for run in await list_runs(
         session, actor=actor, date_from=date_from, date_to=date_to, channel=channel
     ):
         if run.status != "reconciled" and run.status != "no_bill":
             continue
         row = out.setdefault(
-            (run.bill_date, run.channel),
+            (run.bill_date, run.channel, run.kind),
             {
                 "bill_date": run.bill_date,
                 "channel": run.channel,
+                "kind": run.kind,
                 "runs": 0,
                 "differences": 0,
                 "bill_gross_fen": 0,
@@ -129,7 +130,11 @@ async def totals(
         row["our_net_fen"] = (
             row["our_gross_fen"] - row["our_refund_fen"] - (row["expected_fee_fen"] or 0)
         )
-    return sorted(out.values(), key=lambda r: (r["bill_date"], r["channel"]), reverse=True)
+    return sorted(
+        out.values(),
+        key=lambda r: (r["bill_date"], r["channel"], r["kind"] == "trade"),
+        reverse=True,
+    )
 
 
 async def visible_accounts(session: AsyncSession, *, actor: Actor) -> list[PaymentAccount]:
@@ -156,7 +161,7 @@ async def open_counts(session: AsyncSession, run_ids: list[int]) -> dict[int, tu
             )
             .group_by(ReconciliationItem.run_id)
         )
-        for run_id, open_, held in rows.tuples():
+        for run_id, open_, held in rows:
             out[int(run_id)] = (int(open_ or 0), int(held or 0))
     return out
 
@@ -177,7 +182,11 @@ async def calendar(
     """Every visible account × day of [date_from, date_to] with its status; days without a
     run are `not_run`."""
     accounts_ = await visible_accounts(session, actor=actor)
-    found = await list_runs(session, actor=actor, date_from=date_from, date_to=date_to)
+    found = [
+        r
+        for r in await list_runs(session, actor=actor, date_from=date_from, date_to=date_to)
+        if r.kind == "trade"
+    ]
     counts = await open_counts(session, [r.id for r in found])
     by_key = {(r.account_id, r.bill_date): r for r in found}
     cells = []

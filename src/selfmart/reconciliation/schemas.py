@@ -10,7 +10,7 @@ from pydantic import Field
 from selfmart.kit.schema import InSchema, Schema
 from selfmart.payments.schemas import PaymentDetail
 
-BillKindName = Literal["trade"]
+BillKindName = Literal["trade", "fundflow"]
 DifferenceClass = Literal[
     "matched",
     "ours_only",
@@ -131,6 +131,8 @@ class FeeRateRead(Schema):
 class DayTotals(Schema):
     bill_date: date
     channel: str
+    #: trade: the trade bill; fundflow: WeChat Pay's fund-flow bill (money that moved)
+    kind: str
     runs: int
     differences: int
     bill_gross_fen: int

@@ -28,17 +28,20 @@ def yesterday() -> date:
 async def reconcile_accounts(
     session: AsyncSession, day: date, *, actor: Actor, account_id: int | None = None
 ) -> list[tuple[int, str, str | None]]:
-    """Reconcile `day` for every enabled platform account (or the one named), committing
-    each account's run on its own: (account id, run status, refusal) per account."""
+    """Reconcile `day` for every enabled platform account (or the one named), each of its
+    bills (trade; WeChat Pay's fund flow too) committed on its own: (account id, trade run
+    status, refusal) per account."""
     ids = [a.id for a in await reports.accounts_to_reconcile(session, account_id)]
     results = []
     for id_ in ids:
         account = await session.get(PaymentAccount, id_)
         if account is None:
             continue
-        run = await runs.reconcile(session, account, day, actor=actor)
-        results.append((id_, run.status, run.last_error))
-        await session.commit()
+        for kind in runs.KINDS.get(account.channel, ("trade",)):
+            run = await runs.reconcile(session, account, day, kind, actor=actor)
+            if kind == "trade":
+                results.append((id_, run.status, run.last_error))
+            await session.commit()
     return results
 
 
