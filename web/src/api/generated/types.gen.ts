@@ -1281,6 +1281,10 @@ export type DayTotals = {
      */
     expected_fee_fen: number | null;
     /**
+     * Kind
+     */
+    kind: string;
+    /**
      * Our Gross Fen
      */
     our_gross_fen: number;
@@ -6260,7 +6264,7 @@ export type RerunIn = {
     /**
      * Kind
      */
-    kind?: 'trade';
+    kind?: 'trade' | 'fundflow';
 };
 
 /**

@@ -28,7 +28,7 @@ export const reconciliationEn = {
     totalsEmpty: 'This day has not been reconciled yet',
     totalsHint: 'Rerun the day below to download and reconcile the platforms’ bills.',
     source: 'Source',
-    sources: { bill: 'Bill lines', trailer: 'Platform’s own totals', ours: 'Our records' },
+    sources: { bill: 'Bill lines', trailer: 'Platform’s own totals', ours: 'Our records', fundflow: 'Fund-flow bill', fundflowTrailer: 'Fund-flow totals (money in)' },
     gross: 'Gross',
     refunds: 'Refunds',
     fees: 'Fees',

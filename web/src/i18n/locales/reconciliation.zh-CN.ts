@@ -28,7 +28,7 @@ export const reconciliationZhCN = {
     totalsEmpty: '该日尚未对账',
     totalsHint: '在下方重新对账以下载并核对平台账单。',
     source: '来源',
-    sources: { bill: '账单明细', trailer: '平台汇总', ours: '我方记录' },
+    sources: { bill: '账单明细', trailer: '平台汇总', ours: '我方记录', fundflow: '资金账单', fundflowTrailer: '资金账单汇总（收入）' },
     gross: '收款',
     refunds: '退款',
     fees: '手续费',
