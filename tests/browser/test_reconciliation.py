@@ -67,7 +67,9 @@ def test_open_a_day_rerun_and_resolve_a_difference(
 
     mine.locator("[data-test=recon-resolve]").click()
     dialog = page.locator("[data-test=recon-resolve-dialog]")
-    dialog.locator("[data-test=recon-note]").locator("textarea").fill("顾客稍后在手机上确认，已核实")
+    dialog.locator("[data-test=recon-note]").locator("textarea").fill(
+        "顾客稍后在手机上确认，已核实"
+    )
     dialog.locator("[data-test=recon-resolve-submit]").click()
     expect(page.locator(".el-message--success")).to_contain_text("差异已处理")
     expect(mine).to_contain_text("已处理")

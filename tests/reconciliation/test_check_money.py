@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from selfmart.db import make_sessionmaker
@@ -154,11 +154,7 @@ async def test_the_command_exits_non_zero_naming_what_does_not_tie_out(
     finally:
         async with factory() as s:
             await s.execute(
-                ReconciliationRun.__table__.delete().where(
-                    ReconciliationRun.account_id == account_id
-                )
+                delete(ReconciliationRun).where(ReconciliationRun.account_id == account_id)
             )
-            await s.execute(
-                PaymentAccount.__table__.delete().where(PaymentAccount.id == account_id)
-            )
+            await s.execute(delete(PaymentAccount).where(PaymentAccount.id == account_id))
             await s.commit()
