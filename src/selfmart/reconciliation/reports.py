@@ -272,7 +272,7 @@ async def fee_report(
         ReconciliationRun.account_id,
         ReconciliationItem.store_id,
     )
-    rows = list((await session.execute(stmt)).tuples())
+    rows = list((await session.execute(stmt)).all())
     rates = {r.account_id: r.rate_bp for r in await fees.list_rates(
         session, sorted({int(r[2]) for r in rows}))}  # fmt: skip
     out = []
