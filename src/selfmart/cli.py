@@ -121,6 +121,44 @@ def reconcile(day: str, account_id: int | None) -> None:
         sys.exit(1)
 
 
+@main.command("check-money")
+@click.option("--date", "day", default=None, help="one day, YYYY-MM-DD (default: every day)")
+def check_money(day: str | None) -> None:
+    """Verify per store and day that orders' paid less refunded equals payments captured less
+    refunds given, and that every reconciled bill day's differences are resolved with a note;
+    exit 1 naming each that does not tie out."""
+    from datetime import date
+
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.reconciliation.checks import Report
+    from selfmart.reconciliation.checks import check_money as check
+
+    only: date | None = None
+    if day is not None:
+        try:
+            only = date.fromisoformat(day)
+        except ValueError:
+            raise click.BadParameter("not a date YYYY-MM-DD", param_hint="--date") from None
+
+    async def run(session: AsyncSession) -> Report:
+        return await check(session, day=only)
+
+    report = _with_session(run)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        click.echo(
+            f"{len(report.mismatches)} store day(s) and {len(report.unresolved)} bill day(s) "
+            "do not tie out",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(
+        f"money ties out: {report.store_days} store day(s), {report.bill_days} reconciled bill(s)"
+    )
+
+
 @main.command("check-points")
 def check_points() -> None:
     """Verify that every member's points balance equals their ledger and their award lots."""

@@ -151,11 +151,17 @@ async def test_the_daily_job_reconciles_each_account(
         async with runtime.sessionmaker()() as s:
             results = await tasks.reconcile_accounts(s, today(), actor=job_actor(tasks.DAILY))
     assert results == [(shop.account.id, "reconciled", None)]
-    run = await session.scalar(
-        select(ReconciliationRun).where(ReconciliationRun.account_id == shop.account.id)
-    )
-    assert run is not None
+    found = {
+        r.kind: r
+        for r in await session.scalars(
+            select(ReconciliationRun).where(ReconciliationRun.account_id == shop.account.id)
+        )
+    }
+    run = found["trade"]
     assert (run.line_count, run.difference_count, run.actor_name) == (1, 0, tasks.DAILY)
+    # WeChat Pay's fund-flow bill comes with it: the payment's income and its fee
+    flow = found["fundflow"]
+    assert (flow.status, flow.line_count, flow.bill_gross_fen) == ("reconciled", 2, 350)
 
 
 async def test_a_store_admin_sees_only_their_stores_accounts(

@@ -104,6 +104,8 @@ class ReconciliationItem(Base):
     note: Mapped[str | None] = mapped_column(String(500))
     resolved_by: Mapped[str | None] = mapped_column(String(100))
     resolved_at: Mapped[datetime | None]
+    #: when people were told the difference was still open a day on (told once)
+    alerted_at: Mapped[datetime | None]
 
 
 class ReconciliationFeeRate(Base):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -197,3 +198,81 @@ def _unionpay(data: bytes, merchant_id: str, bill_date: date) -> ParsedBill:
                 )
             )
     return ParsedBill(lines=lines, trailer=Trailer(None, None, None, None))
+
+
+@dataclass(frozen=True, slots=True)
+class FundFlow:
+    """A fund-flow bill: the account's money movements of the day, summed by what they were.
+    Expenses (refunds, fees) are positive; a fee given back counts against the fees."""
+
+    count: int
+    income_fen: int
+    refund_fen: int
+    fee_fen: int
+    #: movements that are none of the above (withdrawals, transfers), signed: + in, - out
+    other_fen: int
+    trailer_income_fen: int
+    trailer_expense_fen: int
+
+
+def parse_fundflow(channel: str, data: bytes) -> FundFlow:
+    """WeChat Pay's fund-flow bill (资金账单): its lines must add up to its own totals;
+    raises `BillRefused` naming the line otherwise."""
+    if channel != "wechat":
+        raise BillRefused(f"no fund-flow bill format for channel {channel}")
+    try:
+        bill = wechat.parse_bill(data)
+    except (wechat.ProtocolError, UnicodeDecodeError) as exc:
+        raise BillRefused(f"not a WeChat Pay fund-flow bill: {exc}") from None
+    if bill.header != wechat.FUNDFLOW_BILL_HEADER:
+        raise BillRefused("line 1: the columns are not WeChat Pay's fund-flow bill columns")
+    income = refund = fee = other = 0
+    incomes = expenses = 0
+    for index, record in enumerate(bill.records()):
+        n = index + 2
+        direction = record["收支类型"]
+        if direction not in ("收入", "支出"):
+            raise BillRefused(f"line {n}: 收支类型 is neither 收入 nor 支出: {direction[:20]!r}")
+        amount = _money(record["收支金额（元）"], n, "收支金额（元）")
+        if amount < 0:
+            raise BillRefused(f"line {n}: 收支金额（元） is negative")
+        signed = amount if direction == "收入" else -amount
+        if direction == "收入":
+            incomes += amount
+        else:
+            expenses += amount
+        name = record["业务名称"]
+        if "手续费" in name:
+            fee -= signed
+        elif name == "退款" or record["业务类型"] == "退款":
+            refund -= signed
+        elif name == "交易" and direction == "收入":
+            income += amount
+        else:
+            other += signed
+    s = bill.summary()
+    end = len(bill.rows) + 3
+    try:
+        count = int(Decimal(s["资金流水总笔数"]))
+        trailer_income = _money(s["收入金额"], end, "收入金额")
+        trailer_expense = _money(s["支出金额"], end, "支出金额")
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        raise BillRefused(f"line {end}: unreadable totals: {exc}") from None
+    if count != len(bill.rows):
+        raise BillRefused(
+            f"line {end}: the totals count {count} lines, the file has {len(bill.rows)}"
+        )
+    if (incomes, expenses) != (trailer_income, trailer_expense):
+        raise BillRefused(
+            f"line {end}: the lines add up to {incomes} fen in and {expenses} fen out, "
+            f"the totals say {trailer_income} and {trailer_expense}"
+        )
+    return FundFlow(
+        count=count,
+        income_fen=income,
+        refund_fen=refund,
+        fee_fen=fee,
+        other_fen=other,
+        trailer_income_fen=trailer_income,
+        trailer_expense_fen=trailer_expense,
+    )

@@ -10,13 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
-from selfmart.errors import Conflict, NotFound
+from selfmart.errors import Conflict, NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import Page, PageParams
 from selfmart.kit.time import utcnow
 from selfmart.models import ReconciliationItem, ReconciliationRun
 from selfmart.orders import service as orders
+from selfmart.orders.schemas import ManualPaymentBody
 from selfmart.payments import records
+from selfmart.payments import service as payments
 from selfmart.reconciliation.matching import MATCHED
 from selfmart.reconciliation.reports import scoped_runs
 
@@ -119,16 +121,31 @@ async def detail(session: AsyncSession, item_id: int, *, actor: Actor) -> dict[s
 
 
 async def resolve(
-    session: AsyncSession, item_id: int, resolution: str, note: str, *, actor: Actor
+    session: AsyncSession,
+    item_id: int,
+    resolution: str,
+    note: str,
+    *,
+    actor: Actor,
+    amount_fen: int | None = None,
 ) -> dict[str, Any]:
-    """Record a person's decision on an open (or held) difference. Refunding the customer and
-    recording a manual payment are recorded as decisions; carrying them out is separate."""
+    """Record a person's decision on an open (or held) difference and carry it out:
+    `accept` only records it; `refund_customer` refunds through our payment the money the
+    platform holds beyond ours; `manual_payment` records on our order money collected by hand.
+    All of it is one transaction: a refund the platform refuses leaves the difference open."""
     item, run = await _get(session, item_id, actor, for_update=True)
     if item.state not in ("open", "pending"):
         raise DifferenceNotOpen(
             f"The difference is {item.state}; only an open one can be resolved", field="state"
         )
     before = {"state": item.state}
+    outcome: dict[str, Any] = {}
+    if resolution == "refund_customer":
+        outcome = await _refund_customer(session, item, note, amount_fen, actor)
+    elif resolution == "manual_payment":
+        outcome = await _manual_payment(session, item, note, amount_fen, actor)
+    elif amount_fen is not None:
+        raise ValidationFailed("Accepting a difference moves no money", field="amount_fen")
     item.state = "resolved"
     item.resolution = resolution
     item.note = note
@@ -142,9 +159,87 @@ async def resolve(
         item.id,
         store_id=item.store_id,
         before=before,
-        after={"state": "resolved", "resolution": resolution, "difference": item.difference},
+        after={
+            "state": "resolved",
+            "resolution": resolution,
+            "difference": item.difference,
+            **outcome,
+        },
         note=note,
         label=f"{run.channel} {run.bill_date.isoformat()} {item.out_trade_no or ''}".strip(),
     )
     await session.flush()
     return _row(item, run)
+
+
+def _platform_holds_more(item: ReconciliationItem) -> int:
+    """What the platform's bill holds of the customer's money beyond what we count as paid."""
+    if item.kind != "payment" or item.bill_amount_fen is None:
+        return 0
+    ours = item.our_amount_fen if item.our_status == "succeeded" else 0
+    return item.bill_amount_fen - (ours or 0)
+
+
+async def _refund_customer(
+    session: AsyncSession,
+    item: ReconciliationItem,
+    note: str,
+    amount_fen: int | None,
+    actor: Actor,
+) -> dict[str, Any]:
+    if item.payment_id is None:
+        raise DifferenceNotOpen(
+            "No payment of ours goes with this line: there is nothing to refund through",
+            field="resolution",
+        )
+    amount = amount_fen if amount_fen is not None else _platform_holds_more(item)
+    if amount <= 0:
+        raise ValidationFailed(
+            "The platform holds nothing beyond our records here: give the amount to refund",
+            field="amount_fen",
+        )
+    if item.bill_amount_fen is not None and amount > item.bill_amount_fen:
+        raise ValidationFailed(
+            f"At most {item.bill_amount_fen} fen (the bill line's amount) can be refunded",
+            field="amount_fen",
+        )
+    payment = await records.get_payment(session, item.payment_id, actor=actor)
+    refund = await payments.refund(
+        session,
+        payment=payment,
+        amount_fen=amount,
+        reason=f"reconciliation difference {item.id}",
+        lines=[],
+        actor=actor,
+        note=note,
+    )
+    if refund.status == "failed":
+        raise DifferenceNotOpen(
+            f"The platform refused the refund: {refund.failure_reason or refund.failure_code}",
+            field="resolution",
+        )
+    return {"refund_id": refund.id, "amount_fen": amount, "refund_status": refund.status}
+
+
+async def _manual_payment(
+    session: AsyncSession,
+    item: ReconciliationItem,
+    note: str,
+    amount_fen: int | None,
+    actor: Actor,
+) -> dict[str, Any]:
+    if item.order_id is None:
+        raise DifferenceNotOpen(
+            "No order of ours goes with this line: there is no order to record a payment on",
+            field="resolution",
+        )
+    if amount_fen is not None and amount_fen <= 0:
+        raise ValidationFailed("The amount must be more than zero", field="amount_fen")
+    order = await orders.get_for_actor(session, item.order_id, actor, for_update=True)
+    payment = await orders.record_manual_payment(
+        session,
+        order,
+        ManualPaymentBody(amount_fen=amount_fen, reference=f"REC-{item.id}", note=note),
+        actor=actor,
+    )
+    return {"payment_id": payment.id, "amount_fen": payment.amount_fen}

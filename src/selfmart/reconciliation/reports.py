@@ -3,15 +3,16 @@ totals per day and channel (the bills', the platforms' trailers, ours)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.actor import Actor
-from selfmart.models import PaymentAccount, ReconciliationRun
+from selfmart.models import PaymentAccount, ReconciliationItem, ReconciliationRun
 from selfmart.payments import accounts
+from selfmart.reconciliation import fees
 
 
 def scoped_runs(stmt: Any, actor: Actor) -> Any:
@@ -84,17 +85,18 @@ async def totals(
 ) -> list[dict[str, Any]]:
     """Per bill day and channel: the bills' gross, refunds, fees and net, the platforms'
     trailer totals beside them (None where a bill gives none), and ours."""
-    out: dict[tuple[date, str], dict[str, Any]] = {}
+    out: dict[tuple[date, str, str], dict[str, Any]] = {}
     for run in await list_runs(
         session, actor=actor, date_from=date_from, date_to=date_to, channel=channel
     ):
         if run.status != "reconciled" and run.status != "no_bill":
             continue
         row = out.setdefault(
-            (run.bill_date, run.channel),
+            (run.bill_date, run.channel, run.kind),
             {
                 "bill_date": run.bill_date,
                 "channel": run.channel,
+                "kind": run.kind,
                 "runs": 0,
                 "differences": 0,
                 "bill_gross_fen": 0,
@@ -128,4 +130,169 @@ async def totals(
         row["our_net_fen"] = (
             row["our_gross_fen"] - row["our_refund_fen"] - (row["expected_fee_fen"] or 0)
         )
-    return sorted(out.values(), key=lambda r: (r["bill_date"], r["channel"]), reverse=True)
+    return sorted(
+        out.values(),
+        key=lambda r: (r["bill_date"], r["channel"], r["kind"] == "trade"),
+        reverse=True,
+    )
+
+
+async def visible_accounts(session: AsyncSession, *, actor: Actor) -> list[PaymentAccount]:
+    """The platform accounts whose runs `actor` may see (as `scoped_runs`)."""
+    stmt = select(PaymentAccount).where(PaymentAccount.channel != "manual")
+    if actor.store_ids is not None:
+        stmt = stmt.where(PaymentAccount.store_id.in_(actor.store_ids))
+    return list((await session.scalars(stmt.order_by(PaymentAccount.id))).all())
+
+
+async def open_counts(session: AsyncSession, run_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """Per run: (open differences, differences held for the next day's bill)."""
+    out: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(run_ids), 500):
+        rows = await session.execute(
+            select(
+                ReconciliationItem.run_id,
+                func.sum(case((ReconciliationItem.state == "open", 1), else_=0)),
+                func.sum(case((ReconciliationItem.state == "pending", 1), else_=0)),
+            )
+            .where(
+                ReconciliationItem.run_id.in_(run_ids[i : i + 500]),
+                ReconciliationItem.state.in_(("open", "pending")),
+            )
+            .group_by(ReconciliationItem.run_id)
+        )
+        for run_id, open_, held in rows:
+            out[int(run_id)] = (int(open_ or 0), int(held or 0))
+    return out
+
+
+def day_status(run: ReconciliationRun | None, open_: int) -> str:
+    """A calendar cell: not_run, refused (the bill could not be read), no_bill, open
+    (differences to work) or matched (nothing open)."""
+    if run is None:
+        return "not_run"
+    if run.status in ("refused", "no_bill"):
+        return run.status
+    return "open" if open_ else "matched"
+
+
+async def calendar(
+    session: AsyncSession, *, actor: Actor, date_from: date, date_to: date
+) -> dict[str, Any]:
+    """Every visible account × day of [date_from, date_to] with its status; days without a
+    run are `not_run`."""
+    accounts_ = await visible_accounts(session, actor=actor)
+    found = [
+        r
+        for r in await list_runs(session, actor=actor, date_from=date_from, date_to=date_to)
+        if r.kind == "trade"
+    ]
+    counts = await open_counts(session, [r.id for r in found])
+    by_key = {(r.account_id, r.bill_date): r for r in found}
+    cells = []
+    day = date_from
+    while day <= date_to:
+        for account in accounts_:
+            run = by_key.get((account.id, day))
+            open_, held = counts.get(run.id, (0, 0)) if run is not None else (0, 0)
+            cells.append(
+                {
+                    "account_id": account.id,
+                    "bill_date": day,
+                    "status": day_status(run, open_),
+                    "run_id": None if run is None else run.id,
+                    "open": open_,
+                    "held": held,
+                    "differences": 0 if run is None else run.difference_count,
+                    "last_error": None if run is None else run.last_error,
+                }
+            )
+        day += timedelta(days=1)
+    return {
+        "accounts": [
+            {
+                "id": a.id,
+                "channel": a.channel,
+                "name": a.name,
+                "store_id": a.store_id,
+                "merchant_id": a.merchant_id,
+            }
+            for a in accounts_
+        ],
+        "cells": cells,
+    }
+
+
+_AMOUNT = ReconciliationItem.bill_amount_fen
+
+
+async def fee_report(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    channel: str | None = None,
+    store_id: int | None = None,
+) -> list[dict[str, Any]]:
+    """The bills' fees per day, channel, account and store, beside what the configured rate
+    makes of the same lines (None where no rate is configured)."""
+    stmt = scoped_runs(
+        select(
+            ReconciliationRun.bill_date,
+            ReconciliationRun.channel,
+            ReconciliationRun.account_id,
+            ReconciliationItem.store_id,
+            func.count(),
+            func.sum(case((ReconciliationItem.kind == "payment", _AMOUNT), else_=0)),
+            func.sum(case((ReconciliationItem.kind == "refund", _AMOUNT), else_=0)),
+            func.sum(ReconciliationItem.bill_fee_fen),
+            func.sum(ReconciliationItem.expected_fee_fen),
+            func.count(ReconciliationItem.expected_fee_fen),
+            func.sum(case((ReconciliationItem.difference == "fee_differs", 1), else_=0)),
+        ).join(ReconciliationItem, ReconciliationItem.run_id == ReconciliationRun.id),
+        actor,
+    ).where(ReconciliationItem.line_no.is_not(None))  # fmt: skip
+    if date_from is not None:
+        stmt = stmt.where(ReconciliationRun.bill_date >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(ReconciliationRun.bill_date <= date_to)
+    if channel is not None:
+        stmt = stmt.where(ReconciliationRun.channel == channel)
+    if store_id is not None:
+        stmt = stmt.where(ReconciliationItem.store_id == store_id)
+    stmt = stmt.group_by(
+        ReconciliationRun.bill_date,
+        ReconciliationRun.channel,
+        ReconciliationRun.account_id,
+        ReconciliationItem.store_id,
+    ).order_by(
+        ReconciliationRun.bill_date.desc(),
+        ReconciliationRun.channel,
+        ReconciliationRun.account_id,
+        ReconciliationItem.store_id,
+    )
+    rows = list((await session.execute(stmt)).all())
+    rates = {r.account_id: r.rate_bp for r in await fees.list_rates(
+        session, sorted({int(r[2]) for r in rows}))}  # fmt: skip
+    out = []
+    for day, chan, account_id, store, lines, gross, refunds, fee, expected, rated, off in rows:
+        fee_fen = int(fee or 0)
+        expected_fen = int(expected or 0) if rated else None
+        out.append(
+            {
+                "bill_date": day,
+                "channel": chan,
+                "account_id": int(account_id),
+                "store_id": None if store is None else int(store),
+                "lines": int(lines),
+                "gross_fen": int(gross or 0),
+                "refund_fen": int(refunds or 0),
+                "fee_fen": fee_fen,
+                "rate_bp": rates.get(int(account_id)),
+                "expected_fee_fen": expected_fen,
+                "fee_gap_fen": None if expected_fen is None else fee_fen - expected_fen,
+                "fee_differs": int(off or 0),
+            }
+        )
+    return out

@@ -4,21 +4,24 @@ resolve), rerunning a day, and the fee rate agreed per merchant account."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
 
 from selfmart.deps import SessionDep
-from selfmart.errors import error_responses
+from selfmart.errors import ValidationFailed, error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import CurrentActor, require
 from selfmart.iam.permissions import Perm
 from selfmart.kit.ids import INT64_MAX
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.tabular import XLSX_MEDIA_TYPE
 from selfmart.models import PaymentAccount, ReconciliationFeeRate, ReconciliationRun
 from selfmart.payments.schemas import PlatformChannel
-from selfmart.reconciliation import differences, fees, reports, runs
+from selfmart.reconciliation import differences, export, fees, reports, runs
 from selfmart.reconciliation.schemas import (
+    Calendar,
     DayTotals,
     DifferenceClass,
     DifferenceDetail,
@@ -26,6 +29,7 @@ from selfmart.reconciliation.schemas import (
     DifferenceState,
     FeeRateIn,
     FeeRateRead,
+    FeeReportRow,
     RerunIn,
     ResolveIn,
     RunRead,
@@ -36,6 +40,8 @@ router = APIRouter(prefix="/reconciliation", tags=["reconciliation"])
 
 DifferenceId = Annotated[int, Path(ge=1, le=INT64_MAX)]
 AccountId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+#: the most days a calendar spans (six weeks: a month view with its edges)
+CALENDAR_DAYS = 42
 
 
 async def _difference_in_scope(
@@ -179,8 +185,10 @@ async def resolve_difference(
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.RECONCILIATION_RESOLVE)],
 ) -> dict[str, Any]:
+    """Record the decision and carry it out: accept; refund the customer through our payment;
+    record a manual payment on our order."""
     return await differences.resolve(
-        session, difference_id, body.resolution, body.note, actor=actor
+        session, difference_id, body.resolution, body.note, actor=actor, amount_fen=body.amount_fen
     )
 
 
@@ -211,3 +219,72 @@ async def set_fee_rate(
 ) -> ReconciliationFeeRate:
     """The fee rate agreed with the platform for the account, in basis points (60 = 0.60%)."""
     return await fees.set_rate(session, account, body.rate_bp, actor=actor)
+
+
+@router.get(
+    "/calendar",
+    response_model=Calendar,
+    operation_id="reconciliation_calendar",
+    responses=error_responses(401, 403, 422),
+)
+async def calendar(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.RECONCILIATION_READ)],
+    date_from: date,
+    date_to: date,
+) -> dict[str, Any]:
+    """Each account × day of the span (at most 42 days) with its status: matched, open
+    (differences to work), not_run, no_bill, refused (the bill could not be read)."""
+    if date_to < date_from:
+        raise ValidationFailed("date_to is before date_from", field="date_to")
+    if (date_to - date_from).days >= CALENDAR_DAYS:
+        raise ValidationFailed(f"At most {CALENDAR_DAYS} days at once", field="date_to")
+    return await reports.calendar(session, actor=actor, date_from=date_from, date_to=date_to)
+
+
+@router.get(
+    "/fees",
+    response_model=list[FeeReportRow],
+    operation_id="reconciliation_fee_report",
+    responses=error_responses(401, 403, 422),
+)
+async def fee_report(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.RECONCILIATION_READ)],
+    date_from: date | None = None,
+    date_to: date | None = None,
+    channel: PlatformChannel | None = None,
+    store_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+) -> list[dict[str, Any]]:
+    """The bills' fees per day, channel, account and store beside the configured rate's."""
+    return await reports.fee_report(
+        session,
+        actor=actor,
+        date_from=date_from,
+        date_to=date_to,
+        channel=channel,
+        store_id=store_id,
+    )
+
+
+@router.get(
+    "/export",
+    operation_id="reconciliation_export_day",
+    response_class=Response,
+    responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}, **error_responses(401, 403, 422)},
+)
+async def export_day(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.RECONCILIATION_READ)],
+    bill_date: date,
+    channel: PlatformChannel | None = None,
+    lang: Literal["zh-CN", "en"] = "zh-CN",
+) -> Response:
+    """A day's totals per account and its differences, as xlsx."""
+    data = await export.day_workbook(session, bill_date, actor=actor, channel=channel, lang=lang)
+    name = f"reconciliation-{bill_date.isoformat()}.xlsx"
+    return Response(
+        data,
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
+from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
 from selfmart.models import (
@@ -27,7 +28,15 @@ from selfmart.models import (
 from selfmart.payments import accounts
 from selfmart.payments.platform import PlatformAccount, PlatformError
 from selfmart.reconciliation import fees
-from selfmart.reconciliation.bills import BEIJING, BillLine, BillRefused, ParsedBill, parse
+from selfmart.reconciliation.bills import (
+    BEIJING,
+    BillLine,
+    BillRefused,
+    FundFlow,
+    ParsedBill,
+    parse,
+    parse_fundflow,
+)
 from selfmart.reconciliation.matching import MATCHED, OURS_ONLY, REFUND_DIFFERS, Ours, judge
 
 Opener = Callable[[PaymentAccount], PlatformAccount]
@@ -35,6 +44,8 @@ Opener = Callable[[PaymentAccount], PlatformAccount]
 CHUNK = 500
 #: the run states a later day's bill counts as "in" for a held ours-only difference
 DONE = ("reconciled", "no_bill")
+#: the bills each channel's platform gives per day
+KINDS: dict[str, tuple[str, ...]] = {"wechat": ("trade", "fundflow")}
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -100,18 +111,21 @@ async def reconcile(
 ) -> ReconciliationRun:
     """Reconcile `account`'s `kind` bill of `day`. A download or file that cannot be read is
     recorded on the run (`last_error`) and changes nothing else; returns the run."""
+    if kind not in KINDS.get(account.channel, ("trade",)):
+        raise ValidationFailed(f"{account.channel} has no {kind} bill", field="kind")
     run = await _get_or_create(session, account, day, kind, actor)
     run.attempts += 1
     run.started_at = utcnow()
     run.actor_name = actor.name
     platform = (opener or accounts.open_platform)(account)
+    flow: FundFlow | None = None
+    parsed: ParsedBill | None = None
     try:
         data = await platform.download_bill(day, "trade" if kind == "trade" else "fundflow")
-        parsed = (
-            None
-            if data is None
-            else parse(account.channel, data, merchant_id=account.merchant_id, bill_date=day)
-        )
+        if data is not None and kind == "fundflow":
+            flow = parse_fundflow(account.channel, data)
+        elif data is not None:
+            parsed = parse(account.channel, data, merchant_id=account.merchant_id, bill_date=day)
     except (PlatformError, BillRefused) as exc:
         reason = (
             f"download failed ({exc.code}): {exc}" if isinstance(exc, PlatformError) else str(exc)
@@ -129,14 +143,18 @@ async def reconcile(
         )
         await session.flush()
         return run
-    await _replace(session, run, account, day, parsed)
+    if kind == "fundflow":
+        await _fund_flow(session, run, account, day, flow)
+    else:
+        await _replace(session, run, account, day, parsed)
     run.status = "no_bill" if data is None else "reconciled"
     run.file_sha256 = None if data is None else hashlib.sha256(data).hexdigest()
     run.file_size = None if data is None else len(data)
     run.last_error = None
     run.last_error_at = None
     run.finished_at = utcnow()
-    await _settle_held(session, run, account, day)
+    if kind != "fundflow":
+        await _settle_held(session, run, account, day)
     await audit.record(
         session,
         actor,
@@ -351,9 +369,13 @@ async def _replace(
         )  # fmt: skip
 
     kept = await _resolutions(session, run)
+    alerted = await _alerted(session, run)
     await session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
     for item in items:
         item["run_id"] = run.id
+        item["alerted_at"] = None
+        if item["state"] != "ok":
+            item["alerted_at"] = alerted.get(_key(item))
         previous = kept.get(_key(item))
         if previous is not None and item["state"] != "ok":
             item.update(previous)
@@ -387,6 +409,48 @@ async def _replace(
         if rate is None
         else sum(int(x["expected_fee_fen"] or 0) for x in items if x["line_no"] is not None)
     )
+
+
+async def _fund_flow(
+    session: AsyncSession,
+    run: ReconciliationRun,
+    account: PaymentAccount,
+    day: date,
+    flow: FundFlow | None,
+) -> None:
+    """A fund-flow bill is checked by totals: the money that moved on the account (trade
+    income, refunds, fees) beside what we took and gave back that day. Its trailer gives only
+    money in and out: in is the trailer's gross; out is checked against the lines when read."""
+    start, end = day_bounds(day)
+    our_gross = await session.scalar(
+        select(func.coalesce(func.sum(Payment.amount_fen), 0)).where(
+            Payment.account_id == account.id,
+            Payment.status == "succeeded",
+            Payment.succeeded_at >= start,
+            Payment.succeeded_at < end,
+        )
+    )
+    our_refund = await session.scalar(
+        select(func.coalesce(func.sum(Refund.amount_fen), 0)).where(
+            Refund.account_id == account.id,
+            Refund.status == "succeeded",
+            Refund.completed_at >= start,
+            Refund.completed_at < end,
+        )
+    )
+    await session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
+    run.line_count = 0 if flow is None else flow.count
+    run.difference_count = 0
+    run.bill_gross_fen = 0 if flow is None else flow.income_fen
+    run.bill_refund_fen = 0 if flow is None else flow.refund_fen
+    run.bill_fee_fen = 0 if flow is None else flow.fee_fen
+    run.trailer_count = None if flow is None else flow.count
+    run.trailer_gross_fen = None if flow is None else flow.trailer_income_fen
+    run.trailer_refund_fen = None
+    run.trailer_fee_fen = None
+    run.our_gross_fen = int(our_gross or 0)
+    run.our_refund_fen = int(our_refund or 0)
+    run.expected_fee_fen = None
 
 
 def _ours_only_item(
@@ -452,6 +516,22 @@ async def _resolutions(
         doc = {c: getattr(row, c) for c in ("difference", "kind", "payment_id", "refund_id",
                                             "transaction_id", "out_refund_no")}  # fmt: skip
         out[_key(doc)] = {c: getattr(row, c) for c in _RESOLUTION}
+    return out
+
+
+async def _alerted(session: AsyncSession, run: ReconciliationRun) -> dict[tuple[Any, ...], Any]:
+    """When each difference of the run being replaced was alerted, by what it is about, so
+    that a rerun does not alert the same difference again."""
+    rows = await session.scalars(
+        select(ReconciliationItem).where(
+            ReconciliationItem.run_id == run.id, ReconciliationItem.alerted_at.is_not(None)
+        )
+    )
+    out: dict[tuple[Any, ...], Any] = {}
+    for row in rows:
+        doc = {c: getattr(row, c) for c in ("difference", "kind", "payment_id", "refund_id",
+                                            "transaction_id", "out_refund_no")}  # fmt: skip
+        out[_key(doc)] = row.alerted_at
     return out
 
 

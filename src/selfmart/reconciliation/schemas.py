@@ -10,7 +10,7 @@ from pydantic import Field
 from selfmart.kit.schema import InSchema, Schema
 from selfmart.payments.schemas import PaymentDetail
 
-BillKindName = Literal["trade"]
+BillKindName = Literal["trade", "fundflow"]
 DifferenceClass = Literal[
     "matched",
     "ours_only",
@@ -112,6 +112,9 @@ class DifferenceDetail(DifferenceRead):
 class ResolveIn(InSchema):
     resolution: Resolution
     note: Annotated[str, Field(min_length=1, max_length=500)]
+    #: refund_customer: defaults to what the bill holds beyond our records;
+    #: manual_payment: defaults to what the order still owes
+    amount_fen: Annotated[int | None, Field(gt=0, le=2_147_483_647)] = None
 
 
 class FeeRateIn(InSchema):
@@ -128,6 +131,8 @@ class FeeRateRead(Schema):
 class DayTotals(Schema):
     bill_date: date
     channel: str
+    #: trade: the trade bill; fundflow: WeChat Pay's fund-flow bill (money that moved)
+    kind: str
     runs: int
     differences: int
     bill_gross_fen: int
@@ -141,3 +146,48 @@ class DayTotals(Schema):
     our_refund_fen: int
     expected_fee_fen: int | None
     our_net_fen: int
+
+
+CalendarStatus = Literal["matched", "open", "not_run", "no_bill", "refused"]
+
+
+class CalendarAccount(Schema):
+    id: int
+    channel: str
+    name: str
+    store_id: int | None
+    merchant_id: str
+
+
+class CalendarCell(Schema):
+    account_id: int
+    bill_date: date
+    status: CalendarStatus
+    run_id: int | None
+    #: differences still to work
+    open: int
+    #: ours-only differences waiting for the next day's bill
+    held: int
+    differences: int
+    last_error: str | None
+
+
+class Calendar(Schema):
+    accounts: list[CalendarAccount]
+    cells: list[CalendarCell]
+
+
+class FeeReportRow(Schema):
+    bill_date: date
+    channel: str
+    account_id: int
+    #: None: bill lines that match no payment of ours
+    store_id: int | None
+    lines: int
+    gross_fen: int
+    refund_fen: int
+    fee_fen: int
+    rate_bp: int | None
+    expected_fee_fen: int | None
+    fee_gap_fen: int | None
+    fee_differs: int

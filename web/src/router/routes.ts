@@ -143,6 +143,26 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'payments.menu.accounts', perm: Perm.PAYMENT_ACCOUNT_READ, menu: { group: 'orders', order: 50, icon: 'CreditCard' } },
   },
   // --- end payments ---
+  // --- reconciliation ---
+  {
+    path: 'reconciliation',
+    name: 'reconciliation',
+    component: () => import('@/views/reconciliation/ReconciliationCalendarView.vue'),
+    meta: { titleKey: 'reconciliation.menu.calendar', perm: Perm.RECONCILIATION_READ, menu: { group: 'orders', order: 55, icon: 'Calendar' } },
+  },
+  {
+    path: 'reconciliation/day/:date(\\d{4}-\\d{2}-\\d{2})',
+    name: 'reconciliation-day',
+    component: () => import('@/views/reconciliation/ReconciliationDayView.vue'),
+    meta: { titleKey: 'reconciliation.menu.calendar', perm: Perm.RECONCILIATION_READ },
+  },
+  {
+    path: 'reconciliation/fees',
+    name: 'reconciliation-fees',
+    component: () => import('@/views/reconciliation/ReconciliationFeesView.vue'),
+    meta: { titleKey: 'reconciliation.menu.fees', perm: Perm.RECONCILIATION_READ, menu: { group: 'orders', order: 56, icon: 'Coin' } },
+  },
+  // --- end reconciliation ---
   // --- analytics ---
   {
     path: 'analytics',

@@ -990,6 +990,84 @@ export type BulkStockResult = {
 };
 
 /**
+ * Calendar
+ */
+export type Calendar = {
+    /**
+     * Accounts
+     */
+    accounts: Array<CalendarAccount>;
+    /**
+     * Cells
+     */
+    cells: Array<CalendarCell>;
+};
+
+/**
+ * CalendarAccount
+ */
+export type CalendarAccount = {
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Merchant Id
+     */
+    merchant_id: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+};
+
+/**
+ * CalendarCell
+ */
+export type CalendarCell = {
+    /**
+     * Account Id
+     */
+    account_id: number;
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Differences
+     */
+    differences: number;
+    /**
+     * Held
+     */
+    held: number;
+    /**
+     * Last Error
+     */
+    last_error: string | null;
+    /**
+     * Open
+     */
+    open: number;
+    /**
+     * Run Id
+     */
+    run_id: number | null;
+    /**
+     * Status
+     */
+    status: 'matched' | 'open' | 'not_run' | 'no_bill' | 'refused';
+};
+
+/**
  * CancelBody
  */
 export type CancelBody = {
@@ -1245,6 +1323,10 @@ export type DayTotals = {
      * Expected Fee Fen
      */
     expected_fee_fen: number | null;
+    /**
+     * Kind
+     */
+    kind: string;
     /**
      * Our Gross Fen
      */
@@ -1679,6 +1761,60 @@ export type FeeRateRead = {
      * Updated At
      */
     updated_at: string;
+};
+
+/**
+ * FeeReportRow
+ */
+export type FeeReportRow = {
+    /**
+     * Account Id
+     */
+    account_id: number;
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Expected Fee Fen
+     */
+    expected_fee_fen: number | null;
+    /**
+     * Fee Differs
+     */
+    fee_differs: number;
+    /**
+     * Fee Fen
+     */
+    fee_fen: number;
+    /**
+     * Fee Gap Fen
+     */
+    fee_gap_fen: number | null;
+    /**
+     * Gross Fen
+     */
+    gross_fen: number;
+    /**
+     * Lines
+     */
+    lines: number;
+    /**
+     * Rate Bp
+     */
+    rate_bp: number | null;
+    /**
+     * Refund Fen
+     */
+    refund_fen: number;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
 };
 
 /**
@@ -6274,7 +6410,7 @@ export type RerunIn = {
     /**
      * Kind
      */
-    kind?: 'trade';
+    kind?: 'trade' | 'fundflow';
 };
 
 /**
@@ -8501,6 +8637,10 @@ export type SelfmartPaymentsSchemasPaymentRead = {
  * ResolveIn
  */
 export type SelfmartReconciliationSchemasResolveIn = {
+    /**
+     * Amount Fen
+     */
+    amount_fen?: number | null;
     /**
      * Note
      */
@@ -14802,6 +14942,52 @@ export type SubmitPurchaseOrderResponses = {
 
 export type SubmitPurchaseOrderResponse = SubmitPurchaseOrderResponses[keyof SubmitPurchaseOrderResponses];
 
+export type ReconciliationCalendarData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Date From
+         */
+        date_from: string;
+        /**
+         * Date To
+         */
+        date_to: string;
+    };
+    url: '/api/v1/reconciliation/calendar';
+};
+
+export type ReconciliationCalendarErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReconciliationCalendarError = ReconciliationCalendarErrors[keyof ReconciliationCalendarErrors];
+
+export type ReconciliationCalendarResponses = {
+    /**
+     * Successful Response
+     */
+    200: Calendar;
+};
+
+export type ReconciliationCalendarResponse = ReconciliationCalendarResponses[keyof ReconciliationCalendarResponses];
+
 export type ListReconciliationDifferencesData = {
     body?: never;
     path?: never;
@@ -14972,6 +15158,54 @@ export type ResolveReconciliationDifferenceResponses = {
 
 export type ResolveReconciliationDifferenceResponse = ResolveReconciliationDifferenceResponses[keyof ResolveReconciliationDifferenceResponses];
 
+export type ReconciliationExportDayData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Bill Date
+         */
+        bill_date: string;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+        /**
+         * Lang
+         */
+        lang?: 'zh-CN' | 'en';
+    };
+    url: '/api/v1/reconciliation/export';
+};
+
+export type ReconciliationExportDayErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReconciliationExportDayError = ReconciliationExportDayErrors[keyof ReconciliationExportDayErrors];
+
+export type ReconciliationExportDayResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
 export type ListReconciliationFeeRatesData = {
     body?: never;
     path?: never;
@@ -15056,6 +15290,62 @@ export type SetReconciliationFeeRateResponses = {
 };
 
 export type SetReconciliationFeeRateResponse = SetReconciliationFeeRateResponses[keyof SetReconciliationFeeRateResponses];
+
+export type ReconciliationFeeReportData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Date From
+         */
+        date_from?: string | null;
+        /**
+         * Date To
+         */
+        date_to?: string | null;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+    };
+    url: '/api/v1/reconciliation/fees';
+};
+
+export type ReconciliationFeeReportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReconciliationFeeReportError = ReconciliationFeeReportErrors[keyof ReconciliationFeeReportErrors];
+
+export type ReconciliationFeeReportResponses = {
+    /**
+     * Response Reconciliation Fee Report
+     *
+     * Successful Response
+     */
+    200: Array<FeeReportRow>;
+};
+
+export type ReconciliationFeeReportResponse = ReconciliationFeeReportResponses[keyof ReconciliationFeeReportResponses];
 
 export type ListReconciliationRunsData = {
     body?: never;

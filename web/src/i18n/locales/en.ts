@@ -5,6 +5,7 @@ import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
 import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
+import { reconciliationEn } from './reconciliation.en'
 import type { LocaleMessages } from '../types'
 import catalogEn from './catalog.en'
 
@@ -15,6 +16,7 @@ export default {
   ...analyticsEn,
   ...monitoringEn,
   ...paymentsEn,
+  ...reconciliationEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
     search: 'Search',
@@ -682,6 +684,15 @@ export default {
         lineSoldOut: '{product}: sold out (stock {quantity})',
         lineExpiry: '{product}: expires {date}, {quantity} left',
         lineExpiryLot: '{product}: lot {lot} expires {date}, {quantity} left',
+      },
+      reconciliation: {
+        unresolvedTitle: 'Reconciliation: {count} differences open for more than a day ({account})',
+        ours_only: '{date} {number} ¥{amount}: ours only, not in the platform’s bill',
+        platform_only: '{date} {number} ¥{amount}: in the platform’s bill only',
+        amount_differs: '{date} {number} ¥{amount}: amount differs',
+        status_differs: '{date} {number} ¥{amount}: status differs',
+        refund_differs: '{date} {number} ¥{amount}: refund differs',
+        fee_differs: '{date} {number} ¥{amount}: fee differs from the agreed rate',
       },
       more: '… and {n} more',
     },

@@ -6,6 +6,7 @@ import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 import { paymentsZhCN } from './payments.zh-CN'
+import { reconciliationZhCN } from './reconciliation.zh-CN'
 
 export default {
   ...inventoryZhCN,
@@ -14,6 +15,7 @@ export default {
   ...analyticsZhCN,
   ...monitoringZhCN,
   ...paymentsZhCN,
+  ...reconciliationZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
     search: '查询',
@@ -675,6 +677,15 @@ export default {
         lineSoldOut: '{product}：已售罄（库存 {quantity}）',
         lineExpiry: '{product}：{date} 到期，剩余 {quantity}',
         lineExpiryLot: '{product}：批次 {lot} {date} 到期，剩余 {quantity}',
+      },
+      reconciliation: {
+        unresolvedTitle: '【对账】{account}：{count} 条差异超过一天未处理',
+        ours_only: '{date} {number} ¥{amount}：我方有，平台账单无',
+        platform_only: '{date} {number} ¥{amount}：平台账单有，我方无',
+        amount_differs: '{date} {number} ¥{amount}：金额不符',
+        status_differs: '{date} {number} ¥{amount}：状态不符',
+        refund_differs: '{date} {number} ¥{amount}：退款不符',
+        fee_differs: '{date} {number} ¥{amount}：手续费与约定费率不符',
       },
       more: '……另有 {n} 项',
     },
