@@ -28,6 +28,9 @@ _GRANTS = {"super_admin": ("member:marketing",), "admin": ("member:marketing",)}
 def upgrade() -> None:
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.add_column(sa.Column("merged_into_id", _BIG, nullable=True))
+    # A member's purchase history reads their orders.
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.create_index("ix_orders_member_created", ["member_id", "created_at"])
     op.create_table(
         "member_segments",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -160,5 +163,7 @@ def downgrade() -> None:
     op.drop_table("coupon_issues")
     op.drop_table("coupon_templates")
     op.drop_table("member_segments")
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_member_created")
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.drop_column("merged_into_id")
