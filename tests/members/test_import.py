@@ -97,7 +97,11 @@ async def test_dry_run_reports_every_bad_row_and_writes_nothing(
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["created"], r.json()["skipped"]) == ("partial", 1, 5)
     m = (await session.scalars(select(Member).where(Member.mobile == good))).one()
-    assert (m.name, m.gender, m.birthday and m.birthday.isoformat()) == ("张三", "male", "1990-05-17")
+    assert (m.name, m.gender, m.birthday and m.birthday.isoformat()) == (
+        "张三",
+        "male",
+        "1990-05-17",
+    )
     assert (m.home_store_id, m.tags, m.marketing_consent, m.channel) == (
         store.id, ["vip", "夜间"], True, "import",
     )  # fmt: skip
