@@ -93,7 +93,7 @@ async def test_dry_run_reports_every_bad_row_and_writes_nothing(
     assert await session.scalar(checks) == 1
 
     # Good rows only, for real: the one good row is created, with every field, and audited.
-    r = await _post(client, h, _csv(rows), dry_run=False, mode="partial")
+    r = await _post(client, h, _csv(rows), dry_run=False, mode="good_rows_only")
     assert r.status_code == 200, r.text
     assert (r.json()["status"], r.json()["created"], r.json()["skipped"]) == ("partial", 1, 5)
     m = (await session.scalars(select(Member).where(Member.mobile == good))).one()
@@ -142,7 +142,7 @@ async def test_all_or_nothing_writes_nothing_when_one_row_is_bad_and_all_when_no
     assert (r.json()["status"], r.json()["created"]) == ("imported", 2)
     assert await _count(session) == n + 2
     # The same file again: every row is now a duplicate of an existing member.
-    r = await _post(client, h, _csv(good), dry_run=False, mode="partial")
+    r = await _post(client, h, _csv(good), dry_run=False, mode="good_rows_only")
     assert r.json()["created"] == 0
     assert {e["reason"] for e in r.json()["errors"]} == {"duplicate_existing"}
 

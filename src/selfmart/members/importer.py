@@ -26,7 +26,7 @@ from selfmart.members import profiles
 from selfmart.members.schemas import MOBILE_RE, MemberImportReport, normalise_mobile, today_local
 from selfmart.models import AuditLog, Member, Store
 
-ImportMode = Literal["all_or_nothing", "partial"]
+ImportMode = Literal["all_or_nothing", "good_rows_only"]
 CHUNK = 500
 
 COLUMNS = Columns(

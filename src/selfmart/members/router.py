@@ -546,7 +546,7 @@ async def import_members(
     file: Annotated[UploadFile, File(description="xlsx or csv (UTF-8 or GBK)")],
     dry_run: Annotated[bool, Form(description="check every row and write nothing")] = True,
     mode: Annotated[
-        Literal["all_or_nothing", "partial"],
+        Literal["all_or_nothing", "good_rows_only"],
         Form(description="all_or_nothing: any bad row and nothing is written"),
     ] = "all_or_nothing",
     encoding: Annotated[Encoding, Form(description="csv only")] = "auto",

@@ -290,7 +290,7 @@ class MemberImportReport(Schema):
     #: checked (dry run, every row good), imported (every row), partial (good rows only),
     #: rejected (nothing written)
     status: Literal["checked", "imported", "partial", "rejected"]
-    mode: Literal["all_or_nothing", "partial"]
+    mode: Literal["all_or_nothing", "good_rows_only"]
     dry_run: bool
     total_rows: int
     valid_rows: int

@@ -709,7 +709,7 @@ export type BodyImportMembers = {
      *
      * all_or_nothing: any bad row and nothing is written
      */
-    mode?: 'all_or_nothing' | 'partial';
+    mode?: 'all_or_nothing' | 'good_rows_only';
 };
 
 /**
@@ -2895,7 +2895,7 @@ export type MemberImportReport = {
     /**
      * Mode
      */
-    mode: 'all_or_nothing' | 'partial';
+    mode: 'all_or_nothing' | 'good_rows_only';
     /**
      * Skipped
      */
