@@ -199,3 +199,21 @@ async def test_issuing_to_a_tier_runs_as_a_job_with_progress(
     r = await client.get("/api/v1/members/coupon-issues", headers=h)
     assert r.json()[0]["status"] == "done"
     assert r.json()[0]["issued"] == 3
+
+
+async def test_an_issue_run_delivered_twice_issues_each_coupon_once(session: AsyncSession) -> None:
+    from selfmart.models import CouponIssue
+
+    tier = await make_tier(session, 11)
+    members = [await make_member(session, tier=tier) for _ in range(3)]
+    template = await _template(session)
+    run = CouponIssue(template_id=template.id, target="tier", target_id=tier.id,
+                      created_at=utcnow())  # fmt: skip
+    session.add(run)
+    await session.flush()
+    ids = await coupons.target_ids(session, run, after_id=0, limit=500)
+    assert ids == [m.id for m in members]
+    assert await coupons.issue_chunk(session, run, ids) == 3
+    assert await coupons.issue_chunk(session, run, ids) == 0
+    await session.refresh(run)
+    assert run.issued == 3
