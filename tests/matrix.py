@@ -309,6 +309,39 @@ async def _member_tier(session: AsyncSession, store: Store) -> int:
     return (await make_tier(session, 400 + uuid.uuid4().int % 90)).id
 
 
+async def _member_segment(session: AsyncSession, store: Store) -> int:
+    from selfmart.models import MemberSegment
+
+    now = utcnow()
+    seg = MemberSegment(name=f"matrix {uuid.uuid4().hex[:8]}", rules={}, created_at=now,
+                        updated_at=now)  # fmt: skip
+    session.add(seg)
+    await session.flush()
+    return seg.id
+
+
+async def _coupon_template(session: AsyncSession, store: Store) -> int:
+    from selfmart.models import CouponTemplate
+
+    now = utcnow()
+    template = CouponTemplate(name="matrix", kind="amount", amount_off_fen=100, valid_days=1,
+                              created_at=now, updated_at=now)  # fmt: skip
+    session.add(template)
+    await session.flush()
+    return template.id
+
+
+async def _member_coupon(session: AsyncSession, store: Store) -> int:
+    from selfmart.members import coupons
+    from selfmart.models import CouponTemplate
+
+    from .members.helpers import ADMIN, make_member
+
+    template = await session.get(CouponTemplate, await _coupon_template(session, store))
+    assert template is not None
+    return (await coupons.give(session, await make_member(session), template, actor=ADMIN)).id
+
+
 async def _reconciliation_difference(session: AsyncSession, store: Store) -> int:
     from datetime import date
 
@@ -363,6 +396,9 @@ ID_PARAMS: dict[str, IdParam] = {
     "difference_id": IdParam(_reconciliation_difference),
     "member_id": IdParam(_member, store_bound=False),
     "tier_id": IdParam(_member_tier, store_bound=False),
+    "segment_id": IdParam(_member_segment, store_bound=False),
+    "template_id": IdParam(_coupon_template, store_bound=False),
+    "coupon_id": IdParam(_member_coupon, store_bound=False),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

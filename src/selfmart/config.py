@@ -156,6 +156,7 @@ class Settings(BaseSettings):
         envelope = 1024 * 1024
         return {
             "/api/v1/products/import": self.import_max_bytes + envelope,
+            "/api/v1/members/import": self.import_max_bytes + envelope,
             "/api/v1/products/*/images": self.image_max_bytes + envelope,
             **self.max_body_bytes_by_path,
         }

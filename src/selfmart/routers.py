@@ -12,6 +12,7 @@ from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.maintenance.router import router as maintenance_router
+from selfmart.members.router import offers_router as member_offers_router
 from selfmart.members.router import router as members_router
 from selfmart.monitoring.router import console_router as monitoring_router
 from selfmart.notify.router import router as notify_router
@@ -47,6 +48,7 @@ API_ROUTERS: list[APIRouter] = [
     jobs_router,
     monitoring_router,
     backup_router,
+    member_offers_router,  # before members_router: /members/segments is not a member id
     members_router,
     analytics_router,
     reconciliation_router,

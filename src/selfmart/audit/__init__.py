@@ -20,6 +20,8 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     # A bulk-edit preview computes the changes and writes nothing (POST only because the
     # selection is a body); the apply that follows writes one entry per product changed.
     ("POST", "/api/v1/products/bulk/preview"),
+    # Which members a segment's rules would pick now: computed, nothing written.
+    ("POST", "/api/v1/members/segments/preview"),
     # Payment platforms' callbacks have their own record, every one verified or not:
     # payment_callbacks (with what was made of it and why). What one changes in an order is
     # audited there (order.pay, order.refund...); a copy that changes nothing writes no entry.

@@ -28,9 +28,10 @@ from selfmart.catalog import listing as listings
 from selfmart.catalog.barcodes import BarcodeError, parse_barcode
 from selfmart.catalog.exceptions import invalid, unsupported
 from selfmart.catalog.pinyin import search_keys
-from selfmart.catalog.schemas import ImportMode, ImportReport, ImportRowError
+from selfmart.catalog.schemas import ImportMode, ImportReport
 from selfmart.iam.actor import Actor
 from selfmart.kit import tabular
+from selfmart.kit.rowimport import ImportRowError
 from selfmart.kit.schema import control_character
 from selfmart.kit.tabular import Cell, Encoding, Table, TabularError
 from selfmart.kit.time import utcnow

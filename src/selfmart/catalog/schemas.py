@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from selfmart.kit.ids import Id
+from selfmart.kit.rowimport import ImportRowError
 from selfmart.kit.schema import InSchema, Schema
 
 #: Fen in a request body: a JSON integer only (3.5 or "350" is a 422 naming the field).
@@ -324,15 +325,6 @@ class BulkResult(Schema):
 # --- import -------------------------------------------------------------------------------
 
 ImportMode = Literal["all_or_nothing", "good_rows_only"]
-
-
-class ImportRowError(Schema):
-    #: 1-based row number as the spreadsheet shows it (the header is row 1).
-    row: int
-    column: str | None
-    reason: str
-    message: str
-    value: str | None = None
 
 
 class ImportStarted(Schema):

@@ -73,6 +73,8 @@ class Perm(StrEnum):
     #: tiers and the programme's rules (points per yuan, expiry, window, downgrades)
     MEMBER_TIER = "member:tier"
     MEMBER_EXPORT = "member:export"
+    #: segments, coupon templates and issuing coupons
+    MEMBER_MARKETING = "member:marketing"
 
 
 #: Permission groups, for the console's role editor.
@@ -123,6 +125,7 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.MEMBER_POINTS,
         Perm.MEMBER_TIER,
         Perm.MEMBER_EXPORT,
+        Perm.MEMBER_MARKETING,
     ],
     "analytics": [Perm.ANALYTICS_READ],
     "reconciliation": [
@@ -167,6 +170,7 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.MEMBER_POINTS,
             Perm.MEMBER_TIER,
             Perm.MEMBER_EXPORT,
+            Perm.MEMBER_MARKETING,
             Perm.RECONCILIATION_READ,
             Perm.RECONCILIATION_RUN,
             Perm.RECONCILIATION_RESOLVE,

@@ -35,3 +35,35 @@ class MemberInactive(Conflict):
 
 class InsufficientPoints(Conflict):
     code, message = "insufficient_points", "The member does not hold that many points"
+
+
+class CouponNotFound(NotFound):
+    code, message = "coupon_not_found", "No such coupon for this member"
+
+
+class CouponTemplateNotFound(NotFound):
+    code, message = "coupon_template_not_found", "No such coupon template"
+
+
+class CouponUsed(Conflict):
+    code, message = "coupon_used", "This coupon was already redeemed"
+
+
+class CouponVoid(Conflict):
+    code, message = "coupon_void", "This coupon was voided"
+
+
+class CouponExpired(Conflict):
+    code, message = "coupon_expired", "This coupon has expired"
+
+
+class CouponNotYetValid(Conflict):
+    code, message = "coupon_not_yet_valid", "This coupon is not valid yet"
+
+
+class CouponMinSpend(Conflict):
+    code, message = "coupon_min_spend", "The order does not reach the coupon's minimum spend"
+
+
+class CouponTemplateInactive(Conflict):
+    code, message = "coupon_template_inactive", "This coupon template is switched off"

@@ -324,3 +324,33 @@ async def members_with_due_lots(
         .limit(limit)
     )
     return [int(r) for r in rows.all()]
+
+
+async def transfer(
+    session: AsyncSession,
+    from_member_id: int,
+    to_member_id: int,
+    points: int,
+    *,
+    actor: Actor,
+    reason: str,
+    now: datetime | None = None,
+) -> tuple[MemberPointsEntry, MemberPointsEntry]:
+    """A merge's move of a whole balance: a `merge_out` entry on one member, a `merge_in` on
+    the other. The caller holds both locks and has moved the lots already."""
+    assert points > 0
+    now = now or utcnow()
+    after_out = await _debit(session, from_member_id, points, now)
+    assert after_out is not None, "points lots out of step with the balance"
+    after_in = await _credit(session, to_member_id, points, now)
+    out = _entry(
+        from_member_id, "merge_out", -points, after_out, actor=actor, now=now, reason=reason,
+        data={"to_member_id": to_member_id},
+    )  # fmt: skip
+    into = _entry(
+        to_member_id, "merge_in", points, after_in, actor=actor, now=now, reason=reason,
+        data={"from_member_id": from_member_id},
+    )  # fmt: skip
+    session.add_all([out, into])
+    await session.flush()
+    return out, into

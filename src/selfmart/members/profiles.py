@@ -4,6 +4,7 @@ mask personal data; the audited reveal of a member's whole name and mobile."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -26,8 +27,9 @@ from selfmart.members.schemas import (
     MemberRead,
     MemberStatusChange,
     MemberUpdate,
+    SegmentRules,
 )
-from selfmart.models import Member, MemberTier, Order, Store
+from selfmart.models import Member, MemberOrder, MemberTier, Order, Store
 
 #: The most rows one export writes.
 EXPORT_LIMIT = 50_000
@@ -58,6 +60,14 @@ class MemberFilters:
     min_points: int | None = None
     registered_from: datetime | None = None
     registered_to: datetime | None = None
+    #: net spend over the last 365 days
+    min_spend_fen: int | None = None
+    max_spend_fen: int | None = None
+    #: last paid order on or after / before
+    last_visit_from: datetime | None = None
+    last_visit_to: datetime | None = None
+    #: the members a saved segment picks
+    segment_id: int | None = None
 
 
 def read(member: Member, tier_name: str | None) -> MemberRead:
@@ -83,6 +93,7 @@ def read(member: Member, tier_name: str | None) -> MemberRead:
         registered_at=member.registered_at,
         updated_at=member.updated_at,
         erased_at=member.erased_at,
+        merged_into_id=member.merged_into_id,
     )
 
 
@@ -99,21 +110,31 @@ async def get(session: AsyncSession, member_id: int) -> Member:
     return member
 
 
-def _snapshot(member: Member) -> dict[str, Any]:
+def snapshot_values(v: Mapping[str, Any]) -> dict[str, Any]:
     """What the audit log keeps of a profile: personal fields masked, so an erase leaves no
     copy of them behind in the log."""
     return {
-        "member_no": member.member_no,
-        "name": mask_name(member.name),
-        "mobile": mask_mobile(member.mobile),
-        "gender": member.gender,
-        "birthday": "set" if member.birthday else None,
-        "card_no": member.card_no,
-        "home_store_id": member.home_store_id,
-        "tags": list(member.tags or []),
-        "status": member.status,
-        "marketing_consent": member.marketing_consent,
+        "member_no": v["member_no"],
+        "name": mask_name(v.get("name")),
+        "mobile": mask_mobile(v.get("mobile")),
+        "gender": v.get("gender", "unknown"),
+        "birthday": "set" if v.get("birthday") else None,
+        "card_no": v.get("card_no"),
+        "home_store_id": v.get("home_store_id"),
+        "tags": list(v.get("tags") or []),
+        "status": v.get("status", "active"),
+        "marketing_consent": bool(v.get("marketing_consent")),
     }
+
+
+def _snapshot(member: Member) -> dict[str, Any]:
+    return snapshot_values({k: getattr(member, k) for k in _SNAPSHOT_FIELDS})
+
+
+_SNAPSHOT_FIELDS = (
+    "member_no", "name", "mobile", "gender", "birthday", "card_no", "home_store_id", "tags",
+    "status", "marketing_consent",
+)  # fmt: skip
 
 
 async def _check_store(session: AsyncSession, store_id: int | None) -> None:
@@ -148,10 +169,19 @@ async def _flush(session: AsyncSession) -> None:
 
 
 async def _new_member_no(session: AsyncSession) -> str:
-    while True:
-        no = f"M{secrets.randbelow(10**10):010d}"
-        if await session.scalar(select(Member.id).where(Member.member_no == no)) is None:
-            return no
+    return (await new_member_nos(session, 1))[0]
+
+
+async def new_member_nos(session: AsyncSession, n: int) -> list[str]:
+    """`n` member numbers no member has yet (checked in one query per attempt)."""
+    out: list[str] = []
+    while len(out) < n:
+        wanted = {f"M{secrets.randbelow(10**10):010d}" for _ in range(n - len(out))} - set(out)
+        taken = set(
+            await session.scalars(select(Member.member_no).where(Member.member_no.in_(wanted)))
+        )
+        out += sorted(wanted - taken)
+    return out
 
 
 async def create(session: AsyncSession, body: MemberCreate, *, actor: Actor) -> Member:
@@ -282,8 +312,31 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _filtered(f: MemberFilters) -> Select[Member, str]:
+async def _filtered(session: AsyncSession, f: MemberFilters) -> Select[Member, str]:
+    from selfmart.members import segments
+
     stmt = select(Member, MemberTier.name).outerjoin(MemberTier, MemberTier.id == Member.tier_id)
+    dialect = segments.dialect_of(session)
+    now = utcnow()
+    if f.tag is not None:
+        stmt = stmt.where(segments.has_any_tag(dialect, [f.tag]))
+    if f.min_spend_fen is not None or f.max_spend_fen is not None:
+        rules = SegmentRules(min_spend_fen=f.min_spend_fen, max_spend_fen=f.max_spend_fen)
+        stmt = stmt.where(*segments.conditions(rules, dialect=dialect, now=now))
+    if f.last_visit_from is not None or f.last_visit_to is not None:
+        last = (
+            select(MemberOrder.member_id)
+            .where(MemberOrder.net_fen > 0)
+            .group_by(MemberOrder.member_id)
+        )
+        if f.last_visit_from is not None:
+            last = last.having(func.max(MemberOrder.paid_at) >= f.last_visit_from)
+        if f.last_visit_to is not None:
+            last = last.having(func.max(MemberOrder.paid_at) < f.last_visit_to)
+        stmt = stmt.where(Member.id.in_(last))
+    if f.segment_id is not None:
+        rules = segments.rules_of(await segments.get(session, f.segment_id))
+        stmt = stmt.where(Member.id.in_(segments.member_ids(rules, dialect=dialect, now=now)))
     if f.q:
         q = f.q.strip()
         conds = [Member.member_no == q, Member.card_no == q]
@@ -311,26 +364,14 @@ def _filtered(f: MemberFilters) -> Select[Member, str]:
     return stmt
 
 
-def _tagged(members: list[tuple[Member, str | None]], tag: str | None) -> list[Any]:
-    return [(m, t) for m, t in members if tag is None or tag in (m.tags or [])]
-
-
 async def list_members(
     session: AsyncSession, f: MemberFilters, params: PageParams
 ) -> tuple[list[MemberRead], int]:
-    stmt = _filtered(f).order_by(Member.id.desc())
-    if f.tag is not None:
-        # Tags live in a JSON list; matched in Python over the filtered rows (the other
-        # filters narrow them first). A tag index comes with segments.
-        rows = _tagged([(r[0], r[1]) for r in (await session.execute(stmt)).all()], f.tag)
-        total = len(rows)
-        rows = rows[params.offset : params.offset + params.size]
-    else:
-        total = int(
-            await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-            or 0
-        )
-        rows = list((await session.execute(stmt.limit(params.size).offset(params.offset))).all())
+    stmt = (await _filtered(session, f)).order_by(Member.id.desc())
+    total = int(
+        await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    )
+    rows = list((await session.execute(stmt.limit(params.size).offset(params.offset))).all())
     return [read(m, t) for m, t in rows], total
 
 
@@ -350,8 +391,8 @@ async def export(
     from zoneinfo import ZoneInfo
 
     pii = actor.can(Perm.MEMBER_PII)
-    stmt = _filtered(f).order_by(Member.id).limit(EXPORT_LIMIT)
-    rows = _tagged([(r[0], r[1]) for r in (await session.execute(stmt)).all()], f.tag)
+    stmt = (await _filtered(session, f)).order_by(Member.id).limit(EXPORT_LIMIT)
+    rows = [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
     tz = ZoneInfo(zone)
 
     def cells(m: Member, tier: str | None) -> list[Any]:

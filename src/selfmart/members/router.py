@@ -4,45 +4,67 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 
 from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.kit import rowimport
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.tabular import Encoding
 from selfmart.kit.time import utcnow
-from selfmart.members import points, profiles, tiers
+from selfmart.members import coupons, history, importer, points, profiles, segments, tiers
+from selfmart.members import merge as merging
 from selfmart.members import service as members
 from selfmart.members.profiles import MemberFilters
 from selfmart.members.schemas import (
+    CouponGive,
+    CouponIssueBody,
+    CouponIssueRead,
+    CouponRead,
+    CouponTemplateBody,
+    CouponTemplateRead,
+    CouponVoidBody,
     EraseBody,
     MemberCreate,
+    MemberImportReport,
+    MemberOrderRead,
     MemberPii,
     MemberRead,
     MemberStatus,
     MemberStatusChange,
     MemberUpdate,
+    MergeBody,
+    MergeResult,
     PointsAdjust,
     PointsEntryRead,
     PointsLotRead,
     PointsRedeem,
     ProgramRead,
     ProgramUpdate,
+    PurchaseHistory,
+    RfmCell,
+    SegmentBody,
+    SegmentPreview,
+    SegmentRead,
+    SegmentRules,
     TierChangeRead,
     TierCreate,
     TierRead,
     TierStanding,
     TierUpdate,
 )
-from selfmart.models import MemberPointsLot
+from selfmart.models import CouponIssue, MemberPointsLot
 
 router = APIRouter(prefix="/members", tags=["members"])
 
 MemberId = Annotated[int, Path(ge=1, le=2**53)]
 TierId = Annotated[int, Path(ge=1, le=2_147_483_647)]
+SegmentId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
@@ -61,6 +83,13 @@ def member_filters(
     min_points: Annotated[int | None, Query(ge=0, le=10**9)] = None,
     registered_from: datetime | None = None,
     registered_to: datetime | None = None,
+    min_spend_fen: Annotated[
+        int | None, Query(ge=0, le=10**12, description="net spend over the last 365 days")
+    ] = None,
+    max_spend_fen: Annotated[int | None, Query(ge=0, le=10**12)] = None,
+    last_visit_from: datetime | None = None,
+    last_visit_to: datetime | None = None,
+    segment_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
 ) -> MemberFilters:
     return MemberFilters(
         q=q,
@@ -72,6 +101,11 @@ def member_filters(
         min_points=min_points,
         registered_from=registered_from,
         registered_to=registered_to,
+        min_spend_fen=min_spend_fen,
+        max_spend_fen=max_spend_fen,
+        last_visit_from=last_visit_from,
+        last_visit_to=last_visit_to,
+        segment_id=segment_id,
     )
 
 
@@ -378,3 +412,297 @@ async def tier_standing(
         window_days=rules.tier_window_days,
         qualifies_for_tier_id=best.id if best else None,
     )
+
+
+# --- purchase history, merge, coupons held ---
+
+
+@router.get(
+    "/{member_id}/history", response_model=PurchaseHistory,
+    operation_id="get_member_history", responses=error_responses(401, 403, 404),
+)  # fmt: skip
+async def purchase_history(
+    member_id: MemberId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
+) -> PurchaseHistory:
+    """Orders, spend, favourite products, first and last visit, RFM scores."""
+    await profiles.get(session, member_id)
+    return await history.summary(session, member_id)
+
+
+@router.get(
+    "/{member_id}/orders", response_model=Page[MemberOrderRead],
+    operation_id="list_member_orders", responses=error_responses(401, 403, 404),
+)  # fmt: skip
+async def member_orders(
+    member_id: MemberId,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    params: Annotated[PageParams, Depends(page_params)],
+) -> Page[MemberOrderRead]:
+    await profiles.get(session, member_id)
+    items, total = await history.order_page(
+        session, member_id, offset=params.offset, limit=params.size
+    )
+    return Page(items=items, total=total, page=params.page, size=params.size)
+
+
+@router.post(
+    "/{member_id}/merge", response_model=MergeResult, operation_id="merge_member",
+    responses=error_responses(401, 403, 404, 409, 422),
+)  # fmt: skip
+async def merge_member(
+    member_id: MemberId,
+    body: MergeBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+) -> MergeResult:
+    """Merge the record `merged_id` into this one: its orders, points, coupons and tier
+    history follow; it is marked merged."""
+    return await merging.merge(session, member_id, body.merged_id, reason=body.reason,
+                               actor=actor)  # fmt: skip
+
+
+@router.get(
+    "/{member_id}/coupons", response_model=list[CouponRead],
+    operation_id="list_member_coupons", responses=error_responses(401, 403, 404),
+)  # fmt: skip
+async def list_member_coupons(
+    member_id: MemberId,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    usable: bool = False,
+) -> list[CouponRead]:
+    await profiles.get(session, member_id)
+    found = await coupons.member_coupons(session, member_id, usable_only=usable)
+    now = utcnow()
+    return [coupons.read(c, now) for c in found]
+
+
+@router.post(
+    "/{member_id}/coupons", response_model=CouponRead, status_code=201,
+    operation_id="give_member_coupon", responses=error_responses(401, 403, 404, 409, 422),
+)  # fmt: skip
+async def give_coupon(
+    member_id: MemberId,
+    body: CouponGive,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> CouponRead:
+    member = await profiles.get(session, member_id)
+    template = await coupons.get_template(session, body.template_id)
+    return coupons.read(await coupons.give(session, member, template, actor=actor))
+
+
+@router.post(
+    "/{member_id}/coupons/{coupon_id}/void", response_model=CouponRead,
+    operation_id="void_member_coupon", responses=error_responses(401, 403, 404, 409, 422),
+)  # fmt: skip
+async def void_coupon(
+    member_id: MemberId,
+    coupon_id: Annotated[int, Path(ge=1, le=2**53)],
+    body: CouponVoidBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> CouponRead:
+    await profiles.get(session, member_id)
+    coupon = await coupons.void(
+        session, coupon_id, member_id=member_id, reason=body.reason, actor=actor
+    )
+    return coupons.read(coupon)
+
+
+# --- import, segments, coupon templates and issues: one-segment paths, so they are on a
+# router of their own that routers.py mounts before this one (GET /members/{member_id}
+# would otherwise take GET /members/segments).
+
+offers_router = APIRouter(prefix="/members", tags=["members"])
+
+
+@offers_router.get(
+    "/import/template", response_class=Response, operation_id="member_import_template",
+    responses={200: {"content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}}},
+               **error_responses(401, 403)},
+)  # fmt: skip
+async def member_import_template(
+    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+    format: Literal["xlsx", "csv"] = "xlsx",
+) -> Response:
+    name = f"会员导入模板.{format}"
+    return Response(
+        importer.template(format),
+        media_type=MEDIA_TYPES[format],
+        headers={"content-disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
+
+
+@offers_router.post(
+    "/import", response_model=MemberImportReport, operation_id="import_members",
+    responses=error_responses(401, 403, 413, 415, 422),
+)  # fmt: skip
+async def import_members(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+    file: Annotated[UploadFile, File(description="xlsx or csv (UTF-8 or GBK)")],
+    dry_run: Annotated[bool, Form(description="check every row and write nothing")] = True,
+    mode: Annotated[
+        Literal["all_or_nothing", "good_rows_only"],
+        Form(description="all_or_nothing: any bad row and nothing is written"),
+    ] = "all_or_nothing",
+    encoding: Annotated[Encoding, Form(description="csv only")] = "auto",
+) -> MemberImportReport:
+    """Members from a spreadsheet: first a dry run (the row-by-row report), then the same
+    file with dry_run=false to create them. Existing mobiles and cards are reported, never
+    overwritten."""
+    settings = request.app.state.settings
+    data = await rowimport.upload_bytes(file, settings.import_max_bytes)
+    options = importer.ImportOptions(
+        mode=mode, dry_run=dry_run, encoding=encoding, max_rows=settings.import_max_rows
+    )
+    table = await rowimport.read_upload(
+        data, file.filename, encoding=encoding, max_rows=options.max_rows
+    )
+    return await importer.import_table(session, table, options, actor=actor, filename=file.filename)
+
+
+@offers_router.get(
+    "/segments", response_model=list[SegmentRead], operation_id="list_member_segments",
+    responses=error_responses(401, 403),
+)  # fmt: skip
+async def list_segments(
+    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
+) -> list[SegmentRead]:
+    return [SegmentRead.model_validate(s) for s in await segments.listing(session)]
+
+
+@offers_router.post(
+    "/segments", response_model=SegmentRead, status_code=201,
+    operation_id="create_member_segment", responses=error_responses(401, 403, 409, 422),
+)  # fmt: skip
+async def create_segment(
+    body: SegmentBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> SegmentRead:
+    return SegmentRead.model_validate(await segments.create(session, body, actor=actor))
+
+
+@offers_router.post(
+    "/segments/preview", response_model=SegmentPreview,
+    operation_id="preview_member_segment", responses=error_responses(401, 403, 422),
+)  # fmt: skip
+async def preview_segment(
+    rules: SegmentRules,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+) -> SegmentPreview:
+    """How many members these rules pick now, and the first 20 (masked)."""
+    return await segments.preview(session, rules)
+
+
+@offers_router.put(
+    "/segments/{segment_id}", response_model=SegmentRead,
+    operation_id="update_member_segment", responses=error_responses(401, 403, 404, 409, 422),
+)  # fmt: skip
+async def update_segment(
+    segment_id: SegmentId,
+    body: SegmentBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> SegmentRead:
+    segment = await segments.get(session, segment_id)
+    return SegmentRead.model_validate(await segments.update(session, segment, body, actor=actor))
+
+
+@offers_router.delete(
+    "/segments/{segment_id}", status_code=204, operation_id="delete_member_segment",
+    responses=error_responses(401, 403, 404),
+)  # fmt: skip
+async def delete_segment(
+    segment_id: SegmentId,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> Response:
+    await segments.delete(session, await segments.get(session, segment_id), actor=actor)
+    return Response(status_code=204)
+
+
+@offers_router.get(
+    "/rfm", response_model=list[RfmCell], operation_id="get_member_rfm_grid",
+    responses=error_responses(401, 403),
+)  # fmt: skip
+async def rfm_grid(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    window_days: Annotated[int, Query(ge=1, le=3650)] = 365,
+) -> list[RfmCell]:
+    """Members by recency and frequency quintile (5 best), with their spend."""
+    rows = await segments.rfm_grid(session, window_days=window_days)
+    return [RfmCell.model_validate(r) for r in rows]
+
+
+@offers_router.get(
+    "/coupon-templates", response_model=list[CouponTemplateRead],
+    operation_id="list_coupon_templates", responses=error_responses(401, 403),
+)  # fmt: skip
+async def list_coupon_templates(
+    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
+) -> list[CouponTemplateRead]:
+    return [CouponTemplateRead.model_validate(t) for t in await coupons.templates(session)]
+
+
+@offers_router.post(
+    "/coupon-templates", response_model=CouponTemplateRead, status_code=201,
+    operation_id="create_coupon_template", responses=error_responses(401, 403, 404, 422),
+)  # fmt: skip
+async def create_coupon_template(
+    body: CouponTemplateBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> CouponTemplateRead:
+    return CouponTemplateRead.model_validate(
+        await coupons.create_template(session, body, actor=actor)
+    )
+
+
+@offers_router.put(
+    "/coupon-templates/{template_id}", response_model=CouponTemplateRead,
+    operation_id="update_coupon_template", responses=error_responses(401, 403, 404, 422),
+)  # fmt: skip
+async def update_coupon_template(
+    template_id: TierId,
+    body: CouponTemplateBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> CouponTemplateRead:
+    template = await coupons.get_template(session, template_id)
+    return CouponTemplateRead.model_validate(
+        await coupons.update_template(session, template, body, actor=actor)
+    )
+
+
+@offers_router.get(
+    "/coupon-issues", response_model=list[CouponIssueRead],
+    operation_id="list_coupon_issues", responses=error_responses(401, 403),
+)  # fmt: skip
+async def list_coupon_issues(
+    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
+) -> list[CouponIssueRead]:
+    from sqlalchemy import select
+
+    rows = await session.scalars(select(CouponIssue).order_by(CouponIssue.id.desc()).limit(100))
+    return [CouponIssueRead.model_validate(r) for r in rows.all()]
+
+
+@offers_router.post(
+    "/coupon-issues", response_model=CouponIssueRead, status_code=202,
+    operation_id="start_coupon_issue", responses=error_responses(401, 403, 404, 409, 422),
+)  # fmt: skip
+async def start_coupon_issue(
+    body: CouponIssueBody,
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+) -> CouponIssueRead:
+    """Give a template's coupon to every active member of a segment or tier, as a job
+    (follow it at GET /api/v1/jobs/{job_id})."""
+    return CouponIssueRead.model_validate(await coupons.start_issue(session, body, actor=actor))

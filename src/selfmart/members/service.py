@@ -18,6 +18,7 @@ from selfmart.kit.time import utcnow
 from selfmart.members import points, tiers
 from selfmart.members.exceptions import MemberInactive
 from selfmart.models import Member, MemberOrder, MemberPointsEntry, MemberTier, Order
+from selfmart.orders import customers as orders
 
 #: Order statuses in which the money paid (less refunds) counts as spend.
 COUNTED = frozenset({"paid", "completed", "refund_requested", "partially_refunded", "refunded"})
@@ -40,9 +41,11 @@ async def order_changed(session: AsyncSession, order: Order, *, actor: Actor) ->
     """Bring the member's points and tier up to date with `order`'s money (see the module)."""
     if order.member_id is None:
         return
-    member = await session.get(Member, order.member_id)
+    member = await _counted_member(session, order.member_id)
     if member is None:  # a member id the terminal sent that names no member
         return
+    if member.id != order.member_id:  # linked to a record merged since: the survivor's now
+        orders.relink(order, member_id=member.id, member_no=member.member_no)
     record = await session.scalar(select(MemberOrder).where(MemberOrder.order_id == order.id))
     net = net_spend(order)
     now = utcnow()
@@ -92,6 +95,25 @@ async def order_changed(session: AsyncSession, order: Order, *, actor: Actor) ->
             actor=actor,
             order_id=order.id,
         )
+
+
+async def _counted_member(session: AsyncSession, member_id: int) -> Member | None:
+    """The member an order counts for, under their lock: the order's member, or the one it
+    was merged into. Locking before reading means a merge running now has either finished
+    (and the survivor is found) or waits until this order is counted (and moves it)."""
+    seen: set[int] = set()
+    while member_id not in seen:
+        seen.add(member_id)
+        found = await session.scalar(
+            select(Member.id).where(Member.id == member_id).with_for_update()
+        )
+        if found is None:
+            return None
+        member = await session.get(Member, member_id, populate_existing=True)
+        if member is None or member.status != "merged" or member.merged_into_id is None:
+            return member
+        member_id = member.merged_into_id
+    return None
 
 
 def _active(member: Member) -> None:

@@ -39,6 +39,12 @@ from selfmart.models.member import (
     MemberTier,
     MemberTierChange,
 )
+from selfmart.models.member_offer import (
+    CouponIssue,
+    CouponTemplate,
+    MemberCoupon,
+    MemberSegment,
+)
 from selfmart.models.notify import (
     Message,
     NotificationAttempt,
@@ -84,7 +90,11 @@ __all__ = [
     "LoginLog",
     "LoginThrottle",
     "JobRun",
+    "CouponIssue",
+    "CouponTemplate",
     "Member",
+    "MemberCoupon",
+    "MemberSegment",
     "MemberOrder",
     "MemberPointsEntry",
     "MemberPointsLot",

@@ -19,6 +19,8 @@ POINTS_KINDS: dict[str, int] = {
     "adjust": 0,  # by hand, with a reason
     "expire": -1,  # an award's lot ran out of time
     "birthday": +1,  # the tier's birthday points, once in the birthday month
+    "merge_out": -1,  # a merged record's balance, moved to the member it was merged into
+    "merge_in": +1,  # the balance of a record merged into this member
 }
 
 
@@ -96,8 +98,11 @@ class Member(Base):
     points_balance: Mapped[int] = mapped_column(default=0)
     home_store_id: Mapped[int | None] = mapped_column(ForeignKey("stores.id", ondelete="SET NULL"))
     tags: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
-    #: active | disabled | erased
+    #: active | disabled | erased | merged
     status: Mapped[str] = mapped_column(String(16), default="active")
+    #: for a merged record: the member it was merged into (its orders, points, coupons and
+    #: tier history are there now)
+    merged_into_id: Mapped[int | None] = mapped_column(BigIntId)
     marketing_consent: Mapped[bool] = mapped_column(default=False)
     #: console | terminal | import | mini_program | other
     channel: Mapped[str] = mapped_column(String(16), default="console")

@@ -25,6 +25,7 @@ class Order(Base):
         Index("ix_orders_client_order_id", "client_order_id"),
         Index("ix_orders_customer_phone", "customer_phone"),
         Index("ix_orders_member_no", "member_no"),
+        Index("ix_orders_member_created", "member_id", "created_at"),
         Index("ix_orders_phone_last4", "order_no", "phone_last4"),
         # The console's search by a phone's last digits.
         Index("ix_orders_phone_tail", "phone_last4", "created_at"),

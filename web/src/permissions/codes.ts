@@ -46,6 +46,7 @@ export const Perm = {
   MEMBER_POINTS: 'member:points',
   MEMBER_TIER: 'member:tier',
   MEMBER_EXPORT: 'member:export',
+  MEMBER_MARKETING: 'member:marketing',
 
   ANALYTICS_READ: 'analytics:read',
 } as const

@@ -185,6 +185,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/members/MemberDetailView.vue'),
     meta: { titleKey: 'members.menu.list', perm: Perm.MEMBER_READ },
   },
+  {
+    path: 'members/rules',
+    name: 'member-rules',
+    component: () => import('@/views/members/MemberRulesView.vue'),
+    meta: { titleKey: 'members.menu.rules', perm: Perm.MEMBER_READ, menu: { group: 'members', order: 20, icon: 'Tickets' } },
+  },
   // --- end members ---
   {
     path: 'users',

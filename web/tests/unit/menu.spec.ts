@@ -19,7 +19,7 @@ describe('buildMenu', () => {
       ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
       ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'reconciliation', 'reconciliation-fees', 'analytics-statistics']],
-      ['members', ['members']],
+      ['members', ['members', 'member-rules']],
       ['stores', ['stores', 'terminals', 'terminal-fleet']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'monitoring', 'backups', 'about']],
     ])

@@ -726,6 +726,36 @@ export type BatchWriteOff = {
 };
 
 /**
+ * Body_import_members
+ */
+export type BodyImportMembers = {
+    /**
+     * Dry Run
+     *
+     * check every row and write nothing
+     */
+    dry_run?: boolean;
+    /**
+     * Encoding
+     *
+     * csv only
+     */
+    encoding?: 'auto' | 'utf-8' | 'gbk';
+    /**
+     * File
+     *
+     * xlsx or csv (UTF-8 or GBK)
+     */
+    file: Blob | File;
+    /**
+     * Mode
+     *
+     * all_or_nothing: any bad row and nothing is written
+     */
+    mode?: 'all_or_nothing' | 'good_rows_only';
+};
+
+/**
  * Body_import_products
  */
 export type BodyImportProducts = {
@@ -1263,6 +1293,296 @@ export type CountsIn = {
      * Counts
      */
     counts: Array<CountIn>;
+};
+
+/**
+ * CouponGive
+ */
+export type CouponGive = {
+    /**
+     * Template Id
+     */
+    template_id: number;
+};
+
+/**
+ * CouponIssueBody
+ *
+ * Give a template's coupon to every active member of a segment or a tier.
+ */
+export type CouponIssueBody = {
+    /**
+     * Target
+     */
+    target: 'segment' | 'tier';
+    /**
+     * Target Id
+     */
+    target_id: number;
+    /**
+     * Template Id
+     */
+    template_id: number;
+};
+
+/**
+ * CouponIssueRead
+ */
+export type CouponIssueRead = {
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Issued
+     */
+    issued: number;
+    /**
+     * Job Id
+     */
+    job_id: number | null;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Target
+     */
+    target: string;
+    /**
+     * Target Id
+     */
+    target_id: number;
+    /**
+     * Target Name
+     */
+    target_name: string;
+    /**
+     * Template Id
+     */
+    template_id: number;
+};
+
+/**
+ * CouponRead
+ */
+export type CouponRead = {
+    /**
+     * Amount Off Fen
+     */
+    amount_off_fen: number;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Discount Fen
+     */
+    discount_fen: number | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Issued At
+     */
+    issued_at: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Max Off Fen
+     */
+    max_off_fen: number | null;
+    /**
+     * Member Id
+     */
+    member_id: number;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Order Id
+     */
+    order_id: number | null;
+    /**
+     * Percent Off Bp
+     */
+    percent_off_bp: number;
+    /**
+     * Redeemed At
+     */
+    redeemed_at: string | null;
+    /**
+     * Source
+     */
+    source: string;
+    /**
+     * State
+     */
+    state: string;
+    /**
+     * Template Id
+     */
+    template_id: number;
+    /**
+     * Valid From
+     */
+    valid_from: string;
+    /**
+     * Valid To
+     */
+    valid_to: string;
+};
+
+/**
+ * CouponTemplateBody
+ *
+ * A coupon's terms. Validity is either `valid_days` from issue, or fixed dates.
+ */
+export type CouponTemplateBody = {
+    /**
+     * Amount Off Fen
+     */
+    amount_off_fen?: number;
+    /**
+     * Birthday
+     */
+    birthday?: boolean;
+    /**
+     * Birthday Tier Id
+     */
+    birthday_tier_id?: number | null;
+    /**
+     * Is Active
+     */
+    is_active?: boolean;
+    /**
+     * Kind
+     */
+    kind: 'amount' | 'percent';
+    /**
+     * Max Off Fen
+     */
+    max_off_fen?: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen?: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Percent Off Bp
+     */
+    percent_off_bp?: number;
+    /**
+     * Valid Days
+     */
+    valid_days?: number | null;
+    /**
+     * Valid From
+     */
+    valid_from?: string | null;
+    /**
+     * Valid To
+     */
+    valid_to?: string | null;
+};
+
+/**
+ * CouponTemplateRead
+ */
+export type CouponTemplateRead = {
+    /**
+     * Amount Off Fen
+     */
+    amount_off_fen: number;
+    /**
+     * Birthday
+     */
+    birthday: boolean;
+    /**
+     * Birthday Tier Id
+     */
+    birthday_tier_id: number | null;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Is Active
+     */
+    is_active: boolean;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Max Off Fen
+     */
+    max_off_fen: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Percent Off Bp
+     */
+    percent_off_bp: number;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * Valid Days
+     */
+    valid_days: number | null;
+    /**
+     * Valid From
+     */
+    valid_from: string | null;
+    /**
+     * Valid To
+     */
+    valid_to: string | null;
+};
+
+/**
+ * CouponVoidBody
+ */
+export type CouponVoidBody = {
+    /**
+     * Reason
+     */
+    reason: string;
 };
 
 /**
@@ -2829,6 +3149,54 @@ export type MemberCreate = {
 };
 
 /**
+ * MemberImportReport
+ *
+ * The row-by-row report of a member import (or of its dry run).
+ */
+export type MemberImportReport = {
+    /**
+     * Bad Rows
+     */
+    bad_rows: number;
+    /**
+     * Created
+     */
+    created: number;
+    /**
+     * Dry Run
+     */
+    dry_run: boolean;
+    /**
+     * Errors
+     */
+    errors: Array<ImportRowError>;
+    /**
+     * Errors Truncated
+     */
+    errors_truncated?: boolean;
+    /**
+     * Mode
+     */
+    mode: 'all_or_nothing' | 'good_rows_only';
+    /**
+     * Skipped
+     */
+    skipped: number;
+    /**
+     * Status
+     */
+    status: 'checked' | 'imported' | 'partial' | 'rejected';
+    /**
+     * Total Rows
+     */
+    total_rows: number;
+    /**
+     * Valid Rows
+     */
+    valid_rows: number;
+};
+
+/**
  * MemberIn
  */
 export type MemberIn = {
@@ -2848,6 +3216,52 @@ export type MemberIn = {
      * Phone
      */
     phone?: string | null;
+};
+
+/**
+ * MemberOrderRead
+ */
+export type MemberOrderRead = {
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Paid Fen
+     */
+    paid_fen: number;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
 };
 
 /**
@@ -2918,6 +3332,10 @@ export type MemberRead = {
      * Member No
      */
     member_no: string;
+    /**
+     * Merged Into Id
+     */
+    merged_into_id?: number | null;
     /**
      * Mobile
      */
@@ -3008,6 +3426,52 @@ export type MemberUpdate = {
      * Tags
      */
     tags?: Array<string> | null;
+};
+
+/**
+ * MergeBody
+ *
+ * Merge the record `merged_id` into this member (the survivor).
+ */
+export type MergeBody = {
+    /**
+     * Merged Id
+     */
+    merged_id: number;
+    /**
+     * Reason
+     */
+    reason: string;
+};
+
+/**
+ * MergeResult
+ */
+export type MergeResult = {
+    /**
+     * Coupons Moved
+     */
+    coupons_moved: number;
+    /**
+     * Fields Filled
+     */
+    fields_filled: Array<string>;
+    /**
+     * Merged Id
+     */
+    merged_id: number;
+    /**
+     * Orders Moved
+     */
+    orders_moved: number;
+    /**
+     * Points Moved
+     */
+    points_moved: number;
+    /**
+     * Survivor Id
+     */
+    survivor_id: number;
 };
 
 /**
@@ -4076,6 +4540,28 @@ export type PageLoginLogRead = {
      * Items
      */
     items: Array<LoginLogRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[MemberOrderRead]
+ */
+export type PageMemberOrderRead = {
+    /**
+     * Items
+     */
+    items: Array<MemberOrderRead>;
     /**
      * Page
      */
@@ -5429,6 +5915,32 @@ export type PriceDifference = {
 };
 
 /**
+ * ProductBoughtRead
+ */
+export type ProductBoughtRead = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+};
+
+/**
  * ProductCreate
  */
 export type ProductCreate = {
@@ -5872,6 +6384,39 @@ export type PublicRefund = {
      * Status
      */
     status: string;
+};
+
+/**
+ * PurchaseHistory
+ *
+ * What the profile shows of a member's shopping: all time, and RFM over the window.
+ */
+export type PurchaseHistory = {
+    /**
+     * Average Fen
+     */
+    average_fen: number;
+    /**
+     * Favourite Products
+     */
+    favourite_products: Array<ProductBoughtRead>;
+    /**
+     * First Visit At
+     */
+    first_visit_at: string | null;
+    /**
+     * Last Visit At
+     */
+    last_visit_at: string | null;
+    /**
+     * Orders
+     */
+    orders: number;
+    rfm: RfmScores | null;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
 };
 
 /**
@@ -6424,6 +6969,82 @@ export type ResolveRequired = {
 };
 
 /**
+ * RfmCell
+ */
+export type RfmCell = {
+    /**
+     * F
+     */
+    f: number;
+    /**
+     * Members
+     */
+    members: number;
+    /**
+     * R
+     */
+    r: number;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+};
+
+/**
+ * RfmPick
+ *
+ * The quintiles (1-5, 5 best) a segment takes on each axis; empty: any.
+ */
+export type RfmPick = {
+    /**
+     * F
+     */
+    f?: Array<number>;
+    /**
+     * M
+     */
+    m?: Array<number>;
+    /**
+     * R
+     */
+    r?: Array<number>;
+};
+
+/**
+ * RfmScores
+ */
+export type RfmScores = {
+    /**
+     * F
+     */
+    f: number;
+    /**
+     * Last Paid At
+     */
+    last_paid_at: string;
+    /**
+     * M
+     */
+    m: number;
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * R
+     */
+    r: number;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+    /**
+     * Window Days
+     */
+    window_days: number;
+};
+
+/**
  * RoleCreate
  */
 export type RoleCreate = {
@@ -6710,6 +7331,122 @@ export type SalesSeries = {
      */
     store_ids: Array<number>;
     total: WindowFigures;
+};
+
+/**
+ * SegmentBody
+ */
+export type SegmentBody = {
+    /**
+     * Description
+     */
+    description?: string;
+    /**
+     * Name
+     */
+    name: string;
+    rules: SegmentRules;
+};
+
+/**
+ * SegmentPreview
+ *
+ * How many active members the rules pick now, and the first few of them (masked).
+ */
+export type SegmentPreview = {
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Sample
+     */
+    sample: Array<MemberRead>;
+};
+
+/**
+ * SegmentRead
+ */
+export type SegmentRead = {
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Description
+     */
+    description: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Name
+     */
+    name: string;
+    rules: SegmentRules;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+};
+
+/**
+ * SegmentRules
+ *
+ * Every rule given must hold (active members only). Spend, orders and RFM count paid
+ * orders within `window_days`.
+ */
+export type SegmentRules = {
+    /**
+     * Birthday Month
+     */
+    birthday_month?: number | null;
+    /**
+     * Marketing Consent Only
+     */
+    marketing_consent_only?: boolean;
+    /**
+     * Max Spend Fen
+     */
+    max_spend_fen?: number | null;
+    /**
+     * Min Orders
+     */
+    min_orders?: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen?: number | null;
+    /**
+     * Not Visited Days
+     */
+    not_visited_days?: number | null;
+    rfm?: RfmPick | null;
+    /**
+     * Store Ids
+     */
+    store_ids?: Array<number> | null;
+    /**
+     * Tags
+     */
+    tags?: Array<string> | null;
+    /**
+     * Tier Ids
+     */
+    tier_ids?: Array<number> | null;
+    /**
+     * Visited Within Days
+     */
+    visited_within_days?: number | null;
+    /**
+     * Window Days
+     */
+    window_days?: number;
 };
 
 /**
@@ -10911,7 +11648,7 @@ export type ListMembersData = {
         /**
          * Status
          */
-        status?: 'active' | 'disabled' | 'erased' | null;
+        status?: 'active' | 'disabled' | 'erased' | 'merged' | null;
         /**
          * Birthday Month
          */
@@ -10928,6 +11665,28 @@ export type ListMembersData = {
          * Registered To
          */
         registered_to?: string | null;
+        /**
+         * Min Spend Fen
+         *
+         * net spend over the last 365 days
+         */
+        min_spend_fen?: number | null;
+        /**
+         * Max Spend Fen
+         */
+        max_spend_fen?: number | null;
+        /**
+         * Last Visit From
+         */
+        last_visit_from?: string | null;
+        /**
+         * Last Visit To
+         */
+        last_visit_to?: string | null;
+        /**
+         * Segment Id
+         */
+        segment_id?: number | null;
     };
     url: '/api/v1/members';
 };
@@ -11003,6 +11762,216 @@ export type CreateMemberResponses = {
 
 export type CreateMemberResponse = CreateMemberResponses[keyof CreateMemberResponses];
 
+export type ListCouponIssuesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/coupon-issues';
+};
+
+export type ListCouponIssuesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListCouponIssuesError = ListCouponIssuesErrors[keyof ListCouponIssuesErrors];
+
+export type ListCouponIssuesResponses = {
+    /**
+     * Response List Coupon Issues
+     *
+     * Successful Response
+     */
+    200: Array<CouponIssueRead>;
+};
+
+export type ListCouponIssuesResponse = ListCouponIssuesResponses[keyof ListCouponIssuesResponses];
+
+export type StartCouponIssueData = {
+    body: CouponIssueBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/coupon-issues';
+};
+
+export type StartCouponIssueErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type StartCouponIssueError = StartCouponIssueErrors[keyof StartCouponIssueErrors];
+
+export type StartCouponIssueResponses = {
+    /**
+     * Successful Response
+     */
+    202: CouponIssueRead;
+};
+
+export type StartCouponIssueResponse = StartCouponIssueResponses[keyof StartCouponIssueResponses];
+
+export type ListCouponTemplatesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/coupon-templates';
+};
+
+export type ListCouponTemplatesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListCouponTemplatesError = ListCouponTemplatesErrors[keyof ListCouponTemplatesErrors];
+
+export type ListCouponTemplatesResponses = {
+    /**
+     * Response List Coupon Templates
+     *
+     * Successful Response
+     */
+    200: Array<CouponTemplateRead>;
+};
+
+export type ListCouponTemplatesResponse = ListCouponTemplatesResponses[keyof ListCouponTemplatesResponses];
+
+export type CreateCouponTemplateData = {
+    body: CouponTemplateBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/coupon-templates';
+};
+
+export type CreateCouponTemplateErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateCouponTemplateError = CreateCouponTemplateErrors[keyof CreateCouponTemplateErrors];
+
+export type CreateCouponTemplateResponses = {
+    /**
+     * Successful Response
+     */
+    201: CouponTemplateRead;
+};
+
+export type CreateCouponTemplateResponse = CreateCouponTemplateResponses[keyof CreateCouponTemplateResponses];
+
+export type UpdateCouponTemplateData = {
+    body: CouponTemplateBody;
+    path: {
+        /**
+         * Template Id
+         */
+        template_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/coupon-templates/{template_id}';
+};
+
+export type UpdateCouponTemplateErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateCouponTemplateError = UpdateCouponTemplateErrors[keyof UpdateCouponTemplateErrors];
+
+export type UpdateCouponTemplateResponses = {
+    /**
+     * Successful Response
+     */
+    200: CouponTemplateRead;
+};
+
+export type UpdateCouponTemplateResponse = UpdateCouponTemplateResponses[keyof UpdateCouponTemplateResponses];
+
 export type ExportMembersData = {
     body?: never;
     path?: never;
@@ -11034,7 +12003,7 @@ export type ExportMembersData = {
         /**
          * Status
          */
-        status?: 'active' | 'disabled' | 'erased' | null;
+        status?: 'active' | 'disabled' | 'erased' | 'merged' | null;
         /**
          * Birthday Month
          */
@@ -11051,6 +12020,28 @@ export type ExportMembersData = {
          * Registered To
          */
         registered_to?: string | null;
+        /**
+         * Min Spend Fen
+         *
+         * net spend over the last 365 days
+         */
+        min_spend_fen?: number | null;
+        /**
+         * Max Spend Fen
+         */
+        max_spend_fen?: number | null;
+        /**
+         * Last Visit From
+         */
+        last_visit_from?: string | null;
+        /**
+         * Last Visit To
+         */
+        last_visit_to?: string | null;
+        /**
+         * Segment Id
+         */
+        segment_id?: number | null;
     };
     url: '/api/v1/members/export';
 };
@@ -11079,6 +12070,87 @@ export type ExportMembersError = ExportMembersErrors[keyof ExportMembersErrors];
 export type ExportMembersResponses = {
     /**
      * the matching members as a spreadsheet
+     */
+    200: unknown;
+};
+
+export type ImportMembersData = {
+    body: BodyImportMembers;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/import';
+};
+
+export type ImportMembersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * unsupported_media_type
+     */
+    415: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ImportMembersError = ImportMembersErrors[keyof ImportMembersErrors];
+
+export type ImportMembersResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberImportReport;
+};
+
+export type ImportMembersResponse = ImportMembersResponses[keyof ImportMembersResponses];
+
+export type MemberImportTemplateData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         */
+        format?: 'xlsx' | 'csv';
+    };
+    url: '/api/v1/members/import/template';
+};
+
+export type MemberImportTemplateErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberImportTemplateError = MemberImportTemplateErrors[keyof MemberImportTemplateErrors];
+
+export type MemberImportTemplateResponses = {
+    /**
+     * Successful Response
      */
     200: unknown;
 };
@@ -11156,6 +12228,263 @@ export type UpdateMemberProgramResponses = {
 };
 
 export type UpdateMemberProgramResponse = UpdateMemberProgramResponses[keyof UpdateMemberProgramResponses];
+
+export type GetMemberRfmGridData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Window Days
+         */
+        window_days?: number;
+    };
+    url: '/api/v1/members/rfm';
+};
+
+export type GetMemberRfmGridErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetMemberRfmGridError = GetMemberRfmGridErrors[keyof GetMemberRfmGridErrors];
+
+export type GetMemberRfmGridResponses = {
+    /**
+     * Response Get Member Rfm Grid
+     *
+     * Successful Response
+     */
+    200: Array<RfmCell>;
+};
+
+export type GetMemberRfmGridResponse = GetMemberRfmGridResponses[keyof GetMemberRfmGridResponses];
+
+export type ListMemberSegmentsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/segments';
+};
+
+export type ListMemberSegmentsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMemberSegmentsError = ListMemberSegmentsErrors[keyof ListMemberSegmentsErrors];
+
+export type ListMemberSegmentsResponses = {
+    /**
+     * Response List Member Segments
+     *
+     * Successful Response
+     */
+    200: Array<SegmentRead>;
+};
+
+export type ListMemberSegmentsResponse = ListMemberSegmentsResponses[keyof ListMemberSegmentsResponses];
+
+export type CreateMemberSegmentData = {
+    body: SegmentBody;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/segments';
+};
+
+export type CreateMemberSegmentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateMemberSegmentError = CreateMemberSegmentErrors[keyof CreateMemberSegmentErrors];
+
+export type CreateMemberSegmentResponses = {
+    /**
+     * Successful Response
+     */
+    201: SegmentRead;
+};
+
+export type CreateMemberSegmentResponse = CreateMemberSegmentResponses[keyof CreateMemberSegmentResponses];
+
+export type PreviewMemberSegmentData = {
+    body: SegmentRules;
+    path?: never;
+    query?: never;
+    url: '/api/v1/members/segments/preview';
+};
+
+export type PreviewMemberSegmentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type PreviewMemberSegmentError = PreviewMemberSegmentErrors[keyof PreviewMemberSegmentErrors];
+
+export type PreviewMemberSegmentResponses = {
+    /**
+     * Successful Response
+     */
+    200: SegmentPreview;
+};
+
+export type PreviewMemberSegmentResponse = PreviewMemberSegmentResponses[keyof PreviewMemberSegmentResponses];
+
+export type DeleteMemberSegmentData = {
+    body?: never;
+    path: {
+        /**
+         * Segment Id
+         */
+        segment_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/segments/{segment_id}';
+};
+
+export type DeleteMemberSegmentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteMemberSegmentError = DeleteMemberSegmentErrors[keyof DeleteMemberSegmentErrors];
+
+export type DeleteMemberSegmentResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteMemberSegmentResponse = DeleteMemberSegmentResponses[keyof DeleteMemberSegmentResponses];
+
+export type UpdateMemberSegmentData = {
+    body: SegmentBody;
+    path: {
+        /**
+         * Segment Id
+         */
+        segment_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/segments/{segment_id}';
+};
+
+export type UpdateMemberSegmentErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateMemberSegmentError = UpdateMemberSegmentErrors[keyof UpdateMemberSegmentErrors];
+
+export type UpdateMemberSegmentResponses = {
+    /**
+     * Successful Response
+     */
+    200: SegmentRead;
+};
+
+export type UpdateMemberSegmentResponse = UpdateMemberSegmentResponses[keyof UpdateMemberSegmentResponses];
 
 export type ListMemberTiersData = {
     body?: never;
@@ -11433,6 +12762,163 @@ export type UpdateMemberResponses = {
 
 export type UpdateMemberResponse = UpdateMemberResponses[keyof UpdateMemberResponses];
 
+export type ListMemberCouponsData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: {
+        /**
+         * Usable
+         */
+        usable?: boolean;
+    };
+    url: '/api/v1/members/{member_id}/coupons';
+};
+
+export type ListMemberCouponsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMemberCouponsError = ListMemberCouponsErrors[keyof ListMemberCouponsErrors];
+
+export type ListMemberCouponsResponses = {
+    /**
+     * Response List Member Coupons
+     *
+     * Successful Response
+     */
+    200: Array<CouponRead>;
+};
+
+export type ListMemberCouponsResponse = ListMemberCouponsResponses[keyof ListMemberCouponsResponses];
+
+export type GiveMemberCouponData = {
+    body: CouponGive;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/coupons';
+};
+
+export type GiveMemberCouponErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GiveMemberCouponError = GiveMemberCouponErrors[keyof GiveMemberCouponErrors];
+
+export type GiveMemberCouponResponses = {
+    /**
+     * Successful Response
+     */
+    201: CouponRead;
+};
+
+export type GiveMemberCouponResponse = GiveMemberCouponResponses[keyof GiveMemberCouponResponses];
+
+export type VoidMemberCouponData = {
+    body: CouponVoidBody;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+        /**
+         * Coupon Id
+         */
+        coupon_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/coupons/{coupon_id}/void';
+};
+
+export type VoidMemberCouponErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type VoidMemberCouponError = VoidMemberCouponErrors[keyof VoidMemberCouponErrors];
+
+export type VoidMemberCouponResponses = {
+    /**
+     * Successful Response
+     */
+    200: CouponRead;
+};
+
+export type VoidMemberCouponResponse = VoidMemberCouponResponses[keyof VoidMemberCouponResponses];
+
 export type EraseMemberData = {
     body: EraseBody;
     path: {
@@ -11482,6 +12968,161 @@ export type EraseMemberResponses = {
 };
 
 export type EraseMemberResponse = EraseMemberResponses[keyof EraseMemberResponses];
+
+export type GetMemberHistoryData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/history';
+};
+
+export type GetMemberHistoryErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetMemberHistoryError = GetMemberHistoryErrors[keyof GetMemberHistoryErrors];
+
+export type GetMemberHistoryResponses = {
+    /**
+     * Successful Response
+     */
+    200: PurchaseHistory;
+};
+
+export type GetMemberHistoryResponse = GetMemberHistoryResponses[keyof GetMemberHistoryResponses];
+
+export type MergeMemberData = {
+    body: MergeBody;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: never;
+    url: '/api/v1/members/{member_id}/merge';
+};
+
+export type MergeMemberErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MergeMemberError = MergeMemberErrors[keyof MergeMemberErrors];
+
+export type MergeMemberResponses = {
+    /**
+     * Successful Response
+     */
+    200: MergeResult;
+};
+
+export type MergeMemberResponse = MergeMemberResponses[keyof MergeMemberResponses];
+
+export type ListMemberOrdersData = {
+    body?: never;
+    path: {
+        /**
+         * Member Id
+         */
+        member_id: number;
+    };
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/members/{member_id}/orders';
+};
+
+export type ListMemberOrdersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListMemberOrdersError = ListMemberOrdersErrors[keyof ListMemberOrdersErrors];
+
+export type ListMemberOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageMemberOrderRead;
+};
+
+export type ListMemberOrdersResponse = ListMemberOrdersResponses[keyof ListMemberOrdersResponses];
 
 export type ListMemberPointsData = {
     body?: never;
