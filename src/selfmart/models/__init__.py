@@ -68,6 +68,7 @@ from selfmart.models.reconciliation import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from selfmart.models.settlement import SupplierStatement, SupplierStatementLine
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
@@ -127,6 +128,8 @@ __all__ = [
     "StoreProduct",
     "Supplier",
     "SupplierProduct",
+    "SupplierStatement",
+    "SupplierStatementLine",
     "Tag",
     "Terminal",
     "TerminalKey",

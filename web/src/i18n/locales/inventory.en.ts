@@ -50,6 +50,7 @@ export const inventoryEn = {
       stocktake_gain: 'Stocktake gain',
       stocktake_loss: 'Stocktake loss',
       write_off: 'Write-off',
+      supplier_return: 'Returned to supplier',
       adjustment: 'Manual adjustment',
     },
     documents: {
@@ -61,6 +62,7 @@ export const inventoryEn = {
       refund: 'Refund',
       opening_stock: 'Opening stock',
       demo_sale: 'Demo sale',
+      supplier: 'Supplier',
     },
     occurredAt: 'Time',
     balanceAfter: 'Balance',

@@ -50,6 +50,7 @@ export const inventoryZhCN = {
       stocktake_gain: '盘盈',
       stocktake_loss: '盘亏',
       write_off: '报损',
+      supplier_return: '退供应商',
       adjustment: '手工调整',
     },
     documents: {
@@ -61,6 +62,7 @@ export const inventoryZhCN = {
       refund: '退款',
       opening_stock: '期初',
       demo_sale: '演示销售',
+      supplier: '供应商',
     },
     occurredAt: '发生时间',
     balanceAfter: '结存',
