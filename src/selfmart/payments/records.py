@@ -178,6 +178,6 @@ async def captured(
         pay = pay.where(Payment.store_id.in_(store_ids))
         ref = ref.where(Refund.store_id.in_(store_ids))
     return (
-        [Captured(int(s), str(c), a, int(n), t) for s, c, a, n, t in await session.execute(pay)],
-        [Captured(int(s), str(c), a, int(n), t) for s, c, a, n, t in await session.execute(ref)],
+        [Captured(s, c, a, n, t) for s, c, a, n, t in await session.execute(pay) if t is not None],
+        [Captured(s, c, a, n, t) for s, c, a, n, t in await session.execute(ref) if t is not None],
     )

@@ -31,9 +31,9 @@ class BilledSum:
     fee_differs: int
 
 
-def _billed() -> Any:
+def _billed() -> Select[Any]:
     return (
-        select(ReconciliationItem)
+        select(ReconciliationItem.id)
         .join(ReconciliationRun, ReconciliationRun.id == ReconciliationItem.run_id)
         .where(
             ReconciliationRun.status == "reconciled",

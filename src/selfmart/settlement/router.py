@@ -41,7 +41,7 @@ Pages = Annotated[PageParams, Depends(page_params)]
 DateFrom = Annotated[date, Query(description="first day (inclusive)")]
 DateTo = Annotated[date, Query(description="last day (inclusive)")]
 Group = Annotated[stores.Group, Query(description="one row per day or per month")]
-XLSX = {200: {"content": {export.XLSX_TYPE: {}}}}
+XLSX: dict[int | str, dict[str, Any]] = {200: {"content": {export.XLSX_TYPE: {}}}}
 R = error_responses(401, 403, 422)
 R_ID = error_responses(401, 403, 404, 409, 422)
 

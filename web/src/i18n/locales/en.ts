@@ -1,4 +1,5 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { settlementEn, settlementErrorsEn, settlementPermissionsEn } from './settlement.en'
 import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
@@ -13,6 +14,7 @@ export default {
   ...ordersEn,
   ...membersEn,
   ...analyticsEn,
+  ...settlementEn,
   ...monitoringEn,
   ...paymentsEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
@@ -70,6 +72,7 @@ export default {
       inventory: 'Inventory',
       orders: 'Orders',
       members: 'Members',
+      finance: 'Finance',
       stores: 'Stores & terminals',
       system: 'System',
       account: 'My account',
@@ -191,7 +194,7 @@ export default {
     empty: 'No custom roles yet',
     emptyHint: 'Create a role from any set of permissions',
     codeHint: 'Lower-case letters, digits and underscores, e.g. store_manager',
-    builtinNames: { super_admin: 'Super admin', admin: 'Admin', cashier: 'Cashier' },
+    builtinNames: { super_admin: 'Super admin', admin: 'Admin', cashier: 'Cashier', finance: 'Finance' },
   },
   permissions: {
     groups: {
@@ -200,6 +203,7 @@ export default {
       orders: 'Orders & payments',
       members: 'Members',
       analytics: 'Analytics',
+      settlement: 'Settlement',
     },
     codes: {
       user_read: 'View users',
@@ -236,6 +240,7 @@ export default {
       payment_account_write: 'Change payment channel settings',
       ...membersPermissionsEn,
       ...analyticsPermissionsEn,
+      ...settlementPermissionsEn,
     },
   },
   stores: {
@@ -663,6 +668,7 @@ export default {
     ...ordersErrorsEn,
     ...membersErrorsEn,
     ...monitoringErrorsEn,
+    ...settlementErrorsEn,
     unknown: 'Something went wrong ({code})',
     fieldReason: '{field} {reason}',
     withDetails: '{title}: {details}',

@@ -1,4 +1,5 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { settlementZhCN, settlementErrorsZhCN, settlementPermissionsZhCN } from './settlement.zh-CN'
 import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
@@ -12,6 +13,7 @@ export default {
   ...ordersZhCN,
   ...membersZhCN,
   ...analyticsZhCN,
+  ...settlementZhCN,
   ...monitoringZhCN,
   ...paymentsZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
@@ -69,6 +71,7 @@ export default {
       inventory: '库存',
       orders: '订单',
       members: '会员',
+      finance: '财务结算',
       stores: '门店与终端',
       system: '系统管理',
       account: '个人中心',
@@ -190,10 +193,10 @@ export default {
     empty: '还没有自定义角色',
     emptyHint: '用任意权限组合新建一个角色',
     codeHint: '小写字母、数字和下划线，如 store_manager',
-    builtinNames: { super_admin: '超级管理员', admin: '管理员', cashier: '收银员' },
+    builtinNames: { super_admin: '超级管理员', admin: '管理员', cashier: '收银员', finance: '财务' },
   },
   permissions: {
-    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付', members: '会员', analytics: '统计分析' },
+    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付', members: '会员', analytics: '统计分析', settlement: '结算' },
     codes: {
       user_read: '查看用户',
       user_write: '管理用户',
@@ -229,6 +232,7 @@ export default {
       payment_account_write: '修改支付渠道配置',
       ...membersPermissionsZhCN,
       ...analyticsPermissionsZhCN,
+      ...settlementPermissionsZhCN,
     },
   },
   stores: {
@@ -656,6 +660,7 @@ export default {
     ...ordersErrorsZhCN,
     ...membersErrorsZhCN,
     ...monitoringErrorsZhCN,
+    ...settlementErrorsZhCN,
     unknown: '操作失败（{code}）',
     fieldReason: '{field}{reason}',
     withDetails: '{title}：{details}',
