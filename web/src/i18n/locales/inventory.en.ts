@@ -300,6 +300,8 @@ export const inventoryFieldsEn = {
   lead_time_days: 'Lead time',
   min_order_qty: 'Minimum order',
   payment_days: 'Payment days',
+  settlement_basis: 'Settlement basis',
+  shrinkage_borne: 'Supplier bears shrinkage',
   payment_terms: 'Payment terms',
   contact_name: 'Contact',
   expected_on: 'Expected on',

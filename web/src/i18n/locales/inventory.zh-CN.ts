@@ -300,6 +300,8 @@ export const inventoryFieldsZhCN = {
   lead_time_days: '交货天数',
   min_order_qty: '起订量',
   payment_days: '账期天数',
+  settlement_basis: '结算方式',
+  shrinkage_borne: '供应商承担损耗',
   payment_terms: '付款条件',
   contact_name: '联系人',
   expected_on: '预计到货',
