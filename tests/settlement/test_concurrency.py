@@ -100,7 +100,7 @@ async def test_two_approvals_at_once_approve_once(engine: AsyncEngine, backend: 
                     AuditLog.entity_id == str(statement_id),
                 )
             )
-            assert list(approvals) == ["settlement.statement.approved"]
+            assert list(approvals) == ["supplier_statement.approved"]
     finally:
         await _cleanup(engine, supplier_id)
 

@@ -269,10 +269,10 @@ async def test_lifecycle_through_the_api(client: httpx.AsyncClient, session: Asy
         )
     )
     assert actions == [
-        "settlement.statement.generate",
-        "settlement.statement.reviewed",
-        "settlement.statement.approved",
-        "settlement.statement.paid",
+        "supplier_statement.generate",
+        "supplier_statement.reviewed",
+        "supplier_statement.approved",
+        "supplier_statement.paid",
     ]
 
 

@@ -301,7 +301,7 @@ async def generate(
     await audit.record(
         session,
         actor,
-        "settlement.statement.generate",
+        "supplier_statement.generate",
         "supplier_statement",
         stmt.id,
         after={
@@ -391,7 +391,7 @@ async def _move(
     await audit.record(
         session,
         actor,
-        f"settlement.statement.{target}",
+        f"supplier_statement.{target}",
         "supplier_statement",
         stmt.id,
         before={"status": before},
@@ -466,7 +466,7 @@ async def regenerate(
     await audit.record(
         session,
         actor,
-        "settlement.statement.regenerate",
+        "supplier_statement.regenerate",
         "supplier_statement",
         stmt.id,
         before=before,
@@ -486,7 +486,7 @@ async def delete_statement(session: AsyncSession, statement_id: int, *, actor: A
     await audit.record(
         session,
         actor,
-        "settlement.statement.delete",
+        "supplier_statement.delete",
         "supplier_statement",
         stmt.id,
         before=snapshot,
