@@ -36,9 +36,7 @@ async def test_return_to_supplier(client: httpx.AsyncClient, session: AsyncSessi
     assert r.json()["lines"] == [{"product_id": milk.id, "quantity": 2, "balance_after": 3}]
     number = r.json()["number"]
     moved = (
-        await session.scalars(
-            select(StockMovement).where(StockMovement.kind == "supplier_return")
-        )
+        await session.scalars(select(StockMovement).where(StockMovement.kind == "supplier_return"))
     ).one()
     assert (moved.quantity, moved.document_type, moved.document_id) == (-2, "supplier", str(sid))
     assert moved.reason == f"{number} 临期"
