@@ -65,6 +65,15 @@ export const settlementEn = {
       empty: 'No reconciled bills in this range',
       emptyHint: 'Fees appear once a day\'s bill has been reconciled',
     },
+    returns: {
+      action: 'Return goods',
+      title: 'Return goods to {name}',
+      hint: 'The goods leave the store\'s stock now and are deducted from the supplier\'s next statement.',
+      addLine: 'Add a product',
+      submit: 'Return',
+      confirm: 'Take {units} units off the shelf and return them to {name}?',
+      done: 'Returned: {number}',
+    },
     statements: {
       title: 'Supplier statements',
       supplier: 'Supplier',

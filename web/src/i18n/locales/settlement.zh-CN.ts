@@ -65,6 +65,15 @@ export const settlementZhCN = {
       empty: '该期间没有已对账的账单',
       emptyHint: '账单对账后即显示手续费',
     },
+    returns: {
+      action: '退货',
+      title: '退货给 {name}',
+      hint: '退货商品立即从门店库存扣除，并在该供应商下一张结算单中抵扣。',
+      addLine: '添加商品',
+      submit: '退货',
+      confirm: '从货架取下 {units} 件商品退给 {name}？',
+      done: '已退货：{number}',
+    },
     statements: {
       title: '供应商结算单',
       supplier: '供应商',
