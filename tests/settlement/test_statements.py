@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.kit.time import clock_at
 from selfmart.models import AuditLog, Product, Store, Supplier
 from selfmart.settlement import statements
+from selfmart.settlement.exceptions import PeriodNotOver
 from tests.builders import auth_headers, make_store, make_user
 from tests.inventory.builders import make_product
 
@@ -230,10 +232,12 @@ async def test_lifecycle_through_the_api(client: httpx.AsyncClient, session: Asy
     assert sorted(
         (ln["kind"], ln["product_id"], ln["amount_fen"], ln["late"]) for ln in dec["lines"]
     ) == sorted([("shrinkage", noodles.id, -300, True), ("shrinkage", water.id, -120, False)])
-    # December is not over: reviewed, it still cannot be approved.
+    # While December is not over (31 Dec, 23:30 in Shanghai), it cannot be approved.
     await client.post(f"{base}/{dec['id']}/review", json={}, headers=h)
-    r = await client.post(f"{base}/{dec['id']}/approve", json={}, headers=h)
-    assert (r.status_code, r.json()["error"]) == (409, "period_not_over")
+    with clock_at(at("2026-12-31T15:30")), pytest.raises(PeriodNotOver):
+        await statements.approve(session, dec["id"], actor=FINANCE)
+    with clock_at(at("2026-12-31T16:00")):  # midnight in Shanghai: December is over
+        assert (await statements.approve(session, dec["id"], actor=FINANCE)).status == "approved"
 
     # Paid, with the bank's reference.
     r = await client.post(f"{base}/{sid}/pay", json={"payment_reference": ""}, headers=h)
@@ -245,7 +249,7 @@ async def test_lifecycle_through_the_api(client: httpx.AsyncClient, session: Asy
     assert (r.json()["status"], r.json()["payment_reference"]) == ("paid", "BANK-20261206-01")
 
     r = await client.get(f"{base}?supplier_id={a.id}", headers=h)
-    assert [s["status"] for s in r.json()["items"]] == ["reviewed", "paid"]
+    assert [s["status"] for s in r.json()["items"]] == ["approved", "paid"]
     r = await client.get(f"{base}?status=paid&supplier_id={a.id}", headers=h)
     assert r.json()["total"] == 1
 
