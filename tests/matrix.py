@@ -369,6 +369,22 @@ async def _reconciliation_difference(session: AsyncSession, store: Store) -> int
     return item.id
 
 
+async def _supplier_statement(session: AsyncSession, store: Store) -> int:
+    from datetime import date
+
+    from selfmart.models import SupplierStatement
+
+    supplier_id = await _supplier(session, store)
+    statement = SupplierStatement(
+        number=f"ST{uuid.uuid4().hex[:12]}", supplier_id=supplier_id,
+        period_start=date(2026, 1, 1), period_end=date(2026, 1, 31), status="draft",
+        basis="received", created_at=utcnow(), generated_at=utcnow(),
+    )  # fmt: skip
+    session.add(statement)
+    await session.flush()
+    return statement.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -399,6 +415,7 @@ ID_PARAMS: dict[str, IdParam] = {
     "segment_id": IdParam(_member_segment, store_bound=False),
     "template_id": IdParam(_coupon_template, store_bound=False),
     "coupon_id": IdParam(_member_coupon, store_bound=False),
+    "statement_id": IdParam(_supplier_statement, store_bound=False),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

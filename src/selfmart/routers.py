@@ -26,6 +26,7 @@ from selfmart.payments.router import router as payments_router
 from selfmart.payments.router import terminal_router as payments_terminal_router
 from selfmart.purchasing.router import router as purchasing_router
 from selfmart.reconciliation.router import router as reconciliation_router
+from selfmart.settlement.router import router as settlement_router
 from selfmart.stores.router import router as stores_router
 from selfmart.terminals.router import router as terminals_router
 from selfmart.terminals.router import terminal_api
@@ -53,6 +54,7 @@ API_ROUTERS: list[APIRouter] = [
     analytics_router,
     reconciliation_router,
     maintenance_router,
+    settlement_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.

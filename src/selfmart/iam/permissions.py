@@ -59,6 +59,14 @@ class Perm(StrEnum):
     #: resolve a difference with a note
     RECONCILIATION_RESOLVE = "reconciliation:resolve"
 
+    # settlement
+    #: the fee report, store settlement and supplier statements (reading, exporting)
+    SETTLEMENT_READ = "settlement:read"
+    #: generate, regenerate, review and delete supplier statements
+    SETTLEMENT_WRITE = "settlement:write"
+    #: approve a supplier statement (freezing it) and mark it paid
+    SETTLEMENT_APPROVE = "settlement:approve"
+
     # analytics
     #: sales statistics, rankings and mixes of the stores one may see
     ANALYTICS_READ = "analytics:read"
@@ -133,6 +141,11 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.RECONCILIATION_RUN,
         Perm.RECONCILIATION_RESOLVE,
     ],
+    "settlement": [
+        Perm.SETTLEMENT_READ,
+        Perm.SETTLEMENT_WRITE,
+        Perm.SETTLEMENT_APPROVE,
+    ],
 }
 
 #: Built-in roles. The super admin has every code and every store.
@@ -174,6 +187,30 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.RECONCILIATION_READ,
             Perm.RECONCILIATION_RUN,
             Perm.RECONCILIATION_RESOLVE,
+            Perm.SETTLEMENT_READ,
+        ],
+    },
+    # The chain's finance team: settles with the platforms and the suppliers, chain-wide.
+    "finance": {
+        "name": "Finance",
+        "all_stores": True,
+        "perms": [
+            Perm.STORE_READ,
+            Perm.JOB_READ,
+            Perm.SUPPLIER_READ,
+            Perm.PURCHASE_READ,
+            Perm.STOCK_READ,
+            Perm.ORDER_READ,
+            Perm.ORDER_EXPORT,
+            Perm.PAYMENT_READ,
+            Perm.PAYMENT_ACCOUNT_READ,
+            Perm.RECONCILIATION_READ,
+            Perm.RECONCILIATION_RUN,
+            Perm.RECONCILIATION_RESOLVE,
+            Perm.ANALYTICS_READ,
+            Perm.SETTLEMENT_READ,
+            Perm.SETTLEMENT_WRITE,
+            Perm.SETTLEMENT_APPROVE,
         ],
     },
     "cashier": {

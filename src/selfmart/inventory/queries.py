@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.catalog.labels import first_barcode
@@ -350,3 +350,93 @@ async def balance_series(
         else:
             points.append(SeriesPoint(start, int(balance), q, came, went))
     return int(opening or 0), points
+
+
+# --- read helpers for settlement -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Movements of these stores in [since, until) (a period of dates in their zone)."""
+
+    store_ids: Sequence[int]
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MovementSum:
+    product_id: int
+    kind: str
+    document_type: str | None
+    document_id: str | None
+    #: signed, as the ledger holds it
+    quantity: int
+    #: booked after `late_after_id` for a time before the window
+    late: bool
+
+
+async def last_movement_id(session: AsyncSession) -> int:
+    """The highest ledger id so far (0 for an empty ledger)."""
+    return int(await session.scalar(select(func.max(StockMovement.id))) or 0)
+
+
+async def movement_sums(
+    session: AsyncSession,
+    *,
+    kinds: Sequence[str],
+    windows: Sequence[Window],
+    up_to_id: int,
+    late_since: Sequence[Window] = (),
+    late_after_id: int | None = None,
+    product_ids: Sequence[int] | None = None,
+    document_type: str | None = None,
+    document_ids: Sequence[str] | None = None,
+) -> list[MovementSum]:
+    """Signed quantities per product, kind and document of the movements in `windows` with
+    ids up to `up_to_id`; with `late_after_id`, also (marked late) those in `late_since`
+    booked after that id: what a settlement made before they were booked did not see."""
+    if not windows or (product_ids is not None and not product_ids):
+        return []
+
+    def within(ws: Sequence[Window]) -> ColumnElement[bool]:
+        return or_(
+            *(
+                and_(
+                    StockMovement.store_id.in_(list(w.store_ids)),
+                    StockMovement.occurred_at >= w.since,
+                    StockMovement.occurred_at < w.until,
+                )
+                for w in ws
+            )
+        )
+
+    async def sums(where: ColumnElement[bool], late: bool) -> list[MovementSum]:
+        stmt = select(
+            StockMovement.product_id,
+            StockMovement.kind,
+            StockMovement.document_type,
+            StockMovement.document_id,
+            func.sum(StockMovement.quantity),
+        ).where(StockMovement.kind.in_(list(kinds)), StockMovement.id <= up_to_id, where)
+        if product_ids is not None:
+            stmt = stmt.where(StockMovement.product_id.in_(list(product_ids)))
+        if document_type is not None:
+            stmt = stmt.where(StockMovement.document_type == document_type)
+        if document_ids is not None:
+            stmt = stmt.where(StockMovement.document_id.in_(list(document_ids)))
+        stmt = stmt.group_by(
+            StockMovement.product_id,
+            StockMovement.kind,
+            StockMovement.document_type,
+            StockMovement.document_id,
+        )
+        return [
+            MovementSum(int(pid), str(kind), dtype, did, quantity=int(q or 0), late=late)
+            for pid, kind, dtype, did, q in await session.execute(stmt)
+        ]
+
+    found = await sums(within(windows), False)
+    if late_after_id is not None and late_since:
+        found += await sums(and_(within(late_since), StockMovement.id > late_after_id), True)
+    return found

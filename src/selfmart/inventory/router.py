@@ -195,6 +195,7 @@ KIND_NAMES = {
     "stocktake_gain": "盘盈",
     "stocktake_loss": "盘亏",
     "write_off": "报损",
+    "supplier_return": "退供应商",
     "adjustment": "手工调整",
 }
 

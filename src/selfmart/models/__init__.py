@@ -74,6 +74,7 @@ from selfmart.models.reconciliation import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from selfmart.models.settlement import SupplierStatement, SupplierStatementLine
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 from selfmart.models.system import SystemFlag
 
@@ -139,6 +140,8 @@ __all__ = [
     "Supplier",
     "SupplierProduct",
     "SystemFlag",
+    "SupplierStatement",
+    "SupplierStatementLine",
     "Tag",
     "Terminal",
     "TerminalKey",

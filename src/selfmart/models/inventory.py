@@ -21,6 +21,7 @@ MOVEMENT_KINDS: dict[str, int] = {
     "stocktake_gain": +1,
     "stocktake_loss": -1,
     "write_off": -1,
+    "supplier_return": -1,  # goods sent back to the supplier (document: supplier, its id)
     "adjustment": 0,  # either sign
 }
 #: Kinds that must say why.

@@ -29,6 +29,11 @@ class Supplier(Timestamps, Base):
     #: active | inactive
     status: Mapped[str] = mapped_column(String(16), default="active")
     note: Mapped[str] = mapped_column(Text, default="")
+    #: what a settlement statement charges: goods received (purchase receipts at the order's
+    #: cost) | consignment (goods sold, at the supplier's cost)
+    settlement_basis: Mapped[str] = mapped_column(String(16), default="received")
+    #: stocktake losses and write-offs of the supplier's products are deducted from what is owed
+    shrinkage_borne: Mapped[bool] = mapped_column(default=False)
 
     products: Mapped[list[SupplierProduct]] = relationship(
         lazy="raise", cascade="all, delete-orphan", back_populates="supplier"

@@ -3,6 +3,7 @@ payment whole: its order's other attempts, every callback about it and its refun
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -139,3 +140,55 @@ async def detail(session: AsyncSession, payment: Payment) -> dict[str, Any]:
         "callbacks": list(callbacks),
         "refunds": list(refunds),
     }
+
+
+# --- read helpers for settlement -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    """A succeeded payment or refund, as store settlement counts it."""
+
+    store_id: int
+    channel: str
+    account_id: int | None
+    amount_fen: int
+    at: datetime
+
+
+async def captured(
+    session: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    store_ids: list[int] | None,
+    skip_payments: Select[Any],
+    skip_refunds: Select[Any],
+) -> tuple[list[Captured], list[Captured]]:
+    """Payments that succeeded and refunds completed in [since, until), except those whose
+    ids `skip_payments` / `skip_refunds` select (the ones a reconciled bill accounts for)."""
+    pay = select(
+        Payment.store_id, Payment.channel, Payment.account_id, Payment.amount_fen,
+        Payment.succeeded_at,
+    ).where(
+        Payment.status == "succeeded",
+        Payment.succeeded_at >= since,
+        Payment.succeeded_at < until,
+        Payment.id.not_in(skip_payments),
+    )  # fmt: skip
+    ref = select(
+        Refund.store_id, Refund.channel, Refund.account_id, Refund.amount_fen,
+        Refund.completed_at,
+    ).where(
+        Refund.status == "succeeded",
+        Refund.completed_at >= since,
+        Refund.completed_at < until,
+        Refund.id.not_in(skip_refunds),
+    )  # fmt: skip
+    if store_ids is not None:
+        pay = pay.where(Payment.store_id.in_(store_ids))
+        ref = ref.where(Refund.store_id.in_(store_ids))
+    return (
+        [Captured(s, c, a, n, t) for s, c, a, n, t in await session.execute(pay) if t is not None],
+        [Captured(s, c, a, n, t) for s, c, a, n, t in await session.execute(ref) if t is not None],
+    )

@@ -384,3 +384,22 @@ async def on_order(
     )
     found = {int(pid): int(q or 0) for pid, q in rows}
     return {pid: found.get(pid, 0) for pid in product_ids}
+
+
+async def received_costs(session: AsyncSession, supplier_id: int) -> dict[tuple[int, int], int]:
+    """(purchase order id, product id) -> cost, over the supplier's orders that received
+    goods: what its purchase receipts are worth."""
+    rows = await session.execute(
+        select(
+            PurchaseOrderLine.purchase_order_id,
+            PurchaseOrderLine.product_id,
+            PurchaseOrderLine.cost_fen,
+        )
+        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
+        .where(
+            PurchaseOrder.supplier_id == supplier_id,
+            PurchaseOrder.status.in_(("partially_received", "received", "closed")),
+            PurchaseOrderLine.quantity_received > 0,
+        )
+    )
+    return {(int(po), int(pid)): int(cost) for po, pid, cost in rows}

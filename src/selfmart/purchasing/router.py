@@ -15,7 +15,14 @@ from selfmart.iam.permissions import Perm
 from selfmart.inventory.dependencies import StoreInScope
 from selfmart.kit.ids import PathId, QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
-from selfmart.purchasing import purchase_orders, reorder, stocktakes, suppliers, transfers
+from selfmart.purchasing import (
+    purchase_orders,
+    reorder,
+    returns,
+    stocktakes,
+    suppliers,
+    transfers,
+)
 from selfmart.purchasing.schemas import (
     CountsIn,
     NoteIn,
@@ -36,6 +43,8 @@ from selfmart.purchasing.schemas import (
     SupplierProductIn,
     SupplierProductRead,
     SupplierRead,
+    SupplierReturnIn,
+    SupplierReturnRead,
     SupplierUpdate,
     TransferCreate,
     TransferDetail,
@@ -118,6 +127,21 @@ async def update_supplier(
     supplier_id: PathId, body: SupplierUpdate, session: SessionDep, actor: SupplierWriter
 ) -> Any:
     return await suppliers.update_supplier(session, supplier_id, body, actor=actor)
+
+
+@router.post(
+    "/suppliers/{supplier_id}/returns",
+    response_model=SupplierReturnRead,
+    status_code=201,
+    operation_id="returnToSupplier",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def return_to_supplier(
+    supplier_id: PathId, body: SupplierReturnIn, session: SessionDep, actor: PurchaseWriter
+) -> Any:
+    """Send goods back to the supplier from one store: they leave its ledger now and are
+    deducted from the supplier's next settlement statement."""
+    return await returns.return_to_supplier(session, supplier_id, body, actor=actor)
 
 
 @router.put(

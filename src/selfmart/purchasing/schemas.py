@@ -12,6 +12,7 @@ from selfmart.kit.money import Fen
 from selfmart.kit.schema import InSchema, Schema
 
 Quantity = Annotated[int, Field(gt=0, le=1_000_000, strict=True, description="whole units > 0")]
+SettlementBasis = Literal["received", "consignment"]
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
@@ -28,6 +29,10 @@ class SupplierCreate(InSchema):
     payment_terms: Annotated[str, Field(max_length=100)] = ""
     payment_days: Annotated[int, Field(ge=0, le=365, strict=True)] = 0
     note: Annotated[str, Field(max_length=2000)] = ""
+    #: what settlement charges: goods received, or goods sold (consignment)
+    settlement_basis: SettlementBasis = "received"
+    #: stocktake losses and write-offs of its products are deducted from what is owed
+    shrinkage_borne: bool = False
 
 
 class SupplierUpdate(InSchema):
@@ -40,6 +45,8 @@ class SupplierUpdate(InSchema):
     payment_days: Annotated[int | None, Field(ge=0, le=365, strict=True)] = None
     status: Literal["active", "inactive"] | None = None
     note: Annotated[str | None, Field(max_length=2000)] = None
+    settlement_basis: SettlementBasis | None = None
+    shrinkage_borne: bool | None = None
 
 
 class SupplierRead(Schema):
@@ -54,6 +61,8 @@ class SupplierRead(Schema):
     payment_days: int
     status: str
     note: str
+    settlement_basis: str
+    shrinkage_borne: bool
     created_at: datetime
     updated_at: datetime
 
@@ -153,6 +162,32 @@ class ReceiveLineIn(InSchema):
 class POReceive(InSchema):
     lines: Annotated[list[ReceiveLineIn], Field(min_length=1, max_length=500)]
     note: Annotated[str, Field(max_length=300)] = ""
+
+
+class ReturnLineIn(InSchema):
+    product_id: Id
+    quantity: Quantity
+
+
+class SupplierReturnIn(InSchema):
+    """Goods sent back to a supplier from one store's shelves."""
+
+    store_id: Id
+    lines: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=500)]
+    note: Annotated[str, Field(max_length=200)] = ""
+
+
+class ReturnLineRead(Schema):
+    product_id: int
+    quantity: int
+    balance_after: int
+
+
+class SupplierReturnRead(Schema):
+    number: str
+    supplier_id: int
+    store_id: int
+    lines: list[ReturnLineRead]
 
 
 class NoteIn(InSchema):

@@ -28,6 +28,8 @@ FIELDS = (
     "payment_days",
     "status",
     "note",
+    "settlement_basis",
+    "shrinkage_borne",
 )
 LINK_FIELDS = ("supplier_sku", "cost_fen", "lead_time_days", "min_order_qty", "is_preferred")
 
@@ -61,8 +63,10 @@ async def list_suppliers(
     return await paginate(session, stmt.order_by(Supplier.name, Supplier.id), params)
 
 
-async def get_supplier(session: AsyncSession, supplier_id: int) -> Supplier:
-    supplier = await session.get(Supplier, supplier_id)
+async def get_supplier(
+    session: AsyncSession, supplier_id: int, *, for_update: bool = False
+) -> Supplier:
+    supplier = await session.get(Supplier, supplier_id, with_for_update=for_update)
     if supplier is None:
         raise NotFound("No such supplier", field="supplier_id")
     return supplier
@@ -202,3 +206,49 @@ async def remove_supplier_product(
         before=before,
         note=f"product {product_id}",
     )
+
+
+# --- read helpers for settlement -----------------------------------------------------------
+
+
+async def costs(session: AsyncSession, supplier_id: int, product_ids: list[int]) -> dict[int, int]:
+    """The supplier's cost of each product; the product's own cost where it has none."""
+    if not product_ids:
+        return {}
+    found = dict(
+        (
+            await session.execute(
+                select(SupplierProduct.product_id, SupplierProduct.cost_fen).where(
+                    SupplierProduct.supplier_id == supplier_id,
+                    SupplierProduct.product_id.in_(product_ids),
+                )
+            )
+        ).all()
+    )
+    missing = [pid for pid in product_ids if pid not in found]
+    if missing:
+        found.update(
+            (
+                await session.execute(
+                    select(Product.id, Product.cost_fen).where(Product.id.in_(missing))
+                )
+            ).all()
+        )
+    return {int(pid): int(cost or 0) for pid, cost in found.items()}
+
+
+async def products_settled_with(session: AsyncSession, supplier_id: int) -> dict[int, int]:
+    """The products whose sales and shrinkage are the supplier's, with its cost: those it is
+    the preferred supplier of, and those it is the only supplier of."""
+    only = (
+        select(SupplierProduct.product_id)
+        .group_by(SupplierProduct.product_id)
+        .having(func.count() == 1)
+    )
+    rows = await session.execute(
+        select(SupplierProduct.product_id, SupplierProduct.cost_fen).where(
+            SupplierProduct.supplier_id == supplier_id,
+            or_(SupplierProduct.is_preferred.is_(True), SupplierProduct.product_id.in_(only)),
+        )
+    )
+    return {int(pid): int(cost) for pid, cost in rows}

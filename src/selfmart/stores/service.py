@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any
 
@@ -185,3 +186,22 @@ def is_open(store: Store, at: datetime) -> bool:
     if store.status != "active":
         return False
     return opening_hours_contain(store.opening_hours, to_zone(at, store.timezone).time())
+
+
+async def zones(session: AsyncSession, store_ids: Sequence[int] | None = None) -> dict[int, str]:
+    """Each store's time zone (every store's, or those asked for): the day of a sale is the
+    store's day."""
+    stmt = select(Store.id, Store.timezone)
+    if store_ids is not None:
+        stmt = stmt.where(Store.id.in_(list(store_ids)))
+    return {int(sid): str(tz) for sid, tz in await session.execute(stmt)}
+
+
+async def names(session: AsyncSession, store_ids: Sequence[int]) -> dict[int, str]:
+    """Each store's name, for reports that list stores by id."""
+    if not store_ids:
+        return {}
+    rows = await session.execute(
+        select(Store.id, Store.name).where(Store.id.in_(list(set(store_ids))))
+    )
+    return {int(sid): str(name) for sid, name in rows}

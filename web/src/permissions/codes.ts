@@ -40,6 +40,10 @@ export const Perm = {
   RECONCILIATION_RUN: 'reconciliation:run',
   RECONCILIATION_RESOLVE: 'reconciliation:resolve',
 
+  SETTLEMENT_READ: 'settlement:read',
+  SETTLEMENT_WRITE: 'settlement:write',
+  SETTLEMENT_APPROVE: 'settlement:approve',
+
   MEMBER_READ: 'member:read',
   MEMBER_WRITE: 'member:write',
   MEMBER_PII: 'member:pii',

@@ -8,6 +8,7 @@ export const MENU_GROUPS = [
   { key: 'inventory', icon: 'Box' },
   { key: 'orders', icon: 'Tickets' },
   { key: 'members', icon: 'User' },
+  { key: 'finance', icon: 'Money' },
   { key: 'stores', icon: 'Shop' },
   { key: 'system', icon: 'Setting' },
 ] as const

@@ -172,6 +172,26 @@ export const consoleRoutes: RouteRecordRaw[] = [
   },
   // --- end analytics ---
   // --- end orders ---
+  // --- settlement ---
+  {
+    path: 'settlement/stores',
+    name: 'settlement-stores',
+    component: () => import('@/views/settlement/StoreSettlementView.vue'),
+    meta: { titleKey: 'settlement.menu.stores', perm: Perm.SETTLEMENT_READ, menu: { group: 'finance', order: 50, icon: 'Money' } },
+  },
+  {
+    path: 'settlement/fees',
+    name: 'settlement-fees',
+    component: () => import('@/views/settlement/FeeReportView.vue'),
+    meta: { titleKey: 'settlement.menu.fees', perm: Perm.SETTLEMENT_READ, menu: { group: 'finance', order: 60, icon: 'Coin' } },
+  },
+  {
+    path: 'settlement/statements',
+    name: 'settlement-statements',
+    component: () => import('@/views/settlement/SupplierStatementsView.vue'),
+    meta: { titleKey: 'settlement.menu.statements', perm: Perm.SETTLEMENT_READ, menu: { group: 'finance', order: 70, icon: 'Document' } },
+  },
+  // --- end settlement ---
   // --- members ---
   {
     path: 'members',

@@ -20,6 +20,7 @@ describe('buildMenu', () => {
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
       ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'reconciliation', 'reconciliation-fees', 'analytics-statistics']],
       ['members', ['members', 'member-rules']],
+      ['finance', ['settlement-stores', 'settlement-fees', 'settlement-statements']],
       ['stores', ['stores', 'terminals', 'terminal-fleet']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'monitoring', 'backups', 'about']],
     ])

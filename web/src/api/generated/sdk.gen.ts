@@ -2,7 +2,7 @@
 
 import { type Client, formDataBodySerializer, type Options as Options2, type TDataShape } from './client';
 import { client } from './client.gen';
-import type { AdjustMemberPointsData, AdjustMemberPointsErrors, AdjustMemberPointsResponses, AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryMixData, CategoryMixErrors, CategoryMixResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateBackupData, CreateBackupErrors, CreateBackupResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreateMemberData, CreateMemberErrors, CreateMemberResponses, CreateMemberTierData, CreateMemberTierErrors, CreateMemberTierResponses, CreatePaymentAccountData, CreatePaymentAccountErrors, CreatePaymentAccountResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteMemberTierData, DeleteMemberTierErrors, DeleteMemberTierResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, EraseMemberData, EraseMemberErrors, EraseMemberResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportMembersData, ExportMembersErrors, ExportMembersResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, GetAboutData, GetAboutErrors, GetAboutResponses, GetJobData, GetJobErrors, GetJobResponses, GetMaintenanceData, GetMaintenanceErrors, GetMaintenanceResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberProgramData, GetMemberProgramErrors, GetMemberProgramResponses, GetMemberResponses, GetMemberTierStandingData, GetMemberTierStandingErrors, GetMemberTierStandingResponses, GetMeResponses, GetPaymentAccountData, GetPaymentAccountErrors, GetPaymentAccountResponses, GetPaymentData, GetPaymentErrors, GetPaymentResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetReconciliationDifferenceData, GetReconciliationDifferenceErrors, GetReconciliationDifferenceResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, HealthData, HealthErrors, HealthResponses, HealthzData, HealthzErrors, HealthzResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditActionsData, ListAuditActionsErrors, ListAuditActionsResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListBackupsData, ListBackupsErrors, ListBackupsResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMemberPointsData, ListMemberPointsErrors, ListMemberPointsLotsData, ListMemberPointsLotsErrors, ListMemberPointsLotsResponses, ListMemberPointsResponses, ListMembersData, ListMembersErrors, ListMembersResponses, ListMemberTierHistoryData, ListMemberTierHistoryErrors, ListMemberTierHistoryResponses, ListMemberTiersData, ListMemberTiersErrors, ListMemberTiersResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPaymentAccountsData, ListPaymentAccountsErrors, ListPaymentAccountsResponses, ListPaymentsData, ListPaymentsErrors, ListPaymentsResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReconciliationDifferencesData, ListReconciliationDifferencesErrors, ListReconciliationDifferencesResponses, ListReconciliationFeeRatesData, ListReconciliationFeeRatesErrors, ListReconciliationFeeRatesResponses, ListReconciliationRunsData, ListReconciliationRunsErrors, ListReconciliationRunsResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRouteRolesData, ListStockAlertRouteRolesErrors, ListStockAlertRouteRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MetricsData, MetricsErrors, MetricsResponses, MonitoringOverviewData, MonitoringOverviewErrors, MonitoringOverviewResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundRequestApproveData, OrdersRefundRequestApproveErrors, OrdersRefundRequestApproveResponses, OrdersRefundRequestCreateData, OrdersRefundRequestCreateErrors, OrdersRefundRequestCreateResponses, OrdersRefundRequestRejectData, OrdersRefundRequestRejectErrors, OrdersRefundRequestRejectResponses, OrdersRefundRequestsData, OrdersRefundRequestsErrors, OrdersRefundRequestsResponses, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PaymentMethodMixData, PaymentMethodMixErrors, PaymentMethodMixResponses, PaymentNotifyData, PaymentNotifyErrors, PaymentNotifyResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, ProductRankingData, ProductRankingErrors, ProductRankingResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, PublicOrderPaymentData, PublicOrderPaymentErrors, PublicOrderPaymentResponses, PublicPayOrderData, PublicPayOrderErrors, PublicPayOrderResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, ReconciliationCalendarData, ReconciliationCalendarErrors, ReconciliationCalendarResponses, ReconciliationExportDayData, ReconciliationExportDayErrors, ReconciliationExportDayResponses, ReconciliationFeeReportData, ReconciliationFeeReportErrors, ReconciliationFeeReportResponses, ReconciliationTotalsData, ReconciliationTotalsErrors, ReconciliationTotalsResponses, RedeemMemberPointsData, RedeemMemberPointsErrors, RedeemMemberPointsResponses, RefreshData, RefreshErrors, RefreshResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, RerunReconciliationData, RerunReconciliationErrors, RerunReconciliationResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveReconciliationDifferenceData, ResolveReconciliationDifferenceErrors, ResolveReconciliationDifferenceResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, RevealMemberData, RevealMemberErrors, RevealMemberResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SalesHeatmapData, SalesHeatmapErrors, SalesHeatmapResponses, SalesStatisticsData, SalesStatisticsErrors, SalesStatisticsResponses, SetMaintenanceData, SetMaintenanceErrors, SetMaintenanceResponses, SetMemberStatusData, SetMemberStatusErrors, SetMemberStatusResponses, SetReconciliationFeeRateData, SetReconciliationFeeRateErrors, SetReconciliationFeeRateResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalFleetSummaryData, TerminalFleetSummaryErrors, TerminalFleetSummaryResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderPaymentData, TerminalOrderPaymentErrors, TerminalOrderPaymentResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalPayOrderData, TerminalPayOrderErrors, TerminalPayOrderResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalReportPaymentFailureData, TerminalReportPaymentFailureErrors, TerminalReportPaymentFailureResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, TestPaymentAccountData, TestPaymentAccountErrors, TestPaymentAccountResponses, TestStockAlertRouteData, TestStockAlertRouteErrors, TestStockAlertRouteResponses, TodayStatisticsData, TodayStatisticsErrors, TodayStatisticsResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateMeData, UpdateMeErrors, UpdateMemberData, UpdateMemberErrors, UpdateMemberProgramData, UpdateMemberProgramErrors, UpdateMemberProgramResponses, UpdateMemberResponses, UpdateMemberTierData, UpdateMemberTierErrors, UpdateMemberTierResponses, UpdateMeResponses, UpdatePaymentAccountData, UpdatePaymentAccountErrors, UpdatePaymentAccountResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
+import type { AdjustMemberPointsData, AdjustMemberPointsErrors, AdjustMemberPointsResponses, AdjustStockData, AdjustStockErrors, AdjustStockResponses, ApplyBulkStockData, ApplyBulkStockErrors, ApplyBulkStockResponses, ApproveSupplierStatementData, ApproveSupplierStatementErrors, ApproveSupplierStatementResponses, BulkApplyData, BulkApplyErrors, BulkApplyResponses, BulkPreviewData, BulkPreviewErrors, BulkPreviewResponses, CancelPurchaseOrderData, CancelPurchaseOrderErrors, CancelPurchaseOrderResponses, CancelStocktakeData, CancelStocktakeErrors, CancelStocktakeResponses, CancelTransferData, CancelTransferErrors, CancelTransferResponses, CategoryMixData, CategoryMixErrors, CategoryMixResponses, CategoryTreeData, CategoryTreeErrors, CategoryTreeResponses, ChangePasswordData, ChangePasswordErrors, ChangePasswordResponses, ClosePurchaseOrderData, ClosePurchaseOrderErrors, ClosePurchaseOrderResponses, CreateBackupData, CreateBackupErrors, CreateBackupResponses, CreateCategoryData, CreateCategoryErrors, CreateCategoryResponses, CreateCouponTemplateData, CreateCouponTemplateErrors, CreateCouponTemplateResponses, CreateMemberData, CreateMemberErrors, CreateMemberResponses, CreateMemberSegmentData, CreateMemberSegmentErrors, CreateMemberSegmentResponses, CreateMemberTierData, CreateMemberTierErrors, CreateMemberTierResponses, CreatePaymentAccountData, CreatePaymentAccountErrors, CreatePaymentAccountResponses, CreateProductData, CreateProductErrors, CreateProductResponses, CreatePurchaseOrderData, CreatePurchaseOrderErrors, CreatePurchaseOrderResponses, CreatePurchaseOrdersFromSuggestionsData, CreatePurchaseOrdersFromSuggestionsErrors, CreatePurchaseOrdersFromSuggestionsResponses, CreateRoleData, CreateRoleErrors, CreateRoleResponses, CreateStockAlertRouteData, CreateStockAlertRouteErrors, CreateStockAlertRouteResponses, CreateStocktakeData, CreateStocktakeErrors, CreateStocktakeResponses, CreateStoreData, CreateStoreErrors, CreateStoreResponses, CreateSupplierData, CreateSupplierErrors, CreateSupplierResponses, CreateTagData, CreateTagErrors, CreateTagResponses, CreateTerminalData, CreateTerminalErrors, CreateTerminalResponses, CreateTransferData, CreateTransferErrors, CreateTransferResponses, CreateUserData, CreateUserErrors, CreateUserResponses, DeleteCategoryData, DeleteCategoryErrors, DeleteCategoryResponses, DeleteImageData, DeleteImageErrors, DeleteImageResponses, DeleteListingData, DeleteListingErrors, DeleteListingResponses, DeleteMemberSegmentData, DeleteMemberSegmentErrors, DeleteMemberSegmentResponses, DeleteMemberTierData, DeleteMemberTierErrors, DeleteMemberTierResponses, DeleteProductData, DeleteProductErrors, DeleteProductResponses, DeleteRoleData, DeleteRoleErrors, DeleteRoleResponses, DeleteStockAlertRouteData, DeleteStockAlertRouteErrors, DeleteStockAlertRouteResponses, DeleteSupplierStatementData, DeleteSupplierStatementErrors, DeleteSupplierStatementResponses, DeleteTagData, DeleteTagErrors, DeleteTagResponses, DisableTerminalData, DisableTerminalErrors, DisableTerminalResponses, DisableUserData, DisableUserErrors, DisableUserResponses, EnableTerminalData, EnableTerminalErrors, EnableTerminalResponses, EnableUserData, EnableUserErrors, EnableUserResponses, EnterStocktakeCountsData, EnterStocktakeCountsErrors, EnterStocktakeCountsResponses, EraseMemberData, EraseMemberErrors, EraseMemberResponses, ExportAuditLogsData, ExportAuditLogsErrors, ExportAuditLogsResponses, ExportFeeReportData, ExportFeeReportErrors, ExportFeeReportResponses, ExportMembersData, ExportMembersErrors, ExportMembersResponses, ExportProductsData, ExportProductsErrors, ExportProductsResponses, ExportStockData, ExportStockErrors, ExportStockMovementsData, ExportStockMovementsErrors, ExportStockMovementsResponses, ExportStockResponses, ExportStoreSettlementData, ExportStoreSettlementErrors, ExportStoreSettlementResponses, ExportSupplierStatementData, ExportSupplierStatementErrors, ExportSupplierStatementResponses, FeeReportData, FeeReportErrors, FeeReportResponses, GenerateSupplierStatementData, GenerateSupplierStatementErrors, GenerateSupplierStatementResponses, GetAboutData, GetAboutErrors, GetAboutResponses, GetJobData, GetJobErrors, GetJobResponses, GetMaintenanceData, GetMaintenanceErrors, GetMaintenanceResponses, GetMeData, GetMeErrors, GetMemberData, GetMemberErrors, GetMemberHistoryData, GetMemberHistoryErrors, GetMemberHistoryResponses, GetMemberProgramData, GetMemberProgramErrors, GetMemberProgramResponses, GetMemberResponses, GetMemberRfmGridData, GetMemberRfmGridErrors, GetMemberRfmGridResponses, GetMemberTierStandingData, GetMemberTierStandingErrors, GetMemberTierStandingResponses, GetMeResponses, GetPaymentAccountData, GetPaymentAccountErrors, GetPaymentAccountResponses, GetPaymentData, GetPaymentErrors, GetPaymentResponses, GetProductData, GetProductErrors, GetProductResponses, GetPurchaseOrderData, GetPurchaseOrderErrors, GetPurchaseOrderResponses, GetReconciliationDifferenceData, GetReconciliationDifferenceErrors, GetReconciliationDifferenceResponses, GetRoleData, GetRoleErrors, GetRoleResponses, GetStockData, GetStockErrors, GetStockResponses, GetStockSeriesData, GetStockSeriesErrors, GetStockSeriesResponses, GetStocktakeData, GetStocktakeErrors, GetStocktakeResponses, GetStoreData, GetStoreErrors, GetStoreResponses, GetSupplierData, GetSupplierErrors, GetSupplierResponses, GetSupplierStatementData, GetSupplierStatementErrors, GetSupplierStatementResponses, GetTerminalData, GetTerminalErrors, GetTerminalResponses, GetTransferData, GetTransferErrors, GetTransferResponses, GetUserData, GetUserErrors, GetUserResponses, GiveMemberCouponData, GiveMemberCouponErrors, GiveMemberCouponResponses, HealthData, HealthErrors, HealthResponses, HealthzData, HealthzErrors, HealthzResponses, ImageFileData, ImageFileErrors, ImageFileResponses, ImportMembersData, ImportMembersErrors, ImportMembersResponses, ImportProductsData, ImportProductsErrors, ImportProductsResponses, ImportTemplateData, ImportTemplateErrors, ImportTemplateResponses, IssueActivationCodeData, IssueActivationCodeErrors, IssueActivationCodeResponses, ListAuditActionsData, ListAuditActionsErrors, ListAuditActionsResponses, ListAuditLogsData, ListAuditLogsErrors, ListAuditLogsResponses, ListBackupsData, ListBackupsErrors, ListBackupsResponses, ListCouponIssuesData, ListCouponIssuesErrors, ListCouponIssuesResponses, ListCouponTemplatesData, ListCouponTemplatesErrors, ListCouponTemplatesResponses, ListLoginLogsData, ListLoginLogsErrors, ListLoginLogsResponses, ListMemberCouponsData, ListMemberCouponsErrors, ListMemberCouponsResponses, ListMemberOrdersData, ListMemberOrdersErrors, ListMemberOrdersResponses, ListMemberPointsData, ListMemberPointsErrors, ListMemberPointsLotsData, ListMemberPointsLotsErrors, ListMemberPointsLotsResponses, ListMemberPointsResponses, ListMembersData, ListMemberSegmentsData, ListMemberSegmentsErrors, ListMemberSegmentsResponses, ListMembersErrors, ListMembersResponses, ListMemberTierHistoryData, ListMemberTierHistoryErrors, ListMemberTierHistoryResponses, ListMemberTiersData, ListMemberTiersErrors, ListMemberTiersResponses, ListMessagesData, ListMessagesErrors, ListMessagesResponses, ListPaymentAccountsData, ListPaymentAccountsErrors, ListPaymentAccountsResponses, ListPaymentsData, ListPaymentsErrors, ListPaymentsResponses, ListPermissionsData, ListPermissionsErrors, ListPermissionsResponses, ListProductsData, ListProductsErrors, ListProductsResponses, ListPurchaseOrdersData, ListPurchaseOrdersErrors, ListPurchaseOrdersResponses, ListReconciliationDifferencesData, ListReconciliationDifferencesErrors, ListReconciliationDifferencesResponses, ListReconciliationFeeRatesData, ListReconciliationFeeRatesErrors, ListReconciliationFeeRatesResponses, ListReconciliationRunsData, ListReconciliationRunsErrors, ListReconciliationRunsResponses, ListReorderSuggestionsData, ListReorderSuggestionsErrors, ListReorderSuggestionsResponses, ListRolesData, ListRolesErrors, ListRolesResponses, ListStockAlertRouteRolesData, ListStockAlertRouteRolesErrors, ListStockAlertRouteRolesResponses, ListStockAlertRoutesData, ListStockAlertRoutesErrors, ListStockAlertRoutesResponses, ListStockAlertsData, ListStockAlertsErrors, ListStockAlertsResponses, ListStockBatchesData, ListStockBatchesErrors, ListStockBatchesResponses, ListStockData, ListStockDiscrepanciesData, ListStockDiscrepanciesErrors, ListStockDiscrepanciesResponses, ListStockErrors, ListStockMovementsData, ListStockMovementsErrors, ListStockMovementsResponses, ListStockResponses, ListStocktakesData, ListStocktakesErrors, ListStocktakesResponses, ListStoresData, ListStoresErrors, ListStoresResponses, ListSuppliersData, ListSuppliersErrors, ListSuppliersResponses, ListSupplierStatementsData, ListSupplierStatementsErrors, ListSupplierStatementsResponses, ListTagsData, ListTagsErrors, ListTagsResponses, ListTerminalsData, ListTerminalsErrors, ListTerminalsResponses, ListTransfersData, ListTransfersErrors, ListTransfersResponses, ListUsersData, ListUsersErrors, ListUsersResponses, LoginData, LoginErrors, LoginResponses, LogoutData, LogoutErrors, LogoutResponses, MarkSupplierStatementPaidData, MarkSupplierStatementPaidErrors, MarkSupplierStatementPaidResponses, MemberImportTemplateData, MemberImportTemplateErrors, MemberImportTemplateResponses, MergeMemberData, MergeMemberErrors, MergeMemberResponses, MetricsData, MetricsErrors, MetricsResponses, MonitoringOverviewData, MonitoringOverviewErrors, MonitoringOverviewResponses, MoveCategoryData, MoveCategoryErrors, MoveCategoryResponses, OrdersCancelData, OrdersCancelErrors, OrdersCancelResponses, OrdersCompleteData, OrdersCompleteErrors, OrdersCompleteResponses, OrdersExportData, OrdersExportErrors, OrdersExportFileData, OrdersExportFileErrors, OrdersExportFileResponses, OrdersExportResponses, OrdersExportStartData, OrdersExportStartErrors, OrdersExportStartResponses, OrdersExportStatusData, OrdersExportStatusErrors, OrdersExportStatusResponses, OrdersGetData, OrdersGetErrors, OrdersGetResponses, OrdersIssueActData, OrdersIssueActErrors, OrdersIssueActResponses, OrdersIssueQueueData, OrdersIssueQueueErrors, OrdersIssueQueueResponses, OrdersLiveData, OrdersLiveErrors, OrdersLiveResponses, OrdersRecordPaymentData, OrdersRecordPaymentErrors, OrdersRecordPaymentResponses, OrdersRefundData, OrdersRefundErrors, OrdersRefundRequestApproveData, OrdersRefundRequestApproveErrors, OrdersRefundRequestApproveResponses, OrdersRefundRequestCreateData, OrdersRefundRequestCreateErrors, OrdersRefundRequestCreateResponses, OrdersRefundRequestRejectData, OrdersRefundRequestRejectErrors, OrdersRefundRequestRejectResponses, OrdersRefundRequestsData, OrdersRefundRequestsErrors, OrdersRefundRequestsResponses, OrdersRefundResponses, OrdersSearchData, OrdersSearchErrors, OrdersSearchResponses, PaymentMethodMixData, PaymentMethodMixErrors, PaymentMethodMixResponses, PaymentNotifyData, PaymentNotifyErrors, PaymentNotifyResponses, PostStocktakeData, PostStocktakeErrors, PostStocktakeResponses, PreviewBulkStockData, PreviewBulkStockErrors, PreviewBulkStockResponses, PreviewMemberSegmentData, PreviewMemberSegmentErrors, PreviewMemberSegmentResponses, ProductByBarcodeData, ProductByBarcodeErrors, ProductByBarcodeResponses, ProductListingsData, ProductListingsErrors, ProductListingsResponses, ProductRankingData, ProductRankingErrors, ProductRankingResponses, PublicOrderByReceiptData, PublicOrderByReceiptErrors, PublicOrderByReceiptResponses, PublicOrderLookupData, PublicOrderLookupErrors, PublicOrderLookupResponses, PublicOrderPaymentData, PublicOrderPaymentErrors, PublicOrderPaymentResponses, PublicPayOrderData, PublicPayOrderErrors, PublicPayOrderResponses, ReadAllMessagesData, ReadAllMessagesErrors, ReadAllMessagesResponses, ReadMessageData, ReadMessageErrors, ReadMessageResponses, ReadyzData, ReadyzErrors, ReadyzResponses, ReceivePurchaseOrderData, ReceivePurchaseOrderErrors, ReceivePurchaseOrderResponses, ReceiveStockData, ReceiveStockErrors, ReceiveStockResponses, ReceiveTransferData, ReceiveTransferErrors, ReceiveTransferResponses, ReconciliationCalendarData, ReconciliationCalendarErrors, ReconciliationCalendarResponses, ReconciliationExportDayData, ReconciliationExportDayErrors, ReconciliationExportDayResponses, ReconciliationFeeReportData, ReconciliationFeeReportErrors, ReconciliationFeeReportResponses, ReconciliationTotalsData, ReconciliationTotalsErrors, ReconciliationTotalsResponses, RedeemMemberPointsData, RedeemMemberPointsErrors, RedeemMemberPointsResponses, RefreshData, RefreshErrors, RefreshResponses, RegenerateSupplierStatementData, RegenerateSupplierStatementErrors, RegenerateSupplierStatementResponses, RemoveSupplierProductData, RemoveSupplierProductErrors, RemoveSupplierProductResponses, ReorderCategoriesData, ReorderCategoriesErrors, ReorderCategoriesResponses, RerunReconciliationData, RerunReconciliationErrors, RerunReconciliationResponses, ResetUserPasswordData, ResetUserPasswordErrors, ResetUserPasswordResponses, ResolveReconciliationDifferenceData, ResolveReconciliationDifferenceErrors, ResolveReconciliationDifferenceResponses, ResolveStockAlertData, ResolveStockAlertErrors, ResolveStockAlertResponses, ResolveStockDiscrepancyData, ResolveStockDiscrepancyErrors, ResolveStockDiscrepancyResponses, ReturnToSupplierData, ReturnToSupplierErrors, ReturnToSupplierResponses, RevealMemberData, RevealMemberErrors, RevealMemberResponses, ReviewSupplierStatementData, ReviewSupplierStatementErrors, ReviewSupplierStatementResponses, RotateTerminalKeyData, RotateTerminalKeyErrors, RotateTerminalKeyResponses, SalesHeatmapData, SalesHeatmapErrors, SalesHeatmapResponses, SalesStatisticsData, SalesStatisticsErrors, SalesStatisticsResponses, SetMaintenanceData, SetMaintenanceErrors, SetMaintenanceResponses, SetMemberStatusData, SetMemberStatusErrors, SetMemberStatusResponses, SetReconciliationFeeRateData, SetReconciliationFeeRateErrors, SetReconciliationFeeRateResponses, SetSupplierProductData, SetSupplierProductErrors, SetSupplierProductResponses, ShipTransferData, ShipTransferErrors, ShipTransferResponses, SignedMediaData, SignedMediaErrors, SignedMediaResponses, StartCouponIssueData, StartCouponIssueErrors, StartCouponIssueResponses, StoreListingsData, StoreListingsErrors, StoreListingsResponses, StoreSettlementData, StoreSettlementErrors, StoreSettlementResponses, SubmitPurchaseOrderData, SubmitPurchaseOrderErrors, SubmitPurchaseOrderResponses, TerminalActivateData, TerminalActivateErrors, TerminalActivateResponses, TerminalCreateOrderData, TerminalCreateOrderErrors, TerminalCreateOrderResponses, TerminalFleetSummaryData, TerminalFleetSummaryErrors, TerminalFleetSummaryResponses, TerminalHeartbeatData, TerminalHeartbeatErrors, TerminalHeartbeatResponses, TerminalOrderPaymentData, TerminalOrderPaymentErrors, TerminalOrderPaymentResponses, TerminalOrderStatusData, TerminalOrderStatusErrors, TerminalOrderStatusResponses, TerminalPayOrderData, TerminalPayOrderErrors, TerminalPayOrderResponses, TerminalProductsData, TerminalProductsErrors, TerminalProductsResponses, TerminalReportPaymentFailureData, TerminalReportPaymentFailureErrors, TerminalReportPaymentFailureResponses, TerminalUploadOrdersData, TerminalUploadOrdersErrors, TerminalUploadOrdersResponses, TestPaymentAccountData, TestPaymentAccountErrors, TestPaymentAccountResponses, TestStockAlertRouteData, TestStockAlertRouteErrors, TestStockAlertRouteResponses, TodayStatisticsData, TodayStatisticsErrors, TodayStatisticsResponses, UnlockUserData, UnlockUserErrors, UnlockUserResponses, UnreadMessageCountData, UnreadMessageCountErrors, UnreadMessageCountResponses, UpdateCategoryData, UpdateCategoryErrors, UpdateCategoryResponses, UpdateCouponTemplateData, UpdateCouponTemplateErrors, UpdateCouponTemplateResponses, UpdateMeData, UpdateMeErrors, UpdateMemberData, UpdateMemberErrors, UpdateMemberProgramData, UpdateMemberProgramErrors, UpdateMemberProgramResponses, UpdateMemberResponses, UpdateMemberSegmentData, UpdateMemberSegmentErrors, UpdateMemberSegmentResponses, UpdateMemberTierData, UpdateMemberTierErrors, UpdateMemberTierResponses, UpdateMeResponses, UpdatePaymentAccountData, UpdatePaymentAccountErrors, UpdatePaymentAccountResponses, UpdateProductData, UpdateProductErrors, UpdateProductResponses, UpdatePurchaseOrderData, UpdatePurchaseOrderErrors, UpdatePurchaseOrderResponses, UpdateRoleData, UpdateRoleErrors, UpdateRoleResponses, UpdateStockAlertRouteData, UpdateStockAlertRouteErrors, UpdateStockAlertRouteResponses, UpdateStoreData, UpdateStoreErrors, UpdateStoreResponses, UpdateSupplierData, UpdateSupplierErrors, UpdateSupplierResponses, UpdateTagData, UpdateTagErrors, UpdateTagResponses, UpdateTerminalData, UpdateTerminalErrors, UpdateTerminalResponses, UpdateUserData, UpdateUserErrors, UpdateUserResponses, UploadImageData, UploadImageErrors, UploadImageResponses, UpsertListingData, UpsertListingErrors, UpsertListingResponses, VoidMemberCouponData, VoidMemberCouponErrors, VoidMemberCouponResponses, WriteOffStockBatchData, WriteOffStockBatchErrors, WriteOffStockBatchResponses, WriteOffStockData, WriteOffStockErrors, WriteOffStockResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -453,6 +453,66 @@ export const createMember = <ThrowOnError extends boolean = true>(options: Optio
 });
 
 /**
+ * List Coupon Issues
+ */
+export const listCouponIssues = <ThrowOnError extends boolean = true>(options?: Options<ListCouponIssuesData, ThrowOnError>) => (options?.client ?? client).get<ListCouponIssuesResponses, ListCouponIssuesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/coupon-issues',
+    ...options
+});
+
+/**
+ * Start Coupon Issue
+ *
+ * Give a template's coupon to every active member of a segment or tier, as a job
+ * (follow it at GET /api/v1/jobs/{job_id}).
+ */
+export const startCouponIssue = <ThrowOnError extends boolean = true>(options: Options<StartCouponIssueData, ThrowOnError>) => (options.client ?? client).post<StartCouponIssueResponses, StartCouponIssueErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/coupon-issues',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * List Coupon Templates
+ */
+export const listCouponTemplates = <ThrowOnError extends boolean = true>(options?: Options<ListCouponTemplatesData, ThrowOnError>) => (options?.client ?? client).get<ListCouponTemplatesResponses, ListCouponTemplatesErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/coupon-templates',
+    ...options
+});
+
+/**
+ * Create Coupon Template
+ */
+export const createCouponTemplate = <ThrowOnError extends boolean = true>(options: Options<CreateCouponTemplateData, ThrowOnError>) => (options.client ?? client).post<CreateCouponTemplateResponses, CreateCouponTemplateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/coupon-templates',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Update Coupon Template
+ */
+export const updateCouponTemplate = <ThrowOnError extends boolean = true>(options: Options<UpdateCouponTemplateData, ThrowOnError>) => (options.client ?? client).put<UpdateCouponTemplateResponses, UpdateCouponTemplateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/coupon-templates/{template_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Export Members
  *
  * Names and mobiles masked unless the reader holds member:pii (then audited).
@@ -460,6 +520,33 @@ export const createMember = <ThrowOnError extends boolean = true>(options: Optio
 export const exportMembers = <ThrowOnError extends boolean = true>(options?: Options<ExportMembersData, ThrowOnError>) => (options?.client ?? client).get<ExportMembersResponses, ExportMembersErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/members/export',
+    ...options
+});
+
+/**
+ * Import Members
+ *
+ * Members from a spreadsheet: first a dry run (the row-by-row report), then the same
+ * file with dry_run=false to create them. Existing mobiles and cards are reported, never
+ * overwritten.
+ */
+export const importMembers = <ThrowOnError extends boolean = true>(options: Options<ImportMembersData, ThrowOnError>) => (options.client ?? client).post<ImportMembersResponses, ImportMembersErrors, ThrowOnError>({
+    ...formDataBodySerializer,
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/import',
+    ...options,
+    headers: {
+        'Content-Type': null,
+        ...options.headers
+    }
+});
+
+/**
+ * Member Import Template
+ */
+export const memberImportTemplate = <ThrowOnError extends boolean = true>(options?: Options<MemberImportTemplateData, ThrowOnError>) => (options?.client ?? client).get<MemberImportTemplateResponses, MemberImportTemplateErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/import/template',
     ...options
 });
 
@@ -478,6 +565,76 @@ export const getMemberProgram = <ThrowOnError extends boolean = true>(options?: 
 export const updateMemberProgram = <ThrowOnError extends boolean = true>(options: Options<UpdateMemberProgramData, ThrowOnError>) => (options.client ?? client).patch<UpdateMemberProgramResponses, UpdateMemberProgramErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/members/program',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Rfm Grid
+ *
+ * Members by recency and frequency quintile (5 best), with their spend.
+ */
+export const getMemberRfmGrid = <ThrowOnError extends boolean = true>(options?: Options<GetMemberRfmGridData, ThrowOnError>) => (options?.client ?? client).get<GetMemberRfmGridResponses, GetMemberRfmGridErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/rfm',
+    ...options
+});
+
+/**
+ * List Segments
+ */
+export const listMemberSegments = <ThrowOnError extends boolean = true>(options?: Options<ListMemberSegmentsData, ThrowOnError>) => (options?.client ?? client).get<ListMemberSegmentsResponses, ListMemberSegmentsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/segments',
+    ...options
+});
+
+/**
+ * Create Segment
+ */
+export const createMemberSegment = <ThrowOnError extends boolean = true>(options: Options<CreateMemberSegmentData, ThrowOnError>) => (options.client ?? client).post<CreateMemberSegmentResponses, CreateMemberSegmentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/segments',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Preview Segment
+ *
+ * How many members these rules pick now, and the first 20 (masked).
+ */
+export const previewMemberSegment = <ThrowOnError extends boolean = true>(options: Options<PreviewMemberSegmentData, ThrowOnError>) => (options.client ?? client).post<PreviewMemberSegmentResponses, PreviewMemberSegmentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/segments/preview',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Segment
+ */
+export const deleteMemberSegment = <ThrowOnError extends boolean = true>(options: Options<DeleteMemberSegmentData, ThrowOnError>) => (options.client ?? client).delete<DeleteMemberSegmentResponses, DeleteMemberSegmentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/segments/{segment_id}',
+    ...options
+});
+
+/**
+ * Update Segment
+ */
+export const updateMemberSegment = <ThrowOnError extends boolean = true>(options: Options<UpdateMemberSegmentData, ThrowOnError>) => (options.client ?? client).put<UpdateMemberSegmentResponses, UpdateMemberSegmentErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/segments/{segment_id}',
     ...options,
     headers: {
         'Content-Type': 'application/json',
@@ -552,6 +709,41 @@ export const updateMember = <ThrowOnError extends boolean = true>(options: Optio
 });
 
 /**
+ * List Member Coupons
+ */
+export const listMemberCoupons = <ThrowOnError extends boolean = true>(options: Options<ListMemberCouponsData, ThrowOnError>) => (options.client ?? client).get<ListMemberCouponsResponses, ListMemberCouponsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/coupons',
+    ...options
+});
+
+/**
+ * Give Coupon
+ */
+export const giveMemberCoupon = <ThrowOnError extends boolean = true>(options: Options<GiveMemberCouponData, ThrowOnError>) => (options.client ?? client).post<GiveMemberCouponResponses, GiveMemberCouponErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/coupons',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Void Coupon
+ */
+export const voidMemberCoupon = <ThrowOnError extends boolean = true>(options: Options<VoidMemberCouponData, ThrowOnError>) => (options.client ?? client).post<VoidMemberCouponResponses, VoidMemberCouponErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/coupons/{coupon_id}/void',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
  * Erase Member
  *
  * Remove the member's personal data on their request (orders stay, anonymised).
@@ -564,6 +756,42 @@ export const eraseMember = <ThrowOnError extends boolean = true>(options: Option
         'Content-Type': 'application/json',
         ...options.headers
     }
+});
+
+/**
+ * Purchase History
+ *
+ * Orders, spend, favourite products, first and last visit, RFM scores.
+ */
+export const getMemberHistory = <ThrowOnError extends boolean = true>(options: Options<GetMemberHistoryData, ThrowOnError>) => (options.client ?? client).get<GetMemberHistoryResponses, GetMemberHistoryErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/history',
+    ...options
+});
+
+/**
+ * Merge Member
+ *
+ * Merge the record `merged_id` into this one: its orders, points, coupons and tier
+ * history follow; it is marked merged.
+ */
+export const mergeMember = <ThrowOnError extends boolean = true>(options: Options<MergeMemberData, ThrowOnError>) => (options.client ?? client).post<MergeMemberResponses, MergeMemberErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/merge',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Member Orders
+ */
+export const listMemberOrders = <ThrowOnError extends boolean = true>(options: Options<ListMemberOrdersData, ThrowOnError>) => (options.client ?? client).get<ListMemberOrdersResponses, ListMemberOrdersErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/members/{member_id}/orders',
+    ...options
 });
 
 /**
@@ -1469,6 +1697,150 @@ export const updateRole = <ThrowOnError extends boolean = true>(options: Options
 });
 
 /**
+ * Fee Report
+ *
+ * Per bill day, channel, store and merchant account: fees charged beside the fees the
+ * configured rate gives; `flagged` rows differ (or have no rate to check against).
+ */
+export const feeReport = <ThrowOnError extends boolean = true>(options: Options<FeeReportData, ThrowOnError>) => (options.client ?? client).get<FeeReportResponses, FeeReportErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/fees',
+    ...options
+});
+
+/**
+ * Export Fee Report
+ */
+export const exportFeeReport = <ThrowOnError extends boolean = true>(options: Options<ExportFeeReportData, ThrowOnError>) => (options.client ?? client).get<ExportFeeReportResponses, ExportFeeReportErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/fees/export',
+    ...options
+});
+
+/**
+ * List Statements
+ */
+export const listSupplierStatements = <ThrowOnError extends boolean = true>(options?: Options<ListSupplierStatementsData, ThrowOnError>) => (options?.client ?? client).get<ListSupplierStatementsResponses, ListSupplierStatementsErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements',
+    ...options
+});
+
+/**
+ * Generate
+ *
+ * A draft statement for the supplier and period (409 when it overlaps another).
+ */
+export const generateSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<GenerateSupplierStatementData, ThrowOnError>) => (options.client ?? client).post<GenerateSupplierStatementResponses, GenerateSupplierStatementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Delete Statement
+ */
+export const deleteSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<DeleteSupplierStatementData, ThrowOnError>) => (options.client ?? client).delete<DeleteSupplierStatementResponses, DeleteSupplierStatementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements/{statement_id}',
+    ...options
+});
+
+/**
+ * Get Statement
+ */
+export const getSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<GetSupplierStatementData, ThrowOnError>) => (options.client ?? client).get<GetSupplierStatementResponses, GetSupplierStatementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements/{statement_id}',
+    ...options
+});
+
+/**
+ * Approve
+ *
+ * Freeze a reviewed statement whose period is over; a second approval is a 409.
+ */
+export const approveSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<ApproveSupplierStatementData, ThrowOnError>) => (options.client ?? client).post<ApproveSupplierStatementResponses, ApproveSupplierStatementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements/{statement_id}/approve',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Export Statement
+ */
+export const exportSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<ExportSupplierStatementData, ThrowOnError>) => (options.client ?? client).get<ExportSupplierStatementResponses, ExportSupplierStatementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements/{statement_id}/export',
+    ...options
+});
+
+/**
+ * Mark Paid
+ */
+export const markSupplierStatementPaid = <ThrowOnError extends boolean = true>(options: Options<MarkSupplierStatementPaidData, ThrowOnError>) => (options.client ?? client).post<MarkSupplierStatementPaidResponses, MarkSupplierStatementPaidErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements/{statement_id}/pay',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Regenerate
+ */
+export const regenerateSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<RegenerateSupplierStatementData, ThrowOnError>) => (options.client ?? client).post<RegenerateSupplierStatementResponses, RegenerateSupplierStatementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements/{statement_id}/regenerate',
+    ...options
+});
+
+/**
+ * Review
+ */
+export const reviewSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<ReviewSupplierStatementData, ThrowOnError>) => (options.client ?? client).post<ReviewSupplierStatementResponses, ReviewSupplierStatementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/statements/{statement_id}/review',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Store Settlement
+ *
+ * Per store, day (or month) and channel: sales, refunds, fees and what the platform paid
+ * out; from reconciled bills where there are any, else from our records (`source: ours`,
+ * fees estimated at the configured rate).
+ */
+export const storeSettlement = <ThrowOnError extends boolean = true>(options: Options<StoreSettlementData, ThrowOnError>) => (options.client ?? client).get<StoreSettlementResponses, StoreSettlementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/stores',
+    ...options
+});
+
+/**
+ * Export Store Settlement
+ */
+export const exportStoreSettlement = <ThrowOnError extends boolean = true>(options: Options<ExportStoreSettlementData, ThrowOnError>) => (options.client ?? client).get<ExportStoreSettlementResponses, ExportStoreSettlementErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/settlement/stores/export',
+    ...options
+});
+
+/**
  * List Alert Routes
  */
 export const listStockAlertRoutes = <ThrowOnError extends boolean = true>(options?: Options<ListStockAlertRoutesData, ThrowOnError>) => (options?.client ?? client).get<ListStockAlertRoutesResponses, ListStockAlertRoutesErrors, ThrowOnError>({
@@ -1941,6 +2313,22 @@ export const removeSupplierProduct = <ThrowOnError extends boolean = true>(optio
 export const setSupplierProduct = <ThrowOnError extends boolean = true>(options: Options<SetSupplierProductData, ThrowOnError>) => (options.client ?? client).put<SetSupplierProductResponses, SetSupplierProductErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/api/v1/suppliers/{supplier_id}/products/{product_id}',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Return To Supplier
+ *
+ * Send goods back to the supplier from one store: they leave its ledger now and are
+ * deducted from the supplier's next settlement statement.
+ */
+export const returnToSupplier = <ThrowOnError extends boolean = true>(options: Options<ReturnToSupplierData, ThrowOnError>) => (options.client ?? client).post<ReturnToSupplierResponses, ReturnToSupplierErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/api/v1/suppliers/{supplier_id}/returns',
     ...options,
     headers: {
         'Content-Type': 'application/json',

@@ -2138,6 +2138,72 @@ export type FeeReportRow = {
 };
 
 /**
+ * FeeRow
+ */
+export type FeeRow = {
+    /**
+     * Account Id
+     */
+    account_id: number;
+    /**
+     * Bill Date
+     */
+    bill_date: string;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Difference Fen
+     */
+    difference_fen: number;
+    /**
+     * Expected Fee Fen
+     */
+    expected_fee_fen: number;
+    /**
+     * Fee Differs
+     */
+    fee_differs: number;
+    /**
+     * Fee Fen
+     */
+    fee_fen: number;
+    /**
+     * Flagged
+     */
+    flagged: boolean;
+    /**
+     * Lines
+     */
+    lines: number;
+    /**
+     * Lines Without Rate
+     */
+    lines_without_rate: number;
+    /**
+     * Rate Bp
+     */
+    rate_bp: number | null;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Store Name
+     */
+    store_name: string;
+};
+
+/**
  * Figures
  *
  * A period's figures. For a product: orders are orders with the product, items its units,
@@ -4797,6 +4863,28 @@ export type PageRoleRead = {
 };
 
 /**
+ * Page[StatementRead]
+ */
+export type PageStatementRead = {
+    /**
+     * Items
+     */
+    items: Array<StatementRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[StockRow]
  */
 export type PageStockRow = {
@@ -6969,6 +7057,40 @@ export type ResolveRequired = {
 };
 
 /**
+ * ReturnLineIn
+ */
+export type ReturnLineIn = {
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     *
+     * whole units > 0
+     */
+    quantity: number;
+};
+
+/**
+ * ReturnLineRead
+ */
+export type ReturnLineRead = {
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+};
+
+/**
  * RfmCell
  */
 export type RfmCell = {
@@ -7563,6 +7685,324 @@ export type SetThreshold = {
 };
 
 /**
+ * SettlementTotals
+ */
+export type SettlementTotals = {
+    /**
+     * Fees Fen
+     */
+    fees_fen: number;
+    /**
+     * Lines
+     */
+    lines: number;
+    /**
+     * Net Fen
+     */
+    net_fen: number;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+};
+
+/**
+ * StatementCreate
+ */
+export type StatementCreate = {
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Period End
+     */
+    period_end: string;
+    /**
+     * Period Start
+     */
+    period_start: string;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+};
+
+/**
+ * StatementDetail
+ */
+export type StatementDetail = {
+    /**
+     * Approved At
+     */
+    approved_at: string | null;
+    /**
+     * Approved By
+     */
+    approved_by: string | null;
+    /**
+     * Basis
+     */
+    basis: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Generated At
+     */
+    generated_at: string;
+    /**
+     * Goods Fen
+     */
+    goods_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lines
+     */
+    lines: Array<StatementLineRead>;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Paid By
+     */
+    paid_by: string | null;
+    /**
+     * Payment Reference
+     */
+    payment_reference: string | null;
+    /**
+     * Period End
+     */
+    period_end: string;
+    /**
+     * Period Start
+     */
+    period_start: string;
+    /**
+     * Returns Fen
+     */
+    returns_fen: number;
+    /**
+     * Reviewed At
+     */
+    reviewed_at: string | null;
+    /**
+     * Reviewed By
+     */
+    reviewed_by: string | null;
+    /**
+     * Shrinkage Borne
+     */
+    shrinkage_borne: boolean;
+    /**
+     * Shrinkage Fen
+     */
+    shrinkage_fen: number;
+    /**
+     * Status
+     */
+    status: 'draft' | 'reviewed' | 'approved' | 'paid';
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * StatementLineRead
+ */
+export type StatementLineRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: 'received' | 'sold' | 'returned' | 'shrinkage';
+    /**
+     * Late
+     */
+    late: boolean;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Product Name
+     */
+    product_name: string;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Unit Cost Fen
+     */
+    unit_cost_fen: number;
+};
+
+/**
+ * StatementNote
+ */
+export type StatementNote = {
+    /**
+     * Note
+     */
+    note?: string;
+};
+
+/**
+ * StatementPay
+ */
+export type StatementPay = {
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Payment Reference
+     */
+    payment_reference: string;
+};
+
+/**
+ * StatementRead
+ */
+export type StatementRead = {
+    /**
+     * Approved At
+     */
+    approved_at: string | null;
+    /**
+     * Approved By
+     */
+    approved_by: string | null;
+    /**
+     * Basis
+     */
+    basis: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Created By
+     */
+    created_by: string;
+    /**
+     * Generated At
+     */
+    generated_at: string;
+    /**
+     * Goods Fen
+     */
+    goods_fen: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Note
+     */
+    note: string;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Paid By
+     */
+    paid_by: string | null;
+    /**
+     * Payment Reference
+     */
+    payment_reference: string | null;
+    /**
+     * Period End
+     */
+    period_end: string;
+    /**
+     * Period Start
+     */
+    period_start: string;
+    /**
+     * Returns Fen
+     */
+    returns_fen: number;
+    /**
+     * Reviewed At
+     */
+    reviewed_at: string | null;
+    /**
+     * Reviewed By
+     */
+    reviewed_by: string | null;
+    /**
+     * Shrinkage Borne
+     */
+    shrinkage_borne: boolean;
+    /**
+     * Shrinkage Fen
+     */
+    shrinkage_fen: number;
+    /**
+     * Status
+     */
+    status: 'draft' | 'reviewed' | 'approved' | 'paid';
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
+    /**
+     * Supplier Name
+     */
+    supplier_name: string;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
  * StockAdjust
  *
  * Add `delta` (either sign) or set the balance to `set_to`; a reason is required.
@@ -7938,6 +8378,67 @@ export type StoreRead = {
 };
 
 /**
+ * StoreSettlement
+ */
+export type StoreSettlement = {
+    /**
+     * Rows
+     */
+    rows: Array<StoreSettlementRow>;
+    totals: SettlementTotals;
+};
+
+/**
+ * StoreSettlementRow
+ */
+export type StoreSettlementRow = {
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Fees Estimated
+     */
+    fees_estimated: boolean;
+    /**
+     * Fees Fen
+     */
+    fees_fen: number;
+    /**
+     * Lines
+     */
+    lines: number;
+    /**
+     * Net Fen
+     */
+    net_fen: number;
+    /**
+     * Period
+     */
+    period: string;
+    /**
+     * Refunds Fen
+     */
+    refunds_fen: number;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+    /**
+     * Source
+     */
+    source: 'bill' | 'ours';
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Store Name
+     */
+    store_name: string;
+};
+
+/**
  * StoreUpdate
  *
  * Only the fields sent are changed.
@@ -8021,6 +8522,14 @@ export type SupplierCreate = {
      * Phone
      */
     phone?: string | null;
+    /**
+     * Settlement Basis
+     */
+    settlement_basis?: 'received' | 'consignment';
+    /**
+     * Shrinkage Borne
+     */
+    shrinkage_borne?: boolean;
 };
 
 /**
@@ -8075,6 +8584,14 @@ export type SupplierDetail = {
      * Products
      */
     products: Array<SupplierProductRead>;
+    /**
+     * Settlement Basis
+     */
+    settlement_basis: string;
+    /**
+     * Shrinkage Borne
+     */
+    shrinkage_borne: boolean;
     /**
      * Status
      */
@@ -8208,6 +8725,14 @@ export type SupplierRead = {
      */
     phone: string | null;
     /**
+     * Settlement Basis
+     */
+    settlement_basis: string;
+    /**
+     * Shrinkage Borne
+     */
+    shrinkage_borne: boolean;
+    /**
      * Status
      */
     status: string;
@@ -8215,6 +8740,48 @@ export type SupplierRead = {
      * Updated At
      */
     updated_at: string;
+};
+
+/**
+ * SupplierReturnIn
+ *
+ * Goods sent back to a supplier from one store's shelves.
+ */
+export type SupplierReturnIn = {
+    /**
+     * Lines
+     */
+    lines: Array<ReturnLineIn>;
+    /**
+     * Note
+     */
+    note?: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+};
+
+/**
+ * SupplierReturnRead
+ */
+export type SupplierReturnRead = {
+    /**
+     * Lines
+     */
+    lines: Array<ReturnLineRead>;
+    /**
+     * Number
+     */
+    number: string;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Supplier Id
+     */
+    supplier_id: number;
 };
 
 /**
@@ -8253,6 +8820,14 @@ export type SupplierUpdate = {
      * Phone
      */
     phone?: string | null;
+    /**
+     * Settlement Basis
+     */
+    settlement_basis?: 'received' | 'consignment' | null;
+    /**
+     * Shrinkage Borne
+     */
+    shrinkage_borne?: boolean | null;
     /**
      * Status
      */
@@ -17382,6 +17957,707 @@ export type UpdateRoleResponses = {
 
 export type UpdateRoleResponse = UpdateRoleResponses[keyof UpdateRoleResponses];
 
+export type FeeReportData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Date From
+         *
+         * first day (inclusive)
+         */
+        date_from: string;
+        /**
+         * Date To
+         *
+         * last day (inclusive)
+         */
+        date_to: string;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+        /**
+         * Flagged
+         */
+        flagged?: boolean;
+    };
+    url: '/api/v1/settlement/fees';
+};
+
+export type FeeReportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type FeeReportError = FeeReportErrors[keyof FeeReportErrors];
+
+export type FeeReportResponses = {
+    /**
+     * Response Feereport
+     *
+     * Successful Response
+     */
+    200: Array<FeeRow>;
+};
+
+export type FeeReportResponse = FeeReportResponses[keyof FeeReportResponses];
+
+export type ExportFeeReportData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Date From
+         *
+         * first day (inclusive)
+         */
+        date_from: string;
+        /**
+         * Date To
+         *
+         * last day (inclusive)
+         */
+        date_to: string;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Channel
+         */
+        channel?: 'wechat' | 'alipay' | 'card' | null;
+        /**
+         * Flagged
+         */
+        flagged?: boolean;
+    };
+    url: '/api/v1/settlement/fees/export';
+};
+
+export type ExportFeeReportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportFeeReportError = ExportFeeReportErrors[keyof ExportFeeReportErrors];
+
+export type ExportFeeReportResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type ListSupplierStatementsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Supplier Id
+         */
+        supplier_id?: number | null;
+        /**
+         * Status
+         */
+        status?: 'draft' | 'reviewed' | 'approved' | 'paid' | null;
+        /**
+         * Date From
+         */
+        date_from?: string | null;
+        /**
+         * Date To
+         */
+        date_to?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/settlement/statements';
+};
+
+export type ListSupplierStatementsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListSupplierStatementsError = ListSupplierStatementsErrors[keyof ListSupplierStatementsErrors];
+
+export type ListSupplierStatementsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageStatementRead;
+};
+
+export type ListSupplierStatementsResponse = ListSupplierStatementsResponses[keyof ListSupplierStatementsResponses];
+
+export type GenerateSupplierStatementData = {
+    body: StatementCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/settlement/statements';
+};
+
+export type GenerateSupplierStatementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GenerateSupplierStatementError = GenerateSupplierStatementErrors[keyof GenerateSupplierStatementErrors];
+
+export type GenerateSupplierStatementResponses = {
+    /**
+     * Successful Response
+     */
+    201: StatementDetail;
+};
+
+export type GenerateSupplierStatementResponse = GenerateSupplierStatementResponses[keyof GenerateSupplierStatementResponses];
+
+export type DeleteSupplierStatementData = {
+    body?: never;
+    path: {
+        /**
+         * Statement Id
+         */
+        statement_id: number;
+    };
+    query?: never;
+    url: '/api/v1/settlement/statements/{statement_id}';
+};
+
+export type DeleteSupplierStatementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteSupplierStatementError = DeleteSupplierStatementErrors[keyof DeleteSupplierStatementErrors];
+
+export type DeleteSupplierStatementResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteSupplierStatementResponse = DeleteSupplierStatementResponses[keyof DeleteSupplierStatementResponses];
+
+export type GetSupplierStatementData = {
+    body?: never;
+    path: {
+        /**
+         * Statement Id
+         */
+        statement_id: number;
+    };
+    query?: never;
+    url: '/api/v1/settlement/statements/{statement_id}';
+};
+
+export type GetSupplierStatementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type GetSupplierStatementError = GetSupplierStatementErrors[keyof GetSupplierStatementErrors];
+
+export type GetSupplierStatementResponses = {
+    /**
+     * Successful Response
+     */
+    200: StatementDetail;
+};
+
+export type GetSupplierStatementResponse = GetSupplierStatementResponses[keyof GetSupplierStatementResponses];
+
+export type ApproveSupplierStatementData = {
+    body: StatementNote;
+    path: {
+        /**
+         * Statement Id
+         */
+        statement_id: number;
+    };
+    query?: never;
+    url: '/api/v1/settlement/statements/{statement_id}/approve';
+};
+
+export type ApproveSupplierStatementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ApproveSupplierStatementError = ApproveSupplierStatementErrors[keyof ApproveSupplierStatementErrors];
+
+export type ApproveSupplierStatementResponses = {
+    /**
+     * Successful Response
+     */
+    200: StatementDetail;
+};
+
+export type ApproveSupplierStatementResponse = ApproveSupplierStatementResponses[keyof ApproveSupplierStatementResponses];
+
+export type ExportSupplierStatementData = {
+    body?: never;
+    path: {
+        /**
+         * Statement Id
+         */
+        statement_id: number;
+    };
+    query?: never;
+    url: '/api/v1/settlement/statements/{statement_id}/export';
+};
+
+export type ExportSupplierStatementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportSupplierStatementError = ExportSupplierStatementErrors[keyof ExportSupplierStatementErrors];
+
+export type ExportSupplierStatementResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type MarkSupplierStatementPaidData = {
+    body: StatementPay;
+    path: {
+        /**
+         * Statement Id
+         */
+        statement_id: number;
+    };
+    query?: never;
+    url: '/api/v1/settlement/statements/{statement_id}/pay';
+};
+
+export type MarkSupplierStatementPaidErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MarkSupplierStatementPaidError = MarkSupplierStatementPaidErrors[keyof MarkSupplierStatementPaidErrors];
+
+export type MarkSupplierStatementPaidResponses = {
+    /**
+     * Successful Response
+     */
+    200: StatementDetail;
+};
+
+export type MarkSupplierStatementPaidResponse = MarkSupplierStatementPaidResponses[keyof MarkSupplierStatementPaidResponses];
+
+export type RegenerateSupplierStatementData = {
+    body?: never;
+    path: {
+        /**
+         * Statement Id
+         */
+        statement_id: number;
+    };
+    query?: never;
+    url: '/api/v1/settlement/statements/{statement_id}/regenerate';
+};
+
+export type RegenerateSupplierStatementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type RegenerateSupplierStatementError = RegenerateSupplierStatementErrors[keyof RegenerateSupplierStatementErrors];
+
+export type RegenerateSupplierStatementResponses = {
+    /**
+     * Successful Response
+     */
+    200: StatementDetail;
+};
+
+export type RegenerateSupplierStatementResponse = RegenerateSupplierStatementResponses[keyof RegenerateSupplierStatementResponses];
+
+export type ReviewSupplierStatementData = {
+    body: StatementNote;
+    path: {
+        /**
+         * Statement Id
+         */
+        statement_id: number;
+    };
+    query?: never;
+    url: '/api/v1/settlement/statements/{statement_id}/review';
+};
+
+export type ReviewSupplierStatementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReviewSupplierStatementError = ReviewSupplierStatementErrors[keyof ReviewSupplierStatementErrors];
+
+export type ReviewSupplierStatementResponses = {
+    /**
+     * Successful Response
+     */
+    200: StatementDetail;
+};
+
+export type ReviewSupplierStatementResponse = ReviewSupplierStatementResponses[keyof ReviewSupplierStatementResponses];
+
+export type StoreSettlementData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Date From
+         *
+         * first day (inclusive)
+         */
+        date_from: string;
+        /**
+         * Date To
+         *
+         * last day (inclusive)
+         */
+        date_to: string;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Group
+         *
+         * one row per day or per month
+         */
+        group?: 'day' | 'month';
+    };
+    url: '/api/v1/settlement/stores';
+};
+
+export type StoreSettlementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type StoreSettlementError = StoreSettlementErrors[keyof StoreSettlementErrors];
+
+export type StoreSettlementResponses = {
+    /**
+     * Successful Response
+     */
+    200: StoreSettlement;
+};
+
+export type StoreSettlementResponse = StoreSettlementResponses[keyof StoreSettlementResponses];
+
+export type ExportStoreSettlementData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Date From
+         *
+         * first day (inclusive)
+         */
+        date_from: string;
+        /**
+         * Date To
+         *
+         * last day (inclusive)
+         */
+        date_to: string;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Group
+         *
+         * one row per day or per month
+         */
+        group?: 'day' | 'month';
+    };
+    url: '/api/v1/settlement/stores/export';
+};
+
+export type ExportStoreSettlementErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportStoreSettlementError = ExportStoreSettlementErrors[keyof ExportStoreSettlementErrors];
+
+export type ExportStoreSettlementResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
 export type ListStockAlertRoutesData = {
     body?: never;
     path?: never;
@@ -19693,6 +20969,56 @@ export type SetSupplierProductResponses = {
 };
 
 export type SetSupplierProductResponse = SetSupplierProductResponses[keyof SetSupplierProductResponses];
+
+export type ReturnToSupplierData = {
+    body: SupplierReturnIn;
+    path: {
+        /**
+         * Supplier Id
+         */
+        supplier_id: number;
+    };
+    query?: never;
+    url: '/api/v1/suppliers/{supplier_id}/returns';
+};
+
+export type ReturnToSupplierErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ReturnToSupplierError = ReturnToSupplierErrors[keyof ReturnToSupplierErrors];
+
+export type ReturnToSupplierResponses = {
+    /**
+     * Successful Response
+     */
+    201: SupplierReturnRead;
+};
+
+export type ReturnToSupplierResponse = ReturnToSupplierResponses[keyof ReturnToSupplierResponses];
 
 export type GetAboutData = {
     body?: never;

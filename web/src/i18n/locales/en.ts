@@ -1,4 +1,5 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { settlementEn, settlementErrorsEn, settlementPermissionsEn } from './settlement.en'
 import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
@@ -14,6 +15,7 @@ export default {
   ...ordersEn,
   ...membersEn,
   ...analyticsEn,
+  ...settlementEn,
   ...monitoringEn,
   ...paymentsEn,
   ...reconciliationEn,
@@ -72,6 +74,7 @@ export default {
       inventory: 'Inventory',
       orders: 'Orders',
       members: 'Members',
+      finance: 'Finance',
       stores: 'Stores & terminals',
       system: 'System',
       account: 'My account',
@@ -193,7 +196,7 @@ export default {
     empty: 'No custom roles yet',
     emptyHint: 'Create a role from any set of permissions',
     codeHint: 'Lower-case letters, digits and underscores, e.g. store_manager',
-    builtinNames: { super_admin: 'Super admin', admin: 'Admin', cashier: 'Cashier' },
+    builtinNames: { super_admin: 'Super admin', admin: 'Admin', cashier: 'Cashier', finance: 'Finance' },
   },
   permissions: {
     groups: {
@@ -202,6 +205,7 @@ export default {
       orders: 'Orders & payments',
       members: 'Members',
       analytics: 'Analytics',
+      settlement: 'Settlement',
     },
     codes: {
       user_read: 'View users',
@@ -238,6 +242,7 @@ export default {
       payment_account_write: 'Change payment channel settings',
       ...membersPermissionsEn,
       ...analyticsPermissionsEn,
+      ...settlementPermissionsEn,
     },
   },
   stores: {
@@ -392,6 +397,7 @@ export default {
     searchPlaceholder: 'Search actor / entity / note',
     actorTypes: { user: 'User', terminal: 'Terminal', system: 'System', job: 'Background job', payment_callback: 'Payment callback' },
     entityTypes: {
+      supplier_statement: 'Supplier statement',
       backup: 'Backup',
       user: 'User',
       payment_account: 'Payment account',
@@ -419,6 +425,11 @@ export default {
       payment: 'Payment',
     },
     verbs: {
+      generate: 'generated',
+      reviewed: 'reviewed',
+      approved: 'approved',
+      regenerate: 'regenerated',
+      return: 'goods returned',
       create: 'created',
       update: 'updated',
       delete: 'deleted',
@@ -510,6 +521,13 @@ export default {
       amount_fen: 'Amount',
       refund_limit_fen: 'Refund limit',
       subtotal_fen: 'Subtotal',
+      goods_fen: 'Goods',
+      returns_fen: 'Returns',
+      shrinkage_fen: 'Shrinkage',
+      payment_reference: 'Payment reference',
+      period: 'Period',
+      settlement_basis: 'Settlement basis',
+      shrinkage_borne: 'Supplier bears shrinkage',
       discount_fen: 'Discount',
       terminal_total_fen: 'Terminal total',
       status: 'Status',
@@ -720,6 +738,7 @@ export default {
     ...ordersErrorsEn,
     ...membersErrorsEn,
     ...monitoringErrorsEn,
+    ...settlementErrorsEn,
     unknown: 'Something went wrong ({code})',
     fieldReason: '{field} {reason}',
     withDetails: '{title}: {details}',

@@ -1,4 +1,5 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { settlementZhCN, settlementErrorsZhCN, settlementPermissionsZhCN } from './settlement.zh-CN'
 import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
@@ -13,6 +14,7 @@ export default {
   ...ordersZhCN,
   ...membersZhCN,
   ...analyticsZhCN,
+  ...settlementZhCN,
   ...monitoringZhCN,
   ...paymentsZhCN,
   ...reconciliationZhCN,
@@ -71,6 +73,7 @@ export default {
       inventory: '库存',
       orders: '订单',
       members: '会员',
+      finance: '财务结算',
       stores: '门店与终端',
       system: '系统管理',
       account: '个人中心',
@@ -192,10 +195,10 @@ export default {
     empty: '还没有自定义角色',
     emptyHint: '用任意权限组合新建一个角色',
     codeHint: '小写字母、数字和下划线，如 store_manager',
-    builtinNames: { super_admin: '超级管理员', admin: '管理员', cashier: '收银员' },
+    builtinNames: { super_admin: '超级管理员', admin: '管理员', cashier: '收银员', finance: '财务' },
   },
   permissions: {
-    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付', members: '会员', analytics: '统计分析' },
+    groups: { system: '系统', catalog: '商品与库存', orders: '订单与支付', members: '会员', analytics: '统计分析', settlement: '结算' },
     codes: {
       user_read: '查看用户',
       user_write: '管理用户',
@@ -231,6 +234,7 @@ export default {
       payment_account_write: '修改支付渠道配置',
       ...membersPermissionsZhCN,
       ...analyticsPermissionsZhCN,
+      ...settlementPermissionsZhCN,
     },
   },
   stores: {
@@ -385,6 +389,7 @@ export default {
     searchPlaceholder: '搜索操作人 / 对象 / 备注',
     actorTypes: { user: '用户', terminal: '终端', system: '系统', job: '后台任务', payment_callback: '支付回调' },
     entityTypes: {
+      supplier_statement: '供应商结算单',
       backup: '数据备份',
       user: '用户',
       payment_account: '支付账户',
@@ -412,6 +417,11 @@ export default {
       payment: '支付',
     },
     verbs: {
+      generate: '生成',
+      reviewed: '已复核',
+      approved: '已审批',
+      regenerate: '重新生成',
+      return: '退货',
       create: '新建',
       update: '修改',
       delete: '删除',
@@ -503,6 +513,13 @@ export default {
       amount_fen: '金额',
       refund_limit_fen: '退款限额',
       subtotal_fen: '小计',
+      goods_fen: '货款',
+      returns_fen: '退货',
+      shrinkage_fen: '损耗',
+      payment_reference: '付款流水号',
+      period: '结算期间',
+      settlement_basis: '结算方式',
+      shrinkage_borne: '供应商承担损耗',
       discount_fen: '优惠',
       terminal_total_fen: '终端金额',
       status: '状态',
@@ -713,6 +730,7 @@ export default {
     ...ordersErrorsZhCN,
     ...membersErrorsZhCN,
     ...monitoringErrorsZhCN,
+    ...settlementErrorsZhCN,
     unknown: '操作失败（{code}）',
     fieldReason: '{field}{reason}',
     withDetails: '{title}：{details}',

@@ -28,5 +28,5 @@ export function actionLabel(code: string, tr: Translator): string {
 export const ENTITY_TYPES = [
   'category', 'job', 'job_run', 'order', 'payment_account', 'product', 'product_import',
   'purchase_order', 'role', 'stock', 'stock_alert', 'stock_alert_route', 'stock_discrepancy',
-  'stock_transfer', 'stocktake', 'store', 'supplier', 'tag', 'terminal', 'user',
+  'stock_transfer', 'stocktake', 'store', 'supplier', 'supplier_statement', 'tag', 'terminal', 'user',
 ]

@@ -30,6 +30,7 @@ export const MOVEMENT_KINDS = [
   'stocktake_gain',
   'stocktake_loss',
   'write_off',
+  'supplier_return',
   'adjustment',
 ] as const
 

@@ -1,0 +1,1 @@
+"""Settlement (结算): platform fees, store settlement, supplier statements."""
