@@ -11,6 +11,8 @@ from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
+from selfmart.members.checkout_router import portal_router as members_portal_router
+from selfmart.members.checkout_router import terminal_router as members_terminal_router
 from selfmart.members.router import router as members_router
 from selfmart.monitoring.router import console_router as monitoring_router
 from selfmart.notify.router import router as notify_router
@@ -47,12 +49,18 @@ API_ROUTERS: list[APIRouter] = [
     monitoring_router,
     backup_router,
     members_router,
+    members_portal_router,
     analytics_router,
     reconciliation_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.
-TERMINAL_ROUTERS: list[APIRouter] = [terminal_api, orders_terminal_router, payments_terminal_router]
+TERMINAL_ROUTERS: list[APIRouter] = [
+    terminal_api,
+    orders_terminal_router,
+    payments_terminal_router,
+    members_terminal_router,
+]
 
 #: Platform callbacks (public: the platform's signature is the credential), under /api.
 NOTIFY_ROUTERS: list[APIRouter] = [payments_notify_router]

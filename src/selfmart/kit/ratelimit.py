@@ -78,6 +78,20 @@ class RateLimiter:
             log.error("rate limit store unreachable (%s): request allowed", type(exc).__name__)
         return None
 
+    async def blocked(self, bucket: str, key: str) -> bool:
+        """Whether `key` has used up `bucket` (without counting an attempt): a guesser who is
+        over the limit is refused before a right answer could be tried."""
+        items = self.buckets.get(bucket)
+        if not items:
+            return False
+        try:
+            for item in items:
+                if not await self.strategy.test(item, bucket, key):
+                    return True
+        except Exception as exc:  # the store is down: stay available, and say so
+            log.error("rate limit store unreachable (%s): request allowed", type(exc).__name__)
+        return False
+
 
 def limiter(request: Request) -> RateLimiter:
     found: RateLimiter = request.app.state.rate_limiter

@@ -43,6 +43,9 @@ async def order_changed(session: AsyncSession, order: Order, *, actor: Actor) ->
     member = await session.get(Member, order.member_id)
     if member is None:  # a member id the terminal sent that names no member
         return
+    from selfmart.members import redeem  # points spent on the order, given back on refunds
+
+    await redeem.settle(session, order, actor=actor)
     record = await session.scalar(select(MemberOrder).where(MemberOrder.order_id == order.id))
     net = net_spend(order)
     now = utcnow()

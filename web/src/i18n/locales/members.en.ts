@@ -8,6 +8,12 @@ export const membersErrorsEn = {
   tier_not_found: 'No such tier',
   tier_taken: 'Another tier has this code or rank',
   tier_in_use: 'Members hold this tier; move them first',
+  member_code_invalid: 'The member code is wrong or has expired',
+  member_code_used: 'This member code was already used; show the new one',
+  sms_code_invalid: 'The code is wrong, used or expired',
+  member_token_invalid: 'The member was not identified at this terminal; identify again',
+  points_not_allowed: 'These points cannot be spent on this order',
+  member_session_invalid: 'Please sign in again',
 }
 
 export const membersPermissionsEn = {
@@ -60,7 +66,7 @@ export const membersEn = {
     tierHistory: 'Tier history',
     time: 'Time',
     kind: 'Kind',
-    kinds: { earn: 'Earned', reverse: 'Refund', redeem: 'Redeemed', adjust: 'Adjusted', expire: 'Expired' },
+    kinds: { earn: 'Earned', reverse: 'Refund', redeem: 'Redeemed', unredeem: 'Given back', birthday: 'Birthday', adjust: 'Adjusted', expire: 'Expired' },
     balanceAfter: 'Balance',
     actor: 'By',
     tierChange: 'Change',

@@ -8,6 +8,12 @@ export const membersErrorsZhCN = {
   tier_not_found: '会员等级不存在',
   tier_taken: '等级编码或级别已被使用',
   tier_in_use: '仍有会员处于该等级，请先调整',
+  member_code_invalid: '会员码错误或已过期',
+  member_code_used: '该会员码已使用，请刷新后出示新码',
+  sms_code_invalid: '验证码错误、已使用或已过期',
+  member_token_invalid: '会员识别已失效，请重新识别',
+  points_not_allowed: '本单不能使用这些积分',
+  member_session_invalid: '请重新登录',
 }
 
 export const membersPermissionsZhCN = {
@@ -60,7 +66,7 @@ export const membersZhCN = {
     tierHistory: '等级变更记录',
     time: '时间',
     kind: '类型',
-    kinds: { earn: '消费获得', reverse: '退款扣回', redeem: '兑换', adjust: '手工调整', expire: '过期' },
+    kinds: { earn: '消费获得', reverse: '退款扣回', redeem: '兑换', unredeem: '退还', birthday: '生日', adjust: '手工调整', expire: '过期' },
     balanceAfter: '余额',
     actor: '操作人',
     tierChange: '变更',
