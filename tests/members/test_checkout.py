@@ -452,3 +452,23 @@ async def test_tiers_row_unchanged_by_member_identification(session: AsyncSessio
     member = await make_member(session, tier=tier)
     await identify.current_code(session, member)
     assert (await session.get_one(MemberTier, tier.id)).updated_at == before
+
+
+async def test_the_redemption_rule_is_configured_with_its_bounds(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from tests.builders import auth_headers, make_user
+
+    h = await auth_headers(session, await make_user(session, role="admin"))
+    url = "/api/v1/members/program"
+    r = await client.patch(url, json={"redeem_max_share_bp": 10_001}, headers=h)
+    assert r.status_code == 422
+    assert r.json()["details"][0]["field"].endswith("redeem_max_share_bp")
+    r = await client.patch(url, json={"redeem_points_per_yuan": 0}, headers=h)
+    assert r.status_code == 422
+    r = await client.patch(
+        url, json={"redeem_points_per_yuan": 200, "redeem_max_share_bp": 3000}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    got = (await client.get(url, headers=h)).json()
+    assert (got["redeem_points_per_yuan"], got["redeem_max_share_bp"]) == (200, 3000)
