@@ -1785,6 +1785,26 @@ export type HostRead = {
 };
 
 /**
+ * IdentifyRequest
+ *
+ * Either the dynamic code from the member's page, or their mobile and the SMS code.
+ */
+export type IdentifyRequest = {
+    /**
+     * Code
+     */
+    code?: string | null;
+    /**
+     * Mobile
+     */
+    mobile?: string | null;
+    /**
+     * Sms Code
+     */
+    sms_code?: string | null;
+};
+
+/**
  * ImageRead
  */
 export type ImageRead = {
@@ -1955,6 +1975,10 @@ export type IntakeResult = {
      */
     discount_fen: number;
     /**
+     * Member No
+     */
+    member_no?: string | null;
+    /**
      * Order Id
      */
     order_id: number;
@@ -1967,6 +1991,14 @@ export type IntakeResult = {
      */
     outcome: 'created' | 'duplicate';
     /**
+     * Points Fen
+     */
+    points_fen?: number;
+    /**
+     * Points Redeemed
+     */
+    points_redeemed?: number;
+    /**
      * Price Differences
      */
     price_differences: Array<PriceDifference>;
@@ -1978,6 +2010,10 @@ export type IntakeResult = {
      * Receipt Url
      */
     receipt_url: string;
+    /**
+     * Saved Fen
+     */
+    saved_fen?: number;
     status: OrderStatus;
     /**
      * Stock Short
@@ -2505,6 +2541,62 @@ export type MeUpdate = {
 };
 
 /**
+ * MemberAtTerminal
+ *
+ * What the terminal shows once the member is identified, and the token for its order.
+ */
+export type MemberAtTerminal = {
+    /**
+     * Identified By
+     */
+    identified_by: 'code' | 'sms';
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Member Token
+     */
+    member_token: string;
+    /**
+     * Mobile
+     */
+    mobile: string | null;
+    /**
+     * Name
+     */
+    name: string | null;
+    /**
+     * Points Balance
+     */
+    points_balance: number;
+    /**
+     * Redeem Max Share Bp
+     */
+    redeem_max_share_bp: number;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan: number;
+    /**
+     * Tier Discount Bp
+     */
+    tier_discount_bp: number;
+    /**
+     * Tier Name
+     */
+    tier_name: string | null;
+    /**
+     * Token Expires At
+     */
+    token_expires_at: string;
+    /**
+     * Usable Points
+     */
+    usable_points: number;
+};
+
+/**
  * MemberCreate
  */
 export type MemberCreate = {
@@ -2548,6 +2640,10 @@ export type MemberCreate = {
 
 /**
  * MemberIn
+ *
+ * The customer as a member. With `token` (from POST /members/identify) the server names
+ * the member, links the order, and gives member prices and the tier's discount; without it
+ * (older terminals) the number is recorded as sent and only product member prices apply.
  */
 export type MemberIn = {
     /**
@@ -2557,7 +2653,7 @@ export type MemberIn = {
     /**
      * Member No
      */
-    member_no: string;
+    member_no?: string | null;
     /**
      * Name
      */
@@ -2566,6 +2662,10 @@ export type MemberIn = {
      * Phone
      */
     phone?: string | null;
+    /**
+     * Token
+     */
+    token?: string | null;
 };
 
 /**
@@ -3137,6 +3237,10 @@ export type OrderIn = {
      * Purchased At
      */
     purchased_at: string;
+    /**
+     * Redeem Points
+     */
+    redeem_points?: number | null;
     /**
      * Total Fen
      */
@@ -3948,6 +4052,50 @@ export type PagePointsEntryRead = {
      * Items
      */
     items: Array<PointsEntryRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[PortalOrder]
+ */
+export type PagePortalOrder = {
+    /**
+     * Items
+     */
+    items: Array<PortalOrder>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[PortalPoints]
+ */
+export type PagePortalPoints = {
+    /**
+     * Items
+     */
+    items: Array<PortalPoints>;
     /**
      * Page
      */
@@ -5125,6 +5273,228 @@ export type PointsRedeem = {
 };
 
 /**
+ * PortalCode
+ */
+export type PortalCode = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Qr Svg
+     */
+    qr_svg: string;
+    /**
+     * Step Ends At
+     */
+    step_ends_at: string;
+    /**
+     * Step Seconds
+     */
+    step_seconds: number;
+};
+
+/**
+ * PortalNextTier
+ */
+export type PortalNextTier = {
+    /**
+     * Discount Bp
+     */
+    discount_bp: number;
+    /**
+     * Match
+     */
+    match: string;
+    /**
+     * Min Orders
+     */
+    min_orders: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Orders Needed
+     */
+    orders_needed: number | null;
+    /**
+     * Spend Needed Fen
+     */
+    spend_needed_fen: number | null;
+};
+
+/**
+ * PortalOrder
+ */
+export type PortalOrder = {
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * PortalOverview
+ */
+export type PortalOverview = {
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Mobile
+     */
+    mobile: string | null;
+    /**
+     * Name
+     */
+    name: string | null;
+    next_tier: PortalNextTier | null;
+    /**
+     * Order Count
+     */
+    order_count: number;
+    /**
+     * Points Balance
+     */
+    points_balance: number;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan: number;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+    tier: PortalTier | null;
+    /**
+     * Usable Points
+     */
+    usable_points: number;
+    /**
+     * Window Days
+     */
+    window_days: number;
+};
+
+/**
+ * PortalPoints
+ */
+export type PortalPoints = {
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Reason
+     */
+    reason: string | null;
+};
+
+/**
+ * PortalSession
+ */
+export type PortalSession = {
+    /**
+     * Expires At
+     */
+    expires_at: string;
+    /**
+     * Token
+     */
+    token: string;
+};
+
+/**
+ * PortalSignIn
+ */
+export type PortalSignIn = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Mobile
+     */
+    mobile: string;
+};
+
+/**
+ * PortalTier
+ */
+export type PortalTier = {
+    /**
+     * Birthday Benefit
+     */
+    birthday_benefit: string;
+    /**
+     * Discount Bp
+     */
+    discount_bp: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Points Multiplier Pct
+     */
+    points_multiplier_pct: number;
+};
+
+/**
  * PriceDifference
  */
 export type PriceDifference = {
@@ -5483,6 +5853,14 @@ export type ProgramRead = {
      */
     points_per_yuan: number;
     /**
+     * Redeem Max Share Bp
+     */
+    redeem_max_share_bp: number;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan: number;
+    /**
      * Tier Window Days
      */
     tier_window_days: number;
@@ -5504,6 +5882,14 @@ export type ProgramUpdate = {
      * Points Per Yuan
      */
     points_per_yuan?: number | null;
+    /**
+     * Redeem Max Share Bp
+     */
+    redeem_max_share_bp?: number | null;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan?: number | null;
     /**
      * Tier Window Days
      */
@@ -5590,6 +5976,112 @@ export type PublicRefund = {
      * Status
      */
     status: string;
+};
+
+/**
+ * Quote
+ */
+export type Quote = {
+    /**
+     * Lines
+     */
+    lines: Array<QuoteLine>;
+    /**
+     * Max Points
+     */
+    max_points: number;
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Points Fen
+     */
+    points_fen: number;
+    /**
+     * Saved Fen
+     */
+    saved_fen: number;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * QuoteLine
+ */
+export type QuoteLine = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Barcode
+     */
+    barcode: string | null;
+    /**
+     * Line No
+     */
+    line_no: number;
+    /**
+     * List Price Fen
+     */
+    list_price_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Points Fen
+     */
+    points_fen: number;
+    /**
+     * Price Source
+     */
+    price_source: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Saved Fen
+     */
+    saved_fen: number;
+    /**
+     * Tier Discount Fen
+     */
+    tier_discount_fen: number;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
+};
+
+/**
+ * QuoteRequest
+ */
+export type QuoteRequest = {
+    /**
+     * Lines
+     */
+    lines: Array<IntakeLine>;
+    /**
+     * Member Token
+     */
+    member_token?: string | null;
+    /**
+     * Redeem Points
+     */
+    redeem_points?: number | null;
 };
 
 /**
@@ -6541,6 +7033,26 @@ export type SetThreshold = {
      * Store Id
      */
     store_id?: number | null;
+};
+
+/**
+ * SmsCodeRequest
+ */
+export type SmsCodeRequest = {
+    /**
+     * Mobile
+     */
+    mobile: string;
+};
+
+/**
+ * SmsCodeSent
+ */
+export type SmsCodeSent = {
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
 };
 
 /**
@@ -8638,6 +9150,195 @@ export type TerminalHeartbeatResponses = {
 };
 
 export type TerminalHeartbeatResponse = TerminalHeartbeatResponses[keyof TerminalHeartbeatResponses];
+
+export type TerminalMemberIdentifyData = {
+    body: IdentifyRequest;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/members/identify';
+};
+
+export type TerminalMemberIdentifyErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type TerminalMemberIdentifyError = TerminalMemberIdentifyErrors[keyof TerminalMemberIdentifyErrors];
+
+export type TerminalMemberIdentifyResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberAtTerminal;
+};
+
+export type TerminalMemberIdentifyResponse = TerminalMemberIdentifyResponses[keyof TerminalMemberIdentifyResponses];
+
+export type TerminalMemberQuoteData = {
+    body: QuoteRequest;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/members/quote';
+};
+
+export type TerminalMemberQuoteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalMemberQuoteError = TerminalMemberQuoteErrors[keyof TerminalMemberQuoteErrors];
+
+export type TerminalMemberQuoteResponses = {
+    /**
+     * Successful Response
+     */
+    200: Quote;
+};
+
+export type TerminalMemberQuoteResponse = TerminalMemberQuoteResponses[keyof TerminalMemberQuoteResponses];
+
+export type TerminalMemberSmsCodeData = {
+    body: SmsCodeRequest;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/members/sms-code';
+};
+
+export type TerminalMemberSmsCodeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type TerminalMemberSmsCodeError = TerminalMemberSmsCodeErrors[keyof TerminalMemberSmsCodeErrors];
+
+export type TerminalMemberSmsCodeResponses = {
+    /**
+     * Successful Response
+     */
+    202: SmsCodeSent;
+};
+
+export type TerminalMemberSmsCodeResponse = TerminalMemberSmsCodeResponses[keyof TerminalMemberSmsCodeResponses];
 
 export type TerminalCreateOrderData = {
     body: OrderIn;
@@ -14014,6 +14715,262 @@ export type ProductListingsResponses = {
 };
 
 export type ProductListingsResponse = ProductListingsResponses[keyof ProductListingsResponses];
+
+export type MemberPageOverviewData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me';
+};
+
+export type MemberPageOverviewErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageOverviewError = MemberPageOverviewErrors[keyof MemberPageOverviewErrors];
+
+export type MemberPageOverviewResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalOverview;
+};
+
+export type MemberPageOverviewResponse = MemberPageOverviewResponses[keyof MemberPageOverviewResponses];
+
+export type MemberPageCodeData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me/code';
+};
+
+export type MemberPageCodeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageCodeError = MemberPageCodeErrors[keyof MemberPageCodeErrors];
+
+export type MemberPageCodeResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalCode;
+};
+
+export type MemberPageCodeResponse = MemberPageCodeResponses[keyof MemberPageCodeResponses];
+
+export type MemberPageOrdersData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/public/members/me/orders';
+};
+
+export type MemberPageOrdersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageOrdersError = MemberPageOrdersErrors[keyof MemberPageOrdersErrors];
+
+export type MemberPageOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePortalOrder;
+};
+
+export type MemberPageOrdersResponse = MemberPageOrdersResponses[keyof MemberPageOrdersResponses];
+
+export type MemberPagePointsData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/public/members/me/points';
+};
+
+export type MemberPagePointsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPagePointsError = MemberPagePointsErrors[keyof MemberPagePointsErrors];
+
+export type MemberPagePointsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePortalPoints;
+};
+
+export type MemberPagePointsResponse = MemberPagePointsResponses[keyof MemberPagePointsResponses];
+
+export type MemberPageSignInData = {
+    body: PortalSignIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/sign-in';
+};
+
+export type MemberPageSignInErrors = {
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type MemberPageSignInError = MemberPageSignInErrors[keyof MemberPageSignInErrors];
+
+export type MemberPageSignInResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalSession;
+};
+
+export type MemberPageSignInResponse = MemberPageSignInResponses[keyof MemberPageSignInResponses];
+
+export type MemberPageSmsCodeData = {
+    body: SmsCodeRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/sms-code';
+};
+
+export type MemberPageSmsCodeErrors = {
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type MemberPageSmsCodeError = MemberPageSmsCodeErrors[keyof MemberPageSmsCodeErrors];
+
+export type MemberPageSmsCodeResponses = {
+    /**
+     * Successful Response
+     */
+    202: SmsCodeSent;
+};
+
+export type MemberPageSmsCodeResponse = MemberPageSmsCodeResponses[keyof MemberPageSmsCodeResponses];
 
 export type PublicOrderLookupData = {
     body?: never;

@@ -2,6 +2,7 @@
 import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
+import { memberPageEn } from './memberPage.en'
 import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
@@ -12,6 +13,7 @@ export default {
   ...inventoryEn,
   ...ordersEn,
   ...membersEn,
+  ...memberPageEn,
   ...analyticsEn,
   ...monitoringEn,
   ...paymentsEn,

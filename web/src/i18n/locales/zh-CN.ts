@@ -2,6 +2,7 @@
 import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
+import { memberPageZhCN } from './memberPage.zh-CN'
 import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
@@ -11,6 +12,7 @@ export default {
   ...inventoryZhCN,
   ...ordersZhCN,
   ...membersZhCN,
+  ...memberPageZhCN,
   ...analyticsZhCN,
   ...monitoringZhCN,
   ...paymentsZhCN,
