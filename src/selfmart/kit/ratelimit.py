@@ -54,6 +54,7 @@ class RateLimiter:
             self.backend = "memory"
         self.strategy = MovingWindowRateLimiter(self.storage)
         specs = {
+            **settings.member_rate_limits,
             **settings.rate_limits,
             # Customers' order look-ups (selfmart.orders.lookup): per address, and wrong
             # guesses per order number.
