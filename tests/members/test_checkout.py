@@ -164,11 +164,14 @@ async def test_wrong_codes_from_a_terminal_are_rate_limited(
     _store, creds, member, *_ = await _world(session)
     bad = f"88{member.id:010d}000000"
     statuses = []
-    for _ in range(11):
+    for _ in range(11):  # the limit is 10 wrong codes a minute per terminal
         r = await _post(client, creds, f"{T}/members/identify", {"code": bad})
         statuses.append(r.status_code)
-    assert statuses[:10] == [422] * 10 or statuses.count(422) >= 9
+        if r.status_code == 429:
+            break
     assert statuses[-1] == 429
+    assert set(statuses[:-1]) <= {422}
+    assert 429 not in statuses[:-1]
     # While blocked, even the right code is refused.
     r = await _post(client, creds, f"{T}/members/identify", {"code": await _code(session, member)})
     assert r.status_code == 429
