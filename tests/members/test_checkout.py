@@ -475,3 +475,41 @@ async def test_the_redemption_rule_is_configured_with_its_bounds(
     assert r.status_code == 200, r.text
     got = (await client.get(url, headers=h)).json()
     assert (got["redeem_points_per_yuan"], got["redeem_max_share_bp"]) == (200, 3000)
+
+
+def test_a_member_token_is_for_its_terminal_and_thirty_minutes() -> None:
+    from selfmart.members.exceptions import MemberTokenInvalid
+
+    token = identify.member_token(42, 7)
+    assert identify.read_member_token(token, terminal_id=7) == 42
+    later = utcnow() + identify.MEMBER_TOKEN_TTL + timedelta(seconds=5)
+    with pytest.raises(MemberTokenInvalid):
+        identify.read_member_token(token, terminal_id=7, at=later)
+    with pytest.raises(MemberTokenInvalid):
+        identify.read_member_token(token, terminal_id=8)
+    with pytest.raises(MemberTokenInvalid):
+        identify.read_member_token(token[:-3] + "abc", terminal_id=7)
+
+
+async def test_an_offline_order_of_a_member_spends_points_and_a_refusal_spares_the_others(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    _store, creds, member, cola, _chips = await _world(session)
+    await points.award(session, member.id, 250, kind="adjust", actor=ADMIN, reason="gift")
+    token = await _token(client, creds, session, member)
+    lines = [{"product_id": cola.id, "quantity": 2}]  # 600 at the member price
+    batch = {
+        "orders": [
+            _order("B-1", lines, member={"token": token}, redeem_points=200),
+            _order("B-2", lines, member={"token": token}, redeem_points=200),  # 50 left: refused
+        ]
+    }
+    r = await _post(client, creds, f"{T}/orders/batch", batch)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert (got["created"], got["rejected"]) == (1, 1)
+    assert got["results"][1]["error"]["error"] == "insufficient_points"
+    assert got["results"][0]["result"]["points_fen"] == 200
+    await session.refresh(member)
+    assert member.points_balance == 50
+    assert await find_mismatches(session) == []
