@@ -14,6 +14,7 @@ from selfmart.errors import ValidationFailed, error_responses
 from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.ratelimit import limiter, rate_limited
+from selfmart.kit.time import utcnow
 from selfmart.members import identify, points, portal, redeem
 from selfmart.members import pricing as member_pricing
 from selfmart.members.checkout_schemas import (
@@ -99,8 +100,6 @@ async def terminal_identify(
 async def _at_terminal(
     session: AsyncSession, member: Member, terminal_id: int, how: str
 ) -> dict[str, Any]:
-    from selfmart.kit.time import utcnow
-
     checkout = await member_pricing.checkout(session, member)
     rules = await points.program(session)
     return {
@@ -193,8 +192,6 @@ async def portal_sms_code(
         session, body.mobile, purpose="portal", limiter=limiter(request), must_exist=False,
         actor=MEMBER_PAGE,
     )  # fmt: skip
-    from selfmart.kit.time import utcnow
-
     return {"expires_at": utcnow() + identify.SMS_CODE_TTL}
 
 

@@ -43,7 +43,6 @@ from selfmart.members.exceptions import (
     MemberTokenInvalid,
     SmsCodeInvalid,
 )
-from selfmart.members.profiles import mask_mobile
 from selfmart.models import Member, MemberSmsCode
 from selfmart.notify import service as notify
 from selfmart.notify.sms import normalise_phone
@@ -325,7 +324,3 @@ async def record_identified(
         session, actor, "member.identified", "member", member.id, store_id=store_id,
         after={"by": how}, label=member.member_no,
     )  # fmt: skip
-
-
-def masked_mobile(member: Member) -> str | None:
-    return mask_mobile(member.mobile)

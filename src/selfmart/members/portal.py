@@ -182,7 +182,7 @@ async def points_history(
             "points": e.points,
             "balance_after": e.balance_after,
             "occurred_at": e.occurred_at,
-            "reason": e.reason if e.kind != "adjust" else e.reason,
+            "reason": e.reason,
         }
         for e in rows
     ], total
