@@ -513,3 +513,27 @@ async def test_an_offline_order_of_a_member_spends_points_and_a_refusal_spares_t
     await session.refresh(member)
     assert member.points_balance == 50
     assert await find_mismatches(session) == []
+
+
+async def test_a_substituted_line_of_a_member_gets_the_tier_discount_too(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from selfmart.orders import lines as order_lines
+
+    _store, creds, member, cola, chips = await _world(session)
+    token = await _token(client, creds, session, member)
+    body = _order("S-1", [{"product_id": cola.id, "quantity": 2}], member={"token": token})
+    r = await _post(client, creds, f"{T}/orders", body)
+    assert r.status_code == 201, r.text
+    order = await session.get_one(Order, r.json()["order_id"])
+    await session.refresh(order)
+    first = await session.scalar(select(OrderLine).where(OrderLine.order_id == order.id))
+    assert first is not None
+    await order_lines.substitute_lines(session, order, {first.id: chips.id}, note=None, actor=ADMIN)
+    new = await session.scalar(
+        select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.product_id == chips.id)
+    )
+    assert new is not None
+    assert (new.discount_fen, new.amount_fen) == (80, 1520)  # 5% of 1600
+    await session.refresh(order)
+    assert order.total_fen == 1520

@@ -42,6 +42,15 @@ async def checkout(session: AsyncSession, member: Member) -> Checkout:
     return Checkout(member.id, member.member_no, tier.name if tier else None, bp)
 
 
+async def discount_for(session: AsyncSession, member_id: int | None) -> int:
+    """The tier discount (basis points) an order of `member_id` gets now: 0 for no member, an
+    inactive member, or no tier (the orders domain re-prices substituted lines with it)."""
+    member = await session.get(Member, member_id) if member_id is not None else None
+    if member is None or member.status != "active":
+        return 0
+    return (await checkout(session, member)).discount_bp
+
+
 async def for_token(
     session: AsyncSession, token: str, *, terminal_id: int, at: datetime | None = None
 ) -> tuple[Member, Checkout]:
