@@ -36,6 +36,11 @@ PUBLIC_POSTS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     # a platform's callback for an account we do not have: refused (404, the platform's format)
     "payment_notify": ("/api/payments/notify/wechat/999999", {}),
+    # the member page's sign-in with a code never sent
+    "member_portal": (
+        "/api/v1/public/members/sign-in",
+        {"mobile": "13900000000", "code": "000000"},
+    ),
 }
 
 

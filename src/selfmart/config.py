@@ -41,6 +41,19 @@ class Settings(BaseSettings):
             "refresh": "60/minute",
             "terminal_activate": "20/minute;100/hour",
             "payment_notify": "6000/minute",
+            # the member page's SMS code and sign-in (selfmart.members.portal)
+            "member_portal": "30/minute;300/hour",
+        }
+    )
+    #: Members at the terminal (selfmart.members.identify), counted per key rather than per
+    #: public route: identify calls per terminal address, wrong member codes per terminal,
+    #: wrong SMS codes and SMS codes sent per mobile. JSON from the environment.
+    member_rate_limits: dict[str, str] = Field(
+        default_factory=lambda: {
+            "member_identify": "120/minute",
+            "member_code_failures": "10/minute;60/hour",
+            "member_sms_failures": "5/15minutes;20/day",
+            "member_sms_sends": "1/minute;10/day",
         }
     )
     #: Redis key prefix of the rate-limit counters (when redis_url is set).

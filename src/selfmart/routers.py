@@ -12,6 +12,8 @@ from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
 from selfmart.jobs.router import router as jobs_router
 from selfmart.maintenance.router import router as maintenance_router
+from selfmart.members.checkout_router import portal_router as members_portal_router
+from selfmart.members.checkout_router import terminal_router as members_terminal_router
 from selfmart.members.router import offers_router as member_offers_router
 from selfmart.members.router import router as members_router
 from selfmart.monitoring.router import console_router as monitoring_router
@@ -51,6 +53,7 @@ API_ROUTERS: list[APIRouter] = [
     backup_router,
     member_offers_router,  # before members_router: /members/segments is not a member id
     members_router,
+    members_portal_router,
     analytics_router,
     reconciliation_router,
     maintenance_router,
@@ -58,7 +61,12 @@ API_ROUTERS: list[APIRouter] = [
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.
-TERMINAL_ROUTERS: list[APIRouter] = [terminal_api, orders_terminal_router, payments_terminal_router]
+TERMINAL_ROUTERS: list[APIRouter] = [
+    terminal_api,
+    orders_terminal_router,
+    payments_terminal_router,
+    members_terminal_router,
+]
 
 #: Platform callbacks (public: the platform's signature is the credential), under /api.
 NOTIFY_ROUTERS: list[APIRouter] = [payments_notify_router]

@@ -17,6 +17,11 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     # that changes something real (app version, address) IS audited by the service
     # (terminals.service.heartbeat); the exemption only lets the unchanged ones pass the guard.
     ("POST", "/api/terminal/v1/heartbeat"),
+    # A member quote prices an order without making it (like a preview): nothing is written.
+    ("POST", "/api/terminal/v1/members/quote"),
+    # The member page's sign-in code: audited when sent; for a number no member has, nothing
+    # is written and the answer is the same (so the page cannot be used to probe numbers).
+    ("POST", "/api/v1/public/members/sms-code"),
     # A bulk-edit preview computes the changes and writes nothing (POST only because the
     # selection is a body); the apply that follows writes one entry per product changed.
     ("POST", "/api/v1/products/bulk/preview"),

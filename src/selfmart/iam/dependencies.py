@@ -50,6 +50,10 @@ PUBLIC_ROUTES: set[tuple[str, str]] = {
     # The phone page pays an unpaid order through the receipt's signed link (rate-limited).
     ("GET", "/api/v1/public/orders/receipt/{token}/payment"),
     ("POST", "/api/v1/public/orders/receipt/{token}/payments"),
+    # A member's own page: an SMS code to sign in with, and the sign-in (rate-limited); the
+    # page's other routes take the member session it gives (MemberSession).
+    ("POST", "/api/v1/public/members/sms-code"),
+    ("POST", "/api/v1/public/members/sign-in"),
     # Load balancers' probes; /metrics takes a bearer token or answers loopback only.
     ("GET", "/healthz"),
     ("GET", "/readyz"),

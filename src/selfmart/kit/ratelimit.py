@@ -56,6 +56,7 @@ class RateLimiter:
             self.backend = "memory"
         self.strategy = MovingWindowRateLimiter(self.storage)
         specs = {
+            **settings.member_rate_limits,
             **settings.rate_limits,
             # Customers' order look-ups (selfmart.orders.lookup): per address, and wrong
             # guesses per order number.
@@ -80,6 +81,20 @@ class RateLimiter:
         except Exception as exc:  # the store is down: stay available, and say so
             log.error("rate limit store unreachable (%s): request allowed", type(exc).__name__)
         return None
+
+    async def blocked(self, bucket: str, key: str) -> bool:
+        """Whether `key` has used up `bucket` (without counting an attempt): a guesser who is
+        over the limit is refused before a right answer could be tried."""
+        items = self.buckets.get(bucket)
+        if not items:
+            return False
+        try:
+            for item in items:
+                if not await self.strategy.test(item, bucket, key):
+                    return True
+        except Exception as exc:  # the store is down: stay available, and say so
+            log.error("rate limit store unreachable (%s): request allowed", type(exc).__name__)
+        return False
 
 
 def limiter(request: Request) -> RateLimiter:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from selfmart.errors import AlreadyExists, Conflict, NotFound
+from selfmart.errors import AlreadyExists, Conflict, NotFound, Unauthorized, ValidationFailed
 
 
 class MemberNotFound(NotFound):
@@ -67,3 +67,27 @@ class CouponMinSpend(Conflict):
 
 class CouponTemplateInactive(Conflict):
     code, message = "coupon_template_inactive", "This coupon template is switched off"
+
+
+class MemberCodeInvalid(ValidationFailed):
+    code, message = "member_code_invalid", "The member code is wrong or has expired"
+
+
+class MemberCodeUsed(Conflict):
+    code, message = "member_code_used", "This member code was already used; show the new one"
+
+
+class SmsCodeInvalid(ValidationFailed):
+    code, message = "sms_code_invalid", "The code is wrong, used or expired"
+
+
+class MemberTokenInvalid(ValidationFailed):
+    code, message = "member_token_invalid", "The member token is not valid; identify again"
+
+
+class PointsNotAllowed(ValidationFailed):
+    code, message = "points_not_allowed", "These points cannot be spent on this order"
+
+
+class PortalSessionInvalid(Unauthorized):
+    code, message = "member_session_invalid", "Sign in again"

@@ -244,6 +244,8 @@ class ProgramRead(Schema):
     points_expiry_days: int
     tier_window_days: int
     downgrades_enabled: bool
+    redeem_points_per_yuan: int
+    redeem_max_share_bp: int
 
 
 class ProgramUpdate(InSchema):
@@ -251,6 +253,9 @@ class ProgramUpdate(InSchema):
     points_expiry_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     tier_window_days: Annotated[int, Field(ge=1, le=3650)] | None = None
     downgrades_enabled: bool | None = None
+    #: points that pay one yuan at the terminal, and the most of an order they pay (basis pts)
+    redeem_points_per_yuan: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    redeem_max_share_bp: Annotated[int, Field(ge=0, le=10_000)] | None = None
 
     @model_validator(mode="after")
     def _not_null(self) -> ProgramUpdate:

@@ -36,6 +36,7 @@ from selfmart.models.member import (
     MemberPointsEntry,
     MemberPointsLot,
     MemberProgram,
+    MemberSmsCode,
     MemberTier,
     MemberTierChange,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "MemberPointsEntry",
     "MemberPointsLot",
     "MemberProgram",
+    "MemberSmsCode",
     "MemberTier",
     "MemberTierChange",
     "Message",

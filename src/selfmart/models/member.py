@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from selfmart.db import Base, BigIntId, JSONDoc
@@ -16,6 +16,7 @@ POINTS_KINDS: dict[str, int] = {
     "earn": +1,  # a paid order
     "reverse": -1,  # a refund took back what its order earned
     "redeem": -1,  # spent
+    "unredeem": +1,  # spent on an order that was refunded or closed, given back
     "adjust": 0,  # by hand, with a reason
     "expire": -1,  # an award's lot ran out of time
     "birthday": +1,  # the tier's birthday points, once in the birthday month
@@ -28,6 +29,13 @@ class MemberProgram(Base):
     """The programme's rules: one row (id 1)."""
 
     __tablename__ = "member_program"
+    __table_args__ = (
+        CheckConstraint(
+            "redeem_points_per_yuan >= 1 AND redeem_max_share_bp >= 0 "
+            "AND redeem_max_share_bp <= 10000",
+            name="redeem_rule_range",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: points earned per whole yuan of net spend, before the tier's multiplier
@@ -38,6 +46,10 @@ class MemberProgram(Base):
     tier_window_days: Mapped[int] = mapped_column(default=365)
     #: the nightly re-evaluation moves members down when they no longer qualify
     downgrades_enabled: Mapped[bool] = mapped_column(default=False)
+    #: redemption: this many points pay one yuan (100: one point is one fen)
+    redeem_points_per_yuan: Mapped[int] = mapped_column(default=100, server_default="100")
+    #: redemption: points pay at most this share of an order, in basis points (5000: half)
+    redeem_max_share_bp: Mapped[int] = mapped_column(default=5000, server_default="5000")
     updated_at: Mapped[datetime]
 
 
@@ -109,6 +121,10 @@ class Member(Base):
     registered_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     erased_at: Mapped[datetime | None]
+    #: the TOTP secret (base32) of the dynamic member code; made on first use
+    code_secret: Mapped[str | None] = mapped_column(String(64))
+    #: the last time step whose dynamic code was used: each step's code works once
+    code_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class MemberPointsEntry(Base):
@@ -206,3 +222,21 @@ class MemberTierChange(Base):
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_name: Mapped[str] = mapped_column(String(100), default="")
     occurred_at: Mapped[datetime]
+
+
+class MemberSmsCode(Base):
+    """A one-time code sent by SMS to a member's mobile: to identify them at a terminal or to
+    sign in to their own page. Only its hash is kept; wrong guesses are counted by the rate
+    limiter (per mobile), so a refusal writes nothing."""
+
+    __tablename__ = "member_sms_codes"
+    __table_args__ = (Index("ix_member_sms_codes_mobile", "mobile", "purpose", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    mobile: Mapped[str] = mapped_column(String(16))
+    #: terminal | portal
+    purpose: Mapped[str] = mapped_column(String(16))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]

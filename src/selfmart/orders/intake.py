@@ -49,6 +49,8 @@ from selfmart.iam.actor import Actor
 from selfmart.kit import hotsql
 from selfmart.kit.hotsql import HotStatement
 from selfmart.kit.time import utcnow
+from selfmart.members import pricing as member_pricing
+from selfmart.members import redeem
 from selfmart.models import AuditLog, Order, OrderEvent, OrderIssue, OrderLine
 from selfmart.orders import lifecycle, pricing, receipts, stock
 from selfmart.orders.exceptions import RETRYABLE_SQLSTATES, IdempotencyConflict, RetryLater
@@ -258,9 +260,16 @@ async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[st
                 Order.terminal_total_fen,
                 Order.price_mismatch,
                 Order.stock_short,
+                Order.member_no,
             ).where(Order.id == order_id)
         )
     ).one()
+    head_doc = head._asdict()
+    spent = await redeem.redemption_of(session, order_id)
+    head_doc["points_redeemed"] = spent["points"] if spent else 0
+    head_doc["points_fen"] = spent["value_fen"] if spent else 0
+    # No promotions ship: the discount is member prices, the tier's discount and points.
+    head_doc["saved_fen"] = head_doc["discount_fen"] - head_doc["points_fen"]
     diffs = (
         await session.execute(
             select(
@@ -277,7 +286,7 @@ async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[st
             .order_by(OrderLine.line_no)
         )
     ).all()
-    return _result(head._asdict(), [d._asdict() for d in diffs], outcome)
+    return _result(head_doc, [d._asdict() for d in diffs], outcome)
 
 
 def _result(head: dict[str, Any], diffs: list[dict[str, Any]], outcome: str) -> dict[str, Any]:
@@ -295,6 +304,10 @@ def _result(head: dict[str, Any], diffs: list[dict[str, Any]], outcome: str) -> 
         "price_mismatch": head["price_mismatch"],
         "stock_short": head["stock_short"],
         "receipt_url": receipts.receipt_url(head["id"]),
+        "member_no": head.get("member_no"),
+        "saved_fen": head.get("saved_fen", 0),
+        "points_redeemed": head.get("points_redeemed", 0),
+        "points_fen": head.get("points_fen", 0),
     }
 
 
@@ -314,16 +327,45 @@ async def accept(
         )
     digest = request_hash(body)
     store = term.store
+    member, checkout, spend = None, None, None
+    if body.member is not None and body.member.token is not None:
+        # The server names the member (identified at this terminal), not the terminal.
+        at = now if source == "terminal" else body.purchased_at
+        member, checkout = await member_pricing.for_token(
+            session, body.member.token, terminal_id=term.terminal_id, at=at
+        )
+    if body.redeem_points is not None and member is None:
+        raise ValidationFailed(
+            "Points can be spent only by a member identified at this terminal (member.token)",
+            field="redeem_points",
+        )
     priced = await pricing.price(
         session,
         store_id=store.id,
         lines=body.lines,
         member=body.member is not None,
         terminal_total_fen=body.total_fen,
+        discount_bp=checkout.discount_bp if checkout is not None else 0,
     )
-    order_id, order_no = await _insert_header(session, term, body, priced, digest, source, now)
+    if body.redeem_points is not None and member is not None:
+        # A resend answers with the first order (whose points are spent already), so look
+        # for it before checking the points against what the member holds now.
+        if await _existing(session, term.terminal_id, body.client_order_id) is not None:
+            return await _answer_duplicate(session, term, body, digest)
+        spend = await redeem.plan(session, member, priced, body.redeem_points, now=now)
+    order_id, order_no = await _insert_header(
+        session, term, body, priced, digest, source, now, checkout
+    )
     if order_id is None:
         return await _answer_duplicate(session, term, body, digest)
+    if spend is not None and member is not None:
+        # Two orders spending the same points: the second waits on the member's row lock,
+        # then is refused (409) and its whole order rolls back.
+        await redeem.spend_for_order(
+            session, member, spend, order_id=order_id, order_no=order_no,
+            total_fen=priced.total_fen, store_id=store.id, actor=term.actor,
+            now=now,
+        )  # fmt: skip
 
     booked = await stock.book_sale(
         session,
@@ -446,6 +488,10 @@ async def accept(
         "terminal_total_fen": priced.terminal_total_fen,
         "price_mismatch": priced.mismatch,
         "stock_short": bool(short),
+        "member_no": checkout.member_no if checkout is not None else None,
+        "saved_fen": priced.member_saving_fen,
+        "points_redeemed": spend.points if spend is not None else 0,
+        "points_fen": priced.points_fen,
     }
     return _result(head, priced.differences, "created")
 
@@ -491,6 +537,7 @@ async def _insert_header(
     digest: str,
     source: str,
     now: datetime,
+    checkout: member_pricing.Checkout | None = None,
 ) -> tuple[int | None, str]:
     """Insert the header and its lines once; (None, "") when this terminal already sent this
     order (nothing inserted). On PostgreSQL one statement does both."""
@@ -510,8 +557,8 @@ async def _insert_header(
         # Offline orders were sold long ago and their goods are gone: they are not closed by
         # the timer (and their stock never put back); a person or the payments settle them.
         "expires_at": now + timeout if source == "terminal" else None,
-        "member_id": member.member_id if member else None,
-        "member_no": member.member_no if member else None,
+        "member_id": checkout.member_id if checkout else (member.member_id if member else None),
+        "member_no": checkout.member_no if checkout else (member.member_no if member else None),
         "customer_name": member.name if member else None,
         "customer_phone": phone,
         "phone_last4": phone[-4:] if phone else None,

@@ -152,6 +152,10 @@ async def transition(
         after={"status": to.value},
         note=note or reason,
     )
+    if to in (S.CLOSED, S.CANCELLED) and order.member_id is not None:
+        from selfmart.members import redeem  # points spent on an order that ended unpaid
+
+        await redeem.settle(session, order, actor=actor)
     return event
 
 

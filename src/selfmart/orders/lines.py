@@ -194,6 +194,9 @@ async def substitute_lines(
         )
     lines = await _order_lines(session, order, list(substitutes))
     replacing = [(ln, ln.quantity - ln.cancelled_qty) for ln in lines]
+    from selfmart.members import pricing as member_pricing  # the member's tier discount
+
+    discount_bp = await member_pricing.discount_for(session, order.member_id)
     priced = await pricing.price(
         session,
         store_id=order.store_id,
@@ -204,6 +207,7 @@ async def substitute_lines(
         ],
         member=order.member_no is not None,
         terminal_total_fen=None,
+        discount_bp=discount_bp,
     )
     await _take_off_bill(session, order, lines, actor=actor)
     next_no = int(

@@ -2,9 +2,11 @@
 
 One query resolves every line's product (by barcode or id) with its store listing and prices.
 The unit price is the member price for an identified member when the product has one,
-otherwise the store's price, otherwise the retail price. Promotions plug in as `Promotion`
-functions that return line discounts; none ship yet. Differences from what the terminal
-showed are reported, never charged.
+otherwise the store's price, otherwise the retail price. A member's tier discount applies to
+the lines without a member price, as a line discount (`tier_discount`: half up to the fen,
+per line). Promotions plug in as `Promotion` functions that return line discounts; none ship
+yet. Points a member spends on the order become line discounts too (members.redeem).
+Differences from what the terminal showed are reported, never charged.
 """
 
 from __future__ import annotations
@@ -38,10 +40,19 @@ class PricedLine:
     price_source: str
     terminal_unit_price_fen: int | None
     discount_fen: int = 0
+    #: of discount_fen: the member's tier discount, and the points spent on this line
+    tier_discount_fen: int = 0
+    points_fen: int = 0
 
     @property
     def amount_fen(self) -> int:
         return self.unit_price_fen * self.quantity - self.discount_fen
+
+    @property
+    def member_saving_fen(self) -> int:
+        """What being a member saved on this line (member price and tier discount; points
+        spent are paying, not saving)."""
+        return (self.list_price_fen - self.unit_price_fen) * self.quantity + self.tier_discount_fen
 
 
 @dataclass(slots=True)
@@ -61,6 +72,14 @@ class PricedOrder:
     @property
     def discount_fen(self) -> int:
         return self.subtotal_fen - self.total_fen
+
+    @property
+    def member_saving_fen(self) -> int:
+        return sum(ln.member_saving_fen for ln in self.lines)
+
+    @property
+    def points_fen(self) -> int:
+        return sum(ln.points_fen for ln in self.lines)
 
     @property
     def item_count(self) -> int:
@@ -122,6 +141,12 @@ Promotion = Callable[[list[PricedLine], bool], None]
 PROMOTIONS: list[Promotion] = []
 
 
+def tier_discount(amount_fen: int, discount_bp: int) -> int:
+    """A tier's discount on a line worth `amount_fen`: `discount_bp` basis points of it,
+    rounded half up to the fen (5% of 10 fen is 0.5 fen: 1 fen off; of 9 fen, 0.45: none)."""
+    return (amount_fen * discount_bp + 5_000) // 10_000
+
+
 async def product_ids(
     session: AsyncSession, *, store_id: int, lines: Sequence[IntakeLine]
 ) -> list[int]:
@@ -142,9 +167,11 @@ async def price(
     lines: Sequence[IntakeLine],
     member: bool,
     terminal_total_fen: int | None,
+    discount_bp: int = 0,
 ) -> PricedOrder:
     """Price `lines` in `store_id`; a line naming an unknown or unlisted product is a 422
-    naming that line (and nothing has been written)."""
+    naming that line (and nothing has been written). `discount_bp`: the identified member's
+    tier discount, for the lines the member price does not already lower."""
     barcodes = sorted({ln.barcode for ln in lines if ln.barcode is not None})
     ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
     params = {"store_id": store_id, "codes": barcodes, "ids": ids}
@@ -187,6 +214,9 @@ async def price(
         unit = list_price
         if member and member_price is not None and int(member_price) < list_price:
             unit, source = int(member_price), "member"
+        off = 0
+        if member and discount_bp > 0 and source != "member":
+            off = tier_discount(list_price * line.quantity, discount_bp)
         priced.append(
             PricedLine(
                 line_no=i + 1,
@@ -199,6 +229,8 @@ async def price(
                 quantity=line.quantity,
                 price_source=source,
                 terminal_unit_price_fen=line.unit_price_fen,
+                discount_fen=off,
+                tier_discount_fen=off,
             )
         )
     if problems:

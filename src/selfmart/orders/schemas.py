@@ -311,10 +311,21 @@ class IssueAction(InSchema):
 
 
 class MemberIn(InSchema):
-    member_no: str = Field(min_length=1, max_length=32)
+    """The customer as a member. With `token` (from POST /members/identify) the server names
+    the member, links the order, and gives member prices and the tier's discount; without it
+    (older terminals) the number is recorded as sent and only product member prices apply."""
+
+    member_no: str | None = Field(default=None, min_length=1, max_length=32)
     member_id: BigId | None = None
+    token: str | None = Field(default=None, min_length=10, max_length=300)
     name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, min_length=4, max_length=32, pattern=r"^\+?[0-9 -]+$")
+
+    @model_validator(mode="after")
+    def _number_or_token(self) -> MemberIn:
+        if self.member_no is None and self.token is None:
+            raise ValueError("give the member's token (or, from an older terminal, member_no)")
+        return self
 
 
 class IntakeLine(InSchema):
@@ -339,6 +350,8 @@ class OrderIn(InSchema):
     purchased_at: datetime
     lines: list[IntakeLine] = Field(min_length=1, max_length=MAX_LINES)
     member: MemberIn | None = None
+    #: points the member spends on this order (needs member.token); their value comes off
+    redeem_points: int | None = Field(default=None, ge=1, le=100_000_000)
     #: the total the terminal showed
     total_fen: Fen | None = None
 
@@ -374,6 +387,13 @@ class IntakeResult(Schema):
     price_mismatch: bool
     stock_short: bool
     receipt_url: str
+    #: the member the order is linked to (by the server, from the member token)
+    member_no: str | None = None
+    #: what member prices and the tier's discount saved (in discount_fen)
+    saved_fen: int = 0
+    #: points spent on the order, and what they paid (in discount_fen)
+    points_redeemed: int = 0
+    points_fen: int = 0
 
 
 class PaymentFailureIn(InSchema):

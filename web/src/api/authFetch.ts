@@ -12,10 +12,12 @@ export interface TokenSource {
 }
 
 const AUTH_FREE = ['/api/v1/auth/login', '/api/v1/auth/refresh']
+/** The member page's routes take the member's own session, never the console's token. */
+const AUTH_FREE_PREFIXES = ['/api/v1/public/members/']
 
 function isAuthFree(url: string): boolean {
   const path = new URL(url, 'http://local').pathname
-  return AUTH_FREE.includes(path)
+  return AUTH_FREE.includes(path) || AUTH_FREE_PREFIXES.some((prefix) => path.startsWith(prefix))
 }
 
 function withToken(request: Request, token: string | null): Request {

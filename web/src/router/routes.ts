@@ -301,6 +301,13 @@ export const routes: RouteRecordRaw[] = [
     component: () => import('@/views/orders/CustomerOrderView.vue'),
     meta: { public: true, titleKey: 'orders.public.lookupTitle' },
   },
+  // The member's own page: sign in with an SMS code (its own session, not a console login).
+  {
+    path: '/my-member',
+    name: 'member-page',
+    component: () => import('@/views/members/MemberPageView.vue'),
+    meta: { public: true, titleKey: 'memberPage.title' },
+  },
   {
     path: '/password/required',
     name: 'force-password',

@@ -3,6 +3,7 @@ import { settlementEn, settlementErrorsEn, settlementPermissionsEn } from './set
 import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
+import { memberPageEn } from './memberPage.en'
 import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
@@ -14,6 +15,7 @@ export default {
   ...inventoryEn,
   ...ordersEn,
   ...membersEn,
+  ...memberPageEn,
   ...analyticsEn,
   ...settlementEn,
   ...monitoringEn,

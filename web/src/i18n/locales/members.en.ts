@@ -18,6 +18,12 @@ export const membersErrorsEn = {
   coupon_template_inactive: 'This coupon template is switched off',
   segment_not_found: 'No such segment',
   segment_taken: 'Another segment has this name',
+  member_code_invalid: 'The member code is wrong or has expired',
+  member_code_used: 'This member code was already used; show the new one',
+  sms_code_invalid: 'The code is wrong, used or expired',
+  member_token_invalid: 'The member was not identified at this terminal; identify again',
+  points_not_allowed: 'These points cannot be spent on this order',
+  member_session_invalid: 'Please sign in again',
 }
 
 export const membersPermissionsEn = {
@@ -184,7 +190,7 @@ export const membersEn = {
     tierHistory: 'Tier history',
     time: 'Time',
     kind: 'Kind',
-    kinds: { earn: 'Earned', reverse: 'Refund', redeem: 'Redeemed', adjust: 'Adjusted', expire: 'Expired', birthday: 'Birthday', merge_in: 'Merged in', merge_out: 'Merged away' },
+    kinds: { earn: 'Earned', reverse: 'Refund', redeem: 'Redeemed', unredeem: 'Given back', adjust: 'Adjusted', expire: 'Expired', birthday: 'Birthday', merge_in: 'Merged in', merge_out: 'Merged away' },
     balanceAfter: 'Balance',
     actor: 'By',
     tierChange: 'Change',

@@ -18,6 +18,12 @@ export const membersErrorsZhCN = {
   coupon_template_inactive: '该优惠券模板已停用',
   segment_not_found: '会员分组不存在',
   segment_taken: '已有同名的会员分组',
+  member_code_invalid: '会员码错误或已过期',
+  member_code_used: '该会员码已使用，请刷新后出示新码',
+  sms_code_invalid: '验证码错误、已使用或已过期',
+  member_token_invalid: '会员识别已失效，请重新识别',
+  points_not_allowed: '本单不能使用这些积分',
+  member_session_invalid: '请重新登录',
 }
 
 export const membersPermissionsZhCN = {
@@ -184,7 +190,7 @@ export const membersZhCN = {
     tierHistory: '等级变更记录',
     time: '时间',
     kind: '类型',
-    kinds: { earn: '消费获得', reverse: '退款扣回', redeem: '兑换', adjust: '手工调整', expire: '过期', birthday: '生日积分', merge_in: '合并转入', merge_out: '合并转出' },
+    kinds: { earn: '消费获得', reverse: '退款扣回', redeem: '兑换', unredeem: '退还', adjust: '手工调整', expire: '过期', birthday: '生日积分', merge_in: '合并转入', merge_out: '合并转出' },
     balanceAfter: '余额',
     actor: '操作人',
     tierChange: '变更',

@@ -3,6 +3,7 @@ import { settlementZhCN, settlementErrorsZhCN, settlementPermissionsZhCN } from 
 import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
+import { memberPageZhCN } from './memberPage.zh-CN'
 import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
@@ -13,6 +14,7 @@ export default {
   ...inventoryZhCN,
   ...ordersZhCN,
   ...membersZhCN,
+  ...memberPageZhCN,
   ...analyticsZhCN,
   ...settlementZhCN,
   ...monitoringZhCN,

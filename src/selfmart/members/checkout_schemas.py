@@ -1,0 +1,160 @@
+"""Bodies of the members' terminal routes (identify, quote) and of the member's own page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from selfmart.kit.schema import InSchema, Schema
+from selfmart.members.schemas import Mobile
+from selfmart.orders.schemas import MAX_LINES, IntakeLine
+
+
+class SmsCodeRequest(InSchema):
+    mobile: Mobile
+
+
+class SmsCodeSent(Schema):
+    #: when the code stops working (the page shows no more than "sent", whoever the number is)
+    expires_at: datetime | None
+
+
+class IdentifyRequest(InSchema):
+    """Either the dynamic code from the member's page, or their mobile and the SMS code."""
+
+    code: str | None = Field(default=None, min_length=1, max_length=32, pattern=r"^[0-9 ]+$")
+    mobile: Mobile | None = None
+    sms_code: str | None = Field(default=None, min_length=4, max_length=8, pattern=r"^[0-9]+$")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> IdentifyRequest:
+        if (self.code is None) == (self.mobile is None):
+            raise ValueError("give either code, or mobile and sms_code")
+        if self.mobile is not None and self.sms_code is None:
+            raise ValueError("sms_code is needed with mobile")
+        return self
+
+
+class MemberAtTerminal(Schema):
+    """What the terminal shows once the member is identified, and the token for its order."""
+
+    member_token: str
+    token_expires_at: datetime
+    identified_by: Literal["code", "sms"]
+    member_no: str
+    name: str | None
+    mobile: str | None
+    tier_name: str | None
+    #: the tier's discount (basis points) on lines without a member price
+    tier_discount_bp: int
+    points_balance: int
+    #: points that can be spent now (the unexpired ones)
+    usable_points: int
+    #: the redemption rule: points that pay one yuan, and the most of an order they pay
+    redeem_points_per_yuan: int
+    redeem_max_share_bp: int
+
+
+class QuoteRequest(InSchema):
+    lines: list[IntakeLine] = Field(min_length=1, max_length=MAX_LINES)
+    member_token: str | None = Field(default=None, min_length=10, max_length=300)
+    redeem_points: int | None = Field(default=None, ge=1, le=100_000_000)
+
+
+class QuoteLine(Schema):
+    line_no: int
+    product_id: int
+    barcode: str | None
+    name: str
+    quantity: int
+    list_price_fen: int
+    unit_price_fen: int
+    #: store | retail | member
+    price_source: str
+    tier_discount_fen: int
+    points_fen: int
+    amount_fen: int
+    #: member price and tier discount on this line
+    saved_fen: int
+
+
+class Quote(Schema):
+    lines: list[QuoteLine]
+    subtotal_fen: int
+    saved_fen: int
+    points: int
+    points_fen: int
+    total_fen: int
+    #: the most points this order takes (0 without a member)
+    max_points: int
+
+
+class PortalSignIn(InSchema):
+    mobile: Mobile
+    code: str = Field(min_length=4, max_length=8, pattern=r"^[0-9]+$")
+
+
+class PortalSession(Schema):
+    token: str
+    expires_at: datetime
+
+
+class PortalTier(Schema):
+    name: str
+    discount_bp: int
+    points_multiplier_pct: int
+    birthday_benefit: str
+
+
+class PortalNextTier(Schema):
+    name: str
+    min_spend_fen: int | None
+    min_orders: int | None
+    match: str
+    spend_needed_fen: int | None
+    orders_needed: int | None
+    discount_bp: int
+
+
+class PortalOverview(Schema):
+    member_no: str
+    name: str | None
+    mobile: str | None
+    points_balance: int
+    usable_points: int
+    redeem_points_per_yuan: int
+    tier: PortalTier | None
+    window_days: int
+    spend_fen: int
+    order_count: int
+    next_tier: PortalNextTier | None
+
+
+class PortalCode(Schema):
+    code: str
+    step_ends_at: datetime
+    step_seconds: int
+    qr_svg: str
+
+
+class PortalOrder(Schema):
+    order_no: str
+    status: str
+    purchased_at: datetime
+    item_count: int
+    subtotal_fen: int
+    discount_fen: int
+    total_fen: int
+    refunded_fen: int
+    store_name: str
+    store_timezone: str
+
+
+class PortalPoints(Schema):
+    kind: str
+    points: int
+    balance_after: int
+    occurred_at: datetime
+    reason: str | None
