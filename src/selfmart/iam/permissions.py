@@ -62,6 +62,8 @@ class Perm(StrEnum):
     # analytics
     #: sales statistics, rankings and mixes of the stores one may see
     ANALYTICS_READ = "analytics:read"
+    #: start a frequently-bought-together analysis of the stores one may see
+    ANALYTICS_RUN = "analytics:run"
 
     # members
     MEMBER_READ = "member:read"
@@ -124,7 +126,7 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.MEMBER_TIER,
         Perm.MEMBER_EXPORT,
     ],
-    "analytics": [Perm.ANALYTICS_READ],
+    "analytics": [Perm.ANALYTICS_READ, Perm.ANALYTICS_RUN],
     "reconciliation": [
         Perm.RECONCILIATION_READ,
         Perm.RECONCILIATION_RUN,
@@ -161,6 +163,7 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.ORDER_PII,
             Perm.PAYMENT_READ,
             Perm.ANALYTICS_READ,
+            Perm.ANALYTICS_RUN,
             Perm.MEMBER_READ,
             Perm.MEMBER_WRITE,
             Perm.MEMBER_PII,

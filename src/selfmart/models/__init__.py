@@ -2,6 +2,7 @@
 
 from selfmart.models.analytics import HourCell, MemberDay, ProductDay, RefreshState, SalesDay
 from selfmart.models.audit import AuditLog
+from selfmart.models.basket import BasketItem, BasketRule, BasketRun
 from selfmart.models.catalog import (
     Category,
     Product,
@@ -71,6 +72,9 @@ from selfmart.models.reconciliation import (
 from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 
 __all__ = [
+    "BasketItem",
+    "BasketRule",
+    "BasketRun",
     "AlertRoute",
     "HourCell",
     "MemberDay",

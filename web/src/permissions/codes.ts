@@ -48,6 +48,7 @@ export const Perm = {
   MEMBER_EXPORT: 'member:export',
 
   ANALYTICS_READ: 'analytics:read',
+  ANALYTICS_RUN: 'analytics:run',
 } as const
 
 export type PermCode = (typeof Perm)[keyof typeof Perm]
