@@ -336,6 +336,22 @@ async def _reconciliation_difference(session: AsyncSession, store: Store) -> int
     return item.id
 
 
+async def _basket_run(session: AsyncSession, store: Store) -> int:
+    from datetime import date
+
+    from selfmart.models import BasketRun
+
+    run = BasketRun(
+        store_id=store.id, first_day=date(2026, 1, 1), last_day=date(2026, 1, 31),
+        min_support=0.01, min_confidence=0.1, min_lift=0, max_len=2, trigger="manual",
+        status="succeeded", baskets=0, products=0, itemsets=0, rules=0, truncated=False,
+        created_at=utcnow(),
+    )  # fmt: skip
+    session.add(run)
+    await session.flush()
+    return run.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -363,6 +379,7 @@ ID_PARAMS: dict[str, IdParam] = {
     "difference_id": IdParam(_reconciliation_difference),
     "member_id": IdParam(_member, store_bound=False),
     "tier_id": IdParam(_member_tier, store_bound=False),
+    "run_id": IdParam(_basket_run),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

@@ -13,11 +13,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import Select, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import basket_mining as mining
@@ -42,6 +42,7 @@ from selfmart.models import (
 )
 
 log = logging.getLogger(__name__)
+S = TypeVar("S", bound=Select[Any])
 
 JOB = "analytics.basket_rules"
 #: Orders in these states hold no basket.
@@ -178,8 +179,8 @@ def _rule_rows(run_id: int, rules: mining.Rules) -> tuple[list[dict[str, Any]], 
     for i in order[:MAX_RULES].tolist():
         a = sorted(rules.antecedents[i])
         c = sorted(rules.consequents[i])
-        items = sorted(a + c)
-        items += [None] * (4 - len(items))  # type: ignore[list-item]
+        both = sorted(a + c)
+        items: list[int | None] = [*both, *([None] * (4 - len(both)))]
         rows.append(
             {
                 "run_id": run_id,
@@ -249,7 +250,7 @@ async def compute_run(session: AsyncSession, run: BasketRun, report: Report) -> 
 # ------------------------------------------------------------------ reading
 
 
-def _visible(stmt: Any, actor: Actor) -> Any:
+def _visible(stmt: S, actor: Actor) -> S:
     """Runs the actor may see: a store's runs for its people, the chain's for those who see
     every store (a chain figure would tell of stores one may not see)."""
     if actor.store_ids is None:

@@ -240,7 +240,7 @@ async def basket_rules(
     items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
     sort: RuleSort = "lift",
 ) -> Page[Any]:
-    items, total = await baskets.rules(
+    rows, total = await baskets.rules(
         session,
         run_id,
         actor=actor,
@@ -252,7 +252,7 @@ async def basket_rules(
         items=items,
         sort=sort,
     )
-    return Page(items=items, total=total, page=params.page, size=params.size)
+    return Page(items=rows, total=total, page=params.page, size=params.size)
 
 
 @router.get(
