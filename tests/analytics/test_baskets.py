@@ -292,6 +292,21 @@ async def test_a_run_over_orders_equals_mlxtend_on_the_same_baskets(
     assert [p["product"]["product_id"] for p in body["partners"]] == [p for p, _ in pairs][:10]
     assert body["support"] == sets[(a,)]
 
+    # The run's frequent products, for pickers: the most frequent first, by part of a name.
+    r = await client.get(
+        f"/api/v1/analytics/basket-runs/{run_id}/products", params={"limit": 200}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    singles = {k[0]: v for k, v in sets.items() if len(k) == 1}
+    assert {p["product_id"]: p["support"] for p in r.json()} == singles
+    assert [p["count"] for p in r.json()] == sorted((p["count"] for p in r.json()), reverse=True)
+    r = await client.get(
+        f"/api/v1/analytics/basket-runs/{run_id}/products",
+        params={"q": products[3].name},
+        headers=h,
+    )
+    assert [p["product_id"] for p in r.json()] == [products[3].id]
+
     # The graph's edges are the run's pairs; suggestions name products of the run.
     r = await client.get(f"/api/v1/analytics/basket-runs/{run_id}/graph", headers=h)
     assert r.status_code == 200, r.text
@@ -395,7 +410,14 @@ async def test_a_store_s_people_see_only_their_stores_runs(
 
     h = await _headers(session, role="admin", stores=[store])
     for run_id in (chain_run, other_run):
-        for tail in ("", "/rules", "/graph", "/suggestions", f"/products/{products[0].id}"):
+        for tail in (
+            "",
+            "/rules",
+            "/graph",
+            "/suggestions",
+            "/products",
+            f"/products/{products[0].id}",
+        ):
             r = await client.get(f"/api/v1/analytics/basket-runs/{run_id}{tail}", headers=h)
             assert r.status_code == 404, (run_id, tail, r.text)
     r = await client.get("/api/v1/analytics/basket-runs", headers=h)

@@ -127,3 +127,13 @@ class Suggestion(Schema):
     support: float
     confidence: float
     lift: float
+
+
+class RunProduct(Schema):
+    """A frequent product of a run."""
+
+    product_id: int
+    name: str
+    spec: str
+    count: int
+    support: float

@@ -59,11 +59,6 @@ SHELF_MIN_CONFIDENCE = 0.2
 BUNDLE_MIN_LIFT = 1.2
 
 
-class BasketRunNotFound(NotFound):
-    code = "basket_run_not_found"
-    message = "No such basket analysis"
-
-
 # ------------------------------------------------------------------ starting a run
 
 
@@ -306,7 +301,7 @@ async def list_runs(
 async def get_run(session: AsyncSession, run_id: int, *, actor: Actor) -> BasketRun:
     run = await session.scalar(_visible(select(BasketRun).where(BasketRun.id == run_id), actor))
     if run is None:
-        raise BasketRunNotFound(field="run_id")
+        raise NotFound("No such basket analysis", field="run_id")
     return run
 
 
@@ -385,6 +380,35 @@ async def rules(
         for r in found
     ]
     return rows, total
+
+
+async def run_products(
+    session: AsyncSession, run_id: int, *, actor: Actor, q: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The run's frequent products, the most frequent first (a name filter for pickers)."""
+    run = await get_run(session, run_id, actor=actor)
+    stmt = (
+        select(
+            BasketItem.product_id, BasketItem.count, BasketItem.support, Product.name, Product.spec
+        )
+        .join(Product, Product.id == BasketItem.product_id)
+        .where(BasketItem.run_id == run.id)
+    )
+    if q:
+        stmt = stmt.where(Product.name.contains(q, autoescape=True))
+    rows = await session.execute(
+        stmt.order_by(BasketItem.count.desc(), BasketItem.product_id).limit(limit)
+    )
+    return [
+        {
+            "product_id": r.product_id,
+            "name": r.name,
+            "spec": r.spec or "",
+            "count": r.count,
+            "support": r.support,
+        }
+        for r in rows.all()
+    ]
 
 
 async def bought_with(

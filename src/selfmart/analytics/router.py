@@ -15,6 +15,7 @@ from selfmart.analytics.basket_schemas import (
     BasketRunRead,
     BoughtWith,
     RuleSort,
+    RunProduct,
     Suggestion,
 )
 from selfmart.analytics.products import Ranking
@@ -253,6 +254,25 @@ async def basket_rules(
         sort=sort,
     )
     return Page(items=rows, total=total, page=params.page, size=params.size)
+
+
+@router.get(
+    "/basket-runs/{run_id}/products",
+    response_model=list[RunProduct],
+    operation_id="basket_run_products",
+    responses=ERRORS,
+)
+async def basket_run_products(
+    session: SessionDep,
+    actor: Reader,
+    run_id: RunId,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="part of a name")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[dict[str, Any]]:
+    """The run's frequent products, the most frequent first."""
+    return await baskets.run_products(session, run_id, actor=actor, q=q, limit=limit)
 
 
 @router.get(

@@ -547,6 +547,186 @@ export type BarcodeRead = {
 };
 
 /**
+ * BasketGraph
+ */
+export type BasketGraph = {
+    /**
+     * Edges
+     */
+    edges: Array<GraphEdge>;
+    /**
+     * Nodes
+     */
+    nodes: Array<GraphNode>;
+};
+
+/**
+ * BasketRuleRead
+ */
+export type BasketRuleRead = {
+    /**
+     * Antecedent
+     */
+    antecedent: Array<ProductRef>;
+    /**
+     * Antecedent Count
+     */
+    antecedent_count: number;
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Consequent
+     */
+    consequent: Array<ProductRef>;
+    /**
+     * Consequent Count
+     */
+    consequent_count: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lift
+     */
+    lift: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Support
+     */
+    support: number;
+};
+
+/**
+ * BasketRunCreate
+ */
+export type BasketRunCreate = {
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Max Len
+     */
+    max_len?: number;
+    /**
+     * Min Confidence
+     */
+    min_confidence?: number;
+    /**
+     * Min Lift
+     */
+    min_lift?: number;
+    /**
+     * Min Support
+     */
+    min_support?: number;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * BasketRunRead
+ */
+export type BasketRunRead = {
+    /**
+     * Baskets
+     */
+    baskets: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+    /**
+     * First Day
+     */
+    first_day: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Itemsets
+     */
+    itemsets: number;
+    /**
+     * Job Id
+     */
+    job_id: number | null;
+    /**
+     * Last Day
+     */
+    last_day: string;
+    /**
+     * Max Len
+     */
+    max_len: number;
+    /**
+     * Min Confidence
+     */
+    min_confidence: number;
+    /**
+     * Min Lift
+     */
+    min_lift: number;
+    /**
+     * Min Support
+     */
+    min_support: number;
+    /**
+     * Products
+     */
+    products: number;
+    /**
+     * Progress
+     */
+    progress?: number | null;
+    /**
+     * Rules
+     */
+    rules: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Store Name
+     */
+    store_name?: string | null;
+    /**
+     * Trigger
+     */
+    trigger: string;
+    /**
+     * Truncated
+     */
+    truncated: boolean;
+};
+
+/**
  * BatchError
  */
 export type BatchError = {
@@ -734,6 +914,25 @@ export type BodyUploadImage = {
      * JPEG, PNG or WebP
      */
     file: Blob | File;
+};
+
+/**
+ * BoughtWith
+ */
+export type BoughtWith = {
+    /**
+     * Count
+     */
+    count: number | null;
+    /**
+     * Partners
+     */
+    partners: Array<Partner>;
+    product: ProductRef;
+    /**
+     * Support
+     */
+    support: number | null;
 };
 
 /**
@@ -1686,6 +1885,62 @@ export type Figures = {
      * Sales Fen
      */
     sales_fen: number;
+};
+
+/**
+ * GraphEdge
+ */
+export type GraphEdge = {
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Confidence Back
+     */
+    confidence_back: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Lift
+     */
+    lift: number;
+    /**
+     * Source
+     */
+    source: number;
+    /**
+     * Support
+     */
+    support: number;
+    /**
+     * Target
+     */
+    target: number;
+};
+
+/**
+ * GraphNode
+ */
+export type GraphNode = {
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Support
+     */
+    support: number;
 };
 
 /**
@@ -3699,6 +3954,50 @@ export type PageAuditLogRead = {
 };
 
 /**
+ * Page[BasketRuleRead]
+ */
+export type PageBasketRuleRead = {
+    /**
+     * Items
+     */
+    items: Array<BasketRuleRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[BasketRunRead]
+ */
+export type PageBasketRunRead = {
+    /**
+     * Items
+     */
+    items: Array<BasketRunRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[DifferenceRead]
  */
 export type PageDifferenceRead = {
@@ -4180,6 +4479,31 @@ export type PageUserRead = {
      * Total
      */
     total: number;
+};
+
+/**
+ * Partner
+ *
+ * A product bought with the one asked about: the rule product -> partner.
+ */
+export type Partner = {
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Lift
+     */
+    lift: number;
+    product: ProductRef;
+    /**
+     * Support
+     */
+    support: number;
 };
 
 /**
@@ -5381,6 +5705,24 @@ export type ProductRead = {
 };
 
 /**
+ * ProductRef
+ */
+export type ProductRef = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Spec
+     */
+    spec: string;
+};
+
+/**
  * ProductSync
  */
 export type ProductSync = {
@@ -6290,6 +6632,34 @@ export type RouteTiming = {
 };
 
 /**
+ * RunProduct
+ *
+ * A frequent product of a run.
+ */
+export type RunProduct = {
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Support
+     */
+    support: number;
+};
+
+/**
  * RunRead
  */
 export type RunRead = {
@@ -6960,6 +7330,39 @@ export type StoreUpdate = {
      * Timezone
      */
     timezone?: string | null;
+};
+
+/**
+ * Suggestion
+ *
+ * shelf: put `products[1:]` next to `products[0]` (most who buy the first also buy the
+ * others, far more often than chance); bundle: sell the products together as a set.
+ */
+export type Suggestion = {
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Kind
+     */
+    kind: 'shelf' | 'bundle';
+    /**
+     * Lift
+     */
+    lift: number;
+    /**
+     * Products
+     */
+    products: Array<ProductRef>;
+    /**
+     * Support
+     */
+    support: number;
 };
 
 /**
@@ -9113,6 +9516,482 @@ export type TerminalProductsResponses = {
 };
 
 export type TerminalProductsResponse = TerminalProductsResponses[keyof TerminalProductsResponses];
+
+export type BasketRunsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * Chain
+         *
+         * only the chain's runs (every store)
+         */
+        chain?: boolean;
+        /**
+         * Status
+         */
+        status?: 'queued' | 'running' | 'succeeded' | 'failed' | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/analytics/basket-runs';
+};
+
+export type BasketRunsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunsError = BasketRunsErrors[keyof BasketRunsErrors];
+
+export type BasketRunsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageBasketRunRead;
+};
+
+export type BasketRunsResponse = BasketRunsResponses[keyof BasketRunsResponses];
+
+export type BasketRunStartData = {
+    body: BasketRunCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/analytics/basket-runs';
+};
+
+export type BasketRunStartErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunStartError = BasketRunStartErrors[keyof BasketRunStartErrors];
+
+export type BasketRunStartResponses = {
+    /**
+     * Successful Response
+     */
+    202: BasketRunRead;
+};
+
+export type BasketRunStartResponse = BasketRunStartResponses[keyof BasketRunStartResponses];
+
+export type BasketRunData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: never;
+    url: '/api/v1/analytics/basket-runs/{run_id}';
+};
+
+export type BasketRunErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunError = BasketRunErrors[keyof BasketRunErrors];
+
+export type BasketRunResponses = {
+    /**
+     * Successful Response
+     */
+    200: BasketRunRead;
+};
+
+export type BasketRunResponse = BasketRunResponses[keyof BasketRunResponses];
+
+export type BasketGraphData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Limit
+         *
+         * strongest pairs to draw
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/graph';
+};
+
+export type BasketGraphErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketGraphError = BasketGraphErrors[keyof BasketGraphErrors];
+
+export type BasketGraphResponses = {
+    /**
+     * Successful Response
+     */
+    200: BasketGraph;
+};
+
+export type BasketGraphResponse = BasketGraphResponses[keyof BasketGraphResponses];
+
+export type BasketRunProductsData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Q
+         *
+         * part of a name
+         */
+        q?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/products';
+};
+
+export type BasketRunProductsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunProductsError = BasketRunProductsErrors[keyof BasketRunProductsErrors];
+
+export type BasketRunProductsResponses = {
+    /**
+     * Response Basket Run Products
+     *
+     * Successful Response
+     */
+    200: Array<RunProduct>;
+};
+
+export type BasketRunProductsResponse = BasketRunProductsResponses[keyof BasketRunProductsResponses];
+
+export type BasketBoughtWithData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/products/{product_id}';
+};
+
+export type BasketBoughtWithErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketBoughtWithError = BasketBoughtWithErrors[keyof BasketBoughtWithErrors];
+
+export type BasketBoughtWithResponses = {
+    /**
+     * Successful Response
+     */
+    200: BoughtWith;
+};
+
+export type BasketBoughtWithResponse = BasketBoughtWithResponses[keyof BasketBoughtWithResponses];
+
+export type BasketRulesData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         *
+         * one product
+         */
+        product_id?: number | null;
+        /**
+         * Min Support
+         */
+        min_support?: number | null;
+        /**
+         * Min Confidence
+         */
+        min_confidence?: number | null;
+        /**
+         * Min Lift
+         */
+        min_lift?: number | null;
+        /**
+         * Items
+         *
+         * products in the rule
+         */
+        items?: number | null;
+        /**
+         * Sort
+         */
+        sort?: 'lift' | 'confidence' | 'support';
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/rules';
+};
+
+export type BasketRulesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRulesError = BasketRulesErrors[keyof BasketRulesErrors];
+
+export type BasketRulesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageBasketRuleRead;
+};
+
+export type BasketRulesResponse = BasketRulesResponses[keyof BasketRulesResponses];
+
+export type BasketSuggestionsData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/suggestions';
+};
+
+export type BasketSuggestionsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketSuggestionsError = BasketSuggestionsErrors[keyof BasketSuggestionsErrors];
+
+export type BasketSuggestionsResponses = {
+    /**
+     * Response Basket Suggestions
+     *
+     * Successful Response
+     */
+    200: Array<Suggestion>;
+};
+
+export type BasketSuggestionsResponse = BasketSuggestionsResponses[keyof BasketSuggestionsResponses];
 
 export type CategoryMixData = {
     body?: never;

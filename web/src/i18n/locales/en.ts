@@ -1,4 +1,5 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { basketsEn, basketsFieldsEn, basketsPermissionsEn } from './baskets.en'
 import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
@@ -13,6 +14,7 @@ export default {
   ...ordersEn,
   ...membersEn,
   ...analyticsEn,
+  ...basketsEn,
   ...monitoringEn,
   ...paymentsEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
@@ -236,6 +238,7 @@ export default {
       payment_account_write: 'Change payment channel settings',
       ...membersPermissionsEn,
       ...analyticsPermissionsEn,
+      ...basketsPermissionsEn,
     },
   },
   stores: {
@@ -783,6 +786,7 @@ export default {
     ...catalogEn.validation,
   },
   fields: {
+    ...basketsFieldsEn,
     ...ordersFieldsEn,
     ...inventoryFieldsEn,
     username: 'Username',

@@ -1,4 +1,5 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { basketsZhCN, basketsFieldsZhCN, basketsPermissionsZhCN } from './baskets.zh-CN'
 import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
@@ -12,6 +13,7 @@ export default {
   ...ordersZhCN,
   ...membersZhCN,
   ...analyticsZhCN,
+  ...basketsZhCN,
   ...monitoringZhCN,
   ...paymentsZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
@@ -229,6 +231,7 @@ export default {
       payment_account_write: '修改支付渠道配置',
       ...membersPermissionsZhCN,
       ...analyticsPermissionsZhCN,
+      ...basketsPermissionsZhCN,
     },
   },
   stores: {
@@ -776,6 +779,7 @@ export default {
     ...catalogZh.validation,
   },
   fields: {
+    ...basketsFieldsZhCN,
     ...ordersFieldsZhCN,
     ...inventoryFieldsZhCN,
     username: '用户名',
