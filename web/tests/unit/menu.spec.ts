@@ -18,7 +18,7 @@ describe('buildMenu', () => {
       ['home', ['dashboard']],
       ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
-      ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'analytics-statistics']],
+      ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'analytics-statistics', 'analytics-baskets']],
       ['members', ['members']],
       ['stores', ['stores', 'terminals']],
       ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'monitoring', 'backups']],
