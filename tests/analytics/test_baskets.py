@@ -5,7 +5,7 @@ memory, then on orders in the database (on both backends) read and mined by the 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -236,6 +236,9 @@ async def test_a_run_over_orders_equals_mlxtend_on_the_same_baskets(
     run = r.json()
     assert run["status"] == "succeeded", run
     assert run["baskets"] == len(expected)
+    job = (await client.get(f"/api/v1/jobs/{run['job_id']}", headers=h)).json()
+    assert (job["status"], job["progress"], job["total"]) == ("succeeded", 100, 100)
+    assert job["result"]["baskets"] == len(expected)
     assert (run["store_id"], run["store_name"], run["progress"]) == (store.id, "人民广场店", 100)
     sets, ref = reference(expected, min_support=0.05, min_confidence=0.2, max_len=max_len)
     rules = await _all_rules(client, h, run_id)
@@ -354,6 +357,52 @@ async def test_an_empty_window_succeeds_with_nothing(
     assert rules == []
     g = await client.get(f"/api/v1/analytics/basket-runs/{run['id']}/graph", headers=h)
     assert g.json() == {"nodes": [], "edges": []}
+    # Reading never recomputes: orders paid in the window since are not in the run.
+    cola = await make_product(session, name="可乐", stores=[store])
+    chips = await make_product(session, name="薯片", stores=[store])
+    for _ in range(3):
+        await sale(session, store, [(cola, 1), (chips, 1)], paid_at=utc(2020, 1, 10, 4))
+    again = await client.get(f"/api/v1/analytics/basket-runs/{run['id']}", headers=h)
+    assert (again.json()["baskets"], again.json()["rules"]) == (0, 0)
+    assert await _all_rules(client, h, run["id"]) == []
+    # A new run sees them.
+    r = await _run(client, h, store_id=store.id, start="2020-01-01", end="2020-01-31")
+    fresh = (await client.get(f"/api/v1/analytics/basket-runs/{r.json()['id']}", headers=h)).json()
+    assert (fresh["baskets"], fresh["rules"]) == (3, 2)
+
+
+async def test_nightly_queues_the_chain_and_every_open_store(session: AsyncSession) -> None:
+    from selfmart.analytics import baskets
+    from selfmart.iam.actor import job_actor
+    from selfmart.kit.time import utcnow
+    from selfmart.models import BasketRun, JobRun
+
+    open_store = await make_store(session)
+    closed = await make_store(session, status="closed")
+    old = BasketRun(
+        store_id=open_store.id, first_day=date(2025, 1, 1), last_day=date(2025, 1, 30),
+        min_support=0.01, min_confidence=0.1, min_lift=0, max_len=2, trigger="nightly",
+        status="succeeded", baskets=0, products=0, itemsets=0, rules=0, truncated=False,
+        created_at=utcnow() - timedelta(days=91),
+    )  # fmt: skip
+    session.add(old)
+    await session.flush()
+    ids = await baskets.nightly(session, actor=job_actor("test"))
+    runs = (await session.scalars(select(BasketRun).where(BasketRun.id.in_(ids)))).all()
+    stores = {r.store_id for r in runs}
+    assert None in stores
+    assert open_store.id in stores
+    assert closed.id not in stores
+    today = utcnow().date()
+    for r in runs:
+        assert (r.first_day, r.last_day) == (today - timedelta(days=30), today - timedelta(days=1))
+        assert (r.trigger, r.status) == ("nightly", "queued")
+        job = await session.get(JobRun, r.job_id)
+        assert job is not None
+        assert (job.kind, job.params) == ("analytics.basket_rules", {"run_id": r.id})
+    # the 91-day-old nightly run is gone (SQLite may give its id to a new run: look by window)
+    left = await session.scalars(select(BasketRun.first_day).where(BasketRun.store_id.is_not(None)))
+    assert date(2025, 1, 1) not in set(left.all())
 
 
 @pytest.mark.parametrize(
