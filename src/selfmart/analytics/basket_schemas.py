@@ -97,6 +97,7 @@ class BoughtWith(Schema):
 class GraphNode(Schema):
     product_id: int
     name: str
+    spec: str
     count: int
     support: float
 

@@ -510,6 +510,7 @@ async def graph(
         {
             "product_id": i.product_id,
             "name": _ref(names, i.product_id)["name"],
+            "spec": _ref(names, i.product_id)["spec"],
             "count": i.count,
             "support": i.support,
         }

@@ -29,8 +29,8 @@ describe('baskets', () => {
     expect(nodeSize(0.2, 0.2, 0.2)).toBe(30)
     const graph: BasketGraph = {
       nodes: [
-        { product_id: 1, name: '可乐', count: 50, support: 0.5 },
-        { product_id: 2, name: '薯片', count: 10, support: 0.1 },
+        { product_id: 1, name: '可乐', spec: '', count: 50, support: 0.5 },
+        { product_id: 2, name: '薯片', spec: '', count: 10, support: 0.1 },
       ],
       edges: [{ source: 1, target: 2, count: 8, support: 0.08, lift: 1.6, confidence: 0.16, confidence_back: 0.8 }],
     }
@@ -54,7 +54,7 @@ describe('baskets', () => {
       products: [
         { product_id: 1, name: '可乐', spec: '' },
         { product_id: 2, name: '薯片', spec: '' },
-        { product_id: 3, name: '瓜子', spec: '' },
+        { product_id: 3, name: '瓜子', spec: '200g' },
       ],
       count: 42,
       support: 0.042,
@@ -63,8 +63,8 @@ describe('baskets', () => {
     }
     expect(suggestionWords(s, '、')).toEqual({
       first: '可乐',
-      others: '薯片、瓜子',
-      all: '可乐、薯片、瓜子',
+      others: '薯片、瓜子 200g',
+      all: '可乐、薯片、瓜子 200g',
       count: 42,
       confidence: '50%',
       lift: '3.14',

@@ -1938,6 +1938,10 @@ export type GraphNode = {
      */
     product_id: number;
     /**
+     * Spec
+     */
+    spec: string;
+    /**
      * Support
      */
     support: number;

@@ -12,6 +12,11 @@ export function percent(fraction: number | null | undefined): string {
   return `${whole}.${String(rest).padStart(2, '0').replace(/0$/, '')}%`
 }
 
+/** A product as people tell it apart on the shelf: its name and its spec ("可口可乐 330ml"). */
+export function productName(p: { name: string; spec?: string | null }): string {
+  return p.spec ? `${p.name} ${p.spec}` : p.name
+}
+
 /** Lift with two decimals ("2.35"). */
 export function lift(value: number): string {
   return value.toFixed(2)
@@ -45,7 +50,7 @@ export function graphOption(graph: BasketGraph, labels: GraphLabels): Record<str
   const min = Math.min(...supports)
   const max = Math.max(...supports)
   const maxLift = Math.max(1, ...graph.edges.map((e) => e.lift))
-  const names = new Map(graph.nodes.map((n) => [n.product_id, n.name]))
+  const names = new Map(graph.nodes.map((n) => [n.product_id, productName(n)]))
   return {
     tooltip: {
       formatter: (p: { dataType: string; data: { tip?: string } }) => p.data.tip ?? '',
@@ -60,10 +65,10 @@ export function graphOption(graph: BasketGraph, labels: GraphLabels): Record<str
         label: { show: true, position: 'right' },
         data: graph.nodes.map((n) => ({
           id: String(n.product_id),
-          name: n.name,
+          name: productName(n),
           symbolSize: nodeSize(n.support, min, max),
           value: n.count,
-          tip: `${n.name}<br/>${labels.baskets}: ${n.count} (${percent(n.support)})`,
+          tip: `${productName(n)}<br/>${labels.baskets}: ${n.count} (${percent(n.support)})`,
         })),
         links: graph.edges.map((e) => ({
           source: String(e.source),
@@ -81,7 +86,7 @@ export function graphOption(graph: BasketGraph, labels: GraphLabels): Record<str
 
 /** The named values a suggestion's sentence needs. */
 export function suggestionWords(s: Suggestion, separator: string): Record<string, string | number> {
-  const names = s.products.map((p) => p.name)
+  const names = s.products.map(productName)
   return {
     first: names[0] ?? '',
     others: names.slice(1).join(separator),
