@@ -385,6 +385,22 @@ async def _supplier_statement(session: AsyncSession, store: Store) -> int:
     return statement.id
 
 
+async def _basket_run(session: AsyncSession, store: Store) -> int:
+    from datetime import date
+
+    from selfmart.models import BasketRun
+
+    run = BasketRun(
+        store_id=store.id, first_day=date(2026, 1, 1), last_day=date(2026, 1, 31),
+        min_support=0.01, min_confidence=0.1, min_lift=0, max_len=2, trigger="manual",
+        status="succeeded", baskets=0, products=0, itemsets=0, rules=0, truncated=False,
+        created_at=utcnow(),
+    )  # fmt: skip
+    session.add(run)
+    await session.flush()
+    return run.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -416,6 +432,7 @@ ID_PARAMS: dict[str, IdParam] = {
     "template_id": IdParam(_coupon_template, store_bound=False),
     "coupon_id": IdParam(_member_coupon, store_bound=False),
     "statement_id": IdParam(_supplier_statement, store_bound=False),
+    "run_id": IdParam(_basket_run),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from selfmart.analytics import service
+from selfmart.analytics import baskets, service
+from selfmart.analytics.basket_schemas import (
+    BasketGraph,
+    BasketRuleRead,
+    BasketRunCreate,
+    BasketRunRead,
+    BoughtWith,
+    RuleSort,
+    RunProduct,
+    Suggestion,
+)
 from selfmart.analytics.products import Ranking
 from selfmart.analytics.sales import Granularity
 from selfmart.analytics.schemas import (
@@ -23,6 +33,7 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.kit.pagination import Page, PageParams, page_params
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -156,3 +167,157 @@ async def payment_method_mix(
     return await service.payment_mix(
         session, actor=actor, first=start, last=end, store_id=store_id, city=city
     )
+
+
+# ---------------------------------------------------------------- frequently bought together
+
+RunId = Annotated[int, Path(ge=1, le=2**53, description="a basket analysis run")]
+Fraction = Annotated[float | None, Query(ge=0, le=1)]
+
+
+@router.post(
+    "/basket-runs",
+    response_model=BasketRunRead,
+    status_code=202,
+    operation_id="basket_run_start",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def start_basket_run(
+    session: SessionDep,
+    actor: Annotated[Actor, require(Perm.ANALYTICS_RUN)],
+    body: BasketRunCreate,
+) -> dict[str, Any]:
+    """Start an analysis of the baskets of a store (or the chain) over a window: a job with
+    progress; the run's rules are read once it has succeeded."""
+    run = await baskets.create_run(session, body, actor=actor)
+    return await baskets.read_run(session, run.id, actor=actor)
+
+
+@router.get(
+    "/basket-runs",
+    response_model=Page[BasketRunRead],
+    operation_id="basket_runs",
+    responses=ERRORS,
+)
+async def basket_runs(
+    session: SessionDep,
+    actor: Reader,
+    params: Annotated[PageParams, Depends(page_params)],
+    store_id: StoreId = None,
+    chain: Annotated[bool, Query(description="only the chain's runs (every store)")] = False,
+    status: Annotated[Literal["queued", "running", "succeeded", "failed"] | None, Query()] = None,
+) -> Page[Any]:
+    items, total = await baskets.list_runs(
+        session, actor=actor, params=params, store_id=store_id, chain=chain, status=status
+    )
+    return Page(items=items, total=total, page=params.page, size=params.size)
+
+
+@router.get(
+    "/basket-runs/{run_id}",
+    response_model=BasketRunRead,
+    operation_id="basket_run",
+    responses=ERRORS,
+)
+async def basket_run(session: SessionDep, actor: Reader, run_id: RunId) -> dict[str, Any]:
+    return await baskets.read_run(session, run_id, actor=actor)
+
+
+@router.get(
+    "/basket-runs/{run_id}/rules",
+    response_model=Page[BasketRuleRead],
+    operation_id="basket_rules",
+    responses=ERRORS,
+)
+async def basket_rules(
+    session: SessionDep,
+    actor: Reader,
+    run_id: RunId,
+    params: Annotated[PageParams, Depends(page_params)],
+    product_id: ProductId = None,
+    min_support: Fraction = None,
+    min_confidence: Fraction = None,
+    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
+    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
+    sort: RuleSort = "lift",
+) -> Page[Any]:
+    rows, total = await baskets.rules(
+        session,
+        run_id,
+        actor=actor,
+        params=params,
+        product_id=product_id,
+        min_support=min_support,
+        min_confidence=min_confidence,
+        min_lift=min_lift,
+        items=items,
+        sort=sort,
+    )
+    return Page(items=rows, total=total, page=params.page, size=params.size)
+
+
+@router.get(
+    "/basket-runs/{run_id}/products",
+    response_model=list[RunProduct],
+    operation_id="basket_run_products",
+    responses=ERRORS,
+)
+async def basket_run_products(
+    session: SessionDep,
+    actor: Reader,
+    run_id: RunId,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="part of a name")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[dict[str, Any]]:
+    """The run's frequent products, the most frequent first."""
+    return await baskets.run_products(session, run_id, actor=actor, q=q, limit=limit)
+
+
+@router.get(
+    "/basket-runs/{run_id}/products/{product_id}",
+    response_model=BoughtWith,
+    operation_id="basket_bought_with",
+    responses=ERRORS,
+)
+async def bought_with(
+    session: SessionDep,
+    actor: Reader,
+    run_id: RunId,
+    product_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> dict[str, Any]:
+    """What is bought with a product: its partners, the most confident first."""
+    return await baskets.bought_with(session, run_id, product_id, actor=actor, limit=limit)
+
+
+@router.get(
+    "/basket-runs/{run_id}/graph",
+    response_model=BasketGraph,
+    operation_id="basket_graph",
+    responses=ERRORS,
+)
+async def basket_graph(
+    session: SessionDep,
+    actor: Reader,
+    run_id: RunId,
+    limit: Annotated[int, Query(ge=1, le=300, description="strongest pairs to draw")] = 60,
+) -> dict[str, Any]:
+    return await baskets.graph(session, run_id, actor=actor, limit=limit)
+
+
+@router.get(
+    "/basket-runs/{run_id}/suggestions",
+    response_model=list[Suggestion],
+    operation_id="basket_suggestions",
+    responses=ERRORS,
+)
+async def basket_suggestions(
+    session: SessionDep,
+    actor: Reader,
+    run_id: RunId,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> list[dict[str, Any]]:
+    """Shelf placements and bundles from the run's strongest rules."""
+    return await baskets.suggestions(session, run_id, actor=actor, limit=limit)

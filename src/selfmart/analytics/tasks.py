@@ -16,3 +16,7 @@ async def refresh_summaries() -> int:
         days = await refresh.refresh(session)
         await session.commit()
     return days
+
+
+# Frequently bought together's jobs live in their own module; importing it declares them.
+from selfmart.analytics import basket_tasks as _basket_tasks  # noqa: E402, F401

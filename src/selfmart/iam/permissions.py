@@ -70,6 +70,8 @@ class Perm(StrEnum):
     # analytics
     #: sales statistics, rankings and mixes of the stores one may see
     ANALYTICS_READ = "analytics:read"
+    #: start a frequently-bought-together analysis of the stores one may see
+    ANALYTICS_RUN = "analytics:run"
 
     # members
     MEMBER_READ = "member:read"
@@ -135,7 +137,7 @@ GROUPS: dict[str, list[Perm]] = {
         Perm.MEMBER_EXPORT,
         Perm.MEMBER_MARKETING,
     ],
-    "analytics": [Perm.ANALYTICS_READ],
+    "analytics": [Perm.ANALYTICS_READ, Perm.ANALYTICS_RUN],
     "reconciliation": [
         Perm.RECONCILIATION_READ,
         Perm.RECONCILIATION_RUN,
@@ -177,6 +179,7 @@ BUILTIN_ROLES: dict[str, dict[str, object]] = {
             Perm.ORDER_PII,
             Perm.PAYMENT_READ,
             Perm.ANALYTICS_READ,
+            Perm.ANALYTICS_RUN,
             Perm.MEMBER_READ,
             Perm.MEMBER_WRITE,
             Perm.MEMBER_PII,

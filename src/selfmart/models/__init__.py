@@ -2,6 +2,7 @@
 
 from selfmart.models.analytics import HourCell, MemberDay, ProductDay, RefreshState, SalesDay
 from selfmart.models.audit import AuditLog
+from selfmart.models.basket import BasketItem, BasketRule, BasketRun
 from selfmart.models.catalog import (
     Category,
     Product,
@@ -80,6 +81,9 @@ from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 from selfmart.models.system import SystemFlag
 
 __all__ = [
+    "BasketItem",
+    "BasketRule",
+    "BasketRun",
     "AlertRoute",
     "HourCell",
     "MemberDay",

@@ -53,6 +53,7 @@ export const Perm = {
   MEMBER_MARKETING: 'member:marketing',
 
   ANALYTICS_READ: 'analytics:read',
+  ANALYTICS_RUN: 'analytics:run',
 } as const
 
 export type PermCode = (typeof Perm)[keyof typeof Perm]

@@ -170,6 +170,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     component: () => import('@/views/analytics/StatisticsView.vue'),
     meta: { titleKey: 'analytics.menu.statistics', perm: Perm.ANALYTICS_READ, menu: { group: 'orders', order: 60, icon: 'TrendCharts' } },
   },
+  {
+    path: 'analytics/baskets',
+    name: 'analytics-baskets',
+    component: () => import('@/views/analytics/BasketsView.vue'),
+    meta: { titleKey: 'baskets.menu', perm: Perm.ANALYTICS_READ, menu: { group: 'orders', order: 61, icon: 'Share' } },
+  },
   // --- end analytics ---
   // --- end orders ---
   // --- settlement ---

@@ -1,5 +1,6 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
 import { settlementEn, settlementErrorsEn, settlementPermissionsEn } from './settlement.en'
+import { basketsEn, basketsFieldsEn, basketsPermissionsEn } from './baskets.en'
 import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
 import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './orders.en'
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
@@ -18,6 +19,7 @@ export default {
   ...memberPageEn,
   ...analyticsEn,
   ...settlementEn,
+  ...basketsEn,
   ...monitoringEn,
   ...paymentsEn,
   ...reconciliationEn,
@@ -245,6 +247,7 @@ export default {
       ...membersPermissionsEn,
       ...analyticsPermissionsEn,
       ...settlementPermissionsEn,
+      ...basketsPermissionsEn,
     },
   },
   stores: {
@@ -862,6 +865,7 @@ export default {
     ...catalogEn.validation,
   },
   fields: {
+    ...basketsFieldsEn,
     ...ordersFieldsEn,
     ...inventoryFieldsEn,
     username: 'Username',

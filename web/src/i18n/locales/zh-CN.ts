@@ -1,5 +1,6 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
 import { settlementZhCN, settlementErrorsZhCN, settlementPermissionsZhCN } from './settlement.zh-CN'
+import { basketsZhCN, basketsFieldsZhCN, basketsPermissionsZhCN } from './baskets.zh-CN'
 import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
 import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } from './orders.zh-CN'
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
@@ -17,6 +18,7 @@ export default {
   ...memberPageZhCN,
   ...analyticsZhCN,
   ...settlementZhCN,
+  ...basketsZhCN,
   ...monitoringZhCN,
   ...paymentsZhCN,
   ...reconciliationZhCN,
@@ -237,6 +239,7 @@ export default {
       ...membersPermissionsZhCN,
       ...analyticsPermissionsZhCN,
       ...settlementPermissionsZhCN,
+      ...basketsPermissionsZhCN,
     },
   },
   stores: {
@@ -854,6 +857,7 @@ export default {
     ...catalogZh.validation,
   },
   fields: {
+    ...basketsFieldsZhCN,
     ...ordersFieldsZhCN,
     ...inventoryFieldsZhCN,
     username: '用户名',

@@ -1,0 +1,63 @@
+// 关联购买分析页的中文（展开到 zh-CN.ts）。
+export const basketsPermissionsZhCN = {
+  analytics_run: '运行关联购买分析',
+}
+
+export const basketsFieldsZhCN = {
+  min_support: '最小支持度',
+  min_confidence: '最小置信度',
+  min_lift: '最小提升度',
+  max_len: '最大组合',
+  run_id: '分析',
+}
+
+export const basketsZhCN = {
+  baskets: {
+    menu: '关联购买',
+    title: '关联购买分析',
+    intro:
+      '哪些商品常在同一个购物篮（一笔已支付订单，不含已取消、已关闭和全额退款的订单）中出现。支持度：含这些商品的订单占比；置信度：买了前者的订单中同时买了后者的占比；提升度：比随机情况高出的倍数。',
+    chain: '全部门店（连锁）',
+    run: '分析',
+    noRun: '还没有分析',
+    noRunHint: '选择门店和时间范围开始一次分析，它在后台运行。',
+    newRun: '新建分析',
+    start: '开始',
+    store: '门店',
+    window: '时间范围',
+    minSupport: '最小支持度（%）',
+    minConfidence: '最小置信度（%）',
+    minLift: '最小提升度',
+    maxLen: '最大组合',
+    maxLenValue: '{n} 件商品',
+    nightly: '每晚自动',
+    manual: '手动',
+    status: { queued: '排队中', running: '运行中', succeeded: '已完成', failed: '失败' },
+    summary: '{baskets} 个购物篮 · {products} 种商品 · {rules} 条规则',
+    truncated: '通过阈值的规则超过保存上限，仅显示提升度最高的部分。',
+    startedNote: '已开始：分析在后台运行。',
+    tabs: { rules: '关联规则', boughtWith: '一起购买', graph: '关系图', suggestions: '建议' },
+    product: '商品',
+    pickProduct: '选择商品',
+    antecedent: '购买了',
+    consequent: '也会买',
+    baskets: '订单数',
+    support: '支持度',
+    confidence: '置信度',
+    lift: '提升度',
+    items: '规则商品数',
+    sort: '排序',
+    emptyRules: '没有规则达到这些阈值',
+    emptyRulesHint: '降低最小支持度或置信度，再开始一次分析。',
+    emptyPartners: '没有商品经常与它一起购买',
+    productBaskets: '出现在 {count} 个购物篮中（{support}）',
+    notFrequent: '不在本次分析的常购商品中',
+    emptyGraph: '没有可绘制的商品对',
+    emptySuggestions: '本次分析没有建议',
+    shelf: '陈列建议',
+    bundle: '组合套餐',
+    shelfText: '买{first}的顾客有 {confidence} 也会买{others}，是随机情况的 {lift} 倍：建议把{others}陈列在{first}旁边。',
+    bundleText: '{all}在 {count} 个购物篮中一起出现（提升度 {lift}）：可作为组合套餐销售。',
+    separator: '、',
+  },
+}
