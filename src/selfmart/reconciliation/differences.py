@@ -17,7 +17,7 @@ from selfmart.kit.time import utcnow
 from selfmart.models import ReconciliationItem, ReconciliationRun
 from selfmart.orders import service as orders
 from selfmart.orders.schemas import ManualPaymentBody
-from selfmart.payments import records
+from selfmart.payments import records, refunds
 from selfmart.payments import service as payments
 from selfmart.reconciliation.matching import MATCHED
 from selfmart.reconciliation.reports import scoped_runs
@@ -204,7 +204,10 @@ async def _refund_customer(
             field="amount_fen",
         )
     payment = await records.get_payment(session, item.payment_id, actor=actor)
-    refund = await payments.refund(
+    # Recorded pending now, sent to the platform once this resolution has committed
+    # (payments.twophase: never from inside a transaction). A platform that refuses it
+    # opens a refund_failed issue on the order, worked in the abnormal-order queue.
+    refund = await payments.record_refund(
         session,
         payment=payment,
         amount_fen=amount,
@@ -213,11 +216,7 @@ async def _refund_customer(
         actor=actor,
         note=note,
     )
-    if refund.status == "failed":
-        raise DifferenceNotOpen(
-            f"The platform refused the refund: {refund.failure_reason or refund.failure_code}",
-            field="resolution",
-        )
+    refunds.send_after_commit(session, refund.id, actor=actor)
     return {"refund_id": refund.id, "amount_fen": amount, "refund_status": refund.status}
 
 

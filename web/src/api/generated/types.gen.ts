@@ -590,6 +590,186 @@ export type BarcodeRead = {
 };
 
 /**
+ * BasketGraph
+ */
+export type BasketGraph = {
+    /**
+     * Edges
+     */
+    edges: Array<GraphEdge>;
+    /**
+     * Nodes
+     */
+    nodes: Array<GraphNode>;
+};
+
+/**
+ * BasketRuleRead
+ */
+export type BasketRuleRead = {
+    /**
+     * Antecedent
+     */
+    antecedent: Array<ProductRef>;
+    /**
+     * Antecedent Count
+     */
+    antecedent_count: number;
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Consequent
+     */
+    consequent: Array<ProductRef>;
+    /**
+     * Consequent Count
+     */
+    consequent_count: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Lift
+     */
+    lift: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Support
+     */
+    support: number;
+};
+
+/**
+ * BasketRunCreate
+ */
+export type BasketRunCreate = {
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Max Len
+     */
+    max_len?: number;
+    /**
+     * Min Confidence
+     */
+    min_confidence?: number;
+    /**
+     * Min Lift
+     */
+    min_lift?: number;
+    /**
+     * Min Support
+     */
+    min_support?: number;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+};
+
+/**
+ * BasketRunRead
+ */
+export type BasketRunRead = {
+    /**
+     * Baskets
+     */
+    baskets: number;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Finished At
+     */
+    finished_at: string | null;
+    /**
+     * First Day
+     */
+    first_day: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Itemsets
+     */
+    itemsets: number;
+    /**
+     * Job Id
+     */
+    job_id: number | null;
+    /**
+     * Last Day
+     */
+    last_day: string;
+    /**
+     * Max Len
+     */
+    max_len: number;
+    /**
+     * Min Confidence
+     */
+    min_confidence: number;
+    /**
+     * Min Lift
+     */
+    min_lift: number;
+    /**
+     * Min Support
+     */
+    min_support: number;
+    /**
+     * Products
+     */
+    products: number;
+    /**
+     * Progress
+     */
+    progress?: number | null;
+    /**
+     * Rules
+     */
+    rules: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Store Name
+     */
+    store_name?: string | null;
+    /**
+     * Trigger
+     */
+    trigger: string;
+    /**
+     * Truncated
+     */
+    truncated: boolean;
+};
+
+/**
  * BatchError
  */
 export type BatchError = {
@@ -807,6 +987,25 @@ export type BodyUploadImage = {
      * JPEG, PNG or WebP
      */
     file: Blob | File;
+};
+
+/**
+ * BoughtWith
+ */
+export type BoughtWith = {
+    /**
+     * Count
+     */
+    count: number | null;
+    /**
+     * Partners
+     */
+    partners: Array<Partner>;
+    product: ProductRef;
+    /**
+     * Support
+     */
+    support: number | null;
 };
 
 /**
@@ -2292,6 +2491,66 @@ export type FleetSummary = {
 };
 
 /**
+ * GraphEdge
+ */
+export type GraphEdge = {
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Confidence Back
+     */
+    confidence_back: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Lift
+     */
+    lift: number;
+    /**
+     * Source
+     */
+    source: number;
+    /**
+     * Support
+     */
+    support: number;
+    /**
+     * Target
+     */
+    target: number;
+};
+
+/**
+ * GraphNode
+ */
+export type GraphNode = {
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Support
+     */
+    support: number;
+};
+
+/**
  * HeartbeatReply
  */
 export type HeartbeatReply = {
@@ -2408,6 +2667,26 @@ export type HostRead = {
      * Network Sent Bytes
      */
     network_sent_bytes: number;
+};
+
+/**
+ * IdentifyRequest
+ *
+ * Either the dynamic code from the member's page, or their mobile and the SMS code.
+ */
+export type IdentifyRequest = {
+    /**
+     * Code
+     */
+    code?: string | null;
+    /**
+     * Mobile
+     */
+    mobile?: string | null;
+    /**
+     * Sms Code
+     */
+    sms_code?: string | null;
 };
 
 /**
@@ -2581,6 +2860,10 @@ export type IntakeResult = {
      */
     discount_fen: number;
     /**
+     * Member No
+     */
+    member_no?: string | null;
+    /**
      * Order Id
      */
     order_id: number;
@@ -2593,6 +2876,14 @@ export type IntakeResult = {
      */
     outcome: 'created' | 'duplicate';
     /**
+     * Points Fen
+     */
+    points_fen?: number;
+    /**
+     * Points Redeemed
+     */
+    points_redeemed?: number;
+    /**
      * Price Differences
      */
     price_differences: Array<PriceDifference>;
@@ -2604,6 +2895,10 @@ export type IntakeResult = {
      * Receipt Url
      */
     receipt_url: string;
+    /**
+     * Saved Fen
+     */
+    saved_fen?: number;
     status: OrderStatus;
     /**
      * Stock Short
@@ -3173,6 +3468,62 @@ export type MeUpdate = {
 };
 
 /**
+ * MemberAtTerminal
+ *
+ * What the terminal shows once the member is identified, and the token for its order.
+ */
+export type MemberAtTerminal = {
+    /**
+     * Identified By
+     */
+    identified_by: 'code' | 'sms';
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Member Token
+     */
+    member_token: string;
+    /**
+     * Mobile
+     */
+    mobile: string | null;
+    /**
+     * Name
+     */
+    name: string | null;
+    /**
+     * Points Balance
+     */
+    points_balance: number;
+    /**
+     * Redeem Max Share Bp
+     */
+    redeem_max_share_bp: number;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan: number;
+    /**
+     * Tier Discount Bp
+     */
+    tier_discount_bp: number;
+    /**
+     * Tier Name
+     */
+    tier_name: string | null;
+    /**
+     * Token Expires At
+     */
+    token_expires_at: string;
+    /**
+     * Usable Points
+     */
+    usable_points: number;
+};
+
+/**
  * MemberCreate
  */
 export type MemberCreate = {
@@ -3264,6 +3615,10 @@ export type MemberImportReport = {
 
 /**
  * MemberIn
+ *
+ * The customer as a member. With `token` (from POST /members/identify) the server names
+ * the member, links the order, and gives member prices and the tier's discount; without it
+ * (older terminals) the number is recorded as sent and only product member prices apply.
  */
 export type MemberIn = {
     /**
@@ -3273,7 +3628,7 @@ export type MemberIn = {
     /**
      * Member No
      */
-    member_no: string;
+    member_no?: string | null;
     /**
      * Name
      */
@@ -3282,6 +3637,10 @@ export type MemberIn = {
      * Phone
      */
     phone?: string | null;
+    /**
+     * Token
+     */
+    token?: string | null;
 };
 
 /**
@@ -3950,6 +4309,10 @@ export type OrderIn = {
      */
     purchased_at: string;
     /**
+     * Redeem Points
+     */
+    redeem_points?: number | null;
+    /**
      * Total Fen
      */
     total_fen?: number | null;
@@ -4511,6 +4874,50 @@ export type PageAuditLogRead = {
 };
 
 /**
+ * Page[BasketRuleRead]
+ */
+export type PageBasketRuleRead = {
+    /**
+     * Items
+     */
+    items: Array<BasketRuleRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[BasketRunRead]
+ */
+export type PageBasketRunRead = {
+    /**
+     * Items
+     */
+    items: Array<BasketRunRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[DifferenceRead]
  */
 export type PageDifferenceRead = {
@@ -4797,6 +5204,50 @@ export type PagePointsEntryRead = {
 };
 
 /**
+ * Page[PortalOrder]
+ */
+export type PagePortalOrder = {
+    /**
+     * Items
+     */
+    items: Array<PortalOrder>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[PortalPoints]
+ */
+export type PagePortalPoints = {
+    /**
+     * Items
+     */
+    items: Array<PortalPoints>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[ProductRead]
  */
 export type PageProductRead = {
@@ -5036,6 +5487,31 @@ export type PageUserRead = {
      * Total
      */
     total: number;
+};
+
+/**
+ * Partner
+ *
+ * A product bought with the one asked about: the rule product -> partner.
+ */
+export type Partner = {
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Lift
+     */
+    lift: number;
+    product: ProductRef;
+    /**
+     * Support
+     */
+    support: number;
 };
 
 /**
@@ -5981,6 +6457,228 @@ export type PointsRedeem = {
 };
 
 /**
+ * PortalCode
+ */
+export type PortalCode = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Qr Svg
+     */
+    qr_svg: string;
+    /**
+     * Step Ends At
+     */
+    step_ends_at: string;
+    /**
+     * Step Seconds
+     */
+    step_seconds: number;
+};
+
+/**
+ * PortalNextTier
+ */
+export type PortalNextTier = {
+    /**
+     * Discount Bp
+     */
+    discount_bp: number;
+    /**
+     * Match
+     */
+    match: string;
+    /**
+     * Min Orders
+     */
+    min_orders: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen: number | null;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Orders Needed
+     */
+    orders_needed: number | null;
+    /**
+     * Spend Needed Fen
+     */
+    spend_needed_fen: number | null;
+};
+
+/**
+ * PortalOrder
+ */
+export type PortalOrder = {
+    /**
+     * Discount Fen
+     */
+    discount_fen: number;
+    /**
+     * Item Count
+     */
+    item_count: number;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Purchased At
+     */
+    purchased_at: string;
+    /**
+     * Refunded Fen
+     */
+    refunded_fen: number;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Name
+     */
+    store_name: string;
+    /**
+     * Store Timezone
+     */
+    store_timezone: string;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * PortalOverview
+ */
+export type PortalOverview = {
+    /**
+     * Member No
+     */
+    member_no: string;
+    /**
+     * Mobile
+     */
+    mobile: string | null;
+    /**
+     * Name
+     */
+    name: string | null;
+    next_tier: PortalNextTier | null;
+    /**
+     * Order Count
+     */
+    order_count: number;
+    /**
+     * Points Balance
+     */
+    points_balance: number;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan: number;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+    tier: PortalTier | null;
+    /**
+     * Usable Points
+     */
+    usable_points: number;
+    /**
+     * Window Days
+     */
+    window_days: number;
+};
+
+/**
+ * PortalPoints
+ */
+export type PortalPoints = {
+    /**
+     * Balance After
+     */
+    balance_after: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Reason
+     */
+    reason: string | null;
+};
+
+/**
+ * PortalSession
+ */
+export type PortalSession = {
+    /**
+     * Expires At
+     */
+    expires_at: string;
+    /**
+     * Token
+     */
+    token: string;
+};
+
+/**
+ * PortalSignIn
+ */
+export type PortalSignIn = {
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Mobile
+     */
+    mobile: string;
+};
+
+/**
+ * PortalTier
+ */
+export type PortalTier = {
+    /**
+     * Birthday Benefit
+     */
+    birthday_benefit: string;
+    /**
+     * Discount Bp
+     */
+    discount_bp: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Points Multiplier Pct
+     */
+    points_multiplier_pct: number;
+};
+
+/**
  * PriceDifference
  */
 export type PriceDifference = {
@@ -6263,6 +6961,24 @@ export type ProductRead = {
 };
 
 /**
+ * ProductRef
+ */
+export type ProductRef = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Spec
+     */
+    spec: string;
+};
+
+/**
  * ProductSync
  */
 export type ProductSync = {
@@ -6365,6 +7081,14 @@ export type ProgramRead = {
      */
     points_per_yuan: number;
     /**
+     * Redeem Max Share Bp
+     */
+    redeem_max_share_bp: number;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan: number;
+    /**
      * Tier Window Days
      */
     tier_window_days: number;
@@ -6386,6 +7110,14 @@ export type ProgramUpdate = {
      * Points Per Yuan
      */
     points_per_yuan?: number | null;
+    /**
+     * Redeem Max Share Bp
+     */
+    redeem_max_share_bp?: number | null;
+    /**
+     * Redeem Points Per Yuan
+     */
+    redeem_points_per_yuan?: number | null;
     /**
      * Tier Window Days
      */
@@ -6505,6 +7237,112 @@ export type PurchaseHistory = {
      * Spend Fen
      */
     spend_fen: number;
+};
+
+/**
+ * Quote
+ */
+export type Quote = {
+    /**
+     * Lines
+     */
+    lines: Array<QuoteLine>;
+    /**
+     * Max Points
+     */
+    max_points: number;
+    /**
+     * Points
+     */
+    points: number;
+    /**
+     * Points Fen
+     */
+    points_fen: number;
+    /**
+     * Saved Fen
+     */
+    saved_fen: number;
+    /**
+     * Subtotal Fen
+     */
+    subtotal_fen: number;
+    /**
+     * Total Fen
+     */
+    total_fen: number;
+};
+
+/**
+ * QuoteLine
+ */
+export type QuoteLine = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Barcode
+     */
+    barcode: string | null;
+    /**
+     * Line No
+     */
+    line_no: number;
+    /**
+     * List Price Fen
+     */
+    list_price_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Points Fen
+     */
+    points_fen: number;
+    /**
+     * Price Source
+     */
+    price_source: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Quantity
+     */
+    quantity: number;
+    /**
+     * Saved Fen
+     */
+    saved_fen: number;
+    /**
+     * Tier Discount Fen
+     */
+    tier_discount_fen: number;
+    /**
+     * Unit Price Fen
+     */
+    unit_price_fen: number;
+};
+
+/**
+ * QuoteRequest
+ */
+export type QuoteRequest = {
+    /**
+     * Lines
+     */
+    lines: Array<IntakeLine>;
+    /**
+     * Member Token
+     */
+    member_token?: string | null;
+    /**
+     * Redeem Points
+     */
+    redeem_points?: number | null;
 };
 
 /**
@@ -7315,6 +8153,34 @@ export type RouteTiming = {
 };
 
 /**
+ * RunProduct
+ *
+ * A frequent product of a run.
+ */
+export type RunProduct = {
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Product Id
+     */
+    product_id: number;
+    /**
+     * Spec
+     */
+    spec: string;
+    /**
+     * Support
+     */
+    support: number;
+};
+
+/**
  * RunRead
  */
 export type RunRead = {
@@ -7708,6 +8574,26 @@ export type SettlementTotals = {
      * Sales Fen
      */
     sales_fen: number;
+};
+
+/**
+ * SmsCodeRequest
+ */
+export type SmsCodeRequest = {
+    /**
+     * Mobile
+     */
+    mobile: string;
+};
+
+/**
+ * SmsCodeSent
+ */
+export type SmsCodeSent = {
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
 };
 
 /**
@@ -8480,6 +9366,39 @@ export type StoreUpdate = {
      * Timezone
      */
     timezone?: string | null;
+};
+
+/**
+ * Suggestion
+ *
+ * shelf: put `products[1:]` next to `products[0]` (most who buy the first also buy the
+ * others, far more often than chance); bundle: sell the products together as a set.
+ */
+export type Suggestion = {
+    /**
+     * Confidence
+     */
+    confidence: number;
+    /**
+     * Count
+     */
+    count: number;
+    /**
+     * Kind
+     */
+    kind: 'shelf' | 'bundle';
+    /**
+     * Lift
+     */
+    lift: number;
+    /**
+     * Products
+     */
+    products: Array<ProductRef>;
+    /**
+     * Support
+     */
+    support: number;
 };
 
 /**
@@ -10283,6 +11202,195 @@ export type TerminalHeartbeatResponses = {
 
 export type TerminalHeartbeatResponse = TerminalHeartbeatResponses[keyof TerminalHeartbeatResponses];
 
+export type TerminalMemberIdentifyData = {
+    body: IdentifyRequest;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/members/identify';
+};
+
+export type TerminalMemberIdentifyErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type TerminalMemberIdentifyError = TerminalMemberIdentifyErrors[keyof TerminalMemberIdentifyErrors];
+
+export type TerminalMemberIdentifyResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberAtTerminal;
+};
+
+export type TerminalMemberIdentifyResponse = TerminalMemberIdentifyResponses[keyof TerminalMemberIdentifyResponses];
+
+export type TerminalMemberQuoteData = {
+    body: QuoteRequest;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/members/quote';
+};
+
+export type TerminalMemberQuoteErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type TerminalMemberQuoteError = TerminalMemberQuoteErrors[keyof TerminalMemberQuoteErrors];
+
+export type TerminalMemberQuoteResponses = {
+    /**
+     * Successful Response
+     */
+    200: Quote;
+};
+
+export type TerminalMemberQuoteResponse = TerminalMemberQuoteResponses[keyof TerminalMemberQuoteResponses];
+
+export type TerminalMemberSmsCodeData = {
+    body: SmsCodeRequest;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/members/sms-code';
+};
+
+export type TerminalMemberSmsCodeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type TerminalMemberSmsCodeError = TerminalMemberSmsCodeErrors[keyof TerminalMemberSmsCodeErrors];
+
+export type TerminalMemberSmsCodeResponses = {
+    /**
+     * Successful Response
+     */
+    202: SmsCodeSent;
+};
+
+export type TerminalMemberSmsCodeResponse = TerminalMemberSmsCodeResponses[keyof TerminalMemberSmsCodeResponses];
+
 export type TerminalCreateOrderData = {
     body: OrderIn;
     headers: {
@@ -10757,6 +11865,482 @@ export type TerminalProductsResponses = {
 };
 
 export type TerminalProductsResponse = TerminalProductsResponses[keyof TerminalProductsResponses];
+
+export type BasketRunsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * Chain
+         *
+         * only the chain's runs (every store)
+         */
+        chain?: boolean;
+        /**
+         * Status
+         */
+        status?: 'queued' | 'running' | 'succeeded' | 'failed' | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/analytics/basket-runs';
+};
+
+export type BasketRunsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunsError = BasketRunsErrors[keyof BasketRunsErrors];
+
+export type BasketRunsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageBasketRunRead;
+};
+
+export type BasketRunsResponse = BasketRunsResponses[keyof BasketRunsResponses];
+
+export type BasketRunStartData = {
+    body: BasketRunCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/analytics/basket-runs';
+};
+
+export type BasketRunStartErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunStartError = BasketRunStartErrors[keyof BasketRunStartErrors];
+
+export type BasketRunStartResponses = {
+    /**
+     * Successful Response
+     */
+    202: BasketRunRead;
+};
+
+export type BasketRunStartResponse = BasketRunStartResponses[keyof BasketRunStartResponses];
+
+export type BasketRunData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: never;
+    url: '/api/v1/analytics/basket-runs/{run_id}';
+};
+
+export type BasketRunErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunError = BasketRunErrors[keyof BasketRunErrors];
+
+export type BasketRunResponses = {
+    /**
+     * Successful Response
+     */
+    200: BasketRunRead;
+};
+
+export type BasketRunResponse = BasketRunResponses[keyof BasketRunResponses];
+
+export type BasketGraphData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Limit
+         *
+         * strongest pairs to draw
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/graph';
+};
+
+export type BasketGraphErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketGraphError = BasketGraphErrors[keyof BasketGraphErrors];
+
+export type BasketGraphResponses = {
+    /**
+     * Successful Response
+     */
+    200: BasketGraph;
+};
+
+export type BasketGraphResponse = BasketGraphResponses[keyof BasketGraphResponses];
+
+export type BasketRunProductsData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Q
+         *
+         * part of a name
+         */
+        q?: string | null;
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/products';
+};
+
+export type BasketRunProductsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRunProductsError = BasketRunProductsErrors[keyof BasketRunProductsErrors];
+
+export type BasketRunProductsResponses = {
+    /**
+     * Response Basket Run Products
+     *
+     * Successful Response
+     */
+    200: Array<RunProduct>;
+};
+
+export type BasketRunProductsResponse = BasketRunProductsResponses[keyof BasketRunProductsResponses];
+
+export type BasketBoughtWithData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+        /**
+         * Product Id
+         */
+        product_id: number;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/products/{product_id}';
+};
+
+export type BasketBoughtWithErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketBoughtWithError = BasketBoughtWithErrors[keyof BasketBoughtWithErrors];
+
+export type BasketBoughtWithResponses = {
+    /**
+     * Successful Response
+     */
+    200: BoughtWith;
+};
+
+export type BasketBoughtWithResponse = BasketBoughtWithResponses[keyof BasketBoughtWithResponses];
+
+export type BasketRulesData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         *
+         * one product
+         */
+        product_id?: number | null;
+        /**
+         * Min Support
+         */
+        min_support?: number | null;
+        /**
+         * Min Confidence
+         */
+        min_confidence?: number | null;
+        /**
+         * Min Lift
+         */
+        min_lift?: number | null;
+        /**
+         * Items
+         *
+         * products in the rule
+         */
+        items?: number | null;
+        /**
+         * Sort
+         */
+        sort?: 'lift' | 'confidence' | 'support';
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/rules';
+};
+
+export type BasketRulesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRulesError = BasketRulesErrors[keyof BasketRulesErrors];
+
+export type BasketRulesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageBasketRuleRead;
+};
+
+export type BasketRulesResponse = BasketRulesResponses[keyof BasketRulesResponses];
+
+export type BasketSuggestionsData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Limit
+         */
+        limit?: number;
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/suggestions';
+};
+
+export type BasketSuggestionsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketSuggestionsError = BasketSuggestionsErrors[keyof BasketSuggestionsErrors];
+
+export type BasketSuggestionsResponses = {
+    /**
+     * Response Basket Suggestions
+     *
+     * Successful Response
+     */
+    200: Array<Suggestion>;
+};
+
+export type BasketSuggestionsResponse = BasketSuggestionsResponses[keyof BasketSuggestionsResponses];
 
 export type CategoryMixData = {
     body?: never;
@@ -16568,6 +18152,262 @@ export type ProductListingsResponses = {
 };
 
 export type ProductListingsResponse = ProductListingsResponses[keyof ProductListingsResponses];
+
+export type MemberPageOverviewData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me';
+};
+
+export type MemberPageOverviewErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageOverviewError = MemberPageOverviewErrors[keyof MemberPageOverviewErrors];
+
+export type MemberPageOverviewResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalOverview;
+};
+
+export type MemberPageOverviewResponse = MemberPageOverviewResponses[keyof MemberPageOverviewResponses];
+
+export type MemberPageCodeData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me/code';
+};
+
+export type MemberPageCodeErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageCodeError = MemberPageCodeErrors[keyof MemberPageCodeErrors];
+
+export type MemberPageCodeResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalCode;
+};
+
+export type MemberPageCodeResponse = MemberPageCodeResponses[keyof MemberPageCodeResponses];
+
+export type MemberPageOrdersData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/public/members/me/orders';
+};
+
+export type MemberPageOrdersErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageOrdersError = MemberPageOrdersErrors[keyof MemberPageOrdersErrors];
+
+export type MemberPageOrdersResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePortalOrder;
+};
+
+export type MemberPageOrdersResponse = MemberPageOrdersResponses[keyof MemberPageOrdersResponses];
+
+export type MemberPagePointsData = {
+    body?: never;
+    headers?: {
+        /**
+         * X-Member-Session
+         */
+        'x-member-session'?: string | null;
+    };
+    path?: never;
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/public/members/me/points';
+};
+
+export type MemberPagePointsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPagePointsError = MemberPagePointsErrors[keyof MemberPagePointsErrors];
+
+export type MemberPagePointsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PagePortalPoints;
+};
+
+export type MemberPagePointsResponse = MemberPagePointsResponses[keyof MemberPagePointsResponses];
+
+export type MemberPageSignInData = {
+    body: PortalSignIn;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/sign-in';
+};
+
+export type MemberPageSignInErrors = {
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type MemberPageSignInError = MemberPageSignInErrors[keyof MemberPageSignInErrors];
+
+export type MemberPageSignInResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalSession;
+};
+
+export type MemberPageSignInResponse = MemberPageSignInResponses[keyof MemberPageSignInResponses];
+
+export type MemberPageSmsCodeData = {
+    body: SmsCodeRequest;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/sms-code';
+};
+
+export type MemberPageSmsCodeErrors = {
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type MemberPageSmsCodeError = MemberPageSmsCodeErrors[keyof MemberPageSmsCodeErrors];
+
+export type MemberPageSmsCodeResponses = {
+    /**
+     * Successful Response
+     */
+    202: SmsCodeSent;
+};
+
+export type MemberPageSmsCodeResponse = MemberPageSmsCodeResponses[keyof MemberPageSmsCodeResponses];
 
 export type PublicOrderLookupData = {
     body?: never;
