@@ -293,9 +293,11 @@ _OPENED: OrderedDict[int, _Opened] = OrderedDict()
 _OPENED_MAX = 64
 
 
-async def _opened(session: AsyncSession, account_id: int, *, fresh: bool) -> _Opened | None:
-    opened = None if fresh else _OPENED.get(account_id)
-    if opened is not None:
+async def _opened(session: AsyncSession, account_id: int, *, checked: bool) -> _Opened | None:
+    """The account's opened platform account. `checked`: the caller's statement checks the row
+    is still the one it was opened from; otherwise the row is read and compared here."""
+    opened = _OPENED.get(account_id)
+    if opened is not None and checked:
         return opened
     if account_id > 2**31 - 1:
         return None
@@ -303,6 +305,14 @@ async def _opened(session: AsyncSession, account_id: int, *, fresh: bool) -> _Op
     if row is None:
         return None
     channel, merchant_id, app_id, updated_at, key_version = row[0]
+    if opened is not None and (
+        opened.channel,
+        opened.merchant_id,
+        opened.app_id,
+        opened.updated_at,
+        opened.key_version,
+    ) == (channel, merchant_id, app_id, updated_at, key_version):
+        return opened
     account = await session.get(PaymentAccount, account_id)
     if account is None:
         return None
@@ -333,7 +343,8 @@ async def try_apply(
 ) -> NotificationAnswer | None:
     """Apply one callback if it is the common case; else None, having written nothing."""
     received_at = utcnow()
-    opened = await _opened(session, account_id, fresh=False)
+    one_statement = session.get_bind().dialect.name == "postgresql"
+    opened = await _opened(session, account_id, checked=one_statement)
     if opened is None or opened.channel != channel:
         return None
     try:
@@ -378,7 +389,7 @@ async def try_apply(
         "decoded": dict(note.raw),
     }
     entry = audit.entry_rows(actor, _AUDIT_ACTION, "order", [_AUDIT_CHANGE], note=REASON)[0]
-    if session.get_bind().dialect.name == "postgresql":
+    if one_statement:
         params.update(
             {
                 "channel": opened.channel,
