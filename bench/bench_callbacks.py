@@ -14,6 +14,12 @@ selfmart (one uvicorn worker) on PostgreSQL, beside baselines measured in the sa
   the database's own cost.
 Prints callbacks/s of each and the ratios.
 
+The selfmart server runs as deployed when Redis is reachable (SELFMART_BENCH_REDIS_URL, default
+the local one): background jobs in their own worker, not in the API process, and rate limits
+counted in Redis. Embedded (no Redis, as `make run`), the API process also runs the jobs, and
+the pending-payment query job would spend the server's CPU asking the platform about the
+thousands of attempts this benchmark leaves pending while it waits its turn.
+
 Each callback pays one order whose QR attempt is pending: the server records the callback,
 verifies it, matches merchant, app id, number and amount, locks the order, marks the payment
 and the order paid (timeline and audit) in one transaction. The callbacks are made with the
@@ -443,6 +449,22 @@ class _Server:
         )
 
 
+#: Redis for the server as deployed (SELFMART_BENCH_REDIS_URL; empty: embedded, as `make run`).
+REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
+
+
+async def _redis_up(url: str) -> bool:
+    import redis.asyncio as redis
+
+    client = redis.from_url(url)
+    try:
+        return bool(await client.ping())
+    except Exception:  # no Redis: the embedded topology
+        return False
+    finally:
+        await client.aclose()
+
+
 #: Rounds the two HTTP servers alternate over (each takes 1/ROUNDS of the callbacks a round).
 ROUNDS = 4
 
@@ -476,6 +498,17 @@ async def main() -> None:
             "SELFMART_BENCH_KEYS_DIR": str(keys_dir),
             "SELFMART_BENCH_ACCOUNT_ID": str(seeded["account_id"]),
         }
+        topology = "embedded jobs and rate limits"
+        redis_url = os.environ.get("SELFMART_BENCH_REDIS_URL", REDIS_DEFAULT)
+        if redis_url and await _redis_up(redis_url):
+            # As selfmart is deployed: jobs run in their own worker, not in the API process,
+            # and rate limits count in Redis (keys and queue of this run's own).
+            topology = "deployed: jobs in a worker, rate limits in Redis"
+            env.update(
+                SELFMART_REDIS_URL=redis_url,
+                SELFMART_RATE_LIMIT_KEY_PREFIX=f"{name}:ratelimit",
+                SELFMART_JOBS_QUEUE=f"{name}:jobs",
+            )
         target = f"/api/payments/notify/wechat/{seeded['account_id']}"
         for app in ("selfmart.app:create_app", "bench.bench_callbacks:verify_app"):
             port = _free_port()
@@ -503,7 +536,8 @@ async def main() -> None:
             raise RuntimeError(f"{paid} of {2 * n} orders paid")
         rate = applied.rate
         print(
-            f"callbacks: {rate:.0f}/s verified and applied over HTTP ({applied.describe()}); "
+            f"callbacks ({topology}): {rate:.0f}/s verified and applied over HTTP "
+            f"({applied.describe()}); "
             f"verify+decrypt only over the same HTTP stack {verifier.rate:.0f}/s "
             f"({verifier.describe()}), ratio {rate / verifier.rate:.3f} (target >= 0.5); "
             f"verify+decrypt alone in-process {verify_rate:.0f}/s, ratio "

@@ -6,15 +6,18 @@ of the ORM's dozen.
 The merchant account's opened platform account is kept per process with the row it was opened
 from; the signature is verified with it, and the statement only applies the callback if the
 account row is still that one (else the full path reads it again). On PostgreSQL the statement
-(kit.hotsql, in the request's transaction):
+(kit.hotsql):
   1. finds the payment and its order and locks the order's row (`FOR UPDATE OF orders`, the
      lock every other path takes first, so locks are always taken in the same order) — only
      if the payment is pending for this amount and the order waits for exactly it;
   2. moves the payment out of pending (`WHERE status = 'pending'`: once, whoever races);
   3. pays the order and inserts its two timeline entries, the audit entry and the callback's
      record, each from what step 2 returned.
-If step 1 or 2 finds nothing, nothing is written and the statement says so. Elsewhere (SQLite)
-the same steps run as separate statements.
+If step 1 or 2 finds nothing, nothing is written and the statement says so. As it is the
+request's one write, it runs as the request's whole transaction when nothing has begun one
+(`hotsql.fetch_alone`: one round trip, not BEGIN, statement, COMMIT); when it wrote nothing,
+the full path then runs in a transaction of its own. Elsewhere (SQLite) the same steps run as
+separate statements in the request's transaction.
 
 It writes what the full path (`callbacks.receive` → `attempts.settle_success` →
 `orders.apply_payment`) writes for the same callback, row for row (tests compare them), and
@@ -406,7 +409,7 @@ async def try_apply(
             }
         )
         params.update({f"r_{k}": v for k, v in record.items()})
-        applied = await hotsql.fetch(session, _APPLY_PG, params)
+        applied = await hotsql.fetch_alone(session, _APPLY_PG, params)
     else:
         applied = await _apply_in_steps(session, params, record, entry, actor)
     if not applied:
