@@ -462,7 +462,7 @@ async def _redis_up(url: str) -> bool:
     except Exception:  # no Redis: the embedded topology
         return False
     finally:
-        await client.aclose()
+        await client.connection_pool.disconnect()
 
 
 #: Rounds the two HTTP servers alternate over (each takes 1/ROUNDS of the callbacks a round).

@@ -409,7 +409,7 @@ async def try_apply(
             }
         )
         params.update({f"r_{k}": v for k, v in record.items()})
-        applied = await hotsql.fetch_alone(session, _APPLY_PG, params)
+        applied = bool(await hotsql.fetch_alone(session, _APPLY_PG, params))
     else:
         applied = await _apply_in_steps(session, params, record, entry, actor)
     if not applied:
