@@ -178,3 +178,41 @@ async def fetch(
         raise sa_exc.DBAPIError.instance(
             sql, args, exc, dbapi_error, connection_invalidated=lost, dialect=dialect
         ) from exc
+
+
+async def fetch_alone(
+    session: AsyncSession, hot: HotStatement, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """Run `hot` as the request's whole transaction: for a request whose one write is this one
+    statement (a statement is atomic on its own), when nothing has begun the session's
+    transaction at the driver yet, it runs alone on the driver connection — one round trip
+    instead of three (BEGIN, the statement, COMMIT); the session's commit then has nothing to
+    do. Once the transaction has begun (or on another backend) it runs inside it, as `fetch`.
+
+    The caller must write nothing else in the request after it, except on a path where the
+    statement changed nothing."""
+    dialect = session.get_bind().dialect
+    if asyncpg is None or dialect.driver != "asyncpg":
+        return await fetch(session, hot, params)
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is None or driver.is_in_transaction():
+        return await fetch(session, hot, params)
+    sql, _ = hot.compiled(dialect)
+    try:
+        args = hot.arguments(dialect, params)
+    except Exception as exc:  # a bind processor refused a value, as SQLAlchemy reports it
+        raise sa_exc.StatementError(str(exc), sql, dict(params), exc) from exc
+    try:
+        rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
+        error, lost = _translate(exc, sql, args)
+        if lost:
+            await conn.invalidate(exc)
+        raise error from exc
+    return rows

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
 from selfmart.models import Payment, PaymentAccount, PaymentCallback, Refund
 from selfmart.orders import service as orders
-from selfmart.payments import accounts, attempts
+from selfmart.payments import accounts, attempts, callbacks_hot
+from selfmart.payments.callbacks_hot import BODY_LIMIT, callback_actor, kept_headers
 from selfmart.payments.channels import ChannelPayment
 from selfmart.payments.platform import (
     Notification,
@@ -29,30 +29,6 @@ from selfmart.payments.platform import (
     NotificationRejected,
     PlatformAccount,
 )
-
-#: Headers kept with the record (what verification reads); others are dropped.
-_KEPT_HEADERS = ("content-type", "request-id", "user-agent")
-_KEPT_PREFIXES = ("wechatpay-",)
-_BODY_LIMIT = 64 * 1024
-
-
-def callback_actor(channel: str) -> Actor:
-    return Actor(
-        kind="payment_callback",
-        id=None,
-        name=f"{channel} callback",
-        permissions=frozenset(),
-        store_ids=None,
-    )
-
-
-def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        low = name.lower()
-        if low in _KEPT_HEADERS or low.startswith(_KEPT_PREFIXES):
-            out[low] = value[:1000]
-    return out
 
 
 def _unknown_account_answer() -> NotificationAnswer:
@@ -70,15 +46,22 @@ async def receive(
 ) -> NotificationAnswer:
     """Record, verify, match and apply one callback; the answer the platform expects.
 
-    The record is added once its outcome is known: one INSERT, not an INSERT (forced by the
+    The common case (a pending attempt paid in full) takes the hot path (`callbacks_hot`);
+    anything else, or a common case that changed meanwhile, this module's full path. The
+    record is added once its outcome is known: one INSERT, not an INSERT (forced by the
     first statement that autoflushes) and an UPDATE of its outcome."""
+    answer = await callbacks_hot.try_apply(
+        session, channel=channel, account_id=account_id, headers=headers, body=body
+    )
+    if answer is not None:
+        return answer
     record = PaymentCallback(
         channel=channel[:16],
         received_at=utcnow(),
         verified=False,
         outcome="rejected",
-        headers=_kept_headers(headers),
-        body=body[:_BODY_LIMIT].decode("utf-8", "replace"),
+        headers=kept_headers(headers),
+        body=body[:BODY_LIMIT].decode("utf-8", "replace"),
         decoded={},
     )
     answer = await _receive(session, record, channel, account_id, headers, body)
