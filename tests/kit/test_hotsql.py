@@ -6,6 +6,7 @@ SQLAlchemy path; the same assertions hold there."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
@@ -106,16 +107,25 @@ async def test_parameters_are_processed_by_their_types(engine: AsyncEngine, back
             await hotsql.fetch(s, hot, {"doc": {}, "at": datetime(2026, 12, 5, 12, 0)})  # noqa: DTZ001
 
 
+@pytest.mark.parametrize("bulk", [False, True])
 async def test_a_constraint_violation_is_an_integrity_error(
-    engine: AsyncEngine, backend: str
+    engine: AsyncEngine, backend: str, bulk: bool
 ) -> None:
+    """Through `fetch`, or `insert_rows` given the same name twice."""
     name = _prefix()
     now = datetime.now(UTC)
     async with make_sessionmaker(engine)() as s:
         await s.execute(select(1))
-        await hotsql.fetch(s, INSERT_TAG, {"name": name, "at": now})
-        with pytest.raises(IntegrityError) as caught:
+        if bulk:
+            rows = [(name,), (name,)]
+            attempt: Awaitable[object] = hotsql.insert_rows(
+                s, tags, ("name",), rows, shared={"created_at": now}
+            )
+        else:
             await hotsql.fetch(s, INSERT_TAG, {"name": name, "at": now})
+            attempt = hotsql.fetch(s, INSERT_TAG, {"name": name, "at": now})
+        with pytest.raises(IntegrityError) as caught:
+            await attempt
         if backend == "postgresql":
             assert caught.value.orig.sqlstate == "23505"  # type: ignore[union-attr]
         await s.rollback()
@@ -254,18 +264,3 @@ async def test_insert_rows_wants_every_column_a_core_insert_would_default(
         with pytest.raises(ValueError, match=r"created_at"):
             await hotsql.insert_rows(s, tags, ("name",), [(_prefix(),)])
         assert await hotsql.insert_rows(s, tags, ("name",), []) == []
-
-
-async def test_insert_rows_fails_as_sqlalchemy_reports_it(
-    engine: AsyncEngine, backend: str
-) -> None:
-    name = _prefix()
-    now = datetime.now(UTC)
-    async with make_sessionmaker(engine)() as s:
-        await s.execute(select(1))
-        with pytest.raises(IntegrityError):
-            await hotsql.insert_rows(
-                s, tags, ("name",), [(name,), (name,)], shared={"created_at": now}
-            )
-        await s.rollback()
-    assert await _count(engine, name) == 0
