@@ -18,6 +18,9 @@ Driver errors are raised as SQLAlchemy's `DBAPIError` family with the driver's e
 `.orig`, as a statement run through SQLAlchemy would raise them; a lost connection is
 invalidated (the pool replaces it) and raised as an `OperationalError` with
 `connection_invalidated` set.
+
+`insert_rows` is the bulk counterpart (an import's 50,000 products): many rows in one
+statement, what every row shares processed once, on both backends.
 """
 
 from __future__ import annotations
