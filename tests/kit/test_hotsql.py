@@ -6,6 +6,7 @@ SQLAlchemy path; the same assertions hold there."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from selfmart.db import JSONDoc, UTCDateTime, make_sessionmaker
 from selfmart.kit import hotsql
 from selfmart.kit.hotsql import HotStatement
-from selfmart.models import Tag
+from selfmart.models import AuditLog, Tag
 
 tags = cast(Table, Tag.__table__)
 
@@ -106,16 +107,25 @@ async def test_parameters_are_processed_by_their_types(engine: AsyncEngine, back
             await hotsql.fetch(s, hot, {"doc": {}, "at": datetime(2026, 12, 5, 12, 0)})  # noqa: DTZ001
 
 
+@pytest.mark.parametrize("bulk", [False, True])
 async def test_a_constraint_violation_is_an_integrity_error(
-    engine: AsyncEngine, backend: str
+    engine: AsyncEngine, backend: str, bulk: bool
 ) -> None:
+    """Through `fetch`, or `insert_rows` given the same name twice."""
     name = _prefix()
     now = datetime.now(UTC)
     async with make_sessionmaker(engine)() as s:
         await s.execute(select(1))
-        await hotsql.fetch(s, INSERT_TAG, {"name": name, "at": now})
-        with pytest.raises(IntegrityError) as caught:
+        if bulk:
+            rows = [(name,), (name,)]
+            attempt: Awaitable[object] = hotsql.insert_rows(
+                s, tags, ("name",), rows, shared={"created_at": now}
+            )
+        else:
             await hotsql.fetch(s, INSERT_TAG, {"name": name, "at": now})
+            attempt = hotsql.fetch(s, INSERT_TAG, {"name": name, "at": now})
+        with pytest.raises(IntegrityError) as caught:
+            await attempt
         if backend == "postgresql":
             assert caught.value.orig.sqlstate == "23505"  # type: ignore[union-attr]
         await s.rollback()
@@ -174,3 +184,83 @@ async def test_errors_read_the_same_on_the_first_statement_and_later(
         async with factory() as s:
             await s.execute(tags.delete().where(tags.c.name == name))
             await s.commit()
+
+
+audit_logs = cast(Table, AuditLog.__table__)
+
+
+async def test_insert_rows_returns_the_ids_in_the_rows_order_and_processes_every_value(
+    engine: AsyncEngine,
+) -> None:
+    prefix = _prefix()
+    shanghai = datetime(2026, 12, 5, 20, 0, tzinfo=timezone(timedelta(hours=8)))
+    # Names out of alphabetical order, so an id list sorted by anything but position fails.
+    names = [f"{prefix}-{n}" for n in ("c", "a", "d", "b")]
+    async with make_sessionmaker(engine)() as s:
+        await s.execute(select(1))
+        ids = await hotsql.insert_rows(
+            s,
+            tags,
+            ("name", "color"),
+            [(n, None if i % 2 else f"#{i}") for i, n in enumerate(names)],
+            shared={"created_at": shanghai},
+            ids=True,
+        )
+        assert len(ids) == 4
+        rows = (await s.execute(select(Tag).where(Tag.id.in_(ids)))).scalars().all()
+        by_id = {t.id: t for t in rows}
+        assert [by_id[i].name for i in ids] == names
+        assert [by_id[i].color for i in ids] == ["#0", None, "#2", None]
+        # The shared datetime went through UTCDateTime once: the same instant on every row.
+        assert {by_id[i].created_at for i in ids} == {shanghai}
+        # Without ids: nothing is returned, the rows are there all the same.
+        assert (
+            await hotsql.insert_rows(
+                s, tags, ("name",), [(f"{prefix}-e",)], shared={"created_at": shanghai}
+            )
+            == []
+        )
+        (row,) = await hotsql.fetch(s, COUNT_TAGS, {"prefix": f"{prefix}%"})
+        assert row[0] == 5
+        # JSON documents are serialised per row; what every row shares is stored in each.
+        await hotsql.insert_rows(
+            s,
+            audit_logs,
+            ("entity_id", "changes"),
+            [(f"{prefix}-1", {"name": {"before": None, "after": "饮料"}}), (f"{prefix}-2", {})],
+            shared={
+                "occurred_at": shanghai,
+                "actor_type": "system",
+                "actor_id": None,
+                "actor_name": "system",
+                "action": "tag.create",
+                "entity_type": "tag",
+            },
+        )
+        entries = (
+            await s.scalars(
+                select(AuditLog)
+                .where(AuditLog.entity_id.like(f"{prefix}%"))
+                .order_by(AuditLog.entity_id)
+            )
+        ).all()
+        assert [(e.entity_id, e.changes, e.occurred_at) for e in entries] == [
+            (f"{prefix}-1", {"name": {"before": None, "after": "饮料"}}, shanghai),
+            (f"{prefix}-2", {}, shanghai),
+        ]
+        assert {(e.action, e.actor_name, e.actor_id) for e in entries} == {
+            ("tag.create", "system", None)
+        }
+        await s.rollback()
+    assert await _count(engine, prefix) == 0
+
+
+async def test_insert_rows_wants_every_column_a_core_insert_would_default(
+    engine: AsyncEngine,
+) -> None:
+    """A Core INSERT fills a left-out column's Python default (Tag.created_at: now); the
+    driver-level INSERT would leave it NULL, so it refuses instead of storing something else."""
+    async with make_sessionmaker(engine)() as s:
+        with pytest.raises(ValueError, match=r"created_at"):
+            await hotsql.insert_rows(s, tags, ("name",), [(_prefix(),)])
+        assert await hotsql.insert_rows(s, tags, ("name",), []) == []

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, false, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, Table, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import labels
@@ -19,6 +19,7 @@ from selfmart.audit.export import AuditWriter
 from selfmart.audit.schemas import AuditFilter
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.kit import hotsql
 from selfmart.kit.context import current_ip, current_request_id
 from selfmart.kit.pagination import PageParams, paginate
 from selfmart.kit.time import utcnow
@@ -166,6 +167,34 @@ def _label(entity_type: str, change: Change) -> str | None:
     return label[: labels.MAX_LABEL] if label else None
 
 
+#: The columns every entry of one `record_many` call shares, and those each entry has its own.
+_VARYING = ("entity_id", "entity_label", "store_id", "changes")
+
+
+def _shared(actor: Actor, action: str, entity_type: str, note: str | None) -> dict[str, Any]:
+    return {
+        "occurred_at": utcnow(),
+        "actor_type": actor.kind,
+        "actor_id": actor.audit_id,
+        "actor_name": actor.name,
+        "action": action,
+        "entity_type": entity_type,
+        "note": note,
+        "ip": current_ip(),
+        "request_id": current_request_id(),
+    }
+
+
+def _own(entity_type: str, c: Change) -> tuple[str | None, str | None, int | None, Any]:
+    """An entry's own values, in the order of `_VARYING`."""
+    return (
+        None if c.entity_id is None else str(c.entity_id),
+        _label(entity_type, c),
+        c.store_id,
+        diff(c.before, c.after) if c.changes is None else c.changes,
+    )
+
+
 def entry_rows(
     actor: Actor,
     action: str,
@@ -176,26 +205,8 @@ def entry_rows(
 ) -> list[dict[str, Any]]:
     """The rows `record_many` inserts, for a caller that sends them in a statement of its own
     e.g. together with its other writes in one round trip."""
-    now = utcnow()
-    ip, request_id = current_ip(), current_request_id()
-    return [
-        {
-            "occurred_at": now,
-            "actor_type": actor.kind,
-            "actor_id": actor.audit_id,
-            "actor_name": actor.name,
-            "action": action,
-            "entity_type": entity_type,
-            "entity_id": None if c.entity_id is None else str(c.entity_id),
-            "entity_label": _label(entity_type, c),
-            "store_id": c.store_id,
-            "changes": diff(c.before, c.after) if c.changes is None else c.changes,
-            "note": note,
-            "ip": ip,
-            "request_id": request_id,
-        }
-        for c in changes
-    ]
+    shared = _shared(actor, action, entity_type, note)
+    return [{**shared, **dict(zip(_VARYING, _own(entity_type, c), strict=True))} for c in changes]
 
 
 async def record_many(
@@ -207,13 +218,14 @@ async def record_many(
     *,
     note: str | None = None,
 ) -> int:
-    """One entry per change in one multi-row INSERT, for bulk work (imports of 50,000 rows)
-    where an ORM object per entry would cost more than the work it records."""
+    """One entry per change, all in one statement, for bulk work (imports of 50,000 rows)
+    where an ORM object (or even a Core executemany's per-row processing) per entry would cost
+    more than the work it records: what the entries share is sent once (kit.hotsql)."""
     if not changes:
         return 0
-    rows = entry_rows(actor, action, entity_type, changes, note=note)
-    # The table, not the entity: a Core INSERT skips the ORM's bulk-insert bookkeeping.
-    await session.execute(insert(_audit_logs), rows)
+    rows = [_own(entity_type, c) for c in changes]
+    shared = _shared(actor, action, entity_type, note)
+    await hotsql.insert_rows(session, _audit_logs, _VARYING, rows, shared=shared)
     return len(rows)
 
 

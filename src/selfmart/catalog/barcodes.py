@@ -31,10 +31,9 @@ class BarcodeError(ValueError):
 
 def gs1_check_digit(body: str) -> int:
     """The GS1 check digit for `body` (all digits, without the check digit)."""
-    total = 0
     # Weights run 3, 1, 3, ... from the rightmost digit of the body.
-    for i, ch in enumerate(reversed(body)):
-        total += int(ch) * (3 if i % 2 == 0 else 1)
+    digits = body[::-1]
+    total = 3 * sum(map(int, digits[0::2])) + sum(map(int, digits[1::2]))
     return (10 - total % 10) % 10
 
 

@@ -18,14 +18,20 @@ Driver errors are raised as SQLAlchemy's `DBAPIError` family with the driver's e
 `.orig`, as a statement run through SQLAlchemy would raise them; a lost connection is
 invalidated (the pool replaces it) and raised as an `OperationalError` with
 `connection_invalidated` set.
+
+`insert_rows` is the bulk counterpart (an import's 50,000 products): many rows in one
+statement, what every row shares processed once, on both backends.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable, sqltypes
@@ -216,3 +222,138 @@ async def fetch_alone(
             await conn.invalidate(exc)
         raise error from exc
     return rows
+
+
+# --- many rows at once ----------------------------------------------------------------------
+
+
+class _Bulk:
+    """The compiled pieces of one `insert_rows` shape for one dialect."""
+
+    __slots__ = ("hot", "order", "shared", "sql", "varying")
+
+    def __init__(
+        self,
+        hot: HotStatement | None,
+        sql: str = "",
+        shared: Sequence[tuple[str, Processor]] = (),
+        varying: Sequence[Processor] = (),
+        order: list[int] | None = None,
+    ) -> None:
+        self.hot, self.sql, self.shared, self.varying = hot, sql, shared, varying
+        #: where each parameter of `sql` is in a (shared..., varying...) tuple, if not in order
+        self.order = order
+
+
+#: (table, shared columns, varying columns, returning ids, dialect name) -> compiled shape
+_BULK: dict[tuple[str, tuple[str, ...], tuple[str, ...], bool, str], _Bulk] = {}
+
+
+def _bulk(
+    table: Table, shared: tuple[str, ...], columns: tuple[str, ...], ids: bool, dialect: Dialect
+) -> _Bulk:
+    key = (table.fullname, shared, columns, ids, dialect.name)
+    found = _BULK.get(key)
+    if found is not None:
+        return found
+    # A Core INSERT fills a missing column's Python-side default; this one would not.
+    missing = [
+        c.name
+        for c in table.columns
+        if c.default is not None and c.name not in shared and c.name not in columns
+    ]
+    if missing:
+        raise ValueError(f"insert_rows into {table.name} needs a value for {missing}")
+    if dialect.name == "postgresql":
+        # One statement: the varying columns as arrays through unnest(), in the rows' order.
+        rows = (
+            func.unnest(
+                *(bindparam(f"c_{c}", type_=postgresql.ARRAY(table.c[c].type)) for c in columns)
+            )
+            .table_valued(*columns, with_ordinality="ord")
+            .render_derived(name="u")
+        )
+        source = select(
+            *(bindparam(f"s_{c}", type_=table.c[c].type) for c in shared),
+            *(rows.c[c] for c in columns),
+        ).order_by(rows.c.ord)
+        stmt = insert(table).from_select([*shared, *columns], source)
+        if ids:
+            stmt = stmt.returning(table.c.id)
+        found = _Bulk(HotStatement(stmt))
+    else:
+        # One executemany of ready tuples (shared values first), in the order the compiled
+        # statement takes its parameters.
+        names = (*shared, *columns)
+        compiled = insert(table).values({c: bindparam(c) for c in names}).compile(dialect=dialect)
+        if compiled.positiontup is None:  # pragma: no cover - SQLite's qmark is positional
+            raise RuntimeError(f"{dialect.name} takes named parameters")
+        order = [names.index(n) for n in compiled.positiontup]
+        procs = {c: _processor(table.c[c].type, dialect) for c in names}
+        found = _Bulk(
+            None,
+            compiled.string,
+            [(c, procs[c]) for c in shared],
+            [procs[c] for c in columns],
+            None if order == list(range(len(names))) else order,
+        )
+    _BULK[key] = found
+    return found
+
+
+async def insert_rows(
+    session: AsyncSession,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    shared: Mapping[str, Any] | None = None,
+    ids: bool = False,
+) -> list[int]:
+    """Insert `rows` (one value per name in `columns`, in that order) into `table`, with the
+    `shared` values in every row, in the session's transaction; with `ids`, the new rows'
+    integer `id`s in the order of `rows` (otherwise []).
+
+    For bulk work (an import's 50,000 products), where SQLAlchemy's executemany costs more than
+    the rows: a shared value is processed by its type once, not once per row, and no row is
+    turned into a dict and back. Every value is processed as SQLAlchemy would process it.
+
+    PostgreSQL: one statement, the rows as arrays through unnest() run on the driver connection
+    as `fetch` runs; the ids come back by RETURNING from an INSERT ... SELECT ordered by the
+    rows' position, which draws the sequence in that order (what SQLAlchemy's own
+    `sort_by_parameter_order` relies on there). SQLite: one executemany through the
+    connection; the ids are the n largest, since SQLite gives a new row the largest id plus
+    one and the write lock the first row took keeps every other writer out until commit."""
+    if not rows:
+        return []
+    shared = shared or {}
+    dialect = session.get_bind().dialect
+    shape = _bulk(table, tuple(shared), tuple(columns), ids, dialect)
+    if shape.hot is not None:
+        params: dict[str, Any] = {f"s_{c}": v for c, v in shared.items()}
+        for c, values in zip(columns, zip(*rows, strict=True), strict=True):
+            params[f"c_{c}"] = list(values)
+        found = await fetch(session, shape.hot, params)
+        return sorted(int(r[0]) for r in found) if ids else []
+    head = tuple(
+        v if proc is None or v is None else proc(v)
+        for (_, proc), v in zip(shape.shared, shared.values(), strict=True)
+    )
+    if any(p is not None for p in shape.varying):
+        # Column by column: a JSON document is serialised, an id is left as it is.
+        cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for i, proc in enumerate(shape.varying):
+            if proc is not None:
+                cols[i] = [None if v is None else proc(v) for v in cols[i]]
+        rows = list(zip(*cols, strict=True))
+    if shape.order is None:
+        ready = [(*head, *row) for row in rows]
+    else:
+        pick = operator.itemgetter(*shape.order)
+        ready = [pick((*head, *row)) for row in rows]
+    conn = await session.connection()
+    await conn.exec_driver_sql(shape.sql, ready)
+    if not ids:
+        return []
+    last = select(table.c.id).order_by(table.c.id.desc()).limit(len(rows))
+    return sorted(int(i) for i in (await conn.scalars(last)).all())

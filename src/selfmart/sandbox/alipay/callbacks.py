@@ -85,6 +85,33 @@ class Notifier:
         task.add_done_callback(self._tasks.discard)
         return delivery
 
+    def send_scripted(
+        self,
+        held: list[tuple[str, bytes, dict[str, str]]],
+        mode: dict[str, Any],
+        url: str,
+        body: bytes,
+        content_type: str,
+        *,
+        kind: str,
+        label: dict[str, str],
+    ) -> None:
+        """Send a notification as the control API scripted it (`mode`): held back in `held`
+        until the next one (out_of_order), late, or twice; then whatever was held back."""
+        scripted = str(mode.get("mode", ""))
+        if scripted == "out_of_order":
+            held.append((url, body, label))
+            return
+        delay = float(mode.get("delay_seconds", 0)) if scripted == "late" else 0.0
+        self.send(url, body, content_type, kind=kind, label=label, delay_seconds=delay)
+        if scripted == "twice":
+            self.send(url, body, content_type, kind=kind, label=label)
+        while held:
+            held_url, held_body, held_label = held.pop(0)
+            self.send(
+                held_url, held_body, content_type, kind=kind, label=held_label, delay_seconds=0.05
+            )
+
     async def _run(self, delivery: Delivery, delay_seconds: float) -> None:
         if delay_seconds > 0:
             await asyncio.sleep(delay_seconds)

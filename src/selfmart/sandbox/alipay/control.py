@@ -11,9 +11,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from selfmart.config import Settings
 from selfmart.sandbox.alipay.gateway import expire, notify, payment_page, settle
 from selfmart.sandbox.alipay.state import sandbox_for
+from selfmart.sandbox.control import queue_next, settings_of, shared_router
 
 router = APIRouter(include_in_schema=False)
 
@@ -29,60 +29,21 @@ class NextCall(BaseModel):
     sub_code: str = ""
 
 
-class NextNotify(BaseModel):
-    #: twice: sent two times; late: first attempt after `delay_seconds`; bad_signature: the
-    #: sign is corrupted; out_of_order: held back and sent after the next notification
-    mode: Literal["twice", "late", "bad_signature", "out_of_order"]
-    delay_seconds: float = Field(0.0, ge=0, le=3600)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 @router.post("/_control/next")
 async def next_call(request: Request, body: NextCall) -> dict[str, Any]:
-    sandbox = sandbox_for(_settings(request))
-    sandbox.next_actions.append(body.model_dump())
-    return {"queued": sandbox.next_actions}
-
-
-@router.post("/_control/notify")
-async def next_notify(request: Request, body: NextNotify) -> dict[str, Any]:
-    sandbox = sandbox_for(_settings(request))
-    sandbox.notify_modes.append(body.model_dump())
-    return {"queued": sandbox.notify_modes}
+    return queue_next(sandbox_for(settings_of(request)), body)
 
 
 @router.get("/_control/trades")
 async def list_trades(request: Request) -> list[dict[str, Any]]:
-    sandbox = sandbox_for(_settings(request))
+    sandbox = sandbox_for(settings_of(request))
     return [t.view() for t in sandbox.trades.values()]
-
-
-@router.get("/_control/requests")
-async def list_requests(request: Request, method: str | None = None) -> list[dict[str, Any]]:
-    sandbox = sandbox_for(_settings(request))
-    return [r for r in sandbox.received if method is None or r["method"] == method][-100:]
-
-
-@router.get("/_control/notifications")
-async def list_notifications(
-    request: Request, out_trade_no: str | None = None
-) -> list[dict[str, Any]]:
-    sandbox = sandbox_for(_settings(request))
-    return [
-        d.view()
-        for d in sandbox.notifier.deliveries
-        if out_trade_no is None or d.label.get("out_trade_no") == out_trade_no
-    ]
 
 
 @router.get("/_control/pay/{out_trade_no}")
 async def pay_page(request: Request, out_trade_no: str) -> Response:
     """What a precreate QR code opens: the sandbox cashier for the trade."""
-    sandbox = sandbox_for(_settings(request))
+    sandbox = sandbox_for(settings_of(request))
     trade = sandbox.trades.get(out_trade_no)
     if trade is None:
         return HTMLResponse("<p>ACQ.TRADE_NOT_EXIST</p>", status_code=404)
@@ -91,7 +52,7 @@ async def pay_page(request: Request, out_trade_no: str) -> Response:
 
 
 async def _decide(request: Request, out_trade_no: str, paid: bool) -> Response:
-    sandbox = sandbox_for(_settings(request))
+    sandbox = sandbox_for(settings_of(request))
     trade = sandbox.trades.get(out_trade_no)
     if trade is None:
         return JSONResponse({"error": "ACQ.TRADE_NOT_EXIST"}, status_code=404)
@@ -123,7 +84,7 @@ async def decline(request: Request, out_trade_no: str) -> Response:
 @router.post("/_control/trades/{out_trade_no}/finish")
 async def finish(request: Request, out_trade_no: str) -> Response:
     """The refund window closes early: a paid trade becomes TRADE_FINISHED (and says so)."""
-    sandbox = sandbox_for(_settings(request))
+    sandbox = sandbox_for(settings_of(request))
     trade = sandbox.trades.get(out_trade_no)
     if trade is None:
         return JSONResponse({"error": "ACQ.TRADE_NOT_EXIST"}, status_code=404)
@@ -136,7 +97,4 @@ async def finish(request: Request, out_trade_no: str) -> Response:
     return JSONResponse(trade.view())
 
 
-@router.post("/_control/reset")
-async def reset(request: Request) -> dict[str, str]:
-    sandbox_for(_settings(request)).reset()
-    return {"status": "ok"}
+router.include_router(shared_router(sandbox_for))

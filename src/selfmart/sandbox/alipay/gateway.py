@@ -16,7 +16,7 @@ import hmac
 import html
 import json
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -61,6 +61,26 @@ class Answer(Exception):
         self.code, self.sub_code, self.sub_msg = code, sub_code, sub_msg
 
 
+class Call(NamedTuple):
+    """One gateway call, as every method's handler takes it."""
+
+    request: Request
+    sandbox: AlipaySandbox
+    params: dict[str, str]
+    biz: dict[str, Any]
+    #: what the control API scripted for this call, if anything
+    action: dict[str, Any] | None
+
+
+def _refused(sub_code: str, sub_msg: str) -> Answer:
+    """A business failure (40004) with Alipay's sub_code and sub_msg."""
+    return Answer(p.BUSINESS_FAILED, sub_code, sub_msg)
+
+
+def _ids(trade: Trade) -> dict[str, Any]:
+    return {"trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no}
+
+
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -99,6 +119,10 @@ async def gateway(request: Request) -> Response:
     method = params.get("method", "")
     sandbox.received.append({"at": utcnow().isoformat(), "method": method, "params": params})
     del sandbox.received[:-500]
+
+    def signed(payload: dict[str, Any]) -> Response:
+        return _json(p.encode_response(method, payload, sandbox.alipay_private_key))
+
     if method not in METHODS:
         return _json(
             p.encode_error_response(
@@ -128,30 +152,18 @@ async def gateway(request: Request) -> Response:
         if kind == "timeout":
             await asyncio.sleep(float(action.get("seconds", 30)))
         if kind == "system_error":
-            return _json(
-                p.encode_response(
-                    method,
-                    _failure(p.UNKNOWN, "ACQ.SYSTEM_ERROR", "系统错误"),
-                    sandbox.alipay_private_key,
-                )
-            )
+            return signed(_failure(p.UNKNOWN, "ACQ.SYSTEM_ERROR", "系统错误"))
         if kind == "decline":
             sub_code = str(action.get("sub_code") or "ACQ.PAYMENT_FAIL")
-            return _json(
-                p.encode_response(
-                    method,
-                    _failure(p.BUSINESS_FAILED, sub_code, "沙箱按控制指令拒绝"),
-                    sandbox.alipay_private_key,
-                )
-            )
+            return signed(_failure(p.BUSINESS_FAILED, sub_code, "沙箱按控制指令拒绝"))
     if method == "alipay.trade.wap.pay":
         return _wap_page(request, sandbox, params, biz)
     handler = _HANDLERS[method]
     try:
-        payload = handler(request, sandbox, params, biz, action)
+        payload = handler(Call(request, sandbox, params, biz, action))
     except Answer as answer:
         payload = _failure(answer.code, answer.sub_code, answer.sub_msg)
-    return _json(p.encode_response(method, payload, sandbox.alipay_private_key))
+    return signed(payload)
 
 
 def _check_request(sandbox: AlipaySandbox, params: dict[str, str]) -> dict[str, Any] | None:
@@ -195,9 +207,9 @@ def _amount(biz: dict[str, Any], name: str) -> int:
     try:
         fen = p.yuan_to_fen(str(value))
     except ValueError:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.INVALID_PARAMETER", f"{name} 格式错误") from None
+        raise _refused("ACQ.INVALID_PARAMETER", f"{name} 格式错误") from None
     if fen <= 0 or fen > 10_000_000_000:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.INVALID_PARAMETER", f"{name} 超出范围")
+        raise _refused("ACQ.INVALID_PARAMETER", f"{name} 超出范围")
     return fen
 
 
@@ -206,7 +218,7 @@ def _text(biz: dict[str, Any], name: str, limit: int = 64) -> str:
     if not isinstance(value, str) or not value:
         raise Answer(p.MISSING_ARGUMENT, f"isv.missing-{name.replace('_', '-')}", f"缺少 {name}")
     if len(value) > limit:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.INVALID_PARAMETER", f"{name} 过长")
+        raise _refused("ACQ.INVALID_PARAMETER", f"{name} 过长")
     return value
 
 
@@ -221,7 +233,7 @@ def _find(sandbox: AlipaySandbox, biz: dict[str, Any]) -> Trade:
     if trade is None and trade_no:
         trade = next((t for t in sandbox.trades.values() if t.trade_no == trade_no), None)
     if trade is None:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_NOT_EXIST", "交易不存在")
+        raise _refused("ACQ.TRADE_NOT_EXIST", "交易不存在")
     expire(sandbox, trade)
     return trade
 
@@ -237,20 +249,18 @@ def _new_trade(
         try:
             expires_at = p.parse_time(str(biz["time_expire"]))
         except ValueError:
-            raise Answer(
-                p.BUSINESS_FAILED, "ACQ.INVALID_PARAMETER", "time_expire 格式错误"
-            ) from None
+            raise _refused("ACQ.INVALID_PARAMETER", "time_expire 格式错误") from None
         if expires_at <= utcnow():
-            raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_CLOSE", "交易已超时关闭")
+            raise _refused("ACQ.TRADE_HAS_CLOSE", "交易已超时关闭")
     existing = sandbox.trades.get(out_trade_no)
     if existing is not None:
         expire(sandbox, existing)
         if existing.status == "TRADE_SUCCESS":
-            raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
+            raise _refused("ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
         if existing.status == "TRADE_CLOSED":
-            raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
+            raise _refused("ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
         if existing.total_fen != total or existing.product != product:
-            raise Answer(p.BUSINESS_FAILED, "ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
+            raise _refused("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改")
         return existing
     trade = Trade(
         out_trade_no=out_trade_no,
@@ -275,8 +285,7 @@ def expire(sandbox: AlipaySandbox, trade: Trade) -> None:
 
 def _trade_fields(trade: Trade) -> dict[str, Any]:
     return {
-        "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no,
+        **_ids(trade),
         "buyer_logon_id": BUYER_LOGON_ID,
         "total_amount": p.fen_to_yuan(trade.total_fen),
     }
@@ -308,37 +317,30 @@ def settle(sandbox: AlipaySandbox, trade: Trade, paid: bool) -> None:
     notify(sandbox, trade)
 
 
-def _pay(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _pay(call: Call) -> dict[str, Any]:
+    sandbox, params, biz, action = call.sandbox, call.params, call.biz, call.action
     scene = biz.get("scene")
     if scene not in ("bar_code", "security_code"):
-        raise Answer(p.BUSINESS_FAILED, "ACQ.INVALID_PARAMETER", "scene 只能为 bar_code")
+        raise _refused("ACQ.INVALID_PARAMETER", "scene 只能为 bar_code")
     auth_code = _text(biz, "auth_code")
     if not (auth_code.isdigit() and 16 <= len(auth_code) <= 24 and 25 <= int(auth_code[:2]) <= 30):
-        raise Answer(
-            p.BUSINESS_FAILED,
+        raise _refused(
             "ACQ.PAYMENT_AUTH_CODE_INVALID",
             AUTH_CODE_INVALID,
         )
     trade = _new_trade(sandbox, params, biz, "bar_code")
     if trade.status != "WAIT_BUYER_PAY" or trade.paid_at is not None:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
+        raise _refused("ACQ.TRADE_HAS_SUCCESS", "交易已被支付")
     user_paying = (action or {}).get("action") == "user_paying"
     if auth_code == TEST_AUTH_CODES["declined"]:
         del sandbox.trades[trade.out_trade_no]
-        raise Answer(
-            p.BUSINESS_FAILED,
+        raise _refused(
             "ACQ.PAYMENT_AUTH_CODE_INVALID",
             AUTH_CODE_INVALID,
         )
     if auth_code == TEST_AUTH_CODES["insufficient_funds"]:
         trade.status, trade.closed_at = "TRADE_CLOSED", utcnow()
-        raise Answer(p.BUSINESS_FAILED, "ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足")
+        raise _refused("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足")
     if auth_code == TEST_AUTH_CODES["user_paying"] or user_paying:
         return {"code": p.USER_PAYING, "msg": p.MESSAGES[p.USER_PAYING], **_trade_fields(trade)}
     trade.status, trade.paid_at = "TRADE_SUCCESS", utcnow()
@@ -349,13 +351,8 @@ def _pay(
     return _success(**_paid_fields(trade))
 
 
-def _precreate(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _precreate(call: Call) -> dict[str, Any]:
+    request, sandbox, params, biz = call.request, call.sandbox, call.params, call.biz
     trade = _new_trade(sandbox, params, biz, "qr")
     qr_code = f"{base_url(request)}/_control/pay/{trade.out_trade_no}"
     return _success(out_trade_no=trade.out_trade_no, qr_code=qr_code)
@@ -401,13 +398,8 @@ def payment_page(request: Request, trade: Trade, return_url: str = "") -> str:
     )
 
 
-def _query(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _query(call: Call) -> dict[str, Any]:
+    sandbox, biz = call.sandbox, call.biz
     trade = _find(sandbox, biz)
     fields = _trade_fields(trade)
     fields["trade_status"] = trade.status
@@ -421,32 +413,22 @@ def _query(
     return _success(**fields)
 
 
-def _close(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _close(call: Call) -> dict[str, Any]:
+    sandbox, biz = call.sandbox, call.biz
     trade = _find(sandbox, biz)
     if trade.status != "WAIT_BUYER_PAY":
-        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+        raise _refused("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
     settle(sandbox, trade, paid=False)
-    return _success(trade_no=trade.trade_no, out_trade_no=trade.out_trade_no)
+    return _success(**_ids(trade))
 
 
-def _cancel(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _cancel(call: Call) -> dict[str, Any]:
+    sandbox, biz = call.sandbox, call.biz
     trade = _find(sandbox, biz)
     if trade.status == "TRADE_FINISHED":
-        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+        raise _refused("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
     if trade.refunds:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.REASON_TRADE_BEEN_FREEZEN", "交易已发生退款，不能撤销")
+        raise _refused("ACQ.REASON_TRADE_BEEN_FREEZEN", "交易已发生退款，不能撤销")
     now = utcnow()
     if trade.status == "TRADE_SUCCESS":
         trade.refunds[trade.out_trade_no] = Refund(
@@ -461,30 +443,19 @@ def _cancel(
     fields: dict[str, Any] = {"retry_flag": "N", "action": action_taken}
     if action_taken == "refund":
         fields["gmt_refund_pay"] = p.format_time(now)
-    return _success(trade_no=trade.trade_no, out_trade_no=trade.out_trade_no, **fields)
+    return _success(**_ids(trade), **fields)
 
 
-def _refund(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _refund(call: Call) -> dict[str, Any]:
+    sandbox, biz = call.sandbox, call.biz
     trade = _find(sandbox, biz)
     amount = _amount(biz, "refund_amount")
     request_no = str(biz.get("out_request_no") or trade.out_trade_no)
-    fields = {
-        **_trade_fields(trade),
-        "buyer_user_id": BUYER_ID,
-    }
-    fields.pop("total_amount")
+    fields = {**_ids(trade), "buyer_logon_id": BUYER_LOGON_ID, "buyer_user_id": BUYER_ID}
     existing = trade.refunds.get(request_no)
     if existing is not None:
         if existing.amount_fen != amount:
-            raise Answer(
-                p.BUSINESS_FAILED, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额与原请求不一致"
-            )
+            raise _refused("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额与原请求不一致")
         return _success(
             **fields,
             fund_change="N",
@@ -492,13 +463,13 @@ def _refund(
             gmt_refund_pay=p.format_time(existing.at),
         )
     if trade.status == "WAIT_BUYER_PAY" or trade.paid_at is None:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
+        raise _refused("ACQ.TRADE_STATUS_ERROR", "交易状态不合法")
     if trade.status == "TRADE_FINISHED":
-        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_FINISHED", "交易已完结")
+        raise _refused("ACQ.TRADE_HAS_FINISHED", "交易已完结")
     if trade.status != "TRADE_SUCCESS":
-        raise Answer(p.BUSINESS_FAILED, "ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
+        raise _refused("ACQ.TRADE_HAS_CLOSE", "交易已经关闭")
     if trade.refunded_fen + amount > trade.total_fen:
-        raise Answer(p.BUSINESS_FAILED, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
+        raise _refused("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
     refund = Refund(request_no, amount, str(biz.get("refund_reason") or ""), utcnow())
     trade.refunds[request_no] = refund
     if trade.refunded_fen == trade.total_fen:
@@ -512,22 +483,16 @@ def _refund(
     )
 
 
-def _refund_query(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _refund_query(call: Call) -> dict[str, Any]:
+    sandbox, biz = call.sandbox, call.biz
     trade = _find(sandbox, biz)
     request_no = _text(biz, "out_request_no")
     refund = trade.refunds.get(request_no)
     if refund is None:
         # Alipay answers success with no refund fields: no such refund (or not yet taken).
-        return _success(trade_no=trade.trade_no, out_trade_no=trade.out_trade_no)
+        return _success(**_ids(trade))
     return _success(
-        trade_no=trade.trade_no,
-        out_trade_no=trade.out_trade_no,
+        **_ids(trade),
         out_request_no=request_no,
         total_amount=p.fen_to_yuan(trade.total_fen),
         refund_amount=p.fen_to_yuan(refund.amount_fen),
@@ -536,40 +501,35 @@ def _refund_query(
     )
 
 
+def _bill_row(
+    trade: Trade, kind: str, at: datetime, amount_fen: int, refund_no: str = ""
+) -> p.BillRow:
+    """A bill line: a payment (amount_fen > 0) or a refund (< 0), with the 0.6% fee."""
+    fee = (abs(amount_fen) * 6 + 500) // 1000
+    return p.BillRow(
+        trade_no=trade.trade_no,
+        out_trade_no=trade.out_trade_no,
+        kind=kind,
+        subject=trade.subject,
+        created_at=trade.created_at,
+        finished_at=at,
+        amount_fen=amount_fen,
+        received_fen=amount_fen,
+        fee_fen=fee if amount_fen >= 0 else -fee,
+        buyer_account=BUYER_LOGON_ID,
+        refund_no=refund_no,
+    )
+
+
 def bill_rows(sandbox: AlipaySandbox, day: date) -> list[p.BillRow]:
     rows: list[p.BillRow] = []
     for trade in sandbox.trades.values():
         if trade.paid_at is not None and p.format_time(trade.paid_at)[:10] == day.isoformat():
-            rows.append(
-                p.BillRow(
-                    trade_no=trade.trade_no,
-                    out_trade_no=trade.out_trade_no,
-                    kind=p.TRADE,
-                    subject=trade.subject,
-                    created_at=trade.created_at,
-                    finished_at=trade.paid_at,
-                    amount_fen=trade.total_fen,
-                    received_fen=trade.total_fen,
-                    fee_fen=(trade.total_fen * 6 + 500) // 1000,
-                    buyer_account=BUYER_LOGON_ID,
-                )
-            )
+            rows.append(_bill_row(trade, p.TRADE, trade.paid_at, trade.total_fen))
         for refund in trade.refunds.values():
             if p.format_time(refund.at)[:10] == day.isoformat():
                 rows.append(
-                    p.BillRow(
-                        trade_no=trade.trade_no,
-                        out_trade_no=trade.out_trade_no,
-                        kind=p.REFUND,
-                        subject=trade.subject,
-                        created_at=trade.created_at,
-                        finished_at=refund.at,
-                        amount_fen=-refund.amount_fen,
-                        received_fen=-refund.amount_fen,
-                        fee_fen=-((refund.amount_fen * 6 + 500) // 1000),
-                        buyer_account=BUYER_LOGON_ID,
-                        refund_no=refund.out_request_no,
-                    )
+                    _bill_row(trade, p.REFUND, refund.at, -refund.amount_fen, refund.out_request_no)
                 )
     return rows
 
@@ -579,13 +539,8 @@ def _bill_token(sandbox: AlipaySandbox, day: str, expires: str) -> str:
     return hmac.new(sandbox.bill_secret.encode(), message, hashlib.sha256).hexdigest()[:32]
 
 
-def _bill_url(
-    request: Request,
-    sandbox: AlipaySandbox,
-    params: dict[str, str],
-    biz: dict[str, Any],
-    action: dict[str, Any] | None,
-) -> dict[str, Any]:
+def _bill_url(call: Call) -> dict[str, Any]:
+    request, sandbox, biz = call.request, call.sandbox, call.biz
     bill_type = biz.get("bill_type")
     if bill_type not in ("trade", "signcustomer"):
         raise Answer(
@@ -599,7 +554,7 @@ def _bill_url(
         ) from None
     today = utcnow().astimezone(p.BEIJING).date()
     if day > today or not bill_rows(sandbox, day):
-        raise Answer(p.BUSINESS_FAILED, "isp.bill_not_exist", "账单不存在")
+        raise _refused("isp.bill_not_exist", "账单不存在")
     stamp = day.strftime("%Y%m%d")
     expires = str(int((utcnow() + timedelta(minutes=5)).timestamp()))
     zip_name, _detail, _summary = p.bill_file_names(sandbox.bill_account, day)
@@ -717,27 +672,12 @@ def notify(sandbox: AlipaySandbox, trade: Trade, refund: Refund | None = None) -
     }
     if refund is not None:
         label["out_biz_no"] = refund.out_request_no
-    body = urlencode(params).encode()
-    if kind == "out_of_order":
-        sandbox.held.append((trade.notify_url, body, label))
-        return
-    delay = float(mode.get("delay_seconds", 0)) if kind == "late" else 0.0
-    _send(sandbox, trade.notify_url, body, label, delay)
-    if kind == "twice":
-        _send(sandbox, trade.notify_url, body, label, 0.0)
-    while sandbox.held:
-        url, held_body, held_label = sandbox.held.pop(0)
-        _send(sandbox, url, held_body, held_label, 0.05)
-
-
-def _send(
-    sandbox: AlipaySandbox, url: str, body: bytes, label: dict[str, str], delay: float
-) -> None:
-    sandbox.notifier.send(
-        url,
-        body,
+    sandbox.notifier.send_scripted(
+        sandbox.held,
+        mode,
+        trade.notify_url,
+        urlencode(params).encode(),
         "application/x-www-form-urlencoded; charset=utf-8",
         kind="trade_status_sync",
         label=label,
-        delay_seconds=delay,
     )

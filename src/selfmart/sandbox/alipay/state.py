@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +14,7 @@ import httpx
 from selfmart.config import Settings
 from selfmart.kit.time import utcnow
 from selfmart.payments.alipay import protocol
+from selfmart.sandbox import keys
 from selfmart.sandbox.alipay.callbacks import ALIPAY_RETRY_SECONDS, Notifier
 
 #: Payment codes whose outcome is fixed (Alipay codes are 25-30 followed by 14-22 digits).
@@ -76,29 +76,24 @@ def _accepted(response: httpx.Response) -> bool:
     return response.status_code == 200 and response.text.strip() == "success"
 
 
+def _new_account() -> dict[str, str]:
+    app_private, app_public = protocol.generate_key_pair()
+    alipay_private, alipay_public = protocol.generate_key_pair()
+    return {
+        "app_id": "2021" + keys.random_digits(12),
+        "pid": "2088" + keys.random_digits(12),
+        "app_private_key": app_private,
+        "app_public_key": app_public,
+        "alipay_private_key": alipay_private,
+        "alipay_public_key": alipay_public,
+        "bill_secret": secrets.token_hex(16),
+    }
+
+
 class AlipaySandbox:
     def __init__(self, directory: Path, time_scale: float) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        account_file = directory / "account.json"
-        if account_file.exists():
-            account = json.loads(account_file.read_text())
-        else:
-            app_private, app_public = protocol.generate_key_pair()
-            alipay_private, alipay_public = protocol.generate_key_pair()
-            account = {
-                "app_id": "2021" + "".join(secrets.choice("0123456789") for _ in range(12)),
-                "pid": "2088" + "".join(secrets.choice("0123456789") for _ in range(12)),
-                "app_private_key": app_private,
-                "app_public_key": app_public,
-                "alipay_private_key": alipay_private,
-                "alipay_public_key": alipay_public,
-                "bill_secret": secrets.token_hex(16),
-            }
-            tmp = account_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(account, indent=2))
-            tmp.chmod(0o600)
-            tmp.replace(account_file)
+        account = keys.account(directory, _new_account)
         self.app_id: str = account["app_id"]
         self.pid: str = account["pid"]
         self.app_private_key: str = account["app_private_key"]

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from selfmart.config import Settings
 from selfmart.payments.unionpay import protocol as u
+from selfmart.sandbox.control import queue_next, settings_of, shared_router
 from selfmart.sandbox.unionpay.gateway import finish
 from selfmart.sandbox.unionpay.state import sandbox_for
 
@@ -28,52 +28,23 @@ class NextCall(BaseModel):
     resp_code: str = ""
 
 
-class NextNotify(BaseModel):
-    mode: Literal["twice", "late", "bad_signature", "out_of_order"]
-    delay_seconds: float = Field(0.0, ge=0, le=3600)
-
-
 class Decision(BaseModel):
     #: the respCode a declined consume ends with
     resp_code: str = u.ISSUER_DECLINED
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 @router.post("/_control/next")
 async def next_call(request: Request, body: NextCall) -> dict[str, Any]:
-    sandbox = sandbox_for(_settings(request))
-    sandbox.next_actions.append(body.model_dump())
-    return {"queued": sandbox.next_actions}
-
-
-@router.post("/_control/notify")
-async def next_notify(request: Request, body: NextNotify) -> dict[str, Any]:
-    sandbox = sandbox_for(_settings(request))
-    sandbox.notify_modes.append(body.model_dump())
-    return {"queued": sandbox.notify_modes}
+    return queue_next(sandbox_for(settings_of(request)), body)
 
 
 @router.get("/_control/transactions")
 async def list_transactions(request: Request) -> list[dict[str, Any]]:
-    return [t.view() for t in sandbox_for(_settings(request)).txns.values()]
-
-
-@router.get("/_control/requests")
-async def list_requests(request: Request) -> list[dict[str, Any]]:
-    return sandbox_for(_settings(request)).received[-100:]
-
-
-@router.get("/_control/notifications")
-async def list_notifications(request: Request) -> list[dict[str, Any]]:
-    return [d.view() for d in sandbox_for(_settings(request)).notifier.deliveries]
+    return [t.view() for t in sandbox_for(settings_of(request)).txns.values()]
 
 
 async def _decide(request: Request, order_id: str, code: str) -> JSONResponse:
-    sandbox = sandbox_for(_settings(request))
+    sandbox = sandbox_for(settings_of(request))
     txn = next((t for t in sandbox.txns.values() if t.order_id == order_id), None)
     if txn is None:
         return JSONResponse({"error": "34 查无此交易"}, status_code=404)
@@ -93,7 +64,4 @@ async def decline(request: Request, order_id: str, body: Decision | None = None)
     return await _decide(request, order_id, (body or Decision()).resp_code)
 
 
-@router.post("/_control/reset")
-async def reset(request: Request) -> dict[str, str]:
-    sandbox_for(_settings(request)).reset()
-    return {"status": "ok"}
+router.include_router(shared_router(sandbox_for))

@@ -409,27 +409,12 @@ def notify(sandbox: UnionPaySandbox, txn: Txn) -> None:
         first = "B" if fields["signature"][0] == "A" else "A"
         fields["signature"] = first + fields["signature"][1:]
     label = {"orderId": txn.order_id, "txnType": txn.txn_type, "respCode": txn.result, "mode": kind}
-    body = urlencode(fields).encode()
-    if kind == "out_of_order":
-        sandbox.held.append((txn.back_url, body, label))
-        return
-    delay = float(mode.get("delay_seconds", 0)) if kind == "late" else 0.0
-    _send(sandbox, txn.back_url, body, label, delay)
-    if kind == "twice":
-        _send(sandbox, txn.back_url, body, label, 0.0)
-    while sandbox.held:
-        url, held_body, held_label = sandbox.held.pop(0)
-        _send(sandbox, url, held_body, held_label, 0.05)
-
-
-def _send(
-    sandbox: UnionPaySandbox, url: str, body: bytes, label: dict[str, str], delay: float
-) -> None:
-    sandbox.notifier.send(
-        url,
-        body,
+    sandbox.notifier.send_scripted(
+        sandbox.held,
+        mode,
+        txn.back_url,
+        urlencode(fields).encode(),
         "application/x-www-form-urlencoded; charset=UTF-8",
         kind="backUrl",
         label=label,
-        delay_seconds=delay,
     )

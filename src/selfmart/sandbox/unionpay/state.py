@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +14,7 @@ import httpx
 from selfmart.config import Settings
 from selfmart.kit.time import utcnow
 from selfmart.payments.unionpay import protocol as u
+from selfmart.sandbox import keys
 from selfmart.sandbox.alipay.callbacks import Notifier
 
 #: Card numbers (what a card reader hands over) whose outcome is fixed.
@@ -72,30 +72,25 @@ def _accepted(response: httpx.Response) -> bool:
     return response.status_code == 200
 
 
+def _new_account() -> dict[str, str]:
+    merchant_key, merchant_cert = u.make_certificate("selfmart sandbox merchant")
+    sign_key, sign_cert = u.make_certificate("UnionPay sandbox signing")
+    encrypt_key, encrypt_cert = u.make_certificate("UnionPay sandbox encryption")
+    return {
+        "mer_id": "777290058" + keys.random_digits(6),
+        "merchant_key": merchant_key,
+        "merchant_cert": merchant_cert,
+        "sign_key": sign_key,
+        "sign_cert": sign_cert,
+        "encrypt_key": encrypt_key,
+        "encrypt_cert": encrypt_cert,
+    }
+
+
 class UnionPaySandbox:
     def __init__(self, directory: Path, time_scale: float) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
-        account_file = directory / "account.json"
-        if account_file.exists():
-            account = json.loads(account_file.read_text())
-        else:
-            merchant_key, merchant_cert = u.make_certificate("selfmart sandbox merchant")
-            sign_key, sign_cert = u.make_certificate("UnionPay sandbox signing")
-            encrypt_key, encrypt_cert = u.make_certificate("UnionPay sandbox encryption")
-            account = {
-                "mer_id": "777290058" + "".join(secrets.choice("0123456789") for _ in range(6)),
-                "merchant_key": merchant_key,
-                "merchant_cert": merchant_cert,
-                "sign_key": sign_key,
-                "sign_cert": sign_cert,
-                "encrypt_key": encrypt_key,
-                "encrypt_cert": encrypt_cert,
-            }
-            tmp = account_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(account, indent=2))
-            tmp.chmod(0o600)
-            tmp.replace(account_file)
+        account = keys.account(directory, _new_account)
         self.mer_id: str = account["mer_id"]
         self.merchant_key: str = account["merchant_key"]
         self.merchant_cert: str = account["merchant_cert"]

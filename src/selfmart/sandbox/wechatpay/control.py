@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from selfmart.config import Settings
 from selfmart.payments.wechatpay import protocol as wx
+from selfmart.sandbox.control import settings_of
 from selfmart.sandbox.wechatpay.api import notify_paid, succeed
 from selfmart.sandbox.wechatpay.keys import load, new_certificate, new_public_key
 from selfmart.sandbox.wechatpay.state import (
@@ -34,11 +34,6 @@ class NextCallIn(BaseModel):
 
 class CallbackModeIn(BaseModel):
     mode: CallbackMode
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _view(t: Any) -> dict[str, Any]:
@@ -68,7 +63,7 @@ async def list_payments(state: str | None = None) -> list[dict[str, Any]]:
 
 
 async def _act(request: Request, out_trade_no: str, approve: bool) -> Response:
-    settings = _settings(request)
+    settings = settings_of(request)
     keys = load(settings.payment_sandbox_dir)
     txn = STATE.transactions.get(out_trade_no)
     form = request.headers.get("content-type", "").startswith(

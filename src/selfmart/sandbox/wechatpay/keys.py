@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from selfmart.kit.time import utcnow
 from selfmart.payments.wechatpay import protocol as wx
+from selfmart.sandbox import keys as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +82,7 @@ def new_certificate(key: rsa.RSAPrivateKey | None = None) -> PlatformCert:
 
 def new_public_key() -> PlatformPublicKey:
     return PlatformPublicKey(
-        key_id=wx.PUBLIC_KEY_ID_PREFIX
-        + "01"
-        + "".join(secrets.choice("0123456789") for _ in range(30)),
+        key_id=wx.PUBLIC_KEY_ID_PREFIX + "01" + stored.random_digits(30),
         key=new_rsa(),
     )
 
@@ -96,10 +94,7 @@ def load(directory: Path) -> SandboxKeys:
         cached = _CACHE.get(root)
         if cached is not None:
             return cached
-        account_file = root / "account.json"
-        if not account_file.is_file():
-            _generate(root)
-        meta = json.loads(account_file.read_text())
+        meta = stored.account(root, lambda: _generate(root))
         keys = SandboxKeys(
             mchid=meta["mchid"],
             appid=meta["appid"],
@@ -120,8 +115,8 @@ def load(directory: Path) -> SandboxKeys:
         return keys
 
 
-def _generate(root: Path) -> None:
-    root.mkdir(parents=True, exist_ok=True)
+def _generate(root: Path) -> dict[str, str]:
+    """New keys: the private keys and the certificate as PEM files beside the account."""
     merchant = new_rsa()
     cert = new_certificate()
     public = new_public_key()
@@ -130,12 +125,10 @@ def _generate(root: Path) -> None:
         ("platform_cert_key.pem", cert.key),
         ("platform_public_key_key.pem", public.key),
     ):
-        path = root / name
-        path.write_text(wx.private_key_pem(key))
-        path.chmod(0o600)
+        stored.write_private(root / name, wx.private_key_pem(key))
     (root / "platform_cert.pem").write_text(cert.pem)
-    meta = {
-        "mchid": "19" + "".join(secrets.choice("0123456789") for _ in range(8)),
+    return {
+        "mchid": "19" + stored.random_digits(8),
         "appid": "wx" + secrets.token_hex(8),
         # the APIv3 key: 32 characters the merchant sets in the merchant platform
         "api_v3_key": secrets.token_hex(16),
@@ -143,4 +136,3 @@ def _generate(root: Path) -> None:
         "certificate_serial": cert.serial,
         "public_key_id": public.key_id,
     }
-    (root / "account.json").write_text(json.dumps(meta, indent=2))
