@@ -66,7 +66,10 @@ async def test_a_day_of_mixed_sales_refunds_and_failures_ties_out(
     report = await check_money(session, day=today())
     assert report.lines() == []
     assert report.ok
-    assert (report.store_days, report.bill_days) == (1, 1)
+    # At least this shop's day (tests of concurrency commit orders of today in stores of
+    # their own on the same PostgreSQL database; theirs tie out too). One bill: this shop's.
+    assert report.store_days >= 1
+    assert report.bill_days == 1
 
     # A payment recorded for more than its order took: named with its store and day.
     sale.amount_fen += 100

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.deps import SessionDep
@@ -156,10 +157,21 @@ async def terminal_quote(
 # ---------------------------------------------------------------- the member's own page
 
 
+#: The member page's credential, declared in the OpenAPI document as its own scheme.
+MEMBER_SESSION = APIKeyHeader(
+    name="X-Member-Session",
+    scheme_name="MemberSession",
+    description="the session the member page got by signing in with an SMS code",
+    auto_error=False,
+)
+
+
 async def _member(
     session: SessionDep,
-    x_member_session: Annotated[str | None, Header(max_length=500)] = None,
+    x_member_session: Annotated[str | None, Security(MEMBER_SESSION)] = None,
 ) -> Member:
+    if x_member_session is not None and len(x_member_session) > 500:
+        x_member_session = None  # no session is that long: refused as a missing one
     return await portal.member_of(session, x_member_session)
 
 
