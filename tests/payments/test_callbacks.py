@@ -230,6 +230,39 @@ async def test_a_payment_after_the_order_closed_goes_back_whole(
     assert any("/v3/refund/domestic/refunds" in json.dumps(q) for q in received["requests"])
 
 
+async def test_a_payment_after_the_order_was_refunded_goes_back_without_counting_twice(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """The order was paid another way and refunded in full while a QR payment still waited:
+    when that payment succeeds its money goes back whole, and the order's refunded total
+    stays what it paid (the late money was never counted in)."""
+    _, creds, order = await setup(session, wechat)
+    r = await pay(client, creds, order.order_no, mode="qr")
+    started = r.json()
+    await session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(status="refunded", paid_fen=700, refunded_fen=700)
+    )
+    await asyncio.to_thread(wechat.control, "POST", f"/payments/{started['out_trade_no']}/approve")
+    calls = await asyncio.to_thread(wechat.receiver.wait_for, "/notify", 1)
+    account_id = await _account_id(session)
+    r = await _deliver(client, account_id, calls[-1])
+    assert r.status_code in (200, 204), r.text
+    refund = await session.scalar(select(Refund).where(Refund.order_id == order.id))
+    assert refund is not None
+    assert (refund.amount_fen, refund.payment_id) == (700, started["payment_id"])
+    # The sandbox settles the refund by its callback; deliver every callback it sent.
+    calls = await asyncio.to_thread(wechat.receiver.wait_for, "/notify", 2)
+    for call in calls:
+        r = await _deliver(client, account_id, call)
+        assert r.status_code in (200, 204), r.text
+    await session.refresh(refund)
+    assert refund.status == "succeeded"
+    await session.refresh(order)
+    assert (order.status, order.paid_fen, order.refunded_fen) == ("refunded", 700, 700)
+
+
 # --- real concurrent connections (PostgreSQL) ---------------------------------------------------
 
 

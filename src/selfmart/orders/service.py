@@ -255,6 +255,11 @@ async def apply_payment(
         )
 
 
+#: The reason of the refund that gives back a payment which succeeded after its order was
+#: closed, cancelled or refunded: money the order never counted.
+LATE_PAYMENT_REFUND = "paid after the order was closed"
+
+
 async def apply_refund_result(
     session: AsyncSession,
     order: Order,
@@ -293,7 +298,9 @@ async def apply_refund_result(
         await refunds.settle_refund(session, order, refund, actor=actor, return_to=return_to)
         return
     if succeeded:
-        if order.status not in (S.CLOSED, S.CANCELLED):  # a late payment's money was never counted
+        # A late payment's money was never counted in the order (payments.refunds.refund_late):
+        # giving it back leaves the order's refunded total as it was.
+        if refund.reason != LATE_PAYMENT_REFUND and order.status not in (S.CLOSED, S.CANCELLED):
             total = await session.scalar(
                 update(Order)
                 .where(Order.id == order.id)

@@ -180,7 +180,7 @@ async def refund_late(
         session,
         payment=payment,
         amount_fen=payment.amount_fen,
-        reason="paid after the order was closed",
+        reason=orders.LATE_PAYMENT_REFUND,
         lines=[],
         actor=actor,
     )
