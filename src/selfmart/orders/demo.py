@@ -275,13 +275,16 @@ async def _abnormal_orders(
                     session, order, actor=staff.cashier, reason="customer_cancelled_payment"
                 )
         elif kind == "stock_short":
-            # The shelf, by the ledger, holds fewer than the customer took.
+            # The shelf, by the ledger, holds fewer than the customer took. Counted from the
+            # ledger itself: `stock` follows sales and cancellations but not refunds that put
+            # units back on the shelf, so it can be short of what the shelf holds.
+            held = await inventory.balances(session, term.store.id, [i.product_id for i in items])
             low = min(
-                (i for i in items if stock.get(i.product_id, 0) > 0),
-                key=lambda i: (stock[i.product_id], i.product_id),
+                (i for i in items if held.get(i.product_id, 0) > 0),
+                key=lambda i: (held[i.product_id], i.product_id),
             )
-            want = stock[low.product_id] + 2
-            stock[low.product_id] -= want
+            want = held[low.product_id] + 2
+            stock[low.product_id] = held[low.product_id] - want
             body = OrderIn(
                 client_order_id=client_id,
                 purchased_at=at,
