@@ -1516,24 +1516,40 @@ export const productListings = <ThrowOnError extends boolean = true>(options: Op
 /**
  * Portal Overview
  */
-export const memberPageOverview = <ThrowOnError extends boolean = true>(options?: Options<MemberPageOverviewData, ThrowOnError>) => (options?.client ?? client).get<MemberPageOverviewResponses, MemberPageOverviewErrors, ThrowOnError>({ url: '/api/v1/public/members/me', ...options });
+export const memberPageOverview = <ThrowOnError extends boolean = true>(options?: Options<MemberPageOverviewData, ThrowOnError>) => (options?.client ?? client).get<MemberPageOverviewResponses, MemberPageOverviewErrors, ThrowOnError>({
+    security: [{ name: 'X-Member-Session', type: 'apiKey' }],
+    url: '/api/v1/public/members/me',
+    ...options
+});
 
 /**
  * Portal Code
  *
  * The dynamic member code to show at a terminal (it changes every 30 seconds).
  */
-export const memberPageCode = <ThrowOnError extends boolean = true>(options?: Options<MemberPageCodeData, ThrowOnError>) => (options?.client ?? client).get<MemberPageCodeResponses, MemberPageCodeErrors, ThrowOnError>({ url: '/api/v1/public/members/me/code', ...options });
+export const memberPageCode = <ThrowOnError extends boolean = true>(options?: Options<MemberPageCodeData, ThrowOnError>) => (options?.client ?? client).get<MemberPageCodeResponses, MemberPageCodeErrors, ThrowOnError>({
+    security: [{ name: 'X-Member-Session', type: 'apiKey' }],
+    url: '/api/v1/public/members/me/code',
+    ...options
+});
 
 /**
  * Portal Orders
  */
-export const memberPageOrders = <ThrowOnError extends boolean = true>(options?: Options<MemberPageOrdersData, ThrowOnError>) => (options?.client ?? client).get<MemberPageOrdersResponses, MemberPageOrdersErrors, ThrowOnError>({ url: '/api/v1/public/members/me/orders', ...options });
+export const memberPageOrders = <ThrowOnError extends boolean = true>(options?: Options<MemberPageOrdersData, ThrowOnError>) => (options?.client ?? client).get<MemberPageOrdersResponses, MemberPageOrdersErrors, ThrowOnError>({
+    security: [{ name: 'X-Member-Session', type: 'apiKey' }],
+    url: '/api/v1/public/members/me/orders',
+    ...options
+});
 
 /**
  * Portal Points
  */
-export const memberPagePoints = <ThrowOnError extends boolean = true>(options?: Options<MemberPagePointsData, ThrowOnError>) => (options?.client ?? client).get<MemberPagePointsResponses, MemberPagePointsErrors, ThrowOnError>({ url: '/api/v1/public/members/me/points', ...options });
+export const memberPagePoints = <ThrowOnError extends boolean = true>(options?: Options<MemberPagePointsData, ThrowOnError>) => (options?.client ?? client).get<MemberPagePointsResponses, MemberPagePointsErrors, ThrowOnError>({
+    security: [{ name: 'X-Member-Session', type: 'apiKey' }],
+    url: '/api/v1/public/members/me/points',
+    ...options
+});
 
 /**
  * Portal Sign In

@@ -18155,12 +18155,6 @@ export type ProductListingsResponse = ProductListingsResponses[keyof ProductList
 
 export type MemberPageOverviewData = {
     body?: never;
-    headers?: {
-        /**
-         * X-Member-Session
-         */
-        'x-member-session'?: string | null;
-    };
     path?: never;
     query?: never;
     url: '/api/v1/public/members/me';
@@ -18194,12 +18188,6 @@ export type MemberPageOverviewResponse = MemberPageOverviewResponses[keyof Membe
 
 export type MemberPageCodeData = {
     body?: never;
-    headers?: {
-        /**
-         * X-Member-Session
-         */
-        'x-member-session'?: string | null;
-    };
     path?: never;
     query?: never;
     url: '/api/v1/public/members/me/code';
@@ -18237,12 +18225,6 @@ export type MemberPageCodeResponse = MemberPageCodeResponses[keyof MemberPageCod
 
 export type MemberPageOrdersData = {
     body?: never;
-    headers?: {
-        /**
-         * X-Member-Session
-         */
-        'x-member-session'?: string | null;
-    };
     path?: never;
     query?: {
         /**
@@ -18289,12 +18271,6 @@ export type MemberPageOrdersResponse = MemberPageOrdersResponses[keyof MemberPag
 
 export type MemberPagePointsData = {
     body?: never;
-    headers?: {
-        /**
-         * X-Member-Session
-         */
-        'x-member-session'?: string | null;
-    };
     path?: never;
     query?: {
         /**
