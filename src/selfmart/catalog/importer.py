@@ -33,7 +33,7 @@ from selfmart.catalog.pinyin import search_keys
 from selfmart.catalog.schemas import ImportMode, ImportReport
 from selfmart.iam.actor import Actor
 from selfmart.kit import hotsql, tabular
-from selfmart.kit.rowimport import ImportRowError
+from selfmart.kit.rowimport import Columns, ImportRowError
 from selfmart.kit.schema import CONTROL, CONTROL_MULTILINE
 from selfmart.kit.tabular import Cell, Encoding, Table, TabularError
 from selfmart.kit.time import utcnow
@@ -79,37 +79,28 @@ COLUMNS: list[Column] = [
     Column("status", "状态", "在售/停售，默认在售", ("在售", "在售")),
     Column("tags", "标签", "多个用逗号分隔；填写时替换原有标签", ("热销,夏季", "")),
 ]
-_IGNORED_HEADERS = {"id"}
 _BY_KEY = {c.key: c for c in COLUMNS}
 
-
-def _norm_header(text: str) -> str:
-    return re.sub(r"[\s()（）_]", "", text).lower().replace("元", "")
-
-
-_HEADER_ALIASES: dict[str, str] = {}
-for _c in COLUMNS:
-    _HEADER_ALIASES[_norm_header(_c.label)] = _c.key
-    _HEADER_ALIASES[_norm_header(_c.key)] = _c.key
-_HEADER_ALIASES.update(
-    {
-        _norm_header(k): v
-        for k, v in {
-            "商品条码": "barcode",
-            "条形码": "barcode",
-            "商品名称": "name",
-            "品名": "name",
-            "零售价": "price",
-            "价格": "price",
-            "price_yuan": "price",
-            "进价": "cost",
-            "成本": "cost",
-            "会员价": "member_price",
-            "保质期": "shelf_life_days",
-            "预警": "low_stock_threshold",
-            "库存预警值": "low_stock_threshold",
-        }.items()
-    }
+#: The columns as the shared import reader matches them: labels, keys and common aliases.
+HEADERS = Columns(
+    {c.key: c.label for c in COLUMNS},
+    aliases={
+        "商品条码": "barcode",
+        "条形码": "barcode",
+        "商品名称": "name",
+        "品名": "name",
+        "零售价": "price",
+        "价格": "price",
+        "price_yuan": "price",
+        "进价": "cost",
+        "成本": "cost",
+        "会员价": "member_price",
+        "保质期": "shelf_life_days",
+        "预警": "low_stock_threshold",
+        "库存预警值": "low_stock_threshold",
+    },
+    ignored=("id",),
+    required=("barcode",),
 )
 
 
@@ -308,34 +299,7 @@ def _no_cycle_collection() -> Iterator[None]:
 
 def map_headers(headers: Sequence[str]) -> dict[int, str]:
     """Column index → key; a 422 naming unknown, duplicate or missing columns."""
-    mapping: dict[int, str] = {}
-    unknown: list[str] = []
-    seen: dict[str, str] = {}
-    for i, header in enumerate(headers):
-        if not header:
-            continue
-        norm = _norm_header(header)
-        if norm in _IGNORED_HEADERS:
-            continue
-        key = _HEADER_ALIASES.get(norm)
-        if key is None:
-            unknown.append(header)
-            continue
-        if key in seen:
-            raise invalid(
-                "file", "duplicate_column", f"The columns {seen[key]!r} and {header!r} are the same"
-            )
-        seen[key] = header
-        mapping[i] = key
-    if unknown:
-        raise invalid(
-            "file",
-            "unknown_columns",
-            f"Unknown columns: {', '.join(unknown)}. Download the template for the column names.",
-        )
-    if "barcode" not in seen:
-        raise invalid("file", "missing_column", "The file has no 条码 (barcode) column")
-    return mapping
+    return HEADERS.map(list(headers))
 
 
 class _Collector:
