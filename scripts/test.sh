@@ -47,7 +47,7 @@ else
 fi
 # Two workers or more (pytest-xdist): each builds its own SQLite file and PostgreSQL database.
 WORKERS="${SELFMART_TEST_WORKERS:-$($BIN/python -c 'import os; print(max(2, min(4, os.cpu_count() or 1)))')}"
-step "pytest ($PG_NOTE, $WORKERS workers)" $BIN/pytest -m "not browser" -q -p no:cacheprovider -n "$WORKERS"
+step "pytest ($PG_NOTE, $WORKERS workers)" $BIN/pytest -m "not browser" -q -p no:cacheprovider -n "$WORKERS" --durations=30
 
 # --- browser tests: Playwright driving the system Chromium ---
 if ls tests/browser/test_*.py >/dev/null 2>&1; then
