@@ -127,7 +127,11 @@ async def seed_demo(session: AsyncSession) -> None:
 
     added = await seed_catalog(session, list(stores.values()))
     from selfmart.inventory.demo import seed_inventory
+    from selfmart.members.demo import seed_members
     from selfmart.orders.demo import seed_orders
+
+    # The regulars first: the month of orders identifies them at checkout.
+    await seed_members(session, list(stores.values()))
 
     stocked = await seed_inventory(session, list(stores.values()), sales=seed_orders)
     settings = get_settings()
@@ -136,4 +140,8 @@ async def seed_demo(session: AsyncSession) -> None:
 
         # The chain's channels against our sandboxes: `make run` takes payments as it is.
         await configure_demo(session, settings)
+    from selfmart.analytics import refresh
+
+    # The dashboards read summaries: bring them up to date with the month just written.
+    await refresh.refresh(session)
     log.info("demo data in place (%d new products, %d stores stocked)", added, stocked)

@@ -180,6 +180,23 @@ async def _pay(
         )
 
 
+def _member(pick: int | None, member_ids: Sequence[int], terminal_id: int) -> MemberIn | None:
+    """The regular the customer is, identified as a terminal does it (a member token) when the
+    demo's members exist, else by number as an older terminal sends it."""
+    if pick is None:
+        return None
+    if member_ids:
+        from selfmart.members import identify
+
+        # Some regulars come far more often than others (and a few not at all this month),
+        # so the tiers have members at every level.
+        n = len(member_ids)
+        member_id = member_ids[(pick % n) ** 2 // n]
+        return MemberIn(token=identify.member_token(member_id, terminal_id))
+    number, name, phone = MEMBERS[pick]
+    return MemberIn(member_no=number, name=name, phone=phone)
+
+
 async def _history_order(
     session: AsyncSession,
     term: intake.Terminal,
@@ -188,18 +205,19 @@ async def _history_order(
     at: datetime,
     items: Sequence[_Item],
     stock: dict[int, int],
+    member_ids: Sequence[int] = (),
 ) -> str:
     """One past order and what became of it; returns its outcome."""
     r = _rng("order", term.terminal_id, seq)
     basket = _basket(r, items, stock)
     if not basket:
         return "skipped"
-    member = MEMBERS[r.randrange(len(MEMBERS))] if r.random() < 0.35 else None
+    pick = r.randrange(len(MEMBERS)) if r.random() < 0.35 else None
     body = OrderIn(
         client_order_id=f"{CLIENT_PREFIX}{term.actor.name}-{seq:04d}",
         purchased_at=at - timedelta(seconds=r.randint(20, 90)),
         lines=[IntakeLine(barcode=i.barcode, quantity=r.choice([1, 1, 1, 2, 3])) for i in basket],
-        member=MemberIn(member_no=member[0], name=member[1], phone=member[2]) if member else None,
+        member=_member(pick, member_ids, term.terminal_id),
     )
     for line in body.lines:
         item = next(i for i in basket if i.barcode == line.barcode)
@@ -355,6 +373,9 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
 
     Returns how many orders ended in each outcome (empty when everything was already there)."""
     staff = await _staff(session)
+    from selfmart.members.demo import demo_member_ids
+
+    member_ids = await demo_member_ids(session)
     outcomes: dict[str, int] = {}
     kept = {id(o) for o in session.identity_map.values()}
     now = utcnow()
@@ -398,7 +419,9 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
                 ),
             )
             for seq, at in enumerate(moments):
-                outcome = await _history_order(session, term, staff, seq, at, items, stock)
+                outcome = await _history_order(
+                    session, term, staff, seq, at, items, stock, member_ids
+                )
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 # Thousands of rows pass through here, and every flush walks what the session
                 # holds: let go of each order once it is written (what the caller holds stays).
