@@ -63,3 +63,24 @@ def test_a_terminal_out_of_paper_needs_attention(page: Page, server_url: str) ->
     expect(row).to_contain_text("缺纸")
     expect(row).to_contain_text("空闲")
     expect(row).to_contain_text("4")
+
+    # Only terminals that need attention when that card is chosen: this one, not the healthy
+    # demo terminals.
+    page.locator("[data-test=fleet-attention]").click()
+    expect(page.locator("[data-test=fleet-table] .el-table__row")).to_have_count(1)
+    expect(row).to_have_count(1)
+
+
+def test_the_fleet_opens_on_what_needs_attention_or_else_on_everything(
+    page: Page, server_url: str
+) -> None:
+    """The page opens on the terminals needing attention when there are any; with none, on the
+    whole fleet rather than an empty table."""
+    login(page, "superadmin")
+    page.goto("/terminals/fleet")
+    expect(page.locator("[data-test=fleet-summary]")).to_be_visible()
+    active = int(page.locator("[data-test=fleet-summary] .card b").first.inner_text())
+    attention = int(page.locator("[data-test=fleet-attention] b").inner_text())
+    assert active > 0
+    rows = page.locator("[data-test=fleet-table] .el-table__row")
+    expect(rows).to_have_count(min(attention or active, 20))
