@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     secret_keys_previous: list[SecretStr] = Field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
-    public_base_url: str = "http://127.0.0.1:8000"
+    #: Where browsers, phones and the payment sandboxes reach this server (links in messages,
+    #: QR codes, notify URLs, the sandboxes' own base URL). Default: http://{host}:{port}, with
+    #: a wildcard host read as 127.0.0.1, so SELFMART_PORT alone moves the demo's sandboxes too.
+    public_base_url: str = ""
     cors_origins: list[str] = Field(default_factory=list)
     #: Largest request body accepted, in bytes; a bigger one is refused (413) unread.
     max_body_bytes: int = 1024 * 1024
@@ -173,6 +176,15 @@ class Settings(BaseSettings):
             "/api/v1/products/*/images": self.image_max_bytes + envelope,
             **self.max_body_bytes_by_path,
         }
+
+    @model_validator(mode="after")
+    def _default_public_base_url(self) -> Settings:
+        if not self.public_base_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+            if ":" in host:  # an IPv6 address
+                host = f"[{host}]"
+            self.public_base_url = f"http://{host}:{self.port}"
+        return self
 
     @property
     def sms_url(self) -> str:
