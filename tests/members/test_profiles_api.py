@@ -207,6 +207,23 @@ async def test_filters_and_paging(client: httpx.AsyncClient, session: AsyncSessi
     assert r.status_code == 422
 
 
+async def test_a_reversed_spend_range_is_a_422_in_the_list_and_the_export(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Found by the fuzz: the export answered 500 when max_spend_fen < min_spend_fen."""
+    h = await _headers(session)
+    await make_member(session)
+    before = await fingerprint(session)
+    for path in ("/api/v1/members", "/api/v1/members/export"):
+        r = await client.get(path, params={"min_spend_fen": 5000, "max_spend_fen": 4999}, headers=h)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["details"][0]["field"] == "max_spend_fen"
+    assert await fingerprint(session) == before  # refused: nothing written, not even an audit
+    for path in ("/api/v1/members", "/api/v1/members/export"):
+        r = await client.get(path, params={"min_spend_fen": 5000, "max_spend_fen": 5000}, headers=h)
+        assert r.status_code == 200, (path, r.text)
+
+
 async def test_export_masks_without_member_pii_and_audits_with_it(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

@@ -321,6 +321,11 @@ async def _filtered(session: AsyncSession, f: MemberFilters) -> Select[Member, s
     if f.tag is not None:
         stmt = stmt.where(segments.has_any_tag(dialect, [f.tag]))
     if f.min_spend_fen is not None or f.max_spend_fen is not None:
+        if f.min_spend_fen is not None and f.max_spend_fen is not None:
+            if f.max_spend_fen < f.min_spend_fen:
+                raise ValidationFailed(
+                    "max_spend_fen must not be below min_spend_fen", field="max_spend_fen"
+                )
         rules = SegmentRules(min_spend_fen=f.min_spend_fen, max_spend_fen=f.max_spend_fen)
         stmt = stmt.where(*segments.conditions(rules, dialect=dialect, now=now))
     if f.last_visit_from is not None or f.last_visit_to is not None:

@@ -185,7 +185,7 @@ async def delete_tier(
 
 @router.get(
     "", response_model=Page[MemberRead], operation_id="list_members",
-    responses=error_responses(401, 403),
+    responses=error_responses(401, 403, 404, 422),
 )  # fmt: skip
 async def list_members(
     session: SessionDep,
@@ -205,7 +205,7 @@ async def list_members(
             "description": "the matching members as a spreadsheet",
             "content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}},
         },
-        **error_responses(401, 403),
+        **error_responses(401, 403, 404, 422),
     },
     response_class=Response,
 )

@@ -13860,6 +13860,10 @@ export type ListMembersErrors = {
      */
     403: ErrorBody;
     /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
      * payload_too_large
      */
     413: ErrorBody;
@@ -14214,6 +14218,10 @@ export type ExportMembersErrors = {
      * forbidden
      */
     403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
     /**
      * payload_too_large
      */
