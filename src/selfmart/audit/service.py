@@ -14,7 +14,7 @@ from typing import IO, Any, cast
 from sqlalchemy import ColumnElement, Select, Table, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.audit import labels
+from selfmart.audit import labels, security
 from selfmart.audit.export import AuditWriter
 from selfmart.audit.schemas import AuditFilter
 from selfmart.errors import ValidationFailed
@@ -268,6 +268,10 @@ def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
         stmt = stmt.where(AuditLog.occurred_at >= f.since)
     if f.until is not None:
         stmt = stmt.where(AuditLog.occurred_at < f.until)
+    if f.kind == "security":
+        stmt = stmt.where(security.security_condition())
+    elif f.kind == "change":
+        stmt = stmt.where(~security.security_condition())
     if f.q:
         stmt = stmt.where(
             or_(

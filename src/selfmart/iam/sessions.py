@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.audit import security
 from selfmart.audit import service as audit
 from selfmart.config import get_settings
 from selfmart.errors import AppError, ErrorDetail, ValidationFailed
@@ -132,6 +133,7 @@ async def login(session: AsyncSession, *, username: str, password: str) -> Token
                 .values(failed_logins=0, locked_until=until)
                 .execution_options(synchronize_session=False)
             )
+            await _record_lockout(session, "user", user.id, user.username, until, failures or 0)
             return Denied(AccountLocked(locked_until=until))
         return Denied(InvalidCredentials())
     if not user.is_active:
@@ -191,8 +193,33 @@ async def _unknown_user(session: AsyncSession, name: str, password: str, now: da
             .values(failed_logins=0, locked_until=until)
             .execution_options(synchronize_session=False)
         )
+        await _record_lockout(session, "username", None, name, until, failures or 0)
         return Denied(AccountLocked(locked_until=until))
     return Denied(InvalidCredentials())
+
+
+async def _record_lockout(
+    session: AsyncSession,
+    entity_type: str,
+    user_id: int | None,
+    name: str,
+    until: datetime,
+    failures: int,
+) -> None:
+    """A lockout is a security event of the operation log (committed with the login log: a
+    refused login's records commit). A name no account has is logged as such, as it was
+    typed, so an operator sees the guessing whichever names it tries."""
+    await audit.record(
+        session,
+        security.LOGIN,
+        security.LOCKOUT,
+        entity_type,
+        user_id,
+        store_id=await audit_store_id(session, user_id) if user_id is not None else None,
+        after={"locked_until": until, "failures": failures},
+        note=f"{failures} failed logins",
+        label=name,
+    )
 
 
 async def refresh(session: AsyncSession, *, refresh_token: str) -> TokenPair | Denied:
