@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     terminal_online_seconds: int = Field(300, ge=1)
     #: heartbeats accepted per terminal and minute (the protocol sends one); more are a 429
     terminal_heartbeats_per_minute: int = Field(20, ge=1)
+    #: business-event batches accepted per terminal and minute (selfmart.behaviour); more: 429
+    terminal_event_batches_per_minute: int = Field(30, ge=1)
+    #: most business-log events one export holds
+    behaviour_export_max_rows: int = Field(100_000, ge=1)
     backup_dir: Path = ROOT / "var" / "backups"
     #: archives kept (locally and on S3); older ones are deleted after a successful backup
     backup_keep: int = Field(7, ge=1)
