@@ -10,11 +10,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, Table, false, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.behaviour.schemas import BatchReply, BehaviourEventIn, BehaviourFilter
 from selfmart.errors import ErrorDetail, ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.kit import prune as prune_rows
 from selfmart.kit.pagination import PageParams, paginate
 from selfmart.kit.tabular import csv_bytes, xlsx_bytes
 from selfmart.kit.time import utcnow
@@ -220,3 +221,13 @@ async def export(
     ]
     headers = HEADERS["en" if lang == "en" else "zh"]
     return csv_bytes(headers, rows) if fmt == "csv" else xlsx_bytes(headers, rows, "events")
+
+
+async def prune(
+    sessionmaker: async_sessionmaker[AsyncSession], *, before: datetime, batch: int
+) -> int:
+    """Delete the events that happened before `before`, in batches (kit.prune)."""
+    deleted, _ = await prune_rows.delete_older(
+        sessionmaker, _events, "occurred_at", before, batch=batch
+    )
+    return deleted

@@ -11,10 +11,11 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.audit import security
 from selfmart.audit import service as audit
@@ -36,6 +37,7 @@ from selfmart.iam.passwords import (
 )
 from selfmart.iam.schemas import TokenPair
 from selfmart.iam.tokens import hash_token, issue_access_token, new_refresh_token
+from selfmart.kit import prune as prune_rows
 from selfmart.kit.context import current_ip, current_user_agent
 from selfmart.kit.time import utcnow
 from selfmart.models import AuthSession, LoginLog, LoginThrottle, User, UserStore
@@ -375,3 +377,14 @@ async def change_password(
         after=audit.snapshot(user, ["password_hash", "must_change_password"]),
         note=f"{ended} other session(s) ended",
     )
+
+
+async def prune_login_log(
+    sessionmaker: async_sessionmaker[AsyncSession], *, before: datetime, batch: int
+) -> int:
+    """Delete login-log rows written before `before`, in batches (kit.prune)."""
+    table = cast(Table, LoginLog.__table__)
+    deleted, _ = await prune_rows.delete_older(
+        sessionmaker, table, "created_at", before, batch=batch
+    )
+    return deleted
