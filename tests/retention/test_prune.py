@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from selfmart.kit import prune
 from selfmart.models import AuditLog, BehaviourEvent, LoginLog
 from selfmart.retention import service as retention
-from selfmart.retention.tasks import PRUNE
 from tests.audit.helpers import add_entry
 from tests.builders import make_store
 from tests.support import settings_for
@@ -84,7 +83,8 @@ async def test_each_log_keeps_exactly_what_its_setting_says(
     assert await _ids(session, AuditLog, AuditLog.occurred_at) == keep["audit"]
     assert await _ids(session, BehaviourEvent, BehaviourEvent.occurred_at) == keep["business"]
     assert await _ids(session, LoginLog, LoginLog.created_at) == keep["login"]
-    [entry] = (await session.scalars(select(AuditLog).where(AuditLog.action == PRUNE))).all()
+    pruned = select(AuditLog).where(AuditLog.action == retention.ACTION)
+    [entry] = (await session.scalars(pruned)).all()
     assert entry.actor_type == "job"
     assert entry.changes["business"]["after"] == 3
 
@@ -95,7 +95,7 @@ async def test_each_log_keeps_exactly_what_its_setting_says(
         "business": 0,
         "login": 0,
     }
-    n = await session.scalar(select(func.count()).where(AuditLog.action == PRUNE))
+    n = await session.scalar(select(func.count()).where(AuditLog.action == retention.ACTION))
     assert n == 1
 
 

@@ -16,7 +16,7 @@ from selfmart.kit.time import utcnow
 
 log = logging.getLogger(__name__)
 
-ACTION = "logs.prune"
+ACTION = "log.prune"
 
 
 async def prune_logs(
