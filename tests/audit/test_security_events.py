@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,3 +122,20 @@ async def test_terminal_key_rotation_and_pii_reveal_are_security_actions() -> No
     for action in ("terminal.rotate_key", "payment_account.rotate_keys", "member.reveal"):
         assert security.is_security(action)
     assert not security.is_security("product.update")
+
+
+async def test_a_denial_that_cannot_be_written_is_still_a_403(
+    session: AsyncSession, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from selfmart.audit import service as audit
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the log is unwritable")
+
+    clerk = await make_user(session, role=await make_role(session, [Perm.PRODUCT_READ.value]))
+    headers = await auth_headers(session, clerk)
+    monkeypatch.setattr(audit, "record", broken)
+    r = await client.get(URL, headers=headers)
+    assert r.status_code == 403
+    assert r.json()["error"] == "forbidden"
+    assert await _entries(session, security.DENIED) == []
