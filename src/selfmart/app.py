@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from selfmart import __version__, apidocs
+from selfmart.audit.security import install_denial_log
 from selfmart.config import Settings, get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import NotFound, error_responses, install_handlers
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.state.maintenance = maintenance.Cache()
 
     install_handlers(app)
+    install_denial_log(app)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,

@@ -157,6 +157,21 @@ class Settings(BaseSettings):
     terminal_online_seconds: int = Field(300, ge=1)
     #: heartbeats accepted per terminal and minute (the protocol sends one); more are a 429
     terminal_heartbeats_per_minute: int = Field(20, ge=1)
+    #: business-event batches accepted per terminal and minute (selfmart.behaviour); more: 429
+    terminal_event_batches_per_minute: int = Field(30, ge=1)
+    #: most business-log events one export holds
+    behaviour_export_max_rows: int = Field(100_000, ge=1)
+    # log retention (docs/operations.md): the nightly logs.prune job deletes older rows
+    #: audit entries recording changes (the operation log's business part)
+    retention_audit_days: int = Field(3 * 365, ge=1)
+    #: security events of the operation log (denials, lockouts, key rotations, PII reveals)
+    retention_security_days: int = Field(2 * 365, ge=1)
+    #: terminals' business events (selfmart.behaviour)
+    retention_business_days: int = Field(180, ge=1)
+    #: the login log
+    retention_login_days: int = Field(365, ge=1)
+    #: rows deleted per transaction while pruning (short transactions, never a long lock)
+    retention_batch_rows: int = Field(5000, ge=1)
     backup_dir: Path = ROOT / "var" / "backups"
     #: archives kept (locally and on S3); older ones are deleted after a successful backup
     backup_keep: int = Field(7, ge=1)

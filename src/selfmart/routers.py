@@ -7,6 +7,8 @@ from fastapi import APIRouter
 from selfmart.analytics.router import router as analytics_router
 from selfmart.audit.router import router as audit_router
 from selfmart.backup.router import router as backup_router
+from selfmart.behaviour.router import router as behaviour_router
+from selfmart.behaviour.router import terminal_router as behaviour_terminal_router
 from selfmart.catalog.router import router as catalog_router
 from selfmart.iam.router import router as iam_router
 from selfmart.inventory.router import router as inventory_router
@@ -58,6 +60,7 @@ API_ROUTERS: list[APIRouter] = [
     reconciliation_router,
     maintenance_router,
     settlement_router,
+    behaviour_router,
 ]
 
 #: Terminal API (HMAC-signed), mounted under /api/terminal/v1.
@@ -66,6 +69,7 @@ TERMINAL_ROUTERS: list[APIRouter] = [
     orders_terminal_router,
     payments_terminal_router,
     members_terminal_router,
+    behaviour_terminal_router,
 ]
 
 #: Platform callbacks (public: the platform's signature is the credential), under /api.

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,14 +97,15 @@ async def test_export_is_scoped_like_the_list(
 
 
 async def test_too_large_export_is_refused(
-    session: AsyncSession, client: httpx.AsyncClient, app: object
+    session: AsyncSession, client: httpx.AsyncClient, app: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = app.state.settings  # type: ignore[attr-defined]
     store = await make_store(session)
     headers = await auth_headers(session, await make_user(session))
     for i in range(3):
         await add_entry(session, T0 + timedelta(seconds=i), store_id=store.id)
-    settings.audit_export_max_rows = 2
+    # the app (and its settings) is shared by the tests of this process: undone after
+    monkeypatch.setattr(settings, "audit_export_max_rows", 2)
     r = await client.get(URL, headers=headers, params={"store_id": store.id, "format": "csv"})
     assert r.status_code == 422
     assert r.json()["error"] == "export_too_large"

@@ -31,4 +31,7 @@ AUDIT_EXEMPT_PATHS: list[tuple[str, str]] = [
     # payment_callbacks (with what was made of it and why). What one changes in an order is
     # audited there (order.pay, order.refund...); a copy that changes nothing writes no entry.
     ("POST", "/api/payments/notify/"),
+    # Terminals' business events (scans, checkouts...) are their own record, the business log
+    # (selfmart.behaviour): an audit entry per batch would only repeat it.
+    ("POST", "/api/terminal/v1/events"),
 ]

@@ -4,7 +4,7 @@ deletes an entry (tests/audit/test_append_only.py keeps it so)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, Annotated
+from typing import IO, Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -56,8 +56,16 @@ def audit_filter(
             description="text in actor, action, entity (type, id, name), note or request id",
         ),
     ] = None,
+    kind: Annotated[
+        Literal["security", "change"] | None,
+        Query(
+            description="security: permission denials, lockouts, key rotations, PII reveals;"
+            " change: every other entry"
+        ),
+    ] = None,
 ) -> AuditFilter:
     return AuditFilter(
+        kind=kind,
         actor_type=actor_type or None,
         actor_id=actor_id or None,
         actor=(actor or "").strip() or None,

@@ -46,3 +46,5 @@ class AuditFilter:
     until: datetime | None = None
     #: free text: actor name, action, entity (type, id, name), note, request id
     q: str | None = None
+    #: "security" (denials, lockouts, key rotations, PII reveals: audit.security) or "change"
+    kind: Literal["security", "change"] | None = None

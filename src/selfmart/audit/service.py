@@ -12,14 +12,15 @@ from decimal import Decimal
 from typing import IO, Any, cast
 
 from sqlalchemy import ColumnElement, Select, Table, false, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from selfmart.audit import labels
+from selfmart.audit import labels, security
 from selfmart.audit.export import AuditWriter
 from selfmart.audit.schemas import AuditFilter
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit import hotsql
+from selfmart.kit import prune as prune_rows
 from selfmart.kit.context import current_ip, current_request_id
 from selfmart.kit.pagination import PageParams, paginate
 from selfmart.kit.time import utcnow
@@ -268,6 +269,10 @@ def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
         stmt = stmt.where(AuditLog.occurred_at >= f.since)
     if f.until is not None:
         stmt = stmt.where(AuditLog.occurred_at < f.until)
+    if f.kind == "security":
+        stmt = stmt.where(security.security_condition())
+    elif f.kind == "change":
+        stmt = stmt.where(~security.security_condition())
     if f.q:
         stmt = stmt.where(
             or_(
@@ -343,3 +348,22 @@ async def export(
     if batch:
         await asyncio.to_thread(writer.write, batch)
     return await asyncio.to_thread(writer.finish)
+
+
+async def prune(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    changes_before: datetime,
+    security_before: datetime,
+    batch: int,
+) -> dict[str, int]:
+    """Delete entries older than their retention: security events and changes each by their
+    own cutoff, in batches (kit.prune). Returns the rows deleted of each kind."""
+    condition = security.security_condition()
+    changes, _ = await prune_rows.delete_older(
+        sessionmaker, _audit_logs, "occurred_at", changes_before, batch=batch, where=~condition
+    )
+    secure, _ = await prune_rows.delete_older(
+        sessionmaker, _audit_logs, "occurred_at", security_before, batch=batch, where=condition
+    )
+    return {"audit": changes, "security": secure}

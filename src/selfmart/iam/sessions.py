@@ -11,11 +11,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from selfmart.audit import security
 from selfmart.audit import service as audit
 from selfmart.config import get_settings
 from selfmart.errors import AppError, ErrorDetail, ValidationFailed
@@ -35,6 +37,7 @@ from selfmart.iam.passwords import (
 )
 from selfmart.iam.schemas import TokenPair
 from selfmart.iam.tokens import hash_token, issue_access_token, new_refresh_token
+from selfmart.kit import prune as prune_rows
 from selfmart.kit.context import current_ip, current_user_agent
 from selfmart.kit.time import utcnow
 from selfmart.models import AuthSession, LoginLog, LoginThrottle, User, UserStore
@@ -132,6 +135,7 @@ async def login(session: AsyncSession, *, username: str, password: str) -> Token
                 .values(failed_logins=0, locked_until=until)
                 .execution_options(synchronize_session=False)
             )
+            await _record_lockout(session, "user", user.id, user.username, until, failures or 0)
             return Denied(AccountLocked(locked_until=until))
         return Denied(InvalidCredentials())
     if not user.is_active:
@@ -191,8 +195,33 @@ async def _unknown_user(session: AsyncSession, name: str, password: str, now: da
             .values(failed_logins=0, locked_until=until)
             .execution_options(synchronize_session=False)
         )
+        await _record_lockout(session, "username", None, name, until, failures or 0)
         return Denied(AccountLocked(locked_until=until))
     return Denied(InvalidCredentials())
+
+
+async def _record_lockout(
+    session: AsyncSession,
+    entity_type: str,
+    user_id: int | None,
+    name: str,
+    until: datetime,
+    failures: int,
+) -> None:
+    """A lockout is a security event of the operation log (committed with the login log: a
+    refused login's records commit). A name no account has is logged as such, as it was
+    typed, so an operator sees the guessing whichever names it tries."""
+    await audit.record(
+        session,
+        security.LOGIN,
+        security.LOCKOUT,
+        entity_type,
+        user_id,
+        store_id=await audit_store_id(session, user_id) if user_id is not None else None,
+        after={"locked_until": until, "failures": failures},
+        note=f"{failures} failed logins",
+        label=name,
+    )
 
 
 async def refresh(session: AsyncSession, *, refresh_token: str) -> TokenPair | Denied:
@@ -348,3 +377,14 @@ async def change_password(
         after=audit.snapshot(user, ["password_hash", "must_change_password"]),
         note=f"{ended} other session(s) ended",
     )
+
+
+async def prune_login_log(
+    sessionmaker: async_sessionmaker[AsyncSession], *, before: datetime, batch: int
+) -> int:
+    """Delete login-log rows written before `before`, in batches (kit.prune)."""
+    table = cast(Table, LoginLog.__table__)
+    deleted, _ = await prune_rows.delete_older(
+        sessionmaker, table, "created_at", before, batch=batch
+    )
+    return deleted

@@ -38,6 +38,8 @@ PAYMENT_NOTIFY = "payment_notify"
 ORDER_LOOKUP_FAILURES = "order_lookup_failures"
 #: Terminal heartbeats, per terminal (not per address: a store's terminals share one).
 HEARTBEAT = "terminal_heartbeat"
+#: Business-event batches per terminal (selfmart.behaviour).
+EVENT_BATCHES = "terminal_event_batches"
 
 
 class RateLimiter:
@@ -63,6 +65,7 @@ class RateLimiter:
             ORDER_LOOKUP: f"{settings.order_lookup_per_minute}/minute",
             ORDER_LOOKUP_FAILURES: f"{settings.order_lookup_failures_per_hour}/hour",
             HEARTBEAT: f"{settings.terminal_heartbeats_per_minute}/minute",
+            EVENT_BATCHES: f"{settings.terminal_event_batches_per_minute}/minute",
         }
         self.buckets: dict[str, list[RateLimitItem]] = {
             name: parse_many(spec) for name, spec in specs.items()

@@ -3,6 +3,7 @@
 from selfmart.models.analytics import HourCell, MemberDay, ProductDay, RefreshState, SalesDay
 from selfmart.models.audit import AuditLog
 from selfmart.models.basket import BasketItem, BasketRule, BasketRun
+from selfmart.models.behaviour import BehaviourEvent
 from selfmart.models.catalog import (
     Category,
     Product,
@@ -82,6 +83,7 @@ from selfmart.models.system import SystemFlag
 
 __all__ = [
     "BasketItem",
+    "BehaviourEvent",
     "BasketRule",
     "BasketRun",
     "AlertRoute",

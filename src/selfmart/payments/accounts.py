@@ -415,7 +415,10 @@ async def update_account(
     await audit.record(
         session,
         actor,
-        "payment_account.update",
+        # new keys are a security event (audit.security): the operation log's key rotations
+        "payment_account.rotate_keys"
+        if new_private is not None or new_v3 is not None
+        else "payment_account.update",
         "payment_account",
         account.id,
         store_id=account.store_id,

@@ -29,5 +29,6 @@ export type ActivationCode = G.IssueActivationCodeResponse
 export type KeyRotation = G.RotateTerminalKeyResponse
 export type FleetSummary = G.TerminalFleetSummaryResponse
 export type AuditLogRead = Item<G.ListAuditLogsResponse>
+export type BehaviourEventRead = Item<G.ListBusinessLogsResponse>
 export type AuditLogQuery = NonNullable<G.ListAuditLogsData['query']>
 export type MessageRead = Item<G.ListMessagesResponse>

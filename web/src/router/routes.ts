@@ -243,6 +243,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'menu.auditLogs', perm: Perm.AUDIT_READ, menu: { group: 'system', order: 40, icon: 'Document' } },
   },
   {
+    path: 'business-logs',
+    name: 'business-logs',
+    component: () => import('@/views/behaviour/BusinessLogsView.vue'),
+    meta: { titleKey: 'menu.businessLogs', perm: Perm.ANALYTICS_READ, menu: { group: 'system', order: 41, icon: 'Tickets' } },
+  },
+  {
     path: 'monitoring',
     name: 'monitoring',
     component: () => import('@/views/monitoring/MonitoringView.vue'),

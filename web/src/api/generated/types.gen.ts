@@ -870,6 +870,20 @@ export type BatchRead = {
 };
 
 /**
+ * BatchReply
+ */
+export type BatchReply = {
+    /**
+     * Accepted
+     */
+    accepted: number;
+    /**
+     * Duplicates
+     */
+    duplicates: number;
+};
+
+/**
  * BatchResult
  */
 export type BatchResult = {
@@ -903,6 +917,144 @@ export type BatchWriteOff = {
      * Reason
      */
     reason: string;
+};
+
+/**
+ * BehaviourBatch
+ */
+export type BehaviourBatch = {
+    /**
+     * Events
+     */
+    events: Array<BehaviourEventIn>;
+};
+
+/**
+ * BehaviourEventIn
+ */
+export type BehaviourEventIn = {
+    /**
+     * Amount Fen
+     */
+    amount_fen?: number | null;
+    /**
+     * Barcode
+     */
+    barcode?: string | null;
+    /**
+     * Data
+     *
+     * anything else, ≤2000 chars
+     */
+    data?: {
+        [key: string]: unknown;
+    };
+    /**
+     * Event Id
+     *
+     * the terminal's own id, unique per terminal
+     */
+    event_id: string;
+    /**
+     * Kind
+     */
+    kind: 'session_start' | 'scan' | 'removal' | 'checkout' | 'abandonment' | 'payment_attempt' | 'payment_failure';
+    /**
+     * Method
+     */
+    method?: 'wechat' | 'alipay' | 'unionpay' | 'card' | 'other' | null;
+    /**
+     * Occurred At
+     *
+     * by the terminal's clock, with its offset
+     */
+    occurred_at: string;
+    /**
+     * Order No
+     */
+    order_no?: string | null;
+    /**
+     * Qty
+     */
+    qty?: number | null;
+    /**
+     * Reason
+     */
+    reason?: string | null;
+    /**
+     * Session Id
+     *
+     * one customer's visit
+     */
+    session_id?: string | null;
+};
+
+/**
+ * BehaviourEventRead
+ */
+export type BehaviourEventRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number | null;
+    /**
+     * Barcode
+     */
+    barcode: string | null;
+    /**
+     * Data
+     */
+    data: {
+        [key: string]: unknown;
+    };
+    /**
+     * Event Id
+     */
+    event_id: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Method
+     */
+    method: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Order No
+     */
+    order_no: string | null;
+    /**
+     * Qty
+     */
+    qty: number | null;
+    /**
+     * Reason
+     */
+    reason: string | null;
+    /**
+     * Received At
+     */
+    received_at: string;
+    /**
+     * Session Id
+     */
+    session_id: string | null;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Terminal Id
+     */
+    terminal_id: number;
 };
 
 /**
@@ -4903,6 +5055,28 @@ export type PageBasketRunRead = {
      * Items
      */
     items: Array<BasketRunRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
+ * Page[BehaviourEventRead]
+ */
+export type PageBehaviourEventRead = {
+    /**
+     * Items
+     */
+    items: Array<BehaviourEventRead>;
     /**
      * Page
      */
@@ -11143,6 +11317,65 @@ export type TerminalActivateResponses = {
 
 export type TerminalActivateResponse = TerminalActivateResponses[keyof TerminalActivateResponses];
 
+export type TerminalSendEventsData = {
+    body: BehaviourBatch;
+    headers: {
+        /**
+         * the key id
+         */
+        'X-Selfmart-Key-Id': string;
+        /**
+         * unix seconds
+         */
+        'X-Selfmart-Timestamp': string;
+        /**
+         * new for every request
+         */
+        'X-Selfmart-Nonce': string;
+        /**
+         * hex HMAC-SHA256
+         */
+        'X-Selfmart-Signature': string;
+    };
+    path?: never;
+    query?: never;
+    url: '/api/terminal/v1/events';
+};
+
+export type TerminalSendEventsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+    /**
+     * too_many_requests
+     */
+    429: ErrorBody;
+};
+
+export type TerminalSendEventsError = TerminalSendEventsErrors[keyof TerminalSendEventsErrors];
+
+export type TerminalSendEventsResponses = {
+    /**
+     * Successful Response
+     */
+    200: BatchReply;
+};
+
+export type TerminalSendEventsResponse = TerminalSendEventsResponses[keyof TerminalSendEventsResponses];
+
 export type TerminalHeartbeatData = {
     body: HeartbeatRequest;
     headers: {
@@ -12829,6 +13062,12 @@ export type ListAuditLogsData = {
          */
         q?: string | null;
         /**
+         * Kind
+         *
+         * security: permission denials, lockouts, key rotations, PII reveals; change: every other entry
+         */
+        kind?: 'security' | 'change' | null;
+        /**
          * Page
          *
          * 1-based page number
@@ -12981,6 +13220,12 @@ export type ExportAuditLogsData = {
          * text in actor, action, entity (type, id, name), note or request id
          */
         q?: string | null;
+        /**
+         * Kind
+         *
+         * security: permission denials, lockouts, key rotations, PII reveals; change: every other entry
+         */
+        kind?: 'security' | 'change' | null;
     };
     url: '/api/v1/audit-logs/export';
 };
@@ -13335,6 +13580,174 @@ export type CreateBackupResponses = {
 };
 
 export type CreateBackupResponse = CreateBackupResponses[keyof CreateBackupResponses];
+
+export type ListBusinessLogsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: number | null;
+        /**
+         * Kind
+         */
+        kind?: 'session_start' | 'scan' | 'removal' | 'checkout' | 'abandonment' | 'payment_attempt' | 'payment_failure' | null;
+        /**
+         * Session Id
+         */
+        session_id?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Since
+         *
+         * from (inclusive), with zone
+         */
+        since?: string | null;
+        /**
+         * Until
+         *
+         * to (exclusive), with zone
+         */
+        until?: string | null;
+        /**
+         * Q
+         *
+         * text in barcode, order no., session, reason, event id
+         */
+        q?: string | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/business-logs';
+};
+
+export type ListBusinessLogsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListBusinessLogsError = ListBusinessLogsErrors[keyof ListBusinessLogsErrors];
+
+export type ListBusinessLogsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageBehaviourEventRead;
+};
+
+export type ListBusinessLogsResponse = ListBusinessLogsResponses[keyof ListBusinessLogsResponses];
+
+export type ExportBusinessLogsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Format
+         *
+         * xlsx or csv
+         */
+        format?: 'xlsx' | 'csv';
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Terminal Id
+         */
+        terminal_id?: number | null;
+        /**
+         * Kind
+         */
+        kind?: 'session_start' | 'scan' | 'removal' | 'checkout' | 'abandonment' | 'payment_attempt' | 'payment_failure' | null;
+        /**
+         * Session Id
+         */
+        session_id?: string | null;
+        /**
+         * Order No
+         */
+        order_no?: string | null;
+        /**
+         * Since
+         *
+         * from (inclusive), with zone
+         */
+        since?: string | null;
+        /**
+         * Until
+         *
+         * to (exclusive), with zone
+         */
+        until?: string | null;
+        /**
+         * Q
+         *
+         * text in barcode, order no., session, reason, event id
+         */
+        q?: string | null;
+    };
+    url: '/api/v1/business-logs/export';
+};
+
+export type ExportBusinessLogsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ExportBusinessLogsError = ExportBusinessLogsErrors[keyof ExportBusinessLogsErrors];
+
+export type ExportBusinessLogsResponses = {
+    /**
+     * the matching events as a spreadsheet
+     */
+    200: unknown;
+};
 
 export type CategoryTreeData = {
     body?: never;

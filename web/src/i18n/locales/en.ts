@@ -1,4 +1,5 @@
 // English. Every key here must exist in zh-CN.ts too (a unit test checks both ways).
+import { behaviourEn } from './behaviour.en'
 import { settlementEn, settlementErrorsEn, settlementPermissionsEn } from './settlement.en'
 import { basketsEn, basketsFieldsEn, basketsPermissionsEn } from './baskets.en'
 import { analyticsEn, analyticsPermissionsEn } from './analytics.en'
@@ -21,6 +22,7 @@ export default {
   ...settlementEn,
   ...basketsEn,
   ...monitoringEn,
+  ...behaviourEn,
   ...paymentsEn,
   ...reconciliationEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
@@ -90,6 +92,7 @@ export default {
     terminals: 'Terminals',
     loginLogs: 'Login log',
     auditLogs: 'Audit log',
+    businessLogs: 'Business log',
     messages: 'Messages',
     profile: 'Profile',
     password: 'Change password',
@@ -400,9 +403,15 @@ export default {
     after: 'After',
     noChanges: 'No field changed',
     searchPlaceholder: 'Search actor / entity / note',
+    kind: 'Kind',
+    kinds: { security: 'Security events', change: 'Changes' },
     actorTypes: { user: 'User', terminal: 'Terminal', system: 'System', job: 'Background job', payment_callback: 'Payment callback' },
     entityTypes: {
       supplier_statement: 'Supplier statement',
+      security: 'Security',
+      permission: 'Permission',
+      username: 'User name',
+      log: 'Logs',
       backup: 'Backup',
       user: 'User',
       payment_account: 'Payment account',
@@ -478,6 +487,11 @@ export default {
       heartbeat: 'heartbeat',
       issue_activation_code: 'activation code issued',
       rotate_key: 'key rotated',
+      rotate_keys: 'keys rotated',
+      denied: 'permission denied',
+      lockout: 'account locked',
+      prune: 'pruned',
+      reveal: 'personal data revealed',
       change_password: 'password changed',
       reset_password: 'password reset',
       unlock: 'unlocked',

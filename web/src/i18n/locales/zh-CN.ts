@@ -1,4 +1,5 @@
 // Simplified Chinese: the console's default language. Every key here must exist in en.ts too.
+import { behaviourZhCN } from './behaviour.zh-CN'
 import { settlementZhCN, settlementErrorsZhCN, settlementPermissionsZhCN } from './settlement.zh-CN'
 import { basketsZhCN, basketsFieldsZhCN, basketsPermissionsZhCN } from './baskets.zh-CN'
 import { analyticsZhCN, analyticsPermissionsZhCN } from './analytics.zh-CN'
@@ -20,6 +21,7 @@ export default {
   ...settlementZhCN,
   ...basketsZhCN,
   ...monitoringZhCN,
+  ...behaviourZhCN,
   ...paymentsZhCN,
   ...reconciliationZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
@@ -89,6 +91,7 @@ export default {
     terminals: '收银终端',
     loginLogs: '登录日志',
     auditLogs: '审计日志',
+    businessLogs: '业务日志',
     messages: '消息中心',
     profile: '个人资料',
     password: '修改密码',
@@ -392,9 +395,15 @@ export default {
     after: '变更后',
     noChanges: '无字段变更',
     searchPlaceholder: '搜索操作人 / 对象 / 备注',
+    kind: '类别',
+    kinds: { security: '安全事件', change: '变更' },
     actorTypes: { user: '用户', terminal: '终端', system: '系统', job: '后台任务', payment_callback: '支付回调' },
     entityTypes: {
       supplier_statement: '供应商结算单',
+      security: '安全',
+      permission: '权限',
+      username: '登录名',
+      log: '日志',
       backup: '数据备份',
       user: '用户',
       payment_account: '支付账户',
@@ -470,6 +479,11 @@ export default {
       heartbeat: '心跳',
       issue_activation_code: '生成激活码',
       rotate_key: '轮换密钥',
+      rotate_keys: '更换密钥',
+      denied: '权限拒绝',
+      lockout: '账号锁定',
+      prune: '清理',
+      reveal: '查看个人信息',
       change_password: '修改密码',
       reset_password: '重置密码',
       unlock: '解锁',
