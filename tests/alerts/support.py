@@ -31,7 +31,7 @@ async def make_rule(session: AsyncSession, metric: str, threshold: float, **fiel
     fields.setdefault("channels", ["in_app"])
     rule = await service.create_rule(
         session,
-        RuleCreate(name=f"{metric} {threshold}", metric=metric, threshold=threshold, **fields),  # type: ignore[arg-type]
+        RuleCreate(name=f"{metric} {threshold}", metric=metric, threshold=threshold, **fields),
         actor=ACTOR,
     )
     return rule.id

@@ -65,7 +65,8 @@ async def _p95(session: AsyncSession) -> Setup:
 async def _backlog(session: AsyncSession) -> Setup:
     before = await jobs.backlog(session, NOON)
     for _ in range(3):
-        session.add(OutboxEvent(topic="test.nothing", payload={}, created_at=NOON, available_at=NOON))
+        event = OutboxEvent(topic="test.nothing", payload={}, created_at=NOON, available_at=NOON)
+        session.add(event)
     await session.flush()
     return Setup(float(before.depth + 3))
 
@@ -145,7 +146,11 @@ async def _reconciliation(session: AsyncSession) -> Setup:
     for state in ("open", "open", "resolved", "ok"):
         session.add(
             ReconciliationItem(
-                run_id=run_.id, difference="ours_only", state=state, kind="payment", store_id=store.id
+                run_id=run_.id,
+                difference="ours_only",
+                state=state,
+                kind="payment",
+                store_id=store.id,
             )
         )
     await session.flush()
@@ -174,9 +179,7 @@ def test_every_metric_is_tested() -> None:
 
 
 @pytest.mark.parametrize("metric", list(CASES))
-async def test_fires_at_the_threshold_and_not_one_below(
-    session: AsyncSession, metric: str
-) -> None:
+async def test_fires_at_the_threshold_and_not_one_below(session: AsyncSession, metric: str) -> None:
     setup = await CASES[metric](session)
     at = await make_rule(session, metric, setup.value, comparison="gte", **setup.rule)
     above = await make_rule(session, metric, setup.value + 1, comparison="gte", **setup.rule)
