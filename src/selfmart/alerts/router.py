@@ -102,25 +102,34 @@ async def list_alerts(
 
 
 @router.post(
-    "/{alert_id}/acknowledge",
+    "/{system_alert_id}/acknowledge",
     response_model=AlertRead,
     operation_id="acknowledgeAlert",
     responses=R_ID,
 )
 async def acknowledge(
-    alert_id: PathId, session: SessionDep, actor: Operator, body: AlertAction | None = None
+    system_alert_id: PathId,
+    session: SessionDep,
+    actor: Operator,
+    body: AlertAction | None = None,
 ) -> AlertRead:
     """Someone is on it: no more reminders; it still resolves when the condition clears."""
-    return await alerts.acknowledge(
-        session, alert_id, actor=actor, note=body.note if body else None
-    )
+    note = body.note if body else None
+    return await alerts.acknowledge(session, system_alert_id, actor=actor, note=note)
 
 
 @router.post(
-    "/{alert_id}/resolve", response_model=AlertRead, operation_id="resolveAlert", responses=R_ID
+    "/{system_alert_id}/resolve",
+    response_model=AlertRead,
+    operation_id="resolveAlert",
+    responses=R_ID,
 )
 async def resolve(
-    alert_id: PathId, session: SessionDep, actor: Operator, body: AlertAction | None = None
+    system_alert_id: PathId,
+    session: SessionDep,
+    actor: Operator,
+    body: AlertAction | None = None,
 ) -> AlertRead:
     """Close it by hand (a condition that still holds opens a new alert later)."""
-    return await alerts.resolve(session, alert_id, actor=actor, note=body.note if body else None)
+    note = body.note if body else None
+    return await alerts.resolve(session, system_alert_id, actor=actor, note=note)

@@ -263,7 +263,7 @@ async def _alert(session: AsyncSession, actor: Actor, alert_id: int) -> tuple[Al
         )
     ).one_or_none()
     if row is None:
-        raise AlertNotFound(field="alert_id")
+        raise AlertNotFound(field="system_alert_id")
     return row[0], row[1]
 
 
@@ -274,7 +274,7 @@ async def acknowledge(
     clears. Acknowledging again changes nothing."""
     alert, rule = await _alert(session, actor, alert_id)
     if alert.status == "resolved":
-        raise AlertAlreadyResolved(field="alert_id")
+        raise AlertAlreadyResolved(field="system_alert_id")
     if alert.status == "open":
         before = audit.snapshot(alert, ALERT_AUDITED)
         alert.status, alert.acknowledged_at, alert.acknowledged_by = (
@@ -307,7 +307,7 @@ async def resolve(
     new episode (which fires again after the rule's duration)."""
     alert, rule = await _alert(session, actor, alert_id)
     if alert.status == "resolved":
-        raise AlertAlreadyResolved(field="alert_id")
+        raise AlertAlreadyResolved(field="system_alert_id")
     before = audit.snapshot(alert, ALERT_AUDITED)
     alert.status, alert.resolved_at, alert.resolved_by = "resolved", utcnow(), actor.name
     if note:
