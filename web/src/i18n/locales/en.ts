@@ -6,6 +6,7 @@ import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
 import { memberPageEn } from './memberPage.en'
 import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
+import { opsAlertsEn, opsAlertsTextsEn } from './opsAlerts.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
 import { reconciliationEn } from './reconciliation.en'
@@ -21,6 +22,7 @@ export default {
   ...settlementEn,
   ...basketsEn,
   ...monitoringEn,
+  ...opsAlertsEn,
   ...paymentsEn,
   ...reconciliationEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
@@ -708,6 +710,7 @@ export default {
         lineExpiry: '{product}: expires {date}, {quantity} left',
         lineExpiryLot: '{product}: lot {lot} expires {date}, {quantity} left',
       },
+      alerts: opsAlertsTextsEn,
       reconciliation: {
         unresolvedTitle: 'Reconciliation: {count} differences open for more than a day ({account})',
         ours_only: '{date} {number} ¥{amount}: ours only, not in the platform’s bill',

@@ -6,6 +6,7 @@ import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } 
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
 import { memberPageZhCN } from './memberPage.zh-CN'
 import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
+import { opsAlertsZh, opsAlertsTextsZh } from './opsAlerts.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 import { paymentsZhCN } from './payments.zh-CN'
@@ -20,6 +21,7 @@ export default {
   ...settlementZhCN,
   ...basketsZhCN,
   ...monitoringZhCN,
+  ...opsAlertsZh,
   ...paymentsZhCN,
   ...reconciliationZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
@@ -700,6 +702,7 @@ export default {
         lineExpiry: '{product}：{date} 到期，剩余 {quantity}',
         lineExpiryLot: '{product}：批次 {lot} {date} 到期，剩余 {quantity}',
       },
+      alerts: opsAlertsTextsZh,
       reconciliation: {
         unresolvedTitle: '【对账】{account}：{count} 条差异超过一天未处理',
         ours_only: '{date} {number} ¥{amount}：我方有，平台账单无',
