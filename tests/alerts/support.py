@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.alerts import evaluate, service
 from selfmart.alerts.metrics import HostSample
-from selfmart.alerts.schemas import RuleCreate
+from selfmart.alerts.schemas import AlertRuleCreate
 from selfmart.iam.actor import job_actor
 from selfmart.kit.time import clock_at
 from selfmart.models import Alert, AlertRule
@@ -31,7 +31,7 @@ async def make_rule(session: AsyncSession, metric: str, threshold: float, **fiel
     fields.setdefault("channels", ["in_app"])
     rule = await service.create_rule(
         session,
-        RuleCreate(name=f"{metric} {threshold}", metric=metric, threshold=threshold, **fields),
+        AlertRuleCreate(name=f"{metric} {threshold}", metric=metric, threshold=threshold, **fields),
         actor=ACTOR,
     )
     return rule.id

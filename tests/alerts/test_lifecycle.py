@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.alerts import service
-from selfmart.alerts.schemas import RuleUpdate
+from selfmart.alerts.schemas import AlertRuleUpdate
 from selfmart.config import Settings
 from selfmart.jobs import runtime
 from selfmart.kit import aftercommit
@@ -199,7 +199,7 @@ async def test_disabling_a_rule_resolves_its_alerts(session: AsyncSession) -> No
     store, _terminal = await _offline_terminal(session)
     rule = await make_rule(session, "terminal_offline_minutes", 10, store_id=store.id)
     await run(session, T0)
-    await service.update_rule(session, rule, RuleUpdate(enabled=False), actor=ACTOR)
+    await service.update_rule(session, rule, AlertRuleUpdate(enabled=False), actor=ACTOR)
     (alert,) = await alerts_of(session, rule)
     assert (alert.status, alert.resolved_by) == ("resolved", ACTOR.name)
     await run(session, T0 + timedelta(minutes=1))

@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Response
 from selfmart.alerts import service as alerts
 from selfmart.alerts.metrics import METRICS
 from selfmart.alerts.schemas import (
-    AlertAction,
-    AlertRead,
+    AlertMetricInfo,
+    AlertNote,
+    AlertRuleCreate,
+    AlertRuleRead,
+    AlertRuleUpdate,
     AlertStatus,
-    MetricInfo,
     MetricName,
-    RuleCreate,
-    RuleRead,
-    RuleUpdate,
     Severity,
+    SystemAlertRead,
 )
 from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
@@ -36,35 +36,37 @@ R_ID = error_responses(401, 403, 404, 409, 422)
 
 
 @router.get(
-    "/metrics", response_model=list[MetricInfo], operation_id="listAlertMetrics", responses=R
+    "/metrics", response_model=list[AlertMetricInfo], operation_id="listAlertMetrics", responses=R
 )
-async def list_metrics(actor: Operator) -> list[MetricInfo]:
+async def list_metrics(actor: Operator) -> list[AlertMetricInfo]:
     """What a rule may watch, its unit, and what one reading is about."""
-    return [MetricInfo(name=m.name, unit=m.unit, per=m.per) for m in METRICS.values()]
+    return [AlertMetricInfo(name=m.name, unit=m.unit, per=m.per) for m in METRICS.values()]
 
 
-@router.get("/rules", response_model=list[RuleRead], operation_id="listAlertRules", responses=R)
-async def list_rules(session: SessionDep, actor: Operator) -> list[RuleRead]:
+@router.get(
+    "/rules", response_model=list[AlertRuleRead], operation_id="listAlertRules", responses=R
+)
+async def list_rules(session: SessionDep, actor: Operator) -> list[AlertRuleRead]:
     return await alerts.list_rules(session)
 
 
 @router.post(
     "/rules",
-    response_model=RuleRead,
+    response_model=AlertRuleRead,
     status_code=201,
     operation_id="createAlertRule",
     responses=R,
 )
-async def create_rule(body: RuleCreate, session: SessionDep, actor: Operator) -> RuleRead:
+async def create_rule(body: AlertRuleCreate, session: SessionDep, actor: Operator) -> AlertRuleRead:
     return await alerts.create_rule(session, body, actor=actor)
 
 
 @router.patch(
-    "/rules/{rule_id}", response_model=RuleRead, operation_id="updateAlertRule", responses=R_ID
+    "/rules/{rule_id}", response_model=AlertRuleRead, operation_id="updateAlertRule", responses=R_ID
 )
 async def update_rule(
-    rule_id: PathId, body: RuleUpdate, session: SessionDep, actor: Operator
-) -> RuleRead:
+    rule_id: PathId, body: AlertRuleUpdate, session: SessionDep, actor: Operator
+) -> AlertRuleRead:
     """Change a rule; `enabled: false` disables it and resolves its live alerts."""
     return await alerts.update_rule(session, rule_id, body, actor=actor)
 
@@ -76,7 +78,7 @@ async def delete_rule(rule_id: PathId, session: SessionDep, actor: Operator) -> 
     return Response(status_code=204)
 
 
-@router.get("", response_model=Page[AlertRead], operation_id="listAlerts", responses=R)
+@router.get("", response_model=Page[SystemAlertRead], operation_id="listAlerts", responses=R)
 async def list_alerts(
     params: Pages,
     session: SessionDep,
@@ -86,7 +88,7 @@ async def list_alerts(
     metric: MetricName | None = None,
     store_id: QueryId = None,
     rule_id: QueryId = None,
-) -> Page[AlertRead]:
+) -> Page[SystemAlertRead]:
     """Fired alerts, newest first."""
     items, total = await alerts.list_alerts(
         session,
@@ -103,7 +105,7 @@ async def list_alerts(
 
 @router.post(
     "/{system_alert_id}/acknowledge",
-    response_model=AlertRead,
+    response_model=SystemAlertRead,
     operation_id="acknowledgeAlert",
     responses=R_ID,
 )
@@ -111,8 +113,8 @@ async def acknowledge(
     system_alert_id: PathId,
     session: SessionDep,
     actor: Operator,
-    body: AlertAction | None = None,
-) -> AlertRead:
+    body: AlertNote | None = None,
+) -> SystemAlertRead:
     """Someone is on it: no more reminders; it still resolves when the condition clears."""
     note = body.note if body else None
     return await alerts.acknowledge(session, system_alert_id, actor=actor, note=note)
@@ -120,7 +122,7 @@ async def acknowledge(
 
 @router.post(
     "/{system_alert_id}/resolve",
-    response_model=AlertRead,
+    response_model=SystemAlertRead,
     operation_id="resolveAlert",
     responses=R_ID,
 )
@@ -128,8 +130,8 @@ async def resolve(
     system_alert_id: PathId,
     session: SessionDep,
     actor: Operator,
-    body: AlertAction | None = None,
-) -> AlertRead:
+    body: AlertNote | None = None,
+) -> SystemAlertRead:
     """Close it by hand (a condition that still holds opens a new alert later)."""
     note = body.note if body else None
     return await alerts.resolve(session, system_alert_id, actor=actor, note=note)

@@ -36,7 +36,7 @@ Channel = Annotated[str, Field(min_length=1, max_length=16)]
 Note = Annotated[str, Field(max_length=500)]
 
 
-class RuleCreate(InSchema):
+class AlertRuleCreate(InSchema):
     name: Name
     metric: MetricName
     comparison: Comparison = "gte"
@@ -56,7 +56,7 @@ class RuleCreate(InSchema):
     enabled: bool = True
 
 
-class RuleUpdate(InSchema):
+class AlertRuleUpdate(InSchema):
     name: Name | None = None
     metric: MetricName | None = None
     comparison: Comparison | None = None
@@ -72,7 +72,7 @@ class RuleUpdate(InSchema):
     enabled: bool | None = None
 
 
-class RuleRead(Schema):
+class AlertRuleRead(Schema):
     id: int
     name: str
     metric: str
@@ -93,14 +93,14 @@ class RuleRead(Schema):
     live_alerts: int = 0
 
 
-class MetricInfo(Schema):
+class AlertMetricInfo(Schema):
     name: str
     unit: str
     #: chain | store | terminal: what one reading is about
     per: str
 
 
-class AlertRead(Schema):
+class SystemAlertRead(Schema):
     id: int
     rule_id: int
     rule_name: str
@@ -125,5 +125,5 @@ class AlertRead(Schema):
     notifications: int
 
 
-class AlertAction(InSchema):
+class AlertNote(InSchema):
     note: Note | None = None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.alerts.exceptions import AlertAlreadyResolved, AlertNotFound, RuleNotFound
 from selfmart.alerts.metrics import METRICS
-from selfmart.alerts.schemas import AlertRead, RuleCreate, RuleRead, RuleUpdate
+from selfmart.alerts.schemas import AlertRuleCreate, AlertRuleRead, AlertRuleUpdate, SystemAlertRead
 from selfmart.audit import service as audit
 from selfmart.errors import ValidationFailed
 from selfmart.iam import service as iam
@@ -83,14 +83,14 @@ async def _live_counts(session: AsyncSession, rule_ids: Sequence[int]) -> dict[i
     return {int(r): int(n) for r, n in rows}
 
 
-def read_rule(rule: AlertRule, live: int = 0) -> RuleRead:
-    return RuleRead.model_validate(
-        {**{k: getattr(rule, k) for k in RuleRead.model_fields if k != "live_alerts"}}
+def read_rule(rule: AlertRule, live: int = 0) -> AlertRuleRead:
+    return AlertRuleRead.model_validate(
+        {**{k: getattr(rule, k) for k in AlertRuleRead.model_fields if k != "live_alerts"}}
         | {"live_alerts": live}
     )
 
 
-async def list_rules(session: AsyncSession) -> list[RuleRead]:
+async def list_rules(session: AsyncSession) -> list[AlertRuleRead]:
     rules = list((await session.scalars(select(AlertRule).order_by(AlertRule.id))).all())
     live = await _live_counts(session, [r.id for r in rules])
     return [read_rule(r, live.get(r.id, 0)) for r in rules]
@@ -103,7 +103,9 @@ async def get_rule(session: AsyncSession, rule_id: int) -> AlertRule:
     return rule
 
 
-async def create_rule(session: AsyncSession, data: RuleCreate, *, actor: Actor) -> RuleRead:
+async def create_rule(
+    session: AsyncSession, data: AlertRuleCreate, *, actor: Actor
+) -> AlertRuleRead:
     values = data.model_dump()
     for key in ("channels", "user_ids", "role_ids"):
         values[key] = _dedup(values[key])
@@ -125,8 +127,8 @@ async def create_rule(session: AsyncSession, data: RuleCreate, *, actor: Actor) 
 
 
 async def update_rule(
-    session: AsyncSession, rule_id: int, data: RuleUpdate, *, actor: Actor
-) -> RuleRead:
+    session: AsyncSession, rule_id: int, data: AlertRuleUpdate, *, actor: Actor
+) -> AlertRuleRead:
     rule = await get_rule(session, rule_id)
     before = audit.snapshot(rule, AUDITED)
     changes = data.model_dump(exclude_unset=True)
@@ -222,9 +224,9 @@ def _alerts_query(
     return stmt.order_by(Alert.fired_at.desc(), Alert.id.desc())
 
 
-def read_alert(alert: Alert, rule: AlertRule) -> AlertRead:
-    own = {k: getattr(alert, k) for k in AlertRead.model_fields if hasattr(Alert, k)}
-    return AlertRead.model_validate(
+def read_alert(alert: Alert, rule: AlertRule) -> SystemAlertRead:
+    own = {k: getattr(alert, k) for k in SystemAlertRead.model_fields if hasattr(Alert, k)}
+    return SystemAlertRead.model_validate(
         own
         | {
             "rule_name": rule.name,
@@ -245,7 +247,7 @@ async def list_alerts(
     store_id: int | None = None,
     rule_id: int | None = None,
     metric: str | None = None,
-) -> tuple[list[AlertRead], int]:
+) -> tuple[list[SystemAlertRead], int]:
     stmt = _alerts_query(
         actor, status=status, severity=severity, store_id=store_id, rule_id=rule_id, metric=metric
     )
@@ -269,7 +271,7 @@ async def _alert(session: AsyncSession, actor: Actor, alert_id: int) -> tuple[Al
 
 async def acknowledge(
     session: AsyncSession, alert_id: int, *, actor: Actor, note: str | None = None
-) -> AlertRead:
+) -> SystemAlertRead:
     """Someone is on it: no more reminders; the alert still resolves when the condition
     clears. Acknowledging again changes nothing."""
     alert, rule = await _alert(session, actor, alert_id)
@@ -302,7 +304,7 @@ async def acknowledge(
 
 async def resolve(
     session: AsyncSession, alert_id: int, *, actor: Actor, note: str | None = None
-) -> AlertRead:
+) -> SystemAlertRead:
     """Close the alert by hand. If the condition still holds, the next evaluation starts a
     new episode (which fires again after the rule's duration)."""
     alert, rule = await _alert(session, actor, alert_id)
