@@ -401,6 +401,32 @@ async def _basket_run(session: AsyncSession, store: Store) -> int:
     return run.id
 
 
+async def _alert_rule(session: AsyncSession, store: Store) -> int:
+    from selfmart.models import AlertRule
+
+    rule = AlertRule(
+        name="matrix", metric="terminal_offline_minutes", comparison="gte", threshold=10,
+        duration_seconds=0, window_minutes=15, severity="warning", store_id=store.id,
+        channels=["in_app"], user_ids=[], role_ids=[], enabled=False,
+    )  # fmt: skip
+    session.add(rule)
+    await session.flush()
+    return rule.id
+
+
+async def _system_alert(session: AsyncSession, store: Store) -> int:
+    from selfmart.models import Alert
+
+    alert = Alert(
+        rule_id=await _alert_rule(session, store), subject="store:1", store_id=store.id,
+        status="open", severity="warning", since=utcnow(), fired_at=utcnow(), last_value=1,
+        last_seen_at=utcnow(), notifications=0,
+    )  # fmt: skip
+    session.add(alert)
+    await session.flush()
+    return alert.id
+
+
 #: path parameter name → how to make one.
 ID_PARAMS: dict[str, IdParam] = {
     "user_id": IdParam(_user),
@@ -433,6 +459,8 @@ ID_PARAMS: dict[str, IdParam] = {
     "coupon_id": IdParam(_member_coupon, store_bound=False),
     "statement_id": IdParam(_supplier_statement, store_bound=False),
     "run_id": IdParam(_basket_run),
+    "rule_id": IdParam(_alert_rule, store_bound=False),
+    "system_alert_id": IdParam(_system_alert),
 }
 
 #: (method, path template) → a request body that passes validation, for routes that

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from selfmart.alerts.router import router as alerts_router
 from selfmart.analytics.router import router as analytics_router
 from selfmart.audit.router import router as audit_router
 from selfmart.backup.router import router as backup_router
@@ -52,6 +53,7 @@ API_ROUTERS: list[APIRouter] = [
     purchasing_router,
     jobs_router,
     monitoring_router,
+    alerts_router,
     backup_router,
     member_offers_router,  # before members_router: /members/segments is not a member id
     members_router,

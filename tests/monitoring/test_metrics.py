@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import utcnow
-from selfmart.models import OutboxEvent
+from selfmart.models import OutboxEvent, Payment
 from selfmart.monitoring.service import MetricsCache
 
 from ..builders import make_store
@@ -142,3 +142,34 @@ async def test_metrics_with_a_token_needs_it_from_everywhere(app: Any) -> None:
         r = await c.get("/metrics", headers={"authorization": "Bearer scrape-secret-0123"})
     assert r.status_code == 200
     assert "selfmart_http_requests_total" in r.text
+
+
+async def test_payment_success_rate_is_exported_once(app: Any, session: AsyncSession) -> None:
+    store = await make_store(session)
+    order = await make_order(session, store, [])
+    now = utcnow()
+    app.state.metrics_cache = MetricsCache()
+    first = await scrape(app)
+    for status in ["succeeded", "succeeded", "succeeded", "failed", "pending", "closed"]:
+        session.add(
+            Payment(
+                order_id=order.id,
+                store_id=store.id,
+                channel="wechat",
+                status=status,
+                amount_fen=350,
+                created_at=now - timedelta(minutes=1),
+                actor_type="terminal",
+                actor_name="t",
+            )
+        )
+    await session.flush()
+    app.state.metrics_cache = MetricsCache()
+    second = await scrape(app)
+    ended = value(second, "selfmart_payment_attempts_ended")
+    assert ended - value(first, "selfmart_payment_attempts_ended") == 4  # not pending, closed
+    if ended == 4:  # nothing else in the window (other tests' committed rows)
+        assert value(second, "selfmart_payment_success_rate") == pytest.approx(0.75)
+    assert 0 <= value(second, "selfmart_payment_success_rate") <= 1
+    names = [n for (n, _labels) in second if n == "selfmart_payment_success_rate"]
+    assert names == ["selfmart_payment_success_rate"]

@@ -687,3 +687,26 @@ async def list_login_logs(
     if until is not None:
         stmt = stmt.where(LoginLog.created_at < until)
     return await paginate(session, stmt, params)
+
+
+async def active_users_in_roles(session: AsyncSession, role_ids: Sequence[int]) -> list[int]:
+    """The active users holding any of `role_ids` (for notifying "everyone with this role")."""
+    if not role_ids:
+        return []
+    rows = await session.scalars(
+        select(User.id)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role_id.in_(list(role_ids)), User.is_active.is_(True))
+        .distinct()
+    )
+    return sorted(int(x) for x in rows.all())
+
+
+async def existing_role_ids(session: AsyncSession, role_ids: Sequence[int]) -> set[int]:
+    rows = await session.scalars(select(Role.id).where(Role.id.in_(list(role_ids))))
+    return {int(x) for x in rows.all()}
+
+
+async def existing_user_ids(session: AsyncSession, user_ids: Sequence[int]) -> set[int]:
+    rows = await session.scalars(select(User.id).where(User.id.in_(list(user_ids))))
+    return {int(x) for x in rows.all()}

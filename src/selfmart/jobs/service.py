@@ -21,9 +21,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.errors import AppError, NotFound
@@ -32,7 +33,7 @@ from selfmart.iam.permissions import Perm
 from selfmart.jobs import outbox, runtime
 from selfmart.jobs.registry import JOBS, discover, task
 from selfmart.kit.time import utcnow
-from selfmart.models import JobRun
+from selfmart.models import JobRun, OutboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -185,3 +186,35 @@ async def get_job(session: AsyncSession, actor: Actor, job_id: int) -> JobRun:
     if run is None:
         raise NotFound("No such job", field="job_id")
     return run
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Work waiting: outbox events due and unhandled plus long jobs still queued."""
+
+    depth: int
+    lag_seconds: float
+    failed_events: int
+
+
+async def backlog(session: AsyncSession, now: datetime) -> Backlog:
+    """The queue as of `now`: how much waits, how long the oldest has waited, and how many
+    outbox events failed every attempt."""
+    due = (OutboxEvent.status == "pending") & (OutboxEvent.available_at <= now)
+    depth, oldest_due = (
+        await session.execute(select(func.count(), func.min(OutboxEvent.available_at)).where(due))
+    ).one()
+    queued, oldest_job = (
+        await session.execute(
+            select(func.count(), func.min(JobRun.created_at)).where(JobRun.status == "queued")
+        )
+    ).one()
+    failed = await session.scalar(
+        select(func.count()).select_from(OutboxEvent).where(OutboxEvent.status == "failed")
+    )
+    lags = [(now - t).total_seconds() for t in (oldest_due, oldest_job) if t is not None]
+    return Backlog(
+        depth=int(depth) + int(queued),
+        lag_seconds=max(lags, default=0.0),
+        failed_events=int(failed or 0),
+    )

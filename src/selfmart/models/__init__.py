@@ -1,5 +1,6 @@
 """ORM models, one module per aggregate; importing this package registers them all."""
 
+from selfmart.models.alert import Alert, AlertRule
 from selfmart.models.analytics import HourCell, MemberDay, ProductDay, RefreshState, SalesDay
 from selfmart.models.audit import AuditLog
 from selfmart.models.basket import BasketItem, BasketRule, BasketRun
@@ -82,6 +83,8 @@ from selfmart.models.store import Store, Terminal, TerminalKey, TerminalNonce
 from selfmart.models.system import SystemFlag
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "BasketItem",
     "BehaviourEvent",
     "BasketRule",

@@ -4,7 +4,9 @@ machine's metrics see them, the job queue and the latest failures."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
@@ -49,14 +51,73 @@ def host(settings: Settings) -> schemas.HostRead:
     )
 
 
-def slowest_routes(limit: int | None = SLOWEST) -> list[schemas.RouteTiming]:
-    """Mean time per route template since the processes started, slowest first (the first
-    `limit`; None: all)."""
+def _registry() -> Any:
+    """This process's metrics, or (multiprocess mode) every process's of this machine."""
     if multiprocess():
         registry: Any = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    else:
-        registry = REGISTRY
+        return registry
+    return REGISTRY
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTotals:
+    """Every route's requests, 5xx answers and latency histogram, summed, since the processes
+    started (counters only grow: a window is the difference of two of these)."""
+
+    requests: float = 0.0
+    errors: float = 0.0
+    #: cumulative count per bucket upper bound (seconds; +Inf last)
+    buckets: tuple[tuple[float, float], ...] = ()
+
+    def since(self, earlier: HttpTotals) -> HttpTotals:
+        before = dict(earlier.buckets)
+        return HttpTotals(
+            requests=self.requests - earlier.requests,
+            errors=self.errors - earlier.errors,
+            buckets=tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets),
+        )
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile of the latencies in seconds, interpolated within its bucket as
+        Prometheus's histogram_quantile does; None without observations."""
+        if not self.buckets or self.buckets[-1][1] <= 0:
+            return None
+        rank = q * self.buckets[-1][1]
+        lower_bound, lower_count = 0.0, 0.0
+        for le, count in self.buckets:
+            if count >= rank:
+                if math.isinf(le):
+                    return lower_bound  # beyond the largest finite bucket: its bound
+                if count == lower_count:
+                    return le
+                return lower_bound + (le - lower_bound) * (rank - lower_count) / (
+                    count - lower_count
+                )
+            lower_bound, lower_count = le, count
+        return lower_bound
+
+
+def http_totals() -> HttpTotals:
+    requests = errors = 0.0
+    buckets: dict[float, float] = {}
+    for family in _registry().collect():
+        if family.name == "selfmart_http_requests":
+            requests += sum(s.value for s in family.samples if s.name.endswith("_total"))
+        elif family.name == "selfmart_http_errors":
+            errors += sum(s.value for s in family.samples if s.name.endswith("_total"))
+        elif family.name == "selfmart_http_request_duration_seconds":
+            for s in family.samples:
+                if s.name.endswith("_bucket"):
+                    le = float(s.labels["le"])
+                    buckets[le] = buckets.get(le, 0.0) + s.value
+    return HttpTotals(requests=requests, errors=errors, buckets=tuple(sorted(buckets.items())))
+
+
+def slowest_routes(limit: int | None = SLOWEST) -> list[schemas.RouteTiming]:
+    """Mean time per route template since the processes started, slowest first (the first
+    `limit`; None: all)."""
+    registry = _registry()
     sums: dict[tuple[str, str], float] = {}
     counts: dict[tuple[str, str], float] = {}
     for family in registry.collect():

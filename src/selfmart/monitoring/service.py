@@ -9,6 +9,7 @@ across processes. They are read-only counts over indexed columns.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,13 +20,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY, Collector
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.config import Settings
+from selfmart.jobs import service as jobs
 from selfmart.kit.time import utcnow
-from selfmart.models import JobRun, Order, OutboxEvent, Terminal
 from selfmart.monitoring.metrics import multiprocess
+from selfmart.orders import service as orders
+from selfmart.payments import records
+from selfmart.terminals import presence
 
 #: A readiness check that takes longer than this has failed (a load balancer asks often).
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -93,56 +97,56 @@ class Figures:
     values: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
+#: The window the payment success rate is counted over.
+PAYMENT_WINDOW = timedelta(minutes=15)
+
+
+def success_rate(outcomes: records.Outcomes) -> float:
+    """Paid attempts as a share (0..1) of those that ended; NaN when none ended (no figure is
+    not a perfect one)."""
+    return outcomes.succeeded / outcomes.decided if outcomes.decided else math.nan
+
+
 async def database_figures(
     session: AsyncSession, settings: Settings
 ) -> dict[str, tuple[str, float]]:
+    """The deployment-wide figures, each read through the domain that owns it."""
     now = utcnow()
-    due = (OutboxEvent.status == "pending") & (OutboxEvent.available_at <= now)
-    depth, oldest_due = (
-        await session.execute(select(func.count(), func.min(OutboxEvent.available_at)).where(due))
-    ).one()
-    queued_jobs, oldest_job = (
-        await session.execute(
-            select(func.count(), func.min(JobRun.created_at)).where(JobRun.status == "queued")
-        )
-    ).one()
-    failed = await session.scalar(
-        select(func.count()).select_from(OutboxEvent).where(OutboxEvent.status == "failed")
+    queue = await jobs.backlog(session, now)
+    orders_5m = await orders.count_since(session, now - timedelta(minutes=5))
+    online = await presence.online_count(
+        session, now, timedelta(seconds=settings.terminal_online_seconds)
     )
-    orders_5m = await session.scalar(
-        select(func.count())
-        .select_from(Order)
-        .where(Order.created_at >= now - timedelta(minutes=5))
-    )
-    online = await session.scalar(
-        select(func.count())
-        .select_from(Terminal)
-        .where(
-            Terminal.status == "active",
-            Terminal.last_seen_at >= now - timedelta(seconds=settings.terminal_online_seconds),
-        )
-    )
-    lags = [(now - t).total_seconds() for t in (oldest_due, oldest_job) if t is not None]
+    paid = await records.outcomes(session, now - PAYMENT_WINDOW)
     return {
         "selfmart_jobs_queue_depth": (
             "Outbox events due and not yet handled, plus long jobs still queued",
-            float(depth + queued_jobs),
+            float(queue.depth),
         ),
         "selfmart_jobs_queue_lag_seconds": (
             "How long the oldest due outbox event or queued job has waited",
-            max(lags, default=0.0),
+            queue.lag_seconds,
         ),
         "selfmart_outbox_failed": (
             "Outbox events that failed every attempt",
-            float(failed or 0),
+            float(queue.failed_events),
         ),
         "selfmart_orders_per_minute": (
             "Orders received per minute, averaged over the last 5 minutes",
-            (orders_5m or 0) / 5,
+            orders_5m / 5,
         ),
         "selfmart_terminals_online": (
             "Active terminals seen within terminal_online_seconds",
-            float(online or 0),
+            float(online),
+        ),
+        "selfmart_payment_success_rate": (
+            "Share (0..1) of payment attempts of the last 15 minutes that ended paid rather "
+            "than failed; NaN when none ended",
+            success_rate(paid),
+        ),
+        "selfmart_payment_attempts_ended": (
+            "Payment attempts of the last 15 minutes that ended (paid or failed)",
+            float(paid.decided),
         ),
     }
 

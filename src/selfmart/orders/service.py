@@ -3,11 +3,12 @@ hand, money collected by hand, reminders, exports, and closing what was never pa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -497,3 +498,24 @@ async def remind(
         note=note,
         data={"owed_fen": owed, "to": f"***{order.customer_phone[-4:]}"},
     )
+
+
+# --- figures other domains read (monitoring, alerts) ---
+
+
+async def latest_order_at(
+    session: AsyncSession, store_ids: Sequence[int] | None = None
+) -> dict[int, datetime]:
+    """Each store's latest order time (stores without an order are absent)."""
+    stmt = select(Order.store_id, func.max(Order.created_at)).group_by(Order.store_id)
+    if store_ids is not None:
+        stmt = stmt.where(Order.store_id.in_(list(store_ids)))
+    return {int(sid): at for sid, at in await session.execute(stmt) if at is not None}
+
+
+async def count_since(session: AsyncSession, since: datetime) -> int:
+    """Orders received at or after `since`, in every store."""
+    n = await session.scalar(
+        select(func.count()).select_from(Order).where(Order.created_at >= since)
+    )
+    return int(n or 0)

@@ -192,3 +192,31 @@ async def captured(
         [Captured(s, c, a, n, t) for s, c, a, n, t in await session.execute(pay) if t is not None],
         [Captured(s, c, a, n, t) for s, c, a, n, t in await session.execute(ref) if t is not None],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """Platform payment attempts started in a window that reached an end: paid or failed."""
+
+    succeeded: int
+    failed: int
+
+    @property
+    def decided(self) -> int:
+        return self.succeeded + self.failed
+
+
+async def outcomes(
+    session: AsyncSession, since: datetime, *, store_id: int | None = None
+) -> Outcomes:
+    """How the payment attempts made since `since` (in one store, or all) ended. Pending
+    attempts are not counted yet; closed ones (the customer walked away) are no failure."""
+    stmt = (
+        select(Payment.status, func.count())
+        .where(Payment.created_at >= since, Payment.status.in_(("succeeded", "failed")))
+        .group_by(Payment.status)
+    )
+    if store_id is not None:
+        stmt = stmt.where(Payment.store_id == store_id)
+    counts = {str(status): int(n) for status, n in await session.execute(stmt)}
+    return Outcomes(succeeded=counts.get("succeeded", 0), failed=counts.get("failed", 0))

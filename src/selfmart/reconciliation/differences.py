@@ -242,3 +242,15 @@ async def _manual_payment(
         actor=actor,
     )
     return {"payment_id": payment.id, "amount_fen": payment.amount_fen}
+
+
+async def open_count(session: AsyncSession, *, store_id: int | None = None) -> int:
+    """Differences still open (in one store, or in all): what nobody has resolved yet."""
+    stmt = (
+        select(func.count())
+        .select_from(ReconciliationItem)
+        .where(ReconciliationItem.state == "open")
+    )
+    if store_id is not None:
+        stmt = stmt.where(ReconciliationItem.store_id == store_id)
+    return int(await session.scalar(stmt) or 0)

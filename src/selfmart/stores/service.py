@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -186,6 +187,27 @@ def is_open(store: Store, at: datetime) -> bool:
     if store.status != "active":
         return False
     return opening_hours_contain(store.opening_hours, to_zone(at, store.timezone).time())
+
+
+def opened_at(store: Store, at: datetime) -> datetime | None:
+    """When the opening period `at` falls in began (UTC), or None when the store is closed at
+    `at`. A "24h" store's period began when the store was created."""
+    if not is_open(store, at):
+        return None
+    if store.opening_hours == "24h":
+        return store.created_at
+    start = _parse_hhmm(store.opening_hours.split("-")[0])
+    local = to_zone(at, store.timezone)
+    day = local.date() if local.time() >= start else local.date() - timedelta(days=1)
+    return datetime.combine(day, start, tzinfo=ZoneInfo(store.timezone)).astimezone(at.tzinfo)
+
+
+async def list_by_ids(session: AsyncSession, store_ids: Sequence[int] | None = None) -> list[Store]:
+    """The stores asked for (every store when None), by id."""
+    stmt = select(Store).order_by(Store.id)
+    if store_ids is not None:
+        stmt = stmt.where(Store.id.in_(list(store_ids)))
+    return list((await session.scalars(stmt)).all())
 
 
 async def zones(session: AsyncSession, store_ids: Sequence[int] | None = None) -> dict[int, str]:

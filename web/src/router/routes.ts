@@ -255,6 +255,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'monitoring.menu.overview', perm: Perm.SYSTEM_SETTINGS, menu: { group: 'system', order: 50, icon: 'Monitor' } },
   },
   {
+    path: 'alerts',
+    name: 'ops-alerts',
+    component: () => import('@/views/opsAlerts/OpsAlertsView.vue'),
+    meta: { titleKey: 'opsAlerts.menu', perm: Perm.SYSTEM_SETTINGS, menu: { group: 'system', order: 55, icon: 'Bell' } },
+  },
+  {
     path: 'backups',
     name: 'backups',
     component: () => import('@/views/monitoring/BackupsView.vue'),

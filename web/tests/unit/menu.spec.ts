@@ -22,7 +22,7 @@ describe('buildMenu', () => {
       ['members', ['members', 'member-rules']],
       ['finance', ['settlement-stores', 'settlement-fees', 'settlement-statements']],
       ['stores', ['stores', 'terminals', 'terminal-fleet']],
-      ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'business-logs', 'monitoring', 'backups', 'about']],
+      ['system', ['users', 'roles', 'login-logs', 'audit-logs', 'business-logs', 'monitoring', 'ops-alerts', 'backups', 'about']],
     ])
   })
 

@@ -136,6 +136,34 @@ export type AdjustPrice = {
 };
 
 /**
+ * AlertMetricInfo
+ */
+export type AlertMetricInfo = {
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Per
+     */
+    per: string;
+    /**
+     * Unit
+     */
+    unit: string;
+};
+
+/**
+ * AlertNote
+ */
+export type AlertNote = {
+    /**
+     * Note
+     */
+    note?: string | null;
+};
+
+/**
  * AlertRead
  */
 export type AlertRead = {
@@ -387,6 +415,196 @@ export type AlertRouteUpdate = {
      * Webhook Url
      */
     webhook_url?: string | null;
+};
+
+/**
+ * AlertRuleCreate
+ */
+export type AlertRuleCreate = {
+    /**
+     * Channels
+     */
+    channels?: Array<string>;
+    /**
+     * Comparison
+     */
+    comparison?: 'gt' | 'gte' | 'lt' | 'lte';
+    /**
+     * Duration Seconds
+     */
+    duration_seconds?: number;
+    /**
+     * Enabled
+     */
+    enabled?: boolean;
+    /**
+     * Metric
+     */
+    metric: 'cpu_percent' | 'memory_percent' | 'disk_percent' | 'error_rate' | 'p95_ms' | 'job_backlog' | 'job_lag_seconds' | 'terminal_offline_minutes' | 'store_no_orders_minutes' | 'payment_failure_rate' | 'reconciliation_open';
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Renotify Minutes
+     */
+    renotify_minutes?: number | null;
+    /**
+     * Role Ids
+     */
+    role_ids?: Array<number>;
+    /**
+     * Severity
+     */
+    severity?: 'info' | 'warning' | 'critical';
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+    /**
+     * Threshold
+     */
+    threshold: number;
+    /**
+     * User Ids
+     */
+    user_ids?: Array<number>;
+    /**
+     * Window Minutes
+     */
+    window_minutes?: number;
+};
+
+/**
+ * AlertRuleRead
+ */
+export type AlertRuleRead = {
+    /**
+     * Channels
+     */
+    channels: Array<string>;
+    /**
+     * Comparison
+     */
+    comparison: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Duration Seconds
+     */
+    duration_seconds: number;
+    /**
+     * Enabled
+     */
+    enabled: boolean;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Live Alerts
+     */
+    live_alerts?: number;
+    /**
+     * Metric
+     */
+    metric: string;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Renotify Minutes
+     */
+    renotify_minutes: number | null;
+    /**
+     * Role Ids
+     */
+    role_ids: Array<number>;
+    /**
+     * Severity
+     */
+    severity: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Threshold
+     */
+    threshold: number;
+    /**
+     * Updated At
+     */
+    updated_at: string;
+    /**
+     * User Ids
+     */
+    user_ids: Array<number>;
+    /**
+     * Window Minutes
+     */
+    window_minutes: number;
+};
+
+/**
+ * AlertRuleUpdate
+ */
+export type AlertRuleUpdate = {
+    /**
+     * Channels
+     */
+    channels?: Array<string> | null;
+    /**
+     * Comparison
+     */
+    comparison?: 'gt' | 'gte' | 'lt' | 'lte' | null;
+    /**
+     * Duration Seconds
+     */
+    duration_seconds?: number | null;
+    /**
+     * Enabled
+     */
+    enabled?: boolean | null;
+    /**
+     * Metric
+     */
+    metric?: 'cpu_percent' | 'memory_percent' | 'disk_percent' | 'error_rate' | 'p95_ms' | 'job_backlog' | 'job_lag_seconds' | 'terminal_offline_minutes' | 'store_no_orders_minutes' | 'payment_failure_rate' | 'reconciliation_open' | null;
+    /**
+     * Name
+     */
+    name?: string | null;
+    /**
+     * Renotify Minutes
+     */
+    renotify_minutes?: number | null;
+    /**
+     * Role Ids
+     */
+    role_ids?: Array<number> | null;
+    /**
+     * Severity
+     */
+    severity?: 'info' | 'warning' | 'critical' | null;
+    /**
+     * Store Id
+     */
+    store_id?: number | null;
+    /**
+     * Threshold
+     */
+    threshold?: number | null;
+    /**
+     * User Ids
+     */
+    user_ids?: Array<number> | null;
+    /**
+     * Window Minutes
+     */
+    window_minutes?: number | null;
 };
 
 /**
@@ -5598,6 +5816,28 @@ export type PageSupplierRead = {
 };
 
 /**
+ * Page[SystemAlertRead]
+ */
+export type PageSystemAlertRead = {
+    /**
+     * Items
+     */
+    items: Array<SystemAlertRead>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+};
+
+/**
  * Page[TerminalRead]
  */
 export type PageTerminalRead = {
@@ -9962,6 +10202,100 @@ export type SyncProduct = {
 };
 
 /**
+ * SystemAlertRead
+ */
+export type SystemAlertRead = {
+    /**
+     * Acknowledged At
+     */
+    acknowledged_at: string | null;
+    /**
+     * Acknowledged By
+     */
+    acknowledged_by: string | null;
+    /**
+     * Comparison
+     */
+    comparison: string;
+    /**
+     * Fired At
+     */
+    fired_at: string | null;
+    /**
+     * Fired Value
+     */
+    fired_value: number | null;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Last Seen At
+     */
+    last_seen_at: string;
+    /**
+     * Last Value
+     */
+    last_value: number;
+    /**
+     * Metric
+     */
+    metric: string;
+    /**
+     * Note
+     */
+    note: string | null;
+    /**
+     * Notifications
+     */
+    notifications: number;
+    /**
+     * Resolved At
+     */
+    resolved_at: string | null;
+    /**
+     * Resolved By
+     */
+    resolved_by: string | null;
+    /**
+     * Rule Id
+     */
+    rule_id: number;
+    /**
+     * Rule Name
+     */
+    rule_name: string;
+    /**
+     * Severity
+     */
+    severity: string;
+    /**
+     * Since
+     */
+    since: string;
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Store Id
+     */
+    store_id: number | null;
+    /**
+     * Subject
+     */
+    subject: string;
+    /**
+     * Subject Label
+     */
+    subject_label: string;
+    /**
+     * Threshold
+     */
+    threshold: number;
+};
+
+/**
  * TagCreate
  */
 export type TagCreate = {
@@ -12098,6 +12432,397 @@ export type TerminalProductsResponses = {
 };
 
 export type TerminalProductsResponse = TerminalProductsResponses[keyof TerminalProductsResponses];
+
+export type ListAlertsData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Status
+         */
+        status?: 'open' | 'acknowledged' | 'resolved' | null;
+        /**
+         * Severity
+         */
+        severity?: 'info' | 'warning' | 'critical' | null;
+        /**
+         * Metric
+         */
+        metric?: 'cpu_percent' | 'memory_percent' | 'disk_percent' | 'error_rate' | 'p95_ms' | 'job_backlog' | 'job_lag_seconds' | 'terminal_offline_minutes' | 'store_no_orders_minutes' | 'payment_failure_rate' | 'reconciliation_open' | null;
+        /**
+         * Store Id
+         */
+        store_id?: number | null;
+        /**
+         * Rule Id
+         */
+        rule_id?: number | null;
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/alerts';
+};
+
+export type ListAlertsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListAlertsError = ListAlertsErrors[keyof ListAlertsErrors];
+
+export type ListAlertsResponses = {
+    /**
+     * Successful Response
+     */
+    200: PageSystemAlertRead;
+};
+
+export type ListAlertsResponse = ListAlertsResponses[keyof ListAlertsResponses];
+
+export type ListAlertMetricsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/alerts/metrics';
+};
+
+export type ListAlertMetricsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListAlertMetricsError = ListAlertMetricsErrors[keyof ListAlertMetricsErrors];
+
+export type ListAlertMetricsResponses = {
+    /**
+     * Response Listalertmetrics
+     *
+     * Successful Response
+     */
+    200: Array<AlertMetricInfo>;
+};
+
+export type ListAlertMetricsResponse = ListAlertMetricsResponses[keyof ListAlertMetricsResponses];
+
+export type ListAlertRulesData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/alerts/rules';
+};
+
+export type ListAlertRulesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ListAlertRulesError = ListAlertRulesErrors[keyof ListAlertRulesErrors];
+
+export type ListAlertRulesResponses = {
+    /**
+     * Response Listalertrules
+     *
+     * Successful Response
+     */
+    200: Array<AlertRuleRead>;
+};
+
+export type ListAlertRulesResponse = ListAlertRulesResponses[keyof ListAlertRulesResponses];
+
+export type CreateAlertRuleData = {
+    body: AlertRuleCreate;
+    path?: never;
+    query?: never;
+    url: '/api/v1/alerts/rules';
+};
+
+export type CreateAlertRuleErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type CreateAlertRuleError = CreateAlertRuleErrors[keyof CreateAlertRuleErrors];
+
+export type CreateAlertRuleResponses = {
+    /**
+     * Successful Response
+     */
+    201: AlertRuleRead;
+};
+
+export type CreateAlertRuleResponse = CreateAlertRuleResponses[keyof CreateAlertRuleResponses];
+
+export type DeleteAlertRuleData = {
+    body?: never;
+    path: {
+        /**
+         * Rule Id
+         */
+        rule_id: number;
+    };
+    query?: never;
+    url: '/api/v1/alerts/rules/{rule_id}';
+};
+
+export type DeleteAlertRuleErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type DeleteAlertRuleError = DeleteAlertRuleErrors[keyof DeleteAlertRuleErrors];
+
+export type DeleteAlertRuleResponses = {
+    /**
+     * Successful Response
+     */
+    204: void;
+};
+
+export type DeleteAlertRuleResponse = DeleteAlertRuleResponses[keyof DeleteAlertRuleResponses];
+
+export type UpdateAlertRuleData = {
+    body: AlertRuleUpdate;
+    path: {
+        /**
+         * Rule Id
+         */
+        rule_id: number;
+    };
+    query?: never;
+    url: '/api/v1/alerts/rules/{rule_id}';
+};
+
+export type UpdateAlertRuleErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type UpdateAlertRuleError = UpdateAlertRuleErrors[keyof UpdateAlertRuleErrors];
+
+export type UpdateAlertRuleResponses = {
+    /**
+     * Successful Response
+     */
+    200: AlertRuleRead;
+};
+
+export type UpdateAlertRuleResponse = UpdateAlertRuleResponses[keyof UpdateAlertRuleResponses];
+
+export type AcknowledgeAlertData = {
+    /**
+     * Body
+     */
+    body?: AlertNote | null;
+    path: {
+        /**
+         * System Alert Id
+         */
+        system_alert_id: number;
+    };
+    query?: never;
+    url: '/api/v1/alerts/{system_alert_id}/acknowledge';
+};
+
+export type AcknowledgeAlertErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type AcknowledgeAlertError = AcknowledgeAlertErrors[keyof AcknowledgeAlertErrors];
+
+export type AcknowledgeAlertResponses = {
+    /**
+     * Successful Response
+     */
+    200: SystemAlertRead;
+};
+
+export type AcknowledgeAlertResponse = AcknowledgeAlertResponses[keyof AcknowledgeAlertResponses];
+
+export type ResolveAlertData = {
+    /**
+     * Body
+     */
+    body?: AlertNote | null;
+    path: {
+        /**
+         * System Alert Id
+         */
+        system_alert_id: number;
+    };
+    query?: never;
+    url: '/api/v1/alerts/{system_alert_id}/resolve';
+};
+
+export type ResolveAlertErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * conflict
+     */
+    409: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type ResolveAlertError = ResolveAlertErrors[keyof ResolveAlertErrors];
+
+export type ResolveAlertResponses = {
+    /**
+     * Successful Response
+     */
+    200: SystemAlertRead;
+};
+
+export type ResolveAlertResponse = ResolveAlertResponses[keyof ResolveAlertResponses];
 
 export type BasketRunsData = {
     body?: never;

@@ -7,6 +7,7 @@ import { ordersEn, ordersErrorsEn, ordersFieldsEn, ordersValidationEn } from './
 import { membersEn, membersErrorsEn, membersPermissionsEn } from './members.en'
 import { memberPageEn } from './memberPage.en'
 import { monitoringEn, monitoringErrorsEn } from './monitoring.en'
+import { opsAlertsEn, opsAlertsTextsEn } from './opsAlerts.en'
 import { inventoryEn, inventoryFieldsEn, inventoryValidationEn } from './inventory.en'
 import { paymentsEn } from './payments.en'
 import { reconciliationEn } from './reconciliation.en'
@@ -23,6 +24,7 @@ export default {
   ...basketsEn,
   ...monitoringEn,
   ...behaviourEn,
+  ...opsAlertsEn,
   ...paymentsEn,
   ...reconciliationEn,
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
@@ -722,6 +724,7 @@ export default {
         lineExpiry: '{product}: expires {date}, {quantity} left',
         lineExpiryLot: '{product}: lot {lot} expires {date}, {quantity} left',
       },
+      alerts: opsAlertsTextsEn,
       reconciliation: {
         unresolvedTitle: 'Reconciliation: {count} differences open for more than a day ({account})',
         ours_only: '{date} {number} ¥{amount}: ours only, not in the platform’s bill',
@@ -773,6 +776,9 @@ export default {
     conflict: 'Not possible in the current state',
     already_exists: 'This value is already taken',
     illegal_transition: 'Not possible in the current state',
+    alert_not_found: 'No such alert',
+    alert_rule_not_found: 'No such alert rule',
+    alert_resolved: 'The alert is resolved already',
     insufficient_stock: 'Not enough stock',
     maintenance: 'The system is under maintenance; try again later',
     too_many_requests: 'Too many attempts; try again later',

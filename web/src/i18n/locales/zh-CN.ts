@@ -7,6 +7,7 @@ import { ordersZhCN, ordersErrorsZhCN, ordersFieldsZhCN, ordersValidationZhCN } 
 import { membersZhCN, membersErrorsZhCN, membersPermissionsZhCN } from './members.zh-CN'
 import { memberPageZhCN } from './memberPage.zh-CN'
 import { monitoringZhCN, monitoringErrorsZhCN } from './monitoring.zh-CN'
+import { opsAlertsZh, opsAlertsTextsZh } from './opsAlerts.zh-CN'
 import { inventoryZhCN, inventoryFieldsZhCN, inventoryValidationZhCN } from './inventory.zh-CN'
 import catalogZh from './catalog.zh-CN'
 import { paymentsZhCN } from './payments.zh-CN'
@@ -22,6 +23,7 @@ export default {
   ...basketsZhCN,
   ...monitoringZhCN,
   ...behaviourZhCN,
+  ...opsAlertsZh,
   ...paymentsZhCN,
   ...reconciliationZhCN,
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
@@ -714,6 +716,7 @@ export default {
         lineExpiry: '{product}：{date} 到期，剩余 {quantity}',
         lineExpiryLot: '{product}：批次 {lot} {date} 到期，剩余 {quantity}',
       },
+      alerts: opsAlertsTextsZh,
       reconciliation: {
         unresolvedTitle: '【对账】{account}：{count} 条差异超过一天未处理',
         ours_only: '{date} {number} ¥{amount}：我方有，平台账单无',
@@ -765,6 +768,9 @@ export default {
     conflict: '当前状态下不能执行此操作',
     already_exists: '该值已被使用',
     illegal_transition: '当前状态下不能执行此操作',
+    alert_not_found: '告警不存在',
+    alert_rule_not_found: '告警规则不存在',
+    alert_resolved: '告警已解除',
     insufficient_stock: '库存不足',
     maintenance: '系统维护中，请稍后再试',
     too_many_requests: '操作太频繁，请稍后再试',
