@@ -321,7 +321,9 @@ ZM_FIELDS: tuple[tuple[str, int], ...] = (
     ("origOrderId", 32),
     ("reserved", 98),
 )
-#: tradeCode: the file's transaction codes for what our card channel does (消费, 消费撤销, 退货)
+#: tradeCode: the file's transaction codes for what our card channel does (消费, 消费撤销, 退货).
+#: Our choice: no published copy of the specification's code table was found (docs/payments.md
+#: says where we looked); only the sandbox writes them, `parse_zm` reads `txnType` instead.
 TRADE_CODES = {CONSUME: "S22", CONSUME_UNDO: "S31", REFUND: "S30"}
 
 
