@@ -7,7 +7,9 @@ in: an object put in it is written at once, and a later change of one of its att
 (`Tracked.__setattr__`) marks it dirty; dirty objects are written together as soon as the
 event loop is free again (or at once outside a loop), one SQLite transaction per batch.
 Another process writing the same file (e.g. `seed-demo` beside a running server) is seen on
-the next read: SQLite's `data_version` says so and the map reloads.
+the next read: SQLite's `data_version` says so, and the rows written since (each row carries
+the file-wide revision it was written at) are read in; a clear or delete elsewhere bumps the
+file's generation and everything is read again.
 """
 
 from __future__ import annotations
@@ -56,52 +58,81 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=5000")
-        self.db.execute(
+        self.db.executescript(
             "CREATE TABLE IF NOT EXISTS docs (kind TEXT NOT NULL, key TEXT NOT NULL,"
-            " doc TEXT NOT NULL, PRIMARY KEY (kind, key))"
+            " doc TEXT NOT NULL, rev INTEGER NOT NULL, PRIMARY KEY (kind, key));"
+            "CREATE INDEX IF NOT EXISTS docs_rev ON docs (rev);"
+            "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "INSERT OR IGNORE INTO meta (name, value) VALUES ('generation', 0);"
         )
         self.maps: list[PersistentMap[Any, Any]] = []
         self.version = self._data_version()
+        self.generation = self._generation()
+        #: the highest revision read so far (rows above it are new to this process)
+        self.rev = 0
 
     def _data_version(self) -> int:
         row = self.db.execute("PRAGMA data_version").fetchone()
         return int(row[0])
 
-    def rows(self, kind: str) -> list[tuple[str, str]]:
+    def _generation(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE name = 'generation'").fetchone()
+        return int(row[0])
+
+    def rows(self, kind: str, *, after: int = 0) -> list[tuple[str, str, int]]:
         with self.lock:
-            cur = self.db.execute("SELECT key, doc FROM docs WHERE kind = ?", (kind,))
-            return [(str(k), str(d)) for k, d in cur.fetchall()]
+            cur = self.db.execute(
+                "SELECT key, doc, rev FROM docs WHERE kind = ? AND rev > ? ORDER BY rev",
+                (kind, after),
+            )
+            return [(str(k), str(d), int(r)) for k, d, r in cur.fetchall()]
 
     def write(self, kind: str, upserts: list[tuple[str, str]], deletes: list[str]) -> None:
         with self.lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 self.db.executemany(
-                    "INSERT INTO docs (kind, key, doc) VALUES (?, ?, ?)"
-                    " ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc",
+                    "INSERT INTO docs (kind, key, doc, rev)"
+                    " VALUES (?, ?, ?, (SELECT coalesce(max(rev), 0) + 1 FROM docs))"
+                    " ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc, rev = excluded.rev",
                     [(kind, k, d) for k, d in upserts],
                 )
-                self.db.executemany(
-                    "DELETE FROM docs WHERE kind = ? AND key = ?", [(kind, k) for k in deletes]
-                )
+                if deletes:
+                    self.db.executemany(
+                        "DELETE FROM docs WHERE kind = ? AND key = ?", [(kind, k) for k in deletes]
+                    )
+                    self._bump_generation()
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
 
+    def _bump_generation(self) -> None:
+        self.db.execute("UPDATE meta SET value = value + 1 WHERE name = 'generation'")
+        # our own change: what we hold already reflects it
+        self.generation += 1
+
     def clear(self, kind: str) -> None:
         with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM docs WHERE kind = ?", (kind,))
+            self._bump_generation()
+            self.db.execute("COMMIT")
 
     def refresh(self) -> None:
-        """Reload every map if another connection (process) wrote since we last looked."""
+        """Read in what another connection (process) wrote since we last looked: the new rows,
+        or everything when it deleted some."""
         with self.lock:
             version = self._data_version()
             if version == self.version:
                 return
             self.version = version
+            generation = self._generation()
+            full = generation != self.generation
+            self.generation = generation
+            after = 0 if full else self.rev
             for m in self.maps:
-                m.reload()
+                m.merge(self.rows(m.kind, after=after), full=full)
 
     def close(self) -> None:
         with self.lock:
@@ -156,32 +187,39 @@ class PersistentMap(MutableMapping[K, V], Generic[K, V]):
         self.encode_key = encode_key
         self.decode_key: Callable[[str], K] = decode_key or (lambda s: s)  # type: ignore[assignment,return-value]
         self._items: dict[K, V] = {}
+        #: each key's document as last read or written (what another process's rows are
+        #: compared with, so an object this process holds is not replaced by its own copy)
+        self._docs: dict[K, str] = {}
         self._dirty: set[K] = set()
         self._deleted: set[K] = set()
         self._scheduled = False
         store.maps.append(self)
-        self.reload()
+        self.merge(store.rows(kind), full=True)
 
     # -- loading and writing ---------------------------------------------------------------------
 
     def _attach(self, key: K, value: V) -> None:
         object.__setattr__(value, "_persisted_in", (self, key))
 
-    def reload(self) -> None:
-        """Read every row of this kind; objects changed here and not yet written are kept."""
+    def merge(self, rows: list[tuple[str, str, int]], *, full: bool) -> None:
+        """Take in rows read from the file (`full`: they are all there is). Objects changed
+        here and not yet written are kept, and so is an object whose row says what it does."""
         with self.store.lock:
-            loaded: dict[K, V] = {}
-            for raw_key, doc in self.store.rows(self.kind):
+            seen: set[K] = set()
+            for raw_key, doc, rev in rows:
+                self.store.rev = max(self.store.rev, rev)
                 key = self.decode_key(raw_key)
-                if key in self._dirty:
+                seen.add(key)
+                if key in self._dirty or self._docs.get(key) == doc:
                     continue
                 value = self.adapter.validate_json(doc)
                 self._attach(key, value)
-                loaded[key] = value
-            for key in self._dirty:
-                if key in self._items:
-                    loaded[key] = self._items[key]
-            self._items = loaded
+                self._items[key] = value
+                self._docs[key] = doc
+            if full:
+                for key in [k for k in self._items if k not in seen and k not in self._dirty]:
+                    del self._items[key]
+                    self._docs.pop(key, None)
 
     def touch(self, key: K) -> None:
         with self.store.lock:
@@ -206,11 +244,12 @@ class PersistentMap(MutableMapping[K, V], Generic[K, V]):
             self._scheduled = False
             if not self._dirty and not self._deleted:
                 return
-            upserts = [
-                (self.encode_key(k), self.adapter.dump_json(self._items[k]).decode())
-                for k in self._dirty
-                if k in self._items
-            ]
+            upserts = []
+            for k in self._dirty:
+                if k in self._items:
+                    doc = self.adapter.dump_json(self._items[k]).decode()
+                    self._docs[k] = doc
+                    upserts.append((self.encode_key(k), doc))
             deletes = [self.encode_key(k) for k in self._deleted if k not in self._items]
             self._dirty.clear()
             self._deleted.clear()
@@ -234,6 +273,7 @@ class PersistentMap(MutableMapping[K, V], Generic[K, V]):
         with self.store.lock:
             self.store.refresh()
             value = self._items.pop(key)
+            self._docs.pop(key, None)
             object.__setattr__(value, "_persisted_in", None)
             self._dirty.discard(key)
             self._deleted.add(key)
@@ -253,6 +293,7 @@ class PersistentMap(MutableMapping[K, V], Generic[K, V]):
             for value in self._items.values():
                 object.__setattr__(value, "_persisted_in", None)
             self._items.clear()
+            self._docs.clear()
             self._dirty.clear()
             self._deleted.clear()
             self.store.clear(self.kind)
