@@ -212,6 +212,8 @@ class SandboxState:
         #: first of each is the one on disk
         self.extra_certificates: list[PlatformCert] = []
         self.extra_public_keys: list[PlatformPublicKey] = []
+        #: where callbacks go instead of the network (like the other sandboxes' Notifier)
+        self.transport: httpx.AsyncBaseTransport | None = None
         self._held: list[tuple[Delivery, bytes, SignMode, bool]] = []
         for task in getattr(self, "tasks", set()):
             task.cancel()
@@ -348,7 +350,7 @@ class SandboxState:
         bad_first: bool,
     ) -> None:
         waits = [delay, *(s / time_scale for s in RETRY_SCHEDULE)]
-        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as client:
+        async with httpx.AsyncClient(transport=self.transport, timeout=CALLBACK_TIMEOUT) as client:
             for attempt, wait in enumerate(waits, start=1):
                 if wait > 0:
                     await asyncio.sleep(wait)
