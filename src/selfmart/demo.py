@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -126,20 +127,25 @@ async def seed_demo(session: AsyncSession) -> None:
     from selfmart.catalog.demo import seed_catalog
 
     added = await seed_catalog(session, list(stores.values()))
-    from selfmart.inventory.demo import seed_inventory
     from selfmart.members.demo import seed_members
-    from selfmart.orders.demo import seed_orders
 
     # The regulars first: the month of orders identifies them at checkout.
     await seed_members(session, list(stores.values()))
-
-    stocked = await seed_inventory(session, list(stores.values()), sales=seed_orders)
     settings = get_settings()
     if settings.payment_sandbox_enabled:
         from selfmart.payments.sandboxes import configure_demo
 
-        # The chain's channels against our sandboxes: `make run` takes payments as it is.
+        # The chain's channels against our sandboxes: `make run` takes payments as it is, and
+        # the demo's customers pay through them.
         await configure_demo(session, settings)
+    from selfmart.inventory.demo import seed_inventory
+    from selfmart.orders.demo import seed_orders
+    from selfmart.payments.demo import sandbox_payer
+
+    async with sandbox_payer(settings) as payer:
+        stocked = await seed_inventory(
+            session, list(stores.values()), sales=functools.partial(seed_orders, payer=payer)
+        )
     from selfmart.analytics import refresh
 
     # The dashboards read summaries: bring them up to date with the month just written.

@@ -74,6 +74,8 @@ class Payment(Base):
         Index("ix_payments_order", "order_id"),
         Index("ix_payments_store_created", "store_id", "created_at"),
         Index("ix_payments_status_expires", "status", "expires_at"),
+        # the console's newest-first list (pay_0003)
+        Index("ix_payments_created", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -117,6 +119,7 @@ class Refund(Base):
         UniqueConstraint("account_id", "out_refund_no"),
         Index("ix_refunds_order", "order_id"),
         Index("ix_refunds_store_created", "store_id", "created_at"),
+        Index("ix_refunds_payment", "payment_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)

@@ -1,9 +1,12 @@
 """Demo orders for `make run`: a month of sales at every demo terminal, made through the
-orders services (intake, manual payments, completion, refunds, cancellation, the close-unpaid
-job) with the clock pinned to when each step happened, so the stock ledger, the timelines and
-the audit trail agree with each other. Most orders are completed; some were refunded in full
-or in part, cancelled or closed unpaid; and a handful of recent ones are still abnormal, so the
-console's queue has work. Deterministic; a second run adds nothing and removes nothing."""
+orders services (intake, payments, completion, refunds, cancellation, the close-unpaid job)
+with the clock pinned to when each step happened, so the stock ledger, the timelines and the
+audit trail agree with each other. Customers pay at the terminal by WeChat Pay, Alipay or card
+through our payment sandboxes (`payments.demo`), so every payment and refund is one the
+sandbox knows; without sandboxes, payments are recorded on the manual channel. Most orders are
+completed; some were refunded in full or in part, cancelled or closed unpaid; and a handful of
+recent ones are still abnormal, so the console's queue has work. Deterministic; a second run
+adds nothing and removes nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
@@ -33,6 +36,9 @@ from selfmart.orders.schemas import (
 )
 from selfmart.terminals import service as terminals
 from selfmart.terminals.service import SignedStore
+
+if TYPE_CHECKING:
+    from selfmart.payments.demo import SandboxPayer
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +175,27 @@ async def _take(
 
 
 async def _pay(
-    session: AsyncSession, order: Order, at: datetime, actor: Actor, amount_fen: int | None = None
+    session: AsyncSession,
+    order: Order,
+    at: datetime,
+    actor: Actor,
+    amount_fen: int | None = None,
+    *,
+    payer: SandboxPayer | None = None,
+    terminal: Actor | None = None,
 ) -> None:
+    """The order paid at `at`: at its terminal through a sandbox when there is a `payer` (the
+    customer's channel drawn from the terminal's order id), else booked on the manual channel by
+    `actor` (and always so for an `amount_fen` other than what is owed: no platform charges
+    that)."""
+    if payer is not None and terminal is not None and amount_fen is None:
+        channel = payer.channel_for(_rng("channel", order.client_order_id))
+        with clock_at(at):
+            state = await payer.pay(session, order, channel, terminal)
+        if state == "paid":
+            await session.refresh(order)
+            return
+        log.warning("demo order %s: %s payment %s", order.order_no, channel, state)
     with clock_at(at):
         await service.record_manual_payment(
             session,
@@ -205,6 +230,7 @@ async def _history_order(
     at: datetime,
     items: Sequence[_Item],
     stock: dict[int, int],
+    payer: SandboxPayer | None = None,
     member_ids: Sequence[int] = (),
 ) -> str:
     """One past order and what became of it; returns its outcome."""
@@ -237,7 +263,8 @@ async def _history_order(
             )
         _put_back(stock, body, basket)
         return "closed"
-    await _pay(session, order, at + timedelta(seconds=r.randint(15, 60)), staff.cashier)
+    paid_at = at + timedelta(seconds=r.randint(15, 60))
+    await _pay(session, order, paid_at, staff.cashier, payer=payer, terminal=term.actor)
     if at > utcnow() - timedelta(hours=30) and roll > 0.9:
         return "paid"  # not yet settled
     with clock_at(at + timedelta(minutes=r.randint(2, 20))):
@@ -258,6 +285,8 @@ async def _history_order(
             )
         with clock_at(later):
             await refunds.refund(session, order, refund, actor=staff.admin)
+            if payer is not None:
+                await payer.settle_refunds(session, order.id, staff.admin)
         return "refunded" if roll < 0.11 else "partially_refunded"
     return "completed"
 
@@ -275,6 +304,7 @@ async def _abnormal_orders(
     kinds: Sequence[str],
     items: Sequence[_Item],
     stock: dict[int, int],
+    payer: SandboxPayer | None = None,
 ) -> None:
     """Recent orders that still need a person: one per kind named."""
     now = utcnow()
@@ -320,7 +350,10 @@ async def _abnormal_orders(
                 total_fen=shown,
             )
             order = await _take(session, term, body, at)
-            await _pay(session, order, at + timedelta(seconds=40), staff.cashier)
+            await _pay(
+                session, order, at + timedelta(seconds=40), staff.cashier,
+                payer=payer, terminal=term.actor,
+            )  # fmt: skip
         elif kind == "amount_mismatch":
             # Two yuan more was booked than the order's total.
             body = OrderIn(client_order_id=client_id, purchased_at=at, lines=lines)
@@ -368,8 +401,11 @@ ABNORMAL: dict[str, tuple[str, ...]] = {
 }
 
 
-async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[str, int]:
-    """A month of orders at every terminal of `stores` that has none from the demo yet.
+async def seed_orders(
+    session: AsyncSession, stores: Sequence[Store], *, payer: SandboxPayer | None = None
+) -> dict[str, int]:
+    """A month of orders at every terminal of `stores` that has none from the demo yet, paid
+    through `payer`'s sandboxes (else on the manual channel).
 
     Returns how many orders ended in each outcome (empty when everything was already there)."""
     staff = await _staff(session)
@@ -420,7 +456,7 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
             )
             for seq, at in enumerate(moments):
                 outcome = await _history_order(
-                    session, term, staff, seq, at, items, stock, member_ids
+                    session, term, staff, seq, at, items, stock, payer, member_ids
                 )
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 # Thousands of rows pass through here, and every flush walks what the session
@@ -429,7 +465,7 @@ async def seed_orders(session: AsyncSession, stores: Sequence[Store]) -> dict[st
                 for obj in [o for o in session.identity_map.values() if id(o) not in kept]:
                     session.expunge(obj)
             kinds = ABNORMAL.get(terminal.code, ())
-            await _abnormal_orders(session, term, staff, kinds, items, stock)
+            await _abnormal_orders(session, term, staff, kinds, items, stock, payer)
             await _seen(session, terminal.id, terminal.code, store.code, now)
             outcomes["abnormal"] = outcomes.get("abnormal", 0) + len(kinds)
     await session.flush()

@@ -92,37 +92,38 @@ async def query_refunds(actor: Actor) -> int:
     settled = 0
     for refund_id in ids:
         async with runtime.sessionmaker()() as session:
-            refund = await session.get(Refund, refund_id)
-            assert refund is not None
-            if not refund.raw_response:
-                refund = await refunds.send(session, refund_id, actor=actor)
-                settled += refund.status != "pending"
-                await session.commit()
-                await aftercommit.run_pending(session)
-                continue
-            payment = await session.get(Payment, refund.payment_id)
-            account = await session.get(PaymentAccount, refund.account_id)
-            if payment is None or account is None or not refund.out_refund_no:
-                continue
-            ask = functools.partial(
-                accounts.open_platform(account).query_refund,
-                payment.out_trade_no or "",
-                refund.out_refund_no,
-                started_at=refund.created_at,
-            )
-            outcome = await twophase.call_outside(session, ask)
-            answer = outcome.answer
-            if answer is None or answer.status not in ("succeeded", "failed"):
-                continue
-            order = await twophase.relock_order(session, refund.order_id)
-            refund = await session.get(Refund, refund_id, populate_existing=True)
-            assert refund is not None
-            settled += await refunds.apply_answer(session, order, refund, answer, actor=actor) == (
-                "applied"
-            )
+            settled += await settle_refund(session, refund_id, actor=actor)
             await session.commit()
             await aftercommit.run_pending(session)
     return settled
+
+
+async def settle_refund(session: AsyncSession, refund_id: int, *, actor: Actor) -> bool:
+    """One pending platform refund sent again (if it never reached the platform) or asked
+    about, and a final answer applied; commits on the way (`twophase`). Whether it settled."""
+    refund = await session.get(Refund, refund_id)
+    assert refund is not None
+    if not refund.raw_response:
+        refund = await refunds.send(session, refund_id, actor=actor)
+        return refund.status != "pending"
+    payment = await session.get(Payment, refund.payment_id)
+    account = await session.get(PaymentAccount, refund.account_id)
+    if payment is None or account is None or not refund.out_refund_no:
+        return False
+    ask = functools.partial(
+        accounts.open_platform(account).query_refund,
+        payment.out_trade_no or "",
+        refund.out_refund_no,
+        started_at=refund.created_at,
+    )
+    outcome = await twophase.call_outside(session, ask)
+    answer = outcome.answer
+    if answer is None or answer.status not in ("succeeded", "failed"):
+        return False
+    order = await twophase.relock_order(session, refund.order_id)
+    refund = await session.get(Refund, refund_id, populate_existing=True)
+    assert refund is not None
+    return await refunds.apply_answer(session, order, refund, answer, actor=actor) == "applied"
 
 
 @task(QUERY_REFUNDS, schedule=[Every(60)])

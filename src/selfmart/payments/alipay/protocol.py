@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import re
@@ -103,7 +104,10 @@ def _pem(text: str, kind: str) -> bytes:
     return f"-----BEGIN {kind}-----\n{lines}\n-----END {kind}-----\n".encode()
 
 
+@functools.lru_cache(maxsize=32)
 def load_private_key(text: str) -> rsa.RSAPrivateKey:
+    """The key parsed once per process: parsing (and checking) an RSA private key costs tens
+    of milliseconds of CPU, more than the signature it is wanted for."""
     try:
         key = serialization.load_pem_private_key(_pem(text, "PRIVATE KEY"), password=None)
     except ValueError:
@@ -114,6 +118,7 @@ def load_private_key(text: str) -> rsa.RSAPrivateKey:
     return key
 
 
+@functools.lru_cache(maxsize=32)
 def load_public_key(text: str) -> rsa.RSAPublicKey:
     data = _pem(text, "PUBLIC KEY")
     if b"CERTIFICATE" in data:

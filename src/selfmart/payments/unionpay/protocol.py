@@ -15,6 +15,7 @@ reconciliation file (fileType 00).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import re
@@ -102,11 +103,19 @@ def sign_content(fields: Mapping[str, str]) -> str:
     )
 
 
-def sign(fields: Mapping[str, str], private_key_pem: str) -> dict[str, str]:
-    """The message with `signature` set (signMethod 01)."""
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+@functools.lru_cache(maxsize=32)
+def _private_key(pem: str) -> rsa.RSAPrivateKey:
+    """Parsed once per process: parsing (and checking) an RSA private key costs tens of
+    milliseconds of CPU, more than the signature it is wanted for."""
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError("not an RSA private key")
+    return key
+
+
+def sign(fields: Mapping[str, str], private_key_pem: str) -> dict[str, str]:
+    """The message with `signature` set (signMethod 01)."""
+    key = _private_key(private_key_pem)
     digest = hashlib.sha256(sign_content(fields).encode("utf-8")).hexdigest()
     signature = key.sign(digest.encode(), padding.PKCS1v15(), hashes.SHA256())
     out = dict(fields)
@@ -231,9 +240,7 @@ def encrypt_sensitive(value: str, certificate_pem: str) -> str:
 
 
 def decrypt_sensitive(value: str, private_key_pem: str) -> str:
-    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("not an RSA private key")
+    key = _private_key(private_key_pem)
     return key.decrypt(base64.b64decode(value), padding.PKCS1v15()).decode()
 
 
@@ -321,7 +328,9 @@ ZM_FIELDS: tuple[tuple[str, int], ...] = (
     ("origOrderId", 32),
     ("reserved", 98),
 )
-#: tradeCode: the file's transaction codes for what our card channel does (消费, 消费撤销, 退货)
+#: tradeCode: the file's transaction codes for what our card channel does (消费, 消费撤销, 退货).
+#: Our choice: no published copy of the specification's code table was found (docs/payments.md
+#: says where we looked); only the sandbox writes them, `parse_zm` reads `txnType` instead.
 TRADE_CODES = {CONSUME: "S22", CONSUME_UNDO: "S31", REFUND: "S30"}
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -364,7 +363,8 @@ class WechatPayAccount:
                 method=method,
                 url=target,
                 body=body,
-                timestamp=str(int(time.time())),
+                # the project's clock (kit.time), which the answer's timestamp is checked against
+                timestamp=str(int(utcnow().timestamp())),
                 nonce=wx.nonce_str(),
             ),
             "Accept": "application/json",

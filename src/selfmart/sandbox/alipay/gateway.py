@@ -25,6 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from selfmart.config import Settings
 from selfmart.kit.time import utcnow
 from selfmart.payments.alipay import protocol as p
+from selfmart.sandbox import store
 from selfmart.sandbox.alipay.state import (
     BUYER_ID,
     BUYER_LOGON_ID,
@@ -434,6 +435,7 @@ def _cancel(call: Call) -> dict[str, Any]:
         trade.refunds[trade.out_trade_no] = Refund(
             trade.out_trade_no, trade.total_fen, "cancel", now
         )
+        store.touch(trade)
         action_taken = "refund"
     else:
         action_taken = "close"
@@ -472,6 +474,7 @@ def _refund(call: Call) -> dict[str, Any]:
         raise _refused("ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限")
     refund = Refund(request_no, amount, str(biz.get("refund_reason") or ""), utcnow())
     trade.refunds[request_no] = refund
+    store.touch(trade)
     if trade.refunded_fen == trade.total_fen:
         trade.status, trade.closed_at = "TRADE_CLOSED", refund.at
     notify(sandbox, trade, refund=refund)

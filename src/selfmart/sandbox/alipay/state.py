@@ -1,5 +1,6 @@
-"""The Alipay sandbox's merchant, keys and trades: keys on disk (generated on first use under
-`payment_sandbox_dir/alipay`), trades and controls in memory."""
+"""The Alipay sandbox's merchant, keys and trades: keys and trades on disk under
+`payment_sandbox_dir/alipay` (keys generated on first use; trades in `trades.sqlite3`, see
+`selfmart.sandbox.store`), controls in memory."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import httpx
 from selfmart.config import Settings
 from selfmart.kit.time import utcnow
 from selfmart.payments.alipay import protocol
-from selfmart.sandbox import keys
+from selfmart.sandbox import keys, store
 from selfmart.sandbox.alipay.callbacks import ALIPAY_RETRY_SECONDS, Notifier
+from selfmart.sandbox.store import PersistentMap, Tracked
 
 #: Payment codes whose outcome is fixed (Alipay codes are 25-30 followed by 14-22 digits).
 TEST_AUTH_CODES = {
@@ -38,7 +40,7 @@ class Refund:
 
 
 @dataclass
-class Trade:
+class Trade(Tracked):
     out_trade_no: str
     trade_no: str
     subject: str
@@ -101,7 +103,9 @@ class AlipaySandbox:
         self.alipay_private_key: str = account["alipay_private_key"]
         self.alipay_public_key: str = account["alipay_public_key"]
         self.bill_secret: str = account["bill_secret"]
-        self.trades: dict[str, Trade] = {}
+        self.trades: PersistentMap[str, Trade] = PersistentMap(
+            store.store_at(directory), "trade", Trade
+        )
         self.received: list[dict[str, Any]] = []
         #: what the next gateway calls do instead of the usual (control API)
         self.next_actions: list[dict[str, Any]] = []
@@ -136,6 +140,14 @@ class AlipaySandbox:
 
 
 _SANDBOXES: dict[Path, AlipaySandbox] = {}
+
+
+def forget(settings: Settings) -> None:
+    """Drop this process's sandbox of the configured directory, having written its trades
+    (a restart, as tests play it: the next `sandbox_for` reads them back)."""
+    directory = (settings.payment_sandbox_dir / "alipay").resolve()
+    _SANDBOXES.pop(directory, None)
+    store.forget(directory)
 
 
 def sandbox_for(settings: Settings) -> AlipaySandbox:

@@ -1,5 +1,6 @@
-"""The UnionPay sandbox's merchant, certificates and transactions: certificates on disk
-(generated on first use under `payment_sandbox_dir/unionpay`), transactions in memory."""
+"""The UnionPay sandbox's merchant, certificates and transactions, on disk under
+`payment_sandbox_dir/unionpay` (certificates generated on first use; transactions in
+`trades.sqlite3`, see `selfmart.sandbox.store`); controls in memory."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import httpx
 from selfmart.config import Settings
 from selfmart.kit.time import utcnow
 from selfmart.payments.unionpay import protocol as u
-from selfmart.sandbox import keys
+from selfmart.sandbox import keys, store
 from selfmart.sandbox.alipay.callbacks import Notifier
+from selfmart.sandbox.store import PersistentMap, Tracked
 
 #: Card numbers (what a card reader hands over) whose outcome is fixed.
 TEST_CARDS = {
@@ -31,7 +33,7 @@ UNIONPAY_RETRY_SECONDS: tuple[float, ...] = (60, 120, 240, 480, 960)
 
 
 @dataclass
-class Txn:
+class Txn(Tracked):
     txn_type: str
     txn_sub_type: str
     order_id: str
@@ -87,6 +89,11 @@ def _new_account() -> dict[str, str]:
     }
 
 
+def _pair(raw: str) -> tuple[str, str]:
+    order_id, txn_time = store.untuple_key(raw)
+    return order_id, txn_time
+
+
 class UnionPaySandbox:
     def __init__(self, directory: Path, time_scale: float) -> None:
         self.directory = directory
@@ -101,13 +108,21 @@ class UnionPaySandbox:
         self.merchant_cert_id = u.cert_id(self.merchant_cert)
         self.sign_cert_id = u.cert_id(self.sign_cert)
         self.encrypt_cert_id = u.cert_id(self.encrypt_cert)
-        self.txns: dict[tuple[str, str], Txn] = {}
+        #: by (orderId, txnTime), as the gateway finds an original transaction
+        self.txns: PersistentMap[tuple[str, str], Txn] = PersistentMap(
+            store.store_at(directory),
+            "txn",
+            Txn,
+            encode_key=store.tuple_key,
+            decode_key=_pair,
+        )
         self.received: list[dict[str, Any]] = []
         self.next_actions: list[dict[str, Any]] = []
         self.notify_modes: list[dict[str, Any]] = []
         self.held: list[tuple[str, bytes, dict[str, str]]] = []
         self.notifier = Notifier(UNIONPAY_RETRY_SECONDS, _accepted, time_scale)
-        self._trace = 0
+        # trace numbers go on from where the stored transactions left off
+        self._trace = len(self.txns) % 1_000_000
 
     def next_trace(self) -> str:
         self._trace = (self._trace + 1) % 1_000_000
@@ -135,6 +150,14 @@ class UnionPaySandbox:
 
 
 _SANDBOXES: dict[Path, UnionPaySandbox] = {}
+
+
+def forget(settings: Settings) -> None:
+    """Drop this process's sandbox of the configured directory, having written its
+    transactions (a restart, as tests play it)."""
+    directory = (settings.payment_sandbox_dir / "unionpay").resolve()
+    _SANDBOXES.pop(directory, None)
+    store.forget(directory)
 
 
 def sandbox_for(settings: Settings) -> UnionPaySandbox:

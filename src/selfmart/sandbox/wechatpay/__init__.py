@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 
 from selfmart.config import Settings
 from selfmart.payments.wechatpay import protocol as wx
@@ -17,7 +17,14 @@ from selfmart.sandbox.wechatpay import api, bills, control
 from selfmart.sandbox.wechatpay.keys import load
 from selfmart.sandbox.wechatpay.state import STATE
 
-router = APIRouter(include_in_schema=False)
+
+def _bind(request: Request) -> None:
+    """Every sandbox route works on the trades kept under the configured directory."""
+    settings: Settings = request.app.state.settings
+    STATE.bind(settings.payment_sandbox_dir / "wechatpay")
+
+
+router = APIRouter(include_in_schema=False, dependencies=[Depends(_bind)])
 router.include_router(control.router, prefix="/_control")
 router.include_router(api.router)
 router.include_router(bills.router)

@@ -1,5 +1,6 @@
 """The WeChat Pay sandbox's memory: transactions, refunds, bills, the control switches, what it
-received, and the callbacks it sends on the platform's own retry schedule."""
+received, and the callbacks it sends on the platform's own retry schedule. Transactions and
+refunds are kept on disk beside the keys (`selfmart.sandbox.store`), the rest in memory."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ import json
 import secrets
 import uuid
 from collections import deque
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
 from selfmart.kit.time import utcnow
 from selfmart.payments.wechatpay import protocol as wx
+from selfmart.sandbox import store
+from selfmart.sandbox.store import PersistentMap, Tracked
 from selfmart.sandbox.wechatpay.keys import PlatformCert, PlatformPublicKey, SandboxKeys
 
 #: seconds between callback attempts after the first, as the platform documents them
@@ -42,7 +47,7 @@ CallbackMode = Literal["twice", "late", "out_of_order", "bad_signature"]
 
 
 @dataclass
-class Transaction:
+class Transaction(Tracked):
     out_trade_no: str
     appid: str
     mchid: str
@@ -93,7 +98,7 @@ class Transaction:
 
 
 @dataclass
-class Refund:
+class Refund(Tracked):
     out_refund_no: str
     refund_id: str
     out_trade_no: str
@@ -168,11 +173,36 @@ class NextCall:
 
 class SandboxState:
     def __init__(self) -> None:
+        #: the directory whose trades these are (`bind`); None: not yet used
+        self.root: Path | None = None
+        self.transactions: MutableMapping[str, Transaction] = {}
+        self.refunds: MutableMapping[str, Refund] = {}
         self.reset()
 
+    def bind(self, root: Path) -> None:
+        """Work on the trades kept under `root` (`payment_sandbox_dir/wechatpay`). One process
+        serves one sandbox directory; a new one (another test's) replaces the trades."""
+        root = root.resolve()
+        if root == self.root:
+            return
+        if self.root is not None:
+            store.forget(self.root)
+        trades = store.store_at(root)
+        self.root = root
+        self.transactions = PersistentMap(trades, "transaction", Transaction)
+        self.refunds = PersistentMap(trades, "refund", Refund)
+
+    def unbind(self) -> None:
+        """Write what is pending and let go of the directory (a restart, as tests play it)."""
+        if self.root is not None:
+            store.forget(self.root)
+        self.root = None
+        self.transactions = {}
+        self.refunds = {}
+
     def reset(self) -> None:
-        self.transactions: dict[str, Transaction] = {}
-        self.refunds: dict[str, Refund] = {}
+        self.transactions.clear()
+        self.refunds.clear()
         self.bills: dict[str, bytes] = {}
         self.received: deque[dict[str, Any]] = deque(maxlen=500)
         self.deliveries: list[Delivery] = []
@@ -182,6 +212,8 @@ class SandboxState:
         #: first of each is the one on disk
         self.extra_certificates: list[PlatformCert] = []
         self.extra_public_keys: list[PlatformPublicKey] = []
+        #: where callbacks go instead of the network (like the other sandboxes' Notifier)
+        self.transport: httpx.AsyncBaseTransport | None = None
         self._held: list[tuple[Delivery, bytes, SignMode, bool]] = []
         for task in getattr(self, "tasks", set()):
             task.cancel()
@@ -318,7 +350,7 @@ class SandboxState:
         bad_first: bool,
     ) -> None:
         waits = [delay, *(s / time_scale for s in RETRY_SCHEDULE)]
-        async with httpx.AsyncClient(timeout=CALLBACK_TIMEOUT) as client:
+        async with httpx.AsyncClient(transport=self.transport, timeout=CALLBACK_TIMEOUT) as client:
             for attempt, wait in enumerate(waits, start=1):
                 if wait > 0:
                     await asyncio.sleep(wait)
