@@ -38,6 +38,9 @@ PAYMENT_NOTIFY = "payment_notify"
 ORDER_LOOKUP_FAILURES = "order_lookup_failures"
 #: Terminal heartbeats, per terminal (not per address: a store's terminals share one).
 HEARTBEAT = "terminal_heartbeat"
+#: scope["state"] key: buckets this request was already counted in (by a fast lane in front of
+#: the route, payments.fastlane), which the route's dependency does not count again.
+COUNTED = "ratelimit.counted"
 
 
 class RateLimiter:
@@ -111,6 +114,8 @@ class RateLimit:
         self.bucket = bucket
 
     async def __call__(self, request: Request) -> None:
+        if self.bucket in request.scope.get("state", {}).get(COUNTED, ()):
+            return
         await enforce(limiter(request), self.bucket, current_ip() or "unknown")
 
 
