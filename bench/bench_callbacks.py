@@ -46,6 +46,7 @@ from typing import Annotated, Any
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi import Path as PathParam
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,6 +172,12 @@ async def _seed(url: str, keys_dir: Path, n: int) -> dict[str, Any]:
             "raw_numbers": numbers[n:],
             "keys": keys,
         }
+    # Statistics, as a database in service has them (autovacuum would take them within a
+    # minute or so): without them the planner takes the thousands of pending payments for
+    # one, and finds a callback's payment by its status rather than by its number.
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE"))
+        await conn.commit()
     await engine.dispose()
     return seeded
 
@@ -525,8 +532,6 @@ async def main() -> None:
             await applied.run(chunk)
         engine = make_engine(url)
         async with engine.connect() as conn:
-            from sqlalchemy import text
-
             paid = await conn.scalar(text("SELECT count(*) FROM orders WHERE status = 'paid'"))
         await engine.dispose()
         for server in servers:

@@ -209,7 +209,7 @@ _APPLY_MANY_PG = HotStatement(
 WITH given AS (
     SELECT * FROM unnest({_MANY_UNNEST}) WITH ORDINALITY AS g({_MANY_NAMES}, n)
 ), target AS (
-    SELECT g.n AS tn, p.id AS pid, p.channel AS pchannel, p.amount_fen AS amount, o.id AS oid,
+    SELECT g.*, p.id AS pid, p.channel AS pchannel, p.amount_fen AS amount, o.id AS oid,
            o.order_no AS order_no, o.store_id AS store_id
     FROM given AS g
     JOIN payments AS p ON p.account_id = g.account_id AND p.out_trade_no = g.out_trade_no
@@ -226,12 +226,12 @@ WITH given AS (
     FOR UPDATE OF o
 ), settled AS (
     UPDATE payments SET status = 'succeeded',
-        channel_txn_id = COALESCE(g.txn, payments.channel_txn_id),
-        succeeded_at = g.succeeded_at, failure_code = NULL, failure_reason = NULL,
+        channel_txn_id = COALESCE(target.txn, payments.channel_txn_id),
+        succeeded_at = target.succeeded_at, failure_code = NULL, failure_reason = NULL,
         updated_at = :now
-    FROM target JOIN given AS g ON g.n = target.tn
+    FROM target
     WHERE payments.id = target.pid AND payments.status = 'pending'
-    RETURNING target.*, g.*
+    RETURNING target.*
 ), paid AS (
     UPDATE orders SET paid_fen = orders.paid_fen + settled.amount,
         payment_method = settled.pchannel, status = 'paid', paid_at = :now, updated_at = :now
@@ -397,6 +397,26 @@ async def prepare(
     received_at = utcnow()
     one_statement = session.get_bind().dialect.name == "postgresql"
     opened = await _opened(session, account_id, checked=one_statement)
+    return verify(opened, channel, account_id, headers, body, received_at=received_at)
+
+
+def cached(account_id: int) -> _Opened | None:
+    """The account's opened platform account if this process has it (PostgreSQL only: the
+    statement checks the row is still the one it was opened from)."""
+    return _OPENED.get(account_id)
+
+
+def verify(
+    opened: _Opened | None,
+    channel: str,
+    account_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    received_at: datetime | None = None,
+) -> Prepared | None:
+    """`prepare` once the opened account is known: no database."""
+    received_at = received_at or utcnow()
     if opened is None or opened.channel != channel:
         return None
     try:

@@ -15,10 +15,11 @@ limit refusal, a callback the batch did not apply, a database error — is hande
 replayed, to the app's own route, which answers it exactly as it answers without the lane
 (the route is told the hot path was tried, so it goes straight to the full path).
 
-Group commit (`Batcher`): verified callbacks queue; one task per process applies whatever has
-queued while the previous batch was being written, in one statement that is its own
-transaction on PostgreSQL (`callbacks_hot.apply_many`), and answers each request only once that
-statement has committed. Two copies of one notification never share a batch (the second waits
+Group commit (`Batcher`): verified callbacks queue; a task (two at most per process, each on
+its own connection) applies whatever has queued while its previous batch was being written,
+in one statement that is its own transaction on PostgreSQL (`callbacks_hot.apply_many`; the
+orders locked in id order), and answers each request only once that statement has
+committed. Two copies of one notification never share a batch (the second waits
 for the next one, where it is no longer the common case and so takes the full path and is
 recorded as a duplicate). If a batch fails, its callbacks are tried one by one, so one bad
 callback cannot sink the others; one that fails alone takes the full path. On other backends
@@ -33,7 +34,7 @@ import re
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -128,79 +129,143 @@ async def _fast(
 ) -> Any:
     """The answer to a common-case callback once applied and committed; else None."""
     factory: async_sessionmaker[AsyncSession] = app_state.sessionmaker
-    async with factory() as session:
-        item = await callbacks_hot.prepare(
-            session, channel=channel, account_id=account_id, headers=headers, body=body
-        )
+    batcher = getattr(app_state, _STATE_BATCHER, None)
+    if batcher is None or batcher.factory is not factory:
+        batcher = Batcher(factory)
+        setattr(app_state, _STATE_BATCHER, batcher)
+    opened = callbacks_hot.cached(account_id) if batcher.postgresql else None
+    if opened is not None:  # no session needed: the statement checks the account row
+        item = callbacks_hot.verify(opened, channel, account_id, headers, body)
+    else:
+        async with factory() as session:
+            item = await callbacks_hot.prepare(
+                session, channel=channel, account_id=account_id, headers=headers, body=body
+            )
     if item is None:
         return None
-    batcher = getattr(app_state, _STATE_BATCHER, None)
-    if batcher is None:
-        batcher = Batcher()
-        setattr(app_state, _STATE_BATCHER, batcher)
-    if not await batcher.submit(factory, item):
+    if not await batcher.submit(item):
         callbacks_hot.forget(account_id)
         return None
     return item.opened.remote.answer_notification(True)
 
 
 class Batcher:
-    """Group commit of prepared callbacks (see the module)."""
+    """Group commit of prepared callbacks (see the module), for one sessionmaker."""
 
     #: Most callbacks in one statement.
     MAX = 64
+    #: Batches written at once (each on its own connection): a callback that arrives while
+    #: one is being written starts the next at once rather than waiting for it (the
+    #: database's own group commit lets their commits share a WAL flush).
+    PARALLEL = 2
 
-    def __init__(self) -> None:
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self.factory = factory
+        bind = factory.kw.get("bind")
+        self.postgresql = bind is not None and bind.dialect.name == "postgresql"
+        #: PostgreSQL behind a pool (not a test's connection in a transaction): each batch's
+        #: statement is its own transaction, so one session (one pooled connection) serves
+        #: every batch of a drain; and batches may be written at once (otherwise one at a time:
+        #: a connection takes one statement at a time).
+        self._alone = self.postgresql and isinstance(bind, AsyncEngine)
         self._queue: list[tuple[Prepared, asyncio.Future[bool]]] = []
-        self._task: asyncio.Task[None] | None = None
+        #: Drains running (each writes one batch at a time), and their tasks (kept referenced).
+        self._active = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         #: Sizes of the batches written (for tests and the benchmark).
         self.sizes: list[int] = []
 
-    async def submit(self, factory: async_sessionmaker[AsyncSession], item: Prepared) -> bool:
+    async def submit(self, item: Prepared) -> bool:
         """Whether `item` was applied; returns once the batch that applied it has committed."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain(factory))
+        if self._active < (self.PARALLEL if self._alone else 1):
+            self._active += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await future
 
-    async def _drain(self, factory: async_sessionmaker[AsyncSession]) -> None:
-        one_at_a_time = _dialect(factory) != "postgresql"
-        while self._queue:
-            batch: list[tuple[Prepared, asyncio.Future[bool]]] = []
-            later: list[tuple[Prepared, asyncio.Future[bool]]] = []
-            keys: set[tuple[int, str]] = set()
-            for entry in self._queue:
-                key = (entry[0].account_id, entry[0].out_trade_no)
-                full = len(batch) >= (1 if one_at_a_time else self.MAX)
-                if key in keys or full:
-                    later.append(entry)
-                else:
-                    keys.add(key)
-                    batch.append(entry)
-            self._queue = later
-            self.sizes.append(len(batch))
-            results = await _apply(factory, [item for item, _ in batch])
-            for (_, future), applied in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(applied)
+    def _take(self) -> list[tuple[Prepared, asyncio.Future[bool]]] | None:
+        """The next batch: what has queued, at most MAX, one copy of each notification; None
+        when nothing has, and the drain that asked stops (counted out here, with no await
+        between the look and the count, so a callback queued next starts a drain)."""
+        if not self._queue:
+            self._active -= 1
+            return None
+        batch: list[tuple[Prepared, asyncio.Future[bool]]] = []
+        later: list[tuple[Prepared, asyncio.Future[bool]]] = []
+        keys: set[tuple[int, str]] = set()
+        most = self.MAX if self.postgresql else 1
+        for entry in self._queue:
+            key = (entry[0].account_id, entry[0].out_trade_no)
+            if key in keys or len(batch) >= most:
+                later.append(entry)
+            else:
+                keys.add(key)
+                batch.append(entry)
+        self._queue = later
+        self.sizes.append(len(batch))
+        return batch
+
+    async def _drain(self) -> None:
+        batch = self._take()
+        if batch is not None and self._alone:
+            batch = await self._drain_alone(batch)
+        while batch is not None:
+            _answer(batch, await _apply(self.factory, [item for item, _ in batch]))
+            batch = self._take()
+
+    async def _drain_alone(
+        self, batch: list[tuple[Prepared, asyncio.Future[bool]]] | None
+    ) -> list[tuple[Prepared, asyncio.Future[bool]]] | None:
+        """Batches one after another on one session (one pooled connection), each statement
+        its own transaction. On an error the batch is tried again one by one (fresh sessions)
+        and the rest of the drain goes on batch by batch, each in a transaction of its own."""
+        async with self.factory() as session:
+            while batch is not None:
+                items = [item for item, _ in batch]
+                try:
+                    applied = await callbacks_hot.apply_many(session, items)
+                    if await _driver_in_transaction(session):
+                        await session.commit()  # (not expected: the statement ran alone)
+                except Exception:
+                    log.warning("payment callback batch of %d failed", len(items))
+                    _answer(batch, await _apply(self.factory, items, failed=True))
+                    return self._take()
+                if any(applied):  # committed: wake the live feed as after any commit
+                    lifecycle.notify_live(session)
+                    await aftercommit.run_pending(session)
+                _answer(batch, applied)
+                batch = self._take()
+        return None
 
 
-def _dialect(factory: async_sessionmaker[AsyncSession]) -> str:
-    bind = factory.kw.get("bind")
-    return str(bind.dialect.name) if bind is not None else ""
+async def _driver_in_transaction(session: AsyncSession) -> bool:
+    raw = await (await session.connection()).get_raw_connection()
+    return bool(raw.driver_connection is not None and raw.driver_connection.is_in_transaction())
 
 
-async def _apply(factory: async_sessionmaker[AsyncSession], items: list[Prepared]) -> list[bool]:
-    """Apply a batch; if it fails, each of its callbacks alone (one that fails alone is left to
-    the full path: nothing of it was written)."""
-    try:
-        return await _commit(factory, items)
-    except Exception:
-        if len(items) == 1:
-            log.exception("payment callback fast lane: left to the full path")
-            return [False]
-        log.warning("payment callback batch of %d failed: applying one by one", len(items))
+def _answer(batch: list[tuple[Prepared, asyncio.Future[bool]]], applied: list[bool]) -> None:
+    for (_, future), done in zip(batch, applied, strict=True):
+        if not future.done():
+            future.set_result(done)
+
+
+async def _apply(
+    factory: async_sessionmaker[AsyncSession], items: list[Prepared], *, failed: bool = False
+) -> list[bool]:
+    """Apply a batch in a transaction of its own; if it fails (or `failed`: it did already),
+    each of its callbacks alone (one that fails alone is left to the full path: nothing of it
+    was written)."""
+    if not failed:
+        try:
+            return await _commit(factory, items)
+        except Exception:
+            if len(items) == 1:
+                log.exception("payment callback fast lane: left to the full path")
+                return [False]
+            log.warning("payment callback batch of %d failed: applying one by one", len(items))
     out: list[bool] = []
     for item in items:
         out += await _apply(factory, [item])
