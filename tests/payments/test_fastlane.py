@@ -256,7 +256,7 @@ async def test_a_batch_that_fails_is_applied_one_by_one(
     batcher = fastlane.Batcher(factory)
     applied = await asyncio.gather(*(batcher.submit(item) for item in items))
     assert applied == [True, True, False, True]
-    assert batcher.sizes == [4]
+    assert list(batcher.sizes) == [4]
     async with factory() as s:
         statuses = (
             await s.scalars(select(Order.status).where(Order.id.in_(ids)).order_by(Order.id))

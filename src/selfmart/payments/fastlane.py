@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import deque
 from typing import Any
 
 from fastapi.routing import iter_route_contexts
@@ -172,8 +173,8 @@ class Batcher:
         #: Drains running (each writes one batch at a time), and their tasks (kept referenced).
         self._active = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        #: Sizes of the batches written (for tests and the benchmark).
-        self.sizes: list[int] = []
+        #: Sizes of the latest batches written (for tests).
+        self.sizes: deque[int] = deque(maxlen=256)
 
     async def submit(self, item: Prepared) -> bool:
         """Whether `item` was applied; returns once the batch that applied it has committed."""
