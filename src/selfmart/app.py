@@ -29,6 +29,7 @@ from selfmart.middleware import (
 from selfmart.monitoring.metrics import MetricsMiddleware
 from selfmart.monitoring.router import router as monitoring_router
 from selfmart.monitoring.service import MetricsCache
+from selfmart.payments.fastlane import NotifyFastLane
 from selfmart.routers import API_ROUTERS, NOTIFY_ROUTERS, TERMINAL_ROUTERS
 
 
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
     install_handlers(app)
     install_denial_log(app)
+    # innermost: the platform callbacks' fast lane, behind every other middleware
+    app.add_middleware(NotifyFastLane)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,

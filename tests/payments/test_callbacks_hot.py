@@ -34,19 +34,20 @@ from tests.terminals.builders import Credentials
 
 @pytest.fixture
 def taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each callback was applied by the hot path (it answers) or left to the full
-    path (None): the real function runs, its outcome is noted."""
+    """Whether each verified common-case callback was applied by the hot path (by the app's
+    fast lane, alone or in a batch, or by `try_apply`) or left to the full path: the real
+    function runs, each outcome is noted."""
     seen: list[bool] = []
-    real = callbacks_hot.try_apply
+    real = callbacks_hot.apply_many
     # Accounts opened by earlier tests (ids are reused across test databases) start afresh.
     monkeypatch.setattr(callbacks_hot, "_OPENED", OrderedDict())
 
-    async def noting(session: AsyncSession, **kwargs: Any) -> Any:
-        answer = await real(session, **kwargs)
-        seen.append(answer is not None)
-        return answer
+    async def noting(session: AsyncSession, items: list[Any]) -> list[bool]:
+        applied = await real(session, items)
+        seen.extend(applied)
+        return applied
 
-    monkeypatch.setattr(callbacks_hot, "try_apply", noting)
+    monkeypatch.setattr(callbacks_hot, "apply_many", noting)
     return seen
 
 
@@ -192,7 +193,7 @@ async def test_the_hot_path_writes_what_the_full_path_writes(
     assert taken == [True]
 
     call = await _callback_for_qr_payment(client, wechat, creds, full_order, attempt="F1")
-    monkeypatch.setattr(callbacks_hot, "try_apply", _never)
+    monkeypatch.setattr(callbacks_hot, "prepare", _never)
     r = await _deliver(client, account_id, call)
     assert r.status_code in (200, 204), r.text
 
@@ -208,8 +209,9 @@ async def test_the_hot_path_writes_what_the_full_path_writes(
     assert hot == full
 
 
-async def _never(session: AsyncSession, **kwargs: Any) -> None:
-    """The full path only (what the hot path is compared with)."""
+async def _never(session: AsyncSession | None, **kwargs: Any) -> None:
+    """The full path only (what the hot path is compared with): no callback is the common
+    case, for the fast lane or for `try_apply`."""
     return None
 
 

@@ -40,6 +40,9 @@ ORDER_LOOKUP_FAILURES = "order_lookup_failures"
 HEARTBEAT = "terminal_heartbeat"
 #: Business-event batches per terminal (selfmart.behaviour).
 EVENT_BATCHES = "terminal_event_batches"
+#: scope["state"] key: buckets this request was already counted in (by a fast lane in front of
+#: the route, payments.fastlane), which the route's dependency does not count again.
+COUNTED = "ratelimit.counted"
 
 
 class RateLimiter:
@@ -114,6 +117,8 @@ class RateLimit:
         self.bucket = bucket
 
     async def __call__(self, request: Request) -> None:
+        if self.bucket in request.scope.get("state", {}).get(COUNTED, ()):
+            return
         await enforce(limiter(request), self.bucket, current_ip() or "unknown")
 
 

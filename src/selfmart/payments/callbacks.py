@@ -43,18 +43,21 @@ async def receive(
     account_id: int,
     headers: Mapping[str, str],
     body: bytes,
+    try_hot: bool = True,
 ) -> NotificationAnswer:
     """Record, verify, match and apply one callback; the answer the platform expects.
 
     The common case (a pending attempt paid in full) takes the hot path (`callbacks_hot`);
     anything else, or a common case that changed meanwhile, this module's full path. The
     record is added once its outcome is known: one INSERT, not an INSERT (forced by the
-    first statement that autoflushes) and an UPDATE of its outcome."""
-    answer = await callbacks_hot.try_apply(
-        session, channel=channel, account_id=account_id, headers=headers, body=body
-    )
-    if answer is not None:
-        return answer
+    first statement that autoflushes) and an UPDATE of its outcome. `try_hot` False: straight
+    to the full path."""
+    if try_hot:  # (not when the fast lane tried it already: payments.fastlane)
+        answer = await callbacks_hot.try_apply(
+            session, channel=channel, account_id=account_id, headers=headers, body=body
+        )
+        if answer is not None:
+            return answer
     record = PaymentCallback(
         channel=channel[:16],
         received_at=utcnow(),

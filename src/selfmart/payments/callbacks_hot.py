@@ -1,41 +1,44 @@
 """The payment callback's hot path (CONVENTIONS.md §13): the common case — a verified SUCCESS
 notification of a pending attempt, for the amount we asked, of an order that waits for exactly
 that money, has no open issue and no member — applied in one statement on PostgreSQL instead
-of the ORM's dozen.
+of the ORM's dozen, for one callback or for many at once (group commit: payments.fastlane).
 
 The merchant account's opened platform account is kept per process with the row it was opened
-from; the signature is verified with it, and the statement only applies the callback if the
-account row is still that one (else the full path reads it again). On PostgreSQL the statement
-(kit.hotsql):
+from; the signature is verified with it (`prepare`, which writes nothing), and the statement
+only applies a callback if the account row is still that one (else the full path reads it
+again). On PostgreSQL the statement (kit.hotsql), for each callback given:
   1. finds the payment and its order and locks the order's row (`FOR UPDATE OF orders`, the
-     lock every other path takes first, so locks are always taken in the same order) — only
-     if the payment is pending for this amount and the order waits for exactly it;
+     lock every other path takes first; the orders of a batch in id order, so locks are
+     always taken in the same order) — only if the payment is pending for this amount and
+     the order waits for exactly it;
   2. moves the payment out of pending (`WHERE status = 'pending'`: once, whoever races);
   3. pays the order and inserts its two timeline entries, the audit entry and the callback's
      record, each from what step 2 returned.
-If step 1 or 2 finds nothing, nothing is written and the statement says so. As it is the
-request's one write, it runs as the request's whole transaction when nothing has begun one
-(`hotsql.fetch_alone`: one round trip, not BEGIN, statement, COMMIT); when it wrote nothing,
-the full path then runs in a transaction of its own. Elsewhere (SQLite) the same steps run as
-separate statements in the request's transaction.
+A callback for which step 1 or 2 finds nothing has nothing written and is reported as not
+applied. As the statement is the request's (or the batch's) one write, it runs as the whole
+transaction when nothing has begun one (`hotsql.fetch_alone`: one round trip, not BEGIN,
+statement, COMMIT); a callback it did not apply then takes the full path in a transaction of
+its own. Elsewhere (SQLite) the same steps run as separate statements in the session's
+transaction, one callback at a time.
 
 It writes what the full path (`callbacks.receive` → `attempts.settle_success` →
 `orders.apply_payment`) writes for the same callback, row for row (tests compare them), and
 wakes the live feed; the sales summaries follow the timeline; a member's order (points and
 tier to award) takes the full path. Anything else — a refusal, a refund, a failure, an amount
 that is not ours, an order already paid, closed or with an open issue, a payment no longer
-pending — returns None having written nothing, and the full path decides.
+pending — is not applied, nothing is written, and the full path decides.
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BindParameter, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
@@ -113,14 +116,6 @@ _AUDIT_CHANGE = audit.Change(
     entity_id=None, before={"status": S.AWAITING_PAYMENT.value}, after={"status": S.PAID.value}
 )
 
-#: The common case's conditions on the payment and its order (the PostgreSQL statement's).
-_COMMON_CASE = """
-    p.account_id = :account_id AND p.out_trade_no = :out_trade_no
-    AND p.status = 'pending' AND p.amount_fen = :amount_fen
-    AND o.status = 'awaiting_payment' AND o.paid_fen + p.amount_fen = o.total_fen
-    AND o.open_issues = 0 AND o.member_id IS NULL
-"""
-
 # The steps one by one, for other backends: the same conditions, checked in Python.
 _PAYMENT_AND_ORDER = (
     select(
@@ -175,103 +170,141 @@ _PAY_ORDER = (
 )
 
 
-def _typed_params() -> list[BindParameter[Any]]:
-    """The PostgreSQL statement's parameters, typed as the columns they are written to or
-    compared with (so each is sent as that type)."""
-    p, o, a, au, c = _payments.c, _orders.c, _accounts.c, _audit_logs.c, _callbacks.c
-    types: dict[str, Any] = {
-        "account_id": p.account_id.type,
-        "out_trade_no": p.out_trade_no.type,
-        "amount_fen": p.amount_fen.type,
-        "txn": p.channel_txn_id.type,
-        "succeeded_at": p.succeeded_at.type,
-        "now": o.updated_at.type,
-        "channel": a.channel.type,
-        "merchant_id": a.merchant_id.type,
-        "app_id": a.app_id.type,
-        "account_updated_at": a.updated_at.type,
-        "key_version": a.key_version.type,
-        "actor_type": au.actor_type.type,
-        "actor_name": au.actor_name.type,
-        "reason": _events.c.reason.type,
-        "changes": au.changes.type,
-        "ip": au.ip.type,
-        "request_id": au.request_id.type,
-    }
-    types.update({f"r_{k}": c[k].type for k in _RECORD_KEYS})
-    return [bindparam(name, type_=type_) for name, type_ in types.items()]
+#: The per-callback columns of the batch statement (PostgreSQL), each sent as one array.
+_MANY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("account_id", "int"),
+    ("out_trade_no", "text"),
+    ("amount_fen", "bigint"),
+    ("txn", "text"),
+    ("succeeded_at", "timestamptz"),
+    ("channel", "text"),
+    ("merchant_id", "text"),
+    ("app_id", "text"),
+    ("account_updated_at", "timestamptz"),
+    ("key_version", "text"),
+    ("actor_name", "text"),
+    ("ip", "text"),
+    ("request_id", "text"),
+    ("received_at", "timestamptz"),
+    ("notification_id", "text"),
+    ("r_out_trade_no", "text"),
+    ("out_refund_no", "text"),
+    ("transaction_id", "text"),
+    ("status", "text"),
+    ("headers", "text"),
+    ("body", "text"),
+    ("decoded", "text"),
+)
+_MANY_UNNEST = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _MANY_COLUMNS)
+_MANY_NAMES = ", ".join(name for name, _ in _MANY_COLUMNS)
 
-
-_RECORD_KEYS = (
-    "channel", "account_id", "received_at", "kind", "verified", "outcome", "reason",
-    "notification_id", "out_trade_no", "out_refund_no", "transaction_id", "status",
-    "amount_fen", "refund_id", "headers", "body", "decoded",
-)  # fmt: skip
-
-
-#: PostgreSQL: the whole of it in one statement (see the module's note). The payment's and
-#: order's conditions are checked again on the latest row versions after the order's lock is
-#: granted (PostgreSQL re-reads a row it waited for), so a copy that waited for another finds
-#: nothing left to do.
-_APPLY_PG = HotStatement(
+#: PostgreSQL: one callback or many (group commit, payments.fastlane) in one statement, the
+#: module's steps for each, with its own conditions. The orders are locked in id order
+#: (the sort is below the lock), so two batches (or a batch and any other path) cannot
+#: deadlock. A callback whose payment or order is not the common case (any more) simply
+#: finds nothing; the statement returns the position (`n`) of each one it applied.
+_APPLY_MANY_PG = HotStatement(
     text(
         f"""
-WITH target AS (
-    SELECT p.id AS pid, p.channel AS channel, p.amount_fen AS amount, o.id AS oid,
+WITH given AS (
+    SELECT * FROM unnest({_MANY_UNNEST}) WITH ORDINALITY AS g({_MANY_NAMES}, n)
+), target AS (
+    SELECT g.*, p.id AS pid, p.channel AS pchannel, p.amount_fen AS amount, o.id AS oid,
            o.order_no AS order_no, o.store_id AS store_id
-    FROM payments AS p
+    FROM given AS g
+    JOIN payments AS p ON p.account_id = g.account_id AND p.out_trade_no = g.out_trade_no
     JOIN orders AS o ON o.id = p.order_id
     JOIN payment_accounts AS a ON a.id = p.account_id
-    WHERE {_COMMON_CASE}
-      AND a.channel = :channel AND a.merchant_id = :merchant_id
-      AND a.app_id IS NOT DISTINCT FROM :app_id
-      AND a.updated_at IS NOT DISTINCT FROM :account_updated_at
-      AND a.key_version = :key_version
+    WHERE p.status = 'pending' AND p.amount_fen = g.amount_fen
+      AND o.status = 'awaiting_payment' AND o.paid_fen + p.amount_fen = o.total_fen
+      AND o.open_issues = 0 AND o.member_id IS NULL
+      AND a.channel = g.channel AND a.merchant_id = g.merchant_id
+      AND a.app_id IS NOT DISTINCT FROM g.app_id
+      AND a.updated_at IS NOT DISTINCT FROM g.account_updated_at
+      AND a.key_version = g.key_version
+    ORDER BY o.id
     FOR UPDATE OF o
 ), settled AS (
     UPDATE payments SET status = 'succeeded',
-        channel_txn_id = COALESCE(:txn, payments.channel_txn_id),
-        succeeded_at = :succeeded_at, failure_code = NULL, failure_reason = NULL,
+        channel_txn_id = COALESCE(target.txn, payments.channel_txn_id),
+        succeeded_at = target.succeeded_at, failure_code = NULL, failure_reason = NULL,
         updated_at = :now
     FROM target
     WHERE payments.id = target.pid AND payments.status = 'pending'
     RETURNING target.*
 ), paid AS (
     UPDATE orders SET paid_fen = orders.paid_fen + settled.amount,
-        payment_method = settled.channel, status = 'paid', paid_at = :now, updated_at = :now
+        payment_method = settled.pchannel, status = 'paid', paid_at = :now, updated_at = :now
     FROM settled
     WHERE orders.id = settled.oid AND orders.status = 'awaiting_payment'
     RETURNING orders.id
 ), timeline AS (
     INSERT INTO order_events (order_id, store_id, occurred_at, kind, from_status, to_status,
         actor_type, actor_id, actor_name, reason, note, data)
-    SELECT oid, store_id, :now, 'payment', NULL, NULL, :actor_type, NULL, :actor_name,
+    SELECT oid, store_id, :now, 'payment', NULL, NULL, :actor_type, NULL, actor_name,
         :reason, NULL,
-        jsonb_build_object('payment_id', pid, 'channel', channel, 'amount_fen', amount)
+        jsonb_build_object('payment_id', pid, 'channel', pchannel, 'amount_fen', amount)
     FROM settled
     UNION ALL
     SELECT oid, store_id, :now, 'transition', 'awaiting_payment', 'paid', :actor_type, NULL,
-        :actor_name, :reason, NULL, jsonb_build_object('payment_id', pid)
+        actor_name, :reason, NULL, jsonb_build_object('payment_id', pid)
     FROM settled
 ), audited AS (
     INSERT INTO audit_logs (occurred_at, actor_type, actor_id, actor_name, action,
         entity_type, entity_id, entity_label, store_id, changes, note, ip, request_id)
-    SELECT :now, :actor_type, NULL, :actor_name, '{_AUDIT_ACTION}', 'order', oid::text,
-        order_no, store_id, :changes, :reason, :ip, :request_id
+    SELECT :now, :actor_type, NULL, actor_name, '{_AUDIT_ACTION}', 'order', oid::text,
+        order_no, store_id, CAST(:changes AS jsonb), :reason, ip, request_id
     FROM settled
 ), recorded AS (
     INSERT INTO payment_callbacks (channel, account_id, received_at, kind, verified, outcome,
         reason, notification_id, out_trade_no, out_refund_no, transaction_id, status,
         amount_fen, order_id, payment_id, refund_id, headers, body, decoded)
-    SELECT :r_channel, :r_account_id, :r_received_at, :r_kind, :r_verified, :r_outcome,
-        :r_reason, :r_notification_id, :r_out_trade_no, :r_out_refund_no, :r_transaction_id,
-        :r_status, :r_amount_fen, oid, pid, :r_refund_id, :r_headers, :r_body, :r_decoded
+    SELECT channel, account_id, received_at, 'payment', true, 'applied', NULL,
+        notification_id, r_out_trade_no, out_refund_no, transaction_id, status, amount_fen,
+        oid, pid, NULL, CAST(headers AS jsonb), body, CAST(decoded AS jsonb)
     FROM settled
 )
-SELECT oid, pid FROM settled
+SELECT n FROM settled
 """
-    ).bindparams(*_typed_params())
+    )
 )
+
+
+async def apply_many(session: AsyncSession, items: list[Prepared]) -> list[bool]:
+    """Apply prepared callbacks together: on PostgreSQL in one statement, as the whole of the
+    session's transaction when nothing has begun it (`hotsql.fetch_alone`); elsewhere one by
+    one in the session's transaction. Whether each was applied (those not applied wrote
+    nothing; the full path decides them). Two items for the same payment must not be in one
+    call (the caller keeps the second for after)."""
+    if not items:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        return [await _apply_in_steps(session, i.params, i.record, i.entry, i.actor) for i in items]
+    now = utcnow()
+    first = items[0]
+    columns: dict[str, list[Any]] = {name: [] for name, _ in _MANY_COLUMNS}
+    for item in items:
+        p, r, e, o = item.params, item.record, item.entry, item.opened
+        row = (
+            item.account_id, item.out_trade_no, p["amount_fen"], p["txn"], p["succeeded_at"],
+            o.channel, o.merchant_id, o.app_id, o.updated_at, o.key_version, item.actor.name,
+            e["ip"], e["request_id"], r["received_at"], r["notification_id"],
+            r["out_trade_no"], r["out_refund_no"], r["transaction_id"], r["status"],
+            json.dumps(r["headers"], ensure_ascii=False), r["body"],
+            json.dumps(r["decoded"], ensure_ascii=False),
+        )  # fmt: skip
+        for (name, _), value in zip(_MANY_COLUMNS, row, strict=True):
+            columns[name].append(value)
+    params: dict[str, Any] = {
+        **columns,
+        "now": now,
+        "actor_type": first.actor.kind,
+        "reason": REASON,
+        "changes": json.dumps(first.entry["changes"], ensure_ascii=False),
+    }
+    rows = await hotsql.fetch_alone(session, _APPLY_MANY_PG, params)
+    done = {int(r[0]) for r in rows}
+    return [i + 1 in done for i in range(len(items))]
 
 
 # --- opened platform accounts ---------------------------------------------------------------------
@@ -336,18 +369,54 @@ async def _opened(session: AsyncSession, account_id: int, *, checked: bool) -> _
 # --- the hot path ---------------------------------------------------------------------------------
 
 
-async def try_apply(
+@dataclass(slots=True)
+class Prepared:
+    """A verified common-case callback, ready to apply: the statement's parameters, the
+    callback's record and its audit entry (taken in the request's context: address, id)."""
+
+    account_id: int
+    out_trade_no: str
+    params: dict[str, Any]
+    record: dict[str, Any]
+    entry: dict[str, Any]
+    actor: Actor
+    opened: _Opened
+
+
+async def prepare(
     session: AsyncSession,
     *,
     channel: str,
     account_id: int,
     headers: Mapping[str, str],
     body: bytes,
-) -> NotificationAnswer | None:
-    """Apply one callback if it is the common case; else None, having written nothing."""
+) -> Prepared | None:
+    """Verify one callback and, if it is the common case, what applying it writes; else None.
+    Writes nothing. (On PostgreSQL the opened account is taken from this process's cache and
+    the statement checks the account row is still that one.)"""
     received_at = utcnow()
     one_statement = session.get_bind().dialect.name == "postgresql"
     opened = await _opened(session, account_id, checked=one_statement)
+    return verify(opened, channel, account_id, headers, body, received_at=received_at)
+
+
+def cached(account_id: int) -> _Opened | None:
+    """The account's opened platform account if this process has it (PostgreSQL only: the
+    statement checks the row is still the one it was opened from)."""
+    return _OPENED.get(account_id)
+
+
+def verify(
+    opened: _Opened | None,
+    channel: str,
+    account_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    received_at: datetime | None = None,
+) -> Prepared | None:
+    """`prepare` once the opened account is known: no database."""
+    received_at = received_at or utcnow()
     if opened is None or opened.channel != channel:
         return None
     try:
@@ -392,33 +461,34 @@ async def try_apply(
         "decoded": dict(note.raw),
     }
     entry = audit.entry_rows(actor, _AUDIT_ACTION, "order", [_AUDIT_CHANGE], note=REASON)[0]
-    if one_statement:
-        params.update(
-            {
-                "channel": opened.channel,
-                "merchant_id": opened.merchant_id,
-                "app_id": opened.app_id,
-                "account_updated_at": opened.updated_at,
-                "key_version": opened.key_version,
-                "actor_type": actor.kind,
-                "actor_name": actor.name,
-                "reason": REASON,
-                "changes": entry["changes"],
-                "ip": entry["ip"],
-                "request_id": entry["request_id"],
-            }
-        )
-        params.update({f"r_{k}": v for k, v in record.items()})
-        applied = bool(await hotsql.fetch_alone(session, _APPLY_PG, params))
-    else:
-        applied = await _apply_in_steps(session, params, record, entry, actor)
-    if not applied:
-        # Not the common case, or the account changed since it was opened: forget the opened
-        # account (the next callback opens it from the row as it is now); the full path decides.
-        _OPENED.pop(account_id, None)
+    return Prepared(account_id, note.out_trade_no, params, record, entry, actor, opened)
+
+
+async def try_apply(
+    session: AsyncSession,
+    *,
+    channel: str,
+    account_id: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> NotificationAnswer | None:
+    """Apply one callback if it is the common case; else None, having written nothing."""
+    item = await prepare(
+        session, channel=channel, account_id=account_id, headers=headers, body=body
+    )
+    if item is None:
+        return None
+    if not (await apply_many(session, [item]))[0]:
+        forget(account_id)
         return None
     lifecycle.notify_live(session)
-    return opened.remote.answer_notification(True)
+    return item.opened.remote.answer_notification(True)
+
+
+def forget(account_id: int) -> None:
+    """Not the common case, or the account changed since it was opened: forget the opened
+    account (the next callback opens it from the row as it is now); the full path decides."""
+    _OPENED.pop(account_id, None)
 
 
 async def _apply_in_steps(

@@ -1,0 +1,288 @@
+"""The platform callbacks' fast lane (CONVENTIONS.md §13): a pure-ASGI dispatch, innermost of
+the app's middleware, that answers the common payment callback without FastAPI's routing
+(~180 routes) and dependencies, and applies concurrent callbacks together (group commit).
+
+Everything outside it still runs for a callback as for any request: metrics (under the notify
+route's template), the request id and security headers, the control-character guard,
+maintenance mode (which lets platform callbacks through) and the body size limit. The lane
+itself counts the route's rate limit (`payment_notify`, per address) as the route does.
+
+It takes only `POST /api/payments/notify/{channel}/{account_id}` with no query string and an
+account id the route accepts, and only the common case `callbacks_hot.prepare` recognises (a
+verified SUCCESS of a pending attempt, for its amount, of an order that waits for exactly
+that). Everything else — a forged, stale, unknown or mismatched callback, a refund, a rate
+limit refusal, a callback the batch did not apply, a database error — is handed, body
+replayed, to the app's own route, which answers it exactly as it answers without the lane
+(the route is told the hot path was tried, so it goes straight to the full path).
+
+Group commit (`Batcher`): verified callbacks queue; a task (two at most per process, each on
+its own connection) applies whatever has queued while its previous batch was being written,
+in one statement that is its own transaction on PostgreSQL (`callbacks_hot.apply_many`; the
+orders locked in id order), and answers each request only once that statement has
+committed. Two copies of one notification never share a batch (the second waits
+for the next one, where it is no longer the common case and so takes the full path and is
+recorded as a duplicate). If a batch fails, its callbacks are tried one by one, so one bad
+callback cannot sink the others; one that fails alone takes the full path. On other backends
+(SQLite) a batch is one callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import deque
+from typing import Any
+
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.datastructures import Headers
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from selfmart.kit import aftercommit
+from selfmart.kit.context import current_ip
+from selfmart.kit.ratelimit import COUNTED, PAYMENT_NOTIFY
+from selfmart.orders import lifecycle
+from selfmart.payments import callbacks_hot
+from selfmart.payments.callbacks_hot import Prepared
+
+log = logging.getLogger(__name__)
+
+#: The notify route's path, as its path parameters accept it (channel `^[a-z]+$` of at most
+#: 16, account id 1..2**31-1 checked below); anything else goes to the route to be refused.
+_PATH = re.compile(r"^/api/payments/notify/([a-z]{1,16})/([1-9][0-9]{0,9})$")
+TEMPLATE = "/api/payments/notify/{channel}/{account_id}"
+#: scope["state"] key: the lane tried the hot path for this request (the route skips it).
+TRIED = "payments.fastlane_tried"
+_STATE_BATCHER = "callback_batcher"
+
+
+class NotifyFastLane:
+    """ASGI middleware: the fast lane for platform payment callbacks (see the module)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._route: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = (
+            _PATH.match(scope["path"])
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        if found is None or scope.get("query_string") or int(found[2]) > 2**31 - 1:
+            await self.app(scope, receive, send)
+            return
+        app = scope["app"]
+        state = scope.setdefault("state", {})
+        if await app.state.rate_limiter.hit(PAYMENT_NOTIFY, current_ip() or "unknown") is not None:
+            # over the limit: the route refuses it (the limit is asked again, not counted again)
+            await self.app(scope, receive, send)
+            return
+        state[COUNTED] = (PAYMENT_NOTIFY,)
+        messages: list[Message] = []
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        answer = await _fast(
+            app.state, found[1], int(found[2]), Headers(scope=scope), b"".join(chunks)
+        )
+        if answer is None:
+            state[TRIED] = True
+            await self.app(scope, _replay(messages, receive), send)
+            return
+        scope["route"] = self._notify_route(app)
+        response = Response(
+            answer.body, status_code=answer.status_code, media_type=answer.content_type
+        )
+        await response(scope, receive, send)
+
+    def _notify_route(self, app: Any) -> Any:
+        """The notify route object (so the metrics count the answer under its template)."""
+        if self._route is None:
+            for ctx in iter_route_contexts(app.routes):
+                if ctx.path == TEMPLATE:
+                    self._route = ctx.original_route
+                    break
+        return self._route
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+async def _fast(
+    app_state: Any, channel: str, account_id: int, headers: Headers, body: bytes
+) -> Any:
+    """The answer to a common-case callback once applied and committed; else None."""
+    factory: async_sessionmaker[AsyncSession] = app_state.sessionmaker
+    batcher = getattr(app_state, _STATE_BATCHER, None)
+    if batcher is None or batcher.factory is not factory:
+        batcher = Batcher(factory)
+        setattr(app_state, _STATE_BATCHER, batcher)
+    opened = callbacks_hot.cached(account_id) if batcher.postgresql else None
+    if opened is not None:  # no session needed: the statement checks the account row
+        item = callbacks_hot.verify(opened, channel, account_id, headers, body)
+    else:
+        async with factory() as session:
+            item = await callbacks_hot.prepare(
+                session, channel=channel, account_id=account_id, headers=headers, body=body
+            )
+    if item is None:
+        return None
+    if not await batcher.submit(item):
+        callbacks_hot.forget(account_id)
+        return None
+    return item.opened.remote.answer_notification(True)
+
+
+class Batcher:
+    """Group commit of prepared callbacks (see the module), for one sessionmaker."""
+
+    #: Most callbacks in one statement.
+    MAX = 64
+    #: Batches written at once (each on its own connection): a callback that arrives while
+    #: one is being written starts the next at once rather than waiting for it (the
+    #: database's own group commit lets their commits share a WAL flush).
+    PARALLEL = 2
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self.factory = factory
+        bind = factory.kw.get("bind")
+        self.postgresql = bind is not None and bind.dialect.name == "postgresql"
+        #: PostgreSQL behind a pool (not a test's connection in a transaction): each batch's
+        #: statement is its own transaction, so one session (one pooled connection) serves
+        #: every batch of a drain; and batches may be written at once (otherwise one at a time:
+        #: a connection takes one statement at a time).
+        self._alone = self.postgresql and isinstance(bind, AsyncEngine)
+        self._queue: list[tuple[Prepared, asyncio.Future[bool]]] = []
+        #: Drains running (each writes one batch at a time), and their tasks (kept referenced).
+        self._active = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: Sizes of the latest batches written (for tests).
+        self.sizes: deque[int] = deque(maxlen=256)
+
+    async def submit(self, item: Prepared) -> bool:
+        """Whether `item` was applied; returns once the batch that applied it has committed."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._active < (self.PARALLEL if self._alone else 1):
+            self._active += 1
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    def _take(self) -> list[tuple[Prepared, asyncio.Future[bool]]] | None:
+        """The next batch: what has queued, at most MAX, one copy of each notification; None
+        when nothing has, and the drain that asked stops (counted out here, with no await
+        between the look and the count, so a callback queued next starts a drain)."""
+        if not self._queue:
+            self._active -= 1
+            return None
+        batch: list[tuple[Prepared, asyncio.Future[bool]]] = []
+        later: list[tuple[Prepared, asyncio.Future[bool]]] = []
+        keys: set[tuple[int, str]] = set()
+        most = self.MAX if self.postgresql else 1
+        for entry in self._queue:
+            key = (entry[0].account_id, entry[0].out_trade_no)
+            if key in keys or len(batch) >= most:
+                later.append(entry)
+            else:
+                keys.add(key)
+                batch.append(entry)
+        self._queue = later
+        self.sizes.append(len(batch))
+        return batch
+
+    async def _drain(self) -> None:
+        batch = self._take()
+        if batch is not None and self._alone:
+            batch = await self._drain_alone(batch)
+        while batch is not None:
+            _answer(batch, await _apply(self.factory, [item for item, _ in batch]))
+            batch = self._take()
+
+    async def _drain_alone(
+        self, batch: list[tuple[Prepared, asyncio.Future[bool]]] | None
+    ) -> list[tuple[Prepared, asyncio.Future[bool]]] | None:
+        """Batches one after another on one session (one pooled connection), each statement
+        its own transaction. On an error the batch is tried again one by one (fresh sessions)
+        and the rest of the drain goes on batch by batch, each in a transaction of its own."""
+        async with self.factory() as session:
+            while batch is not None:
+                items = [item for item, _ in batch]
+                try:
+                    applied = await callbacks_hot.apply_many(session, items)
+                    if await _driver_in_transaction(session):
+                        await session.commit()  # (not expected: the statement ran alone)
+                except Exception:
+                    log.warning("payment callback batch of %d failed", len(items))
+                    _answer(batch, await _apply(self.factory, items, failed=True))
+                    return self._take()
+                if any(applied):  # committed: wake the live feed as after any commit
+                    lifecycle.notify_live(session)
+                    await aftercommit.run_pending(session)
+                _answer(batch, applied)
+                batch = self._take()
+        return None
+
+
+async def _driver_in_transaction(session: AsyncSession) -> bool:
+    raw = await (await session.connection()).get_raw_connection()
+    return bool(raw.driver_connection is not None and raw.driver_connection.is_in_transaction())
+
+
+def _answer(batch: list[tuple[Prepared, asyncio.Future[bool]]], applied: list[bool]) -> None:
+    for (_, future), done in zip(batch, applied, strict=True):
+        if not future.done():
+            future.set_result(done)
+
+
+async def _apply(
+    factory: async_sessionmaker[AsyncSession], items: list[Prepared], *, failed: bool = False
+) -> list[bool]:
+    """Apply a batch in a transaction of its own; if it fails (or `failed`: it did already),
+    each of its callbacks alone (one that fails alone is left to the full path: nothing of it
+    was written)."""
+    if not failed:
+        try:
+            return await _commit(factory, items)
+        except Exception:
+            if len(items) == 1:
+                log.exception("payment callback fast lane: left to the full path")
+                return [False]
+            log.warning("payment callback batch of %d failed: applying one by one", len(items))
+    out: list[bool] = []
+    for item in items:
+        out += await _apply(factory, [item])
+    return out
+
+
+async def _commit(factory: async_sessionmaker[AsyncSession], items: list[Prepared]) -> list[bool]:
+    async with factory() as session:
+        try:
+            applied = await callbacks_hot.apply_many(session, items)
+            if any(applied):
+                lifecycle.notify_live(session)
+            await session.commit()
+        except BaseException:
+            aftercommit.discard(session)
+            await session.rollback()
+            raise
+        await aftercommit.run_pending(session)
+    return applied
