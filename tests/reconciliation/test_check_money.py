@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -19,9 +19,7 @@ from selfmart.db import make_sessionmaker
 from selfmart.kit.time import utcnow
 from selfmart.models import PaymentAccount, ReconciliationItem, ReconciliationRun
 from selfmart.reconciliation import differences, reports, runs
-from selfmart.reconciliation.bills import BEIJING
 from selfmart.reconciliation.checks import check_money
-from selfmart.sandbox.wechatpay.state import STATE
 from tests.builders import auth_headers, make_user
 from tests.orders.builders import make_order
 from tests.payments.builders import make_payment_account
@@ -176,13 +174,7 @@ async def test_calendar_and_check_money_agree_on_a_day_with_a_held_item(
     shop = await open_shop(session, wechat)
     day = today()
     eve = day - timedelta(days=1)
-    late = await shop.paid(client, session, 1)
-    late.succeeded_at = datetime(eve.year, eve.month, eve.day, 23, 59, 58, tzinfo=BEIJING)
-    await session.flush()
-    assert late.out_trade_no is not None
-    STATE.transactions[late.out_trade_no].success_time = datetime(
-        day.year, day.month, day.day, 0, 0, 2, tzinfo=BEIJING
-    )
+    await shop.paid_before_midnight(client, session, day)
 
     async def calendar_cell() -> dict[str, Any]:
         cal = await reports.calendar(session, actor=ACTOR, date_from=eve, date_to=eve)

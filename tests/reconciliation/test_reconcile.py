@@ -77,6 +77,21 @@ class Shop:
         await session.refresh(payment)
         return payment
 
+    async def paid_before_midnight(
+        self, client: httpx.AsyncClient, session: AsyncSession, day: date
+    ) -> Payment:
+        """A cola paid across the midnight before `day`: ours at 23:59:58 the day before, the
+        platform's at 00:00:02 (so in its bill of `day`)."""
+        payment = await self.paid(client, session, 1)
+        eve = day - timedelta(days=1)
+        payment.succeeded_at = datetime(eve.year, eve.month, eve.day, 23, 59, 58, tzinfo=BEIJING)
+        await session.flush()
+        assert payment.out_trade_no is not None
+        STATE.transactions[payment.out_trade_no].success_time = datetime(
+            day.year, day.month, day.day, 0, 0, 2, tzinfo=BEIJING
+        )
+        return payment
+
 
 async def open_shop(session: AsyncSession, wechat: Sandbox) -> Shop:
     store = await make_store(session)
@@ -270,15 +285,9 @@ async def test_a_payment_across_midnight_is_held_then_matched_next_day(
     shop = await open_shop(session, wechat)
     day = today()
     eve = day - timedelta(days=1)
-    late = await shop.paid(client, session, 1)
-    early = await shop.paid(client, session, 2)
     # Ours: 23:59:58 the day before; the platform's: 00:00:02 today (its bill of today).
-    late.succeeded_at = datetime(eve.year, eve.month, eve.day, 23, 59, 58, tzinfo=BEIJING)
-    await session.flush()
-    assert late.out_trade_no is not None
-    STATE.transactions[late.out_trade_no].success_time = datetime(
-        day.year, day.month, day.day, 0, 0, 2, tzinfo=BEIJING
-    )
+    late = await shop.paid_before_midnight(client, session, day)
+    early = await shop.paid(client, session, 2)
 
     before = await runs.reconcile(session, shop.account, eve, actor=ACTOR)
     assert before.status == "no_bill"  # the platform had nothing that day

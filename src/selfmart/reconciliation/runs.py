@@ -5,7 +5,7 @@ bill in the caller's transaction (so the same bill twice doubles nothing)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
@@ -13,6 +13,7 @@ from typing import Any, cast
 from sqlalchemy import (
     JSON,
     CursorResult,
+    Select,
     String,
     Table,
     and_,
@@ -426,6 +427,20 @@ async def _replace(
     return totals
 
 
+async def _pages(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], id_: Any
+) -> AsyncIterator[list[Any]]:
+    """The rows of `stmt`, `LINES` at a time, in the order of `id_` (a page starts after the
+    last id of the one before, so that what is written between pages changes nothing)."""
+    after = 0
+    while True:
+        page = list(await session.execute(stmt.where(id_ > after).order_by(id_).limit(LINES)))
+        if not page:
+            return
+        yield page
+        after = page[-1].id
+
+
 async def _ours_only(
     session: AsyncSession,
     run: ReconciliationRun,
@@ -457,16 +472,7 @@ async def _ours_only(
         Payment.succeeded_at < end,
         ~billed.where(ReconciliationItem.payment_id == Payment.id).exists(),
     )  # fmt: skip
-    after = 0
-    while True:
-        page = list(
-            await session.execute(
-                payments.where(Payment.id > after).order_by(Payment.id).limit(LINES)
-            )
-        )
-        if not page:
-            break
-        after = page[-1].id
+    async for page in _pages(session, payments, Payment.id):
         await writer.write([
             _ours_only_item("payment", held, p.id, None, p.order_id, p.store_id, p.amount_fen)
             | {"out_trade_no": p.out_trade_no, "transaction_id": p.channel_txn_id,
@@ -483,14 +489,7 @@ async def _ours_only(
         Refund.completed_at < end,
         ~billed.where(ReconciliationItem.refund_id == Refund.id).exists(),
     )  # fmt: skip
-    after = 0
-    while True:
-        page = list(
-            await session.execute(refunds.where(Refund.id > after).order_by(Refund.id).limit(LINES))
-        )
-        if not page:
-            break
-        after = page[-1].id
+    async for page in _pages(session, refunds, Refund.id):
         await writer.write([
             _ours_only_item(
                 "refund", held, r.payment_id, r.id, r.order_id, r.store_id, r.amount_fen
