@@ -148,6 +148,8 @@ async def _reconcile(url: str, account_id: int, data: bytes) -> dict[str, Any]:
 
 def _child(what: str, url: str, account_id: int, bill: Path) -> None:
     data = bill.read_bytes()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
     if what == "parse":
         parsed = bills.parse("wechat", data, merchant_id=MCHID, bill_date=DAY)
@@ -155,7 +157,9 @@ def _child(what: str, url: str, account_id: int, bill: Path) -> None:
     else:
         out = asyncio.run(_reconcile(url, account_id, data))
     out["seconds"] = time.perf_counter() - started
-    out["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu_before
+    out["peak_mib"] = usage.ru_maxrss / 1024
     print(json.dumps(out))
 
 
@@ -192,7 +196,9 @@ def main() -> None:
         f"reconcile {n} lines: {rec['seconds']:.1f} s, peak {rec['peak_mib']:.0f} MiB "
         f"(parse only: {parse['seconds']:.1f} s, peak {parse['peak_mib']:.0f} MiB; "
         f"time x{rec['seconds'] / parse['seconds']:.1f}, memory "
-        f"x{rec['peak_mib'] / parse['peak_mib']:.1f})"
+        f"x{rec['peak_mib'] / parse['peak_mib']:.1f}); CPU seconds (all threads): reconcile "
+        f"{rec['cpu_seconds']:.1f}, parse {parse['cpu_seconds']:.1f}, "
+        f"x{rec['cpu_seconds'] / parse['cpu_seconds']:.1f}"
     )
 
 

@@ -31,6 +31,8 @@ DEMO_LOGINS = [
     DemoLogin("admin", "Admin@2026", "admin", ("SH001", "SH002", "HZ001")),
     DemoLogin("cashier", "Cashier@2026", "cashier", ("SH001", "SH002", "HZ001")),
     DemoLogin("hzadmin", "Hzadmin@2026", "admin", ("HZ001",)),
+    # reconciliation and settlement only, every store (the finance role is chain-wide)
+    DemoLogin("finance", "Finance@2026", "finance"),
 ]
 
 #: (code, name, city, address, opening hours, the store's service phone)
@@ -86,6 +88,33 @@ async def sync_builtin_roles(session: AsyncSession) -> dict[str, Role]:
     return roles
 
 
+async def seed_logins(
+    session: AsyncSession,
+    roles: dict[str, Role],
+    stores: dict[str, Store],
+    logins: list[DemoLogin] = DEMO_LOGINS,
+) -> None:
+    """The demo's users (those not there yet), with their roles and stores."""
+    for login in logins:
+        if await session.scalar(select(User.id).where(User.username == login.username)):
+            continue
+        user = User(
+            username=login.username,
+            display_name=login.username,
+            password_hash=hash_password(login.password),
+            password_changed_at=utcnow(),
+            # The demo passwords are printed for all to see: outside demo mode they are
+            # only good for one login, to pick a real one.
+            must_change_password=not get_settings().demo,
+        )
+        session.add(user)
+        await session.flush()
+        session.add(UserRole(user_id=user.id, role_id=roles[login.role].id))
+        for store_code in login.stores:
+            session.add(UserStore(user_id=user.id, store_id=stores[store_code].id))
+    await session.flush()
+
+
 async def seed_demo(session: AsyncSession) -> None:
     roles = await sync_builtin_roles(session)
     stores: dict[str, Store] = {}
@@ -106,23 +135,7 @@ async def seed_demo(session: AsyncSession) -> None:
     for code, store_code, name, model in DEMO_TERMINALS:
         if await session.scalar(select(Terminal.id).where(Terminal.code == code)) is None:
             session.add(Terminal(code=code, store_id=stores[store_code].id, name=name, model=model))
-    for login in DEMO_LOGINS:
-        if await session.scalar(select(User.id).where(User.username == login.username)):
-            continue
-        user = User(
-            username=login.username,
-            display_name=login.username,
-            password_hash=hash_password(login.password),
-            password_changed_at=utcnow(),
-            # The demo passwords are printed for all to see: outside demo mode they are
-            # only good for one login, to pick a real one.
-            must_change_password=not get_settings().demo,
-        )
-        session.add(user)
-        await session.flush()
-        session.add(UserRole(user_id=user.id, role_id=roles[login.role].id))
-        for store_code in login.stores:
-            session.add(UserStore(user_id=user.id, store_id=stores[store_code].id))
+    await seed_logins(session, roles, stores)
     await session.flush()
     from selfmart.catalog.demo import seed_catalog
 

@@ -13,6 +13,7 @@ import pytest
 
 from selfmart.payments.alipay import protocol as alipay
 from selfmart.payments.unionpay import protocol as unionpay
+from selfmart.payments.wechatpay import protocol as wechat
 from selfmart.reconciliation import bills
 from selfmart.reconciliation.bills import BEIJING, BillRefused
 
@@ -124,3 +125,68 @@ def test_unionpay_december_transaction_settled_in_january() -> None:
     data = unionpay.build_archive("777290058110048", date(2027, 1, 1), records)[1]
     parsed = bills.parse("card", data, merchant_id="777290058110048", bill_date=date(2027, 1, 1))
     assert parsed.lines[0].occurred_at == datetime(2026, 12, 31, 23, 59, 59, tzinfo=BEIJING)
+
+
+def wechat_bill(n: int, *, blank_after: int | None = None) -> bytes:
+    """A WeChat Pay trade bill of `n` payments of merchant 1900000109, in the protocol's own
+    format; a blank line after the `blank_after`th record when given."""
+    rows = []
+    for i in range(n):
+        doc = dict.fromkeys(wechat.TRADE_BILL_HEADER, "")
+        doc.update(
+            {"交易时间": f"2026-12-05 10:{i:02d}:00", "商户号": "1900000109",
+             "微信订单号": f"42{i:026d}", "商户订单号": f"W{i:05d}", "交易状态": "SUCCESS",
+             "订单金额": f"{i + 1}.00", "退款金额": "0.00", "手续费": "0.01"}
+        )  # fmt: skip
+        rows.append([doc[h] for h in wechat.TRADE_BILL_HEADER])
+    totals = dict.fromkeys(wechat.TRADE_BILL_TOTALS_HEADER, "0.00")
+    totals["总交易单数"] = str(n)
+    data = wechat.format_bill(
+        wechat.TRADE_BILL_HEADER, rows, wechat.TRADE_BILL_TOTALS_HEADER, list(totals.values())
+    )
+    if blank_after is None:
+        return data
+    lines = data.split(b"\r\n")
+    return b"\r\n".join([*lines[: blank_after + 1], b"", *lines[blank_after + 1 :]])
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 100])
+def test_wechat_bill_streamed_in_chunks_reads_as_a_whole(chunk: int) -> None:
+    data = wechat_bill(7, blank_after=4)
+    whole = bills.parse("wechat", data, merchant_id="1900000109", bill_date=DAY)
+    streamed = bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=chunk)
+    pieces = list(streamed.chunks)
+    assert all(len(p) <= chunk for p in pieces)
+    assert [line for p in pieces for line in p] == whole.lines
+    assert [x.line_no for x in whole.lines] == [2, 3, 4, 5, 6, 7, 8]
+    assert streamed.trailer == whole.trailer
+    assert whole.trailer.count == 7
+
+
+@pytest.mark.parametrize("chunk", [2, 100])
+def test_wechat_broken_line_in_a_later_chunk_names_its_line_in_the_file(chunk: int) -> None:
+    # Record 6 is the file's line 8 (a blank line after record 4); it gains a column.
+    data = wechat_bill(7, blank_after=4).replace(b"`W00005", b"`W00005,`extra")
+    streamed = bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=chunk)
+    given: list[bills.BillLine] = []
+
+    def read_all() -> None:
+        for piece in streamed.chunks:
+            given.extend(piece)
+
+    with pytest.raises(BillRefused, match="line 8: a bill row does not have one value"):
+        read_all()
+    # pieces of two lines of the file: records 1-2, 3-4, the blank line and 5; then the break
+    assert len(given) == (5 if chunk == 2 else 0)
+
+
+def test_wechat_truncated_or_foreign_bill_is_refused_before_any_line() -> None:
+    data = wechat_bill(5)
+    with pytest.raises(BillRefused, match="line 7: bill values must start with a backtick"):
+        bills.stream(
+            "wechat", data[: len(data) - 60], merchant_id="1900000109", bill_date=DAY, chunk=2
+        )
+    with pytest.raises(BillRefused, match="not a WeChat Pay trade bill"):
+        bills.stream("wechat", data[:30], merchant_id="1900000109", bill_date=DAY, chunk=2)
+    with pytest.raises(BillRefused, match="line 2: merchant"):
+        list(bills.stream("wechat", data, merchant_id="1900000999", bill_date=DAY, chunk=2).chunks)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import delete, select
@@ -16,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from selfmart.db import make_sessionmaker
 from selfmart.kit.time import utcnow
 from selfmart.models import PaymentAccount, ReconciliationItem, ReconciliationRun
-from selfmart.reconciliation import differences, runs
+from selfmart.reconciliation import differences, reports, runs
 from selfmart.reconciliation.checks import check_money
 from tests.builders import auth_headers, make_user
 from tests.orders.builders import make_order
@@ -161,3 +163,40 @@ async def test_the_command_exits_non_zero_naming_what_does_not_tie_out(
             )
             await s.execute(delete(PaymentAccount).where(PaymentAccount.id == account_id))
             await s.commit()
+
+
+async def test_calendar_and_check_money_agree_on_a_day_with_a_held_item(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """One rule: a difference held for the next day's bill leaves its day unsettled (calendar
+    `open` with the held count; check-money names it) until the next day's bill carries it;
+    a day the platform had no bill for is checked as any other."""
+    shop = await open_shop(session, wechat)
+    day = today()
+    eve = day - timedelta(days=1)
+    await shop.paid_before_midnight(client, session, day)
+
+    async def calendar_cell() -> dict[str, Any]:
+        cal = await reports.calendar(session, actor=ACTOR, date_from=eve, date_to=eve)
+        cells: list[dict[str, Any]] = cal["cells"]
+        (cell,) = [c for c in cells if c["account_id"] == shop.account.id]
+        return cell
+
+    async def unresolved() -> list[str]:
+        report = await check_money(session, day=eve)
+        return [
+            x for x in report.lines()
+            if x.startswith("UNRESOLVED") and f"(id {shop.account.id})" in x
+        ]  # fmt: skip
+
+    before = await runs.reconcile(session, shop.account, eve, actor=ACTOR)
+    assert before.status == "no_bill"  # the platform had nothing that day
+    cell = await calendar_cell()
+    assert (cell["status"], cell["open"], cell["held"]) == ("open", 0, 1)
+    (line,) = await unresolved()
+    assert "ours_only 1; 1 held for the next day's bill" in line
+
+    await runs.reconcile(session, shop.account, day, actor=ACTOR)  # carries it
+    cell = await calendar_cell()
+    assert (cell["status"], cell["open"], cell["held"]) == ("no_bill", 0, 0)
+    assert await unresolved() == []

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -74,6 +75,21 @@ class Shop:
         payment = await session.get(Payment, r.json()["payment_id"])
         assert payment is not None
         await session.refresh(payment)
+        return payment
+
+    async def paid_before_midnight(
+        self, client: httpx.AsyncClient, session: AsyncSession, day: date
+    ) -> Payment:
+        """A cola paid across the midnight before `day`: ours at 23:59:58 the day before, the
+        platform's at 00:00:02 (so in its bill of `day`)."""
+        payment = await self.paid(client, session, 1)
+        eve = day - timedelta(days=1)
+        payment.succeeded_at = datetime(eve.year, eve.month, eve.day, 23, 59, 58, tzinfo=BEIJING)
+        await session.flush()
+        assert payment.out_trade_no is not None
+        STATE.transactions[payment.out_trade_no].success_time = datetime(
+            day.year, day.month, day.day, 0, 0, 2, tzinfo=BEIJING
+        )
         return payment
 
 
@@ -269,15 +285,9 @@ async def test_a_payment_across_midnight_is_held_then_matched_next_day(
     shop = await open_shop(session, wechat)
     day = today()
     eve = day - timedelta(days=1)
-    late = await shop.paid(client, session, 1)
-    early = await shop.paid(client, session, 2)
     # Ours: 23:59:58 the day before; the platform's: 00:00:02 today (its bill of today).
-    late.succeeded_at = datetime(eve.year, eve.month, eve.day, 23, 59, 58, tzinfo=BEIJING)
-    await session.flush()
-    assert late.out_trade_no is not None
-    STATE.transactions[late.out_trade_no].success_time = datetime(
-        day.year, day.month, day.day, 0, 0, 2, tzinfo=BEIJING
-    )
+    late = await shop.paid_before_midnight(client, session, day)
+    early = await shop.paid(client, session, 2)
 
     before = await runs.reconcile(session, shop.account, eve, actor=ACTOR)
     assert before.status == "no_bill"  # the platform had nothing that day
@@ -420,3 +430,47 @@ async def test_a_bill_that_arrives_late_replaces_no_bill(
     assert late.id == early.id
     assert (late.status, late.line_count, late.difference_count) == ("reconciled", 1, 0)
     assert classes(await items_of(session, late)) == {"matched": [paid.out_trade_no]}
+
+
+async def test_a_bill_read_in_chunks_and_a_later_broken_line_keeps_the_last_result(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    wechat: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One line at a time: every line is its own chunk, ours only come a page of one at a time.
+    monkeypatch.setattr(runs, "LINES", 1)
+    shop = await open_shop(session, wechat)
+    differs = await shop.paid(client, session, 1)
+    matched = await shop.paid(client, session, 2)
+    forgotten = [await shop.paid(client, session, 3), await shop.paid(client, session, 1)]
+    for payment in forgotten:
+        assert payment.out_trade_no is not None
+        del STATE.transactions[payment.out_trade_no]
+    differs.amount_fen = 999
+    await session.flush()
+
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (run.status, run.line_count, run.difference_count) == ("reconciled", 2, 3)
+    items = await items_of(session, run)
+    assert classes(items) == {
+        "matched": [matched.out_trade_no],
+        "amount_differs": [differs.out_trade_no],
+        "ours_only": sorted([p.out_trade_no for p in forgotten], key=str),
+    }
+    assert run.our_gross_fen == 999 + 700 + 1050 + 350
+    assert (run.bill_gross_fen, run.trailer_gross_fen) == (350 + 700, 350 + 700)
+    # The line as written is kept for a difference's drill-down, not for a matched line.
+    by_class = {i.difference: i for i in items}
+    assert by_class["amount_differs"].line["商户订单号"] == differs.out_trade_no
+    assert by_class["matched"].line == {}
+
+    # The second line breaks: the first, already written in its own chunk, is undone with it.
+    assert matched.out_trade_no is not None
+    STATE.transactions[matched.out_trade_no].description = "可乐\r\n两瓶"
+    again = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert again.status == "reconciled"
+    assert again.last_error is not None
+    assert "line 3:" in again.last_error, again.last_error
+    assert (again.line_count, again.difference_count) == (2, 3)
+    assert [i.id for i in await items_of(session, again)] == [i.id for i in items]

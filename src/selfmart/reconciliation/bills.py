@@ -5,7 +5,9 @@ naming the line."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import codecs
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -83,44 +85,156 @@ def parse(channel: str, data: bytes, *, merchant_id: str, bill_date: date) -> Pa
 
 
 def _wechat(data: bytes, merchant_id: str) -> ParsedBill:
+    read = _wechat_stream(data, merchant_id, chunk=None)
+    return ParsedBill(lines=[line for lines in read.chunks for line in lines], trailer=read.trailer)
+
+
+def _wechat_line(record: dict[str, str], n: int, merchant_id: str) -> BillLine:
+    if record["商户号"] != merchant_id:
+        raise BillRefused(f"line {n}: merchant {record['商户号']!r} is not this account's")
+    refund = record["交易状态"] == "REFUND"
+    return BillLine(
+        line_no=n,
+        kind="refund" if refund else "payment",
+        transaction_id=record["微信订单号"],
+        out_trade_no=record["商户订单号"],
+        amount_fen=_money(record["退款金额" if refund else "订单金额"], n, "amount"),
+        fee_fen=_money(record["手续费"], n, "手续费"),
+        status=record["退款状态"] if refund else record["交易状态"],
+        occurred_at=_beijing(record["交易时间"], n),
+        out_refund_no=record["商户退款单号"] if refund else "",
+        refund_id=record["微信退款单号"] if refund else "",
+        raw=record,
+    )
+
+
+def _wechat_bill(data: bytes, line_of: Callable[[int], int] | None = None) -> wechat.Bill:
+    """The protocol's reading of `data`; `line_of` maps a line number of `data` to the file's
+    (when `data` is a piece of the file), so that a refusal names the line in the file."""
     try:
-        bill = wechat.parse_bill(data)
+        return wechat.parse_bill(data)
     except (wechat.ProtocolError, UnicodeDecodeError) as exc:
-        raise BillRefused(f"not a WeChat Pay trade bill: {exc}") from None
+        message = str(exc)
+        at = _LINE_NO.match(message)
+        if at is not None and line_of is not None:
+            message = f"line {line_of(int(at.group(1)))}:{message[at.end() :]}"
+        raise BillRefused(f"not a WeChat Pay trade bill: {message}") from None
+
+
+_LINE_NO = re.compile(r"line (\d+):")
+
+
+def _first_line_end(data: bytes) -> int | None:
+    """Where the first line that is not blank ends (after its newline)."""
+    pos = 0
+    while True:
+        nl = data.find(b"\n", pos)
+        if data[pos : len(data) if nl < 0 else nl].strip():
+            return None if nl < 0 else nl + 1
+        if nl < 0:
+            return None
+        pos = nl + 1
+
+
+def _last_lines_start(data: bytes, count: int) -> int | None:
+    """Where the last `count` lines that are not blank start."""
+    end, found = len(data), 0
+    while True:
+        nl = data.rfind(b"\n", 0, end)
+        if data[nl + 1 : end].strip():
+            found += 1
+            if found == count:
+                return nl + 1
+        if nl < 0:
+            return None
+        end = nl
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedBill:
+    """A bill whose totals are read and whose lines come chunk by chunk (`chunks` may raise
+    `BillRefused` at a broken line: what was done with the earlier chunks must be undone)."""
+
+    trailer: Trailer
+    chunks: Iterator[list[BillLine]]
+
+
+def _wechat_stream(data: bytes, merchant_id: str, *, chunk: int | None) -> StreamedBill:
+    """WeChat's trade bill, `chunk` lines at a time (None: all at once). The header and the
+    totals (the file's first line and last two) are read and checked first, so a truncated or
+    foreign file is refused before any line is given; each piece of the file is then read by
+    the protocol's own parser (the header, the piece's lines, the totals), so that the whole
+    file is never held as text or records."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    head_end = _first_line_end(data)
+    tail_start = _last_lines_start(data, 2)
+    if head_end is None or tail_start is None or tail_start < head_end:
+        _wechat_bill(data)  # fewer than three lines: the protocol says so
+        raise BillRefused("not a WeChat Pay trade bill: no header and totals")
+    head, tail = data[:head_end], data[tail_start:]
+    head_lines = len(head.decode("utf-8", errors="replace").splitlines())
+    totals_line = data.count(b"\n", 0, tail_start) + 2
+
+    def tail_line(n: int) -> int:
+        return n - head_lines - 1 + totals_line - 1
+
+    bill = _wechat_bill(head + tail, tail_line)
     if bill.header != wechat.TRADE_BILL_HEADER:
         raise BillRefused("line 1: the columns are not WeChat Pay's trade bill columns")
-    lines: list[BillLine] = []
-    for index, record in enumerate(bill.records()):
-        n = index + 2
-        if record["商户号"] != merchant_id:
-            raise BillRefused(f"line {n}: merchant {record['商户号']!r} is not this account's")
-        refund = record["交易状态"] == "REFUND"
-        lines.append(
-            BillLine(
-                line_no=n,
-                kind="refund" if refund else "payment",
-                transaction_id=record["微信订单号"],
-                out_trade_no=record["商户订单号"],
-                amount_fen=_money(record["退款金额" if refund else "订单金额"], n, "amount"),
-                fee_fen=_money(record["手续费"], n, "手续费"),
-                status=record["退款状态"] if refund else record["交易状态"],
-                occurred_at=_beijing(record["交易时间"], n),
-                out_refund_no=record["商户退款单号"] if refund else "",
-                refund_id=record["微信退款单号"] if refund else "",
-                raw=record,
-            )
-        )
     s = bill.summary()
     try:
         trailer = Trailer(
             count=int(s["总交易单数"]),
-            gross_fen=_money(s["订单总金额"], len(lines) + 4, "订单总金额"),
-            refund_fen=_money(s["退款总金额"], len(lines) + 4, "退款总金额"),
-            fee_fen=_money(s["手续费总金额"], len(lines) + 4, "手续费总金额"),
+            gross_fen=_money(s["订单总金额"], totals_line, "订单总金额"),
+            refund_fen=_money(s["退款总金额"], totals_line, "退款总金额"),
+            fee_fen=_money(s["手续费总金额"], totals_line, "手续费总金额"),
         )
     except (KeyError, ValueError) as exc:
-        raise BillRefused(f"line {len(lines) + 4}: unreadable totals: {exc}") from None
-    return ParsedBill(lines=lines, trailer=trailer)
+        raise BillRefused(f"line {totals_line}: unreadable totals: {exc}") from None
+
+    def chunks() -> Iterator[list[BillLine]]:
+        # `first`: the file's line number of the piece's first line, as the protocol counts
+        # lines (str.splitlines); `n`: the record's number as a bill line (header is 1).
+        start, first, n = head_end, head_lines + 1, 2
+        while start < tail_start:
+            end = tail_start
+            if chunk is not None:
+                pos = start
+                for _ in range(chunk):
+                    nl = data.find(b"\n", pos, tail_start)
+                    if nl < 0:
+                        break
+                    pos = nl + 1
+                end = pos if pos > start else tail_start
+            piece = data[start:end]
+            piece_first = first
+
+            def line_of(m: int, piece_first: int = piece_first) -> int:
+                return m - head_lines - 1 + piece_first
+
+            lines: list[BillLine] = []
+            for record in _wechat_bill(head + piece + tail, line_of).records():
+                lines.append(_wechat_line(record, n, merchant_id))
+                n += 1
+            yield lines
+            first += len(piece.decode("utf-8", errors="replace").splitlines())
+            start = end
+
+    return StreamedBill(trailer, chunks())
+
+
+def stream(
+    channel: str, data: bytes, *, merchant_id: str, bill_date: date, chunk: int
+) -> StreamedBill:
+    """The bill `data` as `parse` reads it, its lines `chunk` at a time: WeChat Pay's (the bill
+    that runs to a million lines) read piece by piece; the others' read whole, then given in
+    chunks. Raises `BillRefused` for a file that cannot be a bill before any line is given."""
+    if channel == "wechat":
+        return _wechat_stream(data, merchant_id, chunk=chunk)
+    parsed = parse(channel, data, merchant_id=merchant_id, bill_date=bill_date)
+    lines = parsed.lines
+    return StreamedBill(parsed.trailer, (lines[i : i + chunk] for i in range(0, len(lines), chunk)))
 
 
 def _alipay(data: bytes, merchant_id: str) -> ParsedBill:

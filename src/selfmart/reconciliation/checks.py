@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.models import (
@@ -23,6 +23,7 @@ from selfmart.models import (
     Store,
 )
 from selfmart.reconciliation.matching import MATCHED
+from selfmart.reconciliation.runs import DONE
 
 #: how a difference may stand for its day to tie out
 SETTLED = ("carried", "resolved")
@@ -62,13 +63,16 @@ class OpenDay:
     bill_date: date
     #: difference class -> count, of those neither matched, carried nor resolved with a note
     open: dict[str, int] = field(default_factory=dict)
+    #: of those, held for the next day's bill (ours only near midnight, not yet carried)
+    held: int = 0
 
     def describe(self) -> str:
         classes = ", ".join(f"{k} {v}" for k, v in sorted(self.open.items()))
+        held = f"; {self.held} held for the next day's bill" if self.held else ""
         return (
             f"UNRESOLVED {self.channel} account={self.account} (id {self.account_id}) "
             f"day={self.bill_date}: {sum(self.open.values())} difference(s) not resolved "
-            f"with a note ({classes})"
+            f"with a note ({classes}{held})"
         )
 
 
@@ -125,13 +129,20 @@ async def _bill_days(session: AsyncSession, day: date | None) -> tuple[int, list
     runs = select(ReconciliationRun, PaymentAccount).join(
         PaymentAccount, PaymentAccount.id == ReconciliationRun.account_id
     )
-    runs = runs.where(ReconciliationRun.status == "reconciled")
+    # A day the platform had no bill for still has ours only to account for (the calendar's
+    # rule: see reports.day_status).
+    runs = runs.where(ReconciliationRun.status.in_(DONE))
     if day is not None:
         runs = runs.where(ReconciliationRun.bill_date == day)
     found = (await session.execute(runs)).all()
     by_run = {run.id: (run, account) for run, account in found}
     items = (
-        select(ReconciliationItem.run_id, ReconciliationItem.difference, func.count())
+        select(
+            ReconciliationItem.run_id,
+            ReconciliationItem.difference,
+            func.count(),
+            func.sum(case((ReconciliationItem.state == "pending", 1), else_=0)),
+        )
         .where(
             ReconciliationItem.run_id.in_(list(by_run)),
             ReconciliationItem.difference != MATCHED,
@@ -147,9 +158,11 @@ async def _bill_days(session: AsyncSession, day: date | None) -> tuple[int, list
         .group_by(ReconciliationItem.run_id, ReconciliationItem.difference)
     )
     open_: dict[int, dict[str, int]] = defaultdict(dict)
+    held: dict[int, int] = defaultdict(int)
     if by_run:
-        for run_id, difference, count in await session.execute(items):
+        for run_id, difference, count, pending in await session.execute(items):
             open_[run_id][difference] = int(count)
+            held[run_id] += int(pending or 0)
     out = []
     for run_id, classes in open_.items():
         run, account = by_run[run_id]
@@ -160,6 +173,7 @@ async def _bill_days(session: AsyncSession, day: date | None) -> tuple[int, list
                 account.channel,
                 run.bill_date,
                 classes,
+                held[run_id],
             )
         )
     out.sort(key=lambda o: (o.bill_date, o.account_id))

@@ -166,14 +166,18 @@ async def open_counts(session: AsyncSession, run_ids: list[int]) -> dict[int, tu
     return out
 
 
-def day_status(run: ReconciliationRun | None, open_: int) -> str:
-    """A calendar cell: not_run, refused (the bill could not be read), no_bill, open
-    (differences to work) or matched (nothing open)."""
+def day_status(run: ReconciliationRun | None, unsettled: int) -> str:
+    """A calendar cell: not_run, refused (the bill could not be read), open (differences to
+    work: open, or held for the next day's bill), no_bill or matched (nothing to work).
+    The rule `check-money` applies too: a held difference leaves its day unsettled until the
+    next day's bill carries it (then it is no difference) or opens it."""
     if run is None:
         return "not_run"
-    if run.status in ("refused", "no_bill"):
+    if run.status == "refused":
         return run.status
-    return "open" if open_ else "matched"
+    if unsettled:
+        return "open"
+    return run.status if run.status == "no_bill" else "matched"
 
 
 async def calendar(
@@ -199,7 +203,7 @@ async def calendar(
                 {
                     "account_id": account.id,
                     "bill_date": day,
-                    "status": day_status(run, open_),
+                    "status": day_status(run, open_ + held),
                     "run_id": None if run is None else run.id,
                     "open": open_,
                     "held": held,

@@ -5,18 +5,35 @@ bill in the caller's transaction (so the same bill twice doubles nothing)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import (
+    JSON,
+    CursorResult,
+    Select,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from selfmart.audit import service as audit
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
+from selfmart.kit.hotsql import insert_rows
 from selfmart.kit.time import utcnow
 from selfmart.models import (
     Payment,
@@ -33,15 +50,16 @@ from selfmart.reconciliation.bills import (
     BillLine,
     BillRefused,
     FundFlow,
-    ParsedBill,
-    parse,
+    StreamedBill,
+    Trailer,
     parse_fundflow,
+    stream,
 )
 from selfmart.reconciliation.matching import MATCHED, OURS_ONLY, REFUND_DIFFERS, Ours, judge
 
 Opener = Callable[[PaymentAccount], PlatformAccount]
-#: ids per IN (...) list when looking our records up
-CHUNK = 500
+#: bill lines read, looked up and written at a time (one query per kind of id for each)
+LINES = 5_000
 #: the run states a later day's bill counts as "in" for a held ours-only difference
 DONE = ("reconciled", "no_bill")
 #: the bills each channel's platform gives per day
@@ -52,12 +70,6 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     """The platform's bill day (Beijing) as a UTC interval [start, end)."""
     start = datetime.combine(day, time(0), tzinfo=BEIJING)
     return start, start + timedelta(days=1)
-
-
-def _chunks(values: Iterable[str | int]) -> Iterable[list[Any]]:
-    items = sorted(set(values), key=str)
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
 
 
 async def _get_or_create(
@@ -119,34 +131,33 @@ async def reconcile(
     run.actor_name = actor.name
     platform = (opener or accounts.open_platform)(account)
     flow: FundFlow | None = None
-    parsed: ParsedBill | None = None
+    streamed: StreamedBill | None = None
     try:
         data = await platform.download_bill(day, "trade" if kind == "trade" else "fundflow")
         if data is not None and kind == "fundflow":
             flow = parse_fundflow(account.channel, data)
         elif data is not None:
-            parsed = parse(account.channel, data, merchant_id=account.merchant_id, bill_date=day)
+            streamed = stream(
+                account.channel, data, merchant_id=account.merchant_id, bill_date=day, chunk=LINES
+            )
     except (PlatformError, BillRefused) as exc:
         reason = (
             f"download failed ({exc.code}): {exc}" if isinstance(exc, PlatformError) else str(exc)
         )
-        run.last_error = reason[:500]
-        run.last_error_at = utcnow()
-        await audit.record(
-            session,
-            actor,
-            "reconciliation.refuse",
-            "reconciliation_run",
-            run.id,
-            after={"bill_date": day.isoformat(), "account_id": account.id, "error": reason},
-            label=f"{account.channel} {day.isoformat()}",
-        )
-        await session.flush()
+        await _refuse(session, run, account, day, actor, reason)
         return run
     if kind == "fundflow":
         await _fund_flow(session, run, account, day, flow)
     else:
-        await _replace(session, run, account, day, parsed)
+        # The lines are written as they are read: a broken line further on undoes them all
+        # (the savepoint), so that the previous result stays whole.
+        try:
+            async with session.begin_nested():
+                totals = await _replace(session, run, account, day, streamed)
+        except BillRefused as exc:
+            await _refuse(session, run, account, day, actor, str(exc))
+            return run
+        totals.apply(run)
     run.status = "no_bill" if data is None else "reconciled"
     run.file_sha256 = None if data is None else hashlib.sha256(data).hexdigest()
     run.file_size = None if data is None else len(data)
@@ -174,78 +185,84 @@ async def reconcile(
     return run
 
 
-@dataclass
-class _Found:
-    payments_by_txn: dict[str, Payment]
-    payments_by_no: dict[str, Payment]
-    refunds_by_ref: dict[str, Refund]
-    refunds_by_no: dict[str, Refund]
+async def _refuse(
+    session: AsyncSession,
+    run: ReconciliationRun,
+    account: PaymentAccount,
+    day: date,
+    actor: Actor,
+    reason: str,
+) -> None:
+    """Record that `day`'s bill could not be read; nothing else changes."""
+    run.last_error = reason[:500]
+    run.last_error_at = utcnow()
+    await audit.record(
+        session,
+        actor,
+        "reconciliation.refuse",
+        "reconciliation_run",
+        run.id,
+        after={"bill_date": day.isoformat(), "account_id": account.id, "error": reason},
+        label=f"{account.channel} {day.isoformat()}",
+    )
+    await session.flush()
 
 
-async def _look_up(session: AsyncSession, account: PaymentAccount, lines: list[BillLine]) -> _Found:
-    found = _Found({}, {}, {}, {})
-    pay_txns = [x.transaction_id for x in lines if x.kind == "payment" and x.transaction_id]
-    pay_nos = [x.out_trade_no for x in lines if x.kind == "payment" and x.out_trade_no]
-    for chunk in _chunks(pay_txns):
-        for p in await session.scalars(
-            select(Payment).where(
-                Payment.channel == account.channel, Payment.channel_txn_id.in_(chunk)
-            )
-        ):
-            found.payments_by_txn[p.channel_txn_id or ""] = p
-    for chunk in _chunks(pay_nos):
-        for p in await session.scalars(
-            select(Payment).where(Payment.account_id == account.id, Payment.out_trade_no.in_(chunk))
-        ):
-            found.payments_by_no[p.out_trade_no or ""] = p
-    ref_ids = [x.refund_id for x in lines if x.kind == "refund" and x.refund_id]
-    ref_nos = [x.out_refund_no for x in lines if x.kind == "refund" and x.out_refund_no]
-    for chunk in _chunks(ref_ids):
-        for r in await session.scalars(
-            select(Refund).where(
-                Refund.channel == account.channel, Refund.channel_refund_id.in_(chunk)
-            )
-        ):
-            found.refunds_by_ref[r.channel_refund_id or ""] = r
-    for chunk in _chunks(ref_nos):
-        for r in await session.scalars(
-            select(Refund).where(Refund.account_id == account.id, Refund.out_refund_no.in_(chunk))
-        ):
-            found.refunds_by_no[r.out_refund_no or ""] = r
-    return found
+#: our payment's or refund's columns matching reads, by what a bill line names it by
+_PAYMENT = (Payment.id, Payment.order_id, Payment.store_id, Payment.amount_fen, Payment.status)
+_REFUND = (Refund.id, Refund.order_id, Refund.store_id, Refund.amount_fen, Refund.status,
+           Refund.payment_id)  # fmt: skip
 
 
-def _ours_payment(p: Payment) -> Ours:
-    return Ours(p.id, p.order_id, p.store_id, p.amount_fen, p.status)
+def _one_of(session: AsyncSession, key: Any, values: list[str]) -> Any:
+    """`key IN values` as one parameter, whatever the number of values (a chunk's 5,000 ids):
+    `= ANY(array)` on PostgreSQL, the values of a JSON array elsewhere (SQLite's json_each),
+    rather than an IN list of thousands of parameters built and bound on every chunk."""
+    if session.get_bind().dialect.name == "postgresql":
+        return key == any_(bindparam("values", values, type_=ARRAY(String)))
+    each = func.json_each(bindparam("values", values, type_=JSON)).table_valued("value")
+    return key.in_(select(each.c.value))
 
 
-def _ours_refund(r: Refund) -> Ours:
-    return Ours(r.id, r.order_id, r.store_id, r.amount_fen, r.status, payment_id=r.payment_id)
+async def _ours_by(
+    session: AsyncSession, columns: tuple[Any, ...], key: Any, scope: Any, values: list[str]
+) -> dict[str, Ours]:
+    """Our records whose `key` is one of `values` (within `scope`), by that key."""
+    if not values:
+        return {}
+    rows = await session.execute(select(key, *columns).where(scope, _one_of(session, key, values)))
+    return {row[0]: Ours(*row[1:]) for row in rows}
 
 
-def _line_doc(line: BillLine) -> dict[str, str]:
-    return dict(line.raw)
-
-
-async def _matched_elsewhere(
-    session: AsyncSession, run: ReconciliationRun, column: Any, ids: Sequence[int]
-) -> set[int]:
-    """Of `ids`, those a bill line of another run of this account already accounts for."""
-    out: set[int] = set()
-    for chunk in _chunks(ids):
-        rows = await session.scalars(
-            select(column)
-            .join(ReconciliationRun, ReconciliationRun.id == ReconciliationItem.run_id)
-            .where(
-                ReconciliationRun.account_id == run.account_id,
-                ReconciliationRun.kind == run.kind,
-                ReconciliationRun.id != run.id,
-                ReconciliationItem.line_no.is_not(None),
-                column.in_(chunk),
-            )
-        )
-        out.update(int(x) for x in rows)
-    return out
+async def _look_up(
+    session: AsyncSession, account: PaymentAccount, lines: list[BillLine]
+) -> list[Ours | None]:
+    """Our payment or refund of each line (None: we have none), by the platform's id, else by
+    our number: one query per kind of id for the whole chunk."""
+    pays = [x for x in lines if x.kind == "payment"]
+    refs = [x for x in lines if x.kind == "refund"]
+    by_txn = await _ours_by(
+        session, _PAYMENT, Payment.channel_txn_id, Payment.channel == account.channel,
+        sorted({x.transaction_id for x in pays if x.transaction_id}),
+    )  # fmt: skip
+    by_no = await _ours_by(
+        session, _PAYMENT, Payment.out_trade_no, Payment.account_id == account.id,
+        sorted({x.out_trade_no for x in pays if x.out_trade_no and x.transaction_id not in by_txn}),
+    )  # fmt: skip
+    by_ref = await _ours_by(
+        session, _REFUND, Refund.channel_refund_id, Refund.channel == account.channel,
+        sorted({x.refund_id for x in refs if x.refund_id}),
+    )  # fmt: skip
+    by_refund_no = await _ours_by(
+        session, _REFUND, Refund.out_refund_no, Refund.account_id == account.id,
+        sorted({x.out_refund_no for x in refs if x.out_refund_no and x.refund_id not in by_ref}),
+    )  # fmt: skip
+    return [
+        (by_txn.get(x.transaction_id) or by_no.get(x.out_trade_no))
+        if x.kind == "payment"
+        else (by_ref.get(x.refund_id) or by_refund_no.get(x.out_refund_no))
+        for x in lines
+    ]
 
 
 async def _next_day_in(session: AsyncSession, run: ReconciliationRun) -> bool:
@@ -260,155 +277,228 @@ async def _next_day_in(session: AsyncSession, run: ReconciliationRun) -> bool:
     return found is not None
 
 
+_ITEMS = cast(Table, ReconciliationItem.__table__)
+#: the item columns a run writes (with its run_id), in this order
+_COLUMNS = (
+    "difference", "state", "kind", "line_no", "transaction_id", "out_trade_no", "out_refund_no",
+    "refund_ref", "payment_id", "refund_id", "order_id", "store_id", "our_amount_fen",
+    "our_status", "bill_amount_fen", "bill_status", "bill_fee_fen", "expected_fee_fen",
+    "occurred_at", "detail", "line", "alerted_at", "resolution", "note", "resolved_by",
+    "resolved_at",
+)  # fmt: skip
+
+
+@dataclass
+class _Totals:
+    """A run's figures, added up chunk by chunk as its items are written."""
+
+    rate: int | None
+    trailer: Trailer | None = None
+    lines: int = 0
+    differences: int = 0
+    bill_gross: int = 0
+    bill_refund: int = 0
+    bill_fee: int = 0
+    our_gross: int = 0
+    our_refund: int = 0
+    expected_fee: int = 0
+
+    def add(self, item: dict[str, Any]) -> None:
+        if item["difference"] != MATCHED:
+            self.differences += 1
+        if item["our_status"] == "succeeded":
+            if item["kind"] == "payment":
+                self.our_gross += int(item["our_amount_fen"] or 0)
+            else:
+                self.our_refund += int(item["our_amount_fen"] or 0)
+        if item["line_no"] is not None:
+            self.lines += 1
+            if item["kind"] == "payment":
+                self.bill_gross += item["bill_amount_fen"]
+            else:
+                self.bill_refund += item["bill_amount_fen"]
+            self.bill_fee += item["bill_fee_fen"]
+            self.expected_fee += int(item["expected_fee_fen"] or 0)
+
+    def apply(self, run: ReconciliationRun) -> None:
+        run.line_count = self.lines
+        run.difference_count = self.differences
+        run.bill_gross_fen = self.bill_gross
+        run.bill_refund_fen = self.bill_refund
+        run.bill_fee_fen = self.bill_fee
+        trailer = self.trailer
+        run.trailer_count = None if trailer is None else trailer.count
+        run.trailer_gross_fen = None if trailer is None else trailer.gross_fen
+        run.trailer_refund_fen = None if trailer is None else trailer.refund_fen
+        run.trailer_fee_fen = None if trailer is None else trailer.fee_fen
+        run.our_gross_fen = self.our_gross
+        run.our_refund_fen = self.our_refund
+        run.expected_fee_fen = None if self.rate is None else self.expected_fee
+
+
+def _line_item(line: BillLine, ours: Ours | None, rate: int | None) -> dict[str, Any]:
+    verdict = judge(line, ours, rate)
+    refund = line.kind == "refund"
+    return {
+        "difference": verdict.difference,
+        "state": "ok" if verdict.difference == MATCHED else "open",
+        "kind": line.kind,
+        "line_no": line.line_no,
+        "transaction_id": line.transaction_id or None,
+        "out_trade_no": line.out_trade_no or None,
+        "out_refund_no": line.out_refund_no or None,
+        "refund_ref": line.refund_id or None,
+        "payment_id": None if ours is None or refund else ours.id,
+        "refund_id": ours.id if ours is not None and refund else None,
+        "order_id": None if ours is None else ours.order_id,
+        "store_id": None if ours is None else ours.store_id,
+        "our_amount_fen": None if ours is None else ours.amount_fen,
+        "our_status": None if ours is None else ours.status,
+        "bill_amount_fen": line.amount_fen,
+        "bill_status": line.status,
+        "bill_fee_fen": line.fee_fen,
+        "expected_fee_fen": verdict.expected_fee_fen,
+        "occurred_at": line.occurred_at,
+        "detail": verdict.detail,
+        # The line as written is kept for a difference (its drill-down shows it); a matched
+        # line's figures are in the columns, and a million of them would be a GB a day.
+        "line": {} if verdict.difference == MATCHED else dict(line.raw),
+    }
+
+
+class _Writer:
+    """Items written a chunk at a time, a person's resolution (and the alert already sent) of a
+    difference that is still there carried over from the result being replaced."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        run: ReconciliationRun,
+        totals: _Totals,
+        kept: dict[tuple[Any, ...], dict[str, Any]],
+        alerted: dict[tuple[Any, ...], Any],
+    ) -> None:
+        self.session, self.run, self.totals = session, run, totals
+        self.kept, self.alerted = kept, alerted
+
+    async def write(self, items: list[dict[str, Any]]) -> None:
+        rows = []
+        for item in items:
+            item.update(alerted_at=None, resolution=None, note=None, resolved_by=None,
+                        resolved_at=None)  # fmt: skip
+            if item["state"] != "ok":
+                item["alerted_at"] = self.alerted.get(_key(item))
+                previous = self.kept.get(_key(item))
+                if previous is not None:
+                    item.update(previous)
+            self.totals.add(item)
+            rows.append([item[c] for c in _COLUMNS])
+        await insert_rows(
+            self.session, _ITEMS, _COLUMNS, rows,
+            shared={"run_id": self.run.id},
+        )  # fmt: skip
+
+
 async def _replace(
     session: AsyncSession,
     run: ReconciliationRun,
     account: PaymentAccount,
     day: date,
-    parsed: ParsedBill | None,
+    streamed: StreamedBill | None,
+) -> _Totals:
+    """Replace the run's items: every bill line (read, looked up, judged and written a chunk
+    at a time, so memory does not grow with the bill), then ours of the day no bill has.
+    Raises `BillRefused` at a broken line, having written part: the caller undoes it."""
+    totals = _Totals(rate=await fees.rate_of(session, account.id))
+    writer = _Writer(session, run, totals, await _resolutions(session, run),
+                     await _alerted(session, run))  # fmt: skip
+    await session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
+    if streamed is not None:
+        totals.trailer = streamed.trailer
+        for lines in streamed.chunks:
+            found = await _look_up(session, account, lines)
+            await writer.write(
+                [
+                    _line_item(line, ours, totals.rate)
+                    for line, ours in zip(lines, found, strict=True)
+                ]
+            )
+    await _ours_only(session, run, account, day, writer)
+    return totals
+
+
+async def _pages(
+    session: AsyncSession, stmt: Select[*tuple[Any, ...]], id_: Any
+) -> AsyncIterator[list[Any]]:
+    """The rows of `stmt`, `LINES` at a time, in the order of `id_` (a page starts after the
+    last id of the one before, so that what is written between pages changes nothing)."""
+    after = 0
+    while True:
+        page = list(await session.execute(stmt.where(id_ > after).order_by(id_).limit(LINES)))
+        if not page:
+            return
+        yield page
+        after = page[-1].id
+
+
+async def _ours_only(
+    session: AsyncSession,
+    run: ReconciliationRun,
+    account: PaymentAccount,
+    day: date,
+    writer: _Writer,
 ) -> None:
-    lines = [] if parsed is None else parsed.lines
-    rate = await fees.rate_of(session, account.id)
-    found = await _look_up(session, account, lines)
-    items: list[dict[str, Any]] = []
-    seen_payments: set[int] = set()
-    seen_refunds: set[int] = set()
-    for line in lines:
-        payment: Payment | None = None
-        refund: Refund | None = None
-        if line.kind == "payment":
-            payment = found.payments_by_txn.get(line.transaction_id) or found.payments_by_no.get(
-                line.out_trade_no
-            )
-            ours = None if payment is None else _ours_payment(payment)
-        else:
-            refund = found.refunds_by_ref.get(line.refund_id) or found.refunds_by_no.get(
-                line.out_refund_no
-            )
-            ours = None if refund is None else _ours_refund(refund)
-        verdict = judge(line, ours, rate)
-        if payment is not None:
-            seen_payments.add(payment.id)
-        if refund is not None:
-            seen_refunds.add(refund.id)
-        items.append(
-            {
-                "difference": verdict.difference,
-                "state": "ok" if verdict.difference == MATCHED else "open",
-                "kind": line.kind,
-                "line_no": line.line_no,
-                "transaction_id": line.transaction_id or None,
-                "out_trade_no": line.out_trade_no or None,
-                "out_refund_no": line.out_refund_no or None,
-                "refund_ref": line.refund_id or None,
-                "payment_id": None if payment is None else payment.id,
-                "refund_id": None if refund is None else refund.id,
-                "order_id": None if ours is None else ours.order_id,
-                "store_id": None if ours is None else ours.store_id,
-                "our_amount_fen": None if ours is None else ours.amount_fen,
-                "our_status": None if ours is None else ours.status,
-                "bill_amount_fen": line.amount_fen,
-                "bill_status": line.status,
-                "bill_fee_fen": line.fee_fen,
-                "expected_fee_fen": verdict.expected_fee_fen,
-                "occurred_at": line.occurred_at,
-                "detail": verdict.detail,
-                "line": _line_doc(line),
-            }
-        )
-    # Ours on the day that the bill does not have: held until the next day's bill is in,
-    # since a payment near midnight may be in that one; never one a bill already holds.
+    """Ours on the day that no bill has (an anti-join against the lines written, in pages):
+    held until the next day's bill is in, since a payment near midnight may be in that one;
+    never one a bill line of any run of this account already accounts for."""
     start, end = day_bounds(day)
-    our_payments = list(
-        await session.scalars(
-            select(Payment).where(
-                Payment.account_id == account.id,
-                Payment.status == "succeeded",
-                Payment.succeeded_at >= start,
-                Payment.succeeded_at < end,
-            )
-        )
-    )
-    our_refunds = list(
-        await session.scalars(
-            select(Refund).where(
-                Refund.account_id == account.id,
-                Refund.status == "succeeded",
-                Refund.completed_at >= start,
-                Refund.completed_at < end,
-            )
-        )
-    )
-    missing_p = [p for p in our_payments if p.id not in seen_payments]
-    missing_r = [r for r in our_refunds if r.id not in seen_refunds]
-    billed_p = await _matched_elsewhere(
-        session, run, ReconciliationItem.payment_id, [p.id for p in missing_p]
-    )
-    billed_r = await _matched_elsewhere(
-        session, run, ReconciliationItem.refund_id, [r.id for r in missing_r]
-    )
     held = "open" if await _next_day_in(session, run) else "pending"
-    for p in missing_p:
-        if p.id in billed_p:
-            continue
-        items.append(
+    billed = (
+        select(ReconciliationItem.id)
+        .join(ReconciliationRun, ReconciliationRun.id == ReconciliationItem.run_id)
+        .where(
+            ReconciliationRun.account_id == run.account_id,
+            ReconciliationRun.kind == run.kind,
+            ReconciliationItem.line_no.is_not(None),
+        )
+    )
+    payments = select(
+        Payment.id, Payment.order_id, Payment.store_id, Payment.amount_fen, Payment.out_trade_no,
+        Payment.channel_txn_id, Payment.succeeded_at,
+    ).where(
+        Payment.account_id == account.id,
+        Payment.status == "succeeded",
+        Payment.succeeded_at >= start,
+        Payment.succeeded_at < end,
+        ~billed.where(ReconciliationItem.payment_id == Payment.id).exists(),
+    )  # fmt: skip
+    async for page in _pages(session, payments, Payment.id):
+        await writer.write([
             _ours_only_item("payment", held, p.id, None, p.order_id, p.store_id, p.amount_fen)
             | {"out_trade_no": p.out_trade_no, "transaction_id": p.channel_txn_id,
                "occurred_at": p.succeeded_at, "detail": "paid here; not in the platform's bill"}
-        )  # fmt: skip
-    for r in missing_r:
-        if r.id in billed_r:
-            continue
-        items.append(
+            for p in page
+        ])  # fmt: skip
+    refunds = select(
+        Refund.id, Refund.payment_id, Refund.order_id, Refund.store_id, Refund.amount_fen,
+        Refund.out_refund_no, Refund.channel_refund_id, Refund.completed_at,
+    ).where(
+        Refund.account_id == account.id,
+        Refund.status == "succeeded",
+        Refund.completed_at >= start,
+        Refund.completed_at < end,
+        ~billed.where(ReconciliationItem.refund_id == Refund.id).exists(),
+    )  # fmt: skip
+    async for page in _pages(session, refunds, Refund.id):
+        await writer.write([
             _ours_only_item(
                 "refund", held, r.payment_id, r.id, r.order_id, r.store_id, r.amount_fen
             )
             | {"difference": REFUND_DIFFERS, "out_refund_no": r.out_refund_no,
                "refund_ref": r.channel_refund_id, "occurred_at": r.completed_at,
                "detail": "refunded here; not in the platform's bill"}
-        )  # fmt: skip
-
-    kept = await _resolutions(session, run)
-    alerted = await _alerted(session, run)
-    await session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
-    for item in items:
-        item["run_id"] = run.id
-        item["alerted_at"] = None
-        if item["state"] != "ok":
-            item["alerted_at"] = alerted.get(_key(item))
-        previous = kept.get(_key(item))
-        if previous is not None and item["state"] != "ok":
-            item.update(previous)
-    if items:
-        await session.execute(insert(ReconciliationItem), items)
-
-    pay_lines = [x for x in lines if x.kind == "payment"]
-    ref_lines = [x for x in lines if x.kind == "refund"]
-    run.line_count = len(lines)
-    run.difference_count = sum(1 for x in items if x["difference"] != MATCHED)
-    run.bill_gross_fen = sum(x.amount_fen for x in pay_lines)
-    run.bill_refund_fen = sum(x.amount_fen for x in ref_lines)
-    run.bill_fee_fen = sum(x.fee_fen for x in lines)
-    trailer = None if parsed is None else parsed.trailer
-    run.trailer_count = None if trailer is None else trailer.count
-    run.trailer_gross_fen = None if trailer is None else trailer.gross_fen
-    run.trailer_refund_fen = None if trailer is None else trailer.refund_fen
-    run.trailer_fee_fen = None if trailer is None else trailer.fee_fen
-    run.our_gross_fen = sum(
-        int(x["our_amount_fen"] or 0)
-        for x in items
-        if x["kind"] == "payment" and x["our_status"] == "succeeded"
-    )
-    run.our_refund_fen = sum(
-        int(x["our_amount_fen"] or 0)
-        for x in items
-        if x["kind"] == "refund" and x["our_status"] == "succeeded"
-    )
-    run.expected_fee_fen = (
-        None
-        if rate is None
-        else sum(int(x["expected_fee_fen"] or 0) for x in items if x["line_no"] is not None)
-    )
+            for r in page
+        ])  # fmt: skip
 
 
 async def _fund_flow(
@@ -539,7 +629,8 @@ async def _settle_held(
     session: AsyncSession, run: ReconciliationRun, account: PaymentAccount, day: date
 ) -> None:
     """The day before's held ours-only differences, now that this day's bill is in: carried
-    when this bill has them (a payment across midnight), open when it does not."""
+    when this bill has them (a payment across midnight), open when it does not. In SQL, so
+    that neither day's items are loaded."""
     before = await session.scalar(
         select(ReconciliationRun).where(
             ReconciliationRun.account_id == account.id,
@@ -549,35 +640,30 @@ async def _settle_held(
     )
     if before is None:
         return
-    held = list(
-        await session.scalars(
-            select(ReconciliationItem).where(
-                ReconciliationItem.run_id == before.id, ReconciliationItem.state == "pending"
-            )
+    held = _ITEMS
+    here = aliased(ReconciliationItem)
+    in_this_bill = (
+        select(here.id)
+        .where(
+            here.run_id == run.id,
+            here.line_no.is_not(None),
+            or_(
+                and_(held.c.kind == "refund", here.refund_id == held.c.refund_id),
+                and_(
+                    held.c.kind != "refund",
+                    here.refund_id.is_(None),
+                    here.payment_id == held.c.payment_id,
+                ),
+            ),
         )
+        .exists()
     )
-    if not held:
-        return
-    here = await session.execute(
-        select(ReconciliationItem.payment_id, ReconciliationItem.refund_id).where(
-            ReconciliationItem.run_id == run.id, ReconciliationItem.line_no.is_not(None)
-        )
+    pending = (held.c.run_id == before.id, held.c.state == "pending")
+    carried = await session.execute(
+        update(held)
+        .where(*pending, in_this_bill)
+        .values(state="carried", detail=f"in the bill of {day.isoformat()}")
     )
-    payments: set[int] = set()
-    refunds: set[int] = set()
-    for payment_id, refund_id in here:
-        if refund_id is not None:
-            refunds.add(refund_id)
-        elif payment_id is not None:
-            payments.add(payment_id)
-    for item in held:
-        found = (
-            (item.refund_id in refunds) if item.kind == "refund" else (item.payment_id in payments)
-        )
-        if found:
-            item.state = "carried"
-            item.detail = f"in the bill of {day.isoformat()}"
-            before.difference_count -= 1
-        else:
-            item.state = "open"
+    await session.execute(update(held).where(*pending).values(state="open"))
+    before.difference_count -= cast(CursorResult[Any], carried).rowcount
     await session.flush()

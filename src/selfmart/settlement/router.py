@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -44,6 +45,7 @@ Group = Annotated[stores.Group, Query(description="one row per day or per month"
 XLSX: dict[int | str, dict[str, Any]] = {200: {"content": {export.XLSX_TYPE: {}}}}
 R = error_responses(401, 403, 422)
 R_ID = error_responses(401, 403, 404, 409, 422)
+Route = TypeVar("Route", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
 async def _read(session: SessionDep, stmt: SupplierStatement, *, lines: bool) -> dict[str, Any]:
@@ -226,57 +228,51 @@ async def get_statement(statement_id: PathId, session: SessionDep, actor: Reader
     return await _read(session, stmt, lines=True)
 
 
-@router.post(
-    "/statements/{statement_id}/regenerate",
-    response_model=StatementDetail,
-    operation_id="regenerateSupplierStatement",
-    responses=R_ID,
-)
-async def regenerate(statement_id: PathId, session: SessionDep, actor: Writer) -> Any:
-    stmt = await statements.regenerate(session, statement_id, actor=actor)
+def _step(action: str, operation_id: str) -> Callable[[Route], Route]:
+    """A statement's step (regenerate, review, approve, mark paid): answered with the
+    statement as it now is, lines and all."""
+    return router.post(
+        f"/statements/{{statement_id}}/{action}",
+        response_model=StatementDetail,
+        operation_id=operation_id,
+        responses=R_ID,
+    )
+
+
+async def _detail(session: SessionDep, stmt: SupplierStatement) -> dict[str, Any]:
     return await _read(session, stmt, lines=True)
 
 
-@router.post(
-    "/statements/{statement_id}/review",
-    response_model=StatementDetail,
-    operation_id="reviewSupplierStatement",
-    responses=R_ID,
-)
+@_step("regenerate", "regenerateSupplierStatement")
+async def regenerate(statement_id: PathId, session: SessionDep, actor: Writer) -> Any:
+    return await _detail(session, await statements.regenerate(session, statement_id, actor=actor))
+
+
+@_step("review", "reviewSupplierStatement")
 async def review(
     statement_id: PathId, body: StatementNote, session: SessionDep, actor: Writer
 ) -> Any:
     stmt = await statements.review(session, statement_id, actor=actor, note=body.note)
-    return await _read(session, stmt, lines=True)
+    return await _detail(session, stmt)
 
 
-@router.post(
-    "/statements/{statement_id}/approve",
-    response_model=StatementDetail,
-    operation_id="approveSupplierStatement",
-    responses=R_ID,
-)
+@_step("approve", "approveSupplierStatement")
 async def approve(
     statement_id: PathId, body: StatementNote, session: SessionDep, actor: Approver
 ) -> Any:
     """Freeze a reviewed statement whose period is over; a second approval is a 409."""
     stmt = await statements.approve(session, statement_id, actor=actor, note=body.note)
-    return await _read(session, stmt, lines=True)
+    return await _detail(session, stmt)
 
 
-@router.post(
-    "/statements/{statement_id}/pay",
-    response_model=StatementDetail,
-    operation_id="markSupplierStatementPaid",
-    responses=R_ID,
-)
+@_step("pay", "markSupplierStatementPaid")
 async def mark_paid(
     statement_id: PathId, body: StatementPay, session: SessionDep, actor: Approver
 ) -> Any:
     stmt = await statements.mark_paid(
         session, statement_id, body.payment_reference, actor=actor, note=body.note
     )
-    return await _read(session, stmt, lines=True)
+    return await _detail(session, stmt)
 
 
 @router.delete(
