@@ -34,7 +34,8 @@ async def test_demo_members_shop_earn_points_and_climb_tiers(session: AsyncSessi
     linked = await session.scalar(
         select(func.count()).select_from(Order).where(Order.member_id.is_not(None))
     )
-    assert linked and linked > 20
+    assert linked
+    assert linked > 20
     unlinked_numbers = await session.scalar(
         select(func.count())
         .select_from(Order)
@@ -57,7 +58,9 @@ async def test_demo_members_shop_earn_points_and_climb_tiers(session: AsyncSessi
         select(func.count()).select_from(Member).where(Member.tier_id.is_not(None))
     )
     changes = await session.scalar(select(func.count()).select_from(MemberTierChange))
-    assert changes is not None and tiered is not None and changes >= tiered
+    assert changes is not None
+    assert tiered is not None
+    assert changes >= tiered
 
     # A gold member's later orders carry the tier's discount.
     gold_discounted = await session.scalar(
@@ -73,13 +76,15 @@ async def test_demo_members_shop_earn_points_and_climb_tiers(session: AsyncSessi
     earned = await session.scalar(
         select(func.count()).select_from(MemberPointsEntry).where(MemberPointsEntry.kind == "earn")
     )
-    assert earned and earned >= linked // 2
+    assert earned
+    assert earned >= linked // 2
     assert await find_mismatches(session) == []
 
     # The summaries the dashboards read are up to date and count the paying members.
     result = await refresh.check(session)
     assert result.differences == []
-    assert result.pending == 0 and result.checked > 0
+    assert result.pending == 0
+    assert result.checked > 0
 
     # A second seed adds no member, coupon template or tier change.
     before = (
