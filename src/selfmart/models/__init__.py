@@ -1,6 +1,13 @@
 """ORM models, one module per aggregate; importing this package registers them all."""
 
-from selfmart.models.analytics import HourCell, MemberDay, ProductDay, RefreshState, SalesDay
+from selfmart.models.analytics import (
+    HourCell,
+    MemberCount,
+    MemberDay,
+    ProductDay,
+    RefreshState,
+    SalesDay,
+)
 from selfmart.models.audit import AuditLog
 from selfmart.models.basket import BasketItem, BasketRule, BasketRun
 from selfmart.models.catalog import (
@@ -86,6 +93,7 @@ __all__ = [
     "BasketRun",
     "AlertRoute",
     "HourCell",
+    "MemberCount",
     "MemberDay",
     "ProductDay",
     "RefreshState",
