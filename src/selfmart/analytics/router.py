@@ -26,6 +26,7 @@ from selfmart.analytics.schemas import (
     PaymentShare,
     ProductRank,
     SalesSeries,
+    StockAnalysis,
     TodayFigures,
 )
 from selfmart.deps import SessionDep
@@ -166,6 +167,29 @@ async def payment_method_mix(
 ) -> list[dict[str, Any]]:
     return await service.payment_mix(
         session, actor=actor, first=start, last=end, store_id=store_id, city=city
+    )
+
+
+@router.get("/stock", response_model=StockAnalysis, operation_id="stock_analysis", responses=ERRORS)
+async def stock_analysis(
+    session: SessionDep,
+    actor: Reader,
+    start: Start,
+    end: End,
+    store_id: StoreId = None,
+    city: City = None,
+    category_id: CategoryId = None,
+) -> dict[str, Any]:
+    """Turnover days, sell-through, shrinkage and stock value at cost from the stock ledger,
+    by store and by category."""
+    return await service.stock_analysis(
+        session,
+        actor=actor,
+        first=start,
+        last=end,
+        store_id=store_id,
+        city=city,
+        category_id=category_id,
     )
 
 
