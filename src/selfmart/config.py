@@ -154,6 +154,9 @@ class Settings(BaseSettings):
     terminal_online_seconds: int = Field(300, ge=1)
     #: heartbeats accepted per terminal and minute (the protocol sends one); more are a 429
     terminal_heartbeats_per_minute: int = Field(20, ge=1)
+    #: basket analyses started by hand are deleted (their rules with them) by the nightly run
+    #: once they are this many days old; nightly ones after 90 days
+    analytics_manual_basket_run_keep_days: int = Field(365, ge=1, le=36_500)
     backup_dir: Path = ROOT / "var" / "backups"
     #: archives kept (locally and on S3); older ones are deleted after a successful backup
     backup_keep: int = Field(7, ge=1)
