@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     retention_login_days: int = Field(365, ge=1)
     #: rows deleted per transaction while pruning (short transactions, never a long lock)
     retention_batch_rows: int = Field(5000, ge=1)
+    #: basket analyses started by hand are deleted (their rules with them) by the nightly run
+    #: once they are this many days old; nightly ones after 90 days
+    analytics_manual_basket_run_keep_days: int = Field(365, ge=1, le=36_500)
     backup_dir: Path = ROOT / "var" / "backups"
     #: archives kept (locally and on S3); older ones are deleted after a successful backup
     backup_keep: int = Field(7, ge=1)

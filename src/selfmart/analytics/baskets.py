@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy import Select, and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import basket_mining as mining
@@ -25,6 +25,7 @@ from selfmart.analytics import scope as scopes
 from selfmart.analytics.basket_schemas import BasketRunCreate, RuleSort
 from selfmart.analytics.summaries import local_day_bounds
 from selfmart.audit import service as audit
+from selfmart.config import get_settings
 from selfmart.errors import NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.jobs import service as jobs
@@ -583,12 +584,19 @@ NIGHTLY_KEEP_DAYS = 90
 
 async def nightly(session: AsyncSession, *, actor: Actor) -> list[int]:
     """Queue the chain's run and every open store's over the last 30 local days (to
-    yesterday), and drop nightly runs older than 90 days."""
+    yesterday); drop nightly runs older than 90 days and runs started by hand older than
+    `analytics_manual_basket_run_keep_days` (a year by default)."""
     today = utcnow().date()
     body = {"start": today - timedelta(days=NIGHTLY_WINDOW_DAYS), "end": today - timedelta(days=1)}
     cutoff = utcnow() - timedelta(days=NIGHTLY_KEEP_DAYS)
+    manual_cutoff = utcnow() - timedelta(days=get_settings().analytics_manual_basket_run_keep_days)
     await session.execute(
-        delete(BasketRun).where(BasketRun.trigger == "nightly", BasketRun.created_at < cutoff)
+        delete(BasketRun).where(
+            or_(
+                and_(BasketRun.trigger == "nightly", BasketRun.created_at < cutoff),
+                and_(BasketRun.trigger != "nightly", BasketRun.created_at < manual_cutoff),
+            )
+        )
     )
     stores = (await session.scalars(select(Store.id).where(Store.status == "active"))).all()
     runs = [await create_run(session, BasketRunCreate(**body), actor=actor, trigger="nightly")]

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import summaries
+from selfmart.analytics import member_counts, summaries
 from selfmart.analytics.summaries import Key, Summary
 from selfmart.kit.time import utcnow
 from selfmart.models import (
@@ -89,6 +89,7 @@ async def refresh(session: AsyncSession) -> int:
     keys, _, settled = await pending_days(session, state.last_event_id)
     for batch in _batches(sorted(keys)):
         await summaries.replace(session, await summaries.compute(session, batch))
+    await member_counts.recount(session, keys)
     state.last_event_id = settled
     state.refreshed_at = utcnow()
     state.days_refreshed = len(keys)
@@ -106,6 +107,7 @@ async def rebuild(session: AsyncSession) -> int:
     keys = await summaries.all_days(session)
     for batch in _batches(sorted(keys)):
         await summaries.replace(session, await summaries.compute(session, batch))
+    await member_counts.rebuild(session, keys)
     state.last_event_id = newest
     state.refreshed_at = utcnow()
     state.days_refreshed = len(keys)
@@ -147,6 +149,14 @@ async def check(session: AsyncSession) -> CheckResult:
         expected = await summaries.compute(session, batch)
         have = await summaries.stored(session, batch)
         out.extend(compare(have, expected))
+    if await member_counts.built(session):
+        periods = member_counts.periods_of(keys | pending)
+        out.extend(
+            compare_counts(
+                await member_counts.stored(session, periods),
+                await member_counts.expected(session, periods),
+            )
+        )
     return CheckResult(differences=out, pending=len(pending), checked=len(keys))
 
 
@@ -182,3 +192,22 @@ def compare(have: Summary, expected: Summary) -> list[Difference]:
                         )
                     )
     return out
+
+
+def compare_counts(
+    have: dict[member_counts.CountKey, int], expected: dict[member_counts.CountKey, int]
+) -> list[Difference]:
+    """Stored distinct-member counts against the member days (store 0 is the chain)."""
+    return [
+        Difference(
+            table="analytics_member_counts",
+            store_id=store_id,
+            day=start,
+            key=kind,
+            column="members",
+            stored=have.get((store_id, kind, start), 0),
+            expected=expected.get((store_id, kind, start), 0),
+        )
+        for store_id, kind, start in sorted(set(have) | set(expected))
+        if have.get((store_id, kind, start), 0) != expected.get((store_id, kind, start), 0)
+    ]

@@ -6,8 +6,9 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
 
-from selfmart.analytics import baskets, service
+from selfmart.analytics import baskets, export, service
 from selfmart.analytics.basket_schemas import (
     BasketGraph,
     BasketRuleRead,
@@ -26,6 +27,7 @@ from selfmart.analytics.schemas import (
     PaymentShare,
     ProductRank,
     SalesSeries,
+    StockAnalysis,
     TodayFigures,
 )
 from selfmart.deps import SessionDep
@@ -33,7 +35,9 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.inventory import export as spreadsheet
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.time import utcnow
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -49,6 +53,7 @@ CategoryId = Annotated[
 Start = Annotated[date, Query(description="first local day of the window")]
 End = Annotated[date, Query(description="last local day of the window (inclusive)")]
 ERRORS = error_responses(401, 403, 404, 422)
+XLSX = {200: {"content": {spreadsheet.XLSX_TYPE: {}}}, **ERRORS}
 
 
 @router.get("/sales", response_model=SalesSeries, operation_id="sales_statistics", responses=ERRORS)
@@ -73,6 +78,40 @@ async def sales_statistics(
         city=city,
         product_id=product_id,
         category_id=category_id,
+    )
+
+
+@router.get(
+    "/sales/export",
+    operation_id="sales_statistics_export",
+    response_class=Response,
+    responses=XLSX,
+)
+async def sales_statistics_export(
+    session: SessionDep,
+    actor: Reader,
+    start: Start,
+    end: End,
+    granularity: Granularity = "day",
+    store_id: StoreId = None,
+    city: City = None,
+    product_id: ProductId = None,
+    category_id: CategoryId = None,
+) -> Response:
+    """The same figures as GET /sales as an xlsx workbook."""
+    series = await service.sales_series(
+        session,
+        actor=actor,
+        first=start,
+        last=end,
+        granularity=granularity,
+        store_id=store_id,
+        city=city,
+        product_id=product_id,
+        category_id=category_id,
+    )
+    return spreadsheet.download(
+        export.sales_workbook(series), f"sales-{start}-{end}-{granularity}.xlsx"
     )
 
 
@@ -169,6 +208,57 @@ async def payment_method_mix(
     )
 
 
+@router.get("/stock", response_model=StockAnalysis, operation_id="stock_analysis", responses=ERRORS)
+async def stock_analysis(
+    session: SessionDep,
+    actor: Reader,
+    start: Start,
+    end: End,
+    store_id: StoreId = None,
+    city: City = None,
+    category_id: CategoryId = None,
+) -> dict[str, Any]:
+    """Turnover days, sell-through, shrinkage and stock value at cost from the stock ledger,
+    by store and by category."""
+    return await service.stock_analysis(
+        session,
+        actor=actor,
+        first=start,
+        last=end,
+        store_id=store_id,
+        city=city,
+        category_id=category_id,
+    )
+
+
+@router.get(
+    "/stock/export",
+    operation_id="stock_analysis_export",
+    response_class=Response,
+    responses=XLSX,
+)
+async def stock_analysis_export(
+    session: SessionDep,
+    actor: Reader,
+    start: Start,
+    end: End,
+    store_id: StoreId = None,
+    city: City = None,
+    category_id: CategoryId = None,
+) -> Response:
+    """The same figures as GET /stock as an xlsx workbook."""
+    analysis = await service.stock_analysis(
+        session,
+        actor=actor,
+        first=start,
+        last=end,
+        store_id=store_id,
+        city=city,
+        category_id=category_id,
+    )
+    return spreadsheet.download(export.stock_workbook(analysis), f"stock-{start}-{end}.xlsx")
+
+
 # ---------------------------------------------------------------- frequently bought together
 
 RunId = Annotated[int, Path(ge=1, le=2**53, description="a basket analysis run")]
@@ -254,6 +344,38 @@ async def basket_rules(
         sort=sort,
     )
     return Page(items=rows, total=total, page=params.page, size=params.size)
+
+
+@router.get(
+    "/basket-runs/{run_id}/rules/export",
+    operation_id="basket_rules_export",
+    response_class=Response,
+    responses=XLSX,
+)
+async def basket_rules_export(
+    session: SessionDep,
+    actor: Reader,
+    run_id: RunId,
+    product_id: ProductId = None,
+    min_support: Fraction = None,
+    min_confidence: Fraction = None,
+    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
+    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
+    sort: RuleSort = "lift",
+) -> Response:
+    """The run's rules, filtered and sorted as GET .../rules, every page, as xlsx."""
+    content = await export.rules_workbook(
+        session,
+        run_id,
+        actor=actor,
+        product_id=product_id,
+        min_support=min_support,
+        min_confidence=min_confidence,
+        min_lift=min_lift,
+        items=items,
+        sort=sort,
+    )
+    return spreadsheet.download(content, f"basket-rules-{run_id}-{utcnow():%Y%m%d%H%M}.xlsx")
 
 
 @router.get(

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.analytics import member_counts
 from selfmart.analytics.scope import Scope
 from selfmart.analytics.summaries import excluding
 from selfmart.errors import ValidationFailed
@@ -163,6 +164,8 @@ class DayTable:
         self.live_keys = scope.live_keys(first, last)
         #: distinct paying members of each day, from the stored rows
         self.day_members: dict[date, int] = {}
+        #: the scope's stored distinct-member counts of whole periods (member_counts)
+        self.counts: dict[member_counts.Period, int] | None = None
 
     async def load(self) -> DayTable:
         scope = self.scope
@@ -176,14 +179,19 @@ class DayTable:
                 row = self.days[r.day]
                 for c in ADDITIVE:
                     row[c] += int(getattr(r, c) or 0)
+            if scope.count_key is not None and await member_counts.built(self.session):
+                self.counts = await member_counts.lookup(
+                    self.session, scope.count_key, self.first, self.last
+                )
             md = MemberDay
             per_day = (
                 select(md.day, func.count(func.distinct(md.member_id)).label("n"))
                 .where(*self._where(md))
                 .group_by(md.day)
             )
-            for r in (await self.session.execute(per_day)).all():
-                self.day_members[r.day] = int(r.n)
+            if self.counts is None:
+                for r in (await self.session.execute(per_day)).all():
+                    self.day_members[r.day] = int(r.n)
             for (store_id, day), live in scope.live.sales.items():
                 if store_id in scope.store_ids and self.first <= day <= self.last:
                     row = self.days[day]
@@ -245,7 +253,11 @@ class DayTable:
             return None
         if not self.scope.store_ids:
             return 0
-        if first == last and not any(k[1] == first for k in self.live_keys):
+        touches_live = any(first <= k[1] <= last for k in self.live_keys)
+        whole = member_counts.whole_period(first, last)
+        if self.counts is not None and whole is not None and not touches_live:
+            return self.counts.get(whole, 0)
+        if self.counts is None and first == last and not touches_live:
             return self.day_members.get(first, 0)
         live = {
             member_id

@@ -105,3 +105,47 @@ class PaymentShare(Schema):
     payment_method: str
     orders: int
     sales_fen: int
+
+
+class StockFigures(Schema):
+    """A store's or a category's ledger over the window (units unless _fen)."""
+
+    #: products with any movement up to the window's end
+    products: int
+    opening_qty: int
+    #: purchase receipts and transfers in
+    received_qty: int
+    #: sales less customer returns
+    sold_qty: int
+    #: stocktake losses and write-offs less stocktake gains
+    shrinkage_qty: int
+    #: shrinkage at the products' cost price now
+    shrinkage_fen: int
+    closing_qty: int
+    #: closing units at the products' cost price now
+    stock_value_fen: int
+    #: sold / (opening + received), basis points, half up; null when nothing was available
+    sell_through_bp: int | None
+    #: average stock over units sold per day, to 0.1 day; null when nothing sold
+    turnover_days: Decimal | None
+
+
+class StoreStock(StockFigures):
+    store_id: int
+    name: str
+
+
+class CategoryStock(StockFigures):
+    #: the product's own category; null for products in none
+    category_id: int | None
+    name: str | None
+
+
+class StockAnalysis(Schema):
+    start: date
+    end: date
+    days: int
+    store_ids: list[int]
+    by_store: list[StoreStock]
+    by_category: list[CategoryStock]
+    total: StockFigures

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import refresh, summaries
+from selfmart.analytics import member_counts, refresh, summaries
 from selfmart.analytics.summaries import Key, Summary
 from selfmart.catalog import repository as catalog_repo
 from selfmart.catalog.exceptions import CategoryNotFound, ProductNotFound, StoreNotFound
@@ -27,6 +27,9 @@ class Scope:
     category_ids: list[int] | None = None
     #: store days changed since the last refresh, recomputed from the raw orders
     live: Summary = field(default_factory=Summary)
+    #: whose stored distinct-member counts fit this scope: its one store, 0 for the whole
+    #: chain, None for several stores that are not the chain (a city, a manager's stores)
+    count_key: int | None = None
 
     @property
     def kind(self) -> str:
@@ -65,6 +68,10 @@ async def resolve(
         store_ids=[r.id for r in rows],
         zones={r.id: r.timezone or "Asia/Shanghai" for r in rows},
     )
+    if store_id is not None:
+        scope.count_key = store_id
+    elif city is None and actor.store_ids is None:
+        scope.count_key = member_counts.CHAIN
     if product_id is not None:
         found = await session.scalar(select(Product.id).where(Product.id == product_id))
         if found is not None and actor.store_ids is not None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import patterns, products, sales
+from selfmart.analytics import patterns, products, sales, stock
 from selfmart.analytics import scope as scopes
 from selfmart.analytics.sales import Figures, Granularity, periods
 from selfmart.analytics.summaries import Key, stored
@@ -106,3 +106,12 @@ async def payment_mix(
     _window(first, last)
     scope = await _scope(session, actor, **filters)
     return await patterns.payment_mix(session, scope, first=first, last=last)
+
+
+async def stock_analysis(
+    session: AsyncSession, *, actor: Actor, first: date, last: date, **filters: Any
+) -> dict[str, Any]:
+    _window(first, last)
+    # The ledger is read directly (no live tail to take in): only the scope's stores.
+    scope = await scopes.resolve(session, actor=actor, **filters)
+    return await stock.analysis(session, scope, first=first, last=last)

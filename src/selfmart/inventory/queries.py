@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.catalog.labels import first_barcode
@@ -440,3 +440,65 @@ async def movement_sums(
     if late_after_id is not None and late_since:
         found += await sums(and_(within(late_since), StockMovement.id > late_after_id), True)
     return found
+
+
+#: Movement kinds by what they mean for stock analysis (adjustments, of either sign and for any
+#: reason, are in none of them: they move the balance only).
+RECEIVED_KINDS = ("purchase_receipt", "transfer_in")
+SOLD_KINDS = ("sale", "customer_return")
+SHRINK_KINDS = ("stocktake_loss", "write_off", "stocktake_gain")
+
+
+@dataclass(frozen=True)
+class LedgerTotals:
+    """One product's ledger in one store around a window: the balance when it starts and ends,
+    and the signed quantities moved in it by what they mean."""
+
+    store_id: int
+    product_id: int
+    opening: int
+    closing: int
+    received: int
+    sold: int
+    shrunk: int
+
+
+async def ledger_totals(
+    session: AsyncSession, store_ids: Sequence[int], since: datetime, until: datetime
+) -> list[LedgerTotals]:
+    """Every product with a movement before `until` in these stores: balances at `since` and
+    `until` and what came in, sold (net of customer returns) and shrank (stocktake losses and
+    write-offs less stocktake gains) in between; positive numbers mean units."""
+    if not store_ids:
+        return []
+    m = StockMovement
+    inside = m.occurred_at >= since
+
+    def moved(kinds: Sequence[str]) -> Any:
+        return func.sum(case((and_(inside, m.kind.in_(kinds)), m.quantity), else_=0))
+
+    stmt = (
+        select(
+            m.store_id,
+            m.product_id,
+            func.sum(case((m.occurred_at < since, m.quantity), else_=0)).label("opening"),
+            func.sum(m.quantity).label("closing"),
+            moved(RECEIVED_KINDS).label("received"),
+            moved(SOLD_KINDS).label("sold"),
+            moved(SHRINK_KINDS).label("shrunk"),
+        )
+        .where(m.store_id.in_(list(store_ids)), m.occurred_at < until)
+        .group_by(m.store_id, m.product_id)
+    )
+    return [
+        LedgerTotals(
+            store_id=r.store_id,
+            product_id=r.product_id,
+            opening=int(r.opening or 0),
+            closing=int(r.closing or 0),
+            received=int(r.received or 0),
+            sold=-int(r.sold or 0),
+            shrunk=-int(r.shrunk or 0),
+        )
+        for r in (await session.execute(stmt)).all()
+    ]

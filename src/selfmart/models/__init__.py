@@ -1,7 +1,14 @@
 """ORM models, one module per aggregate; importing this package registers them all."""
 
 from selfmart.models.alert import Alert, AlertRule
-from selfmart.models.analytics import HourCell, MemberDay, ProductDay, RefreshState, SalesDay
+from selfmart.models.analytics import (
+    HourCell,
+    MemberCount,
+    MemberDay,
+    ProductDay,
+    RefreshState,
+    SalesDay,
+)
 from selfmart.models.audit import AuditLog
 from selfmart.models.basket import BasketItem, BasketRule, BasketRun
 from selfmart.models.behaviour import BehaviourEvent
@@ -91,6 +98,7 @@ __all__ = [
     "BasketRun",
     "AlertRoute",
     "HourCell",
+    "MemberCount",
     "MemberDay",
     "ProductDay",
     "RefreshState",

@@ -83,6 +83,23 @@ class HourCell(Base):
     sales_fen: Mapped[int] = mapped_column(default=0)
 
 
+class MemberCount(Base):
+    """Distinct paying members of a store (or of the whole chain, store_id 0) over one day, ISO
+    week, calendar month or year: distinct counts do not add up, so a dashboard asking for a
+    chain's year would otherwise count a year of member days. Recomputed from
+    `analytics_member_days` whenever the refresh or the rebuild rewrites a day of the period."""
+
+    __tablename__ = "analytics_member_counts"
+
+    #: the store, or 0 for every store of the chain
+    store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: day | week | month | year
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    #: the period's first local day
+    start: Mapped[date] = mapped_column(primary_key=True)
+    members: Mapped[int] = mapped_column(default=0)
+
+
 class RefreshState(Base):
     """The refresh job's high-water mark in the orders' change feed (order_events ids):
     every change up to it is in the summaries."""

@@ -171,6 +171,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'analytics.menu.statistics', perm: Perm.ANALYTICS_READ, menu: { group: 'orders', order: 60, icon: 'TrendCharts' } },
   },
   {
+    path: 'analytics/stock',
+    name: 'analytics-stock',
+    component: () => import('@/views/analytics/StockView.vue'),
+    meta: { titleKey: 'analytics.menu.stock', perm: Perm.ANALYTICS_READ, menu: { group: 'orders', order: 62, icon: 'Box' } },
+  },
+  {
     path: 'analytics/baskets',
     name: 'analytics-baskets',
     component: () => import('@/views/analytics/BasketsView.vue'),

@@ -1817,6 +1817,60 @@ export type CategoryShare = {
 };
 
 /**
+ * CategoryStock
+ */
+export type CategoryStock = {
+    /**
+     * Category Id
+     */
+    category_id: number | null;
+    /**
+     * Closing Qty
+     */
+    closing_qty: number;
+    /**
+     * Name
+     */
+    name: string | null;
+    /**
+     * Opening Qty
+     */
+    opening_qty: number;
+    /**
+     * Products
+     */
+    products: number;
+    /**
+     * Received Qty
+     */
+    received_qty: number;
+    /**
+     * Sell Through Bp
+     */
+    sell_through_bp: number | null;
+    /**
+     * Shrinkage Fen
+     */
+    shrinkage_fen: number;
+    /**
+     * Shrinkage Qty
+     */
+    shrinkage_qty: number;
+    /**
+     * Sold Qty
+     */
+    sold_qty: number;
+    /**
+     * Stock Value Fen
+     */
+    stock_value_fen: number;
+    /**
+     * Turnover Days
+     */
+    turnover_days: string | null;
+};
+
+/**
  * CategoryUpdate
  */
 export type CategoryUpdate = {
@@ -9323,6 +9377,37 @@ export type StockAdjust = {
 };
 
 /**
+ * StockAnalysis
+ */
+export type StockAnalysis = {
+    /**
+     * By Category
+     */
+    by_category: Array<CategoryStock>;
+    /**
+     * By Store
+     */
+    by_store: Array<StoreStock>;
+    /**
+     * Days
+     */
+    days: number;
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * Store Ids
+     */
+    store_ids: Array<number>;
+    total: StockFigures;
+};
+
+/**
  * StockChangeRead
  */
 export type StockChangeRead = {
@@ -9346,6 +9431,54 @@ export type StockChangeRead = {
      * Store Id
      */
     store_id: number;
+};
+
+/**
+ * StockFigures
+ *
+ * A store's or a category's ledger over the window (units unless _fen).
+ */
+export type StockFigures = {
+    /**
+     * Closing Qty
+     */
+    closing_qty: number;
+    /**
+     * Opening Qty
+     */
+    opening_qty: number;
+    /**
+     * Products
+     */
+    products: number;
+    /**
+     * Received Qty
+     */
+    received_qty: number;
+    /**
+     * Sell Through Bp
+     */
+    sell_through_bp: number | null;
+    /**
+     * Shrinkage Fen
+     */
+    shrinkage_fen: number;
+    /**
+     * Shrinkage Qty
+     */
+    shrinkage_qty: number;
+    /**
+     * Sold Qty
+     */
+    sold_qty: number;
+    /**
+     * Stock Value Fen
+     */
+    stock_value_fen: number;
+    /**
+     * Turnover Days
+     */
+    turnover_days: string | null;
 };
 
 /**
@@ -9736,6 +9869,60 @@ export type StoreSettlementRow = {
      * Store Name
      */
     store_name: string;
+};
+
+/**
+ * StoreStock
+ */
+export type StoreStock = {
+    /**
+     * Closing Qty
+     */
+    closing_qty: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Opening Qty
+     */
+    opening_qty: number;
+    /**
+     * Products
+     */
+    products: number;
+    /**
+     * Received Qty
+     */
+    received_qty: number;
+    /**
+     * Sell Through Bp
+     */
+    sell_through_bp: number | null;
+    /**
+     * Shrinkage Fen
+     */
+    shrinkage_fen: number;
+    /**
+     * Shrinkage Qty
+     */
+    shrinkage_qty: number;
+    /**
+     * Sold Qty
+     */
+    sold_qty: number;
+    /**
+     * Stock Value Fen
+     */
+    stock_value_fen: number;
+    /**
+     * Store Id
+     */
+    store_id: number;
+    /**
+     * Turnover Days
+     */
+    turnover_days: string | null;
 };
 
 /**
@@ -13245,6 +13432,81 @@ export type BasketRulesResponses = {
 
 export type BasketRulesResponse = BasketRulesResponses[keyof BasketRulesResponses];
 
+export type BasketRulesExportData = {
+    body?: never;
+    path: {
+        /**
+         * Run Id
+         *
+         * a basket analysis run
+         */
+        run_id: number;
+    };
+    query?: {
+        /**
+         * Product Id
+         *
+         * one product
+         */
+        product_id?: number | null;
+        /**
+         * Min Support
+         */
+        min_support?: number | null;
+        /**
+         * Min Confidence
+         */
+        min_confidence?: number | null;
+        /**
+         * Min Lift
+         */
+        min_lift?: number | null;
+        /**
+         * Items
+         *
+         * products in the rule
+         */
+        items?: number | null;
+        /**
+         * Sort
+         */
+        sort?: 'lift' | 'confidence' | 'support';
+    };
+    url: '/api/v1/analytics/basket-runs/{run_id}/rules/export';
+};
+
+export type BasketRulesExportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type BasketRulesExportError = BasketRulesExportErrors[keyof BasketRulesExportErrors];
+
+export type BasketRulesExportResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
 export type BasketSuggestionsData = {
     body?: never;
     path: {
@@ -13669,6 +13931,228 @@ export type SalesStatisticsResponses = {
 };
 
 export type SalesStatisticsResponse = SalesStatisticsResponses[keyof SalesStatisticsResponses];
+
+export type SalesStatisticsExportData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Granularity
+         */
+        granularity?: 'day' | 'week' | 'month';
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+        /**
+         * Product Id
+         *
+         * one product
+         */
+        product_id?: number | null;
+        /**
+         * Category Id
+         *
+         * a category and those below it
+         */
+        category_id?: number | null;
+    };
+    url: '/api/v1/analytics/sales/export';
+};
+
+export type SalesStatisticsExportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type SalesStatisticsExportError = SalesStatisticsExportErrors[keyof SalesStatisticsExportErrors];
+
+export type SalesStatisticsExportResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
+
+export type StockAnalysisData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+        /**
+         * Category Id
+         *
+         * a category and those below it
+         */
+        category_id?: number | null;
+    };
+    url: '/api/v1/analytics/stock';
+};
+
+export type StockAnalysisErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type StockAnalysisError = StockAnalysisErrors[keyof StockAnalysisErrors];
+
+export type StockAnalysisResponses = {
+    /**
+     * Successful Response
+     */
+    200: StockAnalysis;
+};
+
+export type StockAnalysisResponse = StockAnalysisResponses[keyof StockAnalysisResponses];
+
+export type StockAnalysisExportData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+        /**
+         * Category Id
+         *
+         * a category and those below it
+         */
+        category_id?: number | null;
+    };
+    url: '/api/v1/analytics/stock/export';
+};
+
+export type StockAnalysisExportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type StockAnalysisExportError = StockAnalysisExportErrors[keyof StockAnalysisExportErrors];
+
+export type StockAnalysisExportResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
 
 export type TodayStatisticsData = {
     body?: never;

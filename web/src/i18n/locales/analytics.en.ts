@@ -5,7 +5,7 @@ export const analyticsPermissionsEn = {
 
 export const analyticsEn = {
   analytics: {
-    menu: { statistics: 'Sales statistics' },
+    menu: { statistics: 'Sales statistics', stock: 'Stock analysis' },
     title: 'Sales statistics',
     store: 'Store',
     allStores: 'All my stores',
@@ -34,6 +34,24 @@ export const analyticsEn = {
     hot: 'Best sellers',
     product: 'Product',
     quantity: 'Units',
+    stock: {
+      title: 'Stock analysis',
+      note: "From the stock ledger; each store's days in its own time zone; values at today's cost price.",
+      byStore: 'By store',
+      byCategory: 'By category',
+      category: 'Category',
+      noCategory: 'No category',
+      opening: 'Opening',
+      received: 'Received',
+      sold: 'Sold',
+      shrinkageQty: 'Shrinkage',
+      closing: 'Closing',
+      value: 'Stock value at cost',
+      sellThrough: 'Sell-through',
+      sellThroughPct: 'Sell-through (%)',
+      turnoverDays: 'Turnover days',
+      shrinkage: 'Shrinkage at cost',
+    },
     today: {
       title: 'Today so far',
       orders: 'Orders',

@@ -5,7 +5,7 @@ export const analyticsPermissionsZhCN = {
 
 export const analyticsZhCN = {
   analytics: {
-    menu: { statistics: '销售统计' },
+    menu: { statistics: '销售统计', stock: '库存分析' },
     title: '销售统计',
     store: '门店',
     allStores: '我的全部门店',
@@ -34,6 +34,24 @@ export const analyticsZhCN = {
     hot: '热销商品',
     product: '商品',
     quantity: '件数',
+    stock: {
+      title: '库存分析',
+      note: '依据库存流水；各门店按其所在时区计日；金额按当前成本价。',
+      byStore: '按门店',
+      byCategory: '按分类',
+      category: '分类',
+      noCategory: '未分类',
+      opening: '期初',
+      received: '入库',
+      sold: '售出',
+      shrinkageQty: '损耗',
+      closing: '期末',
+      value: '库存成本金额',
+      sellThrough: '售罄率',
+      sellThroughPct: '售罄率（%）',
+      turnoverDays: '周转天数',
+      shrinkage: '损耗成本',
+    },
     today: {
       title: '今日实时',
       orders: '订单数',

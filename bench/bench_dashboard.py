@@ -1,0 +1,253 @@
+"""The sales dashboard on a year of a chain's orders (PostgreSQL): the statistics the console
+asks for (`analytics.service.sales_series`, the function behind `GET /analytics/sales`), for one
+store's month by day and for the whole chain's year by month, beside the same figures computed
+by a plain GROUP BY over the raw order lines, in the same run. Prints both times, the ratio
+(goal >= 20x) and the dashboard's absolute time (goal <= 20 ms), and checks that both give the
+same orders, sales, items and paying members.
+
+The benchmark makes and drops its own database. Orders and lines are generated in SQL
+(generate_series) straight into the real tables: 50 stores (two outside China's zone), lines
+of 1 to 9 per order (5 on average), a tenth of the orders by members, a few cancelled and
+closed orders; then the summaries are built by the project's own rebuild
+(`refresh.rebuild`, what `selfmart rebuild-analytics` runs), and timed.
+
+    SELFMART_BENCH_DATABASE_URL names the PostgreSQL server (default the test server);
+    SELFMART_BENCH_DASHBOARD_LINES sets the number of order lines (default 10,000,000; use
+    e.g. 500000 for a quick run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from selfmart.analytics import refresh, service  # noqa: E402
+from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
+from selfmart.iam.actor import Actor  # noqa: E402
+
+PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+STORES = 50
+PRODUCTS = 1500
+MEMBERS = 100_000
+YEAR = 2025
+REPEAT = 15
+BASELINE_REPEAT = 3
+
+# Order g (1..n) is spread evenly over the year, in store 1 + g % 50; it has 1 + (g*7) % 9
+# lines. A line's product leans towards the low ids (a few products sell most), its quantity is
+# 1 to 3, its price the product's. The order's totals are the sums of its lines' figures, so
+# that the raw lines and the order headers agree to the fen.
+LINE = """
+  (1 + floor({PRODUCTS} * power(((g * 2654435761 + l * 40503) % 1000003) / 1000003.0, 2)))::int
+"""
+SEED = f"""
+INSERT INTO stores (code, name, address, city, timezone, opening_hours, status,
+  allow_negative_stock, created_at, updated_at)
+SELECT 'D' || i, '门店' || i, '', (ARRAY['上海','杭州','苏州','南京','柏林'])[1 + i % 5],
+  CASE WHEN i % 25 = 0 THEN 'Europe/Berlin' ELSE 'Asia/Shanghai' END, '24h', 'active', true,
+  now(), now()
+FROM generate_series(1, {STORES}) i;
+INSERT INTO products (name, brand, spec, unit, price_fen, cost_fen, track_batches,
+  low_stock_threshold, status, pinyin_full, pinyin_initials, created_at, updated_at)
+SELECT '商品' || i, '', '', '件', 100 + (i * 37) % 2000, 0, false, 0, 'on_sale', '', '',
+  now(), now()
+FROM generate_series(1, {PRODUCTS}) i;
+CREATE TEMP TABLE bench_lines AS
+SELECT g, l, p, 1 + (g + l) % 3 AS qty, 100 + (p * 37) % 2000 AS price
+FROM generate_series(1, :orders) g,
+  LATERAL generate_series(1, 1 + (g * 7) % 9) l,
+  LATERAL (SELECT {LINE.format(PRODUCTS=PRODUCTS)} AS p) x;
+"""
+ORDERS = """
+INSERT INTO orders (id, order_no, store_id, source, status, purchased_at, created_at,
+  updated_at, paid_at, completed_at, member_id, item_count, subtotal_fen, discount_fen,
+  total_fen, paid_fen, refunded_fen, payment_method, stock_booked, price_mismatch, stock_short,
+  open_issues)
+SELECT g, lpad(g::text, 16, '0'), 1 + g % {stores},
+  'terminal',
+  CASE WHEN g % 61 = 0 THEN 'cancelled' WHEN g % 67 = 0 THEN 'closed' ELSE 'completed' END,
+  t, t, t, t, t,
+  CASE WHEN g % 10 = 3 THEN 1 + (g::bigint * 7919) % {members} END,
+  s.qty, s.amount, 0, s.amount, s.amount, 0,
+  (ARRAY['wechat','alipay','wechat'])[1 + g % 3], true, false, false, 0
+FROM (
+  SELECT g, sum(qty)::int AS qty, sum(qty * price)::bigint AS amount FROM bench_lines GROUP BY g
+) s,
+  LATERAL (SELECT timestamptz '{year}-01-01 00:00:00+08'
+    + (g::double precision / {n} * 365 * 86400) * interval '1 second' AS t) w;
+SELECT setval(pg_get_serial_sequence('orders', 'id'), (SELECT max(id) FROM orders));
+INSERT INTO order_lines (order_id, line_no, product_id, name, spec, list_price_fen,
+  unit_price_fen, quantity, discount_fen, amount_fen, price_source, refunded_qty, refunded_fen,
+  cancelled_qty, cancelled_fen)
+SELECT g, l, p, '商品', '', price, price, qty, 0, qty * price, 'store', 0, 0, 0, 0
+FROM bench_lines;
+DROP TABLE bench_lines;
+"""
+
+# The same figures straight from the raw lines: one GROUP BY over the window's lines in each
+# store's own zone (sales and items are line sums, so they tie out with the order headers).
+RAW = """
+SELECT date_trunc('{unit}', (o.paid_at AT TIME ZONE s.timezone))::date AS period,
+  count(DISTINCT o.id) AS orders,
+  sum(l.amount_fen - l.cancelled_fen) AS sales_fen,
+  sum(l.quantity - l.cancelled_qty) AS items,
+  count(DISTINCT o.member_id) AS members
+FROM order_lines l
+JOIN orders o ON o.id = l.order_id
+JOIN stores s ON s.id = o.store_id
+WHERE o.status NOT IN ('cancelled', 'closed') AND o.paid_at IS NOT NULL
+  AND o.paid_at >= $1 AND o.paid_at < $2 {store}
+  AND (o.paid_at AT TIME ZONE s.timezone)::date BETWEEN $3 AND $4
+GROUP BY 1 ORDER BY 1
+"""
+
+
+def _utc(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, tzinfo=UTC)
+
+
+async def _admin(url: str, sql: str) -> None:
+    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()
+
+
+async def _timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
+    times = []
+    result: Any = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = await fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), result
+
+
+async def _seed(raw: Any, lines: int) -> int:
+    """Generate about `lines` order lines; returns the number of orders."""
+    orders = max(1, lines // 5)
+    await raw.execute(SEED.replace(":orders", str(orders)))
+    await raw.execute(ORDERS.format(stores=STORES, members=MEMBERS, year=YEAR, n=orders))
+    await raw.execute("VACUUM ANALYZE orders")
+    await raw.execute("VACUUM ANALYZE order_lines")
+    return orders
+
+
+def _dashboard_rows(result: dict[str, Any]) -> list[tuple[date, int, int, int, int]]:
+    return [
+        (
+            p["start"],
+            p["current"]["orders"],
+            p["current"]["sales_fen"],
+            p["current"]["items"],
+            p["current"]["paying_members"],
+        )
+        for p in result["periods"]
+        if p["current"]["orders"]
+    ]
+
+
+async def main() -> None:
+    base_url = os.environ.get("SELFMART_BENCH_DATABASE_URL", PG_DEFAULT)
+    lines = int(os.environ.get("SELFMART_BENCH_DASHBOARD_LINES", "10000000"))
+    name = f"selfmart_bench_dashboard_{os.getpid()}"
+    try:
+        await _admin(base_url, f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # no server: say so and skip
+        print(f"dashboard: skipped, PostgreSQL not reachable at {base_url} ({type(exc).__name__})")
+        return
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        from selfmart.migrate import upgrade_connection
+
+        engine = make_engine(url)
+        async with engine.connect() as conn:
+            await conn.run_sync(upgrade_connection)
+            await conn.commit()
+        raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        t0 = time.perf_counter()
+        orders = await _seed(raw, lines)
+        n_lines = await raw.fetchval("SELECT count(*) FROM order_lines")
+        print(
+            f"dashboard: seeded {orders:,} orders, {n_lines:,} lines, {STORES} stores, "
+            f"year {YEAR} in {time.perf_counter() - t0:.0f} s"
+        )
+        factory = make_sessionmaker(engine)
+        t0 = time.perf_counter()
+        async with factory() as session:
+            days = await refresh.rebuild(session)
+            await session.commit()
+        await raw.execute("VACUUM ANALYZE")
+        took = time.perf_counter() - t0
+        print(f"dashboard: summaries rebuilt ({days:,} store days) in {took:.0f} s")
+
+        actor = Actor(kind="user", id=None, name="bench", store_ids=None)
+        cases: list[tuple[str, dict[str, Any], str, tuple[Any, ...]]] = [
+            (
+                "one store, one month by day",
+                {"first": date(YEAR, 6, 1), "last": date(YEAR, 6, 30), "granularity": "day",
+                 "store_id": 7},
+                RAW.format(unit="day", store="AND o.store_id = 7"),
+                (_utc(YEAR, 5, 30), _utc(YEAR, 7, 2), date(YEAR, 6, 1), date(YEAR, 6, 30)),
+            ),
+            (
+                "chain, one year by month",
+                {"first": date(YEAR, 1, 1), "last": date(YEAR, 12, 31), "granularity": "month"},
+                RAW.format(unit="month", store=""),
+                (_utc(YEAR - 1, 12, 30), _utc(YEAR + 1, 1, 2), date(YEAR, 1, 1),
+                 date(YEAR, 12, 31)),
+            ),
+        ]  # fmt: skip
+        ratios: list[float] = []
+        worst = 0.0
+        for label, args, sql, params in cases:
+
+            async def dashboard(a: dict[str, Any] = args) -> dict[str, Any]:
+                async with factory() as session:
+                    return await service.sales_series(session, actor=actor, **a)
+
+            async def baseline(q: str = sql, p: tuple[Any, ...] = params) -> list[Any]:
+                return list(await raw.fetch(q, *p))
+
+            await dashboard()  # warm the pool and the caches, as a running server has them
+            ours, result = await _timed(dashboard, REPEAT)
+            theirs, rows = await _timed(baseline, BASELINE_REPEAT)
+            want = [
+                (r["period"], r["orders"], r["sales_fen"], r["items"], r["members"]) for r in rows
+            ]
+            if _dashboard_rows(result) != want:
+                raise SystemExit(f"dashboard: {label}: the figures differ from the raw lines")
+            ratios.append(theirs / ours)
+            worst = max(worst, ours)
+            print(
+                f"  {label:30s} dashboard {ours:7.1f} ms   GROUP BY over lines {theirs:9.1f} ms"
+                f"   ratio {theirs / ours:7.1f}"
+            )
+        await raw.close()
+        await engine.dispose()
+        print(
+            f"dashboard: {n_lines:,} lines; lowest ratio {min(ratios):.1f}x (goal >= 20x), "
+            f"slowest dashboard query {worst:.1f} ms (goal <= 20 ms); figures equal"
+        )
+    finally:
+        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
