@@ -16,7 +16,7 @@ from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.ratelimit import limiter, rate_limited
 from selfmart.kit.time import utcnow
-from selfmart.members import identify, points, portal, redeem
+from selfmart.members import coupons, identify, points, portal, redeem
 from selfmart.members import pricing as member_pricing
 from selfmart.members.checkout_schemas import (
     IdentifyRequest,
@@ -130,28 +130,33 @@ async def terminal_quote(
     body: QuoteRequest, session: SessionDep, ctx: TerminalDep
 ) -> dict[str, Any]:
     """What the order will cost, priced by the server as the order will be: member prices, the
-    tier's discount and any points, with what was saved per line and in total. Writes
-    nothing: the points are spent when the order is sent."""
+    tier's discount, any coupon and any points, with what was saved per line and in total.
+    Writes nothing: the coupon and the points are spent when the order is sent."""
     member, checkout = None, None
     if body.member_token is not None:
         member, checkout = await member_pricing.for_token(
             session, body.member_token, terminal_id=ctx.terminal.id
         )
-    elif body.redeem_points is not None:
+    elif body.redeem_points is not None or body.coupon_code is not None:
+        what = "Points can be spent" if body.redeem_points is not None else "A coupon is used"
         raise ValidationFailed(
-            "Points can be spent only by an identified member (member_token)",
-            field="redeem_points",
+            f"{what} only by an identified member (member_token)",
+            field="redeem_points" if body.redeem_points is not None else "coupon_code",
         )
     priced = await member_pricing.price_for(
         session, store_id=ctx.store.id, lines=body.lines, member=checkout,
         legacy_member=False, terminal_total_fen=None,
     )  # fmt: skip
+    coupon = None
+    if body.coupon_code is not None and member is not None:
+        coupon = await coupons.plan_for_order(session, member.id, body.coupon_code, priced)
     rules = await points.program(session)
     most = redeem.cap_points(priced.total_fen, rules) if member is not None else 0
     spend = None
     if body.redeem_points is not None and member is not None:
         spend = await redeem.plan(session, member, priced, body.redeem_points)
-    return member_pricing.present(priced, spend) | {"max_points": most}
+    code = coupon.code if coupon is not None else None
+    return member_pricing.present(priced, spend, code) | {"max_points": most}
 
 
 # ---------------------------------------------------------------- the member's own page

@@ -33,6 +33,7 @@ from selfmart.models.inventory import (
 from selfmart.models.jobs import JobRun
 from selfmart.models.member import (
     Member,
+    MemberMessage,
     MemberOrder,
     MemberPointsEntry,
     MemberPointsLot,
@@ -105,6 +106,7 @@ __all__ = [
     "MemberPointsEntry",
     "MemberPointsLot",
     "MemberProgram",
+    "MemberMessage",
     "MemberSmsCode",
     "MemberTier",
     "MemberTierChange",
