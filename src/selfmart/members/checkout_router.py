@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Security
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,11 +22,14 @@ from selfmart.members.checkout_schemas import (
     IdentifyRequest,
     MemberAtTerminal,
     PortalCode,
+    PortalMessages,
+    PortalMessagesRead,
     PortalOrder,
     PortalOverview,
     PortalPoints,
     PortalSession,
     PortalSignIn,
+    PortalTierChange,
     Quote,
     QuoteRequest,
     SmsCodeRequest,
@@ -270,3 +273,55 @@ async def portal_points(
         session, member, offset=params.offset, limit=params.size
     )
     return Page(items=items, total=total, page=params.page, size=params.size)
+
+
+@portal_router.get(
+    "/me/messages",
+    response_model=PortalMessages,
+    operation_id="member_page_messages",
+    responses=error_responses(401),
+)
+async def portal_messages(
+    member: MemberDep, session: SessionDep, params: Annotated[PageParams, Depends(page_params)]
+) -> dict[str, Any]:
+    """The member's messages, newest first (order reminders, tier changes), with how many of
+    all of them are unread."""
+    items, total, unread = await portal.message_page(
+        session, member, offset=params.offset, limit=params.size
+    )
+    return {"items": items, "total": total, "page": params.page, "size": params.size,
+            "unread": unread}  # fmt: skip
+
+
+@portal_router.post(
+    "/me/messages/{message_id}/read",
+    response_model=PortalMessagesRead,
+    operation_id="member_page_message_read",
+    responses=error_responses(401, 404),
+)
+async def portal_message_read(
+    message_id: Annotated[int, Path(ge=1, le=2**53)], member: MemberDep, session: SessionDep
+) -> dict[str, int]:
+    return await portal.read_messages(session, member, message_id)
+
+
+@portal_router.post(
+    "/me/messages/read",
+    response_model=PortalMessagesRead,
+    operation_id="member_page_messages_read",
+    responses=error_responses(401),
+)
+async def portal_messages_read(member: MemberDep, session: SessionDep) -> dict[str, int]:
+    """Mark every message read."""
+    return await portal.read_messages(session, member, None)
+
+
+@portal_router.get(
+    "/me/tier-history",
+    response_model=list[PortalTierChange],
+    operation_id="member_page_tier_history",
+    responses=error_responses(401),
+)
+async def portal_tier_history(member: MemberDep, session: SessionDep) -> list[dict[str, Any]]:
+    """How the member's tier changed, newest first."""
+    return await portal.tier_history(session, member)

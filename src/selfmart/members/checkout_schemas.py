@@ -136,6 +136,8 @@ class PortalOverview(Schema):
     spend_fen: int
     order_count: int
     next_tier: PortalNextTier | None
+    #: messages the member has not read yet
+    unread_messages: int = 0
 
 
 class PortalCode(Schema):
@@ -164,3 +166,40 @@ class PortalPoints(Schema):
     balance_after: int
     occurred_at: datetime
     reason: str | None
+
+
+class PortalMessage(Schema):
+    id: int
+    #: order_reminder | tier_change
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    read: bool
+
+
+class PortalMessages(Schema):
+    items: list[PortalMessage]
+    total: int
+    page: int
+    size: int
+    #: of all the member's messages, not only this page
+    unread: int
+
+
+class PortalMessagesRead(Schema):
+    #: how many were unread and are read now
+    marked: int
+    unread: int
+
+
+class PortalTierChange(Schema):
+    #: upgrade | downgrade
+    direction: str
+    from_tier: str | None
+    to_tier: str | None
+    #: order_paid | refund | nightly | manual
+    reason: str
+    spend_fen: int
+    order_count: int
+    occurred_at: datetime

@@ -17,7 +17,7 @@ from selfmart.audit import service as audit
 from selfmart.iam.actor import Actor
 from selfmart.kit.money import fen_to_yuan
 from selfmart.kit.time import utcnow
-from selfmart.members import points
+from selfmart.members import messages, points
 from selfmart.members.exceptions import TierInUse, TierNotFound, TierTaken
 from selfmart.members.schemas import ProgramUpdate, TierCreate, TierUpdate
 from selfmart.models import (
@@ -140,6 +140,15 @@ async def evaluate(
     return change
 
 
+def tier_message(tier: MemberTier, direction: str, where: Standing) -> tuple[str, str]:
+    verb = "升级" if direction == "upgrade" else "调整"
+    return (
+        f"会员等级{verb}为{tier.name}",
+        f"您的会员等级已{verb}为「{tier.name}」"
+        f"（近期消费 ¥{fen_to_yuan(where.spend_fen)}，{where.order_count} 笔订单）。",
+    )
+
+
 async def _tell(
     session: AsyncSession,
     member: Member,
@@ -147,19 +156,20 @@ async def _tell(
     direction: str,
     where: Standing,
 ) -> None:
-    """An SMS to the member (through notify's provider interface, after commit)."""
-    if not member.mobile or member.status != "active" or tier is None:
+    """A message on the member's page, and an SMS (through notify's provider interface,
+    after commit)."""
+    if member.status != "active" or tier is None:
         return
-    verb = "升级" if direction == "upgrade" else "调整"
+    title, body = tier_message(tier, direction, where)
+    await messages.post(session, member.id, kind="tier_change", title=title, body=body)
+    if not member.mobile:
+        return
     try:
         await notify.send(
             session,
             kind=f"member.tier_{direction}",
-            title=f"会员等级{verb}为{tier.name}",
-            body=(
-                f"您的会员等级已{verb}为「{tier.name}」"
-                f"（近期消费 ¥{fen_to_yuan(where.spend_fen)}，{where.order_count} 笔订单）。"
-            ),
+            title=title,
+            body=body,
             channels=[],
             addresses=[("sms", member.mobile)],
             data={"member_id": member.id, "tier_id": tier.id},
