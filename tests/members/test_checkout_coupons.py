@@ -19,6 +19,7 @@ from selfmart.members.checks import find_mismatches
 from selfmart.models import AuditLog, CouponTemplate, Member, MemberCoupon, Order, OrderLine
 from selfmart.orders import service as orders
 from selfmart.orders.schemas import ManualPaymentBody
+from tests.builders import auth_headers, make_user
 
 from .helpers import ADMIN, make_member, refund_all, refund_money
 from .test_checkout import T, _order, _post, _token, _world
@@ -177,6 +178,13 @@ async def test_an_order_cancelled_unpaid_gives_the_coupon_back(
     assert (coupon.status, coupon.order_id, coupon.discount_fen) == ("issued", None, None)
     await session.refresh(order)
     assert (order.coupon_code, order.coupon_fen) == (coupon.code, 500)  # as it was charged
+    staff = await auth_headers(session, await make_user(session, role="super_admin"))
+    shown = (await client.get(f"/api/v1/orders/{order.id}", headers=staff)).json()
+    assert (shown["coupon_code"], shown["coupon_fen"], shown["total_fen"]) == (
+        coupon.code,
+        500,
+        860,
+    )
     assert await coupons.settle_order(session, order, actor=ADMIN) is False  # once
 
 

@@ -173,6 +173,9 @@ class OrderDetail(OrderListItem):
     ended_at: datetime | None
     updated_at: datetime
     terminal_total_fen: int | None
+    #: the member coupon the order redeemed and what it took off (within discount_fen)
+    coupon_code: str | None = None
+    coupon_fen: int = 0
     stock_booked: bool
     note: str | None
     #: the statuses this order may move to next

@@ -93,6 +93,7 @@ export const ordersEn = {
       priceSources: { store: 'Store price', retail: 'Retail price', member: 'Member price', promotion: 'Promotion', substitute: 'Substitute' },
       subtotal: 'Subtotal',
       discountTotal: 'Discounts',
+      coupon: 'Member coupon',
       terminalTotal: 'Terminal showed',
       owed: 'Owed',
       payments: 'Payments',

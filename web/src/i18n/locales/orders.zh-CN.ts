@@ -93,6 +93,7 @@ export const ordersZhCN = {
       priceSources: { store: '门店价', retail: '零售价', member: '会员价', promotion: '促销价', substitute: '替换商品' },
       subtotal: '商品合计',
       discountTotal: '优惠合计',
+      coupon: '会员优惠券',
       terminalTotal: '终端显示金额',
       owed: '待付',
       payments: '支付记录',
