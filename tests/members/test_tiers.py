@@ -209,3 +209,64 @@ async def test_the_nightly_job_expires_due_points_and_reviews_tiers(
     await session.refresh(member)
     assert member.points_balance == 7
     assert member.tier_id == base.id
+
+
+async def test_the_nightly_moves_exactly_the_members_past_an_edge_in_bulk(
+    session: AsyncSession,
+) -> None:
+    """Set-based: exactly at the threshold moves up, one fen under stays; each move has its
+    history row, audit entry and page message, and its SMS is queued for after commit."""
+    from selfmart.jobs.outbox import _TOPICS
+    from selfmart.models import AuditLog, MemberMessage, OutboxEvent
+
+    await set_program(session, tier_window_days=30, downgrades_enabled=True)
+    base = await make_tier(session, 0)
+    silver = await make_tier(session, 1, min_spend_fen=100_000)
+    store = await make_store(session)
+    at = await make_member(session, tier=base)
+    under = await make_member(session, tier=base)
+    down = await make_member(session, tier=base)
+    await paid_order(session, store, at, 100_000)
+    await paid_order(session, store, under, 99_999)
+    with clock_at(utcnow() - timedelta(days=40)):  # silver once, out of the window now
+        await paid_order(session, store, down, 100_000)
+    # As a night finds them: the upgrade on payment undone, so the nightly has work to do.
+    at.tier_id = base.id
+    await session.flush()
+    first = min(m.id for m in (at, under, down)) - 1
+    last, changed = await tiers.reevaluate_all(session, actor=ADMIN, after_id=first)
+    assert changed == 2
+    assert last >= max(m.id for m in (at, under, down))
+    assert (await _tier_of(session, at), await _tier_of(session, under)) == (silver.id, base.id)
+    assert await _tier_of(session, down) == base.id
+    moved = (
+        await session.scalars(
+            select(MemberTierChange)
+            .where(MemberTierChange.reason == "nightly",
+                   MemberTierChange.member_id.in_([at.id, under.id, down.id]))
+            .order_by(MemberTierChange.id)
+        )
+    ).all()  # fmt: skip
+    assert [(c.member_id, c.direction, c.spend_fen) for c in moved] == [
+        (at.id, "upgrade", 100_000), (down.id, "downgrade", 0),
+    ]  # fmt: skip
+    for member, action in ((at, "member.tier_upgrade"), (down, "member.tier_downgrade")):
+        assert await session.scalar(
+            select(AuditLog.id).where(AuditLog.action == action,
+                                      AuditLog.entity_id == str(member.id))
+        ) is not None  # fmt: skip
+        assert await session.scalar(
+            select(MemberMessage.kind).where(MemberMessage.member_id == member.id)
+            .order_by(MemberMessage.id.desc())
+        ) == "tier_change"  # fmt: skip
+    event = await session.scalar(
+        select(OutboxEvent).where(OutboxEvent.topic == tiers.TIER_SMS_TOPIC)
+        .order_by(OutboxEvent.id.desc())
+    )  # fmt: skip
+    assert event is not None
+    assert tiers.TIER_SMS_TOPIC in _TOPICS
+    assert set(event.payload["change_ids"]) == {c.id for c in moved}
+    # The handler texts each active member with a mobile (the SMS channel may be absent).
+    assert await tiers.text_changes(session, event.payload["change_ids"]) == 2
+    # A second night: nothing left to move.
+    assert (await tiers.reevaluate_all(session, actor=ADMIN, after_id=first))[1] == 0

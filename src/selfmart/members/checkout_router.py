@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Security
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.security import APIKeyHeader
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,17 +16,20 @@ from selfmart.iam.actor import Actor
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.ratelimit import limiter, rate_limited
 from selfmart.kit.time import utcnow
-from selfmart.members import identify, points, portal, redeem
+from selfmart.members import coupons, identify, points, portal, redeem
 from selfmart.members import pricing as member_pricing
 from selfmart.members.checkout_schemas import (
     IdentifyRequest,
     MemberAtTerminal,
     PortalCode,
+    PortalMessages,
+    PortalMessagesRead,
     PortalOrder,
     PortalOverview,
     PortalPoints,
     PortalSession,
     PortalSignIn,
+    PortalTierChange,
     Quote,
     QuoteRequest,
     SmsCodeRequest,
@@ -130,28 +133,33 @@ async def terminal_quote(
     body: QuoteRequest, session: SessionDep, ctx: TerminalDep
 ) -> dict[str, Any]:
     """What the order will cost, priced by the server as the order will be: member prices, the
-    tier's discount and any points, with what was saved per line and in total. Writes
-    nothing: the points are spent when the order is sent."""
+    tier's discount, any coupon and any points, with what was saved per line and in total.
+    Writes nothing: the coupon and the points are spent when the order is sent."""
     member, checkout = None, None
     if body.member_token is not None:
         member, checkout = await member_pricing.for_token(
             session, body.member_token, terminal_id=ctx.terminal.id
         )
-    elif body.redeem_points is not None:
+    elif body.redeem_points is not None or body.coupon_code is not None:
+        what = "Points can be spent" if body.redeem_points is not None else "A coupon is used"
         raise ValidationFailed(
-            "Points can be spent only by an identified member (member_token)",
-            field="redeem_points",
+            f"{what} only by an identified member (member_token)",
+            field="redeem_points" if body.redeem_points is not None else "coupon_code",
         )
     priced = await member_pricing.price_for(
         session, store_id=ctx.store.id, lines=body.lines, member=checkout,
         legacy_member=False, terminal_total_fen=None,
     )  # fmt: skip
+    coupon = None
+    if body.coupon_code is not None and member is not None:
+        coupon = await coupons.plan_for_order(session, member.id, body.coupon_code, priced)
     rules = await points.program(session)
     most = redeem.cap_points(priced.total_fen, rules) if member is not None else 0
     spend = None
     if body.redeem_points is not None and member is not None:
         spend = await redeem.plan(session, member, priced, body.redeem_points)
-    return member_pricing.present(priced, spend) | {"max_points": most}
+    code = coupon.code if coupon is not None else None
+    return member_pricing.present(priced, spend, code) | {"max_points": most}
 
 
 # ---------------------------------------------------------------- the member's own page
@@ -265,3 +273,55 @@ async def portal_points(
         session, member, offset=params.offset, limit=params.size
     )
     return Page(items=items, total=total, page=params.page, size=params.size)
+
+
+@portal_router.get(
+    "/me/messages",
+    response_model=PortalMessages,
+    operation_id="member_page_messages",
+    responses=error_responses(401),
+)
+async def portal_messages(
+    member: MemberDep, session: SessionDep, params: Annotated[PageParams, Depends(page_params)]
+) -> dict[str, Any]:
+    """The member's messages, newest first (order reminders, tier changes), with how many of
+    all of them are unread."""
+    items, total, unread = await portal.message_page(
+        session, member, offset=params.offset, limit=params.size
+    )
+    return {"items": items, "total": total, "page": params.page, "size": params.size,
+            "unread": unread}  # fmt: skip
+
+
+@portal_router.post(
+    "/me/messages/{message_id}/read",
+    response_model=PortalMessagesRead,
+    operation_id="member_page_message_read",
+    responses=error_responses(401, 404),
+)
+async def portal_message_read(
+    message_id: Annotated[int, Path(ge=1, le=2**53)], member: MemberDep, session: SessionDep
+) -> dict[str, int]:
+    return await portal.read_messages(session, member, message_id)
+
+
+@portal_router.post(
+    "/me/messages/read",
+    response_model=PortalMessagesRead,
+    operation_id="member_page_messages_read",
+    responses=error_responses(401),
+)
+async def portal_messages_read(member: MemberDep, session: SessionDep) -> dict[str, int]:
+    """Mark every message read."""
+    return await portal.read_messages(session, member, None)
+
+
+@portal_router.get(
+    "/me/tier-history",
+    response_model=list[PortalTierChange],
+    operation_id="member_page_tier_history",
+    responses=error_responses(401),
+)
+async def portal_tier_history(member: MemberDep, session: SessionDep) -> list[dict[str, Any]]:
+    """How the member's tier changed, newest first."""
+    return await portal.tier_history(session, member)

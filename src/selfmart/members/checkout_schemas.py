@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from selfmart.kit.schema import InSchema, Schema
 from selfmart.members.schemas import Mobile
-from selfmart.orders.schemas import MAX_LINES, IntakeLine
+from selfmart.orders.schemas import COUPON, MAX_LINES, IntakeLine
 
 
 class SmsCodeRequest(InSchema):
@@ -61,6 +61,8 @@ class QuoteRequest(InSchema):
     lines: list[IntakeLine] = Field(min_length=1, max_length=MAX_LINES)
     member_token: str | None = Field(default=None, min_length=10, max_length=300)
     redeem_points: int | None = Field(default=None, ge=1, le=100_000_000)
+    #: a coupon the member holds (checked, not redeemed: the order redeems it)
+    coupon_code: str | None = Field(default=None, min_length=4, max_length=20, pattern=COUPON)
 
 
 class QuoteLine(Schema):
@@ -74,9 +76,11 @@ class QuoteLine(Schema):
     #: store | retail | member
     price_source: str
     tier_discount_fen: int
+    #: the coupon's share of this line
+    coupon_fen: int
     points_fen: int
     amount_fen: int
-    #: member price and tier discount on this line
+    #: member price, tier discount and the coupon's share on this line
     saved_fen: int
 
 
@@ -84,10 +88,12 @@ class Quote(Schema):
     lines: list[QuoteLine]
     subtotal_fen: int
     saved_fen: int
+    coupon_code: str | None
+    coupon_fen: int
     points: int
     points_fen: int
     total_fen: int
-    #: the most points this order takes (0 without a member)
+    #: the most points this order takes (0 without a member), after the coupon
     max_points: int
 
 
@@ -130,6 +136,8 @@ class PortalOverview(Schema):
     spend_fen: int
     order_count: int
     next_tier: PortalNextTier | None
+    #: messages the member has not read yet
+    unread_messages: int = 0
 
 
 class PortalCode(Schema):
@@ -158,3 +166,40 @@ class PortalPoints(Schema):
     balance_after: int
     occurred_at: datetime
     reason: str | None
+
+
+class PortalMessage(Schema):
+    id: int
+    #: order_reminder | tier_change
+    kind: str
+    title: str
+    body: str
+    created_at: datetime
+    read: bool
+
+
+class PortalMessages(Schema):
+    items: list[PortalMessage]
+    total: int
+    page: int
+    size: int
+    #: of all the member's messages, not only this page
+    unread: int
+
+
+class PortalMessagesRead(Schema):
+    #: how many were unread and are read now
+    marked: int
+    unread: int
+
+
+class PortalTierChange(Schema):
+    #: upgrade | downgrade
+    direction: str
+    from_tier: str | None
+    to_tier: str | None
+    #: order_paid | refund | nightly | manual
+    reason: str
+    spend_fen: int
+    order_count: int
+    occurred_at: datetime

@@ -38,7 +38,8 @@ from selfmart.members.exceptions import (
     TierNotFound,
 )
 from selfmart.members.schemas import CouponIssueBody, CouponRead, CouponTemplateBody
-from selfmart.models import CouponIssue, CouponTemplate, Member, MemberCoupon, MemberTier
+from selfmart.models import CouponIssue, CouponTemplate, Member, MemberCoupon, MemberTier, Order
+from selfmart.orders.pricing import PricedOrder, spread
 
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read out at a till
 CHUNK = 500
@@ -401,6 +402,26 @@ class Redemption:
     discount_fen: int
 
 
+def _check_usable(
+    coupon: MemberCoupon, order_amount_fen: int, *, field: str, min_field: str, now: datetime
+) -> None:
+    """409 with the coupon's own code when it cannot pay for an order of `order_amount_fen`."""
+    if coupon.status == "redeemed":
+        raise CouponUsed(field=field)
+    if coupon.status == "void":
+        raise CouponVoid(field=field)
+    if now < coupon.valid_from:
+        raise CouponNotYetValid(field=field)
+    if now >= coupon.valid_to:
+        raise CouponExpired(field=field)
+    if order_amount_fen < coupon.min_spend_fen:
+        raise CouponMinSpend(
+            f"The coupon needs an order of at least {coupon.min_spend_fen} fen",
+            field=min_field,
+            min_spend_fen=coupon.min_spend_fen,
+        )
+
+
 async def redeem_coupon(
     session: AsyncSession,
     *,
@@ -410,34 +431,29 @@ async def redeem_coupon(
     actor: Actor,
     coupon_id: int | None = None,
     coupon_code: str | None = None,
+    cap_fen: int | None = None,
+    store_id: int | None = None,
 ) -> Redemption:
     """Redeem the member's coupon on an order of `order_amount_fen` (what the coupon applies
-    to, after member prices). Raises a 409 with its own code when the coupon was used,
-    voided, has expired, is not valid yet, or the order is below its minimum spend; a 404
-    when the member holds no such coupon. Redeeming again for the same order returns the
-    first redemption (a terminal's retry), so the caller may call it twice."""
+    to, after member prices), taking off at most `cap_fen` when given. Raises a 409 with its
+    own code when the coupon was used, voided, has expired, is not valid yet, or the order is
+    below its minimum spend; a 404 when the member holds no such coupon. Redeeming again for
+    the same order returns the first redemption (a terminal's retry), so the caller may call
+    it twice."""
     if order_amount_fen < 0:
         raise ValidationFailed("The order amount cannot be negative", field="order_amount_fen")
     await points.lock(session, member_id)
     coupon = await _find(session, member_id=member_id, coupon_id=coupon_id, coupon_code=coupon_code)
     field = "coupon_id" if coupon_id is not None else "coupon_code"
-    if coupon.status == "redeemed":
-        if coupon.order_id == order_id and coupon.discount_fen is not None:
+    if coupon.status == "redeemed" and coupon.order_id == order_id:
+        if coupon.discount_fen is not None:
             return Redemption(coupon.id, coupon.code, coupon.discount_fen)
-        raise CouponUsed(field=field)
-    if coupon.status == "void":
-        raise CouponVoid(field=field)
     now = utcnow()
-    if now < coupon.valid_from:
-        raise CouponNotYetValid(field=field)
-    if now >= coupon.valid_to:
-        raise CouponExpired(field=field)
-    if order_amount_fen < coupon.min_spend_fen:
-        raise CouponMinSpend(
-            f"The coupon needs an order of at least {coupon.min_spend_fen} fen",
-            field="order_amount_fen",
-        )
+    min_field = "order_amount_fen" if coupon_id is not None else "coupon_code"
+    _check_usable(coupon, order_amount_fen, field=field, min_field=min_field, now=now)
     off = discount(coupon, order_amount_fen)
+    if cap_fen is not None:
+        off = max(0, min(off, cap_fen))
     won = await session.scalar(
         update(MemberCoupon)
         .where(
@@ -452,10 +468,68 @@ async def redeem_coupon(
     if won is None:  # another terminal redeemed it between our read and our update
         raise CouponUsed(field=field)
     await audit.record(
-        session, actor, "member.coupon_redeem", "member", member_id,
+        session, actor, "member.coupon_redeem", "member", member_id, store_id=store_id,
         after={"coupon": coupon.code, "order_id": order_id, "discount_fen": off},
     )  # fmt: skip
     return Redemption(coupon.id, coupon.code, off)
+
+
+def order_cap(total_fen: int) -> int:
+    """The most a coupon takes off an order of `total_fen`: all but one fen (an order of 0
+    would never go through payment), as for points."""
+    return max(0, total_fen - 1)
+
+
+async def plan_for_order(
+    session: AsyncSession, member_id: int, code: str, priced: PricedOrder
+) -> Redemption:
+    """The member's coupon `code` on the order `priced` (after member prices and the tier's
+    discount): checked, nothing written, and its value spread over the lines as discounts
+    (`pricing.spread`, so a refund of some lines gives back what they cost after it). 404 when
+    the member holds no such coupon (another member's is not theirs), 409 naming `coupon_code`
+    when it is used, void, expired, not valid yet, below its minimum spend or worth nothing
+    on this order. The order's intake redeems it after inserting the order (`redeem_coupon`),
+    where of two terminals only one wins."""
+    coupon = await _find(session, member_id=member_id, coupon_id=None, coupon_code=code)
+    total = priced.total_fen
+    _check_usable(coupon, total, field="coupon_code", min_field="coupon_code", now=utcnow())
+    off = min(discount(coupon, total), order_cap(total))
+    if off <= 0:
+        raise CouponMinSpend(
+            "The coupon takes nothing off this order", field="coupon_code",
+            min_spend_fen=coupon.min_spend_fen,
+        )  # fmt: skip
+    shares = spread([ln.amount_fen for ln in priced.lines], off)
+    for ln, share in zip(priced.lines, shares, strict=True):
+        ln.coupon_fen = share
+        ln.discount_fen += share
+    return Redemption(coupon.id, coupon.code, off)
+
+
+async def settle_order(session: AsyncSession, order: Order, *, actor: Actor) -> bool:
+    """Give back the coupon `order` redeemed when the order ended unpaid (closed or
+    cancelled) or all the money paid for it was refunded (goods returned or money only); a
+    partial refund keeps it used (its discount stays spread over the lines kept).
+    Idempotent: True only when it was given back now."""
+    from selfmart.members.service import COUNTED, net_spend
+
+    if order.coupon_code is None:
+        return False
+    ended = order.status in ("closed", "cancelled")
+    refunded = order.status in COUNTED and order.paid_fen > 0 and net_spend(order) == 0
+    if not (ended or refunded):
+        return False
+    coupon = await session.scalar(
+        select(MemberCoupon).where(
+            MemberCoupon.order_id == order.id, MemberCoupon.status == "redeemed"
+        )
+    )
+    if coupon is None:
+        return False
+    return await release_coupon(
+        session, member_id=coupon.member_id, order_id=order.id, coupon_id=coupon.id,
+        actor=actor,
+    )  # fmt: skip
 
 
 async def release_coupon(

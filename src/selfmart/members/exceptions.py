@@ -91,3 +91,7 @@ class PointsNotAllowed(ValidationFailed):
 
 class PortalSessionInvalid(Unauthorized):
     code, message = "member_session_invalid", "Sign in again"
+
+
+class MessageNotFound(NotFound):
+    code, message = "member_message_not_found", "No such message"

@@ -1,6 +1,6 @@
 """A member's own page (/my-member on a phone): sign in with an SMS code, then their orders,
-points and history, tier and what the next one needs, and the dynamic member code to show at
-a terminal.
+points and history, tier and what the next one needs and how it changed, their messages, and
+the dynamic member code to show at a terminal.
 
 A sign-in gives a session token (itsdangerous, keyed from SELFMART_SECRET_KEY, valid
 MEMBER_SESSION_TTL) that the page sends as `X-Member-Session`; it names the member and when it
@@ -23,7 +23,7 @@ from selfmart.config import get_settings
 from selfmart.iam.actor import Actor
 from selfmart.kit.ratelimit import RateLimiter
 from selfmart.kit.time import utcnow
-from selfmart.members import identify, points, redeem, tiers
+from selfmart.members import identify, messages, points, redeem, tiers
 from selfmart.members import service as members
 from selfmart.members.exceptions import PortalSessionInvalid
 from selfmart.members.profiles import mask_mobile, mask_name
@@ -129,6 +129,7 @@ async def overview(session: AsyncSession, member: Member) -> dict[str, Any]:
         "spend_fen": where.spend_fen,
         "order_count": where.order_count,
         "next_tier": next_doc,
+        "unread_messages": await messages.unread(session, member.id),
     }
 
 
@@ -186,3 +187,40 @@ async def points_history(
         }
         for e in rows
     ], total
+
+
+async def message_page(
+    session: AsyncSession, member: Member, *, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int, int]:
+    rows, total = await messages.page(session, member.id, offset=offset, limit=limit)
+    items = [
+        {"id": m.id, "kind": m.kind, "title": m.title, "body": m.body,
+         "created_at": m.created_at, "read": m.read_at is not None}
+        for m in rows
+    ]  # fmt: skip
+    return items, total, await messages.unread(session, member.id)
+
+
+async def read_messages(
+    session: AsyncSession, member: Member, message_id: int | None
+) -> dict[str, int]:
+    """Mark one message (or all) read, audited as the member's own act (a second read marks
+    nothing and says so)."""
+    marked = await messages.mark_read(session, member.id, message_id)
+    await audit.record(
+        session, member_actor(member), "member.messages_read", "member", member.id,
+        after={"message_id": message_id, "marked": marked}, label=member.member_no,
+    )  # fmt: skip
+    return {"marked": marked, "unread": await messages.unread(session, member.id)}
+
+
+async def tier_history(session: AsyncSession, member: Member) -> list[dict[str, Any]]:
+    changes = await tiers.history(session, member.id)
+    names = dict((await session.execute(select(MemberTier.id, MemberTier.name))).tuples().all())
+    return [
+        {"direction": c.direction, "reason": c.reason, "spend_fen": c.spend_fen,
+         "order_count": c.order_count, "occurred_at": c.occurred_at,
+         "from_tier": names.get(c.from_tier_id) if c.from_tier_id is not None else None,
+         "to_tier": names.get(c.to_tier_id) if c.to_tier_id is not None else None}
+        for c in changes
+    ]  # fmt: skip

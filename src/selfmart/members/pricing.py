@@ -1,11 +1,12 @@
 """What an identified member's order costs: the member the terminal's token names, their tier's
 discount, and a quote the terminal shows before the customer pays (the same pricing the order
-will get, with what being a member saved per line and in total, and any points spent).
+will get, with what being a member saved per line and in total, any coupon and any points
+spent).
 
 The rule, exactly (docs/members-at-the-terminal.md): a line whose product has a member price
 below the store's price is sold at the member price and gets no tier discount; every other
 line gets the tier's discount of its list amount (price x quantity), rounded half up to the
-fen. Points are spent after that (members.redeem).
+fen. A coupon comes off after that (members.coupons), then points (members.redeem).
 """
 
 from __future__ import annotations
@@ -81,7 +82,9 @@ async def price_for(
     )
 
 
-def present(priced: PricedOrder, spend: redeem.Plan | None) -> dict[str, Any]:
+def present(
+    priced: PricedOrder, spend: redeem.Plan | None, coupon_code: str | None = None
+) -> dict[str, Any]:
     """A quote as the terminal shows it."""
     return {
         "lines": [
@@ -95,6 +98,7 @@ def present(priced: PricedOrder, spend: redeem.Plan | None) -> dict[str, Any]:
                 "unit_price_fen": ln.unit_price_fen,
                 "price_source": ln.price_source,
                 "tier_discount_fen": ln.tier_discount_fen,
+                "coupon_fen": ln.coupon_fen,
                 "points_fen": ln.points_fen,
                 "amount_fen": ln.amount_fen,
                 "saved_fen": ln.member_saving_fen,
@@ -103,6 +107,8 @@ def present(priced: PricedOrder, spend: redeem.Plan | None) -> dict[str, Any]:
         ],
         "subtotal_fen": priced.subtotal_fen,
         "saved_fen": priced.member_saving_fen,
+        "coupon_code": coupon_code,
+        "coupon_fen": priced.coupon_fen,
         "points": spend.points if spend else 0,
         "points_fen": priced.points_fen,
         "total_fen": priced.total_fen,

@@ -34,7 +34,7 @@ from selfmart.kit.time import utcnow
 from selfmart.members import points
 from selfmart.members.exceptions import InsufficientPoints, PointsNotAllowed
 from selfmart.models import Member, MemberPointsEntry, MemberPointsLot, MemberProgram, Order
-from selfmart.orders.pricing import PricedLine, PricedOrder
+from selfmart.orders.pricing import PricedLine, PricedOrder, spread
 
 ENDED = frozenset({"closed", "cancelled"})
 
@@ -80,16 +80,8 @@ async def usable(session: AsyncSession, member_id: int, *, now: datetime | None 
 
 def allocate(lines: list[PricedLine], value_fen: int) -> None:
     """Spread `value_fen` over the lines as discounts, in proportion to their amounts."""
-    amounts = [ln.amount_fen for ln in lines]
-    total = sum(amounts)
-    assert 0 <= value_fen < total or value_fen == 0
-    if value_fen == 0:
-        return
-    shares = [value_fen * a // total for a in amounts]
-    left = value_fen - sum(shares)
-    order = sorted(range(len(lines)), key=lambda i: (-(value_fen * amounts[i] % total), i))
-    for i in order[:left]:
-        shares[i] += 1
+    assert 0 <= value_fen < sum(ln.amount_fen for ln in lines) or value_fen == 0
+    shares = spread([ln.amount_fen for ln in lines], value_fen)
     for ln, share in zip(lines, shares, strict=True):
         ln.points_fen = share
         ln.discount_fen += share

@@ -47,9 +47,10 @@ async def order_changed(session: AsyncSession, order: Order, *, actor: Actor) ->
     if member.id != order.member_id:  # linked to a record merged since: the survivor's now
         orders.relink(order, member_id=member.id, member_no=member.member_no)
 
-    from selfmart.members import redeem  # points spent on the order, given back on refunds
+    from selfmart.members import coupons, redeem  # given back on refunds
 
     await redeem.settle(session, order, actor=actor)
+    await coupons.settle_order(session, order, actor=actor)
     record = await session.scalar(select(MemberOrder).where(MemberOrder.order_id == order.id))
     net = net_spend(order)
     now = utcnow()

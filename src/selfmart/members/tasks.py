@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.actor import job_actor
-from selfmart.jobs import runtime
+from selfmart.jobs import outbox, runtime
 from selfmart.jobs import service as jobs
 from selfmart.jobs.registry import Cron, task
 from selfmart.kit.time import utcnow
@@ -19,6 +20,12 @@ from selfmart.models import CouponIssue
 
 NIGHTLY = "members.nightly"
 ISSUE_JOB = "members.issue_coupons"
+
+
+@outbox.handler(tiers.TIER_SMS_TOPIC)
+async def text_tier_changes(session: AsyncSession, payload: dict[str, Any]) -> None:
+    """The SMS of a chunk of the nightly's tier changes."""
+    await tiers.text_changes(session, [int(i) for i in payload["change_ids"]])
 
 
 @task(NIGHTLY, schedule=[Cron("15 2 * * *")])

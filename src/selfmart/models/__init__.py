@@ -42,6 +42,7 @@ from selfmart.models.inventory import (
 from selfmart.models.jobs import JobRun
 from selfmart.models.member import (
     Member,
+    MemberMessage,
     MemberOrder,
     MemberPointsEntry,
     MemberPointsLot,
@@ -118,6 +119,7 @@ __all__ = [
     "MemberPointsEntry",
     "MemberPointsLot",
     "MemberProgram",
+    "MemberMessage",
     "MemberSmsCode",
     "MemberTier",
     "MemberTierChange",

@@ -224,6 +224,24 @@ class MemberTierChange(Base):
     occurred_at: Mapped[datetime]
 
 
+class MemberMessage(Base):
+    """A message to a member, read on their own page (the abnormal-order reminder's "member
+    message", a tier change); unread until the page marks it read."""
+
+    __tablename__ = "member_messages"
+    __table_args__ = (Index("ix_member_messages_member", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="RESTRICT"))
+    #: order_reminder | tier_change
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(String(1000))
+    order_id: Mapped[int | None] = mapped_column(BigIntId)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
 class MemberSmsCode(Base):
     """A one-time code sent by SMS to a member's mobile: to identify them at a terminal or to
     sign in to their own page. Only its hash is kept; wrong guesses are counted by the rate

@@ -84,6 +84,10 @@ class Order(Base):
     discount_fen: Mapped[int] = mapped_column(default=0)
     #: What the customer owes: the server's price, never the terminal's.
     total_fen: Mapped[int] = mapped_column(default=0)
+    #: The member coupon the order redeemed and what it took off (part of discount_fen);
+    #: kept when the coupon is given back, so the order still reads as it was charged.
+    coupon_code: Mapped[str | None] = mapped_column(String(20))
+    coupon_fen: Mapped[int] = mapped_column(default=0, server_default="0")
     #: What the terminal showed the customer, when it said.
     terminal_total_fen: Mapped[int | None]
     paid_fen: Mapped[int] = mapped_column(default=0)

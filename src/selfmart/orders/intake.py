@@ -49,8 +49,9 @@ from selfmart.iam.actor import Actor
 from selfmart.kit import hotsql
 from selfmart.kit.hotsql import HotStatement
 from selfmart.kit.time import utcnow
+from selfmart.members import coupons, redeem
 from selfmart.members import pricing as member_pricing
-from selfmart.members import redeem
+from selfmart.members.exceptions import CouponUsed
 from selfmart.models import AuditLog, Order, OrderEvent, OrderIssue, OrderLine
 from selfmart.orders import lifecycle, pricing, receipts, stock
 from selfmart.orders.exceptions import RETRYABLE_SQLSTATES, IdempotencyConflict, RetryLater
@@ -143,6 +144,8 @@ _HEADER_COLUMNS = (
     "subtotal_fen",
     "discount_fen",
     "total_fen",
+    "coupon_code",
+    "coupon_fen",
     "terminal_total_fen",
     "paid_fen",
     "refunded_fen",
@@ -261,6 +264,8 @@ async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[st
                 Order.price_mismatch,
                 Order.stock_short,
                 Order.member_no,
+                Order.coupon_code,
+                Order.coupon_fen,
             ).where(Order.id == order_id)
         )
     ).one()
@@ -268,7 +273,8 @@ async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[st
     spent = await redeem.redemption_of(session, order_id)
     head_doc["points_redeemed"] = spent["points"] if spent else 0
     head_doc["points_fen"] = spent["value_fen"] if spent else 0
-    # No promotions ship: the discount is member prices, the tier's discount and points.
+    # No promotions ship: the discount is member prices, the tier's discount, the coupon
+    # and points.
     head_doc["saved_fen"] = head_doc["discount_fen"] - head_doc["points_fen"]
     diffs = (
         await session.execute(
@@ -308,6 +314,8 @@ def _result(head: dict[str, Any], diffs: list[dict[str, Any]], outcome: str) -> 
         "saved_fen": head.get("saved_fen", 0),
         "points_redeemed": head.get("points_redeemed", 0),
         "points_fen": head.get("points_fen", 0),
+        "coupon_code": head.get("coupon_code"),
+        "coupon_fen": head.get("coupon_fen", 0),
     }
 
 
@@ -327,7 +335,8 @@ async def accept(
         )
     digest = request_hash(body)
     store = term.store
-    member, checkout, spend = None, None, None
+    member, checkout, spend, coupon = None, None, None, None
+    coupon_base = 0  # the order's total the coupon applies to
     if body.member is not None and body.member.token is not None:
         # The server names the member (identified at this terminal), not the terminal.
         at = now if source == "terminal" else body.purchased_at
@@ -339,6 +348,11 @@ async def accept(
             "Points can be spent only by a member identified at this terminal (member.token)",
             field="redeem_points",
         )
+    if body.coupon_code is not None and member is None:
+        raise ValidationFailed(
+            "A coupon can be redeemed only by a member identified at this terminal (member.token)",
+            field="coupon_code",
+        )
     priced = await pricing.price(
         session,
         store_id=store.id,
@@ -347,17 +361,31 @@ async def accept(
         terminal_total_fen=body.total_fen,
         discount_bp=checkout.discount_bp if checkout is not None else 0,
     )
-    if body.redeem_points is not None and member is not None:
-        # A resend answers with the first order (whose points are spent already), so look
-        # for it before checking the points against what the member holds now.
+    if member is not None and (body.redeem_points is not None or body.coupon_code is not None):
+        # A resend answers with the first order (whose points and coupon are spent already),
+        # so look for it before checking them against what the member holds now.
         if await _existing(session, term.terminal_id, body.client_order_id) is not None:
             return await _answer_duplicate(session, term, body, digest)
-        spend = await redeem.plan(session, member, priced, body.redeem_points, now=now)
+        if body.coupon_code is not None:  # the coupon first, on the total after member prices
+            coupon_base = priced.total_fen
+            coupon = await coupons.plan_for_order(session, member.id, body.coupon_code, priced)
+        if body.redeem_points is not None:  # then points, on what is left
+            spend = await redeem.plan(session, member, priced, body.redeem_points, now=now)
     order_id, order_no = await _insert_header(
-        session, term, body, priced, digest, source, now, checkout
+        session, term, body, priced, digest, source, now, checkout, coupon
     )
     if order_id is None:
         return await _answer_duplicate(session, term, body, digest)
+    if coupon is not None and member is not None:
+        # Two terminals redeeming the same coupon: one conditional UPDATE decides; the loser
+        # is refused (409 coupon_used) and its whole order rolls back.
+        won = await coupons.redeem_coupon(
+            session, member_id=member.id, order_id=order_id, order_amount_fen=coupon_base,
+            coupon_id=coupon.coupon_id, cap_fen=coupons.order_cap(coupon_base),
+            actor=term.actor, store_id=store.id,
+        )  # fmt: skip
+        if won.discount_fen != coupon.discount_fen:  # changed between the check and now
+            raise CouponUsed(field="coupon_code")
     if spend is not None and member is not None:
         # Two orders spending the same points: the second waits on the member's row lock,
         # then is refused (409) and its whole order rolls back.
@@ -492,6 +520,8 @@ async def accept(
         "saved_fen": priced.member_saving_fen,
         "points_redeemed": spend.points if spend is not None else 0,
         "points_fen": priced.points_fen,
+        "coupon_code": coupon.code if coupon is not None else None,
+        "coupon_fen": priced.coupon_fen,
     }
     return _result(head, priced.differences, "created")
 
@@ -538,6 +568,7 @@ async def _insert_header(
     source: str,
     now: datetime,
     checkout: member_pricing.Checkout | None = None,
+    coupon: coupons.Redemption | None = None,
 ) -> tuple[int | None, str]:
     """Insert the header and its lines once; (None, "") when this terminal already sent this
     order (nothing inserted). On PostgreSQL one statement does both."""
@@ -566,6 +597,8 @@ async def _insert_header(
         "subtotal_fen": priced.subtotal_fen,
         "discount_fen": priced.discount_fen,
         "total_fen": priced.total_fen,
+        "coupon_code": coupon.code if coupon is not None else None,
+        "coupon_fen": coupon.discount_fen if coupon is not None else 0,
         "terminal_total_fen": priced.terminal_total_fen,
         "paid_fen": 0,
         "refunded_fen": 0,

@@ -64,6 +64,8 @@ class OrderFacts:
     #: how the latest payment was made when it went through a merchant account on a platform
     #: (code, qr, h5, card); None for a manual/test channel payment or none at all
     platform_mode: str | None = None
+    #: linked to a member, who can be reminded by a member message
+    has_member: bool = False
 
     @classmethod
     def of(
@@ -84,6 +86,7 @@ class OrderFacts:
             payment_channel=payment_channel,
             refund_pending=refund_pending,
             platform_mode=platform_mode,
+            has_member=order.member_id is not None,
         )
 
 
@@ -170,7 +173,7 @@ def refusal(kind: str, action: str, facts: OrderFacts) -> Refusal | None:
     elif action == "remind":
         if owed <= 0 or status not in (*statemachine.UNPAID_STATES, *statemachine.PAID_STATES):
             return "nothing_owed", "Nothing is owed on this order"
-        if not facts.has_phone:
+        if not (facts.has_phone or facts.has_member):
             return "no_customer_phone", "This order has no customer phone to text"
     elif action == "substitute_lines":
         if status not in (S.AWAITING_PAYMENT, S.PAYMENT_FAILED, S.OUT_OF_STOCK):

@@ -153,9 +153,11 @@ async def transition(
         note=note or reason,
     )
     if to in (S.CLOSED, S.CANCELLED) and order.member_id is not None:
-        from selfmart.members import redeem  # points spent on an order that ended unpaid
+        # points spent and the coupon redeemed on an order that ended unpaid come back
+        from selfmart.members import coupons, redeem
 
         await redeem.settle(session, order, actor=actor)
+        await coupons.settle_order(session, order, actor=actor)
     return event
 
 

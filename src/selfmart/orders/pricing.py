@@ -5,7 +5,8 @@ The unit price is the member price for an identified member when the product has
 otherwise the store's price, otherwise the retail price. A member's tier discount applies to
 the lines without a member price, as a line discount (`tier_discount`: half up to the fen,
 per line). Promotions plug in as `Promotion` functions that return line discounts; none ship
-yet. Points a member spends on the order become line discounts too (members.redeem).
+yet. A member's coupon, then the points they spend, become line discounts too (members.coupons,
+members.redeem), spread over the lines by `spread`.
 Differences from what the terminal showed are reported, never charged.
 """
 
@@ -40,8 +41,9 @@ class PricedLine:
     price_source: str
     terminal_unit_price_fen: int | None
     discount_fen: int = 0
-    #: of discount_fen: the member's tier discount, and the points spent on this line
+    #: of discount_fen: the member's tier discount, the coupon's and the points' share
     tier_discount_fen: int = 0
+    coupon_fen: int = 0
     points_fen: int = 0
 
     @property
@@ -50,9 +52,10 @@ class PricedLine:
 
     @property
     def member_saving_fen(self) -> int:
-        """What being a member saved on this line (member price and tier discount; points
-        spent are paying, not saving)."""
-        return (self.list_price_fen - self.unit_price_fen) * self.quantity + self.tier_discount_fen
+        """What being a member saved on this line (member price, tier discount and the
+        coupon's share; points spent are paying, not saving)."""
+        saved = (self.list_price_fen - self.unit_price_fen) * self.quantity
+        return saved + self.tier_discount_fen + self.coupon_fen
 
 
 @dataclass(slots=True)
@@ -76,6 +79,10 @@ class PricedOrder:
     @property
     def member_saving_fen(self) -> int:
         return sum(ln.member_saving_fen for ln in self.lines)
+
+    @property
+    def coupon_fen(self) -> int:
+        return sum(ln.coupon_fen for ln in self.lines)
 
     @property
     def points_fen(self) -> int:
@@ -139,6 +146,23 @@ _LOOKUP = HotStatement(_lookup(pg=True), other=_lookup(pg=False))
 #: A promotion sets `discount_fen` on the lines it applies to (member flag given).
 Promotion = Callable[[list[PricedLine], bool], None]
 PROMOTIONS: list[Promotion] = []
+
+
+def spread(amounts: Sequence[int], value_fen: int) -> list[int]:
+    """`value_fen` split over `amounts` in proportion to them, in whole fen: each gets the
+    floor of its share, and the fen left over by rounding go one each to the largest
+    remainders (ties to the earlier). Deterministic, and never more than an amount, so a
+    refund of some lines gives back what those lines cost after the discount."""
+    total = sum(amounts)
+    if value_fen == 0 or total == 0:
+        return [0] * len(amounts)
+    assert 0 < value_fen <= total
+    shares = [value_fen * a // total for a in amounts]
+    left = value_fen - sum(shares)
+    order = sorted(range(len(amounts)), key=lambda i: (-(value_fen * amounts[i] % total), i))
+    for i in order[:left]:
+        shares[i] += 1
+    return shares
 
 
 def tier_discount(amount_fen: int, discount_bp: int) -> int:

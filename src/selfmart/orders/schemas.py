@@ -173,6 +173,9 @@ class OrderDetail(OrderListItem):
     ended_at: datetime | None
     updated_at: datetime
     terminal_total_fen: int | None
+    #: the member coupon the order redeemed and what it took off (within discount_fen)
+    coupon_code: str | None = None
+    coupon_fen: int = 0
     stock_booked: bool
     note: str | None
     #: the statuses this order may move to next
@@ -344,6 +347,10 @@ class IntakeLine(InSchema):
         return self
 
 
+#: a member coupon's code as typed or scanned (members.coupons.new_code makes them)
+COUPON = r"^[A-Za-z0-9]+$"
+
+
 class OrderIn(InSchema):
     client_order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     #: when the customer bought, by the terminal's clock, with a zone offset
@@ -352,6 +359,9 @@ class OrderIn(InSchema):
     member: MemberIn | None = None
     #: points the member spends on this order (needs member.token); their value comes off
     redeem_points: int | None = Field(default=None, ge=1, le=100_000_000)
+    #: a coupon the member holds, redeemed by this order (needs member.token); it applies to
+    #: the total after member prices and the tier's discount, before points
+    coupon_code: str | None = Field(default=None, min_length=4, max_length=20, pattern=COUPON)
     #: the total the terminal showed
     total_fen: Fen | None = None
 
@@ -389,8 +399,11 @@ class IntakeResult(Schema):
     receipt_url: str
     #: the member the order is linked to (by the server, from the member token)
     member_no: str | None = None
-    #: what member prices and the tier's discount saved (in discount_fen)
+    #: what member prices, the tier's discount and the coupon saved (in discount_fen)
     saved_fen: int = 0
+    #: the coupon the order redeemed, and what it took off (in discount_fen and saved_fen)
+    coupon_code: str | None = None
+    coupon_fen: int = 0
     #: points spent on the order, and what they paid (in discount_fen)
     points_redeemed: int = 0
     points_fen: int = 0

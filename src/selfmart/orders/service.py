@@ -452,34 +452,70 @@ async def export_file(session: AsyncSession, job_id: int, *, media_dir: Path, ac
 # ---------------------------------------------------------------- reminders
 
 
+def _reminder_text(order: Order, owed: int) -> tuple[str, str]:
+    link = receipts.receipt_url(order.id)
+    amount = fen_to_yuan(owed)
+    title = f"订单 {order.order_no} 待支付 ¥{amount}"
+    body = f"您在自助店的订单 {order.order_no} 还有 ¥{amount} 未支付，查看订单与付款方式：{link}"
+    return title, body
+
+
+async def _remind_member(
+    session: AsyncSession, order: Order, owed: int, *, note: str | None, actor: Actor
+) -> None:
+    """The reminder as a member message: on the member's own page, and by SMS to their
+    mobile when an SMS channel is set up (the page message stands without it)."""
+    from selfmart.members import messages as member_messages
+
+    member = await member_messages.order_member(session, order.member_id)
+    if member is None:
+        raise refused("no_member", "This order is not linked to an active member", "via")
+    title, body = _reminder_text(order, owed)
+    await member_messages.post(
+        session, member.id, kind="order_reminder", title=title, body=body, order_id=order.id
+    )
+    texted = False
+    if member.mobile:
+        try:
+            await notify.send(
+                session, kind="order.payment_reminder", title=title, body=body, channels=[],
+                addresses=[("sms", member.mobile)], store_id=order.store_id,
+                data={"order_id": order.id, "owed_fen": owed, "member_id": member.id},
+            )  # fmt: skip
+            texted = True
+        except LookupError:
+            pass
+    lifecycle.add_event(
+        session, order, actor=actor, kind="reminder", reason="reminder.member_message",
+        note=note,
+        data={"owed_fen": owed, "member_no": member.member_no, "sms": texted,
+              **({"to": f"***{member.mobile[-4:]}"} if texted and member.mobile else {})},
+    )  # fmt: skip
+
+
 async def remind(
     session: AsyncSession, order: Order, *, via: str | None, note: str | None, actor: Actor
 ) -> None:
     """Send the customer a reminder with the link to their order (its page takes the payment
-    once the platform channels arrive). Sent after commit, through the notify outbox."""
+    once the platform channels arrive): by SMS to the order's phone, or as a member message
+    (the member's own page, and an SMS to their mobile). Sent after commit, through the
+    notify outbox."""
     owed = order.total_fen - order.paid_fen
     if owed <= 0 or order.status not in (*statemachine.UNPAID_STATES, *statemachine.PAID_STATES):
         raise refused("nothing_owed", "Nothing is owed on this order")
     channel = via or "sms"
     if channel == "member_message":
-        raise refused(
-            "member_message_unavailable",
-            "Member messages arrive with the members domain; use sms",
-            "via",
-        )
+        await _remind_member(session, order, owed, note=note, actor=actor)
+        return
     if not order.customer_phone:
         raise refused("no_customer_phone", "This order has no customer phone to text", "via")
-    link = receipts.receipt_url(order.id)
-    amount = fen_to_yuan(owed)
+    title, body = _reminder_text(order, owed)
     try:
         await notify.send(
             session,
             kind="order.payment_reminder",
-            title=f"订单 {order.order_no} 待支付 ¥{amount}",
-            body=(
-                f"您在自助店的订单 {order.order_no} 还有 ¥{amount} 未支付，"
-                f"查看订单与付款方式：{link}"
-            ),
+            title=title,
+            body=body,
             channels=[],
             addresses=[(channel, order.customer_phone)],
             store_id=order.store_id,

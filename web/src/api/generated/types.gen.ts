@@ -3280,6 +3280,14 @@ export type IntakeResult = {
      */
     client_order_id: string;
     /**
+     * Coupon Code
+     */
+    coupon_code?: string | null;
+    /**
+     * Coupon Fen
+     */
+    coupon_fen?: number;
+    /**
      * Discount Fen
      */
     discount_fen: number;
@@ -4561,6 +4569,14 @@ export type OrderDetail = {
      */
     completed_at: string | null;
     /**
+     * Coupon Code
+     */
+    coupon_code?: string | null;
+    /**
+     * Coupon Fen
+     */
+    coupon_fen?: number;
+    /**
      * Created At
      */
     created_at: string;
@@ -4723,6 +4739,10 @@ export type OrderIn = {
      * Client Order Id
      */
     client_order_id: string;
+    /**
+     * Coupon Code
+     */
+    coupon_code?: string | null;
     /**
      * Lines
      */
@@ -6947,6 +6967,76 @@ export type PortalCode = {
 };
 
 /**
+ * PortalMessage
+ */
+export type PortalMessage = {
+    /**
+     * Body
+     */
+    body: string;
+    /**
+     * Created At
+     */
+    created_at: string;
+    /**
+     * Id
+     */
+    id: number;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Read
+     */
+    read: boolean;
+    /**
+     * Title
+     */
+    title: string;
+};
+
+/**
+ * PortalMessages
+ */
+export type PortalMessages = {
+    /**
+     * Items
+     */
+    items: Array<PortalMessage>;
+    /**
+     * Page
+     */
+    page: number;
+    /**
+     * Size
+     */
+    size: number;
+    /**
+     * Total
+     */
+    total: number;
+    /**
+     * Unread
+     */
+    unread: number;
+};
+
+/**
+ * PortalMessagesRead
+ */
+export type PortalMessagesRead = {
+    /**
+     * Marked
+     */
+    marked: number;
+    /**
+     * Unread
+     */
+    unread: number;
+};
+
+/**
  * PortalNextTier
  */
 export type PortalNextTier = {
@@ -7061,6 +7151,10 @@ export type PortalOverview = {
     spend_fen: number;
     tier: PortalTier | null;
     /**
+     * Unread Messages
+     */
+    unread_messages?: number;
+    /**
      * Usable Points
      */
     usable_points: number;
@@ -7144,6 +7238,40 @@ export type PortalTier = {
      * Points Multiplier Pct
      */
     points_multiplier_pct: number;
+};
+
+/**
+ * PortalTierChange
+ */
+export type PortalTierChange = {
+    /**
+     * Direction
+     */
+    direction: string;
+    /**
+     * From Tier
+     */
+    from_tier: string | null;
+    /**
+     * Occurred At
+     */
+    occurred_at: string;
+    /**
+     * Order Count
+     */
+    order_count: number;
+    /**
+     * Reason
+     */
+    reason: string;
+    /**
+     * Spend Fen
+     */
+    spend_fen: number;
+    /**
+     * To Tier
+     */
+    to_tier: string | null;
 };
 
 /**
@@ -7712,6 +7840,14 @@ export type PurchaseHistory = {
  */
 export type Quote = {
     /**
+     * Coupon Code
+     */
+    coupon_code: string | null;
+    /**
+     * Coupon Fen
+     */
+    coupon_fen: number;
+    /**
      * Lines
      */
     lines: Array<QuoteLine>;
@@ -7753,6 +7889,10 @@ export type QuoteLine = {
      * Barcode
      */
     barcode: string | null;
+    /**
+     * Coupon Fen
+     */
+    coupon_fen: number;
     /**
      * Line No
      */
@@ -7799,6 +7939,10 @@ export type QuoteLine = {
  * QuoteRequest
  */
 export type QuoteRequest = {
+    /**
+     * Coupon Code
+     */
+    coupon_code?: string | null;
     /**
      * Lines
      */
@@ -19853,6 +19997,127 @@ export type MemberPageCodeResponses = {
 
 export type MemberPageCodeResponse = MemberPageCodeResponses[keyof MemberPageCodeResponses];
 
+export type MemberPageMessagesData = {
+    body?: never;
+    path?: never;
+    query?: {
+        /**
+         * Page
+         *
+         * 1-based page number
+         */
+        page?: number;
+        /**
+         * Size
+         *
+         * rows per page
+         */
+        size?: number;
+    };
+    url: '/api/v1/public/members/me/messages';
+};
+
+export type MemberPageMessagesErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageMessagesError = MemberPageMessagesErrors[keyof MemberPageMessagesErrors];
+
+export type MemberPageMessagesResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalMessages;
+};
+
+export type MemberPageMessagesResponse = MemberPageMessagesResponses[keyof MemberPageMessagesResponses];
+
+export type MemberPageMessagesReadData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me/messages/read';
+};
+
+export type MemberPageMessagesReadErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageMessagesReadError = MemberPageMessagesReadErrors[keyof MemberPageMessagesReadErrors];
+
+export type MemberPageMessagesReadResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalMessagesRead;
+};
+
+export type MemberPageMessagesReadResponse = MemberPageMessagesReadResponses[keyof MemberPageMessagesReadResponses];
+
+export type MemberPageMessageReadData = {
+    body?: never;
+    path: {
+        /**
+         * Message Id
+         */
+        message_id: number;
+    };
+    query?: never;
+    url: '/api/v1/public/members/me/messages/{message_id}/read';
+};
+
+export type MemberPageMessageReadErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageMessageReadError = MemberPageMessageReadErrors[keyof MemberPageMessageReadErrors];
+
+export type MemberPageMessageReadResponses = {
+    /**
+     * Successful Response
+     */
+    200: PortalMessagesRead;
+};
+
+export type MemberPageMessageReadResponse = MemberPageMessageReadResponses[keyof MemberPageMessageReadResponses];
+
 export type MemberPageOrdersData = {
     body?: never;
     path?: never;
@@ -19944,6 +20209,41 @@ export type MemberPagePointsResponses = {
 };
 
 export type MemberPagePointsResponse = MemberPagePointsResponses[keyof MemberPagePointsResponses];
+
+export type MemberPageTierHistoryData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me/tier-history';
+};
+
+export type MemberPageTierHistoryErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageTierHistoryError = MemberPageTierHistoryErrors[keyof MemberPageTierHistoryErrors];
+
+export type MemberPageTierHistoryResponses = {
+    /**
+     * Response Member Page Tier History
+     *
+     * Successful Response
+     */
+    200: Array<PortalTierChange>;
+};
+
+export type MemberPageTierHistoryResponse = MemberPageTierHistoryResponses[keyof MemberPageTierHistoryResponses];
 
 export type MemberPageSignInData = {
     body: PortalSignIn;

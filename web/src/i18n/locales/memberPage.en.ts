@@ -36,5 +36,13 @@ export const memberPageEn = {
     noPoints: 'No points yet',
     balanceAfter: 'Balance {n}',
     more: 'More',
+    messages: 'Messages',
+    noMessages: 'No messages',
+    unread: 'Unread',
+    readAll: 'Mark all read',
+    tierHistory: 'Tier history',
+    noTierChanges: 'Your tier has not changed yet',
+    direction_upgrade: 'Up from {from} to {to}',
+    direction_downgrade: 'Down from {from} to {to}',
   },
 }

@@ -36,5 +36,13 @@ export const memberPageZhCN = {
     noPoints: '暂无积分记录',
     balanceAfter: '余额 {n}',
     more: '加载更多',
+    messages: '消息',
+    noMessages: '暂无消息',
+    unread: '未读',
+    readAll: '全部标为已读',
+    tierHistory: '等级变化',
+    noTierChanges: '会员等级尚无变化',
+    direction_upgrade: '由{from}升级为{to}',
+    direction_downgrade: '由{from}调整为{to}',
   },
 }

@@ -24,6 +24,7 @@ export const membersErrorsEn = {
   member_token_invalid: 'The member was not identified at this terminal; identify again',
   points_not_allowed: 'These points cannot be spent on this order',
   member_session_invalid: 'Please sign in again',
+  member_message_not_found: 'No such message',
 }
 
 export const membersPermissionsEn = {

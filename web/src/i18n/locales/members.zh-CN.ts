@@ -24,6 +24,7 @@ export const membersErrorsZhCN = {
   member_token_invalid: '会员识别已失效，请重新识别',
   points_not_allowed: '本单不能使用这些积分',
   member_session_invalid: '请重新登录',
+  member_message_not_found: '没有这条消息',
 }
 
 export const membersPermissionsZhCN = {
