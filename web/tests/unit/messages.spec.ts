@@ -55,4 +55,23 @@ describe('message-centre texts', () => {
     const tr = translator(locale)
     expect(SERVER_KEYS.filter((k) => !tr.te(`messages.texts.${k}`))).toEqual([])
   })
+
+  it('names an alert\'s metric and severity in the reader\'s words, not by code', () => {
+    const params = {
+      rule: '终端离线', subject: 'T-SH001-01', metric: 'terminal_offline_minutes', value: 12,
+      threshold: 10, op: '>', unit: '', severity: 'critical',
+    }
+    const fired: MessageLike = {
+      title: 'x', body: 'y',
+      text: { title: { key: 'alerts.fired', params }, lines: [{ key: 'alerts.line', params }] },
+    }
+    expect(messageTitle(fired, translator('en'))).toBe('[Critical] 终端离线: T-SH001-01')
+    expect(messageBody(fired, translator('en'))).toBe(
+      'Terminal offline (minutes) reads 12; the rule says > 10',
+    )
+    expect(messageBody(fired, translator('zh-CN'))).not.toContain('terminal_offline_minutes')
+    // a code the console has no words for is shown as it is
+    const unknown = { ...fired, text: { ...fired.text!, lines: [{ key: 'alerts.line', params: { ...params, metric: 'new_metric' } }] } }
+    expect(messageBody(unknown, translator('en'))).toContain('new_metric reads 12')
+  })
 })

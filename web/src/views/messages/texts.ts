@@ -14,9 +14,25 @@ export interface MessageLike {
   text?: { title: PhraseLike; lines: PhraseLike[]; more?: number } | null
 }
 
+// Parameters whose values are codes with words of their own in the console's catalogue (an
+// alert's metric and severity): shown in the reader's words, the code itself when none exist.
+const WORDED_PARAMS: Record<string, string> = {
+  metric: 'opsAlerts.metrics',
+  severity: 'opsAlerts.severities',
+}
+
+function worded(params: Record<string, unknown>, tr: Translator): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...params }
+  for (const [name, prefix] of Object.entries(WORDED_PARAMS)) {
+    const value = params[name]
+    if (typeof value === 'string' && tr.te(`${prefix}.${value}`)) out[name] = tr.t(`${prefix}.${value}`)
+  }
+  return out
+}
+
 function phrase({ key, params }: PhraseLike, tr: Translator): string | null {
   const full = `messages.texts.${key}`
-  return tr.te(full) ? tr.t(full, params) : null
+  return tr.te(full) ? tr.t(full, worded(params, tr)) : null
 }
 
 export function messageTitle(m: MessageLike, tr: Translator): string {
