@@ -13,6 +13,8 @@ export default defineConfig({
   server: {
     port: 8100,
     strictPort: true,
+    // the audit words live with the server (src/selfmart/audit/words), one catalogue for both
+    fs: { allow: ['..'] },
     proxy: { '/api': { target: backend, changeOrigin: false } },
   },
   build: {

@@ -47,7 +47,13 @@ async def test_csv_has_bom_chinese_and_shanghai_times(
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[0][:5] == ["时间", "操作者类型", "操作者ID", "操作者", "操作"]
     assert len(rows) == 3
-    assert rows[1][4] == "product.create"  # newest first
+    # newest first; the action, its entity type and the actor type in the console's words, the
+    # action's code in the last column
+    assert rows[1][4] == "商品：新建"
+    assert rows[1][1] == "用户"
+    assert rows[1][5] == "商品"
+    assert rows[0][-1] == "操作代码"
+    assert rows[1][-1] == "product.create"
     first = rows[2]
     assert first[0] == "2026-03-01 07:30:05"
     assert first[3] == "张三"
@@ -78,6 +84,8 @@ async def test_xlsx_is_a_real_workbook(session: AsyncSession, client: httpx.Asyn
     # spreadsheets hold wall-clock times: Shanghai time, without a zone
     assert rows[1][0] == datetime(2026, 3, 1, 7, 30, 5)  # noqa: DTZ001
     assert rows[1][3] == "李四"
+    assert rows[1][4] == "Product: updated"
+    assert rows[1][-1] == "product.update"
     assert rows[1][10] == "=1+1"  # kept as text
     assert ws.cell(row=2, column=11).data_type == "s"
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
+from selfmart.audit import words
 from selfmart.kit.tabular import csv_value, export_text
 from selfmart.models import AuditLog
 
@@ -32,6 +33,7 @@ HEADERS = {
         "备注",
         "IP",
         "请求ID",
+        "操作代码",
     ],
     "en": [
         "Time",
@@ -47,18 +49,21 @@ HEADERS = {
         "Note",
         "IP",
         "Request ID",
+        "Action code",
     ],
 }
 
 
-def _row(entry: AuditLog, zone: ZoneInfo) -> list[Any]:
+def _row(entry: AuditLog, zone: ZoneInfo, lang: str) -> list[Any]:
+    """One entry: actor type, action and entity type in words (the console's), the action's
+    code in the last column for filtering and scripts."""
     return [
         entry.occurred_at.astimezone(zone).replace(tzinfo=None),
-        entry.actor_type,
+        words.actor_type(entry.actor_type, lang),
         entry.actor_id,
         entry.actor_name,
-        entry.action,
-        entry.entity_type,
+        words.action(entry.action, lang),
+        words.entity_type(entry.entity_type, lang),
         entry.entity_id,
         entry.entity_label,
         entry.store_id,
@@ -66,6 +71,7 @@ def _row(entry: AuditLog, zone: ZoneInfo) -> list[Any]:
         entry.note,
         entry.ip,
         entry.request_id,
+        entry.action,
     ]
 
 
@@ -75,6 +81,7 @@ class AuditWriter:
     def __init__(self, fmt: str, lang: str, timezone: str) -> None:
         self.fmt = fmt
         self.zone = ZoneInfo(timezone)
+        self.lang = "en" if lang == "en" else "zh-CN"
         self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
         headers = HEADERS["en" if lang == "en" else "zh"]
         if fmt == "xlsx":
@@ -91,7 +98,7 @@ class AuditWriter:
 
     def write(self, entries: Sequence[AuditLog]) -> None:
         for entry in entries:
-            values = _row(entry, self.zone)
+            values = _row(entry, self.zone, self.lang)
             if self.fmt == "xlsx":
                 self.ws.append([self._xlsx_cell(v) for v in values])
             else:
