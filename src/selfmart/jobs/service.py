@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import desc, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.errors import AppError, NotFound
@@ -218,3 +218,37 @@ async def backlog(session: AsyncSession, now: datetime) -> Backlog:
         lag_seconds=max(lags, default=0.0),
         failed_events=int(failed or 0),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A job run or an outbox event that failed for good: when, which, and what it said."""
+
+    at: datetime
+    source: str  # "job" | "outbox"
+    kind: str
+    message: str
+
+
+async def recent_failures(session: AsyncSession, limit: int) -> list[Failure]:
+    """The latest failed job runs and outbox events, newest first (the monitoring page's
+    recent errors)."""
+    runs = (
+        await session.execute(
+            select(JobRun.finished_at, JobRun.kind, func.coalesce(JobRun.error_code, JobRun.error))
+            .where(JobRun.status == "failed", JobRun.finished_at.is_not(None))
+            .order_by(desc(JobRun.finished_at))
+            .limit(limit)
+        )
+    ).all()
+    events = (
+        await session.execute(
+            select(OutboxEvent.available_at, OutboxEvent.topic, OutboxEvent.last_error)
+            .where(OutboxEvent.status == "failed")
+            .order_by(desc(OutboxEvent.available_at))
+            .limit(limit)
+        )
+    ).all()
+    out = [Failure(at, "job", kind, (err or "")[:500]) for at, kind, err in runs if at is not None]
+    out += [Failure(at, "outbox", topic, (err or "")[:500]) for at, topic, err in events]
+    return sorted(out, key=lambda f: f.at, reverse=True)[:limit]

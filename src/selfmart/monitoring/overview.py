@@ -14,14 +14,13 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
-from sqlalchemy import desc, func, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart import __version__
 from selfmart.config import Settings
 from selfmart.kit.time import utcnow
-from selfmart.models import JobRun, OutboxEvent
 from selfmart.monitoring import schemas
 from selfmart.monitoring.metrics import multiprocess
 from selfmart.monitoring.service import database_figures
@@ -167,30 +166,12 @@ async def _database(session: AsyncSession, app: FastAPI) -> schemas.DatabaseRead
 
 
 async def _recent_errors(session: AsyncSession) -> list[schemas.RecentError]:
-    runs = (
-        await session.execute(
-            select(JobRun.finished_at, JobRun.kind, func.coalesce(JobRun.error_code, JobRun.error))
-            .where(JobRun.status == "failed", JobRun.finished_at.is_not(None))
-            .order_by(desc(JobRun.finished_at))
-            .limit(RECENT_ERRORS)
-        )
-    ).all()
-    events = (
-        await session.execute(
-            select(OutboxEvent.available_at, OutboxEvent.topic, OutboxEvent.last_error)
-            .where(OutboxEvent.status == "failed")
-            .order_by(desc(OutboxEvent.available_at))
-            .limit(RECENT_ERRORS)
-        )
-    ).all()
-    errors = [
-        schemas.RecentError(at=at, source="job", kind=kind, message=(err or "")[:500])
-        for at, kind, err in runs
-    ] + [
-        schemas.RecentError(at=at, source="outbox", kind=topic, message=(err or "")[:500])
-        for at, topic, err in events
+    from selfmart.jobs import service as jobs
+
+    return [
+        schemas.RecentError(at=f.at, source=f.source, kind=f.kind, message=f.message)
+        for f in await jobs.recent_failures(session, RECENT_ERRORS)
     ]
-    return sorted(errors, key=lambda e: e.at, reverse=True)[:RECENT_ERRORS]
 
 
 async def overview(session: AsyncSession, app: FastAPI) -> schemas.MonitoringOverview:
