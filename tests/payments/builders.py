@@ -69,8 +69,10 @@ async def sandbox_account(
     *,
     notify_url: str | None = None,
     auto_refund_duplicates: bool = False,
+    with_app_secret: bool = False,
 ) -> PaymentAccount:
-    """A WeChat Pay account configured against our sandbox, as a person would enter it."""
+    """A WeChat Pay account configured against our sandbox, as a person would enter it
+    (`with_app_secret`: with the official account's AppSecret, for JSAPI)."""
     account = PaymentAccount(
         store_id=store.id if store is not None else None,
         channel="wechat",
@@ -89,7 +91,10 @@ async def sandbox_account(
     session.add(account)
     await session.flush()
     accounts.seal_secrets(
-        account, str(credentials["merchant_private_key"]), str(credentials["api_v3_key"])
+        account,
+        str(credentials["merchant_private_key"]),
+        str(credentials["api_v3_key"]),
+        secret=str(credentials["app_secret"]) if with_app_secret else None,
     )
     await session.flush()
     return account

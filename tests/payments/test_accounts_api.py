@@ -306,3 +306,66 @@ async def test_rotating_the_master_key_keeps_old_secrets_readable_and_reseals(
     with pytest.raises(accounts.SecretsUnreadable):
         accounts.config_of(account)
     assert accounts.read(account).private_key == "**** (unreadable)"
+
+
+async def test_the_official_account_app_secret_is_sealed_masked_and_kept(
+    client: httpx.AsyncClient, session: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    """WeChat's AppSecret (JSAPI's web authorisation) is a secret like the others: sealed at
+    rest, answered masked, kept when another key changes, a key rotation when it changes."""
+    caplog.set_level(logging.DEBUG, logger="selfmart")
+    secret, new_secret = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6", "0f" * 16
+    headers = await _super(session)
+    r = await client.post(
+        "/api/v1/payment-accounts", json=_body(app_secret=secret), headers=headers
+    )
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["app_secret"] == "****" + secret[-4:]
+    assert secret not in r.text
+    row = (
+        await session.execute(
+            text("SELECT app_secret_encrypted FROM payment_accounts WHERE id = :id"),
+            {"id": created["id"]},
+        )
+    ).one()
+    assert row[0].startswith("v1:")
+    assert secret not in row[0]
+
+    new_private, _ = rsa_pair("merchant2")
+    r = await client.patch(
+        f"/api/v1/payment-accounts/{created['id']}",
+        json={"private_key_pem": new_private, "private_key_id": "NEWSERIAL"},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["app_secret"] == "****" + secret[-4:]  # kept
+    r = await client.patch(
+        f"/api/v1/payment-accounts/{created['id']}",
+        json={"app_secret": new_secret},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["app_secret"] == "****" + new_secret[-4:]
+    account = await session.get(PaymentAccount, created["id"], populate_existing=True)
+    assert account is not None
+    assert accounts.config_of(account).app_secret == new_secret
+    assert accounts.config_of(account).private_key_pem == new_private.strip()
+
+    r = await client.patch(
+        f"/api/v1/payment-accounts/{created['id']}", json={"app_secret": "short"}, headers=headers
+    )
+    assert r.status_code == 422
+    entries = (
+        await session.scalars(
+            select(AuditLog)
+            .where(
+                AuditLog.entity_type == "payment_account", AuditLog.entity_id == str(created["id"])
+            )
+            .order_by(AuditLog.id)
+        )
+    ).all()
+    assert [e.action for e in entries][-1] == "payment_account.rotate_keys"
+    assert all(secret not in json.dumps(e.changes, default=str) for e in entries)
+    assert secret not in caplog.text
+    assert new_secret not in caplog.text

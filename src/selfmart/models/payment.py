@@ -51,6 +51,8 @@ class PaymentAccount(Timestamps, Base):
     private_key_id: Mapped[str] = mapped_column(String(128), default="")
     private_key_encrypted: Mapped[str] = mapped_column(Text)
     api_v3_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    #: WeChat: the official account's AppSecret (web authorisation for JSAPI payments), sealed
+    app_secret_encrypted: Mapped[str | None] = mapped_column(Text)
     #: {key id: PEM public key or certificate}; two during a platform's key rotation
     platform_public_keys: Mapped[dict[str, str]] = mapped_column(JSONDoc, default=dict)
     #: None: {public_base_url}/api/payments/notify/{channel}/{id}

@@ -138,8 +138,9 @@ def read(account: PaymentAccount) -> PaymentAccountRead:
             load_private_key(private_key_pem(account, keys)).public_key()
         )
         api_key = api_v3_key(account, keys)
+        secret = app_secret(account, keys)
     except SecretsUnreadable:
-        private_fp, api_key = None, None
+        private_fp, api_key, secret = None, None, None
     public = []
     for key_id, pem in sorted(account.platform_public_keys.items()):
         try:
@@ -160,6 +161,7 @@ def read(account: PaymentAccount) -> PaymentAccountRead:
         private_key=f"**** sha256:{private_fp}" if private_fp else "**** (unreadable)",
         private_key_fingerprint=private_fp,
         api_v3_key=mask(api_key) if api_key else None,
+        app_secret=mask(secret) if secret else None,
         platform_public_keys=public,
         notify_url=notify_url_of(account),
         notify_url_override=account.notify_url,
@@ -198,11 +200,35 @@ def api_v3_key(account: PaymentAccount, keys: Keyring | None = None) -> str | No
         raise SecretsUnreadable() from exc
 
 
+def app_secret(account: PaymentAccount, keys: Keyring | None = None) -> str | None:
+    """WeChat: the official account's AppSecret (web authorisation), when set."""
+    if account.app_secret_encrypted is None:
+        return None
+    try:
+        return _BOX.open(
+            account.app_secret_encrypted,
+            aad=_aad(account.id, "app_secret"),
+            keys=keys or _keys(),
+            version=account.key_version,
+        )
+    except SecretUnreadable as exc:
+        raise SecretsUnreadable() from exc
+
+
 def seal_secrets(
-    account: PaymentAccount, private_pem: str, v3_key: str | None, keys: Keyring | None = None
+    account: PaymentAccount,
+    private_pem: str,
+    v3_key: str | None,
+    keys: Keyring | None = None,
+    *,
+    secret: str | None = None,
 ) -> None:
-    """Seal the account's secrets under the current master key (the account needs its id)."""
+    """Seal the account's secrets under the current master key (the account needs its id).
+    `secret` is the WeChat official account's AppSecret (None: none)."""
     keys = keys or _keys()
+    account.app_secret_encrypted = (
+        None if secret is None else _BOX.seal(secret, aad=_aad(account.id, "app_secret"), keys=keys)
+    )
     account.private_key_encrypted = _BOX.seal(
         private_pem, aad=_aad(account.id, "private_key"), keys=keys
     )
@@ -225,6 +251,7 @@ def config_of(account: PaymentAccount) -> ChannelConfig:
         private_key_id=account.private_key_id,
         platform_public_keys=dict(account.platform_public_keys),
         api_v3_key=api_v3_key(account, keys) or "",
+        app_secret=app_secret(account, keys) or "",
         notify_url=notify_url_of(account),
         extra=dict(account.extra),
     )
@@ -371,6 +398,7 @@ async def create_account(
         data.private_key_pem.get_secret_value(),
         data.api_v3_key.get_secret_value() if data.api_v3_key else None,
         keys,
+        secret=data.app_secret.get_secret_value() if data.app_secret else None,
     )
     await session.flush()
     answer = read(account)
@@ -395,6 +423,7 @@ async def update_account(
     before = _snapshot(account, read(account).private_key_fingerprint)
     new_private = changes.pop("private_key_pem", None)
     new_v3 = changes.pop("api_v3_key", None)
+    new_secret = changes.pop("app_secret", None)
     if new_private is not None and "private_key_id" not in changes and account.channel != "alipay":
         raise ValidationFailed(
             "A new private key comes with its key id (certificate serial / certId)",
@@ -402,23 +431,25 @@ async def update_account(
         )
     for name, value in changes.items():
         setattr(account, name, value)
-    if new_private is not None or new_v3 is not None:
+    rotated = new_private is not None or new_v3 is not None or new_secret is not None
+    if rotated:
         private = new_private.get_secret_value() if new_private else private_key_pem(account)
         v3 = new_v3.get_secret_value() if new_v3 else api_v3_key(account)
-        seal_secrets(account, private, v3, keys)
+        secret = new_secret.get_secret_value() if new_secret else app_secret(account)
+        seal_secrets(account, private, v3, keys, secret=secret)
     account.updated_at = utcnow()
     await session.flush()
     answer = read(account)
     after = _snapshot(account, answer.private_key_fingerprint)
     if new_v3 is not None:
         after["api_v3_key"] = "changed"
+    if new_secret is not None:
+        after["app_secret"] = "changed"
     await audit.record(
         session,
         actor,
         # new keys are a security event (audit.security): the operation log's key rotations
-        "payment_account.rotate_keys"
-        if new_private is not None or new_v3 is not None
-        else "payment_account.update",
+        "payment_account.rotate_keys" if rotated else "payment_account.update",
         "payment_account",
         account.id,
         store_id=account.store_id,
@@ -441,7 +472,13 @@ async def reseal_all(session: AsyncSession) -> int:
         )
     ).all()
     for account in stale:
-        seal_secrets(account, private_key_pem(account, keys), api_v3_key(account, keys), keys)
+        seal_secrets(
+            account,
+            private_key_pem(account, keys),
+            api_v3_key(account, keys),
+            keys,
+            secret=app_secret(account, keys),
+        )
     await session.flush()
     return len(stale)
 

@@ -495,8 +495,12 @@ CUSTOMER = Actor(
 PHONE_CHANNELS = ("wechat", "alipay")
 
 
-async def phone_state(session: AsyncSession, order_id: int) -> dict[str, Any]:
-    """The phone page's view of paying: what is owed, the channels offered, the last attempt."""
+async def phone_state(
+    session: AsyncSession, order_id: int, *, wechat_redirect: str | None = None
+) -> dict[str, Any]:
+    """The phone page's view of paying: what is owed, the channels offered, the last attempt.
+    `wechat_redirect` (the page is inside WeChat): where WeChat's authorisation comes back to,
+    answered as `wechat_oauth_url` when the store can take JSAPI payments."""
     order = await session.get(Order, order_id)
     if order is None:
         raise OrderNotFound()
@@ -513,12 +517,19 @@ async def phone_state(session: AsyncSession, order_id: int) -> dict[str, Any]:
     state = await payment_state(session, order)
     offered = await accounts.offered_channels(session, order.store_id)
     owed = state["owed_fen"] if order.status in statemachine.UNPAID_STATES else 0
+    channels = [c for c in offered if c in PHONE_CHANNELS] if owed else []
+    oauth_url = None
+    if wechat_redirect is not None and "wechat" in channels:
+        from selfmart.payments import jsapi
+
+        oauth_url = await jsapi.oauth_url(session, order, wechat_redirect)
     return {
         "order_no": order.order_no,
         "order_status": order.status,
         "owed_fen": owed,
-        "channels": [c for c in offered if c in PHONE_CHANNELS] if owed else [],
+        "channels": channels,
         "attempt": state["attempt"],
+        "wechat_oauth_url": oauth_url,
     }
 
 
@@ -530,19 +541,36 @@ async def pay_from_phone(
     channel: str,
     client_ip: str,
     return_url: str,
+    oauth_code: str | None = None,
 ) -> dict[str, Any]:
-    """Start (or find again) a phone-page payment: WeChat H5 or Alipay wap; the answer's
-    `pay_url` is the platform's page to open."""
+    """Start (or find again) a phone-page payment: WeChat H5 or Alipay wap, whose answer's
+    `pay_url` is the platform's page to open; or, with WeChat's authorisation `oauth_code`
+    (the page inside WeChat), a JSAPI payment whose answer's `jsapi` is what the page hands
+    `getBrandWCPayRequest`."""
+    from selfmart.payments import jsapi  # the WeChat package imports the platform contract
+
     order = await session.get(Order, order_id)
     if order is None:
         raise OrderNotFound()
+    mode: PayMode = "h5"
+    payer_id = None
+    if channel == "wechat" and oauth_code is not None:
+        mode = "jsapi"
+        # a resent attempt (lost answer) is answered as it stands: its code was used already
+        if not await jsapi.attempt_exists(session, order.id, attempt_id):
+            payer_id = await jsapi.openid_for(session, order, oauth_code)
     cmd = PayCommand(
         attempt_id=attempt_id,
         channel=channel,
-        mode="h5",
+        mode=mode,
         client_ip=client_ip,
-        return_url=return_url,
+        return_url=return_url if mode == "h5" else None,
+        payer_id=payer_id,
     )
-    return await pay(
+    result = await pay(
         session, order_no=order.order_no, store_id=order.store_id, cmd=cmd, actor=CUSTOMER
     )
+    result["jsapi"] = None
+    if result["mode"] == "jsapi" and result["status"] == "pending" and result["pay_url"]:
+        result["jsapi"] = await jsapi.bridge_params(session, order, str(result["pay_url"]))
+    return result

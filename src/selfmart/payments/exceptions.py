@@ -21,3 +21,14 @@ class AttemptConflict(Conflict):
         "idempotency_conflict",
         "This attempt id was already used for another payment of this order",
     )
+
+
+class OAuthCodeRefused(ValidationFailed):
+    code, message = (
+        "oauth_code_refused",
+        "WeChat refused the authorisation code (invalid, expired or already used): authorise again",
+    )
+
+
+class WechatUnreachable(Conflict):
+    code, message = "platform_unreachable", "WeChat could not be reached; try again"

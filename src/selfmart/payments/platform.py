@@ -53,6 +53,8 @@ class ChannelConfig:
     private_key_id: str
     platform_public_keys: Mapping[str, str]
     api_v3_key: str = ""
+    #: WeChat: the official account's AppSecret (web authorisation → the payer's openid)
+    app_secret: str = ""
     notify_url: str = ""
     #: platform-specific settings that are not secrets (e.g. Alipay `sign_type`)
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -20,7 +20,7 @@ from selfmart.kit.ratelimit import ORDER_LOOKUP, PAYMENT_NOTIFY, rate_limited
 from selfmart.models import Payment, PaymentAccount
 from selfmart.orders import receipts
 from selfmart.orders.lookup import OrderNotFound
-from selfmart.payments import accounts, attempts, callbacks, fastlane, records
+from selfmart.payments import accounts, attempts, callbacks, fastlane, jsapi, records
 from selfmart.payments.schemas import (
     PaymentAccountCreate,
     PaymentAccountRead,
@@ -31,6 +31,7 @@ from selfmart.payments.schemas import (
     PaymentRead,
     PaymentStartIn,
     PaymentStateRead,
+    PhonePayAttemptRead,
     PhonePayIn,
     PhonePaymentRead,
     PlatformChannel,
@@ -339,20 +340,28 @@ def _order_of(token: str) -> int:
     responses=error_responses(404, 429),
     dependencies=[rate_limited(ORDER_LOOKUP)],
 )
-async def public_order_payment(token: Token, session: SessionDep) -> dict[str, Any]:
+async def public_order_payment(
+    token: Token, session: SessionDep, request: Request
+) -> dict[str, Any]:
     """What the order still owes, the channels its store offers on a phone, the last attempt
-    (the page shows its state when the customer comes back from the platform's page)."""
-    return await attempts.phone_state(session, _order_of(token))
+    (the page shows its state when the customer comes back from the platform's page). Inside
+    WeChat (User-Agent `MicroMessenger`) with a store that can take JSAPI payments,
+    `wechat_oauth_url` is where the page sends the customer to authorise (it comes back to
+    `/r/{token}` with `code`)."""
+    redirect = None
+    if jsapi.in_wechat(request.headers.get("user-agent")):
+        redirect = f"{get_settings().public_base_url.rstrip('/')}/r/{token}"
+    return await attempts.phone_state(session, _order_of(token), wechat_redirect=redirect)
 
 
 @public_router.post(
     "/receipt/{token}/payments",
-    response_model=PaymentAttemptRead,
+    response_model=PhonePayAttemptRead,
     status_code=201,
     operation_id="public_pay_order",
     responses={
-        **error_responses(404, 409, 429),
-        200: {"model": PaymentAttemptRead, "description": "attempt id seen before: its state"},
+        **error_responses(404, 409, 422, 429),
+        200: {"model": PhonePayAttemptRead, "description": "attempt id seen before: its state"},
     },
     dependencies=[rate_limited(ORDER_LOOKUP)],
 )
@@ -360,7 +369,9 @@ async def public_pay_order(
     token: Token, body: PhonePayIn, request: Request, session: SessionDep, response: Response
 ) -> dict[str, Any]:
     """Pay what the order owes from the phone: WeChat Pay H5 or Alipay wap. Open `pay_url`;
-    the platform returns the customer to this page, which reads the payment again."""
+    the platform returns the customer to this page, which reads the payment again. Inside
+    WeChat, with the authorisation `oauth_code`: a JSAPI payment; hand `jsapi` to
+    `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`."""
     base = get_settings().public_base_url.rstrip("/")
     result = await attempts.pay_from_phone(
         session,
@@ -369,6 +380,7 @@ async def public_pay_order(
         channel=body.channel,
         client_ip=request.client.host if request.client else "127.0.0.1",
         return_url=f"{base}/r/{token}",
+        oauth_code=body.oauth_code,
     )
     if result["outcome"] == "duplicate":
         response.status_code = 200

@@ -80,7 +80,10 @@ async def configure_demo(session: AsyncSession, settings: Settings) -> list[str]
         session.add(account)
         await session.flush()
         accounts.seal_secrets(
-            account, str(creds["merchant_private_key"]), creds.get("api_v3_key") or None
+            account,
+            str(creds["merchant_private_key"]),
+            creds.get("api_v3_key") or None,
+            secret=creds.get("app_secret") or None,
         )
         await session.flush()
         done.append(channel)

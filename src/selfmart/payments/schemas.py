@@ -91,6 +91,7 @@ Extra = Annotated[
 MerchantId = Annotated[str, Field(min_length=1, max_length=64)]
 AppId = Annotated[str, Field(max_length=64)]
 KeyId = Annotated[str, Field(max_length=128)]
+AppSecret = Annotated[SecretStr, Field(min_length=16, max_length=64)]
 
 
 class PaymentAccountCreate(InSchema):
@@ -105,6 +106,9 @@ class PaymentAccountCreate(InSchema):
     private_key_pem: PrivateKeyPem
     private_key_id: KeyId = ""
     api_v3_key: ApiV3Key | None = None
+    #: WeChat: the official account's AppSecret (the account's `app_id` is that official
+    #: account), for JSAPI payments from the phone page opened inside WeChat
+    app_secret: AppSecret | None = None
     platform_public_keys: PublicKeys = Field(min_length=1)
     notify_url: Url | None = None
     extra: Extra = Field(default_factory=dict)
@@ -136,6 +140,7 @@ class PaymentAccountUpdate(InSchema):
     private_key_pem: PrivateKeyPem | None = None
     private_key_id: KeyId | None = None
     api_v3_key: ApiV3Key | None = None
+    app_secret: AppSecret | None = None
     platform_public_keys: PublicKeys | None = None
     notify_url: Url | None = None
     extra: Extra | None = None
@@ -143,7 +148,7 @@ class PaymentAccountUpdate(InSchema):
 
     @field_validator(
         "name", "enabled", "base_url", "merchant_id", "app_id", "private_key_pem",
-        "private_key_id", "api_v3_key", "extra", "auto_refund_duplicates",
+        "private_key_id", "api_v3_key", "app_secret", "extra", "auto_refund_duplicates",
     )  # fmt: skip
     @classmethod
     def _not_null(cls, value: object) -> object:
@@ -181,6 +186,8 @@ class PaymentAccountRead(Schema):
     private_key_fingerprint: str | None
     #: "****" and its last 4 characters, or None when not set
     api_v3_key: str | None
+    #: WeChat official account AppSecret: "****" and its last 4 characters, or None
+    app_secret: str | None = None
     platform_public_keys: list[PlatformKeyRead]
     #: where the platform sends callbacks (the setting, or ours by default)
     notify_url: str
@@ -334,6 +341,25 @@ class PhonePayIn(InSchema):
     #: the page's id for this attempt (a retry after a lost answer sends the same one)
     attempt_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     channel: Literal["wechat", "alipay"]
+    #: inside WeChat: the `code` WeChat's web authorisation brought back (channel `wechat`);
+    #: the payment is then a JSAPI one
+    oauth_code: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class JsapiBridgeParams(Schema):
+    """`WeixinJSBridge.invoke('getBrandWCPayRequest', …)`'s parameters, as WeChat names them."""
+
+    appId: str  # noqa: N815 - WeChat's names
+    timeStamp: str  # noqa: N815
+    nonceStr: str  # noqa: N815
+    package: str
+    signType: str  # noqa: N815
+    paySign: str  # noqa: N815
+
+
+class PhonePayAttemptRead(PaymentAttemptRead):
+    #: a pending JSAPI payment: what the page hands WeChat's payment sheet
+    jsapi: JsapiBridgeParams | None = None
 
 
 class PhonePaymentRead(Schema):
@@ -344,3 +370,5 @@ class PhonePaymentRead(Schema):
     channels: list[str]
     #: the order's latest platform attempt, if any
     attempt: PaymentAttemptRead | None
+    #: inside WeChat, when the store takes JSAPI payments: WeChat's authorisation link
+    wechat_oauth_url: str | None = None

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -375,6 +375,71 @@ class WechatPayAccount:
         if self._public_key_id:
             headers["Wechatpay-Serial"] = self._public_key_id
         return headers
+
+    # -- the phone page inside WeChat: web authorisation and JSAPI ---------------------------
+
+    def _oauth_base(self, real_host: str) -> str:
+        """WeChat's authorisation hosts are not the payment gateway's; a sandbox serves all
+        three below its own base URL."""
+        base = self.config.base_url.rstrip("/")
+        return real_host if urlsplit(base).hostname == "api.mch.weixin.qq.com" else base
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str:
+        """Where the page sends the customer to learn their openid (scope `snsapi_base`: no
+        consent screen); WeChat comes back to `redirect_uri` with `code` and `state`."""
+        query = urlencode(
+            {
+                "appid": self.config.app_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": "snsapi_base",
+                "state": state,
+            }
+        )
+        base = self._oauth_base("https://open.weixin.qq.com")
+        return f"{base}/connect/oauth2/authorize?{query}#wechat_redirect"
+
+    async def openid_for(self, code: str) -> str:
+        """Exchange the authorisation `code` for the customer's openid. A refused code (bad,
+        expired, already used) is `PlatformError` with code `oauth_<errcode>`."""
+        if not self.config.app_secret:
+            raise PlatformError("no official account AppSecret configured", code="no_app_secret")
+        url = self._oauth_base("https://api.weixin.qq.com") + "/sns/oauth2/access_token"
+        params = {
+            "appid": self.config.app_id,
+            "secret": self.config.app_secret,
+            "code": code,
+            "grant_type": "authorization_code",
+        }
+        try:
+            if self._http is not None:
+                response = await self._http.get(url, params=params)
+            else:
+                async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS) as client:
+                    response = await client.get(url, params=params)
+        except httpx.TimeoutException as exc:
+            raise PlatformError(f"WeChat timed out: {exc!r}", code="timeout") from None
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"WeChat unreachable: {exc!r}") from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code != 200 or not isinstance(data, dict):
+            raise PlatformError(f"WeChat answered {response.status_code}", code="platform_error")
+        if data.get("errcode"):
+            raise PlatformError(
+                f"WeChat refused the code: {data.get('errmsg')}",
+                code=f"oauth_{data['errcode']}",
+            )
+        openid = data.get("openid")
+        if not isinstance(openid, str) or not openid:
+            raise PlatformError("WeChat answered without an openid", code="bad_answer")
+        return openid
+
+    def jsapi_params(self, prepay_id: str) -> dict[str, str]:
+        """`getBrandWCPayRequest`'s parameters for a JSAPI prepay, signed with our key."""
+        return wx.jsapi_pay_params(self._key, self.config.app_id, prepay_id)
 
     async def _send(self, method: str, target: str, body: bytes) -> httpx.Response:
         url = self.config.base_url.rstrip("/") + target

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import re
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -119,6 +120,34 @@ def verify(key: rsa.RSAPublicKey, message: bytes, signature: str) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+def jsapi_pay_message(app_id: str, timestamp: str, nonce: str, package: str) -> bytes:
+    """What `paySign` signs for `getBrandWCPayRequest`: `appId\ntimeStamp\nnonceStr\npackage\n`."""
+    return f"{app_id}\n{timestamp}\n{nonce}\n{package}\n".encode()
+
+
+def jsapi_pay_params(
+    key: rsa.RSAPrivateKey,
+    app_id: str,
+    prepay_id: str,
+    *,
+    timestamp: str | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The parameters of `WeixinJSBridge.invoke('getBrandWCPayRequest', …)` for a JSAPI
+    prepay: `paySign` is SHA256withRSA with the merchant key, base64."""
+    timestamp = timestamp or str(int(time.time()))
+    nonce = nonce or nonce_str()
+    package = f"prepay_id={prepay_id}"
+    return {
+        "appId": app_id,
+        "timeStamp": timestamp,
+        "nonceStr": nonce,
+        "package": package,
+        "signType": "RSA",
+        "paySign": sign(key, jsapi_pay_message(app_id, timestamp, nonce, package)),
+    }
 
 
 def authorization(

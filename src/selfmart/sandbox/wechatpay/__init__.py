@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 
 from selfmart.config import Settings
 from selfmart.payments.wechatpay import protocol as wx
-from selfmart.sandbox.wechatpay import api, bills, control
+from selfmart.sandbox.wechatpay import api, bills, control, oauth
 from selfmart.sandbox.wechatpay.keys import load
 from selfmart.sandbox.wechatpay.state import STATE
 
@@ -28,6 +28,7 @@ router = APIRouter(include_in_schema=False, dependencies=[Depends(_bind)])
 router.include_router(control.router, prefix="/_control")
 router.include_router(api.router)
 router.include_router(bills.router)
+router.include_router(oauth.router)
 # last, so that only what no route above matched falls through to it
 router.add_api_route(
     "/v3/{rest:path}",
@@ -46,6 +47,8 @@ def credentials(settings: Settings) -> dict[str, Any]:
         "base_url": settings.public_base_url.rstrip("/") + "/sandbox/wechatpay",
         "merchant_id": keys.mchid,
         "app_id": keys.appid,
+        # the official account's AppSecret (web authorisation, JSAPI payments)
+        "app_secret": oauth.app_secret(keys),
         "merchant_private_key": wx.private_key_pem(keys.merchant_key),
         "merchant_key_id": keys.merchant_serial,
         "platform_public_key": keys.public_key.public_pem,

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from selfmart.payments.wechatpay import protocol as wx
 from selfmart.sandbox.control import settings_of
+from selfmart.sandbox.wechatpay import oauth
 from selfmart.sandbox.wechatpay.api import notify_paid, succeed
 from selfmart.sandbox.wechatpay.keys import load, new_certificate, new_public_key
 from selfmart.sandbox.wechatpay.state import (
@@ -99,6 +100,63 @@ async def decline(request: Request, out_trade_no: str) -> Response:
     return await _act(request, out_trade_no, approve=False)
 
 
+class BrandPayIn(BaseModel):
+    """What the page hands `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`."""
+
+    appId: str = Field(max_length=32)  # noqa: N815 - WeChat's names
+    timeStamp: str = Field(max_length=16)  # noqa: N815
+    nonceStr: str = Field(max_length=32)  # noqa: N815
+    package: str = Field(max_length=128)
+    signType: str = Field(max_length=8)  # noqa: N815
+    paySign: str = Field(max_length=1024)  # noqa: N815
+    #: the customer's choice in WeChat's sheet
+    approve: bool = True
+
+
+@router.post("/jsapi/pay")
+async def jsapi_pay(request: Request, body: BrandPayIn) -> Response:
+    """Play WeChat's in-app payment sheet: check the page's parameters as WeChat does (the app
+    id, `package`, `signType` RSA and `paySign` against the merchant's public key), then pay
+    (or cancel) the JSAPI payment; the callback goes out as usual. Answers the `err_msg` the
+    bridge would (`get_brand_wcpay_request:ok` / `:cancel` / `:fail`)."""
+    settings = settings_of(request)
+    keys = load(settings.payment_sandbox_dir)
+
+    def fail(reason: str, status: int = 400) -> JSONResponse:
+        return JSONResponse(
+            {"err_msg": "get_brand_wcpay_request:fail", "error": reason}, status_code=status
+        )
+
+    if body.appId != keys.appid:
+        return fail("appid_mismatch")
+    if body.signType != "RSA":
+        return fail("bad_sign_type")
+    prepay_id = body.package.removeprefix("prepay_id=")
+    if prepay_id == body.package or not prepay_id:
+        return fail("bad_package")
+    message = wx.jsapi_pay_message(body.appId, body.timeStamp, body.nonceStr, body.package)
+    if not wx.verify(keys.merchant_key.public_key(), message, body.paySign):
+        return fail("bad_pay_sign")
+    txn = next(
+        (
+            t
+            for t in STATE.transactions.values()
+            if t.pay_ref == prepay_id and t.trade_type == "JSAPI"
+        ),
+        None,
+    )
+    if txn is None:
+        return fail("unknown_prepay_id", 404)
+    if txn.trade_state not in PENDING:
+        return fail("not_pending", 409)
+    if body.approve:
+        succeed(txn)
+        notify_paid(settings, keys, txn)
+        return JSONResponse({"err_msg": "get_brand_wcpay_request:ok", **_view(txn)})
+    txn.trade_state, txn.trade_state_desc = "PAYERROR", "支付失败，用户取消支付"
+    return JSONResponse({"err_msg": "get_brand_wcpay_request:cancel", **_view(txn)})
+
+
 @router.post("/next")
 async def next_call(body: NextCallIn) -> dict[str, Any]:
     """Make the next API call whose path starts with `path_prefix` decline, time out, answer
@@ -143,6 +201,7 @@ async def rotate(request: Request) -> dict[str, Any]:
 async def reset() -> Response:
     """Forget every payment, refund, bill, switch and record (tests)."""
     STATE.reset()
+    oauth.reset()
     return Response(status_code=204)
 
 

@@ -1820,7 +1820,10 @@ export const publicOrderByReceipt = <ThrowOnError extends boolean = true>(option
  * Public Order Payment
  *
  * What the order still owes, the channels its store offers on a phone, the last attempt
- * (the page shows its state when the customer comes back from the platform's page).
+ * (the page shows its state when the customer comes back from the platform's page). Inside
+ * WeChat (User-Agent `MicroMessenger`) with a store that can take JSAPI payments,
+ * `wechat_oauth_url` is where the page sends the customer to authorise (it comes back to
+ * `/r/{token}` with `code`).
  */
 export const publicOrderPayment = <ThrowOnError extends boolean = true>(options: Options<PublicOrderPaymentData, ThrowOnError>) => (options.client ?? client).get<PublicOrderPaymentResponses, PublicOrderPaymentErrors, ThrowOnError>({ url: '/api/v1/public/orders/receipt/{token}/payment', ...options });
 
@@ -1828,7 +1831,9 @@ export const publicOrderPayment = <ThrowOnError extends boolean = true>(options:
  * Public Pay Order
  *
  * Pay what the order owes from the phone: WeChat Pay H5 or Alipay wap. Open `pay_url`;
- * the platform returns the customer to this page, which reads the payment again.
+ * the platform returns the customer to this page, which reads the payment again. Inside
+ * WeChat, with the authorisation `oauth_code`: a JSAPI payment; hand `jsapi` to
+ * `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`.
  */
 export const publicPayOrder = <ThrowOnError extends boolean = true>(options: Options<PublicPayOrderData, ThrowOnError>) => (options.client ?? client).post<PublicPayOrderResponses, PublicPayOrderErrors, ThrowOnError>({
     url: '/api/v1/public/orders/receipt/{token}/payments',

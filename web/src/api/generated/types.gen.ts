@@ -3634,6 +3634,38 @@ export type JobsRead = {
 };
 
 /**
+ * JsapiBridgeParams
+ *
+ * `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`'s parameters, as WeChat names them.
+ */
+export type JsapiBridgeParams = {
+    /**
+     * Appid
+     */
+    appId: string;
+    /**
+     * Noncestr
+     */
+    nonceStr: string;
+    /**
+     * Package
+     */
+    package: string;
+    /**
+     * Paysign
+     */
+    paySign: string;
+    /**
+     * Signtype
+     */
+    signType: string;
+    /**
+     * Timestamp
+     */
+    timeStamp: string;
+};
+
+/**
  * KeyRotated
  */
 export type KeyRotated = {
@@ -6039,6 +6071,10 @@ export type PaymentAccountCreate = {
      */
     app_id?: string;
     /**
+     * App Secret
+     */
+    app_secret?: null;
+    /**
      * Auto Refund Duplicates
      */
     auto_refund_duplicates?: boolean;
@@ -6102,6 +6138,10 @@ export type PaymentAccountRead = {
      * App Id
      */
     app_id: string;
+    /**
+     * App Secret
+     */
+    app_secret?: string | null;
     /**
      * Auto Refund Duplicates
      */
@@ -6226,6 +6266,10 @@ export type PaymentAccountUpdate = {
      * App Id
      */
     app_id?: string | null;
+    /**
+     * App Secret
+     */
+    app_secret?: null;
     /**
      * Auto Refund Duplicates
      */
@@ -6752,6 +6796,81 @@ export type PermissionInfo = {
 };
 
 /**
+ * PhonePayAttemptRead
+ */
+export type PhonePayAttemptRead = {
+    /**
+     * Amount Fen
+     */
+    amount_fen: number;
+    /**
+     * Attempt Id
+     */
+    attempt_id: string | null;
+    /**
+     * Channel
+     */
+    channel: string;
+    /**
+     * Expires At
+     */
+    expires_at: string | null;
+    /**
+     * Failure Code
+     */
+    failure_code: string | null;
+    /**
+     * Failure Reason
+     */
+    failure_reason: string | null;
+    jsapi?: JsapiBridgeParams | null;
+    /**
+     * Mode
+     */
+    mode: string | null;
+    /**
+     * Order No
+     */
+    order_no: string;
+    /**
+     * Order Status
+     */
+    order_status: string;
+    /**
+     * Out Trade No
+     */
+    out_trade_no: string | null;
+    /**
+     * Outcome
+     */
+    outcome?: 'started' | 'duplicate' | 'current';
+    /**
+     * Paid At
+     */
+    paid_at: string | null;
+    /**
+     * Pay Url
+     */
+    pay_url: string | null;
+    /**
+     * Payment Id
+     */
+    payment_id: number;
+    /**
+     * State
+     */
+    state: 'paid' | 'paying' | 'waiting' | 'failed' | 'closed';
+    /**
+     * Status
+     */
+    status: string;
+    /**
+     * Transaction Id
+     */
+    transaction_id: string | null;
+};
+
+/**
  * PhonePayIn
  *
  * Pay what is owed from the phone page: the platform's own page opens (`pay_url`).
@@ -6765,6 +6884,10 @@ export type PhonePayIn = {
      * Channel
      */
     channel: 'wechat' | 'alipay';
+    /**
+     * Oauth Code
+     */
+    oauth_code?: string | null;
 };
 
 /**
@@ -6788,6 +6911,10 @@ export type PhonePaymentRead = {
      * Owed Fen
      */
     owed_fen: number;
+    /**
+     * Wechat Oauth Url
+     */
+    wechat_oauth_url?: string | null;
 };
 
 /**
@@ -11734,6 +11861,10 @@ export type PaymentAccountCreateWritable = {
      */
     app_id?: string;
     /**
+     * App Secret
+     */
+    app_secret?: string | null;
+    /**
      * Auto Refund Duplicates
      */
     auto_refund_duplicates?: boolean;
@@ -11804,6 +11935,10 @@ export type PaymentAccountUpdateWritable = {
      * App Id
      */
     app_id?: string | null;
+    /**
+     * App Secret
+     */
+    app_secret?: string | null;
     /**
      * Auto Refund Duplicates
      */
@@ -20486,11 +20621,11 @@ export type PublicPayOrderResponses = {
     /**
      * attempt id seen before: its state
      */
-    200: PaymentAttemptRead;
+    200: PhonePayAttemptRead;
     /**
      * Successful Response
      */
-    201: PaymentAttemptRead;
+    201: PhonePayAttemptRead;
 };
 
 export type PublicPayOrderResponse = PublicPayOrderResponses[keyof PublicPayOrderResponses];

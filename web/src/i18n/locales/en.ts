@@ -701,6 +701,8 @@ export default {
     payment_not_found: 'No such payment',
     payment_account_unreadable: "The account's keys cannot be read with this server's secret key; enter them again",
     payment_platform_unavailable: 'This server does not support that payment platform',
+    oauth_code_refused: 'WeChat did not accept the authorisation; please try paying again',
+    platform_unreachable: 'WeChat could not be reached; please try again',
     status: {
       '400': 'Bad request',
       '401': 'Please sign in',

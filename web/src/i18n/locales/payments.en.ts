@@ -54,6 +54,7 @@ export const paymentsEn = {
       payWith: 'Pay with {channel}',
       waiting: 'Not paid yet: finish on the payment page, or choose again.',
       failed: 'The payment could not be started; please try again or call the store.',
+      cancelled: 'The payment was not completed; you can choose again.',
     },
     account: {
       create: 'New channel',
@@ -68,6 +69,7 @@ export const paymentsEn = {
       privateKeyId: 'Key serial / certId',
       privateKeyKeep: 'Leave empty to keep the stored key',
       apiV3Key: 'APIv3 key',
+      appSecret: 'Official account AppSecret (JSAPI)',
       platformKeys: 'Platform public keys',
       platformKeyId: 'Key id',
       platformKeyPem: 'PEM public key or certificate',

@@ -54,6 +54,7 @@ export const paymentsZhCN = {
       payWith: '使用{channel}付款',
       waiting: '尚未付款：请在支付页面完成，或重新选择。',
       failed: '无法发起支付，请重试或致电门店。',
+      cancelled: '支付未完成，可以重新选择。',
     },
     account: {
       create: '新增渠道',
@@ -68,6 +69,7 @@ export const paymentsZhCN = {
       privateKeyId: '证书序列号 / certId',
       privateKeyKeep: '留空则保留已保存的私钥',
       apiV3Key: 'APIv3 密钥',
+      appSecret: '公众号 AppSecret（JSAPI 支付）',
       platformKeys: '平台公钥',
       platformKeyId: '公钥 ID',
       platformKeyPem: 'PEM 公钥或证书',

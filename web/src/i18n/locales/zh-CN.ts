@@ -693,6 +693,8 @@ export default {
     payment_not_found: '支付记录不存在',
     payment_account_unreadable: '无法用本服务器的密钥解开该账户的证书和密钥，请重新填写',
     payment_platform_unavailable: '本服务器不支持该支付平台',
+    oauth_code_refused: '微信授权未通过，请重新发起支付',
+    platform_unreachable: '暂时无法连接微信，请稍后重试',
     status: {
       '400': '请求有误',
       '401': '请先登录',
