@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -175,6 +176,12 @@ class Settings(BaseSettings):
     #: basket analyses started by hand are deleted (their rules with them) by the nightly run
     #: once they are this many days old; nightly ones after 90 days
     analytics_manual_basket_run_keep_days: int = Field(365, ge=1, le=36_500)
+    #: the daily report email (07:30 in default_timezone): on/off, its recipients (a JSON list in
+    #: the environment, e.g. SELFMART_ANALYTICS_DAILY_REPORT_TO='["boss@example.cn"]'; none
+    #: means nothing is sent) and its language
+    analytics_daily_report: bool = True
+    analytics_daily_report_to: list[str] = Field(default_factory=list)
+    analytics_daily_report_locale: Literal["zh-CN", "en"] = "zh-CN"
     backup_dir: Path = ROOT / "var" / "backups"
     #: archives kept (locally and on S3); older ones are deleted after a successful backup
     backup_keep: int = Field(7, ge=1)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
+from selfmart.analytics import daily_report as report
 from selfmart.analytics import refresh
 from selfmart.jobs import runtime
-from selfmart.jobs.registry import Every, task
+from selfmart.jobs.registry import Cron, Every, task
+from selfmart.kit.time import to_zone, utcnow
+from selfmart.notify import email
 
 REFRESH = "analytics.refresh"
+DAILY_REPORT = "analytics.daily_report"
 
 
 @task(REFRESH, schedule=[Every(60)])
@@ -16,6 +22,26 @@ async def refresh_summaries() -> int:
         days = await refresh.refresh(session)
         await session.commit()
     return days
+
+
+@task(DAILY_REPORT, schedule=[Cron("30 7 * * *")])
+async def daily_report(day: str | None = None) -> int:
+    """07:30 in the default zone: email yesterday's figures (or those of `day`, ISO) to the
+    configured recipients; returns how many messages went out (0 when off or no recipients)."""
+    settings = runtime.settings()
+    recipients = settings.analytics_daily_report_to
+    if not settings.analytics_daily_report or not recipients:
+        return 0
+    if day is None:
+        which = to_zone(utcnow(), settings.default_timezone).date() - timedelta(days=1)
+    else:
+        which = date.fromisoformat(day)
+    async with runtime.sessionmaker()() as session:
+        figures = await report.compute(session, which, settings.analytics_daily_report_locale)
+    chart = report.render_chart(figures, settings.analytics_daily_report_locale)
+    for recipient in recipients:
+        await email.send(report.build_email(figures, recipient, settings, chart), settings)
+    return len(recipients)
 
 
 # Frequently bought together's jobs live in their own module; importing it declares them.

@@ -1,7 +1,13 @@
-"""The email channel: plain-text UTF-8 mail over SMTP (aiosmtplib), settings.smtp_*."""
+"""The email channel: plain-text UTF-8 mail over SMTP (aiosmtplib), settings.smtp_*.
+
+A message may carry inline images (a report's chart): the text stays the first part and each
+image follows as an inline image/* part with a Content-ID. Without images the message is the
+same single text/plain part as before."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -12,7 +18,18 @@ from selfmart.models import User
 from selfmart.notify.channels import DeliveryFailed, Outgoing
 
 
-def build_message(message: Outgoing, settings: Settings) -> EmailMessage:
+@dataclass(frozen=True, slots=True)
+class InlineImage:
+    """An image shown with the text, e.g. a chart: `data` in the format `subtype` names."""
+
+    data: bytes
+    filename: str
+    subtype: str = "png"
+
+
+def build_message(
+    message: Outgoing, settings: Settings, images: Sequence[InlineImage] = ()
+) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = settings.smtp_sender
     mail["To"] = message.recipient
@@ -23,7 +40,40 @@ def build_message(message: Outgoing, settings: Settings) -> EmailMessage:
     if message.link:
         text = f"{text}\n\n{message.link}" if text else message.link
     mail.set_content(text, charset="utf-8")
+    for image in images:
+        mail.add_attachment(
+            image.data,
+            maintype="image",
+            subtype=image.subtype,
+            disposition="inline",
+            filename=image.filename,
+            cid=make_msgid(domain="selfmart.local"),
+        )
     return mail
+
+
+async def send(message: EmailMessage, settings: Settings) -> None:
+    """Hand one built message to the SMTP server of `settings`, or raise DeliveryFailed with a
+    reason that holds no secret."""
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username or None,
+            password=password if settings.smtp_username else None,
+            use_tls=settings.smtp_use_tls,
+            start_tls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        # The reason comes from the connection or the server's reply, never our settings'
+        # secrets; it is stored on the delivery for operators to read.
+        reason = str(exc) or type(exc).__name__
+        if password:
+            reason = reason.replace(password, "***")
+        raise DeliveryFailed(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {reason}") from exc
 
 
 class EmailChannel:
@@ -33,24 +83,4 @@ class EmailChannel:
         return user.email or None
 
     async def deliver(self, message: Outgoing, settings: Settings) -> None:
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        try:
-            await aiosmtplib.send(
-                build_message(message, settings),
-                hostname=settings.smtp_host,
-                port=settings.smtp_port,
-                username=settings.smtp_username or None,
-                password=password if settings.smtp_username else None,
-                use_tls=settings.smtp_use_tls,
-                start_tls=settings.smtp_starttls,
-                timeout=settings.smtp_timeout_seconds,
-            )
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            # The reason comes from the connection or the server's reply, never our settings'
-            # secrets; it is stored on the delivery for operators to read.
-            reason = str(exc) or type(exc).__name__
-            if password:
-                reason = reason.replace(password, "***")
-            raise DeliveryFailed(
-                f"SMTP {settings.smtp_host}:{settings.smtp_port}: {reason}"
-            ) from exc
+        await send(build_message(message, settings), settings)
