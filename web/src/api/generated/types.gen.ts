@@ -6967,6 +6967,58 @@ export type PortalCode = {
 };
 
 /**
+ * PortalCoupon
+ *
+ * A coupon as its holder sees it: its terms, validity and state.
+ */
+export type PortalCoupon = {
+    /**
+     * Amount Off Fen
+     */
+    amount_off_fen: number;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Max Off Fen
+     */
+    max_off_fen: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Percent Off Bp
+     */
+    percent_off_bp: number;
+    /**
+     * Redeemed At
+     */
+    redeemed_at: string | null;
+    /**
+     * State
+     */
+    state: string;
+    /**
+     * Valid From
+     */
+    valid_from: string;
+    /**
+     * Valid To
+     */
+    valid_to: string;
+};
+
+/**
  * PortalMessage
  */
 export type PortalMessage = {
@@ -19996,6 +20048,41 @@ export type MemberPageCodeResponses = {
 };
 
 export type MemberPageCodeResponse = MemberPageCodeResponses[keyof MemberPageCodeResponses];
+
+export type MemberPageCouponsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me/coupons';
+};
+
+export type MemberPageCouponsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageCouponsError = MemberPageCouponsErrors[keyof MemberPageCouponsErrors];
+
+export type MemberPageCouponsResponses = {
+    /**
+     * Response Member Page Coupons
+     *
+     * Successful Response
+     */
+    200: Array<PortalCoupon>;
+};
+
+export type MemberPageCouponsResponse = MemberPageCouponsResponses[keyof MemberPageCouponsResponses];
 
 export type MemberPageMessagesData = {
     body?: never;
