@@ -840,7 +840,8 @@ export const exportMembers = <ThrowOnError extends boolean = true>(options?: Opt
  *
  * Members from a spreadsheet: first a dry run (the row-by-row report), then the same
  * file with dry_run=false to create them. Existing mobiles and cards are reported, never
- * overwritten.
+ * overwritten. Small files are answered at once (200, the report); larger ones start a job
+ * (202) whose result is the report.
  */
 export const importMembers = <ThrowOnError extends boolean = true>(options: Options<ImportMembersData, ThrowOnError>) => (options.client ?? client).post<ImportMembersResponses, ImportMembersErrors, ThrowOnError>({
     ...formDataBodySerializer,

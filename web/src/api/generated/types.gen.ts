@@ -4046,6 +4046,23 @@ export type MemberImportReport = {
 };
 
 /**
+ * MemberImportStarted
+ *
+ * A large member import (or its dry run) handed to a background job: follow it at
+ * /api/v1/jobs/{job_id}; its result is the row-by-row report.
+ */
+export type MemberImportStarted = {
+    /**
+     * Job Id
+     */
+    job_id: number;
+    /**
+     * Rows
+     */
+    rows: number;
+};
+
+/**
  * MemberIn
  *
  * The customer as a member. With `token` (from POST /members/identify) the server names
@@ -16093,9 +16110,11 @@ export type ImportMembersError = ImportMembersErrors[keyof ImportMembersErrors];
 
 export type ImportMembersResponses = {
     /**
+     * Response Import Members
+     *
      * Successful Response
      */
-    200: MemberImportReport;
+    200: MemberImportReport | MemberImportStarted;
 };
 
 export type ImportMembersResponse = ImportMembersResponses[keyof ImportMembersResponses];
