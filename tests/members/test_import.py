@@ -193,3 +193,44 @@ async def test_bad_files_and_columns_are_refused_naming_the_field(
     r = await client.get("/api/v1/members/import/template", params={"format": "csv"}, headers=h)
     assert r.status_code == 200
     assert "手机号" in r.content.decode("utf-8-sig").splitlines()[0]
+
+
+async def test_a_large_file_is_checked_and_imported_by_a_job_and_a_small_one_at_once(
+    client: httpx.AsyncClient, session: AsyncSession, app: Any, jobs: Any
+) -> None:
+    app.state.settings = app.state.settings.model_copy(update={"import_sync_max_rows": 3})
+    h = await _headers(session)
+    header = ["姓名", "手机号"]
+    small = [header, ["甲", mobile()], ["乙", mobile()], ["丙", mobile()]]
+    r = await _post(client, h, _csv(small), dry_run=False)
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] == 3  # at the threshold: still answered at once
+
+    taken = await make_member(session)
+    large = [header, *([f"会员{i}", mobile()] for i in range(5)), ["重复", str(taken.mobile)]]
+    before = await _count(session)
+    # The dry run of a large file is a job too; its result is the row-by-row report.
+    r = await _post(client, h, _csv(large))
+    assert r.status_code == 202, r.text
+    assert r.json()["rows"] == 6
+    job = (await client.get(f"/api/v1/jobs/{r.json()['job_id']}", headers=h)).json()
+    assert job["status"] == "succeeded", job
+    assert (job["progress"], job["total"]) == (6, 6)
+    assert (job["result"]["status"], job["result"]["dry_run"]) == ("rejected", True)
+    assert [(e["row"], e["reason"]) for e in job["result"]["errors"]] == [(7, "duplicate_existing")]
+    assert await _count(session) == before
+
+    r = await _post(client, h, _csv(large), dry_run=False, mode="good_rows_only")
+    assert r.status_code == 202, r.text
+    job = (await client.get(f"/api/v1/jobs/{r.json()['job_id']}", headers=h)).json()
+    assert job["status"] == "succeeded", job
+    assert (job["result"]["status"], job["result"]["created"]) == ("partial", 5)
+    assert await _count(session) == before + 5
+    started = select(func.count()).where(AuditLog.action == "member.import_start")
+    assert await session.scalar(started) == 2
+    # A large file with wrong columns is refused at once, not in a job.
+    r = await _post(client, h, _csv([["x", "y"], *([str(i), "z"] for i in range(5))]))
+    assert r.status_code == 422, r.text
+    # The uploads kept for the jobs are gone.
+    media = app.state.settings.media_dir
+    assert not (media / "imports").exists() or list((media / "imports").iterdir()) == []

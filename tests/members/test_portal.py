@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import utcnow
-from selfmart.members import points
-from selfmart.models import MemberMessage, OrderIssue
+from selfmart.members import coupons, points
+from selfmart.models import CouponTemplate, MemberMessage, OrderIssue
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
 from tests.orders.test_reminders import SmsDouble, sms  # noqa: F401
@@ -199,3 +199,37 @@ async def test_a_member_message_needs_an_active_member(
     }  # fmt: skip
     assert await session.scalar(select(func.count()).select_from(MemberMessage)
                                 .where(MemberMessage.member_id == member.id)) == 0  # fmt: skip
+
+
+async def test_a_member_sees_their_coupons_with_state_and_validity(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    member = await make_member(session)
+    other = await make_member(session)
+    assert member.mobile is not None
+    template = await _coupon_template(session)
+    usable = await coupons.give(session, member, template, actor=ADMIN)
+    voided = await coupons.give(session, member, template, actor=ADMIN)
+    await coupons.void(session, voided.id, member_id=member.id, reason="test", actor=ADMIN)
+    await coupons.give(session, other, template, actor=ADMIN)
+
+    token = await _sign_in(client, session, member.mobile)
+    got = (await client.get(f"{P}/me/coupons", headers={"X-Member-Session": token})).json()
+    assert [(c["code"], c["state"]) for c in got] == [
+        (voided.code, "void"),
+        (usable.code, "issued"),
+    ]
+    assert got[1]["name"] == "减5元"
+    assert (got[1]["kind"], got[1]["amount_off_fen"]) == ("amount", 500)
+    assert got[1]["valid_from"] < got[1]["valid_to"]
+    assert "member_id" not in got[1]
+    assert (await client.get(f"{P}/me/coupons")).status_code == 401
+
+
+async def _coupon_template(session: AsyncSession) -> CouponTemplate:
+    now = utcnow()
+    template = CouponTemplate(name="减5元", kind="amount", amount_off_fen=500, valid_days=30,
+                              created_at=now, updated_at=now)  # fmt: skip
+    session.add(template)
+    await session.flush()
+    return template

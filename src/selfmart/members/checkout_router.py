@@ -22,6 +22,7 @@ from selfmart.members.checkout_schemas import (
     IdentifyRequest,
     MemberAtTerminal,
     PortalCode,
+    PortalCoupon,
     PortalMessages,
     PortalMessagesRead,
     PortalOrder,
@@ -325,3 +326,14 @@ async def portal_messages_read(member: MemberDep, session: SessionDep) -> dict[s
 async def portal_tier_history(member: MemberDep, session: SessionDep) -> list[dict[str, Any]]:
     """How the member's tier changed, newest first."""
     return await portal.tier_history(session, member)
+
+
+@portal_router.get(
+    "/me/coupons",
+    response_model=list[PortalCoupon],
+    operation_id="member_page_coupons",
+    responses=error_responses(401),
+)
+async def portal_coupons(member: MemberDep, session: SessionDep) -> list[dict[str, Any]]:
+    """The member's coupons, newest first, with their state and validity."""
+    return await portal.coupon_list(session, member)

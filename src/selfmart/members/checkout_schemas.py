@@ -203,3 +203,21 @@ class PortalTierChange(Schema):
     spend_fen: int
     order_count: int
     occurred_at: datetime
+
+
+class PortalCoupon(Schema):
+    """A coupon as its holder sees it: its terms, validity and state."""
+
+    code: str
+    name: str
+    #: amount | percent
+    kind: str
+    amount_off_fen: int
+    percent_off_bp: int
+    max_off_fen: int | None
+    min_spend_fen: int
+    valid_from: datetime
+    valid_to: datetime
+    #: issued | redeemed | void | expired (issued but past valid_to)
+    state: str
+    redeemed_at: datetime | None

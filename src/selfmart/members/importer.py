@@ -7,6 +7,7 @@ member's is reported, never merged silently (merging is its own audited action).
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, cast
@@ -257,7 +258,13 @@ _members = cast(SqlTable, Member.__table__)
 _audit_logs = cast(SqlTable, AuditLog.__table__)
 
 
-async def _write(session: AsyncSession, rows: list[Row], *, actor: Actor) -> int:
+#: Told how many rows are done, of how many (a job's progress).
+Progress = Callable[[int, int], Awaitable[None]]
+
+
+async def _write(
+    session: AsyncSession, rows: list[Row], *, actor: Actor, progress: Progress | None = None
+) -> int:
     now = utcnow()
     created = 0
     for i in range(0, len(rows), CHUNK):
@@ -305,6 +312,8 @@ async def _write(session: AsyncSession, rows: list[Row], *, actor: Actor) -> int
         entries = audit.entry_rows(actor, "member.create", "member", changes, note="import")
         await session.execute(insert(_audit_logs), entries)
         created += len(chunk)
+        if progress is not None:
+            await progress(created, len(rows))
     return created
 
 
@@ -315,8 +324,10 @@ async def import_table(
     *,
     actor: Actor,
     filename: str | None = None,
+    progress: Progress | None = None,
 ) -> MemberImportReport:
-    """Check every row; unless a dry run, create the members (all or only the good rows)."""
+    """Check every row; unless a dry run, create the members (all or only the good rows),
+    telling `progress` after each chunk written."""
     mapping = COLUMNS.map(table.headers)
     errors = RowErrors(COLUMNS, table.headers, mapping)
     parsed = parse_rows(table, mapping, errors)
@@ -328,7 +339,7 @@ async def import_table(
         status = "rejected" if rejected else "checked"
     else:
         if not rejected and good:
-            created = await _write(session, good, actor=actor)
+            created = await _write(session, good, actor=actor, progress=progress)
         status = "rejected" if rejected else ("partial" if errors.bad_rows else "imported")
     report = MemberImportReport(
         status=status,

@@ -23,7 +23,7 @@ from selfmart.config import get_settings
 from selfmart.iam.actor import Actor
 from selfmart.kit.ratelimit import RateLimiter
 from selfmart.kit.time import utcnow
-from selfmart.members import identify, messages, points, redeem, tiers
+from selfmart.members import coupons, identify, messages, points, redeem, tiers
 from selfmart.members import service as members
 from selfmart.members.exceptions import PortalSessionInvalid
 from selfmart.members.profiles import mask_mobile, mask_name
@@ -224,3 +224,17 @@ async def tier_history(session: AsyncSession, member: Member) -> list[dict[str, 
          "to_tier": names.get(c.to_tier_id) if c.to_tier_id is not None else None}
         for c in changes
     ]  # fmt: skip
+
+
+#: What of a coupon its holder is shown (not the ids of templates or orders).
+_COUPON_FIELDS = {
+    "code", "name", "kind", "amount_off_fen", "percent_off_bp", "max_off_fen", "min_spend_fen",
+    "valid_from", "valid_to", "state", "redeemed_at",
+}  # fmt: skip
+
+
+async def coupon_list(session: AsyncSession, member: Member) -> list[dict[str, Any]]:
+    """The member's coupons, newest first, each with its state now (usable ones included)."""
+    now = utcnow()
+    found = await coupons.member_coupons(session, member.id)
+    return [coupons.read(c, now).model_dump(include=_COUPON_FIELDS) for c in found]

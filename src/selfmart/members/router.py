@@ -6,8 +6,20 @@ from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Form,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
 
+from selfmart.catalog.dependencies import StorageDep
 from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
@@ -17,7 +29,16 @@ from selfmart.kit import rowimport
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.tabular import Encoding
 from selfmart.kit.time import utcnow
-from selfmart.members import coupons, history, importer, points, profiles, segments, tiers
+from selfmart.members import (
+    coupons,
+    history,
+    import_jobs,
+    importer,
+    points,
+    profiles,
+    segments,
+    tiers,
+)  # fmt: skip
 from selfmart.members import merge as merging
 from selfmart.members import service as members
 from selfmart.members.profiles import MemberFilters
@@ -32,6 +53,7 @@ from selfmart.members.schemas import (
     EraseBody,
     MemberCreate,
     MemberImportReport,
+    MemberImportStarted,
     MemberOrderRead,
     MemberPii,
     MemberRead,
@@ -536,12 +558,14 @@ async def member_import_template(
 
 
 @offers_router.post(
-    "/import", response_model=MemberImportReport, operation_id="import_members",
-    responses=error_responses(401, 403, 413, 415, 422),
+    "/import", response_model=MemberImportReport | MemberImportStarted,
+    operation_id="import_members", responses=error_responses(401, 403, 413, 415, 422),
 )  # fmt: skip
 async def import_members(
     request: Request,
+    response: Response,
     session: SessionDep,
+    storage: StorageDep,
     actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
     file: Annotated[UploadFile, File(description="xlsx or csv (UTF-8 or GBK)")],
     dry_run: Annotated[bool, Form(description="check every row and write nothing")] = True,
@@ -550,19 +574,23 @@ async def import_members(
         Form(description="all_or_nothing: any bad row and nothing is written"),
     ] = "all_or_nothing",
     encoding: Annotated[Encoding, Form(description="csv only")] = "auto",
-) -> MemberImportReport:
+) -> MemberImportReport | MemberImportStarted:
     """Members from a spreadsheet: first a dry run (the row-by-row report), then the same
     file with dry_run=false to create them. Existing mobiles and cards are reported, never
-    overwritten."""
+    overwritten. Small files are answered at once (200, the report); larger ones start a job
+    (202) whose result is the report."""
     settings = request.app.state.settings
     data = await rowimport.upload_bytes(file, settings.import_max_bytes)
     options = importer.ImportOptions(
         mode=mode, dry_run=dry_run, encoding=encoding, max_rows=settings.import_max_rows
     )
-    table = await rowimport.read_upload(
-        data, file.filename, encoding=encoding, max_rows=options.max_rows
-    )
-    return await importer.import_table(session, table, options, actor=actor, filename=file.filename)
+    result = await import_jobs.submit(
+        session, data, file.filename, options, actor=actor, storage=storage,
+        sync_max_rows=settings.import_sync_max_rows,
+    )  # fmt: skip
+    if isinstance(result, MemberImportStarted):
+        response.status_code = status.HTTP_202_ACCEPTED
+    return result
 
 
 @offers_router.get(

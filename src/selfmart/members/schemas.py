@@ -553,3 +553,11 @@ class CouponIssueRead(Schema):
 
 class CouponVoidBody(InSchema):
     reason: Reason
+
+
+class MemberImportStarted(Schema):
+    """A large member import (or its dry run) handed to a background job: follow it at
+    /api/v1/jobs/{job_id}; its result is the row-by-row report."""
+
+    job_id: int
+    rows: int

@@ -15,10 +15,12 @@ from selfmart.jobs import outbox, runtime
 from selfmart.jobs import service as jobs
 from selfmart.jobs.registry import Cron, task
 from selfmart.kit.time import utcnow
-from selfmart.members import coupons, points, tiers
+from selfmart.members import coupons, import_jobs, points, tiers
 from selfmart.models import CouponIssue
 
 NIGHTLY = "members.nightly"
+#: registered by importing its module: large imports run as this job
+IMPORT_JOB = import_jobs.IMPORT_JOB
 ISSUE_JOB = "members.issue_coupons"
 
 

@@ -4078,6 +4078,23 @@ export type MemberImportReport = {
 };
 
 /**
+ * MemberImportStarted
+ *
+ * A large member import (or its dry run) handed to a background job: follow it at
+ * /api/v1/jobs/{job_id}; its result is the row-by-row report.
+ */
+export type MemberImportStarted = {
+    /**
+     * Job Id
+     */
+    job_id: number;
+    /**
+     * Rows
+     */
+    rows: number;
+};
+
+/**
  * MemberIn
  *
  * The customer as a member. With `token` (from POST /members/identify) the server names
@@ -7091,6 +7108,58 @@ export type PortalCode = {
      * Step Seconds
      */
     step_seconds: number;
+};
+
+/**
+ * PortalCoupon
+ *
+ * A coupon as its holder sees it: its terms, validity and state.
+ */
+export type PortalCoupon = {
+    /**
+     * Amount Off Fen
+     */
+    amount_off_fen: number;
+    /**
+     * Code
+     */
+    code: string;
+    /**
+     * Kind
+     */
+    kind: string;
+    /**
+     * Max Off Fen
+     */
+    max_off_fen: number | null;
+    /**
+     * Min Spend Fen
+     */
+    min_spend_fen: number;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * Percent Off Bp
+     */
+    percent_off_bp: number;
+    /**
+     * Redeemed At
+     */
+    redeemed_at: string | null;
+    /**
+     * State
+     */
+    state: string;
+    /**
+     * Valid From
+     */
+    valid_from: string;
+    /**
+     * Valid To
+     */
+    valid_to: string;
 };
 
 /**
@@ -16176,9 +16245,11 @@ export type ImportMembersError = ImportMembersErrors[keyof ImportMembersErrors];
 
 export type ImportMembersResponses = {
     /**
+     * Response Import Members
+     *
      * Successful Response
      */
-    200: MemberImportReport;
+    200: MemberImportReport | MemberImportStarted;
 };
 
 export type ImportMembersResponse = ImportMembersResponses[keyof ImportMembersResponses];
@@ -20131,6 +20202,41 @@ export type MemberPageCodeResponses = {
 };
 
 export type MemberPageCodeResponse = MemberPageCodeResponses[keyof MemberPageCodeResponses];
+
+export type MemberPageCouponsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/api/v1/public/members/me/coupons';
+};
+
+export type MemberPageCouponsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberPageCouponsError = MemberPageCouponsErrors[keyof MemberPageCouponsErrors];
+
+export type MemberPageCouponsResponses = {
+    /**
+     * Response Member Page Coupons
+     *
+     * Successful Response
+     */
+    200: Array<PortalCoupon>;
+};
+
+export type MemberPageCouponsResponse = MemberPageCouponsResponses[keyof MemberPageCouponsResponses];
 
 export type MemberPageMessagesData = {
     body?: never;

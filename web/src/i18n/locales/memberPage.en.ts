@@ -44,5 +44,8 @@ export const memberPageEn = {
     noTierChanges: 'Your tier has not changed yet',
     direction_upgrade: 'Up from {from} to {to}',
     direction_downgrade: 'Down from {from} to {to}',
+    coupons: 'Coupons',
+    noCoupons: 'No coupons yet',
+    couponValidity: '{from} to {to}',
   },
 }

@@ -44,5 +44,8 @@ export const memberPageZhCN = {
     noTierChanges: '会员等级尚无变化',
     direction_upgrade: '由{from}升级为{to}',
     direction_downgrade: '由{from}调整为{to}',
+    coupons: '优惠券',
+    noCoupons: '暂无优惠券',
+    couponValidity: '{from} 至 {to}',
   },
 }

@@ -1,0 +1,127 @@
+"""Large member imports as a background job, like the product import: above the row threshold
+the upload is kept in media storage and a job checks (and, unless a dry run, writes) it, with
+progress in `job_runs`; its result is the same row-by-row report. Small files stay synchronous."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from selfmart.audit import service as audit
+from selfmart.catalog import images as media
+from selfmart.iam.actor import Actor, job_actor
+from selfmart.iam.permissions import Perm
+from selfmart.jobs import runtime
+from selfmart.jobs import service as jobs
+from selfmart.kit import rowimport
+from selfmart.kit.tabular import Table
+from selfmart.members import importer
+from selfmart.members.schemas import MemberImportReport, MemberImportStarted
+from selfmart.models import User
+
+IMPORT_JOB = "members.import"
+
+
+async def submit(
+    session: AsyncSession,
+    data: bytes,
+    filename: str | None,
+    options: importer.ImportOptions,
+    *,
+    actor: Actor,
+    storage: media.Storage,
+    sync_max_rows: int,
+) -> MemberImportReport | MemberImportStarted:
+    """Read the upload (a bad file is refused here, at once); check or import small files in
+    this transaction and hand larger ones to a background job."""
+    table = await rowimport.read_upload(
+        data, filename, encoding=options.encoding, max_rows=options.max_rows
+    )
+    if len(table.rows) <= sync_max_rows:
+        return await importer.import_table(session, table, options, actor=actor, filename=filename)
+    importer.COLUMNS.map(table.headers)  # a file with wrong columns fails now, not in the job
+    return await _start(session, table, data, filename, options, actor=actor, storage=storage)
+
+
+async def _start(
+    session: AsyncSession,
+    table: Table,
+    data: bytes,
+    filename: str | None,
+    options: importer.ImportOptions,
+    *,
+    actor: Actor,
+    storage: media.Storage,
+) -> MemberImportStarted:
+    """Keep the upload in media storage and queue the job; it starts after commit."""
+    key = f"imports/{uuid.uuid4().hex}.{table.kind}"
+    await anyio.to_thread.run_sync(storage.put, key, data, "application/octet-stream")
+    run = await jobs.start_job(
+        session,
+        kind=IMPORT_JOB,
+        created_by=actor,
+        params={
+            "key": key,
+            "filename": filename,
+            "mode": options.mode,
+            "dry_run": options.dry_run,
+            "encoding": table.encoding or options.encoding,
+            "max_rows": options.max_rows,
+        },
+        total=len(table.rows),
+    )
+    await audit.record(
+        session, actor, "member.import_start", "job_run", run.id,
+        after={"file": filename, "rows": len(table.rows), "mode": options.mode,
+               "dry_run": options.dry_run},
+    )  # fmt: skip
+    return MemberImportStarted(job_id=run.id, rows=len(table.rows))
+
+
+async def _actor_for(session: AsyncSession, user_id: int | None) -> Actor:
+    """The person who started the import, so the audit log names them."""
+    user = None if user_id is None else await session.get(User, user_id)
+    if user is None:
+        return job_actor(IMPORT_JOB)
+    return Actor(
+        kind="user", id=user.id, name=user.username, permissions=frozenset(Perm), store_ids=None
+    )
+
+
+@jobs.job(IMPORT_JOB)
+async def import_members(run: jobs.RunningJob) -> Mapping[str, Any]:
+    p = run.params
+    storage = media.make_storage(runtime.settings())
+    options = importer.ImportOptions(
+        mode=p["mode"], dry_run=bool(p["dry_run"]), encoding=p["encoding"],
+        max_rows=int(p["max_rows"]),
+    )  # fmt: skip
+    try:
+        data = await anyio.to_thread.run_sync(storage.get, p["key"])
+        table = await rowimport.read_upload(
+            data, p["filename"], encoding=options.encoding, max_rows=options.max_rows
+        )
+        total = len(table.rows)
+        await run.progress(0, total)
+
+        async def written(n: int, _of: int) -> None:
+            await run.progress(n)
+
+        async with runtime.transaction() as session:
+            actor = await _actor_for(session, run.created_by)
+            # SQLite has one writer: a progress commit from another connection would wait for
+            # the import's own transaction, so progress is reported while writing only on
+            # PostgreSQL.
+            live = session.get_bind().dialect.name != "sqlite"
+            report = await importer.import_table(
+                session, table, options, actor=actor, filename=p["filename"],
+                progress=written if live else None,
+            )  # fmt: skip
+        await run.progress(total, total)
+        return report.model_dump(mode="json")
+    finally:
+        await anyio.to_thread.run_sync(storage.delete, p["key"])
