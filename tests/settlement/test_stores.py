@@ -244,10 +244,15 @@ async def test_our_money_falls_on_each_stores_local_day_across_midnight_and_dst(
     await _pay(session, ny, None, 100, "2026-12-01T05:00")  # 1 Dec 00:00 EST: after
 
     h = await auth_headers(session, await make_user(session, role="finance"))
-    url = "/api/v1/settlement/stores?date_from=2026-11-01&date_to=2026-11-30"
-    r = await client.get(url, headers=h)
-    assert r.status_code == 200, r.text
-    assert rows_of(r.json()) == [
+
+    async def report(query: str) -> dict[str, Any]:
+        r = await client.get(f"/api/v1/settlement/stores?{query}", headers=h)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    november = "date_from=2026-11-01&date_to=2026-11-30"
+    assert rows_of(await report(november)) == [
         ("2026-11-01", "纽约店", "manual", "ours", 2, 1400, 0, 0, 1400, False),
         ("2026-11-01", "静安店", "wechat", "ours", 1, 1250, 0, 8, 1242, True),
         ("2026-11-02", "纽约店", "manual", "ours", 1, 400, 0, 0, 400, False),
@@ -256,19 +261,15 @@ async def test_our_money_falls_on_each_stores_local_day_across_midnight_and_dst(
         ("2026-11-20", "静安店", "wechat", "ours", 1, 0, 500, -3, -497, True),
         ("2026-11-30", "纽约店", "manual", "ours", 1, 0, 300, 0, -300, False),
     ]
-    r = await client.get(f"{url}&group=month", headers=h)
-    assert rows_of(r.json()) == [
+    month = await report(f"{november}&group=month")
+    assert rows_of(month) == [
         ("2026-11", "纽约店", "manual", "ours", 4, 1800, 300, 0, 1500, False),
         ("2026-11", "静安店", "wechat", "ours", 4, 6250, 500, 35, 5715, True),
     ]
-    assert r.json()["totals"] == {
+    assert month["totals"] == {
         "lines": 8, "sales_fen": 8050, "refunds_fen": 800, "fees_fen": 35, "net_fen": 7215,
     }  # fmt: skip
     # One store's day (the 25-hour one) alone.
-    r = await client.get(
-        f"/api/v1/settlement/stores?date_from=2026-11-01&date_to=2026-11-01&store_id={ny.id}",
-        headers=h,
-    )
-    assert rows_of(r.json()) == [
+    assert rows_of(await report(f"date_from=2026-11-01&date_to=2026-11-01&store_id={ny.id}")) == [
         ("2026-11-01", "纽约店", "manual", "ours", 2, 1400, 0, 0, 1400, False)
     ]
