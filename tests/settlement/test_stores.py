@@ -217,3 +217,59 @@ async def test_fee_report_flags_fees_off_the_rate(
     sheet = list(ws.iter_rows(values_only=True))
     assert len(sheet) == 2
     assert sheet[1][-1] == "异常"
+
+
+async def test_our_money_falls_on_each_stores_local_day_across_midnight_and_dst(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """A month of our own records (no bill reconciled), summed by the database: payments a
+    minute either side of local midnight in Shanghai (UTC+8) and New York (where 1 Nov 2026
+    is 25 hours long, summer time ending), refunds on other days than their payments, and
+    fees rounded half up per line."""
+    sh = await make_store(session, name="静安店", timezone="Asia/Shanghai")
+    ny = await make_store(session, name="纽约店", timezone="America/New_York")
+    wechat = await make_payment_account(session, sh, "wechat")
+    session.add(ReconciliationFeeRate(account_id=wechat.id, rate_bp=60, updated_at=utcnow()))
+    await _pay(session, sh, wechat, 1250, "2026-10-31T15:59")  # 31 Oct 23:59: before the month
+    await _pay(session, sh, wechat, 1250, "2026-10-31T16:01")  # 1 Nov 00:01; fee 7.5 -> 8
+    p3 = await _pay(session, sh, wechat, 2000, "2026-11-15T15:59")  # 15 Nov 23:59; fee 12
+    await _pay(session, sh, wechat, 3000, "2026-11-15T16:00")  # 16 Nov 00:00; fee 18
+    await _refund(session, p3, 500, "2026-11-20T02:00")  # 20 Nov; fee 3 given back
+    await _pay(session, sh, wechat, 900, "2026-11-30T16:00")  # 1 Dec 00:00: after the month
+    await _pay(session, ny, None, 700, "2026-11-01T03:59")  # 31 Oct 23:59 EDT: before
+    b2 = await _pay(session, ny, None, 800, "2026-11-01T04:00")  # 1 Nov 00:00 EDT
+    await _pay(session, ny, None, 600, "2026-11-02T04:30")  # 1 Nov 23:30 EST (hour 25)
+    await _pay(session, ny, None, 400, "2026-11-02T05:00")  # 2 Nov 00:00 EST
+    await _refund(session, b2, 300, "2026-12-01T04:59")  # 30 Nov 23:59 EST
+    await _pay(session, ny, None, 100, "2026-12-01T05:00")  # 1 Dec 00:00 EST: after
+
+    h = await auth_headers(session, await make_user(session, role="finance"))
+
+    async def report(query: str) -> dict[str, Any]:
+        r = await client.get(f"/api/v1/settlement/stores?{query}", headers=h)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    november = "date_from=2026-11-01&date_to=2026-11-30"
+    assert rows_of(await report(november)) == [
+        ("2026-11-01", "纽约店", "manual", "ours", 2, 1400, 0, 0, 1400, False),
+        ("2026-11-01", "静安店", "wechat", "ours", 1, 1250, 0, 8, 1242, True),
+        ("2026-11-02", "纽约店", "manual", "ours", 1, 400, 0, 0, 400, False),
+        ("2026-11-15", "静安店", "wechat", "ours", 1, 2000, 0, 12, 1988, True),
+        ("2026-11-16", "静安店", "wechat", "ours", 1, 3000, 0, 18, 2982, True),
+        ("2026-11-20", "静安店", "wechat", "ours", 1, 0, 500, -3, -497, True),
+        ("2026-11-30", "纽约店", "manual", "ours", 1, 0, 300, 0, -300, False),
+    ]
+    month = await report(f"{november}&group=month")
+    assert rows_of(month) == [
+        ("2026-11", "纽约店", "manual", "ours", 4, 1800, 300, 0, 1500, False),
+        ("2026-11", "静安店", "wechat", "ours", 4, 6250, 500, 35, 5715, True),
+    ]
+    assert month["totals"] == {
+        "lines": 8, "sales_fen": 8050, "refunds_fen": 800, "fees_fen": 35, "net_fen": 7215,
+    }  # fmt: skip
+    # One store's day (the 25-hour one) alone.
+    assert rows_of(await report(f"date_from=2026-11-01&date_to=2026-11-01&store_id={ny.id}")) == [
+        ("2026-11-01", "纽约店", "manual", "ours", 2, 1400, 0, 0, 1400, False)
+    ]

@@ -23,14 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.analytics import basket_mining as mining
 from selfmart.analytics import scope as scopes
 from selfmart.analytics.basket_schemas import BasketRunCreate, RuleSort
-from selfmart.analytics.summaries import local_day_bounds
 from selfmart.audit import service as audit
 from selfmart.config import get_settings
 from selfmart.errors import NotFound, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.jobs import service as jobs
 from selfmart.kit.pagination import PageParams, paginate
-from selfmart.kit.time import utcnow
+from selfmart.kit.time import local_day_bounds, utcnow
 from selfmart.models import (
     BasketItem,
     BasketRule,

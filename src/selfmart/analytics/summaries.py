@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, delete, func, insert, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.kit.time import local_day_bounds
 from selfmart.models import (
     HourCell,
     MemberDay,
@@ -74,14 +75,6 @@ class Summary:
 
 def _row(fields: Sequence[str]) -> Row:
     return dict.fromkeys(fields, 0)
-
-
-def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The UTC instants a local day starts and ends at (23 or 25 hours across DST)."""
-    start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
-    nxt = day + timedelta(days=1)
-    end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
-    return start, end
 
 
 def _runs(days: Iterable[date]) -> Iterator[tuple[date, date]]:

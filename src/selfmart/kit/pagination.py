@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -35,6 +36,11 @@ class Page(BaseModel, Generic[T]):
     total: int
     page: int
     size: int
+
+
+def page_of(items: Iterable[T], total: int, params: PageParams) -> Page[T]:
+    """The page a list route answers: these items, of `total`, at `params`."""
+    return Page(items=list(items), total=total, page=params.page, size=params.size)
 
 
 async def paginate(

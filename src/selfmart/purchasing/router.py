@@ -14,7 +14,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.inventory.dependencies import StoreInScope
 from selfmart.kit.ids import PathId, QueryId
-from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.pagination import Page, PageParams, page_of, page_params
 from selfmart.purchasing import (
     purchase_orders,
     reorder,
@@ -84,12 +84,7 @@ async def list_suppliers(
     items, total = await suppliers.list_suppliers(
         session, params, q=q, status=status, product_id=product_id
     )
-    return Page(
-        items=[SupplierRead.model_validate(s) for s in items],
-        total=total,
-        page=params.page,
-        size=params.size,
-    )
+    return page_of([SupplierRead.model_validate(s) for s in items], total, params)
 
 
 @router.post(
@@ -202,16 +197,15 @@ async def list_purchase_orders(
         supplier_id=supplier_id,
         q=q,
     )
-    return Page(
-        items=[
+    return page_of(
+        [
             PORead.model_validate(
                 {**{c: getattr(po, c) for c in purchase_orders.READ_FIELDS}, "supplier_name": n}
             )
             for po, n in rows
         ],
-        total=total,
-        page=params.page,
-        size=params.size,
+        total,
+        params,
     )
 
 
@@ -363,12 +357,7 @@ async def list_transfers(
     items, total = await transfers.list_transfers(
         session, params, actor=actor, store_id=store_id, status=status
     )
-    return Page(
-        items=[TransferRead.model_validate(t) for t in items],
-        total=total,
-        page=params.page,
-        size=params.size,
-    )
+    return page_of([TransferRead.model_validate(t) for t in items], total, params)
 
 
 @router.post(
@@ -456,12 +445,7 @@ async def list_stocktakes(
     items, total = await stocktakes.list_stocktakes(
         session, params, actor=actor, store_id=store_id, status=status
     )
-    return Page(
-        items=[StocktakeRead.model_validate(t) for t in items],
-        total=total,
-        page=params.page,
-        size=params.size,
-    )
+    return page_of([StocktakeRead.model_validate(t) for t in items], total, params)
 
 
 @router.post(

@@ -30,6 +30,14 @@ async def list_rates(session: AsyncSession, account_ids: list[int]) -> list[Reco
     return list(rows.all())
 
 
+async def list_all(session: AsyncSession) -> list[ReconciliationFeeRate]:
+    """Every configured rate (one per merchant account: a short table)."""
+    rows = await session.scalars(
+        select(ReconciliationFeeRate).order_by(ReconciliationFeeRate.account_id)
+    )
+    return list(rows.all())
+
+
 async def visible_rates(session: AsyncSession, *, actor: Actor) -> list[ReconciliationFeeRate]:
     """The rates of the accounts `actor` may see."""
     visible = await accounts.list_accounts(session, actor=actor)

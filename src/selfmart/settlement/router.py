@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
@@ -16,7 +17,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.inventory import export
 from selfmart.kit.ids import PathId, QueryId
-from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.pagination import Page, PageParams, page_of, page_params
 from selfmart.kit.time import utcnow
 from selfmart.models import SupplierStatement
 from selfmart.payments.schemas import PlatformChannel
@@ -48,13 +49,18 @@ R_ID = error_responses(401, 403, 404, 409, 422)
 Route = TypeVar("Route", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
-async def _read(session: SessionDep, stmt: SupplierStatement, *, lines: bool) -> dict[str, Any]:
-    out = StatementRead.model_validate(
+def _statement(stmt: SupplierStatement, supplier_name: str) -> StatementRead:
+    return StatementRead.model_validate(
         {
             **{c: getattr(stmt, c) for c in StatementRead.model_fields if c != "supplier_name"},
-            "supplier_name": await statements.supplier_name(session, stmt.supplier_id),
+            "supplier_name": supplier_name,
         }
-    ).model_dump()
+    )
+
+
+async def _read(session: SessionDep, stmt: SupplierStatement, *, lines: bool) -> dict[str, Any]:
+    name = await statements.supplier_name(session, stmt.supplier_id)
+    out = _statement(stmt, name).model_dump()
     if lines:
         out["lines"] = stmt.lines
     return out
@@ -63,52 +69,29 @@ async def _read(session: SessionDep, stmt: SupplierStatement, *, lines: bool) ->
 # --- store settlement and fees ---------------------------------------------------------------
 
 
-@router.get(
-    "/stores",
-    response_model=StoreSettlement,
-    operation_id="storeSettlement",
-    responses=R,
-)
-async def store_settlement(
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """A report as the filters ask for it, and the range its export is named by."""
+
+    body: Any
+    span: str
+
+
+async def _store_report(
     session: SessionDep,
     actor: Reader,
     date_from: DateFrom,
     date_to: DateTo,
     store_id: QueryId = None,
     group: Group = "day",
-) -> Any:
-    """Per store, day (or month) and channel: sales, refunds, fees and what the platform paid
-    out; from reconciled bills where there are any, else from our records (`source: ours`,
-    fees estimated at the configured rate)."""
-    return await stores.store_settlement(
-        session, actor=actor, date_from=date_from, date_to=date_to, store_id=store_id, group=group
-    )
-
-
-@router.get(
-    "/stores/export",
-    operation_id="exportStoreSettlement",
-    response_class=Response,
-    responses={**XLSX, **R},
-)
-async def export_store_settlement(
-    session: SessionDep,
-    actor: Reader,
-    date_from: DateFrom,
-    date_to: DateTo,
-    store_id: QueryId = None,
-    group: Group = "day",
-) -> Response:
+) -> _Report:
     report = await stores.store_settlement(
         session, actor=actor, date_from=date_from, date_to=date_to, store_id=store_id, group=group
     )
-    return export.download(
-        await stores_xlsx(report), f"store-settlement-{date_from}-{date_to}.xlsx"
-    )
+    return _Report(report, f"{date_from}-{date_to}")
 
 
-@router.get("/fees", response_model=list[FeeRow], operation_id="feeReport", responses=R)
-async def fee_report(
+async def _fee_report(
     session: SessionDep,
     actor: Reader,
     date_from: DateFrom,
@@ -116,35 +99,7 @@ async def fee_report(
     store_id: QueryId = None,
     channel: PlatformChannel | None = None,
     flagged: bool = False,
-) -> Any:
-    """Per bill day, channel, store and merchant account: fees charged beside the fees the
-    configured rate gives; `flagged` rows differ (or have no rate to check against)."""
-    return await stores.fee_report(
-        session,
-        actor=actor,
-        date_from=date_from,
-        date_to=date_to,
-        store_id=store_id,
-        channel=channel,
-        flagged_only=flagged,
-    )
-
-
-@router.get(
-    "/fees/export",
-    operation_id="exportFeeReport",
-    response_class=Response,
-    responses={**XLSX, **R},
-)
-async def export_fee_report(
-    session: SessionDep,
-    actor: Reader,
-    date_from: DateFrom,
-    date_to: DateTo,
-    store_id: QueryId = None,
-    channel: PlatformChannel | None = None,
-    flagged: bool = False,
-) -> Response:
+) -> _Report:
     rows = await stores.fee_report(
         session,
         actor=actor,
@@ -154,7 +109,51 @@ async def export_fee_report(
         channel=channel,
         flagged_only=flagged,
     )
-    return export.download(await fees_xlsx(rows), f"platform-fees-{date_from}-{date_to}.xlsx")
+    return _Report(rows, f"{date_from}-{date_to}")
+
+
+StoreReport = Annotated[_Report, Depends(_store_report)]
+FeeReport = Annotated[_Report, Depends(_fee_report)]
+
+
+@router.get(
+    "/stores",
+    response_model=StoreSettlement,
+    operation_id="storeSettlement",
+    responses=R,
+)
+async def store_settlement(report: StoreReport) -> Any:
+    """Per store, day (or month) and channel: sales, refunds, fees and what the platform paid
+    out; from reconciled bills where there are any, else from our records (`source: ours`,
+    fees estimated at the configured rate)."""
+    return report.body
+
+
+@router.get(
+    "/stores/export",
+    operation_id="exportStoreSettlement",
+    response_class=Response,
+    responses={**XLSX, **R},
+)
+async def export_store_settlement(report: StoreReport) -> Response:
+    return export.download(await stores_xlsx(report.body), f"store-settlement-{report.span}.xlsx")
+
+
+@router.get("/fees", response_model=list[FeeRow], operation_id="feeReport", responses=R)
+async def fee_report(report: FeeReport) -> Any:
+    """Per bill day, channel, store and merchant account: fees charged beside the fees the
+    configured rate gives; `flagged` rows differ (or have no rate to check against)."""
+    return report.body
+
+
+@router.get(
+    "/fees/export",
+    operation_id="exportFeeReport",
+    response_class=Response,
+    responses={**XLSX, **R},
+)
+async def export_fee_report(report: FeeReport) -> Response:
+    return export.download(await fees_xlsx(report.body), f"platform-fees-{report.span}.xlsx")
 
 
 # --- supplier statements ---------------------------------------------------------------------
@@ -184,22 +183,7 @@ async def list_statements(
         date_from=date_from,
         date_to=date_to,
     )
-    return Page(
-        items=[
-            StatementRead.model_validate(
-                {
-                    **{
-                        c: getattr(s, c) for c in StatementRead.model_fields if c != "supplier_name"
-                    },
-                    "supplier_name": name,
-                }
-            )
-            for s, name in rows
-        ],
-        total=total,
-        page=params.page,
-        size=params.size,
-    )
+    return page_of((_statement(s, name) for s, name in rows), total, params)
 
 
 @router.post(

@@ -10,9 +10,8 @@ fees estimated at the account's configured rate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +20,6 @@ from selfmart.iam.actor import Actor
 from selfmart.payments import records as payments
 from selfmart.reconciliation import fees as fee_rates
 from selfmart.reconciliation import settled
-from selfmart.reconciliation.matching import expected_fee
 from selfmart.stores import service as stores
 
 Group = Literal["day", "month"]
@@ -123,36 +121,29 @@ async def store_settlement(
             r.sales_fen += b.amount_fen
         r.fees_fen += b.fee_fen
 
-    # Our records that no reconciled bill holds, each on its store's local day.
-    since = datetime.combine(date_from, time(0), tzinfo=UTC) - timedelta(days=1)
-    until = datetime.combine(date_to, time(0), tzinfo=UTC) + timedelta(days=2)
-    paid, refunded = await payments.captured(
+    # Our records that no reconciled bill holds, each on its store's local day, summed in SQL
+    # with fees estimated at the configured rates.
+    rates = {r.account_id: r.rate_bp for r in await fee_rates.list_all(session)}
+    paid, refunded = await payments.captured_by_store_day(
         session,
-        since=since,
-        until=until,
+        date_from=date_from,
+        date_to=date_to,
         store_ids=scope,
+        rates=rates,
         skip_payments=settled.billed_payment_ids(),
         skip_refunds=settled.billed_refund_ids(),
     )
-    zones = await stores.zones(session, sorted({c.store_id for c in paid + refunded}))
-    accounts = sorted({c.account_id for c in paid + refunded if c.account_id is not None})
-    rates = {r.account_id: r.rate_bp for r in await fee_rates.list_rates(session, accounts)}
-    for sign, captured in ((1, paid), (-1, refunded)):
-        for c in captured:
-            day = c.at.astimezone(ZoneInfo(zones.get(c.store_id, "UTC"))).date()
-            if not date_from <= day <= date_to:
-                continue
-            r = row(c.store_id, day, c.channel, "ours")
-            r.lines += 1
+    for sign, sums in ((1, paid), (-1, refunded)):
+        for c in sums:
+            r = row(c.store_id, c.day, c.channel, "ours")
+            r.lines += c.lines
             if sign > 0:
                 r.sales_fen += c.amount_fen
             else:
                 r.refunds_fen += c.amount_fen
-            if c.account_id is None:
-                continue  # manual (cash, transfer): no platform, no fee
-            fee = expected_fee(c.amount_fen, rates.get(c.account_id))
-            r.fees_estimated = True
-            r.fees_fen += sign * (fee or 0)
+            if c.platform_lines:  # manual (cash, transfer): no platform, no fee
+                r.fees_estimated = True
+                r.fees_fen += sign * c.fee_fen
 
     names = await stores.names(session, [k[0] for k in rows if k[0] is not None])
     out = sorted(
