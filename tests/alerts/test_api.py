@@ -168,6 +168,8 @@ async def test_alerts_are_listed_acknowledged_and_resolved(
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "acknowledged"
     assert r.json()["acknowledged_at"] is not None
+    r = await client.post(f"/api/v1/alerts/{alert.id}/acknowledge", headers=headers)
+    assert (r.status_code, r.json()["error"]) == (409, "alert_acknowledged")
     r = await client.get("/api/v1/alerts", params={"status": "open"}, headers=headers)
     assert r.json()["total"] == 0
     r = await client.post(f"/api/v1/alerts/{alert.id}/resolve", headers=headers)

@@ -18,3 +18,8 @@ class AlertNotFound(NotFound):
 class AlertAlreadyResolved(Conflict):
     code = "alert_resolved"
     message = "The alert is resolved already"
+
+
+class AlertAlreadyAcknowledged(Conflict):
+    code = "alert_acknowledged"
+    message = "Someone acknowledged the alert already"

@@ -10,7 +10,12 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.alerts.exceptions import AlertAlreadyResolved, AlertNotFound, RuleNotFound
+from selfmart.alerts.exceptions import (
+    AlertAlreadyAcknowledged,
+    AlertAlreadyResolved,
+    AlertNotFound,
+    RuleNotFound,
+)
 from selfmart.alerts.metrics import METRICS
 from selfmart.alerts.schemas import AlertRuleCreate, AlertRuleRead, AlertRuleUpdate, SystemAlertRead
 from selfmart.audit import service as audit
@@ -273,10 +278,15 @@ async def acknowledge(
     session: AsyncSession, alert_id: int, *, actor: Actor, note: str | None = None
 ) -> SystemAlertRead:
     """Someone is on it: no more reminders; the alert still resolves when the condition
-    clears. Acknowledging again changes nothing."""
+    clears. Acknowledging again is a 409 naming who did (and changes nothing)."""
     alert, rule = await _alert(session, actor, alert_id)
     if alert.status == "resolved":
         raise AlertAlreadyResolved(field="system_alert_id")
+    if alert.status == "acknowledged":
+        raise AlertAlreadyAcknowledged(
+            f"{alert.acknowledged_by or 'Someone'} acknowledged the alert already",
+            field="system_alert_id",
+        )
     if alert.status == "open":
         before = audit.snapshot(alert, ALERT_AUDITED)
         alert.status, alert.acknowledged_at, alert.acknowledged_by = (

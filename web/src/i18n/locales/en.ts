@@ -657,6 +657,7 @@ export default {
     illegal_transition: 'Not possible in the current state',
     alert_not_found: 'No such alert',
     alert_rule_not_found: 'No such alert rule',
+    alert_acknowledged: 'Someone acknowledged the alert already',
     alert_resolved: 'The alert is resolved already',
     insufficient_stock: 'Not enough stock',
     maintenance: 'The system is under maintenance; try again later',

@@ -649,6 +649,7 @@ export default {
     illegal_transition: '当前状态下不能执行此操作',
     alert_not_found: '告警不存在',
     alert_rule_not_found: '告警规则不存在',
+    alert_acknowledged: '告警已有人确认',
     alert_resolved: '告警已解除',
     insufficient_stock: '库存不足',
     maintenance: '系统维护中，请稍后再试',
