@@ -109,6 +109,10 @@ async def test_ids_beyond_what_a_column_holds_are_refused_in_every_path(
     before = await fingerprint(session)
     for method, path, name in params:
         r = await client.request(method, _fill(path, {name: value}), headers=headers, json={})
+        if path.startswith("/api/v1/public/members/me"):
+            # the member page's routes refuse a request without a member session first
+            assert r.status_code == 401, r.text
+            continue
         # 2**31 may be a valid 64-bit id: unknown (404) then; beyond 64 bits it is invalid
         allowed = {404, 422} if 0 < value < 2**63 else {422}
         assert r.status_code in allowed, f"{method} {path} {name}={value}: {r.text}"
