@@ -42,10 +42,17 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 class BehaviourEventIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    event_id: str = Field(pattern=_ID, description="the terminal's own id, unique per terminal")
+    event_id: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=_ID,
+        description="the terminal's own id, unique per terminal",
+    )
     kind: EventKind
     occurred_at: AwareDatetime = Field(description="by the terminal's clock, with its offset")
-    session_id: str | None = Field(None, pattern=_ID, description="one customer's visit")
+    session_id: str | None = Field(
+        None, min_length=1, max_length=64, pattern=_ID, description="one customer's visit"
+    )
     order_no: str | None = Field(None, min_length=1, max_length=32)
     barcode: str | None = Field(None, min_length=1, max_length=64)
     qty: StrictInt | None = Field(None, ge=1, le=10_000)
