@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.config import get_settings
 from selfmart.demo import seed_demo
-from selfmart.models import Payment, Refund
+from selfmart.models import Order, Payment, Refund
+from selfmart.orders.demo import CLIENT_PREFIX
 from selfmart.sandbox.alipay.state import sandbox_for as alipay_sandbox
 from selfmart.sandbox.unionpay.state import sandbox_for as unionpay_sandbox
 from selfmart.sandbox.wechatpay.state import STATE
@@ -20,7 +21,13 @@ async def test_demo_orders_are_paid_and_refunded_through_the_sandboxes(
 ) -> None:
     await seed_demo(session)
     settings = get_settings()
-    paid = (await session.scalars(select(Payment).where(Payment.status == "succeeded"))).all()
+    # the demo's own orders (on PostgreSQL other tests' committed payments share the database)
+    demo_orders = select(Order.id).where(Order.client_order_id.like(f"{CLIENT_PREFIX}%"))
+    paid = (
+        await session.scalars(
+            select(Payment).where(Payment.status == "succeeded", Payment.order_id.in_(demo_orders))
+        )
+    ).all()
     by_channel: dict[str, list[Payment]] = {}
     for p in paid:
         by_channel.setdefault(p.channel, []).append(p)
@@ -47,13 +54,19 @@ async def test_demo_orders_are_paid_and_refunded_through_the_sandboxes(
         assert (txn.order_id, txn.amount_fen, txn.result) == (p.out_trade_no, p.amount_fen, "00")
 
     # refunds went back through the platforms and settled there
-    refunds = (await session.scalars(select(Refund).where(Refund.account_id.is_not(None)))).all()
+    refunds = (
+        await session.scalars(
+            select(Refund).where(Refund.account_id.is_not(None), Refund.order_id.in_(demo_orders))
+        )
+    ).all()
     assert refunds
     assert {r.status for r in refunds} == {"succeeded"}
     assert all(r.channel_refund_id for r in refunds)
     assert (
         await session.scalar(
-            select(func.count()).select_from(Refund).where(Refund.status == "pending")
+            select(func.count())
+            .select_from(Refund)
+            .where(Refund.status == "pending", Refund.order_id.in_(demo_orders))
         )
         == 0
     )
