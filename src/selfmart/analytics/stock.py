@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import local_day_bounds
 from selfmart.inventory import queries as inventory
+from selfmart.kit.time import local_day_bounds
 from selfmart.models import Category, Product, Store
 
 

@@ -181,8 +181,8 @@ async def captured_by_store_day(
     `rates` (merchant account -> basis points) price each line's fee as the platforms do.
 
     The days are a table of each zone's local days as UTC intervals (DST-safe, the same
-    bounds the analytics use), so the bucketing is one range join on any database (a VALUES common table
-    expression: SQLite and PostgreSQL both take it)."""
+    bounds the analytics use), so the bucketing is one range join on any database (a VALUES
+    common table expression: SQLite and PostgreSQL both take it)."""
     zone_stmt = select(Store.timezone).distinct()
     if store_ids is not None:
         zone_stmt = zone_stmt.where(Store.id.in_(list(store_ids)))
