@@ -114,6 +114,7 @@ def test_open_a_day_rerun_and_resolve_a_difference(
     dialog = page.locator("[data-test=recon-resolve-dialog]")
     dialog.locator("[data-test=recon-note]").fill("顾客稍后在手机上确认，已核实")
     dialog.locator("[data-test=recon-resolve-submit]").click()
-    expect(page.locator(".el-message--success")).to_contain_text("差异已处理")
+    # the rerun's message may still be fading out: look for this one by its words
+    expect(page.locator(".el-message--success", has_text="差异已处理")).to_be_visible()
     expect(mine).to_contain_text("已处理")
     expect(mine).to_contain_text("顾客稍后在手机上确认")
