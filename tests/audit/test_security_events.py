@@ -115,7 +115,9 @@ async def test_kind_separates_security_events_from_changes_in_search_and_export(
     )
     assert r.status_code == 200, r.text
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
-    assert sorted(row[4] for row in rows[1:]) == sorted(secure)
+    # the action in words, its code in the last column
+    assert sorted(row[-1] for row in rows[1:]) == sorted(secure)
+    assert all(row[4] and row[4] != row[-1] for row in rows[1:] if row[-1] in ("member.reveal",))
 
 
 async def test_terminal_key_rotation_and_pii_reveal_are_security_actions() -> None:
