@@ -100,9 +100,10 @@ def test_editing_a_channel_keeps_secrets_masked_and_a_new_platform_key_replaces_
         dialog = page.locator("[data-test=account-dialog]")
         expect(dialog).to_be_visible()
         secret = dialog.get_by_placeholder("留空则保留已保存的私钥")
-        expect(secret).to_have_count(2)  # the private key and the APIv3 key: empty, kept
-        expect(secret.first).to_have_value("")
-        expect(secret.last).to_have_value("")
+        # the private key, the APIv3 key and the official account's AppSecret: empty, kept
+        expect(secret).to_have_count(3)
+        for i in range(3):
+            expect(secret.nth(i)).to_have_value("")
         expect(dialog).not_to_contain_text("PRIVATE KEY")
         key_ids = dialog.get_by_placeholder("公钥 ID", exact=True)
         key_pems = dialog.locator(".keys textarea")
