@@ -28,12 +28,12 @@ from sqlalchemy import desc, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.errors import AppError, NotFound
-from selfmart.iam.actor import Actor
+from selfmart.iam.actor import Actor, job_actor
 from selfmart.iam.permissions import Perm
 from selfmart.jobs import outbox, runtime
 from selfmart.jobs.registry import JOBS, discover, task
 from selfmart.kit.time import utcnow
-from selfmart.models import JobRun, OutboxEvent
+from selfmart.models import JobRun, OutboxEvent, User
 
 log = logging.getLogger(__name__)
 
@@ -252,3 +252,14 @@ async def recent_failures(session: AsyncSession, limit: int) -> list[Failure]:
     out = [Failure(at, "job", kind, (err or "")[:500]) for at, kind, err in runs if at is not None]
     out += [Failure(at, "outbox", topic, (err or "")[:500]) for at, topic, err in events]
     return sorted(out, key=lambda f: f.at, reverse=True)[:limit]
+
+
+async def started_by(session: AsyncSession, user_id: int | None, kind: str) -> Actor:
+    """The person who started a job (so the audit entries its work writes name them), or the
+    job itself when that person is gone."""
+    user = None if user_id is None else await session.get(User, user_id)
+    if user is None:
+        return job_actor(kind)
+    return Actor(
+        kind="user", id=user.id, name=user.username, permissions=frozenset(Perm), store_ids=None
+    )

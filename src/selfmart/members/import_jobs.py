@@ -13,15 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
 from selfmart.catalog import images as media
-from selfmart.iam.actor import Actor, job_actor
-from selfmart.iam.permissions import Perm
+from selfmart.iam.actor import Actor
 from selfmart.jobs import runtime
 from selfmart.jobs import service as jobs
 from selfmart.kit import rowimport
 from selfmart.kit.tabular import Table
 from selfmart.members import importer
 from selfmart.members.schemas import MemberImportReport, MemberImportStarted
-from selfmart.models import User
 
 IMPORT_JOB = "members.import"
 
@@ -82,16 +80,6 @@ async def _start(
     return MemberImportStarted(job_id=run.id, rows=len(table.rows))
 
 
-async def _actor_for(session: AsyncSession, user_id: int | None) -> Actor:
-    """The person who started the import, so the audit log names them."""
-    user = None if user_id is None else await session.get(User, user_id)
-    if user is None:
-        return job_actor(IMPORT_JOB)
-    return Actor(
-        kind="user", id=user.id, name=user.username, permissions=frozenset(Perm), store_ids=None
-    )
-
-
 @jobs.job(IMPORT_JOB)
 async def import_members(run: jobs.RunningJob) -> Mapping[str, Any]:
     p = run.params
@@ -112,7 +100,7 @@ async def import_members(run: jobs.RunningJob) -> Mapping[str, Any]:
             await run.progress(n)
 
         async with runtime.transaction() as session:
-            actor = await _actor_for(session, run.created_by)
+            actor = await jobs.started_by(session, run.created_by, IMPORT_JOB)
             # SQLite has one writer: a progress commit from another connection would wait for
             # the import's own transaction, so progress is reported while writing only on
             # PostgreSQL.
