@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -18,11 +19,13 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from selfmart.config import get_settings
 from selfmart.db import make_engine
+from selfmart.kit.time import utcnow
 from selfmart.migrate import upgrade_connection
 from selfmart.models import AuditLog
 
-from .support import shared_app
+from .support import SeededDemo, shared_app
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -55,15 +58,14 @@ async def _admin_exec(url: str, sql: str) -> None:
         await engine.dispose()
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-async def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+@asynccontextmanager
+async def _fresh_database(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, label: str
 ) -> AsyncIterator[str]:
-    """A freshly migrated database per backend, dropped at the end of the run."""
-    if request.param == "sqlite":
-        path = tmp_path_factory.mktemp("db") / "selfmart-test.db"
-        url = f"sqlite+aiosqlite:///{path}"
-        yield await _migrated(url)
+    """A new, migrated database on `backend`, dropped (PostgreSQL) when the block ends."""
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("db") / f"selfmart-{label}.db"
+        yield await _migrated(f"sqlite+aiosqlite:///{path}")
         return
     base = pg_base_url()
     problem = await _pg_reachable(base)
@@ -71,13 +73,22 @@ async def db_url(
         if IN_CI:
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {base}: {problem}")
         pytest.skip(f"PostgreSQL not reachable at {base} ({problem}); ran on SQLite only")
-    name = f"selfmart_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"selfmart_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     await _admin_exec(base, f'CREATE DATABASE "{name}"')
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
         yield await _migrated(url)
     finally:
         await _admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+async def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    """A freshly migrated database per backend, dropped at the end of the run."""
+    async with _fresh_database(request.param, tmp_path_factory, "test") as url:
+        yield url
 
 
 async def _migrated(url: str) -> str:
@@ -126,9 +137,10 @@ async def tx_engine(db_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngi
     await eng.dispose()
 
 
-@pytest.fixture
-async def connection(tx_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    async with tx_engine.connect() as conn:
+@asynccontextmanager
+async def _rolled_back(eng: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction that is rolled back when the block ends."""
+    async with eng.connect() as conn:
         trans = await conn.begin()
         try:
             yield conn
@@ -137,10 +149,10 @@ async def connection(tx_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
                 await trans.rollback()
 
 
-@pytest.fixture
-def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+def _savepoint_sessions(conn: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `conn` whose commits release a savepoint, so the outer rollback undoes them."""
     return async_sessionmaker(
-        bind=connection,
+        bind=conn,
         expire_on_commit=False,
         autoflush=False,
         join_transaction_mode="create_savepoint",
@@ -148,10 +160,69 @@ def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession
 
 
 @pytest.fixture
+async def connection(tx_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with _rolled_back(tx_engine) as conn:
+        yield conn
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    return _savepoint_sessions(connection)
+
+
+@pytest.fixture
 async def session(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     async with sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+async def seeded_demo(
+    db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[SeededDemo]:
+    """`selfmart seed-demo` run once per worker and backend, into a database of its own.
+
+    Seeding takes 15-50 s; tests that read the demo share this one (`demo_session`) instead
+    of seeding again. A fresh database also makes the demo the same on every run: its random
+    history is keyed by row ids, which on PostgreSQL (sequences ignore rollbacks) would depend
+    on every test that ran before in a shared database."""
+    from selfmart.demo import seed_demo
+
+    backend = "sqlite" if db_url.startswith("sqlite") else "postgresql"
+    sandbox_dir = tmp_path_factory.mktemp(f"demo-sandbox-{backend}")
+    async with _fresh_database(backend, tmp_path_factory, "demo") as url:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("SELFMART_PAYMENT_SANDBOX_DIR", str(sandbox_dir))
+            get_settings.cache_clear()
+            settings = get_settings()
+            eng = make_engine(url)
+            try:
+                async with async_sessionmaker(eng, expire_on_commit=False)() as s:
+                    await seed_demo(s)
+                    await s.commit()
+            finally:
+                await eng.dispose()
+            seeded_at = utcnow()
+        get_settings.cache_clear()
+        yield SeededDemo(url, settings, seeded_at)
+
+
+@pytest.fixture(scope="session")
+async def demo_engine(seeded_demo: SeededDemo) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(seeded_demo.url)
+    if eng.dialect.name == "sqlite":
+        _sqlite_real_transactions(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def demo_session(demo_engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session on the seeded demo (as `seed-demo` left it), in a transaction rolled back
+    after the test: what one test does to the demo, the next does not see."""
+    async with _rolled_back(demo_engine) as conn, _savepoint_sessions(conn)() as s:
         yield s
 
 

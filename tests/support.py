@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,18 @@ async def fingerprint(session: AsyncSession) -> dict[str, tuple[int, str]]:
         digest = hashlib.sha256("\n".join(sorted(repr(tuple(r)) for r in rows)).encode())
         out[table.name] = (len(rows), digest.hexdigest()[:16])
     return out
+
+
+@dataclass(frozen=True)
+class SeededDemo:
+    """The demo database `seed-demo` filled once per run (the `seeded_demo` fixture)."""
+
+    url: str
+    #: the settings `seed_demo` ran with: the payment sandboxes keep the demo's trades in a
+    #: directory of their own, which no other test resets
+    settings: Settings
+    #: when seeding finished: the demo's "now" (its terminals were seen moments before)
+    seeded_at: datetime
 
 
 _APPS: dict[tuple[str, int, str], tuple[FastAPI, dict[str, Any]]] = {}

@@ -22,13 +22,12 @@ def test_demo_products_are_valid_and_stable() -> None:
     assert all(p.member_price_fen is None or p.member_price_fen < p.price_fen for p in products)
 
 
-async def test_seed_is_idempotent_and_lists_every_store(session: AsyncSession) -> None:
-    await seed_demo(session)
-    n = await session.scalar(select(func.count()).select_from(Product))
-    await seed_demo(session)
-    assert await session.scalar(select(func.count()).select_from(Product)) == n
+async def test_seed_is_idempotent_and_lists_every_store(demo_session: AsyncSession) -> None:
+    n = await demo_session.scalar(select(func.count()).select_from(Product))
+    await seed_demo(demo_session)
+    assert await demo_session.scalar(select(func.count()).select_from(Product)) == n
     assert (n or 0) >= len(demo_products())
-    cola = await session.scalar(
+    cola = await demo_session.scalar(
         select(Product)
         .join(ProductBarcode)
         .where(ProductBarcode.code == demo_products()[1].barcode)
@@ -36,11 +35,11 @@ async def test_seed_is_idempotent_and_lists_every_store(session: AsyncSession) -
     assert cola is not None
     assert (cola.name, cola.spec, cola.price_fen) == ("可口可乐", "500ml", 350)
     assert cola.pinyin_initials.startswith("kkkl")
-    top = (await session.scalars(select(Category.name).where(Category.depth == 1))).all()
+    top = (await demo_session.scalars(select(Category.name).where(Category.depth == 1))).all()
     assert {"饮料", "零食", "粮油", "日化"} <= set(top)
     for code, *_ in DEMO_STORES:
-        store_id = await session.scalar(select(Store.id).where(Store.code == code))
-        listed = await session.scalar(
+        store_id = await demo_session.scalar(select(Store.id).where(Store.code == code))
+        listed = await demo_session.scalar(
             select(func.count())
             .select_from(StoreProduct)
             .where(StoreProduct.store_id == store_id, StoreProduct.is_listed.is_(True))

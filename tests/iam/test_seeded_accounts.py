@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.config import get_settings
@@ -21,15 +21,17 @@ def demo_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 @pytest.mark.parametrize(("demo", "forced"), [("true", False), ("false", True)])
 async def test_seeded_demo_accounts(
-    session: AsyncSession, demo_mode: pytest.MonkeyPatch, demo: str, forced: bool
+    demo_session: AsyncSession, demo_mode: pytest.MonkeyPatch, demo: str, forced: bool
 ) -> None:
+    # On the demo seeded once per run, the accounts are put out of the way (renamed), so that
+    # seeding again creates them the way this mode does.
+    names = [d.username for d in DEMO_LOGINS]
+    await demo_session.execute(
+        update(User).where(User.username.in_(names)).values(username=User.username + "-was")
+    )
     demo_mode.setenv("SELFMART_DEMO", demo)
     get_settings.cache_clear()
-    await seed_demo(session)
-    users = (
-        await session.scalars(
-            select(User).where(User.username.in_([d.username for d in DEMO_LOGINS]))
-        )
-    ).all()
+    await seed_demo(demo_session)
+    users = (await demo_session.scalars(select(User).where(User.username.in_(names)))).all()
     assert len(users) == len(DEMO_LOGINS)
     assert {u.must_change_password for u in users} == {forced}

@@ -33,14 +33,13 @@ async def _counts(session: AsyncSession) -> tuple[int, ...]:
     return tuple(out)
 
 
-async def test_demo_stock_is_complete_balanced_and_idempotent(session: AsyncSession) -> None:
-    await seed_demo(session)
-    first = await _counts(session)
-    await seed_demo(session)
-    assert await _counts(session) == first
+async def test_demo_stock_is_complete_balanced_and_idempotent(demo_session: AsyncSession) -> None:
+    first = await _counts(demo_session)
+    await seed_demo(demo_session)
+    assert await _counts(demo_session) == first
     for code, *_ in DEMO_STORES:
-        store_id = await session.scalar(select(Store.id).where(Store.code == code))
-        receipts = await session.scalar(
+        store_id = await demo_session.scalar(select(Store.id).where(Store.code == code))
+        receipts = await demo_session.scalar(
             select(func.count()).where(
                 StockMovement.store_id == store_id,
                 StockMovement.kind == "purchase_receipt",
@@ -50,18 +49,21 @@ async def test_demo_stock_is_complete_balanced_and_idempotent(session: AsyncSess
         assert (receipts or 0) >= 200
         statuses = set(
             (
-                await session.scalars(
+                await demo_session.scalars(
                     select(PurchaseOrder.status).where(PurchaseOrder.store_id == store_id)
                 )
             ).all()
         )
         assert {"received", "submitted"} <= statuses
-    assert await session.scalar(select(func.count()).select_from(Supplier)) == 3
+    assert await demo_session.scalar(select(func.count()).select_from(Supplier)) == 3
     kinds = set(
-        (await session.scalars(select(StockAlert.kind).where(StockAlert.status == "open"))).all()
+        (
+            await demo_session.scalars(select(StockAlert.kind).where(StockAlert.status == "open"))
+        ).all()
     )
     assert kinds == {"low_stock", "near_expiry"}
     assert (
-        await session.scalar(select(func.count()).where(StockTransfer.status == "in_transit")) == 1
+        await demo_session.scalar(select(func.count()).where(StockTransfer.status == "in_transit"))
+        == 1
     )
-    assert await find_mismatches(session) == []
+    assert await find_mismatches(demo_session) == []

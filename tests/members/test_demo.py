@@ -23,20 +23,19 @@ from selfmart.models import (
 from selfmart.orders.demo import MEMBERS
 
 
-async def test_demo_members_shop_earn_points_and_climb_tiers(session: AsyncSession) -> None:
-    await seed_demo(session)
+async def test_demo_members_shop_earn_points_and_climb_tiers(demo_session: AsyncSession) -> None:
 
-    assert await session.scalar(select(func.count()).select_from(Member)) == len(MEMBERS)
-    assert await session.scalar(select(func.count()).select_from(CouponTemplate)) == 2
-    assert await session.scalar(select(func.count()).select_from(MemberSegment)) == 1
+    assert await demo_session.scalar(select(func.count()).select_from(Member)) == len(MEMBERS)
+    assert await demo_session.scalar(select(func.count()).select_from(CouponTemplate)) == 2
+    assert await demo_session.scalar(select(func.count()).select_from(MemberSegment)) == 1
 
     # Orders of regulars are linked to the member, not just to a number the terminal sent.
-    linked = await session.scalar(
+    linked = await demo_session.scalar(
         select(func.count()).select_from(Order).where(Order.member_id.is_not(None))
     )
     assert linked
     assert linked > 20
-    unlinked_numbers = await session.scalar(
+    unlinked_numbers = await demo_session.scalar(
         select(func.count())
         .select_from(Order)
         .where(Order.member_no.is_not(None), Order.member_id.is_(None))
@@ -46,7 +45,7 @@ async def test_demo_members_shop_earn_points_and_climb_tiers(session: AsyncSessi
     # Tiers at more than one level, each reached through a recorded change.
     by_tier = dict(
         (
-            await session.execute(
+            await demo_session.execute(
                 select(MemberTier.code, func.count(Member.id))
                 .join(Member, Member.tier_id == MemberTier.id)
                 .group_by(MemberTier.code)
@@ -54,16 +53,16 @@ async def test_demo_members_shop_earn_points_and_climb_tiers(session: AsyncSessi
         ).all()
     )
     assert {"silver", "gold"} <= set(by_tier), by_tier
-    tiered = await session.scalar(
+    tiered = await demo_session.scalar(
         select(func.count()).select_from(Member).where(Member.tier_id.is_not(None))
     )
-    changes = await session.scalar(select(func.count()).select_from(MemberTierChange))
+    changes = await demo_session.scalar(select(func.count()).select_from(MemberTierChange))
     assert changes is not None
     assert tiered is not None
     assert changes >= tiered
 
     # A gold member's later orders carry the tier's discount.
-    gold_discounted = await session.scalar(
+    gold_discounted = await demo_session.scalar(
         select(func.count())
         .select_from(Order)
         .join(Member, Member.id == Order.member_id)
@@ -73,29 +72,29 @@ async def test_demo_members_shop_earn_points_and_climb_tiers(session: AsyncSessi
     assert gold_discounted
 
     # Points were earned and every balance equals its ledger.
-    earned = await session.scalar(
+    earned = await demo_session.scalar(
         select(func.count()).select_from(MemberPointsEntry).where(MemberPointsEntry.kind == "earn")
     )
     assert earned
     assert earned >= linked // 2
-    assert await find_mismatches(session) == []
+    assert await find_mismatches(demo_session) == []
 
     # The summaries the dashboards read are up to date and count the paying members.
-    result = await refresh.check(session)
+    result = await refresh.check(demo_session)
     assert result.differences == []
     assert result.pending == 0
     assert result.checked > 0
 
     # A second seed adds no member, coupon template or tier change.
     before = (
-        await session.scalar(select(func.count()).select_from(Member)),
-        await session.scalar(select(func.count()).select_from(MemberTierChange)),
-        await session.scalar(select(func.count()).select_from(CouponTemplate)),
+        await demo_session.scalar(select(func.count()).select_from(Member)),
+        await demo_session.scalar(select(func.count()).select_from(MemberTierChange)),
+        await demo_session.scalar(select(func.count()).select_from(CouponTemplate)),
     )
-    await seed_demo(session)
+    await seed_demo(demo_session)
     after = (
-        await session.scalar(select(func.count()).select_from(Member)),
-        await session.scalar(select(func.count()).select_from(MemberTierChange)),
-        await session.scalar(select(func.count()).select_from(CouponTemplate)),
+        await demo_session.scalar(select(func.count()).select_from(Member)),
+        await demo_session.scalar(select(func.count()).select_from(MemberTierChange)),
+        await demo_session.scalar(select(func.count()).select_from(CouponTemplate)),
     )
     assert after == before

@@ -4,27 +4,42 @@ for the server that starts next), and its refunds went back through them and set
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.config import get_settings
-from selfmart.demo import seed_demo
+from selfmart.config import Settings
 from selfmart.models import Order, Payment, Refund
 from selfmart.orders.demo import CLIENT_PREFIX
 from selfmart.sandbox.alipay.state import sandbox_for as alipay_sandbox
 from selfmart.sandbox.unionpay.state import sandbox_for as unionpay_sandbox
 from selfmart.sandbox.wechatpay.state import STATE
+from tests.support import SeededDemo
+
+
+@pytest.fixture
+def demo_settings(seeded_demo: SeededDemo) -> Iterator[Settings]:
+    """The settings the demo was seeded with, and WeChat's sandbox on the trades it left on
+    disk (its state is the process's one, which other tests bind to their own directories)."""
+    before = STATE.root
+    STATE.bind(seeded_demo.settings.payment_sandbox_dir / "wechatpay")
+    yield seeded_demo.settings
+    if before is None:
+        STATE.unbind()
+    else:
+        STATE.bind(before)
 
 
 async def test_demo_orders_are_paid_and_refunded_through_the_sandboxes(
-    session: AsyncSession,
+    demo_session: AsyncSession, demo_settings: Settings
 ) -> None:
-    await seed_demo(session)
-    settings = get_settings()
+    settings = demo_settings
     # the demo's own orders (on PostgreSQL other tests' committed payments share the database)
     demo_orders = select(Order.id).where(Order.client_order_id.like(f"{CLIENT_PREFIX}%"))
     paid = (
-        await session.scalars(
+        await demo_session.scalars(
             select(Payment).where(Payment.status == "succeeded", Payment.order_id.in_(demo_orders))
         )
     ).all()
@@ -55,7 +70,7 @@ async def test_demo_orders_are_paid_and_refunded_through_the_sandboxes(
 
     # refunds went back through the platforms and settled there
     refunds = (
-        await session.scalars(
+        await demo_session.scalars(
             select(Refund).where(Refund.account_id.is_not(None), Refund.order_id.in_(demo_orders))
         )
     ).all()
@@ -63,7 +78,7 @@ async def test_demo_orders_are_paid_and_refunded_through_the_sandboxes(
     assert {r.status for r in refunds} == {"succeeded"}
     assert all(r.channel_refund_id for r in refunds)
     assert (
-        await session.scalar(
+        await demo_session.scalar(
             select(func.count())
             .select_from(Refund)
             .where(Refund.status == "pending", Refund.order_id.in_(demo_orders))
