@@ -17,16 +17,11 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.kit import searchlog
 from selfmart.kit.ids import QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
-from selfmart.kit.time import utcnow
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
-
-MEDIA_TYPES = {
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "csv": "text/csv; charset=utf-8",
-}
 
 
 def audit_filter(
@@ -133,10 +128,7 @@ def _chunks(file: IO[bytes]) -> Iterator[bytes]:
     "/export",
     operation_id="export_audit_logs",
     responses={
-        200: {
-            "description": "the matching entries as a spreadsheet",
-            "content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}},
-        },
+        **searchlog.export_responses("the matching entries as a spreadsheet"),
         **error_responses(401, 403),
     },
     response_class=StreamingResponse,
@@ -150,19 +142,17 @@ async def export_audit_logs(
 ) -> StreamingResponse:
     """The entries matching the filters as a file; times in the operator's zone."""
     settings = request.app.state.settings
-    lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "zh"
     file = await audit.export(
         session,
         actor,
         f,
         fmt=format,
-        lang=lang,
+        lang=searchlog.export_language(request),
         timezone=settings.default_timezone,
         max_rows=settings.audit_export_max_rows,
     )
-    name = f"audit-logs-{utcnow().astimezone().strftime('%Y%m%d-%H%M%S')}.{format}"
     return StreamingResponse(
         _chunks(file),
-        media_type=MEDIA_TYPES[format],
-        headers={"content-disposition": f'attachment; filename="{name}"'},
+        media_type=searchlog.EXPORT_MEDIA_TYPES[format],
+        headers=searchlog.attachment("audit-logs", format),
     )

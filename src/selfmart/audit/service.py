@@ -11,15 +11,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import IO, Any, cast
 
-from sqlalchemy import ColumnElement, Select, Table, false, func, or_, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.audit import labels, security
 from selfmart.audit.export import AuditWriter
 from selfmart.audit.schemas import AuditFilter
-from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
-from selfmart.kit import hotsql
+from selfmart.kit import hotsql, searchlog
 from selfmart.kit import prune as prune_rows
 from selfmart.kit.context import current_ip, current_request_id
 from selfmart.kit.pagination import PageParams, paginate
@@ -29,8 +28,8 @@ from selfmart.models import AuditLog
 _audit_logs = cast(Table, AuditLog.__table__)
 
 
-class ExportTooLarge(ValidationFailed):
-    code, message = "export_too_large", "Too many entries to export; narrow the filters"
+class ExportTooLarge(searchlog.ExportTooLarge):
+    message, noun = "Too many entries to export; narrow the filters", "entries"
 
 
 #: Fields whose values never reach the audit log (they are shown as "***").
@@ -230,22 +229,9 @@ async def record_many(
     return len(rows)
 
 
-def _scope(actor: Actor) -> ColumnElement[bool] | None:
-    """Entries of the actor's stores; store-less entries only for all-store actors."""
-    if actor.store_ids is None:
-        return None
-    if not actor.store_ids:
-        return false()
-    return AuditLog.store_id.in_(sorted(actor.store_ids))
-
-
 def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
-    if f.since is not None and f.until is not None and f.since > f.until:
-        raise ValidationFailed("until must not be before since", field="until")
-    stmt = select(AuditLog)
-    scope = _scope(actor)
-    if scope is not None:
-        stmt = stmt.where(scope)
+    stmt = searchlog.scoped(select(AuditLog), AuditLog.store_id, actor.store_ids)
+    stmt = searchlog.in_range(stmt, AuditLog.occurred_at, f.since, f.until)
     if f.actor_type:
         stmt = stmt.where(AuditLog.actor_type == f.actor_type)
     if f.actor_id:
@@ -265,31 +251,23 @@ def _query(actor: Actor, f: AuditFilter) -> Select[AuditLog]:
         stmt = stmt.where(AuditLog.entity_label.icontains(f.entity, autoescape=True))
     if f.store_id is not None:
         stmt = stmt.where(AuditLog.store_id == f.store_id)
-    if f.since is not None:
-        stmt = stmt.where(AuditLog.occurred_at >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(AuditLog.occurred_at < f.until)
     if f.kind == "security":
         stmt = stmt.where(security.security_condition())
     elif f.kind == "change":
         stmt = stmt.where(~security.security_condition())
-    if f.q:
-        stmt = stmt.where(
-            or_(
-                *(
-                    col.icontains(f.q, autoescape=True)
-                    for col in (
-                        AuditLog.actor_name,
-                        AuditLog.action,
-                        AuditLog.entity_type,
-                        AuditLog.entity_id,
-                        AuditLog.entity_label,
-                        AuditLog.note,
-                        AuditLog.request_id,
-                    )
-                )
-            )
-        )
+    stmt = searchlog.containing(
+        stmt,
+        f.q,
+        (
+            AuditLog.actor_name,
+            AuditLog.action,
+            AuditLog.entity_type,
+            AuditLog.entity_id,
+            AuditLog.entity_label,
+            AuditLog.note,
+            AuditLog.request_id,
+        ),
+    )
     return stmt.order_by(AuditLog.occurred_at.desc(), AuditLog.id.desc())
 
 
@@ -313,9 +291,7 @@ async def entity_labels(
 async def actions(session: AsyncSession, actor: Actor) -> list[str]:
     """The action codes in the entries the actor may see, for the filter's list."""
     stmt = select(AuditLog.action).distinct().order_by(AuditLog.action)
-    scope = _scope(actor)
-    if scope is not None:
-        stmt = stmt.where(scope)
+    stmt = searchlog.scoped(stmt, AuditLog.store_id, actor.store_ids)
     return list((await session.scalars(stmt)).all())
 
 
@@ -331,12 +307,7 @@ async def export(
 ) -> IO[bytes]:
     """Every entry matching `f` in a file (xlsx or csv), times in `timezone`, newest first."""
     stmt = _query(actor, f)
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    if (total or 0) > max_rows:
-        raise ExportTooLarge(
-            f"{total} entries match; an export holds at most {max_rows}. Narrow the filters.",
-            field="since",
-        )
+    await searchlog.check_export_size(session, stmt, max_rows, ExportTooLarge)
     writer = AuditWriter(fmt, lang, timezone)
     batch: list[AuditLog] = []
     result = await session.stream_scalars(stmt.execution_options(yield_per=1000))

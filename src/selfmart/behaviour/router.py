@@ -21,19 +21,14 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
+from selfmart.kit import searchlog
 from selfmart.kit.ids import QueryId
 from selfmart.kit.pagination import Page, PageParams, page_params
 from selfmart.kit.ratelimit import EVENT_BATCHES, RateLimiter, enforce, limiter
-from selfmart.kit.time import utcnow
 from selfmart.terminals.dependencies import SIGNED, TerminalDep
 
 terminal_router = APIRouter(tags=["terminal"])
 router = APIRouter(prefix="/business-logs", tags=["behaviour"])
-
-MEDIA_TYPES = {
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "csv": "text/csv; charset=utf-8",
-}
 
 
 @terminal_router.post(
@@ -117,10 +112,7 @@ async def list_business_logs(
     "/export",
     operation_id="export_business_logs",
     responses={
-        200: {
-            "description": "the matching events as a spreadsheet",
-            "content": {MEDIA_TYPES["xlsx"]: {}, MEDIA_TYPES["csv"]: {}},
-        },
+        **searchlog.export_responses("the matching events as a spreadsheet"),
         **error_responses(401, 403),
     },
     response_class=Response,
@@ -134,19 +126,17 @@ async def export_business_logs(
 ) -> Response:
     """The events matching the filters as a file; times in the operator's zone."""
     settings = request.app.state.settings
-    lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "zh"
     data = await behaviour.export(
         session,
         actor,
         f,
         fmt=format,
-        lang=lang,
+        lang=searchlog.export_language(request),
         timezone=settings.default_timezone,
         max_rows=settings.behaviour_export_max_rows,
     )
-    name = f"business-logs-{utcnow().astimezone().strftime('%Y%m%d-%H%M%S')}.{format}"
     return Response(
         data,
-        media_type=MEDIA_TYPES[format],
-        headers={"content-disposition": f'attachment; filename="{name}"'},
+        media_type=searchlog.EXPORT_MEDIA_TYPES[format],
+        headers=searchlog.attachment("business-logs", format),
     )

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, Table, false, func, or_, select
+from sqlalchemy import Select, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,6 +16,7 @@ from selfmart.behaviour.schemas import BatchReply, BehaviourEventIn, BehaviourFi
 from selfmart.errors import ErrorDetail, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit import prune as prune_rows
+from selfmart.kit import searchlog
 from selfmart.kit.pagination import PageParams, paginate
 from selfmart.kit.tabular import csv_bytes, xlsx_bytes
 from selfmart.kit.time import utcnow
@@ -24,8 +25,8 @@ from selfmart.models import BehaviourEvent
 _events = cast(Table, BehaviourEvent.__table__)
 
 
-class ExportTooLarge(ValidationFailed):
-    code, message = "export_too_large", "Too many events to export; narrow the filters"
+class ExportTooLarge(searchlog.ExportTooLarge):
+    message, noun = "Too many events to export; narrow the filters", "events"
 
 
 def _batch_problems(
@@ -90,21 +91,9 @@ async def ingest(
     return BatchReply(accepted=accepted, duplicates=len(rows) - accepted)
 
 
-def _scope(actor: Actor) -> ColumnElement[bool] | None:
-    if actor.store_ids is None:
-        return None
-    if not actor.store_ids:
-        return false()
-    return BehaviourEvent.store_id.in_(sorted(actor.store_ids))
-
-
 def _query(actor: Actor, f: BehaviourFilter) -> Select[BehaviourEvent]:
-    if f.since is not None and f.until is not None and f.since > f.until:
-        raise ValidationFailed("until must not be before since", field="until")
-    stmt = select(BehaviourEvent)
-    scope = _scope(actor)
-    if scope is not None:
-        stmt = stmt.where(scope)
+    stmt = searchlog.scoped(select(BehaviourEvent), BehaviourEvent.store_id, actor.store_ids)
+    stmt = searchlog.in_range(stmt, BehaviourEvent.occurred_at, f.since, f.until)
     if f.store_id is not None:
         stmt = stmt.where(BehaviourEvent.store_id == f.store_id)
     if f.terminal_id is not None:
@@ -115,25 +104,17 @@ def _query(actor: Actor, f: BehaviourFilter) -> Select[BehaviourEvent]:
         stmt = stmt.where(BehaviourEvent.session_id == f.session_id)
     if f.order_no:
         stmt = stmt.where(BehaviourEvent.order_no == f.order_no)
-    if f.since is not None:
-        stmt = stmt.where(BehaviourEvent.occurred_at >= f.since)
-    if f.until is not None:
-        stmt = stmt.where(BehaviourEvent.occurred_at < f.until)
-    if f.q:
-        stmt = stmt.where(
-            or_(
-                *(
-                    col.icontains(f.q, autoescape=True)
-                    for col in (
-                        BehaviourEvent.barcode,
-                        BehaviourEvent.order_no,
-                        BehaviourEvent.session_id,
-                        BehaviourEvent.reason,
-                        BehaviourEvent.event_id,
-                    )
-                )
-            )
-        )
+    stmt = searchlog.containing(
+        stmt,
+        f.q,
+        (
+            BehaviourEvent.barcode,
+            BehaviourEvent.order_no,
+            BehaviourEvent.session_id,
+            BehaviourEvent.reason,
+            BehaviourEvent.event_id,
+        ),
+    )
     return stmt.order_by(BehaviourEvent.occurred_at.desc(), BehaviourEvent.id.desc())
 
 
@@ -190,12 +171,7 @@ async def export(
 ) -> bytes:
     """Every event matching `f` as a file (xlsx or csv), times in `timezone`, newest first."""
     stmt = _query(actor, f)
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    if (total or 0) > max_rows:
-        raise ExportTooLarge(
-            f"{total} events match; an export holds at most {max_rows}. Narrow the filters.",
-            field="since",
-        )
+    await searchlog.check_export_size(session, stmt, max_rows, ExportTooLarge)
     zone = ZoneInfo(timezone)
 
     def when(t: datetime) -> str:
