@@ -239,6 +239,18 @@ async def test_export_masks_without_member_pii_and_audits_with_it(
     assert r.status_code == 200, r.text
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[1][1:3] == ["孙*", "135****3333"]
+    r = await client.get(
+        "/api/v1/members/export",
+        params={"tier_id": tier.id, "format": "csv", "encoding": "gbk"},
+        headers=plain,
+    )
+    assert r.status_code == 200, r.text
+    assert list(csv.reader(io.StringIO(r.content.decode("gbk"))))[1][1:3] == ["孙*", "135****3333"]
+    r = await client.get(
+        "/api/v1/members/export", params={"format": "csv", "encoding": "big5"}, headers=plain
+    )
+    assert r.status_code == 422
+    assert r.json()["details"][0]["field"] == "query.encoding"
     admin = await _headers(session)
     r = await client.get("/api/v1/members/export", params={"tier_id": tier.id}, headers=admin)
     ws = openpyxl.load_workbook(io.BytesIO(r.content)).active

@@ -389,10 +389,18 @@ EXPORT_HEADERS = {
 
 
 async def export(
-    session: AsyncSession, f: MemberFilters, *, fmt: str, lang: str, zone: str, actor: Actor
+    session: AsyncSession,
+    f: MemberFilters,
+    *,
+    fmt: str,
+    lang: str,
+    zone: str,
+    actor: Actor,
+    encoding: str = "utf-8",
 ) -> bytes:
-    """The filtered members as xlsx or csv. Names and mobiles are whole only for a holder of
-    member:pii, and such an export is audited as a reveal of every row it holds."""
+    """The filtered members as xlsx or csv (UTF-8 or GBK). Names and mobiles are whole only
+    for a holder of member:pii, and such an export is audited as a reveal of every row it
+    holds."""
     from zoneinfo import ZoneInfo
 
     pii = actor.can(Perm.MEMBER_PII)
@@ -427,5 +435,5 @@ async def export(
             after={"rows": len(data), "pii": True, "format": fmt}, label="members export",
         )  # fmt: skip
     if fmt == "csv":
-        return tabular.csv_bytes(headers, data)
+        return tabular.csv_bytes(headers, data, encoding)
     return tabular.xlsx_bytes(headers, data, title="members")

@@ -239,16 +239,18 @@ async def export_members(
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.MEMBER_EXPORT)],
     f: Filters,
-    format: Annotated[
-        Literal["xlsx", "csv"], Query(description="xlsx or csv (UTF-8, BOM)")
-    ] = "xlsx",
+    format: Annotated[Literal["xlsx", "csv"], Query(description="xlsx or csv")] = "xlsx",
+    encoding: Annotated[
+        Literal["utf-8", "gbk"], Query(description="csv only: utf-8 (with a BOM) or gbk")
+    ] = "utf-8",
 ) -> Response:
     """Names and mobiles masked unless the reader holds member:pii (then audited)."""
     settings = request.app.state.settings
     lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "zh"
     data = await profiles.export(
-        session, f, fmt=format, lang=lang, zone=settings.default_timezone, actor=actor
-    )
+        session, f, fmt=format, encoding=encoding, lang=lang, zone=settings.default_timezone,
+        actor=actor,
+    )  # fmt: skip
     name = f"members-{utcnow().strftime('%Y%m%d-%H%M%S')}.{format}"
     return Response(
         data,

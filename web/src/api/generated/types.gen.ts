@@ -16117,9 +16117,15 @@ export type ExportMembersData = {
         /**
          * Format
          *
-         * xlsx or csv (UTF-8, BOM)
+         * xlsx or csv
          */
         format?: 'xlsx' | 'csv';
+        /**
+         * Encoding
+         *
+         * csv only: utf-8 (with a BOM) or gbk
+         */
+        encoding?: 'utf-8' | 'gbk';
         /**
          * Q
          *
