@@ -333,6 +333,68 @@ async def test_an_order_of_an_identified_member_spends_points_as_part_of_it(
     assert await find_mismatches(session) == []
 
 
+async def test_a_bare_member_no_is_accepted_priced_as_a_guest_and_not_linked(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    from selfmart.orders import lines as order_lines
+
+    _store, creds, member, cola, chips = await _world(session)  # cola 350, member 300; 5% tier
+    await points.award(session, member.id, 200, kind="adjust", actor=ADMIN, reason="gift")
+    claim = {"member_no": member.member_no, "member_id": member.id, "name": "张三丰"}
+    lines = [{"product_id": cola.id, "quantity": 2, "unit_price_fen": 300},
+             {"product_id": chips.id, "quantity": 1}]  # fmt: skip
+    body = _order("U-1", lines, member=claim, total_fen=1360)  # what a member would pay
+    r = await _post(client, creds, f"{T}/orders", body)
+    assert r.status_code == 201, r.text
+    res = r.json()
+    # No member price, no tier discount: a guest's 700 + 800; the terminal's totals differ,
+    # which is a price-mismatch issue as for any other difference.
+    assert (res["subtotal_fen"], res["discount_fen"], res["total_fen"]) == (1500, 0, 1500)
+    assert (res["saved_fen"], res["points_redeemed"], res["coupon_code"]) == (0, 0, None)
+    assert (res["member_no"], res["warnings"]) == (None, ["member_unverified"])
+    assert res["price_mismatch"] is True
+    order = await session.get_one(Order, res["order_id"])
+    await session.refresh(order)
+    assert (order.member_id, order.member_no) == (None, member.member_no)  # the claim, kept
+    prices = await session.scalars(
+        select(OrderLine.price_source).where(OrderLine.order_id == order.id)
+    )
+    assert set(prices.all()) == {"retail"}
+
+    # Sent again: the same answer, warning included.
+    again = await _post(client, creds, f"{T}/orders", body)
+    assert again.status_code == 200, again.text
+    assert (again.json()["member_no"], again.json()["warnings"]) == (None, ["member_unverified"])
+
+    # A substituted line is a guest's too.
+    chips_line = await session.scalar(
+        select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.product_id == chips.id)
+    )
+    assert chips_line is not None
+    await order_lines.substitute_lines(
+        session, order, {chips_line.id: cola.id}, note=None, actor=ADMIN
+    )
+    await session.refresh(order)
+    assert order.total_fen == 700 + 350
+
+    # Paid: not linked, so it earns the member nothing.
+    await orders.record_manual_payment(session, order, ManualPaymentBody(), actor=ADMIN)
+    await session.refresh(member)
+    assert member.points_balance == 200
+    earned = await session.scalar(
+        select(MemberPointsEntry.id).where(MemberPointsEntry.order_id == order.id)
+    )
+    assert earned is None
+    assert await find_mismatches(session) == []
+
+    # With a token, the same member is priced as a member and nothing is warned.
+    token = await _token(client, creds, session, member)
+    r = await _post(client, creds, f"{T}/orders", _order("U-2", lines, member={"token": token}))
+    assert r.status_code == 201, r.text
+    assert (r.json()["total_fen"], r.json()["warnings"]) == (1360, [])
+    assert r.json()["member_no"] == member.member_no
+
+
 async def test_points_past_the_rule_or_the_balance_or_without_a_token_are_refused(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:

@@ -201,6 +201,42 @@ async def test_issuing_to_a_tier_runs_as_a_job_with_progress(
     assert r.json()[0]["issued"] == 3
 
 
+async def test_issuing_to_a_segment_gives_its_active_members_only(
+    client: httpx.AsyncClient, session: AsyncSession, jobs: Any
+) -> None:
+    h = await _headers(session)
+    picked = [await make_member(session, tags=["vip"]) for _ in range(2)]
+    await make_member(session, tags=["vip"], status="disabled")
+    await make_member(session, tags=["other"])
+    template = await _template(session)
+    await session.commit()
+    seg = await client.post(
+        "/api/v1/members/segments",
+        json={"name": "VIPs", "rules": {"tags": ["vip"]}},
+        headers=h,
+    )
+    assert seg.status_code == 201, seg.text
+    r = await client.post(
+        "/api/v1/members/coupon-issues",
+        json={"template_id": template.id, "target": "segment", "target_id": seg.json()["id"]},
+        headers=h,
+    )
+    assert r.status_code == 202, r.text
+    job = (await client.get(f"/api/v1/jobs/{r.json()['job_id']}", headers=h)).json()
+    assert job["status"] == "succeeded", job
+    assert job["result"]["issued"] == 2
+    held = await session.scalars(
+        select(MemberCoupon.member_id).where(MemberCoupon.template_id == template.id)
+    )
+    assert sorted(held.all()) == sorted(m.id for m in picked)
+    r = await client.post(
+        "/api/v1/members/coupon-issues",
+        json={"template_id": template.id, "target": "segment", "target_id": 999_999},
+        headers=h,
+    )
+    assert r.status_code == 404
+
+
 async def test_an_issue_run_delivered_twice_issues_each_coupon_once(session: AsyncSession) -> None:
     from selfmart.models import CouponIssue
 

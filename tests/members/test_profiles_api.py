@@ -19,6 +19,7 @@ from selfmart.kit.time import utcnow
 from selfmart.members.schemas import BIRTHDAY_ZONE
 from selfmart.models import AuditLog, Member, Order
 from tests.builders import auth_headers, make_store, make_user
+from tests.orders.builders import make_order, make_product
 from tests.support import fingerprint
 
 from .helpers import make_member, make_tier, mobile, paid_order
@@ -157,6 +158,13 @@ async def test_disable_then_erase_removes_personal_data_and_anonymises_orders(
         .where(Order.id == order.id)
         .values(customer_name="钱七", customer_phone="13600002222", phone_last4="2222")
     )
+    # Orders an older terminal only claimed for the number (not linked): anonymised too; an
+    # order claiming another number is not this member's business.
+    cola = await make_product(session, stores=[store], price_fen=350)
+    claimed = await make_order(session, store, [(cola, 1)], member_no=member.member_no,
+                               customer_name="钱七", customer_phone="13600002222")  # fmt: skip
+    other = await make_order(session, store, [(cola, 1)], member_no="M-OTHER",
+                             customer_name="赵九", customer_phone="13900009999")  # fmt: skip
     r = await client.post(
         f"/api/v1/members/{member.id}/status",
         json={"status": "disabled", "reason": "asked"},
@@ -172,6 +180,12 @@ async def test_disable_then_erase_removes_personal_data_and_anonymises_orders(
     await session.refresh(order)
     assert (member.name, member.mobile, member.birthday, member.card_no) == (None,) * 4
     assert (order.customer_name, order.customer_phone, order.phone_last4) == (None,) * 3
+    await session.refresh(claimed)
+    await session.refresh(other)
+    assert (claimed.customer_name, claimed.customer_phone, claimed.member_id) == (None, None, None)
+    assert claimed.member_no == member.member_no
+    assert (other.customer_name, other.phone_last4) == ("赵九", "9999")
+    assert r.json()["status"] == "erased"
     assert order.member_id == member.id
     assert order.total_fen == 5_000
     trail = await session.scalars(
@@ -239,6 +253,18 @@ async def test_export_masks_without_member_pii_and_audits_with_it(
     assert r.status_code == 200, r.text
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert rows[1][1:3] == ["孙*", "135****3333"]
+    r = await client.get(
+        "/api/v1/members/export",
+        params={"tier_id": tier.id, "format": "csv", "encoding": "gbk"},
+        headers=plain,
+    )
+    assert r.status_code == 200, r.text
+    assert list(csv.reader(io.StringIO(r.content.decode("gbk"))))[1][1:3] == ["孙*", "135****3333"]
+    r = await client.get(
+        "/api/v1/members/export", params={"format": "csv", "encoding": "big5"}, headers=plain
+    )
+    assert r.status_code == 422
+    assert r.json()["details"][0]["field"] == "query.encoding"
     admin = await _headers(session)
     r = await client.get("/api/v1/members/export", params={"tier_id": tier.id}, headers=admin)
     ws = openpyxl.load_workbook(io.BytesIO(r.content)).active

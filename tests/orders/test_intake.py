@@ -138,30 +138,33 @@ async def test_an_order_is_priced_booked_and_timelined(
     ]
 
 
-async def test_the_server_prices_members_and_reports_what_the_terminal_showed(
+async def test_the_server_prices_and_reports_what_the_terminal_showed(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     _store, creds, cola, chips = await _setup(session)
+    # An older terminal's bare member_no proves nothing: the order is priced as a guest's,
+    # whatever member price the terminal showed, and the difference is an issue.
     payload = _order(
         lines=[
-            {"barcode": "6901234567892", "quantity": 2, "unit_price_fen": 350},  # member: 300
+            {"barcode": "6901234567892", "quantity": 2, "unit_price_fen": 300},  # guest: 350
             {"product_id": chips.id, "quantity": 1, "unit_price_fen": 800},
         ],
         member={"member_no": "M001", "name": "李四", "phone": "138-0000-5678"},
-        total_fen=1500,
+        total_fen=1400,
     )
     r = await _post(client, creds, payload)
     assert r.status_code == 201, r.text
     res = r.json()
-    assert res["total_fen"] == 1400  # the member price, whatever the terminal showed
-    assert res["subtotal_fen"] == 1500
-    assert res["discount_fen"] == 100
+    assert res["total_fen"] == 1500  # the guest's price, whatever the terminal showed
+    assert (res["subtotal_fen"], res["discount_fen"], res["saved_fen"]) == (1500, 0, 0)
     assert res["price_mismatch"] is True
     assert res["price_differences"] == [
-        {"line_no": 1, "product_id": cola.id, "terminal_unit_price_fen": 350, "unit_price_fen": 300}
+        {"line_no": 1, "product_id": cola.id, "terminal_unit_price_fen": 300, "unit_price_fen": 350}
     ]
+    assert (res["member_no"], res["warnings"]) == (None, ["member_unverified"])
     order = await session.get_one(Order, res["order_id"])
-    assert (order.member_no, order.customer_phone, order.phone_last4) == (
+    assert (order.member_id, order.member_no, order.customer_phone, order.phone_last4) == (
+        None,
         "M001",
         "13800005678",
         "5678",
@@ -170,7 +173,7 @@ async def test_the_server_prices_members_and_reports_what_the_terminal_showed(
     issue = await session.scalar(select(OrderIssue).where(OrderIssue.order_id == order.id))
     assert issue is not None
     assert issue.kind == "price_mismatch"
-    assert issue.detail["terminal_total_fen"] == 1500
+    assert issue.detail["terminal_total_fen"] == 1400
 
 
 async def test_the_same_order_twice_is_one_order_and_another_body_is_a_409(

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.audit import service as audit
 from selfmart.catalog import images as media
 from selfmart.catalog import importer
 from selfmart.catalog.schemas import ImportReport, ImportStarted
 from selfmart.iam.actor import Actor
-from selfmart.jobs import runtime
+from selfmart.jobs import runtime, uploads
 from selfmart.jobs import service as jobs
 from selfmart.kit.tabular import Table
 
@@ -32,15 +29,13 @@ async def start_import(
     storage: media.Storage,
 ) -> ImportStarted:
     """Keep the upload in media storage and queue the import; it starts after commit."""
-    key = f"imports/{uuid.uuid4().hex}.{table.kind}"
-    await anyio.to_thread.run_sync(storage.put, key, data, "application/octet-stream")
-    run = await jobs.start_job(
+    run = await uploads.start_import_job(
         session,
         kind=IMPORT_JOB,
-        created_by=actor,
+        table=table,
+        data=data,
+        filename=filename,
         params={
-            "key": key,
-            "filename": filename,
             "mode": options.mode,
             "encoding": table.encoding or options.encoding,
             "create_categories": options.create_categories,
@@ -48,15 +43,10 @@ async def start_import(
             "max_rows": options.max_rows,
             "store_ids": options.store_ids,
         },
-        total=len(table.rows),
-    )
-    await audit.record(
-        session,
-        actor,
-        "product.import_start",
-        "job_run",
-        run.id,
-        after={"file": filename, "rows": len(table.rows), "mode": options.mode},
+        audit_action="product.import_start",
+        audit_after={"mode": options.mode},
+        actor=actor,
+        storage=storage,
     )
     return ImportStarted(job_id=run.id, rows=len(table.rows))
 
@@ -64,7 +54,6 @@ async def start_import(
 @jobs.job(IMPORT_JOB)
 async def import_products(run: jobs.RunningJob) -> Mapping[str, Any]:
     p = run.params
-    storage = media.make_storage(runtime.settings())
     options = importer.ImportOptions(
         mode=p["mode"],
         encoding=p["encoding"],
@@ -74,8 +63,7 @@ async def import_products(run: jobs.RunningJob) -> Mapping[str, Any]:
         # already resolved from the user's stores when the job was started
         store_ids=[int(i) for i in p.get("store_ids") or []],
     )
-    try:
-        data = await anyio.to_thread.run_sync(storage.get, p["key"])
+    async with uploads.kept_upload(run) as data:
         table = await importer.read_upload(data, p["filename"], options)
         await run.progress(0, len(table.rows))
         async with runtime.transaction() as session:
@@ -94,8 +82,6 @@ async def import_products(run: jobs.RunningJob) -> Mapping[str, Any]:
             )
         await run.progress(len(table.rows), len(table.rows))
         return report.model_dump(mode="json")
-    finally:
-        await anyio.to_thread.run_sync(storage.delete, p["key"])
 
 
 async def submit_import(

@@ -269,12 +269,18 @@ def xlsx_bytes(
     return out.getvalue()
 
 
-def csv_bytes(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """UTF-8 with a BOM, which is what Excel needs to open Chinese text correctly."""
+def csv_bytes(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], encoding: str = "utf-8"
+) -> bytes:
+    """UTF-8 with a BOM, which is what Excel needs to open Chinese text correctly; or GBK for
+    older tools, written as GB18030 (GBK's superset, identical on every GBK character) so that
+    a rare character outside GBK is kept, not lost."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([csv_value(h) for h in headers])
     writer.writerows([csv_value(v) for v in row] for row in rows)
+    if encoding == "gbk":
+        return out.getvalue().encode("gb18030")
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
 

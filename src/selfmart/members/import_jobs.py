@@ -4,17 +4,14 @@ progress in `job_runs`; its result is the same row-by-row report. Small files st
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import anyio
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.audit import service as audit
 from selfmart.catalog import images as media
 from selfmart.iam.actor import Actor
-from selfmart.jobs import runtime
+from selfmart.jobs import runtime, uploads
 from selfmart.jobs import service as jobs
 from selfmart.kit import rowimport
 from selfmart.kit.tabular import Table
@@ -56,26 +53,17 @@ async def _start(
     storage: media.Storage,
 ) -> MemberImportStarted:
     """Keep the upload in media storage and queue the job; it starts after commit."""
-    key = f"imports/{uuid.uuid4().hex}.{table.kind}"
-    await anyio.to_thread.run_sync(storage.put, key, data, "application/octet-stream")
-    run = await jobs.start_job(
-        session,
-        kind=IMPORT_JOB,
-        created_by=actor,
+    run = await uploads.start_import_job(
+        session, kind=IMPORT_JOB, table=table, data=data, filename=filename,
         params={
-            "key": key,
-            "filename": filename,
             "mode": options.mode,
             "dry_run": options.dry_run,
             "encoding": table.encoding or options.encoding,
             "max_rows": options.max_rows,
         },
-        total=len(table.rows),
-    )
-    await audit.record(
-        session, actor, "member.import_start", "job_run", run.id,
-        after={"file": filename, "rows": len(table.rows), "mode": options.mode,
-               "dry_run": options.dry_run},
+        audit_action="member.import_start",
+        audit_after={"mode": options.mode, "dry_run": options.dry_run},
+        actor=actor, storage=storage,
     )  # fmt: skip
     return MemberImportStarted(job_id=run.id, rows=len(table.rows))
 
@@ -83,13 +71,11 @@ async def _start(
 @jobs.job(IMPORT_JOB)
 async def import_members(run: jobs.RunningJob) -> Mapping[str, Any]:
     p = run.params
-    storage = media.make_storage(runtime.settings())
     options = importer.ImportOptions(
         mode=p["mode"], dry_run=bool(p["dry_run"]), encoding=p["encoding"],
         max_rows=int(p["max_rows"]),
     )  # fmt: skip
-    try:
-        data = await anyio.to_thread.run_sync(storage.get, p["key"])
+    async with uploads.kept_upload(run) as data:
         table = await rowimport.read_upload(
             data, p["filename"], encoding=options.encoding, max_rows=options.max_rows
         )
@@ -111,5 +97,3 @@ async def import_members(run: jobs.RunningJob) -> Mapping[str, Any]:
             )  # fmt: skip
         await run.progress(total, total)
         return report.model_dump(mode="json")
-    finally:
-        await anyio.to_thread.run_sync(storage.delete, p["key"])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, extract, func, or_, select, update
+from sqlalchemy import Select, extract, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,8 @@ from selfmart.members.schemas import (
     MemberUpdate,
     SegmentRules,
 )
-from selfmart.models import Member, MemberOrder, MemberTier, Order, Store
+from selfmart.models import Member, MemberOrder, MemberTier, Store
+from selfmart.orders import customers
 
 #: The most rows one export writes.
 EXPORT_LIMIT = 50_000
@@ -264,10 +265,8 @@ async def set_status(
 
 async def erase(session: AsyncSession, member: Member, *, reason: str, actor: Actor) -> Member:
     """Erase on request: personal data removed from the profile and from the member's orders
-    (which stay, anonymised, with their money and lines); points and history stay, as numbers.
-
-    The orders' copies of the customer's name and phone are cleared here in one statement;
-    the orders domain has no function for it yet (issue 11: move it there with merge)."""
+    (which stay, anonymised, with their money and lines), also from the orders a terminal only
+    claimed for the member's number; points and history stay, as numbers."""
     _usable(member)
     before = _snapshot(member)
     now = utcnow()
@@ -282,13 +281,9 @@ async def erase(session: AsyncSession, member: Member, *, reason: str, actor: Ac
     member.erased_at = now
     member.updated_at = now
     await session.flush()
-    result = await session.execute(
-        update(Order)
-        .where(Order.member_id == member.id)
-        .values(customer_name=None, customer_phone=None, phone_last4=None, updated_at=now)
-        .execution_options(synchronize_session=False)
+    orders = await customers.anonymise_member_orders(
+        session, member_id=member.id, member_no=member.member_no
     )
-    orders = int(result.rowcount or 0)  # type: ignore[attr-defined]
     await audit.record(
         session, actor, "member.erase", "member", member.id, store_id=member.home_store_id,
         before=before, after={"status": "erased", "orders_anonymised": orders}, note=reason,
@@ -389,10 +384,18 @@ EXPORT_HEADERS = {
 
 
 async def export(
-    session: AsyncSession, f: MemberFilters, *, fmt: str, lang: str, zone: str, actor: Actor
+    session: AsyncSession,
+    f: MemberFilters,
+    *,
+    fmt: str,
+    lang: str,
+    zone: str,
+    actor: Actor,
+    encoding: str = "utf-8",
 ) -> bytes:
-    """The filtered members as xlsx or csv. Names and mobiles are whole only for a holder of
-    member:pii, and such an export is audited as a reveal of every row it holds."""
+    """The filtered members as xlsx or csv (UTF-8 or GBK). Names and mobiles are whole only
+    for a holder of member:pii, and such an export is audited as a reveal of every row it
+    holds."""
     from zoneinfo import ZoneInfo
 
     pii = actor.can(Perm.MEMBER_PII)
@@ -427,5 +430,5 @@ async def export(
             after={"rows": len(data), "pii": True, "format": fmt}, label="members export",
         )  # fmt: skip
     if fmt == "csv":
-        return tabular.csv_bytes(headers, data)
+        return tabular.csv_bytes(headers, data, encoding)
     return tabular.xlsx_bytes(headers, data, title="members")

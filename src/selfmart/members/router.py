@@ -41,6 +41,16 @@ from selfmart.members import (
 )  # fmt: skip
 from selfmart.members import merge as merging
 from selfmart.members import service as members
+from selfmart.members.dependencies import (
+    CouponTemplateDep,
+    Marketer,
+    MemberDep,
+    MemberId,
+    Reader,
+    RuleId,
+    SegmentDep,
+    Writer,
+)
 from selfmart.members.profiles import MemberFilters
 from selfmart.members.schemas import (
     CouponGive,
@@ -84,9 +94,6 @@ from selfmart.models import CouponIssue, MemberPointsLot
 
 router = APIRouter(prefix="/members", tags=["members"])
 
-MemberId = Annotated[int, Path(ge=1, le=2**53)]
-TierId = Annotated[int, Path(ge=1, le=2_147_483_647)]
-SegmentId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
@@ -141,9 +148,7 @@ Filters = Annotated[MemberFilters, Depends(member_filters)]
     "/program", response_model=ProgramRead, operation_id="get_member_program",
     responses=error_responses(401, 403),
 )  # fmt: skip
-async def get_program(
-    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> ProgramRead:
+async def get_program(session: SessionDep, actor: Reader) -> ProgramRead:
     return ProgramRead.model_validate(await points.program(session))
 
 
@@ -161,9 +166,7 @@ async def update_program(
     "/tiers", response_model=list[TierRead], operation_id="list_member_tiers",
     responses=error_responses(401, 403),
 )  # fmt: skip
-async def list_tiers(
-    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> list[TierRead]:
+async def list_tiers(session: SessionDep, actor: Reader) -> list[TierRead]:
     return [TierRead.model_validate(t) for t in await tiers.active_tiers(session)]
 
 
@@ -182,7 +185,7 @@ async def create_tier(
     responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def update_tier(
-    tier_id: TierId,
+    tier_id: RuleId,
     body: TierUpdate,
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.MEMBER_TIER)],
@@ -196,7 +199,7 @@ async def update_tier(
     responses=error_responses(401, 403, 404, 409),
 )  # fmt: skip
 async def delete_tier(
-    tier_id: TierId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_TIER)]
+    tier_id: RuleId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_TIER)]
 ) -> Response:
     await tiers.delete_tier(session, await tiers.get_tier(session, tier_id), actor=actor)
     return Response(status_code=204)
@@ -211,7 +214,7 @@ async def delete_tier(
 )  # fmt: skip
 async def list_members(
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    actor: Reader,
     params: Annotated[PageParams, Depends(page_params)],
     f: Filters,
 ) -> Page[MemberRead]:
@@ -236,16 +239,18 @@ async def export_members(
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.MEMBER_EXPORT)],
     f: Filters,
-    format: Annotated[
-        Literal["xlsx", "csv"], Query(description="xlsx or csv (UTF-8, BOM)")
-    ] = "xlsx",
+    format: Annotated[Literal["xlsx", "csv"], Query(description="xlsx or csv")] = "xlsx",
+    encoding: Annotated[
+        Literal["utf-8", "gbk"], Query(description="csv only: utf-8 (with a BOM) or gbk")
+    ] = "utf-8",
 ) -> Response:
     """Names and mobiles masked unless the reader holds member:pii (then audited)."""
     settings = request.app.state.settings
     lang = "en" if request.headers.get("accept-language", "").lower().startswith("en") else "zh"
     data = await profiles.export(
-        session, f, fmt=format, lang=lang, zone=settings.default_timezone, actor=actor
-    )
+        session, f, fmt=format, encoding=encoding, lang=lang, zone=settings.default_timezone,
+        actor=actor,
+    )  # fmt: skip
     name = f"members-{utcnow().strftime('%Y%m%d-%H%M%S')}.{format}"
     return Response(
         data,
@@ -258,9 +263,7 @@ async def export_members(
     "", response_model=MemberRead, status_code=201, operation_id="create_member",
     responses=error_responses(401, 403, 409, 422),
 )  # fmt: skip
-async def create_member(
-    body: MemberCreate, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_WRITE)]
-) -> MemberRead:
+async def create_member(body: MemberCreate, session: SessionDep, actor: Writer) -> MemberRead:
     member = await profiles.create(session, body, actor=actor)
     return await profiles.read_one(session, member)
 
@@ -269,10 +272,8 @@ async def create_member(
     "/{member_id}", response_model=MemberRead, operation_id="get_member",
     responses=error_responses(401, 403, 404),
 )  # fmt: skip
-async def get_member(
-    member_id: MemberId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> MemberRead:
-    return await profiles.read_one(session, await profiles.get(session, member_id))
+async def get_member(member: MemberDep, session: SessionDep, actor: Reader) -> MemberRead:
+    return await profiles.read_one(session, member)
 
 
 @router.patch(
@@ -280,12 +281,11 @@ async def get_member(
     responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def update_member(
-    member_id: MemberId,
+    member: MemberDep,
     body: MemberUpdate,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+    actor: Writer,
 ) -> MemberRead:
-    member = await profiles.get(session, member_id)
     await profiles.update_profile(session, member, body, actor=actor)
     return await profiles.read_one(session, member)
 
@@ -295,12 +295,11 @@ async def update_member(
     responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def set_member_status(
-    member_id: MemberId,
+    member: MemberDep,
     body: MemberStatusChange,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+    actor: Writer,
 ) -> MemberRead:
-    member = await profiles.get(session, member_id)
     await profiles.set_status(session, member, body, actor=actor)
     return await profiles.read_one(session, member)
 
@@ -310,13 +309,12 @@ async def set_member_status(
     responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def erase_member(
-    member_id: MemberId,
+    member: MemberDep,
     body: EraseBody,
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.MEMBER_PII)],
 ) -> MemberRead:
     """Remove the member's personal data on their request (orders stay, anonymised)."""
-    member = await profiles.get(session, member_id)
     await profiles.erase(session, member, reason=body.reason, actor=actor)
     return await profiles.read_one(session, member)
 
@@ -326,10 +324,10 @@ async def erase_member(
     responses=error_responses(401, 403, 404),
 )  # fmt: skip
 async def reveal_member(
-    member_id: MemberId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_PII)]
+    member: MemberDep, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_PII)]
 ) -> MemberPii:
     """The whole name and mobile; each reveal is in the audit log."""
-    return await profiles.reveal(session, await profiles.get(session, member_id), actor=actor)
+    return await profiles.reveal(session, member, actor=actor)
 
 
 # --- points ---
@@ -340,13 +338,12 @@ async def reveal_member(
     operation_id="list_member_points", responses=error_responses(401, 403, 404),
 )  # fmt: skip
 async def list_points(
-    member_id: MemberId,
+    member: MemberDep,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    actor: Reader,
     params: Annotated[PageParams, Depends(page_params)],
 ) -> Page[PointsEntryRead]:
-    await profiles.get(session, member_id)
-    rows, total = await members.entries(session, member_id, offset=params.offset, limit=params.size)
+    rows, total = await members.entries(session, member.id, offset=params.offset, limit=params.size)
     return Page(
         items=[PointsEntryRead.model_validate(r) for r in rows],
         total=total, page=params.page, size=params.size,
@@ -357,15 +354,12 @@ async def list_points(
     "/{member_id}/points/lots", response_model=list[PointsLotRead],
     operation_id="list_member_points_lots", responses=error_responses(401, 403, 404),
 )  # fmt: skip
-async def list_lots(
-    member_id: MemberId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> list[PointsLotRead]:
+async def list_lots(member: MemberDep, session: SessionDep, actor: Reader) -> list[PointsLotRead]:
     from sqlalchemy import select
 
-    await profiles.get(session, member_id)
     rows = await session.scalars(
         select(MemberPointsLot)
-        .where(MemberPointsLot.member_id == member_id, MemberPointsLot.remaining > 0)
+        .where(MemberPointsLot.member_id == member.id, MemberPointsLot.remaining > 0)
         .order_by(MemberPointsLot.expires_at, MemberPointsLot.id)
     )
     return [PointsLotRead.model_validate(r) for r in rows.all()]
@@ -376,12 +370,11 @@ async def list_lots(
     operation_id="adjust_member_points", responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def adjust_points(
-    member_id: MemberId,
+    member: MemberDep,
     body: PointsAdjust,
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.MEMBER_POINTS)],
 ) -> PointsEntryRead:
-    member = await profiles.get(session, member_id)
     entry = await members.adjust(session, member, body.points, reason=body.reason, actor=actor)
     return PointsEntryRead.model_validate(entry)
 
@@ -391,12 +384,11 @@ async def adjust_points(
     operation_id="redeem_member_points", responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def redeem_points(
-    member_id: MemberId,
+    member: MemberDep,
     body: PointsRedeem,
     session: SessionDep,
     actor: Annotated[Actor, require(Perm.MEMBER_POINTS)],
 ) -> PointsEntryRead:
-    member = await profiles.get(session, member_id)
     entry = await members.redeem(
         session, member, body.points, reason=body.reason, order_id=body.order_id, actor=actor
     )
@@ -411,22 +403,18 @@ async def redeem_points(
     operation_id="list_member_tier_history", responses=error_responses(401, 403, 404),
 )  # fmt: skip
 async def tier_history(
-    member_id: MemberId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
+    member: MemberDep, session: SessionDep, actor: Reader
 ) -> list[TierChangeRead]:
-    await profiles.get(session, member_id)
-    return [TierChangeRead.model_validate(c) for c in await tiers.history(session, member_id)]
+    return [TierChangeRead.model_validate(c) for c in await tiers.history(session, member.id)]
 
 
 @router.get(
     "/{member_id}/tier-standing", response_model=TierStanding,
     operation_id="get_member_tier_standing", responses=error_responses(401, 403, 404),
 )  # fmt: skip
-async def tier_standing(
-    member_id: MemberId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> TierStanding:
-    await profiles.get(session, member_id)
+async def tier_standing(member: MemberDep, session: SessionDep, actor: Reader) -> TierStanding:
     rules = await points.program(session)
-    where = await tiers.standing(session, member_id, window_days=rules.tier_window_days)
+    where = await tiers.standing(session, member.id, window_days=rules.tier_window_days)
     best = tiers.best_tier(await tiers.active_tiers(session), where)
     return TierStanding(
         spend_fen=where.spend_fen,
@@ -444,11 +432,10 @@ async def tier_standing(
     operation_id="get_member_history", responses=error_responses(401, 403, 404),
 )  # fmt: skip
 async def purchase_history(
-    member_id: MemberId, session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
+    member: MemberDep, session: SessionDep, actor: Reader
 ) -> PurchaseHistory:
     """Orders, spend, favourite products, first and last visit, RFM scores."""
-    await profiles.get(session, member_id)
-    return await history.summary(session, member_id)
+    return await history.summary(session, member.id)
 
 
 @router.get(
@@ -456,14 +443,13 @@ async def purchase_history(
     operation_id="list_member_orders", responses=error_responses(401, 403, 404),
 )  # fmt: skip
 async def member_orders(
-    member_id: MemberId,
+    member: MemberDep,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    actor: Reader,
     params: Annotated[PageParams, Depends(page_params)],
 ) -> Page[MemberOrderRead]:
-    await profiles.get(session, member_id)
     items, total = await history.order_page(
-        session, member_id, offset=params.offset, limit=params.size
+        session, member.id, offset=params.offset, limit=params.size
     )
     return Page(items=items, total=total, page=params.page, size=params.size)
 
@@ -476,7 +462,7 @@ async def merge_member(
     member_id: MemberId,
     body: MergeBody,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+    actor: Writer,
 ) -> MergeResult:
     """Merge the record `merged_id` into this one: its orders, points, coupons and tier
     history follow; it is marked merged."""
@@ -489,13 +475,12 @@ async def merge_member(
     operation_id="list_member_coupons", responses=error_responses(401, 403, 404),
 )  # fmt: skip
 async def list_member_coupons(
-    member_id: MemberId,
+    member: MemberDep,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    actor: Reader,
     usable: bool = False,
 ) -> list[CouponRead]:
-    await profiles.get(session, member_id)
-    found = await coupons.member_coupons(session, member_id, usable_only=usable)
+    found = await coupons.member_coupons(session, member.id, usable_only=usable)
     now = utcnow()
     return [coupons.read(c, now) for c in found]
 
@@ -505,12 +490,11 @@ async def list_member_coupons(
     operation_id="give_member_coupon", responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def give_coupon(
-    member_id: MemberId,
+    member: MemberDep,
     body: CouponGive,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> CouponRead:
-    member = await profiles.get(session, member_id)
     template = await coupons.get_template(session, body.template_id)
     return coupons.read(await coupons.give(session, member, template, actor=actor))
 
@@ -524,11 +508,12 @@ async def void_coupon(
     coupon_id: Annotated[int, Path(ge=1, le=2**53)],
     body: CouponVoidBody,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> CouponRead:
-    await profiles.get(session, member_id)
+    # Not MemberDep: the path names member_id before coupon_id, and so does the spec.
+    member = await profiles.get(session, member_id)
     coupon = await coupons.void(
-        session, coupon_id, member_id=member_id, reason=body.reason, actor=actor
+        session, coupon_id, member_id=member.id, reason=body.reason, actor=actor
     )
     return coupons.read(coupon)
 
@@ -546,7 +531,7 @@ offers_router = APIRouter(prefix="/members", tags=["members"])
                **error_responses(401, 403)},
 )  # fmt: skip
 async def member_import_template(
-    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+    actor: Writer,
     format: Literal["xlsx", "csv"] = "xlsx",
 ) -> Response:
     name = f"会员导入模板.{format}"
@@ -566,7 +551,7 @@ async def import_members(
     response: Response,
     session: SessionDep,
     storage: StorageDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_WRITE)],
+    actor: Writer,
     file: Annotated[UploadFile, File(description="xlsx or csv (UTF-8 or GBK)")],
     dry_run: Annotated[bool, Form(description="check every row and write nothing")] = True,
     mode: Annotated[
@@ -597,9 +582,7 @@ async def import_members(
     "/segments", response_model=list[SegmentRead], operation_id="list_member_segments",
     responses=error_responses(401, 403),
 )  # fmt: skip
-async def list_segments(
-    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> list[SegmentRead]:
+async def list_segments(session: SessionDep, actor: Reader) -> list[SegmentRead]:
     return [SegmentRead.model_validate(s) for s in await segments.listing(session)]
 
 
@@ -610,7 +593,7 @@ async def list_segments(
 async def create_segment(
     body: SegmentBody,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> SegmentRead:
     return SegmentRead.model_validate(await segments.create(session, body, actor=actor))
 
@@ -622,7 +605,7 @@ async def create_segment(
 async def preview_segment(
     rules: SegmentRules,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    actor: Reader,
 ) -> SegmentPreview:
     """How many members these rules pick now, and the first 20 (masked)."""
     return await segments.preview(session, rules)
@@ -633,12 +616,11 @@ async def preview_segment(
     operation_id="update_member_segment", responses=error_responses(401, 403, 404, 409, 422),
 )  # fmt: skip
 async def update_segment(
-    segment_id: SegmentId,
+    segment: SegmentDep,
     body: SegmentBody,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> SegmentRead:
-    segment = await segments.get(session, segment_id)
     return SegmentRead.model_validate(await segments.update(session, segment, body, actor=actor))
 
 
@@ -647,11 +629,11 @@ async def update_segment(
     responses=error_responses(401, 403, 404),
 )  # fmt: skip
 async def delete_segment(
-    segment_id: SegmentId,
+    segment: SegmentDep,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> Response:
-    await segments.delete(session, await segments.get(session, segment_id), actor=actor)
+    await segments.delete(session, segment, actor=actor)
     return Response(status_code=204)
 
 
@@ -661,7 +643,7 @@ async def delete_segment(
 )  # fmt: skip
 async def rfm_grid(
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_READ)],
+    actor: Reader,
     window_days: Annotated[int, Query(ge=1, le=3650)] = 365,
 ) -> list[RfmCell]:
     """Members by recency and frequency quintile (5 best), with their spend."""
@@ -673,9 +655,7 @@ async def rfm_grid(
     "/coupon-templates", response_model=list[CouponTemplateRead],
     operation_id="list_coupon_templates", responses=error_responses(401, 403),
 )  # fmt: skip
-async def list_coupon_templates(
-    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> list[CouponTemplateRead]:
+async def list_coupon_templates(session: SessionDep, actor: Reader) -> list[CouponTemplateRead]:
     return [CouponTemplateRead.model_validate(t) for t in await coupons.templates(session)]
 
 
@@ -686,7 +666,7 @@ async def list_coupon_templates(
 async def create_coupon_template(
     body: CouponTemplateBody,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> CouponTemplateRead:
     return CouponTemplateRead.model_validate(
         await coupons.create_template(session, body, actor=actor)
@@ -698,12 +678,11 @@ async def create_coupon_template(
     operation_id="update_coupon_template", responses=error_responses(401, 403, 404, 422),
 )  # fmt: skip
 async def update_coupon_template(
-    template_id: TierId,
+    template: CouponTemplateDep,
     body: CouponTemplateBody,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> CouponTemplateRead:
-    template = await coupons.get_template(session, template_id)
     return CouponTemplateRead.model_validate(
         await coupons.update_template(session, template, body, actor=actor)
     )
@@ -713,9 +692,7 @@ async def update_coupon_template(
     "/coupon-issues", response_model=list[CouponIssueRead],
     operation_id="list_coupon_issues", responses=error_responses(401, 403),
 )  # fmt: skip
-async def list_coupon_issues(
-    session: SessionDep, actor: Annotated[Actor, require(Perm.MEMBER_READ)]
-) -> list[CouponIssueRead]:
+async def list_coupon_issues(session: SessionDep, actor: Reader) -> list[CouponIssueRead]:
     from sqlalchemy import select
 
     rows = await session.scalars(select(CouponIssue).order_by(CouponIssue.id.desc()).limit(100))
@@ -729,7 +706,7 @@ async def list_coupon_issues(
 async def start_coupon_issue(
     body: CouponIssueBody,
     session: SessionDep,
-    actor: Annotated[Actor, require(Perm.MEMBER_MARKETING)],
+    actor: Marketer,
 ) -> CouponIssueRead:
     """Give a template's coupon to every active member of a segment or tier, as a job
     (follow it at GET /api/v1/jobs/{job_id})."""

@@ -1,5 +1,6 @@
 """What the members domain asks of orders: a member's orders and what they bought (purchase
-history), and moving a member's orders to another member when two records are merged."""
+history), moving a member's orders to another member when two records are merged, and
+taking a member's personal data off their orders when they are erased."""
 
 from __future__ import annotations
 
@@ -24,6 +25,21 @@ async def move_member_orders(
         update(Order)
         .where(Order.member_id == from_member_id)
         .values(member_id=to_member_id, member_no=to_member_no, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def anonymise_member_orders(session: AsyncSession, *, member_id: int, member_no: str) -> int:
+    """Erase: the customer's name and phone leave the member's orders (which stay, with their
+    money and lines), and the orders a terminal only claimed for the member's number without
+    identifying them (not linked, but perhaps typed with the person's name and phone).
+    Returns how many orders changed."""
+    claimed = (Order.member_id.is_(None)) & (Order.member_no == member_no)
+    result = await session.execute(
+        update(Order)
+        .where((Order.member_id == member_id) | claimed)
+        .values(customer_name=None, customer_phone=None, phone_last4=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -72,6 +72,8 @@ _audit_logs = cast(Table, AuditLog.__table__)
 BATCH_LOCK = 7402
 #: How far ahead of the server clock a purchase time may be (terminal clocks drift).
 FUTURE_SKEW = timedelta(minutes=10)
+#: The answer's warning for an order whose member came as a bare member_no (no token).
+MEMBER_UNVERIFIED = "member_unverified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +265,7 @@ async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[st
                 Order.terminal_total_fen,
                 Order.price_mismatch,
                 Order.stock_short,
+                Order.member_id,
                 Order.member_no,
                 Order.coupon_code,
                 Order.coupon_fen,
@@ -270,6 +273,11 @@ async def summary(session: AsyncSession, order_id: int, outcome: str) -> dict[st
         )
     ).one()
     head_doc = head._asdict()
+    # The number is the member's only when the server linked the order; otherwise it is the
+    # terminal's unverified claim, kept on the order for a person to see.
+    if head_doc.pop("member_id") is None and head_doc["member_no"] is not None:
+        head_doc["member_no"] = None
+        head_doc["warnings"] = [MEMBER_UNVERIFIED]
     spent = await redeem.redemption_of(session, order_id)
     head_doc["points_redeemed"] = spent["points"] if spent else 0
     head_doc["points_fen"] = spent["value_fen"] if spent else 0
@@ -316,6 +324,7 @@ def _result(head: dict[str, Any], diffs: list[dict[str, Any]], outcome: str) -> 
         "points_fen": head.get("points_fen", 0),
         "coupon_code": head.get("coupon_code"),
         "coupon_fen": head.get("coupon_fen", 0),
+        "warnings": head.get("warnings", []),
     }
 
 
@@ -357,7 +366,9 @@ async def accept(
         session,
         store_id=store.id,
         lines=body.lines,
-        member=body.member is not None,
+        # Member prices only for a member the server identified: a bare member_no is a claim
+        # anyone could type, so it is priced as a guest's (and told so: member_unverified).
+        member=checkout is not None,
         terminal_total_fen=body.total_fen,
         discount_bp=checkout.discount_bp if checkout is not None else 0,
     )
@@ -522,6 +533,7 @@ async def accept(
         "points_fen": priced.points_fen,
         "coupon_code": coupon.code if coupon is not None else None,
         "coupon_fen": priced.coupon_fen,
+        "warnings": [MEMBER_UNVERIFIED] if body.member is not None and checkout is None else [],
     }
     return _result(head, priced.differences, "created")
 
@@ -588,7 +600,10 @@ async def _insert_header(
         # Offline orders were sold long ago and their goods are gone: they are not closed by
         # the timer (and their stock never put back); a person or the payments settle them.
         "expires_at": now + timeout if source == "terminal" else None,
-        "member_id": checkout.member_id if checkout else (member.member_id if member else None),
+        # Linked only to a member the token names. A terminal's bare member_no (and member_id)
+        # is not linked, so it earns no points and counts towards no tier: the number stays as
+        # the terminal's claim, for a person to see and, if it was theirs, to settle.
+        "member_id": checkout.member_id if checkout else None,
         "member_no": checkout.member_no if checkout else (member.member_no if member else None),
         "customer_name": member.name if member else None,
         "customer_phone": phone,

@@ -205,7 +205,7 @@ async def substitute_lines(
             for ln, units in replacing
             if units > 0
         ],
-        member=order.member_no is not None,
+        member=order.member_id is not None,  # a bare member_no is an unverified claim
         terminal_total_fen=None,
         discount_bp=discount_bp,
     )

@@ -315,8 +315,9 @@ class IssueAction(InSchema):
 
 class MemberIn(InSchema):
     """The customer as a member. With `token` (from POST /members/identify) the server names
-    the member, links the order, and gives member prices and the tier's discount; without it
-    (older terminals) the number is recorded as sent and only product member prices apply."""
+    the member, links the order, and gives member prices and the tier's discount. Without it
+    (older terminals) the order is still accepted, priced as a guest's and not linked: the
+    number is kept as the terminal's claim and the answer warns `member_unverified`."""
 
     member_no: str | None = Field(default=None, min_length=1, max_length=32)
     member_id: BigId | None = None
@@ -380,6 +381,9 @@ class PriceDifference(Schema):
     unit_price_fen: int
 
 
+IntakeWarning = Literal["member_unverified"]
+
+
 class IntakeResult(Schema):
     """What the server made of an order: its number, its price and how it stands."""
 
@@ -407,6 +411,9 @@ class IntakeResult(Schema):
     #: points spent on the order, and what they paid (in discount_fen)
     points_redeemed: int = 0
     points_fen: int = 0
+    #: what the terminal should know although the order was accepted: `member_unverified`
+    #: (a member_no without a token: priced as a guest's, not linked to any member)
+    warnings: list[IntakeWarning] = Field(default_factory=list)
 
 
 class PaymentFailureIn(InSchema):

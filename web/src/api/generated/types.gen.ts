@@ -3348,6 +3348,10 @@ export type IntakeResult = {
      * Total Fen
      */
     total_fen: number;
+    /**
+     * Warnings
+     */
+    warnings?: Array<'member_unverified'>;
 };
 
 /**
@@ -4098,8 +4102,9 @@ export type MemberImportStarted = {
  * MemberIn
  *
  * The customer as a member. With `token` (from POST /members/identify) the server names
- * the member, links the order, and gives member prices and the tier's discount; without it
- * (older terminals) the number is recorded as sent and only product member prices apply.
+ * the member, links the order, and gives member prices and the tier's discount. Without it
+ * (older terminals) the order is still accepted, priced as a guest's and not linked: the
+ * number is kept as the terminal's claim and the answer warns `member_unverified`.
  */
 export type MemberIn = {
     /**
@@ -16112,9 +16117,15 @@ export type ExportMembersData = {
         /**
          * Format
          *
-         * xlsx or csv (UTF-8, BOM)
+         * xlsx or csv
          */
         format?: 'xlsx' | 'csv';
+        /**
+         * Encoding
+         *
+         * csv only: utf-8 (with a BOM) or gbk
+         */
+        encoding?: 'utf-8' | 'gbk';
         /**
          * Q
          *

@@ -162,6 +162,7 @@ export const membersEn = {
     createTitle: 'New member',
     exportXlsx: 'Export xlsx',
     exportCsv: 'Export csv',
+    exportCsvGbk: 'Export csv (GBK)',
     searchPlaceholder: 'Member no., card no., mobile or its last 4 digits, name',
     memberNo: 'Member no.',
     name: 'Name',

@@ -162,6 +162,7 @@ export const membersZhCN = {
     createTitle: '新增会员',
     exportXlsx: '导出 xlsx',
     exportCsv: '导出 csv',
+    exportCsvGbk: '导出 csv（GBK）',
     searchPlaceholder: '会员号、卡号、手机号或后四位、姓名',
     memberNo: '会员号',
     name: '姓名',
