@@ -6380,7 +6380,7 @@ export type PaymentAttemptRead = {
     /**
      * Outcome
      */
-    outcome?: 'started' | 'duplicate' | 'current';
+    outcome?: 'started' | 'duplicate' | 'current' | 'already_paid';
     /**
      * Paid At
      */
@@ -6860,7 +6860,7 @@ export type PhonePayAttemptRead = {
     /**
      * Outcome
      */
-    outcome?: 'started' | 'duplicate' | 'current';
+    outcome?: 'started' | 'duplicate' | 'current' | 'already_paid';
     /**
      * Paid At
      */
@@ -12895,7 +12895,7 @@ export type TerminalPayOrderError = TerminalPayOrderErrors[keyof TerminalPayOrde
 
 export type TerminalPayOrderResponses = {
     /**
-     * attempt id seen before: its state
+     * attempt id seen before: its state; or the order's open attempt turned out paid (`already_paid`): nothing new started
      */
     200: PaymentAttemptRead;
     /**
@@ -20725,7 +20725,7 @@ export type PublicPayOrderError = PublicPayOrderErrors[keyof PublicPayOrderError
 
 export type PublicPayOrderResponses = {
     /**
-     * attempt id seen before: its state
+     * attempt id seen before: its state; or the order's open attempt turned out paid (`already_paid`): nothing new started
      */
     200: PhonePayAttemptRead;
     /**
