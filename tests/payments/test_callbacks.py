@@ -50,7 +50,7 @@ from tests.payments.builders import sandbox_account
 from tests.payments.test_terminal_pay import pay, setup
 from tests.payments.wechatpay.support import Received, Sandbox
 from tests.support import settings_for
-from tests.terminals.builders import make_active_terminal
+from tests.terminals.builders import Credentials, make_active_terminal
 
 
 async def pay_by_hand(client: httpx.AsyncClient, session: AsyncSession, order_id: int) -> None:
@@ -326,6 +326,18 @@ async def open_world(engine: AsyncEngine, db_url: str, wechat: Sandbox) -> Async
         await s.commit()
 
 
+async def world_order(world: World) -> tuple[Credentials, Order]:
+    """A terminal of the world's store and its order of two colas (700 fen), committed."""
+    async with make_sessionmaker(world.engine)() as s:
+        store = await s.get(Store, world.store_id)
+        assert store is not None
+        cola = await make_product(s, stores=[store], price_fen=350)
+        creds = await make_active_terminal(s, store)
+        order = await make_order(s, store, [(cola, 2)], terminal=creds.terminal)
+        await s.commit()
+        return creds, order
+
+
 @pytest.fixture
 async def world(
     engine: AsyncEngine, db_url: str, backend: str, wechat: Sandbox
@@ -339,14 +351,8 @@ async def world(
 @pytest.mark.postgres_only
 async def test_ten_copies_at_once_change_the_order_once(world: World, wechat: Sandbox) -> None:
     factory = make_sessionmaker(world.engine)
-    async with factory() as s:
-        store = await s.get(Store, world.store_id)
-        assert store is not None
-        cola = await make_product(s, stores=[store], price_fen=350)
-        creds = await make_active_terminal(s, store)
-        order = await make_order(s, store, [(cola, 2)], terminal=creds.terminal)
-        await s.commit()
-        order_id = order.id
+    creds, order = await world_order(world)
+    order_id = order.id
     started, call = await _callback_for_qr_payment(world.client, wechat, creds, order)
 
     answers = await asyncio.gather(

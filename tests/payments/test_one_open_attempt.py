@@ -8,24 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from selfmart.db import make_sessionmaker
-from selfmart.models import AuditLog, Order, OrderIssue, Payment, Store
+from selfmart.models import AuditLog, Order, OrderIssue, Payment
 from selfmart.orders import receipts
-from tests.orders.builders import make_order, make_product
-from tests.payments.test_callbacks import open_world
+from tests.payments.test_callbacks import open_world, world_order
 from tests.payments.test_terminal_pay import pay, setup, state
 from tests.payments.wechatpay.support import Sandbox
-from tests.terminals.builders import make_active_terminal
+from tests.terminals.builders import Credentials
 
 
 def _sent(wechat: Sandbox, fragment: str) -> list[str]:
     received = wechat.control("GET", "/received").json()["requests"]
     return [q["url"] for q in received if fragment in json.dumps(q)]
+
+
+async def _qr_shown(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> tuple[Credentials, Order, dict[str, Any]]:
+    """An order of 700 fen whose terminal shows a QR (attempt Q1)."""
+    _, creds, order = await setup(session, wechat)
+    r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
+    assert r.json()["state"] == "waiting", r.text
+    return creds, order, r.json()
 
 
 async def test_two_payment_codes_racing_charge_once(
@@ -34,14 +44,8 @@ async def test_two_payment_codes_racing_charge_once(
     """Real concurrent connections on both backends: the order's lock serialises them."""
     async with open_world(engine, db_url, wechat) as world:
         factory = make_sessionmaker(world.engine)
-        async with factory() as s:
-            store = await s.get(Store, world.store_id)
-            assert store is not None
-            cola = await make_product(s, stores=[store], price_fen=350)
-            creds = await make_active_terminal(s, store)
-            order = await make_order(s, store, [(cola, 2)], terminal=creds.terminal)
-            await s.commit()
-            order_id, order_no = order.id, order.order_no
+        creds, order = await world_order(world)
+        order_id, order_no = order.id, order.order_no
         code = wechat.credentials()["test_auth_codes"]["user_paying"]
 
         answers = await asyncio.gather(
@@ -82,11 +86,8 @@ async def test_two_payment_codes_racing_charge_once(
 async def test_a_qr_is_closed_on_the_platform_before_the_code_pays(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
-    _, creds, order = await setup(session, wechat)
+    creds, order, qr = await _qr_shown(client, session, wechat)
     codes = wechat.credentials()["test_auth_codes"]
-    r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
-    qr = r.json()
-    assert qr["state"] == "waiting", r.text
 
     r = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
     assert r.status_code == 201, r.text
@@ -113,10 +114,8 @@ async def test_a_qr_is_closed_on_the_platform_before_the_code_pays(
 async def test_a_qr_paid_just_before_the_code_pays_the_order_once(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
-    _, creds, order = await setup(session, wechat)
+    creds, order, qr = await _qr_shown(client, session, wechat)
     codes = wechat.credentials()["test_auth_codes"]
-    r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
-    qr = r.json()
     # The customer pays the QR; its callback has not arrived when the code is scanned.
     await asyncio.to_thread(wechat.control, "POST", f"/payments/{qr['out_trade_no']}/approve")
 
