@@ -8,7 +8,8 @@ in one store and, all at once:
 - sends orders for a handful of hot products (the shelves run out: nothing may be oversold),
   every tenth one sent twice at the same moment (one order, not two);
 - pays each by payment code through the WeChat sandbox, every fifth one with two different
-  attempts racing (charged once, or the second refunded as a double payment, never kept);
+  attempts racing (one trade per order: one is charged, the other refused with 409
+  `payment_in_progress` while the first is in flight, or `illegal_transition` once it paid);
 - refunds every seventh paid order in full twice at the same moment (refunded once).
 Then it runs `selfmart check-stock`, `check-points`, `check-money` and, after refreshing the
 summaries, `check-analytics` against the same database (the environment's SELFMART_* settings,
@@ -38,6 +39,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from selfmart.terminals import signing  # noqa: E402
 
 SUCCESS_CODE = "130000000000000001"  # the sandbox's payment code that always pays
+#: how the second of two racing payment attempts may be refused: the first is in flight, or
+#: it has paid the order already
+RACE_REFUSALS = {"payment_in_progress", "illegal_transition", "nothing_owed"}
 
 
 class Terminal:
@@ -155,6 +159,17 @@ async def storm(args: argparse.Namespace) -> list[str]:
             paid = [
                 a for a in answers if a.status_code in (200, 201) and a.json()["state"] == "paid"
             ]
+            if attempts > 1:
+                refused = [a.json()["error"] for a in answers if a.status_code == 409]
+                for error in refused:
+                    stats[f"racing pay refused {error}"] += 1
+                if len(paid) != 1 or len(refused) != 1:
+                    problems.append(
+                        f"racing pay {o['order_no']}: wanted one paid and one refused, got "
+                        f"{[(a.status_code, a.text[:120]) for a in answers]}"
+                    )
+                elif refused[0] not in RACE_REFUSALS:
+                    problems.append(f"racing pay {o['order_no']}: refused with {refused[0]}")
             return o if paid else None
 
         paid = [p for p in await asyncio.gather(*[pay(i, o) for i, o in enumerate(orders)]) if p]

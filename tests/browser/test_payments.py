@@ -100,10 +100,14 @@ def test_editing_a_channel_keeps_secrets_masked_and_a_new_platform_key_replaces_
         dialog = page.locator("[data-test=account-dialog]")
         expect(dialog).to_be_visible()
         secret = dialog.get_by_placeholder("留空则保留已保存的私钥")
-        # the private key, the APIv3 key and the official account's AppSecret: empty, kept
-        expect(secret).to_have_count(3)
-        for i in range(3):
+        # the private key and the APIv3 key: empty, kept
+        expect(secret).to_have_count(2)
+        for i in range(2):
             expect(secret.nth(i)).to_have_value("")
+        # the official account's AppSecret says it is the AppSecret that is kept
+        app_secret = dialog.locator("input[data-test=account-app-secret]")
+        expect(app_secret).to_have_attribute("placeholder", "留空则保留已保存的 AppSecret")
+        expect(app_secret).to_have_value("")
         expect(dialog).not_to_contain_text("PRIVATE KEY")
         key_ids = dialog.get_by_placeholder("公钥 ID", exact=True)
         key_pems = dialog.locator(".keys textarea")

@@ -11,6 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -43,12 +44,22 @@ from selfmart.models import (
 )
 from selfmart.payments.wechatpay import protocol as wx
 from selfmart.sandbox.wechatpay.keys import load as load_sandbox_keys
+from tests.builders import auth_headers, make_user
 from tests.orders.builders import make_order, make_product
 from tests.payments.builders import sandbox_account
 from tests.payments.test_terminal_pay import pay, setup
 from tests.payments.wechatpay.support import Received, Sandbox
 from tests.support import settings_for
-from tests.terminals.builders import make_active_terminal
+from tests.terminals.builders import Credentials, make_active_terminal
+
+
+async def pay_by_hand(client: httpx.AsyncClient, session: AsyncSession, order_id: int) -> None:
+    """A person records money taken by hand (the manual channel) for the whole order."""
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.post(
+        f"/api/v1/orders/{order_id}/payments", json={"reference": "CASH-1"}, headers=headers
+    )
+    assert r.status_code == 201, r.text
 
 
 def _notify_url(account_id: int) -> str:
@@ -181,15 +192,14 @@ async def test_a_double_payment_offers_the_extra_back(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
     _, creds, order = await setup(session, wechat, auto_refund_duplicates=True)
-    codes = wechat.credentials()["test_auth_codes"]
-    # A QR shown, then the customer pays by code at the same time: both succeed.
+    # A QR shown; a person takes the money by hand meanwhile; then the customer pays the QR.
+    # (Two platform attempts cannot both be open: tests/payments/test_one_open_attempt.py.)
     r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
     qr = r.json()
-    r = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
-    assert r.json()["state"] == "paid"
+    await pay_by_hand(client, session, order.id)
     await asyncio.to_thread(wechat.control, "POST", f"/payments/{qr['out_trade_no']}/approve")
     calls = await asyncio.to_thread(wechat.receiver.wait_for, "/notify", 1)
-    for call in calls:  # the QR's, and the code payment's if the platform sent one
+    for call in calls:
         r = await _deliver(client, await _account_id(session), call)
         assert r.status_code in (200, 204), r.text
 
@@ -274,12 +284,10 @@ class World:
     engine: AsyncEngine
 
 
-@pytest.fixture
-async def world(
-    engine: AsyncEngine, db_url: str, backend: str, wechat: Sandbox
-) -> AsyncIterator[World]:
-    if backend != "postgresql":
-        pytest.skip("needs real concurrent connections: PostgreSQL only")
+@asynccontextmanager
+async def open_world(engine: AsyncEngine, db_url: str, wechat: Sandbox) -> AsyncIterator[World]:
+    """A store with a sandbox WeChat account, committed, and a client of an app on `engine`
+    (its own connections, really concurrent); all of it deleted afterwards."""
     factory = make_sessionmaker(engine)
     async with factory() as s:
         store = Store(code=f"P{uuid.uuid4().hex[:6].upper()}", name="回调并发店", city="上海")
@@ -318,17 +326,33 @@ async def world(
         await s.commit()
 
 
-@pytest.mark.postgres_only
-async def test_ten_copies_at_once_change_the_order_once(world: World, wechat: Sandbox) -> None:
-    factory = make_sessionmaker(world.engine)
-    async with factory() as s:
+async def world_order(world: World) -> tuple[Credentials, Order]:
+    """A terminal of the world's store and its order of two colas (700 fen), committed."""
+    async with make_sessionmaker(world.engine)() as s:
         store = await s.get(Store, world.store_id)
         assert store is not None
         cola = await make_product(s, stores=[store], price_fen=350)
         creds = await make_active_terminal(s, store)
         order = await make_order(s, store, [(cola, 2)], terminal=creds.terminal)
         await s.commit()
-        order_id = order.id
+        return creds, order
+
+
+@pytest.fixture
+async def world(
+    engine: AsyncEngine, db_url: str, backend: str, wechat: Sandbox
+) -> AsyncIterator[World]:
+    if backend != "postgresql":
+        pytest.skip("needs real concurrent connections: PostgreSQL only")
+    async with open_world(engine, db_url, wechat) as world:
+        yield world
+
+
+@pytest.mark.postgres_only
+async def test_ten_copies_at_once_change_the_order_once(world: World, wechat: Sandbox) -> None:
+    factory = make_sessionmaker(world.engine)
+    creds, order = await world_order(world)
+    order_id = order.id
     started, call = await _callback_for_qr_payment(world.client, wechat, creds, order)
 
     answers = await asyncio.gather(

@@ -8,12 +8,12 @@ import asyncio
 import json
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.iam.actor import job_actor
 from selfmart.jobs import runtime
-from selfmart.models import AuditLog, OrderIssue, Refund
+from selfmart.models import AuditLog, OrderIssue, Payment, Refund
 from selfmart.payments import tasks
 from tests.builders import auth_headers, make_user
 from tests.payments.test_callbacks import _account_id, _deliver
@@ -33,10 +33,15 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     codes = wechat.credentials()["test_auth_codes"]
     r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
     qr = r.json()
+    # The customer pays the QR just as it is closed for the payment code they scan next: we
+    # heard "closed", the money went through anyway (its callback comes later).
+    await asyncio.to_thread(wechat.control, "POST", f"/payments/{qr['out_trade_no']}/approve")
+    await session.execute(
+        update(Payment).where(Payment.id == qr["payment_id"]).values(status="closed")
+    )
     r = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
     assert r.json()["state"] == "paid", r.text
     code = r.json()
-    await asyncio.to_thread(wechat.control, "POST", f"/payments/{qr['out_trade_no']}/approve")
     for call in await asyncio.to_thread(wechat.receiver.wait_for, "/notify", 1):
         r = await _deliver(client, await _account_id(session), call)
         assert r.status_code in (200, 204), r.text

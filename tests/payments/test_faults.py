@@ -23,7 +23,13 @@ from selfmart.orders import service as orders
 from selfmart.payments import accounts
 from tests.builders import auth_headers, make_user
 from tests.orders.builders import make_order, make_product
-from tests.payments.test_callbacks import World, _callback_for_qr_payment, _deliver, world
+from tests.payments.test_callbacks import (
+    World,
+    _callback_for_qr_payment,
+    _deliver,
+    world,
+    world_order,
+)
 from tests.payments.test_terminal_pay import pay, setup, state
 from tests.payments.wechatpay.support import Sandbox
 from tests.terminals.builders import make_active_terminal
@@ -136,14 +142,8 @@ async def test_a_callback_racing_the_close_job(world: World, wechat: Sandbox) ->
     """The close job and the payment's callback at once: either the order is paid, or it is
     closed and the money goes back whole; never paid and closed, never kept silently."""
     factory = make_sessionmaker(world.engine)
-    async with factory() as s:
-        store = await s.get(Store, world.store_id)
-        assert store is not None
-        cola = await make_product(s, stores=[store], price_fen=350)
-        creds = await make_active_terminal(s, store)
-        order = await make_order(s, store, [(cola, 2)], terminal=creds.terminal)
-        await s.commit()
-        order_id = order.id
+    creds, order = await world_order(world)
+    order_id = order.id
     started, call = await _callback_for_qr_payment(world.client, wechat, creds, order)
     async with factory() as s:
         await s.execute(

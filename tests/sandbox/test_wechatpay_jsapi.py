@@ -144,3 +144,39 @@ def test_a_jsapi_order_needs_the_payers_openid(sb: Sandbox) -> None:
         payer={"openid": ""},
     )  # fmt: skip
     assert (status, json.loads(text)["code"]) == (400, "PARAM_ERROR")
+
+
+def test_the_customer_page_lists_a_jsapi_payment_and_pays_or_declines_it(sb: Sandbox) -> None:
+    openid = exchange(sb, code_of(sb))["openid"]
+    pay = client(sb, WeChatPayType.JSAPI)
+    numbers = ["J" + uuid.uuid4().hex[:20] for _ in range(2)]
+    for no, what in zip(numbers, ("豆浆", "油条"), strict=True):
+        status, text = pay.pay(
+            description=what, out_trade_no=no, amount={"total": 700}, payer={"openid": openid}
+        )
+        assert status == 200, text
+    page = httpx.get(f"{sb.base_url}/_control/pay", timeout=10)
+    assert page.status_code == 200
+    for no in numbers:
+        assert f"/_control/payments/{no}/approve" in page.text
+        assert f"/_control/payments/{no}/decline" in page.text
+    assert "JSAPI" in page.text
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    paid = httpx.post(f"{sb.base_url}/_control/payments/{numbers[0]}/approve", headers=form)
+    assert paid.status_code == 303, paid.text
+    declined = httpx.post(f"{sb.base_url}/_control/payments/{numbers[1]}/decline", headers=form)
+    assert declined.status_code == 303, declined.text
+    page = httpx.get(f"{sb.base_url}/_control/pay", timeout=10)
+    assert "豆浆" not in page.text
+    assert "油条" not in page.text
+
+    status, text = pay.query(out_trade_no=numbers[0])
+    assert (json.loads(text)["trade_state"], json.loads(text)["payer"]["openid"]) == (
+        "SUCCESS",
+        openid,
+    )
+    status, text = pay.query(out_trade_no=numbers[1])
+    assert json.loads(text)["trade_state"] == "PAYERROR"
+    callback = sb.receiver.wait_for("/notify/pay")[0]
+    assert pay.callback(callback.headers, callback.body)["resource"]["out_trade_no"] == numbers[0]

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
-from selfmart.errors import ValidationFailed
+from selfmart.errors import ErrorDetail, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
 from selfmart.models import Order, Payment, PaymentAccount
@@ -33,7 +33,12 @@ from selfmart.orders.lookup import OrderNotFound
 from selfmart.orders.statemachine import OrderStatus
 from selfmart.payments import accounts, refunds, twophase
 from selfmart.payments.channels import ChannelPayment
-from selfmart.payments.exceptions import AttemptConflict, ChannelNotOffered, NothingOwed
+from selfmart.payments.exceptions import (
+    AttemptConflict,
+    ChannelNotOffered,
+    NothingOwed,
+    PaymentInProgress,
+)
 from selfmart.payments.platform import PayMode, PayRequest, PlatformError
 
 S = OrderStatus
@@ -99,7 +104,43 @@ async def _lock_by_number(session: AsyncSession, order_no: str, store_id: int) -
     )
     if order is None:
         raise OrderNotFound(field="order_no")
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no row locks and reads outside a transaction: a write takes its one
+        # writer lock now, so a racing request waits here and then reads what this one wrote.
+        await session.execute(update(Order).where(Order.id == order.id).values(id=order.id))
     return order
+
+
+class _CloseFirst(Exception):
+    """Another attempt of the order is still open and may be closed for the new one (a QR or
+    phone-page attempt, or a payment code past its deadline): `pay` closes it outside the
+    lock, then begins again."""
+
+    def __init__(self, payment_id: int) -> None:
+        self.payment_id = payment_id
+        super().__init__(payment_id)
+
+
+def in_progress(payment: Payment, reason: str = "is in progress") -> PaymentInProgress:
+    message = f"Payment attempt {payment.attempt_id} of this order {reason}: read its state"
+    return PaymentInProgress(
+        message,
+        details=[ErrorDetail(field="attempt_id", reason=PaymentInProgress.code, message=message)],
+    )
+
+
+async def _open_attempt(session: AsyncSession, order_id: int) -> Payment | None:
+    return await session.scalar(
+        select(Payment)
+        .where(
+            Payment.order_id == order_id,
+            Payment.status == "pending",
+            Payment.account_id.is_not(None),
+        )
+        .order_by(Payment.id)
+        .limit(1)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _keep_raw(payment: Payment, answer: ChannelPayment) -> None:
@@ -135,6 +176,13 @@ async def begin(
         raise ChannelNotOffered(f"This store does not take {cmd.channel} payments", field="channel")
     if cmd.mode == "code" and not cmd.auth_code:
         raise ValidationFailed("A payment-code attempt needs the scanned code", field="auth_code")
+    # One open trade per order, as at a real cash desk.
+    current = await _open_attempt(session, order.id)
+    if current is not None:
+        expired = current.expires_at is not None and current.expires_at <= utcnow()
+        if current.mode == "code" and not expired:
+            raise in_progress(current)  # the customer may be entering a password
+        raise _CloseFirst(current.id)
     if order.status == S.PAYMENT_FAILED:
         await lifecycle.transition(
             session, order, S.AWAITING_PAYMENT, actor=actor, reason="retry_payment",
@@ -193,10 +241,26 @@ async def pay(
 ) -> dict[str, Any]:
     """Start (or find again) a payment attempt and ask the platform; returns its state.
 
-    Commits the attempt before calling the platform (see the module's note)."""
-    payment, order, new = await begin(
-        session, order_no=order_no, store_id=store_id, cmd=cmd, actor=actor
-    )
+    Commits the attempt before calling the platform (see the module's note). Another attempt
+    still open on the order refuses it (a payment code being paid: `payment_in_progress`) or
+    is closed on its platform first (a QR or phone page the customer turned away from); if
+    that one turns out paid, the order is paid and nothing new is started (`already_paid`)."""
+    for _ in range(_CLOSE_TRIES):
+        try:
+            payment, order, new = await begin(
+                session, order_no=order_no, store_id=store_id, cmd=cmd, actor=actor
+            )
+            break
+        except _CloseFirst as first:
+            state = await refresh(session, first.payment_id, actor=actor, supersede=True)
+            other = await _get(session, first.payment_id, fresh=True)
+            if state == "paid":
+                order = await twophase.relock_order(session, other.order_id)
+                return present(other, order) | {"outcome": "already_paid"}
+            if other.status == "pending":  # the platform could not be asked: still open
+                raise in_progress(other, "could not be closed on its platform") from None
+    else:
+        raise in_progress(other, "keeps being replaced")
     if not new:
         # Nothing changes, but a terminal resending is worth seeing in the audit log.
         await audit.record(
@@ -242,6 +306,13 @@ async def pay(
         await apply_answer(session, order, payment, answer, actor=actor, reason="pay")
     await session.flush()
     return present(payment, order) | {"outcome": "started"}
+
+
+#: Outcomes of `pay` that started nothing (answered 200, not 201).
+NOTHING_STARTED = frozenset({"duplicate", "already_paid"})
+#: How often `pay` closes an open attempt and begins again before giving up (another request
+#: may start one in between).
+_CLOSE_TRIES = 3
 
 
 async def _get(session: AsyncSession, payment_id: int, *, fresh: bool = False) -> Payment:
@@ -386,10 +457,13 @@ QUERY_EVERY = timedelta(seconds=2)
 _POLL_SLEEP = 0.5
 
 
-async def refresh(session: AsyncSession, payment_id: int, *, actor: Actor) -> str:
-    """Ask the platform what became of a pending attempt and apply it; past its deadline an
-    unpaid attempt is reversed (payment code) or closed (QR, phone page) on the platform, so
-    it can no longer be paid. Commits. Returns the attempt's state afterwards."""
+async def refresh(
+    session: AsyncSession, payment_id: int, *, actor: Actor, supersede: bool = False
+) -> str:
+    """Ask the platform what became of a pending attempt and apply it; past its deadline (or
+    at once with `supersede`: a new attempt replaces it) an unpaid attempt is reversed
+    (payment code) or closed (QR, phone page) on the platform, so it can no longer be paid.
+    Commits. Returns the attempt's state afterwards."""
     payment = await _get(session, payment_id)
     if payment.status != "pending" or payment.account_id is None:
         return state_of(payment)
@@ -398,7 +472,7 @@ async def refresh(session: AsyncSession, payment_id: int, *, actor: Actor) -> st
     remote = accounts.open_platform(account)
     out_no, order_id, mode = payment.out_trade_no or "", payment.order_id, payment.mode
     started = payment.created_at
-    expired = payment.expires_at is not None and payment.expires_at <= utcnow()
+    expired = supersede or (payment.expires_at is not None and payment.expires_at <= utcnow())
 
     async def ask() -> tuple[ChannelPayment, bool]:
         """What became of it; past its deadline and unpaid, closed there (closing=True)."""
@@ -428,7 +502,18 @@ async def refresh(session: AsyncSession, payment_id: int, *, actor: Actor) -> st
         payment.failure_code = answer.failure_code or "EXPIRED"
         payment.failure_reason = "not paid in time: closed on the platform"
         payment.updated_at = utcnow()
-        if mode == "code" and order.status == S.AWAITING_PAYMENT:
+        if supersede:
+            payment.failure_reason = "replaced by a new attempt: closed on the platform"
+            await audit.record(
+                session,
+                actor,
+                "order.payment_superseded",
+                "order",
+                order.id,
+                store_id=order.store_id,
+                after={"payment_id": payment.id, "attempt_id": payment.attempt_id},
+            )
+        elif mode == "code" and order.status == S.AWAITING_PAYMENT:
             await orders.mark_payment_failed(
                 session, order, actor=actor, reason="payment code not confirmed in time: reversed"
             )

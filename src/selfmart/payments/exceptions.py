@@ -23,6 +23,13 @@ class AttemptConflict(Conflict):
     )
 
 
+class PaymentInProgress(Conflict):
+    code, message = (
+        "payment_in_progress",
+        "Another payment of this order is in progress: read its state instead of starting one",
+    )
+
+
 class OAuthCodeRefused(ValidationFailed):
     code, message = (
         "oauth_code_refused",

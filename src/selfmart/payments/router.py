@@ -214,7 +214,11 @@ OrderNo = Annotated[str, Path(min_length=1, max_length=24, pattern=r"^[0-9A-Za-z
     openapi_extra=SIGNED,
     responses={
         **error_responses(401, 403, 404, 409, 413, 503),
-        200: {"model": PaymentAttemptRead, "description": "attempt id seen before: its state"},
+        200: {
+            "model": PaymentAttemptRead,
+            "description": "attempt id seen before: its state; or the order's open attempt "
+            "turned out paid (`already_paid`): nothing new started",
+        },
     },
 )
 async def terminal_pay_order(
@@ -240,7 +244,7 @@ async def terminal_pay_order(
     result = await attempts.pay(
         session, order_no=order_no, store_id=ctx.store.id, cmd=cmd, actor=ctx.actor
     )
-    if result["outcome"] == "duplicate":
+    if result["outcome"] in attempts.NOTHING_STARTED:
         response.status_code = 200
     return result
 
@@ -361,7 +365,11 @@ async def public_order_payment(
     operation_id="public_pay_order",
     responses={
         **error_responses(404, 409, 422, 429),
-        200: {"model": PhonePayAttemptRead, "description": "attempt id seen before: its state"},
+        200: {
+            "model": PhonePayAttemptRead,
+            "description": "attempt id seen before: its state; or the order's open attempt "
+            "turned out paid (`already_paid`): nothing new started",
+        },
     },
     dependencies=[rate_limited(ORDER_LOOKUP)],
 )
@@ -382,6 +390,6 @@ async def public_pay_order(
         return_url=f"{base}/r/{token}",
         oauth_code=body.oauth_code,
     )
-    if result["outcome"] == "duplicate":
+    if result["outcome"] in attempts.NOTHING_STARTED:
         response.status_code = 200
     return result

@@ -249,8 +249,10 @@ class PaymentAttemptRead(Schema):
     failure_reason: str | None
     expires_at: datetime | None
     paid_at: datetime | None
-    #: started: this request began it; duplicate: the attempt id was seen before
-    outcome: Literal["started", "duplicate", "current"] = "current"
+    #: started: this request began it; duplicate: the attempt id was seen before;
+    #: already_paid: another open attempt of the order (this one) turned out paid when it was
+    #: closed for the new one, which was not started
+    outcome: Literal["started", "duplicate", "current", "already_paid"] = "current"
 
 
 class PaymentStateRead(Schema):

@@ -6385,7 +6385,7 @@ export type PaymentAttemptRead = {
     /**
      * Outcome
      */
-    outcome?: 'started' | 'duplicate' | 'current';
+    outcome?: 'started' | 'duplicate' | 'current' | 'already_paid';
     /**
      * Paid At
      */
@@ -6865,7 +6865,7 @@ export type PhonePayAttemptRead = {
     /**
      * Outcome
      */
-    outcome?: 'started' | 'duplicate' | 'current';
+    outcome?: 'started' | 'duplicate' | 'current' | 'already_paid';
     /**
      * Paid At
      */
@@ -12900,7 +12900,7 @@ export type TerminalPayOrderError = TerminalPayOrderErrors[keyof TerminalPayOrde
 
 export type TerminalPayOrderResponses = {
     /**
-     * attempt id seen before: its state
+     * attempt id seen before: its state; or the order's open attempt turned out paid (`already_paid`): nothing new started
      */
     200: PaymentAttemptRead;
     /**
@@ -20736,7 +20736,7 @@ export type PublicPayOrderError = PublicPayOrderErrors[keyof PublicPayOrderError
 
 export type PublicPayOrderResponses = {
     /**
-     * attempt id seen before: its state
+     * attempt id seen before: its state; or the order's open attempt turned out paid (`already_paid`): nothing new started
      */
     200: PhonePayAttemptRead;
     /**

@@ -698,6 +698,7 @@ export default {
     chain_account_forbidden: "Only a user of every store may change the chain's payment accounts",
     channel_not_offered: 'This store has no enabled account for that payment channel',
     nothing_owed: 'Nothing is owed on this order',
+    payment_in_progress: 'Another payment of this order is in progress; wait for it to finish',
     payment_account_not_found: 'No such payment account',
     payment_not_found: 'No such payment',
     payment_account_unreadable: "The account's keys cannot be read with this server's secret key; enter them again",

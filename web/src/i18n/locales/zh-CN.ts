@@ -690,6 +690,7 @@ export default {
     chain_account_forbidden: '只有可管理全部门店的用户才能修改连锁统一的支付账户',
     channel_not_offered: '本店没有启用该支付渠道的账户',
     nothing_owed: '该订单没有待付金额',
+    payment_in_progress: '该订单有一笔支付正在进行中，请等待其完成',
     payment_account_not_found: '支付账户不存在',
     payment_not_found: '支付记录不存在',
     payment_account_unreadable: '无法用本服务器的密钥解开该账户的证书和密钥，请重新填写',
