@@ -153,6 +153,24 @@ async def redis_url() -> str:
     return REDIS_URL
 
 
+async def _has_keys(redis_url: str, prefix: str) -> bool:
+    client = Redis.from_url(redis_url)
+    try:
+        return bool(await client.keys(f"{prefix}*"))
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
+
+
+async def _drop_keys(redis_url: str, prefix: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        keys = await client.keys(f"{prefix}*")
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
+
+
 async def test_processes_sharing_redis_share_the_count(
     redis_url: str,
     db_url: str,
@@ -177,29 +195,9 @@ async def test_processes_sharing_redis_share_the_count(
             # each app saw only two attempts; together they saw four
             assert_limited(await one.post(path, json=body))
             assert_limited(await two.post(path, json=body))
-        client = Redis.from_url(redis_url)
-        try:
-            assert await client.keys(f"{prefix}*"), "the counters were not kept in Redis"
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        assert await _has_keys(redis_url, prefix), "the counters were not kept in Redis"
     finally:
-        client = Redis.from_url(redis_url)
-        try:
-            keys = await client.keys(f"{prefix}*")
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
-
-
-async def _drop_keys(redis_url: str, prefix: str) -> None:
-    client = Redis.from_url(redis_url)
-    try:
-        keys = await client.keys(f"{prefix}*")
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()  # type: ignore[attr-defined]
+        await _drop_keys(redis_url, prefix)
 
 
 async def test_hit_soon_counts_in_process_at_once_and_in_redis_just_after(redis_url: str) -> None:
@@ -262,11 +260,7 @@ async def test_notify_route_refuses_past_its_limit_counted_through_redis(
             assert_limited(await c.post(path, json=body))
             assert await fingerprint(session) == before
             await c._transport.app.state.rate_limiter.sent()  # type: ignore[attr-defined]
-        client = Redis.from_url(redis_url)
-        try:
-            assert await client.keys(f"{prefix}*"), "the count was not sent to Redis"
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        assert await _has_keys(redis_url, prefix), "the count was not sent to Redis"
     finally:
         await _drop_keys(redis_url, prefix)
 
@@ -365,16 +359,6 @@ async def test_order_lookups_are_counted_together_through_redis(
             assert (await four.get(url, params=wrong)).status_code == 429
             # the right phone still finds it: only wrong guesses count against the order
             assert (await four.get(url, params=right)).status_code == 200
-        client = Redis.from_url(redis_url)
-        try:
-            assert await client.keys(f"{prefix}*order_lookup*"), "not counted in Redis"
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        assert await _has_keys(redis_url, f"{prefix}*order_lookup"), "not counted in Redis"
     finally:
-        client = Redis.from_url(redis_url)
-        try:
-            keys = await client.keys(f"{prefix}*")
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        await _drop_keys(redis_url, prefix)
