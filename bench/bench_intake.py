@@ -126,8 +126,10 @@ def _order_body(barcodes: list[str]) -> bytes:
     ).encode()
 
 
-async def _drive(n: int, one: Callable[[], Awaitable[None]]) -> tuple[float, list[float]]:
-    """Run `one` n times over CONCURRENCY workers; (orders/s, latencies in ms)."""
+async def _drive(
+    n: int, one: Callable[[], Awaitable[None]], workers: int = CONCURRENCY
+) -> tuple[float, list[float]]:
+    """Run `one` n times over `workers` workers; (orders/s, latencies in ms)."""
     latencies: list[float] = []
     left = n
 
@@ -140,7 +142,7 @@ async def _drive(n: int, one: Callable[[], Awaitable[None]]) -> tuple[float, lis
             latencies.append((time.perf_counter() - t0) * 1000)
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    await asyncio.gather(*(worker() for _ in range(workers)))
     return n / (time.perf_counter() - started), latencies
 
 

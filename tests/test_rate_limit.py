@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from selfmart.app import create_app
 from selfmart.iam.dependencies import PUBLIC_ROUTES
-from selfmart.kit.ratelimit import ORDER_LOOKUP, ORDER_LOOKUP_FAILURES, RateLimit
+from selfmart.kit.ratelimit import (
+    ORDER_LOOKUP,
+    ORDER_LOOKUP_FAILURES,
+    PAYMENT_NOTIFY,
+    RateLimit,
+    RateLimiter,
+)
 
 from .builders import DEFAULT_PASSWORD, make_user
 from .conftest import IN_CI
@@ -147,6 +153,24 @@ async def redis_url() -> str:
     return REDIS_URL
 
 
+async def _has_keys(redis_url: str, prefix: str) -> bool:
+    client = Redis.from_url(redis_url)
+    try:
+        return bool(await client.keys(f"{prefix}*"))
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
+
+
+async def _drop_keys(redis_url: str, prefix: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        keys = await client.keys(f"{prefix}*")
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
+
+
 async def test_processes_sharing_redis_share_the_count(
     redis_url: str,
     db_url: str,
@@ -171,19 +195,91 @@ async def test_processes_sharing_redis_share_the_count(
             # each app saw only two attempts; together they saw four
             assert_limited(await one.post(path, json=body))
             assert_limited(await two.post(path, json=body))
-        client = Redis.from_url(redis_url)
-        try:
-            assert await client.keys(f"{prefix}*"), "the counters were not kept in Redis"
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        assert await _has_keys(redis_url, prefix), "the counters were not kept in Redis"
     finally:
-        client = Redis.from_url(redis_url)
-        try:
-            keys = await client.keys(f"{prefix}*")
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        await _drop_keys(redis_url, prefix)
+
+
+async def test_hit_soon_counts_in_process_at_once_and_in_redis_just_after(redis_url: str) -> None:
+    """The callbacks' fast lane counts with `hit_soon`: one process refuses past the limit by
+    its own count, without waiting for Redis; the shared count follows, so other processes
+    refuse the address too (one of them after letting one more through)."""
+    prefix = f"selfmart-test:{uuid.uuid4().hex}"
+    settings = settings_for(
+        "sqlite+aiosqlite:///:memory:",
+        redis_url=redis_url,
+        rate_limit_key_prefix=prefix,
+        rate_limits={PAYMENT_NOTIFY: "3/minute"},
+    )
+    one, two, three = (RateLimiter(settings) for _ in range(3))
+    try:
+        for _ in range(3):
+            assert await one.hit_soon(PAYMENT_NOTIFY, "192.0.2.7") is None
+        wait = await one.hit_soon(PAYMENT_NOTIFY, "192.0.2.7")
+        assert wait is not None
+        assert 1 <= wait <= 60
+        await one.sent()
+        # Redis has the three: a process counting through it refuses the address at once
+        assert await two.hit(PAYMENT_NOTIFY, "192.0.2.7") is not None
+        assert await two.hit_soon(PAYMENT_NOTIFY, "192.0.2.8") is None
+        # a process that had not counted the address lets one through, and once its send
+        # finds the shared count full, refuses it too
+        assert await three.hit_soon(PAYMENT_NOTIFY, "192.0.2.7") is None
+        await three.sent()
+        wait = await three.hit_soon(PAYMENT_NOTIFY, "192.0.2.7")
+        assert wait is not None
+        assert 1 <= wait <= 60
+        await two.sent()
+    finally:
+        await _drop_keys(redis_url, prefix)
+
+
+async def test_notify_route_refuses_past_its_limit_counted_through_redis(
+    redis_url: str,
+    db_url: str,
+    engine: AsyncEngine,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
+) -> None:
+    """Through the fast lane with Redis: the fourth callback from one address is a 429, with
+    nothing written, and Redis holds the count."""
+    prefix = f"selfmart-test:{uuid.uuid4().hex}"
+    path, body = PUBLIC_POSTS[PAYMENT_NOTIFY]
+    try:
+        async with client_with(
+            db_url,
+            engine,
+            sessionmaker,
+            redis_url=redis_url,
+            rate_limit_key_prefix=prefix,
+            rate_limits={PAYMENT_NOTIFY: "3/minute"},
+        ) as c:
+            for _ in range(3):
+                assert (await c.post(path, json=body)).status_code == 404
+            before = await fingerprint(session)
+            assert_limited(await c.post(path, json=body))
+            assert await fingerprint(session) == before
+            await c._transport.app.state.rate_limiter.sent()  # type: ignore[attr-defined]
+        assert await _has_keys(redis_url, prefix), "the count was not sent to Redis"
+    finally:
+        await _drop_keys(redis_url, prefix)
+
+
+async def test_hit_soon_with_redis_unreachable_allows_and_says_so() -> None:
+    limiter = RateLimiter(
+        settings_for(
+            "sqlite+aiosqlite:///:memory:",
+            redis_url="redis://127.0.0.1:1/0",
+            rate_limits={PAYMENT_NOTIFY: "2/minute"},
+        )
+    )
+    with captured_logs() as logs:
+        for _ in range(2):
+            assert await limiter.hit_soon(PAYMENT_NOTIFY, "192.0.2.9") is None
+        await limiter.sent()
+    assert any("rate limit store unreachable" in line for line in logs)
+    # this process's own count still holds the limit
+    assert await limiter.hit_soon(PAYMENT_NOTIFY, "192.0.2.9") is not None
 
 
 async def test_an_unreachable_redis_leaves_login_available(
@@ -263,16 +359,6 @@ async def test_order_lookups_are_counted_together_through_redis(
             assert (await four.get(url, params=wrong)).status_code == 429
             # the right phone still finds it: only wrong guesses count against the order
             assert (await four.get(url, params=right)).status_code == 200
-        client = Redis.from_url(redis_url)
-        try:
-            assert await client.keys(f"{prefix}*order_lookup*"), "not counted in Redis"
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        assert await _has_keys(redis_url, f"{prefix}*order_lookup"), "not counted in Redis"
     finally:
-        client = Redis.from_url(redis_url)
-        try:
-            keys = await client.keys(f"{prefix}*")
-            if keys:
-                await client.delete(*keys)
-        finally:
-            await client.aclose()  # type: ignore[attr-defined]
+        await _drop_keys(redis_url, prefix)

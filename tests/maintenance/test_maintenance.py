@@ -4,6 +4,7 @@ to queue, audited, seen by another process, and the About page's migration state
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -12,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from selfmart.cli import main
 from selfmart.config import get_settings
@@ -152,6 +153,35 @@ async def test_another_process_sees_it_within_the_cache_window(
     assert (await other.current(sessionmaker)).on is False
     monkeypatch.setattr(maintenance, "CACHE_SECONDS", 0.0)
     assert (await other.current(sessionmaker)).on is True
+
+
+async def test_requests_that_come_while_the_flag_is_read_take_the_last_state(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    connection: AsyncConnection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the window ends on a busy server, one request reads the flag again; those that
+    come while it reads take the last state seen, rather than each reading it."""
+    cache = maintenance.Cache()
+    assert (await cache.current(sessionmaker)).on is False
+    await maintenance.change(session, on=True, message="", actor=SYSTEM)
+    await session.flush()
+    monkeypatch.setattr(maintenance, "CACHE_SECONDS", 0.0)
+    reads: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "system_flags" in statement:
+            reads.append(statement)
+
+    event.listen(connection.sync_connection, "before_cursor_execute", count)
+    try:
+        states = await asyncio.gather(*(cache.current(sessionmaker) for _ in range(5)))
+    finally:
+        event.remove(connection.sync_connection, "before_cursor_execute", count)
+    assert len(reads) == 1
+    assert [s.on for s in states] == [True, False, False, False, False]
+    assert (await cache.current(sessionmaker)).on is True
 
 
 async def test_about_says_the_version_and_that_migrations_are_current(

@@ -11,10 +11,15 @@ Behind a reverse proxy the client IP is the proxy's unless uvicorn runs with
 
 A route opts in with `dependencies=[rate_limited("login")]` and declares 429;
 tests/test_rate_limit.py fails on a public POST route without it.
+
+A hot route's fast lane (payment callbacks, payments.fastlane) counts with `hit_soon`: at once
+in this process, and in the shared store shortly after, off the request's path (one Redis round
+trip for all the attempts counted meanwhile, not one per request).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -43,6 +48,9 @@ EVENT_BATCHES = "terminal_event_batches"
 #: scope["state"] key: buckets this request was already counted in (by a fast lane in front of
 #: the route, payments.fastlane), which the route's dependency does not count again.
 COUNTED = "ratelimit.counted"
+#: scope["state"] key: buckets a fast lane in front of the route found used up (bucket ->
+#: seconds until an attempt is allowed again), which the route's dependency refuses as they are.
+REFUSED = "ratelimit.refused"
 
 
 class RateLimiter:
@@ -60,6 +68,13 @@ class RateLimiter:
             self.storage = MemoryStorage()
             self.backend = "memory"
         self.strategy = MovingWindowRateLimiter(self.storage)
+        #: `hit_soon` with a shared store: this process's own count of each key (a moving
+        #: window in memory), the attempts not yet sent to the shared store, and the keys the
+        #: shared store refused (until when, on the monotonic clock).
+        self._local = MovingWindowRateLimiter(MemoryStorage()) if self.backend == "redis" else None
+        self._unsent: dict[tuple[str, str], int] = {}
+        self._refused_until: dict[tuple[str, str], float] = {}
+        self._sender: asyncio.Task[None] | None = None
         specs = {
             **settings.member_rate_limits,
             **settings.rate_limits,
@@ -87,6 +102,64 @@ class RateLimiter:
         except Exception as exc:  # the store is down: stay available, and say so
             log.error("rate limit store unreachable (%s): request allowed", type(exc).__name__)
         return None
+
+    async def hit_soon(self, bucket: str, key: str) -> float | None:
+        """`hit` for a hot route: None if allowed, else the seconds until one is allowed again.
+
+        With a shared store (Redis) the attempt is counted at once in this process, which
+        alone never lets more than the limit through, and sent to the shared store soon after,
+        off the request's path, together with every attempt counted meanwhile (one round trip
+        for them all). Once the shared store finds a key over its limit (the other processes'
+        attempts with this one's), this process refuses the key until the shared window frees.
+        So across processes the count is at most one send behind. Without a shared store this
+        is `hit`."""
+        if self._local is None:
+            return await self.hit(bucket, key)
+        items = self.buckets.get(bucket)
+        if not items:
+            return None
+        until = self._refused_until.get((bucket, key))
+        if until is not None:
+            left = until - time.monotonic()
+            if left > 0:
+                return max(1.0, left)
+            del self._refused_until[(bucket, key)]
+        for item in items:
+            if not await self._local.hit(item, bucket, key):
+                stats = await self._local.get_window_stats(item, bucket, key)
+                return max(1.0, stats.reset_time - time.time())
+        self._unsent[(bucket, key)] = self._unsent.get((bucket, key), 0) + 1
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send())
+        return None
+
+    async def sent(self) -> None:
+        """Wait until every attempt `hit_soon` counted has been sent to the shared store."""
+        while self._sender is not None:
+            await asyncio.shield(self._sender)
+
+    async def _send(self) -> None:
+        """Send the attempts counted by `hit_soon` to the shared store, key by key, until none
+        is left (those counted while a send is on its way go in the next)."""
+        try:
+            while self._unsent:
+                unsent, self._unsent = self._unsent, {}
+                for (bucket, key), count in unsent.items():
+                    await self._send_one(bucket, key, count)
+        finally:
+            self._sender = None
+
+    async def _send_one(self, bucket: str, key: str, count: int) -> None:
+        try:
+            for item in self.buckets[bucket]:
+                if not await self.strategy.hit(item, bucket, key, cost=count):
+                    stats = await self.strategy.get_window_stats(item, bucket, key)
+                    wait = max(1.0, stats.reset_time - time.time())
+                    self._refused_until[(bucket, key)] = time.monotonic() + wait
+                    log.warning("rate limit hit (shared count): %s from %s", bucket, key)
+                    return
+        except Exception as exc:  # the store is down: stay available, and say so
+            log.error("rate limit store unreachable (%s): request allowed", type(exc).__name__)
 
     async def blocked(self, bucket: str, key: str) -> bool:
         """Whether `key` has used up `bucket` (without counting an attempt): a guesser who is
@@ -117,7 +190,11 @@ class RateLimit:
         self.bucket = bucket
 
     async def __call__(self, request: Request) -> None:
-        if self.bucket in request.scope.get("state", {}).get(COUNTED, ()):
+        state = request.scope.get("state", {})
+        wait = state.get(REFUSED, {}).get(self.bucket)
+        if wait is not None:  # a fast lane in front found it used up (counted nothing)
+            refuse(self.bucket, current_ip() or "unknown", wait)
+        if self.bucket in state.get(COUNTED, ()):
             return
         await enforce(limiter(request), self.bucket, current_ip() or "unknown")
 
@@ -126,8 +203,13 @@ async def enforce(rate: RateLimiter, bucket: str, key: str) -> None:
     """Count one attempt of `key` (an address, a terminal) in `bucket`; 429 when over."""
     wait = await rate.hit(bucket, key)
     if wait is not None:
-        log.warning("rate limit hit: %s from %s", bucket, key)
-        raise TooManyRequests("Too many attempts; try again later", retry_after=math.ceil(wait))
+        refuse(bucket, key, wait)
+
+
+def refuse(bucket: str, key: str, wait: float) -> None:
+    """The 429 for `key` over `bucket`'s limit, to try again in `wait` seconds."""
+    log.warning("rate limit hit: %s from %s", bucket, key)
+    raise TooManyRequests("Too many attempts; try again later", retry_after=math.ceil(wait))
 
 
 def rate_limited(bucket: str) -> Any:

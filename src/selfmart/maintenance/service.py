@@ -107,23 +107,33 @@ async def change(session: AsyncSession, *, on: bool, message: str, actor: Actor)
 
 class Cache:
     """An app's view of the flag (`app.state.maintenance`), re-read from the database at most
-    every CACHE_SECONDS. A database that cannot be reached reads as the last state seen."""
+    every CACHE_SECONDS. A database that cannot be reached reads as the last state seen.
+
+    One request re-reads it at a time: the others that come while it reads take the last
+    state seen (as stale as the read is slow), rather than each reading it (on a busy server
+    every request in flight would, each on a connection of its own, when the window ends)."""
 
     def __init__(self) -> None:
         self._state: State = OFF
         self._read_at = float("-inf")
+        self._reading = False
 
     def forget(self) -> None:
         self._read_at = float("-inf")
 
     async def current(self, sessionmaker: async_sessionmaker[AsyncSession]) -> State:
-        if time.monotonic() - self._read_at < CACHE_SECONDS:
+        if time.monotonic() - self._read_at < CACHE_SECONDS or (
+            self._reading and self._read_at > float("-inf")
+        ):
             return self._state
+        self._reading = True
         try:
             async with sessionmaker() as session:
                 self._state = await get(session)
         except Exception:  # the database is away: the request itself will say so
             return self._state
+        finally:
+            self._reading = False
         self._read_at = time.monotonic()
         return self._state
 

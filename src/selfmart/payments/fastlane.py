@@ -5,7 +5,9 @@ the app's middleware, that answers the common payment callback without FastAPI's
 Everything outside it still runs for a callback as for any request: metrics (under the notify
 route's template), the request id and security headers, the control-character guard,
 maintenance mode (which lets platform callbacks through) and the body size limit. The lane
-itself counts the route's rate limit (`payment_notify`, per address) as the route does.
+itself counts the route's rate limit (`payment_notify`, per address), with
+`RateLimiter.hit_soon`: in this process at once and in the shared store (Redis) just after,
+off the callback's path; a callback over the limit goes to the route, which refuses it.
 
 It takes only `POST /api/payments/notify/{channel}/{account_id}` with no query string and an
 account id the route accepts, and only the common case `callbacks_hot.prepare` recognises (a
@@ -42,7 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from selfmart.kit import aftercommit
 from selfmart.kit.context import current_ip
-from selfmart.kit.ratelimit import COUNTED, PAYMENT_NOTIFY
+from selfmart.kit.ratelimit import COUNTED, PAYMENT_NOTIFY, REFUSED
 from selfmart.orders import lifecycle
 from selfmart.payments import callbacks_hot
 from selfmart.payments.callbacks_hot import Prepared
@@ -76,8 +78,9 @@ class NotifyFastLane:
             return
         app = scope["app"]
         state = scope.setdefault("state", {})
-        if await app.state.rate_limiter.hit(PAYMENT_NOTIFY, current_ip() or "unknown") is not None:
-            # over the limit: the route refuses it (the limit is asked again, not counted again)
+        wait = await app.state.rate_limiter.hit_soon(PAYMENT_NOTIFY, current_ip() or "unknown")
+        if wait is not None:  # over the limit: the route refuses it, as it is
+            state[REFUSED] = {PAYMENT_NOTIFY: wait}
             await self.app(scope, receive, send)
             return
         state[COUNTED] = (PAYMENT_NOTIFY,)
