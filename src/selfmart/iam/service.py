@@ -569,6 +569,17 @@ def _role_snapshot(role: Role, perms: Iterable[str]) -> dict[str, Any]:
     return snap
 
 
+async def _set_codes(session: AsyncSession, role: Role, have: set[str], want: set[str]) -> None:
+    """Give `role` (holding `have`) exactly the permission codes `want`."""
+    if have - want:
+        await session.execute(
+            delete(RolePermission).where(
+                RolePermission.role_id == role.id, RolePermission.permission.in_(have - want)
+            )
+        )
+    session.add_all([RolePermission(role_id=role.id, permission=p) for p in sorted(want - have)])
+
+
 async def sync_builtin_roles(session: AsyncSession) -> dict[str, Role]:
     """Make every built-in role exactly what `BUILTIN_ROLES` defines: created when missing,
     given the codes it lacks and stripped of codes it no longer has (a database made before a
@@ -604,16 +615,7 @@ async def sync_builtin_roles(session: AsyncSession) -> dict[str, Role]:
             continue
         before = _role_snapshot(role, have)
         before["all_stores"] = role.all_stores
-        if have - want:
-            await session.execute(
-                delete(RolePermission).where(
-                    RolePermission.role_id == role.id,
-                    RolePermission.permission.in_(have - want),
-                )
-            )
-        session.add_all(
-            [RolePermission(role_id=role.id, permission=p) for p in sorted(want - have)]
-        )
+        await _set_codes(session, role, have, want)
         role.is_builtin = True
         role.all_stores = all_stores
         after = _role_snapshot(role, want)
@@ -681,15 +683,7 @@ async def update_role(
         if name in fields:
             setattr(role, name, fields[name])
     if new_perms != old_perms:
-        await session.execute(
-            delete(RolePermission).where(
-                RolePermission.role_id == role.id,
-                RolePermission.permission.in_(old_perms - new_perms),
-            )
-        )
-        session.add_all(
-            [RolePermission(role_id=role.id, permission=p) for p in sorted(new_perms - old_perms)]
-        )
+        await _set_codes(session, role, old_perms, new_perms)
     await session.flush()
     await audit.record(
         session,
