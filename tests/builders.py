@@ -8,8 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.demo import sync_builtin_roles
 from selfmart.iam.passwords import hash_password
+from selfmart.iam.service import sync_builtin_roles
 from selfmart.iam.tokens import hash_token, issue_access_token, new_refresh_token
 from selfmart.kit.time import utcnow
 from selfmart.models import AuthSession, Role, RolePermission, Store, User, UserRole, UserStore

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.config import get_settings
 from selfmart.iam.passwords import hash_password
-from selfmart.iam.permissions import BUILTIN_ROLES
+from selfmart.iam.service import sync_builtin_roles
 from selfmart.kit.time import utcnow
-from selfmart.models import Role, RolePermission, Store, Terminal, User, UserRole, UserStore
+from selfmart.models import Role, Store, Terminal, User, UserRole, UserStore
 
 log = logging.getLogger(__name__)
 
@@ -56,36 +56,6 @@ DEMO_TERMINALS = [
     ("T-HZ001-01", "HZ001", "收银一号机", "SM-K2 自助收银机"),
     ("T-HZ001-02", "HZ001", "收银二号机", "SM-K2 自助收银机"),
 ]
-
-
-async def sync_builtin_roles(session: AsyncSession) -> dict[str, Role]:
-    """Create the built-in roles, and give them every permission code they are meant to have."""
-    roles: dict[str, Role] = {}
-    for code, spec in BUILTIN_ROLES.items():
-        role = await session.scalar(select(Role).where(Role.code == code))
-        if role is None:
-            role = Role(
-                code=code,
-                name=str(spec["name"]),
-                is_builtin=True,
-                all_stores=bool(spec["all_stores"]),
-                refund_limit_fen=spec.get("refund_limit_fen"),
-            )
-            session.add(role)
-            await session.flush()
-        have = set(
-            (
-                await session.scalars(
-                    select(RolePermission.permission).where(RolePermission.role_id == role.id)
-                )
-            ).all()
-        )
-        for perm in spec["perms"]:  # type: ignore[attr-defined]
-            if str(perm) not in have:
-                session.add(RolePermission(role_id=role.id, permission=str(perm)))
-        roles[code] = role
-    await session.flush()
-    return roles
 
 
 async def seed_logins(

@@ -6,11 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.iam.permissions import GROUPS, Perm
-from selfmart.models import AuditLog, Role
+from selfmart.iam.permissions import BUILTIN_ROLES, GROUPS, Perm
+from selfmart.iam.service import sync_builtin_roles
+from selfmart.models import AuditLog, Role, RolePermission
 
 from ..builders import auth_headers, builtin_role, make_role, make_store, make_user
 from .helpers import audit_count, fields
@@ -244,3 +245,50 @@ async def test_permission_catalog_lists_every_code_with_its_group(
     for group, perms in GROUPS.items():
         for p in perms:
             assert catalog[p.value] == group
+
+
+async def test_sync_sets_builtin_roles_to_exactly_their_definition(session: AsyncSession) -> None:
+    """A database made while the finance role still read stores, orders and payments keeps
+    those codes unless the sync takes them away; custom roles are left as they are."""
+    finance = await builtin_role(session, "finance")
+    cashier = await builtin_role(session, "cashier")
+    custom = await make_role(session, [Perm.STORE_READ, Perm.ORDER_READ])
+    old_extra = {Perm.STORE_READ, Perm.ORDER_READ, Perm.PAYMENT_READ, Perm.ANALYTICS_READ}
+    session.add_all([RolePermission(role_id=finance.id, permission=p) for p in old_extra])
+    await session.execute(
+        delete(RolePermission).where(
+            RolePermission.role_id == cashier.id, RolePermission.permission == Perm.ORDER_REFUND
+        )
+    )
+    await session.flush()
+
+    async def codes(role: Role) -> set[str]:
+        rows = await session.scalars(
+            select(RolePermission.permission).where(RolePermission.role_id == role.id)
+        )
+        return set(rows.all())
+
+    roles = await sync_builtin_roles(session)
+    assert roles["finance"].id == finance.id
+    for code, spec in BUILTIN_ROLES.items():
+        assert await codes(roles[code]) == {str(p) for p in spec["perms"]}  # type: ignore[attr-defined]
+    assert await codes(custom) == {Perm.STORE_READ, Perm.ORDER_READ}
+
+    entries = {
+        e.entity_id: e.changes
+        for e in await session.scalars(
+            select(AuditLog).where(
+                AuditLog.action == "role.update", AuditLog.actor_type == "system"
+            )
+        )
+    }
+    assert set(entries) == {str(finance.id), str(cashier.id)}
+    finance_perms = entries[str(finance.id)]["permissions"]
+    assert set(finance_perms["before"]) - set(finance_perms["after"]) == old_extra
+    cashier_perms = entries[str(cashier.id)]["permissions"]
+    assert set(cashier_perms["after"]) - set(cashier_perms["before"]) == {Perm.ORDER_REFUND}
+
+    # A second sync finds nothing to change and records nothing.
+    before = await audit_count(session)
+    await sync_builtin_roles(session)
+    assert await audit_count(session) == before

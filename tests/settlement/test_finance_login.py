@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.config import get_settings
-from selfmart.demo import DEMO_LOGINS, seed_logins, sync_builtin_roles
+from selfmart.demo import DEMO_LOGINS, seed_logins
+from selfmart.iam.service import sync_builtin_roles
 from selfmart.models import User
 from tests.builders import auth_headers
 from tests.test_access_matrix import PROTECTED, UNKNOWN_ID

@@ -32,7 +32,7 @@ from selfmart.iam.exceptions import (
     RoleInUse,
 )
 from selfmart.iam.passwords import hash_password_async, policy_problems
-from selfmart.iam.permissions import GROUPS, Perm
+from selfmart.iam.permissions import BUILTIN_ROLES, GROUPS, Perm
 from selfmart.iam.schemas import (
     Me,
     MeUpdate,
@@ -470,8 +470,6 @@ async def create_super_admin(
 ) -> User:
     """The first account of a fresh install (`selfmart create-admin`). Its password was typed
     on a console, perhaps shared: the owner must pick a new one at first login."""
-    from selfmart.demo import sync_builtin_roles
-
     name = TypeAdapter(Username).validate_python(username)
     problems = policy_problems(password, username=name)
     if problems:
@@ -571,6 +569,72 @@ def _role_snapshot(role: Role, perms: Iterable[str]) -> dict[str, Any]:
     return snap
 
 
+async def _set_codes(session: AsyncSession, role: Role, have: set[str], want: set[str]) -> None:
+    """Give `role` (holding `have`) exactly the permission codes `want`."""
+    if have - want:
+        await session.execute(
+            delete(RolePermission).where(
+                RolePermission.role_id == role.id, RolePermission.permission.in_(have - want)
+            )
+        )
+    session.add_all([RolePermission(role_id=role.id, permission=p) for p in sorted(want - have)])
+
+
+async def sync_builtin_roles(session: AsyncSession) -> dict[str, Role]:
+    """Make every built-in role exactly what `BUILTIN_ROLES` defines: created when missing,
+    given the codes it lacks and stripped of codes it no longer has (a database made before a
+    role was narrowed keeps them otherwise). Custom roles are not touched. A change to an
+    existing role is audited as the system's `role.update`."""
+    roles: dict[str, Role] = {}
+    for code, spec in BUILTIN_ROLES.items():
+        want = {str(p) for p in spec["perms"]}  # type: ignore[attr-defined]
+        all_stores = bool(spec["all_stores"])
+        role = await session.scalar(select(Role).where(Role.code == code))
+        if role is None:
+            role = Role(
+                code=code,
+                name=str(spec["name"]),
+                is_builtin=True,
+                all_stores=all_stores,
+                refund_limit_fen=spec.get("refund_limit_fen"),
+            )
+            session.add(role)
+            await session.flush()
+            session.add_all([RolePermission(role_id=role.id, permission=p) for p in sorted(want)])
+            roles[code] = role
+            continue
+        have = set(
+            (
+                await session.scalars(
+                    select(RolePermission.permission).where(RolePermission.role_id == role.id)
+                )
+            ).all()
+        )
+        if have == want and role.is_builtin and role.all_stores == all_stores:
+            roles[code] = role
+            continue
+        before = _role_snapshot(role, have)
+        before["all_stores"] = role.all_stores
+        await _set_codes(session, role, have, want)
+        role.is_builtin = True
+        role.all_stores = all_stores
+        after = _role_snapshot(role, want)
+        after["all_stores"] = all_stores
+        await audit.record(
+            session,
+            SYSTEM,
+            "role.update",
+            "role",
+            role.id,
+            before=before,
+            after=after,
+            note="built-in role set to its definition",
+        )
+        roles[code] = role
+    await session.flush()
+    return roles
+
+
 async def create_role(session: AsyncSession, data: RoleCreate, *, actor: Actor) -> Role:
     perms = set(data.permissions)
     _check_permission_codes(actor, perms, perms)
@@ -619,15 +683,7 @@ async def update_role(
         if name in fields:
             setattr(role, name, fields[name])
     if new_perms != old_perms:
-        await session.execute(
-            delete(RolePermission).where(
-                RolePermission.role_id == role.id,
-                RolePermission.permission.in_(old_perms - new_perms),
-            )
-        )
-        session.add_all(
-            [RolePermission(role_id=role.id, permission=p) for p in sorted(new_perms - old_perms)]
-        )
+        await _set_codes(session, role, old_perms, new_perms)
     await session.flush()
     await audit.record(
         session,

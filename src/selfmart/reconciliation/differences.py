@@ -81,7 +81,7 @@ async def list_differences(
         .limit(params.size)
     )
     return Page(
-        items=[_row(i, r) for i, r in rows.tuples()],
+        items=[_row(i, r) for i, r in rows],
         total=total,
         page=params.page,
         size=params.size,
@@ -94,7 +94,7 @@ async def _get(
     stmt = _base(actor).where(ReconciliationItem.id == item_id)
     if for_update:
         stmt = stmt.with_for_update(of=ReconciliationItem)
-    row = (await session.execute(stmt)).tuples().first()
+    row = (await session.execute(stmt)).first()
     if row is None:
         raise DifferenceNotFound(f"No reconciliation difference {item_id}")
     return row[0], row[1]

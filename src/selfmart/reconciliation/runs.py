@@ -4,7 +4,9 @@ bill in the caller's transaction (so the same bill twice doubles nothing)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import operator
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -336,6 +338,13 @@ class _Totals:
         run.expected_fee_fen = None if self.rate is None else self.expected_fee
 
 
+#: what a person (or the alerting) adds to a difference: nothing yet, on a new item
+_UNWORKED: dict[str, Any] = dict.fromkeys(
+    ("alerted_at", "resolution", "note", "resolved_by", "resolved_at")
+)
+_ROW = operator.itemgetter(*_COLUMNS)
+
+
 def _line_item(line: BillLine, ours: Ours | None, rate: int | None) -> dict[str, Any]:
     verdict = judge(line, ours, rate)
     refund = line.kind == "refund"
@@ -363,6 +372,7 @@ def _line_item(line: BillLine, ours: Ours | None, rate: int | None) -> dict[str,
         # The line as written is kept for a difference (its drill-down shows it); a matched
         # line's figures are in the columns, and a million of them would be a GB a day.
         "line": {} if verdict.difference == MATCHED else dict(line.raw),
+        **_UNWORKED,
     }
 
 
@@ -384,15 +394,13 @@ class _Writer:
     async def write(self, items: list[dict[str, Any]]) -> None:
         rows = []
         for item in items:
-            item.update(alerted_at=None, resolution=None, note=None, resolved_by=None,
-                        resolved_at=None)  # fmt: skip
             if item["state"] != "ok":
                 item["alerted_at"] = self.alerted.get(_key(item))
                 previous = self.kept.get(_key(item))
                 if previous is not None:
                     item.update(previous)
             self.totals.add(item)
-            rows.append([item[c] for c in _COLUMNS])
+            rows.append(_ROW(item))
         await insert_rows(
             self.session, _ITEMS, _COLUMNS, rows,
             shared={"run_id": self.run.id},
@@ -415,16 +423,40 @@ async def _replace(
     await session.execute(delete(ReconciliationItem).where(ReconciliationItem.run_id == run.id))
     if streamed is not None:
         totals.trailer = streamed.trailer
-        for lines in streamed.chunks:
-            found = await _look_up(session, account, lines)
-            await writer.write(
-                [
-                    _line_item(line, ours, totals.rate)
-                    for line, ours in zip(lines, found, strict=True)
-                ]
-            )
+        await _lines(session, account, streamed, writer, totals.rate)
     await _ours_only(session, run, account, day, writer)
     return totals
+
+
+async def _lines(
+    session: AsyncSession,
+    account: PaymentAccount,
+    streamed: StreamedBill,
+    writer: _Writer,
+    rate: int | None,
+) -> None:
+    """Every bill line looked up, judged and written, a chunk at a time. Reading a chunk is
+    CPU work in this thread and writing one is the database's (SQLite's thread, the
+    PostgreSQL server), so the next chunk is read while the last one is being written; the
+    session does one thing at a time, and nothing is left running when a line is refused."""
+    writing: asyncio.Future[None] | None = None
+    try:
+        for lines in streamed.chunks:
+            if writing is not None:
+                await writing
+            found = await _look_up(session, account, lines)
+            items = [_line_item(x, ours, rate) for x, ours in zip(lines, found, strict=True)]
+            writing = asyncio.ensure_future(writer.write(items))
+            # Let the write reach the database before the next chunk is read.
+            await asyncio.sleep(0)
+        if writing is not None:
+            await writing
+    except BaseException:
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])
+        if writing is not None and writing.done() and not writing.cancelled():
+            writing.exception()  # seen: the error being raised is the one to report
+        raise
 
 
 async def _pages(
@@ -574,6 +606,7 @@ def _ours_only_item(
         "occurred_at": None,
         "detail": "",
         "line": {},
+        **_UNWORKED,
     }
 
 
