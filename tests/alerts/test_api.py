@@ -197,3 +197,66 @@ async def test_only_operators_may(client: httpx.AsyncClient, session: AsyncSessi
     headers = await auth_headers(session, user)
     assert (await client.get("/api/v1/alerts", headers=headers)).status_code == 403
     assert (await client.get("/api/v1/alerts/rules", headers=headers)).status_code == 403
+
+
+async def test_deleting_a_rule_keeps_its_alerts_history(
+    client: httpx.AsyncClient, session: AsyncSession, ops: tuple[dict[str, str], int]
+) -> None:
+    """A deleted rule stops, leaves the rules and can no longer be changed; its open alert is
+    resolved by the person who deleted it; its alerts stay listed under its name, marked as
+    of a deleted rule; the deletion is audited with the rule as it was."""
+    headers, uid = ops
+    store = await make_store(session)
+    await make_terminal(
+        session, store, status="active", last_seen_at=utcnow() - timedelta(minutes=30)
+    )
+    body = _rule(
+        uid,
+        name="收银机离线",
+        metric="terminal_offline_minutes",
+        threshold=10,
+        duration_seconds=0,
+        store_id=store.id,
+        channels=["in_app"],
+    )
+    rule = (await client.post("/api/v1/alerts/rules", json=body, headers=headers)).json()
+    await run(session, utcnow())
+    (alert,) = await alerts_of(session, rule["id"])
+    assert alert.status == "open"
+
+    r = await client.delete(f"/api/v1/alerts/rules/{rule['id']}", headers=headers)
+    assert r.status_code == 204, r.text
+    assert rule["id"] not in [
+        x["id"] for x in (await client.get("/api/v1/alerts/rules", headers=headers)).json()
+    ]
+    r = await client.patch(
+        f"/api/v1/alerts/rules/{rule['id']}", json={"enabled": True}, headers=headers
+    )
+    assert (r.status_code, r.json()["error"]) == (404, "alert_rule_not_found")
+    r = await client.delete(f"/api/v1/alerts/rules/{rule['id']}", headers=headers)
+    assert r.status_code == 404
+
+    r = await client.get("/api/v1/alerts", params={"rule_id": rule["id"]}, headers=headers)
+    (kept,) = r.json()["items"]
+    assert (kept["id"], kept["rule_name"], kept["rule_archived"]) == (
+        alert.id,
+        "收银机离线",
+        True,
+    )
+    assert (kept["status"], kept["note"]) == ("resolved", "rule deleted")
+    assert kept["resolved_by"]
+    # the deleted rule does not run again: the terminal is still offline, no new alert
+    await run(session, utcnow() + timedelta(minutes=5))
+    assert [a.id for a in await alerts_of(session, rule["id"])] == [alert.id]
+
+    entry = (
+        await session.scalars(
+            select(AuditLog).where(
+                AuditLog.action == "alert_rule.delete", AuditLog.entity_id == str(rule["id"])
+            )
+        )
+    ).one()
+    assert entry.entity_label == "收银机离线"
+    assert entry.changes["enabled"] == {"before": True, "after": False}
+    assert entry.changes["archived_at"]["before"] is None
+    assert entry.changes["archived_at"]["after"] is not None
