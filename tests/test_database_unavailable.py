@@ -191,4 +191,4 @@ async def test_the_database_going_away_and_coming_back_loses_no_terminal_order(
                 select(Order.client_order_id).where(Order.terminal_id == creds.terminal.id)
             )
         ).all()
-    assert sorted(taken_ids) == ["before", "during"]
+    assert sorted(str(i) for i in taken_ids) == ["before", "during"]

@@ -64,7 +64,7 @@ class LeasedScheduler(TaskiqScheduler):
         #: who holds the lease: this machine, this process, this start
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.holding = False
-        self._redis: Redis | None = None
+        self._redis: Redis[bytes] | None = None
         self._keeper: asyncio.Task[None] | None = None
 
     async def claim(self) -> bool:
@@ -72,7 +72,7 @@ class LeasedScheduler(TaskiqScheduler):
         if self._redis is None:
             self._redis = Redis.from_url(self.redis_url, socket_timeout=self.ttl_ms / 3000)
         try:
-            held = bool(await self._redis.eval(_CLAIM, 1, self.key, self.token, self.ttl_ms))  # type: ignore[misc]  # redis stubs type eval as sync|async
+            held = bool(await self._redis.eval(_CLAIM, 1, self.key, self.token, self.ttl_ms))  # type: ignore[no-untyped-call]  # untyped in the redis stubs
         except (RedisError, OSError) as exc:
             held = False
             log.warning("scheduler lease %s: Redis unreachable (%s)", self.key, exc)
@@ -110,7 +110,7 @@ class LeasedScheduler(TaskiqScheduler):
                 await self._keeper
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[misc]
+                await self._redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[no-untyped-call]
             await self._redis.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
             self._redis = None
         self.holding = False
