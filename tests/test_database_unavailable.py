@@ -18,8 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from selfmart.app import create_app
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.deps import SessionDep
-from selfmart.iam.actor import SYSTEM
-from selfmart.inventory import service as inventory
 from selfmart.kit import hotsql
 from selfmart.kit.hotsql import HotStatement
 from selfmart.kit.time import utcnow
@@ -27,7 +25,7 @@ from selfmart.models import Order, Tag
 
 from .builders import auth_headers, make_store, make_user
 from .faults import Gate
-from .orders.builders import make_product
+from .orders.builders import make_stocked_product
 from .support import settings_for
 from .terminals.builders import make_active_terminal
 
@@ -120,19 +118,7 @@ async def test_the_database_going_away_and_coming_back_loses_no_terminal_order(
     async with make_sessionmaker(engine)() as session:
         store = await make_store(session)
         creds = await make_active_terminal(session, store)
-        product = await make_product(session, stores=[store])
-        await inventory.adjust(
-            session,
-            store_id=store.id,
-            product_id=product.id,
-            actor=SYSTEM,
-            reason="test stock",
-            set_to=5,
-            audit_action=None,
-        )
-        barcode = await session.scalar(
-            text("select code from product_barcodes where product_id = :p"), {"p": product.id}
-        )
+        _, barcode = await make_stocked_product(session, store, 5)
         admin = await make_user(session)
         console = await auth_headers(session, admin)
         await session.commit()

@@ -32,15 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.config import get_settings
 from selfmart.db import make_engine
-from selfmart.iam.actor import SYSTEM
-from selfmart.inventory import service as inventory
 from selfmart.jobs.registry import JOBS, Every, discover
 from selfmart.kit.time import utcnow
 from selfmart.migrate import upgrade_connection
 from selfmart.models import Message, Order, OutboxEvent, StockAlert
 from tests.builders import auth_headers, make_store, make_user
 from tests.conftest import IN_CI, pg_base_url
-from tests.orders.builders import make_product
+from tests.orders.builders import make_stocked_product
 from tests.terminals.builders import Credentials, make_active_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -243,25 +241,12 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
         for _ in range(2):
             store = await make_store(session)
             terminals.append(await make_active_terminal(session, store))
-            codes = []
-            for _ in range(ORDERS_PER_PROCESS):
-                product = await make_product(session, stores=[store])
-                await inventory.adjust(
-                    session,
-                    store_id=store.id,
-                    product_id=product.id,
-                    actor=SYSTEM,
-                    reason="test stock",
-                    set_to=1,
-                    audit_action=None,
-                )
-                codes.append(
-                    await session.scalar(
-                        text("select code from product_barcodes where product_id = :p"),
-                        {"p": product.id},
-                    )
-                )
-            barcodes.append(codes)
+            barcodes.append(
+                [
+                    (await make_stocked_product(session, store, 1))[1]
+                    for _ in range(ORDERS_PER_PROCESS)
+                ]
+            )
         await session.commit()
         alerts_before = await _count(session, select(func.count()).select_from(StockAlert))
 
@@ -360,6 +345,7 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
     intervals = {
         f"{job.name}#{i}": s.seconds
         for job in JOBS.values()
+        if job.fn.__module__.startswith("selfmart.")  # not jobs other tests declared here
         for i, s in enumerate(job.schedules)
         if isinstance(s, Every)
     }
