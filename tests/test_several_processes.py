@@ -1,10 +1,12 @@
 """Several machines, in one test: two API processes (`selfmart serve` on two ports), one job
-worker and the one scheduler, all on the same fresh PostgreSQL database and Redis.
+worker and two schedulers, all on the same fresh PostgreSQL database and Redis.
 
 Orders are sent, signed, to both API processes. Each takes its product's last unit, so each
 order opens a stock alert whose notification is an outbox event: the worker must carry out
 every one exactly once (one attempt, one in-app message each) whichever process queued it.
 A console's live order stream on each process must see every order, whichever process took it.
+Each schedule must be sent once per tick although two schedulers tick: the Redis stream holds
+every job sent, with the time it was sent in its id.
 
 PostgreSQL and Redis only: skipped with the reason without them, a failure when CI=true."""
 
@@ -30,14 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.config import get_settings
 from selfmart.db import make_engine
-from selfmart.iam.actor import SYSTEM
-from selfmart.inventory import service as inventory
+from selfmart.jobs.registry import JOBS, Every, discover
 from selfmart.kit.time import utcnow
 from selfmart.migrate import upgrade_connection
 from selfmart.models import Message, Order, OutboxEvent, StockAlert
 from tests.builders import auth_headers, make_store, make_user
 from tests.conftest import IN_CI, pg_base_url
-from tests.orders.builders import make_product
+from tests.orders.builders import make_stocked_product
 from tests.terminals.builders import Credentials, make_active_terminal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,6 +189,25 @@ async def _count(session: AsyncSession, stmt: Any) -> int:
     return int(await session.scalar(stmt) or 0)
 
 
+async def _sent_schedules(queue: str) -> dict[str, list[float]]:
+    """Every scheduled job on the queue's stream: schedule id -> the times (s) it was sent."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        entries = await client.xrange(queue)
+        await client.delete(queue, f"{queue}:scheduler-lease")
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
+    sent: dict[str, list[float]] = {}
+    for entry_id, fields in entries:
+        schedule_id = json.loads(fields[b"data"])["labels"].get("schedule_id")
+        if schedule_id:
+            millis = int(entry_id.split(b"-")[0])
+            sent.setdefault(schedule_id, []).append(millis / 1000)
+    return sent
+
+
 async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
     fresh_pg: str, tmp_path: Path
 ) -> None:
@@ -221,25 +241,12 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
         for _ in range(2):
             store = await make_store(session)
             terminals.append(await make_active_terminal(session, store))
-            codes = []
-            for _ in range(ORDERS_PER_PROCESS):
-                product = await make_product(session, stores=[store])
-                await inventory.adjust(
-                    session,
-                    store_id=store.id,
-                    product_id=product.id,
-                    actor=SYSTEM,
-                    reason="test stock",
-                    set_to=1,
-                    audit_action=None,
-                )
-                codes.append(
-                    await session.scalar(
-                        text("select code from product_barcodes where product_id = :p"),
-                        {"p": product.id},
-                    )
-                )
-            barcodes.append(codes)
+            barcodes.append(
+                [
+                    (await make_stocked_product(session, store, 1))[1]
+                    for _ in range(ORDERS_PER_PROCESS)
+                ]
+            )
         await session.commit()
         alerts_before = await _count(session, select(func.count()).select_from(StockAlert))
 
@@ -253,6 +260,7 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
             *serve,
             [str(SELFMART), "worker", "--workers", "1"],
             [str(SELFMART), "scheduler"],
+            [str(SELFMART), "scheduler"],  # a second machine's: it must not fire again
         ):
             await asyncio.gather(*(_until_up(b) for b in bases))
 
@@ -330,6 +338,24 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
         )
         assert messages == len(events)  # one in-app message per event: none doubled
     await engine.dispose()
+
+    # each schedule was sent once per tick: two sends of a schedule are a full interval apart
+    schedules = await _sent_schedules(env["SELFMART_JOBS_QUEUE"])
+    discover()
+    intervals = {
+        f"{job.name}#{i}": s.seconds
+        for job in JOBS.values()
+        if job.fn.__module__.startswith("selfmart.")  # not jobs other tests declared here
+        for i, s in enumerate(job.schedules)
+        if isinstance(s, Every)
+    }
+    assert set(intervals) <= set(schedules), (intervals, schedules)  # each fires at start
+    for schedule_id, times in schedules.items():
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        # the scheduler loop ticks each second, so a tick may come up to 1 s early
+        assert all(g >= intervals.get(schedule_id, 60) - 1 for g in gaps), (schedule_id, gaps)
+    logs = await asyncio.to_thread(_tail_logs, tmp_path)
+    assert logs.count("stands by: another scheduler sends") == 1, logs
 
     # each console saw every order, whichever process took it
     for feed in seen:

@@ -375,7 +375,8 @@ def worker(workers: int, max_async_tasks: int) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Fire the periodic jobs onto the Redis queue (run exactly one)."""
+    """Fire the periodic jobs onto the Redis queue (several may run: one sends, the others
+    stand by to take over)."""
     _needs_redis("scheduler")
     from taskiq.cli.scheduler.args import SchedulerArgs
     from taskiq.cli.scheduler.run import run_scheduler

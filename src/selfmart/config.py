@@ -110,6 +110,9 @@ class Settings(BaseSettings):
 
     #: Redis stream the job queue lives in (several deployments may share one Redis)
     jobs_queue: str = "selfmart:jobs"
+    #: with several `selfmart scheduler` processes, only the holder of this Redis lease sends
+    #: the schedules; a stand-by takes over within this many seconds when the holder stops
+    scheduler_lease_seconds: float = Field(15.0, ge=1)
     #: an outbox event is tried this many times, then marked failed
     outbox_max_attempts: int = 8
     #: retry n waits base * 2**(n-1) seconds, at most outbox_retry_max_seconds

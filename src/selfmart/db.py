@@ -77,9 +77,26 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     engine = create_async_engine(url, **kwargs)
+    _refused_connections_are_database_errors(engine)
     if not kwargs.get("pool_pre_ping"):
         _ping_idle_connections(engine)
     return engine
+
+
+def _refused_connections_are_database_errors(engine: AsyncEngine) -> None:
+    """asyncpg raises the socket's own error (refused, unreachable, timed out) when it cannot
+    connect, which SQLAlchemy passes on as it is; raise it as the driver's OperationalError, so
+    that it is handled like any lost connection (a 503 the client may retry, errors.py) and not
+    as an unexpected error."""
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:
+            dbapi = dialect.loaded_dbapi
+            raise dbapi.OperationalError(f"cannot connect to the database: {exc}", exc) from exc
 
 
 #: A pooled connection idle longer than this is tested before use (see below).

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import utcnow
-from selfmart.models import AlertRule, AuditLog
+from selfmart.models import Alert, AlertRule, AuditLog
 from tests.builders import auth_headers, make_role, make_store, make_user
 from tests.terminals.builders import make_terminal
 
@@ -134,10 +134,14 @@ async def test_a_bad_change_changes_nothing(
     assert (r.status_code, r.json()["error"]) == (404, "alert_rule_not_found")
 
 
-async def test_alerts_are_listed_acknowledged_and_resolved(
-    client: httpx.AsyncClient, session: AsyncSession, ops: tuple[dict[str, str], int]
-) -> None:
-    headers, uid = ops
+async def _offline_terminal_alert(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    headers: dict[str, str],
+    uid: int,
+    **fields: Any,
+) -> tuple[dict[str, Any], Alert]:
+    """A rule on a store's offline terminals, made through the API, and the alert it fired."""
     store = await make_store(session)
     await make_terminal(
         session, store, status="active", last_seen_at=utcnow() - timedelta(minutes=30)
@@ -149,10 +153,19 @@ async def test_alerts_are_listed_acknowledged_and_resolved(
         duration_seconds=0,
         store_id=store.id,
         channels=["in_app"],
+        **fields,
     )
     rule = (await client.post("/api/v1/alerts/rules", json=body, headers=headers)).json()
     await run(session, utcnow())
     (alert,) = await alerts_of(session, rule["id"])
+    return rule, alert
+
+
+async def test_alerts_are_listed_acknowledged_and_resolved(
+    client: httpx.AsyncClient, session: AsyncSession, ops: tuple[dict[str, str], int]
+) -> None:
+    headers, uid = ops
+    rule, alert = await _offline_terminal_alert(client, session, headers, uid)
 
     r = await client.get("/api/v1/alerts", params={"status": "open"}, headers=headers)
     assert [a["id"] for a in r.json()["items"]] == [alert.id]
@@ -197,3 +210,51 @@ async def test_only_operators_may(client: httpx.AsyncClient, session: AsyncSessi
     headers = await auth_headers(session, user)
     assert (await client.get("/api/v1/alerts", headers=headers)).status_code == 403
     assert (await client.get("/api/v1/alerts/rules", headers=headers)).status_code == 403
+
+
+async def test_deleting_a_rule_keeps_its_alerts_history(
+    client: httpx.AsyncClient, session: AsyncSession, ops: tuple[dict[str, str], int]
+) -> None:
+    """A deleted rule stops, leaves the rules and can no longer be changed; its open alert is
+    resolved by the person who deleted it; its alerts stay listed under its name, marked as
+    of a deleted rule; the deletion is audited with the rule as it was."""
+    headers, uid = ops
+    rule, alert = await _offline_terminal_alert(client, session, headers, uid, name="收银机离线")
+    assert alert.status == "open"
+
+    r = await client.delete(f"/api/v1/alerts/rules/{rule['id']}", headers=headers)
+    assert r.status_code == 204, r.text
+    assert rule["id"] not in [
+        x["id"] for x in (await client.get("/api/v1/alerts/rules", headers=headers)).json()
+    ]
+    r = await client.patch(
+        f"/api/v1/alerts/rules/{rule['id']}", json={"enabled": True}, headers=headers
+    )
+    assert (r.status_code, r.json()["error"]) == (404, "alert_rule_not_found")
+    r = await client.delete(f"/api/v1/alerts/rules/{rule['id']}", headers=headers)
+    assert r.status_code == 404
+
+    r = await client.get("/api/v1/alerts", params={"rule_id": rule["id"]}, headers=headers)
+    (kept,) = r.json()["items"]
+    assert (kept["id"], kept["rule_name"], kept["rule_archived"]) == (
+        alert.id,
+        "收银机离线",
+        True,
+    )
+    assert (kept["status"], kept["note"]) == ("resolved", "rule deleted")
+    assert kept["resolved_by"]
+    # the deleted rule does not run again: the terminal is still offline, no new alert
+    await run(session, utcnow() + timedelta(minutes=5))
+    assert [a.id for a in await alerts_of(session, rule["id"])] == [alert.id]
+
+    entry = (
+        await session.scalars(
+            select(AuditLog).where(
+                AuditLog.action == "alert_rule.delete", AuditLog.entity_id == str(rule["id"])
+            )
+        )
+    ).one()
+    assert entry.entity_label == "收银机离线"
+    assert entry.changes["enabled"] == {"before": True, "after": False}
+    assert entry.changes["archived_at"]["before"] is None
+    assert entry.changes["archived_at"]["after"] is not None

@@ -47,6 +47,30 @@ async def make_product(
     return product
 
 
+async def stock(session: AsyncSession, store: Store, product: Product, qty: int) -> None:
+    """Put exactly `qty` of `product` on `store`'s shelf (unaudited test stock)."""
+    from selfmart.iam.actor import SYSTEM
+    from selfmart.inventory import service as inventory
+
+    await inventory.adjust(
+        session,
+        store_id=store.id,
+        product_id=product.id,
+        actor=SYSTEM,
+        reason="test stock",
+        set_to=qty,
+        audit_action=None,
+    )
+
+
+async def make_stocked_product(session: AsyncSession, store: Store, qty: int) -> tuple[int, str]:
+    """A product sold in `store` with `qty` on its shelf: its id and barcode."""
+    barcode = f"9{secrets.randbelow(10**11):011d}"
+    product = await make_product(session, stores=[store], barcode=barcode)
+    await stock(session, store, product, qty)
+    return product.id, barcode
+
+
 async def make_order(
     session: AsyncSession,
     store: Store,

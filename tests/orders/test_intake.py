@@ -11,7 +11,6 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.iam.actor import SYSTEM
 from selfmart.inventory import service as inventory
 from selfmart.kit.time import utcnow
 from selfmart.models import (
@@ -25,22 +24,10 @@ from selfmart.models import (
     TerminalNonce,
 )
 from tests.builders import auth_headers, make_store, make_user
-from tests.orders.builders import make_product
+from tests.orders.builders import make_product, stock
 from tests.terminals.builders import Credentials, make_active_terminal
 
 URL = "/api/terminal/v1/orders"
-
-
-async def _stock(session: AsyncSession, store: Store, product: Product, qty: int) -> None:
-    await inventory.adjust(
-        session,
-        store_id=store.id,
-        product_id=product.id,
-        actor=SYSTEM,
-        reason="test stock",
-        set_to=qty,
-        audit_action=None,
-    )
 
 
 def _order(client_id: str = "T1-000001", **extra: Any) -> dict[str, Any]:
@@ -75,8 +62,8 @@ async def _setup(
         session, stores=[store], price_fen=350, member_price_fen=300, barcode=barcode
     )
     chips = await make_product(session, name="乐事薯片", stores=[store], price_fen=800)
-    await _stock(session, store, cola, 10)
-    await _stock(session, store, chips, 10)
+    await stock(session, store, cola, 10)
+    await stock(session, store, chips, 10)
     creds = await make_active_terminal(session, store)
     return store, creds, cola, chips
 
@@ -294,7 +281,7 @@ async def test_stock_short_books_and_raises_or_refuses_by_the_stores_setting(
 ) -> None:
     # An unmanned store (the default) books the sale past the shelf and raises an issue.
     store, creds, cola, _chips = await _setup(session)
-    await _stock(session, store, cola, 1)
+    await stock(session, store, cola, 1)
     r = await _post(client, creds, _order(lines=[{"barcode": "6901234567892", "quantity": 3}]))
     assert r.status_code == 201
     res = r.json()
@@ -308,7 +295,7 @@ async def test_stock_short_books_and_raises_or_refuses_by_the_stores_setting(
 
     # A store that refuses to oversell: out of stock, nothing booked, an issue for a person.
     strict, creds2, cola2, _ = await _setup(session, barcode=None, allow_negative_stock=False)
-    await _stock(session, strict, cola2, 1)
+    await stock(session, strict, cola2, 1)
     body = _order(lines=[{"product_id": cola2.id, "quantity": 3}])
     r = await _post(client, creds2, body)
     assert r.status_code == 201
@@ -451,7 +438,7 @@ async def test_out_of_stock_lines_are_cancelled_and_the_rest_waits_for_payment(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     store, creds, cola, chips = await _setup(session, barcode=None, allow_negative_stock=False)
-    await _stock(session, store, cola, 1)
+    await stock(session, store, cola, 1)
     body = _order(
         lines=[{"product_id": cola.id, "quantity": 3}, {"product_id": chips.id, "quantity": 2}]
     )
@@ -490,7 +477,7 @@ async def test_a_substitute_replaces_a_missing_line_before_payment(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     store, creds, cola, chips = await _setup(session, barcode=None, allow_negative_stock=False)
-    await _stock(session, store, cola, 0)
+    await stock(session, store, cola, 0)
     res = (
         await _post(client, creds, _order(lines=[{"product_id": cola.id, "quantity": 2}]))
     ).json()
@@ -519,7 +506,7 @@ async def test_cancelling_a_line_booked_past_the_shelf_puts_it_back(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     store, creds, cola, chips = await _setup(session)
-    await _stock(session, store, cola, 1)
+    await stock(session, store, cola, 1)
     res = (
         await _post(
             client,

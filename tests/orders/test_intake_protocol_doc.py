@@ -15,15 +15,13 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.errors import AppError, IllegalTransition, PayloadTooLarge, ValidationFailed
-from selfmart.iam.actor import SYSTEM
-from selfmart.inventory import service as inventory
 from selfmart.orders import pricing
 from selfmart.orders.exceptions import IdempotencyConflict, RetryLater, UnknownProduct
 from selfmart.orders.lookup import OrderNotFound
 from selfmart.orders.router import terminal_router
 from selfmart.terminals import exceptions as signed
 from tests.builders import make_store
-from tests.orders.builders import make_product
+from tests.orders.builders import make_product, stock
 from tests.terminals.builders import make_active_terminal
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "terminal-protocol.md"
@@ -114,15 +112,7 @@ async def test_the_documented_order_and_batch_are_answered_as_the_page_says(
     store = await make_store(session)
     for barcode, price in (("6901234567892", 350), ("6920152400166", 800)):
         product = await make_product(session, stores=[store], barcode=barcode, price_fen=price)
-        await inventory.adjust(
-            session,
-            store_id=store.id,
-            product_id=product.id,
-            actor=SYSTEM,
-            reason="test stock",
-            set_to=100,
-            audit_action=None,
-        )
+        await stock(session, store, product, 100)
     creds = await make_active_terminal(session, store)
 
     # The order: 201 with the documented fields and prices; sent again, 200 and a duplicate.

@@ -73,7 +73,8 @@ async def update_rule(
 
 @router.delete("/rules/{rule_id}", status_code=204, operation_id="deleteAlertRule", responses=R_ID)
 async def delete_rule(rule_id: PathId, session: SessionDep, actor: Operator) -> Response:
-    """Delete a rule with its alerts' history (disable it to keep the history)."""
+    """Delete a rule: it stops and leaves the rules; its alerts' history is kept (the rule is
+    archived, its live alerts resolved)."""
     await alerts.delete_rule(session, rule_id, actor=actor)
     return Response(status_code=204)
 

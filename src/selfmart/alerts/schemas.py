@@ -104,6 +104,8 @@ class SystemAlertRead(Schema):
     id: int
     rule_id: int
     rule_name: str
+    #: the rule was deleted since: its alerts are kept, under its last name and condition
+    rule_archived: bool = False
     metric: str
     comparison: str
     threshold: float

@@ -1,6 +1,6 @@
 """Alert rules (create, change, disable, delete) and the people's side of alerts: the list,
-acknowledging and resolving by hand. Every change is audited. The evaluation job is in
-alerts/evaluate.py."""
+acknowledging and resolving by hand. Every change is audited. A deleted rule is archived, not
+removed, so the history of its alerts stays. The evaluation job is in alerts/evaluate.py."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ AUDITED = (
     "role_ids",
     "renotify_minutes",
     "enabled",
+    "archived_at",
 )
 ALERT_AUDITED = ("status", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by")
 
@@ -96,14 +97,20 @@ def read_rule(rule: AlertRule, live: int = 0) -> AlertRuleRead:
 
 
 async def list_rules(session: AsyncSession) -> list[AlertRuleRead]:
-    rules = list((await session.scalars(select(AlertRule).order_by(AlertRule.id))).all())
+    rules = list(
+        (
+            await session.scalars(
+                select(AlertRule).where(AlertRule.archived_at.is_(None)).order_by(AlertRule.id)
+            )
+        ).all()
+    )
     live = await _live_counts(session, [r.id for r in rules])
     return [read_rule(r, live.get(r.id, 0)) for r in rules]
 
 
 async def get_rule(session: AsyncSession, rule_id: int) -> AlertRule:
     rule = await session.get(AlertRule, rule_id)
-    if rule is None:
+    if rule is None or rule.archived_at is not None:
         raise RuleNotFound(field="rule_id")
     return rule
 
@@ -166,9 +173,14 @@ async def update_rule(
 
 
 async def delete_rule(session: AsyncSession, rule_id: int, *, actor: Actor) -> None:
-    """Delete a rule and its alerts' history (disable it instead to keep the history)."""
+    """Delete a rule: it stops and leaves the list of rules, its live alerts are resolved, and
+    it is kept archived so that its alerts' history still names it and its condition."""
     rule = await get_rule(session, rule_id)
     before = audit.snapshot(rule, AUDITED)
+    await _resolve_live(session, rule, by=actor.name, note="rule deleted")
+    rule.enabled = False
+    rule.archived_at = utcnow()
+    await session.flush()
     await audit.record(
         session,
         actor,
@@ -177,10 +189,9 @@ async def delete_rule(session: AsyncSession, rule_id: int, *, actor: Actor) -> N
         rule.id,
         store_id=rule.store_id,
         before=before,
+        after=audit.snapshot(rule, AUDITED),
         label=rule.name,
     )
-    await session.delete(rule)
-    await session.flush()
 
 
 async def _resolve_live(session: AsyncSession, rule: AlertRule, *, by: str, note: str) -> None:
@@ -238,6 +249,7 @@ def read_alert(alert: Alert, rule: AlertRule) -> SystemAlertRead:
             "metric": rule.metric,
             "comparison": rule.comparison,
             "threshold": rule.threshold,
+            "rule_archived": rule.archived_at is not None,
         }
     )
 

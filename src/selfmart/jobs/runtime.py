@@ -2,8 +2,8 @@
 
 Embedded (no Redis; `make run`, tests): an in-memory broker runs jobs as asyncio tasks in the
 API process, and the schedules run in-process too. With `SELFMART_REDIS_URL` set, the API
-process only enqueues onto a Redis stream; `selfmart worker` processes run the jobs and one
-`selfmart scheduler` process fires the schedules (see docs/jobs.md).
+process only enqueues onto a Redis stream; `selfmart worker` processes run the jobs and the
+`selfmart scheduler` process holding the scheduler lease fires the schedules (docs/jobs.md).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from taskiq import AsyncBroker, InMemoryBroker, TaskiqScheduler
+from taskiq import AsyncBroker, InMemoryBroker, ScheduleSource, TaskiqScheduler
 from taskiq.kicker import AsyncKicker
 from taskiq.schedule_sources import LabelScheduleSource
 
@@ -120,14 +120,27 @@ def build_broker(settings: Settings, *, inline: bool = False) -> AsyncBroker:
     return broker
 
 
-def build_scheduler(broker: AsyncBroker) -> TaskiqScheduler:
-    return TaskiqScheduler(broker, sources=[LabelScheduleSource(broker)])
+def build_scheduler(broker: AsyncBroker, settings: Settings) -> TaskiqScheduler:
+    """The scheduler of the declared schedules. With Redis, any number of scheduler processes
+    may run: only the holder of the scheduler lease sends (see jobs/lease.py)."""
+    sources: list[ScheduleSource] = [LabelScheduleSource(broker)]
+    if not settings.redis_url:
+        return TaskiqScheduler(broker, sources=sources)
+    from selfmart.jobs.lease import LeasedScheduler
+
+    return LeasedScheduler(
+        broker,
+        sources,
+        redis_url=settings.redis_url,
+        key=f"{settings.jobs_queue}:scheduler-lease",
+        ttl_seconds=settings.scheduler_lease_seconds,
+    )
 
 
-async def _run_schedules(broker: AsyncBroker) -> None:
+async def _run_schedules(broker: AsyncBroker, settings: Settings) -> None:
     from taskiq.cli.scheduler.run import SchedulerLoop
 
-    scheduler = build_scheduler(broker)
+    scheduler = build_scheduler(broker, settings)
     for source in scheduler.sources:
         await source.startup()
     try:
@@ -158,7 +171,7 @@ async def start(
     inline: bool = False,
 ) -> Runtime:
     """Start the runtime for an API process. `schedules` defaults to True when embedded (no
-    Redis) and False with Redis, where exactly one `selfmart scheduler` process fires them."""
+    Redis) and False with Redis, where the `selfmart scheduler` processes fire them."""
     broker = build_broker(settings, inline=inline)
     runtime = Runtime(settings=settings, sessionmaker=factory, broker=broker)
     install(runtime)
@@ -169,7 +182,7 @@ async def start(
         raise
     if schedules if schedules is not None else runtime.embedded:
         runtime.scheduler_task = asyncio.create_task(
-            _run_schedules(broker), name="selfmart-schedules"
+            _run_schedules(broker, settings), name="selfmart-schedules"
         )
     log.info(
         "job runtime started (%s broker%s)",

@@ -14,7 +14,7 @@ from selfmart.jobs import runtime
 
 settings = get_settings()
 broker = runtime.build_broker(settings)
-scheduler = runtime.build_scheduler(broker)
+scheduler = runtime.build_scheduler(broker, settings)
 
 
 @broker.on_event(TaskiqEvents.WORKER_STARTUP)

@@ -49,6 +49,9 @@ class AlertRule(Timestamps, Base):
     #: tell again every this many minutes while the alert is open and unacknowledged (None: once)
     renotify_minutes: Mapped[int | None]
     enabled: Mapped[bool] = mapped_column(default=True)
+    #: when a person deleted the rule: it no longer runs or shows among the rules, but the
+    #: row stays so the history of its alerts keeps its name and condition
+    archived_at: Mapped[datetime | None]
 
 
 class Alert(Base):

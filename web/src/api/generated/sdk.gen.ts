@@ -254,7 +254,8 @@ export const createAlertRule = <ThrowOnError extends boolean = true>(options: Op
 /**
  * Delete Rule
  *
- * Delete a rule with its alerts' history (disable it to keep the history).
+ * Delete a rule: it stops and leaves the rules; its alerts' history is kept (the rule is
+ * archived, its live alerts resolved).
  */
 export const deleteAlertRule = <ThrowOnError extends boolean = true>(options: Options<DeleteAlertRuleData, ThrowOnError>) => (options.client ?? client).delete<DeleteAlertRuleResponses, DeleteAlertRuleErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

@@ -10790,6 +10790,10 @@ export type SystemAlertRead = {
      */
     resolved_by: string | null;
     /**
+     * Rule Archived
+     */
+    rule_archived?: boolean;
+    /**
      * Rule Id
      */
     rule_id: number;
