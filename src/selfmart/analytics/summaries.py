@@ -110,6 +110,8 @@ async def store_zones(
 async def compute(session: AsyncSession, keys: Iterable[Key]) -> Summary:
     """Every summary row of the given store days, from the raw orders and refunds."""
     out = Summary(keys=set(keys))
+    if not out.keys:
+        return out
     by_store: dict[int, list[date]] = defaultdict(list)
     for store_id, day in out.keys:
         by_store[store_id].append(day)
