@@ -10,14 +10,26 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import member_counts, months
 from selfmart.analytics.scope import Scope
 from selfmart.analytics.summaries import excluding
 from selfmart.errors import ValidationFailed
-from selfmart.models import MemberDay, ProductDay, SalesDay, SalesMonth
+from selfmart.models import MemberCount, MemberDay, ProductDay, RefreshState, SalesDay, SalesMonth
 
 Granularity = Literal["day", "week", "month"]
 
@@ -198,6 +210,10 @@ class DayTable:
         self.months: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ADDITIVE, 0))
         #: the days read as day rows, as (first, last) runs
         self.day_runs: list[tuple[date, date]] = [(first, last)]
+        #: windows whose distinct members are counted from the member days with the rest
+        #: (no whole period, or one with a live day), and those counts
+        self.member_windows: list[tuple[date, date]] = []
+        self.distinct: dict[tuple[date, date], int] = {}
         if windows and scope.kind == "sales":
             self._plan(windows)
 
@@ -222,45 +238,21 @@ class DayTable:
         candidates -= {months.month_of(d) for d in wanted}
         self.whole_months = candidates
         self.day_runs = _runs(wanted)
+        self.member_windows = sorted(
+            {
+                (a, b)
+                for a, b in windows
+                if member_counts.whole_period(a, b) is None
+                or any(a <= k[1] <= b for k in self.live_keys)
+            }
+        )
 
     async def load(self) -> DayTable:
         scope = self.scope
         if not scope.store_ids:
             return self
         if scope.kind == "sales":
-            m = SalesDay
-            cols = [func.sum(getattr(m, c)).label(c) for c in ADDITIVE]
-            if self.day_runs:
-                stmt = (
-                    select(m.day, *cols)
-                    .where(
-                        m.store_id.in_(scope.store_ids),
-                        or_(*(and_(m.day >= a, m.day <= b) for a, b in self.day_runs)),
-                        excluding(m, self.live_keys),
-                    )
-                    .group_by(m.day)
-                )
-                for r in (await self.session.execute(stmt)).all():
-                    row = self.days[r.day]
-                    for c in ADDITIVE:
-                        row[c] += int(getattr(r, c) or 0)
-            if self.whole_months:
-                sm = SalesMonth
-                stmt = (
-                    select(sm.month, *(func.sum(getattr(sm, c)).label(c) for c in ADDITIVE))
-                    .where(
-                        sm.store_id.in_(scope.store_ids), sm.month.in_(sorted(self.whole_months))
-                    )
-                    .group_by(sm.month)
-                )
-                for r in (await self.session.execute(stmt)).all():
-                    row = self.months[r.month]
-                    for c in ADDITIVE:
-                        row[c] += int(getattr(r, c) or 0)
-            if scope.count_key is not None:
-                self.counts = await member_counts.lookup(
-                    self.session, scope.count_key, self.first, self.last, self.kinds
-                )
+            await self._load_sales()
             md = MemberDay
             per_day = (
                 select(md.day, func.count(func.distinct(md.member_id)).label("n"))
@@ -307,6 +299,93 @@ class DayTable:
                     row["refunds_fen"] += live["refunds_fen"]
         return self
 
+    async def _load_sales(self) -> None:
+        """One statement (UNION ALL, each part tagged): the day rows wanted, the whole months,
+        the stored member counts (with the flag saying they were built: a row of nulls when
+        there are none) and the distinct members of each window that is no whole period."""
+        scope = self.scope
+        stores = scope.store_ids
+        parts: list[Any] = []
+
+        def part(tag: str, d: Any, d2: Any, kind: Any, values: list[Any]) -> Any:
+            return select(
+                literal(tag, String).label("tag"),
+                d.label("d"),
+                d2.label("d2"),
+                kind.label("kind"),
+                *(cast(v, BigInteger).label(f"v{i}") for i, v in enumerate(values)),
+            )
+
+        no_date = null().cast(Date)
+        no_kind = null().cast(String)
+        if self.day_runs:
+            m = SalesDay
+            parts.append(
+                part("day", m.day, no_date, no_kind, [func.sum(getattr(m, c)) for c in ADDITIVE])
+                .where(
+                    m.store_id.in_(stores),
+                    or_(*(and_(m.day >= a, m.day <= b) for a, b in self.day_runs)),
+                    excluding(m, self.live_keys),
+                )
+                .group_by(m.day)
+            )
+        if self.whole_months:
+            sm = SalesMonth
+            parts.append(
+                part(
+                    "month",
+                    sm.month,
+                    no_date,
+                    no_kind,
+                    [func.sum(getattr(sm, c)) for c in ADDITIVE],
+                )
+                .where(sm.store_id.in_(stores), sm.month.in_(sorted(self.whole_months)))
+                .group_by(sm.month)
+            )
+        zeros = [literal(0)] * (len(ADDITIVE) - 1)
+        if scope.count_key is not None:
+            c = MemberCount
+            parts.append(
+                part("count", c.start, no_date, c.kind, [c.members, *zeros])
+                .select_from(RefreshState)
+                .outerjoin(
+                    c,
+                    and_(
+                        c.store_id == scope.count_key,
+                        c.kind.in_(sorted(self.kinds)),
+                        c.start >= self.first,
+                        c.start <= self.last,
+                    ),
+                )
+                .where(RefreshState.name == member_counts.STATE)
+            )
+        md = MemberDay
+        for a, b in self.member_windows:
+            parts.append(
+                part("members", literal(a, Date), literal(b, Date), no_kind,
+                     [func.count(func.distinct(md.member_id)), *zeros])
+                .where(
+                    md.store_id.in_(stores),
+                    md.day >= a,
+                    md.day <= b,
+                    excluding(md, self.live_keys),
+                )
+            )  # fmt: skip
+        rows = (await self.session.execute(union_all(*parts))).all() if parts else []
+        for r in rows:
+            values = [int(getattr(r, f"v{i}") or 0) for i in range(len(ADDITIVE))]
+            if r.tag in ("day", "month"):
+                row = (self.days if r.tag == "day" else self.months)[r.d]
+                for c_, v in zip(ADDITIVE, values, strict=True):
+                    row[c_] += v
+            elif r.tag == "count":
+                if self.counts is None:
+                    self.counts = {}
+                if r.kind is not None:
+                    self.counts[(r.kind, r.d)] = values[0]
+            else:
+                self.distinct[(r.d, r.d2)] = values[0]
+
     def _where(self, model: Any) -> list[Any]:
         return [
             model.store_id.in_(self.scope.store_ids),
@@ -349,10 +428,14 @@ class DayTable:
             m.day <= last,
             excluding(m, self.live_keys),
         ]
-        count = int(
-            await self.session.scalar(select(func.count(func.distinct(m.member_id))).where(*where))
-            or 0
-        )
+        count = self.distinct.get((first, last))
+        if count is None:
+            count = int(
+                await self.session.scalar(
+                    select(func.count(func.distinct(m.member_id))).where(*where)
+                )
+                or 0
+            )
         if live:
             already = set(
                 (
