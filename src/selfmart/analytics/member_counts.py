@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from sqlalchemy import and_, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics.summaries import Key
@@ -142,32 +142,3 @@ async def _write(session: AsyncSession, periods: set[Period]) -> None:
     ]
     for i in range(0, len(rows), 500):
         await session.execute(insert(c), rows[i : i + 500])
-
-
-async def lookup(
-    session: AsyncSession, scope_key: int, first: date, last: date, kinds: Iterable[str] = KINDS
-) -> dict[Period, int] | None:
-    """The stored counts of a store (or the chain, 0) for periods of these kinds starting in
-    first..last; None when the counts were never built. One statement: the built flag (the
-    RefreshState row) joined to the counts, so a built table with no counts gives one row of
-    nulls."""
-    c = MemberCount
-    rows = (
-        await session.execute(
-            select(RefreshState.name, c.kind, c.start, c.members)
-            .select_from(RefreshState)
-            .outerjoin(
-                c,
-                and_(
-                    c.store_id == scope_key,
-                    c.kind.in_(sorted(set(kinds))),
-                    c.start >= first,
-                    c.start <= last,
-                ),
-            )
-            .where(RefreshState.name == STATE)
-        )
-    ).all()
-    if not rows:
-        return None
-    return {(r.kind, r.start): r.members for r in rows if r.kind is not None}

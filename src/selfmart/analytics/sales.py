@@ -260,8 +260,8 @@ class DayTable:
                 .group_by(md.day)
             )
             if self.counts is None:
-                for r in (await self.session.execute(per_day)).all():
-                    self.day_members[r.day] = int(r.n)
+                for n in (await self.session.execute(per_day)).all():
+                    self.day_members[n.day] = int(n.n)
             for (store_id, day), live in scope.live.sales.items():
                 if store_id in scope.store_ids and self.first <= day <= self.last:
                     row = self.days[day]
