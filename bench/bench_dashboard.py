@@ -20,26 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from bench.common import asyncpg_url, scratch_database, timed  # noqa: E402
 from selfmart.analytics import refresh, service  # noqa: E402
 from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
 from selfmart.iam.actor import Actor  # noqa: E402
 
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 STORES = 50
 PRODUCTS = 1500
 MEMBERS = 100_000
@@ -120,25 +116,6 @@ def _utc(year: int, month: int, day: int) -> datetime:
     return datetime(year, month, day, tzinfo=UTC)
 
 
-async def _admin(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-async def _timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, Any]:
-    times = []
-    result: Any = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = await fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times), result
-
-
 async def _seed(raw: Any, lines: int) -> int:
     """Generate about `lines` order lines; returns the number of orders."""
     orders = max(1, lines // 5)
@@ -164,23 +141,12 @@ def _dashboard_rows(result: dict[str, Any]) -> list[tuple[date, int, int, int, i
 
 
 async def main() -> None:
-    base_url = os.environ.get("SELFMART_BENCH_DATABASE_URL", PG_DEFAULT)
     lines = int(os.environ.get("SELFMART_BENCH_DASHBOARD_LINES", "10000000"))
-    name = f"selfmart_bench_dashboard_{os.getpid()}"
-    try:
-        await _admin(base_url, f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # no server: say so and skip
-        print(f"dashboard: skipped, PostgreSQL not reachable at {base_url} ({type(exc).__name__})")
-        return
-    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        from selfmart.migrate import upgrade_connection
-
+    async with scratch_database("dashboard") as url:
+        if url is None:
+            return
         engine = make_engine(url)
-        async with engine.connect() as conn:
-            await conn.run_sync(upgrade_connection)
-            await conn.commit()
-        raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        raw = await asyncpg.connect(asyncpg_url(url))
         t0 = time.perf_counter()
         orders = await _seed(raw, lines)
         n_lines = await raw.fetchval("SELECT count(*) FROM order_lines")
@@ -226,8 +192,8 @@ async def main() -> None:
                 return list(await raw.fetch(q, *p))
 
             await dashboard()  # warm the pool and the caches, as a running server has them
-            ours, result = await _timed(dashboard, REPEAT)
-            theirs, rows = await _timed(baseline, BASELINE_REPEAT)
+            ours, result = await timed(dashboard, REPEAT)
+            theirs, rows = await timed(baseline, BASELINE_REPEAT)
             want = [
                 (r["period"], r["orders"], r["sales_fen"], r["items"], r["members"]) for r in rows
             ]
@@ -245,8 +211,6 @@ async def main() -> None:
             f"dashboard: {n_lines:,} lines; lowest ratio {min(ratios):.1f}x (goal >= 20x), "
             f"slowest dashboard query {worst:.1f} ms (goal <= 20 ms); figures equal"
         )
-    finally:
-        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

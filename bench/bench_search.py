@@ -12,19 +12,18 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from bench.common import asyncpg_url, scratch_database, timed  # noqa: E402
 from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
 from selfmart.iam.actor import Actor  # noqa: E402
 from selfmart.kit.pagination import PageParams  # noqa: E402
@@ -33,7 +32,6 @@ from selfmart.orders import search  # noqa: E402
 from selfmart.orders.search import OrderFilters  # noqa: E402
 from selfmart.orders.statemachine import OrderStatus  # noqa: E402
 
-PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 REPEAT = 20
 
 SEED = """
@@ -71,15 +69,6 @@ ANALYZE;
 """
 
 
-async def _admin(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 def _queries(now: datetime) -> dict[str, OrderFilters]:
     return {
         "first page, newest first": OrderFilters(),
@@ -101,39 +90,19 @@ def _queries(now: datetime) -> dict[str, OrderFilters]:
     }
 
 
-async def _timed(fn: Callable[[], Awaitable[Any]]) -> float:
-    times = []
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        await fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
-
-
 def _sql(stmt: Any) -> str:
     dialect: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
     return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 async def main() -> None:
-    base_url = os.environ.get("SELFMART_BENCH_DATABASE_URL", PG_DEFAULT)
     n = int(os.environ.get("SELFMART_BENCH_SEARCH_ORDERS", "1000000"))
-    name = f"selfmart_bench_search_{os.getpid()}"
-    try:
-        await _admin(base_url, f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # no server: say so and skip
-        print(f"search: skipped, PostgreSQL not reachable at {base_url} ({type(exc).__name__})")
-        return
-    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        from selfmart.migrate import upgrade_connection
-
+    async with scratch_database("search") as url:
+        if url is None:
+            return
         engine = make_engine(url)
-        async with engine.connect() as conn:
-            await conn.run_sync(upgrade_connection)
-            await conn.commit()
         t0 = time.perf_counter()
-        raw = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        raw = await asyncpg.connect(asyncpg_url(url))
         await raw.execute(SEED.replace(":n", str(n)))
         print(f"search: seeded {n:,} orders ({2 * n:,} lines) in {time.perf_counter() - t0:.0f} s")
         actor = Actor(kind="user", id=None, name="bench", store_ids=None)
@@ -153,8 +122,8 @@ async def main() -> None:
             async def via_raw(c: str = count_sql, p: str = page_sql) -> Any:
                 return await raw.fetchval(c), await raw.fetch(p)
 
-            ours = await _timed(via_selfmart)
-            theirs = await _timed(via_raw)
+            ours, _ = await timed(via_selfmart, REPEAT)
+            theirs, _ = await timed(via_raw, REPEAT)
             ratios.append(theirs / ours)
             print(
                 f"  {label:38s} selfmart {ours:7.1f} ms   raw SQL {theirs:7.1f} ms   "
@@ -166,8 +135,6 @@ async def main() -> None:
             f"search: median ratio {statistics.median(ratios):.2f} (raw time / selfmart time) "
             f"over {len(ratios)} searches of {n:,} orders; count + one page of 20 each"
         )
-    finally:
-        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -142,16 +142,3 @@ async def _write(session: AsyncSession, periods: set[Period]) -> None:
     ]
     for i in range(0, len(rows), 500):
         await session.execute(insert(c), rows[i : i + 500])
-
-
-async def lookup(
-    session: AsyncSession, scope_key: int, first: date, last: date
-) -> dict[Period, int]:
-    """The stored counts of a store (or the chain, 0) for periods starting in first..last."""
-    c = MemberCount
-    rows = await session.execute(
-        select(c.kind, c.start, c.members).where(
-            c.store_id == scope_key, c.start >= first, c.start <= last
-        )
-    )
-    return {(r.kind, r.start): r.members for r in rows.all()}

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import member_counts, summaries
+from selfmart.analytics import member_counts, months, summaries
 from selfmart.analytics.summaries import Key, Summary
 from selfmart.kit.time import utcnow
 from selfmart.models import (
@@ -23,6 +23,7 @@ from selfmart.models import (
     ProductDay,
     RefreshState,
     SalesDay,
+    SalesMonth,
 )
 
 STATE = "sales"
@@ -56,22 +57,35 @@ async def high_water(session: AsyncSession) -> int:
     return int(value or 0)
 
 
-async def pending_days(session: AsyncSession, after_event_id: int) -> tuple[set[Key], int, int]:
-    """Store days changed after the mark: (days, the newest event id read, the newest event
-    id old enough to become the next mark)."""
+async def pending_days(
+    session: AsyncSession, after_event_id: int | None = None
+) -> tuple[set[Key], int, int]:
+    """Store days changed after the mark (the stored one when `after_event_id` is None, read
+    in the same statement as the first events): (days, the newest event id read, the newest
+    event id old enough to become the next mark)."""
     cutoff = utcnow() - OVERLAP
     order_ids: set[int] = set()
     last = settled = after_event_id
     fresh = False
     while True:
-        rows = (
-            await session.execute(
-                select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
-                .where(OrderEvent.id > last)
-                .order_by(OrderEvent.id)
-                .limit(BATCH)
+        stmt = select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
+        if last is None:
+            # The stored mark joined to the events after it: one row with no event when
+            # there is none, so the mark is known either way.
+            m = (
+                select(func.coalesce(func.max(RefreshState.last_event_id), 0).label("mark"))
+                .where(RefreshState.name == STATE)
+                .subquery()
             )
-        ).all()
+            stmt = stmt.add_columns(m.c.mark).select_from(
+                m.outerjoin(OrderEvent, OrderEvent.id > m.c.mark)
+            )
+        else:
+            stmt = stmt.where(OrderEvent.id > last)
+        rows = (await session.execute(stmt.order_by(OrderEvent.id).limit(BATCH))).all()
+        if last is None:
+            last = settled = int(rows[0].mark)
+            rows = [r for r in rows if r.id is not None]
         for r in rows:
             order_ids.add(r.order_id)
             last = r.id
@@ -80,6 +94,8 @@ async def pending_days(session: AsyncSession, after_event_id: int) -> tuple[set[
                 settled = r.id
         if len(rows) < BATCH:
             break
+    assert last is not None
+    assert settled is not None
     return await summaries.days_of_orders(session, order_ids), last, settled
 
 
@@ -89,6 +105,7 @@ async def refresh(session: AsyncSession) -> int:
     keys, _, settled = await pending_days(session, state.last_event_id)
     for batch in _batches(sorted(keys)):
         await summaries.replace(session, await summaries.compute(session, batch))
+    await months.recount(session, keys)
     await member_counts.recount(session, keys)
     state.last_event_id = settled
     state.refreshed_at = utcnow()
@@ -102,11 +119,12 @@ async def rebuild(session: AsyncSession) -> int:
     state = await _state(session, lock=True)
     # Read the mark first: changes made while this runs are picked up by the next refresh.
     newest = int(await session.scalar(select(func.max(OrderEvent.id))) or 0)
-    for model in (SalesDay, ProductDay, MemberDay, HourCell):
+    for model in (SalesDay, SalesMonth, ProductDay, MemberDay, HourCell):
         await session.execute(delete(model).execution_options(synchronize_session=False))
     keys = await summaries.all_days(session)
     for batch in _batches(sorted(keys)):
         await summaries.replace(session, await summaries.compute(session, batch))
+    await months.recount(session, keys)
     await member_counts.rebuild(session, keys)
     state.last_event_id = newest
     state.refreshed_at = utcnow()
@@ -145,10 +163,21 @@ async def check(session: AsyncSession) -> CheckResult:
     pending, _, _ = await pending_days(session, mark)
     keys = (await summaries.all_days(session) | await summaries.stored_days(session)) - pending
     out: list[Difference] = []
+    raw_days: dict[Key, summaries.Row] = {}
     for batch in _batches(sorted(keys)):
         expected = await summaries.compute(session, batch)
         have = await summaries.stored(session, batch)
         out.extend(compare(have, expected))
+        raw_days.update(expected.sales)
+    # Month rows against the raw orders' days; a month with a day changed since the last
+    # refresh is left to the refresh, like the day.
+    unsettled = months.months_of(pending)
+    out.extend(
+        compare_months(
+            {k: v for k, v in (await months.stored(session)).items() if k not in unsettled},
+            {k: v for k, v in months.expected(raw_days).items() if k not in unsettled},
+        )
+    )
     if await member_counts.built(session):
         periods = member_counts.periods_of(keys | pending)
         out.extend(
@@ -191,6 +220,29 @@ def compare(have: Summary, expected: Summary) -> list[Difference]:
                             expected=b.get(column, 0),
                         )
                     )
+    return out
+
+
+def compare_months(
+    have: dict[months.MonthKey, summaries.Row], expected: dict[months.MonthKey, summaries.Row]
+) -> list[Difference]:
+    """Stored month rows against the sums of the raw orders' days."""
+    out: list[Difference] = []
+    for store_id, month in sorted(set(have) | set(expected)):
+        a, b = have.get((store_id, month), {}), expected.get((store_id, month), {})
+        out.extend(
+            Difference(
+                table="analytics_sales_months",
+                store_id=store_id,
+                day=month,
+                key="",
+                column=column,
+                stored=a.get(column, 0),
+                expected=b.get(column, 0),
+            )
+            for column in summaries.SALES_FIELDS
+            if a.get(column, 0) != b.get(column, 0)
+        )
     return out
 
 

@@ -4,19 +4,32 @@ and the same period last year beside each; read from the summaries plus the live
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import member_counts
+from selfmart.analytics import member_counts, months
 from selfmart.analytics.scope import Scope
 from selfmart.analytics.summaries import excluding
 from selfmart.errors import ValidationFailed
-from selfmart.models import MemberDay, ProductDay, SalesDay
+from selfmart.models import MemberCount, MemberDay, ProductDay, RefreshState, SalesDay, SalesMonth
 
 Granularity = Literal["day", "week", "month"]
 
@@ -107,6 +120,17 @@ def shift_window(ps: list[Period], granularity: Granularity, how: str) -> Period
     return Period("", a.start, b.end)
 
 
+def _runs(days: set[date]) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) runs."""
+    out: list[tuple[date, date]] = []
+    for d in sorted(days):
+        if out and out[-1][1] + timedelta(days=1) == d:
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((d, d))
+    return out
+
+
 # --- figures -------------------------------------------------------------------------------
 
 
@@ -153,9 +177,20 @@ class Figures:
 
 class DayTable:
     """Additive figures per local day for a scope over a range, and distinct paying members
-    over any sub-range, with the live tail in place of the stored rows it replaces."""
+    over any sub-range, with the live tail in place of the stored rows it replaces.
 
-    def __init__(self, session: AsyncSession, scope: Scope, first: date, last: date) -> None:
+    Given the windows the caller will ask `figures` for, a whole month inside one of them is
+    read as one row per store from `analytics_sales_months` instead of its days, unless some
+    of its days are wanted anyway or one is in the live tail."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        first: date,
+        last: date,
+        windows: Sequence[tuple[date, date]] = (),
+    ) -> None:
         self.session = session
         self.scope = scope
         self.first = first
@@ -166,23 +201,58 @@ class DayTable:
         self.day_members: dict[date, int] = {}
         #: the scope's stored distinct-member counts of whole periods (member_counts)
         self.counts: dict[member_counts.Period, int] | None = None
+        #: the kinds of whole period whose stored member counts the windows ask for
+        self.kinds = {
+            w[0] for w in (member_counts.whole_period(a, b) for a, b in windows) if w
+        } or set(member_counts.KINDS)
+        #: first days of the months read as month rows, and their figures
+        self.whole_months: set[date] = set()
+        self.months: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(ADDITIVE, 0))
+        #: the days read as day rows, as (first, last) runs
+        self.day_runs: list[tuple[date, date]] = [(first, last)]
+        #: windows whose distinct members are counted from the member days with the rest
+        #: (no whole period, or one with a live day), and those counts
+        self.member_windows: list[tuple[date, date]] = []
+        self.distinct: dict[tuple[date, date], int] = {}
+        if windows and scope.kind == "sales":
+            self._plan(windows)
+
+    def _plan(self, windows: Sequence[tuple[date, date]]) -> None:
+        candidates: set[date] = set()
+        for a, b in windows:
+            m = a if a.day == 1 else months.month_end(a) + timedelta(days=1)
+            while months.month_end(m) <= b:
+                candidates.add(m)
+                m = months.month_end(m) + timedelta(days=1)
+        candidates -= {months.month_of(day) for _, day in self.live_keys}
+        wanted: set[date] = set()
+        for a, b in windows:
+            d = a
+            while d <= b:
+                if d.day == 1 and d in candidates and months.month_end(d) <= b:
+                    d = months.month_end(d) + timedelta(days=1)
+                    continue
+                wanted.add(d)
+                d += timedelta(days=1)
+        # A month some of whose days are read anyway is summed from its days.
+        candidates -= {months.month_of(d) for d in wanted}
+        self.whole_months = candidates
+        self.day_runs = _runs(wanted)
+        self.member_windows = sorted(
+            {
+                (a, b)
+                for a, b in windows
+                if member_counts.whole_period(a, b) is None
+                or any(a <= k[1] <= b for k in self.live_keys)
+            }
+        )
 
     async def load(self) -> DayTable:
         scope = self.scope
         if not scope.store_ids:
             return self
         if scope.kind == "sales":
-            m = SalesDay
-            cols = [func.sum(getattr(m, c)).label(c) for c in ADDITIVE]
-            stmt = select(m.day, *cols).where(*self._where(m)).group_by(m.day)
-            for r in (await self.session.execute(stmt)).all():
-                row = self.days[r.day]
-                for c in ADDITIVE:
-                    row[c] += int(getattr(r, c) or 0)
-            if scope.count_key is not None and await member_counts.built(self.session):
-                self.counts = await member_counts.lookup(
-                    self.session, scope.count_key, self.first, self.last
-                )
+            await self._load_sales()
             md = MemberDay
             per_day = (
                 select(md.day, func.count(func.distinct(md.member_id)).label("n"))
@@ -190,8 +260,8 @@ class DayTable:
                 .group_by(md.day)
             )
             if self.counts is None:
-                for r in (await self.session.execute(per_day)).all():
-                    self.day_members[r.day] = int(r.n)
+                for n in (await self.session.execute(per_day)).all():
+                    self.day_members[n.day] = int(n.n)
             for (store_id, day), live in scope.live.sales.items():
                 if store_id in scope.store_ids and self.first <= day <= self.last:
                     row = self.days[day]
@@ -228,6 +298,93 @@ class DayTable:
                     row["refunds"] += live["refund_qty"]
                     row["refunds_fen"] += live["refunds_fen"]
         return self
+
+    async def _load_sales(self) -> None:
+        """One statement (UNION ALL, each part tagged): the day rows wanted, the whole months,
+        the stored member counts (with the flag saying they were built: a row of nulls when
+        there are none) and the distinct members of each window that is no whole period."""
+        scope = self.scope
+        stores = scope.store_ids
+        parts: list[Any] = []
+
+        def part(tag: str, d: Any, d2: Any, kind: Any, values: list[Any]) -> Any:
+            return select(
+                literal(tag, String).label("tag"),
+                d.label("d"),
+                d2.label("d2"),
+                kind.label("kind"),
+                *(cast(v, BigInteger).label(f"v{i}") for i, v in enumerate(values)),
+            )
+
+        no_date = null().cast(Date)
+        no_kind = null().cast(String)
+        if self.day_runs:
+            m = SalesDay
+            parts.append(
+                part("day", m.day, no_date, no_kind, [func.sum(getattr(m, c)) for c in ADDITIVE])
+                .where(
+                    m.store_id.in_(stores),
+                    or_(*(and_(m.day >= a, m.day <= b) for a, b in self.day_runs)),
+                    excluding(m, self.live_keys),
+                )
+                .group_by(m.day)
+            )
+        if self.whole_months:
+            sm = SalesMonth
+            parts.append(
+                part(
+                    "month",
+                    sm.month,
+                    no_date,
+                    no_kind,
+                    [func.sum(getattr(sm, c)) for c in ADDITIVE],
+                )
+                .where(sm.store_id.in_(stores), sm.month.in_(sorted(self.whole_months)))
+                .group_by(sm.month)
+            )
+        zeros = [literal(0)] * (len(ADDITIVE) - 1)
+        if scope.count_key is not None:
+            c = MemberCount
+            parts.append(
+                part("count", c.start, no_date, c.kind, [c.members, *zeros])
+                .select_from(RefreshState)
+                .outerjoin(
+                    c,
+                    and_(
+                        c.store_id == scope.count_key,
+                        c.kind.in_(sorted(self.kinds)),
+                        c.start >= self.first,
+                        c.start <= self.last,
+                    ),
+                )
+                .where(RefreshState.name == member_counts.STATE)
+            )
+        md = MemberDay
+        for a, b in self.member_windows:
+            parts.append(
+                part("members", literal(a, Date), literal(b, Date), no_kind,
+                     [func.count(func.distinct(md.member_id)), *zeros])
+                .where(
+                    md.store_id.in_(stores),
+                    md.day >= a,
+                    md.day <= b,
+                    excluding(md, self.live_keys),
+                )
+            )  # fmt: skip
+        rows = (await self.session.execute(union_all(*parts))).all() if parts else []
+        for r in rows:
+            values = [int(getattr(r, f"v{i}") or 0) for i in range(len(ADDITIVE))]
+            if r.tag in ("day", "month"):
+                row = (self.days if r.tag == "day" else self.months)[r.d]
+                for c_, v in zip(ADDITIVE, values, strict=True):
+                    row[c_] += v
+            elif r.tag == "count":
+                if self.counts is None:
+                    self.counts = {}
+                if r.kind is not None:
+                    self.counts[(r.kind, r.d)] = values[0]
+            else:
+                self.distinct[(r.d, r.d2)] = values[0]
 
     def _where(self, model: Any) -> list[Any]:
         return [
@@ -271,10 +428,14 @@ class DayTable:
             m.day <= last,
             excluding(m, self.live_keys),
         ]
-        count = int(
-            await self.session.scalar(select(func.count(func.distinct(m.member_id))).where(*where))
-            or 0
-        )
+        count = self.distinct.get((first, last))
+        if count is None:
+            count = int(
+                await self.session.scalar(
+                    select(func.count(func.distinct(m.member_id))).where(*where)
+                )
+                or 0
+            )
         if live:
             already = set(
                 (
@@ -290,7 +451,11 @@ class DayTable:
         total = dict.fromkeys(ADDITIVE, 0)
         d = first
         while d <= last:
-            row = self.days.get(d)
+            if d in self.whole_months and months.month_end(d) <= last:
+                row = self.months.get(d)
+                d = months.month_end(d)
+            else:
+                row = self.days.get(d)
             if row is not None:
                 for c in ADDITIVE:
                     total[c] += row[c]
@@ -317,7 +482,10 @@ async def series(
     year_window = shift_window(ps, granularity, "last_year")
     lo = min(prev_window.start, year_window.start, ps[0].start)
     hi = ps[-1].end
-    table = await DayTable(session, scope, lo, hi).load()
+    windows = [Period("", ps[0].start, ps[-1].end), prev_window, year_window]
+    for p in ps:
+        windows += [p, previous(p, granularity), last_year(p, granularity)]
+    table = await DayTable(session, scope, lo, hi, [(w.start, w.end) for w in windows]).load()
     rows = []
     for p in ps:
         pp, ly = previous(p, granularity), last_year(p, granularity)

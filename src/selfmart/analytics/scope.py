@@ -96,8 +96,7 @@ async def resolve(
 async def with_live(session: AsyncSession, scope: Scope) -> Scope:
     """Recompute the scope's store days that changed since the last refresh (the tail the
     summaries do not hold yet), so every figure is as of now."""
-    mark = await refresh.high_water(session)
-    keys, _, _ = await refresh.pending_days(session, mark)
+    keys, _, _ = await refresh.pending_days(session)  # after the stored mark
     mine = set(scope.store_ids)
     keys = {k for k in keys if k[0] in mine}
     scope.live = await summaries.compute(session, keys)

@@ -110,42 +110,66 @@ async def store_zones(
 async def compute(session: AsyncSession, keys: Iterable[Key]) -> Summary:
     """Every summary row of the given store days, from the raw orders and refunds."""
     out = Summary(keys=set(keys))
+    if not out.keys:
+        return out
     by_store: dict[int, list[date]] = defaultdict(list)
     for store_id, day in out.keys:
         by_store[store_id].append(day)
     zones = await store_zones(session, by_store)
+    tzs = {s: ZoneInfo(zones.get(s, "Asia/Shanghai")) for s in by_store}
+    runs: list[Run] = []
     for store_id, days in by_store.items():
-        tz = ZoneInfo(zones.get(store_id, "Asia/Shanghai"))
         for first, last in _runs(days):
-            start, _ = local_day_bounds(first, tz)
-            _, end = local_day_bounds(last, tz)
-            await _compute_run(session, out, store_id, tz, start, end)
+            start, _ = local_day_bounds(first, tzs[store_id])
+            _, end = local_day_bounds(last, tzs[store_id])
+            runs.append((store_id, start, end))
+    # Every store's runs in the same few statements (the live tail of a chain is a day of
+    # each store: one query for all of them, not one per store).
+    for i in range(0, len(runs), RUNS_PER_QUERY):
+        await _compute_runs(session, out, tzs, runs[i : i + RUNS_PER_QUERY])
     return out
 
 
-async def _compute_run(
-    session: AsyncSession, out: Summary, store_id: int, tz: ZoneInfo, start: datetime, end: datetime
+#: (store, first instant, end instant) of consecutive local days
+Run = tuple[int, datetime, datetime]
+#: Store-day runs read per statement (OR-ed conditions).
+RUNS_PER_QUERY = 100
+
+
+async def _compute_runs(
+    session: AsyncSession, out: Summary, tzs: dict[int, ZoneInfo], runs: list[Run]
 ) -> None:
     orders = (
         await session.execute(
             select(
-                Order.id, Order.paid_at, Order.total_fen, Order.member_id, Order.payment_method
+                Order.id,
+                Order.store_id,
+                Order.paid_at,
+                Order.total_fen,
+                Order.member_id,
+                Order.payment_method,
             ).where(
-                Order.store_id == store_id,
-                Order.paid_at >= start,
-                Order.paid_at < end,
+                or_(
+                    *(
+                        and_(Order.store_id == s, Order.paid_at >= start, Order.paid_at < end)
+                        for s, start, end in runs
+                    )
+                ),
                 Order.status.not_in(NOT_SALES),
             )
         )
     ).all()
     order_day: dict[int, date] = {}
+    order_store: dict[int, int] = {}
     for o in orders:
         assert o.paid_at is not None
-        local = o.paid_at.astimezone(tz)
+        store_id = o.store_id
+        local = o.paid_at.astimezone(tzs[store_id])
         day = local.date()
         if (store_id, day) not in out.keys:
             continue
         order_day[o.id] = day
+        order_store[o.id] = store_id
         s = out.sales.setdefault((store_id, day), _row(SALES_FIELDS))
         s["orders"] += 1
         s["sales_fen"] += o.total_fen
@@ -181,34 +205,45 @@ async def _compute_run(
         await session.execute(
             select(
                 Refund.id,
+                Refund.store_id,
                 Refund.amount_fen,
                 func.coalesce(Refund.completed_at, Refund.created_at).label("at"),
             )
             .join(Order, Order.id == Refund.order_id)
             .where(
-                Refund.store_id == store_id,
                 Refund.status == "succeeded",
                 Order.status.not_in(NOT_SALES),
                 or_(
-                    and_(Refund.completed_at >= start, Refund.completed_at < end),
-                    and_(
-                        Refund.completed_at.is_(None),
-                        Refund.created_at >= start,
-                        Refund.created_at < end,
-                    ),
+                    *(
+                        and_(
+                            Refund.store_id == s,
+                            or_(
+                                and_(Refund.completed_at >= start, Refund.completed_at < end),
+                                and_(
+                                    Refund.completed_at.is_(None),
+                                    Refund.created_at >= start,
+                                    Refund.created_at < end,
+                                ),
+                            ),
+                        )
+                        for s, start, end in runs
+                    )
                 ),
             )
         )
     ).all()
     refund_day: dict[int, date] = {}
+    refund_store: dict[int, int] = {}
     for r in refunds:
         at = r.at if isinstance(r.at, datetime) else datetime.fromisoformat(str(r.at))
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
-        day = at.astimezone(tz).date()
+        store_id = r.store_id
+        day = at.astimezone(tzs[store_id]).date()
         if (store_id, day) not in out.keys:
             continue
         refund_day[r.id] = day
+        refund_store[r.id] = store_id
         s = out.sales.setdefault((store_id, day), _row(SALES_FIELDS))
         s["refunds"] += 1
         s["refunds_fen"] += r.amount_fen
@@ -242,6 +277,7 @@ async def _compute_run(
     seen: set[tuple[int, int]] = set()
     for ln in lines:
         day = order_day[ln.order_id]
+        store_id = order_store[ln.order_id]
         out.sales[(store_id, day)]["items"] += ln.qty
         p = _product_row(out, store_id, day, ln.product_id, category)
         if (ln.order_id, ln.product_id) not in seen:
@@ -251,6 +287,7 @@ async def _compute_run(
         p["sales_fen"] += ln.amount
     for rl in refund_lines:
         day = refund_day[rl.refund_id]
+        store_id = refund_store[rl.refund_id]
         p = _product_row(out, store_id, day, rl.product_id, category)
         p["refund_qty"] += rl.quantity
         p["refunds_fen"] += rl.amount_fen

@@ -8,6 +8,7 @@ from selfmart.models.analytics import (
     ProductDay,
     RefreshState,
     SalesDay,
+    SalesMonth,
 )
 from selfmart.models.audit import AuditLog
 from selfmart.models.basket import BasketItem, BasketRule, BasketRun
@@ -104,6 +105,7 @@ __all__ = [
     "ProductDay",
     "RefreshState",
     "SalesDay",
+    "SalesMonth",
     "AuditLog",
     "AuthSession",
     "Category",
