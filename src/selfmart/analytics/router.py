@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,7 @@ from selfmart.analytics.sales import Granularity
 from selfmart.analytics.schemas import (
     CategoryShare,
     HeatCell,
+    MemberSeries,
     PaymentShare,
     ProductRank,
     SalesSeries,
@@ -56,8 +58,15 @@ ERRORS = error_responses(401, 403, 404, 422)
 XLSX = {200: {"content": {spreadsheet.XLSX_TYPE: {}}}, **ERRORS}
 
 
-@router.get("/sales", response_model=SalesSeries, operation_id="sales_statistics", responses=ERRORS)
-async def sales_statistics(
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """A report as its query asks for it (the JSON route's body), and its export's file name."""
+
+    body: Any
+    filename: str
+
+
+async def _sales_report(
     session: SessionDep,
     actor: Reader,
     start: Start,
@@ -67,38 +76,7 @@ async def sales_statistics(
     city: City = None,
     product_id: ProductId = None,
     category_id: CategoryId = None,
-) -> dict[str, Any]:
-    return await service.sales_series(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        granularity=granularity,
-        store_id=store_id,
-        city=city,
-        product_id=product_id,
-        category_id=category_id,
-    )
-
-
-@router.get(
-    "/sales/export",
-    operation_id="sales_statistics_export",
-    response_class=Response,
-    responses=XLSX,
-)
-async def sales_statistics_export(
-    session: SessionDep,
-    actor: Reader,
-    start: Start,
-    end: End,
-    granularity: Granularity = "day",
-    store_id: StoreId = None,
-    city: City = None,
-    product_id: ProductId = None,
-    category_id: CategoryId = None,
-) -> Response:
-    """The same figures as GET /sales as an xlsx workbook."""
+) -> _Report:
     series = await service.sales_series(
         session,
         actor=actor,
@@ -110,9 +88,91 @@ async def sales_statistics_export(
         product_id=product_id,
         category_id=category_id,
     )
-    return spreadsheet.download(
-        export.sales_workbook(series), f"sales-{start}-{end}-{granularity}.xlsx"
+    return _Report(series, f"sales-{start}-{end}-{granularity}.xlsx")
+
+
+async def _member_report(
+    session: SessionDep,
+    actor: Reader,
+    start: Start,
+    end: End,
+    granularity: Granularity = "day",
+    store_id: StoreId = None,
+    city: City = None,
+) -> _Report:
+    series = await service.member_series(
+        session,
+        actor=actor,
+        first=start,
+        last=end,
+        granularity=granularity,
+        store_id=store_id,
+        city=city,
     )
+    return _Report(series, f"members-{start}-{end}-{granularity}.xlsx")
+
+
+async def _stock_report(
+    session: SessionDep,
+    actor: Reader,
+    start: Start,
+    end: End,
+    store_id: StoreId = None,
+    city: City = None,
+    category_id: CategoryId = None,
+) -> _Report:
+    analysis = await service.stock_analysis(
+        session,
+        actor=actor,
+        first=start,
+        last=end,
+        store_id=store_id,
+        city=city,
+        category_id=category_id,
+    )
+    return _Report(analysis, f"stock-{start}-{end}.xlsx")
+
+
+SalesReport = Annotated[_Report, Depends(_sales_report)]
+MemberReport = Annotated[_Report, Depends(_member_report)]
+StockReport = Annotated[_Report, Depends(_stock_report)]
+
+
+@router.get("/sales", response_model=SalesSeries, operation_id="sales_statistics", responses=ERRORS)
+async def sales_statistics(report: SalesReport) -> Any:
+    return report.body
+
+
+@router.get(
+    "/sales/export",
+    operation_id="sales_statistics_export",
+    response_class=Response,
+    responses=XLSX,
+)
+async def sales_statistics_export(report: SalesReport) -> Response:
+    """The same figures as GET /sales as an xlsx workbook."""
+    return spreadsheet.download(export.sales_workbook(report.body), report.filename)
+
+
+@router.get(
+    "/members", response_model=MemberSeries, operation_id="member_statistics", responses=ERRORS
+)
+async def member_statistics(report: MemberReport) -> Any:
+    """Member versus guest sales and orders, new members and the repurchase rate (members who
+    paid in the period and had paid before it, over members who paid in it) per period, with
+    the previous period beside each."""
+    return report.body
+
+
+@router.get(
+    "/members/export",
+    operation_id="member_statistics_export",
+    response_class=Response,
+    responses=XLSX,
+)
+async def member_statistics_export(report: MemberReport) -> Response:
+    """The same figures as GET /members as an xlsx workbook."""
+    return spreadsheet.download(export.member_workbook(report.body), report.filename)
 
 
 @router.get(
@@ -209,26 +269,10 @@ async def payment_method_mix(
 
 
 @router.get("/stock", response_model=StockAnalysis, operation_id="stock_analysis", responses=ERRORS)
-async def stock_analysis(
-    session: SessionDep,
-    actor: Reader,
-    start: Start,
-    end: End,
-    store_id: StoreId = None,
-    city: City = None,
-    category_id: CategoryId = None,
-) -> dict[str, Any]:
+async def stock_analysis(report: StockReport) -> Any:
     """Turnover days, sell-through, shrinkage and stock value at cost from the stock ledger,
     by store and by category."""
-    return await service.stock_analysis(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        store_id=store_id,
-        city=city,
-        category_id=category_id,
-    )
+    return report.body
 
 
 @router.get(
@@ -237,26 +281,9 @@ async def stock_analysis(
     response_class=Response,
     responses=XLSX,
 )
-async def stock_analysis_export(
-    session: SessionDep,
-    actor: Reader,
-    start: Start,
-    end: End,
-    store_id: StoreId = None,
-    city: City = None,
-    category_id: CategoryId = None,
-) -> Response:
+async def stock_analysis_export(report: StockReport) -> Response:
     """The same figures as GET /stock as an xlsx workbook."""
-    analysis = await service.stock_analysis(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        store_id=store_id,
-        city=city,
-        category_id=category_id,
-    )
-    return spreadsheet.download(export.stock_workbook(analysis), f"stock-{start}-{end}.xlsx")
+    return spreadsheet.download(export.stock_workbook(report.body), report.filename)
 
 
 # ---------------------------------------------------------------- frequently bought together

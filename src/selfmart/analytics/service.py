@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import patterns, products, sales, stock
+from selfmart.analytics import member_sales, patterns, products, sales, stock
 from selfmart.analytics import scope as scopes
 from selfmart.analytics.sales import Figures, Granularity, periods
 from selfmart.analytics.summaries import Key, stored
@@ -44,6 +44,23 @@ async def sales_series(
     periods(first, last, granularity)  # a bad window is refused before anything is read
     scope = await _scope(session, actor, **filters)
     return await sales.series(session, scope, first=first, last=last, granularity=granularity)
+
+
+async def member_series(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    first: date,
+    last: date,
+    granularity: Granularity,
+    **filters: Any,
+) -> dict[str, Any]:
+    """Members versus guests, new members and the repurchase rate per period."""
+    periods(first, last, granularity)
+    scope = await _scope(session, actor, **filters)
+    return await member_sales.series(
+        session, scope, first=first, last=last, granularity=granularity
+    )
 
 
 async def today(session: AsyncSession, *, actor: Actor, **filters: Any) -> dict[str, Any]:
