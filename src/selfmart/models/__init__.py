@@ -61,6 +61,7 @@ from selfmart.models.notify import (
     Message,
     NotificationAttempt,
     NotificationDelivery,
+    NotificationImage,
     OutboxEvent,
 )
 from selfmart.models.order import Order, OrderEvent, OrderIssue, OrderLine
@@ -126,6 +127,7 @@ __all__ = [
     "Message",
     "NotificationAttempt",
     "NotificationDelivery",
+    "NotificationImage",
     "Order",
     "OrderEvent",
     "OrderIssue",
