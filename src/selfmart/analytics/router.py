@@ -340,6 +340,44 @@ async def basket_run(session: SessionDep, actor: Reader, run_id: RunId) -> dict[
     return await baskets.read_run(session, run_id, actor=actor)
 
 
+@dataclass(frozen=True, slots=True)
+class _RuleFilters:
+    """Which of a run's rules, and in what order: GET .../rules and its export."""
+
+    run_id: int
+    product_id: int | None
+    min_support: float | None
+    min_confidence: float | None
+    min_lift: float | None
+    items: int | None
+    sort: RuleSort
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "min_support": self.min_support,
+            "min_confidence": self.min_confidence,
+            "min_lift": self.min_lift,
+            "items": self.items,
+            "sort": self.sort,
+        }
+
+
+def _rule_filters(
+    run_id: RunId,
+    product_id: ProductId = None,
+    min_support: Fraction = None,
+    min_confidence: Fraction = None,
+    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
+    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
+    sort: RuleSort = "lift",
+) -> _RuleFilters:
+    return _RuleFilters(run_id, product_id, min_support, min_confidence, min_lift, items, sort)
+
+
+RuleFilters = Annotated[_RuleFilters, Depends(_rule_filters)]
+
+
 @router.get(
     "/basket-runs/{run_id}/rules",
     response_model=Page[BasketRuleRead],
@@ -349,26 +387,11 @@ async def basket_run(session: SessionDep, actor: Reader, run_id: RunId) -> dict[
 async def basket_rules(
     session: SessionDep,
     actor: Reader,
-    run_id: RunId,
+    filters: RuleFilters,
     params: Annotated[PageParams, Depends(page_params)],
-    product_id: ProductId = None,
-    min_support: Fraction = None,
-    min_confidence: Fraction = None,
-    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
-    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
-    sort: RuleSort = "lift",
 ) -> Page[Any]:
     rows, total = await baskets.rules(
-        session,
-        run_id,
-        actor=actor,
-        params=params,
-        product_id=product_id,
-        min_support=min_support,
-        min_confidence=min_confidence,
-        min_lift=min_lift,
-        items=items,
-        sort=sort,
+        session, filters.run_id, actor=actor, params=params, **filters.as_kwargs()
     )
     return Page(items=rows, total=total, page=params.page, size=params.size)
 
@@ -379,30 +402,13 @@ async def basket_rules(
     response_class=Response,
     responses=XLSX,
 )
-async def basket_rules_export(
-    session: SessionDep,
-    actor: Reader,
-    run_id: RunId,
-    product_id: ProductId = None,
-    min_support: Fraction = None,
-    min_confidence: Fraction = None,
-    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
-    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
-    sort: RuleSort = "lift",
-) -> Response:
+async def basket_rules_export(session: SessionDep, actor: Reader, filters: RuleFilters) -> Response:
     """The run's rules, filtered and sorted as GET .../rules, every page, as xlsx."""
     content = await export.rules_workbook(
-        session,
-        run_id,
-        actor=actor,
-        product_id=product_id,
-        min_support=min_support,
-        min_confidence=min_confidence,
-        min_lift=min_lift,
-        items=items,
-        sort=sort,
+        session, filters.run_id, actor=actor, **filters.as_kwargs()
     )
-    return spreadsheet.download(content, f"basket-rules-{run_id}-{utcnow():%Y%m%d%H%M}.xlsx")
+    name = f"basket-rules-{filters.run_id}-{utcnow():%Y%m%d%H%M}.xlsx"
+    return spreadsheet.download(content, name)
 
 
 @router.get(
