@@ -66,50 +66,61 @@ class _Report:
     filename: str
 
 
+@dataclass(frozen=True, slots=True)
+class _SeriesQuery:
+    """A series' window, granularity and stores, as GET /sales and GET /members take them."""
+
+    start: date
+    end: date
+    granularity: Granularity
+    store_id: int | None
+    city: str | None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {
+            "first": self.start,
+            "last": self.end,
+            "granularity": self.granularity,
+            "store_id": self.store_id,
+            "city": self.city,
+        }
+
+    def filename(self, name: str) -> str:
+        return f"{name}-{self.start}-{self.end}-{self.granularity}.xlsx"
+
+
+def _series_query(
+    start: Start,
+    end: End,
+    granularity: Granularity = "day",
+    store_id: StoreId = None,
+    city: City = None,
+) -> _SeriesQuery:
+    return _SeriesQuery(start, end, granularity, store_id, city)
+
+
+SeriesQuery = Annotated[_SeriesQuery, Depends(_series_query)]
+
+
+def _catalog_filter(
+    product_id: ProductId = None, category_id: CategoryId = None
+) -> dict[str, int | None]:
+    return {"product_id": product_id, "category_id": category_id}
+
+
 async def _sales_report(
     session: SessionDep,
     actor: Reader,
-    start: Start,
-    end: End,
-    granularity: Granularity = "day",
-    store_id: StoreId = None,
-    city: City = None,
-    product_id: ProductId = None,
-    category_id: CategoryId = None,
+    query: SeriesQuery,
+    catalog: Annotated[dict[str, int | None], Depends(_catalog_filter)],
 ) -> _Report:
-    series = await service.sales_series(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        granularity=granularity,
-        store_id=store_id,
-        city=city,
-        product_id=product_id,
-        category_id=category_id,
-    )
-    return _Report(series, f"sales-{start}-{end}-{granularity}.xlsx")
+    series = await service.sales_series(session, actor=actor, **query.as_kwargs(), **catalog)
+    return _Report(series, query.filename("sales"))
 
 
-async def _member_report(
-    session: SessionDep,
-    actor: Reader,
-    start: Start,
-    end: End,
-    granularity: Granularity = "day",
-    store_id: StoreId = None,
-    city: City = None,
-) -> _Report:
-    series = await service.member_series(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        granularity=granularity,
-        store_id=store_id,
-        city=city,
-    )
-    return _Report(series, f"members-{start}-{end}-{granularity}.xlsx")
+async def _member_report(session: SessionDep, actor: Reader, query: SeriesQuery) -> _Report:
+    series = await service.member_series(session, actor=actor, **query.as_kwargs())
+    return _Report(series, query.filename("members"))
 
 
 async def _stock_report(
