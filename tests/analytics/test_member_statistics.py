@@ -5,7 +5,7 @@ side of midnight, a merged-away duplicate and a store the reader may not see."""
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,11 +14,12 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import refresh
+from selfmart.kit.time import utcnow
 from selfmart.models import Member, Store
 from tests.analytics.builders import refund, sale
 from tests.builders import auth_headers, make_store, make_user
 from tests.members.helpers import make_member
-from tests.orders.builders import make_product
+from tests.orders.builders import make_order, make_product
 
 URL = "/api/v1/analytics/members"
 
@@ -192,3 +193,28 @@ async def test_bad_input_and_other_stores(client: httpx.AsyncClient, session: As
     r = await client.get(URL, params={"start": "2025-04-01", "end": "2025-04-02"}, headers=h)
     assert r.status_code == 200, r.text
     assert [p["current"] for p in r.json()["periods"]] == [figures(), figures()]
+
+
+async def test_the_live_tail_counts_before_the_refresh(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session, timezone="Asia/Shanghai")
+    cola = await make_product(session, stores=[store], price_fen=350)
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+    today = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    regular = await member(session, store, utcnow() - timedelta(days=30))
+    # Paid a week ago, summarised by the rebuild.
+    week_ago = datetime.combine(today - timedelta(days=7), time(12), ZoneInfo("Asia/Shanghai"))
+    await sale(session, store, [(cola, 1)], paid_at=week_ago.astimezone(UTC), member_id=regular.id)
+    await refresh.rebuild(session)
+    # Today, through the API and not refreshed yet: the member comes back, and a guest buys.
+    for member_id in (regular.id, None):
+        order = await make_order(session, store, [(cola, 2)])
+        order.member_id = member_id
+        await session.flush()
+        r = await client.post(f"/api/v1/orders/{order.id}/payments", json={}, headers=h)
+        assert r.status_code == 201, r.text
+    day = today.isoformat()
+    r = await client.get(URL, params={"start": day, "end": day, "store_id": store.id}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["periods"][0]["current"] == figures(2, 1400, 1, 700, 0, 1, 1, "1.0000")
