@@ -6,21 +6,24 @@ report switched off, sends nothing."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.analytics import refresh, tasks
 from selfmart.analytics.daily_report import yuan
 from selfmart.config import Settings
-from selfmart.jobs import runtime
+from selfmart.jobs import outbox, runtime
+from selfmart.kit.time import utcnow
+from selfmart.models import NotificationDelivery
 from tests.analytics.builders import refund, sale
 from tests.builders import make_store
-from tests.notify.smtp import SMTPServer
+from tests.notify.smtp import SMTPServer, free_port
 from tests.orders.builders import make_product
 from tests.support import settings_for
 
@@ -136,6 +139,55 @@ async def test_report_arrives_with_exact_figures_and_a_png_chart(
     assert isinstance(png, bytes)
     assert png.startswith(PNG_MAGIC)
     assert len(png) > 5000
+    # Each went through the outbox as a delivery of its own, sent at the first attempt.
+    deliveries = (
+        await session.scalars(
+            select(NotificationDelivery)
+            .where(NotificationDelivery.kind == "analytics.daily_report")
+            .order_by(NotificationDelivery.id)
+        )
+    ).all()
+    assert [(d.recipient, d.status, d.attempts) for d in deliveries] == [
+        ("boss@example.cn", "sent", 1),
+        ("ops@example.cn", "sent", 1),
+    ]
+
+
+async def test_report_is_retried_with_its_chart_when_smtp_is_down(
+    session: AsyncSession, db_url: str, started: Any
+) -> None:
+    await _orders(session)
+    with SMTPServer() as smtp:
+        down = free_port()  # nothing listens here at first
+        await started(
+            settings_for(
+                db_url,
+                smtp_port=down,
+                outbox_retry_base_seconds=10,
+                analytics_daily_report_to=["boss@example.cn"],
+            )
+        )
+        assert await tasks.daily_report("2025-04-01") == 1
+        delivery = await session.scalar(
+            select(NotificationDelivery).where(
+                NotificationDelivery.kind == "analytics.daily_report"
+            )
+        )
+        assert delivery is not None
+        assert (delivery.status, delivery.attempts) == ("pending", 1)
+        assert smtp.inbox.messages == []
+        # The server comes back; the sweep's retry sends the same report, chart and all.
+        runtime.current().settings.smtp_port = smtp.port
+        await outbox.sweep(now=utcnow() + timedelta(seconds=11))
+        await session.refresh(delivery)
+        assert (delivery.status, delivery.attempts) == ("sent", 2)
+        (mail,) = smtp.inbox.messages
+    text, attachments = _parts(mail)
+    assert text == EXPECTED_ZH
+    (image,) = attachments
+    png = image.get_content()
+    assert isinstance(png, bytes)
+    assert png.startswith(PNG_MAGIC)
 
 
 async def test_report_in_english(session: AsyncSession, db_url: str, started: Any) -> None:

@@ -52,6 +52,28 @@ def test_statistics_page_shows_the_apis_figures(page: Page, server_url: str) -> 
     expect(rows.first).to_contain_text(start[:7])
 
 
+def test_members_page_shows_the_apis_figures(page: Page, server_url: str) -> None:
+    login(page, "admin")
+    page.locator("[data-test=side-menu]").get_by_text("会员分析").click()
+    expect(page.locator(".page-head h1")).to_have_text("会员与非会员")
+    rows = page.locator("[data-test=member-analytics-periods] .el-table__row")
+    expect(rows).to_have_count(14)
+    inputs = page.locator(".filters .el-range-input")
+    start, end = inputs.nth(0).input_value(), inputs.nth(1).input_value()
+    body = _api(server_url, "/analytics/members", {"start": start, "end": end})
+    total = body["total"]
+    assert isinstance(total, dict)
+    current = total["current"]
+    cards = "[data-test=member-analytics-total-{}] .value"
+    expect(page.locator(cards.format("member_sales_fen"))).to_have_text(
+        _yuan(current["member_sales_fen"])
+    )
+    expect(page.locator(cards.format("guest_orders"))).to_have_text(str(current["guest_orders"]))
+    with page.expect_download() as download:
+        page.locator("[data-test=member-analytics-export]").click()
+    assert download.value.suggested_filename == f"members-{start}-{end}-day.xlsx"
+
+
 def test_overview_shows_today_so_far(page: Page, server_url: str) -> None:
     login(page, "admin")
     page.goto("/")

@@ -5,9 +5,9 @@ days' net sales as an inline PNG. Figures come from the same summaries as the da
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from email.message import EmailMessage
 from functools import lru_cache
 
 from sqlalchemy import select
@@ -18,11 +18,12 @@ from selfmart.analytics.sales import DayTable, Figures
 from selfmart.config import Settings
 from selfmart.iam.actor import job_actor
 from selfmart.models import Store
-from selfmart.notify.channels import Outgoing
-from selfmart.notify.email import InlineImage, build_message
+from selfmart.notify import service as notify
+from selfmart.notify.channels import InlineImage
 
 CHART_DAYS = 14
-ACTOR = job_actor("analytics.daily_report")
+KIND = "analytics.daily_report"
+ACTOR = job_actor(KIND)
 
 TEXTS: dict[str, dict[str, str]] = {
     "zh-CN": {
@@ -188,20 +189,23 @@ def render_chart(report: Report, locale: str) -> bytes:
     return out.getvalue()
 
 
-def build_email(report: Report, recipient: str, settings: Settings, chart: bytes) -> EmailMessage:
+async def send(
+    session: AsyncSession, report: Report, recipients: Sequence[str], settings: Settings
+) -> None:
+    """Hand the report to the notification outbox, one email delivery per recipient with the
+    chart inline: sent after the caller commits, and retried like any notification."""
     locale = settings.analytics_daily_report_locale
-    return build_message(
-        Outgoing(
-            delivery_id=0,
-            channel="email",
-            recipient=recipient,
-            subject=TEXTS[locale]["subject"].format(day=report.day.isoformat()),
-            body=render_text(report, locale),
-            kind="analytics.daily_report",
-            link=None,
-            store_id=None,
-            user_id=None,
-        ),
-        settings,
-        [InlineImage(data=chart, filename=f"net-sales-{report.day.isoformat()}.png")],
+    await notify.send(
+        session,
+        kind=KIND,
+        title=TEXTS[locale]["subject"].format(day=report.day.isoformat()),
+        body=render_text(report, locale),
+        channels=(),
+        addresses=[("email", recipient) for recipient in recipients],
+        images=[
+            InlineImage(
+                data=render_chart(report, locale),
+                filename=f"net-sales-{report.day.isoformat()}.png",
+            )
+        ],
     )

@@ -32,6 +32,18 @@ SALES_COLUMNS: list[tuple[str, str, bool]] = [
     ("付款会员数", "paying_members", False),
     ("会员销售额(元)", "member_sales_fen", True),
 ]
+MEMBER_COLUMNS: list[tuple[str, str, bool]] = [
+    ("订单数", "orders", False),
+    ("销售额(元)", "sales_fen", True),
+    ("会员订单数", "member_orders", False),
+    ("会员销售额(元)", "member_sales_fen", True),
+    ("非会员订单数", "guest_orders", False),
+    ("非会员销售额(元)", "guest_sales_fen", True),
+    ("新会员数", "new_members", False),
+    ("付款会员数", "paying_members", False),
+    ("复购会员数", "repeat_members", False),
+    ("复购率", "repurchase_rate", False),
+]
 STOCK_COLUMNS: list[tuple[str, str, bool]] = [
     ("商品数", "products", False),
     ("期初", "opening_qty", False),
@@ -70,26 +82,39 @@ def _save(wb: Workbook) -> bytes:
     return out.getvalue()
 
 
-def sales_workbook(series: dict[str, Any]) -> bytes:
-    """One sheet per comparison (this period, previous period, same period last year), one
-    row per period and a total row."""
+def _series_workbook(
+    series: dict[str, Any],
+    columns: Sequence[tuple[str, str, bool]],
+    parts: Sequence[tuple[str, str]],
+) -> bytes:
+    """One sheet per comparison (`parts`: sheet title, key), one row per period and a total."""
     wb = Workbook(write_only=True)
-    for title, part in (("本期", "current"), ("上期", "previous"), ("去年同期", "last_year")):
+    for title, part in parts:
         ws = wb.create_sheet(title)
-        ws.append(xlsx_cells(ws, ["周期", "开始", "结束", *(h for h, _, _ in SALES_COLUMNS)]))
+        ws.append(xlsx_cells(ws, ["周期", "开始", "结束", *(h for h, _, _ in columns)]))
         for p in series["periods"]:
             ws.append(
-                xlsx_cells(
-                    ws, [p["period"], p["start"], p["end"], *_figures(p[part], SALES_COLUMNS)]
-                )
+                xlsx_cells(ws, [p["period"], p["start"], p["end"], *_figures(p[part], columns)])
             )
         total = series["total"]
         ws.append(
-            xlsx_cells(
-                ws, ["合计", total["start"], total["end"], *_figures(total[part], SALES_COLUMNS)]
-            )
+            xlsx_cells(ws, ["合计", total["start"], total["end"], *_figures(total[part], columns)])
         )
     return _save(wb)
+
+
+def sales_workbook(series: dict[str, Any]) -> bytes:
+    """This period, the previous period and the same period last year."""
+    return _series_workbook(
+        series,
+        SALES_COLUMNS,
+        (("本期", "current"), ("上期", "previous"), ("去年同期", "last_year")),
+    )
+
+
+def member_workbook(series: dict[str, Any]) -> bytes:
+    """Members versus guests: this period and the previous period."""
+    return _series_workbook(series, MEMBER_COLUMNS, (("本期", "current"), ("上期", "previous")))
 
 
 def stock_workbook(analysis: dict[str, Any]) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,7 @@ from selfmart.analytics.sales import Granularity
 from selfmart.analytics.schemas import (
     CategoryShare,
     HeatCell,
+    MemberSeries,
     PaymentShare,
     ProductRank,
     SalesSeries,
@@ -56,29 +58,100 @@ ERRORS = error_responses(401, 403, 404, 422)
 XLSX = {200: {"content": {spreadsheet.XLSX_TYPE: {}}}, **ERRORS}
 
 
-@router.get("/sales", response_model=SalesSeries, operation_id="sales_statistics", responses=ERRORS)
-async def sales_statistics(
-    session: SessionDep,
-    actor: Reader,
+@dataclass(frozen=True, slots=True)
+class _Report:
+    """A report as its query asks for it (the JSON route's body), and its export's file name."""
+
+    body: Any
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class _SeriesQuery:
+    """A series' window, granularity and stores, as GET /sales and GET /members take them."""
+
+    start: date
+    end: date
+    granularity: Granularity
+    store_id: int | None
+    city: str | None
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {
+            "first": self.start,
+            "last": self.end,
+            "granularity": self.granularity,
+            "store_id": self.store_id,
+            "city": self.city,
+        }
+
+    def filename(self, name: str) -> str:
+        return f"{name}-{self.start}-{self.end}-{self.granularity}.xlsx"
+
+
+def _series_query(
     start: Start,
     end: End,
     granularity: Granularity = "day",
     store_id: StoreId = None,
     city: City = None,
-    product_id: ProductId = None,
+) -> _SeriesQuery:
+    return _SeriesQuery(start, end, granularity, store_id, city)
+
+
+SeriesQuery = Annotated[_SeriesQuery, Depends(_series_query)]
+
+
+def _catalog_filter(
+    product_id: ProductId = None, category_id: CategoryId = None
+) -> dict[str, int | None]:
+    return {"product_id": product_id, "category_id": category_id}
+
+
+async def _sales_report(
+    session: SessionDep,
+    actor: Reader,
+    query: SeriesQuery,
+    catalog: Annotated[dict[str, int | None], Depends(_catalog_filter)],
+) -> _Report:
+    series = await service.sales_series(session, actor=actor, **query.as_kwargs(), **catalog)
+    return _Report(series, query.filename("sales"))
+
+
+async def _member_report(session: SessionDep, actor: Reader, query: SeriesQuery) -> _Report:
+    series = await service.member_series(session, actor=actor, **query.as_kwargs())
+    return _Report(series, query.filename("members"))
+
+
+async def _stock_report(
+    session: SessionDep,
+    actor: Reader,
+    start: Start,
+    end: End,
+    store_id: StoreId = None,
+    city: City = None,
     category_id: CategoryId = None,
-) -> dict[str, Any]:
-    return await service.sales_series(
+) -> _Report:
+    analysis = await service.stock_analysis(
         session,
         actor=actor,
         first=start,
         last=end,
-        granularity=granularity,
         store_id=store_id,
         city=city,
-        product_id=product_id,
         category_id=category_id,
     )
+    return _Report(analysis, f"stock-{start}-{end}.xlsx")
+
+
+SalesReport = Annotated[_Report, Depends(_sales_report)]
+MemberReport = Annotated[_Report, Depends(_member_report)]
+StockReport = Annotated[_Report, Depends(_stock_report)]
+
+
+@router.get("/sales", response_model=SalesSeries, operation_id="sales_statistics", responses=ERRORS)
+async def sales_statistics(report: SalesReport) -> Any:
+    return report.body
 
 
 @router.get(
@@ -87,32 +160,30 @@ async def sales_statistics(
     response_class=Response,
     responses=XLSX,
 )
-async def sales_statistics_export(
-    session: SessionDep,
-    actor: Reader,
-    start: Start,
-    end: End,
-    granularity: Granularity = "day",
-    store_id: StoreId = None,
-    city: City = None,
-    product_id: ProductId = None,
-    category_id: CategoryId = None,
-) -> Response:
+async def sales_statistics_export(report: SalesReport) -> Response:
     """The same figures as GET /sales as an xlsx workbook."""
-    series = await service.sales_series(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        granularity=granularity,
-        store_id=store_id,
-        city=city,
-        product_id=product_id,
-        category_id=category_id,
-    )
-    return spreadsheet.download(
-        export.sales_workbook(series), f"sales-{start}-{end}-{granularity}.xlsx"
-    )
+    return spreadsheet.download(export.sales_workbook(report.body), report.filename)
+
+
+@router.get(
+    "/members", response_model=MemberSeries, operation_id="member_statistics", responses=ERRORS
+)
+async def member_statistics(report: MemberReport) -> Any:
+    """Member versus guest sales and orders, new members and the repurchase rate (members who
+    paid in the period and had paid before it, over members who paid in it) per period, with
+    the previous period beside each."""
+    return report.body
+
+
+@router.get(
+    "/members/export",
+    operation_id="member_statistics_export",
+    response_class=Response,
+    responses=XLSX,
+)
+async def member_statistics_export(report: MemberReport) -> Response:
+    """The same figures as GET /members as an xlsx workbook."""
+    return spreadsheet.download(export.member_workbook(report.body), report.filename)
 
 
 @router.get(
@@ -209,26 +280,10 @@ async def payment_method_mix(
 
 
 @router.get("/stock", response_model=StockAnalysis, operation_id="stock_analysis", responses=ERRORS)
-async def stock_analysis(
-    session: SessionDep,
-    actor: Reader,
-    start: Start,
-    end: End,
-    store_id: StoreId = None,
-    city: City = None,
-    category_id: CategoryId = None,
-) -> dict[str, Any]:
+async def stock_analysis(report: StockReport) -> Any:
     """Turnover days, sell-through, shrinkage and stock value at cost from the stock ledger,
     by store and by category."""
-    return await service.stock_analysis(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        store_id=store_id,
-        city=city,
-        category_id=category_id,
-    )
+    return report.body
 
 
 @router.get(
@@ -237,26 +292,9 @@ async def stock_analysis(
     response_class=Response,
     responses=XLSX,
 )
-async def stock_analysis_export(
-    session: SessionDep,
-    actor: Reader,
-    start: Start,
-    end: End,
-    store_id: StoreId = None,
-    city: City = None,
-    category_id: CategoryId = None,
-) -> Response:
+async def stock_analysis_export(report: StockReport) -> Response:
     """The same figures as GET /stock as an xlsx workbook."""
-    analysis = await service.stock_analysis(
-        session,
-        actor=actor,
-        first=start,
-        last=end,
-        store_id=store_id,
-        city=city,
-        category_id=category_id,
-    )
-    return spreadsheet.download(export.stock_workbook(analysis), f"stock-{start}-{end}.xlsx")
+    return spreadsheet.download(export.stock_workbook(report.body), report.filename)
 
 
 # ---------------------------------------------------------------- frequently bought together
@@ -313,6 +351,44 @@ async def basket_run(session: SessionDep, actor: Reader, run_id: RunId) -> dict[
     return await baskets.read_run(session, run_id, actor=actor)
 
 
+@dataclass(frozen=True, slots=True)
+class _RuleFilters:
+    """Which of a run's rules, and in what order: GET .../rules and its export."""
+
+    run_id: int
+    product_id: int | None
+    min_support: float | None
+    min_confidence: float | None
+    min_lift: float | None
+    items: int | None
+    sort: RuleSort
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "min_support": self.min_support,
+            "min_confidence": self.min_confidence,
+            "min_lift": self.min_lift,
+            "items": self.items,
+            "sort": self.sort,
+        }
+
+
+def _rule_filters(
+    run_id: RunId,
+    product_id: ProductId = None,
+    min_support: Fraction = None,
+    min_confidence: Fraction = None,
+    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
+    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
+    sort: RuleSort = "lift",
+) -> _RuleFilters:
+    return _RuleFilters(run_id, product_id, min_support, min_confidence, min_lift, items, sort)
+
+
+RuleFilters = Annotated[_RuleFilters, Depends(_rule_filters)]
+
+
 @router.get(
     "/basket-runs/{run_id}/rules",
     response_model=Page[BasketRuleRead],
@@ -322,26 +398,11 @@ async def basket_run(session: SessionDep, actor: Reader, run_id: RunId) -> dict[
 async def basket_rules(
     session: SessionDep,
     actor: Reader,
-    run_id: RunId,
+    filters: RuleFilters,
     params: Annotated[PageParams, Depends(page_params)],
-    product_id: ProductId = None,
-    min_support: Fraction = None,
-    min_confidence: Fraction = None,
-    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
-    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
-    sort: RuleSort = "lift",
 ) -> Page[Any]:
     rows, total = await baskets.rules(
-        session,
-        run_id,
-        actor=actor,
-        params=params,
-        product_id=product_id,
-        min_support=min_support,
-        min_confidence=min_confidence,
-        min_lift=min_lift,
-        items=items,
-        sort=sort,
+        session, filters.run_id, actor=actor, params=params, **filters.as_kwargs()
     )
     return Page(items=rows, total=total, page=params.page, size=params.size)
 
@@ -352,30 +413,13 @@ async def basket_rules(
     response_class=Response,
     responses=XLSX,
 )
-async def basket_rules_export(
-    session: SessionDep,
-    actor: Reader,
-    run_id: RunId,
-    product_id: ProductId = None,
-    min_support: Fraction = None,
-    min_confidence: Fraction = None,
-    min_lift: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
-    items: Annotated[int | None, Query(ge=2, le=4, description="products in the rule")] = None,
-    sort: RuleSort = "lift",
-) -> Response:
+async def basket_rules_export(session: SessionDep, actor: Reader, filters: RuleFilters) -> Response:
     """The run's rules, filtered and sorted as GET .../rules, every page, as xlsx."""
     content = await export.rules_workbook(
-        session,
-        run_id,
-        actor=actor,
-        product_id=product_id,
-        min_support=min_support,
-        min_confidence=min_confidence,
-        min_lift=min_lift,
-        items=items,
-        sort=sort,
+        session, filters.run_id, actor=actor, **filters.as_kwargs()
     )
-    return spreadsheet.download(content, f"basket-rules-{run_id}-{utcnow():%Y%m%d%H%M}.xlsx")
+    name = f"basket-rules-{filters.run_id}-{utcnow():%Y%m%d%H%M}.xlsx"
+    return spreadsheet.download(content, name)
 
 
 @router.get(

@@ -149,3 +149,49 @@ class StockAnalysis(Schema):
     by_store: list[StoreStock]
     by_category: list[CategoryStock]
     total: StockFigures
+
+
+class MemberFigures(Schema):
+    """Members versus guests over a period. Sales are paid orders' totals before refunds."""
+
+    orders: int
+    sales_fen: int
+    member_orders: int
+    member_sales_fen: int
+    #: orders without a member (guests)
+    guest_orders: int
+    guest_sales_fen: int
+    #: members registered in the period (merged-away duplicates excluded)
+    new_members: int
+    #: distinct members who paid for at least one order
+    paying_members: int
+    #: paying members who had also paid before the period (in the same stores)
+    repeat_members: int
+    #: repeat_members / paying_members, 4 decimals (null when no member paid)
+    repurchase_rate: Decimal | None
+
+
+class MemberPeriod(Schema):
+    period: str
+    start: date
+    end: date
+    current: MemberFigures
+    previous: MemberFigures
+
+
+class MemberWindow(Schema):
+    start: date
+    end: date
+    current: MemberFigures
+    #: the same number of periods just before
+    previous: MemberFigures
+
+
+class MemberSeries(Schema):
+    granularity: str
+    store_ids: list[int]
+    #: the window widened to whole periods
+    start: date
+    end: date
+    periods: list[MemberPeriod]
+    total: MemberWindow

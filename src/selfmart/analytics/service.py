@@ -3,13 +3,14 @@ may not see), takes in the live tail, and reads the summaries."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import patterns, products, sales, stock
+from selfmart.analytics import member_sales, patterns, products, sales, stock
 from selfmart.analytics import scope as scopes
 from selfmart.analytics.sales import Figures, Granularity, periods
 from selfmart.analytics.summaries import Key, stored
@@ -32,8 +33,12 @@ def _window(first: date, last: date) -> None:
         raise ValidationFailed(f"The window is longer than {MAX_WINDOW_DAYS} days", field="end")
 
 
-async def sales_series(
+SeriesBuilder = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def _series(
     session: AsyncSession,
+    build: SeriesBuilder,
     *,
     actor: Actor,
     first: date,
@@ -43,7 +48,18 @@ async def sales_series(
 ) -> dict[str, Any]:
     periods(first, last, granularity)  # a bad window is refused before anything is read
     scope = await _scope(session, actor, **filters)
-    return await sales.series(session, scope, first=first, last=last, granularity=granularity)
+    return await build(session, scope, first=first, last=last, granularity=granularity)
+
+
+async def sales_series(session: AsyncSession, **query: Any) -> dict[str, Any]:
+    """Sales figures per period (`actor`, `first`, `last`, `granularity`, scope filters)."""
+    return await _series(session, sales.series, **query)
+
+
+async def member_series(session: AsyncSession, **query: Any) -> dict[str, Any]:
+    """Members versus guests, new members and the repurchase rate per period (the same
+    query as sales_series, without a product or category)."""
+    return await _series(session, member_sales.series, **query)
 
 
 async def today(session: AsyncSession, *, actor: Actor, **filters: Any) -> dict[str, Any]:

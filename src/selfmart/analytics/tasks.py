@@ -9,7 +9,6 @@ from selfmart.analytics import refresh
 from selfmart.jobs import runtime
 from selfmart.jobs.registry import Cron, Every, task
 from selfmart.kit.time import to_zone, utcnow
-from selfmart.notify import email
 
 REFRESH = "analytics.refresh"
 DAILY_REPORT = "analytics.daily_report"
@@ -27,7 +26,8 @@ async def refresh_summaries() -> int:
 @task(DAILY_REPORT, schedule=[Cron("30 7 * * *")])
 async def daily_report(day: str | None = None) -> int:
     """07:30 in the default zone: email yesterday's figures (or those of `day`, ISO) to the
-    configured recipients; returns how many messages went out (0 when off or no recipients)."""
+    configured recipients through the notification outbox (sent after commit, retried);
+    returns how many messages were queued (0 when off or no recipients)."""
     settings = runtime.settings()
     recipients = settings.analytics_daily_report_to
     if not settings.analytics_daily_report or not recipients:
@@ -36,11 +36,9 @@ async def daily_report(day: str | None = None) -> int:
         which = to_zone(utcnow(), settings.default_timezone).date() - timedelta(days=1)
     else:
         which = date.fromisoformat(day)
-    async with runtime.sessionmaker()() as session:
+    async with runtime.transaction() as session:
         figures = await report.compute(session, which, settings.analytics_daily_report_locale)
-    chart = report.render_chart(figures, settings.analytics_daily_report_locale)
-    for recipient in recipients:
-        await email.send(report.build_email(figures, recipient, settings, chart), settings)
+        await report.send(session, figures, recipients, settings)
     return len(recipients)
 
 

@@ -62,6 +62,7 @@ from selfmart.models.notify import (
     Message,
     NotificationAttempt,
     NotificationDelivery,
+    NotificationImage,
     OutboxEvent,
 )
 from selfmart.models.order import Order, OrderEvent, OrderIssue, OrderLine
@@ -128,6 +129,7 @@ __all__ = [
     "Message",
     "NotificationAttempt",
     "NotificationDelivery",
+    "NotificationImage",
     "Order",
     "OrderEvent",
     "OrderIssue",

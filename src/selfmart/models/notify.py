@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from selfmart.db import Base, BigIntId, JSONDoc
@@ -91,3 +91,19 @@ class NotificationAttempt(Base):
     attempted_at: Mapped[datetime]
     success: Mapped[bool]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationImage(Base):
+    """An image shown inline with a delivery's text (a report's chart), kept with the delivery
+    so that every retry sends the same message."""
+
+    __tablename__ = "notification_images"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        BigIntId, ForeignKey("notification_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(200))
+    #: the image/* subtype: png, jpeg
+    subtype: Mapped[str] = mapped_column(String(16))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -17,6 +17,15 @@ IN_APP = "in_app"
 
 
 @dataclass(frozen=True, slots=True)
+class InlineImage:
+    """An image shown with the text, e.g. a chart: `data` in the format `subtype` names."""
+
+    data: bytes
+    filename: str
+    subtype: str = "png"
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """One delivery, as handed to its channel."""
 
@@ -30,6 +39,8 @@ class Outgoing:
     link: str | None
     store_id: int | None
     user_id: int | None
+    #: shown inline with the text by channels that can (email); others leave them out
+    images: tuple[InlineImage, ...] = ()
 
 
 class DeliveryFailed(Exception):

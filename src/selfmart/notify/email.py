@@ -6,8 +6,6 @@ same single text/plain part as before."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -18,18 +16,7 @@ from selfmart.models import User
 from selfmart.notify.channels import DeliveryFailed, Outgoing
 
 
-@dataclass(frozen=True, slots=True)
-class InlineImage:
-    """An image shown with the text, e.g. a chart: `data` in the format `subtype` names."""
-
-    data: bytes
-    filename: str
-    subtype: str = "png"
-
-
-def build_message(
-    message: Outgoing, settings: Settings, images: Sequence[InlineImage] = ()
-) -> EmailMessage:
+def build_message(message: Outgoing, settings: Settings) -> EmailMessage:
     mail = EmailMessage()
     mail["From"] = settings.smtp_sender
     mail["To"] = message.recipient
@@ -40,7 +27,7 @@ def build_message(
     if message.link:
         text = f"{text}\n\n{message.link}" if text else message.link
     mail.set_content(text, charset="utf-8")
-    for image in images:
+    for image in message.images:
         mail.add_attachment(
             image.data,
             maintype="image",

@@ -20,9 +20,9 @@ from selfmart.iam.actor import Actor
 from selfmart.jobs import outbox
 from selfmart.kit.pagination import PageParams, paginate
 from selfmart.kit.time import utcnow
-from selfmart.models import Message, NotificationDelivery, User
+from selfmart.models import Message, NotificationDelivery, NotificationImage, User
 from selfmart.notify import channels as channel_registry
-from selfmart.notify.channels import IN_APP
+from selfmart.notify.channels import IN_APP, InlineImage
 from selfmart.notify.email import EmailChannel
 from selfmart.notify.sms import SmsChannel
 from selfmart.notify.texts import MessageText
@@ -60,13 +60,15 @@ async def send(
     data: Mapping[str, Any] | None = None,
     addresses: Iterable[tuple[str, str]] = (),
     text: MessageText | None = None,
+    images: Sequence[InlineImage] = (),
 ) -> Notification:
     """Notify active users `user_ids` on each of `channels`, plus explicit `(channel, address)`
     pairs (group-chat robots, a shared mailbox). `kind` is machine-readable ("stock.low");
     `link` is a console path ("/alerts/12"). Inactive or unknown users are skipped.
 
     `text` is the same message as keys and parameters: the message centre shows it in each
-    reader's language (stored with the in-app message; `title`/`body` go to the channels)."""
+    reader's language (stored with the in-app message; `title`/`body` go to the channels).
+    `images` go with every delivery, shown inline by the channels that can (email)."""
     wanted = list(dict.fromkeys(channels))
     for name in wanted:
         if name != IN_APP:
@@ -138,6 +140,13 @@ async def send(
         )
     session.add_all(out.deliveries)
     await session.flush()
+    session.add_all(
+        NotificationImage(
+            delivery_id=delivery.id, filename=image.filename, subtype=image.subtype, data=image.data
+        )
+        for delivery in out.deliveries
+        for image in images
+    )
     for delivery in out.deliveries:
         await outbox.enqueue(session, DELIVER_TOPIC, {"delivery_id": delivery.id})
     if out.unreachable:

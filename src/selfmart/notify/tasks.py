@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.jobs import outbox, runtime
 from selfmart.kit.time import utcnow
-from selfmart.models import NotificationAttempt, NotificationDelivery
+from selfmart.models import NotificationAttempt, NotificationDelivery, NotificationImage
 from selfmart.notify import channels
 from selfmart.notify import service as _service  # noqa: F401  (registers the built-in channels)
 from selfmart.notify.service import DELIVER_TOPIC
@@ -45,6 +46,11 @@ async def deliver(session: AsyncSession, payload: dict[str, Any]) -> None:
         return  # sent by an earlier run of this event, or given up
     settings = runtime.settings()
     channel = channels.get(delivery.channel)
+    images = await session.scalars(
+        select(NotificationImage)
+        .where(NotificationImage.delivery_id == delivery.id)
+        .order_by(NotificationImage.id)
+    )
     await channel.deliver(
         channels.Outgoing(
             delivery_id=delivery.id,
@@ -56,6 +62,10 @@ async def deliver(session: AsyncSession, payload: dict[str, Any]) -> None:
             link=_absolute(delivery.link, settings.public_base_url),
             store_id=delivery.store_id,
             user_id=delivery.user_id,
+            images=tuple(
+                channels.InlineImage(data=i.data, filename=i.filename, subtype=i.subtype)
+                for i in images.all()
+            ),
         ),
         settings,
     )

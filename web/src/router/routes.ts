@@ -177,6 +177,12 @@ export const consoleRoutes: RouteRecordRaw[] = [
     meta: { titleKey: 'analytics.menu.stock', perm: Perm.ANALYTICS_READ, menu: { group: 'orders', order: 62, icon: 'Box' } },
   },
   {
+    path: 'analytics/members',
+    name: 'analytics-members',
+    component: () => import('@/views/analytics/MembersView.vue'),
+    meta: { titleKey: 'analytics.menu.members', perm: Perm.ANALYTICS_READ, menu: { group: 'orders', order: 63, icon: 'UserFilled' } },
+  },
+  {
     path: 'analytics/baskets',
     name: 'analytics-baskets',
     component: () => import('@/views/analytics/BasketsView.vue'),

@@ -18,7 +18,7 @@ describe('buildMenu', () => {
       ['home', ['dashboard']],
       ['catalog', ['catalog-products', 'catalog-import', 'catalog-categories', 'catalog-tags']],
       ['inventory', ['stock', 'stock-ledger', 'stock-alerts', 'alert-routes', 'suppliers', 'purchase-orders', 'reorder', 'transfers', 'stocktakes']],
-      ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'reconciliation', 'reconciliation-fees', 'analytics-statistics', 'analytics-baskets', 'analytics-stock']],
+      ['orders', ['orders', 'order-issues', 'payments', 'payment-accounts', 'reconciliation', 'reconciliation-fees', 'analytics-statistics', 'analytics-baskets', 'analytics-stock', 'analytics-members']],
       ['members', ['members', 'member-rules']],
       ['finance', ['settlement-stores', 'settlement-fees', 'settlement-statements']],
       ['stores', ['stores', 'terminals', 'terminal-fleet']],

@@ -4034,6 +4034,54 @@ export type MemberCreate = {
 };
 
 /**
+ * MemberFigures
+ *
+ * Members versus guests over a period. Sales are paid orders' totals before refunds.
+ */
+export type MemberFigures = {
+    /**
+     * Guest Orders
+     */
+    guest_orders: number;
+    /**
+     * Guest Sales Fen
+     */
+    guest_sales_fen: number;
+    /**
+     * Member Orders
+     */
+    member_orders: number;
+    /**
+     * Member Sales Fen
+     */
+    member_sales_fen: number;
+    /**
+     * New Members
+     */
+    new_members: number;
+    /**
+     * Orders
+     */
+    orders: number;
+    /**
+     * Paying Members
+     */
+    paying_members: number;
+    /**
+     * Repeat Members
+     */
+    repeat_members: number;
+    /**
+     * Repurchase Rate
+     */
+    repurchase_rate: string | null;
+    /**
+     * Sales Fen
+     */
+    sales_fen: number;
+};
+
+/**
  * MemberImportReport
  *
  * The row-by-row report of a member import (or of its dry run).
@@ -4176,6 +4224,26 @@ export type MemberOrderRead = {
 };
 
 /**
+ * MemberPeriod
+ */
+export type MemberPeriod = {
+    current: MemberFigures;
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Period
+     */
+    period: string;
+    previous: MemberFigures;
+    /**
+     * Start
+     */
+    start: string;
+};
+
+/**
  * MemberPii
  *
  * A member's personal data in full (the reveal is audited).
@@ -4286,6 +4354,33 @@ export type MemberRead = {
 };
 
 /**
+ * MemberSeries
+ */
+export type MemberSeries = {
+    /**
+     * End
+     */
+    end: string;
+    /**
+     * Granularity
+     */
+    granularity: string;
+    /**
+     * Periods
+     */
+    periods: Array<MemberPeriod>;
+    /**
+     * Start
+     */
+    start: string;
+    /**
+     * Store Ids
+     */
+    store_ids: Array<number>;
+    total: MemberWindow;
+};
+
+/**
  * MemberStatusChange
  */
 export type MemberStatusChange = {
@@ -4337,6 +4432,22 @@ export type MemberUpdate = {
      * Tags
      */
     tags?: Array<string> | null;
+};
+
+/**
+ * MemberWindow
+ */
+export type MemberWindow = {
+    current: MemberFigures;
+    /**
+     * End
+     */
+    end: string;
+    previous: MemberFigures;
+    /**
+     * Start
+     */
+    start: string;
 };
 
 /**
@@ -14054,6 +14165,144 @@ export type SalesHeatmapResponses = {
 };
 
 export type SalesHeatmapResponse = SalesHeatmapResponses[keyof SalesHeatmapResponses];
+
+export type MemberStatisticsData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Granularity
+         */
+        granularity?: 'day' | 'week' | 'month';
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/members';
+};
+
+export type MemberStatisticsErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberStatisticsError = MemberStatisticsErrors[keyof MemberStatisticsErrors];
+
+export type MemberStatisticsResponses = {
+    /**
+     * Successful Response
+     */
+    200: MemberSeries;
+};
+
+export type MemberStatisticsResponse = MemberStatisticsResponses[keyof MemberStatisticsResponses];
+
+export type MemberStatisticsExportData = {
+    body?: never;
+    path?: never;
+    query: {
+        /**
+         * Start
+         *
+         * first local day of the window
+         */
+        start: string;
+        /**
+         * End
+         *
+         * last local day of the window (inclusive)
+         */
+        end: string;
+        /**
+         * Granularity
+         */
+        granularity?: 'day' | 'week' | 'month';
+        /**
+         * Store Id
+         *
+         * one store (else every store you see)
+         */
+        store_id?: number | null;
+        /**
+         * City
+         *
+         * the stores of a city
+         */
+        city?: string | null;
+    };
+    url: '/api/v1/analytics/members/export';
+};
+
+export type MemberStatisticsExportErrors = {
+    /**
+     * unauthorized
+     */
+    401: ErrorBody;
+    /**
+     * forbidden
+     */
+    403: ErrorBody;
+    /**
+     * not_found
+     */
+    404: ErrorBody;
+    /**
+     * payload_too_large
+     */
+    413: ErrorBody;
+    /**
+     * validation_error
+     */
+    422: ErrorBody;
+};
+
+export type MemberStatisticsExportError = MemberStatisticsExportErrors[keyof MemberStatisticsExportErrors];
+
+export type MemberStatisticsExportResponses = {
+    /**
+     * Successful Response
+     */
+    200: unknown;
+};
 
 export type PaymentMethodMixData = {
     body?: never;

@@ -5,7 +5,8 @@ export const analyticsPermissionsEn = {
 
 export const analyticsEn = {
   analytics: {
-    menu: { statistics: 'Sales statistics', stock: 'Stock analysis' },
+    menu: { statistics: 'Sales statistics', stock: 'Stock analysis', members: 'Members vs guests' },
+    export: 'Export to Excel',
     title: 'Sales statistics',
     store: 'Store',
     allStores: 'All my stores',
@@ -34,6 +35,18 @@ export const analyticsEn = {
     hot: 'Best sellers',
     product: 'Product',
     quantity: 'Units',
+    members: {
+      title: 'Members versus guests',
+      note: 'Sales are paid orders before refunds; repurchase rate = members who paid in the period and had paid before it in the same stores ÷ members who paid in it.',
+      memberSales: 'Member sales',
+      guestSales: 'Guest sales',
+      memberOrders: 'Member orders',
+      guestOrders: 'Guest orders',
+      newMembers: 'New members',
+      repeatMembers: 'Repeat members',
+      repurchaseRate: 'Repurchase rate',
+      repurchasePct: 'Repurchase rate (%)',
+    },
     stock: {
       title: 'Stock analysis',
       note: "From the stock ledger; each store's days in its own time zone; values at today's cost price.",

@@ -5,7 +5,8 @@ export const analyticsPermissionsZhCN = {
 
 export const analyticsZhCN = {
   analytics: {
-    menu: { statistics: '销售统计', stock: '库存分析' },
+    menu: { statistics: '销售统计', stock: '库存分析', members: '会员分析' },
+    export: '导出 Excel',
     title: '销售统计',
     store: '门店',
     allStores: '我的全部门店',
@@ -34,6 +35,18 @@ export const analyticsZhCN = {
     hot: '热销商品',
     product: '商品',
     quantity: '件数',
+    members: {
+      title: '会员与非会员',
+      note: '销售额为退款前的付款订单金额；复购率 = 本期付款且此前在同一范围内付过款的会员 ÷ 本期付款会员。',
+      memberSales: '会员销售额',
+      guestSales: '非会员销售额',
+      memberOrders: '会员订单',
+      guestOrders: '非会员订单',
+      newMembers: '新会员',
+      repeatMembers: '复购会员',
+      repurchaseRate: '复购率',
+      repurchasePct: '复购率（%）',
+    },
     stock: {
       title: '库存分析',
       note: '依据库存流水；各门店按其所在时区计日；金额按当前成本价。',
