@@ -1,7 +1,7 @@
 """analytics: a store's sales by calendar month, summed from its days
 
 Revision ID: ana_0004
-Revises: pay_0004
+Revises: alr_0005
 Create Date: 2026-12-06 12:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "ana_0004"
-down_revision: str | Sequence[str] | None = "pay_0004"
+down_revision: str | Sequence[str] | None = "alr_0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,7 @@
 sent through the outbox is retried with its chart
 
 Revision ID: ana_0005
-Revises: pay_0004
+Revises: ana_0004
 Create Date: 2026-12-06 12:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "ana_0005"
-down_revision: str | Sequence[str] | None = "pay_0004"
+down_revision: str | Sequence[str] | None = "ana_0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
