@@ -216,7 +216,9 @@ async def read_messages(
 
 async def tier_history(session: AsyncSession, member: Member) -> list[dict[str, Any]]:
     changes = await tiers.history(session, member.id)
-    names = dict((await session.execute(select(MemberTier.id, MemberTier.name))).tuples().all())
+    names: dict[int, str] = {
+        row.id: row.name for row in await session.execute(select(MemberTier.id, MemberTier.name))
+    }
     return [
         {"direction": c.direction, "reason": c.reason, "spend_fen": c.spend_fen,
          "order_count": c.order_count, "occurred_at": c.occurred_at,

@@ -78,7 +78,8 @@ class Sandbox:
         return sandbox.credentials(self.settings)
 
     def control(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.base_url}/_control{path}", timeout=10, **kwargs)
+        # Generous: on a loaded 2-core CI machine a reset once took longer than 10 s.
+        return httpx.request(method, f"{self.base_url}/_control{path}", timeout=60, **kwargs)
 
     def config(self, **overrides: Any) -> ChannelConfig:
         c = self.credentials()
