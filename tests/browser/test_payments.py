@@ -5,6 +5,7 @@ drawer."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -96,14 +97,19 @@ def test_editing_a_channel_keeps_secrets_masked_and_a_new_platform_key_replaces_
         row.locator("[data-test=account-test]").click()
         expect(page.locator(".el-message--error")).to_be_visible()
 
+        # the sandbox link opens the page where a person plays the customer
+        sandbox_link = row.get_by_role("link", name="沙箱")
+        expect(sandbox_link).to_have_attribute(
+            "href", re.compile(r"/sandbox/wechatpay/_control/pay$")
+        )
         row.get_by_role("button", name="编辑").click()
         dialog = page.locator("[data-test=account-dialog]")
         expect(dialog).to_be_visible()
-        secret = dialog.get_by_placeholder("留空则保留已保存的私钥")
-        # the private key and the APIv3 key: empty, kept
-        expect(secret).to_have_count(2)
-        for i in range(2):
-            expect(secret.nth(i)).to_have_value("")
+        # the private key and the APIv3 key: empty, kept, each saying which secret is kept
+        for kept in ("留空则保留已保存的私钥", "留空则保留已保存的 APIv3 密钥"):
+            secret = dialog.get_by_placeholder(kept, exact=True)
+            expect(secret).to_have_count(1)
+            expect(secret).to_have_value("")
         # the official account's AppSecret says it is the AppSecret that is kept
         app_secret = dialog.locator("input[data-test=account-app-secret]")
         expect(app_secret).to_have_attribute("placeholder", "留空则保留已保存的 AppSecret")

@@ -259,3 +259,32 @@ def test_sandbox_keys_live_in_the_configured_directory(app: FastAPI) -> None:
     directory: Path = app.state.settings.payment_sandbox_dir
     assert (directory / "alipay" / "account.json").exists()
     assert oct((directory / "alipay" / "account.json").stat().st_mode)[-3:] == "600"
+
+
+def test_the_customer_page_lists_waiting_trades_and_pays_or_declines(
+    server: str, creds: dict[str, Any]
+) -> None:
+    """`/_control/pay`: a person at `make run` plays the buyer of a QR or phone payment."""
+    alipay = client(server, creds)
+    qr, phone = out_no(), out_no()
+    alipay.api_alipay_trade_precreate(subject="酸奶", out_trade_no=qr, total_amount="4.20")
+    query = alipay.api_alipay_trade_wap_pay(
+        subject="面包", out_trade_no=phone, total_amount="7.00", return_url="https://shop.test/r"
+    )
+    httpx.get(f"{server}/sandbox/alipay/gateway.do?{query}", timeout=30)  # the phone opens it
+    base = f"{server}/sandbox/alipay/_control"
+    page = httpx.get(f"{base}/pay", timeout=30).text
+    assert "¥4.20" in page
+    assert "¥7.00" in page
+    for no in (qr, phone):
+        assert f"/_control/trades/{no}/approve" in page
+        assert f"/_control/trades/{no}/decline" in page
+    back = {"return_url": f"{base}/pay"}
+    paid = httpx.post(f"{base}/trades/{qr}/approve", data=back, timeout=30)
+    assert (paid.status_code, paid.headers["location"]) == (303, f"{base}/pay")
+    httpx.post(f"{base}/trades/{phone}/decline", data=back, timeout=30)
+    assert alipay.api_alipay_trade_query(out_trade_no=qr)["trade_status"] == "TRADE_SUCCESS"
+    assert alipay.api_alipay_trade_query(out_trade_no=phone)["trade_status"] == "TRADE_CLOSED"
+    page = httpx.get(f"{base}/pay", timeout=30).text
+    assert qr not in page
+    assert phone not in page

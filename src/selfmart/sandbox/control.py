@@ -5,6 +5,8 @@ sent, and starting afresh. Each sandbox adds the routes of its own on top."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from html import escape
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fastapi import APIRouter, Request
@@ -83,3 +85,49 @@ def shared_router(sandbox_for: Callable[[Settings], Controlled]) -> APIRouter:
         return {"status": "ok"}
 
     return router
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """One payment a person can play the customer for on a sandbox's page."""
+
+    number: str
+    kind: str
+    description: str
+    amount_fen: int
+    approve_url: str
+    decline_url: str
+
+
+def pending_page(
+    platform: str, items: list[Waiting], *, back_url: str | None = None, return_url: str = ""
+) -> str:
+    """The small HTML page of a sandbox's pending payments, each with Pay and Decline (the
+    buttons post the same control calls a script would; `return_url` goes with them for a
+    sandbox that sends the person back after deciding)."""
+    keep = (
+        f'<input type="hidden" name="return_url" value="{escape(return_url)}">'
+        if return_url
+        else ""
+    )
+    rows = "".join(
+        f"<tr><td>{escape(w.number)}</td><td>{escape(w.kind)}</td>"
+        f"<td>{escape(w.description)}</td><td>¥{w.amount_fen // 100}.{w.amount_fen % 100:02d}</td>"
+        f'<td><form method="post" action="{escape(w.approve_url)}" style="display:inline">'
+        f'{keep}<button type="submit">Pay</button></form> '
+        f'<form method="post" action="{escape(w.decline_url)}" style="display:inline">'
+        f'{keep}<button type="submit">Decline</button></form></td></tr>'
+        for w in items
+    )
+    back = f'<p><a href="{escape(back_url)}">Back to the shop</a></p>' if back_url else ""
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width'>"
+        f"<title>{escape(platform)} sandbox</title></head><body>"
+        f"<h1>{escape(platform)} sandbox: pending payments</h1>"
+        "<p>Play the customer: pay or decline a payment that waits for them.</p>"
+        "<table border='1' cellpadding='4'><thead><tr><th>number</th><th>type</th>"
+        "<th>description</th><th>amount</th><th></th></tr></thead>"
+        f"<tbody>{rows or '<tr><td colspan=5>Nothing is waiting.</td></tr>'}</tbody></table>"
+        f"{back}</body></html>"
+    )

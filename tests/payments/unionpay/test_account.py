@@ -545,3 +545,30 @@ async def test_a_fresh_process_finds_a_payment_and_refund_by_their_start_times(
     assert undone.raw["request"]["fields"]["txnType"] == "31"
     never = await fresh.query(order_id(), started_at=started)
     assert (never.status, never.failure_code) == ("failed", "34")  # named, and not there
+
+
+async def test_the_customer_page_lists_a_waiting_card_payment_and_pays_it(
+    account: UnionPayAccount, creds: dict[str, Any], http: httpx.AsyncClient
+) -> None:
+    """`/_control/pay`: a person at `make run` plays the cardholder at the PIN pad."""
+    no, other = order_id(), order_id()
+    for n in (no, other):
+        await account.pay(card_pay(n, creds["test_auth_codes"]["user_paying"]))
+    page = (await http.get("/sandbox/unionpay/_control/pay")).text
+    for n in (no, other):
+        assert f"/_control/transactions/{n}/approve" in page
+        assert f"/_control/transactions/{n}/decline" in page
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    paid = await http.post(f"/sandbox/unionpay/_control/transactions/{no}/approve", headers=form)
+    assert paid.status_code == 303
+    assert paid.headers["location"].endswith("/sandbox/unionpay/_control/pay")
+    declined = await http.post(
+        f"/sandbox/unionpay/_control/transactions/{other}/decline", headers=form
+    )
+    assert declined.status_code == 303
+    assert (await account.query(no)).status == "succeeded"
+    refused = await account.query(other)
+    assert (refused.status, refused.failure_code) == ("failed", "60")
+    page = (await http.get("/sandbox/unionpay/_control/pay")).text
+    assert no not in page
+    assert other not in page

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from selfmart.sandbox.alipay.gateway import expire, notify, payment_page, settle
 from selfmart.sandbox.alipay.state import sandbox_for
-from selfmart.sandbox.control import queue_next, settings_of, shared_router
+from selfmart.sandbox.control import Waiting, pending_page, queue_next, settings_of, shared_router
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,6 +38,28 @@ async def next_call(request: Request, body: NextCall) -> dict[str, Any]:
 async def list_trades(request: Request) -> list[dict[str, Any]]:
     sandbox = sandbox_for(settings_of(request))
     return [t.view() for t in sandbox.trades.values()]
+
+
+@router.get("/_control/pay", name="alipay_pending_page", response_class=HTMLResponse)
+async def pending(request: Request) -> HTMLResponse:
+    """Every trade waiting for its buyer (QR, phone page, password), with Pay and Decline."""
+    sandbox = sandbox_for(settings_of(request))
+    base = str(request.url_for("alipay_pending_page")).rsplit("/", 1)[0]
+    for trade in list(sandbox.trades.values()):
+        expire(sandbox, trade)
+    items = [
+        Waiting(
+            t.out_trade_no,
+            t.product,
+            t.subject,
+            t.total_fen,
+            f"{base}/trades/{t.out_trade_no}/approve",
+            f"{base}/trades/{t.out_trade_no}/decline",
+        )  # fmt: skip
+        for t in sorted(sandbox.trades.values(), key=lambda t: t.created_at, reverse=True)
+        if t.status == "WAIT_BUYER_PAY"
+    ]
+    return HTMLResponse(pending_page("Alipay", items, return_url=f"{base}/pay"))
 
 
 @router.get("/_control/pay/{out_trade_no}")

@@ -3,7 +3,6 @@ docs/payments.md) and the page where a person plays the customer during `make ru
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -11,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from selfmart.payments.wechatpay import protocol as wx
-from selfmart.sandbox.control import settings_of
+from selfmart.sandbox.control import Waiting, pending_page, settings_of
 from selfmart.sandbox.wechatpay import oauth
 from selfmart.sandbox.wechatpay.api import notify_paid, succeed
 from selfmart.sandbox.wechatpay.keys import load, new_certificate, new_public_key
@@ -209,37 +208,19 @@ async def reset() -> Response:
 async def pay_page(
     request: Request, prepay_id: str | None = None, redirect_url: str | None = None
 ) -> HTMLResponse:
-    """Pending QR, phone and password-awaiting payments, each with Pay and Decline."""
+    """Pending QR, phone (H5, or JSAPI inside WeChat) and password-awaiting payments, each
+    with Pay and Decline."""
+    base = str(request.url_for("wechatpay_pay_page")).rsplit("/", 1)[0]
     items = [
-        t
+        Waiting(
+            t.out_trade_no,
+            t.trade_type,
+            t.description,
+            t.total,
+            f"{base}/payments/{t.out_trade_no}/approve",
+            f"{base}/payments/{t.out_trade_no}/decline",
+        )  # fmt: skip
         for t in sorted(STATE.transactions.values(), key=lambda t: t.created_at, reverse=True)
         if t.trade_state in PENDING and (prepay_id is None or t.pay_ref == prepay_id)
     ]
-    rows = "".join(
-        "<tr><td>{no}</td><td>{kind}</td><td>{desc}</td><td>¥{amount}</td><td>"
-        '<form method="post" action="{base}/payments/{no}/approve" style="display:inline">'
-        '<button type="submit">Pay</button></form> '
-        '<form method="post" action="{base}/payments/{no}/decline" style="display:inline">'
-        '<button type="submit">Decline</button></form></td></tr>'.format(
-            no=escape(t.out_trade_no),
-            kind=escape(t.trade_type),
-            desc=escape(t.description),
-            amount=wx.yuan(t.total),
-            base=escape(str(request.url_for("wechatpay_pay_page")).rsplit("/", 1)[0]),
-        )
-        for t in items
-    )
-    back = f'<p><a href="{escape(redirect_url)}">Back to the shop</a></p>' if redirect_url else ""
-    html = (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width'>"
-        "<title>WeChat Pay sandbox</title></head><body>"
-        "<h1>WeChat Pay sandbox: pending payments</h1>"
-        "<p>Play the customer: pay or decline a QR, phone (H5, or JSAPI inside WeChat) or "
-        "payment-code payment.</p>"
-        "<table border='1' cellpadding='4'><thead><tr><th>out_trade_no</th><th>type</th>"
-        "<th>description</th><th>amount</th><th></th></tr></thead>"
-        f"<tbody>{rows or '<tr><td colspan=5>Nothing is waiting.</td></tr>'}</tbody></table>"
-        f"{back}</body></html>"
-    )
-    return HTMLResponse(html)
+    return HTMLResponse(pending_page("WeChat Pay", items, back_url=redirect_url))

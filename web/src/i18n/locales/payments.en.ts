@@ -70,6 +70,7 @@ export const paymentsEn = {
       privateKeyKeep: 'Leave empty to keep the stored key',
       apiV3Key: 'APIv3 key',
       appSecret: 'Official account AppSecret (JSAPI)',
+      apiV3KeyKeep: 'Leave empty to keep the stored APIv3 key',
       appSecretKeep: 'Leave empty to keep the stored AppSecret',
       platformKeys: 'Platform public keys',
       platformKeyId: 'Key id',

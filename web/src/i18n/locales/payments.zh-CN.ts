@@ -70,6 +70,7 @@ export const paymentsZhCN = {
       privateKeyKeep: '留空则保留已保存的私钥',
       apiV3Key: 'APIv3 密钥',
       appSecret: '公众号 AppSecret（JSAPI 支付）',
+      apiV3KeyKeep: '留空则保留已保存的 APIv3 密钥',
       appSecretKeep: '留空则保留已保存的 AppSecret',
       platformKeys: '平台公钥',
       platformKeyId: '公钥 ID',
