@@ -98,6 +98,9 @@ def server_url(console_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "SELFMART_RATE_LIMITS": json.dumps(
             {"login": "1000/minute", "refresh": "1000/minute", "terminal_activate": "1000/minute"}
         ),
+        # Likewise customers' order look-ups (10 a minute per IP; tests/orders test the limit):
+        # the phone-page tests open several receipts from 127.0.0.1 within a minute.
+        "SELFMART_ORDER_LOOKUP_PER_MINUTE": "1000",
     }
     cli = [sys.executable, "-m", "selfmart.cli"]
     for step in (["migrate"], ["seed-demo"]):
