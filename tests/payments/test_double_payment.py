@@ -62,6 +62,24 @@ def refunds_sent(wechat: Sandbox) -> list[dict[str, Any]]:
     ]
 
 
+async def offered_back(
+    client: httpx.AsyncClient, session: AsyncSession, order: Order
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The order paid twice kept both payments and waits in the abnormal-order queue with a
+    one-click refund of the extra; returns that issue and an admin's headers."""
+    assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 0)
+    assert await session.scalar(select(Refund.id).where(Refund.order_id == order.id)) is None
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.get(
+        "/api/v1/orders/issues", params={"kind": "amount_mismatch"}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    [issue] = [i for i in r.json()["items"] if i["order_id"] == order.id]
+    assert issue["difference_fen"] == 700
+    assert "refund_difference" in issue["actions"]
+    return issue, headers
+
+
 async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     client: httpx.AsyncClient,
     session: AsyncSession,
@@ -71,17 +89,7 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
 ) -> None:
     _, creds, order = await setup(session, wechat)  # the store refunds by hand (the default)
     code = await pay_twice(client, session, wechat, creds, order)
-    assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 0)
-    assert await session.scalar(select(Refund.id).where(Refund.order_id == order.id)) is None
-
-    headers = await auth_headers(session, await make_user(session, role="super_admin"))
-    r = await client.get(
-        "/api/v1/orders/issues", params={"kind": "amount_mismatch"}, headers=headers
-    )
-    assert r.status_code == 200, r.text
-    [issue] = [i for i in r.json()["items"] if i["order_id"] == order.id]
-    assert issue["difference_fen"] == 700
-    assert "refund_difference" in issue["actions"]
+    issue, headers = await offered_back(client, session, order)
 
     r = await client.post(
         f"/api/v1/orders/issues/{issue['id']}/actions",
@@ -179,14 +187,5 @@ async def test_a_store_without_its_own_setting_follows_the_account(
     order = await make_order(session, store_b, [(cola, 2)], terminal=creds.terminal)
 
     await pay_twice(client, session, wechat, creds, order)
-    assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 0)
-    assert await session.scalar(select(Refund.id).where(Refund.order_id == order.id)) is None
+    await offered_back(client, session, order)
     assert await asyncio.to_thread(refunds_sent, wechat) == []
-    headers = await auth_headers(session, await make_user(session, role="super_admin"))
-    r = await client.get(
-        "/api/v1/orders/issues", params={"kind": "amount_mismatch"}, headers=headers
-    )
-    assert r.status_code == 200, r.text
-    [issue] = [i for i in r.json()["items"] if i["order_id"] == order.id]
-    assert issue["difference_fen"] == 700
-    assert "refund_difference" in issue["actions"]
