@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 from sqlalchemy import select, update
@@ -13,23 +14,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from selfmart.iam.actor import job_actor
 from selfmart.jobs import runtime
-from selfmart.models import AuditLog, OrderIssue, Payment, Refund
+from selfmart.models import AuditLog, Order, OrderIssue, Payment, Refund
 from selfmart.payments import tasks
-from tests.builders import auth_headers, make_user
+from tests.builders import auth_headers, make_store, make_user
+from tests.orders.builders import make_order, make_product
 from tests.payments.test_callbacks import _account_id, _deliver
 from tests.payments.test_terminal_pay import pay, setup
 from tests.payments.wechatpay.support import Sandbox
 from tests.support import settings_for
+from tests.terminals.builders import Credentials, make_active_terminal
 
 
-async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
+async def pay_twice(
     client: httpx.AsyncClient,
     session: AsyncSession,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    db_url: str,
     wechat: Sandbox,
-) -> None:
-    _, creds, order = await setup(session, wechat)  # the store refunds by hand (the default)
+    creds: Credentials,
+    order: Order,
+) -> dict[str, Any]:
+    """Pays `order` twice at the sandbox; returns the terminal's answer to the second payment."""
     codes = wechat.credentials()["test_auth_codes"]
     r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
     qr = r.json()
@@ -41,14 +44,31 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     )
     r = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
     assert r.json()["state"] == "paid", r.text
-    code = r.json()
+    code: dict[str, Any] = r.json()
     for call in await asyncio.to_thread(wechat.receiver.wait_for, "/notify", 1):
         r = await _deliver(client, await _account_id(session), call)
         assert r.status_code in (200, 204), r.text
     await session.refresh(order)
+    return code
+
+
+def refunds_sent(wechat: Sandbox) -> list[dict[str, Any]]:
+    """The refund requests the sandbox received, as sent."""
+    received = (wechat.control("GET", "/received")).json()
+    return [
+        json.loads(q["body"])
+        for q in received["requests"]
+        if q["method"] == "POST" and q["url"] == "/v3/refund/domestic/refunds"
+    ]
+
+
+async def offered_back(
+    client: httpx.AsyncClient, session: AsyncSession, order: Order
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The order paid twice kept both payments and waits in the abnormal-order queue with a
+    one-click refund of the extra; returns that issue and an admin's headers."""
     assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 0)
     assert await session.scalar(select(Refund.id).where(Refund.order_id == order.id)) is None
-
     headers = await auth_headers(session, await make_user(session, role="super_admin"))
     r = await client.get(
         "/api/v1/orders/issues", params={"kind": "amount_mismatch"}, headers=headers
@@ -57,6 +77,19 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     [issue] = [i for i in r.json()["items"] if i["order_id"] == order.id]
     assert issue["difference_fen"] == 700
     assert "refund_difference" in issue["actions"]
+    return issue, headers
+
+
+async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    _, creds, order = await setup(session, wechat)  # the store refunds by hand (the default)
+    code = await pay_twice(client, session, wechat, creds, order)
+    issue, headers = await offered_back(client, session, order)
 
     r = await client.post(
         f"/api/v1/orders/issues/{issue['id']}/actions",
@@ -72,12 +105,7 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     # Through the latest attempt that holds enough (either payment would do).
     assert refund.payment_id == code["payment_id"]
     assert refund.out_refund_no == f"{code['out_trade_no']}R01"
-    received = (await asyncio.to_thread(wechat.control, "GET", "/received")).json()
-    sent = [
-        json.loads(q["body"])
-        for q in received["requests"]
-        if q["method"] == "POST" and q["url"] == "/v3/refund/domestic/refunds"
-    ]
+    sent = await asyncio.to_thread(refunds_sent, wechat)
     assert [(x["out_refund_no"], x["amount"]["refund"]) for x in sent] == [
         (refund.out_refund_no, 700)
     ]
@@ -108,3 +136,56 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     assert refund.status == "succeeded"
     await session.refresh(order)
     assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 700)
+
+
+async def test_a_store_set_to_refund_gets_a_double_payment_back_at_once(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    # The chain's account leaves double payments to a person; store A chooses otherwise.
+    store, creds, order = await setup(session, wechat, auto_refund_duplicates=False)
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.patch(
+        f"/api/v1/stores/{store.id}", json={"auto_refund_duplicates": True}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["auto_refund_duplicates"] is True
+    entry = await session.scalar(
+        select(AuditLog).where(
+            AuditLog.action == "store.update", AuditLog.entity_id == str(store.id)
+        )
+    )
+    assert entry is not None
+    assert entry.changes == {"auto_refund_duplicates": {"before": None, "after": True}}
+
+    await pay_twice(client, session, wechat, creds, order)
+    assert order.paid_fen == 1400
+    refund = await session.scalar(select(Refund).where(Refund.order_id == order.id))
+    assert refund is not None
+    assert refund.amount_fen == 700
+    sent = await asyncio.to_thread(refunds_sent, wechat)
+    assert [(x["out_refund_no"], x["amount"]["refund"]) for x in sent] == [
+        (refund.out_refund_no, 700)
+    ]
+    issue = await session.scalar(
+        select(OrderIssue).where(
+            OrderIssue.order_id == order.id, OrderIssue.kind == "amount_mismatch"
+        )
+    )
+    assert issue is not None
+    assert issue.status == "resolved"  # nothing left for a person
+
+
+async def test_a_store_without_its_own_setting_follows_the_account(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    # Same chain account (refunds by hand); store A refunds at once, store B says nothing.
+    store_a, _, _ = await setup(session, wechat, auto_refund_duplicates=False)
+    store_a.auto_refund_duplicates = True
+    store_b = await make_store(session)
+    cola = await make_product(session, stores=[store_b], price_fen=350)
+    creds = await make_active_terminal(session, store_b)
+    order = await make_order(session, store_b, [(cola, 2)], terminal=creds.terminal)
+
+    await pay_twice(client, session, wechat, creds, order)
+    await offered_back(client, session, order)
+    assert await asyncio.to_thread(refunds_sent, wechat) == []

@@ -27,6 +27,9 @@ class Store(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     #: Unmanned stores book a sale even when the ledger says the shelf is empty.
     allow_negative_stock: Mapped[bool] = mapped_column(default=True)
+    #: Refund a second successful payment of an order at once (True) or leave it to a person
+    #: as an amount_mismatch issue (False); None follows the payment account's setting.
+    auto_refund_duplicates: Mapped[bool | None] = mapped_column(default=None)
 
 
 class Terminal(Timestamps, Base):

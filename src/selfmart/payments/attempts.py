@@ -26,7 +26,7 @@ from selfmart.audit import service as audit
 from selfmart.errors import ErrorDetail, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit.time import utcnow
-from selfmart.models import Order, Payment, PaymentAccount
+from selfmart.models import Order, Payment, PaymentAccount, Store
 from selfmart.orders import lifecycle, statemachine
 from selfmart.orders import service as orders
 from selfmart.orders.lookup import OrderNotFound
@@ -397,13 +397,24 @@ async def settle_success(
         # Paid twice: the order's money now exceeds its total (apply_payment opens the
         # amount_mismatch issue whose one-click action refunds the difference).
         await orders.apply_payment(session, order, payment, actor=actor, reason="double_payment")
-        account = await session.get(PaymentAccount, payment.account_id)
-        if account is not None and account.auto_refund_duplicates:
+        if await _auto_refund_duplicates(session, order, payment):
             await refunds.refund_extra(session, order, payment, actor=actor)
         return "applied"
     # Closed, cancelled, refunded: the goods are not the customer's; the money goes back.
     await refunds.refund_late(session, order, payment, actor=actor)
     return "applied"
+
+
+async def _auto_refund_duplicates(session: AsyncSession, order: Order, payment: Payment) -> bool:
+    """Whether a second successful payment goes back at once: the store's own setting when it
+    has one, else the payment account's (a store on the chain's account may differ from it)."""
+    store_setting = await session.scalar(
+        select(Store.auto_refund_duplicates).where(Store.id == order.store_id)
+    )
+    if store_setting is not None:
+        return store_setting
+    account = await session.get(PaymentAccount, payment.account_id)
+    return account is not None and account.auto_refund_duplicates
 
 
 async def mismatch(

@@ -64,6 +64,8 @@ class StoreCreate(InSchema):
     opening_hours: OpeningHours = "24h"
     status: StoreStatus = "active"
     allow_negative_stock: bool = True
+    #: None follows the payment account's (the chain's) setting.
+    auto_refund_duplicates: bool | None = None
 
 
 #: Fields a PATCH may not set to null (the column is NOT NULL).
@@ -82,6 +84,8 @@ class StoreUpdate(InSchema):
     opening_hours: OpeningHours | None = None
     status: StoreStatus | None = None
     allow_negative_stock: bool | None = None
+    #: Null sets the store back to following the payment account's setting.
+    auto_refund_duplicates: bool | None = None
 
     @field_validator(*_NOT_NULL, "allow_negative_stock", mode="before")
     @classmethod
@@ -102,5 +106,6 @@ class StoreRead(Schema):
     opening_hours: str
     status: StoreStatus
     allow_negative_stock: bool
+    auto_refund_duplicates: bool | None
     terminal_count: int
     created_at: datetime

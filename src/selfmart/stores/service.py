@@ -30,6 +30,7 @@ AUDITED = (
     "opening_hours",
     "status",
     "allow_negative_stock",
+    "auto_refund_duplicates",
 )
 
 

@@ -10183,6 +10183,10 @@ export type StoreCreate = {
      */
     allow_negative_stock?: boolean;
     /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates?: boolean | null;
+    /**
      * City
      */
     city?: string;
@@ -10224,6 +10228,10 @@ export type StoreRead = {
      * Allow Negative Stock
      */
     allow_negative_stock: boolean;
+    /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates: boolean | null;
     /**
      * City
      */
@@ -10395,6 +10403,10 @@ export type StoreUpdate = {
      * Allow Negative Stock
      */
     allow_negative_stock?: boolean | null;
+    /**
+     * Auto Refund Duplicates
+     */
+    auto_refund_duplicates?: boolean | null;
     /**
      * City
      */
