@@ -6,7 +6,8 @@ spent).
 The rule, exactly (docs/members-at-the-terminal.md): a line whose product has a member price
 below the store's price is sold at the member price and gets no tier discount; every other
 line gets the tier's discount of its list amount (price x quantity), rounded half up to the
-fen. A tier with `member_prices` off pays no member prices: every line gets its discount. A coupon comes off after that (members.coupons), then points (members.redeem).
+fen. A tier with `member_prices` off pays no member prices: every line gets its discount.
+A coupon comes off after that (members.coupons), then points (members.redeem).
 """
 
 from __future__ import annotations
