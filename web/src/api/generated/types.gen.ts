@@ -11207,6 +11207,10 @@ export type TierCreate = {
      */
     match?: 'all' | 'any';
     /**
+     * Member Prices
+     */
+    member_prices?: boolean;
+    /**
      * Min Orders
      */
     min_orders?: number | null;
@@ -11260,6 +11264,10 @@ export type TierRead = {
      * Match
      */
     match: string;
+    /**
+     * Member Prices
+     */
+    member_prices: boolean;
     /**
      * Min Orders
      */
@@ -11330,6 +11338,10 @@ export type TierUpdate = {
      * Match
      */
     match?: 'all' | 'any' | null;
+    /**
+     * Member Prices
+     */
+    member_prices?: boolean | null;
     /**
      * Min Orders
      */
