@@ -104,6 +104,7 @@ async def test_the_dynamic_code_identifies_the_member_once(
     assert got["mobile"].startswith(member.mobile[:3])
     assert "****" in got["mobile"]
     assert (got["tier_discount_bp"], got["points_balance"], got["usable_points"]) == (500, 120, 120)
+    assert got["tier_member_prices"] is True  # the default: member prices and the discount
     assert got["identified_by"] == "code"
     assert got["member_token"]
     audit = await session.scalar(
@@ -613,7 +614,9 @@ async def test_a_tier_without_member_prices_gets_its_discount_on_every_line(
     tier = await session.get_one(MemberTier, member.tier_id)
     tier.member_prices = False
     await session.flush()
-    token = await _token(client, creds, session, member)
+    r = await _post(client, creds, f"{T}/members/identify", {"code": await _code(session, member)})
+    assert (r.json()["tier_discount_bp"], r.json()["tier_member_prices"]) == (500, False)
+    token = str(r.json()["member_token"])
     lines = [{"product_id": cola.id, "quantity": 2}, {"product_id": chips.id, "quantity": 1}]
     r = await _post(client, creds, f"{T}/members/quote", {"lines": lines, "member_token": token})
     assert r.status_code == 200, r.text

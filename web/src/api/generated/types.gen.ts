@@ -3978,6 +3978,10 @@ export type MemberAtTerminal = {
      */
     tier_discount_bp: number;
     /**
+     * Tier Member Prices
+     */
+    tier_member_prices: boolean;
+    /**
      * Tier Name
      */
     tier_name: string | null;
