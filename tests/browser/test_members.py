@@ -130,3 +130,21 @@ def test_filter_by_tier_profile_and_the_members_own_page(page: Page, server_url:
     expect(coupon).to_contain_text("-¥3.00")
     phone.locator("[role=tab]", has_text="等级变化").click()
     expect(phone.locator("[data-test=member-tier-change]").first).to_contain_text("银卡会员")
+
+
+def test_a_tiers_member_prices_are_switched_in_the_tier_dialog(page: Page) -> None:
+    """The tier rules console shows whether each tier pays member prices and switches it in the
+    tier's dialog; the tiers table shows the saved setting."""
+    login(page, "superadmin")
+    page.goto("/members/rules")
+    row = page.locator("[data-test=tiers-table] .el-table__row", has_text="金卡会员")
+    shown = row.locator("[data-test=tier-member-prices-shown]")
+    expect(shown).to_have_text("✓")
+    for want in ("—", "✓"):  # off, then back on (the demo tier as it was)
+        row.locator("[data-test=tier-edit]").click()
+        dialog = page.locator(".el-dialog[data-test=tier-dialog]")
+        expect(dialog).to_be_visible()
+        dialog.locator("[data-test=tier-member-prices]").click()
+        page.locator("[data-test=tier-save]").click()
+        expect(dialog).to_be_hidden()
+        expect(shown).to_have_text(want)

@@ -104,6 +104,7 @@ async def test_the_dynamic_code_identifies_the_member_once(
     assert got["mobile"].startswith(member.mobile[:3])
     assert "****" in got["mobile"]
     assert (got["tier_discount_bp"], got["points_balance"], got["usable_points"]) == (500, 120, 120)
+    assert got["tier_member_prices"] is True  # the default: member prices and the discount
     assert got["identified_by"] == "code"
     assert got["member_token"]
     audit = await session.scalar(
@@ -599,3 +600,62 @@ async def test_a_substituted_line_of_a_member_gets_the_tier_discount_too(
     assert (new.discount_fen, new.amount_fen) == (80, 1520)  # 5% of 1600
     await session.refresh(order)
     assert order.total_fen == 1520
+
+
+async def test_a_tier_without_member_prices_gets_its_discount_on_every_line(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """The tier's "discount rate or member prices": with member prices off, the cola (member
+    price 300) is sold at its store price less the tier's 5%, like every other line; the quote,
+    the order and a substituted line agree, and say what was saved."""
+    from selfmart.orders import lines as order_lines
+
+    _store, creds, member, cola, chips = await _world(session)
+    tier = await session.get_one(MemberTier, member.tier_id)
+    tier.member_prices = False
+    await session.flush()
+    r = await _post(client, creds, f"{T}/members/identify", {"code": await _code(session, member)})
+    assert (r.json()["tier_discount_bp"], r.json()["tier_member_prices"]) == (500, False)
+    token = str(r.json()["member_token"])
+    lines = [{"product_id": cola.id, "quantity": 2}, {"product_id": chips.id, "quantity": 1}]
+    r = await _post(client, creds, f"{T}/members/quote", {"lines": lines, "member_token": token})
+    assert r.status_code == 200, r.text
+    q = r.json()
+    by = {ln["product_id"]: ln for ln in q["lines"]}
+    assert (by[cola.id]["unit_price_fen"], by[cola.id]["price_source"]) == (350, "retail")
+    assert (by[cola.id]["tier_discount_fen"], by[cola.id]["amount_fen"]) == (35, 665)
+    assert by[cola.id]["saved_fen"] == 35  # 5% of 700, not the member price's 100
+    assert (by[chips.id]["tier_discount_fen"], by[chips.id]["amount_fen"]) == (40, 760)
+    assert (q["subtotal_fen"], q["saved_fen"], q["total_fen"]) == (1500, 75, 1425)
+
+    body = _order("NP-1", lines, member={"token": token})
+    r = await _post(client, creds, f"{T}/orders", body)
+    assert r.status_code == 201, r.text
+    assert (r.json()["saved_fen"], r.json()["total_fen"]) == (75, 1425)
+    order = await session.get_one(Order, r.json()["order_id"])
+    chips_line = await session.scalar(
+        select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.product_id == chips.id)
+    )
+    assert chips_line is not None
+    # The chips were not on the shelf: a cola in their place, at the store price less 5%.
+    await order_lines.substitute_lines(
+        session, order, {chips_line.id: cola.id}, note=None, actor=ADMIN
+    )
+    new = await session.scalar(
+        select(OrderLine).where(
+            OrderLine.order_id == order.id,
+            OrderLine.product_id == cola.id,
+            OrderLine.line_no > chips_line.line_no,
+        )
+    )
+    assert new is not None
+    assert (new.unit_price_fen, new.discount_fen, new.amount_fen) == (350, 18, 332)
+
+    # Turned back on, the same member pays member prices again.
+    tier.member_prices = True
+    await session.flush()
+    r = await _post(client, creds, f"{T}/members/quote", {"lines": lines, "member_token": token})
+    assert r.status_code == 200, r.text
+    by = {ln["product_id"]: ln for ln in r.json()["lines"]}
+    assert (by[cola.id]["unit_price_fen"], by[cola.id]["price_source"]) == (300, "member")
+    assert (r.json()["saved_fen"], r.json()["total_fen"]) == (140, 1360)

@@ -326,3 +326,36 @@ async def test_points_and_tiers_routes(client: httpx.AsyncClient, session: Async
     cashier = await _headers(session, role="cashier")
     r = await client.post(f"{url}/adjust", json={"points": 5, "reason": "x"}, headers=cashier)
     assert r.status_code == 403
+
+
+async def test_member_prices_is_a_tier_setting_kept_on_by_default_and_audited(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    h = await _headers(session)
+    r = await client.post(
+        "/api/v1/members/tiers",
+        json={"code": "silver_mp", "name": "Silver", "rank": 901},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    tier_id = r.json()["id"]
+    assert r.json()["member_prices"] is True
+    url = f"/api/v1/members/tiers/{tier_id}"
+    r = await client.patch(url, json={"member_prices": None}, headers=h)
+    assert r.status_code == 422
+    assert "member_prices" in r.text
+    r = await client.patch(url, json={"member_prices": "maybe"}, headers=h)
+    assert r.status_code == 422
+    r = await client.patch(url, json={"member_prices": False, "discount_bp": 300}, headers=h)
+    assert r.status_code == 200, r.text
+    assert (r.json()["member_prices"], r.json()["discount_bp"]) == (False, 300)
+    listed = {t["id"]: t for t in (await client.get("/api/v1/members/tiers", headers=h)).json()}
+    assert listed[tier_id]["member_prices"] is False
+    entry = await session.scalar(
+        select(AuditLog)
+        .where(AuditLog.action == "member_tier.update", AuditLog.entity_id == str(tier_id))
+        .order_by(AuditLog.id.desc())
+    )
+    assert entry is not None
+    assert entry.changes["member_prices"] == {"before": True, "after": False}
+    await client.delete(url, headers=h)

@@ -116,6 +116,7 @@ async def _at_terminal(
         "mobile": mask_mobile(member.mobile),
         "tier_name": checkout.tier_name,
         "tier_discount_bp": checkout.discount_bp,
+        "tier_member_prices": checkout.member_prices,
         "points_balance": member.points_balance,
         "usable_points": await redeem.usable(session, member.id),
         "redeem_points_per_yuan": rules.redeem_points_per_yuan,

@@ -49,6 +49,8 @@ class MemberAtTerminal(Schema):
     tier_name: str | None
     #: the tier's discount (basis points) on lines without a member price
     tier_discount_bp: int
+    #: whether the member pays products' member prices (False: the discount on every line)
+    tier_member_prices: bool
     points_balance: int
     #: points that can be spent now (the unexpired ones)
     usable_points: int

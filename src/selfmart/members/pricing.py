@@ -6,7 +6,8 @@ spent).
 The rule, exactly (docs/members-at-the-terminal.md): a line whose product has a member price
 below the store's price is sold at the member price and gets no tier discount; every other
 line gets the tier's discount of its list amount (price x quantity), rounded half up to the
-fen. A coupon comes off after that (members.coupons), then points (members.redeem).
+fen. A tier with `member_prices` off pays no member prices: every line gets its discount.
+A coupon comes off after that (members.coupons), then points (members.redeem).
 """
 
 from __future__ import annotations
@@ -33,23 +34,29 @@ class Checkout:
     member_no: str
     tier_name: str | None
     discount_bp: int
+    #: products' member prices apply (every member without an active tier that turns them off)
+    member_prices: bool = True
 
 
 async def checkout(session: AsyncSession, member: Member) -> Checkout:
     if member.status != "active":
         raise MemberInactive(field="member")
     tier = await session.get(MemberTier, member.tier_id) if member.tier_id else None
-    bp = tier.discount_bp if tier is not None and tier.is_active else 0
-    return Checkout(member.id, member.member_no, tier.name if tier else None, bp)
+    active = tier is not None and tier.is_active
+    bp = tier.discount_bp if tier is not None and active else 0
+    prices = tier.member_prices if tier is not None and active else True
+    return Checkout(member.id, member.member_no, tier.name if tier else None, bp, prices)
 
 
-async def discount_for(session: AsyncSession, member_id: int | None) -> int:
-    """The tier discount (basis points) an order of `member_id` gets now: 0 for no member, an
-    inactive member, or no tier (the orders domain re-prices substituted lines with it)."""
+async def terms_for(session: AsyncSession, member_id: int | None) -> tuple[int, bool]:
+    """The tier discount (basis points) an order of `member_id` gets now and whether it pays
+    member prices: (0, True) for no member, an inactive member, or no tier (the orders domain
+    re-prices substituted lines with them)."""
     member = await session.get(Member, member_id) if member_id is not None else None
     if member is None or member.status != "active":
-        return 0
-    return (await checkout(session, member)).discount_bp
+        return 0, True
+    terms = await checkout(session, member)
+    return terms.discount_bp, terms.member_prices
 
 
 async def for_token(
@@ -79,6 +86,7 @@ async def price_for(
         member=member is not None or legacy_member,
         terminal_total_fen=terminal_total_fen,
         discount_bp=member.discount_bp if member is not None else 0,
+        member_prices=member.member_prices if member is not None else True,
     )
 
 

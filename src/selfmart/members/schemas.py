@@ -197,6 +197,7 @@ class TierCreate(InSchema):
     min_orders: Annotated[int, Field(ge=0, le=10**7)] | None = None
     match: TierMatch = "all"
     discount_bp: Annotated[int, Field(ge=0, le=10_000)] = 0
+    member_prices: bool = True
     points_multiplier_pct: Annotated[int, Field(ge=0, le=10_000)] = 100
     birthday_points: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     birthday_benefit: Annotated[str, Field(max_length=300)] = ""
@@ -210,6 +211,7 @@ class TierUpdate(InSchema):
     min_orders: Annotated[int, Field(ge=0, le=10**7)] | None = None
     match: TierMatch | None = None
     discount_bp: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    member_prices: bool | None = None
     points_multiplier_pct: Annotated[int, Field(ge=0, le=10_000)] | None = None
     birthday_points: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     birthday_benefit: Annotated[str, Field(max_length=300)] | None = None
@@ -233,6 +235,7 @@ class TierRead(Schema):
     min_orders: int | None
     match: str
     discount_bp: int
+    member_prices: bool
     points_multiplier_pct: int
     birthday_points: int
     birthday_benefit: str

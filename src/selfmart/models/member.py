@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from selfmart.db import Base, BigIntId, JSONDoc
@@ -74,6 +82,8 @@ class MemberTier(Base):
     match: Mapped[str] = mapped_column(String(8), default="all")
     #: discount off the price in basis points (500 = 5% off)
     discount_bp: Mapped[int] = mapped_column(default=0)
+    #: whether the tier's members pay products' member prices (False: the discount only)
+    member_prices: Mapped[bool] = mapped_column(default=True, server_default=true())
     #: points multiplier in percent (150 = 1.5x)
     points_multiplier_pct: Mapped[int] = mapped_column(default=100)
     #: points given in the birthday month, and a description of the birthday benefit

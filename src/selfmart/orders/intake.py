@@ -371,6 +371,7 @@ async def accept(
         member=checkout is not None,
         terminal_total_fen=body.total_fen,
         discount_bp=checkout.discount_bp if checkout is not None else 0,
+        member_prices=checkout.member_prices if checkout is not None else True,
     )
     if member is not None and (body.redeem_points is not None or body.coupon_code is not None):
         # A resend answers with the first order (whose points and coupon are spent already),

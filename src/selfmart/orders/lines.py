@@ -196,7 +196,7 @@ async def substitute_lines(
     replacing = [(ln, ln.quantity - ln.cancelled_qty) for ln in lines]
     from selfmart.members import pricing as member_pricing  # the member's tier discount
 
-    discount_bp = await member_pricing.discount_for(session, order.member_id)
+    discount_bp, member_prices = await member_pricing.terms_for(session, order.member_id)
     priced = await pricing.price(
         session,
         store_id=order.store_id,
@@ -208,6 +208,7 @@ async def substitute_lines(
         member=order.member_id is not None,  # a bare member_no is an unverified claim
         terminal_total_fen=None,
         discount_bp=discount_bp,
+        member_prices=member_prices,
     )
     await _take_off_bill(session, order, lines, actor=actor)
     next_no = int(

@@ -192,10 +192,12 @@ async def price(
     member: bool,
     terminal_total_fen: int | None,
     discount_bp: int = 0,
+    member_prices: bool = True,
 ) -> PricedOrder:
     """Price `lines` in `store_id`; a line naming an unknown or unlisted product is a 422
     naming that line (and nothing has been written). `discount_bp`: the identified member's
-    tier discount, for the lines the member price does not already lower."""
+    tier discount, for the lines the member price does not already lower; `member_prices`:
+    False when the member's tier gives the discount only (no product's member price)."""
     barcodes = sorted({ln.barcode for ln in lines if ln.barcode is not None})
     ids = sorted({ln.product_id for ln in lines if ln.product_id is not None})
     params = {"store_id": store_id, "codes": barcodes, "ids": ids}
@@ -236,7 +238,7 @@ async def price(
         list_price = int(store_price) if store_price is not None else int(retail)
         source = "store" if store_price is not None else "retail"
         unit = list_price
-        if member and member_price is not None and int(member_price) < list_price:
+        if member and member_prices and member_price is not None and int(member_price) < list_price:
             unit, source = int(member_price), "member"
         off = 0
         if member and discount_bp > 0 and source != "member":

@@ -3978,6 +3978,10 @@ export type MemberAtTerminal = {
      */
     tier_discount_bp: number;
     /**
+     * Tier Member Prices
+     */
+    tier_member_prices: boolean;
+    /**
      * Tier Name
      */
     tier_name: string | null;
@@ -11219,6 +11223,10 @@ export type TierCreate = {
      */
     match?: 'all' | 'any';
     /**
+     * Member Prices
+     */
+    member_prices?: boolean;
+    /**
      * Min Orders
      */
     min_orders?: number | null;
@@ -11272,6 +11280,10 @@ export type TierRead = {
      * Match
      */
     match: string;
+    /**
+     * Member Prices
+     */
+    member_prices: boolean;
     /**
      * Min Orders
      */
@@ -11342,6 +11354,10 @@ export type TierUpdate = {
      * Match
      */
     match?: 'all' | 'any' | null;
+    /**
+     * Member Prices
+     */
+    member_prices?: boolean | null;
     /**
      * Min Orders
      */

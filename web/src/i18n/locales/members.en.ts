@@ -122,6 +122,7 @@ export const membersEn = {
       code: 'Code', name: 'Name', rank: 'Rank', minSpend: 'Spend at least (¥)', minOrders: 'Orders at least',
       match: 'Thresholds', matches: { all: 'All', any: 'Any' }, discount: 'Discount (%)', multiplier: 'Points ×',
       birthdayPoints: 'Birthday points', birthdayBenefit: 'Birthday benefit', active: 'Active',
+      memberPrices: 'Member prices', memberPricesHint: 'Off: the discount applies to every product, member prices do not',
     },
     newTier: 'New tier',
     editTier: 'Edit tier',

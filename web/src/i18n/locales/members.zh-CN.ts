@@ -122,6 +122,7 @@ export const membersZhCN = {
       code: '编码', name: '名称', rank: '级别', minSpend: '消费满（元）', minOrders: '订单满（笔）',
       match: '门槛', matches: { all: '全部满足', any: '满足其一' }, discount: '折扣（%）', multiplier: '积分倍数',
       birthdayPoints: '生日积分', birthdayBenefit: '生日权益', active: '启用',
+      memberPrices: '享会员价', memberPricesHint: '关闭后：所有商品按折扣计价，不享商品会员价',
     },
     newTier: '新增等级',
     editTier: '编辑等级',
