@@ -554,6 +554,7 @@ async def test_the_same_line_twice_is_a_duplicate_line_counted_once(
     }
     dup = next(i for i in items if i.difference == "duplicate_line")
     first = next(i for i in items if i.out_trade_no == twice.out_trade_no and i.id != dup.id)
+    assert first.line_no is not None
     assert dup.detail == f"the same payment as line {first.line_no}; not counted again"
     assert (dup.state, dup.payment_id, dup.line_no) == ("open", twice.id, first.line_no + 1)
     # The trailer counts the line twice; our figures count it once, beside it.

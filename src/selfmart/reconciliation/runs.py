@@ -518,22 +518,17 @@ async def _duplicates(session: AsyncSession, run: ReconciliationRun, writer: _Wr
             .order_by(item.id)
         )  # fmt: skip
     ).mappings()
-    for row in rows:
+    for found in rows:
+        row = dict(found)
         writer.totals.add(row, sign=-1)
+        key = _key(row | {"difference": DUPLICATE_LINE})
         what = "refund" if row["kind"] == "refund" else "payment"
-        again = {
-            **row,
-            "difference": DUPLICATE_LINE,
-            "state": "open",
-            "detail": f"the same {what} as line {row['first_line']}; not counted again",
-        }
-        previous = writer.kept.get(_key(again), {})
         changes = {
             "difference": DUPLICATE_LINE,
             "state": "open",
-            "detail": again["detail"],
-            "alerted_at": writer.alerted.get(_key(again)),
-            **previous,
+            "detail": f"the same {what} as line {row['first_line']}; not counted again",
+            "alerted_at": writer.alerted.get(key),
+            **writer.kept.get(key, {}),
         }
         writer.totals.differences += 1
         await session.execute(update(_ITEMS).where(item.id == row["id"]).values(**changes))
