@@ -30,7 +30,7 @@ from selfmart.models import (
 from selfmart.payments import accounts, tasks
 from selfmart.payments.platform import PayRequest, PlatformAccount
 from selfmart.payments.wechatpay.account import WechatPayAccount
-from selfmart.reconciliation import fees, runs
+from selfmart.reconciliation import fees, reports, runs, settled
 from selfmart.reconciliation.bills import BEIJING
 from selfmart.sandbox.wechatpay.state import STATE
 from tests.builders import auth_headers, make_store, make_user
@@ -108,6 +108,16 @@ async def items_of(session: AsyncSession, run: ReconciliationRun) -> list[Reconc
         select(ReconciliationItem)
         .where(ReconciliationItem.run_id == run.id)
         .order_by(ReconciliationItem.id)
+    )
+    return list(rows.all())
+
+
+async def run_actions(session: AsyncSession) -> list[str]:
+    """The audited actions on reconciliation runs, in order."""
+    rows = await session.scalars(
+        select(AuditLog.action)
+        .where(AuditLog.entity_type == "reconciliation_run")
+        .order_by(AuditLog.id)
     )
     return list(rows.all())
 
@@ -381,14 +391,9 @@ async def test_a_truncated_file_is_refused_and_recorded_keeping_the_last_result(
     assert again.status == "reconciled"  # the good result stands
     assert again.last_error is not None
     assert len(await items_of(session, again)) == 1
-    actions = (
-        await session.scalars(
-            select(AuditLog.action)
-            .where(AuditLog.entity_type == "reconciliation_run")
-            .order_by(AuditLog.id)
-        )
-    ).all()
-    assert actions == ["reconciliation.refuse", "reconciliation.run", "reconciliation.refuse"]
+    assert await run_actions(session) == [
+        "reconciliation.refuse", "reconciliation.run", "reconciliation.refuse",
+    ]  # fmt: skip
 
 
 async def test_a_broken_line_is_refused_naming_the_line(
@@ -524,14 +529,9 @@ async def test_lines_that_do_not_add_up_to_the_trailer_are_refused_keeping_the_l
     assert "lines 2 expected, 1 found" in again.last_error
     assert [i.id for i in await items_of(session, again)] == kept
     assert (again.line_count, again.bill_gross_fen, again.trailer_gross_fen) == (2, 1050, 1050)
-    actions = (
-        await session.scalars(
-            select(AuditLog.action)
-            .where(AuditLog.entity_type == "reconciliation_run")
-            .order_by(AuditLog.id)
-        )
-    ).all()
-    assert actions == ["reconciliation.refuse", "reconciliation.run", "reconciliation.refuse"]
+    assert await run_actions(session) == [
+        "reconciliation.refuse", "reconciliation.run", "reconciliation.refuse",
+    ]  # fmt: skip
 
 
 async def test_the_same_line_twice_is_a_duplicate_line_counted_once(
@@ -562,6 +562,11 @@ async def test_the_same_line_twice_is_a_duplicate_line_counted_once(
     assert (run.line_count, run.difference_count) == (2, 1)
     assert (run.bill_gross_fen, run.our_gross_fen) == (350 + 700, 350 + 700)
     assert run.bill_fee_fen == 2 + 4
+    # Nor does the fee report or store settlement count it twice.
+    [fee_row] = await reports.fee_report(session, actor=ACTOR, date_from=today())
+    assert (fee_row["lines"], fee_row["gross_fen"], fee_row["fee_fen"]) == (2, 1050, 6)
+    [billed] = await settled.billed_sums(session, date_from=today(), date_to=today())
+    assert (billed.lines, billed.amount_fen, billed.fee_fen) == (2, 1050, 6)
 
     # A rerun keeps a person's decision on it, and still counts it once.
     dup.state, dup.resolution, dup.note = "resolved", "accept", "the platform's double line"
