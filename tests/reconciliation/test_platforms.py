@@ -6,8 +6,6 @@ terminal route takes no card payments yet), its ZM file reconciled the same way.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from typing import cast
 
 import httpx
@@ -25,6 +23,7 @@ from tests.builders import make_store
 from tests.orders.builders import make_order, make_product
 from tests.payments.test_terminal_pay import pay
 from tests.payments.wechatpay.support import Sandbox
+from tests.reconciliation.test_bills import with_alipay_detail
 from tests.reconciliation.test_reconcile import Altered, today
 from tests.terminals.builders import make_active_terminal
 
@@ -102,18 +101,14 @@ async def test_a_day_paid_through_the_sandbox_is_reconciled(
 
 def without_first_alipay_row(data: bytes) -> bytes:
     """Alipay's bill zip with the first data row of its detail file dropped."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info)
-            if info.filename.endswith("_业务明细.csv"):
-                lines = body.split(b"\r\n")
-                rows = [n for n, line in enumerate(lines) if line and not line.startswith(b"#")]
-                del lines[rows[1]]  # rows[0] is the column header
-                body = b"\r\n".join(lines)
-            target.writestr(info, body)
-    return out.getvalue()
+
+    def drop(body: bytes) -> bytes:
+        lines = body.split(b"\r\n")
+        rows = [n for n, line in enumerate(lines) if line and not line.startswith(b"#")]
+        del lines[rows[1]]  # rows[0] is the column header
+        return b"\r\n".join(lines)
+
+    return with_alipay_detail(data, drop)
 
 
 async def test_a_card_day_paid_at_the_unionpay_sandbox_is_reconciled(
