@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from datetime import date, datetime
 
 import pytest
@@ -53,18 +54,23 @@ def test_alipay_bill_of_another_merchant_is_refused() -> None:
         bills.parse("alipay", alipay_bill(), merchant_id="2088999999999999", bill_date=DAY)
 
 
-def test_alipay_amount_with_three_decimals_is_refused() -> None:
-    data = alipay_bill()
+def with_alipay_detail(data: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """Alipay's bill zip `data` with its detail file changed by `edit`."""
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
         for info in source.infolist():
             body = source.read(info)
             if info.filename.endswith("_业务明细.csv"):
-                body = body.replace(b",7.00,", b",7.001,", 1)
+                body = edit(body)
             target.writestr(info, body)
+    return out.getvalue()
+
+
+def test_alipay_amount_with_three_decimals_is_refused() -> None:
+    data = with_alipay_detail(alipay_bill(), lambda body: body.replace(b",7.00,", b",7.001,", 1))
     with pytest.raises(BillRefused, match="not an Alipay bill"):
-        bills.parse("alipay", out.getvalue(), merchant_id="", bill_date=DAY)
+        bills.parse("alipay", data, merchant_id="", bill_date=DAY)
 
 
 def zm(mer_id: str = "777290058110048") -> bytes:

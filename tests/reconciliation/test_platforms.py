@@ -6,6 +6,8 @@ terminal route takes no card payments yet), its ZM file reconciled the same way.
 
 from __future__ import annotations
 
+from typing import cast
+
 import httpx
 import pytest
 from sqlalchemy import select
@@ -15,13 +17,14 @@ from selfmart.iam.actor import job_actor
 from selfmart.kit.time import utcnow
 from selfmart.models import Payment, PaymentAccount, ReconciliationItem
 from selfmart.payments import accounts, sandboxes
-from selfmart.payments.platform import PayRequest
+from selfmart.payments.platform import PayRequest, PlatformAccount
 from selfmart.reconciliation import runs
 from tests.builders import make_store
 from tests.orders.builders import make_order, make_product
 from tests.payments.test_terminal_pay import pay
 from tests.payments.wechatpay.support import Sandbox
-from tests.reconciliation.test_reconcile import today
+from tests.reconciliation.test_bills import with_alipay_detail
+from tests.reconciliation.test_reconcile import Altered, today
 from tests.terminals.builders import make_active_terminal
 
 ACTOR = job_actor("test.reconcile")
@@ -81,6 +84,31 @@ async def test_a_day_paid_through_the_sandbox_is_reconciled(
         wrong.id,
     )
     assert run.bill_gross_fen == 350 + 700
+
+    # The same bill with a payment row taken out of its detail file: the 合计 line still counts
+    # two, so it is refused and the result above stands.
+    def altered(account: PaymentAccount) -> PlatformAccount:
+        return cast(PlatformAccount, Altered(account, without_first_alipay_row))
+
+    again = await runs.reconcile(session, account, today(), actor=ACTOR, opener=altered)
+    assert again.status == "reconciled"
+    assert again.last_error is not None
+    assert "the lines do not add up to the bill's own totals: lines 2 expected, 1 found" in (
+        again.last_error
+    )
+    assert (again.line_count, again.bill_gross_fen) == (2, 350 + 700)
+
+
+def without_first_alipay_row(data: bytes) -> bytes:
+    """Alipay's bill zip with the first data row of its detail file dropped."""
+
+    def drop(body: bytes) -> bytes:
+        lines = body.split(b"\r\n")
+        rows = [n for n, line in enumerate(lines) if line and not line.startswith(b"#")]
+        del lines[rows[1]]  # rows[0] is the column header
+        return b"\r\n".join(lines)
+
+    return with_alipay_detail(data, drop)
 
 
 async def test_a_card_day_paid_at_the_unionpay_sandbox_is_reconciled(

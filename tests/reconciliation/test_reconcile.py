@@ -6,9 +6,9 @@ nothing; a day with no bill, a truncated file and a broken line are recorded as 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -30,7 +30,7 @@ from selfmart.models import (
 from selfmart.payments import accounts, tasks
 from selfmart.payments.platform import PayRequest, PlatformAccount
 from selfmart.payments.wechatpay.account import WechatPayAccount
-from selfmart.reconciliation import fees, runs
+from selfmart.reconciliation import fees, reports, runs, settled
 from selfmart.reconciliation.bills import BEIJING
 from selfmart.sandbox.wechatpay.state import STATE
 from tests.builders import auth_headers, make_store, make_user
@@ -108,6 +108,16 @@ async def items_of(session: AsyncSession, run: ReconciliationRun) -> list[Reconc
         select(ReconciliationItem)
         .where(ReconciliationItem.run_id == run.id)
         .order_by(ReconciliationItem.id)
+    )
+    return list(rows.all())
+
+
+async def run_actions(session: AsyncSession) -> list[str]:
+    """The audited actions on reconciliation runs, in order."""
+    rows = await session.scalars(
+        select(AuditLog.action)
+        .where(AuditLog.entity_type == "reconciliation_run")
+        .order_by(AuditLog.id)
     )
     return list(rows.all())
 
@@ -381,14 +391,9 @@ async def test_a_truncated_file_is_refused_and_recorded_keeping_the_last_result(
     assert again.status == "reconciled"  # the good result stands
     assert again.last_error is not None
     assert len(await items_of(session, again)) == 1
-    actions = (
-        await session.scalars(
-            select(AuditLog.action)
-            .where(AuditLog.entity_type == "reconciliation_run")
-            .order_by(AuditLog.id)
-        )
-    ).all()
-    assert actions == ["reconciliation.refuse", "reconciliation.run", "reconciliation.refuse"]
+    assert await run_actions(session) == [
+        "reconciliation.refuse", "reconciliation.run", "reconciliation.refuse",
+    ]  # fmt: skip
 
 
 async def test_a_broken_line_is_refused_naming_the_line(
@@ -474,3 +479,99 @@ async def test_a_bill_read_in_chunks_and_a_later_broken_line_keeps_the_last_resu
     assert "line 3:" in again.last_error, again.last_error
     assert (again.line_count, again.difference_count) == (2, 3)
     assert [i.id for i in await items_of(session, again)] == [i.id for i in items]
+
+
+class Altered:
+    """The platform's bill file, downloaded (and hash-checked) as sent, then altered by `edit`
+    before it is read: a file changed on disk, or by whatever handled it on the way."""
+
+    def __init__(self, account: PaymentAccount, edit: Any) -> None:
+        self.real, self.edit = accounts.open_platform(account), edit
+
+    async def download_bill(self, bill_date: date, kind: Any = "trade") -> bytes | None:
+        data = await self.real.download_bill(bill_date, kind)
+        return None if data is None else self.edit(data)
+
+
+def without_second_record(data: bytes) -> bytes:
+    """The bill with its second record line dropped, the totals kept."""
+    lines = data.split(b"\r\n")
+    return b"\r\n".join(lines[:2] + lines[3:])
+
+
+async def test_lines_that_do_not_add_up_to_the_trailer_are_refused_keeping_the_last_result(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    await shop.paid(client, session, 1)
+    await shop.paid(client, session, 2)
+
+    def altered(account: PaymentAccount) -> PlatformAccount:
+        return cast(PlatformAccount, Altered(account, without_second_record))
+
+    # The first reconciliation of the day, refused: recorded, and no line written at all.
+    first = await runs.reconcile(session, shop.account, today(), actor=ACTOR, opener=altered)
+    assert (first.status, first.line_count) == ("refused", 0)
+    # Whichever of the two lines was dropped: the totals name both figures, expected and found.
+    assert first.last_error in {
+        "the lines do not add up to the bill's own totals: lines 2 expected, 1 found; "
+        f"gross 1050 fen expected, {gross} fen found; fees 6 fen expected, {fee} fen found"
+        for gross, fee in ((350, 2), (700, 4))
+    }, first.last_error
+    assert await items_of(session, first) == []
+
+    good = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (good.status, good.line_count, good.difference_count) == ("reconciled", 2, 0)
+    kept = [i.id for i in await items_of(session, good)]
+    again = await runs.reconcile(session, shop.account, today(), actor=ACTOR, opener=altered)
+    assert again.status == "reconciled"  # the last good result stands
+    assert again.last_error is not None
+    assert "lines 2 expected, 1 found" in again.last_error
+    assert [i.id for i in await items_of(session, again)] == kept
+    assert (again.line_count, again.bill_gross_fen, again.trailer_gross_fen) == (2, 1050, 1050)
+    assert await run_actions(session) == [
+        "reconciliation.refuse", "reconciliation.run", "reconciliation.refuse",
+    ]  # fmt: skip
+
+
+async def test_the_same_line_twice_is_a_duplicate_line_counted_once(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    shop = await open_shop(session, wechat)
+    once = await shop.paid(client, session, 1)
+    twice = await shop.paid(client, session, 2)
+    assert twice.out_trade_no is not None
+    # The platform writes the same payment twice, and counts both in its totals.
+    original = STATE.transactions[twice.out_trade_no]
+    STATE.transactions["again"] = replace(original)
+
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (run.status, run.last_error) == ("reconciled", None)
+    items = await items_of(session, run)
+    assert classes(items) == {
+        "matched": sorted([once.out_trade_no, twice.out_trade_no], key=str),
+        "duplicate_line": [twice.out_trade_no],
+    }
+    dup = next(i for i in items if i.difference == "duplicate_line")
+    first = next(i for i in items if i.out_trade_no == twice.out_trade_no and i.id != dup.id)
+    assert first.line_no is not None
+    assert dup.detail == f"the same payment as line {first.line_no}; not counted again"
+    assert (dup.state, dup.payment_id, dup.line_no) == ("open", twice.id, first.line_no + 1)
+    # The trailer counts the line twice; our figures count it once, beside it.
+    assert (run.trailer_count, run.trailer_gross_fen) == (3, 350 + 700 + 700)
+    assert (run.line_count, run.difference_count) == (2, 1)
+    assert (run.bill_gross_fen, run.our_gross_fen) == (350 + 700, 350 + 700)
+    assert run.bill_fee_fen == 2 + 4
+    # Nor does the fee report or store settlement count it twice.
+    [fee_row] = await reports.fee_report(session, actor=ACTOR, date_from=today())
+    assert (fee_row["lines"], fee_row["gross_fen"], fee_row["fee_fen"]) == (2, 1050, 6)
+    [billed] = await settled.billed_sums(session, date_from=today(), date_to=today())
+    assert (billed.lines, billed.amount_fen, billed.fee_fen) == (2, 1050, 6)
+
+    # A rerun keeps a person's decision on it, and still counts it once.
+    dup.state, dup.resolution, dup.note = "resolved", "accept", "the platform's double line"
+    await session.flush()
+    again = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (again.line_count, again.difference_count, again.bill_gross_fen) == (2, 1, 1050)
+    kept = [i for i in await items_of(session, again) if i.difference == "duplicate_line"]
+    assert [(i.state, i.note) for i in kept] == [("resolved", "the platform's double line")]

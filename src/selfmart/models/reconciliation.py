@@ -71,7 +71,7 @@ class ReconciliationItem(Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id", ondelete="CASCADE"))
     #: matched | ours_only | platform_only | amount_differs | status_differs | refund_differs
-    #: | fee_differs
+    #: | fee_differs | duplicate_line
     difference: Mapped[str] = mapped_column(String(16))
     #: ok (matched) | pending (ours only, held until the next day's bill is in) | open |
     #: carried (found in a later day's bill) | resolved

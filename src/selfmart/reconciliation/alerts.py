@@ -37,6 +37,7 @@ CLASS_ZH = {
     "status_differs": "状态不符",
     "refund_differs": "退款不符",
     "fee_differs": "手续费不符",
+    "duplicate_line": "账单行重复",
 }
 CHANNEL_ZH = {"wechat": "微信支付", "alipay": "支付宝", "card": "银联"}
 

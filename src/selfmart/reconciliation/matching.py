@@ -14,6 +14,9 @@ AMOUNT_DIFFERS = "amount_differs"
 STATUS_DIFFERS = "status_differs"
 REFUND_DIFFERS = "refund_differs"
 FEE_DIFFERS = "fee_differs"
+#: a bill line the bill already has (the same payment, or the same refund): shown, never
+#: matched or counted a second time
+DUPLICATE_LINE = "duplicate_line"
 CLASSES = (
     MATCHED,
     OURS_ONLY,
@@ -22,6 +25,7 @@ CLASSES = (
     STATUS_DIFFERS,
     REFUND_DIFFERS,
     FEE_DIFFERS,
+    DUPLICATE_LINE,
 )
 #: the platforms' word for settled money in a bill line
 SETTLED = "SUCCESS"

@@ -13,6 +13,7 @@ from selfmart.iam.actor import Actor
 from selfmart.models import PaymentAccount, ReconciliationItem, ReconciliationRun
 from selfmart.payments import accounts
 from selfmart.reconciliation import fees
+from selfmart.reconciliation.matching import DUPLICATE_LINE
 
 
 def scoped_runs(stmt: Any, actor: Actor) -> Any:
@@ -256,7 +257,9 @@ async def fee_report(
             func.sum(case((ReconciliationItem.difference == "fee_differs", 1), else_=0)),
         ).join(ReconciliationItem, ReconciliationItem.run_id == ReconciliationRun.id),
         actor,
-    ).where(ReconciliationItem.line_no.is_not(None))  # fmt: skip
+    ).where(  # a duplicate line's money is the first line's, counted there
+        ReconciliationItem.line_no.is_not(None), ReconciliationItem.difference != DUPLICATE_LINE
+    )  # fmt: skip
     if date_from is not None:
         stmt = stmt.where(ReconciliationRun.bill_date >= date_from)
     if date_to is not None:

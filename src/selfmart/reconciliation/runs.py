@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import operator
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, cast
@@ -57,7 +57,14 @@ from selfmart.reconciliation.bills import (
     parse_fundflow,
     stream,
 )
-from selfmart.reconciliation.matching import MATCHED, OURS_ONLY, REFUND_DIFFERS, Ours, judge
+from selfmart.reconciliation.matching import (
+    DUPLICATE_LINE,
+    MATCHED,
+    OURS_ONLY,
+    REFUND_DIFFERS,
+    Ours,
+    judge,
+)
 
 Opener = Callable[[PaymentAccount], PlatformAccount]
 #: bill lines read, looked up and written at a time (one query per kind of id for each)
@@ -305,22 +312,42 @@ class _Totals:
     our_refund: int = 0
     expected_fee: int = 0
 
-    def add(self, item: dict[str, Any]) -> None:
+    def add(self, item: Mapping[str, Any], sign: int = 1) -> None:
+        """Count `item` in (`sign` -1: out again)."""
         if item["difference"] != MATCHED:
-            self.differences += 1
+            self.differences += sign
         if item["our_status"] == "succeeded":
             if item["kind"] == "payment":
-                self.our_gross += int(item["our_amount_fen"] or 0)
+                self.our_gross += sign * int(item["our_amount_fen"] or 0)
             else:
-                self.our_refund += int(item["our_amount_fen"] or 0)
+                self.our_refund += sign * int(item["our_amount_fen"] or 0)
         if item["line_no"] is not None:
-            self.lines += 1
+            self.lines += sign
             if item["kind"] == "payment":
-                self.bill_gross += item["bill_amount_fen"]
+                self.bill_gross += sign * item["bill_amount_fen"]
             else:
-                self.bill_refund += item["bill_amount_fen"]
-            self.bill_fee += item["bill_fee_fen"]
-            self.expected_fee += int(item["expected_fee_fen"] or 0)
+                self.bill_refund += sign * item["bill_amount_fen"]
+            self.bill_fee += sign * item["bill_fee_fen"]
+            self.expected_fee += sign * int(item["expected_fee_fen"] or 0)
+
+    def check_trailer(self) -> None:
+        """Refuse a bill whose lines do not add up to its own totals (a truncated or altered
+        file), naming what the totals say and what the lines add up to. Run on every line
+        read, duplicates included: the platform's totals count what it wrote."""
+        t = self.trailer
+        if t is None:
+            return
+        found = {"lines": self.lines, "gross": self.bill_gross, "refunds": self.bill_refund,
+                 "fees": self.bill_fee}  # fmt: skip
+        said = {"lines": t.count, "gross": t.gross_fen, "refunds": t.refund_fen, "fees": t.fee_fen}
+        unit = {"lines": ""} | dict.fromkeys(("gross", "refunds", "fees"), " fen")
+        off = [
+            f"{name} {said[name]}{unit[name]} expected, {found[name]}{unit[name]} found"
+            for name in found
+            if said[name] is not None and said[name] != found[name]
+        ]
+        if off:
+            raise BillRefused("the lines do not add up to the bill's own totals: " + "; ".join(off))
 
     def apply(self, run: ReconciliationRun) -> None:
         run.line_count = self.lines
@@ -424,6 +451,8 @@ async def _replace(
     if streamed is not None:
         totals.trailer = streamed.trailer
         await _lines(session, account, streamed, writer, totals.rate)
+        totals.check_trailer()
+        await _duplicates(session, run, writer)
     await _ours_only(session, run, account, day, writer)
     return totals
 
@@ -457,6 +486,52 @@ async def _lines(
         if writing is not None and writing.done() and not writing.cancelled():
             writing.exception()  # seen: the error being raised is the one to report
         raise
+
+
+async def _duplicates(session: AsyncSession, run: ReconciliationRun, writer: _Writer) -> None:
+    """Each bill line that repeats an earlier one (the same payment, or the same refund) made a
+    difference of its own, "duplicate line", naming the first line, and counted out of the
+    totals: the money is matched and counted once. Found in SQL over the lines written (a
+    set of every id seen would grow with the bill)."""
+    item = _ITEMS.c
+    ref = func.coalesce(item.refund_ref, item.out_refund_no, "")
+    firsts = (
+        select(item.kind, item.transaction_id, ref.label("ref"),
+               func.min(item.id).label("first_id"), func.min(item.line_no).label("first_line"))
+        .where(item.run_id == run.id, item.line_no.is_not(None), item.transaction_id.is_not(None))
+        .group_by(item.kind, item.transaction_id, ref)
+        .having(func.count() > 1)
+        .subquery()
+    )  # fmt: skip
+    rows = (
+        await session.execute(
+            select(_ITEMS, firsts.c.first_line)
+            .join(
+                firsts,
+                and_(
+                    item.kind == firsts.c.kind,
+                    item.transaction_id == firsts.c.transaction_id,
+                    ref == firsts.c.ref,
+                ),
+            )
+            .where(item.run_id == run.id, item.id > firsts.c.first_id)
+            .order_by(item.id)
+        )  # fmt: skip
+    ).mappings()
+    for found in rows:
+        row = dict(found)
+        writer.totals.add(row, sign=-1)
+        key = _key(row | {"difference": DUPLICATE_LINE})
+        what = "refund" if row["kind"] == "refund" else "payment"
+        changes = {
+            "difference": DUPLICATE_LINE,
+            "state": "open",
+            "detail": f"the same {what} as line {row['first_line']}; not counted again",
+            "alerted_at": writer.alerted.get(key),
+            **writer.kept.get(key, {}),
+        }
+        writer.totals.differences += 1
+        await session.execute(update(_ITEMS).where(item.id == row["id"]).values(**changes))
 
 
 async def _pages(

@@ -19,6 +19,7 @@ DifferenceClass = Literal[
     "status_differs",
     "refund_differs",
     "fee_differs",
+    "duplicate_line",
 ]
 DifferenceState = Literal["ok", "pending", "open", "carried", "resolved"]
 RunStatus = Literal["reconciled", "no_bill", "refused"]

@@ -11,6 +11,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.models import ReconciliationItem, ReconciliationRun
+from selfmart.reconciliation.matching import DUPLICATE_LINE
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ async def billed_sums(
             run.status == "reconciled",
             run.kind == "trade",
             item.line_no.is_not(None),
+            item.difference != DUPLICATE_LINE,  # its money is the first line's
             run.bill_date >= date_from,
             run.bill_date <= date_to,
         )

@@ -21506,7 +21506,7 @@ export type ListReconciliationDifferencesData = {
         /**
          * Difference
          */
-        difference?: 'matched' | 'ours_only' | 'platform_only' | 'amount_differs' | 'status_differs' | 'refund_differs' | 'fee_differs' | null;
+        difference?: 'matched' | 'ours_only' | 'platform_only' | 'amount_differs' | 'status_differs' | 'refund_differs' | 'fee_differs' | 'duplicate_line' | null;
         /**
          * State
          */

@@ -616,6 +616,7 @@ export default {
         status_differs: '{date} {number} ¥{amount}: status differs',
         refund_differs: '{date} {number} ¥{amount}: refund differs',
         fee_differs: '{date} {number} ¥{amount}: fee differs from the agreed rate',
+        duplicate_line: '{date} {number} ¥{amount}: the same line twice in the platform’s bill',
       },
       more: '… and {n} more',
     },

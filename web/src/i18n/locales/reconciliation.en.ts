@@ -56,6 +56,7 @@ export const reconciliationEn = {
       status_differs: 'Status differs',
       refund_differs: 'Refund differs',
       fee_differs: 'Fee differs',
+      duplicate_line: 'Duplicate line',
       matched: 'Matched',
     },
     states: { open: 'Open', pending: 'Held for next day', carried: 'In next day’s bill', resolved: 'Resolved', ok: 'OK' },

@@ -56,6 +56,7 @@ export const reconciliationZhCN = {
       status_differs: '状态不符',
       refund_differs: '退款不符',
       fee_differs: '手续费不符',
+      duplicate_line: '账单行重复',
       matched: '已匹配',
     },
     states: { open: '待处理', pending: '待次日账单', carried: '在次日账单中', resolved: '已处理', ok: '正常' },

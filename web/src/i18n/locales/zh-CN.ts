@@ -608,6 +608,7 @@ export default {
         status_differs: '{date} {number} ¥{amount}：状态不符',
         refund_differs: '{date} {number} ¥{amount}：退款不符',
         fee_differs: '{date} {number} ¥{amount}：手续费与约定费率不符',
+        duplicate_line: '{date} {number} ¥{amount}：平台账单中同一笔重复出现',
       },
       more: '……另有 {n} 项',
     },
