@@ -2,7 +2,7 @@
 (null follows the account)
 
 Revision ID: pay_0005
-Revises: ana_0005
+Revises: mem_0005
 Create Date: 2026-12-06 13:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "pay_0005"
-down_revision: str | Sequence[str] | None = "ana_0005"
+down_revision: str | Sequence[str] | None = "mem_0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
