@@ -14,7 +14,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -192,9 +191,9 @@ def database_unavailable(exc: Exception) -> bool:
     reached: a 503 the client may retry, not a 500."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, (sa_exc.InterfaceError, sa_exc.OperationalError)) and bool(
-        _DISCONNECTED.search(str(exc.orig))
-    )
+    # The asyncpg adapter raises a plain DBAPIError when the connection drops mid-statement
+    # ("connection was closed in the middle of operation"): the message decides.
+    return isinstance(exc, DBAPIError) and bool(_DISCONNECTED.search(str(exc.orig)))
 
 
 #: Driver messages (asyncpg, aiosqlite) of a connection that is gone or never came.
