@@ -40,3 +40,32 @@ export function numeric(f: Figures, key: FigureKey): number | null {
   if (v === null || v === undefined) return null
   return typeof v === 'string' ? Number(v) : v
 }
+
+/** One series of a bar-and-line chart: on the left axis, or on the right one (`right`). */
+export interface ComboSeries {
+  name: string
+  type: 'bar' | 'line'
+  data: Array<number | null>
+  right?: boolean
+  stack?: string
+}
+
+/** The ECharts option every analytics page draws: periods along the bottom, bars and lines
+ *  over a left axis and a right one (`rightAxis`: e.g. `{ max: 100 }` for percentages), the
+ *  legend named after the series. */
+export function comboOption(labels: string[], series: ComboSeries[], rightAxis: Record<string, number> = {}): Record<string, unknown> {
+  return {
+    grid: { left: 56, right: 56, top: 40, bottom: 32 },
+    tooltip: { trigger: 'axis' },
+    legend: { data: series.map((s) => s.name) },
+    xAxis: { type: 'category', data: labels },
+    yAxis: [{ type: 'value' }, { type: 'value', ...rightAxis }],
+    series: series.map((s) => ({
+      name: s.name,
+      type: s.type,
+      data: s.data,
+      ...(s.right ? { yAxisIndex: 1 } : {}),
+      ...(s.stack ? { stack: s.stack } : {}),
+    })),
+  }
+}
