@@ -71,14 +71,17 @@ from bench.bench_intake import (  # noqa: E402
     CONCURRENCY,
     PG_DEFAULT,
     SECRET_KEY,
-    _admin,
     _Conn,
     _cpu_seconds,
     _drive,
     _free_port,
     _pct,
 )
-from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
+from selfmart.db import (  # noqa: E402
+    admin_execute,  # noqa: E402
+    make_engine,
+    make_sessionmaker,
+)
 from selfmart.payments.wechatpay import protocol as wx  # noqa: E402
 
 
@@ -515,7 +518,7 @@ async def main() -> None:
     n = int(os.environ.get("SELFMART_BENCH_CALLBACKS", "2000"))
     name = f"selfmart_bench_cb_{os.getpid()}"
     try:
-        await _admin(base_url, f'CREATE DATABASE "{name}"')
+        await admin_execute(base_url, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server: say so and skip, as make bench does
         print(f"callbacks: skipped, PostgreSQL not reachable at {base_url} ({type(exc).__name__})")
         return
@@ -594,7 +597,7 @@ async def main() -> None:
             if proc.returncode is None:
                 proc.terminate()
                 await proc.wait()
-        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -38,13 +38,12 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
+from selfmart.db import admin_execute, make_engine, make_sessionmaker  # noqa: E402
 from selfmart.inventory.ledger import sell_pg_sql  # noqa: E402
 from selfmart.terminals import signing  # noqa: E402
 
@@ -58,15 +57,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-async def _admin(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 async def _seed(url: str) -> dict[str, Any]:
@@ -389,7 +379,7 @@ async def main() -> None:
     n = int(os.environ.get("SELFMART_BENCH_ORDERS", "2000"))
     name = f"selfmart_bench_{os.getpid()}"
     try:
-        await _admin(base_url, f'CREATE DATABASE "{name}"')
+        await admin_execute(base_url, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server: say so and skip, as make bench does
         print(f"intake: skipped, PostgreSQL not reachable at {base_url} ({type(exc).__name__})")
         return
@@ -438,7 +428,7 @@ async def main() -> None:
         if proc is not None and proc.returncode is None:
             proc.terminate()
             await asyncio.wait_for(proc.wait(), 10)
-        await _admin(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     print(
         f"intake via HTTP (signed, 1 uvicorn worker): {http_rate:8.0f} orders/s  "
         f"p50 {statistics.median(http_lat):6.1f} ms  p99 {_pct(http_lat, 0.99):6.1f} ms  "

@@ -20,10 +20,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg  # type: ignore[import-untyped]
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from selfmart.db import make_engine, make_sessionmaker
+from selfmart.db import admin_execute, make_engine, make_sessionmaker
 from selfmart.iam.actor import Actor
 from selfmart.inventory import service as inventory
 from selfmart.inventory.ledger import sell_pg_sql
@@ -40,15 +39,6 @@ def _server_url() -> str:
     return os.environ.get(
         "SELFMART_BENCH_DATABASE_URL", os.environ.get("SELFMART_TEST_DATABASE_URL", DEFAULT_URL)
     )
-
-
-async def _admin(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 async def _run(total: int, sale: Callable[[int], Awaitable[None]]) -> float:
@@ -69,7 +59,7 @@ async def main() -> None:
     total = int(os.environ.get("SELFMART_BENCH_SALES", "3000"))
     name = f"selfmart_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        await _admin(base, f'CREATE DATABASE "{name}"')
+        await admin_execute(base, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server: say so, measure nothing
         print(f"bench_stock: skipped, PostgreSQL not reachable at {base} ({exc})")
         return
@@ -156,7 +146,7 @@ async def main() -> None:
         )
     finally:
         await engine.dispose()
-        await _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

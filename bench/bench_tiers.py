@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-from selfmart.db import make_engine, make_sessionmaker  # noqa: E402
+from selfmart.db import admin_execute, make_engine, make_sessionmaker  # noqa: E402
 from selfmart.iam.actor import job_actor  # noqa: E402
 from selfmart.jobs.registry import discover  # noqa: E402
 from selfmart.kit.time import utcnow  # noqa: E402
@@ -51,15 +51,6 @@ def _server_url() -> str:
     return os.environ.get(
         "SELFMART_BENCH_DATABASE_URL", os.environ.get("SELFMART_TEST_DATABASE_URL", DEFAULT_URL)
     )
-
-
-async def _admin(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 SEED = [
@@ -154,7 +145,7 @@ async def main() -> None:
     members = int(os.environ.get("SELFMART_BENCH_TIER_MEMBERS", "500000"))
     name = f"selfmart_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        await _admin(base, f'CREATE DATABASE "{name}"')
+        await admin_execute(base, f'CREATE DATABASE "{name}"')
     except Exception as exc:  # no server: say so, measure nothing
         print(f"bench_tiers: skipped, PostgreSQL not reachable at {base} ({exc})")
         return
@@ -184,7 +175,7 @@ async def main() -> None:
         )
     finally:
         await engine.dispose()
-        await _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -10,22 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from selfmart.db import admin_execute as admin
 from selfmart.db import make_engine
 
 PG_DEFAULT = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-
-async def admin(url: str, sql: str) -> None:
-    """Run one statement outside a transaction (CREATE / DROP DATABASE)."""
-    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from selfmart.config import get_settings
-from selfmart.db import make_engine
+from selfmart.db import admin_execute, make_engine
 from selfmart.kit.time import utcnow
 from selfmart.migrate import upgrade_connection
 from selfmart.models import AuditLog
@@ -49,15 +49,6 @@ async def _pg_reachable(url: str) -> str | None:
         await engine.dispose()
 
 
-async def _admin_exec(url: str, sql: str) -> None:
-    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 @asynccontextmanager
 async def _fresh_database(
     backend: str, tmp_path_factory: pytest.TempPathFactory, label: str
@@ -74,12 +65,12 @@ async def _fresh_database(
             pytest.fail(f"PostgreSQL is required in CI but unreachable at {base}: {problem}")
         pytest.skip(f"PostgreSQL not reachable at {base} ({problem}); ran on SQLite only")
     name = f"selfmart_{label}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    await _admin_exec(base, f'CREATE DATABASE "{name}"')
+    await admin_execute(base, f'CREATE DATABASE "{name}"')
     url = make_url(base).set(database=name).render_as_string(hide_password=False)
     try:
         yield await _migrated(url)
     finally:
-        await _admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

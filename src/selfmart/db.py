@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, text
 from sqlalchemy import exc as exc_module
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -149,3 +149,14 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 #: JSON documents: JSONB on PostgreSQL.
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+async def admin_execute(url: str, sql: str) -> None:
+    """Run one statement outside a transaction on its own connection (CREATE / DROP DATABASE:
+    tests and benchmarks make scratch databases with it)."""
+    engine = make_engine(url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await engine.dispose()

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from selfmart.config import Settings
+from selfmart.db import admin_execute
 
-from ..conftest import _admin_exec, _migrated, pg_base_url
+from ..conftest import _migrated, pg_base_url
 from ..support import settings_for
 
 
@@ -24,11 +25,11 @@ async def own_db(backend: str, tmp_path: Path) -> AsyncIterator[str]:
         return
     base = pg_base_url()
     name = f"selfmart_backup_{uuid.uuid4().hex[:10]}"
-    await _admin_exec(base, f'CREATE DATABASE "{name}"')
+    await admin_execute(base, f'CREATE DATABASE "{name}"')
     try:
         yield await _migrated(make_url(base).set(database=name).render_as_string(False))
     finally:
-        await _admin_exec(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
