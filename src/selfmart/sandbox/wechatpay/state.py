@@ -308,7 +308,10 @@ class SandboxState:
             self._held.append((delivery, payload, sign_mode, False))
             return delivery
         held, self._held = self._held, []
-        self._spawn(keys, delivery, payload, sign_mode, time_scale, delay, bad_first)
+        # What was held back goes once this one's first attempt has been answered, so the
+        # merchant really hears them in the other order (a timer alone races under load).
+        sent = asyncio.Event()
+        self._spawn(keys, delivery, payload, sign_mode, time_scale, delay, bad_first, sent=sent)
         if mode == "twice":
             twin = Delivery(
                 id=delivery.id,
@@ -320,7 +323,7 @@ class SandboxState:
             self.deliveries.append(twin)
             self._spawn(keys, twin, payload, sign_mode, time_scale, 0.05 / time_scale, False)
         for h_delivery, h_payload, h_mode, h_bad in held:
-            self._spawn(keys, h_delivery, h_payload, h_mode, time_scale, 0.2 / time_scale, h_bad)
+            self._spawn(keys, h_delivery, h_payload, h_mode, time_scale, 0.0, h_bad, after=sent)
         return delivery
 
     def _spawn(
@@ -332,9 +335,14 @@ class SandboxState:
         time_scale: float,
         delay: float,
         bad_first: bool,
+        *,
+        sent: asyncio.Event | None = None,
+        after: asyncio.Event | None = None,
     ) -> None:
         task = asyncio.get_running_loop().create_task(
-            self._deliver(keys, delivery, payload, sign_mode, time_scale, delay, bad_first)
+            self._deliver(
+                keys, delivery, payload, sign_mode, time_scale, delay, bad_first, sent, after
+            )
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -348,6 +356,31 @@ class SandboxState:
         time_scale: float,
         delay: float,
         bad_first: bool,
+        sent: asyncio.Event | None = None,
+        after: asyncio.Event | None = None,
+    ) -> None:
+        """Post `delivery` on WeChat's retry schedule until answered 2xx; `after`: wait for it
+        first; `sent`: set once the first attempt has had its answer (or failed)."""
+        if after is not None:
+            await after.wait()
+        try:
+            await self._attempts(
+                keys, delivery, payload, sign_mode, time_scale, delay, bad_first, sent
+            )
+        finally:
+            if sent is not None:
+                sent.set()  # never leave what waits on it waiting
+
+    async def _attempts(
+        self,
+        keys: SandboxKeys,
+        delivery: Delivery,
+        payload: bytes,
+        sign_mode: SignMode,
+        time_scale: float,
+        delay: float,
+        bad_first: bool,
+        sent: asyncio.Event | None,
     ) -> None:
         waits = [delay, *(s / time_scale for s in RETRY_SCHEDULE)]
         async with httpx.AsyncClient(transport=self.transport, timeout=CALLBACK_TIMEOUT) as client:
@@ -375,6 +408,9 @@ class SandboxState:
                 except httpx.HTTPError as exc:
                     record["error"] = type(exc).__name__
                     continue
+                finally:
+                    if sent is not None:
+                        sent.set()
                 record["status"] = response.status_code
                 if 200 <= response.status_code < 300:
                     delivery.answered = True
