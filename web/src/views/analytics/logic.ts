@@ -57,7 +57,7 @@ export function comboOption(labels: string[], series: ComboSeries[], rightAxis: 
   return {
     grid: { left: 56, right: 56, top: 40, bottom: 32 },
     tooltip: { trigger: 'axis' },
-    legend: { data: series.map((s) => s.name) },
+    legend: { top: 4, data: series.map((s) => s.name) },
     xAxis: { type: 'category', data: labels },
     yAxis: [{ type: 'value' }, { type: 'value', ...rightAxis }],
     series: series.map((s) => ({
