@@ -35,7 +35,7 @@ from selfmart.models import (
 from selfmart.orders import service as orders
 from selfmart.orders.pricing import tier_discount
 from selfmart.orders.schemas import ManualPaymentBody
-from tests.builders import make_store
+from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_product
 from tests.terminals.builders import Credentials, make_active_terminal
 
@@ -357,6 +357,17 @@ async def test_a_bare_member_no_is_accepted_priced_as_a_guest_and_not_linked(
     order = await session.get_one(Order, res["order_id"])
     await session.refresh(order)
     assert (order.member_id, order.member_no) == (None, member.member_no)  # the claim, kept
+    # The console tells the claim from a link: member_no without member_id, in list and detail.
+    staff = await auth_headers(session, await make_user(session, role="super_admin"))
+    detail = await client.get(f"/api/v1/orders/{order.id}", headers=staff)
+    assert detail.status_code == 200, detail.text
+    assert (detail.json()["member_id"], detail.json()["member_no"]) == (None, member.member_no)
+    listed = await client.get(
+        "/api/v1/orders", params={"member_no": member.member_no}, headers=staff
+    )
+    assert listed.status_code == 200, listed.text
+    rows = [(i["member_id"], i["member_no"]) for i in listed.json()["items"]]
+    assert rows == [(None, member.member_no)]
     prices = await session.scalars(
         select(OrderLine.price_source).where(OrderLine.order_id == order.id)
     )
@@ -394,6 +405,11 @@ async def test_a_bare_member_no_is_accepted_priced_as_a_guest_and_not_linked(
     assert r.status_code == 201, r.text
     assert (r.json()["total_fen"], r.json()["warnings"]) == (1360, [])
     assert r.json()["member_no"] == member.member_no
+    linked = await client.get(f"/api/v1/orders/{r.json()['order_id']}", headers=staff)
+    assert (linked.json()["member_id"], linked.json()["member_no"]) == (
+        member.id,
+        member.member_no,
+    )
 
 
 async def test_points_past_the_rule_or_the_balance_or_without_a_token_are_refused(

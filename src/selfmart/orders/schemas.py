@@ -49,6 +49,8 @@ class OrderListItem(Schema):
     paid_fen: int
     refunded_fen: int
     payment_method: str | None
+    #: the member the server identified (by token); None with a member_no is an unverified claim
+    member_id: int | None = None
     member_no: str | None
     customer_name: str | None
     customer_phone: str | None

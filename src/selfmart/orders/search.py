@@ -307,6 +307,7 @@ LIST_COLUMNS = (
     Order.paid_fen,
     Order.refunded_fen,
     Order.payment_method,
+    Order.member_id,
     Order.member_no,
     Order.customer_name,
     Order.customer_phone,

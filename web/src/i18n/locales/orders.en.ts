@@ -113,6 +113,8 @@ export const ordersEn = {
       noAudit: 'No audit entries',
       action: 'Action',
       member: 'Member',
+      memberUnverified: 'Unverified',
+      memberUnverifiedHint: 'The terminal sent this member number without the member\'s code: priced as a guest, not linked to any member',
       phone: 'Phone',
       expiresAt: 'Pay by',
       refundLines: 'Returned lines',

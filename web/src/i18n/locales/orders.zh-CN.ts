@@ -113,6 +113,8 @@ export const ordersZhCN = {
       noAudit: '没有审计记录',
       action: '操作',
       member: '会员',
+      memberUnverified: '未验证',
+      memberUnverifiedHint: '终端只报了会员号，没有会员码：按非会员价结算，未关联任何会员',
       phone: '手机',
       expiresAt: '支付截止',
       refundLines: '退货明细',
