@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, text
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, Select, Table, event, text
 from sqlalchemy import exc as exc_module
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -69,10 +69,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _locked_table(statement: object) -> Table | None:
+    """The first table a `SELECT ... FOR UPDATE` reads, or None for any other statement."""
+    if not isinstance(statement, Select) or statement._for_update_arg is None:
+        return None
+    for source in statement.get_final_froms():
+        while not isinstance(source, Table) and hasattr(source, "left"):
+            source = source.left  # a join: its first table
+        if isinstance(source, Table):
+            return source
+    return None
+
+
+def _sqlite_row_locks(engine: AsyncEngine) -> None:
+    """`SELECT ... FOR UPDATE` locks on SQLite too: there it takes the database's one writer lock.
+
+    SQLite has no row locks, and its driver begins a transaction only at the first write, so a
+    locking read would otherwise read outside any transaction: two requests could both read a
+    row, then write one after the other from what they read (a lost update, a state moved twice).
+    Before such a read, a write that changes nothing (`WHERE 0`) begins the transaction and takes
+    the writer lock; a racing request waits for it (busy_timeout) and then reads what this one
+    committed. Every `with_for_update()` in the code thus means the same on both backends."""
+
+    @event.listens_for(engine.sync_engine, "before_execute")
+    def _lock(conn: Any, statement: Any, *_args: Any) -> None:
+        table = _locked_table(statement)
+        if table is not None:
+            conn.exec_driver_sql(f'UPDATE "{table.name}" SET rowid = rowid WHERE 0')
+
+
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        _sqlite_row_locks(engine)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

@@ -32,7 +32,7 @@ def test_ctrl_c_stops_serve_and_its_job_runtime_cleanly(tmp_path: Path) -> None:
             [SELFMART, "serve", "--port", str(port)], env=env, stdout=out, stderr=out
         )
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120  # a loaded CI machine starts slowly
             while True:
                 try:
                     r = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
@@ -44,7 +44,7 @@ def test_ctrl_c_stops_serve_and_its_job_runtime_cleanly(tmp_path: Path) -> None:
                 time.sleep(0.2)
             time.sleep(1.5)  # let the in-process schedule fire its first sweep
             proc.send_signal(signal.SIGINT)  # Ctrl-C
-            code = proc.wait(timeout=20)
+            code = proc.wait(timeout=60)
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
@@ -104,10 +104,6 @@ async def _lock_by_number(session: AsyncSession, order_no: str, store_id: int) -
     )
     if order is None:
         raise OrderNotFound(field="order_no")
-    if session.get_bind().dialect.name == "sqlite":
-        # SQLite has no row locks and reads outside a transaction: a write takes its one
-        # writer lock now, so a racing request waits here and then reads what this one wrote.
-        await session.execute(update(Order).where(Order.id == order.id).values(id=order.id))
     return order
 
 
