@@ -45,7 +45,7 @@ async def _increment(engine: AsyncEngine, read_then: asyncio.Event, go: asyncio.
         await go.wait()  # both readers are past their read (or waiting on the lock)
         await session.execute(update(probe).where(probe.c.id == 1).values(value=seen + 1))
         await session.commit()
-        return seen
+        return int(seen)
 
 
 async def test_two_locking_reads_then_writes_never_lose_an_update(

@@ -19,7 +19,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.kit import searchlog
 from selfmart.kit.ids import QueryId
-from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.pagination import LOG_COUNT_CAP, Page, PageParams, page_of, page_params
 
 router = APIRouter(prefix="/audit-logs", tags=["audit"])
 
@@ -94,15 +94,11 @@ async def list_audit_logs(
     """Audit entries of the stores you see, newest first."""
     rows, total = await audit.search(session, actor, f, params)
     labels = await audit.entity_labels(session, rows)
-    return Page[AuditLogRead](
-        items=[
-            AuditLogRead.model_validate(r).model_copy(update={"entity_label": labels[r.id]})
-            for r in rows
-        ],
-        total=total,
-        page=params.page,
-        size=params.size,
-    )
+    items = [
+        AuditLogRead.model_validate(r).model_copy(update={"entity_label": labels[r.id]})
+        for r in rows
+    ]
+    return page_of(items, total, params, count_cap=LOG_COUNT_CAP)
 
 
 @router.get(

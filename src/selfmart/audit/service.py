@@ -21,7 +21,7 @@ from selfmart.iam.actor import Actor
 from selfmart.kit import hotsql, searchlog
 from selfmart.kit import prune as prune_rows
 from selfmart.kit.context import current_ip, current_request_id
-from selfmart.kit.pagination import PageParams, paginate
+from selfmart.kit.pagination import LOG_COUNT_CAP, PageParams, paginate
 from selfmart.kit.time import utcnow
 from selfmart.models import AuditLog
 
@@ -275,7 +275,7 @@ async def search(
     session: AsyncSession, actor: Actor, f: AuditFilter, params: PageParams
 ) -> tuple[list[AuditLog], int]:
     """One page of the entries the actor may see that match `f`, newest first."""
-    return await paginate(session, _query(actor, f), params)
+    return await paginate(session, _query(actor, f), params, count_cap=LOG_COUNT_CAP)
 
 
 async def entity_labels(
@@ -290,9 +290,9 @@ async def entity_labels(
 
 async def actions(session: AsyncSession, actor: Actor) -> list[str]:
     """The action codes in the entries the actor may see, for the filter's list."""
-    stmt = select(AuditLog.action).distinct().order_by(AuditLog.action)
-    stmt = searchlog.scoped(stmt, AuditLog.store_id, actor.store_ids)
-    return list((await session.scalars(stmt)).all())
+    scope = searchlog.store_scope(AuditLog.store_id, actor.store_ids)
+    stmt = searchlog.distinct_values(AuditLog.action, *([] if scope is None else [scope]))
+    return [a for a in (await session.scalars(stmt)).all() if a is not None]
 
 
 async def export(

@@ -23,7 +23,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.kit import searchlog
 from selfmart.kit.ids import QueryId
-from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.pagination import LOG_COUNT_CAP, Page, PageParams, page_of, page_params
 from selfmart.kit.ratelimit import EVENT_BATCHES, RateLimiter, enforce, limiter
 from selfmart.terminals.dependencies import SIGNED, TerminalDep
 
@@ -100,12 +100,8 @@ async def list_business_logs(
 ) -> Page[BehaviourEventRead]:
     """Terminals' business events of the stores you see, newest first."""
     rows, total = await behaviour.search(session, actor, f, params)
-    return Page[BehaviourEventRead](
-        items=[BehaviourEventRead.model_validate(r) for r in rows],
-        total=total,
-        page=params.page,
-        size=params.size,
-    )
+    items = [BehaviourEventRead.model_validate(r) for r in rows]
+    return page_of(items, total, params, count_cap=LOG_COUNT_CAP)
 
 
 @router.get(

@@ -17,7 +17,7 @@ from selfmart.errors import ErrorDetail, ValidationFailed
 from selfmart.iam.actor import Actor
 from selfmart.kit import prune as prune_rows
 from selfmart.kit import searchlog
-from selfmart.kit.pagination import PageParams, paginate
+from selfmart.kit.pagination import LOG_COUNT_CAP, PageParams, paginate
 from selfmart.kit.tabular import csv_bytes, xlsx_bytes
 from selfmart.kit.time import utcnow
 from selfmart.models import BehaviourEvent
@@ -122,7 +122,7 @@ async def search(
     session: AsyncSession, actor: Actor, f: BehaviourFilter, params: PageParams
 ) -> tuple[list[BehaviourEvent], int]:
     """One page of the events of the actor's stores that match `f`, newest first."""
-    return await paginate(session, _query(actor, f), params)
+    return await paginate(session, _query(actor, f), params, count_cap=LOG_COUNT_CAP)
 
 
 HEADERS = {

@@ -32,7 +32,7 @@ from selfmart.iam.schemas import (
     UserUpdate,
 )
 from selfmart.kit.context import current_request_id
-from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.pagination import LOG_COUNT_CAP, Page, PageParams, page_of, page_params
 from selfmart.kit.ratelimit import rate_limited
 from selfmart.models import User
 
@@ -322,9 +322,5 @@ async def list_login_logs(
         since=since,
         until=until,
     )
-    return Page(
-        items=[LoginLogRead.model_validate(r) for r in rows],
-        total=total,
-        page=params.page,
-        size=params.size,
-    )
+    items = [LoginLogRead.model_validate(r) for r in rows]
+    return page_of(items, total, params, count_cap=LOG_COUNT_CAP)

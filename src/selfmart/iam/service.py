@@ -44,7 +44,7 @@ from selfmart.iam.schemas import (
     Username,
     UserUpdate,
 )
-from selfmart.kit.pagination import PageParams, paginate
+from selfmart.kit.pagination import LOG_COUNT_CAP, PageParams, paginate
 from selfmart.kit.time import utcnow
 from selfmart.models import (
     LoginLog,
@@ -742,7 +742,7 @@ async def list_login_logs(
         stmt = stmt.where(LoginLog.created_at >= since)
     if until is not None:
         stmt = stmt.where(LoginLog.created_at < until)
-    return await paginate(session, stmt, params)
+    return await paginate(session, stmt, params, count_cap=LOG_COUNT_CAP)
 
 
 async def active_users_in_roles(session: AsyncSession, role_ids: Sequence[int]) -> list[int]:

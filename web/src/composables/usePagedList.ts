@@ -5,6 +5,8 @@ import { showError } from '@/utils/feedback'
 export interface PageResult<T> {
   items: T[]
   total: number
+  /** more rows than `total` match (a log counts up to a cap) */
+  total_capped?: boolean
 }
 
 export interface PageArgs {
@@ -30,6 +32,7 @@ export function usePagedList<Q extends object, T>(
   const size = ref(pageSize)
   const items = shallowRef<T[]>([])
   const total = ref(0)
+  const totalCapped = ref(false)
   const loading = ref(false)
   const loaded = ref(false)
   let seq = 0
@@ -47,6 +50,7 @@ export function usePagedList<Q extends object, T>(
       if (mine !== seq) return // a newer search has replaced this one
       items.value = result.items
       total.value = result.total
+      totalCapped.value = result.total_capped ?? false
       loaded.value = true
     } catch (err) {
       if (mine === seq) showError(err)
@@ -79,5 +83,5 @@ export function usePagedList<Q extends object, T>(
     void load()
   }
 
-  return { filters, page, size, items, total, loading, loaded, filtered, load, search, reset, onPage, onSize }
+  return { filters, page, size, items, total, totalCapped, loading, loaded, filtered, load, search, reset, onPage, onSize }
 }

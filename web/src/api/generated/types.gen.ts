@@ -5470,6 +5470,10 @@ export type PageAlertRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5492,6 +5496,10 @@ export type PageAuditLogRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5514,6 +5522,10 @@ export type PageBasketRuleRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5536,6 +5548,10 @@ export type PageBasketRunRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5558,6 +5574,10 @@ export type PageBehaviourEventRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5580,6 +5600,10 @@ export type PageDifferenceRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5602,6 +5626,10 @@ export type PageDiscrepancyRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5624,6 +5652,10 @@ export type PageIssueQueueItem = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5646,6 +5678,10 @@ export type PageListingRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5668,6 +5704,10 @@ export type PageLoginLogRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5690,6 +5730,10 @@ export type PageMemberOrderRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5712,6 +5756,10 @@ export type PageMemberRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5734,6 +5782,10 @@ export type PageMessageRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5756,6 +5808,10 @@ export type PageMovementRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5778,6 +5834,10 @@ export type PageOrderListItem = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5800,6 +5860,10 @@ export type PagePoRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5822,6 +5886,10 @@ export type PagePaymentRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5844,6 +5912,10 @@ export type PagePointsEntryRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5866,6 +5938,10 @@ export type PagePortalOrder = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5888,6 +5964,10 @@ export type PagePortalPoints = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5910,6 +5990,10 @@ export type PageProductRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5932,6 +6016,10 @@ export type PageRefundRequestQueueItem = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5954,6 +6042,10 @@ export type PageRoleRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5976,6 +6068,10 @@ export type PageStatementRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5998,6 +6094,10 @@ export type PageStockRow = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6020,6 +6120,10 @@ export type PageStocktakeRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6042,6 +6146,10 @@ export type PageStoreRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6064,6 +6172,10 @@ export type PageSupplierRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6086,6 +6198,10 @@ export type PageSystemAlertRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6108,6 +6224,10 @@ export type PageTerminalRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6130,6 +6250,10 @@ export type PageTransferRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6152,6 +6276,10 @@ export type PageUserRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**

@@ -31,6 +31,8 @@ export default {
   app: { name: 'selfmart', tagline: 'Back office for unmanned self-service supermarkets' },
   common: {
     search: 'Search',
+    totalCapped: 'More than {n}',
+    totalCappedHint: 'Counting stops here so the log stays fast however long it grows: narrow the filters (a time range, a store) to page through the rest, or export them',
     reset: 'Reset',
     create: 'New',
     edit: 'Edit',

@@ -30,6 +30,8 @@ export default {
   app: { name: 'selfmart', tagline: '无人自助超市连锁后台' },
   common: {
     search: '查询',
+    totalCapped: '超过 {n} 条',
+    totalCappedHint: '日志再多也要快，计数到此为止：缩小筛选范围（时间、门店）即可翻看其余记录，或直接导出',
     reset: '重置',
     create: '新建',
     edit: '编辑',
