@@ -34,9 +34,7 @@ def store_scope(
     return store_id.in_(sorted(store_ids))
 
 
-def distinct_values(
-    column: InstrumentedAttribute[T], *where: ColumnElement[bool]
-) -> Select[T]:
+def distinct_values(column: InstrumentedAttribute[T], *where: ColumnElement[bool]) -> Select[T]:
     """Each distinct value of an indexed column, in order, by a loose index scan: one index
     probe per value (the least value above the last one found), where `SELECT DISTINCT` reads
     the whole table or index, which grows with a year of logs while the values do not."""
