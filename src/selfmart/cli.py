@@ -246,6 +246,31 @@ def check_analytics() -> None:
     click.echo(f"sales summaries match the orders ({result.checked} store day(s))")
 
 
+@main.command("partition-order-lines")
+def partition_order_lines() -> None:
+    """PostgreSQL: partition the order lines by month (run again: add the months ahead).
+
+    One transaction with an exclusive lock on the order lines: turn maintenance mode on and
+    take a backup first (docs/analytics.md, "Partitioning order lines by month")."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from selfmart.orders.partitioning import Outcome, PartitioningUnsupported, partition
+
+    async def run(session: AsyncSession) -> Outcome:
+        return await partition(session)
+
+    try:
+        out = _with_session(run)
+    except PartitioningUnsupported as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    if out.converted:
+        click.echo(f"order lines partitioned by month: {out.lines} line(s) moved")
+        for fk in out.dropped_foreign_keys:
+            click.echo(f"dropped foreign key {fk} (checked by the refund service)")
+    click.echo(f"partitions made: {', '.join(out.created) if out.created else 'none needed'}")
+
+
 @main.command("create-admin")
 @click.option("--username", required=True, help="login name of the new super admin")
 @click.option(

@@ -125,6 +125,7 @@ async def make_order(
                 unit_price_fen=product.price_fen,
                 quantity=qty,
                 amount_fen=product.price_fen * qty,
+                created_at=now,
             )
         )
     if paid:

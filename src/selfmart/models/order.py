@@ -8,10 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from selfmart.db import Base, BigIntId, JSONDoc
+from selfmart.kit.time import utcnow
 
 
 class Order(Base):
@@ -142,6 +143,9 @@ class OrderLine(Base):
     #: charges is amount_fen - cancelled_fen for quantity - cancelled_qty units.
     cancelled_qty: Mapped[int] = mapped_column(default=0)
     cancelled_fen: Mapped[int] = mapped_column(default=0)
+    #: When the line was written: what PostgreSQL partitions the lines by, by month, once
+    #: `selfmart partition-order-lines` has run (docs/analytics.md).
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     order: Mapped[Order] = relationship(lazy="raise", back_populates="lines")
 

@@ -188,6 +188,8 @@ def _header_and_lines_pg() -> Any:
                 *(arrays.c[name] for name in _LINE_COLUMNS),
                 *(literal_column("0") for _ in _LINE_ZEROES),
             ).select_from(head.join(arrays, true())),
+            # the columns left out take the database's defaults (created_at: now())
+            include_defaults=False,
         )
         .cte("ln")
     )

@@ -11,13 +11,14 @@ from selfmart.iam.actor import Actor, job_actor
 from selfmart.iam.permissions import Perm
 from selfmart.jobs import runtime
 from selfmart.jobs import service as jobs
-from selfmart.jobs.registry import Every, task
+from selfmart.jobs.registry import Cron, Every, task
 from selfmart.kit import aftercommit
-from selfmart.orders import export, issues, service
+from selfmart.orders import export, issues, partitioning, service
 
 CLOSE_UNPAID = "orders.close_unpaid"
 EXPORT = "orders.export"
 WORK_ISSUES = "orders.work_issues"
+PARTITIONS_AHEAD = "orders.partitions_ahead"
 
 
 async def _commit(session: AsyncSession) -> None:
@@ -46,6 +47,17 @@ async def work_issues() -> int:
         worked = await issues.run_automatic_rules(session, actor=job_actor(WORK_ISSUES))
         await _commit(session)
     return worked
+
+
+@task(PARTITIONS_AHEAD, schedule=[Cron("20 3 * * *")])
+async def partitions_ahead() -> list[str]:
+    """Nightly, once the order lines are partitioned (PostgreSQL): the months ahead exist."""
+    async with runtime.sessionmaker()() as session:
+        if not await partitioning.is_partitioned(session):
+            return []
+        made = await partitioning.ensure_months(session)
+        await _commit(session)
+    return made
 
 
 @jobs.job(EXPORT)
