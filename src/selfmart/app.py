@@ -26,6 +26,7 @@ from selfmart.middleware import (
     MaintenanceMiddleware,
     RequestContextMiddleware,
 )
+from selfmart.monitoring import machines
 from selfmart.monitoring.metrics import MetricsMiddleware
 from selfmart.monitoring.router import router as monitoring_router
 from selfmart.monitoring.service import MetricsCache
@@ -44,9 +45,11 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         from selfmart.jobs import runtime
 
         await runtime.startup(app)
+        app.state.machine_publisher.start()  # with Redis: this machine's figures, shared
         try:
             yield
         finally:
+            await app.state.machine_publisher.stop()
             await runtime.shutdown(app)
             if owns_engine:
                 await engine.dispose()
@@ -91,6 +94,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware)  # outermost: times and counts every answer
     app.state.metrics_cache = MetricsCache()
+    app.state.machine_publisher = machines.Publisher(settings)
 
     health = APIRouter(tags=["system"])
 

@@ -4786,6 +4786,10 @@ export type OrderDetail = {
      */
     lines: Array<OrderLineRead>;
     /**
+     * Member Id
+     */
+    member_id?: number | null;
+    /**
      * Member No
      */
     member_no: string | null;
@@ -5037,6 +5041,10 @@ export type OrderListItem = {
      * Item Count
      */
     item_count: number;
+    /**
+     * Member Id
+     */
+    member_id?: number | null;
     /**
      * Member No
      */
