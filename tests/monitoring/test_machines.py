@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from selfmart.alerts import evaluate
+from selfmart.alerts.metrics import HostSample
 from selfmart.kit.time import clock_at, utcnow
 from selfmart.models import Message
 from selfmart.monitoring import machines
@@ -151,7 +152,7 @@ async def test_without_redis_the_one_machine_is_this_one(session: AsyncSession) 
             session,
             settings,
             now=NOON,
-            host=evaluate.HostSample(1.0, 75.0, 1.0),
+            host=HostSample(1.0, 75.0, 1.0),
             http=HttpTotals(),
         )
     (alert,) = await alerts_of(session, rule)
