@@ -3798,6 +3798,43 @@ export type LoginLogRead = {
 };
 
 /**
+ * MachineRead
+ *
+ * One machine's latest sample (monitoring/machines.py).
+ */
+export type MachineRead = {
+    /**
+     * At
+     */
+    at: string;
+    /**
+     * Errors
+     */
+    errors: number;
+    host: HostRead;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * P95 Ms
+     */
+    p95_ms: number | null;
+    /**
+     * Requests
+     */
+    requests: number;
+    /**
+     * This
+     */
+    this: boolean;
+    /**
+     * Window Seconds
+     */
+    window_seconds: number;
+};
+
+/**
  * MaintenanceChange
  */
 export type MaintenanceChange = {
@@ -4572,6 +4609,10 @@ export type MonitoringOverview = {
     host: HostRead;
     jobs: JobsRead;
     /**
+     * Machines
+     */
+    machines: Array<MachineRead>;
+    /**
      * Recent Errors
      */
     recent_errors: Array<RecentError>;
@@ -4785,10 +4826,6 @@ export type OrderDetail = {
      * Lines
      */
     lines: Array<OrderLineRead>;
-    /**
-     * Member Id
-     */
-    member_id?: number | null;
     /**
      * Member No
      */
@@ -5041,10 +5078,6 @@ export type OrderListItem = {
      * Item Count
      */
     item_count: number;
-    /**
-     * Member Id
-     */
-    member_id?: number | null;
     /**
      * Member No
      */
