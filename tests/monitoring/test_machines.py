@@ -4,6 +4,7 @@ alert names its machine; one alert per rule and machine)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -191,3 +192,27 @@ async def test_without_redis_the_page_shows_this_machine(
     (only,) = r.json()["machines"]
     assert only["this"] is True
     assert only["host"]["cpu_count"] >= 1
+
+
+async def test_an_api_process_publishes_its_machine_while_it_runs(
+    shared_redis: tuple[str, str],
+) -> None:
+    """The app's publisher (started with the app when Redis is set) puts this machine's sample
+    in Redis, where every process reads it."""
+    url, namespace = shared_redis
+    settings = settings_for(
+        "sqlite://", redis_url=url, jobs_queue=namespace, machine_name="publisher-test"
+    )
+    publisher = machines.Publisher(settings)
+    publisher.start()
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10  # a bound on waiting for the first sample
+        found: list[machines.MachineSample] = []
+        while not found and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            found = await machines.published(settings)
+    finally:
+        await publisher.stop()
+    assert [s.name for s in found] == ["publisher-test"]
+    assert found[0].host.cpu_count >= 1

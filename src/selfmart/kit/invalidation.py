@@ -104,6 +104,8 @@ class Bus:
                         self._heard(message["data"])
             except (RedisError, OSError) as exc:
                 log.warning("cache invalidations not heard: Redis unreachable (%s)", exc)
+            except Exception:  # keep listening: a missed announcement would go unnoticed
+                log.exception("cache invalidations: listener failed; subscribing again")
             finally:
                 self.subscribed.clear()
                 with contextlib.suppress(RedisError, OSError):

@@ -160,6 +160,8 @@ class Publisher:
                     await self.once(redis)
                 except (RedisError, OSError) as exc:
                     log.warning("machine sample not published: Redis unreachable (%s)", exc)
+                except Exception:  # a bad sample must not end the publishing for good
+                    log.exception("machine sample not published")
                 await asyncio.sleep(self.settings.machine_sample_seconds)
         finally:
             await redis.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
