@@ -275,3 +275,31 @@ async def client(
         headers={"user-agent": "selfmart-tests"},
     ) as c:
         yield c
+
+
+TEST_REDIS_URL = os.environ.get("SELFMART_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+async def shared_redis() -> AsyncIterator[tuple[str, str]]:
+    """Redis for a test that shares figures or messages through it: its URL and a namespace
+    of its own (used as `jobs_queue`, the prefix of every key and channel), whose keys are
+    deleted afterwards. Skipped without Redis, except under CI=true."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1)
+    try:
+        await client.ping()
+    except Exception as exc:  # any failure to reach it
+        await client.aclose()  # type: ignore[attr-defined]  # (types-redis lags redis 5+)
+        if IN_CI:
+            pytest.fail(f"Redis is required in CI but unreachable at {TEST_REDIS_URL}: {exc}")
+        pytest.skip(f"Redis not reachable at {TEST_REDIS_URL} ({exc}); needs Redis")
+    namespace = f"selfmart-test:{uuid.uuid4().hex[:10]}"
+    try:
+        yield TEST_REDIS_URL, namespace
+    finally:
+        keys = [k async for k in client.scan_iter(match=namespace + ":*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()  # type: ignore[attr-defined]

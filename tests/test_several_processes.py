@@ -4,7 +4,8 @@ worker and two schedulers, all on the same fresh PostgreSQL database and Redis.
 Orders are sent, signed, to both API processes. Each takes its product's last unit, so each
 order opens a stock alert whose notification is an outbox event: the worker must carry out
 every one exactly once (one attempt, one in-app message each) whichever process queued it.
-A console's live order stream on each process must see every order, whichever process took it.
+A console's live order stream on each process must see every order, whichever process took it,
+and maintenance mode turned on through one process must refuse writes on the other at once.
 Each schedule must be sent once per tick although two schedulers tick: the Redis stream holds
 every job sent, with the time it was sent in its id.
 
@@ -196,7 +197,7 @@ async def _sent_schedules(queue: str) -> dict[str, list[float]]:
     client = redis.Redis.from_url(REDIS_URL)
     try:
         entries = await client.xrange(queue)
-        await client.delete(queue, f"{queue}:scheduler-lease")
+        await client.delete(queue, f"{queue}:scheduler-lease", f"{queue}:scheduler-lease:sent")
     finally:
         await client.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
     sent: dict[str, list[float]] = {}
@@ -206,6 +207,28 @@ async def _sent_schedules(queue: str) -> dict[str, list[float]]:
             millis = int(entry_id.split(b"-")[0])
             sent.setdefault(schedule_id, []).append(millis / 1000)
     return sent
+
+
+#: Longest wait for a change on one API process to reach the other (it takes milliseconds; the
+#: other process's own re-read of the flag comes only after 60 s).
+ANNOUNCEMENT_PATIENCE = 10.0
+
+
+async def _maintenance_reaches_the_other(bases: list[str], headers: dict[str, str]) -> bool:
+    def write(c: httpx.AsyncClient) -> Any:  # refused (503) in maintenance, else a 422
+        return c.post(bases[1] + "/api/v1/products", json={}, headers=headers)
+
+    async with httpx.AsyncClient(timeout=30) as c:
+        assert (await write(c)).status_code == 422
+        r = await c.put(bases[0] + "/api/v1/system/maintenance", json={"on": True}, headers=headers)
+        assert r.status_code == 200, r.text
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ANNOUNCEMENT_PATIENCE
+        while loop.time() < deadline:
+            if (await write(c)).status_code == 503:
+                return True
+            await asyncio.sleep(0.05)
+    return False
 
 
 async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
@@ -319,6 +342,11 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
                 stream.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await stream
+
+            # caches are invalidated everywhere: maintenance mode turned on through one process
+            # refuses writes on the other at once, not when its copy of the flag (kept 60 s with
+            # Redis) runs out; a write just before has it read the flag (off) again
+            refused = await _maintenance_reaches_the_other(bases, headers)
     finally:
         print(await asyncio.to_thread(_tail_logs, tmp_path))  # noqa: T201 - shown on failure
 
@@ -356,6 +384,8 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
         assert all(g >= intervals.get(schedule_id, 60) - 1 for g in gaps), (schedule_id, gaps)
     logs = await asyncio.to_thread(_tail_logs, tmp_path)
     assert logs.count("stands by: another scheduler sends") == 1, logs
+
+    assert refused, "process B still took writes after maintenance was turned on through A"
 
     # each console saw every order, whichever process took it
     for feed in seen:

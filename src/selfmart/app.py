@@ -17,6 +17,7 @@ from selfmart.config import Settings, get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import NotFound, error_responses, install_handlers
 from selfmart.iam.dependencies import guard_first
+from selfmart.kit import invalidation
 from selfmart.kit.logging import configure_logging
 from selfmart.kit.ratelimit import RateLimiter
 from selfmart.maintenance import service as maintenance
@@ -26,6 +27,7 @@ from selfmart.middleware import (
     MaintenanceMiddleware,
     RequestContextMiddleware,
 )
+from selfmart.monitoring import machines
 from selfmart.monitoring.metrics import MetricsMiddleware
 from selfmart.monitoring.router import router as monitoring_router
 from selfmart.monitoring.service import MetricsCache
@@ -44,9 +46,13 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         from selfmart.jobs import runtime
 
         await runtime.startup(app)
+        app.state.machine_publisher.start()  # with Redis: this machine's figures, shared
+        app.state.invalidation.start()  # with Redis: hear the other processes' changes
         try:
             yield
         finally:
+            await app.state.invalidation.stop()
+            await app.state.machine_publisher.stop()
             await runtime.shutdown(app)
             if owns_engine:
                 await engine.dispose()
@@ -67,7 +73,13 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.rate_limiter = RateLimiter(settings)
-    app.state.maintenance = maintenance.Cache()
+    app.state.maintenance = maintenance.Cache(
+        maintenance.SHARED_CACHE_SECONDS if settings.redis_url else None
+    )
+    # a change on any process forgets this process's cached copy (selfmart.kit.invalidation);
+    # looked up when called: tests give an app a fresh maintenance cache per test
+    app.state.invalidation = invalidation.Bus(settings)
+    app.state.invalidation.listen(maintenance.INVALIDATION, lambda: app.state.maintenance.forget())
 
     install_handlers(app)
     install_denial_log(app)
@@ -91,6 +103,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware)  # outermost: times and counts every answer
     app.state.metrics_cache = MetricsCache()
+    app.state.machine_publisher = machines.Publisher(settings)
 
     health = APIRouter(tags=["system"])
 

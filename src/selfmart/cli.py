@@ -22,13 +22,20 @@ T = TypeVar("T")
 
 def _with_session(fn: Callable[..., Awaitable[T]]) -> T:
     from selfmart.db import make_engine, make_sessionmaker
+    from selfmart.kit import aftercommit
 
     async def run() -> T:
         engine = make_engine(get_settings().database_url)
         try:
             async with make_sessionmaker(engine)() as session:
-                result = await fn(session)
+                try:
+                    result = await fn(session)
+                except BaseException:
+                    aftercommit.discard(session)
+                    raise
                 await session.commit()
+                # what the command's services left for after the commit (as a request's do)
+                await aftercommit.run_pending(session)
                 return result
         finally:
             await engine.dispose()
@@ -187,17 +194,24 @@ def check_points() -> None:
 def maintenance_mode(switch: str, message: str) -> None:
     """Turn maintenance mode on or off (writes refused with 503 `maintenance`), or show it."""
     from dataclasses import replace
+    from functools import partial
 
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from selfmart.iam.actor import SYSTEM
+    from selfmart.kit import aftercommit, invalidation
     from selfmart.maintenance import service as maintenance
 
     async def run(session: AsyncSession) -> maintenance.State:
         if switch == "status":
             return await maintenance.get(session)
         actor = replace(SYSTEM, name=f"cli:{getpass.getuser()}")
-        return await maintenance.change(session, on=switch == "on", message=message, actor=actor)
+        state = await maintenance.change(session, on=switch == "on", message=message, actor=actor)
+        # every API process forgets its cached flag once this commits (with Redis)
+        aftercommit.on_commit(
+            session, partial(invalidation.publish, get_settings(), maintenance.INVALIDATION)
+        )
+        return state
 
     state = _with_session(run)
     since = f" since {state.since.isoformat()}" if state.since else ""

@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     #: /metrics computes its database figures at most this often (every scrape reads the cache)
     metrics_cache_seconds: float = Field(10.0, ge=0)
+    #: this machine's name in the monitoring page and in host alerts (default: its host name);
+    #: give each machine (or each API process run alone on one host) a different one
+    machine_name: str | None = None
+    #: with Redis, each API process publishes its machine's host figures and HTTP window this
+    #: often (they expire after three periods: a machine that stops publishing drops out)
+    machine_sample_seconds: float = Field(15.0, ge=1)
     #: a terminal seen within this many seconds counts as online
     terminal_online_seconds: int = Field(300, ge=1)
     #: heartbeats accepted per terminal and minute (the protocol sends one); more are a 429

@@ -20,6 +20,11 @@ def test_monitoring_page_shows_host_database_and_routes(page: Page) -> None:
         expect(page.locator(f"[data-test={card}]")).to_be_visible()
     expect(page.locator("[data-test=memory]")).to_contain_text("已用")
     expect(page.locator("[data-test=jobs]")).to_contain_text("在线终端")
+    # without Redis, the one machine is the one that answered, named over the host cards
+    machines = page.locator("[data-test=machines] .el-table__row")
+    expect(machines).to_have_count(1)
+    expect(machines.first).to_contain_text("本机")
+    expect(page.locator("[data-test=host-name]")).to_contain_text("主机：")
     # the login that just happened is a timed route, named by its template
     expect(page.locator("[data-test=slowest]")).to_contain_text("/api/v1/auth/login")
 

@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.alerts.metrics import CHAIN, METRICS, Context, HostSample, Reading
+from selfmart.alerts.metrics import (
+    CHAIN,
+    METRICS,
+    Context,
+    HostSample,
+    MachineFigures,
+    Reading,
+)
 from selfmart.config import Settings
 from selfmart.iam import service as iam
 from selfmart.kit.time import utcnow
@@ -203,15 +210,19 @@ async def evaluate(
     now: datetime | None = None,
     host: HostSample | None = None,
     http: overview.HttpTotals | None = None,
+    machines: list[MachineFigures] | None = None,
 ) -> Report:
-    """Evaluate every enabled rule once, in the caller's transaction. `host` and `http` are the
-    host's figures and the requests of the window (read here when not given)."""
+    """Evaluate every enabled rule once, in the caller's transaction. `machines` are every
+    machine's figures (read here when not given: with Redis, the samples the machines
+    published; without, this machine's, where `host` and `http` stand for its host figures and
+    the requests of the window)."""
     ctx = Context(
         session=session,
         settings=settings,
         now=now or utcnow(),
         host=host,
         http=http if http is not None else http_window(),
+        machines=machines,
     )
     rules = (
         await session.scalars(

@@ -1,8 +1,9 @@
 """The metrics an alert rule may watch, each read through the domain that owns it.
 
-A reader returns one `Reading` per subject the rule covers: the chain (host and queue figures),
-each store, or each terminal. A subject with no reading (no requests in the window, a store
-closed now) does not meet any condition.
+A reader returns one `Reading` per subject the rule covers: each machine (host and HTTP
+figures, monitoring/machines.py), the chain (queue figures), each store, or each terminal. A
+subject with no reading (no requests in the window, a store closed now) does not meet any
+condition.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.config import Settings
 from selfmart.jobs import service as jobs
 from selfmart.models import AlertRule
+from selfmart.monitoring import machines as machines_
 from selfmart.monitoring import overview
 from selfmart.orders import service as orders
 from selfmart.payments import records
@@ -42,6 +44,16 @@ class HostSample:
     disk_percent: float
 
 
+@dataclass(frozen=True, slots=True)
+class MachineFigures:
+    """One machine's figures as the host and HTTP rules read them."""
+
+    name: str
+    host: HostSample
+    #: requests of the window (None: no window yet)
+    http: overview.HttpTotals | None
+
+
 @dataclass
 class Context:
     """What one evaluation run reads once and every rule shares."""
@@ -53,6 +65,8 @@ class Context:
     host: HostSample | None = None
     #: requests answered since the previous run of this process (None: the first run)
     http: overview.HttpTotals | None = None
+    #: every machine's figures (read once: Redis's published samples, or this machine's)
+    machines: list[MachineFigures] | None = None
     _cache: dict[str, object] = field(default_factory=dict)
 
     async def host_sample(self) -> HostSample:
@@ -60,6 +74,27 @@ class Context:
             h = await asyncio.to_thread(overview.host, self.settings)
             self.host = HostSample(h.cpu_percent, h.memory_percent, h.disk_percent)
         return self.host
+
+    async def machine_figures(self) -> list[MachineFigures]:
+        """With Redis, the machines that published a sample (none published: no reading);
+        without, this machine alone, as its own psutil and metrics see it."""
+        if self.machines is None:
+            if self.settings.redis_url and self.host is None:
+                self.machines = [
+                    MachineFigures(
+                        s.name,
+                        HostSample(s.host.cpu_percent, s.host.memory_percent, s.host.disk_percent),
+                        s.http if s.window_seconds > 0 else None,
+                    )
+                    for s in await machines_.published(self.settings)
+                ]
+            else:
+                self.machines = [
+                    MachineFigures(
+                        machines_.name_of(self.settings), await self.host_sample(), self.http
+                    )
+                ]
+        return self.machines
 
     async def backlog(self) -> jobs.Backlog:
         if "backlog" not in self._cache:
@@ -76,8 +111,9 @@ Reader = Callable[[Context, AlertRule], Awaitable[list[Reading]]]
 class Metric:
     name: str
     unit: str
-    #: chain: one reading for the deployment (a store scope is refused); store: one per store
-    #: (or the one store of the rule); terminal: one per active terminal
+    #: chain: one reading for the deployment; machine: one per machine (a store scope is
+    #: refused for both); store: one per store (or the one store of the rule); terminal: one per
+    #: active terminal
     per: str
     read: Reader
 
@@ -86,27 +122,50 @@ def _chain(value: float | None) -> list[Reading]:
     return [] if value is None else [Reading(CHAIN, value)]
 
 
+def machine_subject(name: str) -> str:
+    return f"machine:{name}"
+
+
+async def _per_machine(
+    ctx: Context, value: Callable[[MachineFigures], float | None]
+) -> list[Reading]:
+    out = []
+    for m in await ctx.machine_figures():
+        v = value(m)
+        if v is not None:
+            out.append(Reading(machine_subject(m.name), v, label=m.name))
+    return out
+
+
 async def _cpu(ctx: Context, _rule: AlertRule) -> list[Reading]:
-    return _chain((await ctx.host_sample()).cpu_percent)
+    return await _per_machine(ctx, lambda m: m.host.cpu_percent)
 
 
 async def _memory(ctx: Context, _rule: AlertRule) -> list[Reading]:
-    return _chain((await ctx.host_sample()).memory_percent)
+    return await _per_machine(ctx, lambda m: m.host.memory_percent)
 
 
 async def _disk(ctx: Context, _rule: AlertRule) -> list[Reading]:
-    return _chain((await ctx.host_sample()).disk_percent)
+    return await _per_machine(ctx, lambda m: m.host.disk_percent)
+
+
+def _errors(http: overview.HttpTotals | None) -> float | None:
+    if http is None or http.requests <= 0:
+        return None
+    return round(100.0 * http.errors / http.requests, 4)
+
+
+def _p95_of(http: overview.HttpTotals | None) -> float | None:
+    q = http.quantile(0.95) if http is not None else None
+    return None if q is None else round(q * 1000, 3)
 
 
 async def _error_rate(ctx: Context, _rule: AlertRule) -> list[Reading]:
-    if ctx.http is None or ctx.http.requests <= 0:
-        return []
-    return _chain(round(100.0 * ctx.http.errors / ctx.http.requests, 4))
+    return await _per_machine(ctx, lambda m: _errors(m.http))
 
 
 async def _p95(ctx: Context, _rule: AlertRule) -> list[Reading]:
-    q = ctx.http.quantile(0.95) if ctx.http is not None else None
-    return _chain(None if q is None else round(q * 1000, 3))
+    return await _per_machine(ctx, lambda m: _p95_of(m.http))
 
 
 async def _backlog(ctx: Context, _rule: AlertRule) -> list[Reading]:
@@ -173,11 +232,11 @@ async def _reconciliation(ctx: Context, rule: AlertRule) -> list[Reading]:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("cpu_percent", "%", "chain", _cpu),
-        Metric("memory_percent", "%", "chain", _memory),
-        Metric("disk_percent", "%", "chain", _disk),
-        Metric("error_rate", "%", "chain", _error_rate),
-        Metric("p95_ms", "ms", "chain", _p95),
+        Metric("cpu_percent", "%", "machine", _cpu),
+        Metric("memory_percent", "%", "machine", _memory),
+        Metric("disk_percent", "%", "machine", _disk),
+        Metric("error_rate", "%", "machine", _error_rate),
+        Metric("p95_ms", "ms", "machine", _p95),
         Metric("job_backlog", "", "chain", _backlog),
         Metric("job_lag_seconds", "s", "chain", _lag),
         Metric("terminal_offline_minutes", "min", "terminal", _terminal_offline),

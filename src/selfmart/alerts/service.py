@@ -51,9 +51,9 @@ ALERT_AUDITED = ("status", "acknowledged_at", "acknowledged_by", "resolved_at", 
 
 async def _check(session: AsyncSession, rule: AlertRule) -> None:
     """A rule that can be evaluated and reaches someone; otherwise a 422 naming the field."""
-    if METRICS[rule.metric].per == "chain" and rule.store_id is not None:
+    if METRICS[rule.metric].per in ("chain", "machine") and rule.store_id is not None:
         raise ValidationFailed(
-            f"{rule.metric} is a figure of the whole deployment, not of one store",
+            f"{rule.metric} is a figure of the deployment or its machines, not of one store",
             field="store_id",
         )
     if rule.store_id is not None and not await stores.list_by_ids(session, [rule.store_id]):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -59,8 +60,22 @@ def _tool(name: str) -> str:
     return path
 
 
+def _killed(returncode: int) -> str:
+    """What a negative return code means: the signal that killed the tool, in words."""
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        return f"killed by signal {-returncode}"
+    if name == "SIGXFSZ":  # pg_dump ran past the process's file size limit
+        return "killed by SIGXFSZ: the file size limit (ulimit -f) was exceeded"
+    return f"killed by {name}"
+
+
 def _run(args: list[str], env: dict[str, str], what: str) -> None:
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if done.returncode < 0:
+        said = done.stderr.strip()[-800:]
+        raise BackupFailed(f"{what} was {_killed(done.returncode)}" + (f": {said}" if said else ""))
     if done.returncode != 0:
         raise BackupFailed(f"{what} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
 

@@ -3,6 +3,7 @@ and the About page."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -12,6 +13,7 @@ from selfmart.errors import error_responses
 from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import authenticated, require
 from selfmart.iam.permissions import Perm
+from selfmart.kit import aftercommit, invalidation
 from selfmart.maintenance import service as maintenance
 from selfmart.maintenance.schemas import AboutRead, MaintenanceChange, MaintenanceRead
 
@@ -40,9 +42,12 @@ async def get_maintenance(session: SessionDep, actor: Anyone) -> MaintenanceRead
 async def set_maintenance(
     body: MaintenanceChange, session: SessionDep, actor: SettingsActor, request: Request
 ) -> MaintenanceRead:
-    """Turn maintenance mode on or off. Every process sees it within a few seconds."""
+    """Turn maintenance mode on or off. Every process sees it at once (with Redis; without,
+    the others within two seconds)."""
     state = await maintenance.change(session, on=body.on, message=body.message, actor=actor)
-    request.app.state.maintenance.forget()  # this process: at once
+    bus: invalidation.Bus = request.app.state.invalidation
+    # after the commit: a process that re-read the flag before it would keep the old state
+    aftercommit.on_commit(session, partial(bus.announce, maintenance.INVALIDATION))
     return state.read()
 
 

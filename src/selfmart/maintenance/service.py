@@ -4,8 +4,10 @@ platforms' callbacks (money already taken must be recorded) and terminal heartbe
 queue their orders offline and resend them later; the console shows a banner.
 
 The flag lives in the database (`system_flags`), so every API process on every machine sees
-it; each process re-reads it at most every `CACHE_SECONDS`, so turning it on or off takes
-effect everywhere within that time."""
+it. Each process keeps it in a `Cache`: a change forgets it on every process at once through
+`selfmart.kit.invalidation` (Redis pub/sub when `redis_url` is set), and a process re-reads it
+anyway every `CACHE_SECONDS` (`SHARED_CACHE_SECONDS` with Redis, where the announcement is the
+way and the re-read only a last resort)."""
 
 from __future__ import annotations
 
@@ -29,8 +31,13 @@ from selfmart.migrate import alembic_config
 from selfmart.models import SystemFlag
 
 KEY = "maintenance"
-#: How stale a process's view of the flag may be.
+#: How stale a process's view of the flag may be (without Redis: other processes on the same
+#: database are not told of a change).
 CACHE_SECONDS = 2.0
+#: With Redis every process is told of a change at once; this re-read covers a lost message.
+SHARED_CACHE_SECONDS = 60.0
+#: The name changes are announced under (selfmart.kit.invalidation).
+INVALIDATION = KEY
 
 #: Writes allowed during maintenance: (method or "*", path prefix).
 ALLOWED_WRITES: tuple[tuple[str, str], ...] = (
@@ -106,14 +113,17 @@ async def change(session: AsyncSession, *, on: bool, message: str, actor: Actor)
 
 
 class Cache:
-    """An app's view of the flag (`app.state.maintenance`), re-read from the database at most
-    every CACHE_SECONDS. A database that cannot be reached reads as the last state seen.
+    """An app's view of the flag (`app.state.maintenance`), re-read from the database when a
+    change is announced (`forget`) and at most every `seconds` otherwise. A database that
+    cannot be reached reads as the last state seen.
 
     One request re-reads it at a time: the others that come while it reads take the last
     state seen (as stale as the read is slow), rather than each reading it (on a busy server
     every request in flight would, each on a connection of its own, when the window ends)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float | None = None) -> None:
+        #: None: CACHE_SECONDS
+        self.seconds = seconds
         self._state: State = OFF
         self._read_at = float("-inf")
         self._reading = False
@@ -122,7 +132,8 @@ class Cache:
         self._read_at = float("-inf")
 
     async def current(self, sessionmaker: async_sessionmaker[AsyncSession]) -> State:
-        if time.monotonic() - self._read_at < CACHE_SECONDS or (
+        window = CACHE_SECONDS if self.seconds is None else self.seconds
+        if time.monotonic() - self._read_at < window or (
             self._reading and self._read_at > float("-inf")
         ):
             return self._state

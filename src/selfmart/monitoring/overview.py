@@ -7,7 +7,7 @@ import asyncio
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from fastapi import FastAPI
@@ -24,6 +24,9 @@ from selfmart.kit.time import utcnow
 from selfmart.monitoring import schemas
 from selfmart.monitoring.metrics import multiprocess
 from selfmart.monitoring.service import database_figures
+
+if TYPE_CHECKING:  # machines builds on this module
+    from selfmart.monitoring import machines
 
 RECENT_ERRORS = 20
 SLOWEST = 10
@@ -174,13 +177,53 @@ async def _recent_errors(session: AsyncSession) -> list[schemas.RecentError]:
     ]
 
 
+def _machine(sample: machines.MachineSample, this: str) -> schemas.MachineRead:
+    q = sample.http.quantile(0.95)
+    return schemas.MachineRead(
+        name=sample.name,
+        at=sample.at,
+        this=sample.name == this,
+        host=sample.host,
+        window_seconds=sample.window_seconds,
+        requests=int(sample.http.requests),
+        errors=int(sample.http.errors),
+        p95_ms=None if q is None else round(q * 1000, 3),
+    )
+
+
+async def _machines(app: FastAPI, here: schemas.HostRead) -> list[schemas.MachineRead]:
+    """With Redis, every machine's published sample (this one's even before it published);
+    without, this machine alone: its host now and its requests since the process started."""
+    from selfmart.monitoring import machines
+
+    settings: Settings = app.state.settings
+    this = machines.name_of(settings)
+    samples: list[machines.MachineSample] = []
+    if settings.redis_url:
+        from redis.exceptions import RedisError
+
+        try:
+            samples = await machines.published(settings)
+        except (RedisError, OSError):  # Redis away: this machine is still worth showing
+            samples = []
+    if not any(s.name == this for s in samples):
+        samples.append(
+            machines.MachineSample(
+                name=this, at=utcnow(), host=here, http=http_totals(), window_seconds=0.0
+            )
+        )
+    return sorted((_machine(s, this) for s in samples), key=lambda m: (not m.this, m.name))
+
+
 async def overview(session: AsyncSession, app: FastAPI) -> schemas.MonitoringOverview:
     settings: Settings = app.state.settings
     figures = await database_figures(session, settings)
+    here = await asyncio.to_thread(host, settings)
     return schemas.MonitoringOverview(
         at=utcnow(),
         version=__version__,
-        host=await asyncio.to_thread(host, settings),
+        host=here,
+        machines=await _machines(app, here),
         database=await _database(session, app),
         slowest_routes=slowest_routes(),
         jobs=schemas.JobsRead(

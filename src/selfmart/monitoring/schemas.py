@@ -52,10 +52,30 @@ class RecentError(Schema):
     message: str
 
 
+class MachineRead(Schema):
+    """One machine's latest sample (monitoring/machines.py)."""
+
+    name: str
+    #: when it was taken
+    at: datetime
+    #: the machine that answered this request
+    this: bool
+    host: HostRead
+    #: the requests its API processes answered in the last `window_seconds` (0: since they
+    #: started, when this machine has published no window yet)
+    window_seconds: float
+    requests: int
+    errors: int
+    #: the 95th percentile of their latency (None: no request in the window)
+    p95_ms: float | None
+
+
 class MonitoringOverview(Schema):
     at: datetime
     version: str
     host: HostRead
+    #: every machine that published a sample (with Redis), or this one alone
+    machines: list[MachineRead]
     database: DatabaseRead
     slowest_routes: list[RouteTiming]
     jobs: JobsRead

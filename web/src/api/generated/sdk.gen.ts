@@ -2818,7 +2818,8 @@ export const getMaintenance = <ThrowOnError extends boolean = true>(options?: Op
 /**
  * Set Maintenance
  *
- * Turn maintenance mode on or off. Every process sees it within a few seconds.
+ * Turn maintenance mode on or off. Every process sees it at once (with Redis; without,
+ * the others within two seconds).
  */
 export const setMaintenance = <ThrowOnError extends boolean = true>(options: Options<SetMaintenanceData, ThrowOnError>) => (options.client ?? client).put<SetMaintenanceResponses, SetMaintenanceErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],

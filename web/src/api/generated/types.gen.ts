@@ -3798,6 +3798,43 @@ export type LoginLogRead = {
 };
 
 /**
+ * MachineRead
+ *
+ * One machine's latest sample (monitoring/machines.py).
+ */
+export type MachineRead = {
+    /**
+     * At
+     */
+    at: string;
+    /**
+     * Errors
+     */
+    errors: number;
+    host: HostRead;
+    /**
+     * Name
+     */
+    name: string;
+    /**
+     * P95 Ms
+     */
+    p95_ms: number | null;
+    /**
+     * Requests
+     */
+    requests: number;
+    /**
+     * This
+     */
+    this: boolean;
+    /**
+     * Window Seconds
+     */
+    window_seconds: number;
+};
+
+/**
  * MaintenanceChange
  */
 export type MaintenanceChange = {
@@ -4571,6 +4608,10 @@ export type MonitoringOverview = {
     database: DatabaseRead;
     host: HostRead;
     jobs: JobsRead;
+    /**
+     * Machines
+     */
+    machines: Array<MachineRead>;
     /**
      * Recent Errors
      */
