@@ -693,11 +693,13 @@ async def pay_from_phone(
     client_ip: str,
     return_url: str,
     oauth_code: str | None = None,
+    payer_token: str | None = None,
 ) -> dict[str, Any]:
     """Start (or find again) a phone-page payment: WeChat H5 or Alipay wap, whose answer's
     `pay_url` is the platform's page to open; or, with WeChat's authorisation `oauth_code`
     (the page inside WeChat), a JSAPI payment whose answer's `jsapi` is what the page hands
-    `getBrandWCPayRequest`."""
+    `getBrandWCPayRequest`, and whose `payer_token` pays again as the same payer (instead of
+    a code: the code is spent)."""
     from selfmart.payments import jsapi  # the WeChat package imports the platform contract
 
     order = await session.get(Order, order_id)
@@ -705,11 +707,14 @@ async def pay_from_phone(
         raise OrderNotFound()
     mode: PayMode = "h5"
     payer_id = None
-    if channel == "wechat" and oauth_code is not None:
+    if channel == "wechat" and (oauth_code is not None or payer_token is not None):
         mode = "jsapi"
         # a resent attempt (lost answer) is answered as it stands: its code was used already
         if not await jsapi.attempt_exists(session, order.id, attempt_id):
-            payer_id = await jsapi.openid_for(session, order, oauth_code)
+            if oauth_code is not None:
+                payer_id = await jsapi.openid_for(session, order, oauth_code)
+            elif payer_token is not None:
+                payer_id = await jsapi.open_payer(session, order, payer_token)
     cmd = PayCommand(
         attempt_id=attempt_id,
         channel=channel,
@@ -722,6 +727,9 @@ async def pay_from_phone(
         session, order_no=order.order_no, store_id=order.store_id, cmd=cmd, actor=CUSTOMER
     )
     result["jsapi"] = None
+    result["payer_token"] = None
+    if payer_id is not None:
+        result["payer_token"] = await jsapi.seal_payer(session, order, payer_id)
     if result["mode"] == "jsapi" and result["status"] == "pending" and result["pay_url"]:
         result["jsapi"] = await jsapi.bridge_params(session, order, str(result["pay_url"]))
     return result

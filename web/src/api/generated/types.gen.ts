@@ -4786,6 +4786,10 @@ export type OrderDetail = {
      */
     lines: Array<OrderLineRead>;
     /**
+     * Member Id
+     */
+    member_id?: number | null;
+    /**
      * Member No
      */
     member_no: string | null;
@@ -5037,6 +5041,10 @@ export type OrderListItem = {
      * Item Count
      */
     item_count: number;
+    /**
+     * Member Id
+     */
+    member_id?: number | null;
     /**
      * Member No
      */
@@ -5462,6 +5470,10 @@ export type PageAlertRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5484,6 +5496,10 @@ export type PageAuditLogRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5506,6 +5522,10 @@ export type PageBasketRuleRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5528,6 +5548,10 @@ export type PageBasketRunRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5550,6 +5574,10 @@ export type PageBehaviourEventRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5572,6 +5600,10 @@ export type PageDifferenceRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5594,6 +5626,10 @@ export type PageDiscrepancyRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5616,6 +5652,10 @@ export type PageIssueQueueItem = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5638,6 +5678,10 @@ export type PageListingRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5660,6 +5704,10 @@ export type PageLoginLogRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5682,6 +5730,10 @@ export type PageMemberOrderRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5704,6 +5756,10 @@ export type PageMemberRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5726,6 +5782,10 @@ export type PageMessageRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5748,6 +5808,10 @@ export type PageMovementRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5770,6 +5834,10 @@ export type PageOrderListItem = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5792,6 +5860,10 @@ export type PagePoRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5814,6 +5886,10 @@ export type PagePaymentRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5836,6 +5912,10 @@ export type PagePointsEntryRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5858,6 +5938,10 @@ export type PagePortalOrder = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5880,6 +5964,10 @@ export type PagePortalPoints = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5902,6 +5990,10 @@ export type PageProductRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5924,6 +6016,10 @@ export type PageRefundRequestQueueItem = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5946,6 +6042,10 @@ export type PageRoleRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5968,6 +6068,10 @@ export type PageStatementRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -5990,6 +6094,10 @@ export type PageStockRow = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6012,6 +6120,10 @@ export type PageStocktakeRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6034,6 +6146,10 @@ export type PageStoreRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6056,6 +6172,10 @@ export type PageSupplierRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6078,6 +6198,10 @@ export type PageSystemAlertRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6100,6 +6224,10 @@ export type PageTerminalRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6122,6 +6250,10 @@ export type PageTransferRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
@@ -6144,6 +6276,10 @@ export type PageUserRead = {
      * Total
      */
     total: number;
+    /**
+     * Total Capped
+     */
+    total_capped?: boolean;
 };
 
 /**
