@@ -366,12 +366,11 @@ async def test_order_lookups_are_counted_together_through_redis(
         await _drop_keys(redis_url, prefix)
 
 
-def test_the_in_process_count_is_a_moving_window(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_in_process_count_is_a_moving_window() -> None:
     """Counted in this process (no Redis): at most `amount` attempts in any `expiry` seconds;
     a refused attempt is told how long until one more fits, and is not counted."""
     clock = [1000.0]
-    monkeypatch.setattr("selfmart.kit.ratelimit.time.monotonic", lambda: clock[0])
-    window = ratelimit.LocalWindow()
+    window = ratelimit.LocalWindow(clock=lambda: clock[0])
     item = parse_many("3/minute")[0]
     for t in (0.0, 10.0, 20.0):
         clock[0] = 1000.0 + t

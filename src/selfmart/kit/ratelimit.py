@@ -25,6 +25,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Depends, Request
@@ -67,13 +68,14 @@ class LocalWindow:
     #: Every this many attempts, keys whose window has emptied are dropped.
     SWEEP = 4096
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._times: dict[str, tuple[deque[float], int]] = {}
         self._count = 0
 
     def hit(self, item: RateLimitItem, *identifiers: str) -> float | None:
         """Count one attempt; None if allowed, else the seconds until one would be."""
-        now = time.monotonic()
+        now = self._clock()
         name = item.key_for(*identifiers)
         found = self._times.get(name)
         if found is None:
@@ -96,7 +98,7 @@ class LocalWindow:
         if found is None:
             return False
         times, expiry = found
-        cutoff = time.monotonic() - expiry
+        cutoff = self._clock() - expiry
         return sum(1 for t in times if t > cutoff) >= item.amount
 
     def _sweep(self, now: float) -> None:
