@@ -17,7 +17,7 @@ limit refusal, a callback the batch did not apply, a database error — is hande
 replayed, to the app's own route, which answers it exactly as it answers without the lane
 (the route is told the hot path was tried, so it goes straight to the full path).
 
-Group commit (`Batcher`): verified callbacks queue; a task (two at most per process, each on
+Group commit (`Batcher`): verified callbacks queue; a task (three at most per process, each on
 its own connection) applies whatever has queued while its previous batch was being written,
 in one statement that is its own transaction on PostgreSQL (`callbacks_hot.apply_many`; the
 orders locked in id order), and answers each request only once that statement has
@@ -203,8 +203,10 @@ class Batcher:
     MAX = 64
     #: Batches written at once (each on its own connection): a callback that arrives while
     #: one is being written starts the next at once rather than waiting for it (the
-    #: database's own group commit lets their commits share a WAL flush).
-    PARALLEL = 2
+    #: database's own group commit lets their commits share a WAL flush). Three rather than
+    #: two: with 32 callers the probe (payments.probe) showed callbacks waiting ~5 ms for a
+    #: free drain; with three, ~1.7 ms (p50), and 23-27% more applied a second, same run order.
+    PARALLEL = 3
 
     def __init__(
         self, factory: async_sessionmaker[AsyncSession], timer: Probe | None = None
