@@ -41,7 +41,8 @@ the same callers. SELFMART_BENCH_CALLERS=8 gives the 8-caller figure.
 
     SELFMART_BENCH_DATABASE_URL (default: the test server) names the PostgreSQL server; the
     benchmark creates and drops its own database there. SELFMART_BENCH_CALLBACKS sets the count,
-    SELFMART_BENCH_CALLERS the callers.
+    SELFMART_BENCH_CALLERS the callers. SELFMART_CALLBACK_PROBE=<file> has the selfmart server
+    time each stage of its fast lane (payments.probe) and prints the figures after the run.
 """
 
 from __future__ import annotations
@@ -598,6 +599,21 @@ async def main() -> None:
                 proc.terminate()
                 await proc.wait()
         await admin_execute(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _print_probe()
+
+
+def _print_probe() -> None:
+    """The selfmart server's stage timings (payments.probe), when the run asked for them."""
+    path = os.environ.get("SELFMART_CALLBACK_PROBE")
+    if not path or not Path(path).exists():
+        return
+    found = json.loads(Path(path).read_text())
+    print(f"fast lane stages over {found['callbacks']} callbacks (ms: mean, p50, p99, max):")
+    for stage, f in found["stages"].items():
+        print(
+            f"  {stage:13} n={f['n']:6} {f['mean_ms']:8.3f} {f['p50_ms']:8.3f} "
+            f"{f['p99_ms']:8.3f} {f['max_ms']:8.3f}"
+        )
 
 
 if __name__ == "__main__":

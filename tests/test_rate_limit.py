@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
+from limits import parse_many
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from selfmart.app import create_app
 from selfmart.iam.dependencies import PUBLIC_ROUTES
+from selfmart.kit import ratelimit
 from selfmart.kit.ratelimit import (
     ORDER_LOOKUP,
     ORDER_LOOKUP_FAILURES,
@@ -362,3 +364,22 @@ async def test_order_lookups_are_counted_together_through_redis(
         assert await _has_keys(redis_url, f"{prefix}*order_lookup"), "not counted in Redis"
     finally:
         await _drop_keys(redis_url, prefix)
+
+
+def test_the_in_process_count_is_a_moving_window() -> None:
+    """Counted in this process (no Redis): at most `amount` attempts in any `expiry` seconds;
+    a refused attempt is told how long until one more fits, and is not counted."""
+    clock = [1000.0]
+    window = ratelimit.LocalWindow(clock=lambda: clock[0])
+    item = parse_many("3/minute")[0]
+    for t in (0.0, 10.0, 20.0):
+        clock[0] = 1000.0 + t
+        assert window.hit(item, "login", "192.0.2.1") is None
+    clock[0] = 1030.0
+    assert window.used_up(item, "login", "192.0.2.1")
+    assert window.hit(item, "login", "192.0.2.1") == pytest.approx(30.0)  # the first leaves at 60
+    assert window.hit(item, "login", "192.0.2.2") is None  # another key counts apart
+    clock[0] = 1060.5  # the first attempt has left the window: one more fits, then no more
+    assert not window.used_up(item, "login", "192.0.2.1")
+    assert window.hit(item, "login", "192.0.2.1") is None
+    assert window.hit(item, "login", "192.0.2.1") == pytest.approx(9.5)

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     payment_sandbox_time_scale: float = Field(1.0, gt=0)
     #: outgoing webhook calls (group-chat robots)
     webhook_timeout_seconds: float = 10.0
+    #: diagnostics: the payment callbacks' fast lane writes its per-stage wall-clock timings
+    #: to this file (payments.probe); unset, nothing is timed
+    callback_probe: Path | None = None
 
     #: Redis stream the job queue lives in (several deployments may share one Redis)
     jobs_queue: str = "selfmart:jobs"

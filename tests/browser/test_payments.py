@@ -115,6 +115,11 @@ def test_editing_a_channel_keeps_secrets_masked_and_a_new_platform_key_replaces_
         expect(app_secret).to_have_attribute("placeholder", "留空则保留已保存的 AppSecret")
         expect(app_secret).to_have_value("")
         expect(dialog).not_to_contain_text("PRIVATE KEY")
+        # the double-payment switch says it is the default of the stores that leave it unset
+        expect(dialog).to_contain_text("重复支付自动退款（门店默认）")
+        expect(dialog.locator("[data-test=account-auto-refund-hint]")).to_contain_text(
+            "“重复支付”为“按支付账户设置”的门店均按此处理；门店自己选择的处理方式优先"
+        )
         key_ids = dialog.get_by_placeholder("公钥 ID", exact=True)
         key_pems = dialog.locator(".keys textarea")
         expect(key_pems).to_have_count(len(before))

@@ -102,3 +102,48 @@ def test_inside_wechat_the_receipt_page_pays_by_jsapi(
     payments = httpx.get(f"{server_url}/sandbox/wechatpay/_control/payments", timeout=10).json()
     mine = [p for p in payments if p["out_trade_no"].startswith(made["order_no"])]
     assert [(p["trade_type"], p["trade_state"]) for p in mine] == [("JSAPI", "SUCCESS")]
+
+
+#: The bridge as above, whose customer cancels the first payment sheet of a page and pays the
+#: next.
+BRIDGE_CANCEL_FIRST = BRIDGE.replace(
+    "body: JSON.stringify(params),",
+    "body: JSON.stringify({ ...params,"
+    " approve: (window.__sheets = (window.__sheets || 0) + 1) > 1 }),",
+)
+
+
+def test_inside_wechat_paying_again_after_a_cancel_needs_no_new_authorisation(
+    browser: Browser, server_url: str, terminal: Terminal
+) -> None:
+    made = terminal.order(quantity=1)
+    receipt = urlsplit(made["receipt_url"]).path
+    page = _wechat_page(browser, server_url)
+    page.context.add_init_script(BRIDGE_CANCEL_FIRST)
+    went: list[str] = []
+
+    def seen(request: Request) -> None:
+        if request.is_navigation_request():
+            went.append(request.url)
+
+    page.on("request", seen)
+    try:
+        page.goto(receipt)
+        page.locator("[data-test=phone-pay-wechat]").click()
+        # authorised, back with the code, the sheet opens: the customer cancels it
+        expect(page.locator(".phone-pay .warn")).to_be_visible()
+        expect(page.locator("[data-test=customer-status]")).to_have_text("待支付")
+        authorised = [u for u in went if "/connect/oauth2/authorize" in u]
+        assert len(authorised) == 1, went
+
+        # paying again: the page's kept payer, no second trip through WeChat's authorisation
+        page.locator("[data-test=phone-pay-wechat]").click()
+        expect(page.locator("[data-test=customer-status]")).to_have_text("已支付")
+        assert [u for u in went if "/connect/oauth2/authorize" in u] == authorised, went
+        assert urlsplit(page.url).path == receipt
+    finally:
+        page.context.close()
+
+    payments = httpx.get(f"{server_url}/sandbox/wechatpay/_control/payments", timeout=10).json()
+    mine = [p for p in payments if p["out_trade_no"].startswith(made["order_no"])]
+    assert sorted(p["trade_state"] for p in mine) == ["PAYERROR", "SUCCESS"], mine

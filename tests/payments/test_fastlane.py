@@ -6,6 +6,7 @@ each answered only once committed, and a batch that fails is applied one by one.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import OrderedDict
 from datetime import timedelta
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.db import make_sessionmaker
 from selfmart.kit.time import utcnow
 from selfmart.models import Order, OrderIssue, PaymentAccount, PaymentCallback, Store
-from selfmart.payments import callbacks_hot, fastlane
+from selfmart.payments import accounts, callbacks_hot, fastlane, probe
 from tests.orders.builders import make_order, make_product
 from tests.payments.test_callbacks import (
     World,
@@ -275,3 +276,61 @@ async def test_a_batch_that_fails_is_applied_one_by_one(
             )
         ).all()
         assert sorted(outcomes) == ["applied"] * 4
+
+
+@pytest.mark.postgres_only
+async def test_callbacks_arriving_together_on_a_cold_process_open_the_account_once(
+    world: World, wechat: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first callbacks after a start (nothing opened yet) wait for one of them to open
+    the account (a pooled connection, the keys loaded) and then use it, rather than each
+    opening it on a connection of its own."""
+    opened: list[int] = []
+    real_open = accounts.open_platform
+
+    def counting_open(account: PaymentAccount) -> Any:
+        opened.append(account.id)
+        return real_open(account)
+
+    ids, numbers = await _pending_orders(world, 6)  # (the terminal's pay opens it too)
+    callbacks_hot._OPENED.clear()
+    monkeypatch.setattr(accounts, "open_platform", counting_open)
+    calls = [_platform_callback(wechat, no) for no in numbers]
+    answers = await asyncio.gather(
+        *(world.client.post(_url(world.account_id), content=b, headers=h) for b, h in calls)
+    )
+    assert [a.status_code for a in answers] == [204] * 6, [a.text for a in answers]
+    assert opened == [world.account_id]
+    async with make_sessionmaker(world.engine)() as s:
+        paid = await s.scalars(select(Order.status).where(Order.id.in_(ids)))
+        assert list(paid) == ["paid"] * 6
+
+
+@pytest.mark.postgres_only
+async def test_the_probe_times_each_stage_of_the_lane_when_asked(
+    world: World, wechat: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    app = world.client._transport.app  # type: ignore[attr-defined]
+    _, numbers = await _pending_orders(world, 3)
+    call = _platform_callback(wechat, numbers[0])
+    # off (the default): nothing timed, no file
+    assert app.state.settings.callback_probe is None
+    r = await world.client.post(_url(world.account_id), content=call[0], headers=call[1])
+    assert r.status_code == 204
+    path = tmp_path / "probe.json"
+    monkeypatch.setattr(app.state.settings, "callback_probe", path)
+    calls = [_platform_callback(wechat, no) for no in numbers[1:]]
+    answers = await asyncio.gather(
+        *(world.client.post(_url(world.account_id), content=b, headers=h) for b, h in calls)
+    )
+    assert [a.status_code for a in answers] == [204, 204]
+    timer = probe.for_path(path)
+    assert timer is not None
+    timer.dump()
+    found = json.loads(path.read_text())
+    assert found["callbacks"] == 2
+    stages = found["stages"]
+    for stage in ("rate_limit", "body", "verify", "queue", "wake", "answer", "lane_total"):
+        assert stages[stage]["n"] == 2, stage
+    assert stages["statement"]["n"] >= 1
+    assert stages["lane_total"]["max_ms"] >= stages["statement"]["max_ms"] > 0

@@ -137,6 +137,47 @@ async def test_a_qr_paid_just_before_the_code_pays_the_order_once(
     )
 
 
+async def test_an_attempt_answered_already_paid_sent_again_is_answered_the_same(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """The terminal lost the `already_paid` answer and sends the same attempt again: the same
+    answer (idempotent on the attempt id), audited as a resend; nothing started or charged.
+    Another channel or mode under that id is a conflict; a new attempt id, a paid order."""
+    creds, order, qr = await _qr_shown(client, session, wechat)
+    codes = wechat.credentials()["test_auth_codes"]
+    await asyncio.to_thread(wechat.control, "POST", f"/payments/{qr['out_trade_no']}/approve")
+    first = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
+    assert (first.status_code, first.json()["outcome"]) == (200, "already_paid"), first.text
+
+    again = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+
+    other_mode = await pay(client, creds, order.order_no, attempt_id="C1", mode="qr")
+    assert other_mode.status_code == 409, other_mode.text
+    assert other_mode.json()["error"] == "idempotency_conflict"
+    assert other_mode.json()["details"][0]["field"] == "attempt_id"
+    new_id = await pay(client, creds, order.order_no, attempt_id="C2", auth_code=codes["success"])
+    assert new_id.status_code == 409, new_id.text
+    assert new_id.json()["error"] == "illegal_transition"
+
+    assert await asyncio.to_thread(_sent, wechat, "codepay") == []
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("paid", 700)
+    attempts = (
+        await session.scalars(select(Payment.attempt_id).where(Payment.order_id == order.id))
+    ).all()
+    assert attempts == ["Q1"]
+    notes = (
+        await session.scalars(
+            select(AuditLog.note).where(
+                AuditLog.entity_id == str(order.id), AuditLog.action == "order.payment_resent"
+            )
+        )
+    ).all()
+    assert notes == ["attempt C1 sent again; answered already_paid again"]
+
+
 async def test_the_phone_page_waits_for_a_payment_code_in_flight(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:

@@ -8,6 +8,7 @@ paid. A bad or reused code is refused and starts nothing; outside WeChat the pag
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +21,7 @@ from selfmart.kit.time import utcnow
 from selfmart.models import Order, Payment
 from selfmart.orders import receipts
 from selfmart.payments.wechatpay import protocol as wx
+from tests.payments.test_callbacks_hot import _order_like
 from tests.payments.test_terminal_pay import setup
 from tests.payments.wechatpay.support import Sandbox
 
@@ -168,3 +170,77 @@ async def test_without_an_app_secret_wechat_keeps_h5(
     )
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "oauth_code_refused"
+
+
+async def test_a_refused_payment_is_paid_again_as_the_same_payer_without_a_new_code(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """The authorisation code is spent by the first attempt; its answer's `payer_token` lets the
+    page pay again after the customer cancelled WeChat's sheet, as the same payer (openid), with
+    no new authorisation round. A token is good only for its order, and as it was given."""
+    _, creds, order = await setup(session, wechat, with_app_secret=True)
+    other_order = await _order_like(session, order, creds)
+    token = receipts.make_token(order.id)
+    base = f"/api/v1/public/orders/receipt/{token}"
+    code = await _authorise(client, base, token)
+    first = await client.post(
+        f"{base}/payments",
+        json={"attempt_id": "phone-jsapi-1", "channel": "wechat", "oauth_code": code},
+        headers=IN_WECHAT,
+    )
+    assert first.status_code == 201, first.text
+    payer_token = first.json()["payer_token"]
+    assert payer_token.startswith("v1:")
+    # the customer cancels on WeChat's sheet
+    cancelled = await asyncio.to_thread(
+        wechat.control, "POST", "/jsapi/pay", json={**first.json()["jsapi"], "approve": False}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+
+    spent = await client.post(
+        f"{base}/payments",
+        json={"attempt_id": "phone-jsapi-2", "channel": "wechat", "oauth_code": code},
+    )
+    assert (spent.status_code, spent.json()["error"]) == (422, "oauth_code_refused")
+
+    refused = []
+    for bad in (
+        payer_token[:-4] + ("AAAA" if not payer_token.endswith("AAAA") else "BBBB"),
+        # another order's page: the same payer token is not good there
+        None,
+    ):
+        url = (
+            base if bad else f"/api/v1/public/orders/receipt/{receipts.make_token(other_order.id)}"
+        )
+        r = await client.post(
+            f"{url}/payments",
+            json={
+                "attempt_id": "phone-jsapi-x",
+                "channel": "wechat",
+                "payer_token": bad or payer_token,
+            },
+        )
+        refused.append((r.status_code, r.json()["error"], r.json()["details"][0]["field"]))
+    assert refused == [(422, "payer_token_refused", "payer_token")] * 2
+
+    again = await client.post(
+        f"{base}/payments",
+        json={"attempt_id": "phone-jsapi-3", "channel": "wechat", "payer_token": payer_token},
+        headers=IN_WECHAT,
+    )
+    assert again.status_code == 201, again.text
+    assert (again.json()["mode"], again.json()["state"]) == ("jsapi", "waiting")
+    assert again.json()["payment_id"] != first.json()["payment_id"]
+    paid = await asyncio.to_thread(wechat.control, "POST", "/jsapi/pay", json=again.json()["jsapi"])
+    assert paid.status_code == 200, paid.text
+
+    # both JSAPI prepays named the same payer to WeChat
+    received = wechat.control("GET", "/received").json()["requests"]
+    payers = [
+        json.loads(q["body"])["payer"]["openid"]
+        for q in received
+        if q["url"].endswith("/v3/pay/transactions/jsapi")
+    ]
+    assert len(payers) == 2
+    assert payers[0] == payers[1]
+    assert payers[0].startswith("o")

@@ -117,6 +117,41 @@ class _CloseFirst(Exception):
         super().__init__(payment_id)
 
 
+class _PaidInstead(Exception):
+    """The attempt id was answered `already_paid` before (another attempt of the order turned
+    out paid, and this one was never started): `pay` answers the same again."""
+
+    def __init__(self, payment: Payment, order: Order) -> None:
+        self.payment, self.order = payment, order
+        super().__init__(payment.id)
+
+
+#: Payment.data key: the attempts answered `already_paid` by this (paid) payment, each
+#: {"attempt_id", "channel", "mode"}, so that one sent again is answered the same.
+PAID_INSTEAD = "paid_instead_of"
+
+
+async def _paid_instead(session: AsyncSession, order: Order, cmd: PayCommand) -> Payment | None:
+    """The paid attempt that answered `cmd.attempt_id` with `already_paid`, if one did."""
+    paid = (
+        await session.scalars(
+            select(Payment).where(Payment.order_id == order.id, Payment.status == "succeeded")
+        )
+    ).all()
+    for payment in paid:
+        for asked in (payment.data or {}).get(PAID_INSTEAD, []):
+            if asked.get("attempt_id") != cmd.attempt_id:
+                continue
+            if (asked.get("channel"), asked.get("mode")) != (cmd.channel, cmd.mode):
+                raise AttemptConflict(
+                    f"Attempt {cmd.attempt_id} was a {asked.get('channel')} "
+                    f"{asked.get('mode')} payment",
+                    field="attempt_id",
+                )
+            return payment
+    return None
+
+
 def in_progress(payment: Payment, reason: str = "is in progress") -> PaymentInProgress:
     message = f"Payment attempt {payment.attempt_id} of this order {reason}: read its state"
     return PaymentInProgress(
@@ -163,6 +198,9 @@ async def begin(
             )
         return seen, order, False
     if order.status not in statemachine.UNPAID_STATES:
+        instead = await _paid_instead(session, order, cmd)
+        if instead is not None:
+            raise _PaidInstead(instead, order)
         statemachine.check(order.status, S.PAID)  # a 409 naming both states
     owed = order.total_fen - order.paid_fen
     if owed <= 0:
@@ -247,11 +285,28 @@ async def pay(
                 session, order_no=order_no, store_id=store_id, cmd=cmd, actor=actor
             )
             break
+        except _PaidInstead as answered:
+            await audit.record(
+                session,
+                actor,
+                "order.payment_resent",
+                "order",
+                answered.order.id,
+                store_id=answered.order.store_id,
+                note=f"attempt {cmd.attempt_id} sent again; answered already_paid again",
+            )
+            return present(answered.payment, answered.order) | {"outcome": "already_paid"}
         except _CloseFirst as first:
             state = await refresh(session, first.payment_id, actor=actor, supersede=True)
             other = await _get(session, first.payment_id, fresh=True)
             if state == "paid":
                 order = await twophase.relock_order(session, other.order_id)
+                # Remembered (under the order's lock), so the same attempt id sent again (an
+                # answer lost) is answered the same, not refused as the order is paid.
+                data = dict(other.data or {})
+                asked = {"attempt_id": cmd.attempt_id, "channel": cmd.channel, "mode": cmd.mode}
+                data[PAID_INSTEAD] = [*data.get(PAID_INSTEAD, []), asked]
+                other.data = data
                 return present(other, order) | {"outcome": "already_paid"}
             if other.status == "pending":  # the platform could not be asked: still open
                 raise in_progress(other, "could not be closed on its platform") from None
@@ -634,11 +689,13 @@ async def pay_from_phone(
     client_ip: str,
     return_url: str,
     oauth_code: str | None = None,
+    payer_token: str | None = None,
 ) -> dict[str, Any]:
     """Start (or find again) a phone-page payment: WeChat H5 or Alipay wap, whose answer's
     `pay_url` is the platform's page to open; or, with WeChat's authorisation `oauth_code`
     (the page inside WeChat), a JSAPI payment whose answer's `jsapi` is what the page hands
-    `getBrandWCPayRequest`."""
+    `getBrandWCPayRequest`, and whose `payer_token` pays again as the same payer (instead of
+    a code: the code is spent)."""
     from selfmart.payments import jsapi  # the WeChat package imports the platform contract
 
     order = await session.get(Order, order_id)
@@ -646,11 +703,14 @@ async def pay_from_phone(
         raise OrderNotFound()
     mode: PayMode = "h5"
     payer_id = None
-    if channel == "wechat" and oauth_code is not None:
+    if channel == "wechat" and (oauth_code is not None or payer_token is not None):
         mode = "jsapi"
         # a resent attempt (lost answer) is answered as it stands: its code was used already
         if not await jsapi.attempt_exists(session, order.id, attempt_id):
-            payer_id = await jsapi.openid_for(session, order, oauth_code)
+            if oauth_code is not None:
+                payer_id = await jsapi.openid_for(session, order, oauth_code)
+            elif payer_token is not None:
+                payer_id = await jsapi.open_payer(session, order, payer_token)
     cmd = PayCommand(
         attempt_id=attempt_id,
         channel=channel,
@@ -663,6 +723,9 @@ async def pay_from_phone(
         session, order_no=order.order_no, store_id=order.store_id, cmd=cmd, actor=CUSTOMER
     )
     result["jsapi"] = None
+    result["payer_token"] = None
+    if payer_id is not None:
+        result["payer_token"] = await jsapi.seal_payer(session, order, payer_id)
     if result["mode"] == "jsapi" and result["status"] == "pending" and result["pay_url"]:
         result["jsapi"] = await jsapi.bridge_params(session, order, str(result["pay_url"]))
     return result

@@ -30,6 +30,13 @@ class PaymentInProgress(Conflict):
     )
 
 
+class PayerTokenRefused(ValidationFailed):
+    code, message = (
+        "payer_token_refused",
+        "The page's WeChat payer is not valid (expired, or for another order): authorise again",
+    )
+
+
 class OAuthCodeRefused(ValidationFailed):
     code, message = (
         "oauth_code_refused",

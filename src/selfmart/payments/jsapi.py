@@ -6,21 +6,34 @@ holds the official account's AppSecret; WeChat comes back to the page with a one
 which we exchange for the payer's `openid`, create a JSAPI prepay with it, and answer the
 signed parameters of `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`. Elsewhere the page
 keeps H5. See docs/payments.md ("Paying from the customer's page").
+
+The code is spent by its exchange, so the answer also carries `payer_token`: the openid sealed
+(AES-GCM under the server's secret key) for this order and this WeChat app, valid `PAYER_TTL`.
+The page keeps it for its session and pays again with it (a payment refused or given up on
+the sheet) without a new authorisation round.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.config import get_settings
+from selfmart.kit.crypto import Keyring, SecretBox, SecretUnreadable
+from selfmart.kit.time import utcnow
 from selfmart.models import Order, Payment
 from selfmart.payments import accounts
-from selfmart.payments.exceptions import OAuthCodeRefused, WechatUnreachable
+from selfmart.payments.exceptions import OAuthCodeRefused, PayerTokenRefused, WechatUnreachable
 from selfmart.payments.platform import PlatformError
 from selfmart.payments.wechatpay.account import WechatPayAccount
 
 #: The `state` the page's authorisation link carries (WeChat hands it back unchanged).
 OAUTH_STATE = "selfmart-jsapi"
+#: How long the page may pay again with the payer it learned, without authorising again.
+PAYER_TTL = timedelta(hours=2)
+_PAYER_BOX = SecretBox(salt=b"selfmart.payments.jsapi", purpose=b"payer-openid-v1")
 
 
 def in_wechat(user_agent: str | None) -> bool:
@@ -69,6 +82,37 @@ async def openid_for(session: AsyncSession, order: Order, code: str) -> str:
                 field="oauth_code",
             ) from None
         raise WechatUnreachable() from None
+
+
+def _payer_aad(order: Order, remote: WechatPayAccount) -> str:
+    return f"order:{order.id}:app:{remote.config.app_id}"
+
+
+async def seal_payer(session: AsyncSession, order: Order, openid: str) -> str | None:
+    """The `payer_token` the page keeps to pay this order again as this payer."""
+    remote = await _account(session, order.store_id)
+    if remote is None:
+        return None
+    expires = int((utcnow() + PAYER_TTL).timestamp())
+    keys = Keyring.from_settings(get_settings())
+    return _PAYER_BOX.seal(f"{expires}:{openid}", aad=_payer_aad(order, remote), keys=keys)
+
+
+async def open_payer(session: AsyncSession, order: Order, token: str) -> str:
+    """The openid a genuine, unexpired `payer_token` of this order (and the store's current
+    WeChat app) holds; anything else is a 422 on `payer_token` (the page authorises again)."""
+    remote = await _account(session, order.store_id)
+    if remote is None:
+        raise PayerTokenRefused(field="payer_token")
+    keys = Keyring.from_settings(get_settings())
+    try:
+        plain = _PAYER_BOX.open(token, aad=_payer_aad(order, remote), keys=keys)
+    except SecretUnreadable:
+        raise PayerTokenRefused(field="payer_token") from None
+    expires, _, openid = plain.partition(":")
+    if not openid or not expires.isdigit() or int(expires) < utcnow().timestamp():
+        raise PayerTokenRefused(field="payer_token")
+    return openid
 
 
 async def bridge_params(

@@ -379,7 +379,8 @@ async def public_pay_order(
     """Pay what the order owes from the phone: WeChat Pay H5 or Alipay wap. Open `pay_url`;
     the platform returns the customer to this page, which reads the payment again. Inside
     WeChat, with the authorisation `oauth_code`: a JSAPI payment; hand `jsapi` to
-    `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`."""
+    `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`, and keep `payer_token` for the page's
+    session: sent instead of a code, it pays again without a new authorisation."""
     base = get_settings().public_base_url.rstrip("/")
     result = await attempts.pay_from_phone(
         session,
@@ -389,6 +390,7 @@ async def public_pay_order(
         client_ip=request.client.host if request.client else "127.0.0.1",
         return_url=f"{base}/r/{token}",
         oauth_code=body.oauth_code,
+        payer_token=body.payer_token,
     )
     if result["outcome"] in attempts.NOTHING_STARTED:
         response.status_code = 200

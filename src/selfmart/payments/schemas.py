@@ -346,6 +346,11 @@ class PhonePayIn(InSchema):
     #: inside WeChat: the `code` WeChat's web authorisation brought back (channel `wechat`);
     #: the payment is then a JSAPI one
     oauth_code: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    #: inside WeChat, instead of a new `oauth_code`: the `payer_token` an earlier answer of this
+    #: page gave (a retry after a refused or abandoned payment needs no new authorisation)
+    payer_token: str | None = Field(
+        None, min_length=8, max_length=512, pattern=r"^v1:[A-Za-z0-9_=-]+$"
+    )
 
 
 class JsapiBridgeParams(Schema):
@@ -362,6 +367,9 @@ class JsapiBridgeParams(Schema):
 class PhonePayAttemptRead(PaymentAttemptRead):
     #: a pending JSAPI payment: what the page hands WeChat's payment sheet
     jsapi: JsapiBridgeParams | None = None
+    #: a JSAPI attempt started with a payer: keep it for the page's session and send it
+    #: (as `payer_token`) to pay again without a new WeChat authorisation
+    payer_token: str | None = None
 
 
 class PhonePaymentRead(Schema):

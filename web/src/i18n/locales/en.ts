@@ -711,6 +711,7 @@ export default {
     payment_account_unreadable: "The account's keys cannot be read with this server's secret key; enter them again",
     payment_platform_unavailable: 'This server does not support that payment platform',
     oauth_code_refused: 'WeChat did not accept the authorisation; please try paying again',
+    payer_token_refused: 'Your WeChat authorisation for this page has expired; please authorise again',
     platform_unreachable: 'WeChat could not be reached; please try again',
     status: {
       '400': 'Bad request',

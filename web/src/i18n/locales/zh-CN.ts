@@ -703,6 +703,7 @@ export default {
     payment_account_unreadable: '无法用本服务器的密钥解开该账户的证书和密钥，请重新填写',
     payment_platform_unavailable: '本服务器不支持该支付平台',
     oauth_code_refused: '微信授权未通过，请重新发起支付',
+    payer_token_refused: '本页面的微信授权已过期，请重新授权',
     platform_unreachable: '暂时无法连接微信，请稍后重试',
     status: {
       '400': '请求有误',
