@@ -1870,7 +1870,8 @@ export const publicOrderPayment = <ThrowOnError extends boolean = true>(options:
  * Pay what the order owes from the phone: WeChat Pay H5 or Alipay wap. Open `pay_url`;
  * the platform returns the customer to this page, which reads the payment again. Inside
  * WeChat, with the authorisation `oauth_code`: a JSAPI payment; hand `jsapi` to
- * `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`.
+ * `WeixinJSBridge.invoke('getBrandWCPayRequest', …)`, and keep `payer_token` for the page's
+ * session: sent instead of a code, it pays again without a new authorisation.
  */
 export const publicPayOrder = <ThrowOnError extends boolean = true>(options: Options<PublicPayOrderData, ThrowOnError>) => (options.client ?? client).post<PublicPayOrderResponses, PublicPayOrderErrors, ThrowOnError>({
     url: '/api/v1/public/orders/receipt/{token}/payments',

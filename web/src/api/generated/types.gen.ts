@@ -7167,6 +7167,10 @@ export type PhonePayAttemptRead = {
      */
     pay_url: string | null;
     /**
+     * Payer Token
+     */
+    payer_token?: string | null;
+    /**
      * Payment Id
      */
     payment_id: number;
@@ -7202,6 +7206,10 @@ export type PhonePayIn = {
      * Oauth Code
      */
     oauth_code?: string | null;
+    /**
+     * Payer Token
+     */
+    payer_token?: string | null;
 };
 
 /**
