@@ -73,6 +73,27 @@ def test_alipay_amount_with_three_decimals_is_refused() -> None:
         bills.parse("alipay", data, merchant_id="", bill_date=DAY)
 
 
+def as_utf8(body: bytes) -> bytes:
+    return body.decode("gbk").encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (as_utf8, "_业务明细.csv is UTF-8, not GBK"),
+        (lambda body: b"\xef\xbb\xbf" + as_utf8(body), "starts with a byte order mark"),
+        (lambda body: body.decode("gbk").encode("utf-16"), "_业务明细.csv is not GBK text"),
+    ],
+)
+def test_alipay_bill_not_in_gbk_is_refused_saying_so(
+    edit: Callable[[bytes], bytes], says: str
+) -> None:
+    data = with_alipay_detail(alipay_bill(), edit)
+    with pytest.raises(BillRefused, match="not an Alipay bill: ") as refused:
+        bills.parse("alipay", data, merchant_id="", bill_date=DAY)
+    assert says in str(refused.value)
+
+
 def zm(mer_id: str = "777290058110048") -> bytes:
     records = [
         unionpay.ZmRecord(
