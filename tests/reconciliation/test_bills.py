@@ -217,3 +217,55 @@ def test_wechat_truncated_or_foreign_bill_is_refused_before_any_line() -> None:
         bills.stream("wechat", data[:30], merchant_id="1900000109", bill_date=DAY, chunk=2)
     with pytest.raises(BillRefused, match="line 2: merchant"):
         list(bills.stream("wechat", data, merchant_id="1900000999", bill_date=DAY, chunk=2).chunks)
+
+
+def wechat_v2_bill(mchid: str = "1900000109", *, totals_header: list[str] | None = None) -> bytes:
+    """A trade bill in the v2 downloadbill layout (24 columns, 总金额, five totals): a
+    payment of 7.00 and a refund of 3.50 of it, fees 0.04 charged and 0.02 given back."""
+    header = wechat.TRADE_BILL_HEADER_V2
+    payment = dict.fromkeys(header, "")
+    payment.update(
+        {"交易时间": "2026-12-05 10:30:00", "公众账号ID": "wx8888888888888888", "商户号": mchid,
+         "子商户号": "0", "微信订单号": "4200000001202612050000000001", "商户订单号": "T1",
+         "交易类型": "MICROPAY", "交易状态": "SUCCESS", "付款银行": "OTHERS", "货币种类": "CNY",
+         "总金额": "7.00", "代金券或立减优惠金额": "0.00", "退款金额": "0.00",
+         "代金券或立减优惠退款金额": "0.00", "商品名称": "可乐", "手续费": "0.04",
+         "费率": "0.60%"}
+    )  # fmt: skip
+    refund = payment | {
+        "交易时间": "2026-12-05 11:00:00", "交易状态": "REFUND", "微信退款单号": "5030001",
+        "商户退款单号": "R1", "退款金额": "3.50", "退款类型": "ORIGINAL", "退款状态": "SUCCESS",
+        "手续费": "-0.02",
+    }  # fmt: skip
+    rows = [[payment[h] for h in header], [refund[h] for h in header]]
+    return wechat.format_bill(
+        header,
+        rows,
+        totals_header or wechat.TRADE_BILL_TOTALS_HEADER_V2,
+        ["2", "7.00", "3.50", "0.00", "0.02", "7.00", "3.50"][: len(totals_header or "12345")],
+    )
+
+
+def test_wechat_v2_downloadbill_layout_is_read() -> None:
+    parsed = bills.parse("wechat", wechat_v2_bill(), merchant_id="1900000109", bill_date=DAY)
+    pay, refund = parsed.lines
+    assert (pay.kind, pay.transaction_id, pay.out_trade_no, pay.amount_fen, pay.fee_fen) == (
+        "payment", "4200000001202612050000000001", "T1", 700, 4,
+    )  # fmt: skip
+    assert (refund.kind, refund.refund_id, refund.out_refund_no, refund.amount_fen) == (
+        "refund", "5030001", "R1", 350,
+    )  # fmt: skip
+    assert (refund.status, refund.fee_fen) == ("SUCCESS", -2)
+    assert parsed.trailer == bills.Trailer(count=2, gross_fen=700, refund_fen=350, fee_fen=2)
+    streamed = bills.stream(
+        "wechat", wechat_v2_bill(), merchant_id="1900000109", bill_date=DAY, chunk=1
+    )
+    assert [line for chunk in streamed.chunks for line in chunk] == parsed.lines
+
+
+def test_wechat_v2_layout_with_current_totals_or_another_merchant_is_refused() -> None:
+    current_totals = wechat_v2_bill(totals_header=wechat.TRADE_BILL_TOTALS_HEADER)
+    with pytest.raises(BillRefused, match="line 4: the totals' columns are not those of WeChat"):
+        bills.parse("wechat", current_totals, merchant_id="1900000109", bill_date=DAY)
+    with pytest.raises(BillRefused, match="line 2: merchant '1230000109' is not this account's"):
+        bills.parse("wechat", wechat_v2_bill("1230000109"), merchant_id="1900000109", bill_date=DAY)

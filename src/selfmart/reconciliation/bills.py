@@ -89,7 +89,40 @@ def _wechat(data: bytes, merchant_id: str) -> ParsedBill:
     return ParsedBill(lines=[line for lines in read.chunks for line in lines], trailer=read.trailer)
 
 
-def _wechat_line(record: dict[str, str], n: int, merchant_id: str) -> BillLine:
+@dataclass(frozen=True, slots=True)
+class _WechatLayout:
+    """A trade bill layout WeChat Pay sends: its columns, its totals' columns, and which of
+    them hold a payment's amount and the totals' gross and refunds."""
+
+    name: str
+    header: list[str]
+    totals_header: list[str]
+    amount: str
+    gross: str
+    refunds: str
+
+
+#: the layouts accepted, by their header line (docs/reconciliation.md says where each is from)
+_WECHAT_LAYOUTS = {
+    tuple(layout.header): layout
+    for layout in (
+        _WechatLayout(
+            "current", wechat.TRADE_BILL_HEADER, wechat.TRADE_BILL_TOTALS_HEADER,
+            amount="订单金额", gross="订单总金额", refunds="退款总金额",
+        ),
+        # 总金额 is what the current layout calls 应结订单金额 (the order less non-cash
+        # coupons); the early bill has no separate order amount, so it is the amount here.
+        _WechatLayout(
+            "v2", wechat.TRADE_BILL_HEADER_V2, wechat.TRADE_BILL_TOTALS_HEADER_V2,
+            amount="总金额", gross="总交易额", refunds="总退款金额",
+        ),
+    )
+}  # fmt: skip
+
+
+def _wechat_line(
+    record: dict[str, str], n: int, merchant_id: str, amount: str = "订单金额"
+) -> BillLine:
     if record["商户号"] != merchant_id:
         raise BillRefused(f"line {n}: merchant {record['商户号']!r} is not this account's")
     refund = record["交易状态"] == "REFUND"
@@ -98,7 +131,7 @@ def _wechat_line(record: dict[str, str], n: int, merchant_id: str) -> BillLine:
         kind="refund" if refund else "payment",
         transaction_id=record["微信订单号"],
         out_trade_no=record["商户订单号"],
-        amount_fen=_money(record["退款金额" if refund else "订单金额"], n, "amount"),
+        amount_fen=_money(record["退款金额" if refund else amount], n, "amount"),
         fee_fen=_money(record["手续费"], n, "手续费"),
         status=record["退款状态"] if refund else record["交易状态"],
         occurred_at=_beijing(record["交易时间"], n),
@@ -180,14 +213,20 @@ def _wechat_stream(data: bytes, merchant_id: str, *, chunk: int | None) -> Strea
         return n - head_lines - 1 + totals_line - 1
 
     bill = _wechat_bill(head + tail, tail_line)
-    if bill.header != wechat.TRADE_BILL_HEADER:
+    layout = _WECHAT_LAYOUTS.get(tuple(bill.header))
+    if layout is None:
         raise BillRefused("line 1: the columns are not WeChat Pay's trade bill columns")
+    if bill.totals_header != layout.totals_header:
+        raise BillRefused(
+            f"line {totals_line - 1}: the totals' columns are not those of WeChat Pay's "
+            f"{layout.name} trade bill"
+        )
     s = bill.summary()
     try:
         trailer = Trailer(
             count=int(s["总交易单数"]),
-            gross_fen=_money(s["订单总金额"], totals_line, "订单总金额"),
-            refund_fen=_money(s["退款总金额"], totals_line, "退款总金额"),
+            gross_fen=_money(s[layout.gross], totals_line, layout.gross),
+            refund_fen=_money(s[layout.refunds], totals_line, layout.refunds),
             fee_fen=_money(s["手续费总金额"], totals_line, "手续费总金额"),
         )
     except (KeyError, ValueError) as exc:
@@ -215,7 +254,7 @@ def _wechat_stream(data: bytes, merchant_id: str, *, chunk: int | None) -> Strea
 
             lines: list[BillLine] = []
             for record in _wechat_bill(head + piece + tail, line_of).records():
-                lines.append(_wechat_line(record, n, merchant_id))
+                lines.append(_wechat_line(record, n, merchant_id, layout.amount))
                 n += 1
             yield lines
             first += len(piece.decode("utf-8", errors="replace").splitlines())
