@@ -168,6 +168,8 @@ def wechat_bill(n: int, *, blank_after: int | None = None) -> bytes:
         rows.append([doc[h] for h in wechat.TRADE_BILL_HEADER])
     totals = dict.fromkeys(wechat.TRADE_BILL_TOTALS_HEADER, "0.00")
     totals["总交易单数"] = str(n)
+    totals["订单总金额"] = wechat.yuan(sum(range(1, n + 1)) * 100)
+    totals["手续费总金额"] = wechat.yuan(n)
     data = wechat.format_bill(
         wechat.TRADE_BILL_HEADER, rows, wechat.TRADE_BILL_TOTALS_HEADER, list(totals.values())
     )
@@ -211,7 +213,7 @@ def test_wechat_truncated_or_foreign_bill_is_refused_before_any_line() -> None:
     data = wechat_bill(5)
     with pytest.raises(BillRefused, match="line 7: bill values must start with a backtick"):
         bills.stream(
-            "wechat", data[: len(data) - 60], merchant_id="1900000109", bill_date=DAY, chunk=2
+            "wechat", data[: len(data) - 61], merchant_id="1900000109", bill_date=DAY, chunk=2
         )
     with pytest.raises(BillRefused, match="not a WeChat Pay trade bill"):
         bills.stream("wechat", data[:30], merchant_id="1900000109", bill_date=DAY, chunk=2)
@@ -269,3 +271,21 @@ def test_wechat_v2_layout_with_current_totals_or_another_merchant_is_refused() -
         bills.parse("wechat", current_totals, merchant_id="1900000109", bill_date=DAY)
     with pytest.raises(BillRefused, match="line 2: merchant '1230000109' is not this account's"):
         bills.parse("wechat", wechat_v2_bill("1230000109"), merchant_id="1900000109", bill_date=DAY)
+
+
+def test_wechat_bill_whose_lines_do_not_add_up_is_refused_before_any_line_is_given() -> None:
+    """`stream` adds the lines up from the bytes first: a tampered bill is refused by the
+    call itself, so that none of its lines reaches the caller to be written and undone."""
+    good = wechat_bill(7)
+    given = bills.stream("wechat", good, merchant_id="1900000109", bill_date=DAY, chunk=2)
+    assert len([line for chunk in given.chunks for line in chunk]) == 7
+    tampered = good.replace(b"`4.00", b"`40.00", 1)
+    dropped = b"\r\n".join(line for line in good.split(b"\r\n") if b"`W00002" not in line)
+    for data, says in (
+        (tampered, "gross 2800 fen expected, 6400 fen found"),
+        (dropped, "lines 7 expected, 6 found; gross 2800 fen expected, 2500 fen found; "
+                  "fees 7 fen expected, 6 fen found"),
+    ):  # fmt: skip
+        with pytest.raises(BillRefused, match="the lines do not add up") as refused:
+            bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=2)
+        assert str(refused.value).endswith(says), str(refused.value)
