@@ -50,8 +50,10 @@ def main() -> None:
 
 @main.command()
 def migrate() -> None:
-    """Apply every database migration."""
+    """Apply every database migration, then make the built-in roles what this version
+    defines (a role narrowed or widened by an upgrade is right before anyone logs in)."""
     from selfmart import migrate as m
+    from selfmart.iam.service import sync_builtin_roles
 
     settings = get_settings()
     if settings.is_sqlite:
@@ -61,6 +63,8 @@ def migrate() -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     m.upgrade(settings.database_url)
     click.echo("migrations applied")
+    roles = _with_session(sync_builtin_roles)
+    click.echo(f"built-in roles in sync ({len(roles)})")
 
 
 @main.command("seed-demo")

@@ -1,4 +1,5 @@
-"""`selfmart create-admin`: a super admin who must change the password at first login."""
+"""`selfmart create-admin`: a super admin who must change the password at first login; and
+`selfmart migrate` bringing the built-in roles in line."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from selfmart.cli import main
 from selfmart.config import get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.iam.passwords import verify_password
+from selfmart.iam.permissions import BUILTIN_ROLES, Perm
 from selfmart.migrate import upgrade
-from selfmart.models import AuditLog, Role, User, UserRole
+from selfmart.models import AuditLog, Role, RolePermission, User, UserRole
 
 
 @pytest.fixture
@@ -89,3 +91,51 @@ def test_create_admin_refuses_a_bad_username(db_file: str) -> None:
     )
     assert result.exit_code != 0
     assert "username" in result.output
+
+
+def _codes(url: str, role: str) -> set[str]:
+    async def run() -> set[str]:
+        engine = make_engine(url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                found = await session.scalar(select(Role).where(Role.code == role))
+                assert found is not None
+                codes = await session.scalars(
+                    select(RolePermission.permission).where(RolePermission.role_id == found.id)
+                )
+                return set(codes.all())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _grant(url: str, role: str, code: str) -> None:
+    async def run() -> None:
+        engine = make_engine(url)
+        try:
+            async with make_sessionmaker(engine)() as session:
+                found = await session.scalar(select(Role).where(Role.code == role))
+                assert found is not None
+                session.add(RolePermission(role_id=found.id, permission=code))
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_migrate_makes_the_builtin_roles_what_this_version_defines(db_file: str) -> None:
+    """A database whose built-in role holds a code this version no longer gives it (as after
+    an upgrade that narrowed the role) is put right by `selfmart migrate` itself."""
+    first = CliRunner().invoke(main, ["migrate"])
+    assert first.exit_code == 0, first.output
+    assert "built-in roles in sync" in first.output
+    defined = {str(p) for p in BUILTIN_ROLES["cashier"]["perms"]}  # type: ignore[attr-defined]
+    assert _codes(db_file, "cashier") == defined
+    extra = next(str(p) for p in Perm if str(p) not in defined)
+    _grant(db_file, "cashier", extra)
+    assert extra in _codes(db_file, "cashier")
+    again = CliRunner().invoke(main, ["migrate"])
+    assert again.exit_code == 0, again.output
+    assert _codes(db_file, "cashier") == defined

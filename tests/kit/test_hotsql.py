@@ -107,11 +107,11 @@ async def test_parameters_are_processed_by_their_types(engine: AsyncEngine, back
             await hotsql.fetch(s, hot, {"doc": {}, "at": datetime(2026, 12, 5, 12, 0)})  # noqa: DTZ001
 
 
-@pytest.mark.parametrize("bulk", [False, True])
+@pytest.mark.parametrize("bulk", [False, True, "copy"])
 async def test_a_constraint_violation_is_an_integrity_error(
-    engine: AsyncEngine, backend: str, bulk: bool
+    engine: AsyncEngine, backend: str, bulk: bool | str
 ) -> None:
-    """Through `fetch`, or `insert_rows` given the same name twice."""
+    """Through `fetch`, or `insert_rows` given the same name twice (by COPY on PostgreSQL)."""
     name = _prefix()
     now = datetime.now(UTC)
     async with make_sessionmaker(engine)() as s:
@@ -119,7 +119,7 @@ async def test_a_constraint_violation_is_an_integrity_error(
         if bulk:
             rows = [(name,), (name,)]
             attempt: Awaitable[object] = hotsql.insert_rows(
-                s, tags, ("name",), rows, shared={"created_at": now}
+                s, tags, ("name",), rows, shared={"created_at": now}, copy=bulk == "copy"
             )
         else:
             await hotsql.fetch(s, INSERT_TAG, {"name": name, "at": now})
@@ -189,9 +189,11 @@ async def test_errors_read_the_same_on_the_first_statement_and_later(
 audit_logs = cast(Table, AuditLog.__table__)
 
 
+@pytest.mark.parametrize("copy", [False, True])
 async def test_insert_rows_returns_the_ids_in_the_rows_order_and_processes_every_value(
-    engine: AsyncEngine,
+    engine: AsyncEngine, copy: bool
 ) -> None:
+    """Without ids, `copy` takes the rows by COPY on PostgreSQL: the same rows land."""
     prefix = _prefix()
     shanghai = datetime(2026, 12, 5, 20, 0, tzinfo=timezone(timedelta(hours=8)))
     # Names out of alphabetical order, so an id list sorted by anything but position fails.
@@ -216,8 +218,13 @@ async def test_insert_rows_returns_the_ids_in_the_rows_order_and_processes_every
         # Without ids: nothing is returned, the rows are there all the same.
         assert (
             await hotsql.insert_rows(
-                s, tags, ("name",), [(f"{prefix}-e",)], shared={"created_at": shanghai}
-            )
+                s,
+                tags,
+                ("name",),
+                [(f"{prefix}-e",)],
+                shared={"created_at": shanghai},
+                copy=copy,
+            )  # fmt: skip
             == []
         )
         (row,) = await hotsql.fetch(s, COUNT_TAGS, {"prefix": f"{prefix}%"})
@@ -236,6 +243,7 @@ async def test_insert_rows_returns_the_ids_in_the_rows_order_and_processes_every
                 "action": "tag.create",
                 "entity_type": "tag",
             },
+            copy=copy,
         )
         entries = (
             await s.scalars(

@@ -73,6 +73,27 @@ def test_alipay_amount_with_three_decimals_is_refused() -> None:
         bills.parse("alipay", data, merchant_id="", bill_date=DAY)
 
 
+def as_utf8(body: bytes) -> bytes:
+    return body.decode("gbk").encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (as_utf8, "_业务明细.csv is UTF-8, not GBK"),
+        (lambda body: b"\xef\xbb\xbf" + as_utf8(body), "starts with a byte order mark"),
+        (lambda body: body.decode("gbk").encode("utf-16"), "_业务明细.csv is not GBK text"),
+    ],
+)
+def test_alipay_bill_not_in_gbk_is_refused_saying_so(
+    edit: Callable[[bytes], bytes], says: str
+) -> None:
+    data = with_alipay_detail(alipay_bill(), edit)
+    with pytest.raises(BillRefused, match="not an Alipay bill: ") as refused:
+        bills.parse("alipay", data, merchant_id="", bill_date=DAY)
+    assert says in str(refused.value)
+
+
 def zm(mer_id: str = "777290058110048") -> bytes:
     records = [
         unionpay.ZmRecord(
@@ -147,6 +168,8 @@ def wechat_bill(n: int, *, blank_after: int | None = None) -> bytes:
         rows.append([doc[h] for h in wechat.TRADE_BILL_HEADER])
     totals = dict.fromkeys(wechat.TRADE_BILL_TOTALS_HEADER, "0.00")
     totals["总交易单数"] = str(n)
+    totals["订单总金额"] = wechat.yuan(sum(range(1, n + 1)) * 100)
+    totals["手续费总金额"] = wechat.yuan(n)
     data = wechat.format_bill(
         wechat.TRADE_BILL_HEADER, rows, wechat.TRADE_BILL_TOTALS_HEADER, list(totals.values())
     )
@@ -190,9 +213,79 @@ def test_wechat_truncated_or_foreign_bill_is_refused_before_any_line() -> None:
     data = wechat_bill(5)
     with pytest.raises(BillRefused, match="line 7: bill values must start with a backtick"):
         bills.stream(
-            "wechat", data[: len(data) - 60], merchant_id="1900000109", bill_date=DAY, chunk=2
+            "wechat", data[: len(data) - 61], merchant_id="1900000109", bill_date=DAY, chunk=2
         )
     with pytest.raises(BillRefused, match="not a WeChat Pay trade bill"):
         bills.stream("wechat", data[:30], merchant_id="1900000109", bill_date=DAY, chunk=2)
     with pytest.raises(BillRefused, match="line 2: merchant"):
         list(bills.stream("wechat", data, merchant_id="1900000999", bill_date=DAY, chunk=2).chunks)
+
+
+def wechat_v2_bill(mchid: str = "1900000109", *, totals_header: list[str] | None = None) -> bytes:
+    """A trade bill in the v2 downloadbill layout (24 columns, 总金额, five totals): a
+    payment of 7.00 and a refund of 3.50 of it, fees 0.04 charged and 0.02 given back."""
+    header = wechat.TRADE_BILL_HEADER_V2
+    payment = dict.fromkeys(header, "")
+    payment.update(
+        {"交易时间": "2026-12-05 10:30:00", "公众账号ID": "wx8888888888888888", "商户号": mchid,
+         "子商户号": "0", "微信订单号": "4200000001202612050000000001", "商户订单号": "T1",
+         "交易类型": "MICROPAY", "交易状态": "SUCCESS", "付款银行": "OTHERS", "货币种类": "CNY",
+         "总金额": "7.00", "代金券或立减优惠金额": "0.00", "退款金额": "0.00",
+         "代金券或立减优惠退款金额": "0.00", "商品名称": "可乐", "手续费": "0.04",
+         "费率": "0.60%"}
+    )  # fmt: skip
+    refund = payment | {
+        "交易时间": "2026-12-05 11:00:00", "交易状态": "REFUND", "微信退款单号": "5030001",
+        "商户退款单号": "R1", "退款金额": "3.50", "退款类型": "ORIGINAL", "退款状态": "SUCCESS",
+        "手续费": "-0.02",
+    }  # fmt: skip
+    rows = [[payment[h] for h in header], [refund[h] for h in header]]
+    return wechat.format_bill(
+        header,
+        rows,
+        totals_header or wechat.TRADE_BILL_TOTALS_HEADER_V2,
+        ["2", "7.00", "3.50", "0.00", "0.02", "7.00", "3.50"][: len(totals_header or "12345")],
+    )
+
+
+def test_wechat_v2_downloadbill_layout_is_read() -> None:
+    parsed = bills.parse("wechat", wechat_v2_bill(), merchant_id="1900000109", bill_date=DAY)
+    pay, refund = parsed.lines
+    assert (pay.kind, pay.transaction_id, pay.out_trade_no, pay.amount_fen, pay.fee_fen) == (
+        "payment", "4200000001202612050000000001", "T1", 700, 4,
+    )  # fmt: skip
+    assert (refund.kind, refund.refund_id, refund.out_refund_no, refund.amount_fen) == (
+        "refund", "5030001", "R1", 350,
+    )  # fmt: skip
+    assert (refund.status, refund.fee_fen) == ("SUCCESS", -2)
+    assert parsed.trailer == bills.Trailer(count=2, gross_fen=700, refund_fen=350, fee_fen=2)
+    streamed = bills.stream(
+        "wechat", wechat_v2_bill(), merchant_id="1900000109", bill_date=DAY, chunk=1
+    )
+    assert [line for chunk in streamed.chunks for line in chunk] == parsed.lines
+
+
+def test_wechat_v2_layout_with_current_totals_or_another_merchant_is_refused() -> None:
+    current_totals = wechat_v2_bill(totals_header=wechat.TRADE_BILL_TOTALS_HEADER)
+    with pytest.raises(BillRefused, match="line 4: the totals' columns are not those of WeChat"):
+        bills.parse("wechat", current_totals, merchant_id="1900000109", bill_date=DAY)
+    with pytest.raises(BillRefused, match="line 2: merchant '1230000109' is not this account's"):
+        bills.parse("wechat", wechat_v2_bill("1230000109"), merchant_id="1900000109", bill_date=DAY)
+
+
+def test_wechat_bill_whose_lines_do_not_add_up_is_refused_before_any_line_is_given() -> None:
+    """`stream` adds the lines up from the bytes first: a tampered bill is refused by the
+    call itself, so that none of its lines reaches the caller to be written and undone."""
+    good = wechat_bill(7)
+    given = bills.stream("wechat", good, merchant_id="1900000109", bill_date=DAY, chunk=2)
+    assert len([line for chunk in given.chunks for line in chunk]) == 7
+    tampered = good.replace(b"`4.00", b"`40.00", 1)
+    dropped = b"\r\n".join(line for line in good.split(b"\r\n") if b"`W00002" not in line)
+    for data, says in (
+        (tampered, "gross 2800 fen expected, 6400 fen found"),
+        (dropped, "lines 7 expected, 6 found; gross 2800 fen expected, 2500 fen found; "
+                  "fees 7 fen expected, 6 fen found"),
+    ):  # fmt: skip
+        with pytest.raises(BillRefused, match="the lines do not add up") as refused:
+            bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=2)
+        assert str(refused.value).endswith(says), str(refused.value)

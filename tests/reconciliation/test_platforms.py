@@ -98,6 +98,26 @@ async def test_a_day_paid_through_the_sandbox_is_reconciled(
     )
     assert (again.line_count, again.bill_gross_fen) == (2, 350 + 700)
 
+    # The same bill re-saved as UTF-8 (Alipay writes GBK): refused saying so, the result stands.
+    def utf8(account: PaymentAccount) -> PlatformAccount:
+        return cast(PlatformAccount, Altered(account, detail_as_utf8))
+
+    kept = sorted(i.id for i in items)
+    third = await runs.reconcile(session, account, today(), actor=ACTOR, opener=utf8)
+    assert third.status == "reconciled"
+    assert third.last_error is not None
+    assert third.last_error.startswith("not an Alipay bill: "), third.last_error
+    assert third.last_error.endswith("_业务明细.csv is UTF-8, not GBK"), third.last_error
+    after = await session.scalars(
+        select(ReconciliationItem.id).where(ReconciliationItem.run_id == run.id)
+    )
+    assert sorted(after) == kept
+    assert (third.line_count, third.bill_gross_fen) == (2, 350 + 700)
+
+
+def detail_as_utf8(data: bytes) -> bytes:
+    return with_alipay_detail(data, lambda body: body.decode("gbk").encode("utf-8"))
+
 
 def without_first_alipay_row(data: bytes) -> bytes:
     """Alipay's bill zip with the first data row of its detail file dropped."""

@@ -227,6 +227,47 @@ async def fetch_alone(
 # --- many rows at once ----------------------------------------------------------------------
 
 
+async def _copy(
+    session: AsyncSession,
+    driver: Any,
+    table: Table,
+    shared: Mapping[str, Any],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """`rows` (with the `shared` values) by COPY, every value processed as SQLAlchemy would
+    process it for the driver (a JSON document serialised; the driver encodes the rest)."""
+    dialect = session.get_bind().dialect
+    head = tuple(
+        v if v is None or (proc := _processor(table.c[c].type, dialect)) is None else proc(v)
+        for c, v in shared.items()
+    )
+    procs = [_processor(table.c[c].type, dialect) for c in columns]
+    if any(p is not None for p in procs):
+        cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for i, proc in enumerate(procs):
+            if proc is not None:
+                cols[i] = [None if v is None else proc(v) for v in cols[i]]
+        rows = list(zip(*cols, strict=True))
+    records = [(*head, *row) for row in rows] if head else rows
+    names = [*shared, *columns]
+    try:
+        await driver.copy_records_to_table(
+            table.name, records=records, columns=names, schema_name=table.schema
+        )
+    except (
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,
+        OSError,
+    ) as exc:
+        sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+        error, lost = _translate(exc, sql, [])
+        if lost:
+            await (await session.connection()).invalidate(exc)
+        raise error from exc
+
+
 class _Bulk:
     """The compiled pieces of one `insert_rows` shape for one dialect."""
 
@@ -309,6 +350,7 @@ async def insert_rows(
     *,
     shared: Mapping[str, Any] | None = None,
     ids: bool = False,
+    copy: bool = False,
 ) -> list[int]:
     """Insert `rows` (one value per name in `columns`, in that order) into `table`, with the
     `shared` values in every row, in the session's transaction; with `ids`, the new rows'
@@ -323,12 +365,22 @@ async def insert_rows(
     rows' position, which draws the sequence in that order (what SQLAlchemy's own
     `sort_by_parameter_order` relies on there). SQLite: one executemany through the
     connection; the ids are the n largest, since SQLite gives a new row the largest id plus
-    one and the write lock the first row took keeps every other writer out until commit."""
+    one and the write lock the first row took keeps every other writer out until commit.
+
+    With `copy` (and not `ids`), PostgreSQL takes the rows by COPY on the driver connection,
+    inside the session's transaction: for a bill's 100,000 lines, a fifth of the client's CPU
+    of the unnest() statement (whose arrays asyncpg checks item by item) and less of the
+    server's. Before the transaction has begun at the driver it is the statement, as above."""
     if not rows:
         return []
     shared = shared or {}
     dialect = session.get_bind().dialect
     shape = _bulk(table, tuple(shared), tuple(columns), ids, dialect)
+    if copy and not ids and shape.hot is not None:
+        driver = await _driver(session)
+        if driver is not None:
+            await _copy(session, driver, table, shared, columns, rows)
+            return []
     if shape.hot is not None:
         params: dict[str, Any] = {f"s_{c}": v for c, v in shared.items()}
         for c, values in zip(columns, zip(*rows, strict=True), strict=True):

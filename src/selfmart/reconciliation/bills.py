@@ -6,6 +6,7 @@ naming the line."""
 from __future__ import annotations
 
 import codecs
+import mmap
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -89,7 +90,40 @@ def _wechat(data: bytes, merchant_id: str) -> ParsedBill:
     return ParsedBill(lines=[line for lines in read.chunks for line in lines], trailer=read.trailer)
 
 
-def _wechat_line(record: dict[str, str], n: int, merchant_id: str) -> BillLine:
+@dataclass(frozen=True, slots=True)
+class _WechatLayout:
+    """A trade bill layout WeChat Pay sends: its columns, its totals' columns, and which of
+    them hold a payment's amount and the totals' gross and refunds."""
+
+    name: str
+    header: list[str]
+    totals_header: list[str]
+    amount: str
+    gross: str
+    refunds: str
+
+
+#: the layouts accepted, by their header line (docs/reconciliation.md says where each is from)
+_WECHAT_LAYOUTS = {
+    tuple(layout.header): layout
+    for layout in (
+        _WechatLayout(
+            "current", wechat.TRADE_BILL_HEADER, wechat.TRADE_BILL_TOTALS_HEADER,
+            amount="订单金额", gross="订单总金额", refunds="退款总金额",
+        ),
+        # 总金额 is what the current layout calls 应结订单金额 (the order less non-cash
+        # coupons); the early bill has no separate order amount, so it is the amount here.
+        _WechatLayout(
+            "v2", wechat.TRADE_BILL_HEADER_V2, wechat.TRADE_BILL_TOTALS_HEADER_V2,
+            amount="总金额", gross="总交易额", refunds="总退款金额",
+        ),
+    )
+}  # fmt: skip
+
+
+def _wechat_line(
+    record: dict[str, str], n: int, merchant_id: str, amount: str = "订单金额"
+) -> BillLine:
     if record["商户号"] != merchant_id:
         raise BillRefused(f"line {n}: merchant {record['商户号']!r} is not this account's")
     refund = record["交易状态"] == "REFUND"
@@ -98,7 +132,7 @@ def _wechat_line(record: dict[str, str], n: int, merchant_id: str) -> BillLine:
         kind="refund" if refund else "payment",
         transaction_id=record["微信订单号"],
         out_trade_no=record["商户订单号"],
-        amount_fen=_money(record["退款金额" if refund else "订单金额"], n, "amount"),
+        amount_fen=_money(record["退款金额" if refund else amount], n, "amount"),
         fee_fen=_money(record["手续费"], n, "手续费"),
         status=record["退款状态"] if refund else record["交易状态"],
         occurred_at=_beijing(record["交易时间"], n),
@@ -124,9 +158,12 @@ def _wechat_bill(data: bytes, line_of: Callable[[int], int] | None = None) -> we
 _LINE_NO = re.compile(r"line (\d+):")
 
 
-def _first_line_end(data: bytes) -> int | None:
-    """Where the first line that is not blank ends (after its newline)."""
-    pos = 0
+#: a bill's bytes: in memory, or a file on disk mapped (the pages read are the file's)
+Data = bytes | mmap.mmap
+
+
+def _first_line_end(data: Data, pos: int = 0) -> int | None:
+    """Where the first line from `pos` that is not blank ends (after its newline)."""
     while True:
         nl = data.find(b"\n", pos)
         if data[pos : len(data) if nl < 0 else nl].strip():
@@ -136,7 +173,7 @@ def _first_line_end(data: bytes) -> int | None:
         pos = nl + 1
 
 
-def _last_lines_start(data: bytes, count: int) -> int | None:
+def _last_lines_start(data: Data, count: int) -> int | None:
     """Where the last `count` lines that are not blank start."""
     end, found = len(data), 0
     while True:
@@ -159,39 +196,119 @@ class StreamedBill:
     chunks: Iterator[list[BillLine]]
 
 
-def _wechat_stream(data: bytes, merchant_id: str, *, chunk: int | None) -> StreamedBill:
+def _newlines(data: Data, start: int, end: int) -> int:
+    """How many line ends `data[start:end]` has, read a MiB at a time (a mapped file has no
+    `count`, and a slice of all of it would be the whole bill in memory)."""
+    step = 1 << 20
+    return sum(data[i : min(i + step, end)].count(b"\n") for i in range(start, end, step))
+
+
+_AMOUNT = re.compile(rb"`(-?)([0-9]{1,11})(?:\.([0-9]{1,2}))?")
+
+
+def _fen(cell: bytes) -> int | None:
+    """A bill cell's yuan in fen, or None if it is not a plain amount (`_money` says why)."""
+    m = _AMOUNT.fullmatch(cell.strip())
+    if m is None:
+        return None
+    fen = int(m[2]) * 100 + int((m[3] or b"0").ljust(2, b"0"))
+    return -fen if m[1] else fen
+
+
+def _wechat_sums(
+    data: Data, start: int, end: int, header: list[str], layout: _WechatLayout
+) -> dict[str, int] | None:
+    """What the lines between `start` and `end` add up to (count, gross, refunds, fees), read
+    straight from the bytes on disk, a MiB at a time, before any line is parsed or written;
+    None when a line is not plain enough to add up here (the parse then names it)."""
+    width = len(header)
+    status, amount = header.index("交易状态"), header.index(layout.amount)
+    refunded, fee = header.index("退款金额"), header.index("手续费")
+    sums = {"lines": 0, "gross": 0, "refunds": 0, "fees": 0}
+    step, pos = 1 << 20, start
+    while pos < end:
+        stop = min(pos + step, end)
+        if stop < end:
+            nl = data.rfind(b"\n", pos, stop)
+            stop = end if nl < 0 else nl + 1
+        for line in data[pos:stop].split(b"\n"):
+            if not line.strip():
+                continue
+            cells = line.split(b",")
+            if len(cells) != width:
+                return None
+            refund = cells[status] == b"`REFUND"
+            money, charged = _fen(cells[refunded if refund else amount]), _fen(cells[fee])
+            if money is None or charged is None:
+                return None
+            sums["lines"] += 1
+            sums["refunds" if refund else "gross"] += money
+            sums["fees"] += charged
+        pos = stop
+    return sums
+
+
+def check_totals(trailer: Trailer, found: dict[str, int]) -> None:
+    """Refuse a bill whose lines (`found`: lines, gross, refunds, fees) do not add up to its
+    own totals (a truncated or altered file), naming what the totals say and what was found."""
+    said = {"lines": trailer.count, "gross": trailer.gross_fen, "refunds": trailer.refund_fen,
+            "fees": trailer.fee_fen}  # fmt: skip
+    unit = {"lines": ""} | dict.fromkeys(("gross", "refunds", "fees"), " fen")
+    off = [
+        f"{name} {said[name]}{unit[name]} expected, {found[name]}{unit[name]} found"
+        for name in found
+        if said[name] is not None and said[name] != found[name]
+    ]
+    if off:
+        raise BillRefused("the lines do not add up to the bill's own totals: " + "; ".join(off))
+
+
+def _wechat_stream(
+    data: Data, merchant_id: str, *, chunk: int | None, check_first: bool = False
+) -> StreamedBill:
     """WeChat's trade bill, `chunk` lines at a time (None: all at once). The header and the
     totals (the file's first line and last two) are read and checked first, so a truncated or
     foreign file is refused before any line is given; each piece of the file is then read by
     the protocol's own parser (the header, the piece's lines, the totals), so that the whole
     file is never held as text or records."""
-    if data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    head_end = _first_line_end(data)
+    bom = len(codecs.BOM_UTF8) if data[: len(codecs.BOM_UTF8)] == codecs.BOM_UTF8 else 0
+    head_end = _first_line_end(data, bom)
     tail_start = _last_lines_start(data, 2)
     if head_end is None or tail_start is None or tail_start < head_end:
-        _wechat_bill(data)  # fewer than three lines: the protocol says so
+        _wechat_bill(data[:])  # fewer than three lines: the protocol says so
         raise BillRefused("not a WeChat Pay trade bill: no header and totals")
-    head, tail = data[:head_end], data[tail_start:]
+    head, tail = data[bom:head_end], data[tail_start:]
     head_lines = len(head.decode("utf-8", errors="replace").splitlines())
-    totals_line = data.count(b"\n", 0, tail_start) + 2
+    totals_line = _newlines(data, bom, tail_start) + 2
 
     def tail_line(n: int) -> int:
         return n - head_lines - 1 + totals_line - 1
 
     bill = _wechat_bill(head + tail, tail_line)
-    if bill.header != wechat.TRADE_BILL_HEADER:
+    layout = _WECHAT_LAYOUTS.get(tuple(bill.header))
+    if layout is None:
         raise BillRefused("line 1: the columns are not WeChat Pay's trade bill columns")
+    if bill.totals_header != layout.totals_header:
+        raise BillRefused(
+            f"line {totals_line - 1}: the totals' columns are not those of WeChat Pay's "
+            f"{layout.name} trade bill"
+        )
     s = bill.summary()
     try:
         trailer = Trailer(
             count=int(s["总交易单数"]),
-            gross_fen=_money(s["订单总金额"], totals_line, "订单总金额"),
-            refund_fen=_money(s["退款总金额"], totals_line, "退款总金额"),
+            gross_fen=_money(s[layout.gross], totals_line, layout.gross),
+            refund_fen=_money(s[layout.refunds], totals_line, layout.refunds),
             fee_fen=_money(s["手续费总金额"], totals_line, "手续费总金额"),
         )
     except (KeyError, ValueError) as exc:
         raise BillRefused(f"line {totals_line}: unreadable totals: {exc}") from None
+    if check_first:
+        # A tampered or cut bill is refused here, before its first line is written (and then
+        # undone); the lines are checked against the totals again as they are parsed.
+        found = _wechat_sums(data, head_end, tail_start, bill.header, layout)
+        if found is not None:
+            check_totals(trailer, found)
 
     def chunks() -> Iterator[list[BillLine]]:
         # `first`: the file's line number of the piece's first line, as the protocol counts
@@ -215,7 +332,7 @@ def _wechat_stream(data: bytes, merchant_id: str, *, chunk: int | None) -> Strea
 
             lines: list[BillLine] = []
             for record in _wechat_bill(head + piece + tail, line_of).records():
-                lines.append(_wechat_line(record, n, merchant_id))
+                lines.append(_wechat_line(record, n, merchant_id, layout.amount))
                 n += 1
             yield lines
             first += len(piece.decode("utf-8", errors="replace").splitlines())
@@ -225,14 +342,14 @@ def _wechat_stream(data: bytes, merchant_id: str, *, chunk: int | None) -> Strea
 
 
 def stream(
-    channel: str, data: bytes, *, merchant_id: str, bill_date: date, chunk: int
+    channel: str, data: Data, *, merchant_id: str, bill_date: date, chunk: int
 ) -> StreamedBill:
     """The bill `data` as `parse` reads it, its lines `chunk` at a time: WeChat Pay's (the bill
     that runs to a million lines) read piece by piece; the others' read whole, then given in
     chunks. Raises `BillRefused` for a file that cannot be a bill before any line is given."""
     if channel == "wechat":
-        return _wechat_stream(data, merchant_id, chunk=chunk)
-    parsed = parse(channel, data, merchant_id=merchant_id, bill_date=bill_date)
+        return _wechat_stream(data, merchant_id, chunk=chunk, check_first=True)
+    parsed = parse(channel, data[:], merchant_id=merchant_id, bill_date=bill_date)
     lines = parsed.lines
     return StreamedBill(parsed.trailer, (lines[i : i + chunk] for i in range(0, len(lines), chunk)))
 

@@ -4,6 +4,8 @@ every fixed test payment code, and every way an answer or a callback must not be
 from __future__ import annotations
 
 import asyncio
+import gzip
+import io
 import json
 import time
 import uuid
@@ -284,6 +286,38 @@ async def test_download_the_days_trade_and_fundflow_bills(wx: Sandbox) -> None:
     flows = wxp.parse_bill(fundflow)
     assert flows.header == wxp.FUNDFLOW_BILL_HEADER
     assert flows.summary()["收入金额"] == "12.34"
+
+
+async def test_the_bill_is_written_to_a_file_as_it_arrives_and_checked_there(
+    wx: Sandbox,
+) -> None:
+    account = wx.account()
+    await account.pay(pay_code(wx, "success", amount=1234))
+    today = utcnow().astimezone(wxp.CST).date()
+    file = io.BytesIO()
+    assert await account.download_bill_to(today, file) is True
+    assert file.getvalue() == await account.download_bill(today)
+    assert wxp.parse_bill(file.getvalue()).summary()["订单总金额"] == "12.34"
+    assert await account.download_bill_to(date(2020, 1, 1), io.BytesIO()) is False
+
+    def on_the_file(change: Callable[[bytes], bytes]) -> WechatPayAccount:
+        def edit(response: httpx.Response, body: bytes) -> tuple[dict[str, str], bytes]:
+            if not body.startswith(b"\x1f\x8b"):  # not the gzip file: an API answer
+                return _headers(response), body
+            return _headers(response), change(body)
+
+        return tampered(wx, edit)
+
+    # Another bill, well compressed: its hash is not the one the signed answer gave.
+    other = on_the_file(
+        lambda body: gzip.compress(gzip.decompress(body).replace(b"12.34", b"12.35"))
+    )
+    # The file cut short: what arrived decompresses, but the gzip stream does not end.
+    short = on_the_file(lambda body: body[: len(body) - 12])
+    for account, says in ((other, "does not match its hash_value"), (short, "ends short")):
+        with pytest.raises(PlatformError, match=says) as caught:
+            await account.download_bill_to(today, io.BytesIO())
+        assert caught.value.code == "bad_answer"
 
 
 async def test_a_day_without_a_bill_is_none(wx: Sandbox) -> None:

@@ -15,6 +15,7 @@ Used by our `AlipayAccount` and by our sandbox of the gateway alike. Nothing her
 from __future__ import annotations
 
 import base64
+import codecs
 import csv
 import functools
 import io
@@ -518,6 +519,31 @@ def _preamble(text: str, label: str) -> str:
     return match.group(1)
 
 
+def _gbk(name: str, raw: bytes) -> str:
+    """A file of the bill zip as text: Alipay writes GBK. A file in another encoding is
+    refused saying which (UTF-8 mostly, after a spreadsheet or a script re-saved it): read as
+    GBK, a UTF-8 file either fails or, worse, gives other characters in silence."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raise ValueError(f"{name} is UTF-8 (it starts with a byte order mark), not GBK")
+    try:
+        text = raw.decode("gbk")
+    except UnicodeDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"{name} is not GBK text: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+            ) from None
+        raise ValueError(f"{name} is UTF-8, not GBK") from None
+    if not text.isascii() and "#支付宝" not in text:
+        try:
+            if "#支付宝" in raw.decode("utf-8"):
+                raise ValueError(f"{name} is UTF-8, not GBK")
+        except UnicodeDecodeError:
+            pass
+    return text
+
+
 def parse_bill(archive_bytes: bytes) -> Bill:
     """Read back the zip: the detail rows (tabs stripped, GBK decoded) and the summary's
     合计 line. Raises ValueError on anything that is not an Alipay bill."""
@@ -527,7 +553,7 @@ def parse_bill(archive_bytes: bytes) -> Bill:
         raise ValueError(f"not a zip: {exc}") from None
     detail_text = summary_text = None
     for name in archive.namelist():
-        text = archive.read(name).decode("gbk")
+        text = _gbk(name, archive.read(name))
         if name.endswith("_业务明细.csv"):
             detail_text = text
         elif name.endswith("_业务明细(汇总).csv"):

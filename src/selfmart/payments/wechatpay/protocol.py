@@ -269,6 +269,18 @@ TRADE_BILL_HEADER = (
 TRADE_BILL_TOTALS_HEADER = (
     "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
 ).split(",")
+#: The trade bill (ALL) as the v2 `downloadbill` API documented it before the current layout:
+#: 24 columns, 总金额 where the current one has 应结订单金额 and no 订单金额 column, and five
+#: totals. WeChat Pay's own trade-bill notes (docs/merchant/products/bill-download/
+#: format-trade.html) say a few merchants still get this early layout.
+TRADE_BILL_HEADER_V2 = (
+    "交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
+    "交易状态,付款银行,货币种类,总金额,代金券或立减优惠金额,微信退款单号,商户退款单号,退款金额,"
+    "代金券或立减优惠退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率"
+).split(",")
+TRADE_BILL_TOTALS_HEADER_V2 = (
+    "总交易单数,总交易额,总退款金额,总代金券或立减优惠退款金额,手续费总金额"
+).split(",")
 FUNDFLOW_BILL_HEADER = (
     "记账时间,微信支付业务单号,资金流水单号,业务名称,业务类型,收支类型,收支金额（元）,"
     "账户结余（元）,资金变更提交申请人,备注,业务凭证号"
