@@ -216,3 +216,71 @@ async def test_an_api_process_publishes_its_machine_while_it_runs(
         await publisher.stop()
     assert [s.name for s in found] == ["publisher-test"]
     assert found[0].host.cpu_count >= 1
+
+
+def _process(
+    name: str, cpu: float, *, pid: int, role: str = machines.API, requests: int = 0,
+    at: datetime = NOON, machine_wide: bool = False,
+) -> machines.MachineSample:  # fmt: skip
+    return machines.MachineSample(
+        name=name,
+        at=at,
+        host=_host(cpu),
+        http=HttpTotals(requests=requests, errors=0, buckets=((0.1, requests),)),
+        window_seconds=60.0 if role == machines.API else 0.0,
+        role=role,
+        pid=pid,
+        machine_wide=machine_wide,
+    )
+
+
+def test_a_machines_processes_merge_into_one_reading() -> None:
+    later = NOON + timedelta(seconds=5)
+    merged = machines.merge(
+        [
+            _process("api-1", 20.0, pid=1, requests=3),
+            _process("api-1", 25.0, pid=2, requests=4),
+            _process("api-1", 90.0, pid=3, role=machines.WORKER, at=later),  # newest: its host
+            _process("jobs-1", 70.0, pid=9, role=machines.WORKER),
+            _process("api-2", 10.0, pid=1, requests=5, machine_wide=True),
+            _process("api-2", 11.0, pid=2, requests=6, machine_wide=True, at=later),
+        ]
+    )
+    by_name = {m.name: m for m in merged}
+    assert list(by_name) == ["api-1", "api-2", "jobs-1"]
+    # each process counts its own requests: summed; the host is the newest sample's
+    assert (by_name["api-1"].http.requests, by_name["api-1"].host.cpu_percent) == (7, 90.0)
+    assert by_name["api-1"].http.buckets == ((0.1, 7.0),)
+    # multiprocess mode: each process already reads the whole machine: the newest one's
+    assert by_name["api-2"].http.requests == 6
+    # a machine of workers only: its host, and no HTTP window (no error-rate reading)
+    jobs = by_name["jobs-1"]
+    assert (jobs.host.cpu_percent, jobs.http.requests, jobs.window_seconds) == (70.0, 0, 0.0)
+    assert jobs.role == machines.WORKER
+
+
+async def test_every_process_publishes_its_own_sample_and_readers_merge_them(
+    shared_redis: tuple[str, str],
+) -> None:
+    """Two API processes of one machine no longer overwrite each other's sample, and a machine
+    that runs only job workers is published (its workers start a publisher too)."""
+    url, namespace = shared_redis
+    settings = await _publish(
+        url,
+        namespace,
+        _process("api-1", 20.0, pid=101, requests=3),
+        _process("api-1", 20.0, pid=102, requests=4),
+    )
+    worker_settings = settings_for(
+        "sqlite://", redis_url=url, jobs_queue=namespace, machine_name="jobs-1"
+    )
+    client = Redis.from_url(url)
+    try:
+        sample = await machines.Publisher(worker_settings, role=machines.WORKER).once(client)
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
+    assert (sample.role, sample.http.requests, sample.window_seconds) == ("worker", 0, 0.0)
+    found = {m.name: m for m in await machines.published(settings)}
+    assert set(found) == {"api-1", "jobs-1"}
+    assert found["api-1"].http.requests == 7
+    assert found["jobs-1"].host.cpu_count >= 1

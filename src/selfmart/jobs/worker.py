@@ -11,6 +11,7 @@ from taskiq import TaskiqEvents, TaskiqState
 from selfmart.config import get_settings
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.jobs import runtime
+from selfmart.monitoring import machines
 
 settings = get_settings()
 broker = runtime.build_broker(settings)
@@ -24,9 +25,13 @@ async def _worker_startup(state: TaskiqState) -> None:
     runtime.install(
         runtime.Runtime(settings=settings, sessionmaker=make_sessionmaker(engine), broker=broker)
     )
+    # a machine that runs only workers is watched too (host alert rules, monitoring page)
+    state.machine_publisher = machines.Publisher(settings, role=machines.WORKER)
+    state.machine_publisher.start()
 
 
 @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
 async def _worker_shutdown(state: TaskiqState) -> None:
+    await state.machine_publisher.stop()
     runtime.uninstall()
     await state.engine.dispose()

@@ -1,11 +1,14 @@
 """Each machine's host figures (psutil) and HTTP window, shared through Redis so that the alert
 rules and the monitoring page see every machine, not only the one they happen to run on.
 
-With `redis_url` set, every API process publishes, every `machine_sample_seconds`, a sample under
-a key named after its machine (`machine_name`, default the host name) with a time to live of
-three periods: a machine that stops publishing drops out. The HTTP figures are those of the
-process's metrics (in multiprocess mode, every process of the machine, summed), over the last
-`WINDOW_SECONDS`. Without Redis there is one machine, this one, read on the spot.
+With `redis_url` set, every API process and every job worker publishes, every
+`machine_sample_seconds`, a sample under a key of its own (its machine — `machine_name`, default
+the host name — its role and its process id) with a time to live of three periods: a process
+that stops publishing drops out. Readers merge a machine's samples into one: the host figures of
+its newest sample, and the HTTP figures of its API processes over the last `WINDOW_SECONDS` —
+summed, or, in multiprocess mode (where each process already reads every process of the
+machine), the newest one's. A machine that runs only workers has its host watched all the same
+(and no HTTP figures). Without Redis there is one machine, this one, read on the spot.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import time
 from collections import deque
@@ -40,6 +44,10 @@ def _prefix(settings: Settings) -> str:
     return f"{settings.jobs_queue}:machines:"
 
 
+#: Roles of the publishing processes: only API processes answer HTTP.
+API, WORKER = "api", "worker"
+
+
 @dataclass(frozen=True, slots=True)
 class MachineSample:
     name: str
@@ -48,6 +56,10 @@ class MachineSample:
     #: the requests answered during the last `window_seconds` (0: no window yet)
     http: HttpTotals
     window_seconds: float
+    role: str = API
+    pid: int = 0
+    #: the HTTP figures are every process of the machine's (prometheus multiprocess mode)
+    machine_wide: bool = False
 
     def dumps(self) -> str:
         return json.dumps(
@@ -60,6 +72,9 @@ class MachineSample:
                 # +Inf travels as the string "inf" (JSON has no infinity)
                 "buckets": [[str(le), n] for le, n in self.http.buckets],
                 "window_seconds": self.window_seconds,
+                "role": self.role,
+                "pid": self.pid,
+                "machine_wide": self.machine_wide,
             }
         )
 
@@ -76,21 +91,66 @@ class MachineSample:
                 buckets=tuple((float(le), float(n)) for le, n in data["buckets"]),
             ),
             window_seconds=float(data["window_seconds"]),
+            role=str(data.get("role", API)),
+            pid=int(data.get("pid", 0)),
+            machine_wide=bool(data.get("machine_wide", False)),
         )
+
+
+def _sum(totals: list[HttpTotals]) -> HttpTotals:
+    buckets: dict[float, float] = {}
+    for t in totals:
+        for le, n in t.buckets:
+            buckets[le] = buckets.get(le, 0.0) + n
+    return HttpTotals(
+        requests=sum(t.requests for t in totals),
+        errors=sum(t.errors for t in totals),
+        buckets=tuple(sorted(buckets.items())),
+    )
+
+
+def merge(samples: list[MachineSample]) -> list[MachineSample]:
+    """One sample per machine from its processes' samples (see the module's docstring)."""
+    by_name: dict[str, list[MachineSample]] = {}
+    for sample in samples:
+        by_name.setdefault(sample.name, []).append(sample)
+    out = []
+    for name, group in sorted(by_name.items()):
+        newest = max(group, key=lambda x: x.at)
+        api = sorted((x for x in group if x.role == API), key=lambda x: x.at)
+        if not api:
+            http, window = HttpTotals(), 0.0
+        elif any(x.machine_wide for x in api):
+            http, window = api[-1].http, api[-1].window_seconds
+        else:
+            http, window = _sum([x.http for x in api]), max(x.window_seconds for x in api)
+        out.append(
+            MachineSample(
+                name=name,
+                at=newest.at,
+                host=newest.host,
+                http=http,
+                window_seconds=window,
+                role=API if api else WORKER,
+                machine_wide=any(x.machine_wide for x in api),
+            )
+        )
+    return out
 
 
 class Sampler:
     """This process's samples: the host now and the requests of the last WINDOW_SECONDS
     (the difference between the counters now and those of the oldest kept reading)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, role: str = API) -> None:
         self.settings = settings
+        self.role = role
         self._history: deque[tuple[float, HttpTotals]] = deque()
 
     def sample(self, *, now: float | None = None) -> MachineSample:
         """Blocking (psutil measures the CPU over a fifth of a second): run it in a thread."""
         now = time.monotonic() if now is None else now
-        totals = http_totals()
+        totals = http_totals() if self.role == API else HttpTotals()
         self._history.append((now, totals))
         # keep the newest reading at least WINDOW_SECONDS old as the start of the window
         while len(self._history) > 1 and now - self._history[1][0] >= WINDOW_SECONDS:
@@ -101,17 +161,22 @@ class Sampler:
             at=utcnow(),
             host=host(self.settings),
             http=totals.since(earlier),
-            window_seconds=round(now - start, 3),
+            window_seconds=round(now - start, 3) if self.role == API else 0.0,
+            role=self.role,
+            pid=os.getpid(),
+            machine_wide=bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")),
         )
 
 
 async def publish(redis: Any, settings: Settings, sample: MachineSample) -> None:
     ttl_ms = int(settings.machine_sample_seconds * 3 * 1000)
-    await redis.set(_prefix(settings) + sample.name, sample.dumps(), px=ttl_ms)
+    key = f"{_prefix(settings)}{sample.name}:{sample.role}:{sample.pid}"
+    await redis.set(key, sample.dumps(), px=ttl_ms)
 
 
 async def published(settings: Settings, redis: Any | None = None) -> list[MachineSample]:
-    """Every machine's latest sample (Redis), by name; [] without Redis."""
+    """Every machine's latest figures (its processes' samples in Redis, merged), by name; []
+    without Redis."""
     if not settings.redis_url:
         return []
     from redis.asyncio import Redis
@@ -131,16 +196,16 @@ async def published(settings: Settings, redis: Any | None = None) -> list[Machin
             out.append(MachineSample.loads(raw))
         except (ValueError, KeyError, TypeError):
             log.warning("unreadable machine sample in Redis, ignored")
-    return sorted(out, key=lambda s: s.name)
+    return merge(out)
 
 
 class Publisher:
-    """The API process's loop that publishes its machine's sample (started with the app when
-    Redis is set)."""
+    """A process's loop that publishes its sample (started with the app, and with each job
+    worker, when Redis is set)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, role: str = API) -> None:
         self.settings = settings
-        self.sampler = Sampler(settings)
+        self.sampler = Sampler(settings, role)
         self._task: asyncio.Task[None] | None = None
 
     async def once(self, redis: Any) -> MachineSample:
