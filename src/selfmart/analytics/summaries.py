@@ -309,7 +309,7 @@ def _product_row(
 # --- reading and writing stored rows -------------------------------------------------------
 
 
-def _key_condition(model: Any, keys: Iterable[Key]) -> Any:
+def key_condition(model: Any, keys: Iterable[Key]) -> Any:
     by_store: dict[int, list[date]] = defaultdict(list)
     for store_id, day in keys:
         by_store[store_id].append(day)
@@ -321,7 +321,7 @@ def _key_condition(model: Any, keys: Iterable[Key]) -> Any:
 def excluding(model: Any, keys: Iterable[Key]) -> Any:
     """A WHERE condition leaving out the given store days (the live tail replaces them)."""
     keys = list(keys)
-    return not_(_key_condition(model, keys)) if keys else and_(True)
+    return not_(key_condition(model, keys)) if keys else and_(True)
 
 
 async def stored(session: AsyncSession, keys: Iterable[Key]) -> Summary:
@@ -332,23 +332,23 @@ async def stored(session: AsyncSession, keys: Iterable[Key]) -> Summary:
     batches = [sorted(out.keys)[i : i + 200] for i in range(0, len(out.keys), 200)]
     for batch in batches:
         for s in (
-            await session.scalars(select(SalesDay).where(_key_condition(SalesDay, batch)))
+            await session.scalars(select(SalesDay).where(key_condition(SalesDay, batch)))
         ).all():
             out.sales[(s.store_id, s.day)] = {f: getattr(s, f) for f in SALES_FIELDS}
         for p in (
-            await session.scalars(select(ProductDay).where(_key_condition(ProductDay, batch)))
+            await session.scalars(select(ProductDay).where(key_condition(ProductDay, batch)))
         ).all():
             row = {f: getattr(p, f) for f in PRODUCT_FIELDS}
             row["category_id"] = -1 if p.category_id is None else p.category_id
             out.products[(p.store_id, p.day, p.product_id)] = row
         for m in (
-            await session.scalars(select(MemberDay).where(_key_condition(MemberDay, batch)))
+            await session.scalars(select(MemberDay).where(key_condition(MemberDay, batch)))
         ).all():
             out.members[(m.store_id, m.day, m.member_id)] = {
                 f: getattr(m, f) for f in MEMBER_FIELDS
             }
         for h in (
-            await session.scalars(select(HourCell).where(_key_condition(HourCell, batch)))
+            await session.scalars(select(HourCell).where(key_condition(HourCell, batch)))
         ).all():
             out.hours[(h.store_id, h.day, h.hour, h.payment_method)] = {
                 f: getattr(h, f) for f in HOUR_FIELDS
@@ -364,7 +364,7 @@ async def replace(session: AsyncSession, summary: Summary) -> None:
         for model in (SalesDay, ProductDay, MemberDay, HourCell):
             await session.execute(
                 delete(model)
-                .where(_key_condition(model, batch))
+                .where(key_condition(model, batch))
                 .execution_options(synchronize_session=False)
             )
     rows: list[tuple[Any, list[dict[str, Any]]]] = [
