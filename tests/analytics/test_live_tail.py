@@ -5,14 +5,14 @@ rebuild have taken the changes in."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import refresh
+from selfmart.analytics import refresh, summaries
 from selfmart.kit.time import clock_at, utcnow
 from selfmart.models import Order, OrderEvent
 from tests.analytics.builders import sale
@@ -117,3 +117,19 @@ async def test_a_dashboard_with_a_live_tail_equals_it_after_the_refresh(
     await refresh.rebuild(session)
     assert await dashboards() == live
     assert (await refresh.check(session)).differences == []
+
+
+async def test_the_live_store_days_summed_in_sql_equal_compute(session: AsyncSession) -> None:
+    """`compute_sales` (the sales statistics' live tail) gives the store-day and member-day
+    rows `compute` gives: cancelled and closed orders left out, a refund on its own day,
+    midnight in Shanghai and Berlin, and a day with nothing on it."""
+    chain = await build_chain(session)
+    await sale(
+        session, chain.berlin, [(chain.tea, 2)], paid_at=utc(2025, 3, 31, 22, 30), member_id=4
+    )
+    keys = await summaries.stored_days(session) | {(chain.other.id, date(2025, 1, 1))}
+    want = await summaries.compute(session, keys)
+    got = await summaries.compute_sales(session, keys)
+    assert (got.keys, got.sales, got.members) == (want.keys, want.sales, want.members)
+    assert any(row["refunds"] for row in got.sales.values())
+    assert len(got.members) >= 3

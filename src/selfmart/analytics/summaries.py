@@ -21,7 +21,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, func, insert, not_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    union_all,
+    values,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import local_day_bounds
@@ -306,6 +324,111 @@ def _product_row(
     return row
 
 
+async def compute_sales(
+    session: AsyncSession, keys: Iterable[Key], zones: dict[int, str] | None = None
+) -> Summary:
+    """The store-day and member-day rows of the given store days (no product or hour rows),
+    by the same definitions as `compute` but summed by the database in one statement: each
+    store day is a (store, day, start, end) row of a VALUES table (its local day's bounds
+    in UTC, DST-safe), joined to the orders and refunds in that range. What the sales
+    statistics' live tail needs, without reading the days' order lines into Python."""
+    out = Summary(keys=set(keys))
+    if not out.keys:
+        return out
+    if zones is None or not {s for s, _ in out.keys} <= set(zones):
+        zones = await store_zones(session, {s for s, _ in out.keys})
+    at_type = Order.__table__.c.paid_at.type
+    spans = []
+    for store_id, day in sorted(out.keys):
+        start, end = local_day_bounds(day, ZoneInfo(zones.get(store_id) or "Asia/Shanghai"))
+        spans.append((store_id, day.isoformat(), start, end))
+    k = (
+        values(
+            column("store_id", Integer),
+            column("day", String),
+            column("start", at_type),
+            column("end", at_type),
+            name="live_days",
+        )
+        .data(spans)
+        .cte("live_days")
+    )
+    sold = and_(
+        Order.store_id == k.c.store_id,
+        Order.paid_at >= k.c.start,
+        Order.paid_at < k.c.end,
+        Order.status.not_in(NOT_SALES),
+    )
+    member_total = case((Order.member_id.is_not(None), Order.total_fen), else_=0)
+
+    def part(tag: str, member: Any, *figures: Any) -> Any:
+        return select(
+            literal(tag, String).label("tag"),
+            k.c.store_id,
+            k.c.day,
+            member.label("member_id"),
+            *(cast(f, BigInteger).label(f"v{i}") for i, f in enumerate(figures)),
+        ).select_from(k)
+
+    no_member = null().cast(Integer)
+    zero = literal(0)
+    by_day = (k.c.store_id, k.c.day)
+    stmt = union_all(
+        part(
+            "orders",
+            no_member,
+            func.count(),
+            func.sum(Order.total_fen),
+            func.count(Order.member_id),
+            func.sum(member_total),
+        )
+        .join(Order, sold)
+        .group_by(*by_day),
+        part("items", no_member, func.sum(OrderLine.quantity - OrderLine.cancelled_qty), zero,
+             zero, zero)
+        .join(Order, sold)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .group_by(*by_day),
+        part("refunds", no_member, func.count(), func.sum(Refund.amount_fen), zero, zero)
+        .join(
+            Refund,
+            and_(
+                Refund.store_id == k.c.store_id,
+                Refund.status == "succeeded",
+                or_(
+                    and_(Refund.completed_at >= k.c.start, Refund.completed_at < k.c.end),
+                    and_(
+                        Refund.completed_at.is_(None),
+                        Refund.created_at >= k.c.start,
+                        Refund.created_at < k.c.end,
+                    ),
+                ),
+            ),
+        )
+        .join(Order, and_(Order.id == Refund.order_id, Order.status.not_in(NOT_SALES)))
+        .group_by(*by_day),
+        part("member", Order.member_id, func.count(), func.sum(Order.total_fen), zero, zero)
+        .join(Order, sold)
+        .where(Order.member_id.is_not(None))
+        .group_by(*by_day, Order.member_id),
+    )  # fmt: skip
+    for r in (await session.execute(stmt)).all():
+        key = (int(r.store_id), date.fromisoformat(str(r.day)))
+        v = [int(getattr(r, f"v{i}") or 0) for i in range(4)]
+        if r.tag == "member":
+            out.members[(*key, int(r.member_id))] = {"orders": v[0], "sales_fen": v[1]}
+            continue
+        row = out.sales.setdefault(key, _row(SALES_FIELDS))
+        if r.tag == "orders":
+            row["orders"], row["sales_fen"] = v[0], v[1]
+            row["member_orders"], row["member_sales_fen"] = v[2], v[3]
+        elif r.tag == "items":
+            row["items"] = v[0]
+        else:
+            row["refunds"], row["refunds_fen"] = v[0], v[1]
+    return out
+
+
 # --- reading and writing stored rows -------------------------------------------------------
 
 
@@ -397,9 +520,9 @@ async def replace(session: AsyncSession, summary: Summary) -> None:
             ],
         ),
     ]
-    for model, values in rows:
-        for i in range(0, len(values), 500):
-            await session.execute(insert(model), values[i : i + 500])
+    for model, new in rows:
+        for i in range(0, len(new), 500):
+            await session.execute(insert(model), new[i : i + 500])
 
 
 async def days_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> set[Key]:
