@@ -37,6 +37,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    tuple_,
     union_all,
     values,
 )
@@ -433,12 +434,9 @@ async def compute_sales(
 
 
 def key_condition(model: Any, keys: Iterable[Key]) -> Any:
-    by_store: dict[int, list[date]] = defaultdict(list)
-    for store_id, day in keys:
-        by_store[store_id].append(day)
-    return or_(
-        *(and_(model.store_id == s, model.day.in_(sorted(days))) for s, days in by_store.items())
-    )
+    """(store_id, day) IN (...): one expanding parameter, so the statement's compiled form is
+    cached whatever the keys (an OR per store was built and compiled anew every time)."""
+    return tuple_(model.store_id, model.day).in_(sorted(set(keys)))
 
 
 def excluding(model: Any, keys: Iterable[Key]) -> Any:
