@@ -390,14 +390,20 @@ class DayTable:
             keys = set(self.live_keys)
             live_members = sorted({k[2] for k in scope.live.members if (k[0], k[1]) in keys})
             on_live = select(md.member_id).where(key_condition(md, self.live_keys))
-            who: Any = md.member_id.in_(on_live)
-            if live_members:
-                who = or_(who, md.member_id.in_(live_members))
-            parts.append(
-                part("member", md.day, no_date, no_kind,
-                     [md.member_id, md.store_id, *zeros[1:]])
-                .where(md.store_id.in_(stores), md.day >= self.first, md.day <= self.last, who)
-            )  # fmt: skip
+            # Two parts, not one OR: each IN is then a few index probes of the member days by
+            # member (an OR of the two scanned every member day of the range). A member in
+            # both comes twice, which the correction's sets absorb.
+            for who in (on_live, live_members) if live_members else (on_live,):
+                parts.append(
+                    part("member", md.day, no_date, no_kind,
+                         [md.member_id, md.store_id, *zeros[1:]])
+                    .where(
+                        md.store_id.in_(stores),
+                        md.day >= self.first,
+                        md.day <= self.last,
+                        md.member_id.in_(who),
+                    )
+                )  # fmt: skip
         rows = (await self.session.execute(union_all(*parts))).all() if parts else []
         for r in rows:
             values = [int(getattr(r, f"v{i}") or 0) for i in range(len(ADDITIVE))]
