@@ -3,6 +3,7 @@ and the same period last year beside each; read from the summaries plus the live
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import member_counts, months
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import excluding, key_condition
+from selfmart.analytics.summaries import Key, excluding, key_condition
 from selfmart.errors import ValidationFailed
 from selfmart.models import MemberCount, MemberDay, ProductDay, RefreshState, SalesDay, SalesMonth
 
@@ -225,6 +226,11 @@ class DayTable:
         #: (store, day, member) of the stored member days of the members paying on a live
         #: day, now or as stored (see `_live_correction`)
         self.member_days: list[tuple[int, date, int]] = []
+        #: the same, indexed once for `_live_correction`: the members stored on each live
+        #: day, the members paying on each live day now, and each member's other days (sorted)
+        self._stored_on: dict[Key, set[int]] = defaultdict(set)
+        self._live_on: dict[Key, set[int]] = defaultdict(set)
+        self._other_days: dict[int, list[date]] = defaultdict(list)
         if windows and scope.kind == "sales":
             self._plan(windows)
 
@@ -482,16 +488,31 @@ class DayTable:
         holds E | S (E: the members of its other stored days, S: those stored on its live
         days); the true one is E | L (L: those paying on its live days now). Only members
         in S ^ L can differ, and each is looked up in E."""
-        live_keys = {k for k in self.live_keys if first <= k[1] <= last}
+        live_keys = [k for k in self.live_keys if first <= k[1] <= last]
         if not live_keys:
             return 0
-        live = {m for (s, d, m) in self.scope.live.members if (s, d) in live_keys}
-        stored: set[int] = set()
-        elsewhere: set[int] = set()
-        for store_id, day, member_id in self.member_days:
-            if first <= day <= last:
-                (stored if (store_id, day) in live_keys else elsewhere).add(member_id)
-        return len(live - stored - elsewhere) - len(stored - live - elsewhere)
+        if self.member_days and not self._other_days and not self._stored_on:
+            keys = set(self.live_keys)
+            for store_id, day, member_id in self.member_days:
+                if (store_id, day) in keys:
+                    self._stored_on[(store_id, day)].add(member_id)
+                else:
+                    self._other_days[member_id].append(day)
+            for days in self._other_days.values():
+                days.sort()
+        if not self._live_on:
+            for store_id, day, member_id in self.scope.live.members:
+                self._live_on[(store_id, day)].add(member_id)
+        live: set[int] = set().union(*(self._live_on.get(k, ()) for k in live_keys))
+        stored: set[int] = set().union(*(self._stored_on.get(k, ()) for k in live_keys))
+        change = 0
+        for member_id in live ^ stored:
+            days = self._other_days.get(member_id, [])
+            i = bisect_left(days, first)
+            if i < len(days) and days[i] <= last:
+                continue  # paid on another day of the window: counted either way
+            change += 1 if member_id in live else -1
+        return change
 
     async def figures(self, first: date, last: date) -> Figures:
         total = dict.fromkeys(ADDITIVE, 0)
