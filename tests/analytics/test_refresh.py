@@ -4,18 +4,18 @@ names any summary figure that differs from the raw orders."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import refresh
+from selfmart.analytics import refresh, summaries
 from selfmart.kit.time import clock_at, utcnow
 from selfmart.models import OrderLine, ProductDay, SalesDay
 from tests.analytics.builders import sale
-from tests.analytics.test_statistics import utc
+from tests.analytics.test_statistics import build_chain, utc
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
 
@@ -125,4 +125,29 @@ async def test_check_names_every_difference(session: AsyncSession) -> None:
     assert all(d[1] in {"2025-10-25", "2025-10-26"} for d in found)
 
     await refresh.rebuild(session)
+    assert (await refresh.check(session)).differences == []
+
+
+async def test_rebuild_writes_what_compute_says_for_every_day(session: AsyncSession) -> None:
+    """The rebuild (set-based INSERT … SELECT on PostgreSQL, store-day batches on SQLite) writes
+    exactly the rows `summaries.compute` gives: sales, refunds with their lines, cancelled and
+    closed orders, members, days crossing midnight in two zones, categories."""
+    chain = await build_chain(session)
+    await sale(session, chain.berlin, [(chain.tea, 2)], paid_at=utc(2025, 6, 1, 12, 0), method="")
+    days = await refresh.rebuild(session)
+    keys = await summaries.stored_days(session)
+    assert days == len(keys) >= 7
+    have = await summaries.stored(session, keys)
+    want = await summaries.compute(session, keys)
+    assert refresh.compare(have, want) == []
+    assert (have.sales, have.products, have.members, have.hours) == (
+        want.sales,
+        want.products,
+        want.members,
+        want.hours,
+    )
+    # The refund's line is on its product's day (2 April in Shanghai), and the empty payment
+    # method is counted as unknown.
+    assert have.products[(chain.shanghai.id, date(2025, 4, 2), chain.cola.id)]["refund_qty"] == 1
+    assert any(k[3] == "unknown" for k in have.hours)
     assert (await refresh.check(session)).differences == []

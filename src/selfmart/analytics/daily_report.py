@@ -89,7 +89,7 @@ class Report:
 
 async def _section(session: AsyncSession, name: str, store_id: int | None, day: date) -> Section:
     scope = await scopes.with_live(
-        session, await scopes.resolve(session, actor=ACTOR, store_id=store_id)
+        session, await scopes.resolve(session, actor=ACTOR, store_id=store_id), sales_only=True
     )
     first = day - timedelta(days=CHART_DAYS - 1)
     table = await DayTable(session, scope, first, day).load()

@@ -27,7 +27,8 @@ from selfmart.analytics import member_counts
 from selfmart.analytics.sales import DayTable, Granularity, Period, periods, previous, shift_window
 from selfmart.analytics.scope import Scope
 from selfmart.analytics.summaries import CHUNK, Key, excluding
-from selfmart.models import Member, MemberDay
+from selfmart.members import service as members
+from selfmart.models import MemberDay
 
 DEFAULT_ZONE = "Asia/Shanghai"
 
@@ -105,15 +106,10 @@ async def _new_members(
     # Wide enough for any zone; each registration is then placed on its own local day.
     lo = datetime.combine(first - timedelta(days=1), time(), UTC)
     hi = datetime.combine(last + timedelta(days=2), time(), UTC)
-    stmt = select(Member.registered_at, Member.home_store_id).where(
-        Member.registered_at >= lo, Member.registered_at < hi, Member.status != "merged"
-    )
-    if scope.count_key != member_counts.CHAIN:
-        stmt = stmt.where(Member.home_store_id.in_(scope.store_ids))
+    homes = None if scope.count_key == member_counts.CHAIN else scope.store_ids
     out: dict[date, int] = {}
-    for r in (await session.execute(stmt)).all():
-        zone = scope.zones.get(r.home_store_id) if r.home_store_id else None
-        at = r.registered_at if r.registered_at.tzinfo else r.registered_at.replace(tzinfo=UTC)
+    for at, home in await members.registrations(session, since=lo, until=hi, home_store_ids=homes):
+        zone = scope.zones.get(home) if home else None
         day = at.astimezone(ZoneInfo(zone or DEFAULT_ZONE)).date()
         if first <= day <= last:
             out[day] = out.get(day, 0) + 1

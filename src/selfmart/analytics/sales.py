@@ -3,6 +3,7 @@ and the same period last year beside each; read from the summaries plus the live
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import member_counts, months
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import excluding
+from selfmart.analytics.summaries import Key, excluding, key_condition
 from selfmart.errors import ValidationFailed
 from selfmart.models import MemberCount, MemberDay, ProductDay, RefreshState, SalesDay, SalesMonth
 
@@ -181,7 +182,15 @@ class DayTable:
 
     Given the windows the caller will ask `figures` for, a whole month inside one of them is
     read as one row per store from `analytics_sales_months` instead of its days, unless some
-    of its days are wanted anyway or one is in the live tail."""
+    of its days are wanted anyway.
+
+    The live tail (store days changed since the last refresh) is taken in as a correction of
+    the stored rows, never by leaving them out: each live store day adds its recomputed figures
+    less the stored ones, wherever that day is read (a day row or its month's row), and the
+    distinct members of a window are the stored count (a stored period count or the member
+    days) corrected for the members that differ between the live and the stored rows of its
+    live days, looked up in the window's other stored member days. So a live day costs a few
+    indexed rows, whichever windows it falls in."""
 
     def __init__(
         self,
@@ -211,9 +220,17 @@ class DayTable:
         #: the days read as day rows, as (first, last) runs
         self.day_runs: list[tuple[date, date]] = [(first, last)]
         #: windows whose distinct members are counted from the member days with the rest
-        #: (no whole period, or one with a live day), and those counts
+        #: (no whole period), and those counts
         self.member_windows: list[tuple[date, date]] = []
         self.distinct: dict[tuple[date, date], int] = {}
+        #: (store, day, member) of the stored member days of the members paying on a live
+        #: day, now or as stored (see `_live_correction`)
+        self.member_days: list[tuple[int, date, int]] = []
+        #: the same, indexed once for `_live_correction`: the members stored on each live
+        #: day, the members paying on each live day now, and each member's other days (sorted)
+        self._stored_on: dict[Key, set[int]] = defaultdict(set)
+        self._live_on: dict[Key, set[int]] = defaultdict(set)
+        self._other_days: dict[int, list[date]] = defaultdict(list)
         if windows and scope.kind == "sales":
             self._plan(windows)
 
@@ -224,7 +241,6 @@ class DayTable:
             while months.month_end(m) <= b:
                 candidates.add(m)
                 m = months.month_end(m) + timedelta(days=1)
-        candidates -= {months.month_of(day) for _, day in self.live_keys}
         wanted: set[date] = set()
         for a, b in windows:
             d = a
@@ -239,12 +255,7 @@ class DayTable:
         self.whole_months = candidates
         self.day_runs = _runs(wanted)
         self.member_windows = sorted(
-            {
-                (a, b)
-                for a, b in windows
-                if member_counts.whole_period(a, b) is None
-                or any(a <= k[1] <= b for k in self.live_keys)
-            }
+            {(a, b) for a, b in windows if member_counts.whole_period(a, b) is None}
         )
 
     async def load(self) -> DayTable:
@@ -256,17 +267,19 @@ class DayTable:
             md = MemberDay
             per_day = (
                 select(md.day, func.count(func.distinct(md.member_id)).label("n"))
-                .where(*self._where(md))
+                .where(*self._stored(md))
                 .group_by(md.day)
             )
             if self.counts is None:
                 for n in (await self.session.execute(per_day)).all():
                     self.day_members[n.day] = int(n.n)
-            for (store_id, day), live in scope.live.sales.items():
-                if store_id in scope.store_ids and self.first <= day <= self.last:
-                    row = self.days[day]
-                    for c in ADDITIVE:
-                        row[c] += live[c]
+            # The live store days in place of their stored rows: add the difference to
+            # whichever row the day is read from.
+            for key in self.live_keys:
+                live = scope.live.sales.get(key)
+                row = self._row_of(key[1])
+                for c in ADDITIVE:
+                    row[c] += live[c] if live else 0
         else:
             p = ProductDay
             stmt = (
@@ -299,10 +312,16 @@ class DayTable:
                     row["refunds_fen"] += live["refunds_fen"]
         return self
 
+    def _row_of(self, day: date) -> dict[str, int]:
+        month = months.month_of(day)
+        return self.months[month] if month in self.whole_months else self.days[day]
+
     async def _load_sales(self) -> None:
         """One statement (UNION ALL, each part tagged): the day rows wanted, the whole months,
         the stored member counts (with the flag saying they were built: a row of nulls when
-        there are none) and the distinct members of each window that is no whole period."""
+        there are none), the distinct members of each window that is no whole period and, for
+        the live tail, its store days' stored rows (to take away) and the stored member days
+        of every member paying on them, live or stored (to correct the distinct counts)."""
         scope = self.scope
         stores = scope.store_ids
         parts: list[Any] = []
@@ -325,7 +344,6 @@ class DayTable:
                 .where(
                     m.store_id.in_(stores),
                     or_(*(and_(m.day >= a, m.day <= b) for a, b in self.day_runs)),
-                    excluding(m, self.live_keys),
                 )
                 .group_by(m.day)
             )
@@ -364,13 +382,34 @@ class DayTable:
             parts.append(
                 part("members", literal(a, Date), literal(b, Date), no_kind,
                      [func.count(func.distinct(md.member_id)), *zeros])
-                .where(
-                    md.store_id.in_(stores),
-                    md.day >= a,
-                    md.day <= b,
-                    excluding(md, self.live_keys),
-                )
+                .where(md.store_id.in_(stores), md.day >= a, md.day <= b)
             )  # fmt: skip
+        if self.live_keys:
+            m = SalesDay
+            parts.append(
+                part("stored", m.day, no_date, no_kind, [func.sum(getattr(m, c)) for c in ADDITIVE])
+                .where(key_condition(m, self.live_keys))
+                .group_by(m.day)
+            )
+            # Every stored member day, in the window, of a member who pays on a live day
+            # (now or as stored): the store is carried in v1.
+            keys = set(self.live_keys)
+            live_members = sorted({k[2] for k in scope.live.members if (k[0], k[1]) in keys})
+            on_live = select(md.member_id).where(key_condition(md, self.live_keys))
+            # Two parts, not one OR: each IN is then a few index probes of the member days by
+            # member (an OR of the two scanned every member day of the range). A member in
+            # both comes twice, which the correction's sets absorb.
+            for who in (on_live, live_members) if live_members else (on_live,):
+                parts.append(
+                    part("member", md.day, no_date, no_kind,
+                         [md.member_id, md.store_id, *zeros[1:]])
+                    .where(
+                        md.store_id.in_(stores),
+                        md.day >= self.first,
+                        md.day <= self.last,
+                        md.member_id.in_(who),
+                    )
+                )  # fmt: skip
         rows = (await self.session.execute(union_all(*parts))).all() if parts else []
         for r in rows:
             values = [int(getattr(r, f"v{i}") or 0) for i in range(len(ADDITIVE))]
@@ -383,6 +422,12 @@ class DayTable:
                     self.counts = {}
                 if r.kind is not None:
                     self.counts[(r.kind, r.d)] = values[0]
+            elif r.tag == "stored":
+                row = self._row_of(r.d)
+                for c_, v in zip(ADDITIVE, values, strict=True):
+                    row[c_] -= v
+            elif r.tag == "member":
+                self.member_days.append((values[1], r.d, values[0]))
             else:
                 self.distinct[(r.d, r.d2)] = values[0]
 
@@ -404,48 +449,70 @@ class DayTable:
             return product_id == self.scope.product_id
         return category_id in (self.scope.category_ids or [])
 
+    def _stored(self, model: Any) -> list[Any]:
+        """The scope's stored rows of the range, live days included (sales: corrected)."""
+        return [
+            model.store_id.in_(self.scope.store_ids),
+            model.day >= self.first,
+            model.day <= self.last,
+        ]
+
     async def members(self, first: date, last: date) -> int | None:
         """Distinct paying members over first..last (None for a product or a category)."""
         if self.scope.kind != "sales":
             return None
         if not self.scope.store_ids:
             return 0
-        touches_live = any(first <= k[1] <= last for k in self.live_keys)
         whole = member_counts.whole_period(first, last)
-        if self.counts is not None and whole is not None and not touches_live:
-            return self.counts.get(whole, 0)
-        if self.counts is None and first == last and not touches_live:
-            return self.day_members.get(first, 0)
-        live = {
-            member_id
-            for (store_id, day, member_id) in self.scope.live.members
-            if store_id in self.scope.store_ids and first <= day <= last
-        }
-        m = MemberDay
-        where = [
-            m.store_id.in_(self.scope.store_ids),
-            m.day >= first,
-            m.day <= last,
-            excluding(m, self.live_keys),
-        ]
-        count = self.distinct.get((first, last))
+        count: int | None = None
+        if self.counts is not None and whole is not None:
+            count = self.counts.get(whole, 0)
+        elif self.counts is None and first == last:
+            count = self.day_members.get(first, 0)
+        else:
+            count = self.distinct.get((first, last))
         if count is None:
+            m = MemberDay
             count = int(
                 await self.session.scalar(
-                    select(func.count(func.distinct(m.member_id))).where(*where)
+                    select(func.count(func.distinct(m.member_id))).where(
+                        m.store_id.in_(self.scope.store_ids), m.day >= first, m.day <= last
+                    )
                 )
                 or 0
             )
-        if live:
-            already = set(
-                (
-                    await self.session.scalars(
-                        select(m.member_id).where(*where, m.member_id.in_(sorted(live))).distinct()
-                    )
-                ).all()
-            )
-            count += len(live - already)
-        return count
+        return count + self._live_correction(first, last)
+
+    def _live_correction(self, first: date, last: date) -> int:
+        """What the live days of first..last change in its distinct members: the stored count
+        holds E | S (E: the members of its other stored days, S: those stored on its live
+        days); the true one is E | L (L: those paying on its live days now). Only members
+        in S ^ L can differ, and each is looked up in E."""
+        live_keys = [k for k in self.live_keys if first <= k[1] <= last]
+        if not live_keys:
+            return 0
+        if self.member_days and not self._other_days and not self._stored_on:
+            keys = set(self.live_keys)
+            for store_id, day, member_id in self.member_days:
+                if (store_id, day) in keys:
+                    self._stored_on[(store_id, day)].add(member_id)
+                else:
+                    self._other_days[member_id].append(day)
+            for days in self._other_days.values():
+                days.sort()
+        if not self._live_on:
+            for store_id, day, member_id in self.scope.live.members:
+                self._live_on[(store_id, day)].add(member_id)
+        live: set[int] = set().union(*(self._live_on.get(k, ()) for k in live_keys))
+        stored: set[int] = set().union(*(self._stored_on.get(k, ()) for k in live_keys))
+        change = 0
+        for member_id in live ^ stored:
+            days = self._other_days.get(member_id, [])
+            i = bisect_left(days, first)
+            if i < len(days) and days[i] <= last:
+                continue  # paid on another day of the window: counted either way
+            change += 1 if member_id in live else -1
+        return change
 
     async def figures(self, first: date, last: date) -> Figures:
         total = dict.fromkeys(ADDITIVE, 0)

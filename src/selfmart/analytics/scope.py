@@ -93,11 +93,16 @@ async def resolve(
     return scope
 
 
-async def with_live(session: AsyncSession, scope: Scope) -> Scope:
+async def with_live(session: AsyncSession, scope: Scope, *, sales_only: bool = False) -> Scope:
     """Recompute the scope's store days that changed since the last refresh (the tail the
-    summaries do not hold yet), so every figure is as of now."""
+    summaries do not hold yet), so every figure is as of now. `sales_only` (for readers of the
+    store-day and member-day rows alone: sales and member statistics, today) sums just those
+    rows in the database when the scope is no product or category."""
     keys, _, _ = await refresh.pending_days(session)  # after the stored mark
     mine = set(scope.store_ids)
     keys = {k for k in keys if k[0] in mine}
-    scope.live = await summaries.compute(session, keys)
+    if sales_only and scope.kind == "sales":
+        scope.live = await summaries.compute_sales(session, keys, scope.zones)
+    else:
+        scope.live = await summaries.compute(session, keys)
     return scope

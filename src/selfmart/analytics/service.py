@@ -22,8 +22,11 @@ from selfmart.kit.time import utcnow
 MAX_WINDOW_DAYS = 370
 
 
-async def _scope(session: AsyncSession, actor: Actor, **filters: Any) -> scopes.Scope:
-    return await scopes.with_live(session, await scopes.resolve(session, actor=actor, **filters))
+async def _scope(
+    session: AsyncSession, actor: Actor, *, sales_only: bool = False, **filters: Any
+) -> scopes.Scope:
+    scope = await scopes.resolve(session, actor=actor, **filters)
+    return await scopes.with_live(session, scope, sales_only=sales_only)
 
 
 def _window(first: date, last: date) -> None:
@@ -47,7 +50,8 @@ async def _series(
     **filters: Any,
 ) -> dict[str, Any]:
     periods(first, last, granularity)  # a bad window is refused before anything is read
-    scope = await _scope(session, actor, **filters)
+    # Both builders read the live tail's store days and member days only.
+    scope = await _scope(session, actor, sales_only=True, **filters)
     return await build(session, scope, first=first, last=last, granularity=granularity)
 
 
@@ -63,7 +67,7 @@ async def member_series(session: AsyncSession, **query: Any) -> dict[str, Any]:
 
 
 async def today(session: AsyncSession, *, actor: Actor, **filters: Any) -> dict[str, Any]:
-    scope = await _scope(session, actor, **filters)
+    scope = await _scope(session, actor, sales_only=True, **filters)
     now = utcnow()
     keys: set[Key] = {(s, now.astimezone(ZoneInfo(scope.zones[s])).date()) for s in scope.store_ids}
     have = await stored(session, keys - scope.live.keys)

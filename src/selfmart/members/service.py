@@ -9,6 +9,9 @@ from several refund paths, changes nothing the second time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -187,3 +190,24 @@ async def entries(
         .limit(limit)
     )
     return list(rows.all()), int(total or 0)
+
+
+async def registrations(
+    session: AsyncSession,
+    *,
+    since: datetime,
+    until: datetime,
+    home_store_ids: Sequence[int] | None = None,
+) -> list[tuple[datetime, int | None]]:
+    """(registered_at in UTC, home store) of every member registered in [since, until), merged
+    duplicates left out; only those of these home stores when given. For the analytics' new
+    members, which place each on its home store's local day."""
+    stmt = select(Member.registered_at, Member.home_store_id).where(
+        Member.registered_at >= since, Member.registered_at < until, Member.status != "merged"
+    )
+    if home_store_ids is not None:
+        stmt = stmt.where(Member.home_store_id.in_(list(home_store_ids)))
+    return [
+        (at if at.tzinfo else at.replace(tzinfo=UTC), store_id)
+        for at, store_id in (await session.execute(stmt)).all()
+    ]

@@ -81,7 +81,11 @@ class MemberDay(Base):
     """A paying member's day in a store: distinct members over any window come from here."""
 
     __tablename__ = "analytics_member_days"
-    __table_args__ = (Index("ix_analytics_member_days_day", "day", "store_id"),)
+    __table_args__ = (
+        Index("ix_analytics_member_days_day", "day", "store_id"),
+        # A member's days: the live tail's member correction, earlier days of repeat members.
+        Index("ix_analytics_member_days_member", "member_id", "day"),
+    )
 
     store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     day: Mapped[date] = mapped_column(primary_key=True)
