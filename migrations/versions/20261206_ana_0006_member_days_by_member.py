@@ -1,7 +1,7 @@
 """analytics: member days found by member (the live tail's member correction, repeat members)
 
 Revision ID: ana_0006
-Revises: pay_0005
+Revises: ord_0003
 Create Date: 2026-12-06 16:50:00
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "ana_0006"
-down_revision: str | Sequence[str] | None = "pay_0005"
+down_revision: str | Sequence[str] | None = "ord_0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
