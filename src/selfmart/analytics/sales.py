@@ -16,6 +16,7 @@ from sqlalchemy import (
     Date,
     String,
     and_,
+    bindparam,
     cast,
     func,
     literal,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from selfmart.analytics import member_counts, months
 from selfmart.analytics.scope import Scope
@@ -399,7 +401,13 @@ class DayTable:
             # Two parts, not one OR: each IN is then a few index probes of the member days by
             # member (an OR of the two scanned every member day of the range). A member in
             # both comes twice, which the correction's sets absorb.
-            for who in (on_live, live_members) if live_members else (on_live,):
+            # The members' ids go into the statement as literals: as bound parameters, once
+            # PostgreSQL switches to a generic plan, each row is compared with every id in turn
+            # (a second a request at 10M lines); as constants the list is hashed.
+            listed: BindParameter[list[int]] = bindparam(
+                "live_members", live_members, expanding=True, literal_execute=True
+            )
+            for who in (on_live, listed) if live_members else (on_live,):
                 parts.append(
                     part("member", md.day, no_date, no_kind,
                          [md.member_id, md.store_id, *zeros[1:]])
