@@ -33,6 +33,8 @@ from taskiq import AsyncBroker, ScheduleSource, TaskiqScheduler
 from taskiq.cli.scheduler.run import CronValueError, is_cron_task_now
 from taskiq.scheduler.scheduled_task import ScheduledTask
 
+from selfmart.kit.background import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 #: A cron tick missed longer ago than this is not caught up (nor looked for, minute by minute).
@@ -246,10 +248,7 @@ class LeasedScheduler(TaskiqScheduler):
             await self._send(source, task, tick)
 
     async def shutdown(self) -> None:
-        if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+        await cancel_and_wait(self._keeper)
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[no-untyped-call]

@@ -25,6 +25,7 @@ from taskiq.schedule_sources import LabelScheduleSource
 from selfmart.config import Settings
 from selfmart.jobs.registry import JOBS, Cron, Every, Schedule, discover
 from selfmart.kit import aftercommit
+from selfmart.kit.background import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +200,7 @@ async def stop(grace_seconds: float = 10.0) -> None:
     if runtime is None:
         return
     try:
-        if runtime.scheduler_task is not None:
-            runtime.scheduler_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runtime.scheduler_task
+        await cancel_and_wait(runtime.scheduler_task)
         if isinstance(runtime.broker, InMemoryBroker):
             running: set[asyncio.Task[Any]] = set(getattr(runtime.broker, "_running_tasks", ()))
             if running:

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import CursorResult, Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable, sqltypes
 from sqlalchemy.types import TypeEngine
 
@@ -130,6 +130,27 @@ def _translate(exc: Exception, sql: str, args: Sequence[Any]) -> tuple[sa_exc.DB
     return sa_exc.DBAPIError(sql, args, exc), False
 
 
+#: What the driver raises when a statement or the connection fails.
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
+
+
+async def _raise_translated(
+    exc: Exception, sql: str, args: Sequence[Any], conn: AsyncConnection
+) -> NoReturn:
+    """Raise a driver error as SQLAlchemy would; a lost connection is invalidated first, as
+    SQLAlchemy does for a disconnect it meets (the pool drops it and the session's rollback
+    does not touch it again)."""
+    error, lost = _translate(exc, sql, args)
+    if lost:
+        await conn.invalidate(exc)
+    raise error from exc
+
+
 def _dbapi_fetch(sync_conn: Any, sql: str, args: Sequence[Any]) -> list[Any]:
     """Run on the DBAPI connection SQLAlchemy holds (its asyncpg adapter), which begins the
     transaction at the driver the way SQLAlchemy's own statements do."""
@@ -158,18 +179,8 @@ async def fetch(
     if driver is not None:
         try:
             rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
-        except (
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            asyncpg.InternalClientError,
-            OSError,
-        ) as exc:
-            error, lost = _translate(exc, sql, args)
-            if lost:
-                # As SQLAlchemy does for a disconnect it meets: the pool drops this connection
-                # and the session's rollback does not touch it again.
-                await (await session.connection()).invalidate(exc)
-            raise error from exc
+        except _DRIVER_ERRORS as exc:
+            await _raise_translated(exc, sql, args, await session.connection())
         return rows
     # The transaction has not begun at the driver yet (the request's first statement): through
     # the DBAPI adapter, which begins it, still without SQLAlchemy's statement machinery.
@@ -211,16 +222,8 @@ async def fetch_alone(
         raise sa_exc.StatementError(str(exc), sql, dict(params), exc) from exc
     try:
         rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
-    except (
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-        OSError,
-    ) as exc:
-        error, lost = _translate(exc, sql, args)
-        if lost:
-            await conn.invalidate(exc)
-        raise error from exc
+    except _DRIVER_ERRORS as exc:
+        await _raise_translated(exc, sql, args, conn)
     return rows
 
 
@@ -255,17 +258,9 @@ async def _copy(
         await driver.copy_records_to_table(
             table.name, records=records, columns=names, schema_name=table.schema
         )
-    except (
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,
-        OSError,
-    ) as exc:
+    except _DRIVER_ERRORS as exc:
         sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-        error, lost = _translate(exc, sql, [])
-        if lost:
-            await (await session.connection()).invalidate(exc)
-        raise error from exc
+        await _raise_translated(exc, sql, [], await session.connection())
 
 
 class _Bulk:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selfmart.config import Settings
+from selfmart.kit.background import BackgroundLoop
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Bus:
         #: this bus's own announcements come back through Redis; it has acted on them already
         self.origin = uuid.uuid4().hex
         self._forget: dict[str, list[Callable[[], None]]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("selfmart-cache-invalidation")
         #: set while subscribed (tests wait on it)
         self.subscribed = asyncio.Event()
 
@@ -116,12 +117,8 @@ class Bus:
 
     def start(self) -> None:
         """Listen for the other processes' announcements (with Redis; nothing to hear else)."""
-        if self.settings.redis_url and self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="selfmart-cache-invalidation")
+        if self.settings.redis_url:
+            self._loop.start(self._listen)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()

@@ -14,7 +14,6 @@ machine), the newest one's. A machine that runs only workers has its host watche
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from selfmart.config import Settings
+from selfmart.kit.background import BackgroundLoop
 from selfmart.kit.time import utcnow
 from selfmart.monitoring import schemas
 from selfmart.monitoring.overview import HttpTotals, host, http_totals
@@ -206,7 +206,7 @@ class Publisher:
     def __init__(self, settings: Settings, role: str = API) -> None:
         self.settings = settings
         self.sampler = Sampler(settings, role)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("selfmart-machine-sample")
 
     async def once(self, redis: Any) -> MachineSample:
         sample = await asyncio.to_thread(self.sampler.sample)
@@ -232,12 +232,8 @@ class Publisher:
             await redis.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
 
     def start(self) -> None:
-        if self.settings.redis_url and self._task is None:
-            self._task = asyncio.create_task(self._run(), name="selfmart-machine-sample")
+        if self.settings.redis_url:
+            self._loop.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
