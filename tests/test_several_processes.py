@@ -209,6 +209,19 @@ async def _sent_schedules(queue: str) -> dict[str, list[float]]:
     return sent
 
 
+async def _published_roles(queue: str) -> list[str]:
+    """The role of each process whose machine sample is in Redis (keys
+    `<queue>:machines:<machine>:<role>:<pid>`)."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = [k.decode() async for k in client.scan_iter(match=f"{queue}:machines:*")]
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
+    return sorted(k.rsplit(":", 2)[1] for k in keys)
+
+
 #: Longest wait for a change on one API process to reach the other (it takes milliseconds; the
 #: other process's own re-read of the flag comes only after 60 s).
 ANNOUNCEMENT_PATIENCE = 10.0
@@ -347,6 +360,8 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
             # refuses writes on the other at once, not when its copy of the flag (kept 60 s with
             # Redis) runs out; a write just before has it read the flag (off) again
             refused = await _maintenance_reaches_the_other(bases, headers)
+            # every process publishes its machine sample, the job worker too (its startup hook)
+            roles = await _published_roles(env["SELFMART_JOBS_QUEUE"])
     finally:
         print(await asyncio.to_thread(_tail_logs, tmp_path))  # noqa: T201 - shown on failure
 
@@ -386,6 +401,8 @@ async def test_two_api_processes_a_worker_and_the_scheduler_share_the_work(
     assert logs.count("stands by: another scheduler sends") == 1, logs
 
     assert refused, "process B still took writes after maintenance was turned on through A"
+    assert roles.count("api") == 2, roles
+    assert roles.count("worker") >= 1, roles  # a machine of workers only is watched too
 
     # each console saw every order, whichever process took it
     for feed in seen:

@@ -19,14 +19,17 @@ from selfmart.cli import main as cli
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.errors import AppError
 from selfmart.iam.actor import SYSTEM, Actor
+from selfmart.jobs import runtime
+from selfmart.kit.time import utcnow
 from selfmart.models import Order, OrderLine
-from selfmart.orders import intake, refunds
+from selfmart.orders import intake, refunds, tasks
 from selfmart.orders import partitioning as parts
 from selfmart.orders.schemas import IntakeLine, OrderIn, RefundBody
 from selfmart.terminals.service import SignedStore
 from tests.builders import make_store
 from tests.conftest import _fresh_database
 from tests.orders.builders import make_order, make_product, stock
+from tests.support import settings_for
 from tests.terminals.builders import make_terminal
 
 NOW = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
@@ -183,6 +186,49 @@ async def test_lines_move_into_their_months_and_everything_works_on_them(
     assert (await _where(session)).get("order_lines_2028_03") == 1
     assert "order_lines_default" not in await _where(session)
     assert await session.scalar(select(func.count()).select_from(OrderLine)) == 5
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_nightly_job_keeps_a_year_of_months_ahead_once_partitioned(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    async with _fresh_database(backend, tmp_path_factory, "partjob") as url:
+        engine = make_engine(url)
+        factory = make_sessionmaker(engine)
+        try:
+            # Not partitioned (and never on SQLite): the job makes nothing and changes nothing.
+            async with runtime.running(settings_for(url), factory):
+                assert await tasks.partitions_ahead() == []
+            if backend == "sqlite":
+                return
+            # Partitioned seven months ago: the months ahead end seven months too early.
+            then = utcnow() - timedelta(days=210)
+            async with factory() as session:
+                await parts.partition(session, now=then)
+                await session.commit()
+            async with runtime.running(settings_for(url), factory):
+                made = await tasks.partitions_ahead()
+                again = await tasks.partitions_ahead()
+            horizon = utcnow().date().replace(day=1)
+            for _ in range(parts.MONTHS_AHEAD):
+                horizon = (horizon + timedelta(days=32)).replace(day=1)
+            assert made, "the job made no months"
+            assert made[-1] == parts.partition_name(horizon)
+            assert len(made) == len(set(made))
+            assert again == []  # run twice on a night: nothing more
+            async with factory() as session:
+                assert await parts.is_partitioned(session)
+                months = await session.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'order_lines'::regclass"
+                    )
+                )
+            # from the month it was partitioned in to a year ahead of today, and the default
+            first = then.date().replace(day=1)
+            expected = (horizon.year - first.year) * 12 + horizon.month - first.month + 1
+            assert months == expected + 1
+        finally:
+            await engine.dispose()
 
 
 async def test_sqlite_is_refused_with_a_reason(tmp_path: Path) -> None:
