@@ -116,11 +116,15 @@ async def seed_demo(session: AsyncSession) -> None:
     await seed_members(session, list(stores.values()))
     settings = get_settings()
     if settings.payment_sandbox_enabled:
+        from selfmart.inventory.demo import DEMO_ACTOR
         from selfmart.payments.sandboxes import configure_demo
+        from selfmart.reconciliation import fees
 
         # The chain's channels against our sandboxes: `make run` takes payments as it is, and
         # the demo's customers pay through them.
-        await configure_demo(session, settings)
+        configured = await configure_demo(session, settings)
+        # the fee each sandbox charges: a demo day's reconciliation checks its fees
+        await fees.adopt_sandbox_rates(session, configured, actor=DEMO_ACTOR)
     from selfmart.inventory.demo import seed_inventory
     from selfmart.orders.demo import seed_orders
     from selfmart.payments.demo import sandbox_payer

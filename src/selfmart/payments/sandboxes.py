@@ -20,18 +20,27 @@ SANDBOXES = {"wechat": "wechatpay", "alipay": "alipay", "card": "unionpay"}
 PRINTED = {"wechat": "wechat", "alipay": "alipay", "card": "unionpay"}
 
 
-def credentials(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Each sandbox's `credentials(settings)` by channel code (the sandboxes this server has)."""
-    out: dict[str, dict[str, Any]] = {}
+def _modules() -> dict[str, Any]:
+    """Each sandbox package this server has, by channel code."""
+    out: dict[str, Any] = {}
     for channel, name in SANDBOXES.items():
         try:
-            module = importlib.import_module(f"selfmart.sandbox.{name}")
+            out[channel] = importlib.import_module(f"selfmart.sandbox.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"selfmart.sandbox.{name}":
                 raise
-            continue
-        out[channel] = module.credentials(settings)
     return out
+
+
+def credentials(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Each sandbox's `credentials(settings)` by channel code (the sandboxes this server has)."""
+    return {channel: module.credentials(settings) for channel, module in _modules().items()}
+
+
+def fee_rates() -> dict[str, int]:
+    """Each sandbox merchant's fee rate in basis points by channel code: what its bills charge,
+    so that reconciliation's fee check has the rate to hold them to."""
+    return {channel: int(module.FEE_RATE_BP) for channel, module in _modules().items()}
 
 
 def printed(settings: Settings) -> dict[str, dict[str, Any]]:

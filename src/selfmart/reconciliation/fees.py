@@ -45,6 +45,25 @@ async def visible_rates(session: AsyncSession, *, actor: Actor) -> list[Reconcil
     return await list_rates(session, ids)
 
 
+async def adopt_sandbox_rates(
+    session: AsyncSession, channels: list[str], *, actor: Actor
+) -> list[ReconciliationFeeRate]:
+    """The chain-wide accounts of `channels` (those set up against our payment sandboxes) get
+    the fee rate each sandbox charges, so that their reconciliation checks the fees."""
+    from selfmart.payments.sandboxes import fee_rates
+
+    rates = fee_rates()
+    made = await session.scalars(
+        select(PaymentAccount).where(
+            PaymentAccount.store_id.is_(None), PaymentAccount.channel.in_(channels)
+        )
+    )
+    return [
+        await set_rate(session, account, rates[account.channel], actor=actor)
+        for account in made.all()
+    ]
+
+
 async def set_rate(
     session: AsyncSession, account: PaymentAccount, rate_bp: int, *, actor: Actor
 ) -> ReconciliationFeeRate:

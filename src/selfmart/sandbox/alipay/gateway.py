@@ -52,6 +52,8 @@ METHODS = {
 }
 REQUIRED = ("app_id", "method", "charset", "sign_type", "sign", "timestamp", "version")
 PREFIX = "/sandbox/alipay"
+#: the sandbox merchant's fee rate in basis points, 0.6%, returned on refunds
+FEE_RATE_BP = 60
 
 
 class Answer(Exception):
@@ -508,7 +510,7 @@ def _bill_row(
     trade: Trade, kind: str, at: datetime, amount_fen: int, refund_no: str = ""
 ) -> p.BillRow:
     """A bill line: a payment (amount_fen > 0) or a refund (< 0), with the 0.6% fee."""
-    fee = (abs(amount_fen) * 6 + 500) // 1000
+    fee = (abs(amount_fen) * FEE_RATE_BP + 5_000) // 10_000
     return p.BillRow(
         trade_no=trade.trade_no,
         out_trade_no=trade.out_trade_no,

@@ -19,6 +19,10 @@ router.include_router(gateway.router)
 router.include_router(control.router)
 
 
+#: the sandbox merchant's fee rate in basis points (what its bills charge)
+FEE_RATE_BP = gateway.FEE_RATE_BP
+
+
 def credentials(settings: Settings) -> dict[str, Any]:
     """What a merchant configures to use the sandbox (see platform.py's ChannelConfig):
     the platform key is the gateway's signing certificate (PEM) under its certId; the

@@ -22,6 +22,9 @@ from selfmart.sandbox.unionpay.state import TEST_CARDS, Txn, UnionPaySandbox, sa
 
 router = APIRouter(include_in_schema=False)
 
+#: the sandbox merchant's fee rate in basis points, 0.5%
+FEE_RATE_BP = 50
+
 COMMON = (
     "version",
     "encoding",
@@ -306,7 +309,7 @@ def records(sandbox: UnionPaySandbox, day: date) -> list[u.ZmRecord]:
         if txn.finished_at.astimezone(u.BEIJING).date() != day:
             continue
         sign = 1 if txn.txn_type == u.CONSUME else -1
-        fee = (txn.amount_fen * 5 + 500) // 1000  # a 0.5% merchant fee, returned on refunds
+        fee = (txn.amount_fen * FEE_RATE_BP + 5_000) // 10_000  # returned on refunds
         original = sandbox.by_query_id(txn.orig_query_id) if txn.orig_query_id else None
         out.append(
             u.ZmRecord(

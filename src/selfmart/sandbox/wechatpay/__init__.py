@@ -37,7 +37,10 @@ router.add_api_route(
     include_in_schema=False,
 )
 
-__all__ = ["STATE", "credentials", "router"]
+#: the sandbox merchant's fee rate in basis points (what its bills charge)
+FEE_RATE_BP = bills.FEE_RATE_BP
+
+__all__ = ["FEE_RATE_BP", "STATE", "credentials", "router"]
 
 
 def credentials(settings: Settings) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from selfmart.sandbox.wechatpay.keys import load
 from selfmart.sandbox.wechatpay.state import STATE
 
 router = APIRouter(include_in_schema=False)
-#: the sandbox merchant's fee rate, 0.6%
-FEE_RATE_PERMILLE = 6
+#: the sandbox merchant's fee rate in basis points, 0.6%
+FEE_RATE_BP = 60
 
 
 def _bill_date(ctx: Ctx) -> date:
@@ -51,7 +51,7 @@ def _stamp(at: datetime) -> str:
 
 
 def _fee(amount: int) -> int:
-    return (amount * FEE_RATE_PERMILLE + 500) // 1000
+    return (amount * FEE_RATE_BP + 5_000) // 10_000
 
 
 def trade_bill(day: date, bill_type: str) -> bytes | None:
