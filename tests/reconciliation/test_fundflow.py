@@ -1,30 +1,52 @@
 """WeChat Pay's fund-flow bill (资金账单): downloaded from the sandbox in WeChat's format, read
 into trade income, refunds and fees, its totals shown beside the trade bill's; a file whose
-lines do not add up to its own totals is refused naming the line; other platforms have none."""
+lines do not add up to its own totals is refused naming the line; other platforms have none.
+The fee on a refunded payment comes back: the trade bill's refund line carries it negative, the
+fund-flow bill as money in, so both bills give the same fees."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from selfmart.iam.actor import job_actor
+from selfmart.jobs import runtime
+from selfmart.payments import tasks
 from selfmart.payments.wechatpay import protocol as wx
 from selfmart.reconciliation.bills import BillRefused, parse_fundflow
 from tests.builders import auth_headers, make_user
 from tests.payments.builders import make_payment_account
 from tests.payments.wechatpay.support import Sandbox
 from tests.reconciliation.test_reconcile import open_shop, today
+from tests.support import settings_for
 
 API = "/api/v1/reconciliation"
 
 
 async def test_fund_flow_totals_beside_the_trade_bill(
-    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
 ) -> None:
     shop = await open_shop(session, wechat)
     await shop.paid(client, session, 2)  # 7.00, fee 0.04
     await shop.paid(client, session, 3)  # 10.50, fee 0.06
+    returned = await shop.paid(client, session, 2)  # 7.00, fee 0.04, refunded: fee back
     headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.post(
+        f"/api/v1/orders/{returned.order_id}/refunds",
+        json={"full": True, "reason": "顾客退货"},
+        headers=headers,
+    )
+    assert r.status_code in (200, 201), r.text
+    await asyncio.sleep(0.1)  # the sandbox settles refunds (its delay over the time scale)
+    async with runtime.running(settings_for(db_url), sessionmaker):
+        assert await tasks.query_refunds(job_actor(tasks.QUERY_REFUNDS)) == 1
     day = today().isoformat()
     for kind in ("trade", "fundflow"):
         r = await client.post(
@@ -36,22 +58,24 @@ async def test_fund_flow_totals_beside_the_trade_bill(
         assert r.json()["status"] == "reconciled", r.json()["last_error"]
     flow = r.json()
     assert flow["kind"] == "fundflow"
-    assert (flow["line_count"], flow["difference_count"]) == (4, 0)  # 2 incomes, 2 fees
+    # 3 incomes and their 3 fees; the refund and its fee coming back
+    assert (flow["line_count"], flow["difference_count"]) == (8, 0)
     assert (flow["bill_gross_fen"], flow["bill_refund_fen"], flow["bill_fee_fen"]) == (
-        1750,
-        0,
-        4 + 6,
+        2450,
+        700,
+        4 + 6 + 4 - 4,
     )
-    assert flow["trailer_gross_fen"] == 1750
-    assert flow["our_gross_fen"] == 1750
+    assert flow["trailer_gross_fen"] == 2450 + 4  # all money in: the returned fee too
+    assert flow["our_gross_fen"] == 2450
 
     r = await client.get(f"{API}/totals", params={"date_from": day}, headers=headers)
     rows = {(x["channel"], x["kind"]): x for x in r.json()}
     assert set(rows) == {("wechat", "trade"), ("wechat", "fundflow")}
     trade, fund = rows["wechat", "trade"], rows["wechat", "fundflow"]
-    assert trade["bill_gross_fen"] == fund["bill_gross_fen"] == 1750
+    assert trade["bill_gross_fen"] == fund["bill_gross_fen"] == 2450
+    assert trade["bill_refund_fen"] == fund["bill_refund_fen"] == 700
     assert trade["bill_fee_fen"] == fund["bill_fee_fen"] == 10
-    assert fund["bill_net_fen"] == 1740
+    assert trade["bill_net_fen"] == fund["bill_net_fen"] == 2450 - 700 - 10
 
     # The calendar speaks of the trade bill only.
     r = await client.get(

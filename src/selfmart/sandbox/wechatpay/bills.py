@@ -27,6 +27,8 @@ from selfmart.sandbox.wechatpay.state import STATE
 router = APIRouter(include_in_schema=False)
 #: the sandbox merchant's fee rate in basis points, 0.6%
 FEE_RATE_BP = 60
+#: as the bill's 费率 column prints it
+RATE_TEXT = f"{FEE_RATE_BP / 100:.2f}%"
 
 
 def _bill_date(ctx: Ctx) -> date:
@@ -67,7 +69,7 @@ def trade_bill(day: date, bill_type: str) -> bytes | None:
                 [_stamp(t.success_time), t.appid, t.mchid, "0", "", t.transaction_id,
                  t.out_trade_no, t.openid, t.trade_type, state, "OTHERS", "CNY",
                  wx.yuan(t.total), "0.00", "0", "0", "0.00", "0.00", "", "", t.description,
-                 t.attach, wx.yuan(fee), "0.60%", wx.yuan(t.total), "0.00", ""]
+                 t.attach, wx.yuan(fee), RATE_TEXT, wx.yuan(t.total), "0.00", ""]
             )  # fmt: skip
             totals[0] += t.total
             totals[3] += fee
@@ -82,7 +84,7 @@ def trade_bill(day: date, bill_type: str) -> bytes | None:
                 [_stamp(r.success_time), t.appid, t.mchid, "0", "", t.transaction_id,
                  t.out_trade_no, t.openid, t.trade_type, "REFUND", "OTHERS", "CNY", "0.00",
                  "0.00", r.refund_id, r.out_refund_no, wx.yuan(r.refund), "0.00", "ORIGINAL",
-                 r.status, t.description, t.attach, wx.yuan(fee), "0.60%", "0.00",
+                 r.status, t.description, t.attach, wx.yuan(fee), RATE_TEXT, "0.00",
                  wx.yuan(r.refund), ""]
             )  # fmt: skip
             totals[1] += r.refund
@@ -108,6 +110,12 @@ def fundflow_bill(day: date, mchid: str) -> bytes | None:
     for r in STATE.refunds.values():
         if _on(day, r.success_time) and r.success_time is not None:
             entries.append((r.success_time, r.refund_id, "退款", -r.refund, r.out_refund_no))
+            # the fee on the refunded part comes back (as the trade bill's refund line says)
+            fee = _fee(r.refund)
+            if fee:
+                entries.append(
+                    (r.success_time, r.refund_id, "退回交易手续费", fee, r.out_refund_no)
+                )
     if not entries:
         return None
     entries.sort(key=lambda e: e[0])
@@ -122,7 +130,7 @@ def fundflow_bill(day: date, mchid: str) -> bytes | None:
         rows.append(
             [_stamp(at), ref, "".join(secrets.choice("0123456789") for _ in range(28)), name,
              name, "收入" if amount >= 0 else "支出", wx.yuan(abs(amount)), wx.yuan(balance),
-             "system" if amount < 0 and name != "退款" else mchid, "", voucher]
+             "system" if "手续费" in name else mchid, "", voucher]
         )  # fmt: skip
     summary = [str(len(rows)), str(incomes), wx.yuan(income), str(expenses), wx.yuan(expense)]
     return wx.format_bill(wx.FUNDFLOW_BILL_HEADER, rows, wx.FUNDFLOW_BILL_TOTALS_HEADER, summary)
