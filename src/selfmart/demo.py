@@ -133,6 +133,13 @@ async def seed_demo(session: AsyncSession) -> None:
         stocked = await seed_inventory(
             session, list(stores.values()), sales=functools.partial(seed_orders, payer=payer)
         )
+        if payer is not None:
+            from selfmart.inventory.demo import DEMO_ACTOR
+            from selfmart.orders.demo import HISTORY_DAYS
+            from selfmart.reconciliation.demo import reconcile_past_days
+
+            # the month's bills, as the daily job would have reconciled them
+            await reconcile_past_days(session, HISTORY_DAYS, actor=DEMO_ACTOR)
     from selfmart.analytics import refresh
 
     # The dashboards read summaries: bring them up to date with the month just written.
