@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -136,10 +137,19 @@ async def seed_demo(session: AsyncSession) -> None:
         if payer is not None:
             from selfmart.inventory.demo import DEMO_ACTOR
             from selfmart.orders.demo import HISTORY_DAYS
-            from selfmart.reconciliation.demo import reconcile_past_days
+            from selfmart.reconciliation.tasks import reconcile_missing, yesterday
 
-            # the month's bills, as the daily job would have reconciled them
-            await reconcile_past_days(session, HISTORY_DAYS, actor=DEMO_ACTOR)
+            # The month's bills, as the daily job would have reconciled them (the sandboxes
+            # are served in this process while the demo is seeded); a second seed adds none.
+            last = yesterday()
+            await reconcile_missing(
+                session,
+                last - timedelta(days=HISTORY_DAYS - 1),
+                last,
+                actor=DEMO_ACTOR,
+                since_opened=False,  # the demo's accounts are set up after its history
+                commit=False,
+            )
     from selfmart.analytics import refresh
 
     # The dashboards read summaries: bring them up to date with the month just written.

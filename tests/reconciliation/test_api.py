@@ -4,7 +4,7 @@ note (audited, kept across a rerun, not twice); bad input names the field; the d
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -13,14 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from selfmart.iam.actor import job_actor
 from selfmart.jobs import runtime
 from selfmart.jobs.registry import JOBS, Cron
+from selfmart.kit.time import utcnow
 from selfmart.models import AuditLog, ReconciliationRun
 from selfmart.reconciliation import tasks
-from tests.builders import auth_headers, make_user
+from selfmart.reconciliation.bills import BEIJING
+from tests.builders import auth_headers, make_store, make_user
 from tests.payments.builders import make_payment_account, sandbox_account
 from tests.payments.wechatpay.support import Sandbox
 from tests.reconciliation.test_reconcile import open_shop, today
 from tests.support import settings_for
 
+ACTOR = job_actor("test.reconcile")
 API = "/api/v1/reconciliation"
 
 
@@ -208,3 +211,46 @@ async def test_the_scheduled_job_reconciles_yesterday(
     )
     assert run is not None
     assert (run.bill_date, run.status) == (today() - timedelta(days=1), "no_bill")
+
+
+async def test_the_daily_job_catches_up_the_week_it_missed(
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    """The server was down for days (or the job failed): the next morning's run reconciles the
+    bills of the week before yesterday that no run covers, but not days before the account was
+    set up here, and none twice."""
+    old = await sandbox_account(session, None, wechat.credentials())
+    old.created_at = utcnow() - timedelta(days=30)
+    new = await sandbox_account(session, await make_store(session), wechat.credentials())
+    new.created_at = utcnow() - timedelta(days=3)
+    await session.flush()
+    yesterday = today() - timedelta(days=1)
+    # one day already reconciled (by a person): left as it is
+    async with runtime.running(settings_for(db_url), sessionmaker):
+        async with sessionmaker() as s:
+            await tasks.reconcile_accounts(s, yesterday - timedelta(days=2), actor=ACTOR)
+        assert await tasks.daily() == 2
+        assert await tasks.daily() == 2  # a second run: yesterday again, nothing caught up twice
+
+    async def days(account_id: int) -> list[tuple[date, str, int]]:
+        rows = await session.execute(
+            select(ReconciliationRun.bill_date, ReconciliationRun.kind, ReconciliationRun.attempts)
+            .where(ReconciliationRun.account_id == account_id)
+            .order_by(ReconciliationRun.bill_date, ReconciliationRun.kind)
+        )
+        return [(d, k, n) for d, k, n in rows.tuples()]
+
+    def week(first: date, attempts: dict[date, int]) -> list[tuple[date, str, int]]:
+        out = []
+        for n in range((yesterday - first).days + 1):
+            day = first + timedelta(days=n)
+            out += [(day, "fundflow", attempts.get(day, 1)), (day, "trade", attempts.get(day, 1))]
+        return out
+
+    twice = {yesterday: 2}  # the day a person ran: once, not again
+    assert await days(old.id) == week(yesterday - timedelta(days=tasks.CATCH_UP_DAYS), twice)
+    opened = new.created_at.astimezone(BEIJING).date()
+    assert await days(new.id) == week(opened, twice)
