@@ -3,6 +3,8 @@ server (the demo chain): the figures shown are the API's, to the fen, in Chinese
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
@@ -50,6 +52,58 @@ def test_statistics_page_shows_the_apis_figures(page: Page, server_url: str) -> 
 
     page.locator("[data-test=analytics-granularity]").get_by_text("按月").click()
     expect(rows.first).to_contain_text(start[:7])
+
+
+def _get(server_url: str, path: str, params: dict[str, str]) -> Any:
+    return _api(server_url, path, params)
+
+
+def test_statistics_breakdowns_are_the_apis_and_export(page: Page, server_url: str) -> None:
+    """Slow movers beside the best sellers, the category and payment mixes and the hour x
+    weekday heat map of the window; the figures and the breakdowns export as xlsx."""
+    login(page, "admin")
+    page.locator("[data-test=side-menu]").get_by_text("销售统计").click()
+    expect(page.locator("[data-test=analytics-periods] .el-table__row")).to_have_count(14)
+    inputs = page.locator(".filters .el-range-input")
+    window = {"start": inputs.nth(0).input_value(), "end": inputs.nth(1).input_value()}
+
+    slow = _get(server_url, "/analytics/products", {**window, "order": "slow", "limit": "10"})
+    slow_rows = page.locator("[data-test=analytics-slow] .el-table__row")
+    expect(slow_rows).to_have_count(len(slow))
+    expect(slow_rows.first).to_contain_text(slow[0]["name"])
+    expect(page.get_by_role("heading", name="滞销商品")).to_be_visible()
+
+    mix = _get(server_url, "/analytics/categories", window)
+    cat_rows = page.locator("[data-test=analytics-categories] .el-table__row")
+    expect(cat_rows).to_have_count(len(mix))
+    top = mix[0]
+    share = f"{top['share_bp'] // 100}.{top['share_bp'] % 100:02d}%"
+    expect(cat_rows.first).to_contain_text(_yuan(top["net_sales_fen"]))
+    expect(cat_rows.first).to_contain_text(share)
+
+    methods = _get(server_url, "/analytics/payment-methods", window)
+    method_rows = page.locator("[data-test=analytics-methods] .el-table__row")
+    expect(method_rows).to_have_count(len(methods))
+    names = {"wechat": "微信支付", "alipay": "支付宝", "card": "银行卡", "manual": "手工记账"}
+    first = methods[0]
+    expect(method_rows.first).to_contain_text(_yuan(first["sales_fen"]))
+    if first["payment_method"] in names:
+        expect(method_rows.first).to_contain_text(names[first["payment_method"]])
+
+    heat = _get(server_url, "/analytics/heatmap", window)
+    assert len(heat) == 168
+    assert any(c["orders"] for c in heat)
+    expect(page.locator("[data-test=analytics-heatmap] canvas").first).to_be_visible()
+
+    with page.expect_download() as download:
+        page.locator("[data-test=analytics-export]").click()
+    assert download.value.suggested_filename == f"sales-{window['start']}-{window['end']}-day.xlsx"
+
+    page.locator("[data-test=side-menu]").get_by_text("库存分析").click()
+    expect(page.locator(".page-head h1")).to_have_text("库存分析")
+    with page.expect_download() as stock:
+        page.locator("[data-test=stock-analysis-export]").click()
+    assert stock.value.suggested_filename.endswith(".xlsx")
 
 
 def test_members_page_shows_the_apis_figures(page: Page, server_url: str) -> None:

@@ -25,3 +25,14 @@ export function saveBlob(blob: Blob, filename: string): void {
   a.remove()
   setTimeout(() => URL.revokeObjectURL(url), 10_000)
 }
+
+/** Runs an export request (made with `parseAs: 'blob'`) and saves the file it answered, under
+ *  the name the server gave it (`fallback` without one). */
+export async function downloadExport(
+  request: () => Promise<{ data: unknown; response: Response }>,
+  fallback: string,
+): Promise<void> {
+  const { data, response } = await request()
+  const blob = data instanceof Blob ? data : new Blob([JSON.stringify(data)])
+  saveBlob(blob, filenameFrom(response.headers.get('content-disposition'), fallback))
+}

@@ -1,7 +1,7 @@
 // The statistics page's helpers: changes against a base period and the chart's series.
 import { describe, expect, it } from 'vitest'
 import type { Figures, PeriodFigures } from '@/api'
-import { change, chartData, numeric } from '@/views/analytics/logic'
+import { change, chartData, heatmapOption, numeric, pieOption } from '@/views/analytics/logic'
 
 function fig(net: number, orders: number | null = 1, ipo: string | null = '1.50'): Figures {
   return {
@@ -46,5 +46,42 @@ describe('analytics', () => {
     expect(numeric(fig(100), 'items_per_order')).toBe(1.5)
     expect(numeric(fig(100, null, null), 'orders')).toBeNull()
     expect(numeric(fig(100, null, null), 'items_per_order')).toBeNull()
+  })
+
+  it('draws the heat map hours across and weekdays down, scaled to the busiest cell', () => {
+    const days = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun']
+    const option = heatmapOption(
+      [
+        { weekday: 1, hour: 0, orders: 2 },
+        { weekday: 7, hour: 23, orders: 5 },
+        { weekday: 3, hour: 12, orders: 0 },
+      ],
+      days,
+      'Orders',
+    ) as { xAxis: { data: string[] }; yAxis: { data: string[] }; visualMap: { max: number }; series: Array<{ data: number[][] }> }
+    expect(option.xAxis.data).toHaveLength(24)
+    expect(option.xAxis.data[23]).toBe('23')
+    expect(option.yAxis.data).toEqual(days)
+    expect(option.visualMap.max).toBe(5)
+    expect(option.series[0]?.data).toEqual([
+      [0, 0, 2],
+      [23, 6, 5],
+      [12, 2, 0],
+    ])
+    // nothing sold: the scale still runs from 0 to 1
+    expect((heatmapOption([], days, 'Orders') as { visualMap: { max: number } }).visualMap.max).toBe(1)
+  })
+
+  it('draws a pie of yuan, largest first, leaving out slices of nothing', () => {
+    const option = pieOption([
+      { name: 'Drinks', fen: 1050 },
+      { name: 'Snacks', fen: 12345 },
+      { name: 'Returned', fen: -200 },
+      { name: 'None', fen: 0 },
+    ]) as { series: Array<{ data: Array<{ name: string; value: number }> }> }
+    expect(option.series[0]?.data).toEqual([
+      { name: 'Snacks', value: 123.45 },
+      { name: 'Drinks', value: 10.5 },
+    ])
   })
 })

@@ -69,3 +69,38 @@ export function comboOption(labels: string[], series: ComboSeries[], rightAxis: 
     })),
   }
 }
+
+/** One cell of the hour × weekday heat map as the API gives it. */
+export interface HeatInput {
+  weekday: number
+  hour: number
+  orders: number
+}
+
+/** The heat map's option: hours 0-23 along the bottom, weekdays Monday first down the side
+ *  (`weekdays`: their seven names), each cell's orders coloured on a scale from 0 to the
+ *  busiest cell. */
+export function heatmapOption(cells: readonly HeatInput[], weekdays: readonly string[], name: string): Record<string, unknown> {
+  const max = cells.reduce((m, c) => Math.max(m, c.orders), 0)
+  return {
+    grid: { left: 72, right: 24, top: 16, bottom: 72 },
+    tooltip: { position: 'top' },
+    xAxis: { type: 'category', data: Array.from({ length: 24 }, (_, h) => String(h)), splitArea: { show: true } },
+    yAxis: { type: 'category', data: [...weekdays], inverse: true, splitArea: { show: true } },
+    visualMap: { min: 0, max: Math.max(max, 1), calculable: true, orient: 'horizontal', left: 'center', bottom: 8 },
+    series: [{ name, type: 'heatmap', data: cells.map((c) => [c.hour, c.weekday - 1, c.orders]) }],
+  }
+}
+
+/** A pie of named amounts (fen, plotted in yuan), largest first; slices of nothing left out. */
+export function pieOption(items: ReadonlyArray<{ name: string; fen: number }>): Record<string, unknown> {
+  const data = items
+    .filter((i) => i.fen > 0)
+    .sort((a, b) => b.fen - a.fen)
+    .map((i) => ({ name: i.name, value: plotYuan(i.fen) }))
+  return {
+    tooltip: { trigger: 'item', formatter: '{b}: ¥{c} ({d}%)' },
+    legend: { type: 'scroll', orient: 'vertical', right: 0, top: 'middle' },
+    series: [{ type: 'pie', radius: ['35%', '65%'], center: ['38%', '50%'], data }],
+  }
+}
