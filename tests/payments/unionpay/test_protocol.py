@@ -179,7 +179,7 @@ def test_zm_file_round_trip_fixed_width_gbk() -> None:
 
 def test_file_content_round_trip() -> None:
     name, archive = u.build_archive("777290058110048", date(2026, 12, 6), _records())
-    assert name == "20261206_777290058110048.zip"
+    assert name == "777290058110048_20261206.zip"  # as UnionPay's own sample file is named
     content = u.encode_file_content(archive)
     assert u.decode_file_content(content) == archive
     files = u.read_archive(archive)
