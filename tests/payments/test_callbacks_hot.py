@@ -24,7 +24,7 @@ from selfmart.models import (
     Store,
     Terminal,
 )
-from selfmart.payments import accounts, callbacks_hot
+from selfmart.payments import callbacks_hot
 from tests.orders.builders import make_order, make_product
 from tests.payments.test_callbacks import _account_id, _deliver
 from tests.payments.test_terminal_pay import pay, setup
@@ -235,7 +235,7 @@ async def test_ten_copies_open_the_account_once_and_change_the_order_once(
     session: AsyncSession,
     wechat: Sandbox,
     taken: list[bool],
-    monkeypatch: pytest.MonkeyPatch,
+    openings: list[int],
 ) -> None:
     """A copy the hot path does not apply (the payment is no longer pending) goes the full way
     and is recorded a duplicate, but the account kept opened is still the row's: nothing makes
@@ -243,18 +243,11 @@ async def test_ten_copies_open_the_account_once_and_change_the_order_once(
     _, creds, order = await setup(session, wechat)
     call = await _callback_for_qr_payment(client, wechat, creds, order, "C1")
     account_id = await _account_id(session)
-    opened: list[int] = []
-    real_open = accounts.open_platform
-
-    def counting_open(account: PaymentAccount) -> Any:
-        opened.append(account.id)
-        return real_open(account)
-
-    monkeypatch.setattr(accounts, "open_platform", counting_open)
+    openings.clear()  # (the terminal's pay opened it)
     for _ in range(10):
         r = await _deliver(client, account_id, call)
         assert r.status_code in (200, 204), r.text
-    assert opened == [account_id]
+    assert openings == [account_id]
     assert taken == [True] + [False] * 9
     written = await _written(session, order)
     assert written["order"][:2] == ("paid", 700)
