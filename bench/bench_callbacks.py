@@ -12,7 +12,10 @@ selfmart (one uvicorn worker) on PostgreSQL, beside baselines measured in the sa
   per callback: the payment and order looked up, the order locked, payment and order updated,
   two order events, the audit entry and the callback record inserted) — how far we are from
   the database's own cost.
-Prints callbacks/s of each and the ratios.
+Prints callbacks/s of each and the ratios, and for each HTTP server the CPU its process spent
+per callback (for selfmart also its PostgreSQL backends', when the server runs on this
+machine): with one uvicorn worker each, a quiet 2-core machine is bound by the server
+process's CPU, the database working on the other core.
 
 The selfmart server runs as deployed when Redis is reachable (SELFMART_BENCH_REDIS_URL, default
 the local one): background jobs in their own worker, not in the API process, and rate limits
@@ -415,6 +418,21 @@ async def _commit_ms(url: str, n: int = 200) -> float:
         await conn.close()
 
 
+async def _backends_cpu(observer: Any, database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving `database` (but `observer`'s own),
+    read from /proc: 0 for all when the server is not on this machine."""
+    pids = await observer.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        database,
+    )
+    return {int(r["pid"]): _cpu_seconds(int(r["pid"])) for r in pids}
+
+
+def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU the backends spent between two readings (a backend started in between: all of it)."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
+
+
 async def _serve(
     app: str, port: int, env: dict[str, str], started: list[asyncio.subprocess.Process]
 ) -> asyncio.subprocess.Process:
@@ -451,6 +469,8 @@ class _Server:
         self.latencies: list[float] = []
         self.seconds = 0.0
         self.cpu = 0.0
+        #: CPU of the PostgreSQL backends while this server was driven (selfmart's only)
+        self.db_cpu = 0.0
         self.count = 0
 
     async def connect(self) -> None:
@@ -485,9 +505,10 @@ class _Server:
             self.idle.get_nowait().close()
 
     def describe(self) -> str:
+        db = f", PostgreSQL CPU {self.db_cpu / self.count * 1000:.2f} ms" if self.db_cpu else ""
         return (
             f"p50 {_pct(self.latencies, 0.5):.1f} ms, p99 {_pct(self.latencies, 0.99):.1f} ms, "
-            f"server CPU {self.cpu / self.count * 1000:.2f} ms each"
+            f"server CPU {self.cpu / self.count * 1000:.2f} ms{db} each"
         )
 
 
@@ -565,10 +586,21 @@ async def main() -> None:
         # The verify-only server takes the same callbacks (it writes nothing): both servers
         # see the same bodies, in the same rounds.
         size = -(-n // ROUNDS)
-        for start in range(0, n, size):
-            chunk = calls[start : start + size]
-            await verifier.run(chunk)
-            await applied.run(chunk)
+        import asyncpg
+
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        observer = await asyncpg.connect(dsn)
+        try:
+            for start in range(0, n, size):
+                chunk = calls[start : start + size]
+                await verifier.run(chunk)
+                # what the database's backends spend on the callbacks (on this machine's cores
+                # too, beside the server's: a quiet 2-core machine gives one to each)
+                before = await _backends_cpu(observer, name)
+                await applied.run(chunk)
+                applied.db_cpu += _cpu_spent(before, await _backends_cpu(observer, name))
+        finally:
+            await observer.close()
         engine = make_engine(url)
         async with engine.connect() as conn:
             paid = await conn.scalar(text("SELECT count(*) FROM orders WHERE status = 'paid'"))

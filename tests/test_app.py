@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from fastapi import routing as fastapi_routing
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from selfmart.app import create_app
 from selfmart.db import Base
 from selfmart.migrate import alembic_config
+from tests.support import settings_for
 
 
 async def test_health_has_request_id_and_security_headers(client: httpx.AsyncClient) -> None:
@@ -62,3 +68,29 @@ def test_migrations_have_one_head() -> None:
     second to land adds a merge revision (as 20261205_merge_0001 did)."""
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
     assert len(heads) == 1, f"several migration heads {heads}: add a merge revision"
+
+
+async def test_route_state_is_built_at_startup_not_on_the_first_request(
+    engine: AsyncEngine, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI builds its routes' dependency and validation state lazily, on the first request
+    that looks the routes up (~1 s of CPU): the app builds it while starting, so the first
+    requests after a start (a platform callback among them) do not wait for it."""
+    built: list[str] = []
+    real = fastapi_routing._populate_api_route_state
+
+    def counting(route: Any, path: str, *args: Any, **kwargs: Any) -> Any:
+        built.append(path)
+        return real(route, path, *args, **kwargs)
+
+    monkeypatch.setattr(fastapi_routing, "_populate_api_route_state", counting)
+    app = create_app(settings_for(db_url), engine=engine)
+    async with app.router.lifespan_context(app):
+        assert "/api/payments/notify/{channel}/{account_id}" in built
+        at_startup = len(built)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/api/health")).status_code == 200
+            r = await client.post("/api/payments/notify/wechat/1", content=b"{}")
+            assert r.status_code == 404  # no such account: the route answered it
+    assert len(built) == at_startup

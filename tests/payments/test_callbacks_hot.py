@@ -230,6 +230,35 @@ async def test_copies_of_a_paid_callback_go_the_full_way_and_change_nothing(
     assert [r[3] for r in written["records"]] == ["applied", "duplicate", "duplicate"]
 
 
+async def test_ten_copies_open_the_account_once_and_change_the_order_once(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    wechat: Sandbox,
+    taken: list[bool],
+    openings: list[int],
+) -> None:
+    """A copy the hot path does not apply (the payment is no longer pending) goes the full way
+    and is recorded a duplicate, but the account kept opened is still the row's: nothing makes
+    the next callback open it again."""
+    _, creds, order = await setup(session, wechat)
+    call = await _callback_for_qr_payment(client, wechat, creds, order, "C1")
+    account_id = await _account_id(session)
+    openings.clear()  # (the terminal's pay opened it)
+    for _ in range(10):
+        r = await _deliver(client, account_id, call)
+        assert r.status_code in (200, 204), r.text
+    assert openings == [account_id]
+    assert taken == [True] + [False] * 9
+    written = await _written(session, order)
+    assert written["order"][:2] == ("paid", 700)
+    assert [e[:3] for e in written["events"]] == [
+        ("payment", None, None),
+        ("transition", "awaiting_payment", "paid"),
+    ]
+    assert len(written["audit"]) == 1
+    assert sorted(r[3] for r in written["records"]) == ["applied"] + ["duplicate"] * 9
+
+
 async def test_an_account_changed_since_it_was_opened_is_read_again(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox, taken: list[bool]
 ) -> None:

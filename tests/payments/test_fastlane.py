@@ -14,13 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.db import make_sessionmaker
 from selfmart.kit.time import utcnow
-from selfmart.models import Order, OrderIssue, PaymentAccount, PaymentCallback, Store
-from selfmart.payments import accounts, callbacks_hot, fastlane, probe
+from selfmart.models import (
+    Order,
+    OrderEvent,
+    OrderIssue,
+    PaymentAccount,
+    PaymentCallback,
+    Store,
+)
+from selfmart.payments import callbacks_hot, fastlane, probe
 from tests.orders.builders import make_order, make_product
 from tests.payments.test_callbacks import (
     World,
@@ -280,30 +287,62 @@ async def test_a_batch_that_fails_is_applied_one_by_one(
 
 @pytest.mark.postgres_only
 async def test_callbacks_arriving_together_on_a_cold_process_open_the_account_once(
-    world: World, wechat: Sandbox, monkeypatch: pytest.MonkeyPatch
+    world: World, wechat: Sandbox, openings: list[int]
 ) -> None:
     """The first callbacks after a start (nothing opened yet) wait for one of them to open
     the account (a pooled connection, the keys loaded) and then use it, rather than each
     opening it on a connection of its own."""
-    opened: list[int] = []
-    real_open = accounts.open_platform
-
-    def counting_open(account: PaymentAccount) -> Any:
-        opened.append(account.id)
-        return real_open(account)
-
     ids, numbers = await _pending_orders(world, 6)  # (the terminal's pay opens it too)
     callbacks_hot._OPENED.clear()
-    monkeypatch.setattr(accounts, "open_platform", counting_open)
+    openings.clear()
     calls = [_platform_callback(wechat, no) for no in numbers]
     answers = await asyncio.gather(
         *(world.client.post(_url(world.account_id), content=b, headers=h) for b, h in calls)
     )
     assert [a.status_code for a in answers] == [204] * 6, [a.text for a in answers]
-    assert opened == [world.account_id]
+    assert openings == [world.account_id]
     async with make_sessionmaker(world.engine)() as s:
         paid = await s.scalars(select(Order.status).where(Order.id.in_(ids)))
         assert list(paid) == ["paid"] * 6
+
+
+@pytest.mark.postgres_only
+async def test_ten_copies_at_once_open_the_account_once(
+    world: World, wechat: Sandbox, openings: list[int]
+) -> None:
+    """Ten copies of one notification at once on a cold process: one opening serves them all,
+    the nine not applied (duplicates, by the full path) keep it, and the order changes once."""
+    ids, numbers = await _pending_orders(world, 2)
+    callbacks_hot._OPENED.clear()
+    openings.clear()
+    call = _platform_callback(wechat, numbers[0])
+    answers = await asyncio.gather(
+        *(
+            world.client.post(_url(world.account_id), content=call[0], headers=call[1])
+            for _ in range(10)
+        )
+    )
+    assert [a.status_code for a in answers] == [204] * 10, [a.text for a in answers]
+    # and the next callback of the account still finds it opened
+    other = _platform_callback(wechat, numbers[1])
+    r = await world.client.post(_url(world.account_id), content=other[0], headers=other[1])
+    assert r.status_code == 204, r.text
+    assert openings == [world.account_id]
+    async with make_sessionmaker(world.engine)() as s:
+        statuses = await s.scalars(select(Order.status).where(Order.id.in_(ids)))
+        assert list(statuses) == ["paid", "paid"]
+        outcomes = (
+            await s.scalars(
+                select(PaymentCallback.outcome).where(PaymentCallback.order_id == ids[0])
+            )
+        ).all()
+        assert sorted(outcomes) == ["applied"] + ["duplicate"] * 9
+        paid_events = await s.scalar(
+            select(func.count())
+            .select_from(OrderEvent)
+            .where(OrderEvent.order_id == ids[0], OrderEvent.to_status == "paid")
+        )
+        assert paid_events == 1
 
 
 @pytest.mark.postgres_only

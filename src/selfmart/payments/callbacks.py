@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.kit.time import utcnow
 from selfmart.models import Payment, PaymentAccount, PaymentCallback, Refund
 from selfmart.orders import service as orders
-from selfmart.payments import accounts, attempts, callbacks_hot
+from selfmart.payments import attempts, callbacks_hot
 from selfmart.payments.callbacks_hot import BODY_LIMIT, callback_actor, kept_headers
 from selfmart.payments.channels import ChannelPayment
 from selfmart.payments.platform import (
@@ -83,11 +83,13 @@ async def _receive(
 ) -> NotificationAnswer:
     account = await session.get(PaymentAccount, account_id) if account_id <= 2**31 - 1 else None
     if account is None or account.channel != channel:
+        callbacks_hot.forget(account_id)
         record.reason = "no such merchant account for this channel"
         await session.flush()
         return _unknown_account_answer()
     record.account_id = account.id
-    remote = accounts.open_platform(account)
+    # The hot path's kept account, renewed here if the row changed since it was opened.
+    remote = callbacks_hot.opened_for(account)
     try:
         note = remote.parse_notification(headers, body)
     except NotificationRejected as exc:

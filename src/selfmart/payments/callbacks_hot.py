@@ -352,6 +352,21 @@ async def _opened(session: AsyncSession, account_id: int, *, checked: bool) -> _
     account = await session.get(PaymentAccount, account_id)
     if account is None:
         return None
+    return _open(account)
+
+
+def _identity(account: PaymentAccount) -> tuple[str, str, str | None, datetime | None, str]:
+    return (
+        account.channel,
+        account.merchant_id,
+        account.app_id,
+        account.updated_at,
+        account.key_version,
+    )
+
+
+def _open(account: PaymentAccount) -> _Opened:
+    channel, merchant_id, app_id, updated_at, key_version = _identity(account)
     opened = _Opened(
         channel=channel,
         merchant_id=merchant_id,
@@ -360,10 +375,28 @@ async def _opened(session: AsyncSession, account_id: int, *, checked: bool) -> _
         key_version=key_version,
         remote=accounts.open_platform(account),
     )
-    _OPENED[account_id] = opened
+    _OPENED[account.id] = opened
     while len(_OPENED) > _OPENED_MAX:
         _OPENED.popitem(last=False)
     return opened
+
+
+def opened_for(account: PaymentAccount) -> PlatformAccount:
+    """The platform account of `account` as its row is now (the full path, which has read the
+    row): the one this process keeps if it was opened from this very row, else opened afresh
+    and kept in its place. This is where a kept account that became stale (settings saved,
+    keys rotated: `updated_at`, `key_version`) is replaced; a callback that was merely not
+    the common case (a duplicate, a refund, a mismatch) finds it current and keeps it."""
+    opened = _OPENED.get(account.id)
+    if opened is None or (
+        opened.channel,
+        opened.merchant_id,
+        opened.app_id,
+        opened.updated_at,
+        opened.key_version,
+    ) != _identity(account):
+        opened = _open(account)
+    return opened.remote
 
 
 # --- the hot path ---------------------------------------------------------------------------------
@@ -479,15 +512,13 @@ async def try_apply(
     if item is None:
         return None
     if not (await apply_many(session, [item]))[0]:
-        forget(account_id)
-        return None
+        return None  # (the full path reads the account row: `opened_for` renews a stale one)
     lifecycle.notify_live(session)
     return item.opened.remote.answer_notification(True)
 
 
 def forget(account_id: int) -> None:
-    """Not the common case, or the account changed since it was opened: forget the opened
-    account (the next callback opens it from the row as it is now); the full path decides."""
+    """The account is gone (or no longer of the callback's channel): forget it."""
     _OPENED.pop(account_id, None)
 
 

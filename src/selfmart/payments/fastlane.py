@@ -163,9 +163,9 @@ async def _fast(
     if batcher.postgresql:
         # The opened account from this process's cache (the statement checks the account row
         # is still the one it was opened from). One opening at a time: the callbacks that
-        # arrive together on a cold process (or after `forget`) wait for the first to open the
-        # account, then use it, rather than each taking a pooled connection (a new one, for
-        # most) and loading the keys.
+        # arrive together on a cold process wait for the first to open the account, then use
+        # it, rather than each taking a pooled connection (a new one, for most) and loading
+        # the keys.
         opened = callbacks_hot.cached(account_id)
         if opened is None:
             async with batcher.opening:
@@ -191,7 +191,8 @@ async def _fast(
     if timer is not None:
         timer.add("verify", time.perf_counter() - started)
     if not await batcher.submit(item):
-        callbacks_hot.forget(account_id)
+        # Not applied: a copy, or the order or account changed. The route's full path decides,
+        # and renews the kept account only if its row really changed (callbacks_hot.opened_for).
         return None
     return item.opened.remote.answer_notification(True)
 

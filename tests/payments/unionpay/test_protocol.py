@@ -177,9 +177,22 @@ def test_zm_file_round_trip_fixed_width_gbk() -> None:
         u.parse_zm(b"S22 short\r\n")
 
 
+def test_zm_fields_sit_where_a_merchant_reader_of_the_real_file_cuts_them() -> None:
+    """The offsets a production reader of the gateway's ZM file uses (docs/payments.md: the
+    Sogou pay service's `validateAndParseMessage`): our widths, one space between fields."""
+    line = u.encode_zm(_records()).split(b"\r\n")[0].decode("gbk")
+    assert line[35:45] == "1206103000"  # 交易传输时间
+    assert line[66:78] == "000000001234"  # 交易金额
+    assert line[87:108] == "202612061030001234567"  # queryId
+    assert line[112:144].strip() == "SM0000000001"  # orderId
+    assert line[166] == "D"  # 商户手续费: its sign,
+    assert line[167:179] == "000000000006"  # and 12 digits
+    assert line[215:217] == u.CONSUME  # txnType
+
+
 def test_file_content_round_trip() -> None:
     name, archive = u.build_archive("777290058110048", date(2026, 12, 6), _records())
-    assert name == "20261206_777290058110048.zip"
+    assert name == "777290058110048_20261206.zip"  # as UnionPay's own sample file is named
     content = u.encode_file_content(archive)
     assert u.decode_file_content(content) == archive
     files = u.read_archive(archive)

@@ -441,9 +441,11 @@ def parse_zm(data: bytes) -> list[ZmRecord]:
 
 
 def file_names(mer_id: str, settle_day: date) -> tuple[str, str]:
-    """(the zip's fileName, the ZM file inside it)."""
+    """(the zip's fileName, the ZM file inside it): `{merId}_{yyyyMMdd}.zip` holding
+    `INN{yymmdd}88ZM_{merId}`, as the sample file UnionPay ships with its ACP SDK demos
+    (`802310048993424_20150905.zip`, `INN15090588ZM_802310048993424`) is named."""
     return (
-        f"{settle_day:%Y%m%d}_{mer_id}.zip",
+        f"{mer_id}_{settle_day:%Y%m%d}.zip",
         f"INN{settle_day:%y%m%d}88ZM_{mer_id}",
     )
 
