@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy import select
@@ -131,6 +131,99 @@ async def test_reorder_suggestions_from_velocity_lead_time_and_safety_stock(
         f"/api/v1/stores/{store.id}/reorder-suggestions", params={"window_days": 0}, headers=headers
     )
     assert r.status_code == 422
+
+
+async def test_reorder_counts_shrinkage_in_the_window_as_outflow(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Same sales in three stores; one also lost stock in the window (a stocktake loss and a
+    damaged write-off, less a stocktake gain), one lost the same units before it."""
+    control, shrank, lost_before = [await make_store(session) for _ in range(3)]
+    product = await make_product(session, name="酸奶")
+    supplier = Supplier(code="SUP-S", name="乳品批发")
+    session.add(supplier)
+    await session.flush()
+    session.add(
+        SupplierProduct(
+            supplier_id=supplier.id, product_id=product.id, cost_fen=300, lead_time_days=2
+        )
+    )
+    now = utcnow()
+
+    async def book(store: Store, delta: int, kind: str, at: datetime) -> None:
+        await inventory.book(
+            session,
+            store_id=store.id,
+            changes=[inventory.Change(product.id, delta, kind, reason="盘点")],
+            document=None,
+            actor=CLERK,
+            refuse_negative=True,
+            occurred_at=at,
+        )
+
+    await book(control, 40, "purchase_receipt", now - timedelta(days=40))
+    # 54 in, then 9 lost and 2 found at a stocktake 2 days ago and 7 damaged: 14 shrunk
+    await book(shrank, 54, "purchase_receipt", now - timedelta(days=40))
+    await book(shrank, -9, "stocktake_loss", now - timedelta(days=2))
+    await book(shrank, 2, "stocktake_gain", now - timedelta(days=2))
+    await inventory.write_off(
+        session, store_id=shrank.id, product_id=product.id, quantity=7, reason="破损", actor=CLERK
+    )
+    # the same 14 lost 30 days ago, outside the 7-day window
+    await book(lost_before, 54, "purchase_receipt", now - timedelta(days=40))
+    await book(lost_before, -14, "stocktake_loss", now - timedelta(days=30))
+    for store in (control, shrank, lost_before):
+        await _sell(session, store.id, product.id, 35)  # 5 a day over 7 days; 5 left
+    headers = await _admin(session, control, shrank, lost_before)
+
+    async def suggestion(store: Store) -> dict[str, object]:
+        r = await client.get(
+            f"/api/v1/stores/{store.id}/reorder-suggestions",
+            params={"window_days": 7, "safety_days": 2, "cover_days": 7},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        [row] = r.json()
+        keys = (
+            "on_hand",
+            "sold_in_window",
+            "shrunk_in_window",
+            "daily_velocity",
+            "daily_outflow",
+            "safety_stock",
+            "reorder_point",
+            "suggested_qty",
+            "turnover_days",
+        )
+        return {k: row[k] for k in keys}
+
+    # control: outflow 35/7 = 5; safety ceil(5*2) = 10; ROP 5*2 + 10 = 20 >= 5 on hand;
+    # up to 5*(2+7) + 10 = 55 -> 50; turnover (40 + 5) / 2 / 5 a day = 4.5 days
+    expected = {
+        "on_hand": 5,
+        "sold_in_window": 35,
+        "shrunk_in_window": 0,
+        "daily_velocity": 5.0,
+        "daily_outflow": 5.0,
+        "safety_stock": 10,
+        "reorder_point": 20,
+        "suggested_qty": 50,
+        "turnover_days": "4.5",
+    }
+    assert await suggestion(control) == expected
+    # shrank: outflow (35 + 14)/7 = 7; safety 14; ROP 7*2 + 14 = 28; up to 7*9 + 14 = 77 -> 72;
+    # turnover (54 + 5) / 2 / 5 a day = 5.9 days
+    assert await suggestion(shrank) == {
+        **expected,
+        "shrunk_in_window": 14,
+        "daily_outflow": 7.0,
+        "safety_stock": 14,
+        "reorder_point": 28,
+        "suggested_qty": 72,
+        "turnover_days": "5.9",
+    }
+    # a loss before the window changes nothing
+    assert await suggestion(lost_before) == expected
 
 
 async def test_transfer_ships_out_shows_in_transit_and_receives_in(

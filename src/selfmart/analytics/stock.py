@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -59,11 +59,6 @@ class StockFigures:
             sell_through = int(
                 (Decimal(self.sold * 10_000) / available).quantize(Decimal(1), ROUND_HALF_UP)
             )
-        turnover = None
-        if self.sold > 0:
-            turnover = (Decimal(self.opening + self.closing) * days / (2 * self.sold)).quantize(
-                Decimal("0.1"), ROUND_HALF_UP
-            )
         return {
             "products": len(self.products),
             "opening_qty": self.opening,
@@ -74,8 +69,28 @@ class StockFigures:
             "closing_qty": self.closing,
             "stock_value_fen": self.stock_value_fen,
             "sell_through_bp": sell_through,
-            "turnover_days": turnover,
+            "turnover_days": self.turnover_days(days),
         }
+
+    def turnover_days(self, days: int) -> Decimal | None:
+        """Average stock over units sold per day, to a tenth of a day (null when nothing sold)."""
+        if self.sold <= 0:
+            return None
+        return (Decimal(self.opening + self.closing) * days / (2 * self.sold)).quantize(
+            Decimal("0.1"), ROUND_HALF_UP
+        )
+
+
+async def by_product(
+    session: AsyncSession, store_id: int, *, since: datetime, until: datetime
+) -> dict[int, StockFigures]:
+    """One store's figures per product over [since, until) (any instants, not local days): the
+    same ledger totals the analysis adds up; cost-valued fields are left at zero."""
+    out: dict[int, StockFigures] = {}
+    for t in await inventory.ledger_totals(session, [store_id], since, until):
+        figures = out[t.product_id] = StockFigures()
+        figures.add(t, 0)
+    return out
 
 
 async def analysis(

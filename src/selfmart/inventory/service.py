@@ -33,7 +33,6 @@ from selfmart.models import (
     StockBatch,
     StockDiscrepancy,
     StockLevel,
-    StockMovement,
     Store,
     StoreProduct,
 )
@@ -47,7 +46,6 @@ __all__ = [
     "ReceiptLine",
     "adjust",
     "balances",
-    "net_sales",
     "stocked_products",
     "stock_state_condition",
     "STOCK_STATES",
@@ -715,30 +713,6 @@ async def apply_bulk(
 
 
 # --- read helpers for other domains (purchasing, reports) ----------------------------------
-
-
-async def net_sales(
-    session: AsyncSession,
-    *,
-    store_id: int,
-    since: datetime,
-    until: datetime,
-    product_ids: Sequence[int] | None = None,
-) -> dict[int, int]:
-    """Units sold minus units returned, per product, in [since, until)."""
-    stmt = (
-        select(StockMovement.product_id, func.sum(StockMovement.quantity))
-        .where(
-            StockMovement.store_id == store_id,
-            StockMovement.kind.in_(("sale", "customer_return")),
-            StockMovement.occurred_at >= since,
-            StockMovement.occurred_at < until,
-        )
-        .group_by(StockMovement.product_id)
-    )
-    if product_ids is not None:
-        stmt = stmt.where(StockMovement.product_id.in_(list(product_ids)))
-    return {int(pid): max(0, -int(total or 0)) for pid, total in await session.execute(stmt)}
 
 
 async def thresholds(

@@ -1,12 +1,20 @@
-"""Reorder suggestions per store: from sales velocity over a chosen window, the supplier's lead
-time and safety stock; turned into draft purchase orders (one per supplier) in one step.
+"""Reorder suggestions per store: from the stock that left the shelf over a chosen window (sales
+and shrinkage, read from the ledger by the stock analysis), the supplier's lead time and safety
+stock; turned into draft purchase orders (one per supplier) in one step.
 
-    velocity      = units sold (net of returns) in the window / window days
-    safety stock  = ceil(velocity * safety days)
-    reorder point = max(ceil(velocity * lead time) + safety stock, low-stock threshold)
+    sold          = units sold net of returns in the window (never below 0)
+    shrunk        = the stock analysis's shrinkage in the window: stocktake losses and
+                    write-offs (damage, expiry) less stocktake gains (never below 0 here)
+    outflow       = (sold + shrunk) / window days             (units per day)
+    safety stock  = ceil(outflow * safety days)
+    reorder point = max(ceil(outflow * lead time) + safety stock, low-stock threshold)
     order when    on hand + on order <= reorder point
-    order up to   max(ceil(velocity * (lead time + cover days)) + safety stock, threshold + 1)
+    order up to   max(ceil(outflow * (lead time + cover days)) + safety stock, threshold + 1)
     quantity      rounded up to the supplier's multiple (a case of 24)
+
+The window is the last `window_days` * 24 hours up to now. Each suggestion also shows the
+sales-only velocity (sold / window days), the analysis's shrinkage (its net figure, which
+may be negative when gains exceed losses) and its turnover days over the same window.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from decimal import ROUND_CEILING, Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.analytics import stock as stock_analysis
 from selfmart.catalog.labels import labels as product_labels
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
@@ -40,7 +49,10 @@ class Suggestion:
     on_hand: int
     on_order: int
     sold_in_window: int
+    shrunk_in_window: int
     daily_velocity: float
+    daily_outflow: float
+    turnover_days: Decimal | None
     lead_time_days: int
     safety_stock: int
     reorder_point: int
@@ -92,12 +104,8 @@ async def suggest(
         return []
     ids = sorted(best)
     now = utcnow()
-    sold = await inventory.net_sales(
-        session,
-        store_id=store_id,
-        since=now - timedelta(days=params.window_days),
-        until=now,
-        product_ids=ids,
+    figures = await stock_analysis.by_product(
+        session, store_id, since=now - timedelta(days=params.window_days), until=now
     )
     on_hand = await inventory.balances(session, store_id, ids)
     on_order = await purchase_orders.on_order(session, store_id, ids)
@@ -106,14 +114,16 @@ async def suggest(
     out: list[Suggestion] = []
     for pid in ids:
         link, supplier_name, product_name = best[pid]
-        velocity = Decimal(sold.get(pid, 0)) / params.window_days
-        safety = _ceil(velocity * params.safety_days)
+        f = figures.get(pid) or stock_analysis.StockFigures()
+        sold, shrunk = max(0, f.sold), f.shrinkage
+        outflow = Decimal(sold + max(0, shrunk)) / params.window_days
+        safety = _ceil(outflow * params.safety_days)
         threshold = thresholds.get(pid, 0)
-        reorder_point = max(_ceil(velocity * link.lead_time_days) + safety, threshold)
+        reorder_point = max(_ceil(outflow * link.lead_time_days) + safety, threshold)
         position = on_hand[pid] + on_order[pid]
         if position > reorder_point:
             continue
-        target = _ceil(velocity * (link.lead_time_days + params.cover_days)) + safety
+        target = _ceil(outflow * (link.lead_time_days + params.cover_days)) + safety
         if threshold > 0:
             target = max(target, threshold + 1)
         qty = target - position
@@ -128,8 +138,11 @@ async def suggest(
                 supplier_name=supplier_name,
                 on_hand=on_hand[pid],
                 on_order=on_order[pid],
-                sold_in_window=sold.get(pid, 0),
-                daily_velocity=float(round(velocity, 3)),
+                sold_in_window=sold,
+                shrunk_in_window=shrunk,
+                daily_velocity=float(round(Decimal(sold) / params.window_days, 3)),
+                daily_outflow=float(round(outflow, 3)),
+                turnover_days=f.turnover_days(params.window_days),
                 lead_time_days=link.lead_time_days,
                 safety_stock=safety,
                 reorder_point=reorder_point,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import EmailStr, Field
@@ -218,8 +219,17 @@ class ReorderSuggestionRead(Schema):
     supplier_name: str
     on_hand: int
     on_order: int
+    #: units sold net of returns in the window
     sold_in_window: int
+    #: the stock analysis's shrinkage in the window: stocktake losses and write-offs less
+    #: stocktake gains (negative when gains exceed losses)
+    shrunk_in_window: int
+    #: units sold per day (sales only)
     daily_velocity: float
+    #: (sold + shrinkage, when positive) per day: what the reorder point and order-up-to use
+    daily_outflow: float
+    #: the stock analysis's turnover days over the window; null when nothing sold
+    turnover_days: Decimal | None
     lead_time_days: int
     safety_stock: int
     reorder_point: int

@@ -8898,6 +8898,10 @@ export type ReorderSuggestionRead = {
      */
     cost_fen: number;
     /**
+     * Daily Outflow
+     */
+    daily_outflow: number;
+    /**
      * Daily Velocity
      */
     daily_velocity: number;
@@ -8930,6 +8934,10 @@ export type ReorderSuggestionRead = {
      */
     safety_stock: number;
     /**
+     * Shrunk In Window
+     */
+    shrunk_in_window: number;
+    /**
      * Sold In Window
      */
     sold_in_window: number;
@@ -8949,6 +8957,10 @@ export type ReorderSuggestionRead = {
      * Supplier Name
      */
     supplier_name: string;
+    /**
+     * Turnover Days
+     */
+    turnover_days: string | null;
 };
 
 /**
