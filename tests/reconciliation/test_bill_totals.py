@@ -28,19 +28,6 @@ ACTOR = job_actor("test.reconcile")
 MERCHANT = "1900000109"  # make_payment_account's merchant id; Alipay's account starts with it
 
 
-def with_alipay_summary(data: bytes, edit: Callable[[bytes], bytes]) -> bytes:
-    """Alipay's bill zip `data` with its 汇总 file changed by `edit` (None: taken out)."""
-    source = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for info in source.infolist():
-            body = source.read(info)
-            if info.filename.endswith("_业务明细(汇总).csv"):
-                body = edit(body)
-            target.writestr(info, body)
-    return out.getvalue()
-
-
 def without_summary(data: bytes) -> bytes:
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
@@ -72,7 +59,9 @@ def test_a_detail_amount_the_summary_does_not_add_up_to_is_refused_naming_the_fi
 
 
 def test_a_fee_the_summary_does_not_add_up_to_is_refused() -> None:
-    data = with_alipay_summary(alipay_bill(), lambda body: body.replace(b",0.02,", b",0.03,", 1))
+    data = with_alipay_detail(
+        alipay_bill(), lambda body: body.replace(b",0.02,", b",0.03,", 1), "_业务明细(汇总).csv"
+    )
     with pytest.raises(BillRefused, match="fees 3 fen expected, 2 fen found"):
         bills.parse("alipay", data, merchant_id="", bill_date=DAY)
 
