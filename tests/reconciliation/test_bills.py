@@ -54,14 +54,17 @@ def test_alipay_bill_of_another_merchant_is_refused() -> None:
         bills.parse("alipay", alipay_bill(), merchant_id="2088999999999999", bill_date=DAY)
 
 
-def with_alipay_detail(data: bytes, edit: Callable[[bytes], bytes]) -> bytes:
-    """Alipay's bill zip `data` with its detail file changed by `edit`."""
+def with_alipay_detail(
+    data: bytes, edit: Callable[[bytes], bytes], file: str = "_业务明细.csv"
+) -> bytes:
+    """Alipay's bill zip `data` with its detail file (or the one named ending in `file`)
+    changed by `edit`."""
     source = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as target:
         for info in source.infolist():
             body = source.read(info)
-            if info.filename.endswith("_业务明细.csv"):
+            if info.filename.endswith(file):
                 body = edit(body)
             target.writestr(info, body)
     return out.getvalue()

@@ -253,14 +253,24 @@ def check_totals(trailer: Trailer, found: dict[str, int]) -> None:
     own totals (a truncated or altered file), naming what the totals say and what was found."""
     said = {"lines": trailer.count, "gross": trailer.gross_fen, "refunds": trailer.refund_fen,
             "fees": trailer.fee_fen}  # fmt: skip
-    unit = {"lines": ""} | dict.fromkeys(("gross", "refunds", "fees"), " fen")
+    _check_figures(said, found)
+
+
+def _check_figures(
+    said: Mapping[str, int | None], found: Mapping[str, int], where: str = ""
+) -> None:
+    """Refuse unless each figure `found` is the one the bill `said` (None: the bill does not
+    say). A figure whose name ends in "lines" is a count, any other fen."""
     off = [
-        f"{name} {said[name]}{unit[name]} expected, {found[name]}{unit[name]} found"
+        f"{name} {said[name]}{u} expected, {found[name]}{u} found"
         for name in found
-        if said[name] is not None and said[name] != found[name]
+        for u in ("" if name.endswith("lines") else " fen",)
+        if said.get(name) is not None and said[name] != found[name]
     ]
     if off:
-        raise BillRefused("the lines do not add up to the bill's own totals: " + "; ".join(off))
+        raise BillRefused(
+            "the lines do not add up to the bill's own totals: " + "; ".join(off) + where
+        )
 
 
 def _wechat_stream(
@@ -377,9 +387,11 @@ def _alipay(data: bytes, merchant_id: str) -> ParsedBill:
         )
         for index, row in enumerate(bill.rows)
     ]
+    _alipay_totals(bill)
     s = bill.summary
+    counts = bill.detail_counts
     trailer = (
-        Trailer(None, None, None, None)
+        Trailer(None if counts is None else sum(counts), None, None, None)
         if s is None
         else Trailer(
             # the 合计 line gives the count and fees; its amount is net of refunds
@@ -390,6 +402,33 @@ def _alipay(data: bytes, merchant_id: str) -> ParsedBill:
         )
     )
     return ParsedBill(lines=lines, trailer=trailer)
+
+
+def _alipay_totals(bill: alipay.Bill) -> None:
+    """Refuse an Alipay bill whose detail lines do not add up to its own totals, before any
+    line is written: the 汇总 file's 合计 (trades and refunds counted, 订单金额 and 商家实收
+    net of refunds, 服务费) and the detail file's closing `#交易合计：N笔，退款合计：M笔`."""
+    refunds = sum(1 for r in bill.rows if r.kind == alipay.REFUND)
+    found = {
+        "lines": len(bill.rows),
+        "payment lines": len(bill.rows) - refunds,
+        "refund lines": refunds,
+        "amount": sum(r.amount_fen for r in bill.rows),
+        "received": sum(r.received_fen for r in bill.rows),
+        "fees": sum(r.fee_fen for r in bill.rows),
+    }
+    s = bill.summary
+    if s is not None:
+        said = {
+            "lines": s.trade_count + s.refund_count, "payment lines": s.trade_count,
+            "refund lines": s.refund_count, "amount": s.amount_fen,
+            "received": s.received_fen, "fees": s.fee_fen,
+        }  # fmt: skip
+        _check_figures(said, found, " (the 业务明细(汇总) file's 合计)")
+    if bill.detail_counts is not None:
+        trades, refunded = bill.detail_counts
+        said = {"lines": trades + refunded, "payment lines": trades, "refund lines": refunded}
+        _check_figures(said, found, " (the 业务明细 file's 交易合计)")
 
 
 def _year(mmdd_time: str, bill_date: date) -> str:

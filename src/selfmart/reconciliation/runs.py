@@ -65,7 +65,9 @@ from selfmart.reconciliation.matching import (
     MATCHED,
     OURS_ONLY,
     REFUND_DIFFERS,
+    SETTLED,
     Ours,
+    expected_fee,
     judge,
 )
 
@@ -439,6 +441,63 @@ def _line_item(line: BillLine, ours: Ours | None, rate: int | None) -> dict[str,
     }
 
 
+def _line_rows(
+    lines: list[BillLine], found: list[Ours | None], rate: int | None, writer: _Writer
+) -> list[tuple[Any, ...]]:
+    """The items of a chunk's lines as rows of `_COLUMNS`, counted in the totals. Nearly every
+    line of a day's bill is matched: such a line's row is built straight from the line and
+    ours (what `_line_item` and `judge` would give it, the totals counted as `_Totals.add`
+    counts a matched item), without an item dict per line; any other goes through them."""
+    totals = writer.totals
+    rows: list[tuple[Any, ...]] = []
+    append = rows.append
+    lines_n = gross = refunds = fees = expected = our_gross = our_refund = 0
+    for line, ours in zip(lines, found, strict=True):
+        if (
+            ours is None
+            or ours.status != "succeeded"
+            or line.status != SETTLED
+            or ours.amount_fen != line.amount_fen
+        ):
+            append(writer.row(_line_item(line, ours, rate)))
+            continue
+        fee = expected_fee(line.amount_fen, rate)
+        refund = line.kind == "refund"
+        if fee is not None and refund:
+            fee = -fee
+        if fee is not None and fee != line.fee_fen:
+            append(writer.row(_line_item(line, ours, rate)))
+            continue
+        lines_n += 1
+        fees += line.fee_fen
+        expected += fee or 0
+        if refund:
+            refunds += line.amount_fen
+            our_refund += line.amount_fen
+        else:
+            gross += line.amount_fen
+            our_gross += line.amount_fen
+        append((
+            MATCHED, "ok", line.kind, line.line_no, line.transaction_id or None,
+            line.out_trade_no or None, line.out_refund_no or None, line.refund_id or None,
+            None if refund else ours.id, ours.id if refund else None, ours.order_id,
+            ours.store_id, ours.amount_fen, ours.status, line.amount_fen, line.status,
+            line.fee_fen, fee, line.occurred_at, "", _NO_LINE, None, None, None, None, None,
+        ))  # fmt: skip
+    totals.lines += lines_n
+    totals.bill_gross += gross
+    totals.bill_refund += refunds
+    totals.bill_fee += fees
+    totals.expected_fee += expected
+    totals.our_gross += our_gross
+    totals.our_refund += our_refund
+    return rows
+
+
+#: a matched line's `line` (its figures are in the columns)
+_NO_LINE: dict[str, str] = {}
+
+
 class _Writer:
     """Items written a chunk at a time, a person's resolution (and the alert already sent) of a
     difference that is still there carried over from the result being replaced."""
@@ -454,16 +513,22 @@ class _Writer:
         self.session, self.run, self.totals = session, run, totals
         self.kept, self.alerted = kept, alerted
 
+    def row(self, item: dict[str, Any]) -> tuple[Any, ...]:
+        """`item` as a row of `_COLUMNS`, counted in the totals, with the resolution (and
+        the alert already sent) of the same difference in the result being replaced."""
+        if item["state"] != "ok":
+            item["alerted_at"] = self.alerted.get(_key(item))
+            previous = self.kept.get(_key(item))
+            if previous is not None:
+                item.update(previous)
+        self.totals.add(item)
+        return cast(tuple[Any, ...], _ROW(item))
+
     async def write(self, items: list[dict[str, Any]]) -> None:
-        rows = []
-        for item in items:
-            if item["state"] != "ok":
-                item["alerted_at"] = self.alerted.get(_key(item))
-                previous = self.kept.get(_key(item))
-                if previous is not None:
-                    item.update(previous)
-            self.totals.add(item)
-            rows.append(_ROW(item))
+        await self.write_rows([self.row(item) for item in items])
+
+    async def write_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows of `_COLUMNS` (already counted in the totals)."""
         if not rows:
             return
         # A column with one value in every row of the chunk (a matched line's state, class,
@@ -536,8 +601,8 @@ async def _lines(
             if writing is not None:
                 await writing
             found = await _look_up(session, account, lines)
-            items = [_line_item(x, ours, rate) for x, ours in zip(lines, found, strict=True)]
-            writing = asyncio.ensure_future(writer.write(items))
+            rows = _line_rows(lines, found, rate, writer)
+            writing = asyncio.ensure_future(writer.write_rows(rows))
             # Let the write reach the database before the next chunk is read.
             await asyncio.sleep(0)
         if writing is not None:

@@ -399,6 +399,8 @@ class Bill:
     day: date
     rows: list[BillRow] = field(default_factory=list)
     summary: BillSummary | None = None
+    #: the detail file's own closing line `#交易合计：N笔，退款合计：M笔` (trades, refunds)
+    detail_counts: tuple[int, int] | None = None
 
 
 def bill_file_names(account: str, day: date) -> tuple[str, str, str]:
@@ -598,4 +600,9 @@ def parse_bill(archive_bytes: bytes) -> Bill:
                     fee_fen=yuan_to_fen(cells[9], signed=True),
                     net_fen=yuan_to_fen(cells[11], signed=True),
                 )
-    return Bill(account=account, day=day, rows=rows, summary=summary)
+    counted = _DETAIL_COUNTS.search(detail_text)
+    detail_counts = None if counted is None else (int(counted[1]), int(counted[2]))
+    return Bill(account=account, day=day, rows=rows, summary=summary, detail_counts=detail_counts)
+
+
+_DETAIL_COUNTS = re.compile(r"^#交易合计：([0-9]+)笔，退款合计：([0-9]+)笔", re.MULTILINE)
