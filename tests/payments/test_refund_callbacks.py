@@ -302,7 +302,7 @@ async def _card_paid(
     session: AsyncSession, wechat: Sandbox
 ) -> tuple[Order, PaymentAccount, dict[str, str]]:
     """A card payment made at the UnionPay sandbox through our account class and applied as
-    the core applies an attempt's answer (the terminal route takes no card payments yet)."""
+    the core applies an attempt's answer (the terminal's card route: test_terminal_card)."""
     async with httpx.AsyncClient(timeout=10) as http:
         reset = await http.post(f"{wechat.url}/sandbox/unionpay/_control/reset")
     assert reset.status_code in (200, 204), reset.text

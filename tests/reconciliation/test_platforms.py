@@ -2,7 +2,8 @@
 chain's account as `seed-demo` configures it, and that day's bill (Alipay's GBK zip) is
 downloaded through the account and reconciled: one payment matched, one whose amount we hold
 wrongly reported. UnionPay: consumes sent to its sandbox through our account class (the
-terminal route takes no card payments yet), its ZM file reconciled the same way."""
+terminal's card route is tested in tests/payments/test_terminal_card.py), its ZM file
+reconciled the same way."""
 
 from __future__ import annotations
 
@@ -134,8 +135,8 @@ def without_first_alipay_row(data: bytes) -> bytes:
 async def test_a_card_day_paid_at_the_unionpay_sandbox_is_reconciled(
     session: AsyncSession, wechat: Sandbox
 ) -> None:
-    """The terminal route takes no card payments yet, so consumes go to the UnionPay sandbox
-    through our account class and are recorded as the attempts would be."""
+    """Consumes go to the UnionPay sandbox through our account class and are recorded as the
+    attempts would be (the terminal's card route: tests/payments/test_terminal_card.py)."""
     async with httpx.AsyncClient(timeout=10) as http:
         reset = await http.post(f"{wechat.url}/sandbox/unionpay/_control/reset")
     assert reset.status_code in (200, 204), reset.text

@@ -14,7 +14,14 @@ from typing import Annotated, Any, Literal
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
-from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from selfmart.kit.schema import InSchema, Schema
 
@@ -218,14 +225,27 @@ AttemptState = Literal["paid", "paying", "waiting", "failed", "closed"]
 
 
 class PaymentStartIn(InSchema):
-    """Pay an order with a scanned payment code (`code`) or get a QR to show (`qr`)."""
+    """Pay an order with a scanned payment code (`code`), get a QR to show (`qr`), or take the
+    bank card in the terminal's reader (`card`, channel `card` only)."""
 
     #: the terminal's id for this attempt: the same id again answers the same attempt
     attempt_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     channel: PlatformChannel
-    mode: Literal["code", "qr"]
-    #: the customer's payment code as scanned (mode `code`)
+    mode: Literal["code", "qr", "card"]
+    #: the customer's payment code as scanned (mode `code`), or the card number the reader
+    #: read (mode `card`)
     auth_code: str | None = Field(None, min_length=10, max_length=32, pattern=r"^[0-9]+$")
+
+    @field_validator("mode")
+    @classmethod
+    def _card_is_card(cls, mode: str, info: ValidationInfo) -> str:
+        # a bank card is taken by its reader; WeChat Pay and Alipay by a code or a QR
+        channel = info.data.get("channel")
+        if channel == "card" and mode != "card":
+            raise ValueError("a bank card is paid with mode card (the card in the reader)")
+        if channel in ("wechat", "alipay") and mode == "card":
+            raise ValueError("mode card is for the card channel; scan a code or show a QR")
+        return mode
 
 
 class PaymentAttemptRead(Schema):

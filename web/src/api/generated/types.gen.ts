@@ -7026,7 +7026,8 @@ export type PaymentShare = {
 /**
  * PaymentStartIn
  *
- * Pay an order with a scanned payment code (`code`) or get a QR to show (`qr`).
+ * Pay an order with a scanned payment code (`code`), get a QR to show (`qr`), or take the
+ * bank card in the terminal's reader (`card`, channel `card` only).
  */
 export type PaymentStartIn = {
     /**
@@ -7044,7 +7045,7 @@ export type PaymentStartIn = {
     /**
      * Mode
      */
-    mode: 'code' | 'qr';
+    mode: 'code' | 'qr' | 'card';
 };
 
 /**
