@@ -14,10 +14,11 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Date,
+    Integer,
     String,
     and_,
-    bindparam,
     cast,
+    column,
     func,
     literal,
     null,
@@ -26,11 +27,10 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import BindParameter
 
 from selfmart.analytics import member_counts, months
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import Key, excluding, key_condition
+from selfmart.analytics.summaries import Key, excluding, key_condition, rows_table
 from selfmart.errors import ValidationFailed
 from selfmart.models import MemberCount, MemberDay, ProductDay, RefreshState, SalesDay, SalesMonth
 
@@ -233,6 +233,9 @@ class DayTable:
         self._stored_on: dict[Key, set[int]] = defaultdict(set)
         self._live_on: dict[Key, set[int]] = defaultdict(set)
         self._other_days: dict[int, list[date]] = defaultdict(list)
+        #: the members whose presence on some live store day differs between its stored and
+        #: its live rows: the only ones whose member days are read (see `_load_sales`)
+        self.changed: set[int] = set()
         if windows and scope.kind == "sales":
             self._plan(windows)
 
@@ -393,31 +396,41 @@ class DayTable:
                 .where(key_condition(m, self.live_keys))
                 .group_by(m.day)
             )
-            # Every stored member day, in the window, of a member who pays on a live day
-            # (now or as stored): the store is carried in v1.
+            # The members whose presence on some live day differs between its stored rows
+            # and the live ones (D): per live store day, the live members not stored there and
+            # the stored ones no longer live, found by the database (the live triples go in as
+            # a table: arrays on PostgreSQL). Only they can change a window's distinct count
+            # (see `_live_correction`), so only their member days in the range are read: a few
+            # index probes by member, not every day of every member paying on a live day.
             keys = set(self.live_keys)
-            live_members = sorted({k[2] for k in scope.live.members if (k[0], k[1]) in keys})
-            on_live = select(md.member_id).where(key_condition(md, self.live_keys))
-            # Two parts, not one OR: each IN is then a few index probes of the member days by
-            # member (an OR of the two scanned every member day of the range). A member in
-            # both comes twice, which the correction's sets absorb.
-            # The members' ids go into the statement as literals: as bound parameters, once
-            # PostgreSQL switches to a generic plan, each row is compared with every id in turn
-            # (a second a request at 10M lines); as constants the list is hashed.
-            listed: BindParameter[list[int]] = bindparam(
-                "live_members", live_members, expanding=True, literal_execute=True
+            lm = rows_table(
+                self.session.get_bind().dialect.name == "postgresql",
+                "live_members",
+                (column("store_id", Integer), column("day", Date), column("member_id", Integer)),
+                sorted(k for k in scope.live.members if (k[0], k[1]) in keys),
             )
-            for who in (on_live, listed) if live_members else (on_live,):
-                parts.append(
-                    part("member", md.day, no_date, no_kind,
-                         [md.member_id, md.store_id, *zeros[1:]])
-                    .where(
-                        md.store_id.in_(stores),
-                        md.day >= self.first,
-                        md.day <= self.last,
-                        md.member_id.in_(who),
-                    )
-                )  # fmt: skip
+            same = (md.store_id == lm.c.store_id, md.day == lm.c.day)
+            diff = union_all(
+                select(lm.c.member_id).where(
+                    ~select(md.member_id).where(*same, md.member_id == lm.c.member_id).exists()
+                ),
+                select(md.member_id).where(
+                    key_condition(md, self.live_keys),
+                    ~select(lm.c.member_id).where(*same, lm.c.member_id == md.member_id).exists(),
+                ),
+            ).cte("diff")
+            parts.append(part("diff", no_date, no_date, no_kind, [diff.c.member_id, *zeros]))
+            # Their stored member days in the range (the store carried in v1).
+            parts.append(
+                part("member", md.day, no_date, no_kind,
+                     [md.member_id, md.store_id, *zeros[1:]])
+                .where(
+                    md.store_id.in_(stores),
+                    md.day >= self.first,
+                    md.day <= self.last,
+                    md.member_id.in_(select(diff.c.member_id)),
+                )
+            )  # fmt: skip
         rows = (await self.session.execute(union_all(*parts))).all() if parts else []
         for r in rows:
             values = [int(getattr(r, f"v{i}") or 0) for i in range(len(ADDITIVE))]
@@ -436,6 +449,8 @@ class DayTable:
                     row[c_] -= v
             elif r.tag == "member":
                 self.member_days.append((values[1], r.d, values[0]))
+            elif r.tag == "diff":
+                self.changed.add(values[0])
             else:
                 self.distinct[(r.d, r.d2)] = values[0]
 
@@ -510,7 +525,8 @@ class DayTable:
                 days.sort()
         if not self._live_on:
             for store_id, day, member_id in self.scope.live.members:
-                self._live_on[(store_id, day)].add(member_id)
+                if member_id in self.changed:
+                    self._live_on[(store_id, day)].add(member_id)
         live: set[int] = set().union(*(self._live_on.get(k, ()) for k in live_keys))
         stored: set[int] = set().union(*(self._stored_on.get(k, ()) for k in live_keys))
         change = 0

@@ -31,6 +31,7 @@ from sqlalchemy import (
     cast,
     column,
     delete,
+    false,
     func,
     insert,
     literal,
@@ -328,6 +329,29 @@ def _product_row(
     return row
 
 
+def rows_table(
+    postgres: bool, name: str, cols: Sequence[Any], rows: Sequence[Sequence[Any]]
+) -> Any:
+    """A table of the given rows to join in a statement. On PostgreSQL one array parameter per
+    column, unnested, so that the statement is compiled once and cached whatever the rows (a
+    VALUES list is compiled again on every request); on SQLite a VALUES list (a CTE, or an
+    empty select when there are no rows)."""
+    if postgres:
+        return (
+            func.unnest(
+                *(
+                    bindparam(f"{name}_{c.name}", [r[i] for r in rows], type_=ARRAY(c.type))
+                    for i, c in enumerate(cols)
+                )
+            )
+            .table_valued(*cols)
+            .render_derived(name=name)
+        )
+    if not rows:
+        return select(*(null().cast(c.type).label(c.name) for c in cols)).where(false()).cte(name)
+    return values(*cols, name=name).data(list(rows)).cte(name)
+
+
 async def compute_sales(
     session: AsyncSession, keys: Iterable[Key], zones: dict[int, str] | None = None
 ) -> Summary:
@@ -354,22 +378,7 @@ async def compute_sales(
         column("start", at_type),
         column("end", at_type),
     )
-    k: Any
-    if postgres:
-        # Four arrays unnested: one parameter each, so the statement is compiled once and
-        # cached (a VALUES list is compiled again on every request).
-        k = (
-            func.unnest(
-                *(
-                    bindparam(f"live_{c.name}", [span[i] for span in spans], type_=ARRAY(c.type))
-                    for i, c in enumerate(cols)
-                )
-            )
-            .table_valued(*cols)
-            .render_derived(name="live_days")
-        )
-    else:
-        k = values(*cols, name="live_days").data(spans).cte("live_days")
+    k = rows_table(postgres, "live_days", cols, spans)
     # Each live day's sold orders. On PostgreSQL a LATERAL subquery kept whole by OFFSET 0 (a
     # plain subquery is pulled up into the join), so that every day is an index range scan of
     # orders (store_id, paid_at): joined plainly, the planner hashes the whole orders table
