@@ -246,17 +246,23 @@ class DayTable:
             while months.month_end(m) <= b:
                 candidates.add(m)
                 m = months.month_end(m) + timedelta(days=1)
-        wanted: set[date] = set()
-        for a, b in windows:
-            d = a
-            while d <= b:
-                if d.day == 1 and d in candidates and months.month_end(d) <= b:
-                    d = months.month_end(d) + timedelta(days=1)
-                    continue
-                wanted.add(d)
-                d += timedelta(days=1)
-        # A month some of whose days are read anyway is summed from its days.
-        candidates -= {months.month_of(d) for d in wanted}
+        # A month some of whose days are read anyway is summed from its days; the days of a
+        # month given up so are wanted in turn (by a window that held it whole), so until no
+        # month is given up.
+        while True:
+            wanted: set[date] = set()
+            for a, b in windows:
+                d = a
+                while d <= b:
+                    if d.day == 1 and d in candidates and months.month_end(d) <= b:
+                        d = months.month_end(d) + timedelta(days=1)
+                        continue
+                    wanted.add(d)
+                    d += timedelta(days=1)
+            split = candidates & {months.month_of(d) for d in wanted}
+            if not split:
+                break
+            candidates -= split
         self.whole_months = candidates
         self.day_runs = _runs(wanted)
         self.member_windows = sorted(
