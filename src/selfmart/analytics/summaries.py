@@ -559,30 +559,29 @@ async def replace(session: AsyncSession, summary: Summary) -> None:
 
 
 async def days_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> set[Key]:
-    """The store days an order's figures fall on: the day it was paid and its refunds' days."""
+    """The store days an order's figures fall on: the day it was paid and its refunds' days.
+    One statement per chunk of ids (the payments and the refunds, each with its store's zone)."""
     ids = sorted(set(order_ids))
     if not ids:
         return set()
-    zones = await store_zones(session)
     keys: set[Key] = set()
     for chunk in _chunks(ids):
-        for o in (
-            await session.execute(
-                select(Order.store_id, Order.paid_at).where(
-                    Order.id.in_(chunk), Order.paid_at.is_not(None)
-                )
+        paid = (
+            select(Order.store_id, Order.paid_at.label("at"), Store.timezone)
+            .join(Store, Store.id == Order.store_id)
+            .where(Order.id.in_(chunk), Order.paid_at.is_not(None))
+        )
+        refunded = (
+            select(
+                Refund.store_id,
+                func.coalesce(Refund.completed_at, Refund.created_at).label("at"),
+                Store.timezone,
             )
-        ).all():
-            keys.add((o.store_id, _local_day(o.paid_at, zones.get(o.store_id))))
-        for r in (
-            await session.execute(
-                select(
-                    Refund.store_id,
-                    func.coalesce(Refund.completed_at, Refund.created_at).label("at"),
-                ).where(Refund.order_id.in_(chunk), Refund.status == "succeeded")
-            )
-        ).all():
-            keys.add((r.store_id, _local_day(r.at, zones.get(r.store_id))))
+            .join(Store, Store.id == Refund.store_id)
+            .where(Refund.order_id.in_(chunk), Refund.status == "succeeded")
+        )
+        for r in (await session.execute(union_all(paid, refunded))).all():
+            keys.add((r.store_id, _local_day(r.at, r.timezone)))
     return keys
 
 
