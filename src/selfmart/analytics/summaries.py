@@ -45,6 +45,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import local_day_bounds
@@ -349,7 +350,7 @@ def rows_table(
         )
     if not rows:
         return select(*(null().cast(c.type).label(c.name) for c in cols)).where(false()).cte(name)
-    return values(*cols, name=name).data(list(rows)).cte(name)
+    return values(*cols, name=name).data([tuple(r) for r in rows]).cte(name)
 
 
 async def compute_sales(
@@ -580,7 +581,8 @@ async def days_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> set
             .join(Store, Store.id == Refund.store_id)
             .where(Refund.order_id.in_(chunk), Refund.status == "succeeded")
         )
-        for r in (await session.execute(union_all(paid, refunded))).all():
+        result: Result[Any] = await session.execute(union_all(paid, refunded))
+        for r in result.all():
             keys.add((r.store_id, _local_day(r.at, r.timezone)))
     return keys
 
