@@ -24,6 +24,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -409,8 +410,9 @@ class DayTable:
             # (see `_live_correction`), so only their member days in the range are read: a few
             # index probes by member, not every day of every member paying on a live day.
             keys = set(self.live_keys)
+            postgres = self.session.get_bind().dialect.name == "postgresql"
             lm = rows_table(
-                self.session.get_bind().dialect.name == "postgresql",
+                postgres,
                 "live_members",
                 (column("store_id", Integer), column("day", Date), column("member_id", Integer)),
                 sorted(k for k in scope.live.members if (k[0], k[1]) in keys),
@@ -427,16 +429,29 @@ class DayTable:
             ).cte("diff")
             parts.append(part("diff", no_date, no_date, no_kind, [diff.c.member_id, *zeros]))
             # Their stored member days in the range (the store carried in v1).
-            parts.append(
-                part("member", md.day, no_date, no_kind,
-                     [md.member_id, md.store_id, *zeros[1:]])
-                .where(
-                    md.store_id.in_(stores),
-                    md.day >= self.first,
-                    md.day <= self.last,
-                    md.member_id.in_(select(diff.c.member_id)),
+            in_range = (md.store_id.in_(stores), md.day >= self.first, md.day <= self.last)
+            if postgres:
+                # Member by member (a LATERAL kept whole by OFFSET 0): the planner cannot know
+                # that D is a handful of members and hashed them against a year of member days.
+                d = select(diff.c.member_id).distinct().subquery("d")
+                theirs = (
+                    select(md.day, md.member_id, md.store_id)
+                    .where(md.member_id == d.c.member_id, *in_range)
+                    .offset(0)
+                    .lateral("theirs")
                 )
-            )  # fmt: skip
+                parts.append(
+                    part("member", theirs.c.day, no_date, no_kind,
+                         [theirs.c.member_id, theirs.c.store_id, *zeros[1:]])
+                    .select_from(d)
+                    .join(theirs, true())
+                )  # fmt: skip
+            else:
+                parts.append(
+                    part("member", md.day, no_date, no_kind,
+                         [md.member_id, md.store_id, *zeros[1:]])
+                    .where(*in_range, md.member_id.in_(select(diff.c.member_id)))
+                )  # fmt: skip
         rows = (await self.session.execute(union_all(*parts))).all() if parts else []
         for r in rows:
             values = [int(getattr(r, f"v{i}") or 0) for i in range(len(ADDITIVE))]
