@@ -97,9 +97,8 @@ async def test_refresh_keeps_the_month_and_check_names_a_wrong_one(
     assert (await refresh.check(session)).differences == []
 
 
-async def test_whole_months_read_from_month_rows_equal_their_days(
-    client: httpx.AsyncClient, session: AsyncSession
-) -> None:
+async def _chain_sales(client: httpx.AsyncClient, session: AsyncSession) -> Any:
+    """The chain built, and `GET /analytics/sales` as a super admin (params -> the JSON)."""
     await build_chain(session)
     h = await auth_headers(session, await make_user(session, role="super_admin"))
 
@@ -107,6 +106,14 @@ async def test_whole_months_read_from_month_rows_equal_their_days(
         r = await client.get("/api/v1/analytics/sales", params=params, headers=h)
         assert r.status_code == 200, r.text
         return r.json()
+
+    return sales
+
+
+async def test_whole_months_read_from_month_rows_equal_their_days(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    sales = await _chain_sales(client, session)
 
     by_month = await sales(start="2025-03-01", end="2025-04-30", granularity="month")
     by_day = await sales(start="2025-03-01", end="2025-04-30", granularity="day")
@@ -116,3 +123,18 @@ async def test_whole_months_read_from_month_rows_equal_their_days(
     assert (april["current"]["orders"], april["current"]["sales_fen"]) == (4, 6950)
     assert (april["last_year"]["orders"], april["last_year"]["sales_fen"]) == (1, 1400)
     assert (april["previous"]["orders"], april["previous"]["sales_fen"]) == (3, 1400)
+
+
+async def test_a_whole_month_read_by_its_days_in_one_window_and_whole_in_another(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """May by day: the window before it is 31 March to 30 April, which holds April whole, while
+    30 April is also read as a day (the day before 1 May). April is then read by its days in
+    both (it was read in neither: the window before counted 31 March alone)."""
+    sales = await _chain_sales(client, session)
+
+    may = await sales(start="2025-05-01", end="2025-05-31", granularity="day")
+    before = await sales(start="2025-03-31", end="2025-04-30", granularity="day")
+    assert may["total"]["previous"] == before["total"]["current"]
+    # 31 March: Shanghai's 23:59:59 sale and Berlin's 23:30; and the three stores' Aprils.
+    assert before["total"]["current"]["orders"] == 2 + 4

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import bindparam, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -31,6 +31,13 @@ from selfmart.members import service as members
 from selfmart.models import MemberDay
 
 DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def _literal(ids: list[int]) -> Any:
+    """Members' ids as literals in the statement: as bound parameters, once PostgreSQL uses a
+    generic plan, every member day read is compared with each id in turn; as constants the
+    list is hashed (the fix c3ca8c5 made in the dashboard's live tail)."""
+    return bindparam("ids", ids, expanding=True, literal_execute=True)
 
 
 class _Buyers:
@@ -60,7 +67,9 @@ class _Buyers:
         live_ids = sorted(self.live_days)
         in_window = [*self._where(m), m.day >= first, m.day <= last]
         # Members without a live day: entirely from the stored rows.
-        stored_only = [*in_window, m.member_id.not_in(live_ids)] if live_ids else in_window
+        stored_only = in_window
+        if live_ids:
+            stored_only = [*in_window, m.member_id.not_in(_literal(live_ids))]
         before = exists().where(
             earlier.member_id == m.member_id, earlier.day < first, *self._where(earlier)
         )
@@ -81,7 +90,7 @@ class _Buyers:
             chunk = live_ids[i : i + CHUNK]
             rows = await self.session.execute(
                 select(m.member_id, m.day)
-                .where(*self._where(m), m.day <= last, m.member_id.in_(chunk))
+                .where(*self._where(m), m.day <= last, m.member_id.in_(_literal(chunk)))
                 .distinct()
             )
             days: dict[int, set[date]] = {mid: set(self.live_days[mid]) for mid in chunk}

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import bulk, member_counts, months, summaries
@@ -68,7 +69,7 @@ async def pending_days(
     last = settled = after_event_id
     fresh = False
     while True:
-        stmt = select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
+        events = select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
         if last is None:
             # The stored mark joined to the events after it: one row with no event when
             # there is none, so the mark is known either way.
@@ -77,12 +78,26 @@ async def pending_days(
                 .where(RefreshState.name == STATE)
                 .subquery()
             )
-            stmt = stmt.add_columns(m.c.mark).select_from(
-                m.outerjoin(OrderEvent, OrderEvent.id > m.c.mark)
+            after = events.where(OrderEvent.id > m.c.mark).order_by(OrderEvent.id).limit(BATCH)
+            e: Any
+            if session.get_bind().dialect.name == "postgresql":
+                # The batch taken inside a LATERAL: joined plainly, PostgreSQL cannot know
+                # the mark, plans for a third of the feed, sorted, and (past its JIT cost
+                # threshold, at a few million events) compiles the statement on every request.
+                e = after.lateral("e")
+                joined = m.outerjoin(e, true())
+            else:
+                e = events.subquery("e")
+                joined = m.outerjoin(e, e.c.id > m.c.mark)
+            stmt: Any = (
+                select(e.c.id, e.c.order_id, e.c.occurred_at, m.c.mark)
+                .select_from(joined)
+                .order_by(e.c.id)
+                .limit(BATCH)
             )
         else:
-            stmt = stmt.where(OrderEvent.id > last)
-        rows = (await session.execute(stmt.order_by(OrderEvent.id).limit(BATCH))).all()
+            stmt = events.where(OrderEvent.id > last).order_by(OrderEvent.id).limit(BATCH)
+        rows = (await session.execute(stmt)).all()
         if last is None:
             last = settled = int(rows[0].mark)
             rows = [r for r in rows if r.id is not None]

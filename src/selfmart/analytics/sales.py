@@ -14,23 +14,24 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Date,
+    Integer,
     String,
     and_,
-    bindparam,
     cast,
+    column,
     func,
     literal,
     null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import BindParameter
 
 from selfmart.analytics import member_counts, months
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import Key, excluding, key_condition
+from selfmart.analytics.summaries import Key, excluding, key_condition, rows_table
 from selfmart.errors import ValidationFailed
 from selfmart.models import MemberCount, MemberDay, ProductDay, RefreshState, SalesDay, SalesMonth
 
@@ -233,6 +234,9 @@ class DayTable:
         self._stored_on: dict[Key, set[int]] = defaultdict(set)
         self._live_on: dict[Key, set[int]] = defaultdict(set)
         self._other_days: dict[int, list[date]] = defaultdict(list)
+        #: the members whose presence on some live store day differs between its stored and
+        #: its live rows: the only ones whose member days are read (see `_load_sales`)
+        self.changed: set[int] = set()
         if windows and scope.kind == "sales":
             self._plan(windows)
 
@@ -243,17 +247,23 @@ class DayTable:
             while months.month_end(m) <= b:
                 candidates.add(m)
                 m = months.month_end(m) + timedelta(days=1)
-        wanted: set[date] = set()
-        for a, b in windows:
-            d = a
-            while d <= b:
-                if d.day == 1 and d in candidates and months.month_end(d) <= b:
-                    d = months.month_end(d) + timedelta(days=1)
-                    continue
-                wanted.add(d)
-                d += timedelta(days=1)
-        # A month some of whose days are read anyway is summed from its days.
-        candidates -= {months.month_of(d) for d in wanted}
+        # A month some of whose days are read anyway is summed from its days; the days of a
+        # month given up so are wanted in turn (by a window that held it whole), so until no
+        # month is given up.
+        while True:
+            wanted: set[date] = set()
+            for a, b in windows:
+                d = a
+                while d <= b:
+                    if d.day == 1 and d in candidates and months.month_end(d) <= b:
+                        d = months.month_end(d) + timedelta(days=1)
+                        continue
+                    wanted.add(d)
+                    d += timedelta(days=1)
+            split = candidates & {months.month_of(d) for d in wanted}
+            if not split:
+                break
+            candidates -= split
         self.whole_months = candidates
         self.day_runs = _runs(wanted)
         self.member_windows = sorted(
@@ -393,30 +403,54 @@ class DayTable:
                 .where(key_condition(m, self.live_keys))
                 .group_by(m.day)
             )
-            # Every stored member day, in the window, of a member who pays on a live day
-            # (now or as stored): the store is carried in v1.
+            # The members whose presence on some live day differs between its stored rows
+            # and the live ones (D): per live store day, the live members not stored there and
+            # the stored ones no longer live, found by the database (the live triples go in as
+            # a table: arrays on PostgreSQL). Only they can change a window's distinct count
+            # (see `_live_correction`), so only their member days in the range are read: a few
+            # index probes by member, not every day of every member paying on a live day.
             keys = set(self.live_keys)
-            live_members = sorted({k[2] for k in scope.live.members if (k[0], k[1]) in keys})
-            on_live = select(md.member_id).where(key_condition(md, self.live_keys))
-            # Two parts, not one OR: each IN is then a few index probes of the member days by
-            # member (an OR of the two scanned every member day of the range). A member in
-            # both comes twice, which the correction's sets absorb.
-            # The members' ids go into the statement as literals: as bound parameters, once
-            # PostgreSQL switches to a generic plan, each row is compared with every id in turn
-            # (a second a request at 10M lines); as constants the list is hashed.
-            listed: BindParameter[list[int]] = bindparam(
-                "live_members", live_members, expanding=True, literal_execute=True
+            postgres = self.session.get_bind().dialect.name == "postgresql"
+            lm = rows_table(
+                postgres,
+                "live_members",
+                (column("store_id", Integer), column("day", Date), column("member_id", Integer)),
+                sorted(k for k in scope.live.members if (k[0], k[1]) in keys),
             )
-            for who in (on_live, listed) if live_members else (on_live,):
+            same = (md.store_id == lm.c.store_id, md.day == lm.c.day)
+            diff = union_all(
+                select(lm.c.member_id).where(
+                    ~select(md.member_id).where(*same, md.member_id == lm.c.member_id).exists()
+                ),
+                select(md.member_id).where(
+                    key_condition(md, self.live_keys),
+                    ~select(lm.c.member_id).where(*same, lm.c.member_id == md.member_id).exists(),
+                ),
+            ).cte("diff")
+            parts.append(part("diff", no_date, no_date, no_kind, [diff.c.member_id, *zeros]))
+            # Their stored member days in the range (the store carried in v1).
+            in_range = (md.store_id.in_(stores), md.day >= self.first, md.day <= self.last)
+            if postgres:
+                # Member by member (a LATERAL kept whole by OFFSET 0): the planner cannot know
+                # that D is a handful of members and hashed them against a year of member days.
+                d = select(diff.c.member_id).distinct().subquery("d")
+                theirs = (
+                    select(md.day, md.member_id, md.store_id)
+                    .where(md.member_id == d.c.member_id, *in_range)
+                    .offset(0)
+                    .lateral("theirs")
+                )
+                parts.append(
+                    part("member", theirs.c.day, no_date, no_kind,
+                         [theirs.c.member_id, theirs.c.store_id, *zeros[1:]])
+                    .select_from(d)
+                    .join(theirs, true())
+                )  # fmt: skip
+            else:
                 parts.append(
                     part("member", md.day, no_date, no_kind,
                          [md.member_id, md.store_id, *zeros[1:]])
-                    .where(
-                        md.store_id.in_(stores),
-                        md.day >= self.first,
-                        md.day <= self.last,
-                        md.member_id.in_(who),
-                    )
+                    .where(*in_range, md.member_id.in_(select(diff.c.member_id)))
                 )  # fmt: skip
         rows = (await self.session.execute(union_all(*parts))).all() if parts else []
         for r in rows:
@@ -436,6 +470,8 @@ class DayTable:
                     row[c_] -= v
             elif r.tag == "member":
                 self.member_days.append((values[1], r.d, values[0]))
+            elif r.tag == "diff":
+                self.changed.add(values[0])
             else:
                 self.distinct[(r.d, r.d2)] = values[0]
 
@@ -510,7 +546,8 @@ class DayTable:
                 days.sort()
         if not self._live_on:
             for store_id, day, member_id in self.scope.live.members:
-                self._live_on[(store_id, day)].add(member_id)
+                if member_id in self.changed:
+                    self._live_on[(store_id, day)].add(member_id)
         live: set[int] = set().union(*(self._live_on.get(k, ()) for k in live_keys))
         stored: set[int] = set().union(*(self._stored_on.get(k, ()) for k in live_keys))
         change = 0

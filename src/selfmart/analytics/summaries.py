@@ -31,6 +31,7 @@ from sqlalchemy import (
     cast,
     column,
     delete,
+    false,
     func,
     insert,
     literal,
@@ -44,6 +45,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.time import local_day_bounds
@@ -328,6 +330,29 @@ def _product_row(
     return row
 
 
+def rows_table(
+    postgres: bool, name: str, cols: Sequence[Any], rows: Sequence[Sequence[Any]]
+) -> Any:
+    """A table of the given rows to join in a statement. On PostgreSQL one array parameter per
+    column, unnested, so that the statement is compiled once and cached whatever the rows (a
+    VALUES list is compiled again on every request); on SQLite a VALUES list (a CTE, or an
+    empty select when there are no rows)."""
+    if postgres:
+        return (
+            func.unnest(
+                *(
+                    bindparam(f"{name}_{c.name}", [r[i] for r in rows], type_=ARRAY(c.type))
+                    for i, c in enumerate(cols)
+                )
+            )
+            .table_valued(*cols)
+            .render_derived(name=name)
+        )
+    if not rows:
+        return select(*(null().cast(c.type).label(c.name) for c in cols)).where(false()).cte(name)
+    return values(*cols, name=name).data([tuple(r) for r in rows]).cte(name)
+
+
 async def compute_sales(
     session: AsyncSession, keys: Iterable[Key], zones: dict[int, str] | None = None
 ) -> Summary:
@@ -354,22 +379,13 @@ async def compute_sales(
         column("start", at_type),
         column("end", at_type),
     )
-    k: Any
+    k = rows_table(postgres, "live_days", cols, spans)
     if postgres:
-        # Four arrays unnested: one parameter each, so the statement is compiled once and
-        # cached (a VALUES list is compiled again on every request).
-        k = (
-            func.unnest(
-                *(
-                    bindparam(f"live_{c.name}", [span[i] for span in spans], type_=ARRAY(c.type))
-                    for i, c in enumerate(cols)
-                )
-            )
-            .table_valued(*cols)
-            .render_derived(name="live_days")
-        )
-    else:
-        k = values(*cols, name="live_days").data(spans).cte("live_days")
+        # No JIT for the rest of this (read-only) transaction: the planner prices a day of
+        # every store's orders and lines past jit_above_cost and compiled this statement on
+        # every request (60 ms of a 125 ms statement at 10M lines, 50 live store days) for a
+        # few milliseconds of work.
+        await session.execute(select(func.set_config("jit", "off", True)))
     # Each live day's sold orders. On PostgreSQL a LATERAL subquery kept whole by OFFSET 0 (a
     # plain subquery is pulled up into the join), so that every day is an index range scan of
     # orders (store_id, paid_at): joined plainly, the planner hashes the whole orders table
@@ -550,30 +566,30 @@ async def replace(session: AsyncSession, summary: Summary) -> None:
 
 
 async def days_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> set[Key]:
-    """The store days an order's figures fall on: the day it was paid and its refunds' days."""
+    """The store days an order's figures fall on: the day it was paid and its refunds' days.
+    One statement per chunk of ids (the payments and the refunds, each with its store's zone)."""
     ids = sorted(set(order_ids))
     if not ids:
         return set()
-    zones = await store_zones(session)
     keys: set[Key] = set()
     for chunk in _chunks(ids):
-        for o in (
-            await session.execute(
-                select(Order.store_id, Order.paid_at).where(
-                    Order.id.in_(chunk), Order.paid_at.is_not(None)
-                )
+        paid = (
+            select(Order.store_id, Order.paid_at.label("at"), Store.timezone)
+            .join(Store, Store.id == Order.store_id)
+            .where(Order.id.in_(chunk), Order.paid_at.is_not(None))
+        )
+        refunded = (
+            select(
+                Refund.store_id,
+                func.coalesce(Refund.completed_at, Refund.created_at).label("at"),
+                Store.timezone,
             )
-        ).all():
-            keys.add((o.store_id, _local_day(o.paid_at, zones.get(o.store_id))))
-        for r in (
-            await session.execute(
-                select(
-                    Refund.store_id,
-                    func.coalesce(Refund.completed_at, Refund.created_at).label("at"),
-                ).where(Refund.order_id.in_(chunk), Refund.status == "succeeded")
-            )
-        ).all():
-            keys.add((r.store_id, _local_day(r.at, zones.get(r.store_id))))
+            .join(Store, Store.id == Refund.store_id)
+            .where(Refund.order_id.in_(chunk), Refund.status == "succeeded")
+        )
+        result: Result[Any] = await session.execute(union_all(paid, refunded))
+        for r in result.all():
+            keys.add((r.store_id, _local_day(r.at, r.timezone)))
     return keys
 
 
