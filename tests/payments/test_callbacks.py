@@ -384,15 +384,21 @@ async def test_ten_copies_at_once_change_the_order_once(world: World, wechat: Sa
 
 
 def _platform_callback(
-    wechat: Sandbox, out_trade_no: str, *, amount_fen: int = 700, age: timedelta = timedelta(0)
+    wechat: Sandbox,
+    out_trade_no: str,
+    *,
+    amount_fen: int = 700,
+    age: timedelta = timedelta(0),
+    mchid: str | None = None,
+    appid: str | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """A TRANSACTION.SUCCESS notification signed and encrypted with the sandbox platform's own
     keys by the protocol's functions (for numbers and times the sandbox would never send)."""
     keys = load_sandbox_keys(wechat.settings.payment_sandbox_dir)
     at = utcnow() - age
     resource = {
-        "appid": keys.appid,
-        "mchid": keys.mchid,
+        "appid": appid or keys.appid,
+        "mchid": mchid or keys.mchid,
         "out_trade_no": out_trade_no,
         "transaction_id": "4200000000" + uuid.uuid4().hex[:18],
         "trade_type": "NATIVE",
@@ -428,6 +434,34 @@ def _platform_callback(
         nonce=wx.nonce_str(),
     )
     return body, {**headers, "Content-Type": "application/json"}
+
+
+async def test_a_callback_for_another_merchant_or_app_is_refused_and_recorded(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """Signed by the platform and for our order number and amount, but addressed to another
+    merchant id or another app id: not believed (the order stays unpaid), recorded as
+    verified with the reason, answered so that the platform does not count it delivered."""
+    _, creds, order = await setup(session, wechat)
+    r = await pay(client, creds, order.order_no, mode="qr")
+    started = r.json()
+    account_id = await _account_id(session)
+    for other in ({"mchid": "1230000109"}, {"appid": "wxd678efh567hg6787"}):
+        body, headers = _platform_callback(wechat, started["out_trade_no"], **other)
+        r = await client.post(_notify_url(account_id), content=body, headers=headers)
+        assert r.status_code >= 400, (other, r.text)
+
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("awaiting_payment", 0)
+    payment = await session.get(Payment, started["payment_id"])
+    assert payment is not None
+    assert payment.status == "pending"
+    rows = (await session.scalars(select(PaymentCallback).order_by(PaymentCallback.id))).all()
+    assert [(c.verified, c.out_trade_no) for c in rows] == [
+        (True, started["out_trade_no"]),
+        (True, started["out_trade_no"]),
+    ]
+    assert all(c.reason == "the merchant id or app id is not this account's" for c in rows)
 
 
 async def test_an_unknown_number_and_a_stale_callback_are_refused_and_recorded(
