@@ -99,6 +99,14 @@ def test_statistics_breakdowns_are_the_apis_and_export(page: Page, server_url: s
         page.locator("[data-test=analytics-export]").click()
     assert download.value.suggested_filename == f"sales-{window['start']}-{window['end']}-day.xlsx"
 
+    # one city: the cards are that city's figures
+    page.locator("[data-test=analytics-city]").click()
+    page.locator(".el-select-dropdown__item:visible").get_by_text("杭州", exact=True).click()
+    body = _get(server_url, "/analytics/sales", {**window, "city": "杭州"})
+    net = body["total"]["current"]["net_sales_fen"]
+    card = page.locator("[data-test=analytics-total-net_sales_fen] .value")
+    expect(card).to_have_text(_yuan(net))
+
     page.locator("[data-test=side-menu]").get_by_text("库存分析").click()
     expect(page.locator(".page-head h1")).to_have_text("库存分析")
     with page.expect_download() as stock:

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Figures, PeriodFigures } from '@/api'
 import { change, chartData, heatmapOption, numeric, pieOption } from '@/views/analytics/logic'
+import { useAnalyticsFilters } from '@/views/analytics/filters'
 
 function fig(net: number, orders: number | null = 1, ipo: string | null = '1.50'): Figures {
   return {
@@ -83,5 +84,15 @@ describe('analytics', () => {
       { name: 'Snacks', value: 123.45 },
       { name: 'Drinks', value: 10.5 },
     ])
+  })
+
+  it('asks for the window, and the city and store only when chosen', () => {
+    const f = useAnalyticsFilters(7)
+    f.range.value = ['2026-11-01', '2026-11-07']
+    expect(f.query()).toEqual({ start: '2026-11-01', end: '2026-11-07' })
+    f.city.value = '杭州'
+    expect(f.query()).toEqual({ start: '2026-11-01', end: '2026-11-07', city: '杭州' })
+    f.storeId.value = 3
+    expect(f.query()).toEqual({ start: '2026-11-01', end: '2026-11-07', city: '杭州', store_id: 3 })
   })
 })

@@ -1,5 +1,5 @@
-// The analytics pages' shared filters: a window of local days, one store or all, and (for the
-// series) day/week/month; `query()` is what every statistics route takes.
+// The analytics pages' shared filters: a window of local days, one city or all, one store or
+// all, and (for the series) day/week/month; `query()` is what every statistics route takes.
 import { ref } from 'vue'
 
 export type Granularity = 'day' | 'week' | 'month'
@@ -16,10 +16,16 @@ export function lastDays(days: number, today: Date = new Date()): [string, strin
 export function useAnalyticsFilters(days: number) {
   const range = ref<[string, string]>(lastDays(days))
   const storeId = ref<number | null>(null)
+  const city = ref<string | null>(null)
   const granularity = ref<Granularity>('day')
-  function query(): { start: string; end: string; store_id?: number } {
+  function query(): { start: string; end: string; store_id?: number; city?: string } {
     const [start, end] = range.value
-    return storeId.value === null ? { start, end } : { start, end, store_id: storeId.value }
+    return {
+      start,
+      end,
+      ...(storeId.value === null ? {} : { store_id: storeId.value }),
+      ...(city.value === null ? {} : { city: city.value }),
+    }
   }
-  return { range, storeId, granularity, query }
+  return { range, storeId, city, granularity, query }
 }
