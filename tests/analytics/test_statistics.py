@@ -186,6 +186,38 @@ async def test_by_iso_week_and_month(client: httpx.AsyncClient, session: AsyncSe
     assert r.json()["total"]["current"] == figures(6, 5200, 1, 350, 11, 867, "1.83", 2, 2550)
 
 
+async def test_a_week_end_in_another_zone(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """Berlin (UTC+2 in April): Sunday 6 April 23:30 there closes ISO week 14, Monday 7 April
+    00:30 opens week 15, though both are Sunday in UTC (and Monday in Shanghai)."""
+    chain = await build_chain(session)
+    h = await reader(session, chain)
+    await sale(session, chain.berlin, [(chain.chips, 1)], paid_at=utc(2025, 4, 6, 21, 30))
+    await sale(session, chain.berlin, [(chain.cola, 2)], paid_at=utc(2025, 4, 6, 22, 30))
+    await refresh.rebuild(session)
+    berlin = {"store_id": chain.berlin.id, "start": "2025-03-31", "end": "2025-04-13"}
+    r = await client.get(
+        "/api/v1/analytics/sales", params={**berlin, "granularity": "week"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    weeks = {p["period"]: p for p in r.json()["periods"]}
+    assert list(weeks) == ["2025-W14", "2025-W15"]
+    assert (weeks["2025-W14"]["start"], weeks["2025-W14"]["end"]) == ("2025-03-31", "2025-04-06")
+    assert (weeks["2025-W15"]["start"], weeks["2025-W15"]["end"]) == ("2025-04-07", "2025-04-13")
+    # 31 March 23:30 (member 1's can) and Sunday's 23:30 bag of chips.
+    assert weeks["2025-W14"]["current"] == figures(2, 1150, 0, 0, 2, 575, "1.00", 1, 350)
+    assert weeks["2025-W15"]["current"] == figures(1, 700, 0, 0, 2, 700, "2.00", 0, 0)
+    assert weeks["2025-W15"]["previous"] == weeks["2025-W14"]["current"]
+    assert r.json()["total"]["current"] == figures(3, 1850, 0, 0, 4, 617, "1.33", 1, 350)
+    # By day: Sunday and Monday in Berlin.
+    r = await client.get(
+        "/api/v1/analytics/sales",
+        params={**berlin, "start": "2025-04-06", "end": "2025-04-07"},
+        headers=h,
+    )
+    days = {p["period"]: p["current"]["sales_fen"] for p in r.json()["periods"]}
+    assert days == {"2025-04-06": 800, "2025-04-07": 700}
+
+
 async def test_a_city_a_store_a_product_and_a_category(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
