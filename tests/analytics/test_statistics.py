@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import refresh
@@ -335,3 +336,61 @@ async def test_bad_windows_and_what_a_user_may_not_see(
     cashier = await make_user(session, role="cashier", stores=[chain.shanghai])
     r = await client.get(url, params=window, headers=await auth_headers(session, cashier))
     assert r.status_code == 403
+
+
+WINDOW = {"start": "2025-04-01", "end": "2025-04-01"}
+#: every analytics route that takes a store_id (and product_id), with its other parameters
+SCOPED = [
+    ("/sales", WINDOW, True),
+    ("/sales/export", WINDOW, True),
+    ("/members", WINDOW, False),
+    ("/members/export", WINDOW, False),
+    ("/today", {}, False),
+    ("/products", WINDOW, False),
+    ("/categories", WINDOW, False),
+    ("/heatmap", WINDOW, False),
+    ("/payment-methods", WINDOW, False),
+    ("/stock", WINDOW, False),
+    ("/stock/export", WINDOW, False),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "takes_product"), SCOPED, ids=[p for p, _, _ in SCOPED])
+async def test_a_store_or_product_one_may_not_see_is_not_found(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    path: str,
+    params: dict[str, str],
+    takes_product: bool,
+) -> None:
+    """A store (or product) of someone else's is a 404 with no figures in it, the very answer
+    for one that does not exist; the reader's own store is answered."""
+    chain = await build_chain(session)
+    h = await reader(session, chain)
+    url = f"/api/v1/analytics{path}"
+    r = await client.get(url, params={**params, "store_id": chain.shanghai.id}, headers=h)
+    assert r.status_code == 200, r.text
+    asked: list[tuple[str, int, str]] = [
+        ("store_id", chain.other.id, "store_not_found"),
+        ("store_id", 2_000_000_000, "store_not_found"),
+    ]
+    if takes_product:
+        secret = await make_product(session, name="限定款", stores=[chain.other])
+        asked += [
+            ("product_id", secret.id, "product_not_found"),
+            ("product_id", 2_000_000_000, "product_not_found"),
+        ]
+    answers = []
+    for name, value, code in asked:
+        r = await client.get(url, params={**params, name: value}, headers=h)
+        assert r.status_code == 404, (name, value, r.text)
+        assert r.headers["content-type"].startswith("application/json")
+        body = r.json()
+        assert set(body) <= {"error", "message", "details", "request_id"}, body
+        assert body["error"] == code
+        assert [d["field"] for d in body["details"]] == [name]
+        answers.append({k: v for k, v in body.items() if k != "request_id"})
+    # Someone else's and no one's read alike.
+    assert answers[0] == answers[1]
+    if takes_product:
+        assert answers[2] == answers[3]
