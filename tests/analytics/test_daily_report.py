@@ -115,19 +115,27 @@ def _parts(mail: EmailMessage) -> tuple[str, list[EmailMessage]]:
     return text.replace("\r\n", "\n"), list(mail.iter_attachments())
 
 
+async def _report(
+    started: Any, db_url: str, smtp: SMTPServer, *, to: list[str], users: bool = True
+) -> int:
+    """Start the runtime sending to `smtp` and run the report of 1 April 2025."""
+    await started(
+        settings_for(
+            db_url,
+            smtp_port=smtp.port,
+            analytics_daily_report_to=to,
+            analytics_daily_report_users=users,
+        )
+    )
+    return int(await tasks.daily_report("2025-04-01"))
+
+
 async def test_report_arrives_with_exact_figures_and_a_png_chart(
     session: AsyncSession, db_url: str, started: Any
 ) -> None:
     await _orders(session)
     with SMTPServer() as smtp:
-        await started(
-            settings_for(
-                db_url,
-                smtp_port=smtp.port,
-                analytics_daily_report_to=["boss@example.cn", "ops@example.cn"],
-            )
-        )
-        assert await tasks.daily_report("2025-04-01") == 2
+        assert await _report(started, db_url, smtp, to=["boss@example.cn", "ops@example.cn"]) == 2
         assert smtp.inbox.recipients == [["boss@example.cn"], ["ops@example.cn"]]
         mail = smtp.inbox.messages[0]
     assert mail["Subject"] == "销售日报 2025-04-01"
@@ -280,14 +288,7 @@ async def test_users_who_manage_the_stores_get_their_own_stores_figures(
     await make_user(session, role="cashier", stores=[square], email="till@example.cn")
     await make_user(session, role="finance", email="money@example.cn")
     with SMTPServer() as smtp:
-        await started(
-            settings_for(
-                db_url,
-                smtp_port=smtp.port,
-                analytics_daily_report_to=["boss@example.cn", "ops@example.cn"],
-            )
-        )
-        assert await tasks.daily_report("2025-04-01") == 5
+        assert await _report(started, db_url, smtp, to=["boss@example.cn", "ops@example.cn"]) == 5
         mails = {str(m["To"]): m for m in smtp.inbox.messages}
     assert sorted(mails) == sorted(
         ["boss@example.cn", "ops@example.cn", "chief@example.cn", "sq@example.cn", "two@example.cn"]
@@ -327,15 +328,7 @@ async def test_users_are_left_out_when_the_setting_says_so(
     await _orders(session)
     await make_user(session, role="super_admin", email="chief@example.cn")
     with SMTPServer() as smtp:
-        await started(
-            settings_for(
-                db_url,
-                smtp_port=smtp.port,
-                analytics_daily_report_users=False,
-                analytics_daily_report_to=["ops@example.cn"],
-            )
-        )
-        assert await tasks.daily_report("2025-04-01") == 1
+        assert await _report(started, db_url, smtp, to=["ops@example.cn"], users=False) == 1
         assert smtp.inbox.recipients == [["ops@example.cn"]]
 
 

@@ -151,14 +151,14 @@ class Reports:
 
     async def of(self, store_ids: frozenset[int] | None) -> Report | None:
         """The report of local day `day` (each store's own zone) for the stores `store_ids`
-        (None: the chain), or None when none of them exists."""
+        (None: the chain, even of no store yet), or None when none of them exists."""
         if self._names is None:
             rows = (
                 await self.session.execute(select(Store.id, Store.name).order_by(Store.id))
             ).all()
             self._names = {int(r.id): r.name for r in rows}
         mine = [i for i in self._names if store_ids is None or i in store_ids]
-        if not mine:
+        if not mine and store_ids is not None:
             return None
         stores = [await self._store(i, self._names[i]) for i in mine]
         total: Section | None = None
@@ -167,14 +167,6 @@ class Reports:
         elif len(mine) > 1:
             total = await _section(self.session, None, self.day, among=frozenset(mine))
         return Report(day=self.day, total=total, stores=stores, chain=store_ids is None)
-
-
-async def compute(
-    session: AsyncSession, day: date, store_ids: frozenset[int] | None = None
-) -> Report | None:
-    """The report of local day `day` for the stores `store_ids` (None: the chain and each
-    store), or None when none of them exists."""
-    return await Reports(session, day).of(store_ids)
 
 
 def _title(report: Report, section: Section, locale: str) -> str:
@@ -305,22 +297,21 @@ async def send_all(session: AsyncSession, day: date, settings: Settings) -> int:
     addresses = list(dict.fromkeys(a.strip() for a in settings.analytics_daily_report_to))
     addresses = [a for a in addresses if a]
     default = settings.analytics_daily_report_locale
-    groups: dict[tuple[frozenset[int] | None, str], list[int]] = {}
+    #: (stores, language) -> (users, addresses) who get that one rendering
+    groups: dict[tuple[frozenset[int] | None, str], tuple[list[int], list[str]]] = {}
+    if addresses:
+        groups[(None, default)] = ([], addresses)
     if settings.analytics_daily_report_users:
         configured = {a.lower() for a in addresses}
         for holder in await iam.active_holders(session, Perm.ANALYTICS_READ):
             if holder.email is None or holder.email.lower() in configured:
                 continue
             key = (holder.store_ids, locale_of(holder.locale, default))
-            groups.setdefault(key, []).append(holder.user_id)
+            groups.setdefault(key, ([], []))[0].append(holder.user_id)
     reports = Reports(session, day)
     queued = 0
-    if addresses:
-        chain = await reports.of(None)
-        if chain is not None:
-            queued += await send(session, chain, default, addresses=addresses)
-    for (store_ids, locale), user_ids in groups.items():
+    for (store_ids, locale), (user_ids, extra) in groups.items():
         report = await reports.of(store_ids)
         if report is not None:
-            queued += await send(session, report, locale, user_ids=user_ids)
+            queued += await send(session, report, locale, user_ids=user_ids, addresses=extra)
     return queued
