@@ -188,10 +188,13 @@ class Settings(BaseSettings):
     #: basket analyses started by hand are deleted (their rules with them) by the nightly run
     #: once they are this many days old; nightly ones after 90 days
     analytics_manual_basket_run_keep_days: int = Field(365, ge=1, le=36_500)
-    #: the daily report email (07:30 in default_timezone): on/off, its recipients (a JSON list in
-    #: the environment, e.g. SELFMART_ANALYTICS_DAILY_REPORT_TO='["boss@example.cn"]'; none
-    #: means nothing is sent) and its language
+    #: the daily report email (07:30 in default_timezone): on/off; whether it goes to every
+    #: active user holding analytics:read with an email address (each the figures of their own
+    #: stores, in their own language); further addresses that get the chain-wide report (a
+    #: JSON list in the environment, e.g. SELFMART_ANALYTICS_DAILY_REPORT_TO='["boss@example.cn"]')
+    #: and the language of those
     analytics_daily_report: bool = True
+    analytics_daily_report_users: bool = True
     analytics_daily_report_to: list[str] = Field(default_factory=list)
     analytics_daily_report_locale: Literal["zh-CN", "en"] = "zh-CN"
     backup_dir: Path = ROOT / "var" / "backups"

@@ -344,6 +344,51 @@ async def test_a_run_over_orders_equals_mlxtend_on_the_same_baskets(
             assert s["confidence"] >= 0.2
 
 
+async def test_a_chain_run_equals_mlxtend_on_every_store_s_baskets(
+    client: httpx.AsyncClient, session: AsyncSession, jobs: Any
+) -> None:
+    """A run for the chain (no store) mines the union of every store's baskets of the window,
+    each store's window in its own zone: its rules equal mlxtend's on that union, and differ
+    from the one store's."""
+    store, other, products, expected = await build_orders(session)
+    by_id = {p.id: p for p in products}
+    a, b, c = products[0], products[1], products[2]
+    # build_orders' order of a, b and c in the other store (10:00 on 2 April) is a basket now.
+    union = [*expected, {a.id, b.id, c.id}]
+    for i, basket in enumerate(random_baskets(12, 40, [p.id for p in reversed(products)])):
+        at = utc(2025, 4, 1 + i % 7, 3, i)  # 11:xx in Shanghai, 1 to 7 April
+        await sale(session, other, [(by_id[p], 1) for p in sorted(basket)], paid_at=at)
+        union.append(basket)
+    berlin = await make_store(session, name="Mitte", timezone="Europe/Berlin")
+    # 23:30 on 7 April in Berlin (8 April in Shanghai): in the window.
+    await sale(session, berlin, [(a, 1), (products[7], 1)], paid_at=utc(2025, 4, 7, 21, 30))
+    union.append({a.id, products[7].id})
+    # 23:30 on 31 March in Berlin (1 April in Shanghai): not in it.
+    await sale(session, berlin, [(b, 1), (c, 1)], paid_at=utc(2025, 3, 31, 21, 30))
+    await session.flush()
+
+    h = await _headers(session)
+    params = {"min_support": 0.05, "min_confidence": 0.2, "max_len": 3}
+    r = await _run(client, h, start="2025-04-01", end="2025-04-07", **params)
+    assert r.status_code == 202, r.text
+    run_id = r.json()["id"]
+    run = (await client.get(f"/api/v1/analytics/basket-runs/{run_id}", headers=h)).json()
+    assert run["status"] == "succeeded", run
+    assert (run["store_id"], run["baskets"]) == (None, len(union))
+    sets, ref = reference(union, min_support=0.05, min_confidence=0.2, max_len=3)
+    got = {
+        (
+            tuple(p["product_id"] for p in x["antecedent"]),
+            tuple(p["product_id"] for p in x["consequent"]),
+        ): (x["support"], x["confidence"], x["lift"])
+        for x in await _all_rules(client, h, run_id)
+    }
+    assert got == ref
+    assert (run["rules"], run["itemsets"]) == (len(ref), len(sets))
+    _, store_only = reference(expected, min_support=0.05, min_confidence=0.2, max_len=3)
+    assert got != store_only
+
+
 async def test_an_empty_window_succeeds_with_nothing(
     client: httpx.AsyncClient, session: AsyncSession, jobs: Any
 ) -> None:

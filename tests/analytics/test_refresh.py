@@ -95,6 +95,49 @@ async def test_paid_and_refunded_orders_reach_the_summaries_and_today(
     assert result.checked >= 1
 
 
+async def test_today_changes_as_an_order_is_paid(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    """Today's figures, for the store and the chain: nothing while the order awaits payment,
+    the order once it is paid (its total as the sales, the same as the day's statistics),
+    and the same again once the refresh job has taken it into the summaries."""
+    store = await make_store(session, timezone="Asia/Shanghai")
+    elsewhere = await make_store(session, timezone="Europe/Berlin")
+    cola = await make_product(session, stores=[store], price_fen=350)
+    chips = await make_product(session, stores=[store], price_fen=800)
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+    await refresh.rebuild(session)
+    today = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+    async def now(**params: int) -> dict[str, int]:
+        r = await client.get("/api/v1/analytics/today", params=params, headers=h)
+        assert r.status_code == 200, r.text
+        figures: dict[str, int] = r.json()["figures"]
+        return figures
+
+    order = await make_order(session, store, [(cola, 2), (chips, 1)])
+    assert order.total_fen == 1500
+    for params in ({"store_id": store.id}, {}, {"store_id": elsewhere.id}):
+        figures = await now(**params)
+        assert (figures["orders"], figures["sales_fen"], figures["items"]) == (0, 0, 0), params
+
+    r = await client.post(f"/api/v1/orders/{order.id}/payments", json={}, headers=h)
+    assert r.status_code == 201, r.text
+    for params in ({"store_id": store.id}, {}):
+        figures = await now(**params)
+        assert (figures["orders"], figures["sales_fen"], figures["items"]) == (1, 1500, 3), params
+        assert figures["net_sales_fen"] == 1500
+    assert (await now(store_id=elsewhere.id))["orders"] == 0
+    r = await client.get(
+        "/api/v1/analytics/sales", params={"start": today, "end": today}, headers=h
+    )
+    assert r.json()["total"]["current"]["sales_fen"] == (await now())["sales_fen"]
+
+    assert await refresh.refresh(session) == 1
+    figures = await now(store_id=store.id)
+    assert (figures["orders"], figures["sales_fen"], figures["items"]) == (1, 1500, 3)
+
+
 async def test_check_names_every_difference(session: AsyncSession) -> None:
     store = await make_store(session, timezone="Europe/Berlin")
     cola = await make_product(session, stores=[store], price_fen=350)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import refresh
@@ -186,6 +187,38 @@ async def test_by_iso_week_and_month(client: httpx.AsyncClient, session: AsyncSe
     assert r.json()["total"]["current"] == figures(6, 5200, 1, 350, 11, 867, "1.83", 2, 2550)
 
 
+async def test_a_week_end_in_another_zone(client: httpx.AsyncClient, session: AsyncSession) -> None:
+    """Berlin (UTC+2 in April): Sunday 6 April 23:30 there closes ISO week 14, Monday 7 April
+    00:30 opens week 15, though both are Sunday in UTC (and Monday in Shanghai)."""
+    chain = await build_chain(session)
+    h = await reader(session, chain)
+    await sale(session, chain.berlin, [(chain.chips, 1)], paid_at=utc(2025, 4, 6, 21, 30))
+    await sale(session, chain.berlin, [(chain.cola, 2)], paid_at=utc(2025, 4, 6, 22, 30))
+    await refresh.rebuild(session)
+    berlin = {"store_id": chain.berlin.id, "start": "2025-03-31", "end": "2025-04-13"}
+    r = await client.get(
+        "/api/v1/analytics/sales", params={**berlin, "granularity": "week"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    weeks = {p["period"]: p for p in r.json()["periods"]}
+    assert list(weeks) == ["2025-W14", "2025-W15"]
+    assert (weeks["2025-W14"]["start"], weeks["2025-W14"]["end"]) == ("2025-03-31", "2025-04-06")
+    assert (weeks["2025-W15"]["start"], weeks["2025-W15"]["end"]) == ("2025-04-07", "2025-04-13")
+    # 31 March 23:30 (member 1's can) and Sunday's 23:30 bag of chips.
+    assert weeks["2025-W14"]["current"] == figures(2, 1150, 0, 0, 2, 575, "1.00", 1, 350)
+    assert weeks["2025-W15"]["current"] == figures(1, 700, 0, 0, 2, 700, "2.00", 0, 0)
+    assert weeks["2025-W15"]["previous"] == weeks["2025-W14"]["current"]
+    assert r.json()["total"]["current"] == figures(3, 1850, 0, 0, 4, 617, "1.33", 1, 350)
+    # By day: Sunday and Monday in Berlin.
+    r = await client.get(
+        "/api/v1/analytics/sales",
+        params={**berlin, "start": "2025-04-06", "end": "2025-04-07"},
+        headers=h,
+    )
+    days = {p["period"]: p["current"]["sales_fen"] for p in r.json()["periods"]}
+    assert days == {"2025-04-06": 800, "2025-04-07": 700}
+
+
 async def test_a_city_a_store_a_product_and_a_category(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -303,3 +336,61 @@ async def test_bad_windows_and_what_a_user_may_not_see(
     cashier = await make_user(session, role="cashier", stores=[chain.shanghai])
     r = await client.get(url, params=window, headers=await auth_headers(session, cashier))
     assert r.status_code == 403
+
+
+WINDOW = {"start": "2025-04-01", "end": "2025-04-01"}
+#: every analytics route that takes a store_id (and product_id), with its other parameters
+SCOPED = [
+    ("/sales", WINDOW, True),
+    ("/sales/export", WINDOW, True),
+    ("/members", WINDOW, False),
+    ("/members/export", WINDOW, False),
+    ("/today", {}, False),
+    ("/products", WINDOW, False),
+    ("/categories", WINDOW, False),
+    ("/heatmap", WINDOW, False),
+    ("/payment-methods", WINDOW, False),
+    ("/stock", WINDOW, False),
+    ("/stock/export", WINDOW, False),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "takes_product"), SCOPED, ids=[p for p, _, _ in SCOPED])
+async def test_a_store_or_product_one_may_not_see_is_not_found(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    path: str,
+    params: dict[str, str],
+    takes_product: bool,
+) -> None:
+    """A store (or product) of someone else's is a 404 with no figures in it, the very answer
+    for one that does not exist; the reader's own store is answered."""
+    chain = await build_chain(session)
+    h = await reader(session, chain)
+    url = f"/api/v1/analytics{path}"
+    r = await client.get(url, params={**params, "store_id": chain.shanghai.id}, headers=h)
+    assert r.status_code == 200, r.text
+    asked: list[tuple[str, int, str]] = [
+        ("store_id", chain.other.id, "store_not_found"),
+        ("store_id", 2_000_000_000, "store_not_found"),
+    ]
+    if takes_product:
+        secret = await make_product(session, name="限定款", stores=[chain.other])
+        asked += [
+            ("product_id", secret.id, "product_not_found"),
+            ("product_id", 2_000_000_000, "product_not_found"),
+        ]
+    answers = []
+    for name, value, code in asked:
+        r = await client.get(url, params={**params, name: value}, headers=h)
+        assert r.status_code == 404, (name, value, r.text)
+        assert r.headers["content-type"].startswith("application/json")
+        body = r.json()
+        assert set(body) <= {"error", "message", "details", "request_id"}, body
+        assert body["error"] == code
+        assert [d["field"] for d in body["details"]] == [name]
+        answers.append({k: v for k, v in body.items() if k != "request_id"})
+    # Someone else's and no one's read alike.
+    assert answers[0] == answers[1]
+    if takes_product:
+        assert answers[2] == answers[3]

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.iam import service as iam
 from selfmart.iam.permissions import BUILTIN_ROLES, GROUPS, Perm
 from selfmart.iam.service import sync_builtin_roles
-from selfmart.models import AuditLog, Role, RolePermission
+from selfmart.models import AuditLog, Role, RolePermission, User, UserRole
 
 from ..builders import auth_headers, builtin_role, make_role, make_store, make_user
 from .helpers import audit_count, fields
@@ -292,3 +293,34 @@ async def test_sync_sets_builtin_roles_to_exactly_their_definition(session: Asyn
     before = await audit_count(session)
     await sync_builtin_roles(session)
     assert await audit_count(session) == before
+
+
+async def test_the_active_holders_of_a_permission_with_their_stores(
+    session: AsyncSession,
+) -> None:
+    """Whoever a role grants the permission (built-in or custom), active, with the stores the
+    console gives them: every store when any of their roles is all-stores."""
+    north, south = await make_store(session), await make_store(session)
+    boss = await make_user(session, role="super_admin", email="boss@example.cn")
+    manager = await make_user(session, role="admin", stores=[north, south], locale="en")
+    analyst = await make_user(
+        session, role=await make_role(session, [Perm.ANALYTICS_READ]), stores=[south]
+    )
+    # Admin of one store and finance (all stores, no analytics): the console shows them all.
+    both = await make_user(session, role="admin", stores=[north], email=" ")
+    await _grant(session, both, "finance")
+    await make_user(session, role="admin", stores=[north], is_active=False)
+    await make_user(session, role="cashier", stores=[north], email="till@example.cn")
+    await make_user(session, role="finance", email="money@example.cn")
+    holders = await iam.active_holders(session, Perm.ANALYTICS_READ)
+    assert [(h.user_id, h.email, h.locale, h.store_ids) for h in holders] == [
+        (boss.id, "boss@example.cn", "zh-CN", None),
+        (manager.id, None, "en", frozenset({north.id, south.id})),
+        (analyst.id, None, "zh-CN", frozenset({south.id})),
+        (both.id, None, "zh-CN", None),
+    ]
+
+
+async def _grant(session: AsyncSession, user: User, code: str) -> None:
+    session.add(UserRole(user_id=user.id, role_id=(await builtin_role(session, code)).id))
+    await session.flush()

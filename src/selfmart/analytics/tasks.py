@@ -26,20 +26,18 @@ async def refresh_summaries() -> int:
 @task(DAILY_REPORT, schedule=[Cron("30 7 * * *")])
 async def daily_report(day: str | None = None) -> int:
     """07:30 in the default zone: email yesterday's figures (or those of `day`, ISO) to the
-    configured recipients through the notification outbox (sent after commit, retried);
+    users who may read the analytics, each of their own stores, and to the configured
+    addresses, the chain's, through the notification outbox (sent after commit, retried);
     returns how many messages were queued (0 when off or no recipients)."""
     settings = runtime.settings()
-    recipients = settings.analytics_daily_report_to
-    if not settings.analytics_daily_report or not recipients:
+    if not settings.analytics_daily_report:
         return 0
     if day is None:
         which = to_zone(utcnow(), settings.default_timezone).date() - timedelta(days=1)
     else:
         which = date.fromisoformat(day)
     async with runtime.transaction() as session:
-        figures = await report.compute(session, which, settings.analytics_daily_report_locale)
-        await report.send(session, figures, recipients, settings)
-    return len(recipients)
+        return await report.send_all(session, which, settings)
 
 
 # Frequently bought together's jobs live in their own module; importing it declares them.

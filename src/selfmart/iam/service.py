@@ -11,6 +11,7 @@ to hold everything that user holds, so that a store admin can neither disable no
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -766,3 +767,63 @@ async def existing_role_ids(session: AsyncSession, role_ids: Sequence[int]) -> s
 async def existing_user_ids(session: AsyncSession, user_ids: Sequence[int]) -> set[int]:
     rows = await session.scalars(select(User.id).where(User.id.in_(list(user_ids))))
     return {int(x) for x in rows.all()}
+
+
+@dataclass(frozen=True)
+class Holder:
+    """An active user holding a permission, with what a mailing to them needs."""
+
+    user_id: int
+    email: str | None
+    locale: str
+    #: None for every store (an all-stores role); otherwise the stores assigned to them
+    store_ids: frozenset[int] | None
+
+
+async def active_holders(session: AsyncSession, perm: Perm) -> list[Holder]:
+    """The active users whose roles grant `perm`, with their stores (for reports mailed to
+    "everyone who may read this", each scoped as they would be in the console)."""
+    grants = (
+        await session.execute(
+            select(UserRole.user_id, Role.all_stores)
+            .join(Role, Role.id == UserRole.role_id)
+            .join(RolePermission, RolePermission.role_id == Role.id)
+            .join(User, User.id == UserRole.user_id)
+            .where(RolePermission.permission == str(perm), User.is_active.is_(True))
+        )
+    ).all()
+    # As load_actor: any all-stores role (granting perm or not) gives every store.
+    ids = sorted({int(g.user_id) for g in grants})
+    if not ids:
+        return []
+    everywhere = {
+        int(x)
+        for x in (
+            await session.scalars(
+                select(UserRole.user_id)
+                .join(Role, Role.id == UserRole.role_id)
+                .where(UserRole.user_id.in_(ids), Role.all_stores.is_(True))
+            )
+        ).all()
+    }
+    assigned: dict[int, set[int]] = {}
+    for user_id, store_id in (
+        await session.execute(
+            select(UserStore.user_id, UserStore.store_id).where(UserStore.user_id.in_(ids))
+        )
+    ).all():
+        assigned.setdefault(int(user_id), set()).add(int(store_id))
+    users = (
+        await session.execute(
+            select(User.id, User.email, User.locale).where(User.id.in_(ids)).order_by(User.id)
+        )
+    ).all()
+    return [
+        Holder(
+            user_id=int(u.id),
+            email=(u.email or "").strip() or None,
+            locale=u.locale,
+            store_ids=None if u.id in everywhere else frozenset(assigned.get(int(u.id), ())),
+        )
+        for u in users
+    ]
