@@ -335,7 +335,17 @@ def format_bill(
 
 def parse_bill(data: bytes) -> Bill:
     """Read a bill file back (the inverse of `format_bill`)."""
-    text = data.decode("utf-8-sig")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # WeChat Pay writes its bills in UTF-8; one re-saved as GBK or UTF-16 is refused
+        # saying so, naming the line of the first byte that is not UTF-8.
+        at = data[: exc.start].count(b"\n") + 1
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ProtocolError(
+            f"line {at}: the bill is not UTF-8 text{' (it is UTF-16)' if utf16 else ''}: "
+            f"byte 0x{data[exc.start]:02x}"
+        ) from None
     # (line number in the file, line): errors name the line, as a person would look for it
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     lines = [line for _, line in numbered]
