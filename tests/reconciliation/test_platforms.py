@@ -27,7 +27,7 @@ from tests.orders.builders import make_order, make_product
 from tests.payments.test_terminal_pay import pay
 from tests.payments.wechatpay.support import Sandbox
 from tests.reconciliation.test_bills import with_alipay_detail
-from tests.reconciliation.test_reconcile import Altered, today
+from tests.reconciliation.test_reconcile import Altered, items_of, today
 from tests.terminals.builders import make_active_terminal
 
 ACTOR = job_actor("test.reconcile")
@@ -195,15 +195,6 @@ async def test_a_card_day_paid_at_the_unionpay_sandbox_is_reconciled(
     assert run.our_gross_fen == 350 * 3
 
 
-async def items_of_run(session: AsyncSession, run_id: int) -> list[ReconciliationItem]:
-    rows = await session.scalars(
-        select(ReconciliationItem)
-        .where(ReconciliationItem.run_id == run_id)
-        .order_by(ReconciliationItem.id)
-    )
-    return list(rows.all())
-
-
 async def test_an_alipay_bill_not_in_gbk_on_the_first_run_is_refused_writing_nothing(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
@@ -221,7 +212,7 @@ async def test_an_alipay_bill_not_in_gbk_on_the_first_run_is_refused_writing_not
         1, 0, 0, 0,
     )  # fmt: skip
     assert run.file_sha256 is None
-    assert await items_of_run(session, run.id) == []
+    assert await items_of(session, run) == []
     refusals = await session.scalars(
         select(AuditLog).where(
             AuditLog.entity_type == "reconciliation_run", AuditLog.entity_id == str(run.id)
@@ -248,7 +239,7 @@ async def test_an_alipay_bill_with_the_same_line_twice_has_a_duplicate_line_coun
 
     run = await runs.reconcile(session, account, today(), actor=ACTOR, opener=doubled)
     assert (run.status, run.last_error) == ("reconciled", None)
-    items = await items_of_run(session, run.id)
+    items = await items_of(session, run)
     assert sorted((i.difference, i.payment_id, i.line_no) for i in items) == [
         ("duplicate_line", twice.id, 3), ("matched", once.id, 1), ("matched", twice.id, 2),
     ]  # fmt: skip
