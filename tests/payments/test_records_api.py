@@ -15,6 +15,7 @@ from selfmart.kit.time import utcnow
 from selfmart.models import Payment
 from tests.builders import auth_headers, make_role, make_store, make_user
 from tests.payments.test_callbacks import _account_id, _callback_for_qr_payment, _deliver
+from tests.payments.test_refund_callbacks import _refund_one_unit
 from tests.payments.test_terminal_pay import pay, setup
 from tests.payments.wechatpay.support import Sandbox
 
@@ -110,3 +111,30 @@ async def test_the_list_is_newest_first_by_time_and_sortable(
     r = await client.get("/api/v1/payments", params={"sort": "status"}, headers=headers)
     assert r.status_code == 422, r.text
     assert "sort" in r.text
+
+
+async def test_the_detail_lists_the_payments_refunds(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    _, creds, order = await setup(session, wechat)
+    codes = wechat.credentials()["test_auth_codes"]
+    r = await pay(client, creds, order.order_no, auth_code=codes["success"], attempt_id="C1")
+    assert r.json()["state"] == "paid", r.text
+    payment_id = r.json()["payment_id"]
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    refund = await _refund_one_unit(client, session, order, headers)  # one cola of the two
+    assert refund.payment_id == payment_id
+
+    r = await client.get(f"/api/v1/payments/{payment_id}", headers=headers)
+    assert r.status_code == 200, r.text
+    [shown] = r.json()["refunds"]
+    assert (shown["id"], shown["amount_fen"], shown["reason"], shown["status"]) == (
+        refund.id, 350, "顾客退货", refund.status,
+    )  # fmt: skip
+    assert shown["out_refund_no"] == refund.out_refund_no
+    assert shown["out_refund_no"]
+    assert shown["actor_name"] == refund.actor_name
+    assert shown["raw_request"]["url"].endswith("/v3/refund/domestic/refunds")
+    secrets = wechat.credentials()
+    for secret in (secrets["api_v3_key"], secrets["merchant_private_key"].splitlines()[1]):
+        assert secret not in r.text

@@ -45,7 +45,12 @@ def test_the_cli_prints_all_three(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         assert KEYS <= set(creds), name
         assert creds["base_url"].startswith("http://shop.example/sandbox/"), name
         assert "PRIVATE KEY" in creds["merchant_private_key"], name
-        assert {"success", "user_paying", "declined"} <= set(creds["test_auth_codes"]), name
+        codes = creds["test_auth_codes"]
+        assert set(codes) == {
+            "success", "user_paying", "declined", "insufficient_funds", "timeout",
+        }, name  # fmt: skip
+        assert len(set(codes.values())) == 5, name  # each outcome its own code
+        assert all(c.isdigit() for c in codes.values()), name
     assert len(printed["wechat"]["api_v3_key"]) == 32
     # The keys are generated once and kept: a second run prints the same merchant.
     again = json.loads(CliRunner().invoke(cli.main, ["sandbox", "credentials"]).output)

@@ -72,8 +72,11 @@ def with_alipay_detail(
 
 def test_alipay_amount_with_three_decimals_is_refused() -> None:
     data = with_alipay_detail(alipay_bill(), lambda body: body.replace(b",7.00,", b",7.001,", 1))
-    with pytest.raises(BillRefused, match="not an Alipay bill"):
+    with pytest.raises(BillRefused, match="not an Alipay bill") as refused:
         bills.parse("alipay", data, merchant_id="", bill_date=DAY)
+    assert str(refused.value).endswith(
+        "业务明细 line 6: not a yuan amount with at most two decimals: '7.001'"
+    ), str(refused.value)
 
 
 def as_utf8(body: bytes) -> bytes:
@@ -291,4 +294,128 @@ def test_wechat_bill_whose_lines_do_not_add_up_is_refused_before_any_line_is_giv
     ):  # fmt: skip
         with pytest.raises(BillRefused, match="the lines do not add up") as refused:
             bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=2)
+        assert str(refused.value).endswith(says), str(refused.value)
+
+
+# --- bad input per platform -----------------------------------------------------------------
+
+
+def test_wechat_amount_with_three_decimals_is_refused_naming_its_line() -> None:
+    # record 2 (the file's line 3) says 2.001 yuan: not rounded to 200 fen, refused
+    data = wechat_bill(3).replace(b"`2.00,", b"`2.001,", 1)
+    with pytest.raises(BillRefused, match=r"^line 3: amount is not an amount: '2\.001'$"):
+        bills.parse("wechat", data, merchant_id="1900000109", bill_date=DAY)
+    streamed = bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=2)
+    with pytest.raises(BillRefused, match=r"^line 3: amount is not an amount: '2\.001'$"):
+        list(streamed.chunks)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "says"),
+    [
+        ("gbk", "line 1: the bill is not UTF-8 text: byte 0xbd"),
+        ("utf-16", "line 1: the bill is not UTF-8 text (it is UTF-16): byte 0xff"),
+    ],
+)
+def test_wechat_bill_not_in_utf8_is_refused_saying_so(encoding: str, says: str) -> None:
+    data = wechat_bill(3).decode("utf-8").encode(encoding)
+    for read in (
+        lambda: bills.parse("wechat", data, merchant_id="1900000109", bill_date=DAY),
+        lambda: bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=2),
+    ):
+        with pytest.raises(BillRefused, match="^not a WeChat Pay trade bill: ") as refused:
+            read()
+        assert str(refused.value).endswith(says), str(refused.value)
+
+
+def test_wechat_line_in_gbk_is_refused_naming_its_line_in_the_file() -> None:
+    # the file's line 8 (record 6, after a blank line) re-saved in GBK
+    data = wechat_bill(7, blank_after=4).replace(b"`W00005", "`W可乐".encode("gbk"))
+    for chunk in (2, 100):
+        streamed = bills.stream(
+            "wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=chunk
+        )
+        with pytest.raises(BillRefused, match="line 8: the bill is not UTF-8 text: byte 0xbf"):
+            list(streamed.chunks)
+
+
+def with_zm(data: bytes, edit: Callable[[bytes], bytes]) -> bytes:
+    """The UnionPay zip `data` with its ZM file changed by `edit`."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    (name,) = source.namelist()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        target.writestr(name, edit(source.read(name)))
+    return out.getvalue()
+
+
+def zm_field_at(name: str) -> int:
+    """Where the ZM field `name` starts in its line (fields are one space apart)."""
+    names = [n for n, _ in unionpay.ZM_FIELDS]
+    return sum(w + 1 for _, w in unionpay.ZM_FIELDS[: names.index(name)])
+
+
+def test_unionpay_zm_file_not_in_gbk_is_refused_saying_so() -> None:
+    def not_gbk_on_line_2(body: bytes) -> bytes:
+        lines = body.split(b"\r\n")
+        at = zm_field_at("subMerAbbr")
+        lines[1] = lines[1][:at] + b"\xff\xff" + lines[1][at + 2 :]
+        return b"\r\n".join(lines)
+
+    for edit, says in (
+        (not_gbk_on_line_2, "ZM line 2: subMerAbbr is not GBK text: byte 0xff at column "
+                            f"{zm_field_at('subMerAbbr') + 1}"),
+        (lambda body: body.decode("gbk").encode("utf-16"),
+         "the ZM file is UTF-16 (it starts with a byte order mark), not GBK"),
+    ):  # fmt: skip
+        with pytest.raises(BillRefused, match="^not a UnionPay reconciliation file: ") as refused:
+            bills.parse("card", with_zm(zm(), edit), merchant_id="777290058110048", bill_date=DAY)
+        assert str(refused.value).endswith(says), str(refused.value)
+
+
+def in_gbk(edit: Callable[[str], str]) -> Callable[[bytes], bytes]:
+    return lambda body: edit(body.decode("gbk")).encode("gbk")
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (in_gbk(lambda text: text.replace(",备注\r\n", "\r\n", 1)),
+         "the 业务明细 header is not Alipay's: missing 备注"),
+        (in_gbk(lambda text: text.replace(",备注\r\n", ",备注,优惠券\r\n", 1)),
+         "the 业务明细 header is not Alipay's: added 优惠券"),
+        (in_gbk(lambda text: text.replace("商户订单号,", "商户单号,", 1)),
+         "the 业务明细 header is not Alipay's: missing 商户订单号; added 商户单号"),
+        (in_gbk(lambda text: text.replace(",操作员,", ",操作员,操作员,", 1)),
+         "26 columns, Alipay's 25 in another order or repeated"),
+    ],
+)  # fmt: skip
+def test_alipay_detail_with_a_column_added_or_removed_is_refused_naming_it(
+    edit: Callable[[bytes], bytes], says: str
+) -> None:
+    with pytest.raises(BillRefused, match="^not an Alipay bill: ") as refused:
+        bills.parse(
+            "alipay", with_alipay_detail(alipay_bill(), edit), merchant_id="", bill_date=DAY
+        )
+    assert str(refused.value).endswith(says), str(refused.value)
+
+
+def test_alipay_row_with_a_cell_more_or_less_is_refused_naming_its_line() -> None:
+    def row(edit: Callable[[str], str]) -> Callable[[bytes], bytes]:
+        # the first data row: the line after the header
+        def on_first_row(text: str) -> str:
+            lines = text.split("\r\n")
+            n = next(i for i, x in enumerate(lines) if x.startswith("支付宝交易号")) + 1
+            lines[n] = edit(lines[n])
+            return "\r\n".join(lines)
+
+        return in_gbk(on_first_row)
+
+    for edit, says in (
+        (row(lambda line: line + ",x"), "业务明细 line 6 has 26 columns, the header 25"),
+        (row(lambda line: line.rsplit(",", 1)[0]), "业务明细 line 6 has 24 columns, the header 25"),
+    ):
+        data = with_alipay_detail(alipay_bill(), edit)
+        with pytest.raises(BillRefused, match="^not an Alipay bill: ") as refused:
+            bills.parse("alipay", data, merchant_id="", bill_date=DAY)
         assert str(refused.value).endswith(says), str(refused.value)

@@ -7,6 +7,7 @@ reconciled the same way."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import cast
 
 import httpx
@@ -16,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.iam.actor import job_actor
 from selfmart.kit.time import utcnow
-from selfmart.models import Payment, PaymentAccount, ReconciliationItem
+from selfmart.models import AuditLog, Payment, PaymentAccount, ReconciliationItem
 from selfmart.payments import accounts, sandboxes
+from selfmart.payments.alipay import protocol as alipay
 from selfmart.payments.platform import PayRequest, PlatformAccount
 from selfmart.reconciliation import runs
 from tests.builders import make_store
@@ -25,17 +27,18 @@ from tests.orders.builders import make_order, make_product
 from tests.payments.test_terminal_pay import pay
 from tests.payments.wechatpay.support import Sandbox
 from tests.reconciliation.test_bills import with_alipay_detail
-from tests.reconciliation.test_reconcile import Altered, today
+from tests.reconciliation.test_reconcile import Altered, items_of, today
 from tests.terminals.builders import make_active_terminal
 
 ACTOR = job_actor("test.reconcile")
 
 
-@pytest.mark.parametrize(("channel", "mode"), [("alipay", "code")])
-async def test_a_day_paid_through_the_sandbox_is_reconciled(
+async def alipay_day(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox, channel: str, mode: str
-) -> None:
-    # the server serves every sandbox; the WeChat one is emptied by the fixture, this one here
+) -> tuple[PaymentAccount, list[Payment]]:
+    """The chain's account of `channel` as `seed-demo` configures it against the sandbox (the
+    server serves every sandbox; the WeChat one is emptied by the fixture, this one here), and
+    two orders (one cola, two colas) a terminal paid through it today."""
     async with httpx.AsyncClient(timeout=10) as http:
         reset = await http.post(f"{wechat.url}/sandbox/alipay/_control/reset")
     assert reset.status_code in (200, 204), reset.text
@@ -62,6 +65,14 @@ async def test_a_day_paid_through_the_sandbox_is_reconciled(
         payment = await session.get(Payment, r.json()["payment_id"])
         assert payment is not None
         paid.append(payment)
+    return account, paid
+
+
+@pytest.mark.parametrize(("channel", "mode"), [("alipay", "code")])
+async def test_a_day_paid_through_the_sandbox_is_reconciled(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox, channel: str, mode: str
+) -> None:
+    account, paid = await alipay_day(client, session, wechat, channel, mode)
     wrong = paid[1]
     wrong.amount_fen = 9_999
     await session.flush()
@@ -182,3 +193,58 @@ async def test_a_card_day_paid_at_the_unionpay_sandbox_is_reconciled(
     )
     assert run.bill_gross_fen == 350 * 6
     assert run.our_gross_fen == 350 * 3
+
+
+async def test_an_alipay_bill_not_in_gbk_on_the_first_run_is_refused_writing_nothing(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    account, _paid = await alipay_day(client, session, wechat, "alipay", "code")
+
+    def utf8(account: PaymentAccount) -> PlatformAccount:
+        return cast(PlatformAccount, Altered(account, detail_as_utf8))
+
+    run = await runs.reconcile(session, account, today(), actor=ACTOR, opener=utf8)
+    assert run.status == "refused"
+    assert run.last_error is not None
+    assert run.last_error.startswith("not an Alipay bill: "), run.last_error
+    assert run.last_error.endswith("_业务明细.csv is UTF-8, not GBK"), run.last_error
+    assert (run.attempts, run.line_count, run.difference_count, run.bill_gross_fen) == (
+        1, 0, 0, 0,
+    )  # fmt: skip
+    assert run.file_sha256 is None
+    assert await items_of(session, run) == []
+    refusals = await session.scalars(
+        select(AuditLog).where(
+            AuditLog.entity_type == "reconciliation_run", AuditLog.entity_id == str(run.id)
+        )
+    )
+    assert [a.action for a in refusals] == ["reconciliation.refuse"]
+
+
+def with_second_row_twice(data: bytes) -> bytes:
+    """Alipay's bill zip as the platform would write it with its second detail row twice (and
+    counted twice in its 合计 and 交易合计 lines)."""
+    bill = alipay.parse_bill(data)
+    exported = datetime.now(UTC)
+    return alipay.encode_bill(bill.account, bill.day, [*bill.rows, bill.rows[1]], exported)
+
+
+async def test_an_alipay_bill_with_the_same_line_twice_has_a_duplicate_line_counted_once(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    account, (once, twice) = await alipay_day(client, session, wechat, "alipay", "code")
+
+    def doubled(account: PaymentAccount) -> PlatformAccount:
+        return cast(PlatformAccount, Altered(account, with_second_row_twice))
+
+    run = await runs.reconcile(session, account, today(), actor=ACTOR, opener=doubled)
+    assert (run.status, run.last_error) == ("reconciled", None)
+    items = await items_of(session, run)
+    assert sorted((i.difference, i.payment_id, i.line_no) for i in items) == [
+        ("duplicate_line", twice.id, 3), ("matched", once.id, 1), ("matched", twice.id, 2),
+    ]  # fmt: skip
+    dup = next(i for i in items if i.difference == "duplicate_line")
+    assert (dup.state, dup.detail) == ("open", "the same payment as line 2; not counted again")
+    # The 合计 line counts it twice; our figures count it once.
+    assert (run.trailer_count, run.line_count, run.difference_count) == (3, 2, 1)
+    assert (run.bill_gross_fen, run.our_gross_fen) == (350 + 700, 350 + 700)

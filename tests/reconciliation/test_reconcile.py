@@ -575,3 +575,29 @@ async def test_the_same_line_twice_is_a_duplicate_line_counted_once(
     assert (again.line_count, again.difference_count, again.bill_gross_fen) == (2, 1, 1050)
     kept = [i for i in await items_of(session, again) if i.difference == "duplicate_line"]
     assert [(i.state, i.note) for i in kept] == [("resolved", "the platform's double line")]
+
+
+async def test_a_payment_without_the_platform_id_is_matched_by_our_order_number(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """A payment whose transaction id we never recorded (the answer lost, say) is found by
+    its out_trade_no, within the account; matching does not write the id back."""
+    shop = await open_shop(session, wechat)
+    kept = await shop.paid(client, session, 1)
+    lost = await shop.paid(client, session, 2)
+    assert lost.channel_txn_id is not None
+    platform_id = lost.channel_txn_id
+    lost.channel_txn_id = None
+    await session.flush()
+
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (run.status, run.last_error) == ("reconciled", None)
+    items = await items_of(session, run)
+    assert sorted((i.difference, i.payment_id) for i in items) == sorted(
+        [("matched", kept.id), ("matched", lost.id)]
+    )
+    found = next(i for i in items if i.payment_id == lost.id)
+    assert (found.transaction_id, found.out_trade_no) == (platform_id, lost.out_trade_no)
+    assert (run.difference_count, run.our_gross_fen) == (0, 350 + 700)
+    await session.refresh(lost)
+    assert lost.channel_txn_id is None

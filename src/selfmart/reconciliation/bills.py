@@ -292,7 +292,7 @@ def _wechat_stream(
     totals_line = _newlines(data, bom, tail_start) + 2
 
     def tail_line(n: int) -> int:
-        return n - head_lines - 1 + totals_line - 1
+        return n if n <= head_lines else n - head_lines - 1 + totals_line - 1
 
     bill = _wechat_bill(head + tail, tail_line)
     layout = _WECHAT_LAYOUTS.get(tuple(bill.header))
@@ -338,7 +338,7 @@ def _wechat_stream(
             piece_first = first
 
             def line_of(m: int, piece_first: int = piece_first) -> int:
-                return m - head_lines - 1 + piece_first
+                return m if m <= head_lines else m - head_lines - 1 + piece_first
 
             lines: list[BillLine] = []
             for record in _wechat_bill(head + piece + tail, line_of).records():

@@ -167,6 +167,14 @@ def test_money_in_bills_is_yuan_with_two_decimals(fen: int, yuan: str) -> None:
     assert wx.fen(yuan) == fen
 
 
+@pytest.mark.parametrize("text", ["1.234", "7.001", "0.005", "", "-", "1e2", "1,00", "¥1.00"])
+def test_fen_refuses_what_is_not_yuan_with_two_decimals(text: str) -> None:
+    """Not rounded (1.234 was quietly 123 fen): an amount of three decimals is not money."""
+    with pytest.raises(wx.ProtocolError, match="not a yuan amount with at most two decimals"):
+        wx.fen(text)
+    assert (wx.fen("1.2"), wx.fen("-0.5"), wx.fen(" 12 ")) == (120, -50, 1200)
+
+
 def test_rfc3339_is_beijing_time() -> None:
     at = datetime(2026, 12, 6, 2, 34, 56, tzinfo=UTC)
     assert wx.rfc3339(at) == "2026-12-06T10:34:56+08:00"

@@ -565,29 +565,25 @@ def parse_bill(archive_bytes: bytes) -> Bill:
     account = _preamble(detail_text, "账号")
     begin = _preamble(detail_text, "起始日期")
     day = datetime.strptime(begin.split()[0], "%Y年%m月%d日").replace(tzinfo=BEIJING).date()
-    table = _data_lines(detail_text)
-    if not table or ",".join(table[0]) != DETAIL_HEADER:
-        raise ValueError("the 业务明细 header is not Alipay's")
+    numbered = [
+        (n, line)
+        for n, line in enumerate(detail_text.splitlines(), start=1)
+        if line.strip() and not line.startswith("#")
+    ]
+    table = [[cell.strip() for cell in row] for row in csv.reader(x for _, x in numbered)]
+    if not table:
+        raise ValueError("the 业务明细 file has no header")
+    _check_detail_header(table[0])
     rows = []
-    for cells in table[1:]:
-        rows.append(
-            BillRow(
-                trade_no=cells[0],
-                out_trade_no=cells[1],
-                kind=cells[2],
-                subject=cells[3],
-                created_at=parse_time(cells[4]),
-                finished_at=parse_time(cells[5]),
-                store_id=cells[6],
-                store_name=cells[7],
-                buyer_account=cells[10],
-                amount_fen=yuan_to_fen(cells[11], signed=True),
-                received_fen=yuan_to_fen(cells[12], signed=True),
-                refund_no=cells[21],
-                fee_fen=yuan_to_fen(cells[22], signed=True),
-                remark=cells[24],
+    for (number, _), cells in zip(numbered[1:], table[1:], strict=True):
+        if len(cells) != len(table[0]):
+            raise ValueError(
+                f"业务明细 line {number} has {len(cells)} columns, the header {len(table[0])}"
             )
-        )
+        try:
+            rows.append(_detail_row(cells))
+        except ValueError as exc:
+            raise ValueError(f"业务明细 line {number}: {exc}") from None
     summary = None
     if summary_text is not None:
         for cells in _data_lines(summary_text)[1:]:
@@ -603,6 +599,39 @@ def parse_bill(archive_bytes: bytes) -> Bill:
     counted = _DETAIL_COUNTS.search(detail_text)
     detail_counts = None if counted is None else (int(counted[1]), int(counted[2]))
     return Bill(account=account, day=day, rows=rows, summary=summary, detail_counts=detail_counts)
+
+
+def _check_detail_header(header: list[str]) -> None:
+    """Refuse a 业务明细 header that is not Alipay's, naming the columns missing or added."""
+    expected = DETAIL_HEADER.split(",")
+    if header == expected:
+        return
+    missing = [c for c in expected if c not in header]
+    added = [c for c in header if c not in expected]
+    which = [f"missing {', '.join(missing)}"] if missing else []
+    which += [f"added {', '.join(added)}"] if added else []
+    if not which:
+        which = [f"{len(header)} columns, Alipay's {len(expected)} in another order or repeated"]
+    raise ValueError(f"the 业务明细 header is not Alipay's: {'; '.join(which)}")
+
+
+def _detail_row(cells: list[str]) -> BillRow:
+    return BillRow(
+        trade_no=cells[0],
+        out_trade_no=cells[1],
+        kind=cells[2],
+        subject=cells[3],
+        created_at=parse_time(cells[4]),
+        finished_at=parse_time(cells[5]),
+        store_id=cells[6],
+        store_name=cells[7],
+        buyer_account=cells[10],
+        amount_fen=yuan_to_fen(cells[11], signed=True),
+        received_fen=yuan_to_fen(cells[12], signed=True),
+        refund_no=cells[21],
+        fee_fen=yuan_to_fen(cells[22], signed=True),
+        remark=cells[24],
+    )
 
 
 _DETAIL_COUNTS = re.compile(r"^#交易合计：([0-9]+)笔，退款合计：([0-9]+)笔", re.MULTILINE)

@@ -15,6 +15,7 @@ reconciliation file (fileType 00).
 from __future__ import annotations
 
 import base64
+import codecs
 import functools
 import hashlib
 import io
@@ -407,7 +408,14 @@ def encode_zm(records: list[ZmRecord]) -> bytes:
 
 
 def parse_zm(data: bytes) -> list[ZmRecord]:
-    """Read a ZM file back (fields cut by byte widths, GBK)."""
+    """Read a ZM file back (fields cut by byte widths, GBK). A file in another encoding is
+    refused saying so: by its byte order mark, or by the first line and field not GBK."""
+    for bom, encoding in ((codecs.BOM_UTF8, "UTF-8"), (codecs.BOM_UTF16_LE, "UTF-16"),
+                          (codecs.BOM_UTF16_BE, "UTF-16")):  # fmt: skip
+        if data.startswith(bom):
+            raise ValueError(
+                f"the ZM file is {encoding} (it starts with a byte order mark), not GBK"
+            )
     records = []
     widths = [w for _n, w in ZM_FIELDS]
     expected = sum(widths) + len(widths) - 1
@@ -419,7 +427,13 @@ def parse_zm(data: bytes) -> list[ZmRecord]:
         values: dict[str, str] = {}
         pos = 0
         for name, width in ZM_FIELDS:
-            values[name] = line[pos : pos + width].decode("gbk").strip()
+            try:
+                values[name] = line[pos : pos + width].decode("gbk").strip()
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"ZM line {number}: {name} is not GBK text: "
+                    f"byte 0x{line[pos + exc.start]:02x} at column {pos + exc.start + 1}"
+                ) from None
             pos += width + 1
         records.append(
             ZmRecord(

@@ -308,13 +308,17 @@ def yuan(fen: int) -> str:
     return f"{sign_}{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
+_YUAN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,2}))?")
+
+
 def fen(yuan_text: str) -> int:
-    """The inverse of `yuan`."""
-    text = yuan_text.strip()
-    negative = text.startswith("-")
-    whole, _, frac = text.lstrip("-").partition(".")
-    value = int(whole or "0") * 100 + int((frac + "00")[:2])
-    return -value if negative else value
+    """The inverse of `yuan`. Refuses (`ProtocolError`) what is not yuan with at most two
+    decimals: `1.234` is not rounded to 123 fen, it is not an amount the platform writes."""
+    m = _YUAN.fullmatch(yuan_text.strip())
+    if m is None:
+        raise ProtocolError(f"not a yuan amount with at most two decimals: {yuan_text[:40]!r}")
+    value = int(m[2]) * 100 + int((m[3] or "0").ljust(2, "0"))
+    return -value if m[1] else value
 
 
 def format_bill(
@@ -335,7 +339,17 @@ def format_bill(
 
 def parse_bill(data: bytes) -> Bill:
     """Read a bill file back (the inverse of `format_bill`)."""
-    text = data.decode("utf-8-sig")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        # WeChat Pay writes its bills in UTF-8; one re-saved as GBK or UTF-16 is refused
+        # saying so, naming the line of the first byte that is not UTF-8.
+        at = data[: exc.start].count(b"\n") + 1
+        utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff")
+        raise ProtocolError(
+            f"line {at}: the bill is not UTF-8 text{' (it is UTF-16)' if utf16 else ''}: "
+            f"byte 0x{data[exc.start]:02x}"
+        ) from None
     # (line number in the file, line): errors name the line, as a person would look for it
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     lines = [line for _, line in numbered]
