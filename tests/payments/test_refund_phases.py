@@ -208,6 +208,8 @@ async def test_a_refund_waiting_on_the_platform_holds_no_lock_and_cannot_be_exce
         pytest.fail("the first refund never reached the platform")
     second = await refund(2)
     assert second.status_code == 409, second.text
+    # says why: one refund at a time, the one with the platform settles first
+    assert second.json()["error"] == "refund_in_progress", second.text
     assert not first.done()  # answered while the first still waits on the platform
     answered = await first
     assert answered.status_code == 201, answered.text

@@ -31,6 +31,14 @@ class RefundRequestDecided(Conflict):
         super().__init__(text, details=[ErrorDetail(field=field, reason=reason, message=text)])
 
 
+class RefundInProgress(Conflict):
+    code, message = (
+        "refund_in_progress",
+        "A refund of this order is still with the payment platform: refund more once it has "
+        "settled",
+    )
+
+
 class IdempotencyConflict(Conflict):
     code, message = (
         "idempotency_conflict",

@@ -20,7 +20,7 @@ from selfmart.models import (
     Refund,
 )
 from selfmart.orders import lifecycle, statemachine, stock
-from selfmart.orders.exceptions import RefundLimitExceeded
+from selfmart.orders.exceptions import RefundInProgress, RefundLimitExceeded
 from selfmart.orders.schemas import RefundBody
 from selfmart.orders.statemachine import OrderStatus
 from selfmart.payments import refunds as payment_refunds
@@ -49,6 +49,9 @@ async def plan(
 ) -> tuple[list[RefundLineSpec], int]:
     """What `body` would refund from this order now, line by line, and the sum (checked:
     every line on the order, no more units than are left; nothing is changed)."""
+    if order.status == S.REFUND_REQUESTED:
+        # several refunds per payment, one at a time: the one in flight settles first
+        raise RefundInProgress(field="order_id")
     if order.status not in statemachine.REFUNDABLE_STATES:
         statemachine.check(order.status, S.REFUND_REQUESTED)
     lines = {

@@ -357,6 +357,7 @@ export const ordersErrorsEn = {
   retry_later: 'Busy; please try again',
   refund_request_not_found: 'No such refund request in your stores',
   refund_request_decided: 'This refund request is already decided, or another is waiting',
+  refund_in_progress: 'A refund of this order is still with the payment platform; refund more once it has settled',
 }
 
 export const ordersValidationEn = {

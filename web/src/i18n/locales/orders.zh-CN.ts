@@ -357,6 +357,7 @@ export const ordersErrorsZhCN = {
   retry_later: '系统繁忙，请重试',
   refund_request_not_found: '退款申请不存在，或不在你可查看的门店',
   refund_request_decided: '这个退款申请已有结果，或已有一笔在等待审批',
+  refund_in_progress: '这笔订单还有一笔退款在支付平台处理中，请等它完成后再退',
 }
 
 export const ordersValidationZhCN = {
