@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.kit.crypto import Keyring
 from selfmart.models import PaymentAccount, Store
-from selfmart.payments import accounts
+from selfmart.payments import accounts, sandboxes
+from tests.payments.wechatpay.support import Sandbox
 
 API_V3_KEY = "0123456789abcdefghijklmnopqrstuv"
 
@@ -97,4 +100,28 @@ async def sandbox_account(
         secret=str(credentials["app_secret"]) if with_app_secret else None,
     )
     await session.flush()
+    return account
+
+
+#: the path under /sandbox/ of each channel's sandbox
+SANDBOX_PATHS = {"wechat": "wechatpay", "alipay": "alipay", "card": "unionpay"}
+
+
+async def demo_sandbox_account(
+    session: AsyncSession, wechat: Sandbox, channel: str, *, reset: bool = True
+) -> PaymentAccount:
+    """The chain's account of `channel` as `seed-demo` configures it against the sandboxes the
+    test server serves (`wechat`'s server serves all three), that sandbox emptied first
+    (WeChat's is emptied by its fixture)."""
+    if reset and channel != "wechat":
+        async with httpx.AsyncClient(timeout=60) as http:
+            r = await http.post(f"{wechat.url}/sandbox/{SANDBOX_PATHS[channel]}/_control/reset")
+        assert r.status_code in (200, 204), r.text
+    await sandboxes.configure_demo(session, wechat.settings)
+    account = await session.scalar(
+        select(PaymentAccount).where(
+            PaymentAccount.channel == channel, PaymentAccount.store_id.is_(None)
+        )
+    )
+    assert account is not None
     return account

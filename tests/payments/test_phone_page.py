@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.kit.time import utcnow
 from selfmart.models import Payment
 from selfmart.orders import receipts
-from selfmart.payments import sandboxes
 from tests.builders import make_store
 from tests.orders.builders import make_order, make_product
+from tests.payments.builders import demo_sandbox_account
 from tests.payments.test_terminal_pay import setup
 from tests.payments.wechatpay.support import Sandbox
 
@@ -85,10 +85,7 @@ async def test_the_phone_page_pays_by_alipay_wap(
     """Alipay's phone payment is a signed gateway URL the customer's browser opens (the trade
     exists only once it is opened): the cashier page, the customer pays, the phone page finds
     the order paid by asking Alipay."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        reset = await http.post(f"{wechat.url}/sandbox/alipay/_control/reset")
-    assert reset.status_code in (200, 204), reset.text
-    await sandboxes.configure_demo(session, wechat.settings)
+    await demo_sandbox_account(session, wechat, "alipay")
     store = await make_store(session)
     cola = await make_product(session, stores=[store], price_fen=350)
     order = await make_order(session, store, [(cola, 2)])

@@ -31,6 +31,7 @@ from selfmart.payments.platform import PayRequest
 from selfmart.payments.unionpay import account as unionpay_account
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
+from tests.payments.builders import demo_sandbox_account
 from tests.payments.test_terminal_pay import pay, setup
 from tests.payments.wechatpay.support import Received, Sandbox
 from tests.terminals.builders import make_active_terminal
@@ -179,16 +180,7 @@ async def _alipay_paid(
 ) -> tuple[Order, PaymentAccount, dict[str, str]]:
     """An order of two units paid by Alipay payment code through the sandbox (the server that
     serves the WeChat sandbox serves Alipay's too); its notifications reach the receiver."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        reset = await http.post(f"{wechat.url}/sandbox/alipay/_control/reset")
-    assert reset.status_code in (200, 204), reset.text
-    await sandboxes.configure_demo(session, wechat.settings)
-    account = await session.scalar(
-        select(PaymentAccount).where(
-            PaymentAccount.channel == "alipay", PaymentAccount.store_id.is_(None)
-        )
-    )
-    assert account is not None
+    account = await demo_sandbox_account(session, wechat, "alipay")
     account.notify_url = f"{wechat.receiver.url}/alipay"
     store = await make_store(session)
     cola = await make_product(session, stores=[store], price_fen=350)
@@ -303,16 +295,7 @@ async def _card_paid(
 ) -> tuple[Order, PaymentAccount, dict[str, str]]:
     """A card payment made at the UnionPay sandbox through our account class and applied as
     the core applies an attempt's answer (the terminal's card route: test_terminal_card)."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        reset = await http.post(f"{wechat.url}/sandbox/unionpay/_control/reset")
-    assert reset.status_code in (200, 204), reset.text
-    await sandboxes.configure_demo(session, wechat.settings)
-    account = await session.scalar(
-        select(PaymentAccount).where(
-            PaymentAccount.channel == "card", PaymentAccount.store_id.is_(None)
-        )
-    )
-    assert account is not None
+    account = await demo_sandbox_account(session, wechat, "card")
     account.notify_url = f"{wechat.receiver.url}/card"
     store = await make_store(session)
     cola = await make_product(session, stores=[store], price_fen=350)

@@ -9,10 +9,11 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.models import Order, Payment, PaymentAccount
+from selfmart.models import Order, Payment
 from selfmart.payments import sandboxes
 from tests.builders import make_store
 from tests.orders.builders import make_order, make_product
+from tests.payments.builders import demo_sandbox_account
 from tests.payments.test_terminal_pay import pay, state
 from tests.payments.wechatpay.support import Sandbox
 from tests.terminals.builders import Credentials, make_active_terminal
@@ -21,16 +22,7 @@ from tests.terminals.builders import Credentials, make_active_terminal
 async def _card_store(
     session: AsyncSession, wechat: Sandbox
 ) -> tuple[Credentials, dict[str, str], Order]:
-    async with httpx.AsyncClient(timeout=60) as http:
-        reset = await http.post(f"{wechat.url}/sandbox/unionpay/_control/reset")
-    assert reset.status_code in (200, 204), reset.text
-    await sandboxes.configure_demo(session, wechat.settings)
-    account = await session.scalar(
-        select(PaymentAccount).where(
-            PaymentAccount.channel == "card", PaymentAccount.store_id.is_(None)
-        )
-    )
-    assert account is not None
+    await demo_sandbox_account(session, wechat, "card")
     store = await make_store(session)
     cola = await make_product(session, stores=[store], price_fen=350)
     creds = await make_active_terminal(session, store)

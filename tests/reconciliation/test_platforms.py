@@ -24,6 +24,7 @@ from selfmart.payments.platform import PayRequest, PlatformAccount
 from selfmart.reconciliation import runs
 from tests.builders import make_store
 from tests.orders.builders import make_order, make_product
+from tests.payments.builders import demo_sandbox_account
 from tests.payments.test_terminal_pay import pay
 from tests.payments.wechatpay.support import Sandbox
 from tests.reconciliation.test_bills import with_alipay_detail
@@ -39,16 +40,7 @@ async def alipay_day(
     """The chain's account of `channel` as `seed-demo` configures it against the sandbox (the
     server serves every sandbox; the WeChat one is emptied by the fixture, this one here), and
     two orders (one cola, two colas) a terminal paid through it today."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        reset = await http.post(f"{wechat.url}/sandbox/alipay/_control/reset")
-    assert reset.status_code in (200, 204), reset.text
-    await sandboxes.configure_demo(session, wechat.settings)
-    account = await session.scalar(
-        select(PaymentAccount).where(
-            PaymentAccount.channel == channel, PaymentAccount.store_id.is_(None)
-        )
-    )
-    assert account is not None
+    account = await demo_sandbox_account(session, wechat, channel)
     store = await make_store(session)
     cola = await make_product(session, stores=[store], price_fen=350)
     creds = await make_active_terminal(session, store)
@@ -148,16 +140,7 @@ async def test_a_card_day_paid_at_the_unionpay_sandbox_is_reconciled(
 ) -> None:
     """Consumes go to the UnionPay sandbox through our account class and are recorded as the
     attempts would be (the terminal's card route: tests/payments/test_terminal_card.py)."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        reset = await http.post(f"{wechat.url}/sandbox/unionpay/_control/reset")
-    assert reset.status_code in (200, 204), reset.text
-    await sandboxes.configure_demo(session, wechat.settings)
-    account = await session.scalar(
-        select(PaymentAccount).where(
-            PaymentAccount.channel == "card", PaymentAccount.store_id.is_(None)
-        )
-    )
-    assert account is not None
+    account = await demo_sandbox_account(session, wechat, "card")
     store = await make_store(session)
     cola = await make_product(session, stores=[store], price_fen=350)
     card = sandboxes.credentials(wechat.settings)["card"]["test_auth_codes"]["success"]
