@@ -206,8 +206,9 @@ async def _reconcile_from(
     if kind == "fundflow":
         await _fund_flow(session, run, account, day, flow)
     else:
-        # The lines are written as they are read: a broken line further on undoes them all
-        # (the savepoint), so that the previous result stays whole.
+        # The lines are written as they are read: a broken line further on, or lines that do
+        # not add up to the bill's own totals (checked after the last), undo them all (the
+        # savepoint), so that the previous result stays whole and nothing is half-written.
         try:
             async with session.begin_nested():
                 totals = await _replace(session, run, account, day, streamed)
