@@ -279,9 +279,10 @@ def test_wechat_v2_layout_with_current_totals_or_another_merchant_is_refused() -
         bills.parse("wechat", wechat_v2_bill("1230000109"), merchant_id="1900000109", bill_date=DAY)
 
 
-def test_wechat_bill_whose_lines_do_not_add_up_is_refused_before_any_line_is_given() -> None:
-    """`stream` adds the lines up from the bytes first: a tampered bill is refused by the
-    call itself, so that none of its lines reaches the caller to be written and undone."""
+def test_wechat_bill_whose_lines_do_not_add_up_to_its_totals_is_refused_naming_both() -> None:
+    """`stream` gives the totals first and the lines as they are read; what they add up to is
+    checked against the totals once the last is read (the run does it inside its savepoint,
+    so that a tampered bill's lines are undone: `test_reconcile`), naming both figures."""
     good = wechat_bill(7)
     given = bills.stream("wechat", good, merchant_id="1900000109", bill_date=DAY, chunk=2)
     assert len([line for chunk in given.chunks for line in chunk]) == 7
@@ -292,8 +293,12 @@ def test_wechat_bill_whose_lines_do_not_add_up_is_refused_before_any_line_is_giv
         (dropped, "lines 7 expected, 6 found; gross 2800 fen expected, 2500 fen found; "
                   "fees 7 fen expected, 6 fen found"),
     ):  # fmt: skip
+        read = bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=2)
+        lines = [line for chunk in read.chunks for line in chunk]
+        found = {"lines": len(lines), "gross": sum(x.amount_fen for x in lines),
+                 "refunds": 0, "fees": sum(x.fee_fen for x in lines)}  # fmt: skip
         with pytest.raises(BillRefused, match="the lines do not add up") as refused:
-            bills.stream("wechat", data, merchant_id="1900000109", bill_date=DAY, chunk=2)
+            bills.check_totals(read.trailer, found)
         assert str(refused.value).endswith(says), str(refused.value)
 
 

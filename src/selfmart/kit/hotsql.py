@@ -25,8 +25,8 @@ statement, what every row shares processed once, on both backends.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any, NoReturn, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select
@@ -386,18 +386,16 @@ async def insert_rows(
         v if proc is None or v is None else proc(v)
         for (_, proc), v in zip(shape.shared, shared.values(), strict=True)
     )
-    if any(p is not None for p in shape.varying):
-        # Column by column: a JSON document is serialised, an id is left as it is.
-        cols: list[Sequence[Any]] = list(zip(*rows, strict=True))
-        for i, proc in enumerate(shape.varying):
-            if proc is not None:
-                cols[i] = [None if v is None else proc(v) for v in cols[i]]
-        rows = list(zip(*cols, strict=True))
-    if shape.order is None:
-        ready = [(*head, *row) for row in rows]
-    else:
-        pick = operator.itemgetter(*shape.order)
-        ready = [pick((*head, *row)) for row in rows]
+    # Column by column: a JSON document is serialised, an id is left as it is; then the rows
+    # are put together in one zip of the columns, the shared values repeated, in the order
+    # the statement takes them (no Python per row beyond a processed column's values).
+    n = len(rows)
+    cols: list[Iterable[Any]] = [repeat(v, n) for v in head]
+    for proc, values in zip(shape.varying, zip(*rows, strict=True), strict=True):
+        cols.append(values if proc is None else [None if v is None else proc(v) for v in values])
+    if shape.order is not None:
+        cols = [cols[i] for i in shape.order]
+    ready = list(zip(*cols, strict=True))
     conn = await session.connection()
     await conn.exec_driver_sql(shape.sql, ready)
     if not ids:

@@ -203,51 +203,6 @@ def _newlines(data: Data, start: int, end: int) -> int:
     return sum(data[i : min(i + step, end)].count(b"\n") for i in range(start, end, step))
 
 
-_AMOUNT = re.compile(rb"`(-?)([0-9]{1,11})(?:\.([0-9]{1,2}))?")
-
-
-def _fen(cell: bytes) -> int | None:
-    """A bill cell's yuan in fen, or None if it is not a plain amount (`_money` says why)."""
-    m = _AMOUNT.fullmatch(cell.strip())
-    if m is None:
-        return None
-    fen = int(m[2]) * 100 + int((m[3] or b"0").ljust(2, b"0"))
-    return -fen if m[1] else fen
-
-
-def _wechat_sums(
-    data: Data, start: int, end: int, header: list[str], layout: _WechatLayout
-) -> dict[str, int] | None:
-    """What the lines between `start` and `end` add up to (count, gross, refunds, fees), read
-    straight from the bytes on disk, a MiB at a time, before any line is parsed or written;
-    None when a line is not plain enough to add up here (the parse then names it)."""
-    width = len(header)
-    status, amount = header.index("交易状态"), header.index(layout.amount)
-    refunded, fee = header.index("退款金额"), header.index("手续费")
-    sums = {"lines": 0, "gross": 0, "refunds": 0, "fees": 0}
-    step, pos = 1 << 20, start
-    while pos < end:
-        stop = min(pos + step, end)
-        if stop < end:
-            nl = data.rfind(b"\n", pos, stop)
-            stop = end if nl < 0 else nl + 1
-        for line in data[pos:stop].split(b"\n"):
-            if not line.strip():
-                continue
-            cells = line.split(b",")
-            if len(cells) != width:
-                return None
-            refund = cells[status] == b"`REFUND"
-            money, charged = _fen(cells[refunded if refund else amount]), _fen(cells[fee])
-            if money is None or charged is None:
-                return None
-            sums["lines"] += 1
-            sums["refunds" if refund else "gross"] += money
-            sums["fees"] += charged
-        pos = stop
-    return sums
-
-
 def check_totals(trailer: Trailer, found: dict[str, int]) -> None:
     """Refuse a bill whose lines (`found`: lines, gross, refunds, fees) do not add up to its
     own totals (a truncated or altered file), naming what the totals say and what was found."""
@@ -273,9 +228,7 @@ def _check_figures(
         )
 
 
-def _wechat_stream(
-    data: Data, merchant_id: str, *, chunk: int | None, check_first: bool = False
-) -> StreamedBill:
+def _wechat_stream(data: Data, merchant_id: str, *, chunk: int | None) -> StreamedBill:
     """WeChat's trade bill, `chunk` lines at a time (None: all at once). The header and the
     totals (the file's first line and last two) are read and checked first, so a truncated or
     foreign file is refused before any line is given; each piece of the file is then read by
@@ -313,12 +266,6 @@ def _wechat_stream(
         )
     except (KeyError, ValueError) as exc:
         raise BillRefused(f"line {totals_line}: unreadable totals: {exc}") from None
-    if check_first:
-        # A tampered or cut bill is refused here, before its first line is written (and then
-        # undone); the lines are checked against the totals again as they are parsed.
-        found = _wechat_sums(data, head_end, tail_start, bill.header, layout)
-        if found is not None:
-            check_totals(trailer, found)
 
     def chunks() -> Iterator[list[BillLine]]:
         # `first`: the file's line number of the piece's first line, as the protocol counts
@@ -358,7 +305,7 @@ def stream(
     that runs to a million lines) read piece by piece; the others' read whole, then given in
     chunks. Raises `BillRefused` for a file that cannot be a bill before any line is given."""
     if channel == "wechat":
-        return _wechat_stream(data, merchant_id, chunk=chunk, check_first=True)
+        return _wechat_stream(data, merchant_id, chunk=chunk)
     parsed = parse(channel, data[:], merchant_id=merchant_id, bill_date=bill_date)
     lines = parsed.lines
     return StreamedBill(parsed.trailer, (lines[i : i + chunk] for i in range(0, len(lines), chunk)))
