@@ -83,11 +83,12 @@ export interface HeatInput {
 export function heatmapOption(cells: readonly HeatInput[], weekdays: readonly string[], name: string): Record<string, unknown> {
   const max = cells.reduce((m, c) => Math.max(m, c.orders), 0)
   return {
-    grid: { left: 72, right: 24, top: 16, bottom: 72 },
+    grid: { left: 72, right: 88, top: 16, bottom: 32 },
     tooltip: { position: 'top' },
     xAxis: { type: 'category', data: Array.from({ length: 24 }, (_, h) => String(h)), splitArea: { show: true } },
     yAxis: { type: 'category', data: [...weekdays], inverse: true, splitArea: { show: true } },
-    visualMap: { min: 0, max: Math.max(max, 1), calculable: true, orient: 'horizontal', left: 'center', bottom: 8 },
+    // the scale stands at the right, clear of the hours along the bottom
+    visualMap: { min: 0, max: Math.max(max, 1), calculable: true, orient: 'vertical', right: 8, top: 'middle' },
     series: [{ name, type: 'heatmap', data: cells.map((c) => [c.hour, c.weekday - 1, c.orders]) }],
   }
 }
