@@ -421,7 +421,14 @@ def scheduler() -> None:
     """Fire the periodic jobs onto the Redis queue (several may run: one sends, the others
     stand by to take over)."""
     _needs_redis("scheduler")
+    import faulthandler
+    import signal
+
     from taskiq.cli.scheduler.args import SchedulerArgs
+
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: where a scheduler that does not
+    # stop (or does not send) is waiting
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     from taskiq.cli.scheduler.run import run_scheduler
 
     args = SchedulerArgs(

@@ -73,13 +73,18 @@ async def _spawn(*args: str, env: dict[str, str], out: int) -> asyncio.subproces
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> int | None:
-    """Ctrl-C, as an operator would; a process that ignores it for 20 s fails the test."""
+    """Ctrl-C, as an operator would; a process that ignores it for 60 s fails the test (it
+    exits in about a second on a quiet machine, in several on a loaded one). One that does
+    not stop is asked for its stacks first (the scheduler registers SIGUSR1 with
+    faulthandler), so the log in the failure says where it waits."""
     if proc.returncode is None:
         proc.send_signal(signal.SIGINT)
         try:
-            return await asyncio.wait_for(proc.wait(), timeout=20)
+            return await asyncio.wait_for(proc.wait(), timeout=60)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGUSR1)
+                await asyncio.sleep(1)
                 proc.kill()
             await proc.wait()
             return None
