@@ -195,7 +195,11 @@ async def test_a_week_end_in_another_zone(client: httpx.AsyncClient, session: As
     await sale(session, chain.berlin, [(chain.chips, 1)], paid_at=utc(2025, 4, 6, 21, 30))
     await sale(session, chain.berlin, [(chain.cola, 2)], paid_at=utc(2025, 4, 6, 22, 30))
     await refresh.rebuild(session)
-    berlin = {"store_id": chain.berlin.id, "start": "2025-03-31", "end": "2025-04-13"}
+    berlin: dict[str, str | int] = {
+        "store_id": chain.berlin.id,
+        "start": "2025-03-31",
+        "end": "2025-04-13",
+    }
     r = await client.get(
         "/api/v1/analytics/sales", params={**berlin, "granularity": "week"}, headers=h
     )

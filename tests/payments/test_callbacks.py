@@ -446,10 +446,12 @@ async def test_a_callback_for_another_merchant_or_app_is_refused_and_recorded(
     r = await pay(client, creds, order.order_no, mode="qr")
     started = r.json()
     account_id = await _account_id(session)
-    for other in ({"mchid": "1230000109"}, {"appid": "wxd678efh567hg6787"}):
-        body, headers = _platform_callback(wechat, started["out_trade_no"], **other)
+    for mchid, appid in (("1230000109", None), (None, "wxd678efh567hg6787")):
+        body, headers = _platform_callback(
+            wechat, started["out_trade_no"], mchid=mchid, appid=appid
+        )
         r = await client.post(_notify_url(account_id), content=body, headers=headers)
-        assert r.status_code >= 400, (other, r.text)
+        assert r.status_code >= 400, (mchid, appid, r.text)
 
     await session.refresh(order)
     assert (order.status, order.paid_fen) == ("awaiting_payment", 0)
