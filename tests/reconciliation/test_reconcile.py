@@ -77,6 +77,21 @@ class Shop:
         await session.refresh(payment)
         return payment
 
+    @staticmethod
+    async def refund_whole(
+        client: httpx.AsyncClient, headers: dict[str, str], *payments: Payment
+    ) -> None:
+        """Each payment's order refunded in full from the console (the refund goes to the
+        sandbox, which settles it a moment later)."""
+        for payment in payments:
+            r = await client.post(
+                f"/api/v1/orders/{payment.order_id}/refunds",
+                json={"full": True, "reason": "顾客退货"},
+                headers=headers,
+            )
+            assert r.status_code in (200, 201), r.text
+        await asyncio.sleep(0.1)  # the sandbox settles refunds (its delay over the time scale)
+
     async def paid_before_midnight(
         self, client: httpx.AsyncClient, session: AsyncSession, day: date
     ) -> Payment:
@@ -164,14 +179,7 @@ async def test_each_class_exactly_with_totals_beside_the_trailer(
     assert answer.status == "succeeded"
 
     headers = await auth_headers(session, await make_user(session, role="super_admin"))
-    for payment in (refunded, refund_pending):
-        r = await client.post(
-            f"/api/v1/orders/{payment.order_id}/refunds",
-            json={"full": True, "reason": "顾客退货"},
-            headers=headers,
-        )
-        assert r.status_code in (200, 201), r.text
-    await asyncio.sleep(0.1)  # the sandbox settles refunds (its delay over the time scale)
+    await shop.refund_whole(client, headers, refunded, refund_pending)
     pending = await session.scalar(select(Refund).where(Refund.payment_id == refund_pending.id))
     assert pending is not None
     async with runtime.running(settings_for(db_url), sessionmaker):

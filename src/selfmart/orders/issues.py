@@ -39,10 +39,6 @@ AUTO_ATTEMPTS = 3
 AUTO_BACKOFF = timedelta(minutes=1)
 #: A payment retried from the queue waits this long again before the close-unpaid job.
 RETRY_PAYMENT_WINDOW = timedelta(minutes=15)
-#: Platform payments only the customer can make again: their payment code (a fresh one every
-#: minute, scanned at the terminal) or their card in the reader. Retrying a QR / phone-page
-#: payment starts a fresh attempt on the platform instead.
-CUSTOMER_PRESENT_MODES = ("code", "card")
 
 AnySelect = Select[*tuple[Any, ...]]
 
@@ -164,7 +160,7 @@ def refusal(kind: str, action: str, facts: OrderFacts) -> Refusal | None:
     elif action == "retry_payment":
         if not statemachine.can_move(status, S.AWAITING_PAYMENT):
             return "order_state", f"A {status} order cannot wait for payment again"
-        if facts.platform_mode in CUSTOMER_PRESENT_MODES:
+        if facts.platform_mode in channels.CUSTOMER_PRESENT_MODES:
             return (
                 "needs_customer",
                 "A payment-code or card payment needs the customer at the terminal: they pay "

@@ -31,7 +31,7 @@ from selfmart.orders import lifecycle, statemachine
 from selfmart.orders import service as orders
 from selfmart.orders.lookup import OrderNotFound
 from selfmart.orders.statemachine import OrderStatus
-from selfmart.payments import accounts, refunds, twophase
+from selfmart.payments import accounts, channels, refunds, twophase
 from selfmart.payments.channels import ChannelPayment
 from selfmart.payments.exceptions import (
     AttemptConflict,
@@ -44,10 +44,6 @@ from selfmart.payments.platform import PayMode, PayRequest, PlatformError
 S = OrderStatus
 #: How long a payment-code attempt may stay USERPAYING before it is reversed.
 USER_PAYING_LIMIT = timedelta(minutes=2)
-#: the customer is at the terminal: a payment code scanned, or a bank card in the reader. Such
-#: an attempt may wait for the customer (a password) up to USER_PAYING_LIMIT, blocks another,
-#: and is reversed on its platform when not confirmed in time.
-AT_THE_TERMINAL = ("code", "card")
 #: How long a QR / phone-page attempt stays payable (never past the order's own deadline).
 QR_LIFETIME = timedelta(minutes=10)
 
@@ -68,7 +64,7 @@ def state_of(payment: Payment) -> str:
     if payment.status == "succeeded":
         return "paid"
     if payment.status == "pending":
-        return "paying" if payment.mode in AT_THE_TERMINAL else "waiting"
+        return "paying" if payment.mode in channels.CUSTOMER_PRESENT_MODES else "waiting"
     return payment.status
 
 
@@ -220,7 +216,7 @@ async def begin(
     current = await _open_attempt(session, order.id)
     if current is not None:
         expired = current.expires_at is not None and current.expires_at <= utcnow()
-        if current.mode in AT_THE_TERMINAL and not expired:
+        if current.mode in channels.CUSTOMER_PRESENT_MODES and not expired:
             raise in_progress(current)  # the customer may be entering a password
         raise _CloseFirst(current.id)
     if order.status == S.PAYMENT_FAILED:
@@ -232,9 +228,9 @@ async def begin(
     count = await session.scalar(
         select(func.count()).select_from(Payment).where(Payment.order_id == order.id)
     )
-    lifetime = USER_PAYING_LIMIT if cmd.mode in AT_THE_TERMINAL else QR_LIFETIME
+    lifetime = USER_PAYING_LIMIT if cmd.mode in channels.CUSTOMER_PRESENT_MODES else QR_LIFETIME
     expires = now + lifetime
-    if order.expires_at is not None and cmd.mode not in AT_THE_TERMINAL:
+    if order.expires_at is not None and cmd.mode not in channels.CUSTOMER_PRESENT_MODES:
         expires = min(expires, max(order.expires_at, now + timedelta(minutes=1)))
     payment = Payment(
         order_id=order.id,
@@ -548,7 +544,7 @@ async def refresh(
         if expired and answer.status == "pending":
             answer = await (
                 remote.reverse(out_no, started_at=started)
-                if mode in AT_THE_TERMINAL
+                if mode in channels.CUSTOMER_PRESENT_MODES
                 else remote.close(out_no)
             )
             return answer, answer.status != "succeeded"
@@ -581,7 +577,7 @@ async def refresh(
                 store_id=order.store_id,
                 after={"payment_id": payment.id, "attempt_id": payment.attempt_id},
             )
-        elif mode in AT_THE_TERMINAL and order.status == S.AWAITING_PAYMENT:
+        elif mode in channels.CUSTOMER_PRESENT_MODES and order.status == S.AWAITING_PAYMENT:
             await orders.mark_payment_failed(
                 session, order, actor=actor, reason="payment code not confirmed in time: reversed"
             )

@@ -16,6 +16,12 @@ from typing import Any, Literal, Protocol
 from selfmart.errors import ValidationFailed
 from selfmart.kit.time import utcnow
 
+#: Modes of a payment the customer makes at the terminal, in person: a payment code scanned
+#: (a fresh one every minute) or a bank card in the reader. Such an attempt may wait for the
+#: customer (a password, a PIN), blocks another, is reversed when not confirmed in time, and
+#: only the customer can make it again (a QR or phone-page payment is started afresh instead).
+CUSTOMER_PRESENT_MODES = ("code", "card")
+
 ChannelStatus = Literal["pending", "succeeded", "failed", "unknown"]
 
 
