@@ -300,28 +300,30 @@ async def apply_many(session: AsyncSession, items: list[Prepared]) -> list[bool]
         return [await _apply_in_steps(session, item) for item in items]
     now = utcnow()
     first = items[0]
-    columns: dict[str, list[Any]] = {name: [] for name, _ in _MANY_COLUMNS}
+    rows: list[tuple[Any, ...]] = []
     for item in items:
         p, r, o = item.params, item.record, item.opened
-        row = (
+        rows.append((
             item.account_id, item.out_trade_no, p["amount_fen"], p["txn"], p["succeeded_at"],
             o.channel, o.merchant_id, o.app_id, o.updated_at, o.key_version, item.actor.name,
             item.ip, item.request_id, r["received_at"], r["notification_id"],
             r["out_trade_no"], r["out_refund_no"], r["transaction_id"], r["status"],
             json.dumps(r["headers"], ensure_ascii=False), r["body"],
             json.dumps(r["decoded"], ensure_ascii=False),
-        )  # fmt: skip
-        for (name, _), value in zip(_MANY_COLUMNS, row, strict=True):
-            columns[name].append(value)
+        ))  # fmt: skip
+    # the rows turned into one array per column at once (not value by value)
     params: dict[str, Any] = {
-        **columns,
+        name: list(column)
+        for (name, _), column in zip(_MANY_COLUMNS, zip(*rows, strict=True), strict=True)
+    }
+    params |= {
         "now": now,
         "actor_type": first.actor.kind,
         "reason": REASON,
         "changes": _AUDIT_CHANGES_JSON,
     }
-    rows = await hotsql.fetch_alone(session, _APPLY_MANY_PG, params)
-    done = {int(r[0]) for r in rows}
+    found = await hotsql.fetch_alone(session, _APPLY_MANY_PG, params)
+    done = {int(r[0]) for r in found}
     return [i + 1 in done for i in range(len(items))]
 
 
