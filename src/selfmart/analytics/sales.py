@@ -559,7 +559,8 @@ class DayTable:
             change += 1 if member_id in live else -1
         return change
 
-    async def figures(self, first: date, last: date) -> Figures:
+    def totals(self, first: date, last: date) -> dict[str, int]:
+        """The additive figures of first..last (whole months read as one row)."""
         total = dict.fromkeys(ADDITIVE, 0)
         d = first
         while d <= last:
@@ -572,6 +573,10 @@ class DayTable:
                 for c in ADDITIVE:
                     total[c] += row[c]
             d += timedelta(days=1)
+        return total
+
+    async def figures(self, first: date, last: date) -> Figures:
+        total = self.totals(first, last)
         kind = self.scope.kind
         return Figures(
             orders=None if kind == "category" else total["orders"],
