@@ -89,6 +89,41 @@ class Feed:
     clean: bool | None = None
 
 
+#: The first statement of `read_feed` (it is always the same): built once.
+_FEED: dict[tuple[bool, bool], Any] = {}
+
+
+def _feed_after_mark(postgres: bool, ask_clean: bool) -> Any:
+    events = select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
+    """The stored mark joined to the events after it: one row with no event when there is
+    none, so the mark is known either way."""
+    extra: list[Any] = []
+    if ask_clean and postgres:
+        extra = [func.pg_current_xact_id_if_assigned().is_(None).label("clean")]
+    m = (
+        select(func.coalesce(func.max(RefreshState.last_event_id), 0).label("mark"), *extra)
+        .where(RefreshState.name == STATE)
+        .subquery()
+    )
+    after = events.where(OrderEvent.id > m.c.mark).order_by(OrderEvent.id).limit(BATCH)
+    e: Any
+    if postgres:
+        # The batch taken inside a LATERAL: joined plainly, PostgreSQL cannot know the mark,
+        # plans for a third of the feed, sorted, and (past its JIT cost threshold, at a few
+        # million events) compiles the statement on every request.
+        e = after.lateral("e")
+        joined = m.outerjoin(e, true())
+    else:
+        e = events.subquery("e")
+        joined = m.outerjoin(e, e.c.id > m.c.mark)
+    return (
+        select(e.c.id, e.c.order_id, e.c.occurred_at, *m.c)
+        .select_from(joined)
+        .order_by(e.c.id)
+        .limit(BATCH)
+    )
+
+
 async def read_feed(
     session: AsyncSession, after_event_id: int | None = None, *, ask_clean: bool = False
 ) -> Feed:
@@ -99,37 +134,17 @@ async def read_feed(
     last = after_event_id
     feed = Feed(mark=after_event_id or 0, events=[])
     while True:
-        events = select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
         if last is None:
-            # The stored mark joined to the events after it: one row with no event when
-            # there is none, so the mark is known either way.
-            extra: list[Any] = []
-            if ask_clean and postgres:
-                extra = [func.pg_current_xact_id_if_assigned().is_(None).label("clean")]
-            m = (
-                select(func.coalesce(func.max(RefreshState.last_event_id), 0).label("mark"), *extra)
-                .where(RefreshState.name == STATE)
-                .subquery()
-            )
-            after = events.where(OrderEvent.id > m.c.mark).order_by(OrderEvent.id).limit(BATCH)
-            e: Any
-            if postgres:
-                # The batch taken inside a LATERAL: joined plainly, PostgreSQL cannot know
-                # the mark, plans for a third of the feed, sorted, and (past its JIT cost
-                # threshold, at a few million events) compiles the statement on every request.
-                e = after.lateral("e")
-                joined = m.outerjoin(e, true())
-            else:
-                e = events.subquery("e")
-                joined = m.outerjoin(e, e.c.id > m.c.mark)
-            stmt: Any = (
-                select(e.c.id, e.c.order_id, e.c.occurred_at, *m.c)
-                .select_from(joined)
-                .order_by(e.c.id)
+            stmt: Any = _FEED.get((postgres, ask_clean))
+            if stmt is None:
+                stmt = _FEED[(postgres, ask_clean)] = _feed_after_mark(postgres, ask_clean)
+        else:
+            stmt = (
+                select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
+                .where(OrderEvent.id > last)
+                .order_by(OrderEvent.id)
                 .limit(BATCH)
             )
-        else:
-            stmt = events.where(OrderEvent.id > last).order_by(OrderEvent.id).limit(BATCH)
         rows = (await session.execute(stmt)).all()
         if last is None:
             last = feed.mark = int(rows[0].mark)
