@@ -22,13 +22,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, literal, select, union_all
+from sqlalchemy import bindparam, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import member_counts
 from selfmart.analytics.sales import DayTable, Granularity, Period, periods, previous, shift_window
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import excluding
+from selfmart.analytics.summaries import key_condition
 from selfmart.members import service as members
 from selfmart.models import MemberDay
 
@@ -48,41 +48,52 @@ async def first_days(session: AsyncSession, scope: Scope, last: date) -> dict[da
     are then its paying members less those whose first day falls in it (each of them paid in
     it; every other paying member paid before it), so every window is a sum over this.
 
-    One statement: the members without a live day are grouped by their first stored day in the
-    database; the few with one (`T`) bring their first stored day outside the live days, and
-    their live days are added here."""
+    One statement: the members untouched by the live tail (no live day now, no stored row on
+    a live day) are grouped by their first stored day in the database; the few it touches bring
+    their stored days (found by member), and their first day is taken here, the stored rows of
+    live days left out and their live days added. Leaving the live days' rows out in the
+    database instead compared every member day with each live day (4 us a row)."""
     if not scope.store_ids:
         return {}
     mine = set(scope.store_ids)
-    live_keys = sorted(k for k in scope.live.keys if k[0] in mine)
-    live_first: dict[int, date] = {}
+    live_keys = {k for k in scope.live.keys if k[0] in mine}
+    first: dict[int, date] = {}
     for store_id, day, member_id in scope.live.members:
         if store_id in mine and day <= last:
-            live_first[member_id] = min(day, live_first.get(member_id, day))
+            first[member_id] = min(day, first.get(member_id, day))
     m = MemberDay
-    where = [m.store_id.in_(scope.store_ids), m.day <= last, excluding(m, live_keys)]
-    others = [*where]
-    if live_first:
-        others.append(m.member_id.not_in(_literal(sorted(live_first))))
-    firsts = select(func.min(m.day).label("first")).where(*others).group_by(m.member_id).subquery()
+    in_scope = [m.store_id.in_(scope.store_ids), m.day <= last]
+    untouched = [*in_scope]
+    touched: list[Any] = []
+    if first:
+        untouched.append(m.member_id.not_in(_literal(sorted(first))))
+        touched.append(m.member_id.in_(_literal(sorted(first))))
+    if live_keys:
+        stored_live = select(m.member_id).where(key_condition(m, live_keys))
+        untouched.append(m.member_id.not_in(stored_live))
+        touched.append(m.member_id.in_(stored_live))
+    firsts = (
+        select(func.min(m.day).label("first")).where(*untouched).group_by(m.member_id).subquery()
+    )
     parts: list[Any] = [
-        select(literal(0).label("member_id"), firsts.c.first, func.count().label("n")).group_by(
-            firsts.c.first
-        )
+        select(
+            literal("first").label("tag"),
+            literal(0).label("member_id"),
+            firsts.c.first.label("day"),
+            func.count().label("n"),
+        ).group_by(firsts.c.first)
     ]
-    if live_first:
+    if touched:
         parts.append(
-            select(m.member_id, func.min(m.day), literal(1))
-            .where(*where, m.member_id.in_(_literal(sorted(live_first))))
-            .group_by(m.member_id)
+            select(literal("day"), m.member_id, m.day, m.store_id).where(*in_scope, or_(*touched))
         )
     out: dict[date, int] = defaultdict(int)
     for r in (await session.execute(union_all(*parts))).all():
-        if r.member_id == 0:
-            out[r.first] += int(r.n)
-        else:
-            live_first[r.member_id] = min(r.first, live_first[r.member_id])
-    for day in live_first.values():
+        if r.tag == "first":
+            out[r.day] += int(r.n)
+        elif (r.n, r.day) not in live_keys:  # a live day's stored row is replaced
+            first[r.member_id] = min(r.day, first.get(r.member_id, r.day))
+    for day in first.values():
         out[day] += 1
     return out
 
