@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, literal, or_, select, union_all
+from sqlalchemy import bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import member_counts
@@ -83,10 +83,11 @@ async def first_days(session: AsyncSession, scope: Scope, last: date) -> dict[da
             func.count().label("n"),
         ).group_by(firsts.c.first)
     ]
-    if touched:
-        parts.append(
-            select(literal("day"), m.member_id, m.day, m.store_id).where(*in_scope, or_(*touched))
-        )
+    # One part per kind of touched member (an OR of the two would scan every member day).
+    parts += [
+        select(literal("day"), m.member_id, m.day, m.store_id).where(*in_scope, condition)
+        for condition in touched
+    ]
     out: dict[date, int] = defaultdict(int)
     for r in (await session.execute(union_all(*parts))).all():
         if r.tag == "first":
