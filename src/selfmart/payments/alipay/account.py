@@ -128,6 +128,9 @@ class AlipayAccount:
                 content=urlencode(params).encode(),
                 headers={"content-type": "application/x-www-form-urlencoded;charset=utf-8"},
             )
+        except httpx.TimeoutException as exc:
+            # The request may still reach Alipay: the outcome is unknown until asked.
+            raise PlatformError(f"Alipay {method} timed out: {exc!r}", code="timeout") from exc
         except httpx.HTTPError as exc:
             raise PlatformError(f"Alipay {method}: {type(exc).__name__}: {exc}") from exc
         finally:

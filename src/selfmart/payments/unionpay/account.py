@@ -115,6 +115,9 @@ class UnionPayAccount:
                 content=urlencode(signed).encode(),
                 headers={"content-type": "application/x-www-form-urlencoded;charset=UTF-8"},
             )
+        except httpx.TimeoutException as exc:
+            # The message may still reach the gateway: the outcome is unknown until asked.
+            raise PlatformError(f"UnionPay {path} timed out: {exc!r}", code="timeout") from exc
         except httpx.HTTPError as exc:
             raise PlatformError(f"UnionPay {path}: {type(exc).__name__}: {exc}") from exc
         finally:
