@@ -539,7 +539,12 @@ async def refresh(
     expired = supersede or (payment.expires_at is not None and payment.expires_at <= utcnow())
 
     async def ask() -> tuple[ChannelPayment, bool]:
-        """What became of it; past its deadline and unpaid, closed there (closing=True)."""
+        """What became of it; past its deadline and unpaid, closed there (closing=True).
+
+        Closed only when the platform says it is: a card consume the gateway has not decided
+        (UnionPay 05) cannot be undone, and an Alipay cancel may answer "try again"
+        (retry_flag Y); such an attempt stays pending, asked about again, while the customer
+        may still be charged for it."""
         answer = await remote.query(out_no, started_at=started)
         if expired and answer.status == "pending":
             answer = await (
@@ -547,7 +552,7 @@ async def refresh(
                 if mode in channels.CUSTOMER_PRESENT_MODES
                 else remote.close(out_no)
             )
-            return answer, answer.status != "succeeded"
+            return answer, answer.status == "failed"
         return answer, False
 
     outcome = await twophase.call_outside(session, ask)  # no lock held while it is asked
