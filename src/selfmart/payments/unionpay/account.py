@@ -237,6 +237,7 @@ class UnionPayAccount:
                 failure_code=code,
                 failure_reason=fields.get("respMsg") or code,
                 raw=raw,
+                not_found=True,
             )
         if code != u.OK:
             return ChannelPayment(

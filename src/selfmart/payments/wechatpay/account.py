@@ -13,6 +13,7 @@ import io
 import json
 import zlib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
@@ -175,7 +176,10 @@ class WechatPayAccount:
         )
         answer = await self._call("GET", path, None)
         if answer.status >= 400:
-            return self._refused(answer, 0)
+            refused = self._refused(answer, 0)
+            if answer.code == "ORDER_NOT_EXIST":
+                return replace(refused, not_found=True)
+            return refused
         return self._payment(answer)
 
     async def close(self, out_trade_no: str) -> ChannelPayment:
