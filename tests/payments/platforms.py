@@ -10,9 +10,12 @@ a callback to the app only when it means to, so "no callback came" is the defaul
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.models import Order, PaymentAccount, Store
@@ -21,7 +24,7 @@ from tests.builders import make_store
 from tests.orders.builders import make_order, make_product
 from tests.payments.builders import SANDBOX_PATHS, demo_sandbox_account
 from tests.payments.test_terminal_pay import setup
-from tests.payments.wechatpay.support import Sandbox
+from tests.payments.wechatpay.support import Received, Sandbox
 from tests.terminals.builders import Credentials, make_active_terminal
 
 CHANNELS = ("wechat", "alipay", "card")
@@ -43,12 +46,38 @@ async def channel_setup(
     cola = await make_product(session, stores=[store], price_fen=350)
     creds = await make_active_terminal(session, store)
     order = await make_order(session, store, [(cola, 2)], terminal=creds.terminal)
-    found = await demo_sandbox_account(session, wechat, channel)
-    found.notify_url = f"{wechat.receiver.url}{NOTIFY_PATH[channel]}"
+    found = await offer(session, wechat, channel)
     for name, value in account.items():
         setattr(found, name, value)
     await session.flush()
     return store, creds, order
+
+
+async def offer(session: AsyncSession, wechat: Sandbox, channel: str) -> PaymentAccount:
+    """The chain's account of `channel` against its sandbox (made as `seed-demo` makes it, once
+    per test: the sandboxes of the other platforms are emptied only then), every chain account's
+    callbacks going to the receiver."""
+    existing = await session.scalar(
+        select(PaymentAccount).where(
+            PaymentAccount.channel == channel, PaymentAccount.store_id.is_(None)
+        )
+    )
+    others = await session.scalar(
+        select(PaymentAccount.id).where(
+            PaymentAccount.channel.in_(("alipay", "card")), PaymentAccount.store_id.is_(None)
+        )
+    )
+    if existing is None and others is None:
+        for platform in ("alipay", "card"):
+            r = await asyncio.to_thread(control, wechat, platform, "POST", "/reset")
+            assert r.status_code in (200, 204), r.text
+    found = existing or await demo_sandbox_account(session, wechat, channel, reset=False)
+    chain = await session.scalars(select(PaymentAccount).where(PaymentAccount.store_id.is_(None)))
+    for each in chain.all():
+        if not each.notify_url:
+            each.notify_url = f"{wechat.receiver.url}{NOTIFY_PATH[each.channel]}"
+    await session.flush()
+    return found
 
 
 async def the_account(session: AsyncSession, order: Order, channel: str) -> PaymentAccount:
@@ -159,3 +188,70 @@ async def taken_fen(wechat: Sandbox, channel: str, out_trade_nos: list[str]) -> 
 def _fen(yuan: str) -> int:
     whole, _, cents = yuan.partition(".")
     return int(whole) * 100 + int((cents + "00")[:2])
+
+
+async def deliver(
+    client: httpx.AsyncClient, channel: str, account_id: int, call: Received
+) -> httpx.Response:
+    """A callback the sandbox sent (to the receiver), handed as it was to our notify route."""
+    if channel == "wechat":
+        headers = {
+            k: v
+            for k, v in call.headers.items()
+            if k.lower().startswith("wechatpay-") or k.lower() == "content-type"
+        }
+    else:
+        kind = call.headers.get("Content-Type") or "application/x-www-form-urlencoded"
+        headers = {"content-type": kind}
+    return await client.post(
+        f"/api/payments/notify/{channel}/{account_id}", content=call.body, headers=headers
+    )
+
+
+async def callbacks_of(wechat: Sandbox, channel: str, out_trade_no: str) -> list[Received]:
+    """The callbacks the channel's sandbox sent (to the receiver) about one payment, once it
+    has sent one. WeChat's are encrypted: every one it sent so far is handed back."""
+    path = NOTIFY_PATH[channel]
+    if channel == "wechat":
+        return await asyncio.to_thread(wechat.receiver.wait_for, path, 1)
+    name = "out_trade_no" if channel == "alipay" else "orderId"
+
+    def about() -> list[Received]:
+        return [
+            c
+            for c in wechat.receiver.at(path)
+            if parse_qs(c.body.decode()).get(name) == [out_trade_no]
+        ]
+
+    for _ in range(400):
+        if found := about():
+            return found[:1]
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"no callback about {out_trade_no} reached {path}")
+
+
+async def refunds_sent(wechat: Sandbox, channel: str) -> list[tuple[str, int]]:
+    """The refunds the platform was asked for: (our refund number, fen), as sent."""
+    if channel == "wechat":
+        received = (await asyncio.to_thread(wechat.control, "GET", "/received")).json()
+        return [
+            (body["out_refund_no"], body["amount"]["refund"])
+            for body in (
+                json.loads(q["body"])
+                for q in received["requests"]
+                if q["method"] == "POST" and q["url"] == "/v3/refund/domestic/refunds"
+            )
+        ]
+    seen = (await asyncio.to_thread(control, wechat, channel, "GET", "/requests")).json()
+    if channel == "alipay":
+        out = []
+        for q in seen:
+            if q.get("method") == "alipay.trade.refund":
+                biz = json.loads(q["params"]["biz_content"])
+                out.append((biz["out_request_no"], _fen(biz["refund_amount"])))
+        return out
+    return [
+        (q["fields"]["orderId"], int(q["fields"]["txnAmt"]))
+        for q in seen
+        if q.get("fields", {}).get("txnType") == "04"
+    ]

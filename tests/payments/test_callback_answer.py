@@ -30,10 +30,10 @@ from selfmart.payments import sandboxes
 from tests.builders import make_store
 from tests.members.helpers import make_member, make_tier
 from tests.orders.builders import make_order, make_product
-from tests.payments.builders import SANDBOX_PATHS, demo_sandbox_account
-from tests.payments.test_callbacks import _replayable
+from tests.payments.builders import demo_sandbox_account
+from tests.payments.platforms import decide, deliver
 from tests.payments.test_terminal_pay import pay
-from tests.payments.wechatpay.support import Received, Sandbox, free_port
+from tests.payments.wechatpay.support import Sandbox, free_port
 from tests.support import shared_app
 from tests.terminals.builders import make_active_terminal
 
@@ -94,20 +94,6 @@ async def _until(predicate: Any, what: str, seconds: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _approve(wechat: Sandbox, channel: str, out_trade_no: str) -> None:
-    """The customer pays what the terminal started, at the platform."""
-    if channel == "wechat":
-        r = await asyncio.to_thread(wechat.control, "POST", f"/payments/{out_trade_no}/approve")
-    else:
-        what = "trades" if channel == "alipay" else "transactions"
-        async with httpx.AsyncClient(timeout=60) as http:
-            r = await http.post(
-                f"{wechat.url}/sandbox/{SANDBOX_PATHS[channel]}/_control/{what}/"
-                f"{out_trade_no}/approve"
-            )
-    assert r.status_code < 300, r.text
-
-
 @pytest.mark.parametrize("channel", ["wechat", "alipay", "card"])
 async def test_the_callback_is_answered_while_its_sms_is_stuck(
     channel: str,
@@ -148,10 +134,10 @@ async def test_the_callback_is_answered_while_its_sms_is_stuck(
         assert r.status_code == 201, r.text
         started = r.json()
         assert started["state"] in ("waiting", "paying"), started
-        await _approve(wechat, channel, started["out_trade_no"])
+        await decide(wechat, channel, started["out_trade_no"])
         [call, *_] = await asyncio.to_thread(wechat.receiver.wait_for, f"/notify/{channel}", 1)
 
-        answering = asyncio.create_task(_deliver(client, channel, account.id, call))
+        answering = asyncio.create_task(deliver(client, channel, account.id, call))
         done, _ = await asyncio.wait({answering}, timeout=GUARD_SECONDS)
         if not done:
             stuck_sms.release()
@@ -192,19 +178,3 @@ async def test_the_callback_is_answered_while_its_sms_is_stuck(
 
         await _until(sent, "the tier SMS sent once the provider answered")
         assert len(stuck_sms.received) == 1
-
-
-async def _deliver(
-    client: httpx.AsyncClient, channel: str, account_id: int, call: Received
-) -> httpx.Response:
-    """The platform's callback, as it was sent, to our notify route."""
-    headers = (
-        _replayable(call)
-        if channel == "wechat"
-        else {
-            "content-type": call.headers.get("Content-Type") or "application/x-www-form-urlencoded"
-        }
-    )
-    return await client.post(
-        f"/api/payments/notify/{channel}/{account_id}", content=call.body, headers=headers
-    )
