@@ -165,6 +165,38 @@ async def test_user_paying_past_its_deadline_is_reversed(
     assert await taken_fen(wechat, channel, [started["out_trade_no"]]) == 0
 
 
+@pytest.mark.parametrize("channel", QR_CHANNELS)
+async def test_an_unpaid_qr_past_its_deadline_is_closed_on_the_platform(
+    channel: str,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    """WeChat close, Alipay close: a QR nobody paid in time can no longer be paid."""
+    _, creds, order = await channel_setup(session, wechat, channel)
+    r = await pay(client, creds, order.order_no, channel=channel, mode="qr")
+    started = r.json()
+    assert started["state"] == "waiting"
+    await _quiet(session, started["payment_id"], expired=True)
+    assert await _job(db_url, sessionmaker) == 1
+    payment = await session.get(Payment, started["payment_id"], populate_existing=True)
+    assert payment is not None
+    assert payment.status == "closed"
+    close = f"/out-trade-no/{started['out_trade_no']}/close"
+    if channel == "wechat":
+        assert await calls(wechat, channel, f"/v3/pay/transactions{close}") == 1
+    else:
+        assert await calls(wechat, channel, "alipay.trade.close") == 1
+    what = "payments" if channel == "wechat" else "trades"
+    r = await asyncio.to_thread(
+        control, wechat, channel, "POST", f"/{what}/{started['out_trade_no']}/approve"
+    )
+    assert r.status_code >= 400, r.text
+    assert await taken_fen(wechat, channel, [started["out_trade_no"]]) == 0
+
+
 async def test_a_card_the_gateway_has_not_decided_is_not_given_up_past_its_deadline(
     client: httpx.AsyncClient,
     session: AsyncSession,
@@ -315,6 +347,60 @@ async def test_a_refund_whose_answer_was_lost_is_settled_by_the_job(
     await session.refresh(order)
     assert (order.status, order.refunded_fen) == ("refunded", 700)
     assert await _refunded_at_platform(wechat, channel, paid["out_trade_no"]) == 700
+
+
+@pytest.mark.parametrize("channel", ["wechat", "alipay", "card"])
+async def test_a_refund_the_platform_never_took_is_sent_again_not_failed(
+    channel: str,
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    """The platform answered the refund request with a system error (WeChat 500 SYSTEM_ERROR,
+    Alipay 20000 ACQ.SYSTEM_ERROR, UnionPay HTTP 500) and took nothing: asked about it, it
+    says there is no such refund. That is no refusal: the job sends it again under the same
+    number (as Alipay says to), and it settles; no refund_failed issue for a person."""
+    _, creds, order = await channel_setup(session, wechat, channel)
+    r = await pay(client, creds, order.order_no, **present(wechat, channel, "success"))
+    paid = r.json()
+    assert paid["state"] == "paid", r.text
+    action = "system_error" if channel == "alipay" else "error"
+    await next_call(wechat, channel, action, REFUND_CALL[channel])
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    r = await client.post(
+        f"/api/v1/orders/{order.id}/refunds",
+        json={"full": True, "reason": "顾客退货"},
+        headers=headers,
+    )
+    assert r.status_code in (200, 201), r.text
+    refund = await session.scalar(select(Refund).where(Refund.order_id == order.id))
+    assert refund is not None
+    assert refund.status == "pending"
+    assert await _refunded_at_platform(wechat, channel, paid["out_trade_no"]) == (
+        700 if channel == "wechat" else 0  # (WeChat's listing is of what was sent)
+    )
+    if channel == "wechat":
+        await asyncio.sleep(0.1)  # the sandbox settles its refunds a moment later
+    async with runtime.running(settings_for(db_url), sessionmaker):
+        await tasks.query_refunds(job_actor(tasks.QUERY_REFUNDS))
+        if channel == "wechat":
+            await asyncio.sleep(0.1)
+        await tasks.query_refunds(job_actor(tasks.QUERY_REFUNDS))
+    await session.refresh(refund)
+    assert refund.status == "succeeded", (refund.failure_code, refund.failure_reason)
+    await session.refresh(order)
+    assert (order.status, order.refunded_fen) == ("refunded", 700)
+    assert await _refunded_at_platform(wechat, channel, paid["out_trade_no"]) == 700
+    assert (
+        await session.scalar(
+            select(OrderIssue.id).where(
+                OrderIssue.order_id == order.id, OrderIssue.kind == "refund_failed"
+            )
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize("channel", CHANNELS)

@@ -80,6 +80,8 @@ class ChannelRefund:
     failure_code: str | None = None
     #: what was sent and received, secrets removed, for the refund's record
     raw: dict[str, Any] = field(default_factory=dict)
+    #: the platform has no such refund (a query's answer): it never took the request
+    not_found: bool = False
 
 
 class PaymentChannel(Protocol):

@@ -296,6 +296,7 @@ class AlipayAccount:
                 failure_code="REFUND_NOT_EXIST",
                 failure_reason="Alipay has no such refund",
                 raw=answer.raw,
+                not_found=True,
             )
         status = answer.get("refund_status") or "REFUND_SUCCESS"
         return ChannelRefund(

@@ -382,6 +382,7 @@ class UnionPayAccount:
                 failure_code=code,
                 failure_reason=fields.get("respMsg") or code,
                 raw=raw,
+                not_found=code == u.NOT_FOUND and known,
             )
         status = self._status(fields.get("origRespCode", ""))
         return ChannelRefund(

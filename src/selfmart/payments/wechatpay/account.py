@@ -236,7 +236,11 @@ class WechatPayAccount:
         self, out_trade_no: str, out_refund_no: str, *, started_at: datetime | None = None
     ) -> ChannelRefund:
         path = f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}"
-        return self._refund(await self._call("GET", path, None))
+        answer = await self._call("GET", path, None)
+        found = self._refund(answer)
+        if answer.status == 404 and answer.code == "RESOURCE_NOT_EXISTS":
+            return replace(found, not_found=True)
+        return found
 
     # -- callbacks ----------------------------------------------------------------------------
 
