@@ -243,6 +243,10 @@ async def test_a_card_the_gateway_has_not_decided_is_not_given_up_past_its_deadl
     )
 
 
+# WeChat Pay only: its refunds answer PROCESSING and settle later. Alipay answers a refund at
+# once (fund_change Y), and UnionPay's 04 is asked about by our account as soon as the gateway
+# accepts it (our sandbox has it settled by then), so on those a refund is left pending only
+# when its answer is lost or is a system error: the two tests after this one, on all three.
 async def test_a_pending_refund_is_asked_about_until_it_settles(
     client: httpx.AsyncClient,
     session: AsyncSession,
