@@ -132,6 +132,22 @@ async def settle_refund(session: AsyncSession, refund_id: int, *, actor: Actor) 
     return await refunds.apply_answer(session, order, refund, answer, actor=actor) == "applied"
 
 
+@task(refunds.SEND_REFUND_JOB)
+async def send_refund(refund_id: int) -> bool:
+    """One refund recorded after a callback (the extra of a double payment, a payment after its
+    order closed), sent off the callback's path (`refunds.send_after_commit`); asked about
+    instead if it was sent already. Whether it settled."""
+    actor = job_actor(refunds.SEND_REFUND_JOB)
+    async with runtime.sessionmaker()() as session:
+        refund = await session.get(Refund, refund_id)
+        if refund is None or refund.status != "pending":
+            return False
+        settled = await settle_refund(session, refund_id, actor=actor)
+        await session.commit()
+        await aftercommit.run_pending(session)
+    return settled
+
+
 @task(QUERY_REFUNDS, schedule=[Every(60)])
 async def query_pending_refunds() -> int:
     """Every minute: pending refunds are asked about until the platform settles them."""
