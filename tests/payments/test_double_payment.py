@@ -1,14 +1,17 @@
-"""A double payment (WeChat Pay sandbox): the second successful payment of an order becomes an
-amount_mismatch issue offering the extra back, and the abnormal-order queue's one click
-(`refund_difference`) sends that refund to the platform, settles the issue and is audited."""
+"""A double payment: the second successful payment of an order, on the same channel or another
+(a WeChat Pay or Alipay QR paid just as it was given up, then a payment code or a bank card),
+becomes an amount_mismatch issue offering the extra back, and the abnormal-order queue's one
+click (`refund_difference`) sends that refund to the platform of the payment it goes back
+through, settles the issue and is audited; a store set to refund double payments gets the extra
+back at once. UnionPay has no QR, so its card is always the second payment here."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,11 +21,23 @@ from selfmart.models import AuditLog, Order, OrderIssue, Payment, Refund
 from selfmart.payments import tasks
 from tests.builders import auth_headers, make_store, make_user
 from tests.orders.builders import make_order, make_product
-from tests.payments.test_callbacks import _account_id, _deliver
+from tests.payments.platforms import (
+    callbacks_of,
+    channel_setup,
+    decide,
+    deliver,
+    offer,
+    present,
+    refunds_sent,
+    the_account,
+)
 from tests.payments.test_terminal_pay import pay, setup
 from tests.payments.wechatpay.support import Sandbox
 from tests.support import settings_for
 from tests.terminals.builders import Credentials, make_active_terminal
+
+#: (the channel of the QR paid as it was given up, the channel of the payment that followed)
+PAIRS = [("wechat", "wechat"), ("wechat", "card"), ("alipay", "wechat"), ("alipay", "alipay")]
 
 
 async def pay_twice(
@@ -31,35 +46,31 @@ async def pay_twice(
     wechat: Sandbox,
     creds: Credentials,
     order: Order,
+    pair: tuple[str, str] = ("wechat", "wechat"),
 ) -> dict[str, Any]:
-    """Pays `order` twice at the sandbox; returns the terminal's answer to the second payment."""
-    codes = wechat.credentials()["test_auth_codes"]
-    r = await pay(client, creds, order.order_no, mode="qr", attempt_id="Q1")
+    """Pays `order` twice at the sandboxes (a QR on pair[0], then the customer's code or card
+    on pair[1]); returns the terminal's answer to the second payment."""
+    first, second = pair
+    await offer(session, wechat, second)
+    r = await pay(client, creds, order.order_no, channel=first, mode="qr", attempt_id="Q1")
     qr = r.json()
     # The customer pays the QR just as it is closed for the payment code they scan next: we
     # heard "closed", the money went through anyway (its callback comes later).
-    await asyncio.to_thread(wechat.control, "POST", f"/payments/{qr['out_trade_no']}/approve")
+    await decide(wechat, first, qr["out_trade_no"])
     await session.execute(
         update(Payment).where(Payment.id == qr["payment_id"]).values(status="closed")
     )
-    r = await pay(client, creds, order.order_no, attempt_id="C1", auth_code=codes["success"])
+    r = await pay(
+        client, creds, order.order_no, attempt_id="C1", **present(wechat, second, "success")
+    )
     assert r.json()["state"] == "paid", r.text
     code: dict[str, Any] = r.json()
-    for call in await asyncio.to_thread(wechat.receiver.wait_for, "/notify", 1):
-        r = await _deliver(client, await _account_id(session), call)
+    account = await the_account(session, order, first)
+    for call in await callbacks_of(wechat, first, qr["out_trade_no"]):
+        r = await deliver(client, first, account.id, call)
         assert r.status_code in (200, 204), r.text
     await session.refresh(order)
     return code
-
-
-def refunds_sent(wechat: Sandbox) -> list[dict[str, Any]]:
-    """The refund requests the sandbox received, as sent."""
-    received = (wechat.control("GET", "/received")).json()
-    return [
-        json.loads(q["body"])
-        for q in received["requests"]
-        if q["method"] == "POST" and q["url"] == "/v3/refund/domestic/refunds"
-    ]
 
 
 async def offered_back(
@@ -80,15 +91,18 @@ async def offered_back(
     return issue, headers
 
 
+@pytest.mark.parametrize("pair", PAIRS, ids="-then-".join)
 async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
+    pair: tuple[str, str],
     client: httpx.AsyncClient,
     session: AsyncSession,
     sessionmaker: async_sessionmaker[AsyncSession],
     db_url: str,
     wechat: Sandbox,
 ) -> None:
-    _, creds, order = await setup(session, wechat)  # the store refunds by hand (the default)
-    code = await pay_twice(client, session, wechat, creds, order)
+    # the store refunds by hand (the default)
+    _, creds, order = await channel_setup(session, wechat, pair[0])
+    code = await pay_twice(client, session, wechat, creds, order, pair)
     issue, headers = await offered_back(client, session, order)
 
     r = await client.post(
@@ -105,10 +119,11 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     # Through the latest attempt that holds enough (either payment would do).
     assert refund.payment_id == code["payment_id"]
     assert refund.out_refund_no == f"{code['out_trade_no']}R01"
-    sent = await asyncio.to_thread(refunds_sent, wechat)
-    assert [(x["out_refund_no"], x["amount"]["refund"]) for x in sent] == [
-        (refund.out_refund_no, 700)
-    ]
+    assert refund.channel == pair[1]
+    assert await refunds_sent(wechat, pair[1]) == [(refund.out_refund_no, 700)]
+    assert await refunds_sent(wechat, pair[0]) == (
+        [] if pair[0] != pair[1] else [(refund.out_refund_no, 700)]
+    )
     actions = set(
         (
             await session.scalars(
@@ -138,11 +153,14 @@ async def test_the_one_click_refund_of_a_double_payment_reaches_the_platform(
     assert (order.status, order.paid_fen, order.refunded_fen) == ("paid", 1400, 700)
 
 
+@pytest.mark.parametrize("pair", PAIRS, ids="-then-".join)
 async def test_a_store_set_to_refund_gets_a_double_payment_back_at_once(
-    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+    pair: tuple[str, str], client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
     # The chain's account leaves double payments to a person; store A chooses otherwise.
-    store, creds, order = await setup(session, wechat, auto_refund_duplicates=False)
+    store, creds, order = await channel_setup(
+        session, wechat, pair[0], auto_refund_duplicates=False
+    )
     headers = await auth_headers(session, await make_user(session, role="super_admin"))
     r = await client.patch(
         f"/api/v1/stores/{store.id}", json={"auto_refund_duplicates": True}, headers=headers
@@ -157,15 +175,14 @@ async def test_a_store_set_to_refund_gets_a_double_payment_back_at_once(
     assert entry is not None
     assert entry.changes == {"auto_refund_duplicates": {"before": None, "after": True}}
 
-    await pay_twice(client, session, wechat, creds, order)
+    await pay_twice(client, session, wechat, creds, order, pair)
     assert order.paid_fen == 1400
     refund = await session.scalar(select(Refund).where(Refund.order_id == order.id))
     assert refund is not None
     assert refund.amount_fen == 700
-    sent = await asyncio.to_thread(refunds_sent, wechat)
-    assert [(x["out_refund_no"], x["amount"]["refund"]) for x in sent] == [
-        (refund.out_refund_no, 700)
-    ]
+    # back through the payment that brought the extra: the QR's, on its platform
+    assert refund.channel == pair[0]
+    assert await refunds_sent(wechat, pair[0]) == [(refund.out_refund_no, 700)]
     issue = await session.scalar(
         select(OrderIssue).where(
             OrderIssue.order_id == order.id, OrderIssue.kind == "amount_mismatch"
@@ -188,4 +205,4 @@ async def test_a_store_without_its_own_setting_follows_the_account(
 
     await pay_twice(client, session, wechat, creds, order)
     await offered_back(client, session, order)
-    assert await asyncio.to_thread(refunds_sent, wechat) == []
+    assert await refunds_sent(wechat, "wechat") == []

@@ -1,7 +1,8 @@
-"""The abnormal-order queue's "retry payment" against the WeChat Pay sandbox: a QR payment the
-customer let lapse is retried as a fresh attempt on the platform (a new QR the terminal shows,
-which pays the order); a payment-code payment cannot be retried without the customer, and the
-queue says so instead of offering it."""
+"""The abnormal-order queue's "retry payment" against the WeChat Pay, Alipay and UnionPay
+sandboxes: a QR payment the customer let lapse is retried as a fresh attempt on the platform (a
+new QR the terminal shows, which pays the order; WeChat Pay and Alipay: UnionPay has no QR); a
+payment-code or card payment cannot be retried without the customer, and the queue says so
+instead of offering it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +19,15 @@ from selfmart.kit.time import utcnow
 from selfmart.models import AuditLog, Order, OrderIssue, Payment
 from selfmart.orders import service as orders
 from tests.builders import auth_headers, make_user
-from tests.payments.test_terminal_pay import pay, setup, state
+from tests.payments.platforms import (
+    CHANNELS,
+    QR_CHANNELS,
+    channel_setup,
+    control,
+    decide,
+    present,
+)
+from tests.payments.test_terminal_pay import pay, state
 from tests.payments.wechatpay.support import Sandbox
 
 
@@ -27,14 +37,19 @@ async def _actions(client: httpx.AsyncClient, headers: dict[str, str], issue_id:
     return next(i["actions"] for i in r.json()["items"] if i["id"] == issue_id)
 
 
+#: how each platform's QR begins (what the terminal shows encodes this URL)
+QR_URL = {"wechat": "weixin://", "alipay": "http"}
+
+
+@pytest.mark.parametrize("channel", QR_CHANNELS)
 async def test_retrying_a_lapsed_qr_payment_starts_a_fresh_attempt_that_pays(
-    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+    channel: str, client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
-    _, creds, order = await setup(session, wechat)
-    r = await pay(client, creds, order.order_no, mode="qr")
+    _, creds, order = await channel_setup(session, wechat, channel)
+    r = await pay(client, creds, order.order_no, channel=channel, mode="qr")
     first = r.json()
     assert first["state"] == "waiting"
-    await asyncio.to_thread(wechat.control, "POST", f"/payments/{first['out_trade_no']}/decline")
+    await decide(wechat, channel, first["out_trade_no"], paid=False)
     placed = await session.get(Order, order.id)
     assert placed is not None
     issue = await orders.mark_payment_failed(
@@ -63,8 +78,9 @@ async def test_retrying_a_lapsed_qr_payment_starts_a_fresh_attempt_that_pays(
         "pending",
     )
     assert fresh.amount_fen == 700
-    assert (fresh.data or {}).get("pay_url", "").startswith("weixin://")
-    sandbox_payments = (await asyncio.to_thread(wechat.control, "GET", "/payments")).json()
+    assert (fresh.data or {}).get("pay_url", "").startswith(QR_URL[channel])
+    listing = "/payments" if channel == "wechat" else "/trades"
+    sandbox_payments = (await asyncio.to_thread(control, wechat, channel, "GET", listing)).json()
     assert f"{order.order_no}P02" in str(sandbox_payments)
     await session.refresh(order)
     assert order.status == "awaiting_payment"
@@ -73,7 +89,7 @@ async def test_retrying_a_lapsed_qr_payment_starts_a_fresh_attempt_that_pays(
     r = await state(client, creds, order.order_no)
     assert r.json()["attempt"]["out_trade_no"] == f"{order.order_no}P02"
     assert r.json()["attempt"]["pay_url"] == fresh.data["pay_url"]
-    await asyncio.to_thread(wechat.control, "POST", f"/payments/{order.order_no}P02/approve")
+    await decide(wechat, channel, f"{order.order_no}P02")
     await session.execute(
         update(Payment)
         .where(Payment.id == fresh.id)
@@ -93,12 +109,12 @@ async def test_retrying_a_lapsed_qr_payment_starts_a_fresh_attempt_that_pays(
     assert len(started) == 2  # the terminal's and the queue's, each audited
 
 
+@pytest.mark.parametrize("channel", CHANNELS)
 async def test_a_payment_code_payment_is_not_offered_for_retry_and_says_why(
-    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+    channel: str, client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
-    _, creds, order = await setup(session, wechat)
-    codes = wechat.credentials()["test_auth_codes"]
-    r = await pay(client, creds, order.order_no, auth_code=codes["declined"])
+    _, creds, order = await channel_setup(session, wechat, channel)
+    r = await pay(client, creds, order.order_no, **present(wechat, channel, "declined"))
     assert r.json()["order_status"] == "payment_failed"
     issue = await session.scalar(select(OrderIssue).where(OrderIssue.order_id == order.id))
     assert issue is not None

@@ -539,7 +539,12 @@ async def refresh(
     expired = supersede or (payment.expires_at is not None and payment.expires_at <= utcnow())
 
     async def ask() -> tuple[ChannelPayment, bool]:
-        """What became of it; past its deadline and unpaid, closed there (closing=True)."""
+        """What became of it; past its deadline and unpaid, closed there (closing=True).
+
+        Closed only when the platform says it is: a card consume the gateway has not decided
+        (UnionPay 05) cannot be undone, and an Alipay cancel may answer "try again"
+        (retry_flag Y); such an attempt stays pending, asked about again, while the customer
+        may still be charged for it."""
         answer = await remote.query(out_no, started_at=started)
         if expired and answer.status == "pending":
             answer = await (
@@ -547,7 +552,7 @@ async def refresh(
                 if mode in channels.CUSTOMER_PRESENT_MODES
                 else remote.close(out_no)
             )
-            return answer, answer.status != "succeeded"
+            return answer, answer.status == "failed"
         return answer, False
 
     outcome = await twophase.call_outside(session, ask)  # no lock held while it is asked
@@ -560,7 +565,12 @@ async def refresh(
     answer, closing = outcome.answer
     order = await twophase.relock_order(session, order_id)
     payment = await _get(session, payment_id, fresh=True)
-    if closing and payment.status == "pending":
+    if in_flight(payment, answer, expired=expired):
+        # Its request timed out and may not have reached the platform yet: "no such payment"
+        # is no failure before its deadline (then the platform no longer takes it).
+        _keep_raw(payment, answer)
+        payment.updated_at = utcnow()
+    elif closing and payment.status == "pending":
         _keep_raw(payment, answer)
         payment.status = "closed"
         payment.failure_code = answer.failure_code or "EXPIRED"
@@ -585,6 +595,20 @@ async def refresh(
         await apply_answer(session, order, payment, answer, actor=actor, reason="query")
     await session.commit()
     return state_of(payment)
+
+
+def in_flight(payment: Payment, answer: ChannelPayment, *, expired: bool) -> bool:
+    """Whether the platform's "no such payment" about a pending attempt may only mean that its
+    request, which timed out (`failure_code` timeout: sent, never answered), has not arrived
+    yet. Before the attempt's deadline that is no failure: the request may still be taken and
+    charged (the gateways take a consume seconds late), so the attempt stays pending and is
+    asked about again."""
+    return (
+        payment.status == "pending"
+        and payment.failure_code == "timeout"
+        and answer.not_found
+        and not expired
+    )
 
 
 async def wait_for_state(

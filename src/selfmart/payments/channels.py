@@ -54,6 +54,9 @@ class ChannelPayment:
     failure_code: str | None = None
     #: what was sent and received, secrets removed, for the attempt's record
     raw: dict[str, Any] = field(default_factory=dict)
+    #: the platform has no such payment (WeChat ORDER_NOT_EXIST, Alipay ACQ.TRADE_NOT_EXIST,
+    #: UnionPay 34): it never arrived, or has not arrived yet
+    not_found: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,8 @@ class ChannelRefund:
     failure_code: str | None = None
     #: what was sent and received, secrets removed, for the refund's record
     raw: dict[str, Any] = field(default_factory=dict)
+    #: the platform has no such refund (a query's answer): it never took the request
+    not_found: bool = False
 
 
 class PaymentChannel(Protocol):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.audit import service as audit
 from selfmart.iam.actor import Actor
+from selfmart.jobs import runtime
 from selfmart.kit import aftercommit
 from selfmart.kit.time import utcnow
 from selfmart.models import Order, Payment, PaymentAccount, Refund
@@ -104,12 +105,21 @@ async def apply_answer(
     return "applied"
 
 
+#: The job that sends one refund off its caller's path (declared in payments.tasks).
+SEND_REFUND_JOB = "payments.send_refund"
+
+
 def send_after_commit(session: AsyncSession, refund_id: int, *, actor: Actor) -> None:
     """Send a refund recorded in this transaction once it has committed (a platform is never
     asked from inside a transaction another caller still has work in, such as a callback's).
-    Lost with the process, it is sent by the refund query job."""
+    With the job runtime running it is handed to a job, so the caller (a platform callback,
+    answered only after its after-commit work) does not wait for the platform's answer to the
+    refund; without one it is sent here. Lost with the process, it is sent by the refund
+    query job."""
 
     async def go() -> None:
+        if await runtime.kick(SEND_REFUND_JOB, refund_id):
+            return
         await send(session, refund_id, actor=actor)
         await session.commit()
         await aftercommit.run_pending(session)

@@ -86,7 +86,8 @@ async def query_refunds(actor: Actor) -> int:
     A refund the platform never answered (the process died between recording and sending it,
     or the platform could not be reached) is sent again under the same `out_refund_no`: the
     platforms treat it as the same refund, so it is made once whether or not the first
-    request arrived. One the platform did answer (processing) is asked about."""
+    request arrived. One the platform did answer (processing) is asked about, and sent again
+    likewise if the platform says it has no such refund (it answered a system error)."""
     async with runtime.sessionmaker()() as session:
         ids = await pending_refunds(session)
     settled = 0
@@ -118,12 +119,33 @@ async def settle_refund(session: AsyncSession, refund_id: int, *, actor: Actor) 
     )
     outcome = await twophase.call_outside(session, ask)
     answer = outcome.answer
+    if answer is not None and answer.not_found:
+        # The platform never took it (its answer to the request was a system error, or lost):
+        # no refusal, so it is sent again under the same number, as the platforms say to.
+        refund = await refunds.send(session, refund_id, actor=actor)
+        return refund.status != "pending"
     if answer is None or answer.status not in ("succeeded", "failed"):
         return False
     order = await twophase.relock_order(session, refund.order_id)
     refund = await session.get(Refund, refund_id, populate_existing=True)
     assert refund is not None
     return await refunds.apply_answer(session, order, refund, answer, actor=actor) == "applied"
+
+
+@task(refunds.SEND_REFUND_JOB)
+async def send_refund(refund_id: int) -> bool:
+    """One refund recorded after a callback (the extra of a double payment, a payment after its
+    order closed), sent off the callback's path (`refunds.send_after_commit`); asked about
+    instead if it was sent already. Whether it settled."""
+    actor = job_actor(refunds.SEND_REFUND_JOB)
+    async with runtime.sessionmaker()() as session:
+        refund = await session.get(Refund, refund_id)
+        if refund is None or refund.status != "pending":
+            return False
+        settled = await settle_refund(session, refund_id, actor=actor)
+        await session.commit()
+        await aftercommit.run_pending(session)
+    return settled
 
 
 @task(QUERY_REFUNDS, schedule=[Every(60)])

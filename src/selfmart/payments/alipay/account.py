@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -128,6 +129,9 @@ class AlipayAccount:
                 content=urlencode(params).encode(),
                 headers={"content-type": "application/x-www-form-urlencoded;charset=utf-8"},
             )
+        except httpx.TimeoutException as exc:
+            # The request may still reach Alipay: the outcome is unknown until asked.
+            raise PlatformError(f"Alipay {method} timed out: {exc!r}", code="timeout") from exc
         except httpx.HTTPError as exc:
             raise PlatformError(f"Alipay {method}: {type(exc).__name__}: {exc}") from exc
         finally:
@@ -210,7 +214,7 @@ class AlipayAccount:
         if answer.code == p.BUSINESS_FAILED and answer.sub_code == "ACQ.TRADE_NOT_EXIST":
             # Nothing was paid: a QR or phone-page payment the customer has not opened yet
             # is in this state too, so it is still pending rather than failed.
-            return self._payment(answer, "pending", 0, failure=True)
+            return replace(self._payment(answer, "pending", 0, failure=True), not_found=True)
         if answer.code != p.SUCCESS:
             return self._payment_answer(answer, 0)
         return self._trade(answer)
@@ -292,6 +296,7 @@ class AlipayAccount:
                 failure_code="REFUND_NOT_EXIST",
                 failure_reason="Alipay has no such refund",
                 raw=answer.raw,
+                not_found=True,
             )
         status = answer.get("refund_status") or "REFUND_SUCCESS"
         return ChannelRefund(

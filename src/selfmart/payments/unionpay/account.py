@@ -115,6 +115,9 @@ class UnionPayAccount:
                 content=urlencode(signed).encode(),
                 headers={"content-type": "application/x-www-form-urlencoded;charset=UTF-8"},
             )
+        except httpx.TimeoutException as exc:
+            # The message may still reach the gateway: the outcome is unknown until asked.
+            raise PlatformError(f"UnionPay {path} timed out: {exc!r}", code="timeout") from exc
         except httpx.HTTPError as exc:
             raise PlatformError(f"UnionPay {path}: {type(exc).__name__}: {exc}") from exc
         finally:
@@ -234,6 +237,7 @@ class UnionPayAccount:
                 failure_code=code,
                 failure_reason=fields.get("respMsg") or code,
                 raw=raw,
+                not_found=True,
             )
         if code != u.OK:
             return ChannelPayment(
@@ -378,6 +382,7 @@ class UnionPayAccount:
                 failure_code=code,
                 failure_reason=fields.get("respMsg") or code,
                 raw=raw,
+                not_found=code == u.NOT_FOUND and known,
             )
         status = self._status(fields.get("origRespCode", ""))
         return ChannelRefund(

@@ -13,6 +13,7 @@ import io
 import json
 import zlib
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, BinaryIO
 from urllib.parse import quote, urlencode, urlsplit
@@ -175,7 +176,10 @@ class WechatPayAccount:
         )
         answer = await self._call("GET", path, None)
         if answer.status >= 400:
-            return self._refused(answer, 0)
+            refused = self._refused(answer, 0)
+            if answer.code == "ORDER_NOT_EXIST":
+                return replace(refused, not_found=True)
+            return refused
         return self._payment(answer)
 
     async def close(self, out_trade_no: str) -> ChannelPayment:
@@ -232,7 +236,11 @@ class WechatPayAccount:
         self, out_trade_no: str, out_refund_no: str, *, started_at: datetime | None = None
     ) -> ChannelRefund:
         path = f"/v3/refund/domestic/refunds/{quote(out_refund_no, safe='')}"
-        return self._refund(await self._call("GET", path, None))
+        answer = await self._call("GET", path, None)
+        found = self._refund(answer)
+        if answer.status == 404 and answer.code == "RESOURCE_NOT_EXISTS":
+            return replace(found, not_found=True)
+        return found
 
     # -- callbacks ----------------------------------------------------------------------------
 
