@@ -109,6 +109,7 @@ _STATEMENTS = [
     JOIN ana_paths a ON a.product_id = l.product_id
     GROUP BY 1, 2, 3, 4, 5
     """,
+    "ANALYZE ana_order_categories",
     """
     INSERT INTO analytics_category_days (store_id, day, category_id, orders, items, sales_fen,
       refunds, refunds_fen)
