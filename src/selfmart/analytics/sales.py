@@ -140,12 +140,13 @@ def _runs(days: set[date]) -> list[tuple[date, date]]:
 
 @dataclass
 class Figures:
-    orders: int | None
+    orders: int
     sales_fen: int
-    refunds: int | None
+    refunds: int
     refunds_fen: int
     items: int
-    paying_members: int | None
+    paying_members: int
+    #: None for a product or a category
     member_sales_fen: int | None
 
     @property
@@ -153,15 +154,15 @@ class Figures:
         return self.sales_fen - self.refunds_fen
 
     @property
-    def avg_order_value_fen(self) -> int | None:
+    def avg_order_value_fen(self) -> int:
         if not self.orders:
-            return None if self.orders is None else 0
+            return 0
         return int((Decimal(self.sales_fen) / self.orders).quantize(Decimal(1), ROUND_HALF_UP))
 
     @property
-    def items_per_order(self) -> Decimal | None:
+    def items_per_order(self) -> Decimal:
         if not self.orders:
-            return None if self.orders is None else Decimal("0.00")
+            return Decimal("0.00")
         return (Decimal(self.items) / self.orders).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
     def as_dict(self) -> dict[str, Any]:
@@ -460,7 +461,7 @@ class DayTable:
             model.day <= self.last,
         ]
 
-    async def members(self, first: date, last: date) -> int | None:
+    async def members(self, first: date, last: date) -> int:
         """Distinct paying members over first..last (of a product or a category: members
         with an order of it)."""
         if not self.scope.store_ids:
