@@ -42,7 +42,10 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        "ix_analytics_product_members_product", "analytics_product_members", ["product_id", "day"]
+        "ix_analytics_product_members_product",
+        "analytics_product_members",
+        ["product_id", "day"],
+        postgresql_include=["store_id", "member_id"],
     )
     op.create_table(
         "analytics_category_days",
@@ -54,7 +57,10 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        "ix_analytics_category_days_category", "analytics_category_days", ["category_id", "day"]
+        "ix_analytics_category_days_category",
+        "analytics_category_days",
+        ["category_id", "day"],
+        postgresql_include=["store_id", "orders", "items", "sales_fen", "refunds", "refunds_fen"],
     )
     op.create_table(
         "analytics_category_members",
@@ -73,6 +79,7 @@ def upgrade() -> None:
         "ix_analytics_category_members_category",
         "analytics_category_members",
         ["category_id", "day"],
+        postgresql_include=["store_id", "member_id"],
     )
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT 1 FROM analytics_sales_days LIMIT 1")).first() is None:

@@ -84,7 +84,15 @@ class ProductMember(Base):
     any window (they do not add up over days or stores)."""
 
     __tablename__ = "analytics_product_members"
-    __table_args__ = (Index("ix_analytics_product_members_product", "product_id", "day"),)
+    __table_args__ = (
+        # Covering on PostgreSQL: distinct members of a window by an index-only scan.
+        Index(
+            "ix_analytics_product_members_product",
+            "product_id",
+            "day",
+            postgresql_include=["store_id", "member_id"],
+        ),
+    )
 
     store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     day: Mapped[date] = mapped_column(primary_key=True)
@@ -102,7 +110,23 @@ class CategoryDay(Base):
     product, `selfmart rebuild-analytics` restates history."""
 
     __tablename__ = "analytics_category_days"
-    __table_args__ = (Index("ix_analytics_category_days_category", "category_id", "day"),)
+    __table_args__ = (
+        # Covering on PostgreSQL: a category's year is read by an index-only scan (18,000 rows
+        # for 50 stores) instead of a heap fetch per row.
+        Index(
+            "ix_analytics_category_days_category",
+            "category_id",
+            "day",
+            postgresql_include=[
+                "store_id",
+                "orders",
+                "items",
+                "sales_fen",
+                "refunds",
+                "refunds_fen",
+            ],
+        ),
+    )
 
     store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     day: Mapped[date] = mapped_column(primary_key=True)
@@ -120,7 +144,15 @@ class CategoryMember(Base):
     """A paying member's day in a store with a product of the category's subtree."""
 
     __tablename__ = "analytics_category_members"
-    __table_args__ = (Index("ix_analytics_category_members_category", "category_id", "day"),)
+    __table_args__ = (
+        # Covering on PostgreSQL: distinct members of a window by an index-only scan.
+        Index(
+            "ix_analytics_category_members_category",
+            "category_id",
+            "day",
+            postgresql_include=["store_id", "member_id"],
+        ),
+    )
 
     store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     day: Mapped[date] = mapped_column(primary_key=True)
