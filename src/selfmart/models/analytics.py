@@ -60,7 +60,21 @@ class ProductDay(Base):
 
     __tablename__ = "analytics_product_days"
     __table_args__ = (
-        Index("ix_analytics_product_days_product", "product_id", "day"),
+        # Covering on PostgreSQL (migration ana_0007): a product's statistics read by an
+        # index-only scan rather than a heap fetch per store day.
+        Index(
+            "ix_analytics_product_days_product",
+            "product_id",
+            "day",
+            postgresql_include=[
+                "store_id",
+                "orders",
+                "quantity",
+                "sales_fen",
+                "refunds",
+                "refunds_fen",
+            ],
+        ),
         Index("ix_analytics_product_days_category", "category_id", "day"),
         Index("ix_analytics_product_days_day", "day", "store_id"),
     )
