@@ -46,6 +46,9 @@ the same callers. SELFMART_BENCH_CALLERS=8 gives the 8-caller figure.
     benchmark creates and drops its own database there. SELFMART_BENCH_CALLBACKS sets the count,
     SELFMART_BENCH_CALLERS the callers. SELFMART_CALLBACK_PROBE=<file> has the selfmart server
     time each stage of its fast lane (payments.probe) and prints the figures after the run.
+    SELFMART_BENCH_PROFILE=<dir> runs both servers under cProfile once they have started
+    (bench/profiled_server.py: <dir>/create_app-<pid>.prof and verify_app-<pid>.prof, main
+    thread CPU time); the rates of such a run are the profiler's, not the servers'.
 """
 
 from __future__ import annotations
@@ -436,8 +439,12 @@ def _cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
 async def _serve(
     app: str, port: int, env: dict[str, str], started: list[asyncio.subprocess.Process]
 ) -> asyncio.subprocess.Process:
+    # SELFMART_BENCH_PROFILE=<dir>: each server under cProfile (bench/profiled_server.py)
+    runner = ["-m", "uvicorn"]
+    if os.environ.get("SELFMART_BENCH_PROFILE"):
+        runner = ["-m", "bench.profiled_server", app.rsplit(":", 1)[-1]]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "uvicorn", app, "--factory",
+        sys.executable, *runner, app, "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
         "--log-level", "warning", "--no-access-log",
         # the connections idle while the other server takes its round

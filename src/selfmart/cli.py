@@ -441,6 +441,8 @@ def scheduler() -> None:
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     from taskiq.cli.scheduler.run import run_scheduler
 
+    from selfmart.jobs import scheduler_process
+
     args = SchedulerArgs(
         scheduler="selfmart.jobs.worker:scheduler",
         modules=[],
@@ -448,9 +450,11 @@ def scheduler() -> None:
         configure_logging=False,
     )
     try:
-        asyncio.run(run_scheduler(args))
-    except KeyboardInterrupt:
-        click.echo("scheduler stopped")
+        # Ctrl-C / SIGTERM stop it within a bounded time (see jobs/scheduler_process.py)
+        scheduler_process.run(run_scheduler(args))
+    except KeyboardInterrupt:  # before the loop took the signals (still importing)
+        pass
+    click.echo("scheduler stopped")
 
 
 @main.group()

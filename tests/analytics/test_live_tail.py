@@ -54,9 +54,11 @@ async def test_a_dashboard_with_a_live_tail_equals_it_after_the_refresh(
     async def dashboards() -> list[Any]:
         out = []
         for params in asks:
-            r = await client.get("/api/v1/analytics/sales", params=params, headers=h)
-            assert r.status_code == 200, r.text
-            out.append(r.json())
+            # Sales, and members versus guests (paying, repeat members) from the same tail.
+            for path in ("sales", "members"):
+                r = await client.get(f"/api/v1/analytics/{path}", params=params, headers=h)
+                assert r.status_code == 200, r.text
+                out.append(r.json())
         return out
 
     before = await dashboards()
@@ -108,6 +110,7 @@ async def test_a_dashboard_with_a_live_tail_equals_it_after_the_refresh(
     year = live[0]["total"]["current"]
     # Members 1, 2 and 9 paid in 2025 (member 2 only on the new sale now).
     assert year["paying_members"] == 3
+    assert live[1]["total"]["current"]["paying_members"] == 3
 
     with clock_at(utcnow() + timedelta(minutes=11)):
         await refresh.refresh(session)

@@ -233,3 +233,30 @@ async def test_an_interval_tick_missed_during_a_takeover_is_sent_once(
         assert sent == ["holder", "standby"]
     finally:
         await _stop_all(holder, standby, later)
+
+
+async def test_a_send_in_flight_after_shutdown_does_not_take_the_lease_again(
+    redis_url: str,  # noqa: F811
+) -> None:
+    """The scheduler loop's sends run as their own tasks: one still waiting when the process
+    stops must neither send nor take the lease back (and so keep a stand-by from sending)."""
+    key = f"selfmart:test-lease:{uuid.uuid4().hex}"
+    sent: list[str] = []
+    first = _scheduler("first", sent, redis_url, key)
+    second = _scheduler("second", sent, redis_url, key)
+    await first.startup()
+    await second.startup()
+    try:
+        assert (first.holding, second.holding) == (True, False)
+        await first.shutdown()
+        await first.on_ready(first.sources[0], TICK)  # the send that was in flight
+        assert sent == []
+        assert first._redis is None
+        assert not first.holding
+        assert await second.claim()  # the lease is free: the stand-by takes it
+        await second.on_ready(second.sources[0], TICK)
+        assert sent == ["second"]
+    finally:
+        for s in (first, second):
+            if s._redis is not None:
+                await s.shutdown()

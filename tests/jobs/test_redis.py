@@ -23,7 +23,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from selfmart.db import make_sessionmaker
-from selfmart.jobs import runtime
+from selfmart.jobs import runtime, scheduler_process
 from selfmart.kit import aftercommit
 from selfmart.models import NotificationDelivery, OutboxEvent, User
 from selfmart.notify import service as notify
@@ -199,10 +199,13 @@ async def test_worker_and_scheduler_processes_deliver_over_redis(
             await client.delete(queue)
             await client.aclose()  # type: ignore[attr-defined]
     assert codes[0] == 0, _read(log)  # the worker stops on Ctrl-C
-    if codes[1] is None:
-        # Known defect, open: under CI load the scheduler has been seen stuck after taking the
-        # lease (its log stops at "now sends the schedules", before taskiq's "Startup
-        # completed"; the stack dump shows an idle event loop), and Ctrl-C does not end it.
-        # Everything above (delivery over Redis, the sweep) held; this is reported, not hidden.
-        pytest.xfail(f"the scheduler did not stop within 60 s of SIGINT:\n{_read(log)}")
+    # The scheduler stops within its grace period whatever happens (jobs/scheduler_process.py):
+    # 0 when its shutdown went through, STUCK (with every asyncio task's stack in its log) when
+    # something in the shutdown did not end. Three CI runs of session 9 saw it not stop at
+    # all after Ctrl-C, under load; that could not be reproduced since. If the bounded stop
+    # ever has to act, the test reports it with the stacks rather than failing the run: the
+    # process did stop, and the dump says what the clean shutdown waited on.
+    assert codes[1] is not None, f"the scheduler did not stop within 60 s:\n{_read(log)}"
+    if codes[1] == scheduler_process.STUCK:
+        pytest.xfail(f"the scheduler's shutdown did not end; stopped hard:\n{_read(log)}")
     assert codes[1] == 0, _read(log)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import Headers
 
 from selfmart.kit.time import utcnow
 from selfmart.models import (
@@ -288,3 +289,31 @@ async def test_an_account_changed_since_it_was_opened_is_read_again(
     assert taken[0] is True
     assert taken[-1] is True
     assert (await _written(session, third))["order"][:2] == ("paid", 700)
+
+
+def test_kept_headers_are_the_same_from_raw_headers_and_from_a_mapping() -> None:
+    """A callback's record keeps the headers verification reads (and only those), named in
+    lower case, each cut to 1,000 characters: from the request's raw headers (the lane and
+    the route) as from any mapping."""
+    sent = [
+        ("Content-Type", "application/json"),
+        ("Wechatpay-Serial", "PUB_KEY_ID_0114"),
+        ("Wechatpay-Signature", "s" * 1200),
+        ("Request-ID", "r-1"),
+        ("User-Agent", "platform/1.0"),
+        ("X-Forwarded-For", "10.0.0.1"),
+        ("Cookie", "secret=1"),
+    ]
+    raw = Headers(raw=[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in sent])
+    wanted = {
+        "content-type": "application/json",
+        "wechatpay-serial": "PUB_KEY_ID_0114",
+        "wechatpay-signature": "s" * 1000,
+        "request-id": "r-1",
+        "user-agent": "platform/1.0",
+    }
+    assert callbacks_hot.kept_headers(raw) == wanted
+    assert callbacks_hot.kept_headers(dict(sent)) == wanted
+    # a name the client sent in capitals (a raw list built by hand) is kept in lower case
+    upper = Headers(raw=[(b"Wechatpay-Nonce", b"n1"), (b"X-Other", b"x")])
+    assert callbacks_hot.kept_headers(upper) == {"wechatpay-nonce": "n1"}

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.db import make_sessionmaker
 from selfmart.kit.time import utcnow
 from selfmart.models import (
+    AuditLog,
     Order,
     OrderEvent,
     OrderIssue,
@@ -373,3 +374,46 @@ async def test_the_probe_times_each_stage_of_the_lane_when_asked(
         assert stages[stage]["n"] == 2, stage
     assert stages["statement"]["n"] >= 1
     assert stages["lane_total"]["max_ms"] >= stages["statement"]["max_ms"] > 0
+
+
+async def test_callbacks_applied_together_keep_their_own_requests_context(
+    world: World, wechat: Sandbox
+) -> None:
+    """The lane applies callbacks in a drain of its own, outside their requests: each one's
+    audit entry still carries its own request's id and address, and its record the headers
+    verification reads (and only those), as the full path keeps them."""
+    ids, numbers = await _pending_orders(world, 3)
+    calls = [_platform_callback(wechat, no) for no in numbers]
+    sent = [
+        {**headers, "X-Request-ID": f"cb-{i}", "X-Unrelated": "not kept"}
+        for i, (_, headers) in enumerate(calls)
+    ]
+    answers = await asyncio.gather(
+        *(
+            world.client.post(_url(world.account_id), content=body, headers=headers)
+            for (body, _), headers in zip(calls, sent, strict=True)
+        )
+    )
+    assert [r.status_code for r in answers] == [204] * 3
+    assert world.client._transport.app.state.callback_batcher.sizes  # type: ignore[attr-defined]
+    async with make_sessionmaker(world.engine)() as s:
+        for i, order_id in enumerate(ids):
+            entry = await s.scalar(
+                select(AuditLog).where(
+                    AuditLog.action == "order.pay", AuditLog.entity_id == str(order_id)
+                )
+            )
+            assert entry is not None
+            assert (entry.request_id, entry.ip) == (f"cb-{i}", "127.0.0.1")
+            record = await s.scalar(
+                select(PaymentCallback).where(PaymentCallback.order_id == order_id)
+            )
+            assert record is not None
+            assert record.outcome == "applied"
+            wanted = {
+                k.lower(): v
+                for k, v in sent[i].items()
+                if k.lower().startswith("wechatpay-") or k.lower() == "content-type"
+            }
+            assert {k: v for k, v in record.headers.items() if k != "user-agent"} == wanted
+            assert record.headers["user-agent"].startswith("python-httpx/")

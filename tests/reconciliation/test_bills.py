@@ -47,6 +47,9 @@ def test_alipay_payments_and_negative_refunds() -> None:
         "refund", "R1", 350, -2,
     )  # fmt: skip
     assert (parsed.trailer.count, parsed.trailer.fee_fen) == (2, 2)
+    # lines are numbered as in the file (the # preamble and the header count), the way a
+    # refusal names a bad line: the first data row is line 6 (see the refusals below)
+    assert (pay.line_no, refund.line_no) == (6, 7)
 
 
 def test_alipay_bill_of_another_merchant_is_refused() -> None:
@@ -367,11 +370,19 @@ def test_unionpay_zm_file_not_in_gbk_is_refused_saying_so() -> None:
         lines[1] = lines[1][:at] + b"\xff\xff" + lines[1][at + 2 :]
         return b"\r\n".join(lines)
 
+    def utf8_with_a_shop_name(body: bytes) -> bytes:
+        # a sub-merchant's short name in Chinese (6 bytes of GBK), the file then in UTF-8
+        at = zm_field_at("subMerAbbr")
+        named = body[:at] + "便利店".encode("gbk") + body[at + 6 :]
+        return named.decode("gbk").encode("utf-8")
+
     for edit, says in (
         (not_gbk_on_line_2, "ZM line 2: subMerAbbr is not GBK text: byte 0xff at column "
                             f"{zm_field_at('subMerAbbr') + 1}"),
         (lambda body: body.decode("gbk").encode("utf-16"),
          "the ZM file is UTF-16 (it starts with a byte order mark), not GBK"),
+        (utf8_with_a_shop_name,
+         "ZM line 1 is UTF-8 text, not GBK (its Chinese takes 3 bytes a character)"),
     ):  # fmt: skip
         with pytest.raises(BillRefused, match="^not a UnionPay reconciliation file: ") as refused:
             bills.parse("card", with_zm(zm(), edit), merchant_id="777290058110048", bill_date=DAY)

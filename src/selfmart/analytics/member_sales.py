@@ -1,9 +1,11 @@
 """Members versus guests: member and guest (non-member) sales and orders, new members and the
 repurchase rate per period, with the previous period beside each (docs/analytics.md).
 
-Sales and orders come from the daily sales summaries (`member_orders`, `member_sales_fen`),
-buying and repeat members from the member days (`analytics_member_days`), both with the live
-tail in place of the stored rows it replaces; no raw order line is read. New members are
+Sales, orders and paying members are read as `GET /sales` reads them (`sales.DayTable`: one
+statement for every window, whole months and stored distinct-member counts where they fit, the
+live tail as a correction); repeat members are paying members less those paying for the first
+time, counted from each member's first day in the scope's member days (`first_days`, one
+statement). No raw order line is read. New members are
 members registered in the period (merged-away duplicates excluded), on the local day of their
 home store's zone (Asia/Shanghai without one).
 
@@ -13,20 +15,20 @@ same scope) / members who paid in the period; null when nobody paid.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy import bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from selfmart.analytics import member_counts
 from selfmart.analytics.sales import DayTable, Granularity, Period, periods, previous, shift_window
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import CHUNK, Key, excluding
+from selfmart.analytics.summaries import key_condition
 from selfmart.members import service as members
 from selfmart.models import MemberDay
 
@@ -40,67 +42,61 @@ def _literal(ids: list[int]) -> Any:
     return bindparam("ids", ids, expanding=True, literal_execute=True)
 
 
-class _Buyers:
-    """Buying and repeat members of a scope over any sub-range of days."""
+async def first_days(session: AsyncSession, scope: Scope, last: date) -> dict[date, int]:
+    """How many members paid for the first time in the scope's stores on each day up to
+    `last`, the live tail in place of the stored rows it replaces. A window's repeat members
+    are then its paying members less those whose first day falls in it (each of them paid in
+    it; every other paying member paid before it), so every window is a sum over this.
 
-    def __init__(self, session: AsyncSession, scope: Scope) -> None:
-        self.session = session
-        self.scope = scope
-        mine = set(scope.store_ids)
-        #: every live store day of the scope (their stored rows are stale)
-        self.live_keys: list[Key] = sorted(k for k in scope.live.keys if k[0] in mine)
-        #: member -> the live days they paid on
-        self.live_days: dict[int, set[date]] = {}
-        for store_id, day, member_id in scope.live.members:
-            if store_id in mine:
-                self.live_days.setdefault(member_id, set()).add(day)
-
-    def _where(self, model: Any) -> list[Any]:
-        return [model.store_id.in_(self.scope.store_ids), excluding(model, self.live_keys)]
-
-    async def count(self, first: date, last: date) -> tuple[int, int]:
-        """(members who paid in first..last, those of them who had paid before first)."""
-        if not self.scope.store_ids:
-            return 0, 0
-        m = MemberDay
-        earlier = aliased(MemberDay)
-        live_ids = sorted(self.live_days)
-        in_window = [*self._where(m), m.day >= first, m.day <= last]
-        # Members without a live day: entirely from the stored rows.
-        stored_only = in_window
-        if live_ids:
-            stored_only = [*in_window, m.member_id.not_in(_literal(live_ids))]
-        before = exists().where(
-            earlier.member_id == m.member_id, earlier.day < first, *self._where(earlier)
-        )
-        buyers = int(
-            await self.session.scalar(
-                select(func.count(func.distinct(m.member_id))).where(*stored_only)
-            )
-            or 0
-        )
-        repeat = int(
-            await self.session.scalar(
-                select(func.count(func.distinct(m.member_id))).where(*stored_only, before)
-            )
-            or 0
-        )
-        # Members with a live day: their stored days and live days together.
-        for i in range(0, len(live_ids), CHUNK):
-            chunk = live_ids[i : i + CHUNK]
-            rows = await self.session.execute(
-                select(m.member_id, m.day)
-                .where(*self._where(m), m.day <= last, m.member_id.in_(_literal(chunk)))
-                .distinct()
-            )
-            days: dict[int, set[date]] = {mid: set(self.live_days[mid]) for mid in chunk}
-            for r in rows.all():
-                days[r.member_id].add(r.day)
-            for paid in days.values():
-                if any(first <= d <= last for d in paid):
-                    buyers += 1
-                    repeat += any(d < first for d in paid)
-        return buyers, repeat
+    One statement: the members untouched by the live tail (no live day now, no stored row on
+    a live day) are grouped by their first stored day in the database; the few it touches bring
+    their stored days (found by member), and their first day is taken here, the stored rows of
+    live days left out and their live days added. Leaving the live days' rows out in the
+    database instead compared every member day with each live day (4 us a row)."""
+    if not scope.store_ids:
+        return {}
+    mine = set(scope.store_ids)
+    live_keys = {k for k in scope.live.keys if k[0] in mine}
+    first: dict[int, date] = {}
+    for store_id, day, member_id in scope.live.members:
+        if store_id in mine and day <= last:
+            first[member_id] = min(day, first.get(member_id, day))
+    m = MemberDay
+    in_scope = [m.store_id.in_(scope.store_ids), m.day <= last]
+    untouched = [*in_scope]
+    touched: list[Any] = []
+    if first:
+        untouched.append(m.member_id.not_in(_literal(sorted(first))))
+        touched.append(m.member_id.in_(_literal(sorted(first))))
+    if live_keys:
+        stored_live = select(m.member_id).where(key_condition(m, live_keys))
+        untouched.append(m.member_id.not_in(stored_live))
+        touched.append(m.member_id.in_(stored_live))
+    firsts = (
+        select(func.min(m.day).label("first")).where(*untouched).group_by(m.member_id).subquery()
+    )
+    parts: list[Any] = [
+        select(
+            literal("first").label("tag"),
+            literal(0).label("member_id"),
+            firsts.c.first.label("day"),
+            func.count().label("n"),
+        ).group_by(firsts.c.first)
+    ]
+    # One part per kind of touched member (an OR of the two would scan every member day).
+    parts += [
+        select(literal("day"), m.member_id, m.day, m.store_id).where(*in_scope, condition)
+        for condition in touched
+    ]
+    out: dict[date, int] = defaultdict(int)
+    for r in (await session.execute(union_all(*parts))).all():
+        if r.tag == "first":
+            out[r.day] += int(r.n)
+        elif (r.n, r.day) not in live_keys:  # a live day's stored row is replaced
+            first[r.member_id] = min(r.day, first.get(r.member_id, r.day))
+    for day in first.values():
+        out[day] += 1
+    return out
 
 
 async def _new_members(
@@ -132,20 +128,20 @@ def _rate(repeat: int, buyers: int) -> Decimal | None:
 
 
 async def _figures(
-    table: DayTable, buyers: _Buyers, new: dict[date, int], first: date, last: date
+    table: DayTable, firsts: dict[date, int], new: dict[date, int], first: date, last: date
 ) -> dict[str, Any]:
-    orders = sales = member_orders = member_sales = new_members = 0
+    total = table.totals(first, last)
+    orders, sales, member_orders, member_sales = (
+        total[c] for c in ("orders", "sales_fen", "member_orders", "member_sales_fen")
+    )
+    new_members = first_timers = 0
     d = first
     while d <= last:
-        row = table.days.get(d)
-        if row is not None:
-            orders += row["orders"]
-            sales += row["sales_fen"]
-            member_orders += row["member_orders"]
-            member_sales += row["member_sales_fen"]
         new_members += new.get(d, 0)
+        first_timers += firsts.get(d, 0)
         d += timedelta(days=1)
-    paying, repeat = await buyers.count(first, last)
+    paying = await table.members(first, last) or 0
+    repeat = paying - first_timers
     return {
         "orders": orders,
         "sales_fen": sales,
@@ -167,10 +163,13 @@ async def series(
     the window just before it."""
     ps = periods(first, last, granularity)
     prev_window = shift_window(ps, granularity, "previous")
-    table = await DayTable(session, scope, prev_window.start, ps[-1].end).load()
     all_periods = [*ps, prev_window, *(previous(p, granularity) for p in ps)]
+    windows = [(p.start, p.end) for p in all_periods] + [(ps[0].start, ps[-1].end)]
+    # Every window's figures and paying members in one statement (stored whole months and
+    # distinct-member counts where they fit), the first days of paying members in another.
+    table = await DayTable(session, scope, prev_window.start, ps[-1].end, windows).load()
+    firsts = await first_days(session, scope, ps[-1].end)
     new = await _new_members(session, scope, all_periods)
-    buyers = _Buyers(session, scope)
     rows = []
     for p in ps:
         pp = previous(p, granularity)
@@ -179,8 +178,8 @@ async def series(
                 "period": p.label,
                 "start": p.start,
                 "end": p.end,
-                "current": await _figures(table, buyers, new, p.start, p.end),
-                "previous": await _figures(table, buyers, new, pp.start, pp.end),
+                "current": await _figures(table, firsts, new, p.start, p.end),
+                "previous": await _figures(table, firsts, new, pp.start, pp.end),
             }
         )
     return {
@@ -192,7 +191,7 @@ async def series(
         "total": {
             "start": ps[0].start,
             "end": ps[-1].end,
-            "current": await _figures(table, buyers, new, ps[0].start, ps[-1].end),
-            "previous": await _figures(table, buyers, new, prev_window.start, prev_window.end),
+            "current": await _figures(table, firsts, new, ps[0].start, ps[-1].end),
+            "previous": await _figures(table, firsts, new, prev_window.start, prev_window.end),
         },
     }

@@ -64,54 +64,99 @@ async def pending_days(
     """Store days changed after the mark (the stored one when `after_event_id` is None, read
     in the same statement as the first events): (days, the newest event id read, the newest
     event id old enough to become the next mark)."""
+    feed = await read_feed(session, after_event_id)
     cutoff = utcnow() - OVERLAP
-    order_ids: set[int] = set()
-    last = settled = after_event_id
+    last = settled = feed.mark
     fresh = False
+    for event_id, _, occurred_at in feed.events:
+        last = event_id
+        fresh = fresh or occurred_at > cutoff
+        if not fresh:
+            settled = event_id
+    order_ids = {order_id for _, order_id, _ in feed.events}
+    return await summaries.days_of_orders(session, order_ids), last, settled
+
+
+@dataclass
+class Feed:
+    """The change feed after a mark: the mark, and each event after it as (id, order id,
+    occurred at), in id order."""
+
+    mark: int
+    events: list[tuple[int, int, Any]]
+    #: whether the reading transaction has written nothing (PostgreSQL: no transaction id
+    #: assigned), so that everything it read is committed; None when not asked
+    clean: bool | None = None
+
+
+#: The first statement of `read_feed` (it is always the same): built once.
+_FEED: dict[tuple[bool, bool], Any] = {}
+
+
+def _feed_after_mark(postgres: bool, ask_clean: bool) -> Any:
+    events = select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
+    """The stored mark joined to the events after it: one row with no event when there is
+    none, so the mark is known either way."""
+    extra: list[Any] = []
+    if ask_clean and postgres:
+        extra = [func.pg_current_xact_id_if_assigned().is_(None).label("clean")]
+    m = (
+        select(func.coalesce(func.max(RefreshState.last_event_id), 0).label("mark"), *extra)
+        .where(RefreshState.name == STATE)
+        .subquery()
+    )
+    after = events.where(OrderEvent.id > m.c.mark).order_by(OrderEvent.id).limit(BATCH)
+    e: Any
+    if postgres:
+        # The batch taken inside a LATERAL: joined plainly, PostgreSQL cannot know the mark,
+        # plans for a third of the feed, sorted, and (past its JIT cost threshold, at a few
+        # million events) compiles the statement on every request.
+        e = after.lateral("e")
+        joined = m.outerjoin(e, true())
+    else:
+        e = events.subquery("e")
+        joined = m.outerjoin(e, e.c.id > m.c.mark)
+    return (
+        select(e.c.id, e.c.order_id, e.c.occurred_at, *m.c)
+        .select_from(joined)
+        .order_by(e.c.id)
+        .limit(BATCH)
+    )
+
+
+async def read_feed(
+    session: AsyncSession, after_event_id: int | None = None, *, ask_clean: bool = False
+) -> Feed:
+    """Every event after the mark (the stored one when `after_event_id` is None, read in the
+    same statement as the first batch). `ask_clean` (PostgreSQL) also asks, in the same
+    statement, whether this transaction has written anything."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    last = after_event_id
+    feed = Feed(mark=after_event_id or 0, events=[])
     while True:
-        events = select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
         if last is None:
-            # The stored mark joined to the events after it: one row with no event when
-            # there is none, so the mark is known either way.
-            m = (
-                select(func.coalesce(func.max(RefreshState.last_event_id), 0).label("mark"))
-                .where(RefreshState.name == STATE)
-                .subquery()
-            )
-            after = events.where(OrderEvent.id > m.c.mark).order_by(OrderEvent.id).limit(BATCH)
-            e: Any
-            if session.get_bind().dialect.name == "postgresql":
-                # The batch taken inside a LATERAL: joined plainly, PostgreSQL cannot know
-                # the mark, plans for a third of the feed, sorted, and (past its JIT cost
-                # threshold, at a few million events) compiles the statement on every request.
-                e = after.lateral("e")
-                joined = m.outerjoin(e, true())
-            else:
-                e = events.subquery("e")
-                joined = m.outerjoin(e, e.c.id > m.c.mark)
-            stmt: Any = (
-                select(e.c.id, e.c.order_id, e.c.occurred_at, m.c.mark)
-                .select_from(joined)
-                .order_by(e.c.id)
+            stmt: Any = _FEED.get((postgres, ask_clean))
+            if stmt is None:
+                stmt = _FEED[(postgres, ask_clean)] = _feed_after_mark(postgres, ask_clean)
+        else:
+            stmt = (
+                select(OrderEvent.id, OrderEvent.order_id, OrderEvent.occurred_at)
+                .where(OrderEvent.id > last)
+                .order_by(OrderEvent.id)
                 .limit(BATCH)
             )
-        else:
-            stmt = events.where(OrderEvent.id > last).order_by(OrderEvent.id).limit(BATCH)
         rows = (await session.execute(stmt)).all()
         if last is None:
-            last = settled = int(rows[0].mark)
+            last = feed.mark = int(rows[0].mark)
+            if ask_clean and postgres:
+                feed.clean = bool(rows[0].clean)
             rows = [r for r in rows if r.id is not None]
         for r in rows:
-            order_ids.add(r.order_id)
+            feed.events.append((r.id, r.order_id, r.occurred_at))
             last = r.id
-            fresh = fresh or r.occurred_at > cutoff
-            if not fresh:
-                settled = r.id
         if len(rows) < BATCH:
             break
-    assert last is not None
-    assert settled is not None
-    return await summaries.days_of_orders(session, order_ids), last, settled
+    return feed
 
 
 async def refresh(session: AsyncSession) -> int:

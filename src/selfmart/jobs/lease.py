@@ -120,9 +120,14 @@ class LeasedScheduler(TaskiqScheduler):
         self._lock = asyncio.Lock()
         #: interval schedules this scheduler caught up: schedule id -> monotonic time
         self._caught_up: dict[str, float] = {}
+        #: shut down: a send still in flight must not take the lease again (nor open Redis)
+        self._closed = False
 
     async def claim(self) -> bool:
-        """Take or extend the lease; False when another scheduler holds it or Redis is away."""
+        """Take or extend the lease; False when another scheduler holds it, Redis is away or
+        this scheduler is shutting down."""
+        if self._closed:
+            return False
         if self._redis is None:
             self._redis = Redis.from_url(self.redis_url, socket_timeout=self.ttl_ms / 3000)
         try:
@@ -248,11 +253,17 @@ class LeasedScheduler(TaskiqScheduler):
             await self._send(source, task, tick)
 
     async def shutdown(self) -> None:
+        """Stop renewing and give the lease up (at once, not after its time to live), each
+        step bounded: Redis slow or away must not keep the process from stopping."""
+        self._closed = True
         await cancel_and_wait(self._keeper)
-        if self._redis is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[no-untyped-call]
-            await self._redis.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
-            self._redis = None
+        redis, self._redis = self._redis, None
+        if redis is not None:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(self.ttl_ms / 3000):
+                    await redis.eval(_RELEASE, 1, self.key, self.token)  # type: ignore[no-untyped-call]
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(self.ttl_ms / 3000):
+                    await redis.aclose()  # type: ignore[attr-defined]  # redis 5+; stubs are older
         self.holding = False
         await super().shutdown()

@@ -96,20 +96,27 @@ def _processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:
     return impl.bind_processor(dialect)
 
 
-async def _driver(session: AsyncSession) -> Any | None:
-    """The asyncpg connection beneath the session, if it is inside the session's transaction;
-    None on another backend or before the transaction has begun at the driver. Looked up once
-    per transaction (a session keeps one connection for the whole of a transaction)."""
+async def driver_of(session: AsyncSession) -> Any | None:
+    """The asyncpg connection beneath the session (its transaction begun at the driver or
+    not); None on another backend. Looked up once per session transaction (a session keeps one
+    connection for the whole of a transaction): a hot path's batches on one session (the
+    callbacks' group commit) do not each go through the session for it."""
     if asyncpg is None or session.get_bind().dialect.driver != "asyncpg":
         return None
     trans = session.sync_session.get_transaction()
     cached = session.info.get(_CACHED)
     if trans is not None and cached is not None and cached[0] is trans:
-        driver = cached[1]
-    else:
-        conn = await session.connection()
-        driver = (await conn.get_raw_connection()).driver_connection
-        session.info[_CACHED] = (session.sync_session.get_transaction(), driver)
+        return cached[1]
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    session.info[_CACHED] = (session.sync_session.get_transaction(), driver)
+    return driver
+
+
+async def _driver(session: AsyncSession) -> Any | None:
+    """The asyncpg connection beneath the session, if it is inside the session's transaction;
+    None on another backend or before the transaction has begun at the driver."""
+    driver = await driver_of(session)
     if driver is None or not driver.is_in_transaction():
         return None
     return driver
@@ -211,8 +218,7 @@ async def fetch_alone(
     dialect = session.get_bind().dialect
     if asyncpg is None or dialect.driver != "asyncpg":
         return await fetch(session, hot, params)
-    conn = await session.connection()
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver = await driver_of(session)
     if driver is None or driver.is_in_transaction():
         return await fetch(session, hot, params)
     sql, _ = hot.compiled(dialect)
@@ -223,7 +229,7 @@ async def fetch_alone(
     try:
         rows: Sequence[Sequence[Any]] = await driver.fetch(sql, *args)
     except _DRIVER_ERRORS as exc:
-        await _raise_translated(exc, sql, args, conn)
+        await _raise_translated(exc, sql, args, await session.connection())
     return rows
 
 

@@ -56,8 +56,9 @@ def record_pool(engine: AsyncEngine) -> None:
     pool: Any = engine.sync_engine.pool
     # SQLite's and the tests' pools (StaticPool, NullPool) have no counters
     if hasattr(pool, "checkedout") and hasattr(pool, "checkedin"):
-        POOL_IN_USE.set(pool.checkedout())
-        POOL_SIZE.set(pool.checkedout() + pool.checkedin())
+        out = pool.checkedout()
+        POOL_IN_USE.set(out)
+        POOL_SIZE.set(out + pool.checkedin())
 
 
 class RouteTemplates:
@@ -85,6 +86,9 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.templates = RouteTemplates()
+        #: (method, route, status) -> its request counter and latency histogram: the series
+        #: looked up once (prometheus-client's `labels()` checks and locks at every call)
+        self._series: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -104,8 +108,12 @@ class MetricsMiddleware:
         finally:
             route = self.templates.of(scope.get("app"), scope.get("route"))
             method = scope.get("method", "GET")
-            REQUESTS.labels(method, route, str(status)).inc()
-            LATENCY.labels(method, route).observe(time.perf_counter() - start)
+            key = (method, route, str(status))
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (REQUESTS.labels(*key), LATENCY.labels(method, route))
+            series[0].inc()
+            series[1].observe(time.perf_counter() - start)
             if status >= 500:
                 ERRORS.labels(method, route).inc()
             app_state = getattr(scope.get("app"), "state", None)

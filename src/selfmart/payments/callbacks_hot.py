@@ -44,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.audit import service as audit
 from selfmart.iam.actor import Actor
 from selfmart.kit import hotsql
+from selfmart.kit.context import current_ip, current_request_id
 from selfmart.kit.hotsql import HotStatement
 from selfmart.kit.time import utcnow
 from selfmart.models import (
@@ -89,8 +90,21 @@ def callback_actor(channel: str) -> Actor:
     )
 
 
+_KEPT_RAW = tuple(h.encode("latin-1") for h in _KEPT_HEADERS)
+_KEPT_RAW_PREFIXES = tuple(p.encode("latin-1") for p in _KEPT_PREFIXES)
+
+
 def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
+    raw = getattr(headers, "raw", None)
+    if raw is not None:
+        # Starlette's Headers (the fast lane's): the raw pairs, only the kept ones decoded
+        # (latin-1, as Headers decodes them), not every header the platform sent.
+        for name, value in raw:
+            low = name.lower()
+            if low in _KEPT_RAW or low.startswith(_KEPT_RAW_PREFIXES):
+                out[low.decode("latin-1")] = value.decode("latin-1")[:1000]
+        return out
     for name, value in headers.items():
         low = name.lower()
         if low in _KEPT_HEADERS or low.startswith(_KEPT_PREFIXES):
@@ -114,6 +128,10 @@ _ACCOUNT = HotStatement(
 _AUDIT_ACTION = "order.pay"
 _AUDIT_CHANGE = audit.Change(
     entity_id=None, before={"status": S.AWAITING_PAYMENT.value}, after={"status": S.PAID.value}
+)
+#: Its changes as the statement takes them (the same for every callback: worked out once).
+_AUDIT_CHANGES_JSON = json.dumps(
+    audit.diff(_AUDIT_CHANGE.before, _AUDIT_CHANGE.after), ensure_ascii=False
 )
 
 # The steps one by one, for other backends: the same conditions, checked in Python.
@@ -279,31 +297,33 @@ async def apply_many(session: AsyncSession, items: list[Prepared]) -> list[bool]
     if not items:
         return []
     if session.get_bind().dialect.name != "postgresql":
-        return [await _apply_in_steps(session, i.params, i.record, i.entry, i.actor) for i in items]
+        return [await _apply_in_steps(session, item) for item in items]
     now = utcnow()
     first = items[0]
-    columns: dict[str, list[Any]] = {name: [] for name, _ in _MANY_COLUMNS}
+    rows: list[tuple[Any, ...]] = []
     for item in items:
-        p, r, e, o = item.params, item.record, item.entry, item.opened
-        row = (
+        p, r, o = item.params, item.record, item.opened
+        rows.append((
             item.account_id, item.out_trade_no, p["amount_fen"], p["txn"], p["succeeded_at"],
             o.channel, o.merchant_id, o.app_id, o.updated_at, o.key_version, item.actor.name,
-            e["ip"], e["request_id"], r["received_at"], r["notification_id"],
+            item.ip, item.request_id, r["received_at"], r["notification_id"],
             r["out_trade_no"], r["out_refund_no"], r["transaction_id"], r["status"],
             json.dumps(r["headers"], ensure_ascii=False), r["body"],
             json.dumps(r["decoded"], ensure_ascii=False),
-        )  # fmt: skip
-        for (name, _), value in zip(_MANY_COLUMNS, row, strict=True):
-            columns[name].append(value)
+        ))  # fmt: skip
+    # the rows turned into one array per column at once (not value by value)
     params: dict[str, Any] = {
-        **columns,
+        name: list(column)
+        for (name, _), column in zip(_MANY_COLUMNS, zip(*rows, strict=True), strict=True)
+    }
+    params |= {
         "now": now,
         "actor_type": first.actor.kind,
         "reason": REASON,
-        "changes": json.dumps(first.entry["changes"], ensure_ascii=False),
+        "changes": _AUDIT_CHANGES_JSON,
     }
-    rows = await hotsql.fetch_alone(session, _APPLY_MANY_PG, params)
-    done = {int(r[0]) for r in rows}
+    found = await hotsql.fetch_alone(session, _APPLY_MANY_PG, params)
+    done = {int(r[0]) for r in found}
     return [i + 1 in done for i in range(len(items))]
 
 
@@ -405,13 +425,15 @@ def opened_for(account: PaymentAccount) -> PlatformAccount:
 @dataclass(slots=True)
 class Prepared:
     """A verified common-case callback, ready to apply: the statement's parameters, the
-    callback's record and its audit entry (taken in the request's context: address, id)."""
+    callback's record, and what of its audit entry the request's context gives (its address
+    and id: the callback is applied in a batch, outside that context)."""
 
     account_id: int
     out_trade_no: str
     params: dict[str, Any]
     record: dict[str, Any]
-    entry: dict[str, Any]
+    ip: str | None
+    request_id: str | None
     actor: Actor
     opened: _Opened
 
@@ -493,8 +515,16 @@ def verify(
         "body": body[:BODY_LIMIT].decode("utf-8", "replace"),
         "decoded": dict(note.raw),
     }
-    entry = audit.entry_rows(actor, _AUDIT_ACTION, "order", [_AUDIT_CHANGE], note=REASON)[0]
-    return Prepared(account_id, note.out_trade_no, params, record, entry, actor, opened)
+    return Prepared(
+        account_id,
+        note.out_trade_no,
+        params,
+        record,
+        current_ip(),
+        current_request_id(),
+        actor,
+        opened,
+    )
 
 
 async def try_apply(
@@ -522,14 +552,9 @@ def forget(account_id: int) -> None:
     _OPENED.pop(account_id, None)
 
 
-async def _apply_in_steps(
-    session: AsyncSession,
-    params: dict[str, Any],
-    record: dict[str, Any],
-    entry: dict[str, Any],
-    actor: Actor,
-) -> bool:
+async def _apply_in_steps(session: AsyncSession, item: Prepared) -> bool:
     """The statement's steps one by one (backends without data-modifying CTEs)."""
+    params, record, actor = item.params, item.record, item.actor
     found = (await session.execute(_PAYMENT_AND_ORDER, params)).first()
     if found is None:
         return False
@@ -567,7 +592,14 @@ async def _apply_in_steps(
         },
     ]
     await session.execute(insert(_events), events)
-    entry = {**entry, "entity_id": str(order_id), "entity_label": order_no, "store_id": store_id}
+    entry = {
+        **audit.entry_rows(actor, _AUDIT_ACTION, "order", [_AUDIT_CHANGE], note=REASON)[0],
+        "ip": item.ip,
+        "request_id": item.request_id,
+        "entity_id": str(order_id),
+        "entity_label": order_no,
+        "store_id": store_id,
+    }
     await session.execute(insert(_audit_logs), [entry])
     await session.execute(
         insert(_callbacks), [{**record, "order_id": order_id, "payment_id": payment_id}]

@@ -43,7 +43,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from selfmart.kit import aftercommit
+from selfmart.kit import aftercommit, hotsql
 from selfmart.kit.context import current_ip
 from selfmart.kit.ratelimit import COUNTED, PAYMENT_NOTIFY, REFUSED
 from selfmart.orders import lifecycle
@@ -332,8 +332,8 @@ class Batcher:
 
 
 async def _driver_in_transaction(session: AsyncSession) -> bool:
-    raw = await (await session.connection()).get_raw_connection()
-    return bool(raw.driver_connection is not None and raw.driver_connection.is_in_transaction())
+    driver = await hotsql.driver_of(session)
+    return bool(driver is not None and driver.is_in_transaction())
 
 
 def _answer(batch: list[tuple[Prepared, asyncio.Future[bool]]], applied: list[bool]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import os
 import time
@@ -32,7 +33,7 @@ class Probe:
         self.samples: dict[str, list[float]] = {}
         self.callbacks = 0
         self._lag_task: asyncio.Task[None] | None = None
-        atexit.register(self.dump)
+        atexit.register(self._dump_at_exit)
 
     def add(self, stage: str, seconds: float) -> None:
         self.samples.setdefault(stage, []).append(seconds)
@@ -67,6 +68,11 @@ class Probe:
 
     def dump(self) -> None:
         self.path.write_text(json.dumps(self.summary(), indent=1))
+
+    def _dump_at_exit(self) -> None:
+        # a test's temporary directory may be gone by the time the interpreter exits
+        with contextlib.suppress(OSError):
+            self.dump()
 
 
 _PROBES: dict[Path, Probe] = {}

@@ -320,8 +320,8 @@ def _alipay(data: bytes, merchant_id: str) -> ParsedBill:
         raise BillRefused(f"the bill is account {bill.account!r}'s, not this account's")
     lines = [
         BillLine(
-            # the detail file's data rows: after the # preamble and the header
-            line_no=index + 1,
+            # the line of the detail file, as a refusal of a bad line names it
+            line_no=row.line or index + 1,
             kind="refund" if row.kind == alipay.REFUND else "payment",
             transaction_id=row.trade_no,
             out_trade_no=row.out_trade_no,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import codecs
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -381,6 +382,9 @@ class BillRow:
     #: the refund's out_request_no (refund rows)
     refund_no: str = ""
     remark: str = ""
+    #: where it stands in the 业务明细 file, counting every line (preamble and header too), as
+    #: the refusals of a bad line count (0 for a row not read from a file)
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -581,7 +585,7 @@ def parse_bill(archive_bytes: bytes) -> Bill:
                 f"业务明细 line {number} has {len(cells)} columns, the header {len(table[0])}"
             )
         try:
-            rows.append(_detail_row(cells))
+            rows.append(dataclasses.replace(_detail_row(cells), line=number))
         except ValueError as exc:
             raise ValueError(f"业务明细 line {number}: {exc}") from None
     summary = None

@@ -407,6 +407,14 @@ def encode_zm(records: list[ZmRecord]) -> bytes:
     return b"".join(line + b"\r\n" for line in lines)
 
 
+def _is_utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def parse_zm(data: bytes) -> list[ZmRecord]:
     """Read a ZM file back (fields cut by byte widths, GBK). A file in another encoding is
     refused saying so: by its byte order mark, or by the first line and field not GBK."""
@@ -423,6 +431,11 @@ def parse_zm(data: bytes) -> list[ZmRecord]:
         if not line.strip():
             continue
         if len(line) != expected:
+            if not line.isascii() and _is_utf8(line):  # no byte order mark to say so
+                raise ValueError(
+                    f"ZM line {number} is UTF-8 text, not GBK "
+                    "(its Chinese takes 3 bytes a character)"
+                )
             raise ValueError(f"ZM line {number} is {len(line)} bytes, not {expected}")
         values: dict[str, str] = {}
         pos = 0

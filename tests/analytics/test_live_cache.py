@@ -1,0 +1,213 @@
+"""The live tail kept in process (analytics/live.py) is invalidated by the change feed: an order
+paid or refunded after a read, by another process (here a second engine, with its own pool and
+its own memory), shows up in the next read; a read with nothing new comes from memory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from selfmart.analytics import live, service
+from selfmart.db import make_engine, make_sessionmaker
+from selfmart.iam.actor import Actor
+from selfmart.kit.time import utcnow
+from selfmart.models import (
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    Product,
+    ProductBarcode,
+    Refund,
+    RefundLine,
+    Store,
+    StoreProduct,
+)
+from tests.analytics.builders import refund, sale
+from tests.builders import make_store
+from tests.orders.builders import make_product
+
+ACTOR = Actor(kind="user", id=None, name="test", store_ids=None)
+DAY = date(2025, 5, 10)
+
+
+def _event(order: Order) -> OrderEvent:
+    """The change-feed row a payment or a refund of the order writes with it."""
+    return OrderEvent(
+        order_id=order.id,
+        store_id=order.store_id,
+        occurred_at=utcnow(),
+        kind="transition",
+        actor_type="system",
+        actor_name="test",
+        reason="test",
+        data={},
+    )
+
+
+@dataclass
+class Shop:
+    store_id: int
+    product_id: int
+    #: the other process: its own engine, so nothing it does touches the reader's memory
+    writer: async_sessionmaker[AsyncSession]
+
+    async def pay(self, quantity: int, *, member_id: int | None = None, event: bool = True) -> int:
+        async with self.writer() as s:
+            store = await s.get(Store, self.store_id)
+            product = await s.get(Product, self.product_id)
+            assert store is not None
+            assert product is not None
+            order = await sale(
+                s,
+                store,
+                [(product, quantity)],
+                paid_at=datetime(2025, 5, 10, 4, tzinfo=UTC),
+                member_id=member_id,
+            )
+            if event:
+                s.add(_event(order))
+            await s.commit()
+            return order.id
+
+    async def refund(self, order_id: int, quantity: int) -> None:
+        async with self.writer() as s:
+            order = await s.get(Order, order_id)
+            product = await s.get(Product, self.product_id)
+            assert order is not None
+            assert product is not None
+            await refund(s, order, product, quantity, at=datetime(2025, 5, 10, 9, tzinfo=UTC))
+            s.add(_event(order))
+            await s.commit()
+
+    async def event_for(self, order_id: int) -> None:
+        async with self.writer() as s:
+            order = await s.get(Order, order_id)
+            assert order is not None
+            s.add(_event(order))
+            await s.commit()
+
+
+@pytest.fixture
+async def shop(engine: AsyncEngine, db_url: str) -> AsyncIterator[Shop]:
+    """A store with one product, committed (the reader and the writer see it from their own
+    connections); everything it and its orders wrote is deleted afterwards, and the reader's
+    memory of the feed forgotten (the feed only grows in use: deleting its rows is the
+    test's doing, and SQLite may give their ids again)."""
+    async with make_sessionmaker(engine)() as s:
+        live.forget(s)
+    writer_engine = make_engine(db_url)
+    writer = make_sessionmaker(writer_engine)
+    async with writer() as s:
+        store = await make_store(s, code=f"L{uuid.uuid4().hex[:6].upper()}", city="缓存")
+        product = await make_product(s, stores=[store], price_fen=250)
+        await s.commit()
+        shop = Shop(store_id=store.id, product_id=product.id, writer=writer)
+    try:
+        yield shop
+    finally:
+        async with writer() as s:
+            sid, pid = shop.store_id, shop.product_id
+            orders = select(Order.id).where(Order.store_id == sid)
+            refunds = select(Refund.id).where(Refund.order_id.in_(orders))
+            await s.execute(delete(RefundLine).where(RefundLine.refund_id.in_(refunds)))
+            await s.execute(delete(Refund).where(Refund.order_id.in_(orders)))
+            await s.execute(delete(OrderEvent).where(OrderEvent.order_id.in_(orders)))
+            await s.execute(delete(Payment).where(Payment.order_id.in_(orders)))
+            await s.execute(delete(OrderLine).where(OrderLine.order_id.in_(orders)))
+            await s.execute(delete(Order).where(Order.store_id == sid))
+            await s.execute(delete(StoreProduct).where(StoreProduct.store_id == sid))
+            await s.execute(delete(ProductBarcode).where(ProductBarcode.product_id == pid))
+            await s.execute(delete(Product).where(Product.id == pid))
+            await s.execute(delete(Store).where(Store.id == sid))
+            await s.commit()
+        await writer_engine.dispose()
+        async with make_sessionmaker(engine)() as s:
+            live.forget(s)
+
+
+async def _day(engine: AsyncEngine, shop: Shop) -> dict[str, Any]:
+    """The store's 10 May as the sales dashboard shows it, read in a transaction that writes
+    nothing (as a console request does)."""
+    async with make_sessionmaker(engine)() as s:
+        got = await service.sales_series(
+            s, actor=ACTOR, first=DAY, last=DAY, granularity="day", store_id=shop.store_id
+        )
+    current: dict[str, Any] = got["periods"][0]["current"]
+    return current
+
+
+async def _tail(engine: AsyncEngine) -> live.Tail:
+    async with make_sessionmaker(engine)() as s:
+        return live.tail_of(s)
+
+
+async def test_an_order_paid_elsewhere_after_a_cached_read_shows_in_the_next(
+    engine: AsyncEngine, shop: Shop
+) -> None:
+    first = await shop.pay(2, member_id=71)
+    one = await _day(engine, shop)
+    assert (one["orders"], one["sales_fen"], one["items"], one["paying_members"]) == (1, 500, 2, 1)
+
+    tail = await _tail(engine)
+    hits, computed = tail.hits, tail.computed
+    assert await _day(engine, shop) == one  # nothing new in the feed: from memory
+    assert (tail.hits, tail.computed) == (hits + 1, computed)
+
+    await shop.pay(3, member_id=72)
+    two = await _day(engine, shop)
+    assert (two["orders"], two["sales_fen"], two["items"], two["paying_members"]) == (
+        2,
+        1250,
+        5,
+        2,
+    )
+    assert tail.computed == computed + 1  # the one store day the new event named
+
+    await shop.refund(first, 1)
+    three = await _day(engine, shop)
+    assert (three["refunds"], three["refunds_fen"], three["sales_fen"]) == (1, 250, 1250)
+    assert three["net_sales_fen"] == 1000
+
+
+async def test_it_is_the_change_feed_that_invalidates(engine: AsyncEngine, shop: Shop) -> None:
+    """An order committed without its change-feed row (which every payment writes with it)
+    is not seen by a read from memory; its event, committed later, makes the next read see
+    it. So the memory follows the feed, which every process writes, and not anything this
+    process did."""
+    await shop.pay(1)
+    before = await _day(engine, shop)
+    assert before["orders"] == 1
+    late = await shop.pay(4, event=False)
+    assert await _day(engine, shop) == before
+    await shop.event_for(late)
+    after = await _day(engine, shop)
+    assert (after["orders"], after["sales_fen"], after["items"]) == (2, 1250, 5)
+
+
+async def test_a_transaction_that_wrote_reads_afresh_and_leaves_the_memory_alone(
+    engine: AsyncEngine, shop: Shop
+) -> None:
+    await shop.pay(1)
+    seen = await _day(engine, shop)
+    async with make_sessionmaker(engine)() as s:
+        store = await s.get(Store, shop.store_id)
+        product = await s.get(Product, shop.product_id)
+        assert store is not None
+        assert product is not None
+        order = await sale(s, store, [(product, 6)], paid_at=datetime(2025, 5, 10, 5, tzinfo=UTC))
+        s.add(_event(order))
+        await s.flush()
+        got = await service.sales_series(
+            s, actor=ACTOR, first=DAY, last=DAY, granularity="day", store_id=shop.store_id
+        )
+        assert got["periods"][0]["current"]["orders"] == 2  # its own uncommitted order
+        await s.rollback()
+    assert await _day(engine, shop) == seen  # the rolled-back order left no trace
