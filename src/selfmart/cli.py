@@ -258,8 +258,18 @@ def check_analytics() -> None:
         )
     if result.pending:
         click.echo(f"{result.pending} store day(s) changed since the last refresh, not checked")
-    if result.differences:
-        click.echo(f"{len(result.differences)} summary figure(s) differ from the orders", err=True)
+    if result.scoped_unbuilt:
+        click.echo(
+            "analytics_category_days, analytics_category_members, analytics_product_members and"
+            " analytics_product_days.refunds were never built from the orders summarised before"
+            " this version: run selfmart rebuild-analytics",
+            err=True,
+        )
+    if result.differences or result.scoped_unbuilt:
+        if result.differences:
+            click.echo(
+                f"{len(result.differences)} summary figure(s) differ from the orders", err=True
+            )
         sys.exit(1)
     click.echo(f"sales summaries match the orders ({result.checked} store day(s))")
 

@@ -48,20 +48,33 @@ async def refund(
     session: AsyncSession, order: Order, product: Product, quantity: int, *, at: datetime
 ) -> Refund:
     """A succeeded refund of `quantity` units of `product` in `order`, completed at `at`."""
-    line = await session.scalar(
-        select(OrderLine).where(OrderLine.order_id == order.id, OrderLine.product_id == product.id)
-    )
+    return await refund_lines(session, order, [(product, quantity)], at=at)
+
+
+async def refund_lines(
+    session: AsyncSession, order: Order, items: list[tuple[Product, int]], *, at: datetime
+) -> Refund:
+    """One succeeded refund of `quantity` units of each `product` in `order` (a refund line
+    each), completed at `at`."""
     payment = await session.scalar(select(Payment).where(Payment.order_id == order.id))
-    assert line is not None
     assert payment is not None
-    amount = line.unit_price_fen * quantity
+    lines: list[tuple[OrderLine, int, int]] = []
+    for product, quantity in items:
+        line = await session.scalar(
+            select(OrderLine).where(
+                OrderLine.order_id == order.id, OrderLine.product_id == product.id
+            )
+        )
+        assert line is not None
+        lines.append((line, quantity, line.unit_price_fen * quantity))
+    total = sum(amount for _, _, amount in lines)
     record = Refund(
         order_id=order.id,
         payment_id=payment.id,
         store_id=order.store_id,
         channel="manual",
         status="succeeded",
-        amount_fen=amount,
+        amount_fen=total,
         reason="破损",
         created_at=at,
         completed_at=at,
@@ -70,21 +83,22 @@ async def refund(
     )
     session.add(record)
     await session.flush()
-    session.add(
-        RefundLine(
-            refund_id=record.id,
-            order_line_id=line.id,
-            quantity=quantity,
-            amount_fen=amount,
-            disposition="restock",
+    for line, quantity, amount in lines:
+        session.add(
+            RefundLine(
+                refund_id=record.id,
+                order_line_id=line.id,
+                quantity=quantity,
+                amount_fen=amount,
+                disposition="restock",
+            )
         )
-    )
-    line.refunded_qty += quantity
-    line.refunded_fen += amount
+        line.refunded_qty += quantity
+        line.refunded_fen += amount
     await session.execute(
         update(Order)
         .where(Order.id == order.id)
-        .values(refunded_fen=Order.refunded_fen + amount, status="partially_refunded")
+        .values(refunded_fen=Order.refunded_fen + total, status="partially_refunded")
         .execution_options(synchronize_session=False)
     )
     await session.flush()

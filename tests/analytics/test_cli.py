@@ -4,6 +4,7 @@ the check exits 0 when every summary is what the orders say, 1 naming each diffe
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,32 @@ def test_rebuild_then_check_then_a_tampered_summary(db_file: str) -> None:
         f"MISMATCH analytics_sales_days store={store_id} day=2025-12-31 items: stored=4 raw=2"
         in result.output
     )
+
+
+def test_upgrading_a_summarised_database_asks_for_a_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration ana_0007 leaves the category and product member tables empty on a database
+    that already had summaries; the check says to rebuild (exit 1) until it is done."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    monkeypatch.setenv("SELFMART_DATABASE_URL", url)
+    get_settings.cache_clear()
+    upgrade(url, "ana_0006")
+    store_id = _run(url)
+    # A summary the old version wrote (the day's other rows are not needed to say so).
+    with sqlite3.connect(tmp_path / "old.db") as db:
+        db.execute(
+            "INSERT INTO analytics_sales_days (store_id, day, orders, sales_fen, items,"
+            " member_orders, member_sales_fen, refunds, refunds_fen)"
+            " VALUES (?, '2025-12-31', 1, 700, 2, 0, 0, 0, 0)",
+            (store_id,),
+        )
+    upgrade(url)
+    runner = CliRunner()
+    result = runner.invoke(main, ["check-analytics"])
+    assert result.exit_code == 1, result.output
+    assert "run selfmart rebuild-analytics" in result.output
+    assert runner.invoke(main, ["rebuild-analytics"]).exit_code == 0
+    result = runner.invoke(main, ["check-analytics"])
+    assert result.exit_code == 0, result.output
+    get_settings.cache_clear()

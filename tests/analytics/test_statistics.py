@@ -238,16 +238,17 @@ async def test_a_city_a_store_a_product_and_a_category(
     assert await april(city="Berlin") == figures(1, 1600, 0, 0, 2, 1600, "2.00", 0, 0)
     assert await april(store_id=chain.berlin.id) == figures(1, 1600, 0, 0, 2, 1600, "2.00", 0, 0)
     assert await april(city="上海") == figures(2, 2200, 1, 350, 5, 1100, "2.50", 1, 1150)
-    # The product: orders with it, its units and line amounts, its refund lines.
+    # The product: orders with it, its units and line amounts, its refunds (the cash order's
+    # can), member 1's order of 1 April.
     assert await april(product_id=chain.cola.id) == figures(
-        2, 1400, None, 350, 4, 700, "2.00", None, None
+        2, 1400, 1, 350, 4, 700, "2.00", 1, None
     )
-    # The category and the one below it; orders are not additive over products: null.
+    # The category and the one below it (crisps): the 1 April order and Berlin's two bags.
     assert await april(category_id=chain.snacks.id) == figures(
-        None, 2400, None, 0, 3, None, None, None, None
+        2, 2400, 0, 0, 3, 1200, "1.50", 1, None
     )
     assert await april(category_id=chain.drinks.id, store_id=chain.berlin.id) == figures(
-        None, 0, None, 0, 0, None, None, None, None
+        0, 0, 0, 0, 0, 0, "0.00", 0, None
     )
 
 

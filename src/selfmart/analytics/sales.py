@@ -29,11 +29,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import member_counts, months
+from selfmart.analytics import member_counts, months, scoped_figures
 from selfmart.analytics.scope import Scope
-from selfmart.analytics.summaries import Key, excluding, key_condition, rows_table
+from selfmart.analytics.summaries import Key, key_condition, rows_table
 from selfmart.errors import ValidationFailed
-from selfmart.models import MemberCount, MemberDay, ProductDay, RefreshState, SalesDay, SalesMonth
+from selfmart.models import MemberCount, MemberDay, RefreshState, SalesDay, SalesMonth
 
 Granularity = Literal["day", "week", "month"]
 
@@ -145,12 +145,13 @@ def _runs(days: set[date]) -> list[tuple[date, date]]:
 
 @dataclass
 class Figures:
-    orders: int | None
+    orders: int
     sales_fen: int
-    refunds: int | None
+    refunds: int
     refunds_fen: int
     items: int
-    paying_members: int | None
+    paying_members: int
+    #: None for a product or a category
     member_sales_fen: int | None
 
     @property
@@ -158,15 +159,15 @@ class Figures:
         return self.sales_fen - self.refunds_fen
 
     @property
-    def avg_order_value_fen(self) -> int | None:
+    def avg_order_value_fen(self) -> int:
         if not self.orders:
-            return None if self.orders is None else 0
+            return 0
         return int((Decimal(self.sales_fen) / self.orders).quantize(Decimal(1), ROUND_HALF_UP))
 
     @property
-    def items_per_order(self) -> Decimal | None:
+    def items_per_order(self) -> Decimal:
         if not self.orders:
-            return None if self.orders is None else Decimal("0.00")
+            return Decimal("0.00")
         return (Decimal(self.items) / self.orders).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
     def as_dict(self) -> dict[str, Any]:
@@ -242,6 +243,9 @@ class DayTable:
         #: the members whose presence on some live store day differs between its stored and
         #: its live rows: the only ones whose member days are read (see `_load_sales`)
         self.changed: set[int] = set()
+        #: a product's or a category's figures (the scope is no plain set of stores)
+        self.windows = list(windows)
+        self.scoped: scoped_figures.ScopedTable | None = None
         if windows and scope.kind == "sales":
             self._plan(windows)
 
@@ -298,35 +302,9 @@ class DayTable:
                 for c in ADDITIVE:
                     row[c] += live[c] if live else 0
         else:
-            p = ProductDay
-            stmt = (
-                select(
-                    p.day,
-                    func.sum(p.orders).label("orders"),
-                    func.sum(p.sales_fen).label("sales_fen"),
-                    func.sum(p.quantity).label("items"),
-                    func.sum(p.refund_qty).label("refunds"),
-                    func.sum(p.refunds_fen).label("refunds_fen"),
-                )
-                .where(*self._where(p), self._product_filter(p))
-                .group_by(p.day)
-            )
-            for r in (await self.session.execute(stmt)).all():
-                row = self.days[r.day]
-                for c in ("orders", "sales_fen", "items", "refunds", "refunds_fen"):
-                    row[c] += int(getattr(r, c) or 0)
-            for (store_id, day, product_id), live in scope.live.products.items():
-                if (
-                    store_id in scope.store_ids
-                    and self.first <= day <= self.last
-                    and self._product_matches(product_id, live["category_id"])
-                ):
-                    row = self.days[day]
-                    row["orders"] += live["orders"]
-                    row["sales_fen"] += live["sales_fen"]
-                    row["items"] += live["quantity"]
-                    row["refunds"] += live["refund_qty"]
-                    row["refunds_fen"] += live["refunds_fen"]
+            self.scoped = await scoped_figures.ScopedTable(
+                self.session, scope, self.first, self.last, self.windows
+            ).load(self.days)
         return self
 
     def _row_of(self, day: date) -> dict[str, int]:
@@ -512,24 +490,6 @@ class DayTable:
             else:
                 self.distinct[(r.d, r.d2)] = values[0]
 
-    def _where(self, model: Any) -> list[Any]:
-        return [
-            model.store_id.in_(self.scope.store_ids),
-            model.day >= self.first,
-            model.day <= self.last,
-            excluding(model, self.live_keys),
-        ]
-
-    def _product_filter(self, p: type[ProductDay]) -> Any:
-        if self.scope.product_id is not None:
-            return p.product_id == self.scope.product_id
-        return p.category_id.in_(self.scope.category_ids or [])
-
-    def _product_matches(self, product_id: int, category_id: int) -> bool:
-        if self.scope.product_id is not None:
-            return product_id == self.scope.product_id
-        return category_id in (self.scope.category_ids or [])
-
     def _stored(self, model: Any) -> list[Any]:
         """The scope's stored rows of the range, live days included (sales: corrected)."""
         return [
@@ -538,12 +498,13 @@ class DayTable:
             model.day <= self.last,
         ]
 
-    async def members(self, first: date, last: date) -> int | None:
-        """Distinct paying members over first..last (None for a product or a category)."""
-        if self.scope.kind != "sales":
-            return None
+    async def members(self, first: date, last: date) -> int:
+        """Distinct paying members over first..last (of a product or a category: members
+        with an order of it)."""
         if not self.scope.store_ids:
             return 0
+        if self.scoped is not None:
+            return await self.scoped.members(first, last)
         whole = member_counts.whole_period(first, last)
         count: int | None = None
         if self.counts is not None and whole is not None:
@@ -616,9 +577,9 @@ class DayTable:
         total = self.totals(first, last)
         kind = self.scope.kind
         return Figures(
-            orders=None if kind == "category" else total["orders"],
+            orders=total["orders"],
             sales_fen=total["sales_fen"],
-            refunds=total["refunds"] if kind == "sales" else None,
+            refunds=total["refunds"],
             refunds_fen=total["refunds_fen"],
             items=total["items"],
             paying_members=await self.members(first, last),

@@ -11,21 +11,23 @@ from selfmart.kit.schema import Schema
 
 class Figures(Schema):
     """A period's figures. For a product: orders are orders with the product, items its units,
-    refunds_fen what its refund lines gave back. For a category: orders, refund counts and
-    members are not additive over its products, so they are null."""
+    refunds the refunds with a line of it and refunds_fen what those lines gave back, paying
+    members the members with an order of it. For a category the same over every product below
+    it, each order, refund and member counted once."""
 
-    orders: int | None
+    orders: int
     sales_fen: int
-    #: succeeded refunds (null for a product or a category)
-    refunds: int | None
+    #: succeeded refunds
+    refunds: int
     refunds_fen: int
     net_sales_fen: int
-    #: sales over orders, rounded half up to the fen (null when there are no orders to divide by)
-    avg_order_value_fen: int | None
+    #: sales over orders, rounded half up to the fen (0 when there are no orders)
+    avg_order_value_fen: int
     items: int
-    items_per_order: Decimal | None
-    #: distinct members who paid for at least one order (null for a product or a category)
-    paying_members: int | None
+    items_per_order: Decimal
+    #: distinct members who paid for at least one order (with the product or the category)
+    paying_members: int
+    #: sales of members' orders (null for a product or a category)
     member_sales_fen: int | None
 
 

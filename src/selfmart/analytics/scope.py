@@ -23,7 +23,8 @@ class Scope:
     #: store id -> time zone
     zones: dict[int, str]
     product_id: int | None = None
-    #: the category and every category below it
+    #: the category asked for, and it with every category below it
+    category_id: int | None = None
     category_ids: list[int] | None = None
     #: store days changed since the last refresh, recomputed from the raw orders
     live: Summary = field(default_factory=Summary)
@@ -89,6 +90,7 @@ async def resolve(
     if category_id is not None:
         if await session.scalar(select(Category.id).where(Category.id == category_id)) is None:
             raise CategoryNotFound(field="category_id")
+        scope.category_id = category_id
         scope.category_ids = await catalog_repo.subtree_ids(session, [category_id])
     return scope
 

@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.analytics import scoped_days
 from selfmart.kit.time import local_day_bounds
 from selfmart.models import (
     HourCell,
@@ -79,7 +80,7 @@ SALES_FIELDS = (
     "refunds",
     "refunds_fen",
 )
-PRODUCT_FIELDS = ("orders", "quantity", "sales_fen", "refund_qty", "refunds_fen")
+PRODUCT_FIELDS = ("orders", "quantity", "sales_fen", "refund_qty", "refunds_fen", "refunds")
 MEMBER_FIELDS = ("orders", "sales_fen")
 HOUR_FIELDS = ("orders", "sales_fen")
 
@@ -95,6 +96,11 @@ class Summary:
     products: dict[tuple[int, date, int], Row] = field(default_factory=dict)
     members: dict[tuple[int, date, int], Row] = field(default_factory=dict)
     hours: dict[tuple[int, date, int, str], Row] = field(default_factory=dict)
+    #: (store, day, category) -> the category's subtree (scoped_days)
+    categories: dict[tuple[int, date, int], Row] = field(default_factory=dict)
+    #: (store, day, category, member) and (store, day, product, member) -> {"orders": n}
+    category_members: dict[tuple[int, date, int, int], Row] = field(default_factory=dict)
+    product_members: dict[tuple[int, date, int, int], Row] = field(default_factory=dict)
 
 
 def _row(fields: Sequence[str]) -> Row:
@@ -185,6 +191,7 @@ async def _compute_runs(
     ).all()
     order_day: dict[int, date] = {}
     order_store: dict[int, int] = {}
+    order_member: dict[int, int | None] = {}
     for o in orders:
         assert o.paid_at is not None
         store_id = o.store_id
@@ -194,6 +201,7 @@ async def _compute_runs(
             continue
         order_day[o.id] = day
         order_store[o.id] = store_id
+        order_member[o.id] = o.member_id
         s = out.sales.setdefault((store_id, day), _row(SALES_FIELDS))
         s["orders"] += 1
         s["sales_fen"] += o.total_fen
@@ -309,12 +317,24 @@ async def _compute_runs(
             p["orders"] += 1
         p["quantity"] += ln.qty
         p["sales_fen"] += ln.amount
+    product_refunds: set[tuple[int, int]] = set()
     for rl in refund_lines:
         day = refund_day[rl.refund_id]
         store_id = refund_store[rl.refund_id]
         p = _product_row(out, store_id, day, rl.product_id, category)
         p["refund_qty"] += rl.quantity
         p["refunds_fen"] += rl.amount_fen
+        if (rl.refund_id, rl.product_id) not in product_refunds:
+            product_refunds.add((rl.refund_id, rl.product_id))
+            p["refunds"] += 1
+    scoped_days.add(
+        out,
+        await scoped_days.category_paths(session, product_ids),
+        lines,
+        {o: scoped_days.Sold(order_store[o], order_day[o], order_member[o]) for o in order_day},
+        refund_lines,
+        {r: (refund_store[r], refund_day[r]) for r in refund_day},
+    )
 
 
 def _product_row(
@@ -516,6 +536,7 @@ async def stored(session: AsyncSession, keys: Iterable[Key]) -> Summary:
             out.hours[(h.store_id, h.day, h.hour, h.payment_method)] = {
                 f: getattr(h, f) for f in HOUR_FIELDS
             }
+        await scoped_days.read(session, out, batch)
     return out
 
 
@@ -530,6 +551,7 @@ async def replace(session: AsyncSession, summary: Summary) -> None:
                 .where(key_condition(model, batch))
                 .execution_options(synchronize_session=False)
             )
+        await scoped_days.delete_days(session, batch)
     rows: list[tuple[Any, list[dict[str, Any]]]] = [
         (SalesDay, [{"store_id": s, "day": d, **r} for (s, d), r in summary.sales.items()]),
         (
@@ -563,6 +585,7 @@ async def replace(session: AsyncSession, summary: Summary) -> None:
     for model, new in rows:
         for i in range(0, len(new), 500):
             await session.execute(insert(model), new[i : i + 500])
+    await scoped_days.write(session, summary)
 
 
 async def days_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> set[Key]:
@@ -623,7 +646,7 @@ async def all_days(session: AsyncSession) -> set[Key]:
 
 async def stored_days(session: AsyncSession) -> set[Key]:
     keys: set[Key] = set()
-    for model in (SalesDay, ProductDay, MemberDay, HourCell):
+    for model in (SalesDay, ProductDay, MemberDay, HourCell, *scoped_days.MODELS):
         for r in (await session.execute(select(model.store_id, model.day).distinct())).all():
             keys.add((r.store_id, r.day))
     return keys

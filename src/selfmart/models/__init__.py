@@ -2,10 +2,13 @@
 
 from selfmart.models.alert import Alert, AlertRule
 from selfmart.models.analytics import (
+    CategoryDay,
+    CategoryMember,
     HourCell,
     MemberCount,
     MemberDay,
     ProductDay,
+    ProductMember,
     RefreshState,
     SalesDay,
     SalesMonth,
@@ -102,8 +105,11 @@ __all__ = [
     "AlertRoute",
     "HourCell",
     "MemberCount",
+    "CategoryDay",
+    "CategoryMember",
     "MemberDay",
     "ProductDay",
+    "ProductMember",
     "RefreshState",
     "SalesDay",
     "SalesMonth",

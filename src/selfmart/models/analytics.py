@@ -60,7 +60,21 @@ class ProductDay(Base):
 
     __tablename__ = "analytics_product_days"
     __table_args__ = (
-        Index("ix_analytics_product_days_product", "product_id", "day"),
+        # Covering on PostgreSQL (migration ana_0007): a product's statistics read by an
+        # index-only scan rather than a heap fetch per store day.
+        Index(
+            "ix_analytics_product_days_product",
+            "product_id",
+            "day",
+            postgresql_include=[
+                "store_id",
+                "orders",
+                "quantity",
+                "sales_fen",
+                "refunds",
+                "refunds_fen",
+            ],
+        ),
         Index("ix_analytics_product_days_category", "category_id", "day"),
         Index("ix_analytics_product_days_day", "day", "store_id"),
     )
@@ -75,6 +89,90 @@ class ProductDay(Base):
     sales_fen: Mapped[int] = mapped_column(default=0)
     refund_qty: Mapped[int] = mapped_column(default=0)
     refunds_fen: Mapped[int] = mapped_column(default=0)
+    #: refunds with at least one line of the product
+    refunds: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class ProductMember(Base):
+    """A paying member's day in a store with a product: distinct members of a product over
+    any window (they do not add up over days or stores)."""
+
+    __tablename__ = "analytics_product_members"
+    __table_args__ = (
+        # Covering on PostgreSQL: distinct members of a window by an index-only scan.
+        Index(
+            "ix_analytics_product_members_product",
+            "product_id",
+            "day",
+            postgresql_include=["store_id", "member_id"],
+        ),
+    )
+
+    store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    member_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: the member's orders with the product that day
+    orders: Mapped[int] = mapped_column(default=0)
+
+
+class CategoryDay(Base):
+    """A category's day in a store, with everything below it: an order counts once in every
+    category on the path from each of its products' categories up to the root, so a
+    subtree's figures are its top category's row (orders do not add up over products).
+    The tree is the one at the time the day was summarised; after moving a category or a
+    product, `selfmart rebuild-analytics` restates history."""
+
+    __tablename__ = "analytics_category_days"
+    __table_args__ = (
+        # Covering on PostgreSQL: a category's year is read by an index-only scan (18,000 rows
+        # for 50 stores) instead of a heap fetch per row.
+        Index(
+            "ix_analytics_category_days_category",
+            "category_id",
+            "day",
+            postgresql_include=[
+                "store_id",
+                "orders",
+                "items",
+                "sales_fen",
+                "refunds",
+                "refunds_fen",
+            ],
+        ),
+    )
+
+    store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    #: orders with at least one line of the subtree
+    orders: Mapped[int] = mapped_column(default=0)
+    items: Mapped[int] = mapped_column(default=0)
+    sales_fen: Mapped[int] = mapped_column(default=0)
+    #: refunds with at least one line of the subtree, and what those lines gave back
+    refunds: Mapped[int] = mapped_column(default=0)
+    refunds_fen: Mapped[int] = mapped_column(default=0)
+
+
+class CategoryMember(Base):
+    """A paying member's day in a store with a product of the category's subtree."""
+
+    __tablename__ = "analytics_category_members"
+    __table_args__ = (
+        # Covering on PostgreSQL: distinct members of a window by an index-only scan.
+        Index(
+            "ix_analytics_category_members_category",
+            "category_id",
+            "day",
+            postgresql_include=["store_id", "member_id"],
+        ),
+    )
+
+    store_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    category_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    member_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    orders: Mapped[int] = mapped_column(default=0)
 
 
 class MemberDay(Base):

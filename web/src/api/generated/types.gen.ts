@@ -2830,14 +2830,15 @@ export type FeeRow = {
  * Figures
  *
  * A period's figures. For a product: orders are orders with the product, items its units,
- * refunds_fen what its refund lines gave back. For a category: orders, refund counts and
- * members are not additive over its products, so they are null.
+ * refunds the refunds with a line of it and refunds_fen what those lines gave back, paying
+ * members the members with an order of it. For a category the same over every product below
+ * it, each order, refund and member counted once.
  */
 export type Figures = {
     /**
      * Avg Order Value Fen
      */
-    avg_order_value_fen: number | null;
+    avg_order_value_fen: number;
     /**
      * Items
      */
@@ -2845,7 +2846,7 @@ export type Figures = {
     /**
      * Items Per Order
      */
-    items_per_order: string | null;
+    items_per_order: string;
     /**
      * Member Sales Fen
      */
@@ -2857,15 +2858,15 @@ export type Figures = {
     /**
      * Orders
      */
-    orders: number | null;
+    orders: number;
     /**
      * Paying Members
      */
-    paying_members: number | null;
+    paying_members: number;
     /**
      * Refunds
      */
-    refunds: number | null;
+    refunds: number;
     /**
      * Refunds Fen
      */
