@@ -235,6 +235,29 @@ async def test_a_database_summarised_before_the_new_tables_is_told_to_rebuild(
     assert result.differences == []
 
 
+async def test_the_refresh_job_builds_them_itself_after_the_upgrade(
+    session: AsyncSession,
+) -> None:
+    """The operator who upgraded need not run the rebuild: the next refresh (every minute)
+    fills the new tables from the orders, then refreshes as usual."""
+    await build(session)
+    expected = {m: len((await session.scalars(select(m))).all()) for m in scoped_days.MODELS}
+    assert all(expected.values())
+    for model in scoped_days.MODELS:
+        await session.execute(delete(model))
+    await session.execute(update(ProductDay).values(refunds=0))
+    await session.execute(delete(RefreshState).where(RefreshState.name == scoped_days.STATE))
+    assert (await refresh.check(session)).scoped_unbuilt
+    assert await refresh.refresh(session) > 0  # every store day, once
+    assert {m: len((await session.scalars(select(m))).all()) for m in scoped_days.MODELS} == (
+        expected
+    )
+    result = await refresh.check(session)
+    assert not result.scoped_unbuilt
+    assert result.differences == []
+    assert await refresh.refresh(session) == 0  # and then only what changed
+
+
 def _event(order: Order) -> OrderEvent:
     """The change-feed row a change of the order writes."""
     return OrderEvent(

@@ -7,6 +7,7 @@ or in two processes at once gives the same rows. Nothing is added to the intake'
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from selfmart.models import (
     SalesDay,
     SalesMonth,
 )
+
+log = logging.getLogger(__name__)
 
 STATE = "sales"
 #: The high-water mark stays this far behind the newest change: a transaction that wrote its
@@ -160,7 +163,14 @@ async def read_feed(
 
 
 async def refresh(session: AsyncSession) -> int:
-    """Recompute the store days changed since the last run; returns how many it recomputed."""
+    """Recompute the store days changed since the last run; returns how many it recomputed.
+
+    On a database summarised before the category and member tables existed (migration
+    ana_0007 leaves them empty there), the first refresh rebuilds every summary once, so an
+    operator who upgraded gets the new figures without running the rebuild by hand."""
+    if not await scoped_days.built(session):
+        log.warning("analytics: the category and member summaries were never built; rebuilding")
+        return await rebuild(session)
     state = await _state(session, lock=True)
     keys, _, settled = await pending_days(session, state.last_event_id)
     for batch in _batches(sorted(keys)):
