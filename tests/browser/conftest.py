@@ -101,6 +101,10 @@ def server_url(console_dist: Path, server_workdir: Path, server_db_url: str) -> 
         "SELFMART_STATIC_DIR": str(console_dist),
         "SELFMART_MEDIA_DIR": str(workdir / "media"),
         "SELFMART_BACKUP_DIR": str(workdir / "backups"),
+        # The payment sandboxes keep their trades on disk: the checkout's var/sandbox would
+        # carry every earlier session's into today's bills (hundreds of platform-only lines
+        # for orders this fresh database never had).
+        "SELFMART_PAYMENT_SANDBOX_DIR": str(workdir / "sandbox"),
         "SELFMART_LOG_LEVEL": "WARNING",
         # Links and the demo's payment channels (seed-demo points them at the payment
         # sandboxes this server serves) use the server's own address.

@@ -92,8 +92,11 @@ def _pick(page: Page, select: Locator, label: str) -> None:
 
 
 def _english(page: Page) -> None:
+    """The page again in English, signed in again: the reload trades the refresh token for a
+    new one, and a navigation before that is stored would offer the old one (refused)."""
     page.evaluate("localStorage.setItem('selfmart.locale', 'en')")
     page.reload()
+    expect(page.locator("[data-test=side-menu]")).to_be_visible()
 
 
 def _body_rows(table: Locator) -> Locator:
