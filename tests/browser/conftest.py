@@ -78,17 +78,33 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def server_url(console_dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("browser-server")
+
+
+@pytest.fixture(scope="session")
+def server_db_url(server_workdir: Path) -> str:
+    """The served database, for tests that build their data with the test builders (SQLite
+    takes a second writer beside the server)."""
+    return f"sqlite+aiosqlite:///{server_workdir / 'selfmart.db'}"
+
+
+@pytest.fixture(scope="session")
+def server_url(console_dist: Path, server_workdir: Path, server_db_url: str) -> Iterator[str]:
     """`selfmart serve` on a free port over a fresh, migrated, demo-seeded SQLite database."""
-    workdir = tmp_path_factory.mktemp("browser-server")
+    workdir = server_workdir
     port = _free_port()
     env = {
         **os.environ,
-        "SELFMART_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'selfmart.db'}",
+        "SELFMART_DATABASE_URL": server_db_url,
         "SELFMART_DEMO": "true",
         "SELFMART_STATIC_DIR": str(console_dist),
         "SELFMART_MEDIA_DIR": str(workdir / "media"),
         "SELFMART_BACKUP_DIR": str(workdir / "backups"),
+        # The payment sandboxes keep their trades on disk: the checkout's var/sandbox would
+        # carry every earlier session's into today's bills (hundreds of platform-only lines
+        # for orders this fresh database never had).
+        "SELFMART_PAYMENT_SANDBOX_DIR": str(workdir / "sandbox"),
         "SELFMART_LOG_LEVEL": "WARNING",
         # Links and the demo's payment channels (seed-demo points them at the payment
         # sandboxes this server serves) use the server's own address.
