@@ -238,6 +238,13 @@ def test_store_settlement_is_the_apis_filtered_and_exported(page: Page, server_u
     expect(rows.first).to_be_visible()
     expect(table).to_contain_text("Bill")
     expect(page.locator("body")).not_to_contain_text("settlement.")
+    # the export is written in the console's language, not the browser's
+    with page.expect_download() as download:
+        page.locator("[data-test=settlement-stores-export]").click()
+    english = _sheet(download.value.path())
+    assert english[0][:5] == ["Date", "Store", "Channel", "Source", "Lines"]
+    assert english[-1][0] == "Total"
+    assert {row[2] for row in english[1:-1]} <= set(CHANNELS_EN.values())
 
 
 async def _goods_of_a_new_supplier(db_url: str, month: date) -> tuple[int, str]:

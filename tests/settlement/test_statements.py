@@ -264,6 +264,15 @@ async def test_lifecycle_through_the_api(client: httpx.AsyncClient, session: Asy
     assert (
         sum(1 for row in ws.iter_rows(values_only=True) if row[0] in ("收货", "退货", "损耗")) == 5
     )
+    r = await client.get(f"{base}/{sid}/export", headers={**h, "Accept-Language": "en"})
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert ws is not None
+    english = {row[0]: row[1] for row in ws.iter_rows(values_only=True) if row and row[0]}
+    assert english["Total payable (CNY)"] == 16.6
+    assert english["Payment reference"] == "BANK-20261206-01"
+    assert english["Status"] == "Paid"
+    kinds = ("Received", "Returned", "Shrinkage")
+    assert sum(1 for row in ws.iter_rows(values_only=True) if row[0] in kinds) == 5
 
     actions = list(
         await session.scalars(

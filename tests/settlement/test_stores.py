@@ -171,6 +171,17 @@ async def test_store_settlement_by_day_and_month(
     assert len(sheet) == 1 + 6 + 1
     assert sheet[-1][0] == "合计"
     assert sheet[-1][5:9] == (99.9, 5, 0.49, 94.41)
+    # in the console's language: English when it asks for it
+    r = await client.get(
+        url.replace("stores?", "stores/export?"), headers={**h, "Accept-Language": "en"}
+    )
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert ws is not None
+    english = list(ws.iter_rows(values_only=True))
+    assert english[0][:5] == ("Date", "Store", "Channel", "Source", "Lines")
+    assert english[-1][0] == "Total"
+    assert [row[5:9] for row in english[1:]] == [row[5:9] for row in sheet[1:]]
+    assert {row[2] for row in english[1:-1]} <= {"WeChat Pay", "Alipay", "UnionPay", "Manual"}
 
 
 async def test_bad_ranges_are_refused_naming_the_field(
@@ -217,6 +228,15 @@ async def test_fee_report_flags_fees_off_the_rate(
     sheet = list(ws.iter_rows(values_only=True))
     assert len(sheet) == 2
     assert sheet[1][-1] == "异常"
+    r = await client.get(
+        url.replace("fees?", "fees/export?") + "&flagged=true",
+        headers={**h, "Accept-Language": "en-US,en;q=0.9"},
+    )
+    ws = load_workbook(io.BytesIO(r.content)).active
+    assert ws is not None
+    english = list(ws.iter_rows(values_only=True))
+    assert (english[0][0], english[0][-1], english[1][-1]) == ("Bill date", "Flag", "Flagged")
+    assert english[1][4:10] == sheet[1][4:10]
 
 
 async def test_our_money_falls_on_each_stores_local_day_across_midnight_and_dst(

@@ -13,11 +13,72 @@ from selfmart.kit.tabular import XlsxSpool
 from selfmart.models import SupplierStatement
 from selfmart.settlement.stores import Report
 
-SOURCES = {"bill": "对账单", "ours": "本系统记录(未对账)"}
-CHANNELS = {"wechat": "微信支付", "alipay": "支付宝", "card": "银联", "manual": "人工"}
-KINDS = {"received": "收货", "sold": "代销售出", "returned": "退货", "shrinkage": "损耗"}
-STATUSES = {"draft": "草稿", "reviewed": "已复核", "approved": "已审批", "paid": "已付款"}
-BASES = {"received": "按收货结算", "consignment": "代销(按售出结算)"}
+#: every label in Chinese and in English (`lang` "zh" or "en": the console's language, sent
+#: as Accept-Language)
+SOURCES = {
+    "bill": ("对账单", "Bill"),
+    "ours": ("本系统记录(未对账)", "Our records (not reconciled)"),
+}
+CHANNELS = {
+    "wechat": ("微信支付", "WeChat Pay"), "alipay": ("支付宝", "Alipay"),
+    "card": ("银联", "UnionPay"), "manual": ("人工", "Manual"),
+}  # fmt: skip
+KINDS = {
+    "received": ("收货", "Received"), "sold": ("代销售出", "Sold (consignment)"),
+    "returned": ("退货", "Returned"), "shrinkage": ("损耗", "Shrinkage"),
+}  # fmt: skip
+STATUSES = {
+    "draft": ("草稿", "Draft"), "reviewed": ("已复核", "Reviewed"),
+    "approved": ("已审批", "Approved"), "paid": ("已付款", "Paid"),
+}  # fmt: skip
+BASES = {
+    "received": ("按收货结算", "On goods received"),
+    "consignment": ("代销(按售出结算)", "Consignment (on goods sold)"),
+}
+WORDS = {
+    "total": ("合计", "Total"), "estimated": ("估算", "Estimated"), "flagged": ("异常", "Flagged"),
+    "yes": ("是", "Yes"), "no": ("否", "No"), "late": ("上期补记", "Late, from an earlier period"),
+}  # fmt: skip
+STORE_HEADERS = (
+    ("日期", "Date"), ("门店", "Store"), ("渠道", "Channel"), ("来源", "Source"),
+    ("笔数", "Lines"), ("销售额(元)", "Sales (CNY)"), ("退款(元)", "Refunds (CNY)"),
+    ("手续费(元)", "Fees (CNY)"), ("净额(元)", "Net (CNY)"), ("手续费说明", "Fee note"),
+)  # fmt: skip
+FEE_HEADERS = (
+    ("账单日", "Bill date"), ("渠道", "Channel"), ("商户账号ID", "Merchant account ID"),
+    ("门店", "Store"), ("笔数", "Lines"), ("收款(元)", "Received (CNY)"),
+    ("退款(元)", "Refunds (CNY)"), ("实收手续费(元)", "Fees charged (CNY)"),
+    ("按费率应收(元)", "Fees at the rate (CNY)"), ("差额(元)", "Difference (CNY)"),
+    ("费率(基点)", "Rate (bp)"), ("无费率笔数", "Lines without a rate"),
+    ("手续费不符笔数", "Lines with a fee difference"), ("标记", "Flag"),
+)  # fmt: skip
+STATEMENT_FIELDS = {
+    "item": ("项目", "Item"), "value": ("内容", "Value"), "number": ("结算单号", "Statement"),
+    "supplier": ("供应商", "Supplier"), "period": ("结算期间", "Period"),
+    "basis": ("结算方式", "Basis"),
+    "shrinkage_borne": ("供应商承担损耗", "Supplier bears shrinkage"),
+    "status": ("状态", "Status"), "goods": ("货款(元)", "Goods (CNY)"),
+    "returns": ("退货(元)", "Returns (CNY)"), "shrinkage": ("损耗(元)", "Shrinkage (CNY)"),
+    "total": ("应付合计(元)", "Total payable (CNY)"), "approved_by": ("审批人", "Approved by"),
+    "reference": ("付款流水号", "Payment reference"),
+}  # fmt: skip
+LINE_HEADERS = (
+    ("类型", "Kind"), ("商品ID", "Product ID"), ("商品名称", "Product"), ("数量", "Quantity"),
+    ("单价(元)", "Unit cost (CNY)"), ("金额(元)", "Amount (CNY)"), ("补记", "Note"),
+)  # fmt: skip
+TITLES = {
+    "stores": ("门店结算", "Store settlement"), "fees": ("平台手续费", "Platform fees"),
+    "statement": ("供应商结算单", "Supplier statement"),
+}  # fmt: skip
+
+
+def _in(lang: str) -> int:
+    return 1 if lang == "en" else 0
+
+
+def _label(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
+    pair = table.get(key)
+    return key if pair is None else pair[_in(lang)]
 
 
 def yuan(fen: int | None) -> Decimal | None:
@@ -31,48 +92,41 @@ async def _xlsx(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
     return await anyio.to_thread.run_sync(spool.to_bytes)
 
 
-async def stores_xlsx(report: Report) -> bytes:
+async def stores_xlsx(report: Report, lang: str = "zh") -> bytes:
+    n = _in(lang)
     rows: list[list[Any]] = [
         [
             r["period"],
             r["store_name"] or "-",
-            CHANNELS.get(r["channel"], r["channel"]),
-            SOURCES.get(r["source"], r["source"]),
+            _label(CHANNELS, r["channel"], lang),
+            _label(SOURCES, r["source"], lang),
             r["lines"],
             yuan(r["sales_fen"]),
             yuan(r["refunds_fen"]),
             yuan(r["fees_fen"]),
             yuan(r["net_fen"]),
-            "估算" if r["fees_estimated"] else "",
+            WORDS["estimated"][n] if r["fees_estimated"] else "",
         ]
         for r in report.rows
     ]
     t = report.totals
     rows.append(
         [
-            "合计", "", "", "", t["lines"], yuan(t["sales_fen"]), yuan(t["refunds_fen"]),
-            yuan(t["fees_fen"]), yuan(t["net_fen"]), "",
+            WORDS["total"][n], "", "", "", t["lines"], yuan(t["sales_fen"]),
+            yuan(t["refunds_fen"]), yuan(t["fees_fen"]), yuan(t["net_fen"]), "",
         ]
     )  # fmt: skip
-    headers = [
-        "日期", "门店", "渠道", "来源", "笔数", "销售额(元)", "退款(元)", "手续费(元)",
-        "净额(元)", "手续费说明",
-    ]  # fmt: skip
-    return await _xlsx(headers, rows, "门店结算")
+    return await _xlsx([h[n] for h in STORE_HEADERS], rows, TITLES["stores"][n])
 
 
-async def fees_xlsx(rows: Sequence[dict[str, Any]]) -> bytes:
-    headers = [
-        "账单日", "渠道", "商户账号ID", "门店", "笔数", "收款(元)", "退款(元)",
-        "实收手续费(元)", "按费率应收(元)", "差额(元)", "费率(基点)", "无费率笔数",
-        "手续费不符笔数", "标记",
-    ]  # fmt: skip
+async def fees_xlsx(rows: Sequence[dict[str, Any]], lang: str = "zh") -> bytes:
+    n = _in(lang)
     return await _xlsx(
-        headers,
+        [h[n] for h in FEE_HEADERS],
         [
             [
                 r["bill_date"],
-                CHANNELS.get(r["channel"], r["channel"]),
+                _label(CHANNELS, r["channel"], lang),
                 r["account_id"],
                 r["store_name"] or "-",
                 r["lines"],
@@ -84,38 +138,40 @@ async def fees_xlsx(rows: Sequence[dict[str, Any]]) -> bytes:
                 r["rate_bp"],
                 r["lines_without_rate"],
                 r["fee_differs"],
-                "异常" if r["flagged"] else "",
+                WORDS["flagged"][n] if r["flagged"] else "",
             ]  # fmt: skip
             for r in rows
         ],
-        "平台手续费",
+        TITLES["fees"][n],
     )
 
 
-async def statement_xlsx(stmt: SupplierStatement, supplier_name: str) -> bytes:
-    spool = XlsxSpool(["项目", "内容"], title="供应商结算单")
+async def statement_xlsx(stmt: SupplierStatement, supplier_name: str, lang: str = "zh") -> bytes:
+    n = _in(lang)
+    f = {key: pair[n] for key, pair in STATEMENT_FIELDS.items()}
+    spool = XlsxSpool([f["item"], f["value"]], title=TITLES["statement"][n])
     for key, value in (
-        ("结算单号", stmt.number),
-        ("供应商", supplier_name),
-        ("结算期间", f"{stmt.period_start} ~ {stmt.period_end}"),
-        ("结算方式", BASES.get(stmt.basis, stmt.basis)),
-        ("供应商承担损耗", "是" if stmt.shrinkage_borne else "否"),
-        ("状态", STATUSES.get(stmt.status, stmt.status)),
-        ("货款(元)", yuan(stmt.goods_fen)),
-        ("退货(元)", yuan(stmt.returns_fen)),
-        ("损耗(元)", yuan(stmt.shrinkage_fen)),
-        ("应付合计(元)", yuan(stmt.total_fen)),
-        ("审批人", stmt.approved_by or ""),
-        ("付款流水号", stmt.payment_reference or ""),
+        (f["number"], stmt.number),
+        (f["supplier"], supplier_name),
+        (f["period"], f"{stmt.period_start} ~ {stmt.period_end}"),
+        (f["basis"], _label(BASES, stmt.basis, lang)),
+        (f["shrinkage_borne"], WORDS["yes" if stmt.shrinkage_borne else "no"][n]),
+        (f["status"], _label(STATUSES, stmt.status, lang)),
+        (f["goods"], yuan(stmt.goods_fen)),
+        (f["returns"], yuan(stmt.returns_fen)),
+        (f["shrinkage"], yuan(stmt.shrinkage_fen)),
+        (f["total"], yuan(stmt.total_fen)),
+        (f["approved_by"], stmt.approved_by or ""),
+        (f["reference"], stmt.payment_reference or ""),
     ):
         spool.append([key, value])
     spool.append([])
-    spool.append(["类型", "商品ID", "商品名称", "数量", "单价(元)", "金额(元)", "补记"])
+    spool.append([h[n] for h in LINE_HEADERS])
     for ln in stmt.lines:
         spool.append(
             [
-                KINDS.get(ln.kind, ln.kind), ln.product_id, ln.product_name, ln.quantity,
-                yuan(ln.unit_cost_fen), yuan(ln.amount_fen), "上期补记" if ln.late else "",
+                _label(KINDS, ln.kind, lang), ln.product_id, ln.product_name, ln.quantity,
+                yuan(ln.unit_cost_fen), yuan(ln.amount_fen), WORDS["late"][n] if ln.late else "",
             ]
         )  # fmt: skip
     return await anyio.to_thread.run_sync(spool.to_bytes)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from selfmart.deps import SessionDep
 from selfmart.errors import error_responses
@@ -16,6 +16,7 @@ from selfmart.iam.actor import Actor
 from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.inventory import export
+from selfmart.kit import searchlog
 from selfmart.kit.ids import PathId, QueryId
 from selfmart.kit.pagination import Page, PageParams, page_of, page_params
 from selfmart.kit.time import utcnow
@@ -135,8 +136,10 @@ async def store_settlement(report: StoreReport) -> Any:
     response_class=Response,
     responses={**XLSX, **R},
 )
-async def export_store_settlement(report: StoreReport) -> Response:
-    return export.download(await stores_xlsx(report.body), f"store-settlement-{report.span}.xlsx")
+async def export_store_settlement(report: StoreReport, request: Request) -> Response:
+    """As xlsx, its headers in the console's language (Accept-Language: en, else Chinese)."""
+    data = await stores_xlsx(report.body, searchlog.export_language(request))
+    return export.download(data, f"store-settlement-{report.span}.xlsx")
 
 
 @router.get("/fees", response_model=list[FeeRow], operation_id="feeReport", responses=R)
@@ -152,8 +155,10 @@ async def fee_report(report: FeeReport) -> Any:
     response_class=Response,
     responses={**XLSX, **R},
 )
-async def export_fee_report(report: FeeReport) -> Response:
-    return export.download(await fees_xlsx(report.body), f"platform-fees-{report.span}.xlsx")
+async def export_fee_report(report: FeeReport, request: Request) -> Response:
+    """As xlsx, its headers in the console's language (Accept-Language: en, else Chinese)."""
+    data = await fees_xlsx(report.body, searchlog.export_language(request))
+    return export.download(data, f"platform-fees-{report.span}.xlsx")
 
 
 # --- supplier statements ---------------------------------------------------------------------
@@ -276,9 +281,11 @@ async def delete_statement(statement_id: PathId, session: SessionDep, actor: Wri
     response_class=Response,
     responses={**XLSX, **R_ID},
 )
-async def export_statement(statement_id: PathId, session: SessionDep, actor: Reader) -> Response:
+async def export_statement(
+    statement_id: PathId, session: SessionDep, actor: Reader, request: Request
+) -> Response:
+    """As xlsx, in the console's language (Accept-Language: en, else Chinese)."""
     stmt = await statements.get_statement(session, statement_id, actor=actor)
     name = await statements.supplier_name(session, stmt.supplier_id)
-    return export.download(
-        await statement_xlsx(stmt, name), f"statement-{stmt.number}-{utcnow():%Y%m%d%H%M}.xlsx"
-    )
+    data = await statement_xlsx(stmt, name, searchlog.export_language(request))
+    return export.download(data, f"statement-{stmt.number}-{utcnow():%Y%m%d%H%M}.xlsx")

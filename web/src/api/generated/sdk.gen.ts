@@ -2172,6 +2172,8 @@ export const feeReport = <ThrowOnError extends boolean = true>(options: Options<
 
 /**
  * Export Fee Report
+ *
+ * As xlsx, its headers in the console's language (Accept-Language: en, else Chinese).
  */
 export const exportFeeReport = <ThrowOnError extends boolean = true>(options: Options<ExportFeeReportData, ThrowOnError>) => (options.client ?? client).get<ExportFeeReportResponses, ExportFeeReportErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -2238,6 +2240,8 @@ export const approveSupplierStatement = <ThrowOnError extends boolean = true>(op
 
 /**
  * Export Statement
+ *
+ * As xlsx, in the console's language (Accept-Language: en, else Chinese).
  */
 export const exportSupplierStatement = <ThrowOnError extends boolean = true>(options: Options<ExportSupplierStatementData, ThrowOnError>) => (options.client ?? client).get<ExportSupplierStatementResponses, ExportSupplierStatementErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -2295,6 +2299,8 @@ export const storeSettlement = <ThrowOnError extends boolean = true>(options: Op
 
 /**
  * Export Store Settlement
+ *
+ * As xlsx, its headers in the console's language (Accept-Language: en, else Chinese).
  */
 export const exportStoreSettlement = <ThrowOnError extends boolean = true>(options: Options<ExportStoreSettlementData, ThrowOnError>) => (options.client ?? client).get<ExportStoreSettlementResponses, ExportStoreSettlementErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
