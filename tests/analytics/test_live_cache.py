@@ -211,3 +211,47 @@ async def test_a_transaction_that_wrote_reads_afresh_and_leaves_the_memory_alone
         assert got["periods"][0]["current"]["orders"] == 2  # its own uncommitted order
         await s.rollback()
     assert await _day(engine, shop) == seen  # the rolled-back order left no trace
+
+
+async def _product_day(engine: AsyncEngine, shop: Shop) -> dict[str, Any]:
+    """The product's 10 May in its store (its statistics read every summary row of the live
+    days: the other memory, live.FULL), in a transaction that writes nothing."""
+    async with make_sessionmaker(engine)() as s:
+        got = await service.sales_series(
+            s,
+            actor=ACTOR,
+            first=DAY,
+            last=DAY,
+            granularity="day",
+            store_id=shop.store_id,
+            product_id=shop.product_id,
+        )
+    current: dict[str, Any] = got["periods"][0]["current"]
+    return current
+
+
+async def test_a_products_live_days_are_kept_and_invalidated_by_the_feed_too(
+    engine: AsyncEngine, shop: Shop
+) -> None:
+    first = await shop.pay(2, member_id=81)
+    one = await _product_day(engine, shop)
+    assert (one["orders"], one["sales_fen"], one["items"], one["paying_members"]) == (1, 500, 2, 1)
+    async with make_sessionmaker(engine)() as s:
+        tail = live.tail_of(s, live.FULL)
+    hits, computed = tail.hits, tail.computed
+    assert await _product_day(engine, shop) == one  # nothing new in the feed: from memory
+    assert (tail.hits, tail.computed) == (hits + 1, computed)
+
+    await shop.pay(3, member_id=82)  # another process
+    two = await _product_day(engine, shop)
+    assert (two["orders"], two["sales_fen"], two["items"], two["paying_members"]) == (
+        2,
+        1250,
+        5,
+        2,
+    )
+    assert tail.computed == computed + 1
+
+    await shop.refund(first, 1)
+    three = await _product_day(engine, shop)
+    assert (three["refunds"], three["refunds_fen"], three["sales_fen"]) == (1, 250, 1250)

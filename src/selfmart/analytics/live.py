@@ -14,11 +14,16 @@ Only a transaction that has written nothing uses or fills the memory (PostgreSQL
 transaction id assigned; SQLite: the driver has no transaction open): what it reads is
 committed, so the same for every process. Anything else (a test's rolled-back writes, a request
 that wrote before it read) computes its tail afresh, as before, and leaves the memory alone.
+
+Two tails are kept, each with its own memory: the store-day and member-day rows
+(`summaries.compute_sales`, for the sales and member statistics of stores, cities and the
+chain) and every summary row (`summaries.compute`, for a product's or a category's).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,19 +33,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from selfmart.analytics import refresh, summaries
 from selfmart.analytics.summaries import Key, Row, Summary
 
+#: the Summary fields a tail holds, each keyed by tuples that start with (store, day)
+_FIELDS = (
+    "sales", "products", "members", "hours", "categories", "category_members", "product_members",
+)  # fmt: skip
+#: a live store day's recomputed rows: per Summary field, its rows by their full key
+_Day = dict[str, dict[Any, Row]]
 
-@dataclass
-class _Day:
-    """A live store day's recomputed rows: its store-day row (None when nothing was sold or
-    refunded) and its member-day rows by member."""
-
-    sales: Row | None
-    members: dict[int, Row]
+SALES = "sales"
+FULL = "full"
 
 
 @dataclass
 class Tail:
-    """One database's live tail as this process knows it."""
+    """One database's live tail (of one kind) as this process knows it."""
 
     #: the refresh mark it was read after
     mark: int = -1
@@ -58,15 +64,33 @@ class Tail:
     computed: int = 0
 
 
-_tails: weakref.WeakKeyDictionary[Engine, Tail] = weakref.WeakKeyDictionary()
+_tails: weakref.WeakKeyDictionary[Engine, dict[str, Tail]] = weakref.WeakKeyDictionary()
 
 
-def tail_of(session: AsyncSession) -> Tail:
+def tail_of(session: AsyncSession, kind: str = SALES) -> Tail:
     engine = session.get_bind().engine
-    tail = _tails.get(engine)
-    if tail is None:
-        tail = _tails[engine] = Tail()
-    return tail
+    tails = _tails.get(engine)
+    if tails is None:
+        tails = _tails[engine] = {}
+    return tails.setdefault(kind, Tail())
+
+
+def _split(summary: Summary) -> dict[Key, _Day]:
+    out: dict[Key, _Day] = {k: {f: {} for f in _FIELDS} for k in summary.keys}
+    for f in _FIELDS:
+        for key, row in getattr(summary, f).items():
+            out[key[:2]][f][key] = row
+    return out
+
+
+def _join(keys: set[Key], days: dict[Key, _Day]) -> Summary:
+    out = Summary(keys=keys)
+    for day in days.values():
+        for f in _FIELDS:
+            target = getattr(out, f)
+            for key, row in day[f].items():
+                target[key] = dict(row)
+    return out
 
 
 def forget(session: AsyncSession) -> None:
@@ -84,15 +108,35 @@ async def _clean(session: AsyncSession, feed: refresh.Feed) -> bool:
     return not bool(getattr(raw, "in_transaction", True))
 
 
+Compute = Callable[[AsyncSession, set[Key]], Awaitable[Summary]]
+
+
 async def sales_tail(session: AsyncSession, store_ids: list[int], zones: dict[int, str]) -> Summary:
     """The store-day and member-day rows of the given stores' live days (what
     `summaries.compute_sales` gives for them), from memory where the feed allows."""
+
+    async def compute(s: AsyncSession, keys: set[Key]) -> Summary:
+        return await summaries.compute_sales(s, keys, zones)
+
+    return await _tail(session, store_ids, SALES, compute)
+
+
+async def full_tail(session: AsyncSession, store_ids: list[int]) -> Summary:
+    """Every summary row of the given stores' live days (what `summaries.compute` gives for
+    them: a product's and a category's statistics read these), from memory where the feed
+    allows."""
+    return await _tail(session, store_ids, FULL, summaries.compute)
+
+
+async def _tail(
+    session: AsyncSession, store_ids: list[int], kind: str, compute: Compute
+) -> Summary:
     feed = await refresh.read_feed(session, ask_clean=True)
     mine = set(store_ids)
     if not await _clean(session, feed):
         keys = await summaries.days_of_orders(session, {o for _, o, _ in feed.events})
-        return await summaries.compute_sales(session, {k for k in keys if k[0] in mine}, zones)
-    tail = tail_of(session)
+        return await compute(session, {k for k in keys if k[0] in mine})
+    tail = tail_of(session, kind)
     if tail.mark != feed.mark:
         tail.mark, tail.seen, tail.keys, tail.days = feed.mark, set(), set(), {}
         tail.epoch += 1
@@ -103,7 +147,7 @@ async def sales_tail(session: AsyncSession, store_ids: list[int], zones: dict[in
             # Another request read another mark meanwhile and started the tail again: answer
             # this one afresh.
             keys = await summaries.days_of_orders(session, {o for _, o, _ in feed.events})
-            return await summaries.compute_sales(session, {k for k in keys if k[0] in mine}, zones)
+            return await compute(session, {k for k in keys if k[0] in mine})
         tail.keys |= changed
         for key in changed:
             tail.days.pop(key, None)
@@ -114,20 +158,11 @@ async def sales_tail(session: AsyncSession, store_ids: list[int], zones: dict[in
     epoch = tail.epoch
     missing = keys - have.keys()
     if missing:
-        computed = await summaries.compute_sales(session, missing, zones)
-        fresh = {k: _Day(computed.sales.get(k), {}) for k in missing}
-        for (store_id, day, member_id), row in computed.members.items():
-            fresh[(store_id, day)].members[member_id] = row
+        fresh = _split(await compute(session, missing))
         tail.computed += len(missing)
         if tail.epoch == epoch:
             tail.days.update(fresh)
         have.update(fresh)
     else:
         tail.hits += 1
-    out = Summary(keys=keys)
-    for key, got in have.items():
-        if got.sales is not None:
-            out.sales[key] = dict(got.sales)
-        for member_id, row in got.members.items():
-            out.members[(*key, member_id)] = dict(row)
-    return out
+    return _join(keys, have)

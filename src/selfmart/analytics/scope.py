@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import live, member_counts, refresh, summaries
+from selfmart.analytics import live, member_counts
 from selfmart.analytics.summaries import Key, Summary
 from selfmart.catalog import repository as catalog_repo
 from selfmart.catalog.exceptions import CategoryNotFound, ProductNotFound, StoreNotFound
@@ -104,7 +104,6 @@ async def with_live(session: AsyncSession, scope: Scope, *, sales_only: bool = F
         # Kept in process until the change feed moves (analytics/live.py).
         scope.live = await live.sales_tail(session, scope.store_ids, scope.zones)
         return scope
-    keys, _, _ = await refresh.pending_days(session)  # after the stored mark
-    mine = set(scope.store_ids)
-    scope.live = await summaries.compute(session, {k for k in keys if k[0] in mine})
+    # Every row of the live days (a product's, a category's), kept in process likewise.
+    scope.live = await live.full_tail(session, scope.store_ids)
     return scope
