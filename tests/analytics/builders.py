@@ -8,7 +8,17 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.models import Order, OrderLine, Payment, Product, Refund, RefundLine, Store
+from selfmart.kit.time import utcnow
+from selfmart.models import (
+    Order,
+    OrderEvent,
+    OrderLine,
+    Payment,
+    Product,
+    Refund,
+    RefundLine,
+    Store,
+)
 from tests.orders.builders import make_order
 
 
@@ -103,3 +113,18 @@ async def refund_lines(
     )
     await session.flush()
     return record
+
+
+def feed_event(order: Order) -> OrderEvent:
+    """The change-feed row a payment or a refund of the order writes with it (what the refresh
+    and the live tail read)."""
+    return OrderEvent(
+        order_id=order.id,
+        store_id=order.store_id,
+        occurred_at=utcnow(),
+        kind="transition",
+        actor_type="system",
+        actor_name="test",
+        reason="test",
+        data={},
+    )

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from selfmart.analytics import live, service
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.iam.actor import Actor
-from selfmart.kit.time import utcnow
 from selfmart.models import (
     Order,
     OrderEvent,
@@ -30,26 +29,12 @@ from selfmart.models import (
     Store,
     StoreProduct,
 )
-from tests.analytics.builders import refund, sale
+from tests.analytics.builders import feed_event, refund, sale
 from tests.builders import make_store
 from tests.orders.builders import make_product
 
 ACTOR = Actor(kind="user", id=None, name="test", store_ids=None)
 DAY = date(2025, 5, 10)
-
-
-def _event(order: Order) -> OrderEvent:
-    """The change-feed row a payment or a refund of the order writes with it."""
-    return OrderEvent(
-        order_id=order.id,
-        store_id=order.store_id,
-        occurred_at=utcnow(),
-        kind="transition",
-        actor_type="system",
-        actor_name="test",
-        reason="test",
-        data={},
-    )
 
 
 @dataclass
@@ -73,7 +58,7 @@ class Shop:
                 member_id=member_id,
             )
             if event:
-                s.add(_event(order))
+                s.add(feed_event(order))
             await s.commit()
             return order.id
 
@@ -84,14 +69,14 @@ class Shop:
             assert order is not None
             assert product is not None
             await refund(s, order, product, quantity, at=datetime(2025, 5, 10, 9, tzinfo=UTC))
-            s.add(_event(order))
+            s.add(feed_event(order))
             await s.commit()
 
     async def event_for(self, order_id: int) -> None:
         async with self.writer() as s:
             order = await s.get(Order, order_id)
             assert order is not None
-            s.add(_event(order))
+            s.add(feed_event(order))
             await s.commit()
 
 
@@ -203,7 +188,7 @@ async def test_a_transaction_that_wrote_reads_afresh_and_leaves_the_memory_alone
         assert store is not None
         assert product is not None
         order = await sale(s, store, [(product, 6)], paid_at=datetime(2025, 5, 10, 5, tzinfo=UTC))
-        s.add(_event(order))
+        s.add(feed_event(order))
         await s.flush()
         got = await service.sales_series(
             s, actor=ACTOR, first=DAY, last=DAY, granularity="day", store_id=shop.store_id

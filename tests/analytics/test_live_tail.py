@@ -14,24 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import refresh, summaries
 from selfmart.kit.time import clock_at, utcnow
-from selfmart.models import Order, OrderEvent
-from tests.analytics.builders import sale
+from selfmart.models import Order
+from tests.analytics.builders import feed_event, sale
 from tests.analytics.test_statistics import build_chain, utc
 from tests.builders import auth_headers, make_user
-
-
-def _event(order: Order) -> OrderEvent:
-    """The change-feed row a change of the order writes."""
-    return OrderEvent(
-        order_id=order.id,
-        store_id=order.store_id,
-        occurred_at=utcnow(),
-        kind="transition",
-        actor_type="system",
-        actor_name="test",
-        reason="test",
-        data={},
-    )
 
 
 async def test_a_dashboard_with_a_live_tail_equals_it_after_the_refresh(
@@ -100,7 +86,7 @@ async def test_a_dashboard_with_a_live_tail_equals_it_after_the_refresh(
             session, chain.berlin, [(chain.chips, 1)], paid_at=utc(2025, 4, 30, 21, 0), member_id=9
         )
     )
-    session.add_all([_event(o) for o in changed])
+    session.add_all([feed_event(o) for o in changed])
     await session.flush()
     keys, _, _ = await refresh.pending_days(session)
     assert len(keys) == 4  # four live store days, three of them with stored rows

@@ -14,20 +14,18 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import refresh, scoped_days, summaries
-from selfmart.kit.time import utcnow
 from selfmart.models import (
     Category,
     CategoryDay,
     CategoryMember,
     Order,
-    OrderEvent,
     Product,
     ProductDay,
     ProductMember,
     RefreshState,
     Store,
 )
-from tests.analytics.builders import refund_lines, sale
+from tests.analytics.builders import feed_event, refund_lines, sale
 from tests.analytics.test_statistics import figures, utc
 from tests.builders import auth_headers, make_store, make_user
 from tests.catalog.helpers import make_category
@@ -258,20 +256,6 @@ async def test_the_refresh_job_builds_them_itself_after_the_upgrade(
     assert await refresh.refresh(session) == 0  # and then only what changed
 
 
-def _event(order: Order) -> OrderEvent:
-    """The change-feed row a change of the order writes."""
-    return OrderEvent(
-        order_id=order.id,
-        store_id=order.store_id,
-        occurred_at=utcnow(),
-        kind="transition",
-        actor_type="system",
-        actor_name="test",
-        reason="test",
-        data={},
-    )
-
-
 async def test_the_live_tail_of_a_category_and_a_product(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
@@ -303,7 +287,7 @@ async def test_the_live_tail_of_a_category_and_a_product(
     closed = await session.get(Order, wednesday)
     assert closed is not None
     changed.append(closed)
-    session.add_all([_event(o) for o in changed])
+    session.add_all([feed_event(o) for o in changed])
     await session.flush()
 
     live = [await _get(client, h, **params) for params in asks]

@@ -53,14 +53,17 @@ def dump_tasks(out: TextIO | None = None) -> None:
     """Write every task of the running loop with the chain of awaits it is suspended in."""
     out = out or sys.stderr
     tasks = asyncio.all_tasks()
-    print(f"--- {len(tasks)} asyncio tasks (pid {os.getpid()}) ---", file=out)
+    parts = [f"--- {len(tasks)} asyncio tasks (pid {os.getpid()}) ---\n"]
     for task in tasks:
-        print(f"task {task.get_name()!r}: {task!r}", file=out)
+        parts.append(f"task {task.get_name()!r}: {task!r}\n")
         coro = task.get_coro()
         frames = _await_chain(coro) if isinstance(coro, CoroutineType) else []
-        for frame in frames:
-            print("".join(traceback.format_stack(frame, limit=1)), end="", file=out)
-    print("--- end of tasks ---", file=out, flush=True)
+        parts.extend("".join(traceback.format_stack(frame, limit=1)) for frame in frames)
+    parts.append("--- end of tasks ---\n")
+    # written straight to the stream, not through logging: the dump is for when the process
+    # is stuck, and a log handler may be what it is stuck behind
+    out.write("".join(parts))
+    out.flush()
 
 
 def _give_up(why: str) -> None:
