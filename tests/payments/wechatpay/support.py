@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -26,6 +27,8 @@ from tests.support import settings_for
 #: callback retry delays are divided by this, so the whole 15-attempt schedule takes ~0.9 s
 TIME_SCALE = 100_000.0
 
+_GENERATION = re.compile(r"^/g(\d+)(/.*)?$")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -43,14 +46,33 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A merchant's callback endpoint: answers each path from a script (default 204)."""
+    """A merchant's callback endpoint: answers each path from a script (default 204).
 
-    url: str
+    Its `url` carries a generation (`/g3`) that `fresh` moves on: the sandbox is shared by a
+    whole test session, and a callback an earlier test left in flight when the sandbox was
+    reset (its retry, or a send cancelled half-way) can reach the receiver after the next test
+    began. Such a call is addressed to an old generation and is answered but not recorded, so
+    a test only ever sees the callbacks of the payments it made (CI once replayed a stale one).
+    """
+
+    base: str
+    generation: int = 0
     calls: list[Received] = field(default_factory=list)
     #: path -> statuses to answer in turn; the last one repeats
     script: dict[str, list[int]] = field(default_factory=dict)
     #: path -> seconds to wait before answering, in turn (then at once)
     delays: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/g{self.generation}"
+
+    def current(self, raw_path: str) -> tuple[str, bool]:
+        """`raw_path` without its generation, and whether it is addressed to this one."""
+        match = _GENERATION.match(raw_path)
+        if match is None:
+            return raw_path, True
+        return match.group(2) or "/", int(match.group(1)) == self.generation
 
     def at(self, path: str) -> list[Received]:
         return [c for c in self.calls if c.path == path]
@@ -103,18 +125,24 @@ class Sandbox:
 
 def _serve_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
     port = free_port()
-    receiver = Receiver(url=f"http://127.0.0.1:{port}")
+    receiver = Receiver(base=f"http://127.0.0.1:{port}")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path, current = receiver.current(self.path)
+            if not current:  # an earlier test's callback, arriving late
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             receiver.calls.append(
-                Received(time.monotonic(), self.path, dict(self.headers.items()), body)
+                Received(time.monotonic(), path, dict(self.headers.items()), body)
             )
-            delays = receiver.delays.get(self.path)
+            delays = receiver.delays.get(path)
             if delays:
                 time.sleep(delays.pop(0))
-            statuses = receiver.script.get(self.path) or [204]
+            statuses = receiver.script.get(path) or [204]
             status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
             payload = (
                 b"" if status < 300 else json.dumps({"code": "FAIL", "message": "no"}).encode()
@@ -172,6 +200,7 @@ def serve(tmp: Path) -> Iterator[Sandbox]:
 def fresh(sandbox: Sandbox) -> Sandbox:
     """The sandbox emptied (payments, switches, records) and the receiver answering 204."""
     assert sandbox.control("POST", "/reset").status_code == 204
+    sandbox.receiver.generation += 1
     sandbox.receiver.calls.clear()
     sandbox.receiver.script.clear()
     sandbox.receiver.delays.clear()
