@@ -502,9 +502,18 @@ def key_condition(model: Any, keys: Iterable[Key]) -> Any:
 
 
 def excluding(model: Any, keys: Iterable[Key]) -> Any:
-    """A WHERE condition leaving out the given store days (the live tail replaces them)."""
+    """A WHERE condition leaving out the given store days (the live tail replaces them).
+
+    The live days are a handful of dates (today, perhaps yesterday) while the rows read span
+    months: `day NOT IN (those dates)` settles almost every row with one or two comparisons, and
+    only a row of a live date is compared with every live (store, day) pair. Written as the
+    bare pair test, each of a year's rows went through one comparison per live store (50 ORs),
+    which made a category's live year 0.9 s at 10M lines."""
     keys = list(keys)
-    return not_(key_condition(model, keys)) if keys else and_(True)
+    if not keys:
+        return and_(True)
+    days = sorted({day for _, day in keys})
+    return or_(model.day.not_in(days), not_(key_condition(model, keys)))
 
 
 async def stored(session: AsyncSession, keys: Iterable[Key]) -> Summary:
