@@ -30,7 +30,9 @@ async def test_sales_and_stock_as_xlsx(client: httpx.AsyncClient, session: Async
     h = await reader(session, chain)
     window = {"start": "2025-03-31", "end": "2025-04-01"}
     book = sheets(await client.get("/api/v1/analytics/sales/export", params=window, headers=h))
-    assert list(book) == ["本期", "上期", "去年同期"]
+    assert list(book) == [
+        "本期", "上期", "去年同期", "热销商品", "滞销商品", "品类构成", "支付方式", "时段分布",
+    ]  # fmt: skip
     head, *rows = book["本期"]
     assert head[:6] == ("周期", "开始", "结束", "订单数", "销售额(元)", "退款笔数")
     # The JSON route's figures for these days (test_statistics), in yuan.
@@ -68,6 +70,92 @@ async def test_sales_and_stock_as_xlsx(client: httpx.AsyncClient, session: Async
     assert r.status_code == 422, r.text
 
 
+def _yuan(fen: int) -> float | int:
+    """A fen amount as the workbook's cell reads back (yuan; whole yuan come back as int)."""
+    value = fen / 100
+    return int(value) if value == int(value) else value
+
+
+async def test_the_sales_export_holds_the_windows_breakdowns_as_the_json_routes_give_them(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    chain = await build_chain(session)
+    h = await reader(session, chain)
+    window = {"start": "2025-03-31", "end": "2025-04-01"}
+    book = sheets(await client.get("/api/v1/analytics/sales/export", params=window, headers=h))
+
+    async def json_of(path: str, **extra: Any) -> list[dict[str, Any]]:
+        r = await client.get(f"/api/v1/analytics/{path}", params={**window, **extra}, headers=h)
+        assert r.status_code == 200, r.text
+        rows: list[dict[str, Any]] = r.json()
+        return rows
+
+    for sheet, order in (("热销商品", "hot"), ("滞销商品", "slow")):
+        head, *rows = book[sheet]
+        assert head == (
+            "排名", "商品ID", "名称", "规格", "订单数", "件数", "销售额(元)", "退货件数",
+            "退款额(元)", "净销售额(元)",
+        )  # fmt: skip
+        ranked = await json_of("products", order=order, limit=20)
+        assert ranked, "the window has sales"
+        assert rows == [
+            (i, p["product_id"], p["name"], p["spec"] or None, p["orders"], p["quantity"],
+             _yuan(p["sales_fen"]), p["refund_qty"], _yuan(p["refunds_fen"]),
+             _yuan(p["net_sales_fen"]))
+            for i, p in enumerate(ranked, start=1)
+        ]  # fmt: skip
+    head, *rows = book["品类构成"]
+    assert head == ("分类ID", "名称", "件数", "销售额(元)", "退款额(元)", "净销售额(元)", "占比(%)")
+    mix = await json_of("categories")
+    assert [r[0] for r in rows] == [c["category_id"] for c in mix]
+    assert sum(r[6] for r in rows) == pytest.approx(100)
+    assert [r[5] for r in rows] == [_yuan(c["net_sales_fen"]) for c in mix]
+    head, *rows = book["支付方式"]
+    methods = await json_of("payment-methods")
+    assert len(rows) == len(methods) > 0
+    assert [r[1:] for r in rows] == [(m["orders"], _yuan(m["sales_fen"])) for m in methods]
+    head, *rows = book["时段分布"]
+    assert head == ("星期", "小时", "订单数", "销售额(元)")
+    heat = await json_of("heatmap")
+    assert len(rows) == len(heat)
+    busy = [c for c in heat if c["orders"]]
+    assert busy
+    weekday = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
+    for c in busy:
+        assert (weekday[c["weekday"] - 1], c["hour"], c["orders"], _yuan(c["sales_fen"])) in rows
+    # The total order count over the grid is the window's.
+    assert sum(r[2] for r in rows) == book["本期"][-1][3]
+
+
+async def test_every_analytics_export_speaks_the_consoles_language(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    chain = await build_chain(session)
+    h = {**await reader(session, chain), "Accept-Language": "en"}
+    window = {"start": "2025-03-31", "end": "2025-04-01"}
+    book = sheets(await client.get("/api/v1/analytics/sales/export", params=window, headers=h))
+    assert list(book) == [
+        "This period", "Previous period", "Same period last year", "Best sellers",
+        "Slow movers", "Category mix", "Payment methods", "Hour x weekday",
+    ]  # fmt: skip
+    assert book["This period"][0][:5] == ("Period", "Start", "End", "Orders", "Sales (CNY)")
+    assert book["This period"][-1][0] == "Total"
+    assert {r[0] for r in book["Payment methods"][1:]} <= {
+        "Manual", "WeChat Pay", "Alipay", "Bank card", "Unknown",
+    }  # fmt: skip
+    assert book["Hour x weekday"][1][0] == "Mon"
+    book = sheets(await client.get("/api/v1/analytics/members/export", params=window, headers=h))
+    assert list(book) == ["This period", "Previous period"]
+    assert book["This period"][0][3:5] == ("Orders", "Sales (CNY)")
+    book = sheets(await client.get("/api/v1/analytics/stock/export", params=window, headers=h))
+    assert list(book) == ["By store", "By category"]
+    assert book["By store"][0][:3] == ("Store ID", "Name", "Products")
+    # Chinese otherwise, whatever else the header names.
+    zh = {**h, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    book = sheets(await client.get("/api/v1/analytics/stock/export", params=window, headers=zh))
+    assert list(book) == ["按门店", "按分类"]
+
+
 async def test_basket_rules_as_xlsx(
     client: httpx.AsyncClient, session: AsyncSession, jobs: Any
 ) -> None:
@@ -86,6 +174,14 @@ async def test_basket_rules_as_xlsx(
     )
     head, *rows = book["关联规则"]
     assert head[:3] == ("前项", "后项", "商品数")
+    english = sheets(
+        await client.get(
+            f"/api/v1/analytics/basket-runs/{run_id}/rules/export",
+            headers={**h, "Accept-Language": "en"},
+        )
+    )
+    assert english["Association rules"][0][:3] == ("Antecedent", "Consequent", "Products")
+    assert english["Association rules"][1:] == book["关联规则"][1:]
     assert len(rows) == len(rules)
     first = rules[0]
     assert rows[0][:6] == (

@@ -3,10 +3,12 @@ server (the demo chain): the figures shown are the API's, to the fen, in Chinese
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from playwright.sync_api import Page, expect
 
 from .conftest import LOGINS
@@ -98,6 +100,13 @@ def test_statistics_breakdowns_are_the_apis_and_export(page: Page, server_url: s
     with page.expect_download() as download:
         page.locator("[data-test=analytics-export]").click()
     assert download.value.suggested_filename == f"sales-{window['start']}-{window['end']}-day.xlsx"
+    book = load_workbook(io.BytesIO(download.value.path().read_bytes()), read_only=True)
+    assert book.sheetnames == [
+        "本期", "上期", "去年同期", "热销商品", "滞销商品", "品类构成", "支付方式", "时段分布",
+    ]  # fmt: skip
+    best = list(book["热销商品"].iter_rows(min_row=2, values_only=True))
+    hot = _get(server_url, "/analytics/products", {**window, "order": "hot", "limit": "20"})
+    assert [r[1] for r in best] == [p["product_id"] for p in hot]
 
     # one city: the cards are that city's figures
     page.locator("[data-test=analytics-city]").click()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from selfmart.analytics import baskets, export, service
@@ -39,6 +39,7 @@ from selfmart.iam.dependencies import require
 from selfmart.iam.permissions import Perm
 from selfmart.inventory import export as spreadsheet
 from selfmart.kit.pagination import Page, PageParams, page_params
+from selfmart.kit.searchlog import export_language
 from selfmart.kit.time import utcnow
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -108,11 +109,14 @@ def _catalog_filter(
     return {"product_id": product_id, "category_id": category_id}
 
 
+CatalogFilter = Annotated[dict[str, int | None], Depends(_catalog_filter)]
+
+
 async def _sales_report(
     session: SessionDep,
     actor: Reader,
     query: SeriesQuery,
-    catalog: Annotated[dict[str, int | None], Depends(_catalog_filter)],
+    catalog: CatalogFilter,
 ) -> _Report:
     series = await service.sales_series(session, actor=actor, **query.as_kwargs(), **catalog)
     return _Report(series, query.filename("sales"))
@@ -160,9 +164,40 @@ async def sales_statistics(report: SalesReport) -> Any:
     response_class=Response,
     responses=XLSX,
 )
-async def sales_statistics_export(report: SalesReport) -> Response:
-    """The same figures as GET /sales as an xlsx workbook."""
-    return spreadsheet.download(export.sales_workbook(report.body), report.filename)
+async def sales_statistics_export(
+    session: SessionDep,
+    actor: Reader,
+    report: SalesReport,
+    query: SeriesQuery,
+    catalog: CatalogFilter,
+    request: Request,
+) -> Response:
+    """The same figures as GET /sales as an xlsx workbook, then the window's breakdowns as the
+    console shows them beside the chart: best sellers and slow movers (top 20, within the
+    category if one is asked for), category mix, payment method mix and hour x weekday. Headers
+    in the console's language (Accept-Language: en, else Chinese)."""
+    window: dict[str, Any] = {
+        "first": query.start,
+        "last": query.end,
+        "store_id": query.store_id,
+        "city": query.city,
+    }
+    breakdowns = {
+        order: await service.product_ranking(
+            session,
+            actor=actor,
+            order=order,
+            limit=20,
+            category_id=catalog["category_id"],
+            **window,
+        )
+        for order in ("hot", "slow")
+    }
+    breakdowns["categories"] = await service.category_mix(session, actor=actor, **window)
+    breakdowns["methods"] = await service.payment_mix(session, actor=actor, **window)
+    breakdowns["heatmap"] = await service.heatmap(session, actor=actor, **window)
+    content = export.sales_workbook(report.body, breakdowns, export_language(request))
+    return spreadsheet.download(content, report.filename)
 
 
 @router.get(
@@ -181,9 +216,10 @@ async def member_statistics(report: MemberReport) -> Any:
     response_class=Response,
     responses=XLSX,
 )
-async def member_statistics_export(report: MemberReport) -> Response:
-    """The same figures as GET /members as an xlsx workbook."""
-    return spreadsheet.download(export.member_workbook(report.body), report.filename)
+async def member_statistics_export(report: MemberReport, request: Request) -> Response:
+    """The same figures as GET /members as an xlsx workbook, in the console's language."""
+    content = export.member_workbook(report.body, export_language(request))
+    return spreadsheet.download(content, report.filename)
 
 
 @router.get(
@@ -292,9 +328,10 @@ async def stock_analysis(report: StockReport) -> Any:
     response_class=Response,
     responses=XLSX,
 )
-async def stock_analysis_export(report: StockReport) -> Response:
-    """The same figures as GET /stock as an xlsx workbook."""
-    return spreadsheet.download(export.stock_workbook(report.body), report.filename)
+async def stock_analysis_export(report: StockReport, request: Request) -> Response:
+    """The same figures as GET /stock as an xlsx workbook, in the console's language."""
+    content = export.stock_workbook(report.body, export_language(request))
+    return spreadsheet.download(content, report.filename)
 
 
 # ---------------------------------------------------------------- frequently bought together
@@ -413,10 +450,13 @@ async def basket_rules(
     response_class=Response,
     responses=XLSX,
 )
-async def basket_rules_export(session: SessionDep, actor: Reader, filters: RuleFilters) -> Response:
-    """The run's rules, filtered and sorted as GET .../rules, every page, as xlsx."""
+async def basket_rules_export(
+    session: SessionDep, actor: Reader, filters: RuleFilters, request: Request
+) -> Response:
+    """The run's rules, filtered and sorted as GET .../rules, every page, as xlsx, in the
+    console's language."""
     content = await export.rules_workbook(
-        session, filters.run_id, actor=actor, **filters.as_kwargs()
+        session, filters.run_id, actor=actor, lang=export_language(request), **filters.as_kwargs()
     )
     name = f"basket-rules-{filters.run_id}-{utcnow():%Y%m%d%H%M}.xlsx"
     return spreadsheet.download(content, name)

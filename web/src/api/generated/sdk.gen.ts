@@ -385,7 +385,8 @@ export const basketRules = <ThrowOnError extends boolean = true>(options: Option
 /**
  * Basket Rules Export
  *
- * The run's rules, filtered and sorted as GET .../rules, every page, as xlsx.
+ * The run's rules, filtered and sorted as GET .../rules, every page, as xlsx, in the
+ * console's language.
  */
 export const basketRulesExport = <ThrowOnError extends boolean = true>(options: Options<BasketRulesExportData, ThrowOnError>) => (options.client ?? client).get<BasketRulesExportResponses, BasketRulesExportErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -438,7 +439,7 @@ export const memberStatistics = <ThrowOnError extends boolean = true>(options: O
 /**
  * Member Statistics Export
  *
- * The same figures as GET /members as an xlsx workbook.
+ * The same figures as GET /members as an xlsx workbook, in the console's language.
  */
 export const memberStatisticsExport = <ThrowOnError extends boolean = true>(options: Options<MemberStatisticsExportData, ThrowOnError>) => (options.client ?? client).get<MemberStatisticsExportResponses, MemberStatisticsExportErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -476,7 +477,10 @@ export const salesStatistics = <ThrowOnError extends boolean = true>(options: Op
 /**
  * Sales Statistics Export
  *
- * The same figures as GET /sales as an xlsx workbook.
+ * The same figures as GET /sales as an xlsx workbook, then the window's breakdowns as the
+ * console shows them beside the chart: best sellers and slow movers (top 20, within the
+ * category if one is asked for), category mix, payment method mix and hour x weekday. Headers
+ * in the console's language (Accept-Language: en, else Chinese).
  */
 export const salesStatisticsExport = <ThrowOnError extends boolean = true>(options: Options<SalesStatisticsExportData, ThrowOnError>) => (options.client ?? client).get<SalesStatisticsExportResponses, SalesStatisticsExportErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
@@ -499,7 +503,7 @@ export const stockAnalysis = <ThrowOnError extends boolean = true>(options: Opti
 /**
  * Stock Analysis Export
  *
- * The same figures as GET /stock as an xlsx workbook.
+ * The same figures as GET /stock as an xlsx workbook, in the console's language.
  */
 export const stockAnalysisExport = <ThrowOnError extends boolean = true>(options: Options<StockAnalysisExportData, ThrowOnError>) => (options.client ?? client).get<StockAnalysisExportResponses, StockAnalysisExportErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
