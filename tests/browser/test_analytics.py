@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 def _yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
-    return f"¥{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+    return f"{sign}¥{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def _api(server_url: str, path: str, params: dict[str, str]) -> dict[str, object]:

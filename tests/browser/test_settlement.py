@@ -39,7 +39,7 @@ CHANNELS_EN = {"wechat": "WeChat Pay", "alipay": "Alipay", "card": "UnionPay", "
 
 def _yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
-    return f"¥{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+    return f"{sign}¥{abs(fen) // 100}.{abs(fen) % 100:02d}"
 
 
 def _fen(cell: Any) -> int:

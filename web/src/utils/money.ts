@@ -16,3 +16,8 @@ export function yuanToFen(text: string): number | null {
   if (!Number.isSafeInteger(fen)) return null
   return m[1] && fen !== 0 ? -fen : fen
 }
+
+/** Money as the console shows it: 12345 -> "¥123.45"; -3 -> "-¥0.03" (the sign before the ¥). */
+export function yuanText(fen: number): string {
+  return fen < 0 ? `-¥${fenToYuan(-fen)}` : `¥${fenToYuan(fen)}`
+}

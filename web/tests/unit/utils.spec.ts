@@ -1,7 +1,7 @@
 // Time zones and money: shown in the store's zone, kept as UTC and whole fen.
 import { describe, expect, it } from 'vitest'
 import { formatTime, zonedToUtcIso } from '@/utils/time'
-import { fenToYuan, yuanToFen } from '@/utils/money'
+import { fenToYuan, yuanText, yuanToFen } from '@/utils/money'
 import { filenameFrom } from '@/utils/download'
 import { groupPermissions } from '@/views/iam/permissionCatalog'
 
@@ -30,6 +30,12 @@ describe('money', () => {
     expect(fenToYuan(5)).toBe('0.05')
     expect(fenToYuan(-5)).toBe('-0.05')
     expect(() => fenToYuan(1.5)).toThrow()
+  })
+  it('shows money with the sign before the ¥', () => {
+    expect(yuanText(12345)).toBe('¥123.45')
+    expect(yuanText(0)).toBe('¥0.00')
+    expect(yuanText(-3)).toBe('-¥0.03')
+    expect(yuanText(-12345)).toBe('-¥123.45')
   })
   it('parses yuan to whole fen without floats', () => {
     expect(yuanToFen('0.29')).toBe(29)

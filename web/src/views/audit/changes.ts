@@ -1,7 +1,7 @@
 // The audit change set {"field": {"before": x, "after": y}} as rows for a before/after table, in
 // words: field names from the locale, money (`*_fen`) in yuan, known codes (statuses, channels,
 // reasons) in words, yes/no for flags. A field or value the locale does not name shows as it is.
-import { fenToYuan } from '@/utils/money'
+import { yuanText } from '@/utils/money'
 import type { Translator } from './actions'
 
 export interface ChangeRow {
@@ -33,7 +33,7 @@ export function codeLabel(value: string, { t, te }: Translator): string {
 
 export function showValue(field: string, value: unknown, tr: Translator): string {
   if (value === null || value === undefined || value === '') return ''
-  if (isFen(field) && typeof value === 'number' && Number.isInteger(value)) return `¥${fenToYuan(value)}`
+  if (isFen(field) && typeof value === 'number' && Number.isInteger(value)) return yuanText(value)
   if (typeof value === 'boolean') return tr.t(value ? 'audit.yes' : 'audit.no')
   if (typeof value === 'string') return codeLabel(value, tr)
   if (Array.isArray(value)) return value.map((v) => showValue(field, v, tr)).join(tr.t('audit.listSeparator'))
