@@ -165,6 +165,42 @@ async def test_user_paying_past_its_deadline_is_reversed(
     assert await taken_fen(wechat, channel, [started["out_trade_no"]]) == 0
 
 
+async def test_a_refused_reverse_leaves_the_payment_pending_until_the_platform_decides(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    db_url: str,
+    wechat: Sandbox,
+) -> None:
+    """WeChat refuses the reverse (403 TRADE_ERROR) while the customer is still entering the
+    password: the attempt is not taken as closed (the money may yet be taken); the next run
+    asks again, and the customer's payment, finished meanwhile, pays the order."""
+    _, creds, order = await channel_setup(session, wechat, "wechat")
+    r = await pay(client, creds, order.order_no, **present(wechat, "wechat", "user_paying"))
+    started = r.json()
+    assert started["state"] == "paying"
+    out_no = started["out_trade_no"]
+    await next_call(
+        wechat, "wechat", "decline", f"/v3/pay/transactions/out-trade-no/{out_no}/reverse"
+    )
+    await _quiet(session, started["payment_id"], expired=True)
+    assert await _job(db_url, sessionmaker) == 1
+    payment = await session.get(Payment, started["payment_id"], populate_existing=True)
+    assert payment is not None
+    assert (payment.status, payment.failure_code) == ("pending", "TRADE_ERROR")
+    await session.refresh(order)
+    assert order.status == "awaiting_payment"
+    # The customer finishes paying; the next run finds it paid, not reversed.
+    await decide(wechat, "wechat", out_no)
+    await _quiet(session, started["payment_id"], expired=True)
+    assert await _job(db_url, sessionmaker) == 1
+    await session.refresh(payment)
+    assert (payment.status, payment.amount_fen) == ("succeeded", 700)
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("paid", 700)
+    assert await taken_fen(wechat, "wechat", [out_no]) == 700
+
+
 @pytest.mark.parametrize("channel", QR_CHANNELS)
 async def test_an_unpaid_qr_past_its_deadline_is_closed_on_the_platform(
     channel: str,

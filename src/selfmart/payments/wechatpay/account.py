@@ -38,6 +38,8 @@ from selfmart.payments.wechatpay import protocol as wx
 
 USER_AGENT = "selfmart-wechatpay/1"
 TIMEOUT_SECONDS = 10.0
+#: the codes saying there is no such transaction (the query's, and the resource's)
+NOT_FOUND = frozenset({"ORDER_NOT_EXIST", "RESOURCE_NOT_EXISTS"})
 
 #: trade_state -> our status (REFUND: it was paid, refunds are tracked on their own)
 TRADE_STATES: dict[str, ChannelStatus] = {
@@ -204,7 +206,18 @@ class WechatPayAccount:
         body = {"appid": self.config.app_id, "mchid": self.config.merchant_id}
         answer = await self._call("POST", path, body)
         if answer.status >= 400:
-            return self._refused(answer, 0)
+            if answer.code in NOT_FOUND:
+                return self._refused(answer, 0)  # nothing there to be paid
+            # Refused: the transaction is as it was, and the customer may still finish paying;
+            # it stays pending, so it is asked about (and reversed) again, never taken as
+            # closed while the money may yet be taken.
+            return ChannelPayment(
+                status="pending",
+                amount_fen=0,
+                failure_code=answer.code or str(answer.status),
+                failure_reason=f"reverse refused: {answer.message}",
+                raw=answer.raw,
+            )
         return ChannelPayment(
             status="failed",
             amount_fen=0,

@@ -451,6 +451,9 @@ async def reverse(request: Request, out_trade_no: str) -> Response:
         txn = _txn(out_trade_no)
         if txn.trade_type != "MICROPAY":
             raise WxError(400, "INVALID_REQUEST", "只有付款码支付的订单可以撤销")
+        if STATE.take_next(ctx.target, {"decline"}) is not None:
+            # refused, the transaction as it was (the customer may still be paying)
+            raise WxError(403, "TRADE_ERROR", "交易错误，撤销失败，请稍后再试")
         if txn.refunded:
             raise WxError(400, "INVALID_REQUEST", "订单已发生退款，不能撤销")
         # a paid order's money goes back to the customer

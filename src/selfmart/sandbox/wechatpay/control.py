@@ -159,7 +159,8 @@ async def jsapi_pay(request: Request, body: BrandPayIn) -> Response:
 @router.post("/next")
 async def next_call(body: NextCallIn) -> dict[str, Any]:
     """Make the next API call whose path starts with `path_prefix` decline, time out, answer
-    USERPAYING or fail with 500 SYSTEM_ERROR."""
+    USERPAYING or fail with 500 SYSTEM_ERROR (a reverse declined is refused 403 TRADE_ERROR and
+    leaves the transaction as it was)."""
     STATE.next_calls.append(NextCall(body.action, body.path_prefix, body.seconds))
     return {"queued": [c.action for c in STATE.next_calls]}
 
