@@ -239,7 +239,7 @@ class SandboxState:
 
     def take_next(self, target: str, actions: set[str]) -> NextCall | None:
         """The first queued switch among `actions` for a call to `target`. A switch waits for
-        a call it means something to (a decline for a payment-code payment or a refund)."""
+        a call it means something to (a decline: a payment-code payment, a refund or a reverse)."""
         for i, call in enumerate(self.next_calls):
             if call.action in actions and target.startswith(call.path_prefix):
                 return self.next_calls.pop(i)
