@@ -27,6 +27,7 @@ from selfmart.payments import tasks
 from tests.builders import auth_headers, make_user
 from tests.payments.platforms import (
     CHANNELS,
+    PAY_CALL,
     QR_CHANNELS,
     REFUND_CALL,
     calls,
@@ -476,3 +477,51 @@ async def test_the_issue_queue_requery_reaches_the_platform(
         )
         is None
     )
+
+
+async def test_the_issue_queue_requery_of_a_timed_out_request_does_not_fail_it(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox, impatient: None
+) -> None:
+    """The payment's request timed out (we wait one second, the platform takes eight), and a
+    person re-queries the order's issue meanwhile: "no such payment" is no failure before the
+    attempt's deadline, as the job and the terminal's poll rule, since the request may still be
+    taken and charged. Once the platform has taken it, the re-query finds it paid."""
+    # A card consume: the UnionPay sandbox takes it only once its slow answer is due (WeChat's
+    # takes it at once and answers late), so asking finds nothing meanwhile, and the gateway
+    # says so as a failure (Alipay's account already reads its TRADE_NOT_EXIST as pending).
+    _, creds, order = await channel_setup(session, wechat, "card")
+    await next_call(wechat, "card", "timeout", PAY_CALL["card"], seconds=8)
+    r = await pay(client, creds, order.order_no, **present(wechat, "card", "success"))
+    body = r.json()
+    assert (body["state"], body["failure_code"]) == ("paying", "timeout"), body
+    placed = await session.get(Order, order.id)
+    assert placed is not None
+    issue = await orders.mark_payment_failed(
+        session, placed, actor=job_actor("test"), reason="terminal gave up"
+    )
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+
+    async def requery() -> None:
+        r = await client.post(
+            f"/api/v1/orders/issues/{issue.id}/actions",
+            json={"action": "requery_payment"},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+
+    await requery()
+    payment = await session.get(Payment, body["payment_id"], populate_existing=True)
+    assert payment is not None
+    assert payment.status == "pending"
+    await session.refresh(issue)
+    assert issue.detail["last_query"] == "pending"
+    # The platform takes the request late and charges the customer; asked again, it is paid.
+    for _ in range(300):
+        if await taken_fen(wechat, "card", [body["out_trade_no"]]) == 700:
+            break
+        await asyncio.sleep(0.1)
+    await requery()
+    await session.refresh(payment)
+    assert (payment.status, payment.amount_fen) == ("succeeded", 700)
+    await session.refresh(order)
+    assert (order.status, order.paid_fen) == ("paid", 700)

@@ -656,6 +656,19 @@ async def query_locked(
         )
     except PlatformError as exc:
         return ChannelPayment(status="unknown", amount_fen=0, failure_code=exc.code)
+    expired = payment.expires_at is not None and payment.expires_at <= utcnow()
+    if in_flight(payment, answer, expired=expired):
+        # As `refresh` rules: a timed-out request the platform has not seen yet may still be
+        # taken and charged before the deadline, so "no such payment" is no failure yet.
+        _keep_raw(payment, answer)
+        payment.updated_at = utcnow()
+        return ChannelPayment(
+            status="pending",
+            amount_fen=0,
+            failure_code="timeout",
+            failure_reason="its request timed out and may still reach the platform",
+            raw=answer.raw,
+        )
     await apply_answer(session, order, payment, answer, actor=actor, reason="requery")
     return answer
 
