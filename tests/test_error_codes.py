@@ -16,7 +16,7 @@ from selfmart.errors import STATUS_CODES, AppError
 LISTED = Path(__file__).resolve().parents[1] / "web" / "tests" / "unit" / "error-codes.json"
 
 #: codes the handlers answer with outside the AppError classes (selfmart.errors)
-HANDLER_CODES = {"internal_error", "database_unavailable", "http_error"}
+HANDLER_CODES = {"internal_error", "database_unavailable", "database_busy", "http_error"}
 
 
 def _subclasses(cls: type[AppError]) -> Iterator[type[AppError]]:

@@ -205,6 +205,18 @@ _DISCONNECTED = re.compile(
 )
 
 
+def database_busy(exc: Exception) -> bool:
+    """SQLite's one writer lock was still held by another connection when the busy timeout
+    (db.SQLITE_BUSY_TIMEOUT_MS) ran out: the request's transaction is rolled back, nothing was
+    written, and the same request may be sent again, a 503 and not a 500 (seen on a machine so
+    loaded that a racing writer held the lock past the timeout)."""
+    return isinstance(exc, DBAPIError) and bool(_BUSY.search(str(exc.orig)))
+
+
+#: sqlite3's message when the busy timeout runs out (the database, or a shared-cache table)
+_BUSY = re.compile(r"database (?:table )?is locked", re.IGNORECASE)
+
+
 _INT64_MAX = 2**63 - 1
 #: asyncpg, binding a number its column type cannot hold
 _PG_OUT_OF_RANGE = re.compile(
@@ -298,6 +310,16 @@ def install_handlers(app: FastAPI) -> None:
                 ),
                 503,
                 headers={"Retry-After": "2"},
+            )
+        if detail is None and database_busy(exc):
+            log.warning("database busy: the writer lock was not free in time")
+            return JSONResponse(
+                error_body(
+                    "database_busy",
+                    "The database is busy for a moment; nothing was written, try again",
+                ),
+                503,
+                headers={"Retry-After": "1"},
             )
         if detail is None:
             raise exc  # a 500, rendered and logged like any other unexpected error

@@ -672,6 +672,7 @@ export default {
     payload_too_large: 'Too large',
     unsupported_media_type: 'Unsupported file type',
     internal_error: 'Server error; please try again later',
+    database_busy: 'The database is busy for a moment; nothing was saved, please try again',
     database_unavailable: 'The database is briefly unavailable; nothing was saved, please try again',
     invalid_credentials: 'Wrong username or password',
     account_locked: 'The account is locked; try later or ask an administrator to unlock it',

@@ -664,6 +664,7 @@ export default {
     payload_too_large: '内容太大',
     unsupported_media_type: '不支持的文件类型',
     internal_error: '服务器出错了，请稍后重试',
+    database_busy: '数据库正忙，本次操作未保存，请稍后重试',
     database_unavailable: '数据库暂时不可用，本次操作未保存，请稍后重试',
     invalid_credentials: '用户名或密码错误',
     account_locked: '账号已被锁定，请稍后再试或联系管理员解锁',
