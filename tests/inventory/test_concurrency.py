@@ -16,8 +16,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from selfmart.db import make_engine, make_sessionmaker
+from selfmart.inventory import ledger
 from selfmart.inventory import service as inventory
 from selfmart.inventory.checks import find_mismatches
+from selfmart.kit.time import utcnow
 from selfmart.models import (
     OutboxEvent,
     Product,
@@ -27,6 +29,7 @@ from selfmart.models import (
     StockMovement,
     Store,
 )
+from selfmart.orders import stock
 
 from .builders import CLERK
 
@@ -226,4 +229,61 @@ async def test_two_write_offs_of_the_same_batch_at_once_write_it_off_once(shelf:
     finally:
         async with factory() as s:
             await s.execute(delete(StockBatch).where(StockBatch.store_id == store_id))
+            await s.commit()
+
+
+async def test_a_batch_holding_its_rows_and_a_sale_creating_one_do_not_deadlock(
+    shelf: Shelf,
+) -> None:
+    """A store that sells past an empty shelf: a sale creates the balance row of a product
+    never stocked (x, the smaller id) and then takes a stocked one (y); meanwhile a batch holds
+    its rows before its first order, then sells both. Holding only the rows that exist took y
+    first and waited for x (the sale's, uncommitted) while the sale waited for y: a deadlock,
+    one of them refused (CI caught it once in the batch-upload test). Holding creates x in
+    order, so the batch waits for the sale, and both are booked."""
+    store_id = shelf.store_ids[1]  # negative stock allowed
+    factory = make_sessionmaker(shelf.engine)
+    tag = uuid.uuid4().hex[:6]
+    async with factory() as s:
+        x = Product(name=f"race {tag} never stocked", price_fen=100)
+        s.add(x)
+        await s.flush()
+        y = Product(name=f"race {tag} stocked", price_fen=100)
+        s.add(y)
+        await s.flush()
+        await inventory.receive(
+            s,
+            store_id=store_id,
+            lines=[inventory.ReceiptLine(y.id, 10)],
+            document=("race", tag),
+            actor=CLERK,
+        )
+        await s.commit()
+        x_id, y_id = x.id, y.id
+    assert x_id < y_id
+    now = utcnow()
+    try:
+        async with factory() as sale, factory() as batch:
+            await ledger.add(sale, store_id, x_id, -1, now)  # creates x's row, not committed
+
+            async def upload() -> None:
+                await stock.hold(
+                    batch, store_id=store_id, product_ids=[y_id, x_id], create=True, now=now
+                )
+                await ledger.add(batch, store_id, x_id, -1, now)
+                await ledger.add(batch, store_id, y_id, -1, now)
+                await batch.commit()
+
+            uploading = asyncio.create_task(upload())
+            await asyncio.sleep(0.3)  # the batch is holding (or waiting to hold) its rows
+            await asyncio.wait_for(ledger.add(sale, store_id, y_id, -1, now), timeout=30)
+            await sale.commit()
+            await asyncio.wait_for(uploading, timeout=30)
+        async with factory() as s:
+            assert await inventory.balances(s, store_id, [x_id, y_id]) == {x_id: -2, y_id: 8}
+    finally:
+        async with factory() as s:
+            for model in (StockMovement, StockLevel):
+                await s.execute(delete(model).where(model.product_id.in_([x_id, y_id])))
+            await s.execute(delete(Product).where(Product.id.in_([x_id, y_id])))
             await s.commit()

@@ -174,6 +174,38 @@ async def lock(session: AsyncSession, store_id: int, product_ids: Sequence[int])
     return {pid: found.get(pid, 0) for pid in ordered}
 
 
+async def lock_creating(
+    session: AsyncSession, store_id: int, product_ids: Sequence[int], now: datetime
+) -> None:
+    """Lock the balance rows of `product_ids` in product-id order, creating the missing ones at
+    zero in the same pass (PostgreSQL: one INSERT ... ON CONFLICT DO UPDATE whose rows are
+    taken in the order given, a new row locked by its insert, an existing one by the no-op
+    update). For a store that sells past an empty shelf, where a sale creates the row of a
+    product never stocked: locking only the rows that exist left such a row to be created
+    later, out of order, so a batch holding a larger id waited on a sale that had created a
+    smaller one and wanted the larger (a deadlock CI caught). A zero row with no movement
+    balances (check-stock)."""
+    ordered = sorted(set(product_ids))
+    if not ordered:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await lock(session, store_id, ordered)  # SQLite: one writer lock, no row order
+        return
+    ins = postgresql.insert(levels).values(
+        [
+            {"store_id": store_id, "product_id": pid, "quantity": 0, "version": 1,
+             "updated_at": now}
+            for pid in ordered
+        ]
+    )  # fmt: skip
+    await session.execute(
+        ins.on_conflict_do_update(
+            index_elements=[levels.c.store_id, levels.c.product_id],
+            set_={"quantity": levels.c.quantity},
+        )
+    )
+
+
 def movement_row(
     *,
     store_id: int,

@@ -696,7 +696,12 @@ async def accept_batch(
             # the key-share locks its orders and balances hold.)
             await session.execute(select(func.pg_advisory_xact_lock(BATCH_LOCK, store_id)))
         products = await pricing.product_ids(session, store_id=store_id, lines=lines)
-        await stock.hold(session, store_id=store_id, product_ids=products)
+        await stock.hold(
+            session,
+            store_id=store_id,
+            product_ids=products,
+            create=term.store.allow_negative_stock,
+        )
     except DBAPIError as exc:
         raise_if_retryable(exc)
         raise

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from selfmart.iam.actor import Actor
 from selfmart.inventory import ledger
 from selfmart.inventory import service as inventory
+from selfmart.kit.time import utcnow
 from selfmart.models import Order, OrderLine
 from selfmart.payments.service import RefundLineSpec
 
@@ -58,13 +60,25 @@ async def book_sale(
     )
 
 
-async def hold(session: AsyncSession, *, store_id: int, product_ids: Sequence[int]) -> None:
+async def hold(
+    session: AsyncSession,
+    *,
+    store_id: int,
+    product_ids: Sequence[int],
+    create: bool = False,
+    now: datetime | None = None,
+) -> None:
     """Lock the store's balance rows of `product_ids` until the transaction ends, in product-id
     order, in one statement: what a batch of orders does before its first order, so that its
     sales (each of which locks its own rows in that order too) never wait on another
-    transaction while holding a row that transaction wants. A product without a balance row
-    has nothing to lock."""
-    await ledger.lock(session, store_id, product_ids)
+    transaction while holding a row that transaction wants. `create` (a store that sells past
+    an empty shelf, where a sale creates a missing row): the missing rows are created at zero in
+    the same ordered pass, so none is created later out of order; otherwise a product without
+    a balance row has nothing to lock (its sales are refused)."""
+    if create:
+        await ledger.lock_creating(session, store_id, product_ids, now or utcnow())
+    else:
+        await ledger.lock(session, store_id, product_ids)
 
 
 async def reverse_sale(session: AsyncSession, order: Order, *, actor: Actor, reason: str) -> None:
