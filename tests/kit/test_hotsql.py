@@ -277,10 +277,11 @@ async def test_insert_rows_wants_every_column_a_core_insert_would_default(
 @pytest.mark.parametrize("copy", [False, True])
 async def test_insert_rows_stores_shared_values_as_given(engine: AsyncEngine, copy: bool) -> None:
     """What every row shares is written into SQLite's statement (and left out of PostgreSQL's
-    COPY when NULL): text with quotes and a comment marker, an integer and NULL land as given."""
+    COPY when NULL): text with quotes, parameter marks and a comment marker, and NULL land as
+    given."""
     prefix = _prefix()
     at = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
-    odd = "O'Brien's ''tag''; -- DROP TABLE tags"
+    odd = "O'Brien's ''tag'' ? :x %s; -- DROP TABLE tags"
     async with make_sessionmaker(engine)() as s:
         await s.execute(select(1))
         await hotsql.insert_rows(
