@@ -58,6 +58,7 @@ from selfmart.reconciliation.bills import (
     Trailer,
     check_totals,
     parse_fundflow,
+    release,
     stream,
 )
 from selfmart.reconciliation.matching import (
@@ -174,6 +175,7 @@ def _sha256(data: bytes | mmap.mmap) -> str:
     digest = hashlib.sha256()
     for start in range(0, len(data), 1 << 20):
         digest.update(data[start : start + (1 << 20)])
+        release(data, start, start + (1 << 20))
     return digest.hexdigest()
 
 
