@@ -50,7 +50,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
         """On SQLite, `process_bind_param` and SQLite's DATETIME text in one step: the same
         text (`YYYY-MM-DD HH:MM:SS.ffffff`, naive UTC) as SQLAlchemy's `%`-format of a dict
-        per value, at about two thirds of its cost (a reconciled bill binds one per line)."""
+        per value, at about half its cost (a reconciled bill binds one per line): the UTC
+        time's ISO text less its `+00:00`, without a naive copy of it made first."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
@@ -59,7 +60,7 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
 
         return process
 

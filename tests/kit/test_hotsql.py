@@ -1,7 +1,7 @@
 """kit.hotsql: statements run on the driver connection stay inside the session's transaction,
 see and are seen by the session's own statements, get their parameters processed as
-SQLAlchemy would, and fail as SQLAlchemy statements fail. On SQLite every statement takes the
-SQLAlchemy path; the same assertions hold there."""
+SQLAlchemy would, and fail as SQLAlchemy statements fail. On SQLite every statement but
+`fetch_plain`'s takes the SQLAlchemy path; the same assertions hold there."""
 
 from __future__ import annotations
 
@@ -272,3 +272,61 @@ async def test_insert_rows_wants_every_column_a_core_insert_would_default(
         with pytest.raises(ValueError, match=r"created_at"):
             await hotsql.insert_rows(s, tags, ("name",), [(_prefix(),)])
         assert await hotsql.insert_rows(s, tags, ("name",), []) == []
+
+
+@pytest.mark.parametrize("copy", [False, True])
+async def test_insert_rows_stores_shared_values_as_given(engine: AsyncEngine, copy: bool) -> None:
+    """What every row shares is written into SQLite's statement (and left out of PostgreSQL's
+    COPY when NULL): text with quotes, parameter marks and a comment marker, and NULL land as
+    given."""
+    prefix = _prefix()
+    at = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    odd = "O'Brien's ''tag'' ? :x %s; -- DROP TABLE tags"
+    async with make_sessionmaker(engine)() as s:
+        await s.execute(select(1))
+        await hotsql.insert_rows(
+            s,
+            audit_logs,
+            ("entity_id", "changes"),
+            [(f"{prefix}-1", {"a": 1}), (f"{prefix}-2", {})],
+            shared={
+                "occurred_at": at,
+                "actor_type": "system",
+                "actor_id": None,
+                "actor_name": odd,
+                "action": "tag.create",
+                "entity_type": "tag",
+                "request_id": None,
+            },
+            copy=copy,
+        )
+        entries = (
+            await s.scalars(
+                select(AuditLog)
+                .where(AuditLog.entity_id.like(f"{prefix}%"))
+                .order_by(AuditLog.entity_id)
+            )
+        ).all()
+        assert [
+            (e.entity_id, e.changes, e.actor_name, e.actor_id, e.occurred_at) for e in entries
+        ] == [
+            (f"{prefix}-1", {"a": 1}, odd, None, at),
+            (f"{prefix}-2", {}, odd, None, at),
+        ]
+        await s.rollback()
+
+
+async def test_fetch_plain_sees_the_transaction_and_fails_as_sqlalchemy_does(
+    engine: AsyncEngine,
+) -> None:
+    """On SQLite it runs on the driver connection beneath the session: what the session wrote
+    in its transaction is seen, the rows are plain values, an error is SQLAlchemy's."""
+    prefix = _prefix()
+    async with make_sessionmaker(engine)() as s:
+        await s.execute(insert(tags).values(name=f"{prefix}-a", created_at=datetime.now(UTC)))
+        rows = await hotsql.fetch_plain(s, COUNT_TAGS, {"prefix": f"{prefix}%"})
+        assert [tuple(r) for r in rows] == [(1,)]
+        with pytest.raises(DBAPIError):
+            await hotsql.fetch_plain(s, HotStatement(text("SELECT nope FROM tags")), {})
+        await s.rollback()
+    assert await _count(engine, prefix) == 0

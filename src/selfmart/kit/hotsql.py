@@ -19,12 +19,16 @@ Driver errors are raised as SQLAlchemy's `DBAPIError` family with the driver's e
 invalidated (the pool replaces it) and raised as an `OperationalError` with
 `connection_invalidated` set.
 
+`fetch_plain` is `fetch` that on SQLite too runs on the driver (the aiosqlite connection beneath
+the session), for reads of thousands of plain rows (a bill chunk's look-ups).
+
 `insert_rows` is the bulk counterpart (an import's 50,000 products): many rows in one
 statement, what every row shares processed once, on both backends.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any, NoReturn, cast
@@ -51,7 +55,7 @@ class HotStatement:
     `other` is the statement to run on any other backend (e.g. with an expanding IN where
     PostgreSQL takes `= ANY(array)`); by default the same statement."""
 
-    __slots__ = ("_compiled_for", "_plan", "_sql", "other", "stmt")
+    __slots__ = ("_compiled_for", "_other", "_plan", "_sql", "other", "stmt")
 
     def __init__(self, stmt: Executable, *, other: Executable | None = None) -> None:
         self.stmt = stmt
@@ -59,6 +63,13 @@ class HotStatement:
         self._compiled_for: Dialect | None = None
         self._sql = ""
         self._plan: list[tuple[str, Processor]] = []
+        self._other: HotStatement | None = None
+
+    def for_other(self) -> HotStatement:
+        """`other` as a hot statement of its own (compiled once for another backend)."""
+        if self._other is None:
+            self._other = self if self.other is self.stmt else HotStatement(self.other)
+        return self._other
 
     def compiled(self, dialect: Dialect) -> tuple[str, list[tuple[str, Processor]]]:
         """The SQL text and, per positional parameter, its name and bind processor."""
@@ -204,6 +215,29 @@ async def fetch(
         ) from exc
 
 
+async def fetch_plain(
+    session: AsyncSession, hot: HotStatement, params: Mapping[str, Any]
+) -> Sequence[Sequence[Any]]:
+    """`fetch`, on SQLite too without SQLAlchemy's statement and row machinery: `hot.other`
+    compiled once and run on the session's own aiosqlite connection (in its transaction, as
+    SQLAlchemy's own statements run there), its rows the driver's tuples, no result processor
+    applied (plain ids, numbers and text only, as on PostgreSQL). Reading 5,000 rows, the
+    Row objects and the cursor wrapping cost about what SQLite's own work does."""
+    dialect = session.get_bind().dialect
+    if dialect.driver != "aiosqlite":
+        return await fetch(session, hot, params)
+    other = hot.for_other()
+    sql, _ = other.compiled(dialect)
+    args = other.arguments(dialect, params)
+    conn = await session.connection()
+    driver: Any = (await conn.get_raw_connection()).driver_connection
+    try:
+        rows = await driver.execute_fetchall(sql, args)
+    except sqlite3.Error as exc:
+        raise sa_exc.DBAPIError.instance(sql, args, exc, sqlite3.Error, dialect=dialect) from exc
+    return cast(Sequence[Sequence[Any]], rows)
+
+
 async def fetch_alone(
     session: AsyncSession, hot: HotStatement, params: Mapping[str, Any]
 ) -> Sequence[Sequence[Any]]:
@@ -245,8 +279,13 @@ async def _copy(
     rows: Sequence[Sequence[Any]],
 ) -> None:
     """`rows` (with the `shared` values) by COPY, every value processed as SQLAlchemy would
-    process it for the driver (a JSON document serialised; the driver encodes the rest)."""
+    process it for the driver (a JSON document serialised; the driver encodes the rest). A
+    column every row leaves NULL is left out of the COPY, which gives it NULL all the same
+    when it has no server default (a reconciled bill's matched lines leave nine such)."""
     dialect = session.get_bind().dialect
+    shared = {
+        c: v for c, v in shared.items() if v is not None or table.c[c].server_default is not None
+    }
     head = tuple(
         v if v is None or (proc := _processor(table.c[c].type, dialect)) is None else proc(v)
         for c, v in shared.items()
@@ -272,19 +311,19 @@ async def _copy(
 class _Bulk:
     """The compiled pieces of one `insert_rows` shape for one dialect."""
 
-    __slots__ = ("hot", "order", "shared", "sql", "varying")
+    __slots__ = ("columns", "hot", "shared", "table", "varying")
 
     def __init__(
         self,
         hot: HotStatement | None,
-        sql: str = "",
+        table: str = "",
         shared: Sequence[tuple[str, Processor]] = (),
         varying: Sequence[Processor] = (),
-        order: list[int] | None = None,
+        columns: Sequence[str] = (),
     ) -> None:
-        self.hot, self.sql, self.shared, self.varying = hot, sql, shared, varying
-        #: where each parameter of `sql` is in a (shared..., varying...) tuple, if not in order
-        self.order = order
+        self.hot, self.table, self.shared, self.varying = hot, table, shared, varying
+        #: the quoted names of the shared columns, then of the varying ones (SQLite)
+        self.columns = columns
 
 
 #: (table, shared columns, varying columns, returning ids, dialect name) -> compiled shape
@@ -324,23 +363,38 @@ def _bulk(
             stmt = stmt.returning(table.c.id)
         found = _Bulk(HotStatement(stmt))
     else:
-        # One executemany of ready tuples (shared values first), in the order the compiled
-        # statement takes its parameters.
-        names = (*shared, *columns)
-        compiled = insert(table).values({c: bindparam(c) for c in names}).compile(dialect=dialect)
-        if compiled.positiontup is None:  # pragma: no cover - SQLite's qmark is positional
-            raise RuntimeError(f"{dialect.name} takes named parameters")
-        order = [names.index(n) for n in compiled.positiontup]
-        procs = {c: _processor(table.c[c].type, dialect) for c in names}
+        # One executemany of ready tuples; its statement is written per call (`_sqlite_sql`),
+        # since a shared value goes into it as a literal.
+        quote = dialect.identifier_preparer.quote
+        procs = {c: _processor(table.c[c].type, dialect) for c in (*shared, *columns)}
         found = _Bulk(
             None,
-            compiled.string,
+            dialect.identifier_preparer.format_table(table),
             [(c, procs[c]) for c in shared],
             [procs[c] for c in columns],
-            None if order == list(range(len(names))) else order,
+            [quote(c) for c in (*shared, *columns)],
         )
     _BULK[key] = found
     return found
+
+
+#: the integers SQLite holds as integers (a larger one written out would be read as a real)
+_SQLITE_INT = (-(2**63), 2**63 - 1)
+
+
+def _sqlite_literal(value: Any) -> str | None:
+    """`value` (as processed for the driver) written as a SQLite literal, or None when it is
+    to be bound: only NULL, an integer SQLite holds and text without a NUL are written out (a
+    float's text, a bool, bytes or anything else are bound, as they would have been)."""
+    if value is None:
+        return "NULL"
+    kind = type(value)
+    if kind is int and _SQLITE_INT[0] <= value <= _SQLITE_INT[1]:
+        return str(value)
+    if kind is str and "\x00" not in value:
+        text: str = value
+        return "'" + text.replace("'", "''") + "'"
+    return None
 
 
 async def insert_rows(
@@ -388,22 +442,32 @@ async def insert_rows(
             params[f"c_{c}"] = list(values)
         found = await fetch(session, shape.hot, params)
         return sorted(int(r[0]) for r in found) if ids else []
-    head = tuple(
+    head = [
         v if proc is None or v is None else proc(v)
         for (_, proc), v in zip(shape.shared, shared.values(), strict=True)
-    )
+    ]
     # Column by column: a JSON document is serialised, an id is left as it is; then the rows
-    # are put together in one zip of the columns, the shared values repeated, in the order
-    # the statement takes them (no Python per row beyond a processed column's values).
+    # are put together in one zip of the columns (no Python per row beyond a processed
+    # column's values). A shared value that can be written as SQL (NULL, an integer, text) is
+    # written into the statement once rather than bound in every row: binding is most of
+    # what SQLite's executemany costs per row beyond the row's own insert.
     n = len(rows)
-    cols: list[Iterable[Any]] = [repeat(v, n) for v in head]
-    for proc, values in zip(shape.varying, zip(*rows, strict=True), strict=True):
-        cols.append(values if proc is None else [None if v is None else proc(v) for v in values])
-    if shape.order is not None:
-        cols = [cols[i] for i in shape.order]
-    ready = list(zip(*cols, strict=True))
+    placeholders: list[str] = []
+    cols: list[Iterable[Any]] = []
+    for v in head:
+        literal = _sqlite_literal(v)
+        placeholders.append("?" if literal is None else literal)
+        if literal is None:
+            cols.append(repeat(v, n))
+    for proc, column in zip(shape.varying, zip(*rows, strict=True), strict=True):
+        placeholders.append("?")
+        cols.append(column if proc is None else [None if v is None else proc(v) for v in column])
+    sql = (
+        f"INSERT INTO {shape.table} ({', '.join(shape.columns)}) VALUES ({', '.join(placeholders)})"
+    )
+    ready = list(zip(*cols, strict=True)) if cols else [()] * n
     conn = await session.connection()
-    await conn.exec_driver_sql(shape.sql, ready)
+    await conn.exec_driver_sql(sql, ready)
     if not ids:
         return []
     last = select(table.c.id).order_by(table.c.id.desc()).limit(len(rows))

@@ -196,11 +196,25 @@ class StreamedBill:
     chunks: Iterator[list[BillLine]]
 
 
+def release(data: Data, start: int, end: int) -> None:
+    """Give back the pages of a mapped bill's `data[start:end]` once read: a mapped file's
+    pages read stay resident (and counted as the process's memory) until the kernel wants
+    them, so reading a bill through would hold all of it. Pages are read again if touched."""
+    if isinstance(data, mmap.mmap):
+        first = start - start % mmap.PAGESIZE
+        last = end - end % mmap.PAGESIZE
+        if last > first:
+            data.madvise(mmap.MADV_DONTNEED, first, last - first)
+
+
 def _newlines(data: Data, start: int, end: int) -> int:
     """How many line ends `data[start:end]` has, read a MiB at a time (a mapped file has no
     `count`, and a slice of all of it would be the whole bill in memory)."""
-    step = 1 << 20
-    return sum(data[i : min(i + step, end)].count(b"\n") for i in range(start, end, step))
+    step, count = 1 << 20, 0
+    for i in range(start, end, step):
+        count += data[i : min(i + step, end)].count(b"\n")
+        release(data, i, min(i + step, end))
+    return count
 
 
 def check_totals(trailer: Trailer, found: dict[str, int]) -> None:
@@ -282,6 +296,7 @@ def _wechat_stream(data: Data, merchant_id: str, *, chunk: int | None) -> Stream
                     pos = nl + 1
                 end = pos if pos > start else tail_start
             piece = data[start:end]
+            release(data, start, end)
             piece_first = first
 
             def line_of(m: int, piece_first: int = piece_first) -> int:

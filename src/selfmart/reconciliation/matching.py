@@ -4,6 +4,7 @@ of difference it is (or matched), in words, and the fee the configured rate give
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from selfmart.reconciliation.bills import BillLine
 
@@ -31,9 +32,9 @@ CLASSES = (
 SETTLED = "SUCCESS"
 
 
-@dataclass(frozen=True, slots=True)
-class Ours:
-    """Our payment or refund, as much of it as matching needs."""
+class Ours(NamedTuple):
+    """Our payment or refund, as much of it as matching needs (a named tuple: one is made per
+    bill line looked up, a million a day, at about half a frozen dataclass's cost)."""
 
     id: int
     order_id: int

@@ -37,7 +37,7 @@ from sqlalchemy.orm import aliased
 from selfmart.audit import service as audit
 from selfmart.errors import ValidationFailed
 from selfmart.iam.actor import Actor
-from selfmart.kit.hotsql import HotStatement, fetch, insert_rows
+from selfmart.kit.hotsql import HotStatement, fetch_plain, insert_rows
 from selfmart.kit.time import utcnow
 from selfmart.models import (
     Payment,
@@ -58,6 +58,7 @@ from selfmart.reconciliation.bills import (
     Trailer,
     check_totals,
     parse_fundflow,
+    release,
     stream,
 )
 from selfmart.reconciliation.matching import (
@@ -174,6 +175,7 @@ def _sha256(data: bytes | mmap.mmap) -> str:
     digest = hashlib.sha256()
     for start in range(0, len(data), 1 << 20):
         digest.update(data[start : start + (1 << 20)])
+        release(data, start, start + (1 << 20))
     return digest.hexdigest()
 
 
@@ -285,8 +287,6 @@ def _lookup(columns: tuple[Any, ...], key: Any, scope: Any) -> HotStatement:
     )
 
 
-#: each look-up's statement for a backend other than PostgreSQL, compiled once
-_OTHER: dict[HotStatement, HotStatement] = {}
 #: the look-ups by each kind of id a bill line names ours by
 _BY_TXN = _lookup(_PAYMENT, Payment.channel_txn_id, Payment.channel)
 _BY_NO = _lookup(_PAYMENT, Payment.out_trade_no, Payment.account_id)
@@ -302,16 +302,7 @@ async def _ours_by(
     statement and row machinery cost several times SQLite's own work on 5,000 rows."""
     if not values:
         return {}
-    params = {"scope": scope, "values": values}
-    dialect = session.get_bind().dialect
-    if dialect.driver == "asyncpg":
-        rows = await fetch(session, lookup, params)
-    else:
-        other = _OTHER.setdefault(lookup, HotStatement(lookup.other))
-        sql, _ = other.compiled(dialect)
-        args = other.arguments(dialect, params)
-        conn = await session.connection()
-        rows = (await conn.exec_driver_sql(sql, tuple(args))).all()
+    rows = await fetch_plain(session, lookup, {"scope": scope, "values": values})
     return {row[0]: Ours(*row[1:]) for row in rows}
 
 
