@@ -14,11 +14,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import routing as fastapi_routing
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from selfmart.app import create_app
 from selfmart.db import Base
 from selfmart.migrate import alembic_config
+from selfmart.models import PaymentCallback
 from tests.support import settings_for
 
 
@@ -89,15 +91,23 @@ async def test_route_state_is_built_at_startup_not_on_the_first_request(
 
     monkeypatch.setattr(fastapi_routing, "_populate_api_route_state", counting)
     app = create_app(settings_for(db_url), engine=engine)
-    async with app.router.lifespan_context(app):
-        assert "/api/payments/notify/{channel}/{account_id}" in built
-        at_startup = len(built)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            assert (await client.get("/api/health")).status_code == 200
-            r = await client.post("/api/payments/notify/wechat/1", content=b"{}")
-            assert r.status_code == 404  # no such account: the route answered it
-    assert len(built) == at_startup
+    async with engine.connect() as conn:
+        before = await conn.scalar(select(func.coalesce(func.max(PaymentCallback.id), 0)))
+    try:
+        async with app.router.lifespan_context(app):
+            assert "/api/payments/notify/{channel}/{account_id}" in built
+            at_startup = len(built)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                assert (await client.get("/api/health")).status_code == 200
+                r = await client.post("/api/payments/notify/wechat/1", content=b"{}")
+                assert r.status_code == 404  # no such account: the route answered it
+        assert len(built) == at_startup
+    finally:
+        # The refused callback is recorded, committed on this real engine: left there, it was
+        # the extra row the callback tests later in the same worker found ahead of theirs.
+        async with engine.begin() as conn:
+            await conn.execute(delete(PaymentCallback).where(PaymentCallback.id > before))
 
 
 #: Run in a fresh interpreter: whether the ORM's mappers are configured before the app starts,
