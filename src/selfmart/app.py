@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import iter_route_contexts
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import configure_mappers
 
@@ -56,6 +57,9 @@ def _configure_mappers() -> None:
     configure_mappers()
 
 
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -91,6 +95,8 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
         lifespan=lifespan,
         # any route may meet an oversized body (BodyLimitMiddleware) or an invalid request
         responses=error_responses(413, 422),
+        # FastAPI's OpenTelemetry hooks only when asked for (config.Settings.opentelemetry)
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from selfmart.config import Settings
 from selfmart.jobs import service as jobs
 from selfmart.kit.time import utcnow
-from selfmart.monitoring.metrics import multiprocess
+from selfmart.monitoring.metrics import multiprocess, record_pool
 from selfmart.orders import service as orders
 from selfmart.payments import records
 from selfmart.terminals import presence
@@ -181,6 +181,9 @@ async def exposition(app: FastAPI) -> bytes:
     """The Prometheus text: this process's metrics (every process's, summed, in multiprocess
     mode) and the deployment-wide figures once."""
     cache: MetricsCache = app.state.metrics_cache
+    engine = getattr(app.state, "engine", None)
+    if engine is not None:  # this process's pool as it is now (requests sample it at most
+        record_pool(engine)  # every MetricsMiddleware.POOL_EVERY)
     figures = await cache.current(app)
     figures_registry = CollectorRegistry()
     figures_registry.register(_FiguresCollector(figures))
