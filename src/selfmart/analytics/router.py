@@ -176,26 +176,16 @@ async def sales_statistics_export(
     console shows them beside the chart: best sellers and slow movers (top 20, within the
     category if one is asked for), category mix, payment method mix and hour x weekday. Headers
     in the console's language (Accept-Language: en, else Chinese)."""
-    window: dict[str, Any] = {
-        "first": query.start,
-        "last": query.end,
-        "store_id": query.store_id,
-        "city": query.city,
-    }
-    breakdowns = {
-        order: await service.product_ranking(
-            session,
-            actor=actor,
-            order=order,
-            limit=20,
-            category_id=catalog["category_id"],
-            **window,
-        )
-        for order in ("hot", "slow")
-    }
-    breakdowns["categories"] = await service.category_mix(session, actor=actor, **window)
-    breakdowns["methods"] = await service.payment_mix(session, actor=actor, **window)
-    breakdowns["heatmap"] = await service.heatmap(session, actor=actor, **window)
+    breakdowns = await service.breakdowns(
+        session,
+        actor=actor,
+        first=query.start,
+        last=query.end,
+        limit=20,
+        category_id=catalog["category_id"],
+        store_id=query.store_id,
+        city=query.city,
+    )
     content = export.sales_workbook(report.body, breakdowns, export_language(request))
     return spreadsheet.download(content, report.filename)
 

@@ -128,6 +128,34 @@ async def payment_mix(
     return await patterns.payment_mix(session, scope, first=first, last=last)
 
 
+async def breakdowns(
+    session: AsyncSession,
+    *,
+    actor: Actor,
+    first: date,
+    last: date,
+    limit: int,
+    category_id: int | None = None,
+    **filters: Any,
+) -> dict[str, Any]:
+    """The window's breakdowns as the sales export holds them: best sellers and slow movers
+    (within `category_id` when given), category mix, payment method mix, hour x weekday; each
+    scope (with its live tail) resolved once for all of them."""
+    _window(first, last)
+    scope = await _scope(session, actor, **filters)
+    ranked = scope
+    if category_id is not None:
+        ranked = await _scope(session, actor, category_id=category_id, **filters)
+    window = {"first": first, "last": last}
+    return {
+        "hot": await products.ranking(session, ranked, order="hot", limit=limit, **window),
+        "slow": await products.ranking(session, ranked, order="slow", limit=limit, **window),
+        "categories": await products.category_mix(session, scope, **window),
+        "methods": await patterns.payment_mix(session, scope, **window),
+        "heatmap": await patterns.heatmap(session, scope, **window),
+    }
+
+
 async def stock_analysis(
     session: AsyncSession, *, actor: Actor, first: date, last: date, **filters: Any
 ) -> dict[str, Any]:
