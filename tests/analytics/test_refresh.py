@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import refresh, summaries
 from selfmart.kit.time import clock_at, utcnow
-from selfmart.models import OrderLine, ProductDay, SalesDay
+from selfmart.models import Order, OrderLine, ProductDay, SalesDay
 from tests.analytics.builders import sale
 from tests.analytics.test_statistics import build_chain, utc
 from tests.builders import auth_headers, make_store, make_user
@@ -169,6 +169,27 @@ async def test_check_names_every_difference(session: AsyncSession) -> None:
 
     await refresh.rebuild(session)
     assert (await refresh.check(session)).differences == []
+
+
+async def test_check_names_an_order_whose_item_count_is_not_its_lines(
+    session: AsyncSession,
+) -> None:
+    # The live tail sums a day's items from the orders' item_count, the stored days from the
+    # lines: the check holds the one to the other.
+    store = await make_store(session, timezone="Europe/Berlin")
+    cola = await make_product(session, stores=[store], price_fen=350)
+    order = await sale(session, store, [(cola, 3)], paid_at=utc(2025, 10, 26, 22, 30))
+    await refresh.rebuild(session)
+    assert (await refresh.check(session)).differences == []
+
+    await session.execute(
+        update(Order).where(Order.id == order.id).values(item_count=Order.item_count + 2)
+    )
+    differences = (await refresh.check(session)).differences
+    assert [
+        (d.table, d.store_id, d.day.isoformat(), d.key, d.column, d.stored, d.expected)
+        for d in differences
+    ] == [("orders", store.id, "2025-10-26", f"order {order.id}", "item_count", 5, 3)]
 
 
 async def test_rebuild_writes_what_compute_says_for_every_day(session: AsyncSession) -> None:

@@ -21,11 +21,14 @@ from selfmart.kit.time import utcnow
 from selfmart.models import (
     HourCell,
     MemberDay,
+    Order,
     OrderEvent,
+    OrderLine,
     ProductDay,
     RefreshState,
     SalesDay,
     SalesMonth,
+    Store,
 )
 
 log = logging.getLogger(__name__)
@@ -271,9 +274,41 @@ async def check(session: AsyncSession) -> CheckResult:
                 await member_counts.expected(session, periods),
             )
         )
+    out.extend(await item_counts(session))
     return CheckResult(
         differences=out, pending=len(pending), checked=len(keys), scoped_unbuilt=not scoped
     )
+
+
+async def item_counts(session: AsyncSession) -> list[Difference]:
+    """Sold orders whose `item_count` is not their lines' units less those taken off the bill:
+    the live tail sums a day's items from it (`summaries.compute_sales`), the stored days from
+    the lines."""
+    units = func.coalesce(func.sum(OrderLine.quantity - OrderLine.cancelled_qty), 0)
+    rows = (
+        await session.execute(
+            select(Order.id, Order.store_id, Order.paid_at, Order.item_count, Store.timezone,
+                   units.label("units"))
+            .join(Store, Store.id == Order.store_id)
+            .outerjoin(OrderLine, OrderLine.order_id == Order.id)
+            .where(Order.paid_at.is_not(None), Order.status.not_in(summaries.NOT_SALES))
+            .group_by(Order.id, Order.store_id, Order.paid_at, Order.item_count, Store.timezone)
+            .having(Order.item_count != units)
+            .order_by(Order.id)
+        )
+    ).all()  # fmt: skip
+    return [
+        Difference(
+            table="orders",
+            store_id=r.store_id,
+            day=summaries.local_day(r.paid_at, r.timezone),
+            key=f"order {r.id}",
+            column="item_count",
+            stored=int(r.item_count),
+            expected=int(r.units),
+        )
+        for r in rows
+    ]
 
 
 def compare(have: Summary, expected: Summary) -> list[Difference]:

@@ -381,7 +381,9 @@ async def compute_sales(
     store day is a (store, day, start, end) row of a table of its local day's bounds in UTC
     (DST-safe; arrays unnested on PostgreSQL, VALUES on SQLite), joined to the orders and
     refunds in that range. What the sales statistics' live tail needs, without reading the
-    days' order lines into Python."""
+    days' order lines: a day's items are its orders' `item_count` (units less those taken off
+    the bill, kept by the order as its lines change; `selfmart check-analytics` holds it to
+    the lines), so each day's orders are read once by index and no line is."""
     out = Summary(keys=set(keys))
     if not out.keys:
         return out
@@ -400,17 +402,11 @@ async def compute_sales(
         column("end", at_type),
     )
     k = rows_table(postgres, "live_days", cols, spans)
-    if postgres:
-        # No JIT for the rest of this (read-only) transaction: the planner prices a day of
-        # every store's orders and lines past jit_above_cost and compiled this statement on
-        # every request (60 ms of a 125 ms statement at 10M lines, 50 live store days) for a
-        # few milliseconds of work.
-        await session.execute(select(func.set_config("jit", "off", True)))
     # Each live day's sold orders. On PostgreSQL a LATERAL subquery kept whole by OFFSET 0 (a
     # plain subquery is pulled up into the join), so that every day is an index range scan of
     # orders (store_id, paid_at): joined plainly, the planner hashes the whole orders table
     # against the 50 days.
-    day_orders = select(Order.id, Order.total_fen, Order.member_id).where(
+    day_orders = select(Order.id, Order.total_fen, Order.member_id, Order.item_count).where(
         Order.store_id == k.c.store_id,
         Order.paid_at >= k.c.start,
         Order.paid_at < k.c.end,
@@ -422,37 +418,39 @@ async def compute_sales(
     else:
         o = Order.__table__
         on = and_(*day_orders.whereclause.clauses)  # type: ignore[union-attr]
-    member_total = case((o.c.member_id.is_not(None), o.c.total_fen), else_=0)
+    # Read once (a materialized CTE), summed per day and per member.
+    sold = (
+        select(k.c.store_id, k.c.day, o.c.total_fen, o.c.member_id, o.c.item_count)
+        .select_from(k)
+        .join(o, on)
+        .cte("sold")
+        .prefix_with("MATERIALIZED")
+    )
+    member_total = case((sold.c.member_id.is_not(None), sold.c.total_fen), else_=0)
 
-    def part(tag: str, member: Any, *figures: Any) -> Any:
+    def part(tag: str, member: Any, *figures: Any, source: Any = k) -> Any:
         return select(
             literal(tag, String).label("tag"),
-            k.c.store_id,
-            k.c.day,
+            source.c.store_id,
+            source.c.day,
             member.label("member_id"),
             *(cast(f, BigInteger).label(f"v{i}") for i, f in enumerate(figures)),
-        ).select_from(k)
+        ).select_from(source)
 
     no_member = null().cast(Integer)
     zero = literal(0)
-    by_day = (k.c.store_id, k.c.day)
     stmt = union_all(
         part(
             "orders",
             no_member,
             func.count(),
-            func.sum(o.c.total_fen),
-            func.count(o.c.member_id),
+            func.sum(sold.c.total_fen),
+            func.count(sold.c.member_id),
             func.sum(member_total),
-        )
-        .join(o, on)
-        .group_by(*by_day),
-        part("items", no_member, func.sum(OrderLine.quantity - OrderLine.cancelled_qty), zero,
-             zero, zero)
-        .join(o, on)
-        .join(OrderLine, OrderLine.order_id == o.c.id)
-        .group_by(*by_day),
-        part("refunds", no_member, func.count(), func.sum(Refund.amount_fen), zero, zero)
+            func.sum(sold.c.item_count),
+            source=sold,
+        ).group_by(sold.c.store_id, sold.c.day),
+        part("refunds", no_member, func.count(), func.sum(Refund.amount_fen), zero, zero, zero)
         .join(
             Refund,
             and_(
@@ -469,15 +467,15 @@ async def compute_sales(
             ),
         )
         .join(Order, and_(Order.id == Refund.order_id, Order.status.not_in(NOT_SALES)))
-        .group_by(*by_day),
-        part("member", o.c.member_id, func.count(), func.sum(o.c.total_fen), zero, zero)
-        .join(o, on)
-        .where(o.c.member_id.is_not(None))
-        .group_by(*by_day, o.c.member_id),
+        .group_by(k.c.store_id, k.c.day),
+        part("member", sold.c.member_id, func.count(), func.sum(sold.c.total_fen), zero, zero,
+             zero, source=sold)
+        .where(sold.c.member_id.is_not(None))
+        .group_by(sold.c.store_id, sold.c.day, sold.c.member_id),
     )  # fmt: skip
     for r in (await session.execute(stmt)).all():
         key = (int(r.store_id), date.fromisoformat(str(r.day)))
-        v = [int(getattr(r, f"v{i}") or 0) for i in range(4)]
+        v = [int(getattr(r, f"v{i}") or 0) for i in range(5)]
         if r.tag == "member":
             out.members[(*key, int(r.member_id))] = {"orders": v[0], "sales_fen": v[1]}
             continue
@@ -485,8 +483,7 @@ async def compute_sales(
         if r.tag == "orders":
             row["orders"], row["sales_fen"] = v[0], v[1]
             row["member_orders"], row["member_sales_fen"] = v[2], v[3]
-        elif r.tag == "items":
-            row["items"] = v[0]
+            row["items"] = v[4]
         else:
             row["refunds"], row["refunds_fen"] = v[0], v[1]
     return out
@@ -621,11 +618,11 @@ async def days_of_orders(session: AsyncSession, order_ids: Iterable[int]) -> set
         )
         result: Result[Any] = await session.execute(union_all(paid, refunded))
         for r in result.all():
-            keys.add((r.store_id, _local_day(r.at, r.timezone)))
+            keys.add((r.store_id, local_day(r.at, r.timezone)))
     return keys
 
 
-def _local_day(at: Any, zone: str | None) -> date:
+def local_day(at: Any, zone: str | None) -> date:
     moment = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -642,14 +639,14 @@ async def all_days(session: AsyncSession) -> set[Key]:
         )
     )
     async for o in result:
-        keys.add((o.store_id, _local_day(o.paid_at, zones.get(o.store_id))))
+        keys.add((o.store_id, local_day(o.paid_at, zones.get(o.store_id))))
     refunds = await session.stream(
         select(
             Refund.store_id, func.coalesce(Refund.completed_at, Refund.created_at).label("at")
         ).where(Refund.status == "succeeded")
     )
     async for r in refunds:
-        keys.add((r.store_id, _local_day(r.at, zones.get(r.store_id))))
+        keys.add((r.store_id, local_day(r.at, zones.get(r.store_id))))
     return keys
 
 
