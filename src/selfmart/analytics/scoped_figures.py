@@ -5,15 +5,17 @@ store days. The windows' distinct members are counted by the database in one sta
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Date,
+    Integer,
     String,
     and_,
     cast,
@@ -21,7 +23,9 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -120,27 +124,72 @@ class ScopedTable:
         await self._load_members()
         return self
 
+    def _buckets(self) -> tuple[list[tuple[int, date, date]], dict[tuple[date, date], range]]:
+        """The windows cut into the disjoint runs of days their ends make (only runs some
+        window covers), numbered in order; and each window as the range of runs it spans."""
+        cuts = sorted(
+            {a for a, _ in self.windows} | {b + timedelta(days=1) for _, b in self.windows}
+        )
+        runs = [
+            (a, b - timedelta(days=1))
+            for a, b in itertools.pairwise(cuts)
+            if any(wa <= a and b - timedelta(days=1) <= wb for wa, wb in self.windows)
+        ]
+        index = {a: i for i, (a, _) in enumerate(runs)}
+        ends = {b: i for i, (_, b) in enumerate(runs)}
+        spans = {(a, b): range(index[a], ends[b] + 1) for a, b in self.windows}
+        return [(i, a, b) for i, (a, b) in enumerate(runs)], spans
+
     async def _load_members(self) -> None:
         """One statement: the distinct stored members of every window (live days left out),
-        and the stored days in the range of the members paying on a live day now."""
+        and the stored days in the range of the members paying on a live day now.
+
+        Every stored member row is read once, whatever the number of windows: each row falls
+        in one run of days (`_buckets`); per member its distinct runs are listed in order with
+        the run before (LAG), and a window counts a member at the first of its runs inside the
+        window, the one whose previous run lies before the window (or that has none). The
+        database returns only the count of each (run, previous run) pair; a window's distinct
+        members are the sum over its runs of the pairs whose previous run is before it."""
         m, match = self._member_model()
         stored = self._stored_members(m, match)
         parts: list[Any] = []
-        if self.windows:
+        runs, spans = self._buckets() if self.windows else ([], {})
+        if runs:
             postgres = self.session.get_bind().dialect.name == "postgresql"
-            w = rows_table(
-                postgres, "windows", (column("a", Date), column("b", Date)), self.windows
+            b = rows_table(
+                postgres,
+                "runs",
+                (column("i", Integer), column("a", Date), column("b", Date)),
+                runs,
+            )
+            # Each run an index range scan of its own rows (on PostgreSQL a LATERAL subquery
+            # kept whole by OFFSET 0; joined plainly, it compared every row with every run).
+            in_run = select(m.member_id).where(m.day >= b.c.a, m.day <= b.c.b, *stored)
+            on: Any
+            if postgres:
+                rows: Any = in_run.offset(0).lateral("in_run")
+                member, on = rows.c.member_id, true()
+            else:
+                rows, member = m, m.member_id
+                on = and_(*in_run.whereclause.clauses)  # type: ignore[union-attr]
+            before = func.lag(b.c.i).over(partition_by=member, order_by=b.c.i)
+            listed = (
+                select(b.c.i, before.label("p")).select_from(b).join(rows, on).subquery("listed")
+            )
+            # A member's first row in a run is the one whose previous row is in an earlier run.
+            firsts = (
+                select(listed.c.i, listed.c.p)
+                .where(or_(listed.c.p.is_(None), listed.c.p != listed.c.i))
+                .subquery("firsts")
             )
             parts.append(
                 select(
-                    literal("window", String).label("tag"),
-                    w.c.a.label("d"),
-                    w.c.b.label("d2"),
-                    cast(func.count(func.distinct(m.member_id)), BigInteger).label("v"),
-                )
-                .select_from(w)
-                .join(m, and_(m.day >= w.c.a, m.day <= w.c.b, *stored))
-                .group_by(w.c.a, w.c.b)
+                    literal("run", String).label("tag"),
+                    null().cast(Date).label("d"),
+                    cast(firsts.c.i, BigInteger).label("i"),
+                    cast(func.coalesce(firsts.c.p, -1), BigInteger).label("p"),
+                    cast(func.count(), BigInteger).label("v"),
+                ).group_by(firsts.c.i, firsts.c.p)
             )
         live = sorted(set().union(*self.live_members.values()))
         if live:
@@ -148,7 +197,8 @@ class ScopedTable:
                 select(
                     literal("member", String).label("tag"),
                     m.day.label("d"),
-                    null().cast(Date).label("d2"),
+                    null().cast(BigInteger).label("i"),
+                    null().cast(BigInteger).label("p"),
                     cast(m.member_id, BigInteger).label("v"),
                 )
                 .where(*stored, m.day >= self.first, m.day <= self.last, m.member_id.in_(live))
@@ -157,11 +207,14 @@ class ScopedTable:
         self.counts = dict.fromkeys(self.windows, 0)
         if not parts:
             return
+        firsts_of: list[tuple[int, int, int]] = []
         for r in (await self.session.execute(union_all(*parts))).all():
-            if r.tag == "window":
-                self.counts[(r.d, r.d2)] = int(r.v)
+            if r.tag == "run":
+                firsts_of.append((int(r.i), int(r.p), int(r.v)))
             else:
                 self.other_days[int(r.v)].append(r.d)
+        for window, span in spans.items():
+            self.counts[window] = sum(n for i, p, n in firsts_of if i in span and p < span.start)
         for days in self.other_days.values():
             days.sort()
 
