@@ -199,8 +199,8 @@ async def test_a_transaction_that_wrote_reads_afresh_and_leaves_the_memory_alone
 
 
 async def _product_day(engine: AsyncEngine, shop: Shop) -> dict[str, Any]:
-    """The product's 10 May in its store (its statistics read every summary row of the live
-    days: the other memory, live.FULL), in a transaction that writes nothing."""
+    """The product's 10 May in its store (its statistics read its own rows of the live days:
+    a memory of their own, the product's), in a transaction that writes nothing."""
     async with make_sessionmaker(engine)() as s:
         got = await service.sales_series(
             s,
@@ -222,7 +222,7 @@ async def test_a_products_live_days_are_kept_and_invalidated_by_the_feed_too(
     one = await _product_day(engine, shop)
     assert (one["orders"], one["sales_fen"], one["items"], one["paying_members"]) == (1, 500, 2, 1)
     async with make_sessionmaker(engine)() as s:
-        tail = live.tail_of(s, live.FULL)
+        tail = live.tail_of(s, ("product", shop.product_id))
     hits, computed = tail.hits, tail.computed
     assert await _product_day(engine, shop) == one  # nothing new in the feed: from memory
     assert (tail.hits, tail.computed) == (hits + 1, computed)
@@ -240,3 +240,19 @@ async def test_a_products_live_days_are_kept_and_invalidated_by_the_feed_too(
     await shop.refund(first, 1)
     three = await _product_day(engine, shop)
     assert (three["refunds"], three["refunds_fen"], three["sales_fen"]) == (1, 250, 1250)
+
+
+async def test_only_the_products_and_categories_asked_for_lately_keep_their_tails(
+    engine: AsyncEngine,
+) -> None:
+    async with make_sessionmaker(engine)() as s:
+        live.forget(s)
+        sales = live.tail_of(s, live.SALES)
+        oldest = live.tail_of(s, ("product", 1))
+        kept = live.tail_of(s, ("category", 1))
+        for i in range(2, live.SCOPED_TAILS + 1):
+            live.tail_of(s, ("product", i))
+            assert live.tail_of(s, ("category", 1)) is kept  # asked again: stays
+        assert live.tail_of(s, live.SALES) is sales
+        assert live.tail_of(s, ("product", 1)) is not oldest  # the least recently asked went
+        live.forget(s)

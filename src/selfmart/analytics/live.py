@@ -15,9 +15,11 @@ transaction id assigned; SQLite: the driver has no transaction open): what it re
 committed, so the same for every process. Anything else (a test's rolled-back writes, a request
 that wrote before it read) computes its tail afresh, as before, and leaves the memory alone.
 
-Two tails are kept, each with its own memory: the store-day and member-day rows
+Tails are kept each with its own memory: the store-day and member-day rows
 (`summaries.compute_sales`, for the sales and member statistics of stores, cities and the
-chain) and every summary row (`summaries.compute`, for a product's or a category's).
+chain), every summary row (`summaries.compute`, for rankings, mixes and heatmaps), and, for
+the products and categories asked for lately, each one's own rows (`scoped_live.compute`, for
+its statistics).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from selfmart.analytics import refresh, summaries
+from selfmart.analytics import refresh, scoped_live, summaries
 from selfmart.analytics.summaries import Key, Row, Summary
 
 #: the Summary fields a tail holds, each keyed by tuples that start with (store, day)
@@ -64,15 +66,24 @@ class Tail:
     computed: int = 0
 
 
-_tails: weakref.WeakKeyDictionary[Engine, dict[str, Tail]] = weakref.WeakKeyDictionary()
+#: a tail's kind: SALES, FULL, or one product's or category's own rows (kind, id)
+Kind = str | tuple[str, int]
+_tails: weakref.WeakKeyDictionary[Engine, dict[Kind, Tail]] = weakref.WeakKeyDictionary()
+#: the products' and categories' tails kept at most (the least recently asked go first)
+SCOPED_TAILS = 64
 
 
-def tail_of(session: AsyncSession, kind: str = SALES) -> Tail:
+def tail_of(session: AsyncSession, kind: Kind = SALES) -> Tail:
     engine = session.get_bind().engine
     tails = _tails.get(engine)
     if tails is None:
         tails = _tails[engine] = {}
-    return tails.setdefault(kind, Tail())
+    tail = tails.pop(kind, None) or Tail()
+    tails[kind] = tail  # last: the most recently asked
+    scoped = [k for k in tails if isinstance(k, tuple)]
+    for old in scoped[: max(0, len(scoped) - SCOPED_TAILS)]:
+        del tails[old]
+    return tail
 
 
 def _split(summary: Summary) -> dict[Key, _Day]:
@@ -128,8 +139,27 @@ async def full_tail(session: AsyncSession, store_ids: list[int]) -> Summary:
     return await _tail(session, store_ids, FULL, summaries.compute)
 
 
+async def scoped_tail(
+    session: AsyncSession, store_ids: list[int], zones: dict[int, str], target: scoped_live.Target
+) -> Summary:
+    """A product's (its product and product-member rows) or a category's (its category and
+    category-member rows) rows of the given stores' live days, summed by the database
+    (`scoped_live.compute`), from memory where the feed allows: what the product's or the
+    category's own statistics read."""
+
+    async def compute(s: AsyncSession, keys: set[Key]) -> Summary:
+        return await scoped_live.compute(s, keys, zones, target)
+
+    kind: Kind = (
+        ("product", target.product_id)
+        if target.product_id is not None
+        else ("category", target.category_id or 0)
+    )
+    return await _tail(session, store_ids, kind, compute)
+
+
 async def _tail(
-    session: AsyncSession, store_ids: list[int], kind: str, compute: Compute
+    session: AsyncSession, store_ids: list[int], kind: Kind, compute: Compute
 ) -> Summary:
     feed = await refresh.read_feed(session, ask_clean=True)
     mine = set(store_ids)
