@@ -11,10 +11,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from selfmart.analytics import live, service
+from selfmart.analytics import live, refresh, service
 from selfmart.db import make_engine, make_sessionmaker
 from selfmart.iam.actor import Actor
 from selfmart.models import (
@@ -24,6 +24,7 @@ from selfmart.models import (
     Payment,
     Product,
     ProductBarcode,
+    RefreshState,
     Refund,
     RefundLine,
     Store,
@@ -256,3 +257,60 @@ async def test_only_the_products_and_categories_asked_for_lately_keep_their_tail
         assert live.tail_of(s, live.SALES) is sales
         assert live.tail_of(s, ("product", 1)) is not oldest  # the least recently asked went
         live.forget(s)
+
+
+async def test_when_the_refresh_moves_its_mark_the_days_still_live_are_kept(
+    engine: AsyncEngine, shop: Shop
+) -> None:
+    """The mark moves (the refresh took events in) while an event seen after it keeps the
+    store day live: the day's rows stay in memory. But an event below the new mark that this
+    process never saw (committed late, below ids already seen) makes the day recomputed."""
+    async with shop.writer() as s:
+        state = await s.get(RefreshState, refresh.STATE)
+        saved = None if state is None else state.last_event_id
+        high = int(await s.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
+    first = await shop.pay(2, event=False)
+    late = await shop.pay(3, event=False)
+
+    async def event(order_id: int, event_id: int) -> None:
+        async with shop.writer() as s:
+            order = await s.get(Order, order_id)
+            assert order is not None
+            row = feed_event(order)
+            row.id = event_id
+            s.add(row)
+            await s.commit()
+
+    async def mark(event_id: int | None) -> None:
+        async with shop.writer() as s:
+            await s.execute(delete(RefreshState).where(RefreshState.name == refresh.STATE))
+            if event_id is not None:
+                s.add(RefreshState(name=refresh.STATE, last_event_id=event_id))
+            await s.commit()
+
+    try:
+        await mark(high)
+        await event(first, high + 10)  # keeps 10 May live past every mark below
+        tail = await _tail(engine)
+        one = await _day(engine, shop)
+        assert (one["orders"], one["items"]) == (2, 5)  # both orders: the day is read whole
+        computed = tail.computed
+
+        await mark(high + 1)  # nothing between the marks: the day is kept
+        assert await _day(engine, shop) == one
+        assert tail.computed == computed
+        assert tail.mark == high + 1
+
+        # An event below the new mark, committed after the read: the day is recomputed.
+        await shop.refund(late, 1)  # the order's only event, given an id below the mark
+        async with shop.writer() as s:
+            await s.execute(
+                update(OrderEvent).where(OrderEvent.order_id == late).values(id=high + 5)
+            )
+            await s.commit()
+        await mark(high + 6)
+        two = await _day(engine, shop)
+        assert (two["orders"], two["refunds"], two["refunds_fen"]) == (2, 1, 250)
+        assert tail.computed == computed + 1
+    finally:
+        await mark(saved)

@@ -8,7 +8,8 @@ live store day is taken from memory. What invalidates is the feed, not this proc
 writes, so an order paid or refunded by another process (which writes its event in the same
 transaction) is seen by the next read; an event committed late, below ids already seen, is new
 all the same (the seen ids are a set, not a high-water mark). When the mark moves (the refresh
-ran) everything is dropped and the tail is built again from the new mark.
+ran) the days it took in leave the tail and the rest stay, each with its rows: a day's rows
+are a function of its raw orders, whatever the mark (`_move`).
 
 Only a transaction that has written nothing uses or fills the memory (PostgreSQL: no
 transaction id assigned; SQLite: the driver has no transaction open): what it reads is
@@ -158,6 +159,35 @@ async def scoped_tail(
     return await _tail(session, store_ids, kind, compute)
 
 
+async def _move(session: AsyncSession, tail: Tail, feed: refresh.Feed) -> bool:
+    """Follow the refresh mark forward, keeping what is still good: the store days of the
+    events seen that are still after the mark stay live, and each one's rows (a function of
+    the raw orders, whatever the mark) stay unless an event this process never saw lies
+    between the old mark and the new one (committed after the last read, below ids already
+    seen): its store days are recomputed. The days the refresh has taken in are dropped. Not
+    following (a mark gone back, or moved again meanwhile): start the tail again, or answer
+    this request afresh (False)."""
+    old = tail.mark
+    if old < 0 or feed.mark < old:
+        tail.mark, tail.seen, tail.keys, tail.days = feed.mark, set(), set(), {}
+        tail.epoch += 1
+        return True
+    still = [(e, o) for e, o, _ in feed.events if e in tail.seen]
+    late = [
+        o for e, o in await refresh.events_between(session, old, feed.mark) if e not in tail.seen
+    ]
+    stale = await summaries.days_of_orders(session, set(late))
+    keys = await summaries.days_of_orders(session, {o for _, o in still})
+    if tail.mark != old:  # another request moved it meanwhile
+        return tail.mark == feed.mark
+    tail.mark = feed.mark
+    tail.seen = {e for e, _ in still}
+    tail.keys = keys
+    tail.days = {k: d for k, d in tail.days.items() if k in keys and k not in stale}
+    tail.epoch += 1
+    return True
+
+
 async def _tail(
     session: AsyncSession, store_ids: list[int], kind: Kind, compute: Compute
 ) -> Summary:
@@ -167,9 +197,9 @@ async def _tail(
         keys = await summaries.days_of_orders(session, {o for _, o, _ in feed.events})
         return await compute(session, {k for k in keys if k[0] in mine})
     tail = tail_of(session, kind)
-    if tail.mark != feed.mark:
-        tail.mark, tail.seen, tail.keys, tail.days = feed.mark, set(), set(), {}
-        tail.epoch += 1
+    if tail.mark != feed.mark and not await _move(session, tail, feed):
+        keys = await summaries.days_of_orders(session, {o for _, o, _ in feed.events})
+        return await compute(session, {k for k in keys if k[0] in mine})
     new = [(e, o) for e, o, _ in feed.events if e not in tail.seen]
     if new:
         changed = await summaries.days_of_orders(session, {o for _, o in new})

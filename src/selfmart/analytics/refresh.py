@@ -165,6 +165,16 @@ async def read_feed(
     return feed
 
 
+async def events_between(session: AsyncSession, after: int, upto: int) -> list[tuple[int, int]]:
+    """(id, order id) of the change-feed events after one mark up to another."""
+    rows = await session.execute(
+        select(OrderEvent.id, OrderEvent.order_id).where(
+            OrderEvent.id > after, OrderEvent.id <= upto
+        )
+    )
+    return [(int(e), int(o)) for e, o in rows.all()]
+
+
 async def refresh(session: AsyncSession) -> int:
     """Recompute the store days changed since the last run; returns how many it recomputed.
 

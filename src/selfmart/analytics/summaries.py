@@ -473,14 +473,15 @@ async def compute_sales(
         .where(sold.c.member_id.is_not(None))
         .group_by(sold.c.store_id, sold.c.day, sold.c.member_id),
     )  # fmt: skip
-    for r in (await session.execute(stmt)).all():
-        key = (int(r.store_id), date.fromisoformat(str(r.day)))
-        v = [int(getattr(r, f"v{i}") or 0) for i in range(5)]
-        if r.tag == "member":
-            out.members[(*key, int(r.member_id))] = {"orders": v[0], "sales_fen": v[1]}
+    days: dict[str, date] = {}
+    for tag, store_id, day_text, member_id, *figures in (await session.execute(stmt)).all():
+        day = days.get(day_text) or days.setdefault(day_text, date.fromisoformat(str(day_text)))
+        v = [int(x or 0) for x in figures]
+        if tag == "member":
+            out.members[(store_id, day, member_id)] = {"orders": v[0], "sales_fen": v[1]}
             continue
-        row = out.sales.setdefault(key, _row(SALES_FIELDS))
-        if r.tag == "orders":
+        row = out.sales.setdefault((store_id, day), _row(SALES_FIELDS))
+        if tag == "orders":
             row["orders"], row["sales_fen"] = v[0], v[1]
             row["member_orders"], row["member_sales_fen"] = v[2], v[3]
             row["items"] = v[4]
