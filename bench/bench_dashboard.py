@@ -457,11 +457,15 @@ async def main() -> None:
                 f"lines {theirs:9.1f} ms   ratio {theirs / ours:7.1f}   ({compared} figures equal)"
             )
 
-        async def scoped_case(label: str, args: dict[str, Any], match: str) -> None:
+        async def scoped_case(
+            label: str, args: dict[str, Any], match: str, *, cold: bool = False
+        ) -> None:
             sql = SCOPED_RAW.format(year=YEAR, next=YEAR + 1, match=match)
 
             async def dashboard() -> dict[str, Any]:
                 async with factory() as session:
+                    if cold:
+                        live.forget(session)
                     return await service.sales_series(session, actor=actor, **args)
 
             async def baseline() -> Any:
@@ -498,8 +502,16 @@ async def main() -> None:
         await case("live: chain, one year by month", year)
         await case("live, recomputed: one store, December", december, cold=True)
         await case("live, recomputed: chain, one year", year, cold=True)
-        # A category's live tail is recomputed on every request (summaries.compute).
+        # A category's and a product's own rows of the live days (analytics/scoped_live.py),
+        # from memory, then recomputed on every request.
         await scoped_case("live: a category, one year by month", category, "c.path LIKE '/1/%'")
+        await scoped_case("live: a product, one year by month", product, "l.product_id = 1")
+        await scoped_case(
+            "live, recomputed: a category, one year", category, "c.path LIKE '/1/%'", cold=True
+        )
+        await scoped_case(
+            "live, recomputed: a product, one year", product, "l.product_id = 1", cold=True
+        )
 
         # Members versus guests (GET /members) for the chain's year, live tail in memory;
         # no baseline (its figures are held to the raw orders by the tests).
