@@ -134,10 +134,15 @@ async def sales_tail(session: AsyncSession, store_ids: list[int], zones: dict[in
 
 
 async def full_tail(session: AsyncSession, store_ids: list[int]) -> Summary:
-    """Every summary row of the given stores' live days (what `summaries.compute` gives for
-    them: a product's and a category's statistics read these), from memory where the feed
-    allows."""
-    return await _tail(session, store_ids, FULL, summaries.compute)
+    """The store-day, product, member and hour rows of the given stores' live days (what
+    `summaries.compute` gives for them, without the category and scoped member rows, which
+    only a product's or a category's own statistics read: `scoped_tail`), from memory where
+    the feed allows: what rankings, mixes and heatmaps read."""
+
+    async def compute(s: AsyncSession, keys: set[Key]) -> Summary:
+        return await summaries.compute(s, keys, scoped=False)
+
+    return await _tail(session, store_ids, FULL, compute)
 
 
 async def scoped_tail(
