@@ -314,3 +314,16 @@ async def test_when_the_refresh_moves_its_mark_the_days_still_live_are_kept(
         assert tail.computed == computed + 1
     finally:
         await mark(saved)
+
+
+async def test_a_store_moved_to_another_time_zone_starts_the_memory_again(
+    engine: AsyncEngine, shop: Shop
+) -> None:
+    await shop.pay(2)  # 04:00 UTC on 10 May: noon in Shanghai
+    assert (await _day(engine, shop))["orders"] == 1
+    async with shop.writer() as s:
+        store = await s.get(Store, shop.store_id)
+        assert store is not None
+        store.timezone = "America/Los_Angeles"  # 21:00 on 9 May there
+        await s.commit()
+    assert (await _day(engine, shop))["orders"] == 0

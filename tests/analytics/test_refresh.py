@@ -192,6 +192,45 @@ async def test_check_names_an_order_whose_item_count_is_not_its_lines(
     ] == [("orders", store.id, "2025-10-26", f"order {order.id}", "item_count", 5, 3)]
 
 
+async def test_a_store_moved_to_another_time_zone_is_restated_by_the_refresh(
+    client: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    store = await make_store(session, timezone="Europe/Berlin")
+    cola = await make_product(session, stores=[store], price_fen=350)
+    # 23:30 on 26 October in Berlin is 06:30 on 27 October in Shanghai.
+    await sale(session, store, [(cola, 3)], paid_at=utc(2025, 10, 26, 22, 30))
+    await refresh.rebuild(session)
+    assert [r[1] for r in await _rows(session, store.id)] == [date(2025, 10, 26)]
+    h = await auth_headers(session, await make_user(session, role="super_admin"))
+
+    r = await client.patch(
+        f"/api/v1/stores/{store.id}", json={"timezone": "Asia/Shanghai"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    # Until the refresh has run, the check leaves the store to it (no difference named).
+    result = await refresh.check(session)
+    assert result.differences == []
+    assert result.pending >= 2  # its day in the old zone and in the new one
+    assert await refresh.restating_stores(session) == [store.id]
+
+    await refresh.refresh(session)
+    assert [(r[1], r[2], r[3]) for r in await _rows(session, store.id)] == [
+        (date(2025, 10, 27), 1, 1050)
+    ]
+    assert await refresh.restating_stores(session) == []
+    result = await refresh.check(session)
+    assert (result.differences, result.pending) == ([], 0)
+    r = await client.get(
+        "/api/v1/analytics/sales",
+        params={"start": "2025-10-26", "end": "2025-10-27", "granularity": "day",
+                "store_id": store.id},
+        headers=h,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    orders = {p["period"]: p["current"]["orders"] for p in r.json()["periods"]}
+    assert orders == {"2025-10-26": 0, "2025-10-27": 1}
+
+
 async def test_rebuild_writes_what_compute_says_for_every_day(session: AsyncSession) -> None:
     """The rebuild (set-based INSERT … SELECT on PostgreSQL, store-day batches on SQLite) writes
     exactly the rows `summaries.compute` gives: sales, refunds with their lines, cancelled and

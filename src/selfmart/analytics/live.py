@@ -62,6 +62,8 @@ class Tail:
     #: moves whenever a day is dropped or the mark moves: a request that computed days under
     #: an older epoch does not store them (they may predate the change that dropped them)
     epoch: int = 0
+    #: each store's time zone when its days were computed (a change starts the tail again)
+    zones: dict[int, str] = field(default_factory=dict)
     #: requests answered from memory alone / days recomputed (for tests and benchmarks)
     hits: int = 0
     computed: int = 0
@@ -130,10 +132,10 @@ async def sales_tail(session: AsyncSession, store_ids: list[int], zones: dict[in
     async def compute(s: AsyncSession, keys: set[Key]) -> Summary:
         return await summaries.compute_sales(s, keys, zones)
 
-    return await _tail(session, store_ids, SALES, compute)
+    return await _tail(session, store_ids, zones, SALES, compute)
 
 
-async def full_tail(session: AsyncSession, store_ids: list[int]) -> Summary:
+async def full_tail(session: AsyncSession, store_ids: list[int], zones: dict[int, str]) -> Summary:
     """The store-day, product, member and hour rows of the given stores' live days (what
     `summaries.compute` gives for them, without the category and scoped member rows, which
     only a product's or a category's own statistics read: `scoped_tail`), from memory where
@@ -142,7 +144,7 @@ async def full_tail(session: AsyncSession, store_ids: list[int]) -> Summary:
     async def compute(s: AsyncSession, keys: set[Key]) -> Summary:
         return await summaries.compute(s, keys, scoped=False)
 
-    return await _tail(session, store_ids, FULL, compute)
+    return await _tail(session, store_ids, zones, FULL, compute)
 
 
 async def scoped_tail(
@@ -161,7 +163,7 @@ async def scoped_tail(
         if target.product_id is not None
         else ("category", target.category_id or 0)
     )
-    return await _tail(session, store_ids, kind, compute)
+    return await _tail(session, store_ids, zones, kind, compute)
 
 
 async def _move(session: AsyncSession, tail: Tail, feed: refresh.Feed) -> bool:
@@ -194,7 +196,7 @@ async def _move(session: AsyncSession, tail: Tail, feed: refresh.Feed) -> bool:
 
 
 async def _tail(
-    session: AsyncSession, store_ids: list[int], kind: Kind, compute: Compute
+    session: AsyncSession, store_ids: list[int], zones: dict[int, str], kind: Kind, compute: Compute
 ) -> Summary:
     feed = await refresh.read_feed(session, ask_clean=True)
     mine = set(store_ids)
@@ -202,6 +204,10 @@ async def _tail(
         keys = await summaries.days_of_orders(session, {o for _, o, _ in feed.events})
         return await compute(session, {k for k in keys if k[0] in mine})
     tail = tail_of(session, kind)
+    if any(tail.zones.get(s, z) != z for s, z in zones.items()):
+        # A store's time zone changed: its days are other days; start again.
+        tail.mark, tail.zones = -1, {}
+    tail.zones.update(zones)
     if tail.mark != feed.mark and not await _move(session, tail, feed):
         keys = await summaries.days_of_orders(session, {o for _, o, _ in feed.events})
         return await compute(session, {k for k in keys if k[0] in mine})

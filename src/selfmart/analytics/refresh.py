@@ -186,6 +186,16 @@ async def refresh(session: AsyncSession) -> int:
         return await rebuild(session)
     state = await _state(session, lock=True)
     keys, _, settled = await pending_days(session, state.last_event_id)
+    restating = await restating_stores(session)
+    if restating:
+        # A store's time zone changed: each of its days moves; its rows keyed by the old
+        # local days go and those of the new ones are written (with the months and member
+        # counts of both).
+        log.info("analytics: restating stores %s in their new time zones", restating)
+        keys |= await restated_days(session, restating)
+        await session.execute(
+            delete(RefreshState).where(RefreshState.name.in_([_restate(s) for s in restating]))
+        )
     for batch in _batches(sorted(keys)):
         await summaries.replace(session, await summaries.compute(session, batch))
     await months.recount(session, keys)
@@ -195,6 +205,39 @@ async def refresh(session: AsyncSession) -> int:
     state.days_refreshed = len(keys)
     await session.flush()
     return len(keys)
+
+
+#: analytics_refresh_state rows naming a store to restate (its time zone changed)
+RESTATE = "restate:"
+
+
+def _restate(store_id: int) -> str:
+    return f"{RESTATE}{store_id}"
+
+
+async def restate_store(session: AsyncSession, store_id: int) -> None:
+    """Have the next refresh restate every summary of the store: its time zone changed, so
+    each of its local days (and what falls on it) is another. Called by the stores service in
+    the transaction that changes the zone; the refresh job runs within a minute."""
+    name = _restate(store_id)
+    if await session.get(RefreshState, name) is None:
+        session.add(RefreshState(name=name, last_event_id=0, days_refreshed=0))
+        await session.flush()
+
+
+async def restating_stores(session: AsyncSession) -> list[int]:
+    """The stores whose summaries wait to be restated in their new time zone."""
+    names = await session.scalars(
+        select(RefreshState.name).where(RefreshState.name.startswith(RESTATE, autoescape=True))
+    )
+    return sorted(int(n.removeprefix(RESTATE)) for n in names)
+
+
+async def restated_days(session: AsyncSession, store_ids: list[int]) -> set[Key]:
+    """The stores' days as stored (in the old zone) and as they are now (in the new one)."""
+    return await summaries.stored_days(session, store_ids) | await summaries.all_days(
+        session, store_ids
+    )
 
 
 async def rebuild(session: AsyncSession) -> int:
@@ -214,6 +257,9 @@ async def rebuild(session: AsyncSession) -> int:
     await months.recount(session, keys)
     await member_counts.rebuild(session, keys)
     await scoped_days.mark_built(session)
+    await session.execute(
+        delete(RefreshState).where(RefreshState.name.startswith(RESTATE, autoescape=True))
+    )
     state.last_event_id = newest
     state.refreshed_at = utcnow()
     state.days_refreshed = len(keys)
@@ -252,6 +298,10 @@ async def check(session: AsyncSession) -> CheckResult:
     """Recompute every summarised store day from the raw orders and name each difference."""
     mark = await high_water(session)
     pending, _, _ = await pending_days(session, mark)
+    # A store whose time zone changed waits for the refresh to restate it, like a changed day.
+    restating = await restating_stores(session)
+    if restating:
+        pending |= await restated_days(session, restating)
     keys = (await summaries.all_days(session) | await summaries.stored_days(session)) - pending
     out: list[Difference] = []
     raw_days: dict[Key, summaries.Row] = {}

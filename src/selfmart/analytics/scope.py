@@ -131,5 +131,5 @@ async def with_live(session: AsyncSession, scope: Scope, *, sales_only: bool = F
         scope.live = await live.scoped_tail(session, scope.store_ids, scope.zones, target)
         return scope
     # Every row of the live days (rankings, mixes, heatmaps), kept in process likewise.
-    scope.live = await live.full_tail(session, scope.store_ids)
+    scope.live = await live.full_tail(session, scope.store_ids, scope.zones)
     return scope

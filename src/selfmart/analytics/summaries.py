@@ -642,30 +642,33 @@ def local_day(at: Any, zone: str | None) -> date:
     return moment.astimezone(ZoneInfo(zone or "Asia/Shanghai")).date()
 
 
-async def all_days(session: AsyncSession) -> set[Key]:
-    """Every store day with a sale or a refund in the raw data."""
+async def all_days(session: AsyncSession, store_ids: Sequence[int] | None = None) -> set[Key]:
+    """Every store day with a sale or a refund in the raw data (of these stores only)."""
     zones = await store_zones(session)
     keys: set[Key] = set()
-    result = await session.stream(
-        select(Order.store_id, Order.paid_at).where(
-            Order.paid_at.is_not(None), Order.status.not_in(NOT_SALES)
-        )
+    sold = select(Order.store_id, Order.paid_at).where(
+        Order.paid_at.is_not(None), Order.status.not_in(NOT_SALES)
     )
-    async for o in result:
+    refunded = select(
+        Refund.store_id, func.coalesce(Refund.completed_at, Refund.created_at).label("at")
+    ).where(Refund.status == "succeeded")
+    if store_ids is not None:
+        sold = sold.where(Order.store_id.in_(store_ids))
+        refunded = refunded.where(Refund.store_id.in_(store_ids))
+    async for o in await session.stream(sold):
         keys.add((o.store_id, local_day(o.paid_at, zones.get(o.store_id))))
-    refunds = await session.stream(
-        select(
-            Refund.store_id, func.coalesce(Refund.completed_at, Refund.created_at).label("at")
-        ).where(Refund.status == "succeeded")
-    )
-    async for r in refunds:
+    async for r in await session.stream(refunded):
         keys.add((r.store_id, local_day(r.at, zones.get(r.store_id))))
     return keys
 
 
-async def stored_days(session: AsyncSession) -> set[Key]:
+async def stored_days(session: AsyncSession, store_ids: Sequence[int] | None = None) -> set[Key]:
+    """Every store day some summary table holds a row of (of these stores only)."""
     keys: set[Key] = set()
     for model in (SalesDay, ProductDay, MemberDay, HourCell, *scoped_days.MODELS):
-        for r in (await session.execute(select(model.store_id, model.day).distinct())).all():
+        stmt = select(model.store_id, model.day).distinct()
+        if store_ids is not None:
+            stmt = stmt.where(model.store_id.in_(store_ids))
+        for r in (await session.execute(stmt)).all():
             keys.add((r.store_id, r.day))
     return keys

@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from selfmart.analytics import refresh as analytics_summaries
 from selfmart.audit import service as audit
 from selfmart.errors import AlreadyExists, NotFound
 from selfmart.iam.actor import Actor
@@ -148,9 +149,13 @@ async def update_store(
     if "code" in changes and changes["code"] != store.code:
         await _ensure_code_free(session, changes["code"], except_id=store.id)
     before = audit.snapshot(store, AUDITED)
+    zone_changed = "timezone" in changes and changes["timezone"] != store.timezone
     for name, value in changes.items():
         setattr(store, name, value)
     await _flush_unique(session, store.code)
+    if zone_changed:
+        # Its sales figures are by local day: the analytics refresh restates them.
+        await analytics_summaries.restate_store(session, store.id)
     await audit.record(
         session,
         actor,
