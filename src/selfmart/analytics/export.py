@@ -15,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from selfmart.analytics import baskets
 from selfmart.iam.actor import Actor
+from selfmart.kit.money import yuan_decimal
 from selfmart.kit.pagination import PageParams
+from selfmart.kit.searchlog import Label, in_language
 from selfmart.kit.tabular import xlsx_cells
 
 #: The most rules one export holds (the strongest first, as the console sorts them).
 MAX_RULES = 50_000
 
 #: a label in Chinese and in English
-Label = tuple[str, str]
 #: a figure's column: its label, its key in the JSON body, whether it is money (fen)
 Column = tuple[Label, str, bool]
 
@@ -129,23 +130,15 @@ RULE_HEADERS: list[Label] = [
 ]  # fmt: skip
 
 
-def _in(label: Label, lang: str) -> str:
-    return label[1] if lang == "en" else label[0]
-
-
 def _word(key: str, lang: str) -> str:
-    return _in(WORDS[key], lang)
-
-
-def yuan(fen: int | None) -> Decimal | None:
-    return None if fen is None else Decimal(fen).scaleb(-2).quantize(Decimal("0.01"))
+    return in_language(WORDS[key], lang)
 
 
 def _cell(value: Any, money: bool, key: str = "") -> Any:
     if value is None:
         return None
     if money:
-        return yuan(int(value))
+        return yuan_decimal(int(value))
     if key in ("sell_through_bp", "share_bp"):  # basis points as a percentage
         return Decimal(int(value)).scaleb(-2).quantize(Decimal("0.01"))
     return value
@@ -156,7 +149,7 @@ def _figures(f: dict[str, Any], columns: Sequence[Column]) -> list[Any]:
 
 
 def _headers(columns: Sequence[Column], lang: str) -> list[str]:
-    return [_in(label, lang) for label, _, _ in columns]
+    return [in_language(label, lang) for label, _, _ in columns]
 
 
 def _save(wb: Workbook) -> bytes:
@@ -214,7 +207,7 @@ def _breakdown_sheets(wb: Workbook, breakdowns: dict[str, Any], lang: str) -> No
     for m in breakdowns["methods"]:
         method = m["payment_method"]
         label = METHODS.get(method)
-        name = method if label is None else _in(label, lang)
+        name = method if label is None else in_language(label, lang)
         ws.append(xlsx_cells(ws, [name, *_figures(m, METHOD_COLUMNS)]))
     ws = wb.create_sheet(_word("heatmap", lang))
     ws.append(xlsx_cells(ws, [_word(k, lang) for k in ("weekday", "hour", "orders", "sales")]))
@@ -222,7 +215,12 @@ def _breakdown_sheets(wb: Workbook, breakdowns: dict[str, Any], lang: str) -> No
         ws.append(
             xlsx_cells(
                 ws,
-                [_in(WEEKDAYS[h["weekday"]], lang), h["hour"], h["orders"], yuan(h["sales_fen"])],
+                [
+                    in_language(WEEKDAYS[h["weekday"]], lang),
+                    h["hour"],
+                    h["orders"],
+                    yuan_decimal(h["sales_fen"]),
+                ],
             )
         )
 
@@ -283,7 +281,7 @@ async def rules_workbook(
     rows, total = await page_of(1)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(_word("rules", lang))
-    ws.append(xlsx_cells(ws, [_in(label, lang) for label in RULE_HEADERS]))
+    ws.append(xlsx_cells(ws, [in_language(label, lang) for label in RULE_HEADERS]))
     page, written = 1, 0
     while rows and written < MAX_RULES:
         for r in rows:

@@ -25,6 +25,11 @@ def fen_to_yuan(fen: int) -> str:
     return f"{Decimal(fen) / 100:.2f}"
 
 
+def yuan_decimal(fen: int | None) -> Decimal | None:
+    """Fen as an exact Decimal of yuan with two places (a spreadsheet's number cell)."""
+    return None if fen is None else Decimal(fen).scaleb(-2)
+
+
 def percent_of(fen: int, percent: Decimal) -> int:
     """`percent` of `fen`, rounded half-up to a whole fen."""
     return int((Decimal(fen) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -4,7 +4,7 @@ first; and an export of it, counted before it is written and named after the log
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -111,6 +111,25 @@ def export_responses(description: str) -> dict[int | str, dict[str, Any]]:
 def export_language(request: Request) -> str:
     """The headers' language of an export: English when the console asks for it, else Chinese."""
     return "en" if request.headers.get("accept-language", "").lower().startswith("en") else "zh"
+
+
+#: a label in Chinese and in English
+Label = tuple[str, str]
+
+
+def language_index(lang: str) -> int:
+    """Which of a Label's two words a language reads: 1 for English, else 0 (Chinese)."""
+    return 1 if lang == "en" else 0
+
+
+def in_language(label: Label, lang: str) -> str:
+    return label[language_index(lang)]
+
+
+def label_of(table: Mapping[str, Label], key: str, lang: str) -> str:
+    """The key's label in the language; the key itself when the table has none."""
+    pair = table.get(key)
+    return key if pair is None else in_language(pair, lang)
 
 
 def attachment(prefix: str, fmt: str) -> dict[str, str]:

@@ -4,11 +4,12 @@ statement. Money is written as exact yuan (Decimal), so the sheet sums as the bo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 import anyio
 
+from selfmart.kit.money import yuan_decimal
+from selfmart.kit.searchlog import label_of, language_index
 from selfmart.kit.tabular import XlsxSpool
 from selfmart.models import SupplierStatement
 from selfmart.settlement.stores import Report
@@ -72,19 +73,6 @@ TITLES = {
 }  # fmt: skip
 
 
-def _in(lang: str) -> int:
-    return 1 if lang == "en" else 0
-
-
-def _label(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
-    pair = table.get(key)
-    return key if pair is None else pair[_in(lang)]
-
-
-def yuan(fen: int | None) -> Decimal | None:
-    return None if fen is None else Decimal(fen).scaleb(-2)
-
-
 async def _xlsx(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str) -> bytes:
     spool = XlsxSpool(headers, title=title)
     for row in rows:
@@ -93,18 +81,18 @@ async def _xlsx(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: st
 
 
 async def stores_xlsx(report: Report, lang: str = "zh") -> bytes:
-    n = _in(lang)
+    n = language_index(lang)
     rows: list[list[Any]] = [
         [
             r["period"],
             r["store_name"] or "-",
-            _label(CHANNELS, r["channel"], lang),
-            _label(SOURCES, r["source"], lang),
+            label_of(CHANNELS, r["channel"], lang),
+            label_of(SOURCES, r["source"], lang),
             r["lines"],
-            yuan(r["sales_fen"]),
-            yuan(r["refunds_fen"]),
-            yuan(r["fees_fen"]),
-            yuan(r["net_fen"]),
+            yuan_decimal(r["sales_fen"]),
+            yuan_decimal(r["refunds_fen"]),
+            yuan_decimal(r["fees_fen"]),
+            yuan_decimal(r["net_fen"]),
             WORDS["estimated"][n] if r["fees_estimated"] else "",
         ]
         for r in report.rows
@@ -112,29 +100,30 @@ async def stores_xlsx(report: Report, lang: str = "zh") -> bytes:
     t = report.totals
     rows.append(
         [
-            WORDS["total"][n], "", "", "", t["lines"], yuan(t["sales_fen"]),
-            yuan(t["refunds_fen"]), yuan(t["fees_fen"]), yuan(t["net_fen"]), "",
+            WORDS["total"][n], "", "", "", t["lines"], yuan_decimal(t["sales_fen"]),
+            yuan_decimal(t["refunds_fen"]), yuan_decimal(t["fees_fen"]),
+            yuan_decimal(t["net_fen"]), "",
         ]
     )  # fmt: skip
     return await _xlsx([h[n] for h in STORE_HEADERS], rows, TITLES["stores"][n])
 
 
 async def fees_xlsx(rows: Sequence[dict[str, Any]], lang: str = "zh") -> bytes:
-    n = _in(lang)
+    n = language_index(lang)
     return await _xlsx(
         [h[n] for h in FEE_HEADERS],
         [
             [
                 r["bill_date"],
-                _label(CHANNELS, r["channel"], lang),
+                label_of(CHANNELS, r["channel"], lang),
                 r["account_id"],
                 r["store_name"] or "-",
                 r["lines"],
-                yuan(r["sales_fen"]),
-                yuan(r["refunds_fen"]),
-                yuan(r["fee_fen"]),
-                yuan(r["expected_fee_fen"]),
-                yuan(r["difference_fen"]),
+                yuan_decimal(r["sales_fen"]),
+                yuan_decimal(r["refunds_fen"]),
+                yuan_decimal(r["fee_fen"]),
+                yuan_decimal(r["expected_fee_fen"]),
+                yuan_decimal(r["difference_fen"]),
                 r["rate_bp"],
                 r["lines_without_rate"],
                 r["fee_differs"],
@@ -147,20 +136,20 @@ async def fees_xlsx(rows: Sequence[dict[str, Any]], lang: str = "zh") -> bytes:
 
 
 async def statement_xlsx(stmt: SupplierStatement, supplier_name: str, lang: str = "zh") -> bytes:
-    n = _in(lang)
+    n = language_index(lang)
     f = {key: pair[n] for key, pair in STATEMENT_FIELDS.items()}
     spool = XlsxSpool([f["item"], f["value"]], title=TITLES["statement"][n])
     for key, value in (
         (f["number"], stmt.number),
         (f["supplier"], supplier_name),
         (f["period"], f"{stmt.period_start} ~ {stmt.period_end}"),
-        (f["basis"], _label(BASES, stmt.basis, lang)),
+        (f["basis"], label_of(BASES, stmt.basis, lang)),
         (f["shrinkage_borne"], WORDS["yes" if stmt.shrinkage_borne else "no"][n]),
-        (f["status"], _label(STATUSES, stmt.status, lang)),
-        (f["goods"], yuan(stmt.goods_fen)),
-        (f["returns"], yuan(stmt.returns_fen)),
-        (f["shrinkage"], yuan(stmt.shrinkage_fen)),
-        (f["total"], yuan(stmt.total_fen)),
+        (f["status"], label_of(STATUSES, stmt.status, lang)),
+        (f["goods"], yuan_decimal(stmt.goods_fen)),
+        (f["returns"], yuan_decimal(stmt.returns_fen)),
+        (f["shrinkage"], yuan_decimal(stmt.shrinkage_fen)),
+        (f["total"], yuan_decimal(stmt.total_fen)),
         (f["approved_by"], stmt.approved_by or ""),
         (f["reference"], stmt.payment_reference or ""),
     ):
@@ -170,8 +159,9 @@ async def statement_xlsx(stmt: SupplierStatement, supplier_name: str, lang: str 
     for ln in stmt.lines:
         spool.append(
             [
-                _label(KINDS, ln.kind, lang), ln.product_id, ln.product_name, ln.quantity,
-                yuan(ln.unit_cost_fen), yuan(ln.amount_fen), WORDS["late"][n] if ln.late else "",
+                label_of(KINDS, ln.kind, lang), ln.product_id, ln.product_name, ln.quantity,
+                yuan_decimal(ln.unit_cost_fen), yuan_decimal(ln.amount_fen),
+                WORDS["late"][n] if ln.late else "",
             ]
         )  # fmt: skip
     return await anyio.to_thread.run_sync(spool.to_bytes)
