@@ -25,7 +25,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -128,16 +128,22 @@ async def _seed(url: str, n: int) -> int:
 
 
 class _Bill:
-    """The account's platform, as far as reconciliation asks it: the day's bill."""
+    """The account's platform, as far as reconciliation asks it: the day's bill, written to the
+    run's file a MiB at a time as WeChat Pay's account writes its download as it arrives
+    (`download_bill_to`), so that the reconcile's peak is its own and not the bill's bytes held
+    by the bench (at a million lines, 156 MB of the 525 MiB measured before)."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
-    async def download_bill(self, bill_date: date, kind: str = "trade") -> bytes | None:
-        return self.data
+    async def download_bill_to(self, bill_date: date, file: BinaryIO, kind: str = "trade") -> bool:
+        with self.path.open("rb") as source:
+            while block := source.read(1 << 20):
+                file.write(block)
+        return True
 
 
-async def _reconcile(url: str, account_id: int, data: bytes) -> dict[str, Any]:
+async def _reconcile(url: str, account_id: int, bill: Path) -> dict[str, Any]:
     engine = make_engine(url)
     try:
         async with make_sessionmaker(engine)() as session:
@@ -147,7 +153,7 @@ async def _reconcile(url: str, account_id: int, data: bytes) -> dict[str, Any]:
                 account,
                 DAY,
                 actor=job_actor("bench.reconcile"),
-                opener=lambda _a: cast(PlatformAccount, _Bill(data)),
+                opener=lambda _a: cast(PlatformAccount, _Bill(bill)),
             )
             await session.commit()
             return {"status": run.status, "lines": run.line_count, "diffs": run.difference_count}
@@ -167,15 +173,14 @@ def _peak_kib() -> int:
 
 
 def _child(what: str, url: str, account_id: int, bill: Path) -> None:
-    data = bill.read_bytes()
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime
     started = time.perf_counter()
     if what == "parse":
-        parsed = bills.parse("wechat", data, merchant_id=MCHID, bill_date=DAY)
+        parsed = bills.parse("wechat", bill.read_bytes(), merchant_id=MCHID, bill_date=DAY)
         out: dict[str, Any] = {"lines": len(parsed.lines)}
     else:
-        out = asyncio.run(_reconcile(url, account_id, data))
+        out = asyncio.run(_reconcile(url, account_id, bill))
     out["seconds"] = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out["cpu_seconds"] = usage.ru_utime + usage.ru_stime - cpu_before

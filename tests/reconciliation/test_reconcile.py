@@ -585,6 +585,91 @@ async def test_the_same_line_twice_is_a_duplicate_line_counted_once(
     assert [(i.state, i.note) for i in kept] == [("resolved", "the platform's double line")]
 
 
+async def test_a_duplicate_is_the_later_line_when_the_first_is_a_difference(
+    client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
+) -> None:
+    """The first of a repeated payment is judged one by one (its amount differs) and the
+    repeat matches (on SQLite, matched in SQL and written first): the later line is still the
+    duplicate, naming the earlier."""
+    shop = await open_shop(session, wechat)
+    once = await shop.paid(client, session, 1)
+    twice = await shop.paid(client, session, 2)
+    assert twice.out_trade_no is not None
+    original = STATE.transactions[twice.out_trade_no]
+    STATE.transactions[twice.out_trade_no] = replace(original, total=original.total + 1)
+    STATE.transactions["again"] = original
+
+    run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+    assert (run.status, run.last_error) == ("reconciled", None)
+    items = await items_of(session, run)
+    assert classes(items) == {
+        "matched": [once.out_trade_no],
+        "amount_differs": [twice.out_trade_no],
+        "duplicate_line": [twice.out_trade_no],
+    }
+    by_class = {i.difference: i for i in items}
+    first, dup = by_class["amount_differs"], by_class["duplicate_line"]
+    assert first.line_no is not None
+    assert (first.bill_amount_fen, dup.line_no) == (701, first.line_no + 1)
+    assert dup.detail == f"the same payment as line {first.line_no}; not counted again"
+    assert (run.line_count, run.difference_count) == (2, 2)
+    assert (run.bill_gross_fen, run.trailer_gross_fen) == (350 + 701, 350 + 701 + 700)
+
+
+def _written(items: list[ReconciliationItem]) -> list[dict[str, Any]]:
+    """Each item as written, every column but its id, in line order."""
+    columns = [c.key for c in ReconciliationItem.__table__.columns if c.key != "id"]
+    rows = [{c: getattr(i, c) for c in columns} for i in items]
+    return sorted(rows, key=lambda r: (r["line_no"] is None, r["line_no"] or 0, str(r)))
+
+
+@pytest.mark.parametrize("rate", [None, 60, 50])
+async def test_matching_in_sql_writes_what_judging_each_line_writes(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    wechat: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    rate: int | None,
+) -> None:
+    """A bill of every class reconciled as it is (on SQLite the matched payment lines are
+    matched in SQL) and again with every line looked up and judged one by one: the same items
+    and the same totals, with or without a fee rate (at 0.5% the large payment's fee differs)."""
+    shop = await open_shop(session, wechat)
+    await shop.paid(client, session, 2)
+    await shop.paid(client, session, 10)
+    amount = await shop.paid(client, session, 1)
+    status = await shop.paid(client, session, 1)
+    refunded = await shop.paid(client, session, 2)
+    lost = await shop.paid(client, session, 3)
+    amount.amount_fen = 450
+    status.status, status.failure_reason = "failed", "declined"
+    lost.channel_txn_id = None  # found by our order number
+    await session.flush()
+    headers = await auth_headers(session, await make_user(session, role="super_admin"))
+    await shop.refund_whole(client, headers, refunded)
+    if rate is not None:
+        await fees.set_rate(session, shop.account, rate, actor=ACTOR)
+
+    async def reconciled() -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
+        run = await runs.reconcile(session, shop.account, today(), actor=ACTOR)
+        assert (run.status, run.last_error) == ("reconciled", None)
+        figures = (run.line_count, run.difference_count, run.bill_gross_fen,
+                   run.bill_refund_fen, run.bill_fee_fen, run.our_gross_fen,
+                   run.our_refund_fen, run.expected_fee_fen)  # fmt: skip
+        return _written(await items_of(session, run)), figures
+
+    as_is = await reconciled()
+
+    async def judged_each(
+        session: AsyncSession, account: PaymentAccount, lines: list[Any], *_: Any
+    ) -> list[Any]:
+        return lines
+
+    monkeypatch.setattr(runs, "_match_in_sql", judged_each)
+    assert await reconciled() == as_is
+    assert {i["difference"] for i in as_is[0]} >= {"matched", "amount_differs", "status_differs"}
+
+
 async def test_a_payment_without_the_platform_id_is_matched_by_our_order_number(
     client: httpx.AsyncClient, session: AsyncSession, wechat: Sandbox
 ) -> None:
