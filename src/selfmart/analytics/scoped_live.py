@@ -16,7 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
@@ -24,11 +23,9 @@ from sqlalchemy import (
     String,
     and_,
     cast,
-    column,
     func,
     literal,
     null,
-    or_,
     select,
     true,
     union_all,
@@ -41,9 +38,9 @@ from selfmart.analytics.summaries import (
     PRODUCT_FIELDS,
     Key,
     Summary,
-    rows_table,
+    live_days,
+    refunded_on,
 )
-from selfmart.kit.time import local_day_bounds
 from selfmart.models import Order, OrderLine, Product, Refund, RefundLine
 
 
@@ -64,18 +61,7 @@ async def compute(
     if not out.keys:
         return out
     postgres = session.get_bind().dialect.name == "postgresql"
-    at_type = Order.__table__.c.paid_at.type
-    spans = []
-    for store_id, day in sorted(out.keys):
-        start, end = local_day_bounds(day, ZoneInfo(zones.get(store_id) or "Asia/Shanghai"))
-        spans.append((store_id, day.isoformat(), start, end))
-    cols: tuple[Any, ...] = (
-        column("store_id", Integer),
-        column("day", String),
-        column("start", at_type),
-        column("end", at_type),
-    )
-    k = rows_table(postgres, "live_days", cols, spans)
+    k = live_days(postgres, out.keys, zones)
     product = target.product_id is not None
 
     def matches(product_id: Any) -> Any:
@@ -138,21 +124,7 @@ async def compute(
             RefundLine.amount_fen,
         )
         .select_from(k)
-        .join(
-            Refund,
-            and_(
-                Refund.store_id == k.c.store_id,
-                Refund.status == "succeeded",
-                or_(
-                    and_(Refund.completed_at >= k.c.start, Refund.completed_at < k.c.end),
-                    and_(
-                        Refund.completed_at.is_(None),
-                        Refund.created_at >= k.c.start,
-                        Refund.created_at < k.c.end,
-                    ),
-                ),
-            ),
-        )
+        .join(Refund, refunded_on(k))
         .join(Order, and_(Order.id == Refund.order_id, Order.status.not_in(NOT_SALES)))
         .join(RefundLine, RefundLine.refund_id == Refund.id)
         .join(OrderLine, OrderLine.id == RefundLine.order_line_id)

@@ -385,6 +385,40 @@ def rows_table(
     return values(*cols, name=name).data([tuple(r) for r in rows]).cte(name)
 
 
+def live_days(postgres: bool, keys: Iterable[Key], zones: dict[int, str]) -> Any:
+    """A table of the store days, one (store_id, day, start, end) row each: the local day's
+    bounds in UTC in the store's zone (DST-safe), to join orders and refunds to."""
+    spans = []
+    for store_id, day in sorted(keys):
+        start, end = local_day_bounds(day, ZoneInfo(zones.get(store_id) or "Asia/Shanghai"))
+        spans.append((store_id, day.isoformat(), start, end))
+    at_type = Order.__table__.c.paid_at.type
+    cols: tuple[Any, ...] = (
+        column("store_id", Integer),
+        column("day", String),
+        column("start", at_type),
+        column("end", at_type),
+    )
+    return rows_table(postgres, "live_days", cols, spans)
+
+
+def refunded_on(k: Any) -> Any:
+    """Join condition: a succeeded refund of the store day `k` (on the local day it went
+    through; one not marked completed on the day it was made)."""
+    return and_(
+        Refund.store_id == k.c.store_id,
+        Refund.status == "succeeded",
+        or_(
+            and_(Refund.completed_at >= k.c.start, Refund.completed_at < k.c.end),
+            and_(
+                Refund.completed_at.is_(None),
+                Refund.created_at >= k.c.start,
+                Refund.created_at < k.c.end,
+            ),
+        ),
+    )
+
+
 async def compute_sales(
     session: AsyncSession, keys: Iterable[Key], zones: dict[int, str] | None = None
 ) -> Summary:
@@ -401,19 +435,8 @@ async def compute_sales(
         return out
     if zones is None or not {s for s, _ in out.keys} <= set(zones):
         zones = await store_zones(session, {s for s, _ in out.keys})
-    at_type = Order.__table__.c.paid_at.type
-    spans = []
-    for store_id, day in sorted(out.keys):
-        start, end = local_day_bounds(day, ZoneInfo(zones.get(store_id) or "Asia/Shanghai"))
-        spans.append((store_id, day.isoformat(), start, end))
     postgres = session.get_bind().dialect.name == "postgresql"
-    cols: tuple[Any, ...] = (
-        column("store_id", Integer),
-        column("day", String),
-        column("start", at_type),
-        column("end", at_type),
-    )
-    k = rows_table(postgres, "live_days", cols, spans)
+    k = live_days(postgres, out.keys, zones)
     # Each live day's sold orders. On PostgreSQL a LATERAL subquery kept whole by OFFSET 0 (a
     # plain subquery is pulled up into the join), so that every day is an index range scan of
     # orders (store_id, paid_at): joined plainly, the planner hashes the whole orders table
@@ -463,21 +486,7 @@ async def compute_sales(
             source=sold,
         ).group_by(sold.c.store_id, sold.c.day),
         part("refunds", no_member, func.count(), func.sum(Refund.amount_fen), zero, zero, zero)
-        .join(
-            Refund,
-            and_(
-                Refund.store_id == k.c.store_id,
-                Refund.status == "succeeded",
-                or_(
-                    and_(Refund.completed_at >= k.c.start, Refund.completed_at < k.c.end),
-                    and_(
-                        Refund.completed_at.is_(None),
-                        Refund.created_at >= k.c.start,
-                        Refund.created_at < k.c.end,
-                    ),
-                ),
-            ),
-        )
+        .join(Refund, refunded_on(k))
         .join(Order, and_(Order.id == Refund.order_id, Order.status.not_in(NOT_SALES)))
         .group_by(k.c.store_id, k.c.day),
         part("member", sold.c.member_id, func.count(), func.sum(sold.c.total_fen), zero, zero,
