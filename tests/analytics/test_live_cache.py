@@ -327,3 +327,53 @@ async def test_a_store_moved_to_another_time_zone_starts_the_memory_again(
         store.timezone = "America/Los_Angeles"  # 21:00 on 9 May there
         await s.commit()
     assert (await _day(engine, shop))["orders"] == 0
+
+
+async def test_a_mark_that_jumps_further_than_a_tail_checks_starts_it_again(
+    engine: AsyncEngine, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with shop.writer() as s:
+        state = await s.get(RefreshState, refresh.STATE)
+        saved = None if state is None else state.last_event_id
+        high = int(await s.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
+    first = await shop.pay(2, event=False)
+    other = await shop.pay(1, event=False)
+    async with shop.writer() as s:  # a day before: its events do not touch the live day
+        await s.execute(
+            update(Order)
+            .where(Order.id == other)
+            .values(paid_at=datetime(2025, 5, 9, 4, tzinfo=UTC))
+        )
+        await s.commit()
+
+    async def events(order_id: int, *ids: int) -> None:
+        async with shop.writer() as s:
+            order = await s.get(Order, order_id)
+            assert order is not None
+            for event_id in ids:
+                row = feed_event(order)
+                row.id = event_id
+                s.add(row)
+            await s.commit()
+
+    async def mark(event_id: int | None) -> None:
+        async with shop.writer() as s:
+            await s.execute(delete(RefreshState).where(RefreshState.name == refresh.STATE))
+            if event_id is not None:
+                s.add(RefreshState(name=refresh.STATE, last_event_id=event_id))
+            await s.commit()
+
+    try:
+        await mark(high)
+        await events(first, high + 10)
+        tail = await _tail(engine)
+        await _day(engine, shop)
+        computed = tail.computed
+        await events(other, high + 1, high + 2)  # two events between the marks
+        monkeypatch.setattr(live, "MOVE_LIMIT", 1)
+        await mark(high + 5)
+        await _day(engine, shop)
+        assert tail.computed == computed + 1  # started again: the live day recomputed
+        assert tail.seen == {high + 10}
+    finally:
+        await mark(saved)

@@ -45,6 +45,9 @@ _Day = dict[str, dict[Any, Row]]
 
 SALES = "sales"
 FULL = "full"
+#: the most change-feed events between an old and a new mark that a tail checks to keep its
+#: days (one refresh's worth, about a minute of a chain's orders, is far fewer)
+MOVE_LIMIT = 20_000
 
 
 @dataclass
@@ -175,14 +178,19 @@ async def _move(session: AsyncSession, tail: Tail, feed: refresh.Feed) -> bool:
     following (a mark gone back, or moved again meanwhile): start the tail again, or answer
     this request afresh (False)."""
     old = tail.mark
-    if old < 0 or feed.mark < old:
+    between = (
+        []
+        if old < 0 or feed.mark < old
+        else await refresh.events_between(session, old, feed.mark, limit=MOVE_LIMIT + 1)
+    )
+    if old < 0 or feed.mark < old or len(between) > MOVE_LIMIT:
+        # Nothing to keep, or a jump too far to check event by event (a rebuild after the
+        # refresh stood still): start again.
         tail.mark, tail.seen, tail.keys, tail.days = feed.mark, set(), set(), {}
         tail.epoch += 1
         return True
     still = [(e, o) for e, o, _ in feed.events if e in tail.seen]
-    late = [
-        o for e, o in await refresh.events_between(session, old, feed.mark) if e not in tail.seen
-    ]
+    late = [o for e, o in between if e not in tail.seen]
     stale = await summaries.days_of_orders(session, set(late))
     keys = await summaries.days_of_orders(session, {o for _, o in still})
     if tail.mark != old:  # another request moved it meanwhile

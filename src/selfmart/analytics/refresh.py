@@ -165,12 +165,16 @@ async def read_feed(
     return feed
 
 
-async def events_between(session: AsyncSession, after: int, upto: int) -> list[tuple[int, int]]:
-    """(id, order id) of the change-feed events after one mark up to another."""
+async def events_between(
+    session: AsyncSession, after: int, upto: int, *, limit: int
+) -> list[tuple[int, int]]:
+    """(id, order id) of the change-feed events after one mark up to another (at most
+    `limit`, the first)."""
     rows = await session.execute(
-        select(OrderEvent.id, OrderEvent.order_id).where(
-            OrderEvent.id > after, OrderEvent.id <= upto
-        )
+        select(OrderEvent.id, OrderEvent.order_id)
+        .where(OrderEvent.id > after, OrderEvent.id <= upto)
+        .order_by(OrderEvent.id)
+        .limit(limit)
     )
     return [(int(e), int(o)) for e, o in rows.all()]
 
