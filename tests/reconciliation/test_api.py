@@ -241,7 +241,7 @@ async def test_the_daily_job_catches_up_the_week_it_missed(
             .where(ReconciliationRun.account_id == account_id)
             .order_by(ReconciliationRun.bill_date, ReconciliationRun.kind)
         )
-        return [(d, k, n) for d, k, n in rows.tuples()]
+        return [(d, k, n) for d, k, n in rows.all()]
 
     def week(first: date, attempts: dict[date, int]) -> list[tuple[date, str, int]]:
         out = []

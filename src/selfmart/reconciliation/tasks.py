@@ -62,8 +62,9 @@ async def reconcile_missing(
     yet (trade; WeChat Pay's fund flow too), oldest first, each committed on its own unless
     `commit` is false. With `since_opened`, only the days since the account was set up here
     (its earlier trades are not ours to match). Returns how many bills were reconciled."""
-    done = set(
-        (
+    done = {
+        tuple(r)
+        for r in (
             await session.execute(
                 select(
                     ReconciliationRun.account_id,
@@ -71,8 +72,8 @@ async def reconcile_missing(
                     ReconciliationRun.kind,
                 ).where(ReconciliationRun.bill_date.between(first, last))
             )
-        ).tuples()
-    )
+        ).all()
+    }
     count = 0
     for account in await reports.accounts_to_reconcile(session):
         start = first
