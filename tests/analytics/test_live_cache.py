@@ -80,6 +80,33 @@ class Shop:
             s.add(feed_event(order))
             await s.commit()
 
+    async def events_with_ids(self, order_id: int, *ids: int) -> None:
+        """Change-feed rows of the order with these ids (as if committed late, below ids
+        already seen, when an id is lower than the others)."""
+        async with self.writer() as s:
+            order = await s.get(Order, order_id)
+            assert order is not None
+            for event_id in ids:
+                row = feed_event(order)
+                row.id = event_id
+                s.add(row)
+            await s.commit()
+
+    async def mark_and_free_id(self) -> tuple[int | None, int]:
+        """The refresh mark as it is (to put back), and an event id far above every one."""
+        async with self.writer() as s:
+            state = await s.get(RefreshState, refresh.STATE)
+            high = int(await s.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
+            return (None if state is None else state.last_event_id), high
+
+    async def set_mark(self, event_id: int | None) -> None:
+        """Move the refresh mark (as the refresh does), or take it away (None)."""
+        async with self.writer() as s:
+            await s.execute(delete(RefreshState).where(RefreshState.name == refresh.STATE))
+            if event_id is not None:
+                s.add(RefreshState(name=refresh.STATE, last_event_id=event_id))
+            await s.commit()
+
 
 @pytest.fixture
 async def shop(engine: AsyncEngine, db_url: str) -> AsyncIterator[Shop]:
@@ -265,38 +292,19 @@ async def test_when_the_refresh_moves_its_mark_the_days_still_live_are_kept(
     """The mark moves (the refresh took events in) while an event seen after it keeps the
     store day live: the day's rows stay in memory. But an event below the new mark that this
     process never saw (committed late, below ids already seen) makes the day recomputed."""
-    async with shop.writer() as s:
-        state = await s.get(RefreshState, refresh.STATE)
-        saved = None if state is None else state.last_event_id
-        high = int(await s.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
+    saved, high = await shop.mark_and_free_id()
     first = await shop.pay(2, event=False)
     late = await shop.pay(3, event=False)
 
-    async def event(order_id: int, event_id: int) -> None:
-        async with shop.writer() as s:
-            order = await s.get(Order, order_id)
-            assert order is not None
-            row = feed_event(order)
-            row.id = event_id
-            s.add(row)
-            await s.commit()
-
-    async def mark(event_id: int | None) -> None:
-        async with shop.writer() as s:
-            await s.execute(delete(RefreshState).where(RefreshState.name == refresh.STATE))
-            if event_id is not None:
-                s.add(RefreshState(name=refresh.STATE, last_event_id=event_id))
-            await s.commit()
-
     try:
-        await mark(high)
-        await event(first, high + 10)  # keeps 10 May live past every mark below
+        await shop.set_mark(high)
+        await shop.events_with_ids(first, high + 10)  # keeps 10 May live past every mark below
         tail = await _tail(engine)
         one = await _day(engine, shop)
         assert (one["orders"], one["items"]) == (2, 5)  # both orders: the day is read whole
         computed = tail.computed
 
-        await mark(high + 1)  # nothing between the marks: the day is kept
+        await shop.set_mark(high + 1)  # nothing between the marks: the day is kept
         assert await _day(engine, shop) == one
         assert tail.computed == computed
         assert tail.mark == high + 1
@@ -308,12 +316,12 @@ async def test_when_the_refresh_moves_its_mark_the_days_still_live_are_kept(
                 update(OrderEvent).where(OrderEvent.order_id == late).values(id=high + 5)
             )
             await s.commit()
-        await mark(high + 6)
+        await shop.set_mark(high + 6)
         two = await _day(engine, shop)
         assert (two["orders"], two["refunds"], two["refunds_fen"]) == (2, 1, 250)
         assert tail.computed == computed + 1
     finally:
-        await mark(saved)
+        await shop.set_mark(saved)
 
 
 async def test_a_store_moved_to_another_time_zone_starts_the_memory_again(
@@ -332,10 +340,7 @@ async def test_a_store_moved_to_another_time_zone_starts_the_memory_again(
 async def test_a_mark_that_jumps_further_than_a_tail_checks_starts_it_again(
     engine: AsyncEngine, shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with shop.writer() as s:
-        state = await s.get(RefreshState, refresh.STATE)
-        saved = None if state is None else state.last_event_id
-        high = int(await s.scalar(select(func.max(OrderEvent.id))) or 0) + 1000
+    saved, high = await shop.mark_and_free_id()
     first = await shop.pay(2, event=False)
     other = await shop.pay(1, event=False)
     async with shop.writer() as s:  # a day before: its events do not touch the live day
@@ -346,34 +351,17 @@ async def test_a_mark_that_jumps_further_than_a_tail_checks_starts_it_again(
         )
         await s.commit()
 
-    async def events(order_id: int, *ids: int) -> None:
-        async with shop.writer() as s:
-            order = await s.get(Order, order_id)
-            assert order is not None
-            for event_id in ids:
-                row = feed_event(order)
-                row.id = event_id
-                s.add(row)
-            await s.commit()
-
-    async def mark(event_id: int | None) -> None:
-        async with shop.writer() as s:
-            await s.execute(delete(RefreshState).where(RefreshState.name == refresh.STATE))
-            if event_id is not None:
-                s.add(RefreshState(name=refresh.STATE, last_event_id=event_id))
-            await s.commit()
-
     try:
-        await mark(high)
-        await events(first, high + 10)
+        await shop.set_mark(high)
+        await shop.events_with_ids(first, high + 10)
         tail = await _tail(engine)
         await _day(engine, shop)
         computed = tail.computed
-        await events(other, high + 1, high + 2)  # two events between the marks
+        await shop.events_with_ids(other, high + 1, high + 2)  # two events between the marks
         monkeypatch.setattr(live, "MOVE_LIMIT", 1)
-        await mark(high + 5)
+        await shop.set_mark(high + 5)
         await _day(engine, shop)
         assert tail.computed == computed + 1  # started again: the live day recomputed
         assert tail.seen == {high + 10}
     finally:
-        await mark(saved)
+        await shop.set_mark(saved)
