@@ -98,12 +98,7 @@ def add(
         member_id = s.member_id
         if member_id is not None and (order_id, product_id) not in product_orders:
             product_orders.add((order_id, product_id))
-            key = (s.store_id, s.day, product_id, member_id)
-            member = product_members.get(key)
-            if member is None:
-                product_members[key] = {"orders": 1}
-            else:
-                member["orders"] += 1
+            _one_more_order(product_members, (s.store_id, s.day, product_id, member_id))
         for c in paths.get(product_id, ()):
             row_key = (s.store_id, s.day, c)
             row = categories.get(row_key)
@@ -116,12 +111,7 @@ def add(
             category_orders.add((order_id, c))
             row["orders"] += 1
             if member_id is not None:
-                key = (s.store_id, s.day, c, member_id)
-                member = category_members.get(key)
-                if member is None:
-                    category_members[key] = {"orders": 1}
-                else:
-                    member["orders"] += 1
+                _one_more_order(category_members, (s.store_id, s.day, c, member_id))
     category_refunds: set[tuple[int, int]] = set()
     for rl in refund_lines:
         store_id, day = refunded[rl.refund_id]
@@ -131,6 +121,15 @@ def add(
             if (rl.refund_id, c) not in category_refunds:
                 category_refunds.add((rl.refund_id, c))
                 row["refunds"] += 1
+
+
+def _one_more_order(members: dict[Any, dict[str, int]], key: Any) -> None:
+    """Count one more order on a member's row (made when new)."""
+    member = members.get(key)
+    if member is None:
+        members[key] = {"orders": 1}
+    else:
+        member["orders"] += 1
 
 
 def _category_row(out: Summary, store_id: int, day: date, category_id: int) -> dict[str, int]:
